@@ -1,0 +1,750 @@
+"""Tests of the .gvc container: byte layout, streaming, truncation, damage, resync, index, probe."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vidcodec import container
+from vidcodec.container import (
+    FORMAT_VERSION,
+    MAX_PAYLOAD_SIZE,
+    PACKET_HEADER_SIZE,
+    Coder,
+    ColourMatrix,
+    ColourRange,
+    Damaged,
+    GvcReader,
+    GvcWriter,
+    IndexEntry,
+    Mode,
+    Packet,
+    PacketType,
+    StreamHeader,
+    decode_header,
+    encode_header,
+    probe,
+)
+from vidcodec.errors import (
+    CorruptPacketError,
+    FormatError,
+    TruncatedStreamError,
+    UnsupportedVersionError,
+    UsageError,
+    VidcodecError,
+)
+
+KEY, DELTA = PacketType.KEY, PacketType.DELTA
+
+
+def make_header(**changes: object) -> StreamHeader:
+    """A small valid header; keyword arguments override fields."""
+    fields: dict[str, object] = {
+        "width": 64,
+        "height": 48,
+        "time_base": (1, 30),
+        "frame_rate": (30, 1),
+        "model_name": "vaegan-s",
+        "model_hash": hashlib.sha256(b"weights").digest(),
+        "quality": 3,
+        "latent_shape": (96, 3, 4),
+        "gop": 4,
+    }
+    fields.update(changes)
+    return StreamHeader(**fields)  # type: ignore[arg-type]
+
+
+# (kind, pts, payload): a GOP of 4 with a varied payload per frame, including an empty one.
+PACKETS = [
+    (KEY if i % 4 == 0 else DELTA, i * 1000, bytes((i * 37 + j) % 256 for j in range(i * 5)))
+    for i in range(9)
+]
+
+
+def write_stream(
+    packets: list[tuple[PacketType, int, bytes]] = PACKETS,
+    header: StreamHeader | None = None,
+) -> tuple[bytes, list[int]]:
+    """Write a stream to memory; return its bytes and the packet offsets."""
+    out = io.BytesIO()
+    with GvcWriter(out, header or make_header()) as writer:
+        offsets = [writer.write_packet(kind, pts, payload) for kind, pts, payload in packets]
+    return out.getvalue(), offsets
+
+
+class Pipe:
+    """A non-seekable source, like stdin: read() only, and it returns short reads."""
+
+    def __init__(self, data: bytes, chunk: int = 7) -> None:
+        self._data = io.BytesIO(data)
+        self._chunk = chunk
+        self.largest_read = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Return at most `chunk` bytes."""
+        self.largest_read = max(self.largest_read, n)
+        return self._data.read(min(n, self._chunk) if n >= 0 else self._chunk)
+
+
+class PipeSink:
+    """A non-seekable destination (write/flush only) that records what was visible at each flush."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.flushed: list[int] = []
+
+    def write(self, data: bytes) -> int:
+        """Accept at most 5 bytes per call, like a raw pipe may."""
+        taken = bytes(data[:5])
+        self.data += taken
+        return len(taken)
+
+    def flush(self) -> None:
+        """Record how many bytes were flushed."""
+        self.flushed.append(len(self.data))
+
+
+def read_all(data: bytes, *, resync: bool = False) -> list[Packet | Damaged]:
+    """Read every record of an in-memory stream."""
+    return list(GvcReader(io.BytesIO(data), resync=resync))
+
+
+def as_tuples(items: list[Packet | Damaged]) -> list[tuple[PacketType, int, bytes]]:
+    """The (kind, pts, payload) of each packet, ignoring Damaged records."""
+    return [(p.kind, p.pts, p.payload) for p in items if isinstance(p, Packet)]
+
+
+def flip_bit(data: bytes, offset: int, bit: int = 0) -> bytes:
+    """Return data with one bit flipped."""
+    out = bytearray(data)
+    out[offset] ^= 1 << bit
+    return bytes(out)
+
+
+def rewrite_header(data: bytes, offset: int, fmt: str, value: int) -> bytes:
+    """Patch a file-header field and recompute the header CRC, so only the field's value is wrong."""
+    size = struct.unpack_from("<I", data, 12)[0]
+    out = bytearray(data)
+    struct.pack_into(fmt, out, offset, value)
+    struct.pack_into("<I", out, size - 4, zlib.crc32(out[: size - 4]))
+    return bytes(out)
+
+
+def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None) -> bytes:
+    """Hand-build one packet with valid CRCs (size may lie about the payload)."""
+    head = b"\xa7GVP" + struct.pack(
+        "<BBBqII", 0, kind, 0, pts, len(payload) if size is None else size, zlib.crc32(payload)
+    )
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
+
+
+def index_offset(data: bytes) -> int:
+    """The index chunk's offset, read from the footer (its first field)."""
+    return struct.unpack_from("<Q", data, len(data) - 20)[0]
+
+
+# --- header -------------------------------------------------------------------------------------------
+
+
+def test_header_round_trip_preserves_every_field() -> None:
+    header = make_header(
+        width=1920,
+        height=1080,
+        time_base=(1001, 30000),
+        frame_rate=(30000, 1001),
+        frame_count=12345,
+        model_name="vaegan-ß",
+        coder=Coder.ELIAS,
+        mode=Mode.GAN,
+        quality=255,
+        latent_shape=(192, 68, 120),
+        gop=250,
+        colour_matrix=ColourMatrix.BT2020_NCL,
+        colour_range=ColourRange.FULL,
+        extensions={9: b"", 300: b"\x00\xff" * 10},
+    )
+    assert decode_header(encode_header(header)) == header
+    data, _ = write_stream(header=header)
+    reader = GvcReader(io.BytesIO(data))
+    assert reader.header == header
+    assert reader.version == FORMAT_VERSION
+
+
+def test_header_bytes_follow_the_documented_layout() -> None:
+    header = make_header(
+        width=32,
+        height=16,
+        time_base=(1, 25),
+        frame_rate=(25, 1),
+        frame_count=7,
+        model_name="m",
+        model_hash=bytes(range(32)),
+        coder=Coder.ELIAS,
+        mode=Mode.GAN,
+        quality=5,
+        latent_shape=(4, 1, 2),
+        gop=1,
+        colour_matrix=ColourMatrix.BT709,
+        colour_range=ColourRange.LIMITED,
+        extensions={0x0102: b"xy"},
+    )
+
+    def le(value: int, size: int) -> bytes:
+        return value.to_bytes(size, "little")
+
+    body = (
+        b"\x8aGVC\r\n\x1a\n"
+        + le(1, 2)
+        + le(0, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 1.0, header size
+        + le(32, 4)
+        + le(16, 4)
+        + le(1, 4)
+        + le(25, 4)
+        + le(25, 4)
+        + le(1, 4)  # size, time base, frame rate
+        + le(7, 8)
+        + le(1, 4)  # frame count, gop
+        + le(4, 2)
+        + le(1, 2)
+        + le(2, 2)  # latent C, h, w
+        + bytes([1, 1, 5, 1, 1, 1])  # coder, mode, quality, matrix, range, name length
+        + bytes(range(32))
+        + b"m"  # hash, name
+        + le(1, 2)
+        + le(0x0102, 2)
+        + le(2, 4)
+        + b"xy"  # one extension
+    )
+    assert encode_header(header) == body + le(zlib.crc32(body), 4)
+
+
+def test_identical_input_gives_identical_bytes() -> None:
+    header = make_header(model_hash=bytes(32), extensions={2: b"b", 1: b"a"})
+    packets = [(KEY, 0, b"\x01\x02"), (DELTA, 1, b"")]
+    first, _ = write_stream(packets, header)
+    second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
+    assert first == second
+    assert hashlib.sha256(first).hexdigest() == (
+        "3d0bd6fec012d331e14da56a0f9309011d7cf097e0d30a829215989180d83bd9"
+    )
+
+
+def test_packets_index_and_footer_follow_the_documented_layout() -> None:
+    header = make_header()
+    data, offsets = write_stream([(KEY, 0, b"\x01\x02"), (DELTA, 1, b"")], header)
+    packets = packet_bytes(1, 0, b"\x01\x02") + packet_bytes(2, 1, b"")
+    index_at = len(encode_header(header)) + len(packets)
+    entries = struct.pack("<qQ", 0, offsets[0])
+    index = b"\xa7GVI" + struct.pack("<IQI", 1, 2, zlib.crc32(entries))
+    footer = struct.pack("<QI", index_at, 1)
+    expected = (
+        encode_header(header)
+        + packets
+        + index
+        + struct.pack("<I", zlib.crc32(index))
+        + entries
+        + footer
+        + struct.pack("<I", zlib.crc32(footer))
+        + b"\xa7GVE"
+    )
+    assert data == expected
+
+
+def test_parameters_packet_carries_a_decodable_header_copy() -> None:
+    header = make_header()
+    data, _ = write_stream([(PacketType.PARAMETERS, 0, encode_header(header)), (KEY, 0, b"k")])
+    first = read_all(data)[0]
+    assert isinstance(first, Packet)
+    assert decode_header(first.payload) == header
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("width", 16385),
+        ("height", 0),
+        ("model_name", "x" * 256),
+        ("model_name", ""),
+        ("model_hash", b"\0" * 31),
+        ("time_base", (1, 0)),
+        ("frame_rate", (30, 0)),
+        ("latent_shape", (0, 1, 1)),
+        ("coder", 7),
+        ("colour_matrix", 3),
+        ("extensions", {70000: b""}),
+    ],
+)
+def test_headers_the_format_cannot_store_are_usage_errors(field: str, value: object) -> None:
+    with pytest.raises(UsageError, match=field.rstrip("s")):
+        make_header(**{field: value})
+
+
+def test_header_field_over_its_cap_is_rejected_when_read() -> None:
+    data, _ = write_stream()
+    with pytest.raises(FormatError, match=r"width must be .* \[1, 16384\]"):
+        GvcReader(io.BytesIO(rewrite_header(data, 16, "<I", 16385)))
+    with pytest.raises(FormatError, match="unexplained bytes|too short|overruns"):
+        GvcReader(io.BytesIO(rewrite_header(data, 63, "<B", 255)))  # model name longer than the header
+
+
+def name_and_extensions(name: bytes, extensions: bytes, count: int) -> bytes:
+    """A complete file header with a valid CRC around a hand-built name and extension area."""
+    fields = encode_header(make_header())[16:96]
+    fields = fields[:47] + bytes([len(name)]) + fields[48:]
+    body = b"\x8aGVC\r\n\x1a\n" + struct.pack("<HHI", 1, 0, 96 + len(name) + 2 + len(extensions) + 4)
+    body += fields + name + struct.pack("<H", count) + extensions
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize(
+    ("name", "extensions", "count", "error"),
+    [
+        (b"\xff\xfe", b"", 0, "not valid UTF-8"),
+        (
+            b"m",
+            struct.pack("<HI", 5, 1) + b"a" + struct.pack("<HI", 5, 1) + b"b",
+            2,
+            "repeats extension tag 5",
+        ),
+        (b"m", struct.pack("<HI", 5, 9) + b"a", 1, "extension 5 .* overruns"),
+        (b"m", struct.pack("<HI", 5, 1) + b"a", 2, "extension list overruns"),
+        (b"m", struct.pack("<HI", 5, 1) + b"a", 0, "7 unexplained bytes"),
+        (b"", b"", 0, r"header size 102 is outside \[103, "),
+    ],
+)
+def test_malformed_header_behind_a_valid_crc_is_a_format_error(
+    name: bytes, extensions: bytes, count: int, error: str
+) -> None:
+    data = name_and_extensions(name, extensions, count)
+    with pytest.raises(FormatError, match=error):
+        decode_header(data)
+    with pytest.raises(FormatError, match=error):
+        GvcReader(Pipe(data))
+
+
+def test_oversized_header_size_is_rejected_before_reading_it() -> None:
+    data, _ = write_stream()
+    source = Pipe(data[:12] + struct.pack("<I", 0x7FFF_FFFF) + data[16:], chunk=1 << 30)
+    with pytest.raises(FormatError, match="header size"):
+        GvcReader(source)
+    assert source.largest_read <= 16
+
+
+def test_oversized_payload_size_is_rejected_before_reading_it() -> None:
+    data, offsets = write_stream()
+    bad = data[: offsets[1]] + packet_bytes(2, 5, b"", size=MAX_PAYLOAD_SIZE + 1)
+    source = Pipe(bad, chunk=1 << 30)
+    with pytest.raises(CorruptPacketError, match="cap"):
+        list(GvcReader(source))
+    assert source.largest_read <= 1 << 20
+
+
+def test_oversized_index_entry_count_is_rejected_before_reading_it() -> None:
+    data, _ = write_stream()
+    index_start = index_offset(data)
+    head = b"\xa7GVI" + struct.pack("<IQI", (1 << 24) + 1, 9, 0)
+    source = Pipe(data[:index_start] + head + struct.pack("<I", zlib.crc32(head)), chunk=1 << 30)
+    with pytest.raises(CorruptPacketError, match="claims 16777217 entries"):
+        list(GvcReader(source))
+    assert source.largest_read <= 1 << 20
+    footer = struct.pack("<QI", index_start, (1 << 24) + 1)
+    forged = data[:-20] + footer + struct.pack("<I", zlib.crc32(footer)) + b"\xa7GVE"
+    assert GvcReader(io.BytesIO(forged)).index() is None
+
+
+def test_header_crc_mismatch_is_a_format_error() -> None:
+    data, _ = write_stream()
+    with pytest.raises(FormatError, match="header CRC"):
+        GvcReader(io.BytesIO(flip_bit(data, 20)))
+
+
+def test_unknown_major_version_names_the_supported_one() -> None:
+    data, _ = write_stream()
+    future = data[:8] + struct.pack("<H", 2) + data[10:]
+    with pytest.raises(
+        UnsupportedVersionError, match=r"version 2\.0.*reads only format version 1\.x.*upgrade"
+    ):
+        GvcReader(io.BytesIO(future))
+
+
+def test_newer_minor_version_is_still_read() -> None:
+    data, _ = write_stream()
+    reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
+    assert reader.version == (1, 9)
+    assert as_tuples(list(reader)) == PACKETS
+
+
+@pytest.mark.parametrize(
+    ("start", "kind"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
+        (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00", "MP4"),
+        (b"hello, world\n", ""),
+    ],
+)
+def test_non_gvc_file_is_a_format_error_suggesting_encode(start: bytes, kind: str) -> None:
+    with pytest.raises(
+        FormatError, match=rf"not a \.gvc file \(bad magic.*{kind}.*\) — did you mean to `vidcodec encode`"
+    ):
+        GvcReader(io.BytesIO(start))
+
+
+def test_text_mode_mangled_magic_is_named() -> None:
+    data, _ = write_stream()
+    with pytest.raises(FormatError, match="text mode"):
+        GvcReader(io.BytesIO(data.replace(b"\r\n", b"\n", 1)))
+
+
+def test_empty_file_is_truncated_at_offset_zero() -> None:
+    with pytest.raises(TruncatedStreamError) as info:
+        GvcReader(io.BytesIO(b""))
+    assert info.value.offset == 0
+
+
+# --- packets and streaming ----------------------------------------------------------------------------
+
+
+def test_packets_round_trip_with_offsets_and_fields() -> None:
+    out = io.BytesIO()
+    with GvcWriter(out, make_header()) as writer:
+        offsets = [
+            writer.write_packet(KEY, -(1 << 63), b"", stream_index=0, flags=0),
+            writer.write_packet(DELTA, (1 << 63) - 1, b"abc", stream_index=255, flags=0xA5),
+            writer.write_packet(PacketType.PARAMETERS, 3, bytes(range(256)), stream_index=1, flags=1),
+        ]
+    packets = read_all(out.getvalue())
+    assert [(p.stream_index, p.kind, p.flags, p.pts, p.payload, p.offset) for p in packets] == [
+        (0, KEY, 0, -(1 << 63), b"", offsets[0]),
+        (255, DELTA, 0xA5, (1 << 63) - 1, b"abc", offsets[1]),
+        (1, PacketType.PARAMETERS, 1, 3, bytes(range(256)), offsets[2]),
+    ]
+
+
+def test_reading_from_a_non_seekable_pipe() -> None:
+    data, _ = write_stream()
+    reader = GvcReader(Pipe(data))
+    assert not reader.seekable
+    assert as_tuples(list(reader)) == PACKETS
+    index = reader.index()  # met at the end of the sequential read
+    assert index is not None
+    assert index.frame_count == len(PACKETS)
+    with pytest.raises(UsageError, match="seekable"):
+        reader.seek_to_keyframe(0)
+
+
+def test_writer_to_a_pipe_flushes_every_packet_without_seeking() -> None:
+    sink = PipeSink()
+    with GvcWriter(sink, make_header()) as writer:
+        for kind, pts, payload in PACKETS:
+            writer.write_packet(kind, pts, payload)
+            assert sink.flushed[-1] == writer.bytes_written == len(sink.data)
+            assert as_tuples(read_all(bytes(sink.data)))[-1] == (kind, pts, payload)
+    assert bytes(sink.data) == write_stream()[0]
+
+
+def test_paths_are_opened_and_closed(tmp_path: Path) -> None:
+    path = tmp_path / "clip.gvc"
+    with GvcWriter(path, make_header()) as writer:
+        writer.write_packet(KEY, 0, b"frame")
+    with GvcReader(path) as reader:
+        assert as_tuples(list(reader)) == [(KEY, 0, b"frame")]
+    assert probe(path)["frames"] == 1
+
+
+def test_reserved_packet_type_is_skipped() -> None:
+    data, offsets = write_stream()
+    spliced = data[: offsets[2]] + packet_bytes(9, 0, b"future") + data[offsets[2] :]
+    assert as_tuples(read_all(spliced)) == PACKETS
+
+
+# --- truncation ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resync", [False, True])
+def test_truncation_at_every_byte_offset(resync: bool) -> None:
+    data, offsets = write_stream()
+    header_size, index_start = offsets[0], index_offset(data)
+    ends = [*offsets[1:], index_start]  # end offset of each packet
+    for cut in range(len(data) + 1):
+        if cut < header_size:
+            with pytest.raises(TruncatedStreamError) as info:
+                GvcReader(io.BytesIO(data[:cut]))
+            assert info.value.offset == cut
+            continue
+        reader = GvcReader(io.BytesIO(data[:cut]), resync=resync)
+        items: list[Packet | Damaged] = []
+        complete = sum(end <= cut for end in ends)
+        clean = cut in (header_size, *ends) or cut >= len(data) - 20
+        if clean:
+            items.extend(reader)
+        else:
+            with pytest.raises(TruncatedStreamError) as info:
+                items.extend(reader)
+            assert info.value.offset == cut
+            assert f"byte offset {cut}" in str(info.value)
+            assert f"{complete} complete packet" in str(info.value)
+        assert as_tuples(items) == PACKETS[:complete], cut
+        assert all(isinstance(item, Packet) for item in items)
+        assert (reader.index() is not None) == (cut == len(data))
+
+
+# --- damage and resync --------------------------------------------------------------------------------
+
+
+def test_payload_bit_flip_raises_corrupt_packet() -> None:
+    data, offsets = write_stream()
+    with pytest.raises(CorruptPacketError, match=f"payload of the packet at offset {offsets[3]}.*resync"):
+        read_all(flip_bit(data, offsets[3] + PACKET_HEADER_SIZE + 2))
+
+
+def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
+    data, offsets = write_stream()
+    items = read_all(flip_bit(data, offsets[3] + PACKET_HEADER_SIZE + 2, 7), resync=True)
+    assert items[3] == Damaged(offsets[3], offsets[4] - offsets[3], items[3].reason)  # type: ignore[union-attr]
+    assert as_tuples(items) == PACKETS[:3] + PACKETS[4:]
+
+
+@pytest.mark.parametrize("bit", [0, 31])
+def test_size_field_bit_flip_is_caught_by_header_crc_and_resync_finds_next_packet(bit: int) -> None:
+    data, offsets = write_stream()
+    damaged = flip_bit(data, offsets[5] + 15 + bit // 8, bit % 8)
+    with pytest.raises(CorruptPacketError, match=f"packet header at offset {offsets[5]} fails its CRC"):
+        read_all(damaged)
+    items = read_all(damaged, resync=True)
+    assert items[5] == Damaged(offsets[5], offsets[6] - offsets[5], items[5].reason)  # type: ignore[union-attr]
+    assert as_tuples(items) == PACKETS[:5] + PACKETS[6:]
+
+
+def test_resync_skips_inserted_garbage_with_false_sync_markers() -> None:
+    data, offsets = write_stream()
+    garbage = b"\xa7GV" + b"\xa7GVP" + bytes(40) + b"\xa7GVI" + bytes(30)
+    items = read_all(data[: offsets[2]] + garbage + data[offsets[2] :], resync=True)
+    assert items[2] == Damaged(offsets[2], len(garbage), items[2].reason)  # type: ignore[union-attr]
+    assert as_tuples(items) == PACKETS
+
+
+def test_resync_reports_trailing_garbage_and_stops() -> None:
+    data, offsets = write_stream()
+    items = read_all(data[: offsets[4]] + b"\xa7GVPjunk" * 5, resync=True)
+    assert as_tuples(items) == PACKETS[:4]
+    assert items[-1] == Damaged(offsets[4], 40, items[-1].reason)  # type: ignore[union-attr]
+
+
+def test_damaged_index_chunk_is_reported_not_trusted() -> None:
+    data, _ = write_stream()
+    index_start = index_offset(data)
+    damaged = flip_bit(data, index_start + 30)
+    assert GvcReader(io.BytesIO(damaged)).index() is None
+    with pytest.raises(CorruptPacketError, match="keyframe index"):
+        read_all(damaged)
+    items = read_all(damaged, resync=True)
+    assert as_tuples(items) == PACKETS
+    assert isinstance(items[-1], Damaged)
+
+
+# --- index, seeking, writer lifecycle -----------------------------------------------------------------
+
+
+def test_index_present_after_clean_close_and_seek_to_keyframe() -> None:
+    data, offsets = write_stream()
+    reader = GvcReader(io.BytesIO(data))
+    index = reader.index()
+    assert index is not None
+    assert index.frame_count == len(PACKETS)
+    assert index.entries == (
+        IndexEntry(0, offsets[0]),
+        IndexEntry(4000, offsets[4]),
+        IndexEntry(8000, offsets[8]),
+    )
+    assert reader.seek_to_keyframe(6500) == IndexEntry(4000, offsets[4])
+    assert as_tuples(list(reader)) == PACKETS[4:]
+    assert reader.seek_to_keyframe(8000).offset == offsets[8]
+    assert reader.seek_to_keyframe(-5).offset == offsets[0]  # before the first key: the first key
+
+
+def test_seek_without_index_falls_back_to_a_scan() -> None:
+    data, offsets = write_stream()
+    cut = data[: index_offset(data)]  # as if the writer was killed before close()
+    reader = GvcReader(io.BytesIO(cut))
+    assert reader.index() is None
+    assert reader.seek_to_keyframe(7999) == IndexEntry(4000, offsets[4])
+    assert as_tuples(list(reader)) == PACKETS[4:]
+
+
+def test_exception_inside_with_block_still_writes_the_index() -> None:
+    out = io.BytesIO()
+    with pytest.raises(RuntimeError), GvcWriter(out, make_header()) as writer:
+        writer.write_packet(KEY, 0, b"a")
+        raise RuntimeError("encoder failed")
+    index = GvcReader(io.BytesIO(out.getvalue())).index()
+    assert index is not None
+    assert index.frame_count == 1
+
+
+def test_too_many_keyframes_for_the_index_cap_leaves_no_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(container, "MAX_INDEX_ENTRIES", 2)
+    data, _ = write_stream()
+    reader = GvcReader(io.BytesIO(data))
+    assert reader.index() is None
+    assert as_tuples(list(reader)) == PACKETS
+
+
+def test_failed_write_leaves_a_truncated_stream_without_index() -> None:
+    class FailingSink(PipeSink):
+        def write(self, data: bytes) -> int:
+            if len(self.data) > 150:
+                raise BrokenPipeError("reader went away")
+            return super().write(data)
+
+    sink = FailingSink()
+    with pytest.raises(BrokenPipeError), GvcWriter(sink, make_header()) as writer:
+        for kind, pts, payload in PACKETS:
+            writer.write_packet(kind, pts, payload)
+    with pytest.raises(TruncatedStreamError):
+        read_all(bytes(sink.data))
+    with pytest.raises(UsageError, match="failed"):
+        writer.write_packet(KEY, 0, b"")
+
+
+def test_write_after_close_and_bad_arguments_are_usage_errors() -> None:
+    writer = GvcWriter(io.BytesIO(), make_header())
+    with pytest.raises(UsageError, match="kind"):
+        writer.write_packet(7, 0, b"")
+    with pytest.raises(UsageError, match="stream_index"):
+        writer.write_packet(KEY, 0, b"", stream_index=256)
+    with pytest.raises(UsageError, match="payload"):
+        writer.write_packet(KEY, 0, "text")  # type: ignore[arg-type]
+    writer.close()
+    writer.close()
+    with pytest.raises(UsageError, match="after close"):
+        writer.write_packet(KEY, 0, b"")
+
+
+# --- probe --------------------------------------------------------------------------------------------
+
+
+def test_probe_reports_header_packet_statistics_and_index() -> None:
+    data, _ = write_stream()
+    info = probe(io.BytesIO(data))
+    assert info["header"]["width"] == 64
+    assert info["header"]["time_base"] == "1/30"
+    assert info["packets"]["key"] == {
+        "count": 3,
+        "total_bytes": 60,
+        "min_bytes": 0,
+        "max_bytes": 40,
+        "mean_bytes": 20.0,
+    }
+    assert info["packets"]["delta"]["count"] == 6
+    assert info["keyframe_pts"] == [0, 4000, 8000]
+    assert info["duration_seconds"] == pytest.approx(8000 / 30 + 1 / 30)
+    assert info["index_present"]
+    assert info["damaged"] == []
+    assert info["truncated"] is None
+
+
+def test_probe_reports_damage_and_truncation_instead_of_raising() -> None:
+    data, offsets = write_stream()
+    broken = flip_bit(data, offsets[2] + PACKET_HEADER_SIZE)[: offsets[7] + 10]
+    info = probe(io.BytesIO(broken))
+    assert info["frames"] == 6
+    assert [d["offset"] for d in info["damaged"]] == [offsets[2]]
+    assert info["truncated"]["offset"] == offsets[7] + 10
+    assert not info["index_present"]
+
+
+# --- fuzzing ------------------------------------------------------------------------------------------
+
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+VALID, VALID_OFFSETS = write_stream()
+HEADER_SIZE = VALID_OFFSETS[0]
+
+
+def exercise(data: bytes) -> None:
+    """Use every reading entry point on data; only vidcodec errors may escape."""
+    for resync in (False, True):
+        try:
+            reader = GvcReader(io.BytesIO(data), resync=resync)
+            list(reader)
+            reader.index()
+            reader.seek_to_keyframe(4000)
+            list(reader)
+        except VidcodecError:
+            pass
+    try:
+        list(GvcReader(Pipe(data, chunk=64), resync=True))
+        probe(io.BytesIO(data))
+    except VidcodecError:
+        pass
+
+
+CHUNKS = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from(
+        [b"\xa7GVP", b"\xa7GVI", b"\xa7GVE", VALID[HEADER_SIZE : HEADER_SIZE + PACKET_HEADER_SIZE]]
+    ),
+)
+
+
+@FUZZ
+@given(st.binary(max_size=400), st.lists(CHUNKS, max_size=12).map(b"".join))
+def test_fuzz_random_bytes_raise_only_vidcodec_errors(data: bytes, packets: bytes) -> None:
+    exercise(data)
+    exercise(VALID[:HEADER_SIZE] + packets)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255), st.sampled_from("xid")),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, len(VALID)),
+)
+def test_fuzz_mutated_valid_files_raise_only_vidcodec_errors(
+    edits: list[tuple[int, int, str]], cut: int
+) -> None:
+    data = bytearray(VALID)
+    for at, value, op in edits:
+        at = min(at, len(data) - 1)
+        if op == "x":
+            data[at] ^= value or 1
+        elif op == "i":
+            data[at:at] = bytes([value]) * (value % 7 + 1)
+        else:
+            del data[at : at + value % 30]
+    exercise(bytes(data[:cut]))
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["header", *range(9)]), st.integers(0, 200), st.integers(0, 255)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_fuzz_field_edits_behind_valid_crcs_raise_only_vidcodec_errors(
+    edits: list[tuple[str | int, int, int]],
+) -> None:
+    data = bytearray(VALID)
+    for target, at, value in edits:
+        if target == "header":
+            data[8 + at % (HEADER_SIZE - 12)] = value
+            size = struct.unpack_from("<I", data, 12)[0]
+            if 16 < size <= len(data):
+                struct.pack_into("<I", data, size - 4, zlib.crc32(data[: size - 4]))
+        else:
+            start = VALID_OFFSETS[int(target)]
+            data[start + 4 + at % 19] = value
+            struct.pack_into("<I", data, start + 23, zlib.crc32(data[start : start + 23]))
+    exercise(bytes(data))

@@ -1,0 +1,94 @@
+"""Integer tables and the ANS/Elias symbol coder."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vidcodec.coding.entropy import SymbolReader, SymbolWriter
+from vidcodec.coding.tables import TOTAL, IntTables, from_pmfs, laplace_tables, quantize_pmf
+from vidcodec.errors import CoderError, UsageError
+
+
+def _tables() -> IntTables:
+    return laplace_tables(np.array([0.3, 1.0, 4.0]))
+
+
+def test_quantized_pmf_sums_to_total_and_keeps_every_symbol_codable():
+    f = quantize_pmf(np.array([0.9, 0.1, 0.0, 1e-12]))
+    assert f.sum() == TOTAL
+    assert f.min() >= 1
+    assert f[0] > f[1] > f[2] - 1
+
+
+def test_tables_reject_rows_that_do_not_sum_to_the_total():
+    with pytest.raises(ValueError):
+        IntTables(np.zeros(1, np.int32), np.array([2], np.int32), np.array([[1, 2]], np.int32))
+
+
+@pytest.mark.parametrize("coder", ["ans", "elias"])
+def test_round_trip_with_values_far_outside_the_tables(coder):
+    t = _tables()
+    rng = np.random.default_rng(0)
+    arrays = [rng.laplace(0, s, size=500).round().astype(np.int64) for s in (0.3, 1.0, 4.0)]
+    arrays[2][::50] = [10**9, -(10**12), 77, -77, 2**40, 0, 1, -1, 5, 6]  # escapes, never clipped
+    w = SymbolWriter(coder)
+    w.put_uniform(7, np.array([3, 0, 6]))
+    for row, a in enumerate(arrays):
+        w.put(t, row, a)
+    data = w.finish()
+    r = SymbolReader(data, coder)
+    assert r.get_uniform(7, 3).tolist() == [3, 0, 6]
+    for row, a in enumerate(arrays):
+        np.testing.assert_array_equal(r.get(t, row, a.size), a)
+
+
+def test_ans_beats_elias_on_peaked_data_and_matches_the_table_cost():
+    t = _tables()
+    a = np.random.default_rng(1).laplace(0, 0.3, size=20000).round().astype(np.int64)
+    sizes = {}
+    for coder in ("ans", "elias"):
+        w = SymbolWriter(coder)
+        w.put(t, 0, a)
+        sizes[coder] = len(w.finish())
+    ideal_bytes = t.bits(0, a) / 8
+    assert sizes["ans"] < sizes["elias"]
+    assert ideal_bytes <= sizes["ans"] <= ideal_bytes * 1.01 + 16
+
+
+def test_identical_input_gives_identical_bytes():
+    t = _tables()
+    a = np.arange(-300, 300) % 17 - 8
+    outs = []
+    for _ in range(2):
+        w = SymbolWriter("ans")
+        w.put(t, 1, a)
+        outs.append(hashlib.sha256(w.finish()).hexdigest())
+    assert outs[0] == outs[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_garbage_payloads_raise_coder_errors_only(data):
+    t = _tables()
+    try:
+        r = SymbolReader(data, "ans")
+        r.get_uniform(5, 3)
+        r.get(t, 2, 64)
+    except CoderError:
+        pass
+
+
+def test_unknown_coder_is_a_usage_error():
+    with pytest.raises(UsageError, match="ans, elias"):
+        SymbolWriter("huffman")
+
+
+def test_from_pmfs_puts_the_tail_mass_on_the_escape_symbol():
+    t = from_pmfs([-1], [np.array([0.25, 0.5, 0.24])], [0.01])
+    assert t.sizes[0] == 4
+    assert t.freqs[0, 3] == pytest.approx(0.01 * TOTAL, rel=0.05)

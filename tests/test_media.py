@@ -1,0 +1,393 @@
+"""Tests of vidcodec.media: decoding any container to RGB with pts, and the mp4/mkv/mov/y4m sinks."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import os
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from av.video.reformatter import ColorRange, Colorspace
+
+from vidcodec.errors import InputError, OutputExistsError, UsageError
+from vidcodec.media import (
+    MATRIX_BT601,
+    MATRIX_BT709,
+    MATRIX_BT2020,
+    MATRIX_UNSPECIFIED,
+    RANGE_FULL,
+    RANGE_LIMITED,
+    RANGE_UNSPECIFIED,
+    SinkClosed,
+    open_sink,
+    open_source,
+    resolve_color,
+)
+
+W, H = 64, 48
+TB = Fraction(1, 1000)
+
+
+def pattern(h: int = H, w: int = W, t: int = 0) -> np.ndarray:
+    """A smooth, saturated, slowly moving RGB test pattern."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 128 + 110 * np.sin(2 * np.pi * x / w + 0.3 * t)
+    g = 128 + 110 * np.sin(2 * np.pi * y / h + 0.2 * t)
+    b = 128 + 110 * np.cos(2 * np.pi * (x + y) / (w + h) - 0.25 * t)
+    return np.stack([r, g, b], -1).round().astype(np.uint8)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images."""
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    return 10 * np.log10(255**2 / max(mse, 1e-10))
+
+
+def write_clip(path: Path, codec: str, pix_fmt: str, *, size: tuple[int, int] = (W, H), n: int = 5,
+               pts: list[int] | None = None, time_base: Fraction = Fraction(1, 25),
+               planes: tuple[Colorspace, ColorRange] = (Colorspace.ITU601, ColorRange.MPEG),
+               tags: tuple[int, int] | None = None, rotation: int = 0) -> list[np.ndarray]:
+    """Encode ``n`` pattern frames with PyAV (YUV made with ``planes``, stream tagged ``tags``)."""
+    w, h = size
+    pts = pts if pts is not None else list(range(n))
+    frames = [pattern(h, w, i) for i in range(len(pts))]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=1 / time_base)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        stream.time_base = stream.codec_context.time_base = time_base
+        if tags is not None:
+            stream.codec_context.colorspace, stream.codec_context.color_range = tags
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for rgb, p in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format=pix_fmt, dst_colorspace=planes[0], dst_color_range=planes[1])
+            frame.pts, frame.time_base = p, time_base
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return frames
+
+
+def read_all(src: str | Path, **kw: object) -> tuple[object, list]:
+    """The opened source (closed) and all its frames."""
+    with open_source(src, **kw) as source:
+        frames = list(source)
+    return source, frames
+
+
+# ---------------------------------------------------------------- input
+
+
+@pytest.mark.parametrize(("name", "codec", "pix_fmt", "min_psnr"), [
+    ("a.mp4", "libx264", "yuv420p", 32),  # x264 at its default CRF 23
+    ("a.mov", "libx264", "yuv420p", 32),
+    ("a.mkv", "ffv1", "yuv420p", 35),
+    ("rgb.mkv", "ffv1", "bgr0", 99),  # lossless RGB: exact
+    ("a.avi", "mpeg4", "yuv420p", 25),
+    ("a.webm", "libvpx-vp9", "yuv420p", 30),
+    ("a.y4m", "rawvideo", "yuv420p", 35),
+])
+def test_reads_containers(tmp_path: Path, name: str, codec: str, pix_fmt: str, min_psnr: float) -> None:
+    if codec not in av.codecs_available:
+        pytest.skip(f"{codec} not in this FFmpeg build")
+    ref = write_clip(tmp_path / name, codec, pix_fmt)
+    source, frames = read_all(tmp_path / name)
+    assert (source.width, source.height, source.pix_fmt) == (W, H, pix_fmt)
+    assert source.frame_rate == 25 and source.time_base > 0
+    assert [f.index for f in frames] == list(range(5))
+    assert all(b.pts > a.pts for a, b in itertools.pairwise(frames))
+    for f, r in zip(frames, ref):
+        assert f.rgb.dtype == np.uint8 and f.rgb.shape == (H, W, 3) and f.rgb.flags.c_contiguous
+        assert psnr(f.rgb, r) > min_psnr
+
+
+def test_vfr_and_nonzero_start_pts_survive(tmp_path: Path) -> None:
+    pts = [1000, 1040, 1100, 1133, 1300, 1340]
+    write_clip(tmp_path / "vfr.mkv", "libx264", "yuv420p", pts=pts, time_base=TB)
+    source, frames = read_all(tmp_path / "vfr.mkv")
+    assert source.time_base == TB and source.start_pts == 1000
+    assert [f.pts for f in frames] == pts
+
+
+def test_missing_pts_are_synthesized(tmp_path: Path) -> None:
+    with av.open(str(tmp_path / "raw.h264"), "w", format="h264") as out:  # raw H.264 has no timestamps
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height = W, H
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(pattern(t=i), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    source, frames = read_all(tmp_path / "raw.h264")
+    step = round(1 / (source.frame_rate * source.time_base))
+    assert [f.pts for f in frames] == [0, step, 2 * step, 3 * step]
+
+
+def test_avi_with_b_frames_gets_increasing_pts(tmp_path: Path) -> None:
+    write_clip(tmp_path / "b.avi", "libx264", "yuv420p", n=6)  # AVI keeps decode order only
+    _, frames = read_all(tmp_path / "b.avi")
+    assert [f.pts for f in frames] == list(range(6))
+
+
+def matrix_error(tmp_path: Path, planes: tuple[Colorspace, ColorRange], tags: tuple[int, int]) -> float:
+    """Mean abs RGB error reading a lossless clip whose YUV was made with ``planes`` but tagged ``tags``."""
+    path = tmp_path / f"m{planes[0]}{planes[1]}{tags[0]}{tags[1]}.mkv"
+    ref = write_clip(path, "ffv1", "yuv444p", n=1, planes=planes, tags=tags)
+    source, frames = read_all(path)
+    assert (source.color_matrix, source.color_range) == tags
+    return float(np.abs(frames[0].rgb.astype(np.int16) - ref[0]).mean())
+
+
+def test_colour_tags_are_honoured(tmp_path: Path) -> None:
+    bt709 = (Colorspace.ITU709, ColorRange.MPEG)
+    right = matrix_error(tmp_path, bt709, (MATRIX_BT709, RANGE_LIMITED))
+    assert right < 1.0
+    assert matrix_error(tmp_path, bt709, (MATRIX_BT601, RANGE_LIMITED)) > 3 * right + 2
+    assert matrix_error(tmp_path, bt709, (MATRIX_BT709, RANGE_FULL)) > 3 * right + 2
+    assert matrix_error(tmp_path, (Colorspace.ITU709, ColorRange.JPEG), (MATRIX_BT709, RANGE_FULL)) < 1.0
+    assert matrix_error(tmp_path, (Colorspace.BT2020, ColorRange.MPEG), (MATRIX_BT2020, RANGE_LIMITED)) < 1.0
+    # untagged SD video is BT.601 limited range
+    assert matrix_error(tmp_path, (Colorspace.ITU601, ColorRange.MPEG), (MATRIX_UNSPECIFIED, RANGE_UNSPECIFIED)) < 1.0
+
+
+def test_resolve_color_defaults() -> None:
+    assert resolve_color(MATRIX_UNSPECIFIED, RANGE_UNSPECIFIED, 576) == (MATRIX_BT601, RANGE_LIMITED)
+    assert resolve_color(MATRIX_UNSPECIFIED, RANGE_UNSPECIFIED, 720) == (MATRIX_BT709, RANGE_LIMITED)
+    assert resolve_color(5, RANGE_FULL, 1080) == (MATRIX_BT601, RANGE_FULL)  # BT.470BG is BT.601
+    assert resolve_color(MATRIX_BT2020, RANGE_LIMITED, 100) == (MATRIX_BT2020, RANGE_LIMITED)
+
+
+def test_high_bit_depth_becomes_8_bit(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ref = write_clip(tmp_path / "10bit.mkv", "ffv1", "yuv420p10le", n=3)
+    with caplog.at_level(logging.INFO, logger="vidcodec.media"):
+        source, frames = read_all(tmp_path / "10bit.mkv")
+    assert source.pix_fmt == "yuv420p10le"
+    assert sum("8-bit" in r.getMessage() for r in caplog.records) == 1
+    assert frames[0].rgb.dtype == np.uint8 and psnr(frames[0].rgb, ref[0]) > 35
+
+
+def test_odd_size_input(tmp_path: Path) -> None:
+    ref = write_clip(tmp_path / "odd.mkv", "ffv1", "yuv444p", size=(33, 17), n=2)
+    source, frames = read_all(tmp_path / "odd.mkv")
+    assert (source.width, source.height) == (33, 17) and frames[1].rgb.shape == (17, 33, 3)
+    assert psnr(frames[1].rgb, ref[1]) > 40
+
+
+def test_display_rotation_is_applied(tmp_path: Path) -> None:
+    ref = write_clip(tmp_path / "rot.mp4", "libx264", "yuv420p", n=1, rotation=90)
+    source, frames = read_all(tmp_path / "rot.mp4")
+    assert (source.width, source.height) == (H, W)
+    assert psnr(frames[0].rgb, np.rot90(ref[0])) > 30  # counter-clockwise, as players show it
+
+
+def test_audio_is_described(tmp_path: Path) -> None:
+    with av.open(str(tmp_path / "av.mkv"), "w") as out:
+        video = out.add_stream("ffv1", rate=25)
+        video.width, video.height = W, H
+        audio = out.add_stream("pcm_s16le", rate=8000, layout="mono")
+        frame = av.VideoFrame.from_ndarray(pattern(), format="rgb24").reformat(format="yuv420p")
+        frame.pts = 0
+        out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        sound.sample_rate, sound.pts = 8000, 0
+        out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    source, _ = read_all(tmp_path / "av.mkv")
+    assert source.audio is not None and (source.audio.sample_rate, source.audio.channels) == (8000, 1)
+
+
+def piped(path: Path) -> subprocess.Popen:
+    """A process whose stdout is a (non-seekable) pipe carrying ``path``'s bytes."""
+    return subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE)
+
+
+@pytest.mark.parametrize(("name", "codec", "spooled"), [
+    ("s.y4m", "rawvideo", False),
+    ("s.mkv", "libx264", False),
+    ("s.ts", "libx264", False),
+    ("s.mp4", "libx264", True),  # moov atom at the end: cannot be demuxed from a pipe
+])
+def test_stdin_pipe(tmp_path: Path, name: str, codec: str, spooled: bool) -> None:
+    pts = [0, 2, 3, 7]
+    write_clip(tmp_path / name, codec, "yuv420p", pts=pts)
+    proc = piped(tmp_path / name)
+    with proc, open_source("-", stdin=proc.stdout) as source:
+        assert (source._spool is not None) == spooled
+        frames = list(source)
+    expected = range(4) if name.endswith(".y4m") else pts  # y4m has a frame rate, no timestamps
+    times = [(f.pts - frames[0].pts) * source.time_base for f in frames]  # mpegts starts at 1.4 s
+    assert times == [Fraction(p, 25) for p in expected]
+
+
+def test_stdin_seekable_file_is_opened_directly(tmp_path: Path) -> None:
+    write_clip(tmp_path / "f.mp4", "libx264", "yuv420p", n=3)
+    with open(tmp_path / "f.mp4", "rb") as f:
+        source, frames = read_all("-", stdin=f)
+    assert source._spool is None and len(frames) == 3
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("missing.mp4", None, "no such file"),
+    (".", None, "is a directory"),
+    ("empty.mp4", b"", "is empty"),
+    ("junk.mp4", bytes(range(256)) * 40, "cannot open .*junk.mp4 as media"),
+    ("notes.txt", b"some notes, not a video\n" * 200, "text file"),
+])
+def test_input_errors(tmp_path: Path, name: str, content: bytes | None, message: str) -> None:
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        open_source(tmp_path / name)
+
+
+def test_audio_only_file_is_refused(tmp_path: Path) -> None:
+    with av.open(str(tmp_path / "a.wav"), "w") as out:
+        audio = out.add_stream("pcm_s16le", rate=8000, layout="mono")
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        sound.sample_rate, sound.pts = 8000, 0
+        out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    with pytest.raises(InputError, match="no video stream"):
+        open_source(tmp_path / "a.wav")
+
+
+def test_stdin_errors() -> None:
+    with pytest.raises(InputError, match="stdin is empty"):
+        open_source("-", stdin=io.BufferedReader(io.BytesIO(b"")))
+    r, w = os.pipe()
+    os.write(w, b"not a video at all" * 10)
+    os.close(w)
+    with open(r, "rb") as f, pytest.raises(InputError, match="cannot open stdin"):
+        open_source("-", stdin=f)
+
+
+def test_corrupt_packets_are_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_clip(tmp_path / "c.avi", "mpeg4", "yuv420p", n=12)
+    data = bytearray((tmp_path / "c.avi").read_bytes())
+    at = data.index(b"00dc", len(data) // 2)  # an AVI video chunk in the second half
+    data[at + 8:at + 400] = bytes(392)
+    (tmp_path / "c.avi").write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="vidcodec.media"):
+        _, frames = read_all(tmp_path / "c.avi")
+    assert 6 <= len(frames) < 12
+    assert "skipping a packet" in caplog.text
+
+
+# ---------------------------------------------------------------- output
+
+
+def write_frames(dst: Path | str, frames: list[np.ndarray], pts: list[int], time_base: Fraction = TB,
+                 frame_rate: Fraction | None = None, **kw: object) -> None:
+    """Write RGB frames through open_sink."""
+    h, w = frames[0].shape[:2]
+    with open_sink(dst, width=w, height=h, time_base=time_base, frame_rate=frame_rate, **kw) as sink:
+        for rgb, p in zip(frames, pts):
+            sink.write(rgb, p)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov"])
+def test_encoded_round_trip_keeps_quality_pts_and_tags(tmp_path: Path, ext: str) -> None:
+    ref = [pattern(t=i) for i in range(6)]
+    pts = [500, 540, 580, 700, 733, 800]
+    write_frames(tmp_path / f"o{ext}", ref, pts)
+    source, frames = read_all(tmp_path / f"o{ext}")
+    assert (source.color_matrix, source.color_range) == (MATRIX_BT601, RANGE_LIMITED)
+    assert [f.pts * source.time_base for f in frames] == [p * TB for p in pts]
+    assert min(psnr(f.rgb, r) for f, r in zip(frames, ref)) > 35
+
+
+def test_encoded_sink_tags_the_matrix_it_is_given(tmp_path: Path) -> None:
+    ref = [pattern()]
+    write_frames(tmp_path / "o.mkv", ref, [0], color_matrix=MATRIX_BT709, color_range=RANGE_FULL)
+    source, frames = read_all(tmp_path / "o.mkv")
+    assert (source.color_matrix, source.color_range) == (MATRIX_BT709, RANGE_FULL)
+    assert psnr(frames[0].rgb, ref[0]) > 35
+
+
+def test_y4m_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    ref = [pattern(), rng.integers(0, 256, (H, W, 3), dtype=np.uint8)]
+    write_frames(tmp_path / "o.y4m", ref, [0, 1], time_base=Fraction(1, 25), frame_rate=Fraction(30000, 1001))
+    assert (tmp_path / "o.y4m").read_bytes().startswith(b"YUV4MPEG2 W64 H48 F30000:1001 Ip A1:1 C444")
+    source, frames = read_all(tmp_path / "o.y4m")
+    assert source.frame_rate == Fraction(30000, 1001) and len(frames) == 2
+    for f, r in zip(frames, ref):
+        err = np.abs(f.rgb.astype(np.int16) - r)
+        assert err.max() <= 2 and err.mean() < 0.6
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov", ".y4m"])
+def test_odd_sizes_through_each_sink(tmp_path: Path, ext: str) -> None:
+    ref = [pattern(17, 33, i) for i in range(3)]
+    write_frames(tmp_path / f"odd{ext}", ref, [0, 40, 80], frame_rate=Fraction(25))
+    source, frames = read_all(tmp_path / f"odd{ext}")
+    assert (source.width, source.height, len(frames)) == (33, 17, 3)
+    assert min(psnr(f.rgb, r) for f, r in zip(frames, ref)) > 35
+
+
+def test_y4m_to_stdout_file_object() -> None:
+    out = io.BytesIO()
+    write_frames("-", [pattern()], [0], frame_rate=Fraction(25), stdout=out)
+    assert out.getvalue().startswith(b"YUV4MPEG2 W64 H48 F25:1 ")
+    assert out.getvalue().count(b"FRAME\n") == 1 and len(out.getvalue()) > 3 * W * H
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    for name in ("x.mp4", "x.y4m"):
+        (tmp_path / name).write_bytes(b"keep")
+        with pytest.raises(OutputExistsError, match="exists; pass -y to overwrite"):
+            write_frames(tmp_path / name, [pattern()], [0])
+        assert (tmp_path / name).read_bytes() == b"keep"
+        write_frames(tmp_path / name, [pattern()], [0], overwrite=True)
+        assert len(read_all(tmp_path / name)[1]) == 1
+
+
+def test_sink_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"\.mp4.*\.y4m"):
+        open_sink(tmp_path / "x.avi", width=W, height=H, time_base=TB, frame_rate=None)
+    with pytest.raises(UsageError, match="does not exist"):
+        open_sink(tmp_path / "no" / "x.mp4", width=W, height=H, time_base=TB, frame_rate=None)
+
+    class Terminal(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    with pytest.raises(UsageError, match="terminal"):
+        open_sink("-", width=W, height=H, time_base=TB, frame_rate=None, stdout=Terminal())
+    with open_sink(tmp_path / "x.mkv", width=W, height=H, time_base=TB, frame_rate=None) as sink:
+        with pytest.raises(UsageError, match="uint8"):
+            sink.write(pattern(H + 1), 0)
+        sink.write(pattern(), 5)
+        with pytest.raises(UsageError, match="does not increase"):
+            sink.write(pattern(), 5)
+
+
+def test_closed_pipe_ends_quietly() -> None:
+    r, w = os.pipe()
+    os.close(r)
+    out = open(w, "wb")  # noqa: SIM115 - closed below, after the sink gave up on it
+    sink = open_sink("-", width=W, height=H, time_base=TB, frame_rate=Fraction(25), stdout=out)
+    with pytest.raises(SinkClosed) as caught:
+        sink.write(pattern(), 0)
+    assert caught.value.exit_code == 0
+    sink.close()
+    out.write(b"late bytes")
+    out.close()  # would raise BrokenPipeError (at exit: "Exception ignored") if the fd were still the pipe
+
+
+def test_interrupted_mp4_is_still_valid(tmp_path: Path) -> None:
+    sink = open_sink(tmp_path / "int.mp4", width=W, height=H, time_base=TB, frame_rate=Fraction(25))
+    with pytest.raises(KeyboardInterrupt), sink:
+        for i in range(4):
+            sink.write(pattern(t=i), i * 40)
+        raise KeyboardInterrupt  # as if Ctrl-C came mid-way through writing
+    sink.close()  # a second close (e.g. from an outer finally) is harmless
+    _, frames = read_all(tmp_path / "int.mp4")
+    assert len(frames) == 4

@@ -1,0 +1,212 @@
+"""The public Python API: encode and decode files or pipes, read frames from a .gvc stream.
+
+    >>> import vidcodec
+    >>> vidcodec.encode("in.mp4", "out.gvc", quality=4)
+    >>> for frame in vidcodec.frames("out.gvc"):
+    ...     frame.rgb, frame.pts
+    >>> vidcodec.decode("out.gvc", "out.mp4")
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from tqdm import tqdm
+
+from . import container, media
+from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
+from .errors import OutputExistsError, UsageError
+from .models import zoo
+
+log = logging.getLogger("vidcodec")
+
+DEFAULT_QUALITY = 4
+DEFAULT_GOP = 32
+_KIND_TO_TYPE = {KEY: container.PacketType.KEY, DELTA: container.PacketType.DELTA}
+_TYPE_TO_KIND = {v: k for k, v in _KIND_TO_TYPE.items()}
+
+
+def quality_range(model: str = zoo.DEFAULT_MODEL) -> range:
+    """Valid ``quality`` values of an installed model (1 = lowest rate)."""
+    return range(1, zoo.load(model).levels + 1)
+
+
+@dataclass
+class EncodeStats:
+    """What an encode produced; ``bytes`` is the real size of the written stream."""
+
+    frames: int
+    keyframes: int
+    bytes: int
+    width: int
+    height: int
+    seconds: float
+    duration: float
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel from the stream's size."""
+        return 8 * self.bytes / max(1, self.frames * self.width * self.height)
+
+    @property
+    def kbps(self) -> float:
+        """Average bitrate over the stream's duration (0 when unknown)."""
+        return 8 * self.bytes / self.duration / 1000 if self.duration > 0 else 0.0
+
+    @property
+    def fps(self) -> float:
+        """Frames coded per wall-clock second."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class DecodedFrame:
+    """A frame out of a .gvc stream."""
+
+    rgb: np.ndarray
+    pts: int
+    index: int
+    key: bool
+
+
+def _check_output(dst: str | Path, overwrite: bool) -> None:
+    if str(dst) != "-" and Path(dst).exists() and not overwrite:
+        raise OutputExistsError(f"{dst} exists; pass -y (overwrite=True) to replace it")
+
+
+def encode(
+    src: str | Path,
+    dst: str | Path | BinaryIO,
+    *,
+    quality: int = DEFAULT_QUALITY,
+    gop: int = DEFAULT_GOP,
+    coder: str = "ans",
+    model: str = zoo.DEFAULT_MODEL,
+    overwrite: bool = False,
+    progress: bool = False,
+    max_frames: int | None = None,
+    stdin: BinaryIO | None = None,
+) -> EncodeStats:
+    """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object)."""
+    m = zoo.load(model)
+    if quality not in range(1, m.levels + 1):
+        raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
+    if isinstance(dst, (str, Path)):
+        _check_output(dst, overwrite)
+    encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop)
+    t0 = time.perf_counter()
+    with media.open_source(src, stdin=stdin) as source:
+        c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
+        header = container.StreamHeader(
+            width=source.width,
+            height=source.height,
+            time_base=source.time_base,
+            frame_rate=source.frame_rate,
+            frame_count=source.frame_count,
+            model_name=m.name,
+            model_hash=bytes.fromhex(m.sha256),
+            coder=coder,
+            mode="vaegan",
+            quality=quality,
+            latent_shape=(c, h, w),
+            gop=gop,
+            color_matrix=source.color_matrix,
+            color_range=source.color_range,
+        )
+        total = source.frame_count or None
+        if max_frames is not None:
+            total = min(total or max_frames, max_frames)
+        frames = keys = 0
+        first_pts = last_pts = None
+        with container.GvcWriter(dst, header) as writer, tqdm(
+            total=total, unit="frame", desc="encode", disable=not progress, leave=False
+        ) as bar:
+            for frame in source:
+                if max_frames is not None and frames >= max_frames:
+                    break
+                y = m.analyze(to_tensor(frame.rgb, m.downscale))[0]
+                coded = encoder.encode_latent(y)
+                writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
+                frames += 1
+                keys += coded.kind == KEY
+                first_pts = frame.pts if first_pts is None else first_pts
+                last_pts = frame.pts
+                bar.update(1)
+        size = writer.bytes_written
+        duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
+    return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration)
+
+
+def _duration(first: int | None, last: int | None, frames: int, tb: Fraction, rate: Fraction | None) -> float:
+    if frames == 0 or first is None or last is None:
+        return 0.0
+    step = float(1 / rate) if rate else (float((last - first) * tb) / max(1, frames - 1))
+    return float((last - first) * tb) + step
+
+
+def frames(src: str | Path | BinaryIO, *, model_dir: Path | None = None) -> Iterator[DecodedFrame]:
+    """Decode a .gvc stream (path, ``"-"`` or file object) frame by frame.
+
+    A stream cut off inside a packet yields every complete frame, then raises
+    :class:`~vidcodec.errors.TruncatedStreamError`.
+    """
+    with container.GvcReader(src) as reader:
+        hdr = reader.header
+        m = zoo.load(hdr.model_name, hdr.model_hash.hex())
+        decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder)
+        for i, packet in enumerate(p for p in reader if p.stream_index == 0 and p.kind in _TYPE_TO_KIND):
+            kind = _TYPE_TO_KIND[packet.kind]
+            symbols, level = decoder.decode_symbols(kind, packet.payload)
+            x = m.synthesize(decoder.latent(symbols, level))
+            yield DecodedFrame(to_rgb(x, hdr.width, hdr.height), packet.pts, i, kind == KEY)
+
+
+@dataclass
+class DecodeStats:
+    """What a decode wrote."""
+
+    frames: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        """Frames decoded per wall-clock second."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def decode(
+    src: str | Path | BinaryIO,
+    dst: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    stdout: BinaryIO | None = None,
+) -> DecodeStats:
+    """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
+
+    Every complete frame is written before an error about the stream is raised.
+    """
+    _check_output(dst, overwrite)
+    t0 = time.perf_counter()
+    n = 0
+    with container.GvcReader(src) as reader:
+        hdr = reader.header
+    stream = frames(src)
+    sink = media.open_sink(
+        dst, width=hdr.width, height=hdr.height, time_base=hdr.time_base, frame_rate=hdr.frame_rate,
+        color_matrix=hdr.color_matrix, color_range=hdr.color_range, overwrite=overwrite, stdout=stdout,
+    )
+    with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=not progress,
+                    leave=False) as bar:
+        for f in stream:
+            sink.write(f.rgb, f.pts)
+            n += 1
+            bar.update(1)
+    return DecodeStats(n, time.perf_counter() - t0)

@@ -1,0 +1,122 @@
+"""The ``vidcodec`` command: thin shells over :mod:`vidcodec.api`.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import __version__, api, container
+from .errors import VidcodecError
+
+EXAMPLES = """\
+examples:
+  vidcodec encode samples/vtest.mp4 out.gvc            encode at the default quality
+  vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, longer GOPs
+  vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
+  vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
+  cat in.y4m | vidcodec encode - out.gvc               read from stdin
+  vidcodec info out.gvc --json                         stream header and packet statistics
+"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``vidcodec`` command."""
+    parser = argparse.ArgumentParser(
+        prog="vidcodec",
+        description="vidcodec: a learned video codec. Encodes any video PyAV reads into a .gvc stream "
+        "and decodes it back.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vidcodec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    enc = sub.add_parser(
+        "encode", help="encode a video into a .gvc stream",
+        description="Encode a video (any file PyAV opens, or - for stdin) into a .gvc stream.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    enc.add_argument("input", help="input video path, or - for stdin")
+    enc.add_argument("output", help="output .gvc path, or - for stdout")
+    enc.add_argument("--quality", type=int, default=api.DEFAULT_QUALITY,
+                     help="quality level, 1 (fewest bits) to the model's highest (6 for vaegan-s)")
+    enc.add_argument("--gop", type=int, default=api.DEFAULT_GOP,
+                     help="a keyframe at least every N frames (and at scene cuts); 1 = intra only")
+    enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
+                     help="entropy coder: ANS with the model's tables, or Elias-gamma (the seed's method)")
+    enc.add_argument("--model", default="vaegan-s", help="installed model name")
+    enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    enc.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    _add_common(enc)
+
+    dec = sub.add_parser(
+        "decode", help="decode a .gvc stream to a video file or y4m",
+        description="Decode a .gvc stream. The output format follows the extension: .mp4/.mkv/.mov "
+        "(H.264, high quality) or .y4m; - writes y4m to stdout.",
+    )
+    dec.add_argument("input", help=".gvc path, or - for stdin")
+    dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, or - for y4m on stdout")
+    dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    _add_common(dec)
+
+    info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)")
+    info.add_argument("input", help=".gvc path")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--packets", action="store_true", help="also list every packet")
+    _add_common(info)
+    return parser
+
+
+def _cmd_encode(a: argparse.Namespace) -> int:
+    out = sys.stdout.buffer if a.output == "-" else a.output
+    s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, model=a.model,
+                   overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames)
+    if not a.quiet:
+        print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
+              f"{s.bytes} bytes, {s.bpp:.4f} bpp, {s.kbps:.1f} kbit/s, {s.fps:.1f} fps", file=sys.stderr)
+    return 0
+
+
+def _cmd_decode(a: argparse.Namespace) -> int:
+    s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet)
+    if not a.quiet:
+        print(f"decoded {s.frames} frames -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    report = container.probe(a.input, packets=a.packets)
+    if a.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(container.format_probe(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (also used as the process status)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+                        format="vidcodec: %(message)s", stream=sys.stderr)
+    handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info}
+    try:
+        code = handlers[args.command](args)
+    except VidcodecError as e:
+        if e.exit_code == 0:  # e.g. the reader of a pipe went away: a quiet, normal end
+            return 0
+        print(f"vidcodec {args.command}: error: {e}", file=sys.stderr)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
+        code = 130
+    return code

@@ -1,0 +1,1 @@
+"""Frame ↔ packet coding, one module per mode."""

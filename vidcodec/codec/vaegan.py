@@ -1,0 +1,206 @@
+"""VAE-GAN mode: frames ↔ key/delta packet payloads.
+
+::
+
+    frame ──pad to ×16──► analysis ──× gain[level]──► ys ──round──► symbols (key)
+                                                       │
+                                  previous decoded ────┤ residual, with a small dead zone
+                                  symbols (closed loop)▼
+                                                  delta symbols
+
+Key payload:   u8 level | symbol section: channel c with key table (level, c), c = 0..C-1
+Delta payload: u8 level | symbol section: C selectors (uniform over the delta tables), then
+               for each channel whose selector is not 0, its residuals with delta table
+               [selector] (selector 0 means "channel unchanged": no symbols follow)
+
+The decoder adds residuals to its own previous symbols, so encoder and decoder hold the same
+integer latent at every frame: no drift, whatever the float arithmetic of the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..coding.entropy import SymbolReader, SymbolWriter
+from ..coding.tables import PRECISION, IntTables
+from ..errors import CoderError, CorruptPacketError, UsageError
+from ..models.zoo import CodecModel
+
+KEY, DELTA = "key", "delta"
+_WINDOW = 64  # residual range over which delta-table costs are tabulated
+
+
+def padded_size(width: int, height: int, multiple: int = 16) -> tuple[int, int]:
+    """Width and height rounded up to the network's stride."""
+    return -(-width // multiple) * multiple, -(-height // multiple) * multiple
+
+
+def to_tensor(rgb: np.ndarray, multiple: int = 16) -> np.ndarray:
+    """H×W×3 uint8 → (1,3,H',W') float32 in [0,1], edge-padded to multiples of ``multiple``."""
+    h, w = rgb.shape[:2]
+    pw, ph = padded_size(w, h, multiple)
+    if (ph, pw) != (h, w):
+        rgb = np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    return (rgb.transpose(2, 0, 1)[None].astype(np.float32)) * np.float32(1.0 / 255.0)
+
+
+def to_rgb(x: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(1,3,H',W') float32 in [0,1] → H×W×3 uint8, cropped to the frame size."""
+    img = np.rint(x[0, :, :height, :width] * 255.0).astype(np.uint8)
+    return np.ascontiguousarray(img.transpose(1, 2, 0))
+
+
+def _delta_cost_matrix(tables: IntTables) -> np.ndarray:
+    """(rows, 2*_WINDOW+1) bits to code residual v in [-W, W] with each delta table."""
+    v = np.arange(-_WINDOW, _WINDOW + 1)
+    cost = np.empty((len(tables), v.size))
+    for row in range(len(tables)):
+        idx = v - int(tables.offsets[row])
+        esc = int(tables.sizes[row]) - 1
+        inside = (idx >= 0) & (idx < esc)
+        f = tables.freqs[row, np.where(inside, idx, esc)].astype(np.float64)
+        # An escaped value also costs its Elias-gamma code in the escape section.
+        extra = np.where(inside, 0.0, 2 * np.floor(np.log2(2 * np.abs(v) + 1)) + 1)
+        cost[row] = PRECISION - np.log2(f) + extra
+    return cost
+
+
+@dataclass
+class EncodedFrame:
+    """One coded frame: packet kind, payload, and the quantization level used."""
+
+    kind: str
+    payload: bytes
+    level: int
+
+
+class FrameEncoder:
+    """Stateful per-stream encoder: decides key/delta and keeps the decoder's latent in step."""
+
+    def __init__(
+        self,
+        model: CodecModel,
+        level: int,
+        coder: str = "ans",
+        gop: int = 32,
+        scene_cut: float = 0.7,
+        dead_zone: float = 0.2,
+    ) -> None:
+        if not 0 <= level < model.levels:
+            raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
+        if gop < 1:
+            raise UsageError("--gop must be at least 1 (1 = every frame is a keyframe)")
+        self.model = model
+        self.level = level
+        self.coder = coder
+        self.gop = gop
+        self.scene_cut = scene_cut
+        self.dead_zone = dead_zone
+        self.gain = model.gains[level][:, None, None]
+        self._prev: np.ndarray | None = None  # decoded integer latent of the previous frame
+        self._since_key = 0
+        self._delta_cost = _delta_cost_matrix(model.delta_tables)
+
+    def encode_latent(self, y: np.ndarray) -> EncodedFrame:
+        """Code one frame's latent (C,h,w) float32 from the analysis transform."""
+        ys = y * self.gain
+        symbols = np.rint(ys).astype(np.int64)
+        key = EncodedFrame(KEY, self._key_payload(symbols), self.level)
+        if self._prev is None or self._since_key >= self.gop:
+            return self._commit(key, symbols)
+        residual = ys - self._prev
+        d = np.rint(residual).astype(np.int64)
+        d[np.abs(residual) < 0.5 + self.dead_zone] = 0
+        delta = EncodedFrame(DELTA, self._delta_payload(d), self.level)
+        if len(delta.payload) > self.scene_cut * len(key.payload):
+            return self._commit(key, symbols)  # scene cut or heavy motion: a keyframe is cheaper
+        self._since_key += 1
+        self._prev = self._prev + d
+        return delta
+
+    def _commit(self, key: EncodedFrame, symbols: np.ndarray) -> EncodedFrame:
+        self._prev = symbols
+        self._since_key = 1
+        return key
+
+    def _key_payload(self, symbols: np.ndarray) -> bytes:
+        w = SymbolWriter(self.coder)
+        tables = self.model.key_tables[self.level]
+        for c in range(symbols.shape[0]):
+            w.put(tables, c, symbols[c])
+        return bytes([self.level]) + w.finish()
+
+    def _delta_payload(self, d: np.ndarray) -> bytes:
+        c = d.shape[0]
+        flat = d.reshape(c, -1)
+        clipped = np.clip(flat, -_WINDOW, _WINDOW) + _WINDOW
+        hist = np.zeros((c, 2 * _WINDOW + 1))
+        np.add.at(hist, (np.repeat(np.arange(c), flat.shape[1]), clipped.ravel()), 1)
+        costs = hist @ self._delta_cost.T  # (C, rows)
+        selectors = 1 + np.argmin(costs[:, 1:], axis=1)
+        selectors[~flat.any(axis=1)] = 0
+        w = SymbolWriter(self.coder)
+        n_rows = len(self.model.delta_tables)
+        w.put_uniform(n_rows, selectors)
+        for ch in np.flatnonzero(selectors):
+            w.put(self.model.delta_tables, int(selectors[ch]), flat[ch])
+        return bytes([self.level]) + w.finish()
+
+
+class FrameDecoder:
+    """Stateful per-stream decoder: payloads → integer latents → frames."""
+
+    def __init__(self, model: CodecModel, latent_shape: tuple[int, int, int], coder: str = "ans") -> None:
+        if latent_shape[0] != model.latent_channels:
+            raise CorruptPacketError(
+                f"stream has {latent_shape[0]} latent channels but model {model.name} has "
+                f"{model.latent_channels}"
+            )
+        self.model = model
+        self.shape = latent_shape
+        self.coder = coder
+        self._prev: np.ndarray | None = None
+        self._prev_level: int | None = None
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether a delta packet can be decoded now (a keyframe was seen since the last reset)."""
+        return self._prev is not None
+
+    def reset(self) -> None:
+        """Forget the reference (after damage): deltas are refused until the next keyframe."""
+        self._prev = None
+        self._prev_level = None
+
+    def decode_symbols(self, kind: str, payload: bytes) -> tuple[np.ndarray, int]:
+        """Integer latent (C,h,w) and level of a packet; deltas need a previous frame."""
+        if len(payload) < 1:
+            raise CoderError("empty payload")
+        level = payload[0]
+        if level >= self.model.levels:
+            raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
+        c, h, w = self.shape
+        r = SymbolReader(memoryview(payload)[1:], self.coder)
+        if kind == KEY:
+            tables = self.model.key_tables[level]
+            symbols = np.stack([r.get(tables, ch, h * w) for ch in range(c)]).reshape(c, h, w)
+        elif kind == DELTA:
+            if self._prev is None or self._prev_level != level:
+                raise CoderError("delta packet without its reference frame (join at a keyframe)")
+            n_rows = len(self.model.delta_tables)
+            selectors = r.get_uniform(n_rows, c)
+            d = np.zeros((c, h * w), dtype=np.int64)
+            for ch in np.flatnonzero(selectors):
+                d[ch] = r.get(self.model.delta_tables, int(selectors[ch]), h * w)
+            symbols = self._prev + d.reshape(c, h, w)
+        else:
+            raise CoderError(f"unknown packet kind {kind!r}")
+        self._prev = symbols
+        self._prev_level = level
+        return symbols, level
+
+    def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
+        """Dequantized latent (1,C,h,w) float32 for the synthesis transform."""
+        return (symbols.astype(np.float32) / self.model.gains[level][:, None, None])[None]

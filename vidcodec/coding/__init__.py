@@ -1,0 +1,1 @@
+"""Entropy and integer coding: Elias codes, QSGD quantization, table-driven entropy coding."""

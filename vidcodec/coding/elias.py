@@ -1,0 +1,99 @@
+"""Elias-gamma and Elias-delta coding of signed integer arrays (wraps the C++ ``vidcodec._native``).
+
+Each int64 ``v`` is coded as the natural number ``n = zigzag(v) + 1``::
+
+    n = 2*v + 1   for v >= 0      0 -> 1, 1 -> 3, 2 -> 5, ..., INT64_MAX -> 2**64 - 1
+    n = -2*v      for v < 0      -1 -> 2, -2 -> 4, ...,      INT64_MIN -> 2**64
+
+so every int64 is codable (the C++ coder handles the 65-bit ``n = 2**64``). With
+``N = floor(log2(n))``:
+
+* gamma(n): N zero bits, then the N + 1 bits of n: ``2N + 1`` bits (at most 129);
+* delta(n): gamma(N + 1), then the N bits of n below its leading one:
+  ``N + 2*floor(log2(N + 1)) + 1`` bits (at most 77).
+
+The codes are concatenated most-significant bit first and the last byte is zero-padded. The
+bitstream does not store the number of values: :func:`decode` is told it, and the data must end
+right after the last code (plus at most 7 zero padding bits). Anything else (garbage, truncation,
+trailing bytes, prefixes too long for a 64-bit value) raises :class:`~vidcodec.errors.CoderError`;
+each canonical bitstream thus decodes to exactly one array and re-encodes to the same bytes.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CoderError, UsageError
+
+try:
+    from .. import _native
+except ImportError as e:  # pragma: no cover - depends on how the package was installed
+    raise ImportError(
+        "vidcodec._native (the C++ Elias coder) is not built: install the package with "
+        "`pip install -e .` (or `pip install .`) from the repository root"
+    ) from e
+
+__all__ = ["KINDS", "decode", "encode"]
+
+KINDS = ("gamma", "delta")
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UsageError(f"unknown Elias code kind {kind!r}: choose 'gamma' or 'delta'")
+
+
+def _as_int64(values: npt.ArrayLike) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise UsageError(f"Elias coding needs an integer array, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.max() > _INT64_MAX:
+        raise UsageError("Elias coding takes int64 values; this uint64 array holds values above 2**63 - 1")
+    return np.ascontiguousarray(arr, dtype=np.int64).ravel()
+
+
+def encode(values: npt.ArrayLike, kind: str = "gamma") -> bytes:
+    """Elias-code an integer array (any shape, flattened in C order; the shape is not stored).
+
+    ``kind`` is ``"gamma"`` or ``"delta"``. Any integer dtype is accepted as long as the values fit
+    in int64; an empty input of any dtype gives ``b""``.
+    """
+    _check_kind(kind)
+    return _native.elias_encode(_as_int64(values), kind)
+
+
+def decode(data: bytes | bytearray | memoryview, count: int, kind: str = "gamma") -> np.ndarray:
+    """Decode exactly ``count`` values written by :func:`encode` with the same ``kind``.
+
+    Returns a 1-D int64 array. Raises :class:`CoderError` when ``data`` is not exactly the code of
+    ``count`` values, and :class:`UsageError` for a bad ``kind`` or ``count``.
+    """
+    _check_kind(kind)
+    try:
+        count = operator.index(count)
+    except TypeError:
+        raise UsageError(f"count must be an integer, not {type(count).__name__}") from None
+    if count < 0:
+        raise UsageError(f"count must be >= 0, got {count}")
+    try:
+        buf = bytes(memoryview(data))
+    except TypeError:
+        raise UsageError(f"data must be bytes-like, not {type(data).__name__}") from None
+    if count > 8 * len(buf):
+        raise CoderError(
+            f"Elias-{kind} data of {len(buf)} bytes cannot hold {count} values (each takes at least one "
+            "bit): the data is truncated or the count is wrong"
+        )
+    try:
+        return _native.elias_decode(buf, count, kind)
+    except ValueError as e:
+        raise CoderError(
+            f"malformed Elias-{kind} data ({len(buf)} bytes, {count} values expected): {e}; "
+            "the data is damaged or truncated, or was written with another kind or count"
+        ) from e

@@ -1,0 +1,175 @@
+"""Entropy coding of integer symbols with fixed integer tables: ANS (constriction) or Elias.
+
+Payload section written by :class:`SymbolWriter` (all integers little-endian)::
+
+    ans:   u32 n_words | n_words × u32 ANS words | u32 n_escapes | Elias-gamma(escaped values)
+    elias: u32 n_values | u32 n_bytes | Elias-gamma(all values)
+
+Symbols outside a table's range are coded as the table's escape symbol and their values
+follow, in coding order, in the escape section (Elias-gamma of the signed value): nothing is
+clipped. The ANS coder is a stack, so the writer encodes in reverse and the reader pops in
+the order the writer was fed.
+
+With ``coder="elias"`` the same calls write/read every symbol with Elias-gamma instead (the
+seed's method); the tables are then not used.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+
+import constriction
+import numpy as np
+
+from ..errors import CoderError, UsageError
+from . import elias
+from .tables import TOTAL, IntTables
+
+CODERS = ("ans", "elias")
+_MAX_WORDS = 1 << 26  # 256 MiB of ANS words: beyond any sane frame
+
+
+@lru_cache(maxsize=4096)
+def _categorical(freqs: bytes) -> constriction.stream.model.Categorical:
+    # The probabilities are integers / 2**16, exact in float64; constriction's (non-perfect)
+    # quantization of them is deterministic integer-exact Rust code, identical on every machine.
+    p = np.frombuffer(freqs, dtype=np.int32).astype(np.float64) / TOTAL
+    return constriction.stream.model.Categorical(p, perfect=False)
+
+
+def _model(tables: IntTables, row: int) -> constriction.stream.model.Categorical:
+    return _categorical(tables.freqs[row, : tables.sizes[row]].tobytes())
+
+
+def _check_coder(coder: str) -> None:
+    if coder not in CODERS:
+        raise UsageError(f"unknown coder {coder!r}: choose one of {', '.join(CODERS)}")
+
+
+class SymbolWriter:
+    """Collects symbol arrays with their tables and produces one payload section."""
+
+    def __init__(self, coder: str = "ans") -> None:
+        _check_coder(coder)
+        self.coder = coder
+        self._ops: list[tuple[np.ndarray, object]] = []
+        self._plain: list[np.ndarray] = []
+        self._escapes: list[np.ndarray] = []
+
+    def put(self, tables: IntTables, row: int, symbols: np.ndarray) -> None:
+        """Queue ``symbols`` (any integer array, flattened) coded with table ``row``."""
+        values = np.asarray(symbols, dtype=np.int64).ravel()
+        if self.coder == "elias":
+            self._plain.append(values)
+            return
+        idx = values - int(tables.offsets[row])
+        esc = int(tables.sizes[row]) - 1
+        outside = (idx < 0) | (idx >= esc)
+        if outside.any():
+            self._escapes.append(values[outside])
+            idx = np.where(outside, esc, idx)
+        self._ops.append((idx.astype(np.int32), _model(tables, row)))
+
+    def put_uniform(self, size: int, symbols: np.ndarray) -> None:
+        """Queue symbols in [0, size) with a uniform distribution (side information)."""
+        values = np.asarray(symbols, dtype=np.int64).ravel()
+        if values.size and (values.min() < 0 or values.max() >= size):
+            raise ValueError("uniform symbols out of range")
+        if self.coder == "elias":
+            self._plain.append(values)
+        else:
+            self._ops.append((values.astype(np.int32), constriction.stream.model.Uniform(size)))
+
+    def finish(self) -> bytes:
+        """The coded section; the writer must not be used afterwards."""
+        if self.coder == "elias":
+            values = np.concatenate(self._plain) if self._plain else np.zeros(0, np.int64)
+            data = elias.encode(values, "gamma")
+            return struct.pack("<II", values.size, len(data)) + data
+        ans = constriction.stream.stack.AnsCoder()
+        for idx, model in reversed(self._ops):
+            ans.encode_reverse(idx, model)
+        words = ans.get_compressed().astype("<u4")
+        escapes = np.concatenate(self._escapes) if self._escapes else np.zeros(0, np.int64)
+        esc_data = elias.encode(escapes, "gamma") if escapes.size else b""
+        return b"".join(
+            [struct.pack("<I", len(words)), words.tobytes(), struct.pack("<I", escapes.size), esc_data]
+        )
+
+
+class SymbolReader:
+    """Reads back what :class:`SymbolWriter` wrote, call for call."""
+
+    def __init__(self, data: bytes | memoryview, coder: str = "ans") -> None:
+        _check_coder(coder)
+        self.coder = coder
+        data = memoryview(data)
+        if len(data) < 4:
+            raise CoderError("symbol section too short: the packet payload is truncated or damaged")
+        n = struct.unpack_from("<I", data, 0)[0]
+        if self.coder == "elias":
+            if len(data) < 8:
+                raise CoderError("Elias section too short: the packet payload is truncated or damaged")
+            nbytes = struct.unpack_from("<I", data, 4)[0]
+            if 8 + nbytes > len(data) or n > 8 * nbytes:
+                raise CoderError("Elias section longer than the payload: the packet is damaged")
+            self._plain = elias.decode(bytes(data[8 : 8 + nbytes]), n, "gamma")
+            self._plain_pos = 0
+            self.consumed = 8 + nbytes
+            return
+        if n > _MAX_WORDS or 4 + 4 * n + 4 > len(data):
+            raise CoderError("ANS section longer than the payload: the packet is damaged")
+        words = np.frombuffer(data[4 : 4 + 4 * n], dtype="<u4").astype(np.uint32)
+        pos = 4 + 4 * n
+        n_esc = struct.unpack_from("<I", data, pos)[0]
+        pos += 4
+        if n_esc > 8 * (len(data) - pos):
+            raise CoderError("escape count larger than its section can hold: the packet is damaged")
+        rest = bytes(data[pos:])
+        self._escapes = elias.decode(rest, n_esc, "gamma") if n_esc else np.zeros(0, np.int64)
+        self._esc_pos = 0
+        self.consumed = len(data)
+        try:
+            self._ans = constriction.stream.stack.AnsCoder(words)
+        except Exception as e:  # constriction rejects malformed word streams (e.g. a zero head)
+            raise CoderError(f"invalid ANS data: {e}") from e
+
+    def get(self, tables: IntTables, row: int, count: int) -> np.ndarray:
+        """Pop ``count`` symbols coded with table ``row``; returns int64 values."""
+        if self.coder == "elias":
+            return self._elias(count)
+        try:
+            idx = self._ans.decode(_model(tables, row), count).astype(np.int64)
+        except Exception as e:
+            raise CoderError(f"ANS data ended early or is damaged: {e}") from e
+        values = idx + int(tables.offsets[row])
+        esc = int(tables.sizes[row]) - 1
+        where = np.flatnonzero(idx == esc)
+        if where.size:
+            end = self._esc_pos + where.size
+            if end > self._escapes.size:
+                raise CoderError("more escape symbols than escaped values: the packet is damaged")
+            values[where] = self._escapes[self._esc_pos : end]
+            self._esc_pos = end
+        return values
+
+    def get_uniform(self, size: int, count: int) -> np.ndarray:
+        """Pop ``count`` uniformly coded symbols in [0, size)."""
+        if self.coder == "elias":
+            values = self._elias(count)
+            if values.size and (values.min() < 0 or values.max() >= size):
+                raise CoderError("side information out of range: the packet is damaged")
+            return values
+        try:
+            return self._ans.decode(constriction.stream.model.Uniform(size), count).astype(np.int64)
+        except Exception as e:
+            raise CoderError(f"ANS data ended early or is damaged: {e}") from e
+
+    def _elias(self, count: int) -> np.ndarray:
+        end = self._plain_pos + count
+        if end > self._plain.size:
+            raise CoderError("Elias section holds fewer values than the frame needs: the packet is damaged")
+        out = self._plain[self._plain_pos : end]
+        self._plain_pos = end
+        return out

@@ -1,0 +1,159 @@
+"""QSGD stochastic quantization (Alistarh et al., 2017) of float vectors, and its wire format.
+
+A vector ``v`` becomes its L2 norm (sent as float32) and signed integer levels::
+
+    s   = 2**bits - 1                                   (bits in 2..16)
+    l_i = floor(s * |v_i| / norm + u_i),  u_i ~ U[0, 1)
+    q_i = sign(v_i) * l_i                               (|q_i| <= s)
+
+so that ``E[norm * q / s] = v``: :func:`dequantize` is unbiased. ``norm`` is the float32 of
+``||v||_2`` rounded *up*, and the levels are computed with that transmitted value, so the
+expectation is exact with respect to what the decoder sees and ``|v_i| <= norm`` always holds.
+
+The dither ``u`` is ``Generator(PCG64(SeedSequence([stream_seed, frame_index]))).random(v.size)``
+(float64, in C order): the same (stream seed, frame) always gives the same levels, different frames
+give independent draws.
+
+Wire format of :func:`pack` / :func:`unpack`::
+
+    u8 kind (0 = Elias-gamma, 1 = Elias-delta) | f32 norm, little-endian | Elias codes of q
+
+The number of values is not stored: the caller knows the vector size.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CoderError, UsageError
+from . import elias
+
+__all__ = ["MAX_BITS", "MIN_BITS", "dequantize", "pack", "quantize", "unpack"]
+
+MIN_BITS = 2
+MAX_BITS = 16
+_KIND_CODES = {"gamma": 0, "delta": 1}
+_KIND_NAMES = {code: kind for kind, code in _KIND_CODES.items()}
+_HEADER = struct.Struct("<Bf")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _levels(bits: int) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not MIN_BITS <= bits <= MAX_BITS:
+        raise UsageError(f"QSGD bits must be an integer in {MIN_BITS}..{MAX_BITS}, got {bits!r}")
+    return (1 << int(bits)) - 1
+
+
+def _seed_part(name: str, value: int) -> int:
+    if isinstance(value, bool):
+        raise UsageError(f"{name} must be an integer, not bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise UsageError(f"{name} must be an integer, not {type(value).__name__}") from None
+    if value < 0:
+        raise UsageError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _dither(stream_seed: int, frame_index: int, size: int) -> np.ndarray:
+    seq = np.random.SeedSequence(
+        [_seed_part("stream_seed", stream_seed), _seed_part("frame_index", frame_index)]
+    )
+    return np.random.Generator(np.random.PCG64(seq)).random(size)
+
+
+def _norm32_up(x: np.ndarray) -> np.float32:
+    """||x||_2 as the smallest float32 >= it (scaled so that squares neither overflow nor underflow)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return np.float32(0.0)
+    norm = peak * float(np.sqrt(np.sum(np.square(x / peak))))
+    if norm > _FLOAT32_MAX:
+        raise UsageError(f"the vector's L2 norm {norm:g} exceeds the float32 range; scale it down first")
+    norm32 = np.float32(norm)
+    if float(norm32) < norm:
+        norm32 = np.nextafter(norm32, np.float32(np.inf))
+    return norm32
+
+
+def _valid_norm(norm: float, error: type[Exception]) -> np.float32:
+    with np.errstate(over="ignore"):  # a norm beyond float32 becomes inf, refused below
+        norm32 = np.float32(norm)
+    if not (np.isfinite(norm32) and norm32 >= 0):
+        raise error(f"QSGD norm must be finite and >= 0, got {norm!r}")
+    return norm32
+
+
+def quantize(
+    v: npt.ArrayLike, bits: int, stream_seed: int, frame_index: int
+) -> tuple[np.float32, np.ndarray]:
+    """Quantize ``v`` to ``2**bits - 1`` levels; returns ``(norm, q)``.
+
+    ``q`` is int64 with the shape of ``v``; ``stream_seed`` and ``frame_index`` are integers >= 0
+    that seed the dither. A zero vector gives ``norm == 0`` and ``q == 0``.
+    """
+    s = _levels(bits)
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "fiu":
+        raise UsageError(f"QSGD quantizes real numbers, got dtype {arr.dtype}")
+    x = arr.astype(np.float64).ravel()
+    if not np.isfinite(x).all():
+        raise UsageError("QSGD input holds NaN or infinite values")
+    u = _dither(stream_seed, frame_index, x.size)
+    norm = _norm32_up(x)
+    if norm == 0:
+        return norm, np.zeros(arr.shape, dtype=np.int64)
+    levels = np.floor(np.abs(x) / float(norm) * s + u)
+    # |x| / norm <= 1, so only float rounding of s + u (u within 2**-53 of 1) can reach s + 1.
+    np.minimum(levels, s, out=levels)
+    q = np.copysign(levels, x).astype(np.int64)
+    return norm, q.reshape(arr.shape)
+
+
+def dequantize(norm: float, q: npt.ArrayLike, bits: int) -> np.ndarray:
+    """``norm * q / s`` as float32, with the shape of ``q``.
+
+    Raises :class:`CoderError` when ``norm`` is negative or not finite, or a level exceeds
+    ``s = 2**bits - 1`` (damaged data, or ``bits`` differs from the quantizer's).
+    """
+    s = _levels(bits)
+    norm32 = _valid_norm(norm, CoderError)
+    levels = np.asarray(q)
+    if levels.size and levels.dtype.kind not in "iu":
+        raise UsageError(f"QSGD levels must be integers, got dtype {levels.dtype}")
+    if levels.size and (np.any(levels > s) or np.any(levels < -s)):
+        raise CoderError(
+            f"QSGD level outside -{s}..{s}: the data is damaged or was quantized with more than {bits} bits"
+        )
+    return (levels.astype(np.float64) * (float(norm32) / s)).astype(np.float32)
+
+
+def pack(norm: float, q: npt.ArrayLike, kind: str = "delta") -> bytes:
+    """Serialize ``(norm, q)``: kind byte, float32 norm (little-endian), Elias codes of ``q`` (flattened)."""
+    if kind not in _KIND_CODES:
+        raise UsageError(f"unknown Elias code kind {kind!r}: choose 'gamma' or 'delta'")
+    norm32 = _valid_norm(norm, UsageError)
+    return _HEADER.pack(_KIND_CODES[kind], norm32) + elias.encode(q, kind)
+
+
+def unpack(data: bytes | bytearray | memoryview, count: int) -> tuple[np.float32, np.ndarray]:
+    """Read what :func:`pack` wrote for ``count`` levels; returns ``(norm, q)`` with ``q`` 1-D int64.
+
+    Raises :class:`CoderError` on a short or damaged packet.
+    """
+    try:
+        buf = bytes(memoryview(data))
+    except TypeError:
+        raise UsageError(f"data must be bytes-like, not {type(data).__name__}") from None
+    if len(buf) < _HEADER.size:
+        raise CoderError(f"QSGD packet of {len(buf)} bytes is shorter than its {_HEADER.size}-byte header")
+    code, norm = _HEADER.unpack_from(buf)
+    if code not in _KIND_NAMES:
+        raise CoderError(f"QSGD packet names unknown Elias code {code}: the data is damaged")
+    norm32 = _valid_norm(norm, CoderError)
+    return norm32, elias.decode(buf[_HEADER.size :], count, _KIND_NAMES[code])

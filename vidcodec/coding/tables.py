@@ -1,0 +1,118 @@
+"""Integer coding tables: the only probabilities the entropy coder ever sees.
+
+A table set holds, for each of its distributions, a symbol offset (the smallest symbol in
+range), a size (symbols in range plus one escape symbol, always last) and integer
+frequencies summing to ``2**PRECISION``. Tables are computed once from floats when a model
+is exported and stored as integers with its weights; decoding never recomputes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PRECISION = 16
+TOTAL = 1 << PRECISION
+
+
+@dataclass(frozen=True)
+class IntTables:
+    """A set of integer probability tables (one row per distribution), each ending in an escape symbol."""
+
+    offsets: np.ndarray  # (N,) int32: symbol value of index 0
+    sizes: np.ndarray  # (N,) int32: symbols in range + 1 (escape)
+    freqs: np.ndarray  # (N, max_size) int32, rows zero-padded past their size
+
+    def __post_init__(self) -> None:
+        n = len(self.offsets)
+        if self.sizes.shape != (n,) or self.freqs.ndim != 2 or self.freqs.shape[0] != n:
+            raise ValueError("inconsistent table shapes")
+        for i in range(n):
+            row = self.freqs[i, : self.sizes[i]]
+            if row.sum() != TOTAL or row.min() < 1 or self.freqs[i, self.sizes[i] :].any():
+                raise ValueError(f"table {i} is not a valid {PRECISION}-bit frequency table")
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def bits(self, row: int, symbols: np.ndarray) -> float:
+        """Exact cost in bits of coding ``symbols`` with table ``row``, escapes counted as their marker only."""
+        idx = symbols.astype(np.int64) - int(self.offsets[row])
+        esc = int(self.sizes[row]) - 1
+        idx = np.where((idx < 0) | (idx >= esc), esc, idx)
+        counts = np.bincount(idx.ravel(), minlength=esc + 1)
+        used = counts > 0
+        f = self.freqs[row, : esc + 1][used].astype(np.float64)
+        return float((counts[used] * (PRECISION - np.log2(f))).sum())
+
+
+def quantize_pmf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
+    """Integer frequencies summing to ``2**precision``, every symbol at least 1, close to ``pmf``."""
+    pmf = np.asarray(pmf, dtype=np.float64)
+    if pmf.ndim != 1 or len(pmf) == 0 or not np.all(np.isfinite(pmf)) or (pmf < 0).any():
+        raise ValueError("pmf must be a non-empty 1-D array of finite non-negative numbers")
+    total = 1 << precision
+    n = len(pmf)
+    if n > total:
+        raise ValueError(f"{n} symbols cannot each get a frequency of at least 1 out of {total}")
+    pmf = pmf / pmf.sum() if pmf.sum() > 0 else np.full(n, 1.0 / n)
+    freqs = np.maximum(1, np.floor(pmf * (total - n)).astype(np.int64) + 1)
+    # Hand out (or take back) the remainder where it changes the expected code length least.
+    diff = total - int(freqs.sum())
+    while diff != 0:
+        step = 1 if diff > 0 else -1
+        if step > 0:
+            gain = pmf * (np.log2(freqs + 1) - np.log2(freqs))
+            i = int(np.argmax(gain))
+        else:
+            loss = np.where(freqs > 1, pmf * (np.log2(freqs) - np.log2(np.maximum(freqs - 1, 1))), np.inf)
+            i = int(np.argmin(loss))
+        freqs[i] += step
+        diff -= step
+    return freqs
+
+
+def from_pmfs(offsets: list[int], pmfs: list[np.ndarray], tails: list[float]) -> IntTables:
+    """Build tables from in-range pmfs plus the probability of escaping the range (``tails``)."""
+    rows = [quantize_pmf(np.append(p, max(t, 0.0))) for p, t in zip(pmfs, tails)]
+    width = max(len(r) for r in rows)
+    freqs = np.zeros((len(rows), width), dtype=np.int32)
+    for i, r in enumerate(rows):
+        freqs[i, : len(r)] = r
+    return IntTables(
+        offsets=np.asarray(offsets, dtype=np.int32),
+        sizes=np.asarray([len(r) for r in rows], dtype=np.int32),
+        freqs=freqs,
+    )
+
+
+def laplace_tables(scales: np.ndarray, tail: float = 1e-4, max_half_width: int = 64) -> IntTables:
+    """Discrete Laplace distributions centred on zero, one table per scale, for temporal residuals."""
+    offsets, pmfs, tails = [], [], []
+    for b in scales:
+        half = int(min(max_half_width, max(1, np.ceil(-b * np.log(tail)))))
+        k = np.arange(-half, half + 1, dtype=np.float64)
+
+        def cdf(x: np.ndarray) -> np.ndarray:
+            return np.where(x < 0, 0.5 * np.exp(x / b), 1.0 - 0.5 * np.exp(-x / b))
+
+        pmf = cdf(k + 0.5) - cdf(k - 0.5)
+        offsets.append(-half)
+        pmfs.append(pmf)
+        tails.append(max(1.0 - pmf.sum(), 0.0))
+    return from_pmfs(offsets, pmfs, tails)
+
+
+def to_tensors(prefix: str, t: IntTables) -> dict[str, np.ndarray]:
+    """Flatten tables for a safetensors file."""
+    return {f"{prefix}.offsets": t.offsets, f"{prefix}.sizes": t.sizes, f"{prefix}.freqs": t.freqs}
+
+
+def from_tensors(prefix: str, d: dict[str, np.ndarray]) -> IntTables:
+    """Inverse of :func:`to_tensors`; validates the tables."""
+    return IntTables(
+        offsets=np.asarray(d[f"{prefix}.offsets"], dtype=np.int32),
+        sizes=np.asarray(d[f"{prefix}.sizes"], dtype=np.int32),
+        freqs=np.asarray(d[f"{prefix}.freqs"], dtype=np.int32),
+    )

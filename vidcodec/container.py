@@ -1,0 +1,1004 @@
+"""The .gvc container: file header, CRC-protected packets, keyframe index and footer.
+
+This is the only module that knows byte layouts; docs/FORMAT.md specifies every byte.
+Readers work on non-seekable sources (pipes) by counting their own read position;
+writers never call ``tell``/``seek`` and flush after every packet, so a stream cut off
+at any point is a valid prefix.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .errors import CorruptPacketError, FormatError, TruncatedStreamError, UnsupportedVersionError, UsageError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "FORMAT_VERSION",
+    "READABLE_MAJOR_VERSIONS",
+    "Coder",
+    "ColourMatrix",
+    "ColourRange",
+    "Damaged",
+    "GvcReader",
+    "GvcWriter",
+    "IndexEntry",
+    "KeyframeIndex",
+    "Mode",
+    "Packet",
+    "PacketType",
+    "StreamHeader",
+    "decode_header",
+    "encode_header",
+    "probe",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION: tuple[int, int] = (1, 0)
+READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1,)
+
+FILE_MAGIC = b"\x8aGVC\r\n\x1a\n"
+PACKET_SYNC = b"\xa7GVP"
+INDEX_MARKER = b"\xa7GVI"
+FOOTER_MAGIC = b"\xa7GVE"
+_MARKER_PREFIX = b"\xa7GV"  # shared by PACKET_SYNC and INDEX_MARKER; what resync searches for
+
+MAX_HEADER_SIZE = 1 << 20
+MAX_DIMENSION = 16384
+MAX_MODEL_NAME_BYTES = 255
+MAX_PAYLOAD_SIZE = 256 << 20
+MAX_INDEX_ENTRIES = 1 << 24
+
+_PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header size
+_FIELDS = struct.Struct("<6IQI3H6B32s")  # fixed stream parameters, offsets 16..95
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_EXTENSION = struct.Struct("<HI")  # tag, length
+_PACKET = struct.Struct("<4s3BqII")  # sync, stream, type, flags, pts, size, payload CRC (+ header CRC)
+_INDEX = struct.Struct("<4sIQI")  # marker, entry count, frame count, entries CRC (+ header CRC)
+_ENTRY = struct.Struct("<qQ")  # pts, offset
+_FOOTER = struct.Struct("<QI")  # index offset, entry count (+ CRC, magic)
+
+HEADER_FIXED_SIZE = _PREFIX.size + _FIELDS.size
+MIN_HEADER_SIZE = HEADER_FIXED_SIZE + 1 + _U16.size + 4
+PACKET_HEADER_SIZE = _PACKET.size + 4
+INDEX_HEADER_SIZE = _INDEX.size + 4
+FOOTER_SIZE = _FOOTER.size + 4 + len(FOOTER_MAGIC)
+
+_READ_CHUNK = 1 << 20
+_SCAN_CHUNK = 4096
+_U32_MAX = (1 << 32) - 1
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+_FOREIGN_SIGNATURES = (
+    (0, b"\x89PNG", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"GIF8", "a GIF image"),
+    (4, b"ftyp", "an MP4/MOV video"),
+    (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM video"),
+    (0, b"RIFF", "a RIFF (AVI/WAV) file"),
+    (0, b"YUV4MPEG2", "a Y4M raw video"),
+    (0, b"\x00\x00\x01\xba", "an MPEG program stream"),
+)
+
+
+class PacketType(enum.IntEnum):
+    """What a packet carries; values 0 and 4..255 are reserved (readers skip them)."""
+
+    KEY = 1
+    DELTA = 2
+    PARAMETERS = 3
+
+
+_PACKET_TYPES = frozenset(PacketType)
+
+
+class Coder(enum.IntEnum):
+    """Entropy coder used for the latents."""
+
+    ANS = 0
+    ELIAS = 1
+
+
+class Mode(enum.IntEnum):
+    """Which decoder network reconstructs frames."""
+
+    VAEGAN = 0
+    GAN = 1
+
+
+class ColourMatrix(enum.IntEnum):
+    """Matrix coefficients, ISO/IEC 23091-2 / ITU-T H.273 code points (3 is reserved there)."""
+
+    IDENTITY = 0
+    BT709 = 1
+    UNSPECIFIED = 2
+    FCC = 4
+    BT601_625 = 5
+    BT601_525 = 6
+    SMPTE240M = 7
+    YCGCO = 8
+    BT2020_NCL = 9
+    BT2020_CL = 10
+    SMPTE2085 = 11
+    CHROMA_DERIVED_NCL = 12
+    CHROMA_DERIVED_CL = 13
+    ICTCP = 14
+
+
+class ColourRange(enum.IntEnum):
+    """Sample range of the source video."""
+
+    UNSPECIFIED = 0
+    LIMITED = 1
+    FULL = 2
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> None:
+    """Raise UsageError unless value is an int in [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UsageError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+def _as_enum(cls: type[enum.IntEnum], name: str, value: object) -> enum.IntEnum:
+    """Convert value to a member of cls, or raise UsageError listing the valid values."""
+    try:
+        return cls(value)
+    except ValueError:
+        valid = ", ".join(f"{m.value} ({m.name.lower()})" for m in cls)
+        raise UsageError(f"{name} must be one of {valid}; got {value!r}") from None
+
+
+def _as_int_tuple(name: str, value: object, length: int) -> tuple[int, ...]:
+    """Convert a list/tuple of ints to a tuple of the given length, or raise UsageError."""
+    if not isinstance(value, (tuple, list)) or len(value) != length:
+        raise UsageError(f"{name} must be a tuple of {length} integers, got {value!r}")
+    return tuple(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamHeader:
+    """Stream parameters stored in the file header; validated against the format's caps on creation."""
+
+    width: int
+    height: int
+    time_base: tuple[int, int]
+    model_name: str
+    model_hash: bytes
+    quality: int
+    latent_shape: tuple[int, int, int]
+    gop: int
+    frame_rate: tuple[int, int] = (0, 0)
+    frame_count: int = 0
+    coder: Coder = Coder.ANS
+    mode: Mode = Mode.VAEGAN
+    colour_matrix: ColourMatrix = ColourMatrix.UNSPECIFIED
+    colour_range: ColourRange = ColourRange.UNSPECIFIED
+    extensions: dict[int, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Coerce enum/tuple/bytes fields and reject values the format cannot store (UsageError)."""
+        coerced: dict[str, object] = {
+            "coder": _as_enum(Coder, "coder", self.coder),
+            "mode": _as_enum(Mode, "mode", self.mode),
+            "colour_matrix": _as_enum(ColourMatrix, "colour_matrix", self.colour_matrix),
+            "colour_range": _as_enum(ColourRange, "colour_range", self.colour_range),
+            "time_base": _as_int_tuple("time_base", self.time_base, 2),
+            "frame_rate": _as_int_tuple("frame_rate", self.frame_rate, 2),
+            "latent_shape": _as_int_tuple("latent_shape", self.latent_shape, 3),
+        }
+        if not isinstance(self.model_hash, (bytes, bytearray, memoryview)):
+            raise UsageError(f"model_hash must be 32 bytes (SHA-256), got {type(self.model_hash).__name__}")
+        coerced["model_hash"] = bytes(self.model_hash)
+        for name, value in coerced.items():
+            object.__setattr__(self, name, value)
+        _check_int("width", self.width, 1, MAX_DIMENSION)
+        _check_int("height", self.height, 1, MAX_DIMENSION)
+        for i, part in enumerate(self.time_base):
+            _check_int(f"time_base[{i}]", part, 1, _U32_MAX)
+        for i, part in enumerate(self.frame_rate):
+            _check_int(f"frame_rate[{i}]", part, 0, _U32_MAX)
+        if (self.frame_rate[0] == 0) != (self.frame_rate[1] == 0):
+            raise UsageError(
+                f"frame_rate must be (0, 0) when unknown or both non-zero, got {self.frame_rate}"
+            )
+        _check_int("frame_count", self.frame_count, 0, (1 << 64) - 1)
+        _check_int("quality", self.quality, 0, 255)
+        _check_int("gop", self.gop, 0, _U32_MAX)
+        for i, part in enumerate(self.latent_shape):
+            _check_int(f"latent_shape[{i}]", part, 1, 0xFFFF)
+        if len(self.model_hash) != 32:
+            raise UsageError(f"model_hash must be 32 bytes (SHA-256), got {len(self.model_hash)}")
+        if not isinstance(self.model_name, str):
+            raise UsageError(f"model_name must be a str, got {type(self.model_name).__name__}")
+        try:
+            name_size = len(self.model_name.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UsageError(f"model_name cannot be encoded as UTF-8: {self.model_name!r}") from None
+        if not 1 <= name_size <= MAX_MODEL_NAME_BYTES:
+            raise UsageError(
+                f"model_name must be 1..{MAX_MODEL_NAME_BYTES} bytes of UTF-8: {self.model_name!r}"
+            )
+        if not isinstance(self.extensions, dict):
+            raise UsageError("extensions must be a dict mapping u16 tags to bytes")
+        for tag, data in self.extensions.items():
+            _check_int("extension tag", tag, 0, 0xFFFF)
+            if not isinstance(data, bytes):
+                raise UsageError(f"extension {tag} must be bytes, got {type(data).__name__}")
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One packet: its stream, type, codec flags, timestamp, payload and byte offset in the stream."""
+
+    stream_index: int
+    kind: PacketType
+    flags: int
+    pts: int
+    payload: bytes = field(repr=False)
+    offset: int
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A damaged stretch a resyncing reader skipped: where it starts, how many bytes, and why."""
+
+    offset: int
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A key packet of stream 0: its pts and the byte offset of its packet header."""
+
+    pts: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class KeyframeIndex:
+    """The index chunk written at close: video frame count and every keyframe of stream 0."""
+
+    frame_count: int
+    entries: tuple[IndexEntry, ...]
+
+
+class _Damage(Exception):
+    """Internal: a record failed validation at offset; resume is where parsing may go on, if known."""
+
+    def __init__(self, offset: int, message: str, resume: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.message = message
+        self.resume = resume
+
+
+def _bad_magic(data: bytes) -> FormatError:
+    """Build the error for data that does not start with FILE_MAGIC, naming the format if recognisable."""
+    if data[1:4] == FILE_MAGIC[1:4]:
+        return FormatError(
+            "damaged .gvc magic (was the file transferred in text mode, which rewrites line endings?)"
+        )
+    hint = next(
+        (
+            f"; it looks like {what}"
+            for at, sig, what in _FOREIGN_SIGNATURES
+            if data[at : at + len(sig)] == sig
+        ),
+        "",
+    )
+    return FormatError(f"not a .gvc file (bad magic{hint}) — did you mean to `vidcodec encode` it?")
+
+
+def _check_prefix(data: bytes) -> tuple[int, int, int]:
+    """Check magic, version and header size in the first 16 bytes; return (major, minor, header size)."""
+    if data[: len(FILE_MAGIC)] != FILE_MAGIC[: len(data)]:
+        raise _bad_magic(data)
+    if len(data) < _PREFIX.size:
+        raise TruncatedStreamError(
+            f"stream truncated at byte offset {len(data)}: it ends inside the file header; 0 packets",
+            len(data),
+        )
+    _, major, minor, size = _PREFIX.unpack_from(data)
+    if major not in READABLE_MAJOR_VERSIONS:
+        readable = ", ".join(f"{m}.x" for m in READABLE_MAJOR_VERSIONS)
+        raise UnsupportedVersionError(
+            f"this stream uses .gvc format version {major}.{minor}, but this vidcodec reads only format "
+            f"version {readable}; upgrade vidcodec (pip install -U vidcodec) to read it"
+        )
+    if not MIN_HEADER_SIZE <= size <= MAX_HEADER_SIZE:
+        raise FormatError(
+            f"file header size {size} is outside [{MIN_HEADER_SIZE}, {MAX_HEADER_SIZE}]: damaged"
+        )
+    return major, minor, size
+
+
+def encode_header(header: StreamHeader) -> bytes:
+    """Serialise a header to the file-header bytes (also the payload of a PARAMETERS packet)."""
+    name = header.model_name.encode("utf-8")
+    body = bytearray(
+        _FIELDS.pack(
+            header.width,
+            header.height,
+            *header.time_base,
+            *header.frame_rate,
+            header.frame_count,
+            header.gop,
+            *header.latent_shape,
+            header.coder,
+            header.mode,
+            header.quality,
+            header.colour_matrix,
+            header.colour_range,
+            len(name),
+            header.model_hash,
+        )
+    )
+    body += name
+    body += _U16.pack(len(header.extensions))
+    for tag in sorted(header.extensions):
+        data = header.extensions[tag]
+        body += _EXTENSION.pack(tag, len(data)) + data
+    size = _PREFIX.size + len(body) + 4
+    if size > MAX_HEADER_SIZE:
+        raise UsageError(
+            f"header would be {size} bytes; the format caps it at {MAX_HEADER_SIZE} (extensions too big)"
+        )
+    out = _PREFIX.pack(FILE_MAGIC, *FORMAT_VERSION, size) + body
+    return out + _U32.pack(zlib.crc32(out))
+
+
+def decode_header(data: bytes) -> StreamHeader:
+    """Parse and validate complete file-header bytes (FormatError/UnsupportedVersionError if invalid)."""
+    _, _, size = _check_prefix(data[: _PREFIX.size])
+    if len(data) != size:
+        raise FormatError(f"file header declares {size} bytes but {len(data)} were given")
+    end = size - 4
+    (stored,) = _U32.unpack_from(data, end)
+    computed = zlib.crc32(data[:end])
+    if stored != computed:
+        raise FormatError(
+            f"file header CRC mismatch (stored {stored:08x}, computed {computed:08x}): header damaged"
+        )
+    fields = _FIELDS.unpack_from(data, _PREFIX.size)
+    name_len = fields[-2]
+    pos = HEADER_FIXED_SIZE + name_len
+    if pos + _U16.size > end:
+        raise FormatError("file header too short for its model name and extension count")
+    name_bytes = data[HEADER_FIXED_SIZE:pos]
+    (count,) = _U16.unpack_from(data, pos)
+    pos += _U16.size
+    extensions: dict[int, bytes] = {}
+    for _ in range(count):
+        if pos + _EXTENSION.size > end:
+            raise FormatError("file header extension list overruns the header")
+        tag, length = _EXTENSION.unpack_from(data, pos)
+        pos += _EXTENSION.size
+        if length > end - pos:
+            raise FormatError(f"file header extension {tag} ({length} bytes) overruns the header")
+        if tag in extensions:
+            raise FormatError(f"file header repeats extension tag {tag}")
+        extensions[tag] = bytes(data[pos : pos + length])
+        pos += length
+    if pos != end:
+        raise FormatError(f"file header has {end - pos} unexplained bytes after its extensions")
+    try:
+        name = name_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("file header model name is not valid UTF-8") from None
+    width, height, tb_num, tb_den, fr_num, fr_den, frame_count, gop, lat_c, lat_h, lat_w = fields[:11]
+    coder, mode, quality, matrix, colour_range = fields[11:16]
+    try:
+        return StreamHeader(
+            width=width,
+            height=height,
+            time_base=(tb_num, tb_den),
+            frame_rate=(fr_num, fr_den),
+            frame_count=frame_count,
+            model_name=name,
+            model_hash=fields[-1],
+            coder=coder,
+            mode=mode,
+            quality=quality,
+            latent_shape=(lat_c, lat_h, lat_w),
+            gop=gop,
+            colour_matrix=matrix,
+            colour_range=colour_range,
+            extensions=extensions,
+        )
+    except UsageError as err:
+        raise FormatError(f"invalid file header: {err}") from None
+
+
+def _index_header(data: bytes, offset: int) -> tuple[int, int, int]:
+    """Validate a 24-byte index chunk header; return (entry count, frame count, entries CRC) or raise _Damage."""
+    _, count, frame_count, entries_crc = _INDEX.unpack_from(data)
+    (stored,) = _U32.unpack_from(data, _INDEX.size)
+    if zlib.crc32(data[: _INDEX.size]) != stored:
+        raise _Damage(offset, f"keyframe index header at offset {offset} fails its CRC")
+    if count > MAX_INDEX_ENTRIES:
+        raise _Damage(
+            offset, f"keyframe index at offset {offset} claims {count} entries (cap {MAX_INDEX_ENTRIES})"
+        )
+    return count, frame_count, entries_crc
+
+
+def _is_seekable(raw: BinaryIO) -> bool:
+    """Whether raw supports seek/tell (objects without a seekable() method count as pipes)."""
+    try:
+        return bool(raw.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _read_exactly(raw: BinaryIO, n: int) -> bytes:
+    """Read up to n bytes, looping over short reads; fewer only at end of file."""
+    parts = []
+    while n > 0:
+        chunk = raw.read(min(n, _READ_CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+class _Input:
+    """A read buffer over a binary file object that counts stream offsets itself (never tell/seek)."""
+
+    def __init__(self, raw: BinaryIO, pos: int = 0) -> None:
+        self.raw = raw
+        self.pos = pos  # stream offset of buf[0]
+        self.buf = bytearray()
+        self.eof = False
+
+    @property
+    def end(self) -> int:
+        """Stream offset just past the buffered bytes (the stream size once eof is set)."""
+        return self.pos + len(self.buf)
+
+    def fill(self, n: int) -> bool:
+        """Buffer at least n bytes unless the source ends first; return whether n bytes are buffered."""
+        while len(self.buf) < n and not self.eof:
+            chunk = self.raw.read(min(n - len(self.buf), _READ_CHUNK))
+            if chunk:
+                self.buf += chunk
+            else:
+                self.eof = True
+        return len(self.buf) >= n
+
+    def take(self, n: int) -> bytes:
+        """Consume and return n buffered bytes."""
+        with memoryview(self.buf) as view:
+            data = bytes(view[:n])
+        self.skip(n)
+        return data
+
+    def skip(self, n: int) -> None:
+        """Consume n buffered bytes."""
+        del self.buf[:n]
+        self.pos += n
+
+
+class GvcReader:
+    """Read a .gvc stream from a path or binary file object (pipes included); iterate to get packets.
+
+    Iteration yields ``Packet`` objects in stream order and stops at end of stream or at the keyframe
+    index. A stream cut inside a record raises ``TruncatedStreamError`` after every complete packet was
+    yielded. A damaged record raises ``CorruptPacketError``; with ``resync=True`` a ``Damaged`` record is
+    yielded in its place instead and reading continues at the next packet whose header CRC validates.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False) -> None:
+        self._owned = isinstance(source, (str, os.PathLike))
+        self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
+        self.resync = resync
+        try:
+            self.seekable = _is_seekable(self._raw)
+            self._base = self._raw.tell() if self.seekable else 0
+            self._in = _Input(self._raw)
+            self.version, self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
+        self.header_size = self._in.pos
+        self._trailer: KeyframeIndex | None = None
+        self._packets = 0
+        self._items = self._generate()
+
+    def __enter__(self) -> Self:
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the source if this reader opened it."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the source if this reader opened it (file objects passed in stay open)."""
+        if self._owned:
+            self._raw.close()
+
+    def __iter__(self) -> Iterator[Packet | Damaged]:
+        """Return self; the reader is its own iterator."""
+        return self
+
+    def __next__(self) -> Packet | Damaged:
+        """Return the next packet (or Damaged record when resyncing)."""
+        return next(self._items)
+
+    def _read_header(self) -> tuple[tuple[int, int], StreamHeader]:
+        """Read and validate the file header, checking sizes before reading what they announce."""
+        self._in.fill(_PREFIX.size)
+        major, minor, size = _check_prefix(bytes(self._in.buf[: _PREFIX.size]))
+        if not self._in.fill(size):
+            end = self._in.end
+            raise TruncatedStreamError(
+                f"stream truncated at byte offset {end}: it ends inside the {size}-byte file header; 0 packets",
+                end,
+            )
+        return (major, minor), decode_header(self._in.take(size))
+
+    def _truncated(self, start: int, what: str, needed: int) -> TruncatedStreamError:
+        """Build the error for a stream that ends inside the record starting at start."""
+        end = self._in.end
+        return TruncatedStreamError(
+            f"stream truncated at byte offset {end}: it ends inside the {what} that starts at offset {start} "
+            f"({end - start} of {needed} bytes present); {self._packets} complete packet(s) were read before it",
+            end,
+        )
+
+    def _generate(self) -> Iterator[Packet | Damaged]:
+        """Yield packets until a clean end, turning damage into errors or Damaged records."""
+        while True:
+            try:
+                packet = self._next_record()
+            except _Damage as damage:
+                if not self.resync:
+                    raise CorruptPacketError(
+                        f"{damage.message}; {self._packets} good packet(s) before it "
+                        "(read with resync to skip damaged packets)"
+                    ) from None
+                yield self._recover(damage)
+                continue
+            if packet is None:
+                return
+            self._packets += 1
+            yield packet
+
+    def _next_record(self) -> Packet | None:
+        """Parse the next packet; None at a clean end (end of stream exactly, or a valid index chunk)."""
+        inp = self._in
+        while True:
+            start = inp.pos
+            inp.fill(len(PACKET_SYNC))
+            head = bytes(inp.buf[: len(PACKET_SYNC)])
+            if not head:
+                return None
+            if head == PACKET_SYNC:
+                packet = self._read_packet()
+                if packet is not None:
+                    return packet
+                continue
+            if head == INDEX_MARKER:
+                self._trailer = self._read_index()
+                return None
+            if len(head) < len(PACKET_SYNC) and _MARKER_PREFIX.startswith(head):
+                raise self._truncated(start, "packet header", PACKET_HEADER_SIZE)
+            raise _Damage(start, f"no packet sync marker at offset {start} (found {head.hex()})")
+
+    def _read_packet(self) -> Packet | None:
+        """Read the packet at the current position; None if its type is reserved (it is skipped)."""
+        inp = self._in
+        start = inp.pos
+        if not inp.fill(PACKET_HEADER_SIZE):
+            raise self._truncated(start, "packet header", PACKET_HEADER_SIZE)
+        head = bytes(inp.buf[:PACKET_HEADER_SIZE])
+        _, stream, kind, flags, pts, size, payload_crc = _PACKET.unpack_from(head)
+        (stored,) = _U32.unpack_from(head, _PACKET.size)
+        if zlib.crc32(head[: _PACKET.size]) != stored:
+            raise _Damage(start, f"packet header at offset {start} fails its CRC")
+        if size > MAX_PAYLOAD_SIZE:
+            raise _Damage(
+                start, f"packet at offset {start} claims a {size}-byte payload (cap {MAX_PAYLOAD_SIZE})"
+            )
+        if not inp.fill(PACKET_HEADER_SIZE + size):
+            raise self._truncated(start, "packet", PACKET_HEADER_SIZE + size)
+        inp.skip(PACKET_HEADER_SIZE)
+        payload = inp.take(size)
+        if zlib.crc32(payload) != payload_crc:
+            raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos)
+        if kind not in _PACKET_TYPES:
+            logger.debug("skipping packet of reserved type %d at offset %d", kind, start)
+            return None
+        return Packet(stream, PacketType(kind), flags, pts, payload, start)
+
+    def _read_index(self) -> KeyframeIndex:
+        """Read and validate the index chunk at the current position (sequential path)."""
+        inp = self._in
+        start = inp.pos
+        if not inp.fill(INDEX_HEADER_SIZE):
+            raise self._truncated(start, "keyframe index", INDEX_HEADER_SIZE)
+        count, frame_count, entries_crc = _index_header(bytes(inp.buf[:INDEX_HEADER_SIZE]), start)
+        total = INDEX_HEADER_SIZE + count * _ENTRY.size
+        if not inp.fill(total):
+            raise self._truncated(start, "keyframe index", total)
+        with memoryview(inp.buf) as view:
+            ok = zlib.crc32(view[INDEX_HEADER_SIZE:total]) == entries_crc
+        if not ok:
+            raise _Damage(start, f"keyframe index entries at offset {start} fail their CRC")
+        inp.skip(INDEX_HEADER_SIZE)
+        entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(inp.take(total - INDEX_HEADER_SIZE)))
+        return KeyframeIndex(frame_count, entries)
+
+    def _recover(self, damage: _Damage) -> Damaged:
+        """Skip past damage (to its known end, or by scanning for a valid record) and describe it."""
+        if damage.resume is not None:
+            end = damage.resume
+        else:
+            found = self._scan(damage.offset + 1)
+            end = found if found is not None else self._in.pos
+        logger.warning(
+            "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
+        )
+        return Damaged(damage.offset, end - damage.offset, damage.message)
+
+    def _scan(self, start: int) -> int | None:
+        """Move forward byte by byte from start to the next record whose header validates; None at EOF."""
+        inp = self._in
+        inp.skip(start - inp.pos)
+        while True:
+            i = inp.buf.find(_MARKER_PREFIX)
+            if i < 0:
+                if inp.eof:
+                    inp.skip(len(inp.buf))
+                    return None
+                inp.skip(max(0, len(inp.buf) - (len(_MARKER_PREFIX) - 1)))
+                inp.fill(len(inp.buf) + _SCAN_CHUNK)
+                continue
+            inp.skip(i)
+            if self._valid_record_here():
+                return inp.pos
+            inp.skip(1)
+
+    def _valid_record_here(self) -> bool:
+        """Whether a packet header or a whole index chunk starting at the current position validates."""
+        inp = self._in
+        inp.fill(len(PACKET_SYNC))
+        marker = bytes(inp.buf[: len(PACKET_SYNC)])
+        if marker == PACKET_SYNC:
+            if not inp.fill(PACKET_HEADER_SIZE):
+                return False
+            head = bytes(inp.buf[:PACKET_HEADER_SIZE])
+            size = _PACKET.unpack_from(head)[5]
+            return zlib.crc32(head[: _PACKET.size]) == _U32.unpack_from(head, _PACKET.size)[0] and (
+                size <= MAX_PAYLOAD_SIZE
+            )
+        if marker != INDEX_MARKER or not inp.fill(INDEX_HEADER_SIZE):
+            return False
+        try:
+            count, _, entries_crc = _index_header(bytes(inp.buf[:INDEX_HEADER_SIZE]), inp.pos)
+        except _Damage:
+            return False
+        total = INDEX_HEADER_SIZE + count * _ENTRY.size
+        if not inp.fill(total):
+            return False
+        with memoryview(inp.buf) as view:
+            return zlib.crc32(view[INDEX_HEADER_SIZE:total]) == entries_crc
+
+    def index(self) -> KeyframeIndex | None:
+        """The keyframe index from the footer (seekable sources), else the one met while reading, else None."""
+        if not self.seekable:
+            return self._trailer
+        saved = self._raw.tell()
+        try:
+            return self._footer_index()
+        finally:
+            self._raw.seek(saved)
+
+    def _footer_index(self) -> KeyframeIndex | None:
+        """Locate the index through the footer and validate both; None if absent or invalid."""
+        raw = self._raw
+        size = raw.seek(0, os.SEEK_END) - self._base
+        if size < self.header_size + INDEX_HEADER_SIZE + FOOTER_SIZE:
+            return None
+        raw.seek(self._base + size - FOOTER_SIZE)
+        footer = _read_exactly(raw, FOOTER_SIZE)
+        if (
+            len(footer) != FOOTER_SIZE
+            or footer[-len(FOOTER_MAGIC) :] != FOOTER_MAGIC
+            or (zlib.crc32(footer[: _FOOTER.size]) != _U32.unpack_from(footer, _FOOTER.size)[0])
+        ):
+            logger.debug("no valid footer: stream not closed cleanly (or still being written)")
+            return None
+        offset, count = _FOOTER.unpack_from(footer)
+        total = INDEX_HEADER_SIZE + count * _ENTRY.size
+        if count > MAX_INDEX_ENTRIES or offset < self.header_size or offset + total + FOOTER_SIZE != size:
+            logger.warning(
+                "footer points to an impossible index (offset %d, %d entries); ignoring it", offset, count
+            )
+            return None
+        raw.seek(self._base + offset)
+        chunk = _read_exactly(raw, total)
+        try:
+            if len(chunk) != total or chunk[: len(INDEX_MARKER)] != INDEX_MARKER:
+                raise _Damage(offset, f"no keyframe index marker at offset {offset}")
+            found, frame_count, entries_crc = _index_header(chunk[:INDEX_HEADER_SIZE], offset)
+            if found != count or zlib.crc32(chunk[INDEX_HEADER_SIZE:]) != entries_crc:
+                raise _Damage(
+                    offset, f"keyframe index at offset {offset} disagrees with the footer or its CRC"
+                )
+        except _Damage as damage:
+            logger.warning("%s; ignoring the index", damage.message)
+            return None
+        entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(chunk[INDEX_HEADER_SIZE:]))
+        if any(not self.header_size <= e.offset <= offset - PACKET_HEADER_SIZE for e in entries):
+            logger.warning("keyframe index points outside the packet area; ignoring it")
+            return None
+        return KeyframeIndex(frame_count, entries)
+
+    def seek_to_keyframe(self, pts: int) -> IndexEntry:
+        """Position at the last stream-0 key packet with pts <= the given pts (the first one if none is).
+
+        Uses the footer index when valid, else scans the whole stream. Seekable sources only.
+        """
+        if not self.seekable:
+            raise UsageError(
+                "seek_to_keyframe needs a seekable source (a file, not a pipe); read sequentially"
+            )
+        index = self.index()
+        entries = index.entries if index is not None else self._scan_keyframes()
+        if not entries:
+            raise FormatError("the stream has no key packets to seek to")
+        before = [e for e in entries if e.pts <= pts]
+        target = max(before, key=lambda e: e.pts) if before else min(entries, key=lambda e: e.pts)
+        self._reposition(target.offset)
+        return target
+
+    def _scan_keyframes(self) -> tuple[IndexEntry, ...]:
+        """Read the stream from the first packet and collect stream-0 key packets (no index available)."""
+        logger.info("no keyframe index; scanning the stream for key packets")
+        self._reposition(self.header_size)
+        keys = []
+        try:
+            for item in self._items:
+                if isinstance(item, Packet) and item.kind is PacketType.KEY and item.stream_index == 0:
+                    keys.append(IndexEntry(item.pts, item.offset))
+        except TruncatedStreamError as err:
+            logger.info("scan stopped at a truncated record: %s", err)
+        return tuple(keys)
+
+    def _reposition(self, offset: int) -> None:
+        """Continue reading at a stream offset (seekable sources)."""
+        self._raw.seek(self._base + offset)
+        self._in = _Input(self._raw, offset)
+        self._packets = 0
+        self._items = self._generate()
+
+
+class GvcWriter:
+    """Write a .gvc stream to a path or binary file object (pipes included), flushing after every packet.
+
+    ``close()`` appends the keyframe index and footer. Leaving a ``with`` block by an exception still
+    writes them (the file is then complete up to the last packet), unless the exception came from
+    writing to the destination itself; then nothing more is written and readers report a truncation.
+    File objects passed in are flushed but not closed; paths are opened, and closed by ``close()``.
+    """
+
+    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, header: StreamHeader) -> None:
+        data = encode_header(header)
+        self.header = header
+        self._owned = isinstance(dest, (str, os.PathLike))
+        self._out: BinaryIO = open(dest, "wb") if self._owned else dest  # noqa: SIM115 (closed by close())
+        self._offset = 0
+        self._keys: list[IndexEntry] = []
+        self._frames = 0
+        self._closed = False
+        self._broken = False
+        try:
+            self._emit(data)
+        except BaseException:
+            self._closed = True
+            if self._owned:
+                self._out.close()
+            raise
+
+    def __enter__(self) -> Self:
+        """Return self."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close; after an exception, a failure to write the index is logged, not raised over it."""
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except OSError as err:  # the original exception matters more
+            logger.warning("could not finish the .gvc stream after an error: %s", err)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written so far (the offset the next packet will have)."""
+        return self._offset
+
+    def _emit(self, *parts: bytes) -> None:
+        """Write parts fully and flush; any failure marks the stream broken (no index is written after)."""
+        try:
+            for part in parts:
+                view = memoryview(part)
+                while view:
+                    written = self._out.write(view)
+                    if written is None:  # file objects that report no count write everything
+                        break
+                    view = view[written:]
+                self._offset += len(part)
+            self._out.flush()
+        except BaseException:
+            self._broken = True
+            raise
+
+    def write_packet(
+        self, kind: PacketType | int, pts: int, payload: bytes, stream_index: int = 0, flags: int = 0
+    ) -> int:
+        """Write and flush one packet; return its byte offset in the stream."""
+        if self._broken:
+            raise UsageError("an earlier write to this .gvc stream failed; it cannot be continued")
+        if self._closed:
+            raise UsageError("write_packet() called after close()")
+        ptype = _as_enum(PacketType, "packet kind", kind)
+        _check_int("pts", pts, _I64_MIN, _I64_MAX)
+        _check_int("stream_index", stream_index, 0, 255)
+        _check_int("flags", flags, 0, 255)
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise UsageError(f"payload must be bytes, got {type(payload).__name__}")
+        data = bytes(payload)
+        if len(data) > MAX_PAYLOAD_SIZE:
+            raise UsageError(f"payload of {len(data)} bytes exceeds the format's cap of {MAX_PAYLOAD_SIZE}")
+        head = _PACKET.pack(PACKET_SYNC, stream_index, ptype, flags, pts, len(data), zlib.crc32(data))
+        offset = self._offset
+        self._emit(head + _U32.pack(zlib.crc32(head)), data)
+        if stream_index == 0 and ptype is PacketType.KEY:
+            self._keys.append(IndexEntry(pts, offset))
+        if stream_index == 0 and ptype in (PacketType.KEY, PacketType.DELTA):
+            self._frames += 1
+        return offset
+
+    def close(self) -> None:
+        """Append the keyframe index and footer (unless a write failed), flush; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if len(self._keys) > MAX_INDEX_ENTRIES:
+                logger.warning("%d key packets exceed the index cap; writing no index", len(self._keys))
+            elif not self._broken:
+                entries = b"".join(_ENTRY.pack(e.pts, e.offset) for e in self._keys)
+                head = _INDEX.pack(INDEX_MARKER, len(self._keys), self._frames, zlib.crc32(entries))
+                footer = _FOOTER.pack(self._offset, len(self._keys))
+                footer += _U32.pack(zlib.crc32(footer)) + FOOTER_MAGIC
+                self._emit(head + _U32.pack(zlib.crc32(head)) + entries, footer)
+        finally:
+            if self._owned:
+                self._out.close()
+
+
+@dataclass
+class _SizeStats:
+    """Running payload-size statistics of one packet type."""
+
+    count: int = 0
+    total: int = 0
+    smallest: int | None = None
+    largest: int | None = None
+
+    def add(self, size: int) -> None:
+        """Account for one payload of the given size."""
+        self.count += 1
+        self.total += size
+        self.smallest = size if self.smallest is None else min(self.smallest, size)
+        self.largest = size if self.largest is None else max(self.largest, size)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return count, total/min/max/mean payload bytes."""
+        mean = self.total / self.count if self.count else None
+        return {
+            "count": self.count,
+            "total_bytes": self.total,
+            "min_bytes": self.smallest,
+            "max_bytes": self.largest,
+            "mean_bytes": mean,
+        }
+
+
+def _header_dict(header: StreamHeader) -> dict[str, Any]:
+    """Header fields as JSON-friendly values (enums by name, hash in hex)."""
+    return {
+        "width": header.width,
+        "height": header.height,
+        "time_base": f"{header.time_base[0]}/{header.time_base[1]}",
+        "frame_rate": f"{header.frame_rate[0]}/{header.frame_rate[1]}",
+        "frame_count": header.frame_count,
+        "model_name": header.model_name,
+        "model_hash": header.model_hash.hex(),
+        "coder": header.coder.name.lower(),
+        "mode": header.mode.name.lower(),
+        "quality": header.quality,
+        "latent_shape": list(header.latent_shape),
+        "gop": header.gop,
+        "colour_matrix": header.colour_matrix.name.lower(),
+        "colour_range": header.colour_range.name.lower(),
+        "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
+    }
+
+
+def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
+    """Summarise a stream for `vidcodec info`: header and packet statistics; damage/truncation are reported.
+
+    Raises only if the file header itself is unreadable (not a .gvc file, unsupported version, ...).
+    """
+    with GvcReader(source, resync=True) as reader:
+        sizes = {kind: _SizeStats() for kind in PacketType}
+        streams: dict[int, int] = {}
+        frame_pts: list[int] = []
+        keyframe_pts: list[int] = []
+        damaged: list[dict[str, Any]] = []
+        truncated = None
+        packet_bytes = 0
+        try:
+            for item in reader:
+                if isinstance(item, Damaged):
+                    damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason})
+                    continue
+                sizes[item.kind].add(len(item.payload))
+                streams[item.stream_index] = streams.get(item.stream_index, 0) + 1
+                packet_bytes += PACKET_HEADER_SIZE + len(item.payload)
+                if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
+                    frame_pts.append(item.pts)
+                    if item.kind is PacketType.KEY:
+                        keyframe_pts.append(item.pts)
+        except TruncatedStreamError as err:
+            truncated = {"offset": err.offset, "message": str(err)}
+        index = reader.index()
+        header = reader.header
+        version = reader.version
+        header_size = reader.header_size
+    duration = None
+    if frame_pts:
+        duration = (max(frame_pts) - min(frame_pts)) * header.time_base[0] / header.time_base[1]
+        if header.frame_rate[0]:
+            duration += header.frame_rate[1] / header.frame_rate[0]
+    return {
+        "format": "gvc",
+        "version": f"{version[0]}.{version[1]}",
+        "header_size": header_size,
+        "header": _header_dict(header),
+        "packet_count": sum(streams.values()),
+        "packet_bytes": packet_bytes,
+        "packets": {kind.name.lower(): stats.as_dict() for kind, stats in sizes.items()},
+        "streams": streams,
+        "frames": len(frame_pts),
+        "first_pts": min(frame_pts) if frame_pts else None,
+        "last_pts": max(frame_pts) if frame_pts else None,
+        "duration_seconds": duration,
+        "bit_rate": packet_bytes * 8 / duration if duration else None,
+        "keyframe_pts": keyframe_pts,
+        "index_present": index is not None,
+        "index_frame_count": index.frame_count if index is not None else None,
+        "damaged": damaged,
+        "truncated": truncated,
+    }

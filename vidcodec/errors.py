@@ -1,0 +1,63 @@
+"""Exceptions raised by vidcodec; each message says what to do next.
+
+The CLI maps ``exit_code`` to the process exit status: 2 for usage and input
+errors, 1 for runtime failures.
+"""
+
+from __future__ import annotations
+
+
+class VidcodecError(Exception):
+    """Base class of every error vidcodec raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(VidcodecError):
+    """A command-line argument or API parameter is invalid."""
+
+    exit_code = 2
+
+
+class InputError(VidcodecError):
+    """An input cannot be read: missing path, no video stream, undecodable media."""
+
+    exit_code = 2
+
+
+class OutputExistsError(UsageError):
+    """The output path exists and overwriting was not allowed."""
+
+
+class FormatError(VidcodecError):
+    """A file is not a valid .gvc stream (bad magic, bad header, bad CRC)."""
+
+    exit_code = 2
+
+
+class UnsupportedVersionError(FormatError):
+    """The stream was written with a format version this package cannot read."""
+
+
+class TruncatedStreamError(FormatError):
+    """The stream ends inside a packet or header; everything before it was readable."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class CorruptPacketError(FormatError):
+    """A packet failed its CRC or its payload could not be parsed."""
+
+
+class ModelNotFoundError(VidcodecError):
+    """The stream names a model (name + hash) that is not installed."""
+
+    exit_code = 2
+
+
+class CoderError(VidcodecError):
+    """An entropy/Elias payload is malformed (garbage or truncated bits)."""
+
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""Metrics, rate–distortion evaluation and benchmarks."""

@@ -1,0 +1,47 @@
+"""Frame quality metrics on uint8 RGB frames: PSNR (RGB and Y), SSIM/MS-SSIM on RGB."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pytorch_msssim import ms_ssim, ssim
+
+_MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (inf when identical)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 full-range luma of an RGB uint8 image, as float64."""
+    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of the luma planes."""
+    mse = np.mean((luma(a) - luma(b)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def _t(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None]
+
+
+def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (Gaussian window 11, sigma 1.5) averaged over RGB channels."""
+    return float(ssim(_t(a), _t(b), data_range=255.0))
+
+
+def ms_ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM over RGB; small frames use as many of the 5 scales as fit (weights renormalized)."""
+    side = min(a.shape[:2])
+    scales = 5
+    while scales > 1 and side < (11 - 1) * 2 ** (scales - 1) + 1:
+        scales -= 1
+    if scales == 1:
+        return ssim_rgb(a, b)
+    w = torch.tensor(_MS_SSIM_WEIGHTS[:scales])
+    return float(ms_ssim(_t(a), _t(b), data_range=255.0, weights=(w / w.sum()).tolist()))

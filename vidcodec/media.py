@@ -1,0 +1,557 @@
+"""All video input and output of the codec, through PyAV.
+
+Input: :func:`open_source` decodes anything FFmpeg can demux (mp4, mkv, avi, mov, webm, y4m, ...) from a
+path or from stdin into 8-bit RGB :class:`VideoFrame` records, keeping each frame's pts.
+
+Output: :func:`open_sink` writes RGB frames to .mp4/.mkv/.mov (libx264, CRF 14, 4:2:0, or 4:4:4 when a
+dimension is odd since 4:2:0 needs even sizes) or to YUV4MPEG2 (.y4m, or ``-`` for stdout; always C444,
+limited range, so any size works and the round trip to RGB is within 2 levels).
+
+Colour: YUV is converted with the matrix and range the frame is tagged with; untagged video is read as
+limited range and BT.601 below 720 lines, BT.709 from 720 lines up (what players do). Matrices and
+ranges are H.273 codes throughout (see the ``MATRIX_*`` and ``RANGE_*`` constants).
+
+Decoding errors: a packet that fails to decode is logged and skipped (like ffmpeg does); more than
+``MAX_CONSECUTIVE_DECODE_ERRORS`` in a row, or a demuxing error, raises :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+from .errors import InputError, OutputExistsError, UsageError, VidcodecError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+log = logging.getLogger("vidcodec.media")
+
+MATRIX_RGB = 0
+MATRIX_BT709 = 1
+MATRIX_UNSPECIFIED = 2
+MATRIX_FCC = 4
+MATRIX_BT601 = 6
+MATRIX_SMPTE240M = 7
+MATRIX_BT2020 = 9
+RANGE_UNSPECIFIED = 0
+RANGE_LIMITED = 1
+RANGE_FULL = 2
+
+# H.273 matrix_coefficients -> swscale colourspace; 5 (BT.470BG) is BT.601 too, 10 (BT.2020 CL) has
+# no swscale equivalent and is read as BT.2020 NCL.
+_SWS_MATRIX = {
+    MATRIX_BT709: Colorspace.ITU709,
+    MATRIX_FCC: Colorspace.FCC,
+    MATRIX_BT601: Colorspace.ITU601,
+    MATRIX_SMPTE240M: Colorspace.SMPTE240M,
+    MATRIX_BT2020: Colorspace.BT2020,
+}
+_MATRIX_ALIASES = {5: MATRIX_BT601, 10: MATRIX_BT2020}
+# Accurate rounding and full chroma interpolation: about 4x less error than swscale's fast path.
+_SWS_FLAGS = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
+
+MAX_CONSECUTIVE_DECODE_ERRORS = 25
+X264_CRF = 14
+X264_PRESET = "medium"
+OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
+_STDIN_PEEK = 4096
+_SPOOL_CHUNK = 1 << 20
+
+
+class SinkClosed(VidcodecError):
+    """The reader of the output pipe went away; stop writing and exit quietly."""
+
+    exit_code = 0
+
+
+def normalize_matrix(code: int) -> int:
+    """An H.273 matrix code as this module names it: BT.470BG becomes BT.601, unknown ones unspecified."""
+    code = _MATRIX_ALIASES.get(code, code)
+    return code if code in _SWS_MATRIX or code == MATRIX_RGB else MATRIX_UNSPECIFIED
+
+
+def resolve_color(matrix: int, color_range: int, height: int) -> tuple[int, int]:
+    """The (matrix, range) to convert with: given tags, unspecified ones defaulted by picture height."""
+    matrix = normalize_matrix(matrix)
+    if matrix not in _SWS_MATRIX:
+        matrix = MATRIX_BT601 if height < 720 else MATRIX_BT709
+    if color_range not in (RANGE_LIMITED, RANGE_FULL):
+        color_range = RANGE_LIMITED
+    return matrix, color_range
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded frame: H×W×3 uint8 RGB, its pts in the stream time base, and its 0-based index."""
+
+    rgb: np.ndarray
+    pts: int
+    index: int
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The first audio stream of a source (described, not decoded)."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+    time_base: Fraction | None
+
+
+class VideoSource:
+    """An opened video input: iterate it (once) for :class:`VideoFrame` records; close it when done."""
+
+    def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None) -> None:
+        self.name = name
+        self._container = container
+        self._spool = spool
+        streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        if not streams:
+            found = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+            raise InputError(f"{name} has no video stream (found: {found}); give a video file")
+        self._stream = stream = streams[0]
+        stream.thread_type = "AUTO"
+        self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
+        self.frame_rate: Fraction | None = stream.average_rate or stream.guessed_rate or None
+        self.frame_count: int = stream.frames or 0
+        self.audio: AudioInfo | None = None
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            self.audio = AudioInfo(a.codec_context.name, a.rate or 0, a.channels or 0, a.time_base)
+        self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
+        self._last_pts: int | None = None
+        # AVI stores decode order only; its frame pts are wrong when the codec reorders (B-frames).
+        self._pts_from_index = container.format.name == "avi"
+        self._warned: set[str] = set()
+        self._frames = self._decoded()
+        first = next(self._frames, None)
+        if first is None:
+            raise InputError(f"{name}: the video stream has no decodable frames; is the file complete?")
+        self._first: av.VideoFrame | None = first
+        fmt = first.format
+        self.pix_fmt: str = fmt.name
+        self.color_matrix: int = normalize_matrix(
+            _tag(first.colorspace, stream.codec_context.colorspace, MATRIX_UNSPECIFIED)
+        )
+        self.color_range: int = _tag(first.color_range, stream.codec_context.color_range, RANGE_UNSPECIFIED)
+        self._rotation = round(first.rotation / 90) % 4
+        self._coded_size = (first.width, first.height)
+        self.width, self.height = first.width, first.height
+        if self._rotation % 2:
+            self.width, self.height = self.height, self.width
+        self.start_pts: int = self._pts(first)
+        self._reformat_args = self._color_args(fmt)
+        if max(c.bits for c in fmt.components) > 8:
+            log.info("%s is %s (more than 8 bits); converting to 8-bit RGB", name, fmt.name)
+
+    def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
+        """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
+        args: dict[str, object] = {"format": "rgb24", "dst_color_range": ColorRange.JPEG}
+        if fmt.is_rgb or fmt.has_palette:
+            return args
+        color_range = self.color_range
+        if color_range == RANGE_UNSPECIFIED and fmt.name.startswith("yuvj"):
+            color_range = RANGE_FULL
+        matrix, color_range = resolve_color(self.color_matrix, color_range, self._coded_size[1])
+        args["src_color_range"] = ColorRange(color_range)
+        if len(fmt.components) >= 3:
+            args["src_colorspace"] = _SWS_MATRIX[matrix]
+        if (matrix, color_range) != (self.color_matrix, self.color_range):
+            log.debug("%s: converting with matrix %d, range %d (tagged %d, %d)", self.name, matrix,
+                      color_range, self.color_matrix, self.color_range)
+        return args
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        """Decoded PyAV frames; undecodable packets are logged and skipped."""
+        packets = self._container.demux(self._stream)
+        failures = 0
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError as exc:
+                raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
+            if packet is None:
+                return
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                failures += 1
+                log.warning("%s: skipping a packet that does not decode (pts %s): %s", self.name, packet.pts, exc)
+                if failures > MAX_CONSECUTIVE_DECODE_ERRORS:
+                    raise InputError(f"{self.name}: too many decoding errors in a row; the file is corrupt "
+                                     f"or its codec is unsupported ({exc})") from exc
+                continue
+            failures = 0
+            yield from frames
+
+    def _pts(self, frame: av.VideoFrame) -> int:
+        """The frame's pts; previous + one frame when missing, not increasing, or from AVI."""
+        pts = None if self._pts_from_index else frame.pts
+        if self._last_pts is None:
+            pts = pts if pts is not None else (self._stream.start_time or 0)
+        elif pts is None or pts <= self._last_pts:
+            if pts is not None:
+                self._warn_once("pts", "%s: pts %d does not increase; using %d", self.name, pts,
+                                self._last_pts + self._pts_step)
+            pts = self._last_pts + self._pts_step
+        self._last_pts = pts
+        return pts
+
+    def _warn_once(self, key: str, msg: str, *args: object) -> None:
+        """Log a warning the first time ``key`` comes up."""
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(msg, *args)
+
+    def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """The frame as contiguous H×W×3 uint8 RGB, upright, at the size of the first frame."""
+        if frame.format.name != self.pix_fmt:
+            self._warn_once("format", "%s: pixel format changes to %s mid-stream", self.name, frame.format.name)
+            self._reformat_args = self._color_args(frame.format)
+            self.pix_fmt = frame.format.name
+        w, h = self._coded_size
+        if (frame.width, frame.height) != (w, h):
+            self._warn_once("size", "%s: frame size changes mid-stream; scaling to %dx%d", self.name, w, h)
+        rgb = frame.reformat(width=w, height=h, interpolation=_SWS_FLAGS, **self._reformat_args).to_ndarray()
+        if self._rotation:
+            rgb = np.rot90(rgb, self._rotation)
+        return np.ascontiguousarray(rgb)
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        """Frames in presentation order; a source can be iterated once."""
+        if self._first is None:
+            raise UsageError(f"{self.name}: a VideoSource can only be iterated once")
+        first, self._first = self._first, None
+        yield VideoFrame(self._rgb(first), self.start_pts, 0)
+        for index, frame in enumerate(self._frames, start=1):
+            yield VideoFrame(self._rgb(frame), self._pts(frame), index)
+
+    def close(self) -> None:
+        """Close the container and delete the stdin spool file, if any."""
+        self._frames.close()
+        self._container.close()
+        if self._spool is not None:
+            self._spool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _tag(frame_value: int, stream_value: int, unspecified: int) -> int:
+    """The frame's colour tag, or the stream's when the frame has none."""
+    return frame_value if frame_value not in (unspecified, None) else stream_value
+
+
+class _PrefixedReader:
+    """A non-seekable reader that replays bytes already read from ``rest`` before reading on."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes."""
+        if self._head:
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._rest.read(size)
+
+
+def _is_streamable(head: bytes) -> bool:
+    """Whether the bytes start a format FFmpeg demuxes without seeking (y4m, Matroska/WebM, MPEG-TS)."""
+    mpegts = len(head) > 376 and head[0] == head[188] == head[376] == 0x47
+    return head.startswith((b"YUV4MPEG2", b"\x1a\x45\xdf\xa3")) or mpegts
+
+
+def _read_head(f: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes from ``f``, fewer only at end of file."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = f.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO | None]:
+    """Open stdin: directly if seekable or streamable, else after spooling it to a temporary file."""
+    if stdin.isatty():
+        raise InputError("stdin is a terminal; pipe a video into it (e.g. `< clip.mp4`) or give a path")
+    head = _read_head(stdin, _STDIN_PEEK)
+    if not head:
+        raise InputError("stdin is empty; pipe a video into it or give a path")
+    if _seekable(stdin):
+        stdin.seek(-len(head), os.SEEK_CUR)
+        return av.open(stdin), None
+    if _is_streamable(head):
+        return av.open(_PrefixedReader(head, stdin)), None
+    spool = tempfile.TemporaryFile(prefix="vidcodec-stdin-")  # noqa: SIM115 - VideoSource closes it
+    try:
+        spool.write(head)
+        shutil.copyfileobj(stdin, spool, _SPOOL_CHUNK)
+        log.info("stdin is not a streamable format; spooled %.1f MB to a temporary file", spool.tell() / 1e6)
+        spool.seek(0)
+        return av.open(spool), spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _seekable(f: BinaryIO) -> bool:
+    """Whether ``f`` can seek (a redirected regular file, not a pipe)."""
+    try:
+        return f.seekable()
+    except (OSError, ValueError):
+        return False
+
+
+def open_source(src: str | Path, *, stdin: BinaryIO | None = None) -> VideoSource:
+    """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be."""
+    spool = None
+    if str(src) == "-":
+        name = "<stdin>"
+        try:
+            container, spool = _open_stdin(stdin if stdin is not None else sys.stdin.buffer)
+        except av.FFmpegError as exc:
+            raise InputError(f"cannot open stdin as media: {exc}; pipe a video file into it") from exc
+    else:
+        path = Path(src)
+        name = str(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file; check the path")
+        if path.is_dir():
+            raise InputError(f"{path} is a directory; give a video file")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{path}: permission denied; check the file's permissions")
+        if path.stat().st_size == 0:
+            raise InputError(f"{path} is empty; give a video file")
+        try:
+            container = av.open(str(path))
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"cannot open {path} as media: {exc}; is it a video file?") from exc
+        if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video
+            container.close()
+            raise InputError(f"{path} is a text file, not a video; give a video file")
+    try:
+        return VideoSource(container, name, spool)
+    except BaseException:
+        container.close()
+        if spool is not None:
+            spool.close()
+        raise
+
+
+class VideoSink(ABC):
+    """An output for RGB frames; use as a context manager so the file is finished even on Ctrl-C."""
+
+    def __init__(self, width: int, height: int, time_base: Fraction, matrix: int, color_range: int) -> None:
+        self.width = width
+        self.height = height
+        self.time_base = time_base
+        self.color_matrix = matrix
+        self.color_range = color_range
+        self._last_pts: int | None = None
+
+    def _yuv(self, rgb: np.ndarray, pts: int, pix_fmt: str) -> av.VideoFrame:
+        """Check the frame and its pts, and convert it to ``pix_fmt`` with this sink's matrix and range."""
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise UsageError(f"frame is {rgb.dtype} {rgb.shape}; this sink takes uint8 "
+                             f"({self.height}, {self.width}, 3) RGB")
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise UsageError(f"pts {pts} does not increase (previous {self._last_pts})")
+        self._last_pts = pts
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        return frame.reformat(format=pix_fmt, dst_colorspace=_SWS_MATRIX[self.color_matrix],
+                              dst_color_range=ColorRange(self.color_range), interpolation=_SWS_FLAGS)
+
+    @abstractmethod
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        """Write one H×W×3 uint8 RGB frame with its pts (in ``time_base``; must increase)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Finish the output; safe to call twice and from a ``finally`` after Ctrl-C."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _EncodedSink(VideoSink):
+    """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts."""
+
+    def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
+                 matrix: int, color_range: int) -> None:
+        super().__init__(width, height, time_base, matrix, color_range)
+        self._pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        if self._pix_fmt == "yuv444p":
+            log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
+        self._container: av.container.OutputContainer | None = av.open(str(path), "w")
+        try:
+            stream = self._container.add_stream("libx264", options={"crf": str(X264_CRF), "preset": X264_PRESET})
+            stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
+            stream.time_base = time_base
+            ctx = stream.codec_context
+            ctx.time_base = time_base
+            ctx.framerate = frame_rate or Fraction(0, 1)  # 0: variable, no rate written to the container
+            ctx.colorspace = matrix
+            ctx.color_range = color_range
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream = stream
+        # libx264 drops frame durations, and mp4 cuts a last frame of duration 0 from its edit list: keep
+        # each frame's duration (the interval before it, the frame rate's for the first) to put on packets.
+        self._durations: dict[int, int] = {}
+        self._first_duration = max(1, round(1 / ((frame_rate or Fraction(25)) * time_base)))
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        """Encode one frame."""
+        if self._container is None:
+            raise UsageError("write() after close()")
+        previous = self._last_pts
+        frame = self._yuv(rgb, pts, self._pix_fmt)
+        frame.pts = pts
+        frame.time_base = self.time_base
+        self._durations[pts] = pts - previous if previous is not None else self._first_duration
+        self._mux(self._container, self._stream.encode(frame))
+
+    def _mux(self, container: av.container.OutputContainer, packets: list[av.Packet]) -> None:
+        """Mux encoded packets, restoring their durations."""
+        for packet in packets:
+            packet.duration = self._durations.pop(packet.pts, 0)
+        container.mux(packets)
+
+    def close(self) -> None:
+        """Flush the encoder and write the trailer (moov atom / cues) so the file is playable."""
+        container, self._container = self._container, None
+        if container is None:
+            return
+        try:
+            self._mux(container, self._stream.encode(None))
+        finally:
+            container.close()
+
+
+class _Y4mSink(VideoSink):
+    """YUV4MPEG2 (C444, limited range) to a file or a pipe; frame timing is the constant header rate."""
+
+    def __init__(self, out: BinaryIO, owned: bool, width: int, height: int, time_base: Fraction,
+                 frame_rate: Fraction | None, matrix: int, color_range: int) -> None:
+        super().__init__(width, height, time_base, matrix, color_range)
+        self._out: BinaryIO | None = out
+        self._owned = owned
+        rate = frame_rate or 1 / time_base
+        self._header: bytes | None = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
+                                      "Ip A1:1 C444 XCOLORRANGE=LIMITED\n").encode("ascii")
+
+    def _send(self, data: bytes) -> None:
+        """Write and flush ``data``; raise SinkClosed if the reader has gone away."""
+        if self._out is None:
+            raise UsageError("write() after close()")
+        header, self._header = self._header or b"", None
+        try:
+            self._out.write(header + data)
+            self._out.flush()
+        except BrokenPipeError:
+            log.info("output pipe closed by its reader; stopping")
+            _silence(self._out)
+            self._out = None
+            raise SinkClosed("output pipe closed by its reader") from None
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        """Write one frame (pts is checked but y4m has no timestamps)."""
+        planes = self._yuv(rgb, pts, "yuv444p").to_ndarray()
+        self._send(b"FRAME\n" + planes.tobytes())
+
+    def close(self) -> None:
+        """Write the header if no frame was, flush, and close the file if this sink opened it."""
+        out, self._out = self._out, None
+        if out is None:
+            return
+        try:
+            if self._header is not None:
+                out.write(self._header)
+            out.flush()
+        except BrokenPipeError:
+            _silence(out)
+        finally:
+            if self._owned:
+                out.close()
+
+
+def _silence(out: BinaryIO) -> None:
+    """Point ``out``'s descriptor at /dev/null so flushing it again (e.g. at exit) cannot fail."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
+              color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
+              overwrite: bool = False, stdout: BinaryIO | None = None) -> VideoSink:
+    """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout)."""
+    if width <= 0 or height <= 0:
+        raise UsageError(f"output size {width}x{height} is invalid; both sides must be positive")
+    if time_base <= 0 or (frame_rate is not None and frame_rate <= 0):
+        raise UsageError(f"time base {time_base} and frame rate {frame_rate} must be positive")
+    matrix, color_range = resolve_color(color_matrix, color_range, height)
+    # y4m cannot name a matrix: write what readers assume for untagged video of this height.
+    y4m_matrix, _ = resolve_color(MATRIX_UNSPECIFIED, RANGE_LIMITED, height)
+    supported = ", ".join(OUTPUT_EXTENSIONS)
+    if str(dst) == "-":
+        out = stdout if stdout is not None else sys.stdout.buffer
+        if out.isatty():
+            raise UsageError("refusing to write video to a terminal; pipe stdout (e.g. `| ffplay -`) "
+                             "or give an output file")
+        return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED)
+    path = Path(dst)
+    ext = path.suffix.lower()
+    if ext not in OUTPUT_EXTENSIONS:
+        raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, or - for y4m on stdout")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give an output file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot create {path}: directory {path.parent} does not exist")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass -y to overwrite")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise UsageError(f"cannot write {path}: permission denied")
+    if ext == ".y4m":
+        try:
+            f = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - the sink owns and closes it
+        except FileExistsError:
+            raise OutputExistsError(f"{path} exists; pass -y to overwrite") from None
+        return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED)
+    if "libx264" not in av.codecs_available:
+        raise UsageError(f"this PyAV build has no libx264 encoder, so it cannot write {ext}; write .y4m instead")
+    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range)

@@ -1,0 +1,1 @@
+"""Neural network modules and the installed-model registry (zoo)."""

@@ -1,0 +1,124 @@
+"""The VAE-GAN transform pair: analysis (encoder) and synthesis (decoder/generator).
+
+::
+
+    x (B,3,H,W) in [0,1]
+      │ analysis: 4 × [conv5x5 stride 2, GDN]      (H and W multiples of 16)
+      ▼
+    y (B,M,H/16,W/16)
+      │ × gain[level]  (per-channel quantization step = 1/gain)
+      ▼
+    round → integer symbols  ──── entropy model density[level] gives their probability
+      │ ÷ gain[level]
+      ▼
+    synthesis: 4 × [IGDN, transposed conv5x5 stride 2] → x̂
+
+One network serves every quality level: each level has its own learned per-channel gain
+vector and its own factorized density (so its own coding tables).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .layers import GDN, FactorizedDensity
+
+DOWNSCALE = 16  # total stride of the analysis transform
+
+
+@dataclass
+class VAEGANConfig:
+    """Architecture of a VAE-GAN model; stored as JSON beside its weights."""
+
+    name: str = "vaegan-s"
+    enc_channels: int = 64
+    dec_channels: int = 48
+    latent_channels: int = 96
+    levels: int = 6
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VAEGANConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def _conv(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 5, stride=2, padding=2)
+
+
+def _deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+
+
+class Analysis(nn.Module):
+    """Image (B,3,H,W) in [0,1] → latent (B,M,H/16,W/16)."""
+
+    def __init__(self, n: int, m: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            _conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x - 0.5)
+
+
+class Synthesis(nn.Module):
+    """Latent (B,M,h,w) → image (B,3,16h,16w), not clamped."""
+
+    def __init__(self, n: int, m: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            _deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
+            _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3),
+        )
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y) + 0.5
+
+
+@dataclass
+class ForwardResult:
+    """What a training forward pass returns."""
+
+    x_hat: torch.Tensor
+    likelihoods: torch.Tensor
+    symbols: torch.Tensor = field(repr=False)
+
+
+class VAEGAN(nn.Module):
+    """Analysis + synthesis + per-level gains and factorized densities."""
+
+    def __init__(self, config: VAEGANConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or VAEGANConfig()
+        c = self.config
+        self.analysis = Analysis(c.enc_channels, c.latent_channels)
+        self.synthesis = Synthesis(c.dec_channels, c.latent_channels)
+        # Initial gains span a factor 16 from the lowest to the highest level.
+        init = torch.linspace(-1.0, 1.77, c.levels).unsqueeze(1).repeat(1, c.latent_channels)
+        self.log_gain = nn.Parameter(init)
+        self.densities = nn.ModuleList(FactorizedDensity(c.latent_channels) for _ in range(c.levels))
+
+    def gain(self, level: int | torch.Tensor) -> torch.Tensor:
+        """Per-channel gains (1/quantization step) of a level, shaped to broadcast over (B,M,h,w)."""
+        g = torch.exp(self.log_gain[level])
+        return g.view(-1, self.config.latent_channels, 1, 1)
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> ForwardResult:
+        """Training pass: noisy latents for the rate, rounded ones (straight-through) for the decoder."""
+        y = self.analysis(x) * self.gain(levels)
+        noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        lik = torch.empty_like(y)
+        for level in torch.unique(levels).tolist():
+            sel = levels == level
+            lik[sel] = self.densities[level].likelihood(noisy[sel])
+        rounded = y + (torch.round(y) - y).detach()
+        x_hat = self.synthesis(rounded / self.gain(levels))
+        return ForwardResult(x_hat=x_hat, likelihoods=lik, symbols=rounded)

@@ -1,0 +1,134 @@
+"""Installed models, found by name and SHA-256 of their weights file (never by list position).
+
+A model is two files in a weights folder: ``NAME.safetensors`` (transforms, per-level gains,
+integer coding tables) and ``NAME.json`` (architecture and provenance). Folders searched, in
+order: those in ``$VIDCODEC_MODEL_PATH`` (``os.pathsep``-separated), then the package's
+``vidcodec/weights``. A stream names its model as ``name`` + ``sha256``; only an exact match
+decodes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+
+from ..coding.tables import IntTables, from_tensors
+from ..errors import ModelNotFoundError
+from .vaegan import DOWNSCALE, Analysis, Synthesis, VAEGANConfig
+
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL = "vaegan-s"
+
+
+def search_path() -> list[Path]:
+    """Weights folders searched for models, highest priority first."""
+    extra = [Path(p) for p in os.environ.get("VIDCODEC_MODEL_PATH", "").split(os.pathsep) if p]
+    return [*extra, PACKAGE_WEIGHTS]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An installed model: its name, content hash and files."""
+
+    name: str
+    sha256: str
+    weights: Path
+    meta: dict = field(repr=False, compare=False, hash=False)
+
+
+def installed() -> list[ModelInfo]:
+    """Every model found on the search path (a name may appear with several hashes)."""
+    found = []
+    for folder in search_path():
+        for meta_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            weights = meta_path.with_suffix(".safetensors")
+            if not weights.exists():
+                continue
+            meta = json.loads(meta_path.read_text())
+            found.append(ModelInfo(meta.get("name", meta_path.stem), _cached_hash(weights), weights, meta))
+    return found
+
+
+@lru_cache(maxsize=64)
+def _hash_of(path: str, mtime_ns: int, size: int) -> str:
+    return file_sha256(Path(path))
+
+
+def _cached_hash(path: Path) -> str:
+    st = path.stat()
+    return _hash_of(str(path), st.st_mtime_ns, st.st_size)
+
+
+def find(name: str, sha256: str | None = None) -> ModelInfo:
+    """The installed model called ``name`` (with exactly this hash, when given)."""
+    models = installed()
+    for m in models:
+        if m.name == name and (sha256 is None or m.sha256 == sha256):
+            return m
+    have = ", ".join(f"{m.name}@{m.sha256[:12]}" for m in models) or "none"
+    wanted = f"{name}@{sha256[:12]}" if sha256 else name
+    raise ModelNotFoundError(
+        f"model {wanted} is not installed (installed: {have}). Install the vidcodec version that "
+        f"ships it, or put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."
+    )
+
+
+class CodecModel:
+    """A loaded VAE-GAN model ready to code: torch transforms, gains and integer tables."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self.name = info.name
+        self.sha256 = info.sha256
+        self.config = VAEGANConfig.from_dict(info.meta["config"])
+        tensors = load_file(str(info.weights))
+        c = self.config
+        self.analysis = Analysis(c.enc_channels, c.latent_channels).eval()
+        self.synthesis = Synthesis(c.dec_channels, c.latent_channels).eval()
+        for prefix, module in (("analysis.", self.analysis), ("synthesis.", self.synthesis)):
+            module.load_state_dict(
+                {k[len(prefix) :]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
+            )
+        self.gains = np.exp(tensors["log_gain"].astype(np.float32)).astype(np.float32)  # (levels, C)
+        self.key_tables: list[IntTables] = [from_tensors(f"key.{i}", tensors) for i in range(c.levels)]
+        self.delta_tables: IntTables = from_tensors("delta", tensors)
+        self.levels = c.levels
+        self.latent_channels = c.latent_channels
+        self.downscale = DOWNSCALE
+
+    @torch.inference_mode()
+    def analyze(self, x: np.ndarray) -> np.ndarray:
+        """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
+        return self.analysis(torch.from_numpy(x)).numpy()
+
+    @torch.inference_mode()
+    def synthesize(self, y: np.ndarray) -> np.ndarray:
+        """Latents (B,C,h,w) float32 → images (B,3,16h,16w) float32, clamped to [0,1]."""
+        return self.synthesis(torch.from_numpy(y)).clamp_(0.0, 1.0).numpy()
+
+
+@lru_cache(maxsize=8)
+def _load(info: ModelInfo) -> CodecModel:
+    return CodecModel(info)
+
+
+def load(name: str = DEFAULT_MODEL, sha256: str | None = None) -> CodecModel:
+    """Load an installed model by name (and hash); cached per process."""
+    return _load(find(name, sha256))

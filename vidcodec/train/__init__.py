@@ -1,0 +1,1 @@
+"""Model training: data, losses, loops, checkpoints, packaging of shipped weights."""

@@ -1,0 +1,45 @@
+"""Training checkpoints as safetensors (never pickle) plus a JSON sidecar."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def _atomic_write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Write ``path`` (.safetensors: weights, and optimizer moments if given) and ``path``.json (meta)."""
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    if optimizer is not None:
+        names = {id(p): n for n, p in model.named_parameters()}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                for key, value in optimizer.state.get(p, {}).items():
+                    tensors[f"optim.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().contiguous()
+        meta = {**meta, "lr": optimizer.param_groups[0]["lr"]}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    _atomic_write_json(path.with_suffix(".json"), meta)
+
+
+def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Restore weights (and optimizer moments when present) from ``save``'s files; return the meta."""
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if optimizer is not None:
+        params = dict(model.named_parameters())
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                name, field = key[6:].rsplit(".", 1)
+                optimizer.state[params[name]][field] = value
+    return json.loads(path.with_suffix(".json").read_text())

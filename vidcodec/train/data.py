@@ -1,0 +1,109 @@
+"""Training data: random crops from folders of photos and frames sampled from videos."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".y4m", ".m4v"}
+
+
+def load_image(path: Path, max_side: int = 1600) -> np.ndarray:
+    """An RGB uint8 image, downscaled (area filter) so its longer side is at most ``max_side``."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read image {path}")
+    h, w = bgr.shape[:2]
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        bgr = cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def sample_video_frames(path: Path, count: int) -> list[np.ndarray]:
+    """About ``count`` RGB frames spread evenly over a video (decoded with PyAV)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        total = stream.frames or 0
+        if total <= 0:  # unknown: count by decoding once
+            total = sum(1 for _ in container.decode(stream))
+            container.seek(0)
+        step = max(1, total // count)
+        frames = []
+        for i, frame in enumerate(container.decode(stream)):
+            if i % step == 0:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) >= count:
+                break
+    return frames
+
+
+class CropSampler:
+    """Random square crops with random down-scaling and horizontal flips, from an in-memory pool."""
+
+    def __init__(self, photos: list[np.ndarray], frames: list[np.ndarray], size: int, seed: int) -> None:
+        if not photos and not frames:
+            raise ValueError("no training images: give folders with photos or videos")
+        self.pools = [p for p in (photos, frames) if p]
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+
+    def crop(self) -> np.ndarray:
+        pool = self.pools[self.rng.integers(len(self.pools))]
+        img = pool[self.rng.integers(len(pool))]
+        h, w = img.shape[:2]
+        small = min(h, w)
+        if small < self.size:  # tiny frames (e.g. QCIF): upscale just enough
+            s = self.size / small
+            img = cv2.resize(img, (max(self.size, round(w * s)), max(self.size, round(h * s))))
+            h, w = img.shape[:2]
+            small = min(h, w)
+        # Crop side from 1x to 3x the output size (log-uniform): photos are seen at video-like scales.
+        hi = min(small, 3 * self.size)
+        side = int(round(np.exp(self.rng.uniform(np.log(self.size), np.log(hi))))) if hi > self.size else self.size
+        y = self.rng.integers(0, h - side + 1)
+        x = self.rng.integers(0, w - side + 1)
+        patch = img[y : y + side, x : x + side]
+        if side != self.size:
+            patch = cv2.resize(patch, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        return patch
+
+    def batch(self, n: int) -> np.ndarray:
+        """(n, 3, size, size) float32 in [0, 1]."""
+        b = np.stack([self.crop() for _ in range(n)])
+        return np.ascontiguousarray(b.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+
+
+def load_pool(
+    sources: list[Path], exclude: set[str], frames_per_video: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Photos and sampled video frames from files or folders, skipping names in ``exclude``."""
+    photos: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    used: list[str] = []
+    files: list[Path] = []
+    for src in sources:
+        files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
+    for f in files:
+        if f.name in exclude:
+            continue
+        ext = f.suffix.lower()
+        if ext in IMAGE_EXTS:
+            photos.append(load_image(f))
+        elif ext in VIDEO_EXTS:
+            frames.extend(sample_video_frames(f, frames_per_video))
+        else:
+            continue
+        used.append(str(f))
+    log.info("training pool: %d photos, %d video frames from %d files", len(photos), len(frames), len(used))
+    return photos, frames, used

@@ -1,0 +1,99 @@
+"""Turn a training checkpoint into shipped weights: transforms + integer coding tables.
+
+This is the one place where probabilities are computed with floats; what it writes is
+integers, which every decoder then uses as they are.
+
+    python -m vidcodec.train.package runs/vaegan-s/best.safetensors vidcodec/weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+
+from ..coding.tables import IntTables, from_pmfs, laplace_tables, to_tensors
+from ..models.layers import FactorizedDensity
+from ..models.vaegan import VAEGAN, VAEGANConfig
+from ..models.zoo import file_sha256
+from . import checkpoint
+
+# Temporal residual tables: row 0 is unused (a channel with selector 0 sends no symbols).
+DELTA_SCALES = np.concatenate([[0.05], 0.05 * 2.0 ** (np.arange(1, 15) * 0.6)])
+TAIL = 2.0**-16  # probability mass left to the escape symbol on each side
+GRID = 2048  # largest |symbol| considered when building key tables
+
+
+@torch.no_grad()
+def key_tables(density: FactorizedDensity) -> IntTables:
+    """Per-channel integer tables of a learned factorized density over integer symbols."""
+    c = density.channels
+    k = torch.arange(-GRID, GRID + 1, dtype=torch.float32)
+    lower = density.cdf_logits((k - 0.5).expand(c, -1))
+    upper = density.cdf_logits((k + 0.5).expand(c, -1))
+    sign = -torch.sign(lower + upper)
+    pmf = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs().double().numpy()
+    cdf_low = torch.sigmoid(lower).double().numpy()  # P(Y < k - 0.5)
+    cdf_high = torch.sigmoid(upper).double().numpy()  # P(Y < k + 0.5)
+    offsets, pmfs, tails = [], [], []
+    for ch in range(c):
+        inside = np.flatnonzero((cdf_high[ch] > TAIL) & (cdf_low[ch] < 1.0 - TAIL))
+        lo, hi = (inside[0], inside[-1]) if inside.size else (GRID, GRID)
+        lo, hi = max(lo - 1, 0), min(hi + 1, 2 * GRID)
+        p = pmf[ch, lo : hi + 1]
+        offsets.append(int(lo - GRID))
+        pmfs.append(p)
+        tails.append(max(1.0 - p.sum(), 0.0))
+    return from_pmfs(offsets, pmfs, tails)
+
+
+def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | None = None) -> Path:
+    """Write ``NAME.safetensors`` and ``NAME.json`` into ``out_dir``; return the weights path."""
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    config = VAEGANConfig.from_dict(meta["config"])
+    if name:
+        config.name = name
+    model = VAEGAN(config)
+    checkpoint.load(ckpt, model)
+    model.eval()
+    tensors: dict[str, np.ndarray] = {}
+    for prefix, module in (("analysis", model.analysis), ("synthesis", model.synthesis)):
+        for k, v in module.state_dict().items():
+            tensors[f"{prefix}.{k}"] = v.detach().cpu().numpy().astype(np.float32)
+    tensors["log_gain"] = model.log_gain.detach().numpy().astype(np.float32)
+    for level, density in enumerate(model.densities):
+        tensors.update(to_tensors(f"key.{level}", key_tables(density)))
+    tensors.update(to_tensors("delta", laplace_tables(DELTA_SCALES)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{config.name}.safetensors"
+    tmp = weights.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"name": config.name})
+    os.replace(tmp, weights)
+    card = {
+        "name": config.name,
+        "config": config.to_dict(),
+        "sha256": file_sha256(weights),
+        "training": {k: meta[k] for k in ("step", "lambdas", "distortion", "val") if k in meta},
+        **(notes or {}),
+    }
+    weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return weights
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m vidcodec.train.package", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--name")
+    a = p.parse_args(argv)
+    print(package(a.checkpoint, a.out_dir, a.name))
+
+
+if __name__ == "__main__":
+    main()
