@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ def encode(
         raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
+        if str(dst) == "-":
+            dst = sys.stdout.buffer
     encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop)
     t0 = time.perf_counter()
     with media.open_source(src, stdin=stdin) as source:
@@ -107,18 +110,18 @@ def encode(
         header = container.StreamHeader(
             width=source.width,
             height=source.height,
-            time_base=source.time_base,
-            frame_rate=source.frame_rate,
-            frame_count=source.frame_count,
+            time_base=_ratio(source.time_base),
+            frame_rate=_ratio(source.frame_rate) if source.frame_rate else (0, 0),
+            frame_count=min(source.frame_count, max_frames) if max_frames else source.frame_count,
             model_name=m.name,
             model_hash=bytes.fromhex(m.sha256),
-            coder=coder,
-            mode="vaegan",
+            coder=container.Coder[coder.upper()],
+            mode=container.Mode.VAEGAN,
             quality=quality,
             latent_shape=(c, h, w),
             gop=gop,
-            color_matrix=source.color_matrix,
-            color_range=source.color_range,
+            colour_matrix=source.color_matrix,
+            colour_range=source.color_range,
         )
         total = source.frame_count or None
         if max_frames is not None:
@@ -151,21 +154,41 @@ def _duration(first: int | None, last: int | None, frames: int, tb: Fraction, ra
     return float((last - first) * tb) + step
 
 
-def frames(src: str | Path | BinaryIO, *, model_dir: Path | None = None) -> Iterator[DecodedFrame]:
-    """Decode a .gvc stream (path, ``"-"`` or file object) frame by frame.
+def _ratio(x: Fraction) -> tuple[int, int]:
+    return x.numerator, x.denominator
+
+
+def _fraction(pair: tuple[int, int]) -> Fraction | None:
+    return Fraction(*pair) if pair[1] else None
+
+
+def _decode_packets(reader: container.GvcReader) -> Iterator[DecodedFrame]:
+    hdr = reader.header
+    m = zoo.load(hdr.model_name, hdr.model_hash.hex())
+    decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
+    index = 0
+    for packet in reader:
+        if packet.stream_index != 0 or packet.kind not in _TYPE_TO_KIND:
+            continue
+        kind = _TYPE_TO_KIND[packet.kind]
+        symbols, level = decoder.decode_symbols(kind, packet.payload)
+        x = m.synthesize(decoder.latent(symbols, level))
+        yield DecodedFrame(to_rgb(x, hdr.width, hdr.height), packet.pts, index, kind == KEY)
+        index += 1
+
+
+def frames(src: str | Path | BinaryIO) -> Iterator[DecodedFrame]:
+    """Decode a .gvc stream (path, ``"-"`` for stdin, or file object) frame by frame.
 
     A stream cut off inside a packet yields every complete frame, then raises
     :class:`~vidcodec.errors.TruncatedStreamError`.
     """
-    with container.GvcReader(src) as reader:
-        hdr = reader.header
-        m = zoo.load(hdr.model_name, hdr.model_hash.hex())
-        decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder)
-        for i, packet in enumerate(p for p in reader if p.stream_index == 0 and p.kind in _TYPE_TO_KIND):
-            kind = _TYPE_TO_KIND[packet.kind]
-            symbols, level = decoder.decode_symbols(kind, packet.payload)
-            x = m.synthesize(decoder.latent(symbols, level))
-            yield DecodedFrame(to_rgb(x, hdr.width, hdr.height), packet.pts, i, kind == KEY)
+    with container.GvcReader(_stdin_if_dash(src)) as reader:
+        yield from _decode_packets(reader)
+
+
+def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
+    return sys.stdin.buffer if isinstance(src, str) and src == "-" else src
 
 
 @dataclass
@@ -196,17 +219,17 @@ def decode(
     _check_output(dst, overwrite)
     t0 = time.perf_counter()
     n = 0
-    with container.GvcReader(src) as reader:
+    with container.GvcReader(_stdin_if_dash(src)) as reader:
         hdr = reader.header
-    stream = frames(src)
-    sink = media.open_sink(
-        dst, width=hdr.width, height=hdr.height, time_base=hdr.time_base, frame_rate=hdr.frame_rate,
-        color_matrix=hdr.color_matrix, color_range=hdr.color_range, overwrite=overwrite, stdout=stdout,
-    )
-    with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=not progress,
-                    leave=False) as bar:
-        for f in stream:
-            sink.write(f.rgb, f.pts)
-            n += 1
-            bar.update(1)
+        sink = media.open_sink(
+            dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
+            frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
+            color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
+        )
+        with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=not progress,
+                        leave=False) as bar:
+            for f in _decode_packets(reader):
+                sink.write(f.rgb, f.pts)
+                n += 1
+                bar.update(1)
     return DecodeStats(n, time.perf_counter() - t0)

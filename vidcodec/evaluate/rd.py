@@ -149,3 +149,41 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = api.DEFAULT_GOP) -> l
         pts += x264_points(clip, ref, rate, tmp)
         pts += jpeg_points(clip, ref, rate)
     return pts
+
+
+def summarize(points: list[RDPoint]) -> list[dict]:
+    """Per clip: each vidcodec level beside x264 (interpolated to the same bpp), and intra vs JPEG."""
+    rows = []
+    for clip in dict.fromkeys(p.clip for p in points):
+        mine = [p for p in points if p.clip == clip]
+        by = {c: [p for p in mine if p.codec == c] for c in dict.fromkeys(p.codec for p in mine)}
+        for p in by.get("vidcodec", []):
+            row = {"clip": clip, "what": p.setting, "bpp": p.bpp, "psnr": p.psnr, "ms_ssim": p.ms_ssim}
+            for ref in ("x264-medium",):
+                row[f"{ref} psnr"] = interpolate(by.get(ref, []), p.bpp, "psnr")
+                row[f"{ref} ms_ssim"] = interpolate(by.get(ref, []), p.bpp, "ms_ssim")
+            rows.append(row)
+        for bpp in (0.1, 0.25):
+            rows.append({
+                "clip": clip, "what": f"intra @ {bpp} bpp", "bpp": bpp,
+                "psnr": interpolate(by.get("vidcodec-intra", []), bpp, "psnr"),
+                "ms_ssim": interpolate(by.get("vidcodec-intra", []), bpp, "ms_ssim"),
+                "jpeg psnr": interpolate(by.get("jpeg", []), bpp, "psnr"),
+                "jpeg ms_ssim": interpolate(by.get("jpeg", []), bpp, "ms_ssim"),
+                "jpeg min bpp": min((p.bpp for p in by.get("jpeg", [])), default=None),
+            })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table of :func:`summarize` rows (missing values, outside a measured range, as '-')."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.4f}" if isinstance(v, float) and abs(v) < 1 else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in table)

@@ -64,7 +64,8 @@ def train(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lambdas = tuple(args.lambdas)
-    config = VAEGANConfig(name=args.name, levels=len(lambdas))
+    config = VAEGANConfig(name=args.name, enc_channels=args.enc_channels, dec_channels=args.dec_channels,
+                          latent_channels=args.latent_channels, levels=len(lambdas))
     model = VAEGAN(config)
     # The densities and gains are few parameters that must track the transforms quickly.
     fast = [p for n, p in model.named_parameters() if n.startswith(("densities.", "log_gain"))]
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True, help="folders or files of photos and videos")
     p.add_argument("--out", required=True, help="run folder: checkpoints, log.csv")
     p.add_argument("--name", default="vaegan-s")
+    p.add_argument("--enc-channels", type=int, default=VAEGANConfig.enc_channels)
+    p.add_argument("--dec-channels", type=int, default=VAEGANConfig.dec_channels)
+    p.add_argument("--latent-channels", type=int, default=VAEGANConfig.latent_channels)
     p.add_argument("--exclude", nargs="*", default=list(DEFAULT_EXCLUDE), help="file names to leave out")
     p.add_argument("--lambdas", nargs="+", type=float, default=list(DEFAULT_LAMBDAS))
     p.add_argument("--distortion", default="ssim+l1", choices=["ssim+l1", "mse"])

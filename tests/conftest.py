@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny model on the model search path, small synthetic clips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The folder of the tiny test model (see tests/tiny_model.py), on VIDCODEC_MODEL_PATH for the session."""
+    old = os.environ.get("VIDCODEC_MODEL_PATH")
+    os.environ["VIDCODEC_MODEL_PATH"] = os.pathsep.join([str(DATA)] + ([old] if old else []))
+    yield DATA
+    if old is None:
+        os.environ.pop("VIDCODEC_MODEL_PATH", None)
+    else:
+        os.environ["VIDCODEC_MODEL_PATH"] = old
+
+
+def write_testsrc(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48), rate: int = 10,
+                  codec: str = "libx264", pattern: str = "testsrc2") -> Path:
+    """A small clip rendered by lavfi (``testsrc2``/``mandelbrot``), encoded with ``codec``."""
+    w, h = size
+    graph = av.filter.Graph()
+    src = graph.add(pattern, f"size={w}x{h}:rate={rate}")
+    sink = graph.add("buffersink")
+    src.link_to(sink)
+    graph.configure()
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=rate)
+        s.width, s.height = w, h
+        s.pix_fmt = "yuv444p" if codec == "libx264" and (w % 2 or h % 2) else "yuv420p"
+        if codec == "libx264":
+            s.options = {"crf": "10", "preset": "ultrafast"}
+        for i in range(frames):
+            frame = sink.pull()
+            frame.pts = i
+            frame = frame.reformat(format=s.pix_fmt)
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """A 12-frame 64x48 testsrc2 clip in mp4."""
+    return write_testsrc(tmp_path / "clip.mp4")
+
+
+@pytest.fixture
+def static_frames() -> list[np.ndarray]:
+    """Ten identical frames with a little noise, as from a fixed camera."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+    return [np.clip(base.astype(int) + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
+            for _ in range(10)]

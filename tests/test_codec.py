@@ -1,0 +1,115 @@
+"""Frame ↔ packet coding: keyframe/delta bookkeeping, closed loop, identity, round trips."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import vidcodec
+from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
+from vidcodec.errors import CoderError, UsageError
+from vidcodec.models import zoo
+
+
+@pytest.fixture
+def tiny(tiny_model_dir):
+    return zoo.load("vaegan-tiny")
+
+
+def _encode_frames(model, frames, **kw):
+    enc = FrameEncoder(model, kw.pop("level", 1), **kw)
+    coded = []
+    for f in frames:
+        y = model.analyze(to_tensor(f))[0]
+        coded.append(enc.encode_latent(y))
+        coded[-1].state = enc._prev.copy()
+    return coded
+
+
+def test_padding_round_trips_odd_sizes():
+    rgb = np.random.default_rng(0).integers(0, 256, (47, 63, 3), dtype=np.uint8)
+    x = to_tensor(rgb)
+    assert x.shape == (1, 3, 48, 64)
+    np.testing.assert_array_equal(to_rgb(x, 63, 47), rgb)
+
+
+def test_decoder_reaches_the_encoders_integer_latent_at_every_frame(tiny, static_frames):
+    moving = [np.roll(f, 3 * i, axis=1) for i, f in enumerate(static_frames)]
+    coded = _encode_frames(tiny, moving, gop=100, scene_cut=10.0)
+    dec = FrameDecoder(tiny, coded[0].state.shape)
+    for c in coded:
+        symbols, level = dec.decode_symbols(c.kind, c.payload)
+        np.testing.assert_array_equal(symbols, c.state)
+        assert level == 1
+    assert [c.kind for c in coded] == [KEY] + [DELTA] * (len(coded) - 1)
+
+
+def test_static_content_codes_deltas_much_smaller_than_keyframes(tiny, static_frames):
+    coded = _encode_frames(tiny, static_frames, gop=32)
+    key = len(coded[0].payload)
+    deltas = [len(c.payload) for c in coded[1:]]
+    assert coded[0].kind == KEY and all(c.kind == DELTA for c in coded[1:])
+    assert max(deltas) < key / 3
+
+
+@pytest.mark.parametrize("gop, keys", [(1, list(range(10))), (4, [0, 4, 8]), (32, [0])])
+def test_keyframe_every_gop_frames(tiny, static_frames, gop, keys):
+    coded = _encode_frames(tiny, static_frames, gop=gop)
+    assert [i for i, c in enumerate(coded) if c.kind == KEY] == keys
+
+
+def test_scene_cut_starts_a_keyframe(tiny, static_frames):
+    # Textured frames, then a cut to a flat scene: undoing the texture costs more than a fresh key.
+    flat = [np.full_like(static_frames[0], 128)] * 3
+    coded = _encode_frames(tiny, static_frames[:4] + flat, gop=100)
+    assert coded[4].kind == KEY
+
+
+def test_delta_without_reference_is_refused(tiny, static_frames):
+    coded = _encode_frames(tiny, static_frames[:2])
+    dec = FrameDecoder(tiny, coded[0].state.shape)
+    with pytest.raises(CoderError, match="keyframe"):
+        dec.decode_symbols(coded[1].kind, coded[1].payload)
+
+
+def test_level_out_of_range_is_a_usage_error(tiny):
+    with pytest.raises(UsageError, match="0..2"):
+        FrameEncoder(tiny, 3)
+
+
+def test_api_round_trip_keeps_count_size_and_pts(tiny_model_dir, clip, tmp_path):
+    out = tmp_path / "a.gvc"
+    stats = vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4)
+    assert stats.frames == 12 and stats.bytes == out.stat().st_size
+    assert stats.keyframes >= 3
+    frames = list(vidcodec.frames(out))
+    assert len(frames) == 12
+    assert frames[0].rgb.shape == (48, 64, 3)
+    assert [f.pts for f in frames] == sorted({f.pts for f in frames})
+    assert [f.key for f in frames][:5] == [True, False, False, False, True]
+
+
+def test_same_input_and_model_give_identical_bytes(tiny_model_dir, clip, tmp_path):
+    digests = set()
+    for name in ("a.gvc", "b.gvc"):
+        vidcodec.encode(clip, tmp_path / name, model="vaegan-tiny", quality=2)
+        digests.add(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
+    assert len(digests) == 1
+
+
+def test_elias_and_ans_decode_to_the_same_frames(tiny_model_dir, clip, tmp_path):
+    decoded = {}
+    for coder in ("ans", "elias"):
+        out = tmp_path / f"{coder}.gvc"
+        vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, coder=coder)
+        decoded[coder] = [f.rgb for f in vidcodec.frames(out)]
+    for a, b in zip(decoded["ans"], decoded["elias"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_higher_quality_spends_more_bits(tiny_model_dir, clip, tmp_path):
+    sizes = [vidcodec.encode(clip, tmp_path / f"q{q}.gvc", model="vaegan-tiny", quality=q).bytes
+             for q in (1, 2, 3)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[2]
