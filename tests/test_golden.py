@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from conftest import DATA
 
 import vidcodec
 from vidcodec import container
 from vidcodec.codec.vaegan import FrameDecoder
 from vidcodec.models import zoo
-
-from conftest import DATA
 
 SYMBOLS_SHA256 = "b6f4497a389b789e18136f3c1872ce3de91d1146d33a7055d9fe9c52d11febb1"
 

@@ -28,8 +28,9 @@ def make_golden() -> None:
     """Encode a 6-frame testsrc2 clip with vaegan-tiny into tests/data/golden.gvc + golden_frames.npz."""
     sys.path.insert(0, str(Path(__file__).parent))
     os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
-    import vidcodec
     from conftest import write_testsrc
+
+    import vidcodec
 
     with tempfile.TemporaryDirectory() as d:
         clip = write_testsrc(Path(d) / "src.mp4", frames=6, size=(62, 46))

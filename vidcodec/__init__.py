@@ -12,7 +12,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
 
-__all__ = ["encode", "decode", "frames", "EncodeStats", "DecodeStats", "DecodedFrame", "__version__"]
+__all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "__version__", "decode", "encode", "frames"]
 
 
 def __getattr__(name: str):

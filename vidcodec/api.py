@@ -22,14 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 from . import container, media
+from .codec import DEFAULT_GOP, DEFAULT_QUALITY
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from .errors import OutputExistsError, UsageError
 from .models import zoo
 
 log = logging.getLogger("vidcodec")
 
-DEFAULT_QUALITY = 4
-DEFAULT_GOP = 32
 _KIND_TO_TYPE = {KEY: container.PacketType.KEY, DELTA: container.PacketType.DELTA}
 _TYPE_TO_KIND = {v: k for k, v in _KIND_TO_TYPE.items()}
 
@@ -78,8 +77,22 @@ class DecodedFrame:
 
 
 def _check_output(dst: str | Path, overwrite: bool) -> None:
-    if str(dst) != "-" and Path(dst).exists() and not overwrite:
+    if str(dst) == "-":
+        return
+    path = Path(dst)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give an output file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot create {path}: directory {path.parent} does not exist")
+    if path.exists() and not overwrite:
         raise OutputExistsError(f"{dst} exists; pass -y (overwrite=True) to replace it")
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return str(a) != "-" and str(b) != "-" and Path(a).samefile(b)
+    except OSError:  # one of them does not exist
+        return False
 
 
 def encode(
@@ -96,23 +109,30 @@ def encode(
     stdin: BinaryIO | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object)."""
-    m = zoo.load(model)
-    if quality not in range(1, m.levels + 1):
-        raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
+        if _same_file(src, dst):  # overwriting would truncate the input while it is being read
+            raise UsageError(f"{dst} is also the input; give a different output path")
+        if Path(dst).suffix.lower() in media.OUTPUT_EXTENSIONS:
+            raise UsageError(f"encode writes a .gvc stream, not {Path(dst).suffix}; to make a "
+                             f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
         if str(dst) == "-":
             dst = sys.stdout.buffer
-    encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop)
     t0 = time.perf_counter()
     with media.open_source(src, stdin=stdin) as source:
+        m = zoo.load(model)
+        if quality not in range(1, m.levels + 1):
+            raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
+        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = container.StreamHeader(
             width=source.width,
             height=source.height,
             time_base=_ratio(source.time_base),
             frame_rate=_ratio(source.frame_rate) if source.frame_rate else (0, 0),
-            frame_count=min(source.frame_count, max_frames) if max_frames else source.frame_count,
+            frame_count=min(source.frame_count, max_frames) if max_frames is not None else source.frame_count,
             model_name=m.name,
             model_hash=bytes.fromhex(m.sha256),
             coder=container.Coder[coder.upper()],
@@ -162,9 +182,14 @@ def _fraction(pair: tuple[int, int]) -> Fraction | None:
     return Fraction(*pair) if pair[1] else None
 
 
-def _decode_packets(reader: container.GvcReader) -> Iterator[DecodedFrame]:
+def _stream_model(hdr: container.StreamHeader) -> zoo.CodecModel:
+    """The installed model a stream names (ModelNotFoundError if absent)."""
+    return zoo.load(hdr.model_name, hdr.model_hash.hex())
+
+
+def _decode_packets(reader: container.GvcReader, m: zoo.CodecModel | None = None) -> Iterator[DecodedFrame]:
     hdr = reader.header
-    m = zoo.load(hdr.model_name, hdr.model_hash.hex())
+    m = m if m is not None else _stream_model(hdr)
     decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
     index = 0
     for packet in reader:
@@ -221,6 +246,7 @@ def decode(
     n = 0
     with container.GvcReader(_stdin_if_dash(src)) as reader:
         hdr = reader.header
+        m = _stream_model(hdr)  # before the sink: a missing model must not leave an empty output file
         sink = media.open_sink(
             dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
             frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
@@ -228,7 +254,7 @@ def decode(
         )
         with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=not progress,
                         leave=False) as bar:
-            for f in _decode_packets(reader):
+            for f in _decode_packets(reader, m):
                 sink.write(f.rgb, f.pts)
                 n += 1
                 bar.update(1)

@@ -11,7 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__, api, container
+from . import __version__, container
+from .codec import DEFAULT_GOP, DEFAULT_QUALITY
 from .errors import VidcodecError
 
 EXAMPLES = """\
@@ -49,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enc.add_argument("input", help="input video path, or - for stdin")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
-    enc.add_argument("--quality", type=int, default=api.DEFAULT_QUALITY,
+    enc.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                      help="quality level, 1 (fewest bits) to the model's highest (6 for vaegan-s)")
-    enc.add_argument("--gop", type=int, default=api.DEFAULT_GOP,
+    enc.add_argument("--gop", type=int, default=DEFAULT_GOP,
                      help="a keyframe at least every N frames (and at scene cuts); 1 = intra only")
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
                      help="entropy coder: ANS with the model's tables, or Elias-gamma (the seed's method)")
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(dec)
 
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)")
-    info.add_argument("input", help=".gvc path")
+    info.add_argument("input", help=".gvc path, or - for stdin")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     _add_common(info)
 
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_encode(a: argparse.Namespace) -> int:
+    from . import api  # torch and PyAV load here, not for --help or --version
+
     out = sys.stdout.buffer if a.output == "-" else a.output
     s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, model=a.model,
                    overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames)
@@ -100,6 +103,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 
 
 def _cmd_decode(a: argparse.Namespace) -> int:
+    from . import api
+
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet)
     if not a.quiet:
         print(f"decoded {s.frames} frames -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
@@ -126,7 +131,7 @@ def format_probe(r: dict) -> str:
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
-    report = container.probe(a.input)
+    report = container.probe(sys.stdin.buffer if a.input == "-" else a.input)
     print(json.dumps(report, indent=2, default=str) if a.json else format_probe(report))
     return 1 if report["truncated"] or report["damaged"] else 0
 
@@ -151,11 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval}
     try:
         code = handlers[args.command](args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
     except VidcodecError as e:
         if e.exit_code == 0:  # e.g. the reader of a pipe went away: a quiet, normal end
             return 0
         print(f"vidcodec {args.command}: error: {e}", file=sys.stderr)
         code = e.exit_code
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as decode does
+        from . import media
+
+        media._silence(sys.stdout)
+        return 0
+    except OSError as e:  # e.g. disk full, permission denied: one line, no traceback
+        print(f"vidcodec {args.command}: error: {e}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
         code = 130

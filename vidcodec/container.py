@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .errors import CorruptPacketError, FormatError, TruncatedStreamError, UnsupportedVersionError, UsageError
+from .errors import (
+    CorruptPacketError,
+    FormatError,
+    InputError,
+    TruncatedStreamError,
+    UnsupportedVersionError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -503,7 +510,11 @@ class GvcReader:
 
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False) -> None:
         self._owned = isinstance(source, (str, os.PathLike))
-        self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
+        try:
+            self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
+        except OSError as err:  # missing path, a directory, no permission: an input error, not a crash
+            reason = err.strerror or err
+            raise InputError(f"cannot open {os.fspath(source)}: {reason}; give a .gvc file") from None
         self.resync = resync
         try:
             self.seekable = _is_seekable(self._raw)

@@ -87,6 +87,10 @@ def from_pmfs(offsets: list[int], pmfs: list[np.ndarray], tails: list[float]) ->
     )
 
 
+def _laplace_cdf(x: np.ndarray, b: float) -> np.ndarray:
+    return np.where(x < 0, 0.5 * np.exp(x / b), 1.0 - 0.5 * np.exp(-x / b))
+
+
 def laplace_tables(scales: np.ndarray, tail: float = 1e-4, max_half_width: int = 64) -> IntTables:
     """Discrete Laplace distributions centred on zero, one table per scale, for temporal residuals."""
     offsets, pmfs, tails = [], [], []
@@ -94,10 +98,7 @@ def laplace_tables(scales: np.ndarray, tail: float = 1e-4, max_half_width: int =
         half = int(min(max_half_width, max(1, np.ceil(-b * np.log(tail)))))
         k = np.arange(-half, half + 1, dtype=np.float64)
 
-        def cdf(x: np.ndarray) -> np.ndarray:
-            return np.where(x < 0, 0.5 * np.exp(x / b), 1.0 - 0.5 * np.exp(-x / b))
-
-        pmf = cdf(k + 0.5) - cdf(k - 0.5)
+        pmf = _laplace_cdf(k + 0.5, b) - _laplace_cdf(k - 0.5, b)
         offsets.append(-half)
         pmfs.append(pmf)
         tails.append(max(1.0 - pmf.sum(), 0.0))

@@ -120,7 +120,7 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
     for q in qualities:
         size, dec = 0, []
         for f in ref:
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
+            _, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
             size += len(buf)
             dec.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
         points.append(_score(clip.name, "jpeg", f"q={q}", ref, dec, size, rate))

@@ -43,7 +43,7 @@ class VAEGANConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VAEGANConfig":
+    def from_dict(cls, d: dict) -> VAEGANConfig:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**known)
 

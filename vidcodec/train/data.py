@@ -68,7 +68,7 @@ class CropSampler:
             small = min(h, w)
         # Crop side from 1x to 3x the output size (log-uniform): photos are seen at video-like scales.
         hi = min(small, 3 * self.size)
-        side = int(round(np.exp(self.rng.uniform(np.log(self.size), np.log(hi))))) if hi > self.size else self.size
+        side = round(float(np.exp(self.rng.uniform(np.log(self.size), np.log(hi))))) if hi > self.size else self.size
         y = self.rng.integers(0, h - side + 1)
         x = self.rng.integers(0, w - side + 1)
         patch = img[y : y + side, x : x + side]

@@ -1,0 +1,581 @@
+"""The command line and the public API's user-facing behaviour: exit codes, error messages, pipes.
+
+Most tests call :func:`vidcodec.cli.main` in-process; a few run ``python -m vidcodec`` in a real
+process where the process boundary matters (pipes, ``--version``, the exit status, no traceback).
+Everything uses the tiny model and clips of at most 12 frames of 64x48 (63x47 for odd sizes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec import api, container
+from vidcodec.cli import main
+from vidcodec.codec.vaegan import FrameEncoder
+from vidcodec.errors import TruncatedStreamError
+
+TINY = ["--model", "vaegan-tiny", "--quality", "2"]
+FRAMES = 12  # frames of the clips below
+VERBS = ["encode", "decode", "info"]
+
+
+# --------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The tiny model is ~50x slower with two threads fighting over two busy cores."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def env(tiny_model_dir) -> dict[str, str]:
+    """Environment for ``python -m vidcodec`` subprocesses: the tiny model on the search path, 1 thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONUNBUFFERED", None)  # stdout block-buffered, as for most users
+    return env
+
+
+def _y4m(frames: list[np.ndarray], width: int, height: int, rate: int = 10) -> bytes:
+    """A 4:2:0 YUV4MPEG2 stream of (h*3/2, w) uint8 I420 frames."""
+    head = f"YUV4MPEG2 W{width} H{height} F{rate}:1 Ip A1:1 C420jpeg\n".encode()
+    return head + b"".join(b"FRAME\n" + f.tobytes() for f in frames)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
+    """Read-only inputs shared by the module: clips, an audio-only file, and an encoded .gvc."""
+    d = tmp_path_factory.mktemp("cli-media")
+    clip = write_testsrc(d / "clip.mp4", frames=FRAMES)
+    odd = write_testsrc(d / "odd.mp4", frames=FRAMES, size=(63, 47))
+    with av.open(str(clip)) as c:
+        i420 = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+    (d / "clip.y4m").write_bytes(_y4m(i420, 64, 48))
+    with av.open(str(d / "audio.wav"), "w") as out:
+        s = out.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+    api.encode(clip, d / "clip.gvc", model="vaegan-tiny", quality=2)
+    return {"clip": clip, "odd": odd, "y4m": d / "clip.y4m", "audio": d / "audio.wav", "gvc": d / "clip.gvc",
+            "dir": d}
+
+
+def cli(capsys, *args: object) -> tuple[int, str, str]:
+    """Run ``vidcodec ARGS`` in-process; return (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def vidcodec_proc(env: dict[str, str], *args: object, **kw) -> subprocess.CompletedProcess:
+    """Run ``python -m vidcodec ARGS`` in a real process."""
+    return subprocess.run([sys.executable, "-m", "vidcodec", *map(str, args)], check=False, env=env, timeout=120, **kw)
+
+
+def assert_one_line_error(code: int, err: str, verb: str, *needles: str, exit_code: int = 2) -> None:
+    """Exit code 2 (by default) and exactly one line ``vidcodec VERB: error: ...`` naming the problem."""
+    assert code == exit_code, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"vidcodec {verb}: error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+
+
+def read_video(path: Path | bytes) -> tuple[int, int, int, list[Fraction]]:
+    """(frame count, width, height, presentation times in seconds) of a video file or y4m bytes."""
+    src = io.BytesIO(path) if isinstance(path, bytes) else str(path)
+    with av.open(src, format="yuv4mpegpipe" if isinstance(path, bytes) else None) as c:
+        s = c.streams.video[0]
+        frames = list(c.decode(s))
+    return len(frames), frames[0].width, frames[0].height, [f.pts * s.time_base for f in frames]
+
+
+def packets(path: Path) -> list[container.Packet]:
+    with container.GvcReader(path) as r:
+        return list(r)
+
+
+# --------------------------------------------------------------------------------------- version, help
+
+
+def test_vidcodec_command_prints_version(env):
+    exe = Path(sys.executable).with_name("vidcodec")
+    if not exe.exists():
+        pytest.skip("no vidcodec console script next to this interpreter")
+    r = subprocess.run([str(exe), "--version"], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"vidcodec {vidcodec.__version__}"
+
+
+def test_python_m_vidcodec_prints_version(env):
+    r = vidcodec_proc(env, "--version", capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"vidcodec {vidcodec.__version__}"
+    assert vidcodec.__version__ != "0.0.0+source"  # installed: the version comes from the metadata
+
+
+def test_top_level_help_exits_0_and_shows_verbs_and_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out
+    for verb in VERBS:
+        assert verb in out
+        assert f"vidcodec {verb} " in out  # each verb has an example line
+
+
+@pytest.mark.parametrize("verb, options", [
+    ("encode", ["--quality", "--gop", "--coder", "--model", "--frames", "--overwrite", "--quiet", "stdin"]),
+    ("decode", ["--overwrite", "--quiet", ".y4m", ".mp4", "stdout"]),
+    ("info", ["--json", "input"]),
+])
+def test_verb_help_exits_0_and_lists_its_options(capsys, verb, options):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: vidcodec {verb}")
+    for option in options:
+        assert option in out
+
+
+def test_no_verb_is_a_usage_error_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main([])
+    assert e.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ round trips
+
+
+@pytest.mark.parametrize("size", ["even", "odd"])
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".y4m"])
+def test_encode_decode_round_trip_keeps_frame_count_size_and_timestamps(capsys, media, tmp_path, ext, size):
+    src = media["clip" if size == "even" else "odd"]
+    gvc, out = tmp_path / "a.gvc", tmp_path / f"a{ext}"
+    assert cli(capsys, "encode", src, gvc, *TINY, "-q")[0] == 0
+    assert cli(capsys, "decode", gvc, out, "-q")[0] == 0
+    n, w, h, times = read_video(out)
+    n0, w0, h0, times0 = read_video(src)
+    assert (n, w, h) == (n0, w0, h0) == (FRAMES, *((64, 48) if size == "even" else (63, 47)))
+    assert times == times0
+
+
+def test_info_text_reports_frames_size_and_model(capsys, media):
+    code, out, err = cli(capsys, "info", media["gvc"])
+    assert code == 0 and err == ""
+    assert "width          64" in out and "height         48" in out
+    assert "model_name     vaegan-tiny" in out
+    assert f"frames: {FRAMES}," in out
+    assert "index: present" in out
+    assert "truncated" not in out
+
+
+def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
+    code, out, _ = cli(capsys, "info", media["gvc"], "--json")
+    assert code == 0
+    r = json.loads(out)
+    assert r["frames"] == r["packet_count"] == r["header"]["frame_count"] == FRAMES
+    assert (r["header"]["width"], r["header"]["height"]) == (64, 48)
+    assert r["header"]["model_name"] == "vaegan-tiny"
+    assert r["header"]["quality"] == 2
+    assert r["truncated"] is None and r["damaged"] == [] and r["index_present"]
+
+
+def test_frames_option_stops_after_n_frames_and_header_says_so(capsys, media, tmp_path):
+    gvc = tmp_path / "five.gvc"
+    assert cli(capsys, "encode", media["clip"], gvc, *TINY, "--frames", 5, "-q")[0] == 0
+    r = container.probe(gvc)
+    assert r["frames"] == r["header"]["frame_count"] == 5
+
+
+def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
+    assert_one_line_error(code, err, "encode", "--frames")
+    assert not (tmp_path / "x.gvc").exists()
+
+
+def test_same_input_and_model_give_byte_identical_streams(capsys, media, tmp_path):
+    a, b = tmp_path / "a.gvc", tmp_path / "b.gvc"
+    assert cli(capsys, "encode", media["clip"], a, *TINY, "-q")[0] == 0
+    assert cli(capsys, "encode", media["clip"], b, *TINY, "-q")[0] == 0
+    assert a.read_bytes() == b.read_bytes() == media["gvc"].read_bytes()
+
+
+def test_elias_coder_round_trips_and_differs_from_ans(capsys, media, tmp_path):
+    elias, y4m = tmp_path / "elias.gvc", tmp_path / "elias.y4m"
+    assert cli(capsys, "encode", media["clip"], elias, *TINY, "--coder", "elias", "-q")[0] == 0
+    assert container.probe(elias)["header"]["coder"] == "elias"
+    assert elias.read_bytes() != media["gvc"].read_bytes()
+    assert cli(capsys, "decode", elias, y4m, "-q")[0] == 0
+    assert read_video(y4m)[:3] == (FRAMES, 64, 48)
+
+
+def test_elias_keyframes_are_larger_than_ans(capsys, media, tmp_path):
+    # Intra only: on 64x48 delta packets of ~10 bytes ANS's fixed flush cost can outweigh its gain.
+    sizes = {}
+    for coder in ("ans", "elias"):
+        out = tmp_path / f"{coder}.gvc"
+        assert cli(capsys, "encode", media["clip"], out, *TINY, "--gop", 1, "--coder", coder, "-q")[0] == 0
+        sizes[coder] = out.stat().st_size
+    assert sizes["elias"] > sizes["ans"]
+
+
+def test_quiet_encode_and_decode_print_nothing(capsys, media, tmp_path):
+    assert cli(capsys, "encode", media["clip"], tmp_path / "a.gvc", *TINY, "-q") == (0, "", "")
+    assert cli(capsys, "decode", tmp_path / "a.gvc", tmp_path / "a.y4m", "-q") == (0, "", "")
+
+
+def test_encode_without_quiet_prints_a_summary_with_bpp(capsys, media, tmp_path):
+    code, out, err = cli(capsys, "encode", media["clip"], tmp_path / "a.gvc", *TINY)
+    assert code == 0 and out == ""
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith(f"encoded {FRAMES} frames")
+    assert " bpp" in summary and "64x48" in summary
+    code, _, err = cli(capsys, "decode", tmp_path / "a.gvc", tmp_path / "a.y4m")
+    assert code == 0 and f"decoded {FRAMES} frames" in err
+
+
+# ------------------------------------------------------------------------------------- stdin and stdout
+
+
+def test_encode_reads_y4m_from_a_stdin_pipe(env, media, tmp_path):
+    out = tmp_path / "stdin.gvc"
+    r = vidcodec_proc(env, "encode", "-", out, *TINY, "-q", input=media["y4m"].read_bytes(),
+                      capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stderr == b""
+    assert container.probe(out)["frames"] == FRAMES
+    assert len(list(api.frames(out))) == FRAMES
+
+
+def test_encode_spools_mp4_from_a_stdin_pipe(env, media, tmp_path):
+    out = tmp_path / "stdin.gvc"
+    r = vidcodec_proc(env, "encode", "-", out, *TINY, "-q", input=media["clip"].read_bytes(),
+                      capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    assert out.read_bytes() == media["gvc"].read_bytes()  # same stream as from the path
+
+
+def test_encode_writes_the_stream_to_stdout(env, media, tmp_path):
+    out = tmp_path / "stdout.gvc"
+    with out.open("wb") as f:
+        r = vidcodec_proc(env, "encode", media["clip"], "-", *TINY, "-q", stdout=f, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stderr == b""
+    assert out.read_bytes() == media["gvc"].read_bytes()
+
+
+def test_decode_writes_y4m_to_a_stdout_pipe(env, media):
+    r = vidcodec_proc(env, "decode", media["gvc"], "-", "-q", capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.startswith(b"YUV4MPEG2 W64 H48 F10:1 ")
+    assert r.stdout.count(b"FRAME\n") == FRAMES
+    assert read_video(r.stdout)[:3] == (FRAMES, 64, 48)
+
+
+def _shell_pipe_status(env: dict[str, str], left: list[object], right: str) -> subprocess.CompletedProcess:
+    """Run ``python -m vidcodec LEFT | RIGHT`` in bash; the result's returncode is vidcodec's status."""
+    cmd = shlex.join([sys.executable, "-m", "vidcodec", *map(str, left)])
+    script = f'{cmd} | {right} > /dev/null; exit "${{PIPESTATUS[0]}}"'
+    return subprocess.run(["bash", "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_decode_into_a_pipe_closed_early_exits_0_quietly(env, media):
+    # 12 frames of 64x48 4:4:4 y4m (110 kB) overflow the pipe buffer once head has gone.
+    r = _shell_pipe_status(env, ["decode", media["gvc"], "-"], "head -c 100")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    assert "error" not in r.stderr.lower()
+
+
+def test_encode_into_a_pipe_closed_early_exits_0_quietly(env, media):
+    r = _shell_pipe_status(env, ["encode", media["clip"], "-", *TINY], "head -c 10")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    assert "error" not in r.stderr.lower()
+
+
+def test_info_into_a_pipe_closed_early_exits_0_quietly(env, media):
+    r = _shell_pipe_status(env, ["info", media["gvc"], "--json"], "true")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+def test_errors_in_a_real_process_exit_2_with_one_line_and_no_traceback(env, tmp_path):
+    r = vidcodec_proc(env, "encode", tmp_path / "missing.mp4", tmp_path / "x.gvc", *TINY,
+                      capture_output=True, text=True)
+    assert_one_line_error(r.returncode, r.stderr, "encode", "missing.mp4", "no such file")
+    assert r.stdout == ""
+
+
+# ------------------------------------------------------------------------------------------ input errors
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_missing_input_path_is_an_input_error(capsys, tmp_path, tiny_model_dir, verb):
+    missing = tmp_path / "missing.file"
+    extra = {"encode": [tmp_path / "x.gvc", *TINY], "decode": [tmp_path / "x.y4m"], "info": []}[verb]
+    code, out, err = cli(capsys, verb, missing, *extra)
+    assert_one_line_error(code, err, verb, "missing.file")
+    assert "no such file" in err.lower()
+    assert out == "" and not (tmp_path / "x.gvc").exists() and not (tmp_path / "x.y4m").exists()
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_directory_as_input_is_an_input_error(capsys, tmp_path, tiny_model_dir, verb):
+    extra = {"encode": [tmp_path / "x.gvc", *TINY], "decode": [tmp_path / "x.y4m"], "info": []}[verb]
+    code, _, err = cli(capsys, verb, tmp_path, *extra)
+    assert_one_line_error(code, err, verb, str(tmp_path))
+    assert "directory" in err.lower()
+
+
+def test_file_without_video_stream_is_an_input_error(capsys, media, tmp_path):
+    code, _, err = cli(capsys, "encode", media["audio"], tmp_path / "x.gvc", *TINY)
+    assert_one_line_error(code, err, "encode", "audio.wav", "no video stream", "audio")
+    assert not (tmp_path / "x.gvc").exists()
+
+
+@pytest.mark.parametrize("verb", ["decode", "info"])
+def test_non_gvc_input_to_decode_and_info_is_a_format_error(capsys, media, tmp_path, verb):
+    extra = [tmp_path / "x.y4m"] if verb == "decode" else []
+    code, out, err = cli(capsys, verb, media["clip"], *extra)
+    assert_one_line_error(code, err, verb, "not a .gvc file", "MP4")
+    assert out == "" and not (tmp_path / "x.y4m").exists()
+
+
+@pytest.mark.parametrize("quality", [0, 99])
+def test_out_of_range_quality_names_the_valid_range(capsys, media, tmp_path, quality):
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--model", "vaegan-tiny",
+                       "--quality", quality)
+    assert_one_line_error(code, err, "encode", "--quality", "between 1 and 3", f"got {quality}")
+    assert not (tmp_path / "x.gvc").exists()
+
+
+def test_non_integer_quality_is_an_argparse_usage_error(capsys, media, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["encode", str(media["clip"]), str(tmp_path / "x.gvc"), "--quality", "high"])
+    assert e.value.code == 2
+    assert "--quality" in capsys.readouterr().err
+
+
+def test_unknown_model_name_says_how_to_install_it(capsys, media, tmp_path):
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--model", "vaegan-nope")
+    assert_one_line_error(code, err, "encode", "vaegan-nope", "not installed", "VIDCODEC_MODEL_PATH")
+    assert not (tmp_path / "x.gvc").exists()
+
+
+# ----------------------------------------------------------------------------------------- output errors
+
+
+@pytest.mark.parametrize("verb", ["encode", "decode"])
+def test_existing_output_is_refused_and_left_untouched_unless_y(capsys, media, tmp_path, verb):
+    out = tmp_path / ("out.gvc" if verb == "encode" else "out.y4m")
+    out.write_bytes(b"precious")
+    args = [verb, media["clip"] if verb == "encode" else media["gvc"], out] + (TINY if verb == "encode" else [])
+    code, _, err = cli(capsys, *args, "-q")
+    assert_one_line_error(code, err, verb, str(out), "exists", "-y")
+    assert out.read_bytes() == b"precious"
+    assert cli(capsys, *args, "-q", "-y")[0] == 0
+    assert out.read_bytes() != b"precious" and out.stat().st_size > 100
+
+
+@pytest.mark.parametrize("name", ["out.avi", "out.gvc", "out"])
+def test_decode_to_an_unknown_extension_lists_the_supported_ones(capsys, media, tmp_path, name):
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / name)
+    assert_one_line_error(code, err, "decode", ".mp4", ".mkv", ".y4m")
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("verb", ["encode", "decode"])
+def test_output_in_a_missing_directory_is_a_usage_error(capsys, media, tmp_path, verb):
+    out = tmp_path / "nodir" / ("x.gvc" if verb == "encode" else "x.y4m")
+    args = [media["clip"], out, *TINY] if verb == "encode" else [media["gvc"], out]
+    code, _, err = cli(capsys, verb, *args)
+    assert_one_line_error(code, err, verb, "does not exist")
+
+
+def test_directory_as_output_is_a_usage_error(capsys, media, tmp_path):
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path, *TINY, "-y")
+    assert_one_line_error(code, err, "encode", "is a directory")
+
+
+def test_encode_refuses_to_overwrite_its_own_input(capsys, media, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(media["clip"].read_bytes())
+    code, _, err = cli(capsys, "encode", clip, clip, *TINY, "-y")
+    assert_one_line_error(code, err, "encode", "also the input")
+    assert clip.read_bytes() == media["clip"].read_bytes()
+
+
+# ----------------------------------------------------------------------------------------- stream errors
+
+
+def test_stream_whose_model_hash_is_not_installed_names_the_model(capsys, media, tmp_path):
+    with container.GvcReader(media["gvc"]) as r:
+        header, pkts = r.header, list(r)
+    other = dataclasses.replace(header, model_hash=bytes(range(32)))
+    gvc = tmp_path / "other-model.gvc"
+    with container.GvcWriter(gvc, other) as w:
+        for p in pkts:
+            w.write_packet(p.kind, p.pts, p.payload)
+    code, _, err = cli(capsys, "decode", gvc, tmp_path / "x.y4m", "-q")
+    assert_one_line_error(code, err, "decode", f"vaegan-tiny@{bytes(range(32)).hex()[:12]}", "not installed",
+                          "VIDCODEC_MODEL_PATH")
+    assert not (tmp_path / "x.y4m").exists()  # no empty output left behind
+    code, out, _ = cli(capsys, "info", gvc, "--json")  # info needs no model
+    assert code == 0 and json.loads(out)["header"]["model_hash"] == bytes(range(32)).hex()
+
+
+@pytest.mark.parametrize("verb", ["decode", "info"])
+def test_unknown_major_version_names_the_supported_version(capsys, media, tmp_path, verb):
+    data = bytearray(media["gvc"].read_bytes())
+    data[8:10] = (2).to_bytes(2, "little")  # major version only; the header CRC is left stale on purpose
+    gvc = tmp_path / "v2.gvc"
+    gvc.write_bytes(bytes(data))
+    extra = [tmp_path / "x.y4m"] if verb == "decode" else []
+    code, out, err = cli(capsys, verb, gvc, *extra)
+    assert_one_line_error(code, err, verb, "version 2.0", "1.x")
+    assert out == "" and not (tmp_path / "x.y4m").exists()
+
+
+@pytest.fixture
+def truncated(media, tmp_path) -> tuple[Path, int, int]:
+    """The clip's stream cut in the middle of the payload of packet 5: (path, cut offset, complete packets)."""
+    p = packets(media["gvc"])[5]
+    cut = p.offset + container.PACKET_HEADER_SIZE + len(p.payload) // 2
+    path = tmp_path / "cut.gvc"
+    path.write_bytes(media["gvc"].read_bytes()[:cut])
+    return path, cut, 5
+
+
+@pytest.mark.parametrize("ext", [".y4m", ".mp4"])
+def test_decode_of_truncated_stream_writes_every_complete_frame_then_fails(capsys, truncated, tmp_path, ext):
+    path, cut, complete = truncated
+    out = tmp_path / f"cut{ext}"
+    code, _, err = cli(capsys, "decode", path, out, "-q")
+    assert_one_line_error(code, err, "decode", f"truncated at byte offset {cut}",
+                          f"{complete} complete packet(s)")
+    assert read_video(out)[0] == complete  # and the output file is finished (mp4 trailer written)
+
+
+def test_info_reports_the_truncation(capsys, truncated):
+    path, cut, complete = truncated
+    code, out, _ = cli(capsys, "info", path)
+    assert code == 1
+    assert f"frames: {complete}," in out
+    assert f"truncated: stream truncated at byte offset {cut}" in out
+    code, out, _ = cli(capsys, "info", path, "--json")
+    r = json.loads(out)
+    assert code == 1 and r["frames"] == complete and r["truncated"]["offset"] == cut and not r["index_present"]
+
+
+def test_frames_api_yields_complete_frames_then_raises_on_truncation(truncated):
+    path, _, complete = truncated
+    got = []
+    with pytest.raises(TruncatedStreamError):
+        for f in api.frames(path):
+            got.append(f.index)
+    assert got == list(range(complete))
+
+
+# ------------------------------------------------------------------------------------ interrupted encodes
+
+
+def test_encode_that_dies_midway_leaves_a_valid_stream_of_the_frames_before(capsys, media, tmp_path,
+                                                                             monkeypatch):
+    calls, die_at = [0], 5
+    real = FrameEncoder.encode_latent
+
+    def dying(self, y):
+        calls[0] += 1
+        if calls[0] == die_at:
+            raise RuntimeError("simulated crash")
+        return real(self, y)
+
+    monkeypatch.setattr(FrameEncoder, "encode_latent", dying)
+    gvc = tmp_path / "died.gvc"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        api.encode(media["clip"], gvc, model="vaegan-tiny", quality=2)
+    monkeypatch.undo()
+    r = container.probe(gvc)
+    assert r["frames"] == die_at - 1
+    assert r["truncated"] is None and r["damaged"] == []
+    assert r["index_present"] and r["index_frame_count"] == die_at - 1
+    assert [f.index for f in api.frames(gvc)] == list(range(die_at - 1))
+    # The frames written are the same as those of an encode that ran to the end.
+    full = packets(media["gvc"])[: die_at - 1]
+    assert [(p.kind, p.pts, p.payload) for p in packets(gvc)] == [(p.kind, p.pts, p.payload) for p in full]
+    assert cli(capsys, "decode", gvc, tmp_path / "died.y4m", "-q")[0] == 0
+    assert read_video(tmp_path / "died.y4m")[0] == die_at - 1
+
+
+def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys):
+    # Feed y4m through a pipe and kill the encoder while it waits for more input: what it has written
+    # so far (flushed packet by packet) must decode.
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (72, 64), dtype=np.uint8)
+    frames = [np.roll(base, i, axis=1) for i in range(40)]
+    gvc = tmp_path / "killed.gvc"
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY, "-q"], env=env,
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(_y4m(frames, 64, 48))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        have = 0
+        while have < 3:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the encoder wrote no packets"
+            time.sleep(0.05)
+            try:
+                have = len(packets(gvc)) if gvc.exists() else 0
+            except container.FormatError:  # mid-write: a cut header or packet
+                have = 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    r = container.probe(gvc)
+    assert r["frames"] >= 3 and not r["index_present"] and r["damaged"] == []
+    decoded = []
+    try:
+        decoded.extend(f.index for f in api.frames(gvc))
+    except TruncatedStreamError:  # killed inside a packet write: still every complete one decodes
+        assert r["truncated"] is not None
+    assert decoded == list(range(r["frames"]))
+    code, _, _ = cli(capsys, "decode", gvc, tmp_path / "killed.y4m", "-q")
+    assert code == (0 if r["truncated"] is None else 2)
+    assert read_video(tmp_path / "killed.y4m")[0] == r["frames"]
