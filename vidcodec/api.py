@@ -24,7 +24,7 @@ from tqdm import tqdm
 from . import container, media
 from .codec import DEFAULT_GOP, DEFAULT_QUALITY
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
-from .errors import OutputExistsError, UsageError
+from .errors import UsageError
 from .models import zoo
 
 log = logging.getLogger("vidcodec")
@@ -77,15 +77,8 @@ class DecodedFrame:
 
 
 def _check_output(dst: str | Path, overwrite: bool) -> None:
-    if str(dst) == "-":
-        return
-    path = Path(dst)
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; give an output file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot create {path}: directory {path.parent} does not exist")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} exists; pass -y (overwrite=True) to replace it")
+    if str(dst) != "-":
+        media.check_output_path(Path(dst), overwrite)
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
@@ -149,7 +142,7 @@ def encode(
         frames = keys = 0
         first_pts = last_pts = None
         with container.GvcWriter(dst, header) as writer, tqdm(
-            total=total, unit="frame", desc="encode", disable=not progress, leave=False
+            total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
             for frame in source:
                 if max_frames is not None and frames >= max_frames:
@@ -252,7 +245,7 @@ def decode(
             frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
             color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
         )
-        with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=not progress,
+        with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=None if progress else True,
                         leave=False) as bar:
             for f in _decode_packets(reader, m):
                 sink.write(f.rgb, f.pts)

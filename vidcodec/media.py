@@ -516,6 +516,16 @@ def _silence(out: BinaryIO) -> None:
         os.close(devnull)
 
 
+def check_output_path(path: Path, overwrite: bool) -> None:
+    """Refuse an output that is a directory, in a missing directory, or exists (unless ``overwrite``)."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give an output file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot create {path}: directory {path.parent} does not exist")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass -y to overwrite")
+
+
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
               overwrite: bool = False, stdout: BinaryIO | None = None) -> VideoSink:
@@ -538,12 +548,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
     ext = path.suffix.lower()
     if ext not in OUTPUT_EXTENSIONS:
         raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, or - for y4m on stdout")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; give an output file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot create {path}: directory {path.parent} does not exist")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass -y to overwrite")
+    check_output_path(path, overwrite)
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise UsageError(f"cannot write {path}: permission denied")
     if ext == ".y4m":
