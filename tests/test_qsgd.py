@@ -217,3 +217,19 @@ def test_unpack_random_bytes_never_crashes(data, count):
     except CoderError:
         return
     assert np.isfinite(norm) and norm >= 0 and q.shape == (count,)
+
+
+def test_row_quantization_is_unbiased_per_row_with_one_norm_each():
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(4, 50)) * np.array([[0.01], [1.0], [100.0], [0.0]])
+    est = np.mean([qsgd.dequantize_rows(*qsgd.quantize_rows(v, 3, 7, k), 3) for k in range(3000)], axis=0)
+    norms, q = qsgd.quantize_rows(v, 3, 7, 0)
+    assert norms.dtype == np.float32 and norms.shape == (4,) and norms[3] == 0 and not q[3].any()
+    assert np.abs(q).max() <= 7
+    for r in range(3):
+        assert np.abs(est[r] - v[r]).max() < 0.1 * norms[r]
+
+
+def test_row_dequantization_rejects_damaged_levels():
+    with pytest.raises(CoderError):
+        qsgd.dequantize_rows(np.ones(1, np.float32), np.array([[8]]), 3)

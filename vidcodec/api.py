@@ -95,6 +95,7 @@ def encode(
     quality: int = DEFAULT_QUALITY,
     gop: int = DEFAULT_GOP,
     coder: str = "ans",
+    latent_bits: int = 4,
     model: str = zoo.DEFAULT_MODEL,
     overwrite: bool = False,
     progress: bool = False,
@@ -118,7 +119,7 @@ def encode(
         m = zoo.load(model)
         if quality not in range(1, m.levels + 1):
             raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
-        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop)
+        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = container.StreamHeader(
             width=source.width,

@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--gop", type=int, default=DEFAULT_GOP,
                      help="a keyframe at least every N frames (and at scene cuts); 1 = intra only")
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
-                     help="entropy coder: ANS with the model's tables, or Elias-gamma (the seed's method)")
+                     help="ans: uniform quantization, ANS with the model's integer tables; elias: the seed's "
+                     "method, QSGD stochastic quantization per channel + Elias-gamma codes")
+    enc.add_argument("--latent-bits", type=int, default=4, metavar="B",
+                     help="QSGD bits per level (2..16) with --coder elias")
     enc.add_argument("--model", default="vaegan-s", help="installed model name")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     enc.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
@@ -94,7 +97,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
 
     out = sys.stdout.buffer if a.output == "-" else a.output
-    s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, model=a.model,
+    s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
+                   model=a.model,
                    overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames)
     if not a.quiet:
         print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "

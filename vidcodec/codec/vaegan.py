@@ -15,6 +15,13 @@ Delta payload: u8 level | symbol section: C selectors (uniform over the delta ta
 
 The decoder adds residuals to its own previous symbols, so encoder and decoder hold the same
 integer latent at every frame: no drift, whatever the float arithmetic of the machine.
+
+With ``coder="elias"`` (the seed method, "lossy compression + Elias coding") the scaled latent
+(key) or its difference to the previous decoded latent (delta) is QSGD-quantized per channel
+(``latent_bits`` bits, stochastic rounding seeded by the stream seed and frame index) and the
+levels are Elias-gamma coded:
+
+Elias payload: u8 level | u8 bits | C × f32 channel norms | symbol section: all C·h·w levels
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..coding import qsgd
 from ..coding.entropy import SymbolReader, SymbolWriter
 from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
@@ -87,6 +95,8 @@ class FrameEncoder:
         gop: int = 32,
         scene_cut: float = 0.7,
         dead_zone: float = 0.2,
+        latent_bits: int = 4,
+        stream_seed: int = 0,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -98,14 +108,20 @@ class FrameEncoder:
         self.gop = gop
         self.scene_cut = scene_cut
         self.dead_zone = dead_zone
+        self.latent_bits = latent_bits
+        self.stream_seed = stream_seed
         self.gain = model.gains[level][:, None, None]
-        self._prev: np.ndarray | None = None  # decoded integer latent of the previous frame
+        self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
+        self._frame = 0
         self._delta_cost = _delta_cost_matrix(model.delta_tables)
 
     def encode_latent(self, y: np.ndarray) -> EncodedFrame:
         """Code one frame's latent (C,h,w) float32 from the analysis transform."""
         ys = y * self.gain
+        self._frame += 1
+        if self.coder == "elias":
+            return self._encode_qsgd(ys)
         symbols = np.rint(ys).astype(np.int64)
         key = EncodedFrame(KEY, self._key_payload(symbols), self.level)
         if self._prev is None or self._since_key >= self.gop:
@@ -119,6 +135,29 @@ class FrameEncoder:
         self._since_key += 1
         self._prev = self._prev + d
         return delta
+
+    def _encode_qsgd(self, ys: np.ndarray) -> EncodedFrame:
+        c = ys.shape[0]
+        flat = ys.reshape(c, -1)
+        # Key and delta candidates of one frame draw from distinct dither streams.
+        norms, q = qsgd.quantize_rows(flat, self.latent_bits, self.stream_seed, 2 * self._frame)
+        key = EncodedFrame(KEY, self._qsgd_payload(norms, q), self.level)
+        state = qsgd.dequantize_rows(norms, q, self.latent_bits).reshape(ys.shape)
+        if self._prev is None or self._since_key >= self.gop:
+            return self._commit(key, state)
+        norms, q = qsgd.quantize_rows(flat - self._prev.reshape(c, -1), self.latent_bits, self.stream_seed,
+                                      2 * self._frame + 1)
+        delta = EncodedFrame(DELTA, self._qsgd_payload(norms, q), self.level)
+        if len(delta.payload) > self.scene_cut * len(key.payload):
+            return self._commit(key, state)
+        self._since_key += 1
+        self._prev = self._prev + qsgd.dequantize_rows(norms, q, self.latent_bits).reshape(ys.shape)
+        return delta
+
+    def _qsgd_payload(self, norms: np.ndarray, q: np.ndarray) -> bytes:
+        w = SymbolWriter("elias")
+        w.put(None, 0, q)
+        return bytes([self.level, self.latent_bits]) + norms.astype("<f4").tobytes() + w.finish()
 
     def _commit(self, key: EncodedFrame, symbols: np.ndarray) -> EncodedFrame:
         self._prev = symbols
@@ -164,43 +203,47 @@ class FrameDecoder:
         self._prev: np.ndarray | None = None
         self._prev_level: int | None = None
 
-    @property
-    def has_reference(self) -> bool:
-        """Whether a delta packet can be decoded now (a keyframe was seen since the last reset)."""
-        return self._prev is not None
-
-    def reset(self) -> None:
-        """Forget the reference (after damage): deltas are refused until the next keyframe."""
-        self._prev = None
-        self._prev_level = None
-
     def decode_symbols(self, kind: str, payload: bytes) -> tuple[np.ndarray, int]:
-        """Integer latent (C,h,w) and level of a packet; deltas need a previous frame."""
+        """Scaled latent (C,h,w) and level of a packet (integers with ANS); deltas need a previous frame."""
         if len(payload) < 1:
             raise CoderError("empty payload")
         level = payload[0]
         if level >= self.model.levels:
             raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
+        if kind not in (KEY, DELTA):
+            raise CoderError(f"unknown packet kind {kind!r}")
+        if kind == DELTA and (self._prev is None or self._prev_level != level):
+            raise CoderError("delta packet without its reference frame (join at a keyframe)")
+        state = self._decode_qsgd(payload) if self.coder == "elias" else self._decode_ans(kind, level, payload)
+        if kind == DELTA:
+            state = self._prev + state
+        self._prev = state
+        self._prev_level = level
+        return state, level
+
+    def _decode_qsgd(self, payload: bytes) -> np.ndarray:
+        c, h, w = self.shape
+        if len(payload) < 2 + 4 * c:
+            raise CoderError("Elias payload too short for its channel norms: the packet is damaged")
+        bits = payload[1]
+        if not qsgd.MIN_BITS <= bits <= qsgd.MAX_BITS:
+            raise CoderError(f"invalid QSGD bit depth {bits}: the packet is damaged")
+        norms = np.frombuffer(payload, dtype="<f4", count=c, offset=2)
+        q = SymbolReader(memoryview(payload)[2 + 4 * c :], "elias").get(None, 0, c * h * w)
+        return qsgd.dequantize_rows(norms, q.reshape(c, h * w), bits).reshape(c, h, w)
+
+    def _decode_ans(self, kind: str, level: int, payload: bytes) -> np.ndarray:
         c, h, w = self.shape
         r = SymbolReader(memoryview(payload)[1:], self.coder)
         if kind == KEY:
             tables = self.model.key_tables[level]
-            symbols = np.stack([r.get(tables, ch, h * w) for ch in range(c)]).reshape(c, h, w)
-        elif kind == DELTA:
-            if self._prev is None or self._prev_level != level:
-                raise CoderError("delta packet without its reference frame (join at a keyframe)")
-            n_rows = len(self.model.delta_tables)
-            selectors = r.get_uniform(n_rows, c)
-            d = np.zeros((c, h * w), dtype=np.int64)
-            for ch in np.flatnonzero(selectors):
-                d[ch] = r.get(self.model.delta_tables, int(selectors[ch]), h * w)
-            symbols = self._prev + d.reshape(c, h, w)
-        else:
-            raise CoderError(f"unknown packet kind {kind!r}")
-        self._prev = symbols
-        self._prev_level = level
-        return symbols, level
+            return np.stack([r.get(tables, ch, h * w) for ch in range(c)]).reshape(c, h, w)
+        selectors = r.get_uniform(len(self.model.delta_tables), c)
+        d = np.zeros((c, h * w), dtype=np.int64)
+        for ch in np.flatnonzero(selectors):
+            d[ch] = r.get(self.model.delta_tables, int(selectors[ch]), h * w)
+        return d.reshape(c, h, w)
 
     def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
-        """Dequantized latent (1,C,h,w) float32 for the synthesis transform."""
+        """Latent (1,C,h,w) float32 for the synthesis transform: the scaled latent divided by the gains."""
         return (symbols.astype(np.float32) / self.model.gains[level][:, None, None])[None]

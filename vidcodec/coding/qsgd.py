@@ -32,7 +32,7 @@ import numpy.typing as npt
 from ..errors import CoderError, UsageError
 from . import elias
 
-__all__ = ["MAX_BITS", "MIN_BITS", "dequantize", "pack", "quantize", "unpack"]
+__all__ = ["MAX_BITS", "MIN_BITS", "dequantize", "dequantize_rows", "pack", "quantize", "quantize_rows", "unpack"]
 
 MIN_BITS = 2
 MAX_BITS = 16
@@ -131,6 +131,46 @@ def dequantize(norm: float, q: npt.ArrayLike, bits: int) -> np.ndarray:
             f"QSGD level outside -{s}..{s}: the data is damaged or was quantized with more than {bits} bits"
         )
     return (levels.astype(np.float64) * (float(norm32) / s)).astype(np.float32)
+
+
+def quantize_rows(
+    v: npt.ArrayLike, bits: int, stream_seed: int, frame_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise QSGD of a 2-D array (one norm per row, e.g. per latent channel); returns ``(norms, q)``.
+
+    One dither stream per (stream seed, frame) covers the whole array in C order, as in
+    :func:`quantize`; ``norms`` is float32 (rows,), ``q`` int64 with the shape of ``v``.
+    """
+    s = _levels(bits)
+    arr = np.asarray(v)
+    if arr.ndim != 2 or arr.dtype.kind not in "fiu":
+        raise UsageError(f"quantize_rows takes a 2-D array of real numbers, got {arr.ndim}-D {arr.dtype}")
+    x = arr.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise UsageError("QSGD input holds NaN or infinite values")
+    u = _dither(stream_seed, frame_index, x.size).reshape(x.shape)
+    norms = np.array([_norm32_up(row) for row in x], dtype=np.float32)
+    scale = np.where(norms > 0, norms.astype(np.float64), 1.0)[:, None]
+    levels = np.floor(np.abs(x) / scale * s + u)
+    np.minimum(levels, s, out=levels)
+    levels[norms == 0] = 0
+    return norms, np.copysign(levels, x).astype(np.int64)
+
+
+def dequantize_rows(norms: npt.ArrayLike, q: npt.ArrayLike, bits: int) -> np.ndarray:
+    """``norms[r] * q[r] / s`` as float32 for each row ``r`` (the inverse of :func:`quantize_rows`)."""
+    s = _levels(bits)
+    n = np.asarray(norms, dtype=np.float32)
+    levels = np.asarray(q)
+    if levels.ndim != 2 or n.shape != (levels.shape[0],):
+        raise UsageError("dequantize_rows needs one norm per row of q")
+    if not (np.isfinite(n).all() and (n >= 0).all()):
+        raise CoderError("QSGD norms must be finite and >= 0: the data is damaged")
+    if levels.size and (levels.max() > s or levels.min() < -s):
+        raise CoderError(
+            f"QSGD level outside -{s}..{s}: the data is damaged or was quantized with more than {bits} bits"
+        )
+    return (levels.astype(np.float64) * (n.astype(np.float64) / s)[:, None]).astype(np.float32)
 
 
 def pack(norm: float, q: npt.ArrayLike, kind: str = "delta") -> bytes:
