@@ -12,6 +12,20 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache_and_threads(tmp_path_factory) -> None:
+    """ONNX exports go to a temporary cache, never the home folder; ONNX Runtime uses one thread."""
+    saved = {k: os.environ.get(k) for k in ("VIDCODEC_CACHE", "VIDCODEC_THREADS")}
+    os.environ["VIDCODEC_CACHE"] = str(tmp_path_factory.mktemp("vidcodec-cache"))
+    os.environ.setdefault("VIDCODEC_THREADS", "1")
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """The folder of the tiny test model (see tests/tiny_model.py), on VIDCODEC_MODEL_PATH for the session."""

@@ -101,8 +101,13 @@ def encode(
     progress: bool = False,
     max_frames: int | None = None,
     stdin: BinaryIO | None = None,
+    backend: str = "ort",
 ) -> EncodeStats:
-    """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object)."""
+    """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
+
+    ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``).
+    """
+    zoo.check_backend(backend)
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     if isinstance(dst, (str, Path)):
@@ -116,7 +121,7 @@ def encode(
             dst = sys.stdout.buffer
     t0 = time.perf_counter()
     with media.open_source(src, stdin=stdin) as source:
-        m = zoo.load(model)
+        m = zoo.load(model, backend=backend)
         if quality not in range(1, m.levels + 1):
             raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits)
@@ -176,14 +181,13 @@ def _fraction(pair: tuple[int, int]) -> Fraction | None:
     return Fraction(*pair) if pair[1] else None
 
 
-def _stream_model(hdr: container.StreamHeader) -> zoo.CodecModel:
+def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent)."""
-    return zoo.load(hdr.model_name, hdr.model_hash.hex())
+    return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=backend)
 
 
-def _decode_packets(reader: container.GvcReader, m: zoo.CodecModel | None = None) -> Iterator[DecodedFrame]:
+def _decode_packets(reader: container.GvcReader, m: zoo.CodecModel) -> Iterator[DecodedFrame]:
     hdr = reader.header
-    m = m if m is not None else _stream_model(hdr)
     decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
     index = 0
     for packet in reader:
@@ -196,14 +200,16 @@ def _decode_packets(reader: container.GvcReader, m: zoo.CodecModel | None = None
         index += 1
 
 
-def frames(src: str | Path | BinaryIO) -> Iterator[DecodedFrame]:
+def frames(src: str | Path | BinaryIO, *, backend: str = "ort") -> Iterator[DecodedFrame]:
     """Decode a .gvc stream (path, ``"-"`` for stdin, or file object) frame by frame.
 
     A stream cut off inside a packet yields every complete frame, then raises
-    :class:`~vidcodec.errors.TruncatedStreamError`.
+    :class:`~vidcodec.errors.TruncatedStreamError`. ``backend``: ``"ort"`` or ``"torch"``; the
+    stream's symbols are the same for both, the frames differ by float rounding only.
     """
+    zoo.check_backend(backend)
     with container.GvcReader(_stdin_if_dash(src)) as reader:
-        yield from _decode_packets(reader)
+        yield from _decode_packets(reader, _stream_model(reader.header, backend))
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
@@ -230,17 +236,20 @@ def decode(
     overwrite: bool = False,
     progress: bool = False,
     stdout: BinaryIO | None = None,
+    backend: str = "ort",
 ) -> DecodeStats:
     """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
 
-    Every complete frame is written before an error about the stream is raised.
+    Every complete frame is written before an error about the stream is raised. ``backend``:
+    ``"ort"`` (ONNX Runtime) or ``"torch"``.
     """
+    zoo.check_backend(backend)
     _check_output(dst, overwrite)
     t0 = time.perf_counter()
     n = 0
     with container.GvcReader(_stdin_if_dash(src)) as reader:
         hdr = reader.header
-        m = _stream_model(hdr)  # before the sink: a missing model must not leave an empty output file
+        m = _stream_model(hdr, backend)  # before the sink: a missing model must not leave an empty output file
         sink = media.open_sink(
             dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
             frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),

@@ -23,7 +23,13 @@ examples:
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
   cat in.y4m | vidcodec encode - out.gvc               read from stdin
   vidcodec info out.gvc --json                         stream header and packet statistics
+  vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
 """
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["ort", "torch"], default="ort",
+                   help="run the transforms with ONNX Runtime (exported once to a cache) or torch")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -62,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--model", default="vaegan-s", help="installed model name")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     enc.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    _add_backend(enc)
     _add_common(enc)
 
     dec = sub.add_parser(
@@ -72,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("input", help=".gvc path, or - for stdin")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    _add_backend(dec)
     _add_common(dec)
 
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)")
@@ -90,6 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)
+
+    ex = sub.add_parser(
+        "export", help="export a model's transforms to ONNX, optionally checked against torch",
+        description="Export the analysis and synthesis transforms of an installed model to ONNX (opset 17, "
+        "dynamic batch, height and width). Without --out this fills the cache that encode and decode "
+        "use ($VIDCODEC_CACHE, default ~/.cache/vidcodec). --check runs torch and ONNX Runtime on a "
+        "clip's first frames and reports latent and image errors and how many quantized symbols differ; "
+        "the exit status is 1 if they are outside the marks it prints.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ex.add_argument("--model", default="vaegan-s", help="installed model name")
+    ex.add_argument("--out", metavar="DIR", help="write analysis.onnx, synthesis.onnx and manifest.json here "
+                    "instead of the cache")
+    ex.add_argument("--check", metavar="CLIP", help="compare torch and ONNX Runtime on this video's first frames")
+    ex.add_argument("--frames", type=int, default=8, metavar="N", help="frames of the --check clip")
+    ex.add_argument("--json", action="store_true", help="print the paths and the check report as JSON")
+    _add_common(ex)
     return parser
 
 
@@ -98,8 +123,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 
     out = sys.stdout.buffer if a.output == "-" else a.output
     s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
-                   model=a.model,
-                   overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames)
+                   model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
+                   backend=a.backend)
     if not a.quiet:
         print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
               f"{s.bytes} bytes, {s.bpp:.4f} bpp, {s.kbps:.1f} kbit/s, {s.fps:.1f} fps", file=sys.stderr)
@@ -109,7 +134,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 def _cmd_decode(a: argparse.Namespace) -> int:
     from . import api
 
-    s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet)
+    s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend)
     if not a.quiet:
         print(f"decoded {s.frames} frames -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
     return 0
@@ -152,12 +177,38 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(a: argparse.Namespace) -> int:
+    from . import media, runtime  # torch and ONNX load here
+    from .errors import UsageError
+    from .models import zoo
+
+    if a.frames < 1:
+        raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    m = zoo.load(a.model, backend="torch")
+    frames = []
+    if a.check:  # read the clip first: a bad clip must not leave an export behind
+        with media.open_source(a.check) as src:
+            frames = [f.rgb for _, f in zip(range(a.frames), src)]
+        if not frames:
+            raise UsageError(f"{a.check} has no frames to check")
+    paths = runtime.export_onnx(m, Path(a.out)) if a.out else runtime.cached_export(m, refresh=True)
+    report = runtime.check_export(m, paths, frames) if a.check else None
+    if a.json:
+        print(json.dumps({"paths": {k: str(v) for k, v in paths.items()}, "check": report}, indent=2))
+    else:
+        print("\n".join(f"{part}: {path}" for part, path in paths.items()))
+        if report:
+            print(runtime.format_check(report))
+    return 0 if report is None or report["ok"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
-    handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval}
+    handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
+                "export": _cmd_export}
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,11 +22,12 @@ import torch
 from safetensors.numpy import load_file
 
 from ..coding.tables import IntTables, from_tensors
-from ..errors import ModelNotFoundError
+from ..errors import ModelNotFoundError, UsageError
 from .vaegan import DOWNSCALE, Analysis, Synthesis, VAEGANConfig
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "vaegan-s"
+BACKENDS = ("ort", "torch")  # ONNX Runtime (default), or the torch modules themselves
 
 
 def search_path() -> list[Path]:
@@ -91,12 +93,19 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
 
 
 class CodecModel:
-    """A loaded VAE-GAN model ready to code: torch transforms, gains and integer tables."""
+    """A loaded VAE-GAN model ready to code: transforms, gains and integer tables.
 
-    def __init__(self, info: ModelInfo) -> None:
+    ``backend`` runs the transforms with ONNX Runtime (``"ort"``, exported to the ONNX cache on
+    first use, see :mod:`vidcodec.runtime`) or with the torch modules (``"torch"``). The integer
+    symbols in a stream fix the decoded latent, so either backend decodes any stream.
+    """
+
+    def __init__(self, info: ModelInfo, backend: str = "ort") -> None:
+        check_backend(backend)
         self.info = info
         self.name = info.name
         self.sha256 = info.sha256
+        self.backend = backend
         self.config = VAEGANConfig.from_dict(info.meta["config"])
         tensors = load_file(str(info.weights))
         c = self.config
@@ -112,23 +121,48 @@ class CodecModel:
         self.levels = c.levels
         self.latent_channels = c.latent_channels
         self.downscale = DOWNSCALE
+        self._ort = None
+        self._ort_lock = threading.Lock()
 
-    @torch.inference_mode()
+    @property
+    def ort(self):
+        """The ONNX Runtime sessions (:class:`vidcodec.runtime.OrtTransforms`), made on first use."""
+        with self._ort_lock:
+            if self._ort is None:
+                from .. import runtime
+
+                self._ort = runtime.load_transforms(self)
+            return self._ort
+
     def analyze(self, x: np.ndarray) -> np.ndarray:
         """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
-        return self.analysis(torch.from_numpy(x)).numpy()
+        if self.backend == "ort":
+            return self.ort.analyze(x)
+        with torch.inference_mode():
+            return self.analysis(torch.from_numpy(x)).numpy()
 
-    @torch.inference_mode()
     def synthesize(self, y: np.ndarray) -> np.ndarray:
         """Latents (B,C,h,w) float32 → images (B,3,16h,16w) float32, clamped to [0,1]."""
-        return self.synthesis(torch.from_numpy(y)).clamp_(0.0, 1.0).numpy()
+        if self.backend == "ort":
+            out = self.ort.synthesize(y)
+        else:
+            with torch.inference_mode():
+                out = self.synthesis(torch.from_numpy(y)).numpy()
+        return np.clip(out, 0.0, 1.0, out=out)
+
+
+def check_backend(backend: str) -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else a UsageError."""
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    return backend
 
 
 @lru_cache(maxsize=8)
-def _load(info: ModelInfo) -> CodecModel:
-    return CodecModel(info)
+def _load(info: ModelInfo, backend: str) -> CodecModel:
+    return CodecModel(info, backend)
 
 
-def load(name: str = DEFAULT_MODEL, sha256: str | None = None) -> CodecModel:
-    """Load an installed model by name (and hash); cached per process."""
-    return _load(find(name, sha256))
+def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel:
+    """Load an installed model by name (and hash) for a backend (``"ort"`` or ``"torch"``); cached per process."""
+    return _load(find(name, sha256), check_backend(backend))

@@ -92,7 +92,7 @@ def train(args: argparse.Namespace) -> Path:
     log_path = out / "log.csv"
     if not log_path.exists():
         log_path.write_text("step,time,loss,bpp,dist,skipped\n")
-    t0, skipped, acc = time.time(), 0, []
+    t0, start, skipped, acc = time.time(), step, 0, []
     while step < args.steps:
         x = torch.from_numpy(sampler.batch(args.batch)).contiguous(memory_format=torch.channels_last)
         res = model(x, levels)
@@ -118,7 +118,7 @@ def train(args: argparse.Namespace) -> Path:
             with log_path.open("a") as f:
                 f.write(f"{step},{time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{skipped}\n")
             log.info("step %d loss %.4f bpp %.4f dist %.4f (%.0f ms/step)", step, *m,
-                     1000 * (time.time() - t0) / max(1, step))
+                     1000 * (time.time() - t0) / max(1, step - start))
         if step % args.val_every == 0 or step == args.steps:
             v = validate(model, val, lambdas, args.distortion)
             log.info("val step %d loss %.4f bpp %s psnr %s", step, v["loss"], v["bpp"], v["psnr"])

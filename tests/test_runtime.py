@@ -1,0 +1,330 @@
+"""ONNX Runtime as the inference path: export, check, cache, providers, torch/ORT agreement.
+
+Everything runs the real ONNX Runtime on CPU with one thread and the tiny model; the ONNX cache
+is a temporary folder (conftest sets VIDCODEC_CACHE, the ``cache`` fixture a fresh one per test).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import vidcodec
+from vidcodec import container, runtime
+from vidcodec.cli import main
+from vidcodec.codec.vaegan import FrameDecoder, to_tensor
+from vidcodec.errors import UsageError
+from vidcodec.models import zoo
+
+ROOT = Path(__file__).resolve().parent.parent
+CUDA, CPU, TRT = "CUDAExecutionProvider", "CPUExecutionProvider", "TensorrtExecutionProvider"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty ONNX cache for one test."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("VIDCODEC_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_torch(tiny_model_dir) -> zoo.CodecModel:
+    return zoo.load("vaegan-tiny", backend="torch")
+
+
+def _fresh(backend: str = "ort") -> zoo.CodecModel:
+    """A new model object (zoo.load caches them), so that its ONNX sessions are made anew."""
+    return zoo.CodecModel(zoo.find("vaegan-tiny"), backend)
+
+
+def _frame(h: int = 46, w: int = 62, seed: int = 0) -> np.ndarray:
+    """A smooth gradient with some noise: H×W×3 uint8, sizes not multiples of 16 (padding is used)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], axis=-1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------ export and check
+
+
+def test_export_writes_opset_17_graphs_with_dynamic_axes_and_the_weights_hash(tiny_torch, tmp_path):
+    paths = runtime.export_onnx(tiny_torch, tmp_path / "onnx")
+    assert paths == {"analysis": tmp_path / "onnx" / "analysis.onnx", "synthesis": tmp_path / "onnx" / "synthesis.onnx"}
+    for part, path in paths.items():
+        proto = onnx.load(str(path))
+        assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        for value in (proto.graph.input[0], proto.graph.output[0]):
+            dims = value.type.tensor_type.shape.dim
+            assert dims[0].dim_param == "batch" and dims[2].dim_param and dims[3].dim_param
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert meta["vidcodec.weights_sha256"] == tiny_torch.sha256 and meta["vidcodec.part"] == part
+    manifest = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
+    assert manifest["weights_sha256"] == tiny_torch.sha256 and manifest["opset"] >= 17
+    assert not list((tmp_path / "onnx").glob(".*"))  # no temporary files left behind
+
+
+def test_check_export_on_a_tiny_frame_agrees_with_torch(tiny_torch, tmp_path):
+    paths = runtime.export_onnx(tiny_torch, tmp_path)
+    r = runtime.check_export(tiny_torch, paths, [_frame(), _frame(seed=1)], threads=1)
+    assert r["latent_max_abs_error"] <= 1e-4
+    assert r["decode_psnr_db"] > 50
+    assert r["image_max_abs_error"] < 1e-4
+    assert r["symbols_total"] == 2 * tiny_torch.levels * 8 * 3 * 4  # 2 frames, every level, 8x3x4 latents
+    assert r["symbol_mismatch_fraction"] <= 0.01
+    assert r["ok"] and r["providers"][-1] == CPU
+    json.dumps(r)
+    assert "ok" in runtime.format_check(r)
+
+
+@pytest.mark.parametrize("io_binding", [False, True])
+def test_sessions_take_any_batch_and_size(tiny_torch, tmp_path, io_binding):
+    rt = runtime.OrtTransforms(runtime.export_onnx(tiny_torch, tmp_path), providers=[CPU], threads=1,
+                               io_binding=io_binding)
+    rng = np.random.default_rng(0)
+    for b, h, w in ((1, 16, 16), (3, 48, 80), (2, 96, 32)):
+        x = rng.random((b, 3, h, w), dtype=np.float32)
+        y = rt.analyze(x)
+        assert y.shape == (b, 8, h // 16, w // 16) and y.dtype == np.float32
+        np.testing.assert_allclose(y, tiny_torch.analyze(x), atol=1e-5)
+        np.testing.assert_allclose(np.clip(rt.synthesize(y), 0, 1), tiny_torch.synthesize(y), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- cache
+
+
+def test_cache_is_exported_on_first_use_then_reused(tiny_model_dir, cache, monkeypatch):
+    x = to_tensor(_frame())
+    first = _fresh()
+    y = first.analyze(x)
+    folder = cache / "onnx" / first.sha256
+    assert runtime.onnx_cache_dir(first.sha256) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["analysis.onnx", "manifest.json", "synthesis.onnx"]
+    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(runtime, "export_onnx", no_export)
+    again = _fresh()
+    np.testing.assert_array_equal(again.analyze(x), y)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
+
+
+def test_cache_is_keyed_by_the_weights_hash(tiny_model_dir, cache):
+    x = to_tensor(_frame())
+    a, b = _fresh(), _fresh()
+    b.sha256 = "0" * 64  # as if the weights had changed
+    np.testing.assert_array_equal(a.analyze(x), b.analyze(x))
+    assert sorted(p.name for p in (cache / "onnx").iterdir()) == sorted([a.sha256, b.sha256])
+    for m in (a, b):
+        assert json.loads((cache / "onnx" / m.sha256 / "manifest.json").read_text())["weights_sha256"] == m.sha256
+    assert runtime.onnx_cache_dir("a" * 64) != runtime.onnx_cache_dir("b" * 64)
+
+
+@pytest.mark.parametrize("damage", ["truncated model", "garbage model", "missing model", "bad manifest",
+                                    "manifest of other weights"])
+def test_damaged_cache_is_exported_again(tiny_model_dir, cache, monkeypatch, damage):
+    x = to_tensor(_frame())
+    model = _fresh()
+    y = model.analyze(x)
+    folder = cache / "onnx" / model.sha256
+    target = folder / "analysis.onnx"
+    good = target.read_bytes()
+    if damage == "truncated model":
+        target.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage model":
+        target.write_bytes(b"\0" * len(good))
+    elif damage == "missing model":
+        target.unlink()
+    elif damage == "bad manifest":
+        (folder / "manifest.json").write_text('{"export_version": ')
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "weights_sha256": "f" * 64}))
+    calls = []
+    real = runtime.export_onnx
+    monkeypatch.setattr(runtime, "export_onnx", lambda *a, **k: calls.append(a) or real(*a, **k))
+    np.testing.assert_array_equal(_fresh().analyze(x), y)
+    assert len(calls) == 1
+    assert target.read_bytes() == good
+    assert runtime.verified_export(folder, model.sha256) is not None
+
+
+def test_unwritable_cache_falls_back_to_a_temporary_folder_with_a_warning(tiny_model_dir, tmp_path, monkeypatch,
+                                                                         caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("VIDCODEC_CACHE", str(blocker / "cache"))  # cannot be made, not even by root
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    model = _fresh()
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        y = model.analyze(to_tensor(_frame()))
+    assert "cannot write the ONNX cache" in caplog.text
+    [folder] = (tmp_path / "tmp").glob(f"vidcodec-*/onnx/{model.sha256}")
+    assert runtime.verified_export(folder, model.sha256) is not None
+    assert y.shape == (1, 8, 3, 4)
+
+
+# --------------------------------------------------------------------------------------- providers
+
+
+@pytest.mark.parametrize("available, cuda_ok, want, probed", [
+    ([CPU], True, [CPU], False),
+    ([CUDA, CPU], False, [CPU], True),
+    ([CUDA, CPU], True, [CUDA, CPU], True),
+    ([TRT, CUDA, CPU], True, [CUDA, CPU], True),
+    ([TRT, CUDA, CPU], False, [CPU], True),
+])
+def test_provider_selection(available, cuda_ok, want, probed):
+    calls = []
+
+    def probe() -> bool:
+        calls.append(1)
+        return cuda_ok
+
+    assert runtime.select_providers(available, probe) == want
+    assert bool(calls) == probed  # the CUDA probe runs only when ONNX Runtime offers CUDA
+
+
+def test_cuda_probe_and_default_providers_print_nothing(tiny_model_dir):
+    # The probe's second half (a CUDA session) is forced here even without a driver: on a machine
+    # without the CUDA libraries ONNX Runtime would print errors unless silenced.
+    code = ("from vidcodec import runtime; print(runtime.default_providers()); "
+            "runtime._cuda_device_present = lambda: True; runtime.cuda_loads.cache_clear(); "
+            "print(runtime.cuda_loads())")
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    providers, forced = (ast.literal_eval(line) for line in r.stdout.split())
+    assert providers[-1] == CPU and set(providers) <= {CUDA, CPU}
+    assert isinstance(forced, bool)
+
+
+def test_onnx_runtime_is_quiet_with_an_unwritable_home(tmp_path):
+    home = tmp_path / "a-file"
+    home.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDCODEC_CACHE", "ORT_DISABLE_TELEMETRY")}
+    code = "from vidcodec import runtime; runtime._ort(); print(runtime.default_providers())"
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                       env={**env, "HOME": str(home), "XDG_CACHE_HOME": "", "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+
+
+def test_thread_settings(monkeypatch):
+    monkeypatch.delenv("VIDCODEC_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert 1 <= runtime.default_threads() == runtime.physical_cores() <= (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert runtime.default_threads() == 3
+    monkeypatch.setenv("VIDCODEC_THREADS", "2")
+    assert runtime.default_threads() == 2
+    so = runtime.session_options(1)
+    assert (so.intra_op_num_threads, so.inter_op_num_threads) == (1, 1)
+    assert so.execution_mode.name == "ORT_SEQUENTIAL"
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+# ------------------------------------------------------------------------------ backends on streams
+
+
+def _decoded_symbols(path: Path) -> np.ndarray:
+    with container.GvcReader(path) as r:
+        h = r.header
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex(), backend="torch"), h.latent_shape,
+                           coder=h.coder.name.lower())
+        kind = {container.PacketType.KEY: "key", container.PacketType.DELTA: "delta"}
+        return np.stack([dec.decode_symbols(kind[p.kind], p.payload)[0] for p in r])
+
+
+def test_both_backends_decode_a_stream_to_nearly_the_same_frames(tiny_model_dir, clip, tmp_path):
+    out = tmp_path / "a.gvc"
+    vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4, backend="torch")
+    frames = {b: np.stack([f.rgb for f in vidcodec.frames(out, backend=b)]).astype(int) for b in zoo.BACKENDS}
+    diff = np.abs(frames["ort"] - frames["torch"])
+    assert diff.max() <= 2 and diff.mean() < 0.1  # 8-bit levels; float rounding only
+
+
+def test_both_backends_encode_nearly_the_same_symbols(tiny_model_dir, clip, tmp_path, record_property):
+    symbols = {}
+    for backend in zoo.BACKENDS:
+        out = tmp_path / f"{backend}.gvc"
+        vidcodec.encode(clip, out, model="vaegan-tiny", quality=3, gop=4, backend=backend)
+        symbols[backend] = _decoded_symbols(out)
+    assert symbols["ort"].shape == symbols["torch"].shape
+    mismatch = float(np.mean(symbols["ort"] != symbols["torch"]))
+    record_property("symbol_mismatch_fraction", mismatch)
+    assert mismatch <= 0.01  # a latent within ~1e-7 of a .5 boundary may round either way
+
+
+def test_backend_is_checked(tiny_model_dir, clip, tmp_path):
+    with pytest.raises(UsageError, match="backend"):
+        zoo.load("vaegan-tiny", backend="tensorflow")
+    with pytest.raises(UsageError, match="backend"):
+        vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", backend="onnx")
+    assert not (tmp_path / "a.gvc").exists()
+
+
+# ------------------------------------------------------------------------------------------- the CLI
+
+
+def test_cli_encode_and_decode_take_a_backend(tiny_model_dir, clip, tmp_path, capsys):
+    gvc, y4m = tmp_path / "a.gvc", tmp_path / "a.y4m"
+    assert main(["encode", str(clip), str(gvc), "--model", "vaegan-tiny", "--quality", "2", "--backend", "torch",
+                 "-q"]) == 0
+    assert main(["decode", str(gvc), str(y4m), "--backend", "ort", "-q"]) == 0
+    assert y4m.stat().st_size > 0
+    with pytest.raises(SystemExit) as e:
+        main(["decode", str(gvc), str(tmp_path / "b.y4m"), "--backend", "tf"])
+    assert e.value.code == 2
+
+
+def test_cli_export_writes_and_checks(tiny_model_dir, clip, tmp_path, capsys):
+    out = tmp_path / "onnx"
+    code = main(["export", "--model", "vaegan-tiny", "--out", str(out), "--check", str(clip), "--frames", "3"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert f"analysis: {out / 'analysis.onnx'}" in text and "3 frames" in text and "ok (" in text
+    assert runtime.verified_export(out, zoo.find("vaegan-tiny").sha256) is not None
+
+
+def test_cli_export_fills_the_cache_and_reports_json(tiny_model_dir, cache, clip, capsys):
+    assert main(["export", "--model", "vaegan-tiny", "--json", "--check", str(clip), "--frames", "2"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    sha = zoo.find("vaegan-tiny").sha256
+    assert r["paths"]["synthesis"] == str(cache / "onnx" / sha / "synthesis.onnx")
+    assert r["check"]["ok"] and r["check"]["frames"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "no-such-model"], "not installed"),
+    (["--model", "vaegan-tiny", "--frames", "0", "--check", "x.mp4"], "--frames"),
+    (["--model", "vaegan-tiny", "--check", "missing.mp4"], "no such file"),
+])
+def test_cli_export_input_errors_exit_2(tiny_model_dir, cache, tmp_path, capsys, args, message):
+    assert main(["export", "--out", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_export_script_runs_from_the_source_tree(tiny_model_dir, tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "export" / "onnx_export.py"), "--model", "vaegan-tiny",
+                        "--out", str(tmp_path / "o")], check=False, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert runtime.verified_export(tmp_path / "o", zoo.find("vaegan-tiny").sha256) is not None

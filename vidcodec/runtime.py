@@ -1,0 +1,462 @@
+"""ONNX Runtime as the inference path: export the transforms, cache them, run them, check them.
+
+A model's analysis and synthesis transforms are exported once to ONNX (opset 17, dynamic batch,
+height and width) into a cache folder keyed by the SHA-256 of the weights::
+
+    $VIDCODEC_CACHE/onnx/<sha256>/{analysis,synthesis}.onnx + manifest.json
+    ($VIDCODEC_CACHE defaults to $XDG_CACHE_HOME/vidcodec, else ~/.cache/vidcodec)
+
+Every file is written to a temporary name and renamed into place; the manifest, written last,
+holds each file's SHA-256, so a partial or damaged cache is found and exported again. If the
+cache folder cannot be written, a per-user folder in the temporary directory is used instead
+(with a warning).
+
+Sessions use CUDA then CPU when ONNX Runtime was built with CUDA *and* the CUDA libraries and a
+device are really there (probed once, quietly); otherwise the CUDA provider is never asked for,
+so a CPU-only machine sees no provider-loading errors. ONNX Runtime's own log is set to errors
+only, and its telemetry off (unless ``ORT_DISABLE_TELEMETRY`` is set). CPU sessions use one
+intra-op thread per physical core (``VIDCODEC_THREADS`` or ``OMP_NUM_THREADS`` override it), one
+inter-op thread, sequential execution, and no spin-waiting.
+
+The integer symbols a stream carries fix what any decoder reconstructs, so a stream encoded with
+one backend (ONNX Runtime or torch) decodes with the other; only the float arithmetic of the
+transforms differs, by about 1e-6.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .models.zoo import CodecModel
+
+log = logging.getLogger("vidcodec")
+
+OPSET = 17
+EXPORT_VERSION = 1  # bump when the exported graphs change for the same weights: old caches are redone
+PARTS = ("analysis", "synthesis")
+MANIFEST = "manifest.json"
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+ORT_LOG_ERRORS_ONLY = 3  # ONNX Runtime severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+_ORT_LOG_SILENT = 4
+
+# check_export's pass marks: far looser than what a correct export gives (~1e-6, > 100 dB, ~0).
+CHECK_LATENT_TOL = 1e-3
+CHECK_PSNR_DB = 50.0
+CHECK_SYMBOL_MISMATCH = 1e-3
+
+_lock = threading.Lock()
+
+# ONNX Runtime's telemetry stays off unless the user says otherwise: besides collecting usage
+# data, it prints a warning when onnxruntime is imported wherever the home folder is not writable.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def _export_part(module: Any, example: Any, names: tuple[str, str], axes: dict[str, dict[int, str]]) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(module, (example,), buf, input_names=[names[0]], output_names=[names[1]],
+                          dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    return buf.getvalue()
+
+
+def _with_metadata(data: bytes, model: CodecModel, part: str) -> bytes:
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    proto.doc_string = f"vidcodec {model.name} {part} transform"
+    for key, value in (("vidcodec.model", model.name), ("vidcodec.weights_sha256", model.sha256),
+                       ("vidcodec.part", part), ("vidcodec.export_version", str(EXPORT_VERSION))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def export_onnx(model: CodecModel, out_dir: Path) -> dict[str, Path]:
+    """Export ``model``'s analysis and synthesis transforms to ``out_dir``/{analysis,synthesis}.onnx.
+
+    Opset 17, dynamic batch, height and width (multiples of 16 for the analysis input); the
+    files carry the model's name and weights hash as metadata, and ``manifest.json`` beside them
+    records each file's SHA-256. Every file is replaced atomically. Returns {part: path}.
+    """
+    import torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    c = model.latent_channels
+    specs = {
+        "analysis": (model.analysis, torch.zeros(1, 3, 64, 64), ("x", "y"),
+                     {"x": {0: "batch", 2: "height", 3: "width"},
+                      "y": {0: "batch", 2: "latent_height", 3: "latent_width"}}),
+        "synthesis": (model.synthesis, torch.zeros(1, c, 4, 4), ("y", "x_hat"),
+                      {"y": {0: "batch", 2: "latent_height", 3: "latent_width"},
+                       "x_hat": {0: "batch", 2: "height", 3: "width"}}),
+    }
+    paths, hashes = {}, {}
+    for part in PARTS:
+        data = _with_metadata(_export_part(*specs[part]), model, part)
+        paths[part] = out_dir / f"{part}.onnx"
+        _atomic_write(paths[part], data)
+        hashes[paths[part].name] = hashlib.sha256(data).hexdigest()
+    manifest = {"format": "vidcodec-onnx", "export_version": EXPORT_VERSION, "model": model.name,
+                "weights_sha256": model.sha256, "opset": OPSET, "torch": torch.__version__, "files": hashes}
+    _atomic_write(out_dir / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    return paths
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verified_export(folder: Path, sha256: str) -> dict[str, Path] | None:
+    """The export in ``folder`` if its manifest names these weights and every file matches; else None."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("export_version") != EXPORT_VERSION or manifest.get("weights_sha256") != sha256:
+            return None
+        paths = {part: folder / f"{part}.onnx" for part in PARTS}
+        if any(_sha256_file(p) != manifest["files"].get(p.name) for p in paths.values()):
+            return None
+        return paths
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------- cache
+
+
+def cache_root() -> Path:
+    """``$VIDCODEC_CACHE``, else ``$XDG_CACHE_HOME/vidcodec``, else ``~/.cache/vidcodec``."""
+    if os.environ.get("VIDCODEC_CACHE"):
+        return Path(os.environ["VIDCODEC_CACHE"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "vidcodec"
+    return Path.home() / ".cache" / "vidcodec"
+
+
+def onnx_cache_dir(sha256: str) -> Path:
+    """Where the ONNX export of the weights with this SHA-256 is cached."""
+    return cache_root() / "onnx" / sha256
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def _fallback_root() -> Path:
+    """A per-user folder in the temporary directory (a fresh one if that name is someone else's)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    base = Path(tempfile.gettempdir()) / f"vidcodec-{uid if uid is not None else 'cache'}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        if uid is not None and base.stat().st_uid != uid:
+            raise PermissionError(f"{base} belongs to another user")
+    except OSError:
+        base = Path(tempfile.mkdtemp(prefix="vidcodec-"))
+    return base
+
+
+def cached_export(model: CodecModel, *, refresh: bool = False) -> dict[str, Path]:
+    """The model's ONNX files from the cache, exported there first if missing, stale or damaged."""
+    with _lock:
+        folder = onnx_cache_dir(model.sha256)
+        if not refresh and (paths := verified_export(folder, model.sha256)):
+            return paths
+        if not _writable(folder):
+            fallback = _fallback_root() / "onnx" / model.sha256
+            log.warning("cannot write the ONNX cache %s; using %s instead (set VIDCODEC_CACHE to a "
+                        "writable folder to keep it)", folder, fallback)
+            folder = fallback
+            if not refresh and (paths := verified_export(folder, model.sha256)):
+                return paths
+        log.debug("exporting %s (%s) to ONNX in %s", model.name, model.sha256[:12], folder)
+        return export_onnx(model, folder)
+
+
+# --------------------------------------------------------------------------------------- providers
+
+
+def select_providers(available: Sequence[str], cuda_loads: Callable[[], bool]) -> list[str]:
+    """Execution providers to ask for, best first.
+
+    CUDA then CPU when ONNX Runtime offers CUDA and ``cuda_loads()`` (called only then) says its
+    libraries load and a device is there; CPU alone otherwise. TensorRT and others are not used.
+    """
+    if CUDA in available and cuda_loads():
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def _ort():
+    """onnxruntime, with its default logger set to errors only (once)."""
+    import onnxruntime
+
+    if not getattr(_ort, "_quiet", False):
+        onnxruntime.set_default_logger_severity(ORT_LOG_ERRORS_ONLY)
+        _ort._quiet = True
+    return onnxruntime
+
+
+def _cuda_device_present() -> bool:
+    """Whether the CUDA driver loads and reports at least one device (quiet, no ONNX Runtime)."""
+    import ctypes
+
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
+    for name in names:
+        try:
+            cuda = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        try:
+            return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+        except AttributeError:
+            return False
+    return False
+
+
+def _identity_model() -> bytes:
+    from onnx import TensorProto, helper
+
+    io_ = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in ("x", "y")]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", io_[:1], io_[1:])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8).SerializeToString()
+
+
+@lru_cache(maxsize=1)
+def cuda_loads() -> bool:
+    """Whether ONNX Runtime's CUDA provider really starts here: driver, device, CUDA and cuDNN libraries.
+
+    Probed once per process with ONNX Runtime's log silenced; nothing is printed either way.
+    """
+    if not _cuda_device_present():
+        return False
+    ort = _ort()
+    try:
+        ort.set_default_logger_severity(_ORT_LOG_SILENT)
+        if "torch" not in sys.modules and hasattr(ort, "preload_dlls"):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
+                ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels (torch loads them itself)
+        so = ort.SessionOptions()
+        so.log_severity_level = _ORT_LOG_SILENT
+        session = ort.InferenceSession(_identity_model(), so, providers=[CUDA, CPU])
+        return CUDA in session.get_providers()
+    except Exception:  # noqa: BLE001 - any failure means: no CUDA
+        return False
+    finally:
+        ort.set_default_logger_severity(ORT_LOG_ERRORS_ONLY)
+
+
+def default_providers() -> list[str]:
+    """The providers sessions use on this machine (see :func:`select_providers`)."""
+    return select_providers(_ort().get_available_providers(), cuda_loads)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (logical CPUs where the topology is unknown)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            return max(1, len(cpus))
+    return max(1, len(cores))
+
+
+def default_threads() -> int:
+    """Intra-op threads: ``$VIDCODEC_THREADS``, else ``$OMP_NUM_THREADS``, else the physical cores."""
+    for var in ("VIDCODEC_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return physical_cores()
+
+
+def session_options(threads: int | None = None):
+    """Session options: ``threads`` intra-op (default :func:`default_threads`), 1 inter-op, sequential, no spinning."""
+    ort = _ort()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or default_threads()
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = ORT_LOG_ERRORS_ONLY
+    # Idle pool threads sleep rather than spin: frames alternate between the transforms and the
+    # entropy coder in Python, and on a busy 2-core machine spinning was 15-30 % slower.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
+
+# ----------------------------------------------------------------------------------------- running
+
+
+class OrtTransforms:
+    """ONNX Runtime sessions of a model's analysis and synthesis transforms.
+
+    ``io_binding`` (default: on when the session runs on CUDA) binds the numpy input and a CPU
+    output through an IOBinding; keeping outputs on the device between calls is future work.
+    """
+
+    def __init__(self, paths: dict[str, Path], *, providers: list[str] | None = None,
+                 threads: int | None = None, io_binding: bool | None = None) -> None:
+        ort = _ort()
+        self.providers = list(providers) if providers is not None else default_providers()
+        so = session_options(threads)
+        self.sessions = {part: ort.InferenceSession(str(paths[part]), so, providers=self.providers)
+                         for part in PARTS}
+        self.io_binding = (CUDA in self.sessions["analysis"].get_providers()) if io_binding is None else io_binding
+        self._names = {part: (s.get_inputs()[0].name, s.get_outputs()[0].name) for part, s in self.sessions.items()}
+
+    def run(self, part: str, x: np.ndarray) -> np.ndarray:
+        """Run one transform on a float32 (B,C,H,W) array."""
+        session = self.sessions[part]
+        name_in, name_out = self._names[part]
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not self.io_binding:
+            return session.run([name_out], {name_in: x})[0]
+        binding = session.io_binding()
+        binding.bind_cpu_input(name_in, x)
+        binding.bind_output(name_out, "cpu")
+        session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def analyze(self, x: np.ndarray) -> np.ndarray:
+        return self.run("analysis", x)
+
+    def synthesize(self, y: np.ndarray) -> np.ndarray:
+        """Synthesis output, not clamped (the model clamps)."""
+        return self.run("synthesis", y)
+
+
+def load_transforms(model: CodecModel) -> OrtTransforms:
+    """Sessions for ``model`` from the ONNX cache (exported on first use; re-exported once if unusable)."""
+    paths = cached_export(model)
+    try:
+        return OrtTransforms(paths)
+    except Exception as e:  # noqa: BLE001 - e.g. a file damaged after its hash was checked
+        log.debug("ONNX sessions for %s failed (%s); exporting again", model.name, e)
+        return OrtTransforms(cached_export(model, refresh=True))
+
+
+# ---------------------------------------------------------------------------------------- checking
+
+
+def check_export(model: CodecModel, paths: dict[str, Path], frames: list[np.ndarray], *,
+                 threads: int | None = None) -> dict:
+    """Run torch and ONNX Runtime on real RGB frames (H×W×3 uint8) and report how far apart they are.
+
+    Latents: max abs error, and the fraction of quantized symbols round(y × gain) that differ, over
+    every level of the model. Images: both synthesis transforms decode the same dequantized
+    latent (torch's symbols at the highest level); max abs error of the clamped images in [0,1]
+    and their PSNR (peak 1, at most 200 dB). ``ok`` says whether all are within this module's CHECK_* marks.
+    """
+    import torch
+
+    from .codec.vaegan import to_tensor
+
+    if not frames:
+        raise ValueError("check_export needs at least one frame")
+    rt = OrtTransforms(paths, threads=threads)
+    lat_err = lat_max = img_err = sq = 0.0
+    pixels = differ = total = 0
+    top = model.gains[-1][:, None, None]
+    for rgb in frames:
+        h, w = rgb.shape[:2]
+        x = to_tensor(rgb, model.downscale)
+        with torch.inference_mode():
+            y_t = model.analysis(torch.from_numpy(x)).numpy()
+        y_o = rt.analyze(x)
+        lat_err = max(lat_err, float(np.abs(y_t - y_o).max()))
+        lat_max = max(lat_max, float(np.abs(y_t).max()))
+        for gain in model.gains:
+            g = gain[:, None, None]
+            differ += int(np.count_nonzero(np.rint(y_t * g) != np.rint(y_o * g)))
+            total += y_t.size
+        y_q = (np.rint(y_t * top) / top).astype(np.float32)
+        with torch.inference_mode():
+            d_t = model.synthesis(torch.from_numpy(y_q)).clamp_(0, 1).numpy()[..., :h, :w]
+        d_o = np.clip(rt.synthesize(y_q), 0, 1)[..., :h, :w]
+        diff = d_t.astype(np.float64) - d_o
+        img_err = max(img_err, float(np.abs(diff).max()))
+        sq += float(np.square(diff).sum())
+        pixels += diff.size
+    psnr = float(10 * np.log10(1.0 / max(sq / pixels, 1e-20)))  # 200 dB for identical decodes
+    mismatch = differ / total
+    return {
+        "model": model.name,
+        "weights_sha256": model.sha256,
+        "providers": rt.sessions["analysis"].get_providers(),
+        "frames": len(frames),
+        "latent_max_abs": lat_max,
+        "latent_max_abs_error": lat_err,
+        "image_max_abs_error": img_err,
+        "decode_psnr_db": psnr,
+        "symbols_total": total,
+        "symbols_differing": differ,
+        "symbol_mismatch_fraction": mismatch,
+        "ok": lat_err <= CHECK_LATENT_TOL and psnr >= CHECK_PSNR_DB and mismatch <= CHECK_SYMBOL_MISMATCH,
+    }
+
+
+def format_check(r: dict) -> str:
+    """Human-readable text of a :func:`check_export` report."""
+    symbols = (f"  symbols     {r['symbols_differing']} of {r['symbols_total']} differ "
+               f"({r['symbol_mismatch_fraction']:.3g}, all levels)")
+    verdict = (f"  {'ok' if r['ok'] else 'NOT OK'} (marks: latents <= {CHECK_LATENT_TOL:g}, "
+               f"PSNR >= {CHECK_PSNR_DB:g} dB, symbols differing <= {CHECK_SYMBOL_MISMATCH:g})")
+    return "\n".join([
+        f"torch vs ONNX Runtime ({', '.join(r['providers'])}), {r['model']}, {r['frames']} frames:",
+        f"  latents     max abs error {r['latent_max_abs_error']:.3g} (latents up to {r['latent_max_abs']:.3g})",
+        symbols,
+        f"  decodes     max abs error {r['image_max_abs_error']:.3g}, PSNR {r['decode_psnr_db']:.1f} dB",
+        verdict,
+    ])
