@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from . import container, media
 from .codec import DEFAULT_GOP, DEFAULT_QUALITY
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
-from .errors import UsageError
+from .errors import CoderError, UsageError
 from .models import zoo
 
 log = logging.getLogger("vidcodec")
@@ -72,8 +73,9 @@ class DecodedFrame:
 
     rgb: np.ndarray
     pts: int
-    index: int
+    index: int  # position in the decoded output (0 = the first frame yielded)
     key: bool
+    concealed: bool = False  # lost to damage: a repeat of the previous frame (mid-grey when none)
 
 
 def _check_output(dst: str | Path, overwrite: bool) -> None:
@@ -186,30 +188,192 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.Code
     return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=backend)
 
 
-def _decode_packets(reader: container.GvcReader, m: zoo.CodecModel) -> Iterator[DecodedFrame]:
+MAX_GAP_FRAMES = 10_000  # at most this many concealed frames fill one pts gap left by damage
+
+
+@dataclass
+class _Counts:
+    """Running totals of a decode: concealed frames output, damaged regions met."""
+
+    concealed: int = 0
+    damaged: int = 0
+
+
+def _frame_step(hdr: container.StreamHeader) -> Fraction | None:
+    """One frame's duration in pts units from the header's frame rate (None when unknown)."""
+    (rn, rd), (tn, td) = hdr.frame_rate, hdr.time_base
+    return Fraction(rd * td, rn * tn) if rn and rd else None
+
+
+def _seconds(value: float | Fraction | str | None) -> Fraction | None:
+    """A time in seconds as an exact fraction (floats by their shortest repr: 0.3 is 3/10)."""
+    if value is None:
+        return None
+    t = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+    if t < 0:
+        raise UsageError(f"--start must not be negative (got {value})")
+    return t
+
+
+def _decode_packets(
+    reader: container.GvcReader,
+    m: zoo.CodecModel,
+    *,
+    start: Fraction | None = None,
+    counts: _Counts | None = None,
+    from_beginning: bool = True,
+) -> Iterator[DecodedFrame]:
+    """Decode and conceal: every frame of the stream yields a DecodedFrame, damaged ones repeat the last.
+
+    ``reader`` must resync. A ``Damaged`` item, a payload that does not decode, or a delta whose
+    reference was lost makes the decoder drop deltas until the next key packet; each dropped or
+    undecodable packet yields a concealed repeat of the last output frame (mid-grey before the
+    first one) with that packet's pts. Frames lost inside a damaged byte range leave no trace but a
+    pts gap: when the header's frame rate is known the gap is filled with concealed repeats at that
+    rate (at most MAX_GAP_FRAMES per gap); damage at the very first packet is filled from pts 0, and
+    damage at the end up to the frame count of the index (or header). Frames whose time is before
+    ``start`` (seconds) are decoded as needed but neither synthesized nor yielded.
+    """
     hdr = reader.header
+    counts = counts if counts is not None else _Counts()
     decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
-    index = 0
-    for packet in reader:
-        if packet.stream_index != 0 or packet.kind not in _TYPE_TO_KIND:
+    tb = Fraction(*hdr.time_base)
+    step = _frame_step(hdr)
+    grey = np.full((hdr.height, hdr.width, 3), 128, np.uint8)
+    last_latent: tuple[np.ndarray, int] | None = None  # the last good frame, synthesized only when needed
+    last_rgb: np.ndarray | None = None
+    last_pts: int | None = None
+    need_key = False  # after damage: deltas are dropped until a key packet
+    gap: str | None = None  # damage since the last frame: "fill" its pts gap at the frame rate, or "skip"
+    seen = 0  # stream-0 frames accounted for (decoded, concealed or filled)
+    out = 0
+    started = start is None
+
+    def wanted(pts: int) -> bool:
+        nonlocal started
+        started = started or pts * tb >= start
+        return started
+
+    def emit(pts: int, key: bool, concealed: bool) -> Iterator[DecodedFrame]:
+        nonlocal out, last_rgb, last_pts, seen
+        last_pts, seen = pts, seen + 1
+        if not wanted(pts):
+            return
+        if concealed:
+            if last_rgb is None:
+                last_rgb = grey if last_latent is None else to_rgb(m.synthesize(decoder.latent(*last_latent)),
+                                                                   hdr.width, hdr.height)
+            rgb = last_rgb.copy()
+            counts.concealed += 1
+        else:
+            rgb = last_rgb = to_rgb(m.synthesize(decoder.latent(*last_latent)), hdr.width, hdr.height)
+        yield DecodedFrame(rgb, pts, out, key, concealed)
+        out += 1
+
+    def fill(until: int | None, frames: int | None = None) -> Iterator[DecodedFrame]:
+        """Concealed repeats at the frame rate between the last pts and ``until`` (or ``frames`` of them)."""
+        if step is None:
+            return
+        base, first = (last_pts, 1) if last_pts is not None else (0, 0)  # lost first packet: from pts 0
+        if frames is None:
+            frames = round((until - base) / step) - first
+        n = min(max(0, frames), MAX_GAP_FRAMES)
+        if n and frames > MAX_GAP_FRAMES:
+            log.warning("a damaged stretch hides %d frames; concealing only %d", frames, n)
+        for k in range(first, first + n):
+            pts = base + round(k * step)
+            if (last_pts is not None and pts <= last_pts) or (until is not None and pts >= until):
+                break
+            yield from emit(pts, False, True)
+
+    for item in reader:
+        if isinstance(item, container.Damaged):
+            counts.damaged += 1
+            need_key = True
+            if gap is None:
+                at_start = from_beginning and item.offset == reader.header_size
+                gap = "fill" if last_pts is not None or at_start else "skip"
             continue
-        kind = _TYPE_TO_KIND[packet.kind]
-        symbols, level = decoder.decode_symbols(kind, packet.payload)
-        x = m.synthesize(decoder.latent(symbols, level))
-        yield DecodedFrame(to_rgb(x, hdr.width, hdr.height), packet.pts, index, kind == KEY)
-        index += 1
+        if item.stream_index != 0 or item.kind not in _TYPE_TO_KIND:
+            continue
+        kind = _TYPE_TO_KIND[item.kind]
+        if gap == "fill":
+            yield from fill(item.pts)
+        gap = None
+        if kind == DELTA and need_key:
+            yield from emit(item.pts, False, True)
+            continue
+        try:
+            last_latent = decoder.decode_symbols(kind, item.payload)
+        except CoderError as err:
+            log.warning("packet at offset %d (pts %d) does not decode: %s; concealing until the next keyframe",
+                        item.offset, item.pts, err)
+            counts.damaged += 1
+            need_key = True
+            yield from emit(item.pts, kind == KEY, True)
+            continue
+        need_key = False
+        last_rgb = None
+        yield from emit(item.pts, kind == KEY, False)
+    if from_beginning and counts.damaged and last_pts is not None:
+        index = reader.index()
+        expected = index.frame_count if index is not None else hdr.frame_count
+        if expected > seen:
+            yield from fill(None, expected - seen)
 
 
-def frames(src: str | Path | BinaryIO, *, backend: str = "ort") -> Iterator[DecodedFrame]:
+def frames(
+    src: str | Path | BinaryIO,
+    *,
+    start: float | Fraction | None = None,
+    backend: str = "ort",
+    follow: bool = False,
+    follow_timeout: float = 10.0,
+) -> Iterator[DecodedFrame]:
     """Decode a .gvc stream (path, ``"-"`` for stdin, or file object) frame by frame.
 
-    A stream cut off inside a packet yields every complete frame, then raises
-    :class:`~vidcodec.errors.TruncatedStreamError`. ``backend``: ``"ort"`` or ``"torch"``; the
+    Damage does not stop decoding: lost frames are concealed (``DecodedFrame.concealed``; see
+    ``_decode_packets``). A stream cut off inside a packet yields every complete frame, then raises
+    :class:`~vidcodec.errors.TruncatedStreamError`. ``start`` (seconds): begin at the first frame whose
+    time is at or after it, seeking to the keyframe before it in a seekable file (index, else a scan),
+    decoding and discarding on a pipe. ``follow``: ``src`` is a path of a file still being written,
+    read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"`` or ``"torch"``; the
     stream's symbols are the same for both, the frames differ by float rounding only.
     """
+    yield from _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout)
+
+
+def _frames(
+    src: str | Path | BinaryIO,
+    *,
+    start: Fraction | None,
+    backend: str,
+    follow: bool,
+    follow_timeout: float,
+    counts: _Counts | None = None,
+    on_header: Callable[[container.StreamHeader, zoo.CodecModel], None] | None = None,
+) -> Iterator[DecodedFrame]:
+    """frames(), with totals kept in ``counts`` and ``on_header`` called once the model is loaded."""
     zoo.check_backend(backend)
-    with container.GvcReader(_stdin_if_dash(src)) as reader:
-        yield from _decode_packets(reader, _stream_model(reader.header, backend))
+    with contextlib.ExitStack() as stack:
+        source = _stdin_if_dash(src)
+        if follow:
+            if not isinstance(src, (str, Path)) or str(src) == "-":
+                raise UsageError("--follow needs a file path (a pipe already waits for its writer)")
+            from .follow import FollowedFile
+
+            source = stack.enter_context(FollowedFile(src, timeout=follow_timeout))
+        reader = stack.enter_context(container.GvcReader(source, resync=True))
+        m = _stream_model(reader.header, backend)
+        if on_header is not None:
+            on_header(reader.header, m)
+        from_beginning = True
+        if start is not None and reader.seekable:
+            tb = Fraction(*reader.header.time_base)
+            entry = reader.seek_to_keyframe(-(-start // tb))  # the last keyframe at or before the first frame
+            from_beginning = entry.offset == reader.header_size
+            log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
+        yield from _decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning)
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
@@ -218,10 +382,12 @@ def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
 
 @dataclass
 class DecodeStats:
-    """What a decode wrote."""
+    """What a decode wrote: frames (concealed ones included), and how many were concealed after damage."""
 
     frames: int
     seconds: float
+    concealed: int = 0
+    damaged: int = 0  # damaged byte ranges skipped plus packets that did not decode
 
     @property
     def fps(self) -> float:
@@ -237,28 +403,49 @@ def decode(
     progress: bool = False,
     stdout: BinaryIO | None = None,
     backend: str = "ort",
+    start: float | Fraction | None = None,
+    max_frames: int | None = None,
+    follow: bool = False,
+    follow_timeout: float = 10.0,
 ) -> DecodeStats:
     """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
 
-    Every complete frame is written before an error about the stream is raised. ``backend``:
-    ``"ort"`` (ONNX Runtime) or ``"torch"``.
+    Every complete frame is written before an error about the stream is raised. Damaged stretches are
+    concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds) and
+    ``max_frames`` select the frames written, ``follow`` reads a file still being written (see
+    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime) or ``"torch"``.
     """
     zoo.check_backend(backend)
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--frames must be at least 1 (got {max_frames})")
+    first = _seconds(start)
     _check_output(dst, overwrite)
     t0 = time.perf_counter()
     n = 0
-    with container.GvcReader(_stdin_if_dash(src)) as reader:
-        hdr = reader.header
-        m = _stream_model(hdr, backend)  # before the sink: a missing model must not leave an empty output file
-        sink = media.open_sink(
-            dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
-            frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
-            color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
-        )
-        with sink, tqdm(total=hdr.frame_count or None, unit="frame", desc="decode", disable=None if progress else True,
-                        leave=False) as bar:
-            for f in _decode_packets(reader, m):
-                sink.write(f.rgb, f.pts)
-                n += 1
-                bar.update(1)
-    return DecodeStats(n, time.perf_counter() - t0)
+    counts = _Counts()
+    with contextlib.ExitStack() as stack:
+        bar: list[tqdm] = []
+        sinks: list[media.VideoSink] = []
+
+        def open_sink(hdr: container.StreamHeader, _m: zoo.CodecModel) -> None:
+            # after the model is found: a missing model must not leave an empty output file
+            sinks.append(stack.enter_context(media.open_sink(
+                dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
+                frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
+                color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
+            )))
+            total = max_frames if first is None else None
+            total = min(filter(None, (total, hdr.frame_count)), default=None)
+            bar.append(stack.enter_context(tqdm(total=total, unit="frame", desc="decode",
+                                                disable=None if progress else True, leave=False)))
+
+        decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
+                          counts=counts, on_header=open_sink)
+        stack.enter_context(contextlib.closing(decoded))
+        for f in decoded:
+            sinks[0].write(f.rgb, f.pts)
+            n += 1
+            bar[0].update(1)
+            if max_frames is not None and n >= max_frames:
+                break
+    return DecodeStats(n, time.perf_counter() - t0, counts.concealed, counts.damaged)

@@ -21,6 +21,8 @@ examples:
   vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, longer GOPs
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
+  vidcodec decode out.gvc clip.mp4 --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
+  vidcodec decode --follow live.gvc - | ffplay -       play a stream that is still being written
   cat in.y4m | vidcodec encode - out.gvc               read from stdin
   vidcodec info out.gvc --json                         stream header and packet statistics
   vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
@@ -79,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("input", help=".gvc path, or - for stdin")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    dec.add_argument("--start", type=float, metavar="SECONDS",
+                     help="begin at the first frame at or after this time (seeks to the keyframe before it)")
+    dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
+    dec.add_argument("--follow", action="store_true",
+                     help="the input is still being written: at its end wait for more until the writer closes "
+                     "it (index and footer written) or it stops growing")
+    dec.add_argument("--follow-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="with --follow, finish after this long without growth (default 10)")
     _add_backend(dec)
     _add_common(dec)
 
@@ -134,9 +144,15 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 def _cmd_decode(a: argparse.Namespace) -> int:
     from . import api
 
-    s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend)
+    s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
+                   start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=a.follow_timeout)
     if not a.quiet:
-        print(f"decoded {s.frames} frames -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
+        concealed = f", {s.concealed} concealed" if s.concealed else ""
+        print(f"decoded {s.frames} frames{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
+    if s.concealed:
+        print(f"vidcodec decode: error: the stream is damaged ({s.damaged} damaged region(s)): {s.concealed} of "
+              f"{s.frames} frames were concealed by repeating the previous frame", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,280 @@
+"""A decoder that survives damaged streams (concealment, resync), seeks (--start/--frames) and follows
+a file that is still being written (--follow). Everything uses the tiny model on a 12-frame clip."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_testsrc
+
+from vidcodec import api, container
+from vidcodec.cli import main
+from vidcodec.follow import FollowedFile, ends_with_footer
+
+FRAMES = 12
+GOP = 4
+PTS_OFFSET = 7  # byte offset of the pts in a packet header (docs/FORMAT.md)
+SIZE_OFFSET = 15  # byte offset of the payload size
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory, tiny_model_dir) -> dict:
+    """A 12-frame tiny-model stream with a keyframe at least every 4 frames, its packets and its frames."""
+    d = tmp_path_factory.mktemp("robust")
+    clip = write_testsrc(d / "clip.mp4", frames=FRAMES)
+    path = d / "clip.gvc"
+    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=GOP)
+    with container.GvcReader(path) as r:
+        packets = list(r)
+        header = r.header
+    frames = list(api.frames(path))
+    assert len(frames) == FRAMES and not any(f.concealed for f in frames)
+    return {"dir": d, "path": path, "data": path.read_bytes(), "packets": packets, "header": header,
+            "frames": frames, "keys": [i for i, p in enumerate(packets) if p.kind is container.PacketType.KEY]}
+
+
+def _damaged(stream: dict, tmp_path: Path, flips: list[tuple[int, int]], name: str = "bad.gvc") -> Path:
+    """The stream with bits flipped at (packet number, byte offset in the packet) positions."""
+    data = bytearray(stream["data"])
+    rng = np.random.default_rng(1234)
+    for number, at in flips:
+        data[stream["packets"][number].offset + at] ^= 1 << int(rng.integers(8))
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _payload_byte(stream: dict, number: int, seed: int) -> int:
+    """A random byte offset inside packet ``number``'s payload (fixed seed)."""
+    size = len(stream["packets"][number].payload)
+    return container.PACKET_HEADER_SIZE + int(np.random.default_rng(seed).integers(size))
+
+
+def _next_key(stream: dict, number: int) -> int:
+    return min((k for k in stream["keys"] if k > number), default=FRAMES)
+
+
+def _check_concealed(stream: dict, got: list[api.DecodedFrame], lost: int) -> None:
+    """Same count and pts as the clean decode; exact before the damage and from the next keyframe on;
+    every frame in between a concealed repeat of the last good one."""
+    ref = stream["frames"]
+    assert len(got) == len(ref)
+    assert [f.pts for f in got] == [f.pts for f in ref]
+    assert [f.index for f in got] == list(range(len(ref)))
+    resume = _next_key(stream, lost)
+    for i, (g, r) in enumerate(zip(got, ref)):
+        if i < lost or i >= resume:
+            assert not g.concealed and np.array_equal(g.rgb, r.rgb), i
+        else:
+            assert g.concealed, i
+            expected = got[i - 1].rgb if i else np.full_like(r.rgb, 128)
+            assert np.array_equal(g.rgb, expected), i
+
+
+def test_the_stream_has_several_keyframes(stream):
+    assert len(stream["keys"]) >= 3 and stream["keys"][0] == 0
+
+
+@pytest.mark.parametrize("number", [1, 4, 6, FRAMES - 1])
+def test_bit_flip_in_a_payload_is_concealed_until_the_next_keyframe(stream, tmp_path, number):
+    path = _damaged(stream, tmp_path, [(number, _payload_byte(stream, number, number))])
+    _check_concealed(stream, list(api.frames(path)), number)
+
+
+@pytest.mark.parametrize("field", [SIZE_OFFSET, SIZE_OFFSET + 2, PTS_OFFSET])
+def test_damaged_packet_header_is_skipped_and_the_gap_filled_at_the_frame_rate(stream, tmp_path, field):
+    path = _damaged(stream, tmp_path, [(5, field)])  # the size (low and high bytes) or the pts
+    _check_concealed(stream, list(api.frames(path)), 5)
+
+
+def test_several_damaged_regions_in_one_stream(stream, tmp_path):
+    flips = [(2, _payload_byte(stream, 2, 0)), (_next_key(stream, 2) + 1, SIZE_OFFSET)]
+    path = _damaged(stream, tmp_path, flips)
+    got = list(api.frames(path))
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"]]
+    stats = api.decode(path, tmp_path / "out.y4m")
+    assert stats.frames == FRAMES and stats.damaged == 2
+    assert stats.concealed == sum(f.concealed for f in got) > 0
+    last = _next_key(stream, flips[1][0])
+    assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got[last:], stream["frames"][last:]))
+
+
+def test_stream_whose_first_keyframe_is_destroyed_starts_with_grey_frames(stream, tmp_path):
+    path = _damaged(stream, tmp_path, [(0, _payload_byte(stream, 0, 0))])
+    got = list(api.frames(path))
+    _check_concealed(stream, got, 0)
+    assert got[0].concealed and (got[0].rgb == 128).all()
+
+
+def test_payload_that_does_not_decode_is_concealed(stream, tmp_path):
+    """A payload with a valid CRC that the coder rejects (here an invalid level byte)."""
+    path = tmp_path / "garbage.gvc"
+    with container.GvcWriter(path, stream["header"]) as w:
+        for i, p in enumerate(stream["packets"]):
+            w.write_packet(p.kind, p.pts, b"\xff" + p.payload[1:] if i == 5 else p.payload)
+    got = list(api.frames(path))
+    _check_concealed(stream, got, 5)
+    assert got[5].key == (5 in stream["keys"])
+
+
+def test_cli_decode_of_a_damaged_stream_writes_every_frame_and_exits_1(capsys, stream, tmp_path):
+    path = _damaged(stream, tmp_path, [(1, _payload_byte(stream, 1, 1))])
+    concealed = _next_key(stream, 1) - 1
+    capsys.readouterr()
+    assert main(["decode", str(path), str(tmp_path / "a.y4m")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"decoded {FRAMES} frames, {concealed} concealed -> ")
+    assert err[1] == (f"vidcodec decode: error: the stream is damaged (1 damaged region(s)): {concealed} of "
+                      f"{FRAMES} frames were concealed by repeating the previous frame")
+    assert len(err) == 2 and "Traceback" not in "".join(err)
+    assert (tmp_path / "a.y4m").read_bytes().count(b"FRAME\n") == FRAMES
+    assert main(["decode", str(path), str(tmp_path / "b.y4m"), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidcodec decode: error: the stream is damaged")
+    assert (tmp_path / "b.y4m").read_bytes() == (tmp_path / "a.y4m").read_bytes()
+
+
+def test_cli_decode_of_a_clean_stream_reports_no_concealment(capsys, stream, tmp_path):
+    capsys.readouterr()
+    assert main(["decode", str(stream["path"]), str(tmp_path / "a.y4m")]) == 0
+    err = capsys.readouterr().err
+    assert "concealed" not in err and "error" not in err
+
+
+# ------------------------------------------------------------------------------------------- seeking
+
+
+def _without_index(stream: dict, tmp_path: Path) -> Path:
+    last = stream["packets"][-1]
+    path = tmp_path / "noindex.gvc"
+    path.write_bytes(stream["data"][: last.offset + container.PACKET_HEADER_SIZE + len(last.payload)])
+    with container.GvcReader(path) as r:
+        assert r.index() is None
+    return path
+
+
+class _Pipe(io.BytesIO):
+    def seekable(self) -> bool:
+        return False
+
+
+def _time(stream: dict, number: int) -> Fraction:
+    return stream["packets"][number].pts * Fraction(*stream["header"].time_base)
+
+
+@pytest.mark.parametrize("source", ["index", "scan", "pipe"])
+@pytest.mark.parametrize("number, offset", [(0, 0), (6, 0), (6, -0.01), (5, 0.01), (FRAMES - 1, 0)])
+def test_start_gives_the_frames_of_the_full_decode_from_that_time(stream, tmp_path, source, number, offset):
+    start = float(_time(stream, number)) + offset
+    first = number + (offset > 0)
+    src = {"index": lambda: stream["path"], "scan": lambda: _without_index(stream, tmp_path),
+           "pipe": lambda: _Pipe(stream["data"])}[source]()
+    got = list(api.frames(src, start=start))
+    ref = stream["frames"][first:]
+    assert [f.pts for f in got] == [f.pts for f in ref]
+    assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got, ref))
+    assert [f.index for f in got] == list(range(len(ref)))
+
+
+def test_start_past_the_end_gives_no_frames(stream):
+    assert list(api.frames(stream["path"], start=1000)) == []
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_cli_start_and_frames_write_n_frames_from_start(capsys, stream, tmp_path, indexed):
+    src = stream["path"] if indexed else _without_index(stream, tmp_path)
+    start = _time(stream, 5)
+    out = tmp_path / "part.y4m"
+    capsys.readouterr()
+    assert main(["decode", str(src), str(out), "--start", str(float(start)), "--frames", "3", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    y4m = out.read_bytes()
+    assert y4m.count(b"FRAME\n") == 3
+    stats = api.decode(src, tmp_path / "part.mkv", start=float(start), max_frames=3)
+    assert stats.frames == 3 and stats.concealed == 0
+    import av
+
+    with av.open(str(tmp_path / "part.mkv")) as c:
+        s = c.streams.video[0]
+        times = [f.pts * s.time_base for f in c.decode(s)]
+    assert times == [_time(stream, i) for i in (5, 6, 7)]
+
+
+def test_bad_start_and_frames_are_usage_errors(capsys, stream, tmp_path):
+    capsys.readouterr()
+    assert main(["decode", str(stream["path"]), str(tmp_path / "x.y4m"), "--frames", "0"]) == 2
+    assert main(["decode", str(stream["path"]), str(tmp_path / "x.y4m"), "--start", "-1"]) == 2
+    assert not (tmp_path / "x.y4m").exists()
+
+
+# ------------------------------------------------------------------------------------------ following
+
+
+def _slow_writer(data: bytes, path: Path, chunk: int = 150, pause: float = 0.01) -> threading.Thread:
+    def run() -> None:
+        with open(path, "ab") as f:
+            for i in range(0, len(data), chunk):
+                f.write(data[i : i + chunk])
+                f.flush()
+                time.sleep(pause)
+
+    path.write_bytes(b"")
+    return threading.Thread(target=run, daemon=True)
+
+
+def test_follow_decodes_a_file_while_it_is_written_and_ends_when_it_is_closed(stream, tmp_path):
+    path = tmp_path / "live.gvc"
+    writer = _slow_writer(stream["data"], path)
+    writer.start()
+    t0 = time.monotonic()
+    got = list(api.frames(path, follow=True, follow_timeout=5))
+    elapsed = time.monotonic() - t0
+    writer.join(5)
+    assert not writer.is_alive()
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"]]
+    assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got, stream["frames"]))
+    assert elapsed < 4  # ended at the index, not at the timeout
+
+
+def test_cli_follow_writes_every_frame(capsys, stream, tmp_path):
+    path = tmp_path / "live.gvc"
+    writer = _slow_writer(stream["data"], path, chunk=400)
+    writer.start()
+    out = tmp_path / "live.y4m"
+    assert main(["decode", "--follow", str(path), str(out), "-q", "--follow-timeout", "5"]) == 0
+    writer.join(5)
+    assert out.read_bytes().count(b"FRAME\n") == FRAMES
+
+
+def test_follow_ends_after_the_timeout_when_the_writer_stops(stream, tmp_path):
+    """A writer that dies without closing: everything written is decoded, then the timeout ends it."""
+    last = stream["packets"][7]
+    path = tmp_path / "dead.gvc"
+    path.write_bytes(stream["data"][: last.offset])
+    t0 = time.monotonic()
+    got = list(api.frames(path, follow=True, follow_timeout=0.3))
+    assert 0.3 <= time.monotonic() - t0 < 3
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"][:7]]
+
+
+def test_followed_file_is_a_stream_that_reads_to_the_footer(stream, tmp_path):
+    path = tmp_path / "done.gvc"
+    path.write_bytes(stream["data"])
+    with FollowedFile(path, timeout=5) as f:
+        assert not f.seekable() and ends_with_footer(f._f)
+        assert f.read() == stream["data"] and f.reason == "closed"
