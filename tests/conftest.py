@@ -8,17 +8,24 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache_and_threads(tmp_path_factory) -> None:
-    """ONNX exports go to a temporary cache, never the home folder; ONNX Runtime uses one thread."""
+    """ONNX exports go to a temporary cache, never the home folder; ONNX Runtime and torch use one thread.
+
+    The tiny test model is ~50x slower with two threads fighting over two busy cores.
+    """
     saved = {k: os.environ.get(k) for k in ("VIDCODEC_CACHE", "VIDCODEC_THREADS")}
     os.environ["VIDCODEC_CACHE"] = str(tmp_path_factory.mktemp("vidcodec-cache"))
     os.environ.setdefault("VIDCODEC_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)

@@ -22,7 +22,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from conftest import write_testsrc
 
 import vidcodec
@@ -37,15 +36,6 @@ VERBS = ["encode", "decode", "info"]
 
 
 # --------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The tiny model is ~50x slower with two threads fighting over two busy cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import write_testsrc
 
 from vidcodec import api, container
@@ -22,14 +21,6 @@ FRAMES = 12
 GOP = 4
 PTS_OFFSET = 7  # byte offset of the pts in a packet header (docs/FORMAT.md)
 SIZE_OFFSET = 15  # byte offset of the payload size
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
