@@ -26,6 +26,7 @@ examples:
   cat in.y4m | vidcodec encode - out.gvc               read from stdin
   vidcodec info out.gvc --json                         stream header and packet statistics
   vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
+  vidcodec train --data photos/ videos/ --out runs/my   train your own model (see docs/MODELS.md)
 """
 
 
@@ -108,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)
+
+    tr = sub.add_parser(
+        "train", help="train a VAE-GAN model on folders of images and videos",
+        description="Train a VAE-GAN model (all quality levels at once) on images and video frames: rate from "
+        "the learned entropy model, SSIM/MS-SSIM + L1 distortion weighted by saliency, an adversarial term "
+        "on (image, latent) pairs, nested channel dropout. Writes checkpoints with their TOML config, "
+        "log.csv, val.csv and curves.png into --out; --resume continues a run. For several processes run "
+        "`torchrun --nproc-per-node N -m vidcodec train ...`. Package a checkpoint for encode/decode with "
+        "`python -m vidcodec.train.package OUT/best.safetensors WEIGHTS_DIR` and put WEIGHTS_DIR in "
+        "VIDCODEC_MODEL_PATH.",
+    )
+    from .train.cli_args import add_arguments  # argparse only: torch is not imported here
+
+    add_arguments(tr)
+    _add_common(tr)
 
     ex = sub.add_parser(
         "export", help="export a model's transforms to ONNX, optionally checked against torch",
@@ -193,6 +209,15 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .train import vaegan  # torch loads here
+
+    best = vaegan.train(vaegan.config_from_args(a), progress=not a.quiet)
+    if not a.quiet:
+        print(f"best checkpoint: {best}", file=sys.stderr)
+    return 0
+
+
 def _cmd_export(a: argparse.Namespace) -> int:
     from . import media, runtime  # torch and ONNX load here
     from .errors import UsageError
@@ -224,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
-                "export": _cmd_export}
+                "export": _cmd_export, "train": _cmd_train}
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below

@@ -36,7 +36,7 @@ from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from .errors import InputError, OutputExistsError, UsageError, VidcodecError
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 log = logging.getLogger("vidcodec.media")
 

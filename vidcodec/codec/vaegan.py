@@ -8,10 +8,13 @@
                                   symbols (closed loop)▼
                                                   delta symbols
 
-Key payload:   u8 level | symbol section: channel c with key table (level, c), c = 0..C-1
-Delta payload: u8 level | symbol section: C selectors (uniform over the delta tables), then
+Key payload:   u8 level | symbol section: channel c with key table (level, c), c = 0..K-1
+Delta payload: u8 level | symbol section: K selectors (uniform over the delta tables), then
                for each channel whose selector is not 0, its residuals with delta table
                [selector] (selector 0 means "channel unchanged": no symbols follow)
+
+K is the number of channels the model codes at that level (its channel ladder; all C channels
+for models without one); channels K..C-1 of the latent are zero.
 
 The decoder adds residuals to its own previous symbols, so encoder and decoder hold the same
 integer latent at every frame: no drift, whatever the float arithmetic of the machine.
@@ -21,7 +24,7 @@ With ``coder="elias"`` (the seed method, "lossy compression + Elias coding") the
 (``latent_bits`` bits, stochastic rounding seeded by the stream seed and frame index) and the
 levels are Elias-gamma coded:
 
-Elias payload: u8 level | u8 bits | C × f32 channel norms | symbol section: all C·h·w levels
+Elias payload: u8 level | u8 bits | K × f32 channel norms | symbol section: all K·h·w levels
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class FrameEncoder:
         self.latent_bits = latent_bits
         self.stream_seed = stream_seed
         self.gain = model.gains[level][:, None, None]
+        self.channels = model.level_channels[level]
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
         self._frame = 0
@@ -119,6 +123,7 @@ class FrameEncoder:
     def encode_latent(self, y: np.ndarray) -> EncodedFrame:
         """Code one frame's latent (C,h,w) float32 from the analysis transform."""
         ys = y * self.gain
+        ys[self.channels :] = 0.0  # not coded at this level (channel ladder)
         self._frame += 1
         if self.coder == "elias":
             return self._encode_qsgd(ys)
@@ -137,21 +142,23 @@ class FrameEncoder:
         return delta
 
     def _encode_qsgd(self, ys: np.ndarray) -> EncodedFrame:
-        c = ys.shape[0]
-        flat = ys.reshape(c, -1)
+        c = self.channels
+        flat = ys[:c].reshape(c, -1)
         # Key and delta candidates of one frame draw from distinct dither streams.
         norms, q = qsgd.quantize_rows(flat, self.latent_bits, self.stream_seed, 2 * self._frame)
         key = EncodedFrame(KEY, self._qsgd_payload(norms, q), self.level)
-        state = qsgd.dequantize_rows(norms, q, self.latent_bits).reshape(ys.shape)
+        state = np.zeros_like(ys)
+        state[:c] = qsgd.dequantize_rows(norms, q, self.latent_bits).reshape(c, *ys.shape[1:])
         if self._prev is None or self._since_key >= self.gop:
             return self._commit(key, state)
-        norms, q = qsgd.quantize_rows(flat - self._prev.reshape(c, -1), self.latent_bits, self.stream_seed,
+        norms, q = qsgd.quantize_rows(flat - self._prev[:c].reshape(c, -1), self.latent_bits, self.stream_seed,
                                       2 * self._frame + 1)
         delta = EncodedFrame(DELTA, self._qsgd_payload(norms, q), self.level)
         if len(delta.payload) > self.scene_cut * len(key.payload):
             return self._commit(key, state)
         self._since_key += 1
-        self._prev = self._prev + qsgd.dequantize_rows(norms, q, self.latent_bits).reshape(ys.shape)
+        self._prev = self._prev.copy()
+        self._prev[:c] += qsgd.dequantize_rows(norms, q, self.latent_bits).reshape(c, *ys.shape[1:])
         return delta
 
     def _qsgd_payload(self, norms: np.ndarray, q: np.ndarray) -> bytes:
@@ -167,13 +174,13 @@ class FrameEncoder:
     def _key_payload(self, symbols: np.ndarray) -> bytes:
         w = SymbolWriter(self.coder)
         tables = self.model.key_tables[self.level]
-        for c in range(symbols.shape[0]):
+        for c in range(self.channels):
             w.put(tables, c, symbols[c])
         return bytes([self.level]) + w.finish()
 
     def _delta_payload(self, d: np.ndarray) -> bytes:
-        c = d.shape[0]
-        flat = d.reshape(c, -1)
+        c = self.channels
+        flat = d[:c].reshape(c, -1)
         clipped = np.clip(flat, -_WINDOW, _WINDOW) + _WINDOW
         hist = np.zeros((c, 2 * _WINDOW + 1))
         np.add.at(hist, (np.repeat(np.arange(c), flat.shape[1]), clipped.ravel()), 1)
@@ -222,7 +229,8 @@ class FrameDecoder:
         return state, level
 
     def _decode_qsgd(self, payload: bytes) -> np.ndarray:
-        c, h, w = self.shape
+        full, h, w = self.shape
+        c = self.model.level_channels[payload[0]]
         if len(payload) < 2 + 4 * c:
             raise CoderError("Elias payload too short for its channel norms: the packet is damaged")
         bits = payload[1]
@@ -230,19 +238,24 @@ class FrameDecoder:
             raise CoderError(f"invalid QSGD bit depth {bits}: the packet is damaged")
         norms = np.frombuffer(payload, dtype="<f4", count=c, offset=2)
         q = SymbolReader(memoryview(payload)[2 + 4 * c :], "elias").get(None, 0, c * h * w)
-        return qsgd.dequantize_rows(norms, q.reshape(c, h * w), bits).reshape(c, h, w)
+        out = np.zeros((full, h * w), dtype=np.float32)
+        out[:c] = qsgd.dequantize_rows(norms, q.reshape(c, h * w), bits)
+        return out.reshape(full, h, w)
 
     def _decode_ans(self, kind: str, level: int, payload: bytes) -> np.ndarray:
-        c, h, w = self.shape
+        full, h, w = self.shape
+        c = self.model.level_channels[level]
         r = SymbolReader(memoryview(payload)[1:], self.coder)
+        out = np.zeros((full, h * w), dtype=np.int64)
         if kind == KEY:
             tables = self.model.key_tables[level]
-            return np.stack([r.get(tables, ch, h * w) for ch in range(c)]).reshape(c, h, w)
+            for ch in range(c):
+                out[ch] = r.get(tables, ch, h * w)
+            return out.reshape(full, h, w)
         selectors = r.get_uniform(len(self.model.delta_tables), c)
-        d = np.zeros((c, h * w), dtype=np.int64)
         for ch in np.flatnonzero(selectors):
-            d[ch] = r.get(self.model.delta_tables, int(selectors[ch]), h * w)
-        return d.reshape(c, h, w)
+            out[ch] = r.get(self.model.delta_tables, int(selectors[ch]), h * w)
+        return out.reshape(full, h, w)
 
     def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
         """Latent (1,C,h,w) float32 for the synthesis transform: the scaled latent divided by the gains."""

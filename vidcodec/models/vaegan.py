@@ -14,7 +14,10 @@
     synthesis: 4 × [IGDN, transposed conv5x5 stride 2] → x̂
 
 One network serves every quality level: each level has its own learned per-channel gain
-vector and its own factorized density (so its own coding tables).
+vector and its own factorized density (so its own coding tables). With a channel ladder
+(``level_channels``) the latent channels are *ordered*: level ``l`` codes only the first
+``level_channels[l]`` channels and the decoder sets the others to zero. Training with random
+channel truncation (nested dropout) makes every prefix of channels decodable.
 """
 
 from __future__ import annotations
@@ -38,6 +41,20 @@ class VAEGANConfig:
     dec_channels: int = 48
     latent_channels: int = 96
     levels: int = 6
+    # Latent channels coded at each level (a prefix of the channels); None: all of them at every level.
+    level_channels: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.level_channels is not None:
+            lc = [int(c) for c in self.level_channels]
+            if len(lc) != self.levels or any(not 1 <= c <= self.latent_channels for c in lc) or lc != sorted(lc):
+                raise ValueError(f"level_channels must be {self.levels} non-decreasing counts in "
+                                 f"1..{self.latent_channels} (got {self.level_channels})")
+            self.level_channels = lc
+
+    def channels(self, level: int) -> int:
+        """Number of latent channels coded at ``level``."""
+        return self.latent_channels if self.level_channels is None else self.level_channels[level]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,14 +128,28 @@ class VAEGAN(nn.Module):
         g = torch.exp(self.log_gain[level])
         return g.view(-1, self.config.latent_channels, 1, 1)
 
-    def forward(self, x: torch.Tensor, levels: torch.Tensor) -> ForwardResult:
-        """Training pass: noisy latents for the rate, rounded ones (straight-through) for the decoder."""
+    def level_channels(self, levels: torch.Tensor) -> torch.Tensor:
+        """Channels coded at each of ``levels`` (B,) as a tensor (B,)."""
+        c = self.config
+        table = torch.tensor([c.channels(i) for i in range(c.levels)], device=levels.device)
+        return table[levels]
+
+    def forward(self, x: torch.Tensor, levels: torch.Tensor, keep: torch.Tensor | None = None) -> ForwardResult:
+        """Training pass: noisy latents for the rate, rounded ones (straight-through) for the decoder.
+
+        ``keep`` (B,) is how many leading latent channels each sample codes (default: its level's
+        count); the others are zeroed before synthesis and cost no bits (nested dropout).
+        """
         y = self.analysis(x) * self.gain(levels)
+        if keep is None:
+            keep = self.level_channels(levels)
+        mask = (torch.arange(y.shape[1], device=y.device)[None, :] < keep[:, None]).to(y.dtype)[:, :, None, None]
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik = torch.empty_like(y)
         for level in torch.unique(levels).tolist():
             sel = levels == level
             lik[sel] = self.densities[level].likelihood(noisy[sel])
-        rounded = y + (torch.round(y) - y).detach()
+        lik = torch.where(mask > 0, lik, torch.ones_like(lik))  # truncated channels are not sent
+        rounded = (y + (torch.round(y) - y).detach()) * mask
         x_hat = self.synthesis(rounded / self.gain(levels))
         return ForwardResult(x_hat=x_hat, likelihoods=lik, symbols=rounded)

@@ -120,6 +120,7 @@ class CodecModel:
         self.delta_tables: IntTables = from_tensors("delta", tensors)
         self.levels = c.levels
         self.latent_channels = c.latent_channels
+        self.level_channels = [c.channels(i) for i in range(c.levels)]  # channels coded at each level
         self.downscale = DOWNSCALE
         self._ort = None
         self._ort_lock = threading.Lock()

@@ -1,55 +1,79 @@
-"""Rate–distortion training of the VAE-GAN transforms at every quality level at once.
+"""Rate–distortion(–adversarial) training of the VAE-GAN at every quality level at once.
 
-Each batch mixes all levels (sample i trains level i mod L); the loss is
-``bpp + lambda[level] * distortion``. Guards from experience on these machines: a low
-learning rate, gradient clipping, skipping non-finite steps, and keeping the checkpoint
-with the best validation loss rather than the last one.
+Each batch mixes all levels (sample i trains level i mod L). The autoencoder minimises
 
-    python -m vidcodec.train.vaegan --data ../data/photos ../data/videos --out runs/vaegan-s
+    bpp + λ[level] · (d_s(x, x̂) + β · adv(x̂, ŷ))
+
+where d_s is the distortion (SSIM/MS-SSIM + L1, or MSE) weighted per pixel by a spectral-residual
+saliency map with a floor (never transmitted), and adv is the non-saturating GAN loss of a
+discriminator that sees (image, latent) pairs: the original with its quantized latent versus the
+reconstruction with the same latent. Discriminator and autoencoder steps alternate. With a channel
+ladder, a fraction of samples code a random shorter prefix of the latent channels (nested
+dropout), which orders the channels so that any prefix decodes.
+
+Guards from experience on these machines: a low learning rate, gradient clipping, skipping
+non-finite steps, and keeping the checkpoint with the best validation loss rather than the last.
+Multi-process training: run under ``torchrun`` (DistributedDataParallel; gloo on CPU, nccl on
+GPU); rank 0 validates and writes, and every rank's final weights are compared at the end.
+
+    vidcodec train --data DATA/photos DATA/videos --out runs/vaegan
+    torchrun --nproc-per-node 2 -m vidcodec train --config runs/vaegan/last.toml --resume
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
+import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from tqdm import tqdm
 
+from ..errors import UsageError
+from ..models.discriminator import PairDiscriminator
 from ..models.vaegan import VAEGAN, VAEGANConfig
-from . import checkpoint
+from . import checkpoint, plot
+from .cli_args import add_arguments
+from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool
-from .losses import bits_per_pixel, distortion, psnr
+from .losses import bits_per_pixel, d_loss, distortion, g_loss, psnr
+from .saliency import weight_map
 
 log = logging.getLogger("vidcodec.train")
 
-DEFAULT_LAMBDAS = (6.0, 12.0, 24.0, 48.0, 96.0, 192.0)
-# Clips kept out of training: the shipped samples are cut from the first two, the third is held out for eval.
-DEFAULT_EXCLUDE = ("bikes.mp4", "vtest.avi", "diver.mov")
+LOG_COLUMNS = "step,time,loss,bpp,dist,psnr,adv_g,adv_d,skipped\n"
 
 
-def _validation_set(photos: list[np.ndarray], frames: list[np.ndarray], n: int, size: int) -> torch.Tensor:
-    sampler = CropSampler(photos, frames, size, seed=12345)
-    return torch.from_numpy(sampler.batch(n))
+def model_config(cfg: TrainConfig) -> VAEGANConfig:
+    return VAEGANConfig(name=cfg.name, enc_channels=cfg.enc_channels, dec_channels=cfg.dec_channels,
+                        latent_channels=cfg.latent_channels, levels=len(cfg.lambdas),
+                        level_channels=list(cfg.level_channels) or None)
 
 
 @torch.no_grad()
-def validate(model: VAEGAN, val: torch.Tensor, lambdas: tuple[float, ...], kind: str) -> dict:
-    """Per-level bpp (from likelihoods of rounded symbols), PSNR and the mean loss."""
+def validate(model: VAEGAN, val: torch.Tensor, lambdas: list[float], cfg: TrainConfig) -> dict:
+    """Per-level bpp (likelihoods of rounded symbols), PSNR, and the mean rate–distortion loss."""
     model.eval()
     out = {"bpp": [], "psnr": [], "loss": 0.0}
     y = model.analysis(val)
     pixels = val.shape[2] * val.shape[3]
+    weights = weight_map(val, cfg.saliency_floor) if cfg.saliency_floor > 0 else None
     for level, lam in enumerate(lambdas):
+        k = model.config.channels(level)
         sym = torch.round(y * model.gain(level))
-        lik = model.densities[level].likelihood(sym)
+        sym[:, k:] = 0
+        lik = model.densities[level].likelihood(sym)[:, :k]
         x_hat = model.synthesis(sym / model.gain(level))
         bpp = bits_per_pixel(lik, pixels).mean().item()
-        d = distortion(val, x_hat, kind).mean().item()
+        d = distortion(val, x_hat, cfg.distortion, cfg.ssim_weight, weights).mean().item()
         out["bpp"].append(round(bpp, 4))
         out["psnr"].append(round(psnr(val, x_hat).mean().item(), 3))
         out["loss"] += (bpp + lam * d) / len(lambdas)
@@ -57,113 +81,272 @@ def validate(model: VAEGAN, val: torch.Tensor, lambdas: tuple[float, ...], kind:
     return out
 
 
-def train(args: argparse.Namespace) -> Path:
-    """Train (or resume) and return the path of the best checkpoint."""
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    lambdas = tuple(args.lambdas)
-    config = VAEGANConfig(name=args.name, enc_channels=args.enc_channels, dec_channels=args.dec_channels,
-                          latent_channels=args.latent_channels, levels=len(lambdas))
-    model = VAEGAN(config).to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
+def _channel_entropy(model: VAEGAN, level: int) -> torch.Tensor:
+    """Entropy (bits) of each latent channel's density at ``level`` over the integers: an importance order."""
+    dens = model.densities[level]
+    k = torch.arange(-256, 257, dtype=torch.float32)
+    lo = dens.cdf_logits((k - 0.5).expand(dens.channels, -1))
+    hi = dens.cdf_logits((k + 0.5).expand(dens.channels, -1))
+    p = (torch.sigmoid(hi) - torch.sigmoid(lo)).clamp_min(1e-12)
+    p = p / p.sum(dim=1, keepdim=True)
+    return -(p * torch.log2(p)).sum(dim=1)
+
+
+@torch.no_grad()
+def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
+    """Start from another run's weights (fine-tuning): same transforms, levels mapped by nearest λ.
+
+    When the new model has a channel ladder and the old one had none, the latent channels are
+    first reordered by decreasing entropy at the old top level (the same network, relabelled), so
+    that nested dropout starts from a sensible order.
+    """
+    meta = json.loads(path.with_suffix(".json").read_text())
+    old_cfg = VAEGANConfig.from_dict(meta["config"])
+    old = VAEGAN(old_cfg)
+    checkpoint.load(path, old)
+    if (old_cfg.enc_channels, old_cfg.dec_channels, old_cfg.latent_channels) != (
+        model.config.enc_channels, model.config.dec_channels, model.config.latent_channels
+    ):
+        raise UsageError(f"--init {path}: its transforms have other channel counts than this configuration")
+    if model.config.level_channels and not old_cfg.level_channels:
+        order = torch.argsort(_channel_entropy(old, old_cfg.levels - 1), descending=True)
+        last = old.analysis.net[-1]
+        last.weight.copy_(last.weight[order])
+        last.bias.copy_(last.bias[order])
+        first = old.synthesis.net[0]
+        first.weight.copy_(first.weight[order])  # ConvTranspose2d weight: (in, out, k, k)
+        old.log_gain.copy_(old.log_gain[:, order])
+        for dens in old.densities:
+            for plist in (dens.matrices, dens.biases, dens.factors):
+                for p in plist:
+                    p.copy_(p[order])
+    model.analysis.load_state_dict(old.analysis.state_dict())
+    model.synthesis.load_state_dict(old.synthesis.state_dict())
+    old_l = np.log(meta.get("lambdas", DEFAULT_LAMBDAS[: old_cfg.levels]))
+    for i, lam in enumerate(lambdas):
+        j = int(np.argmin(np.abs(old_l - np.log(lam))))
+        # Gains grow roughly as λ^0.4 between neighbouring levels of the trained model.
+        model.log_gain[i].copy_(old.log_gain[j] + 0.4 * (np.log(lam) - old_l[j]))
+        model.densities[i].load_state_dict(old.densities[j].state_dict())
+    return meta
+
+
+def _params_digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return rank, world, device
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> Path:
+    """Train (or resume) as ``cfg`` says; return the path of the best checkpoint."""
+    cfg.check()
+    rank, world, device = _setup_distributed(cfg)
+    torch.manual_seed(cfg.seed + rank)
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    lambdas = list(cfg.lambdas)
+    config = model_config(cfg)
+    torch.manual_seed(cfg.seed)  # every rank starts from the same weights
+    model = VAEGAN(config)
+    disc = PairDiscriminator(config.latent_channels, cfg.disc_channels) if cfg.adv_weight > 0 else None
+    step, best = 0, math.inf
+    last = out / "last.safetensors"
+    if cfg.init and not (last.exists()):
+        init_from(model, Path(cfg.init), lambdas)
+        log.info("initialised from %s", cfg.init)
+    model = model.to(device, memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
+    if disc is not None:
+        disc = disc.to(device)
     # The densities and gains are few parameters that must track the transforms quickly.
     fast = [p for n, p in model.named_parameters() if n.startswith(("densities.", "log_gain"))]
     slow = [p for n, p in model.named_parameters() if not n.startswith(("densities.", "log_gain"))]
-    opt = torch.optim.Adam([{"params": slow}, {"params": fast, "lr_scale": args.density_lr_scale}], lr=args.lr)
-    step, best = 0, math.inf
-    last = out / "last.safetensors"
-    if args.resume and last.exists():
+    opt = torch.optim.Adam([{"params": slow}, {"params": fast, "lr_scale": cfg.density_lr_scale}], lr=cfg.lr)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999)) if disc is not None else None
+    if last.exists():
         meta = checkpoint.load(last, model, opt)
+        if disc is not None and (out / "disc.safetensors").exists():
+            checkpoint.load(out / "disc.safetensors", disc, opt_d)
         step, best = meta["step"], meta.get("best_val", math.inf)
-        log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
+        if rank == 0:
+            log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
     for group in opt.param_groups:
-        group["lr"] = args.lr * group.get("lr_scale", 1.0)
+        group["lr"] = cfg.lr * group.get("lr_scale", 1.0)
 
-    photos, frames, used = load_pool([Path(p) for p in args.data], set(args.exclude), args.frames_per_video)
-    val_photos = photos[:: args.val_every_nth]  # every n-th photo is held out for model selection
-    train_photos = [p for i, p in enumerate(photos) if i % args.val_every_nth]
-    val = _validation_set(val_photos, [], args.val_crops, 256)
-    sampler = CropSampler(train_photos, frames, args.crop, seed=args.seed + step)
-    (out / "sources.json").write_text(json.dumps({"files": used, "exclude": args.exclude}, indent=1))
+    photos, frames, used = load_pool([Path(p) for p in cfg.data], set(cfg.exclude), cfg.frames_per_video)
+    # Every n-th image (photos, else frames) is held out for model selection.
+    held = photos if photos else frames
+    val_pool = held[:: cfg.val_every_nth]
+    train_held = [p for i, p in enumerate(held) if i % cfg.val_every_nth]
+    train_photos, train_frames = (train_held, frames) if photos else ([], train_held)
+    val = torch.from_numpy(CropSampler(val_pool, [], min(cfg.val_size, cfg.crop * 2), seed=12345)
+                           .batch(cfg.val_crops)).to(device)
+    sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed + 100_003 * rank + step)
+    if rank == 0:
+        (out / "sources.json").write_text(json.dumps({"files": used, "exclude": cfg.exclude}, indent=1))
+        cfg.save(out / "config.toml")
 
-    levels = torch.arange(args.batch) % len(lambdas)
-    lam = torch.tensor(lambdas)[levels]
+    ddp_model, ddp_disc = model, disc
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ddp_model = DDP(model, find_unused_parameters=cfg.batch < len(lambdas))
+        if disc is not None:
+            ddp_disc = DDP(disc)
+
+    levels = (torch.arange(cfg.batch) % len(lambdas)).to(device)
+    lam = torch.tensor(lambdas, device=device)[levels]
+    full = model.level_channels(levels)
     log_path = out / "log.csv"
-    if not log_path.exists():
-        log_path.write_text("step,time,loss,bpp,dist,skipped\n")
+    if rank == 0 and not log_path.exists():
+        log_path.write_text(LOG_COLUMNS)
+    gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank + step)
     t0, start, skipped, acc = time.time(), step, 0, []
-    while step < args.steps:
-        x = torch.from_numpy(sampler.batch(args.batch)).contiguous(memory_format=torch.channels_last)
-        res = model(x, levels)
+    bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
+               disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
+    while step < cfg.steps:
+        x = torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
+        keep = full
+        if cfg.nested_dropout > 0 and config.level_channels:
+            trunc = torch.rand(cfg.batch, generator=gen) < cfg.nested_dropout
+            rand_k = (torch.rand(cfg.batch, generator=gen) * full.cpu().float()).long() + 1
+            keep = torch.where(trunc.to(device), rand_k.to(device), full)
+        weights = weight_map(x, cfg.saliency_floor) if cfg.saliency_floor > 0 else None
+        res = ddp_model(x, levels, keep)
         bpp = bits_per_pixel(res.likelihoods, x.shape[2] * x.shape[3])
-        d = distortion(x, res.x_hat, args.distortion)
-        loss = (bpp + lam * d).mean()
+        d = distortion(x, res.x_hat, cfg.distortion, cfg.ssim_weight, weights)
+        adv_on = disc is not None and step >= cfg.adv_start
+        latent = (res.symbols / model.gain(levels)).detach()
+        if adv_on:
+            disc.requires_grad_(False)
+            adv = g_loss(disc(res.x_hat, latent))
+            disc.requires_grad_(True)
+            loss = (bpp + lam * (d + cfg.adv_weight * adv)).mean()
+        else:
+            adv = torch.zeros(())
+            loss = (bpp + lam * d).mean()
         opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not torch.isfinite(loss):  # identical on every rank only by luck: skip a step everywhere
             skipped += 1
             continue
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         if not torch.isfinite(gnorm):
             skipped += 1
             opt.zero_grad(set_to_none=True)
             continue
         opt.step()
+        ld = torch.zeros(())
+        if adv_on:
+            real = ddp_disc(x, latent)
+            fake = ddp_disc(res.x_hat.detach(), latent)
+            ld = d_loss(real, fake)
+            opt_d.zero_grad(set_to_none=True)
+            if torch.isfinite(ld):
+                ld.backward()
+                torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.clip)
+                opt_d.step()
         step += 1
-        acc.append((loss.item(), bpp.mean().item(), d.mean().item()))
-        if step % args.log_every == 0:
+        acc.append((loss.item(), bpp.mean().item(), d.mean().item(), psnr(x, res.x_hat.detach()).mean().item(),
+                    adv.mean().item(), ld.item()))
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
             m = np.mean(acc, axis=0)
             acc = []
-            with log_path.open("a") as f:
-                f.write(f"{step},{time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{skipped}\n")
-            log.info("step %d loss %.4f bpp %.4f dist %.4f (%.0f ms/step)", step, *m,
-                     1000 * (time.time() - t0) / max(1, step - start))
-        if step % args.val_every == 0 or step == args.steps:
-            v = validate(model, val, lambdas, args.distortion)
-            log.info("val step %d loss %.4f bpp %s psnr %s", step, v["loss"], v["bpp"], v["psnr"])
-            meta = {"step": step, "config": config.to_dict(), "lambdas": list(lambdas),
-                    "distortion": args.distortion, "val": v, "best_val": min(best, v["loss"])}
+            bar.set_postfix(loss=f"{m[0]:.3f}", bpp=f"{m[1]:.3f}", psnr=f"{m[3]:.2f}")
+            if rank == 0:
+                with log_path.open("a") as f:
+                    f.write(f"{step},{time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{m[3]:.3f},"
+                            f"{m[4]:.5f},{m[5]:.5f},{skipped}\n")
+                if bar.disable:
+                    log.info("step %d loss %.4f bpp %.4f dist %.4f psnr %.2f (%.0f ms/step)", step, m[0], m[1],
+                             m[2], m[3], 1000 * (time.time() - t0) / max(1, step - start))
+        if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
+            v = validate(model, val, lambdas, cfg)
+            bar.write(f"val step {step}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
+            _append_val(out / "val.csv", step, v)
+            meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
+                    "val": v, "best_val": min(best, v["loss"]), "train": asdict(cfg)}
             if math.isfinite(v["loss"]) and v["loss"] < best:
                 best = v["loss"]
                 checkpoint.save(out / "best.safetensors", model, meta)
+                cfg.save(out / "best.toml")
             checkpoint.save(last, model, meta, opt)
+            if disc is not None:
+                checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
+            cfg.save(out / "last.toml")
+            plot.training_curves(out)
+    bar.close()
+    _check_ranks(model, out, rank, world)
     return out / "best.safetensors"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vidcodec.train.vaegan", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", nargs="+", required=True, help="folders or files of photos and videos")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, log.csv")
-    p.add_argument("--name", default="vaegan-s")
-    p.add_argument("--enc-channels", type=int, default=VAEGANConfig.enc_channels)
-    p.add_argument("--dec-channels", type=int, default=VAEGANConfig.dec_channels)
-    p.add_argument("--latent-channels", type=int, default=VAEGANConfig.latent_channels)
-    p.add_argument("--exclude", nargs="*", default=list(DEFAULT_EXCLUDE), help="file names to leave out")
-    p.add_argument("--lambdas", nargs="+", type=float, default=list(DEFAULT_LAMBDAS))
-    p.add_argument("--distortion", default="ssim+l1", choices=["ssim+l1", "mse"])
-    p.add_argument("--steps", type=int, default=200_000)
-    p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--density-lr-scale", type=float, default=10.0,
-                   help="learning-rate multiplier of the entropy model and gains")
-    p.add_argument("--clip", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--frames-per-video", type=int, default=120)
-    p.add_argument("--val-every-nth", type=int, default=12, help="hold out every n-th photo for validation")
-    p.add_argument("--val-crops", type=int, default=12)
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--resume", action="store_true")
-    return p
+def _append_val(path: Path, step: int, v: dict) -> None:
+    n = len(v["bpp"])
+    if not path.exists():
+        path.write_text("step,loss," + ",".join(f"bpp{i + 1}" for i in range(n)) + ","
+                        + ",".join(f"psnr{i + 1}" for i in range(n)) + "\n")
+    with path.open("a") as f:
+        f.write(f"{step},{v['loss']:.5f}," + ",".join(map(str, v["bpp"])) + "," + ",".join(map(str, v["psnr"]))
+                + "\n")
+
+
+def _check_ranks(model: VAEGAN, out: Path, rank: int, world: int) -> None:
+    """Write every rank's final weight digest to ranks.json (rank 0); they must all be equal."""
+    digest = _params_digest(model)
+    digests = [digest]
+    if world > 1:
+        gathered: list[str | None] = [None] * world
+        dist.all_gather_object(gathered, digest)
+        digests = [str(g) for g in gathered]
+    if rank == 0:
+        (out / "ranks.json").write_text(json.dumps({"world_size": world, "digests": digests,
+                                                    "identical": len(set(digests)) == 1}, indent=1) + "\n")
+        if len(set(digests)) != 1:
+            log.error("the ranks' weights diverged: %s", digests)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    """A TrainConfig from ``--config`` (if any) overridden by the flags that were given."""
+    cfg = TrainConfig.load(a.config) if a.config else TrainConfig()
+    d = vars(a)
+    for f in asdict(cfg):
+        if d.get(f) is not None:
+            setattr(cfg, f, d[f])
+    if not a.resume and Path(cfg.out, "last.safetensors").exists():
+        raise UsageError(f"{cfg.out} already holds a run: add --resume to continue it, or choose another --out")
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    train(build_parser().parse_args(argv))
+    p = argparse.ArgumentParser(prog="python -m vidcodec.train.vaegan", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    train(config_from_args(p.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,232 @@
+"""Training: config files, determinism, resume, DDP with two processes, the losses' parts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import write_testsrc
+
+from vidcodec.cli import main as cli_main
+from vidcodec.errors import UsageError
+from vidcodec.models.discriminator import PairDiscriminator
+from vidcodec.models.vaegan import VAEGAN, VAEGANConfig
+from vidcodec.train import losses
+from vidcodec.train.config import TrainConfig
+from vidcodec.train.saliency import spectral_residual, weight_map
+from vidcodec.train.vaegan import init_from, train
+
+TINY = ["--enc-channels", "8", "--dec-channels", "8", "--latent-channels", "8", "--lambdas", "8", "32", "128",
+        "--level-channels", "2", "4", "8", "--batch", "6", "--crop", "32", "--val-crops", "2", "--val-every",
+        "3", "--log-every", "1", "--threads", "1", "--frames-per-video", "4", "--val-every-nth", "3",
+        "--disc-channels", "4"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A folder with a few natural-ish images (noise blobs) and a short testsrc2 video."""
+    d = tmp_path_factory.mktemp("traindata")
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8), (0, 0), 1 + i % 3)
+        cv2.imwrite(str(d / f"img{i}.png"), img)
+    write_testsrc(d / "clip.mp4", frames=8, size=(96, 64))
+    return d
+
+
+def _cfg(data: Path, out: Path, *extra: str) -> TrainConfig:
+    from vidcodec.train.cli_args import add_arguments
+    from vidcodec.train.vaegan import config_from_args
+
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return config_from_args(p.parse_args(["--data", str(data), "--out", str(out), *TINY, *extra]))
+
+
+def _digest(out: Path) -> str:
+    return json.loads((out / "ranks.json").read_text())["digests"][0]
+
+
+def test_same_seed_same_run_and_artifacts(data, tmp_path):
+    a = train(_cfg(data, tmp_path / "a", "--steps", "4", "--seed", "3"), progress=False)
+    train(_cfg(data, tmp_path / "b", "--steps", "4", "--seed", "3"), progress=False)
+    train(_cfg(data, tmp_path / "c", "--steps", "4", "--seed", "4"), progress=False)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+    run = tmp_path / "a"
+    assert a == run / "best.safetensors" and a.exists()
+    for name in ("last.safetensors", "last.toml", "best.toml", "config.toml", "log.csv", "val.csv",
+                 "curves.png", "disc.safetensors", "sources.json"):
+        assert (run / name).exists(), name
+    assert len((run / "log.csv").read_text().splitlines()) == 1 + 4
+    cfg = TrainConfig.load(run / "last.toml")
+    assert cfg.steps == 4 and cfg.level_channels == [2, 4, 8] and cfg.seed == 3
+    meta = json.loads((run / "last.json").read_text())
+    assert meta["step"] == 4 and len(meta["val"]["bpp"]) == 3
+
+
+def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
+    out = tmp_path / "r"
+    train(_cfg(data, out, "--steps", "3", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
+    with pytest.raises(UsageError, match="--resume"):
+        _cfg(data, out, "--steps", "5")
+    train(_cfg(data, out, "--steps", "5", "--resume", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
+    assert json.loads((out / "last.json").read_text())["step"] == 5
+    steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+def test_config_toml_round_trip_and_errors(tmp_path):
+    cfg = TrainConfig(data=["a b", 'c"d'], lambdas=[0.5, 2.0], level_channels=[3, 9], adv_weight=0.0)
+    path = tmp_path / "c.toml"
+    cfg.save(path)
+    assert TrainConfig.load(path) == cfg
+    path.write_text(cfg.to_toml() + "lamdbas = [1.0]\n")
+    with pytest.raises(UsageError, match="unknown setting.*lamdbas"):
+        TrainConfig.load(path)
+    path.write_text("steps = [")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        TrainConfig.load(path)
+    with pytest.raises(UsageError, match="no training data"):
+        TrainConfig().check()
+    with pytest.raises(UsageError, match="one count per level"):
+        TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[4]).check()
+    with pytest.raises(UsageError, match="non-decreasing"):
+        TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[8, 4]).check()
+
+
+def test_cli_train_flags_override_config_file(data, tmp_path, capsys):
+    out = tmp_path / "cli"
+    cfg = _cfg(data, out, "--steps", "2", "--adv-weight", "0")
+    cfg.save(tmp_path / "base.toml")
+    assert cli_main(["train", "--config", str(tmp_path / "base.toml"), "--steps", "1", "-q"]) == 0
+    assert TrainConfig.load(out / "last.toml").steps == 1
+    assert cli_main(["train", "--config", str(tmp_path / "base.toml"), "-q"]) == 2  # exists, no --resume
+    assert "--resume" in capsys.readouterr().err
+    assert cli_main(["train", "--out", str(tmp_path / "x"), "-q"]) == 2  # no data
+    assert cli_main(["train", "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_keep_identical_weights(data, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(_free_port()), "-m", "vidcodec", "train", "--data", str(data), "--out", str(out),
+           *TINY, "--steps", "3", "-q"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ranks = json.loads((out / "ranks.json").read_text())
+    assert ranks["world_size"] == 2 and len(ranks["digests"]) == 2
+    assert ranks["identical"] and ranks["digests"][0] == ranks["digests"][1]
+    assert json.loads((out / "last.json").read_text())["step"] == 3
+
+
+def test_nested_dropout_truncates_channels_and_their_rate():
+    torch.manual_seed(0)
+    m = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=2, level_channels=[4, 8]))
+    x = torch.rand(4, 3, 32, 32)
+    levels = torch.tensor([0, 1, 0, 1])
+    res = m(x, levels, keep=torch.tensor([4, 8, 1, 3]))
+    for i, k in enumerate([4, 8, 1, 3]):
+        assert torch.all(res.symbols[i, k:] == 0)
+        assert torch.all(res.likelihoods[i, k:] == 1)  # costs no bits
+        assert torch.all(res.likelihoods[i, :k] < 1)
+    default = m(x, levels)
+    assert torch.all(default.symbols[0, 4:] == 0) and torch.all(default.likelihoods[1] < 1)
+    with pytest.raises(ValueError):
+        VAEGANConfig(latent_channels=8, levels=2, level_channels=[8, 4])
+
+
+def test_init_from_reorders_channels_without_changing_the_function(data, tmp_path):
+    out = tmp_path / "plain"
+    train(_cfg(data, out, "--steps", "2", "--level-channels", "--adv-weight", "0"), progress=False)
+    meta = json.loads((out / "last.json").read_text())
+    from vidcodec.train import checkpoint
+
+    old = VAEGAN(VAEGANConfig.from_dict(meta["config"]))
+    checkpoint.load(out / "last.safetensors", old)
+    new = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=3, level_channels=[8] * 3))
+    init_from(new, out / "last.safetensors", meta["lambdas"])
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for level in range(3):
+            a = old.synthesis(torch.round(old.analysis(x) * old.gain(level)) / old.gain(level))
+            b = new.synthesis(torch.round(new.analysis(x) * new.gain(level)) / new.gain(level))
+            assert torch.allclose(a, b, atol=1e-5)
+        # the first channel is now the one with the most entropy at the top level
+        ent = [losses_entropy(new, 2, c) for c in range(8)]
+        assert ent == sorted(ent, reverse=True)
+
+
+def losses_entropy(model: VAEGAN, level: int, channel: int) -> float:
+    from vidcodec.train.vaegan import _channel_entropy
+
+    return round(float(_channel_entropy(model, level)[channel]), 4)
+
+
+def test_saliency_marks_the_odd_object_and_keeps_a_floor():
+    torch.manual_seed(0)
+    texture = 0.1 * torch.nn.functional.interpolate(torch.randn(1, 1, 32, 32), size=(128, 128), mode="bilinear")
+    for background in (torch.full((1, 3, 128, 128), 0.5), 0.5 + texture.repeat(1, 3, 1, 1)):
+        x = background.clone()
+        x[:, :, 40:56, 70:86] = 1.0  # one bright square on a flat or a softly textured background
+        s = spectral_residual(x)
+        assert s.shape == (1, 1, 128, 128) and 0 <= s.min() and s.max() <= 1
+        assert s[0, 0, 40:56, 70:86].mean() > 4 * s.mean()
+    w = weight_map(x, floor=0.25)
+    assert torch.allclose(w.mean(), torch.tensor(1.0), atol=1e-5)
+    assert w.min() > 0 and w.max() / w.min() <= 1 / 0.25 + 1e-4
+    with pytest.raises(ValueError):
+        weight_map(x, floor=0)
+
+
+def test_distortions_and_weighting():
+    from pytorch_msssim import ms_ssim, ssim
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 192, 192)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    assert torch.allclose(losses.ssim(x, y), ssim(x, y, data_range=1, size_average=False), atol=1e-4)
+    assert torch.allclose(losses.ms_ssim(x, y), ms_ssim(x, y, data_range=1, size_average=False), atol=5e-3)
+    for kind in ("ssim+l1", "ms-ssim+l1", "mse"):
+        assert torch.all(losses.distortion(x, x, kind) < 1e-6)
+        assert torch.all(losses.distortion(x, y, kind) > 0)
+    # weights concentrated where the error is make the distortion larger than uniform weights
+    err_left = x.clone()
+    err_left[:, :, :, :96] = y[:, :, :, :96]
+    w = torch.ones(2, 1, 192, 192)
+    w[:, :, :, :96] = 1.5
+    w[:, :, :, 96:] = 0.5
+    for kind in ("ssim+l1", "mse"):
+        assert torch.all(losses.distortion(x, err_left, kind, weights=w) > losses.distortion(x, err_left, kind))
+    with pytest.raises(ValueError):
+        losses.distortion(x, y, "psnr")
+
+
+def test_pair_discriminator_sees_image_and_latent():
+    torch.manual_seed(0)
+    d = PairDiscriminator(latent_channels=8, channels=4)
+    img, lat = torch.rand(2, 3, 64, 64), torch.randn(2, 8, 4, 4)
+    out = d(img, lat)
+    assert out.shape == (2, 1, 4, 4)
+    assert not torch.allclose(out, d(img, torch.randn(2, 8, 4, 4)))  # the latent matters
+    assert not torch.allclose(out, d(torch.rand(2, 3, 64, 64), lat))  # and so does the image
+    real, fake = torch.full((2, 1, 4, 4), 5.0), torch.full((2, 1, 4, 4), -5.0)
+    assert losses.d_loss(real, fake) < 0.02 and losses.d_loss(fake, real) > 9
+    assert torch.all(losses.g_loss(real) < losses.g_loss(fake))

@@ -1,0 +1,51 @@
+"""The training flags, shared by ``vidcodec train`` and ``python -m vidcodec.train.vaegan``.
+
+Kept apart from the training code so that building the command line does not import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import DEFAULT_EXCLUDE, DISTORTIONS, TrainConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The training flags (shared by ``vidcodec train`` and ``python -m vidcodec.train.vaegan``)."""
+    d = TrainConfig()
+    p.add_argument("--config", metavar="TOML", help="read settings from this file (flags given override it)")
+    p.add_argument("--data", nargs="+", help="folders or files of images and videos (videos are read with PyAV, "
+                   "--frames-per-video frames sampled from each)")
+    p.add_argument("--out", help=f"run folder: checkpoints, TOML configs, log.csv, val.csv, curves.png "
+                   f"(default {d.out})")
+    p.add_argument("--name", help=f"model name written into the checkpoints (default {d.name})")
+    p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors if it exists")
+    g = p.add_argument_group("architecture")
+    g.add_argument("--enc-channels", type=int)
+    g.add_argument("--dec-channels", type=int)
+    g.add_argument("--latent-channels", type=int)
+    g.add_argument("--lambdas", nargs="+", type=float,
+                   help=f"rate-distortion trade-off of each quality level (default {d.lambdas})")
+    g.add_argument("--level-channels", nargs="*", type=int,
+                   help=f"latent channels coded at each level, a non-decreasing ladder; none = all channels at "
+                   f"every level (default {d.level_channels})")
+    g = p.add_argument_group("losses")
+    g.add_argument("--distortion", choices=DISTORTIONS, help=f"default {d.distortion}")
+    g.add_argument("--ssim-weight", type=float, help=f"alpha in alpha*(1-SSIM)+(1-alpha)*L1 (default {d.ssim_weight})")
+    g.add_argument("--saliency-floor", type=float,
+                   help=f"weight the distortion by spectral-residual saliency, lowest relative weight this; "
+                   f"0 = off (default {d.saliency_floor})")
+    g.add_argument("--adv-weight", type=float,
+                   help=f"weight beta of the (image, latent)-pair adversarial term; 0 = off (default {d.adv_weight})")
+    g.add_argument("--adv-start", type=int, help=f"step at which the adversarial term starts (default {d.adv_start})")
+    g.add_argument("--nested-dropout", type=float,
+                   help=f"probability of training a sample on a random channel prefix (default {d.nested_dropout})")
+    g = p.add_argument_group("optimisation")
+    for name, typ in (("steps", int), ("batch", int), ("crop", int), ("lr", float), ("density-lr-scale", float),
+                      ("clip", float), ("seed", int), ("threads", int), ("frames-per-video", int),
+                      ("val-every", int), ("val-crops", int), ("val-every-nth", int), ("log-every", int),
+                      ("disc-lr", float), ("disc-channels", int)):
+        g.add_argument(f"--{name}", type=typ, help=f"default {getattr(d, name.replace('-', '_'))}")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto (CUDA when available)")
+    g.add_argument("--exclude", nargs="*", help=f"file names to leave out of the data (default {DEFAULT_EXCLUDE})")

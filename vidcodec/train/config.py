@@ -1,0 +1,128 @@
+"""Training configuration: one dataclass, read from and written to TOML.
+
+Every checkpoint gets a ``NAME.toml`` beside it with the exact configuration that produced it, so
+a run can be repeated with ``vidcodec train --config runs/x/last.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import UsageError
+
+DISTORTIONS = ("ssim+l1", "ms-ssim+l1", "mse")
+DEFAULT_LAMBDAS = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
+DEFAULT_LEVEL_CHANNELS = [8, 12, 24, 40, 56, 72, 88, 96]
+# Clips kept out of training: the shipped samples are cut from the first two, the third is held out for eval.
+DEFAULT_EXCLUDE = ["bikes.mp4", "vtest.avi", "diver.mov"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (paths included)."""
+
+    data: list[str] = field(default_factory=list)  # folders or files of images and videos
+    out: str = "runs/vaegan"
+    name: str = "vaegan"
+    init: str = ""  # start from this checkpoint's weights (fine-tuning), unless resuming
+    # architecture
+    enc_channels: int = 64
+    dec_channels: int = 48
+    latent_channels: int = 96
+    lambdas: list[float] = field(default_factory=lambda: list(DEFAULT_LAMBDAS))
+    level_channels: list[int] = field(default_factory=lambda: list(DEFAULT_LEVEL_CHANNELS))  # [] = all
+    # losses
+    distortion: str = "ssim+l1"
+    ssim_weight: float = 0.4  # alpha of alpha * (1 - SSIM) + (1 - alpha) * L1
+    nested_dropout: float = 0.25  # probability that a sample codes a random shorter channel prefix
+    saliency_floor: float = 0.3  # 0 = no saliency weighting; else the lowest relative weight
+    adv_weight: float = 0.01  # 0 = no adversarial term; else beta in lambda * (d + beta * adv)
+    adv_start: int = 0  # step at which the discriminator starts to train and the term is added
+    disc_channels: int = 32
+    disc_lr: float = 1e-4
+    # optimisation
+    steps: int = 200_000
+    batch: int = 12
+    crop: int = 128
+    lr: float = 1e-4
+    density_lr_scale: float = 10.0
+    clip: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"  # auto | cpu | cuda
+    # data
+    exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    frames_per_video: int = 120
+    val_every_nth: int = 12
+    val_crops: int = 12
+    val_size: int = 256
+    # bookkeeping
+    val_every: int = 500
+    log_every: int = 50
+
+    def check(self) -> TrainConfig:
+        """Raise UsageError for settings that cannot work; return self."""
+        if not self.data:
+            raise UsageError("no training data: give folders or files of images and videos (--data)")
+        if self.distortion not in DISTORTIONS:
+            raise UsageError(f"--distortion must be one of {', '.join(DISTORTIONS)}")
+        if self.level_channels and len(self.level_channels) != len(self.lambdas):
+            raise UsageError(f"--level-channels needs one count per level ({len(self.lambdas)} lambdas), "
+                             f"got {len(self.level_channels)}")
+        if self.level_channels and (max(self.level_channels) > self.latent_channels
+                                    or self.level_channels != sorted(self.level_channels)):
+            raise UsageError("--level-channels must be non-decreasing and at most --latent-channels")
+        if not 0 <= self.nested_dropout <= 1:
+            raise UsageError("--nested-dropout is a probability in [0, 1]")
+        if not 0 <= self.saliency_floor <= 1:
+            raise UsageError("--saliency-floor must be in [0, 1] (0 disables saliency weighting)")
+        if self.adv_weight < 0:
+            raise UsageError("--adv-weight must be >= 0 (0 disables the adversarial term)")
+        if self.crop % 16 or self.val_size % 16:
+            raise UsageError("--crop and --val-size must be multiples of 16")
+        if self.batch < 1 or self.steps < 0:
+            raise UsageError("--batch must be >= 1 and --steps >= 0")
+        return self
+
+    def to_toml(self) -> str:
+        """The configuration as TOML text (flat table of strings, numbers, booleans and lists)."""
+        lines = ["# vidcodec training configuration (vidcodec train --config THIS_FILE)"]
+        for k, v in asdict(self).items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_toml())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a TOML file; unknown keys are an error (a typo must not silently change nothing)."""
+        try:
+            d = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UsageError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+        return cls.from_dict(d, where=str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        return cls(**d)
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
