@@ -6,8 +6,6 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim, ssim
 
-_MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB between two uint8 images (inf when identical)."""
@@ -36,12 +34,10 @@ def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ms_ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM over RGB; small frames use as many of the 5 scales as fit (weights renormalized)."""
-    side = min(a.shape[:2])
-    scales = 5
-    while scales > 1 and side < (11 - 1) * 2 ** (scales - 1) + 1:
-        scales -= 1
-    if scales == 1:
-        return ssim_rgb(a, b)
-    w = torch.tensor(_MS_SSIM_WEIGHTS[:scales])
-    return float(ms_ssim(_t(a), _t(b), data_range=255.0, weights=(w / w.sum()).tolist()))
+    """MS-SSIM over RGB (pytorch-msssim, 5 scales); frames too small for 5 scales (a side of 160 or
+    less, e.g. QCIF) use as many scales as fit, with the weights renormalised."""
+    if min(a.shape[:2]) > 160:
+        return float(ms_ssim(_t(a), _t(b), data_range=255.0))
+    from ..train.losses import ms_ssim as ms_ssim_scales
+
+    return float(ms_ssim_scales(_t(a) / 255.0, _t(b) / 255.0)[0])

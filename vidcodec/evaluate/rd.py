@@ -1,13 +1,19 @@
-"""Rate–distortion of vidcodec against x264 and per-frame JPEG on the same frames, in one run.
+"""Rate–distortion of vidcodec against x264, x265 and per-frame JPEG on the same frames, in one run.
 
-Every rate is a real file size: the .gvc stream, the x264 .mp4, the sum of the JPEG files.
+Every rate is a real file size: the .gvc stream, the x264/x265 .mp4, the sum of the JPEG files.
+Every codec sees the same decoded RGB frames (the first ``frames`` of the clip) and is scored on
+the same metrics: PSNR (RGB and BT.601 luma), SSIM, MS-SSIM, bits per pixel, kbit/s and the
+compression ratio against 24-bit RGB.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,12 +22,23 @@ import cv2
 import numpy as np
 
 from .. import api, media
+from ..errors import UsageError
+from ..models import zoo
 from . import metrics
+from .bdrate import bd_rate, ms_ssim_db
 
 log = logging.getLogger(__name__)
 
-X264_CRFS = (20, 24, 28, 32, 36, 40, 44, 48)
+CRFS = (20, 24, 28, 32, 36, 40, 44, 48)
 JPEG_QUALITIES = (1, 3, 5, 8, 12, 18, 25, 35, 50, 70, 90)
+# name → (PyAV encoder, options); x265 only where this PyAV build has libx265.
+REFERENCES = {
+    "x264-medium": ("libx264", {"preset": "medium"}),
+    "x264-veryfast-zl": ("libx264", {"preset": "veryfast", "tune": "zerolatency"}),
+    "x265-medium": ("libx265", {"preset": "medium", "x265-params": "log-level=error"}),
+}
+CODECS = ("vidcodec", "vidcodec-intra", *REFERENCES, "jpeg")
+VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
 
 @dataclass
@@ -32,15 +49,36 @@ class RDPoint:
     codec: str
     setting: str
     frames: int
+    width: int
+    height: int
     bytes: int
     bpp: float
     kbps: float
+    ratio: float  # compression ratio against 24-bit RGB
     psnr: float
     psnr_y: float
+    ssim: float
     ms_ssim: float
+    channels: int | None = None  # vidcodec: latent channels coded at this level
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
+    """Video files from files and folders (folders: their video files, sorted, not recursive)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS and f.is_file())
+            if not found:
+                raise UsageError(f"{p} holds no video files")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise UsageError(f"{p} does not exist")
+    return out
 
 
 def read_frames(clip: Path, limit: int) -> tuple[list[np.ndarray], Fraction]:
@@ -48,21 +86,28 @@ def read_frames(clip: Path, limit: int) -> tuple[list[np.ndarray], Fraction]:
     with media.open_source(clip) as src:
         rate = src.frame_rate or Fraction(25)
         frames = [f.rgb for _, f in zip(range(limit), src)]
+    if not frames:
+        raise UsageError(f"{clip} has no video frames")
     return frames, rate
 
 
-def _score(clip: str, codec: str, setting: str, ref: list[np.ndarray], out: list[np.ndarray], size: int,
-           rate: Fraction) -> RDPoint:
+def score(clip: str, codec: str, setting: str, ref: list[np.ndarray], out: list[np.ndarray], size: int,
+          rate: Fraction, channels: int | None = None) -> RDPoint:
+    """Metrics of decoded frames ``out`` against ``ref`` for a stream of ``size`` bytes."""
     n = min(len(ref), len(out))
     if n < len(ref):
         log.warning("%s %s decoded %d of %d frames", codec, setting, n, len(ref))
     h, w = ref[0].shape[:2]
+    bpp = 8 * size / (len(ref) * w * h)
+    pairs = list(zip(ref, out))
     return RDPoint(
-        clip=clip, codec=codec, setting=setting, frames=n, bytes=size,
-        bpp=8 * size / (len(ref) * w * h), kbps=8 * size * float(rate) / len(ref) / 1000,
-        psnr=float(np.mean([metrics.psnr(a, b) for a, b in zip(ref, out)])),
-        psnr_y=float(np.mean([metrics.psnr_y(a, b) for a, b in zip(ref, out)])),
-        ms_ssim=float(np.mean([metrics.ms_ssim_rgb(a, b) for a, b in zip(ref, out)])),
+        clip=clip, codec=codec, setting=setting, frames=n, width=w, height=h, bytes=size,
+        bpp=bpp, kbps=8 * size * float(rate) / len(ref) / 1000, ratio=24.0 / bpp if bpp else float("inf"),
+        psnr=float(np.mean([metrics.psnr(a, b) for a, b in pairs])),
+        psnr_y=float(np.mean([metrics.psnr_y(a, b) for a, b in pairs])),
+        ssim=float(np.mean([metrics.ssim_rgb(a, b) for a, b in pairs])),
+        ms_ssim=float(np.mean([metrics.ms_ssim_rgb(a, b) for a, b in pairs])),
+        channels=channels,
     )
 
 
@@ -74,42 +119,53 @@ def _write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> Non
 
 
 def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int, tmp: Path,
-                    qualities: range) -> list[RDPoint]:
+                    qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL) -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames."""
     src = tmp / "ref.y4m"
     if not src.exists():
         _write_y4m_clip(ref, rate, src)
+    m = zoo.load(model)
     points = []
     for q in qualities:
         out = tmp / f"q{q}_g{gop}.gvc"
-        api.encode(src, out, quality=q, gop=gop, overwrite=True)
+        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model)
         dec = [f.rgb for f in api.frames(out)]
         name = "vidcodec" if gop > 1 else "vidcodec-intra"
-        points.append(_score(clip.name, name, f"q={q} gop={gop}", ref, dec, out.stat().st_size, rate))
+        points.append(score(clip.name, name, f"q={q}" + (f" gop={gop}" if gop > 1 else ""), ref, dec,
+                            out.stat().st_size, rate, channels=m.level_channels[q - 1]))
     return points
 
 
-def x264_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, preset: str = "medium",
-                crfs: tuple[int, ...] = X264_CRFS) -> list[RDPoint]:
-    """x264 (yuv420p, given preset) at several CRFs; rate from the .mp4 file size."""
+def available(codec: str) -> bool:
+    """Whether this PyAV build can encode with a reference codec's encoder."""
+    try:
+        av.codec.Codec(REFERENCES[codec][0], "w")
+        return True
+    except Exception:  # noqa: BLE001 - PyAV raises several types for a missing encoder
+        return False
+
+
+def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, codec: str,
+                     crfs: tuple[int, ...] = CRFS) -> list[RDPoint]:
+    """x264/x265 (yuv420p) at several CRFs; rate from the .mp4 file size."""
+    encoder, options = REFERENCES[codec]
     h, w = ref[0].shape[:2]
+    cropped = [np.ascontiguousarray(f[: h - h % 2, : w - w % 2]) for f in ref]  # 4:2:0 needs even sizes
     points = []
     for crf in crfs:
-        path = tmp / f"x264_{preset}_{crf}.mp4"
+        path = tmp / f"{codec}_{crf}.mp4"
         with av.open(str(path), "w") as out:
-            s = out.add_stream("libx264", rate=rate)
+            s = out.add_stream(encoder, rate=rate)
             s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-            s.options = {"crf": str(crf), "preset": preset}
-            for f in ref:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), "rgb24")
-                for p in s.encode(frame):
+            s.options = {**options, "crf": str(crf)}
+            for f in cropped:
+                for p in s.encode(av.VideoFrame.from_ndarray(f, "rgb24")):
                     out.mux(p)
             for p in s.encode():
                 out.mux(p)
         with av.open(str(path)) as inp:
             dec = [fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)]
-        cropped = [f[: h - h % 2, : w - w % 2] for f in ref]
-        points.append(_score(clip.name, f"x264-{preset}", f"crf={crf}", cropped, dec, path.stat().st_size, rate))
+        points.append(score(clip.name, codec, f"crf={crf}", cropped, dec, path.stat().st_size, rate))
     return points
 
 
@@ -123,51 +179,99 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
             _, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
             size += len(buf)
             dec.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-        points.append(_score(clip.name, "jpeg", f"q={q}", ref, dec, size, rate))
+        points.append(score(clip.name, "jpeg", f"q={q}", ref, dec, size, rate))
     return points
+
+
+def evaluate_clip(clip: Path, frames: int = 50, gop: int = api.DEFAULT_GOP, codecs: Iterable[str] = CODECS,
+                  model: str = zoo.DEFAULT_MODEL, qualities: Iterable[int] | None = None) -> list[RDPoint]:
+    """Every requested codec on the first ``frames`` frames of one clip."""
+    codecs = list(codecs)
+    unknown = [c for c in codecs if c not in CODECS]
+    if unknown:
+        raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+    ref, rate = read_frames(clip, frames)
+    qualities = list(qualities or api.quality_range(model))
+    pts: list[RDPoint] = []
+    with tempfile.TemporaryDirectory(prefix="vidcodec-eval-") as d:
+        tmp = Path(d)
+        for codec in codecs:
+            log.info("%s: %s", clip.name, codec)
+            if codec == "vidcodec":
+                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model)
+            elif codec == "vidcodec-intra":
+                pts += vidcodec_points(clip, ref, rate, 1, tmp, qualities, model)
+            elif codec == "jpeg":
+                pts += jpeg_points(clip, ref, rate)
+            elif available(codec):
+                pts += reference_points(clip, ref, rate, tmp, codec)
+            else:
+                log.warning("%s is not available in this PyAV build: skipped", codec)
+    return pts
 
 
 def interpolate(points: list[RDPoint], bpp: float, key: str = "psnr") -> float | None:
     """Quality at ``bpp`` by linear interpolation in log-rate; None outside the measured range."""
     pts = sorted(points, key=lambda p: p.bpp)
-    xs = np.log([p.bpp for p in pts])
-    ys = [getattr(p, key) for p in pts]
-    x = np.log(bpp)
-    if len(pts) < 2 or x < xs[0] or x > xs[-1]:
+    if len(pts) < 2:
         return None
-    return float(np.interp(x, xs, ys))
+    xs = np.log([p.bpp for p in pts])
+    x = np.log(bpp)
+    if x < xs[0] or x > xs[-1]:
+        return None
+    return float(np.interp(x, xs, [getattr(p, key) for p in pts]))
 
 
-def evaluate_clip(clip: Path, frames: int = 50, gop: int = api.DEFAULT_GOP) -> list[RDPoint]:
-    """All codecs on the first ``frames`` frames of one clip."""
-    ref, rate = read_frames(clip, frames)
-    qualities = api.quality_range()
-    with tempfile.TemporaryDirectory(prefix="vidcodec-eval-") as d:
-        tmp = Path(d)
-        pts = vidcodec_points(clip, ref, rate, gop, tmp, qualities)
-        pts += vidcodec_points(clip, ref, rate, 1, tmp, qualities)
-        pts += x264_points(clip, ref, rate, tmp)
-        pts += jpeg_points(clip, ref, rate)
-    return pts
+def bd_rates(points: list[RDPoint], test: str = "vidcodec") -> list[dict]:
+    """Per clip and reference codec: BD-rate (%) of ``test`` on PSNR, PSNR-Y and MS-SSIM (dB)."""
+    rows = []
+    clips = list(dict.fromkeys(p.clip for p in points))
+    for clip in [*clips, "all clips (mean)"]:
+        for refc in [c for c in CODECS if c != test]:
+            if clip == "all clips (mean)":
+                per = [r for r in rows if r["reference"] == refc and r["clip"] != clip]
+                if len(per) < 2:
+                    continue
+                row = {"clip": clip, "test": test, "reference": refc}
+                for k in ("bd_rate_psnr", "bd_rate_psnr_y", "bd_rate_ms_ssim"):
+                    vals = [r[k] for r in per if r[k] is not None]
+                    row[k] = float(np.mean(vals)) if len(vals) == len(per) else None
+                rows.append(row)
+                continue
+            mine = [p for p in points if p.clip == clip and p.codec == test]
+            other = [p for p in points if p.clip == clip and p.codec == refc]
+            if not mine or not other:
+                continue
+            rows.append({
+                "clip": clip, "test": test, "reference": refc,
+                "bd_rate_psnr": bd_rate([(p.bpp, p.psnr) for p in other], [(p.bpp, p.psnr) for p in mine]),
+                "bd_rate_psnr_y": bd_rate([(p.bpp, p.psnr_y) for p in other], [(p.bpp, p.psnr_y) for p in mine]),
+                "bd_rate_ms_ssim": bd_rate([(p.bpp, ms_ssim_db(p.ms_ssim)) for p in other],
+                                           [(p.bpp, ms_ssim_db(p.ms_ssim)) for p in mine]),
+            })
+    return rows
 
 
 def summarize(points: list[RDPoint]) -> list[dict]:
-    """Per clip: each vidcodec level beside x264 (interpolated to the same bpp), and intra vs JPEG."""
+    """Per clip: each vidcodec level beside x264 medium at the same bpp, and intra vs JPEG at 0.1/0.25 bpp."""
     rows = []
     for clip in dict.fromkeys(p.clip for p in points):
-        mine = [p for p in points if p.clip == clip]
-        by = {c: [p for p in mine if p.codec == c] for c in dict.fromkeys(p.codec for p in mine)}
+        by: dict[str, list[RDPoint]] = {}
+        for p in points:
+            if p.clip == clip:
+                by.setdefault(p.codec, []).append(p)
         for p in by.get("vidcodec", []):
-            row = {"clip": clip, "what": p.setting, "bpp": p.bpp, "psnr": p.psnr, "ms_ssim": p.ms_ssim}
-            for ref in ("x264-medium",):
-                row[f"{ref} psnr"] = interpolate(by.get(ref, []), p.bpp, "psnr")
-                row[f"{ref} ms_ssim"] = interpolate(by.get(ref, []), p.bpp, "ms_ssim")
-            rows.append(row)
+            rows.append({"clip": clip, "what": p.setting, "bpp": p.bpp, "kbps": p.kbps, "psnr": p.psnr,
+                         "ms_ssim": p.ms_ssim,
+                         "x264-medium psnr": interpolate(by.get("x264-medium", []), p.bpp, "psnr"),
+                         "x264-medium ms_ssim": interpolate(by.get("x264-medium", []), p.bpp, "ms_ssim")})
         for bpp in (0.1, 0.25):
+            if "vidcodec-intra" not in by:
+                continue
             rows.append({
                 "clip": clip, "what": f"intra @ {bpp} bpp", "bpp": bpp,
-                "psnr": interpolate(by.get("vidcodec-intra", []), bpp, "psnr"),
-                "ms_ssim": interpolate(by.get("vidcodec-intra", []), bpp, "ms_ssim"),
+                "psnr": interpolate(by["vidcodec-intra"], bpp, "psnr"),
+                "ms_ssim": interpolate(by["vidcodec-intra"], bpp, "ms_ssim"),
                 "jpeg psnr": interpolate(by.get("jpeg", []), bpp, "psnr"),
                 "jpeg ms_ssim": interpolate(by.get("jpeg", []), bpp, "ms_ssim"),
                 "jpeg min bpp": min((p.bpp for p in by.get("jpeg", [])), default=None),
@@ -175,15 +279,86 @@ def summarize(points: list[RDPoint]) -> list[dict]:
     return rows
 
 
+def seed_table(points: list[RDPoint]) -> list[dict]:
+    """The seed paper's table layout: method (or latent channels) → SSIM, PSNR, compression ratio."""
+    rows = []
+    for clip in dict.fromkeys(p.clip for p in points):
+        for p in points:
+            if p.clip != clip or p.codec not in ("vidcodec", "vidcodec-intra", "jpeg"):
+                continue
+            if p.codec == "jpeg" and p.setting != "q=1":
+                continue  # the seed compares against JPEG at quality 1
+            method = (f"{p.codec} {p.setting} ({p.channels} channels)" if p.channels else f"{p.codec} {p.setting}")
+            rows.append({"clip": clip, "method": method, "SSIM": p.ssim, "PSNR": p.psnr, "CR": p.ratio,
+                         "bpp": p.bpp})
+    return rows
+
+
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table of :func:`summarize` rows (missing values, outside a measured range, as '-')."""
+    """Plain-text table of dict rows (missing values, e.g. outside a measured range, as '-')."""
+    if not rows:
+        return "(no rows)"
     cols = list(dict.fromkeys(k for r in rows for k in r))
 
     def cell(v: object) -> str:
         if v is None:
             return "-"
-        return f"{v:.4f}" if isinstance(v, float) and abs(v) < 1 else f"{v:.2f}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
 
     table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
     return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in table)
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    cols = list(dict.fromkeys(k for r in rows for k in r)) or [f.name for f in fields(RDPoint)]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot(points: list[RDPoint], path: Path) -> Path:
+    """PNG: per clip, PSNR and MS-SSIM (dB) against bpp for every codec."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clips = list(dict.fromkeys(p.clip for p in points))
+    fig, axes = plt.subplots(len(clips), 2, figsize=(11, 4 * len(clips)), squeeze=False)
+    for row, clip in zip(axes, clips):
+        for codec in dict.fromkeys(p.codec for p in points):
+            pts = sorted((p for p in points if p.clip == clip and p.codec == codec), key=lambda p: p.bpp)
+            if not pts:
+                continue
+            style = "o-" if codec.startswith("vidcodec") else ".--"
+            row[0].plot([p.bpp for p in pts], [p.psnr for p in pts], style, label=codec)
+            row[1].plot([p.bpp for p in pts], [ms_ssim_db(p.ms_ssim) for p in pts], style, label=codec)
+        for ax, ylabel in zip(row, ("PSNR RGB (dB)", "MS-SSIM (dB)")):
+            ax.set_xscale("log")
+            ax.set_xlabel("bits per pixel (file size)")
+            ax.set_ylabel(ylabel)
+            ax.set_title(clip)
+            ax.grid(True, which="both", alpha=0.3)
+        row[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def save_report(points: list[RDPoint], out_dir: Path) -> dict[str, Path]:
+    """Write points.csv/json, bdrate.csv, summary.csv and rd.png into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"points_csv": out_dir / "points.csv", "points_json": out_dir / "points.json",
+             "bdrate_csv": out_dir / "bdrate.csv", "summary_csv": out_dir / "summary.csv",
+             "plot": out_dir / "rd.png"}
+    write_csv([p.as_dict() for p in points], paths["points_csv"])
+    paths["points_json"].write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+    write_csv(bd_rates(points), paths["bdrate_csv"])
+    write_csv(summarize(points), paths["summary_csv"])
+    plot(points, paths["plot"])
+    return paths

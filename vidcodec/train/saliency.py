@@ -38,15 +38,17 @@ def spectral_residual(x: torch.Tensor) -> torch.Tensor:
     spec = torch.fft.fft2(small.squeeze(1).double())
     amp = spec.abs()
     # A floor relative to the mean amplitude: exact spectral zeros (flat synthetic images) must not dominate.
-    log_amp = torch.log(amp + 1e-3 * amp.mean(dim=(1, 2), keepdim=True))
+    log_amp = torch.log(amp + 1e-3 * amp.mean(dim=(1, 2), keepdim=True) + 1e-8)
     phase = torch.angle(spec)
     avg = F.avg_pool2d(F.pad(log_amp.unsqueeze(1), (1, 1, 1, 1), mode="replicate"), 3, stride=1).squeeze(1)
     residual = torch.exp(log_amp - avg)
     sal = torch.fft.ifft2(residual * torch.exp(1j * phase)).abs() ** 2
     sal = _gaussian_blur(sal.unsqueeze(1).float(), sigma=2.5)
-    lo = sal.amin(dim=(2, 3), keepdim=True)
-    hi = sal.amax(dim=(2, 3), keepdim=True)
-    sal = (sal - lo) / (hi - lo).clamp_min(1e-12)
+    # Scaled by the maximum, not stretched min-to-max: a featureless crop stays uniform (weights 1).
+    sal = sal / sal.amax(dim=(2, 3), keepdim=True).clamp_min(1e-30)
+    # Featureless crops (black borders, flat sky): nothing stands out, so everything is equally salient.
+    flat = small.flatten(1).std(dim=1) < 1e-3
+    sal = torch.where(flat[:, None, None, None], torch.ones_like(sal), sal)
     return F.interpolate(sal, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
 
 

@@ -1,0 +1,84 @@
+"""Rate–distortion evaluation: BD-rate arithmetic, the report files, the seed table, CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+from vidcodec.cli import main as cli_main
+from vidcodec.errors import UsageError
+from vidcodec.evaluate import rd
+from vidcodec.evaluate.bdrate import bd_rate, ms_ssim_db
+
+
+def _curve(scale: float = 1.0, shift: float = 0.0) -> list[tuple[float, float]]:
+    rates = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])
+    return [(r * scale, 30 + 3 * np.log2(r / 100) + shift) for r in rates]
+
+
+def test_bd_rate_known_answers():
+    assert bd_rate(_curve(), _curve()) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(_curve(), _curve(scale=0.5)) == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate(_curve(), _curve(scale=1.25)) == pytest.approx(25.0, abs=1e-6)
+    # 3 dB better at every rate = the same quality at half the rate on this curve (3 dB per doubling)
+    assert bd_rate(_curve(), _curve(shift=3.0)) == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate(_curve()[:3], _curve()) is None  # too few points for a cubic
+    assert bd_rate(_curve(), _curve(shift=100.0)) is None  # no overlap in quality
+    assert ms_ssim_db(0.99) == pytest.approx(20.0)
+
+
+@pytest.fixture(scope="module")
+def points(tmp_path_factory, tiny_model_dir):
+    clip = write_testsrc(tmp_path_factory.mktemp("ev") / "clip.mp4", frames=4, size=(64, 48))
+    return rd.evaluate_clip(clip, frames=4, gop=2, model="vaegan-tiny",
+                            codecs=["vidcodec", "vidcodec-intra", "x264-veryfast-zl", "jpeg"])
+
+
+def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
+    by = {}
+    for p in points:
+        by.setdefault(p.codec, []).append(p)
+    assert len(by["vidcodec"]) == 3 and len(by["vidcodec-intra"]) == 3  # the tiny model's 3 levels
+    assert len(by["x264-veryfast-zl"]) == len(rd.CRFS) and len(by["jpeg"]) == len(rd.JPEG_QUALITIES)
+    for p in points:
+        assert p.frames == 4 and p.bytes > 0
+        assert p.bpp == pytest.approx(8 * p.bytes / (4 * p.width * p.height))
+        assert p.ratio == pytest.approx(24 / p.bpp)
+        assert 0 < p.ssim <= 1 and 0 < p.ms_ssim <= 1 and p.psnr > 5
+    assert [p.channels for p in by["vidcodec"]] == [8, 8, 8]
+    bpps = [p.bpp for p in sorted(by["jpeg"], key=lambda p: int(p.setting[2:]))]
+    assert bpps == sorted(bpps)  # higher JPEG quality, more bytes
+
+
+def test_report_files_and_tables(points, tmp_path):
+    paths = rd.save_report(points, tmp_path / "rep")
+    for p in paths.values():
+        assert p.exists() and p.stat().st_size > 0
+    with paths["points_csv"].open() as f:
+        assert len(list(csv.DictReader(f))) == len(points)
+    assert len(json.loads(paths["points_json"].read_text())) == len(points)
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = rd.bd_rates(points)
+    assert {r["reference"] for r in rows} == {"vidcodec-intra", "x264-veryfast-zl", "jpeg"}
+    assert all(r["bd_rate_psnr"] is None for r in rows)  # 3 vidcodec points: too few for a fit, not a guess
+    seed = rd.seed_table(points)
+    assert [r["method"] for r in seed if "jpeg" in r["method"]] == ["jpeg q=1"]
+    assert any("(8 channels)" in r["method"] for r in seed)
+    assert "SSIM" in rd.format_table(seed) and rd.format_table([]) == "(no rows)"
+
+
+def test_expand_clips_and_cli_errors(tmp_path, capsys):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    assert rd.expand_clips([tmp_path]) == [tmp_path / "a.mp4"]
+    with pytest.raises(UsageError, match="no video files"):
+        rd.expand_clips([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
+    assert cli_main(["eval", str(tmp_path / "missing.mp4"), "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli_main(["eval", str(tmp_path / "a.mp4"), "--frames", "0", "-q"]) == 2
+    with pytest.raises(UsageError, match="unknown codec"):
+        rd.evaluate_clip(tmp_path / "a.mp4", codecs=["vp8"])
