@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import container, media
 from .codec import DEFAULT_GOP, DEFAULT_QUALITY
+from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from .errors import CoderError, UsageError
 from .models import zoo
@@ -50,6 +51,8 @@ class EncodeStats:
     height: int
     seconds: float
     duration: float
+    qualities: dict[int, int] = field(default_factory=dict)  # quality level → frames coded at it
+    gops: list[tuple[int, int, int]] = field(default_factory=list)  # with --bitrate: (quality, frames, bits)
 
     @property
     def bpp(self) -> float:
@@ -104,12 +107,18 @@ def encode(
     max_frames: int | None = None,
     stdin: BinaryIO | None = None,
     backend: str = "ort",
+    bitrate: float | None = None,
+    bufsize: float | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``).
+    ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
+    average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
     """
     zoo.check_backend(backend)
+    if bitrate is not None and coder != "ans":
+        raise UsageError("--bitrate works with the default coder (ans), not --coder elias")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     if isinstance(dst, (str, Path)):
@@ -124,9 +133,15 @@ def encode(
     t0 = time.perf_counter()
     with media.open_source(src, stdin=stdin) as source:
         m = zoo.load(model, backend=backend)
-        if quality not in range(1, m.levels + 1):
+        if bitrate is not None:
+            quality = 1  # the rate controller chooses the level of every GOP, the first one included
+        elif quality not in range(1, m.levels + 1):
             raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
-        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits)
+        rate = None
+        if bitrate is not None:
+            fps = float(source.frame_rate) if source.frame_rate else 0.0
+            rate = RateController(bitrate, fps, gop, m.levels, bufsize)
+        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = container.StreamHeader(
             width=source.width,
@@ -148,6 +163,7 @@ def encode(
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
         frames = keys = 0
+        levels: dict[int, int] = {}
         first_pts = last_pts = None
         with container.GvcWriter(dst, header) as writer, tqdm(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
@@ -157,15 +173,22 @@ def encode(
                     break
                 y = m.analyze(to_tensor(frame.rgb, m.downscale))[0]
                 coded = encoder.encode_latent(y)
+                before = writer.bytes_written
                 writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
+                if rate is not None:
+                    rate.update(8 * (writer.bytes_written - before))
+                levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 frames += 1
                 keys += coded.kind == KEY
                 first_pts = frame.pts if first_pts is None else first_pts
                 last_pts = frame.pts
                 bar.update(1)
         size = writer.bytes_written
+        if rate is not None:
+            rate.finish()
         duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
-    return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration)
+    return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration,
+                       dict(sorted(levels.items())), [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
 
 
 def _duration(first: int | None, last: int | None, frames: int, tb: Fraction, rate: Fraction | None) -> float:

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                      help="quality level, 1 (fewest bits) to the model's highest (6 for vaegan-s)")
+    enc.add_argument("--bitrate", type=float, metavar="KBPS",
+                     help="hold this average bitrate (kbit/s) instead of a fixed --quality: the level is "
+                     "chosen per GOP")
+    enc.add_argument("--bufsize", type=float, metavar="KBITS",
+                     help="with --bitrate, the most the stream may run ahead of its budget before a GOP is cut "
+                     "short at a lower level (default: 2 s or 1.5 GOPs of the bitrate, whichever is larger)")
     enc.add_argument("--gop", type=int, default=DEFAULT_GOP,
                      help="a keyframe at least every N frames (and at scene cuts); 1 = intra only")
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
@@ -118,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "
                     "(method or channels -> SSIM, PSNR, compression ratio)")
+    ev.add_argument("--bitrate", nargs="+", type=float, metavar="KBPS",
+                    help="instead of the RD sweep: encode each clip with --bitrate at each target and report the "
+                    "achieved rate, the spread of per-GOP rates and the quality")
     ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)
@@ -162,8 +171,12 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     out = sys.stdout.buffer if a.output == "-" else a.output
     s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
                    model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
-                   backend=a.backend)
+                   backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize)
     if not a.quiet:
+        if a.bitrate is not None:
+            used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
+            print(f"rate control: target {a.bitrate:.1f} kbit/s, achieved {s.kbps:.1f} kbit/s "
+                  f"({100 * (s.kbps / a.bitrate - 1):+.1f} %); frames per quality: {used}", file=sys.stderr)
         print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
               f"{s.bytes} bytes, {s.bpp:.4f} bpp, {s.kbps:.1f} kbit/s, {s.fps:.1f} fps", file=sys.stderr)
     return 0
@@ -216,6 +229,15 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     clips = rd.expand_clips(a.clips)
+    if a.bitrate:
+        rows = []
+        for clip in clips:
+            rows += rd.rate_control_rows(clip, a.bitrate, a.frames, a.gop, a.model)
+        print(rd.format_table(rows))
+        if a.out:
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            rd.write_csv(rows, Path(a.out) / "ratecontrol.csv")
+        return 0
     points = []
     for i, clip in enumerate(clips):
         if not a.quiet:

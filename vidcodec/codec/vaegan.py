@@ -38,6 +38,7 @@ from ..coding.entropy import SymbolReader, SymbolWriter
 from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
+from .ratecontrol import RateController
 
 KEY, DELTA = "key", "delta"
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
@@ -100,6 +101,7 @@ class FrameEncoder:
         dead_zone: float = 0.2,
         latent_bits: int = 4,
         stream_seed: int = 0,
+        rate: RateController | None = None,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -113,6 +115,7 @@ class FrameEncoder:
         self.dead_zone = dead_zone
         self.latent_bits = latent_bits
         self.stream_seed = stream_seed
+        self.rate = rate  # average-bitrate control: picks the level at each GOP start
         self.gain = model.gains[level][:, None, None]
         self.channels = model.level_channels[level]
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
@@ -120,11 +123,34 @@ class FrameEncoder:
         self._frame = 0
         self._delta_cost = _delta_cost_matrix(model.delta_tables)
 
+    def set_level(self, level: int) -> None:
+        """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
+        self.level = level
+        self.gain = self.model.gains[level][:, None, None]
+        self.channels = self.model.level_channels[level]
+
+    def key_payloads(self, y: np.ndarray) -> list[bytes]:
+        """Keyframe payloads of one latent at every level (what a rate controller weighs)."""
+        out = []
+        for level in range(self.model.levels):
+            ys = y * self.model.gains[level][:, None, None]
+            ys[self.model.level_channels[level] :] = 0.0
+            w = SymbolWriter(self.coder)
+            tables = self.model.key_tables[level]
+            sym = np.rint(ys).astype(np.int64)
+            for c in range(self.model.level_channels[level]):
+                w.put(tables, c, sym[c])
+            out.append(bytes([level]) + w.finish())
+        return out
+
     def encode_latent(self, y: np.ndarray) -> EncodedFrame:
         """Code one frame's latent (C,h,w) float32 from the analysis transform."""
+        self._frame += 1
+        if self.rate is not None and (self._prev is None or self._since_key >= self.gop
+                                      or self.rate.wants_new_gop()):
+            return self._rate_key(y)
         ys = y * self.gain
         ys[self.channels :] = 0.0  # not coded at this level (channel ladder)
-        self._frame += 1
         if self.coder == "elias":
             return self._encode_qsgd(ys)
         symbols = np.rint(ys).astype(np.int64)
@@ -136,10 +162,19 @@ class FrameEncoder:
         d[np.abs(residual) < 0.5 + self.dead_zone] = 0
         delta = EncodedFrame(DELTA, self._delta_payload(d), self.level)
         if len(delta.payload) > self.scene_cut * len(key.payload):
-            return self._commit(key, symbols)  # scene cut or heavy motion: a keyframe is cheaper
+            # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP).
+            return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
         self._prev = self._prev + d
         return delta
+
+    def _rate_key(self, y: np.ndarray) -> EncodedFrame:
+        """A keyframe at the level the rate controller picks from the exact key sizes at every level."""
+        payloads = self.key_payloads(y)
+        self.set_level(self.rate.choose([8 * len(p) for p in payloads]))
+        ys = y * self.gain
+        ys[self.channels :] = 0.0
+        return self._commit(EncodedFrame(KEY, payloads[self.level], self.level), np.rint(ys).astype(np.int64))
 
     def _encode_qsgd(self, ys: np.ndarray) -> EncodedFrame:
         c = self.channels

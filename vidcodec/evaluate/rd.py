@@ -210,6 +210,31 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = api.DEFAULT_GOP, code
     return pts
 
 
+def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int = api.DEFAULT_GOP,
+                      model: str = zoo.DEFAULT_MODEL) -> list[dict]:
+    """Encode ``frames`` frames of a clip with ``--bitrate`` at each target: achieved rate, spread, quality."""
+    ref, rate = read_frames(clip, frames)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
+        src = Path(d) / "ref.y4m"
+        _write_y4m_clip(ref, rate, src)
+        for kbps in bitrates:
+            out = Path(d) / "rc.gvc"
+            s = api.encode(src, out, gop=gop, overwrite=True, model=model, bitrate=kbps)
+            gop_kbps = [bits * float(rate) / n / 1000 for _, n, bits in s.gops if n >= gop // 2]
+            dec = [f.rgb for f in api.frames(out)]
+            p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
+            rows.append({
+                "clip": clip.name, "frames": len(ref), "target kbps": kbps, "achieved kbps": p.kbps,
+                "error %": 100 * (p.kbps / kbps - 1),
+                "GOP kbps max/target": max(gop_kbps) / kbps if gop_kbps else None,
+                "GOP kbps min/target": min(gop_kbps) / kbps if gop_kbps else None,
+                "GOPs": len(s.gops), "qualities": " ".join(f"q{q}:{n}" for q, n in s.qualities.items()),
+                "psnr": p.psnr, "ms_ssim": p.ms_ssim,
+            })
+    return rows
+
+
 def interpolate(points: list[RDPoint], bpp: float, key: str = "psnr") -> float | None:
     """Quality at ``bpp`` by linear interpolation in log-rate; None outside the measured range."""
     pts = sorted(points, key=lambda p: p.bpp)

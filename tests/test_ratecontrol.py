@@ -1,0 +1,86 @@
+"""Average-bitrate control: the controller on a simulated encoder, and real encodes with the tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec.cli import main as cli_main
+from vidcodec.codec.ratecontrol import RateController
+from vidcodec.errors import UsageError
+
+
+def _simulate(rc: RateController, gops: int, motion: list[float], seed: int = 0) -> list[int]:
+    """Drive ``rc`` like the encoder does: key sizes at every level, then deltas (``motion`` × key)."""
+    rng = np.random.default_rng(seed)
+    levels = []
+    frame = 0
+    for _ in range(gops):
+        key_bits = [int(4000 * 1.6**lvl) for lvl in range(rc.levels)]
+        level = rc.choose(key_bits)
+        levels.append(level)
+        rc.update(key_bits[level])
+        for _ in range(rc.gop - 1):
+            m = motion[frame % len(motion)]
+            rc.update(int(key_bits[level] * m * rng.uniform(0.8, 1.2)))
+            frame += 1
+            if rc.wants_new_gop():
+                break
+    rc.finish()
+    return levels
+
+
+@pytest.mark.parametrize("kbps", [60.0, 150.0, 400.0])
+def test_average_rate_within_a_few_percent(kbps):
+    rc = RateController(kbps, fps=25, gop=16, levels=8)
+    levels = _simulate(rc, 60, motion=[0.15])
+    frames = sum(n for _, n, _ in rc.history)
+    bits = sum(b for _, _, b in rc.history)
+    achieved = bits / frames * 25 / 1000
+    assert achieved == pytest.approx(kbps, rel=0.05)
+    assert len(set(levels)) >= 2  # it dithers between the two levels around the target
+    assert abs(rc.fullness) <= rc.bufsize + 4000 * 1.6**7
+
+
+def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():
+    rc = RateController(150.0, fps=25, gop=32, levels=8, bufsize_kbits=100)
+    calm = _simulate(rc, 10, motion=[0.1])
+    before = len(rc.history)
+    burst = _simulate(rc, 10, motion=[2.0])  # each delta costs twice a keyframe: far beyond the budget
+    short = [n for _, n, _ in rc.history[before:] if n < 32]
+    assert short, "the buffer overflowed but no GOP was cut short"
+    assert max(burst[2:]) < min(calm[2:])
+
+
+def test_controller_rejects_impossible_settings():
+    with pytest.raises(UsageError, match="positive"):
+        RateController(0, fps=25, gop=8, levels=4)
+    with pytest.raises(UsageError, match="frame rate"):
+        RateController(100, fps=0, gop=8, levels=4)
+
+
+def test_real_encode_holds_the_rate_and_decodes(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=64, size=(96, 64), rate=25)
+    sizes = {}
+    for q in (1, 3):
+        s = vidcodec.encode(clip, tmp_path / f"q{q}.gvc", model="vaegan-tiny", quality=q, gop=4)
+        sizes[q] = s.kbps
+    target = (sizes[1] * sizes[3]) ** 0.5
+    s = vidcodec.encode(clip, tmp_path / "rc.gvc", model="vaegan-tiny", gop=4, bitrate=target)
+    assert s.kbps == pytest.approx(target, rel=0.15)
+    assert len(s.qualities) >= 2 and sum(s.qualities.values()) == 64
+    assert sum(n for _, n, _ in s.gops) == 64
+    frames = list(vidcodec.frames(tmp_path / "rc.gvc"))
+    assert len(frames) == 64 and not any(f.concealed for f in frames)
+
+
+def test_cli_bitrate_errors(clip, tmp_path, tiny_model_dir, capsys):
+    out = str(tmp_path / "x.gvc")
+    assert cli_main(["encode", str(clip), out, "--model", "vaegan-tiny", "--bitrate", "50", "--coder", "elias",
+                     "-q"]) == 2
+    assert "--bitrate works with" in capsys.readouterr().err
+    assert cli_main(["encode", str(clip), out, "--model", "vaegan-tiny", "--bitrate", "-3", "-q"]) == 2
+    assert cli_main(["encode", str(clip), out, "--model", "vaegan-tiny", "--bitrate", "80"]) == 0
+    assert "rate control: target 80.0 kbit/s" in capsys.readouterr().err

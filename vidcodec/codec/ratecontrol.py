@@ -1,0 +1,91 @@
+"""Average-bitrate control: the quality level is chosen per GOP to hit ``--bitrate``.
+
+A leaky-bucket model (like a VBV): every frame adds its real size in bits (container framing
+included) and drains the per-frame target ``kbps·1000 / fps``; ``fullness`` is how many bits the
+stream is ahead of its budget. A level can only change at a keyframe, so at each keyframe (a GOP
+start, a scene cut, or an emergency cut, below) the encoder measures the exact keyframe size
+``K[l]`` at every level (it codes the keyframe at each level: cheap next to the transforms) and the
+controller predicts the bits of the coming GOP at each level as
+
+    K[l] · (1 + delta_ratio · (run − 1))
+
+where ``delta_ratio`` (bits of a delta frame per bit of its GOP's keyframe) and ``run`` (frames
+between keyframes; scene cuts make it shorter than ``--gop``) are running averages of what was
+measured so far. It picks the highest level whose prediction fits the GOP's budget, the target
+for ``run`` frames minus half of the current excess, so errors are paid back over the next GOPs
+instead of accumulating.
+
+The buffer is bounded: when the excess passes ``bufsize`` in the middle of a GOP (a sudden burst
+of motion), the encoder starts a new GOP at once at a level the controller re-chooses, instead of
+finishing the GOP at a rate the budget cannot carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+
+_SMOOTH = 0.1  # weight of a new observation in the running averages
+
+
+@dataclass
+class RateController:
+    """Chooses levels to hold an average bitrate; see the module docstring."""
+
+    kbps: float
+    fps: float
+    gop: int
+    levels: int
+    bufsize_kbits: float | None = None  # default: the larger of 2 s and 1.5 GOPs of the target rate
+    fullness: float = field(default=0.0, init=False)  # bits above the budget so far
+    level: int = field(default=0, init=False)  # the level chosen last (0-based)
+    delta_ratio: float = field(default=0.3, init=False)  # a guess until deltas have been measured
+    history: list[tuple[int, int, float]] = field(default_factory=list, init=False)  # (level, frames, bits)
+
+    def __post_init__(self) -> None:
+        if not self.kbps > 0:
+            raise UsageError(f"--bitrate must be positive (got {self.kbps})")
+        if not self.fps > 0:
+            raise UsageError("--bitrate needs the input's frame rate; this input has none")
+        self.target = self.kbps * 1000.0 / self.fps  # bits per frame
+        default = max(2.0 * self.kbps, 1.5 * self.gop * self.target / 1000.0)
+        self.bufsize = 1000.0 * (self.bufsize_kbits or default)
+        self.run = float(self.gop)  # expected frames per GOP
+        self._key_bits = 0.0
+        self._gop_bits = 0.0
+        self._gop_frames = 0
+
+    def choose(self, key_bits: list[int]) -> int:
+        """The level for a new GOP, given the exact keyframe size in bits at every level."""
+        self._close_gop()
+        run = max(1.0, self.run)
+        budget = max(0.25 * run * self.target, run * self.target - 0.5 * self.fullness)
+        predicted = [k * (1.0 + self.delta_ratio * (run - 1.0)) for k in key_bits]
+        fitting = [lvl for lvl, bits in enumerate(predicted) if bits <= budget]
+        self.level = max(fitting) if fitting else 0
+        self._key_bits = float(key_bits[self.level])
+        return self.level
+
+    def update(self, bits: int) -> None:
+        """Account for one coded frame of ``bits`` bits (the first after :meth:`choose` is its keyframe)."""
+        if self._gop_frames > 0 and self._key_bits > 0:
+            self.delta_ratio += _SMOOTH * (bits / self._key_bits - self.delta_ratio)
+        self.fullness += bits - self.target
+        self._gop_bits += bits
+        self._gop_frames += 1
+
+    def wants_new_gop(self) -> bool:
+        """True when the buffer has overflowed mid-GOP: start a new GOP now."""
+        return self.fullness > self.bufsize and self._gop_frames > 0
+
+    def finish(self) -> None:
+        """Close the last GOP (its size goes into ``history``)."""
+        self._close_gop()
+
+    def _close_gop(self) -> None:
+        if self._gop_frames:
+            self.history.append((self.level, self._gop_frames, self._gop_bits))
+            self.run += _SMOOTH * 3 * (min(self._gop_frames, self.gop) - self.run)
+        self._gop_bits = 0.0
+        self._gop_frames = 0
