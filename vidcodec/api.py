@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import container, media
-from .codec import DEFAULT_GOP, DEFAULT_QUALITY
+from .codec import DEFAULT_GOP
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from .errors import CoderError, UsageError
@@ -97,7 +97,7 @@ def encode(
     src: str | Path,
     dst: str | Path | BinaryIO,
     *,
-    quality: int = DEFAULT_QUALITY,
+    quality: int | None = None,
     gop: int = DEFAULT_GOP,
     coder: str = "ans",
     latent_bits: int = 4,
@@ -113,7 +113,7 @@ def encode(
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``).
-    ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
+    ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
     average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
     """
     zoo.check_backend(backend)
@@ -133,6 +133,8 @@ def encode(
     t0 = time.perf_counter()
     with media.open_source(src, stdin=stdin) as source:
         m = zoo.load(model, backend=backend)
+        if quality is None:
+            quality = m.default_quality
         if bitrate is not None:
             quality = 1  # the rate controller chooses the level of every GOP, the first one included
         elif quality not in range(1, m.levels + 1):

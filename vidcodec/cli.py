@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, container
-from .codec import DEFAULT_GOP, DEFAULT_QUALITY
+from .codec import DEFAULT_GOP, DEFAULT_MODEL
 from .errors import VidcodecError
 
 EXAMPLES = """\
@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enc.add_argument("input", help="input video path, or - for stdin")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
-    enc.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
-                     help="quality level, 1 (fewest bits) to the model's highest (6 for vaegan-s)")
+    enc.add_argument("--quality", type=int,
+                     help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
+                     "(see `vidcodec info` of a stream, or docs/MODELS.md)")
     enc.add_argument("--bitrate", type=float, metavar="KBPS",
                      help="hold this average bitrate (kbit/s) instead of a fixed --quality: the level is "
                      "chosen per GOP")
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "method, QSGD stochastic quantization per channel + Elias-gamma codes")
     enc.add_argument("--latent-bits", type=int, default=4, metavar="B",
                      help="QSGD bits per level (2..16) with --coder elias")
-    enc.add_argument("--model", default="vaegan-s", help="installed model name")
+    enc.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     enc.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     _add_backend(enc)
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("clips", nargs="+", metavar="CLIP|DIR", help="video files, or folders of them")
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
     ev.add_argument("--gop", type=int, default=DEFAULT_GOP, help="vidcodec GOP")
-    ev.add_argument("--model", default="vaegan-s", help="installed model to evaluate")
+    ev.add_argument("--model", default=DEFAULT_MODEL, help="installed model to evaluate")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
                     default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium", "jpeg"],
                     help="codecs to run")
@@ -155,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the exit status is 1 if they are outside the marks it prints.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ex.add_argument("--model", default="vaegan-s", help="installed model name")
+    ex.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
     ex.add_argument("--out", metavar="DIR", help="write analysis.onnx, synthesis.onnx and manifest.json here "
                     "instead of the cache")
     ex.add_argument("--check", metavar="CLIP", help="compare torch and ONNX Runtime on this video's first frames")

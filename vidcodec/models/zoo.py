@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file
 
+from ..codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from ..coding.tables import IntTables, from_tensors
 from ..errors import ModelNotFoundError, UsageError
 from .vaegan import DOWNSCALE, Analysis, Synthesis, VAEGANConfig
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "vaegan-s"
 BACKENDS = ("ort", "torch")  # ONNX Runtime (default), or the torch modules themselves
 
 
@@ -121,6 +121,7 @@ class CodecModel:
         self.levels = c.levels
         self.latent_channels = c.latent_channels
         self.level_channels = [c.channels(i) for i in range(c.levels)]  # channels coded at each level
+        self.default_quality = int(info.meta.get("default_quality", min(DEFAULT_QUALITY, c.levels)))
         self.downscale = DOWNSCALE
         self._ort = None
         self._ort_lock = threading.Lock()

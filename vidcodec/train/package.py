@@ -52,7 +52,8 @@ def key_tables(density: FactorizedDensity) -> IntTables:
     return from_pmfs(offsets, pmfs, tails)
 
 
-def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | None = None) -> Path:
+def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | None = None,
+            default_quality: int | None = None) -> Path:
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``out_dir``; return the weights path."""
     meta = json.loads(ckpt.with_suffix(".json").read_text())
     config = VAEGANConfig.from_dict(meta["config"])
@@ -78,9 +79,13 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
         "name": config.name,
         "config": config.to_dict(),
         "sha256": file_sha256(weights),
-        "training": {k: meta[k] for k in ("step", "lambdas", "distortion", "val") if k in meta},
+        "training": {k: meta[k] for k in ("step", "lambdas", "distortion", "val", "train") if k in meta},
         **(notes or {}),
     }
+    if default_quality is not None:
+        if not 1 <= default_quality <= config.levels:
+            raise ValueError(f"default quality must be in 1..{config.levels}")
+        card["default_quality"] = default_quality
     weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return weights
 
@@ -91,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("out_dir", type=Path)
     p.add_argument("--name")
+    p.add_argument("--default-quality", type=int, help="the level `vidcodec encode` uses without --quality")
     a = p.parse_args(argv)
-    print(package(a.checkpoint, a.out_dir, a.name))
+    print(package(a.checkpoint, a.out_dir, a.name, default_quality=a.default_quality))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+"""Channel ladder models: a level codes only a prefix of the latent channels, in every coder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
+from vidcodec.models import zoo
+from vidcodec.train.cli_args import add_arguments
+from vidcodec.train.package import package
+from vidcodec.train.vaegan import config_from_args, train
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    """A tiny 3-level model with the ladder 2/4/8 channels, trained for 2 steps and packaged."""
+    tmp = tmp_path_factory.mktemp("ladder")
+    data = tmp / "data"
+    data.mkdir()
+    write_testsrc(data / "clip.mp4", frames=8, size=(96, 64))
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg = config_from_args(p.parse_args([
+        "--data", str(data), "--out", str(tmp / "run"), "--name", "tiny-ladder", "--enc-channels", "8",
+        "--dec-channels", "8", "--latent-channels", "8", "--lambdas", "8", "32", "128", "--level-channels", "2",
+        "4", "8", "--steps", "2", "--batch", "3", "--crop", "32", "--val-crops", "1", "--threads", "1",
+        "--frames-per-video", "4", "--val-every-nth", "4", "--adv-weight", "0"]))
+    best = train(cfg, progress=False)
+    package(best, tmp / "weights", default_quality=2)
+    old = os.environ.get("VIDCODEC_MODEL_PATH")
+    os.environ["VIDCODEC_MODEL_PATH"] = str(tmp / "weights")
+    yield zoo.load("tiny-ladder")
+    if old is None:
+        os.environ.pop("VIDCODEC_MODEL_PATH", None)
+    else:
+        os.environ["VIDCODEC_MODEL_PATH"] = old
+
+
+def test_model_card_carries_the_ladder_and_default(ladder):
+    assert ladder.level_channels == [2, 4, 8]
+    assert ladder.default_quality == 2
+
+
+@pytest.mark.parametrize("coder", ["ans", "elias"])
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_only_the_levels_prefix_is_coded(ladder, coder, level):
+    rng = np.random.default_rng(level)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)]
+    frames.append(np.clip(frames[0].astype(int) + rng.integers(-20, 21, frames[0].shape), 0, 255).astype(np.uint8))
+    enc = FrameEncoder(ladder, level, coder=coder, gop=8, scene_cut=100.0)
+    ys = [ladder.analyze(to_tensor(f))[0] for f in frames]
+    dec = FrameDecoder(ladder, ys[0].shape, coder=coder)
+    k = ladder.level_channels[level]
+    kinds = []
+    for y in ys:
+        coded = enc.encode_latent(y)
+        kinds.append(coded.kind)
+        state, lvl = dec.decode_symbols(coded.kind, coded.payload)
+        assert lvl == level
+        assert np.all(state[k:] == 0)  # the channels above the ladder step are not sent
+        np.testing.assert_array_equal(state, enc._prev)  # closed loop, bit-exact
+    assert kinds == [KEY, DELTA]
+    if coder == "elias":  # u8 level, u8 bits, then K (not C) float32 norms before the symbol section
+        norms = np.frombuffer(coded.payload, dtype="<f4", count=k, offset=2)
+        assert np.all(np.isfinite(norms)) and np.all(norms >= 0)
+
+
+def test_ladder_stream_round_trip_and_rate_control(ladder, tmp_path):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=12, size=(64, 48), rate=25)
+    s = vidcodec.encode(clip, tmp_path / "d.gvc", model="tiny-ladder", gop=4)
+    assert s.qualities == {2: 12}  # the model's default quality
+    assert len(list(vidcodec.frames(tmp_path / "d.gvc"))) == 12
+    s = vidcodec.encode(clip, tmp_path / "r.gvc", model="tiny-ladder", gop=4, bitrate=40.0)
+    assert sum(s.qualities.values()) == 12
+    assert len(list(vidcodec.frames(tmp_path / "r.gvc"))) == 12
