@@ -82,3 +82,18 @@ def test_expand_clips_and_cli_errors(tmp_path, capsys):
     assert cli_main(["eval", str(tmp_path / "a.mp4"), "--frames", "0", "-q"]) == 2
     with pytest.raises(UsageError, match="unknown codec"):
         rd.evaluate_clip(tmp_path / "a.mp4", codecs=["vp8"])
+
+
+def test_compare_models_and_side_by_side(tmp_path, tiny_model_dir):
+    from vidcodec.evaluate import compare
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    points, rows = compare.compare(["vaegan-tiny", "vaegan-tiny"], [clip], frames=3, gop=2)
+    assert len(points) == 6 and {p.codec for p in points} == {"vaegan-tiny"}
+    assert rows == [{"clip": "c.mp4", "model": "vaegan-tiny", "against": "vaegan-tiny", "bd_rate_psnr": None,
+                     "bd_rate_ms_ssim": None}]  # 3 levels: too few points for a BD fit
+    png = compare.side_by_side(["vaegan-tiny"], clip, 1, 2, (8, 8, 32, 32), tmp_path / "crop.png")
+    import cv2
+
+    img = cv2.imread(str(png))
+    assert img.shape == (32 + 22, 2 * 32, 3)
