@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import sys
 import time
@@ -22,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
-from . import container, media
+from . import container, media, pipeline
 from .codec import DEFAULT_GOP
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
@@ -167,13 +168,14 @@ def encode(
         frames = keys = 0
         levels: dict[int, int] = {}
         first_pts = last_pts = None
-        with container.GvcWriter(dst, header) as writer, tqdm(
+        # Three threads: demux + colour conversion, the analysis network, then coding and writing here.
+        frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
+        analysed = pipeline.stage(pipeline.stage(frames_in, name="vidcodec-demux"),
+                                  lambda f: (f, m.analyze(to_tensor(f.rgb, m.downscale))[0]), name="vidcodec-analysis")
+        with contextlib.closing(analysed), container.GvcWriter(dst, header) as writer, tqdm(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
-            for frame in source:
-                if max_frames is not None and frames >= max_frames:
-                    break
-                y = m.analyze(to_tensor(frame.rgb, m.downscale))[0]
+            for frame, y in analysed:
                 coded = encoder.encode_latent(y)
                 before = writer.bytes_written
                 writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
@@ -213,6 +215,35 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.Code
     return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=backend)
 
 
+@dataclass
+class _Pending:
+    """A frame parsed and entropy-decoded, not yet synthesized.
+
+    ``latent`` is the frame's latent, or for a concealed frame the last good latent (None if there
+    was none yet), which :func:`_render` uses only when no frame has been output before.
+    """
+
+    pts: int
+    key: bool
+    concealed: bool
+    latent: np.ndarray | None
+
+
+def _render(pending: Iterator[_Pending], m: zoo.CodecModel, width: int, height: int) -> Iterator[DecodedFrame]:
+    """Synthesize decoded latents; a concealed frame repeats the last output (else the last good latent,
+    else mid-grey)."""
+    last: np.ndarray | None = None
+    for index, p in enumerate(pending):
+        if not p.concealed:
+            rgb = last = to_rgb(m.synthesize(p.latent), width, height)
+        else:
+            if last is None:
+                last = (np.full((height, width, 3), 128, np.uint8) if p.latent is None
+                        else to_rgb(m.synthesize(p.latent), width, height))
+            rgb = last.copy()
+        yield DecodedFrame(rgb, p.pts, index, p.key, p.concealed)
+
+
 MAX_GAP_FRAMES = 10_000  # at most this many concealed frames fill one pts gap left by damage
 
 
@@ -247,8 +278,8 @@ def _decode_packets(
     start: Fraction | None = None,
     counts: _Counts | None = None,
     from_beginning: bool = True,
-) -> Iterator[DecodedFrame]:
-    """Decode and conceal: every frame of the stream yields a DecodedFrame, damaged ones repeat the last.
+) -> Iterator[_Pending]:
+    """Parse, entropy-decode and conceal: every frame of the stream yields a _Pending for :func:`_render`.
 
     ``reader`` must resync. A ``Damaged`` item, a payload that does not decode, or a delta whose
     reference was lost makes the decoder drop deltas until the next key packet; each dropped or
@@ -264,14 +295,11 @@ def _decode_packets(
     decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
     tb = Fraction(*hdr.time_base)
     step = _frame_step(hdr)
-    grey = np.full((hdr.height, hdr.width, 3), 128, np.uint8)
-    last_latent: tuple[np.ndarray, int] | None = None  # the last good frame, synthesized only when needed
-    last_rgb: np.ndarray | None = None
+    last_latent: tuple[np.ndarray, int] | None = None  # symbols and level of the last good frame
     last_pts: int | None = None
     need_key = False  # after damage: deltas are dropped until a key packet
     gap: str | None = None  # damage since the last frame: "fill" its pts gap at the frame rate, or "skip"
     seen = 0  # stream-0 frames accounted for (decoded, concealed or filled)
-    out = 0
     started = start is None
 
     def wanted(pts: int) -> bool:
@@ -279,23 +307,17 @@ def _decode_packets(
         started = started or pts * tb >= start
         return started
 
-    def emit(pts: int, key: bool, concealed: bool) -> Iterator[DecodedFrame]:
-        nonlocal out, last_rgb, last_pts, seen
+    def emit(pts: int, key: bool, concealed: bool) -> Iterator[_Pending]:
+        nonlocal last_pts, seen
         last_pts, seen = pts, seen + 1
         if not wanted(pts):
             return
+        latent = decoder.latent(*last_latent) if last_latent is not None else None
         if concealed:
-            if last_rgb is None:
-                last_rgb = grey if last_latent is None else to_rgb(m.synthesize(decoder.latent(*last_latent)),
-                                                                   hdr.width, hdr.height)
-            rgb = last_rgb.copy()
             counts.concealed += 1
-        else:
-            rgb = last_rgb = to_rgb(m.synthesize(decoder.latent(*last_latent)), hdr.width, hdr.height)
-        yield DecodedFrame(rgb, pts, out, key, concealed)
-        out += 1
+        yield _Pending(pts, key, concealed, latent)
 
-    def fill(until: int | None, frames: int | None = None) -> Iterator[DecodedFrame]:
+    def fill(until: int | None, frames: int | None = None) -> Iterator[_Pending]:
         """Concealed repeats at the frame rate between the last pts and ``until`` (or ``frames`` of them)."""
         if step is None:
             return
@@ -338,7 +360,6 @@ def _decode_packets(
             yield from emit(item.pts, kind == KEY, True)
             continue
         need_key = False
-        last_rgb = None
         yield from emit(item.pts, kind == KEY, False)
     if from_beginning and counts.damaged and last_pts is not None:
         index = reader.index()
@@ -398,7 +419,13 @@ def _frames(
             entry = reader.seek_to_keyframe(-(-start // tb))  # the last keyframe at or before the first frame
             from_beginning = entry.offset == reader.header_size
             log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
-        yield from _decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning)
+        # Three threads: parsing + entropy decoding, the synthesis network, and the consumer.
+        hdr = reader.header
+        pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts,
+                                                 from_beginning=from_beginning), name="vidcodec-parse")
+        rendered = stack.enter_context(contextlib.closing(
+            pipeline.stage(_render(pending, m, hdr.width, hdr.height), name="vidcodec-synthesis")))
+        yield from rendered
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
