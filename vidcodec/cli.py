@@ -27,6 +27,7 @@ examples:
   vidcodec info out.gvc --json                         stream header and packet statistics
   vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
   vidcodec train --data photos/ videos/ --out runs/my   train your own model (see docs/MODELS.md)
+  vidcodec bench clip.mp4 --size 640x360               speed per stage, fps, memory, x264 alongside
 """
 
 
@@ -131,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)
+
+    be = sub.add_parser(
+        "bench", help="speed: per-stage times, end-to-end fps, memory, and x264 on the same frames",
+        description="Measure where the time goes (per-stage median and p95 milliseconds, one frame at a time), "
+        "end-to-end encode and decode frame rates through the same code as the CLI (pipelined), peak memory, "
+        "and x264 veryfast/medium encode and decode rates on the same frames in the same run, with ratios. "
+        "Prints the machine (CPU, threads, GPU, providers, allocator). Run it with tcmalloc preloaded "
+        "(see the README).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    be.add_argument("clip", nargs="?", help="video file (default: the bundled samples/bikes.mp4)")
+    be.add_argument("--size", metavar="WxH", help="resize the frames to this size first (e.g. 640x360)")
+    be.add_argument("--frames", type=int, default=100, help="frames to use")
+    be.add_argument("--runs", type=int, default=3, help="repetitions (medians are reported)")
+    be.add_argument("--quality", type=int, help="quality level (default: the model's)")
+    be.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
+    be.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_backend(be)
+    _add_common(be)
 
     tr = sub.add_parser(
         "train", help="train a VAE-GAN model on folders of images and videos",
@@ -260,6 +280,28 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    from .errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must look like 640x360 (got {text!r})") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise UsageError(f"--size must be between 16x16 and 8192x8192 (got {text})")
+    return w, h
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    from .evaluate import bench
+
+    r = bench.bench(a.clip, _parse_size(a.size), a.frames, a.backend, a.model, a.quality, runs=a.runs)
+    print(json.dumps(r, indent=2) if a.json else bench.format_report(r))
+    return 0
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .train import vaegan  # torch loads here
 
@@ -300,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
-                "export": _cmd_export, "train": _cmd_train}
+                "export": _cmd_export, "train": _cmd_train,
+                "bench": _cmd_bench}
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below

@@ -1,0 +1,37 @@
+"""vidcodec bench: the report's parts on a tiny clip, and its usage errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import write_testsrc
+
+from vidcodec.cli import main as cli_main
+from vidcodec.errors import UsageError
+from vidcodec.evaluate import bench
+
+
+def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, capsys):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
+    assert cli_main(["bench", str(clip), "--model", "vaegan-tiny", "--quality", "2", "--frames", "4", "--runs", "1",
+                     "--size", "80x48", "--json", "-q"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["width"], r["height"], r["frames"]) == (80, 48, 4)
+    assert set(r["stages"]) == {"convert", "analysis", "entropy coding", "container write", "container parse",
+                                "entropy decoding", "synthesis", "to rgb"}
+    assert all(v["p95_ms"] >= v["median_ms"] >= 0 for v in r["stages"].values())
+    assert r["vidcodec"]["encode_fps"] > 0 and r["vidcodec"]["decode_fps"] > 0
+    for preset in ("veryfast", "medium"):
+        x = r["x264"][preset]
+        assert x["vidcodec_encode_ratio"] == pytest.approx(r["vidcodec"]["encode_fps"] / x["encode_fps"], rel=1e-2)
+    assert r["peak_rss_mib"] > 10 and r["machine"]["cores"] >= 1 and r["machine"]["providers"]
+    assert "vidcodec/x264" in bench.format_report(r)
+
+
+def test_bench_usage_errors(tmp_path, capsys):
+    assert cli_main(["bench", str(tmp_path / "nope.mp4"), "-q"]) == 2
+    assert cli_main(["bench", "--size", "640by360", "-q"]) == 2
+    assert "640x360" in capsys.readouterr().err
+    with pytest.raises(UsageError):
+        bench.bench(tmp_path / "nope.mp4", frames=1)

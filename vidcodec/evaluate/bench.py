@@ -1,0 +1,214 @@
+"""``vidcodec bench``: where the time goes, end-to-end frame rates, and x264 in the same run.
+
+Per-stage times are measured one frame at a time without pipelining (so they add up to the work
+per frame); the end-to-end rates go through :func:`vidcodec.encode` / :func:`vidcodec.decode`
+exactly as the command line does (pipelined, with file I/O). x264 encodes and decodes the same
+frames in the same process, so ratios are comparable on a noisy shared machine.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .. import api, container
+from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
+from ..errors import UsageError
+from ..models import zoo
+from .rd import _write_y4m_clip, read_frames
+
+BUNDLED = Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4"
+
+
+def machine() -> dict:
+    """CPU, threads, GPU, ONNX Runtime providers and the allocator in use."""
+    import onnxruntime as ort
+    import torch
+
+    from .. import runtime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    preload = os.environ.get("LD_PRELOAD", "")
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "ort_threads": runtime.default_threads(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "onnxruntime": ort.__version__, "providers": runtime.default_providers(),
+        "allocator": "tcmalloc" if "tcmalloc" in preload else "jemalloc" if "jemalloc" in preload else "glibc malloc",
+        "python": platform.python_version(),
+    }
+
+
+def _stats(ms: list[float]) -> dict:
+    return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+
+
+def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | None) -> tuple[list[np.ndarray], Fraction,
+                                                                                               str]:
+    """Frames of ``clip`` (default: the bundled sample), resized to ``size`` (W, H) if given."""
+    path = Path(clip) if clip else BUNDLED
+    if not path.exists():
+        raise UsageError(f"{path} does not exist" + ("" if clip else ": give a clip (the bundled sample is only "
+                                                                      "in a source checkout)"))
+    ref, rate = read_frames(path, frames)
+    if size:
+        w, h = size
+        ref = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in ref]
+    return ref, rate, path.name
+
+
+def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int) -> dict:
+    """Per-stage milliseconds per frame for encoding and decoding, one frame at a time."""
+    h, w = frames[0].shape[:2]
+    enc = FrameEncoder(model, quality - 1, gop=gop)
+    t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
+                                               "container parse", "entropy decoding", "synthesis", "to rgb")}
+    buf = io.BytesIO()
+    c, lh, lw = model.latent_channels, -(-h // model.downscale), -(-w // model.downscale)
+    header = container.StreamHeader(width=w, height=h, time_base=(1, 25), frame_rate=(25, 1), frame_count=0,
+                                    model_name=model.name, model_hash=bytes.fromhex(model.sha256),
+                                    coder=container.Coder.ANS, mode=container.Mode.VAEGAN, quality=quality,
+                                    latent_shape=(c, lh, lw), gop=gop)
+    kinds = {"key": container.PacketType.KEY, "delta": container.PacketType.DELTA}
+    with container.GvcWriter(buf, header) as writer:
+        for i, f in enumerate(frames):
+            t0 = time.perf_counter()
+            x = to_tensor(f, model.downscale)
+            t1 = time.perf_counter()
+            y = model.analyze(x)[0]
+            t2 = time.perf_counter()
+            coded = enc.encode_latent(y)
+            t3 = time.perf_counter()
+            writer.write_packet(kinds[coded.kind], i, coded.payload)
+            t4 = time.perf_counter()
+            for k, a, b in (("convert", t0, t1), ("analysis", t1, t2), ("entropy coding", t2, t3),
+                            ("container write", t3, t4)):
+                t[k].append(1000 * (b - a))
+    buf.seek(0)
+    dec = FrameDecoder(model, (c, lh, lw))
+    reader = container.GvcReader(buf)
+    it = iter(reader)
+    while True:
+        t0 = time.perf_counter()
+        pkt = next(it, None)
+        t1 = time.perf_counter()
+        if pkt is None:
+            break
+        kind = "key" if pkt.kind == container.PacketType.KEY else "delta"
+        sym, level = dec.decode_symbols(kind, pkt.payload)
+        t2 = time.perf_counter()
+        img = model.synthesize(dec.latent(sym, level))
+        t3 = time.perf_counter()
+        to_rgb(img, w, h)
+        t4 = time.perf_counter()
+        for k, a, b in (("container parse", t0, t1), ("entropy decoding", t1, t2), ("synthesis", t2, t3),
+                        ("to rgb", t3, t4)):
+            t[k].append(1000 * (b - a))
+    return {k: _stats(v) for k, v in t.items()}
+
+
+def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> tuple[float, float]:
+    """x264 (crf 23, yuv420p) encode and decode frames per second on these frames (RGB in and out)."""
+    h, w = frames[0].shape[:2]
+    path = tmp / f"x264-{preset}.mp4"
+    t0 = time.perf_counter()
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        s.options = {"preset": preset, "crf": "23"}
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), "rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    t1 = time.perf_counter()
+    with av.open(str(path)) as inp:
+        n = sum(1 for fr in inp.decode(video=0) if fr.to_ndarray(format="rgb24") is not None)
+    t2 = time.perf_counter()
+    return len(frames) / (t1 - t0), n / (t2 - t1)
+
+
+def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
+          backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = api.DEFAULT_GOP,
+          runs: int = 3) -> dict:
+    """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``)."""
+    if frames < 2 or runs < 1:
+        raise UsageError("--frames must be at least 2 and --runs at least 1")
+    ref, rate, name = load_frames(clip, frames, size)
+    m = zoo.load(model, backend=backend)
+    quality = quality or m.default_quality
+    h, w = ref[0].shape[:2]
+    t_start = time.perf_counter()
+    m.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))  # sessions made and warmed before timing
+    startup = time.perf_counter() - t_start
+    stages = stage_times(ref, m, quality, gop)
+    enc_fps, dec_fps, x264 = [], [], {"veryfast": ([], []), "medium": ([], [])}
+    with tempfile.TemporaryDirectory(prefix="vidcodec-bench-") as d:
+        tmp = Path(d)
+        src = tmp / "src.y4m"
+        _write_y4m_clip(ref, rate, src)
+        for _ in range(runs):
+            s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
+                           backend=backend)
+            enc_fps.append(s.fps)
+            ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend)
+            dec_fps.append(ds.fps)
+            for preset, (e, dd) in x264.items():
+                a, b = _x264(ref, rate, preset, tmp)
+                e.append(a)
+                dd.append(b)
+        size_bytes = (tmp / "b.gvc").stat().st_size
+    enc, dec = statistics.median(enc_fps), statistics.median(dec_fps)
+    report = {
+        "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
+        "backend": backend, "model": m.name, "quality": quality, "startup_s": round(startup, 3),
+        "stages": stages,
+        "vidcodec": {"encode_fps": round(enc, 2), "decode_fps": round(dec, 2),
+                     "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
+        "x264": {}, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    for preset, (e, dd) in x264.items():
+        ef, df = statistics.median(e), statistics.median(dd)
+        report["x264"][preset] = {"encode_fps": round(ef, 2), "decode_fps": round(df, 2),
+                                  "vidcodec_encode_ratio": round(enc / ef, 4),
+                                  "vidcodec_decode_ratio": round(dec / df, 4)}
+    return report
+
+
+def format_report(r: dict) -> str:
+    m = r["machine"]
+    head = (f"machine: {m['cpu']}, {m['cores']} logical cores, ORT threads {m['ort_threads']}, torch threads "
+            f"{m['torch_threads']}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
+            f"allocator {m['allocator']}")
+    clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
+            f"{r['model']} q{r['quality']}, backend {r['backend']}; start-up (sessions, first frame) {r['startup_s']} s")
+    lines = [head, clip, "", f"{'stage (one frame at a time)':<30} {'median ms':>10} {'p95 ms':>10}"]
+    for k, v in r["stages"].items():
+        lines.append(f"  {k:<28} {v['median_ms']:>10.2f} {v['p95_ms']:>10.2f}")
+    v = r["vidcodec"]
+    e2e = (f"end to end (pipelined, as the CLI): encode {v['encode_fps']:.1f} fps, decode {v['decode_fps']:.1f} fps, "
+           f"{v['bpp']} bpp")
+    lines += ["", e2e]
+    for preset, x in r["x264"].items():
+        lines.append(f"x264 {preset:<9} encode {x['encode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_encode_ratio']:.3f}), "
+                     f"decode {x['decode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_decode_ratio']:.3f})")
+    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB")
+    return "\n".join(lines)
