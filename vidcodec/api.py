@@ -227,6 +227,7 @@ class _Pending:
     key: bool
     concealed: bool
     latent: np.ndarray | None
+    size: int = 0  # payload bytes of the packet (0 for concealed frames)
 
 
 def _render(pending: Iterator[_Pending], m: zoo.CodecModel, width: int, height: int) -> Iterator[DecodedFrame]:
@@ -307,7 +308,7 @@ def _decode_packets(
         started = started or pts * tb >= start
         return started
 
-    def emit(pts: int, key: bool, concealed: bool) -> Iterator[_Pending]:
+    def emit(pts: int, key: bool, concealed: bool, size: int = 0) -> Iterator[_Pending]:
         nonlocal last_pts, seen
         last_pts, seen = pts, seen + 1
         if not wanted(pts):
@@ -315,7 +316,7 @@ def _decode_packets(
         latent = decoder.latent(*last_latent) if last_latent is not None else None
         if concealed:
             counts.concealed += 1
-        yield _Pending(pts, key, concealed, latent)
+        yield _Pending(pts, key, concealed, latent, size)
 
     def fill(until: int | None, frames: int | None = None) -> Iterator[_Pending]:
         """Concealed repeats at the frame rate between the last pts and ``until`` (or ``frames`` of them)."""
@@ -360,7 +361,7 @@ def _decode_packets(
             yield from emit(item.pts, kind == KEY, True)
             continue
         need_key = False
-        yield from emit(item.pts, kind == KEY, False)
+        yield from emit(item.pts, kind == KEY, False, len(item.payload))
     if from_beginning and counts.damaged and last_pts is not None:
         index = reader.index()
         expected = index.frame_count if index is not None else hdr.frame_count
@@ -400,32 +401,50 @@ def _frames(
     on_header: Callable[[container.StreamHeader, zoo.CodecModel], None] | None = None,
 ) -> Iterator[DecodedFrame]:
     """frames(), with totals kept in ``counts`` and ``on_header`` called once the model is loaded."""
-    zoo.check_backend(backend)
     with contextlib.ExitStack() as stack:
-        source = _stdin_if_dash(src)
-        if follow:
-            if not isinstance(src, (str, Path)) or str(src) == "-":
-                raise UsageError("--follow needs a file path (a pipe already waits for its writer)")
-            from .follow import FollowedFile
-
-            source = stack.enter_context(FollowedFile(src, timeout=follow_timeout))
-        reader = stack.enter_context(container.GvcReader(source, resync=True))
-        m = _stream_model(reader.header, backend)
+        reader, m, pending = open_pending(stack, src, start=start, backend=backend, follow=follow,
+                                          follow_timeout=follow_timeout, counts=counts)
         if on_header is not None:
             on_header(reader.header, m)
-        from_beginning = True
-        if start is not None and reader.seekable:
-            tb = Fraction(*reader.header.time_base)
-            entry = reader.seek_to_keyframe(-(-start // tb))  # the last keyframe at or before the first frame
-            from_beginning = entry.offset == reader.header_size
-            log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
         # Three threads: parsing + entropy decoding, the synthesis network, and the consumer.
         hdr = reader.header
-        pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts,
-                                                 from_beginning=from_beginning), name="vidcodec-parse")
         rendered = stack.enter_context(contextlib.closing(
             pipeline.stage(_render(pending, m, hdr.width, hdr.height), name="vidcodec-synthesis")))
         yield from rendered
+
+
+def open_pending(
+    stack: contextlib.ExitStack,
+    src: str | Path | BinaryIO,
+    *,
+    start: Fraction | None = None,
+    backend: str = "ort",
+    follow: bool = False,
+    follow_timeout: float = 10.0,
+    counts: _Counts | None = None,
+) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending]]:
+    """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model and
+    the parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize."""
+    zoo.check_backend(backend)
+    source = _stdin_if_dash(src)
+    if follow:
+        if not isinstance(src, (str, Path)) or str(src) == "-":
+            raise UsageError("--follow needs a file path (a pipe already waits for its writer)")
+        from .follow import FollowedFile
+
+        source = stack.enter_context(FollowedFile(src, timeout=follow_timeout))
+    reader = stack.enter_context(container.GvcReader(source, resync=True))
+    m = _stream_model(reader.header, backend)
+    from_beginning = True
+    if start is not None and reader.seekable:
+        tb = Fraction(*reader.header.time_base)
+        entry = reader.seek_to_keyframe(-(-start // tb))  # the last keyframe at or before the first frame
+        from_beginning = entry.offset == reader.header_size
+        log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
+    pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning),
+                             name="vidcodec-parse")
+    stack.enter_context(contextlib.closing(pending))
+    return reader, m, pending
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:

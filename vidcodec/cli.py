@@ -23,6 +23,8 @@ examples:
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
   vidcodec decode out.gvc clip.mp4 --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
   vidcodec decode --follow live.gvc - | ffplay -       play a stream that is still being written
+  vidcodec play out.gvc                                watch in a window (space, arrows, o, q)
+  vidcodec play out.gvc --to - | ffplay -              no display: y4m to a player
   cat in.y4m | vidcodec encode - out.gvc               read from stdin
   vidcodec info out.gvc --json                         stream header and packet statistics
   vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
@@ -100,6 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --follow, finish after this long without growth (default 10)")
     _add_backend(dec)
     _add_common(dec)
+
+    pl = sub.add_parser(
+        "play", help="watch a .gvc stream in a window (or decode it to y4m for a player)",
+        description="Play a .gvc stream in a window, paced by its timestamps; late frames are dropped (and "
+        "counted) to keep real time. Keys: space pause, left/right previous/next keyframe, o on-screen "
+        "info, q or Esc quit. Without a display: --to out.y4m, or --to - to pipe y4m into a player "
+        "(`vidcodec play x.gvc --to - | ffplay -`). The window needs OpenCV with GUI support "
+        "(opencv-python, not -headless).",
+    )
+    pl.add_argument("input", help=".gvc path, or - for stdin")
+    pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout")
+    pl.add_argument("--start", type=float, metavar="SECONDS", help="begin at this time (seeks to the keyframe before)")
+    pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    pl.add_argument("--follow", action="store_true", help="the input is still being written: keep playing as it grows")
+    pl.add_argument("--follow-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="with --follow, stop after this long without growth (default 10)")
+    pl.add_argument("--no-info", action="store_true", help="start with the on-screen info line hidden (o toggles)")
+    pl.add_argument("-y", "--overwrite", action="store_true", help="with --to, overwrite the output if it exists")
+    _add_backend(pl)
+    _add_common(pl)
 
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)")
     info.add_argument("input", help=".gvc path, or - for stdin")
@@ -214,6 +236,26 @@ def _cmd_decode(a: argparse.Namespace) -> int:
     if s.concealed:
         print(f"vidcodec decode: error: the stream is damaged ({s.damaged} damaged region(s)): {s.concealed} of "
               f"{s.frames} frames were concealed by repeating the previous frame", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_play(a: argparse.Namespace) -> int:
+    from . import play  # torch, PyAV, OpenCV load here
+
+    if a.frames is not None and a.frames < 1:
+        from .errors import UsageError
+
+        raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    src = sys.stdin.buffer if a.input == "-" else a.input
+    s = play.play(src, to=a.to, start=a.start, max_frames=a.frames, backend=a.backend, follow=a.follow,
+                  follow_timeout=a.follow_timeout, overwrite=a.overwrite, show_info=not a.no_info)
+    if not a.quiet:
+        dropped = f", dropped {s.dropped} late frame(s) to keep real time" if s.dropped else ""
+        print(f"played {s.shown} frames{dropped}" + (f", {s.concealed} concealed" if s.concealed else ""),
+              file=sys.stderr)
+    if s.concealed:
+        print(f"vidcodec play: error: the stream is damaged: {s.concealed} frames were concealed", file=sys.stderr)
         return 1
     return 0
 
@@ -343,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
                 "export": _cmd_export, "train": _cmd_train,
-                "bench": _cmd_bench}
+                "bench": _cmd_bench, "play": _cmd_play}
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below

@@ -1,0 +1,118 @@
+"""vidcodec play: the window code driven with OpenCV's GUI calls replaced, and the headless y4m path."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec import play
+from vidcodec.cli import main as cli_main
+from vidcodec.errors import UsageError
+
+
+class FakeGui:
+    """Stands in for cv2.namedWindow/imshow/waitKeyEx/getWindowProperty/destroyWindow, with a fake clock."""
+
+    def __init__(self, keys: dict[int, list[int]] | None = None, decode_cost: float = 0.0) -> None:
+        self.now = 0.0
+        self.shown: list[np.ndarray] = []
+        self.keys = keys or {}  # frame number shown -> keys pressed after it
+        self.decode_cost = decode_cost
+        self.destroyed = False
+
+    def install(self, monkeypatch) -> None:
+        monkeypatch.setattr(cv2, "namedWindow", lambda *a, **k: None)
+        monkeypatch.setattr(cv2, "imshow", self.imshow)
+        monkeypatch.setattr(cv2, "waitKeyEx", self.wait)
+        monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+        monkeypatch.setattr(cv2, "destroyWindow", lambda *a: setattr(self, "destroyed", True))
+
+    def clock(self) -> float:
+        return self.now
+
+    def imshow(self, title, bgr) -> None:
+        self.shown.append(bgr.copy())
+        self.now += self.decode_cost
+
+    def wait(self, ms: int) -> int:
+        pending = self.keys.get(len(self.shown), [])
+        key = pending.pop(0) if pending else -1
+        if key == -1:  # nothing pressed: the whole wait passes
+            self.now += ms / 1000
+        return key
+
+
+@pytest.fixture
+def stream(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=20, size=(64, 48), rate=10)
+    vidcodec.encode(clip, tmp_path / "s.gvc", model="vaegan-tiny", quality=2, gop=5)
+    return tmp_path / "s.gvc"
+
+
+def _player(stream, gui, monkeypatch, **kw):
+    gui.install(monkeypatch)
+    return play.Player(stream, play.CvWindow("t"), clock=gui.clock, **kw)
+
+
+def test_plays_every_frame_in_real_time_with_the_info_line(stream, monkeypatch):
+    gui = FakeGui()
+    stats = _player(stream, gui, monkeypatch).run()
+    assert stats.shown == 20 and stats.dropped == 0 and not stats.quit
+    assert gui.now == pytest.approx(2.0, abs=0.15)  # 20 frames at 10 fps take 2 s of (fake) wall clock
+    assert gui.shown[0].shape == (48, 64, 3)
+    assert gui.shown[0][:20].mean() < gui.shown[0][20:].mean()  # the dark band of the info line
+
+
+def test_slow_decoding_drops_late_frames_but_not_keyframes(stream, monkeypatch):
+    gui = FakeGui(decode_cost=0.25)  # each shown frame costs 2.5 frame durations
+    stats = _player(stream, gui, monkeypatch, show_info=False).run()
+    assert stats.dropped > 5 and stats.shown + stats.dropped == 20
+    assert stats.shown >= 4  # the 4 keyframes are always shown
+
+
+def test_keys_quit_pause_toggle_and_seek(stream, monkeypatch):
+    gui = FakeGui(keys={3: [ord("q")]})
+    stats = _player(stream, gui, monkeypatch).run()
+    assert stats.quit and stats.shown == 3
+
+    gui = FakeGui(keys={2: [ord(" ")], 3: []})
+    gui.keys[2].extend([-1] * 10 + [ord(" ")])  # paused for 10 polls of 50 ms, then resumed
+    stats = _player(stream, gui, monkeypatch).run()
+    assert stats.shown == 20 and gui.now == pytest.approx(2.5, abs=0.2)
+
+    right = next(iter(play.RIGHT_KEYS))
+    gui = FakeGui(keys={1: [right]})  # from the first GOP to the keyframe at 0.5 s
+    stats = _player(stream, gui, monkeypatch, show_info=False).run()
+    assert stats.seeks == 1 and stats.shown == 1 + 15
+
+    left = next(iter(play.LEFT_KEYS))
+    gui = FakeGui(keys={12: [left]})  # in the GOP starting at 1.0 s: back to the one at 0.5 s
+    stats = _player(stream, gui, monkeypatch, show_info=False).run()
+    assert stats.seeks == 1 and stats.shown == 12 + 15
+
+    gui = FakeGui(keys={1: [ord("o")]})
+    p = _player(stream, gui, monkeypatch)
+    p.run()
+    assert not p.show_info
+
+
+def test_headless_play_writes_y4m(stream, tmp_path, capsys):
+    out = tmp_path / "o.y4m"
+    assert cli_main(["play", str(stream), "--to", str(out), "-q"]) == 0
+    with open(out, "rb") as f:
+        assert f.read(10) == b"YUV4MPEG2 "
+    assert len(list(vidcodec.frames(stream))) == 20
+    assert cli_main(["play", str(stream), "--to", str(tmp_path / "o.mp4"), "-q"]) == 2
+    assert "y4m" in capsys.readouterr().err
+
+
+def test_no_gui_gives_a_clear_error(stream, monkeypatch):
+    def no_gui(*a, **k):
+        raise cv2.error("The function is not implemented")
+
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    with pytest.raises(UsageError, match="--to"):
+        play.play(stream)

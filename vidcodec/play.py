@@ -1,0 +1,248 @@
+"""``vidcodec play``: watch a .gvc stream in a window, paced by its timestamps.
+
+The player decodes in the background pipeline (parse + entropy decoding in a thread) and paces
+frames by their pts against a monotonic clock. When it falls behind by more than one frame
+duration it *drops* frames: their latents are entropy-decoded (the next delta needs them) but not
+synthesized, which is where the time goes; it catches up at the cost of those frames and says
+how many it dropped. Keys: space pauses, ←/→ seek to the previous/next keyframe (by the index,
+else ±5 s), ``o`` toggles the on-screen line (fps, bitrate, dropped), ``q`` or Esc quits.
+
+The window is OpenCV's (``cv2.imshow``); the OpenCV calls are the only window layer, so tests
+replace exactly those. Without a display use ``--to out.y4m`` or ``--to -`` (y4m on stdout, e.g.
+``vidcodec play x.gvc --to - | ffplay -``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from . import api
+from .codec.vaegan import to_rgb
+from .errors import UsageError
+
+log = logging.getLogger("vidcodec")
+
+# cv2.waitKeyEx codes: GTK/Qt on Linux, then Windows, for ← and →.
+LEFT_KEYS = {65361, 2424832, 81}
+RIGHT_KEYS = {65363, 2555904, 83}
+QUIT_KEYS = {ord("q"), ord("Q"), 27}
+SEEK_FALLBACK_S = 5.0
+
+
+@dataclass
+class PlayStats:
+    """What a playback showed."""
+
+    shown: int = 0
+    dropped: int = 0  # late frames not synthesized to catch up
+    concealed: int = 0
+    seeks: int = 0
+    quit: bool = False  # the viewer quit (q, Esc, closed window) before the end
+
+
+class CvWindow:
+    """The window layer: the only place OpenCV's GUI is called."""
+
+    def __init__(self, title: str) -> None:
+        import cv2
+
+        self.cv2 = cv2
+        self.title = title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
+        except cv2.error as e:
+            raise UsageError(
+                "cannot open a window (no display, or an OpenCV without GUI support such as "
+                "opencv-python-headless): use --to out.y4m, or `vidcodec play FILE --to - | ffplay -`; "
+                f"for a window install opencv-python instead of opencv-python-headless ({str(e).strip()[:80]})"
+            ) from None
+
+    def show(self, rgb: np.ndarray) -> None:
+        self.cv2.imshow(self.title, rgb[:, :, ::-1])
+
+    def key(self, wait_ms: int) -> int:
+        """The key pressed within ``wait_ms`` milliseconds (at least 1), or -1."""
+        return self.cv2.waitKeyEx(max(1, int(wait_ms)))
+
+    def closed(self) -> bool:
+        try:
+            return self.cv2.getWindowProperty(self.title, self.cv2.WND_PROP_VISIBLE) < 1
+        except self.cv2.error:
+            return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cv2.destroyWindow(self.title)
+
+
+def overlay(rgb: np.ndarray, text: str) -> np.ndarray:
+    """A copy of the frame with ``text`` on a dark band at the top."""
+    import cv2
+
+    out = rgb.copy()
+    band = min(out.shape[0], 20)
+    out[:band] = (out[:band] * 0.35).astype(np.uint8)
+    cv2.putText(out, text, (4, band - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+class Player:
+    """Paced playback of one stream into a window (see the module docstring)."""
+
+    def __init__(self, src: str | Path | BinaryIO, window: CvWindow, *, start: float | None = None,
+                 max_frames: int | None = None, backend: str = "ort", follow: bool = False,
+                 follow_timeout: float = 10.0, show_info: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.src = src
+        self.window = window
+        self.start = api._seconds(start)
+        self.max_frames = max_frames
+        self.backend = backend
+        self.follow = follow
+        self.follow_timeout = follow_timeout
+        self.show_info = show_info
+        self.clock = clock
+        self.stats = PlayStats()
+        self.seekable = isinstance(src, (str, Path)) and str(src) != "-" and not follow
+
+    def run(self) -> PlayStats:
+        start = self.start
+        while True:
+            target = self._play_from(start)
+            if target is None:
+                return self.stats
+            start = target
+            self.stats.seeks += 1
+
+    def _play_from(self, start: Fraction | None) -> Fraction | None:
+        """Play until the end, a quit (None) or a seek (the new start time)."""
+        counts = api._Counts()
+        with contextlib.ExitStack() as stack:
+            reader, m, pending = api.open_pending(stack, self.src, start=start, backend=self.backend,
+                                                  follow=self.follow, follow_timeout=self.follow_timeout,
+                                                  counts=counts)
+            hdr = reader.header
+            tb = Fraction(*hdr.time_base)
+            step = float(Fraction(hdr.frame_rate[1], hdr.frame_rate[0])) if hdr.frame_rate[0] else 1 / 25
+            index = reader.index() if self.seekable else None
+            keys = [e.pts * tb for e in index.entries] if index is not None else []
+            origin: tuple[float, float] | None = None  # (clock, stream time) pairing for pacing
+            last: np.ndarray | None = None
+            recent: deque[tuple[float, int]] = deque()  # (clock, bytes) of frames in the last second
+            current = start or Fraction(0)
+            for p in pending:
+                t = float(p.pts * tb)
+                current = p.pts * tb
+                now = self.clock()
+                if origin is None:
+                    origin = (now, t)
+                due = origin[0] + (t - origin[1])
+                late = now - due > step
+                if late and not p.concealed and last is not None and not p.key:
+                    self.stats.dropped += 1  # entropy-decoded (kept for the next delta), not synthesized
+                    continue
+                if p.concealed:
+                    self.stats.concealed += 1
+                    if last is None:
+                        last = (np.full((hdr.height, hdr.width, 3), 128, np.uint8) if p.latent is None
+                                else to_rgb(m.synthesize(p.latent), hdr.width, hdr.height))
+                    rgb = last
+                else:
+                    rgb = last = to_rgb(m.synthesize(p.latent), hdr.width, hdr.height)
+                recent.append((now, p.size))
+                while recent and recent[0][0] < now - 1.0:
+                    recent.popleft()
+                if self.show_info:
+                    kbps = 8 * sum(b for _, b in recent) / 1000
+                    rgb = overlay(rgb, f"{t:7.2f} s  {len(recent):3d} fps  {kbps:7.1f} kbit/s  dropped "
+                                       f"{self.stats.dropped}{'  concealed ' + str(self.stats.concealed) if self.stats.concealed else ''}")
+                self.window.show(rgb)
+                self.stats.shown += 1
+                if self.max_frames is not None and self.stats.shown >= self.max_frames:
+                    return None
+                # Wait for this frame's successor to be due, handling keys meanwhile.
+                while True:
+                    wait = origin[0] + (t + step - origin[1]) - self.clock()
+                    k = self.window.key(wait * 1000 if wait > 0 else 1)
+                    action = self._key(k, current, keys)
+                    if action == "quit":
+                        self.stats.quit = True
+                        return None
+                    if isinstance(action, Fraction):
+                        return action
+                    if action == "pause":
+                        paused_at = self.clock()
+                        while True:
+                            k = self.window.key(50)
+                            action = self._key(k, current, keys)
+                            if action in ("pause", "quit") or isinstance(action, Fraction):
+                                break
+                            if self.window.closed():
+                                action = "quit"
+                                break
+                        if action == "quit":
+                            self.stats.quit = True
+                            return None
+                        if isinstance(action, Fraction):
+                            return action
+                        origin = (origin[0] + self.clock() - paused_at, origin[1])
+                        continue
+                    if self.window.closed():
+                        self.stats.quit = True
+                        return None
+                    if wait <= 0.001:
+                        break
+        return None
+
+    def _key(self, k: int, current: Fraction, keys: list[Fraction]) -> str | Fraction | None:
+        if k in QUIT_KEYS:
+            return "quit"
+        if k == ord(" "):
+            return "pause"
+        if k in (ord("o"), ord("O")):
+            self.show_info = not self.show_info
+            return None
+        if k in LEFT_KEYS or k in RIGHT_KEYS:
+            if not self.seekable:
+                log.warning("seeking needs a file (not a pipe or --follow)")
+                return None
+            forward = k in RIGHT_KEYS
+            if keys:
+                # The keyframe before the one we are in (←) or the next one (→).
+                before = [x for x in keys if x <= current]
+                if forward:
+                    after = [x for x in keys if x > current]
+                    return after[0] if after else None
+                return before[-2] if len(before) >= 2 else (before[0] if before else Fraction(0))
+            target = current + Fraction(SEEK_FALLBACK_S) * (1 if forward else -1)
+            return max(Fraction(0), target)
+        return None
+
+
+def play(src: str | Path | BinaryIO, *, to: str | None = None, start: float | None = None,
+         max_frames: int | None = None, backend: str = "ort", follow: bool = False, follow_timeout: float = 10.0,
+         overwrite: bool = False, show_info: bool = True, window: CvWindow | None = None) -> PlayStats:
+    """Play ``src`` in a window, or with ``to`` (a .y4m path or ``"-"``) decode it to y4m instead."""
+    if to is not None:
+        if to != "-" and Path(to).suffix.lower() != ".y4m":
+            raise UsageError(f"--to writes y4m: give a .y4m path or - (got {to})")
+        s = api.decode(src, to, overwrite=overwrite, backend=backend, start=start, max_frames=max_frames,
+                       follow=follow, follow_timeout=follow_timeout)
+        return PlayStats(shown=s.frames, concealed=s.concealed)
+    title = f"vidcodec - {src if isinstance(src, (str, Path)) else 'stdin'}"
+    win = window or CvWindow(title)
+    try:
+        return Player(src, win, start=start, max_frames=max_frames, backend=backend, follow=follow,
+                      follow_timeout=follow_timeout, show_info=show_info).run()
+    finally:
+        win.close()
