@@ -202,8 +202,8 @@ def test_header_bytes_follow_the_documented_layout() -> None:
     body = (
         b"\x8aGVC\r\n\x1a\n"
         + le(1, 2)
-        + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 1.0, header size
+        + le(1, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 1.1, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -233,7 +233,7 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "3d0bd6fec012d331e14da56a0f9309011d7cf097e0d30a829215989180d83bd9"
+        "5a2fac6faa05fc035b9125356cf83389f63b413b942373a2898d7212f1b66f02"  # format 1.1
     )
 
 
@@ -370,7 +370,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
     future = data[:8] + struct.pack("<H", 2) + data[10:]
     with pytest.raises(
-        UnsupportedVersionError, match=r"version 2\.0.*reads only format version 1\.x.*upgrade"
+        UnsupportedVersionError, match=r"version 2\.1.*reads only format version 1\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 

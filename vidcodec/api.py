@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import logging
+import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -110,12 +113,17 @@ def encode(
     backend: str = "ort",
     bitrate: float | None = None,
     bufsize: float | None = None,
+    repeat_header: bool | None = None,
+    raw: media.RawFormat | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``).
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
     average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
+    ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
+    that a reader can join mid-stream; by default it does so when ``dst`` is a pipe or stdout.
+    ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
     """
     zoo.check_backend(backend)
     if bitrate is not None and coder != "ans":
@@ -132,7 +140,7 @@ def encode(
         if str(dst) == "-":
             dst = sys.stdout.buffer
     t0 = time.perf_counter()
-    with media.open_source(src, stdin=stdin) as source:
+    with media.open_source(src, stdin=stdin, raw=raw) as source:
         m = zoo.load(model, backend=backend)
         if quality is None:
             quality = m.default_quality
@@ -172,7 +180,9 @@ def encode(
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
         analysed = pipeline.stage(pipeline.stage(frames_in, name="vidcodec-demux"),
                                   lambda f: (f, m.analyze(to_tensor(f.rgb, m.downscale))[0]), name="vidcodec-analysis")
-        with contextlib.closing(analysed), container.GvcWriter(dst, header) as writer, tqdm(
+        if repeat_header is None:
+            repeat_header = _is_live(dst)
+        with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
             for frame, y in analysed:
@@ -193,6 +203,16 @@ def encode(
         duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
     return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration,
                        dict(sorted(levels.items())), [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
+
+
+def _is_live(dst: str | Path | BinaryIO) -> bool:
+    """Whether ``dst`` is a pipe, socket or terminal (not a regular file or an in-memory buffer)."""
+    if isinstance(dst, (str, Path)):
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(dst.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
 
 
 def _duration(first: int | None, last: int | None, frames: int, tb: Fraction, rate: Fraction | None) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__, container
 from .codec import DEFAULT_GOP, DEFAULT_MODEL
-from .errors import VidcodecError
+from .errors import UsageError, VidcodecError
 
 EXAMPLES = """\
 examples:
@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="QSGD bits per level (2..16) with --coder elias")
     enc.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
+    raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
+    raw.add_argument("--fps", type=str, default="25", help="raw input frame rate (e.g. 25 or 30000/1001)")
+    raw.add_argument("--pix-fmt", default="yuv420p", help="raw input pixel format (FFmpeg name: yuv420p, rgb24, ...)")
+    enc.add_argument("--repeat-header", action="store_true",
+                     help="repeat the stream header before every keyframe so readers can join mid-stream "
+                     "(always on when writing to a pipe or stdout)")
     enc.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     _add_backend(enc)
     _add_common(enc)
@@ -212,9 +219,24 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
 
     out = sys.stdout.buffer if a.output == "-" else a.output
+    raw = None
+    if a.size is not None:
+        from fractions import Fraction
+
+        from .media import RawFormat
+
+        w, h = _parse_size(a.size)
+        try:
+            fps = Fraction(a.fps)
+        except (ValueError, ZeroDivisionError):
+            fps = Fraction(0)
+        if fps <= 0:
+            raise UsageError(f"--fps must be a positive number or ratio (got {a.fps!r})")
+        raw = RawFormat(w, h, fps, a.pix_fmt)
     s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
                    model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
-                   backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize)
+                   backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
+                   repeat_header=True if a.repeat_header else None, raw=raw)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
@@ -286,7 +308,6 @@ def _cmd_info(a: argparse.Namespace) -> int:
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
-    from .errors import UsageError
     from .evaluate import rd
 
     if a.frames < 1:
@@ -323,7 +344,6 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 
 def _parse_size(text: str | None) -> tuple[int, int] | None:
-    from .errors import UsageError
 
     if text is None:
         return None
@@ -355,7 +375,6 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 def _cmd_export(a: argparse.Namespace) -> int:
     from . import media, runtime  # torch and ONNX load here
-    from .errors import UsageError
     from .models import zoo
 
     if a.frames < 1:

@@ -25,6 +25,7 @@ from .errors import (
     TruncatedStreamError,
     UnsupportedVersionError,
     UsageError,
+    VidcodecError,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (1, 0)
+FORMAT_VERSION: tuple[int, int] = (1, 1)
 READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1,)
+JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
 
 FILE_MAGIC = b"\x8aGVC\r\n\x1a\n"
 PACKET_SYNC = b"\xa7GVP"
@@ -508,7 +510,8 @@ class GvcReader:
     yielded in its place instead and reading continues at the next packet whose header CRC validates.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False) -> None:
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
+                 join: bool = True) -> None:
         self._owned = isinstance(source, (str, os.PathLike))
         try:
             self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
@@ -516,17 +519,28 @@ class GvcReader:
             reason = err.strerror or err
             raise InputError(f"cannot open {os.fspath(source)}: {reason}; give a .gvc file") from None
         self.resync = resync
+        self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
+        self._packets = 0
         try:
             self.seekable = _is_seekable(self._raw)
             self._base = self._raw.tell() if self.seekable else 0
             self._in = _Input(self._raw)
-            self.version, self.header = self._read_header()
+            try:
+                self.version, self.header = self._read_header()
+            except FormatError:
+                # Only a stream that does not start with the magic is joined mid-way; a .gvc file whose
+                # own header is damaged is reported as such.
+                starts_as_gvc = bytes(self._in.buf[: len(FILE_MAGIC)]) == FILE_MAGIC
+                joined = self._join() if join and not starts_as_gvc else None
+                if joined is None:
+                    raise
+                self.version, self.header = joined
         except BaseException:
             self.close()
             raise
         self.header_size = self._in.pos
+        self._await_key = self.joined_at is not None
         self._trailer: KeyframeIndex | None = None
-        self._packets = 0
         self._items = self._generate()
 
     def __enter__(self) -> Self:
@@ -562,6 +576,36 @@ class GvcReader:
             )
         return (major, minor), decode_header(self._in.take(size))
 
+    def _join(self) -> tuple[tuple[int, int], StreamHeader] | None:
+        """Join a live stream mid-way: the first valid PARAMETERS packet within JOIN_SCAN_LIMIT bytes
+        gives the header (None if there is none). The reader then treats the source as a plain stream
+        (offsets in a footer index would not match) and skips to the first key packet."""
+        inp = self._in
+        pos = inp.pos
+        while pos < JOIN_SCAN_LIMIT:
+            found = self._scan(pos)
+            if found is None or found >= JOIN_SCAN_LIMIT:
+                return None
+            try:
+                packet = self._read_packet() if bytes(inp.buf[: len(PACKET_SYNC)]) == PACKET_SYNC else None
+            except _Damage:
+                packet = None
+            except TruncatedStreamError:
+                return None
+            if packet is not None and packet.kind is PacketType.PARAMETERS and packet.stream_index == 0:
+                try:
+                    major, minor, size = _check_prefix(packet.payload[: _PREFIX.size])
+                    header = decode_header(packet.payload)
+                except VidcodecError:
+                    header = None
+                if header is not None and size == len(packet.payload):
+                    self.joined_at = found
+                    self.seekable = False
+                    logger.info("joined the stream at byte %d (parameters packet)", found)
+                    return (major, minor), header
+            pos = max(inp.pos, found + 1)
+        return None
+
     def _truncated(self, start: int, what: str, needed: int) -> TruncatedStreamError:
         """Build the error for a stream that ends inside the record starting at start."""
         end = self._in.end
@@ -586,6 +630,10 @@ class GvcReader:
                 continue
             if packet is None:
                 return
+            if self._await_key:  # joined mid-stream: decoding can only start at a keyframe
+                if packet.stream_index != 0 or packet.kind is not PacketType.KEY:
+                    continue
+                self._await_key = False
             self._packets += 1
             yield packet
 
@@ -808,9 +856,12 @@ class GvcWriter:
     File objects passed in are flushed but not closed; paths are opened, and closed by ``close()``.
     """
 
-    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, header: StreamHeader) -> None:
+    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, header: StreamHeader, *,
+                 repeat_header: bool = False) -> None:
         data = encode_header(header)
         self.header = header
+        self._header_bytes = data
+        self.repeat_header = repeat_header  # a PARAMETERS packet before every key packet (live streams)
         self._owned = isinstance(dest, (str, os.PathLike))
         self._out: BinaryIO = open(dest, "wb") if self._owned else dest  # noqa: SIM115 (closed by close())
         self._offset = 0
@@ -880,6 +931,11 @@ class GvcWriter:
         data = bytes(payload)
         if len(data) > MAX_PAYLOAD_SIZE:
             raise UsageError(f"payload of {len(data)} bytes exceeds the format's cap of {MAX_PAYLOAD_SIZE}")
+        if self.repeat_header and stream_index == 0 and ptype is PacketType.KEY:
+            # Late joiners find the stream parameters right before every keyframe.
+            params = self._header_bytes
+            phead = _PACKET.pack(PACKET_SYNC, 0, PacketType.PARAMETERS, 0, pts, len(params), zlib.crc32(params))
+            self._emit(phead + _U32.pack(zlib.crc32(phead)), params)
         head = _PACKET.pack(PACKET_SYNC, stream_index, ptype, flags, pts, len(data), zlib.crc32(data))
         offset = self._offset
         self._emit(head + _U32.pack(zlib.crc32(head)), data)

@@ -326,10 +326,39 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
-def open_source(src: str | Path, *, stdin: BinaryIO | None = None) -> VideoSource:
-    """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be."""
+@dataclass(frozen=True)
+class RawFormat:
+    """Headerless frames (FFmpeg's rawvideo): what the bytes are, since they do not say it themselves."""
+
+    width: int
+    height: int
+    fps: Fraction
+    pix_fmt: str = "yuv420p"
+
+    def options(self) -> dict[str, str]:
+        return {"video_size": f"{self.width}x{self.height}", "framerate": str(self.fps),
+                "pixel_format": self.pix_fmt}
+
+
+def _open_raw(target: str | BinaryIO, raw: RawFormat, name: str) -> av.container.InputContainer:
+    try:
+        return av.open(target, format="rawvideo", options=raw.options())
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read {name} as raw {raw.pix_fmt} {raw.width}x{raw.height} frames: {exc}") from exc
+
+
+def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None) -> VideoSource:
+    """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
+
+    ``raw`` reads headerless frames of that size, rate and pixel format (a live pipe of raw frames).
+    """
     spool = None
-    if str(src) == "-":
+    if raw is not None and str(src) == "-":
+        stream_in = stdin if stdin is not None else sys.stdin.buffer
+        if stream_in.isatty():
+            raise InputError("stdin is a terminal; pipe raw frames into it or give a path")
+        container, name = _open_raw(stream_in, raw, "stdin"), "<stdin>"
+    elif str(src) == "-":
         name = "<stdin>"
         try:
             container, spool = _open_stdin(stdin if stdin is not None else sys.stdin.buffer)
@@ -347,7 +376,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None) -> VideoSourc
         if path.stat().st_size == 0:
             raise InputError(f"{path} is empty; give a video file")
         try:
-            container = av.open(str(path))
+            container = _open_raw(str(path), raw, str(path)) if raw is not None else av.open(str(path))
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open {path} as media: {exc}; is it a video file?") from exc
         if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video

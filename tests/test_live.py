@@ -1,0 +1,118 @@
+"""Live streaming: parameters packets before keyframes, joining mid-stream, raw frames from a pipe."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec import container, media
+from vidcodec.errors import FormatError
+
+
+class Pipe(io.RawIOBase):
+    """A non-seekable byte source, like a socket or a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._b = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        chunk = self._b.read(len(buf))
+        buf[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.fixture
+def live(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=12, size=(64, 48), rate=10)
+    out = io.BytesIO()
+    vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4, repeat_header=True)
+    plain = tmp_path / "plain.gvc"
+    vidcodec.encode(clip, plain, model="vaegan-tiny", quality=2, gop=4)
+    return out.getvalue(), plain
+
+
+def _packets(data: bytes) -> list[container.Packet]:
+    with container.GvcReader(io.BytesIO(data)) as r:
+        return list(r)
+
+
+def test_parameters_packet_precedes_every_keyframe_and_decoders_skip_it(live, tmp_path):
+    data, plain = live
+    with container.GvcReader(io.BytesIO(data)) as r:
+        assert r.version == container.FORMAT_VERSION == (1, 1)
+        kinds = [p.kind for p in r]
+    assert kinds == [3, 1, 2, 2, 2] * 3
+    with container.GvcReader(io.BytesIO(data)) as r:
+        params = [p for p in r if p.kind == container.PacketType.PARAMETERS]
+    assert all(p.payload == container.encode_header(container.decode_header(p.payload)) for p in params)
+    (tmp_path / "live.gvc").write_bytes(data)
+    a = [f.rgb for f in vidcodec.frames(tmp_path / "live.gvc")]
+    b = [f.rgb for f in vidcodec.frames(plain)]
+    assert len(a) == 12 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert plain.stat().st_size < len(data)  # files get no repeated headers by default
+
+
+@pytest.mark.parametrize("cut_into", ["header", "gop1_delta", "gop2_params"])
+def test_a_reader_joins_mid_stream_at_the_next_keyframe(live, tmp_path, cut_into):
+    data, _ = live
+    offsets = [p.offset for p in _packets(data)]
+    cut = {"header": 10, "gop1_delta": offsets[2] + 5, "gop2_params": offsets[5] + 3}[cut_into]
+    tail = data[cut:]
+    with container.GvcReader(Pipe(tail)) as r:
+        assert r.joined_at is not None and not r.seekable
+        got = [p for p in r]
+    assert got[0].kind == container.PacketType.KEY
+    first_key = {"header": 0, "gop1_delta": 4, "gop2_params": 8}[cut_into]  # frame number
+    full = list(vidcodec.frames(io.BytesIO(data)))
+    assert got[0].pts == full[first_key].pts
+    joined = list(vidcodec.frames(Pipe(tail)))
+    assert [f.pts for f in joined] == [f.pts for f in full[first_key:]]
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(joined, full[first_key:]))
+    assert not any(f.concealed for f in joined)
+
+
+def test_garbage_is_still_not_a_gvc_stream():
+    with pytest.raises(FormatError, match="not a .gvc"):
+        container.GvcReader(io.BytesIO(b"\x00\x01 definitely not a stream" * 100))
+
+
+def test_cli_live_pipe_of_raw_frames_to_stdout_and_a_late_joiner(tmp_path, tiny_model_dir):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frames = [base] * 9  # a still scene: deltas are cheap, so keyframes come only every --gop frames
+    raw = b"".join(f.tobytes() for f in frames)
+    enc = subprocess.run(
+        [sys.executable, "-m", "vidcodec", "encode", "-", "-", "--size", "64x48", "--fps", "10", "--pix-fmt",
+         "rgb24", "--model", "vaegan-tiny", "--quality", "3", "--gop", "3", "-q"],
+        input=raw, capture_output=True, timeout=120, check=False)
+    assert enc.returncode == 0, enc.stderr.decode()
+    data = enc.stdout
+    kinds = [p.kind for p in _packets(data)]
+    assert kinds.count(container.PacketType.PARAMETERS) == kinds.count(container.PacketType.KEY) == 3
+    offsets = [p.offset for p in _packets(data)]
+    dec = subprocess.run([sys.executable, "-m", "vidcodec", "decode", "-", str(tmp_path / "j.y4m"), "-q"],
+                         input=data[offsets[2]:], capture_output=True, timeout=120, check=False)
+    assert dec.returncode == 0, dec.stderr.decode()
+    assert len(list(media.open_source(tmp_path / "j.y4m"))) == 6  # joined at the second keyframe
+
+
+def test_raw_frames_in_the_api_and_their_errors(tmp_path, tiny_model_dir):
+    raw = media.RawFormat(64, 48, Fraction(25), "rgb24")
+    data = np.full((3, 48, 64, 3), 90, np.uint8).tobytes()
+    s = vidcodec.encode("-", tmp_path / "r.gvc", stdin=io.BytesIO(data), raw=raw, model="vaegan-tiny", quality=1)
+    assert (s.frames, s.width, s.height) == (3, 64, 48)
+    h = container.probe(tmp_path / "r.gvc")["header"]
+    assert h["frame_rate"] in ("25/1", [25, 1], (25, 1))
+    from vidcodec.cli import main as cli_main
+
+    assert cli_main(["encode", "-", str(tmp_path / "x.gvc"), "--size", "64x48", "--fps", "0", "-q"]) == 2
