@@ -30,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("VIDCODEC_MODEL_PATH", str(HERE / "data"))
 
-from vidcodec import api, container  # noqa: E402
-from vidcodec.errors import VidcodecError  # noqa: E402
+from vidcodec import api, container
+from vidcodec.errors import VidcodecError
 
 _PACKET = struct.Struct("<4sBBBqII")
 

@@ -21,6 +21,9 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
     assert set(r["stages"]) == {"convert", "analysis", "entropy coding", "container write", "container parse",
                                 "entropy decoding", "synthesis", "to rgb"}
     assert all(v["p95_ms"] >= v["median_ms"] >= 0 for v in r["stages"].values())
+    lat = r["latency_ms"]
+    assert lat["capture_to_packet"] >= r["stages"]["analysis"]["median_ms"]
+    assert lat["packet_to_frame"] >= r["stages"]["synthesis"]["median_ms"]
     assert r["vidcodec"]["encode_fps"] > 0 and r["vidcodec"]["decode_fps"] > 0
     for preset in ("veryfast", "medium"):
         x = r["x264"][preset]

@@ -181,6 +181,13 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
         "backend": backend, "model": m.name, "quality": quality, "startup_s": round(startup, 3),
         "stages": stages,
+        # One frame through the stages with nothing queued before it: what a live viewer waits.
+        "latency_ms": {
+            "capture_to_packet": round(sum(stages[k]["median_ms"] for k in ("convert", "analysis", "entropy coding",
+                                                                           "container write")), 1),
+            "packet_to_frame": round(sum(stages[k]["median_ms"] for k in ("container parse", "entropy decoding",
+                                                                         "synthesis", "to rgb")), 1),
+        },
         "vidcodec": {"encode_fps": round(enc, 2), "decode_fps": round(dec, 2),
                      "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
         "x264": {}, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -203,6 +210,9 @@ def format_report(r: dict) -> str:
     lines = [head, clip, "", f"{'stage (one frame at a time)':<30} {'median ms':>10} {'p95 ms':>10}"]
     for k, v in r["stages"].items():
         lines.append(f"  {k:<28} {v['median_ms']:>10.2f} {v['p95_ms']:>10.2f}")
+    lat = r["latency_ms"]
+    lines.append(f"  latency, one frame, nothing queued: capture -> packet {lat['capture_to_packet']} ms, "
+                 f"packet -> frame {lat['packet_to_frame']} ms")
     v = r["vidcodec"]
     e2e = (f"end to end (pipelined, as the CLI): encode {v['encode_fps']:.1f} fps, decode {v['decode_fps']:.1f} fps, "
            f"{v['bpp']} bpp")
