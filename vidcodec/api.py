@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import stat
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from . import container, media, pipeline
 from .codec import DEFAULT_GOP
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
-from .errors import CoderError, UsageError
+from .errors import CoderError, InputError, UsageError
 from .models import zoo
 
 log = logging.getLogger("vidcodec")
@@ -115,6 +116,7 @@ def encode(
     bufsize: float | None = None,
     repeat_header: bool | None = None,
     raw: media.RawFormat | None = None,
+    audio: bool = True,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -124,6 +126,7 @@ def encode(
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
     that a reader can join mid-stream; by default it does so when ``dst`` is a pipe or stdout.
     ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
+    ``audio``: carry the input's first audio stream through untouched (its packets as stream 1).
     """
     zoo.check_backend(backend)
     if bitrate is not None and coder != "ans":
@@ -140,7 +143,7 @@ def encode(
         if str(dst) == "-":
             dst = sys.stdout.buffer
     t0 = time.perf_counter()
-    with media.open_source(src, stdin=stdin, raw=raw) as source:
+    with media.open_source(src, stdin=stdin, raw=raw, audio=audio) as source:
         m = zoo.load(model, backend=backend)
         if quality is None:
             quality = m.default_quality
@@ -169,6 +172,7 @@ def encode(
             gop=gop,
             colour_matrix=source.color_matrix,
             colour_range=source.color_range,
+            extensions={container.EXT_AUDIO: source.audio_track.to_bytes()} if source.audio_track else {},
         )
         total = source.frame_count or None
         if max_frames is not None:
@@ -191,18 +195,33 @@ def encode(
                 writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
                 if rate is not None:
                     rate.update(8 * (writer.bytes_written - before))
+                for ap in source.take_audio():
+                    _write_audio(writer, ap)
                 levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 frames += 1
                 keys += coded.kind == KEY
                 first_pts = frame.pts if first_pts is None else first_pts
                 last_pts = frame.pts
                 bar.update(1)
+            if source.audio_track is not None and last_pts is not None:
+                # Audio that was demuxed with the last frames, up to the end of the video.
+                end = float((last_pts - (first_pts or 0)) * source.time_base) + (
+                    float(1 / source.frame_rate) if source.frame_rate else 0.0)
+                t0_audio = float((first_pts or 0) * source.time_base)
+                for ap in source.take_audio():
+                    if float(ap.pts * source.audio_track.time_base) - t0_audio < end:
+                        _write_audio(writer, ap)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
         duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
     return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration,
                        dict(sorted(levels.items())), [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
+
+
+def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> None:
+    writer.write_packet(container.PacketType.KEY, ap.pts, struct.pack("<I", ap.duration) + ap.data,
+                        stream_index=container.AUDIO_STREAM)
 
 
 def _is_live(dst: str | Path | BinaryIO) -> bool:
@@ -250,11 +269,16 @@ class _Pending:
     size: int = 0  # payload bytes of the packet (0 for concealed frames)
 
 
-def _render(pending: Iterator[_Pending], m: zoo.CodecModel, width: int, height: int) -> Iterator[DecodedFrame]:
+def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,
+            height: int) -> Iterator[DecodedFrame | media.AudioPacket]:
     """Synthesize decoded latents; a concealed frame repeats the last output (else the last good latent,
     else mid-grey)."""
     last: np.ndarray | None = None
-    for index, p in enumerate(pending):
+    index = 0
+    for p in pending:
+        if isinstance(p, media.AudioPacket):
+            yield p
+            continue
         if not p.concealed:
             rgb = last = to_rgb(m.synthesize(p.latent), width, height)
         else:
@@ -263,6 +287,7 @@ def _render(pending: Iterator[_Pending], m: zoo.CodecModel, width: int, height: 
                         else to_rgb(m.synthesize(p.latent), width, height))
             rgb = last.copy()
         yield DecodedFrame(rgb, p.pts, index, p.key, p.concealed)
+        index += 1
 
 
 MAX_GAP_FRAMES = 10_000  # at most this many concealed frames fill one pts gap left by damage
@@ -299,7 +324,8 @@ def _decode_packets(
     start: Fraction | None = None,
     counts: _Counts | None = None,
     from_beginning: bool = True,
-) -> Iterator[_Pending]:
+    audio: media.AudioTrack | None = None,
+) -> Iterator[_Pending | media.AudioPacket]:
     """Parse, entropy-decode and conceal: every frame of the stream yields a _Pending for :func:`_render`.
 
     ``reader`` must resync. A ``Damaged`` item, a payload that does not decode, or a delta whose
@@ -309,8 +335,13 @@ def _decode_packets(
     pts gap: when the header's frame rate is known the gap is filled with concealed repeats at that
     rate (at most MAX_GAP_FRAMES per gap); damage at the very first packet is filled from pts 0, and
     damage at the end up to the frame count of the index (or header). Frames whose time is before
-    ``start`` (seconds) are decoded as needed but neither synthesized nor yielded.
+    ``start`` (seconds) are decoded as needed but neither synthesized nor yielded. With ``audio`` (the
+    stream's audio track) the audio packets at or after ``start`` are yielded too, in stream order.
     """
+
+    def wanted_audio(pts: int) -> bool:
+        return start is None or pts * audio.time_base >= start
+
     hdr = reader.header
     counts = counts if counts is not None else _Counts()
     decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
@@ -361,6 +392,11 @@ def _decode_packets(
             if gap is None:
                 at_start = from_beginning and item.offset == reader.header_size
                 gap = "fill" if last_pts is not None or at_start else "skip"
+            continue
+        if item.stream_index == container.AUDIO_STREAM and audio:
+            if len(item.payload) >= 4 and wanted_audio(item.pts):
+                (duration,) = struct.unpack_from("<I", item.payload)
+                yield media.AudioPacket(item.payload[4:], item.pts, duration)
             continue
         if item.stream_index != 0 or item.kind not in _TYPE_TO_KIND:
             continue
@@ -419,11 +455,13 @@ def _frames(
     follow_timeout: float,
     counts: _Counts | None = None,
     on_header: Callable[[container.StreamHeader, zoo.CodecModel], None] | None = None,
-) -> Iterator[DecodedFrame]:
-    """frames(), with totals kept in ``counts`` and ``on_header`` called once the model is loaded."""
+    audio: bool = False,
+) -> Iterator[DecodedFrame | media.AudioPacket]:
+    """frames(), with totals kept in ``counts`` and ``on_header`` called once the model is loaded;
+    ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
     with contextlib.ExitStack() as stack:
         reader, m, pending = open_pending(stack, src, start=start, backend=backend, follow=follow,
-                                          follow_timeout=follow_timeout, counts=counts)
+                                          follow_timeout=follow_timeout, counts=counts, audio=audio)
         if on_header is not None:
             on_header(reader.header, m)
         # Three threads: parsing + entropy decoding, the synthesis network, and the consumer.
@@ -431,6 +469,18 @@ def _frames(
         rendered = stack.enter_context(contextlib.closing(
             pipeline.stage(_render(pending, m, hdr.width, hdr.height), name="vidcodec-synthesis")))
         yield from rendered
+
+
+def audio_track(hdr: container.StreamHeader) -> media.AudioTrack | None:
+    """The audio track a stream carries (None if none, or if its description is damaged: logged)."""
+    data = hdr.extensions.get(container.EXT_AUDIO)
+    if data is None:
+        return None
+    try:
+        return media.AudioTrack.from_bytes(data)
+    except InputError as e:
+        log.warning("%s; decoding video only", e)
+        return None
 
 
 def open_pending(
@@ -442,7 +492,8 @@ def open_pending(
     follow: bool = False,
     follow_timeout: float = 10.0,
     counts: _Counts | None = None,
-) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending]]:
+    audio: bool = False,
+) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending | media.AudioPacket]]:
     """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model and
     the parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize."""
     zoo.check_backend(backend)
@@ -461,8 +512,9 @@ def open_pending(
         entry = reader.seek_to_keyframe(-(-start // tb))  # the last keyframe at or before the first frame
         from_beginning = entry.offset == reader.header_size
         log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
-    pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning),
-                             name="vidcodec-parse")
+    track = audio_track(reader.header) if audio else None
+    pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning,
+                                             audio=track), name="vidcodec-parse")
     stack.enter_context(contextlib.closing(pending))
     return reader, m, pending
 
@@ -498,8 +550,12 @@ def decode(
     max_frames: int | None = None,
     follow: bool = False,
     follow_timeout: float = 10.0,
+    audio: bool = True,
 ) -> DecodeStats:
     """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
+
+    Audio the stream carries is muxed back into mp4/mkv/mov untouched (``audio=False`` drops it; y4m
+    cannot hold it).
 
     Every complete frame is written before an error about the stream is raised. Damaged stretches are
     concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds) and
@@ -524,16 +580,21 @@ def decode(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
+                audio=audio_track(hdr) if want_audio else None,
             )))
             total = max_frames if first is None else None
             total = min(filter(None, (total, hdr.frame_count)), default=None)
             bar.append(stack.enter_context(tqdm(total=total, unit="frame", desc="decode",
                                                 disable=None if progress else True, leave=False)))
 
+        want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m"
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
-                          counts=counts, on_header=open_sink)
+                          counts=counts, on_header=open_sink, audio=want_audio)
         stack.enter_context(contextlib.closing(decoded))
         for f in decoded:
+            if isinstance(f, media.AudioPacket):
+                sinks[0].write_audio(f)
+                continue
             sinks[0].write(f.rgb, f.pts)
             n += 1
             bar[0].update(1)

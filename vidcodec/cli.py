@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
     raw.add_argument("--fps", type=str, default="25", help="raw input frame rate (e.g. 25 or 30000/1001)")
     raw.add_argument("--pix-fmt", default="yuv420p", help="raw input pixel format (FFmpeg name: yuv420p, rgb24, ...)")
+    enc.add_argument("--no-audio", action="store_true",
+                     help="drop the input's audio (by default its first audio stream is carried through untouched)")
     enc.add_argument("--repeat-header", action="store_true",
                      help="repeat the stream header before every keyframe so readers can join mid-stream "
                      "(always on when writing to a pipe or stdout)")
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("input", help=".gvc path, or - for stdin")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    dec.add_argument("--no-audio", action="store_true", help="do not mux the stream's audio back (mp4/mkv/mov)")
     dec.add_argument("--start", type=float, metavar="SECONDS",
                      help="begin at the first frame at or after this time (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
@@ -236,7 +239,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
                    model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
                    backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
-                   repeat_header=True if a.repeat_header else None, raw=raw)
+                   repeat_header=True if a.repeat_header else None, raw=raw,
+                   audio=not a.no_audio)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
@@ -251,7 +255,8 @@ def _cmd_decode(a: argparse.Namespace) -> int:
     from . import api
 
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
-                   start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=a.follow_timeout)
+                   start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=a.follow_timeout,
+                   audio=not a.no_audio)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
         print(f"decoded {s.frames} frames{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
@@ -286,7 +291,11 @@ def format_probe(r: dict) -> str:
     """Human-readable ``vidcodec info`` text of a :func:`vidcodec.container.probe` report."""
     h = r["header"]
     lines = [f"{r['format']} version {r['version']}, header {r['header_size']} bytes"]
-    lines += [f"  {k:<14} {v}" for k, v in h.items()]
+    names = {str(container.EXT_AUDIO): "audio track"}
+    for k, v in h.items():
+        if k == "extensions":  # payloads in hex are for --json; people get what they are and their size
+            v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"
+        lines.append(f"  {k:<14} {v}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
                  f"duration: {r['duration_seconds']} s, bit rate: {r['bit_rate']} bit/s")
     for kind, st in r["packets"].items():

@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION: tuple[int, int] = (1, 1)
 READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1,)
+EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
+AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
 
 FILE_MAGIC = b"\x8aGVC\r\n\x1a\n"
@@ -1019,7 +1021,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
     Raises only if the file header itself is unreadable (not a .gvc file, unsupported version, ...).
     """
     with GvcReader(source, resync=True) as reader:
-        sizes = {kind: _SizeStats() for kind in PacketType}
+        sizes = {kind.name.lower(): _SizeStats() for kind in PacketType}
+        sizes["audio"] = _SizeStats()
         streams: dict[int, int] = {}
         frame_pts: list[int] = []
         keyframe_pts: list[int] = []
@@ -1031,7 +1034,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
                 if isinstance(item, Damaged):
                     damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason})
                     continue
-                sizes[item.kind].add(len(item.payload))
+                sizes["audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower()].add(len(item.payload))
                 streams[item.stream_index] = streams.get(item.stream_index, 0) + 1
                 packet_bytes += PACKET_HEADER_SIZE + len(item.payload)
                 if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
@@ -1056,7 +1059,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "header": _header_dict(header),
         "packet_count": sum(streams.values()),
         "packet_bytes": packet_bytes,
-        "packets": {kind.name.lower(): stats.as_dict() for kind, stats in sizes.items()},
+        "packets": {kind: stats.as_dict() for kind, stats in sizes.items()},
         "streams": streams,
         "frames": len(frame_pts),
         "first_pts": min(frame_pts) if frame_pts else None,

@@ -17,9 +17,12 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 
 from __future__ import annotations
 
+import collections
+import io
 import logging
 import os
 import shutil
+import struct
 import sys
 import tempfile
 from abc import ABC, abstractmethod
@@ -113,10 +116,78 @@ class AudioInfo:
     time_base: Fraction | None
 
 
-class VideoSource:
-    """An opened video input: iterate it (once) for :class:`VideoFrame` records; close it when done."""
+@dataclass(frozen=True)
+class AudioTrack:
+    """An audio stream to carry through untouched: its time base and its codec parameters.
 
-    def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None) -> None:
+    ``params`` is a tiny Matroska file holding the stream's codec parameters and its first packet;
+    FFmpeg writes it at encode time and reads it back at decode time, so every parameter FFmpeg
+    needs to mux the stream (codec, rate, layout, extradata such as AAC's AudioSpecificConfig)
+    survives without vidcodec interpreting any of it.
+    """
+
+    time_base: Fraction
+    params: bytes
+
+    def to_bytes(self) -> bytes:
+        """The ``.gvc`` header extension payload (tag 1): u32 tb num, u32 tb den, u32 size, params."""
+        tb = self.time_base
+        return struct.pack("<III", tb.numerator, tb.denominator, len(self.params)) + self.params
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AudioTrack:
+        if len(data) < 12:
+            raise InputError("the stream's audio description is damaged (too short)")
+        num, den, size = struct.unpack_from("<III", data)
+        if num == 0 or den == 0 or size != len(data) - 12:
+            raise InputError("the stream's audio description is damaged")
+        return cls(Fraction(num, den), bytes(data[12:]))
+
+    def template(self) -> av.audio.stream.AudioStream:
+        """An FFmpeg audio stream with these parameters, to add to an output with add_stream_from_template."""
+        try:
+            return av.open(io.BytesIO(self.params)).streams.audio[0]
+        except (av.FFmpegError, IndexError) as exc:
+            raise InputError(f"the stream's audio description cannot be read: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class AudioPacket:
+    """One compressed audio packet, as it was in the input (pts and duration in the track's time base)."""
+
+    data: bytes
+    pts: int
+    duration: int
+
+
+def _audio_track(path: str | BinaryIO, index: int) -> AudioTrack | None:
+    """Describe audio stream ``index`` of a (re-openable) input, or None if it has no packets."""
+    try:
+        with av.open(path) as inp:
+            stream = inp.streams.audio[index]
+            first = next((p for p in inp.demux(stream) if p.size), None)
+            if first is None:
+                return None
+            buf = io.BytesIO()
+            with av.open(buf, "w", format="matroska") as out:
+                tmpl = out.add_stream_from_template(stream)
+                first.stream = tmpl
+                out.mux(first)
+            return AudioTrack(stream.time_base or Fraction(1, 90000), buf.getvalue())
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        log.warning("cannot carry the audio of this input (%s); encoding video only", exc)
+        return None
+
+
+class VideoSource:
+    """An opened video input: iterate it (once) for :class:`VideoFrame` records; close it when done.
+
+    With an audio stream, ``audio_track`` describes it and the compressed audio packets met while
+    demuxing collect in a queue that :meth:`take_audio` empties (thread-safe).
+    """
+
+    def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
+                 audio_from: str | BinaryIO | None = None) -> None:
         self.name = name
         self._container = container
         self._spool = spool
@@ -130,9 +201,16 @@ class VideoSource:
         self.frame_rate: Fraction | None = stream.average_rate or stream.guessed_rate or None
         self.frame_count: int = stream.frames or 0
         self.audio: AudioInfo | None = None
+        self.audio_track: AudioTrack | None = None
+        self._audio_stream = None
+        self._audio_queue: collections.deque[AudioPacket] = collections.deque()
         if container.streams.audio:
             a = container.streams.audio[0]
             self.audio = AudioInfo(a.codec_context.name, a.rate or 0, a.channels or 0, a.time_base)
+            if audio_from is not None:
+                self.audio_track = _audio_track(audio_from, 0)
+                if self.audio_track is not None:
+                    self._audio_stream = a
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
         self._last_pts: int | None = None
         # AVI stores decode order only; its frame pts are wrong when the codec reorders (B-frames).
@@ -178,7 +256,8 @@ class VideoSource:
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         """Decoded PyAV frames; undecodable packets are logged and skipped."""
-        packets = self._container.demux(self._stream)
+        streams = [self._stream] + ([self._audio_stream] if self._audio_stream is not None else [])
+        packets = self._container.demux(*streams)
         failures = 0
         while True:
             try:
@@ -187,6 +266,10 @@ class VideoSource:
                 raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
             if packet is None:
                 return
+            if packet.stream is not self._stream:
+                if packet.size and packet.pts is not None:
+                    self._audio_queue.append(AudioPacket(bytes(packet), packet.pts, packet.duration or 0))
+                continue
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
@@ -240,6 +323,15 @@ class VideoSource:
         yield VideoFrame(self._rgb(first), self.start_pts, 0)
         for index, frame in enumerate(self._frames, start=1):
             yield VideoFrame(self._rgb(frame), self._pts(frame), index)
+
+    def take_audio(self) -> list[AudioPacket]:
+        """The audio packets demuxed since the last call, in order."""
+        out = []
+        while True:
+            try:
+                out.append(self._audio_queue.popleft())
+            except IndexError:
+                return out
 
     def close(self) -> None:
         """Close the container and delete the stdin spool file, if any."""
@@ -318,6 +410,38 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
         raise
 
 
+class _ReopenedSpool(io.RawIOBase):
+    """A second, independent reader over a spool file (its own position)."""
+
+    def __init__(self, spool: BinaryIO) -> None:
+        self._fd = os.dup(spool.fileno())
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = os.preadv(self._fd, [buf], self._pos)
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        end = os.fstat(self._fd).st_size
+        self._pos = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset, io.SEEK_END: end + offset}[whence]
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 def _seekable(f: BinaryIO) -> bool:
     """Whether ``f`` can seek (a redirected regular file, not a pipe)."""
     try:
@@ -347,10 +471,13 @@ def _open_raw(target: str | BinaryIO, raw: RawFormat, name: str) -> av.container
         raise InputError(f"cannot read {name} as raw {raw.pix_fmt} {raw.width}x{raw.height} frames: {exc}") from exc
 
 
-def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None) -> VideoSource:
+def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
+                audio: bool = False) -> VideoSource:
     """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
 
     ``raw`` reads headerless frames of that size, rate and pixel format (a live pipe of raw frames).
+    ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); a pipe that
+    was not spooled cannot be re-read for the audio description, so its audio is dropped (logged).
     """
     spool = None
     if raw is not None and str(src) == "-":
@@ -382,8 +509,16 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video
             container.close()
             raise InputError(f"{path} is a text file, not a video; give a video file")
+    audio_from: str | BinaryIO | None = None
+    if audio and raw is None and container.streams.audio:
+        if str(src) != "-":
+            audio_from = str(src)
+        elif spool is not None:
+            audio_from = _ReopenedSpool(spool)
+        else:
+            log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
-        return VideoSource(container, name, spool)
+        return VideoSource(container, name, spool, audio_from)
     except BaseException:
         container.close()
         if spool is not None:
@@ -418,6 +553,9 @@ class VideoSink(ABC):
     def write(self, rgb: np.ndarray, pts: int) -> None:
         """Write one H×W×3 uint8 RGB frame with its pts (in ``time_base``; must increase)."""
 
+    def write_audio(self, packet: AudioPacket) -> None:
+        """Mux one compressed audio packet (sinks without audio drop it)."""
+
     @abstractmethod
     def close(self) -> None:
         """Finish the output; safe to call twice and from a ``finally`` after Ctrl-C."""
@@ -433,8 +571,10 @@ class _EncodedSink(VideoSink):
     """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts."""
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
-                 matrix: int, color_range: int) -> None:
+                 matrix: int, color_range: int, audio: AudioTrack | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
+        self._audio = audio
+        self._astream = None
         self._pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         if self._pix_fmt == "yuv444p":
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
@@ -448,6 +588,8 @@ class _EncodedSink(VideoSink):
             ctx.framerate = frame_rate or Fraction(0, 1)  # 0: variable, no rate written to the container
             ctx.colorspace = matrix
             ctx.color_range = color_range
+            if audio is not None:
+                self._astream = self._container.add_stream_from_template(audio.template())
         except BaseException:
             self._container.close()
             raise
@@ -467,6 +609,17 @@ class _EncodedSink(VideoSink):
         frame.time_base = self.time_base
         self._durations[pts] = pts - previous if previous is not None else self._first_duration
         self._mux(self._container, self._stream.encode(frame))
+
+    def write_audio(self, packet: AudioPacket) -> None:
+        """Mux one audio packet as it was in the input."""
+        if self._container is None or self._astream is None:
+            return
+        p = av.Packet(packet.data)
+        p.stream = self._astream
+        p.pts = p.dts = packet.pts
+        p.duration = packet.duration
+        p.time_base = self._audio.time_base
+        self._container.mux(p)
 
     def _mux(self, container: av.container.OutputContainer, packets: list[av.Packet]) -> None:
         """Mux encoded packets, restoring their durations."""
@@ -557,8 +710,11 @@ def check_output_path(path: Path, overwrite: bool) -> None:
 
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
-              overwrite: bool = False, stdout: BinaryIO | None = None) -> VideoSink:
-    """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout)."""
+              overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None) -> VideoSink:
+    """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout).
+
+    ``audio``: an audio track to mux alongside (mp4/mkv/mov; y4m has no audio and drops it).
+    """
     if width <= 0 or height <= 0:
         raise UsageError(f"output size {width}x{height} is invalid; both sides must be positive")
     if time_base <= 0 or (frame_rate is not None and frame_rate <= 0):
@@ -588,4 +744,4 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED)
     if "libx264" not in av.codecs_available:
         raise UsageError(f"this PyAV build has no libx264 encoder, so it cannot write {ext}; write .y4m instead")
-    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range)
+    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range, audio)

@@ -1,0 +1,109 @@
+"""Audio passthrough: the input's audio packets ride along as stream 1 and are muxed back untouched."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+import vidcodec
+from vidcodec import container
+from vidcodec.cli import main as cli_main
+
+
+def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac"):
+    """A clip with testsrc-like video and a 440 Hz tone (48 kHz stereo)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=rate)
+        v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+        v.options = {"preset": "ultrafast", "crf": "20"}
+        a = out.add_stream(codec, rate=48000)
+        a.layout = "stereo"
+        t = 0
+        for i in range(frames):
+            img = np.full((size[1], size[0], 3), (i * 12) % 256, np.uint8)
+            for p in v.encode(av.VideoFrame.from_ndarray(img, "rgb24")):
+                out.mux(p)
+            n = 48000 // rate
+            tone = (0.2 * np.sin(2 * np.pi * 440 * (t + np.arange(n)) / 48000)).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, t
+            t += n
+            for p in a.encode(frame):
+                out.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                out.mux(p)
+    return path
+
+
+def audio_packets(path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.size]
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_av_clip(tmp_path / "av.mp4")
+
+
+def test_audio_rides_along_bit_exact(clip, tmp_path, tiny_model_dir):
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
+    with container.GvcReader(gvc) as r:
+        assert container.EXT_AUDIO in r.header.extensions
+        carried = [p.payload[4:] for p in r if p.stream_index == container.AUDIO_STREAM]
+    original = audio_packets(clip)
+    assert carried and carried == original[: len(carried)] and len(carried) >= len(original) - 2
+    assert container.probe(gvc)["packets"]["audio"]["count"] == len(carried)
+    for ext in ("mp4", "mkv"):
+        out = tmp_path / f"o.{ext}"
+        s = vidcodec.decode(gvc, out)
+        assert s.frames == 20
+        assert audio_packets(out) == carried
+        with av.open(str(out)) as c:
+            samples = sum(f.samples for f in c.decode(audio=0))
+        assert samples >= 48000 * 1.9  # 2 s of the tone come back
+
+
+def test_no_audio_switches_and_y4m(clip, tmp_path, tiny_model_dir):
+    vidcodec.encode(clip, tmp_path / "v.gvc", model="vaegan-tiny", quality=2, audio=False)
+    with container.GvcReader(tmp_path / "v.gvc") as r:
+        assert container.EXT_AUDIO not in r.header.extensions
+        assert all(p.stream_index == 0 for p in r)
+    assert cli_main(["encode", str(clip), str(tmp_path / "a.gvc"), "--model", "vaegan-tiny", "--quality", "2",
+                     "-q"]) == 0
+    assert cli_main(["decode", str(tmp_path / "a.gvc"), str(tmp_path / "n.mp4"), "--no-audio", "-q"]) == 0
+    with av.open(str(tmp_path / "n.mp4")) as c:
+        assert not c.streams.audio
+    assert cli_main(["decode", str(tmp_path / "a.gvc"), str(tmp_path / "y.y4m"), "-q"]) == 0
+    assert len(list(vidcodec.frames(tmp_path / "a.gvc"))) == 20  # frames() yields frames only
+
+
+def test_seek_keeps_audio_from_the_start_time(clip, tmp_path, tiny_model_dir):
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
+    out = tmp_path / "s.mkv"
+    vidcodec.decode(gvc, out, start=1.0)
+    with av.open(str(out)) as c:
+        first = next(p for p in c.demux(audio=0) if p.size)
+        assert float(first.pts * first.time_base) >= 0.99 - 0.05
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 10
+
+
+def test_damaged_audio_description_decodes_video_only(clip, tmp_path, tiny_model_dir, caplog):
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
+    with container.GvcReader(gvc) as r:
+        hdr = r.header
+        packets = list(r)
+    bad = tmp_path / "bad.gvc"
+    hdr.extensions[container.EXT_AUDIO] = b"\x01\x00\x00\x00"
+    with container.GvcWriter(bad, hdr) as w:
+        for p in packets:
+            w.write_packet(p.kind, p.pts, p.payload, stream_index=p.stream_index)
+    s = vidcodec.decode(bad, tmp_path / "v.mp4")
+    assert s.frames == 20 and "audio description is damaged" in caplog.text
+    with av.open(str(tmp_path / "v.mp4")) as c:
+        assert not c.streams.audio
