@@ -30,6 +30,7 @@ from tqdm import tqdm
 from . import container, media, pipeline
 from .codec import DEFAULT_GOP
 from .codec.ratecontrol import RateController
+from .codec.refine import Refiner
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from .errors import CoderError, InputError, UsageError
 from .models import zoo
@@ -117,6 +118,7 @@ def encode(
     repeat_header: bool | None = None,
     raw: media.RawFormat | None = None,
     audio: bool = True,
+    refine: int = 0,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -127,6 +129,8 @@ def encode(
     that a reader can join mid-stream; by default it does so when ``dst`` is a pipe or stdout.
     ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
     ``audio``: carry the input's first audio stream through untouched (its packets as stream 1).
+    ``refine``: gradient steps on each frame's latent before quantizing (slower encode, fewer bits
+    for the same quality; see :mod:`vidcodec.codec.refine`).
     """
     zoo.check_backend(backend)
     if bitrate is not None and coder != "ans":
@@ -155,7 +159,11 @@ def encode(
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
             rate = RateController(bitrate, fps, gop, m.levels, bufsize)
-        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate)
+        if refine < 0:
+            raise UsageError(f"--refine must be >= 0 (got {refine})")
+        refiner = Refiner(m, refine) if refine else None
+        encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
+                               refiner=refiner)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = container.StreamHeader(
             width=source.width,
@@ -183,14 +191,14 @@ def encode(
         # Three threads: demux + colour conversion, the analysis network, then coding and writing here.
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
         analysed = pipeline.stage(pipeline.stage(frames_in, name="vidcodec-demux"),
-                                  lambda f: (f, m.analyze(to_tensor(f.rgb, m.downscale))[0]), name="vidcodec-analysis")
+                                  lambda f: _analyse(m, f), name="vidcodec-analysis")
         if repeat_header is None:
             repeat_header = _is_live(dst)
         with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
-            for frame, y in analysed:
-                coded = encoder.encode_latent(y)
+            for frame, x, y in analysed:
+                coded = encoder.encode_latent(y, x)
                 before = writer.bytes_written
                 writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
                 if rate is not None:
@@ -217,6 +225,11 @@ def encode(
         duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
     return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration,
                        dict(sorted(levels.items())), [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
+
+
+def _analyse(m: zoo.CodecModel, f: media.VideoFrame) -> tuple[media.VideoFrame, np.ndarray, np.ndarray]:
+    x = to_tensor(f.rgb, m.downscale)
+    return f, x, m.analyze(x)[0]
 
 
 def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> None:

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
     raw.add_argument("--fps", type=str, default="25", help="raw input frame rate (e.g. 25 or 30000/1001)")
     raw.add_argument("--pix-fmt", default="yuv420p", help="raw input pixel format (FFmpeg name: yuv420p, rgb24, ...)")
+    enc.add_argument("--refine", type=int, default=0, metavar="N",
+                     help="take N gradient steps on each frame's latent (rate + distortion through the decoder) "
+                     "before quantizing: fewer bits for the same quality, much slower encoding; decoding is "
+                     "unchanged")
     enc.add_argument("--no-audio", action="store_true",
                      help="drop the input's audio (by default its first audio stream is carried through untouched)")
     enc.add_argument("--repeat-header", action="store_true",
@@ -240,7 +244,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
                    backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
                    repeat_header=True if a.repeat_header else None, raw=raw,
-                   audio=not a.no_audio)
+                   audio=not a.no_audio, refine=a.refine)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())

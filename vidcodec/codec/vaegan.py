@@ -39,6 +39,7 @@ from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
 from .ratecontrol import RateController
+from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
@@ -102,6 +103,7 @@ class FrameEncoder:
         latent_bits: int = 4,
         stream_seed: int = 0,
         rate: RateController | None = None,
+        refiner: Refiner | None = None,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -116,6 +118,7 @@ class FrameEncoder:
         self.latent_bits = latent_bits
         self.stream_seed = stream_seed
         self.rate = rate  # average-bitrate control: picks the level at each GOP start
+        self.refiner = refiner  # --refine: gradient steps on each frame's latent before quantizing
         self.gain = model.gains[level][:, None, None]
         self.channels = model.level_channels[level]
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
@@ -143,14 +146,18 @@ class FrameEncoder:
             out.append(bytes([level]) + w.finish())
         return out
 
-    def encode_latent(self, y: np.ndarray) -> EncodedFrame:
-        """Code one frame's latent (C,h,w) float32 from the analysis transform."""
+    def encode_latent(self, y: np.ndarray, x: np.ndarray | None = None) -> EncodedFrame:
+        """Code one frame's latent (C,h,w) float32 from the analysis transform (``x``: the frame as
+        given to the analysis, needed only with a refiner)."""
         self._frame += 1
         if self.rate is not None and (self._prev is None or self._since_key >= self.gop
                                       or self.rate.wants_new_gop()):
             return self._rate_key(y)
         ys = y * self.gain
         ys[self.channels :] = 0.0  # not coded at this level (channel ladder)
+        if self.refiner is not None and x is not None:
+            starts_gop = self._prev is None or self._since_key >= self.gop
+            ys = self.refiner.refine(x, ys, self.level, None if starts_gop else self._prev.astype(np.float32))
         if self.coder == "elias":
             return self._encode_qsgd(ys)
         symbols = np.rint(ys).astype(np.int64)

@@ -1,0 +1,115 @@
+"""Latent refinement (``--refine N``): a few gradient steps on rate + λ·distortion per frame.
+
+The analysis transform is amortised: one forward pass guesses the latent for every image. For
+one particular frame, N steps of Adam on the scaled latent ``u`` itself (through the synthesis
+transform, rounding straight-through) find a latent that codes that frame better, at the cost of
+encode time only: the stream format and the decoder do not change.
+
+* rate of a keyframe: the integer key tables of the level: the exact bits of the rounded
+  symbols, with the gradient of the costs linearly interpolated between integers;
+* rate of a delta frame: a smooth stand-in for the residual tables, ``log2(1 + |u − prev|)``
+  per element, starting from the previous *decoded* latent (so unchanged regions stay put);
+* distortion: the model's training distortion (SSIM + L1 by default) with its λ for the level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..coding.tables import PRECISION
+from ..models.zoo import CodecModel
+from ..train.losses import distortion
+
+_DELTA_BITS = 2.0  # bits per unit of log2(1 + |residual|): the slope of the Laplace tables' cost
+
+
+class Refiner:
+    """Refines scaled latents of one model at one level; see the module docstring."""
+
+    def __init__(self, model: CodecModel, steps: int, lr: float = 0.02) -> None:
+        if steps < 0:
+            raise ValueError("--refine takes a number of steps >= 0")
+        self.model = model
+        self.steps = steps
+        self.lr = lr
+        training = model.info.meta.get("training", {})
+        self.lambdas = training.get("lambdas") or [2.0 ** (i - 1) for i in range(model.levels)]
+        self.kind = training.get("distortion", "ssim+l1")
+        self._costs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for p in model.synthesis.parameters():
+            p.requires_grad_(False)
+
+    def _key_costs(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per channel: (offset, bits per symbol over the table's range) as tensors."""
+        if level not in self._costs:
+            t = self.model.key_tables[level]
+            width = int(t.sizes.max()) - 1
+            bits = np.full((len(t), width), 32.0)
+            for c in range(len(t)):
+                n = int(t.sizes[c]) - 1
+                bits[c, :n] = PRECISION - np.log2(t.freqs[c, :n].astype(np.float64))
+            self._costs[level] = (torch.from_numpy(t.offsets.astype(np.int64)), torch.from_numpy(bits).float())
+        return self._costs[level]
+
+    def _key_rate(self, u: torch.Tensor, level: int, k: int) -> torch.Tensor:
+        offsets, bits = self._key_costs(level)
+        pos = (u[:k].reshape(k, -1) - offsets[:k, None]).clamp(0, bits.shape[1] - 1.001)
+        lo = pos.detach().floor().long()
+        frac = pos - lo
+        table = bits[:k]
+        b0 = torch.gather(table, 1, lo)
+        b1 = torch.gather(table, 1, (lo + 1).clamp(max=bits.shape[1] - 1))
+        smooth = ((1 - frac) * b0 + frac * b1).sum()
+        # The value is the exact cost of the rounded symbols; the gradient is the interpolation's.
+        exact = torch.gather(table, 1, pos.detach().round().long()).sum()
+        return smooth + (exact - smooth).detach()
+
+    @torch.no_grad()
+    def loss(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None) -> float:
+        """The objective ``bits/pixel + λ·distortion`` of coding the rounded ``ys`` (what refine lowers)."""
+        u = torch.from_numpy(np.asarray(ys, dtype=np.float32))
+        return float(self._objective(torch.from_numpy(x), u, level, prev))
+
+    def _objective(self, target: torch.Tensor, u: torch.Tensor, level: int, prev: np.ndarray | None) -> torch.Tensor:
+        m = self.model
+        k = m.level_channels[level]
+        gain = torch.from_numpy(m.gains[level])[:, None, None]
+        mask = torch.zeros(u.shape[0], 1, 1)
+        mask[:k] = 1
+        q = (u + (torch.round(u) - u).detach()) * mask
+        d = distortion(target, m.synthesis((q / gain)[None]), self.kind)[0]
+        if prev is None:
+            rate = self._key_rate(u, level, k)
+        else:
+            r = (u - torch.from_numpy(prev).float()) * mask
+            smooth = _DELTA_BITS * torch.log2(1 + r.abs()).sum()
+            exact = _DELTA_BITS * torch.log2(1 + torch.round(r).abs()).sum()
+            rate = smooth + (exact - smooth).detach()
+        return rate / (target.shape[2] * target.shape[3]) + float(self.lambdas[level]) * d
+
+    def refine(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None) -> np.ndarray:
+        """A better scaled latent (C,h,w) for frame ``x`` (1,3,H,W) at ``level``; ``prev``: the previous
+        decoded scaled latent for a delta frame (None for a keyframe)."""
+        if self.steps == 0:
+            return ys
+        k = self.model.level_channels[level]
+        target = torch.from_numpy(x)
+        start = torch.from_numpy(np.array(prev if prev is not None else ys, dtype=np.float32))
+        u = start.clone().requires_grad_(True)
+        opt = torch.optim.Adam([u], lr=self.lr)
+        best_u = torch.from_numpy(np.array(ys, dtype=np.float32))
+        with torch.no_grad():  # the encoder's own latent is the bar: refinement never makes a frame worse
+            best = float(self._objective(target, best_u, level, prev))
+        with torch.enable_grad():
+            for _ in range(self.steps + 1):
+                loss = self._objective(target, u, level, prev)
+                value = float(loss.detach())
+                if value < best:
+                    best, best_u = value, u.detach().clone()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        out = best_u.numpy().astype(np.float32)
+        out[k:] = 0.0
+        return out
