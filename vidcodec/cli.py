@@ -33,6 +33,15 @@ examples:
 """
 
 
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when it has a meaningful one (not None, not a False switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _add_backend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["ort", "torch"], default="ort",
                    help="run the transforms with ONNX Runtime (exported once to a cache) or torch")
@@ -58,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser(
         "encode", help="encode a video into a .gvc stream",
         description="Encode a video (any file PyAV opens, or - for stdin) into a .gvc stream.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     enc.add_argument("input", help="input video path, or - for stdin")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
@@ -149,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "several CRFs, and per-frame JPEG. Rates are real file sizes. Prints each vidcodec level beside x264 "
         "at the same bpp, intra vs JPEG at 0.1 and 0.25 bpp, and the BD-rate of vidcodec against each codec "
         "on PSNR and MS-SSIM (negative = vidcodec needs fewer bits).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     ev.add_argument("clips", nargs="+", metavar="CLIP|DIR", help="video files, or folders of them")
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
@@ -176,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and x264 veryfast/medium encode and decode rates on the same frames in the same run, with ratios. "
         "Prints the machine (CPU, threads, GPU, providers, allocator). Run it with tcmalloc preloaded "
         "(see the README).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     be.add_argument("clip", nargs="?", help="video file (default: the bundled samples/bikes.mp4)")
     be.add_argument("--size", metavar="WxH", help="resize the frames to this size first (e.g. 640x360)")
@@ -210,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "use ($VIDCODEC_CACHE, default ~/.cache/vidcodec). --check runs torch and ONNX Runtime on a "
         "clip's first frames and reports latent and image errors and how many quantized symbols differ; "
         "the exit status is 1 if they are outside the marks it prints.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     ex.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
     ex.add_argument("--out", metavar="DIR", help="write analysis.onnx, synthesis.onnx and manifest.json here "
