@@ -504,11 +504,11 @@ def test_encode_that_dies_midway_leaves_a_valid_stream_of_the_frames_before(caps
     calls, die_at = [0], 5
     real = FrameEncoder.encode_latent
 
-    def dying(self, y):
+    def dying(self, y, x=None):
         calls[0] += 1
         if calls[0] == die_at:
             raise RuntimeError("simulated crash")
-        return real(self, y)
+        return real(self, y, x)
 
     monkeypatch.setattr(FrameEncoder, "encode_latent", dying)
     gvc = tmp_path / "died.gvc"
