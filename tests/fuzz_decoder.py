@@ -114,7 +114,8 @@ def run_one(data: bytes, synthesize: bool) -> str:
         with container.GvcReader(io.BytesIO(data), resync=True) as reader:
             m = api._stream_model(reader.header, "torch")
             for p in api._decode_packets(reader, m):
-                if synthesize and p.latent is not None:
+                # as the decoder does: concealed repeats copy the last frame, only decoded frames are synthesized
+                if synthesize and p.latent is not None and not p.concealed:
                     m.synthesize(p.latent)
         return "ok"
     except VidcodecError as e:
