@@ -47,6 +47,14 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
                    help="run the transforms with ONNX Runtime (exported once to a cache) or torch")
 
 
+def _add_follow(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--follow", action="store_true",
+                   help="the input is still being written: at its end wait for more until the writer closes it "
+                   "(index and footer written) or it stops growing")
+    p.add_argument("--follow-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="with --follow, finish after this long without growth (default 10)")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary on stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -118,11 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=float, metavar="SECONDS",
                      help="begin at the first frame at or after this time (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
-    dec.add_argument("--follow", action="store_true",
-                     help="the input is still being written: at its end wait for more until the writer closes "
-                     "it (index and footer written) or it stops growing")
-    dec.add_argument("--follow-timeout", type=float, default=10.0, metavar="SECONDS",
-                     help="with --follow, finish after this long without growth (default 10)")
+    _add_follow(dec)
     _add_backend(dec)
     _add_common(dec)
 
@@ -138,9 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout")
     pl.add_argument("--start", type=float, metavar="SECONDS", help="begin at this time (seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
-    pl.add_argument("--follow", action="store_true", help="the input is still being written: keep playing as it grows")
-    pl.add_argument("--follow-timeout", type=float, default=10.0, metavar="SECONDS",
-                    help="with --follow, stop after this long without growth (default 10)")
+    _add_follow(pl)
     pl.add_argument("--no-info", action="store_true", help="start with the on-screen info line hidden (o toggles)")
     pl.add_argument("-y", "--overwrite", action="store_true", help="with --to, overwrite the output if it exists")
     _add_backend(pl)
