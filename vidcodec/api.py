@@ -282,24 +282,34 @@ class _Pending:
     size: int = 0  # payload bytes of the packet (0 for concealed frames)
 
 
+class Renderer:
+    """Turns parsed frames into pictures: synthesizes decoded latents, and conceals lost frames by
+    repeating the last picture (else the last good latent, synthesized, else mid-grey)."""
+
+    def __init__(self, m: zoo.CodecModel, width: int, height: int) -> None:
+        self.m, self.width, self.height = m, width, height
+        self.last: np.ndarray | None = None  # the last picture returned
+
+    def __call__(self, p: _Pending) -> np.ndarray:
+        if not p.concealed:
+            self.last = to_rgb(self.m.synthesize(p.latent), self.width, self.height)
+        elif self.last is None:
+            self.last = (np.full((self.height, self.width, 3), 128, np.uint8) if p.latent is None
+                         else to_rgb(self.m.synthesize(p.latent), self.width, self.height))
+        return self.last
+
+
 def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,
             height: int) -> Iterator[DecodedFrame | media.AudioPacket]:
-    """Synthesize decoded latents; a concealed frame repeats the last output (else the last good latent,
-    else mid-grey)."""
-    last: np.ndarray | None = None
+    """DecodedFrames of the parsed frames (see :class:`Renderer`); audio packets pass through."""
+    render = Renderer(m, width, height)
     index = 0
     for p in pending:
         if isinstance(p, media.AudioPacket):
             yield p
             continue
-        if not p.concealed:
-            rgb = last = to_rgb(m.synthesize(p.latent), width, height)
-        else:
-            if last is None:
-                last = (np.full((height, width, 3), 128, np.uint8) if p.latent is None
-                        else to_rgb(m.synthesize(p.latent), width, height))
-            rgb = last.copy()
-        yield DecodedFrame(rgb, p.pts, index, p.key, p.concealed)
+        rgb = render(p)
+        yield DecodedFrame(rgb.copy() if p.concealed else rgb, p.pts, index, p.key, p.concealed)
         index += 1
 
 
@@ -361,6 +371,7 @@ def _decode_packets(
     tb = Fraction(*hdr.time_base)
     step = _frame_step(hdr)
     last_latent: tuple[np.ndarray, int] | None = None  # symbols and level of the last good frame
+    last_float: np.ndarray | None = None  # its latent for synthesis, computed once when first needed
     last_pts: int | None = None
     need_key = False  # after damage: deltas are dropped until a key packet
     gap: str | None = None  # damage since the last frame: "fill" its pts gap at the frame rate, or "skip"
@@ -373,14 +384,15 @@ def _decode_packets(
         return started
 
     def emit(pts: int, key: bool, concealed: bool, size: int = 0) -> Iterator[_Pending]:
-        nonlocal last_pts, seen
+        nonlocal last_pts, seen, last_float
         last_pts, seen = pts, seen + 1
         if not wanted(pts):
             return
-        latent = decoder.latent(*last_latent) if last_latent is not None else None
+        if last_float is None and last_latent is not None:
+            last_float = decoder.latent(*last_latent)
         if concealed:
             counts.concealed += 1
-        yield _Pending(pts, key, concealed, latent, size)
+        yield _Pending(pts, key, concealed, last_float, size)
 
     def fill(until: int | None, frames: int | None = None) -> Iterator[_Pending]:
         """Concealed repeats at the frame rate between the last pts and ``until`` (or ``frames`` of them)."""
@@ -421,7 +433,7 @@ def _decode_packets(
             yield from emit(item.pts, False, True)
             continue
         try:
-            last_latent = decoder.decode_symbols(kind, item.payload)
+            last_latent, last_float = decoder.decode_symbols(kind, item.payload), None
         except CoderError as err:
             log.warning("packet at offset %d (pts %d) does not decode: %s; concealing until the next keyframe",
                         item.offset, item.pts, err)

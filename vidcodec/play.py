@@ -27,7 +27,6 @@ from typing import BinaryIO
 import numpy as np
 
 from . import api
-from .codec.vaegan import to_rgb
 from .errors import UsageError
 
 log = logging.getLogger("vidcodec")
@@ -126,18 +125,16 @@ class Player:
 
     def _play_from(self, start: Fraction | None) -> Fraction | None:
         """Play until the end, a quit (None) or a seek (the new start time)."""
-        counts = api._Counts()
         with contextlib.ExitStack() as stack:
             reader, m, pending = api.open_pending(stack, self.src, start=start, backend=self.backend,
-                                                  follow=self.follow, follow_timeout=self.follow_timeout,
-                                                  counts=counts)
+                                                  follow=self.follow, follow_timeout=self.follow_timeout)
             hdr = reader.header
+            render = api.Renderer(m, hdr.width, hdr.height)
             tb = Fraction(*hdr.time_base)
             step = float(Fraction(hdr.frame_rate[1], hdr.frame_rate[0])) if hdr.frame_rate[0] else 1 / 25
             index = reader.index() if self.seekable else None
             keys = [e.pts * tb for e in index.entries] if index is not None else []
             origin: tuple[float, float] | None = None  # (clock, stream time) pairing for pacing
-            last: np.ndarray | None = None
             recent: deque[tuple[float, int]] = deque()  # (clock, bytes) of frames in the last second
             current = start or Fraction(0)
             for p in pending:
@@ -148,17 +145,11 @@ class Player:
                     origin = (now, t)
                 due = origin[0] + (t - origin[1])
                 late = now - due > step
-                if late and not p.concealed and last is not None and not p.key:
+                if late and not p.concealed and render.last is not None and not p.key:
                     self.stats.dropped += 1  # entropy-decoded (kept for the next delta), not synthesized
                     continue
-                if p.concealed:
-                    self.stats.concealed += 1
-                    if last is None:
-                        last = (np.full((hdr.height, hdr.width, 3), 128, np.uint8) if p.latent is None
-                                else to_rgb(m.synthesize(p.latent), hdr.width, hdr.height))
-                    rgb = last
-                else:
-                    rgb = last = to_rgb(m.synthesize(p.latent), hdr.width, hdr.height)
+                self.stats.concealed += p.concealed
+                rgb = render(p)
                 recent.append((now, p.size))
                 while recent and recent[0][0] < now - 1.0:
                     recent.popleft()
@@ -182,14 +173,7 @@ class Player:
                         return action
                     if action == "pause":
                         paused_at = self.clock()
-                        while True:
-                            k = self.window.key(50)
-                            action = self._key(k, current, keys)
-                            if action in ("pause", "quit") or isinstance(action, Fraction):
-                                break
-                            if self.window.closed():
-                                action = "quit"
-                                break
+                        action = self._paused(current, keys)
                         if action == "quit":
                             self.stats.quit = True
                             return None
@@ -203,6 +187,15 @@ class Player:
                     if wait <= 0.001:
                         break
         return None
+
+    def _paused(self, current: Fraction, keys: list[Fraction]) -> str | Fraction | None:
+        """Wait while paused: "pause" (resumed), "quit" (or the window closed) or a seek target."""
+        while True:
+            action = self._key(self.window.key(50), current, keys)
+            if action in ("pause", "quit") or isinstance(action, Fraction):
+                return action
+            if self.window.closed():
+                return "quit"
 
     def _key(self, k: int, current: Fraction, keys: list[Fraction]) -> str | Fraction | None:
         if k in QUIT_KEYS:
