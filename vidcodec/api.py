@@ -479,16 +479,16 @@ def _frames(
     follow: bool,
     follow_timeout: float,
     counts: _Counts | None = None,
-    on_header: Callable[[container.StreamHeader, zoo.CodecModel], None] | None = None,
+    on_header: Callable[[container.StreamHeader, media.AudioTrack | None], None] | None = None,
     audio: bool = False,
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
-    """frames(), with totals kept in ``counts`` and ``on_header`` called once the model is loaded;
-    ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
+    """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
+    model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
     with contextlib.ExitStack() as stack:
-        reader, m, pending = open_pending(stack, src, start=start, backend=backend, follow=follow,
-                                          follow_timeout=follow_timeout, counts=counts, audio=audio)
+        reader, m, pending, track = open_pending(stack, src, start=start, backend=backend, follow=follow,
+                                                 follow_timeout=follow_timeout, counts=counts, audio=audio)
         if on_header is not None:
-            on_header(reader.header, m)
+            on_header(reader.header, track)
         # Three threads: parsing + entropy decoding, the synthesis network, and the consumer.
         hdr = reader.header
         rendered = stack.enter_context(contextlib.closing(
@@ -518,9 +518,10 @@ def open_pending(
     follow_timeout: float = 10.0,
     counts: _Counts | None = None,
     audio: bool = False,
-) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending | media.AudioPacket]]:
-    """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model and
-    the parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize."""
+) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending | media.AudioPacket], media.AudioTrack | None]:
+    """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model, the
+    parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize, and
+    with ``audio`` the stream's audio track (whose packets are then among the parsed items)."""
     zoo.check_backend(backend)
     source = _stdin_if_dash(src)
     if follow:
@@ -541,7 +542,7 @@ def open_pending(
     pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning,
                                              audio=track), name="vidcodec-parse")
     stack.enter_context(contextlib.closing(pending))
-    return reader, m, pending
+    return reader, m, pending, track
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
@@ -599,13 +600,13 @@ def decode(
         bar: list[tqdm] = []
         sinks: list[media.VideoSink] = []
 
-        def open_sink(hdr: container.StreamHeader, _m: zoo.CodecModel) -> None:
+        def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
             # after the model is found: a missing model must not leave an empty output file
             sinks.append(stack.enter_context(media.open_sink(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
-                audio=audio_track(hdr) if want_audio else None,
+                audio=track,
             )))
             total = max_frames if first is None else None
             total = min(filter(None, (total, hdr.frame_count)), default=None)

@@ -126,8 +126,8 @@ class Player:
     def _play_from(self, start: Fraction | None) -> Fraction | None:
         """Play until the end, a quit (None) or a seek (the new start time)."""
         with contextlib.ExitStack() as stack:
-            reader, m, pending = api.open_pending(stack, self.src, start=start, backend=self.backend,
-                                                  follow=self.follow, follow_timeout=self.follow_timeout)
+            reader, m, pending, _ = api.open_pending(stack, self.src, start=start, backend=self.backend,
+                                                     follow=self.follow, follow_timeout=self.follow_timeout)
             hdr = reader.header
             render = api.Renderer(m, hdr.width, hdr.height)
             tb = Fraction(*hdr.time_base)
