@@ -849,6 +849,12 @@ class GvcReader:
         self._items = self._generate()
 
 
+def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes) -> bytes:
+    """The 27 bytes before a packet's payload: sync, fields, payload CRC, header CRC."""
+    head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
+    return head + _U32.pack(zlib.crc32(head))
+
+
 class GvcWriter:
     """Write a .gvc stream to a path or binary file object (pipes included), flushing after every packet.
 
@@ -935,12 +941,9 @@ class GvcWriter:
             raise UsageError(f"payload of {len(data)} bytes exceeds the format's cap of {MAX_PAYLOAD_SIZE}")
         if self.repeat_header and stream_index == 0 and ptype is PacketType.KEY:
             # Late joiners find the stream parameters right before every keyframe.
-            params = self._header_bytes
-            phead = _PACKET.pack(PACKET_SYNC, 0, PacketType.PARAMETERS, 0, pts, len(params), zlib.crc32(params))
-            self._emit(phead + _U32.pack(zlib.crc32(phead)), params)
-        head = _PACKET.pack(PACKET_SYNC, stream_index, ptype, flags, pts, len(data), zlib.crc32(data))
+            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes), self._header_bytes)
         offset = self._offset
-        self._emit(head + _U32.pack(zlib.crc32(head)), data)
+        self._emit(_packet_header(stream_index, ptype, flags, pts, data), data)
         if stream_index == 0 and ptype is PacketType.KEY:
             self._keys.append(IndexEntry(pts, offset))
         if stream_index == 0 and ptype in (PacketType.KEY, PacketType.DELTA):

@@ -119,8 +119,7 @@ class FrameEncoder:
         self.stream_seed = stream_seed
         self.rate = rate  # average-bitrate control: picks the level at each GOP start
         self.refiner = refiner  # --refine: gradient steps on each frame's latent before quantizing
-        self.gain = model.gains[level][:, None, None]
-        self.channels = model.level_channels[level]
+        self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
         self._frame = 0
@@ -129,21 +128,20 @@ class FrameEncoder:
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
         self.level = level
-        self.gain = self.model.gains[level][:, None, None]
         self.channels = self.model.level_channels[level]
 
-    def key_payloads(self, y: np.ndarray) -> list[bytes]:
-        """Keyframe payloads of one latent at every level (what a rate controller weighs)."""
+    def _scaled(self, y: np.ndarray, level: int) -> np.ndarray:
+        """The latent scaled by the level's gains, channels past its ladder step zeroed (not coded)."""
+        ys = y * self.model.gains[level][:, None, None]
+        ys[self.model.level_channels[level] :] = 0.0
+        return ys
+
+    def key_payloads(self, y: np.ndarray) -> list[tuple[bytes, np.ndarray]]:
+        """Keyframe payload and symbols of one latent at every level (what a rate controller weighs)."""
         out = []
         for level in range(self.model.levels):
-            ys = y * self.model.gains[level][:, None, None]
-            ys[self.model.level_channels[level] :] = 0.0
-            w = SymbolWriter(self.coder)
-            tables = self.model.key_tables[level]
-            sym = np.rint(ys).astype(np.int64)
-            for c in range(self.model.level_channels[level]):
-                w.put(tables, c, sym[c])
-            out.append(bytes([level]) + w.finish())
+            symbols = np.rint(self._scaled(y, level)).astype(np.int64)
+            out.append((self._key_payload(symbols, level), symbols))
         return out
 
     def encode_latent(self, y: np.ndarray, x: np.ndarray | None = None) -> EncodedFrame:
@@ -153,15 +151,14 @@ class FrameEncoder:
         if self.rate is not None and (self._prev is None or self._since_key >= self.gop
                                       or self.rate.wants_new_gop()):
             return self._rate_key(y)
-        ys = y * self.gain
-        ys[self.channels :] = 0.0  # not coded at this level (channel ladder)
+        ys = self._scaled(y, self.level)
         if self.refiner is not None and x is not None:
             starts_gop = self._prev is None or self._since_key >= self.gop
             ys = self.refiner.refine(x, ys, self.level, None if starts_gop else self._prev.astype(np.float32))
         if self.coder == "elias":
             return self._encode_qsgd(ys)
         symbols = np.rint(ys).astype(np.int64)
-        key = EncodedFrame(KEY, self._key_payload(symbols), self.level)
+        key = EncodedFrame(KEY, self._key_payload(symbols, self.level), self.level)
         if self._prev is None or self._since_key >= self.gop:
             return self._commit(key, symbols)
         residual = ys - self._prev
@@ -177,11 +174,10 @@ class FrameEncoder:
 
     def _rate_key(self, y: np.ndarray) -> EncodedFrame:
         """A keyframe at the level the rate controller picks from the exact key sizes at every level."""
-        payloads = self.key_payloads(y)
-        self.set_level(self.rate.choose([8 * len(p) for p in payloads]))
-        ys = y * self.gain
-        ys[self.channels :] = 0.0
-        return self._commit(EncodedFrame(KEY, payloads[self.level], self.level), np.rint(ys).astype(np.int64))
+        keys = self.key_payloads(y)
+        self.set_level(self.rate.choose([8 * len(payload) for payload, _ in keys]))
+        payload, symbols = keys[self.level]
+        return self._commit(EncodedFrame(KEY, payload, self.level), symbols)
 
     def _encode_qsgd(self, ys: np.ndarray) -> EncodedFrame:
         c = self.channels
@@ -213,12 +209,12 @@ class FrameEncoder:
         self._since_key = 1
         return key
 
-    def _key_payload(self, symbols: np.ndarray) -> bytes:
+    def _key_payload(self, symbols: np.ndarray, level: int) -> bytes:
         w = SymbolWriter(self.coder)
-        tables = self.model.key_tables[self.level]
-        for c in range(self.channels):
+        tables = self.model.key_tables[level]
+        for c in range(self.model.level_channels[level]):
             w.put(tables, c, symbols[c])
-        return bytes([self.level]) + w.finish()
+        return bytes([level]) + w.finish()
 
     def _delta_payload(self, d: np.ndarray) -> bytes:
         c = self.channels
