@@ -18,7 +18,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -26,7 +25,7 @@ from .. import api, container
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
-from .rd import _write_y4m_clip, read_frames
+from .rd import _write_y4m_clip, decode_rgb, encode_reference, read_frames
 
 BUNDLED = Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4"
 
@@ -127,21 +126,11 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
 
 def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> tuple[float, float]:
     """x264 (crf 23, yuv420p) encode and decode frames per second on these frames (RGB in and out)."""
-    h, w = frames[0].shape[:2]
     path = tmp / f"x264-{preset}.mp4"
     t0 = time.perf_counter()
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=rate)
-        s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        s.options = {"preset": preset, "crf": "23"}
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), "rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    encode_reference(frames, rate, "libx264", {"preset": preset, "crf": "23"}, path)
     t1 = time.perf_counter()
-    with av.open(str(path)) as inp:
-        n = sum(1 for fr in inp.decode(video=0) if fr.to_ndarray(format="rgb24") is not None)
+    n = len(decode_rgb(path))
     t2 = time.perf_counter()
     return len(frames) / (t1 - t0), n / (t2 - t1)
 

@@ -145,26 +145,43 @@ def available(codec: str) -> bool:
         return False
 
 
+def even_crop(frame: np.ndarray) -> np.ndarray:
+    """The frame cut to even width and height (4:2:0 needs them), contiguous."""
+    h, w = frame.shape[:2]
+    return np.ascontiguousarray(frame[: h - h % 2, : w - w % 2])
+
+
+def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, options: dict[str, str],
+                     path: Path) -> None:
+    """Encode RGB frames with a PyAV encoder (yuv420p, even-cropped) into ``path``."""
+    h, w = even_crop(frames[0]).shape[:2]
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(encoder, rate=rate)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = options
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(even_crop(f), "rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+
+
+def decode_rgb(path: Path) -> list[np.ndarray]:
+    """Every video frame of a file as RGB."""
+    with av.open(str(path)) as inp:
+        return [fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)]
+
+
 def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, codec: str,
                      crfs: tuple[int, ...] = CRFS) -> list[RDPoint]:
     """x264/x265 (yuv420p) at several CRFs; rate from the .mp4 file size."""
     encoder, options = REFERENCES[codec]
-    h, w = ref[0].shape[:2]
-    cropped = [np.ascontiguousarray(f[: h - h % 2, : w - w % 2]) for f in ref]  # 4:2:0 needs even sizes
+    cropped = [even_crop(f) for f in ref]
     points = []
     for crf in crfs:
         path = tmp / f"{codec}_{crf}.mp4"
-        with av.open(str(path), "w") as out:
-            s = out.add_stream(encoder, rate=rate)
-            s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-            s.options = {**options, "crf": str(crf)}
-            for f in cropped:
-                for p in s.encode(av.VideoFrame.from_ndarray(f, "rgb24")):
-                    out.mux(p)
-            for p in s.encode():
-                out.mux(p)
-        with av.open(str(path)) as inp:
-            dec = [fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)]
+        encode_reference(cropped, rate, encoder, {**options, "crf": str(crf)}, path)
+        dec = decode_rgb(path)
         points.append(score(clip.name, codec, f"crf={crf}", cropped, dec, path.stat().st_size, rate))
     return points
 
