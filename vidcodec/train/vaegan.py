@@ -160,7 +160,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume) as ``cfg`` says; return the path of the best checkpoint."""
     cfg.check()
     rank, world, device = _setup_distributed(cfg)
-    torch.manual_seed(cfg.seed + rank)
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     if rank == 0:
@@ -170,6 +169,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)  # every rank starts from the same weights
     model = VAEGAN(config)
     disc = PairDiscriminator(config.latent_channels, cfg.disc_channels) if cfg.adv_weight > 0 else None
+    if rank:  # the other ranks draw their own quantization noise (rank 0 goes on with the seed's stream)
+        torch.manual_seed(cfg.seed + rank)
     step, best = 0, math.inf
     last = out / "last.safetensors"
     if cfg.init and not (last.exists()):
