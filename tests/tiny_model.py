@@ -9,7 +9,8 @@
 stream tests/data/golden.gvc names by hash: regenerating them breaks that test on purpose.
 
 The golden stream and its expected frames were made with :func:`make_golden` (``python
-tests/tiny_model.py``), once, with format version 1.0.
+tests/tiny_model.py``), once, with format version 1.0; the GAN-mode model ``pgan-tiny`` and its
+golden stream with :func:`make_tiny_gan` (``python tests/tiny_model.py gan``), format 1.1.
 """
 
 from __future__ import annotations
@@ -40,5 +41,36 @@ def make_golden() -> None:
                         pts=np.array([f.pts for f in frames]), key=np.array([f.key for f in frames]))
 
 
+def make_tiny_gan() -> None:
+    """Train tests/data/pgan-tiny.* (a 16×16 PGAN with encoder, 40 steps on samples/vtest.mp4) and
+    encode tests/data/golden_gan.gvc + golden_gan_latents.npz with it (format 1.1, GAN mode)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
+    from conftest import write_testsrc
+
+    import vidcodec
+    from vidcodec.codec.gan import GanFrameDecoder
+    from vidcodec.container import GvcReader
+    from vidcodec.models import zoo
+    from vidcodec.train.config import GanTrainConfig
+    from vidcodec.train.pgan import export_generator, train
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = GanTrainConfig(data=[str(Path(__file__).parents[1] / "samples" / "vtest.mp4")], out=d,
+                             name="pgan-tiny", domain="test model: nothing", latent=16, depths=[8, 8, 8],
+                             steps_per_scale=10, final_steps=20, log_every=10, val_every=10, threads=1)
+        export_generator(train(cfg, progress=False), DATA / "pgan-tiny.safetensors")
+        clip = write_testsrc(Path(d) / "src.mp4", frames=6, size=(62, 46))
+        vidcodec.encode(clip, DATA / "golden_gan.gvc", mode="gan", model="pgan-tiny", gop=3, search_iters=10,
+                        overwrite=True)
+    reader = GvcReader(open(DATA / "golden_gan.gvc", "rb"))
+    dec = GanFrameDecoder(zoo.load("pgan-tiny"), tuple(reader.header.latent_shape))
+    latents = [dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0] for p in reader]
+    np.savez_compressed(DATA / "golden_gan_latents.npz", z=np.stack(latents))
+
+
 if __name__ == "__main__":
-    make_golden()
+    if sys.argv[1:] == ["gan"]:
+        make_tiny_gan()
+    else:
+        make_golden()

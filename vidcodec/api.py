@@ -28,15 +28,17 @@ import numpy as np
 from tqdm import tqdm
 
 from . import container, media, pipeline
-from .codec import DEFAULT_GOP
+from .codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, gan
 from .codec.ratecontrol import RateController
 from .codec.refine import Refiner
-from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
-from .errors import CoderError, InputError, UsageError
+from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
+from .errors import CoderError, CorruptPacketError, InputError, UsageError
 from .models import zoo
+from .models.gan import GanModel
 
 log = logging.getLogger("vidcodec")
 
+MODES = ("vaegan", "gan")
 _KIND_TO_TYPE = {KEY: container.PacketType.KEY, DELTA: container.PacketType.DELTA}
 _TYPE_TO_KIND = {v: k for k, v in _KIND_TO_TYPE.items()}
 
@@ -106,8 +108,8 @@ def encode(
     quality: int | None = None,
     gop: int = DEFAULT_GOP,
     coder: str = "ans",
-    latent_bits: int = 4,
-    model: str = zoo.DEFAULT_MODEL,
+    latent_bits: int | None = None,
+    model: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
     max_frames: int | None = None,
@@ -119,6 +121,10 @@ def encode(
     raw: media.RawFormat | None = None,
     audio: bool = True,
     refine: int = 0,
+    mode: str = "vaegan",
+    search_iters: int = gan.DEFAULT_SEARCH_ITERS,
+    key_bits: int = gan.DEFAULT_KEY_BITS,
+    gop_batch: int = 1,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -131,8 +137,25 @@ def encode(
     ``audio``: carry the input's first audio stream through untouched (its packets as stream 1).
     ``refine``: gradient steps on each frame's latent before quantizing (slower encode, fewer bits
     for the same quality; see :mod:`vidcodec.codec.refine`).
+
+    ``mode="gan"`` codes each frame as the latent of a generator found by search
+    (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
+    each delta frame's search (keyframes: 4×), ``latent_bits`` quantizes the deltas and
+    ``key_bits`` the keyframes' latents, ``gop_batch`` searches that many GOPs side by side.
+    A warning is logged when a keyframe is far outside the generator's domain.
     """
     zoo.check_backend(backend)
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+    if model is None:
+        model = DEFAULT_GAN_MODEL if mode == "gan" else zoo.DEFAULT_MODEL
+    if latent_bits is None:
+        latent_bits = gan.DEFAULT_LATENT_BITS if mode == "gan" else 4
+    if mode == "gan" and (bitrate is not None or refine):
+        raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
+                         "--key-bits and --gop)")
+    if gop_batch < 1:
+        raise UsageError(f"--gop-batch must be at least 1 (got {gop_batch})")
     if bitrate is not None and coder != "ans":
         raise UsageError("--bitrate works with the default coder (ans), not --coder elias")
     if max_frames is not None and max_frames < 1:
@@ -149,6 +172,13 @@ def encode(
     t0 = time.perf_counter()
     with media.open_source(src, stdin=stdin, raw=raw, audio=audio) as source:
         m = zoo.load(model, backend=backend)
+        if (m.kind == "pgan") != (mode == "gan"):
+            raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
+                             f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")
+        if mode == "gan":
+            return _encode_gan(source, dst, m, t0, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
+                               search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
+                               progress=progress, repeat_header=repeat_header)
         if quality is None:
             quality = m.default_quality
         if bitrate is not None:
@@ -165,23 +195,8 @@ def encode(
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
                                refiner=refiner)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
-        header = container.StreamHeader(
-            width=source.width,
-            height=source.height,
-            time_base=_ratio(source.time_base),
-            frame_rate=_ratio(source.frame_rate) if source.frame_rate else (0, 0),
-            frame_count=min(source.frame_count, max_frames) if max_frames is not None else source.frame_count,
-            model_name=m.name,
-            model_hash=bytes.fromhex(m.sha256),
-            coder=container.Coder[coder.upper()],
-            mode=container.Mode.VAEGAN,
-            quality=quality,
-            latent_shape=(c, h, w),
-            gop=gop,
-            colour_matrix=source.color_matrix,
-            colour_range=source.color_range,
-            extensions={container.EXT_AUDIO: source.audio_track.to_bytes()} if source.audio_track else {},
-        )
+        header = _header(source, m, max_frames=max_frames, coder=container.Coder[coder.upper()],
+                         mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
         total = source.frame_count or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
@@ -227,6 +242,84 @@ def encode(
                        dict(sorted(levels.items())), [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
 
 
+def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: container.Coder, mode: container.Mode,
+            quality: int, latent_shape: tuple[int, int, int], gop: int) -> container.StreamHeader:
+    """The stream header of an encode of ``source`` with model ``m``."""
+    return container.StreamHeader(
+        width=source.width,
+        height=source.height,
+        time_base=_ratio(source.time_base),
+        frame_rate=_ratio(source.frame_rate) if source.frame_rate else (0, 0),
+        frame_count=min(source.frame_count, max_frames) if max_frames is not None else source.frame_count,
+        model_name=m.name,
+        model_hash=bytes.fromhex(m.sha256),
+        coder=coder,
+        mode=mode,
+        quality=quality,
+        latent_shape=latent_shape,
+        gop=gop,
+        colour_matrix=source.color_matrix,
+        colour_range=source.color_range,
+        extensions={container.EXT_AUDIO: source.audio_track.to_bytes()} if source.audio_track else {},
+    )
+
+
+DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the generator's in-domain PSNR
+
+
+def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, latent_bits: int, key_bits: int,
+                search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
+                repeat_header: bool | None) -> EncodeStats:
+    """The GAN-mode encode loop (see :func:`encode`)."""
+    encoder = gan.GanFrameEncoder(m, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
+                                  search_iters=search_iters)
+    header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
+                     quality=1, latent_shape=(m.latent, 1, 1), gop=gop)
+    total = source.frame_count or None
+    if max_frames is not None:
+        total = min(total or max_frames, max_frames)
+    frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
+    batches = pipeline.stage(_chunks(pipeline.stage(frames_in, name="vidcodec-demux"), gop * gop_batch),
+                             lambda chunk: (chunk, encoder.encode_gops([f.rgb for f in chunk])),
+                             name="vidcodec-search", depth=1)
+    if repeat_header is None:
+        repeat_header = _is_live(dst)
+    frames = keys = 0
+    first_pts = last_pts = None
+    warned = False
+    with contextlib.closing(batches), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
+        total=total, unit="frame", desc="encode (gan)", disable=None if progress else True, leave=False
+    ) as bar:
+        for chunk, coded in batches:
+            for frame, c in zip(chunk, coded):
+                writer.write_packet(_KIND_TO_TYPE[c.kind], frame.pts, c.payload)
+                for ap in source.take_audio():
+                    _write_audio(writer, ap)
+                if c.kind == KEY and not warned and m.domain_psnr and c.psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
+                    warned = True
+                    log.warning("frame %d looks far outside the domain of generator %s (%s): PSNR %.1f dB at "
+                                "%d×%d, where frames of its domain reach about %.1f dB; expect a poor picture, "
+                                "or encode with --mode vaegan", frames, m.name, m.domain, c.psnr,
+                                m.resolution, m.resolution, m.domain_psnr)
+                frames += 1
+                keys += c.kind == KEY
+                first_pts = frame.pts if first_pts is None else first_pts
+                last_pts = frame.pts
+                bar.update(1)
+        for ap in source.take_audio():
+            _write_audio(writer, ap)
+    size = writer.bytes_written
+    duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
+    return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration, {1: frames})
+
+
+def _chunks(items: Iterator, n: int) -> Iterator[list]:
+    """Consecutive lists of ``n`` items (the last one shorter)."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
+
+
 def _analyse(m: zoo.CodecModel, f: media.VideoFrame) -> tuple[media.VideoFrame, np.ndarray, np.ndarray]:
     x = to_tensor(f.rgb, m.downscale)
     return f, x, m.analyze(x)[0]
@@ -262,6 +355,19 @@ def _fraction(pair: tuple[int, int]) -> Fraction | None:
     return Fraction(*pair) if pair[1] else None
 
 
+def _frame_decoder(m: zoo.CodecModel | GanModel, hdr: container.StreamHeader) -> FrameDecoder | gan.GanFrameDecoder:
+    """The payload decoder for a stream, after checking that its mode and coder suit the model."""
+    if hdr.mode == container.Mode.GAN:
+        if m.kind != "pgan" or hdr.coder != container.Coder.ELIAS:
+            raise CorruptPacketError(f"GAN-mode stream names model {m.name}, which is not a GAN generator, or a "
+                                     f"coder other than Elias: the header is inconsistent")
+        return gan.GanFrameDecoder(m, tuple(hdr.latent_shape))
+    if m.kind != "vaegan":
+        raise CorruptPacketError(f"VAE-GAN-mode stream names model {m.name}, which is a GAN generator: "
+                                 f"the header is inconsistent")
+    return FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
+
+
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent)."""
     return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=backend)
@@ -292,10 +398,10 @@ class Renderer:
 
     def __call__(self, p: _Pending) -> np.ndarray:
         if not p.concealed:
-            self.last = to_rgb(self.m.synthesize(p.latent), self.width, self.height)
+            self.last = self.m.picture(p.latent, self.width, self.height)
         elif self.last is None:
             self.last = (np.full((self.height, self.width, 3), 128, np.uint8) if p.latent is None
-                         else to_rgb(self.m.synthesize(p.latent), self.width, self.height))
+                         else self.m.picture(p.latent, self.width, self.height))
         return self.last
 
 
@@ -367,7 +473,7 @@ def _decode_packets(
 
     hdr = reader.header
     counts = counts if counts is not None else _Counts()
-    decoder = FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower())
+    decoder = _frame_decoder(m, hdr)
     tb = Fraction(*hdr.time_base)
     step = _frame_step(hdr)
     last_latent: tuple[np.ndarray, int] | None = None  # symbols and level of the last good frame

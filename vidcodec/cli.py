@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, container
-from .codec import DEFAULT_GOP, DEFAULT_MODEL
+from .codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, DEFAULT_MODEL
 from .errors import UsageError, VidcodecError
 
 EXAMPLES = """\
@@ -93,9 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
                      help="ans: uniform quantization, ANS with the model's integer tables; elias: the seed's "
                      "method, QSGD stochastic quantization per channel + Elias-gamma codes")
-    enc.add_argument("--latent-bits", type=int, default=4, metavar="B",
-                     help="QSGD bits per level (2..16) with --coder elias")
-    enc.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
+    enc.add_argument("--latent-bits", type=int, metavar="B",
+                     help="QSGD bits (2..16; 4, 6 or 8 are usual) with --coder elias (default 4), and of the "
+                     "latent differences of --mode gan (default 6)")
+    enc.add_argument("--model", help=f"installed model name (default {DEFAULT_MODEL}; with --mode gan "
+                     f"{DEFAULT_GAN_MODEL})")
+    gan = enc.add_argument_group(
+        "GAN mode", "--mode gan codes every frame as the latent of a generator, found by gradient descent "
+        "(keyframes from the generator's encoder, other frames warm-started from the previous frame's "
+        "latent), QSGD-quantized and Elias-coded: extreme compression for clips of the generator's domain "
+        "(see docs/MODELS.md; a warning says when a clip is far outside it)")
+    gan.add_argument("--mode", choices=["vaegan", "gan"], default="vaegan", help="vaegan: the default codec")
+    gan.add_argument("--search-iters", type=int, default=60, metavar="N",
+                     help="most search iterations per delta frame (keyframes: 4N); the search also stops "
+                     "when the loss stalls")
+    gan.add_argument("--key-bits", type=int, default=8, metavar="B", help="QSGD bits of keyframe latents")
+    gan.add_argument("--gop-batch", type=int, default=1, metavar="N",
+                     help="search N GOPs side by side (batched generator calls; useful on a GPU, adds N GOPs "
+                     "of latency)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
@@ -214,6 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(tr)
     _add_common(tr)
 
+    tg = sub.add_parser(
+        "train-gan", help="train a progressive GAN generator (and its encoder) for --mode gan",
+        description="Train a PGAN generator that grows from 4x4 to its final resolution (pixel norm, "
+        "equalized learning rate, minibatch-stddev discriminator, WGAN-GP), with an encoder growing "
+        "alongside so that real frames have good latents (--rec-weight 0 for a plain PGAN). Frames are "
+        "squashed to the square resolution; the last --holdout of every video is kept for validation. "
+        "Writes last/best checkpoints, config.toml, log.csv and curves.png into --out; --resume continues. "
+        "--install DIR writes the shipped form (NAME.safetensors + NAME.json model card); put DIR in "
+        "VIDCODEC_MODEL_PATH and encode with `vidcodec encode --mode gan --model NAME`.",
+        epilog="example: vidcodec train-gan --data data/videos/carphone.mp4 --name pgan-talk "
+        "--domain 'talking head' --out runs/pgan-talk --install weights/",
+    )
+    from .train.cli_args import add_gan_arguments
+
+    add_gan_arguments(tg)
+    _add_common(tg)
+
     ex = sub.add_parser(
         "export", help="export a model's transforms to ONNX, optionally checked against torch",
         description="Export the analysis and synthesis transforms of an installed model to ONNX (opset 17, "
@@ -255,7 +287,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
                    backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
                    repeat_header=True if a.repeat_header else None, raw=raw,
-                   audio=not a.no_audio, refine=a.refine)
+                   audio=not a.no_audio, refine=a.refine, mode=a.mode, search_iters=a.search_iters,
+                   key_bits=a.key_bits, gop_batch=a.gop_batch)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
@@ -397,6 +430,21 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_gan(a: argparse.Namespace) -> int:
+    from .train import pgan  # torch loads here
+    from .train.cli_args import gan_config_from_args
+
+    cfg = gan_config_from_args(a)
+    best = pgan.train(cfg, progress=not a.quiet, resume=a.resume)
+    if not a.quiet:
+        print(f"best checkpoint: {best}", file=sys.stderr)
+    if a.install:
+        out = pgan.export_generator(best, Path(a.install) / f"{cfg.name}.safetensors")
+        if not a.quiet:
+            print(f"installed: {out} (+ {out.with_suffix('.json').name})", file=sys.stderr)
+    return 0
+
+
 def _cmd_export(a: argparse.Namespace) -> int:
     from . import media, runtime  # torch and ONNX load here
     from .models import zoo
@@ -427,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
-                "export": _cmd_export, "train": _cmd_train,
+                "export": _cmd_export, "train": _cmd_train, "train-gan": _cmd_train_gan,
                 "bench": _cmd_bench, "play": _cmd_play}
     try:
         code = handlers[args.command](args)

@@ -19,12 +19,21 @@ from ..train.losses import ssim
 
 @dataclass
 class SearchResult:
-    """The latent found, its loss, the loss it started from, and the iterations used."""
+    """Per sample: the latent found (B, latent), its loss, the loss it started from, and the
+    iterations it used (its search stopped then; the others may have gone on)."""
 
     z: torch.Tensor
-    loss: float
-    start_loss: float
-    iters: int
+    losses: torch.Tensor
+    start_losses: torch.Tensor
+    iters: torch.Tensor
+
+    @property
+    def loss(self) -> float:
+        return float(self.losses.mean())
+
+    @property
+    def start_loss(self) -> float:
+        return float(self.start_losses.mean())
 
 
 def frame_distortion(x: torch.Tensor, target: torch.Tensor, kind: str = "ssim+l1", alpha: float = 0.4) -> torch.Tensor:
@@ -44,33 +53,46 @@ def to_unit(g_out: torch.Tensor) -> torch.Tensor:
 
 def search(generator: torch.nn.Module, target: torch.Tensor, z0: torch.Tensor, *, max_iters: int = 200,
            lr: float = 0.05, tol: float = 1e-3, patience: int = 10, kind: str = "ssim+l1") -> SearchResult:
-    """Minimise the distortion of ``to_unit(G(z))`` to ``target`` (B,3,R,R in [0,1]) starting at ``z0``."""
+    """Minimise the distortion of ``to_unit(G(z))`` to ``target`` (B,3,R,R in [0,1]) from ``z0`` (B, latent).
+
+    The samples are independent searches run side by side: the loss minimised is the *sum* of the
+    per-sample losses (so each latent's gradient, and with Adam its every step, is what it would
+    be alone), each sample keeps its own best latent and stops on its own (no improvement by a
+    relative ``tol`` for ``patience`` iterations, or ``max_iters``); the batch ends when all have.
+    """
     for p in generator.parameters():
         p.requires_grad_(False)
+    n = z0.shape[0]
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    best_z, best, start = z.detach().clone(), float("inf"), None
-    since = 0
-    it = 0
+    best_z = z.detach().clone()
+    best = torch.full((n,), float("inf"))
+    start = torch.full((n,), float("nan"))
+    since = torch.zeros(n, dtype=torch.long)
+    iters = torch.zeros(n, dtype=torch.long)
+    active = torch.ones(n, dtype=torch.bool)
     for it in range(1, max_iters + 1):
-        loss = frame_distortion(to_unit(generator(z)), target, kind).mean()
-        value = float(loss.detach())
-        if not torch.isfinite(loss):
+        losses = frame_distortion(to_unit(generator(z)), target, kind)
+        values = losses.detach()
+        finite = torch.isfinite(values)
+        active &= finite
+        if it == 1:
+            start = torch.where(finite, values, start)
+        improved = active & (values < best * (1 - tol))
+        better = active & (values < best)
+        best_z[better] = z.detach()[better]
+        best = torch.where(better, values, best)
+        since = torch.where(improved, torch.zeros_like(since), since + active.long())
+        iters = torch.where(active, torch.full_like(iters, it), iters)
+        active &= since < patience
+        if not active.any() or it == max_iters:
             break
-        if start is None:
-            start = value
-        if value < best * (1 - tol):
-            best, best_z, since = value, z.detach().clone(), 0
-        else:
-            if value < best:
-                best, best_z = value, z.detach().clone()
-            since += 1
-            if since >= patience:
-                break
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        losses.sum().backward()
         opt.step()
-    return SearchResult(best_z, best, start if start is not None else best, it)
+    never = ~torch.isfinite(best)
+    best = torch.where(never, start, best)
+    return SearchResult(best_z, best, torch.where(torch.isnan(start), best, start), iters)
 
 
 def cold_start(latent: int, batch: int = 1, seed: int = 0) -> torch.Tensor:

@@ -145,7 +145,7 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 class Discriminator(nn.Module):
     """PGAN discriminator matching :class:`Generator`'s scales."""
 
-    def __init__(self, depth0: int, channels: int = 3, stddev: bool = True) -> None:
+    def __init__(self, depth0: int, channels: int = 3, stddev: bool = True, outputs: int = 1) -> None:
         super().__init__()
         self.depths = [depth0]
         self.stddev = stddev
@@ -153,9 +153,16 @@ class Discriminator(nn.Module):
         self.scaleLayers = nn.ModuleList()
         self.groupScaleZero = nn.ModuleList([conv(depth0 + int(stddev), depth0, 3),
                                              linear(16 * depth0, depth0)])
-        self.decisionLayer = linear(depth0, 1)
+        self.decisionLayer = linear(depth0, outputs)
         self.channels = channels
         self.alpha = 0.0
+
+    @classmethod
+    def from_config(cls, c: PGANConfig) -> Discriminator:
+        d = cls(c.depths[0], c.channels)
+        for depth in c.depths[1:]:
+            d.add_scale(depth)
+        return d
 
     def add_scale(self, depth: int) -> None:
         prev = self.depths[-1]
@@ -178,6 +185,23 @@ class Discriminator(nn.Module):
         x = F.leaky_relu(self.groupScaleZero[0](x), LEAK)
         x = F.leaky_relu(self.groupScaleZero[1](x.flatten(1)), LEAK)
         return self.decisionLayer(x)
+
+
+class Encoder(Discriminator):
+    """The generator's inference network: the discriminator's architecture (no minibatch statistics,
+    which would couple the samples of a batch) ending in ``latent`` outputs instead of a decision.
+    It grows with the generator (progressively growing inference, as in PIONEER, Heljakka et al.
+    2018) and gives the GAN mode its first guess of a keyframe's latent."""
+
+    def __init__(self, latent: int, depth0: int, channels: int = 3) -> None:
+        super().__init__(depth0, channels, stddev=False, outputs=latent)
+
+    @classmethod
+    def from_config(cls, c: PGANConfig) -> Encoder:
+        e = cls(c.latent, c.depths[0], c.channels)
+        for d in c.depths[1:]:
+            e.add_scale(d)
+        return e
 
 
 # ------------------------------------------------------------------ pytorch_GAN_zoo checkpoints

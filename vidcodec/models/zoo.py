@@ -24,6 +24,8 @@ from safetensors.numpy import load_file
 from ..codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from ..coding.tables import IntTables, from_tensors
 from ..errors import ModelNotFoundError, UsageError
+from .gan import KIND as GAN_KIND
+from .gan import GanModel, check_kind
 from .vaegan import DOWNSCALE, Analysis, Synthesis, VAEGANConfig
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -100,6 +102,8 @@ class CodecModel:
     symbols in a stream fix the decoded latent, so either backend decodes any stream.
     """
 
+    kind = "vaegan"
+
     def __init__(self, info: ModelInfo, backend: str = "ort") -> None:
         check_backend(backend)
         self.info = info
@@ -143,6 +147,12 @@ class CodecModel:
         with torch.inference_mode():
             return self.analysis(torch.from_numpy(x)).numpy()
 
+    def picture(self, y: np.ndarray, width: int, height: int) -> np.ndarray:
+        """One decoded latent (1,C,h,w) → H×W×3 uint8 picture of the frame's size."""
+        from ..codec.vaegan import to_rgb  # the codec module imports this one
+
+        return to_rgb(self.synthesize(y), width, height)
+
     def synthesize(self, y: np.ndarray) -> np.ndarray:
         """Latents (B,C,h,w) float32 → images (B,3,16h,16w) float32, clamped to [0,1]."""
         if self.backend == "ort":
@@ -161,10 +171,21 @@ def check_backend(backend: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _load(info: ModelInfo, backend: str) -> CodecModel:
+def _load(info: ModelInfo, backend: str) -> CodecModel | GanModel:
+    check_kind(info.meta, info.name)
+    if info.meta.get("kind") == GAN_KIND:
+        return _load_gan(info)
     return CodecModel(info, backend)
 
 
-def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel:
-    """Load an installed model by name (and hash) for a backend (``"ort"`` or ``"torch"``); cached per process."""
+@lru_cache(maxsize=4)
+def _load_gan(info: ModelInfo) -> GanModel:
+    return GanModel(info)  # torch only: one instance serves every backend
+
+
+def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel | GanModel:
+    """Load an installed model by name (and hash) for a backend (``"ort"`` or ``"torch"``); cached per process.
+
+    VAE-GAN models give a :class:`CodecModel`; GAN-mode models (``"kind": "pgan"`` in their card)
+    a :class:`vidcodec.models.gan.GanModel`, which always runs with torch."""
     return _load(find(name, sha256), check_backend(backend))

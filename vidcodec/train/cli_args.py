@@ -6,8 +6,9 @@ Kept apart from the training code so that building the command line does not imp
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 
-from .config import DEFAULT_EXCLUDE, DISTORTIONS, TrainConfig
+from .config import DEFAULT_EXCLUDE, DISTORTIONS, GanTrainConfig, TrainConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,3 +50,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{name}", type=typ, help=f"default {getattr(d, name.replace('-', '_'))}")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto (CUDA when available)")
     g.add_argument("--exclude", nargs="*", help=f"file names to leave out of the data (default {DEFAULT_EXCLUDE})")
+
+
+def add_gan_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``vidcodec train-gan`` flags (every GanTrainConfig field; the flag overrides --config)."""
+    d = GanTrainConfig()
+    p.add_argument("--config", metavar="TOML", help="read settings from this file (flags given override it)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors if it exists")
+    p.add_argument("--install", metavar="DIR",
+                   help="after training, write the shipped generator (NAME.safetensors + NAME.json) to DIR; "
+                   "put DIR in VIDCODEC_MODEL_PATH to encode with it")
+    for f in d.__dataclass_fields__.values():
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(d, f.name)
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
+        elif isinstance(default, list):
+            typ = int if f.name == "depths" else str
+            p.add_argument(flag, nargs="+", type=typ, help=f"default {default}")
+        else:
+            p.add_argument(flag, type=type(default), help=f"default {default}")
+
+
+def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:
+    base = asdict(GanTrainConfig.load(a.config)) if a.config else {}
+    for name in GanTrainConfig.__dataclass_fields__:
+        v = getattr(a, name, None)
+        if v is not None:
+            base[name] = v
+    return GanTrainConfig.from_dict(base).check()

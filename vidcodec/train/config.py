@@ -19,9 +19,44 @@ DEFAULT_LEVEL_CHANNELS = [8, 12, 24, 40, 56, 72, 88, 96]
 DEFAULT_EXCLUDE = ["bikes.mp4", "vtest.avi", "diver.mov"]
 
 
+class TomlConfig:
+    """Flat dataclass configurations written to and read from TOML (unknown keys are refused)."""
+
+    def to_toml(self) -> str:
+        """The configuration as TOML text (flat table of strings, numbers, booleans and lists)."""
+        lines = [f"# vidcodec training configuration (vidcodec {self.COMMAND} --config THIS_FILE)"]
+        for k, v in asdict(self).items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_toml())
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read a TOML file; unknown keys are an error (a typo must not silently change nothing)."""
+        try:
+            d = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UsageError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+        return cls.from_dict(d, where=str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config"):
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        return cls(**d)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(TomlConfig):
     """Everything that determines a training run (paths included)."""
+
+    COMMAND = "train"
 
     data: list[str] = field(default_factory=list)  # folders or files of images and videos
     out: str = "runs/vaegan"
@@ -86,34 +121,57 @@ class TrainConfig:
             raise UsageError("--batch must be >= 1 and --steps >= 0")
         return self
 
-    def to_toml(self) -> str:
-        """The configuration as TOML text (flat table of strings, numbers, booleans and lists)."""
-        lines = ["# vidcodec training configuration (vidcodec train --config THIS_FILE)"]
-        for k, v in asdict(self).items():
-            lines.append(f"{k} = {_toml_value(v)}")
-        return "\n".join(lines) + "\n"
+@dataclass
+class GanTrainConfig(TomlConfig):
+    """Everything that determines a GAN training run."""
 
-    def save(self, path: Path) -> None:
-        path.write_text(self.to_toml())
+    COMMAND = "train-gan"
 
-    @classmethod
-    def load(cls, path: str | Path) -> TrainConfig:
-        """Read a TOML file; unknown keys are an error (a typo must not silently change nothing)."""
-        try:
-            d = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise UsageError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as e:
-            raise UsageError(f"config file {path} is not valid TOML: {e}") from None
-        return cls.from_dict(d, where=str(path))
+    data: list[str] = field(default_factory=list)  # images and/or videos (files or folders)
+    out: str = "runs/pgan"
+    name: str = "pgan"
+    domain: str = ""  # what the generator is meant to represent (written to the model card)
+    latent: int = 256
+    depths: list[int] = field(default_factory=lambda: [64, 64, 64, 32, 16])  # 4×4 … 64×64
+    steps_per_scale: int = 2000
+    final_steps: int = 4000  # steps at the last scale, its fade-in included
+    fade: float = 0.5  # fraction of each new scale's steps spent fading it in
+    batch: int = 8
+    lr: float = 1e-3
+    gp_weight: float = 10.0
+    drift: float = 1e-3
+    rec_weight: float = 1.0  # 0 = plain PGAN (no encoder)
+    cycle_weight: float = 0.1
+    ssim_weight: float = 0.4
+    ema: float = 0.999
+    holdout: float = 0.25  # last fraction of each video's frames kept for validation
+    max_frames: int = 3000  # per video (evenly spaced when longer)
+    flip: bool = False
+    jitter: float = 0.08  # random crops of (1 − jitter … 1) of each side
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"
+    log_every: int = 50
+    val_every: int = 500
 
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}")
-        return cls(**d)
+    def check(self) -> GanTrainConfig:
+        if not self.data:
+            raise UsageError("no training data: give images and/or videos of the generator's domain (--data)")
+        if len(self.depths) < 2 or any(d < 1 for d in self.depths):
+            raise UsageError("--depths needs at least two positive feature counts (4×4 and 8×8)")
+        if self.steps_per_scale < 1 or self.final_steps < 1 or self.batch < 2:
+            raise UsageError("--steps-per-scale and --final-steps must be >= 1, --batch >= 2")
+        if not 0 <= self.fade < 1 or not 0 <= self.holdout < 1 or not 0 <= self.jitter < 0.5:
+            raise UsageError("--fade and --holdout must be in [0, 1), --jitter in [0, 0.5)")
+        return self
+
+    @property
+    def resolution(self) -> int:
+        return 4 * 2 ** (len(self.depths) - 1)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_scale * (len(self.depths) - 1) + self.final_steps
 
 
 def _toml_value(v: object) -> str:

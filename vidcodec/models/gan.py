@@ -1,0 +1,92 @@
+"""A loaded GAN-mode model: a PGAN generator (and, optionally, its encoder) ready to code with.
+
+Installed like the VAE-GAN models (``NAME.safetensors`` + ``NAME.json`` in a weights folder, found
+by name and SHA-256), with ``"kind": "pgan"`` in the JSON card. The weights file holds the
+generator as ``generator.*`` and the encoder as ``encoder.*`` (see
+:func:`vidcodec.train.pgan.export_generator`); a generator converted from a pytorch_GAN_zoo
+checkpoint (:func:`vidcodec.models.pgan.convert_zoo_checkpoint`) has unprefixed keys and no
+encoder, and works too (keyframes then start from a fixed latent).
+
+The generator works at its own square resolution ``R``; frames are squashed to R × R for the
+search (area filter) and the decoder stretches ``G(z)`` back to the stream's size (bicubic).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from ..errors import UsageError
+from .pgan import Encoder, Generator, PGANConfig
+
+KIND = "pgan"
+
+
+class GanModel:
+    """Generator (+ encoder) of an installed GAN-mode model; torch only (the search needs gradients)."""
+
+    kind = KIND
+
+    def __init__(self, info, backend: str = "torch") -> None:
+        self.info = info
+        self.name = info.name
+        self.sha256 = info.sha256
+        self.backend = backend  # decoding always runs the generator with torch
+        meta = info.meta
+        self.config = PGANConfig.from_dict(meta["config"])
+        tensors = load_file(str(info.weights))
+        prefixed = any(k.startswith("generator.") for k in tensors)
+        g_state = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")} \
+            if prefixed else dict(tensors)
+        self.generator = Generator.from_config(self.config)
+        self.generator.load_state_dict(g_state, strict=True)
+        self.generator.alpha = float(meta.get("alpha", 0.0))
+        self.generator.eval().requires_grad_(False)
+        e_state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
+        self.encoder: Encoder | None = None
+        if e_state:
+            self.encoder = Encoder.from_config(self.config)
+            self.encoder.load_state_dict(e_state, strict=True)
+            self.encoder.eval().requires_grad_(False)
+        self.latent = self.config.latent
+        self.resolution = self.config.resolution
+        self.domain = str(meta.get("domain", "") or "unspecified")
+        # Held-out PSNR of the encoder's guess at R × R when trained; the search does better.
+        self.domain_psnr = meta.get("val_psnr")
+        self.levels = 1
+        self.default_quality = 1
+        self.lock = threading.Lock()  # torch modules are shared between the threads of a pipeline
+
+    def squash(self, rgb: np.ndarray) -> torch.Tensor:
+        """H×W×3 uint8 → (1,3,R,R) float32 in [0,1] (area filter, aspect not kept)."""
+        small = cv2.resize(rgb, (self.resolution, self.resolution), interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(small.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent) → (B,3,R,R) in [0,1] (with gradients if z requires them)."""
+        return ((self.generator(z) + 1) * 0.5).clamp(0, 1)
+
+    @torch.no_grad()
+    def guess(self, target: torch.Tensor) -> torch.Tensor | None:
+        """The encoder's latent for (B,3,R,R) images in [0,1], or None without an encoder."""
+        if self.encoder is None:
+            return None
+        return self.encoder(target * 2 - 1)
+
+    def picture(self, z: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Decoded latent (latent,) or (1, latent) float32 → H×W×3 uint8 at the stream's size."""
+        with torch.no_grad(), self.lock:
+            img = self.generate(torch.from_numpy(np.asarray(z, np.float32).reshape(1, -1)))[0]
+        small = np.rint(img.numpy().transpose(1, 2, 0) * 255.0).astype(np.uint8)
+        if (width, height) == (self.resolution, self.resolution):
+            return np.ascontiguousarray(small)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def check_kind(meta: dict, name: str) -> None:
+    if meta.get("kind", "vaegan") not in ("vaegan", KIND):
+        raise UsageError(f"model {name} is of unknown kind {meta.get('kind')!r}: upgrade vidcodec")
