@@ -241,3 +241,17 @@ def test_qsgd_levels_of_a_delta_stay_within_bits(tiny_gan):
         assert c.payload[0] == 4
         _, q = qsgd.unpack(c.payload[1:], 16)
         assert np.abs(q).max() <= 15
+
+
+def test_eval_gan_mode_reports_the_seed_table_and_the_warm_start_study(tiny_gan, tmp_path, capsys):
+    assert main(["eval", "--mode", "gan", "--model", "pgan-tiny", str(SAMPLE), "--frames", "3",
+                 "--search-iters", "2", "--out", str(tmp_path), "-q"]) == 0
+    text = capsys.readouterr().out
+    for row in ("GAN (16-bit latent, ~float)", "GAN lossy 8 bits", "GAN lossy 6 bits", "GAN lossy 4 bits", "JPEG q=1",
+                "warm_iters_median", "cold_iters_median"):
+        assert row in text
+    report = json.loads((tmp_path / "gan.json").read_text())
+    study = report["warm_start"][0]
+    assert study["frames"] == 2 and 0 <= study["warm_iters_median"] <= study["cap"] + 1
+    table = {r["method"]: r for r in report["table"]}
+    assert table["GAN lossy 4 bits"]["CR"] > table["JPEG q=1"]["CR"] > 1  # a 16-value latent vs a JPEG

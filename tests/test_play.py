@@ -116,3 +116,14 @@ def test_no_gui_gives_a_clear_error(stream, monkeypatch):
     monkeypatch.setattr(cv2, "namedWindow", no_gui)
     with pytest.raises(UsageError, match="--to"):
         play.play(stream)
+
+
+def test_opencv_is_loaded_before_pyav():
+    """With opencv-python's Qt GUI, cv2.namedWindow hangs in a process that loaded PyAV first (seen
+    under Xvfb), so the player module imports cv2 before anything imports av."""
+    import subprocess
+    import sys
+
+    code = "import sys, vidcodec.play; m = list(sys.modules); print(m.index('cv2') < m.index('av'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

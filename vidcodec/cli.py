@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("clips", nargs="+", metavar="CLIP|DIR", help="video files, or folders of them")
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
     ev.add_argument("--gop", type=int, default=DEFAULT_GOP, help="vidcodec GOP")
-    ev.add_argument("--model", default=DEFAULT_MODEL, help="installed model to evaluate")
+    ev.add_argument("--model", help=f"installed model to evaluate (default {DEFAULT_MODEL}; --mode gan: "
+                    f"{DEFAULT_GAN_MODEL})")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
                     default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium", "jpeg"],
                     help="codecs to run")
@@ -191,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bitrate", nargs="+", type=float, metavar="KBPS",
                     help="instead of the RD sweep: encode each clip with --bitrate at each target and report the "
                     "achieved rate, the spread of per-GOP rates and the quality")
+    ev.add_argument("--mode", choices=["vaegan", "gan"], default="vaegan",
+                    help="gan: measure a GAN generator instead (--model, default " + DEFAULT_GAN_MODEL + "): the "
+                    "seed's Table 1 layout (16-bit, lossy 8/6/4-bit latents, JPEG q=1: SSIM, PSNR, CR, seconds "
+                    "per frame) and the iterations a warm-started search needs against a cold one")
+    ev.add_argument("--skip", type=int, default=0, metavar="N",
+                    help="start at frame N of each clip (e.g. a generator's held-out frames)")
+    ev.add_argument("--search-iters", type=int, default=60, metavar="N", help="--mode gan: as for encode")
     ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)
@@ -370,6 +378,12 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     clips = rd.expand_clips(a.clips)
+    if a.mode == "gan":
+        return _eval_gan(a, clips)
+    if a.model is None:
+        a.model = DEFAULT_MODEL
+    if a.skip:
+        raise UsageError("--skip is for --mode gan")
     if a.bitrate:
         rows = []
         for clip in clips:
@@ -395,6 +409,34 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         paths = rd.save_report(points, Path(a.out))
         if not a.quiet:
             print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    if a.json:
+        Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+    return 0
+
+
+def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
+    from .evaluate import gan, rd
+
+    model = a.model or DEFAULT_GAN_MODEL
+    rows, studies, points = [], [], []
+    for i, clip in enumerate(clips):
+        if not a.quiet:
+            print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
+        ref, rate = gan.read_frames(clip, a.frames, a.skip)
+        measured = gan.seed_table_points(clip, ref, rate, model=model, gop=a.gop, search_iters=a.search_iters)
+        rows += gan.seed_table(measured)
+        points += [p for p, _ in measured]
+        studies.append(gan.warm_start_study(clip, ref, model=model))
+    print(rd.format_table(rows))
+    print()
+    print(rd.format_table([{k: v for k, v in s.items() if k not in ("cap", "tol_db")} for s in studies]))
+    if a.out:
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        rd.write_csv(rows, out / "seed_table.csv")
+        (out / "gan.json").write_text(json.dumps({"model": model, "skip": a.skip, "frames": a.frames, "gop": a.gop,
+                                                  "search_iters": a.search_iters, "table": rows,
+                                                  "warm_start": studies}, indent=1) + "\n")
     if a.json:
         Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     return 0

@@ -10,6 +10,11 @@ else ±5 s), ``o`` toggles the on-screen line (fps, bitrate, dropped), ``q`` or 
 The window is OpenCV's (``cv2.imshow``); the OpenCV calls are the only window layer, so tests
 replace exactly those. Without a display use ``--to out.y4m`` or ``--to -`` (y4m on stdout, e.g.
 ``vidcodec play x.gvc --to - | ffplay -``).
+
+OpenCV is imported *before* PyAV (through :mod:`vidcodec.api`): with opencv-python's Qt GUI,
+``cv2.namedWindow`` hangs forever in a process that loaded PyAV's bundled libraries first (seen
+under Xvfb with opencv-python 5.0 and av 18). A program that imports ``vidcodec.api`` itself
+should import ``cv2`` (or ``vidcodec.play``) first.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2  # before PyAV, see above
 import numpy as np
 
 from . import api
@@ -53,8 +59,6 @@ class CvWindow:
     """The window layer: the only place OpenCV's GUI is called."""
 
     def __init__(self, title: str) -> None:
-        import cv2
-
         self.cv2 = cv2
         self.title = title
         try:
