@@ -208,7 +208,11 @@ def _gradient_penalty(d: Discriminator, real: torch.Tensor, fake: torch.Tensor) 
 
 @torch.no_grad()
 def validate(nets: _Nets, val: list[np.ndarray], res: int) -> float:
-    """Mean PSNR (dB) of G_ema(E(x)) on held-out frames at resolution ``res`` (nan without encoder/frames)."""
+    """Mean PSNR (dB) of G(E(x)) on held-out frames at resolution ``res`` (nan without encoder/frames).
+
+    G, not its moving average: the encoder is trained against G, and the average lags far behind
+    G for thousands of steps after every growth (measured: 10.9 dB through the average vs 20.6 dB
+    through G in the middle of the 32×32 fade-in)."""
     if nets.e is None or not val:
         return float("nan")
     nets.e.eval()
@@ -216,7 +220,7 @@ def validate(nets: _Nets, val: list[np.ndarray], res: int) -> float:
     x = (x / 127.5 - 1).to(next(nets.g.parameters()).device)
     psnrs = []
     for chunk in x.split(32):
-        y = nets.ema(nets.e(chunk)).clamp(-1, 1)
+        y = nets.g(nets.e(chunk)).clamp(-1, 1)
         mse = (((y - chunk) / 2) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         psnrs.append(-10 * torch.log10(mse))
     nets.e.train()
@@ -264,13 +268,18 @@ def model_card(cfg: GanTrainConfig, nets: _Nets, step: int, val_psnr: float, use
                       "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}}}
 
 
-def export_generator(ckpt: Path, out: Path) -> Path:
-    """Write the shipped form of a training checkpoint: ``out`` (.safetensors: the averaged
-    generator as ``generator.*`` and the encoder as ``encoder.*``) and its JSON model card."""
+def export_generator(ckpt: Path, out: Path, which: str = "g") -> Path:
+    """Write the shipped form of a training checkpoint: ``out`` (.safetensors: the generator as
+    ``generator.*`` and the encoder as ``encoder.*``) and its JSON model card.
+
+    ``which``: ``"g"``, the generator the encoder was trained with (the codec inverts it, so the
+    encoder's guesses fit it), or ``"ema"``, its moving average (smoother random samples)."""
+    if which not in ("g", "ema"):
+        raise UsageError(f"which must be 'g' or 'ema' (got {which!r})")
     tensors = load_file(str(ckpt))
     meta = json.loads(ckpt.with_suffix(".json").read_text())
-    card = meta["card"]
-    keep = {"generator." + k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    card = {**meta["card"], "generator": "moving average" if which == "ema" else "trained"}
+    keep = {"generator." + k[len(which) + 1 :]: v for k, v in tensors.items() if k.startswith(which + ".")}
     keep.update({"encoder." + k[2:]: v for k, v in tensors.items() if k.startswith("e.")})
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(keep, str(out), metadata={"name": card["name"], "kind": "pgan"})
