@@ -34,8 +34,8 @@ def _frames(path: Path, n: int) -> list[np.ndarray]:
 
 
 def _tiny_cfg(out: Path, **kw) -> GanTrainConfig:
-    base = dict(data=[str(SAMPLE)], out=str(out), name="pgan-t", latent=8, depths=[4, 4], steps_per_scale=4,
-                final_steps=6, log_every=2, val_every=4, threads=1, batch=4)
+    base = {"data": [str(SAMPLE)], "out": str(out), "name": "pgan-t", "latent": 8, "depths": [4, 4],
+            "steps_per_scale": 4, "final_steps": 6, "log_every": 2, "val_every": 4, "threads": 1, "batch": 4}
     base.update(kw)
     return GanTrainConfig(**base)
 
@@ -173,10 +173,12 @@ def test_warm_start_is_used_by_the_encoder(tiny_gan):
 
 
 def test_golden_gan_stream_decodes_to_the_recorded_latents(tiny_gan):
-    reader = container.GvcReader(open(DATA / "golden_gan.gvc", "rb"))
-    assert reader.header.mode == container.Mode.GAN and reader.header.coder == container.Coder.ELIAS
-    dec = gan.GanFrameDecoder(tiny_gan, tuple(reader.header.latent_shape))
-    z = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0] for p in reader]
+    with open(DATA / "golden_gan.gvc", "rb") as f:
+        reader = container.GvcReader(f)
+        assert reader.header.mode == container.Mode.GAN and reader.header.coder == container.Coder.ELIAS
+        dec = gan.GanFrameDecoder(tiny_gan, tuple(reader.header.latent_shape))
+        z = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
+             for p in reader]
     assert np.array_equal(np.stack(z), np.load(DATA / "golden_gan_latents.npz")["z"])
     frames = list(vidcodec.frames(DATA / "golden_gan.gvc"))
     assert len(frames) == 6 and [f.key for f in frames] == [True, False, False, True, False, False]

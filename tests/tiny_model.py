@@ -63,9 +63,10 @@ def make_tiny_gan() -> None:
         clip = write_testsrc(Path(d) / "src.mp4", frames=6, size=(62, 46))
         vidcodec.encode(clip, DATA / "golden_gan.gvc", mode="gan", model="pgan-tiny", gop=3, search_iters=10,
                         overwrite=True)
-    reader = GvcReader(open(DATA / "golden_gan.gvc", "rb"))
-    dec = GanFrameDecoder(zoo.load("pgan-tiny"), tuple(reader.header.latent_shape))
-    latents = [dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0] for p in reader]
+    with open(DATA / "golden_gan.gvc", "rb") as f:
+        reader = GvcReader(f)
+        dec = GanFrameDecoder(zoo.load("pgan-tiny"), tuple(reader.header.latent_shape))
+        latents = [dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0] for p in reader]
     np.savez_compressed(DATA / "golden_gan_latents.npz", z=np.stack(latents))
 
 

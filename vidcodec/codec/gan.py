@@ -158,7 +158,7 @@ class GanFrameEncoder:
                 z0[i] = gansearch.cold_start(m.latent)[0]
         iters = self.search_iters * (KEY_ITERS_FACTOR if any(keys) else 1)
         with m.lock:
-            res = gansearch.search(m.generator, target, z0, max_iters=iters, lr=self.lr, tol=self.tol,
+            res = gansearch.search(m.generator, target, z0.to(m.device), max_iters=iters, lr=self.lr, tol=self.tol,
                                    patience=self.patience, kind=self.distortion)
         out = []
         decoded = []
@@ -175,7 +175,7 @@ class GanFrameEncoder:
                                 float(res.start_losses[i]), latent=latent))
         with torch.no_grad(), m.lock:
             psnr = _psnr(m.generate(torch.from_numpy(np.stack(decoded))), target)
-        for f, p in zip(out, psnr.tolist()):
+        for f, p in zip(out, psnr.cpu().tolist()):
             f.psnr = p if math.isfinite(p) else 100.0
         return out
 

@@ -66,11 +66,12 @@ def search(generator: torch.nn.Module, target: torch.Tensor, z0: torch.Tensor, *
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     best_z = z.detach().clone()
-    best = torch.full((n,), float("inf"))
-    start = torch.full((n,), float("nan"))
-    since = torch.zeros(n, dtype=torch.long)
-    iters = torch.zeros(n, dtype=torch.long)
-    active = torch.ones(n, dtype=torch.bool)
+    dev = z.device
+    best = torch.full((n,), float("inf"), device=dev)
+    start = torch.full((n,), float("nan"), device=dev)
+    since = torch.zeros(n, dtype=torch.long, device=dev)
+    iters = torch.zeros(n, dtype=torch.long, device=dev)
+    active = torch.ones(n, dtype=torch.bool, device=dev)
     for it in range(1, max_iters + 1):
         losses = frame_distortion(to_unit(generator(z)), target, kind)
         values = losses.detach()
@@ -92,7 +93,8 @@ def search(generator: torch.nn.Module, target: torch.Tensor, z0: torch.Tensor, *
         opt.step()
     never = ~torch.isfinite(best)
     best = torch.where(never, start, best)
-    return SearchResult(best_z, best, torch.where(torch.isnan(start), best, start), iters)
+    start = torch.where(torch.isnan(start), best, start)
+    return SearchResult(best_z.cpu(), best.cpu(), start.cpu(), iters.cpu())
 
 
 def cold_start(latent: int, batch: int = 1, seed: int = 0) -> torch.Tensor:

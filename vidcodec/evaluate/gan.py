@@ -75,7 +75,7 @@ def _trajectory(m, target: torch.Tensor, z0: torch.Tensor, iters: int, lr: float
     for it in range(iters + 1):
         out = m.generate(z)
         mse = ((out.detach() - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-        psnr[it] = (-10 * torch.log10(mse)).numpy()
+        psnr[it] = (-10 * torch.log10(mse)).cpu().numpy()
         if it == iters:
             break
         opt.zero_grad(set_to_none=True)
@@ -101,11 +101,11 @@ def warm_start_study(clip: Path, ref: list[np.ndarray], *, model: str = DEFAULT_
     target = torch.cat([m.squash(f) for f in ref])
     with m.lock:
         t0 = time.perf_counter()
-        cold, z_cold = _trajectory(m, target, cold_start(m.latent).expand(len(ref), -1), cap, lr)
+        cold, z_cold = _trajectory(m, target, cold_start(m.latent).expand(len(ref), -1).to(m.device), cap, lr)
         per_iter = (time.perf_counter() - t0) / (cap + 1) / len(ref)
         goal = cold[-1]
         guess = m.guess(target)
-        enc = _trajectory(m, target, guess, cap, lr)[0] if guess is not None else None
+        enc = _trajectory(m, target, guess.to(m.device), cap, lr)[0] if guess is not None else None
         warm, _ = _trajectory(m, target[1:], z_cold[:-1], cap, lr)  # frame t from frame t−1's latent
     n_cold = _first_reach(cold[:, 1:], goal[1:], tol)
     n_warm = _first_reach(warm, goal[1:], tol)

@@ -9,10 +9,13 @@ encoder, and works too (keyframes then start from a fixed latent).
 
 The generator works at its own square resolution ``R``; frames are squashed to R × R for the
 search (area filter) and the decoder stretches ``G(z)`` back to the stream's size (bicubic).
+The networks run on the first CUDA device when torch sees one (``VIDCODEC_DEVICE=cpu`` to
+refuse it), else on the CPU; latents enter and leave as CPU tensors or arrays.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 import cv2
@@ -42,8 +45,11 @@ class GanModel:
         prefixed = any(k.startswith("generator.") for k in tensors)
         g_state = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")} \
             if prefixed else dict(tensors)
+        self.device = torch.device("cuda" if torch.cuda.is_available()
+                                   and os.environ.get("VIDCODEC_DEVICE", "auto") != "cpu" else "cpu")
         self.generator = Generator.from_config(self.config)
         self.generator.load_state_dict(g_state, strict=True)
+        self.generator.to(self.device)
         self.generator.alpha = float(meta.get("alpha", 0.0))
         self.generator.eval().requires_grad_(False)
         e_state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
@@ -51,7 +57,7 @@ class GanModel:
         if e_state:
             self.encoder = Encoder.from_config(self.config)
             self.encoder.load_state_dict(e_state, strict=True)
-            self.encoder.eval().requires_grad_(False)
+            self.encoder.eval().requires_grad_(False).to(self.device)
         self.latent = self.config.latent
         self.resolution = self.config.resolution
         self.domain = str(meta.get("domain", "") or "unspecified")
@@ -62,25 +68,25 @@ class GanModel:
         self.lock = threading.Lock()  # torch modules are shared between the threads of a pipeline
 
     def squash(self, rgb: np.ndarray) -> torch.Tensor:
-        """H×W×3 uint8 → (1,3,R,R) float32 in [0,1] (area filter, aspect not kept)."""
+        """H×W×3 uint8 → (1,3,R,R) float32 in [0,1] on the model's device (area filter, aspect not kept)."""
         small = cv2.resize(rgb, (self.resolution, self.resolution), interpolation=cv2.INTER_AREA)
-        return torch.from_numpy(small.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+        return torch.from_numpy(small.transpose(2, 0, 1)[None].astype(np.float32) / 255.0).to(self.device)
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, latent) → (B,3,R,R) in [0,1] (with gradients if z requires them)."""
-        return ((self.generator(z) + 1) * 0.5).clamp(0, 1)
+        """(B, latent) → (B,3,R,R) in [0,1] on the model's device (with gradients if z requires them)."""
+        return ((self.generator(z.to(self.device)) + 1) * 0.5).clamp(0, 1)
 
     @torch.no_grad()
     def guess(self, target: torch.Tensor) -> torch.Tensor | None:
-        """The encoder's latent for (B,3,R,R) images in [0,1], or None without an encoder."""
+        """The encoder's latent (B, latent) on the CPU for (B,3,R,R) images in [0,1], or None without an encoder."""
         if self.encoder is None:
             return None
-        return self.encoder(target * 2 - 1)
+        return self.encoder(target.to(self.device) * 2 - 1).cpu()
 
     def picture(self, z: np.ndarray, width: int, height: int) -> np.ndarray:
         """Decoded latent (latent,) or (1, latent) float32 → H×W×3 uint8 at the stream's size."""
         with torch.no_grad(), self.lock:
-            img = self.generate(torch.from_numpy(np.asarray(z, np.float32).reshape(1, -1)))[0]
+            img = self.generate(torch.from_numpy(np.asarray(z, np.float32).reshape(1, -1)))[0].cpu()
         small = np.rint(img.numpy().transpose(1, 2, 0) * 255.0).astype(np.uint8)
         if (width, height) == (self.resolution, self.resolution):
             return np.ascontiguousarray(small)
