@@ -233,3 +233,26 @@ def test_pair_discriminator_sees_image_and_latent():
     real, fake = torch.full((2, 1, 4, 4), 5.0), torch.full((2, 1, 4, 4), -5.0)
     assert losses.d_loss(real, fake) < 0.02 and losses.d_loss(fake, real) > 9
     assert torch.all(losses.g_loss(real) < losses.g_loss(fake))
+
+
+def _finite_worker(rank: int, port: int, results) -> None:
+    import torch.distributed as dist
+
+    from vidcodec.train.vaegan import _finite_everywhere
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        bad_on_one = torch.tensor(float("nan") if rank == 1 else 1.0)
+        results[rank] = (_finite_everywhere(bad_on_one, 2), _finite_everywhere(torch.tensor(2.0), 2))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_non_finite_loss_on_one_rank_skips_the_step_on_every_rank():
+    """Otherwise the rank that skips never joins DDP's gradient all-reduce and the others hang."""
+    import torch.multiprocessing as mp
+
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_finite_worker, args=(_free_port(), results), nprocs=2, join=True)
+        assert dict(results) == {0: (False, True), 1: (False, True)}

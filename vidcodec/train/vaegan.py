@@ -131,6 +131,16 @@ def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
     return meta
 
 
+def _finite_everywhere(value: torch.Tensor, world: int) -> bool:
+    """Whether ``value`` is finite on every process (one all-reduce under DDP, so all ranks agree)."""
+    ok = torch.isfinite(value.detach()).all()
+    if world > 1:
+        flag = ok.to(torch.float32).reshape(1)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        ok = flag[0] > 0
+    return bool(ok)
+
+
 def _params_digest(module: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in sorted(module.state_dict().items()):
@@ -247,7 +257,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             adv = torch.zeros(())
             loss = (bpp + lam * d).mean()
         opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):  # identical on every rank only by luck: skip a step everywhere
+        if not _finite_everywhere(loss, world):  # skip on every rank together, or DDP's all-reduce hangs
             skipped += 1
             continue
         loss.backward()
@@ -263,7 +273,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             fake = ddp_disc(res.x_hat.detach(), latent)
             ld = d_loss(real, fake)
             opt_d.zero_grad(set_to_none=True)
-            if torch.isfinite(ld):
+            if _finite_everywhere(ld, world):
                 ld.backward()
                 torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.clip)
                 opt_d.step()
