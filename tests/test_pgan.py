@@ -138,3 +138,20 @@ def test_minibatch_stddev_and_discriminator_shapes():
     for alpha in (0.0, 0.5):
         d.alpha = alpha
         assert d(torch.randn(4, 3, 16, 16)).shape == (4, 1)
+
+
+def test_a_converted_zoo_generator_codes_video(tmp_path, monkeypatch, clip):
+    """A zoo checkpoint, converted, is an installed GAN-mode model (no encoder: keyframes start from
+    the fixed latent) that encodes and decodes a clip."""
+    import vidcodec
+
+    torch.manual_seed(0)
+    path = tmp_path / "zoo.pth"
+    save_zoo_checkpoint(path, {k: torch.randn(s) * 0.1 for k, s in zoo_generator_keys(Z, DEPTHS).items()})
+    (tmp_path / "models").mkdir()
+    pgan.convert_zoo_checkpoint(str(path), str(tmp_path / "models" / "zoo-test.safetensors"), name="zoo-test")
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path / "models"))
+    s = vidcodec.encode(clip, tmp_path / "z.gvc", mode="gan", model="zoo-test", search_iters=2, max_frames=3)
+    assert s.frames == 3
+    frames = list(vidcodec.frames(tmp_path / "z.gvc"))
+    assert len(frames) == 3 and frames[0].rgb.shape == (48, 64, 3)
