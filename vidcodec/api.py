@@ -279,9 +279,14 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
-    batches = pipeline.stage(_chunks(pipeline.stage(frames_in, name="vidcodec-demux"), gop * gop_batch),
-                             lambda chunk: (chunk, encoder.encode_gops([f.rgb for f in chunk])),
-                             name="vidcodec-search", depth=1)
+    if gop_batch > 1:  # whole GOPs searched side by side: packets come out a batch of GOPs at a time
+        def code(chunk: list[media.VideoFrame]) -> tuple[list[media.VideoFrame], list[gan.GanFrame]]:
+            return chunk, encoder.encode_gops([f.rgb for f in chunk])
+    else:  # frame by frame: every packet is written as soon as its frame is coded (live streams)
+        def code(chunk: list[media.VideoFrame]) -> tuple[list[media.VideoFrame], list[gan.GanFrame]]:
+            return chunk, [encoder.encode(chunk[0].rgb)]
+    batches = pipeline.stage(_chunks(pipeline.stage(frames_in, name="vidcodec-demux"), gop * gop_batch
+                                     if gop_batch > 1 else 1), code, name="vidcodec-search", depth=1)
     if repeat_header is None:
         repeat_header = _is_live(dst)
     frames = keys = 0
