@@ -91,7 +91,7 @@ class GanFrameEncoder:
 
     def __init__(self, model: GanModel, *, gop: int = 32, latent_bits: int = DEFAULT_LATENT_BITS,
                  key_bits: int = DEFAULT_KEY_BITS, search_iters: int = DEFAULT_SEARCH_ITERS, distortion: str = "ssim+l1", stream_seed: int = 0,
-                 lr: float = 0.05, tol: float = 1e-3, patience: int = 8) -> None:
+                 lr: float = 0.01, tol: float = 1e-3, patience: int = 20) -> None:
         if gop < 1:
             raise UsageError("--gop must be at least 1 (1 = every frame is a keyframe)")
         for name, b in (("--latent-bits", latent_bits), ("--key-bits", key_bits)):

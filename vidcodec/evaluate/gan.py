@@ -91,7 +91,7 @@ def _first_reach(psnr: np.ndarray, target: np.ndarray, tol: float) -> np.ndarray
 
 
 def warm_start_study(clip: Path, ref: list[np.ndarray], *, model: str = DEFAULT_GAN_MODEL, cap: int = 300,
-                     tol: float = 0.1, lr: float = 0.05) -> dict:
+                     tol: float = 0.1, lr: float = 0.01) -> dict:
     """Iterations to reach the cold search's final PSNR (within ``tol`` dB) from three starts."""
     if len(ref) < 2:
         raise UsageError("the warm-start study needs at least two frames")
