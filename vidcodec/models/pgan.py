@@ -80,6 +80,13 @@ class PGANConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
+def _grown(net, depths: list[int]):
+    """``net`` (built at 4×4 with ``depths[0]`` features) grown by one scale per further depth."""
+    for d in depths[1:]:
+        net.add_scale(d)
+    return net
+
+
 class Generator(nn.Module):
     """PGAN generator grown to ``len(depths)`` scales (see the module docstring)."""
 
@@ -96,10 +103,7 @@ class Generator(nn.Module):
 
     @classmethod
     def from_config(cls, c: PGANConfig) -> Generator:
-        g = cls(c.latent, c.depths[0], c.channels)
-        for d in c.depths[1:]:
-            g.add_scale(d)
-        return g
+        return _grown(cls(c.latent, c.depths[0], c.channels), c.depths)
 
     @property
     def resolution(self) -> int:
@@ -159,10 +163,7 @@ class Discriminator(nn.Module):
 
     @classmethod
     def from_config(cls, c: PGANConfig) -> Discriminator:
-        d = cls(c.depths[0], c.channels)
-        for depth in c.depths[1:]:
-            d.add_scale(depth)
-        return d
+        return _grown(cls(c.depths[0], c.channels), c.depths)
 
     def add_scale(self, depth: int) -> None:
         prev = self.depths[-1]
@@ -198,10 +199,7 @@ class Encoder(Discriminator):
 
     @classmethod
     def from_config(cls, c: PGANConfig) -> Encoder:
-        e = cls(c.latent, c.depths[0], c.channels)
-        for d in c.depths[1:]:
-            e.add_scale(d)
-        return e
+        return _grown(cls(c.latent, c.depths[0], c.channels), c.depths)
 
 
 # ------------------------------------------------------------------ pytorch_GAN_zoo checkpoints
