@@ -197,9 +197,7 @@ def encode(
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = _header(source, m, max_frames=max_frames, coder=container.Coder[coder.upper()],
                          mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
-        total = source.frame_count or None
-        if max_frames is not None:
-            total = min(total or max_frames, max_frames)
+        total = _expected_frames(source, max_frames)
         frames = keys = 0
         levels: dict[int, int] = {}
         first_pts = last_pts = None
@@ -226,14 +224,7 @@ def encode(
                 first_pts = frame.pts if first_pts is None else first_pts
                 last_pts = frame.pts
                 bar.update(1)
-            if source.audio_track is not None and last_pts is not None:
-                # Audio that was demuxed with the last frames, up to the end of the video.
-                end = float((last_pts - (first_pts or 0)) * source.time_base) + (
-                    float(1 / source.frame_rate) if source.frame_rate else 0.0)
-                t0_audio = float((first_pts or 0) * source.time_base)
-                for ap in source.take_audio():
-                    if float(ap.pts * source.audio_track.time_base) - t0_audio < end:
-                        _write_audio(writer, ap)
+            _write_remaining_audio(writer, source, first_pts, last_pts)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
@@ -275,9 +266,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                                   search_iters=search_iters)
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
                      quality=1, latent_shape=(m.latent, 1, 1), gop=gop)
-    total = source.frame_count or None
-    if max_frames is not None:
-        total = min(total or max_frames, max_frames)
+    total = _expected_frames(source, max_frames)
     frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
     if gop_batch > 1:  # whole GOPs searched side by side: packets come out a batch of GOPs at a time
         def code(chunk: list[media.VideoFrame]) -> tuple[list[media.VideoFrame], list[gan.GanFrame]]:
@@ -311,8 +300,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                 first_pts = frame.pts if first_pts is None else first_pts
                 last_pts = frame.pts
                 bar.update(1)
-        for ap in source.take_audio():
-            _write_audio(writer, ap)
+        _write_remaining_audio(writer, source, first_pts, last_pts)
     size = writer.bytes_written
     duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
     return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration, {1: frames})
@@ -328,6 +316,27 @@ def _chunks(items: Iterator, n: int) -> Iterator[list]:
 def _analyse(m: zoo.CodecModel, f: media.VideoFrame) -> tuple[media.VideoFrame, np.ndarray, np.ndarray]:
     x = to_tensor(f.rgb, m.downscale)
     return f, x, m.analyze(x)[0]
+
+
+def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int | None:
+    """Frames an encode will code, for the progress bar (None when unknown)."""
+    total = source.frame_count or None
+    if max_frames is not None:
+        total = min(total or max_frames, max_frames)
+    return total
+
+
+def _write_remaining_audio(writer: container.GvcWriter, source: media.VideoSource, first_pts: int | None,
+                           last_pts: int | None) -> None:
+    """After the last frame: the audio demuxed with the last frames, up to the end of the video."""
+    if source.audio_track is None or last_pts is None:
+        return
+    end = float((last_pts - (first_pts or 0)) * source.time_base) + (
+        float(1 / source.frame_rate) if source.frame_rate else 0.0)
+    t0_audio = float((first_pts or 0) * source.time_base)
+    for ap in source.take_audio():
+        if float(ap.pts * source.audio_track.time_base) - t0_audio < end:
+            _write_audio(writer, ap)
 
 
 def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> None:
