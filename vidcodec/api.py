@@ -28,7 +28,14 @@ import numpy as np
 from tqdm import tqdm
 
 from . import container, media, pipeline
-from .codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, gan
+from .codec import (
+    DEFAULT_GAN_MODEL,
+    DEFAULT_GOP,
+    DEFAULT_KEY_BITS,
+    DEFAULT_LATENT_BITS,
+    DEFAULT_SEARCH_ITERS,
+    gan,
+)
 from .codec.ratecontrol import RateController
 from .codec.refine import Refiner
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
@@ -122,8 +129,8 @@ def encode(
     audio: bool = True,
     refine: int = 0,
     mode: str = "vaegan",
-    search_iters: int = gan.DEFAULT_SEARCH_ITERS,
-    key_bits: int = gan.DEFAULT_KEY_BITS,
+    search_iters: int = DEFAULT_SEARCH_ITERS,
+    key_bits: int = DEFAULT_KEY_BITS,
     gop_batch: int = 1,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
@@ -150,7 +157,7 @@ def encode(
     if model is None:
         model = DEFAULT_GAN_MODEL if mode == "gan" else zoo.DEFAULT_MODEL
     if latent_bits is None:
-        latent_bits = gan.DEFAULT_LATENT_BITS if mode == "gan" else 4
+        latent_bits = DEFAULT_LATENT_BITS if mode == "gan" else 4
     if mode == "gan" and (bitrate is not None or refine):
         raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
                          "--key-bits and --gop)")

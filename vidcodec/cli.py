@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 from . import __version__, container
-from .codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, DEFAULT_MODEL
+from .codec import (
+    DEFAULT_GAN_MODEL,
+    DEFAULT_GOP,
+    DEFAULT_KEY_BITS,
+    DEFAULT_LATENT_BITS,
+    DEFAULT_MODEL,
+    DEFAULT_SEARCH_ITERS,
+)
 from .errors import UsageError, VidcodecError
 
 EXAMPLES = """\
@@ -95,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "method, QSGD stochastic quantization per channel + Elias-gamma codes")
     enc.add_argument("--latent-bits", type=int, metavar="B",
                      help="QSGD bits (2..16; 4, 6 or 8 are usual) with --coder elias (default 4), and of the "
-                     "latent differences of --mode gan (default 6)")
+                     f"latent differences of --mode gan (default {DEFAULT_LATENT_BITS})")
     enc.add_argument("--model", help=f"installed model name (default {DEFAULT_MODEL}; with --mode gan "
                      f"{DEFAULT_GAN_MODEL})")
     gan = enc.add_argument_group(
@@ -104,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         "latent), QSGD-quantized and Elias-coded: extreme compression for clips of the generator's domain "
         "(see docs/MODELS.md; a warning says when a clip is far outside it)")
     gan.add_argument("--mode", choices=["vaegan", "gan"], default="vaegan", help="vaegan: the default codec")
-    gan.add_argument("--search-iters", type=int, default=60, metavar="N",
+    gan.add_argument("--search-iters", type=int, default=DEFAULT_SEARCH_ITERS, metavar="N",
                      help="most search iterations per delta frame (keyframes: 4N); the search also stops "
                      "when the loss stalls")
-    gan.add_argument("--key-bits", type=int, default=8, metavar="B", help="QSGD bits of keyframe latents")
+    gan.add_argument("--key-bits", type=int, default=DEFAULT_KEY_BITS, metavar="B", help="QSGD bits of keyframe latents")
     gan.add_argument("--gop-batch", type=int, default=1, metavar="N",
                      help="search N GOPs side by side (batched generator calls; useful on a GPU, adds N GOPs "
                      "of latency)")
@@ -198,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "per frame) and the iterations a warm-started search needs against a cold one")
     ev.add_argument("--skip", type=int, default=0, metavar="N",
                     help="start at frame N of each clip (e.g. a generator's held-out frames)")
-    ev.add_argument("--search-iters", type=int, default=60, metavar="N", help="--mode gan: as for encode")
+    ev.add_argument("--search-iters", type=int, default=DEFAULT_SEARCH_ITERS, metavar="N", help="--mode gan: as for encode")
     ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)

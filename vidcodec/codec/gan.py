@@ -39,13 +39,10 @@ import torch
 from ..coding import qsgd
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.gan import GanModel
-from . import gansearch
+from . import DEFAULT_GOP, DEFAULT_KEY_BITS, DEFAULT_LATENT_BITS, DEFAULT_SEARCH_ITERS, gansearch
 
 KEY, DELTA = "key", "delta"
 LATENT_BITS = (4, 6, 8)  # the CLI's choices for deltas; the format takes 2..16
-DEFAULT_LATENT_BITS = 6
-DEFAULT_KEY_BITS = 8
-DEFAULT_SEARCH_ITERS = 60
 KEY_ITERS_FACTOR = 4  # keyframes may search this many times longer than deltas
 
 
@@ -89,8 +86,9 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class GanFrameEncoder:
     """Per-stream GAN-mode encoder (keyframes every ``gop`` frames)."""
 
-    def __init__(self, model: GanModel, *, gop: int = 32, latent_bits: int = DEFAULT_LATENT_BITS,
-                 key_bits: int = DEFAULT_KEY_BITS, search_iters: int = DEFAULT_SEARCH_ITERS, distortion: str = "ssim+l1", stream_seed: int = 0,
+    def __init__(self, model: GanModel, *, gop: int = DEFAULT_GOP, latent_bits: int = DEFAULT_LATENT_BITS,
+                 key_bits: int = DEFAULT_KEY_BITS, search_iters: int = DEFAULT_SEARCH_ITERS,
+                 distortion: str = "ssim+l1", stream_seed: int = 0,
                  lr: float = 0.01, tol: float = 1e-3, patience: int = 20) -> None:
         if gop < 1:
             raise UsageError("--gop must be at least 1 (1 = every frame is a keyframe)")
