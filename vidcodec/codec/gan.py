@@ -39,6 +39,7 @@ import torch
 from ..coding import qsgd
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.gan import GanModel
+from ..train import losses
 from . import DEFAULT_GOP, DEFAULT_KEY_BITS, DEFAULT_LATENT_BITS, DEFAULT_SEARCH_ITERS, gansearch
 
 KEY, DELTA = "key", "delta"
@@ -76,11 +77,6 @@ def unpack_payload(data: bytes, latent: int) -> np.ndarray:
         raise CoderError(f"invalid QSGD bit depth {bits}: the packet is damaged")
     norm, q = qsgd.unpack(memoryview(data)[1:], latent)
     return qsgd.dequantize(norm, q, bits)
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    mse = ((a - b) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-    return -10 * torch.log10(mse)
 
 
 class GanFrameEncoder:
@@ -172,7 +168,7 @@ class GanFrameEncoder:
             out.append(GanFrame(KEY if prev is None else DELTA, data, 0, int(res.iters[i]), float(res.losses[i]),
                                 float(res.start_losses[i]), latent=latent))
         with torch.no_grad(), m.lock:
-            psnr = _psnr(m.generate(torch.from_numpy(np.stack(decoded))), target)
+            psnr = losses.psnr(target, m.generate(torch.from_numpy(np.stack(decoded))))
         for f, p in zip(out, psnr.cpu().tolist()):
             f.psnr = p if math.isfinite(p) else 100.0
         return out

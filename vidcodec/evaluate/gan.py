@@ -24,6 +24,7 @@ from ..codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, DEFAULT_SEARCH_ITERS, gan
 from ..codec.gansearch import cold_start, frame_distortion
 from ..errors import UsageError
 from ..models import zoo
+from ..train import losses
 from .rd import RDPoint, _write_y4m_clip, jpeg_points, score
 
 BITS = (8, 6, 4)
@@ -74,8 +75,7 @@ def _trajectory(m, target: torch.Tensor, z0: torch.Tensor, iters: int, lr: float
     psnr = np.zeros((iters + 1, target.shape[0]))
     for it in range(iters + 1):
         out = m.generate(z)
-        mse = ((out.detach() - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-        psnr[it] = (-10 * torch.log10(mse)).cpu().numpy()
+        psnr[it] = losses.psnr(target, out.detach()).cpu().numpy()
         if it == iters:
             break
         opt.zero_grad(set_to_none=True)

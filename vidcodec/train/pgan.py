@@ -40,7 +40,7 @@ from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from .config import GanTrainConfig
 from .data import IMAGE_EXTS, VIDEO_EXTS, load_image
-from .losses import ssim
+from .losses import psnr, ssim
 
 log = logging.getLogger("vidcodec.train")
 
@@ -220,9 +220,7 @@ def validate(nets: _Nets, val: list[np.ndarray], res: int) -> float:
     x = (x / 127.5 - 1).to(next(nets.g.parameters()).device)
     psnrs = []
     for chunk in x.split(32):
-        y = nets.g(nets.e(chunk)).clamp(-1, 1)
-        mse = (((y - chunk) / 2) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-        psnrs.append(-10 * torch.log10(mse))
+        psnrs.append(psnr((chunk + 1) / 2, (nets.g(nets.e(chunk)) + 1) / 2))
     nets.e.train()
     return float(torch.cat(psnrs).mean())
 
