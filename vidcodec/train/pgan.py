@@ -175,10 +175,19 @@ def _grow(nets: _Nets, depth: int) -> None:
         p.requires_grad_(False)
 
 
+_OPTIMIZERS = {"opt_g": ("g", "e"), "opt_d": ("d",)}  # checkpoint prefix → the networks it optimizes
+
+
+def _optimized(nets: _Nets, opt_name: str) -> dict[str, torch.nn.Parameter]:
+    """The parameters one optimizer holds, by checkpoint name (``g.…``, ``e.…``, ``d.…``)."""
+    mods = nets.modules()
+    return {f"{mn}.{n}": p for mn in _OPTIMIZERS[opt_name] if mn in mods for n, p in mods[mn].named_parameters()}
+
+
 def _optimizers(nets: _Nets, lr: float) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    gen = list(nets.g.parameters()) + (list(nets.e.parameters()) if nets.e is not None else [])
-    return (torch.optim.Adam(gen, lr=lr, betas=(0.0, 0.99), eps=1e-8),
-            torch.optim.Adam(nets.d.parameters(), lr=lr, betas=(0.0, 0.99), eps=1e-8))
+    """Adam for generator + encoder, and for the discriminator (in :data:`_OPTIMIZERS` order)."""
+    return tuple(torch.optim.Adam(list(_optimized(nets, name).values()), lr=lr, betas=(0.0, 0.99), eps=1e-8)
+                 for name in _OPTIMIZERS)
 
 
 def _schedule(cfg: GanTrainConfig, step: int) -> tuple[int, float]:
@@ -230,11 +239,8 @@ def _save(path: Path, nets: _Nets, opts: tuple[torch.optim.Optimizer, ...] | Non
     for name, m in nets.modules().items():
         tensors.update({f"{name}.{k}": v.detach().contiguous().cpu() for k, v in m.state_dict().items()})
     if opts is not None:
-        for oname, opt, owners in zip(("opt_g", "opt_d"), opts, ((nets.g, nets.e), (nets.d,))):
-            names = {}
-            for mod, mn in zip(owners, ("g", "e") if oname == "opt_g" else ("d",)):
-                if mod is not None:
-                    names.update({id(p): f"{mn}.{n}" for n, p in mod.named_parameters()})
+        for oname, opt in zip(_OPTIMIZERS, opts):
+            names = {id(p): k for k, p in _optimized(nets, oname).items()}
             for group in opt.param_groups:
                 for p in group["params"]:
                     for key, value in opt.state.get(p, {}).items():
@@ -249,9 +255,8 @@ def _load(path: Path, nets: _Nets, opts: tuple[torch.optim.Optimizer, ...]) -> d
     tensors = load_file(str(path))
     for name, m in nets.modules().items():
         m.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")})
-    params = {f"{mn}.{n}": p for mn, mod in (("g", nets.g), ("e", nets.e), ("d", nets.d)) if mod is not None
-              for n, p in mod.named_parameters()}
-    for oname, opt in zip(("opt_g", "opt_d"), opts):
+    for oname, opt in zip(_OPTIMIZERS, opts):
+        params = _optimized(nets, oname)
         for k, v in tensors.items():
             if k.startswith(oname + "."):
                 pname, fieldname = k[len(oname) + 1 :].rsplit(".", 1)
