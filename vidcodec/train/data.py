@@ -84,6 +84,14 @@ class CropSampler:
         return np.ascontiguousarray(b.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
 
+def expand_sources(sources: list[Path]) -> list[Path]:
+    """Files named directly, and every file under the folders named (sorted per folder)."""
+    files: list[Path] = []
+    for src in sources:
+        files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
+    return files
+
+
 def load_pool(
     sources: list[Path], exclude: set[str], frames_per_video: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
@@ -91,10 +99,7 @@ def load_pool(
     photos: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     used: list[str] = []
-    files: list[Path] = []
-    for src in sources:
-        files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
-    for f in files:
+    for f in expand_sources(sources):
         if f.name in exclude:
             continue
         ext = f.suffix.lower()

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from .config import GanTrainConfig
-from .data import IMAGE_EXTS, VIDEO_EXTS, load_image
+from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image
 from .losses import psnr, ssim
 
 log = logging.getLogger("vidcodec.train")
@@ -62,12 +62,11 @@ def _video_frames(path: Path, cap: int) -> list[np.ndarray]:
 def load_frames(cfg: GanTrainConfig) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """(training images, held-out video frames, files used), full size RGB uint8."""
     train, val, used = [], [], []
-    files: list[Path] = []
-    for src in map(Path, cfg.data):
+    sources = [Path(d) for d in cfg.data]
+    for src in sources:
         if not src.exists():
             raise UsageError(f"training data {src} does not exist")
-        files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
-    for f in files:
+    for f in expand_sources(sources):
         ext = f.suffix.lower()
         if ext in IMAGE_EXTS:
             train.append(load_image(f))
