@@ -79,6 +79,12 @@ def unpack_payload(data: bytes, latent: int) -> np.ndarray:
     return qsgd.dequantize(norm, q, bits)
 
 
+def next_latent(prev: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+    """A frame's latent from its payload's value: the value itself for a key (``prev`` None), else
+    the previous latent plus it, in float32. Encoder and decoder both call this: closed loop."""
+    return value if prev is None else (prev + value).astype(np.float32)
+
+
 class GanFrameEncoder:
     """Per-stream GAN-mode encoder (keyframes every ``gop`` frames)."""
 
@@ -155,20 +161,14 @@ class GanFrameEncoder:
             res = gansearch.search(m.generator, target, z0.to(m.device), max_iters=iters, lr=self.lr, tol=self.tol,
                                    patience=self.patience, kind=self.distortion)
         out = []
-        decoded = []
         for i, (_, prev) in enumerate(work):
             z = res.z[i].numpy().astype(np.float32)
-            if prev is None:
-                data, value = payload(self.key_bits, z, indices[i], self.stream_seed)
-                latent = value
-            else:
-                data, value = payload(self.latent_bits, z - prev, indices[i], self.stream_seed)
-                latent = (prev + value).astype(np.float32)
-            decoded.append(latent)
+            data, value = payload(self.key_bits if prev is None else self.latent_bits, z if prev is None else z - prev,
+                                  indices[i], self.stream_seed)
             out.append(GanFrame(KEY if prev is None else DELTA, data, 0, int(res.iters[i]), float(res.losses[i]),
-                                float(res.start_losses[i]), latent=latent))
+                                float(res.start_losses[i]), latent=next_latent(prev, value)))
         with torch.no_grad(), m.lock:
-            psnr = losses.psnr(target, m.generate(torch.from_numpy(np.stack(decoded))))
+            psnr = losses.psnr(target, m.generate(torch.from_numpy(np.stack([f.latent for f in out]))))
         for f, p in zip(out, psnr.cpu().tolist()):
             f.psnr = p if math.isfinite(p) else 100.0
         return out
@@ -190,8 +190,7 @@ class GanFrameDecoder:
             raise CoderError(f"unknown packet kind {kind!r}")
         if kind == DELTA and self._prev is None:
             raise CoderError("delta packet without its reference frame (join at a keyframe)")
-        value = unpack_payload(data, self.model.latent)
-        state = value if kind == KEY else (self._prev + value).astype(np.float32)
+        state = next_latent(self._prev if kind == DELTA else None, unpack_payload(data, self.model.latent))
         if not np.isfinite(state).all():
             raise CoderError("GAN latent is not finite: the packet is damaged")
         self._prev = state
