@@ -429,7 +429,7 @@ def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
     for i, clip in enumerate(clips):
         if not a.quiet:
             print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
-        ref, rate = gan.read_frames(clip, a.frames, a.skip)
+        ref, rate = rd.read_frames(clip, a.frames, a.skip)
         measured = gan.seed_table_points(clip, ref, rate, model=model, gop=a.gop, search_iters=a.search_iters)
         rows += gan.seed_table(measured)
         points += [p for p, _ in measured]

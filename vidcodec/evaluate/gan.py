@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import api, media
+from .. import api
 from ..codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, DEFAULT_SEARCH_ITERS, gan
 from ..codec.gansearch import cold_start, frame_distortion
 from ..errors import UsageError
@@ -28,16 +28,6 @@ from ..train import losses
 from .rd import RDPoint, _write_y4m_clip, jpeg_points, score
 
 BITS = (8, 6, 4)
-
-
-def read_frames(clip: Path, count: int, skip: int = 0) -> tuple[list[np.ndarray], Fraction]:
-    """Frames ``skip … skip+count−1`` of a clip (RGB) and its frame rate."""
-    with media.open_source(clip) as src:
-        rate = src.frame_rate or Fraction(25)
-        frames = [f.rgb for i, f in zip(range(skip + count), src) if i >= skip]
-    if not frames:
-        raise UsageError(f"{clip} has no video frames after the first {skip}")
-    return frames, rate
 
 
 def seed_table_points(clip: Path, ref: list[np.ndarray], rate: Fraction, *, model: str = DEFAULT_GAN_MODEL,

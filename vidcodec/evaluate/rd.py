@@ -81,13 +81,13 @@ def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def read_frames(clip: Path, limit: int) -> tuple[list[np.ndarray], Fraction]:
-    """The first ``limit`` RGB frames of a clip and its frame rate."""
+def read_frames(clip: Path, limit: int, skip: int = 0) -> tuple[list[np.ndarray], Fraction]:
+    """RGB frames ``skip … skip+limit−1`` of a clip (the first ``limit`` by default) and its frame rate."""
     with media.open_source(clip) as src:
         rate = src.frame_rate or Fraction(25)
-        frames = [f.rgb for _, f in zip(range(limit), src)]
+        frames = [f.rgb for i, f in zip(range(skip + limit), src) if i >= skip]
     if not frames:
-        raise UsageError(f"{clip} has no video frames")
+        raise UsageError(f"{clip} has no video frames" + (f" after the first {skip}" if skip else ""))
     return frames, rate
 
 
