@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vidcodec.pipeline import stage
+from vidcodec.pipeline import parallel, stage
 
 
 def test_results_in_order_through_chained_stages():
@@ -55,3 +55,72 @@ def test_closing_the_consumer_stops_and_closes_the_worker():
         if i == 5:
             break
     assert closed.wait(2.0)
+
+
+# ---------------------------------------------------------------------------------------- parallel
+
+
+def test_parallel_keeps_the_order_of_its_input():
+    def slow_on_evens(x):
+        time.sleep(0.01 if x % 2 == 0 else 0.0)  # later items finish first
+        return x * x
+
+    assert list(parallel(range(40), slow_on_evens, workers=3)) == [x * x for x in range(40)]
+
+
+def test_parallel_really_runs_items_at_once():
+    both = threading.Barrier(2, timeout=5.0)  # breaks (BrokenBarrierError) unless two items meet
+
+    def meet(x):
+        both.wait()
+        return x
+
+    assert list(parallel(range(6), meet, workers=2)) == list(range(6))
+
+
+def test_parallel_with_one_worker_is_a_stage():
+    names = set()
+
+    def which(x):
+        names.add(threading.current_thread().name)
+        return x
+
+    assert list(parallel(range(5), which, workers=1, name="one")) == list(range(5))
+    assert names == {"one"}
+
+
+def test_parallel_error_comes_at_its_items_place():
+    def fail_on_3(x):
+        if x == 3:
+            raise ValueError("item 3")
+        return x
+
+    it = parallel(range(10), fail_on_3, workers=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="item 3"):
+        next(it)
+
+
+def test_parallel_look_ahead_is_bounded_and_closing_stops_it():
+    started = []
+    closed = threading.Event()
+
+    def gen():
+        try:
+            yield from range(10**9)
+        finally:
+            closed.set()
+
+    def record(x):
+        started.append(x)
+        return x
+
+    it = parallel(gen(), record, workers=2, depth=2)
+    assert next(it) == 0
+    time.sleep(0.3)
+    assert len(started) <= 1 + 2 + 2 + 1  # the item taken, the queue, the running pair, one being put
+    it.close()
+    assert closed.wait(2.0)
+    n = len(started)
+    time.sleep(0.2)
+    assert len(started) == n  # nothing runs after the consumer has gone

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,29 @@ def test_thread_settings(monkeypatch):
     assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
+def test_lanes_default_to_one_single_threaded_session_per_thread_on_cpu(monkeypatch):
+    monkeypatch.delenv("VIDCODEC_LANES", raising=False)
+    assert runtime.default_lanes([CPU], threads=2) == 2
+    assert runtime.default_lanes([CUDA, CPU], threads=8) == 1  # a GPU runs one frame at a time
+    monkeypatch.setenv("VIDCODEC_LANES", "1")
+    assert runtime.default_lanes([CPU], threads=2) == 1
+
+
+def test_lanes_run_side_by_side_and_agree_with_one_session(tiny_torch, tmp_path):
+    paths = runtime.export_onnx(tiny_torch, tmp_path)
+    one = runtime.OrtTransforms(paths, providers=[CPU], threads=1, lanes=1)
+    two = runtime.OrtTransforms(paths, providers=[CPU], threads=2, lanes=2)
+    assert two.sessions["synthesis"].get_session_options().intra_op_num_threads == 1
+    assert two._lanes["synthesis"]._made == 1  # the second session is made when two calls overlap
+    rng = np.random.default_rng(0)
+    ys = [rng.normal(0, 3, (1, 8, 3, 4)).astype(np.float32) for _ in range(12)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(two.synthesize, ys))
+    for y, out in zip(ys, together):
+        np.testing.assert_array_equal(out, one.synthesize(y))  # one thread per session either way
+    assert 1 <= two._lanes["synthesis"]._made <= 2
+
+
 # ------------------------------------------------------------------------------ backends on streams
 
 
@@ -269,6 +293,24 @@ def test_both_backends_encode_nearly_the_same_symbols(tiny_model_dir, clip, tmp_
     mismatch = float(np.mean(symbols["ort"] != symbols["torch"]))
     record_property("symbol_mismatch_fraction", mismatch)
     assert mismatch <= 0.01  # a latent within ~1e-7 of a .5 boundary may round either way
+
+
+def test_frames_in_parallel_lanes_give_the_stream_and_pictures_of_one_lane(tiny_model_dir, clip, tmp_path,
+                                                                          monkeypatch):
+    """Two single-threaded sessions running frames side by side (the default on a 2-core machine)
+    write the same bytes and decode the same pictures as one single-threaded session."""
+    out = {}
+    for lanes in (1, 2):
+        monkeypatch.setenv("VIDCODEC_THREADS", str(lanes))  # one intra-op thread per session either way
+        monkeypatch.setenv("VIDCODEC_LANES", str(lanes))
+        zoo._load.cache_clear()  # new sessions for the new settings
+        assert zoo.load("vaegan-tiny").lanes == lanes
+        path = tmp_path / f"{lanes}.gvc"
+        vidcodec.encode(clip, path, model="vaegan-tiny", quality=3, gop=4)
+        out[lanes] = path.read_bytes(), np.stack([f.rgb for f in vidcodec.frames(path)])
+    zoo._load.cache_clear()
+    assert out[1][0] == out[2][0]
+    np.testing.assert_array_equal(out[1][1], out[2][1])
 
 
 def test_backend_is_checked(tiny_model_dir, clip, tmp_path):

@@ -208,10 +208,11 @@ def encode(
         frames = keys = 0
         levels: dict[int, int] = {}
         first_pts = last_pts = None
-        # Three threads: demux + colour conversion, the analysis network, then coding and writing here.
+        # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
+        # coding and writing here.
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
-        analysed = pipeline.stage(pipeline.stage(frames_in, name="vidcodec-demux"),
-                                  lambda f: _analyse(m, f), name="vidcodec-analysis")
+        analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
+                                     lambda f: _analyse(m, f), m.lanes, name="vidcodec-analysis")
         if repeat_header is None:
             repeat_header = _is_live(dst)
         with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
@@ -417,27 +418,47 @@ class Renderer:
         self.m, self.width, self.height = m, width, height
         self.last: np.ndarray | None = None  # the last picture returned
 
-    def __call__(self, p: _Pending) -> np.ndarray:
+    def __call__(self, p: _Pending, picture: np.ndarray | None = None) -> np.ndarray:
+        """The frame's picture; ``picture``: its synthesis when already made (see :func:`_render`)."""
         if not p.concealed:
-            self.last = self.m.picture(p.latent, self.width, self.height)
+            self.last = picture if picture is not None else self.m.picture(p.latent, self.width, self.height)
         elif self.last is None:
             self.last = (np.full((self.height, self.width, 3), 128, np.uint8) if p.latent is None
                          else self.m.picture(p.latent, self.width, self.height))
         return self.last
 
 
+def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int, height: int,
+                skip: Callable[[_Pending], bool] | None = None,
+                ) -> Iterator[tuple[_Pending | media.AudioPacket, np.ndarray | None]]:
+    """(item, picture) for each parsed item, in order: the synthesized picture of each frame that has
+    a latent of its own, None for concealed frames, audio packets, and frames for which ``skip``
+    (asked in a worker thread just before synthesis) says yes. Frames go through the network
+    ``m.lanes`` at a time, in worker threads (a frame's picture depends on its latent alone)."""
+
+    def synthesize(p: _Pending | media.AudioPacket) -> tuple[_Pending | media.AudioPacket, np.ndarray | None]:
+        wanted = isinstance(p, _Pending) and not p.concealed and not (skip is not None and skip(p))
+        return p, (m.picture(p.latent, width, height) if wanted else None)
+
+    return pipeline.parallel(pending, synthesize, getattr(m, "lanes", 1), name="vidcodec-synthesis")
+
+
 def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,
             height: int) -> Iterator[DecodedFrame | media.AudioPacket]:
-    """DecodedFrames of the parsed frames (see :class:`Renderer`); audio packets pass through."""
+    """DecodedFrames of the parsed frames (see :class:`Renderer`); audio packets pass through.
+
+    Frames are synthesized ahead, ``m.lanes`` at a time (:func:`synthesized`); concealment, which
+    repeats the previous picture, runs here, in order."""
     render = Renderer(m, width, height)
     index = 0
-    for p in pending:
-        if isinstance(p, media.AudioPacket):
-            yield p
-            continue
-        rgb = render(p)
-        yield DecodedFrame(rgb.copy() if p.concealed else rgb, p.pts, index, p.key, p.concealed)
-        index += 1
+    with contextlib.closing(synthesized(pending, m, width, height)) as pictures:
+        for p, picture in pictures:
+            if isinstance(p, media.AudioPacket):
+                yield p
+                continue
+            rgb = render(p, picture)
+            yield DecodedFrame(rgb.copy() if p.concealed else rgb, p.pts, index, p.key, p.concealed)
+            index += 1
 
 
 MAX_GAP_FRAMES = 10_000  # at most this many concealed frames fill one pts gap left by damage
@@ -616,10 +637,9 @@ def _frames(
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio)
         if on_header is not None:
             on_header(reader.header, track)
-        # Three threads: parsing + entropy decoding, the synthesis network, and the consumer.
+        # Threads: parsing + entropy decoding, the synthesis network (m.lanes frames at once), the consumer.
         hdr = reader.header
-        rendered = stack.enter_context(contextlib.closing(
-            pipeline.stage(_render(pending, m, hdr.width, hdr.height), name="vidcodec-synthesis")))
+        rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))
         yield from rendered
 
 

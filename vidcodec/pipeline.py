@@ -6,7 +6,9 @@ goes through the network and frame *n+2* is being demuxed. Queues are bounded (a
 so memory does not grow with the video's length.
 
 ``stage(iterable, fn)`` runs ``iterable`` (and ``fn`` on each item) in a worker thread and
-yields the results in order. Errors raised in the worker are re-raised in the consumer after the
+yields the results in order; ``parallel(iterable, fn, workers)`` runs ``fn`` on up to ``workers``
+items at once (frames through the networks, which hold no state between frames), still yielding
+in order. Errors raised in the worker are re-raised in the consumer after the
 items produced before them, and closing the consumer (``break``, an exception) stops the worker
 at its next item.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 DEPTH = 3  # items a stage may run ahead of its consumer
@@ -69,3 +72,31 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
     finally:
         stop.set()
         thread.join(timeout=5.0)
+
+
+def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, depth: int = DEPTH,
+             name: str = "vidcodec-parallel") -> Iterator[Any]:
+    """Like :func:`stage` with ``fn``, but ``fn`` runs on up to ``workers`` items at once in a pool
+    of threads; results come out in the order of ``iterable``, at most ``workers + depth`` items
+    ahead of the consumer. An error raised by ``fn`` is re-raised at its item's place."""
+    if workers <= 1:
+        yield from stage(iterable, fn, depth, name)
+        return
+
+    def submitted() -> Iterator[Future]:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        try:
+            for item in iterable:
+                yield pool.submit(fn, item)
+        except GeneratorExit:  # the consumer stopped: drop what has not started, wait for the rest
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=False)  # the items submitted still run; the threads end after them
+
+    futures = stage(submitted(), depth=workers + depth - 1, name=name)
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        futures.close()

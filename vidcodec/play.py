@@ -1,10 +1,9 @@
 """``vidcodec play``: watch a .gvc stream in a window, paced by its timestamps.
 
-The player decodes in the background pipeline (parse + entropy decoding in a thread) and paces
-frames by their pts against a monotonic clock. When it falls behind by more than one frame
-duration it *drops* frames: their latents are entropy-decoded (the next delta needs them) but not
-synthesized, which is where the time goes; it catches up at the cost of those frames and says
-how many it dropped. Keys: space pauses, ←/→ seek to the previous/next keyframe (by the index,
+The player decodes in the background pipeline (parse + entropy decoding in a thread, synthesis
+of the next frames in as many threads as the model has lanes) and paces frames by their pts
+against a monotonic clock. When it falls behind by more than one frame duration it *drops*
+frames (not shown) until it has caught up, and says how many it dropped. Keys: space pauses, ←/→ seek to the previous/next keyframe (by the index,
 else ±5 s), ``o`` toggles the on-screen line (fps, bitrate, dropped), ``q`` or Esc quits.
 
 The window is OpenCV's (``cv2.imshow``); the OpenCV calls are the only window layer, so tests
@@ -49,7 +48,7 @@ class PlayStats:
     """What a playback showed."""
 
     shown: int = 0
-    dropped: int = 0  # late frames not synthesized to catch up
+    dropped: int = 0  # late frames not shown, to catch up
     concealed: int = 0
     seeks: int = 0
     quit: bool = False  # the viewer quit (q, Esc, closed window) before the end
@@ -141,19 +140,27 @@ class Player:
             origin: tuple[float, float] | None = None  # (clock, stream time) pairing for pacing
             recent: deque[tuple[float, int]] = deque()  # (clock, bytes) of frames in the last second
             current = start or Fraction(0)
-            for p in pending:
+            behind = False  # whether the last frame was late: then frames that may be dropped are not synthesized
+
+            def droppable(p: api._Pending) -> bool:
+                return not p.concealed and render.last is not None and not p.key
+
+            pictures = stack.enter_context(contextlib.closing(
+                api.synthesized(pending, m, hdr.width, hdr.height, skip=lambda p: behind and droppable(p))))
+            for p, picture in pictures:
                 t = float(p.pts * tb)
                 current = p.pts * tb
                 now = self.clock()
                 if origin is None:
                     origin = (now, t)
                 due = origin[0] + (t - origin[1])
-                late = now - due > step
-                if late and not p.concealed and render.last is not None and not p.key:
-                    self.stats.dropped += 1  # entropy-decoded (kept for the next delta), not synthesized
+                behind = late = now - due > step
+                skipped = picture is None and not p.concealed
+                if (late or skipped) and droppable(p):
+                    self.stats.dropped += 1  # entropy-decoded (the next delta needs it), not shown
                     continue
                 self.stats.concealed += p.concealed
-                rgb = render(p)
+                rgb = render(p, picture)
                 recent.append((now, p.size))
                 while recent and recent[0][0] < now - 1.0:
                     recent.popleft()

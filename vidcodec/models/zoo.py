@@ -119,6 +119,11 @@ class CodecModel:
             module.load_state_dict(
                 {k[len(prefix) :]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
             )
+        if backend == "torch":
+            # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86 (640×360
+            # synthesis, 2 threads: 27 ms against 40 ms); the layout changes no value.
+            for module in (self.analysis, self.synthesis):
+                module.to(memory_format=torch.channels_last)
         self.gains = np.exp(tensors["log_gain"].astype(np.float32)).astype(np.float32)  # (levels, C)
         self.key_tables: list[IntTables] = [from_tensors(f"key.{i}", tensors) for i in range(c.levels)]
         self.delta_tables: IntTables = from_tensors("delta", tensors)
@@ -140,12 +145,18 @@ class CodecModel:
                 self._ort = runtime.load_transforms(self)
             return self._ort
 
+    @property
+    def lanes(self) -> int:
+        """How many frames the transforms run at once to advantage (ONNX Runtime's sessions per
+        transform, see :func:`vidcodec.runtime.default_lanes`; 1 for torch, which threads each call)."""
+        return self.ort.lanes if self.backend == "ort" else 1
+
     def analyze(self, x: np.ndarray) -> np.ndarray:
         """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
         if self.backend == "ort":
             return self.ort.analyze(x)
         with torch.inference_mode():
-            return self.analysis(torch.from_numpy(x)).numpy()
+            return _numpy(self.analysis(_channels_last(x)))
 
     def picture(self, y: np.ndarray, width: int, height: int) -> np.ndarray:
         """One decoded latent (1,C,h,w) → H×W×3 uint8 picture of the frame's size."""
@@ -159,8 +170,16 @@ class CodecModel:
             out = self.ort.synthesize(y)
         else:
             with torch.inference_mode():
-                out = self.synthesis(torch.from_numpy(y)).numpy()
+                out = _numpy(self.synthesis(_channels_last(y)))
         return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _channels_last(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.contiguous().numpy()
 
 
 def check_backend(backend: str) -> str:
