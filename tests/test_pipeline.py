@@ -42,16 +42,17 @@ def test_worker_error_comes_after_the_items_before_it():
         next(it)
 
 
+def _endless(closed: threading.Event):
+    """0, 1, 2, ... that sets ``closed`` when closed."""
+    try:
+        yield from range(10**9)
+    finally:
+        closed.set()
+
+
 def test_closing_the_consumer_stops_and_closes_the_worker():
     closed = threading.Event()
-
-    def gen():
-        try:
-            yield from range(10**9)
-        finally:
-            closed.set()
-
-    for i in stage(gen()):
+    for i in stage(_endless(closed)):
         if i == 5:
             break
     assert closed.wait(2.0)
@@ -105,17 +106,11 @@ def test_parallel_look_ahead_is_bounded_and_closing_stops_it():
     started = []
     closed = threading.Event()
 
-    def gen():
-        try:
-            yield from range(10**9)
-        finally:
-            closed.set()
-
     def record(x):
         started.append(x)
         return x
 
-    it = parallel(gen(), record, workers=2, depth=2)
+    it = parallel(_endless(closed), record, workers=2, depth=2)
     assert next(it) == 0
     time.sleep(0.3)
     assert len(started) <= 1 + 2 + 2 + 1  # the item taken, the queue, the running pair, one being put

@@ -205,9 +205,8 @@ def encode(
         header = _header(source, m, max_frames=max_frames, coder=container.Coder[coder.upper()],
                          mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
         total = _expected_frames(source, max_frames)
-        frames = keys = 0
+        tally = _Tally()
         levels: dict[int, int] = {}
-        first_pts = last_pts = None
         # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
         # coding and writing here.
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
@@ -227,18 +226,15 @@ def encode(
                 for ap in source.take_audio():
                     _write_audio(writer, ap)
                 levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
-                frames += 1
-                keys += coded.kind == KEY
-                first_pts = frame.pts if first_pts is None else first_pts
-                last_pts = frame.pts
+                tally.add(frame.pts, coded.kind == KEY)
                 bar.update(1)
-            _write_remaining_audio(writer, source, first_pts, last_pts)
+            _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
-        duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
-    return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration,
-                       dict(sorted(levels.items())), [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
+    return EncodeStats(tally.frames, tally.keys, size, source.width, source.height, time.perf_counter() - t0,
+                       tally.duration(source), dict(sorted(levels.items())),
+                       [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
 
 
 def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: container.Coder, mode: container.Mode,
@@ -286,8 +282,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                                      if gop_batch > 1 else 1), code, name="vidcodec-search", depth=1)
     if repeat_header is None:
         repeat_header = _is_live(dst)
-    frames = keys = 0
-    first_pts = last_pts = None
+    tally = _Tally()
     warned = False
     with contextlib.closing(batches), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
         total=total, unit="frame", desc="encode (gan)", disable=None if progress else True, leave=False
@@ -301,17 +296,13 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                     warned = True
                     log.warning("frame %d looks far outside the domain of generator %s (%s): PSNR %.1f dB at "
                                 "%d×%d, where frames of its domain reach about %.1f dB; expect a poor picture, "
-                                "or encode with --mode vaegan", frames, m.name, m.domain, c.psnr,
+                                "or encode with --mode vaegan", tally.frames, m.name, m.domain, c.psnr,
                                 m.resolution, m.resolution, m.domain_psnr)
-                frames += 1
-                keys += c.kind == KEY
-                first_pts = frame.pts if first_pts is None else first_pts
-                last_pts = frame.pts
+                tally.add(frame.pts, c.kind == KEY)
                 bar.update(1)
-        _write_remaining_audio(writer, source, first_pts, last_pts)
-    size = writer.bytes_written
-    duration = _duration(first_pts, last_pts, frames, source.time_base, source.frame_rate)
-    return EncodeStats(frames, keys, size, source.width, source.height, time.perf_counter() - t0, duration, {1: frames})
+        _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
+    return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
+                       time.perf_counter() - t0, tally.duration(source), {1: tally.frames})
 
 
 def _chunks(items: Iterator, n: int) -> Iterator[list]:
@@ -362,11 +353,29 @@ def _is_live(dst: str | Path | BinaryIO) -> bool:
         return False
 
 
-def _duration(first: int | None, last: int | None, frames: int, tb: Fraction, rate: Fraction | None) -> float:
-    if frames == 0 or first is None or last is None:
-        return 0.0
-    step = float(1 / rate) if rate else (float((last - first) * tb) / max(1, frames - 1))
-    return float((last - first) * tb) + step
+@dataclass
+class _Tally:
+    """What an encode has written so far: frames, keyframes, and the first and last pts."""
+
+    frames: int = 0
+    keys: int = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
+
+    def add(self, pts: int, key: bool) -> None:
+        self.frames += 1
+        self.keys += key
+        self.first_pts = pts if self.first_pts is None else self.first_pts
+        self.last_pts = pts
+
+    def duration(self, source: media.VideoSource) -> float:
+        """Seconds from the first frame to the end of the last (its duration from the frame rate,
+        else the mean frame spacing)."""
+        first, last, tb = self.first_pts, self.last_pts, source.time_base
+        if self.frames == 0 or first is None or last is None:
+            return 0.0
+        step = float(1 / source.frame_rate) if source.frame_rate else float((last - first) * tb) / max(1, self.frames - 1)
+        return float((last - first) * tb) + step
 
 
 def _ratio(x: Fraction) -> tuple[int, int]:
