@@ -46,11 +46,13 @@ def machine() -> dict:
     except OSError:
         pass
     preload = os.environ.get("LD_PRELOAD", "")
+    providers = runtime.default_providers()
     return {
         "cpu": cpu, "cores": os.cpu_count(), "ort_threads": runtime.default_threads(),
+        "ort_lanes": runtime.default_lanes(providers),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "onnxruntime": ort.__version__, "providers": runtime.default_providers(),
+        "onnxruntime": ort.__version__, "providers": providers,
         "allocator": "tcmalloc" if "tcmalloc" in preload else "jemalloc" if "jemalloc" in preload else "glibc malloc",
         "python": platform.python_version(),
     }
@@ -191,7 +193,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
 
 def format_report(r: dict) -> str:
     m = r["machine"]
-    head = (f"machine: {m['cpu']}, {m['cores']} logical cores, ORT threads {m['ort_threads']}, torch threads "
+    head = (f"machine: {m['cpu']}, {m['cores']} logical cores, ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads "
             f"{m['torch_threads']}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
