@@ -81,11 +81,17 @@ def _cached_hash(path: Path) -> str:
 
 
 def find(name: str, sha256: str | None = None) -> ModelInfo:
-    """The installed model called ``name`` (with exactly this hash, when given)."""
+    """The installed model called ``name`` (with exactly this hash, when given).
+
+    Folders are searched in :func:`search_path` order. Without a hash, within a folder the weights
+    file named after the model (``NAME.safetensors``) wins over others of that name: earlier
+    weights kept beside it so that their streams still decode (say ``NAME@HASH.safetensors``) are
+    found through the hash their streams carry."""
     models = installed()
-    for m in models:
-        if m.name == name and (sha256 is None or m.sha256 == sha256):
-            return m
+    matches = [m for m in models if m.name == name and (sha256 is None or m.sha256 == sha256)]
+    if matches:
+        folder = matches[0].weights.parent
+        return min((m for m in matches if m.weights.parent == folder), key=lambda m: m.weights.stem != name)
     have = ", ".join(f"{m.name}@{m.sha256[:12]}" for m in models) or "none"
     wanted = f"{name}@{sha256[:12]}" if sha256 else name
     raise ModelNotFoundError(

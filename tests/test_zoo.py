@@ -1,0 +1,38 @@
+"""Finding installed models by name and weights hash."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from vidcodec.errors import ModelNotFoundError
+from vidcodec.models import zoo
+
+
+def _install(folder, stem, name, payload: bytes):
+    (folder / f"{stem}.safetensors").write_bytes(payload)
+    (folder / f"{stem}.json").write_text(json.dumps({"name": name}))
+    return zoo.file_sha256(folder / f"{stem}.safetensors")
+
+
+def test_name_alone_finds_the_file_named_after_it_and_older_weights_by_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path))
+    old = _install(tmp_path, "m@0123456789ab", "m", b"old weights")  # sorts before m.json
+    new = _install(tmp_path, "m", "m", b"new weights")
+    assert zoo.find("m").sha256 == new
+    assert zoo.find("m", old).sha256 == old and zoo.find("m", new).sha256 == new
+    with pytest.raises(ModelNotFoundError, match="m@"):
+        zoo.find("m", "f" * 64)
+    (tmp_path / "m.json").unlink()
+    assert zoo.find("m").sha256 == old  # without the canonical file, any weights of that name
+
+
+def test_models_on_the_path_come_before_the_shipped_ones(tmp_path, monkeypatch):
+    shipped = zoo.find("vaegan-n")
+    shutil.copy(shipped.weights, tmp_path / "mine.safetensors")
+    (tmp_path / "mine.json").write_text(json.dumps(shipped.meta))
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path))
+    assert zoo.find("vaegan-n").weights.parent == tmp_path
+    assert zoo.find("vaegan-n", shipped.sha256).weights.parent == tmp_path
