@@ -449,7 +449,7 @@ def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecMod
         wanted = isinstance(p, _Pending) and not p.concealed and not (skip is not None and skip(p))
         return p, (m.picture(p.latent, width, height) if wanted else None)
 
-    return pipeline.parallel(pending, synthesize, getattr(m, "lanes", 1), name="vidcodec-synthesis")
+    return pipeline.parallel(pending, synthesize, m.lanes, name="vidcodec-synthesis")
 
 
 def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,

@@ -3,8 +3,10 @@
 The player decodes in the background pipeline (parse + entropy decoding in a thread, synthesis
 of the next frames in as many threads as the model has lanes) and paces frames by their pts
 against a monotonic clock. When it falls behind by more than one frame duration it *drops*
-frames (not shown) until it has caught up, and says how many it dropped. Keys: space pauses, ←/→ seek to the previous/next keyframe (by the index,
-else ±5 s), ``o`` toggles the on-screen line (fps, bitrate, dropped), ``q`` or Esc quits.
+frames: their latents are entropy-decoded (the next delta needs them), but while it is behind
+they are neither synthesized nor shown; it catches up at the cost of those frames and says how
+many it dropped. Keys: space pauses, ←/→ seek to the previous/next keyframe (by the index, else
+±5 s), ``o`` toggles the on-screen line (fps, bitrate, dropped), ``q`` or Esc quits.
 
 The window is OpenCV's (``cv2.imshow``); the OpenCV calls are the only window layer, so tests
 replace exactly those. Without a display use ``--to out.y4m`` or ``--to -`` (y4m on stdout, e.g.

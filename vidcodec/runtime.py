@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -356,31 +356,31 @@ def default_lanes(providers: Sequence[str], threads: int | None = None) -> int:
 
 
 class _Lanes:
-    """``count`` ONNX Runtime sessions of one model file (made on first use); :meth:`run` borrows
-    a free one, so up to ``count`` threads run the transform at once."""
+    """Up to ``count`` ONNX Runtime sessions of one model file: the first made at once (a file ONNX
+    Runtime cannot load fails there), the others when calls overlap. :meth:`session` lends a free
+    one, so up to ``count`` threads run the transform at once."""
 
     def __init__(self, make: Callable[[], Any], count: int) -> None:
         self._make, self.count = make, count
-        self._free: queue.SimpleQueue = queue.SimpleQueue()
-        self._made = 0
         self._lock = threading.Lock()
-        self.first = make()  # made now, so a file ONNX Runtime cannot load fails at once
-        self._free.put(self.first)
+        self.first = make()
         self._made = 1
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        self._free.put(self.first)
 
-    def borrow(self) -> Any:
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
         try:
-            return self._free.get_nowait()
+            s = self._free.get_nowait()
         except queue.Empty:
-            pass
-        with self._lock:
-            if self._made < self.count:
-                self._made += 1
-                return self._make()
-        return self._free.get()
-
-    def give_back(self, session: Any) -> None:
-        self._free.put(session)
+            with self._lock:
+                fresh = self._made < self.count
+                self._made += fresh
+            s = self._make() if fresh else self._free.get()
+        try:
+            yield s
+        finally:
+            self._free.put(s)
 
 
 class OrtTransforms:
@@ -410,12 +410,8 @@ class OrtTransforms:
 
     def run(self, part: str, x: np.ndarray) -> np.ndarray:
         """Run one transform on a float32 (B,C,H,W) array (thread-safe)."""
-        lanes = self._lanes[part]
-        session = lanes.borrow()
-        try:
+        with self._lanes[part].session() as session:
             return self._run(session, part, np.ascontiguousarray(x, dtype=np.float32))
-        finally:
-            lanes.give_back(session)
 
     def _run(self, session: Any, part: str, x: np.ndarray) -> np.ndarray:
         name_in, name_out = self._names[part]

@@ -33,6 +33,7 @@ class GanModel:
     """Generator (+ encoder) of an installed GAN-mode model; torch only (the search needs gradients)."""
 
     kind = KIND
+    lanes = 1  # frames decoded at once: the generator runs in torch, which threads each call
 
     def __init__(self, info, backend: str = "torch") -> None:
         self.info = info
