@@ -24,6 +24,7 @@ from vidcodec.media import (
     RANGE_FULL,
     RANGE_LIMITED,
     RANGE_UNSPECIFIED,
+    RawFormat,
     SinkClosed,
     open_sink,
     open_source,
@@ -391,3 +392,17 @@ def test_interrupted_mp4_is_still_valid(tmp_path: Path) -> None:
     sink.close()  # a second close (e.g. from an outer finally) is harmless
     _, frames = read_all(tmp_path / "int.mp4")
     assert len(frames) == 4
+
+
+def test_raw_options_on_a_container_file_are_refused_but_raw_files_read(tmp_path: Path) -> None:
+    raw = RawFormat(W, H, Fraction(25), "rgb24")
+    write_clip(tmp_path / "c.mp4", "libx264", "yuv420p")
+    clip = tmp_path / "c.mp4"
+    with pytest.raises(UsageError, match="not raw frames: drop --size"):
+        open_source(clip, raw=raw)
+    frames = np.stack([pattern(t=t) for t in range(3)])
+    (tmp_path / "f.rgb").write_bytes(frames.tobytes())
+    src = open_source(tmp_path / "f.rgb", raw=raw)
+    with src:
+        got = [f.rgb for f in src]
+    assert len(got) == 3 and np.array_equal(got[1], frames[1])

@@ -370,3 +370,15 @@ def test_export_script_runs_from_the_source_tree(tiny_model_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert runtime.verified_export(tmp_path / "o", zoo.find("vaegan-tiny").sha256) is not None
+
+
+def test_decoding_with_onnx_runtime_never_imports_torch(tiny_model_dir, clip, tmp_path):
+    # Start-up: torch takes seconds to import, and an ORT decode with the export cached needs none of it.
+    stream = tmp_path / "a.gvc"
+    vidcodec.encode(clip, stream, model="vaegan-tiny", quality=2, max_frames=3)  # also fills the ONNX cache
+    code = ("import sys, vidcodec; s = vidcodec.decode(sys.argv[1], sys.argv[2]); "
+            "print(s.frames, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
+    r = subprocess.run([sys.executable, "-c", code, str(stream), str(tmp_path / "a.y4m")], check=False,
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split(maxsplit=1) == ["3", "[]\n"]

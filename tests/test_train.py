@@ -256,3 +256,37 @@ def test_a_non_finite_loss_on_one_rank_skips_the_step_on_every_rank():
         results = manager.dict()
         mp.spawn(_finite_worker, args=(_free_port(), results), nprocs=2, join=True)
         assert dict(results) == {0: (False, True), 1: (False, True)}
+
+
+def test_pruning_the_last_hidden_layer_drops_the_channels_that_matter_least(data, tmp_path):
+    from vidcodec.models.vaegan import Synthesis
+    from vidcodec.train.vaegan import _prune_last_hidden
+
+    torch.manual_seed(0)
+    syn = Synthesis(8, 8).eval()
+    igdn, out = syn.net[5], syn.net[6]
+    with torch.no_grad():  # channels 2 and 5 feed nothing: no output weights, no say in the others' IGDN
+        for dead in (2, 5):
+            out.weight[dead] = 0
+            igdn.gamma[:, dead] = 0
+    y = torch.randn(1, 8, 3, 4)
+    with torch.no_grad():
+        before = syn(y)
+        _prune_last_hidden(syn, 6)
+        after = syn(y)
+    assert syn.net[4].weight.shape == (8, 6, 5, 5) and syn.net[6].weight.shape == (6, 3, 5, 5)
+    assert igdn.gamma.shape == (6, 6, 1, 1) and igdn.beta.shape == (6,)
+    assert torch.allclose(before, after, atol=1e-5)
+
+    # through --init: a narrower model starts from a wider run; a wider one is refused
+    run = tmp_path / "wide"
+    train(_cfg(data, run, "--steps", "1", "--adv-weight", "0"), progress=False)
+    meta = json.loads((run / "last.json").read_text())
+    narrow = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=3,
+                                 level_channels=[2, 4, 8], dec_last_channels=4))
+    init_from(narrow, run / "last.safetensors", meta["lambdas"])
+    assert narrow.synthesis.net[6].weight.shape == (4, 3, 5, 5)
+    wider = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=3,
+                                level_channels=[2, 4, 8], dec_last_channels=12))
+    with pytest.raises(UsageError, match="dec-last-channels"):
+        init_from(wider, run / "last.safetensors", meta["lambdas"])

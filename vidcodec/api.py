@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from tqdm import tqdm
@@ -34,14 +34,15 @@ from .codec import (
     DEFAULT_KEY_BITS,
     DEFAULT_LATENT_BITS,
     DEFAULT_SEARCH_ITERS,
-    gan,
 )
 from .codec.ratecontrol import RateController
-from .codec.refine import Refiner
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
 from .errors import CoderError, CorruptPacketError, InputError, UsageError
 from .models import zoo
-from .models.gan import GanModel
+
+if TYPE_CHECKING:  # torch loads only for GAN mode, --refine and the torch backend
+    from .codec import gan
+    from .models.gan import GanModel
 
 log = logging.getLogger("vidcodec")
 
@@ -198,7 +199,11 @@ def encode(
             rate = RateController(bitrate, fps, gop, m.levels, bufsize)
         if refine < 0:
             raise UsageError(f"--refine must be >= 0 (got {refine})")
-        refiner = Refiner(m, refine) if refine else None
+        refiner = None
+        if refine:
+            from .codec.refine import Refiner
+
+            refiner = Refiner(m, refine)
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
                                refiner=refiner)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
@@ -266,6 +271,8 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                 search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
                 repeat_header: bool | None) -> EncodeStats:
     """The GAN-mode encode loop (see :func:`encode`)."""
+    from .codec import gan
+
     encoder = gan.GanFrameEncoder(m, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                   search_iters=search_iters)
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
@@ -392,6 +399,8 @@ def _frame_decoder(m: zoo.CodecModel | GanModel, hdr: container.StreamHeader) ->
         if m.kind != "pgan" or hdr.coder != container.Coder.ELIAS:
             raise CorruptPacketError(f"GAN-mode stream names model {m.name}, which is not a GAN generator, or a "
                                      f"coder other than Elias: the header is inconsistent")
+        from .codec import gan
+
         return gan.GanFrameDecoder(m, tuple(hdr.latent_shape))
     if m.kind != "vaegan":
         raise CorruptPacketError(f"VAE-GAN-mode stream names model {m.name}, which is a GAN generator: "

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import av
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace, Interpolation
+from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 from .errors import InputError, OutputExistsError, UsageError, VidcodecError
 
@@ -216,6 +216,7 @@ class VideoSource:
         # AVI stores decode order only; its frame pts are wrong when the codec reorders (B-frames).
         self._pts_from_index = container.format.name == "avi"
         self._warned: set[str] = set()
+        self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
         self._frames = self._decoded()
         first = next(self._frames, None)
         if first is None:
@@ -310,7 +311,8 @@ class VideoSource:
         w, h = self._coded_size
         if (frame.width, frame.height) != (w, h):
             self._warn_once("size", "%s: frame size changes mid-stream; scaling to %dx%d", self.name, w, h)
-        rgb = frame.reformat(width=w, height=h, interpolation=_SWS_FLAGS, **self._reformat_args).to_ndarray()
+        rgb = self._reformatter.reformat(frame, width=w, height=h, interpolation=_SWS_FLAGS,
+                                         **self._reformat_args).to_ndarray()
         if self._rotation:
             rgb = np.rot90(rgb, self._rotation)
         return np.ascontiguousarray(rgb)
@@ -471,6 +473,24 @@ def _open_raw(target: str | BinaryIO, raw: RawFormat, name: str) -> av.container
         raise InputError(f"cannot read {name} as raw {raw.pix_fmt} {raw.width}x{raw.height} frames: {exc}") from exc
 
 
+def _refuse_container_as_raw(path: Path) -> None:
+    """Raise UsageError when ``path`` is a video container, which raw options would read as garbage.
+
+    Raw frames have no header, so FFmpeg does not recognise them; a file it opens with a video
+    stream (mp4, mov, y4m, ...) was given raw options by mistake.
+    """
+    try:
+        with av.open(str(path)) as probe:
+            fmt, video = probe.format.name, probe.streams.video
+            described = (f"{video[0].codec_context.width}x{video[0].codec_context.height} "
+                         f"{video[0].codec_context.name}") if video else ""
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return
+    if video:
+        raise UsageError(f"{path} is a {fmt} file with {described} video, not raw frames: drop --size, --fps "
+                         "and --pix-fmt (they describe headerless input; this file says what it holds)")
+
+
 def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
                 audio: bool = False) -> VideoSource:
     """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
@@ -502,6 +522,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path}: permission denied; check the file's permissions")
         if path.stat().st_size == 0:
             raise InputError(f"{path} is empty; give a video file")
+        if raw is not None:
+            _refuse_container_as_raw(path)
         try:
             container = _open_raw(str(path), raw, str(path)) if raw is not None else av.open(str(path))
         except (av.FFmpegError, OSError) as exc:
@@ -536,6 +558,7 @@ class VideoSink(ABC):
         self.color_matrix = matrix
         self.color_range = color_range
         self._last_pts: int | None = None
+        self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
 
     def _yuv(self, rgb: np.ndarray, pts: int, pix_fmt: str) -> av.VideoFrame:
         """Check the frame and its pts, and convert it to ``pix_fmt`` with this sink's matrix and range."""
@@ -546,8 +569,8 @@ class VideoSink(ABC):
             raise UsageError(f"pts {pts} does not increase (previous {self._last_pts})")
         self._last_pts = pts
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        return frame.reformat(format=pix_fmt, dst_colorspace=_SWS_MATRIX[self.color_matrix],
-                              dst_color_range=ColorRange(self.color_range), interpolation=_SWS_FLAGS)
+        return self._reformatter.reformat(frame, format=pix_fmt, dst_colorspace=_SWS_MATRIX[self.color_matrix],
+                                          dst_color_range=ColorRange(self.color_range), interpolation=_SWS_FLAGS)
 
     @abstractmethod
     def write(self, rgb: np.ndarray, pts: int) -> None:

@@ -30,6 +30,7 @@ Elias payload: u8 level | u8 bits | K × f32 channel norms | symbol section: all
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,7 +40,9 @@ from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
 from .ratecontrol import RateController
-from .refine import Refiner
+
+if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
+    from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
 _WINDOW = 64  # residual range over which delta-table costs are tabulated

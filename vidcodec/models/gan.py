@@ -23,10 +23,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from ..errors import UsageError
+from .card import GAN_KIND as KIND
 from .pgan import Encoder, Generator, PGANConfig
-
-KIND = "pgan"
 
 
 class GanModel:
@@ -92,8 +90,3 @@ class GanModel:
         if (width, height) == (self.resolution, self.resolution):
             return np.ascontiguousarray(small)
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-
-
-def check_kind(meta: dict, name: str) -> None:
-    if meta.get("kind", "vaegan") not in ("vaegan", KIND):
-        raise UsageError(f"model {name} is of unknown kind {meta.get('kind')!r}: upgrade vidcodec")

@@ -16,17 +16,21 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file
 
 from ..codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from ..coding.tables import IntTables, from_tensors
 from ..errors import ModelNotFoundError, UsageError
-from .gan import KIND as GAN_KIND
-from .gan import GanModel, check_kind
-from .vaegan import DOWNSCALE, Analysis, Synthesis, VAEGANConfig
+from .card import DOWNSCALE, GAN_KIND, VAEGANConfig, check_kind
+
+if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, export, --refine, GAN mode
+    import torch
+
+    from .gan import GanModel
+    from .vaegan import Analysis, Synthesis
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 BACKENDS = ("ort", "torch")  # ONNX Runtime (default), or the torch modules themselves
@@ -119,17 +123,10 @@ class CodecModel:
         self.config = VAEGANConfig.from_dict(info.meta["config"])
         tensors = load_file(str(info.weights))
         c = self.config
-        self.analysis = Analysis(c.enc_channels, c.latent_channels).eval()
-        self.synthesis = Synthesis(c.dec_channels, c.latent_channels).eval()
-        for prefix, module in (("analysis.", self.analysis), ("synthesis.", self.synthesis)):
-            module.load_state_dict(
-                {k[len(prefix) :]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
-            )
-        if backend == "torch":
-            # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86 (640×360
-            # synthesis, 2 threads: 27 ms against 40 ms); the layout changes no value.
-            for module in (self.analysis, self.synthesis):
-                module.to(memory_format=torch.channels_last)
+        # The transforms' weights wait as arrays: the torch modules are built on first use.
+        self._weights = {k: v for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}
+        self._modules: tuple[Analysis, Synthesis] | None = None
+        self._modules_lock = threading.Lock()
         self.gains = np.exp(tensors["log_gain"].astype(np.float32)).astype(np.float32)  # (levels, C)
         self.key_tables: list[IntTables] = [from_tensors(f"key.{i}", tensors) for i in range(c.levels)]
         self.delta_tables: IntTables = from_tensors("delta", tensors)
@@ -140,6 +137,37 @@ class CodecModel:
         self.downscale = DOWNSCALE
         self._ort = None
         self._ort_lock = threading.Lock()
+
+    def _torch_modules(self) -> tuple[Analysis, Synthesis]:
+        """The analysis and synthesis torch modules, built from the weights on first use."""
+        with self._modules_lock:
+            if self._modules is None:
+                import torch
+
+                from .vaegan import Analysis, Synthesis
+
+                c = self.config
+                modules = (Analysis(c.enc_channels, c.latent_channels).eval(),
+                           Synthesis(c.dec_channels, c.latent_channels, c.dec_last_channels).eval())
+                for prefix, module in zip(("analysis.", "synthesis."), modules):
+                    module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
+                                            for k, v in self._weights.items() if k.startswith(prefix)})
+                    if self.backend == "torch":
+                        # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
+                        # (640×360 synthesis, 2 threads: 27 ms against 40 ms); no value changes.
+                        module.to(memory_format=torch.channels_last)
+                self._modules = modules
+            return self._modules
+
+    @property
+    def analysis(self) -> Analysis:
+        """The analysis transform as a torch module (built on first use)."""
+        return self._torch_modules()[0]
+
+    @property
+    def synthesis(self) -> Synthesis:
+        """The synthesis transform as a torch module (built on first use)."""
+        return self._torch_modules()[1]
 
     @property
     def ort(self):
@@ -161,6 +189,8 @@ class CodecModel:
         """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
         if self.backend == "ort":
             return self.ort.analyze(x)
+        import torch
+
         with torch.inference_mode():
             return _numpy(self.analysis(_channels_last(x)))
 
@@ -175,12 +205,16 @@ class CodecModel:
         if self.backend == "ort":
             out = self.ort.synthesize(y)
         else:
+            import torch
+
             with torch.inference_mode():
                 out = _numpy(self.synthesis(_channels_last(y)))
         return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _channels_last(x: np.ndarray) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
 
 
@@ -205,6 +239,8 @@ def _load(info: ModelInfo, backend: str) -> CodecModel | GanModel:
 
 @lru_cache(maxsize=4)
 def _load_gan(info: ModelInfo) -> GanModel:
+    from .gan import GanModel
+
     return GanModel(info)  # torch only: one instance serves every backend
 
 

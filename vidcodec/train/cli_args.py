@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("architecture")
     g.add_argument("--enc-channels", type=int)
     g.add_argument("--dec-channels", type=int)
+    g.add_argument("--dec-last-channels", type=int, metavar="N",
+                   help="width of the synthesis's last hidden layer, at half the output resolution (0 = "
+                   "--dec-channels); most of the decoding time is spent there. With --init from a wider "
+                   "model, its least important channels are pruned")
     g.add_argument("--latent-channels", type=int)
     g.add_argument("--lambdas", nargs="+", type=float,
                    help=f"rate-distortion trade-off of each quality level (default {d.lambdas})")

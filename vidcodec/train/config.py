@@ -65,6 +65,7 @@ class TrainConfig(TomlConfig):
     # architecture
     enc_channels: int = 64
     dec_channels: int = 48
+    dec_last_channels: int = 0  # width of the synthesis's last hidden layer; 0 = dec_channels
     latent_channels: int = 96
     lambdas: list[float] = field(default_factory=lambda: list(DEFAULT_LAMBDAS))
     level_channels: list[int] = field(default_factory=lambda: list(DEFAULT_LEVEL_CHANNELS))  # [] = all
@@ -109,6 +110,8 @@ class TrainConfig(TomlConfig):
         if self.level_channels and (max(self.level_channels) > self.latent_channels
                                     or self.level_channels != sorted(self.level_channels)):
             raise UsageError("--level-channels must be non-decreasing and at most --latent-channels")
+        if self.dec_last_channels < 0:
+            raise UsageError("--dec-last-channels must be >= 1 (or 0 for --dec-channels)")
         if not 0 <= self.nested_dropout <= 1:
             raise UsageError("--nested-dropout is a probability in [0, 1]")
         if not 0 <= self.saliency_floor <= 1:

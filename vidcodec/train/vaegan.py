@@ -54,7 +54,7 @@ LOG_COLUMNS = "step,time,loss,bpp,dist,psnr,adv_g,adv_d,skipped\n"
 
 def model_config(cfg: TrainConfig) -> VAEGANConfig:
     return VAEGANConfig(name=cfg.name, enc_channels=cfg.enc_channels, dec_channels=cfg.dec_channels,
-                        latent_channels=cfg.latent_channels, levels=len(cfg.lambdas),
+                        dec_last_channels=cfg.dec_last_channels or None, latent_channels=cfg.latent_channels, levels=len(cfg.lambdas),
                         level_channels=list(cfg.level_channels) or None)
 
 
@@ -104,10 +104,15 @@ def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
     old_cfg = VAEGANConfig.from_dict(meta["config"])
     old = VAEGAN(old_cfg)
     checkpoint.load(path, old)
+    old_last = old_cfg.dec_last_channels or old_cfg.dec_channels
+    new_last = model.config.dec_last_channels or model.config.dec_channels
     if (old_cfg.enc_channels, old_cfg.dec_channels, old_cfg.latent_channels) != (
         model.config.enc_channels, model.config.dec_channels, model.config.latent_channels
-    ):
-        raise UsageError(f"--init {path}: its transforms have other channel counts than this configuration")
+    ) or new_last > old_last:
+        raise UsageError(f"--init {path}: its transforms have other channel counts than this configuration "
+                         "(only --dec-last-channels may be smaller than the initial model's)")
+    if new_last < old_last:
+        _prune_last_hidden(old.synthesis, new_last)
     if model.config.level_channels and not old_cfg.level_channels:
         order = torch.argsort(_channel_entropy(old, old_cfg.levels - 1), descending=True)
         last = old.analysis.net[-1]
@@ -129,6 +134,28 @@ def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
         model.log_gain[i].copy_(old.log_gain[j] + 0.4 * (np.log(lam) - old_l[j]))
         model.densities[i].load_state_dict(old.densities[j].state_dict())
     return meta
+
+
+@torch.no_grad()
+def _prune_last_hidden(synthesis: torch.nn.Module, keep: int) -> None:
+    """Narrow the synthesis's last hidden layer to its ``keep`` most important channels, in place.
+
+    A channel's importance is the norm of the output weights it feeds times its inverse-GDN
+    offset (the gain it has where the normalisation is small); the kept channels' IGDN keeps
+    only their own coupling terms. A starting point for fine-tuning, not a substitute for it.
+    """
+    up, igdn, out = synthesis.net[4], synthesis.net[5], synthesis.net[6]
+    score = out.weight.flatten(1).norm(dim=1) * igdn.beta.abs()
+    idx = torch.sort(torch.argsort(score, descending=True)[:keep]).values
+    new_up = torch.nn.ConvTranspose2d(up.in_channels, keep, 5, stride=2, padding=2, output_padding=1)
+    new_up.weight.copy_(up.weight[:, idx])
+    new_up.bias.copy_(up.bias[idx])
+    igdn.beta = torch.nn.Parameter(igdn.beta[idx].clone())
+    igdn.gamma = torch.nn.Parameter(igdn.gamma[idx][:, idx].clone())
+    new_out = torch.nn.ConvTranspose2d(keep, 3, 5, stride=2, padding=2, output_padding=1)
+    new_out.weight.copy_(out.weight[idx])
+    new_out.bias.copy_(out.bias)
+    synthesis.net[4], synthesis.net[6] = new_up, new_out
 
 
 def _finite_everywhere(value: torch.Tensor, world: int) -> bool:
