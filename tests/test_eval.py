@@ -54,6 +54,17 @@ def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
     assert bpps == sorted(bpps)  # higher JPEG quality, more bytes
 
 
+def test_reference_codec_uses_vidcodecs_keyframe_interval(tmp_path):
+    import av
+
+    frames = rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=12, size=(64, 48)), 12)[0]
+    for gop, keys in ((4, 3), (250, 1)):
+        pts = rd.reference_points(tmp_path / "c.mp4", frames, 25, tmp_path, "x264-veryfast-zl", crfs=(30,), gop=gop)
+        assert pts[0].setting == f"crf=30 gop={gop}"
+        with av.open(str(tmp_path / "x264-veryfast-zl_30.mp4")) as f:
+            assert sum(p.is_keyframe for p in f.demux(video=0) if p.size) == keys
+
+
 def test_report_files_and_tables(points, tmp_path):
     paths = rd.save_report(points, tmp_path / "rep")
     for p in paths.values():

@@ -84,3 +84,20 @@ def test_cli_bitrate_errors(clip, tmp_path, tiny_model_dir, capsys):
     assert cli_main(["encode", str(clip), out, "--model", "vaegan-tiny", "--bitrate", "-3", "-q"]) == 2
     assert cli_main(["encode", str(clip), out, "--model", "vaegan-tiny", "--bitrate", "80"]) == 0
     assert "rate control: target 80.0 kbit/s" in capsys.readouterr().err
+
+
+def test_default_keyframe_interval_depends_on_rate_control(tmp_path, tiny_model_dir):
+    from vidcodec import container
+    from vidcodec.codec import DEFAULT_GAN_GOP, DEFAULT_GOP, default_gop
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=24, size=(64, 48), rate=5)
+    vidcodec.encode(clip, tmp_path / "q.gvc", model="vaegan-tiny")
+    s = vidcodec.encode(clip, tmp_path / "rc.gvc", model="vaegan-tiny", bitrate=20)
+    with container.GvcReader(tmp_path / "q.gvc") as r:
+        assert r.header.gop == DEFAULT_GOP == 250
+    with container.GvcReader(tmp_path / "rc.gvc") as r:
+        assert r.header.gop == 10  # 2 s at 5 fps: the level may change at least that often
+    assert len(s.gops) >= 3 and all(n <= 10 for _, n, _ in s.gops)
+    assert default_gop("gan") == DEFAULT_GAN_GOP and default_gop(bitrate=100, fps=None) == 50
+    with pytest.raises(UsageError, match="--gop must be at least 1"):
+        vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", gop=0)

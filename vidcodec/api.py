@@ -30,10 +30,10 @@ from tqdm import tqdm
 from . import container, media, pipeline
 from .codec import (
     DEFAULT_GAN_MODEL,
-    DEFAULT_GOP,
     DEFAULT_KEY_BITS,
     DEFAULT_LATENT_BITS,
     DEFAULT_SEARCH_ITERS,
+    default_gop,
 )
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
@@ -114,7 +114,7 @@ def encode(
     dst: str | Path | BinaryIO,
     *,
     quality: int | None = None,
-    gop: int = DEFAULT_GOP,
+    gop: int | None = None,
     coder: str = "ans",
     latent_bits: int | None = None,
     model: str | None = None,
@@ -136,6 +136,8 @@ def encode(
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
+    ``gop``: a keyframe at least every ``gop`` frames (and at scene cuts); by default
+    :data:`DEFAULT_GOP` (250, x264's), 2 s of frames with ``bitrate``, 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``).
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
     average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
@@ -162,6 +164,8 @@ def encode(
     if mode == "gan" and (bitrate is not None or refine):
         raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
                          "--key-bits and --gop)")
+    if gop is not None and gop < 1:
+        raise UsageError(f"--gop must be at least 1 (1 = every frame is a keyframe; got {gop})")
     if gop_batch < 1:
         raise UsageError(f"--gop-batch must be at least 1 (got {gop_batch})")
     if bitrate is not None and coder != "ans":
@@ -183,6 +187,8 @@ def encode(
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
                              f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")
+        if gop is None:
+            gop = default_gop(mode, bitrate, float(source.frame_rate) if source.frame_rate else None)
         if mode == "gan":
             return _encode_gan(source, dst, m, t0, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from . import __version__, container
 from .codec import (
+    DEFAULT_GAN_GOP,
     DEFAULT_GAN_MODEL,
     DEFAULT_GOP,
     DEFAULT_KEY_BITS,
     DEFAULT_LATENT_BITS,
     DEFAULT_MODEL,
     DEFAULT_SEARCH_ITERS,
+    RATE_GOP_SECONDS,
 )
 from .errors import UsageError, VidcodecError
 
@@ -95,8 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--bufsize", type=float, metavar="KBITS",
                      help="with --bitrate, the most the stream may run ahead of its budget before a GOP is cut "
                      "short at a lower level (default: 2 s or 1.5 GOPs of the bitrate, whichever is larger)")
-    enc.add_argument("--gop", type=int, default=DEFAULT_GOP,
-                     help="a keyframe at least every N frames (and at scene cuts); 1 = intra only")
+    enc.add_argument("--gop", type=int, metavar="N",
+                     help=f"a keyframe at least every N frames (and at scene cuts); 1 = intra only. Default "
+                     f"{DEFAULT_GOP} (as x264), {RATE_GOP_SECONDS:g} s of frames with --bitrate, "
+                     f"{DEFAULT_GAN_GOP} with --mode gan. Live streams want ~2 s (e.g. 50 at 25 fps): a viewer "
+                     "joins, and a lost packet heals, at the next keyframe")
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
                      help="ans: uniform quantization, ANS with the model's integer tables; elias: the seed's "
                      "method, QSGD stochastic quantization per channel + Elias-gamma codes")
@@ -186,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("clips", nargs="+", metavar="CLIP|DIR", help="video files, or folders of them")
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
-    ev.add_argument("--gop", type=int, default=DEFAULT_GOP, help="vidcodec GOP")
+    ev.add_argument("--gop", type=int, metavar="N",
+                    help=f"keyframe interval of vidcodec and of x264/x265 (-g) alike (default {DEFAULT_GOP}; "
+                    f"with --bitrate the encoder's {RATE_GOP_SECONDS:g} s; --mode gan {DEFAULT_GAN_GOP})")
     ev.add_argument("--model", help=f"installed model to evaluate (default {DEFAULT_MODEL}; --mode gan: "
                     f"{DEFAULT_GAN_MODEL})")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
@@ -404,7 +411,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     for i, clip in enumerate(clips):
         if not a.quiet:
             print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
-        points += rd.evaluate_clip(clip, frames=a.frames, gop=a.gop, codecs=a.codecs, model=a.model,
+        points += rd.evaluate_clip(clip, frames=a.frames, gop=a.gop or DEFAULT_GOP, codecs=a.codecs, model=a.model,
                                    qualities=a.qualities)
     if a.table == "seed":
         print(rd.format_table(rd.seed_table(points)))
@@ -425,6 +432,7 @@ def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
     from .evaluate import gan, rd
 
     model = a.model or DEFAULT_GAN_MODEL
+    a.gop = a.gop or DEFAULT_GAN_GOP
     rows, studies, points = [], [], []
     for i, clip in enumerate(clips):
         if not a.quiet:

@@ -40,7 +40,7 @@ from ..coding import qsgd
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.gan import GanModel
 from ..train import losses
-from . import DEFAULT_GOP, DEFAULT_KEY_BITS, DEFAULT_LATENT_BITS, DEFAULT_SEARCH_ITERS, gansearch
+from . import DEFAULT_GAN_GOP, DEFAULT_KEY_BITS, DEFAULT_LATENT_BITS, DEFAULT_SEARCH_ITERS, gansearch
 
 KEY, DELTA = "key", "delta"
 LATENT_BITS = (4, 6, 8)  # the CLI's choices for deltas; the format takes 2..16
@@ -88,7 +88,7 @@ def next_latent(prev: np.ndarray | None, value: np.ndarray) -> np.ndarray:
 class GanFrameEncoder:
     """Per-stream GAN-mode encoder (keyframes every ``gop`` frames)."""
 
-    def __init__(self, model: GanModel, *, gop: int = DEFAULT_GOP, latent_bits: int = DEFAULT_LATENT_BITS,
+    def __init__(self, model: GanModel, *, gop: int = DEFAULT_GAN_GOP, latent_bits: int = DEFAULT_LATENT_BITS,
                  key_bits: int = DEFAULT_KEY_BITS, search_iters: int = DEFAULT_SEARCH_ITERS,
                  distortion: str = "ssim+l1", stream_seed: int = 0,
                  lr: float = 0.01, tol: float = 1e-3, patience: int = 20) -> None:

@@ -39,6 +39,7 @@ from ..coding.entropy import SymbolReader, SymbolWriter
 from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
+from . import DEFAULT_GOP
 from .ratecontrol import RateController
 
 if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
@@ -100,9 +101,9 @@ class FrameEncoder:
         model: CodecModel,
         level: int,
         coder: str = "ans",
-        gop: int = 32,
+        gop: int = DEFAULT_GOP,
         scene_cut: float = 0.7,
-        dead_zone: float = 0.2,
+        dead_zone: float = 0.4,
         latent_bits: int = 4,
         stream_seed: int = 0,
         rate: RateController | None = None,
@@ -166,6 +167,9 @@ class FrameEncoder:
             return self._commit(key, symbols)
         residual = ys - self._prev
         d = np.rint(residual).astype(np.int64)
+        # A residual is sent only past 0.5 + dead_zone: small changes (noise, flicker) stay unsent.
+        # Measured on training clips (40 frames, all levels): 0.4 saves 4-7 % BD-rate against 0.2,
+        # 0.0 costs 30-46 %, 0.6 and more lose quality faster than they save bits.
         d[np.abs(residual) < 0.5 + self.dead_zone] = 0
         delta = EncodedFrame(DELTA, self._delta_payload(d), self.level)
         if len(delta.payload) > self.scene_cut * len(key.payload):

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .. import api, container
+from ..codec import DEFAULT_GOP
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
@@ -140,7 +141,7 @@ def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> t
 
 
 def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
-          backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = api.DEFAULT_GOP,
+          backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
           runs: int = 3) -> dict:
     """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``)."""
     if frames < 2 or runs < 1:

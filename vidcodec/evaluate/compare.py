@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 
 from .. import api
+from ..codec import DEFAULT_GOP
 from ..models import zoo
 from .bdrate import bd_rate, ms_ssim_db
 from .rd import RDPoint, evaluate_clip, format_table, read_frames, write_csv
 
 
-def compare(models: list[str], clips: list[Path], frames: int, gop: int = api.DEFAULT_GOP,
+def compare(models: list[str], clips: list[Path], frames: int, gop: int = DEFAULT_GOP,
             qualities: list[int] | None = None) -> tuple[list[RDPoint], list[dict]]:
     """Every model on every clip (vidcodec with ``gop``); BD-rates of each model against ``models[0]``."""
     points: list[RDPoint] = []
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="+", required=True, help="installed model names; the first is the reference")
     p.add_argument("--clips", nargs="+", required=True, type=Path)
     p.add_argument("--frames", type=int, default=30)
-    p.add_argument("--gop", type=int, default=api.DEFAULT_GOP)
+    p.add_argument("--gop", type=int, default=DEFAULT_GOP)
     p.add_argument("--qualities", nargs="+", type=int)
     p.add_argument("--crop", nargs=4, type=int, metavar=("X", "Y", "W", "H"), default=[0, 0, 256, 256],
                    help="crop of the first clip's frame --crop-frame shown side by side")

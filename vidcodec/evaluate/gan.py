@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import api
-from ..codec import DEFAULT_GAN_MODEL, DEFAULT_GOP, DEFAULT_SEARCH_ITERS, gan
+from ..codec import DEFAULT_GAN_GOP, DEFAULT_GAN_MODEL, DEFAULT_SEARCH_ITERS, gan
 from ..codec.gansearch import cold_start, frame_distortion
 from ..errors import UsageError
 from ..models import zoo
@@ -31,7 +31,7 @@ BITS = (8, 6, 4)
 
 
 def seed_table_points(clip: Path, ref: list[np.ndarray], rate: Fraction, *, model: str = DEFAULT_GAN_MODEL,
-                      gop: int = DEFAULT_GOP, search_iters: int = DEFAULT_SEARCH_ITERS,
+                      gop: int = DEFAULT_GAN_GOP, search_iters: int = DEFAULT_SEARCH_ITERS,
                       bits: tuple[int, ...] = BITS) -> list[tuple[RDPoint, float]]:
     """(point, encode seconds per frame) for 16-bit latents, each of ``bits``, and JPEG q1."""
     out = []

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .. import api, media
+from ..codec import DEFAULT_GOP, default_gop
 from ..errors import UsageError
 from ..models import zoo
 from . import metrics
@@ -173,16 +174,17 @@ def decode_rgb(path: Path) -> list[np.ndarray]:
 
 
 def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, codec: str,
-                     crfs: tuple[int, ...] = CRFS) -> list[RDPoint]:
-    """x264/x265 (yuv420p) at several CRFs; rate from the .mp4 file size."""
+                     crfs: tuple[int, ...] = CRFS, gop: int = DEFAULT_GOP) -> list[RDPoint]:
+    """x264/x265 (yuv420p) at several CRFs, with the same keyframe interval as vidcodec (``-g``;
+    their own scene-cut keyframes stay on, as ours do); rate from the .mp4 file size."""
     encoder, options = REFERENCES[codec]
     cropped = [even_crop(f) for f in ref]
     points = []
     for crf in crfs:
         path = tmp / f"{codec}_{crf}.mp4"
-        encode_reference(cropped, rate, encoder, {**options, "crf": str(crf)}, path)
+        encode_reference(cropped, rate, encoder, {**options, "crf": str(crf), "g": str(gop)}, path)
         dec = decode_rgb(path)
-        points.append(score(clip.name, codec, f"crf={crf}", cropped, dec, path.stat().st_size, rate))
+        points.append(score(clip.name, codec, f"crf={crf} gop={gop}", cropped, dec, path.stat().st_size, rate))
     return points
 
 
@@ -200,7 +202,7 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
     return points
 
 
-def evaluate_clip(clip: Path, frames: int = 50, gop: int = api.DEFAULT_GOP, codecs: Iterable[str] = CODECS,
+def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: Iterable[str] = CODECS,
                   model: str = zoo.DEFAULT_MODEL, qualities: Iterable[int] | None = None) -> list[RDPoint]:
     """Every requested codec on the first ``frames`` frames of one clip."""
     codecs = list(codecs)
@@ -221,15 +223,16 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = api.DEFAULT_GOP, code
             elif codec == "jpeg":
                 pts += jpeg_points(clip, ref, rate)
             elif available(codec):
-                pts += reference_points(clip, ref, rate, tmp, codec)
+                pts += reference_points(clip, ref, rate, tmp, codec, gop=gop)
             else:
                 log.warning("%s is not available in this PyAV build: skipped", codec)
     return pts
 
 
-def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int = api.DEFAULT_GOP,
+def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int | None = None,
                       model: str = zoo.DEFAULT_MODEL) -> list[dict]:
-    """Encode ``frames`` frames of a clip with ``--bitrate`` at each target: achieved rate, spread, quality."""
+    """Encode ``frames`` frames of a clip with ``--bitrate`` at each target (``gop``: the encoder's
+    default for ``--bitrate`` when None): achieved rate, spread, quality."""
     ref, rate = read_frames(clip, frames)
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
@@ -237,8 +240,9 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
         _write_y4m_clip(ref, rate, src)
         for kbps in bitrates:
             out = Path(d) / "rc.gvc"
-            s = api.encode(src, out, gop=gop, overwrite=True, model=model, bitrate=kbps)
-            gop_kbps = [bits * float(rate) / n / 1000 for _, n, bits in s.gops if n >= gop // 2]
+            g = gop or default_gop(bitrate=kbps, fps=float(rate))
+            s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps)
+            gop_kbps = [bits * float(rate) / n / 1000 for _, n, bits in s.gops if n >= g // 2]
             dec = [f.rgb for f in api.frames(out)]
             p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
             rows.append({
