@@ -46,6 +46,19 @@ def test_decoder_reaches_the_encoders_integer_latent_at_every_frame(tiny, static
     assert [c.kind for c in coded] == [KEY] + [DELTA] * (len(coded) - 1)
 
 
+def test_channel_rd_choice_leaves_cheap_changes_unsent_and_stays_in_step(tiny, static_frames):
+    moving = [np.roll(f, 2 * i, axis=1) for i, f in enumerate(static_frames)]
+    plain = _encode_frames(tiny, moving, gop=100, scene_cut=10.0, channel_lambda=0.0)
+    rdo = _encode_frames(tiny, moving, gop=100, scene_cut=10.0, channel_lambda=0.2)
+    frozen = _encode_frames(tiny, moving, gop=100, scene_cut=10.0, channel_lambda=1e9)
+    size = [sum(len(c.payload) for c in coded[1:]) for coded in (plain, rdo, frozen)]
+    assert size[0] > size[1] > size[2]
+    assert all(np.array_equal(c.state, frozen[0].state) for c in frozen)  # every channel "unchanged"
+    dec = FrameDecoder(tiny, rdo[0].state.shape)
+    for c in rdo:
+        np.testing.assert_array_equal(dec.decode_symbols(c.kind, c.payload)[0], c.state)
+
+
 def test_static_content_codes_deltas_much_smaller_than_keyframes(tiny, static_frames):
     coded = _encode_frames(tiny, static_frames, gop=32)
     key = len(coded[0].payload)
