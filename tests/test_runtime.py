@@ -382,3 +382,35 @@ def test_decoding_with_onnx_runtime_never_imports_torch(tiny_model_dir, clip, tm
                        capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split(maxsplit=1) == ["3", "[]\n"]
+
+
+def test_torch_backend_picture_matches_the_numpy_conversion(tiny_model_dir):
+    """The torch backend rounds and crops on its device (the GPU when present); same pixels as to_rgb."""
+    from vidcodec.codec.vaegan import to_rgb
+
+    m = _fresh("torch")
+    y = m.analyze(to_tensor(_frame(46, 62)))
+    assert np.array_equal(m.picture(y, 62, 46), to_rgb(m.synthesize(y), 62, 46))
+
+
+def test_torch_device_choice_and_override(monkeypatch):
+    import torch
+
+    zoo.torch_device.cache_clear()
+    try:
+        monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "cpu")
+        assert zoo.torch_device() == torch.device("cpu")
+        zoo.torch_device.cache_clear()
+        monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "potato")
+        with pytest.raises(UsageError, match="VIDCODEC_TORCH_DEVICE"):
+            zoo.torch_device()
+        if not torch.cuda.is_available():
+            zoo.torch_device.cache_clear()
+            monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "cuda")
+            with pytest.raises(UsageError, match="no CUDA device"):
+                zoo.torch_device()
+        zoo.torch_device.cache_clear()
+        monkeypatch.delenv("VIDCODEC_TORCH_DEVICE")
+        assert zoo.torch_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    finally:
+        zoo.torch_device.cache_clear()

@@ -86,6 +86,20 @@ def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
     assert steps == [1, 2, 3, 4, 5]
 
 
+def test_time_limit_stops_with_a_checkpoint_that_resumes(data, tmp_path):
+    out = tmp_path / "t"
+    fast = ("--adv-weight", "0", "--saliency-floor", "0", "--log-every", "2", "--val-every", "1000")
+    # A limit already reached: the run stops at the first logging step, validated and saved.
+    train(_cfg(data, out, "--steps", "50", "--max-minutes", "1e-9", *fast), progress=False)
+    meta = json.loads((out / "last.json").read_text())
+    assert meta["step"] == 2 and len(meta["val"]["bpp"]) == 3
+    assert (out / "best.safetensors").exists()
+    train(_cfg(data, out, "--steps", "6", "--max-minutes", "0", "--resume", *fast), progress=False)
+    assert json.loads((out / "last.json").read_text())["step"] == 6
+    with pytest.raises(UsageError, match="--max-minutes"):
+        _cfg(data, tmp_path / "u", "--max-minutes", "-1").check()
+
+
 def test_config_toml_round_trip_and_errors(tmp_path):
     cfg = TrainConfig(data=["a b", 'c"d'], lambdas=[0.5, 2.0], level_channels=[3, 9], adv_weight=0.0)
     path = tmp_path / "c.toml"
@@ -290,3 +304,28 @@ def test_pruning_the_last_hidden_layer_drops_the_channels_that_matter_least(data
                                 level_channels=[2, 4, 8], dec_last_channels=12))
     with pytest.raises(UsageError, match="dec-last-channels"):
         init_from(wider, run / "last.safetensors", meta["lambdas"])
+
+
+def test_prefetched_batches_do_not_depend_on_thread_timing():
+    import itertools
+
+    import torch
+
+    from vidcodec.train.data import CropSampler
+    from vidcodec.train.vaegan import prefetched
+
+    imgs = [np.random.default_rng(i).integers(0, 255, (80, 100, 3), dtype=np.uint8) for i in range(4)]
+    runs = [[b.clone() for b in itertools.islice(prefetched(CropSampler(imgs, [], 32, seed=1), 3, workers), 6)]
+            for workers in (2, 2)]
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    assert runs[0][0].shape == (3, 32, 32, 3) and runs[0][0].dtype == torch.uint8
+    assert not torch.equal(runs[0][0], runs[0][1])  # the workers draw different crops
+
+    class Broken(CropSampler):
+        def crops(self, n):
+            raise OSError("disk gone")
+
+    broken = Broken(imgs, [], 32, seed=1)
+    broken.fork = lambda seed: broken
+    with pytest.raises(OSError, match="disk gone"):
+        next(prefetched(broken, 3, 2))

@@ -39,6 +39,7 @@ class Refiner:
         self._costs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for p in model.synthesis.parameters():
             p.requires_grad_(False)
+        self.device = next(model.synthesis.parameters()).device  # the torch backend's (CUDA when present)
 
     def _key_costs(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per channel: (offset, bits per symbol over the table's range) as tensors."""
@@ -49,7 +50,8 @@ class Refiner:
             for c in range(len(t)):
                 n = int(t.sizes[c]) - 1
                 bits[c, :n] = PRECISION - np.log2(t.freqs[c, :n].astype(np.float64))
-            self._costs[level] = (torch.from_numpy(t.offsets.astype(np.int64)), torch.from_numpy(bits).float())
+            self._costs[level] = (torch.from_numpy(t.offsets.astype(np.int64)).to(self.device),
+                                  torch.from_numpy(bits).float().to(self.device))
         return self._costs[level]
 
     def _key_rate(self, u: torch.Tensor, level: int, k: int) -> torch.Tensor:
@@ -68,21 +70,21 @@ class Refiner:
     @torch.no_grad()
     def loss(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None) -> float:
         """The objective ``bits/pixel + λ·distortion`` of coding the rounded ``ys`` (what refine lowers)."""
-        u = torch.from_numpy(np.asarray(ys, dtype=np.float32))
-        return float(self._objective(torch.from_numpy(x), u, level, prev))
+        u = torch.from_numpy(np.asarray(ys, dtype=np.float32)).to(self.device)
+        return float(self._objective(torch.from_numpy(x).to(self.device), u, level, prev))
 
     def _objective(self, target: torch.Tensor, u: torch.Tensor, level: int, prev: np.ndarray | None) -> torch.Tensor:
         m = self.model
         k = m.level_channels[level]
-        gain = torch.from_numpy(m.gains[level])[:, None, None]
-        mask = torch.zeros(u.shape[0], 1, 1)
+        gain = torch.from_numpy(m.gains[level])[:, None, None].to(u.device)
+        mask = torch.zeros(u.shape[0], 1, 1, device=u.device)
         mask[:k] = 1
         q = (u + (torch.round(u) - u).detach()) * mask
         d = distortion(target, m.synthesis((q / gain)[None]), self.kind)[0]
         if prev is None:
             rate = self._key_rate(u, level, k)
         else:
-            r = (u - torch.from_numpy(prev).float()) * mask
+            r = (u - torch.from_numpy(prev).float().to(u.device)) * mask
             smooth = _DELTA_BITS * torch.log2(1 + r.abs()).sum()
             exact = _DELTA_BITS * torch.log2(1 + torch.round(r).abs()).sum()
             rate = smooth + (exact - smooth).detach()
@@ -94,11 +96,11 @@ class Refiner:
         if self.steps == 0:
             return ys
         k = self.model.level_channels[level]
-        target = torch.from_numpy(x)
-        start = torch.from_numpy(np.array(prev if prev is not None else ys, dtype=np.float32))
+        target = torch.from_numpy(x).to(self.device)
+        start = torch.from_numpy(np.array(prev if prev is not None else ys, dtype=np.float32)).to(self.device)
         u = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([u], lr=self.lr)
-        best_u = torch.from_numpy(np.array(ys, dtype=np.float32))
+        best_u = torch.from_numpy(np.array(ys, dtype=np.float32)).to(self.device)
         with torch.no_grad():  # the encoder's own latent is the bar: refinement never makes a frame worse
             best = float(self._objective(target, best_u, level, prev))
         with torch.enable_grad():
@@ -110,6 +112,6 @@ class Refiner:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-        out = best_u.numpy().astype(np.float32)
+        out = best_u.cpu().numpy().astype(np.float32)
         out[k:] = 0.0
         return out

@@ -18,13 +18,13 @@ def _atomic_write_json(path: Path, obj: dict) -> None:
 
 def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.Optimizer | None = None) -> None:
     """Write ``path`` (.safetensors: weights, and optimizer moments if given) and ``path``.json (meta)."""
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if optimizer is not None:
         names = {id(p): n for n, p in model.named_parameters()}
         for group in optimizer.param_groups:
             for p in group["params"]:
                 for key, value in optimizer.state.get(p, {}).items():
-                    tensors[f"optim.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().contiguous()
+                    tensors[f"optim.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
         meta = {**meta, "lr": optimizer.param_groups[0]["lr"]}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
@@ -41,5 +41,8 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
         for key, value in tensors.items():
             if key.startswith("optim."):
                 name, field = key[6:].rsplit(".", 1)
-                optimizer.state[params[name]][field] = value
+                p = params[name]
+                # Moments live beside their parameter (a CPU checkpoint resumes on a GPU); Adam keeps
+                # its step count on the CPU.
+                optimizer.state[p][field] = value if field == "step" else value.to(p.device)
     return json.loads(path.with_suffix(".json").read_text())

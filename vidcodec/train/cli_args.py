@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       ("disc-lr", float), ("disc-channels", int)):
         g.add_argument(f"--{name}", type=typ, help=f"default {getattr(d, name.replace('-', '_'))}")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto (CUDA when available)")
+    g.add_argument("--max-minutes", type=float, metavar="M",
+                   help="stop after M minutes of wall-clock time, with a last validation and checkpoint "
+                   "(for time-limited machines; --resume continues), 0 = no limit (default 0)")
     g.add_argument("--exclude", nargs="*", help=f"file names to leave out of the data (default {DEFAULT_EXCLUDE})")
 
 

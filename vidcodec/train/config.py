@@ -97,6 +97,7 @@ class TrainConfig(TomlConfig):
     # bookkeeping
     val_every: int = 500
     log_every: int = 50
+    max_minutes: float = 0.0  # stop (validated and saved) after this much wall-clock time; 0 = no limit
 
     def check(self) -> TrainConfig:
         """Raise UsageError for settings that cannot work; return self."""
@@ -122,6 +123,8 @@ class TrainConfig(TomlConfig):
             raise UsageError("--crop and --val-size must be multiples of 16")
         if self.batch < 1 or self.steps < 0:
             raise UsageError("--batch must be >= 1 and --steps >= 0")
+        if self.max_minutes < 0:
+            raise UsageError("--max-minutes must be >= 0 (0 = no time limit)")
         return self
 
 @dataclass

@@ -78,10 +78,19 @@ class CropSampler:
             patch = patch[:, ::-1]
         return patch
 
+    def crops(self, n: int) -> np.ndarray:
+        """(n, size, size, 3) uint8."""
+        return np.stack([self.crop() for _ in range(n)])
+
     def batch(self, n: int) -> np.ndarray:
         """(n, 3, size, size) float32 in [0, 1]."""
-        b = np.stack([self.crop() for _ in range(n)])
-        return np.ascontiguousarray(b.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        return np.ascontiguousarray(self.crops(n).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+
+    def fork(self, seed: int) -> CropSampler:
+        """Another sampler over the same images (shared, not copied) with its own random stream."""
+        other = object.__new__(CropSampler)
+        other.pools, other.size, other.rng = self.pools, self.size, np.random.default_rng(seed)
+        return other
 
 
 def expand_sources(sources: list[Path]) -> list[Path]:
