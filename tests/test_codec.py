@@ -139,3 +139,13 @@ def test_higher_quality_spends_more_bits(tiny_model_dir, clip, tmp_path):
     sizes = [vidcodec.encode(clip, tmp_path / f"q{q}.gvc", model="vaegan-tiny", quality=q).bytes
              for q in (1, 2, 3)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[2]
+
+
+def test_to_rgb_rounds_half_to_even_and_matches_the_plain_formula():
+    rng = np.random.default_rng(5)
+    x = rng.random((1, 3, 48, 80), dtype=np.float32)
+    x[0, :, 0, :6] = np.array([0.5, 1.5, 2.5, 127.5, 254.5, 255.0], dtype=np.float32) / np.float32(255.0)
+    out = to_rgb(x, 70, 45)
+    want = np.rint(x[0, :, :45, :70] * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
+    assert out.shape == (45, 70, 3) and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, want)
