@@ -201,9 +201,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(1, 2)
-        + le(1, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 1.1, header size
+        + le(2, 2)
+        + le(0, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 2.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -233,8 +233,12 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "5a2fac6faa05fc035b9125356cf83389f63b413b942373a2898d7212f1b66f02"  # format 1.1
+        "da625832cae6e324430aaeda41cc05fa401dd382dee35a55245690c4515f3525"  # format 2.0
     )
+    # A header that keeps an older stream's version writes that version's bytes (same hash as in 1.1).
+    old, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(1, 1)))
+    assert hashlib.sha256(old).hexdigest() == "5a2fac6faa05fc035b9125356cf83389f63b413b942373a2898d7212f1b66f02"
+    assert GvcReader(io.BytesIO(old)).header.version == (1, 1)
 
 
 def test_packets_index_and_footer_follow_the_documented_layout() -> None:
@@ -368,9 +372,9 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<H", 2) + data[10:]
+    future = data[:8] + struct.pack("<H", 3) + data[10:]
     with pytest.raises(
-        UnsupportedVersionError, match=r"version 2\.1.*reads only format version 1\.x.*upgrade"
+        UnsupportedVersionError, match=r"version 3\.0.*reads only format version 1\.x, 2\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -378,7 +382,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (1, 9)
+    assert reader.version == (2, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 

@@ -32,7 +32,7 @@ def test_golden_stream_decodes_to_the_same_integer_symbols(tiny_model_dir):
     digest = hashlib.sha256()
     with container.GvcReader(DATA / "golden.gvc") as r:
         h = r.header
-        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape)
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, motion=False)  # 1.x
         kinds = []
         for p in r:
             kinds.append(p.kind)
@@ -51,3 +51,23 @@ def test_golden_stream_decodes_to_the_same_frames(tiny_model_dir):
     # Symbols are exact; only the synthesis transform's float arithmetic may differ across CPUs.
     assert np.abs(rgb - want["rgb"]).max() <= 2
     assert np.abs(rgb - want["rgb"]).mean() < 0.05
+
+
+def test_golden_motion_stream_is_version_2_with_motion_in_every_delta(tiny_model_dir):
+    with container.GvcReader(DATA / "golden_motion.gvc") as r:
+        assert r.version == (2, 0) and r.header.version == (2, 0)
+        packets = list(r)
+    assert [p.kind for p in packets] == [1, 2, 2, 2, 2, 2]
+    assert all(p.payload[1] > 0 for p in packets[1:])  # a motion section in every delta
+
+
+def test_golden_motion_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    want = np.load(DATA / "golden_motion.npz")
+    with container.GvcReader(DATA / "golden_motion.gvc") as r:
+        h = r.header
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape)
+        symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
+                   for p in r]
+    np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
+    rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / "golden_motion.gvc")]).astype(int)
+    assert np.abs(rgb - want["rgb"]).max() <= 2 and np.abs(rgb - want["rgb"]).mean() < 0.05

@@ -10,7 +10,9 @@ stream tests/data/golden.gvc names by hash: regenerating them breaks that test o
 
 The golden stream and its expected frames were made with :func:`make_golden` (``python
 tests/tiny_model.py``), once, with format version 1.0; the GAN-mode model ``pgan-tiny`` and its
-golden stream with :func:`make_tiny_gan` (``python tests/tiny_model.py gan``), format 1.1.
+golden stream with :func:`make_tiny_gan` (``python tests/tiny_model.py gan``), format 1.1; the
+format 2.0 golden stream with motion-compensated deltas with :func:`make_golden_motion` (``python
+tests/tiny_model.py motion``).
 """
 
 from __future__ import annotations
@@ -70,8 +72,45 @@ def make_tiny_gan() -> None:
     np.savez_compressed(DATA / "golden_gan_latents.npz", z=np.stack(latents))
 
 
+def make_golden_motion() -> None:
+    """Encode a 6-frame pan across a frame of samples/bikes.mp4 (128×96 windows, 12 pixels per frame)
+    with vaegan-tiny into tests/data/golden_motion.gvc + golden_motion.npz (format 2.0)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
+    import av
+
+    import vidcodec
+    from vidcodec.codec.vaegan import FrameDecoder
+    from vidcodec.container import GvcReader
+    from vidcodec.models import zoo
+
+    with av.open(str(Path(__file__).parents[1] / "samples" / "bikes.mp4")) as c:
+        big = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "pan.y4m"
+        with av.open(str(clip), "w") as out:
+            s = out.add_stream("rawvideo", rate=25)
+            s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+            for i in range(6):
+                crop = np.ascontiguousarray(big[100 : 100 + 96, 200 + 12 * i : 200 + 12 * i + 128])
+                for p in s.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
+                    out.mux(p)
+            for p in s.encode():
+                out.mux(p)
+        vidcodec.encode(clip, DATA / "golden_motion.gvc", model="vaegan-tiny", quality=3, gop=6, overwrite=True)
+    symbols = []
+    with GvcReader(DATA / "golden_motion.gvc") as r:
+        dec = FrameDecoder(zoo.load("vaegan-tiny"), tuple(r.header.latent_shape))
+        for p in r:
+            symbols.append(dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0])
+    frames = list(vidcodec.frames(DATA / "golden_motion.gvc"))
+    np.savez_compressed(DATA / "golden_motion.npz", symbols=np.stack(symbols), rgb=np.stack([f.rgb for f in frames]))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["gan"]:
         make_tiny_gan()
+    elif sys.argv[1:] == ["motion"]:
+        make_golden_motion()
     else:
         make_golden()

@@ -53,8 +53,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (1, 1)
-READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1,)
+FORMAT_VERSION: tuple[int, int] = (2, 0)
+READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
@@ -197,6 +197,9 @@ class StreamHeader:
     colour_matrix: ColourMatrix = ColourMatrix.UNSPECIFIED
     colour_range: ColourRange = ColourRange.UNSPECIFIED
     extensions: dict[int, bytes] = field(default_factory=dict)
+    # The format version of the stream (the prefix's major, minor): a parsed header keeps its file's,
+    # a new one is this package's; payload layouts depend on it (docs/FORMAT.md).
+    version: tuple[int, int] = field(default=FORMAT_VERSION, compare=False)
 
     def __post_init__(self) -> None:
         """Coerce enum/tuple/bytes fields and reject values the format cannot store (UsageError)."""
@@ -208,12 +211,16 @@ class StreamHeader:
             "time_base": _as_int_tuple("time_base", self.time_base, 2),
             "frame_rate": _as_int_tuple("frame_rate", self.frame_rate, 2),
             "latent_shape": _as_int_tuple("latent_shape", self.latent_shape, 3),
+            "version": _as_int_tuple("version", self.version, 2),
         }
         if not isinstance(self.model_hash, (bytes, bytearray, memoryview)):
             raise UsageError(f"model_hash must be 32 bytes (SHA-256), got {type(self.model_hash).__name__}")
         coerced["model_hash"] = bytes(self.model_hash)
         for name, value in coerced.items():
             object.__setattr__(self, name, value)
+        if self.version[0] not in READABLE_MAJOR_VERSIONS or not 0 <= self.version[1] <= 0xFFFF:
+            raise UsageError(f"version must be a format version this package reads (major "
+                             f"{', '.join(map(str, READABLE_MAJOR_VERSIONS))}), got {self.version}")
         _check_int("width", self.width, 1, MAX_DIMENSION)
         _check_int("height", self.height, 1, MAX_DIMENSION)
         for i, part in enumerate(self.time_base):
@@ -367,13 +374,13 @@ def encode_header(header: StreamHeader) -> bytes:
         raise UsageError(
             f"header would be {size} bytes; the format caps it at {MAX_HEADER_SIZE} (extensions too big)"
         )
-    out = _PREFIX.pack(FILE_MAGIC, *FORMAT_VERSION, size) + body
+    out = _PREFIX.pack(FILE_MAGIC, *header.version, size) + body
     return out + _U32.pack(zlib.crc32(out))
 
 
 def decode_header(data: bytes) -> StreamHeader:
     """Parse and validate complete file-header bytes (FormatError/UnsupportedVersionError if invalid)."""
-    _, _, size = _check_prefix(data[: _PREFIX.size])
+    major, minor, size = _check_prefix(data[: _PREFIX.size])
     if len(data) != size:
         raise FormatError(f"file header declares {size} bytes but {len(data)} were given")
     end = size - 4
@@ -428,6 +435,7 @@ def decode_header(data: bytes) -> StreamHeader:
             colour_matrix=matrix,
             colour_range=colour_range,
             extensions=extensions,
+            version=(major, minor),
         )
     except UsageError as err:
         raise FormatError(f"invalid file header: {err}") from None

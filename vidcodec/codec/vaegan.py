@@ -39,7 +39,7 @@ from ..coding.entropy import SymbolReader, SymbolWriter
 from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
-from . import DEFAULT_GOP
+from . import DEFAULT_GOP, motion
 from .ratecontrol import RateController
 
 if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
@@ -111,6 +111,8 @@ class FrameEncoder:
         scene_cut: float = 0.7,
         dead_zone: float = 0.4,
         channel_lambda: float = 0.2,
+        motion_block: int = 8,
+        motion_lambda: float = 1.0,
         latent_bits: int = 4,
         stream_seed: int = 0,
         rate: RateController | None = None,
@@ -127,6 +129,10 @@ class FrameEncoder:
         self.scene_cut = scene_cut
         self.dead_zone = dead_zone
         self.channel_lambda = channel_lambda
+        if not 0 <= motion_block <= 255:
+            raise UsageError(f"motion block must be 0 (no motion compensation) to 255 latent pixels, got {motion_block}")
+        self.motion_block = motion_block  # block side in latent pixels; 0: deltas predict from the same place
+        self.motion_lambda = motion_lambda
         self.latent_bits = latent_bits
         self.stream_seed = stream_seed
         self.rate = rate  # average-bitrate control: picks the level at each GOP start
@@ -173,7 +179,19 @@ class FrameEncoder:
         key = EncodedFrame(KEY, self._key_payload(symbols, self.level), self.level)
         if self._prev is None or self._since_key >= self.gop:
             return self._commit(key, symbols)
-        residual = ys - self._prev
+        pred, block, vectors = self._prev, 0, b""
+        if self.motion_block:
+            c = self.channels
+            # The search compares the first channels only (the ladder orders them by importance):
+            # on diver (20 frames, default level, 56 channels) 24 or 12 of them cost 0.7 or 1.3 % more
+            # delta bits than all 56, and half the time.
+            k = min(c, motion.SEARCH_CHANNELS)
+            v = motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
+            if v.any():  # all-zero vectors: the plain prediction, with no vector section
+                pred = np.zeros_like(self._prev)  # channels past the level's ladder step stay zero
+                pred[:c] = motion.predict(self._prev[:c], v, self.motion_block)
+                block, vectors = self.motion_block, motion.encode_vectors(v)
+        residual = ys - pred
         d = np.rint(residual).astype(np.int64)
         # A residual is sent only past 0.5 + dead_zone: small changes (noise, flicker) stay unsent.
         # Measured on training clips (40 frames, all levels): 0.4 saves 4-7 % BD-rate against 0.2,
@@ -181,12 +199,12 @@ class FrameEncoder:
         d[np.abs(residual) < 0.5 + self.dead_zone] = 0
         if self.channel_lambda > 0:
             self._drop_channels(residual, d)
-        delta = EncodedFrame(DELTA, self._delta_payload(d), self.level)
+        delta = EncodedFrame(DELTA, self._delta_payload(d, block, vectors), self.level)
         if len(delta.payload) > self.scene_cut * len(key.payload):
             # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP).
             return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
-        self._prev = self._prev + d
+        self._prev = pred + d
         return delta
 
     def _drop_channels(self, residual: np.ndarray, d: np.ndarray) -> None:
@@ -254,7 +272,7 @@ class FrameEncoder:
             w.put(tables, c, symbols[c])
         return bytes([level]) + w.finish()
 
-    def _delta_payload(self, d: np.ndarray) -> bytes:
+    def _delta_payload(self, d: np.ndarray, block: int = 0, vectors: bytes = b"") -> bytes:
         c = self.channels
         flat = d[:c].reshape(c, -1)
         costs = self._channel_costs(flat)
@@ -265,13 +283,17 @@ class FrameEncoder:
         w.put_uniform(n_rows, selectors)
         for ch in np.flatnonzero(selectors):
             w.put(self.model.delta_tables, int(selectors[ch]), flat[ch])
-        return bytes([self.level]) + w.finish()
+        head = bytes([self.level, block])
+        if block:
+            head += len(vectors).to_bytes(4, "little") + vectors
+        return head + w.finish()
 
 
 class FrameDecoder:
     """Stateful per-stream decoder: payloads → integer latents → frames."""
 
-    def __init__(self, model: CodecModel, latent_shape: tuple[int, int, int], coder: str = "ans") -> None:
+    def __init__(self, model: CodecModel, latent_shape: tuple[int, int, int], coder: str = "ans",
+                 motion: bool = True) -> None:
         if latent_shape[0] != model.latent_channels:
             raise CorruptPacketError(
                 f"stream has {latent_shape[0]} latent channels but model {model.name} has "
@@ -280,6 +302,7 @@ class FrameDecoder:
         self.model = model
         self.shape = latent_shape
         self.coder = coder
+        self.motion = motion  # format 2.x: delta payloads carry a motion section (1.x: they do not)
         self._prev: np.ndarray | None = None
         self._prev_level: int | None = None
 
@@ -294,9 +317,15 @@ class FrameDecoder:
             raise CoderError(f"unknown packet kind {kind!r}")
         if kind == DELTA and (self._prev is None or self._prev_level != level):
             raise CoderError("delta packet without its reference frame (join at a keyframe)")
-        state = self._decode_qsgd(payload) if self.coder == "elias" else self._decode_ans(kind, level, payload)
-        if kind == DELTA:
-            state = self._prev + state
+        if self.coder == "elias":
+            state = self._decode_qsgd(payload)
+            if kind == DELTA:
+                state = self._prev + state
+        elif kind == KEY:
+            state = self._decode_ans(kind, level, memoryview(payload)[1:])
+        else:
+            pred, rest = self._prediction(level, memoryview(payload)[1:])
+            state = pred + self._decode_ans(kind, level, rest)
         self._prev = state
         self._prev_level = level
         return state, level
@@ -315,10 +344,33 @@ class FrameDecoder:
         out[:c] = qsgd.dequantize_rows(norms, q.reshape(c, h * w), bits)
         return out.reshape(full, h, w)
 
-    def _decode_ans(self, kind: str, level: int, payload: bytes) -> np.ndarray:
+    def _prediction(self, level: int, data: memoryview) -> tuple[np.ndarray, memoryview]:
+        """A delta's prediction of the symbols (the previous ones, moved by its motion vectors if it has
+        them) and the rest of the payload after the motion section."""
+        if not self.motion:
+            return self._prev, data
+        if len(data) < 1:
+            raise CoderError("delta payload too short for its motion block size: the packet is damaged")
+        block = data[0]
+        if block == 0:
+            return self._prev, data[1:]
+        if len(data) < 5:
+            raise CoderError("delta payload too short for its motion section: the packet is damaged")
+        size = int.from_bytes(data[1:5], "little")
+        if size > len(data) - 5:
+            raise CoderError(f"motion section of {size} bytes overruns the delta payload: the packet is damaged")
+        _, h, w = self.shape
+        rows, cols = motion.grid(h, w, block)
+        vectors = motion.decode_vectors(data[5 : 5 + size], rows, cols)
+        c = self.model.level_channels[level]
+        pred = np.zeros_like(self._prev)
+        pred[:c] = motion.predict(self._prev[:c], vectors, block)
+        return pred, data[5 + size :]
+
+    def _decode_ans(self, kind: str, level: int, section: memoryview) -> np.ndarray:
         full, h, w = self.shape
         c = self.model.level_channels[level]
-        r = SymbolReader(memoryview(payload)[1:], self.coder)
+        r = SymbolReader(section, self.coder)
         out = np.zeros((full, h * w), dtype=np.int64)
         if kind == KEY:
             tables = self.model.key_tables[level]

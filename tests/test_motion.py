@@ -1,0 +1,159 @@
+"""Latent motion compensation (format 2.0 delta frames): integer prediction, vector coding, the
+encoder's search, and the closed loop through FrameEncoder/FrameDecoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidcodec.codec import motion
+from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder
+from vidcodec.errors import CoderError, UsageError
+from vidcodec.models import zoo
+
+
+def _reference_shift(prev: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """The FORMAT.md formula, written out pixel by pixel with Python integers."""
+    c, h, w = prev.shape
+    ix, fx = dx // 4, dx % 4
+    iy, fy = dy // 4, dy % 4
+
+    def s(ch: int, u: int, v: int) -> int:
+        return int(prev[ch, min(max(v, 0), h - 1), min(max(u, 0), w - 1)])
+
+    out = np.empty_like(prev)
+    for ch in range(c):
+        for y in range(h):
+            for x in range(w):
+                a = (4 - fx) * s(ch, x + ix, y + iy) + fx * s(ch, x + ix + 1, y + iy)
+                b = (4 - fx) * s(ch, x + ix, y + iy + 1) + fx * s(ch, x + ix + 1, y + iy + 1)
+                out[ch, y, x] = ((4 - fy) * a + fy * b + 8) // 16
+    return out
+
+
+@pytest.mark.parametrize("dx, dy", [(0, 0), (4, 0), (-8, 4), (1, 0), (0, -3), (-5, 7), (9, -2), (-64, 64)])
+def test_shift_matches_the_documented_integer_formula(dx, dy):
+    prev = np.random.default_rng(abs(dx * 131 + dy)).integers(-40, 40, (3, 5, 7))
+    np.testing.assert_array_equal(motion.shift(prev, dx, dy), _reference_shift(prev, dx, dy))
+
+
+def test_whole_pixel_vectors_move_the_latent_exactly():
+    prev = np.arange(2 * 6 * 8).reshape(2, 6, 8)
+    moved = motion.shift(prev, 8, -4)  # 2 latent pixels right, 1 up
+    np.testing.assert_array_equal(moved[:, 1:, :6], prev[:, :5, 2:])
+
+
+def test_prediction_uses_each_blocks_vector_and_covers_ragged_edges():
+    rng = np.random.default_rng(1)
+    prev = rng.integers(-9, 9, (4, 7, 10))
+    vectors = rng.integers(-12, 13, (*motion.grid(7, 10, 3), 2))  # 3x4 blocks, last row/column 1 wide
+    pred = motion.predict(prev, vectors, 3)
+    for r in range(3):
+        for c in range(4):
+            region = (slice(None), slice(3 * r, 3 * r + 3), slice(3 * c, 3 * c + 3))
+            want = motion.shift(prev, *map(int, vectors[r, c]))
+            np.testing.assert_array_equal(pred[region], want[region])
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (3, 6)])
+def test_vectors_round_trip_through_their_elias_codes(shape):
+    vectors = np.random.default_rng(sum(shape)).integers(-64, 65, (*shape, 2))
+    data = motion.encode_vectors(vectors)
+    np.testing.assert_array_equal(motion.decode_vectors(data, *shape), vectors)
+
+
+def test_a_smooth_field_codes_in_about_two_bits_per_block():
+    vectors = np.tile(np.array([5, -3]), (6, 10, 1))  # one global motion: predicted from neighbours
+    assert len(motion.encode_vectors(vectors)) <= (2 * 60 + 16) // 8 + 1
+
+
+def test_out_of_range_or_damaged_vectors_are_refused():
+    with pytest.raises(CoderError, match="out of range"):
+        motion.decode_vectors(motion.encode_vectors(np.array([[[65, 0]]])), 1, 1)
+    data = motion.encode_vectors(np.array([[[3, -1], [0, 2]]]))
+    with pytest.raises(CoderError):
+        motion.decode_vectors(data[:-1] if len(data) > 1 else b"", 1, 2)
+    with pytest.raises(CoderError):
+        motion.decode_vectors(data + b"\xff", 1, 2)
+
+
+def _smooth_latent(rng: np.random.Generator, c: int, h: int, w: int) -> np.ndarray:
+    base = rng.normal(0, 1, (c, h + 8, w + 8))
+    for _ in range(3):  # a few box blurs: latents of natural images are spatially correlated
+        base = (base + np.roll(base, 1, 1) + np.roll(base, 1, 2) + np.roll(base, (1, 1), (1, 2))) / 4
+    return 12 * base
+
+
+def test_search_finds_a_known_shift():
+    rng = np.random.default_rng(3)
+    prev = np.rint(_smooth_latent(rng, 6, 16, 24)).astype(np.int64)
+    target = motion.shift(prev, 6, -4).astype(np.float32) + rng.normal(0, 0.1, prev.shape).astype(np.float32)
+    vectors = motion.search(target, prev, 4, lam=1.0)
+    inner = vectors[1:-1, 1:-1].reshape(-1, 2)  # edge blocks see clamped samples
+    assert (inner == (6, -4)).all(axis=1).mean() >= 0.9
+
+
+@pytest.fixture
+def tiny(tiny_model_dir):
+    return zoo.load("vaegan-tiny")
+
+
+def test_panning_latents_code_smaller_with_motion_and_decode_in_step(tiny):
+    # Latents fed straight to the encoder: a smooth field panning by one latent pixel per frame.
+    rng = np.random.default_rng(5)
+    c = tiny.latent_channels
+    field = _smooth_latent(rng, c, 12, 40) / tiny.gains[2][:, None, None]
+    latents = [np.ascontiguousarray(field[:, :, 2 * i : 2 * i + 16]).astype(np.float32) for i in range(6)]
+    sizes = {}
+    for block in (0, 4):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=block)
+        dec = FrameDecoder(tiny, latents[0].shape)
+        coded = []
+        for y in latents:
+            coded.append(enc.encode_latent(y))
+            state, _ = dec.decode_symbols(coded[-1].kind, coded[-1].payload)
+            np.testing.assert_array_equal(state, enc._prev)
+        assert [e.kind for e in coded] == [KEY] + [DELTA] * 5
+        sizes[block] = sum(len(e.payload) for e in coded[1:])
+        if block:
+            assert all(e.payload[1] == block for e in coded[1:])  # every delta carries vectors
+        else:
+            assert all(e.payload[1] == 0 for e in coded[1:])
+    assert sizes[4] < 0.6 * sizes[0]
+
+
+def test_static_latents_send_no_motion_section(tiny):
+    y = np.random.default_rng(2).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
+    enc = FrameEncoder(tiny, 2, gop=100)
+    enc.encode_latent(y)
+    delta = enc.encode_latent(y)
+    assert delta.kind == DELTA and delta.payload[1] == 0
+
+
+def test_1x_streams_decode_without_a_motion_section(tiny):
+    # A 1.x delta payload is the level byte then the symbol section; 2.0 adds the block byte.
+    y = np.random.default_rng(4).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
+    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0)
+    key = enc.encode_latent(y)
+    delta = enc.encode_latent(y + 1.5)
+    old = bytes(delta.payload[:1]) + bytes(delta.payload[2:])
+    new_dec, old_dec = FrameDecoder(tiny, y.shape), FrameDecoder(tiny, y.shape, motion=False)
+    for dec, payload in ((new_dec, delta.payload), (old_dec, old)):
+        dec.decode_symbols(KEY, key.payload)
+        np.testing.assert_array_equal(dec.decode_symbols(DELTA, payload)[0], enc._prev)
+
+
+def test_damaged_motion_sections_are_coder_errors(tiny):
+    y = np.random.default_rng(6).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
+    dec = FrameDecoder(tiny, y.shape)
+    enc = FrameEncoder(tiny, 1, gop=100)
+    dec.decode_symbols(KEY, enc.encode_latent(y).payload)
+    for payload, match in ((bytes([1]), "motion block"), (bytes([1, 4, 9]), "motion section"),
+                           (bytes([1, 4]) + (1000).to_bytes(4, "little") + b"\x80", "overruns")):
+        with pytest.raises(CoderError, match=match):
+            dec.decode_symbols(DELTA, payload)
+
+
+def test_motion_block_out_of_range_is_a_usage_error(tiny):
+    with pytest.raises(UsageError, match="motion block"):
+        FrameEncoder(tiny, 1, motion_block=256)
