@@ -157,3 +157,17 @@ def test_damaged_motion_sections_are_coder_errors(tiny):
 def test_motion_block_out_of_range_is_a_usage_error(tiny):
     with pytest.raises(UsageError, match="motion block"):
         FrameEncoder(tiny, 1, motion_block=256)
+
+
+def test_the_encoder_keeps_the_plain_prediction_when_motion_does_not_pay(tiny, monkeypatch):
+    # A search that proposes a wrong shift on static latents: the frame-level choice refuses it.
+    y = _smooth_latent(np.random.default_rng(8), tiny.latent_channels, 12, 16).astype(np.float32)
+    y /= tiny.gains[2][:, None, None]
+    monkeypatch.setattr(motion, "search", lambda t, p, block, lam: np.full((*motion.grid(12, 16, block), 2), 8))
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0)
+    dec = FrameDecoder(tiny, y.shape)
+    for latent in (y, y + 0.01, y - 0.01):
+        coded = enc.encode_latent(latent)
+        np.testing.assert_array_equal(dec.decode_symbols(coded.kind, coded.payload)[0], enc._prev)
+        if coded.kind == DELTA:
+            assert coded.payload[1] == 0

@@ -357,6 +357,11 @@ def _cmd_play(a: argparse.Namespace) -> int:
     return 0
 
 
+def _num(value: object, spec: str) -> str:
+    """A number as ffprobe prints it (fixed decimals), anything else (None: unknown) as given."""
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
 def format_probe(r: dict) -> str:
     """Human-readable ``vidcodec info`` text of a :func:`vidcodec.container.probe` report."""
     h = r["header"]
@@ -367,7 +372,7 @@ def format_probe(r: dict) -> str:
             v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"
         lines.append(f"  {k:<14} {v}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
-                 f"duration: {r['duration_seconds']} s, bit rate: {r['bit_rate']} bit/s")
+                 f"duration: {_num(r['duration_seconds'], '.6f')} s, bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
     for kind, st in r["packets"].items():
         if st.get("count"):
             lines.append(f"  {kind:<10} " + ", ".join(f"{k} {v}" for k, v in st.items()))
