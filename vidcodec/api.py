@@ -137,7 +137,7 @@ def encode(
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
     ``gop``: a keyframe at least every ``gop`` frames (and at scene cuts); by default
-    :data:`DEFAULT_GOP` (250, x264's), 2 s of frames with ``bitrate``, 32 with ``mode="gan"``.
+    :data:`DEFAULT_GOP` (250, x264's), 1 s of frames with ``bitrate``, 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``).
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
     average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).

@@ -8,7 +8,10 @@ DEFAULT_GAN_MODEL = "pgan-carphone"  # --mode gan
 # Seeking stays cheap: frames before the target are entropy-decoded, not synthesized.
 DEFAULT_GOP = 250
 # With --bitrate the level can only change at a keyframe, so GOPs are kept this short (seconds).
-RATE_GOP_SECONDS = 2.0
+# 1 s: on diver and bikes (300 frames, 150 and 400 kbit/s) 1-s GOPs held the rate within 3 %,
+# 2-s GOPs missed by up to 11 % (levels are ~2x apart, 6 GOPs left too few decisions), and at
+# 400 kbit/s their quality was about the same (bikes 31.5 dB at 398 kbit/s against 31.8 at 414).
+RATE_GOP_SECONDS = 1.0
 DEFAULT_GAN_GOP = 32  # --mode gan: the interval its results in docs/MODELS.md were measured with
 # --mode gan (vidcodec.codec.gan): QSGD bits of delta and keyframe latents, search iterations per delta frame
 DEFAULT_LATENT_BITS = 6
