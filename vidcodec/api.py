@@ -234,7 +234,7 @@ def encode(
                 writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
                 if rate is not None:
                     rate.update(8 * (writer.bytes_written - before))
-                for ap in source.take_audio():
+                for ap in source.take_audio(frame.index):
                     _write_audio(writer, ap)
                 levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 tally.add(frame.pts, coded.kind == KEY)
@@ -303,7 +303,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
         for chunk, coded in batches:
             for frame, c in zip(chunk, coded):
                 writer.write_packet(_KIND_TO_TYPE[c.kind], frame.pts, c.payload)
-                for ap in source.take_audio():
+                for ap in source.take_audio(frame.index):
                     _write_audio(writer, ap)
                 if c.kind == KEY and not warned and m.domain_psnr and c.psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
                     warned = True

@@ -169,7 +169,8 @@ def _audio_track(path: str | BinaryIO, index: int) -> AudioTrack | None:
             if first is None:
                 return None
             buf = io.BytesIO()
-            with av.open(buf, "w", format="matroska") as out:
+            # bitexact: no random segment UID or muxing date, so the same input gives the same stream bytes.
+            with av.open(buf, "w", format="matroska", options={"fflags": "+bitexact"}) as out:
                 tmpl = out.add_stream_from_template(stream)
                 first.stream = tmpl
                 out.mux(first)
@@ -203,7 +204,9 @@ class VideoSource:
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None
-        self._audio_queue: collections.deque[AudioPacket] = collections.deque()
+        # (video frames decoded before the packet was demuxed, packet): ties audio to demux order
+        self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
+        self._frames_out = 0
         if container.streams.audio:
             a = container.streams.audio[0]
             self.audio = AudioInfo(a.codec_context.name, a.rate or 0, a.channels or 0, a.time_base)
@@ -269,7 +272,8 @@ class VideoSource:
                 return
             if packet.stream is not self._stream:
                 if packet.size and packet.pts is not None:
-                    self._audio_queue.append(AudioPacket(bytes(packet), packet.pts, packet.duration or 0))
+                    self._audio_queue.append(
+                        (self._frames_out, AudioPacket(bytes(packet), packet.pts, packet.duration or 0)))
                 continue
             try:
                 frames = packet.decode()
@@ -281,7 +285,9 @@ class VideoSource:
                                      f"or its codec is unsupported ({exc})") from exc
                 continue
             failures = 0
-            yield from frames
+            for frame in frames:
+                self._frames_out += 1
+                yield frame
 
     def _pts(self, frame: av.VideoFrame) -> int:
         """The frame's pts; previous + one frame when missing, not increasing, or from AVI."""
@@ -326,14 +332,15 @@ class VideoSource:
         for index, frame in enumerate(self._frames, start=1):
             yield VideoFrame(self._rgb(frame), self._pts(frame), index)
 
-    def take_audio(self) -> list[AudioPacket]:
-        """The audio packets demuxed since the last call, in order."""
+    def take_audio(self, upto: int | None = None) -> list[AudioPacket]:
+        """The audio packets demuxed since the last call, in order; with ``upto``, only those demuxed
+        before video frame ``upto`` was decoded. The demuxing thread runs ahead by however much the
+        scheduler lets it; ``upto`` makes what is returned depend on the file alone, so the same
+        input always interleaves audio and video the same way (identical output bytes)."""
         out = []
-        while True:
-            try:
-                out.append(self._audio_queue.popleft())
-            except IndexError:
-                return out
+        while self._audio_queue and (upto is None or self._audio_queue[0][0] <= upto):
+            out.append(self._audio_queue.popleft()[1])
+        return out
 
     def close(self) -> None:
         """Close the container and delete the stdin spool file, if any."""

