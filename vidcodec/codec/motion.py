@@ -24,8 +24,6 @@ from ..errors import CoderError
 SUBPEL = 4  # vector units per latent pixel
 MAX_VECTOR = 64  # |component| cap, in vector units (16 latent pixels); larger is a damaged stream
 SEARCH_CHANNELS = 16  # the encoder's search compares this many leading channels
-
-
 MARGIN = MAX_VECTOR // SUBPEL + 2  # edge padding that every in-range vector stays inside
 
 
