@@ -61,8 +61,13 @@ def grid(h: int, w: int, block: int) -> tuple[int, int]:
     return -(-h // block), -(-w // block)
 
 
-def predict(prev: np.ndarray, vectors: np.ndarray, block: int) -> np.ndarray:
-    """Prediction (C,h,w) from ``prev`` and a (rows, cols, 2) field of (dx, dy) vectors."""
+def predict(prev: np.ndarray, vectors: np.ndarray, block: int, channels: int | None = None) -> np.ndarray:
+    """Prediction (C,h,w) from ``prev`` and a (rows, cols, 2) field of (dx, dy) vectors; with
+    ``channels``, only the first ones are moved and the rest (past a level's ladder step) are zero."""
+    if channels is not None:
+        out = np.zeros_like(prev)
+        out[:channels] = predict(prev[:channels], vectors, block)
+        return out
     _, h, w = prev.shape
     padded = _pad(prev)
     out = np.empty_like(prev)

@@ -188,15 +188,17 @@ class FrameEncoder:
             k = min(c, motion.SEARCH_CHANNELS)
             v = motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
             if v.any():  # all-zero vectors: the plain prediction, with no vector section
-                moved = np.zeros_like(self._prev)  # channels past the level's ladder step stay zero
-                moved[:c] = motion.predict(self._prev[:c], v, self.motion_block)
+                moved = motion.predict(self._prev, v, self.motion_block, channels=c)
                 candidates.append((moved, self.motion_block, motion.encode_vectors(v)))
         # With and without motion: the lower squared error of the scaled latent + lambda·bits wins.
         best_cost = np.inf
         for cand, block, vectors in candidates:
-            r = self._residuals(ys - cand)
+            residual = ys - cand
+            r = self._residuals(residual)
             coded = self._delta_payload(r, block, vectors)
-            cost = float(((ys - cand - r) ** 2).sum()) + self.channel_lambda * 8 * len(coded) if len(candidates) > 1 else 0.0
+            cost = 0.0
+            if len(candidates) > 1:
+                cost = float(((residual - r) ** 2).sum()) + self.channel_lambda * 8 * len(coded)
             if cost < best_cost:
                 best_cost, pred, d, payload = cost, cand, r, coded
         delta = EncodedFrame(DELTA, payload, self.level)
@@ -373,10 +375,7 @@ class FrameDecoder:
         _, h, w = self.shape
         rows, cols = motion.grid(h, w, block)
         vectors = motion.decode_vectors(data[5 : 5 + size], rows, cols)
-        c = self.model.level_channels[level]
-        pred = np.zeros_like(self._prev)
-        pred[:c] = motion.predict(self._prev[:c], vectors, block)
-        return pred, data[5 + size :]
+        return motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level]), data[5 + size :]
 
     def _decode_ans(self, kind: str, level: int, section: memoryview) -> np.ndarray:
         full, h, w = self.shape
