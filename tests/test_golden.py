@@ -32,7 +32,7 @@ def test_golden_stream_decodes_to_the_same_integer_symbols(tiny_model_dir):
     digest = hashlib.sha256()
     with container.GvcReader(DATA / "golden.gvc") as r:
         h = r.header
-        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, motion=False)  # 1.x
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=1)
         kinds = []
         for p in r:
             kinds.append(p.kind)
@@ -65,9 +65,34 @@ def test_golden_motion_stream_decodes_to_the_same_symbols_and_frames(tiny_model_
     want = np.load(DATA / "golden_motion.npz")
     with container.GvcReader(DATA / "golden_motion.gvc") as r:
         h = r.header
-        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape)
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=2)
         symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
                    for p in r]
     np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
     rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / "golden_motion.gvc")]).astype(int)
+    assert np.abs(rgb - want["rgb"]).max() <= 2 and np.abs(rgb - want["rgb"]).mean() < 0.05
+
+
+def test_golden_context_stream_is_version_3_with_context_coded_deltas(tiny_model_dir):
+    with container.GvcReader(DATA / "golden_context.gvc") as r:
+        assert r.version == (3, 0) and r.header.version == (3, 0)
+        packets = list(r)
+    assert [p.kind for p in packets] == [1, 2, 2, 2, 2, 2]
+    flags = []
+    for p in packets[1:]:
+        block = p.payload[1]
+        flags.append(p.payload[2 + (4 + int.from_bytes(p.payload[2:6], "little") if block else 0)])
+    assert flags == [1] * 5  # every delta context-coded
+    assert packets[1].payload[1] > 0  # and one with motion vectors
+
+
+def test_golden_context_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    want = np.load(DATA / "golden_context.npz")
+    with container.GvcReader(DATA / "golden_context.gvc") as r:
+        h = r.header
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=3)
+        symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
+                   for p in r]
+    np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
+    rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / "golden_context.gvc")]).astype(int)
     assert np.abs(rgb - want["rgb"]).max() <= 2 and np.abs(rgb - want["rgb"]).mean() < 0.05

@@ -131,14 +131,17 @@ def test_static_latents_send_no_motion_section(tiny):
 
 
 def test_1x_streams_decode_without_a_motion_section(tiny):
-    # A 1.x delta payload is the level byte then the symbol section; 2.0 adds the block byte.
+    # A 1.x delta payload is the level byte then the symbol section; 2.0 adds the block byte, 3.0 the
+    # context flag (0: the 2.x symbol section).
     y = np.random.default_rng(4).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
-    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0)
+    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False)
     key = enc.encode_latent(y)
     delta = enc.encode_latent(y + 1.5)
-    old = bytes(delta.payload[:1]) + bytes(delta.payload[2:])
-    new_dec, old_dec = FrameDecoder(tiny, y.shape), FrameDecoder(tiny, y.shape, motion=False)
-    for dec, payload in ((new_dec, delta.payload), (old_dec, old)):
+    assert delta.payload[1:3] == b"\0\0"
+    v2 = bytes(delta.payload[:2]) + bytes(delta.payload[3:])
+    v1 = bytes(delta.payload[:1]) + bytes(delta.payload[3:])
+    for major, payload in ((3, delta.payload), (2, v2), (1, v1)):
+        dec = FrameDecoder(tiny, y.shape, major=major)
         dec.decode_symbols(KEY, key.payload)
         np.testing.assert_array_equal(dec.decode_symbols(DELTA, payload)[0], enc._prev)
 

@@ -11,8 +11,9 @@ stream tests/data/golden.gvc names by hash: regenerating them breaks that test o
 The golden stream and its expected frames were made with :func:`make_golden` (``python
 tests/tiny_model.py``), once, with format version 1.0; the GAN-mode model ``pgan-tiny`` and its
 golden stream with :func:`make_tiny_gan` (``python tests/tiny_model.py gan``), format 1.1; the
-format 2.0 golden stream with motion-compensated deltas with :func:`make_golden_motion` (``python
-tests/tiny_model.py motion``).
+format 2.0 golden stream with motion-compensated deltas with :func:`make_golden_pan` (``python
+tests/tiny_model.py motion``, at commit 999de94: the writer writes the newest format), and the format
+3.0 one with context-coded deltas with the same function (``python tests/tiny_model.py context``).
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def make_tiny_gan() -> None:
     np.savez_compressed(DATA / "golden_gan_latents.npz", z=np.stack(latents))
 
 
-def make_golden_motion() -> None:
+def make_golden_pan(name: str) -> None:
     """Encode a 6-frame pan across a frame of samples/bikes.mp4 (128×96 windows, 12 pixels per frame)
-    with vaegan-tiny into tests/data/golden_motion.gvc + golden_motion.npz (format 2.0)."""
+    with vaegan-tiny into tests/data/golden_{name}.gvc + golden_{name}.npz (the writer's format)."""
     sys.path.insert(0, str(Path(__file__).parent))
     os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
     import av
@@ -97,20 +98,20 @@ def make_golden_motion() -> None:
                     out.mux(p)
             for p in s.encode():
                 out.mux(p)
-        vidcodec.encode(clip, DATA / "golden_motion.gvc", model="vaegan-tiny", quality=3, gop=6, overwrite=True)
+        vidcodec.encode(clip, DATA / f"golden_{name}.gvc", model="vaegan-tiny", quality=3, gop=6, overwrite=True)
     symbols = []
-    with GvcReader(DATA / "golden_motion.gvc") as r:
+    with GvcReader(DATA / f"golden_{name}.gvc") as r:
         dec = FrameDecoder(zoo.load("vaegan-tiny"), tuple(r.header.latent_shape))
         for p in r:
             symbols.append(dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0])
-    frames = list(vidcodec.frames(DATA / "golden_motion.gvc"))
-    np.savez_compressed(DATA / "golden_motion.npz", symbols=np.stack(symbols), rgb=np.stack([f.rgb for f in frames]))
+    frames = list(vidcodec.frames(DATA / f"golden_{name}.gvc"))
+    np.savez_compressed(DATA / f"golden_{name}.npz", symbols=np.stack(symbols), rgb=np.stack([f.rgb for f in frames]))
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["gan"]:
         make_tiny_gan()
-    elif sys.argv[1:] == ["motion"]:
-        make_golden_motion()
+    elif sys.argv[1:] in (["motion"], ["context"]):
+        make_golden_pan(sys.argv[1])
     else:
         make_golden()

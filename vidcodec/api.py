@@ -411,8 +411,7 @@ def _frame_decoder(m: zoo.CodecModel | GanModel, hdr: container.StreamHeader) ->
     if m.kind != "vaegan":
         raise CorruptPacketError(f"VAE-GAN-mode stream names model {m.name}, which is a GAN generator: "
                                  f"the header is inconsistent")
-    # Format 2.0 added the motion section of VAE-GAN delta payloads; 1.x streams read without it.
-    return FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower(), motion=hdr.version[0] >= 2)
+    return FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower(), major=hdr.version[0])
 
 
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:

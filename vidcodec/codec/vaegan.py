@@ -39,13 +39,14 @@ from ..coding.entropy import SymbolReader, SymbolWriter
 from ..coding.tables import PRECISION, IntTables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
-from . import DEFAULT_GOP, motion
+from . import DEFAULT_GOP, context, motion
 from .ratecontrol import RateController
 
 if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
+FORMAT_MAJOR = 3  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -113,6 +114,7 @@ class FrameEncoder:
         channel_lambda: float = 0.2,
         motion_block: int = 8,
         motion_lambda: float = 1.0,
+        context_coding: bool = True,
         latent_bits: int = 4,
         stream_seed: int = 0,
         rate: RateController | None = None,
@@ -133,6 +135,7 @@ class FrameEncoder:
             raise UsageError(f"motion block must be 0 (no motion compensation) to 255 latent pixels, got {motion_block}")
         self.motion_block = motion_block  # block side in latent pixels; 0: deltas predict from the same place
         self.motion_lambda = motion_lambda
+        self.context_coding = context_coding  # False: never context-code delta residuals (ablations, the 2.0 layout's symbols)
         self.latent_bits = latent_bits
         self.stream_seed = stream_seed
         self.rate = rate  # average-bitrate control: picks the level at each GOP start
@@ -142,6 +145,7 @@ class FrameEncoder:
         self._since_key = 0
         self._frame = 0
         self._delta_cost = _delta_cost_matrix(model.delta_tables)
+        self._context_cost = context.cost_tables(self._delta_cost)
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -190,18 +194,18 @@ class FrameEncoder:
             if v.any():  # all-zero vectors: the plain prediction, with no vector section
                 moved = motion.predict(self._prev, v, self.motion_block, channels=c)
                 candidates.append((moved, self.motion_block, motion.encode_vectors(v)))
-        # With and without motion: the lower squared error of the scaled latent + lambda·bits wins.
+        # With and without motion: the lower squared error of the scaled latent + lambda·bits wins
+        # (bits as the tables count them: within 0.1 % of the coded size, and only the winner is coded).
         best_cost = np.inf
         for cand, block, vectors in candidates:
             residual = ys - cand
             r = self._residuals(residual)
-            coded = self._delta_payload(r, block, vectors)
-            cost = 0.0
-            if len(candidates) > 1:
-                cost = float(((residual - r) ** 2).sum()) + self.channel_lambda * 8 * len(coded)
+            plan = self._delta_plan(r, cand)
+            cost = float(((residual - r) ** 2).sum()) + self.channel_lambda * (plan[0] + 8 * len(vectors))
             if cost < best_cost:
-                best_cost, pred, d, payload = cost, cand, r, coded
-        delta = EncodedFrame(DELTA, payload, self.level)
+                best_cost, pred, d, best = cost, cand, r, (plan, block, vectors)
+        plan, block, vectors = best
+        delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors), self.level)
         if len(delta.payload) > self.scene_cut * len(key.payload):
             # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP).
             return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
@@ -285,28 +289,68 @@ class FrameEncoder:
             w.put(tables, c, symbols[c])
         return bytes([level]) + w.finish()
 
-    def _delta_payload(self, d: np.ndarray, block: int = 0, vectors: bytes = b"") -> bytes:
+    def _delta_plan(self, d: np.ndarray, pred: np.ndarray) -> tuple[float, np.ndarray | None, np.ndarray]:
+        """How a delta's residuals are best coded: estimated bits of its residuals, their contexts if
+        they are context-coded (else None), and each channel's selector (0: unchanged)."""
         c = self.channels
         flat = d[:c].reshape(c, -1)
-        costs = self._channel_costs(flat)
-        selectors = 1 + np.argmin(costs[:, 1:], axis=1)
-        selectors[~flat.any(axis=1)] = 0
+        coded = flat.any(axis=1)
+        plain = self._channel_costs(flat)[:, 1:]
+        plain_bits = float(plain.min(axis=1)[coded].sum())
+        if self.context_coding and coded.any():
+            ctx = context.contexts(d[:c], pred[:c])
+            ctx_bits, ctx_sel = self._context_costs(d[:c], ctx, coded)
+            if ctx_bits < plain_bits:
+                ctx_sel[~coded] = 0
+                return ctx_bits, ctx, ctx_sel
+        selectors = 1 + np.argmin(plain, axis=1)
+        selectors[~coded] = 0
+        return plain_bits, None, selectors
+
+    def _delta_payload(self, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray],
+                       block: int = 0, vectors: bytes = b"") -> bytes:
+        _, ctx, selectors = plan
+        flat = d[: self.channels].reshape(self.channels, -1)
+        tables = self.model.delta_tables
+        n_rows = len(tables)
         w = SymbolWriter(self.coder)
-        n_rows = len(self.model.delta_tables)
         w.put_uniform(n_rows, selectors)
-        for ch in np.flatnonzero(selectors):
-            w.put(self.model.delta_tables, int(selectors[ch]), flat[ch])
+        if ctx is not None:
+            for ch in np.flatnonzero(selectors):
+                context.code_channel(lambda row, values: w.put(tables, row, values), int(selectors[ch]), d[ch],
+                                     ctx[ch], n_rows)
+        else:
+            for ch in np.flatnonzero(selectors):
+                w.put(tables, int(selectors[ch]), flat[ch])
         head = bytes([self.level, block])
         if block:
             head += len(vectors).to_bytes(4, "little") + vectors
-        return head + w.finish()
+        return head + bytes([ctx is not None]) + w.finish()
+
+    def _context_costs(self, d: np.ndarray, contexts: np.ndarray, coded: np.ndarray) -> tuple[float, np.ndarray]:
+        """Bits of the coded channels' residuals ``d`` (K,h,w) with context-adaptive tables, and each
+        channel's best selector."""
+        selectors = np.zeros(d.shape[0], dtype=np.int64)
+        ctx = contexts[coded].reshape(int(coded.sum()), -1)
+        # Only the value range in use: residuals rarely pass ±16, and the cost tables span ±64.
+        span = int(min(_WINDOW, np.abs(d).max()))
+        values = np.clip(d[coded], -span, span).reshape(ctx.shape) + span
+        bins = 2 * span + 1
+        n = ctx.shape[0]
+        index = (values + bins * (ctx + context.N_CONTEXTS * np.arange(n)[:, None])).ravel()
+        hist = np.bincount(index, minlength=n * context.N_CONTEXTS * bins).reshape(n, context.N_CONTEXTS, bins)
+        used = hist.any(axis=(0, 2))  # contexts that occur in this frame
+        cost = self._context_cost[:, used, _WINDOW - span : _WINDOW + span + 1]
+        bits = np.einsum("kbv,sbv->ks", hist[:, used].astype(np.float64), cost)
+        selectors[coded] = 1 + np.argmin(bits, axis=1)
+        return float(bits.min(axis=1).sum()), selectors
 
 
 class FrameDecoder:
     """Stateful per-stream decoder: payloads → integer latents → frames."""
 
     def __init__(self, model: CodecModel, latent_shape: tuple[int, int, int], coder: str = "ans",
-                 motion: bool = True) -> None:
+                 major: int = FORMAT_MAJOR) -> None:
         if latent_shape[0] != model.latent_channels:
             raise CorruptPacketError(
                 f"stream has {latent_shape[0]} latent channels but model {model.name} has "
@@ -315,7 +359,12 @@ class FrameDecoder:
         self.model = model
         self.shape = latent_shape
         self.coder = coder
-        self.motion = motion  # format 2.x: delta payloads carry a motion section (1.x: they do not)
+        # The stream's major format version fixes the delta layout: 2.0 added the motion section,
+        # 3.0 the context flag; older streams read without them.
+        if not 1 <= major <= FORMAT_MAJOR:
+            raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
+        self.motion = major >= 2
+        self.context = major >= 3
         self._prev: np.ndarray | None = None
         self._prev_level: int | None = None
 
@@ -338,7 +387,12 @@ class FrameDecoder:
             state = self._decode_ans(kind, level, memoryview(payload)[1:])
         else:
             pred, rest = self._prediction(level, memoryview(payload)[1:])
-            state = pred + self._decode_ans(kind, level, rest)
+            use_context = False
+            if self.context:
+                if len(rest) < 1 or rest[0] > 1:
+                    raise CoderError("delta payload without a valid context flag: the packet is damaged")
+                use_context, rest = bool(rest[0]), rest[1:]
+            state = pred + self._decode_ans(kind, level, rest, pred if use_context else None)
         self._prev = state
         self._prev_level = level
         return state, level
@@ -377,7 +431,9 @@ class FrameDecoder:
         vectors = motion.decode_vectors(data[5 : 5 + size], rows, cols)
         return motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level]), data[5 + size :]
 
-    def _decode_ans(self, kind: str, level: int, section: memoryview) -> np.ndarray:
+    def _decode_ans(self, kind: str, level: int, section: memoryview, pred: np.ndarray | None = None) -> np.ndarray:
+        """A key's symbols or a delta's residuals; ``pred``: the delta's prediction when its residuals are
+        context-coded."""
         full, h, w = self.shape
         c = self.model.level_channels[level]
         r = SymbolReader(section, self.coder)
@@ -387,10 +443,19 @@ class FrameDecoder:
             for ch in range(c):
                 out[ch] = r.get(tables, ch, h * w)
             return out.reshape(full, h, w)
-        selectors = r.get_uniform(len(self.model.delta_tables), c)
+        tables = self.model.delta_tables
+        selectors = r.get_uniform(len(tables), c)
+        if pred is None:
+            for ch in np.flatnonzero(selectors):
+                out[ch] = r.get(tables, int(selectors[ch]), h * w)
+            return out.reshape(full, h, w)
+        out = out.reshape(full, h, w)
+        activity = np.zeros((h, w), dtype=np.int64)
         for ch in np.flatnonzero(selectors):
-            out[ch] = r.get(self.model.delta_tables, int(selectors[ch]), h * w)
-        return out.reshape(full, h, w)
+            out[ch] = context.decode_channel(lambda row, count: r.get(tables, row, count), int(selectors[ch]),
+                                             activity, pred[ch], len(tables))
+            activity += context.box3(np.abs(out[ch]))
+        return out
 
     def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
         """Latent (1,C,h,w) float32 for the synthesis transform: the scaled latent divided by the gains."""

@@ -1,0 +1,145 @@
+"""Context-adaptive delta residuals (format 3.0): the neighbourhood sums and buckets as documented,
+the decoder's incremental contexts equal to the encoder's whole-frame ones, and the closed loop
+through FrameEncoder/FrameDecoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidcodec.codec import context
+from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder
+from vidcodec.errors import CoderError
+from vidcodec.models import zoo
+
+
+@pytest.fixture
+def tiny(tiny_model_dir):
+    return zoo.load("vaegan-tiny")
+
+
+def _naive_sums(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """3×3 and 4-neighbour sums, position by position, zero outside (the FORMAT.md definitions)."""
+    h, w = a.shape
+
+    def at(y: int, x: int) -> int:
+        return int(a[y, x]) if 0 <= y < h and 0 <= x < w else 0
+
+    box = np.array([[sum(at(y + i, x + j) for i in (-1, 0, 1) for j in (-1, 0, 1)) for x in range(w)]
+                    for y in range(h)])
+    cross = np.array([[at(y - 1, x) + at(y + 1, x) + at(y, x - 1) + at(y, x + 1) for x in range(w)]
+                      for y in range(h)])
+    return box, cross
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (5, 7)])
+def test_neighbourhood_sums_match_their_definition(shape):
+    a = np.random.default_rng(1).integers(0, 9, shape)
+    box, cross = _naive_sums(a)
+    np.testing.assert_array_equal(context.box3(a), box)
+    np.testing.assert_array_equal(context.cross4(a), cross)
+    stacked = np.stack([a, 2 * a])  # leading axes are independent
+    np.testing.assert_array_equal(context.box3(stacked)[1], 2 * box)
+
+
+def test_buckets_count_the_edges_a_value_reaches():
+    for edges in (context.ACT_EDGES, context.PRED_EDGES, context.NEIGH_EDGES):
+        values = np.arange(0, 40)
+        want = [sum(int(v) >= e for e in edges) for v in values]
+        np.testing.assert_array_equal(context._bucket(edges, values), want)
+
+
+def test_rows_stay_inside_the_ladder():
+    ctx = np.arange(context.N_CONTEXTS)
+    for selector in (1, 7, 14):
+        r = context.rows(selector, ctx, 15)
+        assert r.min() >= 1 and r.max() <= 14
+        np.testing.assert_array_equal(r, np.clip(selector + context.SHIFTS, 1, 14))
+    assert context.SHIFTS.shape == (context.N_CONTEXTS,)
+
+
+def _sparse_residuals(rng, k: int, h: int, w: int) -> np.ndarray:
+    # Changes clustered in a patch, as where something moves, plus a few isolated ones.
+    d = np.zeros((k, h, w), dtype=np.int64)
+    d[:, 2:6, 3:8] = rng.integers(-6, 7, (k, 4, 5))
+    d[rng.random((k, h, w)) < 0.05] = 1
+    return d
+
+
+def test_the_decoders_contexts_equal_the_encoders():
+    rng = np.random.default_rng(3)
+    k, h, w, n_rows = 6, 9, 11, 15
+    d = _sparse_residuals(rng, k, h, w)
+    pred = rng.integers(-12, 13, (k, h, w))
+    ctx = context.contexts(d, pred)
+    assert ctx.min() >= 0 and ctx.max() < context.N_CONTEXTS
+    selectors = [1, 3, 5, 8, 11, 14]
+    queue: list[tuple[int, np.ndarray]] = []
+    for ch in range(k):
+        context.code_channel(lambda row, values: queue.append((row, values)), selectors[ch], d[ch], ctx[ch], n_rows)
+    assert len({row for row, _ in queue}) > 3  # the contexts really move the tables around
+
+    def get(row: int, count: int) -> np.ndarray:
+        want_row, values = queue.pop(0)
+        assert (row, count) == (want_row, values.size)
+        return values
+
+    activity = np.zeros((h, w), dtype=np.int64)
+    for ch in range(k):
+        got = context.decode_channel(get, selectors[ch], activity, pred[ch], n_rows)
+        np.testing.assert_array_equal(got, d[ch])
+        activity += context.box3(np.abs(got))
+    assert not queue
+
+
+def _key_and_change(tiny, rng):
+    c = tiny.latent_channels
+    y = (rng.normal(0, 4, (c, 12, 16)) / tiny.gains[2][:, None, None]).astype(np.float32)
+    moved = y.copy()
+    moved[:, 3:8, 4:10] += (rng.normal(0, 6, (c, 5, 6)) / tiny.gains[2][:, None, None]).astype(np.float32)
+    return y, moved
+
+
+def _flag(payload: bytes) -> int:
+    block = payload[1]
+    return payload[2 + (4 + int.from_bytes(payload[2:6], "little") if block else 0)]
+
+
+def test_clustered_changes_code_smaller_with_contexts_and_decode_in_step(tiny):
+    y, moved = _key_and_change(tiny, np.random.default_rng(8))
+    sizes = {}
+    for use in (False, True):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, context_coding=use)
+        dec = FrameDecoder(tiny, y.shape)
+        for frame in (y, moved, moved + 0.01):
+            coded = enc.encode_latent(frame)
+            state, _ = dec.decode_symbols(coded.kind, coded.payload)
+            np.testing.assert_array_equal(state, enc._prev)
+            if coded.kind == DELTA and frame is moved:
+                sizes[use] = len(coded.payload)
+                assert _flag(coded.payload) == use
+    assert sizes[True] < 0.9 * sizes[False]
+
+
+def test_the_encoder_codes_without_contexts_when_they_do_not_pay(tiny, monkeypatch):
+    y, moved = _key_and_change(tiny, np.random.default_rng(9))
+    # Every context at the narrowest table: changes would cost far more than with one table per channel.
+    monkeypatch.setattr(context, "SHIFTS", np.full(context.N_CONTEXTS, -20))
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0)
+    dec = FrameDecoder(tiny, y.shape)
+    dec.decode_symbols(KEY, enc.encode_latent(y).payload)
+    delta = enc.encode_latent(moved)
+    assert delta.kind == DELTA and _flag(delta.payload) == 0
+    np.testing.assert_array_equal(dec.decode_symbols(DELTA, delta.payload)[0], enc._prev)
+
+
+def test_damaged_context_flags_are_coder_errors(tiny):
+    y, moved = _key_and_change(tiny, np.random.default_rng(10))
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0)
+    key = enc.encode_latent(y)
+    delta = enc.encode_latent(moved).payload
+    for bad in (delta[:2] + b"\x02" + delta[3:], delta[:2]):
+        dec = FrameDecoder(tiny, y.shape)
+        dec.decode_symbols(KEY, key.payload)
+        with pytest.raises(CoderError, match="context flag"):
+            dec.decode_symbols(DELTA, bad)

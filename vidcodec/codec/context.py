@@ -1,0 +1,192 @@
+"""Context-adaptive coding of VAE-GAN delta residuals (format 3.0).
+
+A format 2.x delta codes every residual of a channel with one table, the channel's *selector*
+(a Laplace scale of the model's delta ladder). But residuals cluster: where earlier channels
+changed, or where the prediction is large, this channel changes too; where nothing moves, it is
+zero. Format 3.0 keeps the selector as the channel's base scale and moves it, position by
+position, by a shift looked up from what the decoder already holds, like the context
+initialisation tables of H.264's CABAC:
+
+* ``a``: the sum of |residual| of the channels before this one over the 3×3 neighbourhood
+  (zero outside the latent), bucketed by :data:`ACT_EDGES`;
+* ``p``: |prediction| of this channel at the position, bucketed by :data:`PRED_EDGES`;
+* the positions are coded in two passes, a checkerboard: first the *anchors* (``x + y`` even),
+  then the others, which also see ``n``: the sum of |residual| of the four anchor neighbours of
+  this channel, bucketed by :data:`NEIGH_EDGES`.
+
+A position's table is ``clamp(selector + SHIFTS[context], 1, R - 1)``. So that the decoder pops
+whole arrays instead of one symbol at a time, a pass codes its positions grouped by table
+(tables in increasing order, raster order within a table).
+
+Everything is integer arithmetic on decoded symbols: the decoder's tables never depend on float.
+:data:`SHIFTS` is part of the format (docs/FORMAT.md). It was fitted once (coordinate descent
+on the bits of 293 delta frames, every second one of 585 from five training clips at three
+levels, vaegan-g) for the 15-row Laplace ladder every shipped model uses; it is valid, if less
+apt, for any ladder. One context (a = 1, q = 4, n = 3) occurred twice in those frames and was
+fitted to -10; it was set to its neighbours' 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+ACT_EDGES = np.array([1, 2, 4, 8, 16])  # bucket = how many edges the value reaches (0..5)
+PRED_EDGES = np.array([1, 2, 4, 8])  # 0..4
+NEIGH_EDGES = np.array([1, 2, 4])  # 0..3
+N_ACT, N_PRED, N_NEIGH = len(ACT_EDGES) + 1, len(PRED_EDGES) + 1, len(NEIGH_EDGES) + 1
+N_ANCHOR = N_ACT * N_PRED  # contexts of the first pass; the second pass's follow them
+N_CONTEXTS = N_ANCHOR * (1 + N_NEIGH)
+
+# Table shift per context: index a·5 + p for anchors, 30 + (a·5 + p)·4 + n for the others.
+# fmt: off
+SHIFTS = np.array([
+    # anchors: a = 0 … 5 (rows), q = 0 … 4
+     -3,  -2,  -1,  -1,  -1,
+     -3,  -1,  -1,  -1,  -1,
+     -2,  -1,  -1,  -1,  -1,
+     -2,   0,   0,   0,   0,
+     -2,   0,   1,   1,   1,
+     -1,   2,   3,   3,   4,
+    # others: (a, q) = (0, 0), (0, 1) … (5, 4) (rows), n = 0 … 3
+     -4,  -2,  -1,   3,
+     -2,  -1,   0,   3,
+     -2,  -1,   0,   3,
+     -2,  -2,  -1,   2,
+     -3,  -2,  -1,   3,
+     -3,  -2,  -1,   1,
+     -1,  -1,   0,   1,
+     -1,  -1,   0,   1,
+     -1,  -1,   0,   3,
+     -1,  -1,   0,   1,
+     -3,  -2,  -1,   0,
+     -1,  -1,   0,   1,
+     -1,  -1,   0,   1,
+     -1,  -1,   0,   1,
+     -1,  -1,   0,   1,
+     -2,  -1,  -1,   0,
+     -1,   0,   0,   1,
+     -1,   0,   0,   1,
+     -1,   0,   0,   1,
+     -1,  -1,   0,   2,
+     -2,  -1,  -1,   1,
+      0,   0,   1,   2,
+      0,   0,   1,   2,
+      0,   1,   1,   2,
+      0,   1,   1,   2,
+     -2,   0,   0,   2,
+      1,   1,   2,   3,
+      2,   2,   2,   4,
+      1,   2,   3,   5,
+      1,   2,   2,   6,
+], dtype=np.int64)
+# fmt: on
+
+
+def _lookup(edges: np.ndarray) -> np.ndarray:
+    return np.searchsorted(edges, np.arange(edges[-1] + 1), side="right")
+
+
+_LUTS = {id(e): _lookup(e) for e in (ACT_EDGES, PRED_EDGES, NEIGH_EDGES)}
+
+
+def _bucket(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """How many of ``edges`` each non-negative value reaches (a table lookup: 10x a searchsorted)."""
+    return _LUTS[id(edges)][np.minimum(values, edges[-1])]
+
+
+def box3(a: np.ndarray) -> np.ndarray:
+    """Sum over each position's 3×3 neighbourhood of the last two axes (zero outside)."""
+    v = a.copy()
+    v[..., 1:, :] += a[..., :-1, :]
+    v[..., :-1, :] += a[..., 1:, :]
+    out = v.copy()
+    out[..., 1:] += v[..., :-1]
+    out[..., :-1] += v[..., 1:]
+    return out
+
+
+def cross4(a: np.ndarray) -> np.ndarray:
+    """Sum of each position's four edge neighbours over the last two axes (zero outside)."""
+    out = np.zeros_like(a)
+    out[..., 1:, :] += a[..., :-1, :]
+    out[..., :-1, :] += a[..., 1:, :]
+    out[..., 1:] += a[..., :-1]
+    out[..., :-1] += a[..., 1:]
+    return out
+
+
+def anchors(h: int, w: int) -> np.ndarray:
+    """The first pass's positions: ``x + y`` even."""
+    return (np.add.outer(np.arange(h), np.arange(w)) % 2) == 0
+
+
+def _base(activity: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    return _bucket(ACT_EDGES, activity) * N_PRED + _bucket(PRED_EDGES, np.abs(prediction))
+
+
+def contexts(residuals: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Context index (0 … N_CONTEXTS-1) of every residual of channels (K,h,w) at once (the encoder's view)."""
+    a = np.abs(residuals)
+    before = np.cumsum(a, axis=0) - a  # residual magnitude of the earlier channels
+    base = _base(box3(before), prediction)
+    anchor = anchors(*a.shape[1:])
+    n = _bucket(NEIGH_EDGES, cross4(a * anchor))
+    return np.where(anchor, base, N_ANCHOR + base * N_NEIGH + n)
+
+
+def rows(selector: int, context: np.ndarray, n_rows: int) -> np.ndarray:
+    """Delta-table row of each position: the selector moved by its context's shift."""
+    return np.clip(selector + SHIFTS[context], 1, n_rows - 1)
+
+
+def cost_tables(cost: np.ndarray) -> np.ndarray:
+    """(R-1, N_CONTEXTS, V) bits of each residual value for selector 1 … R-1 and each context,
+    from the (R, V) bits of each value under each delta table."""
+    n_rows = cost.shape[0]
+    sel = np.arange(1, n_rows)[:, None]
+    return cost[rows(sel, np.arange(N_CONTEXTS)[None, :], n_rows)]
+
+
+def _grouped(rows_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ordered by table (stable: raster order within a table) and the count of each table."""
+    return np.argsort(rows_, kind="stable"), np.bincount(rows_)
+
+
+def code_channel(put: Callable[[int, np.ndarray], None], selector: int, residual: np.ndarray,
+                 context: np.ndarray, n_rows: int) -> None:
+    """Queue one channel's (h,w) residuals, whose contexts (:func:`contexts`) are ``context``, in the
+    two passes; ``put(row, values)`` writes."""
+    anchor = anchors(*residual.shape)
+    for mask in (anchor, ~anchor):
+        values = residual[mask]
+        r = rows(selector, context[mask], n_rows)
+        order, counts = _grouped(r)
+        start = 0
+        for row in np.flatnonzero(counts):
+            put(int(row), values[order[start : start + counts[row]]])
+            start += counts[row]
+
+
+def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activity: np.ndarray,
+                   prediction: np.ndarray, n_rows: int) -> np.ndarray:
+    """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads."""
+    out = np.zeros(activity.shape, dtype=np.int64)
+    anchor = anchors(*activity.shape)
+    base = _base(activity, prediction)
+    for first in (True, False):
+        mask = anchor if first else ~anchor
+        if first:
+            ctx = base[mask]
+        else:
+            n = _bucket(NEIGH_EDGES, cross4(np.abs(out)))  # only the anchors are filled yet
+            ctx = N_ANCHOR + base[mask] * N_NEIGH + n[mask]
+        order, counts = _grouped(rows(selector, ctx, n_rows))
+        values = np.empty(order.size, dtype=np.int64)
+        start = 0
+        for row in np.flatnonzero(counts):
+            values[order[start : start + counts[row]]] = get(int(row), int(counts[row]))
+            start += counts[row]
+        out[mask] = values
+    return out
