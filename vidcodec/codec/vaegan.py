@@ -9,9 +9,14 @@
                                                   delta symbols
 
 Key payload:   u8 level | symbol section: channel c with key table (level, c), c = 0..K-1
-Delta payload: u8 level | symbol section: K selectors (uniform over the delta tables), then
-               for each channel whose selector is not 0, its residuals with delta table
-               [selector] (selector 0 means "channel unchanged": no symbols follow)
+Delta payload: u8 level | u8 block | [u32 n_mv | motion vectors] (format 2.0 on, when block > 0)
+               | u8 context (format 3.0 on) | symbol section: K selectors (uniform over the delta
+               tables), then for each channel whose selector is not 0, its residuals with delta
+               table [selector] (selector 0 means "channel unchanged": no symbols follow), or with
+               context 1, tables moved per position by the contexts of :mod:`.context`
+
+The prediction of a delta is the previous decoded symbols, moved block by block when the payload
+carries motion vectors (:mod:`.motion`).
 
 K is the number of channels the model codes at that level (its channel ladder; all C channels
 for models without one); channels K..C-1 of the latent are zero.
