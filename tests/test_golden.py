@@ -61,16 +61,21 @@ def test_golden_motion_stream_is_version_2_with_motion_in_every_delta(tiny_model
     assert all(p.payload[1] > 0 for p in packets[1:])  # a motion section in every delta
 
 
-def test_golden_motion_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
-    want = np.load(DATA / "golden_motion.npz")
-    with container.GvcReader(DATA / "golden_motion.gvc") as r:
+def _check_golden_pan(name: str, major: int) -> None:
+    """A golden pan stream (tests/tiny_model.py) decodes to its committed symbols and frames."""
+    want = np.load(DATA / f"golden_{name}.npz")
+    with container.GvcReader(DATA / f"golden_{name}.gvc") as r:
         h = r.header
-        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=2)
+        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=major)
         symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
                    for p in r]
     np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
-    rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / "golden_motion.gvc")]).astype(int)
+    rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / f"golden_{name}.gvc")]).astype(int)
     assert np.abs(rgb - want["rgb"]).max() <= 2 and np.abs(rgb - want["rgb"]).mean() < 0.05
+
+
+def test_golden_motion_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    _check_golden_pan("motion", major=2)
 
 
 def test_golden_context_stream_is_version_3_with_context_coded_deltas(tiny_model_dir):
@@ -87,12 +92,4 @@ def test_golden_context_stream_is_version_3_with_context_coded_deltas(tiny_model
 
 
 def test_golden_context_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
-    want = np.load(DATA / "golden_context.npz")
-    with container.GvcReader(DATA / "golden_context.gvc") as r:
-        h = r.header
-        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=3)
-        symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
-                   for p in r]
-    np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
-    rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / "golden_context.gvc")]).astype(int)
-    assert np.abs(rgb - want["rgb"]).max() <= 2 and np.abs(rgb - want["rgb"]).mean() < 0.05
+    _check_golden_pan("context", major=3)
