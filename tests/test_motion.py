@@ -53,6 +53,8 @@ def test_prediction_uses_each_blocks_vector_and_covers_ragged_edges():
             region = (slice(None), slice(3 * r, 3 * r + 3), slice(3 * c, 3 * c + 3))
             want = motion.shift(prev, *map(int, vectors[r, c]))
             np.testing.assert_array_equal(pred[region], want[region])
+    with pytest.raises(ValueError, match="do not cover"):  # a field for another size is a bug, not garbage
+        motion.predict(prev, vectors[:2], 3)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (3, 6)])
@@ -166,7 +168,7 @@ def test_the_encoder_keeps_the_plain_prediction_when_motion_does_not_pay(tiny, m
     # A search that proposes a wrong shift on static latents: the frame-level choice refuses it.
     y = _smooth_latent(np.random.default_rng(8), tiny.latent_channels, 12, 16).astype(np.float32)
     y /= tiny.gains[2][:, None, None]
-    monkeypatch.setattr(motion, "search", lambda t, p, block, lam: np.full((*motion.grid(12, 16, block), 2), 8))
+    monkeypatch.setattr(motion, "search", lambda t, p, block, lam: np.full((*motion.grid(*y.shape[1:], block), 2), 8))
     enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0)
     dec = FrameDecoder(tiny, y.shape)
     for latent in (y, y + 0.01, y - 0.01):

@@ -69,9 +69,11 @@ def predict(prev: np.ndarray, vectors: np.ndarray, block: int, channels: int | N
         out[:channels] = predict(prev[:channels], vectors, block)
         return out
     _, h, w = prev.shape
+    rows, cols = vectors.shape[:2]
+    if (rows, cols) != grid(h, w, block):
+        raise ValueError(f"{rows}×{cols} vectors do not cover a {h}×{w} latent in blocks of {block}")
     padded = _pad(prev)
     out = np.empty_like(prev)
-    rows, cols = vectors.shape[:2]
     for r in range(rows):
         y, bh = r * block, min(block, h - r * block)
         for c in range(cols):
