@@ -143,3 +143,13 @@ def test_damaged_context_flags_are_coder_errors(tiny):
         dec.decode_symbols(KEY, key.payload)
         with pytest.raises(CoderError, match="context flag"):
             dec.decode_symbols(DELTA, bad)
+
+
+def test_the_payload_layouts_are_the_containers_format_version():
+    # FrameEncoder writes, and FrameDecoder reads by default, the delta layout of FORMAT_MAJOR; the
+    # container writes FORMAT_VERSION into every header: the two must not drift apart.
+    from vidcodec import container
+    from vidcodec.codec.vaegan import FORMAT_MAJOR
+
+    assert container.FORMAT_VERSION[0] == FORMAT_MAJOR
+    assert FORMAT_MAJOR in container.READABLE_MAJOR_VERSIONS

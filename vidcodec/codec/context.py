@@ -28,7 +28,8 @@ fitted to -10; it was set to its neighbours' 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 import numpy as np
 
@@ -117,9 +118,13 @@ def cross4(a: np.ndarray) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=16)
 def anchors(h: int, w: int) -> np.ndarray:
-    """The first pass's positions: ``x + y`` even."""
-    return (np.add.outer(np.arange(h), np.arange(w)) % 2) == 0
+    """The first pass's positions: ``x + y`` even (read-only; one array per latent size, shared by
+    every channel of every frame)."""
+    mask = (np.add.outer(np.arange(h), np.arange(w)) % 2) == 0
+    mask.setflags(write=False)
+    return mask
 
 
 def _base(activity: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -149,9 +154,14 @@ def cost_tables(cost: np.ndarray) -> np.ndarray:
     return cost[rows(sel, np.arange(N_CONTEXTS)[None, :], n_rows)]
 
 
-def _grouped(rows_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions ordered by table (stable: raster order within a table) and the count of each table."""
-    return np.argsort(rows_, kind="stable"), np.bincount(rows_)
+def _by_table(rows_: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """The coding order of one pass: each table in use, in increasing order, with the indices (into
+    the pass's positions) of the positions coded with it, in raster order."""
+    order = np.argsort(rows_, kind="stable")
+    counts = np.bincount(rows_)
+    ends = np.cumsum(counts)
+    for row in np.flatnonzero(counts):
+        yield int(row), order[ends[row] - counts[row] : ends[row]]
 
 
 def code_channel(put: Callable[[int, np.ndarray], None], selector: int, residual: np.ndarray,
@@ -161,12 +171,8 @@ def code_channel(put: Callable[[int, np.ndarray], None], selector: int, residual
     anchor = anchors(*residual.shape)
     for mask in (anchor, ~anchor):
         values = residual[mask]
-        r = rows(selector, context[mask], n_rows)
-        order, counts = _grouped(r)
-        start = 0
-        for row in np.flatnonzero(counts):
-            put(int(row), values[order[start : start + counts[row]]])
-            start += counts[row]
+        for row, at in _by_table(rows(selector, context[mask], n_rows)):
+            put(row, values[at])
 
 
 def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activity: np.ndarray,
@@ -174,19 +180,16 @@ def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activit
     """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads."""
     out = np.zeros(activity.shape, dtype=np.int64)
     anchor = anchors(*activity.shape)
+    others = ~anchor
     base = _base(activity, prediction)
-    for first in (True, False):
-        mask = anchor if first else ~anchor
-        if first:
-            ctx = base[mask]
-        else:
-            n = _bucket(NEIGH_EDGES, cross4(np.abs(out)))  # only the anchors are filled yet
-            ctx = N_ANCHOR + base[mask] * N_NEIGH + n[mask]
-        order, counts = _grouped(rows(selector, ctx, n_rows))
-        values = np.empty(order.size, dtype=np.int64)
-        start = 0
-        for row in np.flatnonzero(counts):
-            values[order[start : start + counts[row]]] = get(int(row), int(counts[row]))
-            start += counts[row]
+
+    def decode_pass(mask: np.ndarray, ctx: np.ndarray) -> None:
+        values = np.empty(ctx.size, dtype=np.int64)
+        for row, at in _by_table(rows(selector, ctx, n_rows)):
+            values[at] = get(row, at.size)
         out[mask] = values
+
+    decode_pass(anchor, base[anchor])
+    n = _bucket(NEIGH_EDGES, cross4(np.abs(out)))  # only the anchors are filled yet
+    decode_pass(others, N_ANCHOR + base[others] * N_NEIGH + n[others])
     return out
