@@ -153,3 +153,104 @@ def test_the_payload_layouts_are_the_containers_format_version():
 
     assert container.FORMAT_VERSION[0] == FORMAT_MAJOR
     assert FORMAT_MAJOR in container.READABLE_MAJOR_VERSIONS
+
+
+# --- keyframes (format 4.0) ---
+
+
+def _key_flag(payload: bytes) -> int:
+    return payload[1]
+
+
+def _clustered_key(tiny, rng, h: int = 12, w: int = 16) -> np.ndarray:
+    # Latent activity in one region (an object on a flat background), as in real keyframes.
+    c = tiny.latent_channels
+    s = np.zeros((c, h, w))
+    s[:, 2:8, 3:11] = rng.normal(0, 5, (c, 6, 8))
+    s[rng.random((c, h, w)) < 0.03] = 1.0
+    return (s / tiny.gains[2][:, None, None]).astype(np.float32)
+
+
+def test_key_contexts_match_their_definition():
+    rng = np.random.default_rng(11)
+    k, h, w = 5, 6, 7
+    s = rng.integers(-9, 10, (k, h, w)) * (rng.random((k, h, w)) < 0.5)
+    ctx = context.key_contexts(s)
+    a = np.abs(s)
+    for c in range(k):
+        before = sum(a[c - i] for i in (1, 2) if c - i >= 0) if c else np.zeros((h, w), int)
+        box, _ = _naive_sums(before)
+        _, cross = _naive_sums(a[c] * context.anchors(h, w))
+        for y in range(h):
+            for x in range(w):
+                p = sum(int(box[y, x]) >= e for e in context.KEY_PREV_EDGES)
+                n = sum(int(cross[y, x]) >= e for e in context.KEY_NEIGH_EDGES)
+                want = p if (x + y) % 2 == 0 else context.N_KEY_PREV + p * context.N_KEY_NEIGH + n
+                assert ctx[c, y, x] == want
+
+
+def test_key_rows_stay_inside_the_ladder():
+    ctx = np.arange(context.N_KEY_CONTEXTS)
+    assert context.KEY_SHIFTS.shape == (context.N_KEY_CONTEXTS,)
+    for selector in (0, 7, 14):
+        r = context.key_rows(selector, ctx, 15)
+        np.testing.assert_array_equal(r, np.clip(selector + context.KEY_SHIFTS, 0, 14))
+
+
+def test_key_symbols_code_smaller_with_contexts_and_decode_to_the_same_symbols(tiny):
+    y = _clustered_key(tiny, np.random.default_rng(12))
+    sizes, states = {}, {}
+    for use in (False, True):
+        enc = FrameEncoder(tiny, 2, context_coding=use)
+        key = enc.encode_latent(y)
+        assert key.kind == KEY and _key_flag(key.payload) == use
+        state, level = FrameDecoder(tiny, y.shape).decode_symbols(KEY, key.payload)
+        np.testing.assert_array_equal(state, enc._prev)
+        assert level == 2
+        sizes[use], states[use] = len(key.payload), state
+    np.testing.assert_array_equal(states[True], states[False])  # only the bytes change
+    assert sizes[True] < 0.9 * sizes[False]
+
+
+def test_the_encoder_codes_keys_without_contexts_when_they_do_not_pay(tiny, monkeypatch):
+    y = _clustered_key(tiny, np.random.default_rng(13))
+    # Every context at the widest table: zeros would cost several bits each.
+    monkeypatch.setattr(context, "KEY_SHIFTS", np.full(context.N_KEY_CONTEXTS, 20))
+    enc = FrameEncoder(tiny, 2)
+    key = enc.encode_latent(y)
+    assert _key_flag(key.payload) == 0
+    np.testing.assert_array_equal(FrameDecoder(tiny, y.shape).decode_symbols(KEY, key.payload)[0], enc._prev)
+
+
+def test_damaged_key_context_flags_are_coder_errors(tiny):
+    key = FrameEncoder(tiny, 2).encode_latent(_clustered_key(tiny, np.random.default_rng(14))).payload
+    for bad in (key[:1] + b"\x02" + key[2:], key[:1]):
+        with pytest.raises(CoderError, match="context flag"):
+            FrameDecoder(tiny, (tiny.latent_channels, 12, 16)).decode_symbols(KEY, bad)
+
+
+def _doc_table(lines: list[str], marker: str, skip: int) -> list[int]:
+    """The integers of the markdown table after the line starting with ``marker``, without its header
+    and separator rows and each row's first ``skip`` cells (labels)."""
+    start = next(i for i, line in enumerate(lines) if line.startswith(marker))
+    first = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("|"))
+    values: list[int] = []
+    for line in lines[first + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        values += [int(c.replace("−", "-")) for c in cells[skip:]]
+    return values
+
+
+def test_format_md_holds_the_shift_tables_the_code_uses():
+    from pathlib import Path
+
+    lines = (Path(__file__).parents[1] / "docs" / "FORMAT.md").read_text(encoding="utf-8").splitlines()
+    anchors = _doc_table(lines, "Anchors, `SHIFT[5a + q]`", 1)
+    others = _doc_table(lines, "Other positions, `SHIFT[30 + 4(5a + q) + n]`", 2)
+    np.testing.assert_array_equal(anchors + others, context.SHIFTS)
+    key_line = next(line for line in lines if line.startswith("Anchors, `KEY_SHIFT[p]`"))
+    key_anchors = [int(v.replace("−", "-")) for v in key_line.split(":")[1].strip(" .").split(",")]
+    key_others = _doc_table(lines, "Other positions, `KEY_SHIFT[7 + 5p + n]`", 1)
+    np.testing.assert_array_equal(key_anchors + key_others, context.KEY_SHIFTS)

@@ -93,3 +93,15 @@ def test_golden_context_stream_is_version_3_with_context_coded_deltas(tiny_model
 
 def test_golden_context_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
     _check_golden_pan("context", major=3)
+
+
+def test_golden_keycontext_stream_is_version_4_with_a_context_coded_key(tiny_model_dir):
+    with container.GvcReader(DATA / "golden_keycontext.gvc") as r:
+        assert r.version == (4, 0) and r.header.version == (4, 0)
+        packets = list(r)
+    assert [p.kind for p in packets] == [1, 2, 2, 2, 2, 2]
+    assert packets[0].payload[1] == 1  # the key's context flag
+
+
+def test_golden_keycontext_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    _check_golden_pan("keycontext", major=4)

@@ -134,7 +134,7 @@ def test_static_latents_send_no_motion_section(tiny):
 
 def test_1x_streams_decode_without_a_motion_section(tiny):
     # A 1.x delta payload is the level byte then the symbol section; 2.0 adds the block byte, 3.0 the
-    # context flag (0: the 2.x symbol section).
+    # context flag (0: the 2.x symbol section); 4.0 a context flag in key payloads (0: the 3.x layout).
     y = np.random.default_rng(4).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
     enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False)
     key = enc.encode_latent(y)
@@ -142,9 +142,12 @@ def test_1x_streams_decode_without_a_motion_section(tiny):
     assert delta.payload[1:3] == b"\0\0"
     v2 = bytes(delta.payload[:2]) + bytes(delta.payload[3:])
     v1 = bytes(delta.payload[:1]) + bytes(delta.payload[3:])
-    for major, payload in ((3, delta.payload), (2, v2), (1, v1)):
+    assert key.payload[1] == 0
+    key3 = bytes(key.payload[:1]) + bytes(key.payload[2:])
+    for major, payload, key_payload in ((4, delta.payload, key.payload), (3, delta.payload, key3), (2, v2, key3),
+                                        (1, v1, key3)):
         dec = FrameDecoder(tiny, y.shape, major=major)
-        dec.decode_symbols(KEY, key.payload)
+        dec.decode_symbols(KEY, key_payload)
         np.testing.assert_array_equal(dec.decode_symbols(DELTA, payload)[0], enc._prev)
 
 

@@ -13,7 +13,9 @@ tests/tiny_model.py``), once, with format version 1.0; the GAN-mode model ``pgan
 golden stream with :func:`make_tiny_gan` (``python tests/tiny_model.py gan``), format 1.1; the
 format 2.0 golden stream with motion-compensated deltas with :func:`make_golden_pan` (``python
 tests/tiny_model.py motion``, at commit 999de94: the writer writes the newest format), and the format
-3.0 one with context-coded deltas with the same function (``python tests/tiny_model.py context``).
+3.0 one with context-coded deltas with the same function (``python tests/tiny_model.py context``), and
+the format 4.0 one with a context-coded key with it too, on larger windows (``python tests/tiny_model.py
+keycontext``).
 """
 
 from __future__ import annotations
@@ -73,9 +75,10 @@ def make_tiny_gan() -> None:
     np.savez_compressed(DATA / "golden_gan_latents.npz", z=np.stack(latents))
 
 
-def make_golden_pan(name: str) -> None:
-    """Encode a 6-frame pan across a frame of samples/bikes.mp4 (128×96 windows, 12 pixels per frame)
-    with vaegan-tiny into tests/data/golden_{name}.gvc + golden_{name}.npz (the writer's format)."""
+def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int = 3) -> None:
+    """Encode a 6-frame pan across a frame of samples/bikes.mp4 (``width``×``height`` windows, 12 pixels
+    per frame) with vaegan-tiny into tests/data/golden_{name}.gvc + golden_{name}.npz (the writer's
+    format)."""
     sys.path.insert(0, str(Path(__file__).parent))
     os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
     import av
@@ -91,14 +94,15 @@ def make_golden_pan(name: str) -> None:
         clip = Path(d) / "pan.y4m"
         with av.open(str(clip), "w") as out:
             s = out.add_stream("rawvideo", rate=25)
-            s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+            s.width, s.height, s.pix_fmt = width, height, "yuv420p"
             for i in range(6):
-                crop = np.ascontiguousarray(big[100 : 100 + 96, 200 + 12 * i : 200 + 12 * i + 128])
+                crop = np.ascontiguousarray(big[100 : 100 + height, 200 + 12 * i : 200 + 12 * i + width])
                 for p in s.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
                     out.mux(p)
             for p in s.encode():
                 out.mux(p)
-        vidcodec.encode(clip, DATA / f"golden_{name}.gvc", model="vaegan-tiny", quality=3, gop=6, overwrite=True)
+        vidcodec.encode(clip, DATA / f"golden_{name}.gvc", model="vaegan-tiny", quality=quality, gop=6,
+                        overwrite=True)
     symbols = []
     with GvcReader(DATA / f"golden_{name}.gvc") as r:
         dec = FrameDecoder(zoo.load("vaegan-tiny"), tuple(r.header.latent_shape))
@@ -113,5 +117,7 @@ if __name__ == "__main__":
         make_tiny_gan()
     elif sys.argv[1:] in (["motion"], ["context"]):
         make_golden_pan(sys.argv[1])
+    elif sys.argv[1:] == ["keycontext"]:
+        make_golden_pan(sys.argv[1], width=192, height=128)
     else:
         make_golden()

@@ -168,28 +168,118 @@ def code_channel(put: Callable[[int, np.ndarray], None], selector: int, residual
                  context: np.ndarray, n_rows: int) -> None:
     """Queue one channel's (h,w) residuals, whose contexts (:func:`contexts`) are ``context``, in the
     two passes; ``put(row, values)`` writes."""
-    anchor = anchors(*residual.shape)
+    _code_passes(put, lambda ctx: rows(selector, ctx, n_rows), residual, context)
+
+
+def _code_passes(put: Callable[[int, np.ndarray], None], table_rows: Callable[[np.ndarray], np.ndarray],
+                 values: np.ndarray, context: np.ndarray) -> None:
+    """Queue one channel's (h,w) values in the two passes, each grouped by the tables that
+    ``table_rows`` gives their contexts."""
+    anchor = anchors(*values.shape)
     for mask in (anchor, ~anchor):
-        values = residual[mask]
-        for row, at in _by_table(rows(selector, context[mask], n_rows)):
-            put(row, values[at])
+        chosen = values[mask]
+        for row, at in _by_table(table_rows(context[mask])):
+            put(row, chosen[at])
+
+
+def _decode_passes(get: Callable[[int, int], np.ndarray], table_rows: Callable[[np.ndarray], np.ndarray],
+                   first: np.ndarray, second: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Pop one channel's two passes: the anchors with contexts ``first`` (h,w), then the others with
+    contexts ``second(anchors so far)``; ``table_rows`` maps contexts to tables."""
+    out = np.zeros(first.shape, dtype=np.int64)
+    anchor = anchors(*first.shape)
+
+    def decode_pass(mask: np.ndarray, ctx: np.ndarray) -> None:
+        values = np.empty(ctx.size, dtype=np.int64)
+        for row, at in _by_table(table_rows(ctx)):
+            values[at] = get(row, at.size)
+        out[mask] = values
+
+    decode_pass(anchor, first[anchor])
+    decode_pass(~anchor, second(out)[~anchor])  # only the anchors are filled yet
+    return out
 
 
 def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activity: np.ndarray,
                    prediction: np.ndarray, n_rows: int) -> np.ndarray:
     """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads."""
-    out = np.zeros(activity.shape, dtype=np.int64)
-    anchor = anchors(*activity.shape)
-    others = ~anchor
     base = _base(activity, prediction)
 
-    def decode_pass(mask: np.ndarray, ctx: np.ndarray) -> None:
-        values = np.empty(ctx.size, dtype=np.int64)
-        for row, at in _by_table(rows(selector, ctx, n_rows)):
-            values[at] = get(row, at.size)
-        out[mask] = values
+    def second(out: np.ndarray) -> np.ndarray:
+        return N_ANCHOR + base * N_NEIGH + _bucket(NEIGH_EDGES, cross4(np.abs(out)))
 
-    decode_pass(anchor, base[anchor])
-    n = _bucket(NEIGH_EDGES, cross4(np.abs(out)))  # only the anchors are filled yet
-    decode_pass(others, N_ANCHOR + base[others] * N_NEIGH + n[others])
-    return out
+    return _decode_passes(get, lambda ctx: rows(selector, ctx, n_rows), base, second)
+
+
+# --- Keyframes (format 4.0) -------------------------------------------------------------------
+#
+# A key channel's symbols are coded with the same Laplace ladder (the model's delta tables, row 0
+# included: a key channel is never "unchanged"), from a selector moved per position by
+# KEY_SHIFTS[k]. The context: ``p``, the 3×3 sum of |symbols| of the two channels just before (the
+# ladder orders channels by importance, so neighbours in order carry similar structure), and for
+# the second pass of the checkerboard ``n``, as for deltas, from the four anchor neighbours.
+# KEY_SHIFTS was fitted once (coordinate descent, runs/context-fit/fit_key.py) on the key symbols of
+# 10 frames of each of five training clips and 26 photos, at all eight levels of vaegan-g.
+
+KEY_PREV_EDGES = np.array([1, 2, 4, 8, 16, 32])  # p = 0..6
+KEY_NEIGH_EDGES = np.array([1, 2, 4, 8])  # n = 0..4
+N_KEY_PREV, N_KEY_NEIGH = len(KEY_PREV_EDGES) + 1, len(KEY_NEIGH_EDGES) + 1
+N_KEY_CONTEXTS = N_KEY_PREV * (1 + N_KEY_NEIGH)
+_LUTS.update({id(e): _lookup(e) for e in (KEY_PREV_EDGES, KEY_NEIGH_EDGES)})
+
+# Table shift per key context: index p for anchors, 7 + 5p + n for the others.
+# fmt: off
+KEY_SHIFTS = np.array([
+    # anchors: p = 0 … 6
+     -2,  -1,  -1,   0,   1,   2,   2,
+    # others: p = 0 … 6 (rows), n = 0 … 4
+     -3,  -1,   0,   0,   0,
+     -2,  -1,   0,   1,   2,
+     -1,  -1,   0,   2,   3,
+     -1,   0,   1,   2,   3,
+      0,   1,   1,   2,   3,
+      0,   1,   2,   2,   3,
+     -2,   0,   1,   2,   3,
+], dtype=np.int64)
+# fmt: on
+
+
+def key_contexts(symbols: np.ndarray) -> np.ndarray:
+    """Context index (0 … N_KEY_CONTEXTS-1) of every symbol of a keyframe's channels (K,h,w)."""
+    a = np.abs(symbols)
+    before = np.zeros_like(a)
+    before[1:] = a[:-1]
+    before[2:] += a[:-2]
+    p = _bucket(KEY_PREV_EDGES, box3(before))
+    anchor = anchors(*a.shape[1:])
+    n = _bucket(KEY_NEIGH_EDGES, cross4(a * anchor))
+    return np.where(anchor, p, N_KEY_PREV + p * N_KEY_NEIGH + n)
+
+
+def key_rows(selector: int | np.ndarray, context: np.ndarray, n_rows: int) -> np.ndarray:
+    """Table row of each key symbol: the selector moved by its context's shift (rows 0 … R-1)."""
+    return np.clip(selector + KEY_SHIFTS[context], 0, n_rows - 1)
+
+
+def key_cost_tables(cost: np.ndarray) -> np.ndarray:
+    """(R, N_KEY_CONTEXTS, V) bits of each symbol value for selector 0 … R-1 and each key context."""
+    n_rows = cost.shape[0]
+    return cost[key_rows(np.arange(n_rows)[:, None], np.arange(N_KEY_CONTEXTS)[None, :], n_rows)]
+
+
+def code_key_channel(put: Callable[[int, np.ndarray], None], selector: int, symbols: np.ndarray,
+                     context: np.ndarray, n_rows: int) -> None:
+    """Queue one key channel's (h,w) symbols, whose contexts (:func:`key_contexts`) are ``context``."""
+    _code_passes(put, lambda ctx: key_rows(selector, ctx, n_rows), symbols, context)
+
+
+def decode_key_channel(get: Callable[[int, int], np.ndarray], selector: int, before: np.ndarray,
+                       n_rows: int) -> np.ndarray:
+    """Pop one key channel's (h,w) symbols; ``before``: the sum of |symbols| of the two channels before
+    it (zero where there are none)."""
+    p = _bucket(KEY_PREV_EDGES, box3(before))
+
+    def second(out: np.ndarray) -> np.ndarray:
+        return N_KEY_PREV + p * N_KEY_NEIGH + _bucket(KEY_NEIGH_EDGES, cross4(np.abs(out)))
+
+    return _decode_passes(get, lambda ctx: key_rows(selector, ctx, n_rows), p, second)

@@ -8,7 +8,10 @@
                                   symbols (closed loop)▼ change is worth too few bits stays unchanged
                                                   delta symbols
 
-Key payload:   u8 level | symbol section: channel c with key table (level, c), c = 0..K-1
+Key payload:   u8 level | u8 context (format 4.0 on) | symbol section: with context 0, channel c
+               with key table (level, c), c = 0..K-1; with context 1, K selectors (uniform over the
+               delta tables, the model's Laplace ladder) then each channel's symbols with tables
+               moved per position by the contexts of :mod:`.context` (the channel before, anchors)
 Delta payload: u8 level | u8 block | [u32 n_mv | motion vectors] (format 2.0 on, when block > 0)
                | u8 context (format 3.0 on) | symbol section: K selectors (uniform over the delta
                tables), then for each channel whose selector is not 0, its residuals with delta
@@ -51,7 +54,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 3  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 4  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -140,7 +143,7 @@ class FrameEncoder:
             raise UsageError(f"motion block must be 0 (no motion compensation) to 255 latent pixels, got {motion_block}")
         self.motion_block = motion_block  # block side in latent pixels; 0: deltas predict from the same place
         self.motion_lambda = motion_lambda
-        self.context_coding = context_coding  # False: never context-code delta residuals (ablations, the 2.0 layout's symbols)
+        self.context_coding = context_coding  # False: never context-code keys or delta residuals (ablations)
         self.latent_bits = latent_bits
         self.stream_seed = stream_seed
         self.rate = rate  # average-bitrate control: picks the level at each GOP start
@@ -151,6 +154,7 @@ class FrameEncoder:
         self._frame = 0
         self._delta_cost = _delta_cost_matrix(model.delta_tables)
         self._context_cost = context.cost_tables(self._delta_cost)
+        self._key_context_cost = context.key_cost_tables(self._delta_cost)
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -288,11 +292,42 @@ class FrameEncoder:
         return key
 
     def _key_payload(self, symbols: np.ndarray, level: int) -> bytes:
+        k = self.model.level_channels[level]
+        plan = self._key_plan(symbols[:k], level) if self.context_coding and self.coder == "ans" else None
         w = SymbolWriter(self.coder)
+        if plan is None:
+            tables = self.model.key_tables[level]
+            for c in range(k):
+                w.put(tables, c, symbols[c])
+        else:
+            ctx, selectors = plan
+            ladder = self.model.delta_tables
+            w.put_uniform(len(ladder), selectors)
+            for c in range(k):
+                context.code_key_channel(lambda row, values: w.put(ladder, row, values), int(selectors[c]),
+                                         symbols[c], ctx[c], len(ladder))
+        return bytes([level, plan is not None]) + w.finish()
+
+    def _key_plan(self, symbols: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Contexts and per-channel selectors when context-adaptive coding of a keyframe's symbols (K,h,w)
+        is estimated to cost fewer bits than the model's key tables, else None."""
+        k = symbols.shape[0]
         tables = self.model.key_tables[level]
-        for c in range(self.model.level_channels[level]):
-            w.put(tables, c, symbols[c])
-        return bytes([level]) + w.finish()
+        plain = sum(tables.bits(c, symbols[c]) for c in range(k))
+        ctx = context.key_contexts(symbols).reshape(k, -1)
+        span = int(min(_WINDOW, np.abs(symbols).max(initial=0)))
+        values = np.clip(symbols.reshape(k, -1), -span, span) + span
+        bins = 2 * span + 1
+        n = context.N_KEY_CONTEXTS
+        index = (values + bins * (ctx + n * np.arange(k)[:, None])).ravel()
+        hist = np.bincount(index, minlength=k * n * bins).reshape(k, n, bins)
+        used = hist.any(axis=(0, 2))
+        cost = self._key_context_cost[:, used, _WINDOW - span : _WINDOW + span + 1]
+        bits = np.einsum("kbv,sbv->ks", hist[:, used].astype(np.float64), cost)
+        selectors = np.argmin(bits, axis=1)
+        if bits.min(axis=1).sum() + k * np.log2(len(self.model.delta_tables)) >= plain:
+            return None
+        return ctx.reshape(symbols.shape), selectors
 
     def _delta_plan(self, d: np.ndarray, pred: np.ndarray) -> tuple[float, np.ndarray | None, np.ndarray]:
         """How a delta's residuals are best coded: estimated bits of its residuals, their contexts if
@@ -365,11 +400,12 @@ class FrameDecoder:
         self.shape = latent_shape
         self.coder = coder
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
-        # 3.0 the context flag; older streams read without them.
+        # 3.0 the delta context flag, 4.0 the key context flag; older streams read without them.
         if not 1 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
         self.motion = major >= 2
         self.context = major >= 3
+        self.key_context = major >= 4
         self._prev: np.ndarray | None = None
         self._prev_level: int | None = None
 
@@ -389,7 +425,7 @@ class FrameDecoder:
             if kind == DELTA:
                 state = self._prev + state
         elif kind == KEY:
-            state = self._decode_ans(kind, level, memoryview(payload)[1:])
+            state = self._decode_key(level, memoryview(payload)[1:])
         else:
             pred, rest = self._prediction(level, memoryview(payload)[1:])
             use_context = False
@@ -435,6 +471,26 @@ class FrameDecoder:
         rows, cols = motion.grid(h, w, block)
         vectors = motion.decode_vectors(data[5 : 5 + size], rows, cols)
         return motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level]), data[5 + size :]
+
+    def _decode_key(self, level: int, data: memoryview) -> np.ndarray:
+        """A key's symbols: with the model's key tables, or (format 4.0, context flag 1) context-adaptive."""
+        if not self.key_context:
+            return self._decode_ans(KEY, level, data)
+        if len(data) < 1 or data[0] > 1:
+            raise CoderError("key payload without a valid context flag: the packet is damaged")
+        if not data[0]:
+            return self._decode_ans(KEY, level, data[1:])
+        full, h, w = self.shape
+        r = SymbolReader(data[1:], self.coder)
+        ladder = self.model.delta_tables
+        n_rows = len(ladder)
+        selectors = r.get_uniform(n_rows, self.model.level_channels[level])
+        out = np.zeros((full, h, w), dtype=np.int64)
+        for ch, selector in enumerate(selectors):
+            before = np.abs(out[ch - 1]) + np.abs(out[ch - 2]) if ch >= 2 else np.abs(out[0]) * (ch == 1)
+            out[ch] = context.decode_key_channel(lambda row, count: r.get(ladder, row, count), int(selector),
+                                                 before, n_rows)
+        return out
 
     def _decode_ans(self, kind: str, level: int, section: memoryview, pred: np.ndarray | None = None) -> np.ndarray:
         """A key's symbols or a delta's residuals; ``pred``: the delta's prediction when its residuals are
