@@ -254,3 +254,15 @@ def test_format_md_holds_the_shift_tables_the_code_uses():
     key_anchors = [int(v.replace("−", "-")) for v in key_line.split(":")[1].strip(" .").split(",")]
     key_others = _doc_table(lines, "Other positions, `KEY_SHIFT[7 + 5p + n]`", 1)
     np.testing.assert_array_equal(key_anchors + key_others, context.KEY_SHIFTS)
+
+
+def test_broken_latents_are_clamped_not_written_as_undecodable_symbols(tiny):
+    y = _clustered_key(tiny, np.random.default_rng(15))
+    y[0, 0, 0], y[1, 2, 3], y[0, 5, 5] = np.nan, 1e30, -np.inf
+    for use in (False, True):
+        enc = FrameEncoder(tiny, 2, context_coding=use)
+        dec = FrameDecoder(tiny, y.shape)
+        for frame in (y, y * 0.5):
+            coded = enc.encode_latent(frame)
+            np.testing.assert_array_equal(dec.decode_symbols(coded.kind, coded.payload)[0], enc._prev)
+        assert np.abs(enc._prev).max() <= 2**24 and enc._prev[0, 0, 0] == 0

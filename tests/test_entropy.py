@@ -35,7 +35,9 @@ def test_round_trip_with_values_far_outside_the_tables(coder):
     t = _tables()
     rng = np.random.default_rng(0)
     arrays = [rng.laplace(0, s, size=500).round().astype(np.int64) for s in (0.3, 1.0, 4.0)]
-    arrays[2][::50] = [10**9, -(10**12), 77, -77, 2**40, 0, 1, -1, 5, 6]  # escapes, never clipped
+    # Escapes are never clipped: up to the format's cap with ANS, any int64 with Elias (QSGD levels).
+    big = [2**24, -(2**24), 2**24 - 1] if coder == "ans" else [10**9, -(10**12), 2**40]
+    arrays[2][::50] = [big[0], big[1], 77, -77, big[2], 0, 1, -1, 5, 6]
     w = SymbolWriter(coder)
     w.put_uniform(7, np.array([3, 0, 6]))
     for row, a in enumerate(arrays):
@@ -45,6 +47,21 @@ def test_round_trip_with_values_far_outside_the_tables(coder):
     assert r.get_uniform(7, 3).tolist() == [3, 0, 6]
     for row, a in enumerate(arrays):
         np.testing.assert_array_equal(r.get(t, row, a.size), a)
+
+
+def test_escapes_beyond_the_cap_are_refused_by_the_writer_and_a_damaged_packet_to_the_reader(monkeypatch):
+    from vidcodec.coding import entropy
+
+    t = _tables()
+    with pytest.raises(ValueError, match="clamp"):
+        SymbolWriter("ans").put(t, 0, np.array([0, 2**24 + 1]))
+    monkeypatch.setattr(entropy, "MAX_ESCAPE", 2**40)  # forge a section with a value past the real cap
+    w = SymbolWriter("ans")
+    w.put(t, 0, np.array([0, -(2**30), 1]))
+    data = w.finish()
+    monkeypatch.undo()
+    with pytest.raises(CoderError, match="beyond"):
+        SymbolReader(data, "ans")
 
 
 def test_ans_beats_elias_on_peaked_data_and_matches_the_table_cost():

@@ -28,6 +28,11 @@ from .tables import TOTAL, IntTables
 
 CODERS = ("ans", "elias")
 _MAX_WORDS = 1 << 26  # 256 MiB of ANS words: beyond any sane frame
+MAX_ESCAPE = 1 << 24  # |escaped value| cap (docs/FORMAT.md); real latents stay in the hundreds
+
+
+def _beyond_cap(values: np.ndarray) -> bool:
+    return bool(values.size) and bool(((values > MAX_ESCAPE) | (values < -MAX_ESCAPE)).any())
 
 
 @lru_cache(maxsize=4096)
@@ -67,6 +72,8 @@ class SymbolWriter:
         esc = int(tables.sizes[row]) - 1
         outside = (idx < 0) | (idx >= esc)
         if outside.any():
+            if _beyond_cap(values[outside]):
+                raise ValueError(f"symbols beyond ±{MAX_ESCAPE} cannot be coded: clamp them first")
             self._escapes.append(values[outside])
             idx = np.where(outside, esc, idx)
         self._ops.append((idx.astype(np.int32), _model(tables, row)))
@@ -128,6 +135,8 @@ class SymbolReader:
             raise CoderError("escape count larger than its section can hold: the packet is damaged")
         rest = bytes(data[pos:])
         self._escapes = elias.decode(rest, n_esc, "gamma") if n_esc else np.zeros(0, np.int64)
+        if _beyond_cap(self._escapes):
+            raise CoderError(f"escaped value beyond ±{MAX_ESCAPE}: the packet is damaged")
         self._esc_pos = 0
         self.consumed = len(data)
         try:
