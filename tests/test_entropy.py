@@ -109,3 +109,19 @@ def test_from_pmfs_puts_the_tail_mass_on_the_escape_symbol():
     t = from_pmfs([-1], [np.array([0.25, 0.5, 0.24])], [0.01])
     assert t.sizes[0] == 4
     assert t.freqs[0, 3] == pytest.approx(0.01 * TOTAL, rel=0.05)
+
+
+def test_the_residual_tables_are_the_ones_format_md_names():
+    from pathlib import Path
+
+    from vidcodec.coding.tables import RESIDUAL_TABLES_SHA256, residual_tables, table_digest
+
+    t = residual_tables()
+    assert len(t) == 15 and table_digest(t) == RESIDUAL_TABLES_SHA256
+    doc = (Path(__file__).parents[1] / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    assert RESIDUAL_TABLES_SHA256 in doc
+    # Every row is centred on zero and (up to the integer rounding) symmetric, as they were fitted.
+    for row in range(len(t)):
+        freqs = t.freqs[row, : t.sizes[row] - 1]
+        assert len(freqs) == 1 - 2 * t.offsets[row]
+        assert np.abs(freqs - freqs[::-1]).max() <= 8

@@ -105,3 +105,11 @@ def test_golden_keycontext_stream_is_version_4_with_a_context_coded_key(tiny_mod
 
 def test_golden_keycontext_stream_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
     _check_golden_pan("keycontext", major=4)
+
+
+def test_golden_residual_stream_is_version_5_and_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    # Its deltas use the format's residual tables: a decoder that used the model's delta tables (the
+    # 2.x-4.x rule) would pop different symbols from the same bytes.
+    with container.GvcReader(DATA / "golden_residual.gvc") as r:
+        assert r.version == (5, 0) and r.header.version == (5, 0)
+    _check_golden_pan("residual", major=5)

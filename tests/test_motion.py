@@ -134,9 +134,10 @@ def test_static_latents_send_no_motion_section(tiny):
 
 def test_1x_streams_decode_without_a_motion_section(tiny):
     # A 1.x delta payload is the level byte then the symbol section; 2.0 adds the block byte, 3.0 the
-    # context flag (0: the 2.x symbol section); 4.0 a context flag in key payloads (0: the 3.x layout).
+    # context flag (0: the 2.x symbol section); 4.0 a context flag in key payloads (0: the 3.x layout);
+    # 5.0 codes residuals with the format's tables instead of the model's delta tables.
     y = np.random.default_rng(4).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
-    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False)
+    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False, residuals=tiny.delta_tables)
     key = enc.encode_latent(y)
     delta = enc.encode_latent(y + 1.5)
     assert delta.payload[1:3] == b"\0\0"

@@ -15,7 +15,8 @@ format 2.0 golden stream with motion-compensated deltas with :func:`make_golden_
 tests/tiny_model.py motion``, at commit 999de94: the writer writes the newest format), and the format
 3.0 one with context-coded deltas with the same function (``python tests/tiny_model.py context``), and
 the format 4.0 one with a context-coded key with it too, on larger windows (``python tests/tiny_model.py
-keycontext``).
+keycontext``), and the format 5.0 one (deltas coded with the format's residual tables) likewise
+(``python tests/tiny_model.py residual``).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ if __name__ == "__main__":
         make_tiny_gan()
     elif sys.argv[1:] in (["motion"], ["context"]):
         make_golden_pan(sys.argv[1])
-    elif sys.argv[1:] == ["keycontext"]:
+    elif sys.argv[1:] in (["keycontext"], ["residual"]):
         make_golden_pan(sys.argv[1], width=192, height=128)
     else:
         make_golden()

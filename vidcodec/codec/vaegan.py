@@ -44,7 +44,7 @@ import numpy as np
 
 from ..coding import qsgd
 from ..coding.entropy import MAX_ESCAPE, SymbolReader, SymbolWriter
-from ..coding.tables import PRECISION, IntTables
+from ..coding.tables import PRECISION, IntTables, residual_tables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
 from . import DEFAULT_GOP, context, motion
@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 4  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 5  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -133,6 +133,7 @@ class FrameEncoder:
         stream_seed: int = 0,
         rate: RateController | None = None,
         refiner: Refiner | None = None,
+        residuals: IntTables | None = None,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -158,9 +159,12 @@ class FrameEncoder:
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
         self._frame = 0
-        self._delta_cost = _delta_cost_matrix(model.delta_tables)
+        # Delta residuals use the format's residual tables (5.0 on; ``residuals``: others, e.g. the
+        # model's delta tables for the 2.x-4.x symbols in tests); context-coded keys the model's ladder.
+        self.residuals = residuals if residuals is not None else residual_tables()
+        self._delta_cost = _delta_cost_matrix(self.residuals)
         self._context_cost = context.cost_tables(self._delta_cost)
-        self._key_context_cost = context.key_cost_tables(self._delta_cost)
+        self._key_context_cost = context.key_cost_tables(_delta_cost_matrix(model.delta_tables))
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -360,7 +364,7 @@ class FrameEncoder:
                        block: int = 0, vectors: bytes = b"") -> bytes:
         _, ctx, selectors = plan
         flat = d[: self.channels].reshape(self.channels, -1)
-        tables = self.model.delta_tables
+        tables = self.residuals
         n_rows = len(tables)
         w = SymbolWriter(self.coder)
         w.put_uniform(n_rows, selectors)
@@ -409,12 +413,14 @@ class FrameDecoder:
         self.shape = latent_shape
         self.coder = coder
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
-        # 3.0 the delta context flag, 4.0 the key context flag; older streams read without them.
+        # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables;
+        # older streams read without them.
         if not 1 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
         self.motion = major >= 2
         self.context = major >= 3
         self.key_context = major >= 4
+        self.residuals = residual_tables() if major >= 5 else model.delta_tables
         self._prev: np.ndarray | None = None
         self._prev_level: int | None = None
 
@@ -513,7 +519,7 @@ class FrameDecoder:
             for ch in range(c):
                 out[ch] = r.get(tables, ch, h * w)
             return out.reshape(full, h, w)
-        tables = self.model.delta_tables
+        tables = self.residuals
         selectors = r.get_uniform(len(tables), c)
         if pred is None:
             for ch in np.flatnonzero(selectors):

@@ -8,7 +8,10 @@ is exported and stored as integers with its weights; decoding never recomputes t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -117,3 +120,24 @@ def from_tensors(prefix: str, d: dict[str, np.ndarray]) -> IntTables:
         sizes=np.asarray(d[f"{prefix}.sizes"], dtype=np.int32),
         freqs=np.asarray(d[f"{prefix}.freqs"], dtype=np.int32),
     )
+
+
+RESIDUAL_TABLES_SHA256 = "1a469bc2d21fd6026642d180db64999924cdbf6f0e8f745acb5bdf21cf228d66"
+
+
+def table_digest(t: IntTables) -> str:
+    """SHA-256 of a table set's integers (offsets, sizes, freqs as little-endian int32, in that order)."""
+    parts = [np.asarray(a, dtype="<i4").tobytes() for a in (t.offsets, t.sizes, t.freqs)]
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def residual_tables() -> IntTables:
+    """The format's tables for delta residuals (format 5.0 on; docs/FORMAT.md): the rows of a Laplace
+    ladder reshaped to the residuals a dead-zone encoder sends (far more zeros, fewer ±1), fitted once
+    on training clips (runs/context-fit/fit_residual_tables.py). Part of the format, not of a model."""
+    with np.load(Path(__file__).with_name("residual_tables.npz")) as f:
+        tables = from_tensors("residual", {k: f[k] for k in f.files})
+    if table_digest(tables) != RESIDUAL_TABLES_SHA256:
+        raise RuntimeError("vidcodec/coding/residual_tables.npz is damaged: reinstall vidcodec")
+    return tables
