@@ -180,3 +180,28 @@ def test_the_encoder_keeps_the_plain_prediction_when_motion_does_not_pay(tiny, m
         np.testing.assert_array_equal(dec.decode_symbols(coded.kind, coded.payload)[0], enc._prev)
         if coded.kind == DELTA:
             assert coded.payload[1] == 0
+
+
+def test_rdoq_trades_squared_error_for_bits_and_stays_in_step(tiny):
+    # Small scattered changes just past the dead zone: sending them costs many bits each, so the
+    # rate-distortion choice steps some toward zero; the decoder follows whatever is sent.
+    rng = np.random.default_rng(21)
+    y = rng.normal(0, 3, (tiny.latent_channels, 12, 16)).astype(np.float32) / tiny.gains[2][:, None, None]
+    step = np.where(rng.random(y.shape) < 0.2, rng.choice([-1.0, 1.0], y.shape) * rng.uniform(0.9, 2.6, y.shape), 0.0)
+    moved = (y + step / tiny.gains[2][:, None, None]).astype(np.float32)
+    out = {}
+    for rdoq in (False, True):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0, rdoq=rdoq)
+        dec = FrameDecoder(tiny, y.shape)
+        dec.decode_symbols(KEY, enc.encode_latent(y).payload)
+        key_state = enc._prev.copy()
+        delta = enc.encode_latent(moved)
+        assert delta.kind == DELTA
+        np.testing.assert_array_equal(dec.decode_symbols(DELTA, delta.payload)[0], enc._prev)
+        target = moved * tiny.gains[2][:, None, None]
+        err = float(((target - enc._prev)[: enc.channels] ** 2).sum())
+        out[rdoq] = (8 * len(delta.payload), err, np.abs(enc._prev - key_state).sum())
+    (bits_off, err_off, sent_off), (bits_on, err_on, sent_on) = out[False], out[True]
+    assert bits_on < bits_off and err_on > err_off and sent_on < sent_off
+    # It only takes steps worth their bits: the total cost at the encoder's lambda does not rise.
+    assert err_on + 0.2 * bits_on <= err_off + 0.2 * bits_off

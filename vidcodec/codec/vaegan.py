@@ -134,6 +134,8 @@ class FrameEncoder:
         rate: RateController | None = None,
         refiner: Refiner | None = None,
         residuals: IntTables | None = None,
+        rdoq: bool = True,
+        rdoq_lambda: float | None = None,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -155,6 +157,8 @@ class FrameEncoder:
         self.stream_seed = stream_seed
         self.rate = rate  # average-bitrate control: picks the level at each GOP start
         self.refiner = refiner  # --refine: gradient steps on each frame's latent before quantizing
+        self.rdoq = rdoq  # rate-distortion choice of each delta residual's magnitude (see _rdoq)
+        self.rdoq_lambda = channel_lambda if rdoq_lambda is None else rdoq_lambda  # squared error per bit
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
@@ -223,6 +227,8 @@ class FrameEncoder:
             residual = ys - cand
             r = self._residuals(residual)
             plan = self._delta_plan(r, cand)
+            if self.rdoq and self.coder == "ans" and self._rdoq(residual, r, plan):
+                plan = self._delta_plan(r, cand)
             cost = float(((residual - r) ** 2).sum()) + self.channel_lambda * (plan[0] + 8 * len(vectors))
             if cost < best_cost:
                 best_cost, pred, d, best = cost, cand, r, (plan, block, vectors)
@@ -245,6 +251,36 @@ class FrameEncoder:
         if self.channel_lambda > 0:
             self._drop_channels(residual, d)
         return d
+
+    def _rdoq(self, residual: np.ndarray, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray]) -> bool:
+        """Rate-distortion choice of each sent residual (in place): one step toward zero when the squared
+        error it adds is under ``channel_lambda`` times the bits it saves with the table the plan gives
+        the position (the contexts of its neighbours taken as planned). True if anything changed.
+        Against none, on training clips (30 frames, all levels): −1.2 … −2.8 % PSNR BD-rate, λ 0.2
+        better than 0.1 or 0.4; held-out clips: −4.1 … +0.2 % PSNR, −4.2 … +2.7 % MS-SSIM."""
+        _, ctx, selectors = plan
+        changed = False
+        for ch in np.flatnonzero(selectors):
+            q = d[ch]
+            at = np.flatnonzero(q)
+            if not at.size:
+                continue
+            sel = int(selectors[ch])
+            n_rows = len(self.residuals)
+            rows = context.rows(sel, ctx[ch].ravel()[at], n_rows) if ctx is not None else np.full(at.size, sel)
+            old = q.ravel()[at]
+            new = old - np.sign(old)
+            res = residual[ch].ravel()[at]
+            cost = self._delta_cost
+            bits_old = cost[rows, np.clip(old, -_WINDOW, _WINDOW) + _WINDOW]
+            bits_new = cost[rows, np.clip(new, -_WINDOW, _WINDOW) + _WINDOW]
+            gain = (res - new) ** 2 - (res - old) ** 2 + self.rdoq_lambda * (bits_new - bits_old)
+            take = gain < 0
+            if take.any():
+                flat = q.reshape(-1)
+                flat[at[take]] = new[take]
+                changed = True
+        return changed
 
     def _drop_channels(self, residual: np.ndarray, d: np.ndarray) -> None:
         """Rate-distortion choice per channel (in place): a channel whose residuals lower the squared
