@@ -53,11 +53,17 @@ def test_golden_stream_decodes_to_the_same_frames(tiny_model_dir):
     assert np.abs(rgb - want["rgb"]).mean() < 0.05
 
 
-def test_golden_motion_stream_is_version_2_with_motion_in_every_delta(tiny_model_dir):
-    with container.GvcReader(DATA / "golden_motion.gvc") as r:
-        assert r.version == (2, 0) and r.header.version == (2, 0)
+def _golden_pan_packets(name: str, version: tuple[int, int]) -> list:
+    """A golden pan stream's packets (one key, five deltas), after checking its format version."""
+    with container.GvcReader(DATA / f"golden_{name}.gvc") as r:
+        assert r.version == version and r.header.version == version
         packets = list(r)
     assert [p.kind for p in packets] == [1, 2, 2, 2, 2, 2]
+    return packets
+
+
+def test_golden_motion_stream_is_version_2_with_motion_in_every_delta(tiny_model_dir):
+    packets = _golden_pan_packets("motion", (2, 0))
     assert all(p.payload[1] > 0 for p in packets[1:])  # a motion section in every delta
 
 
@@ -79,10 +85,7 @@ def test_golden_motion_stream_decodes_to_the_same_symbols_and_frames(tiny_model_
 
 
 def test_golden_context_stream_is_version_3_with_context_coded_deltas(tiny_model_dir):
-    with container.GvcReader(DATA / "golden_context.gvc") as r:
-        assert r.version == (3, 0) and r.header.version == (3, 0)
-        packets = list(r)
-    assert [p.kind for p in packets] == [1, 2, 2, 2, 2, 2]
+    packets = _golden_pan_packets("context", (3, 0))
     flags = []
     for p in packets[1:]:
         block = p.payload[1]
@@ -96,10 +99,7 @@ def test_golden_context_stream_decodes_to_the_same_symbols_and_frames(tiny_model
 
 
 def test_golden_keycontext_stream_is_version_4_with_a_context_coded_key(tiny_model_dir):
-    with container.GvcReader(DATA / "golden_keycontext.gvc") as r:
-        assert r.version == (4, 0) and r.header.version == (4, 0)
-        packets = list(r)
-    assert [p.kind for p in packets] == [1, 2, 2, 2, 2, 2]
+    packets = _golden_pan_packets("keycontext", (4, 0))
     assert packets[0].payload[1] == 1  # the key's context flag
 
 
@@ -110,6 +110,5 @@ def test_golden_keycontext_stream_decodes_to_the_same_symbols_and_frames(tiny_mo
 def test_golden_residual_stream_is_version_5_and_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
     # Its deltas use the format's residual tables: a decoder that used the model's delta tables (the
     # 2.x-4.x rule) would pop different symbols from the same bytes.
-    with container.GvcReader(DATA / "golden_residual.gvc") as r:
-        assert r.version == (5, 0) and r.header.version == (5, 0)
+    _golden_pan_packets("residual", (5, 0))
     _check_golden_pan("residual", major=5)
