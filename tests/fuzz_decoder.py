@@ -37,7 +37,8 @@ _PACKET = struct.Struct("<4sBBBqII")
 
 
 def seed_streams(tmp: Path) -> list[bytes]:
-    """Valid streams: ANS and Elias, plain and with parameters packets, made from a testsrc2 clip."""
+    """Valid streams: ANS and Elias, plain and with parameters packets, made from a testsrc2 clip, and
+    the committed GAN-mode golden streams (latent space and feature space)."""
     from conftest import write_testsrc
 
     clip = write_testsrc(tmp / "fuzz-src.mp4", frames=8, size=(64, 48))
@@ -46,6 +47,7 @@ def seed_streams(tmp: Path) -> list[bytes]:
         buf = io.BytesIO()
         api.encode(clip, buf, model="vaegan-tiny", quality=2, gop=3, coder=coder, repeat_header=repeat)
         out.append(buf.getvalue())
+    out += [(HERE / "data" / name).read_bytes() for name in ("golden_gan.gvc", "golden_gan_features.gvc")]
     return out
 
 
@@ -116,7 +118,10 @@ def run_one(data: bytes, synthesize: bool) -> str:
             for p in api._decode_packets(reader, m):
                 # as the decoder does: concealed repeats copy the last frame, only decoded frames are synthesized
                 if synthesize and p.latent is not None and not p.concealed:
-                    m.synthesize(p.latent)
+                    if m.kind == "pgan":  # GAN mode: the generator, from a latent or a feature map
+                        m.picture(p.latent, reader.header.width, reader.header.height)
+                    else:
+                        m.synthesize(p.latent)
         return "ok"
     except VidcodecError as e:
         return type(e).__name__

@@ -201,9 +201,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(5, 2)
+        + le(6, 2)
         + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 5.0, header size
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 6.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -233,8 +233,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "ba5a0f6a45e7acd37a84defe3609e1106456a4f60363923cd55544cb54fe8b29"  # format 5.0
+        "ce5cfb6f32377f44e55d6b8910d3fa21cc580e7b70a8e600706ebaa1ab9c2901"  # format 6.0
     )
+    # 6.0 changed no container byte but the version: a header kept at 5.0 gives 5.0's bytes.
+    v5, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(5, 0)))
+    assert hashlib.sha256(v5).hexdigest() == "ba5a0f6a45e7acd37a84defe3609e1106456a4f60363923cd55544cb54fe8b29"
     # A header that keeps an older stream's version writes that version's bytes (same hash as in 1.1).
     old, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(1, 1)))
     assert hashlib.sha256(old).hexdigest() == "5a2fac6faa05fc035b9125356cf83389f63b413b942373a2898d7212f1b66f02"
@@ -372,9 +375,10 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<H", 6) + data[10:]
+    future = data[:8] + struct.pack("<H", 7) + data[10:]
     with pytest.raises(
-        UnsupportedVersionError, match=r"version 6\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x.*upgrade"
+        UnsupportedVersionError,
+        match=r"version 7\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -382,7 +386,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (5, 9)
+    assert reader.version == (6, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ from safetensors.torch import load_file
 
 import vidcodec
 from vidcodec import container, media
+from vidcodec.api import parse_gan_layer
 from vidcodec.cli import main
-from vidcodec.codec import gan
+from vidcodec.codec import gan, gansearch
 from vidcodec.coding import qsgd
 from vidcodec.errors import CoderError, CorruptPacketError, UsageError
 from vidcodec.models import zoo
@@ -109,46 +111,56 @@ def test_payload_round_trip_and_damage():
         gan.unpack_payload(b"", 16)
 
 
-def test_packets_round_trip_through_the_container_with_identical_latents(tiny_gan):
+LAYERS = pytest.mark.parametrize("layer", [None, 8], ids=["z", "features8"])
+
+
+@LAYERS
+def test_packets_round_trip_through_the_container_with_identical_latents(tiny_gan, layer):
     frames = _frames(SAMPLE, 7)
-    enc = gan.GanFrameEncoder(tiny_gan, gop=3, latent_bits=4, search_iters=8)
+    enc = gan.GanFrameEncoder(tiny_gan, gop=3, latent_bits=4, search_iters=8, layer=layer)
     coded = [enc.encode(f) for f in frames]
     assert [c.kind for c in coded] == ["key", "delta", "delta", "key", "delta", "delta", "key"]
     buf = io.BytesIO()
     hdr = container.StreamHeader(width=frames[0].shape[1], height=frames[0].shape[0], time_base=(1, 10),
                                  frame_rate=(10, 1), frame_count=7, model_name="pgan-tiny",
                                  model_hash=bytes.fromhex(tiny_gan.sha256), coder=container.Coder.ELIAS,
-                                 mode=container.Mode.GAN, quality=1, latent_shape=(16, 1, 1), gop=3)
+                                 mode=container.Mode.GAN, quality=1, latent_shape=enc.state_shape, gop=3)
     with container.GvcWriter(buf, hdr) as w:
         for i, c in enumerate(coded):
             w.write_packet(container.PacketType.KEY if c.kind == "key" else container.PacketType.DELTA, i, c.payload)
     buf.seek(0)
     reader = container.GvcReader(buf)
-    dec = gan.GanFrameDecoder(tiny_gan, tuple(reader.header.latent_shape))
+    dec = gan.GanFrameDecoder(tiny_gan, tuple(reader.header.latent_shape), major=reader.header.version[0])
     for c, p in zip(coded, reader, strict=True):
         z, _ = dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)
         assert np.array_equal(z, c.latent)  # the decoder holds exactly the encoder's latent: no drift
     assert all(c.iters >= 1 for c in coded)
 
 
-def test_delta_needs_its_reference_and_shape_must_match(tiny_gan):
-    enc = gan.GanFrameEncoder(tiny_gan, gop=4, search_iters=2)
+@LAYERS
+def test_delta_needs_its_reference_and_shape_must_match(tiny_gan, layer):
+    enc = gan.GanFrameEncoder(tiny_gan, gop=4, search_iters=2, layer=layer)
     frames = _frames(SAMPLE, 2)
     key, delta = enc.encode(frames[0]), enc.encode(frames[1])
-    dec = gan.GanFrameDecoder(tiny_gan, (16, 1, 1))
+    dec = gan.GanFrameDecoder(tiny_gan, enc.state_shape)
     with pytest.raises(CoderError, match="reference"):
         dec.decode_symbols("delta", delta.payload)
     dec.decode_symbols("key", key.payload)
     dec.decode_symbols("delta", delta.payload)
-    with pytest.raises(CorruptPacketError, match="latent"):
-        gan.GanFrameDecoder(tiny_gan, (32, 1, 1))
+    for shape in ((32, 1, 1), (7, 8, 8), (8, 8, 4), (8, 32, 32)):
+        with pytest.raises(CorruptPacketError, match="latent"):
+            gan.GanFrameDecoder(tiny_gan, shape)
+    if layer is not None:  # feature maps are a 6.0 layout: a 5.0 header naming one is inconsistent
+        with pytest.raises(CorruptPacketError, match="latent"):
+            gan.GanFrameDecoder(tiny_gan, enc.state_shape, major=5)
 
 
-def test_gops_searched_side_by_side_match_one_at_a_time(tiny_gan):
+@LAYERS
+def test_gops_searched_side_by_side_match_one_at_a_time(tiny_gan, layer):
     frames = _frames(SAMPLE, 8)
-    one = gan.GanFrameEncoder(tiny_gan, gop=3, search_iters=6)
+    one = gan.GanFrameEncoder(tiny_gan, gop=3, search_iters=6, layer=layer)
     seq = [one.encode(f) for f in frames]
-    both = gan.GanFrameEncoder(tiny_gan, gop=3, search_iters=6)
+    both = gan.GanFrameEncoder(tiny_gan, gop=3, search_iters=6, layer=layer)
     batched = both.encode_gops(frames)
     assert [c.kind for c in batched] == [c.kind for c in seq]
     # Each GOP's search is the same computation as alone; batched arithmetic rounds differently and
@@ -161,10 +173,11 @@ def test_gops_searched_side_by_side_match_one_at_a_time(tiny_gan):
     assert [c.kind for c in (one.encode(frames[1]), both.encode(frames[1]))] == ["key", "key"]
 
 
-def test_warm_start_is_used_by_the_encoder(tiny_gan):
-    """Delta frames start their search at the previous decoded latent: lower start loss than a keyframe's."""
+@LAYERS
+def test_warm_start_is_used_by_the_encoder(tiny_gan, layer):
+    """Delta frames start their search at the previous decoded state: lower start loss than a keyframe's."""
     frames = _frames(SAMPLE, 4)
-    enc = gan.GanFrameEncoder(tiny_gan, gop=100, search_iters=20)
+    enc = gan.GanFrameEncoder(tiny_gan, gop=100, search_iters=20, layer=layer)
     coded = [enc.encode(f) for f in frames]
     assert all(c.start_loss < coded[0].start_loss for c in coded[1:])
 
@@ -236,7 +249,7 @@ def test_out_of_domain_warning(tmp_path, clip, caplog, monkeypatch):
 
 
 def test_qsgd_levels_of_a_delta_stay_within_bits(tiny_gan):
-    enc = gan.GanFrameEncoder(tiny_gan, gop=10, latent_bits=4, search_iters=3)
+    enc = gan.GanFrameEncoder(tiny_gan, gop=10, latent_bits=4, search_iters=3, layer=None)
     frames = _frames(SAMPLE, 3)
     coded = [enc.encode(f) for f in frames]
     for c in coded[1:]:
@@ -249,11 +262,98 @@ def test_eval_gan_mode_reports_the_seed_table_and_the_warm_start_study(tiny_gan,
     assert main(["eval", "--mode", "gan", "--model", "pgan-tiny", str(SAMPLE), "--frames", "3",
                  "--search-iters", "2", "--out", str(tmp_path), "-q"]) == 0
     text = capsys.readouterr().out
-    for row in ("GAN (16-bit latent, ~float)", "GAN lossy 8 bits", "GAN lossy 6 bits", "GAN lossy 4 bits", "JPEG q=1",
-                "warm_iters_median", "cold_iters_median"):
+    for row in ("GAN 8x8 features (16-bit, ~float)", "GAN 8x8 features lossy 8 bits", "GAN 8x8 features lossy 6 bits",
+                "GAN 8x8 features lossy 4 bits", "GAN 8x8 features default (8/5 bits)",
+                "GAN latent z default (8/6 bits)", "JPEG q=1", "warm_iters_median", "cold_iters_median"):
         assert row in text
     report = json.loads((tmp_path / "gan.json").read_text())
     study = report["warm_start"][0]
     assert study["frames"] == 2 and 0 <= study["warm_iters_median"] <= study["cap"] + 1
     table = {r["method"]: r for r in report["table"]}
-    assert table["GAN lossy 4 bits"]["CR"] > table["JPEG q=1"]["CR"] > 1  # a 16-value latent vs a JPEG
+    assert table["GAN latent z default (8/6 bits)"]["CR"] > table["JPEG q=1"]["CR"] > 1  # a 16-value latent vs a JPEG
+    # in feature space fewer bits give fewer bytes (rows measured from the real files)
+    assert table["GAN 8x8 features lossy 4 bits"]["CR"] > table["GAN 8x8 features (16-bit, ~float)"]["CR"]
+    assert main(["eval", "--mode", "gan", "--model", "pgan-tiny", str(SAMPLE), "--frames", "2", "--gan-layer", "z",
+                 "--search-iters", "2", "-q"]) == 0
+    assert "GAN lossy 4 bits" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ feature space (format 6.0)
+
+
+def test_feature_space_payloads_are_sparse_and_damage_is_caught(tiny_gan):
+    enc = gan.GanFrameEncoder(tiny_gan, gop=4, latent_bits=6, search_iters=6, layer=8, coeffs=20)
+    assert enc.state_shape == (8, 8, 8)
+    frames = _frames(SAMPLE, 3)
+    key, *deltas = [enc.encode(f) for f in frames]
+    head, corr = gan.split_key(key.payload)
+    assert len(head) > 6 and head[0] == enc.key_bits  # the keyframe's latent, as in latent space
+    z = gan.unpack_payload(head, tiny_gan.latent)
+    value = gan.unpack_correction(corr, enc.state_shape)
+    assert np.count_nonzero(value) <= 3 * 20  # keyframes: KEY_COEFFS_FACTOR x coeffs
+    assert np.array_equal(key.latent, gan.key_base(tiny_gan, z, 8) + value)
+    for d in deltas:
+        assert d.payload[0] == 6 and np.count_nonzero(gan.unpack_correction(d.payload, enc.state_shape)) <= 20
+    dec = gan.GanFrameDecoder(tiny_gan, enc.state_shape)
+    for bad in (key.payload[:3], struct.pack("<I", 10**6) + key.payload[4:], key.payload[:4 + len(head)]):
+        with pytest.raises(CoderError):
+            dec.decode_symbols("key", bad)
+    with pytest.raises(CoderError, match="bit depth"):
+        dec.decode_symbols("key", key.payload[:4 + len(head)] + b"\x01" + corr[1:])
+    dec.decode_symbols("key", key.payload)
+    with pytest.raises(CoderError):
+        dec.decode_symbols("delta", deltas[0].payload[:-1] + b"\xff\xff")
+
+
+def test_feature_space_is_closer_than_latent_space_at_the_same_search(tiny_gan):
+    """An 8x8 feature map holds more of a picture than the 16-value latent: lower loss after the same
+    iterations (the reason the feature space exists)."""
+    frames = _frames(SAMPLE, 3)
+    loss = {}
+    for layer in (None, 8):
+        enc = gan.GanFrameEncoder(tiny_gan, gop=10, latent_bits=8, search_iters=20, layer=layer, coeffs=200)
+        loss[layer] = [gansearch.frame_distortion(tiny_gan.render(torch.from_numpy(c.latent[None])),
+                                                  tiny_gan.squash(f)).item() for f, c in
+                       zip(frames, (enc.encode(f) for f in frames))]
+    assert max(loss[8]) < min(loss[None])
+
+
+def test_gan_layer_choices(tiny_gan, clip, tmp_path, capsys):
+    assert parse_gan_layer("z") is None and parse_gan_layer("8") == 8 and parse_gan_layer(16) == 16
+    for bad in ("x", "6", "2", ""):
+        with pytest.raises(UsageError, match="--gan-layer"):
+            parse_gan_layer(bad)
+    with pytest.raises(UsageError, match="--gan-layer 32"):  # pgan-tiny is 16x16
+        vidcodec.encode(clip, tmp_path / "a.gvc", mode="gan", model="pgan-tiny", gan_layer=32)
+    with pytest.raises(UsageError, match="--coeffs"):
+        vidcodec.encode(clip, tmp_path / "b.gvc", mode="gan", model="pgan-tiny", coeffs=-1)
+    for layer, shape in (("z", "16x1x1"), ("4", "8x4x4")):
+        out = tmp_path / f"{layer}.gvc"
+        assert main(["encode", str(clip), str(out), "--mode", "gan", "--model", "pgan-tiny", "--gan-layer", layer,
+                     "--search-iters", "2", "--frames", "3", "-q"]) == 0
+        assert len(list(vidcodec.frames(out))) == 3
+        with open(out, "rb") as f:
+            hdr = container.GvcReader(f).header
+        assert "x".join(map(str, hdr.latent_shape)) == shape and hdr.version == container.FORMAT_VERSION
+
+
+def test_golden_feature_space_stream_decodes_to_the_recorded_states(tiny_gan):
+    """Format 6.0: latents and corrections parse exactly; the states (features of the keyframe's
+    latent, computed by the generator, plus corrections) match to float precision."""
+    want = np.load(DATA / "golden_gan_features.npz")
+    with open(DATA / "golden_gan_features.gvc", "rb") as f:
+        reader = container.GvcReader(f)
+        assert reader.header.version == (6, 0) and tuple(reader.header.latent_shape) == (8, 8, 8)
+        dec = gan.GanFrameDecoder(tiny_gan, tuple(reader.header.latent_shape), major=6)
+        packets = list(reader)
+    kinds = ["key" if p.kind == container.PacketType.KEY else "delta" for p in packets]
+    assert kinds == ["key", "delta", "delta", "key", "delta", "delta"]
+    keys = [gan.split_key(p.payload) for p, k in zip(packets, kinds) if k == "key"]
+    assert np.array_equal(np.stack([gan.unpack_payload(h, tiny_gan.latent) for h, _ in keys]), want["z"])
+    corrections = [gan.unpack_correction(gan.split_key(p.payload)[1] if k == "key" else p.payload, (8, 8, 8))
+                   for p, k in zip(packets, kinds)]
+    assert np.array_equal(np.stack(corrections), want["correction"])
+    states = np.stack([dec.decode_symbols(k, p.payload)[0] for p, k in zip(packets, kinds)])
+    np.testing.assert_allclose(states, want["state"], rtol=0, atol=1e-5)
+    frames = list(vidcodec.frames(DATA / "golden_gan_features.gvc"))
+    assert len(frames) == 6 and frames[0].rgb.shape == (46, 62, 3)

@@ -155,3 +155,18 @@ def test_a_converted_zoo_generator_codes_video(tmp_path, monkeypatch, clip):
     assert s.frames == 3
     frames = list(vidcodec.frames(tmp_path / "z.gvc"))
     assert len(frames) == 3 and frames[0].rgb.shape == (48, 64, 3)
+
+
+def test_features_then_synthesize_is_the_generator():
+    """The feature-space GAN mode splits the generator at any scale; both halves compose to it."""
+    torch.manual_seed(3)
+    g = pgan.Generator.from_config(pgan.PGANConfig(latent=Z, depths=DEPTHS))
+    z = torch.randn(2, Z)
+    with torch.no_grad():
+        for k in range(len(DEPTHS)):
+            r = 4 << k
+            x = g.features(z, r)
+            assert x.shape == (2, *g.feature_shape(r)) == (2, DEPTHS[k], r, r)
+            assert torch.allclose(g.synthesize(x), g(z), atol=1e-6)
+    with pytest.raises(ValueError, match="no 6x6"):
+        g.feature_shape(6)

@@ -233,3 +233,63 @@ def test_row_quantization_is_unbiased_per_row_with_one_norm_each():
 def test_row_dequantization_rejects_damaged_levels():
     with pytest.raises(CoderError):
         qsgd.dequantize_rows(np.ones(1, np.float32), np.array([[8]]), 3)
+
+
+# --- sparse packed format (positions as gaps) --------------------------------------------------------
+
+
+def test_pack_sparse_layout_pinned():
+    q = [0, 0, 3, 0, -1]  # gaps 2, 1; levels 3 -> natural 5, -1 -> natural 2
+    naturals = [3, 2, 5, 2]  # gap + 1, then 2|q| - 1 or 2|q|
+    signed = [(n - 1) // 2 if (n - 1) % 2 == 0 else -n // 2 for n in naturals]  # Elias codes zigzag(v) + 1
+    assert qsgd.pack_sparse(np.float32(2.0), q, "gamma") == (
+        b"\x00" + struct.pack("<f", 2.0) + struct.pack("<I", 2) + elias.encode(signed, "gamma"))
+    assert qsgd.pack_sparse(1.0, [0, 0, 0]) == b"\x00" + struct.pack("<fI", 1.0, 0)
+
+
+@pytest.mark.parametrize("kind", ["gamma", "delta"])
+@SETTINGS
+@given(v=vectors, bits=st.integers(2, 16), frame=st.integers(0, 2**32), keep=st.floats(0, 1))
+def test_pack_sparse_round_trip(kind, v, bits, frame, keep):
+    v = np.where(np.random.default_rng(frame).random(v.shape) < keep, v, 0)
+    norm, q = qsgd.quantize(v, bits, 7, frame)
+    norm2, q2 = qsgd.unpack_sparse(qsgd.pack_sparse(norm, q, kind), q.size)
+    assert norm2.tobytes() == norm.tobytes()
+    np.testing.assert_array_equal(q2, q.ravel())
+
+
+def test_sparse_is_smaller_than_dense_for_sparse_vectors():
+    q = np.zeros(4096, np.int64)
+    q[np.random.default_rng(0).choice(4096, 100, replace=False)] = 5
+    assert len(qsgd.pack_sparse(1.0, q)) < len(qsgd.pack(1.0, q)) / 2
+
+
+def test_unpack_sparse_malformed():
+    good = qsgd.pack_sparse(2.0, [0, 3, 0, -3, 1], "delta")
+    assert qsgd.unpack_sparse(good, 5)[1].tolist() == [0, 3, 0, -3, 1]
+    cases = [
+        b"",
+        good[:8],  # shorter than the header
+        good[:-1],  # truncated codes
+        good + b"\x00",  # trailing data
+        b"\x02" + good[1:],  # unknown kind
+        good[:1] + struct.pack("<f", float("nan")) + good[5:],
+        good[:5] + struct.pack("<I", 6) + good[9:],  # more non-zero levels than values
+        good[:5] + struct.pack("<I", 2) + good[9:],  # count disagrees with the codes
+        qsgd.pack_sparse(2.0, [0, 0, 0]) + b"\x80",  # no levels, yet codes follow
+    ]
+    for data in cases:
+        with pytest.raises(CoderError):
+            qsgd.unpack_sparse(data, 5)
+    with pytest.raises(CoderError, match="past"):
+        qsgd.unpack_sparse(good, 4)  # the last level lies beyond a 4-value vector
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=40), count=st.integers(0, 200))
+def test_unpack_sparse_random_bytes_never_crashes(data, count):
+    try:
+        norm, q = qsgd.unpack_sparse(data, count)
+    except CoderError:
+        return
+    assert np.isfinite(norm) and norm >= 0 and q.shape == (count,)

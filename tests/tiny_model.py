@@ -16,7 +16,9 @@ tests/tiny_model.py motion``, at commit 999de94: the writer writes the newest fo
 3.0 one with context-coded deltas with the same function (``python tests/tiny_model.py context``), and
 the format 4.0 one with a context-coded key with it too, on larger windows (``python tests/tiny_model.py
 keycontext``), and the format 5.0 one (deltas coded with the format's residual tables) likewise
-(``python tests/tiny_model.py residual``).
+(``python tests/tiny_model.py residual``). The format 6.0 GAN stream in feature space (the 8x8
+feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
+gan-features``).
 """
 
 from __future__ import annotations
@@ -76,6 +78,39 @@ def make_tiny_gan() -> None:
     np.savez_compressed(DATA / "golden_gan_latents.npz", z=np.stack(latents))
 
 
+def make_golden_gan_features() -> None:
+    """Encode tests/data/golden_gan_features.gvc (6 testsrc2 frames, GOP 3, pgan-tiny's 8x8 feature
+    map, 20 corrected values a delta) + golden_gan_features.npz: each frame's latent (keys), its
+    correction levels, and its decoded state."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
+    from conftest import write_testsrc
+
+    import vidcodec
+    from vidcodec.codec import gan
+    from vidcodec.container import GvcReader
+    from vidcodec.models import zoo
+
+    with tempfile.TemporaryDirectory() as d:
+        clip = write_testsrc(Path(d) / "src.mp4", frames=6, size=(62, 46))
+        vidcodec.encode(clip, DATA / "golden_gan_features.gvc", mode="gan", model="pgan-tiny", gop=3,
+                        search_iters=10, gan_layer=8, coeffs=20, overwrite=True)
+    m = zoo.load("pgan-tiny")
+    with open(DATA / "golden_gan_features.gvc", "rb") as f:
+        reader = GvcReader(f)
+        dec = gan.GanFrameDecoder(m, tuple(reader.header.latent_shape), major=reader.header.version[0])
+        states, corrections, latents = [], [], []
+        for p in reader:
+            kind = "key" if p.kind == 1 else "delta"
+            states.append(dec.decode_symbols(kind, p.payload)[0])
+            head, corr = gan.split_key(p.payload) if kind == "key" else (b"", p.payload)
+            if head:
+                latents.append(gan.unpack_payload(head, m.latent))
+            corrections.append(gan.unpack_correction(corr, dec.shape))
+    np.savez_compressed(DATA / "golden_gan_features.npz", state=np.stack(states), correction=np.stack(corrections),
+                        z=np.stack(latents))
+
+
 def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int = 3) -> None:
     """Encode a 6-frame pan across a frame of samples/bikes.mp4 (``width``×``height`` windows, 12 pixels
     per frame) with vaegan-tiny into tests/data/golden_{name}.gvc + golden_{name}.npz (the writer's
@@ -116,6 +151,8 @@ def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int 
 if __name__ == "__main__":
     if sys.argv[1:] == ["gan"]:
         make_tiny_gan()
+    elif sys.argv[1:] == ["gan-features"]:
+        make_golden_gan_features()
     elif sys.argv[1:] in (["motion"], ["context"]):
         make_golden_pan(sys.argv[1])
     elif sys.argv[1:] in (["keycontext"], ["residual"]):

@@ -29,11 +29,13 @@ from tqdm import tqdm
 
 from . import container, media, pipeline
 from .codec import (
+    DEFAULT_GAN_COEFFS,
+    DEFAULT_GAN_LAYER,
     DEFAULT_GAN_MODEL,
     DEFAULT_KEY_BITS,
-    DEFAULT_LATENT_BITS,
     DEFAULT_SEARCH_ITERS,
     default_gop,
+    gan_latent_bits,
 )
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
@@ -133,6 +135,8 @@ def encode(
     search_iters: int = DEFAULT_SEARCH_ITERS,
     key_bits: int = DEFAULT_KEY_BITS,
     gop_batch: int = 1,
+    gan_layer: int | str = DEFAULT_GAN_LAYER,
+    coeffs: int = DEFAULT_GAN_COEFFS,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -152,6 +156,9 @@ def encode(
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
     each delta frame's search (keyframes: 4×), ``latent_bits`` quantizes the deltas and
     ``key_bits`` the keyframes' latents, ``gop_batch`` searches that many GOPs side by side.
+    ``gan_layer``: ``"z"`` searches the generator's input latent (the seed's method, format 5.0
+    streams); ``N`` its N × N feature map, each frame a sparse correction of at most ``coeffs``
+    values (keyframes 3×) on the previous one (format 6.0; better pictures, more bytes).
     A warning is logged when a keyframe is far outside the generator's domain.
     """
     zoo.check_backend(backend)
@@ -159,8 +166,9 @@ def encode(
         raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
     if model is None:
         model = DEFAULT_GAN_MODEL if mode == "gan" else zoo.DEFAULT_MODEL
+    layer = parse_gan_layer(gan_layer)
     if latent_bits is None:
-        latent_bits = DEFAULT_LATENT_BITS if mode == "gan" else 4
+        latent_bits = gan_latent_bits(layer) if mode == "gan" else 4
     if mode == "gan" and (bitrate is not None or refine):
         raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
                          "--key-bits and --gop)")
@@ -192,7 +200,7 @@ def encode(
         if mode == "gan":
             return _encode_gan(source, dst, m, t0, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
-                               progress=progress, repeat_header=repeat_header)
+                               progress=progress, repeat_header=repeat_header, gan_layer=layer, coeffs=coeffs)
         if quality is None:
             quality = m.default_quality
         if bitrate is not None:
@@ -248,6 +256,19 @@ def encode(
                        [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
 
 
+def parse_gan_layer(value: int | str | None) -> int | None:
+    """``"z"`` (or None) → None; ``"8"`` or 8 → 8 (UsageError otherwise)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "z"):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--gan-layer must be z or a feature-map size such as 8 (got {value!r})") from None
+    if n < 4 or n & (n - 1):
+        raise UsageError(f"--gan-layer must be z or a power of two from 4 up to the generator's size (got {n})")
+    return n
+
+
 def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: container.Coder, mode: container.Mode,
             quality: int, latent_shape: tuple[int, int, int], gop: int) -> container.StreamHeader:
     """The stream header of an encode of ``source`` with model ``m``."""
@@ -275,14 +296,14 @@ DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the g
 
 def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, latent_bits: int, key_bits: int,
                 search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
-                repeat_header: bool | None) -> EncodeStats:
+                repeat_header: bool | None, gan_layer: int | None, coeffs: int) -> EncodeStats:
     """The GAN-mode encode loop (see :func:`encode`)."""
     from .codec import gan
 
     encoder = gan.GanFrameEncoder(m, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
-                                  search_iters=search_iters)
+                                  search_iters=search_iters, layer=gan_layer, coeffs=coeffs)
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
-                     quality=1, latent_shape=(m.latent, 1, 1), gop=gop)
+                     quality=1, latent_shape=encoder.state_shape, gop=gop)
     total = _expected_frames(source, max_frames)
     frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
     if gop_batch > 1:  # whole GOPs searched side by side: packets come out a batch of GOPs at a time
@@ -305,11 +326,12 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                 writer.write_packet(_KIND_TO_TYPE[c.kind], frame.pts, c.payload)
                 for ap in source.take_audio(frame.index):
                     _write_audio(writer, ap)
-                if c.kind == KEY and not warned and m.domain_psnr and c.psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
+                if c.kind == KEY and not warned and m.domain_psnr and c.latent_psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
                     warned = True
-                    log.warning("frame %d looks far outside the domain of generator %s (%s): PSNR %.1f dB at "
-                                "%d×%d, where frames of its domain reach about %.1f dB; expect a poor picture, "
-                                "or encode with --mode vaegan", tally.frames, m.name, m.domain, c.psnr,
+                    log.warning("frame %d looks far outside the domain of generator %s (%s): its latent reaches "
+                                "PSNR %.1f dB at %d×%d, where frames of its domain reach about %.1f dB; expect a "
+                                "poor picture, or encode with --mode vaegan", tally.frames, m.name, m.domain,
+                                c.latent_psnr,
                                 m.resolution, m.resolution, m.domain_psnr)
                 tally.add(frame.pts, c.kind == KEY)
                 bar.update(1)
@@ -407,7 +429,7 @@ def _frame_decoder(m: zoo.CodecModel | GanModel, hdr: container.StreamHeader) ->
                                      f"coder other than Elias: the header is inconsistent")
         from .codec import gan
 
-        return gan.GanFrameDecoder(m, tuple(hdr.latent_shape))
+        return gan.GanFrameDecoder(m, tuple(hdr.latent_shape), major=hdr.version[0])
     if m.kind != "vaegan":
         raise CorruptPacketError(f"VAE-GAN-mode stream names model {m.name}, which is a GAN generator: "
                                  f"the header is inconsistent")

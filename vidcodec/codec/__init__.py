@@ -17,6 +17,19 @@ DEFAULT_GAN_GOP = 32  # --mode gan: the interval its results in docs/MODELS.md w
 DEFAULT_LATENT_BITS = 6
 DEFAULT_KEY_BITS = 8
 DEFAULT_SEARCH_ITERS = 60
+# --mode gan: where the search inverts the generator. None: its input latent z (the seed's method);
+# N: its N x N feature map, corrected sparsely frame to frame (format 6.0), how many values a delta
+# frame's correction may change (keyframes: KEY_COEFFS_FACTOR x), and its QSGD bits. Chosen on
+# carphone's training frames 30-59 (docs/MODELS.md, pgan-carphone): K 300 at 6 bits SSIM 0.802 at
+# 170x, K 300 at 5 bits 0.799 at 208x, K 400 at 5 bits 0.817 at 177x, K 350 at 5 bits between.
+DEFAULT_GAN_LAYER = 8
+DEFAULT_GAN_COEFFS = 350
+DEFAULT_FEATURE_BITS = 5
+
+
+def gan_latent_bits(layer: int | None) -> int:
+    """The default QSGD bits of a GAN-mode delta: latent differences (``layer`` None) or corrections."""
+    return DEFAULT_LATENT_BITS if layer is None else DEFAULT_FEATURE_BITS
 
 
 def default_gop(mode: str = "vaegan", bitrate: float | None = None, fps: float | None = None) -> int:

@@ -19,7 +19,7 @@ from ..train.losses import ssim
 
 @dataclass
 class SearchResult:
-    """Per sample: the latent found (B, latent), its loss, the loss it started from, and the
+    """Per sample: the state found (B, ...: a latent, or a feature map), its loss, the loss it started from, and the
     iterations it used (its search stopped then; the others may have gone on)."""
 
     z: torch.Tensor
@@ -51,17 +51,22 @@ def to_unit(g_out: torch.Tensor) -> torch.Tensor:
     return ((g_out + 1) * 0.5).clamp(0, 1)
 
 
-def search(generator: torch.nn.Module, target: torch.Tensor, z0: torch.Tensor, *, max_iters: int = 200,
+def search(generator, target: torch.Tensor, z0: torch.Tensor, *, max_iters: int = 200,
            lr: float = 0.05, tol: float = 1e-3, patience: int = 10, kind: str = "ssim+l1") -> SearchResult:
-    """Minimise the distortion of ``to_unit(G(z))`` to ``target`` (B,3,R,R in [0,1]) from ``z0`` (B, latent).
+    """Minimise the distortion of ``to_unit(G(z))`` to ``target`` (B,3,R,R in [0,1]) from ``z0`` (B, ...).
+
+    ``generator`` is the generator (``z0``: latents (B, latent)) or any differentiable function of
+    the searched tensor with the generator's output range, e.g. the rest of the generator from a
+    feature map (:func:`sparse_correction`).
 
     The samples are independent searches run side by side: the loss minimised is the *sum* of the
     per-sample losses (so each latent's gradient, and with Adam its every step, is what it would
     be alone), each sample keeps its own best latent and stops on its own (no improvement by a
     relative ``tol`` for ``patience`` iterations, or ``max_iters``); the batch ends when all have.
     """
-    for p in generator.parameters():
-        p.requires_grad_(False)
+    if isinstance(generator, torch.nn.Module):
+        for p in generator.parameters():
+            p.requires_grad_(False)
     n = z0.shape[0]
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -95,6 +100,32 @@ def search(generator: torch.nn.Module, target: torch.Tensor, z0: torch.Tensor, *
     best = torch.where(never, start, best)
     start = torch.where(torch.isnan(start), best, start)
     return SearchResult(best_z.cpu(), best.cpu(), start.cpu(), iters.cpu())
+
+
+def sparse_correction(synthesize, target: torch.Tensor, base: torch.Tensor, counts: list[int], *,
+                      max_iters: int, lr: float = 0.01, tol: float = 1e-3, patience: int = 20,
+                      kind: str = "ssim+l1") -> torch.Tensor:
+    """A correction ``d`` of feature maps ``base`` (B,C,h,w) with at most ``counts[b]`` non-zero
+    values per sample, found so that ``synthesize(base + d)`` matches ``target``.
+
+    Two searches: every value free for ``max_iters`` iterations; then only the ``counts[b]`` values
+    that moved most, again from where they got to, for ``max_iters // 2`` more (the support of a
+    sparse correction, then its values). Returns ``d`` on the CPU.
+    """
+    base = base.detach()
+    dense = search(lambda d: synthesize(base + d), target, torch.zeros_like(base), max_iters=max_iters, lr=lr,
+                   tol=tol, patience=patience, kind=kind).z.to(base.device)
+    mask = torch.zeros_like(base)
+    flat = mask.view(mask.shape[0], -1)
+    for b, k in enumerate(counts):
+        k = min(int(k), flat.shape[1])
+        if k > 0:
+            flat[b, dense[b].abs().flatten().topk(k).indices] = 1.0
+    if max_iters // 2 > 0:
+        refined = search(lambda d: synthesize(base + d * mask), target, dense * mask,
+                         max_iters=max(1, max_iters // 2), lr=lr, tol=tol, patience=patience, kind=kind).z
+        return refined * mask.cpu()
+    return (dense * mask).cpu()
 
 
 def cold_start(latent: int, batch: int = 1, seed: int = 0) -> torch.Tensor:

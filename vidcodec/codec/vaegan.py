@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 5  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 6  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -449,7 +449,7 @@ class FrameDecoder:
         self.coder = coder
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
         # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables;
-        # older streams read without them.
+        # older streams read without them. 6.0 changed only GAN-mode streams (feature space).
         if not 1 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
         self.motion = major >= 2

@@ -19,6 +19,17 @@ Wire format of :func:`pack` / :func:`unpack`::
     u8 kind (0 = Elias-gamma, 1 = Elias-delta) | f32 norm, little-endian | Elias codes of q
 
 The number of values is not stored: the caller knows the vector size.
+
+Sparse vectors (most levels zero, e.g. a few hundred changed values of a feature map) use the
+coding of the QSGD paper instead, positions as gaps between non-zero levels
+(:func:`pack_sparse` / :func:`unpack_sparse`)::
+
+    u8 kind | f32 norm | u32 n (non-zero levels) | Elias codes of the n gaps, then of the n levels
+
+A gap ``g >= 0`` (zeros skipped before the next non-zero level, in C order) is coded as the
+natural number ``g + 1``; a non-zero level ``q`` as ``2|q| - 1`` when ``q > 0`` and ``2|q|`` when
+``q < 0`` (through :mod:`elias`, whose signed codes are these naturals for the values that
+:func:`_natural_to_signed` gives).
 """
 
 from __future__ import annotations
@@ -32,13 +43,15 @@ import numpy.typing as npt
 from ..errors import CoderError, UsageError
 from . import elias
 
-__all__ = ["MAX_BITS", "MIN_BITS", "dequantize", "dequantize_rows", "pack", "quantize", "quantize_rows", "unpack"]
+__all__ = ["MAX_BITS", "MIN_BITS", "dequantize", "dequantize_rows", "pack", "pack_sparse", "quantize", "quantize_rows",
+           "unpack", "unpack_sparse"]
 
 MIN_BITS = 2
 MAX_BITS = 16
 _KIND_CODES = {"gamma": 0, "delta": 1}
 _KIND_NAMES = {code: kind for kind, code in _KIND_CODES.items()}
 _HEADER = struct.Struct("<Bf")
+_SPARSE_HEADER = struct.Struct("<BfI")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -197,3 +210,61 @@ def unpack(data: bytes | bytearray | memoryview, count: int) -> tuple[np.float32
         raise CoderError(f"QSGD packet names unknown Elias code {code}: the data is damaged")
     norm32 = _valid_norm(norm, CoderError)
     return norm32, elias.decode(buf[_HEADER.size :], count, _KIND_NAMES[code])
+
+
+def _natural_to_signed(n: np.ndarray) -> np.ndarray:
+    """The signed values whose Elias code (zigzag + 1) is the natural ``n + 1`` (n >= 0)."""
+    return np.where(n % 2 == 0, n // 2, -(n + 1) // 2)
+
+
+def _signed_to_natural(v: np.ndarray) -> np.ndarray:
+    return np.where(v >= 0, 2 * v, -2 * v - 1)
+
+
+def pack_sparse(norm: float, q: npt.ArrayLike, kind: str = "gamma") -> bytes:
+    """Serialize ``(norm, q)`` by its non-zero levels: positions as gaps (see the module docstring)."""
+    if kind not in _KIND_CODES:
+        raise UsageError(f"unknown Elias code kind {kind!r}: choose 'gamma' or 'delta'")
+    norm32 = _valid_norm(norm, UsageError)
+    flat = np.asarray(q, dtype=np.int64).ravel()
+    nz = np.flatnonzero(flat)
+    if nz.size > 0xFFFFFFFF:
+        raise UsageError("too many non-zero levels for a sparse QSGD packet")
+    gaps = np.diff(nz, prepend=-1) - 1
+    levels = flat[nz]
+    codes = np.where(levels > 0, 2 * levels - 2, -2 * levels - 1)  # natural numbers minus one
+    body = elias.encode(_natural_to_signed(np.concatenate([gaps, codes])), kind) if nz.size else b""
+    return _SPARSE_HEADER.pack(_KIND_CODES[kind], norm32, nz.size) + body
+
+
+def unpack_sparse(data: bytes | bytearray | memoryview, count: int) -> tuple[np.float32, np.ndarray]:
+    """Read what :func:`pack_sparse` wrote for a vector of ``count`` levels: ``(norm, q)``, ``q`` 1-D int64.
+
+    Raises :class:`CoderError` when the packet is short or damaged, or places a level past ``count``.
+    """
+    buf = bytes(memoryview(data))
+    if len(buf) < _SPARSE_HEADER.size:
+        raise CoderError(f"sparse QSGD packet of {len(buf)} bytes is shorter than its "
+                         f"{_SPARSE_HEADER.size}-byte header")
+    code, norm, n = _SPARSE_HEADER.unpack_from(buf)
+    if code not in _KIND_NAMES:
+        raise CoderError(f"QSGD packet names unknown Elias code {code}: the data is damaged")
+    norm32 = _valid_norm(norm, CoderError)
+    if n > count:
+        raise CoderError(f"sparse QSGD packet announces {n} non-zero levels in a vector of {count}: "
+                         "the data is damaged")
+    body = buf[_SPARSE_HEADER.size:]
+    if n == 0:
+        if body:
+            raise CoderError("sparse QSGD packet without levels has trailing bytes: the data is damaged")
+        return norm32, np.zeros(count, dtype=np.int64)
+    values = _signed_to_natural(elias.decode(body, 2 * n, _KIND_NAMES[code]))
+    gaps, codes = values[:n], values[n:]
+    if gaps.max() >= count or codes.max() >= 2 * ((1 << MAX_BITS) - 1):
+        raise CoderError("sparse QSGD packet holds a gap or level out of range: the data is damaged")
+    pos = np.cumsum(gaps + 1) - 1
+    if pos[-1] >= count:
+        raise CoderError(f"sparse QSGD packet places a level past the vector's {count} values: the data is damaged")
+    q = np.zeros(count, dtype=np.int64)
+    q[pos] = np.where(codes % 2 == 0, codes // 2 + 1, -(codes + 1) // 2)
+    return norm32, q

@@ -1,8 +1,8 @@
 """Measurements of the GAN mode (``vidcodec eval --mode gan``).
 
 * :func:`seed_table_points`: the seed's Table 1 layout for a generator on a clip: the codec with
-  16-bit latents (as good as float) and lossy 8, 6 and 4 bits (keyframes and deltas alike), and
-  JPEG at quality 1 — SSIM, PSNR and compression ratio from real file sizes, at the clip's size,
+  16-bit latents (as good as float) and lossy 8, 6 and 4 bits (keyframes and deltas alike), the
+  encoder's default bits in feature space and in latent space, and JPEG at quality 1 — SSIM, PSNR and compression ratio from real file sizes, at the clip's size,
   with the encode time per frame.
 * :func:`warm_start_study`: how many search iterations a frame needs to reach the PSNR of a cold
   search (from the fixed start latent, run to ``cap`` iterations), starting cold, from the encoder's
@@ -20,7 +20,17 @@ import numpy as np
 import torch
 
 from .. import api
-from ..codec import DEFAULT_GAN_GOP, DEFAULT_GAN_MODEL, DEFAULT_SEARCH_ITERS, gan
+from ..codec import (
+    DEFAULT_GAN_COEFFS,
+    DEFAULT_GAN_GOP,
+    DEFAULT_GAN_LAYER,
+    DEFAULT_GAN_MODEL,
+    DEFAULT_KEY_BITS,
+    DEFAULT_LATENT_BITS,
+    DEFAULT_SEARCH_ITERS,
+    gan,
+    gan_latent_bits,
+)
 from ..codec.gansearch import cold_start, frame_distortion
 from ..errors import UsageError
 from ..models import zoo
@@ -32,21 +42,33 @@ BITS = (8, 6, 4)
 
 def seed_table_points(clip: Path, ref: list[np.ndarray], rate: Fraction, *, model: str = DEFAULT_GAN_MODEL,
                       gop: int = DEFAULT_GAN_GOP, search_iters: int = DEFAULT_SEARCH_ITERS,
-                      bits: tuple[int, ...] = BITS) -> list[tuple[RDPoint, float]]:
-    """(point, encode seconds per frame) for 16-bit latents, each of ``bits``, and JPEG q1."""
+                      bits: tuple[int, ...] = BITS, gan_layer: int | str = DEFAULT_GAN_LAYER,
+                      coeffs: int = DEFAULT_GAN_COEFFS) -> list[tuple[RDPoint, float]]:
+    """(point, encode seconds per frame) for 16-bit latents, each of ``bits`` (keyframes and deltas
+    alike), the encoder's default bits, the same in latent space (``z``) when ``gan_layer`` is a
+    feature map, and JPEG q1."""
     out = []
-    gan.GanFrameEncoder(zoo.load(model), search_iters=2).encode(ref[0])  # warm-up: loading is not timed
+    layer = api.parse_gan_layer(gan_layer)
+    gan.GanFrameEncoder(zoo.load(model), search_iters=2, layer=layer).encode(ref[0])  # warm-up: not timed
+    space = "" if layer is None else f" {layer}x{layer} features"
+    runs = [(f"GAN{space} (16-bit, ~float)" if b == 16 else f"GAN{space} lossy {b} bits", layer, b, b)
+            for b in (16, *bits)]
+    runs.append((f"GAN{space} default ({DEFAULT_KEY_BITS}/{gan_latent_bits(layer)} bits)", layer, DEFAULT_KEY_BITS,
+                 gan_latent_bits(layer)))
+    if layer is not None:
+        runs.append((f"GAN latent z default ({DEFAULT_KEY_BITS}/{DEFAULT_LATENT_BITS} bits)", None, DEFAULT_KEY_BITS,
+                     DEFAULT_LATENT_BITS))
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "ref.y4m"
         _write_y4m_clip(ref, rate, src)
-        for b in (16, *bits):
-            path = Path(d) / f"gan{b}.gvc"
+        for i, (name, lay, kb, db) in enumerate(runs):
+            path = Path(d) / f"gan{i}.gvc"
             t0 = time.perf_counter()
-            api.encode(src, path, mode="gan", model=model, gop=gop, latent_bits=b, key_bits=b,
-                       search_iters=search_iters, overwrite=True)
+            api.encode(src, path, mode="gan", model=model, gop=gop, latent_bits=db, key_bits=kb,
+                       search_iters=search_iters, overwrite=True, gan_layer="z" if lay is None else lay,
+                       coeffs=coeffs)
             spf = (time.perf_counter() - t0) / len(ref)
             dec = [f.rgb for f in api.frames(path)]
-            name = "GAN (16-bit latent, ~float)" if b == 16 else f"GAN lossy {b} bits"
             out.append((score(clip.name, "vidcodec-gan", name, ref, dec, path.stat().st_size, rate), spf))
     out += [(p, 0.0) for p in jpeg_points(clip, ref, rate, qualities=(1,))]
     return out

@@ -75,6 +75,32 @@ class GanModel:
         """(B, latent) → (B,3,R,R) in [0,1] on the model's device (with gradients if z requires them)."""
         return ((self.generator(z.to(self.device)) + 1) * 0.5).clamp(0, 1)
 
+    def state_shape(self, layer: int | None) -> tuple[int, int, int]:
+        """The coded state of a frame: ``(latent, 1, 1)`` for ``layer`` None (the input latent z),
+        else the generator's feature map ``(C, layer, layer)``."""
+        return (self.latent, 1, 1) if layer is None else self.generator.feature_shape(layer)
+
+    def layer_of(self, shape: tuple[int, int, int]) -> int | None:
+        """Inverse of :meth:`state_shape` (ValueError when the generator has no such state)."""
+        shape = tuple(int(v) for v in shape)
+        if shape == (self.latent, 1, 1):
+            return None
+        _, h, w = shape
+        if h != w or self.generator.feature_shape(h) != shape:  # feature_shape raises for unknown sizes
+            raise ValueError(f"generator {self.name} has no state of shape {shape}")
+        return h
+
+    def features(self, z: torch.Tensor, layer: int) -> torch.Tensor:
+        """(B, latent) → the feature map (B, C, layer, layer) on the model's device."""
+        return self.generator.features(z.to(self.device), layer)
+
+    def render(self, state: torch.Tensor) -> torch.Tensor:
+        """A batch of states (B, latent) or (B, C, h, w) → (B,3,R,R) in [0,1] on the model's device."""
+        state = state.to(self.device)
+        if state.dim() == 2:
+            return self.generate(state)
+        return ((self.generator.synthesize(state) + 1) * 0.5).clamp(0, 1)
+
     @torch.no_grad()
     def guess(self, target: torch.Tensor) -> torch.Tensor | None:
         """The encoder's latent (B, latent) on the CPU for (B,3,R,R) images in [0,1], or None without an encoder."""
@@ -83,9 +109,12 @@ class GanModel:
         return self.encoder(target.to(self.device) * 2 - 1).cpu()
 
     def picture(self, z: np.ndarray, width: int, height: int) -> np.ndarray:
-        """Decoded latent (latent,) or (1, latent) float32 → H×W×3 uint8 at the stream's size."""
+        """Decoded state → H×W×3 uint8 at the stream's size: a latent (latent,) or (1, latent), or a
+        feature map (C, h, w) of the generator (see :meth:`state_shape`), float32."""
+        z = np.asarray(z, np.float32)
+        state = torch.from_numpy(z[None] if z.ndim == 3 else z.reshape(1, -1))
         with torch.no_grad(), self.lock:
-            img = self.generate(torch.from_numpy(np.asarray(z, np.float32).reshape(1, -1)))[0].cpu()
+            img = self.render(state)[0].cpu()
         small = np.rint(img.numpy().transpose(1, 2, 0) * 255.0).astype(np.uint8)
         if (width, height) == (self.resolution, self.resolution):
             return np.ascontiguousarray(small)

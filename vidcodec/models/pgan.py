@@ -116,22 +116,49 @@ class Generator(nn.Module):
         self.toRGBLayers.append(conv(depth, self.channels, 1))
         self.depths.append(depth)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def feature_shape(self, resolution: int) -> tuple[int, int, int]:
+        """(channels, R, R) of the feature map at ``resolution`` (4, 8, ... up to the output's)."""
+        k = self.scale_index(resolution)
+        return self.depths[k], resolution, resolution
+
+    def scale_index(self, resolution: int) -> int:
+        """Index of the scale whose features are ``resolution`` × ``resolution`` (0 = 4×4)."""
+        for k in range(len(self.depths)):
+            if 4 << k == resolution:
+                return k
+        raise ValueError(f"generator has no {resolution}x{resolution} feature map "
+                         f"(its scales are {', '.join(str(4 << k) for k in range(len(self.depths)))})")
+
+    def features(self, z: torch.Tensor, resolution: int = 4) -> torch.Tensor:
+        """The feature map (B, C, R, R) the generator computes from ``z`` at ``resolution``."""
         x = pixel_norm(z.flatten(1))
         x = F.leaky_relu(self.formatLayer(x), LEAK).view(-1, self.depths[0], 4, 4)
         x = pixel_norm(x)
         x = pixel_norm(F.leaky_relu(self.groupScale0[0](x), LEAK))
+        for block in self.scaleLayers[: self.scale_index(resolution)]:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            for layer in block:
+                x = pixel_norm(F.leaky_relu(layer(x), LEAK))
+        return x
+
+    def synthesize(self, x: torch.Tensor) -> torch.Tensor:
+        """The image from a feature map of any of the generator's scales (the rest of the network;
+        the fade-in blend applies when the map is below the last scale)."""
+        start = self.scale_index(x.shape[-1])
         previous = None
-        for i, block in enumerate(self.scaleLayers):
+        for i in range(start, len(self.scaleLayers)):
             if self.alpha > 0 and i == len(self.scaleLayers) - 1:
                 previous = F.interpolate(self.toRGBLayers[-2](x), scale_factor=2, mode="nearest")
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-            for layer in block:
+            for layer in self.scaleLayers[i]:
                 x = pixel_norm(F.leaky_relu(layer(x), LEAK))
         out = self.toRGBLayers[-1](x)
         if previous is not None:
             out = self.alpha * previous + (1.0 - self.alpha) * out
         return out
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.synthesize(self.features(z, 4))
 
 
 def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
