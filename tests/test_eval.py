@@ -108,3 +108,17 @@ def test_compare_models_and_side_by_side(tmp_path, tiny_model_dir):
 
     img = cv2.imread(str(png))
     assert img.shape == (32 + 22, 2 * 32, 3)
+
+
+def test_compare_with_and_without_refinement_times_both(tmp_path, tiny_model_dir):
+    from vidcodec.evaluate import compare
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    points, rows = compare.compare(["vaegan-tiny"], [clip], frames=2, gop=2, refine=2)
+    assert {p.codec for p in points} == {"vaegan-tiny", "vaegan-tiny refine=2"} and len(points) == 6
+    (row,) = rows
+    assert row["model"] == "vaegan-tiny refine=2" and row["against"] == "vaegan-tiny"
+    assert row["encode_s_per_frame"] > 0 and row["reference_s_per_frame"] > 0
+    assert row["encode_time_ratio"] == pytest.approx(row["encode_s_per_frame"] / row["reference_s_per_frame"])
+    with pytest.raises(UsageError, match="one model"):
+        compare.compare(["vaegan-tiny", "vaegan-tiny"], [clip], frames=2, refine=2)

@@ -3,12 +3,16 @@ side-by-side crop for the eye (used for the ablations in docs/MODELS.md).
 
     python -m vidcodec.evaluate.compare --models vaegan-n vaegan-n-no-adv --clips CLIP... \\
         --frames 30 --out docs/ablation
+
+With ``--refine N`` it compares one model's encoder with and without ``--refine N`` (latent
+refinement): BD-rates of the refined streams against the plain ones, and the encode time of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -16,20 +20,42 @@ import numpy as np
 
 from .. import api
 from ..codec import DEFAULT_GOP
+from ..errors import UsageError
 from ..models import zoo
 from .bdrate import bd_rate, ms_ssim_db
-from .rd import RDPoint, evaluate_clip, format_table, read_frames, write_csv
+from .rd import RDPoint, evaluate_clip, format_table, read_frames, vidcodec_points, write_csv
 
 
 def compare(models: list[str], clips: list[Path], frames: int, gop: int = DEFAULT_GOP,
-            qualities: list[int] | None = None) -> tuple[list[RDPoint], list[dict]]:
-    """Every model on every clip (vidcodec with ``gop``); BD-rates of each model against ``models[0]``."""
+            qualities: list[int] | None = None, refine: int = 0) -> tuple[list[RDPoint], list[dict]]:
+    """Every model on every clip (vidcodec with ``gop``); BD-rates of each model against ``models[0]``.
+
+    With ``refine`` > 0, ``models`` must name one model: it is run without and with ``refine``
+    steps (labels ``MODEL`` and ``MODEL refine=N``), and each row also gives both encode times.
+    """
     points: list[RDPoint] = []
-    for clip in clips:
-        for m in models:
-            for p in evaluate_clip(clip, frames, gop, codecs=["vidcodec"], model=m, qualities=qualities):
-                p.codec = m
-                points.append(p)
+    seconds: dict[tuple[str, str], list[float]] = {}
+    if refine:
+        if len(models) != 1:
+            raise UsageError("--refine compares one model with itself: give one --models name")
+        variants = [(models[0], models[0], 0), (f"{models[0]} refine={refine}", models[0], refine)]
+        models = [v[0] for v in variants]
+        for clip in clips:
+            ref, rate = read_frames(clip, frames)
+            with tempfile.TemporaryDirectory(prefix="vidcodec-compare-") as d:
+                for label, m, steps in variants:
+                    secs = seconds.setdefault((clip.name, label), [])
+                    for p in vidcodec_points(clip, ref, rate, gop, Path(d), qualities or api.quality_range(m), m,
+                                             refine=steps, seconds=secs):
+                        p.codec = label
+                        points.append(p)
+                    secs[:] = [s / len(ref) for s in secs]
+    else:
+        for clip in clips:
+            for m in models:
+                for p in evaluate_clip(clip, frames, gop, codecs=["vidcodec"], model=m, qualities=qualities):
+                    p.codec = m
+                    points.append(p)
     rows = []
     for clip in [c.name for c in clips]:
         ref = [p for p in points if p.clip == clip and p.codec == models[0]]
@@ -41,6 +67,11 @@ def compare(models: list[str], clips: list[Path], frames: int, gop: int = DEFAUL
                 "bd_rate_ms_ssim": bd_rate([(p.bpp, ms_ssim_db(p.ms_ssim)) for p in ref],
                                            [(p.bpp, ms_ssim_db(p.ms_ssim)) for p in mine]),
             })
+            if seconds:
+                base, this = seconds[(clip, models[0])], seconds[(clip, m)]
+                rows[-1].update({"encode_s_per_frame": float(np.median(this)),
+                                 "reference_s_per_frame": float(np.median(base)),
+                                 "encode_time_ratio": float(np.median(this) / np.median(base))})
     return points, rows
 
 
@@ -86,16 +117,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--crop-frame", type=int, default=0)
     p.add_argument("--crop-quality", type=int, default=3)
     p.add_argument("--out", type=Path, required=True, help="folder for points.json, bdrate.csv, crop.png")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="compare the one model of --models with and without --refine N")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities)
+    points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities, a.refine)
     (a.out / "points.json").write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     write_csv(rows, a.out / "bdrate.csv")
     print(format_table([{k: v for k, v in p.as_dict().items() if k in ("clip", "codec", "setting", "bpp", "psnr",
                                                                        "ms_ssim")} for p in points]))
     print()
     print(format_table(rows))
-    side_by_side(a.models, a.clips[0], a.crop_frame, a.crop_quality, tuple(a.crop), a.out / "crop.png")
+    if not a.refine:
+        side_by_side(a.models, a.clips[0], a.crop_frame, a.crop_quality, tuple(a.crop), a.out / "crop.png")
 
 
 if __name__ == "__main__":

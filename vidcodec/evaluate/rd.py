@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
@@ -120,8 +121,10 @@ def _write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> Non
 
 
 def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int, tmp: Path,
-                    qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL) -> list[RDPoint]:
-    """vidcodec at each quality, from a lossless y4m copy of the reference frames."""
+                    qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL, *, refine: int = 0,
+                    seconds: list[float] | None = None) -> list[RDPoint]:
+    """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
+    encoder's --refine steps; each encode's wall seconds are appended to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
         _write_y4m_clip(ref, rate, src)
@@ -129,7 +132,10 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
     points = []
     for q in qualities:
         out = tmp / f"q{q}_g{gop}.gvc"
-        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model)
+        t0 = time.perf_counter()
+        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine)
+        if seconds is not None:
+            seconds.append(time.perf_counter() - t0)
         dec = [f.rgb for f in api.frames(out)]
         name = "vidcodec" if gop > 1 else "vidcodec-intra"
         points.append(score(clip.name, name, f"q={q}" + (f" gop={gop}" if gop > 1 else ""), ref, dec,
