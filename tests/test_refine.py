@@ -8,7 +8,7 @@ import pytest
 import vidcodec
 from vidcodec import media
 from vidcodec.codec.refine import Refiner
-from vidcodec.codec.vaegan import to_tensor
+from vidcodec.codec.vaegan import FrameEncoder, to_tensor
 from vidcodec.errors import UsageError
 from vidcodec.models import zoo
 
@@ -24,8 +24,20 @@ def test_refined_latent_has_lower_loss_and_round_trips(clip, tmp_path, tiny_mode
     refined = r.refine(x, ys, 1)
     assert r.loss(x, refined, 1) <= before  # never worse: the best iterate is kept
     assert refined.shape == ys.shape and refined.dtype == np.float32
-    prev = np.rint(ys * 0.5).astype(np.float32)  # a delta frame: starts from the previous decoded latent
+    prev = np.rint(ys * 0.5).astype(np.float32)  # a delta frame's prediction
     assert r.loss(x, r.refine(x, ys, 1, prev), 1, prev) <= r.loss(x, ys, 1, prev)
+    # as the encoder calls it: its dead zone, and each channel's residual-table costs from its plan
+    enc = FrameEncoder(m, 1)
+    enc.encode_latent(m.analyze(x)[0])  # a keyframe, so that the next frame is a delta
+    pred = enc._prediction(ys)
+    costs = enc._refine_costs(ys, pred)
+    assert costs.shape == (ys.shape[0], 2 * 64 + 1) and (costs > 0).all()
+    assert np.argmin(costs[0]) == 64  # zero is the cheapest residual
+    # the objective is piecewise constant (it scores the rounded, dead-zoned values): steps big
+    # enough to cross rounding boundaries find a strictly better latent on this frame
+    big = Refiner(m, 15, lr=0.3)
+    refined = big.refine(x, ys, 1, pred.astype(np.float32), enc.dead_zone, costs)
+    assert big.loss(x, refined, 1, pred, enc.dead_zone, costs) < big.loss(x, ys, 1, pred, enc.dead_zone, costs)
     s = vidcodec.encode(clip, tmp_path / "r.gvc", model="vaegan-tiny", quality=2, gop=4, refine=3)
     assert s.frames == 12 and len(list(vidcodec.frames(tmp_path / "r.gvc"))) == 12
     with pytest.raises(UsageError):

@@ -115,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--model", help=f"installed model name (default {DEFAULT_MODEL}; with --mode gan "
                      f"{DEFAULT_GAN_MODEL})")
     gan = enc.add_argument_group(
-        "GAN mode", "--mode gan codes every frame as the latent of a generator, found by gradient descent "
-        "(keyframes from the generator's encoder, other frames warm-started from the previous frame's "
-        "latent), QSGD-quantized and Elias-coded: extreme compression for clips of the generator's domain "
+        "GAN mode", "--mode gan codes every frame as the latent (by default: an 8×8 feature map) of a "
+        "generator, found by gradient descent (keyframes from the generator's encoder, other frames "
+        "warm-started from the previous frame's state), QSGD-quantized and Elias-coded: extreme compression for clips of the generator's domain "
         "(see docs/MODELS.md; a warning says when a clip is far outside it)")
     gan.add_argument("--mode", choices=["vaegan", "gan"], default="vaegan", help="vaegan: the default codec")
     gan.add_argument("--search-iters", type=int, default=DEFAULT_SEARCH_ITERS, metavar="N",

@@ -2,14 +2,22 @@
 
 The analysis transform is amortised: one forward pass guesses the latent for every image. For
 one particular frame, N steps of Adam on the scaled latent ``u`` itself (through the synthesis
-transform, rounding straight-through) find a latent that codes that frame better, at the cost of
-encode time only: the stream format and the decoder do not change.
+transform) find a latent that codes that frame better, at the cost of encode time only: the
+stream format and the decoder do not change. The objective models what the encoder will send:
 
-* rate of a keyframe: the integer key tables of the level: the exact bits of the rounded
-  symbols, with the gradient of the costs linearly interpolated between integers;
-* rate of a delta frame: a smooth stand-in for the residual tables, ``log2(1 + |u − prev|)``
-  per element, starting from the previous *decoded* latent (so unchanged regions stay put);
+* keyframe: the symbols are ``round(u)`` (straight-through), their rate the exact bits under the
+  level's integer key tables, with the gradient of the costs linearly interpolated between integers;
+* delta frame: the residual ``r = u − pred`` against the prediction the encoder will use (the
+  previous decoded latent, moved by the motion vectors found for the unrefined latent) is sent
+  through the encoder's dead zone (``round(r)`` where ``|r| ≥ 0.5 + dead_zone``, else 0;
+  straight-through), the decoder's latent is ``pred`` plus what is sent, and the rate is each
+  channel's bits under the residual table the encoder's plan chose for the unrefined latent
+  (``costs``; contexts not modelled), exact on what is sent, interpolated between integers for
+  the gradient (without ``costs``: ``2·log2(1 + |r|)`` bits);
 * distortion: the model's training distortion (SSIM + L1 by default) with its λ for the level.
+
+Each search starts from the encoder's own latent and keeps the best iterate, so refinement never
+makes a frame's objective worse.
 """
 
 from __future__ import annotations
@@ -68,44 +76,64 @@ class Refiner:
         return smooth + (exact - smooth).detach()
 
     @torch.no_grad()
-    def loss(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None) -> float:
-        """The objective ``bits/pixel + λ·distortion`` of coding the rounded ``ys`` (what refine lowers)."""
+    def loss(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None,
+             dead_zone: float = 0.0, costs: np.ndarray | None = None) -> float:
+        """The objective ``bits/pixel + λ·distortion`` of coding ``ys`` (what refine lowers); ``prev``:
+        the prediction of a delta frame; ``dead_zone`` and ``costs`` as for :meth:`refine`."""
         u = torch.from_numpy(np.asarray(ys, dtype=np.float32)).to(self.device)
-        return float(self._objective(torch.from_numpy(x).to(self.device), u, level, prev))
+        cost = None if costs is None else torch.from_numpy(np.asarray(costs, dtype=np.float32)).to(self.device)
+        return float(self._objective(torch.from_numpy(x).to(self.device), u, level, prev, dead_zone, cost))
 
-    def _objective(self, target: torch.Tensor, u: torch.Tensor, level: int, prev: np.ndarray | None) -> torch.Tensor:
+    def _objective(self, target: torch.Tensor, u: torch.Tensor, level: int, prev: np.ndarray | torch.Tensor | None,
+                   dead_zone: float = 0.0, costs: torch.Tensor | None = None) -> torch.Tensor:
         m = self.model
         k = m.level_channels[level]
         gain = torch.from_numpy(m.gains[level])[:, None, None].to(u.device)
         mask = torch.zeros(u.shape[0], 1, 1, device=u.device)
         mask[:k] = 1
-        q = (u + (torch.round(u) - u).detach()) * mask
-        d = distortion(target, m.synthesis((q / gain)[None]), self.kind)[0]
         if prev is None:
+            q = (u + (torch.round(u) - u).detach()) * mask
             rate = self._key_rate(u, level, k)
         else:
-            r = (u - torch.from_numpy(prev).float().to(u.device)) * mask
-            smooth = _DELTA_BITS * torch.log2(1 + r.abs()).sum()
-            exact = _DELTA_BITS * torch.log2(1 + torch.round(r).abs()).sum()
+            pred = torch.as_tensor(prev, dtype=torch.float32, device=u.device)
+            r = (u - pred) * mask
+            sent = torch.where(r.abs() >= 0.5 + dead_zone, torch.round(r), torch.zeros_like(r))
+            rs = r + (sent - r).detach()  # the value the decoder gets; the gradient of r
+            q = pred * mask + rs
+            if costs is None:
+                smooth = _DELTA_BITS * torch.log2(1 + r.abs()).sum()
+                exact = _DELTA_BITS * torch.log2(1 + sent.abs()).sum()
+            else:  # (C, 2W+1) bits of the values -W..W of each channel
+                w = (costs.shape[1] - 1) // 2
+                pos = (r[:k].reshape(k, -1) + w).clamp(0, 2 * w - 0.001)
+                lo = pos.detach().floor().long()
+                frac = pos - lo
+                table = costs[:k]
+                smooth = ((1 - frac) * torch.gather(table, 1, lo) + frac * torch.gather(table, 1, lo + 1)).sum()
+                at = (sent[:k].reshape(k, -1) + w).clamp(0, 2 * w).long()
+                exact = torch.gather(table, 1, at).sum()
             rate = smooth + (exact - smooth).detach()
+        d = distortion(target, m.synthesis((q / gain)[None]), self.kind)[0]
         return rate / (target.shape[2] * target.shape[3]) + float(self.lambdas[level]) * d
 
-    def refine(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None) -> np.ndarray:
-        """A better scaled latent (C,h,w) for frame ``x`` (1,3,H,W) at ``level``; ``prev``: the previous
-        decoded scaled latent for a delta frame (None for a keyframe)."""
+    def refine(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None,
+               dead_zone: float = 0.0, costs: np.ndarray | None = None) -> np.ndarray:
+        """A better scaled latent (C,h,w) for frame ``x`` (1,3,H,W) at ``level``; ``prev``: the
+        prediction of a delta frame (None for a keyframe), ``dead_zone``: the encoder's, ``costs``:
+        per channel, the bits of residual values −W..W (C, 2W+1)."""
         if self.steps == 0:
             return ys
         k = self.model.level_channels[level]
         target = torch.from_numpy(x).to(self.device)
-        start = torch.from_numpy(np.array(prev if prev is not None else ys, dtype=np.float32)).to(self.device)
-        u = start.clone().requires_grad_(True)
-        opt = torch.optim.Adam([u], lr=self.lr)
+        pred = None if prev is None else torch.from_numpy(np.asarray(prev, dtype=np.float32)).to(self.device)
+        cost = None if costs is None else torch.from_numpy(np.asarray(costs, dtype=np.float32)).to(self.device)
         best_u = torch.from_numpy(np.array(ys, dtype=np.float32)).to(self.device)
-        with torch.no_grad():  # the encoder's own latent is the bar: refinement never makes a frame worse
-            best = float(self._objective(target, best_u, level, prev))
+        u = best_u.clone().requires_grad_(True)
+        opt = torch.optim.Adam([u], lr=self.lr)
+        best = np.inf
         with torch.enable_grad():
             for _ in range(self.steps + 1):
-                loss = self._objective(target, u, level, prev)
+                loss = self._objective(target, u, level, pred, dead_zone, cost)
                 value = float(loss.detach())
                 if value < best:
                     best, best_u = value, u.detach().clone()

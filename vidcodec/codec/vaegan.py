@@ -216,7 +216,12 @@ class FrameEncoder:
         ys = self._scaled(y, self.level)
         if self.refiner is not None and x is not None:
             starts_gop = self._prev is None or self._since_key >= self.gop
-            ys = self.refiner.refine(x, ys, self.level, None if starts_gop else self._prev.astype(np.float32))
+            if starts_gop:
+                ys = self.refiner.refine(x, ys, self.level)
+            else:
+                pred = self._prediction(ys)
+                ys = self.refiner.refine(x, ys, self.level, pred.astype(np.float32), self.dead_zone,
+                                         self._refine_costs(ys, pred))
         if self.coder == "elias":
             return self._encode_qsgd(ys)
         symbols = _symbols(ys)
@@ -254,6 +259,26 @@ class FrameEncoder:
         self._since_key += 1
         self._prev = pred + d
         return delta
+
+    def _prediction(self, ys: np.ndarray) -> np.ndarray:
+        """The motion-compensated prediction of ``ys`` from the previous latent (integer symbols; the
+        plain previous latent when no block moves), as :meth:`encode_latent` finds it."""
+        prev = self._prev
+        if self.motion_block:
+            k = min(self.channels, motion.SEARCH_CHANNELS)
+            v = motion.search(ys[:k], prev[:k], self.motion_block, self.motion_lambda)
+            if v.any():
+                prev = motion.predict(prev, v, self.motion_block, channels=self.channels)
+        return prev
+
+    def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Per channel, the bits of residual values −W..W under the residual table the delta plan
+        picks for ``ys`` (C, 2W+1); channels the plan leaves unchanged get the table row 0."""
+        plan = self._delta_plan(self._residuals(ys - pred), pred)
+        rows = np.maximum(plan[2].astype(np.int64) - 1, 0)
+        costs = np.zeros((ys.shape[0], self._delta_cost.shape[1]), np.float32)
+        costs[: len(rows)] = self._delta_cost[rows]
+        return costs
 
     def _residuals(self, residual: np.ndarray) -> np.ndarray:
         """Integer residuals to send for a prediction's float residual (dead zone, channel choice)."""
