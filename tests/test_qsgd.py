@@ -183,17 +183,24 @@ def test_pack_rejects_bad_parameters():
             qsgd.pack(norm, [1])
 
 
+def _damaged(good: bytes, header: int) -> list[bytes]:
+    """Damage any QSGD packet (kind byte, f32 norm, ...) with a ``header``-byte header may suffer."""
+    return [
+        b"",
+        good[: header - 1],  # shorter than the header
+        good[:-1],  # truncated codes
+        good + b"\x00",  # trailing data
+        b"\x02" + good[1:],  # unknown kind
+        good[:1] + struct.pack("<f", float("nan")) + good[5:],
+    ]
+
+
 def test_unpack_malformed():
     good = qsgd.pack(2.0, [3, -3, 0, 1], "delta")
     assert qsgd.unpack(good, 4)[1].tolist() == [3, -3, 0, 1]
     cases = [
-        b"",
-        good[:4],  # shorter than the header
-        good[:-1],  # truncated codes
-        good + b"\x00",  # trailing data
-        b"\x02" + good[1:],  # unknown kind
+        *_damaged(good, 5),
         b"\xff" + good[1:],
-        good[:1] + struct.pack("<f", float("nan")) + good[5:],
         good[:1] + struct.pack("<f", float("inf")) + good[5:],
         good[:1] + struct.pack("<f", -2.0) + good[5:],
         good[:5] + bytes(8),  # all-zero codes
@@ -209,11 +216,12 @@ def test_unpack_malformed():
         qsgd.unpack(good, -1)
 
 
+@pytest.mark.parametrize("unpack", [qsgd.unpack, qsgd.unpack_sparse], ids=["dense", "sparse"])
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=40), count=st.integers(0, 200))
-def test_unpack_random_bytes_never_crashes(data, count):
+def test_unpack_random_bytes_never_crashes(unpack, data, count):
     try:
-        norm, q = qsgd.unpack(data, count)
+        norm, q = unpack(data, count)
     except CoderError:
         return
     assert np.isfinite(norm) and norm >= 0 and q.shape == (count,)
@@ -268,12 +276,7 @@ def test_unpack_sparse_malformed():
     good = qsgd.pack_sparse(2.0, [0, 3, 0, -3, 1], "delta")
     assert qsgd.unpack_sparse(good, 5)[1].tolist() == [0, 3, 0, -3, 1]
     cases = [
-        b"",
-        good[:8],  # shorter than the header
-        good[:-1],  # truncated codes
-        good + b"\x00",  # trailing data
-        b"\x02" + good[1:],  # unknown kind
-        good[:1] + struct.pack("<f", float("nan")) + good[5:],
+        *_damaged(good, 9),
         good[:5] + struct.pack("<I", 6) + good[9:],  # more non-zero levels than values
         good[:5] + struct.pack("<I", 2) + good[9:],  # count disagrees with the codes
         qsgd.pack_sparse(2.0, [0, 0, 0]) + b"\x80",  # no levels, yet codes follow
@@ -283,13 +286,3 @@ def test_unpack_sparse_malformed():
             qsgd.unpack_sparse(data, 5)
     with pytest.raises(CoderError, match="past"):
         qsgd.unpack_sparse(good, 4)  # the last level lies beyond a 4-value vector
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=40), count=st.integers(0, 200))
-def test_unpack_sparse_random_bytes_never_crashes(data, count):
-    try:
-        norm, q = qsgd.unpack_sparse(data, count)
-    except CoderError:
-        return
-    assert np.isfinite(norm) and norm >= 0 and q.shape == (count,)
