@@ -357,3 +357,22 @@ def test_golden_feature_space_stream_decodes_to_the_recorded_states(tiny_gan):
     np.testing.assert_allclose(states, want["state"], rtol=0, atol=1e-5)
     frames = list(vidcodec.frames(DATA / "golden_gan_features.gvc"))
     assert len(frames) == 6 and frames[0].rgb.shape == (46, 62, 3)
+
+
+def test_worker_threads_run_torch_on_one_core_and_leave_the_main_thread_alone():
+    import threading
+
+    from vidcodec.models.gan import worker_threads
+
+    before = torch.get_num_threads()
+    seen = []
+
+    def work():
+        worker_threads()
+        seen.append(torch.get_num_threads())
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    worker_threads()  # in the main thread: no change
+    assert seen == [1] and torch.get_num_threads() == before

@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--gan-layer", default=str(DEFAULT_GAN_LAYER), metavar="z|N",
                      help="where the search inverts the generator: z = its input latent (the seed's method, "
                      "fewest bytes, softest pictures); N = its N×N feature map, each frame a sparse correction "
-                     f"of the previous one (default {DEFAULT_GAN_LAYER}: on carphone SSIM 0.8 at about 190× against "
-                     "0.72 at 430× for z)")
+                     f"of the previous one (default {DEFAULT_GAN_LAYER}: on carphone SSIM 0.81 at 191× against "
+                     "0.72 at 422× for z)")
     gan.add_argument("--coeffs", type=int, default=DEFAULT_GAN_COEFFS, metavar="K",
                      help="with a feature-map --gan-layer: values a delta frame's correction may change "
                      f"(keyframes 3K; default {DEFAULT_GAN_COEFFS}); the rate grows about linearly with K")

@@ -54,7 +54,7 @@ import torch
 
 from ..coding import qsgd
 from ..errors import CoderError, CorruptPacketError, UsageError
-from ..models.gan import GanModel
+from ..models.gan import GanModel, worker_threads
 from ..train import losses
 from . import (
     DEFAULT_GAN_COEFFS,
@@ -224,6 +224,7 @@ class GanFrameEncoder:
 
     def _step(self, work: list[tuple[np.ndarray, np.ndarray | None]], indices: list[int]) -> list[GanFrame]:
         """Search and code one frame per lane; a lane whose previous latent is None is a keyframe."""
+        worker_threads()
         m = self.model
         target = torch.cat([m.squash(rgb) for rgb, _ in work])
         keys = [prev is None for _, prev in work]

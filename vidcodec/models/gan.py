@@ -26,6 +26,22 @@ from safetensors.torch import load_file
 from .card import GAN_KIND as KIND
 from .pgan import Encoder, Generator, PGANConfig
 
+_worker = threading.local()
+
+
+def worker_threads() -> None:
+    """Run this thread's torch work on one core when it is not the main thread.
+
+    The GAN networks are small (64×64, one frame at a time). Called from a worker thread (the
+    encoder's search stage, the decoder's synthesis lanes), torch's two-thread OpenMP team made
+    them 2–3× *slower* on this 2-core VM than one thread (a delta's search 1.7–2.4 s instead of
+    0.9 s, decoding 98 instead of 288 fps), while in the main thread two threads are as fast as
+    one. OpenMP's thread count is per thread, so this changes nothing for other threads."""
+    if not getattr(_worker, "done", False):
+        _worker.done = True
+        if threading.current_thread() is not threading.main_thread():
+            torch.set_num_threads(1)
+
 
 class GanModel:
     """Generator (+ encoder) of an installed GAN-mode model; torch only (the search needs gradients)."""
@@ -111,6 +127,7 @@ class GanModel:
     def picture(self, z: np.ndarray, width: int, height: int) -> np.ndarray:
         """Decoded state → H×W×3 uint8 at the stream's size: a latent (latent,) or (1, latent), or a
         feature map (C, h, w) of the generator (see :meth:`state_shape`), float32."""
+        worker_threads()
         z = np.asarray(z, np.float32)
         state = torch.from_numpy(z[None] if z.ndim == 3 else z.reshape(1, -1))
         with torch.no_grad(), self.lock:
