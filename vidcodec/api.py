@@ -135,7 +135,7 @@ def encode(
     search_iters: int = DEFAULT_SEARCH_ITERS,
     key_bits: int = DEFAULT_KEY_BITS,
     gop_batch: int = 1,
-    gan_layer: int | str = DEFAULT_GAN_LAYER,
+    gan_layer: int | str | None = DEFAULT_GAN_LAYER,
     coeffs: int = DEFAULT_GAN_COEFFS,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
@@ -156,7 +156,7 @@ def encode(
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
     each delta frame's search (keyframes: 4×), ``latent_bits`` quantizes the deltas and
     ``key_bits`` the keyframes' latents, ``gop_batch`` searches that many GOPs side by side.
-    ``gan_layer``: ``"z"`` searches the generator's input latent (the seed's method, format 5.0
+    ``gan_layer``: ``"z"`` (or None) searches the generator's input latent (the seed's method, format 5.0
     streams); ``N`` its N × N feature map, each frame a sparse correction of at most ``coeffs``
     values (keyframes 3×) on the previous one (format 6.0; better pictures, more bytes).
     A warning is logged when a keyframe is far outside the generator's domain.

@@ -98,13 +98,19 @@ def payload(bits: int, v: np.ndarray, frame_index: int, stream_seed: int) -> tup
     return struct.pack("<B", bits) + packed, qsgd.dequantize(norm, q, bits)
 
 
-def unpack_payload(data: bytes, latent: int) -> np.ndarray:
-    """The float32 value (latent,) of a GAN payload (CoderError when damaged)."""
+def _bits(data: bytes, what: str) -> int:
+    """The QSGD bit depth that opens a latent payload or a correction (CoderError when damaged)."""
     if len(data) < 1:
-        raise CoderError("empty GAN payload")
+        raise CoderError(f"empty {what}")
     bits = data[0]
     if not qsgd.MIN_BITS <= bits <= qsgd.MAX_BITS:
         raise CoderError(f"invalid QSGD bit depth {bits}: the packet is damaged")
+    return bits
+
+
+def unpack_payload(data: bytes, latent: int) -> np.ndarray:
+    """The float32 value (latent,) of a GAN payload (CoderError when damaged)."""
+    bits = _bits(data, "GAN payload")
     norm, q = qsgd.unpack(memoryview(data)[1:], latent)
     return qsgd.dequantize(norm, q, bits)
 
@@ -120,11 +126,7 @@ def correction_payload(bits: int, v: np.ndarray, frame_index: int, stream_seed: 
 
 def unpack_correction(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     """The float32 value (``shape``) of a correction (CoderError when damaged)."""
-    if len(data) < 1:
-        raise CoderError("empty GAN correction")
-    bits = data[0]
-    if not qsgd.MIN_BITS <= bits <= qsgd.MAX_BITS:
-        raise CoderError(f"invalid QSGD bit depth {bits}: the packet is damaged")
+    bits = _bits(data, "GAN correction")
     norm, q = qsgd.unpack_sparse(memoryview(data)[1:], math.prod(shape))
     return qsgd.dequantize(norm, q, bits).reshape(shape)
 
@@ -281,11 +283,11 @@ class GanFrameEncoder:
         steps = self.search_iters * (2 if any(keys) else 1)
         b = torch.from_numpy(base).to(m.device)
         with m.lock:
-            if not any(keys):
-                with torch.no_grad():
-                    start = gansearch.frame_distortion(m.render(b), target, self.distortion).cpu().numpy()
-            d = gansearch.sparse_correction(m.generator.synthesize, target, b, counts, max_iters=steps, lr=self.lr,
-                                            tol=self.tol, patience=self.patience, kind=self.distortion)
+            d, base_losses = gansearch.sparse_correction(m.generator.synthesize, target, b, counts, max_iters=steps,
+                                                         lr=self.lr, tol=self.tol, patience=self.patience,
+                                                         kind=self.distortion)
+        # a delta's search starts at the previous state; a key's at its latent search's start
+        start = np.where(keys, start, base_losses.numpy())
         latent_psnr = np.zeros(len(work))
         if k:
             with torch.no_grad(), m.lock:
@@ -323,9 +325,10 @@ class GanFrameDecoder:
         shape = tuple(int(v) for v in latent_shape)
         try:
             self.layer = model.layer_of(shape)
+            known = self.layer is None or major >= FEATURES_MAJOR
         except ValueError:
-            self.layer = -1
-        if self.layer == -1 or (self.layer is not None and major < FEATURES_MAJOR):
+            known = False
+        if not known:
             raise CorruptPacketError(
                 f"stream has latent shape {shape} but GAN model {model.name} has a latent of {model.latent} values"
                 + (f" and feature maps {', '.join(str(model.state_shape(4 << k)) for k in range(len(model.config.depths)))}"

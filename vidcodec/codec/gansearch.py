@@ -104,17 +104,19 @@ def search(generator, target: torch.Tensor, z0: torch.Tensor, *, max_iters: int 
 
 def sparse_correction(synthesize, target: torch.Tensor, base: torch.Tensor, counts: list[int], *,
                       max_iters: int, lr: float = 0.01, tol: float = 1e-3, patience: int = 20,
-                      kind: str = "ssim+l1") -> torch.Tensor:
+                      kind: str = "ssim+l1") -> tuple[torch.Tensor, torch.Tensor]:
     """A correction ``d`` of feature maps ``base`` (B,C,h,w) with at most ``counts[b]`` non-zero
     values per sample, found so that ``synthesize(base + d)`` matches ``target``.
 
     Two searches: every value free for ``max_iters`` iterations; then only the ``counts[b]`` values
     that moved most, again from where they got to, for ``max_iters // 2`` more (the support of a
-    sparse correction, then its values). Returns ``d`` on the CPU.
+    sparse correction, then its values). Returns ``d`` and each sample's distortion of ``base``
+    itself (where the first search started), both on the CPU.
     """
     base = base.detach()
-    dense = search(lambda d: synthesize(base + d), target, torch.zeros_like(base), max_iters=max_iters, lr=lr,
-                   tol=tol, patience=patience, kind=kind).z.to(base.device)
+    first = search(lambda d: synthesize(base + d), target, torch.zeros_like(base), max_iters=max_iters, lr=lr,
+                   tol=tol, patience=patience, kind=kind)
+    dense = first.z.to(base.device)
     mask = torch.zeros_like(base)
     flat = mask.view(mask.shape[0], -1)
     for b, k in enumerate(counts):
@@ -124,8 +126,8 @@ def sparse_correction(synthesize, target: torch.Tensor, base: torch.Tensor, coun
     if max_iters // 2 > 0:
         refined = search(lambda d: synthesize(base + d * mask), target, dense * mask,
                          max_iters=max(1, max_iters // 2), lr=lr, tol=tol, patience=patience, kind=kind).z
-        return refined * mask.cpu()
-    return (dense * mask).cpu()
+        return refined * mask.cpu(), first.start_losses
+    return (dense * mask).cpu(), first.start_losses
 
 
 def cold_start(latent: int, batch: int = 1, seed: int = 0) -> torch.Tensor:

@@ -32,6 +32,18 @@ from ..train.losses import distortion
 _DELTA_BITS = 2.0  # bits per unit of log2(1 + |residual|): the slope of the Laplace tables' cost
 
 
+def _table_bits(table: torch.Tensor, pos: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """Bits of symbols under per-row cost tables (rows, values): the value is the exact cost at the
+    integer positions ``at`` (what is coded), the gradient that of the costs linearly interpolated
+    at the real positions ``pos`` (rows, n; within the table)."""
+    lo = pos.detach().floor().long()
+    frac = pos - lo
+    hi = (lo + 1).clamp(max=table.shape[1] - 1)
+    smooth = ((1 - frac) * torch.gather(table, 1, lo) + frac * torch.gather(table, 1, hi)).sum()
+    exact = torch.gather(table, 1, at).sum()
+    return smooth + (exact - smooth).detach()
+
+
 class Refiner:
     """Refines scaled latents of one model at one level; see the module docstring."""
 
@@ -65,15 +77,7 @@ class Refiner:
     def _key_rate(self, u: torch.Tensor, level: int, k: int) -> torch.Tensor:
         offsets, bits = self._key_costs(level)
         pos = (u[:k].reshape(k, -1) - offsets[:k, None]).clamp(0, bits.shape[1] - 1.001)
-        lo = pos.detach().floor().long()
-        frac = pos - lo
-        table = bits[:k]
-        b0 = torch.gather(table, 1, lo)
-        b1 = torch.gather(table, 1, (lo + 1).clamp(max=bits.shape[1] - 1))
-        smooth = ((1 - frac) * b0 + frac * b1).sum()
-        # The value is the exact cost of the rounded symbols; the gradient is the interpolation's.
-        exact = torch.gather(table, 1, pos.detach().round().long()).sum()
-        return smooth + (exact - smooth).detach()
+        return _table_bits(bits[:k], pos, pos.detach().round().long())
 
     @torch.no_grad()
     def loss(self, x: np.ndarray, ys: np.ndarray, level: int, prev: np.ndarray | None = None,
@@ -103,16 +107,11 @@ class Refiner:
             if costs is None:
                 smooth = _DELTA_BITS * torch.log2(1 + r.abs()).sum()
                 exact = _DELTA_BITS * torch.log2(1 + sent.abs()).sum()
+                rate = smooth + (exact - smooth).detach()
             else:  # (C, 2W+1) bits of the values -W..W of each channel
                 w = (costs.shape[1] - 1) // 2
                 pos = (r[:k].reshape(k, -1) + w).clamp(0, 2 * w - 0.001)
-                lo = pos.detach().floor().long()
-                frac = pos - lo
-                table = costs[:k]
-                smooth = ((1 - frac) * torch.gather(table, 1, lo) + frac * torch.gather(table, 1, lo + 1)).sum()
-                at = (sent[:k].reshape(k, -1) + w).clamp(0, 2 * w).long()
-                exact = torch.gather(table, 1, at).sum()
-            rate = smooth + (exact - smooth).detach()
+                rate = _table_bits(costs[:k], pos, (sent[:k].reshape(k, -1) + w).clamp(0, 2 * w).long())
         d = distortion(target, m.synthesis((q / gain)[None]), self.kind)[0]
         return rate / (target.shape[2] * target.shape[3]) + float(self.lambdas[level]) * d
 

@@ -229,16 +229,9 @@ class FrameEncoder:
         if self._prev is None or self._since_key >= self.gop:
             return self._commit(key, symbols)
         candidates = [(self._prev, 0, b"")]
-        if self.motion_block:
-            c = self.channels
-            # The search compares the first channels only (the ladder orders them by importance):
-            # on diver (20 frames, default level, 56 channels) 24 or 12 of them cost 0.7 or 1.3 % more
-            # delta bits than all 56, and half the time.
-            k = min(c, motion.SEARCH_CHANNELS)
-            v = motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
-            if v.any():  # all-zero vectors: the plain prediction, with no vector section
-                moved = motion.predict(self._prev, v, self.motion_block, channels=c)
-                candidates.append((moved, self.motion_block, motion.encode_vectors(v)))
+        moved = self._motion(ys)
+        if moved is not None:
+            candidates.append((moved[0], self.motion_block, motion.encode_vectors(moved[1])))
         # With and without motion: the lower squared error of the scaled latent + lambda·bits wins
         # (bits as the tables count them: within 0.1 % of the coded size, and only the winner is coded).
         best_cost = np.inf
@@ -261,15 +254,23 @@ class FrameEncoder:
         return delta
 
     def _prediction(self, ys: np.ndarray) -> np.ndarray:
-        """The motion-compensated prediction of ``ys`` from the previous latent (integer symbols; the
-        plain previous latent when no block moves), as :meth:`encode_latent` finds it."""
-        prev = self._prev
-        if self.motion_block:
-            k = min(self.channels, motion.SEARCH_CHANNELS)
-            v = motion.search(ys[:k], prev[:k], self.motion_block, self.motion_lambda)
-            if v.any():
-                prev = motion.predict(prev, v, self.motion_block, channels=self.channels)
-        return prev
+        """The prediction of ``ys`` with motion (integer symbols; the previous ones when none move)."""
+        moved = self._motion(ys)
+        return self._prev if moved is None else moved[0]
+
+    def _motion(self, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The previous symbols moved block by block toward ``ys`` and the vectors, or None when motion
+        is off or no block moves (all-zero vectors: the plain prediction, with no vector section)."""
+        if not self.motion_block:
+            return None
+        # The search compares the first channels only (the ladder orders them by importance):
+        # on diver (20 frames, default level, 56 channels) 24 or 12 of them cost 0.7 or 1.3 % more
+        # delta bits than all 56, and half the time.
+        k = min(self.channels, motion.SEARCH_CHANNELS)
+        v = motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
+        if not v.any():
+            return None
+        return motion.predict(self._prev, v, self.motion_block, channels=self.channels), v
 
     def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """Per channel, the bits of residual values −W..W under the residual table the delta plan

@@ -80,6 +80,14 @@ class PGANConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
+def _upscale(block: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """One generator scale: nearest 2× upsample, then its convolutions, each with LeakyReLU and pixel norm."""
+    x = F.interpolate(x, scale_factor=2, mode="nearest")
+    for layer in block:
+        x = pixel_norm(F.leaky_relu(layer(x), LEAK))
+    return x
+
+
 def _grown(net, depths: list[int]):
     """``net`` (built at 4×4 with ``depths[0]`` features) grown by one scale per further depth."""
     for d in depths[1:]:
@@ -136,9 +144,7 @@ class Generator(nn.Module):
         x = pixel_norm(x)
         x = pixel_norm(F.leaky_relu(self.groupScale0[0](x), LEAK))
         for block in self.scaleLayers[: self.scale_index(resolution)]:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
-            for layer in block:
-                x = pixel_norm(F.leaky_relu(layer(x), LEAK))
+            x = _upscale(block, x)
         return x
 
     def synthesize(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,9 +155,7 @@ class Generator(nn.Module):
         for i in range(start, len(self.scaleLayers)):
             if self.alpha > 0 and i == len(self.scaleLayers) - 1:
                 previous = F.interpolate(self.toRGBLayers[-2](x), scale_factor=2, mode="nearest")
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
-            for layer in self.scaleLayers[i]:
-                x = pixel_norm(F.leaky_relu(layer(x), LEAK))
+            x = _upscale(self.scaleLayers[i], x)
         out = self.toRGBLayers[-1](x)
         if previous is not None:
             out = self.alpha * previous + (1.0 - self.alpha) * out
