@@ -18,6 +18,7 @@ from conftest import write_testsrc
 from vidcodec.cli import main as cli_main
 from vidcodec.errors import UsageError
 from vidcodec.models.discriminator import PairDiscriminator
+from vidcodec.models.layers import FactorizedDensity, stacked_likelihood
 from vidcodec.models.vaegan import VAEGAN, VAEGANConfig
 from vidcodec.train import losses
 from vidcodec.train.config import TrainConfig
@@ -165,6 +166,39 @@ def test_nested_dropout_truncates_channels_and_their_rate():
     assert torch.all(default.symbols[0, 4:] == 0) and torch.all(default.likelihoods[1] < 1)
     with pytest.raises(ValueError):
         VAEGANConfig(latent_channels=8, levels=2, level_channels=[8, 4])
+
+
+def _reference_cdf_logits(d: FactorizedDensity, x: torch.Tensor) -> torch.Tensor:
+    """Ballé's cumulative written out channel by channel (C, N) → (C, N), for comparison."""
+    rows = []
+    for c in range(d.channels):
+        v = x[c][None, :]
+        for i, m in enumerate(d.matrices):
+            v = torch.nn.functional.softplus(m[c]) @ v + d.biases[i][c]
+            if i < len(d.factors):
+                v = v + torch.tanh(d.factors[i][c]) * torch.tanh(v)
+        rows.append(v[0])
+    return torch.stack(rows)
+
+
+def test_stacked_likelihoods_are_each_samples_own_levels_density():
+    torch.manual_seed(3)
+    dens = [FactorizedDensity(4) for _ in range(3)]
+    for d in dens:
+        for p in d.parameters():
+            p.data.normal_(0, 0.5)
+    y = torch.randn(5, 4, 2, 3) * 3
+    index = torch.tensor([2, 0, 1, 2, 0])
+    got = stacked_likelihood(dens, y, index)
+    for b in range(5):
+        d, flat = dens[index[b]], y[b].reshape(4, -1)
+        want = torch.sigmoid(_reference_cdf_logits(d, flat + 0.5)) - torch.sigmoid(_reference_cdf_logits(d, flat - 0.5))
+        assert torch.allclose(got[b].reshape(4, -1), want.clamp_min(1e-9), atol=1e-6)
+        assert torch.allclose(d.likelihood(y[b : b + 1])[0], got[b])
+    # A distribution over the integers: each channel's bins sum to one.
+    k = torch.arange(-400, 401, dtype=torch.float32).expand(1, 4, 1, -1)
+    total = stacked_likelihood(dens, k, torch.tensor([1])).sum(dim=3)
+    assert torch.allclose(total, torch.ones_like(total), atol=1e-3)
 
 
 def test_init_from_reorders_channels_without_changing_the_function(data, tmp_path):

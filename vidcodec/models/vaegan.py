@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .card import DOWNSCALE, VAEGANConfig
-from .layers import GDN, FactorizedDensity
+from .layers import GDN, FactorizedDensity, stacked_likelihood
 
 __all__ = ["DOWNSCALE", "VAEGAN", "Analysis", "ForwardResult", "Synthesis", "VAEGANConfig"]
 
@@ -118,10 +118,7 @@ class VAEGAN(nn.Module):
             keep = self.level_channels(levels)
         mask = (torch.arange(y.shape[1], device=y.device)[None, :] < keep[:, None]).to(y.dtype)[:, :, None, None]
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        lik = torch.empty_like(y)
-        for level in torch.unique(levels).tolist():
-            sel = levels == level
-            lik[sel] = self.densities[level].likelihood(noisy[sel])
+        lik = stacked_likelihood(self.densities, noisy, levels)
         lik = torch.where(mask > 0, lik, torch.ones_like(lik))  # truncated channels are not sent
         rounded = (y + (torch.round(y) - y).detach()) * mask
         x_hat = self.synthesis(rounded / self.gain(levels))
