@@ -20,7 +20,7 @@ from vidcodec.errors import UsageError
 from vidcodec.models.discriminator import PairDiscriminator
 from vidcodec.models.layers import FactorizedDensity, stacked_likelihood
 from vidcodec.models.vaegan import VAEGAN, VAEGANConfig
-from vidcodec.train import losses
+from vidcodec.train import checkpoint, losses
 from vidcodec.train.config import TrainConfig
 from vidcodec.train.saliency import spectral_residual, weight_map
 from vidcodec.train.vaegan import init_from, train
@@ -85,6 +85,30 @@ def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
     assert json.loads((out / "last.json").read_text())["step"] == 5
     steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
     assert steps == [1, 2, 3, 4, 5]
+
+
+def test_a_checkpoint_resumes_into_the_fused_adam_of_gpu_training(tmp_path):
+    torch.manual_seed(0)
+    m = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=2))
+    x, levels = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+
+    def step(opt):
+        opt.zero_grad()
+        res = m(x, levels)
+        (losses.bits_per_pixel(res.likelihoods, 32 * 32) + (x - res.x_hat).abs().mean()).mean().backward()
+        opt.step()
+
+    plain = torch.optim.Adam(m.parameters(), lr=1e-3)
+    step(plain)
+    step(plain)
+    checkpoint.save(tmp_path / "c.safetensors", m, {"step": 2}, plain)
+    fused = torch.optim.Adam(m.parameters(), lr=1e-3, fused=True)
+    checkpoint.load(tmp_path / "c.safetensors", m, fused)
+    p = m.log_gain
+    assert torch.equal(fused.state[p]["exp_avg_sq"], plain.state[p]["exp_avg_sq"])
+    before = p.detach().clone()
+    step(fused)
+    assert fused.state[p]["step"].item() == 3 and not torch.equal(p, before)
 
 
 def test_time_limit_stops_with_a_checkpoint_that_resumes(data, tmp_path):

@@ -38,11 +38,16 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None:
         params = dict(model.named_parameters())
+        fused = any(group.get("fused") for group in optimizer.param_groups)
         for key, value in tensors.items():
             if key.startswith("optim."):
                 name, field = key[6:].rsplit(".", 1)
                 p = params[name]
                 # Moments live beside their parameter (a CPU checkpoint resumes on a GPU); Adam keeps
-                # its step count on the CPU.
-                optimizer.state[p][field] = value if field == "step" else value.to(p.device)
+                # its step count on the CPU, fused Adam beside the parameter (as float32).
+                if field != "step":
+                    value = value.to(p.device)
+                elif fused:
+                    value = value.to(p.device, torch.float32)
+                optimizer.state[p][field] = value
     return json.loads(path.with_suffix(".json").read_text())

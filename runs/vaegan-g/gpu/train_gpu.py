@@ -13,7 +13,7 @@ FRAMES = Path(os.environ.get("VIDCODEC_PACK", ".gpu/data")) / "frames"
 
 
 def frames_from_pack(path: Path, count: int) -> list[np.ndarray]:
-    files = sorted((FRAMES / path.name).glob("*.jpg"))
+    files = sorted(f for f in (FRAMES / path.name).iterdir() if f.suffix in (".jpg", ".webp"))
     imgs = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
     rep = max(1, round(count / len(imgs)))  # a pack thinned to every 2nd frame: each one twice
     return [im for im in imgs for _ in range(rep)][:count]

@@ -1,0 +1,43 @@
+#!/bin/sh
+# One device call: resume vaegan-g's training on a lent GPU for MINUTES, bring the checkpoints back.
+#
+# A session with a GPU has 15 minutes of device time in all (the machine's start, the transfer and
+# the idle wait included), so this is one call, prepared and tested on the CPU beforehand:
+#
+#   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp   # 28 MB
+#   device call:   run(command="sh runs/vaegan-g/gpu/session.sh 7", carry=[".gpu"], timeout_s=600)
+#   here, after:   tar xzf FILES_AT/run.tgz -C runs/vaegan-g    # then see docs/MODELS.md
+#
+# The tree (about 36 MB) and the pack must stay under the 64 MiB a call carries. On the device the
+# run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
+# it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
+# BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 5e-5) override.
+#
+# Test here on the CPU, with PyAV, constriction and pytorch-msssim hidden as on the device machine:
+#   mkdir -p /tmp/hide /tmp/out && echo 'import sys; sys.modules.update(dict.fromkeys(["av", "constriction",
+#     "pytorch_msssim"]))' > /tmp/hide/sitecustomize.py
+#   PYTHONPATH=/tmp/hide PYTHON=python DEVICE=cpu BATCH=8 CROP=64 OUT=/tmp/out sh runs/vaegan-g/gpu/session.sh 0.3
+set -eu
+MINUTES=${1:-7}
+: "${OUT:?set OUT (the device machine sets it)}"
+PACK=${VIDCODEC_PACK:-.gpu/data}
+RUN=$(mktemp -d)/vaegan-g
+PY=${PYTHON:-python3}
+[ -d "$PACK/photos" ] || { echo "no data pack at $PACK: carry .gpu (make_pack.py, above)"; exit 2; }
+cp -r runs/vaegan-g "$RUN"
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+} >"$OUT/train.log" 2>&1
+set +e
+PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" VIDCODEC_PACK="$PACK" PYTHONUNBUFFERED=1 $PY runs/vaegan-g/gpu/train_gpu.py \
+  --config runs/vaegan-g/last.toml --out "$RUN" --data "$PACK/photos" "$PACK/videos" --resume \
+  --device "${DEVICE:-cuda}" --batch "${BATCH:-64}" --crop "${CROP:-256}" --lr "${LR:-5e-5}" \
+  --max-minutes "$MINUTES" --val-every 500 --log-every 100 --threads 8 >>"$OUT/train.log" 2>&1
+rc=$?
+set -e
+tail -n 5 "$OUT/train.log"
+tar czf "$OUT/run.tgz" -C "$RUN" --exclude=./gpu .
+ls -l "$OUT"
+exit $rc
