@@ -6,7 +6,17 @@
 #
 #   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp   # 28 MB
 #   device call:   run(command="sh runs/vaegan-g/gpu/session.sh 7", carry=[".gpu"], timeout_s=600)
-#   here, after:   tar xzf FILES_AT/run.tgz -C runs/vaegan-g    # then see docs/MODELS.md
+#   here, after:   mkdir -p runs/vaegan-h && tar xzf FILES_AT/run.tgz -C runs/vaegan-h
+#                  python -m vidcodec.train.package runs/vaegan-h/best.safetensors vidcodec/weights \
+#                      --name vaegan-h --default-quality 5
+#                  python -m vidcodec.evaluate.compare --models vaegan-g vaegan-h --clips \
+#                      DATA/videos/diver.mov samples/bikes.mp4 samples/vtest.mp4 --frames 30 --out docs/eval/h-vs-g
+#                  (ship it as the default only if it wins there; commit runs/vaegan-h/{last,disc}.safetensors
+#                  with git add -f as the next resume point, and retire vaegan-g's from the tree)
+#
+# Validation crops come from the pack: WebP decodes them a little smoother than the JPEG pack of
+# vaegan-g's GPU run (the same weights score 0.7965 against 0.8084), so the first validation here
+# becomes the run's "best" and the losses are comparable within the run only.
 #
 # The tree (about 36 MB) and the pack must stay under the 64 MiB a call carries. On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
