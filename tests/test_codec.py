@@ -82,6 +82,22 @@ def test_scene_cut_starts_a_keyframe(tiny, static_frames):
     assert coded[4].kind == KEY
 
 
+@pytest.mark.parametrize("scene_cut", [0.7, 0.5, 0.4])
+def test_scene_cut_choices_are_the_ones_exact_key_sizes_make(tiny, static_frames, scene_cut, monkeypatch):
+    # The encoder codes a keyframe only when its delta nears a bound from the key tables' bits; with
+    # the bound at zero every frame's keyframe is coded and compared: the streams must be the same.
+    rng = np.random.default_rng(3)
+    other = rng.integers(0, 256, static_frames[0].shape, dtype=np.uint8)
+    noisy = [np.clip(other.astype(int) + rng.integers(-a, a + 1, other.shape), 0, 255).astype(np.uint8)
+             for a in (4, 16, 32, 64, 8, 96)]
+    frames = static_frames[:4] + [other] * 2 + noisy
+    lazy = _encode_frames(tiny, frames, gop=100, scene_cut=scene_cut)
+    monkeypatch.setattr(FrameEncoder, "_key_table_bytes", lambda self, symbols: 0.0)
+    exact = _encode_frames(tiny, frames, gop=100, scene_cut=scene_cut)
+    assert [(c.kind, c.payload) for c in lazy] == [(c.kind, c.payload) for c in exact]
+    assert KEY in [c.kind for c in lazy[1:]] and DELTA in [c.kind for c in lazy]
+
+
 def test_delta_without_reference_is_refused(tiny, static_frames):
     coded = _encode_frames(tiny, static_frames[:2])
     dec = FrameDecoder(tiny, coded[0].state.shape)

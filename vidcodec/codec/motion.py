@@ -122,65 +122,75 @@ def decode_vectors(data: bytes | memoryview, rows: int, cols: int) -> np.ndarray
     return vectors
 
 
-def _gamma_bits(v: np.ndarray) -> np.ndarray:
-    n = np.where(v >= 0, 2 * v + 1, -2 * v)
-    return 2 * np.floor(np.log2(n)) + 1
+def _gamma_bits(v: tuple[int, int]) -> int:
+    """Elias-gamma bits of a vector's two components (signed mapping as the codes use)."""
+    return sum(2 * (2 * x + 1 if x >= 0 else -2 * x).bit_length() - 1 for x in v)
 
 
 def search(target: np.ndarray, prev: np.ndarray, block: int, lam: float, radius: int = 2) -> np.ndarray:
     """Encoder's choice of (rows, cols, 2) vectors: integer shifts within ``radius`` latent pixels,
     then half- and quarter-pixel refinement around each block's best, each block minimising squared
     error + ``lam``·bits (the vector's own bits, as if its predictor were zero, so that blocks are
-    searched together). The error uses float bilinear samples, the prediction's unrounded value."""
+    searched together). The error uses float bilinear samples, the prediction's unrounded value.
+
+    Integer shifts are scored on the whole latent (every block tries each); a refinement candidate
+    only on the blocks around the same centre (the bounding box of the blocks that share a vector),
+    which took the search from about 55 to 20 ms a 1080p frame."""
     _, h, w = prev.shape
     rows, cols = grid(h, w, block)
     row_starts, col_starts = np.arange(0, h, block), np.arange(0, w, block)
     target = target.astype(np.float32)
     padded = _pad(prev).astype(np.float32)
-    cache: dict[tuple[int, int], np.ndarray] = {}
     s = SUBPEL
 
-    def rd(v: tuple[int, int]) -> np.ndarray:
-        if v not in cache:
-            iy, fy = divmod(v[1], s)
-            ix, fx = divmod(v[0], s)
-            y0, x0 = iy + MARGIN, ix + MARGIN
-            p = padded[:, y0 : y0 + h + 1, x0 : x0 + w + 1]
-            if fx:
-                p = p[:, :, :-1] * np.float32(1 - fx / s) + p[:, :, 1:] * np.float32(fx / s)
-            else:
-                p = p[:, :, :-1]
-            if fy:
-                p = p[:, :-1] * np.float32(1 - fy / s) + p[:, 1:] * np.float32(fy / s)
-            else:
-                p = p[:, :-1]
-            e = target - p
-            e = np.einsum("chw,chw->hw", e, e)
-            # Per-block sums, ragged last row/column included (padding each map cost 13 ms a 1080p frame).
-            e = np.add.reduceat(np.add.reduceat(e, row_starts, axis=0), col_starts, axis=1)
-            cache[v] = e + lam * _gamma_bits(np.array(v)).sum()
-        return cache[v]
+    def rd(v: tuple[int, int], r0: int = 0, r1: int = rows, c0: int = 0, c1: int = cols) -> np.ndarray:
+        """Costs (r1 - r0, c1 - c0) of blocks r0..r1-1 × c0..c1-1 moved by ``v``."""
+        y0, y1, x0, x1 = r0 * block, min(h, r1 * block), c0 * block, min(w, c1 * block)
+        iy, fy = divmod(v[1], s)
+        ix, fx = divmod(v[0], s)
+        p = padded[:, y0 + iy + MARGIN : y1 + iy + MARGIN + 1, x0 + ix + MARGIN : x1 + ix + MARGIN + 1]
+        if fx:
+            p = p[:, :, :-1] * np.float32(1 - fx / s) + p[:, :, 1:] * np.float32(fx / s)
+        else:
+            p = p[:, :, :-1]
+        if fy:
+            p = p[:, :-1] * np.float32(1 - fy / s) + p[:, 1:] * np.float32(fy / s)
+        else:
+            p = p[:, :-1]
+        e = target[:, y0:y1, x0:x1] - p
+        e = np.einsum("chw,chw->hw", e, e)
+        # Per-block sums, ragged last row/column included (padding each map cost 13 ms a 1080p frame).
+        e = np.add.reduceat(np.add.reduceat(e, row_starts[r0:r1] - y0, axis=0), col_starts[c0:c1] - x0, axis=1)
+        return e + np.float64(lam * _gamma_bits(v))  # float64, as the costs always were
 
     best = np.zeros((rows, cols, 2), dtype=np.int64)
     best_cost = rd((0, 0))
-
-    def consider(cand: np.ndarray) -> None:
-        nonlocal best_cost
-        for v in {tuple(map(int, x)) for x in cand.reshape(-1, 2)}:
-            if max(abs(v[0]), abs(v[1])) > MAX_VECTOR:
-                continue
-            better = (cand[:, :, 0] == v[0]) & (cand[:, :, 1] == v[1]) & (rd(v) < best_cost)
-            best[better] = v
-            best_cost = np.where(better, rd(v), best_cost)
-
     span = range(-radius * s, radius * s + 1, s)
     for dy in span:
         for dx in span:
-            consider(np.broadcast_to(np.array((dx, dy)), best.shape))
+            if dx or dy:
+                cost = rd((dx, dy))
+                better = cost < best_cost
+                best[better] = (dx, dy)
+                best_cost = np.where(better, cost, best_cost)
     for step in (s // 2, s // 4):
-        centre = best.copy()
+        centres = []
+        for v in np.unique(best.reshape(-1, 2), axis=0):
+            mask = (best == v).all(axis=2)
+            r, c = np.nonzero(mask)
+            r0, r1, c0, c1 = r.min(), r.max() + 1, c.min(), c.max() + 1
+            centres.append((tuple(map(int, v)), mask[r0:r1, c0:c1], (r0, r1, c0, c1)))
         for oy in (-step, 0, step):
             for ox in (-step, 0, step):
-                if ox or oy:
-                    consider(centre + (ox, oy))
+                if not (ox or oy):
+                    continue
+                for (vx, vy), mask, (r0, r1, c0, c1) in centres:
+                    u = (vx + ox, vy + oy)
+                    if max(abs(u[0]), abs(u[1])) > MAX_VECTOR:
+                        continue
+                    cost = rd(u, r0, r1, c0, c1)
+                    window = best_cost[r0:r1, c0:c1]  # views: updated in place
+                    better = mask & (cost < window)
+                    best[r0:r1, c0:c1][better] = u
+                    window[better] = cost[better]
     return best
