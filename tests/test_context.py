@@ -201,7 +201,7 @@ def test_key_symbols_code_smaller_with_contexts_and_decode_to_the_same_symbols(t
     y = _clustered_key(tiny, np.random.default_rng(12))
     sizes, states = {}, {}
     for use in (False, True):
-        enc = FrameEncoder(tiny, 2, context_coding=use)
+        enc = FrameEncoder(tiny, 2, context_coding=use, key_rdoq_lambda=0.0)  # the same symbols both ways
         key = enc.encode_latent(y)
         assert key.kind == KEY and _key_flag(key.payload) == use
         state, level = FrameDecoder(tiny, y.shape).decode_symbols(KEY, key.payload)
@@ -210,6 +210,18 @@ def test_key_symbols_code_smaller_with_contexts_and_decode_to_the_same_symbols(t
         sizes[use], states[use] = len(key.payload), state
     np.testing.assert_array_equal(states[True], states[False])  # only the bytes change
     assert sizes[True] < 0.9 * sizes[False]
+
+
+def test_key_rdoq_steps_symbols_toward_zero_for_fewer_bytes(tiny):
+    y = _clustered_key(tiny, np.random.default_rng(12))
+    plain, rdo = FrameEncoder(tiny, 2, key_rdoq_lambda=0.0), FrameEncoder(tiny, 2, key_rdoq_lambda=0.5)
+    a, b = plain.encode_latent(y), rdo.encode_latent(y)
+    moved = plain._prev != rdo._prev
+    assert moved.any() and len(b.payload) < len(a.payload)
+    # Only non-zero symbols move, one step, toward zero.
+    np.testing.assert_array_equal(np.abs(rdo._prev[moved]), np.abs(plain._prev[moved]) - 1)
+    assert np.all(np.sign(rdo._prev[moved]) * np.sign(plain._prev[moved]) >= 0)
+    np.testing.assert_array_equal(FrameDecoder(tiny, y.shape).decode_symbols(KEY, b.payload)[0], rdo._prev)
 
 
 def test_the_encoder_codes_keys_without_contexts_when_they_do_not_pay(tiny, monkeypatch):

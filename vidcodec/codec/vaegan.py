@@ -150,6 +150,7 @@ class FrameEncoder:
         residuals: IntTables | None = None,
         rdoq: bool = True,
         rdoq_lambda: float | None = None,
+        key_rdoq_lambda: float = 0.03,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -173,6 +174,7 @@ class FrameEncoder:
         self.refiner = refiner  # --refine: gradient steps on each frame's latent before quantizing
         self.rdoq = rdoq  # rate-distortion choice of each delta residual's magnitude (see _rdoq)
         self.rdoq_lambda = channel_lambda if rdoq_lambda is None else rdoq_lambda  # squared error per bit
+        self.key_rdoq_lambda = key_rdoq_lambda  # the same choice for keyframe symbols (0: plain rounding)
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
@@ -182,7 +184,8 @@ class FrameEncoder:
         self.residuals = residuals if residuals is not None else residual_tables()
         self._delta_cost = _delta_cost_matrix(self.residuals)
         self._context_cost = context.cost_tables(self._delta_cost)
-        self._key_context_cost = context.key_cost_tables(_delta_cost_matrix(model.delta_tables))
+        self._key_value_cost = _delta_cost_matrix(model.delta_tables)
+        self._key_context_cost = context.key_cost_tables(self._key_value_cost)
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -202,7 +205,8 @@ class FrameEncoder:
         """Keyframe payload and symbols of one latent at every level (what a rate controller weighs)."""
         out = []
         for level in range(self.model.levels):
-            symbols = _symbols(self._scaled(y, level))
+            ys = self._scaled(y, level)
+            symbols = self._key_rdoq(ys, _symbols(ys), level)
             out.append((self._key_payload(symbols, level), symbols))
         return out
 
@@ -226,6 +230,7 @@ class FrameEncoder:
             return self._encode_qsgd(ys)
         symbols = _symbols(ys)
         if self._prev is None or self._since_key >= self.gop:
+            symbols = self._key_rdoq(ys, symbols, self.level)
             return self._commit(EncodedFrame(KEY, self._key_payload(symbols, self.level), self.level), symbols)
         candidates = [(self._prev, 0, b"")]
         moved = self._motion(ys)
@@ -251,6 +256,7 @@ class FrameEncoder:
         # delta frame's time). Context coding saves 6-16 % on keys, far less than the factor 2 of
         # the bound, so the choice is the one the exact sizes make.
         if len(delta.payload) > 0.5 * self.scene_cut * self._key_table_bytes(symbols):
+            symbols = self._key_rdoq(ys, symbols, self.level)
             key = EncodedFrame(KEY, self._key_payload(symbols, self.level), self.level)
             if len(delta.payload) > self.scene_cut * len(key.payload):
                 return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
@@ -408,6 +414,31 @@ class FrameEncoder:
                 context.code_key_channel(lambda row, values: w.put(ladder, row, values), int(selectors[c]),
                                          symbols[c], ctx[c], len(ladder))
         return bytes([level, plan is not None]) + w.finish()
+
+    def _key_rdoq(self, ys: np.ndarray, symbols: np.ndarray, level: int) -> np.ndarray:
+        """Rate-distortion choice of a keyframe's symbols (in place, and returned): each non-zero one
+        steps toward zero when the squared error it adds is under ``key_rdoq_lambda`` times the bits
+        it saves with the table its context gives it (contexts as the rounded symbols give them).
+        Only for context-coded keys; the decoder sees ordinary symbols. Chosen on training clips
+        against plain rounding (PSNR / MS-SSIM BD-rate, all levels): intra (6 frames of five clips)
+        λ 0.03 −7.1 … +4.3 % (mean −1.5 %) / −1.7 … −4.7 % (mean −2.9 %), 0.05 mean −1.5 / −3.5 % but
+        +7.0 % PSNR on movie-hello, 0.1 and 0.2 worse; video (20 frames, gop 250, four clips) 0.03
+        −6.0 … +0.1 % / −0.7 … −2.9 %."""
+        k = self.model.level_channels[level]
+        if not self.key_rdoq_lambda > 0 or not self.context_coding or self.coder != "ans":
+            return symbols
+        plan = self._key_plan(symbols[:k], level)
+        if plan is None:
+            return symbols
+        ctx, selectors = plan
+        rows = context.key_rows(selectors[:, None, None], ctx, len(self.model.delta_tables))
+        v, x, cost = symbols[:k], ys[:k], self._key_value_cost
+        new = v - np.sign(v)
+        bits_old = cost[rows, np.clip(v, -_WINDOW, _WINDOW) + _WINDOW]
+        bits_new = cost[rows, np.clip(new, -_WINDOW, _WINDOW) + _WINDOW]
+        take = (v != 0) & ((x - new) ** 2 - (x - v) ** 2 + self.key_rdoq_lambda * (bits_new - bits_old) < 0)
+        v[take] = new[take]
+        return symbols
 
     def _key_plan(self, symbols: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Contexts and per-channel selectors when context-adaptive coding of a keyframe's symbols (K,h,w)
