@@ -253,8 +253,8 @@ class FrameEncoder:
         # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP). The
         # keyframe is coded only when the delta comes near the threshold: a bound from the key
         # tables' bits decides the usual case (coding every frame's keyframe was a quarter of a
-        # delta frame's time). Context coding saves 6-16 % on keys, far less than the factor 2 of
-        # the bound, so the choice is the one the exact sizes make.
+        # delta frame's time). Context coding (6-16 %) and the key's RDOQ save far less than the
+        # factor 2 of the bound, so the choice is the one the exact sizes make (tested).
         if len(delta.payload) > 0.5 * self.scene_cut * self._key_table_bytes(symbols):
             symbols = self._key_rdoq(ys, symbols, self.level)
             key = EncodedFrame(KEY, self._key_payload(symbols, self.level), self.level)
