@@ -19,7 +19,8 @@
 # becomes the run's "best" and the losses are comparable within the run only.
 #
 # The tree (about 36 MB) and the pack must stay under the 64 MiB a call carries; check before the call:
-#   echo $(( ($(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + $(du -sb .gpu | cut -f1)) / 1048576 )) MiB On the device the
+#   echo $(( ($(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + $(du -sb .gpu | cut -f1)) / 1048576 )) MiB
+# (61 MiB on 2026-12-02; if the tree has grown past the limit, build the pack with --quality 85: 21 MB) On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
 # BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 5e-5) override.
