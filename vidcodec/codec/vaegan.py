@@ -423,7 +423,7 @@ class FrameEncoder:
         against plain rounding (PSNR / MS-SSIM BD-rate, all levels): intra (6 frames of five clips)
         λ 0.03 −7.1 … +4.3 % (mean −1.5 %) / −1.7 … −4.7 % (mean −2.9 %), 0.05 mean −1.5 / −3.5 % but
         +7.0 % PSNR on movie-hello, 0.1 and 0.2 worse; video (20 frames, gop 250, four clips) 0.03
-        −6.0 … +0.1 % / −0.7 … −2.9 %."""
+        −6.0 … +0.1 % / −0.7 … −2.9 % (runs/encoder-tuning/sweep.py)."""
         k = self.model.level_channels[level]
         if not self.key_rdoq_lambda > 0 or not self.context_coding or self.coder != "ans":
             return symbols

@@ -1,0 +1,38 @@
+"""BD-rate of encoder settings against a baseline: vidcodec only, same frames, every level.
+
+    python runs/encoder-tuning/sweep.py FRAMES GOP PARAM BASE VALUE[,VALUE...] CLIP...
+
+PARAM is a keyword of ``FrameEncoder`` (e.g. ``key_rdoq_lambda``); each VALUE's streams are
+compared with BASE's (PSNR / MS-SSIM BD-rate, negative = fewer bits). How keyframe RDOQ's λ was
+chosen (2026-12-02): ``... 6 1 key_rdoq_lambda 0 0.01,0.02,0.03,0.05 CLIPS`` (intra) and
+``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips.
+"""
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+from vidcodec.codec import vaegan
+from vidcodec.evaluate import rd
+
+frames, gop, param = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+base, values, clips = float(sys.argv[4]), [float(v) for v in sys.argv[5].split(",")], sys.argv[6:]
+original = vaegan.FrameEncoder.__init__
+for clip in clips:
+    ref, rate = rd.read_frames(Path(clip), frames)
+    curves = {}
+    for value in [base, *values]:
+        def init(self, *a, value=value, **k):
+            original(self, *a, **{**k, param: value})
+        vaegan.FrameEncoder.__init__ = init
+        with tempfile.TemporaryDirectory() as d:
+            curves[value] = [dataclasses.replace(p, codec=f"{param}={value}")
+                             for p in rd.vidcodec_points(Path(clip), ref, rate, gop, Path(d), range(1, 9))]
+        vaegan.FrameEncoder.__init__ = original
+    cells = []
+    for value in values:
+        psnr = rd.bd_rate([(p.bpp, p.psnr) for p in curves[base]], [(p.bpp, p.psnr) for p in curves[value]])
+        msssim = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[base]],
+                            [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[value]])
+        cells.append(f"{value}: {psnr:+.2f} / {msssim:+.2f} %")
+    print(f"{Path(clip).name} gop {gop} ({param} against {base}, PSNR / MS-SSIM): " + "; ".join(cells), flush=True)
