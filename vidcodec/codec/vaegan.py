@@ -265,9 +265,14 @@ class FrameEncoder:
         return delta
 
     def _key_table_bytes(self, symbols: np.ndarray) -> float:
-        """Bytes of ``symbols`` as a keyframe with the model's key tables (escapes as their marker only)."""
-        tables = self.model.key_tables[self.level]
-        return sum(tables.bits(c, symbols[c]) for c in range(self.channels)) / 8
+        """Bytes of ``symbols`` as a keyframe at the current level with the model's key tables."""
+        return self._key_table_bits(symbols[: self.channels], self.level) / 8
+
+    def _key_table_bits(self, symbols: np.ndarray, level: int) -> float:
+        """Bits of a keyframe's symbols (K,h,w) with the level's per-channel key tables (escapes as their
+        marker only)."""
+        tables = self.model.key_tables[level]
+        return sum(tables.bits(c, symbols[c]) for c in range(symbols.shape[0]))
 
     def _prediction(self, ys: np.ndarray) -> np.ndarray:
         """The prediction of ``ys`` with motion (integer symbols; the previous ones when none move)."""
@@ -444,8 +449,7 @@ class FrameEncoder:
         """Contexts and per-channel selectors when context-adaptive coding of a keyframe's symbols (K,h,w)
         is estimated to cost fewer bits than the model's key tables, else None."""
         k = symbols.shape[0]
-        tables = self.model.key_tables[level]
-        plain = sum(tables.bits(c, symbols[c]) for c in range(k))
+        plain = self._key_table_bits(symbols, level)
         ctx = context.key_contexts(symbols).reshape(k, -1)
         bits = _context_bits(symbols.reshape(k, -1), ctx, self._key_context_cost)
         selectors = np.argmin(bits, axis=1)
