@@ -21,7 +21,6 @@ import resource
 import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +30,10 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("VIDCODEC_MODEL_PATH", str(HERE / "data"))
 
 from vidcodec import api, container
+from vidcodec.coding import varint
 from vidcodec.errors import VidcodecError
 
-_PACKET = struct.Struct("<4sBBBqII")
+_PACKET = struct.Struct("<4sBBBqII")  # the 27-byte packet header of formats 1.x-6.x (+ header CRC)
 
 
 def seed_streams(tmp: Path) -> list[bytes]:
@@ -51,12 +51,26 @@ def seed_streams(tmp: Path) -> list[bytes]:
     return out
 
 
-def _offsets(data: bytes) -> list[int]:
+def _offsets(data: bytes) -> list[tuple[int, bool]]:
+    """Each packet's offset, and whether the stream has 7.x (varint) packet headers."""
     with container.GvcReader(io.BytesIO(data)) as r:
-        return [p.offset for p in r]
+        compact = r.version[0] >= container.COMPACT_MAJOR
+        return [(p.offset, compact) for p in r]
 
 
-def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[int]]) -> bytes:
+def _packet_fields(data: bytearray, start: int, compact: bool) -> tuple[int, int, int, int, int, int]:
+    """stream, type, flags, pts, payload size and header size of the packet header at ``start`` (which
+    earlier mutations may have damaged: any error means it cannot be edited)."""
+    if not compact:
+        _, stream, kind, flags, pts, size, _ = _PACKET.unpack_from(data, start)
+        return stream, kind, flags, pts, size, container.PACKET_HEADER_SIZE
+    stream, kind, flags = data[start + 4 : start + 7]
+    z, pos = varint.decode(data, start + 7, "pts", varint.MAX_U64)
+    size, pos = varint.decode(data, pos, "size")
+    return stream, kind, flags, varint.unzigzag(z), size, pos + 6 - start
+
+
+def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tuple[int, bool]]]) -> bytes:
     k = int(rng.integers(len(seeds)))
     data = bytearray(seeds[k])
     for _ in range(int(rng.integers(1, 5))):
@@ -83,13 +97,12 @@ def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[int]
             other = seeds[int(rng.integers(len(seeds)))]
             data[at:] = other[int(rng.integers(len(other))) :]
         else:  # edit a packet payload or header field and recompute its CRCs: damage the CRCs do not catch
-            offs = offsets[k]
-            start = offs[int(rng.integers(len(offs)))]
-            if start + container.PACKET_HEADER_SIZE > len(data):
+            start, compact = offsets[k][int(rng.integers(len(offsets[k])))]
+            try:
+                stream, kind, flags, pts, size, hsize = _packet_fields(data, start, compact)
+            except (struct.error, IndexError, ValueError, VidcodecError):
                 continue
-            head = bytearray(data[start : start + container.PACKET_HEADER_SIZE])
-            sync, stream, kind, flags, pts, size, _ = _PACKET.unpack_from(head)
-            body = start + container.PACKET_HEADER_SIZE
+            body = start + hsize
             payload = bytearray(data[body : body + size])
             if op == 7 and payload:
                 for _ in range(int(rng.integers(1, 4))):
@@ -104,8 +117,7 @@ def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[int]
                     pts = int(rng.integers(-(2**40), 2**40))
                 else:
                     payload = payload[: int(rng.integers(len(payload) + 1))]
-            head = bytearray(_PACKET.pack(sync, stream, kind, flags, pts, len(payload), zlib.crc32(payload)))
-            head += struct.pack("<I", zlib.crc32(head))
+            head = container._packet_header(stream, kind, flags, pts, bytes(payload), compact)
             data[start : body + size] = head + payload
     return bytes(data)
 

@@ -462,7 +462,7 @@ def test_unknown_major_version_names_the_supported_version(capsys, media, tmp_pa
 def truncated(media, tmp_path) -> tuple[Path, int, int]:
     """The clip's stream cut in the middle of the payload of packet 5: (path, cut offset, complete packets)."""
     p = packets(media["gvc"])[5]
-    cut = p.offset + container.PACKET_HEADER_SIZE + len(p.payload) // 2
+    cut = p.offset + p.header_size + len(p.payload) // 2
     path = tmp_path / "cut.gvc"
     path.write_bytes(media["gvc"].read_bytes()[:cut])
     return path, cut, 5

@@ -137,12 +137,31 @@ def rewrite_header(data: bytes, offset: int, fmt: str, value: int) -> bytes:
     return bytes(out)
 
 
-def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None) -> bytes:
-    """Hand-build one packet with valid CRCs (size may lie about the payload)."""
-    head = b"\xa7GVP" + struct.pack(
-        "<BBBqII", 0, kind, 0, pts, len(payload) if size is None else size, zlib.crc32(payload)
-    )
-    return head + struct.pack("<I", zlib.crc32(head)) + payload
+def leb128(value: int) -> bytes:
+    """An unsigned LEB128 code, written out independently of vidcodec.coding.varint."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes([*out, value])
+
+
+def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None, v6: bool = False) -> bytes:
+    """Hand-build one packet with valid CRCs (size may lie about the payload): the 7.x layout (sync,
+    stream, type, flags, zigzag varint pts, varint size, payload CRC, low 16 bits of the header's CRC)
+    or, with ``v6``, the 27-byte header of 1.x-6.x."""
+    size = len(payload) if size is None else size
+    if v6:
+        head = b"\xa7GVP" + struct.pack("<BBBqII", 0, kind, 0, pts, size, zlib.crc32(payload))
+        return head + struct.pack("<I", zlib.crc32(head)) + payload
+    zigzag = 2 * pts if pts >= 0 else -2 * pts - 1
+    head = b"\xa7GVP" + bytes([0, kind, 0]) + leb128(zigzag) + leb128(size) + struct.pack("<I", zlib.crc32(payload))
+    return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + payload
+
+
+def header_sizes(data: bytes) -> list[int]:
+    """The packet header size of every packet of a valid stream."""
+    return [p.header_size for p in read_all(data)]
 
 
 def index_offset(data: bytes) -> int:
@@ -201,9 +220,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(6, 2)
+        + le(7, 2)
         + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 6.0, header size
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 7.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -233,9 +252,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "ce5cfb6f32377f44e55d6b8910d3fa21cc580e7b70a8e600706ebaa1ab9c2901"  # format 6.0
+        "e3cea4ca3a60d2207626fc68394e148ea958afad336740e584c1c1f92ed6bf15"  # format 7.0
     )
-    # 6.0 changed no container byte but the version: a header kept at 5.0 gives 5.0's bytes.
+    # 7.0 changed the packet headers; 6.0 only the version: a header kept at 6.0 or 5.0 gives its bytes.
+    v6, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(6, 0)))
+    assert hashlib.sha256(v6).hexdigest() == "ce5cfb6f32377f44e55d6b8910d3fa21cc580e7b70a8e600706ebaa1ab9c2901"
     v5, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(5, 0)))
     assert hashlib.sha256(v5).hexdigest() == "ba5a0f6a45e7acd37a84defe3609e1106456a4f60363923cd55544cb54fe8b29"
     # A header that keeps an older stream's version writes that version's bytes (same hash as in 1.1).
@@ -375,10 +396,10 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<H", 7) + data[10:]
+    future = data[:8] + struct.pack("<H", 8) + data[10:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 7\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x.*upgrade"
+        match=r"version 8\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -386,7 +407,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (6, 9)
+    assert reader.version == (7, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 
@@ -510,20 +531,23 @@ def test_truncation_at_every_byte_offset(resync: bool) -> None:
 def test_payload_bit_flip_raises_corrupt_packet() -> None:
     data, offsets = write_stream()
     with pytest.raises(CorruptPacketError, match=f"payload of the packet at offset {offsets[3]}.*resync"):
-        read_all(flip_bit(data, offsets[3] + PACKET_HEADER_SIZE + 2))
+        read_all(flip_bit(data, offsets[3] + header_sizes(data)[3] + 2))
 
 
 def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
     data, offsets = write_stream()
-    items = read_all(flip_bit(data, offsets[3] + PACKET_HEADER_SIZE + 2, 7), resync=True)
+    items = read_all(flip_bit(data, offsets[3] + header_sizes(data)[3] + 2, 7), resync=True)
     assert items[3] == Damaged(offsets[3], offsets[4] - offsets[3], items[3].reason)  # type: ignore[union-attr]
     assert as_tuples(items) == PACKETS[:3] + PACKETS[4:]
 
 
-@pytest.mark.parametrize("bit", [0, 31])
+@pytest.mark.parametrize("bit", [0, 6])
 def test_size_field_bit_flip_is_caught_by_header_crc_and_resync_finds_next_packet(bit: int) -> None:
     data, offsets = write_stream()
-    damaged = flip_bit(data, offsets[5] + 15 + bit // 8, bit % 8)
+    pts = PACKETS[5][1]
+    size_at = offsets[5] + 7 + len(leb128(2 * pts))  # after sync, stream, type, flags and the pts varint
+    assert data[size_at] == len(PACKETS[5][2])
+    damaged = flip_bit(data, size_at, bit)
     with pytest.raises(CorruptPacketError, match=f"packet header at offset {offsets[5]} fails its CRC"):
         read_all(damaged)
     items = read_all(damaged, resync=True)
@@ -661,7 +685,7 @@ def test_probe_reports_header_packet_statistics_and_index() -> None:
 
 def test_probe_reports_damage_and_truncation_instead_of_raising() -> None:
     data, offsets = write_stream()
-    broken = flip_bit(data, offsets[2] + PACKET_HEADER_SIZE)[: offsets[7] + 10]
+    broken = flip_bit(data, offsets[2] + header_sizes(data)[2])[: offsets[7] + 10]
     info = probe(io.BytesIO(broken))
     assert info["frames"] == 6
     assert [d["offset"] for d in info["damaged"]] == [offsets[2]]
@@ -756,3 +780,55 @@ def test_fuzz_field_edits_behind_valid_crcs_raise_only_vidcodec_errors(
             data[start + 4 + at % 19] = value
             struct.pack_into("<I", data, start + 23, zlib.crc32(data[start : start + 23]))
     exercise(bytes(data))
+
+
+# --- format 7.0 packet headers ------------------------------------------------------------------------
+
+
+def test_7x_packet_headers_are_15_to_28_bytes_and_carry_any_i64_pts() -> None:
+    extremes = [(KEY, pts, b"p" * n) for pts, n in ((0, 0), (-1, 1), (2**63 - 1, 200), (-(2**63), 3), (63, 127))]
+    data, offsets = write_stream(extremes)
+    items = read_all(data)
+    assert as_tuples(items) == extremes
+    # sync 4, stream/type/flags 3, pts 1-10, size 1-5 (here 1-2), payload CRC 4, header CRC 2
+    assert [p.header_size for p in items] == [15, 15, 4 + 3 + 10 + 2 + 6, 4 + 3 + 10 + 1 + 6, 4 + 3 + 1 + 1 + 6]
+    assert data[offsets[0] : offsets[1]] == packet_bytes(KEY, 0, b"")
+
+
+def test_6x_streams_keep_their_27_byte_packet_headers() -> None:
+    data, offsets = write_stream(header=make_header(version=(6, 0)))
+    items = read_all(data)
+    assert as_tuples(items) == PACKETS and {p.header_size for p in items} == {PACKET_HEADER_SIZE}
+    assert data[offsets[1] : offsets[2]] == packet_bytes(*PACKETS[1], v6=True)
+
+
+@pytest.mark.parametrize("pts_code", [b"\x80" * 11, b"\x80\x00", b"\xff" * 9 + b"\x02"])
+def test_an_invalid_pts_varint_is_damage_that_resync_skips(pts_code: bytes) -> None:
+    data, offsets = write_stream()
+    head = b"\xa7GVP" + bytes([0, 2, 0]) + pts_code + b"\x00" + struct.pack("<I", zlib.crc32(b""))
+    forged = data[: offsets[2]] + head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + data[offsets[2] :]
+    with pytest.raises(CorruptPacketError, match="invalid varint"):
+        read_all(forged)
+    items = read_all(forged, resync=True)
+    assert isinstance(items[2], Damaged) and as_tuples(items) == PACKETS
+
+
+@pytest.mark.parametrize("version", [FORMAT_VERSION, (6, 0)])
+def test_a_late_joiner_finds_the_parameters_packet_in_either_packet_header_layout(version) -> None:
+    # Before the header is known the reader cannot tell 7.x packet headers from 6.x ones: it tries both,
+    # and takes a parameters packet only if its layout is the one its header's version uses.
+    header = make_header(version=version)
+    out = io.BytesIO()
+    with GvcWriter(out, header, repeat_header=True) as writer:
+        offsets = [writer.write_packet(kind, pts, payload) for kind, pts, payload in PACKETS]
+    data = out.getvalue()
+    cut = offsets[1] + 3  # inside the first delta: the joiner waits for the second GOP's parameters
+    with GvcReader(Pipe(data[cut:], chunk=1 << 20)) as r:
+        assert r.joined_at is not None and r.version == version
+        got = [p for p in as_tuples(list(r)) if p[0] is not PacketType.PARAMETERS]
+    assert got == PACKETS[4:]
+    # A forged parameters packet whose payload claims the other layout's version is not taken.
+    other = make_header(version=(6, 0) if version == FORMAT_VERSION else FORMAT_VERSION)
+    forged = packet_bytes(PacketType.PARAMETERS, 0, encode_header(other), v6=version != FORMAT_VERSION)
+    with pytest.raises(FormatError):
+        GvcReader(Pipe(bytes(5) + forged + data[offsets[4] : offsets[5]], chunk=1 << 20))

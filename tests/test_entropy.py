@@ -125,3 +125,75 @@ def test_the_residual_tables_are_the_ones_format_md_names():
         freqs = t.freqs[row, : t.sizes[row] - 1]
         assert len(freqs) == 1 - 2 * t.offsets[row]
         assert np.abs(freqs - freqs[::-1]).max() <= 8
+
+
+# ------------------------------------------------------------------ format 7.0: compact sections
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_varints_round_trip_in_their_shortest_form(value):
+    from vidcodec.coding import varint
+
+    code = varint.encode(value)
+    assert len(code) == max(1, -(-value.bit_length() // 7))
+    assert varint.decode(b"\x99" + code + b"\x01", 1) == (value, 1 + len(code))
+
+
+@pytest.mark.parametrize("code, what", [(b"", "cut short"), (b"\x80", "cut short"), (b"\x80\x00", "not a valid"),
+                                        (b"\xff\xff\xff\xff\x10", "not a valid"),
+                                        (b"\x80\x80\x80\x80\x80\x01", "longer than 5")])
+def test_damaged_varints_are_coder_errors(code, what):
+    from vidcodec.coding import varint
+
+    with pytest.raises(CoderError, match=what):
+        varint.decode(code)
+    with pytest.raises(ValueError):
+        varint.encode(2**32)
+
+
+def test_compact_sections_round_trip_and_save_the_fixed_lengths():
+    t = _tables()
+    freqs = np.array([60000, 3000, 2000, 536])
+    sel = np.array([0, 0, 3, 1, 0, 2, 0, 0])
+    values = np.random.default_rng(1).laplace(0, 4.0, 300).round().astype(np.int64)
+    values[7] = 1000  # an escape
+    sections = {}
+    for compact in (False, True):
+        w = SymbolWriter("ans", compact=compact)
+        w.put_freqs(freqs, sel)
+        w.put(t, 2, values)
+        sections[compact] = data = w.finish()
+        r = SymbolReader(data, "ans", compact=compact)
+        assert r.get_freqs(freqs, sel.size).tolist() == sel.tolist()
+        np.testing.assert_array_equal(r.get(t, 2, values.size), values)
+    # u32 n_words and n_escapes (8 bytes) became one varint byte each; the words are the same.
+    assert len(sections[False]) - len(sections[True]) == 6
+    with pytest.raises(ValueError, match="frequency table"):
+        SymbolWriter("ans", compact=True).put_freqs(freqs, np.array([4]))
+    # A compact section cut inside its word count, words or escape count is a damaged packet.
+    for cut in (0, 1, 5, len(sections[True]) - 3):
+        with pytest.raises(CoderError):
+            r = SymbolReader(sections[True][:cut], "ans", compact=True)
+            r.get_freqs(freqs, sel.size)
+            r.get(t, 2, values.size)
+
+
+def test_a_skewed_selector_table_costs_less_than_uniform_for_mostly_zero_selectors():
+    from vidcodec.codec.context import SELECTOR_FREQS
+
+    assert SELECTOR_FREQS.sum() == TOTAL and SELECTOR_FREQS.min() >= 1 and SELECTOR_FREQS.argmax() == 0
+    sel = np.zeros(96, np.int64)
+    sel[[0, 1, 3, 7]] = [4, 5, 4, 3]
+    values = np.random.default_rng(2).laplace(0, 4.0, 200).round().astype(np.int64)
+    sizes = []
+    for code in ("freqs", "uniform", "none"):
+        w = SymbolWriter("ans", compact=True)
+        if code == "freqs":
+            w.put_freqs(SELECTOR_FREQS, sel)
+        elif code == "uniform":
+            w.put_uniform(len(SELECTOR_FREQS), sel)
+        # Symbols after the selectors, as in a delta (ANS codes the last ones first, from an empty
+        # state where zeros are free: selectors alone would cost nothing either way).
+        w.put(_tables(), 2, values)
+        sizes.append(len(w.finish()))
+    assert (sizes[0] - sizes[2]) * 3 < sizes[1] - sizes[2]

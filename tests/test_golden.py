@@ -15,6 +15,8 @@ from conftest import DATA
 import vidcodec
 from vidcodec import container
 from vidcodec.codec.vaegan import FrameDecoder
+from vidcodec.coding import varint
+from vidcodec.errors import CoderError
 from vidcodec.models import zoo
 
 SYMBOLS_SHA256 = "b6f4497a389b789e18136f3c1872ce3de91d1146d33a7055d9fe9c52d11febb1"
@@ -112,3 +114,25 @@ def test_golden_residual_stream_is_version_5_and_decodes_to_the_same_symbols_and
     # 2.x-4.x rule) would pop different symbols from the same bytes.
     _golden_pan_packets("residual", (5, 0))
     _check_golden_pan("residual", major=5)
+
+
+def test_golden_compact_stream_is_version_7_and_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    # Varint lengths (packet headers, ANS sections, motion sections) and coded delta selectors: a 6.x reading of the same bytes takes the first ANS
+    # bytes for a u32 length and fails, or pops other symbols.
+    packets = _golden_pan_packets("compact", (7, 0))
+    assert all(p.header_size < container.PACKET_HEADER_SIZE for p in packets)  # varint packet headers too
+    for p in packets[1:]:
+        block = p.payload[1]
+        n_mv, at = (varint.decode(p.payload, 2) if block else (0, 2))
+        assert p.payload[at + n_mv] in (0, 1)  # the context flag, right after the vectors
+    _check_golden_pan("compact", major=7)
+    want = np.load(DATA / "golden_compact.npz")["symbols"]
+    with container.GvcReader(DATA / "golden_compact.gvc") as r:
+        h = r.header
+        old = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=6)
+        try:
+            got = [old.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
+                   for p in r]
+        except CoderError:
+            got = None
+    assert got is None or not np.array_equal(np.stack(got), want)

@@ -135,9 +135,11 @@ def test_static_latents_send_no_motion_section(tiny):
 def test_1x_streams_decode_without_a_motion_section(tiny):
     # A 1.x delta payload is the level byte then the symbol section; 2.0 adds the block byte, 3.0 the
     # context flag (0: the 2.x symbol section); 4.0 a context flag in key payloads (0: the 3.x layout);
-    # 5.0 codes residuals with the format's tables instead of the model's delta tables.
+    # 5.0 codes residuals with the format's tables instead of the model's delta tables; 7.0 has varint
+    # lengths and coded selectors (compact=False writes the layouts before it).
     y = np.random.default_rng(4).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
-    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False, residuals=tiny.delta_tables)
+    enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False, residuals=tiny.delta_tables,
+                       compact=False)
     key = enc.encode_latent(y)
     delta = enc.encode_latent(y + 1.5)
     assert delta.payload[1:3] == b"\0\0"
@@ -157,10 +159,43 @@ def test_damaged_motion_sections_are_coder_errors(tiny):
     dec = FrameDecoder(tiny, y.shape)
     enc = FrameEncoder(tiny, 1, gop=100)
     dec.decode_symbols(KEY, enc.encode_latent(y).payload)
-    for payload, match in ((bytes([1]), "motion block"), (bytes([1, 4, 9]), "motion section"),
-                           (bytes([1, 4]) + (1000).to_bytes(4, "little") + b"\x80", "overruns")):
+    for payload, match in ((bytes([1]), "motion block"), (bytes([1, 4]), "motion section length cut short"),
+                           (bytes([1, 4, 0x80]), "motion section length cut short"),
+                           (bytes([1, 4, 0x80, 0]), "motion section length is not a valid varint"),
+                           (bytes([1, 4, 9]), "overruns"), (bytes([1, 4, 0xE8, 0x07, 0x80]), "overruns")):
         with pytest.raises(CoderError, match=match):
             dec.decode_symbols(DELTA, payload)
+    # Before 7.0 the length was a u32.
+    old = FrameDecoder(tiny, y.shape, major=6)
+    old.decode_symbols(KEY, FrameEncoder(tiny, 1, gop=100, compact=False).encode_latent(y).payload)
+    for payload, match in ((bytes([1, 4, 9]), "motion section"),
+                           (bytes([1, 4]) + (1000).to_bytes(4, "little") + b"\x80", "overruns")):
+        with pytest.raises(CoderError, match=match):
+            old.decode_symbols(DELTA, payload)
+
+
+def test_format_7_deltas_drop_the_fixed_overhead_and_6x_layouts_still_decode(tiny):
+    # 7.0 codes a delta's selectors (nearly all zero when little changes) with the selector table and
+    # its lengths as varints; the 6.x layout spends K·log2(15) bits on selectors and u32 lengths.
+    rng = np.random.default_rng(8)
+    y = rng.normal(0, 3, (tiny.latent_channels, 12, 16)).astype(np.float32)
+    y2 = np.roll(y, 1, axis=2)  # a pan: the delta carries vectors
+    sizes = {}
+    for compact, major in ((True, 7), (False, 6)):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=4, compact=compact)
+        dec = FrameDecoder(tiny, y.shape, major=major)
+        coded = []
+        for v in (y, y2, y2):  # key, a delta with vectors, an unchanged frame
+            coded.append(enc.encode_latent(v))
+            np.testing.assert_array_equal(dec.decode_symbols(coded[-1].kind, coded[-1].payload)[0], enc._prev)
+        assert [e.kind for e in coded] == [KEY, DELTA, DELTA] and coded[1].payload[1] == 4
+        sizes[major] = [len(e.payload) for e in coded]
+    assert sizes[6][0] - sizes[7][0] in (5, 6)  # the key: only its two lengths shrank (8 bytes to 2 or 3)
+    assert sizes[7][1] < sizes[6][1] - 6  # u32 motion and section lengths (12 bytes) became varints
+    # Nothing changed: every selector 0 and no residual after them, so ANS writes no word at all (the
+    # stack's empty state codes the most probable symbols for free): level, block, context and two
+    # one-byte lengths, against 3 + 4 + 4 bytes.
+    assert (sizes[7][2], sizes[6][2]) == (5, 11)
 
 
 def test_motion_block_out_of_range_is_a_usage_error(tiny):

@@ -52,8 +52,8 @@ def _damaged(stream: dict, tmp_path: Path, flips: list[tuple[int, int]], name: s
 
 def _payload_byte(stream: dict, number: int, seed: int) -> int:
     """A random byte offset inside packet ``number``'s payload (fixed seed)."""
-    size = len(stream["packets"][number].payload)
-    return container.PACKET_HEADER_SIZE + int(np.random.default_rng(seed).integers(size))
+    packet = stream["packets"][number]
+    return packet.header_size + int(np.random.default_rng(seed).integers(len(packet.payload)))
 
 
 def _next_key(stream: dict, number: int) -> int:
@@ -153,7 +153,7 @@ def test_cli_decode_of_a_clean_stream_reports_no_concealment(capsys, stream, tmp
 def _without_index(stream: dict, tmp_path: Path) -> Path:
     last = stream["packets"][-1]
     path = tmp_path / "noindex.gvc"
-    path.write_bytes(stream["data"][: last.offset + container.PACKET_HEADER_SIZE + len(last.payload)])
+    path.write_bytes(stream["data"][: last.offset + last.header_size + len(last.payload)])
     with container.GvcReader(path) as r:
         assert r.index() is None
     return path

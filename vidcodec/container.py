@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .coding import varint
 from .errors import (
+    CoderError,
     CorruptPacketError,
     FormatError,
     InputError,
@@ -53,8 +55,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (6, 0)
-READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+FORMAT_VERSION: tuple[int, int] = (7, 0)
+READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
@@ -83,7 +85,10 @@ _FOOTER = struct.Struct("<QI")  # index offset, entry count (+ CRC, magic)
 
 HEADER_FIXED_SIZE = _PREFIX.size + _FIELDS.size
 MIN_HEADER_SIZE = HEADER_FIXED_SIZE + 1 + _U16.size + 4
-PACKET_HEADER_SIZE = _PACKET.size + 4
+PACKET_HEADER_SIZE = _PACKET.size + 4  # formats 1.x-6.x; 7.x packet headers are 15 to 28 bytes
+COMPACT_MAJOR = 7  # from this major on, packet headers carry pts and size as varints and a 16-bit CRC
+MIN_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + 1 + 1 + 4 + 2
+MAX_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + varint.max_bytes(varint.MAX_U64) + varint.max_bytes(varint.MAX_VALUE) + 4 + 2
 INDEX_HEADER_SIZE = _INDEX.size + 4
 FOOTER_SIZE = _FOOTER.size + 4 + len(FOOTER_MAGIC)
 
@@ -258,7 +263,8 @@ class StreamHeader:
 
 @dataclass(frozen=True)
 class Packet:
-    """One packet: its stream, type, codec flags, timestamp, payload and byte offset in the stream."""
+    """One packet: its stream, type, codec flags, timestamp, payload, byte offset in the stream and the
+    size of its packet header (the packet's bytes end at ``offset + header_size + len(payload)``)."""
 
     stream_index: int
     kind: PacketType
@@ -266,6 +272,7 @@ class Packet:
     pts: int
     payload: bytes = field(repr=False)
     offset: int
+    header_size: int = field(default=PACKET_HEADER_SIZE, compare=False)
 
 
 @dataclass(frozen=True)
@@ -531,6 +538,7 @@ class GvcReader:
         self.resync = resync
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
         self._packets = 0
+        self._compact: bool | None = None  # the packet header layout (7.x: varints); None: not known yet
         try:
             self.seekable = _is_seekable(self._raw)
             self._base = self._raw.tell() if self.seekable else 0
@@ -548,6 +556,7 @@ class GvcReader:
         except BaseException:
             self.close()
             raise
+        self._compact = self.version[0] >= COMPACT_MAJOR
         self.header_size = self._in.pos
         self._await_key = self.joined_at is not None
         self._trailer: KeyframeIndex | None = None
@@ -596,19 +605,26 @@ class GvcReader:
             found = self._scan(pos)
             if found is None or found >= JOIN_SCAN_LIMIT:
                 return None
-            try:
-                packet = self._read_packet() if bytes(inp.buf[: len(PACKET_SYNC)]) == PACKET_SYNC else None
-            except _Damage:
-                packet = None
-            except TruncatedStreamError:
-                return None
+            packet, compact = None, False
+            if bytes(inp.buf[: len(PACKET_SYNC)]) == PACKET_SYNC:
+                # The version is not known yet: either packet header layout may be the stream's.
+                for compact in (True, False):
+                    try:
+                        packet = self._read_packet(compact)
+                        break
+                    except _Damage:
+                        if inp.pos != found:  # the header validated, the payload did not
+                            break
+                    except TruncatedStreamError:
+                        return None
             if packet is not None and packet.kind is PacketType.PARAMETERS and packet.stream_index == 0:
                 try:
                     major, minor, size = _check_prefix(packet.payload[: _PREFIX.size])
                     header = decode_header(packet.payload)
                 except VidcodecError:
                     header = None
-                if header is not None and size == len(packet.payload):
+                # A parameters packet is laid out as the stream it describes.
+                if header is not None and size == len(packet.payload) and compact == (major >= COMPACT_MAJOR):
                     self.joined_at = found
                     self.seekable = False
                     logger.info("joined the stream at byte %d (parameters packet)", found)
@@ -657,7 +673,7 @@ class GvcReader:
             if not head:
                 return None
             if head == PACKET_SYNC:
-                packet = self._read_packet()
+                packet = self._read_packet(bool(self._compact))
                 if packet is not None:
                     return packet
                 continue
@@ -665,34 +681,61 @@ class GvcReader:
                 self._trailer = self._read_index()
                 return None
             if len(head) < len(PACKET_SYNC) and _MARKER_PREFIX.startswith(head):
-                raise self._truncated(start, "packet header", PACKET_HEADER_SIZE)
+                raise self._truncated(start, "packet header", MIN_COMPACT_HEADER_SIZE if self._compact
+                                      else PACKET_HEADER_SIZE)
             raise _Damage(start, f"no packet sync marker at offset {start} (found {head.hex()})")
 
-    def _read_packet(self) -> Packet | None:
-        """Read the packet at the current position; None if its type is reserved (it is skipped)."""
+    def _packet_header_here(self, compact: bool) -> tuple[int, int, int, int, int, int, int]:
+        """The packet header at the current position (not consumed): stream, type, flags, pts, payload
+        size, payload CRC and header size, after its CRC and the size cap are checked."""
         inp = self._in
         start = inp.pos
-        if not inp.fill(PACKET_HEADER_SIZE):
-            raise self._truncated(start, "packet header", PACKET_HEADER_SIZE)
-        head = bytes(inp.buf[:PACKET_HEADER_SIZE])
-        _, stream, kind, flags, pts, size, payload_crc = _PACKET.unpack_from(head)
-        (stored,) = _U32.unpack_from(head, _PACKET.size)
-        if zlib.crc32(head[: _PACKET.size]) != stored:
+        if not compact:
+            if not inp.fill(PACKET_HEADER_SIZE):
+                raise self._truncated(start, "packet header", PACKET_HEADER_SIZE)
+            head = bytes(inp.buf[:PACKET_HEADER_SIZE])
+            _, stream, kind, flags, pts, size, payload_crc = _PACKET.unpack_from(head)
+            hsize, crc_ok = PACKET_HEADER_SIZE, zlib.crc32(head[: _PACKET.size]) == _U32.unpack_from(head, _PACKET.size)[0]
+        else:
+            inp.fill(MAX_COMPACT_HEADER_SIZE)
+            head = bytes(inp.buf[:MAX_COMPACT_HEADER_SIZE])
+            try:
+                z, pos = varint.decode(head, len(PACKET_SYNC) + 3, "packet pts", varint.MAX_U64)
+                size, pos = varint.decode(head, pos, "packet payload size")
+            except varint.CutShort:
+                raise self._truncated(start, "packet header", MIN_COMPACT_HEADER_SIZE) from None
+            except CoderError:
+                raise _Damage(start, f"packet header at offset {start} has an invalid varint") from None
+            hsize = pos + 4 + 2
+            if len(head) < hsize:
+                raise self._truncated(start, "packet header", hsize)
+            stream, kind, flags = head[4:7]
+            pts, (payload_crc,) = varint.unzigzag(z), _U32.unpack_from(head, pos)
+            crc_ok = zlib.crc32(head[: pos + 4]) & 0xFFFF == _U16.unpack_from(head, pos + 4)[0]
+        if not crc_ok:
             raise _Damage(start, f"packet header at offset {start} fails its CRC")
         if size > MAX_PAYLOAD_SIZE:
             raise _Damage(
                 start, f"packet at offset {start} claims a {size}-byte payload (cap {MAX_PAYLOAD_SIZE})"
             )
-        if not inp.fill(PACKET_HEADER_SIZE + size):
-            raise self._truncated(start, "packet", PACKET_HEADER_SIZE + size)
-        inp.skip(PACKET_HEADER_SIZE)
+        return stream, kind, flags, pts, size, payload_crc, hsize
+
+    def _read_packet(self, compact: bool) -> Packet | None:
+        """Read the packet at the current position (``compact``: the 7.x header layout); None if its
+        type is reserved (it is skipped)."""
+        inp = self._in
+        start = inp.pos
+        stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(compact)
+        if not inp.fill(hsize + size):
+            raise self._truncated(start, "packet", hsize + size)
+        inp.skip(hsize)
         payload = inp.take(size)
         if zlib.crc32(payload) != payload_crc:
             raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos)
         if kind not in _PACKET_TYPES:
             logger.debug("skipping packet of reserved type %d at offset %d", kind, start)
             return None
-        return Packet(stream, PacketType(kind), flags, pts, payload, start)
+        return Packet(stream, PacketType(kind), flags, pts, payload, start, hsize)
 
     def _read_index(self) -> KeyframeIndex:
         """Read and validate the index chunk at the current position (sequential path)."""
@@ -748,13 +791,14 @@ class GvcReader:
         inp.fill(len(PACKET_SYNC))
         marker = bytes(inp.buf[: len(PACKET_SYNC)])
         if marker == PACKET_SYNC:
-            if not inp.fill(PACKET_HEADER_SIZE):
-                return False
-            head = bytes(inp.buf[:PACKET_HEADER_SIZE])
-            size = _PACKET.unpack_from(head)[5]
-            return zlib.crc32(head[: _PACKET.size]) == _U32.unpack_from(head, _PACKET.size)[0] and (
-                size <= MAX_PAYLOAD_SIZE
-            )
+            # Before a join knows the version, either layout may be the stream's.
+            for compact in (True, False) if self._compact is None else (self._compact,):
+                try:
+                    self._packet_header_here(compact)
+                    return True
+                except (_Damage, TruncatedStreamError):
+                    pass
+            return False
         if marker != INDEX_MARKER or not inp.fill(INDEX_HEADER_SIZE):
             return False
         try:
@@ -813,7 +857,8 @@ class GvcReader:
             logger.warning("%s; ignoring the index", damage.message)
             return None
         entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(chunk[INDEX_HEADER_SIZE:]))
-        if any(not self.header_size <= e.offset <= offset - PACKET_HEADER_SIZE for e in entries):
+        smallest = MIN_COMPACT_HEADER_SIZE if self._compact else PACKET_HEADER_SIZE
+        if any(not self.header_size <= e.offset <= offset - smallest for e in entries):
             logger.warning("keyframe index points outside the packet area; ignoring it")
             return None
         return KeyframeIndex(frame_count, entries)
@@ -857,10 +902,15 @@ class GvcReader:
         self._items = self._generate()
 
 
-def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes) -> bytes:
-    """The 27 bytes before a packet's payload: sync, fields, payload CRC, header CRC."""
-    head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
-    return head + _U32.pack(zlib.crc32(head))
+def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, compact: bool) -> bytes:
+    """The bytes before a packet's payload: sync, fields, payload CRC, header CRC; 27 bytes before
+    format 7.0, 15 to 28 with its varints (``compact``)."""
+    if not compact:
+        head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
+        return head + _U32.pack(zlib.crc32(head))
+    head = b"".join([PACKET_SYNC, bytes([stream_index, kind, flags]), varint.encode(varint.zigzag(pts), varint.MAX_U64),
+                     varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
+    return head + _U16.pack(zlib.crc32(head) & 0xFFFF)
 
 
 class GvcWriter:
@@ -877,6 +927,7 @@ class GvcWriter:
         data = encode_header(header)
         self.header = header
         self._header_bytes = data
+        self._compact = header.version[0] >= COMPACT_MAJOR
         self.repeat_header = repeat_header  # a PARAMETERS packet before every key packet (live streams)
         self._owned = isinstance(dest, (str, os.PathLike))
         self._out: BinaryIO = open(dest, "wb") if self._owned else dest  # noqa: SIM115 (closed by close())
@@ -949,9 +1000,10 @@ class GvcWriter:
             raise UsageError(f"payload of {len(data)} bytes exceeds the format's cap of {MAX_PAYLOAD_SIZE}")
         if self.repeat_header and stream_index == 0 and ptype is PacketType.KEY:
             # Late joiners find the stream parameters right before every keyframe.
-            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes), self._header_bytes)
+            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes, self._compact),
+                       self._header_bytes)
         offset = self._offset
-        self._emit(_packet_header(stream_index, ptype, flags, pts, data), data)
+        self._emit(_packet_header(stream_index, ptype, flags, pts, data, self._compact), data)
         if stream_index == 0 and ptype is PacketType.KEY:
             self._keys.append(IndexEntry(pts, offset))
         if stream_index == 0 and ptype in (PacketType.KEY, PacketType.DELTA):
@@ -1047,7 +1099,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
                     continue
                 sizes["audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower()].add(len(item.payload))
                 streams[item.stream_index] = streams.get(item.stream_index, 0) + 1
-                packet_bytes += PACKET_HEADER_SIZE + len(item.payload)
+                packet_bytes += item.header_size + len(item.payload)
                 if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
                     frame_pts.append(item.pts)
                     if item.kind is PacketType.KEY:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..coding import qsgd
+from ..coding import qsgd, varint
 from ..coding.entropy import MAX_ESCAPE, SymbolReader, SymbolWriter
 from ..coding.tables import PRECISION, IntTables, residual_tables
 from ..errors import CoderError, CorruptPacketError, UsageError
@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 6  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 7  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -151,6 +151,7 @@ class FrameEncoder:
         rdoq: bool = True,
         rdoq_lambda: float | None = None,
         key_rdoq_lambda: float = 0.03,
+        compact: bool = True,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -175,6 +176,9 @@ class FrameEncoder:
         self.rdoq = rdoq  # rate-distortion choice of each delta residual's magnitude (see _rdoq)
         self.rdoq_lambda = channel_lambda if rdoq_lambda is None else rdoq_lambda  # squared error per bit
         self.key_rdoq_lambda = key_rdoq_lambda  # the same choice for keyframe symbols (0: plain rounding)
+        # Format 7.0 payloads: varint section and motion lengths, delta selectors coded with
+        # context.SELECTOR_FREQS (False: the 6.x layouts, for tests of older readers).
+        self.compact = compact
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
@@ -186,6 +190,8 @@ class FrameEncoder:
         self._context_cost = context.cost_tables(self._delta_cost)
         self._key_value_cost = _delta_cost_matrix(model.delta_tables)
         self._key_context_cost = context.key_cost_tables(self._key_value_cost)
+        freqs = context.SELECTOR_FREQS if compact else np.ones(len(self.residuals))
+        self._selector_bits = np.log2(freqs.sum() / freqs)  # bits of each delta selector value
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -353,7 +359,10 @@ class FrameEncoder:
         c = self.channels
         flat, r = d[:c].reshape(c, -1), residual[:c].reshape(c, -1)
         gain = (r * r - (r - flat) ** 2).sum(axis=1)
-        bits = self._channel_costs(flat)[:, 1:].min(axis=1)
+        costs = self._channel_costs(flat)[:, 1:]
+        # A coded channel also pays for its selector: with format 7.0's selector table a zero costs a
+        # fraction of a bit and a coded one 4-8 bits.
+        bits = costs.min(axis=1) + self._selector_bits[1 + costs.argmin(axis=1)] - self._selector_bits[0]
         flat[(gain < self.channel_lambda * bits) & flat.any(axis=1)] = 0
 
     def _channel_costs(self, flat: np.ndarray) -> np.ndarray:
@@ -406,7 +415,7 @@ class FrameEncoder:
     def _key_payload(self, symbols: np.ndarray, level: int) -> bytes:
         k = self.model.level_channels[level]
         plan = self._key_plan(symbols[:k], level) if self.context_coding and self.coder == "ans" else None
-        w = SymbolWriter(self.coder)
+        w = SymbolWriter(self.coder, compact=self.compact)
         if plan is None:
             tables = self.model.key_tables[level]
             for c in range(k):
@@ -481,8 +490,11 @@ class FrameEncoder:
         flat = d[: self.channels].reshape(self.channels, -1)
         tables = self.residuals
         n_rows = len(tables)
-        w = SymbolWriter(self.coder)
-        w.put_uniform(n_rows, selectors)
+        w = SymbolWriter(self.coder, compact=self.compact)
+        if self.compact:
+            w.put_freqs(context.SELECTOR_FREQS, selectors)
+        else:
+            w.put_uniform(n_rows, selectors)
         if ctx is not None:
             for ch in np.flatnonzero(selectors):
                 context.code_channel(lambda row, values: w.put(tables, row, values), int(selectors[ch]), d[ch],
@@ -492,7 +504,7 @@ class FrameEncoder:
                 w.put(tables, int(selectors[ch]), flat[ch])
         head = bytes([self.level, block])
         if block:
-            head += len(vectors).to_bytes(4, "little") + vectors
+            head += (varint.encode(len(vectors)) if self.compact else len(vectors).to_bytes(4, "little")) + vectors
         return head + bytes([ctx is not None]) + w.finish()
 
     def _context_costs(self, d: np.ndarray, contexts: np.ndarray, coded: np.ndarray) -> tuple[float, np.ndarray]:
@@ -519,14 +531,16 @@ class FrameDecoder:
         self.shape = latent_shape
         self.coder = coder
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
-        # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables;
-        # older streams read without them. 6.0 changed only GAN-mode streams (feature space).
+        # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables, 7.0
+        # varint lengths and coded delta selectors; older streams read without them. 6.0 changed only
+        # GAN-mode streams (feature space).
         if not 1 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
         self.motion = major >= 2
         self.context = major >= 3
         self.key_context = major >= 4
         self.residuals = residual_tables() if major >= 5 else model.delta_tables
+        self.compact = major >= 7  # varint lengths, delta selectors with context.SELECTOR_FREQS
         self._prev: np.ndarray | None = None
         self._prev_level: int | None = None
 
@@ -583,15 +597,19 @@ class FrameDecoder:
         block = data[0]
         if block == 0:
             return self._prev, data[1:]
-        if len(data) < 5:
+        if self.compact:
+            size, start = varint.decode(data, 1, "motion section length")
+        elif len(data) < 5:
             raise CoderError("delta payload too short for its motion section: the packet is damaged")
-        size = int.from_bytes(data[1:5], "little")
-        if size > len(data) - 5:
+        else:
+            size, start = int.from_bytes(data[1:5], "little"), 5
+        if size > len(data) - start:
             raise CoderError(f"motion section of {size} bytes overruns the delta payload: the packet is damaged")
         _, h, w = self.shape
         rows, cols = motion.grid(h, w, block)
-        vectors = motion.decode_vectors(data[5 : 5 + size], rows, cols)
-        return motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level]), data[5 + size :]
+        vectors = motion.decode_vectors(data[start : start + size], rows, cols)
+        pred = motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level])
+        return pred, data[start + size :]
 
     def _decode_key(self, level: int, data: memoryview) -> np.ndarray:
         """A key's symbols: with the model's key tables, or (format 4.0, context flag 1) context-adaptive."""
@@ -602,7 +620,7 @@ class FrameDecoder:
         if not data[0]:
             return self._decode_ans(KEY, level, data[1:])
         full, h, w = self.shape
-        r = SymbolReader(data[1:], self.coder)
+        r = SymbolReader(data[1:], self.coder, self.compact)
         ladder = self.model.delta_tables
         n_rows = len(ladder)
         selectors = r.get_uniform(n_rows, self.model.level_channels[level])
@@ -618,7 +636,7 @@ class FrameDecoder:
         context-coded."""
         full, h, w = self.shape
         c = self.model.level_channels[level]
-        r = SymbolReader(section, self.coder)
+        r = SymbolReader(section, self.coder, self.compact)
         out = np.zeros((full, h * w), dtype=np.int64)
         if kind == KEY:
             tables = self.model.key_tables[level]
@@ -626,7 +644,10 @@ class FrameDecoder:
                 out[ch] = r.get(tables, ch, h * w)
             return out.reshape(full, h, w)
         tables = self.residuals
-        selectors = r.get_uniform(len(tables), c)
+        if self.compact:
+            selectors = r.get_freqs(context.SELECTOR_FREQS, c)
+        else:
+            selectors = r.get_uniform(len(tables), c)
         if pred is None:
             for ch in np.flatnonzero(selectors):
                 out[ch] = r.get(tables, int(selectors[ch]), h * w)

@@ -5,6 +5,9 @@ Payload section written by :class:`SymbolWriter` (all integers little-endian)::
     ans:   u32 n_words | n_words × u32 ANS words | u32 n_escapes | Elias-gamma(escaped values)
     elias: u32 n_values | u32 n_bytes | Elias-gamma(all values)
 
+With ``compact=True`` (format 7.0 ANS sections) ``n_words`` and ``n_escapes`` are LEB128 varints
+(:mod:`.varint`) instead of u32: one or two bytes for a frame's section instead of eight.
+
 Symbols outside a table's range are coded as the table's escape symbol and their values
 follow, in coding order, in the escape section (Elias-gamma of the signed value): nothing is
 clipped. The ANS coder is a stack, so the writer encodes in reverse and the reader pops in
@@ -23,7 +26,7 @@ import constriction
 import numpy as np
 
 from ..errors import CoderError, UsageError
-from . import elias
+from . import elias, varint
 from .tables import TOTAL, IntTables
 
 CODERS = ("ans", "elias")
@@ -55,9 +58,10 @@ def _check_coder(coder: str) -> None:
 class SymbolWriter:
     """Collects symbol arrays with their tables and produces one payload section."""
 
-    def __init__(self, coder: str = "ans") -> None:
+    def __init__(self, coder: str = "ans", compact: bool = False) -> None:
         _check_coder(coder)
         self.coder = coder
+        self.compact = compact
         self._ops: list[tuple[np.ndarray, object]] = []
         self._plain: list[np.ndarray] = []
         self._escapes: list[np.ndarray] = []
@@ -88,6 +92,17 @@ class SymbolWriter:
         else:
             self._ops.append((values.astype(np.int32), constriction.stream.model.Uniform(size)))
 
+    def put_freqs(self, freqs: np.ndarray, symbols: np.ndarray) -> None:
+        """Queue symbols in [0, len(freqs)) coded with the integer frequencies ``freqs`` (summing to
+        2**16, none zero; no escape). With the Elias coder they are written as plain values."""
+        values = np.asarray(symbols, dtype=np.int64).ravel()
+        if values.size and (values.min() < 0 or values.max() >= len(freqs)):
+            raise ValueError("symbols outside their frequency table")
+        if self.coder == "elias":
+            self._plain.append(values)
+        else:
+            self._ops.append((values.astype(np.int32), _categorical(np.asarray(freqs, np.int32).tobytes())))
+
     def finish(self) -> bytes:
         """The coded section; the writer must not be used afterwards."""
         if self.coder == "elias":
@@ -100,6 +115,8 @@ class SymbolWriter:
         words = ans.get_compressed().astype("<u4")
         escapes = np.concatenate(self._escapes) if self._escapes else np.zeros(0, np.int64)
         esc_data = elias.encode(escapes, "gamma") if escapes.size else b""
+        if self.compact:
+            return b"".join([varint.encode(len(words)), words.tobytes(), varint.encode(escapes.size), esc_data])
         return b"".join(
             [struct.pack("<I", len(words)), words.tobytes(), struct.pack("<I", escapes.size), esc_data]
         )
@@ -108,10 +125,13 @@ class SymbolWriter:
 class SymbolReader:
     """Reads back what :class:`SymbolWriter` wrote, call for call."""
 
-    def __init__(self, data: bytes | memoryview, coder: str = "ans") -> None:
+    def __init__(self, data: bytes | memoryview, coder: str = "ans", compact: bool = False) -> None:
         _check_coder(coder)
         self.coder = coder
         data = memoryview(data)
+        if compact and coder == "ans":
+            self._open_ans(data, *varint.decode(data, 0, "ANS word count"), compact)
+            return
         if len(data) < 4:
             raise CoderError("symbol section too short: the packet payload is truncated or damaged")
         n = struct.unpack_from("<I", data, 0)[0]
@@ -125,12 +145,19 @@ class SymbolReader:
             self._plain_pos = 0
             self.consumed = 8 + nbytes
             return
-        if n > _MAX_WORDS or 4 + 4 * n + 4 > len(data):
+        self._open_ans(data, n, 4, compact)
+
+    def _open_ans(self, data: memoryview, n: int, pos: int, compact: bool) -> None:
+        """Read an ANS section whose ``n`` words start at ``pos``."""
+        if n > _MAX_WORDS or pos + 4 * n + (1 if compact else 4) > len(data):
             raise CoderError("ANS section longer than the payload: the packet is damaged")
-        words = np.frombuffer(data[4 : 4 + 4 * n], dtype="<u4").astype(np.uint32)
-        pos = 4 + 4 * n
-        n_esc = struct.unpack_from("<I", data, pos)[0]
-        pos += 4
+        words = np.frombuffer(data[pos : pos + 4 * n], dtype="<u4").astype(np.uint32)
+        pos += 4 * n
+        if compact:
+            n_esc, pos = varint.decode(data, pos, "escape count")
+        else:
+            n_esc = struct.unpack_from("<I", data, pos)[0]
+            pos += 4
         if n_esc > 8 * (len(data) - pos):
             raise CoderError("escape count larger than its section can hold: the packet is damaged")
         rest = bytes(data[pos:])
@@ -172,6 +199,19 @@ class SymbolReader:
             return values
         try:
             return self._ans.decode(constriction.stream.model.Uniform(size), count).astype(np.int64)
+        except Exception as e:
+            raise CoderError(f"ANS data ended early or is damaged: {e}") from e
+
+    def get_freqs(self, freqs: np.ndarray, count: int) -> np.ndarray:
+        """Pop ``count`` symbols coded with :meth:`SymbolWriter.put_freqs` and the same ``freqs``."""
+        if self.coder == "elias":
+            values = self._elias(count)
+            if values.size and (values.min() < 0 or values.max() >= len(freqs)):
+                raise CoderError("side information out of range: the packet is damaged")
+            return values
+        try:
+            model = _categorical(np.asarray(freqs, np.int32).tobytes())
+            return self._ans.decode(model, count).astype(np.int64)
         except Exception as e:
             raise CoderError(f"ANS data ended early or is damaged: {e}") from e
 
