@@ -152,6 +152,8 @@ def test_damaged_varints_are_coder_errors(code, what):
 
 
 def test_compact_sections_round_trip_and_save_the_fixed_lengths():
+    from vidcodec.coding import varint
+
     t = _tables()
     freqs = np.array([60000, 3000, 2000, 536])
     sel = np.array([0, 0, 3, 1, 0, 2, 0, 0])
@@ -166,8 +168,18 @@ def test_compact_sections_round_trip_and_save_the_fixed_lengths():
         r = SymbolReader(data, "ans", compact=compact)
         assert r.get_freqs(freqs, sel.size).tolist() == sel.tolist()
         np.testing.assert_array_equal(r.get(t, 2, values.size), values)
-    # u32 n_words and n_escapes (8 bytes) became one varint byte each; the words are the same.
-    assert len(sections[False]) - len(sections[True]) == 6
+    # u32 n_words and n_escapes (8 bytes) became one varint byte each, and the zero bytes that end the
+    # last (most significant) word are not stored; the words are otherwise the same.
+    n = int.from_bytes(sections[False][:4], "little")
+    words = sections[False][4 : 4 + 4 * n]
+    kept = words.rstrip(b"\0")
+    n_bytes, start = varint.decode(sections[True], 0)
+    assert len(words) - len(kept) <= 3 and n_bytes == len(kept) and sections[True][start : start + n_bytes] == kept
+    assert len(sections[False]) - len(sections[True]) == 8 - start - 1 + len(words) - len(kept)
+    # A reader refuses the bytes of a section that end in a zero byte (a writer never leaves one).
+    forged = varint.encode(n_bytes + 1) + kept + b"\0" + sections[True][start + n_bytes :]
+    with pytest.raises(CoderError, match="zero byte"):
+        SymbolReader(forged, "ans", compact=True)
     with pytest.raises(ValueError, match="frequency table"):
         SymbolWriter("ans", compact=True).put_freqs(freqs, np.array([4]))
     # A compact section cut inside its word count, words or escape count is a damaged packet.

@@ -87,7 +87,7 @@ SHIFTS = np.array([
 
 # Format 7.0: the frequencies (of 2**16) with which a delta's K channel selectors are coded, selector
 # 0 (channel unchanged) first. Fitted once on the selectors of 1150 deltas (five training clips,
-# 30 frames, every level, vaegan-g; runs/skip-analysis/selector_stats.py): counts + 1, quantized.
+# 30 frames, every level, vaegan-g; runs/overhead/selector_stats.py): counts + 1, quantized.
 # 1.15 bits a selector on those frames instead of log2(15) = 3.9. Part of the format (docs/FORMAT.md).
 SELECTOR_FREQS = np.array([52081, 136, 518, 3327, 5882, 2930, 432, 67, 117, 7, 10, 3, 12, 2, 12], dtype=np.int64)
 SELECTOR_FREQS.setflags(write=False)

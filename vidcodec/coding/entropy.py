@@ -5,8 +5,14 @@ Payload section written by :class:`SymbolWriter` (all integers little-endian)::
     ans:   u32 n_words | n_words × u32 ANS words | u32 n_escapes | Elias-gamma(escaped values)
     elias: u32 n_values | u32 n_bytes | Elias-gamma(all values)
 
-With ``compact=True`` (format 7.0 ANS sections) ``n_words`` and ``n_escapes`` are LEB128 varints
-(:mod:`.varint`) instead of u32: one or two bytes for a frame's section instead of eight.
+With ``compact=True`` (format 7.0 ANS sections) the words are stored as bytes without the zero
+bytes that end the last (most significant) word, and their count and ``n_escapes`` are LEB128
+varints (:mod:`.varint`)::
+
+    ans (7.0): varint n_bytes | the words' bytes, trailing zeros dropped | varint n_escapes | Elias-gamma(...)
+
+A frame's section thus spends 2 or 3 bytes on its lengths instead of 8, and 1.6 bytes fewer on its
+last word on average (bikes, levels 1-5).
 
 Symbols outside a table's range are coded as the table's escape symbol and their values
 follow, in coding order, in the escape section (Elias-gamma of the signed value): nothing is
@@ -116,7 +122,12 @@ class SymbolWriter:
         escapes = np.concatenate(self._escapes) if self._escapes else np.zeros(0, np.int64)
         esc_data = elias.encode(escapes, "gamma") if escapes.size else b""
         if self.compact:
-            return b"".join([varint.encode(len(words)), words.tobytes(), varint.encode(escapes.size), esc_data])
+            # constriction never ends a stream with a zero word (its head is nonzero), so at most three
+            # zero bytes go, and the reader restores the words by padding to a multiple of four.
+            data = words.tobytes().rstrip(b"\0")
+            if len(data) < 4 * len(words) - 3:
+                raise ValueError("the ANS coder ended its words with a zero word")
+            return b"".join([varint.encode(len(data)), data, varint.encode(escapes.size), esc_data])
         return b"".join(
             [struct.pack("<I", len(words)), words.tobytes(), struct.pack("<I", escapes.size), esc_data]
         )
@@ -130,7 +141,7 @@ class SymbolReader:
         self.coder = coder
         data = memoryview(data)
         if compact and coder == "ans":
-            self._open_ans(data, *varint.decode(data, 0, "ANS word count"), compact)
+            self._open_compact_ans(data)
             return
         if len(data) < 4:
             raise CoderError("symbol section too short: the packet payload is truncated or damaged")
@@ -145,19 +156,30 @@ class SymbolReader:
             self._plain_pos = 0
             self.consumed = 8 + nbytes
             return
-        self._open_ans(data, n, 4, compact)
+        self._open_ans(data, n, 4)
 
-    def _open_ans(self, data: memoryview, n: int, pos: int, compact: bool) -> None:
-        """Read an ANS section whose ``n`` words start at ``pos``."""
-        if n > _MAX_WORDS or pos + 4 * n + (1 if compact else 4) > len(data):
+    def _open_compact_ans(self, data: memoryview) -> None:
+        """Read a format 7.0 ANS section: byte count, word bytes without trailing zeros, escapes."""
+        n, pos = varint.decode(data, 0, "ANS byte count")
+        if n > 4 * _MAX_WORDS or pos + n + 1 > len(data):
+            raise CoderError("ANS section longer than the payload: the packet is damaged")
+        raw = bytes(data[pos : pos + n])
+        if raw.endswith(b"\0"):
+            raise CoderError("ANS bytes end in a zero byte (writers drop them): the packet is damaged")
+        words = np.frombuffer(raw + bytes(-n % 4), dtype="<u4").astype(np.uint32)
+        self._open_escapes(data, words, *varint.decode(data, pos + n, "escape count"))
+
+    def _open_ans(self, data: memoryview, n: int, pos: int) -> None:
+        """Read an ANS section (formats before 7.0) whose ``n`` words start at ``pos``."""
+        if n > _MAX_WORDS or pos + 4 * n + 4 > len(data):
             raise CoderError("ANS section longer than the payload: the packet is damaged")
         words = np.frombuffer(data[pos : pos + 4 * n], dtype="<u4").astype(np.uint32)
         pos += 4 * n
-        if compact:
-            n_esc, pos = varint.decode(data, pos, "escape count")
-        else:
-            n_esc = struct.unpack_from("<I", data, pos)[0]
-            pos += 4
+        n_esc = struct.unpack_from("<I", data, pos)[0]
+        self._open_escapes(data, words, n_esc, pos + 4)
+
+    def _open_escapes(self, data: memoryview, words: np.ndarray, n_esc: int, pos: int) -> None:
+        """Read the escape list (``n_esc`` values from ``pos``) and start the ANS decoder on ``words``."""
         if n_esc > 8 * (len(data) - pos):
             raise CoderError("escape count larger than its section can hold: the packet is damaged")
         rest = bytes(data[pos:])

@@ -1,7 +1,7 @@
 """vidcodec RD points (every level) of the code on PYTHONPATH, as JSON, for A/B across code versions.
 
-    python runs/skip-analysis/points.py OUT.json FRAMES GOP [nosel] CLIP...
-    python runs/skip-analysis/points.py --bd A.json B.json      # BD-rate of B against A per clip
+    python runs/overhead/points.py OUT.json FRAMES GOP [nosel] CLIP...
+    python runs/overhead/points.py --bd A.json B.json      # BD-rate of B against A per clip
 
 ``nosel``: format 7.0 streams whose encoder ignores the selector's bits when it drops channels.
 """

@@ -1,6 +1,6 @@
 """Where a delta frame's residual bits go: positions whose residuals are zero in every coded channel.
 
-    python runs/skip-analysis/zero_bits.py FRAMES QUALITY CLIP...
+    python runs/overhead/zero_bits.py FRAMES QUALITY CLIP...
 
 Per clip: delta payload bytes, the estimated bits of all-zero positions under the current coding,
 and the ideal cost of a per-position skip map (binary, adaptive, contexts: left and top skip).

@@ -1,6 +1,6 @@
 """Statistics of delta selectors (what a coded selector section could save).
 
-    python runs/skip-analysis/selector_stats.py FRAMES CLIP...   (every level; training clips only)
+    python runs/overhead/selector_stats.py FRAMES CLIP...   (every level; training clips only)
 """
 import sys
 import tempfile
