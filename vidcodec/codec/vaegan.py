@@ -190,6 +190,9 @@ class FrameEncoder:
         self._context_cost = context.cost_tables(self._delta_cost)
         self._key_value_cost = _delta_cost_matrix(model.delta_tables)
         self._key_context_cost = context.key_cost_tables(self._key_value_cost)
+        if compact and len(self.residuals) != len(context.SELECTOR_FREQS):
+            raise UsageError(f"format 7.0 codes selectors of {len(context.SELECTOR_FREQS)} residual tables, "
+                             f"not {len(self.residuals)}: pass compact=False for other tables")
         freqs = context.SELECTOR_FREQS if compact else np.ones(len(self.residuals))
         self._selector_bits = np.log2(freqs.sum() / freqs)  # bits of each delta selector value
 
