@@ -832,3 +832,48 @@ def test_a_late_joiner_finds_the_parameters_packet_in_either_packet_header_layou
     forged = packet_bytes(PacketType.PARAMETERS, 0, encode_header(other), v6=version != FORMAT_VERSION)
     with pytest.raises(FormatError):
         GvcReader(Pipe(bytes(5) + forged + data[offsets[4] : offsets[5]], chunk=1 << 20))
+
+
+class LivePipe:
+    """A live source: it holds only what the writer flushed so far, and a read past that would block
+    (here: raises BlockingIOError instead)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= len(self._data):
+            raise BlockingIOError("no more bytes flushed yet")
+        chunk = self._data[self._pos : self._pos + (n if n >= 0 else len(self._data))]
+        self._pos += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("version", [FORMAT_VERSION, (6, 0)])
+def test_a_live_reader_gets_each_packet_without_waiting_for_the_next(version) -> None:
+    # Tiny packets (an unchanged delta is 15-25 bytes in 7.x): a reader that asked for the largest
+    # possible header (28 bytes) would hold each one back until the next packet's bytes arrived.
+    packets = [(KEY, 0, b"k" * 40)] + [(DELTA, i, b"d" * (i % 3)) for i in range(1, 8)]
+    data, offsets = write_stream(packets, make_header(version=version))
+    for n in range(1, len(packets) + 1):
+        flushed = data[: offsets[n]] if n < len(packets) else data[: index_offset(data)]
+        reader = GvcReader(LivePipe(flushed))
+        got = []
+        with pytest.raises(BlockingIOError):
+            got.extend(reader)  # keeps what came before the blocking read
+        assert as_tuples(got) == packets[:n]
+
+
+def test_a_late_joiner_checks_both_layouts_to_the_end_at_the_same_sync() -> None:
+    # The 27-byte header of this 6.0 parameters packet (pts 117377) also passes as a 7.x header of an
+    # empty payload (its 16-bit CRC matches by chance, and CRC32 of nothing is 0): the joiner must not
+    # stop at that reading and skip the packet, but try the 6.x layout there too.
+    header = make_header(version=(6, 0))
+    out = io.BytesIO()
+    with GvcWriter(out, header, repeat_header=True) as writer:
+        offsets = [writer.write_packet(KEY, 117377, b"key"), writer.write_packet(DELTA, 117378, b"delta")]
+    data = out.getvalue()
+    first = offsets[0] - len(packet_bytes(PacketType.PARAMETERS, 117377, encode_header(header), v6=True))
+    with GvcReader(Pipe(data[first - 5 :], chunk=1 << 20)) as r:
+        assert r.joined_at == 5 and r.version == (6, 0)
+        assert [(p.kind, p.pts) for p in r] == [(KEY, 117377), (DELTA, 117378)]

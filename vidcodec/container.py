@@ -605,32 +605,45 @@ class GvcReader:
             found = self._scan(pos)
             if found is None or found >= JOIN_SCAN_LIMIT:
                 return None
-            packet, compact = None, False
             if bytes(inp.buf[: len(PACKET_SYNC)]) == PACKET_SYNC:
-                # The version is not known yet: either packet header layout may be the stream's.
+                # The version is not known yet: either packet header layout may be the stream's, and a
+                # header of one layout can pass for the other's, so each is checked to the end
+                # without consuming anything.
                 for compact in (True, False):
-                    try:
-                        packet = self._read_packet(compact)
-                        break
-                    except _Damage:
-                        if inp.pos != found:  # the header validated, the payload did not
-                            break
-                    except TruncatedStreamError:
-                        return None
-            if packet is not None and packet.kind is PacketType.PARAMETERS and packet.stream_index == 0:
-                try:
-                    major, minor, size = _check_prefix(packet.payload[: _PREFIX.size])
-                    header = decode_header(packet.payload)
-                except VidcodecError:
-                    header = None
-                # A parameters packet is laid out as the stream it describes.
-                if header is not None and size == len(packet.payload) and compact == (major >= COMPACT_MAJOR):
-                    self.joined_at = found
-                    self.seekable = False
-                    logger.info("joined the stream at byte %d (parameters packet)", found)
-                    return (major, minor), header
-            pos = max(inp.pos, found + 1)
+                    joined = self._parameters_here(compact)
+                    if joined is not None:
+                        self.joined_at = found
+                        self.seekable = False
+                        logger.info("joined the stream at byte %d (parameters packet)", found)
+                        return joined
+            pos = found + 1
         return None
+
+    def _parameters_here(self, compact: bool) -> tuple[tuple[int, int], StreamHeader] | None:
+        """Consume and parse the packet at the current position if it is a stream-0 parameters packet in
+        the ``compact`` (7.x) or the 27-byte layout whose payload is a valid file header of a version
+        using that layout; else leave the input where it is and return None."""
+        inp = self._in
+        try:
+            stream, kind, _, _, size, payload_crc, hsize = self._packet_header_here(compact)
+        except (_Damage, TruncatedStreamError):
+            return None
+        # A parameters payload is a file header: never wait for more than the largest one.
+        if kind != PacketType.PARAMETERS or stream != 0 or size > MAX_HEADER_SIZE or not inp.fill(hsize + size):
+            return None
+        payload = bytes(inp.buf[hsize : hsize + size])
+        if zlib.crc32(payload) != payload_crc:
+            return None
+        try:
+            major, minor, header_size = _check_prefix(payload[: _PREFIX.size])
+            header = decode_header(payload)
+        except VidcodecError:
+            return None
+        # A parameters packet is laid out as the stream it describes.
+        if header_size != size or compact != (major >= COMPACT_MAJOR):
+            return None
+        inp.skip(hsize + size)
+        return (major, minor), header
 
     def _truncated(self, start: int, what: str, needed: int) -> TruncatedStreamError:
         """Build the error for a stream that ends inside the record starting at start."""
@@ -697,18 +710,27 @@ class GvcReader:
             _, stream, kind, flags, pts, size, payload_crc = _PACKET.unpack_from(head)
             hsize, crc_ok = PACKET_HEADER_SIZE, zlib.crc32(head[: _PACKET.size]) == _U32.unpack_from(head, _PACKET.size)[0]
         else:
-            inp.fill(MAX_COMPACT_HEADER_SIZE)
-            head = bytes(inp.buf[:MAX_COMPACT_HEADER_SIZE])
-            try:
-                z, pos = varint.decode(head, len(PACKET_SYNC) + 3, "packet pts", varint.MAX_U64)
-                size, pos = varint.decode(head, pos, "packet payload size")
-            except varint.CutShort:
-                raise self._truncated(start, "packet header", MIN_COMPACT_HEADER_SIZE) from None
-            except CoderError:
-                raise _Damage(start, f"packet header at offset {start} has an invalid varint") from None
-            hsize = pos + 4 + 2
-            if len(head) < hsize:
-                raise self._truncated(start, "packet header", hsize)
+            # Never ask the source for more than this header can still need: a live reader (a pipe, a
+            # followed file) must get a small packet without waiting for the next one.
+            need = MIN_COMPACT_HEADER_SIZE
+            while True:
+                present = inp.fill(need)
+                head = bytes(inp.buf[:MAX_COMPACT_HEADER_SIZE])
+                try:
+                    z, pos = varint.decode(head, len(PACKET_SYNC) + 3, "packet pts", varint.MAX_U64)
+                    size, pos = varint.decode(head, pos, "packet payload size")
+                except varint.CutShort:
+                    if not present:
+                        raise self._truncated(start, "packet header", need) from None
+                    need = len(head) + 1
+                    continue
+                except CoderError:
+                    raise _Damage(start, f"packet header at offset {start} has an invalid varint") from None
+                hsize = pos + 4 + 2
+                if not inp.fill(hsize):
+                    raise self._truncated(start, "packet header", hsize)
+                head = bytes(inp.buf[:hsize])
+                break
             stream, kind, flags = head[4:7]
             pts, (payload_crc,) = varint.unzigzag(z), _U32.unpack_from(head, pos)
             crc_ok = zlib.crc32(head[: pos + 4]) & 0xFFFF == _U16.unpack_from(head, pos + 4)[0]
