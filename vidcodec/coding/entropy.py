@@ -56,6 +56,10 @@ def _model(tables: IntTables, row: int) -> constriction.stream.model.Categorical
     return _categorical(tables.freqs[row, : tables.sizes[row]].tobytes())
 
 
+def _freqs_model(freqs: np.ndarray) -> constriction.stream.model.Categorical:
+    return _categorical(np.asarray(freqs, np.int32).tobytes())
+
+
 def _check_coder(coder: str) -> None:
     if coder not in CODERS:
         raise UsageError(f"unknown coder {coder!r}: choose one of {', '.join(CODERS)}")
@@ -90,24 +94,22 @@ class SymbolWriter:
 
     def put_uniform(self, size: int, symbols: np.ndarray) -> None:
         """Queue symbols in [0, size) with a uniform distribution (side information)."""
-        values = np.asarray(symbols, dtype=np.int64).ravel()
-        if values.size and (values.min() < 0 or values.max() >= size):
-            raise ValueError("uniform symbols out of range")
-        if self.coder == "elias":
-            self._plain.append(values)
-        else:
-            self._ops.append((values.astype(np.int32), constriction.stream.model.Uniform(size)))
+        self._put_side(symbols, size, lambda: constriction.stream.model.Uniform(size), "uniform symbols out of range")
 
     def put_freqs(self, freqs: np.ndarray, symbols: np.ndarray) -> None:
         """Queue symbols in [0, len(freqs)) coded with the integer frequencies ``freqs`` (summing to
         2**16, none zero; no escape). With the Elias coder they are written as plain values."""
+        self._put_side(symbols, len(freqs), lambda: _freqs_model(freqs), "symbols outside their frequency table")
+
+    def _put_side(self, symbols: np.ndarray, size: int, model, error: str) -> None:
+        """Queue side information in [0, size) (ValueError ``error`` otherwise) with ``model()``."""
         values = np.asarray(symbols, dtype=np.int64).ravel()
-        if values.size and (values.min() < 0 or values.max() >= len(freqs)):
-            raise ValueError("symbols outside their frequency table")
+        if values.size and (values.min() < 0 or values.max() >= size):
+            raise ValueError(error)
         if self.coder == "elias":
             self._plain.append(values)
         else:
-            self._ops.append((values.astype(np.int32), _categorical(np.asarray(freqs, np.int32).tobytes())))
+            self._ops.append((values.astype(np.int32), model()))
 
     def finish(self) -> bytes:
         """The coded section; the writer must not be used afterwards."""
@@ -214,26 +216,21 @@ class SymbolReader:
 
     def get_uniform(self, size: int, count: int) -> np.ndarray:
         """Pop ``count`` uniformly coded symbols in [0, size)."""
+        return self._get_side(size, count, lambda: constriction.stream.model.Uniform(size))
+
+    def get_freqs(self, freqs: np.ndarray, count: int) -> np.ndarray:
+        """Pop ``count`` symbols coded with :meth:`SymbolWriter.put_freqs` and the same ``freqs``."""
+        return self._get_side(len(freqs), count, lambda: _freqs_model(freqs))
+
+    def _get_side(self, size: int, count: int, model) -> np.ndarray:
+        """Pop ``count`` side-information symbols in [0, size) coded with ``model()``."""
         if self.coder == "elias":
             values = self._elias(count)
             if values.size and (values.min() < 0 or values.max() >= size):
                 raise CoderError("side information out of range: the packet is damaged")
             return values
         try:
-            return self._ans.decode(constriction.stream.model.Uniform(size), count).astype(np.int64)
-        except Exception as e:
-            raise CoderError(f"ANS data ended early or is damaged: {e}") from e
-
-    def get_freqs(self, freqs: np.ndarray, count: int) -> np.ndarray:
-        """Pop ``count`` symbols coded with :meth:`SymbolWriter.put_freqs` and the same ``freqs``."""
-        if self.coder == "elias":
-            values = self._elias(count)
-            if values.size and (values.min() < 0 or values.max() >= len(freqs)):
-                raise CoderError("side information out of range: the packet is damaged")
-            return values
-        try:
-            model = _categorical(np.asarray(freqs, np.int32).tobytes())
-            return self._ans.decode(model, count).astype(np.int64)
+            return self._ans.decode(model(), count).astype(np.int64)
         except Exception as e:
             raise CoderError(f"ANS data ended early or is damaged: {e}") from e
 
