@@ -1,14 +1,18 @@
-// nanobind module vidcodec._native: the Elias coders over numpy int64 arrays.
-// Use vidcodec.coding.elias, which validates arguments and raises vidcodec's own errors.
+// nanobind module vidcodec._native: the Elias coders over numpy int64 arrays, and the delta-frame
+// encoder kernels (residual contexts, block motion). Use vidcodec.coding.elias, vidcodec.codec.context
+// and vidcodec.codec.motion, which validate arguments and raise vidcodec's own errors.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "delta.hpp"
 #include "elias.hpp"
 
 namespace nb = nanobind;
@@ -48,6 +52,111 @@ Int64Output decode(const nb::bytes &data, size_t count, const std::string &kind)
     return Int64Output(buffer->data(), {buffer->size()}, owner);
 }
 
+using Int64Planes = nb::ndarray<const int64_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using FloatPlanes = nb::ndarray<const float, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using Int32Lut = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Int64Vectors = nb::ndarray<const int64_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+
+// A new numpy array of `shape` whose buffer a capsule frees with the array.
+template <typename T, size_t N>
+nb::ndarray<nb::numpy, T, nb::ndim<N>> owned(std::vector<T> *buffer, const size_t (&shape)[N]) {
+    nb::capsule owner(buffer, [](void *p) noexcept { delete static_cast<std::vector<T> *>(p); });
+    return nb::ndarray<nb::numpy, T, nb::ndim<N>>(buffer->data(), N, shape, owner);
+}
+
+void check_lut(const Int32Lut &lut, const char *name) {
+    if (lut.shape(0) == 0) throw std::invalid_argument(std::string(name) + " is empty");
+}
+
+nb::ndarray<nb::numpy, int32_t, nb::ndim<3>> contexts(const Int64Planes &residuals, const Int64Planes &prediction,
+                                                      const Int32Lut &act, const Int32Lut &pred,
+                                                      const Int32Lut &neigh, int32_t n_pred, int32_t n_neigh,
+                                                      int32_t n_anchor, int64_t magnitude_cap) {
+    for (size_t i = 0; i < 3; ++i)
+        if (residuals.shape(i) != prediction.shape(i))
+            throw std::invalid_argument("residuals and prediction differ in shape");
+    check_lut(act, "act");
+    check_lut(pred, "pred");
+    check_lut(neigh, "neigh");
+    const size_t k = residuals.shape(0), h = residuals.shape(1), w = residuals.shape(2);
+    const vidcodec::ContextTables t{act.data(), static_cast<int64_t>(act.shape(0)) - 1, pred.data(),
+                                    static_cast<int64_t>(pred.shape(0)) - 1, neigh.data(),
+                                    static_cast<int64_t>(neigh.shape(0)) - 1, n_pred, n_neigh, n_anchor,
+                                    magnitude_cap};
+    auto out = std::make_unique<std::vector<int32_t>>(k * h * w);
+    {
+        nb::gil_scoped_release unlocked;
+        vidcodec::delta_contexts(residuals.data(), prediction.data(), k, h, w, t, out->data());
+    }
+    const size_t shape[3] = {k, h, w};
+    return owned(out.release(), shape);
+}
+
+using Int64Rows = nb::ndarray<const int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Int32Rows = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
+nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> histograms(const Int64Rows &values, const std::optional<Int32Rows> &contexts,
+                                                        size_t n_contexts, int64_t span) {
+    const size_t n = values.shape(0), count = values.shape(1);
+    if (span < 0 || n_contexts == 0) throw std::invalid_argument("span must be >= 0 and n_contexts > 0");
+    const int32_t *ctx = nullptr;
+    if (contexts) {
+        if (contexts->shape(0) != n || contexts->shape(1) != count)
+            throw std::invalid_argument("values and contexts differ in shape");
+        ctx = contexts->data();
+        for (size_t i = 0; i < n * count; ++i)  // an index past the histogram would write out of bounds
+            if (ctx[i] < 0 || static_cast<size_t>(ctx[i]) >= n_contexts)
+                throw std::invalid_argument("a context is outside [0, n_contexts)");
+    } else if (n_contexts != 1) {
+        throw std::invalid_argument("n_contexts must be 1 without contexts");
+    }
+    const size_t bins = static_cast<size_t>(2 * span + 1);
+    auto out = std::make_unique<std::vector<int64_t>>(n * n_contexts * bins);
+    {
+        nb::gil_scoped_release unlocked;
+        vidcodec::histograms(values.data(), ctx, n, count, n_contexts, span, out->data());
+    }
+    const size_t shape[3] = {n, n_contexts, bins};
+    return owned(out.release(), shape);
+}
+
+size_t blocks(size_t n, size_t block) { return (n + block - 1) / block; }
+
+nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> predict(const Int64Planes &prev, const Int64Vectors &vectors,
+                                                     size_t block, int64_t subpel, size_t channels) {
+    const size_t k = prev.shape(0), h = prev.shape(1), w = prev.shape(2);
+    if (channels > k) throw std::invalid_argument("more channels to move than the latent has");
+    if (block == 0 || subpel < 1) throw std::invalid_argument("block and subpel must be positive");
+    if (vectors.shape(0) != blocks(h, block) || vectors.shape(1) != blocks(w, block) || vectors.shape(2) != 2)
+        throw std::invalid_argument("vectors do not cover the latent");
+    // Channels past `channels` are zero (vector value-initialises them).
+    auto out = std::make_unique<std::vector<int64_t>>(k * h * w);
+    {
+        nb::gil_scoped_release unlocked;
+        vidcodec::motion_predict(prev.data(), channels, h, w, vectors.data(), block, subpel, out->data());
+    }
+    const size_t shape[3] = {k, h, w};
+    return owned(out.release(), shape);
+}
+
+nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> search(const FloatPlanes &target, const Int64Planes &prev, size_t block,
+                                                    double lam, int64_t radius, int64_t subpel,
+                                                    int64_t max_vector) {
+    for (size_t i = 0; i < 3; ++i)
+        if (target.shape(i) != prev.shape(i)) throw std::invalid_argument("target and prev differ in shape");
+    if (block == 0 || subpel < 1 || radius < 0) throw std::invalid_argument("bad block, subpel or radius");
+    const size_t k = prev.shape(0), h = prev.shape(1), w = prev.shape(2);
+    const size_t rows = blocks(h, block), cols = blocks(w, block);
+    auto out = std::make_unique<std::vector<int64_t>>(rows * cols * 2);
+    {
+        nb::gil_scoped_release unlocked;
+        vidcodec::motion_search(target.data(), prev.data(), k, h, w, block, lam, radius, subpel, max_vector,
+                                out->data());
+    }
+    const size_t shape[3] = {rows, cols, 2};
+    return owned(out.release(), shape);
+}
+
 }  // namespace
 
 NB_MODULE(_native, m) {
@@ -61,4 +170,15 @@ NB_MODULE(_native, m) {
     m.def("elias_decode", &decode, "data"_a, "count"_a, "kind"_a,
           "Decode exactly `count` values from `data`; raises EliasDecodeError (a ValueError) on "
           "malformed, truncated or trailing input.");
+    m.def("delta_contexts", &contexts, "residuals"_a, "prediction"_a, "act"_a, "pred"_a, "neigh"_a, "n_pred"_a,
+          "n_neigh"_a, "n_anchor"_a, "magnitude_cap"_a,
+          "Context index (int32) of every residual of (K,h,w) int64 residuals; see vidcodec.codec.context.");
+    m.def("histograms", &histograms, "values"_a, "contexts"_a.none(), "n_contexts"_a, "span"_a,
+          "(n, n_contexts, 2 span + 1) int64 counts of (n, P) int64 values clipped to [-span, span], per row "
+          "and per context ((n, P) int32, or None for one).");
+    m.def("motion_predict", &predict, "prev"_a, "vectors"_a, "block"_a, "subpel"_a, "channels"_a,
+          "Integer bilinear block prediction (K,h,w) int64 of the first `channels` (the rest zero); see "
+          "vidcodec.codec.motion.predict.");
+    m.def("motion_search", &search, "target"_a, "prev"_a, "block"_a, "lam"_a, "radius"_a, "subpel"_a,
+          "max_vector"_a, "The encoder's (rows, cols, 2) int64 vectors; see vidcodec.codec.motion.search.");
 }

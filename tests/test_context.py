@@ -92,6 +92,40 @@ def test_the_decoders_contexts_equal_the_encoders():
     assert not queue
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 1, 6), (2, 5, 1), (7, 9, 11), (96, 4, 5)])
+def test_the_cores_contexts_equal_the_numpy_definition(shape):
+    rng = np.random.default_rng(sum(shape))
+    # Magnitudes past every edge and at the escape cap, zeros, both signs; predictions likewise.
+    d = rng.laplace(0, 3, shape).round().astype(np.int64)
+    d[rng.random(shape) < 0.02] = 1_000_000
+    d[rng.random(shape) < 0.3] = 0
+    pred = rng.laplace(0, 6, shape).round().astype(np.int64) * rng.choice([-1, 1], shape)
+    got = context.contexts(d, pred)
+    assert got.dtype == np.int32 and got.shape == shape
+    np.testing.assert_array_equal(got, context.contexts_numpy(d, pred))
+    # Views and other integer types are taken as values, not memory.
+    np.testing.assert_array_equal(context.contexts(d[:, :, ::-1].astype(np.int16), pred[:, :, ::-1]),
+                                  context.contexts_numpy(d[:, :, ::-1], pred[:, :, ::-1]))
+
+
+def test_the_cores_histograms_count_clipped_values_per_row_and_context():
+    from vidcodec.native import core
+
+    rng = np.random.default_rng(5)
+    values = rng.integers(-40, 41, (4, 300))
+    ctx = rng.integers(0, 7, (4, 300)).astype(np.int32)
+    got = core.histograms(values, ctx, 7, 16)
+    want = np.zeros((4, 7, 33), dtype=np.int64)
+    for row in range(4):
+        np.add.at(want[row], (ctx[row], np.clip(values[row], -16, 16) + 16), 1)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(core.histograms(values, None, 1, 16)[:, 0], want.sum(axis=1))
+    with pytest.raises(ValueError, match="outside"):  # an index past the histogram is refused, not written
+        core.histograms(values, np.full((4, 300), 7, dtype=np.int32), 7, 16)
+    with pytest.raises(ValueError, match="shape"):
+        core.histograms(values, ctx[:, :10], 7, 16)
+
+
 def _key_and_change(tiny, rng):
     c = tiny.latent_channels
     y = (rng.normal(0, 4, (c, 12, 16)) / tiny.gains[2][:, None, None]).astype(np.float32)

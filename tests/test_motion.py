@@ -3,6 +3,8 @@ encoder's search, and the closed loop through FrameEncoder/FrameDecoder."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,9 @@ def test_prediction_uses_each_blocks_vector_and_covers_ragged_edges():
             region = (slice(None), slice(3 * r, 3 * r + 3), slice(3 * c, 3 * c + 3))
             want = motion.shift(prev, *map(int, vectors[r, c]))
             np.testing.assert_array_equal(pred[region], want[region])
+    part = motion.predict(prev, vectors, 3, channels=2)  # a level's ladder: the rest are zero
+    np.testing.assert_array_equal(part[:2], pred[:2])
+    assert not part[2:].any()
     with pytest.raises(ValueError, match="do not cover"):  # a field for another size is a bug, not garbage
         motion.predict(prev, vectors[:2], 3)
 
@@ -98,6 +103,64 @@ def test_search_finds_a_known_shift():
 @pytest.fixture
 def tiny(tiny_model_dir):
     return zoo.load("vaegan-tiny")
+
+
+def _block_cost(target, prev, block, lam, r, k, dx, dy):
+    """Squared error of block (r, k) moved by (dx, dy) (float64 bilinear, edge samples past the
+    borders) plus lam times the vector's Elias-gamma bits."""
+    _, h, w = prev.shape
+    pad = motion.MARGIN
+    p = np.pad(prev.astype(np.float64), ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+    y0, x0 = r * block, k * block
+    bh, bw = min(block, h - y0), min(block, w - x0)
+    iy, fy = divmod(dy, 4)
+    ix, fx = divmod(dx, 4)
+    ys, xs = y0 + iy + pad, x0 + ix + pad
+    a, b = p[:, ys : ys + bh, xs : xs + bw], p[:, ys : ys + bh, xs + 1 : xs + 1 + bw]
+    c, d = p[:, ys + 1 : ys + 1 + bh, xs : xs + bw], p[:, ys + 1 : ys + 1 + bh, xs + 1 : xs + 1 + bw]
+    pred = (a * (1 - fx / 4) + b * fx / 4) * (1 - fy / 4) + (c * (1 - fx / 4) + d * fx / 4) * fy / 4
+    e = target[:, y0 : y0 + bh, x0 : x0 + bw].astype(np.float64) - pred
+    return float((e * e).sum()) + lam * motion._gamma_bits((dx, dy))
+
+
+def _reference_search(target, prev, block, lam, radius=2):
+    """motion.search as its docstring states it, block by block: zero, then integer shifts row by
+    row, then the eight half-step and the eight quarter-step neighbours of the best so far; a
+    candidate wins only when strictly cheaper."""
+    rows, cols = motion.grid(*prev.shape[1:], block)
+    out = np.zeros((rows, cols, 2), dtype=np.int64)
+    for r in range(rows):
+        for k in range(cols):
+            cost = functools.partial(_block_cost, target, prev, block, lam, r, k)
+            best, v = cost(0, 0), (0, 0)
+            for dy in range(-4 * radius, 4 * radius + 1, 4):
+                for dx in range(-4 * radius, 4 * radius + 1, 4):
+                    if (dx or dy) and (e := cost(dx, dy)) < best:
+                        best, v = e, (dx, dy)
+            for step in (2, 1):
+                cx, cy = v
+                for oy in (-step, 0, step):
+                    for ox in (-step, 0, step):
+                        u = (cx + ox, cy + oy)
+                        if (ox or oy) and max(map(abs, u)) <= motion.MAX_VECTOR and (e := cost(*u)) < best:
+                            best, v = e, u
+            out[r, k] = v
+    return out
+
+
+@pytest.mark.parametrize("shape, block", [((3, 9, 13), 4), ((2, 1, 7), 2), ((4, 12, 12), 3), ((16, 10, 17), 4)])
+def test_search_is_the_documented_per_block_search(shape, block):
+    rng = np.random.default_rng(shape[2] * block)
+    prev = rng.integers(-20, 21, shape)
+    # prev moved by a fractional shift plus noise, so that sub-pixel vectors win somewhere.
+    target = (motion.shift(prev, 5, -3) + rng.normal(0, 1.5, shape)).astype(np.float32)
+    got = motion.search(target, prev, block, lam=2.0)
+    want = _reference_search(target, prev, block, 2.0)
+    assert got.shape == want.shape and (want != 0).any()
+    # The core sums in float32 per position: where it chose differently, only as a near-tie.
+    for r, k in zip(*np.nonzero((got != want).any(axis=2))):
+        costs = [_block_cost(target, prev, block, 2.0, r, k, *map(int, v)) for v in (got[r, k], want[r, k])]
+        assert costs[0] == pytest.approx(costs[1], rel=1e-5)
 
 
 def test_panning_latents_code_smaller_with_motion_and_decode_in_step(tiny):

@@ -33,6 +33,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..native import core as _native
+
 ACT_EDGES = np.array([1, 2, 4, 8, 16])  # bucket = how many edges the value reaches (0..5)
 PRED_EDGES = np.array([1, 2, 4, 8])  # 0..4
 NEIGH_EDGES = np.array([1, 2, 4])  # 0..3
@@ -140,9 +142,20 @@ def _base(activity: np.ndarray, prediction: np.ndarray) -> np.ndarray:
 
 
 def contexts(residuals: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """Context index (0 … N_CONTEXTS-1) of every residual of channels (K,h,w) at once (the encoder's view)."""
-    # Magnitudes capped past the last edge (the buckets cannot tell) in 32 bits: half the memory traffic
-    # of int64, and the sums below stay under 96 channels · 9 positions · 16.
+    """Context index (0 … N_CONTEXTS-1, int32) of every residual of channels (K,h,w) at once (the
+    encoder's view). The C++ core computes it in one pass (``_native.delta_contexts``, the encoder's
+    hottest step in numpy); :func:`contexts_numpy` is the same definition in numpy, which the tests
+    hold it to."""
+    return _native.delta_contexts(np.ascontiguousarray(residuals, dtype=np.int64),
+                                  np.ascontiguousarray(prediction, dtype=np.int64),
+                                  _LUTS[id(ACT_EDGES)], _LUTS[id(PRED_EDGES)], _LUTS[id(NEIGH_EDGES)],
+                                  N_PRED, N_NEIGH, N_ANCHOR, _CAP)
+
+
+def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """:func:`contexts` in numpy: the definition, kept as the reference the C++ core is tested against."""
+    # Magnitudes capped past the last edge (the buckets cannot tell) in 32 bits: the sums below stay
+    # under 96 channels · 9 positions · 16.
     a = np.minimum(np.abs(residuals), _CAP).astype(np.int32)
     before = np.cumsum(a, axis=0, dtype=np.int32) - a  # residual magnitude of the earlier channels
     base = _base(box3(before), prediction)

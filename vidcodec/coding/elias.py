@@ -27,14 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CoderError, UsageError
-
-try:
-    from .. import _native
-except ImportError as e:  # pragma: no cover - depends on how the package was installed
-    raise ImportError(
-        "vidcodec._native (the C++ Elias coder) is not built: install the package with "
-        "`pip install -e .` (or `pip install .`) from the repository root"
-    ) from e
+from ..native import core as _native
 
 __all__ = ["KINDS", "decode", "encode"]
 

@@ -1,0 +1,45 @@
+// Encoder kernels of VAE-GAN delta frames: residual contexts (format 3.0) and the block motion
+// search and prediction (format 2.0). vidcodec/codec/context.py and vidcodec/codec/motion.py
+// specify them in numpy; these are the same computations in one pass over memory, without the
+// GIL. Contexts and predictions are integer arithmetic and identical to the numpy versions (the
+// tests compare them); the search is an encoder choice, scored here in double precision.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vidcodec {
+
+// The format's context constants, handed over from Python (context.py is their one source).
+struct ContextTables {
+    const int32_t *act_lut;  // bucket of a 3x3 activity sum, index min(v, act_cap)
+    int64_t act_cap;
+    const int32_t *pred_lut;  // bucket of |prediction|, index min(v, pred_cap)
+    int64_t pred_cap;
+    const int32_t *neigh_lut;  // bucket of the four anchor neighbours' sum, index min(v, neigh_cap)
+    int64_t neigh_cap;
+    int32_t n_pred, n_neigh, n_anchor;
+    int64_t magnitude_cap;  // |residual| counts at most this much in the activity sums
+};
+
+// Context index of every residual of k channels of h x w (context.contexts).
+void delta_contexts(const int64_t *residuals, const int64_t *prediction, size_t k, size_t h, size_t w,
+                    const ContextTables &t, int32_t *out);
+
+// Histograms of n rows of `count` values each, clipped to [-span, span], per row and context:
+// out (n, n_contexts, 2 span + 1) counts; `contexts` (n, count) in [0, n_contexts), or null for one.
+void histograms(const int64_t *values, const int32_t *contexts, size_t n, size_t count, size_t n_contexts,
+                int64_t span, int64_t *out);
+
+// Block motion: `prev` (k, h, w) integers, vectors (rows, cols, 2) as (dx, dy) in 1/subpel latent pixels.
+// Edge samples extend past the borders (as numpy's edge padding within motion.MARGIN).
+void motion_predict(const int64_t *prev, size_t k, size_t h, size_t w, const int64_t *vectors, size_t block,
+                    int64_t subpel, int64_t *out);
+
+// The encoder's vectors (motion.search): integer shifts within `radius` latent pixels, then half and
+// quarter refinement around each block's best; each block minimises the squared error of `target`
+// (k, h, w) against the bilinear (unrounded) prediction plus lam times the vector's Elias-gamma bits.
+void motion_search(const float *target, const int64_t *prev, size_t k, size_t h, size_t w, size_t block,
+                   double lam, int64_t radius, int64_t subpel, int64_t max_vector, int64_t *vectors);
+
+}  // namespace vidcodec
