@@ -103,6 +103,11 @@ def test_the_cores_contexts_equal_the_numpy_definition(shape):
     got = context.contexts(d, pred)
     assert got.dtype == np.int32 and got.shape == shape
     np.testing.assert_array_equal(got, context.contexts_numpy(d, pred))
+    # With the previous delta's residuals (format 8.0): the same contexts, moved past N_CONTEXTS.
+    previous = np.roll(d, 1, axis=-1)
+    temporal = context.contexts(d, pred, previous)
+    np.testing.assert_array_equal(temporal, context.contexts_numpy(d, pred, previous))
+    assert (temporal >= context.N_CONTEXTS).all() and (temporal % context.N_CONTEXTS == got).all()
     # Views and other integer types are taken as values, not memory.
     np.testing.assert_array_equal(context.contexts(d[:, :, ::-1].astype(np.int16), pred[:, :, ::-1]),
                                   context.contexts_numpy(d[:, :, ::-1], pred[:, :, ::-1]))
@@ -124,6 +129,58 @@ def test_the_cores_histograms_count_clipped_values_per_row_and_context():
         core.histograms(values, np.full((4, 300), 7, dtype=np.int32), 7, 16)
     with pytest.raises(ValueError, match="shape"):
         core.histograms(values, ctx[:, :10], 7, 16)
+
+
+def test_temporal_contexts_follow_their_definition():
+    # t buckets the 3×3 sum of the previous residual magnitudes (capped at 16) of the same channel.
+    prev = np.zeros((2, 5, 6), dtype=np.int64)
+    prev[0, 2, 2] = 2  # channel 0: a 3×3 patch of sum 2 (t = 1)
+    prev[1, 0, 0] = 100  # channel 1: capped to 16 (t = 3) around the corner
+    offsets = context.temporal_offsets(prev)
+    want = np.zeros((2, 5, 6), dtype=np.int64)
+    want[0, 1:4, 1:4] = 1
+    want[1, :2, :2] = 3
+    np.testing.assert_array_equal(offsets, context.N_CONTEXTS * (1 + want))
+    # A temporal context's shift is its spatial context's plus the group's temporal shift.
+    for ctx in (0, 7, context.N_ANCHOR, context.N_CONTEXTS - 1):
+        for t in range(context.N_TEMPORAL):
+            shift = context.ALL_SHIFTS[ctx + context.N_CONTEXTS * (1 + t)]
+            assert shift == context.SHIFTS[ctx] + context.TEMPORAL_SHIFTS[t, context._temporal_group(np.array(ctx))]
+    assert (context.ALL_SHIFTS[: context.N_CONTEXTS] == context.SHIFTS).all()  # 3.x-7.x contexts unchanged
+
+
+def test_temporal_contexts_track_the_previous_delta_and_decode_in_step(tiny):
+    # A region that keeps changing: from the second delta on, its residuals see the previous ones.
+    rng = np.random.default_rng(11)
+    y, _ = _key_and_change(tiny, rng)
+    frames = [y]
+    for _ in range(4):
+        nxt = frames[-1].copy()
+        nxt[:, 3:8, 4:10] += (rng.normal(0, 6, (tiny.latent_channels, 5, 6)) / tiny.gains[2][:, None, None])
+        frames.append(nxt.astype(np.float32))
+    sizes = {}
+    for major in (8, 7):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, major=major)
+        dec = FrameDecoder(tiny, y.shape, major=major)
+        coded = [enc.encode_latent(f) for f in frames]
+        assert [c.kind for c in coded] == [KEY] + [DELTA] * 4
+        for c in coded:
+            dec.decode_symbols(c.kind, c.payload)
+        np.testing.assert_array_equal(dec._prev, enc._prev)
+        sizes[major] = coded
+    # Same decisions until the contexts differ, then other bytes: an 8.0 delta read as 7.0 goes wrong.
+    assert any(a.payload != b.payload for a, b in zip(sizes[8][2:], sizes[7][2:]))
+    old = FrameDecoder(tiny, y.shape, major=7)
+    try:
+        got = [old.decode_symbols(c.kind, c.payload)[0] for c in sizes[8]]
+        assert not np.array_equal(got[-1], _decoded_symbols(tiny, y.shape, sizes[8])[-1])
+    except CoderError:
+        pass
+
+
+def _decoded_symbols(tiny, shape, coded):
+    dec = FrameDecoder(tiny, shape)
+    return [dec.decode_symbols(c.kind, c.payload)[0] for c in coded]
 
 
 def _key_and_change(tiny, rng):
@@ -158,7 +215,7 @@ def test_clustered_changes_code_smaller_with_contexts_and_decode_in_step(tiny):
 def test_the_encoder_codes_without_contexts_when_they_do_not_pay(tiny, monkeypatch):
     y, moved = _key_and_change(tiny, np.random.default_rng(9))
     # Every context at the narrowest table: changes would cost far more than with one table per channel.
-    monkeypatch.setattr(context, "SHIFTS", np.full(context.N_CONTEXTS, -20))
+    monkeypatch.setattr(context, "ALL_SHIFTS", np.full(context.N_ALL_CONTEXTS, -20))
     enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0)
     dec = FrameDecoder(tiny, y.shape)
     dec.decode_symbols(KEY, enc.encode_latent(y).payload)
@@ -300,6 +357,8 @@ def test_format_md_holds_the_shift_tables_the_code_uses():
     key_anchors = [int(v.replace("−", "-")) for v in key_line.split(":")[1].strip(" .").split(",")]
     key_others = _doc_table(lines, "Other positions, `KEY_SHIFT[7 + 5p + n]`", 1)
     np.testing.assert_array_equal(key_anchors + key_others, context.KEY_SHIFTS)
+    temporal = _doc_table(lines, "`TSHIFT[τ][g]`", 1)
+    np.testing.assert_array_equal(temporal, context.TEMPORAL_SHIFTS.ravel())
 
 
 def test_broken_latents_are_clamped_not_written_as_undecodable_symbols(tiny):

@@ -202,7 +202,7 @@ def test_1x_streams_decode_without_a_motion_section(tiny):
     # lengths and coded selectors (compact=False writes the layouts before it).
     y = np.random.default_rng(4).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
     enc = FrameEncoder(tiny, 1, gop=100, motion_block=0, context_coding=False, residuals=tiny.delta_tables,
-                       compact=False)
+                       major=6)
     key = enc.encode_latent(y)
     delta = enc.encode_latent(y + 1.5)
     assert delta.payload[1:3] == b"\0\0"
@@ -230,7 +230,7 @@ def test_damaged_motion_sections_are_coder_errors(tiny):
             dec.decode_symbols(DELTA, payload)
     # Before 7.0 the length was a u32.
     old = FrameDecoder(tiny, y.shape, major=6)
-    old.decode_symbols(KEY, FrameEncoder(tiny, 1, gop=100, compact=False).encode_latent(y).payload)
+    old.decode_symbols(KEY, FrameEncoder(tiny, 1, gop=100, major=6).encode_latent(y).payload)
     for payload, match in ((bytes([1, 4, 9]), "motion section"),
                            (bytes([1, 4]) + (1000).to_bytes(4, "little") + b"\x80", "overruns")):
         with pytest.raises(CoderError, match=match):
@@ -244,8 +244,8 @@ def test_format_7_deltas_drop_the_fixed_overhead_and_6x_layouts_still_decode(tin
     y = rng.normal(0, 3, (tiny.latent_channels, 12, 16)).astype(np.float32)
     y2 = np.roll(y, 1, axis=2)  # a pan: the delta carries vectors
     sizes = {}
-    for compact, major in ((True, 7), (False, 6)):
-        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=4, compact=compact)
+    for major in (7, 6):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=4, major=major)
         dec = FrameDecoder(tiny, y.shape, major=major)
         coded = []
         for v in (y, y2, y2):  # key, a delta with vectors, an unchanged frame

@@ -95,11 +95,44 @@ SELECTOR_FREQS = np.array([52081, 136, 518, 3327, 5882, 2930, 432, 67, 117, 7, 1
 SELECTOR_FREQS.setflags(write=False)
 
 
+# Format 8.0: a temporal context. A residual's table also moves with how much the same channel
+# changed around the same position in the previous delta (its 3×3 sum of |residual|, magnitudes
+# capped as for ``a``; zero in the first delta after a keyframe), bucketed by TEMPORAL_EDGES into
+# ``t``: the context index becomes ``context + N_CONTEXTS · (1 + t)`` and its shift
+# ``SHIFTS[context] + TEMPORAL_SHIFTS[t, g]``, where the group g is 2 · (second pass) + (a > 0).
+# Indices below N_CONTEXTS are the 3.x-7.x contexts. Fitted (runs/temporal: coordinate descent on
+# the bits of the residuals of five training clips at three levels, selectors re-chosen).
+TEMPORAL_EDGES = np.array([1, 3, 9])  # t = 0..3
+N_TEMPORAL = len(TEMPORAL_EDGES) + 1
+# fmt: off
+TEMPORAL_SHIFTS = np.array([
+    # g: anchor a = 0, anchor a > 0, other a = 0, other a > 0
+    [-2, -1, -1, -1],  # t = 0: nothing changed here last time
+    [-1,  0,  0,  0],
+    [ 1,  0,  0,  0],
+    [ 5,  2,  1,  1],  # t = 3: much changed
+], dtype=np.int64)
+# fmt: on
+
+
+def _temporal_group(ctx: np.ndarray) -> np.ndarray:
+    """The group g of spatial contexts ``ctx`` (< N_CONTEXTS) that TEMPORAL_SHIFTS distinguishes."""
+    other = ctx >= N_ANCHOR
+    activity = np.where(other, (ctx - N_ANCHOR) // N_NEIGH, ctx) // N_PRED
+    return 2 * other + (activity > 0)
+
+
+N_ALL_CONTEXTS = N_CONTEXTS * (1 + N_TEMPORAL)
+ALL_SHIFTS = np.concatenate(
+    [SHIFTS] + [SHIFTS + TEMPORAL_SHIFTS[t, _temporal_group(np.arange(N_CONTEXTS))] for t in range(N_TEMPORAL)])
+ALL_SHIFTS.setflags(write=False)
+
+
 def _lookup(edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, np.arange(edges[-1] + 1), side="right").astype(np.int32)
 
 
-_LUTS = {id(e): _lookup(e) for e in (ACT_EDGES, PRED_EDGES, NEIGH_EDGES)}
+_LUTS = {id(e): _lookup(e) for e in (ACT_EDGES, PRED_EDGES, NEIGH_EDGES, TEMPORAL_EDGES)}
 
 
 def _bucket(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -141,18 +174,26 @@ def _base(activity: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     return _bucket(ACT_EDGES, activity) * N_PRED + _bucket(PRED_EDGES, np.abs(prediction))
 
 
-def contexts(residuals: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """Context index (0 … N_CONTEXTS-1, int32) of every residual of channels (K,h,w) at once (the
-    encoder's view). The C++ core computes it in one pass (``_native.delta_contexts``, the encoder's
-    hottest step in numpy); :func:`contexts_numpy` is the same definition in numpy, which the tests
-    hold it to."""
+def contexts(residuals: np.ndarray, prediction: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+    """Context index (int32) of every residual of channels (K,h,w) at once (the encoder's view); with
+    ``previous``, the previous delta's residuals of the same channels (format 8.0), the temporal
+    context too. The C++ core computes it in one pass (``_native.delta_contexts``, the encoder's
+    hottest step in numpy); :func:`contexts_numpy` is the same definition in numpy, which the
+    tests hold it to."""
+    prev = None if previous is None else np.ascontiguousarray(previous, dtype=np.int64)
     return _native.delta_contexts(np.ascontiguousarray(residuals, dtype=np.int64),
-                                  np.ascontiguousarray(prediction, dtype=np.int64),
+                                  np.ascontiguousarray(prediction, dtype=np.int64), prev,
                                   _LUTS[id(ACT_EDGES)], _LUTS[id(PRED_EDGES)], _LUTS[id(NEIGH_EDGES)],
-                                  N_PRED, N_NEIGH, N_ANCHOR, _CAP)
+                                  _LUTS[id(TEMPORAL_EDGES)], N_PRED, N_NEIGH, N_ANCHOR, N_CONTEXTS, _CAP)
 
 
-def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+def temporal_offsets(previous: np.ndarray) -> np.ndarray:
+    """What the temporal context adds to the context indices of residuals whose previous delta's
+    residuals (same channels, (..., h, w)) are ``previous``: ``N_CONTEXTS · (1 + t)``."""
+    return N_CONTEXTS * (1 + _bucket(TEMPORAL_EDGES, box3(np.minimum(np.abs(previous), _CAP))))
+
+
+def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
     """:func:`contexts` in numpy: the definition, kept as the reference the C++ core is tested against."""
     # Magnitudes capped past the last edge (the buckets cannot tell) in 32 bits: the sums below stay
     # under 96 channels · 9 positions · 16.
@@ -161,20 +202,22 @@ def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     base = _base(box3(before), prediction)
     anchor = anchors(*a.shape[1:])
     n = _bucket(NEIGH_EDGES, cross4(a * anchor))
-    return np.where(anchor, base, N_ANCHOR + base * N_NEIGH + n)
+    ctx = np.where(anchor, base, N_ANCHOR + base * N_NEIGH + n)
+    return ctx if previous is None else ctx + temporal_offsets(previous)
 
 
 def rows(selector: int, context: np.ndarray, n_rows: int) -> np.ndarray:
-    """Delta-table row of each position: the selector moved by its context's shift."""
-    return np.clip(selector + SHIFTS[context], 1, n_rows - 1)
+    """Delta-table row of each position: the selector moved by its context's shift (contexts with or
+    without the temporal part)."""
+    return np.clip(selector + ALL_SHIFTS[context], 1, n_rows - 1)
 
 
 def cost_tables(cost: np.ndarray) -> np.ndarray:
-    """(R-1, N_CONTEXTS, V) bits of each residual value for selector 1 … R-1 and each context,
+    """(R-1, N_ALL_CONTEXTS, V) bits of each residual value for selector 1 … R-1 and each context,
     from the (R, V) bits of each value under each delta table."""
     n_rows = cost.shape[0]
     sel = np.arange(1, n_rows)[:, None]
-    return cost[rows(sel, np.arange(N_CONTEXTS)[None, :], n_rows)]
+    return cost[rows(sel, np.arange(N_ALL_CONTEXTS)[None, :], n_rows)]
 
 
 def _by_table(rows_: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -224,14 +267,15 @@ def _decode_passes(get: Callable[[int, int], np.ndarray], table_rows: Callable[[
 
 
 def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activity: np.ndarray,
-                   prediction: np.ndarray, n_rows: int) -> np.ndarray:
-    """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads."""
+                   prediction: np.ndarray, n_rows: int, temporal: np.ndarray | int = 0) -> np.ndarray:
+    """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads;
+    ``temporal``: the channel's :func:`temporal_offsets` (format 8.0), 0 without."""
     base = _base(activity, prediction)
 
     def second(out: np.ndarray) -> np.ndarray:
-        return N_ANCHOR + base * N_NEIGH + _bucket(NEIGH_EDGES, cross4(np.abs(out)))
+        return N_ANCHOR + base * N_NEIGH + _bucket(NEIGH_EDGES, cross4(np.abs(out))) + temporal
 
-    return _decode_passes(get, lambda ctx: rows(selector, ctx, n_rows), base, second)
+    return _decode_passes(get, lambda ctx: rows(selector, ctx, n_rows), base + temporal, second)
 
 
 # --- Keyframes (format 4.0) -------------------------------------------------------------------

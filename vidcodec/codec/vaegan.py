@@ -12,11 +12,13 @@ Key payload:   u8 level | u8 context (format 4.0 on) | symbol section: with cont
                with key table (level, c), c = 0..K-1; with context 1, K selectors (uniform over the
                delta tables, the model's Laplace ladder) then each channel's symbols with tables
                moved per position by the contexts of :mod:`.context` (the channel before, anchors)
-Delta payload: u8 level | u8 block | [u32 n_mv | motion vectors] (format 2.0 on, when block > 0)
-               | u8 context (format 3.0 on) | symbol section: K selectors (uniform over the delta
-               tables), then for each channel whose selector is not 0, its residuals with delta
-               table [selector] (selector 0 means "channel unchanged": no symbols follow), or with
-               context 1, tables moved per position by the contexts of :mod:`.context`
+Delta payload: u8 level | u8 block | [n_mv | motion vectors] (format 2.0 on, when block > 0; n_mv
+               a varint from 7.0, u32 before) | u8 context (format 3.0 on) | symbol section: K
+               selectors (the selector table from 7.0, uniform over the residual tables before),
+               then for each channel whose selector is not 0, its residuals with residual table
+               [selector] (selector 0 means "channel unchanged": no symbols follow), or with
+               context 1, tables moved per position by the contexts of :mod:`.context` (from 8.0
+               also by the previous delta's residuals)
 
 The prediction of a delta is the previous decoded symbols, moved block by block when the payload
 carries motion vectors (:mod:`.motion`).
@@ -55,7 +57,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 7  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 8  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -151,7 +153,7 @@ class FrameEncoder:
         rdoq: bool = True,
         rdoq_lambda: float | None = None,
         key_rdoq_lambda: float = 0.03,
-        compact: bool = True,
+        major: int = FORMAT_MAJOR,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -176,9 +178,14 @@ class FrameEncoder:
         self.rdoq = rdoq  # rate-distortion choice of each delta residual's magnitude (see _rdoq)
         self.rdoq_lambda = channel_lambda if rdoq_lambda is None else rdoq_lambda  # squared error per bit
         self.key_rdoq_lambda = key_rdoq_lambda  # the same choice for keyframe symbols (0: plain rounding)
-        # Format 7.0 payloads: varint section and motion lengths, delta selectors coded with
-        # context.SELECTOR_FREQS (False: the 6.x layouts, for tests of older readers).
-        self.compact = compact
+        # The payload layouts of format ``major`` (older ones for tests of older readers): 7.0 varint
+        # section and motion lengths and delta selectors coded with context.SELECTOR_FREQS, 8.0 the
+        # temporal residual context.
+        if not 1 <= major <= FORMAT_MAJOR:
+            raise UsageError(f"format major version {major} is not one this encoder writes (1 to {FORMAT_MAJOR})")
+        self.compact = compact = major >= 7
+        self.temporal = major >= 8
+        self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
@@ -192,7 +199,7 @@ class FrameEncoder:
         self._key_context_cost = context.key_cost_tables(self._key_value_cost)
         if compact and len(self.residuals) != len(context.SELECTOR_FREQS):
             raise UsageError(f"format 7.0 codes selectors of {len(context.SELECTOR_FREQS)} residual tables, "
-                             f"not {len(self.residuals)}: pass compact=False for other tables")
+                             f"not {len(self.residuals)}: pass major=6 for other tables")
         freqs = context.SELECTOR_FREQS if compact else np.ones(len(self.residuals))
         self._selector_bits = np.log2(freqs.sum() / freqs)  # bits of each delta selector value
 
@@ -271,6 +278,7 @@ class FrameEncoder:
                 return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
         self._prev = pred + d
+        self._prev_residual = d
         return delta
 
     def _key_table_bytes(self, symbols: np.ndarray) -> float:
@@ -408,6 +416,7 @@ class FrameEncoder:
 
     def _commit(self, key: EncodedFrame, symbols: np.ndarray) -> EncodedFrame:
         self._prev = symbols
+        self._prev_residual = None
         self._since_key = 1
         return key
 
@@ -474,7 +483,7 @@ class FrameEncoder:
         plain = self._channel_costs(flat)[:, 1:]
         plain_bits = float(plain.min(axis=1)[coded].sum())
         if self.context_coding and coded.any():
-            ctx = context.contexts(d[:c], pred[:c])
+            ctx = context.contexts(d[:c], pred[:c], self._previous_residual(c))
             ctx_bits, ctx_sel = self._context_costs(d[:c], ctx, coded)
             if ctx_bits < plain_bits:
                 ctx_sel[~coded] = 0
@@ -482,6 +491,14 @@ class FrameEncoder:
         selectors = 1 + np.argmin(plain, axis=1)
         selectors[~coded] = 0
         return plain_bits, None, selectors
+
+    def _previous_residual(self, channels: int) -> np.ndarray | None:
+        """The temporal context's input (format 8.0): the previous delta's residuals of the first
+        ``channels``, zero after a keyframe; None when the format has no temporal context."""
+        if not self.temporal:
+            return None
+        prev = self._prev_residual
+        return np.zeros((channels, *self._prev.shape[1:]), dtype=np.int64) if prev is None else prev[:channels]
 
     def _delta_payload(self, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray],
                        block: int = 0, vectors: bytes = b"") -> bytes:
@@ -531,7 +548,8 @@ class FrameDecoder:
         self.coder = coder
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
         # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables, 7.0
-        # varint lengths and coded delta selectors; older streams read without them. 6.0 changed only
+        # varint lengths and coded delta selectors, 8.0 the temporal residual context; older
+        # streams read without them. 6.0 changed only
         # GAN-mode streams (feature space).
         if not 1 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
@@ -540,7 +558,9 @@ class FrameDecoder:
         self.key_context = major >= 4
         self.residuals = residual_tables() if major >= 5 else model.delta_tables
         self.compact = major >= 7  # varint lengths, delta selectors with context.SELECTOR_FREQS
+        self.temporal = major >= 8  # residual contexts also from the previous delta's residuals
         self._prev: np.ndarray | None = None
+        self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
         self._prev_level: int | None = None
 
     def decode_symbols(self, kind: str, payload: bytes) -> tuple[np.ndarray, int]:
@@ -560,6 +580,7 @@ class FrameDecoder:
                 state = self._prev + state
         elif kind == KEY:
             state = self._decode_key(level, memoryview(payload)[1:])
+            self._prev_residual = None
         else:
             pred, rest = self._prediction(level, memoryview(payload)[1:])
             use_context = False
@@ -567,7 +588,9 @@ class FrameDecoder:
                 if len(rest) < 1 or rest[0] > 1:
                     raise CoderError("delta payload without a valid context flag: the packet is damaged")
                 use_context, rest = bool(rest[0]), rest[1:]
-            state = pred + self._decode_ans(kind, level, rest, pred if use_context else None)
+            residual = self._decode_ans(kind, level, rest, pred if use_context else None)
+            state = pred + residual
+            self._prev_residual = residual
         self._prev = state
         self._prev_level = level
         return state, level
@@ -653,9 +676,11 @@ class FrameDecoder:
             return out.reshape(full, h, w)
         out = out.reshape(full, h, w)
         activity = np.zeros((h, w), dtype=np.int64)
+        prev = self._prev_residual if self._prev_residual is not None else np.zeros_like(out)
         for ch in np.flatnonzero(selectors):
+            temporal = context.temporal_offsets(prev[ch]) if self.temporal else 0
             out[ch] = context.decode_channel(lambda row, count: r.get(tables, row, count), int(selectors[ch]),
-                                             activity, pred[ch], len(tables))
+                                             activity, pred[ch], len(tables), temporal)
             activity += context.box3(np.abs(out[ch]))
         return out
 
