@@ -28,8 +28,8 @@ int64_t gamma_bits(int64_t x) {
 
 }  // namespace
 
-// 3x3 sums of a zero-bordered (h + 2) x (w + 2) plane: vertical into `vsum` (h rows of w + 2), then
-// horizontal on the fly by the caller (vsum[x] + vsum[x + 1] + vsum[x + 2] is position x's box).
+// Vertical 3-sums of a zero-bordered (h + 2) x (w + 2) plane into `vsum` (h rows of w + 2); the caller
+// adds three neighbours of a row (vsum[x] + vsum[x + 1] + vsum[x + 2] is position x's 3x3 box).
 void vertical3(const std::vector<int32_t> &padded, size_t h, size_t pw, std::vector<int32_t> &vsum) {
     for (size_t y = 0; y < h; ++y) {
         const int32_t *up = padded.data() + y * pw, *mid = up + pw, *down = mid + pw;
@@ -38,12 +38,11 @@ void vertical3(const std::vector<int32_t> &padded, size_t h, size_t pw, std::vec
     }
 }
 
-void delta_contexts(const int64_t *residuals, const int64_t *prediction, const int64_t *previous, size_t k,
+void delta_contexts(const int64_t *residuals, const int64_t *prediction, const int32_t *offsets, size_t k,
                     size_t h, size_t w, const ContextTables &t, int32_t *out) {
     // Planes with a zero border of one sample, so that the neighbourhood sums need no edge tests.
     const size_t pw = w + 2, plane = h * w;
     std::vector<int32_t> a((h + 2) * pw, 0), before((h + 2) * pw, 0), vsum(h * pw, 0);
-    std::vector<int32_t> last(previous ? (h + 2) * pw : 0, 0), tsum(previous ? h * pw : 0, 0);
     for (size_t c = 0; c < k; ++c) {
         const int64_t *r = residuals + c * plane;
         const int64_t *p = prediction + c * plane;
@@ -54,14 +53,6 @@ void delta_contexts(const int64_t *residuals, const int64_t *prediction, const i
                     static_cast<int32_t>(std::min<int64_t>(std::llabs(r[y * w + x]), t.magnitude_cap));
         // 3x3 sums of the earlier channels' magnitudes: vertical (all padded columns), then horizontal.
         vertical3(before, h, pw, vsum);
-        if (previous) {
-            const int64_t *q = previous + c * plane;
-            for (size_t y = 0; y < h; ++y)
-                for (size_t x = 0; x < w; ++x)
-                    last[(y + 1) * pw + x + 1] =
-                        static_cast<int32_t>(std::min<int64_t>(std::llabs(q[y * w + x]), t.magnitude_cap));
-            vertical3(last, h, pw, tsum);
-        }
         for (size_t y = 0; y < h; ++y) {
             const int32_t *v = vsum.data() + y * pw;
             const int32_t *up = a.data() + y * pw, *mid = up + pw, *down = mid + pw;
@@ -74,10 +65,9 @@ void delta_contexts(const int64_t *residuals, const int64_t *prediction, const i
                 o[y * w + x] = ((x + y) & 1) == 0 ? base
                                                    : t.n_anchor + base * t.n_neigh + bucket(t.neigh_lut, t.neigh_cap, n);
             }
-            if (previous) {
-                const int32_t *v = tsum.data() + y * pw;
-                for (size_t x = 0; x < w; ++x)
-                    o[y * w + x] += t.n_contexts * (1 + bucket(t.temporal_lut, t.temporal_cap, v[x] + v[x + 1] + v[x + 2]));
+            if (offsets) {
+                const int32_t *add = offsets + c * plane + y * w;
+                for (size_t x = 0; x < w; ++x) o[y * w + x] += add[x];
             }
         }
         for (size_t i = 0; i < a.size(); ++i) before[i] += a[i];

@@ -20,16 +20,11 @@ struct ContextTables {
     int64_t neigh_cap;
     int32_t n_pred, n_neigh, n_anchor;
     int64_t magnitude_cap;  // |residual| counts at most this much in the activity sums
-    // Format 8.0: the bucket of the previous delta's 3x3 |residual| sum of the same channel, index
-    // min(v, temporal_cap); a position's context becomes context + n_contexts * (1 + bucket).
-    const int32_t *temporal_lut;
-    int64_t temporal_cap;
-    int32_t n_contexts;
 };
 
-// Context index of every residual of k channels of h x w (context.contexts); with `previous` (the
-// previous delta's residuals, k x h x w), the temporal context of format 8.0 too.
-void delta_contexts(const int64_t *residuals, const int64_t *prediction, const int64_t *previous, size_t k,
+// Context index of every residual of k channels of h x w (context.contexts); with `offsets` (k x h x w,
+// format 8.0's temporal part, context.temporal_offsets), plus those.
+void delta_contexts(const int64_t *residuals, const int64_t *prediction, const int32_t *offsets, size_t k,
                     size_t h, size_t w, const ContextTables &t, int32_t *out);
 
 // Histograms of n rows of `count` values each, clipped to [-span, span], per row and context:

@@ -53,6 +53,7 @@ Int64Output decode(const nb::bytes &data, size_t count, const std::string &kind)
 }
 
 using Int64Planes = nb::ndarray<const int64_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using Int32Planes = nb::ndarray<const int32_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 using FloatPlanes = nb::ndarray<const float, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 using Int32Lut = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Int64Vectors = nb::ndarray<const int64_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
@@ -69,29 +70,26 @@ void check_lut(const Int32Lut &lut, const char *name) {
 }
 
 nb::ndarray<nb::numpy, int32_t, nb::ndim<3>> contexts(const Int64Planes &residuals, const Int64Planes &prediction,
-                                                      const std::optional<Int64Planes> &previous,
+                                                      const std::optional<Int32Planes> &offsets,
                                                       const Int32Lut &act, const Int32Lut &pred,
-                                                      const Int32Lut &neigh, const Int32Lut &temporal,
-                                                      int32_t n_pred, int32_t n_neigh, int32_t n_anchor,
-                                                      int32_t n_contexts, int64_t magnitude_cap) {
+                                                      const Int32Lut &neigh, int32_t n_pred, int32_t n_neigh,
+                                                      int32_t n_anchor, int64_t magnitude_cap) {
     for (size_t i = 0; i < 3; ++i)
-        if (residuals.shape(i) != prediction.shape(i) || (previous && residuals.shape(i) != previous->shape(i)))
-            throw std::invalid_argument("residuals, prediction and previous residuals differ in shape");
+        if (residuals.shape(i) != prediction.shape(i) || (offsets && residuals.shape(i) != offsets->shape(i)))
+            throw std::invalid_argument("residuals, prediction and context offsets differ in shape");
     check_lut(act, "act");
     check_lut(pred, "pred");
     check_lut(neigh, "neigh");
-    check_lut(temporal, "temporal");
     const size_t k = residuals.shape(0), h = residuals.shape(1), w = residuals.shape(2);
     const vidcodec::ContextTables t{act.data(), static_cast<int64_t>(act.shape(0)) - 1, pred.data(),
                                     static_cast<int64_t>(pred.shape(0)) - 1, neigh.data(),
                                     static_cast<int64_t>(neigh.shape(0)) - 1, n_pred, n_neigh, n_anchor,
-                                    magnitude_cap, temporal.data(), static_cast<int64_t>(temporal.shape(0)) - 1,
-                                    n_contexts};
+                                    magnitude_cap};
     auto out = std::make_unique<std::vector<int32_t>>(k * h * w);
     {
         nb::gil_scoped_release unlocked;
-        vidcodec::delta_contexts(residuals.data(), prediction.data(), previous ? previous->data() : nullptr, k, h,
-                                 w, t, out->data());
+        vidcodec::delta_contexts(residuals.data(), prediction.data(), offsets ? offsets->data() : nullptr, k, h, w,
+                                 t, out->data());
     }
     const size_t shape[3] = {k, h, w};
     return owned(out.release(), shape);
@@ -175,10 +173,10 @@ NB_MODULE(_native, m) {
     m.def("elias_decode", &decode, "data"_a, "count"_a, "kind"_a,
           "Decode exactly `count` values from `data`; raises EliasDecodeError (a ValueError) on "
           "malformed, truncated or trailing input.");
-    m.def("delta_contexts", &contexts, "residuals"_a, "prediction"_a, "previous"_a.none(), "act"_a, "pred"_a,
-          "neigh"_a, "temporal"_a, "n_pred"_a, "n_neigh"_a, "n_anchor"_a, "n_contexts"_a, "magnitude_cap"_a,
-          "Context index (int32) of every residual of (K,h,w) int64 residuals, with the temporal context when "
-          "the previous delta's residuals are given; see vidcodec.codec.context.");
+    m.def("delta_contexts", &contexts, "residuals"_a, "prediction"_a, "offsets"_a.none(), "act"_a, "pred"_a,
+          "neigh"_a, "n_pred"_a, "n_neigh"_a, "n_anchor"_a, "magnitude_cap"_a,
+          "Context index (int32) of every residual of (K,h,w) int64 residuals, plus (K,h,w) int32 offsets if "
+          "given (the temporal context); see vidcodec.codec.context.");
     m.def("histograms", &histograms, "values"_a, "contexts"_a.none(), "n_contexts"_a, "span"_a,
           "(n, n_contexts, 2 span + 1) int64 counts of (n, P) int64 values clipped to [-span, span], per row "
           "and per context ((n, P) int32, or None for one).");

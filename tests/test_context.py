@@ -104,9 +104,9 @@ def test_the_cores_contexts_equal_the_numpy_definition(shape):
     assert got.dtype == np.int32 and got.shape == shape
     np.testing.assert_array_equal(got, context.contexts_numpy(d, pred))
     # With the previous delta's residuals (format 8.0): the same contexts, moved past N_CONTEXTS.
-    previous = np.roll(d, 1, axis=-1)
-    temporal = context.contexts(d, pred, previous)
-    np.testing.assert_array_equal(temporal, context.contexts_numpy(d, pred, previous))
+    offsets = context.temporal_offsets(np.roll(d, 1, axis=-1))
+    temporal = context.contexts(d, pred, offsets)
+    np.testing.assert_array_equal(temporal, context.contexts_numpy(d, pred, offsets))
     assert (temporal >= context.N_CONTEXTS).all() and (temporal % context.N_CONTEXTS == got).all()
     # Views and other integer types are taken as values, not memory.
     np.testing.assert_array_equal(context.contexts(d[:, :, ::-1].astype(np.int16), pred[:, :, ::-1]),

@@ -174,26 +174,29 @@ def _base(activity: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     return _bucket(ACT_EDGES, activity) * N_PRED + _bucket(PRED_EDGES, np.abs(prediction))
 
 
-def contexts(residuals: np.ndarray, prediction: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def contexts(residuals: np.ndarray, prediction: np.ndarray, temporal: np.ndarray | None = None) -> np.ndarray:
     """Context index (int32) of every residual of channels (K,h,w) at once (the encoder's view); with
-    ``previous``, the previous delta's residuals of the same channels (format 8.0), the temporal
-    context too. The C++ core computes it in one pass (``_native.delta_contexts``, the encoder's
-    hottest step in numpy); :func:`contexts_numpy` is the same definition in numpy, which the
-    tests hold it to."""
-    prev = None if previous is None else np.ascontiguousarray(previous, dtype=np.int64)
+    ``temporal``, the :func:`temporal_offsets` of the previous delta's residuals of the same channels
+    (format 8.0), the temporal context too. The C++ core computes it in one pass
+    (``_native.delta_contexts``, the encoder's hottest step in numpy); :func:`contexts_numpy` is the
+    same definition in numpy, which the tests hold it to."""
+    offsets = None if temporal is None else np.ascontiguousarray(np.broadcast_to(temporal, residuals.shape),
+                                                                 dtype=np.int32)
     return _native.delta_contexts(np.ascontiguousarray(residuals, dtype=np.int64),
-                                  np.ascontiguousarray(prediction, dtype=np.int64), prev,
+                                  np.ascontiguousarray(prediction, dtype=np.int64), offsets,
                                   _LUTS[id(ACT_EDGES)], _LUTS[id(PRED_EDGES)], _LUTS[id(NEIGH_EDGES)],
-                                  _LUTS[id(TEMPORAL_EDGES)], N_PRED, N_NEIGH, N_ANCHOR, N_CONTEXTS, _CAP)
+                                  N_PRED, N_NEIGH, N_ANCHOR, _CAP)
 
 
 def temporal_offsets(previous: np.ndarray) -> np.ndarray:
-    """What the temporal context adds to the context indices of residuals whose previous delta's
-    residuals (same channels, (..., h, w)) are ``previous``: ``N_CONTEXTS · (1 + t)``."""
-    return N_CONTEXTS * (1 + _bucket(TEMPORAL_EDGES, box3(np.minimum(np.abs(previous), _CAP))))
+    """What the temporal context (format 8.0) adds to the context indices of residuals whose previous
+    delta's residuals (same channels, (..., h, w); zero after a keyframe) are ``previous``:
+    ``N_CONTEXTS · (1 + t)``, int32."""
+    t = _bucket(TEMPORAL_EDGES, box3(np.minimum(np.abs(previous), _CAP).astype(np.int32)))
+    return (N_CONTEXTS * (1 + t)).astype(np.int32)
 
 
-def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray, temporal: np.ndarray | None = None) -> np.ndarray:
     """:func:`contexts` in numpy: the definition, kept as the reference the C++ core is tested against."""
     # Magnitudes capped past the last edge (the buckets cannot tell) in 32 bits: the sums below stay
     # under 96 channels · 9 positions · 16.
@@ -203,7 +206,7 @@ def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray, previous: np.n
     anchor = anchors(*a.shape[1:])
     n = _bucket(NEIGH_EDGES, cross4(a * anchor))
     ctx = np.where(anchor, base, N_ANCHOR + base * N_NEIGH + n)
-    return ctx if previous is None else ctx + temporal_offsets(previous)
+    return ctx if temporal is None else ctx + temporal
 
 
 def rows(selector: int, context: np.ndarray, n_rows: int) -> np.ndarray:
@@ -267,10 +270,12 @@ def _decode_passes(get: Callable[[int, int], np.ndarray], table_rows: Callable[[
 
 
 def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activity: np.ndarray,
-                   prediction: np.ndarray, n_rows: int, temporal: np.ndarray | int = 0) -> np.ndarray:
+                   prediction: np.ndarray, n_rows: int, temporal: np.ndarray | None = None) -> np.ndarray:
     """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads;
-    ``temporal``: the channel's :func:`temporal_offsets` (format 8.0), 0 without."""
+    ``temporal``: the channel's :func:`temporal_offsets` (format 8.0), None without."""
     base = _base(activity, prediction)
+    if temporal is None:
+        temporal = np.zeros((), dtype=np.int32)
 
     def second(out: np.ndarray) -> np.ndarray:
         return N_ANCHOR + base * N_NEIGH + _bucket(NEIGH_EDGES, cross4(np.abs(out))) + temporal

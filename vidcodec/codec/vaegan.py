@@ -186,6 +186,7 @@ class FrameEncoder:
         self.compact = compact = major >= 7
         self.temporal = major >= 8
         self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
+        self._temporal: tuple[int, np.ndarray] | None = None  # (frame, its temporal offsets), see _temporal_offsets
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
@@ -483,7 +484,7 @@ class FrameEncoder:
         plain = self._channel_costs(flat)[:, 1:]
         plain_bits = float(plain.min(axis=1)[coded].sum())
         if self.context_coding and coded.any():
-            ctx = context.contexts(d[:c], pred[:c], self._previous_residual(c))
+            ctx = context.contexts(d[:c], pred[:c], self._temporal_offsets(c))
             ctx_bits, ctx_sel = self._context_costs(d[:c], ctx, coded)
             if ctx_bits < plain_bits:
                 ctx_sel[~coded] = 0
@@ -492,13 +493,19 @@ class FrameEncoder:
         selectors[~coded] = 0
         return plain_bits, None, selectors
 
-    def _previous_residual(self, channels: int) -> np.ndarray | None:
-        """The temporal context's input (format 8.0): the previous delta's residuals of the first
-        ``channels``, zero after a keyframe; None when the format has no temporal context."""
+    def _temporal_offsets(self, channels: int) -> np.ndarray | None:
+        """The temporal context (format 8.0) of this frame's first ``channels``, from the previous
+        delta's residuals (zero after a keyframe), computed once a frame; None when the format has none."""
         if not self.temporal:
             return None
-        prev = self._prev_residual
-        return np.zeros((channels, *self._prev.shape[1:]), dtype=np.int64) if prev is None else prev[:channels]
+        cached = self._temporal
+        if cached is None or cached[0] != self._frame or (cached[1].ndim and len(cached[1]) < channels):
+            prev = self._prev_residual
+            offsets = (np.int32(context.N_CONTEXTS) if prev is None  # t = 0 everywhere
+                       else context.temporal_offsets(prev[:channels]))
+            self._temporal = (self._frame, offsets)
+        offsets = self._temporal[1]
+        return offsets if offsets.ndim == 0 else offsets[:channels]
 
     def _delta_payload(self, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray],
                        block: int = 0, vectors: bytes = b"") -> bytes:
@@ -678,7 +685,7 @@ class FrameDecoder:
         activity = np.zeros((h, w), dtype=np.int64)
         prev = self._prev_residual if self._prev_residual is not None else np.zeros_like(out)
         for ch in np.flatnonzero(selectors):
-            temporal = context.temporal_offsets(prev[ch]) if self.temporal else 0
+            temporal = context.temporal_offsets(prev[ch]) if self.temporal else None
             out[ch] = context.decode_channel(lambda row, count: r.get(tables, row, count), int(selectors[ch]),
                                              activity, pred[ch], len(tables), temporal)
             activity += context.box3(np.abs(out[ch]))
