@@ -13,6 +13,9 @@ namespace {
 
 int32_t bucket(const int32_t *lut, int64_t cap, int64_t v) { return lut[std::min(v, cap)]; }
 
+// |v|, saturating at INT64_MAX (llabs(INT64_MIN) is undefined).
+int64_t magnitude(int64_t v) { return v >= 0 ? v : v == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -v; }
+
 // Floor division and modulo for a positive divisor (Python's divmod).
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -50,7 +53,7 @@ void delta_contexts(const int64_t *residuals, const int64_t *prediction, const i
         for (size_t y = 0; y < h; ++y)
             for (size_t x = 0; x < w; ++x)
                 a[(y + 1) * pw + x + 1] =
-                    static_cast<int32_t>(std::min<int64_t>(std::llabs(r[y * w + x]), t.magnitude_cap));
+                    static_cast<int32_t>(std::min<int64_t>(magnitude(r[y * w + x]), t.magnitude_cap));
         // 3x3 sums of the earlier channels' magnitudes: vertical (all padded columns), then horizontal.
         vertical3(before, h, pw, vsum);
         for (size_t y = 0; y < h; ++y) {
@@ -59,7 +62,7 @@ void delta_contexts(const int64_t *residuals, const int64_t *prediction, const i
             for (size_t x = 0; x < w; ++x) {
                 const int32_t box = v[x] + v[x + 1] + v[x + 2];
                 const int32_t base = bucket(t.act_lut, t.act_cap, box) * t.n_pred +
-                                     bucket(t.pred_lut, t.pred_cap, std::llabs(p[y * w + x]));
+                                     bucket(t.pred_lut, t.pred_cap, magnitude(p[y * w + x]));
                 // Every edge neighbour of a non-anchor (x + y odd) is an anchor.
                 const int64_t n = up[x + 1] + down[x + 1] + mid[x] + mid[x + 2];
                 o[y * w + x] = ((x + y) & 1) == 0 ? base

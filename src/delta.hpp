@@ -2,7 +2,8 @@
 // search and prediction (format 2.0). vidcodec/codec/context.py and vidcodec/codec/motion.py
 // specify them in numpy; these are the same computations in one pass over memory, without the
 // GIL. Contexts and predictions are integer arithmetic and identical to the numpy versions (the
-// tests compare them); the search is an encoder choice, scored here in double precision.
+// tests compare them); the search is an encoder choice (per-position errors in float, block sums in
+// double).
 #pragma once
 
 #include <cstddef>

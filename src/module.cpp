@@ -101,7 +101,8 @@ using Int32Rows = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::devi
 nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> histograms(const Int64Rows &values, const std::optional<Int32Rows> &contexts,
                                                         size_t n_contexts, int64_t span) {
     const size_t n = values.shape(0), count = values.shape(1);
-    if (span < 0 || n_contexts == 0) throw std::invalid_argument("span must be >= 0 and n_contexts > 0");
+    if (span < 0 || span > (int64_t{1} << 20) || n_contexts == 0 || n_contexts > (size_t{1} << 20))
+        throw std::invalid_argument("span must be in 0..2^20 and n_contexts in 1..2^20");
     const int32_t *ctx = nullptr;
     if (contexts) {
         if (contexts->shape(0) != n || contexts->shape(1) != count)
@@ -147,7 +148,10 @@ nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> search(const FloatPlanes &target, c
                                                     int64_t max_vector) {
     for (size_t i = 0; i < 3; ++i)
         if (target.shape(i) != prev.shape(i)) throw std::invalid_argument("target and prev differ in shape");
-    if (block == 0 || subpel < 1 || radius < 0) throw std::invalid_argument("bad block, subpel or radius");
+    if (block == 0 || subpel < 1 || radius < 0 || max_vector < 0)
+        throw std::invalid_argument("bad block, subpel, radius or max_vector");
+    // Every candidate must stay within the edge padding the search builds from max_vector.
+    if (radius > max_vector / subpel) throw std::invalid_argument("radius reaches past max_vector");
     const size_t k = prev.shape(0), h = prev.shape(1), w = prev.shape(2);
     const size_t rows = blocks(h, block), cols = blocks(w, block);
     auto out = std::make_unique<std::vector<int64_t>>(rows * cols * 2);

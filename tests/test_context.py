@@ -108,9 +108,12 @@ def test_the_cores_contexts_equal_the_numpy_definition(shape):
     temporal = context.contexts(d, pred, offsets)
     np.testing.assert_array_equal(temporal, context.contexts_numpy(d, pred, offsets))
     assert (temporal >= context.N_CONTEXTS).all() and (temporal % context.N_CONTEXTS == got).all()
-    # Views and other integer types are taken as values, not memory.
-    np.testing.assert_array_equal(context.contexts(d[:, :, ::-1].astype(np.int16), pred[:, :, ::-1]),
+    # Views (non-contiguous) and other integer types are taken as values, not memory.
+    np.testing.assert_array_equal(context.contexts(d[:, :, ::-1], pred[:, :, ::-1]),
                                   context.contexts_numpy(d[:, :, ::-1], pred[:, :, ::-1]))
+    small = np.clip(d, -300, 300)
+    np.testing.assert_array_equal(context.contexts(small.astype(np.int16), pred.astype(np.int32)),
+                                  context.contexts_numpy(small, pred))
 
 
 def test_the_cores_histograms_count_clipped_values_per_row_and_context():

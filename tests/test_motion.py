@@ -265,6 +265,15 @@ def test_format_7_deltas_drop_the_fixed_overhead_and_6x_layouts_still_decode(tin
 def test_motion_block_out_of_range_is_a_usage_error(tiny):
     with pytest.raises(UsageError, match="motion block"):
         FrameEncoder(tiny, 1, motion_block=256)
+    with pytest.raises(UsageError, match="5 to 8"):  # layouts before 5.0 are read, not written
+        FrameEncoder(tiny, 1, major=4)
+
+
+def test_search_radius_stays_inside_the_vector_range():
+    prev = np.zeros((2, 8, 8), dtype=np.int64)
+    motion.search(prev.astype(np.float32), prev, 4, 1.0, radius=motion.MAX_VECTOR // motion.SUBPEL)
+    with pytest.raises(ValueError, match="radius"):  # candidates past the padding would read stray memory
+        motion.search(prev.astype(np.float32), prev, 4, 1.0, radius=motion.MAX_VECTOR // motion.SUBPEL + 1)
 
 
 def test_the_encoder_keeps_the_plain_prediction_when_motion_does_not_pay(tiny, monkeypatch):

@@ -68,17 +68,19 @@ def test_rate_held_when_deltas_grow_with_the_level_and_levels_are_far_apart(kbps
     assert achieved == pytest.approx(kbps, rel=0.05)
 
 
-def test_level_climbs_at_most_one_step_per_gop():
+@pytest.mark.parametrize("behind, most", [(0.5, 1), (3.0, 2)])
+def test_level_climbs_one_step_per_gop_or_two_when_far_behind_budget(behind, most):
     rc = RateController(100.0, fps=25, gop=25, levels=8)
     _simulate_levels(rc, 6, key_step=1.6, ratio_growth=1.3)
-    rc.fullness = -1e9  # far under budget: every level fits
+    rc.delta_base = 1e-6  # deltas measured as free: every level's GOP fits the budget
+    rc.level = 0
     steps = []
-    for _ in range(4):
+    for _ in range(3):
+        rc.fullness = -behind * rc.gop * rc.target  # ``behind`` GOPs' worth of bits under budget
         before = rc.level
         rc.choose([int(4000 * 1.6**lvl) for lvl in range(8)])
         steps.append(rc.level - before)
-        rc.update(4000)
-    assert steps == [1, 1, 1, 1] or rc.level == 7 and all(s <= 1 for s in steps)
+    assert steps == [most] * 3
 
 
 def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():

@@ -125,13 +125,16 @@ def search(target: np.ndarray, prev: np.ndarray, block: int, lam: float, radius:
     then half- and quarter-pixel refinement around each block's best, each block minimising squared
     error + ``lam``·bits (the vector's own bits, as if its predictor were zero, so that blocks are
     searched independently). The error uses bilinear samples of ``prev``, the prediction's
-    unrounded value, in double precision; a candidate replaces the best only when strictly better,
-    in the order: zero, integer shifts row by row, then each refinement's eight neighbours row by row.
+    unrounded value (summed over channels in float32 per position, over a block in double); a
+    candidate replaces the best only when strictly better, in the order: zero, integer shifts row by
+    row, then each refinement's eight neighbours row by row.
 
-    The C++ core does the work (``_native.motion_search``, 4-6x the speed of the numpy version it
-    replaced, which scored in float32 and so could break near-ties differently)."""
+    The C++ core does the work (``_native.motion_search``, 2-4x the speed of the numpy version it
+    replaced, whose sums ran in another order and so could break near-ties differently)."""
     if target.shape != prev.shape:
         raise ValueError(f"target {target.shape} and previous latent {prev.shape} differ in shape")
+    if not 0 <= radius <= MAX_VECTOR // SUBPEL:
+        raise ValueError(f"search radius {radius} outside 0..{MAX_VECTOR // SUBPEL} latent pixels")
     return _native.motion_search(np.ascontiguousarray(target, dtype=np.float32),
                                  np.ascontiguousarray(prev, dtype=np.int64), int(block), float(lam), int(radius),
                                  SUBPEL, MAX_VECTOR)

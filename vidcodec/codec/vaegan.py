@@ -180,9 +180,11 @@ class FrameEncoder:
         self.key_rdoq_lambda = key_rdoq_lambda  # the same choice for keyframe symbols (0: plain rounding)
         # The payload layouts of format ``major`` (older ones for tests of older readers): 7.0 varint
         # section and motion lengths and delta selectors coded with context.SELECTOR_FREQS, 8.0 the
-        # temporal residual context.
-        if not 1 <= major <= FORMAT_MAJOR:
-            raise UsageError(f"format major version {major} is not one this encoder writes (1 to {FORMAT_MAJOR})")
+        # temporal residual context. Before 5.0 deltas had no residual tables, before 4.0 keys and
+        # before 3.0 deltas no context flag: this encoder does not write those layouts.
+        if not 5 <= major <= FORMAT_MAJOR:
+            raise UsageError(f"format major version {major} is not one this encoder writes (5 to {FORMAT_MAJOR}; "
+                             f"mode 0 payloads of 5.x and 6.x are the same)")
         self.compact = compact = major >= 7
         self.temporal = major >= 8
         self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
