@@ -5,7 +5,10 @@
 PARAM is a keyword of ``FrameEncoder`` (e.g. ``key_rdoq_lambda``); each VALUE's streams are
 compared with BASE's (PSNR / MS-SSIM BD-rate, negative = fewer bits). How keyframe RDOQ's λ was
 chosen (2026-12-02): ``... 6 1 key_rdoq_lambda 0 0.01,0.02,0.03,0.05 CLIPS`` (intra) and
-``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips.
+``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips. The dead zone re-checked
+with format 8.0 (2026-12-02): ``... 20 250 dead_zone 0.4 0.3,0.5`` on carphone, motion.mov,
+wannaworktogether, movie-hello: 0.3 -0.29/-0.58, +0.14/-0.25, +0.82/+0.33, -0.10/-0.09 %; 0.5
++0.01/+0.64, -0.42/+0.12, +0.45/-0.73, -0.01/-0.01 % (PSNR / MS-SSIM): 0.4 kept.
 """
 import dataclasses
 import sys
