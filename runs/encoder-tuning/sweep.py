@@ -8,7 +8,10 @@ chosen (2026-12-02): ``... 6 1 key_rdoq_lambda 0 0.01,0.02,0.03,0.05 CLIPS`` (in
 ``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips. The dead zone re-checked
 with format 8.0 (2026-12-02): ``... 20 250 dead_zone 0.4 0.3,0.5`` on carphone, motion.mov,
 wannaworktogether, movie-hello: 0.3 -0.29/-0.58, +0.14/-0.25, +0.82/+0.33, -0.10/-0.09 %; 0.5
-+0.01/+0.64, -0.42/+0.12, +0.45/-0.73, -0.01/-0.01 % (PSNR / MS-SSIM): 0.4 kept.
++0.01/+0.64, -0.42/+0.12, +0.45/-0.73, -0.01/-0.01 % (PSNR / MS-SSIM): 0.4 kept. The per-channel
+choice likewise, ``... 20 250 channel_lambda 0.2 0.15,0.3`` (also RDOQ's λ): 0.15 +0.32/-0.64,
++1.50/+1.45, +1.17/-0.49, +0.17/+0.16 %; 0.3 +0.62/+2.40, -0.30/+0.14, -0.80/+2.23, -0.17/-0.13 %:
+0.2 kept.
 """
 import dataclasses
 import sys
