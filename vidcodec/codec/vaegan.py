@@ -187,8 +187,9 @@ class FrameEncoder:
                              f"mode 0 payloads of 5.x and 6.x are the same)")
         self.compact = compact = major >= 7
         self.temporal = major >= 8
-        self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
-        self._temporal: tuple[int, np.ndarray] | None = None  # (frame, its temporal offsets), see _temporal_offsets
+        # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
+        # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
+        self._temporal: np.ndarray | None = None
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
@@ -281,7 +282,8 @@ class FrameEncoder:
                 return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
         self._prev = pred + d
-        self._prev_residual = d
+        if self.temporal:
+            self._temporal = context.temporal_offsets(d[: self.channels])
         return delta
 
     def _key_table_bytes(self, symbols: np.ndarray) -> float:
@@ -422,7 +424,8 @@ class FrameEncoder:
 
     def _commit(self, key: EncodedFrame, symbols: np.ndarray) -> EncodedFrame:
         self._prev = symbols
-        self._prev_residual = None
+        if self.temporal:
+            self._temporal = np.int32(context.N_CONTEXTS)  # t = 0: no delta before this one
         self._since_key = 1
         return key
 
@@ -489,7 +492,7 @@ class FrameEncoder:
         plain = self._channel_costs(flat)[:, 1:]
         plain_bits = float(plain.min(axis=1)[coded].sum())
         if self.context_coding and coded.any():
-            ctx = context.contexts(d[:c], pred[:c], self._temporal_offsets(c))
+            ctx = context.contexts(d[:c], pred[:c], self._temporal)
             ctx_bits, ctx_sel = self._context_costs(d[:c], ctx, coded)
             if ctx_bits < plain_bits:
                 ctx_sel[~coded] = 0
@@ -497,20 +500,6 @@ class FrameEncoder:
         selectors = 1 + np.argmin(plain, axis=1)
         selectors[~coded] = 0
         return plain_bits, None, selectors
-
-    def _temporal_offsets(self, channels: int) -> np.ndarray | None:
-        """The temporal context (format 8.0) of this frame's first ``channels``, from the previous
-        delta's residuals (zero after a keyframe), computed once a frame; None when the format has none."""
-        if not self.temporal:
-            return None
-        cached = self._temporal
-        if cached is None or cached[0] != self._frame or (cached[1].ndim and len(cached[1]) < channels):
-            prev = self._prev_residual
-            offsets = (np.int32(context.N_CONTEXTS) if prev is None  # t = 0 everywhere
-                       else context.temporal_offsets(prev[:channels]))
-            self._temporal = (self._frame, offsets)
-        offsets = self._temporal[1]
-        return offsets if offsets.ndim == 0 else offsets[:channels]
 
     def _delta_payload(self, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray],
                        block: int = 0, vectors: bytes = b"") -> bytes:
@@ -688,9 +677,11 @@ class FrameDecoder:
             return out.reshape(full, h, w)
         out = out.reshape(full, h, w)
         activity = np.zeros((h, w), dtype=np.int64)
-        prev = self._prev_residual if self._prev_residual is not None else np.zeros_like(out)
+        prev = self._prev_residual
         for ch in np.flatnonzero(selectors):
-            temporal = context.temporal_offsets(prev[ch]) if self.temporal else None
+            temporal = None
+            if self.temporal:  # after a keyframe t = 0 everywhere
+                temporal = np.int32(context.N_CONTEXTS) if prev is None else context.temporal_offsets(prev[ch])
             out[ch] = context.decode_channel(lambda row, count: r.get(tables, row, count), int(selectors[ch]),
                                              activity, pred[ch], len(tables), temporal)
             activity += context.box3(np.abs(out[ch]))
