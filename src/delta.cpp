@@ -2,8 +2,8 @@
 #include "delta.hpp"
 
 #include <algorithm>
-#include <initializer_list>
 #include <bit>
+#include <initializer_list>
 #include <cstdlib>
 #include <limits>
 #include <vector>
@@ -29,8 +29,6 @@ int64_t gamma_bits(int64_t x) {
     return 2 * static_cast<int64_t>(std::bit_width(n)) - 1;
 }
 
-}  // namespace
-
 // Vertical 3-sums of a zero-bordered (h + 2) x (w + 2) plane into `vsum` (h rows of w + 2); the caller
 // adds three neighbours of a row (vsum[x] + vsum[x + 1] + vsum[x + 2] is position x's 3x3 box).
 void vertical3(const std::vector<int32_t> &padded, size_t h, size_t pw, std::vector<int32_t> &vsum) {
@@ -40,6 +38,8 @@ void vertical3(const std::vector<int32_t> &padded, size_t h, size_t pw, std::vec
         for (size_t x = 0; x < pw; ++x) v[x] = up[x] + mid[x] + down[x];
     }
 }
+
+}  // namespace
 
 void delta_contexts(const int64_t *residuals, const int64_t *prediction, const int32_t *offsets, size_t k,
                     size_t h, size_t w, const ContextTables &t, int32_t *out) {
