@@ -72,15 +72,32 @@ def test_rate_held_when_deltas_grow_with_the_level_and_levels_are_far_apart(kbps
 def test_level_climbs_one_step_per_gop_or_two_when_far_behind_budget(behind, most):
     rc = RateController(100.0, fps=25, gop=25, levels=8)
     _simulate_levels(rc, 6, key_step=1.6, ratio_growth=1.3)
-    rc.delta_base = 1e-6  # deltas measured as free: every level's GOP fits the budget
+    # Deltas at 0.6x their keyframe: the usual growth of that ratio (1.2x a level) fits every level up
+    # to 4, a steep one (1.7x) at most the next level up (two when far behind).
+    rc.delta_base = 0.6
     rc.level = 0
     steps = []
     for _ in range(3):
         rc.fullness = -behind * rc.gop * rc.target  # ``behind`` GOPs' worth of bits under budget
         before = rc.level
-        rc.choose([int(4000 * 1.6**lvl) for lvl in range(8)])
+        rc.choose([4000] * 8)
         steps.append(rc.level - before)
     assert steps == [most] * 3
+
+
+def test_level_jumps_where_even_a_steep_delta_growth_fits_the_budget():
+    # Content that turned cheap (deltas nearly free at the level measured): the controller goes straight
+    # to the highest level whose GOP fits the budget instead of climbing one level per GOP.
+    rc = RateController(100.0, fps=25, gop=25, levels=8)
+    _simulate_levels(rc, 6, key_step=1.6, ratio_growth=1.3)
+    rc.delta_base = 1e-4
+    rc.level = 0
+    rc.fullness = -0.5 * rc.gop * rc.target
+    key_bits = [int(4000 * 1.6**lvl) for lvl in range(8)]
+    budget = rc.run * rc.target + 0.25 * rc.gop * rc.target
+    expected = max(lvl for lvl, k in enumerate(key_bits) if k * (1 + 1e-4 * 1.7**lvl * (rc.run - 1)) <= budget)
+    assert expected >= 3
+    assert rc.choose(key_bits) == expected
 
 
 def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():
