@@ -100,6 +100,43 @@ def test_level_jumps_where_even_a_steep_delta_growth_fits_the_budget():
     assert rc.choose(key_bits) == expected
 
 
+def _first_gop(rc: RateController, key_bits: list[int], delta_bits: int) -> tuple[int, int]:
+    """Drive a fresh controller through its first GOP with deltas of ``delta_bits``: (its level, frames
+    coded before it asked for a new GOP, or the whole GOP)."""
+    level = rc.choose(key_bits)
+    rc.update(key_bits[level])
+    for n in range(1, rc.gop):
+        if rc.wants_new_gop():
+            return level, n
+        rc.update(delta_bits)
+    return level, rc.gop
+
+
+def test_first_gop_far_under_its_guessed_budget_is_cut_short_and_the_next_climbs():
+    rc = RateController(100.0, fps=25, gop=32, levels=8)
+    key_bits = [int(8000 * 1.6**lvl) for lvl in range(8)]
+    level, frames = _first_gop(rc, key_bits, delta_bits=40)  # a still picture: deltas nearly free
+    assert level <= 5 and frames == 8  # cut after a quarter of the GOP
+    assert rc.choose(key_bits) >= level + 2
+    assert rc.run == 32  # the cut says nothing about how long GOPs are
+    # Later GOPs are never cut for running under budget (their levels rest on measurements).
+    rc.update(key_bits[rc.level])
+    for _ in range(rc.gop - 2):
+        rc.update(1)
+        assert not rc.wants_new_gop()
+
+
+def test_first_gop_near_its_budget_or_at_the_top_levels_runs_to_the_end():
+    key_bits = [int(8000 * 1.6**lvl) for lvl in range(8)]
+    rc = RateController(100.0, fps=25, gop=32, levels=8)
+    level, _ = _first_gop(rc, key_bits, delta_bits=0)
+    rc = RateController(100.0, fps=25, gop=32, levels=8)
+    assert _first_gop(rc, key_bits, delta_bits=int(0.6 * rc.target)) == (level, 32)
+    rc = RateController(1000.0, fps=25, gop=32, levels=8)  # near the top: no two levels to climb
+    level, frames = _first_gop(rc, key_bits, delta_bits=1)
+    assert level >= 6 and frames == 32
+
+
 def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():
     rc = RateController(150.0, fps=25, gop=32, levels=8, bufsize_kbits=100)
     calm = _simulate(rc, 10, motion=[0.1])
