@@ -220,9 +220,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(8, 2)
+        + le(9, 2)
         + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 8.0, header size
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 9.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -252,7 +252,7 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "30433c6d7312047726d2197b16d4a24c0aedfcfd9ad61d60bc3f553ccc45ae9c"  # format 8.0
+        "496684e6208af3edb1cd80d3cfc29eb6bba7b45b6b47d1b7135e7d0198bd8b68"  # format 9.0
     )
     # 7.0 changed the packet headers; 6.0 only the version: a header kept at 6.0 or 5.0 gives its bytes.
     v6, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(6, 0)))
@@ -396,10 +396,10 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<H", 9) + data[10:]
+    future = data[:8] + struct.pack("<H", 10) + data[10:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 9\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x.*upgrade"
+        match=r"version 10\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -407,7 +407,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (8, 9)
+    assert reader.version == (9, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 

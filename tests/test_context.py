@@ -181,9 +181,59 @@ def test_temporal_contexts_track_the_previous_delta_and_decode_in_step(tiny):
         pass
 
 
-def _decoded_symbols(tiny, shape, coded):
-    dec = FrameDecoder(tiny, shape)
+def _decoded_symbols(tiny, shape, coded, major=8):
+    dec = FrameDecoder(tiny, shape, major=major)
     return [dec.decode_symbols(c.kind, c.payload)[0] for c in coded]
+
+
+def test_orientation_follows_the_prediction_bucket_of_each_context():
+    # ORIENTED is "q > 0" (the prediction is not zero) for every context, spatial or temporal.
+    for ctx in range(context.N_ALL_CONTEXTS):
+        k = ctx % context.N_CONTEXTS
+        q = k % context.N_PRED if k < context.N_ANCHOR else ((k - context.N_ANCHOR) // context.N_NEIGH) % context.N_PRED
+        assert context.ORIENTED[ctx] == (q > 0)
+    rng = np.random.default_rng(3)
+    d = rng.integers(-3, 4, (4, 9, 11))
+    pred = rng.integers(-12, 13, (4, 9, 11))
+    ctx = context.contexts(d, pred)
+    np.testing.assert_array_equal(context.ORIENTED[ctx], pred != 0)
+    np.testing.assert_array_equal(context.orientation(pred), np.where(pred > 0, -1, 1))
+    rows = context.rows(5, ctx, 15, oriented=True)
+    np.testing.assert_array_equal(rows, context.rows(5, ctx, 15) + 15 * (pred != 0))
+
+
+def test_oriented_residuals_round_trip_and_cost_less_when_latents_fall_back_toward_zero(tiny):
+    # Latents that decay toward zero (each frame 0.6x the last, plus a little noise): residuals mostly
+    # take the opposite sign of their prediction, which format 9.0 codes with the oriented tables.
+    rng = np.random.default_rng(5)
+    c = tiny.latent_channels
+    y = (rng.normal(0, 8, (c, 12, 16)) / tiny.gains[2][:, None, None]).astype(np.float32)
+    frames = [y]
+    for _ in range(4):
+        nxt = 0.6 * frames[-1] + rng.normal(0, 0.3, y.shape) / tiny.gains[2][:, None, None]
+        frames.append(nxt.astype(np.float32))
+    coded = {}
+    for major in (9, 8):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0, major=major)
+        dec = FrameDecoder(tiny, y.shape, major=major)
+        coded[major] = [enc.encode_latent(f) for f in frames]
+        assert [e.kind for e in coded[major]] == [KEY] + [DELTA] * 4
+        for e in coded[major]:
+            dec.decode_symbols(e.kind, e.payload)
+        np.testing.assert_array_equal(dec._prev, enc._prev)
+    assert all(_flag_compact(e.payload) == 1 for e in coded[9][1:])  # context-coded, so oriented
+    assert sum(len(e.payload) for e in coded[9][1:]) < 0.97 * sum(len(e.payload) for e in coded[8][1:])
+    # An 8.x reading of 9.0 deltas pops other symbols (or fails).
+    try:
+        got = _decoded_symbols(tiny, y.shape, coded[9], 8)
+        assert not np.array_equal(got[-1], _decoded_symbols(tiny, y.shape, coded[9], 9)[-1])
+    except CoderError:
+        pass
+
+
+def _flag_compact(payload: bytes) -> int:
+    assert payload[1] == 0  # no motion section
+    return payload[2]
 
 
 def _key_and_change(tiny, rng):

@@ -127,6 +127,36 @@ def test_the_residual_tables_are_the_ones_format_md_names():
         assert np.abs(freqs - freqs[::-1]).max() <= 8
 
 
+def test_the_oriented_tables_are_the_ones_format_md_names_and_favour_positive_values():
+    from pathlib import Path
+
+    from vidcodec.coding.tables import (
+        ORIENTED_TABLES_SHA256,
+        oriented_tables,
+        residual_tables,
+        signed_residual_tables,
+        table_digest,
+    )
+
+    o, r = oriented_tables(), residual_tables()
+    assert table_digest(o) == ORIENTED_TABLES_SHA256
+    assert ORIENTED_TABLES_SHA256 in (Path(__file__).parents[1] / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    np.testing.assert_array_equal(o.offsets, r.offsets)
+    np.testing.assert_array_equal(o.sizes, r.sizes)
+    for row in range(len(o)):
+        half = -int(o.offsets[row])
+        f, g = o.freqs[row, : 2 * half + 1], r.freqs[row, : 2 * half + 1]
+        assert abs(int(f[half]) - int(g[half])) <= 32  # zero keeps its probability (up to rounding)
+        pos, neg = f[half + 1 :], f[:half][::-1]  # +m and −m for m = 1 … half
+        share = pos / (pos + neg)
+        big = g[half + 1 :] > 200  # magnitudes with enough mass for the split to survive rounding
+        assert (share[big] > 0.69).all() and (share[big] < 0.8).all()
+    both = signed_residual_tables()
+    assert len(both) == 30
+    np.testing.assert_array_equal(both.freqs[17, : o.sizes[2]], o.freqs[2, : o.sizes[2]])
+    np.testing.assert_array_equal(both.freqs[2, : r.sizes[2]], r.freqs[2, : r.sizes[2]])
+
+
 # ------------------------------------------------------------------ format 7.0: compact sections
 
 

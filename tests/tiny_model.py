@@ -18,7 +18,8 @@ the format 4.0 one with a context-coded key with it too, on larger windows (``py
 keycontext``), and the format 5.0 one (deltas coded with the format's residual tables) likewise
 (``python tests/tiny_model.py residual``), and the format 7.0 one (varint lengths, coded delta
 selectors) likewise (``python tests/tiny_model.py compact``), and the format 8.0 one (temporal residual
-contexts) likewise (``python tests/tiny_model.py temporal``). The format 6.0 GAN stream in feature space (the 8x8
+contexts) likewise (``python tests/tiny_model.py temporal``), and the format 9.0 one (oriented residuals)
+likewise (``python tests/tiny_model.py oriented``). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """
@@ -157,7 +158,7 @@ if __name__ == "__main__":
         make_golden_gan_features()
     elif sys.argv[1:] in (["motion"], ["context"]):
         make_golden_pan(sys.argv[1])
-    elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"]):
+    elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"], ["oriented"]):
         make_golden_pan(sys.argv[1], width=192, height=128)
     else:
         make_golden()

@@ -128,6 +128,26 @@ ALL_SHIFTS = np.concatenate(
 ALL_SHIFTS.setflags(write=False)
 
 
+# Format 9.0: oriented residuals. Where a context-coded residual's prediction is not zero (q > 0, which
+# its context index tells), it is coded as u = −sign(prediction)·residual with the oriented row of
+# its table (coding.tables.oriented_tables: u > 0, back toward zero, about three times in four);
+# ORIENTED says which contexts (of N_ALL_CONTEXTS) that is.
+def _spatial_q(ctx: np.ndarray) -> np.ndarray:
+    """The prediction bucket q of context indices (spatial or with the temporal part)."""
+    k = ctx % N_CONTEXTS
+    return np.where(k < N_ANCHOR, k, (k - N_ANCHOR) // N_NEIGH) % N_PRED
+
+
+ORIENTED = _spatial_q(np.arange(N_ALL_CONTEXTS)) > 0
+ORIENTED.setflags(write=False)
+
+
+def orientation(prediction: np.ndarray) -> np.ndarray:
+    """The factor (−1 or 1, int64) that turns residuals into what format 9.0 codes: −sign(prediction)
+    where the prediction is not zero, 1 where it is (such positions are coded as they are)."""
+    return np.where(prediction > 0, -1, 1).astype(np.int64)
+
+
 def _lookup(edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, np.arange(edges[-1] + 1), side="right").astype(np.int32)
 
@@ -209,18 +229,21 @@ def contexts_numpy(residuals: np.ndarray, prediction: np.ndarray, temporal: np.n
     return ctx if temporal is None else ctx + temporal
 
 
-def rows(selector: int, context: np.ndarray, n_rows: int) -> np.ndarray:
+def rows(selector: int | np.ndarray, context: np.ndarray, n_rows: int, oriented: bool = False) -> np.ndarray:
     """Delta-table row of each position: the selector moved by its context's shift (contexts with or
-    without the temporal part)."""
-    return np.clip(selector + ALL_SHIFTS[context], 1, n_rows - 1)
+    without the temporal part), ``1 … n_rows − 1``; with ``oriented`` (format 9.0), ``n_rows`` more
+    where the context's prediction is not zero (the row of the oriented tables that follow)."""
+    out = np.clip(selector + ALL_SHIFTS[context], 1, n_rows - 1)
+    return out + n_rows * ORIENTED[context] if oriented else out
 
 
-def cost_tables(cost: np.ndarray) -> np.ndarray:
+def cost_tables(cost: np.ndarray, oriented: bool = False) -> np.ndarray:
     """(R-1, N_ALL_CONTEXTS, V) bits of each residual value for selector 1 … R-1 and each context,
-    from the (R, V) bits of each value under each delta table."""
-    n_rows = cost.shape[0]
+    from the (R, V) bits of each value under each delta table; with ``oriented``, ``cost`` has 2R
+    rows (the oriented tables after the others) and the values are the oriented ones."""
+    n_rows = cost.shape[0] // 2 if oriented else cost.shape[0]
     sel = np.arange(1, n_rows)[:, None]
-    return cost[rows(sel, np.arange(N_ALL_CONTEXTS)[None, :], n_rows)]
+    return cost[rows(sel, np.arange(N_ALL_CONTEXTS)[None, :], n_rows, oriented)]
 
 
 def _by_table(rows_: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -234,10 +257,13 @@ def _by_table(rows_: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def code_channel(put: Callable[[int, np.ndarray], None], selector: int, residual: np.ndarray,
-                 context: np.ndarray, n_rows: int) -> None:
+                 context: np.ndarray, n_rows: int, prediction: np.ndarray | None = None) -> None:
     """Queue one channel's (h,w) residuals, whose contexts (:func:`contexts`) are ``context``, in the
-    two passes; ``put(row, values)`` writes."""
-    _code_passes(put, lambda ctx: rows(selector, ctx, n_rows), residual, context)
+    two passes; ``put(row, values)`` writes. With the channel's ``prediction`` (format 9.0), the
+    residuals are oriented and the rows of :func:`rows` with ``oriented``."""
+    oriented = prediction is not None
+    values = residual * orientation(prediction) if oriented else residual
+    _code_passes(put, lambda ctx: rows(selector, ctx, n_rows, oriented), values, context)
 
 
 def _code_passes(put: Callable[[int, np.ndarray], None], table_rows: Callable[[np.ndarray], np.ndarray],
@@ -270,17 +296,20 @@ def _decode_passes(get: Callable[[int, int], np.ndarray], table_rows: Callable[[
 
 
 def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activity: np.ndarray,
-                   prediction: np.ndarray, n_rows: int, temporal: np.ndarray | None = None) -> np.ndarray:
+                   prediction: np.ndarray, n_rows: int, temporal: np.ndarray | None = None,
+                   oriented: bool = False) -> np.ndarray:
     """Pop one channel's (h,w) residuals, the mirror of :func:`code_channel`; ``get(row, count)`` reads;
-    ``temporal``: the channel's :func:`temporal_offsets` (format 8.0), None without."""
+    ``temporal``: the channel's :func:`temporal_offsets` (format 8.0), None without; ``oriented``:
+    format 9.0's oriented residuals (``get`` then reads rows up to ``2·n_rows − 1``)."""
     base = _base(activity, prediction)
     if temporal is None:
         temporal = np.zeros((), dtype=np.int32)
 
-    def second(out: np.ndarray) -> np.ndarray:
+    def second(out: np.ndarray) -> np.ndarray:  # magnitudes only: the same for oriented values
         return N_ANCHOR + base * N_NEIGH + _bucket(NEIGH_EDGES, cross4(np.abs(out))) + temporal
 
-    return _decode_passes(get, lambda ctx: rows(selector, ctx, n_rows), base + temporal, second)
+    out = _decode_passes(get, lambda ctx: rows(selector, ctx, n_rows, oriented), base + temporal, second)
+    return out * orientation(prediction) if oriented else out
 
 
 # --- Keyframes (format 4.0) -------------------------------------------------------------------

@@ -18,7 +18,8 @@ Delta payload: u8 level | u8 block | [n_mv | motion vectors] (format 2.0 on, whe
                then for each channel whose selector is not 0, its residuals with residual table
                [selector] (selector 0 means "channel unchanged": no symbols follow), or with
                context 1, tables moved per position by the contexts of :mod:`.context` (from 8.0
-               also by the previous delta's residuals)
+               also by the previous delta's residuals; from 9.0 a residual whose prediction is not
+               zero is coded as −sign(prediction)·residual with the oriented row of its table)
 
 The prediction of a delta is the previous decoded symbols, moved block by block when the payload
 carries motion vectors (:mod:`.motion`).
@@ -48,7 +49,7 @@ import numpy as np
 
 from ..coding import qsgd, varint
 from ..coding.entropy import MAX_ESCAPE, SymbolReader, SymbolWriter
-from ..coding.tables import PRECISION, IntTables, residual_tables
+from ..coding.tables import PRECISION, IntTables, residual_tables, signed_residual_tables
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
 from ..native import core as _native
@@ -59,7 +60,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 8  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 9  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -196,13 +197,14 @@ class FrameEncoder:
         self.key_rdoq_lambda = key_rdoq_lambda  # the same choice for keyframe symbols (0: plain rounding)
         # The payload layouts of format ``major`` (older ones for tests of older readers): 7.0 varint
         # section and motion lengths and delta selectors coded with context.SELECTOR_FREQS, 8.0 the
-        # temporal residual context. Before 5.0 deltas had no residual tables, before 4.0 keys and
-        # before 3.0 deltas no context flag: this encoder does not write those layouts.
+        # temporal residual context, 9.0 oriented residuals. Before 5.0 deltas had no residual tables,
+        # before 4.0 keys and before 3.0 deltas no context flag: this encoder does not write those layouts.
         if not 5 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this encoder writes (5 to {FORMAT_MAJOR}; "
                              f"mode 0 payloads of 5.x and 6.x are the same)")
         self.compact = compact = major >= 7
         self.temporal = major >= 8
+        self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
         # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
         self._temporal: np.ndarray | None = None
@@ -212,9 +214,14 @@ class FrameEncoder:
         self._frame = 0
         # Delta residuals use the format's residual tables (5.0 on; ``residuals``: others, e.g. the
         # model's delta tables for the 2.x-4.x symbols in tests); context-coded keys the model's ladder.
+        if self.oriented and residuals is not None:
+            raise UsageError("format 9.0 codes residuals with the format's own tables: pass major=8 for others")
         self.residuals = residuals if residuals is not None else residual_tables()
         self._delta_cost = _delta_cost_matrix(self.residuals)
-        self._context_cost = context.cost_tables(self._delta_cost)
+        # What context-coded residuals are popped with: from 9.0 the oriented tables follow the others.
+        self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
+        self._coded_cost = _delta_cost_matrix(self._coded_tables)
+        self._context_cost = context.cost_tables(self._coded_cost, self.oriented)
         self._key_value_cost = _delta_cost_matrix(model.delta_tables)
         self._key_context_cost = context.key_cost_tables(self._key_value_cost)
         if compact and len(self.residuals) != len(context.SELECTOR_FREQS):
@@ -286,7 +293,7 @@ class FrameEncoder:
             results.append(moved_result)
         best = min(results, key=lambda result: result[0])  # the first of equal costs, as a strict < keeps
         _, pred, d, plan, block, vectors = best
-        delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors), self.level)
+        delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors, pred), self.level)
         # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP). The
         # keyframe is coded only when the delta comes near the threshold: a bound from the key
         # tables' bits decides the usual case (coding every frame's keyframe was a quarter of a
@@ -372,6 +379,11 @@ class FrameEncoder:
         Against none, on training clips (30 frames, all levels): −1.2 … −2.8 % PSNR BD-rate, λ 0.2
         better than 0.1 or 0.4; held-out clips: −4.1 … +0.2 % PSNR, −4.2 … +2.7 % MS-SSIM."""
         _, ctx, selectors = plan
+        # The residual tables' costs even where format 9.0 codes oriented values: a choice that also
+        # saw the sign's cost dropped more of the residuals that move a latent away from zero (new
+        # content, whose error the following deltas inherit) and did worse on three of four clips
+        # (30 frames, every level, against this rule: bikes +0.5 / +0.7 %, carphone +0.2 / +0.4 %,
+        # vtest 0.0 / 0.0 %, diver -0.1 / -0.3 % PSNR / MS-SSIM BD-rate).
         n_rows, cost = len(self.residuals), self._delta_cost
         changed = False
         for ch in np.flatnonzero(selectors):
@@ -521,7 +533,8 @@ class FrameEncoder:
         plain_bits = float(plain.min(axis=1)[coded].sum())
         if self.context_coding and coded.any():
             ctx = context.contexts(d[:c], pred[:c], self._temporal)
-            ctx_bits, ctx_sel = self._context_costs(d[:c], ctx, coded)
+            values = d[:c] * context.orientation(pred[:c]) if self.oriented else d[:c]
+            ctx_bits, ctx_sel = self._context_costs(values, ctx, coded)
             if ctx_bits < plain_bits:
                 ctx_sel[~coded] = 0
                 return ctx_bits, ctx, ctx_sel
@@ -530,7 +543,8 @@ class FrameEncoder:
         return plain_bits, None, selectors
 
     def _delta_payload(self, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray],
-                       block: int = 0, vectors: bytes = b"") -> bytes:
+                       block: int = 0, vectors: bytes = b"", pred: np.ndarray | None = None) -> bytes:
+        """A delta's payload; ``pred``: its prediction (needed from 9.0 when the plan context-codes)."""
         _, ctx, selectors = plan
         flat = d[: self.channels].reshape(self.channels, -1)
         tables = self.residuals
@@ -541,9 +555,10 @@ class FrameEncoder:
         else:
             w.put_uniform(n_rows, selectors)
         if ctx is not None:
+            coded = self._coded_tables
             for ch in np.flatnonzero(selectors):
-                context.code_channel(lambda row, values: w.put(tables, row, values), int(selectors[ch]), d[ch],
-                                     ctx[ch], n_rows)
+                context.code_channel(lambda row, values: w.put(coded, row, values), int(selectors[ch]), d[ch],
+                                     ctx[ch], n_rows, pred[ch] if self.oriented else None)
         else:
             for ch in np.flatnonzero(selectors):
                 w.put(tables, int(selectors[ch]), flat[ch])
@@ -577,7 +592,8 @@ class FrameDecoder:
         self.coder = coder
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
         # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables, 7.0
-        # varint lengths and coded delta selectors, 8.0 the temporal residual context; older
+        # varint lengths and coded delta selectors, 8.0 the temporal residual context, 9.0 oriented
+        # residuals; older
         # streams read without them. 6.0 changed only
         # GAN-mode streams (feature space).
         if not 1 <= major <= FORMAT_MAJOR:
@@ -588,6 +604,8 @@ class FrameDecoder:
         self.residuals = residual_tables() if major >= 5 else model.delta_tables
         self.compact = major >= 7  # varint lengths, delta selectors with context.SELECTOR_FREQS
         self.temporal = major >= 8  # residual contexts also from the previous delta's residuals
+        self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
+        self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
         self._prev: np.ndarray | None = None
         self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
         self._prev_level: int | None = None
@@ -704,14 +722,15 @@ class FrameDecoder:
                 out[ch] = r.get(tables, int(selectors[ch]), h * w)
             return out.reshape(full, h, w)
         out = out.reshape(full, h, w)
+        coded = self._coded_tables
         activity = np.zeros((h, w), dtype=np.int64)
         prev = self._prev_residual
         for ch in np.flatnonzero(selectors):
             temporal = None
             if self.temporal:  # after a keyframe t = 0 everywhere
                 temporal = np.int32(context.N_CONTEXTS) if prev is None else context.temporal_offsets(prev[ch])
-            out[ch] = context.decode_channel(lambda row, count: r.get(tables, row, count), int(selectors[ch]),
-                                             activity, pred[ch], len(tables), temporal)
+            out[ch] = context.decode_channel(lambda row, count: r.get(coded, row, count), int(selectors[ch]),
+                                             activity, pred[ch], len(tables), temporal, self.oriented)
             activity += context.box3(np.abs(out[ch]))
         return out
 

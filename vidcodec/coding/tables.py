@@ -141,3 +141,33 @@ def residual_tables() -> IntTables:
     if table_digest(tables) != RESIDUAL_TABLES_SHA256:
         raise RuntimeError("vidcodec/coding/residual_tables.npz is damaged: reinstall vidcodec")
     return tables
+
+
+ORIENTED_TABLES_SHA256 = "1c479e9853cf56106f0dfa5b5d1425f0549799298486b9765aa482e494959220"
+
+
+@lru_cache(maxsize=1)
+def oriented_tables() -> IntTables:
+    """The format's tables for *oriented* delta residuals (format 9.0; docs/FORMAT.md): a context-coded
+    residual whose prediction is not zero is coded as ``u = −sign(prediction)·residual``, which is
+    positive (back toward zero) about three times in four. Row ``t`` is row ``t`` of
+    :func:`residual_tables` with each magnitude's probability split unevenly between its two signs
+    (runs/sign/make_oriented.py). Part of the format, not of a model."""
+    with np.load(Path(__file__).with_name("oriented_tables.npz")) as f:
+        tables = from_tensors("oriented", {k: f[k] for k in f.files})
+    if table_digest(tables) != ORIENTED_TABLES_SHA256:
+        raise RuntimeError("vidcodec/coding/oriented_tables.npz is damaged: reinstall vidcodec")
+    return tables
+
+
+@lru_cache(maxsize=1)
+def signed_residual_tables() -> IntTables:
+    """The tables a format 9.0 context-coded delta pops from: rows ``0 … R−1`` the residual tables,
+    rows ``R … 2R−1`` the oriented ones (row ``R + t`` is oriented row ``t``)."""
+    a, b = residual_tables(), oriented_tables()
+    width = max(a.freqs.shape[1], b.freqs.shape[1])
+    freqs = np.zeros((len(a) + len(b), width), dtype=np.int32)
+    freqs[: len(a), : a.freqs.shape[1]] = a.freqs
+    freqs[len(a) :, : b.freqs.shape[1]] = b.freqs
+    return IntTables(offsets=np.concatenate([a.offsets, b.offsets]), sizes=np.concatenate([a.sizes, b.sizes]),
+                     freqs=freqs)
