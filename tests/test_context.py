@@ -424,3 +424,58 @@ def test_broken_latents_are_clamped_not_written_as_undecodable_symbols(tiny):
             coded = enc.encode_latent(frame)
             np.testing.assert_array_equal(dec.decode_symbols(coded.kind, coded.payload)[0], enc._prev)
         assert np.abs(enc._prev).max() <= 2**24 and enc._prev[0, 0, 0] == 0
+
+
+def _moving_frames(tiny, n=4):
+    rng = np.random.default_rng(8)
+    y = (rng.normal(0, 6, (tiny.latent_channels, 12, 16)) / tiny.gains[2][:, None, None]).astype(np.float32)
+    return [np.roll(y, i, axis=-1) * (0.9**i) for i in range(n)]
+
+
+def _payloads(tiny, frames):
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=4)
+    return [enc.encode_latent(f).payload for f in frames]
+
+
+def test_delta_candidates_give_the_same_bytes_without_the_worker_thread(tiny, monkeypatch):
+    # The no-motion candidate runs on a worker thread; when none can start (the interpreter is shutting
+    # down) the encoder weighs it itself, with the same result.
+    from vidcodec.codec import vaegan
+
+    frames = _moving_frames(tiny)
+    threaded = _payloads(tiny, frames)
+    monkeypatch.setattr(vaegan, "_submit", lambda fn, *args: None)
+    assert _payloads(tiny, frames) == threaded
+
+
+def test_an_error_in_the_motion_search_is_the_one_raised(tiny, monkeypatch):
+    frames = _moving_frames(tiny, 2)
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=4)
+    enc.encode_latent(frames[0])
+
+    def broken(self, ys):
+        raise ValueError("search failed")
+
+    monkeypatch.setattr(FrameEncoder, "_motion", broken)
+    with pytest.raises(ValueError, match="search failed"):
+        enc.encode_latent(frames[1])
+
+
+def test_a_forked_child_encodes_deltas(tiny):
+    # The worker thread does not survive fork(): a child process must make its own instead of waiting
+    # for ever on the parent's.
+    import multiprocessing
+
+    frames = _moving_frames(tiny)
+    want = _payloads(tiny, frames)  # the parent has started its worker thread
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=lambda: results.put(_payloads(tiny, frames)))  # fork: nothing is pickled
+    child.start()
+    try:
+        got = results.get(timeout=60)
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+    assert got == want

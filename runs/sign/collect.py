@@ -1,4 +1,11 @@
-"""Record (table row, residual, sign of prediction) of every context-coded delta position."""
+"""Record (table row, residual, sign and magnitude of the prediction) of every context-coded delta position.
+
+    python runs/sign/collect.py OUT.npz FRAMES QUALITIES CLIP...     (e.g. 30 2,4,6,8 data/videos/*.mp4)
+
+The numbers in README.md came from the format 8.0 encoder (commit 1f70144, whose ``_delta_payload``
+has no ``pred`` argument; the hook passes it on when there is one). At later commits it records
+what the current encoder decides, whose residuals are the same kind of thing.
+"""
 import io
 import sys
 
@@ -16,7 +23,7 @@ def cand(self, ys, pred, block, vectors):
     return oc(self, ys, pred, block, vectors)
 op = vaegan.FrameEncoder._delta_payload
 cur = {}
-def payload(self, d, plan, block=0, vectors=b""):
+def payload(self, d, plan, block=0, vectors=b"", *rest):
     _, ctx, sel = plan
     if ctx is not None:
         pred = preds[block]
@@ -27,7 +34,7 @@ def payload(self, d, plan, block=0, vectors=b""):
             p = pred[ch].ravel()
             rec["sp"].append(np.sign(p).astype(np.int8)); rec["ap"].append(np.minimum(np.abs(p), 127).astype(np.int8))
             rec["clip"].append(np.full(rows.size, cur["clip"], np.int8)); rec["q"].append(np.full(rows.size, cur["q"], np.int8))
-    return op(self, d, plan, block, vectors)
+    return op(self, d, plan, block, vectors, *rest)
 vaegan.FrameEncoder._candidate = cand
 vaegan.FrameEncoder._delta_payload = payload
 for i, clip in enumerate(clips):

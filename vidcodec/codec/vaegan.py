@@ -40,7 +40,9 @@ Elias payload: u8 level | u8 bits | K × f32 channel norms | symbol section: all
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -122,14 +124,29 @@ _WORKER: ThreadPoolExecutor | None = None
 _WORKER_LOCK = threading.Lock()
 
 
-def _worker() -> ThreadPoolExecutor:
-    """The thread that weighs a delta's candidate without motion beside the motion search (one for
-    the process; encoders in several threads share it, which only queues their candidates)."""
+def _forget_worker() -> None:
+    """In a forked child: the parent's pool thread did not come along, so make a new pool on demand."""
+    global _WORKER, _WORKER_LOCK
+    _WORKER, _WORKER_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker)
+
+
+def _submit(fn, *args) -> futures.Future | None:
+    """Run ``fn(*args)`` on the thread that weighs a delta's candidate without motion beside the motion
+    search (one for the process; encoders in several threads share it, which only queues their
+    candidates). None when no thread can start (the interpreter is shutting down): the caller then
+    runs it itself."""
     global _WORKER
     with _WORKER_LOCK:
         if _WORKER is None:
             _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidcodec-delta")
-        return _WORKER
+        try:
+            return _WORKER.submit(fn, *args)
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            return None
 
 
 def _symbols(values: np.ndarray) -> np.ndarray:
@@ -280,15 +297,18 @@ class FrameEncoder:
         # The candidate without motion is weighed on a worker thread while this one searches for
         # vectors and weighs the moved prediction (numpy and the C++ core release the GIL; the same
         # choice as one after the other: a 1080p delta 45 -> 31 ms on two cores).
-        still = _worker().submit(self._candidate, ys, self._prev, 0, b"") if self.motion_block else None
+        still = _submit(self._candidate, ys, self._prev, 0, b"") if self.motion_block else None
         results = [] if still is not None else [self._candidate(ys, self._prev, 0, b"")]
         try:
             moved = self._motion(ys)
             if moved is not None:
                 moved_result = self._candidate(ys, moved[0], self.motion_block, motion.encode_vectors(moved[1]))
-        finally:
+        except BaseException:
             if still is not None:
-                results.append(still.result())
+                futures.wait([still])  # the worker is done with this frame's arrays; this error comes first
+            raise
+        if still is not None:
+            results.append(still.result())
         if moved is not None:
             results.append(moved_result)
         best = min(results, key=lambda result: result[0])  # the first of equal costs, as a strict < keeps
