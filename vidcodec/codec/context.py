@@ -115,10 +115,17 @@ TEMPORAL_SHIFTS = np.array([
 # fmt: on
 
 
+def _parts(ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(second pass, a, q) of spatial contexts ``ctx`` (< N_CONTEXTS): the inverse of ``k = 5a + q`` for
+    anchors and ``k = 30 + 4(5a + q) + n`` for the others."""
+    other = ctx >= N_ANCHOR
+    base = np.where(other, (ctx - N_ANCHOR) // N_NEIGH, ctx)
+    return other, base // N_PRED, base % N_PRED
+
+
 def _temporal_group(ctx: np.ndarray) -> np.ndarray:
     """The group g of spatial contexts ``ctx`` (< N_CONTEXTS) that TEMPORAL_SHIFTS distinguishes."""
-    other = ctx >= N_ANCHOR
-    activity = np.where(other, (ctx - N_ANCHOR) // N_NEIGH, ctx) // N_PRED
+    other, activity, _ = _parts(ctx)
     return 2 * other + (activity > 0)
 
 
@@ -132,13 +139,7 @@ ALL_SHIFTS.setflags(write=False)
 # its context index tells), it is coded as u = −sign(prediction)·residual with the oriented row of
 # its table (coding.tables.oriented_tables: u > 0, back toward zero, about three times in four);
 # ORIENTED says which contexts (of N_ALL_CONTEXTS) that is.
-def _spatial_q(ctx: np.ndarray) -> np.ndarray:
-    """The prediction bucket q of context indices (spatial or with the temporal part)."""
-    k = ctx % N_CONTEXTS
-    return np.where(k < N_ANCHOR, k, (k - N_ANCHOR) // N_NEIGH) % N_PRED
-
-
-ORIENTED = _spatial_q(np.arange(N_ALL_CONTEXTS)) > 0
+ORIENTED = _parts(np.arange(N_ALL_CONTEXTS) % N_CONTEXTS)[2] > 0  # q > 0, temporal part or not
 ORIENTED.setflags(write=False)
 
 

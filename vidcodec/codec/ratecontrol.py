@@ -81,7 +81,6 @@ class RateController:
         default = max(2.0 * self.kbps, 1.5 * self.gop * self.target / 1000.0)
         self.bufsize = 1000.0 * (self.bufsize_kbits or default)
         self.run = float(self.gop)  # expected frames per GOP
-        self._key_bits = 0.0
         self._keys: list[float] = []  # the last keyframe's bits at every level
         self._restart = False  # the open GOP was cut short because the first guess was far too low
         self._gop_bits = 0.0
@@ -108,15 +107,23 @@ class RateController:
             # growth of the delta ratio above the level it was measured at keeps the GOP in budget.
             climb = 2 if self.fullness < -self.gop * self.target else 1
             cap = self.level + climb
-            measured = self.ratio(self.level)
             for lvl in range(cap + 1, self.levels):
-                if key_bits[lvl] * (1.0 + measured * _STEEP ** (lvl - self.level) * (run - 1.0)) <= budget:
+                if self._fits_steeply(key_bits[lvl], lvl, run, budget):
                     cap = lvl
             best = min(best, cap)
         self.level = best
         self._keys = [float(k) for k in key_bits]
-        self._key_bits = float(key_bits[self.level])
         return self.level
+
+    @property
+    def _key_bits(self) -> float:
+        """Bits of the open GOP's keyframe (0 before the first)."""
+        return self._keys[self.level] if self._keys else 0.0
+
+    def _fits_steeply(self, key_bits: float, level: int, run: float, budget: float) -> bool:
+        """Whether a GOP of ``run`` frames at ``level`` (keyframe ``key_bits``) fits ``budget`` even if the
+        delta ratio grows ``_STEEP``× a level above the current level's."""
+        return key_bits * (1.0 + self.ratio(self.level) * _STEEP ** (level - self.level) * (run - 1.0)) <= budget
 
     def ratio(self, level: int) -> float:
         """Expected delta bits per keyframe bit at ``level`` (see the module docstring)."""
@@ -157,7 +164,7 @@ class RateController:
         if self._key_bits + deltas * (run - 1.0) >= budget / 3.0:
             return False
         up = self.level + _EARLY_UP
-        return self._keys[up] * (1.0 + self.ratio(self.level) * _STEEP**_EARLY_UP * (run - 1.0)) <= budget
+        return self._fits_steeply(self._keys[up], up, run, budget)
 
     def finish(self) -> None:
         """Close the last GOP (its size goes into ``history``)."""

@@ -613,9 +613,7 @@ class FrameDecoder:
         # The stream's major format version fixes the delta layout: 2.0 added the motion section,
         # 3.0 the delta context flag, 4.0 the key context flag, 5.0 the format's residual tables, 7.0
         # varint lengths and coded delta selectors, 8.0 the temporal residual context, 9.0 oriented
-        # residuals; older
-        # streams read without them. 6.0 changed only
-        # GAN-mode streams (feature space).
+        # residuals; older streams read without them. 6.0 changed only GAN-mode streams (feature space).
         if not 1 <= major <= FORMAT_MAJOR:
             raise UsageError(f"format major version {major} is not one this decoder reads (1 to {FORMAT_MAJOR})")
         self.motion = major >= 2

@@ -136,10 +136,17 @@ def residual_tables() -> IntTables:
     """The format's tables for delta residuals (format 5.0 on; docs/FORMAT.md): the rows of a Laplace
     ladder reshaped to the residuals a dead-zone encoder sends (far more zeros, fewer ±1), fitted once
     on training clips (runs/context-fit/fit_residual_tables.py). Part of the format, not of a model."""
-    with np.load(Path(__file__).with_name("residual_tables.npz")) as f:
-        tables = from_tensors("residual", {k: f[k] for k in f.files})
-    if table_digest(tables) != RESIDUAL_TABLES_SHA256:
-        raise RuntimeError("vidcodec/coding/residual_tables.npz is damaged: reinstall vidcodec")
+    return _format_tables("residual", RESIDUAL_TABLES_SHA256)
+
+
+def _format_tables(prefix: str, sha256: str) -> IntTables:
+    """The format's tables shipped as ``{prefix}_tables.npz`` beside this module, checked against the
+    SHA-256 docs/FORMAT.md names."""
+    name = f"{prefix}_tables.npz"
+    with np.load(Path(__file__).with_name(name)) as f:
+        tables = from_tensors(prefix, {k: f[k] for k in f.files})
+    if table_digest(tables) != sha256:
+        raise RuntimeError(f"vidcodec/coding/{name} is damaged: reinstall vidcodec")
     return tables
 
 
@@ -153,11 +160,7 @@ def oriented_tables() -> IntTables:
     positive (back toward zero) about three times in four. Row ``t`` is row ``t`` of
     :func:`residual_tables` with each magnitude's probability split unevenly between its two signs
     (runs/sign/make_oriented.py). Part of the format, not of a model."""
-    with np.load(Path(__file__).with_name("oriented_tables.npz")) as f:
-        tables = from_tensors("oriented", {k: f[k] for k in f.files})
-    if table_digest(tables) != ORIENTED_TABLES_SHA256:
-        raise RuntimeError("vidcodec/coding/oriented_tables.npz is damaged: reinstall vidcodec")
-    return tables
+    return _format_tables("oriented", ORIENTED_TABLES_SHA256)
 
 
 @lru_cache(maxsize=1)
