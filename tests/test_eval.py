@@ -82,6 +82,17 @@ def test_report_files_and_tables(points, tmp_path):
     assert "SSIM" in rd.format_table(seed) and rd.format_table([]) == "(no rows)"
 
 
+def test_skip_evaluates_the_frames_after_it(tmp_path, capsys):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=6, size=(64, 48))
+    late, rate = rd.read_frames(clip, 2, skip=3)
+    skipped = rd.evaluate_clip(clip, frames=2, codecs=["jpeg"], skip=3)
+    assert [(p.bytes, p.psnr) for p in skipped] == [(p.bytes, p.psnr) for p in rd.jpeg_points(clip, late, rate)]
+    first = rd.evaluate_clip(clip, frames=2, codecs=["jpeg"])
+    assert [p.bytes for p in first] != [p.bytes for p in skipped]  # testsrc2 changes from frame to frame
+    assert cli_main(["eval", str(clip), "--skip", "-1", "-q"]) == 2
+    assert "--skip must be 0 or more" in capsys.readouterr().err
+
+
 def test_expand_clips_and_cli_errors(tmp_path, capsys):
     (tmp_path / "a.mp4").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("x")

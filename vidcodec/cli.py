@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "seed's Table 1 layout (16-bit, lossy 8/6/4-bit latents, JPEG q=1: SSIM, PSNR, CR, seconds "
                     "per frame) and the iterations a warm-started search needs against a cold one")
     ev.add_argument("--skip", type=int, default=0, metavar="N",
-                    help="start at frame N of each clip (e.g. a generator's held-out frames)")
+                    help="start at frame N of each clip (e.g. past a title card, or a generator's held-out frames)")
     ev.add_argument("--search-iters", type=int, default=DEFAULT_SEARCH_ITERS, metavar="N", help="--mode gan: as for encode")
     ev.add_argument("--gan-layer", default=str(DEFAULT_GAN_LAYER), metavar="z|N", help="--mode gan: as for encode")
     ev.add_argument("--coeffs", type=int, default=DEFAULT_GAN_COEFFS, metavar="K", help="--mode gan: as for encode")
@@ -410,17 +410,17 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    if a.skip < 0:
+        raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     clips = rd.expand_clips(a.clips)
     if a.mode == "gan":
         return _eval_gan(a, clips)
     if a.model is None:
         a.model = DEFAULT_MODEL
-    if a.skip:
-        raise UsageError("--skip is for --mode gan")
     if a.bitrate:
         rows = []
         for clip in clips:
-            rows += rd.rate_control_rows(clip, a.bitrate, a.frames, a.gop, a.model)
+            rows += rd.rate_control_rows(clip, a.bitrate, a.frames, a.gop, a.model, a.skip)
         print(rd.format_table(rows))
         if a.out:
             Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -431,7 +431,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         if not a.quiet:
             print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
         points += rd.evaluate_clip(clip, frames=a.frames, gop=a.gop or DEFAULT_GOP, codecs=a.codecs, model=a.model,
-                                   qualities=a.qualities)
+                                   qualities=a.qualities, skip=a.skip)
     if a.table == "seed":
         print(rd.format_table(rd.seed_table(points)))
     else:
@@ -529,6 +529,8 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    if a.skip < 0:
+        raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     m = zoo.load(a.model, backend="torch")
     frames = []
     if a.check:  # read the clip first: a bad clip must not leave an export behind

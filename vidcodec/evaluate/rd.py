@@ -209,13 +209,14 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
 
 
 def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: Iterable[str] = CODECS,
-                  model: str = zoo.DEFAULT_MODEL, qualities: Iterable[int] | None = None) -> list[RDPoint]:
-    """Every requested codec on the first ``frames`` frames of one clip."""
+                  model: str = zoo.DEFAULT_MODEL, qualities: Iterable[int] | None = None,
+                  skip: int = 0) -> list[RDPoint]:
+    """Every requested codec on ``frames`` frames of one clip, from frame ``skip`` on."""
     codecs = list(codecs)
     unknown = [c for c in codecs if c not in CODECS]
     if unknown:
         raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
-    ref, rate = read_frames(clip, frames)
+    ref, rate = read_frames(clip, frames, skip)
     qualities = list(qualities or api.quality_range(model))
     pts: list[RDPoint] = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-eval-") as d:
@@ -236,10 +237,10 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
 
 
 def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int | None = None,
-                      model: str = zoo.DEFAULT_MODEL) -> list[dict]:
-    """Encode ``frames`` frames of a clip with ``--bitrate`` at each target (``gop``: the encoder's
-    default for ``--bitrate`` when None): achieved rate, spread, quality."""
-    ref, rate = read_frames(clip, frames)
+                      model: str = zoo.DEFAULT_MODEL, skip: int = 0) -> list[dict]:
+    """Encode ``frames`` frames of a clip, from frame ``skip`` on, with ``--bitrate`` at each target
+    (``gop``: the encoder's default for ``--bitrate`` when None): achieved rate, spread, quality."""
+    ref, rate = read_frames(clip, frames, skip)
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
         src = Path(d) / "ref.y4m"
