@@ -147,6 +147,13 @@ def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():
     assert max(burst[2:]) < min(calm[2:])
 
 
+def test_quality_runs_keep_time_order():
+    from vidcodec.evaluate.rd import quality_runs
+
+    assert quality_runs([(8, 25, 1), (6, 25, 1), (6, 25, 1), (8, 10, 1)]) == "q8:25 q6:50 q8:10"
+    assert quality_runs([]) == ""
+
+
 def test_controller_rejects_impossible_settings():
     with pytest.raises(UsageError, match="positive"):
         RateController(0, fps=25, gop=8, levels=4)

@@ -236,6 +236,18 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
     return pts
 
 
+def quality_runs(gops: Iterable[tuple[int, int, int]]) -> str:
+    """The qualities of an encode's GOPs in time order, runs of one quality merged, as ``q7:50 q6:125``
+    (quality: frames)."""
+    runs: list[list[int]] = []
+    for quality, frames, _ in gops:
+        if runs and runs[-1][0] == quality:
+            runs[-1][1] += frames
+        else:
+            runs.append([quality, frames])
+    return " ".join(f"q{q}:{n}" for q, n in runs)
+
+
 def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int | None = None,
                       model: str = zoo.DEFAULT_MODEL, skip: int = 0) -> list[dict]:
     """Encode ``frames`` frames of a clip, from frame ``skip`` on, with ``--bitrate`` at each target
@@ -257,7 +269,7 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
                 "error %": 100 * (p.kbps / kbps - 1),
                 "GOP kbps max/target": max(gop_kbps) / kbps if gop_kbps else None,
                 "GOP kbps min/target": min(gop_kbps) / kbps if gop_kbps else None,
-                "GOPs": len(s.gops), "qualities": " ".join(f"q{q}:{n}" for q, n in s.qualities.items()),
+                "GOPs": len(s.gops), "qualities": quality_runs(s.gops),
                 "psnr": p.psnr, "ms_ssim": p.ms_ssim,
             })
     return rows
