@@ -30,7 +30,7 @@ from .errors import UsageError, VidcodecError
 EXAMPLES = """\
 examples:
   vidcodec encode samples/vtest.mp4 out.gvc            encode at the default quality
-  vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, longer GOPs
+  vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, a keyframe every 64 frames
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
   vidcodec decode out.gvc clip.mp4 --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
-                     "(see `vidcodec info` of a stream, or docs/MODELS.md)")
+                     "(5 for the default vaegan-g; docs/MODELS.md gives each model's)")
     enc.add_argument("--bitrate", type=float, metavar="KBPS",
                      help="hold this average bitrate (kbit/s) instead of a fixed --quality: the level is "
                      "chosen per GOP")
@@ -529,8 +529,6 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
-    if a.skip < 0:
-        raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     m = zoo.load(a.model, backend="torch")
     frames = []
     if a.check:  # read the clip first: a bad clip must not leave an export behind
