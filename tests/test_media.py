@@ -131,9 +131,19 @@ def test_missing_pts_are_synthesized(tmp_path: Path) -> None:
 
 
 def test_avi_with_b_frames_gets_increasing_pts(tmp_path: Path) -> None:
-    write_clip(tmp_path / "b.avi", "libx264", "yuv420p", n=6)  # AVI keeps decode order only
+    # AVI keeps decode-order timestamps: PyAV hands these frames out stamped 1 2 4 5 3 6 ...
+    write_clip(tmp_path / "b.avi", "libx264", "yuv420p", n=12)
     _, frames = read_all(tmp_path / "b.avi")
-    assert [f.pts for f in frames] == list(range(6))
+    first = frames[0].pts
+    assert [f.pts for f in frames] == list(range(first, first + 12))
+
+
+def test_avi_frames_shown_longer_keep_their_time(tmp_path: Path) -> None:
+    # Gaps in an AVI are empty "repeat the previous frame" packets (capture drops, Cinepak clips):
+    # the next frame comes later, and the clip keeps its length.
+    write_clip(tmp_path / "gaps.avi", "mjpeg", "yuvj420p", pts=[0, 1, 2, 5, 6, 9, 10])
+    _, frames = read_all(tmp_path / "gaps.avi")
+    assert [f.pts for f in frames] == [0, 1, 2, 5, 6, 9, 10]
 
 
 def matrix_error(tmp_path: Path, planes: tuple[Colorspace, ColorRange], tags: tuple[int, int]) -> float:

@@ -18,6 +18,7 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 from __future__ import annotations
 
 import collections
+import heapq
 import io
 import logging
 import os
@@ -216,11 +217,11 @@ class VideoSource:
                     self._audio_stream = a
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
         self._last_pts: int | None = None
-        # AVI stores decode order only; its frame pts are wrong when the codec reorders (B-frames).
-        self._pts_from_index = container.format.name == "avi"
         self._warned: set[str] = set()
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
         self._frames = self._decoded()
+        if container.format.name == "avi":
+            self._frames = _display_order_pts(self._frames)
         first = next(self._frames, None)
         if first is None:
             raise InputError(f"{name}: the video stream has no decodable frames; is the file complete?")
@@ -290,8 +291,8 @@ class VideoSource:
                 yield frame
 
     def _pts(self, frame: av.VideoFrame) -> int:
-        """The frame's pts; previous + one frame when missing, not increasing, or from AVI."""
-        pts = None if self._pts_from_index else frame.pts
+        """The frame's pts; previous + one frame when missing or not increasing."""
+        pts = frame.pts
         if self._last_pts is None:
             pts = pts if pts is not None else (self._stream.start_time or 0)
         elif pts is None or pts <= self._last_pts:
@@ -354,6 +355,35 @@ class VideoSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+AVI_REORDER_DEPTH = 16  # frames a decoder may hold back to reorder (H.264 needs at most 16)
+
+
+def _display_order_pts(frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    """AVI frames with their timestamps put in display order. AVI stores one timestamp per packet in
+    decode order (an empty packet, "repeat the previous frame", still takes one), so a codec that
+    reorders (B-frames) hands out a frame with another frame's timestamp; the set is right, the order
+    is not. Each frame gets the smallest timestamp among itself and the next AVI_REORDER_DEPTH frames
+    not yet given out: the k-th frame shown gets the k-th smallest timestamp, and the gaps that
+    empty packets leave (frames shown for longer) stay. A frame without a timestamp keeps none (the
+    reader then continues at the frame rate)."""
+    pending: collections.deque[av.VideoFrame] = collections.deque()
+    stamps: list[int] = []
+    for frame in frames:
+        pending.append(frame)
+        if frame.pts is not None:
+            heapq.heappush(stamps, frame.pts)
+        if len(pending) > AVI_REORDER_DEPTH:
+            yield _restamped(pending.popleft(), stamps)
+    while pending:
+        yield _restamped(pending.popleft(), stamps)
+
+
+def _restamped(frame: av.VideoFrame, stamps: list[int]) -> av.VideoFrame:
+    if frame.pts is not None:
+        frame.pts = heapq.heappop(stamps)
+    return frame
 
 
 def _tag(frame_value: int, stream_value: int, unspecified: int) -> int:

@@ -14,10 +14,13 @@ keyframe.
 """
 import sys
 from pathlib import Path
+
 import numpy as np
+
 from vidcodec.codec import vaegan
-from vidcodec.evaluate import rd, metrics
+from vidcodec.evaluate import rd
 from vidcodec.models import zoo
+
 m = zoo.load("vaegan-g")
 ref, rate = rd.read_frames(Path(sys.argv[1]), 1, int(sys.argv[2]))
 f = ref[0]
