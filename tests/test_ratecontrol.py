@@ -147,6 +147,17 @@ def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():
     assert max(burst[2:]) < min(calm[2:])
 
 
+def test_target_below_the_lowest_level_keeps_whole_gops_and_warns(caplog):
+    # Even level 0's keyframes alone cost 3x the target: cutting GOPs short could only add keyframes.
+    rc = RateController(1.0, fps=25, gop=32, levels=8, bufsize_kbits=2)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        levels = _simulate(rc, 4, motion=[0.05])
+    assert levels == [0, 0, 0, 0]
+    assert [n for _, n, _ in rc.history] == [32, 32, 32, 32]
+    assert [r.message for r in caplog.records if "below what the lowest quality needs" in r.message] != []
+    assert len(caplog.records) == 1  # once, not per frame
+
+
 def test_quality_runs_keep_time_order():
     from vidcodec.evaluate.rd import quality_runs
 

@@ -31,7 +31,10 @@ kbit/s and 29.5 → 30.5 dB; movie-hello 97 kbit/s at 29.3 instead of 28.9 dB.
 
 The buffer is bounded: when the excess passes ``bufsize`` in the middle of a GOP (a sudden burst
 of motion), the encoder starts a new GOP at once at a level the controller re-chooses, instead of
-finishing the GOP at a rate the budget cannot carry.
+finishing the GOP at a rate the budget cannot carry. Not at the lowest level: a new GOP could not
+go lower, and its keyframe would only add bits (a target under what the lowest level needs made
+every frame a keyframe, 34x the target, before this rule); the GOPs then run their course at the
+lowest level and a warning says the target is out of reach.
 
 The first GOP's level rests on a guessed delta ratio (``_FIRST_BASE``), pessimistic on purpose.
 When, after a quarter of it, its deltas project it to under a third of its budget and a level
@@ -41,9 +44,12 @@ keyframe): movie-hello at 100 kbit/s (150 frames) 97 → 104 kbit/s and 29.3 →
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+
+log = logging.getLogger("vidcodec")
 
 _SMOOTH = 0.1  # weight of a new observation in the running averages
 # Before any delta has been measured, delta_ratio(l) is guessed as _FIRST_BASE · 1.2^l. Format 7.0
@@ -83,6 +89,7 @@ class RateController:
         self.run = float(self.gop)  # expected frames per GOP
         self._keys: list[float] = []  # the last keyframe's bits at every level
         self._restart = False  # the open GOP was cut short because the first guess was far too low
+        self._unreachable = False  # warned that even the lowest level overflows the buffer
         self._gop_bits = 0.0
         self._gop_frames = 0
 
@@ -145,7 +152,12 @@ class RateController:
         if self._gop_frames == 0:
             return False
         if self.fullness > self.bufsize:
-            return True
+            if self.level > 0:
+                return True
+            if not self._unreachable:
+                self._unreachable = True
+                log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: "
+                            "coding it at quality 1", self.kbps)
         if self._first_gop_far_under():
             self._restart = True
             return True
