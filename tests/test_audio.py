@@ -66,6 +66,20 @@ def test_audio_rides_along_bit_exact(clip, tmp_path, tiny_model_dir):
         assert samples >= 48000 * 1.9  # 2 s of the tone come back
 
 
+def test_encode_stats_tell_video_from_audio(clip, tmp_path, tiny_model_dir, capsys):
+    both = vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", quality=2, gop=4)
+    video = vidcodec.encode(clip, tmp_path / "v.gvc", model="vaegan-tiny", quality=2, gop=4, audio=False)
+    assert both.bytes == (tmp_path / "a.gvc").stat().st_size and video.audio_bytes == 0
+    assert both.audio_bytes > sum(len(p) for p in audio_packets(clip)) * 0.9
+    # what is left besides the video-only stream's bytes: the audio's description and index entries
+    assert video.bytes <= both.video_bytes < video.bytes + 0.05 * both.audio_bytes
+    assert both.bpp == pytest.approx(8 * both.video_bytes / (20 * 64 * 48))
+    assert both.video_kbps < both.kbps and video.video_kbps == video.kbps
+    assert cli_main(["encode", str(clip), str(tmp_path / "c.gvc"), "--model", "vaegan-tiny", "--bitrate", "50"]) == 0
+    err = capsys.readouterr().err
+    assert "kbit/s of video" in err and "(video " in err and ", audio " in err
+
+
 def test_no_audio_switches_and_y4m(clip, tmp_path, tiny_model_dir):
     vidcodec.encode(clip, tmp_path / "v.gvc", model="vaegan-tiny", quality=2, audio=False)
     with container.GvcReader(tmp_path / "v.gvc") as r:

@@ -71,16 +71,27 @@ class EncodeStats:
     duration: float
     qualities: dict[int, int] = field(default_factory=dict)  # quality level → frames coded at it
     gops: list[tuple[int, int, int]] = field(default_factory=list)  # with --bitrate: (quality, frames, bits)
+    audio_bytes: int = 0  # of ``bytes``, the audio packets' (with their framing)
+
+    @property
+    def video_bytes(self) -> int:
+        """The stream's bytes less its audio packets (headers, index and video packets)."""
+        return self.bytes - self.audio_bytes
 
     @property
     def bpp(self) -> float:
-        """Bits per pixel from the stream's size."""
-        return 8 * self.bytes / max(1, self.frames * self.width * self.height)
+        """Bits per pixel of the video (the stream's size less its audio)."""
+        return 8 * self.video_bytes / max(1, self.frames * self.width * self.height)
 
     @property
     def kbps(self) -> float:
-        """Average bitrate over the stream's duration (0 when unknown)."""
+        """Average bitrate of the whole stream, audio included, over its duration (0 when unknown)."""
         return 8 * self.bytes / self.duration / 1000 if self.duration > 0 else 0.0
+
+    @property
+    def video_kbps(self) -> float:
+        """Average bitrate of the video alone (what ``--bitrate`` holds); 0 when the duration is unknown."""
+        return 8 * self.video_bytes / self.duration / 1000 if self.duration > 0 else 0.0
 
     @property
     def fps(self) -> float:
@@ -243,17 +254,17 @@ def encode(
                 if rate is not None:
                     rate.update(8 * (writer.bytes_written - before))
                 for ap in source.take_audio(frame.index):
-                    _write_audio(writer, ap)
+                    tally.audio_bytes += _write_audio(writer, ap)
                 levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 tally.add(frame.pts, coded.kind == KEY)
                 bar.update(1)
-            _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
+            tally.audio_bytes += _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
     return EncodeStats(tally.frames, tally.keys, size, source.width, source.height, time.perf_counter() - t0,
                        tally.duration(source), dict(sorted(levels.items())),
-                       [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [])
+                       [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [], tally.audio_bytes)
 
 
 def parse_gan_layer(value: int | str | None) -> int | None:
@@ -325,7 +336,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
             for frame, c in zip(chunk, coded):
                 writer.write_packet(_KIND_TO_TYPE[c.kind], frame.pts, c.payload)
                 for ap in source.take_audio(frame.index):
-                    _write_audio(writer, ap)
+                    tally.audio_bytes += _write_audio(writer, ap)
                 if c.kind == KEY and not warned and m.domain_psnr and c.latent_psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
                     warned = True
                     log.warning("frame %d looks far outside the domain of generator %s (%s): its latent reaches "
@@ -335,9 +346,10 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                                 m.resolution, m.resolution, m.domain_psnr)
                 tally.add(frame.pts, c.kind == KEY)
                 bar.update(1)
-        _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
+        tally.audio_bytes += _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
-                       time.perf_counter() - t0, tally.duration(source), {1: tally.frames})
+                       time.perf_counter() - t0, tally.duration(source), {1: tally.frames},
+                       audio_bytes=tally.audio_bytes)
 
 
 def _chunks(items: Iterator, n: int) -> Iterator[list]:
@@ -361,21 +373,27 @@ def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int |
 
 
 def _write_remaining_audio(writer: container.GvcWriter, source: media.VideoSource, first_pts: int | None,
-                           last_pts: int | None) -> None:
-    """After the last frame: the audio demuxed with the last frames, up to the end of the video."""
+                           last_pts: int | None) -> int:
+    """After the last frame: the audio demuxed with the last frames, up to the end of the video; the
+    bytes written."""
     if source.audio_track is None or last_pts is None:
-        return
+        return 0
+    written = 0
     end = float((last_pts - (first_pts or 0)) * source.time_base) + (
         float(1 / source.frame_rate) if source.frame_rate else 0.0)
     t0_audio = float((first_pts or 0) * source.time_base)
     for ap in source.take_audio():
         if float(ap.pts * source.audio_track.time_base) - t0_audio < end:
-            _write_audio(writer, ap)
+            written += _write_audio(writer, ap)
+    return written
 
 
-def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> None:
+def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> int:
+    """Write one audio packet; the bytes it took (container framing included)."""
+    before = writer.bytes_written
     writer.write_packet(container.PacketType.KEY, ap.pts, struct.pack("<I", ap.duration) + ap.data,
                         stream_index=container.AUDIO_STREAM)
+    return writer.bytes_written - before
 
 
 def _is_live(dst: str | Path | BinaryIO) -> bool:
@@ -396,6 +414,7 @@ class _Tally:
     keys: int = 0
     first_pts: int | None = None
     last_pts: int | None = None
+    audio_bytes: int = 0
 
     def add(self, pts: int, key: bool) -> None:
         self.frames += 1

@@ -328,10 +328,12 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
-            print(f"rate control: target {a.bitrate:.1f} kbit/s, achieved {s.kbps:.1f} kbit/s "
-                  f"({100 * (s.kbps / a.bitrate - 1):+.1f} %); frames per quality: {used}", file=sys.stderr)
+            print(f"rate control: target {a.bitrate:.1f} kbit/s, achieved {s.video_kbps:.1f} kbit/s of video "
+                  f"({100 * (s.video_kbps / a.bitrate - 1):+.1f} %); frames per quality: {used}", file=sys.stderr)
+        rate = f"{s.kbps:.1f} kbit/s" + (f" (video {s.video_kbps:.1f}, audio {s.kbps - s.video_kbps:.1f})"
+                                         if s.audio_bytes else "")
         print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
-              f"{s.bytes} bytes, {s.bpp:.4f} bpp, {s.kbps:.1f} kbit/s, {s.fps:.1f} fps", file=sys.stderr)
+              f"{s.bytes} bytes, {s.bpp:.4f} bpp, {rate}, {s.fps:.1f} fps", file=sys.stderr)
     return 0
 
 
