@@ -376,6 +376,33 @@ def test_non_integer_quality_is_an_argparse_usage_error(capsys, media, tmp_path)
     assert "--quality" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--fps", "30"], "give --size WxH too"),
+    (["--pix-fmt", "rgb24"], "give --size WxH too"),
+    (["--bufsize", "100"], "it needs --bitrate"),
+    (["--bitrate", "100", "--quality", "3"], "not both"),
+    (["--bitrate", "inf"], "--bitrate must be a positive number"),
+    (["--bitrate", "100", "--bufsize", "nan"], "--bufsize must be a positive number"),
+    (["--latent-bits", "6"], "--latent-bits sets the QSGD bits"),
+])
+def test_encode_options_that_would_do_nothing_are_usage_errors(capsys, media, tmp_path, args, message):
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--model", "vaegan-tiny", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "x.gvc").exists()
+
+
+@pytest.mark.parametrize("ext", [".y4m", ".mp4"])
+def test_start_past_the_end_or_not_a_number_is_a_usage_error(capsys, media, tmp_path, ext):
+    out = tmp_path / f"o{ext}"
+    code, _, err = cli(capsys, "decode", media["gvc"], out, "--start", "100")
+    assert code == 2 and "past the end of the stream" in err and not out.exists()
+    for bad in ("nan", "inf"):
+        code, _, err = cli(capsys, "decode", media["gvc"], out, "--start", bad)
+        assert code == 2 and "--start must be a number of seconds" in err
+    code, _, err = cli(capsys, "decode", media["gvc"], out, "--follow", "--follow-timeout", "nan")
+    assert code == 2 and "--follow-timeout must be" in err
+
+
 def test_unknown_model_name_says_how_to_install_it(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--model", "vaegan-nope")
     assert_one_line_error(code, err, "encode", "vaegan-nope", "not installed", "VIDCODEC_MODEL_PATH")

@@ -13,6 +13,7 @@ import contextlib
 import io
 import itertools
 import logging
+import math
 import os
 import stat
 import struct
@@ -189,6 +190,13 @@ def encode(
         raise UsageError(f"--gop-batch must be at least 1 (got {gop_batch})")
     if bitrate is not None and coder != "ans":
         raise UsageError("--bitrate works with the default coder (ans), not --coder elias")
+    for name, value in (("--bitrate", bitrate), ("--bufsize", bufsize)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"{name} must be a positive number of kbit/s (got {value})")
+    if bitrate is not None and quality is not None:
+        raise UsageError("give --quality or --bitrate, not both: with --bitrate the quality is chosen per GOP")
+    if bufsize is not None and bitrate is None:
+        raise UsageError("--bufsize is the rate control's buffer: it needs --bitrate")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     if isinstance(dst, (str, Path)):
@@ -547,7 +555,10 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     """A time in seconds as an exact fraction (floats by their shortest repr: 0.3 is 3/10)."""
     if value is None:
         return None
-    t = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+    try:
+        t = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+    except (ValueError, OverflowError):  # nan, inf, or not a number
+        raise UsageError(f"--start must be a number of seconds (got {value})") from None
     if t < 0:
         raise UsageError(f"--start must not be negative (got {value})")
     return t
@@ -838,4 +849,8 @@ def decode(
             bar[0].update(1)
             if max_frames is not None and n >= max_frames:
                 break
+    if n == 0 and first is not None and not counts.damaged:
+        if str(dst) != "-" and Path(dst).exists():
+            Path(dst).unlink()  # an empty file (or a lone y4m header) is not an output
+        raise UsageError(f"--start {start} is past the end of the stream: no frame at or after it")
     return DecodeStats(n, time.perf_counter() - t0, counts.concealed, counts.damaged)

@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
-    raw.add_argument("--fps", type=str, default="25", help="raw input frame rate (e.g. 25 or 30000/1001)")
-    raw.add_argument("--pix-fmt", default="yuv420p", help="raw input pixel format (FFmpeg name: yuv420p, rgb24, ...)")
+    raw.add_argument("--fps", type=str, help="raw input frame rate (e.g. 25 or 30000/1001; default 25)")
+    raw.add_argument("--pix-fmt", help="raw input pixel format (FFmpeg name: yuv420p, rgb24, ...; default yuv420p)")
     enc.add_argument("--refine", type=int, default=0, metavar="N",
                      help="take N gradient steps on each frame's latent (rate + distortion through the decoder) "
                      "before quantizing: fewer bits for the same quality, much slower encoding; decoding is "
@@ -305,8 +305,16 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
 
     out = sys.stdout.buffer if a.output == "-" else a.output
+    if a.latent_bits is not None and a.coder == "ans" and a.mode == "vaegan":
+        raise UsageError("--latent-bits sets the QSGD bits of --coder elias or --mode gan; the default coder "
+                         "quantizes by --quality")
     raw = None
+    if a.size is None and (a.fps is not None or a.pix_fmt is not None):
+        raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "
+                         "carries its own)")
     if a.size is not None:
+        a.fps = "25" if a.fps is None else a.fps
+        a.pix_fmt = a.pix_fmt or "yuv420p"
         from fractions import Fraction
 
         from .media import RawFormat

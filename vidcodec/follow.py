@@ -38,8 +38,8 @@ class FollowedFile(io.RawIOBase):
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0, poll: float = 0.1) -> None:
         super().__init__()
-        if timeout < 0:
-            raise UsageError(f"--follow-timeout must not be negative (got {timeout})")
+        if not 0 <= timeout < float("inf"):  # NaN too
+            raise UsageError(f"--follow-timeout must be a number of seconds, 0 or more (got {timeout})")
         try:
             self._f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
         except OSError as err:
