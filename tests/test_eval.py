@@ -104,6 +104,8 @@ def test_expand_clips_and_cli_errors(tmp_path, capsys):
     assert cli_main(["eval", str(tmp_path / "a.mp4"), "--frames", "0", "-q"]) == 2
     with pytest.raises(UsageError, match="unknown codec"):
         rd.evaluate_clip(tmp_path / "a.mp4", codecs=["vp8"])
+    assert cli_main(["eval", str(tmp_path / "a.mp4"), "--codecs", "x264"]) == 2
+    assert "unknown codec(s) x264" in (err := capsys.readouterr().err) and "[1/1]" not in err
 
 
 def test_compare_models_and_side_by_side(tmp_path, tiny_model_dir):

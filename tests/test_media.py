@@ -258,6 +258,18 @@ def test_input_errors(tmp_path: Path, name: str, content: bytes | None, message:
         open_source(tmp_path / name)
 
 
+def test_a_gvc_stream_as_input_says_to_decode_it_first(tmp_path: Path) -> None:
+    from vidcodec.container import FILE_MAGIC
+
+    (tmp_path / "s.gvc").write_bytes(FILE_MAGIC + bytes(200))
+    with pytest.raises(InputError, match="vidcodec stream already.*decode it first"):
+        open_source(tmp_path / "s.gvc")
+    (tmp_path / "junk.mp4").write_bytes(b"garbage" * 100)
+    with pytest.raises(InputError, match="as media: [^[]*; is it a video") as e:
+        open_source(tmp_path / "junk.mp4")
+    assert "Errno" not in str(e.value)
+
+
 def test_audio_only_file_is_refused(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "a.wav"), "w") as out:
         audio = out.add_stream("pcm_s16le", rate=8000, layout="mono")

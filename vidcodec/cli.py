@@ -423,6 +423,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.skip < 0:
         raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     clips = rd.expand_clips(a.clips)
+    rd.check_codecs(a.codecs)  # before the first clip's minutes of work, not after
     if a.mode == "gan":
         return _eval_gan(a, clips)
     if a.model is None:

@@ -510,6 +510,16 @@ def _open_raw(target: str | BinaryIO, raw: RawFormat, name: str) -> av.container
         raise InputError(f"cannot read {name} as raw {raw.pix_fmt} {raw.width}x{raw.height} frames: {exc}") from exc
 
 
+def _refuse_gvc(path: Path) -> None:
+    """A .gvc stream given as a video input: say what to do with it."""
+    from .container import FILE_MAGIC  # (container imports this module)
+
+    with path.open("rb") as f:
+        if f.read(len(FILE_MAGIC)) == FILE_MAGIC:
+            raise InputError(f"{path} is a vidcodec stream already; to re-encode it, decode it first "
+                             f"(vidcodec decode {path} out.y4m) and encode that")
+
+
 def _refuse_container_as_raw(path: Path) -> None:
     """Raise UsageError when ``path`` is a video container, which raw options would read as garbage.
 
@@ -561,10 +571,12 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path} is empty; give a video file")
         if raw is not None:
             _refuse_container_as_raw(path)
+        _refuse_gvc(path)
         try:
             container = _open_raw(str(path), raw, str(path)) if raw is not None else av.open(str(path))
         except (av.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot open {path} as media: {exc}; is it a video file?") from exc
+            reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words without "[Errno 1094995529]"
+            raise InputError(f"cannot open {path} as media: {reason}; is it a video file?") from exc
         if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video
             container.close()
             raise InputError(f"{path} is a text file, not a video; give a video file")

@@ -208,14 +208,19 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
     return points
 
 
+def check_codecs(codecs: Iterable[str]) -> None:
+    """UsageError unless every name is one of :data:`CODECS`."""
+    unknown = [c for c in codecs if c not in CODECS]
+    if unknown:
+        raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+
+
 def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: Iterable[str] = CODECS,
                   model: str = zoo.DEFAULT_MODEL, qualities: Iterable[int] | None = None,
                   skip: int = 0) -> list[RDPoint]:
     """Every requested codec on ``frames`` frames of one clip, from frame ``skip`` on."""
     codecs = list(codecs)
-    unknown = [c for c in codecs if c not in CODECS]
-    if unknown:
-        raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+    check_codecs(codecs)
     ref, rate = read_frames(clip, frames, skip)
     qualities = list(qualities or api.quality_range(model))
     pts: list[RDPoint] = []
