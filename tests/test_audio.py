@@ -94,6 +94,24 @@ def test_no_audio_switches_and_y4m(clip, tmp_path, tiny_model_dir):
     assert len(list(vidcodec.frames(tmp_path / "a.gvc"))) == 20  # frames() yields frames only
 
 
+def _audio_end(path) -> float:
+    with av.open(str(path)) as c:
+        return max(float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.size)
+
+
+def test_frames_cut_the_audio_with_the_video(clip, tmp_path, tiny_model_dir):
+    # 20 frames at 10 fps with 2 s of audio (AAC packets of 1024 samples, 21 ms)
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4, max_frames=8)
+    vidcodec.decode(gvc, tmp_path / "e.mkv")
+    assert 0.8 <= _audio_end(tmp_path / "e.mkv") < 0.8 + 0.05  # demuxing had read far ahead of frame 8
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4, overwrite=True)
+    vidcodec.decode(gvc, tmp_path / "d.mkv", max_frames=5)
+    assert 0.5 <= _audio_end(tmp_path / "d.mkv") < 0.5 + 0.05
+    vidcodec.decode(gvc, tmp_path / "f.mkv")
+    assert _audio_end(tmp_path / "f.mkv") >= 1.95  # a whole decode keeps all of it
+
+
 def test_seek_keeps_audio_from_the_start_time(clip, tmp_path, tiny_model_dir):
     gvc = tmp_path / "a.gvc"
     vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import itertools
@@ -255,18 +256,18 @@ def encode(
         with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
+            audio = _AudioGate(writer, source)
             for frame, x, y in analysed:
                 coded = encoder.encode_latent(y, x)
                 before = writer.bytes_written
                 writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
                 if rate is not None:
                     rate.update(8 * (writer.bytes_written - before))
-                for ap in source.take_audio(frame.index):
-                    tally.audio_bytes += _write_audio(writer, ap)
-                levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 tally.add(frame.pts, coded.kind == KEY)
+                tally.audio_bytes += audio.write(source.take_audio(frame.index), tally)
+                levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 bar.update(1)
-            tally.audio_bytes += _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
+            tally.audio_bytes += audio.write(source.take_audio(), tally, last=True)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
@@ -340,21 +341,21 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
     with contextlib.closing(batches), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
         total=total, unit="frame", desc="encode (gan)", disable=None if progress else True, leave=False
     ) as bar:
+        audio = _AudioGate(writer, source)
         for chunk, coded in batches:
             for frame, c in zip(chunk, coded):
                 writer.write_packet(_KIND_TO_TYPE[c.kind], frame.pts, c.payload)
-                for ap in source.take_audio(frame.index):
-                    tally.audio_bytes += _write_audio(writer, ap)
+                tally.add(frame.pts, c.kind == KEY)
+                tally.audio_bytes += audio.write(source.take_audio(frame.index), tally)
                 if c.kind == KEY and not warned and m.domain_psnr and c.latent_psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
                     warned = True
                     log.warning("frame %d looks far outside the domain of generator %s (%s): its latent reaches "
                                 "PSNR %.1f dB at %d×%d, where frames of its domain reach about %.1f dB; expect a "
-                                "poor picture, or encode with --mode vaegan", tally.frames, m.name, m.domain,
+                                "poor picture, or encode with --mode vaegan", tally.frames - 1, m.name, m.domain,
                                 c.latent_psnr,
                                 m.resolution, m.resolution, m.domain_psnr)
-                tally.add(frame.pts, c.kind == KEY)
                 bar.update(1)
-        tally.audio_bytes += _write_remaining_audio(writer, source, tally.first_pts, tally.last_pts)
+        tally.audio_bytes += audio.write(source.take_audio(), tally, last=True)
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
                        time.perf_counter() - t0, tally.duration(source), {1: tally.frames},
                        audio_bytes=tally.audio_bytes)
@@ -380,20 +381,31 @@ def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int |
     return total
 
 
-def _write_remaining_audio(writer: container.GvcWriter, source: media.VideoSource, first_pts: int | None,
-                           last_pts: int | None) -> int:
-    """After the last frame: the audio demuxed with the last frames, up to the end of the video; the
-    bytes written."""
-    if source.audio_track is None or last_pts is None:
-        return 0
-    written = 0
-    end = float((last_pts - (first_pts or 0)) * source.time_base) + (
-        float(1 / source.frame_rate) if source.frame_rate else 0.0)
-    t0_audio = float((first_pts or 0) * source.time_base)
-    for ap in source.take_audio():
-        if float(ap.pts * source.audio_track.time_base) - t0_audio < end:
-            written += _write_audio(writer, ap)
-    return written
+class _AudioGate:
+    """Writes the input's audio packets as the video reaches their time: a packet is held until a
+    video frame whose span reaches its start has been written, and after the last frame only those
+    that start before the video ends are kept (an encode cut by --frames keeps the audio of its
+    frames, not the half second of it that demuxing had read ahead)."""
+
+    def __init__(self, writer: container.GvcWriter, source: media.VideoSource) -> None:
+        self.writer, self.source = writer, source
+        self._held: collections.deque[media.AudioPacket] = collections.deque()
+
+    def write(self, packets: list[media.AudioPacket], tally: _Tally, last: bool = False) -> int:
+        """Hold ``packets``, then write those the video written so far covers; the bytes written."""
+        if self.source.audio_track is None or tally.last_pts is None:
+            return 0
+        self._held.extend(packets)
+        source, first = self.source, tally.first_pts or 0
+        step = float(1 / source.frame_rate) if source.frame_rate else 0.0
+        end = float((tally.last_pts - first) * source.time_base) + step
+        t0 = float(first * source.time_base)
+        written = 0
+        while self._held and float(self._held[0].pts * source.audio_track.time_base) - t0 < end:
+            written += _write_audio(self.writer, self._held.popleft())
+        if last:
+            self._held.clear()
+        return written
 
 
 def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> int:
@@ -823,7 +835,11 @@ def decode(
         bar: list[tqdm] = []
         sinks: list[media.VideoSink] = []
 
+        clock: list[tuple[Fraction, Fraction, Fraction]] = []  # video and audio time bases, frame step
+
         def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
+            if track is not None:
+                clock.append((Fraction(*hdr.time_base), track.time_base, _frame_step(hdr) or Fraction(0)))
             # after the model is found: a missing model must not leave an empty output file
             sinks.append(stack.enter_context(media.open_sink(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
@@ -840,15 +856,36 @@ def decode(
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                           counts=counts, on_header=open_sink, audio=want_audio)
         stack.enter_context(contextlib.closing(decoded))
+        # Audio is held until the video written reaches its time, so that a decode cut by --frames
+        # ends its audio with its last frame (what was demuxed ahead of it is dropped).
+        held: collections.deque[media.AudioPacket] = collections.deque()
+
+        def write_audio_upto(video_end: Fraction) -> None:
+            audio_tb = clock[0][1]
+            while held and held[0].pts * audio_tb < video_end:
+                sinks[0].write_audio(held.popleft())
+
+        end = None
         for f in decoded:
             if isinstance(f, media.AudioPacket):
-                sinks[0].write_audio(f)
+                held.append(f)
+                if end is not None:
+                    write_audio_upto(end)
                 continue
             sinks[0].write(f.rgb, f.pts)
             n += 1
             bar[0].update(1)
+            if clock:
+                end = f.pts * clock[0][0] + clock[0][2]
+                write_audio_upto(end)
             if max_frames is not None and n >= max_frames:
+                for g in decoded:  # the audio of the last frame's span follows it in the stream
+                    if not isinstance(g, media.AudioPacket):
+                        break
+                    held.append(g)
                 break
+        if end is not None:
+            write_audio_upto(end)
     if n == 0 and first is not None and not counts.damaged:
         if str(dst) != "-" and Path(dst).exists():
             Path(dst).unlink()  # an empty file (or a lone y4m header) is not an output
