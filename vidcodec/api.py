@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import io
 import itertools
 import logging
@@ -835,11 +836,12 @@ def decode(
         bar: list[tqdm] = []
         sinks: list[media.VideoSink] = []
 
-        clock: list[tuple[Fraction, Fraction, Fraction]] = []  # video and audio time bases, frame step
+        # video and audio time bases (audio: None without audio), frame step
+        clock: list[tuple[Fraction, Fraction | None, Fraction]] = []
 
         def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
-            if track is not None:
-                clock.append((Fraction(*hdr.time_base), track.time_base, _frame_step(hdr) or Fraction(0)))
+            clock.append((Fraction(*hdr.time_base), track.time_base if track is not None else None,
+                          _frame_step(hdr) or Fraction(0)))
             # after the model is found: a missing model must not leave an empty output file
             sinks.append(stack.enter_context(media.open_sink(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
@@ -858,12 +860,19 @@ def decode(
         stack.enter_context(contextlib.closing(decoded))
         # Audio is held until the video written reaches its time, so that a decode cut by --frames
         # ends its audio with its last frame (what was demuxed ahead of it is dropped).
+        # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives (audio
+        # that begins before that frame is left out).
         held: collections.deque[media.AudioPacket] = collections.deque()
+        shift = [0, 0]  # pts subtracted from the video, and from the audio
 
         def write_audio_upto(video_end: Fraction) -> None:
             audio_tb = clock[0][1]
             while held and held[0].pts * audio_tb < video_end:
-                sinks[0].write_audio(held.popleft())
+                ap = held.popleft()
+                if first is None:
+                    sinks[0].write_audio(ap)  # as it came (an AAC stream's first packet may start before 0)
+                elif ap.pts >= shift[1]:
+                    sinks[0].write_audio(dataclasses.replace(ap, pts=ap.pts - shift[1]))
 
         end = None
         for f in decoded:
@@ -872,11 +881,15 @@ def decode(
                 if end is not None:
                     write_audio_upto(end)
                 continue
-            sinks[0].write(f.rgb, f.pts)
+            if n == 0 and first is not None:
+                shift[0] = f.pts
+                if clock[0][1] is not None:
+                    shift[1] = math.ceil(f.pts * clock[0][0] / clock[0][1])
+            sinks[0].write(f.rgb, f.pts - shift[0])
             n += 1
             bar[0].update(1)
-            if clock:
-                end = f.pts * clock[0][0] + clock[0][2]
+            end = f.pts * clock[0][0] + clock[0][2]
+            if clock[0][1] is not None:
                 write_audio_upto(end)
             if max_frames is not None and n >= max_frames:
                 for g in decoded:  # the audio of the last frame's span follows it in the stream
@@ -884,7 +897,7 @@ def decode(
                         break
                     held.append(g)
                 break
-        if end is not None:
+        if end is not None and clock[0][1] is not None:
             write_audio_upto(end)
     if n == 0 and first is not None and not counts.damaged:
         if str(dst) != "-" and Path(dst).exists():
