@@ -94,6 +94,17 @@ def test_no_audio_switches_and_y4m(clip, tmp_path, tiny_model_dir):
     assert len(list(vidcodec.frames(tmp_path / "a.gvc"))) == 20  # frames() yields frames only
 
 
+def test_audio_the_container_cannot_hold_is_refused_before_decoding(tmp_path, tiny_model_dir, capsys):
+    clip = write_av_clip(tmp_path / "pcm.mov", frames=6, codec="pcm_s16le")
+    gvc = tmp_path / "p.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
+    assert cli_main(["decode", str(gvc), str(tmp_path / "o.mp4")]) == 2
+    assert "pcm_s16le audio cannot go into .mp4: decode to .mkv, or with --no-audio" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
+    for args in (["o.mkv"], ["o.mov"], ["o.mp4", "--no-audio"]):
+        assert cli_main(["decode", str(gvc), str(tmp_path / args[0]), *args[1:], "-q"]) == 0
+
+
 def _audio_end(path) -> float:
     with av.open(str(path)) as c:
         return max(float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.size)

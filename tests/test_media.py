@@ -326,6 +326,18 @@ def test_encoded_round_trip_keeps_quality_pts_and_tags(tmp_path: Path, ext: str)
     assert min(psnr(f.rgb, r) for f, r in zip(frames, ref)) > 35
 
 
+def test_a_frame_lasts_until_the_next_one(tmp_path: Path) -> None:
+    # a 3-s pause after the fourth frame: that frame is shown for 3 s, not the one after it
+    pts = [0, 40, 80, 120, 3120, 3160, 3200]
+    write_frames(tmp_path / "p.mkv", [pattern(t=i) for i in range(len(pts))], pts, frame_rate=Fraction(25))
+    with av.open(str(tmp_path / "p.mkv")) as c:
+        s = c.streams.video[0]
+        durations = {round(p.pts * s.time_base * 1000): round(p.duration * s.time_base * 1000)
+                     for p in c.demux(s) if p.size}
+        assert c.duration / 1e6 == pytest.approx(3.24, abs=0.01)
+    assert durations == {0: 40, 40: 40, 80: 40, 120: 3000, 3120: 40, 3160: 40, 3200: 40}
+
+
 def test_encoded_sink_tags_the_matrix_it_is_given(tmp_path: Path) -> None:
     ref = [pattern()]
     write_frames(tmp_path / "o.mkv", ref, [0], color_matrix=MATRIX_BT709, color_range=RANGE_FULL)

@@ -18,6 +18,7 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import io
 import logging
@@ -639,14 +640,35 @@ class VideoSink(ABC):
         self.close()
 
 
+# Audio codecs each output container holds (FFmpeg's muxers; Matroska takes any). A stream whose
+# audio is not listed is refused before decoding rather than failing at the trailer.
+AUDIO_IN_CONTAINER = {
+    ".mp4": {"aac", "mp3", "mp2", "opus", "flac", "alac", "ac3", "eac3"},
+    ".mov": {"aac", "mp3", "mp2", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+             "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_u8", "pcm_alaw", "pcm_mulaw"},
+}
+
+
+def _audio_refused(path: Path, codec: str, detail: str = "") -> UsageError:
+    detail = f" {detail}" if detail else ""
+    return UsageError(f"{codec} audio cannot go into {path.suffix}{detail}: decode to .mkv, or with --no-audio")
+
+
 class _EncodedSink(VideoSink):
     """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts."""
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
                  matrix: int, color_range: int, audio: AudioTrack | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
+        self._path = path
         self._audio = audio
         self._astream = None
+        self._acodec = ""
+        if audio is not None:
+            self._acodec = audio.template().codec_context.name
+            allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower())
+            if allowed is not None and self._acodec not in allowed:
+                raise _audio_refused(path, self._acodec)
         self._pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         if self._pix_fmt == "yuv444p":
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
@@ -662,8 +684,11 @@ class _EncodedSink(VideoSink):
             ctx.color_range = color_range
             if audio is not None:
                 self._astream = self._container.add_stream_from_template(audio.template())
-        except BaseException:
+        except BaseException as exc:
             self._container.close()
+            path.unlink(missing_ok=True)
+            if audio is not None and isinstance(exc, av.FFmpegError):
+                raise _audio_refused(path, self._acodec, f"({exc})") from exc
             raise
         self._stream = stream
         # libx264 drops frame durations, and mp4 cuts a last frame of duration 0 from its edit list: keep
@@ -679,7 +704,15 @@ class _EncodedSink(VideoSink):
         frame = self._yuv(rgb, pts, self._pix_fmt)
         frame.pts = pts
         frame.time_base = self.time_base
-        self._durations[pts] = pts - previous if previous is not None else self._first_duration
+        # A frame lasts until the next one: its duration is settled when the next frame comes (the
+        # encoder holds packets back for its lookahead); until then, and for the last frame, it is
+        # the interval before it (the frame rate's for the first). Matroska writes these durations.
+        if previous is not None:
+            if previous in self._durations:
+                self._durations[previous] = pts - previous
+            self._durations[pts] = pts - previous
+        else:
+            self._durations[pts] = self._first_duration
         self._mux(self._container, self._stream.encode(frame))
 
     def write_audio(self, packet: AudioPacket) -> None:
@@ -691,7 +724,19 @@ class _EncodedSink(VideoSink):
         p.pts = p.dts = packet.pts
         p.duration = packet.duration
         p.time_base = self._audio.time_base
-        self._container.mux(p)
+        try:
+            self._container.mux(p)
+        except av.FFmpegError as exc:
+            self._abandon()
+            raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
+
+    def _abandon(self) -> None:
+        """Close and delete an output that cannot be finished."""
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(av.FFmpegError):
+                container.close()
+        self._path.unlink(missing_ok=True)
 
     def _mux(self, container: av.container.OutputContainer, packets: list[av.Packet]) -> None:
         """Mux encoded packets, restoring their durations."""
@@ -707,7 +752,13 @@ class _EncodedSink(VideoSink):
         try:
             self._mux(container, self._stream.encode(None))
         finally:
-            container.close()
+            try:
+                container.close()
+            except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
+                self._path.unlink(missing_ok=True)
+                if self._astream is not None:
+                    raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
+                raise VidcodecError(f"could not finish {self._path}: {exc}") from exc
 
 
 class _Y4mSink(VideoSink):
