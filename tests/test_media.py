@@ -270,6 +270,32 @@ def test_a_gvc_stream_as_input_says_to_decode_it_first(tmp_path: Path) -> None:
     assert "Errno" not in str(e.value)
 
 
+def test_hdr_and_interlaced_inputs_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def clip(path: Path, options: dict[str, str], trc: int | None) -> Path:
+        with av.open(str(path), "w") as out:
+            st = out.add_stream("libx264", rate=25, options=options)
+            st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
+            if trc is not None:
+                st.codec_context.color_trc = trc
+            for i in range(3):
+                f = av.VideoFrame.from_ndarray(pattern(48, 64, i), format="rgb24").reformat(format="yuv420p")
+                if trc is not None:
+                    f.color_trc = trc
+                out.mux(st.encode(f))
+            out.mux(st.encode(None))
+        return path
+
+    cases = [(clip(tmp_path / "pq.mkv", {}, 16), "is HDR (PQ"), (clip(tmp_path / "hlg.mkv", {}, 18), "is HDR (HLG"),
+             (clip(tmp_path / "i.mkv", {"x264-params": "interlaced=1:tff=1"}, None), "is interlaced"),
+             (clip(tmp_path / "sdr.mkv", {}, 1), None)]
+    for path, message in cases:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vidcodec"):
+            read_all(path)
+        warned = [r.message for r in caplog.records]
+        assert (any(message in w for w in warned) if message else not warned), (path.name, warned)
+
+
 def test_audio_only_file_is_refused(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "a.wav"), "w") as out:
         audio = out.add_stream("pcm_s16le", rate=8000, layout="mono")

@@ -242,6 +242,14 @@ class VideoSource:
         self._reformat_args = self._color_args(fmt)
         if max(c.bits for c in fmt.components) > 8:
             log.info("%s is %s (more than 8 bits); converting to 8-bit RGB", name, fmt.name)
+        transfer = _tag(first.color_trc, stream.codec_context.color_trc, 2)
+        if transfer in _HDR_TRANSFERS:
+            log.warning("%s is HDR (%s): vidcodec codes 8-bit SDR and does not tone-map, so it will look "
+                        "washed out; tone-map it to SDR first (e.g. ffmpeg's zscale + tonemap)", name,
+                        _HDR_TRANSFERS[transfer])
+        if first.interlaced_frame:
+            log.warning("%s is interlaced: it is coded as progressive frames (combing on motion); "
+                        "deinterlace it first for better pictures (e.g. ffmpeg -vf bwdif)", name)
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
         """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
@@ -358,6 +366,7 @@ class VideoSource:
         self.close()
 
 
+_HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}  # FFmpeg's AVColorTransferCharacteristic
 AVI_REORDER_DEPTH = 16  # frames a decoder may hold back to reorder (H.264 needs at most 16)
 
 
