@@ -403,6 +403,34 @@ def test_start_past_the_end_or_not_a_number_is_a_usage_error(capsys, media, tmp_
     assert code == 2 and "--follow-timeout must be" in err
 
 
+def test_anamorphic_pixels_keep_their_shape(capsys, tmp_path, tiny_model_dir):
+    # a 16:9 picture stored as 64×48 with wide pixels (4:3 storage), e.g. a PAL DVD's 720×576 at 64:45
+    src = tmp_path / "wide.mkv"
+    with av.open(str(src), "w") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
+        st.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for i in range(3):
+            out.mux(st.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), "rgb24")))
+        out.mux(st.encode(None))
+    gvc = tmp_path / "w.gvc"
+    api.encode(src, gvc, model="vaegan-tiny", quality=2)
+    with container.GvcReader(gvc) as r:
+        assert r.header.version == (9, 1) and container.sample_aspect(r.header) == Fraction(4, 3)
+    code, out, _ = cli(capsys, "info", gvc)
+    assert code == 0 and "sample_aspect_ratio 4:3" in out
+    for ext in ("mp4", "mkv"):
+        api.decode(gvc, tmp_path / f"o.{ext}")
+        with av.open(str(tmp_path / f"o.{ext}")) as c:
+            assert c.streams.video[0].display_aspect_ratio == Fraction(16, 9)
+    api.decode(gvc, tmp_path / "o.y4m")
+    assert b" A4:3 " in (tmp_path / "o.y4m").read_bytes()[:80]
+    square = tmp_path / "s.gvc"
+    api.encode(write_testsrc(tmp_path / "sq.mp4", frames=2), square, model="vaegan-tiny", quality=2)
+    with container.GvcReader(square) as r:  # square pixels: no entry
+        assert container.EXT_SAMPLE_ASPECT not in r.header.extensions and container.sample_aspect(r.header) is None
+
+
 def test_unknown_model_name_says_how_to_install_it(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--model", "vaegan-nope")
     assert_one_line_error(code, err, "encode", "vaegan-nope", "not installed", "VIDCODEC_MODEL_PATH")

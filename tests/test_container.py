@@ -6,6 +6,7 @@ import hashlib
 import io
 import struct
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -221,8 +222,8 @@ def test_header_bytes_follow_the_documented_layout() -> None:
     body = (
         b"\x8aGVC\r\n\x1a\n"
         + le(9, 2)
-        + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 9.0, header size
+        + le(1, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 9.1, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -245,6 +246,16 @@ def test_header_bytes_follow_the_documented_layout() -> None:
     assert encode_header(header) == body + le(zlib.crc32(body), 4)
 
 
+def test_sample_aspect_entry_is_read_and_a_damaged_one_ignored(caplog) -> None:
+    from vidcodec.container import EXT_SAMPLE_ASPECT, sample_aspect
+
+    assert sample_aspect(make_header()) is None
+    assert sample_aspect(make_header(extensions={EXT_SAMPLE_ASPECT: struct.pack("<II", 64, 45)})) == Fraction(64, 45)
+    for bad in (b"\x01", struct.pack("<II", 0, 1), struct.pack("<II", 1, 70000)):
+        assert sample_aspect(make_header(extensions={EXT_SAMPLE_ASPECT: bad})) is None
+    assert "sample aspect ratio entry is damaged" in caplog.text
+
+
 def test_identical_input_gives_identical_bytes() -> None:
     header = make_header(model_hash=bytes(32), extensions={2: b"b", 1: b"a"})
     packets = [(KEY, 0, b"\x01\x02"), (DELTA, 1, b"")]
@@ -252,7 +263,7 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "496684e6208af3edb1cd80d3cfc29eb6bba7b45b6b47d1b7135e7d0198bd8b68"  # format 9.0
+        "1aca92658e49f5cccc20129749b0059b1c45019e5a88caaff32bc5eddf4752b0"  # format 9.1
     )
     # 7.0 changed the packet headers; 6.0 only the version: a header kept at 6.0 or 5.0 gives its bytes.
     v6, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(6, 0)))
@@ -399,7 +410,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
     future = data[:8] + struct.pack("<H", 10) + data[10:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 10\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x.*upgrade"
+        match=r"version 10\.1.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 

@@ -308,8 +308,22 @@ def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: cont
         gop=gop,
         colour_matrix=source.color_matrix,
         colour_range=source.color_range,
-        extensions={container.EXT_AUDIO: source.audio_track.to_bytes()} if source.audio_track else {},
+        extensions=_extensions(source),
     )
+
+
+def _extensions(source: media.VideoSource) -> dict[int, bytes]:
+    """Header extensions of an encode: the audio track, the pixels' aspect ratio (when not square;
+    a ratio past u16 terms is brought within them)."""
+    out = {}
+    if source.audio_track is not None:
+        out[container.EXT_AUDIO] = source.audio_track.to_bytes()
+    if source.sample_aspect is not None:
+        sar = source.sample_aspect.limit_denominator(65535)
+        while sar.numerator > 65535:
+            sar = Fraction(sar.numerator // 2, max(1, sar.denominator // 2))
+        out[container.EXT_SAMPLE_ASPECT] = struct.pack("<II", sar.numerator, sar.denominator)
+    return out
 
 
 DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the generator's in-domain PSNR
@@ -847,7 +861,7 @@ def decode(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
-                audio=track,
+                audio=track, sample_aspect=container.sample_aspect(hdr),
             )))
             total = max_frames if first is None else None
             total = min(filter(None, (total, hdr.frame_count)), default=None)

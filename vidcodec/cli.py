@@ -390,7 +390,7 @@ def format_probe(r: dict) -> str:
     """Human-readable ``vidcodec info`` text of a :func:`vidcodec.container.probe` report."""
     h = r["header"]
     lines = [f"{r['format']} version {r['version']}, header {r['header_size']} bytes"]
-    names = {str(container.EXT_AUDIO): "audio track"}
+    names = {str(container.EXT_AUDIO): "audio track", str(container.EXT_SAMPLE_ASPECT): "sample aspect ratio"}
     for k, v in h.items():
         if k == "extensions":  # payloads in hex are for --json; people get what they are and their size
             v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"

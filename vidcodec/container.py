@@ -15,6 +15,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -51,13 +52,15 @@ __all__ = [
     "decode_header",
     "encode_header",
     "probe",
+    "sample_aspect",
 ]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (9, 0)
+FORMAT_VERSION: tuple[int, int] = (9, 1)
 READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
+EXT_SAMPLE_ASPECT = 2  # header extension tag (9.1): u32 numerator, u32 denominator of the pixels' aspect ratio
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
 
@@ -1079,6 +1082,21 @@ class _SizeStats:
         }
 
 
+def sample_aspect(header: StreamHeader) -> Fraction | None:
+    """The pixels' aspect ratio (extension tag 2, format 9.1), None for square pixels or an entry that
+    does not hold one (a damaged entry is ignored with a warning: the pictures decode, only their
+    display shape is lost)."""
+    data = header.extensions.get(EXT_SAMPLE_ASPECT)
+    if data is None:
+        return None
+    if len(data) == 8:
+        num, den = struct.unpack("<II", data)
+        if 0 < num <= 65535 and 0 < den <= 65535:
+            return Fraction(num, den)
+    logger.warning("the stream's sample aspect ratio entry is damaged; decoding with square pixels")
+    return None
+
+
 def _header_dict(header: StreamHeader) -> dict[str, Any]:
     """Header fields as JSON-friendly values (enums by name, hash in hex)."""
     return {
@@ -1096,6 +1114,7 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "gop": header.gop,
         "colour_matrix": header.colour_matrix.name.lower(),
         "colour_range": header.colour_range.name.lower(),
+        "sample_aspect_ratio": "{0.numerator}:{0.denominator}".format(sample_aspect(header) or Fraction(1)),
         "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
     }
 

@@ -236,8 +236,14 @@ class VideoSource:
         self._rotation = round(first.rotation / 90) % 4
         self._coded_size = (first.width, first.height)
         self.width, self.height = first.width, first.height
+        # Sample (pixel) aspect ratio, None for square pixels: anamorphic video (a 720×576 16:9 DVD
+        # picture has 64:45) keeps its display shape. Rotating a quarter turn turns it over.
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        self.sample_aspect: Fraction | None = Fraction(sar) if sar and sar > 0 and sar != 1 else None
         if self._rotation % 2:
             self.width, self.height = self.height, self.width
+            if self.sample_aspect is not None:
+                self.sample_aspect = 1 / self.sample_aspect
         self.start_pts: int = self._pts(first)
         self._reformat_args = self._color_args(fmt)
         if max(c.bits for c in fmt.components) > 8:
@@ -667,7 +673,8 @@ class _EncodedSink(VideoSink):
     """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts."""
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
-                 matrix: int, color_range: int, audio: AudioTrack | None = None) -> None:
+                 matrix: int, color_range: int, audio: AudioTrack | None = None,
+                 sample_aspect: Fraction | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._path = path
         self._audio = audio
@@ -691,6 +698,8 @@ class _EncodedSink(VideoSink):
             ctx.framerate = frame_rate or Fraction(0, 1)  # 0: variable, no rate written to the container
             ctx.colorspace = matrix
             ctx.color_range = color_range
+            if sample_aspect is not None:
+                ctx.sample_aspect_ratio = sample_aspect
             if audio is not None:
                 self._astream = self._container.add_stream_from_template(audio.template())
         except BaseException as exc:
@@ -774,13 +783,16 @@ class _Y4mSink(VideoSink):
     """YUV4MPEG2 (C444, limited range) to a file or a pipe; frame timing is the constant header rate."""
 
     def __init__(self, out: BinaryIO, owned: bool, width: int, height: int, time_base: Fraction,
-                 frame_rate: Fraction | None, matrix: int, color_range: int) -> None:
+                 frame_rate: Fraction | None, matrix: int, color_range: int,
+                 sample_aspect: Fraction | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._out: BinaryIO | None = out
         self._owned = owned
         rate = frame_rate or 1 / time_base
+        sar = sample_aspect or Fraction(1)
         self._header: bytes | None = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
-                                      "Ip A1:1 C444 XCOLORRANGE=LIMITED\n").encode("ascii")
+                                      f"Ip A{sar.numerator}:{sar.denominator} C444 XCOLORRANGE=LIMITED\n"
+                                      ).encode("ascii")
 
     def _send(self, data: bytes) -> None:
         """Write and flush ``data``; raise SinkClosed if the reader has gone away."""
@@ -842,10 +854,12 @@ def check_output_path(path: Path, overwrite: bool) -> None:
 
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
-              overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None) -> VideoSink:
+              overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None,
+              sample_aspect: Fraction | None = None) -> VideoSink:
     """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout).
 
     ``audio``: an audio track to mux alongside (mp4/mkv/mov; y4m has no audio and drops it).
+    ``sample_aspect``: the pixels' aspect ratio, written to the output (None: square).
     """
     if width <= 0 or height <= 0:
         raise UsageError(f"output size {width}x{height} is invalid; both sides must be positive")
@@ -860,7 +874,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if out.isatty():
             raise UsageError("refusing to write video to a terminal; pipe stdout (e.g. `| ffplay -`) "
                              "or give an output file")
-        return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED)
+        return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect)
     path = Path(dst)
     ext = path.suffix.lower()
     if ext not in OUTPUT_EXTENSIONS:
@@ -873,7 +887,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
             f = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - the sink owns and closes it
         except FileExistsError:
             raise OutputExistsError(f"{path} exists; pass -y to overwrite") from None
-        return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED)
+        return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect)
     if "libx264" not in av.codecs_available:
         raise UsageError(f"this PyAV build has no libx264 encoder, so it cannot write {ext}; write .y4m instead")
-    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range, audio)
+    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range, audio, sample_aspect)
