@@ -680,8 +680,10 @@ class _EncodedSink(VideoSink):
         self._audio = audio
         self._astream = None
         self._acodec = ""
+        template = None
         if audio is not None:
-            self._acodec = audio.template().codec_context.name
+            template = audio.template()  # (each call opens the track's description with FFmpeg)
+            self._acodec = template.codec_context.name
             allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower())
             if allowed is not None and self._acodec not in allowed:
                 raise _audio_refused(path, self._acodec)
@@ -700,8 +702,8 @@ class _EncodedSink(VideoSink):
             ctx.color_range = color_range
             if sample_aspect is not None:
                 ctx.sample_aspect_ratio = sample_aspect
-            if audio is not None:
-                self._astream = self._container.add_stream_from_template(audio.template())
+            if template is not None:
+                self._astream = self._container.add_stream_from_template(template)
         except BaseException as exc:
             self._container.close()
             path.unlink(missing_ok=True)
