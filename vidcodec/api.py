@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import io
@@ -268,7 +267,7 @@ def encode(
                 tally.audio_bytes += audio.write(source.take_audio(frame.index), tally)
                 levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
                 bar.update(1)
-            tally.audio_bytes += audio.write(source.take_audio(), tally, last=True)
+            tally.audio_bytes += audio.write(source.take_audio(), tally)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
@@ -370,7 +369,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
                                 c.latent_psnr,
                                 m.resolution, m.resolution, m.domain_psnr)
                 bar.update(1)
-        tally.audio_bytes += audio.write(source.take_audio(), tally, last=True)
+        tally.audio_bytes += audio.write(source.take_audio(), tally)
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
                        time.perf_counter() - t0, tally.duration(source), {1: tally.frames},
                        audio_bytes=tally.audio_bytes)
@@ -397,30 +396,22 @@ def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int |
 
 
 class _AudioGate:
-    """Writes the input's audio packets as the video reaches their time: a packet is held until a
-    video frame whose span reaches its start has been written, and after the last frame only those
-    that start before the video ends are kept (an encode cut by --frames keeps the audio of its
-    frames, not the half second of it that demuxing had read ahead)."""
+    """The input's audio packets written as the video reaches their time (:class:`media.HeldAudio`);
+    after the last frame only those that start before the video ends are kept."""
 
     def __init__(self, writer: container.GvcWriter, source: media.VideoSource) -> None:
         self.writer, self.source = writer, source
-        self._held: collections.deque[media.AudioPacket] = collections.deque()
+        track = source.audio_track
+        self._held = media.HeldAudio(track.time_base) if track is not None else None
+        self._step = 1 / source.frame_rate if source.frame_rate else Fraction(0)
 
-    def write(self, packets: list[media.AudioPacket], tally: _Tally, last: bool = False) -> int:
+    def write(self, packets: list[media.AudioPacket], tally: _Tally) -> int:
         """Hold ``packets``, then write those the video written so far covers; the bytes written."""
-        if self.source.audio_track is None or tally.last_pts is None:
+        if self._held is None or tally.last_pts is None:
             return 0
-        self._held.extend(packets)
-        source, first = self.source, tally.first_pts or 0
-        step = float(1 / source.frame_rate) if source.frame_rate else 0.0
-        end = float((tally.last_pts - first) * source.time_base) + step
-        t0 = float(first * source.time_base)
-        written = 0
-        while self._held and float(self._held[0].pts * source.audio_track.time_base) - t0 < end:
-            written += _write_audio(self.writer, self._held.popleft())
-        if last:
-            self._held.clear()
-        return written
+        self._held.hold(packets)
+        end = tally.last_pts * self.source.time_base + self._step
+        return sum(_write_audio(self.writer, ap) for ap in self._held.upto(end))
 
 
 def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> int:
@@ -850,12 +841,15 @@ def decode(
         bar: list[tqdm] = []
         sinks: list[media.VideoSink] = []
 
-        # video and audio time bases (audio: None without audio), frame step
-        clock: list[tuple[Fraction, Fraction | None, Fraction]] = []
+        clock: list[tuple[Fraction, Fraction]] = []  # the video's time base and frame step
+        # Audio is held until the video written reaches its time, so that a decode cut by --frames
+        # ends its audio with its last frame (what was demuxed ahead of it is dropped).
+        held: list[media.HeldAudio] = []  # one, with audio
 
         def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
-            clock.append((Fraction(*hdr.time_base), track.time_base if track is not None else None,
-                          _frame_step(hdr) or Fraction(0)))
+            clock.append((Fraction(*hdr.time_base), _frame_step(hdr) or Fraction(0)))
+            if track is not None:
+                held.append(media.HeldAudio(track.time_base))
             # after the model is found: a missing model must not leave an empty output file
             sinks.append(stack.enter_context(media.open_sink(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
@@ -872,17 +866,12 @@ def decode(
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                           counts=counts, on_header=open_sink, audio=want_audio)
         stack.enter_context(contextlib.closing(decoded))
-        # Audio is held until the video written reaches its time, so that a decode cut by --frames
-        # ends its audio with its last frame (what was demuxed ahead of it is dropped).
         # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives (audio
         # that begins before that frame is left out).
-        held: collections.deque[media.AudioPacket] = collections.deque()
         shift = [0, 0]  # pts subtracted from the video, and from the audio
 
         def write_audio_upto(video_end: Fraction) -> None:
-            audio_tb = clock[0][1]
-            while held and held[0].pts * audio_tb < video_end:
-                ap = held.popleft()
+            for ap in held[0].upto(video_end):
                 if first is None:
                     sinks[0].write_audio(ap)  # as it came (an AAC stream's first packet may start before 0)
                 elif ap.pts >= shift[1]:
@@ -891,27 +880,27 @@ def decode(
         end = None
         for f in decoded:
             if isinstance(f, media.AudioPacket):
-                held.append(f)
+                held[0].hold([f])
                 if end is not None:
                     write_audio_upto(end)
                 continue
             if n == 0 and first is not None:
                 shift[0] = f.pts
-                if clock[0][1] is not None:
-                    shift[1] = math.ceil(f.pts * clock[0][0] / clock[0][1])
+                if held:
+                    shift[1] = math.ceil(f.pts * clock[0][0] / held[0].time_base)
             sinks[0].write(f.rgb, f.pts - shift[0])
             n += 1
             bar[0].update(1)
-            end = f.pts * clock[0][0] + clock[0][2]
-            if clock[0][1] is not None:
+            end = f.pts * clock[0][0] + clock[0][1]
+            if held:
                 write_audio_upto(end)
             if max_frames is not None and n >= max_frames:
                 for g in decoded:  # the audio of the last frame's span follows it in the stream
                     if not isinstance(g, media.AudioPacket):
                         break
-                    held.append(g)
+                    held[0].hold([g])
                 break
-        if end is not None and clock[0][1] is not None:
+        if end is not None and held:
             write_audio_upto(end)
     if n == 0 and first is not None and not counts.damaged:
         if str(dst) != "-" and Path(dst).exists():

@@ -28,7 +28,7 @@ import struct
 import sys
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -160,6 +160,24 @@ class AudioPacket:
     data: bytes
     pts: int
     duration: int
+
+
+class HeldAudio:
+    """Audio packets held back until the video written reaches their start: encode and decode write
+    a packet once a frame whose span covers its start is out, so output cut after a frame (--frames)
+    ends its audio with that frame instead of the half second demuxing had read ahead."""
+
+    def __init__(self, time_base: Fraction) -> None:
+        self.time_base = time_base  # of the packets' pts
+        self._held: collections.deque[AudioPacket] = collections.deque()
+
+    def hold(self, packets: Iterable[AudioPacket]) -> None:
+        self._held.extend(packets)
+
+    def upto(self, video_end: Fraction) -> Iterator[AudioPacket]:
+        """Release, in order, the held packets that start before ``video_end`` (seconds)."""
+        while self._held and self._held[0].pts * self.time_base < video_end:
+            yield self._held.popleft()
 
 
 def _audio_track(path: str | BinaryIO, index: int) -> AudioTrack | None:
