@@ -4,37 +4,13 @@ under 2**53). The C++ quarter search, then a refinement over the 9×9 sixteenths
 
     python runs/subpel/sim16.py OUT.json FRAMES CLIP...   # then runs/overhead/points.py --bd BASE.json OUT.json
 """
-import dataclasses
-import json
-import sys
-import tempfile
-from pathlib import Path
-
 import numpy as np
+from common import CUR, F, install, run, taps, weights
 
-from vidcodec.codec import motion, vaegan
-from vidcodec.evaluate import rd
-from vidcodec.models import zoo
+from vidcodec.codec import motion
 
-m = zoo.load("vaegan-g")
-Z = np.load("runs/subpel/A.npz")
-A = {(int(k[0]), int(k[1])): Z[k] for k in Z.files}
-F = 16
-C = 96
-motion.MAX_VECTOR = 256
+motion.MAX_VECTOR = 256  # vectors in sixteenths of a latent pixel (the C++ search still gets quarters)
 motion.MARGIN = 256 // 16 + 2
-WL = {}
-def weights(K):
-    lv = next(l for l in range(m.levels) if m.level_channels[l] == K)
-    if lv not in WL:
-        g = m.gains[lv].astype(np.float64); g4 = np.tile(g, 4)
-        mask = np.concatenate([np.arange(K) + t * C for t in range(4)])
-        WL[lv] = {p: np.rint((g[:K, None] * a[:K][:, mask]) / g4[None, mask] * 2**F) for p, a in A.items()}
-    return WL[lv]
-def taps(padded, y0, x0, bh, bw, K):
-    a = padded[:K, y0:y0+bh, x0:x0+bw]; b = padded[:K, y0:y0+bh, x0+1:x0+1+bw]
-    c = padded[:K, y0+1:y0+1+bh, x0:x0+bw]; d = padded[:K, y0+1:y0+1+bh, x0+1:x0+1+bw]
-    return np.concatenate([a, b, c, d]).reshape(4 * K, -1)
 def quarter(padded, W, y, x, bh, bw, K, qx, qy):  # qx, qy in quarter units (any integer)
     iy, fy = divmod(qy, 4); ix, fx = divmod(qx, 4)
     y0, x0 = y + iy + motion.MARGIN, x + ix + motion.MARGIN
@@ -51,7 +27,7 @@ def block_pred(padded, W, y, x, bh, bw, K, dx, dy):  # dx, dy in 1/16 units; ret
 def predict(prev, vectors, block, channels=None):
     c, h, w = prev.shape
     K = c if channels is None else min(int(channels), c)
-    W = weights(K)
+    W = weights(K)[0]
     padded = motion._pad(np.clip(prev, -2**15, 2**15).astype(np.float64))
     out = np.zeros_like(prev, dtype=np.int64)
     for r in range(vectors.shape[0]):
@@ -62,13 +38,12 @@ def predict(prev, vectors, block, channels=None):
             out[:K, y:y+bh, x:x+bw] = np.floor((acc + 2.0**(F + 3)) / 2.0**(F + 4)).astype(np.int64).reshape(K, bh, bw)
     return out
 orig_search = motion.search
-CUR = {}
 def search(target, prev, block, lam, radius=2):
     motion.MAX_VECTOR = 64
     v = orig_search(target, prev, block, lam, radius) * 4  # quarter -> 1/16 units
     motion.MAX_VECTOR = 256
     k, h, w = target.shape
-    K = CUR["K"]; W = weights(K)
+    K = CUR["K"]; W = weights(K)[0]
     Wk = {p: a[:k] for p, a in W.items()}
     padded = motion._pad(np.clip(CUR["prev"][:K], -2**15, 2**15).astype(np.float64))
     out = v.copy()
@@ -98,17 +73,6 @@ def search(target, prev, block, lam, radius=2):
                         best, bv = e, (dx, dy)
             out[r, cc] = bv
     return out
-orig_motion = vaegan.FrameEncoder._motion
-def _motion(self, ys):
-    CUR["K"] = self.channels; CUR["prev"] = self._prev
-    return orig_motion(self, ys)
-vaegan.FrameEncoder._motion = _motion
-motion.search = search
-motion.predict = predict
-out, frames, clips = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-result = {}
-for clip in clips:
-    ref, rate = rd.read_frames(Path(clip), frames)
-    with tempfile.TemporaryDirectory() as d:
-        result[Path(clip).name] = [dataclasses.asdict(p) for p in rd.vidcodec_points(Path(clip), ref, rate, 250, Path(d), range(1, 9))]
-    out.write_text(json.dumps(result)); print(clip, "done", flush=True)
+
+install(predict, search)
+run()
