@@ -416,7 +416,7 @@ def test_anamorphic_pixels_keep_their_shape(capsys, tmp_path, tiny_model_dir):
     gvc = tmp_path / "w.gvc"
     api.encode(src, gvc, model="vaegan-tiny", quality=2)
     with container.GvcReader(gvc) as r:
-        assert r.header.version == (9, 1) and container.sample_aspect(r.header) == Fraction(4, 3)
+        assert r.header.version >= (9, 1) and container.sample_aspect(r.header) == Fraction(4, 3)
     code, out, _ = cli(capsys, "info", gvc)
     assert code == 0 and "sample_aspect_ratio 4:3" in out
     for ext in ("mp4", "mkv"):

@@ -456,7 +456,7 @@ def test_an_error_in_the_motion_search_is_the_one_raised(tiny, monkeypatch):
     def broken(self, ys):
         raise ValueError("search failed")
 
-    monkeypatch.setattr(FrameEncoder, "_motion", broken)
+    monkeypatch.setattr(FrameEncoder, "_search", broken)
     with pytest.raises(ValueError, match="search failed"):
         enc.encode_latent(frames[1])
 

@@ -14,6 +14,7 @@ from conftest import DATA
 
 import vidcodec
 from vidcodec import container
+from vidcodec.codec import motion
 from vidcodec.codec.vaegan import FrameDecoder
 from vidcodec.coding import varint
 from vidcodec.errors import CoderError
@@ -74,7 +75,9 @@ def _check_golden_pan(name: str, major: int) -> None:
     want = np.load(DATA / f"golden_{name}.npz")
     with container.GvcReader(DATA / f"golden_{name}.gvc") as r:
         h = r.header
-        dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex()), h.latent_shape, major=major)
+        m = zoo.load(h.model_name, h.model_hash.hex())
+        predictor = m.subpel if container.subpel_table(h) else None
+        dec = FrameDecoder(m, h.latent_shape, major=major, predictor=predictor)
         symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
                    for p in r]
     np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
@@ -174,3 +177,35 @@ def test_golden_oriented_stream_is_version_9_and_decodes_to_the_same_symbols_and
     # Its context-coded residuals whose prediction is not zero are coded oriented (−sign(prediction) ·
     # residual, with the oriented tables): an 8.x reading of the same bytes pops other symbols (or fails).
     _check_context_coded_golden_read_wrong_by_the_previous_major("oriented", 9)
+
+
+def test_golden_subpel_stream_is_version_10_and_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
+    # Its header names vaegan-tiny's predictor table; three deltas carry vectors in sixteenths (some
+    # not multiples of 4) for the learned prediction, two are flagged bilinear (block byte bit 7,
+    # quarter vectors): the encoder weighed both. A reading by the 9.x rule (quarter vectors,
+    # bilinear, no flag) of the same bytes gives other symbols or fails.
+    packets = _golden_pan_packets("subpel", (10, 0))
+    with container.GvcReader(DATA / "golden_subpel.gvc") as r:
+        h = r.header
+    m = zoo.load(h.model_name, h.model_hash.hex())
+    assert container.subpel_table(h) == m.subpel.tag.hex() == m.subpel.sha256[:16]
+    fine, flagged = 0, 0
+    for p in packets[1:]:
+        block = p.payload[1]
+        flagged += bool(block & 0x80)
+        if block and not block & 0x80:
+            n_mv, at = varint.decode(p.payload, 2)
+            rows, cols = motion.grid(h.latent_shape[1], h.latent_shape[2], block)
+            fine += int((motion.decode_vectors(p.payload[at:at + n_mv], rows, cols, 256) % 4).any())
+    assert fine >= 2 and flagged >= 1
+    _check_golden_pan("subpel", major=10)
+    want = np.load(DATA / "golden_subpel.npz")["symbols"]
+    old = FrameDecoder(m, h.latent_shape, major=10)  # no predictor: the 9.x rule
+    got = []
+    try:
+        for p in packets:
+            got.append(old.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0])
+    except CoderError:
+        pass
+    assert np.array_equal(got[0], want[0])
+    assert len(got) < len(want) or not np.array_equal(np.stack(got), want)

@@ -19,7 +19,10 @@ keycontext``), and the format 5.0 one (deltas coded with the format's residual t
 (``python tests/tiny_model.py residual``), and the format 7.0 one (varint lengths, coded delta
 selectors) likewise (``python tests/tiny_model.py compact``), and the format 8.0 one (temporal residual
 contexts) likewise (``python tests/tiny_model.py temporal``), and the format 9.0 one (oriented residuals)
-likewise (``python tests/tiny_model.py oriented``). The format 6.0 GAN stream in feature space (the 8x8
+likewise (``python tests/tiny_model.py oriented``), and the format 10.0 one (learned sub-pixel
+prediction with the table tests/data/vaegan-tiny.subpel.safetensors, made with ``python -m
+vidcodec.train.subpel vaegan-tiny DATA/photos tests/data/vaegan-tiny.subpel.safetensors`` and
+VIDCODEC_MODEL_PATH=tests/data) on 256×192 windows at quality 2 (``python tests/tiny_model.py subpel``). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """
@@ -144,7 +147,9 @@ def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int 
                         overwrite=True)
     symbols = []
     with GvcReader(DATA / f"golden_{name}.gvc") as r:
-        dec = FrameDecoder(zoo.load("vaegan-tiny"), tuple(r.header.latent_shape))
+        m = zoo.load("vaegan-tiny")
+        dec = FrameDecoder(m, tuple(r.header.latent_shape),
+                           predictor=m.subpel if 3 in r.header.extensions else None)
         for p in r:
             symbols.append(dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0])
     frames = list(vidcodec.frames(DATA / f"golden_{name}.gvc"))
@@ -158,6 +163,8 @@ if __name__ == "__main__":
         make_golden_gan_features()
     elif sys.argv[1:] in (["motion"], ["context"]):
         make_golden_pan(sys.argv[1])
+    elif sys.argv[1:] == ["subpel"]:
+        make_golden_pan(sys.argv[1], width=256, height=192, quality=2)
     elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"], ["oriented"]):
         make_golden_pan(sys.argv[1], width=192, height=128)
     else:

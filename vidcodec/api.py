@@ -41,7 +41,7 @@ from .codec import (
 )
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
-from .errors import CoderError, CorruptPacketError, InputError, UsageError
+from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
 from .models import zoo
 
 if TYPE_CHECKING:  # torch loads only for GAN mode, --refine and the torch backend
@@ -238,11 +238,16 @@ def encode(
             from .codec.refine import Refiner
 
             refiner = Refiner(m, refine)
+        # Format 10.0: deltas move the latent with the model's learned sub-pixel predictor when it has one
+        # (the header names its table); otherwise with quarter vectors and bilinear prediction.
+        predictor = m.subpel if coder == "ans" else None
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
-                               refiner=refiner)
+                               refiner=refiner, predictor=predictor)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = _header(source, m, max_frames=max_frames, coder=container.Coder[coder.upper()],
                          mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
+        if predictor is not None:
+            header.extensions[container.EXT_SUBPEL] = predictor.tag
         total = _expected_frames(source, max_frames)
         tally = _Tally()
         levels: dict[int, int] = {}
@@ -478,7 +483,31 @@ def _frame_decoder(m: zoo.CodecModel | GanModel, hdr: container.StreamHeader) ->
     if m.kind != "vaegan":
         raise CorruptPacketError(f"VAE-GAN-mode stream names model {m.name}, which is a GAN generator: "
                                  f"the header is inconsistent")
-    return FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower(), major=hdr.version[0])
+    return FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower(), major=hdr.version[0],
+                        predictor=_stream_predictor(m, hdr))
+
+
+def _stream_predictor(m: zoo.CodecModel, hdr: container.StreamHeader):
+    """The learned sub-pixel predictor a format 10.0 stream names (None when it names none); the
+    model's table must be the one the stream was made with."""
+    wanted = container.subpel_table(hdr)
+    if wanted is None:
+        return None
+    have = m.subpel
+    if have is None or have.tag.hex() != wanted:
+        found = f"its table is {have.sha256[:12]}" if have is not None else "it has none"
+        raise ModelNotFoundError(
+            f"the stream predicts motion with sub-pixel predictor table {wanted[:12]} of model {m.name}, but "
+            f"{found} ({_subpel_path(m)}). Install the vidcodec version that made the stream, or put that "
+            f"table beside the model's weights.")
+    return have
+
+
+def _subpel_path(m: zoo.CodecModel) -> str:
+    """Where model ``m``'s predictor table belongs."""
+    from .codec.subpel import table_path
+
+    return str(table_path(m.info.weights))
 
 
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:

@@ -57,10 +57,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (9, 1)
-READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+FORMAT_VERSION: tuple[int, int] = (10, 0)
+READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 EXT_SAMPLE_ASPECT = 2  # header extension tag (9.1): u32 numerator, u32 denominator of the pixels' aspect ratio
+EXT_SUBPEL = 3  # header extension tag (10.0): the model's sub-pixel predictor table, by the first 8 bytes of its SHA-256
+SUBPEL_ID_BYTES = 8
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
 
@@ -1097,6 +1099,28 @@ def sample_aspect(header: StreamHeader) -> Fraction | None:
     return None
 
 
+def subpel_table(header: StreamHeader) -> str | None:
+    """The first 8 bytes (hex) of the SHA-256 of the sub-pixel predictor table that a format 10.0
+    stream's motion vectors use (extension tag 3), None when its deltas predict bilinearly in quarters
+    (earlier formats ignore the tag). CorruptPacketError when the entry is not 8 bytes: without it no
+    delta decodes."""
+    data = header.extensions.get(EXT_SUBPEL)
+    if data is None or header.version[0] < 10:
+        return None
+    if len(data) != SUBPEL_ID_BYTES:
+        raise CorruptPacketError(f"the stream's predictor table entry has {len(data)} bytes, not {SUBPEL_ID_BYTES}: the header "
+                                 f"is damaged")
+    return data.hex()
+
+
+def _subpel_entry(header: StreamHeader) -> str | None:
+    """What `vidcodec info` shows of the predictor table entry (never raises)."""
+    try:
+        return subpel_table(header)
+    except CorruptPacketError:
+        return "damaged"
+
+
 def _header_dict(header: StreamHeader) -> dict[str, Any]:
     """Header fields as JSON-friendly values (enums by name, hash in hex)."""
     return {
@@ -1115,6 +1139,7 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "colour_matrix": header.colour_matrix.name.lower(),
         "colour_range": header.colour_range.name.lower(),
         "sample_aspect_ratio": "{0.numerator}:{0.denominator}".format(sample_aspect(header) or Fraction(1)),
+        "subpel_table": _subpel_entry(header),
         "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
     }
 

@@ -1,9 +1,10 @@
 """vidcodec RD points (every level) of the code on PYTHONPATH, as JSON, for A/B across code versions.
 
-    python runs/overhead/points.py OUT.json FRAMES GOP [nosel] CLIP...
+    python runs/overhead/points.py OUT.json FRAMES GOP [nosel] [nosubpel] CLIP...
     python runs/overhead/points.py --bd A.json B.json      # BD-rate of B against A per clip
 
 ``nosel``: format 7.0 streams whose encoder ignores the selector's bits when it drops channels.
+``nosubpel``: without the model's learned sub-pixel predictor (format 10.0 quarter vectors, bilinear).
 """
 import dataclasses
 import json
@@ -41,6 +42,11 @@ if rest[0] == "nosel":
         self._selector_bits[:] = 0
 
     vaegan.FrameEncoder.__init__ = init
+    rest = rest[1:]
+if rest[0] == "nosubpel":  # format 10.0 streams without the learned sub-pixel predictor (quarter bilinear)
+    from vidcodec.models import zoo
+
+    zoo.CodecModel.subpel = property(lambda self: None)
     rest = rest[1:]
 print("vidcodec from", rd.__file__, flush=True)
 result = {}

@@ -1,5 +1,5 @@
 """What sim.py and sim16.py share: the model, the fitted quarter phases (runs/subpel/A.npz from
-fit.py), their weights at a level, the 2×2 taps, the hook that shows the search the encoder's level
+fit.py, else the shipped vidcodec/weights/vaegan-g.subpel.safetensors), their weights at a level, the 2×2 taps, the hook that shows the search the encoder's level
 and previous latent, and the run over clips (every level, RD points as JSON)."""
 import dataclasses
 import json
@@ -14,8 +14,15 @@ from vidcodec.evaluate import rd
 from vidcodec.models import zoo
 
 m = zoo.load("vaegan-g")
-_Z = np.load("runs/subpel/A.npz")
-A = {(int(k[0]), int(k[1])): _Z[k] for k in _Z.files}  # (fx, fy) quarter phase -> (C, 4C) map
+# The fitted phases: fit.py's runs/subpel/A.npz, or the shipped table (the same fit, float32, [fy, fx])
+if Path("runs/subpel/A.npz").exists():
+    _Z = np.load("runs/subpel/A.npz")
+    A = {(int(k[0]), int(k[1])): _Z[k] for k in _Z.files}  # (fx, fy) quarter phase -> (C, 4C) map
+else:
+    from safetensors.numpy import load_file
+
+    _T = load_file("vidcodec/weights/vaegan-g.subpel.safetensors")["phases"].astype(np.float64)
+    A = {(fx, fy): _T[fy, fx] for fy in range(4) for fx in range(4) if (fx, fy) != (0, 0)}
 F = 16  # fractional bits of the integer weights
 C = 96
 SEARCH = 16  # channels the search compares (motion.SEARCH_CHANNELS)

@@ -1,5 +1,9 @@
 """Block motion compensation of integer latents (VAE-GAN delta frames, format 2.0).
 
+From format 10.0 a stream whose header names a predictor table has its vectors in sixteenths and
+predicts with the model's learned sub-pixel predictor instead (:mod:`.subpel`); the vector coding
+here is the same.
+
 A delta frame predicts its symbols from the previous decoded symbols shifted, block by block,
 by a motion vector in quarter latent pixels (a latent pixel is 16 frame pixels, so the vectors
 have 4-pixel precision). Prediction is pure integer arithmetic (bilinear weights that sum to 16,
@@ -103,14 +107,15 @@ def _predictor(decoded: np.ndarray, r: int, c: int) -> np.ndarray:
     return np.maximum(np.minimum(left, top), np.minimum(np.maximum(left, top), corner))
 
 
-def decode_vectors(data: bytes | memoryview, rows: int, cols: int) -> np.ndarray:
-    """Inverse of :func:`encode_vectors`; raises :class:`CoderError` on out-of-range vectors."""
+def decode_vectors(data: bytes | memoryview, rows: int, cols: int, max_vector: int = MAX_VECTOR) -> np.ndarray:
+    """Inverse of :func:`encode_vectors`; raises :class:`CoderError` on vectors past ``max_vector``
+    (:data:`MAX_VECTOR` quarters, or :data:`.subpel.MAX_VECTOR` sixteenths with a learned predictor)."""
     diffs = elias.decode(data, rows * cols * 2).reshape(rows, cols, 2)
     vectors = np.zeros((rows, cols, 2), dtype=np.int64)
     for r in range(rows):
         for c in range(cols):
             vectors[r, c] = diffs[r, c] + _predictor(vectors, r, c)
-            if np.abs(vectors[r, c]).max() > MAX_VECTOR:
+            if np.abs(vectors[r, c]).max() > max_vector:
                 raise CoderError(f"motion vector {tuple(vectors[r, c])} out of range: the packet is damaged")
     return vectors
 

@@ -22,7 +22,8 @@ Delta payload: u8 level | u8 block | [n_mv | motion vectors] (format 2.0 on, whe
                zero is coded as −sign(prediction)·residual with the oriented row of its table)
 
 The prediction of a delta is the previous decoded symbols, moved block by block when the payload
-carries motion vectors (:mod:`.motion`).
+carries motion vectors (:mod:`.motion`; from format 10.0, in streams whose header names the model's
+predictor table, vectors in sixteenths with the learned sub-pixel predictor of :mod:`.subpel`).
 
 K is the number of channels the model codes at that level (its channel ladder; all C channels
 for models without one); channels K..C-1 of the latent are zero.
@@ -55,14 +56,15 @@ from ..coding.tables import PRECISION, IntTables, residual_tables, signed_residu
 from ..errors import CoderError, CorruptPacketError, UsageError
 from ..models.zoo import CodecModel
 from ..native import core as _native
-from . import DEFAULT_GOP, context, motion
+from . import DEFAULT_GOP, context, motion, subpel
 from .ratecontrol import RateController
+from .subpel import Predictor
 
 if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 9  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 10  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -188,6 +190,7 @@ class FrameEncoder:
         rdoq_lambda: float | None = None,
         key_rdoq_lambda: float = 0.03,
         major: int = FORMAT_MAJOR,
+        predictor: Predictor | None = None,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -222,6 +225,12 @@ class FrameEncoder:
         self.compact = compact = major >= 7
         self.temporal = major >= 8
         self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
+        if predictor is not None and (major < 10 or coder != "ans" or not 0 < motion_block < subpel.BILINEAR):
+            raise UsageError(f"a learned sub-pixel predictor needs format 10.0, the ans coder and motion blocks of "
+                             f"1 to {subpel.BILINEAR - 1} latent pixels")
+        # Format 10.0: vectors in sixteenths with the model's learned predictor (the stream header names
+        # its table); None: quarter vectors with bilinear prediction.
+        self.predictor = predictor
         # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
         self._temporal: np.ndarray | None = None
@@ -297,18 +306,25 @@ class FrameEncoder:
         # The candidate without motion is weighed on a worker thread while this one searches for
         # vectors and weighs the moved prediction (numpy and the C++ core release the GIL; the same
         # choice as one after the other: a 1080p delta 45 -> 31 ms on two cores).
+        # With a learned predictor (format 10.0) the quarter vectors' bilinear prediction is a third
+        # candidate, weighed on the worker too (bit 7 of its block byte tells the decoder).
         still = _submit(self._candidate, ys, self._prev, 0, b"") if self.motion_block else None
         results = [] if still is not None else [self._candidate(ys, self._prev, 0, b"")]
+        pending = [still] if still is not None else []
         try:
-            moved = self._motion(ys)
+            quarters = self._search(ys)
+            if quarters is not None and self.predictor is not None:
+                bilinear = motion.predict(self._prev, quarters, self.motion_block, channels=self.channels)
+                args = (ys, bilinear, self.motion_block | subpel.BILINEAR, motion.encode_vectors(quarters))
+                job = _submit(self._candidate, *args)
+                pending.append(job) if job is not None else results.append(self._candidate(*args))
+            moved = self._moved(ys, quarters)
             if moved is not None:
                 moved_result = self._candidate(ys, moved[0], self.motion_block, motion.encode_vectors(moved[1]))
         except BaseException:
-            if still is not None:
-                futures.wait([still])  # the worker is done with this frame's arrays; this error comes first
+            futures.wait(pending)  # the worker is done with this frame's arrays; this error comes first
             raise
-        if still is not None:
-            results.append(still.result())
+        results = [job.result() for job in pending[:1]] + results + [job.result() for job in pending[1:]]
         if moved is not None:
             results.append(moved_result)
         best = min(results, key=lambda result: result[0])  # the first of equal costs, as a strict < keeps
@@ -359,15 +375,30 @@ class FrameEncoder:
     def _motion(self, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The previous symbols moved block by block toward ``ys`` and the vectors, or None when motion
         is off or no block moves (all-zero vectors: the plain prediction, with no vector section)."""
+        return self._moved(ys, self._search(ys))
+
+    def _search(self, ys: np.ndarray) -> np.ndarray | None:
+        """The quarter vectors of the C++ search (bilinear prediction), None with motion off."""
         if not self.motion_block:
             return None
         # The search compares the first channels only (the ladder orders them by importance):
         # on diver (20 frames, default level, 56 channels) 24 or 12 of them cost 0.7 or 1.3 % more
         # delta bits than all 56, and half the time.
         k = min(self.channels, motion.SEARCH_CHANNELS)
-        v = motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
+        return motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
+
+    def _moved(self, ys: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The prediction from quarter vectors ``v`` (with a learned predictor: refined to sixteenths
+        and predicted with it), or None when no block moves."""
+        if v is None:
+            return None
+        if self.predictor is not None:
+            k = min(self.channels, motion.SEARCH_CHANNELS)
+            v = self.predictor.refine(ys[:k], self._prev, v, self.motion_block, self.motion_lambda, self.level)
         if not v.any():
             return None
+        if self.predictor is not None:
+            return self.predictor.predict(self._prev, v, self.motion_block, self.level), v
         return motion.predict(self._prev, v, self.motion_block, channels=self.channels), v
 
     def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -601,7 +632,7 @@ class FrameDecoder:
     """Stateful per-stream decoder: payloads → integer latents → frames."""
 
     def __init__(self, model: CodecModel, latent_shape: tuple[int, int, int], coder: str = "ans",
-                 major: int = FORMAT_MAJOR) -> None:
+                 major: int = FORMAT_MAJOR, predictor: Predictor | None = None) -> None:
         if latent_shape[0] != model.latent_channels:
             raise CorruptPacketError(
                 f"stream has {latent_shape[0]} latent channels but model {model.name} has "
@@ -624,6 +655,9 @@ class FrameDecoder:
         self.temporal = major >= 8  # residual contexts also from the previous delta's residuals
         self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
         self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
+        if predictor is not None and major < 10:
+            raise UsageError("a learned sub-pixel predictor needs a format 10.0 stream")
+        self.predictor = predictor  # format 10.0 streams naming a predictor table: sixteenth vectors
         self._prev: np.ndarray | None = None
         self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
         self._prev_level: int | None = None
@@ -693,9 +727,18 @@ class FrameDecoder:
         if size > len(data) - start:
             raise CoderError(f"motion section of {size} bytes overruns the delta payload: the packet is damaged")
         _, h, w = self.shape
+        bilinear = self.predictor is None or bool(block & subpel.BILINEAR)
+        if self.predictor is not None:
+            block &= subpel.BILINEAR - 1  # bit 7: this delta's vectors are quarters, bilinear (format 10.0)
+            if not block:
+                raise CoderError("delta motion block size 0 with the bilinear flag: the packet is damaged")
         rows, cols = motion.grid(h, w, block)
-        vectors = motion.decode_vectors(data[start : start + size], rows, cols)
-        pred = motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level])
+        if not bilinear:
+            vectors = motion.decode_vectors(data[start : start + size], rows, cols, subpel.MAX_VECTOR)
+            pred = self.predictor.predict(self._prev, vectors, block, level)
+        else:
+            vectors = motion.decode_vectors(data[start : start + size], rows, cols)
+            pred = motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level])
         return pred, data[start + size :]
 
     def _decode_key(self, level: int, data: memoryview) -> np.ndarray:

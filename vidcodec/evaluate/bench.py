@@ -82,7 +82,7 @@ def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | No
 def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int) -> dict:
     """Per-stage milliseconds per frame for encoding and decoding, one frame at a time."""
     h, w = frames[0].shape[:2]
-    enc = FrameEncoder(model, quality - 1, gop=gop)
+    enc = FrameEncoder(model, quality - 1, gop=gop, predictor=model.subpel)  # as `vidcodec encode` codes
     t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
                                                "container parse", "entropy decoding", "synthesis", "to rgb")}
     buf = io.BytesIO()
@@ -91,6 +91,8 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
                                     model_name=model.name, model_hash=bytes.fromhex(model.sha256),
                                     coder=container.Coder.ANS, mode=container.Mode.VAEGAN, quality=quality,
                                     latent_shape=(c, lh, lw), gop=gop)
+    if model.subpel is not None:
+        header.extensions[container.EXT_SUBPEL] = model.subpel.tag
     kinds = {"key": container.PacketType.KEY, "delta": container.PacketType.DELTA}
     with container.GvcWriter(buf, header) as writer:
         for i, f in enumerate(frames):
@@ -107,7 +109,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
                             ("container write", t3, t4)):
                 t[k].append(1000 * (b - a))
     buf.seek(0)
-    dec = FrameDecoder(model, (c, lh, lw))
+    dec = FrameDecoder(model, (c, lh, lw), predictor=model.subpel)
     reader = container.GvcReader(buf)
     it = iter(reader)
     while True:

@@ -29,6 +29,7 @@ from .card import DOWNSCALE, GAN_KIND, VAEGANConfig, check_kind
 if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, export, --refine, GAN mode
     import torch
 
+    from ..codec.subpel import Predictor
     from .gan import GanModel
     from .vaegan import Analysis, Synthesis
 
@@ -137,6 +138,20 @@ class CodecModel:
         self.downscale = DOWNSCALE
         self._ort = None
         self._ort_lock = threading.Lock()
+        self._subpel: Predictor | None | bool = False  # False: not looked for yet
+        self._subpel_lock = threading.Lock()
+
+    @property
+    def subpel(self) -> Predictor | None:
+        """The model's learned sub-pixel predictor (format 10.0 motion), from the table beside its
+        weights (``NAME.subpel.safetensors``, see :mod:`vidcodec.codec.subpel`); None without one."""
+        with self._subpel_lock:
+            if self._subpel is False:
+                from ..codec.subpel import Predictor, table_path
+
+                path = table_path(self.info.weights)
+                self._subpel = Predictor.load(path, self.gains, self.level_channels) if path.exists() else None
+            return self._subpel
 
     def _torch_modules(self) -> tuple[Analysis, Synthesis]:
         """The analysis and synthesis torch modules, built from the weights on first use."""

@@ -1,0 +1,227 @@
+"""Learned sub-pixel prediction (format 10.0 deltas): the integer formula, the encoder's refinement,
+the closed loop, and streams naming their predictor table."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+from conftest import DATA, write_testsrc
+
+import vidcodec
+from vidcodec import container
+from vidcodec.codec import motion, subpel
+from vidcodec.codec.subpel import Predictor
+from vidcodec.codec.vaegan import DELTA, FrameDecoder, FrameEncoder
+from vidcodec.errors import CoderError, ModelNotFoundError, UsageError
+from vidcodec.models import zoo
+
+
+def _predictor(c: int = 3, levels: int = 2, seed: int = 0) -> Predictor:
+    rng = np.random.default_rng(seed)
+    phases = (rng.normal(0, 0.4, (4, 4, c, 4 * c))).astype(np.float32)
+    gains = rng.uniform(0.5, 8, (levels, c)).astype(np.float32)
+    return Predictor(phases, gains, [max(1, c - 1), c][:levels], "0" * 64)
+
+
+def _reference(p: Predictor, prev: np.ndarray, dx: int, dy: int, level: int) -> np.ndarray:
+    """The module docstring's formula, with Python integers, sample by sample (whole latent moved)."""
+    c, h, w = prev.shape
+    k = p.level_channels[level]
+    g = p.gains[level].astype(np.float64)
+
+    def weight(fx, fy, i, t, j):
+        v = round(float(np.rint(g[i] * np.float64(p.phases[fy, fx, i, t * c + j]) / g[j] * 65536.0)))
+        return max(-(1 << 24), min(1 << 24, v))
+
+    def s(ch, u, v):
+        val = int(prev[ch, min(max(v, 0), h - 1), min(max(u, 0), w - 1)])
+        return max(-(1 << 15), min(1 << 15, val))
+
+    def q(i, y, x, qx, qy):
+        iy, fy = divmod(qy, 4)
+        ix, fx = divmod(qx, 4)
+        if fx == 0 and fy == 0:
+            return 65536 * s(i, x + ix, y + iy)
+        taps = [(0, 0), (1, 0), (0, 1), (1, 1)]
+        return sum(weight(fx, fy, i, t, j) * s(j, x + ix + a, y + iy + b)
+                   for t, (a, b) in enumerate(taps) for j in range(k))
+
+    qx, rx = divmod(dx, 4)
+    qy, ry = divmod(dy, 4)
+    out = np.zeros_like(prev)
+    for i in range(k):
+        for y in range(h):
+            for x in range(w):
+                total = ((4 - rx) * (4 - ry) * q(i, y, x, qx, qy) + rx * (4 - ry) * q(i, y, x, qx + 1, qy)
+                         + (4 - rx) * ry * q(i, y, x, qx, qy + 1) + rx * ry * q(i, y, x, qx + 1, qy + 1))
+                out[i, y, x] = (total + (1 << 19)) >> 20
+    return out
+
+
+@pytest.mark.parametrize("dx, dy, level", [(0, 0, 1), (5, 0, 1), (-3, 7, 0), (16, -32, 1), (4, 4, 1),
+                                           (-37, 18, 1), (256, -256, 0), (2, 15, 0)])
+def test_prediction_matches_the_documented_integer_formula(dx, dy, level):
+    p = _predictor()
+    prev = np.random.default_rng(abs(dx * 7 + dy)).integers(-60, 60, (3, 5, 6))
+    got = p.predict(prev, np.array([[[dx, dy]]]), 6, level)
+    np.testing.assert_array_equal(got, _reference(p, prev, dx, dy, level))
+    assert not got[p.level_channels[level]:].any()  # channels past the level's ladder step are zero
+
+
+def test_blocks_use_their_own_vectors_and_huge_samples_are_clipped():
+    p = _predictor(seed=3)
+    rng = np.random.default_rng(2)
+    prev = rng.integers(-50, 50, (3, 7, 9))
+    vectors = rng.integers(-40, 41, (3, 3, 2))  # blocks of 3, the last row a single sample high
+    got = p.predict(prev, vectors, 3, 1)
+    for r in range(3):
+        for c in range(3):
+            want = _reference(p, prev, int(vectors[r, c, 0]), int(vectors[r, c, 1]), 1)
+            np.testing.assert_array_equal(got[:, 3 * r:3 * r + 3, 3 * c:3 * c + 3], want[:, 3 * r:3 * r + 3, 3 * c:3 * c + 3])
+    big = prev.copy()
+    big[0, 0, 0] = 10**12  # a damaged stream's symbol: clipped to 2^15, no float rounding, same everywhere
+    clipped = prev.copy()
+    clipped[0, 0, 0] = 1 << 15
+    np.testing.assert_array_equal(p.predict(big, vectors, 3, 1), p.predict(clipped, vectors, 3, 1))
+
+
+def test_the_shipped_tables_integer_weights_are_pinned():
+    # The decoder derives each level's integer weights from the float32 table with IEEE float64
+    # operations: a change here changes every format 10.0 stream's prediction.
+    m = zoo.load("vaegan-g")
+    assert m.subpel is not None
+    assert m.subpel.sha256 == hashlib.sha256(subpel.table_path(m.info.weights).read_bytes()).hexdigest()
+    digest = hashlib.sha256(m.subpel.weights(4).astype("<i8").tobytes()).hexdigest()
+    assert digest == WEIGHTS_LEVEL4_SHA256
+
+
+WEIGHTS_LEVEL4_SHA256 = "5e66e3fd66e5c29d65e9a518d94cd20b100e7733494d966dd9f2191127d86049"
+
+
+def test_refinement_searches_sixteenths_around_the_quarter_choice_and_finds_a_true_shift():
+    p = _predictor(c=4, seed=5)
+    rng = np.random.default_rng(4)
+    prev = rng.integers(-30, 30, (4, 8, 8))
+    truth = np.array([[[6, -3]]])  # sixteenths
+    target = p.predict(prev, truth, 8, 1).astype(np.float32)
+    quarters = np.array([[[1, -1]]])  # the quarter search's guess near it
+    got = p.refine(target[:2], prev, quarters, 8, 0.0, 1)
+    np.testing.assert_array_equal(got, truth)
+    far = p.refine(target[:2], prev, np.array([[[-20, 20]]]), 8, 0.0, 1)
+    assert np.abs(far - np.array([[[-80, 80]]])).max() <= 4  # only the 9x9 sixteenths around the guess
+
+
+def _moving(model: zoo.CodecModel, frames: int = 5, w: int = 128, h: int = 96, step: int = 5) -> list[np.ndarray]:
+    """Latents of a window panning ``step`` pixels a frame across a real picture (sub-latent-pixel motion)."""
+    import av
+
+    from vidcodec.codec.vaegan import to_tensor
+
+    with av.open(str(DATA.parents[1] / "samples" / "bikes.mp4")) as c:
+        big = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    out = []
+    for i in range(frames):
+        crop = np.ascontiguousarray(big[100:100 + h, 200 + step * i:200 + step * i + w])
+        out.append(model.analyze(to_tensor(crop))[0])
+    return out
+
+
+def test_closed_loop_encoder_and_decoder_hold_the_same_symbols(tiny_model_dir):
+    m = zoo.load("vaegan-tiny")
+    assert m.subpel is not None
+    latents = _moving(m, 6, 256, 192, 12)  # the golden pan's frames (tests/tiny_model.py): 256x172
+    enc = FrameEncoder(m, 1, gop=10, predictor=m.subpel)
+    dec = FrameDecoder(m, latents[0].shape, predictor=m.subpel)
+    plain = FrameDecoder(m, latents[0].shape)  # a decoder that ignores the table (as a 9.x reader would)
+    sixteenths = False
+    plain_ok = True
+    for y in latents:
+        frame = enc.encode_latent(y)
+        symbols, _ = dec.decode_symbols(frame.kind, frame.payload)
+        np.testing.assert_array_equal(symbols, enc._prev)
+        if plain_ok:
+            try:
+                other, _ = plain.decode_symbols(frame.kind, frame.payload)
+                plain_ok = np.array_equal(other, symbols)
+            except CoderError:
+                plain_ok = False
+        if frame.kind == DELTA and frame.payload[1] and not frame.payload[1] & subpel.BILINEAR:
+            sixteenths = True
+    assert sixteenths  # deltas with learned prediction
+    assert not plain_ok  # which mean something else to a decoder without the predictor
+
+
+def test_a_delta_flagged_bilinear_decodes_as_quarter_vectors_would(tiny_model_dir):
+    # Bit 7 of the block byte: this delta's vectors are quarters with bilinear prediction, in a
+    # stream that otherwise predicts with the table. Deltas of an encoder without the table, so
+    # flagged, decode alike by a decoder with it.
+    m = zoo.load("vaegan-tiny")
+    enc = FrameEncoder(m, 2, gop=10, motion_block=2)
+    plain = FrameDecoder(m, (8, 6, 8))
+    learned = FrameDecoder(m, (8, 6, 8), predictor=m.subpel)
+    flagged = 0
+    for y in _moving(m):
+        frame = enc.encode_latent(y)
+        payload = bytearray(frame.payload)
+        if frame.kind == DELTA and payload[1]:
+            payload[1] |= subpel.BILINEAR
+            flagged += 1
+        want, _ = plain.decode_symbols(frame.kind, frame.payload)
+        got, _ = learned.decode_symbols(frame.kind, bytes(payload))
+        np.testing.assert_array_equal(got, want)
+    assert flagged
+    with pytest.raises(CoderError, match="bilinear flag"):
+        learned.decode_symbols(DELTA, bytes([2, subpel.BILINEAR, 0, 0]))
+
+
+def test_the_predictor_needs_format_10_the_ans_coder_and_motion(tiny_model_dir):
+    m = zoo.load("vaegan-tiny")
+    for kwargs in ({"major": 9}, {"coder": "elias"}, {"motion_block": 0}, {"motion_block": 128}):
+        with pytest.raises(UsageError):
+            FrameEncoder(m, 1, predictor=m.subpel, **kwargs)
+    with pytest.raises(UsageError):
+        FrameDecoder(m, (8, 6, 8), major=9, predictor=m.subpel)
+
+
+def test_stream_names_its_table_and_decodes_only_with_it(tiny_model_dir, tmp_path, monkeypatch):
+    clip = write_testsrc(tmp_path / "in.mp4", frames=6, size=(96, 64))
+    out = tmp_path / "a.gvc"
+    vidcodec.encode(clip, out, model="vaegan-tiny", quality=2)
+    hdr = container.probe(out)
+    table = zoo.load("vaegan-tiny").subpel.sha256
+    assert hdr["version"] == "10.0" and hdr["header"]["subpel_table"] == table[:16]
+    assert len(list(vidcodec.frames(out))) == 6
+    # The same model without its table (or with another): a clear error, not wrong pictures.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(DATA / f"vaegan-tiny{suffix}", folder / f"vaegan-tiny{suffix}")
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(folder))
+    with pytest.raises(ModelNotFoundError, match="predictor table"):
+        list(vidcodec.frames(out))
+    other = _predictor(c=8, levels=3)
+    from safetensors.numpy import save_file
+
+    save_file({subpel.TENSOR: other.phases}, str(folder / "vaegan-tiny.subpel.safetensors"))
+    with pytest.raises(ModelNotFoundError, match=table[:12]):
+        list(vidcodec.frames(out))
+
+
+def test_a_damaged_table_entry_or_vector_is_reported():
+    hdr = container.StreamHeader(width=16, height=16, time_base=(1, 25), frame_rate=(25, 1), frame_count=1,
+                                 model_name="m", model_hash=bytes(32), coder=container.Coder.ANS,
+                                 mode=container.Mode.VAEGAN, quality=1, latent_shape=(8, 1, 1), gop=1,
+                                 extensions={container.EXT_SUBPEL: b"short"})
+    with pytest.raises(container.CorruptPacketError):
+        container.subpel_table(hdr)
+    old = dataclasses.replace(hdr, version=(9, 1))
+    assert container.subpel_table(old) is None  # 9.x readers ignore unknown tags: so does a 10.x one for them
+    data = motion.encode_vectors(np.array([[[257, 0]]]))
+    with pytest.raises(CoderError, match="out of range"):
+        motion.decode_vectors(data, 1, 1, subpel.MAX_VECTOR)
+    np.testing.assert_array_equal(motion.decode_vectors(motion.encode_vectors(np.array([[[256, -256]]])), 1, 1,
+                                                        subpel.MAX_VECTOR), [[[256, -256]]])

@@ -1,0 +1,233 @@
+"""Learned sub-pixel prediction of integer latents (VAE-GAN delta frames, format 10.0).
+
+The analysis transform has a stride of 16 and is not shift-equivariant below it: a frame moved by
+4 pixels does not have the latent moved by a quarter of a latent pixel, and bilinear interpolation
+of the symbols (:mod:`.motion`, formats 2.0–9.x) predicts it badly. A model's *predictor table*
+holds, for each of the 15 non-zero quarter phases (fx, fy) in 0..3, a linear map from the 2×2
+neighbourhood of all C channels of the previous latent to each channel of the moved one, fitted by
+least squares on real photos (:mod:`vidcodec.train.subpel`); on held-out photos it has 6–14× less
+error than bilinear interpolation.
+
+Prediction (exact integer arithmetic, the same on every machine):
+
+* Vectors (dx, dy) are in sixteenths of a latent pixel (one frame pixel), |component| ≤ 256.
+* At a delta's level with gains g and K coded channels, the integer weights of phase p are
+  ``W_p[i, t·K + j] = clip(rint(g[i] · A_p[i, t·C + j] / g[j] · 2^16), ±2^24)`` for outputs
+  i < K, taps t = 0..3 (the samples at (y, x), (y, x+1), (y+1, x), (y+1, x+1)) and inputs j < K;
+  A_p is the table's float32 map, and g[i]·A (a float32 × float32 product) is exact in float64, the
+  division and ``rint`` (half to even) are IEEE float64 operations, so W_p is the same everywhere.
+* Samples are the previous symbols clipped to ±2^15, with edge samples past the borders.
+* A quarter position (qx, qy) = (ix·4 + fx, iy·4 + fy) predicts ``Q = W_(fx,fy) · taps(y+iy, x+ix)``,
+  and for fx = fy = 0 ``Q = 2^16 · sample(y+iy, x+ix)``.
+* A vector (dx, dy) = (4·qx + rx, 4·qy + ry) blends the four quarter positions around it:
+  ``S = (4−rx)(4−ry)·Q(qx, qy) + rx(4−ry)·Q(qx+1, qy) + (4−rx)ry·Q(qx, qy+1) + rx·ry·Q(qx+1, qy+1)``
+  and the prediction is ``floor((S + 2^19) / 2^20)``. |S| < 2^52, so float64 sums of these integer
+  products are exact in any order (the implementation uses BLAS in float64).
+
+Channels K..C-1 of the prediction are zero. A delta whose block byte has bit 7 set
+(:data:`BILINEAR`; block side = the low 7 bits) uses quarter vectors and bilinear prediction
+instead, as without a table: the encoder weighs both (where the motion is not a translation, the
+smoother bilinear prediction can be the better one). The encoder's search (``refine``) is free to
+change: it refines the quarter vectors of :func:`motion.search` over the 9×9 sixteenths around each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelNotFoundError
+from . import motion
+
+UNITS = 16  # vector units per latent pixel
+MAX_VECTOR = 256  # |component| cap in vector units (16 latent pixels, as motion.MAX_VECTOR in quarters)
+FRACTION_BITS = 16  # the integer weights' scale
+WEIGHT_CAP = 1 << 24
+SAMPLE_CAP = 1 << 15
+MARGIN = MAX_VECTOR // UNITS + 2  # edge padding that every in-range vector's taps stay inside
+BITS_WEIGHT = 1.0  # the refinement's price of a vector bit, times the search's lambda (an encoder choice)
+PREDICTED_BITS = True
+BILINEAR = 0x80  # bit 7 of a delta's block byte: its vectors are quarters with bilinear prediction
+SUFFIX = ".subpel.safetensors"  # a model's table lies beside its weights: NAME.subpel.safetensors
+TENSOR = "phases"  # (4, 4, C, 4C) float32, [fy, fx]; [0, 0] unused (zeros)
+
+
+def table_path(weights: Path) -> Path:
+    """Where the predictor table of the weights file ``weights`` lies."""
+    return weights.with_name(weights.name.removesuffix(".safetensors") + SUFFIX)
+
+
+class Predictor:
+    """A model's predictor table with the integer weights of each level (derived on first use)."""
+
+    def __init__(self, phases: np.ndarray, gains: np.ndarray, level_channels: list[int], sha256: str) -> None:
+        c = gains.shape[1]
+        if phases.shape != (4, 4, c, 4 * c) or phases.dtype != np.float32:
+            raise ModelNotFoundError(f"predictor table has shape {phases.shape} {phases.dtype}, expected "
+                                     f"(4, 4, {c}, {4 * c}) float32 for a model of {c} latent channels")
+        if not np.isfinite(phases).all():
+            raise ModelNotFoundError("predictor table holds non-finite values: the file is damaged")
+        self.phases = phases
+        self.gains = gains.astype(np.float32)
+        self.level_channels = list(level_channels)
+        self.sha256 = sha256
+        self._levels: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path, gains: np.ndarray, level_channels: list[int]) -> Predictor:
+        from safetensors.numpy import load as load_bytes
+
+        data = path.read_bytes()
+        try:
+            phases = load_bytes(data)[TENSOR]
+        except Exception as e:  # a damaged or foreign file
+            raise ModelNotFoundError(f"{path} is not a predictor table ({e})") from e
+        return cls(phases, gains, level_channels, hashlib.sha256(data).hexdigest())
+
+    @property
+    def tag(self) -> bytes:
+        """What a stream's header carries to name this table (format 10.0 tag 3): its SHA-256's first 8 bytes."""
+        return bytes.fromhex(self.sha256)[:8]
+
+    def weights(self, level: int) -> np.ndarray:
+        """The level's integer weights as float64: (4, 4, K, 4K), [fy, fx]."""
+        with self._lock:
+            w = self._levels.get(level)
+            if w is None:
+                k, c = self.level_channels[level], self.gains.shape[1]
+                g = self.gains[level].astype(np.float64)
+                cols = np.concatenate([np.arange(k) + t * c for t in range(4)])
+                a = self.phases[:, :, :k][..., cols].astype(np.float64)
+                w = np.rint(g[:k, None] * a / np.tile(g[:k], 4)[None, :] * 2.0**FRACTION_BITS)
+                w = np.clip(w, -WEIGHT_CAP, WEIGHT_CAP)
+                w[0, 0] = 0.0
+                self._levels[level] = w
+            return w
+
+    def predict(self, prev: np.ndarray, vectors: np.ndarray, block: int, level: int) -> np.ndarray:
+        """The (C,h,w) int64 prediction of a delta at ``level`` from ``prev`` and (rows, cols, 2)
+        vectors in sixteenths (checked in range by the caller)."""
+        c, h, w = prev.shape
+        k = min(self.level_channels[level], c)
+        weights = self.weights(level)
+        padded = _pad(prev[:k])
+        out = np.zeros((c, h, w), dtype=np.int64)
+        samples = None  # padded as float64, made when a block needs it
+        for r in range(vectors.shape[0]):
+            for col in range(vectors.shape[1]):
+                y, x = r * block, col * block
+                bh, bw = min(block, h - y), min(block, w - x)
+                dx, dy = int(vectors[r, col, 0]), int(vectors[r, col, 1])
+                if dx % UNITS == 0 and dy % UNITS == 0:  # whole latent pixels: the samples themselves
+                    y0, x0 = y + dy // UNITS + MARGIN, x + dx // UNITS + MARGIN
+                    out[:k, y:y + bh, x:x + bw] = padded[:, y0:y0 + bh, x0:x0 + bw]
+                    continue
+                if samples is None:
+                    samples = padded.astype(np.float64)
+                s = _blend(samples, weights, y, x, bh, bw, dx, dy)
+                half = 1 << (FRACTION_BITS + 3)
+                out[:k, y:y + bh, x:x + bw] = ((s.astype(np.int64) + half) >> (FRACTION_BITS + 4)).reshape(k, bh, bw)
+        return out
+
+    def refine(self, target: np.ndarray, prev: np.ndarray, quarters: np.ndarray, block: int, lam: float,
+               level: int) -> np.ndarray:
+        """Encoder's sixteenth vectors: each block's quarter vector (from :func:`motion.search`) refined
+        over the 9×9 sixteenths around it, minimising the squared error of ``target`` (its k leading
+        channels, scaled latent) against the unrounded prediction + ``lam``·BITS_WEIGHT · the vector's
+        Elias-gamma bits; the first best in raster order of the offsets wins."""
+        k, h, w = target.shape
+        kk = min(self.level_channels[level], prev.shape[0])
+        weights = self.weights(level)[:, :, :k] / 2.0**FRACTION_BITS
+        padded = _pad(prev[:kk]).astype(np.float64)
+        out = np.zeros_like(quarters)
+        for r in range(quarters.shape[0]):
+            for col in range(quarters.shape[1]):
+                y, x = r * block, col * block
+                bh, bw = min(block, h - y), min(block, w - x)
+                qx0, qy0 = int(quarters[r, col, 0]), int(quarters[r, col, 1])
+                # The 3×3 quarter positions around the choice, each k × (bh·bw)
+                q = np.stack([_quarter(padded, weights, 1.0, y, x, bh, bw, qx0 + a, qy0 + b, k)
+                              for b in (-1, 0, 1) for a in (-1, 0, 1)])
+                tb = target[:, y:y + bh, x:x + bw].reshape(1, k, -1).astype(np.float64)
+                pred = np.tensordot(_OFFSET_BLEND, q, axes=1)  # (81, k, n)
+                err = ((tb - pred) ** 2).sum(axis=(1, 2))
+                dx = 4 * qx0 + _OFFSETS[:, 0]
+                dy = 4 * qy0 + _OFFSETS[:, 1]
+                ok = (np.abs(dx) <= MAX_VECTOR) & (np.abs(dy) <= MAX_VECTOR)
+                if PREDICTED_BITS:  # the bits the codes will take: differences to the median predictor
+                    px, py = (int(v) for v in motion._predictor(out, r, col))
+                    bits = _gamma_bits(dx - px) + _gamma_bits(dy - py)
+                else:
+                    bits = _gamma_bits(dx) + _gamma_bits(dy)
+                cost = err + lam * BITS_WEIGHT * bits
+                cost[~ok] = np.inf
+                best = int(np.argmin(cost))
+                out[r, col] = (dx[best], dy[best])
+        return out
+
+
+def _pad(prev: np.ndarray) -> np.ndarray:
+    clipped = np.clip(prev, -SAMPLE_CAP, SAMPLE_CAP)
+    return np.pad(clipped, ((0, 0), (MARGIN, MARGIN), (MARGIN, MARGIN)), mode="edge")
+
+
+def _taps(padded: np.ndarray, y0: int, x0: int, bh: int, bw: int) -> np.ndarray:
+    """(4K, bh·bw): the 2×2 neighbourhoods of the block whose top-left sample is (y0, x0) of ``padded``."""
+    return np.concatenate([padded[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw] for b in (0, 1) for a in (0, 1)]
+                          ).reshape(4 * padded.shape[0], -1)
+
+
+def _quarter(padded: np.ndarray, weights: np.ndarray, unit: float, y: int, x: int, bh: int, bw: int, qx: int,
+             qy: int, k: int) -> np.ndarray:
+    """Q(qx, qy) of the block at (y, x): (k, bh·bw), in the scale of ``weights`` (``unit``: the
+    identity's weight in that scale)."""
+    iy, fy = divmod(qy, 4)
+    ix, fx = divmod(qx, 4)
+    y0, x0 = y + iy + MARGIN, x + ix + MARGIN
+    if fx == 0 and fy == 0:
+        return padded[:k, y0:y0 + bh, x0:x0 + bw].reshape(k, -1) * unit
+    return weights[fy, fx] @ _taps(padded, y0, x0, bh, bw)
+
+
+def _blend(padded: np.ndarray, weights: np.ndarray, y: int, x: int, bh: int, bw: int, dx: int, dy: int):
+    """S of the format (module docstring) for the block at (y, x) and vector (dx, dy): (K, bh·bw) float64."""
+    k = padded.shape[0]
+    qx, rx = divmod(dx, 4)
+    qy, ry = divmod(dy, 4)
+    s = None
+    for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)), (0, 1, (4 - rx) * ry), (1, 1, rx * ry)):
+        if wt:
+            term = wt * _quarter(padded, weights, 2.0**FRACTION_BITS, y, x, bh, bw, qx + a, qy + b, k)
+            s = term if s is None else s + term
+    return s
+
+
+def _offset_blend() -> tuple[np.ndarray, np.ndarray]:
+    """The 81 refinement offsets (ddx, ddy) in -4..4 (ddy major) and their (81, 9) blend weights
+    over the 3×3 quarter positions around the centre (index (b+1)·3 + (a+1) for offsets a, b)."""
+    offsets, blend = [], []
+    for ddy in range(-4, 5):
+        for ddx in range(-4, 5):
+            row = np.zeros(9)
+            qx, rx = divmod(ddx, 4)
+            qy, ry = divmod(ddy, 4)
+            for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)), (0, 1, (4 - rx) * ry),
+                             (1, 1, rx * ry)):
+                if wt:
+                    row[(qy + b + 1) * 3 + (qx + a + 1)] += wt
+            offsets.append((ddx, ddy))
+            blend.append(row)
+    return np.array(offsets, dtype=np.int64), np.array(blend) / UNITS
+
+
+_OFFSETS, _OFFSET_BLEND = _offset_blend()
+
+
+def _gamma_bits(v: np.ndarray) -> np.ndarray:
+    """Elias-gamma bits of signed components (the mapping motion's codes use)."""
+    u = np.where(v >= 0, 2 * v + 1, -2 * v)
+    return 2 * np.floor(np.log2(u)).astype(np.int64) + 1
