@@ -63,7 +63,8 @@ def _reference(p: Predictor, prev: np.ndarray, dx: int, dy: int, level: int) -> 
 
 
 @pytest.mark.parametrize("dx, dy, level", [(0, 0, 1), (5, 0, 1), (-3, 7, 0), (16, -32, 1), (4, 4, 1),
-                                           (-37, 18, 1), (256, -256, 0), (2, 15, 0)])
+                                           (-37, 18, 1), (256, -256, 0), (2, 15, 0), (15, 14, 1),
+                                           (-1, -1, 1), (13, 3, 0), (3, -13, 1)])
 def test_prediction_matches_the_documented_integer_formula(dx, dy, level):
     p = _predictor()
     prev = np.random.default_rng(abs(dx * 7 + dy)).integers(-60, 60, (3, 5, 6))

@@ -49,7 +49,6 @@ WEIGHT_CAP = 1 << 24
 SAMPLE_CAP = 1 << 15
 MARGIN = MAX_VECTOR // UNITS + 2  # edge padding that every in-range vector's taps stay inside
 BITS_WEIGHT = 1.0  # the refinement's price of a vector bit, times the search's lambda (an encoder choice)
-PREDICTED_BITS = True
 BILINEAR = 0x80  # bit 7 of a delta's block byte: its vectors are quarters with bilinear prediction
 SUFFIX = ".subpel.safetensors"  # a model's table lies beside its weights: NAME.subpel.safetensors
 TENSOR = "phases"  # (4, 4, C, 4C) float32, [fy, fx]; [0, 0] unused (zeros)
@@ -75,6 +74,7 @@ class Predictor:
         self.level_channels = list(level_channels)
         self.sha256 = sha256
         self._levels: dict[int, np.ndarray] = {}
+        self._combos: dict[tuple[int, int, int], tuple] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -113,7 +113,6 @@ class Predictor:
         vectors in sixteenths (checked in range by the caller)."""
         c, h, w = prev.shape
         k = min(self.level_channels[level], c)
-        weights = self.weights(level)
         padded = _pad(prev[:k])
         out = np.zeros((c, h, w), dtype=np.int64)
         samples = None  # padded as float64, made when a block needs it
@@ -128,17 +127,64 @@ class Predictor:
                     continue
                 if samples is None:
                     samples = padded.astype(np.float64)
-                s = _blend(samples, weights, y, x, bh, bw, dx, dy)
+                # T of the format as one product: the up-to-four quarter positions' weights, scaled by
+                # their blend weights and summed over the union of their supports (at most 3×3 samples,
+                # 2×2 for most vectors), so the work is one K × (up to 9K) product instead of four
+                # K × 4K ones. The sum of integer products is the same exact integer.
+                (ox, oy, nx, ny), combined = self._combined(level, dx % UNITS, dy % UNITS)
+                y0, x0 = y + dy // UNITS + oy + MARGIN, x + dx // UNITS + ox + MARGIN
+                taps = np.concatenate([samples[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw]
+                                       for b in range(ny) for a in range(nx)]).reshape(nx * ny * k, -1)
+                s = combined @ taps
                 half = 1 << (FRACTION_BITS + 3)
                 out[:k, y:y + bh, x:x + bw] = ((s.astype(np.int64) + half) >> (FRACTION_BITS + 4)).reshape(k, bh, bw)
         return out
+
+    def _combined(self, level: int, mx: int, my: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """For vectors ≡ (mx, my) mod 16: the support (x offset, y offset, columns, rows) relative to
+        the vector's whole latent pixels and the K × (rows·columns·K) integer weights (float64) that
+        give T from the samples there (cached per level)."""
+        key = (level, mx, my)
+        with self._lock:
+            hit = self._combos.get(key)
+        if hit is not None:
+            return hit
+        w = self.weights(level)
+        k = w.shape[2]
+        qx, rx = divmod(mx, 4)
+        qy, ry = divmod(my, 4)
+        parts = []  # (x offset, y offset, tap weights (K, taps·K), taps' columns, taps' rows)
+        for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)), (0, 1, (4 - rx) * ry), (1, 1, rx * ry)):
+            if wt:
+                ix, fx = divmod(qx + a, 4)
+                iy, fy = divmod(qy + b, 4)
+                if fx == 0 and fy == 0:
+                    parts.append((ix, iy, wt * 2.0**FRACTION_BITS * np.eye(k), 1, 1))
+                else:
+                    parts.append((ix, iy, wt * w[fy, fx], 2, 2))
+        ox, oy = min(p[0] for p in parts), min(p[1] for p in parts)
+        nx = max(p[0] + p[3] for p in parts) - ox
+        ny = max(p[1] + p[4] for p in parts) - oy
+        combined = np.zeros((k, nx * ny * k))
+        for ix, iy, wts, cols, rows in parts:
+            for t in range(cols * rows):
+                u, v = ix - ox + t % cols, iy - oy + t // cols
+                at = (v * nx + u) * k
+                combined[:, at:at + k] += wts[:, t * k:(t + 1) * k]
+        hit = ((ox, oy, nx, ny), combined)
+        with self._lock:
+            if len(self._combos) >= 512:
+                self._combos.clear()
+            self._combos[key] = hit
+        return hit
 
     def refine(self, target: np.ndarray, prev: np.ndarray, quarters: np.ndarray, block: int, lam: float,
                level: int) -> np.ndarray:
         """Encoder's sixteenth vectors: each block's quarter vector (from :func:`motion.search`) refined
         over the 9×9 sixteenths around it, minimising the squared error of ``target`` (its k leading
-        channels, scaled latent) against the unrounded prediction + ``lam``·BITS_WEIGHT · the vector's
-        Elias-gamma bits; the first best in raster order of the offsets wins."""
+        channels, scaled latent) against the unrounded prediction + ``lam``·BITS_WEIGHT · the Elias-gamma
+        bits of the vector's difference to its median predictor; the first best in raster order of
+        the offsets wins."""
         k, h, w = target.shape
         kk = min(self.level_channels[level], prev.shape[0])
         weights = self.weights(level)[:, :, :k] / 2.0**FRACTION_BITS
@@ -149,20 +195,33 @@ class Predictor:
                 y, x = r * block, col * block
                 bh, bw = min(block, h - y), min(block, w - x)
                 qx0, qy0 = int(quarters[r, col, 0]), int(quarters[r, col, 1])
-                # The 3×3 quarter positions around the choice, each k × (bh·bw)
-                q = np.stack([_quarter(padded, weights, 1.0, y, x, bh, bw, qx0 + a, qy0 + b, k)
-                              for b in (-1, 0, 1) for a in (-1, 0, 1)])
+                # The 3×3 quarter positions around the choice, each k × (bh·bw); those sharing whole
+                # latent pixels share their taps and one product
+                q = np.empty((9, k, bh * bw))
+                groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+                for i, (a, b) in enumerate((a, b) for b in (-1, 0, 1) for a in (-1, 0, 1)):
+                    ix, fx = divmod(qx0 + a, 4)
+                    iy, fy = divmod(qy0 + b, 4)
+                    if fx == 0 and fy == 0:
+                        y0, x0 = y + iy + MARGIN, x + ix + MARGIN
+                        q[i] = padded[:k, y0:y0 + bh, x0:x0 + bw].reshape(k, -1)
+                    else:
+                        groups.setdefault((ix, iy), []).append((i, fx, fy))
+                for (ix, iy), members in groups.items():
+                    taps = _taps(padded, y + iy + MARGIN, x + ix + MARGIN, bh, bw)
+                    stacked = np.concatenate([weights[fy, fx] for _, fx, fy in members]) @ taps
+                    for j, (i, _, _) in enumerate(members):
+                        q[i] = stacked[j * k:(j + 1) * k]
                 tb = target[:, y:y + bh, x:x + bw].reshape(1, k, -1).astype(np.float64)
                 pred = np.tensordot(_OFFSET_BLEND, q, axes=1)  # (81, k, n)
                 err = ((tb - pred) ** 2).sum(axis=(1, 2))
                 dx = 4 * qx0 + _OFFSETS[:, 0]
                 dy = 4 * qy0 + _OFFSETS[:, 1]
                 ok = (np.abs(dx) <= MAX_VECTOR) & (np.abs(dy) <= MAX_VECTOR)
-                if PREDICTED_BITS:  # the bits the codes will take: differences to the median predictor
-                    px, py = (int(v) for v in motion._predictor(out, r, col))
-                    bits = _gamma_bits(dx - px) + _gamma_bits(dy - py)
-                else:
-                    bits = _gamma_bits(dx) + _gamma_bits(dy)
+                # the bits the codes will take: differences to the median predictor of the blocks
+                # already chosen (left, above, above-right: all earlier in raster order)
+                px, py = (int(v) for v in motion._predictor(out, r, col))
+                bits = _gamma_bits(dx - px) + _gamma_bits(dy - py)
                 cost = err + lam * BITS_WEIGHT * bits
                 cost[~ok] = np.inf
                 best = int(np.argmin(cost))
@@ -179,31 +238,6 @@ def _taps(padded: np.ndarray, y0: int, x0: int, bh: int, bw: int) -> np.ndarray:
     """(4K, bh·bw): the 2×2 neighbourhoods of the block whose top-left sample is (y0, x0) of ``padded``."""
     return np.concatenate([padded[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw] for b in (0, 1) for a in (0, 1)]
                           ).reshape(4 * padded.shape[0], -1)
-
-
-def _quarter(padded: np.ndarray, weights: np.ndarray, unit: float, y: int, x: int, bh: int, bw: int, qx: int,
-             qy: int, k: int) -> np.ndarray:
-    """Q(qx, qy) of the block at (y, x): (k, bh·bw), in the scale of ``weights`` (``unit``: the
-    identity's weight in that scale)."""
-    iy, fy = divmod(qy, 4)
-    ix, fx = divmod(qx, 4)
-    y0, x0 = y + iy + MARGIN, x + ix + MARGIN
-    if fx == 0 and fy == 0:
-        return padded[:k, y0:y0 + bh, x0:x0 + bw].reshape(k, -1) * unit
-    return weights[fy, fx] @ _taps(padded, y0, x0, bh, bw)
-
-
-def _blend(padded: np.ndarray, weights: np.ndarray, y: int, x: int, bh: int, bw: int, dx: int, dy: int):
-    """S of the format (module docstring) for the block at (y, x) and vector (dx, dy): (K, bh·bw) float64."""
-    k = padded.shape[0]
-    qx, rx = divmod(dx, 4)
-    qy, ry = divmod(dy, 4)
-    s = None
-    for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)), (0, 1, (4 - rx) * ry), (1, 1, rx * ry)):
-        if wt:
-            term = wt * _quarter(padded, weights, 2.0**FRACTION_BITS, y, x, bh, bw, qx + a, qy + b, k)
-            s = term if s is None else s + term
-    return s
 
 
 def _offset_blend() -> tuple[np.ndarray, np.ndarray]:
