@@ -226,3 +226,14 @@ def test_a_damaged_table_entry_or_vector_is_reported():
         motion.decode_vectors(data, 1, 1, subpel.MAX_VECTOR)
     np.testing.assert_array_equal(motion.decode_vectors(motion.encode_vectors(np.array([[[256, -256]]])), 1, 1,
                                                         subpel.MAX_VECTOR), [[[256, -256]]])
+
+
+def test_subpel_bilinear_writes_no_table_entry_and_a_bad_value_is_a_usage_error(tiny_model_dir, tmp_path):
+    clip = write_testsrc(tmp_path / "in.mp4", frames=4, size=(96, 64))
+    out = tmp_path / "b.gvc"
+    vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, subpel="bilinear")
+    hdr = container.probe(out)
+    assert hdr["version"] == "10.0" and hdr["header"]["subpel_table"] is None
+    assert len(list(vidcodec.frames(out))) == 4
+    with pytest.raises(UsageError, match="--subpel"):
+        vidcodec.encode(clip, tmp_path / "c.gvc", model="vaegan-tiny", subpel="cubic")

@@ -150,6 +150,7 @@ def encode(
     gop_batch: int = 1,
     gan_layer: int | str | None = DEFAULT_GAN_LAYER,
     coeffs: int = DEFAULT_GAN_COEFFS,
+    subpel: str = "learned",
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -164,6 +165,10 @@ def encode(
     ``audio``: carry the input's first audio stream through untouched (its packets as stream 1).
     ``refine``: gradient steps on each frame's latent before quantizing (slower encode, fewer bits
     for the same quality; see :mod:`vidcodec.codec.refine`).
+    ``subpel``: ``"learned"`` predicts moving deltas with the model's learned sub-pixel predictor
+    where it has one (format 10.0, :mod:`vidcodec.codec.subpel`), ``"bilinear"`` with quarter
+    vectors and bilinear interpolation only (less encoding and decoding time, more bits where the
+    camera pans).
 
     ``mode="gan"`` codes each frame as the latent of a generator found by search
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
@@ -175,6 +180,8 @@ def encode(
     A warning is logged when a keyframe is far outside the generator's domain.
     """
     zoo.check_backend(backend)
+    if subpel not in SUBPEL_MODES:
+        raise UsageError(f"--subpel must be one of {', '.join(SUBPEL_MODES)} (got {subpel!r})")
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
     if model is None:
@@ -240,7 +247,7 @@ def encode(
             refiner = Refiner(m, refine)
         # Format 10.0: deltas move the latent with the model's learned sub-pixel predictor when it has one
         # (the header names its table); otherwise with quarter vectors and bilinear prediction.
-        predictor = m.subpel if coder == "ans" else None
+        predictor = m.subpel if coder == "ans" and subpel == "learned" else None
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
                                refiner=refiner, predictor=predictor)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
@@ -330,6 +337,7 @@ def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     return out
 
 
+SUBPEL_MODES = ("learned", "bilinear")  # encode(subpel=...): format 10.0 motion prediction
 DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the generator's in-domain PSNR
 
 

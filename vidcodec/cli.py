@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="take N gradient steps on each frame's latent (rate + distortion through the decoder) "
                      "before quantizing: fewer bits for the same quality, much slower encoding; decoding is "
                      "unchanged")
+    enc.add_argument("--subpel", choices=("learned", "bilinear"), default="learned",
+                     help="motion prediction of delta frames: learned (the model's sub-pixel predictor, vectors "
+                     "to the pixel; default) or bilinear (quarter-latent-pixel vectors, bilinear: faster to "
+                     "encode and decode, more bits where the camera pans)")
     enc.add_argument("--no-audio", action="store_true",
                      help="drop the input's audio (by default its first audio stream is carried through untouched)")
     enc.add_argument("--repeat-header", action="store_true",
@@ -331,7 +335,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
                    backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
                    repeat_header=True if a.repeat_header else None, raw=raw,
-                   audio=not a.no_audio, refine=a.refine, mode=a.mode, search_iters=a.search_iters,
+                   audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
                    key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs)
     if not a.quiet:
         if a.bitrate is not None:

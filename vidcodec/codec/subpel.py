@@ -212,9 +212,11 @@ class Predictor:
                     stacked = np.concatenate([weights[fy, fx] for _, fx, fy in members]) @ taps
                     for j, (i, _, _) in enumerate(members):
                         q[i] = stacked[j * k:(j + 1) * k]
-                tb = target[:, y:y + bh, x:x + bw].reshape(1, k, -1).astype(np.float64)
-                pred = np.tensordot(_OFFSET_BLEND, q, axes=1)  # (81, k, n)
-                err = ((tb - pred) ** 2).sum(axis=(1, 2))
+                # Each candidate is B·q (its blend of the nine): |t − B·q|² from the 9×9 Gram matrix
+                tb = target[:, y:y + bh, x:x + bw].reshape(-1).astype(np.float64)
+                flat = q.reshape(9, -1)
+                gram = flat @ flat.T
+                err = tb @ tb - 2.0 * (_OFFSET_BLEND @ (flat @ tb)) + ((_OFFSET_BLEND @ gram) * _OFFSET_BLEND).sum(axis=1)
                 dx = 4 * qx0 + _OFFSETS[:, 0]
                 dy = 4 * qy0 + _OFFSETS[:, 1]
                 ok = (np.abs(dx) <= MAX_VECTOR) & (np.abs(dy) <= MAX_VECTOR)
