@@ -237,3 +237,13 @@ def test_subpel_bilinear_writes_no_table_entry_and_a_bad_value_is_a_usage_error(
     assert len(list(vidcodec.frames(out))) == 4
     with pytest.raises(UsageError, match="--subpel"):
         vidcodec.encode(clip, tmp_path / "c.gvc", model="vaegan-tiny", subpel="cubic")
+
+
+def test_threaded_prediction_is_the_same_integers():
+    p = _predictor(c=6, seed=9)
+    rng = np.random.default_rng(11)
+    prev = rng.integers(-80, 80, (6, 13, 17))
+    vectors = rng.integers(-60, 61, (5, 6, 2))  # blocks of 3: 30 blocks, most moving by a fraction
+    serial = p.predict(prev, vectors, 3, 1, threads=1)
+    np.testing.assert_array_equal(p.predict(prev, vectors, 3, 1, threads=4), serial)
+    # (serial's blocks are checked against the formula in test_blocks_use_their_own_vectors...)

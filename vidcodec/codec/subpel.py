@@ -34,12 +34,14 @@ change: it refines the quarter vectors of :func:`motion.search` over the 9×9 si
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelNotFoundError
+from ..errors import ModelNotFoundError, UsageError
 from . import motion
 
 UNITS = 16  # vector units per latent pixel
@@ -108,14 +110,17 @@ class Predictor:
                 self._levels[level] = w
             return w
 
-    def predict(self, prev: np.ndarray, vectors: np.ndarray, block: int, level: int) -> np.ndarray:
+    def predict(self, prev: np.ndarray, vectors: np.ndarray, block: int, level: int,
+                threads: int | None = None) -> np.ndarray:
         """The (C,h,w) int64 prediction of a delta at ``level`` from ``prev`` and (rows, cols, 2)
-        vectors in sixteenths (checked in range by the caller)."""
+        vectors in sixteenths (checked in range by the caller). Blocks moving by a fraction of a
+        latent pixel are predicted on up to ``threads`` threads (default: :func:`predict_threads`);
+        the result is the same exact integers whatever the count."""
         c, h, w = prev.shape
         k = min(self.level_channels[level], c)
         padded = _pad(prev[:k])
         out = np.zeros((c, h, w), dtype=np.int64)
-        samples = None  # padded as float64, made when a block needs it
+        moving = []  # (y, x, bh, bw, dx, dy) of the blocks that need products
         for r in range(vectors.shape[0]):
             for col in range(vectors.shape[1]):
                 y, x = r * block, col * block
@@ -124,20 +129,32 @@ class Predictor:
                 if dx % UNITS == 0 and dy % UNITS == 0:  # whole latent pixels: the samples themselves
                     y0, x0 = y + dy // UNITS + MARGIN, x + dx // UNITS + MARGIN
                     out[:k, y:y + bh, x:x + bw] = padded[:, y0:y0 + bh, x0:x0 + bw]
-                    continue
-                if samples is None:
-                    samples = padded.astype(np.float64)
-                # T of the format as one product: the up-to-four quarter positions' weights, scaled by
-                # their blend weights and summed over the union of their supports (at most 3×3 samples,
-                # 2×2 for most vectors), so the work is one K × (up to 9K) product instead of four
-                # K × 4K ones. The sum of integer products is the same exact integer.
-                (ox, oy, nx, ny), combined = self._combined(level, dx % UNITS, dy % UNITS)
-                y0, x0 = y + dy // UNITS + oy + MARGIN, x + dx // UNITS + ox + MARGIN
-                taps = np.concatenate([samples[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw]
-                                       for b in range(ny) for a in range(nx)]).reshape(nx * ny * k, -1)
-                s = combined @ taps
-                half = 1 << (FRACTION_BITS + 3)
-                out[:k, y:y + bh, x:x + bw] = ((s.astype(np.int64) + half) >> (FRACTION_BITS + 4)).reshape(k, bh, bw)
+                else:
+                    moving.append((y, x, bh, bw, dx, dy))
+        if not moving:
+            return out
+        samples = padded.astype(np.float64)
+
+        def one(job: tuple[int, int, int, int, int, int]) -> None:
+            y, x, bh, bw, dx, dy = job
+            # T of the format as one product: the up-to-four quarter positions' weights, scaled by
+            # their blend weights and summed over the union of their supports (at most 3×3 samples,
+            # 2×2 for most vectors), so the work is one K × (up to 9K) product instead of four
+            # K × 4K ones. The sum of integer products is the same exact integer.
+            (ox, oy, nx, ny), combined = self._combined(level, dx % UNITS, dy % UNITS)
+            y0, x0 = y + dy // UNITS + oy + MARGIN, x + dx // UNITS + ox + MARGIN
+            taps = np.concatenate([samples[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw]
+                                   for b in range(ny) for a in range(nx)]).reshape(nx * ny * k, -1)
+            s = combined @ taps
+            half = 1 << (FRACTION_BITS + 3)
+            out[:k, y:y + bh, x:x + bw] = ((s.astype(np.int64) + half) >> (FRACTION_BITS + 4)).reshape(k, bh, bw)
+
+        n = predict_threads() if threads is None else max(1, threads)
+        if n == 1 or len(moving) < 2 * n:
+            for job in moving:
+                one(job)
+        else:  # blocks write disjoint regions; numpy's products release the GIL
+            list(_pool(n).map(one, moving))
         return out
 
     def _combined(self, level: int, mx: int, my: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -229,6 +246,30 @@ class Predictor:
                 best = int(np.argmin(cost))
                 out[r, col] = (dx[best], dy[best])
         return out
+
+
+def predict_threads() -> int:
+    """Threads for the learned prediction's products: ``VIDCODEC_SUBPEL_THREADS``, else 1 on machines
+    of up to 4 cores (the codec's own stages fill them) and half the cores, at most 8, beyond."""
+    env = os.environ.get("VIDCODEC_SUBPEL_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise UsageError(f"VIDCODEC_SUBPEL_THREADS={env!r} is not a number of threads") from None
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 4 else min(8, cores // 2)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        if n not in _POOLS:
+            _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="vidcodec-subpel")
+        return _POOLS[n]
 
 
 def _pad(prev: np.ndarray) -> np.ndarray:
