@@ -171,14 +171,13 @@ class Predictor:
         qx, rx = divmod(mx, 4)
         qy, ry = divmod(my, 4)
         parts = []  # (x offset, y offset, tap weights (K, taps·K), taps' columns, taps' rows)
-        for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)), (0, 1, (4 - rx) * ry), (1, 1, rx * ry)):
-            if wt:
-                ix, fx = divmod(qx + a, 4)
-                iy, fy = divmod(qy + b, 4)
-                if fx == 0 and fy == 0:
-                    parts.append((ix, iy, wt * 2.0**FRACTION_BITS * np.eye(k), 1, 1))
-                else:
-                    parts.append((ix, iy, wt * w[fy, fx], 2, 2))
+        for a, b, wt in _corners(rx, ry):
+            ix, fx = divmod(qx + a, 4)
+            iy, fy = divmod(qy + b, 4)
+            if fx == 0 and fy == 0:
+                parts.append((ix, iy, wt * 2.0**FRACTION_BITS * np.eye(k), 1, 1))
+            else:
+                parts.append((ix, iy, wt * w[fy, fx], 2, 2))
         ox, oy = min(p[0] for p in parts), min(p[1] for p in parts)
         nx = max(p[0] + p[3] for p in parts) - ox
         ny = max(p[1] + p[4] for p in parts) - oy
@@ -283,6 +282,13 @@ def _taps(padded: np.ndarray, y0: int, x0: int, bh: int, bw: int) -> np.ndarray:
                           ).reshape(4 * padded.shape[0], -1)
 
 
+def _corners(rx: int, ry: int) -> list[tuple[int, int, int]]:
+    """The quarter positions (a, b) ∈ {0, 1}² around a vector with remainders (rx, ry) and their
+    bilinear weights (summing to 16), those of weight 0 left out."""
+    return [(a, b, wt) for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)),
+                                        (0, 1, (4 - rx) * ry), (1, 1, rx * ry)) if wt]
+
+
 def _offset_blend() -> tuple[np.ndarray, np.ndarray]:
     """The 81 refinement offsets (ddx, ddy) in -4..4 (ddy major) and their (81, 9) blend weights
     over the 3×3 quarter positions around the centre (index (b+1)·3 + (a+1) for offsets a, b)."""
@@ -292,10 +298,8 @@ def _offset_blend() -> tuple[np.ndarray, np.ndarray]:
             row = np.zeros(9)
             qx, rx = divmod(ddx, 4)
             qy, ry = divmod(ddy, 4)
-            for a, b, wt in ((0, 0, (4 - rx) * (4 - ry)), (1, 0, rx * (4 - ry)), (0, 1, (4 - rx) * ry),
-                             (1, 1, rx * ry)):
-                if wt:
-                    row[(qy + b + 1) * 3 + (qx + a + 1)] += wt
+            for a, b, wt in _corners(rx, ry):
+                row[(qy + b + 1) * 3 + (qx + a + 1)] += wt
             offsets.append((ddx, ddy))
             blend.append(row)
     return np.array(offsets, dtype=np.int64), np.array(blend) / UNITS

@@ -308,25 +308,25 @@ class FrameEncoder:
         # choice as one after the other: a 1080p delta 45 -> 31 ms on two cores).
         # With a learned predictor (format 10.0) the quarter vectors' bilinear prediction is a third
         # candidate, weighed on the worker too (bit 7 of its block byte tells the decoder).
-        still = _submit(self._candidate, ys, self._prev, 0, b"") if self.motion_block else None
-        results = [] if still is not None else [self._candidate(ys, self._prev, 0, b"")]
-        pending = [still] if still is not None else []
+        def weigh(*args) -> futures.Future | tuple:
+            job = _submit(self._candidate, *args) if self.motion_block else None
+            return job if job is not None else self._candidate(*args)
+
+        weighed = [weigh(ys, self._prev, 0, b"")]  # in the order of preference among equal costs
         try:
             quarters = self._search(ys)
             if quarters is not None and self.predictor is not None:
                 bilinear = motion.predict(self._prev, quarters, self.motion_block, channels=self.channels)
-                args = (ys, bilinear, self.motion_block | subpel.BILINEAR, motion.encode_vectors(quarters))
-                job = _submit(self._candidate, *args)
-                pending.append(job) if job is not None else results.append(self._candidate(*args))
+                weighed.append(weigh(ys, bilinear, self.motion_block | subpel.BILINEAR,
+                                     motion.encode_vectors(quarters)))
             moved = self._moved(ys, quarters)
             if moved is not None:
-                moved_result = self._candidate(ys, moved[0], self.motion_block, motion.encode_vectors(moved[1]))
+                weighed.append(self._candidate(ys, moved[0], self.motion_block, motion.encode_vectors(moved[1])))
         except BaseException:
-            futures.wait(pending)  # the worker is done with this frame's arrays; this error comes first
+            # the worker is done with this frame's arrays; this error comes first
+            futures.wait([w for w in weighed if isinstance(w, futures.Future)])
             raise
-        results = [job.result() for job in pending[:1]] + results + [job.result() for job in pending[1:]]
-        if moved is not None:
-            results.append(moved_result)
+        results = [w.result() if isinstance(w, futures.Future) else w for w in weighed]
         best = min(results, key=lambda result: result[0])  # the first of equal costs, as a strict < keeps
         _, pred, d, plan, block, vectors = best
         delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors, pred), self.level)
@@ -381,25 +381,26 @@ class FrameEncoder:
         """The quarter vectors of the C++ search (bilinear prediction), None with motion off."""
         if not self.motion_block:
             return None
-        # The search compares the first channels only (the ladder orders them by importance):
-        # on diver (20 frames, default level, 56 channels) 24 or 12 of them cost 0.7 or 1.3 % more
-        # delta bits than all 56, and half the time.
-        k = min(self.channels, motion.SEARCH_CHANNELS)
+        k = self._search_channels
         return motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
+
+    @property
+    def _search_channels(self) -> int:
+        """The searches compare the first channels only (the ladder orders them by importance): on
+        diver (20 frames, default level, 56 channels) 24 or 12 of them cost 0.7 or 1.3 % more delta
+        bits than all 56, and half the time."""
+        return min(self.channels, motion.SEARCH_CHANNELS)
 
     def _moved(self, ys: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
         """The prediction from quarter vectors ``v`` (with a learned predictor: refined to sixteenths
         and predicted with it), or None when no block moves."""
         if v is None:
             return None
-        if self.predictor is not None:
-            k = min(self.channels, motion.SEARCH_CHANNELS)
-            v = self.predictor.refine(ys[:k], self._prev, v, self.motion_block, self.motion_lambda, self.level)
-        if not v.any():
-            return None
-        if self.predictor is not None:
-            return self.predictor.predict(self._prev, v, self.motion_block, self.level), v
-        return motion.predict(self._prev, v, self.motion_block, channels=self.channels), v
+        if self.predictor is None:
+            return (motion.predict(self._prev, v, self.motion_block, channels=self.channels), v) if v.any() else None
+        k = self._search_channels
+        v = self.predictor.refine(ys[:k], self._prev, v, self.motion_block, self.motion_lambda, self.level)
+        return (self.predictor.predict(self._prev, v, self.motion_block, self.level), v) if v.any() else None
 
     def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """Per channel, the bits of residual values −W..W under the residual table the delta plan
