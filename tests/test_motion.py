@@ -290,16 +290,18 @@ def test_the_encoder_keeps_the_plain_prediction_when_motion_does_not_pay(tiny, m
             assert coded.payload[1] == 0
 
 
-def test_rdoq_trades_squared_error_for_bits_and_stays_in_step(tiny):
+@pytest.mark.parametrize("block", [0, 4])
+def test_rdoq_trades_squared_error_for_bits_and_stays_in_step(tiny, block):
     # Small scattered changes just past the dead zone: sending them costs many bits each, so the
-    # rate-distortion choice steps some toward zero; the decoder follows whatever is sent.
+    # rate-distortion choice steps some toward zero; the decoder follows whatever is sent. With
+    # motion on, the candidates are weighed before RDOQ and the winner gets it.
     rng = np.random.default_rng(21)
     y = rng.normal(0, 3, (tiny.latent_channels, 12, 16)).astype(np.float32) / tiny.gains[2][:, None, None]
     step = np.where(rng.random(y.shape) < 0.2, rng.choice([-1.0, 1.0], y.shape) * rng.uniform(0.9, 2.6, y.shape), 0.0)
     moved = (y + step / tiny.gains[2][:, None, None]).astype(np.float32)
     out = {}
     for rdoq in (False, True):
-        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0, rdoq=rdoq)
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=block, rdoq=rdoq)
         dec = FrameDecoder(tiny, y.shape)
         dec.decode_symbols(KEY, enc.encode_latent(y).payload)
         key_state = enc._prev.copy()

@@ -22,7 +22,11 @@ from vidcodec.codec import vaegan
 from vidcodec.evaluate import rd
 
 frames, gop, param = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-base, values, clips = float(sys.argv[4]), [float(v) for v in sys.argv[5].split(",")], sys.argv[6:]
+def number(s: str) -> int | float:
+    return int(s) if s.lstrip("-").isdigit() else float(s)  # motion_block wants an int
+
+
+base, values, clips = number(sys.argv[4]), [number(v) for v in sys.argv[5].split(",")], sys.argv[6:]
 original = vaegan.FrameEncoder.__init__
 for clip in clips:
     ref, rate = rd.read_frames(Path(clip), frames)

@@ -328,7 +328,7 @@ class FrameEncoder:
             raise
         results = [w.result() if isinstance(w, futures.Future) else w for w in weighed]
         best = min(results, key=lambda result: result[0])  # the first of equal costs, as a strict < keeps
-        _, pred, d, plan, block, vectors = best
+        pred, d, plan, block, vectors = self._rdoq_winner(ys, *best[1:])
         delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors, pred), self.level)
         # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP). The
         # keyframe is coded only when the delta comes near the threshold: a bound from the key
@@ -347,15 +347,26 @@ class FrameEncoder:
         return delta
 
     def _candidate(self, ys: np.ndarray, pred: np.ndarray, block: int, vectors: bytes) -> tuple:
-        """A delta from prediction ``pred``: (cost, pred, residuals, plan, block, vectors), the cost
-        being the squared error of the scaled latent + channel_lambda · bits."""
+        """A delta from prediction ``pred`` before RDOQ: (cost, pred, residuals, plan, block, vectors),
+        the cost being the squared error of the scaled latent + channel_lambda · bits.
+
+        The candidates are ranked by this cost and only the winner gets RDOQ (:meth:`_rdoq_winner`):
+        RDOQ and the plan after it were half of a delta's time with three candidates, and the
+        ranking after RDOQ was the same in 176 of 177 deltas of diver, bikes and vtest (60 frames
+        each, default level), the odd one costing under 0.01 % of the frames' summed cost."""
         residual = ys - pred
         r = self._residuals(residual)
         plan = self._delta_plan(r, pred)
-        if self.rdoq and self.coder == "ans" and self._rdoq(residual, r, plan):
-            plan = self._delta_plan(r, pred)
         cost = float(((residual - r) ** 2).sum()) + self.channel_lambda * (plan[0] + 8 * len(vectors))
         return cost, pred, r, plan, block, vectors
+
+    def _rdoq_winner(self, ys: np.ndarray, pred: np.ndarray, r: np.ndarray, plan: tuple, block: int,
+                     vectors: bytes) -> tuple:
+        """The chosen candidate with RDOQ applied to its residuals (in place) and its plan redone if
+        anything changed: (pred, residuals, plan, block, vectors)."""
+        if self.rdoq and self.coder == "ans" and self._rdoq(ys - pred, r, plan):
+            plan = self._delta_plan(r, pred)
+        return pred, r, plan, block, vectors
 
     def _key_table_bytes(self, symbols: np.ndarray) -> float:
         """Bytes of ``symbols`` as a keyframe at the current level with the model's key tables."""
