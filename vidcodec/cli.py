@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--quality", type=int, help="quality level (default: the model's)")
     be.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
     be.add_argument("--json", action="store_true", help="machine-readable output")
+    be.add_argument("--subpel", choices=("learned", "bilinear"), default="learned",
+                    help="delta prediction to time, as 'vidcodec encode --subpel'")
     _add_backend(be)
     _add_common(be)
 
@@ -509,7 +511,8 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 def _cmd_bench(a: argparse.Namespace) -> int:
     from .evaluate import bench
 
-    r = bench.bench(a.clip, _parse_size(a.size), a.frames, a.backend, a.model, a.quality, runs=a.runs)
+    r = bench.bench(a.clip, _parse_size(a.size), a.frames, a.backend, a.model, a.quality, runs=a.runs,
+                    subpel=a.subpel)
     print(json.dumps(r, indent=2) if a.json else bench.format_report(r))
     return 0
 

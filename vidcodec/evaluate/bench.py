@@ -79,10 +79,13 @@ def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | No
     return ref, rate, path.name
 
 
-def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int) -> dict:
-    """Per-stage milliseconds per frame for encoding and decoding, one frame at a time."""
+def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int,
+                subpel: str = "learned") -> dict:
+    """Per-stage milliseconds per frame for encoding and decoding, one frame at a time (``subpel``:
+    the delta prediction, as ``vidcodec encode --subpel``)."""
     h, w = frames[0].shape[:2]
-    enc = FrameEncoder(model, quality - 1, gop=gop, predictor=model.subpel)  # as `vidcodec encode` codes
+    predictor = model.subpel if subpel == "learned" else None
+    enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor)  # as `vidcodec encode` codes
     t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
                                                "container parse", "entropy decoding", "synthesis", "to rgb")}
     buf = io.BytesIO()
@@ -91,8 +94,8 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
                                     model_name=model.name, model_hash=bytes.fromhex(model.sha256),
                                     coder=container.Coder.ANS, mode=container.Mode.VAEGAN, quality=quality,
                                     latent_shape=(c, lh, lw), gop=gop)
-    if model.subpel is not None:
-        header.extensions[container.EXT_SUBPEL] = model.subpel.tag
+    if predictor is not None:
+        header.extensions[container.EXT_SUBPEL] = predictor.tag
     kinds = {"key": container.PacketType.KEY, "delta": container.PacketType.DELTA}
     with container.GvcWriter(buf, header) as writer:
         for i, f in enumerate(frames):
@@ -109,7 +112,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
                             ("container write", t3, t4)):
                 t[k].append(1000 * (b - a))
     buf.seek(0)
-    dec = FrameDecoder(model, (c, lh, lw), predictor=model.subpel)
+    dec = FrameDecoder(model, (c, lh, lw), predictor=predictor)
     reader = container.GvcReader(buf)
     it = iter(reader)
     while True:
@@ -144,10 +147,13 @@ def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> t
 
 def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
           backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
-          runs: int = 3) -> dict:
-    """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``)."""
+          runs: int = 3, subpel: str = "learned") -> dict:
+    """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``); ``subpel``: the
+    delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``)."""
     if frames < 2 or runs < 1:
         raise UsageError("--frames must be at least 2 and --runs at least 1")
+    if subpel not in ("learned", "bilinear"):
+        raise UsageError(f"--subpel must be learned or bilinear, not {subpel!r}")
     ref, rate, name = load_frames(clip, frames, size)
     m = zoo.load(model, backend=backend)
     quality = quality or m.default_quality
@@ -155,7 +161,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     t_start = time.perf_counter()
     m.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))  # sessions made and warmed before timing
     startup = time.perf_counter() - t_start
-    stages = stage_times(ref, m, quality, gop)
+    stages = stage_times(ref, m, quality, gop, subpel)
     enc_fps, dec_fps, x264 = [], [], {"veryfast": ([], []), "medium": ([], [])}
     with tempfile.TemporaryDirectory(prefix="vidcodec-bench-") as d:
         tmp = Path(d)
@@ -163,7 +169,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         _write_y4m_clip(ref, rate, src)
         for _ in range(runs):
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
-                           backend=backend)
+                           backend=backend, subpel=subpel)
             enc_fps.append(s.fps)
             ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend)
             dec_fps.append(ds.fps)
@@ -178,7 +184,9 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     enc, dec = statistics.median(enc_fps), statistics.median(dec_fps)
     report = {
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
-        "backend": backend, "model": m.name, "quality": quality, "startup_s": round(startup, 3),
+        "backend": backend, "model": m.name, "quality": quality,
+        "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)",
+        "startup_s": round(startup, 3),
         "cli_startup_s": round(cli_startup, 3),
         "stages": stages,
         # One frame through the stages with nothing queued before it: what a live viewer waits.
@@ -217,7 +225,8 @@ def format_report(r: dict) -> str:
             f"{m['torch_threads']}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
-            f"{r['model']} q{r['quality']}, backend {r['backend']}; start-up: sessions and first frame {r['startup_s']} s, "
+            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, backend {r['backend']}; "
+            f"start-up: sessions and first frame {r['startup_s']} s, "
             f"'vidcodec decode' of one frame in a new process {r.get('cli_startup_s', '?')} s")
     lines = [head, clip, "", f"{'stage (one frame at a time)':<30} {'median ms':>10} {'p95 ms':>10}"]
     for k, v in r["stages"].items():
