@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from tqdm import tqdm
 
-from . import container, media, pipeline
+from . import container, gopdecode, media, pipeline
 from .codec import (
     DEFAULT_GAN_COEFFS,
     DEFAULT_GAN_LAYER,
@@ -627,6 +627,7 @@ def _decode_packets(
     counts: _Counts | None = None,
     from_beginning: bool = True,
     audio: media.AudioTrack | None = None,
+    runs: gopdecode.RunDecoder | None = None,
 ) -> Iterator[_Pending | media.AudioPacket]:
     """Parse, entropy-decode and conceal: every frame of the stream yields a _Pending for :func:`_render`.
 
@@ -639,6 +640,8 @@ def _decode_packets(
     damage at the end up to the frame count of the index (or header). Frames whose time is before
     ``start`` (seconds) are decoded as needed but neither synthesized nor yielded. With ``audio`` (the
     stream's audio track) the audio packets at or after ``start`` are yielded too, in stream order.
+    With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
+    (:mod:`vidcodec.gopdecode`); the frames are the same.
     """
 
     def wanted_audio(pts: int) -> bool:
@@ -689,7 +692,8 @@ def _decode_packets(
                 break
             yield from emit(pts, False, True)
 
-    for item in reader:
+    items = ((item, None, -1) for item in reader) if runs is None else runs.results(iter(reader))
+    for item, run, index in items:
         if isinstance(item, container.Damaged):
             counts.damaged += 1
             need_key = True
@@ -712,7 +716,8 @@ def _decode_packets(
             yield from emit(item.pts, False, True)
             continue
         try:
-            last_latent, last_float = decoder.decode_symbols(kind, item.payload), None
+            last_latent, last_float = (decoder.decode_symbols(kind, item.payload) if run is None
+                                       else gopdecode.result(run, index)), None
         except CoderError as err:
             log.warning("packet at offset %d (pts %d) does not decode: %s; concealing until the next keyframe",
                         item.offset, item.pts, err)
@@ -736,6 +741,7 @@ def frames(
     backend: str = "ort",
     follow: bool = False,
     follow_timeout: float = 10.0,
+    workers: int = 1,
 ) -> Iterator[DecodedFrame]:
     """Decode a .gvc stream (path, ``"-"`` for stdin, or file object) frame by frame.
 
@@ -745,9 +751,13 @@ def frames(
     time is at or after it, seeking to the keyframe before it in a seekable file (index, else a scan),
     decoding and discarding on a pipe. ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"`` or ``"torch"``; the
-    stream's symbols are the same for both, the frames differ by float rounding only.
+    stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
+    > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
+    the same frames; see :mod:`vidcodec.gopdecode`).
     """
-    yield from _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout)
+    check_workers(workers)
+    yield from _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout,
+                       workers=workers)
 
 
 def _frames(
@@ -760,12 +770,14 @@ def _frames(
     counts: _Counts | None = None,
     on_header: Callable[[container.StreamHeader, media.AudioTrack | None], None] | None = None,
     audio: bool = False,
+    workers: int = 1,
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
     """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
     model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
     with contextlib.ExitStack() as stack:
         reader, m, pending, track = open_pending(stack, src, start=start, backend=backend, follow=follow,
-                                                 follow_timeout=follow_timeout, counts=counts, audio=audio)
+                                                 follow_timeout=follow_timeout, counts=counts, audio=audio,
+                                                 workers=workers)
         if on_header is not None:
             on_header(reader.header, track)
         # Threads: parsing + entropy decoding, the synthesis network (m.lanes frames at once), the consumer.
@@ -796,11 +808,15 @@ def open_pending(
     follow_timeout: float = 10.0,
     counts: _Counts | None = None,
     audio: bool = False,
+    workers: int = 1,
 ) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending | media.AudioPacket], media.AudioTrack | None]:
     """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model, the
     parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize, and
-    with ``audio`` the stream's audio track (whose packets are then among the parsed items)."""
+    with ``audio`` the stream's audio track (whose packets are then among the parsed items).
+    ``workers`` > 1: the symbols of that many GOPs at a time are decoded in worker processes
+    (:mod:`vidcodec.gopdecode`; VAE-GAN streams in files only, not pipes or ``follow``)."""
     zoo.check_backend(backend)
+    check_workers(workers)
     source = _stdin_if_dash(src)
     if follow:
         if not isinstance(src, (str, Path)) or str(src) == "-":
@@ -817,10 +833,26 @@ def open_pending(
         from_beginning = entry.offset == reader.header_size
         log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
     track = audio_track(reader.header) if audio else None
+    runs = None
+    if workers > 1:
+        if follow or not reader.seekable or reader.header.mode != container.Mode.VAEGAN:
+            log.info("--workers %d ignored: GOPs are decoded side by side for VAE-GAN streams in files only",
+                     workers)
+        else:
+            runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
     pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning,
-                                             audio=track), name="vidcodec-parse")
+                                             audio=track, runs=runs), name="vidcodec-parse")
     stack.enter_context(contextlib.closing(pending))
     return reader, m, pending, track
+
+
+MAX_WORKERS = 64
+
+
+def check_workers(workers: int) -> None:
+    """UsageError unless ``workers`` is 1 (decode in-process) to MAX_WORKERS."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be 1 to {MAX_WORKERS} (got {workers})")
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
@@ -855,6 +887,7 @@ def decode(
     follow: bool = False,
     follow_timeout: float = 10.0,
     audio: bool = True,
+    workers: int = 1,
 ) -> DecodeStats:
     """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
 
@@ -864,9 +897,12 @@ def decode(
     Every complete frame is written before an error about the stream is raised. Damaged stretches are
     concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds) and
     ``max_frames`` select the frames written, ``follow`` reads a file still being written (see
-    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime) or ``"torch"``.
+    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime) or ``"torch"``. ``workers`` > 1 decodes
+    the symbols of that many GOPs side by side in worker processes (same frames; for machines with
+    cores to spare, see :mod:`vidcodec.gopdecode`).
     """
     zoo.check_backend(backend)
+    check_workers(workers)
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     first = _seconds(start)
@@ -901,7 +937,7 @@ def decode(
 
         want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m"
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
-                          counts=counts, on_header=open_sink, audio=want_audio)
+                          counts=counts, on_header=open_sink, audio=want_audio, workers=workers)
         stack.enter_context(contextlib.closing(decoded))
         # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives (audio
         # that begins before that frame is left out).

@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=float, metavar="SECONDS",
                      help="begin at the first frame at or after this time (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
+    dec.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="decode the symbols of N GOPs side by side in worker processes (same frames; for "
+                     "machines with cores to spare: each GOP in flight holds its frames' symbols in memory)")
     _add_follow(dec)
     _add_backend(dec)
     _add_common(dec)
@@ -356,7 +359,7 @@ def _cmd_decode(a: argparse.Namespace) -> int:
 
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
                    start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=a.follow_timeout,
-                   audio=not a.no_audio)
+                   audio=not a.no_audio, workers=a.workers)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
         print(f"decoded {s.frames} frames{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)

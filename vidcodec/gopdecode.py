@@ -1,0 +1,157 @@
+"""GOP-parallel symbol decoding: several runs of packets decoded side by side in worker processes.
+
+A keyframe resets every state a VAE-GAN decoder keeps (the previous symbols, the temporal context),
+so the packets from one keyframe up to the next (a *run*) decode alone. Entropy decoding and the
+learned prediction are the decoder's CPU work, and they are sequential within a run and hold the
+GIL between numpy calls (two threads decoding two streams took 1.28x the time of one after the
+other on the 2-core VM), hence processes. :class:`RunDecoder` reads ahead of the caller by up to
+``workers`` runs, hands each to a worker process as soon as it is complete, and gives back each
+packet's result in stream order: ``(symbols, level)`` or the :class:`~vidcodec.errors.CoderError`
+that a sequential decoder would have raised at that packet. The caller
+(:func:`vidcodec.api._decode_packets`) keeps its concealment rules: it asks for a result only
+where it would have decoded the packet, so the frames are the ones a sequential decode gives.
+
+A run ends before the next keyframe or a damaged stretch; one that starts with a delta (a stream
+read from its middle, or after damage) is decoded by a fresh decoder, as a sequential decoder
+would with no reference (a CoderError). Memory grows with the runs in flight: ``workers + 1`` GOPs
+of symbols (int16 where they fit, else int32); at 1080p a 250-frame GOP is about 400 MB, so this
+is for machines with many cores and the memory to match (``vidcodec decode --workers N``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Self
+
+import numpy as np
+
+from . import container
+from .errors import CoderError, UsageError
+
+_VIDEO = {container.PacketType.KEY: "key", container.PacketType.DELTA: "delta"}
+
+_decoder_args: tuple | None = None  # in a worker: (model, header) for fresh decoders
+
+
+def _init(header: container.StreamHeader, backend: str) -> None:
+    global _decoder_args
+    from . import api
+
+    _decoder_args = (api._stream_model(header, backend), header)
+
+
+def _ready() -> bool:
+    return _decoder_args is not None
+
+
+def _decode_run(packets: list[tuple[str, bytes]]) -> list[tuple[np.ndarray, int] | CoderError]:
+    """In a worker: each packet's (symbols, level) in order, up to and including the first CoderError."""
+    from . import api
+
+    model, header = _decoder_args
+    decoder = api._frame_decoder(model, header)
+    out: list[tuple[np.ndarray, int] | CoderError] = []
+    for kind, payload in packets:
+        try:
+            symbols, level = decoder.decode_symbols(kind, payload)
+        except CoderError as e:  # the caller conceals up to the next keyframe: nothing after it is needed
+            out.append(e)
+            break
+        small = np.iinfo(np.int16)
+        fits = symbols.size == 0 or (symbols.min() >= small.min and symbols.max() <= small.max)
+        out.append((symbols.astype(np.int16 if fits else np.int32), level))
+    return out
+
+
+class RunDecoder:
+    """Worker processes decoding the runs of one stream (a context manager; see the module)."""
+
+    def __init__(self, header: container.StreamHeader, workers: int, backend: str = "ort") -> None:
+        if workers < 2:
+            raise UsageError(f"a RunDecoder needs at least 2 workers (got {workers}); decode in-process instead")
+        if header.mode != container.Mode.VAEGAN:
+            raise UsageError("--workers applies to VAE-GAN streams only (a GAN-mode stream decodes in-process)")
+        self.workers = workers
+        # fork where there is one, before the decode's own threads start: the workers are all made
+        # here, by the first job (a pool that forks makes every worker at once), so no pipeline
+        # thread is running, and the children use no ONNX Runtime. spawn elsewhere (whose workers
+        # import the caller's main module: a script needs the `if __name__ == "__main__"` guard).
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
+                                         initargs=(header, backend))
+        try:
+            for f in [self._pool.submit(_ready) for _ in range(workers)]:
+                f.result()
+        except BaseException:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def results(self, items: Iterator) -> Iterator[tuple[object, Future | None, int]]:
+        """``(item, future, index)`` for every item of a :class:`container.GvcReader`, in order: for a
+        video packet of stream 0, the future of its run's results and its index in the run (the
+        result list ends early after a CoderError); ``(item, None, -1)`` for anything else. Items
+        come out once ``workers`` later runs are submitted (or at the end of the stream)."""
+        ahead: deque[list] = deque()  # [item, future, index] in stream order
+        run: list[list] = []  # the current run's entries, not submitted yet
+        remaining: dict[Future, int] = {}  # submitted runs: entries not yet handed out
+
+        def submit() -> None:
+            if not run:
+                return
+            future = self._pool.submit(_decode_run, [(_VIDEO[e[0].kind], bytes(e[0].payload)) for e in run])
+            for j, entry in enumerate(run):
+                entry[1], entry[2] = future, j
+            remaining[future] = len(run)
+            run.clear()
+
+        def hand_out() -> tuple[object, Future | None, int]:
+            item, future, j = ahead.popleft()
+            if future is not None:
+                remaining[future] -= 1
+                if not remaining[future]:
+                    del remaining[future]
+            return item, future, j
+
+        for item in items:
+            damaged = isinstance(item, container.Damaged)
+            video = not damaged and item.stream_index == 0 and item.kind in _VIDEO
+            if damaged or (video and item.kind == container.PacketType.KEY):
+                submit()  # a run ends before damage and before a keyframe
+            entry = [item, None, _UNSUBMITTED if video else -1]
+            ahead.append(entry)
+            if video:
+                run.append(entry)
+            while ahead:
+                _, future, j = ahead[0]
+                if j == _UNSUBMITTED or (future is not None and len(remaining) <= self.workers):
+                    break  # its run is still being read, or fewer than ``workers`` runs are ahead of it
+                yield hand_out()
+        submit()
+        while ahead:
+            yield hand_out()
+
+
+_UNSUBMITTED = -2  # the index of a packet whose run is still being read
+
+
+def result(run: Future, index: int) -> tuple[np.ndarray, int]:
+    """Packet ``index`` of a run: its (symbols, level), or the CoderError it raised, raised here."""
+    got = run.result()
+    if index >= len(got):  # a packet after the run's CoderError: its caller should have concealed it
+        raise CoderError("packet after an undecodable one in its GOP")
+    if isinstance(got[index], CoderError):
+        raise got[index]
+    return got[index]
