@@ -16,10 +16,11 @@ from vidcodec.evaluate import bench
 def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, capsys):
     clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
     assert cli_main(["bench", str(clip), "--model", "vaegan-tiny", "--quality", "2", "--frames", "4", "--runs", "1",
-                     "--size", "80x48", "--json", "-q"]) == 0
+                     "--size", "80x48", "--json", "-q", "--gop", "2", "--workers", "2"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert (r["width"], r["height"], r["frames"]) == (80, 48, 4)
     assert r["subpel"] == "learned"  # the tiny model ships a predictor table, as vidcodec encode uses it
+    assert (r["gop"], r["decode_workers"]) == (2, 2)
     assert set(r["stages"]) == {"convert", "analysis", "entropy coding", "container write", "container parse",
                                 "entropy decoding", "synthesis", "to rgb"}
     assert all(v["p95_ms"] >= v["median_ms"] >= 0 for v in r["stages"].values())
@@ -42,6 +43,8 @@ def test_bench_usage_errors(tmp_path, capsys):
     assert "640x360" in capsys.readouterr().err
     with pytest.raises(UsageError):
         bench.bench(tmp_path / "nope.mp4", frames=1)
+    with pytest.raises(UsageError, match="--gop"):
+        bench.bench(None, gop=0)
     with pytest.raises(UsageError, match="learned or bilinear"):
         bench.bench(None, subpel="quarter")
 

@@ -256,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", action="store_true", help="machine-readable output")
     be.add_argument("--subpel", choices=("learned", "bilinear"), default="learned",
                     help="delta prediction to time, as 'vidcodec encode --subpel'")
+    be.add_argument("--gop", type=int, default=DEFAULT_GOP, help="keyframe interval of the encodes")
+    be.add_argument("--workers", type=int, default=1, metavar="N",
+                    help="decode with N worker processes, as 'vidcodec decode --workers'")
     _add_backend(be)
     _add_common(be)
 
@@ -514,8 +517,8 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 def _cmd_bench(a: argparse.Namespace) -> int:
     from .evaluate import bench
 
-    r = bench.bench(a.clip, _parse_size(a.size), a.frames, a.backend, a.model, a.quality, runs=a.runs,
-                    subpel=a.subpel)
+    r = bench.bench(a.clip, _parse_size(a.size), a.frames, a.backend, a.model, a.quality, gop=a.gop, runs=a.runs,
+                    subpel=a.subpel, workers=a.workers)
     print(json.dumps(r, indent=2) if a.json else bench.format_report(r))
     return 0
 

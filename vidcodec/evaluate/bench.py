@@ -147,11 +147,15 @@ def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> t
 
 def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
           backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
-          runs: int = 3, subpel: str = "learned") -> dict:
+          runs: int = 3, subpel: str = "learned", workers: int = 1) -> dict:
     """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``); ``subpel``: the
-    delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``)."""
+    delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``); ``workers``:
+    as ``vidcodec decode --workers`` in the end-to-end decode."""
     if frames < 2 or runs < 1:
         raise UsageError("--frames must be at least 2 and --runs at least 1")
+    api.check_workers(workers)
+    if gop < 1:
+        raise UsageError(f"--gop must be at least 1 (got {gop})")
     if subpel not in ("learned", "bilinear"):
         raise UsageError(f"--subpel must be learned or bilinear, not {subpel!r}")
     ref, rate, name = load_frames(clip, frames, size)
@@ -171,7 +175,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
                            backend=backend, subpel=subpel)
             enc_fps.append(s.fps)
-            ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend)
+            ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend, workers=workers)
             dec_fps.append(ds.fps)
             for preset, (e, dd) in x264.items():
                 a, b = _x264(ref, rate, preset, tmp)
@@ -185,7 +189,8 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     report = {
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
         "backend": backend, "model": m.name, "quality": quality,
-        "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)",
+        "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
+        "decode_workers": workers,
         "startup_s": round(startup, 3),
         "cli_startup_s": round(cli_startup, 3),
         "stages": stages,
