@@ -151,6 +151,7 @@ def encode(
     gan_layer: int | str | None = DEFAULT_GAN_LAYER,
     coeffs: int = DEFAULT_GAN_COEFFS,
     subpel: str = "learned",
+    workers: int = 1,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -196,6 +197,10 @@ def encode(
         raise UsageError(f"--gop must be at least 1 (1 = every frame is a keyframe; got {gop})")
     if gop_batch < 1:
         raise UsageError(f"--gop-batch must be at least 1 (got {gop_batch})")
+    check_workers(workers)
+    if workers > 1 and (bitrate is not None or refine or mode == "gan"):
+        raise UsageError("--workers codes GOPs side by side: not with --bitrate (its buffer runs across GOPs), "
+                         "--refine or --mode gan (use --gop-batch there)")
     if bitrate is not None and coder != "ans":
         raise UsageError("--bitrate works with the default coder (ans), not --coder elias")
     for name, value in (("--bitrate", bitrate), ("--bufsize", bufsize)):
@@ -258,34 +263,52 @@ def encode(
         total = _expected_frames(source, max_frames)
         tally = _Tally()
         levels: dict[int, int] = {}
+        chunks = None
+        if workers > 1:  # the worker processes are forked now, before the threads below start
+            from .gopencode import ChunkEncoder
+
+            def make() -> FrameEncoder:
+                return FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits,
+                                    predictor=predictor)
+
+            chunks = ChunkEncoder(make, gop, workers)
         # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
-        # coding and writing here.
+        # coding and writing here (or, with workers, in worker processes a GOP at a time).
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
                                      lambda f: _analyse(m, f), m.lanes, name="vidcodec-analysis")
         if repeat_header is None:
             repeat_header = _is_live(dst)
-        with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
-            total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
-        ) as bar:
-            audio = _AudioGate(writer, source)
-            for frame, x, y in analysed:
-                coded = encoder.encode_latent(y, x)
-                before = writer.bytes_written
-                writer.write_packet(_KIND_TO_TYPE[coded.kind], frame.pts, coded.payload)
-                if rate is not None:
-                    rate.update(8 * (writer.bytes_written - before))
-                tally.add(frame.pts, coded.kind == KEY)
-                tally.audio_bytes += audio.write(source.take_audio(frame.index), tally)
-                levels[coded.level + 1] = levels.get(coded.level + 1, 0) + 1
-                bar.update(1)
-            tally.audio_bytes += audio.write(source.take_audio(), tally)
+        if chunks is not None:
+            coded_frames = chunks.code(((f.pts, f.index), y) for f, _, y in analysed)
+        else:
+            coded_frames = (((f.pts, f.index), *_coded(encoder.encode_latent(y, x))) for f, x, y in analysed)
+        with contextlib.ExitStack() as workers_stack:
+            if chunks is not None:
+                workers_stack.enter_context(chunks)
+            with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, \
+                    tqdm(total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False) as bar:
+                audio = _AudioGate(writer, source)
+                for (pts, index), kind, payload, level in coded_frames:
+                    before = writer.bytes_written
+                    writer.write_packet(_KIND_TO_TYPE[kind], pts, payload)
+                    if rate is not None:
+                        rate.update(8 * (writer.bytes_written - before))
+                    tally.add(pts, kind == KEY)
+                    tally.audio_bytes += audio.write(source.take_audio(index), tally)
+                    levels[level + 1] = levels.get(level + 1, 0) + 1
+                    bar.update(1)
+                tally.audio_bytes += audio.write(source.take_audio(), tally)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
     return EncodeStats(tally.frames, tally.keys, size, source.width, source.height, time.perf_counter() - t0,
                        tally.duration(source), dict(sorted(levels.items())),
                        [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [], tally.audio_bytes)
+
+
+def _coded(coded) -> tuple[str, bytes, int]:
+    return coded.kind, coded.payload, coded.level
 
 
 def parse_gan_layer(value: int | str | None) -> int | None:

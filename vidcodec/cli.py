@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="search N GOPs side by side (batched generator calls; useful on a GPU, adds N GOPs "
                      "of latency)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    enc.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="entropy-code N GOPs side by side in worker processes (keyframes then stay on "
+                     "multiples of --gop after scene cuts too; adds N GOPs of latency and their latents in "
+                     "memory; not with --bitrate or --refine). For many-core machines")
     raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
     raw.add_argument("--fps", type=str, help="raw input frame rate (e.g. 25 or 30000/1001; default 25)")
@@ -344,7 +348,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
                    repeat_header=True if a.repeat_header else None, raw=raw,
                    audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
-                   key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs)
+                   key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs,
+                   workers=a.workers)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())

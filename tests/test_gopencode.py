@@ -1,0 +1,65 @@
+"""GOP-parallel encoding (encode --workers): chunks of --gop frames coded in worker processes give
+the sequential encoder's stream when no scene cut moves a keyframe, and the same stream for any
+number of workers when one does."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+from vidcodec import api, container
+from vidcodec.cli import main
+from vidcodec.errors import UsageError
+from vidcodec.evaluate.rd import _write_y4m_clip
+
+
+def _keys(path) -> list[int]:
+    with container.GvcReader(path) as r:
+        return [i for i, p in enumerate(r) if p.kind is container.PacketType.KEY]
+
+
+def test_workers_give_the_sequential_stream_without_scene_cuts(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=14)
+    paths = {}
+    for w in (1, 2, 3):
+        paths[w] = tmp_path / f"w{w}.gvc"
+        s = api.encode(clip, paths[w], model="vaegan-tiny", quality=2, gop=4, workers=w)
+        assert s.frames == 14
+    assert _keys(paths[1]) == [0, 4, 8, 12]
+    assert paths[2].read_bytes() == paths[1].read_bytes() == paths[3].read_bytes()
+
+
+def test_after_a_scene_cut_keyframes_stay_on_the_chunk_grid(tmp_path, tiny_model_dir):
+    # two still scenes of smooth random content: deltas cost next to nothing except at the cut
+    rng = np.random.default_rng(5)
+    a, b = (cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (64, 48), interpolation=cv2.INTER_CUBIC)
+            for _ in range(2))
+    frames = [a] * 6 + [b] * 8
+    clip = tmp_path / "cut.y4m"
+    _write_y4m_clip(frames, Fraction(10), clip)
+    one, two, three = (tmp_path / f"{n}.gvc" for n in ("one", "two", "three"))
+    api.encode(clip, one, model="vaegan-tiny", quality=2, gop=4)
+    api.encode(clip, two, model="vaegan-tiny", quality=2, gop=4, workers=2)
+    api.encode(clip, three, model="vaegan-tiny", quality=2, gop=4, workers=3)
+    assert 6 in _keys(one) and _keys(one)[-1] == 10  # the cut, then 4 frames on from it
+    assert _keys(two) == [0, 4, 6, 8, 12]  # the cut, and the chunks' starts
+    assert two.read_bytes() == three.read_bytes()
+    got = [f.rgb for f in api.frames(two)]
+    assert len(got) == len(frames)
+
+
+def test_encode_cli_workers_and_usage_errors(tmp_path, tiny_model_dir, capsys):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=6)
+    out = tmp_path / "o.gvc"
+    assert main(["encode", str(clip), str(out), "--model", "vaegan-tiny", "--gop", "2", "--workers", "2", "-q"]) == 0
+    assert _keys(out) == [0, 2, 4]
+    for extra in (["--bitrate", "50"], ["--refine", "2"], ["--workers", "0"]):
+        args = ["encode", str(clip), str(tmp_path / "x.gvc"), "--model", "vaegan-tiny", "-q", "-y"]
+        assert main(args + (["--workers", "2"] if "--workers" not in extra else []) + extra) == 2
+    assert "--workers" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="--gop-batch"):
+        api.encode(clip, tmp_path / "g.gvc", mode="gan", model="pgan-tiny", workers=2)
