@@ -20,7 +20,7 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
     r = json.loads(capsys.readouterr().out)
     assert (r["width"], r["height"], r["frames"]) == (80, 48, 4)
     assert r["subpel"] == "learned"  # the tiny model ships a predictor table, as vidcodec encode uses it
-    assert (r["gop"], r["decode_workers"]) == (2, 2)
+    assert (r["gop"], r["workers"]) == (2, 2)
     assert set(r["stages"]) == {"convert", "analysis", "entropy coding", "container write", "container parse",
                                 "entropy decoding", "synthesis", "to rgb"}
     assert all(v["p95_ms"] >= v["median_ms"] >= 0 for v in r["stages"].values())

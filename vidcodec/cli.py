@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="delta prediction to time, as 'vidcodec encode --subpel'")
     be.add_argument("--gop", type=int, default=DEFAULT_GOP, help="keyframe interval of the encodes")
     be.add_argument("--workers", type=int, default=1, metavar="N",
-                    help="decode with N worker processes, as 'vidcodec decode --workers'")
+                    help="end-to-end encode and decode with N GOPs side by side in worker processes, as "
+                    "'vidcodec encode/decode --workers' (give a --gop that makes several GOPs)")
     _add_backend(be)
     _add_common(be)
 

@@ -150,7 +150,8 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
           runs: int = 3, subpel: str = "learned", workers: int = 1) -> dict:
     """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``); ``subpel``: the
     delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``); ``workers``:
-    as ``vidcodec decode --workers`` in the end-to-end decode."""
+    GOPs coded side by side in worker processes in the end-to-end encode and decode, as
+    ``vidcodec encode/decode --workers``."""
     if frames < 2 or runs < 1:
         raise UsageError("--frames must be at least 2 and --runs at least 1")
     api.check_workers(workers)
@@ -173,7 +174,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         _write_y4m_clip(ref, rate, src)
         for _ in range(runs):
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
-                           backend=backend, subpel=subpel)
+                           backend=backend, subpel=subpel, workers=workers)
             enc_fps.append(s.fps)
             ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend, workers=workers)
             dec_fps.append(ds.fps)
@@ -190,7 +191,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
         "backend": backend, "model": m.name, "quality": quality,
         "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
-        "decode_workers": workers,
+        "workers": workers,
         "startup_s": round(startup, 3),
         "cli_startup_s": round(cli_startup, 3),
         "stages": stages,
