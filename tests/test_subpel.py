@@ -247,3 +247,18 @@ def test_threaded_prediction_is_the_same_integers():
     serial = p.predict(prev, vectors, 3, 1, threads=1)
     np.testing.assert_array_equal(p.predict(prev, vectors, 3, 1, threads=4), serial)
     # (serial's blocks are checked against the formula in test_blocks_use_their_own_vectors...)
+
+
+def _pool_runs_a_job() -> int:
+    return subpel._pool(2).submit(int, 7).result(timeout=20)
+
+
+def test_a_forked_child_gets_pools_of_its_own():
+    # GOP-parallel coding forks workers from a process whose predictor pools already have threads:
+    # the child's copies of those pools would never run a job
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    assert subpel._pool(2).submit(int, 3).result() == 3  # the parent's pool, with its threads
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as ex:
+        assert ex.submit(_pool_runs_a_job).result(timeout=60) == 7

@@ -286,6 +286,18 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _forget_pools() -> None:
+    """In a forked child (GOP-parallel coding's workers): the parent's pool threads did not come
+    along, so its pools would never run a job; make new ones on demand."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def _pool(n: int) -> ThreadPoolExecutor:
     with _POOLS_LOCK:
         if n not in _POOLS:
