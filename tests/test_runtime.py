@@ -414,3 +414,20 @@ def test_torch_device_choice_and_override(monkeypatch):
         assert zoo.torch_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     finally:
         zoo.torch_device.cache_clear()
+
+
+def test_numpy_blas_runs_one_thread_even_when_numpy_came_first():
+    # A program that imports numpy before vidcodec: its OpenBLAS has already started a thread per
+    # core, which the package then limits (GOP-parallel workers slowed 6x without it)
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy, threadpoolctl, vidcodec; "
+            "print([i['num_threads'] for i in threadpoolctl.threadpool_info() if 'numpy' in i['filepath']])")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[1]"
+    env["OPENBLAS_NUM_THREADS"] = "2"  # the user's choice stands
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[2]"

@@ -6,14 +6,26 @@ Public API: :func:`encode`, :func:`decode`, :func:`frames` (see :mod:`vidcodec.a
 from __future__ import annotations
 
 import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 
 # numpy's OpenBLAS would start a thread per core for each matrix product; the codec already runs
 # its stages in threads (two network lanes, the delta coder and its worker), and the learned
 # sub-pixel prediction's many small products then fight them for the cores: 640x360 through the
 # CLI, 11 -> 17 fps encode and 26 -> 34 fps decode with one BLAS thread on this 2-core VM.
-# Only when numpy is not loaded yet and the user has not chosen.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Unless the user has chosen: by the environment when numpy is not loaded yet, else by OpenBLAS's own
+# call (threadpoolctl), numpy's OpenBLAS only (torch's BLAS keeps its threads for training). A program
+# that imported numpy first had two BLAS threads per process: GOP-parallel workers (two processes
+# on two cores) then decoded 1080p symbols 6x slower than one process alone.
+if "OPENBLAS_NUM_THREADS" not in os.environ:
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    if "numpy" in sys.modules:
+        from threadpoolctl import ThreadpoolController
+
+        blas = ThreadpoolController()
+        mine = [i["filepath"] for i in blas.info() if i["internal_api"] == "openblas" and "numpy" in i["filepath"]]
+        if mine:
+            blas.select(filepath=mine).limit(limits=1)
 
 try:
     __version__ = version("vidcodec")
