@@ -4,12 +4,14 @@ processes (vidcodec.gopencode / gopdecode), medians of 3.
 
     LD_PRELOAD=libtcmalloc_minimal.so.4 python docs/eval/gop-workers/scale.py
 """
-import time, statistics, sys
-import numpy as np
+import statistics
+import time
+
 from vidcodec import api, container, gopdecode, gopencode
-from vidcodec.models import zoo
 from vidcodec.codec.vaegan import FrameEncoder, to_tensor
 from vidcodec.evaluate.bench import load_frames
+from vidcodec.models import zoo
+
 if __name__ == "__main__":
     import tempfile
     tmp = tempfile.mkdtemp(prefix="vidcodec-scale-")
