@@ -12,6 +12,13 @@ wannaworktogether, movie-hello: 0.3 -0.29/-0.58, +0.14/-0.25, +0.82/+0.33, -0.10
 choice likewise, ``... 20 250 channel_lambda 0.2 0.15,0.3`` (also RDOQ's λ): 0.15 +0.32/-0.64,
 +1.50/+1.45, +1.17/-0.49, +0.17/+0.16 %; 0.3 +0.62/+2.40, -0.30/+0.14, -0.80/+2.23, -0.17/-0.13 %:
 0.2 kept.
+
+With format 10.0's learned prediction (2026-12-02): ``... 20 250 motion_block 8 4,2`` on the
+held-out clips: vtest 4: -0.26/-0.22, 2: -0.24/-0.21 %; bikes 4: -1.76/+0.79, 2: +6.98/+11.83 %;
+diver 4: +5.00/+3.76, 2: +11.93/+8.26 % (8 kept: smaller blocks pay more in vectors than they save,
+and vtest's gap to x264 is not in the motion). ``... 20 250 motion_lambda 1 0.3,3`` on training
+clips: bigbuckbunny 0.3: +0.73/+0.55, 3: -0.54/-0.50 %; motion.mov 0.3: -0.06/+0.09, 3:
+-0.09/+0.28 %; wannaworktogether 0.3: -0.11/+0.20, 3: +0.45/-0.12 % (1 kept).
 """
 import dataclasses
 import sys
