@@ -20,15 +20,13 @@ is for machines with many cores and the memory to match (``vidcodec decode --wor
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Self
+from concurrent.futures import Future
 
 import numpy as np
 
-from . import container
+from . import container, pipeline
 from .errors import CoderError, UsageError
 
 _VIDEO = {container.PacketType.KEY: "key", container.PacketType.DELTA: "delta"}
@@ -41,10 +39,6 @@ def _init(header: container.StreamHeader, backend: str) -> None:
     from . import api
 
     _decoder_args = (api._stream_model(header, backend), header)
-
-
-def _ready() -> bool:
-    return _decoder_args is not None
 
 
 def _decode_run(packets: list[tuple[str, bytes]]) -> list[tuple[np.ndarray, int] | CoderError]:
@@ -66,38 +60,17 @@ def _decode_run(packets: list[tuple[str, bytes]]) -> list[tuple[np.ndarray, int]
     return out
 
 
-class RunDecoder:
-    """Worker processes decoding the runs of one stream (a context manager; see the module)."""
+class RunDecoder(pipeline.ProcessWorkers):
+    """Worker processes decoding the runs of one stream (a context manager; see the module). Made
+    before the decode's threads start (:class:`vidcodec.pipeline.ProcessWorkers`); the children
+    use no ONNX Runtime."""
 
     def __init__(self, header: container.StreamHeader, workers: int, backend: str = "ort") -> None:
         if workers < 2:
             raise UsageError(f"a RunDecoder needs at least 2 workers (got {workers}); decode in-process instead")
         if header.mode != container.Mode.VAEGAN:
             raise UsageError("--workers applies to VAE-GAN streams only (a GAN-mode stream decodes in-process)")
-        self.workers = workers
-        # fork where there is one, before the decode's own threads start: the workers are all made
-        # here, by the first job (a pool that forks makes every worker at once), so no pipeline
-        # thread is running, and the children use no ONNX Runtime. spawn elsewhere (whose workers
-        # import the caller's main module: a script needs the `if __name__ == "__main__"` guard).
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
-                                         initargs=(header, backend))
-        try:
-            for f in [self._pool.submit(_ready) for _ in range(workers)]:
-                f.result()
-        except BaseException:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        super().__init__(workers, _init, (header, backend))
 
     def results(self, items: Iterator) -> Iterator[tuple[object, Future | None, int]]:
         """``(item, future, index)`` for every item of a :class:`container.GvcReader`, in order: for a
@@ -111,7 +84,7 @@ class RunDecoder:
         def submit() -> None:
             if not run:
                 return
-            future = self._pool.submit(_decode_run, [(_VIDEO[e[0].kind], bytes(e[0].payload)) for e in run])
+            future = self.pool.submit(_decode_run, [(_VIDEO[e[0].kind], bytes(e[0].payload)) for e in run])
             for j, entry in enumerate(run):
                 entry[1], entry[2] = future, j
             remaining[future] = len(run)

@@ -17,14 +17,13 @@ controller's buffer runs across GOPs) nor ``--refine`` (its gradient steps need 
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Self
+from concurrent.futures import Future
 
 import numpy as np
 
+from . import pipeline
 from .errors import UsageError
 
 _make_encoder: Callable | None = None  # in a worker: () -> a fresh FrameEncoder
@@ -33,10 +32,6 @@ _make_encoder: Callable | None = None  # in a worker: () -> a fresh FrameEncoder
 def _init(make: Callable) -> None:
     global _make_encoder
     _make_encoder = make
-
-
-def _ready() -> bool:
-    return _make_encoder is not None
 
 
 def _code_chunk(first: int, latents: list[np.ndarray]) -> list[tuple[str, bytes, int]]:
@@ -50,35 +45,17 @@ def _code_chunk(first: int, latents: list[np.ndarray]) -> list[tuple[str, bytes,
     return out
 
 
-class ChunkEncoder:
+class ChunkEncoder(pipeline.ProcessWorkers):
     """Worker processes coding chunks of ``gop`` latents (a context manager; see the module).
 
     ``make`` builds a fresh FrameEncoder in a worker; the workers inherit it by fork, all of them
-    made here, before the caller's threads start (pipeline stages, ONNX Runtime)."""
+    made here, before the caller's threads start (:class:`vidcodec.pipeline.ProcessWorkers`)."""
 
     def __init__(self, make: Callable, gop: int, workers: int) -> None:
         if workers < 2:
             raise UsageError(f"a ChunkEncoder needs at least 2 workers (got {workers}); encode in-process instead")
-        if "fork" not in multiprocessing.get_all_start_methods():
-            raise UsageError("encode --workers needs a system with fork (Linux); encode in-process instead")
-        self.gop, self.workers = gop, workers
-        context = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(make,))
-        try:
-            for f in [self._pool.submit(_ready) for _ in range(workers)]:
-                f.result()
-        except BaseException:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.gop = gop
+        super().__init__(workers, _init, (make,), fork_only=True)
 
     def code(self, frames: Iterator[tuple[object, np.ndarray]]) -> Iterator[tuple[object, str, bytes, int]]:
         """``(tag, kind, payload, level)`` for each ``(tag, latent)`` of ``frames``, in order; a
@@ -90,7 +67,7 @@ class ChunkEncoder:
 
         def submit() -> None:
             nonlocal tags, latents, first
-            flight.append((tags, self._pool.submit(_code_chunk, first, latents)))
+            flight.append((tags, self.pool.submit(_code_chunk, first, latents)))
             first += len(latents)
             tags, latents = [], []
 

@@ -11,15 +11,22 @@ items at once (frames through the networks, which hold no state between frames),
 in order. Errors raised in the worker are re-raised in the consumer after the
 items produced before them, and closing the consumer (``break``, an exception) stops the worker
 at its next item.
+
+Work that holds the GIL between its numpy calls (the delta coder, the symbol decoder) does not gain
+from threads; :class:`ProcessWorkers` is the pool of worker processes that GOP-parallel coding
+(:mod:`vidcodec.gopencode`, :mod:`vidcodec.gopdecode`) runs on.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Self
+
+from .errors import UsageError
 
 DEPTH = 3  # items a stage may run ahead of its consumer
 _DONE = object()
@@ -100,3 +107,39 @@ def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, de
             yield future.result()
     finally:
         futures.close()
+
+
+def _alive() -> bool:
+    return True
+
+
+class ProcessWorkers:
+    """Worker processes for work that holds the GIL (GOP-parallel coding), all made at once, here,
+    by fork where the system has it: the caller makes this before it starts its own threads
+    (pipeline stages, ONNX Runtime), so no lock is copied mid-use, and the children inherit what the
+    parent loaded. Elsewhere spawn (``fork_only`` refuses: its ``initargs`` would have to pickle,
+    and a script then needs the ``if __name__ == "__main__"`` guard). A context manager; closing
+    cancels the jobs not started and waits for the running ones."""
+
+    def __init__(self, workers: int, initializer: Callable, initargs: tuple, fork_only: bool = False) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        if fork_only and "fork" not in methods:
+            raise UsageError("--workers needs a system with fork (Linux); leave it out to code in-process")
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs)
+        try:  # a pool that forks makes every worker with its first job: now, before the caller's threads
+            for f in [self.pool.submit(_alive) for _ in range(workers)]:
+                f.result()
+        except BaseException:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
