@@ -107,3 +107,46 @@ def test_a_pipe_decodes_in_process(stream, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stream["path"].read_bytes())))
     _same(list(api.frames("-", workers=2)), stream["frames"])
+
+
+def test_a_qsgd_stream_keeps_its_float_latents(tmp_path, tiny_model_dir):
+    # --coder elias streams decode to float latents: the workers must not round them
+    clip = write_testsrc(tmp_path / "c.mp4", frames=10)
+    path = tmp_path / "e.gvc"
+    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=4, coder="elias")
+    _same(list(api.frames(path, workers=2)), list(api.frames(path)))
+
+
+def test_a_cut_off_stream_gives_every_complete_frame_first(stream, tmp_path):
+    from vidcodec.errors import TruncatedStreamError
+
+    data = stream["path"].read_bytes()
+    last = stream["packets"][-1]
+    path = tmp_path / "cut.gvc"
+    path.write_bytes(data[: last.offset + last.header_size + len(last.payload) // 2])
+
+    def decode(workers: int) -> tuple[list, BaseException | None]:
+        got = []
+        try:
+            for f in api.frames(path, workers=workers):
+                got.append(f)  # noqa: PERF402 - the frames before the error are the point
+        except TruncatedStreamError as e:
+            return got, e
+        return got, None
+
+    (one, e1), (two, e2) = decode(1), decode(2)
+    assert e1 is not None and e2 is not None and len(one) == FRAMES - 1
+    _same(two, one)
+
+
+def test_streams_with_long_gops_decode_in_one_process(tmp_path, tiny_model_dir, monkeypatch):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=4)
+    path = tmp_path / "long.gvc"
+    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=gopdecode.MAX_RUN_FRAMES + 1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a RunDecoder was made for a stream of long GOPs")
+
+    ref = list(api.frames(path))
+    monkeypatch.setattr(gopdecode, "RunDecoder", refuse)
+    _same(list(api.frames(path, workers=2)), ref)

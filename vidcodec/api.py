@@ -222,7 +222,8 @@ def encode(
         if str(dst) == "-":
             dst = sys.stdout.buffer
     t0 = time.perf_counter()
-    with media.open_source(src, stdin=stdin, raw=raw, audio=audio) as source:
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio))
         m = zoo.load(model, backend=backend)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
@@ -271,7 +272,7 @@ def encode(
                 return FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits,
                                     predictor=predictor)
 
-            chunks = ChunkEncoder(make, gop, workers)
+            chunks = stack.enter_context(ChunkEncoder(make, gop, workers))  # closed after the writer
         # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
@@ -283,22 +284,20 @@ def encode(
             coded_frames = chunks.code(((f.pts, f.index), y) for f, _, y in analysed)
         else:
             coded_frames = (((f.pts, f.index), *_coded(encoder.encode_latent(y, x))) for f, x, y in analysed)
-        with contextlib.ExitStack() as workers_stack:
-            if chunks is not None:
-                workers_stack.enter_context(chunks)
-            with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, \
-                    tqdm(total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False) as bar:
-                audio = _AudioGate(writer, source)
-                for (pts, index), kind, payload, level in coded_frames:
-                    before = writer.bytes_written
-                    writer.write_packet(_KIND_TO_TYPE[kind], pts, payload)
-                    if rate is not None:
-                        rate.update(8 * (writer.bytes_written - before))
-                    tally.add(pts, kind == KEY)
-                    tally.audio_bytes += audio.write(source.take_audio(index), tally)
-                    levels[level + 1] = levels.get(level + 1, 0) + 1
-                    bar.update(1)
-                tally.audio_bytes += audio.write(source.take_audio(), tally)
+        with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
+            total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
+        ) as bar:
+            audio = _AudioGate(writer, source)
+            for (pts, index), kind, payload, level in coded_frames:
+                before = writer.bytes_written
+                writer.write_packet(_KIND_TO_TYPE[kind], pts, payload)
+                if rate is not None:
+                    rate.update(8 * (writer.bytes_written - before))
+                tally.add(pts, kind == KEY)
+                tally.audio_bytes += audio.write(source.take_audio(index), tally)
+                levels[level + 1] = levels.get(level + 1, 0) + 1
+                bar.update(1)
+            tally.audio_bytes += audio.write(source.take_audio(), tally)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()
@@ -861,6 +860,9 @@ def open_pending(
         if follow or not reader.seekable or reader.header.mode != container.Mode.VAEGAN:
             log.info("--workers %d ignored: GOPs are decoded side by side for VAE-GAN streams in files only",
                      workers)
+        elif reader.header.gop > gopdecode.MAX_RUN_FRAMES:
+            log.info("--workers %d ignored: the stream's GOPs may be %d frames long (at most %d are decoded "
+                     "side by side)", workers, reader.header.gop, gopdecode.MAX_RUN_FRAMES)
         else:
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
     pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning,

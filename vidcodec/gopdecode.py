@@ -14,8 +14,11 @@ where it would have decoded the packet, so the frames are the ones a sequential 
 A run ends before the next keyframe or a damaged stretch; one that starts with a delta (a stream
 read from its middle, or after damage) is decoded by a fresh decoder, as a sequential decoder
 would with no reference (a CoderError). Memory grows with the runs in flight: ``workers + 1`` GOPs
-of symbols (int16 where they fit, else int32); at 1080p a 250-frame GOP is about 400 MB, so this
-is for machines with many cores and the memory to match (``vidcodec decode --workers N``).
+of symbols (int16 where they fit, else int32) in the caller, and a run's in each busy worker; at
+1080p a 250-frame GOP is about 400 MB, so this is for machines with many cores and the memory to
+match (``vidcodec decode --workers N``). Streams whose header allows GOPs longer than
+:data:`MAX_RUN_FRAMES` decode in one process (a run comes out only once the next keyframe has been
+read). A decode stopped early still waits for the runs being decoded.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 from . import container, pipeline
 from .errors import CoderError, UsageError
 
+MAX_RUN_FRAMES = 1000  # the longest GOP (header's gop) decoded in worker processes
 _VIDEO = {container.PacketType.KEY: "key", container.PacketType.DELTA: "delta"}
 
 _decoder_args: tuple | None = None  # in a worker: (model, header) for fresh decoders
@@ -54,9 +58,11 @@ def _decode_run(packets: list[tuple[str, bytes]]) -> list[tuple[np.ndarray, int]
         except CoderError as e:  # the caller conceals up to the next keyframe: nothing after it is needed
             out.append(e)
             break
-        small = np.iinfo(np.int16)
-        fits = symbols.size == 0 or (symbols.min() >= small.min and symbols.max() <= small.max)
-        out.append((symbols.astype(np.int16 if fits else np.int32), level))
+        if np.issubdtype(symbols.dtype, np.integer):  # ANS symbols (QSGD streams' latents are floats)
+            small = np.iinfo(np.int16)
+            fits = symbols.size == 0 or (symbols.min() >= small.min and symbols.max() <= small.max)
+            symbols = symbols.astype(np.int16 if fits else np.int32)
+        out.append((symbols, level))
     return out
 
 
@@ -98,20 +104,28 @@ class RunDecoder(pipeline.ProcessWorkers):
                     del remaining[future]
             return item, future, j
 
-        for item in items:
-            damaged = isinstance(item, container.Damaged)
-            video = not damaged and item.stream_index == 0 and item.kind in _VIDEO
-            if damaged or (video and item.kind == container.PacketType.KEY):
-                submit()  # a run ends before damage and before a keyframe
-            entry = [item, None, _UNSUBMITTED if video else -1]
-            ahead.append(entry)
-            if video:
-                run.append(entry)
+        try:
+            for item in items:
+                damaged = isinstance(item, container.Damaged)
+                video = not damaged and item.stream_index == 0 and item.kind in _VIDEO
+                if damaged or (video and item.kind == container.PacketType.KEY):
+                    submit()  # a run ends before damage and before a keyframe
+                entry = [item, None, _UNSUBMITTED if video else -1]
+                ahead.append(entry)
+                if video:
+                    run.append(entry)
+                while ahead:
+                    _, future, j = ahead[0]
+                    if j == _UNSUBMITTED or (future is not None and len(remaining) <= self.workers):
+                        break  # its run is still being read, or fewer than ``workers`` runs are ahead of it
+                    yield hand_out()
+        except Exception:
+            # The reader stopped (a stream cut off inside a packet): the packets read before it
+            # come out first, as from a decode in one process, then the error
+            submit()
             while ahead:
-                _, future, j = ahead[0]
-                if j == _UNSUBMITTED or (future is not None and len(remaining) <= self.workers):
-                    break  # its run is still being read, or fewer than ``workers`` runs are ahead of it
                 yield hand_out()
+            raise
         submit()
         while ahead:
             yield hand_out()

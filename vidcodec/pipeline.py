@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -115,17 +116,18 @@ def _alive() -> bool:
 
 class ProcessWorkers:
     """Worker processes for work that holds the GIL (GOP-parallel coding), all made at once, here,
-    by fork where the system has it: the caller makes this before it starts its own threads
+    by fork on Linux: the caller makes this before it starts its own threads
     (pipeline stages, ONNX Runtime), so no lock is copied mid-use, and the children inherit what the
     parent loaded. Elsewhere spawn (``fork_only`` refuses: its ``initargs`` would have to pickle,
     and a script then needs the ``if __name__ == "__main__"`` guard). A context manager; closing
     cancels the jobs not started and waits for the running ones."""
 
     def __init__(self, workers: int, initializer: Callable, initargs: tuple, fork_only: bool = False) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        if fork_only and "fork" not in methods:
-            raise UsageError("--workers needs a system with fork (Linux); leave it out to code in-process")
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        # fork on Linux only: elsewhere (macOS) system libraries are not fork-safe, and Python spawns
+        fork = sys.platform.startswith("linux")
+        if fork_only and not fork:
+            raise UsageError("--workers needs Linux (worker processes made by fork); leave it out to code in-process")
+        context = multiprocessing.get_context("fork" if fork else "spawn")
         self.workers = workers
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs)
         try:  # a pool that forks makes every worker with its first job: now, before the caller's threads
