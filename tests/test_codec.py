@@ -167,3 +167,13 @@ def test_to_rgb_rounds_half_to_even_and_matches_the_plain_formula():
     want = np.rint(x[0, :, :45, :70] * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
     assert out.shape == (45, 70, 3) and out.flags.c_contiguous
     np.testing.assert_array_equal(out, want)
+
+
+def test_key_table_bits_of_all_channels_at_once_match_the_tables_one_by_one(tiny):
+    rng = np.random.default_rng(8)
+    enc = FrameEncoder(tiny, 2)
+    k = tiny.level_channels[2]
+    symbols = rng.integers(-40, 40, (k, 6, 7))  # escapes on both sides of most tables too
+    tables = tiny.key_tables[2]
+    want = sum(tables.bits(c, symbols[c]) for c in range(k))
+    assert enc._key_table_bits(symbols, 2) == pytest.approx(want, rel=1e-12)
