@@ -71,6 +71,23 @@ def write_testsrc(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48)
     return path
 
 
+def tiny_stream(d: Path, frames: int, gop: int) -> dict:
+    """A ``frames``-frame testsrc clip in ``d`` coded with the tiny model (quality 2, a keyframe at
+    least every ``gop`` frames): its path, bytes, packets, header, keyframe packet numbers and
+    decoded frames."""
+    from vidcodec import api, container
+
+    clip = write_testsrc(d / "clip.mp4", frames=frames)
+    path = d / "clip.gvc"
+    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=gop)
+    with container.GvcReader(path) as r:
+        packets = list(r)
+        header = r.header
+    return {"dir": d, "path": path, "data": path.read_bytes(), "packets": packets, "header": header,
+            "frames": list(api.frames(path)),
+            "keys": [i for i, p in enumerate(packets) if p.kind is container.PacketType.KEY]}
+
+
 @pytest.fixture
 def clip(tmp_path) -> Path:
     """A 12-frame 64x48 testsrc2 clip in mp4."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_testsrc
+from conftest import tiny_stream, write_testsrc
 
 from vidcodec import api, container, gopdecode
 from vidcodec.cli import main
@@ -17,15 +17,9 @@ GOP = 4
 
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory, tiny_model_dir) -> dict:
-    d = tmp_path_factory.mktemp("gopdecode")
-    clip = write_testsrc(d / "clip.mp4", frames=FRAMES)
-    path = d / "clip.gvc"
-    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=GOP)
-    with container.GvcReader(path) as r:
-        packets = list(r)
-    keys = [i for i, p in enumerate(packets) if p.kind is container.PacketType.KEY]
-    assert len(keys) >= 3 and len(packets) == FRAMES
-    return {"path": path, "packets": packets, "keys": keys, "frames": list(api.frames(path))}
+    s = tiny_stream(tmp_path_factory.mktemp("gopdecode"), FRAMES, GOP)
+    assert len(s["keys"]) >= 3 and len(s["packets"]) == FRAMES
+    return s
 
 
 def _same(a: list[api.DecodedFrame], b: list[api.DecodedFrame]) -> None:

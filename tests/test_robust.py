@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_testsrc
+from conftest import tiny_stream
 
 from vidcodec import api, container
 from vidcodec.cli import main
@@ -26,17 +26,9 @@ SIZE_OFFSET = 15  # byte offset of the payload size
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory, tiny_model_dir) -> dict:
     """A 12-frame tiny-model stream with a keyframe at least every 4 frames, its packets and its frames."""
-    d = tmp_path_factory.mktemp("robust")
-    clip = write_testsrc(d / "clip.mp4", frames=FRAMES)
-    path = d / "clip.gvc"
-    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=GOP)
-    with container.GvcReader(path) as r:
-        packets = list(r)
-        header = r.header
-    frames = list(api.frames(path))
-    assert len(frames) == FRAMES and not any(f.concealed for f in frames)
-    return {"dir": d, "path": path, "data": path.read_bytes(), "packets": packets, "header": header,
-            "frames": frames, "keys": [i for i, p in enumerate(packets) if p.kind is container.PacketType.KEY]}
+    s = tiny_stream(tmp_path_factory.mktemp("robust"), FRAMES, GOP)
+    assert len(s["frames"]) == FRAMES and not any(f.concealed for f in s["frames"])
+    return s
 
 
 def _damaged(stream: dict, tmp_path: Path, flips: list[tuple[int, int]], name: str = "bad.gvc") -> Path:
