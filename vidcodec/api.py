@@ -36,6 +36,7 @@ from .codec import (
     DEFAULT_GAN_MODEL,
     DEFAULT_KEY_BITS,
     DEFAULT_SEARCH_ITERS,
+    SUBPEL_MODES,
     default_gop,
     gan_latent_bits,
 )
@@ -359,7 +360,6 @@ def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     return out
 
 
-SUBPEL_MODES = ("learned", "bilinear")  # encode(subpel=...): format 10.0 motion prediction
 DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the generator's in-domain PSNR
 
 
@@ -777,7 +777,6 @@ def frames(
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`).
     """
-    check_workers(workers)
     yield from _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout,
                        workers=workers)
 

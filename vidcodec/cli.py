@@ -24,6 +24,7 @@ from .codec import (
     DEFAULT_MODEL,
     DEFAULT_SEARCH_ITERS,
     RATE_GOP_SECONDS,
+    SUBPEL_MODES,
 )
 from .errors import UsageError, VidcodecError
 
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="take N gradient steps on each frame's latent (rate + distortion through the decoder) "
                      "before quantizing: fewer bits for the same quality, much slower encoding; decoding is "
                      "unchanged")
-    enc.add_argument("--subpel", choices=("learned", "bilinear"), default="learned",
+    enc.add_argument("--subpel", choices=SUBPEL_MODES, default=SUBPEL_MODES[0],
                      help="motion prediction of delta frames: learned (the model's sub-pixel predictor, vectors "
                      "to the pixel; default) or bilinear (quarter-latent-pixel vectors, bilinear: faster to "
                      "encode and decode, more bits where the camera pans)")
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--quality", type=int, help="quality level (default: the model's)")
     be.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
     be.add_argument("--json", action="store_true", help="machine-readable output")
-    be.add_argument("--subpel", choices=("learned", "bilinear"), default="learned",
+    be.add_argument("--subpel", choices=SUBPEL_MODES, default=SUBPEL_MODES[0],
                     help="delta prediction to time, as 'vidcodec encode --subpel'")
     be.add_argument("--gop", type=int, default=DEFAULT_GOP, help="keyframe interval of the encodes")
     be.add_argument("--workers", type=int, default=1, metavar="N",

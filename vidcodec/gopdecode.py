@@ -33,7 +33,6 @@ from . import container, pipeline
 from .errors import CoderError, UsageError
 
 MAX_RUN_FRAMES = 1000  # the longest GOP (header's gop) decoded in worker processes
-_VIDEO = {container.PacketType.KEY: "key", container.PacketType.DELTA: "delta"}
 
 _decoder_args: tuple | None = None  # in a worker: (model, header) for fresh decoders
 
@@ -83,6 +82,8 @@ class RunDecoder(pipeline.ProcessWorkers):
         video packet of stream 0, the future of its run's results and its index in the run (the
         result list ends early after a CoderError); ``(item, None, -1)`` for anything else. Items
         come out once ``workers`` later runs are submitted (or at the end of the stream)."""
+        from .api import _TYPE_TO_KIND  # api imports this module
+
         ahead: deque[list] = deque()  # [item, future, index] in stream order
         run: list[list] = []  # the current run's entries, not submitted yet
         remaining: dict[Future, int] = {}  # submitted runs: entries not yet handed out
@@ -90,7 +91,7 @@ class RunDecoder(pipeline.ProcessWorkers):
         def submit() -> None:
             if not run:
                 return
-            future = self.pool.submit(_decode_run, [(_VIDEO[e[0].kind], bytes(e[0].payload)) for e in run])
+            future = self.pool.submit(_decode_run, [(_TYPE_TO_KIND[e[0].kind], bytes(e[0].payload)) for e in run])
             for j, entry in enumerate(run):
                 entry[1], entry[2] = future, j
             remaining[future] = len(run)
@@ -107,7 +108,7 @@ class RunDecoder(pipeline.ProcessWorkers):
         try:
             for item in items:
                 damaged = isinstance(item, container.Damaged)
-                video = not damaged and item.stream_index == 0 and item.kind in _VIDEO
+                video = not damaged and item.stream_index == 0 and item.kind in _TYPE_TO_KIND
                 if damaged or (video and item.kind == container.PacketType.KEY):
                     submit()  # a run ends before damage and before a keyframe
                 entry = [item, None, _UNSUBMITTED if video else -1]

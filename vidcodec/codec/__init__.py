@@ -7,6 +7,8 @@ DEFAULT_GAN_MODEL = "pgan-carphone"  # --mode gan
 # keyframe (on training clips, gop 250 against 32 saved 3-49 % BD-rate); scene cuts still start a GOP.
 # Seeking stays cheap: frames before the target are entropy-decoded, not synthesized.
 DEFAULT_GOP = 250
+# encode --subpel: format 10.0 motion prediction of delta frames, the default first
+SUBPEL_MODES = ("learned", "bilinear")
 # With --bitrate the level can only change at a keyframe, so GOPs are kept this short (seconds).
 # 1 s: on diver and bikes (300 frames, 150 and 400 kbit/s) 1-s GOPs held the rate within 3 %,
 # 2-s GOPs missed by up to 11 % (levels are ~2x apart, 6 GOPs left too few decisions), and at

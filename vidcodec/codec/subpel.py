@@ -108,8 +108,7 @@ class Predictor:
             if w is None:
                 k, c = self.level_channels[level], self.gains.shape[1]
                 g = self.gains[level].astype(np.float64)
-                cols = np.concatenate([np.arange(k) + t * c for t in range(4)])
-                a = self.phases[:, :, :k][..., cols].astype(np.float64)
+                a = self.phases[:, :, :k][..., _tap_columns(k, c)].astype(np.float64)
                 w = np.rint(g[:k, None] * a / np.tile(g[:k], 4)[None, :] * 2.0**FRACTION_BITS)
                 w = np.clip(w, -WEIGHT_CAP, WEIGHT_CAP)
                 w[0, 0] = 0.0
@@ -124,9 +123,7 @@ class Predictor:
             w = self._search.get(key)
         if w is None:
             full = self.weights(level)
-            k = full.shape[2]
-            cols = np.concatenate([np.arange(inputs) + t * k for t in range(4)])
-            w = np.ascontiguousarray(full[:, :, :outputs][..., cols]) / 2.0**FRACTION_BITS
+            w = np.ascontiguousarray(full[:, :, :outputs][..., _tap_columns(inputs, full.shape[2])]) / 2.0**FRACTION_BITS
             with self._lock:
                 self._search[key] = w
         return w
@@ -139,7 +136,7 @@ class Predictor:
         the result is the same exact integers whatever the count."""
         c, h, w = prev.shape
         k = min(self.level_channels[level], c)
-        padded = _pad(prev[:k], np.float64)  # exact: samples are integers under 2^15
+        padded = _pad(prev[:k])
         out = np.zeros((c, h, w), dtype=np.int64)
         moving = []  # (y, x, bh, bw, dx, dy) of the blocks that need products
         for r in range(vectors.shape[0]):
@@ -154,7 +151,6 @@ class Predictor:
                     moving.append((y, x, bh, bw, dx, dy))
         if not moving:
             return out
-        samples = padded
 
         def one(job: tuple[int, int, int, int, int, int]) -> None:
             y, x, bh, bw, dx, dy = job
@@ -164,7 +160,7 @@ class Predictor:
             # K × 4K ones. The sum of integer products is the same exact integer.
             (ox, oy, nx, ny), combined = self._combined(level, dx % UNITS, dy % UNITS)
             y0, x0 = y + dy // UNITS + oy + MARGIN, x + dx // UNITS + ox + MARGIN
-            taps = np.concatenate([samples[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw]
+            taps = np.concatenate([padded[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw]
                                    for b in range(ny) for a in range(nx)]).reshape(nx * ny * k, -1)
             s = combined @ taps
             half = 1 << (FRACTION_BITS + 3)
@@ -226,7 +222,7 @@ class Predictor:
         k, h, w = target.shape
         kk = min(self.level_channels[level], prev.shape[0], REFINE_INPUTS)
         weights = self._search_weights(level, k, kk)
-        padded = _pad(prev[:kk], np.float64)
+        padded = _pad(prev[:kk])
         out = np.zeros_like(quarters)
         for r in range(quarters.shape[0]):
             for col in range(quarters.shape[1]):
@@ -305,18 +301,25 @@ def _pool(n: int) -> ThreadPoolExecutor:
         return _POOLS[n]
 
 
-def _pad(prev: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    """The samples: ``prev`` clipped to ±SAMPLE_CAP, in ``dtype``, with MARGIN edge samples on each
-    side (``np.pad``'s edge mode, written out: a tenth of its time at these sizes)."""
+def _pad(prev: np.ndarray) -> np.ndarray:
+    """The samples: ``prev`` clipped to ±SAMPLE_CAP, as float64 (exact: integers under 2^15), with
+    MARGIN edge samples on each side (``np.pad``'s edge mode, written out: a tenth of its time at
+    these sizes)."""
     k, h, w = prev.shape
     m = MARGIN
-    out = np.empty((k, h + 2 * m, w + 2 * m), dtype=dtype)
+    out = np.empty((k, h + 2 * m, w + 2 * m))
     np.clip(prev, -SAMPLE_CAP, SAMPLE_CAP, out=out[:, m:m + h, m:m + w], casting="unsafe")
     out[:, :m, m:m + w] = out[:, m:m + 1, m:m + w]
     out[:, m + h:, m:m + w] = out[:, m + h - 1:m + h, m:m + w]
     out[:, :, :m] = out[:, :, m:m + 1]
     out[:, :, m + w:] = out[:, :, m + w - 1:m + w]
     return out
+
+
+def _tap_columns(n: int, stride: int) -> np.ndarray:
+    """Columns of a map over the 2×2 taps of ``stride`` channels each that hold the first ``n``
+    channels of every tap (tap-major, as the weights are laid out)."""
+    return np.concatenate([np.arange(n) + t * stride for t in range(4)])
 
 
 def _taps(padded: np.ndarray, y0: int, x0: int, bh: int, bw: int) -> np.ndarray:

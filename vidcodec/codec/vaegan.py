@@ -256,7 +256,6 @@ class FrameEncoder:
                              f"not {len(self.residuals)}: pass major=6 for other tables")
         freqs = context.SELECTOR_FREQS if compact else np.ones(len(self.residuals))
         self._selector_bits = np.log2(freqs.sum() / freqs)  # bits of each delta selector value
-        self._key_costs: dict[int, np.ndarray] = {}  # per level: bits of each key-table entry (_key_table_bits)
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -377,16 +376,8 @@ class FrameEncoder:
     def _key_table_bits(self, symbols: np.ndarray, level: int) -> float:
         """Bits of a keyframe's symbols (K,h,w) with the level's per-channel key tables (escapes as their
         marker only)."""
-        tables = self.model.key_tables[level]
-        k = symbols.shape[0]
-        cost = self._key_costs.get(level)
-        if cost is None:  # bits of each value index (escape last) of each channel's table
-            cost = self._key_costs[level] = PRECISION - np.log2(np.maximum(tables.freqs, 1).astype(np.float64))
-        esc = (tables.sizes[:k].astype(np.int64) - 1)[:, None]
-        idx = symbols.reshape(k, -1).astype(np.int64) - tables.offsets[:k, None].astype(np.int64)
-        idx = np.where((idx < 0) | (idx >= esc), esc, idx)
         # all channels at once (IntTables.bits, one channel at a time, was 1.7 ms of a 640x360 delta)
-        return float(np.take_along_axis(cost[:k], idx, axis=1).sum())
+        return self.model.key_tables[level].row_bits(symbols)
 
     def _prediction(self, ys: np.ndarray) -> np.ndarray:
         """The prediction of ``ys`` with motion (integer symbols; the previous ones when none move)."""

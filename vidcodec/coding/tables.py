@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +39,29 @@ class IntTables:
     def __len__(self) -> int:
         return len(self.offsets)
 
+    def _index(self, rows: int | np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """Each symbol's column in table ``rows`` (broadcast against ``symbols``): its index, or the
+        escape for values outside the table's range."""
+        idx = symbols.astype(np.int64) - self.offsets[rows].astype(np.int64)
+        esc = self.sizes[rows].astype(np.int64) - 1
+        return np.where((idx < 0) | (idx >= esc), esc, idx)
+
+    @cached_property
+    def _costs(self) -> np.ndarray:
+        """Bits of every column of every table (the escape as its marker only; padding unused)."""
+        return PRECISION - np.log2(np.maximum(self.freqs, 1).astype(np.float64))
+
+    def row_bits(self, symbols: np.ndarray) -> float:
+        """Cost in bits of ``symbols`` (n, ...) whose i-th slice is coded with table i, all at once
+        (:meth:`bits` per row, summed in another order): escapes counted as their marker only."""
+        n = len(symbols)
+        idx = self._index(np.arange(n)[:, None], symbols.reshape(n, -1))
+        return float(np.take_along_axis(self._costs[:n], idx, axis=1).sum())
+
     def bits(self, row: int, symbols: np.ndarray) -> float:
         """Exact cost in bits of coding ``symbols`` with table ``row``, escapes counted as their marker only."""
-        idx = symbols.astype(np.int64) - int(self.offsets[row])
+        idx = self._index(row, symbols)
         esc = int(self.sizes[row]) - 1
-        idx = np.where((idx < 0) | (idx >= esc), esc, idx)
         counts = np.bincount(idx.ravel(), minlength=esc + 1)
         used = counts > 0
         f = self.freqs[row, : esc + 1][used].astype(np.float64)

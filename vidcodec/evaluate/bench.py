@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .. import api, container
-from ..codec import DEFAULT_GOP
+from ..codec import DEFAULT_GOP, SUBPEL_MODES
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
@@ -157,8 +157,8 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     api.check_workers(workers)
     if gop < 1:
         raise UsageError(f"--gop must be at least 1 (got {gop})")
-    if subpel not in ("learned", "bilinear"):
-        raise UsageError(f"--subpel must be learned or bilinear, not {subpel!r}")
+    if subpel not in SUBPEL_MODES:
+        raise UsageError(f"--subpel must be {' or '.join(SUBPEL_MODES)}, not {subpel!r}")
     ref, rate, name = load_frames(clip, frames, size)
     m = zoo.load(model, backend=backend)
     quality = quality or m.default_quality
