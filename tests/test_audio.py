@@ -146,7 +146,7 @@ def test_damaged_audio_description_decodes_video_only(clip, tmp_path, tiny_model
     hdr.extensions[container.EXT_AUDIO] = b"\x01\x00\x00\x00"
     with container.GvcWriter(bad, hdr) as w:
         for p in packets:
-            w.write_packet(p.kind, p.pts, p.payload, stream_index=p.stream_index)
+            w.write_packet(p.kind, p.pts, p.payload, stream_index=p.stream_index, flags=p.flags)
     s = vidcodec.decode(bad, tmp_path / "v.mp4")
     assert s.frames == 20 and "audio description is damaged" in caplog.text
     with av.open(str(tmp_path / "v.mp4")) as c:

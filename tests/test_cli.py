@@ -490,7 +490,7 @@ def test_stream_whose_model_hash_is_not_installed_names_the_model(capsys, media,
     gvc = tmp_path / "other-model.gvc"
     with container.GvcWriter(gvc, other) as w:
         for p in pkts:
-            w.write_packet(p.kind, p.pts, p.payload)
+            w.write_packet(p.kind, p.pts, p.payload, flags=p.flags)
     code, _, err = cli(capsys, "decode", gvc, tmp_path / "x.y4m", "-q")
     assert_one_line_error(code, err, "decode", f"vaegan-tiny@{bytes(range(32)).hex()[:12]}", "not installed",
                           "VIDCODEC_MODEL_PATH")

@@ -221,9 +221,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(10, 2)
+        + le(11, 2)
         + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 10.0, header size
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 11.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -263,8 +263,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "377481a9a4841916a53b850c1be2161b6c3814bb4de63b35a7bbcf7a7f051082"  # format 10.0
+        "94dcc8ebf495cf36486afdeece419ad194268d0dd93d42dc84043e19242d42bf"  # format 11.0
     )
+    # 11.0 changed only the version in these bytes: kept at 10.0 it gives 10.0's.
+    v10, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(10, 0)))
+    assert hashlib.sha256(v10).hexdigest() == "377481a9a4841916a53b850c1be2161b6c3814bb4de63b35a7bbcf7a7f051082"
     # 7.0 changed the packet headers; 6.0 only the version: a header kept at 6.0 or 5.0 gives its bytes.
     v6, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(6, 0)))
     assert hashlib.sha256(v6).hexdigest() == "ce5cfb6f32377f44e55d6b8910d3fa21cc580e7b70a8e600706ebaa1ab9c2901"
@@ -407,10 +410,10 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<H", 11) + data[10:]
+    future = data[:8] + struct.pack("<H", 12) + data[10:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 11\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x.*upgrade"
+        match=r"version 12\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -418,7 +421,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (10, 9)
+    assert reader.version == (11, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 

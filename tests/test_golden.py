@@ -14,7 +14,8 @@ from conftest import DATA
 
 import vidcodec
 from vidcodec import container
-from vidcodec.codec import motion
+from vidcodec.api import _colour_section
+from vidcodec.codec import colour, motion
 from vidcodec.codec.vaegan import FrameDecoder
 from vidcodec.coding import varint
 from vidcodec.errors import CoderError
@@ -78,8 +79,8 @@ def _check_golden_pan(name: str, major: int) -> None:
         m = zoo.load(h.model_name, h.model_hash.hex())
         predictor = m.subpel if container.subpel_table(h) else None
         dec = FrameDecoder(m, h.latent_shape, major=major, predictor=predictor)
-        symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta", p.payload)[0]
-                   for p in r]
+        symbols = [dec.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta",
+                                      _colour_section(p, h)[1])[0] for p in r]
     np.testing.assert_array_equal(np.stack(symbols), want["symbols"])
     rgb = np.stack([f.rgb for f in vidcodec.frames(DATA / f"golden_{name}.gvc")]).astype(int)
     assert np.abs(rgb - want["rgb"]).max() <= 2 and np.abs(rgb - want["rgb"]).mean() < 0.05
@@ -206,3 +207,32 @@ def test_golden_subpel_stream_is_version_10_and_decodes_to_the_same_symbols_and_
     assert fine >= 2 and flagged >= 1
     _check_golden_pan("subpel", major=10)
     _assert_read_otherwise("subpel", packets, FrameDecoder(m, h.latent_shape, major=10))  # no predictor: 9.x
+
+
+def test_golden_colour_stream_is_version_11_with_a_colour_corrected_key(tiny_model_dir):
+    # Its keyframe carries a colour correction (packet flag bit 0, 24 bytes ahead of the payload) that
+    # the decoder applies to every frame of the GOP after the synthesis. A 10.x reading of the same
+    # bytes takes the correction for the level and context bytes: other symbols, or a failure.
+    packets = _golden_pan_packets("colour", (11, 0))
+    assert [p.flags for p in packets] == [colour.FLAG, 0, 0, 0, 0, 0]
+    want = np.load(DATA / "golden_colour.npz")
+    with container.GvcReader(DATA / "golden_colour.gvc") as r:
+        h = r.header
+    correction, _ = _colour_section(packets[0], h)
+    np.testing.assert_array_equal(correction.terms, want["colour"][0])
+    assert np.abs(correction.terms - colour.ONE * colour.IDENTITY).max() > 200  # far from no correction
+    _check_golden_pan("colour", major=11)
+    m = zoo.load(h.model_name, h.model_hash.hex())
+    try:  # the key's bytes read as a 10.x key payload
+        misread = FrameDecoder(m, h.latent_shape, major=11, predictor=m.subpel).decode_symbols("key", packets[0].payload)
+        assert not np.array_equal(misread[0], want["symbols"][0])
+    except CoderError:
+        pass
+    # Without the correction the same symbols give other pictures: the decoder applied it to all six.
+    plain = np.stack([m.picture(m_latent, h.width, h.height) for m_latent in _latents(m, h, want["symbols"])])
+    assert np.abs(plain.astype(int) - want["rgb"]).mean() > 1.0
+
+
+def _latents(m, h, symbols: np.ndarray) -> list[np.ndarray]:
+    level = h.quality - 1
+    return [FrameDecoder(m, h.latent_shape, major=11).latent(s, level) for s in symbols]

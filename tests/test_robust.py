@@ -15,6 +15,7 @@ from conftest import tiny_stream
 
 from vidcodec import api, container
 from vidcodec.cli import main
+from vidcodec.codec import colour
 from vidcodec.follow import FollowedFile, ends_with_footer
 
 FRAMES = 12
@@ -105,11 +106,14 @@ def test_stream_whose_first_keyframe_is_destroyed_starts_with_grey_frames(stream
 
 
 def test_payload_that_does_not_decode_is_concealed(stream, tmp_path):
-    """A payload with a valid CRC that the coder rejects (here an invalid level byte)."""
+    """A payload with a valid CRC that the coder rejects (here an invalid level byte, or a colour
+    correction cut short)."""
     path = tmp_path / "garbage.gvc"
     with container.GvcWriter(path, stream["header"]) as w:
         for i, p in enumerate(stream["packets"]):
-            w.write_packet(p.kind, p.pts, b"\xff" + p.payload[1:] if i == 5 else p.payload)
+            at = colour.SIZE if p.flags & colour.FLAG else 0  # the level byte after a key's colour correction
+            payload = p.payload[:at] + b"\xff" + p.payload[at + 1:] if i == 5 else p.payload
+            w.write_packet(p.kind, p.pts, payload, flags=p.flags)
     got = list(api.frames(path))
     _check_concealed(stream, got, 5)
     assert got[5].key == (5 in stream["keys"])

@@ -21,7 +21,7 @@ import onnx
 import pytest
 
 import vidcodec
-from vidcodec import container, runtime
+from vidcodec import api, container, runtime
 from vidcodec.cli import main
 from vidcodec.codec.vaegan import FrameDecoder, to_tensor
 from vidcodec.errors import UsageError
@@ -272,7 +272,7 @@ def _decoded_symbols(path: Path) -> np.ndarray:
         dec = FrameDecoder(zoo.load(h.model_name, h.model_hash.hex(), backend="torch"), h.latent_shape,
                            coder=h.coder.name.lower())
         kind = {container.PacketType.KEY: "key", container.PacketType.DELTA: "delta"}
-        return np.stack([dec.decode_symbols(kind[p.kind], p.payload)[0] for p in r])
+        return np.stack([dec.decode_symbols(kind[p.kind], api._colour_section(p, h)[1])[0] for p in r])
 
 
 def test_both_backends_decode_a_stream_to_nearly_the_same_frames(tiny_model_dir, clip, tmp_path):

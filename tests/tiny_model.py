@@ -22,7 +22,8 @@ contexts) likewise (``python tests/tiny_model.py temporal``), and the format 9.0
 likewise (``python tests/tiny_model.py oriented``), and the format 10.0 one (learned sub-pixel
 prediction with the table tests/data/vaegan-tiny.subpel.safetensors, made with ``python -m
 vidcodec.train.subpel vaegan-tiny DATA/photos tests/data/vaegan-tiny.subpel.safetensors`` and
-VIDCODEC_MODEL_PATH=tests/data) on 256×192 windows at quality 2 (``python tests/tiny_model.py subpel``). The format 6.0 GAN stream in feature space (the 8x8
+VIDCODEC_MODEL_PATH=tests/data) on 256×192 windows at quality 2 (``python tests/tiny_model.py subpel``), and the
+format 11.0 one (a keyframe with a colour correction) likewise (``python tests/tiny_model.py colour``). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """
@@ -126,6 +127,7 @@ def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int 
     import av
 
     import vidcodec
+    from vidcodec.api import _colour_section
     from vidcodec.codec.vaegan import FrameDecoder
     from vidcodec.container import GvcReader
     from vidcodec.models import zoo
@@ -145,15 +147,18 @@ def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int 
                 out.mux(p)
         vidcodec.encode(clip, DATA / f"golden_{name}.gvc", model="vaegan-tiny", quality=quality, gop=6,
                         overwrite=True)
-    symbols = []
+    symbols, colours = [], []
     with GvcReader(DATA / f"golden_{name}.gvc") as r:
         m = zoo.load("vaegan-tiny")
         dec = FrameDecoder(m, tuple(r.header.latent_shape),
                            predictor=m.subpel if 3 in r.header.extensions else None)
         for p in r:
-            symbols.append(dec.decode_symbols("key" if p.kind == 1 else "delta", p.payload)[0])
+            correction, body = _colour_section(p, r.header)  # format 11.0: a key's colour correction
+            colours.append(np.zeros((3, 4), np.int16) if correction is None else correction.terms)
+            symbols.append(dec.decode_symbols("key" if p.kind == 1 else "delta", body)[0])
     frames = list(vidcodec.frames(DATA / f"golden_{name}.gvc"))
-    np.savez_compressed(DATA / f"golden_{name}.npz", symbols=np.stack(symbols), rgb=np.stack([f.rgb for f in frames]))
+    np.savez_compressed(DATA / f"golden_{name}.npz", symbols=np.stack(symbols), rgb=np.stack([f.rgb for f in frames]),
+                        **({"colour": np.stack(colours)} if any(c.any() for c in colours) else {}))
 
 
 if __name__ == "__main__":
@@ -163,7 +168,7 @@ if __name__ == "__main__":
         make_golden_gan_features()
     elif sys.argv[1:] in (["motion"], ["context"]):
         make_golden_pan(sys.argv[1])
-    elif sys.argv[1:] == ["subpel"]:
+    elif sys.argv[1:] in (["subpel"], ["colour"]):
         make_golden_pan(sys.argv[1], width=256, height=192, quality=2)
     elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"], ["oriented"]):
         make_golden_pan(sys.argv[1], width=192, height=128)

@@ -40,6 +40,7 @@ from .codec import (
     default_gop,
     gan_latent_bits,
 )
+from .codec import colour as colour_mod
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
@@ -153,6 +154,7 @@ def encode(
     coeffs: int = DEFAULT_GAN_COEFFS,
     subpel: str = "learned",
     workers: int = 1,
+    colour: bool = True,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -171,6 +173,10 @@ def encode(
     where it has one (format 10.0, :mod:`vidcodec.codec.subpel`), ``"bilinear"`` with quarter
     vectors and bilinear interpolation only (less encoding and decoding time, more bits where the
     camera pans).
+    ``colour``: fit each keyframe's colour correction, which the decoder applies to its GOP after the
+    synthesis (format 11.0, :mod:`vidcodec.codec.colour`; one synthesis per keyframe). With
+    ``workers`` > 1 only the keyframes that start a chunk of ``gop`` frames get one (scene cuts
+    inside a chunk none).
 
     ``mode="gan"`` codes each frame as the latent of a generator found by search
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
@@ -255,8 +261,9 @@ def encode(
         # Format 10.0: deltas move the latent with the model's learned sub-pixel predictor when it has one
         # (the header names its table); otherwise with quarter vectors and bilinear prediction.
         predictor = m.subpel if coder == "ans" and subpel == "learned" else None
+        fitter = colour_mod.Fitter(m.synthesize, source.width, source.height) if colour else None
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
-                               refiner=refiner, predictor=predictor)
+                               refiner=refiner, predictor=predictor, colour=fitter)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = _header(source, m, max_frames=max_frames, coder=container.Coder[coder.upper()],
                          mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
@@ -282,16 +289,20 @@ def encode(
         if repeat_header is None:
             repeat_header = _is_live(dst)
         if chunks is not None:
-            coded_frames = chunks.code(((f.pts, f.index), y) for f, _, y in analysed)
+            starts: dict[tuple[int, int], np.ndarray] = {}  # the frames that start a chunk, for their keys' colour
+            fed = _chunk_feed(analysed, gop, starts if colour else None)
+            coded_frames = chunks.code(fed)
+            if colour:
+                coded_frames = _colour_chunk_keys(coded_frames, starts, m, header, source.width, source.height)
         else:
             coded_frames = (((f.pts, f.index), *_coded(encoder.encode_latent(y, x))) for f, x, y in analysed)
         with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
             audio = _AudioGate(writer, source)
-            for (pts, index), kind, payload, level in coded_frames:
+            for (pts, index), kind, payload, level, flags in coded_frames:
                 before = writer.bytes_written
-                writer.write_packet(_KIND_TO_TYPE[kind], pts, payload)
+                writer.write_packet(_KIND_TO_TYPE[kind], pts, payload, flags=flags)
                 if rate is not None:
                     rate.update(8 * (writer.bytes_written - before))
                 tally.add(pts, kind == KEY)
@@ -307,8 +318,34 @@ def encode(
                        [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [], tally.audio_bytes)
 
 
-def _coded(coded) -> tuple[str, bytes, int]:
-    return coded.kind, coded.payload, coded.level
+def _chunk_feed(analysed: Iterator, gop: int, starts: dict | None) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+    """((pts, index), latent) of each analysed frame for a ChunkEncoder; with ``starts``, the source
+    tensor of each frame that starts a chunk of ``gop`` (a keyframe) is kept there under its tag."""
+    for n, (f, x, y) in enumerate(analysed):
+        if starts is not None and n % gop == 0:
+            starts[(f.pts, f.index)] = x
+        yield (f.pts, f.index), y
+
+
+def _colour_chunk_keys(coded: Iterator, starts: dict, m: zoo.CodecModel, header: container.StreamHeader,
+                       width: int, height: int) -> Iterator[tuple]:
+    """The worker processes' packets with each chunk's first keyframe colour-corrected here, as a
+    sequential encoder does (the workers have neither the frames nor the synthesis): its symbols are
+    decoded again, synthesized and fitted. Keyframes at scene cuts inside a chunk get none."""
+    fitter = colour_mod.Fitter(m.synthesize, width, height)
+    decoder = _frame_decoder(m, header)
+    for tag, kind, payload, level, flags in coded:
+        x = starts.pop(tag, None)
+        if x is not None and kind == KEY and not flags:
+            symbols, _ = decoder.decode_symbols(KEY, payload)
+            correction = fitter.key(decoder.latent(symbols, level), x)
+            if correction is not None:
+                payload, flags = correction.to_bytes() + payload, colour_mod.FLAG
+        yield tag, kind, payload, level, flags
+
+
+def _coded(coded) -> tuple[str, bytes, int, int]:
+    return coded.kind, coded.payload, coded.level, coded.flags
 
 
 def parse_gan_layer(value: int | str | None) -> int | None:
@@ -558,6 +595,7 @@ class _Pending:
     concealed: bool
     latent: np.ndarray | None
     size: int = 0  # payload bytes of the packet (0 for concealed frames)
+    colour: colour_mod.Correction | None = None  # the GOP's colour correction (format 11.0) for ``latent``
 
 
 class Renderer:
@@ -571,10 +609,11 @@ class Renderer:
     def __call__(self, p: _Pending, picture: np.ndarray | None = None) -> np.ndarray:
         """The frame's picture; ``picture``: its synthesis when already made (see :func:`_render`)."""
         if not p.concealed:
-            self.last = picture if picture is not None else self.m.picture(p.latent, self.width, self.height)
+            self.last = picture if picture is not None else self.m.picture(p.latent, self.width, self.height,
+                                                                            p.colour)
         elif self.last is None:
             self.last = (np.full((self.height, self.width, 3), 128, np.uint8) if p.latent is None
-                         else self.m.picture(p.latent, self.width, self.height))
+                         else self.m.picture(p.latent, self.width, self.height, p.colour))
         return self.last
 
 
@@ -588,7 +627,7 @@ def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecMod
 
     def synthesize(p: _Pending | media.AudioPacket) -> tuple[_Pending | media.AudioPacket, np.ndarray | None]:
         wanted = isinstance(p, _Pending) and not p.concealed and not (skip is not None and skip(p))
-        return p, (m.picture(p.latent, width, height) if wanted else None)
+        return p, (m.picture(p.latent, width, height, p.colour) if wanted else None)
 
     return pipeline.parallel(pending, synthesize, m.lanes, name="vidcodec-synthesis")
 
@@ -675,6 +714,8 @@ def _decode_packets(
     tb = Fraction(*hdr.time_base)
     step = _frame_step(hdr)
     last_latent: tuple[np.ndarray, int] | None = None  # symbols and level of the last good frame
+    correction: colour_mod.Correction | None = None  # the colour correction in force (format 11.0)
+    last_colour: colour_mod.Correction | None = None  # the one of the last good frame
     last_float: np.ndarray | None = None  # its latent for synthesis, computed once when first needed
     last_pts: int | None = None
     need_key = False  # after damage: deltas are dropped until a key packet
@@ -696,7 +737,7 @@ def _decode_packets(
             last_float = decoder.latent(*last_latent)
         if concealed:
             counts.concealed += 1
-        yield _Pending(pts, key, concealed, last_float, size)
+        yield _Pending(pts, key, concealed, last_float, size, last_colour)
 
     def fill(until: int | None, frames: int | None = None) -> Iterator[_Pending]:
         """Concealed repeats at the frame rate between the last pts and ``until`` (or ``frames`` of them)."""
@@ -738,7 +779,8 @@ def _decode_packets(
             yield from emit(item.pts, False, True)
             continue
         try:
-            last_latent, last_float = (decoder.decode_symbols(kind, item.payload) if run is None
+            found, body = _colour_section(item, hdr)
+            last_latent, last_float = (decoder.decode_symbols(kind, body) if run is None
                                        else gopdecode.result(run, index)), None
         except CoderError as err:
             log.warning("packet at offset %d (pts %d) does not decode: %s; concealing until the next keyframe",
@@ -748,12 +790,24 @@ def _decode_packets(
             yield from emit(item.pts, kind == KEY, True)
             continue
         need_key = False
+        if kind == KEY or found is not None:  # a keyframe without one resets to none
+            correction = found
+        last_colour = correction
         yield from emit(item.pts, kind == KEY, False, len(item.payload))
     if from_beginning and counts.damaged and last_pts is not None:
         index = reader.index()
         expected = index.frame_count if index is not None else hdr.frame_count
         if expected > seen:
             yield from fill(None, expected - seen)
+
+
+def _colour_section(item: container.Packet, hdr: container.StreamHeader
+                    ) -> tuple[colour_mod.Correction | None, bytes | memoryview]:
+    """A video packet's colour correction (format 11.0 VAE-GAN packets flagged colour.FLAG; else
+    None) and the rest of its payload, which the frame decoder reads. CoderError if it is cut short."""
+    if item.flags & colour_mod.FLAG and hdr.version[0] >= 11 and hdr.mode == container.Mode.VAEGAN:
+        return colour_mod.split(item.payload)
+    return None, item.payload
 
 
 def frames(

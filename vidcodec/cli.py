@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="motion prediction of delta frames: learned (the model's sub-pixel predictor, vectors "
                      "to the pixel; default) or bilinear (quarter-latent-pixel vectors, bilinear: faster to "
                      "encode and decode, more bits where the camera pans)")
+    enc.add_argument("--no-colour", action="store_true",
+                     help="send no colour corrections: by default each keyframe carries the 3x4 colour transform "
+                     "(24 bytes) that brings the decoded picture closest to the source, applied by the decoder to "
+                     "its whole GOP (format 11.0)")
     enc.add_argument("--no-audio", action="store_true",
                      help="drop the input's audio (by default its first audio stream is carried through untouched)")
     enc.add_argument("--repeat-header", action="store_true",
@@ -351,7 +355,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    repeat_header=True if a.repeat_header else None, raw=raw,
                    audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
                    key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs,
-                   workers=a.workers)
+                   workers=a.workers, colour=not a.no_colour)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())

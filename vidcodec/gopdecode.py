@@ -75,6 +75,7 @@ class RunDecoder(pipeline.ProcessWorkers):
             raise UsageError(f"a RunDecoder needs at least 2 workers (got {workers}); decode in-process instead")
         if header.mode != container.Mode.VAEGAN:
             raise UsageError("--workers applies to VAE-GAN streams only (a GAN-mode stream decodes in-process)")
+        self.header = header
         super().__init__(workers, _init, (header, backend))
 
     def results(self, items: Iterator) -> Iterator[tuple[object, Future | None, int]]:
@@ -82,7 +83,15 @@ class RunDecoder(pipeline.ProcessWorkers):
         video packet of stream 0, the future of its run's results and its index in the run (the
         result list ends early after a CoderError); ``(item, None, -1)`` for anything else. Items
         come out once ``workers`` later runs are submitted (or at the end of the stream)."""
-        from .api import _TYPE_TO_KIND  # api imports this module
+        from .api import _TYPE_TO_KIND, _colour_section  # api imports this module
+
+        def body(item: container.Packet) -> bytes:
+            """What the frame decoder reads of a packet: its payload after any colour correction (one cut
+            short is the caller's CoderError, raised before it asks for this packet's result)."""
+            try:
+                return bytes(_colour_section(item, self.header)[1])
+            except CoderError:
+                return bytes(item.payload)
 
         ahead: deque[list] = deque()  # [item, future, index] in stream order
         run: list[list] = []  # the current run's entries, not submitted yet
@@ -91,7 +100,7 @@ class RunDecoder(pipeline.ProcessWorkers):
         def submit() -> None:
             if not run:
                 return
-            future = self.pool.submit(_decode_run, [(_TYPE_TO_KIND[e[0].kind], bytes(e[0].payload)) for e in run])
+            future = self.pool.submit(_decode_run, [(_TYPE_TO_KIND[e[0].kind], body(e[0])) for e in run])
             for j, entry in enumerate(run):
                 entry[1], entry[2] = future, j
             remaining[future] = len(run)

@@ -34,14 +34,14 @@ def _init(make: Callable) -> None:
     _make_encoder = make
 
 
-def _code_chunk(first: int, latents: list[np.ndarray]) -> list[tuple[str, bytes, int]]:
-    """In a worker: (kind, payload, level) of each latent of a chunk, coded from a keyframe on."""
+def _code_chunk(first: int, latents: list[np.ndarray]) -> list[tuple[str, bytes, int, int]]:
+    """In a worker: (kind, payload, level, flags) of each latent of a chunk, coded from a keyframe on."""
     encoder = _make_encoder()
     encoder._frame = first  # the frame count seeds the QSGD dither (coder elias), as in one encode
     out = []
     for y in latents:
         coded = encoder.encode_latent(y)
-        out.append((coded.kind, coded.payload, coded.level))
+        out.append((coded.kind, coded.payload, coded.level, coded.flags))
     return out
 
 
@@ -57,8 +57,8 @@ class ChunkEncoder(pipeline.ProcessWorkers):
         self.gop = gop
         super().__init__(workers, _init, (make,), fork_only=True)
 
-    def code(self, frames: Iterator[tuple[object, np.ndarray]]) -> Iterator[tuple[object, str, bytes, int]]:
-        """``(tag, kind, payload, level)`` for each ``(tag, latent)`` of ``frames``, in order; a
+    def code(self, frames: Iterator[tuple[object, np.ndarray]]) -> Iterator[tuple[object, str, bytes, int, int]]:
+        """``(tag, kind, payload, level, flags)`` for each ``(tag, latent)`` of ``frames``, in order; a
         chunk's packets come once ``workers`` later chunks are submitted (or at the end)."""
         flight: deque[tuple[list, Future]] = deque()
         tags: list = []
@@ -71,10 +71,10 @@ class ChunkEncoder(pipeline.ProcessWorkers):
             first += len(latents)
             tags, latents = [], []
 
-        def drain() -> Iterator[tuple[object, str, bytes, int]]:
+        def drain() -> Iterator[tuple[object, str, bytes, int, int]]:
             chunk_tags, future = flight.popleft()
-            for tag, (kind, payload, level) in zip(chunk_tags, future.result(), strict=True):
-                yield tag, kind, payload, level
+            for tag, coded in zip(chunk_tags, future.result(), strict=True):
+                yield tag, *coded
 
         for tag, y in frames:
             tags.append(tag)

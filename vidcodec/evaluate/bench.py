@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .. import api, container
-from ..codec import DEFAULT_GOP, SUBPEL_MODES
+from ..codec import DEFAULT_GOP, SUBPEL_MODES, colour
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
@@ -85,7 +85,8 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
     the delta prediction, as ``vidcodec encode --subpel``)."""
     h, w = frames[0].shape[:2]
     predictor = model.subpel if subpel == "learned" else None
-    enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor)  # as `vidcodec encode` codes
+    enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor,  # as `vidcodec encode` codes
+                       colour=colour.Fitter(model.synthesize, w, h))
     t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
                                                "container parse", "entropy decoding", "synthesis", "to rgb")}
     buf = io.BytesIO()
@@ -104,9 +105,9 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
             t1 = time.perf_counter()
             y = model.analyze(x)[0]
             t2 = time.perf_counter()
-            coded = enc.encode_latent(y)
+            coded = enc.encode_latent(y, x)
             t3 = time.perf_counter()
-            writer.write_packet(kinds[coded.kind], i, coded.payload)
+            writer.write_packet(kinds[coded.kind], i, coded.payload, flags=coded.flags)
             t4 = time.perf_counter()
             for k, a, b in (("convert", t0, t1), ("analysis", t1, t2), ("entropy coding", t2, t3),
                             ("container write", t3, t4)):
@@ -114,6 +115,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
     buf.seek(0)
     dec = FrameDecoder(model, (c, lh, lw), predictor=predictor)
     reader = container.GvcReader(buf)
+    correction = None
     it = iter(reader)
     while True:
         t0 = time.perf_counter()
@@ -122,11 +124,13 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
         if pkt is None:
             break
         kind = "key" if pkt.kind == container.PacketType.KEY else "delta"
-        sym, level = dec.decode_symbols(kind, pkt.payload)
+        found, body = api._colour_section(pkt, header)
+        correction = found if found is not None or kind == "key" else correction
+        sym, level = dec.decode_symbols(kind, body)
         t2 = time.perf_counter()
         img = model.synthesize(dec.latent(sym, level))
         t3 = time.perf_counter()
-        to_rgb(img, w, h)
+        to_rgb(img, w, h, correction)
         t4 = time.perf_counter()
         for k, a, b in (("container parse", t0, t1), ("entropy decoding", t1, t2), ("synthesis", t2, t3),
                         ("to rgb", t3, t4)):

@@ -124,9 +124,10 @@ class GanModel:
             return None
         return self.encoder(target.to(self.device) * 2 - 1).cpu()
 
-    def picture(self, z: np.ndarray, width: int, height: int) -> np.ndarray:
+    def picture(self, z: np.ndarray, width: int, height: int, colour: None = None) -> np.ndarray:
         """Decoded state → H×W×3 uint8 at the stream's size: a latent (latent,) or (1, latent), or a
-        feature map (C, h, w) of the generator (see :meth:`state_shape`), float32."""
+        feature map (C, h, w) of the generator (see :meth:`state_shape`), float32. ``colour``: always
+        None (GAN-mode streams carry no colour correction; the argument is the VAE-GAN models')."""
         worker_threads()
         z = np.asarray(z, np.float32)
         state = torch.from_numpy(z[None] if z.ndim == 3 else z.reshape(1, -1))

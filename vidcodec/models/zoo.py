@@ -29,6 +29,7 @@ from .card import DOWNSCALE, GAN_KIND, VAEGANConfig, check_kind
 if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, export, --refine, GAN mode
     import torch
 
+    from ..codec.colour import Correction
     from ..codec.subpel import Predictor
     from .gan import GanModel
     from .vaegan import Analysis, Synthesis
@@ -209,20 +210,26 @@ class CodecModel:
         with torch.inference_mode():
             return _numpy(self.analysis(_channels_last(x, torch_device())))
 
-    def picture(self, y: np.ndarray, width: int, height: int) -> np.ndarray:
-        """One decoded latent (1,C,h,w) → H×W×3 uint8 picture of the frame's size."""
+    def picture(self, y: np.ndarray, width: int, height: int, colour: Correction | None = None) -> np.ndarray:
+        """One decoded latent (1,C,h,w) → H×W×3 uint8 picture of the frame's size; ``colour``: the
+        stream's colour correction for it (format 11.0), applied after the synthesis."""
         if self.backend == "torch":
             # Clamp, scale, round (half to even, as np.rint) and crop where the synthesis ran: on a GPU
             # a quarter of the bytes cross to the host and the CPU does no per-pixel work.
             import torch
 
             with torch.inference_mode():
-                x = self.synthesis(_channels_last(y, torch_device()))[0, :, :height, :width]
-                img = x.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous()
+                x = self.synthesis(_channels_last(y, torch_device()))[0, :, :height, :width].clamp(0.0, 1.0)
+                if colour is None:
+                    x = x.mul_(255.0)
+                else:
+                    m, o = (torch.from_numpy(a).to(x.device) for a in colour.affine(255.0))
+                    x = torch.einsum("ij,jhw->ihw", m, x).add_(o[:, None, None]).clamp_(0.0, 255.0)
+                img = x.round_().to(torch.uint8).permute(1, 2, 0).contiguous()
             return img.cpu().numpy()
         from ..codec.vaegan import to_rgb  # the codec module imports this one
 
-        return to_rgb(self.synthesize(y), width, height)
+        return to_rgb(self.synthesize(y), width, height, colour)
 
     def synthesize(self, y: np.ndarray) -> np.ndarray:
         """Latents (B,C,h,w) float32 → images (B,3,16h,16w) float32, clamped to [0,1]."""

@@ -1,0 +1,152 @@
+"""Colour corrections (format 11.0): the fit, its 24 bytes, the encoder's keyframes, and the decoder's
+rules (a flagged packet sets the correction from its frame on, a keyframe without one resets it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec import api, container
+from vidcodec.cli import main
+from vidcodec.codec import colour
+from vidcodec.errors import CoderError
+from vidcodec.evaluate.metrics import psnr
+
+
+def _pictures(rng, n=2, h=24, w=32) -> np.ndarray:
+    return rng.uniform(0.1, 0.9, (n, 3, h, w)).astype(np.float32)
+
+
+def test_fit_recovers_an_affine_colour_map_to_its_fixed_point_step():
+    rng = np.random.default_rng(1)
+    decoded = _pictures(rng, 1)[0]
+    m = np.array([[0.8, 0.15, 0.0], [0.1, 0.7, 0.2], [-0.05, 0.1, 0.9]])
+    o = np.array([0.05, -0.02, 0.03])
+    source = np.einsum("ij,jhw->ihw", m, decoded) + o[:, None, None]
+    got = colour.fit(decoded, source)
+    want = np.rint(np.concatenate([m, o[:, None]], axis=1) * colour.ONE)
+    assert np.abs(got.terms - want).max() <= 1
+    np.testing.assert_allclose(got.apply(decoded), np.clip(source, 0, 1), atol=2e-3)
+    np.testing.assert_array_equal(colour.Correction.from_bytes(got.to_bytes()).terms, got.terms)
+    assert len(got.to_bytes()) == colour.SIZE
+
+
+def test_flat_and_exact_pictures_get_sane_corrections_and_the_fitter_sends_only_what_pays():
+    flat = np.full((3, 16, 16), 0.5, np.float32)
+    corr = colour.fit(flat, flat * 0.9)
+    assert np.isfinite(corr.terms).all()
+    np.testing.assert_allclose(corr.apply(flat), flat * 0.9, atol=2e-3)  # a flat frame is still matched
+    rng = np.random.default_rng(2)
+    pic = _pictures(rng, 1)[0]
+    fitter = colour.Fitter(lambda y: pic[None], 32, 24)
+    assert fitter.key(None, pic[None]) is None  # already exact: nothing to gain, nothing sent
+    assert fitter.key(None, (0.8 * pic + 0.1)[None]) is not None
+
+
+def test_a_short_correction_is_a_coder_error():
+    with pytest.raises(CoderError, match="colour correction"):
+        colour.split(b"\x00" * (colour.SIZE - 1))
+
+
+def _encode(tmp_path, name, **kw):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=8, size=(64, 48))
+    out = tmp_path / f"{name}.gvc"
+    vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4, **kw)
+    return clip, out
+
+
+def _packets(path):
+    with container.GvcReader(path) as r:
+        return r.header, list(r)
+
+
+def _source(clip) -> list[np.ndarray]:
+    from vidcodec import media
+
+    with media.open_source(clip) as s:
+        return [f.rgb for f in s]
+
+
+def test_encoder_corrects_each_keyframe_and_the_frames_come_closer_to_the_source(tmp_path, tiny_model_dir):
+    clip, on = _encode(tmp_path, "on")
+    _, off = _encode(tmp_path, "off", colour=False)
+    _, packets = _packets(on)
+    assert [p.flags for p in packets] == [colour.FLAG, 0, 0, 0, colour.FLAG, 0, 0, 0]
+    # the same symbols: each flagged payload is the uncorrected one after its 24 bytes
+    _, plain = _packets(off)
+    assert all(p.flags == 0 for p in plain)
+    assert [bytes(p.payload[colour.SIZE:] if p.flags else p.payload) for p in packets] == [
+        bytes(p.payload) for p in plain]
+    src = _source(clip)
+    with_c = [f.rgb for f in api.frames(on)]
+    without = [f.rgb for f in api.frames(off)]
+    gain = [psnr(s, a) - psnr(s, b) for s, a, b in zip(src, with_c, without, strict=True)]
+    assert gain[0] > 0.05 and gain[4] > 0.05 and np.mean(gain) > 0.02  # fitted on the keys, good for their GOPs
+
+
+def _rewrite(src, dst, edit):
+    """Copy stream ``src`` to ``dst`` with ``edit(i, packet) -> (payload, flags)`` applied."""
+    header, packets = _packets(src)
+    with container.GvcWriter(dst, header) as w:
+        for i, p in enumerate(packets):
+            payload, flags = edit(i, p)
+            w.write_packet(p.kind, p.pts, payload, flags=flags)
+
+
+def test_a_keyframe_without_a_correction_resets_it_and_a_flagged_delta_sets_one(tmp_path, tiny_model_dir):
+    _, on = _encode(tmp_path, "on")
+    _, off = _encode(tmp_path, "off", colour=False)
+    with_c = [f.rgb for f in api.frames(on)]
+    without = [f.rgb for f in api.frames(off)]
+    # second key's correction removed: its GOP decodes as the uncorrected stream
+    reset = tmp_path / "reset.gvc"
+    _rewrite(on, reset, lambda i, p: (p.payload[colour.SIZE:], 0) if i == 4 else (p.payload, p.flags))
+    got = [f.rgb for f in api.frames(reset)]
+    assert all(np.array_equal(a, b) for a, b in zip(got[:4], with_c[:4], strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(got[4:], without[4:], strict=True))
+    # a delta carrying a correction that halves every value: from it on (to the next key), frames are darker
+    half = colour.Correction(np.array([[2048, 0, 0, 0], [0, 2048, 0, 0], [0, 0, 2048, 0]], np.int16))
+    darker = tmp_path / "darker.gvc"
+    _rewrite(off, darker, lambda i, p: (half.to_bytes() + p.payload, colour.FLAG) if i == 2 else (p.payload, p.flags))
+    got = [f.rgb.astype(int) for f in api.frames(darker)]
+    for i in range(8):
+        want = without[i].astype(int) // 2 if i in (2, 3) else without[i].astype(int)
+        assert np.abs(got[i] - want).max() <= 1, i
+
+
+def test_a_flagged_packet_cut_short_is_concealed(tmp_path, tiny_model_dir, caplog):
+    _, on = _encode(tmp_path, "on", colour=False)
+    bad = tmp_path / "bad.gvc"
+    _rewrite(on, bad, lambda i, p: (b"\x01" * 5, colour.FLAG) if i == 4 else (p.payload, p.flags))
+    got = list(api.frames(bad))
+    assert len(got) == 8 and [f.concealed for f in got] == [False] * 4 + [True] * 4
+    assert "colour correction of 5 bytes" in caplog.text
+
+
+def test_older_streams_ignore_the_flag_bit(tmp_path, tiny_model_dir):
+    # before 11.0 no writer set packet flags on video; a 10.0 header makes the bit meaningless
+    _, off = _encode(tmp_path, "off", colour=False)
+    header, packets = _packets(off)
+    p = packets[0]
+    assert api._colour_section(p, header)[1] is p.payload
+    flagged = container.Packet(p.stream_index, p.kind, colour.FLAG, p.pts, p.payload, p.offset, p.header_size)
+    old = dataclasses.replace(header, version=(10, 0))
+    assert api._colour_section(flagged, old) == (None, p.payload)
+
+
+def test_torch_backend_applies_the_same_correction(tmp_path, tiny_model_dir):
+    _, on = _encode(tmp_path, "on")
+    ort = np.stack([f.rgb for f in api.frames(on)]).astype(int)
+    torch = np.stack([f.rgb for f in api.frames(on, backend="torch")]).astype(int)
+    assert np.abs(ort - torch).max() <= 2 and np.abs(ort - torch).mean() < 0.05
+
+
+def test_cli_no_colour_sends_none(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
+    out = tmp_path / "n.gvc"
+    assert main(["encode", str(clip), str(out), "--model", "vaegan-tiny", "--no-colour", "-q"]) == 0
+    assert all(p.flags == 0 for p in _packets(out)[1])

@@ -1,0 +1,112 @@
+"""Colour correction (format 11.0): an affine colour transform the encoder fits and the decoder applies.
+
+The synthesis transform's colours are not the mean-square-optimal ones for a given picture: trained
+on SSIM + L1 with an adversarial term, at low levels it desaturates and mixes channels, and where it
+does so depends on the content (measured on vaegan-g, one frame's fit: the matrix is near identity
+on vtest at level 5 but mixes a third of another channel into green on bikes). So the encoder fits,
+per keyframe, the 3 × 4 affine map ``out = M · rgb + o`` from the frame as the decoder will
+synthesize it to the source frame (least squares, drawn toward the identity), and sends it in 24
+bytes ahead of the payload (``FLAG``); the decoder applies it to every frame of the GOP after the
+synthesis, before rounding to 8 bits. It is a post-filter: references are latents, so nothing
+drifts, and a decoder that skipped it would still decode every frame (only less exactly).
+
+Measured before it was built (vaegan-g, 20 frames, every level, key-fitted matrix, BD-rate PSNR /
+MS-SSIM against no correction): bikes −8.9 / −3.1 %, vtest −5.2 / −1.1 %, diver −5.0 / 0.0 %.
+
+Layout (little-endian): ``M`` row-major then ``o``, 12 × i16 in units of 1/4096 (``o`` in units of
+full scale: 4096 = 255 in 8-bit terms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CoderError
+
+FLAG = 0x01  # packet flags bit (mode 0, format 11.0 on): the payload starts with a colour correction
+SIZE = 24  # bytes of a colour correction
+ONE = 4096  # fixed-point unit of its terms
+RIDGE = 1e-6  # draw toward the identity, per pixel: a flat frame gets the identity, not a singular fit
+MIN_GAIN = 0.005  # sent only when it lowers the frame's squared error by at least this fraction
+IDENTITY = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A decoded colour correction: ``terms`` (3, 4) int16, the matrix then the offset column."""
+
+    terms: np.ndarray
+
+    def to_bytes(self) -> bytes:
+        return self.terms.astype("<i2").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | memoryview) -> Correction:
+        if len(data) < SIZE:
+            raise CoderError(f"colour correction of {len(data)} bytes, {SIZE} expected: the packet is damaged")
+        return cls(np.frombuffer(bytes(data[:SIZE]), dtype="<i2").reshape(3, 4).astype(np.int16))
+
+    def affine(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """(M (3,3), o (3,)) float32 for pictures in [0, 1] mapped to [0, ``scale``]."""
+        t = self.terms.astype(np.float64) * (scale / ONE)
+        return t[:, :3].astype(np.float32), t[:, 3].astype(np.float32)
+
+    def apply(self, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Pictures (3,H,W) float32 in [0,1] → corrected (3,H,W) float32, clipped to [0, ``scale``]."""
+        m, o = self.affine(scale)
+        flat = x.reshape(3, -1)
+        out = m @ flat  # one BLAS product: 640x360 in about a millisecond
+        out += o[:, None]
+        np.clip(out, 0.0, scale, out=out)
+        return out.reshape(x.shape)
+
+
+def split(payload: bytes | memoryview) -> tuple[Correction, memoryview]:
+    """A flagged payload's correction and the rest of the payload."""
+    view = memoryview(payload)
+    return Correction.from_bytes(view), view[SIZE:]
+
+
+def fit(decoded: np.ndarray, source: np.ndarray) -> Correction:
+    """The quantized correction that brings ``decoded`` (3,H,W) closest to ``source`` (3,H,W), both in
+    [0,1]: ridge least squares toward the identity, terms rounded to 1/4096 and clipped to int16."""
+    d = decoded.reshape(3, -1).astype(np.float64)
+    s = source.reshape(3, -1).astype(np.float64)
+    n = d.shape[1]
+    x = np.concatenate([d, np.ones((1, n))])
+    gram = x @ x.T + RIDGE * n * np.eye(4)
+    rhs = s @ x.T + RIDGE * n * IDENTITY
+    terms = np.linalg.solve(gram, rhs.T).T  # (3, 4): the Gram matrix is symmetric
+    q = np.clip(np.rint(terms * ONE), -32768, 32767).astype(np.int16)
+    return Correction(q)
+
+
+def squared_error(picture: np.ndarray, source: np.ndarray, correction: Correction | None) -> float:
+    """Sum of squared differences (0..1 scale) of ``picture``, corrected if given, against ``source``."""
+    out = picture if correction is None else correction.apply(picture)
+    diff = out.astype(np.float64) - source
+    return float(np.einsum("ij,ij->", diff.reshape(3, -1), diff.reshape(3, -1)))
+
+
+class Fitter:
+    """The encoder's side: fits a correction on each keyframe as the decoder will synthesize it.
+
+    ``synthesize`` maps a latent (1,C,h,w) float32 to the picture (1,3,H',W') float32 in [0,1];
+    ``width`` × ``height`` is the frame inside the padded picture. A correction is sent only when it
+    lowers the keyframe's squared error by :data:`MIN_GAIN` or more (else the GOP has none)."""
+
+    def __init__(self, synthesize: Callable[[np.ndarray], np.ndarray], width: int, height: int) -> None:
+        self.synthesize, self.width, self.height = synthesize, width, height
+
+    def key(self, latent: np.ndarray, x: np.ndarray) -> Correction | None:
+        """The correction for a keyframe decoding to ``latent`` whose source is ``x`` (1,3,H',W')."""
+        h, w = self.height, self.width
+        picture = np.ascontiguousarray(self.synthesize(latent)[0, :, :h, :w])
+        source = np.ascontiguousarray(x[0, :, :h, :w], dtype=np.float64)
+        correction = fit(picture, source)
+        before = squared_error(picture, source, None)
+        after = squared_error(picture, source, correction)
+        return correction if after < (1.0 - MIN_GAIN) * before else None
