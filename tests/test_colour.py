@@ -47,6 +47,25 @@ def test_flat_and_exact_pictures_get_sane_corrections_and_the_fitter_sends_only_
     assert fitter.key(None, (0.8 * pic + 0.1)[None]) is not None
 
 
+def test_the_fitter_refits_deltas_every_refresh_frames_and_sends_what_pays():
+    rng = np.random.default_rng(3)
+    pic = _pictures(rng, 1)[0]
+    fitter = colour.Fitter(lambda y: pic[None], 32, 24, refresh=3)
+    first = (0.8 * pic + 0.1)[None]
+    assert fitter.key(None, first) is not None
+    calls = []
+
+    def latent():
+        calls.append(1)
+
+    # the same colours: refits at frames 3 and 6 find nothing better than the correction in force
+    assert [fitter.delta(latent, first) for _ in range(6)] == [None] * 6 and len(calls) == 2
+    other = (0.6 * pic[[1, 2, 0]] + 0.2)[None]  # the scene's colours change
+    got = [fitter.delta(latent, other) for _ in range(3)]
+    assert got[:2] == [None, None] and got[2] is not None and fitter.current is got[2]
+    assert colour.Fitter(lambda y: pic[None], 32, 24).delta(latent, other) is None  # refresh 0: keys only
+
+
 def test_a_short_correction_is_a_coder_error():
     with pytest.raises(CoderError, match="colour correction"):
         colour.split(b"\x00" * (colour.SIZE - 1))

@@ -96,17 +96,39 @@ class Fitter:
 
     ``synthesize`` maps a latent (1,C,h,w) float32 to the picture (1,3,H',W') float32 in [0,1];
     ``width`` × ``height`` is the frame inside the padded picture. A correction is sent only when it
-    lowers the keyframe's squared error by :data:`MIN_GAIN` or more (else the GOP has none)."""
+    lowers the frame's squared error by :data:`MIN_GAIN` or more against the one in force (a
+    keyframe's: against none). ``refresh`` > 0: every ``refresh`` frames after a keyframe a delta
+    is fitted too, and carries a new correction when it pays (one more synthesis each time)."""
 
-    def __init__(self, synthesize: Callable[[np.ndarray], np.ndarray], width: int, height: int) -> None:
+    def __init__(self, synthesize: Callable[[np.ndarray], np.ndarray], width: int, height: int,
+                 refresh: int = 0) -> None:
         self.synthesize, self.width, self.height = synthesize, width, height
+        self.refresh = refresh
+        self.current: Correction | None = None  # the correction the decoder holds
+        self._since = 0  # frames since the last fit
 
     def key(self, latent: np.ndarray, x: np.ndarray) -> Correction | None:
         """The correction for a keyframe decoding to ``latent`` whose source is ``x`` (1,3,H',W')."""
+        self.current, self._since = None, 0
+        return self._fit(latent, x)
+
+    def delta(self, latent: Callable[[], np.ndarray], x: np.ndarray) -> Correction | None:
+        """A new correction for a delta frame, when one is due (``refresh``) and pays; else None.
+        ``latent()`` gives the frame's decoded latent (made only when a fit is due)."""
+        self._since += 1
+        if not self.refresh or self._since < self.refresh:
+            return None
+        self._since = 0
+        return self._fit(latent(), x)
+
+    def _fit(self, latent: np.ndarray, x: np.ndarray) -> Correction | None:
         h, w = self.height, self.width
         picture = np.ascontiguousarray(self.synthesize(latent)[0, :, :h, :w])
         source = np.ascontiguousarray(x[0, :, :h, :w], dtype=np.float64)
         correction = fit(picture, source)
-        before = squared_error(picture, source, None)
+        before = squared_error(picture, source, self.current)
         after = squared_error(picture, source, correction)
-        return correction if after < (1.0 - MIN_GAIN) * before else None
+        if after < (1.0 - MIN_GAIN) * before:
+            self.current = correction
+            return correction
+        return None

@@ -298,11 +298,13 @@ class FrameEncoder:
         given to the analysis, needed only with a refiner or a colour fitter: without it a keyframe
         gets no colour correction)."""
         coded = self._encode_latent(y, x)
-        if coded.kind == KEY and self.colour is not None and x is not None:
-            latent = (self._prev.astype(np.float32) / self.model.gains[coded.level][:, None, None])[None]
-            correction = self.colour.key(latent, x)
+        if self.colour is not None and x is not None:
+            def latent() -> np.ndarray:
+                return (self._prev.astype(np.float32) / self.model.gains[coded.level][:, None, None])[None]
+
+            correction = self.colour.key(latent(), x) if coded.kind == KEY else self.colour.delta(latent, x)
             if correction is not None:
-                coded = EncodedFrame(KEY, correction.to_bytes() + coded.payload, coded.level, colour_mod.FLAG)
+                coded = EncodedFrame(coded.kind, correction.to_bytes() + coded.payload, coded.level, colour_mod.FLAG)
         return coded
 
     def _encode_latent(self, y: np.ndarray, x: np.ndarray | None) -> EncodedFrame:

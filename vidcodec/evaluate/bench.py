@@ -86,7 +86,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
     h, w = frames[0].shape[:2]
     predictor = model.subpel if subpel == "learned" else None
     enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor,  # as `vidcodec encode` codes
-                       colour=colour.Fitter(model.synthesize, w, h))
+                       colour=colour.Fitter(model.synthesize, w, h, refresh=api.COLOUR_REFRESH))
     t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
                                                "container parse", "entropy decoding", "synthesis", "to rgb")}
     buf = io.BytesIO()
