@@ -575,7 +575,7 @@ class _Pending:
     concealed: bool
     latent: np.ndarray | None
     size: int = 0  # payload bytes of the packet (0 for concealed frames)
-    colour: colour_mod.Correction | None = None  # the GOP's colour correction (format 11.0) for ``latent``
+    colour: colour_mod.Correction | None = None  # the colour correction in force for ``latent`` (format 11.0)
 
 
 class Renderer:
@@ -695,7 +695,6 @@ def _decode_packets(
     step = _frame_step(hdr)
     last_latent: tuple[np.ndarray, int] | None = None  # symbols and level of the last good frame
     correction: colour_mod.Correction | None = None  # the colour correction in force (format 11.0)
-    last_colour: colour_mod.Correction | None = None  # the one of the last good frame
     last_float: np.ndarray | None = None  # its latent for synthesis, computed once when first needed
     last_pts: int | None = None
     need_key = False  # after damage: deltas are dropped until a key packet
@@ -717,7 +716,7 @@ def _decode_packets(
             last_float = decoder.latent(*last_latent)
         if concealed:
             counts.concealed += 1
-        yield _Pending(pts, key, concealed, last_float, size, last_colour)
+        yield _Pending(pts, key, concealed, last_float, size, correction)
 
     def fill(until: int | None, frames: int | None = None) -> Iterator[_Pending]:
         """Concealed repeats at the frame rate between the last pts and ``until`` (or ``frames`` of them)."""
@@ -772,7 +771,6 @@ def _decode_packets(
         need_key = False
         if kind == KEY or found is not None:  # a keyframe without one resets to none
             correction = found
-        last_colour = correction
         yield from emit(item.pts, kind == KEY, False, len(item.payload))
     if from_beginning and counts.damaged and last_pts is not None:
         index = reader.index()
