@@ -164,8 +164,12 @@ def test_torch_backend_applies_the_same_correction(tmp_path, tiny_model_dir):
     assert np.abs(ort - torch).max() <= 2 and np.abs(ort - torch).mean() < 0.05
 
 
-def test_cli_no_colour_sends_none(tmp_path, tiny_model_dir):
+def test_cli_no_colour_sends_none_and_info_counts_them(tmp_path, tiny_model_dir, capsys):
     clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
-    out = tmp_path / "n.gvc"
+    out, on = tmp_path / "n.gvc", tmp_path / "c.gvc"
     assert main(["encode", str(clip), str(out), "--model", "vaegan-tiny", "--no-colour", "-q"]) == 0
     assert all(p.flags == 0 for p in _packets(out)[1])
+    assert main(["encode", str(clip), str(on), "--model", "vaegan-tiny", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(on)]) == 0 and "flagged packets: 0x01 x1 (colour correction)" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0 and "flagged packets" not in capsys.readouterr().out

@@ -424,6 +424,12 @@ def format_probe(r: dict) -> str:
         if st.get("count"):
             lines.append(f"  {kind:<10} " + ", ".join(f"{k} {v}" for k, v in st.items()))
     lines.append(f"keyframes at pts: {r['keyframe_pts'][:20]}{' ...' if len(r['keyframe_pts']) > 20 else ''}")
+    if r.get("flagged_packets"):
+        # format 11.0 mode 0: flag bit 0 is a colour correction (docs/FORMAT.md)
+        colour = int(r["version"].split(".")[0]) >= 11 and h["mode"] == "vaegan"
+        lines.append("flagged packets: " + ", ".join(
+            f"{k} x{n}" + (" (colour correction)" if colour and k == "0x01" else "")
+            for k, n in r["flagged_packets"].items()))
     lines.append(f"index: {'present' if r['index_present'] else 'absent'}")
     if r["damaged"]:
         lines.append(f"damaged regions: {len(r['damaged'])} (first at byte {r['damaged'][0]['offset']})")

@@ -1155,6 +1155,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         streams: dict[int, int] = {}
         frame_pts: list[int] = []
         keyframe_pts: list[int] = []
+        flagged: dict[int, int] = {}  # video packets (stream 0) per flags value other than 0
         damaged: list[dict[str, Any]] = []
         truncated = None
         packet_bytes = 0
@@ -1168,6 +1169,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
                 packet_bytes += item.header_size + len(item.payload)
                 if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
                     frame_pts.append(item.pts)
+                    if item.flags:
+                        flagged[item.flags] = flagged.get(item.flags, 0) + 1
                     if item.kind is PacketType.KEY:
                         keyframe_pts.append(item.pts)
         except TruncatedStreamError as err:
@@ -1196,6 +1199,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "duration_seconds": duration,
         "bit_rate": packet_bytes * 8 / duration if duration else None,
         "keyframe_pts": keyframe_pts,
+        "flagged_packets": {f"0x{k:02x}": n for k, n in sorted(flagged.items())},
         "index_present": index is not None,
         "index_frame_count": index.frame_count if index is not None else None,
         "damaged": damaged,
