@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--workers", type=int, default=1, metavar="N",
                      help="entropy-code N GOPs side by side in worker processes (keyframes then stay on "
                      "multiples of --gop after scene cuts too; adds N GOPs of latency and their latents in "
-                     "memory; not with --bitrate or --refine). For many-core machines")
+                     "memory; not with --bitrate or --refine; the stream carries no colour corrections). For many-core "
+                     "machines")
     raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
     raw.add_argument("--fps", type=str, help="raw input frame rate (e.g. 25 or 30000/1001; default 25)")
@@ -154,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "to the pixel; default) or bilinear (quarter-latent-pixel vectors, bilinear: faster to "
                      "encode and decode, more bits where the camera pans)")
     enc.add_argument("--no-colour", action="store_true",
-                     help="send no colour corrections: by default each keyframe carries the 3x4 colour transform "
-                     "(24 bytes) that brings the decoded picture closest to the source, applied by the decoder to "
-                     "its whole GOP (format 11.0)")
+                     help="send no colour corrections: by default each keyframe, and every 12th frame after it "
+                     "where a new one pays, carries the 3x4 colour transform (24 bytes) that brings the decoded "
+                     "picture closest to the source; the decoder applies it from that frame on (format 11.0)")
     enc.add_argument("--no-audio", action="store_true",
                      help="drop the input's audio (by default its first audio stream is carried through untouched)")
     enc.add_argument("--repeat-header", action="store_true",
