@@ -234,5 +234,5 @@ def test_golden_colour_stream_is_version_11_with_a_colour_corrected_key(tiny_mod
 
 
 def _latents(m, h, symbols: np.ndarray) -> list[np.ndarray]:
-    level = h.quality - 1
-    return [FrameDecoder(m, h.latent_shape, major=11).latent(s, level) for s in symbols]
+    decoder = FrameDecoder(m, h.latent_shape, major=11)
+    return [decoder.latent(s, h.quality - 1) for s in symbols]

@@ -769,8 +769,7 @@ def _decode_packets(
             yield from emit(item.pts, kind == KEY, True)
             continue
         need_key = False
-        if kind == KEY or found is not None:  # a keyframe without one resets to none
-            correction = found
+        correction = colour_mod.in_force(correction, found, kind == KEY)
         yield from emit(item.pts, kind == KEY, False, len(item.payload))
     if from_beginning and counts.damaged and last_pts is not None:
         index = reader.index()

@@ -4,9 +4,10 @@ The synthesis transform's colours are not the mean-square-optimal ones for a giv
 on SSIM + L1 with an adversarial term, at low levels it desaturates and mixes channels, and where it
 does so depends on the content (measured on vaegan-g, one frame's fit: the matrix is near identity
 on vtest at level 5 but mixes a third of another channel into green on bikes). So the encoder fits,
-per keyframe, the 3 × 4 affine map ``out = M · rgb + o`` from the frame as the decoder will
-synthesize it to the source frame (least squares, drawn toward the identity), and sends it in 24
-bytes ahead of the payload (``FLAG``); the decoder applies it to every frame of the GOP after the
+on each keyframe and again every few frames (:class:`Fitter`), the 3 × 4 affine map
+``out = M · rgb + o`` from the frame as the decoder will synthesize it to the source frame (least
+squares, drawn toward the identity), and sends it in 24 bytes ahead of the payload (``FLAG``) when
+it pays; the decoder applies the one in force (:func:`in_force`) to every frame after the
 synthesis, before rounding to 8 bits. It is a post-filter: references are latents, so nothing
 drifts, and a decoder that skipped it would still decode every frame (only less exactly).
 
@@ -68,6 +69,12 @@ def split(payload: bytes | memoryview) -> tuple[Correction, memoryview]:
     """A flagged payload's correction and the rest of the payload."""
     view = memoryview(payload)
     return Correction.from_bytes(view), view[SIZE:]
+
+
+def in_force(current: Correction | None, found: Correction | None, key: bool) -> Correction | None:
+    """The correction in force after a decoded packet that carried ``found`` (None: no flag): a
+    keyframe sets it (to none without one), a flagged delta replaces it, another delta keeps it."""
+    return found if key or found is not None else current
 
 
 def fit(decoded: np.ndarray, source: np.ndarray) -> Correction:

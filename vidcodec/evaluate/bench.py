@@ -125,7 +125,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
             break
         kind = "key" if pkt.kind == container.PacketType.KEY else "delta"
         found, body = api._colour_section(pkt, header)
-        correction = found if found is not None or kind == "key" else correction
+        correction = colour.in_force(correction, found, kind == "key")
         sym, level = dec.decode_symbols(kind, body)
         t2 = time.perf_counter()
         img = model.synthesize(dec.latent(sym, level))
