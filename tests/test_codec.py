@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 import pytest
@@ -59,6 +60,31 @@ def test_channel_rd_choice_leaves_cheap_changes_unsent_and_stays_in_step(tiny, s
     dec = FrameDecoder(tiny, rdo[0].state.shape)
     for c in rdo:
         np.testing.assert_array_equal(dec.decode_symbols(c.kind, c.payload)[0], c.state)
+
+
+def test_delta_lambdas_cycle_from_the_keyframe(tiny, static_frames):
+    # Factor 0 sends every residual past the dead zone, 1e9 none: with the cycle (1e9, 0) the deltas
+    # 1, 3, 5 ... after a keyframe change the latent and 2, 4 ... leave it as it was.
+    moving = [np.roll(f, 2 * i, axis=1) for i, f in enumerate(static_frames)]
+    kw = {"gop": 100, "scene_cut": 10.0, "motion_block": 0}
+    coded = _encode_frames(tiny, moving, delta_lambdas=(1e9, 0.0), **kw)
+    assert [c.kind for c in coded] == [KEY] + [DELTA] * (len(coded) - 1)
+    changed = [not np.array_equal(a.state, b.state) for a, b in itertools.pairwise(coded)]
+    assert changed == [n % 2 == 1 for n in range(1, len(coded))]
+    # a cycle of one factor 1 is the encoder without a cycle, and the default cycle differs from it
+    one = _encode_frames(tiny, moving, delta_lambdas=(1.0,), **kw)
+    assert [c.payload for c in _encode_frames(tiny, moving, delta_lambdas=(1.0, 1.0, 1.0), **kw)] == [
+        c.payload for c in one]
+    assert [c.payload for c in _encode_frames(tiny, moving, **kw)] != [c.payload for c in one]
+    dec = FrameDecoder(tiny, coded[0].state.shape)
+    for c in coded:
+        np.testing.assert_array_equal(dec.decode_symbols(c.kind, c.payload)[0], c.state)
+
+
+@pytest.mark.parametrize("factors", [(), (1.0, -0.5), (float("nan"),)])
+def test_delta_lambdas_must_be_numbers_at_least_zero(tiny, factors):
+    with pytest.raises(UsageError, match="delta lambda"):
+        FrameEncoder(tiny, 1, delta_lambdas=factors)
 
 
 def test_static_content_codes_deltas_much_smaller_than_keyframes(tiny, static_frames):

@@ -19,6 +19,21 @@ diver 4: +5.00/+3.76, 2: +11.93/+8.26 % (8 kept: smaller blocks pay more in vect
 and vtest's gap to x264 is not in the motion). ``... 20 250 motion_lambda 1 0.3,3`` on training
 clips: bigbuckbunny 0.3: +0.73/+0.55, 3: -0.54/-0.50 %; motion.mov 0.3: -0.06/+0.09, 3:
 -0.09/+0.28 %; wannaworktogether 0.3: -0.11/+0.20, 3: +0.45/-0.12 % (1 kept).
+
+The delta lambda cascade (2026-12-02, ``vaegan.DELTA_LAMBDAS``; a tuple is written with ``+``, and
+``1+1`` is no cascade):
+``... 40 250 delta_lambdas 1+1 0.6+1.25+1.25+1.25,1+1.6+1.6+1.6 CLIPS`` on carphone, motion.mov,
+wannaworktogether: -2.80/-3.34, -0.56/+0.27, +0.06/-8.27 %; -1.98/-1.61, -1.75/-1.98, +18.73/+38.14 %.
+``... 0.5+1.25+1.25+1.25,0.6+1.4+1.2+1.4,0.5+1.3+1.1+1.3+0.8+1.3+1.1+1.3``: -3.31/-4.03, +0.08/+0.89,
+-0.17/-10.54 %; -2.54/-3.00, -0.97/-0.02, +2.06/+3.56 %; -3.60/-3.97, -1.34/-0.42, -1.46/-6.33 %
+(the last, better on all three, is the default).
+
+A coarser residual unit for deltas (an experiment, not in the format: a delta's residuals sent as
+multiples of 2 or 3 symbols, the keyframe at full precision; 50 frames, PSNR / MS-SSIM against
+unit 1): carphone 2: +9.18/+16.10, 3: +13.19/+19.33 %; motion.mov -3.13/-0.76, -4.95/-4.74 %;
+wannaworktogether +22.71/+23.09, +30.99/+8.05 %. Chosen per delta by the encoder's cost (units 1
+or 2): carphone +0.30/+0.50, motion.mov -0.68/-0.54 %. Dropped: it would have needed a format
+change for little or nothing on most content (the code: delta-step.patch, against 4de83de).
 """
 import dataclasses
 import sys
@@ -29,7 +44,9 @@ from vidcodec.codec import vaegan
 from vidcodec.evaluate import rd
 
 frames, gop, param = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-def number(s: str) -> int | float:
+def number(s: str) -> int | float | tuple[float, ...]:
+    if "+" in s:  # a tuple, e.g. delta_lambdas 0.5+1.3+1.1+1.3
+        return tuple(float(x) for x in s.split("+"))
     return int(s) if s.lstrip("-").isdigit() else float(s)  # motion_block wants an int
 
 
