@@ -71,11 +71,12 @@ def test_delta_lambdas_cycle_from_the_keyframe(tiny, static_frames):
     assert [c.kind for c in coded] == [KEY] + [DELTA] * (len(coded) - 1)
     changed = [not np.array_equal(a.state, b.state) for a, b in itertools.pairwise(coded)]
     assert changed == [n % 2 == 1 for n in range(1, len(coded))]
-    # a cycle of one factor 1 is the encoder without a cycle, and the default cycle differs from it
+    # a cycle of equal factors is one factor; a cascade changes what the encoder sends
     one = _encode_frames(tiny, moving, delta_lambdas=(1.0,), **kw)
     assert [c.payload for c in _encode_frames(tiny, moving, delta_lambdas=(1.0, 1.0, 1.0), **kw)] == [
         c.payload for c in one]
-    assert [c.payload for c in _encode_frames(tiny, moving, **kw)] != [c.payload for c in one]
+    cascade = _encode_frames(tiny, moving, delta_lambdas=(0.5, 1.3, 1.1, 1.3), **kw)
+    assert [c.payload for c in cascade] != [c.payload for c in one]
     dec = FrameDecoder(tiny, coded[0].state.shape)
     for c in coded:
         np.testing.assert_array_equal(dec.decode_symbols(c.kind, c.payload)[0], c.state)

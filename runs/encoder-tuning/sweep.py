@@ -26,7 +26,10 @@ The delta lambda cascade (2026-12-02, ``vaegan.DELTA_LAMBDAS``; a tuple is writt
 wannaworktogether: -2.80/-3.34, -0.56/+0.27, +0.06/-8.27 %; -1.98/-1.61, -1.75/-1.98, +18.73/+38.14 %.
 ``... 0.5+1.25+1.25+1.25,0.6+1.4+1.2+1.4,0.5+1.3+1.1+1.3+0.8+1.3+1.1+1.3``: -3.31/-4.03, +0.08/+0.89,
 -0.17/-10.54 %; -2.54/-3.00, -0.97/-0.02, +2.06/+3.56 %; -3.60/-3.97, -1.34/-0.42, -1.46/-6.33 %
-(the last, better on all three, is the default).
+(the last, better on all three). On the held-out clips it did not hold (``vidcodec eval
+samples/bikes.mp4 samples/vtest.mp4 DATA/videos/diver.mov --codecs vidcodec x264-medium
+x264-veryfast-zl --out docs/eval/cascade``, 50 frames, against format11's points): bikes -2.56/-1.54,
+vtest +1.76/+0.21, diver +3.65/+3.12 %; so no cascade is the default.
 
 A coarser residual unit for deltas (an experiment, not in the format: a delta's residuals sent as
 multiples of 2 or 3 symbols, the keyframe at full precision; 50 frames, PSNR / MS-SSIM against

@@ -67,14 +67,14 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
 KEY, DELTA = "key", "delta"
 FORMAT_MAJOR = 11  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
-# uses factor n mod 8): every eighth delta is coded finest, the fourth between finer, the others
-# coarser. A latent position that a delta sets stays until a later delta changes it, so what the
-# fine deltas send is what the next ones predict from: the hierarchical quality cascade of
-# low-delay video coders, here in the encoder only (the format does not know it). Chosen on training
-# clips (40 frames, every level, PSNR / MS-SSIM BD-rate against no cycle; runs/encoder-tuning):
-# carphone -3.6 / -4.0 %, motion.mov -1.3 / -0.4 %, wannaworktogether -1.5 / -6.3 %; the 4-cycles
-# (0.6, 1.25, 1.25, 1.25), (0.5, 1.25, 1.25, 1.25) and (0.6, 1.4, 1.2, 1.4) each lost on one of them.
-DELTA_LAMBDAS = (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3)
+# uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
+# eighth delta finest, the fourth between finer, the others coarser, as low-delay video coders do
+# (what a delta sets stays until a later one changes it). Encoder only: the format does not know
+# it. Off by default: that cascade won on training clips (40 frames, every level, PSNR / MS-SSIM
+# BD-rate: carphone -3.6 / -4.0 %, motion.mov -1.3 / -0.4 %, wannaworktogether -1.5 / -6.3 %) but
+# not on the held-out ones (50 frames, docs/eval/cascade: bikes -2.6 / -1.5 %, vtest +1.8 / +0.2 %,
+# diver +3.7 / +3.1 %). runs/encoder-tuning/sweep.py has the sweeps.
+DELTA_LAMBDAS = (1.0,)
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
