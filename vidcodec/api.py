@@ -41,6 +41,7 @@ from .codec import (
     gan_latent_bits,
 )
 from .codec import colour as colour_mod
+from .codec import prefilter as prefilter_mod
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
@@ -155,6 +156,7 @@ def encode(
     subpel: str = "learned",
     workers: int = 1,
     colour: bool = True,
+    prefilter: bool = True,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -177,6 +179,9 @@ def encode(
     frames, which the decoder applies after the synthesis (format 11.0, :mod:`vidcodec.codec.colour`;
     one more synthesis each time). Not with ``workers`` > 1: the worker processes have neither the
     frames nor the synthesis, so those streams carry none.
+    ``prefilter``: code each keyframe of the ``gop`` grid (VAE-GAN mode, ``gop`` > 1) from a copy whose
+    still pixels are averaged with the next frames' (:mod:`vidcodec.codec.prefilter`; holds
+    :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe).
 
     ``mode="gan"`` codes each frame as the latent of a generator found by search
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
@@ -287,6 +292,8 @@ def encode(
         # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
+        if prefilter:
+            frames_in = prefilter_mod.keyframes(frames_in, gop)
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
                                      lambda f: _analyse(m, f), m.lanes, name="vidcodec-analysis")
         if repeat_header is None:

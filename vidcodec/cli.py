@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="motion prediction of delta frames: learned (the model's sub-pixel predictor, vectors "
                      "to the pixel; default) or bilinear (quarter-latent-pixel vectors, bilinear: faster to "
                      "encode and decode, more bits where the camera pans)")
+    enc.add_argument("--no-prefilter", action="store_true",
+                     help="code keyframes from the source as it is: by default each keyframe on the --gop grid "
+                     "is coded from a copy whose still pixels are averaged with the next 8 frames (sensor noise "
+                     "costs bits and matches no later frame; adds 8 frames of latency at each keyframe)")
     enc.add_argument("--no-colour", action="store_true",
                      help="send no colour corrections: by default each keyframe, and every 12th frame after it "
                      "where a new one pays, carries the 3x4 colour transform (24 bytes) that brings the decoded "
@@ -356,7 +360,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    repeat_header=True if a.repeat_header else None, raw=raw,
                    audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
                    key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs,
-                   workers=a.workers, colour=not a.no_colour)
+                   workers=a.workers, colour=not a.no_colour,
+                   prefilter=not a.no_prefilter)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
