@@ -107,3 +107,18 @@ def test_cli_no_prefilter(tmp_path, tiny_model_dir):
     clip = write_testsrc(tmp_path / "c.mp4", frames=4)
     assert main(["encode", str(clip), str(tmp_path / "c.gvc"), "--model", "vaegan-tiny", "--no-prefilter", "-q"]) == 0
     assert len(list(api.frames(tmp_path / "c.gvc"))) == 4
+
+
+def test_stdin_is_live_input_and_has_no_prefilter_by_default(tmp_path, tiny_model_dir):
+    _, rgb = _noisy(6, size=(48, 64))
+    src = tmp_path / "still.y4m"
+    rd._write_y4m_clip(rgb, Fraction(10), src)
+    keys = {}
+    for name, kw in (("file", {}), ("off", {"prefilter": False})):
+        api.encode(src, tmp_path / f"{name}.gvc", model="vaegan-tiny", quality=2, **kw)
+    with open(src, "rb") as f:
+        api.encode("-", tmp_path / "stdin.gvc", model="vaegan-tiny", quality=2, stdin=f)
+    for name in ("file", "off", "stdin"):
+        with container.GvcReader(tmp_path / f"{name}.gvc") as r:
+            keys[name] = next(iter(r)).payload
+    assert keys["stdin"] == keys["off"] != keys["file"]
