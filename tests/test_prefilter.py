@@ -36,6 +36,15 @@ def test_pixels_that_change_keep_their_own_value():
     assert np.abs(out.astype(int) - frames[0]).max() <= 1
 
 
+def test_a_fade_ends_the_lookahead():
+    _, frames = _noisy(6)
+    black = np.zeros_like(frames[0])
+    fade = [np.clip(f.astype(int) * k // 10, 0, 255).astype(np.uint8) for k, f in enumerate(frames[1:], 1)]
+    np.testing.assert_array_equal(prefilter.denoise(black, fade), black)  # the first step is past MAX_SHIFT
+    lit = [np.clip(f.astype(int) + 3, 0, 255).astype(np.uint8) for f in frames[1:]]  # exposure drift: kept
+    assert not np.array_equal(prefilter.denoise(frames[0], lit), frames[0])
+
+
 def _frames(n: int) -> list[VideoFrame]:
     _, rgb = _noisy(n, seed=1)
     return [VideoFrame(f, 100 * i, i) for i, f in enumerate(rgb)]
