@@ -156,7 +156,7 @@ def encode(
     subpel: str = "learned",
     workers: int = 1,
     colour: bool = True,
-    prefilter: bool | None = None,
+    prefilter: bool = True,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -181,8 +181,8 @@ def encode(
     frames nor the synthesis, so those streams carry none.
     ``prefilter``: code each keyframe of the ``gop`` grid (VAE-GAN mode, ``gop`` > 1) from a copy whose
     still pixels are averaged with the next frames' (:mod:`vidcodec.codec.prefilter`; holds
-    :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe); by default on, but
-    off for stdin (live input, where those frames would be latency).
+    :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe: latency that a live
+    stream may rather not have).
 
     ``mode="gan"`` codes each frame as the latent of a generator found by search
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
@@ -293,7 +293,7 @@ def encode(
         # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
-        if prefilter if prefilter is not None else str(src) != "-":
+        if prefilter:
             frames_in = prefilter_mod.keyframes(frames_in, gop)
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
                                      lambda f: _analyse(m, f), m.lanes, name="vidcodec-analysis")

@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--no-prefilter", action="store_true",
                      help="code keyframes from the source as it is: by default each keyframe on the --gop grid "
                      "is coded from a copy whose still pixels are averaged with the next 8 frames (sensor noise "
-                     "costs bits and matches no later frame; adds 8 frames of latency at each keyframe, so it is off "
-                     "when the input is stdin)")
+                     "costs bits and matches no later frame; holds 8 frames back at each keyframe: live streams that "
+                     "want the least latency turn it off)")
     enc.add_argument("--no-colour", action="store_true",
                      help="send no colour corrections: by default each keyframe, and every 12th frame after it "
                      "where a new one pays, carries the 3x4 colour transform (24 bytes) that brings the decoded "
@@ -362,7 +362,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
                    key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs,
                    workers=a.workers, colour=not a.no_colour,
-                   prefilter=False if a.no_prefilter else None)
+                   prefilter=not a.no_prefilter)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
