@@ -17,7 +17,8 @@ clips, 30 frames (``runs/encoder-tuning/prefilter.py``): carphone −4.2 / −4.
 −2.5 / −2.2 %, wannaworktogether 0.0 / 0.0 % (a black first frame, then a fade-in: MAX_SHIFT ends
 the lookahead at once); lookahead 4 and σ 6 gained less on both of the first two. Held-out clips,
 50 frames (``vidcodec eval``, docs/eval/prefilter): bikes −1.0 / −0.9 %, vtest (a fixed, noisy
-camera) −2.9 / −8.0 %, diver −0.7 / +0.2 %. Cost: about 60 ms a 640×360 keyframe and 0.6 s a
+camera) −2.9 / −8.0 %, diver −0.7 / +0.2 %; OpenCV's unseen Megamind (frames 120–169) −1.6 / −2.6 %,
+tree −4.4 / −5.0 %. Cost: about 60 ms a 640×360 keyframe and 0.6 s a
 1080p one on the 2-core VM (numpy, in the demux thread).
 """
 
