@@ -260,7 +260,6 @@ class FrameEncoder:
         # The n-th delta after a keyframe weighs bits with channel_lambda and rdoq_lambda times
         # delta_lambdas[n % len(delta_lambdas)] (DELTA_LAMBDAS says why).
         self.delta_lambdas = tuple(float(f) for f in delta_lambdas)
-        self._lam = 1.0  # the factor of the delta being coded
         # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
         self._temporal: np.ndarray | None = None
@@ -325,7 +324,6 @@ class FrameEncoder:
 
     def _encode_latent(self, y: np.ndarray, x: np.ndarray | None) -> EncodedFrame:
         self._frame += 1
-        self._lam = self.delta_lambdas[self._since_key % len(self.delta_lambdas)]  # for a delta
         if self.rate is not None and (self._prev is None or self._since_key >= self.gop
                                       or self.rate.wants_new_gop()):
             return self._rate_key(y)
@@ -400,8 +398,13 @@ class FrameEncoder:
         residual = ys - pred
         r = self._residuals(residual)
         plan = self._delta_plan(r, pred)
-        cost = float(((residual - r) ** 2).sum()) + self._lam * self.channel_lambda * (plan[0] + 8 * len(vectors))
+        cost = float(((residual - r) ** 2).sum()) + self._lam() * self.channel_lambda * (plan[0] + 8 * len(vectors))
         return cost, pred, r, plan, block, vectors
+
+    def _lam(self) -> float:
+        """The delta_lambdas factor of the delta being coded (the _since_key-th after its keyframe;
+        _since_key moves only once the frame is coded)."""
+        return self.delta_lambdas[self._since_key % len(self.delta_lambdas)]
 
     def _rdoq_winner(self, ys: np.ndarray, pred: np.ndarray, r: np.ndarray, plan: tuple, block: int,
                      vectors: bytes) -> tuple:
@@ -504,7 +507,7 @@ class FrameEncoder:
             res = residual[ch].ravel()[at]
             bits_old = cost[rows, np.clip(old, -_WINDOW, _WINDOW) + _WINDOW]
             bits_new = cost[rows, np.clip(new, -_WINDOW, _WINDOW) + _WINDOW]
-            gain = (res - new) ** 2 - (res - old) ** 2 + self._lam * self.rdoq_lambda * (bits_new - bits_old)
+            gain = (res - new) ** 2 - (res - old) ** 2 + self._lam() * self.rdoq_lambda * (bits_new - bits_old)
             take = gain < 0
             if take.any():
                 flat = q.reshape(-1)
@@ -528,7 +531,7 @@ class FrameEncoder:
         # A coded channel also pays for its selector: with format 7.0's selector table a zero costs a
         # fraction of a bit and a coded one 4-8 bits.
         bits = costs.min(axis=1) + self._selector_bits[1 + costs.argmin(axis=1)] - self._selector_bits[0]
-        flat[(gain < self._lam * self.channel_lambda * bits) & flat.any(axis=1)] = 0
+        flat[(gain < self._lam() * self.channel_lambda * bits) & flat.any(axis=1)] = 0
 
     def _channel_costs(self, flat: np.ndarray) -> np.ndarray:
         """(C, rows) bits of each channel's residuals with each delta table."""
