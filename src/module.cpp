@@ -5,6 +5,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "delta.hpp"
 #include "elias.hpp"
+#include "prefilter.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -164,6 +166,29 @@ nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> search(const FloatPlanes &target, c
     return owned(out.release(), shape);
 }
 
+using Rgb8 = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using FloatLut = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+nb::ndarray<nb::numpy, uint8_t, nb::ndim<3>> denoise(const Rgb8 &frame, const std::vector<Rgb8> &others,
+                                                     const FloatLut &weights) {
+    const size_t h = frame.shape(0), w = frame.shape(1);
+    if (frame.shape(2) != 3) throw std::invalid_argument("frames must be H x W x 3");
+    if (weights.shape(0) != 766) throw std::invalid_argument("weights must have 766 values");
+    std::vector<const uint8_t *> planes;
+    for (const Rgb8 &o : others) {
+        if (o.shape(0) != h || o.shape(1) != w || o.shape(2) != 3)
+            throw std::invalid_argument("a neighbouring frame differs in shape");
+        planes.push_back(o.data());
+    }
+    auto out = std::make_unique<std::vector<uint8_t>>(h * w * 3);
+    {
+        nb::gil_scoped_release unlocked;  // the arrays are kept alive by the caller
+        vidcodec::temporal_denoise(frame.data(), planes.data(), planes.size(), h * w, weights.data(), out->data());
+    }
+    const size_t shape[3] = {h, w, 3};
+    return owned(out.release(), shape);
+}
+
 }  // namespace
 
 NB_MODULE(_native, m) {
@@ -189,4 +214,7 @@ NB_MODULE(_native, m) {
           "vidcodec.codec.motion.predict.");
     m.def("motion_search", &search, "target"_a, "prev"_a, "block"_a, "lam"_a, "radius"_a, "subpel"_a,
           "max_vector"_a, "The encoder's (rows, cols, 2) int64 vectors; see vidcodec.codec.motion.search.");
+    m.def("temporal_denoise", &denoise, "frame"_a, "others"_a, "weights"_a,
+          "The prefilter's weighted temporal mean (H,W,3) uint8 of `frame` and `others`; see "
+          "vidcodec.codec.prefilter.denoise.");
 }

@@ -45,6 +45,36 @@ def test_a_fade_ends_the_lookahead():
     assert not np.array_equal(prefilter.denoise(frames[0], lit), frames[0])
 
 
+@pytest.mark.parametrize("sigma", [2.0, 10.0, 40.0])
+def test_the_cpp_mean_gives_the_bytes_of_its_numpy_specification(sigma):
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (33, 47, 3), dtype=np.uint8)  # every difference, 0 and 255 included
+    near = [np.clip(frame.astype(int) + rng.integers(-12, 13, frame.shape), 0, 255).astype(np.uint8)
+            for _ in range(5)]
+    far = [rng.integers(0, 256, frame.shape, dtype=np.uint8) for _ in range(3)]
+    for others in (near, far, near[:1], near + far):
+        np.testing.assert_array_equal(prefilter.blend(frame, others, sigma),
+                                      prefilter.blend_reference(frame, others, sigma))
+    # halves: two frames differing by one level everywhere with equal weights round to the even value
+    odd = np.full((4, 4, 3), 3, np.uint8)
+    table = prefilter.weights(sigma)
+    assert table[0] == 1.0 and np.all(np.diff(table) <= 0)
+    half = prefilter.blend(odd, [odd + 1], 1e6)  # weight exp(-tiny) rounds to 1.0 in float32: (3 + 4) / 2
+    np.testing.assert_array_equal(half, np.full_like(odd, 4))
+    np.testing.assert_array_equal(prefilter.blend_reference(odd, [odd + 1], 1e6), half)
+
+
+def test_the_cpp_mean_rejects_what_it_cannot_average():
+    frame = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="differs in shape"):
+        prefilter.blend(frame, [np.zeros((4, 6, 3), np.uint8)], 10.0)
+    with pytest.raises(ValueError, match="H x W x 3"):
+        prefilter.blend(np.zeros((4, 5, 4), np.uint8), [np.zeros((4, 5, 4), np.uint8)], 10.0)
+    with pytest.raises(ValueError, match="sigma"):
+        prefilter.weights(0.0)
+    assert prefilter.blend(frame, [], 10.0) is frame
+
+
 def _frames(n: int) -> list[VideoFrame]:
     _, rgb = _noisy(n, seed=1)
     return [VideoFrame(f, 100 * i, i) for i, f in enumerate(rgb)]

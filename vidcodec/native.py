@@ -1,4 +1,4 @@
-"""The C++ core, ``vidcodec._native`` (Elias coders, delta-frame encoder kernels), imported once with
+"""The C++ core, ``vidcodec._native`` (Elias coders, delta-frame encoder kernels, the prefilter's mean), imported once with
 an error that says how to build it."""
 
 try:

@@ -18,19 +18,31 @@ clips, 30 frames (``runs/encoder-tuning/prefilter.py``): carphone −4.2 / −4.
 the lookahead at once); lookahead 4 and σ 6 gained less on both of the first two. Held-out clips,
 50 frames (``vidcodec eval``, docs/eval/prefilter): bikes −1.0 / −0.9 %, vtest (a fixed, noisy
 camera) −2.9 / −8.0 %, diver −0.7 / +0.2 %; OpenCV's unseen Megamind (frames 120–169) −1.6 / −2.6 %,
-tree −4.4 / −5.0 %. Cost: about 60 ms a 640×360 keyframe and 0.6 s a
-1080p one on the 2-core VM (numpy, in the demux thread).
+tree −4.4 / −5.0 %. The weighted mean is the C++ core's ``temporal_denoise``
+(float32, the same bytes as :func:`blend_reference`, which specifies it, without the GIL): a
+keyframe and 8 later frames take 16 ms at 640×360 and 0.15 s at 1080p on the 2-core VM, against
+47–60 ms and 0.55–0.65 s in numpy (medians of 5, two runs; ``runs/encoder-tuning/denoise_speed.py``).
+
+Tried and not adopted (2026-12-02, ``runs/encoder-tuning/prefilter_all.py``): filtering every
+frame, each delta with the two frames before and after it (σ 14) besides the keyframes as above.
+On the training clips (30 frames, against no filter) it gained carphone −10.0 / −9.6 %, motion.mov
+−5.1 / −5.6 % (−8.1 / −7.0 % with 8 after and 4 before), but held out (30 frames) it lost on bikes
+(+0.7 / +3.2 %) and diver (+26 / +44 %: moving particles under water are averaged away) and gained
+only on vtest (−3.7 / −8.8 %, about what the keyframe filter alone gives). Warping the neighbours
+by DIS optical flow first gained less on the training clips (−4.1 / −4.2 %, −3.8 / −3.1 %).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
 from ..media import VideoFrame
+from ..native import core as _native
 
 LOOKAHEAD = 8  # later frames averaged into a keyframe's source (frames of latency at each keyframe)
 SIGMA = 10.0  # difference (8-bit levels) at which a later frame's weight falls to exp(-1/2)
@@ -41,22 +53,49 @@ SIGMA = 10.0  # difference (8-bit levels) at which a later frame's weight falls 
 MAX_SHIFT = 4.0
 
 
-def denoise(frame: np.ndarray, later: Iterable[np.ndarray], sigma: float = SIGMA) -> np.ndarray:
-    """``frame`` (H×W×3 uint8) averaged per pixel with ``later`` frames of the same size, each weighted
-    by exp(−d² / 2σ²) of its difference ``d`` to ``frame`` (mean over the channels), up to the first
-    one whose mean differs by more than :data:`MAX_SHIFT`; uint8."""
-    x = frame.astype(np.float32)
-    total = x.copy()
-    weight = np.ones(x.shape[:2] + (1,), np.float32)
-    for other in later:
-        y = other.astype(np.float32)
-        d = (y - x).mean(axis=2, keepdims=True)
-        if abs(float(d.mean())) > MAX_SHIFT:
-            break
-        w = np.exp(d * d * (-0.5 / (sigma * sigma)))
-        total += w * y
+@lru_cache(maxsize=16)
+def weights(sigma: float) -> np.ndarray:
+    """The 766 float32 weights of a neighbour by the absolute sum ``s`` of its R, G, B differences
+    (0..765): ``exp(−(s/3)² / 2σ²)``."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive (got {sigma})")
+    table = np.exp(-((np.arange(766) / 3.0) ** 2) / (2.0 * sigma * sigma)).astype(np.float32)
+    table.flags.writeable = False
+    return table
+
+
+def blend(frame: np.ndarray, others: Sequence[np.ndarray], sigma: float) -> np.ndarray:
+    """``frame`` (H×W×3 uint8) averaged per pixel with ``others`` (same size), each weighted by
+    :func:`weights` of its difference, the frame itself by 1; uint8, rounded half to even."""
+    if not others:
+        return frame
+    return _native.temporal_denoise(np.ascontiguousarray(frame),
+                                    [np.ascontiguousarray(o) for o in others], weights(sigma))
+
+
+def blend_reference(frame: np.ndarray, others: Sequence[np.ndarray], sigma: float) -> np.ndarray:
+    """:func:`blend` in numpy: its specification (float32, neighbours added in order)."""
+    table = weights(sigma)
+    x = frame.astype(np.int16)
+    total = frame.astype(np.float32)
+    weight = np.ones(frame.shape[:2] + (1,), np.float32)
+    for other in others:
+        w = table[np.abs((other.astype(np.int16) - x).sum(axis=2, keepdims=True))]
+        total += w * other.astype(np.float32)
         weight += w
     return np.clip(np.rint(total / weight), 0, 255).astype(np.uint8)
+
+
+def denoise(frame: np.ndarray, later: Iterable[np.ndarray], sigma: float = SIGMA) -> np.ndarray:
+    """``frame`` (H×W×3 uint8) averaged per pixel with ``later`` frames of the same size (:func:`blend`),
+    up to the first one of another size or whose mean differs by more than :data:`MAX_SHIFT`; uint8."""
+    mean = float(frame.mean())
+    kept = []
+    for other in later:
+        if other.shape != frame.shape or abs(float(other.mean()) - mean) > MAX_SHIFT:
+            break
+        kept.append(other)
+    return blend(frame, kept, sigma)
 
 
 def keyframes(frames: Iterable[VideoFrame], gop: int, lookahead: int = LOOKAHEAD,
