@@ -23,7 +23,7 @@ tree −4.4 / −5.0 %. The weighted mean is the C++ core's ``temporal_denoise``
 keyframe and 8 later frames take 16 ms at 640×360 and 0.15 s at 1080p on the 2-core VM, against
 47–60 ms and 0.55–0.65 s in numpy (medians of 5, two runs; ``runs/encoder-tuning/denoise_speed.py``).
 
-Tried and not adopted (2026-12-02, ``runs/encoder-tuning/prefilter_all.py``): filtering every
+Tried and not adopted (2026-12-02, ``runs/encoder-tuning/prefilter.py``): filtering every
 frame, each delta with the two frames before and after it (σ 14) besides the keyframes as above.
 On the training clips (30 frames, against no filter) it gained carphone −10.0 / −9.6 %, motion.mov
 −5.1 / −5.6 % (−8.1 / −7.0 % with 8 after and 4 before), but held out (30 frames) it lost on bikes
