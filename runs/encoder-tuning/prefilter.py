@@ -20,6 +20,10 @@ The keyframe filter's lookahead and sigma (`key:SIGMA:LOOKAHEAD:0`), 30 frames, 
 | 8, 14 | -5.54 / -5.40 % | -2.59 / -2.67 % |
 | 12, 10 | -4.20 / -4.61 % (MAX_SHIFT stops it by frame 9) | -3.03 / -3.44 % |
 
+Held out, sigma 14 against the default 10 (lookahead 8, 30 frames, `BASE=key:10:8:0 ... key:14:8:0`):
+bikes +0.49 / +0.32 %, vtest -0.11 / -0.06 %, diver +0.73 / +1.16 %. The training clips' lead does
+not hold, so the default stays 8, 10.
+
 Filtering every frame (not adopted), 2026-12-02:
 
 | spec | carphone (30) | motion.mov (30) | bikes (30) | vtest (30) | diver (30) |

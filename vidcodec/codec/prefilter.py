@@ -15,7 +15,8 @@ works the same way, with motion.
 Measured (every level, PSNR / MS-SSIM BD-rate against the same encoder without it): training
 clips, 30 frames (``runs/encoder-tuning/prefilter.py``): carphone −4.2 / −4.6 %, motion.mov
 −2.5 / −2.2 %, wannaworktogether 0.0 / 0.0 % (a black first frame, then a fade-in: MAX_SHIFT ends
-the lookahead at once); lookahead 4 and σ 6 gained less on both of the first two. Held-out clips,
+the lookahead at once); lookahead 4 and σ 6 gained less on both of the first two, σ 14 more, but
+held out σ 14 lost to σ 10 (bikes +0.5 / +0.3 %, diver +0.7 / +1.2 %, vtest −0.1 / −0.1 %). Held-out clips,
 50 frames (``vidcodec eval``, docs/eval/prefilter): bikes −1.0 / −0.9 %, vtest (a fixed, noisy
 camera) −2.9 / −8.0 %, diver −0.7 / +0.2 %; OpenCV's unseen Megamind (frames 120–169) −1.6 / −2.6 %,
 tree −4.4 / −5.0 %. The weighted mean is the C++ core's ``temporal_denoise``
