@@ -173,7 +173,8 @@ nb::ndarray<nb::numpy, uint8_t, nb::ndim<3>> denoise(const Rgb8 &frame, const st
                                                      const FloatLut &weights) {
     const size_t h = frame.shape(0), w = frame.shape(1);
     if (frame.shape(2) != 3) throw std::invalid_argument("frames must be H x W x 3");
-    if (weights.shape(0) != 766) throw std::invalid_argument("weights must have 766 values");
+    if (weights.shape(0) != vidcodec::kDenoiseWeights)
+        throw std::invalid_argument("weights must have " + std::to_string(vidcodec::kDenoiseWeights) + " values");
     std::vector<const uint8_t *> planes;
     for (const Rgb8 &o : others) {
         if (o.shape(0) != h || o.shape(1) != w || o.shape(2) != 3)

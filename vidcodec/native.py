@@ -1,5 +1,5 @@
-"""The C++ core, ``vidcodec._native`` (Elias coders, delta-frame encoder kernels, the prefilter's mean), imported once with
-an error that says how to build it."""
+"""The C++ core, ``vidcodec._native`` (Elias coders, delta-frame encoder kernels, the prefilter's
+mean), imported once with an error that says how to build it."""
 
 try:
     from . import _native as core

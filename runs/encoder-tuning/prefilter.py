@@ -78,20 +78,17 @@ def make(spec):
     if spec == "none":
         return ref
     mode, s, a, b = spec.split(":"); s = float(s); a = int(a); b = int(b)
+    key_ahead, key_sigma = (8, 10.0) if mode in ("mix", "mcmix") else (a, s)
+    get = warp if mode.startswith("mc") else (lambda i, j: ref[j])
     res = []
     t = time.perf_counter()
     for i, f in enumerate(ref):
-        mc = mode.startswith("mc")
-        get = (lambda j, i=i: warp(i, j)) if mc else (lambda j: ref[j])
-        if i == 0 and mode in ("mix", "mcmix"):
-            res.append(denoise(f, [get(j) for j in nbrs(i, 8, 0)], 10.0))
-        elif i == 0 or mode in ("all", "mix", "mc", "mcmix"):
-            if i == 0 and mode == "key":
-                res.append(denoise(f, [get(j) for j in nbrs(i, a, 0)], s))
-            else:
-                res.append(denoise(f, [get(j) for j in nbrs(i, a, b)], s))
-        else:
+        if i == 0:
+            res.append(denoise(f, [get(i, j) for j in nbrs(i, key_ahead, 0)], key_sigma))
+        elif mode == "key":
             res.append(f)
+        else:
+            res.append(denoise(f, [get(i, j) for j in nbrs(i, a, b)], s))
     print(spec, f"filter {1000*(time.perf_counter()-t)/len(ref):.1f} ms/frame", flush=True)
     return res
 
