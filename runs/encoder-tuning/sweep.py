@@ -37,6 +37,15 @@ unit 1): carphone 2: +9.18/+16.10, 3: +13.19/+19.33 %; motion.mov -3.13/-0.76, -
 wannaworktogether +22.71/+23.09, +30.99/+8.05 %. Chosen per delta by the encoder's cost (units 1
 or 2): carphone +0.30/+0.50, motion.mov -0.68/-0.54 %. Dropped: it would have needed a format
 change for little or nothing on most content (the code: delta-step.patch, against 4de83de).
+
+A long-term reference (2026-12-03; an experiment, not in the format: it would have been 12.0): a
+delta's squares of U latent pixels predicted from the GOP's keyframe symbols instead of the previous
+frame where that has the lower squared error, for what moving people uncover in a still scene; one
+bit per square and the square side in the motion section (the code: long-term.patch, against
+3f19d66). vtest, 60 frames, file bytes against no long-term squares: default level U=4 -0.69 %
+(2 of 59 deltas chose it), U=4 with a margin of 20 -0.63 %, U=2 -0.46 %; quality 2 no delta chose it
+(0.00 %); quality 7 U=4 with the margin -0.55 %, U=2 -0.24 %. Per motion block (8 latent pixels) with vectors searched on the
+keyframe no delta chose it. Dropped: the uncovered background is not where vtest's gap to x264 is.
 """
 import dataclasses
 import sys
@@ -47,7 +56,9 @@ from vidcodec.codec import vaegan
 from vidcodec.evaluate import rd
 
 frames, gop, param = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-def number(s: str) -> int | float | tuple[float, ...]:
+def number(s: str) -> bool | int | float | tuple[float, ...]:
+    if s in ("True", "False"):  # e.g. long_term False True
+        return s == "True"
     if "+" in s:  # a tuple, e.g. delta_lambdas 0.5+1.3+1.1+1.3
         return tuple(float(x) for x in s.split("+"))
     return int(s) if s.lstrip("-").isdigit() else float(s)  # motion_block wants an int
