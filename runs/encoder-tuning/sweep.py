@@ -46,6 +46,13 @@ bit per square and the square side in the motion section (the code: long-term.pa
 (2 of 59 deltas chose it), U=4 with a margin of 20 -0.63 %, U=2 -0.46 %; quality 2 no delta chose it
 (0.00 %); quality 7 U=4 with the margin -0.55 %, U=2 -0.24 %. Per motion block (8 latent pixels) with vectors searched on the
 keyframe no delta chose it. Dropped: the uncovered background is not where vtest's gap to x264 is.
+
+A second motion block size per delta (2026-12-03; the format allows any block side per delta; an
+encoder experiment, candidates with blocks of 4 or 16 latent pixels beside the default 8, the
+cheapest by the encoder's cost coded): ``... 30 250 alt_blocks + 4+,16+`` on motion.mov 4: +0.03 /
++0.02, 16: -0.14 / -0.01 %; bigbuckbunny -0.88 / -0.73, +0.10 / +0.08 %; carphone +1.47 / +1.80,
++0.02 / +0.01 %. Dropped (the latent cost that ranks the candidates favours 4 where the pictures
+lose; ``+`` is the empty tuple, ``4+`` the tuple (4,)).
 """
 import dataclasses
 import sys
@@ -59,8 +66,8 @@ frames, gop, param = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def number(s: str) -> bool | int | float | tuple[float, ...]:
     if s in ("True", "False"):  # e.g. long_term False True
         return s == "True"
-    if "+" in s:  # a tuple, e.g. delta_lambdas 0.5+1.3+1.1+1.3
-        return tuple(float(x) for x in s.split("+"))
+    if "+" in s:  # a tuple, e.g. delta_lambdas 0.5+1.3+1.1+1.3 (alt_blocks 4+ for the tuple (4,))
+        return tuple(number(x) for x in s.split("+") if x)
     return int(s) if s.lstrip("-").isdigit() else float(s)  # motion_block wants an int
 
 
