@@ -14,7 +14,7 @@ from conftest import write_testsrc
 from vidcodec import api, container
 from vidcodec.cli import main
 from vidcodec.errors import UsageError
-from vidcodec.evaluate.rd import _write_y4m_clip
+from vidcodec.evaluate.rd import write_y4m_clip
 
 
 def _keys(path) -> list[int]:
@@ -41,7 +41,7 @@ def test_after_a_scene_cut_keyframes_stay_on_the_chunk_grid(tmp_path, tiny_model
             for _ in range(2))
     frames = [a] * 6 + [b] * 8
     clip = tmp_path / "cut.y4m"
-    _write_y4m_clip(frames, Fraction(10), clip)
+    write_y4m_clip(frames, Fraction(10), clip)
     one, two, three = (tmp_path / f"{n}.gvc" for n in ("one", "two", "three"))
     api.encode(clip, one, model="vaegan-tiny", quality=2, gop=4)
     api.encode(clip, two, model="vaegan-tiny", quality=2, gop=4, workers=2)

@@ -124,7 +124,7 @@ def test_a_short_input_filters_its_keyframe_with_what_there_is():
 def test_encode_codes_the_denoised_keyframe_unless_told_not_to(tmp_path, tiny_model_dir):
     _, rgb = _noisy(8, size=(48, 64))
     src = tmp_path / "still.y4m"
-    rd._write_y4m_clip(rgb, Fraction(10), src)
+    rd.write_y4m_clip(rgb, Fraction(10), src)
     outs = {}
     for on in (True, False):
         outs[on] = tmp_path / f"{on}.gvc"
@@ -151,7 +151,7 @@ def test_cli_no_prefilter(tmp_path, tiny_model_dir):
 def test_stdin_gets_the_same_stream_as_the_path(tmp_path, tiny_model_dir):
     _, rgb = _noisy(6, size=(48, 64))
     src = tmp_path / "still.y4m"
-    rd._write_y4m_clip(rgb, Fraction(10), src)
+    rd.write_y4m_clip(rgb, Fraction(10), src)
     keys = {}
     api.encode(src, tmp_path / "file.gvc", model="vaegan-tiny", quality=2)
     api.encode(src, tmp_path / "off.gvc", model="vaegan-tiny", quality=2, prefilter=False)

@@ -97,7 +97,7 @@ with tempfile.TemporaryDirectory() as d:
     for name in [BASE, *specs]:
         frames = make(name)
         src = Path(d) / "src.y4m"
-        rd._write_y4m_clip(frames, rate, src)
+        rd.write_y4m_clip(frames, rate, src)
         curves[name] = []
         for q in range(1, 9):
             out = Path(d) / f"x{q}.gvc"

@@ -28,7 +28,7 @@ from ..codec import DEFAULT_GOP, SUBPEL_MODES, colour
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
-from .rd import _write_y4m_clip, decode_rgb, encode_reference, read_frames
+from .rd import decode_rgb, encode_reference, read_frames, write_y4m_clip
 
 BUNDLED = Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4"
 
@@ -175,7 +175,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     with tempfile.TemporaryDirectory(prefix="vidcodec-bench-") as d:
         tmp = Path(d)
         src = tmp / "src.y4m"
-        _write_y4m_clip(ref, rate, src)
+        write_y4m_clip(ref, rate, src)
         for _ in range(runs):
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
                            backend=backend, subpel=subpel, workers=workers)

@@ -85,9 +85,9 @@ def side_by_side(models: list[str], clip: Path, frame: int, quality: int, box: t
     tiles = [_label(ref[frame][y : y + h, x : x + w], "original")]
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "f.y4m"
-        from .rd import _write_y4m_clip
+        from .rd import write_y4m_clip
 
-        _write_y4m_clip([ref[frame]], rate, src)
+        write_y4m_clip([ref[frame]], rate, src)
         for m in models:
             q = min(quality, zoo.load(m).levels)
             s = api.encode(src, Path(d) / "f.gvc", model=m, quality=q, gop=1, overwrite=True)

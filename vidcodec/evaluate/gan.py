@@ -35,7 +35,7 @@ from ..codec.gansearch import cold_start, frame_distortion
 from ..errors import UsageError
 from ..models import zoo
 from ..train import losses
-from .rd import RDPoint, _write_y4m_clip, jpeg_points, score
+from .rd import RDPoint, jpeg_points, score, write_y4m_clip
 
 BITS = (8, 6, 4)
 
@@ -60,7 +60,7 @@ def seed_table_points(clip: Path, ref: list[np.ndarray], rate: Fraction, *, mode
                      DEFAULT_LATENT_BITS))
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "ref.y4m"
-        _write_y4m_clip(ref, rate, src)
+        write_y4m_clip(ref, rate, src)
         for i, (name, lay, kb, db) in enumerate(runs):
             path = Path(d) / f"gan{i}.gvc"
             t0 = time.perf_counter()

@@ -113,7 +113,8 @@ def score(clip: str, codec: str, setting: str, ref: list[np.ndarray], out: list[
     )
 
 
-def _write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> None:
+def write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> None:
+    """RGB frames as a lossless y4m clip at ``rate`` (the copy every codec of a comparison reads)."""
     with media.open_sink(path, width=frames[0].shape[1], height=frames[0].shape[0], time_base=1 / rate,
                          frame_rate=rate, overwrite=True) as sink:
         for i, f in enumerate(frames):
@@ -127,7 +128,7 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
     encoder's --refine steps; each encode's wall seconds are appended to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
-        _write_y4m_clip(ref, rate, src)
+        write_y4m_clip(ref, rate, src)
     m = zoo.load(model)
     points = []
     for q in qualities:
@@ -261,7 +262,7 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
         src = Path(d) / "ref.y4m"
-        _write_y4m_clip(ref, rate, src)
+        write_y4m_clip(ref, rate, src)
         for kbps in bitrates:
             out = Path(d) / "rc.gvc"
             g = gop or default_gop(bitrate=kbps, fps=float(rate))

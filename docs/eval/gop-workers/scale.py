@@ -28,8 +28,8 @@ if __name__ == "__main__":
         for _ in range(reps):
             t = time.perf_counter(); e = make(); [e.encode_latent(y) for y in ys]; enc1.append(time.perf_counter() - t)
             t = time.perf_counter(); list(chunks.code(((i, 0), y) for i, y in enumerate(ys))); enc2.append(time.perf_counter() - t)
-    from vidcodec.evaluate.rd import _write_y4m_clip
-    _write_y4m_clip(ref, rate, f"{tmp}/b.y4m")
+    from vidcodec.evaluate.rd import write_y4m_clip
+    write_y4m_clip(ref, rate, f"{tmp}/b.y4m")
     api.encode(f"{tmp}/b.y4m", f"{tmp}/b.gvc", overwrite=True, gop=3)
     with container.GvcReader(f"{tmp}/b.gvc") as r:
         hdr = r.header
