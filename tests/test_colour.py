@@ -71,6 +71,13 @@ def test_a_short_correction_is_a_coder_error():
         colour.split(b"\x00" * (colour.SIZE - 1))
 
 
+@pytest.fixture
+def any_rate_pays(monkeypatch):
+    """The tiny model's packets are a few bytes, against which no 24-byte correction would pay
+    (COST_FACTOR): these tests of the mechanism let MIN_GAIN alone decide."""
+    monkeypatch.setattr(colour, "COST_FACTOR", 0.0)
+
+
 def _encode(tmp_path, name, **kw):
     clip = write_testsrc(tmp_path / "c.mp4", frames=8, size=(64, 48))
     out = tmp_path / f"{name}.gvc"
@@ -90,6 +97,7 @@ def _source(clip) -> list[np.ndarray]:
         return [f.rgb for f in s]
 
 
+@pytest.mark.usefixtures("any_rate_pays")
 def test_encoder_corrects_each_keyframe_and_the_frames_come_closer_to_the_source(tmp_path, tiny_model_dir):
     clip, on = _encode(tmp_path, "on")
     _, off = _encode(tmp_path, "off", colour=False)
@@ -116,6 +124,7 @@ def _rewrite(src, dst, edit):
             w.write_packet(p.kind, p.pts, payload, flags=flags)
 
 
+@pytest.mark.usefixtures("any_rate_pays")
 def test_a_keyframe_without_a_correction_resets_it_and_a_flagged_delta_sets_one(tmp_path, tiny_model_dir):
     _, on = _encode(tmp_path, "on")
     _, off = _encode(tmp_path, "off", colour=False)
@@ -137,6 +146,7 @@ def test_a_keyframe_without_a_correction_resets_it_and_a_flagged_delta_sets_one(
         assert np.abs(got[i] - want).max() <= 1, i
 
 
+@pytest.mark.usefixtures("any_rate_pays")
 def test_a_flagged_packet_cut_short_is_concealed(tmp_path, tiny_model_dir, caplog):
     _, on = _encode(tmp_path, "on", colour=False)
     bad = tmp_path / "bad.gvc"
@@ -146,6 +156,7 @@ def test_a_flagged_packet_cut_short_is_concealed(tmp_path, tiny_model_dir, caplo
     assert "colour correction of 5 bytes" in caplog.text
 
 
+@pytest.mark.usefixtures("any_rate_pays")
 def test_older_streams_ignore_the_flag_bit(tmp_path, tiny_model_dir):
     # before 11.0 no writer set packet flags on video; a 10.0 header makes the bit meaningless
     _, off = _encode(tmp_path, "off", colour=False)
@@ -157,6 +168,7 @@ def test_older_streams_ignore_the_flag_bit(tmp_path, tiny_model_dir):
     assert api._colour_section(flagged, old) == (None, p.payload)
 
 
+@pytest.mark.usefixtures("any_rate_pays")
 def test_torch_backend_applies_the_same_correction(tmp_path, tiny_model_dir):
     _, on = _encode(tmp_path, "on")
     ort = np.stack([f.rgb for f in api.frames(on)]).astype(int)
@@ -164,6 +176,7 @@ def test_torch_backend_applies_the_same_correction(tmp_path, tiny_model_dir):
     assert np.abs(ort - torch).max() <= 2 and np.abs(ort - torch).mean() < 0.05
 
 
+@pytest.mark.usefixtures("any_rate_pays")
 def test_cli_no_colour_sends_none_and_info_counts_them(tmp_path, tiny_model_dir, capsys):
     clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
     out, on = tmp_path / "n.gvc", tmp_path / "c.gvc"
@@ -173,3 +186,31 @@ def test_cli_no_colour_sends_none_and_info_counts_them(tmp_path, tiny_model_dir,
     capsys.readouterr()
     assert main(["info", str(on)]) == 0 and "flagged packets: 0x01 x1 (colour correction)" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0 and "flagged packets" not in capsys.readouterr().out
+
+
+def test_at_low_rates_a_correction_must_save_more_to_pay_for_its_bytes():
+    rng = np.random.default_rng(4)
+    pic = _pictures(rng, 1)[0]
+    source = (0.97 * pic + 0.01)[None]  # a small colour error: the fit saves a fixed fraction of it
+    before = colour.squared_error(pic, source[0], None)
+    after = colour.squared_error(pic, source[0], colour.fit(pic, source[0]))
+    g = 1 - after / before
+    assert g > colour.MIN_GAIN
+    fitter = colour.Fitter(lambda y: pic[None], 32, 24, refresh=12)
+    # it pays when its 192 bits, COST_FACTOR times over, are under g of the 12 frames' bits it covers
+    even = colour.COST_FACTOR * 8 * colour.SIZE / (12 * g)
+    assert fitter.min_gain(None) == colour.MIN_GAIN == fitter.min_gain(1e12)
+    assert fitter.min_gain(even) == pytest.approx(g)
+    assert fitter.key(None, source, 0.9 * even) is None
+    assert fitter.key(None, source, 1.1 * even) is not None
+    assert fitter.key(None, source) is not None  # no rate known: MIN_GAIN alone
+
+
+def test_the_encoder_weighs_a_correction_against_its_stream_rate(tmp_path, tiny_model_dir, monkeypatch):
+    # The tiny model's packets are 5-30 bytes: a 24-byte correction does not pay at that rate ...
+    _, cheap = _encode(tmp_path, "cheap")
+    assert all(p.flags == 0 for p in _packets(cheap)[1])
+    # ... where, the rate left out, its gain alone sends one on each keyframe
+    monkeypatch.setattr(colour, "COST_FACTOR", 0.0)
+    _, free = _encode(tmp_path, "free")
+    assert [p.flags for p in _packets(free)[1]][::4] == [colour.FLAG, colour.FLAG]

@@ -41,6 +41,7 @@ Elias payload: u8 level | u8 bits | K × f32 channel norms | symbol section: all
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 from concurrent import futures
@@ -75,6 +76,7 @@ FORMAT_MAJOR = 11  # the payload layouts this module writes (container.FORMAT_VE
 # not on the held-out ones (50 frames, docs/eval/cascade: bikes -2.6 / -1.5 %, vtest +1.8 / +0.2 %,
 # diver +3.7 / +3.1 %). runs/encoder-tuning/sweep.py has the sweeps.
 DELTA_LAMBDAS = (1.0,)
+RECENT_FRAMES = 12  # frames over which the colour fitter's rate (bits per frame) is averaged
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
@@ -266,6 +268,7 @@ class FrameEncoder:
         self.set_level(level)
         self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
         self._since_key = 0
+        self._bits: collections.deque[int] = collections.deque(maxlen=RECENT_FRAMES)  # payload bits, last frames
         self._frame = 0
         # Delta residuals use the format's residual tables (5.0 on; ``residuals``: others, e.g. the
         # model's delta tables for the 2.x-4.x symbols in tests); context-coded keys the model's ladder.
@@ -317,7 +320,11 @@ class FrameEncoder:
             def latent() -> np.ndarray:
                 return (self._prev.astype(np.float32) / self.model.gains[coded.level][:, None, None])[None]
 
-            correction = self.colour.key(latent(), x) if coded.kind == KEY else self.colour.delta(latent, x)
+            # What a correction must save depends on the rate: the mean bits of the last frames.
+            self._bits.append(8 * len(coded.payload))
+            bits = sum(self._bits) / len(self._bits)
+            correction = (self.colour.key(latent(), x, bits) if coded.kind == KEY
+                          else self.colour.delta(latent, x, bits))
             if correction is not None:
                 coded = EncodedFrame(coded.kind, correction.to_bytes() + coded.payload, coded.level, colour_mod.FLAG)
         return coded
