@@ -60,9 +60,11 @@ def test_the_fitter_refits_deltas_every_refresh_frames_and_sends_what_pays():
 
     # the same colours: refits at frames 3 and 6 find nothing better than the correction in force
     assert [fitter.delta(latent, first) for _ in range(6)] == [None] * 6 and len(calls) == 2
-    other = (0.6 * pic[[1, 2, 0]] + 0.2)[None]  # the scene's colours change
+    other = (0.6 * pic[[1, 2, 0]] + 0.3)[None]  # the scene's colours change: its mean colour moves
     got = [fitter.delta(latent, other) for _ in range(3)]
-    assert got[:2] == [None, None] and got[2] is not None and fitter.current is got[2]
+    # refitted MIN_REFIT_GAP frames after the last fit, before the refresh is due
+    assert colour.MIN_REFIT_GAP == 2 and got[0] is None and got[1] is not None and got[2] is None
+    assert fitter.current is got[1] and len(calls) == 3
     assert colour.Fitter(lambda y: pic[None], 32, 24).delta(latent, other) is None  # refresh 0: keys only
 
 
