@@ -2,8 +2,11 @@
 
     python runs/encoder-tuning/sweep.py FRAMES GOP PARAM BASE VALUE[,VALUE...] CLIP...
 
-PARAM is a keyword of ``FrameEncoder`` (e.g. ``key_rdoq_lambda``); each VALUE's streams are
-compared with BASE's (PSNR / MS-SSIM BD-rate, negative = fewer bits). How keyframe RDOQ's λ was
+PARAM is a keyword of ``FrameEncoder`` (e.g. ``key_rdoq_lambda``) or a module constant named with
+its module (e.g. ``vidcodec.codec.colour.COST_FACTOR``: ``... 40 250 vidcodec.codec.colour.COST_FACTOR
+0 1,2 CLIPS``, the colour cost rule, 2026-12-03; ``vidcodec.codec.colour.MEAN_SHIFT inf 0.01,0.03``,
+the fade refits; ``vidcodec.api.COLOUR_REFRESH 12 6``; their numbers are in the constants'
+comments); each VALUE's streams are compared with BASE's (PSNR / MS-SSIM BD-rate, negative = fewer bits). How keyframe RDOQ's λ was
 chosen (2026-12-02): ``... 6 1 key_rdoq_lambda 0 0.01,0.02,0.03,0.05 CLIPS`` (intra) and
 ``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips. The dead zone re-checked
 with format 8.0 (2026-12-02): ``... 20 250 dead_zone 0.4 0.3,0.5`` on carphone, motion.mov,
@@ -55,6 +58,7 @@ cheapest by the encoder's cost coded): ``... 30 250 alt_blocks + 4+,16+`` on mot
 lose; ``+`` is the empty tuple, ``4+`` the tuple (4,)).
 """
 import dataclasses
+import importlib
 import sys
 import tempfile
 from pathlib import Path
@@ -73,17 +77,31 @@ def number(s: str) -> bool | int | float | tuple[float, ...]:
 
 base, values, clips = number(sys.argv[4]), [number(v) for v in sys.argv[5].split(",")], sys.argv[6:]
 original = vaegan.FrameEncoder.__init__
+module_name, _, constant = param.rpartition(".")
+module = importlib.import_module(module_name) if module_name else None
+coded = getattr(module, constant) if module is not None else None  # the constant as the code has it
+
+
+def use(value) -> None:
+    """Encode from now on with PARAM = ``value`` (None: as the code has it)."""
+    if module is not None:
+        setattr(module, constant, coded if value is None else value)
+        return
+
+    def init(self, *a, **k):
+        original(self, *a, **{**k, param: value})
+    vaegan.FrameEncoder.__init__ = original if value is None else init
+
+
 for clip in clips:
     ref, rate = rd.read_frames(Path(clip), frames)
     curves = {}
     for value in [base, *values]:
-        def init(self, *a, value=value, **k):
-            original(self, *a, **{**k, param: value})
-        vaegan.FrameEncoder.__init__ = init
+        use(value)
         with tempfile.TemporaryDirectory() as d:
             curves[value] = [dataclasses.replace(p, codec=f"{param}={value}")
                              for p in rd.vidcodec_points(Path(clip), ref, rate, gop, Path(d), range(1, 9))]
-        vaegan.FrameEncoder.__init__ = original
+        use(None)
     cells = []
     for value in values:
         psnr = rd.bd_rate([(p.bpp, p.psnr) for p in curves[base]], [(p.bpp, p.psnr) for p in curves[value]])
