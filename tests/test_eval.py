@@ -35,7 +35,7 @@ def test_bd_rate_known_answers():
 def points(tmp_path_factory, tiny_model_dir):
     clip = write_testsrc(tmp_path_factory.mktemp("ev") / "clip.mp4", frames=4, size=(64, 48))
     return rd.evaluate_clip(clip, frames=4, gop=2, model="vaegan-tiny",
-                            codecs=["vidcodec", "vidcodec-intra", "x264-veryfast-zl", "jpeg"])
+                            codecs=["vidcodec", "vidcodec-intra", "x264-veryfast-zl", "x264-intra", "jpeg"])
 
 
 def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
@@ -44,6 +44,7 @@ def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
         by.setdefault(p.codec, []).append(p)
     assert len(by["vidcodec"]) == 3 and len(by["vidcodec-intra"]) == 3  # the tiny model's 3 levels
     assert len(by["x264-veryfast-zl"]) == len(rd.CRFS) and len(by["jpeg"]) == len(rd.JPEG_QUALITIES)
+    assert [p.setting for p in by["x264-intra"]] == [f"crf={c} gop=1" for c in rd.CRFS]  # not the eval's gop 2
     for p in points:
         assert p.frames == 4 and p.bytes > 0
         assert p.bpp == pytest.approx(8 * p.bytes / (4 * p.width * p.height))
@@ -63,6 +64,11 @@ def test_reference_codec_uses_vidcodecs_keyframe_interval(tmp_path):
         assert pts[0].setting == f"crf=30 gop={gop}"
         with av.open(str(tmp_path / "x264-veryfast-zl_30.mp4")) as f:
             assert sum(p.is_keyframe for p in f.demux(video=0) if p.size) == keys
+        # x264-intra is x264 medium with every frame a keyframe, whatever the gop
+        pts = rd.reference_points(tmp_path / "c.mp4", frames, 25, tmp_path, "x264-intra", crfs=(30,), gop=gop)
+        assert pts[0].codec == "x264-intra" and pts[0].setting == "crf=30 gop=1"
+        with av.open(str(tmp_path / "x264-intra_30.mp4")) as f:
+            assert sum(p.is_keyframe for p in f.demux(video=0) if p.size) == 12
 
 
 def test_report_files_and_tables(points, tmp_path):
@@ -74,8 +80,15 @@ def test_report_files_and_tables(points, tmp_path):
     assert len(json.loads(paths["points_json"].read_text())) == len(points)
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = rd.bd_rates(points)
-    assert {r["reference"] for r in rows} == {"vidcodec-intra", "x264-veryfast-zl", "jpeg"}
+    assert {r["reference"] for r in rows} == {"vidcodec-intra", "x264-veryfast-zl", "x264-intra", "jpeg"}
     assert all(r["bd_rate_psnr"] is None for r in rows)  # 3 vidcodec points: too few for a fit, not a guess
+    intra = rd.all_bd_rates(points)[len(rows):]  # then vidcodec-intra against the intra codecs only
+    assert [(r["test"], r["reference"]) for r in intra] == [("vidcodec-intra", "x264-intra"),
+                                                            ("vidcodec-intra", "jpeg")]
+    with paths["bdrate_csv"].open() as f:
+        assert len(list(csv.DictReader(f))) == len(rows) + len(intra)
+    summary = rd.summarize(points)
+    assert any("x264-intra psnr" in r for r in summary if r["what"].startswith("intra @"))
     seed = rd.seed_table(points)
     assert [r["method"] for r in seed if "jpeg" in r["method"]] == ["jpeg q=1"]
     assert any("(8 channels)" in r["method"] for r in seed)

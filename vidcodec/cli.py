@@ -231,8 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help=f"installed model to evaluate (default {DEFAULT_MODEL}; --mode gan: "
                     f"{DEFAULT_GAN_MODEL})")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
-                    default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium", "jpeg"],
-                    help="codecs to run")
+                    default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium",
+                             "x264-intra", "jpeg"],
+                    help="codecs to run (x264-intra: x264 medium with every frame a keyframe, which "
+                    "vidcodec-intra is compared with, beside JPEG)")
     ev.add_argument("--qualities", nargs="+", type=int, metavar="Q", help="vidcodec quality levels (default all)")
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "
@@ -484,7 +486,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     else:
         print(rd.format_table(rd.summarize(points)))
         print()
-        print(rd.format_table(rd.bd_rates(points)))
+        print(rd.format_table(rd.all_bd_rates(points)))
     if a.out:
         paths = rd.save_report(points, Path(a.out))
         if not a.quiet:

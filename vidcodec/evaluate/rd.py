@@ -39,7 +39,11 @@ REFERENCES = {
     "x264-veryfast-zl": ("libx264", {"preset": "veryfast", "tune": "zerolatency"}),
     "x265-medium": ("libx265", {"preset": "medium", "x265-params": "log-level=error"}),
 }
-CODECS = ("vidcodec", "vidcodec-intra", *REFERENCES, "jpeg")
+# Every frame a keyframe (-g 1): name → the reference it is, for vidcodec-intra's comparison. With
+# x264-medium's video points beside them they show whether a gap is in the keyframes or in the deltas.
+INTRA_REFERENCES = {"x264-intra": "x264-medium"}
+CODECS = ("vidcodec", "vidcodec-intra", *REFERENCES, *INTRA_REFERENCES, "jpeg")
+INTRA_CODECS = (*INTRA_REFERENCES, "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
 
@@ -147,7 +151,7 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
 def available(codec: str) -> bool:
     """Whether this PyAV build can encode with a reference codec's encoder."""
     try:
-        av.codec.Codec(REFERENCES[codec][0], "w")
+        av.codec.Codec(REFERENCES[INTRA_REFERENCES.get(codec, codec)][0], "w")
         return True
     except Exception:  # noqa: BLE001 - PyAV raises several types for a missing encoder
         return False
@@ -183,8 +187,11 @@ def decode_rgb(path: Path) -> list[np.ndarray]:
 def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, codec: str,
                      crfs: tuple[int, ...] = CRFS, gop: int = DEFAULT_GOP) -> list[RDPoint]:
     """x264/x265 (yuv420p) at several CRFs, with the same keyframe interval as vidcodec (``-g``;
-    their own scene-cut keyframes stay on, as ours do); rate from the .mp4 file size."""
-    encoder, options = REFERENCES[codec]
+    their own scene-cut keyframes stay on, as ours do); rate from the .mp4 file size. ``codec`` may
+    be one of :data:`INTRA_REFERENCES` (its reference with ``-g 1``, whatever ``gop`` says)."""
+    if codec in INTRA_REFERENCES:
+        gop = 1
+    encoder, options = REFERENCES[INTRA_REFERENCES.get(codec, codec)]
     cropped = [even_crop(f) for f in ref]
     points = []
     for crf in crfs:
@@ -293,12 +300,14 @@ def interpolate(points: list[RDPoint], bpp: float, key: str = "psnr") -> float |
     return float(np.interp(x, xs, [getattr(p, key) for p in pts]))
 
 
-def bd_rates(points: list[RDPoint], test: str = "vidcodec") -> list[dict]:
-    """Per clip and reference codec: BD-rate (%) of ``test`` on PSNR, PSNR-Y and MS-SSIM (dB)."""
+def bd_rates(points: list[RDPoint], test: str = "vidcodec", references: Iterable[str] | None = None) -> list[dict]:
+    """Per clip and reference codec (``references``, default every other codec): BD-rate (%) of
+    ``test`` on PSNR, PSNR-Y and MS-SSIM (dB)."""
     rows = []
     clips = list(dict.fromkeys(p.clip for p in points))
+    refs = [c for c in (CODECS if references is None else references) if c != test]
     for clip in [*clips, "all clips (mean)"]:
-        for refc in [c for c in CODECS if c != test]:
+        for refc in refs:
             if clip == "all clips (mean)":
                 per = [r for r in rows if r["reference"] == refc and r["clip"] != clip]
                 if len(per) < 2:
@@ -323,8 +332,15 @@ def bd_rates(points: list[RDPoint], test: str = "vidcodec") -> list[dict]:
     return rows
 
 
+def all_bd_rates(points: list[RDPoint]) -> list[dict]:
+    """vidcodec's BD-rates against every other codec, then vidcodec-intra's against the intra ones
+    (:data:`INTRA_CODECS`): the table ``vidcodec eval`` prints and writes."""
+    return bd_rates(points) + bd_rates(points, "vidcodec-intra", INTRA_CODECS)
+
+
 def summarize(points: list[RDPoint]) -> list[dict]:
-    """Per clip: each vidcodec level beside x264 medium at the same bpp, and intra vs JPEG at 0.1/0.25 bpp."""
+    """Per clip: each vidcodec level beside x264 medium at the same bpp, and intra vs JPEG and x264's
+    intra at 0.1/0.25 bpp."""
     rows = []
     for clip in dict.fromkeys(p.clip for p in points):
         by: dict[str, list[RDPoint]] = {}
@@ -346,6 +362,8 @@ def summarize(points: list[RDPoint]) -> list[dict]:
                 "jpeg psnr": interpolate(by.get("jpeg", []), bpp, "psnr"),
                 "jpeg ms_ssim": interpolate(by.get("jpeg", []), bpp, "ms_ssim"),
                 "jpeg min bpp": min((p.bpp for p in by.get("jpeg", [])), default=None),
+                "x264-intra psnr": interpolate(by.get("x264-intra", []), bpp, "psnr"),
+                "x264-intra ms_ssim": interpolate(by.get("x264-intra", []), bpp, "ms_ssim"),
             })
     return rows
 
@@ -429,7 +447,7 @@ def save_report(points: list[RDPoint], out_dir: Path) -> dict[str, Path]:
              "plot": out_dir / "rd.png"}
     write_csv([p.as_dict() for p in points], paths["points_csv"])
     paths["points_json"].write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
-    write_csv(bd_rates(points), paths["bdrate_csv"])
+    write_csv(all_bd_rates(points), paths["bdrate_csv"])
     write_csv(summarize(points), paths["summary_csv"])
     plot(points, paths["plot"])
     return paths
