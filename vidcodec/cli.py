@@ -217,10 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval", help="rate-distortion against x264, x265 and JPEG on the same frames (BD-rate, plots)",
         description="Encode the first frames of each clip with vidcodec at every quality (with the default GOP "
-        "and intra-only), x264 (medium; veryfast + zerolatency), x265 medium (where PyAV has it), each at "
-        "several CRFs, and per-frame JPEG. Rates are real file sizes. Prints each vidcodec level beside x264 "
-        "at the same bpp, intra vs JPEG at 0.1 and 0.25 bpp, and the BD-rate of vidcodec against each codec "
-        "on PSNR and MS-SSIM (negative = vidcodec needs fewer bits).",
+        "and intra-only), x264 (medium; veryfast + zerolatency; medium intra-only), x265 medium (where PyAV "
+        "has it), each at several CRFs, and per-frame JPEG. Rates are real file sizes. Prints each vidcodec "
+        "level beside x264 at the same bpp, intra vs JPEG and x264's intra at 0.1 and 0.25 bpp, and the "
+        "BD-rate of vidcodec against each codec, and of its intra mode against x264's and JPEG, on PSNR and "
+        "MS-SSIM (negative = vidcodec needs fewer bits).",
         formatter_class=_Defaults,
     )
     ev.add_argument("clips", nargs="+", metavar="CLIP|DIR", help="video files, or folders of them")
@@ -233,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
                     default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium",
                              "x264-intra", "jpeg"],
-                    help="codecs to run (x264-intra: x264 medium with every frame a keyframe, which "
-                    "vidcodec-intra is compared with, beside JPEG)")
+                    help="codecs to run (x264-intra: x264 medium with every frame a keyframe, for "
+                    "vidcodec-intra)")
     ev.add_argument("--qualities", nargs="+", type=int, metavar="Q", help="vidcodec quality levels (default all)")
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "
