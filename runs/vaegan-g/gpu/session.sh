@@ -4,7 +4,7 @@
 # A session with a GPU has 15 minutes of device time in all (the machine's start, the transfer and
 # the idle wait included), so this is one call, prepared and tested on the CPU beforehand:
 #
-#   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 85   # 21 MB
+#   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 80   # 17 MB
 #   device call:   run(command="sh runs/vaegan-g/gpu/session.sh 7", carry=[".gpu"], timeout_s=600)
 #   here, after:   mkdir -p runs/vaegan-h && tar xzf FILES_AT/run.tgz -C runs/vaegan-h
 #                  python -m vidcodec.train.package runs/vaegan-h/best.safetensors vidcodec/weights \
@@ -18,10 +18,11 @@
 # vaegan-g's GPU run (the same weights score 0.7965 against 0.8084), so the first validation here
 # becomes the run's "best" and the losses are comparable within the run only.
 #
-# The tree (about 36 MB) and the pack must stay under the 64 MiB a call carries; check before the call:
+# The tree (about 43 MiB on 2026-12-03) and the pack must stay under the 64 MiB a call carries; check before the call:
 #   echo $(( ($(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + $(du -sb .gpu | cut -f1)) / 1048576 )) MiB
 # (with the quality-90 pack, 28 MB: 61 MiB early on 2026-12-02, 63.7 MiB by its end, 0.3 MiB under the
-# limit; hence --quality 85 above, about 57 MiB; its validation crops differ again, see above) On the device the
+# limit; hence --quality 85, 21.1 MB; on 2026-12-03 the tree was 42.9 MiB and that pack left 0.9 MiB, so
+# --quality 80 above, 17.0 MB, 59.1 MiB in all; its validation crops differ again, see above) On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
 # BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 5e-5) override.
