@@ -38,12 +38,12 @@ REFERENCES = {
     "x264-medium": ("libx264", {"preset": "medium"}),
     "x264-veryfast-zl": ("libx264", {"preset": "veryfast", "tune": "zerolatency"}),
     "x265-medium": ("libx265", {"preset": "medium", "x265-params": "log-level=error"}),
+    # Every frame a keyframe (its own -g, whatever the eval's), for vidcodec-intra's comparison: with
+    # x264-medium's video points beside it, it shows whether a gap is in the keyframes or in the deltas.
+    "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
-# Every frame a keyframe (-g 1): name → the reference it is, for vidcodec-intra's comparison. With
-# x264-medium's video points beside them they show whether a gap is in the keyframes or in the deltas.
-INTRA_REFERENCES = {"x264-intra": "x264-medium"}
-CODECS = ("vidcodec", "vidcodec-intra", *REFERENCES, *INTRA_REFERENCES, "jpeg")
-INTRA_CODECS = (*INTRA_REFERENCES, "jpeg")  # what vidcodec-intra's BD-rates are taken against
+CODECS = ("vidcodec", "vidcodec-intra", *REFERENCES, "jpeg")
+INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
 
@@ -151,7 +151,7 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
 def available(codec: str) -> bool:
     """Whether this PyAV build can encode with a reference codec's encoder."""
     try:
-        av.codec.Codec(REFERENCES[INTRA_REFERENCES.get(codec, codec)][0], "w")
+        av.codec.Codec(REFERENCES[codec][0], "w")
         return True
     except Exception:  # noqa: BLE001 - PyAV raises several types for a missing encoder
         return False
@@ -186,19 +186,19 @@ def decode_rgb(path: Path) -> list[np.ndarray]:
 
 def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, codec: str,
                      crfs: tuple[int, ...] = CRFS, gop: int = DEFAULT_GOP) -> list[RDPoint]:
-    """x264/x265 (yuv420p) at several CRFs, with the same keyframe interval as vidcodec (``-g``;
-    their own scene-cut keyframes stay on, as ours do); rate from the .mp4 file size. ``codec`` may
-    be one of :data:`INTRA_REFERENCES` (its reference with ``-g 1``, whatever ``gop`` says)."""
-    if codec in INTRA_REFERENCES:
-        gop = 1
-    encoder, options = REFERENCES[INTRA_REFERENCES.get(codec, codec)]
+    """x264/x265 (yuv420p) at several CRFs, with the same keyframe interval as vidcodec (``-g``,
+    unless the reference sets its own, as x264-intra does; their own scene-cut keyframes stay on, as
+    ours do); rate from the .mp4 file size."""
+    encoder, options = REFERENCES[codec]
+    options = {"g": str(gop), **options}
     cropped = [even_crop(f) for f in ref]
     points = []
     for crf in crfs:
         path = tmp / f"{codec}_{crf}.mp4"
-        encode_reference(cropped, rate, encoder, {**options, "crf": str(crf), "g": str(gop)}, path)
+        encode_reference(cropped, rate, encoder, {**options, "crf": str(crf)}, path)
         dec = decode_rgb(path)
-        points.append(score(clip.name, codec, f"crf={crf} gop={gop}", cropped, dec, path.stat().st_size, rate))
+        points.append(score(clip.name, codec, f"crf={crf} gop={options['g']}", cropped, dec, path.stat().st_size,
+                            rate))
     return points
 
 
