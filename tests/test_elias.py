@@ -319,3 +319,13 @@ def test_random_bytes_are_rejected_or_canonical(kind, data, count):
     # Accepted input must be exactly the canonical code of what it decoded to.
     assert out.shape == (count,)
     assert elias.encode(out, kind) == data
+
+
+def test_gamma_bits_is_the_length_of_the_codes():
+    """The encoders' vector costs (``gamma_bits``) are the bits the gamma coder writes: eight copies of
+    a value fill whole bytes, so the byte count gives the exact code length."""
+    values = np.concatenate([np.arange(-1100, 1101), [2**20, -(2**20), 2**20 - 1, -(2**40) - 3]])
+    bits = elias.gamma_bits(values)
+    for v, b in zip(values, bits, strict=True):
+        assert len(elias.encode(np.full(8, v))) == b, v
+    assert elias.gamma_bits((3, -2)).tolist() == [5, 5]

@@ -10,6 +10,7 @@ import pytest
 
 from vidcodec.codec import motion
 from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder
+from vidcodec.coding import elias
 from vidcodec.errors import CoderError, UsageError
 from vidcodec.models import zoo
 
@@ -120,7 +121,7 @@ def _block_cost(target, prev, block, lam, r, k, dx, dy):
     c, d = p[:, ys + 1 : ys + 1 + bh, xs : xs + bw], p[:, ys + 1 : ys + 1 + bh, xs + 1 : xs + 1 + bw]
     pred = (a * (1 - fx / 4) + b * fx / 4) * (1 - fy / 4) + (c * (1 - fx / 4) + d * fx / 4) * fy / 4
     e = target[:, y0 : y0 + bh, x0 : x0 + bw].astype(np.float64) - pred
-    return float((e * e).sum()) + lam * motion._gamma_bits((dx, dy))
+    return float((e * e).sum()) + lam * int(elias.gamma_bits((dx, dy)).sum())
 
 
 def _reference_search(target, prev, block, lam, radius=2):

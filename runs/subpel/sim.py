@@ -8,6 +8,7 @@ import numpy as np
 from common import CUR, F, install, run, taps, weights
 
 from vidcodec.codec import motion
+from vidcodec.coding import elias
 
 
 def predict(prev, vectors, block, channels=None):
@@ -58,7 +59,7 @@ def search(target, prev, block, lam, radius=2):
                                 p = padded[:k, y0:y0+bh, x0:x0+bw]
                             else:
                                 p = (W[(fx_, fy_)][:k] @ taps(padded, y0, x0, bh, bw, K)).reshape(k, bh, bw)
-                            e = float(((tb - p) ** 2).sum()) + lam * motion._gamma_bits((int(dx), int(dy)))
+                            e = float(((tb - p) ** 2).sum()) + lam * int(elias.gamma_bits((int(dx), int(dy))).sum())
                             if best is None or e < best:
                                 best, bestv = e, (dx, dy)
             out[r, cc] = bestv

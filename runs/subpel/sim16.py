@@ -8,6 +8,7 @@ import numpy as np
 from common import CUR, F, install, run, taps, weights
 
 from vidcodec.codec import motion
+from vidcodec.coding import elias
 
 motion.MAX_VECTOR = 256  # vectors in sixteenths of a latent pixel (the C++ search still gets quarters)
 motion.MARGIN = 256 // 16 + 2
@@ -68,7 +69,7 @@ def search(target, prev, block, lam, radius=2):
                     if rx: p = p + rx * (4 - ry) * qk(qx + 1, qy)
                     if ry: p = p + (4 - rx) * ry * qk(qx, qy + 1)
                     if rx and ry: p = p + rx * ry * qk(qx + 1, qy + 1)
-                    e = float(((tb - p / 16) ** 2).sum()) + lam * motion._gamma_bits((dx, dy)) / 2
+                    e = float(((tb - p / 16) ** 2).sum()) + lam * int(elias.gamma_bits((dx, dy)).sum()) / 2
                     if best is None or e < best:
                         best, bv = e, (dx, dy)
             out[r, cc] = bv

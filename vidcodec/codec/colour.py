@@ -148,17 +148,23 @@ class Fitter:
         """A new correction for a delta frame, when one is due (``refresh``) and pays; else None.
         ``latent()`` gives the frame's decoded latent (made only when a fit is due)."""
         self._since += 1
-        if not self.refresh or (self._since < self.refresh and not self._drifted(x)):
+        if not self.refresh:
             return None
+        mean = None
+        if self._since < self.refresh:
+            mean = self._drift(x)
+            if mean is None:
+                return None
         self._since = 0
-        return self._fit(latent(), x, frame_bits)
+        return self._fit(latent(), x, frame_bits, mean)
 
-    def _drifted(self, x: np.ndarray) -> bool:
-        """Whether the source's mean colour has moved past MEAN_SHIFT since the last fit (checked
-        from MIN_REFIT_GAP frames after it)."""
+    def _drift(self, x: np.ndarray) -> np.ndarray | None:
+        """The source's mean colour if it has moved past MEAN_SHIFT since the last fit (checked from
+        MIN_REFIT_GAP frames after it), else None."""
         if self._mean is None or self._since < MIN_REFIT_GAP:
-            return False
-        return bool(np.abs(self._source_mean(x) - self._mean).max() > MEAN_SHIFT)
+            return None
+        mean = self._source_mean(x)
+        return mean if np.abs(mean - self._mean).max() > MEAN_SHIFT else None
 
     def _source_mean(self, x: np.ndarray) -> np.ndarray:
         return x[0, :, : self.height, : self.width].mean(axis=(1, 2), dtype=np.float64)
@@ -169,9 +175,11 @@ class Fitter:
             return MIN_GAIN
         return max(MIN_GAIN, COST_FACTOR * 8 * SIZE / (max(self.refresh, 1) * frame_bits))
 
-    def _fit(self, latent: np.ndarray, x: np.ndarray, frame_bits: float | None) -> Correction | None:
+    def _fit(self, latent: np.ndarray, x: np.ndarray, frame_bits: float | None,
+             mean: np.ndarray | None = None) -> Correction | None:
+        """``mean``: the source's mean colour when the caller has it already."""
         h, w = self.height, self.width
-        self._mean = self._source_mean(x)
+        self._mean = self._source_mean(x) if mean is None else mean
         picture = np.ascontiguousarray(self.synthesize(latent)[0, :, :h, :w])
         source = np.ascontiguousarray(x[0, :, :h, :w], dtype=np.float64)
         correction = fit(picture, source)

@@ -120,11 +120,6 @@ def decode_vectors(data: bytes | memoryview, rows: int, cols: int, max_vector: i
     return vectors
 
 
-def _gamma_bits(v: tuple[int, int]) -> int:
-    """Elias-gamma bits of a vector's two components (signed mapping as the codes use)."""
-    return sum(2 * (2 * x + 1 if x >= 0 else -2 * x).bit_length() - 1 for x in v)
-
-
 def search(target: np.ndarray, prev: np.ndarray, block: int, lam: float, radius: int = 2) -> np.ndarray:
     """Encoder's choice of (rows, cols, 2) vectors: integer shifts within ``radius`` latent pixels,
     then half- and quarter-pixel refinement around each block's best, each block minimising squared

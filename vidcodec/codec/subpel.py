@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..coding import elias
 from ..errors import ModelNotFoundError, UsageError
 from . import motion
 
@@ -353,12 +354,4 @@ def _offset_blend() -> tuple[np.ndarray, np.ndarray]:
 
 _OFFSETS, _OFFSET_BLEND = _offset_blend()
 _GAMMA_SPAN = 4 * MAX_VECTOR + 8  # a refined component and a median predictor differ by no more
-
-
-def _gamma_bits(v: np.ndarray) -> np.ndarray:
-    """Elias-gamma bits of signed components (the mapping motion's codes use)."""
-    u = np.where(v >= 0, 2 * v + 1, -2 * v)
-    return 2 * np.floor(np.log2(u)).astype(np.int64) + 1
-
-
-_GAMMA_BITS = _gamma_bits(np.arange(-_GAMMA_SPAN, _GAMMA_SPAN + 1))  # by difference + _GAMMA_SPAN
+_GAMMA_BITS = elias.gamma_bits(np.arange(-_GAMMA_SPAN, _GAMMA_SPAN + 1))  # by difference + _GAMMA_SPAN

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from ..errors import CoderError, UsageError
 from ..native import core as _native
 
-__all__ = ["KINDS", "decode", "encode"]
+__all__ = ["KINDS", "decode", "encode", "gamma_bits"]
 
 KINDS = ("gamma", "delta")
 _INT64_MAX = np.iinfo(np.int64).max
@@ -49,6 +49,14 @@ def _as_int64(values: npt.ArrayLike) -> np.ndarray:
     if arr.dtype == np.uint64 and arr.max() > _INT64_MAX:
         raise UsageError("Elias coding takes int64 values; this uint64 array holds values above 2**63 - 1")
     return np.ascontiguousarray(arr, dtype=np.int64).ravel()
+
+
+def gamma_bits(values: npt.ArrayLike) -> np.ndarray:
+    """Length in bits of each value's gamma code (``2N + 1``, as above), for |values| < 2**52 (the
+    encoders' cost estimates for motion vectors; exact there, where float64 holds ``n``)."""
+    v = np.asarray(values, dtype=np.int64)
+    n = np.where(v >= 0, 2 * v + 1, -2 * v)
+    return 2 * np.floor(np.log2(n)).astype(np.int64) + 1
 
 
 def encode(values: npt.ArrayLike, kind: str = "gamma") -> bytes:
