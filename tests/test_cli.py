@@ -291,6 +291,22 @@ def test_decode_writes_y4m_to_a_stdout_pipe(env, media):
     assert read_video(r.stdout)[:3] == (FRAMES, 64, 48)
 
 
+def test_decode_writes_420_y4m_when_asked(env, media):
+    """--pix-fmt yuv420p: a C420jpeg header, half the bytes of 4:4:4 per frame, and the same pictures
+    (within chroma subsampling) as the default 4:4:4 output."""
+    r = vidcodec_proc(env, "decode", media["gvc"], "-", "-q", "--pix-fmt", "yuv420p", capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    header, _, rest = r.stdout.partition(b"\n")
+    assert b" C420jpeg " in header + b" "
+    assert len(rest) == FRAMES * (len(b"FRAME\n") + 64 * 48 * 3 // 2)
+    full = vidcodec_proc(env, "decode", media["gvc"], "-", "-q", capture_output=True).stdout
+    with av.open(io.BytesIO(r.stdout), format="yuv4mpegpipe") as a, av.open(io.BytesIO(full), format="yuv4mpegpipe") as b:
+        assert a.streams.video[0].format.name == "yuv420p"
+        for fa, fb in zip(a.decode(video=0), b.decode(video=0), strict=True):
+            ya, yb = fa.to_ndarray(format="gray"), fb.to_ndarray(format="gray")
+            assert np.abs(ya.astype(int) - yb).max() <= 1  # the same luma
+
+
 def _shell_pipe_status(env: dict[str, str], left: list[object], right: str) -> subprocess.CompletedProcess:
     """Run ``python -m vidcodec LEFT | RIGHT`` in bash; the result's returncode is vidcodec's status."""
     cmd = shlex.join([sys.executable, "-m", "vidcodec", *map(str, left)])

@@ -384,6 +384,36 @@ def test_y4m_round_trip(tmp_path: Path) -> None:
         assert err.max() <= 2 and err.mean() < 0.6
 
 
+def test_y4m_420_when_asked(tmp_path: Path) -> None:
+    ref = [pattern(t=i) for i in range(2)]
+    write_frames(tmp_path / "o.y4m", ref, [0, 1], time_base=Fraction(1, 25), frame_rate=Fraction(25),
+                 pix_fmt="yuv420p")
+    data = (tmp_path / "o.y4m").read_bytes()
+    header = data.split(b"\n", 1)[0]
+    assert header == b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED"
+    assert len(data) == len(header) + 1 + 2 * (6 + W * H * 3 // 2)
+    _, frames = read_all(tmp_path / "o.y4m")
+    assert len(frames) == 2 and min(psnr(f.rgb, r) for f, r in zip(frames, ref)) > 30
+
+
+def test_encoded_sink_444_when_asked(tmp_path: Path) -> None:
+    ref = [pattern(t=i) for i in range(3)]
+    write_frames(tmp_path / "o.mkv", ref, [0, 40, 80], pix_fmt="yuv444p")
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv444p"
+    _, frames = read_all(tmp_path / "o.mkv")
+    assert min(psnr(f.rgb, r) for f, r in zip(frames, ref)) > 35
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".y4m"])
+def test_pix_fmt_errors_say_what_to_do(tmp_path: Path, ext: str) -> None:
+    with pytest.raises(UsageError, match="yuv444p"):
+        write_frames(tmp_path / f"odd{ext}", [pattern(17, 33)], [0], pix_fmt="yuv420p")
+    with pytest.raises(UsageError, match="--pix-fmt must be one of yuv420p, yuv444p"):
+        write_frames(tmp_path / f"o{ext}", [pattern()], [0], pix_fmt="nv12")
+    assert not list(tmp_path.iterdir())  # nothing left behind
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov", ".y4m"])
 def test_odd_sizes_through_each_sink(tmp_path: Path, ext: str) -> None:
     ref = [pattern(17, 33, i) for i in range(3)]

@@ -107,6 +107,10 @@ def test_headless_play_writes_y4m(stream, tmp_path, capsys):
     assert len(list(vidcodec.frames(stream))) == 20
     assert cli_main(["play", str(stream), "--to", str(tmp_path / "o.mp4"), "-q"]) == 2
     assert "y4m" in capsys.readouterr().err
+    assert cli_main(["play", str(stream), "--to", str(tmp_path / "o420.y4m"), "--pix-fmt", "yuv420p", "-q"]) == 0
+    assert b" C420jpeg " in (tmp_path / "o420.y4m").read_bytes().split(b"\n", 1)[0]
+    assert cli_main(["play", str(stream), "--pix-fmt", "yuv420p", "-q"]) == 2  # the window shows RGB
+    assert "--to" in capsys.readouterr().err
 
 
 def test_no_gui_gives_a_clear_error(stream, monkeypatch):

@@ -954,6 +954,7 @@ def decode(
     follow_timeout: float = 10.0,
     audio: bool = True,
     workers: int = 1,
+    pix_fmt: str | None = None,
 ) -> DecodeStats:
     """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
 
@@ -965,10 +966,12 @@ def decode(
     ``max_frames`` select the frames written, ``follow`` reads a file still being written (see
     :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime) or ``"torch"``. ``workers`` > 1 decodes
     the symbols of that many GOPs side by side in worker processes (same frames; for machines with
-    cores to spare, see :mod:`vidcodec.gopdecode`).
+    cores to spare, see :mod:`vidcodec.gopdecode`). ``pix_fmt``: the output's pixel format, one of
+    :data:`vidcodec.media.PIX_FMTS` (None: y4m 4:4:4, H.264 4:2:0, or 4:4:4 for odd sizes).
     """
     zoo.check_backend(backend)
     check_workers(workers)
+    media.check_pix_fmt(pix_fmt)
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     first = _seconds(start)
@@ -994,7 +997,7 @@ def decode(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
-                audio=track, sample_aspect=container.sample_aspect(hdr),
+                audio=track, sample_aspect=container.sample_aspect(hdr), pix_fmt=pix_fmt,
             )))
             total = max_frames if first is None else None
             total = min(filter(None, (total, hdr.frame_count)), default=None)

@@ -34,6 +34,7 @@ examples:
   vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, a keyframe every 64 frames
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
+  vidcodec decode out.gvc - --pix-fmt yuv420p | x264 --demuxer y4m -o re.264 -   4:2:0 y4m for other tools
   vidcodec decode out.gvc clip.mp4 --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
   vidcodec decode --follow live.gvc - | ffplay -       play a stream that is still being written
   vidcodec play out.gvc                                watch in a window (space, arrows, o, q)
@@ -184,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=float, metavar="SECONDS",
                      help="begin at the first frame at or after this time (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
+    dec.add_argument("--pix-fmt", choices=("yuv420p", "yuv444p"),
+                     help="the output's pixel format: y4m is yuv444p unless told (yuv420p halves a pipe's "
+                     "bytes and suits tools that take 4:2:0 only; even sizes only), mp4/mkv/mov yuv420p "
+                     "(yuv444p when a side is odd; yuv444p keeps full chroma, High 4:4:4 profile)")
     dec.add_argument("--workers", type=int, default=1, metavar="N",
                      help="decode the symbols of N GOPs side by side in worker processes (same frames; for "
                      "machines with cores to spare: each GOP in flight holds its frames' symbols in memory)")
@@ -201,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pl.add_argument("input", help=".gvc path, or - for stdin")
     pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout")
+    pl.add_argument("--pix-fmt", choices=("yuv420p", "yuv444p"),
+                    help="with --to: the y4m's pixel format (default yuv444p; yuv420p halves the bytes)")
     pl.add_argument("--start", type=float, metavar="SECONDS", help="begin at this time (seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_follow(pl)
@@ -383,7 +390,7 @@ def _cmd_decode(a: argparse.Namespace) -> int:
 
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
                    start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=a.follow_timeout,
-                   audio=not a.no_audio, workers=a.workers)
+                   audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
         print(f"decoded {s.frames} frames{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
@@ -403,7 +410,8 @@ def _cmd_play(a: argparse.Namespace) -> int:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     src = sys.stdin.buffer if a.input == "-" else a.input
     s = play.play(src, to=a.to, start=a.start, max_frames=a.frames, backend=a.backend, follow=a.follow,
-                  follow_timeout=a.follow_timeout, overwrite=a.overwrite, show_info=not a.no_info)
+                  follow_timeout=a.follow_timeout, overwrite=a.overwrite, show_info=not a.no_info,
+                  pix_fmt=a.pix_fmt)
     if not a.quiet:
         dropped = f", dropped {s.dropped} late frame(s) to keep real time" if s.dropped else ""
         print(f"played {s.shown} frames{dropped}" + (f", {s.concealed} concealed" if s.concealed else ""),

@@ -4,8 +4,10 @@ Input: :func:`open_source` decodes anything FFmpeg can demux (mp4, mkv, avi, mov
 path or from stdin into 8-bit RGB :class:`VideoFrame` records, keeping each frame's pts.
 
 Output: :func:`open_sink` writes RGB frames to .mp4/.mkv/.mov (libx264, CRF 14, 4:2:0, or 4:4:4 when a
-dimension is odd since 4:2:0 needs even sizes) or to YUV4MPEG2 (.y4m, or ``-`` for stdout; always C444,
-limited range, so any size works and the round trip to RGB is within 2 levels).
+dimension is odd since 4:2:0 needs even sizes) or to YUV4MPEG2 (.y4m, or ``-`` for stdout; C444 by
+default, limited range, so any size works and the round trip to RGB is within 2 levels). ``pix_fmt``
+asks for one of :data:`PIX_FMTS` instead (4:2:0 y4m halves a pipe's bytes and suits tools that take
+4:2:0 only; 4:4:4 H.264 keeps full chroma).
 
 Colour: YUV is converted with the matrix and range the frame is tagged with; untagged video is read as
 limited range and BT.601 below 720 lines, BT.709 from 720 lines up (what players do). Matrices and
@@ -73,6 +75,19 @@ MAX_CONSECUTIVE_DECODE_ERRORS = 25
 X264_CRF = 14
 X264_PRESET = "medium"
 OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
+PIX_FMTS = ("yuv420p", "yuv444p")  # what an output can be asked for (None: each sink's default)
+_Y4M_CHROMA = {"yuv444p": "C444", "yuv420p": "C420jpeg XYSCSS=420JPEG"}  # as FFmpeg writes them
+
+
+def check_pix_fmt(pix_fmt: str | None, width: int | None = None, height: int | None = None) -> None:
+    """Refuse a pixel format outside :data:`PIX_FMTS`, and 4:2:0 for a picture with an odd side."""
+    if pix_fmt is None:
+        return
+    if pix_fmt not in PIX_FMTS:
+        raise UsageError(f"--pix-fmt must be one of {', '.join(PIX_FMTS)} (got {pix_fmt!r})")
+    if pix_fmt == "yuv420p" and width is not None and height is not None and (width % 2 or height % 2):
+        raise UsageError(f"{width}x{height} has an odd side and yuv420p needs even sizes; "
+                         "use --pix-fmt yuv444p (or leave it out)")
 _STDIN_PEEK = 4096
 _SPOOL_CHUNK = 1 << 20
 
@@ -692,7 +707,7 @@ class _EncodedSink(VideoSink):
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
                  matrix: int, color_range: int, audio: AudioTrack | None = None,
-                 sample_aspect: Fraction | None = None) -> None:
+                 sample_aspect: Fraction | None = None, pix_fmt: str | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._path = path
         self._audio = audio
@@ -705,8 +720,8 @@ class _EncodedSink(VideoSink):
             allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower())
             if allowed is not None and self._acodec not in allowed:
                 raise _audio_refused(path, self._acodec)
-        self._pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        if self._pix_fmt == "yuv444p":
+        self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
+        if self._pix_fmt == "yuv444p" and pix_fmt is None:
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
         self._container: av.container.OutputContainer | None = av.open(str(path), "w")
         try:
@@ -800,18 +815,20 @@ class _EncodedSink(VideoSink):
 
 
 class _Y4mSink(VideoSink):
-    """YUV4MPEG2 (C444, limited range) to a file or a pipe; frame timing is the constant header rate."""
+    """YUV4MPEG2 (C444 or, with ``pix_fmt="yuv420p"``, C420jpeg; limited range) to a file or a pipe;
+    frame timing is the constant header rate."""
 
     def __init__(self, out: BinaryIO, owned: bool, width: int, height: int, time_base: Fraction,
                  frame_rate: Fraction | None, matrix: int, color_range: int,
-                 sample_aspect: Fraction | None = None) -> None:
+                 sample_aspect: Fraction | None = None, pix_fmt: str | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._out: BinaryIO | None = out
         self._owned = owned
+        self._pix_fmt = pix_fmt or "yuv444p"
         rate = frame_rate or 1 / time_base
         sar = sample_aspect or Fraction(1)
         self._header: bytes | None = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
-                                      f"Ip A{sar.numerator}:{sar.denominator} C444 XCOLORRANGE=LIMITED\n"
+                                      f"Ip A{sar.numerator}:{sar.denominator} {_Y4M_CHROMA[self._pix_fmt]} XCOLORRANGE=LIMITED\n"
                                       ).encode("ascii")
 
     def _send(self, data: bytes) -> None:
@@ -830,7 +847,7 @@ class _Y4mSink(VideoSink):
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
         """Write one frame (pts is checked but y4m has no timestamps)."""
-        planes = self._yuv(rgb, pts, "yuv444p").to_ndarray()
+        planes = self._yuv(rgb, pts, self._pix_fmt).to_ndarray()  # the planes one after the other
         self._send(b"FRAME\n" + planes.tobytes())
 
     def close(self) -> None:
@@ -875,14 +892,16 @@ def check_output_path(path: Path, overwrite: bool) -> None:
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
               overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None,
-              sample_aspect: Fraction | None = None) -> VideoSink:
+              sample_aspect: Fraction | None = None, pix_fmt: str | None = None) -> VideoSink:
     """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout).
 
     ``audio``: an audio track to mux alongside (mp4/mkv/mov; y4m has no audio and drops it).
     ``sample_aspect``: the pixels' aspect ratio, written to the output (None: square).
+    ``pix_fmt``: one of :data:`PIX_FMTS` (None: y4m 4:4:4, H.264 4:2:0 or 4:4:4 for odd sides).
     """
     if width <= 0 or height <= 0:
         raise UsageError(f"output size {width}x{height} is invalid; both sides must be positive")
+    check_pix_fmt(pix_fmt, width, height)
     if time_base <= 0 or (frame_rate is not None and frame_rate <= 0):
         raise UsageError(f"time base {time_base} and frame rate {frame_rate} must be positive")
     matrix, color_range = resolve_color(color_matrix, color_range, height)
@@ -894,7 +913,8 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if out.isatty():
             raise UsageError("refusing to write video to a terminal; pipe stdout (e.g. `| ffplay -`) "
                              "or give an output file")
-        return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect)
+        return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
+                        pix_fmt)
     path = Path(dst)
     ext = path.suffix.lower()
     if ext not in OUTPUT_EXTENSIONS:
@@ -907,7 +927,9 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
             f = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - the sink owns and closes it
         except FileExistsError:
             raise OutputExistsError(f"{path} exists; pass -y to overwrite") from None
-        return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect)
+        return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
+                        pix_fmt)
     if "libx264" not in av.codecs_available:
         raise UsageError(f"this PyAV build has no libx264 encoder, so it cannot write {ext}; write .y4m instead")
-    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range, audio, sample_aspect)
+    return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range, audio, sample_aspect,
+                        pix_fmt)

@@ -237,13 +237,17 @@ class Player:
 
 def play(src: str | Path | BinaryIO, *, to: str | None = None, start: float | None = None,
          max_frames: int | None = None, backend: str = "ort", follow: bool = False, follow_timeout: float = 10.0,
-         overwrite: bool = False, show_info: bool = True, window: CvWindow | None = None) -> PlayStats:
-    """Play ``src`` in a window, or with ``to`` (a .y4m path or ``"-"``) decode it to y4m instead."""
+         overwrite: bool = False, show_info: bool = True, window: CvWindow | None = None,
+         pix_fmt: str | None = None) -> PlayStats:
+    """Play ``src`` in a window, or with ``to`` (a .y4m path or ``"-"``) decode it to y4m instead
+    (``pix_fmt``: as for :func:`vidcodec.api.decode`; only with ``to``)."""
+    if pix_fmt is not None and to is None:
+        raise UsageError("--pix-fmt sets the y4m that --to writes; the window shows RGB")
     if to is not None:
         if to != "-" and Path(to).suffix.lower() != ".y4m":
             raise UsageError(f"--to writes y4m: give a .y4m path or - (got {to})")
         s = api.decode(src, to, overwrite=overwrite, backend=backend, start=start, max_frames=max_frames,
-                       follow=follow, follow_timeout=follow_timeout)
+                       follow=follow, follow_timeout=follow_timeout, pix_fmt=pix_fmt)
         return PlayStats(shown=s.frames, concealed=s.concealed)
     title = f"vidcodec - {src if isinstance(src, (str, Path)) else 'stdin'}"
     win = window or CvWindow(title)
