@@ -291,6 +291,12 @@ def test_decode_writes_y4m_to_a_stdout_pipe(env, media):
     assert read_video(r.stdout)[:3] == (FRAMES, 64, 48)
 
 
+def test_pix_fmt_choices_are_the_sinks():
+    from vidcodec import cli, media
+
+    assert cli.PIX_FMTS == media.PIX_FMTS
+
+
 def test_decode_writes_420_y4m_when_asked(env, media):
     """--pix-fmt yuv420p: a C420jpeg header, half the bytes of 4:4:4 per frame, and the same pictures
     (within chroma subsampling) as the default 4:4:4 output."""

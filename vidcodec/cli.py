@@ -28,6 +28,9 @@ from .codec import (
 )
 from .errors import UsageError, VidcodecError
 
+# media.PIX_FMTS, written out so that building the parser does not load PyAV (test_cli checks they agree)
+PIX_FMTS = ("yuv420p", "yuv444p")
+
 EXAMPLES = """\
 examples:
   vidcodec encode samples/vtest.mp4 out.gvc            encode at the default quality
@@ -185,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=float, metavar="SECONDS",
                      help="begin at the first frame at or after this time (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
-    dec.add_argument("--pix-fmt", choices=("yuv420p", "yuv444p"),
+    dec.add_argument("--pix-fmt", choices=PIX_FMTS,
                      help="the output's pixel format: y4m is yuv444p unless told (yuv420p halves a pipe's "
                      "bytes and suits tools that take 4:2:0 only; even sizes only), mp4/mkv/mov yuv420p "
                      "(yuv444p when a side is odd; yuv444p keeps full chroma, High 4:4:4 profile)")
@@ -206,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pl.add_argument("input", help=".gvc path, or - for stdin")
     pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout")
-    pl.add_argument("--pix-fmt", choices=("yuv420p", "yuv444p"),
+    pl.add_argument("--pix-fmt", choices=PIX_FMTS,
                     help="with --to: the y4m's pixel format (default yuv444p; yuv420p halves the bytes)")
     pl.add_argument("--start", type=float, metavar="SECONDS", help="begin at this time (seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")

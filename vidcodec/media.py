@@ -77,6 +77,8 @@ X264_PRESET = "medium"
 OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
 PIX_FMTS = ("yuv420p", "yuv444p")  # what an output can be asked for (None: each sink's default)
 _Y4M_CHROMA = {"yuv444p": "C444", "yuv420p": "C420jpeg XYSCSS=420JPEG"}  # as FFmpeg writes them
+_STDIN_PEEK = 4096
+_SPOOL_CHUNK = 1 << 20
 
 
 def check_pix_fmt(pix_fmt: str | None, width: int | None = None, height: int | None = None) -> None:
@@ -88,8 +90,6 @@ def check_pix_fmt(pix_fmt: str | None, width: int | None = None, height: int | N
     if pix_fmt == "yuv420p" and width is not None and height is not None and (width % 2 or height % 2):
         raise UsageError(f"{width}x{height} has an odd side and yuv420p needs even sizes; "
                          "use --pix-fmt yuv444p (or leave it out)")
-_STDIN_PEEK = 4096
-_SPOOL_CHUNK = 1 << 20
 
 
 class SinkClosed(VidcodecError):
