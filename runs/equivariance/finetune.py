@@ -107,7 +107,6 @@ def main():
         if torch.rand((), generator=gen) < 0.5:
             sigma = float(torch.rand((), generator=gen)) * 3 / 255
             x2 = (x2 + sigma * torch.randn(x2.shape, generator=gen)).clamp(0, 1)
-        keep = full
         trunc = torch.rand(a.batch, generator=gen) < 0.25
         keep = torch.where(trunc, (torch.rand(a.batch, generator=gen) * full.float()).long() + 1, full)
         gain = model.gain(levels)
