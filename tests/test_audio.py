@@ -159,3 +159,39 @@ def test_same_input_with_audio_gives_the_same_bytes(clip, tmp_path, tiny_model_d
     for out in (a, b):
         vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_start_drops_the_audio_before_it_and_keeps_sync(clip, tmp_path, tiny_model_dir):
+    gvc = tmp_path / "s.gvc"
+    s = vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4, start=1.0)
+    assert s.frames == 10  # 20 frames at 10 fps, from 1.0 s on
+    with av.open(str(clip)) as c:
+        stream = c.streams.audio[0]
+        tb = stream.time_base
+        original = [(p.pts, bytes(p)) for p in c.demux(stream) if p.size]
+    kept = [(pts, data) for pts, data in original if pts * tb >= 1]
+    with container.GvcReader(gvc) as r:
+        video = [p.pts for p in r if p.stream_index != container.AUDIO_STREAM]
+    with container.GvcReader(gvc) as r:
+        carried = [(p.pts, p.payload[4:]) for p in r if p.stream_index == container.AUDIO_STREAM]
+    assert video[0] == 0  # the frame at 1.0 s takes the input's first timestamp (0)
+    assert carried and [d for _, d in carried] == [d for _, d in kept[: len(carried)]]
+    assert len(carried) >= len(kept) - 2
+    # the audio moved back by the same second as the video
+    assert [pts for pts, _ in carried] == [pts - round(1 / tb) for pts, _ in kept[: len(carried)]]
+    out = tmp_path / "o.mkv"
+    assert vidcodec.decode(gvc, out).frames == 10
+    with av.open(str(out)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert 48000 * 0.9 <= samples <= 48000 * 1.1  # the second after the start, not the one before
+
+
+def test_encode_start_on_the_command_line(clip, tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "c.gvc"
+    assert cli_main(["encode", str(clip), str(out), "--model", "vaegan-tiny", "--start", "0.55", "--frames", "3"]) == 0
+    info = container.probe(out)
+    assert info["frames"] == 3 and info["first_pts"] == 0
+    assert cli_main(["encode", str(clip), str(tmp_path / "n.gvc"), "--model", "vaegan-tiny", "--start", "-1"]) != 0
+    assert "--start must not be negative" in capsys.readouterr().err
+    assert cli_main(["encode", str(clip), str(tmp_path / "e.gvc"), "--model", "vaegan-tiny", "--start", "5"]) != 0
+    assert "no video at or after --start 5 s" in capsys.readouterr().err

@@ -53,8 +53,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def write_clip(path: Path, codec: str, pix_fmt: str, *, size: tuple[int, int] = (W, H), n: int = 5,
                pts: list[int] | None = None, time_base: Fraction = Fraction(1, 25),
                planes: tuple[Colorspace, ColorRange] = (Colorspace.ITU601, ColorRange.MPEG),
-               tags: tuple[int, int] | None = None, rotation: int = 0) -> list[np.ndarray]:
-    """Encode ``n`` pattern frames with PyAV (YUV made with ``planes``, stream tagged ``tags``)."""
+               tags: tuple[int, int] | None = None, rotation: int = 0, gop: int | None = None) -> list[np.ndarray]:
+    """Encode ``n`` pattern frames with PyAV (YUV made with ``planes``, stream tagged ``tags``; a
+    keyframe every ``gop`` frames when given)."""
     w, h = size
     pts = pts if pts is not None else list(range(n))
     frames = [pattern(h, w, i) for i in range(len(pts))]
@@ -66,6 +67,8 @@ def write_clip(path: Path, codec: str, pix_fmt: str, *, size: tuple[int, int] = 
             stream.codec_context.colorspace, stream.codec_context.color_range = tags
         if rotation:
             stream.set_display_rotation(rotation)
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         for rgb, p in zip(frames, pts):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
                 format=pix_fmt, dst_colorspace=planes[0], dst_color_range=planes[1])
@@ -242,6 +245,48 @@ def test_stdin_seekable_file_is_opened_directly(tmp_path: Path) -> None:
     with open(tmp_path / "f.mp4", "rb") as f:
         source, frames = read_all("-", stdin=f)
     assert source._spool is None and len(frames) == 3
+
+
+@pytest.mark.parametrize(("name", "codec", "gop"), [
+    ("k.mp4", "libx264", 5),  # seeks to the keyframe before the start, then decodes up to it
+    ("k.mkv", "libx264", 5),
+    ("one.mp4", "libx264", None),  # one keyframe: the seek lands on frame 0
+    ("k.y4m", "rawvideo", None),  # every frame a keyframe
+    ("k.avi", "mpeg4", 4),
+])
+@pytest.mark.parametrize("pipe", [False, True])
+def test_start_begins_at_the_first_frame_at_or_after_it(tmp_path: Path, name: str, codec: str, gop: int | None,
+                                                       pipe: bool) -> None:
+    if pipe and not name.endswith((".y4m", ".mkv")):
+        pytest.skip("mp4 and avi are spooled from a pipe (then seekable): covered by the file cases")
+    write_clip(tmp_path / name, codec, "yuv420p", n=24, gop=gop)
+    whole_source, whole = read_all(tmp_path / name)
+    if pipe:
+        proc = piped(tmp_path / name)
+        with proc:
+            source, part = read_all("-", stdin=proc.stdout, start=0.5)
+    else:
+        source, part = read_all(tmp_path / name, start=0.5)
+    first = 13  # 0.5 s at 25 fps falls between frames 12 and 13: the one at or after it
+    assert len(part) == len(whole) - first
+    assert [f.index for f in part] == list(range(len(part)))
+    for f, w in zip(part, whole[first:]):
+        assert np.array_equal(f.rgb, w.rgb)
+        # the kept frame takes the input's first timestamp, the others keep their spacing
+        assert f.pts - part[0].pts == w.pts - whole[first].pts
+    assert part[0].pts == whole[0].pts == source.start_pts
+    if whole_source.frame_count:
+        assert source.frame_count == whole_source.frame_count - first
+
+
+def test_start_past_the_end_or_negative_is_refused(tmp_path: Path) -> None:
+    write_clip(tmp_path / "s.mkv", "libx264", "yuv420p", n=5)
+    with pytest.raises(InputError, match="no video at or after --start 1 s"):
+        open_source(tmp_path / "s.mkv", start=1)
+    with pytest.raises(UsageError, match="--start must be 0 or more"):
+        open_source(tmp_path / "s.mkv", start=-1)
+    _, frames = read_all(tmp_path / "s.mkv", start=0)
+    assert len(frames) == 5
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [

@@ -157,6 +157,7 @@ def encode(
     workers: int = 1,
     colour: bool = True,
     prefilter: bool = True,
+    start: float | Fraction | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -179,6 +180,9 @@ def encode(
     frames, which the decoder applies after the synthesis (format 11.0, :mod:`vidcodec.codec.colour`;
     one more synthesis each time). Not with ``workers`` > 1: the worker processes have neither the
     frames nor the synthesis, so those streams carry none.
+    ``start`` (seconds): begin at the first frame that far after the input's first, as FFmpeg's input
+    ``-ss`` does (the input seeks where it can; a pipe is decoded up to it): its timestamp becomes the
+    input's first one, and audio that begins before it is dropped.
     ``prefilter``: code each keyframe of the ``gop`` grid (VAE-GAN mode, ``gop`` > 1) from a copy whose
     still pixels are averaged with the next frames' (:mod:`vidcodec.codec.prefilter`; holds
     :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe: latency that a live
@@ -225,6 +229,7 @@ def encode(
         raise UsageError("--bufsize is the rate control's buffer: it needs --bitrate")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
+    start = _seconds(start)
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
         if _same_file(src, dst):  # overwriting would truncate the input while it is being read
@@ -236,7 +241,7 @@ def encode(
             dst = sys.stdout.buffer
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio))
+        source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start))
         m = zoo.load(model, backend=backend)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "

@@ -35,6 +35,7 @@ EXAMPLES = """\
 examples:
   vidcodec encode samples/vtest.mp4 out.gvc            encode at the default quality
   vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, a keyframe every 64 frames
+  vidcodec encode film.mkv part.gvc --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
   vidcodec decode out.gvc - --pix-fmt yuv420p | x264 --demuxer y4m -o re.264 -   4:2:0 y4m for other tools
@@ -140,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--gop-batch", type=int, default=1, metavar="N",
                      help="search N GOPs side by side (batched generator calls; useful on a GPU, adds N GOPs "
                      "of latency)")
+    enc.add_argument("--start", type=float, metavar="SECONDS",
+                     help="begin at the first input frame this long after the first one, as ffmpeg -ss before "
+                     "-i (seeks where the input can; audio that begins before it is dropped)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     enc.add_argument("--workers", type=int, default=1, metavar="N",
                      help="entropy-code N GOPs side by side in worker processes (keyframes then stay on "
@@ -375,7 +379,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                    audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
                    key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs,
                    workers=a.workers, colour=not a.no_colour,
-                   prefilter=not a.no_prefilter)
+                   prefilter=not a.no_prefilter, start=a.start)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())

@@ -24,6 +24,7 @@ import contextlib
 import heapq
 import io
 import logging
+import math
 import os
 import shutil
 import struct
@@ -31,7 +32,7 @@ import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -223,7 +224,8 @@ class VideoSource:
     """
 
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
-                 audio_from: str | BinaryIO | None = None) -> None:
+                 audio_from: str | BinaryIO | None = None, start: Fraction | None = None,
+                 seekable: bool = True) -> None:
         self.name = name
         self._container = container
         self._spool = spool
@@ -242,6 +244,10 @@ class VideoSource:
         # (video frames decoded before the packet was demuxed, packet): ties audio to demux order
         self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
         self._frames_out = 0
+        self._seekable = seekable  # False: a pipe (a --start decodes up to it)
+        self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
+        self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
+        self._audio_shift = 0  # ... and the others moved back by this much (the video's shift, in audio units)
         if container.streams.audio:
             a = container.streams.audio[0]
             self.audio = AudioInfo(a.codec_context.name, a.rate or 0, a.channels or 0, a.time_base)
@@ -289,6 +295,70 @@ class VideoSource:
         if first.interlaced_frame:
             log.warning("%s is interlaced: it is coded as progressive frames (combing on motion); "
                         "deinterlace it first for better pictures (e.g. ffmpeg -vf bwdif)", name)
+        if start:
+            self._start_at(Fraction(start))
+
+    def _start_at(self, start: Fraction) -> None:
+        """Begin at the first frame ``start`` seconds or more after the first frame (as FFmpeg's input
+        ``-ss``): seek to the keyframe before it where the input can seek, then decode and drop the
+        frames before it. Its pts becomes the input's first pts, the later frames' and the audio's
+        move back by as much; audio packets that begin before it are dropped. Raises InputError when
+        the video ends first."""
+        if start < 0:
+            raise UsageError(f"--start must be 0 or more seconds, got {float(start):g}")
+        target = self.start_pts + start / self.time_base  # in pts units (a fraction)
+        first = self._first
+        origin, last = self.start_pts, self.start_pts
+        if self._seekable:
+            try:
+                self._container.seek(int(target), backward=True, any_frame=False, stream=self._stream)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                log.debug("%s: cannot seek (%s); decoding up to the start", self.name, exc)
+            else:
+                self._restart()
+                first = next(self._frames, None)
+                if first is not None and self._pts_of(first) > target:  # an inexact index: from the top
+                    log.debug("%s: the seek landed after the start; decoding from the beginning", self.name)
+                    self._container.seek(0, backward=True, stream=self._stream)
+                    self._restart()
+                    first = next(self._frames, None)
+                last = None
+        while first is not None:
+            pts = self._pts(first) if last is None else last
+            last = None
+            if pts >= target:
+                break
+            first = next(self._frames, None)
+        if first is None:
+            raise InputError(f"{self.name}: no video at or after --start {float(start):g} s (the video is "
+                             f"shorter); give an earlier start")
+        self._first = first
+        self._shift = shift = pts - origin
+        skipped = shift * self.time_base * self.frame_rate if self.frame_rate else 0
+        if self.frame_count:
+            self.frame_count = max(1, self.frame_count - round(skipped))
+        # Audio from the kept frame's time on, moved back by the same time (to the audio's tick).
+        if self._audio_stream is not None:
+            atb = self._audio_stream.time_base or Fraction(1, 90000)
+            self._audio_cut = math.ceil(pts * self.time_base / atb)
+            self._audio_shift = round(shift * self.time_base / atb)
+            kept = [(0, ap) for _, ap in self._audio_queue if ap.pts >= self._audio_cut]
+            self._audio_queue.clear()
+            self._audio_queue.extend((tag, replace(ap, pts=ap.pts - self._audio_shift)) for tag, ap in kept)
+        self._frames_out = 1  # the kept frame is the first one out (take_audio counts from it)
+
+    def _pts_of(self, frame: av.VideoFrame) -> int:
+        """A frame's own pts for the start search (the previous one's when it has none)."""
+        return frame.pts if frame.pts is not None else (self._last_pts if self._last_pts is not None else self.start_pts)
+
+    def _restart(self) -> None:
+        """After a seek: a fresh demuxing generator, no queued audio, no pts history."""
+        self._frames.close()
+        self._frames = self._decoded()
+        if self._container.format.name == "avi":
+            self._frames = _display_order_pts(self._frames)
+        self._audio_queue.clear()
+        self._last_pts = None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
         """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
@@ -320,9 +390,9 @@ class VideoSource:
             if packet is None:
                 return
             if packet.stream is not self._stream:
-                if packet.size and packet.pts is not None:
-                    self._audio_queue.append(
-                        (self._frames_out, AudioPacket(bytes(packet), packet.pts, packet.duration or 0)))
+                if packet.size and packet.pts is not None and (self._audio_cut is None or packet.pts >= self._audio_cut):
+                    self._audio_queue.append((self._frames_out, AudioPacket(
+                        bytes(packet), packet.pts - self._audio_shift, packet.duration or 0)))
                 continue
             try:
                 frames = packet.decode()
@@ -379,7 +449,7 @@ class VideoSource:
         first, self._first = self._first, None
         yield VideoFrame(self._rgb(first), self.start_pts, 0)
         for index, frame in enumerate(self._frames, start=1):
-            yield VideoFrame(self._rgb(frame), self._pts(frame), index)
+            yield VideoFrame(self._rgb(frame), self._pts(frame) - self._shift, index)
 
     def take_audio(self, upto: int | None = None) -> list[AudioPacket]:
         """The audio packets demuxed since the last call, in order; with ``upto``, only those demuxed
@@ -588,14 +658,17 @@ def _refuse_container_as_raw(path: Path) -> None:
 
 
 def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
-                audio: bool = False) -> VideoSource:
+                audio: bool = False, start: float | Fraction | None = None) -> VideoSource:
     """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
 
     ``raw`` reads headerless frames of that size, rate and pixel format (a live pipe of raw frames).
     ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); a pipe that
     was not spooled cannot be re-read for the audio description, so its audio is dropped (logged).
+    ``start`` (seconds): begin at the first frame that far after the first one, as FFmpeg's input
+    ``-ss`` does (a seek where the input allows it; a pipe is decoded up to it).
     """
     spool = None
+    seekable = str(src) != "-"
     if raw is not None and str(src) == "-":
         stream_in = stdin if stdin is not None else sys.stdin.buffer
         if stream_in.isatty():
@@ -604,7 +677,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     elif str(src) == "-":
         name = "<stdin>"
         try:
-            container, spool = _open_stdin(stdin if stdin is not None else sys.stdin.buffer)
+            stream_in = stdin if stdin is not None else sys.stdin.buffer
+            container, spool = _open_stdin(stream_in)
+            seekable = spool is not None or _seekable(stream_in)
         except av.FFmpegError as exc:
             raise InputError(f"cannot open stdin as media: {exc}; pipe a video file into it") from exc
     else:
@@ -638,7 +713,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
-        return VideoSource(container, name, spool, audio_from)
+        return VideoSource(container, name, spool, audio_from, start=Fraction(start) if start else None,
+                           seekable=seekable)
     except BaseException:
         container.close()
         if spool is not None:
