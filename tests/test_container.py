@@ -222,8 +222,8 @@ def test_header_bytes_follow_the_documented_layout() -> None:
     body = (
         b"\x8aGVC\r\n\x1a\n"
         + le(11, 2)
-        + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 11.0, header size
+        + le(1, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 11.1, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -263,8 +263,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "94dcc8ebf495cf36486afdeece419ad194268d0dd93d42dc84043e19242d42bf"  # format 11.0
+        "6adc23b24e670575ac201dd4465b19a715c6526eedc7177ed021bfa4194cbb0b"  # format 11.1
     )
+    # 11.1 changed only the version in these bytes: kept at 11.0 it gives 11.0's.
+    v11, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(11, 0)))
+    assert hashlib.sha256(v11).hexdigest() == "94dcc8ebf495cf36486afdeece419ad194268d0dd93d42dc84043e19242d42bf"
     # 11.0 changed only the version in these bytes: kept at 10.0 it gives 10.0's.
     v10, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(10, 0)))
     assert hashlib.sha256(v10).hexdigest() == "377481a9a4841916a53b850c1be2161b6c3814bb4de63b35a7bbcf7a7f051082"
@@ -410,7 +413,7 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<H", 12) + data[10:]
+    future = data[:8] + struct.pack("<HH", 12, 0) + data[12:]
     with pytest.raises(
         UnsupportedVersionError,
         match=r"version 12\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x.*upgrade"

@@ -381,8 +381,12 @@ def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: cont
 
 def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     """Header extensions of an encode: the audio track, the pixels' aspect ratio (when not square;
-    a ratio past u16 terms is brought within them)."""
+    a ratio past u16 terms is brought within them), the source's chroma subsampling (what a decode
+    writes by default)."""
     out = {}
+    chroma = source.chroma_subsampling
+    if chroma is not None:
+        out[container.EXT_CHROMA] = bytes(chroma)
     if source.audio_track is not None:
         out[container.EXT_AUDIO] = source.audio_track.to_bytes()
     if source.sample_aspect is not None:
@@ -1002,7 +1006,8 @@ def decode(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
-                audio=track, sample_aspect=container.sample_aspect(hdr), pix_fmt=pix_fmt,
+                audio=track, sample_aspect=container.sample_aspect(hdr),
+                pix_fmt=pix_fmt or media.default_pix_fmt(container.source_chroma(hdr), hdr.width, hdr.height),
             )))
             total = max_frames if first is None else None
             total = min(filter(None, (total, hdr.frame_count)), default=None)

@@ -193,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="begin at the first frame at or after this time (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
     dec.add_argument("--pix-fmt", choices=PIX_FMTS,
-                     help="the output's pixel format: y4m is yuv444p unless told (yuv420p halves a pipe's "
-                     "bytes and suits tools that take 4:2:0 only; even sizes only), mp4/mkv/mov yuv420p "
-                     "(yuv444p when a side is odd; yuv444p keeps full chroma, High 4:4:4 profile)")
+                     help="the output's pixel format. Default: the source's, as the stream records it "
+                     "(format 11.1: yuv420p for 4:2:0 sources of even size, yuv444p for 4:4:4 and RGB); "
+                     "otherwise y4m yuv444p and mp4/mkv/mov yuv420p (yuv444p when a side is odd). yuv420p "
+                     "halves a pipe's bytes and suits tools that take 4:2:0 only (even sizes only); yuv444p "
+                     "keeps full chroma (H.264 High 4:4:4 profile)")
     dec.add_argument("--workers", type=int, default=1, metavar="N",
                      help="decode the symbols of N GOPs side by side in worker processes (same frames; for "
                      "machines with cores to spare: each GOP in flight holds its frames' symbols in memory)")
@@ -214,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("input", help=".gvc path, or - for stdin")
     pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout")
     pl.add_argument("--pix-fmt", choices=PIX_FMTS,
-                    help="with --to: the y4m's pixel format (default yuv444p; yuv420p halves the bytes)")
+                    help="with --to: the y4m's pixel format (default: the source's where the stream records it, "
+                    "else yuv444p; yuv420p halves the bytes)")
     pl.add_argument("--start", type=float, metavar="SECONDS", help="begin at this time (seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_follow(pl)

@@ -53,15 +53,17 @@ __all__ = [
     "encode_header",
     "probe",
     "sample_aspect",
+    "source_chroma",
 ]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (11, 0)
+FORMAT_VERSION: tuple[int, int] = (11, 1)
 READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 EXT_SAMPLE_ASPECT = 2  # header extension tag (9.1): u32 numerator, u32 denominator of the pixels' aspect ratio
 EXT_SUBPEL = 3  # header extension tag (10.0): the model's sub-pixel predictor table, by the first 8 bytes of its SHA-256
+EXT_CHROMA = 4  # header extension tag (11.1): u8, u8 log2 of the source's horizontal, vertical chroma subsampling
 SUBPEL_ID_BYTES = 8
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
@@ -1099,6 +1101,20 @@ def sample_aspect(header: StreamHeader) -> Fraction | None:
     return None
 
 
+def source_chroma(header: StreamHeader) -> tuple[int, int] | None:
+    """The source's chroma subsampling as log2 (horizontal, vertical) factors (extension tag 4, 11.1):
+    (1, 1) for 4:2:0, (1, 0) for 4:2:2, (0, 0) for 4:4:4 and RGB; None when the stream does not say
+    (older streams, grey or palette sources) or the entry is damaged (ignored: it only picks a default
+    output pixel format)."""
+    data = header.extensions.get(EXT_CHROMA)
+    if data is None:
+        return None
+    if len(data) == 2 and data[0] <= 2 and data[1] <= 2:
+        return data[0], data[1]
+    logger.warning("the stream's source chroma entry is damaged; ignoring it")
+    return None
+
+
 def subpel_table(header: StreamHeader) -> str | None:
     """The first 8 bytes (hex) of the SHA-256 of the sub-pixel predictor table that a format 10.0
     stream's motion vectors use (extension tag 3), None when its deltas predict bilinearly in quarters
@@ -1111,6 +1127,14 @@ def subpel_table(header: StreamHeader) -> str | None:
         raise CorruptPacketError(f"the stream's predictor table entry has {len(data)} bytes, not {SUBPEL_ID_BYTES}: the header "
                                  f"is damaged")
     return data.hex()
+
+
+def _chroma_name(chroma: tuple[int, int] | None) -> str | None:
+    """What `vidcodec info` shows of the source chroma entry: 4:2:0, 4:2:2, 4:4:4, ... (None: absent)."""
+    if chroma is None:
+        return None
+    names = {(1, 1): "4:2:0", (1, 0): "4:2:2", (0, 0): "4:4:4", (2, 0): "4:1:1", (2, 2): "4:1:0"}
+    return names.get(chroma, f"1/{1 << chroma[0]} x 1/{1 << chroma[1]}")
 
 
 def _subpel_entry(header: StreamHeader) -> str | None:
@@ -1140,6 +1164,7 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "colour_range": header.colour_range.name.lower(),
         "sample_aspect_ratio": "{0.numerator}:{0.denominator}".format(sample_aspect(header) or Fraction(1)),
         "subpel_table": _subpel_entry(header),
+        "source_chroma": _chroma_name(source_chroma(header)),
         "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
     }
 

@@ -82,6 +82,17 @@ _STDIN_PEEK = 4096
 _SPOOL_CHUNK = 1 << 20
 
 
+def default_pix_fmt(chroma: tuple[int, int] | None, width: int, height: int) -> str | None:
+    """The output pixel format that keeps the source's chroma (the stream header's, format 11.1), as
+    FFmpeg keeps its input's: yuv420p for a 4:2:0 source of even size, yuv444p for 4:4:4 or RGB; None
+    (the sink's own default) when the stream does not say, for other subsamplings, or an odd size."""
+    if chroma == (1, 1) and width % 2 == 0 and height % 2 == 0:
+        return "yuv420p"
+    if chroma == (0, 0):
+        return "yuv444p"
+    return None
+
+
 def check_pix_fmt(pix_fmt: str | None, width: int | None = None, height: int | None = None) -> None:
     """Refuse a pixel format outside :data:`PIX_FMTS`, and 4:2:0 for a picture with an odd side."""
     if pix_fmt is None:
@@ -268,6 +279,7 @@ class VideoSource:
         self._first: av.VideoFrame | None = first
         fmt = first.format
         self.pix_fmt: str = fmt.name
+        self._first_format = fmt.name  # pix_fmt follows mid-stream changes; the header records the first
         self.color_matrix: int = normalize_matrix(
             _tag(first.colorspace, stream.codec_context.colorspace, MATRIX_UNSPECIFIED)
         )
@@ -359,6 +371,17 @@ class VideoSource:
             self._frames = _display_order_pts(self._frames)
         self._audio_queue.clear()
         self._last_pts = None
+
+    @property
+    def chroma_subsampling(self) -> tuple[int, int] | None:
+        """log2 of the first frame's horizontal and vertical chroma subsampling: (1, 1) for 4:2:0,
+        (0, 0) for 4:4:4 and RGB; None for grey, palette and other one-plane formats."""
+        fmt = av.VideoFormat(self._first_format, 64, 64)
+        comps = fmt.components
+        if fmt.has_palette or len(comps) < 3:
+            return None
+        shifts = ((64 // max(1, comps[1].width)).bit_length() - 1, (64 // max(1, comps[1].height)).bit_length() - 1)
+        return shifts if max(shifts) <= 2 else None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
         """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
