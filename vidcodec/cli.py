@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 from . import __version__, container
@@ -35,7 +36,7 @@ EXAMPLES = """\
 examples:
   vidcodec encode samples/vtest.mp4 out.gvc            encode at the default quality
   vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, a keyframe every 64 frames
-  vidcodec encode film.mkv part.gvc --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
+  vidcodec encode film.mkv part.gvc --start 1:00 --frames 250   ten seconds from 1:00 (at 25 fps)
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
   vidcodec decode out.gvc - --pix-fmt yuv420p | x264 --demuxer y4m -o re.264 -   4:2:0 y4m for other tools
@@ -58,6 +59,25 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
         if action.default in (None, False) or "default" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
+
+
+def _time(text: str) -> Fraction:
+    """A --start value: seconds (90, 1.5) or [HH:]MM:SS[.frac] (1:30, 00:01:30.5), as ffmpeg's -ss."""
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text)
+    parts = body.split(":")
+    try:
+        if len(parts) > 3 or not all(parts) or any(not p.replace(".", "", 1).isdigit() for p in parts):
+            raise ValueError(text)
+        *whole, last = parts
+        if any("." in p for p in whole) or any(int(p) >= 60 for p in whole[1:]) or (whole and Fraction(last) >= 60):
+            raise ValueError(text)
+        value = Fraction(last)
+        for i, p in enumerate(reversed(whole), start=1):
+            value += int(p) * 60**i
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: give seconds (90, 1.5) or [HH:]MM:SS[.frac] "
+                                         f"(1:30, 00:01:30.5)") from None
+    return sign * value
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -141,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--gop-batch", type=int, default=1, metavar="N",
                      help="search N GOPs side by side (batched generator calls; useful on a GPU, adds N GOPs "
                      "of latency)")
-    enc.add_argument("--start", type=float, metavar="SECONDS",
+    enc.add_argument("--start", type=_time, metavar="TIME",
                      help="begin at the first input frame this long after the first one, as ffmpeg -ss before "
                      "-i (seeks where the input can; audio that begins before it is dropped)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
@@ -189,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     dec.add_argument("--no-audio", action="store_true", help="do not mux the stream's audio back (mp4/mkv/mov)")
-    dec.add_argument("--start", type=float, metavar="SECONDS",
-                     help="begin at the first frame at or after this time (seeks to the keyframe before it)")
+    dec.add_argument("--start", type=_time, metavar="TIME",
+                     help="begin at the first frame at or after this time, in seconds or [HH:]MM:SS[.frac] "
+                     "(seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
     dec.add_argument("--pix-fmt", choices=PIX_FMTS,
                      help="the output's pixel format. Default: the source's, as the stream records it "
@@ -218,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--pix-fmt", choices=PIX_FMTS,
                     help="with --to: the y4m's pixel format (default: the source's where the stream records it, "
                     "else yuv444p; yuv420p halves the bytes)")
-    pl.add_argument("--start", type=float, metavar="SECONDS", help="begin at this time (seeks to the keyframe before)")
+    pl.add_argument("--start", type=_time, metavar="TIME",
+                    help="begin at this time, in seconds or [HH:]MM:SS[.frac] (seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_follow(pl)
     pl.add_argument("--no-info", action="store_true", help="start with the on-screen info line hidden (o toggles)")
