@@ -976,7 +976,8 @@ def decode(
     :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime) or ``"torch"``. ``workers`` > 1 decodes
     the symbols of that many GOPs side by side in worker processes (same frames; for machines with
     cores to spare, see :mod:`vidcodec.gopdecode`). ``pix_fmt``: the output's pixel format, one of
-    :data:`vidcodec.media.PIX_FMTS` (None: y4m 4:4:4, H.264 4:2:0, or 4:4:4 for odd sizes).
+    :data:`vidcodec.media.PIX_FMTS` (None: the source's where the stream records it, format 11.1, see
+    :func:`vidcodec.media.default_pix_fmt`; else y4m 4:4:4, H.264 4:2:0, or 4:4:4 for odd sizes).
     """
     zoo.check_backend(backend)
     check_workers(workers)

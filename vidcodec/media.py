@@ -104,6 +104,17 @@ def check_pix_fmt(pix_fmt: str | None, width: int | None = None, height: int | N
                          "use --pix-fmt yuv444p (or leave it out)")
 
 
+def _chroma_shifts(pix_fmt: str) -> tuple[int, int] | None:
+    """log2 of a pixel format's horizontal and vertical chroma subsampling: (1, 1) for 4:2:0, (0, 0)
+    for 4:4:4 and RGB; None for grey, palette and other one-plane formats."""
+    fmt = av.VideoFormat(pix_fmt, 64, 64)
+    comps = fmt.components
+    if fmt.has_palette or len(comps) < 3:
+        return None
+    shifts = ((64 // max(1, comps[1].width)).bit_length() - 1, (64 // max(1, comps[1].height)).bit_length() - 1)
+    return shifts if max(shifts) <= 2 else None
+
+
 class SinkClosed(VidcodecError):
     """The reader of the output pipe went away; stop writing and exit quietly."""
 
@@ -235,7 +246,7 @@ class VideoSource:
     """
 
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
-                 audio_from: str | BinaryIO | None = None, start: Fraction | None = None,
+                 audio_from: str | BinaryIO | None = None, start: float | Fraction | None = None,
                  seekable: bool = True) -> None:
         self.name = name
         self._container = container
@@ -270,16 +281,15 @@ class VideoSource:
         self._last_pts: int | None = None
         self._warned: set[str] = set()
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
-        self._frames = self._decoded()
-        if container.format.name == "avi":
-            self._frames = _display_order_pts(self._frames)
+        self._frames = self._demuxed()
         first = next(self._frames, None)
         if first is None:
             raise InputError(f"{name}: the video stream has no decodable frames; is the file complete?")
         self._first: av.VideoFrame | None = first
         fmt = first.format
         self.pix_fmt: str = fmt.name
-        self._first_format = fmt.name  # pix_fmt follows mid-stream changes; the header records the first
+        # The first frame's (pix_fmt follows mid-stream changes; the stream header records this)
+        self.chroma_subsampling: tuple[int, int] | None = _chroma_shifts(fmt.name)
         self.color_matrix: int = normalize_matrix(
             _tag(first.colorspace, stream.codec_context.colorspace, MATRIX_UNSPECIFIED)
         )
@@ -319,8 +329,8 @@ class VideoSource:
         if start < 0:
             raise UsageError(f"--start must be 0 or more seconds, got {float(start):g}")
         target = self.start_pts + start / self.time_base  # in pts units (a fraction)
-        first = self._first
-        origin, last = self.start_pts, self.start_pts
+        first, origin = self._first, self.start_pts
+        pts = origin  # the first frame's, already read
         if self._seekable:
             try:
                 self._container.seek(int(target), backward=True, any_frame=False, stream=self._stream)
@@ -329,18 +339,17 @@ class VideoSource:
             else:
                 self._restart()
                 first = next(self._frames, None)
-                if first is not None and self._pts_of(first) > target:  # an inexact index: from the top
+                if first is not None and first.pts is not None and first.pts > target:  # an inexact index
                     log.debug("%s: the seek landed after the start; decoding from the beginning", self.name)
                     self._container.seek(0, backward=True, stream=self._stream)
                     self._restart()
                     first = next(self._frames, None)
-                last = None
-        while first is not None:
-            pts = self._pts(first) if last is None else last
-            last = None
-            if pts >= target:
-                break
+                if first is not None:
+                    pts = self._pts(first)
+        while first is not None and pts < target:
             first = next(self._frames, None)
+            if first is not None:
+                pts = self._pts(first)
         if first is None:
             raise InputError(f"{self.name}: no video at or after --start {float(start):g} s (the video is "
                              f"shorter); give an earlier start")
@@ -359,29 +368,17 @@ class VideoSource:
             self._audio_queue.extend((tag, replace(ap, pts=ap.pts - self._audio_shift)) for tag, ap in kept)
         self._frames_out = 1  # the kept frame is the first one out (take_audio counts from it)
 
-    def _pts_of(self, frame: av.VideoFrame) -> int:
-        """A frame's own pts for the start search (the previous one's when it has none)."""
-        return frame.pts if frame.pts is not None else (self._last_pts if self._last_pts is not None else self.start_pts)
+    def _demuxed(self) -> Iterator[av.VideoFrame]:
+        """The decoded frames from the container's position on (AVI's put in display order)."""
+        frames = self._decoded()
+        return _display_order_pts(frames) if self._container.format.name == "avi" else frames
 
     def _restart(self) -> None:
         """After a seek: a fresh demuxing generator, no queued audio, no pts history."""
         self._frames.close()
-        self._frames = self._decoded()
-        if self._container.format.name == "avi":
-            self._frames = _display_order_pts(self._frames)
+        self._frames = self._demuxed()
         self._audio_queue.clear()
         self._last_pts = None
-
-    @property
-    def chroma_subsampling(self) -> tuple[int, int] | None:
-        """log2 of the first frame's horizontal and vertical chroma subsampling: (1, 1) for 4:2:0,
-        (0, 0) for 4:4:4 and RGB; None for grey, palette and other one-plane formats."""
-        fmt = av.VideoFormat(self._first_format, 64, 64)
-        comps = fmt.components
-        if fmt.has_palette or len(comps) < 3:
-            return None
-        shifts = ((64 // max(1, comps[1].width)).bit_length() - 1, (64 // max(1, comps[1].height)).bit_length() - 1)
-        return shifts if max(shifts) <= 2 else None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
         """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
@@ -736,8 +733,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
-        return VideoSource(container, name, spool, audio_from, start=Fraction(start) if start else None,
-                           seekable=seekable)
+        return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable)
     except BaseException:
         container.close()
         if spool is not None:
