@@ -31,6 +31,14 @@ def test_bd_rate_known_answers():
     assert ms_ssim_db(0.99) == pytest.approx(20.0)
 
 
+def test_bd_rate_over_a_given_span():
+    ref = _curve()  # 30 .. 42 dB, 3 dB per doubling
+    test = [(r, 30 + 4 * np.log2(r / 100)) for r, _ in ref]  # 30 .. 46 dB, 4 dB per doubling: gains grow with q
+    assert bd_rate(ref, test, span=(30.0, 42.0)) == pytest.approx(bd_rate(ref, test))
+    assert bd_rate(ref, test, span=(36.0, 42.0)) < bd_rate(ref, test) < bd_rate(ref, test, span=(30.0, 36.0)) < 0
+    assert bd_rate(_curve(), _curve(scale=0.5), span=(31.0, 35.0)) == pytest.approx(-50.0, abs=1e-6)
+
+
 @pytest.fixture(scope="module")
 def points(tmp_path_factory, tiny_model_dir):
     clip = write_testsrc(tmp_path_factory.mktemp("ev") / "clip.mp4", frames=4, size=(64, 48))

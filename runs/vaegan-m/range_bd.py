@@ -1,6 +1,6 @@
 """BD-rates over one quality range for three curves (x264 medium, vaegan-g, vaegan-m): the range all three
 cover, so that a longer ladder does not move the range it is scored on (each pair's own overlap is
-what `vidcodec eval` uses). Same cubic fit of log-rate against quality as vidcodec.evaluate.bdrate.
+what `vidcodec eval` uses), with `vidcodec.evaluate.bdrate.bd_rate(..., span=)`.
 
     python runs/vaegan-m/range_bd.py
 
@@ -14,28 +14,14 @@ diver MS-SSIM 4.87-16.98 dB: g vs x264 -3.6 %, m vs x264 -17.3 %, m vs g -14.2 %
 """
 
 import json
-import math
 from pathlib import Path
 
-import numpy as np
-
-from vidcodec.evaluate.bdrate import ms_ssim_db
+from vidcodec.evaluate.bdrate import bd_rate, ms_ssim_db
 
 
-def curve(points: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(log bpp, quality) sorted by quality; MS-SSIM in dB."""
-    pts = sorted({(p["bpp"], ms_ssim_db(p["ms_ssim"]) if metric == "MS-SSIM" else p["psnr"]) for p in points},
-                 key=lambda t: t[1])
-    return np.log([r for r, _ in pts]), np.array([q for _, q in pts])
-
-
-def bd(ref: tuple, test: tuple, lo: float, hi: float) -> float:
-    """BD-rate (%) of ``test`` against ``ref`` over qualities lo..hi."""
-    avg = []
-    for log_rate, quality in (ref, test):
-        integral = np.polyint(np.polyfit(quality, log_rate, 3))
-        avg.append((np.polyval(integral, hi) - np.polyval(integral, lo)) / (hi - lo))
-    return (math.exp(avg[1] - avg[0]) - 1) * 100
+def curve(points: list[dict], metric: str) -> list[tuple[float, float]]:
+    """(bpp, quality) points; MS-SSIM in dB."""
+    return [(p["bpp"], ms_ssim_db(p["ms_ssim"]) if metric == "MS-SSIM" else p["psnr"]) for p in points]
 
 
 def load(path: str) -> list[dict]:
@@ -48,6 +34,6 @@ for clip in ("bikes.mp4", "vtest.mp4", "diver.mov"):
         X = curve([p for p in x if p["clip"] == clip and p["codec"] == "x264-medium"], metric)
         G = curve([p for p in g if p["clip"] == clip and p["codec"] == "vidcodec"], metric)
         M = curve([p for p in m if p["clip"] == clip and p["codec"] == "vidcodec"], metric)
-        lo, hi = max(X[1].min(), G[1].min(), M[1].min()), min(X[1].max(), G[1].max(), M[1].max())
-        print(f"{clip.split('.')[0]} {metric} {lo:.2f}-{hi:.2f} dB: g vs x264 {bd(X, G, lo, hi):+.1f} %, "
-              f"m vs x264 {bd(X, M, lo, hi):+.1f} %, m vs g {bd(G, M, lo, hi):+.1f} %")
+        span = max(min(q for _, q in c) for c in (X, G, M)), min(max(q for _, q in c) for c in (X, G, M))
+        print(f"{clip.split('.')[0]} {metric} {span[0]:.2f}-{span[1]:.2f} dB: g vs x264 {bd_rate(X, G, span):+.1f} %, "
+              f"m vs x264 {bd_rate(X, M, span):+.1f} %, m vs g {bd_rate(G, M, span):+.1f} %")

@@ -17,8 +17,11 @@ def ms_ssim_db(v: float) -> float:
     return -10.0 * math.log10(max(1e-10, 1.0 - v))
 
 
-def bd_rate(ref: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
-    """BD-rate in percent of ``test`` against ``ref``, each a list of (rate, quality) points.
+def bd_rate(ref: list[tuple[float, float]], test: list[tuple[float, float]],
+            span: tuple[float, float] | None = None) -> float | None:
+    """BD-rate in percent of ``test`` against ``ref``, each a list of (rate, quality) points, averaged
+    over the curves' common quality range, or over ``span`` (low, high) when given (to score several
+    curves on one range).
 
     None when either curve has fewer than 4 distinct points or the quality ranges do not overlap.
     """
@@ -29,7 +32,7 @@ def bd_rate(ref: list[tuple[float, float]], test: list[tuple[float, float]]) -> 
             return None
         curves.append((np.log([p[0] for p in pts]), np.array([p[1] for p in pts])))
     (lr1, q1), (lr2, q2) = curves
-    lo, hi = max(q1.min(), q2.min()), min(q1.max(), q2.max())
+    lo, hi = span if span is not None else (max(q1.min(), q2.min()), min(q1.max(), q2.max()))
     if not hi > lo:
         return None
     p1, p2 = np.polyfit(q1, lr1, 3), np.polyfit(q2, lr2, 3)
