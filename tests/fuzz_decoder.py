@@ -47,30 +47,31 @@ def seed_streams(tmp: Path) -> list[bytes]:
         buf = io.BytesIO()
         api.encode(clip, buf, model="vaegan-tiny", quality=2, gop=3, coder=coder, repeat_header=repeat)
         out.append(buf.getvalue())
-    out += [(HERE / "data" / name).read_bytes() for name in ("golden_gan.gvc", "golden_gan_features.gvc")]
+    out += [(HERE / "data" / name).read_bytes() for name in ("golden_gan.gvc", "golden_gan_features.gvc", "golden_lean.gvc")]
     return out
 
 
-def _offsets(data: bytes) -> list[tuple[int, bool]]:
-    """Each packet's offset, and whether the stream has 7.x (varint) packet headers."""
+def _offsets(data: bytes) -> list[tuple[int, int, int]]:
+    """Each packet's offset, the stream's packet header layout and its pts step."""
     with container.GvcReader(io.BytesIO(data)) as r:
-        compact = r.version[0] >= container.COMPACT_MAJOR
-        return [(p.offset, compact) for p in r]
+        layout, step = container.layout_of(r.version[0]), container.pts_step(r.header)
+        return [(p.offset, layout, step) for p in r]
 
 
-def _packet_fields(data: bytearray, start: int, compact: bool) -> tuple[int, int, int, int, int, int]:
+def _packet_fields(data: bytearray, start: int, layout: int, step: int) -> tuple[int, int, int, int, int, int]:
     """stream, type, flags, pts, payload size and header size of the packet header at ``start`` (which
     earlier mutations may have damaged: any error means it cannot be edited)."""
-    if not compact:
+    if layout == container.FIXED:
         _, stream, kind, flags, pts, size, _ = _PACKET.unpack_from(data, start)
         return stream, kind, flags, pts, size, container.PACKET_HEADER_SIZE
-    stream, kind, flags = data[start + 4 : start + 7]
-    z, pos = varint.decode(data, start + 7, "pts", varint.MAX_U64)
-    size, pos = varint.decode(data, pos, "size")
-    return stream, kind, flags, varint.unzigzag(z), size, pos + 6 - start
+    head = bytes(data[start : start + container.MAX_LEAN_HEADER_SIZE])
+    stream, kind, flags, stepped, _, pos = container._packet_fields(head, layout, start)
+    z, pos = varint.decode(head, pos, "pts", varint.MAX_U64)
+    size, pos = varint.decode(head, pos, "size")
+    return stream, kind, flags, varint.unzigzag(z) * (step if stepped else 1), size, pos + 6
 
 
-def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tuple[int, bool]]]) -> bytes:
+def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tuple[int, int, int]]]) -> bytes:
     k = int(rng.integers(len(seeds)))
     data = bytearray(seeds[k])
     for _ in range(int(rng.integers(1, 5))):
@@ -97,10 +98,10 @@ def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tupl
             other = seeds[int(rng.integers(len(seeds)))]
             data[at:] = other[int(rng.integers(len(other))) :]
         else:  # edit a packet payload or header field and recompute its CRCs: damage the CRCs do not catch
-            start, compact = offsets[k][int(rng.integers(len(offsets[k])))]
+            start, layout, step = offsets[k][int(rng.integers(len(offsets[k])))]
             try:
-                stream, kind, flags, pts, size, hsize = _packet_fields(data, start, compact)
-            except (struct.error, IndexError, ValueError, VidcodecError):
+                stream, kind, flags, pts, size, hsize = _packet_fields(data, start, layout, step)
+            except (struct.error, IndexError, ValueError, VidcodecError, container._Damage):
                 continue
             body = start + hsize
             payload = bytearray(data[body : body + size])
@@ -117,7 +118,7 @@ def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tupl
                     pts = int(rng.integers(-(2**40), 2**40))
                 else:
                     payload = payload[: int(rng.integers(len(payload) + 1))]
-            head = container._packet_header(stream, kind, flags, pts, bytes(payload), compact)
+            head = container._packet_header(stream, kind, flags, pts, bytes(payload), layout, step)
             data[start : body + size] = head + payload
     return bytes(data)
 

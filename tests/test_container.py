@@ -147,16 +147,20 @@ def leb128(value: int) -> bytes:
     return bytes([*out, value])
 
 
-def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None, v6: bool = False) -> bytes:
-    """Hand-build one packet with valid CRCs (size may lie about the payload): the 7.x layout (sync,
-    stream, type, flags, zigzag varint pts, varint size, payload CRC, low 16 bits of the header's CRC)
-    or, with ``v6``, the 27-byte header of 1.x-6.x."""
+def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None, v6: bool = False,
+                 v7: bool = False) -> bytes:
+    """Hand-build one stream-0 packet without flags, with valid CRCs (size may lie about the payload): the
+    12.x layout (sync, the packet byte = the type for types 1-3, else 0 and the stream, type and flags
+    bytes, zigzag varint pts, varint size, payload CRC, low 16 bits of the header's CRC; make_header's
+    streams have no pts step), with ``v7`` the 7.x-11.x one (stream, type and flags bytes always), or
+    with ``v6`` the 27-byte header of 1.x-6.x."""
     size = len(payload) if size is None else size
     if v6:
         head = b"\xa7GVP" + struct.pack("<BBBqII", 0, kind, 0, pts, size, zlib.crc32(payload))
         return head + struct.pack("<I", zlib.crc32(head)) + payload
     zigzag = 2 * pts if pts >= 0 else -2 * pts - 1
-    head = b"\xa7GVP" + bytes([0, kind, 0]) + leb128(zigzag) + leb128(size) + struct.pack("<I", zlib.crc32(payload))
+    fields = bytes([kind]) if 1 <= kind <= 3 and not v7 else bytes([0, kind, 0] if v7 else [0, 0, kind, 0])
+    head = b"\xa7GVP" + fields + leb128(zigzag) + leb128(size) + struct.pack("<I", zlib.crc32(payload))
     return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + payload
 
 
@@ -221,9 +225,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(11, 2)
-        + le(1, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 11.1, header size
+        + le(12, 2)
+        + le(0, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 12.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -263,8 +267,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "6adc23b24e670575ac201dd4465b19a715c6526eedc7177ed021bfa4194cbb0b"  # format 11.1
+        "0d19d70b860d1b32f4694090bee6fc242b331eedfe7776fb350b1daa83e5794d"  # format 12.0
     )
+    # 12.0 changed the packet headers: kept at 11.1 it gives 11.1's bytes.
+    v111, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(11, 1)))
+    assert hashlib.sha256(v111).hexdigest() == "6adc23b24e670575ac201dd4465b19a715c6526eedc7177ed021bfa4194cbb0b"
     # 11.1 changed only the version in these bytes: kept at 11.0 it gives 11.0's.
     v11, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(11, 0)))
     assert hashlib.sha256(v11).hexdigest() == "94dcc8ebf495cf36486afdeece419ad194268d0dd93d42dc84043e19242d42bf"
@@ -413,10 +420,11 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<HH", 12, 0) + data[12:]
+    future = data[:8] + struct.pack("<HH", 13, 0) + data[12:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 12\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x.*upgrade"
+        match=r"version 13\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
+              r"12\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -424,7 +432,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (11, 9)
+    assert reader.version == (12, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 
@@ -562,7 +570,7 @@ def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
 def test_size_field_bit_flip_is_caught_by_header_crc_and_resync_finds_next_packet(bit: int) -> None:
     data, offsets = write_stream()
     pts = PACKETS[5][1]
-    size_at = offsets[5] + 7 + len(leb128(2 * pts))  # after sync, stream, type, flags and the pts varint
+    size_at = offsets[5] + 5 + len(leb128(2 * pts))  # after sync, the packet byte and the pts varint
     assert data[size_at] == len(PACKETS[5][2])
     damaged = flip_bit(data, size_at, bit)
     with pytest.raises(CorruptPacketError, match=f"packet header at offset {offsets[5]} fails its CRC"):
@@ -804,12 +812,90 @@ def test_fuzz_field_edits_behind_valid_crcs_raise_only_vidcodec_errors(
 
 def test_7x_packet_headers_are_15_to_28_bytes_and_carry_any_i64_pts() -> None:
     extremes = [(KEY, pts, b"p" * n) for pts, n in ((0, 0), (-1, 1), (2**63 - 1, 200), (-(2**63), 3), (63, 127))]
-    data, offsets = write_stream(extremes)
+    data, offsets = write_stream(extremes, make_header(version=(11, 1)))
     items = read_all(data)
     assert as_tuples(items) == extremes
     # sync 4, stream/type/flags 3, pts 1-10, size 1-5 (here 1-2), payload CRC 4, header CRC 2
     assert [p.header_size for p in items] == [15, 15, 4 + 3 + 10 + 2 + 6, 4 + 3 + 10 + 1 + 6, 4 + 3 + 1 + 1 + 6]
+    assert data[offsets[0] : offsets[1]] == packet_bytes(KEY, 0, b"", v7=True)
+
+
+def test_12x_packet_headers_are_13_to_29_bytes_and_carry_any_i64_pts() -> None:
+    extremes = [(KEY, pts, b"p" * n) for pts, n in ((0, 0), (-1, 1), (2**63 - 1, 200), (-(2**63), 3), (63, 127))]
+    data, offsets = write_stream(extremes)
+    items = read_all(data)
+    assert as_tuples(items) == extremes
+    # sync 4, packet byte 1, pts 1-10, size 1-5 (here 1-2), payload CRC 4, header CRC 2
+    assert [p.header_size for p in items] == [13, 13, 4 + 1 + 10 + 2 + 6, 4 + 1 + 10 + 1 + 6, 4 + 1 + 1 + 1 + 6]
     assert data[offsets[0] : offsets[1]] == packet_bytes(KEY, 0, b"")
+    # Fields the packet byte cannot hold are escaped: 0, then stream, type and flags bytes (16 bytes).
+    out = io.BytesIO()
+    with GvcWriter(out, make_header()) as writer:
+        for stream, flags in ((0, 7), (3, 1), (4, 0), (0, 8), (200, 255)):
+            writer.write_packet(DELTA, 5, b"x", stream_index=stream, flags=flags)
+    got = [(p.stream_index, p.flags, p.kind, p.pts, p.header_size) for p in read_all(out.getvalue())]
+    assert got == [(0, 7, DELTA, 5, 13), (3, 1, DELTA, 5, 13), (4, 0, DELTA, 5, 16), (0, 8, DELTA, 5, 16),
+                   (200, 255, DELTA, 5, 16)]
+
+
+def test_pts_step_is_one_frame_in_time_base_units_when_whole() -> None:
+    from vidcodec.container import pts_step
+
+    def step(time_base, frame_rate, version=FORMAT_VERSION) -> int:
+        return pts_step(make_header(time_base=time_base, frame_rate=frame_rate, version=version))
+
+    assert step((1, 12800), (25, 1)) == 512
+    assert step((1, 90000), (30000, 1001)) == 3003
+    assert step((1, 30000), (30000, 1001)) == 1001
+    assert step((1, 25), (25, 1)) == 1  # the time base is the frame rate's: nothing to gain
+    assert step((1, 1000), (24, 1)) == 1  # 41.67 units a frame: not whole
+    assert step((1, 12800), (0, 0)) == 1  # unknown rate
+    assert step((1, 12800), (25, 1), version=(11, 1)) == 1  # before 12.0 there is no step
+
+
+def lean_packet(fields: bytes, pts_code: bytes, payload: bytes = b"") -> bytes:
+    """A hand-built 12.x packet with valid CRCs around the given packet byte(s) and pts varint."""
+    head = b"\xa7GVP" + fields + pts_code + leb128(len(payload)) + struct.pack("<I", zlib.crc32(payload))
+    return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + payload
+
+
+def test_12x_stream_0_frames_count_their_pts_in_steps_and_other_packets_do_not() -> None:
+    # 25 fps in a 1/12800 time base (MP4's usual): frame n has pts 512 n, written as n (one byte up to
+    # frame 63, two up to 8191) with bit 5 of the packet byte set; a pts off the grid, the audio and the
+    # parameters packets keep their time-base units.
+    header = make_header(time_base=(1, 12800), frame_rate=(25, 1))
+    out = io.BytesIO()
+    with GvcWriter(out, header, repeat_header=True) as writer:
+        for kind, pts, stream in ((KEY, 0, 0), (DELTA, 512, 0), (DELTA, 512 * 100, 0), (DELTA, 51300, 0),
+                                  (KEY, 512, 1), (DELTA, -512, 0)):
+            writer.write_packet(kind, pts, b"p", stream_index=stream)
+    items = read_all(out.getvalue())
+    assert [(p.kind, p.stream_index, p.pts) for p in items] == [
+        (PacketType.PARAMETERS, 0, 0), (KEY, 0, 0), (DELTA, 0, 512), (DELTA, 0, 51200), (DELTA, 0, 51300),
+        (KEY, 1, 512), (DELTA, 0, -512)]
+    assert [p.header_size for p in items[1:]] == [13, 13, 14, 15, 14, 13]
+    data = out.getvalue()
+    assert data[items[2].offset + 4] == 0x20 | DELTA and data[items[2].offset + 5] == 2  # stepped, zigzag(1)
+    assert data[items[5].offset + 4] == 1 << 6 | KEY  # stream 1, not stepped
+
+
+@pytest.mark.parametrize(
+    ("fields", "rate", "error"),
+    [
+        (bytes([0x20 | 1 << 6 | KEY]), (25, 1), "counts its pts in steps"),  # stream 1: never stepped
+        (bytes([0x20 | PacketType.PARAMETERS]), (25, 1), "counts its pts in steps"),
+        (bytes([0x20 | KEY]), (0, 0), "counts its pts in steps"),  # a stream without a step
+        (bytes([0, 0, KEY, 0]), (25, 1), "escapes fields"),  # fits the packet byte
+        (bytes([0x04]), (25, 1), "packet byte 0x04"),  # type 0 with a flag
+    ],
+)
+def test_12x_packet_headers_that_break_the_rules_are_damage(fields: bytes, rate: tuple[int, int], error: str) -> None:
+    data, offsets = write_stream(header=make_header(time_base=(1, 12800), frame_rate=rate))
+    forged = data[: offsets[2]] + lean_packet(fields, b"\x02") + data[offsets[2] :]
+    with pytest.raises(CorruptPacketError, match=error):
+        read_all(forged)
+    items = read_all(forged, resync=True)
+    assert isinstance(items[2], Damaged) and as_tuples(items) == PACKETS
 
 
 def test_6x_streams_keep_their_27_byte_packet_headers() -> None:
@@ -822,7 +908,7 @@ def test_6x_streams_keep_their_27_byte_packet_headers() -> None:
 @pytest.mark.parametrize("pts_code", [b"\x80" * 11, b"\x80\x00", b"\xff" * 9 + b"\x02"])
 def test_an_invalid_pts_varint_is_damage_that_resync_skips(pts_code: bytes) -> None:
     data, offsets = write_stream()
-    head = b"\xa7GVP" + bytes([0, 2, 0]) + pts_code + b"\x00" + struct.pack("<I", zlib.crc32(b""))
+    head = b"\xa7GVP" + bytes([2]) + pts_code + b"\x00" + struct.pack("<I", zlib.crc32(b""))
     forged = data[: offsets[2]] + head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + data[offsets[2] :]
     with pytest.raises(CorruptPacketError, match="invalid varint"):
         read_all(forged)
@@ -830,9 +916,9 @@ def test_an_invalid_pts_varint_is_damage_that_resync_skips(pts_code: bytes) -> N
     assert isinstance(items[2], Damaged) and as_tuples(items) == PACKETS
 
 
-@pytest.mark.parametrize("version", [FORMAT_VERSION, (6, 0)])
-def test_a_late_joiner_finds_the_parameters_packet_in_either_packet_header_layout(version) -> None:
-    # Before the header is known the reader cannot tell 7.x packet headers from 6.x ones: it tries both,
+@pytest.mark.parametrize("version", [FORMAT_VERSION, (11, 1), (6, 0)])
+def test_a_late_joiner_finds_the_parameters_packet_in_any_packet_header_layout(version) -> None:
+    # Before the header is known the reader cannot tell 12.x, 7.x and 6.x packet headers apart: it tries each,
     # and takes a parameters packet only if its layout is the one its header's version uses.
     header = make_header(version=version)
     out = io.BytesIO()

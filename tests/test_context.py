@@ -245,8 +245,8 @@ def _key_and_change(tiny, rng):
 
 
 def _flag(payload: bytes) -> int:
-    block = payload[1]
-    return payload[2 + (4 + int.from_bytes(payload[2:6], "little") if block else 0)]
+    """A 12.0 delta's context flag: bit 6 of its first (block) byte."""
+    return payload[0] >> 6 & 1
 
 
 def test_clustered_changes_code_smaller_with_contexts_and_decode_in_step(tiny):
@@ -278,12 +278,13 @@ def test_the_encoder_codes_without_contexts_when_they_do_not_pay(tiny, monkeypat
 
 
 def test_damaged_context_flags_are_coder_errors(tiny):
+    # Formats 3.0 to 11.x give the flag a byte of its own: a value other than 0 and 1, or none, is damage.
     y, moved = _key_and_change(tiny, np.random.default_rng(10))
-    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0)
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0, major=11)
     key = enc.encode_latent(y)
     delta = enc.encode_latent(moved).payload
     for bad in (delta[:2] + b"\x02" + delta[3:], delta[:2]):
-        dec = FrameDecoder(tiny, y.shape)
+        dec = FrameDecoder(tiny, y.shape, major=11)
         dec.decode_symbols(KEY, key.payload)
         with pytest.raises(CoderError, match="context flag"):
             dec.decode_symbols(DELTA, bad)
@@ -303,7 +304,8 @@ def test_the_payload_layouts_are_the_containers_format_version():
 
 
 def _key_flag(payload: bytes) -> int:
-    return payload[1]
+    """A 12.0 key's context flag: bit 7 of its first byte (the level is bits 0-6)."""
+    return payload[0] >> 7
 
 
 def _clustered_key(tiny, rng, h: int = 12, w: int = 16) -> np.ndarray:
@@ -379,10 +381,34 @@ def test_the_encoder_codes_keys_without_contexts_when_they_do_not_pay(tiny, monk
 
 
 def test_damaged_key_context_flags_are_coder_errors(tiny):
-    key = FrameEncoder(tiny, 2).encode_latent(_clustered_key(tiny, np.random.default_rng(14))).payload
+    key = FrameEncoder(tiny, 2, major=11).encode_latent(_clustered_key(tiny, np.random.default_rng(14))).payload
     for bad in (key[:1] + b"\x02" + key[2:], key[:1]):
         with pytest.raises(CoderError, match="context flag"):
-            FrameDecoder(tiny, (tiny.latent_channels, 12, 16)).decode_symbols(KEY, bad)
+            FrameDecoder(tiny, (tiny.latent_channels, 12, 16), major=11).decode_symbols(KEY, bad)
+
+
+def test_12x_flags_share_a_byte_and_a_flipped_one_misreads_or_fails(tiny):
+    # 12.0: a key's context flag is bit 7 of its level byte, a delta's bit 6 of its block byte (its level
+    # is the previous frame's). Flipping a flag reads the same section with other tables: other symbols
+    # or a CoderError, never a crash; a delta's level comes from the frame before it.
+    y, moved = _key_and_change(tiny, np.random.default_rng(10))
+    enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=0)
+    key, delta = enc.encode_latent(y).payload, enc.encode_latent(moved).payload
+    assert key[0] & 0x7F == 2 and _key_flag(key) == 1 and delta[0] & ~0x40 == 0 and _flag(delta) == 1
+    want = FrameDecoder(tiny, y.shape).decode_symbols(KEY, key)[0]
+    for bad_key, bad_delta in ((bytes([key[0] ^ 0x80]) + key[1:], delta), (key, bytes([delta[0] ^ 0x40]) + delta[1:])):
+        dec = FrameDecoder(tiny, y.shape)
+        try:
+            got, level = dec.decode_symbols(KEY, bad_key)
+            assert level == 2
+            got = dec.decode_symbols(DELTA, bad_delta)[0]
+        except CoderError:
+            continue
+        assert not np.array_equal(got, want if bad_key is not key else enc._prev)
+    with pytest.raises(CoderError, match="level 9"):
+        FrameDecoder(tiny, y.shape).decode_symbols(KEY, bytes([9]) + key[1:])
+    with pytest.raises(CoderError, match="reference frame"):
+        FrameDecoder(tiny, y.shape).decode_symbols(DELTA, delta)
 
 
 def _doc_table(lines: list[str], marker: str, skip: int) -> list[int]:

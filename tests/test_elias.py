@@ -329,3 +329,24 @@ def test_gamma_bits_is_the_length_of_the_codes():
     for v, b in zip(values, bits, strict=True):
         assert len(elias.encode(np.full(8, v))) == b, v
     assert elias.gamma_bits((3, -2)).tolist() == [5, 5]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40), st.binary(max_size=6))
+def test_decode_prefix_finds_where_the_codes_end(values, tail):
+    # Format 12.0's self-delimiting sections: the codes of a known count of values, then other bytes.
+    code = elias.encode(np.array(values, np.int64))
+    got, span = elias.decode_prefix(code + tail, len(values))
+    assert got.tolist() == values and span == len(code)
+
+
+def test_decode_prefix_errors_are_coder_errors():
+    code = elias.encode(np.array([5, -3, 0, 70000]))
+    for cut in range(len(code)):
+        with pytest.raises(CoderError, match="cut short"):
+            elias.decode_prefix(code[:cut], 4)
+    with pytest.raises(CoderError, match="prefix too long"):
+        elias.decode_prefix(bytes(9) + b"\xff", 1)
+    with pytest.raises(CoderError, match="malformed"):  # seven 1-bit codes and a 3-bit one, a one in the padding
+        elias.decode_prefix(bytes([0xFE, 0xE0]), 8)
+    assert elias.decode_prefix(b"\x80\x01", 1)[1] == 1 and elias.decode_prefix(b"", 0)[1] == 0

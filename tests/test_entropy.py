@@ -239,3 +239,34 @@ def test_a_skewed_selector_table_costs_less_than_uniform_for_mostly_zero_selecto
         w.put(_tables(), 2, values)
         sizes.append(len(w.finish()))
     assert (sizes[0] - sizes[2]) * 3 < sizes[1] - sizes[2]
+
+
+def test_lean_sections_put_the_escapes_first_and_store_no_byte_count():
+    # Format 12.0: varint n_escapes | escapes' Elias codes | the ANS bytes to the end of the data, which
+    # are the compact section's bytes (the same words, the same dropped zeros).
+    from vidcodec.coding import elias, varint
+
+    t = _tables()
+    values = np.random.default_rng(3).laplace(0, 4.0, 300).round().astype(np.int64)
+    values[[7, 100]] = [1000, -999]  # escapes
+    sections = {}
+    for lean in (False, True):
+        w = SymbolWriter("ans", compact=True, lean=lean)
+        w.put(t, 2, values)
+        sections[lean] = data = w.finish()
+        np.testing.assert_array_equal(SymbolReader(data, "ans", compact=True, lean=lean).get(t, 2, values.size), values)
+    n_bytes, start = varint.decode(sections[False], 0)
+    ans = sections[False][start : start + n_bytes]
+    escapes = elias.encode(np.array([1000, -999]))
+    assert sections[True] == varint.encode(2) + escapes + ans
+    assert len(sections[False]) - len(sections[True]) == start  # only the byte count went
+    with pytest.raises(CoderError, match="zero byte"):
+        SymbolReader(sections[True] + b"\0", "ans", lean=True)
+    for cut in (0, 1, 2):  # inside the escape count or the escapes
+        with pytest.raises(CoderError):
+            SymbolReader(sections[True][:cut], "ans", lean=True).get(t, 2, values.size)
+    try:  # cut inside the words: other values, or the ANS data ends early
+        got = SymbolReader(sections[True][:-5], "ans", lean=True).get(t, 2, values.size)
+        assert not np.array_equal(got, values)
+    except CoderError:
+        pass

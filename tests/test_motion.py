@@ -181,10 +181,11 @@ def test_panning_latents_code_smaller_with_motion_and_decode_in_step(tiny):
             np.testing.assert_array_equal(state, enc._prev)
         assert [e.kind for e in coded] == [KEY] + [DELTA] * 5
         sizes[block] = sum(len(e.payload) for e in coded[1:])
+        # 12.0: a delta's first byte is its block side (bits 0-5) and context flag (bit 6)
         if block:
-            assert all(e.payload[1] == block for e in coded[1:])  # every delta carries vectors
+            assert all(e.payload[0] & 0x3F == block for e in coded[1:])  # every delta carries vectors
         else:
-            assert all(e.payload[1] == 0 for e in coded[1:])
+            assert all(e.payload[0] & 0x3F == 0 for e in coded[1:])
     assert sizes[4] < 0.6 * sizes[0]
 
 
@@ -193,7 +194,7 @@ def test_static_latents_send_no_motion_section(tiny):
     enc = FrameEncoder(tiny, 2, gop=100)
     enc.encode_latent(y)
     delta = enc.encode_latent(y)
-    assert delta.kind == DELTA and delta.payload[1] == 0
+    assert delta.kind == DELTA and delta.payload[0] & 0x3F == 0
 
 
 def test_1x_streams_decode_without_a_motion_section(tiny):
@@ -220,8 +221,18 @@ def test_1x_streams_decode_without_a_motion_section(tiny):
 
 def test_damaged_motion_sections_are_coder_errors(tiny):
     y = np.random.default_rng(6).normal(0, 3, (tiny.latent_channels, 6, 8)).astype(np.float32)
+    # 12.0: the vectors (here 2 x 2 blocks of 4, 8 codes) delimit themselves, the section follows them.
     dec = FrameDecoder(tiny, y.shape)
-    enc = FrameEncoder(tiny, 1, gop=100)
+    dec.decode_symbols(KEY, FrameEncoder(tiny, 1, gop=100).encode_latent(y).payload)
+    for payload, match in ((bytes([4]), "cut short"), (bytes([4, 0xFF]), "cut short"),
+                           (bytes([4]) + bytes(9) + b"\xff", "prefix too long"),
+                           (bytes([4, 0xFE, 0xE0]), "malformed"),  # seven 1-bit codes, a 3-bit one, padding not zero
+                           (bytes([4, 0x01, 0x07, 0xFC]), "out of range")):  # a first vector of 65 quarters
+        with pytest.raises(CoderError, match=match):
+            dec.decode_symbols(DELTA, payload)
+    # 7.0 to 11.x: a level byte, the block byte and the section's length as a varint.
+    dec = FrameDecoder(tiny, y.shape, major=11)
+    enc = FrameEncoder(tiny, 1, gop=100, major=11)
     dec.decode_symbols(KEY, enc.encode_latent(y).payload)
     for payload, match in ((bytes([1]), "motion block"), (bytes([1, 4]), "motion section length cut short"),
                            (bytes([1, 4, 0x80]), "motion section length cut short"),
@@ -266,8 +277,35 @@ def test_format_7_deltas_drop_the_fixed_overhead_and_6x_layouts_still_decode(tin
 def test_motion_block_out_of_range_is_a_usage_error(tiny):
     with pytest.raises(UsageError, match="motion block"):
         FrameEncoder(tiny, 1, motion_block=256)
-    with pytest.raises(UsageError, match="5 to 11"):  # layouts before 5.0 are read, not written
+    with pytest.raises(UsageError, match="5 to 12"):  # layouts before 5.0 are read, not written
         FrameEncoder(tiny, 1, major=4)
+    with pytest.raises(UsageError, match="0 to 63 latent pixels"):  # 12.0's block byte holds 6 bits of it
+        FrameEncoder(tiny, 1, motion_block=64)
+    FrameEncoder(tiny, 1, motion_block=64, major=11)
+
+
+def test_format_12_payloads_drop_their_lengths_and_the_deltas_level(tiny):
+    # The same frames as 11.x and 12.0: the same symbols, and 12.0's key without its context byte and
+    # section length, its deltas without level, context byte, motion and section lengths.
+    rng = np.random.default_rng(8)
+    y = rng.normal(0, 3, (tiny.latent_channels, 12, 16)).astype(np.float32)
+    y2 = np.roll(y, 1, axis=2)  # a pan: the delta carries vectors
+    sizes, states = {}, {}
+    for major in (12, 11):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, motion_block=4, major=major)
+        dec = FrameDecoder(tiny, y.shape, major=major)
+        coded, states[major] = [], []
+        for v in (y, y2, y2):  # key, a delta with vectors, an unchanged frame
+            coded.append(enc.encode_latent(v))
+            states[major].append(dec.decode_symbols(coded[-1].kind, coded[-1].payload)[0])
+            np.testing.assert_array_equal(states[major][-1], enc._prev)
+        assert [e.kind for e in coded] == [KEY, DELTA, DELTA]
+        sizes[major] = [len(e.payload) for e in coded]
+    np.testing.assert_array_equal(np.stack(states[12]), np.stack(states[11]))
+    assert sizes[11][0] - sizes[12][0] in (2, 3, 4)  # context byte and the 1-3 byte section length
+    assert sizes[11][1] - sizes[12][1] in (4, 5, 6, 7)  # level, context, motion length, section length
+    # Nothing changed: the block byte with its context flag and the escape count; no ANS byte at all.
+    assert (sizes[12][2], sizes[11][2]) == (2, 5)
 
 
 def test_search_radius_stays_inside_the_vector_range():

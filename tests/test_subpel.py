@@ -150,7 +150,8 @@ def test_closed_loop_encoder_and_decoder_hold_the_same_symbols(tiny_model_dir):
                 plain_ok = np.array_equal(other, symbols)
             except CoderError:
                 plain_ok = False
-        if frame.kind == DELTA and frame.payload[1] and not frame.payload[1] & subpel.BILINEAR:
+        block = frame.payload[0] & ~0x40  # 12.0: the block byte leads, bit 6 is the context flag
+        if frame.kind == DELTA and block and not block & subpel.BILINEAR:
             sixteenths = True
     assert sixteenths  # deltas with learned prediction
     assert not plain_ok  # which mean something else to a decoder without the predictor
@@ -168,15 +169,15 @@ def test_a_delta_flagged_bilinear_decodes_as_quarter_vectors_would(tiny_model_di
     for y in _moving(m):
         frame = enc.encode_latent(y)
         payload = bytearray(frame.payload)
-        if frame.kind == DELTA and payload[1]:
-            payload[1] |= subpel.BILINEAR
+        if frame.kind == DELTA and payload[0] & 0x3F:  # 12.0: block side in bits 0-5 of the first byte
+            payload[0] |= subpel.BILINEAR
             flagged += 1
         want, _ = plain.decode_symbols(frame.kind, frame.payload)
         got, _ = learned.decode_symbols(frame.kind, bytes(payload))
         np.testing.assert_array_equal(got, want)
     assert flagged
     with pytest.raises(CoderError, match="bilinear flag"):
-        learned.decode_symbols(DELTA, bytes([2, subpel.BILINEAR, 0, 0]))
+        learned.decode_symbols(DELTA, bytes([subpel.BILINEAR, 0, 0]))
 
 
 def test_the_predictor_needs_format_10_the_ans_coder_and_motion(tiny_model_dir):
@@ -194,7 +195,7 @@ def test_stream_names_its_table_and_decodes_only_with_it(tiny_model_dir, tmp_pat
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2)
     hdr = container.probe(out)
     table = zoo.load("vaegan-tiny").subpel.sha256
-    assert hdr["version"] == "11.1" and hdr["header"]["subpel_table"] == table[:16]
+    assert hdr["version"] == "12.0" and hdr["header"]["subpel_table"] == table[:16]
     assert len(list(vidcodec.frames(out))) == 6
     # The same model without its table (or with another): a clear error, not wrong pictures.
     folder = tmp_path / "models"
@@ -233,7 +234,7 @@ def test_subpel_bilinear_writes_no_table_entry_and_a_bad_value_is_a_usage_error(
     out = tmp_path / "b.gvc"
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, subpel="bilinear")
     hdr = container.probe(out)
-    assert hdr["version"] == "11.1" and hdr["header"]["subpel_table"] is None
+    assert hdr["version"] == "12.0" and hdr["header"]["subpel_table"] is None
     assert len(list(vidcodec.frames(out))) == 4
     with pytest.raises(UsageError, match="--subpel"):
         vidcodec.encode(clip, tmp_path / "c.gvc", model="vaegan-tiny", subpel="cubic")

@@ -23,7 +23,9 @@ likewise (``python tests/tiny_model.py oriented``), and the format 10.0 one (lea
 prediction with the table tests/data/vaegan-tiny.subpel.safetensors, made with ``python -m
 vidcodec.train.subpel vaegan-tiny DATA/photos tests/data/vaegan-tiny.subpel.safetensors`` and
 VIDCODEC_MODEL_PATH=tests/data) on 256×192 windows at quality 2 (``python tests/tiny_model.py subpel``), and the
-format 11.0 one (a keyframe with a colour correction) likewise (``python tests/tiny_model.py colour``). The format 6.0 GAN stream in feature space (the 8x8
+format 11.0 one (a keyframe with a colour correction) likewise (``python tests/tiny_model.py colour``), and the
+format 12.0 one (packet headers with a packet byte and stepped pts, payloads without lengths) likewise but
+from a Matroska file (``python tests/tiny_model.py lean``). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """
@@ -118,10 +120,11 @@ def make_golden_gan_features() -> None:
                         z=np.stack(latents))
 
 
-def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int = 3) -> None:
+def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int = 3, container: str = "y4m") -> None:
     """Encode a 6-frame pan across a frame of samples/bikes.mp4 (``width``×``height`` windows, 12 pixels
     per frame) with vaegan-tiny into tests/data/golden_{name}.gvc + golden_{name}.npz (the writer's
-    format)."""
+    format). ``container`` "mkv": the pan goes through a lossless FFV1 Matroska file (time base 1/1000,
+    so 12.0 packet headers count its 40-unit frames in steps) instead of a y4m."""
     sys.path.insert(0, str(Path(__file__).parent))
     os.environ["VIDCODEC_MODEL_PATH"] = str(DATA)
     import av
@@ -135,9 +138,9 @@ def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int 
     with av.open(str(Path(__file__).parents[1] / "samples" / "bikes.mp4")) as c:
         big = next(c.decode(video=0)).to_ndarray(format="rgb24")
     with tempfile.TemporaryDirectory() as d:
-        clip = Path(d) / "pan.y4m"
+        clip = Path(d) / f"pan.{container}"
         with av.open(str(clip), "w") as out:
-            s = out.add_stream("rawvideo", rate=25)
+            s = out.add_stream("rawvideo" if container == "y4m" else "ffv1", rate=25)
             s.width, s.height, s.pix_fmt = width, height, "yuv420p"
             for i in range(6):
                 crop = np.ascontiguousarray(big[100 : 100 + height, 200 + 12 * i : 200 + 12 * i + width])
@@ -170,6 +173,8 @@ if __name__ == "__main__":
         make_golden_pan(sys.argv[1])
     elif sys.argv[1:] in (["subpel"], ["colour"]):
         make_golden_pan(sys.argv[1], width=256, height=192, quality=2)
+    elif sys.argv[1:] == ["lean"]:
+        make_golden_pan(sys.argv[1], width=256, height=192, quality=2, container="mkv")
     elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"], ["oriented"]):
         make_golden_pan(sys.argv[1], width=192, height=128)
     else:

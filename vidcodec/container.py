@@ -58,8 +58,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (11, 1)
-READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+FORMAT_VERSION: tuple[int, int] = (12, 0)
+READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 EXT_SAMPLE_ASPECT = 2  # header extension tag (9.1): u32 numerator, u32 denominator of the pixels' aspect ratio
 EXT_SUBPEL = 3  # header extension tag (10.0): the model's sub-pixel predictor table, by the first 8 bytes of its SHA-256
@@ -94,8 +94,17 @@ HEADER_FIXED_SIZE = _PREFIX.size + _FIELDS.size
 MIN_HEADER_SIZE = HEADER_FIXED_SIZE + 1 + _U16.size + 4
 PACKET_HEADER_SIZE = _PACKET.size + 4  # formats 1.x-6.x; 7.x packet headers are 15 to 28 bytes
 COMPACT_MAJOR = 7  # from this major on, packet headers carry pts and size as varints and a 16-bit CRC
+LEAN_MAJOR = 12  # from this major on, stream, type and flags share a byte and stream 0's pts may count frames
+# Packet header layouts: the 27-byte one (1.x-6.x), compact (7.x-11.x), lean (12.x on).
+FIXED, COMPACT, LEAN = 0, 1, 2
 MIN_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + 1 + 1 + 4 + 2
 MAX_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + varint.max_bytes(varint.MAX_U64) + varint.max_bytes(varint.MAX_VALUE) + 4 + 2
+MIN_LEAN_HEADER_SIZE = MIN_COMPACT_HEADER_SIZE - 2
+MAX_LEAN_HEADER_SIZE = MAX_COMPACT_HEADER_SIZE + 1
+_SMALLEST_HEADER = {FIXED: PACKET_HEADER_SIZE, COMPACT: MIN_COMPACT_HEADER_SIZE, LEAN: MIN_LEAN_HEADER_SIZE}
+# The lean layout's packet byte: type (bits 0-1, 1..3), flags (bits 2-4), pts in steps (bit 5), stream
+# (bits 6-7); 0 is the escape to the stream, type and flags bytes of the compact layout.
+_LEAN_STEPPED = 0x20
 INDEX_HEADER_SIZE = _INDEX.size + 4
 FOOTER_SIZE = _FOOTER.size + 4 + len(FOOTER_MAGIC)
 
@@ -545,7 +554,8 @@ class GvcReader:
         self.resync = resync
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
         self._packets = 0
-        self._compact: bool | None = None  # the packet header layout (7.x: varints); None: not known yet
+        self._layout: int | None = None  # the packet header layout (FIXED, COMPACT, LEAN); None: not known yet
+        self._step = 1  # stream 0's pts step (12.0 lean headers; pts_step)
         try:
             self.seekable = _is_seekable(self._raw)
             self._base = self._raw.tell() if self.seekable else 0
@@ -563,7 +573,8 @@ class GvcReader:
         except BaseException:
             self.close()
             raise
-        self._compact = self.version[0] >= COMPACT_MAJOR
+        self._layout = layout_of(self.version[0])
+        self._step = pts_step(self.header)
         self.header_size = self._in.pos
         self._await_key = self.joined_at is not None
         self._trailer: KeyframeIndex | None = None
@@ -616,8 +627,8 @@ class GvcReader:
                 # The version is not known yet: either packet header layout may be the stream's, and a
                 # header of one layout can pass for the other's, so each is checked to the end
                 # without consuming anything.
-                for compact in (True, False):
-                    joined = self._parameters_here(compact)
+                for layout in (LEAN, COMPACT, FIXED):
+                    joined = self._parameters_here(layout)
                     if joined is not None:
                         self.joined_at = found
                         self.seekable = False
@@ -626,13 +637,13 @@ class GvcReader:
             pos = found + 1
         return None
 
-    def _parameters_here(self, compact: bool) -> tuple[tuple[int, int], StreamHeader] | None:
+    def _parameters_here(self, layout: int) -> tuple[tuple[int, int], StreamHeader] | None:
         """Consume and parse the packet at the current position if it is a stream-0 parameters packet in
-        the ``compact`` (7.x) or the 27-byte layout whose payload is a valid file header of a version
-        using that layout; else leave the input where it is and return None."""
+        header layout ``layout`` whose payload is a valid file header of a version using that layout;
+        else leave the input where it is and return None."""
         inp = self._in
         try:
-            stream, kind, _, _, size, payload_crc, hsize = self._packet_header_here(compact)
+            stream, kind, _, _, size, payload_crc, hsize = self._packet_header_here(layout)
         except (_Damage, TruncatedStreamError):
             return None
         # A parameters payload is a file header: never wait for more than the largest one.
@@ -647,7 +658,7 @@ class GvcReader:
         except VidcodecError:
             return None
         # A parameters packet is laid out as the stream it describes.
-        if header_size != size or compact != (major >= COMPACT_MAJOR):
+        if header_size != size or layout != layout_of(major):
             return None
         inp.skip(hsize + size)
         return (major, minor), header
@@ -693,7 +704,7 @@ class GvcReader:
             if not head:
                 return None
             if head == PACKET_SYNC:
-                packet = self._read_packet(bool(self._compact))
+                packet = self._read_packet(self._layout)
                 if packet is not None:
                     return packet
                 continue
@@ -701,30 +712,32 @@ class GvcReader:
                 self._trailer = self._read_index()
                 return None
             if len(head) < len(PACKET_SYNC) and _MARKER_PREFIX.startswith(head):
-                raise self._truncated(start, "packet header", MIN_COMPACT_HEADER_SIZE if self._compact
-                                      else PACKET_HEADER_SIZE)
+                raise self._truncated(start, "packet header", _SMALLEST_HEADER[self._layout])
             raise _Damage(start, f"no packet sync marker at offset {start} (found {head.hex()})")
 
-    def _packet_header_here(self, compact: bool) -> tuple[int, int, int, int, int, int, int]:
+    def _packet_header_here(self, layout: int) -> tuple[int, int, int, int, int, int, int]:
         """The packet header at the current position (not consumed): stream, type, flags, pts, payload
         size, payload CRC and header size, after its CRC and the size cap are checked."""
         inp = self._in
         start = inp.pos
-        if not compact:
+        if layout == FIXED:
             if not inp.fill(PACKET_HEADER_SIZE):
                 raise self._truncated(start, "packet header", PACKET_HEADER_SIZE)
             head = bytes(inp.buf[:PACKET_HEADER_SIZE])
             _, stream, kind, flags, pts, size, payload_crc = _PACKET.unpack_from(head)
             hsize, crc_ok = PACKET_HEADER_SIZE, zlib.crc32(head[: _PACKET.size]) == _U32.unpack_from(head, _PACKET.size)[0]
+            stepped = escaped = False
         else:
             # Never ask the source for more than this header can still need: a live reader (a pipe, a
             # followed file) must get a small packet without waiting for the next one.
-            need = MIN_COMPACT_HEADER_SIZE
+            need = _SMALLEST_HEADER[layout]
+            most = MAX_LEAN_HEADER_SIZE if layout == LEAN else MAX_COMPACT_HEADER_SIZE
             while True:
                 present = inp.fill(need)
-                head = bytes(inp.buf[:MAX_COMPACT_HEADER_SIZE])
+                head = bytes(inp.buf[:most])
                 try:
-                    z, pos = varint.decode(head, len(PACKET_SYNC) + 3, "packet pts", varint.MAX_U64)
+                    stream, kind, flags, stepped, escaped, pos = _packet_fields(head, layout, start)
+                    z, pos = varint.decode(head, pos, "packet pts", varint.MAX_U64)
                     size, pos = varint.decode(head, pos, "packet payload size")
                 except varint.CutShort:
                     if not present:
@@ -738,23 +751,30 @@ class GvcReader:
                     raise self._truncated(start, "packet header", hsize)
                 head = bytes(inp.buf[:hsize])
                 break
-            stream, kind, flags = head[4:7]
             pts, (payload_crc,) = varint.unzigzag(z), _U32.unpack_from(head, pos)
             crc_ok = zlib.crc32(head[: pos + 4]) & 0xFFFF == _U16.unpack_from(head, pos + 4)[0]
         if not crc_ok:
             raise _Damage(start, f"packet header at offset {start} fails its CRC")
+        if escaped and _fits_lean_byte(stream, kind, flags):
+            raise _Damage(start, f"packet header at offset {start} escapes fields its packet byte holds")
+        if stepped:
+            if stream != 0 or kind == PacketType.PARAMETERS or self._step < 2:
+                raise _Damage(start, f"packet header at offset {start} counts its pts in steps the stream lacks")
+            pts *= self._step
+            if not _I64_MIN <= pts <= _I64_MAX:
+                raise _Damage(start, f"packet header at offset {start} has a pts beyond 64 bits")
         if size > MAX_PAYLOAD_SIZE:
             raise _Damage(
                 start, f"packet at offset {start} claims a {size}-byte payload (cap {MAX_PAYLOAD_SIZE})"
             )
         return stream, kind, flags, pts, size, payload_crc, hsize
 
-    def _read_packet(self, compact: bool) -> Packet | None:
-        """Read the packet at the current position (``compact``: the 7.x header layout); None if its
-        type is reserved (it is skipped)."""
+    def _read_packet(self, layout: int) -> Packet | None:
+        """Read the packet at the current position (header layout ``layout``); None if its type is
+        reserved (it is skipped)."""
         inp = self._in
         start = inp.pos
-        stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(compact)
+        stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout)
         if not inp.fill(hsize + size):
             raise self._truncated(start, "packet", hsize + size)
         inp.skip(hsize)
@@ -821,9 +841,9 @@ class GvcReader:
         marker = bytes(inp.buf[: len(PACKET_SYNC)])
         if marker == PACKET_SYNC:
             # Before a join knows the version, either layout may be the stream's.
-            for compact in (True, False) if self._compact is None else (self._compact,):
+            for layout in (LEAN, COMPACT, FIXED) if self._layout is None else (self._layout,):
                 try:
-                    self._packet_header_here(compact)
+                    self._packet_header_here(layout)
                     return True
                 except (_Damage, TruncatedStreamError):
                     pass
@@ -886,7 +906,7 @@ class GvcReader:
             logger.warning("%s; ignoring the index", damage.message)
             return None
         entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(chunk[INDEX_HEADER_SIZE:]))
-        smallest = MIN_COMPACT_HEADER_SIZE if self._compact else PACKET_HEADER_SIZE
+        smallest = _SMALLEST_HEADER[self._layout]
         if any(not self.header_size <= e.offset <= offset - smallest for e in entries):
             logger.warning("keyframe index points outside the packet area; ignoring it")
             return None
@@ -931,14 +951,66 @@ class GvcReader:
         self._items = self._generate()
 
 
-def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, compact: bool) -> bytes:
+def _fits_lean_byte(stream_index: int, kind: int, flags: int) -> bool:
+    """Whether a lean packet header holds these fields in its packet byte (else it escapes them)."""
+    return stream_index < 4 and PacketType.KEY <= kind <= PacketType.PARAMETERS and flags < 8
+
+
+def _packet_fields(head: bytes, layout: int, start: int) -> tuple[int, int, int, bool, bool, int]:
+    """Stream, type, flags, whether the pts counts steps, whether the fields were escaped, and where
+    the pts varint starts, of a COMPACT or LEAN packet header (``varint.CutShort`` when ``head`` ends
+    first)."""
+    at = len(PACKET_SYNC)
+    if layout == LEAN and len(head) > at and head[at]:
+        byte = head[at]
+        if not byte & 3:
+            raise _Damage(start, f"packet header at offset {start} has packet byte {byte:#04x} (type 0 is the escape, "
+                          "which has no other bits)")
+        return byte >> 6, byte & 3, (byte >> 2) & 7, bool(byte & _LEAN_STEPPED), False, at + 1
+    if layout == LEAN:
+        at += 1  # the escape byte
+    if len(head) < at + 3:
+        raise varint.CutShort("packet header cut short")
+    return head[at], head[at + 1], head[at + 2], False, layout == LEAN, at + 3
+
+
+def layout_of(major: int) -> int:
+    """The packet header layout of format major ``major``: FIXED, COMPACT or LEAN."""
+    return LEAN if major >= LEAN_MAJOR else COMPACT if major >= COMPACT_MAJOR else FIXED
+
+
+def pts_step(header: StreamHeader) -> int:
+    """Stream 0's pts step in a 12.0 stream: the time-base units of one frame at the header's frame rate
+    when that is a whole number of at least 2, else 1 (no step). A lean packet header may count its
+    pts in steps (docs/FORMAT.md), so a 25 fps clip in a 1/12800 time base codes frame n as n, not 512n."""
+    (tb_num, tb_den), (fr_num, fr_den) = header.time_base, header.frame_rate
+    if header.version[0] < LEAN_MAJOR or not fr_num or not fr_den:
+        return 1
+    num, den = tb_den * fr_den, tb_num * fr_num
+    return num // den if num % den == 0 and num // den >= 2 else 1
+
+
+def _lean_fields(stream_index: int, kind: int, flags: int, pts: int, step: int) -> bytes:
+    """A lean packet header's packet byte and pts: the short form where the fields fit, else the escape."""
+    if _fits_lean_byte(stream_index, kind, flags):
+        stepped = step > 1 and stream_index == 0 and kind != PacketType.PARAMETERS and pts % step == 0
+        byte = kind | flags << 2 | stream_index << 6 | (_LEAN_STEPPED if stepped else 0)
+        value = pts // step if stepped else pts
+        return bytes([byte]) + varint.encode(varint.zigzag(value), varint.MAX_U64)
+    return bytes([0, stream_index, kind, flags]) + varint.encode(varint.zigzag(pts), varint.MAX_U64)
+
+
+def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, layout: int,
+                   step: int = 1) -> bytes:
     """The bytes before a packet's payload: sync, fields, payload CRC, header CRC; 27 bytes before
-    format 7.0, 15 to 28 with its varints (``compact``)."""
-    if not compact:
+    format 7.0 (FIXED), 15 to 28 with its varints (COMPACT), 13 to 29 from 12.0 (LEAN; ``step``: the
+    stream's :func:`pts_step`)."""
+    if layout == FIXED:
         head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
         return head + _U32.pack(zlib.crc32(head))
-    head = b"".join([PACKET_SYNC, bytes([stream_index, kind, flags]), varint.encode(varint.zigzag(pts), varint.MAX_U64),
-                     varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
+    fields = (_lean_fields(stream_index, kind, flags, pts, step) if layout == LEAN else
+              bytes([stream_index, kind, flags]) + varint.encode(varint.zigzag(pts), varint.MAX_U64))
+    head = b"".join([PACKET_SYNC, fields, varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
     return head + _U16.pack(zlib.crc32(head) & 0xFFFF)
 
 
@@ -956,7 +1028,8 @@ class GvcWriter:
         data = encode_header(header)
         self.header = header
         self._header_bytes = data
-        self._compact = header.version[0] >= COMPACT_MAJOR
+        self._layout = layout_of(header.version[0])
+        self._step = pts_step(header)
         self.repeat_header = repeat_header  # a PARAMETERS packet before every key packet (live streams)
         self._owned = isinstance(dest, (str, os.PathLike))
         self._out: BinaryIO = open(dest, "wb") if self._owned else dest  # noqa: SIM115 (closed by close())
@@ -1029,10 +1102,10 @@ class GvcWriter:
             raise UsageError(f"payload of {len(data)} bytes exceeds the format's cap of {MAX_PAYLOAD_SIZE}")
         if self.repeat_header and stream_index == 0 and ptype is PacketType.KEY:
             # Late joiners find the stream parameters right before every keyframe.
-            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes, self._compact),
+            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes, self._layout),
                        self._header_bytes)
         offset = self._offset
-        self._emit(_packet_header(stream_index, ptype, flags, pts, data, self._compact), data)
+        self._emit(_packet_header(stream_index, ptype, flags, pts, data, self._layout, self._step), data)
         if stream_index == 0 and ptype is PacketType.KEY:
             self._keys.append(IndexEntry(pts, offset))
         if stream_index == 0 and ptype in (PacketType.KEY, PacketType.DELTA):

@@ -110,7 +110,20 @@ def _predictor(decoded: np.ndarray, r: int, c: int) -> np.ndarray:
 def decode_vectors(data: bytes | memoryview, rows: int, cols: int, max_vector: int = MAX_VECTOR) -> np.ndarray:
     """Inverse of :func:`encode_vectors`; raises :class:`CoderError` on vectors past ``max_vector``
     (:data:`MAX_VECTOR` quarters, or :data:`.subpel.MAX_VECTOR` sixteenths with a learned predictor)."""
-    diffs = elias.decode(data, rows * cols * 2).reshape(rows, cols, 2)
+    return _undiff(elias.decode(data, rows * cols * 2), rows, cols, max_vector)
+
+
+def decode_vectors_prefix(data: bytes | memoryview, rows: int, cols: int,
+                          max_vector: int = MAX_VECTOR) -> tuple[np.ndarray, int]:
+    """:func:`decode_vectors` of the codes at the start of ``data`` (format 12.0: the motion section
+    has no length, its codes delimit themselves): the vectors and the bytes they took."""
+    diffs, span = elias.decode_prefix(data, rows * cols * 2)
+    return _undiff(diffs, rows, cols, max_vector), span
+
+
+def _undiff(diffs: np.ndarray, rows: int, cols: int, max_vector: int) -> np.ndarray:
+    """Vectors from their coded differences to the predictors, in raster order."""
+    diffs = diffs.reshape(rows, cols, 2)
     vectors = np.zeros((rows, cols, 2), dtype=np.int64)
     for r in range(rows):
         for c in range(cols):

@@ -66,7 +66,9 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 11  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 12  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see _lean_head)
+CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
 # eighth delta finest, the fourth between finer, the others coarser, as low-delay video coders do
@@ -246,6 +248,13 @@ class FrameEncoder:
         self.compact = compact = major >= 7
         self.temporal = major >= 8
         self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
+        # 12.0: a key's level and context flag share a byte, a delta's context flag rides in its block
+        # byte and its level is the previous frame's; the vectors and the escapes delimit themselves and
+        # the ANS bytes run to the end of the payload (no lengths).
+        self.lean = major >= LEAN_MAJOR and coder == "ans"
+        if self.lean and motion_block > LEAN_BLOCK_MAX:
+            raise UsageError(f"format {major}.0 codes motion blocks of 0 to {LEAN_BLOCK_MAX} latent pixels, "
+                             f"got {motion_block}")
         if predictor is not None and (major < 10 or coder != "ans" or not 0 < motion_block < subpel.BILINEAR):
             raise UsageError(f"a learned sub-pixel predictor needs format 10.0, the ans coder and motion blocks of "
                              f"1 to {subpel.BILINEAR - 1} latent pixels")
@@ -588,7 +597,7 @@ class FrameEncoder:
     def _key_payload(self, symbols: np.ndarray, level: int) -> bytes:
         k = self.model.level_channels[level]
         plan = self._key_plan(symbols[:k], level) if self.context_coding and self.coder == "ans" else None
-        w = SymbolWriter(self.coder, compact=self.compact)
+        w = SymbolWriter(self.coder, compact=self.compact, lean=self.lean)
         if plan is None:
             tables = self.model.key_tables[level]
             for c in range(k):
@@ -600,6 +609,8 @@ class FrameEncoder:
             for c in range(k):
                 context.code_key_channel(lambda row, values: w.put(ladder, row, values), int(selectors[c]),
                                          symbols[c], ctx[c], len(ladder))
+        if self.lean:
+            return bytes([level | (plan is not None) << 7]) + w.finish()
         return bytes([level, plan is not None]) + w.finish()
 
     def _key_rdoq(self, ys: np.ndarray, symbols: np.ndarray, level: int) -> np.ndarray:
@@ -665,7 +676,7 @@ class FrameEncoder:
         flat = d[: self.channels].reshape(self.channels, -1)
         tables = self.residuals
         n_rows = len(tables)
-        w = SymbolWriter(self.coder, compact=self.compact)
+        w = SymbolWriter(self.coder, compact=self.compact, lean=self.lean)
         if self.compact:
             w.put_freqs(context.SELECTOR_FREQS, selectors)
         else:
@@ -678,6 +689,8 @@ class FrameEncoder:
         else:
             for ch in np.flatnonzero(selectors):
                 w.put(tables, int(selectors[ch]), flat[ch])
+        if self.lean:
+            return bytes([block | (ctx is not None) * CONTEXT_BIT]) + vectors + w.finish()
         head = bytes([self.level, block])
         if block:
             head += (varint.encode(len(vectors)) if self.compact else len(vectors).to_bytes(4, "little")) + vectors
@@ -719,6 +732,7 @@ class FrameDecoder:
         self.compact = major >= 7  # varint lengths, delta selectors with context.SELECTOR_FREQS
         self.temporal = major >= 8  # residual contexts also from the previous delta's residuals
         self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
+        self.lean = major >= LEAN_MAJOR and coder == "ans"  # 12.0 payloads (see _decode_lean)
         self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
         if predictor is not None and major < 10:
             raise UsageError("a learned sub-pixel predictor needs a format 10.0 stream")
@@ -731,6 +745,8 @@ class FrameDecoder:
         """Scaled latent (C,h,w) and level of a packet (integers with ANS); deltas need a previous frame."""
         if len(payload) < 1:
             raise CoderError("empty payload")
+        if self.lean:
+            return self._decode_lean(kind, memoryview(payload))
         level = payload[0]
         if level >= self.model.levels:
             raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
@@ -759,6 +775,32 @@ class FrameDecoder:
         self._prev_level = level
         return state, level
 
+    def _decode_lean(self, kind: str, payload: memoryview) -> tuple[np.ndarray, int]:
+        """decode_symbols of a format 12.0 ANS payload: a key's first byte holds its level (bits 0-6)
+        and context flag (bit 7); a delta's level is the previous frame's and its first byte is the
+        motion block byte with the context flag in bit 6."""
+        if kind == KEY:
+            level = payload[0] & 0x7F
+            if level >= self.model.levels:
+                raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
+            state = self._decode_key(level, payload[1:], bool(payload[0] >> 7))
+            self._prev_residual = None
+        elif kind == DELTA:
+            if self._prev is None:
+                raise CoderError("delta packet without its reference frame (join at a keyframe)")
+            level = self._prev_level
+            use_context = bool(payload[0] & CONTEXT_BIT)
+            block = payload[0] & ~CONTEXT_BIT
+            pred, rest = self._motion_prediction(level, block, payload[1:])
+            residual = self._decode_ans(kind, level, rest, pred if use_context else None)
+            state = pred + residual
+            self._prev_residual = residual
+        else:
+            raise CoderError(f"unknown packet kind {kind!r}")
+        self._prev = state
+        self._prev_level = level
+        return state, level
+
     def _decode_qsgd(self, payload: bytes) -> np.ndarray:
         full, h, w = self.shape
         c = self.model.level_channels[payload[0]]
@@ -775,21 +817,28 @@ class FrameDecoder:
 
     def _prediction(self, level: int, data: memoryview) -> tuple[np.ndarray, memoryview]:
         """A delta's prediction of the symbols (the previous ones, moved by its motion vectors if it has
-        them) and the rest of the payload after the motion section."""
+        them) and the rest of the payload after the motion section (formats before 12.0: the block
+        byte, then the section's length)."""
         if not self.motion:
             return self._prev, data
         if len(data) < 1:
             raise CoderError("delta payload too short for its motion block size: the packet is damaged")
-        block = data[0]
+        return self._motion_prediction(level, data[0], data[1:])
+
+    def _motion_prediction(self, level: int, block: int, data: memoryview) -> tuple[np.ndarray, memoryview]:
+        """The prediction of a delta whose block byte is ``block`` and whose motion section (if any)
+        starts ``data``, and the rest of ``data``."""
         if block == 0:
-            return self._prev, data[1:]
-        if self.compact:
-            size, start = varint.decode(data, 1, "motion section length")
-        elif len(data) < 5:
+            return self._prev, data
+        if self.lean:  # 12.0: the codes delimit themselves
+            size, start = None, 0
+        elif self.compact:
+            size, start = varint.decode(data, 0, "motion section length")
+        elif len(data) < 4:
             raise CoderError("delta payload too short for its motion section: the packet is damaged")
         else:
-            size, start = int.from_bytes(data[1:5], "little"), 5
-        if size > len(data) - start:
+            size, start = int.from_bytes(data[0:4], "little"), 4
+        if size is not None and size > len(data) - start:
             raise CoderError(f"motion section of {size} bytes overruns the delta payload: the packet is damaged")
         _, h, w = self.shape
         bilinear = self.predictor is None or bool(block & subpel.BILINEAR)
@@ -798,24 +847,30 @@ class FrameDecoder:
             if not block:
                 raise CoderError("delta motion block size 0 with the bilinear flag: the packet is damaged")
         rows, cols = motion.grid(h, w, block)
-        if not bilinear:
-            vectors = motion.decode_vectors(data[start : start + size], rows, cols, subpel.MAX_VECTOR)
-            pred = self.predictor.predict(self._prev, vectors, block, level)
+        limit = motion.MAX_VECTOR if bilinear else subpel.MAX_VECTOR
+        if size is None:
+            vectors, size = motion.decode_vectors_prefix(data, rows, cols, limit)
         else:
-            vectors = motion.decode_vectors(data[start : start + size], rows, cols)
+            vectors = motion.decode_vectors(data[start : start + size], rows, cols, limit)
+        if bilinear:
             pred = motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level])
+        else:
+            pred = self.predictor.predict(self._prev, vectors, block, level)
         return pred, data[start + size :]
 
-    def _decode_key(self, level: int, data: memoryview) -> np.ndarray:
-        """A key's symbols: with the model's key tables, or (format 4.0, context flag 1) context-adaptive."""
+    def _decode_key(self, level: int, data: memoryview, use_context: bool | None = None) -> np.ndarray:
+        """A key's symbols: with the model's key tables, or (format 4.0, context flag 1) context-adaptive;
+        ``use_context``: the flag when the caller has read it (12.0), else it is ``data``'s first byte."""
         if not self.key_context:
             return self._decode_ans(KEY, level, data)
-        if len(data) < 1 or data[0] > 1:
-            raise CoderError("key payload without a valid context flag: the packet is damaged")
-        if not data[0]:
-            return self._decode_ans(KEY, level, data[1:])
+        if use_context is None:
+            if len(data) < 1 or data[0] > 1:
+                raise CoderError("key payload without a valid context flag: the packet is damaged")
+            use_context, data = bool(data[0]), data[1:]
+        if not use_context:
+            return self._decode_ans(KEY, level, data)
         full, h, w = self.shape
-        r = SymbolReader(data[1:], self.coder, self.compact)
+        r = SymbolReader(data, self.coder, self.compact, self.lean)
         ladder = self.model.delta_tables
         n_rows = len(ladder)
         selectors = r.get_uniform(n_rows, self.model.level_channels[level])
@@ -831,7 +886,7 @@ class FrameDecoder:
         context-coded."""
         full, h, w = self.shape
         c = self.model.level_channels[level]
-        r = SymbolReader(section, self.coder, self.compact)
+        r = SymbolReader(section, self.coder, self.compact, self.lean)
         out = np.zeros((full, h * w), dtype=np.int64)
         if kind == KEY:
             tables = self.model.key_tables[level]

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from ..errors import CoderError, UsageError
 from ..native import core as _native
 
-__all__ = ["KINDS", "decode", "encode", "gamma_bits"]
+__all__ = ["KINDS", "decode", "decode_prefix", "encode", "gamma_bits"]
 
 KINDS = ("gamma", "delta")
 _INT64_MAX = np.iinfo(np.int64).max
@@ -98,3 +98,33 @@ def decode(data: bytes | bytearray | memoryview, count: int, kind: str = "gamma"
             f"malformed Elias-{kind} data ({len(buf)} bytes, {count} values expected): {e}; "
             "the data is damaged or truncated, or was written with another kind or count"
         ) from e
+
+
+def decode_prefix(data: bytes | bytearray | memoryview, count: int) -> tuple[np.ndarray, int]:
+    """Decode ``count`` Elias-gamma values from the start of ``data``, which may go on past them (a
+    self-delimiting section followed by others): the values and the number of bytes their codes take,
+    the last one zero-padded as :func:`encode` writes it. Raises :class:`CoderError` when ``data``
+    ends first, a prefix is too long for a 64-bit value, or the padding bits are not zero."""
+    buf = bytes(memoryview(data))
+    if count < 0:
+        raise UsageError(f"count must be >= 0, got {count}")
+    if count == 0:
+        return np.zeros(0, np.int64), 0
+    # A code is N zero bits and N + 1 bits starting with a one, so each code's leading one is the
+    # first one at or after its start; at most 129 bits a code.
+    window = buf[: min(len(buf), (129 * count + 7) // 8)]
+    bits = np.unpackbits(np.frombuffer(window, np.uint8))
+    ones = np.flatnonzero(bits)
+    pos = 0
+    for _ in range(count):
+        i = int(np.searchsorted(ones, pos))
+        if i == ones.size:
+            raise CoderError(f"Elias-gamma section cut short: {count} values do not fit in {len(buf)} bytes")
+        zeros = int(ones[i]) - pos
+        if zeros > 64:
+            raise CoderError("malformed Elias-gamma data: a prefix too long for a 64-bit value")
+        pos = int(ones[i]) + zeros + 1
+        if pos > bits.size:
+            raise CoderError(f"Elias-gamma section cut short: {count} values do not fit in {len(buf)} bytes")
+    span = (pos + 7) // 8
+    return decode(buf[:span], count, "gamma"), span

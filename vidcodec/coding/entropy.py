@@ -14,6 +14,12 @@ varints (:mod:`.varint`)::
 A frame's section thus spends 2 or 3 bytes on its lengths instead of 8, and 1.6 bytes fewer on its
 last word on average (bikes, levels 1-5).
 
+With ``lean=True`` (format 12.0 mode 0 sections, always last in their payload) the escapes come first
+and the ANS bytes run to the end of the payload, so no byte count is stored (the escapes' Elias codes
+delimit themselves: the reader decodes ``n_escapes`` of them)::
+
+    ans (12.0): varint n_escapes | Elias-gamma(escaped values) | the words' bytes, trailing zeros dropped
+
 Symbols outside a table's range are coded as the table's escape symbol and their values
 follow, in coding order, in the escape section (Elias-gamma of the signed value): nothing is
 clipped. The ANS coder is a stack, so the writer encodes in reverse and the reader pops in
@@ -68,10 +74,11 @@ def _check_coder(coder: str) -> None:
 class SymbolWriter:
     """Collects symbol arrays with their tables and produces one payload section."""
 
-    def __init__(self, coder: str = "ans", compact: bool = False) -> None:
+    def __init__(self, coder: str = "ans", compact: bool = False, lean: bool = False) -> None:
         _check_coder(coder)
         self.coder = coder
         self.compact = compact
+        self.lean = lean
         self._ops: list[tuple[np.ndarray, object]] = []
         self._plain: list[np.ndarray] = []
         self._escapes: list[np.ndarray] = []
@@ -123,12 +130,14 @@ class SymbolWriter:
         words = ans.get_compressed().astype("<u4")
         escapes = np.concatenate(self._escapes) if self._escapes else np.zeros(0, np.int64)
         esc_data = elias.encode(escapes, "gamma") if escapes.size else b""
-        if self.compact:
+        if self.compact or self.lean:
             # constriction never ends a stream with a zero word (its head is nonzero), so at most three
             # zero bytes go, and the reader restores the words by padding to a multiple of four.
             data = words.tobytes().rstrip(b"\0")
             if len(data) < 4 * len(words) - 3:
                 raise ValueError("the ANS coder ended its words with a zero word")
+            if self.lean:
+                return b"".join([varint.encode(escapes.size), esc_data, data])
             return b"".join([varint.encode(len(data)), data, varint.encode(escapes.size), esc_data])
         return b"".join(
             [struct.pack("<I", len(words)), words.tobytes(), struct.pack("<I", escapes.size), esc_data]
@@ -138,10 +147,14 @@ class SymbolWriter:
 class SymbolReader:
     """Reads back what :class:`SymbolWriter` wrote, call for call."""
 
-    def __init__(self, data: bytes | memoryview, coder: str = "ans", compact: bool = False) -> None:
+    def __init__(self, data: bytes | memoryview, coder: str = "ans", compact: bool = False,
+                 lean: bool = False) -> None:
         _check_coder(coder)
         self.coder = coder
         data = memoryview(data)
+        if lean and coder == "ans":
+            self._open_lean_ans(data)
+            return
         if compact and coder == "ans":
             self._open_compact_ans(data)
             return
@@ -160,15 +173,29 @@ class SymbolReader:
             return
         self._open_ans(data, n, 4)
 
+    def _open_lean_ans(self, data: memoryview) -> None:
+        """Read a format 12.0 ANS section: escape count, escapes, then word bytes to the end."""
+        n_esc, pos = varint.decode(data, 0, "escape count")
+        if n_esc > 8 * (len(data) - pos):
+            raise CoderError("escape count larger than its section can hold: the packet is damaged")
+        escapes, span = elias.decode_prefix(data[pos:], n_esc)
+        raw = bytes(data[pos + span :])
+        if len(raw) > 4 * _MAX_WORDS:
+            raise CoderError("ANS section longer than the cap: the packet is damaged")
+        self._start(self._ans_words(raw), escapes, len(data))
+
+    def _ans_words(self, raw: bytes) -> np.ndarray:
+        """ANS words from their bytes without the trailing zeros (7.0 and 12.0 sections)."""
+        if raw.endswith(b"\0"):
+            raise CoderError("ANS bytes end in a zero byte (writers drop them): the packet is damaged")
+        return np.frombuffer(raw + bytes(-len(raw) % 4), dtype="<u4").astype(np.uint32)
+
     def _open_compact_ans(self, data: memoryview) -> None:
         """Read a format 7.0 ANS section: byte count, word bytes without trailing zeros, escapes."""
         n, pos = varint.decode(data, 0, "ANS byte count")
         if n > 4 * _MAX_WORDS or pos + n + 1 > len(data):
             raise CoderError("ANS section longer than the payload: the packet is damaged")
-        raw = bytes(data[pos : pos + n])
-        if raw.endswith(b"\0"):
-            raise CoderError("ANS bytes end in a zero byte (writers drop them): the packet is damaged")
-        words = np.frombuffer(raw + bytes(-n % 4), dtype="<u4").astype(np.uint32)
+        words = self._ans_words(bytes(data[pos : pos + n]))
         self._open_escapes(data, words, *varint.decode(data, pos + n, "escape count"))
 
     def _open_ans(self, data: memoryview, n: int, pos: int) -> None:
@@ -185,11 +212,16 @@ class SymbolReader:
         if n_esc > 8 * (len(data) - pos):
             raise CoderError("escape count larger than its section can hold: the packet is damaged")
         rest = bytes(data[pos:])
-        self._escapes = elias.decode(rest, n_esc, "gamma") if n_esc else np.zeros(0, np.int64)
-        if _beyond_cap(self._escapes):
+        self._start(words, elias.decode(rest, n_esc, "gamma") if n_esc else np.zeros(0, np.int64), len(data))
+
+    def _start(self, words: np.ndarray, escapes: np.ndarray, consumed: int) -> None:
+        """Check the escaped values and start the ANS decoder on ``words``; ``consumed``: the section's
+        size (an ANS section runs to the end of the data it is given)."""
+        if _beyond_cap(escapes):
             raise CoderError(f"escaped value beyond ±{MAX_ESCAPE}: the packet is damaged")
+        self._escapes = escapes
         self._esc_pos = 0
-        self.consumed = len(data)
+        self.consumed = consumed
         try:
             self._ans = constriction.stream.stack.AnsCoder(words)
         except Exception as e:  # constriction rejects malformed word streams (e.g. a zero head)
