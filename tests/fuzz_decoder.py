@@ -68,7 +68,10 @@ def _packet_fields(data: bytearray, start: int, layout: int, step: int) -> tuple
     stream, kind, flags, stepped, _, pos = container._packet_fields(head, layout, start)
     z, pos = varint.decode(head, pos, "pts", varint.MAX_U64)
     size, pos = varint.decode(head, pos, "size")
-    return stream, kind, flags, varint.unzigzag(z) * (step if stepped else 1), size, pos + 6
+    pts = varint.unzigzag(z) * (step if stepped else 1)
+    if not -(2**63) <= pts < 2**63:  # a damaged stepped pts: no header can carry it
+        raise ValueError("pts beyond 64 bits")
+    return stream, kind, flags, pts, size, pos + 6
 
 
 def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tuple[int, int, int]]]) -> bytes:

@@ -241,32 +241,58 @@ def test_a_skewed_selector_table_costs_less_than_uniform_for_mostly_zero_selecto
     assert (sizes[0] - sizes[2]) * 3 < sizes[1] - sizes[2]
 
 
-def test_lean_sections_put_the_escapes_first_and_store_no_byte_count():
-    # Format 12.0: varint n_escapes | escapes' Elias codes | the ANS bytes to the end of the data, which
-    # are the compact section's bytes (the same words, the same dropped zeros).
-    from vidcodec.coding import elias, varint
+def test_lean_sections_are_the_ans_bytes_alone_with_the_escapes_inside():
+    # Format 12.0: no byte count and no escape section; the escaped values are popped first from the
+    # ANS stream (a flag that costs nothing without escapes, then count and values).
+    from vidcodec.coding import varint
 
     t = _tables()
     values = np.random.default_rng(3).laplace(0, 4.0, 300).round().astype(np.int64)
-    values[[7, 100]] = [1000, -999]  # escapes
-    sections = {}
-    for lean in (False, True):
+    plain = values.copy()
+    values[[7, 100, 101]] = [1000, -999, 1 << 24]  # escapes, one at the cap
+    sizes = {}
+    for lean, data_values in ((False, values), (True, values), (True, plain)):
         w = SymbolWriter("ans", compact=True, lean=lean)
-        w.put(t, 2, values)
-        sections[lean] = data = w.finish()
-        np.testing.assert_array_equal(SymbolReader(data, "ans", compact=True, lean=lean).get(t, 2, values.size), values)
-    n_bytes, start = varint.decode(sections[False], 0)
-    ans = sections[False][start : start + n_bytes]
-    escapes = elias.encode(np.array([1000, -999]))
-    assert sections[True] == varint.encode(2) + escapes + ans
-    assert len(sections[False]) - len(sections[True]) == start  # only the byte count went
+        w.put(t, 2, data_values)
+        data = w.finish()
+        np.testing.assert_array_equal(SymbolReader(data, "ans", compact=True, lean=lean).get(t, 2, values.size),
+                                      data_values)
+        sizes[lean, data_values is plain] = len(data)
+    n_bytes = varint.decode(_compact(t, plain), 0)[0]
+    assert sizes[True, True] == n_bytes  # without escapes: exactly the compact section's ANS bytes
+    # With escapes: the flag (16 bits), the count and the values (lengths of log2(27) bits and 45 bits
+    # below the leading ones, about 81 bits) in place of the two varints and 93 bits of Elias codes.
+    assert sizes[False, False] - sizes[True, False] == 5
+    lean = SymbolWriter("ans", lean=True)
+    lean.put(t, 2, values)
+    data = lean.finish()
     with pytest.raises(CoderError, match="zero byte"):
-        SymbolReader(sections[True] + b"\0", "ans", lean=True)
-    for cut in (0, 1, 2):  # inside the escape count or the escapes
-        with pytest.raises(CoderError):
-            SymbolReader(sections[True][:cut], "ans", lean=True).get(t, 2, values.size)
-    try:  # cut inside the words: other values, or the ANS data ends early
-        got = SymbolReader(sections[True][:-5], "ans", lean=True).get(t, 2, values.size)
-        assert not np.array_equal(got, values)
-    except CoderError:
-        pass
+        SymbolReader(data + b"\0", "ans", lean=True)
+    for cut in range(1, len(data)):  # cut anywhere: other values, or a CoderError
+        try:
+            got = SymbolReader(data[:cut], "ans", lean=True).get(t, 2, values.size)
+            assert not np.array_equal(got, values)
+        except CoderError:
+            pass
+    with pytest.raises(ValueError, match="clamp"):
+        SymbolWriter("ans", lean=True).put(t, 2, np.array([(1 << 24) + 1]))
+
+
+def _compact(t, values) -> bytes:
+    w = SymbolWriter("ans", compact=True)
+    w.put(t, 2, values)
+    return w.finish()
+
+
+def test_lean_escape_numbers_round_trip_at_every_length():
+    import constriction
+
+    from vidcodec.coding.entropy import _pop_number, _push_number
+
+    numbers = [0, 1, 2, 3, 65535, 65536, 65537, (1 << 17) + 5, (1 << 25) + 1, (1 << 26) - 1]
+    ans = constriction.stream.stack.AnsCoder()
+    for n in reversed(numbers):
+        _push_number(ans, n)
+    assert [_pop_number(ans) for _ in numbers] == numbers
+    with pytest.raises(ValueError, match="too large"):
+        _push_number(ans, 1 << 26)

@@ -14,11 +14,13 @@ varints (:mod:`.varint`)::
 A frame's section thus spends 2 or 3 bytes on its lengths instead of 8, and 1.6 bytes fewer on its
 last word on average (bikes, levels 1-5).
 
-With ``lean=True`` (format 12.0 mode 0 sections, always last in their payload) the escapes come first
-and the ANS bytes run to the end of the payload, so no byte count is stored (the escapes' Elias codes
-delimit themselves: the reader decodes ``n_escapes`` of them)::
+With ``lean=True`` (format 12.0 mode 0 sections, always last in their payload) the section is the
+words' bytes alone, to the end of the payload (no count), and the escaped values travel in the ANS
+stream, popped before every other symbol: a flag (no escapes: probability 65535/65536, a
+hundred-thousandth of a bit), then if set their count and values, each number as its bit length
+(uniform over 0..26) and the bits below its leading one (uniform, 16 at a time)::
 
-    ans (12.0): varint n_escapes | Elias-gamma(escaped values) | the words' bytes, trailing zeros dropped
+    ans (12.0): the words' bytes, trailing zeros dropped
 
 Symbols outside a table's range are coded as the table's escape symbol and their values
 follow, in coding order, in the escape section (Elias-gamma of the signed value): nothing is
@@ -42,6 +44,9 @@ from . import elias, varint
 from .tables import TOTAL, IntTables
 
 CODERS = ("ans", "elias")
+_ESCAPE_FLAG = np.array([TOTAL - 1, 1], np.int32)  # 12.0: "this section has escapes" is rare
+_NUMBER_LENGTHS = 27  # 12.0 escape numbers have at most 26 bits (counts, zigzag values up to 2**25)
+_CHUNK = 16
 _MAX_WORDS = 1 << 26  # 256 MiB of ANS words: beyond any sane frame
 MAX_ESCAPE = 1 << 24  # |escaped value| cap (docs/FORMAT.md); real latents stay in the hundreds
 
@@ -127,9 +132,15 @@ class SymbolWriter:
         ans = constriction.stream.stack.AnsCoder()
         for idx, model in reversed(self._ops):
             ans.encode_reverse(idx, model)
-        words = ans.get_compressed().astype("<u4")
         escapes = np.concatenate(self._escapes) if self._escapes else np.zeros(0, np.int64)
-        esc_data = elias.encode(escapes, "gamma") if escapes.size else b""
+        if self.lean:  # popped first: the flag, then the count and the values in order
+            for value in escapes[::-1]:
+                _push_number(ans, varint.zigzag(int(value)))
+            if escapes.size:
+                _push_number(ans, int(escapes.size))
+            ans.encode_reverse(np.array([int(escapes.size > 0)], np.int32), _freqs_model(_ESCAPE_FLAG))
+        words = ans.get_compressed().astype("<u4")
+        esc_data = elias.encode(escapes, "gamma") if escapes.size and not self.lean else b""
         if self.compact or self.lean:
             # constriction never ends a stream with a zero word (its head is nonzero), so at most three
             # zero bytes go, and the reader restores the words by padding to a multiple of four.
@@ -137,7 +148,7 @@ class SymbolWriter:
             if len(data) < 4 * len(words) - 3:
                 raise ValueError("the ANS coder ended its words with a zero word")
             if self.lean:
-                return b"".join([varint.encode(escapes.size), esc_data, data])
+                return data
             return b"".join([varint.encode(len(data)), data, varint.encode(escapes.size), esc_data])
         return b"".join(
             [struct.pack("<I", len(words)), words.tobytes(), struct.pack("<I", escapes.size), esc_data]
@@ -174,15 +185,24 @@ class SymbolReader:
         self._open_ans(data, n, 4)
 
     def _open_lean_ans(self, data: memoryview) -> None:
-        """Read a format 12.0 ANS section: escape count, escapes, then word bytes to the end."""
-        n_esc, pos = varint.decode(data, 0, "escape count")
-        if n_esc > 8 * (len(data) - pos):
-            raise CoderError("escape count larger than its section can hold: the packet is damaged")
-        escapes, span = elias.decode_prefix(data[pos:], n_esc)
-        raw = bytes(data[pos + span :])
-        if len(raw) > 4 * _MAX_WORDS:
+        """Read a format 12.0 ANS section: the words' bytes to the end; the escapes are popped first."""
+        if len(data) > 4 * _MAX_WORDS:
             raise CoderError("ANS section longer than the cap: the packet is damaged")
-        self._start(self._ans_words(raw), escapes, len(data))
+        self._start(self._ans_words(bytes(data)), np.zeros(0, np.int64), len(data))
+        try:
+            if self._ans.decode(_freqs_model(_ESCAPE_FLAG), 1)[0]:
+                count = _pop_number(self._ans)
+                # each escape takes more than half a byte (its length alone is log2(27) bits)
+                if count > 2 * len(data):
+                    raise CoderError(f"{count} escapes claimed by a {len(data)}-byte section: the packet is damaged")
+                escapes = np.array([varint.unzigzag(_pop_number(self._ans)) for _ in range(count)], np.int64)
+                if _beyond_cap(escapes):
+                    raise CoderError(f"escaped value beyond ±{MAX_ESCAPE}: the packet is damaged")
+                self._escapes = escapes
+        except CoderError:
+            raise
+        except Exception as e:
+            raise CoderError(f"ANS data ended early or is damaged: {e}") from e
 
     def _ans_words(self, raw: bytes) -> np.ndarray:
         """ANS words from their bytes without the trailing zeros (7.0 and 12.0 sections)."""
@@ -273,3 +293,33 @@ class SymbolReader:
         out = self._plain[self._plain_pos : end]
         self._plain_pos = end
         return out
+
+
+@lru_cache(maxsize=64)
+def _uniform(size: int) -> constriction.stream.model.Uniform:
+    return constriction.stream.model.Uniform(size)
+
+
+def _push_number(ans, n: int) -> None:
+    """Push ``n`` (0 <= n < 2**26) so that :func:`_pop_number` pops it: its bit length, then the bits
+    below its leading one, 16 at a time from the lowest (a stack: pushed in the reverse order)."""
+    length = n.bit_length()
+    if length >= _NUMBER_LENGTHS:
+        raise ValueError(f"{n} is too large for an escape number (at most {_NUMBER_LENGTHS - 1} bits)")
+    rest, bits = n - (1 << (length - 1)) if length else 0, max(length - 1, 0)
+    chunks = [((rest >> k) & ((1 << _CHUNK) - 1), min(_CHUNK, bits - k)) for k in range(0, bits, _CHUNK)]
+    for value, width in reversed(chunks):
+        ans.encode_reverse(np.array([value], np.int32), _uniform(1 << width))
+    ans.encode_reverse(np.array([length], np.int32), _uniform(_NUMBER_LENGTHS))
+
+
+def _pop_number(ans) -> int:
+    """The number :func:`_push_number` pushed."""
+    length = int(ans.decode(_uniform(_NUMBER_LENGTHS), 1)[0])
+    if not length:
+        return 0
+    bits, rest = length - 1, 0
+    for k in range(0, bits, _CHUNK):
+        width = min(_CHUNK, bits - k)
+        rest |= int(ans.decode(_uniform(1 << width), 1)[0]) << k
+    return (1 << bits) + rest
