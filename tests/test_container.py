@@ -877,6 +877,7 @@ def test_12x_stream_0_frames_count_their_pts_in_steps_and_other_packets_do_not()
     data = out.getvalue()
     assert data[items[2].offset + 4] == 0x20 | DELTA and data[items[2].offset + 5] == 2  # stepped, zigzag(1)
     assert data[items[5].offset + 4] == 1 << 6 | KEY  # stream 1, not stepped
+    assert probe(io.BytesIO(data))["header"]["pts_step"] == 512  # vidcodec info shows it
 
 
 @pytest.mark.parametrize(

@@ -296,3 +296,25 @@ def test_lean_escape_numbers_round_trip_at_every_length():
     assert [_pop_number(ans) for _ in numbers] == numbers
     with pytest.raises(ValueError, match="too large"):
         _push_number(ans, 1 << 26)
+
+
+def test_lean_escape_counts_outside_their_bounds_are_damage():
+    # Flag set with a count of 0 (a second encoding of "no escapes"), or more escapes than the section
+    # codes symbols: CoderError, before any value is popped.
+    import constriction
+
+    from vidcodec.coding.entropy import _ESCAPE_FLAG, _freqs_model, _push_number
+
+    def section(count: int) -> bytes:
+        ans = constriction.stream.stack.AnsCoder()
+        for _ in range(count):
+            _push_number(ans, 3)
+        _push_number(ans, count)
+        ans.encode_reverse(np.array([1], np.int32), _freqs_model(_ESCAPE_FLAG))
+        return ans.get_compressed().astype("<u4").tobytes().rstrip(b"\0")
+
+    with pytest.raises(CoderError, match="0 escapes"):
+        SymbolReader(section(0), "ans", lean=True)
+    assert SymbolReader(section(5), "ans", lean=True, most_symbols=5)._escapes.tolist() == [-2] * 5
+    with pytest.raises(CoderError, match="5 escapes"):
+        SymbolReader(section(5), "ans", lean=True, most_symbols=4)

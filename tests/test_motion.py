@@ -225,6 +225,7 @@ def test_damaged_motion_sections_are_coder_errors(tiny):
     dec = FrameDecoder(tiny, y.shape)
     dec.decode_symbols(KEY, FrameEncoder(tiny, 1, gop=100).encode_latent(y).payload)
     for payload, match in ((bytes([4]), "cut short"), (bytes([4, 0xFE]), "cut short"),
+                           (bytes([0x84, 0xFF]), "bilinear flag"),  # bit 7 without a predictor table
                            (bytes([4]) + bytes(9) + b"\xff", "prefix too long"),
                            (bytes([4, 0xFE, 0xE0]), "malformed"),  # seven 1-bit codes, a 3-bit one, padding not zero
                            (bytes([4, 0x01, 0x07, 0xFC]), "out of range")):  # a first vector of 65 quarters

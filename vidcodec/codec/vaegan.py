@@ -21,6 +21,11 @@ Delta payload: u8 level | u8 block | [n_mv | motion vectors] (format 2.0 on, whe
                also by the previous delta's residuals; from 9.0 a residual whose prediction is not
                zero is coded as −sign(prediction)·residual with the oriented row of its table)
 
+Format 12.0 (ANS): key payload u8 (level | context << 7) | section; delta payload u8 (block side
+               | context << 6 | bilinear << 7) | motion vectors (self-delimiting) | section; a
+               delta's level is the previous frame's, and the section is the ANS bytes alone (its
+               escaped values inside the ANS stream: :mod:`..coding.entropy`)
+
 The prediction of a delta is the previous decoded symbols, moved block by block when the payload
 carries motion vectors (:mod:`.motion`; from format 10.0, in streams whose header names the model's
 predictor table, vectors in sixteenths with the learned sub-pixel predictor of :mod:`.subpel`).
@@ -67,7 +72,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
 
 KEY, DELTA = "key", "delta"
 FORMAT_MAJOR = 12  # the payload layouts this module writes (container.FORMAT_VERSION[0])
-LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see _lean_head)
+LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see _decode_lean)
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
@@ -255,6 +260,9 @@ class FrameEncoder:
         if self.lean and motion_block > LEAN_BLOCK_MAX:
             raise UsageError(f"format {major}.0 codes motion blocks of 0 to {LEAN_BLOCK_MAX} latent pixels, "
                              f"got {motion_block}")
+        if self.lean and model.levels > 128:
+            raise UsageError(f"format {major}.0 codes at most 128 quality levels; model {model.name} has "
+                             f"{model.levels}")
         if predictor is not None and (major < 10 or coder != "ans" or not 0 < motion_block < subpel.BILINEAR):
             raise UsageError(f"a learned sub-pixel predictor needs format 10.0, the ans coder and motion blocks of "
                              f"1 to {subpel.BILINEAR - 1} latent pixels")
@@ -791,6 +799,9 @@ class FrameDecoder:
             level = self._prev_level
             use_context = bool(payload[0] & CONTEXT_BIT)
             block = payload[0] & ~CONTEXT_BIT
+            if self.predictor is None and block & subpel.BILINEAR:
+                raise CoderError("delta head with the bilinear flag in a stream without a predictor table: "
+                                 "the packet is damaged")
             pred, rest = self._motion_prediction(level, block, payload[1:])
             residual = self._decode_ans(kind, level, rest, pred if use_context else None)
             state = pred + residual
@@ -870,7 +881,7 @@ class FrameDecoder:
         if not use_context:
             return self._decode_ans(KEY, level, data)
         full, h, w = self.shape
-        r = SymbolReader(data, self.coder, self.compact, self.lean)
+        r = SymbolReader(data, self.coder, self.compact, self.lean, self._most_symbols(level))
         ladder = self.model.delta_tables
         n_rows = len(ladder)
         selectors = r.get_uniform(n_rows, self.model.level_channels[level])
@@ -886,7 +897,7 @@ class FrameDecoder:
         context-coded."""
         full, h, w = self.shape
         c = self.model.level_channels[level]
-        r = SymbolReader(section, self.coder, self.compact, self.lean)
+        r = SymbolReader(section, self.coder, self.compact, self.lean, self._most_symbols(level))
         out = np.zeros((full, h * w), dtype=np.int64)
         if kind == KEY:
             tables = self.model.key_tables[level]
@@ -914,6 +925,13 @@ class FrameDecoder:
                                              activity, pred[ch], len(tables), temporal, self.oriented)
             activity += context.box3(np.abs(out[ch]))
         return out
+
+    def _most_symbols(self, level: int) -> int:
+        """The most symbols a key or delta section holds at ``level``: its K selectors and K·h·w values
+        (a 12.0 section's escape count must not exceed it)."""
+        _, h, w = self.shape
+        k = self.model.level_channels[level]
+        return k + k * h * w
 
     def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
         """Latent (1,C,h,w) float32 for the synthesis transform: the scaled latent divided by the gains."""

@@ -159,12 +159,14 @@ class SymbolReader:
     """Reads back what :class:`SymbolWriter` wrote, call for call."""
 
     def __init__(self, data: bytes | memoryview, coder: str = "ans", compact: bool = False,
-                 lean: bool = False) -> None:
+                 lean: bool = False, most_symbols: int | None = None) -> None:
+        """``most_symbols``: the most symbols the section can hold (bounds a 12.0 section's escape count,
+        else twice its size in bytes does)."""
         _check_coder(coder)
         self.coder = coder
         data = memoryview(data)
         if lean and coder == "ans":
-            self._open_lean_ans(data)
+            self._open_lean_ans(data, most_symbols)
             return
         if compact and coder == "ans":
             self._open_compact_ans(data)
@@ -184,7 +186,7 @@ class SymbolReader:
             return
         self._open_ans(data, n, 4)
 
-    def _open_lean_ans(self, data: memoryview) -> None:
+    def _open_lean_ans(self, data: memoryview, most_symbols: int | None) -> None:
         """Read a format 12.0 ANS section: the words' bytes to the end; the escapes are popped first."""
         if len(data) > 4 * _MAX_WORDS:
             raise CoderError("ANS section longer than the cap: the packet is damaged")
@@ -192,8 +194,10 @@ class SymbolReader:
         try:
             if self._ans.decode(_freqs_model(_ESCAPE_FLAG), 1)[0]:
                 count = _pop_number(self._ans)
-                # each escape takes more than half a byte (its length alone is log2(27) bits)
-                if count > 2 * len(data):
+                # each escape takes more than half a byte (its length alone is log2(27) bits), and is
+                # one of the section's symbols
+                most = 2 * len(data) if most_symbols is None else min(2 * len(data), most_symbols)
+                if not 1 <= count <= most:
                     raise CoderError(f"{count} escapes claimed by a {len(data)}-byte section: the packet is damaged")
                 escapes = np.array([varint.unzigzag(_pop_number(self._ans)) for _ in range(count)], np.int64)
                 if _beyond_cap(escapes):
