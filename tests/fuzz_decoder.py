@@ -65,7 +65,8 @@ def _packet_fields(data: bytearray, start: int, layout: int, step: int) -> tuple
         _, stream, kind, flags, pts, size, _ = _PACKET.unpack_from(data, start)
         return stream, kind, flags, pts, size, container.PACKET_HEADER_SIZE
     head = bytes(data[start : start + container.MAX_LEAN_HEADER_SIZE])
-    stream, kind, flags, stepped, _, pos = container._packet_fields(head, layout, start)
+    synced = head[:4] == container.PACKET_SYNC  # 12.0 stream-0 deltas have no sync marker
+    stream, kind, flags, stepped, _, pos = container._packet_fields(head, layout, start, synced)
     z, pos = varint.decode(head, pos, "pts", varint.MAX_U64)
     size, pos = varint.decode(head, pos, "size")
     pts = varint.unzigzag(z) * (step if stepped else 1)

@@ -150,17 +150,18 @@ def leb128(value: int) -> bytes:
 def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None, v6: bool = False,
                  v7: bool = False) -> bytes:
     """Hand-build one stream-0 packet without flags, with valid CRCs (size may lie about the payload): the
-    12.x layout (sync, the packet byte = the type for types 1-3, else 0 and the stream, type and flags
-    bytes, zigzag varint pts, varint size, payload CRC, low 16 bits of the header's CRC; make_header's
-    streams have no pts step), with ``v7`` the 7.x-11.x one (stream, type and flags bytes always), or
-    with ``v6`` the 27-byte header of 1.x-6.x."""
+    12.x layout (sync but for deltas, the packet byte = the type for types 1-3, else 0 and the stream,
+    type and flags bytes, zigzag varint pts, varint size, payload CRC, low 16 bits of the header's CRC;
+    make_header's streams have no pts step), with ``v7`` the 7.x-11.x one (sync, stream, type and flags
+    bytes always), or with ``v6`` the 27-byte header of 1.x-6.x."""
     size = len(payload) if size is None else size
     if v6:
         head = b"\xa7GVP" + struct.pack("<BBBqII", 0, kind, 0, pts, size, zlib.crc32(payload))
         return head + struct.pack("<I", zlib.crc32(head)) + payload
     zigzag = 2 * pts if pts >= 0 else -2 * pts - 1
     fields = bytes([kind]) if 1 <= kind <= 3 and not v7 else bytes([0, kind, 0] if v7 else [0, 0, kind, 0])
-    head = b"\xa7GVP" + fields + leb128(zigzag) + leb128(size) + struct.pack("<I", zlib.crc32(payload))
+    sync = b"" if kind == DELTA and not v7 else b"\xa7GVP"
+    head = sync + fields + leb128(zigzag) + leb128(size) + struct.pack("<I", zlib.crc32(payload))
     return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + payload
 
 
@@ -267,7 +268,7 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "0d19d70b860d1b32f4694090bee6fc242b331eedfe7776fb350b1daa83e5794d"  # format 12.0
+        "651e643209102d4f26cb9e8ba613bdf94207c82b72a4bf74777c024e6cde37c2"  # format 12.0
     )
     # 12.0 changed the packet headers: kept at 11.1 it gives 11.1's bytes.
     v111, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(11, 1)))
@@ -568,23 +569,43 @@ def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
 
 @pytest.mark.parametrize("bit", [0, 6])
 def test_size_field_bit_flip_is_caught_by_header_crc_and_resync_finds_next_packet(bit: int) -> None:
+    # Deltas have no sync marker (12.0): after a damaged packet header the reader finds the stream
+    # again at the next packet that has one, here the next key (the deltas between would not decode
+    # without the lost packet anyway). In 11.x every packet has one: it resumes at the very next.
+    for version, number, resume in ((FORMAT_VERSION, 4, 8), (FORMAT_VERSION, 5, 8), ((11, 1), 5, 6)):
+        data, offsets = write_stream(header=make_header(version=version))
+        pts = PACKETS[number][1]
+        size_at = offsets[number] + header_sizes(data)[number] - 7  # the size varint's last byte
+        assert data[size_at] == len(PACKETS[number][2])
+        damaged = flip_bit(data, size_at, bit)
+        with pytest.raises(CorruptPacketError, match=f"packet header at offset {offsets[number]} fails its CRC"):
+            read_all(damaged)
+        items = read_all(damaged, resync=True)
+        assert items[number] == Damaged(offsets[number], offsets[resume] - offsets[number], items[number].reason)  # type: ignore[union-attr]
+        assert as_tuples(items) == PACKETS[:number] + PACKETS[resume:], (version, number, pts)
+
+
+def test_12x_deltas_carry_no_sync_marker_and_other_packets_do() -> None:
     data, offsets = write_stream()
-    pts = PACKETS[5][1]
-    size_at = offsets[5] + 5 + len(leb128(2 * pts))  # after sync, the packet byte and the pts varint
-    assert data[size_at] == len(PACKETS[5][2])
-    damaged = flip_bit(data, size_at, bit)
-    with pytest.raises(CorruptPacketError, match=f"packet header at offset {offsets[5]} fails its CRC"):
-        read_all(damaged)
-    items = read_all(damaged, resync=True)
-    assert items[5] == Damaged(offsets[5], offsets[6] - offsets[5], items[5].reason)  # type: ignore[union-attr]
-    assert as_tuples(items) == PACKETS[:5] + PACKETS[6:]
+    starts = [data[o : o + 4] == b"\xa7GVP" for o in offsets]
+    assert starts == [kind != DELTA for kind, _, _ in PACKETS]
+    assert [p.header_size for p in read_all(data)] == [
+        4 * (kind != DELTA) + 1 + len(leb128(2 * pts)) + len(leb128(len(payload))) + 6 for kind, pts, payload in PACKETS]
+    # A delta's header behind a sync marker, or a key's without one, is damage (one encoding each).
+    for kind, sync in ((DELTA, b"\xa7GVP"), (KEY, b"")):
+        head = sync + bytes([kind, 2, 0]) + struct.pack("<I", zlib.crc32(b""))
+        forged = data[: offsets[4]] + head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + data[offsets[4] :]
+        with pytest.raises(CorruptPacketError, match="sync marker"):
+            read_all(forged)
+        items = read_all(forged, resync=True)
+        assert isinstance(items[4], Damaged) and as_tuples(items) == PACKETS
 
 
 def test_resync_skips_inserted_garbage_with_false_sync_markers() -> None:
     data, offsets = write_stream()
     garbage = b"\xa7GV" + b"\xa7GVP" + bytes(40) + b"\xa7GVI" + bytes(30)
-    items = read_all(data[: offsets[2]] + garbage + data[offsets[2] :], resync=True)
-    assert items[2] == Damaged(offsets[2], len(garbage), items[2].reason)  # type: ignore[union-attr]
+    items = read_all(data[: offsets[4]] + garbage + data[offsets[4] :], resync=True)  # before a key
+    assert items[4] == Damaged(offsets[4], len(garbage), items[4].reason)  # type: ignore[union-attr]
     assert as_tuples(items) == PACKETS
 
 
@@ -834,7 +855,8 @@ def test_12x_packet_headers_are_13_to_29_bytes_and_carry_any_i64_pts() -> None:
         for stream, flags in ((0, 7), (3, 1), (4, 0), (0, 8), (200, 255)):
             writer.write_packet(DELTA, 5, b"x", stream_index=stream, flags=flags)
     got = [(p.stream_index, p.flags, p.kind, p.pts, p.header_size) for p in read_all(out.getvalue())]
-    assert got == [(0, 7, DELTA, 5, 13), (3, 1, DELTA, 5, 13), (4, 0, DELTA, 5, 16), (0, 8, DELTA, 5, 16),
+    # (a stream-0 delta in short form has no sync marker: 9 bytes)
+    assert got == [(0, 7, DELTA, 5, 9), (3, 1, DELTA, 5, 13), (4, 0, DELTA, 5, 16), (0, 8, DELTA, 5, 16),
                    (200, 255, DELTA, 5, 16)]
 
 
@@ -873,9 +895,9 @@ def test_12x_stream_0_frames_count_their_pts_in_steps_and_other_packets_do_not()
     assert [(p.kind, p.stream_index, p.pts) for p in items] == [
         (PacketType.PARAMETERS, 0, 0), (KEY, 0, 0), (DELTA, 0, 512), (DELTA, 0, 51200), (DELTA, 0, 51300),
         (KEY, 1, 512), (DELTA, 0, -512)]
-    assert [p.header_size for p in items[1:]] == [13, 13, 14, 15, 14, 13]
+    assert [p.header_size for p in items[1:]] == [13, 9, 10, 11, 14, 9]  # deltas: no sync marker
     data = out.getvalue()
-    assert data[items[2].offset + 4] == 0x20 | DELTA and data[items[2].offset + 5] == 2  # stepped, zigzag(1)
+    assert data[items[2].offset] == 0x20 | DELTA and data[items[2].offset + 1] == 2  # stepped, zigzag(1)
     assert data[items[5].offset + 4] == 1 << 6 | KEY  # stream 1, not stepped
     assert probe(io.BytesIO(data))["header"]["pts_step"] == 512  # vidcodec info shows it
 
@@ -892,11 +914,11 @@ def test_12x_stream_0_frames_count_their_pts_in_steps_and_other_packets_do_not()
 )
 def test_12x_packet_headers_that_break_the_rules_are_damage(fields: bytes, rate: tuple[int, int], error: str) -> None:
     data, offsets = write_stream(header=make_header(time_base=(1, 12800), frame_rate=rate))
-    forged = data[: offsets[2]] + lean_packet(fields, b"\x02") + data[offsets[2] :]
+    forged = data[: offsets[4]] + lean_packet(fields, b"\x02") + data[offsets[4] :]  # before a key
     with pytest.raises(CorruptPacketError, match=error):
         read_all(forged)
     items = read_all(forged, resync=True)
-    assert isinstance(items[2], Damaged) and as_tuples(items) == PACKETS
+    assert isinstance(items[4], Damaged) and as_tuples(items) == PACKETS
 
 
 def test_6x_streams_keep_their_27_byte_packet_headers() -> None:
@@ -909,12 +931,12 @@ def test_6x_streams_keep_their_27_byte_packet_headers() -> None:
 @pytest.mark.parametrize("pts_code", [b"\x80" * 11, b"\x80\x00", b"\xff" * 9 + b"\x02"])
 def test_an_invalid_pts_varint_is_damage_that_resync_skips(pts_code: bytes) -> None:
     data, offsets = write_stream()
-    head = b"\xa7GVP" + bytes([2]) + pts_code + b"\x00" + struct.pack("<I", zlib.crc32(b""))
-    forged = data[: offsets[2]] + head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + data[offsets[2] :]
+    head = b"\xa7GVP" + bytes([KEY]) + pts_code + b"\x00" + struct.pack("<I", zlib.crc32(b""))
+    forged = data[: offsets[4]] + head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + data[offsets[4] :]
     with pytest.raises(CorruptPacketError, match="invalid varint"):
         read_all(forged)
     items = read_all(forged, resync=True)
-    assert isinstance(items[2], Damaged) and as_tuples(items) == PACKETS
+    assert isinstance(items[4], Damaged) and as_tuples(items) == PACKETS
 
 
 @pytest.mark.parametrize("version", [FORMAT_VERSION, (11, 1), (6, 0)])

@@ -240,7 +240,8 @@ def _latents(m, h, symbols: np.ndarray) -> list[np.ndarray]:
 
 def test_golden_lean_stream_is_version_12_and_decodes_to_the_same_symbols_and_frames(tiny_model_dir):
     # Made from a Matroska file (time base 1/1000, 25 fps): every packet header has the packet byte
-    # (type, flags, stepped pts) and counts its pts in 40-unit frames (zigzag n: one byte each); the
+    # (type, flags, stepped pts), no sync marker on deltas, and counts its pts in 40-unit frames
+    # (zigzag n: one byte each); the
     # key (colour-corrected) starts with its level and context flag in one byte, each delta with its
     # block byte (bilinear bit 7, context bit 6, side 8) and no level. An 11.x reading of the same
     # payloads takes those bytes for other fields: other symbols, or a failure.
@@ -248,9 +249,11 @@ def test_golden_lean_stream_is_version_12_and_decodes_to_the_same_symbols_and_fr
     with container.GvcReader(DATA / "golden_lean.gvc") as r:
         h = r.header
     assert container.pts_step(h) == 40 and [p.pts for p in packets] == [40 * i for i in range(6)]
-    assert [p.header_size for p in packets] == [14] * 6  # sync 4, packet byte, pts 1, size 2, CRCs 6
+    # sync 4 (the key only: deltas have none), packet byte, pts 1, size 2, CRCs 6
+    assert [p.header_size for p in packets] == [14] + [10] * 5
     data = (DATA / "golden_lean.gvc").read_bytes()
-    assert [data[p.offset + 4] for p in packets] == [0x25, 0x22, 0x22, 0x26, 0x22, 0x22]
+    assert [data[p.offset + 4 * (p.kind == container.PacketType.KEY)] for p in packets] == [
+        0x25, 0x22, 0x22, 0x26, 0x22, 0x22]
     heads = [_colour_section(p, h)[1][0] for p in packets]
     assert heads[0] == 0x80 | (h.quality - 1) and {b & 0x3F for b in heads[1:]} == {8}
     assert any(b & 0x80 for b in heads[1:]) and any(not b & 0x80 for b in heads[1:])  # both predictions

@@ -101,6 +101,7 @@ MIN_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + 1 + 1 + 4 + 2
 MAX_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + varint.max_bytes(varint.MAX_U64) + varint.max_bytes(varint.MAX_VALUE) + 4 + 2
 MIN_LEAN_HEADER_SIZE = MIN_COMPACT_HEADER_SIZE - 2
 MAX_LEAN_HEADER_SIZE = MAX_COMPACT_HEADER_SIZE + 1
+MIN_UNSYNCED_HEADER_SIZE = MIN_LEAN_HEADER_SIZE - len(PACKET_SYNC)  # 12.0 stream-0 deltas carry no sync
 _SMALLEST_HEADER = {FIXED: PACKET_HEADER_SIZE, COMPACT: MIN_COMPACT_HEADER_SIZE, LEAN: MIN_LEAN_HEADER_SIZE}
 # The lean layout's packet byte: type (bits 0-1, 1..3), flags (bits 2-4), pts in steps (bit 5), stream
 # (bits 6-7); 0 is the escape to the stream, type and flags bytes of the compact layout.
@@ -711,13 +712,16 @@ class GvcReader:
             if head == INDEX_MARKER:
                 self._trailer = self._read_index()
                 return None
+            if self._layout == LEAN and _unsynced_byte(head[0]):  # a stream-0 delta (12.0)
+                return self._read_packet(LEAN, synced=False)
             if len(head) < len(PACKET_SYNC) and _MARKER_PREFIX.startswith(head):
                 raise self._truncated(start, "packet header", _SMALLEST_HEADER[self._layout])
             raise _Damage(start, f"no packet sync marker at offset {start} (found {head.hex()})")
 
-    def _packet_header_here(self, layout: int) -> tuple[int, int, int, int, int, int, int]:
+    def _packet_header_here(self, layout: int, synced: bool = True) -> tuple[int, int, int, int, int, int, int]:
         """The packet header at the current position (not consumed): stream, type, flags, pts, payload
-        size, payload CRC and header size, after its CRC and the size cap are checked."""
+        size, payload CRC and header size, after its CRC and the size cap are checked; ``synced``
+        False: a 12.0 stream-0 delta's header, which starts at its packet byte."""
         inp = self._in
         start = inp.pos
         if layout == FIXED:
@@ -730,13 +734,13 @@ class GvcReader:
         else:
             # Never ask the source for more than this header can still need: a live reader (a pipe, a
             # followed file) must get a small packet without waiting for the next one.
-            need = _SMALLEST_HEADER[layout]
+            need = _SMALLEST_HEADER[layout] if synced else MIN_UNSYNCED_HEADER_SIZE
             most = MAX_LEAN_HEADER_SIZE if layout == LEAN else MAX_COMPACT_HEADER_SIZE
             while True:
                 present = inp.fill(need)
                 head = bytes(inp.buf[:most])
                 try:
-                    stream, kind, flags, stepped, escaped, pos = _packet_fields(head, layout, start)
+                    stream, kind, flags, stepped, escaped, pos = _packet_fields(head, layout, start, synced)
                     z, pos = varint.decode(head, pos, "packet pts", varint.MAX_U64)
                     size, pos = varint.decode(head, pos, "packet payload size")
                 except varint.CutShort:
@@ -757,6 +761,9 @@ class GvcReader:
             raise _Damage(start, f"packet header at offset {start} fails its CRC")
         if escaped and _fits_lean_byte(stream, kind, flags):
             raise _Damage(start, f"packet header at offset {start} escapes fields its packet byte holds")
+        if layout == LEAN and synced == (stream == 0 and kind == PacketType.DELTA and not escaped):
+            raise _Damage(start, f"packet header at offset {start} {'has' if synced else 'lacks'} a sync marker "
+                          "(12.0: stream-0 delta packets have none, every other packet has one)")
         if stepped:
             if stream != 0 or kind == PacketType.PARAMETERS or self._step < 2:
                 raise _Damage(start, f"packet header at offset {start} counts its pts in steps the stream lacks")
@@ -769,12 +776,12 @@ class GvcReader:
             )
         return stream, kind, flags, pts, size, payload_crc, hsize
 
-    def _read_packet(self, layout: int) -> Packet | None:
-        """Read the packet at the current position (header layout ``layout``); None if its type is
-        reserved (it is skipped)."""
+    def _read_packet(self, layout: int, synced: bool = True) -> Packet | None:
+        """Read the packet at the current position (header layout ``layout``; ``synced`` False: a 12.0
+        stream-0 delta without sync marker); None if its type is reserved (it is skipped)."""
         inp = self._in
         start = inp.pos
-        stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout)
+        stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout, synced)
         if not inp.fill(hsize + size):
             raise self._truncated(start, "packet", hsize + size)
         inp.skip(hsize)
@@ -956,11 +963,17 @@ def _fits_lean_byte(stream_index: int, kind: int, flags: int) -> bool:
     return stream_index < 4 and PacketType.KEY <= kind <= PacketType.PARAMETERS and flags < 8
 
 
-def _packet_fields(head: bytes, layout: int, start: int) -> tuple[int, int, int, bool, bool, int]:
+def _unsynced_byte(byte: int) -> bool:
+    """Whether a 12.0 packet byte can start a header without sync marker (a stream-0 delta's): type 2,
+    stream 0. No sync marker or other marker starts with such a byte."""
+    return byte & 3 == PacketType.DELTA and not byte >> 6
+
+
+def _packet_fields(head: bytes, layout: int, start: int, synced: bool = True) -> tuple[int, int, int, bool, bool, int]:
     """Stream, type, flags, whether the pts counts steps, whether the fields were escaped, and where
     the pts varint starts, of a COMPACT or LEAN packet header (``varint.CutShort`` when ``head`` ends
-    first)."""
-    at = len(PACKET_SYNC)
+    first); ``synced`` False: a LEAN header without its sync marker."""
+    at = len(PACKET_SYNC) if synced else 0
     if layout == LEAN and len(head) > at and head[at]:
         byte = head[at]
         if not byte & 3:
@@ -1003,14 +1016,17 @@ def _lean_fields(stream_index: int, kind: int, flags: int, pts: int, step: int) 
 def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, layout: int,
                    step: int = 1) -> bytes:
     """The bytes before a packet's payload: sync, fields, payload CRC, header CRC; 27 bytes before
-    format 7.0 (FIXED), 15 to 28 with its varints (COMPACT), 13 to 29 from 12.0 (LEAN; ``step``: the
-    stream's :func:`pts_step`)."""
+    format 7.0 (FIXED), 15 to 28 with its varints (COMPACT), 13 to 29 from 12.0 (LEAN; 9 to 25 for a
+    stream-0 delta, which has no sync marker; ``step``: the stream's :func:`pts_step`)."""
     if layout == FIXED:
         head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
         return head + _U32.pack(zlib.crc32(head))
     fields = (_lean_fields(stream_index, kind, flags, pts, step) if layout == LEAN else
               bytes([stream_index, kind, flags]) + varint.encode(varint.zigzag(pts), varint.MAX_U64))
-    head = b"".join([PACKET_SYNC, fields, varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
+    # 12.0: a stream-0 delta has no sync marker (a reader finds the stream again at the next key or
+    # other packet, which a lost delta's GOP needs anyway)
+    sync = b"" if layout == LEAN and _unsynced_byte(fields[0]) else PACKET_SYNC
+    head = b"".join([sync, fields, varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
     return head + _U16.pack(zlib.crc32(head) & 0xFFFF)
 
 
