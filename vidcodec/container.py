@@ -713,7 +713,10 @@ class GvcReader:
                 self._trailer = self._read_index()
                 return None
             if self._layout == LEAN and _unsynced_byte(head[0]):  # a stream-0 delta (12.0)
-                return self._read_packet(LEAN, synced=False)
+                packet = self._read_packet(LEAN, synced=False)
+                if packet is not None:
+                    return packet
+                continue
             if len(head) < len(PACKET_SYNC) and _MARKER_PREFIX.startswith(head):
                 raise self._truncated(start, "packet header", _SMALLEST_HEADER[self._layout])
             raise _Damage(start, f"no packet sync marker at offset {start} (found {head.hex()})")
@@ -1016,7 +1019,7 @@ def _lean_fields(stream_index: int, kind: int, flags: int, pts: int, step: int) 
 def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, layout: int,
                    step: int = 1) -> bytes:
     """The bytes before a packet's payload: sync, fields, payload CRC, header CRC; 27 bytes before
-    format 7.0 (FIXED), 15 to 28 with its varints (COMPACT), 13 to 29 from 12.0 (LEAN; 9 to 25 for a
+    format 7.0 (FIXED), 15 to 28 with its varints (COMPACT), 13 to 29 from 12.0 (LEAN; 9 to 22 for a
     stream-0 delta, which has no sync marker; ``step``: the stream's :func:`pts_step`)."""
     if layout == FIXED:
         head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
