@@ -704,16 +704,12 @@ class GvcReader:
             head = bytes(inp.buf[: len(PACKET_SYNC)])
             if not head:
                 return None
-            if head == PACKET_SYNC:
-                packet = self._read_packet(self._layout)
-                if packet is not None:
-                    return packet
-                continue
             if head == INDEX_MARKER:
                 self._trailer = self._read_index()
                 return None
-            if self._layout == LEAN and _unsynced_byte(head[0]):  # a stream-0 delta (12.0)
-                packet = self._read_packet(LEAN, synced=False)
+            synced = head == PACKET_SYNC
+            if synced or (self._layout == LEAN and _unsynced_byte(head[0])):  # 12.0: a stream-0 delta
+                packet = self._read_packet(self._layout, synced)
                 if packet is not None:
                     return packet
                 continue
@@ -1006,14 +1002,14 @@ def pts_step(header: StreamHeader) -> int:
     return num // den if num % den == 0 and num // den >= 2 else 1
 
 
-def _lean_fields(stream_index: int, kind: int, flags: int, pts: int, step: int) -> bytes:
-    """A lean packet header's packet byte and pts: the short form where the fields fit, else the escape."""
-    if _fits_lean_byte(stream_index, kind, flags):
-        stepped = step > 1 and stream_index == 0 and kind != PacketType.PARAMETERS and pts % step == 0
-        byte = kind | flags << 2 | stream_index << 6 | (_LEAN_STEPPED if stepped else 0)
-        value = pts // step if stepped else pts
-        return bytes([byte]) + varint.encode(varint.zigzag(value), varint.MAX_U64)
-    return bytes([0, stream_index, kind, flags]) + varint.encode(varint.zigzag(pts), varint.MAX_U64)
+def _lean_byte(stream_index: int, kind: int, flags: int, pts: int, step: int) -> tuple[int, int] | None:
+    """A lean packet header's packet byte and the pts value it codes (in steps when stepped), or None
+    when the fields do not fit the byte (the header then escapes them)."""
+    if not _fits_lean_byte(stream_index, kind, flags):
+        return None
+    stepped = step > 1 and stream_index == 0 and kind != PacketType.PARAMETERS and pts % step == 0
+    byte = kind | flags << 2 | stream_index << 6 | (_LEAN_STEPPED if stepped else 0)
+    return byte, pts // step if stepped else pts
 
 
 def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, layout: int,
@@ -1024,11 +1020,15 @@ def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: 
     if layout == FIXED:
         head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
         return head + _U32.pack(zlib.crc32(head))
-    fields = (_lean_fields(stream_index, kind, flags, pts, step) if layout == LEAN else
-              bytes([stream_index, kind, flags]) + varint.encode(varint.zigzag(pts), varint.MAX_U64))
+    lean = _lean_byte(stream_index, kind, flags, pts, step) if layout == LEAN else None
+    if lean is not None:
+        fields = bytes([lean[0]]) + varint.encode(varint.zigzag(lean[1]), varint.MAX_U64)
+    else:  # the compact fields, after the escape byte in a lean header
+        fields = (b"\0" if layout == LEAN else b"") + bytes([stream_index, kind, flags]) + varint.encode(
+            varint.zigzag(pts), varint.MAX_U64)
     # 12.0: a stream-0 delta has no sync marker (a reader finds the stream again at the next key or
     # other packet, which a lost delta's GOP needs anyway)
-    sync = b"" if layout == LEAN and _unsynced_byte(fields[0]) else PACKET_SYNC
+    sync = b"" if lean is not None and _unsynced_byte(lean[0]) else PACKET_SYNC
     head = b"".join([sync, fields, varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
     return head + _U16.pack(zlib.crc32(head) & 0xFFFF)
 

@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
 
 KEY, DELTA = "key", "delta"
 FORMAT_MAJOR = 12  # the payload layouts this module writes (container.FORMAT_VERSION[0])
-LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see _decode_lean)
+LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see decode_symbols)
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
@@ -740,7 +740,7 @@ class FrameDecoder:
         self.compact = major >= 7  # varint lengths, delta selectors with context.SELECTOR_FREQS
         self.temporal = major >= 8  # residual contexts also from the previous delta's residuals
         self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
-        self.lean = major >= LEAN_MAJOR and coder == "ans"  # 12.0 payloads (see _decode_lean)
+        self.lean = major >= LEAN_MAJOR and coder == "ans"  # 12.0 payloads (see decode_symbols)
         self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
         if predictor is not None and major < 10:
             raise UsageError("a learned sub-pixel predictor needs a format 10.0 stream")
@@ -750,14 +750,20 @@ class FrameDecoder:
         self._prev_level: int | None = None
 
     def decode_symbols(self, kind: str, payload: bytes) -> tuple[np.ndarray, int]:
-        """Scaled latent (C,h,w) and level of a packet (integers with ANS); deltas need a previous frame."""
+        """Scaled latent (C,h,w) and level of a packet (integers with ANS); deltas need a previous frame.
+        From format 12.0 (ANS) a key's first byte holds its level (bits 0-6) and context flag (bit 7),
+        and a delta's level is the previous frame's (see :meth:`_delta_head`)."""
         if len(payload) < 1:
             raise CoderError("empty payload")
-        if self.lean:
-            return self._decode_lean(kind, memoryview(payload))
-        level = payload[0]
-        if level >= self.model.levels:
-            raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
+        data = memoryview(payload)
+        if self.lean and kind == DELTA:
+            if self._prev is None:
+                raise CoderError("delta packet without its reference frame (join at a keyframe)")
+            level = self._prev_level
+        else:
+            level = payload[0] & 0x7F if self.lean else payload[0]
+            if level >= self.model.levels:
+                raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
         if kind not in (KEY, DELTA):
             raise CoderError(f"unknown packet kind {kind!r}")
         if kind == DELTA and (self._prev is None or self._prev_level != level):
@@ -767,15 +773,10 @@ class FrameDecoder:
             if kind == DELTA:
                 state = self._prev + state
         elif kind == KEY:
-            state = self._decode_key(level, memoryview(payload)[1:])
+            state = self._decode_key(level, data[1:], bool(payload[0] >> 7) if self.lean else None)
             self._prev_residual = None
         else:
-            pred, rest = self._prediction(level, memoryview(payload)[1:])
-            use_context = False
-            if self.context:
-                if len(rest) < 1 or rest[0] > 1:
-                    raise CoderError("delta payload without a valid context flag: the packet is damaged")
-                use_context, rest = bool(rest[0]), rest[1:]
+            pred, rest, use_context = self._delta_head(level, data)
             residual = self._decode_ans(kind, level, rest, pred if use_context else None)
             state = pred + residual
             self._prev_residual = residual
@@ -783,34 +784,24 @@ class FrameDecoder:
         self._prev_level = level
         return state, level
 
-    def _decode_lean(self, kind: str, payload: memoryview) -> tuple[np.ndarray, int]:
-        """decode_symbols of a format 12.0 ANS payload: a key's first byte holds its level (bits 0-6)
-        and context flag (bit 7); a delta's level is the previous frame's and its first byte is the
-        motion block byte with the context flag in bit 6."""
-        if kind == KEY:
-            level = payload[0] & 0x7F
-            if level >= self.model.levels:
-                raise CoderError(f"level {level} is not one of this model's {self.model.levels} levels")
-            state = self._decode_key(level, payload[1:], bool(payload[0] >> 7))
-            self._prev_residual = None
-        elif kind == DELTA:
-            if self._prev is None:
-                raise CoderError("delta packet without its reference frame (join at a keyframe)")
-            level = self._prev_level
-            use_context = bool(payload[0] & CONTEXT_BIT)
-            block = payload[0] & ~CONTEXT_BIT
+    def _delta_head(self, level: int, data: memoryview) -> tuple[np.ndarray, memoryview, bool]:
+        """A delta's prediction, the payload after its motion section and context flag, and the flag.
+        Before 12.0: level byte, block byte, motion section (with its length), context byte; from 12.0
+        the first byte is the block byte with the context flag in bit 6, and no length follows."""
+        if self.lean:
+            block = data[0] & ~CONTEXT_BIT
             if self.predictor is None and block & subpel.BILINEAR:
                 raise CoderError("delta head with the bilinear flag in a stream without a predictor table: "
                                  "the packet is damaged")
-            pred, rest = self._motion_prediction(level, block, payload[1:])
-            residual = self._decode_ans(kind, level, rest, pred if use_context else None)
-            state = pred + residual
-            self._prev_residual = residual
-        else:
-            raise CoderError(f"unknown packet kind {kind!r}")
-        self._prev = state
-        self._prev_level = level
-        return state, level
+            pred, rest = self._motion_prediction(level, block, data[1:])
+            return pred, rest, bool(data[0] & CONTEXT_BIT)
+        pred, rest = self._prediction(level, data[1:])
+        use_context = False
+        if self.context:
+            if len(rest) < 1 or rest[0] > 1:
+                raise CoderError("delta payload without a valid context flag: the packet is damaged")
+            use_context, rest = bool(rest[0]), rest[1:]
+        return pred, rest, use_context
 
     def _decode_qsgd(self, payload: bytes) -> np.ndarray:
         full, h, w = self.shape

@@ -140,7 +140,6 @@ class SymbolWriter:
                 _push_number(ans, int(escapes.size))
             ans.encode_reverse(np.array([int(escapes.size > 0)], np.int32), _freqs_model(_ESCAPE_FLAG))
         words = ans.get_compressed().astype("<u4")
-        esc_data = elias.encode(escapes, "gamma") if escapes.size and not self.lean else b""
         if self.compact or self.lean:
             # constriction never ends a stream with a zero word (its head is nonzero), so at most three
             # zero bytes go, and the reader restores the words by padding to a multiple of four.
@@ -149,6 +148,8 @@ class SymbolWriter:
                 raise ValueError("the ANS coder ended its words with a zero word")
             if self.lean:
                 return data
+        esc_data = elias.encode(escapes, "gamma") if escapes.size else b""
+        if self.compact:
             return b"".join([varint.encode(len(data)), data, varint.encode(escapes.size), esc_data])
         return b"".join(
             [struct.pack("<I", len(words)), words.tobytes(), struct.pack("<I", escapes.size), esc_data]
