@@ -56,6 +56,15 @@ cheapest by the encoder's cost coded): ``... 30 250 alt_blocks + 4+,16+`` on mot
 +0.02, 16: -0.14 / -0.01 %; bigbuckbunny -0.88 / -0.73, +0.10 / +0.08 %; carphone +1.47 / +1.80,
 +0.02 / +0.01 %. Dropped (the latent cost that ranks the candidates favours 4 where the pictures
 lose; ``+`` is the empty tuple, ``4+`` the tuple (4,)).
+
+Scene cuts by rate-distortion cost (2026-12-03; an experiment, the code: cut-cost.patch against
+997d329): a keyframe when the delta's squared error + λ·bits (the delta's λ) exceeds κ times the
+keyframe's, instead of when the delta's bytes exceed 0.7 of the keyframe's. It was prompted by a
+bikes cut (frame 138 of 300, quality 4) that the size rule coded as a delta of 0.67 of the key's
+bytes at twice the key's error, its GOP then about 1.5 dB under the next one. ``... 150 250
+cut_cost 0 0.7,0.85,1.0`` on training clips: wannaworktogether +3.63 / +6.93, -0.02 / -0.22,
++0.64 / +0.10 %; carphone +0.83 / +1.00, 0.00 / 0.00, 0.00 / 0.00 % (PSNR / MS-SSIM). Dropped: no
+gain where the size rule already finds the cuts, and no training clip with a cut it misses.
 """
 import dataclasses
 import importlib
