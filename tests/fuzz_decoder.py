@@ -65,14 +65,15 @@ def _packet_fields(data: bytearray, start: int, layout: int, step: int) -> tuple
         _, stream, kind, flags, pts, size, _ = _PACKET.unpack_from(data, start)
         return stream, kind, flags, pts, size, container.PACKET_HEADER_SIZE
     head = bytes(data[start : start + container.MAX_LEAN_HEADER_SIZE])
-    synced = head[:4] == container.PACKET_SYNC  # 12.0 stream-0 deltas have no sync marker
+    synced = head[:4] == container.PACKET_SYNC  # 12.0 stream-0 deltas have no sync marker (13.0: their pts
+    # is the distance from the frame before, which the header is rewritten with)
     stream, kind, flags, stepped, _, pos = container._packet_fields(head, layout, start, synced)
     z, pos = varint.decode(head, pos, "pts", varint.MAX_U64)
     size, pos = varint.decode(head, pos, "size")
     pts = varint.unzigzag(z) * (step if stepped else 1)
     if not -(2**63) <= pts < 2**63:  # a damaged stepped pts: no header can carry it
         raise ValueError("pts beyond 64 bits")
-    return stream, kind, flags, pts, size, pos + 6
+    return stream, kind, flags, pts, size, pos + container._check_struct(layout).size + 2
 
 
 def mutate(rng: np.random.Generator, seeds: list[bytes], offsets: list[list[tuple[int, int, int]]]) -> bytes:

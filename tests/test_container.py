@@ -148,20 +148,26 @@ def leb128(value: int) -> bytes:
 
 
 def packet_bytes(kind: int, pts: int, payload: bytes, size: int | None = None, v6: bool = False,
-                 v7: bool = False) -> bytes:
+                 v7: bool = False, v12: bool = False, prev: int = 0) -> bytes:
     """Hand-build one stream-0 packet without flags, with valid CRCs (size may lie about the payload): the
-    12.x layout (sync but for deltas, the packet byte = the type for types 1-3, else 0 and the stream,
-    type and flags bytes, zigzag varint pts, varint size, payload CRC, low 16 bits of the header's CRC;
-    make_header's streams have no pts step), with ``v7`` the 7.x-11.x one (sync, stream, type and flags
-    bytes always), or with ``v6`` the 27-byte header of 1.x-6.x."""
+    13.x layout (sync but for deltas, the packet byte = the type for types 1-3, else 0 and the stream,
+    type and flags bytes, zigzag varint pts (a delta's: ``pts - prev``, ``prev`` the frame before it),
+    varint size, low 16 bits of the payload's CRC, low 16 bits of the header's CRC; make_header's
+    streams have no pts step), with ``v12`` the 12.x one (absolute pts, the payload's whole CRC), with
+    ``v7`` the 7.x-11.x one (as 12.x, but sync, stream, type and flags bytes always), or with ``v6`` the
+    27-byte header of 1.x-6.x."""
     size = len(payload) if size is None else size
     if v6:
         head = b"\xa7GVP" + struct.pack("<BBBqII", 0, kind, 0, pts, size, zlib.crc32(payload))
         return head + struct.pack("<I", zlib.crc32(head)) + payload
+    v13 = not (v7 or v12)
+    if v13 and kind == DELTA:
+        pts -= prev
     zigzag = 2 * pts if pts >= 0 else -2 * pts - 1
     fields = bytes([kind]) if 1 <= kind <= 3 and not v7 else bytes([0, kind, 0] if v7 else [0, 0, kind, 0])
     sync = b"" if kind == DELTA and not v7 else b"\xa7GVP"
-    head = sync + fields + leb128(zigzag) + leb128(size) + struct.pack("<I", zlib.crc32(payload))
+    check = struct.pack("<H", zlib.crc32(payload) & 0xFFFF) if v13 else struct.pack("<I", zlib.crc32(payload))
+    head = sync + fields + leb128(zigzag) + leb128(size) + check
     return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + payload
 
 
@@ -226,9 +232,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(12, 2)
+        + le(13, 2)
         + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 12.0, header size
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 13.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -268,8 +274,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "651e643209102d4f26cb9e8ba613bdf94207c82b72a4bf74777c024e6cde37c2"  # format 12.0
+        "4763a9b4ce02f9432aeb8016dc69215228c4c274358689370fb5e157b35c7db1"  # format 13.0
     )
+    # 13.0 changed the packet headers: kept at 12.0 it gives 12.0's bytes.
+    v12, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(12, 0)))
+    assert hashlib.sha256(v12).hexdigest() == "651e643209102d4f26cb9e8ba613bdf94207c82b72a4bf74777c024e6cde37c2"
     # 12.0 changed the packet headers: kept at 11.1 it gives 11.1's bytes.
     v111, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(11, 1)))
     assert hashlib.sha256(v111).hexdigest() == "6adc23b24e670575ac201dd4465b19a715c6526eedc7177ed021bfa4194cbb0b"
@@ -421,11 +430,11 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<HH", 13, 0) + data[12:]
+    future = data[:8] + struct.pack("<HH", 14, 0) + data[12:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 13\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
-              r"12\.x.*upgrade"
+        match=r"version 14\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
+              r"12\.x, 13\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -433,7 +442,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (12, 9)
+    assert reader.version == (13, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 
@@ -569,13 +578,14 @@ def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
 
 @pytest.mark.parametrize("bit", [0, 6])
 def test_size_field_bit_flip_is_caught_by_header_crc_and_resync_finds_next_packet(bit: int) -> None:
-    # Deltas have no sync marker (12.0): after a damaged packet header the reader finds the stream
+    # Deltas have no sync marker (12.0 on): after a damaged packet header the reader finds the stream
     # again at the next packet that has one, here the next key (the deltas between would not decode
     # without the lost packet anyway). In 11.x every packet has one: it resumes at the very next.
-    for version, number, resume in ((FORMAT_VERSION, 4, 8), (FORMAT_VERSION, 5, 8), ((11, 1), 5, 6)):
+    for version, number, resume in ((FORMAT_VERSION, 4, 8), (FORMAT_VERSION, 5, 8), ((12, 0), 5, 8), ((11, 1), 5, 6)):
         data, offsets = write_stream(header=make_header(version=version))
         pts = PACKETS[number][1]
-        size_at = offsets[number] + header_sizes(data)[number] - 7  # the size varint's last byte
+        checks = 2 + (2 if version == FORMAT_VERSION else 4)  # header CRC, payload check (16 bits from 13.0)
+        size_at = offsets[number] + header_sizes(data)[number] - checks - 1  # the size varint's last byte
         assert data[size_at] == len(PACKETS[number][2])
         damaged = flip_bit(data, size_at, bit)
         with pytest.raises(CorruptPacketError, match=f"packet header at offset {offsets[number]} fails its CRC"):
@@ -585,20 +595,51 @@ def test_size_field_bit_flip_is_caught_by_header_crc_and_resync_finds_next_packe
         assert as_tuples(items) == PACKETS[:number] + PACKETS[resume:], (version, number, pts)
 
 
-def test_12x_deltas_carry_no_sync_marker_and_other_packets_do() -> None:
-    data, offsets = write_stream()
+@pytest.mark.parametrize("version", [FORMAT_VERSION, (12, 0)])
+def test_12x_deltas_carry_no_sync_marker_and_other_packets_do(version) -> None:
+    data, offsets = write_stream(header=make_header(version=version))
     starts = [data[o : o + 4] == b"\xa7GVP" for o in offsets]
     assert starts == [kind != DELTA for kind, _, _ in PACKETS]
+    # 13.0: a delta's pts is the difference from the frame before it, the payload check 16 bits
+    v13 = version == FORMAT_VERSION
+    coded = [pts - PACKETS[i - 1][1] if v13 and kind == DELTA else pts for i, (kind, pts, _) in enumerate(PACKETS)]
     assert [p.header_size for p in read_all(data)] == [
-        4 * (kind != DELTA) + 1 + len(leb128(2 * pts)) + len(leb128(len(payload))) + 6 for kind, pts, payload in PACKETS]
+        4 * (kind != DELTA) + 1 + len(leb128(2 * pts)) + len(leb128(len(payload))) + (4 if v13 else 6)
+        for (kind, _, payload), pts in zip(PACKETS, coded, strict=True)]
+    assert data[offsets[0] : offsets[4]] == b"".join(
+        packet_bytes(kind, pts, payload, v12=not v13, prev=PACKETS[i - 1][1] if i else 0)
+        for i, (kind, pts, payload) in enumerate(PACKETS[:4]))
     # A delta's header behind a sync marker, or a key's without one, is damage (one encoding each).
     for kind, sync in ((DELTA, b"\xa7GVP"), (KEY, b"")):
-        head = sync + bytes([kind, 2, 0]) + struct.pack("<I", zlib.crc32(b""))
+        head = sync + bytes([kind, 2, 0]) + (struct.pack("<H", 0) if v13 else struct.pack("<I", zlib.crc32(b"")))
         forged = data[: offsets[4]] + head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + data[offsets[4] :]
         with pytest.raises(CorruptPacketError, match="sync marker"):
             read_all(forged)
         items = read_all(forged, resync=True)
         assert isinstance(items[4], Damaged) and as_tuples(items) == PACKETS
+
+
+def test_13x_deltas_lost_their_time_after_damage_until_the_next_keyframe() -> None:
+    # A 13.0 delta's pts is its distance from the frame before it. After a damaged header the reader
+    # scans to the next sync marker, here an audio packet inside the GOP: the deltas after it cannot be
+    # timed (nor decoded: their reference is gone), each is a Damaged record of its own, and the next
+    # keyframe carries its pts whole.
+    packets = [(KEY, 0, b"k0"), (DELTA, 10, b"d1"), (DELTA, 20, b"d2"), (KEY, 25, b"audio"), (DELTA, 30, b"d3"),
+               (DELTA, 40, b"d4"), (KEY, 50, b"k5")]
+    out = io.BytesIO()
+    with GvcWriter(out, make_header()) as writer:
+        offsets = [writer.write_packet(kind, pts, payload, stream_index=int(payload == b"audio"))
+                   for kind, pts, payload in packets]
+    data = out.getvalue()
+    assert [(p.kind, p.pts, p.payload) for p in read_all(data)] == packets
+    damaged = flip_bit(data, offsets[2] + 1)  # the pts varint of the second delta
+    items = read_all(damaged, resync=True)
+    assert [(p.kind, p.pts, p.payload) for p in items if isinstance(p, Packet)] == [packets[i] for i in (0, 1, 3, 6)]
+    lost = [p for p in items if isinstance(p, Damaged)]
+    assert [d.offset for d in lost] == [offsets[2], offsets[4], offsets[5]]
+    assert all("timed from a frame this reader did not read" in d.reason for d in lost[1:])
+    with pytest.raises(CorruptPacketError, match="fails its CRC"):
+        read_all(damaged)
 
 
 def test_resync_skips_inserted_garbage_with_false_sync_markers() -> None:
@@ -678,7 +719,7 @@ def test_too_many_keyframes_for_the_index_cap_leaves_no_index(monkeypatch: pytes
 def test_failed_write_leaves_a_truncated_stream_without_index() -> None:
     class FailingSink(PipeSink):
         def write(self, data: bytes) -> int:
-            if len(self.data) > 150:
+            if len(self.data) > 160:  # inside the fourth packet
                 raise BrokenPipeError("reader went away")
             return super().write(data)
 
@@ -846,18 +887,19 @@ def test_12x_packet_headers_are_13_to_29_bytes_and_carry_any_i64_pts() -> None:
     data, offsets = write_stream(extremes)
     items = read_all(data)
     assert as_tuples(items) == extremes
-    # sync 4, packet byte 1, pts 1-10, size 1-5 (here 1-2), payload CRC 4, header CRC 2
-    assert [p.header_size for p in items] == [13, 13, 4 + 1 + 10 + 2 + 6, 4 + 1 + 10 + 1 + 6, 4 + 1 + 1 + 1 + 6]
+    # sync 4, packet byte 1, pts 1-10, size 1-5 (here 1-2), payload check 2 (13.0; 4 before), header CRC 2
+    assert [p.header_size for p in items] == [11, 11, 4 + 1 + 10 + 2 + 4, 4 + 1 + 10 + 1 + 4, 4 + 1 + 1 + 1 + 4]
     assert data[offsets[0] : offsets[1]] == packet_bytes(KEY, 0, b"")
-    # Fields the packet byte cannot hold are escaped: 0, then stream, type and flags bytes (16 bytes).
+    # Fields the packet byte cannot hold are escaped: 0, then stream, type and flags bytes (14 bytes).
     out = io.BytesIO()
     with GvcWriter(out, make_header()) as writer:
         for stream, flags in ((0, 7), (3, 1), (4, 0), (0, 8), (200, 255)):
             writer.write_packet(DELTA, 5, b"x", stream_index=stream, flags=flags)
     got = [(p.stream_index, p.flags, p.kind, p.pts, p.header_size) for p in read_all(out.getvalue())]
-    # (a stream-0 delta in short form has no sync marker: 9 bytes)
-    assert got == [(0, 7, DELTA, 5, 9), (3, 1, DELTA, 5, 13), (4, 0, DELTA, 5, 16), (0, 8, DELTA, 5, 16),
-                   (200, 255, DELTA, 5, 16)]
+    # (a stream-0 delta in short form has no sync marker: 7 bytes; its pts counts from 0, there being no
+    # frame before it)
+    assert got == [(0, 7, DELTA, 5, 7), (3, 1, DELTA, 5, 11), (4, 0, DELTA, 5, 14), (0, 8, DELTA, 5, 14),
+                   (200, 255, DELTA, 5, 14)]
 
 
 def test_pts_step_is_one_frame_in_time_base_units_when_whole() -> None:
@@ -876,15 +918,16 @@ def test_pts_step_is_one_frame_in_time_base_units_when_whole() -> None:
 
 
 def lean_packet(fields: bytes, pts_code: bytes, payload: bytes = b"") -> bytes:
-    """A hand-built 12.x packet with valid CRCs around the given packet byte(s) and pts varint."""
-    head = b"\xa7GVP" + fields + pts_code + leb128(len(payload)) + struct.pack("<I", zlib.crc32(payload))
+    """A hand-built 13.x packet with sync marker and valid CRCs around the given packet byte(s) and pts varint."""
+    head = b"\xa7GVP" + fields + pts_code + leb128(len(payload)) + struct.pack("<H", zlib.crc32(payload) & 0xFFFF)
     return head + struct.pack("<H", zlib.crc32(head) & 0xFFFF) + payload
 
 
 def test_12x_stream_0_frames_count_their_pts_in_steps_and_other_packets_do_not() -> None:
-    # 25 fps in a 1/12800 time base (MP4's usual): frame n has pts 512 n, written as n (one byte up to
-    # frame 63, two up to 8191) with bit 5 of the packet byte set; a pts off the grid, the audio and the
-    # parameters packets keep their time-base units.
+    # 25 fps in a 1/12800 time base (MP4's usual): frame n has pts 512 n, a key's written as n (one byte
+    # up to frame 63, two up to 8191) with bit 5 of the packet byte set, a delta's (13.0) as its distance
+    # from the frame before it in frames; a pts or distance off the grid, the audio and the parameters
+    # packets keep their time-base units.
     header = make_header(time_base=(1, 12800), frame_rate=(25, 1))
     out = io.BytesIO()
     with GvcWriter(out, header, repeat_header=True) as writer:
@@ -895,9 +938,12 @@ def test_12x_stream_0_frames_count_their_pts_in_steps_and_other_packets_do_not()
     assert [(p.kind, p.stream_index, p.pts) for p in items] == [
         (PacketType.PARAMETERS, 0, 0), (KEY, 0, 0), (DELTA, 0, 512), (DELTA, 0, 51200), (DELTA, 0, 51300),
         (KEY, 1, 512), (DELTA, 0, -512)]
-    assert [p.header_size for p in items[1:]] == [13, 9, 10, 11, 14, 9]  # deltas: no sync marker
+    assert [p.header_size for p in items[1:]] == [11, 7, 8, 8, 12, 9]  # deltas: no sync marker
     data = out.getvalue()
     assert data[items[2].offset] == 0x20 | DELTA and data[items[2].offset + 1] == 2  # stepped, zigzag(1)
+    assert data[items[3].offset] == 0x20 | DELTA and data[items[3].offset + 1 : items[3].offset + 3] == leb128(2 * 99)
+    assert data[items[4].offset] == DELTA and data[items[4].offset + 1 : items[4].offset + 3] == leb128(2 * 100)
+    assert data[items[6].offset] == DELTA and data[items[6].offset + 1 : items[6].offset + 4] == leb128(2 * 51812 - 1)
     assert data[items[5].offset + 4] == 1 << 6 | KEY  # stream 1, not stepped
     assert probe(io.BytesIO(data))["header"]["pts_step"] == 512  # vidcodec info shows it
 

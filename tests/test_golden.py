@@ -8,6 +8,7 @@ golden files.
 from __future__ import annotations
 
 import hashlib
+import zlib
 
 import numpy as np
 from conftest import DATA
@@ -71,9 +72,10 @@ def test_golden_motion_stream_is_version_2_with_motion_in_every_delta(tiny_model
     assert all(p.payload[1] > 0 for p in packets[1:])  # a motion section in every delta
 
 
-def _check_golden_pan(name: str, major: int) -> None:
-    """A golden pan stream (tests/tiny_model.py) decodes to its committed symbols and frames."""
-    want = np.load(DATA / f"golden_{name}.npz")
+def _check_golden_pan(name: str, major: int, want_name: str | None = None) -> None:
+    """A golden pan stream (tests/tiny_model.py) decodes to its committed symbols and frames (those of
+    ``want_name``'s stream when given: the same pictures in another format)."""
+    want = np.load(DATA / f"golden_{want_name or name}.npz")
     with container.GvcReader(DATA / f"golden_{name}.gvc") as r:
         h = r.header
         m = zoo.load(h.model_name, h.model_hash.hex())
@@ -270,3 +272,21 @@ def test_golden_lean_stream_is_version_12_and_decodes_to_the_same_symbols_and_fr
     except CoderError:
         pass
     assert len(got) < len(want) or not np.array_equal(np.stack(got), want)
+
+
+def test_golden_terse_stream_is_version_13_with_12x_payloads_and_shorter_packet_headers(tiny_model_dir):
+    # The same pan as golden_lean (made the same way, `python tests/tiny_model.py terse`): 13.0 changed
+    # only packet headers, so the payloads are 12.0's byte for byte and decode to its symbols and frames.
+    # Each header is 2 bytes shorter (a 16-bit payload check), and a delta's pts varint holds its distance
+    # from the frame before in frames (zigzag 1 = 2), not its frame number.
+    packets = _golden_pan_packets("terse", (13, 0))
+    lean = _golden_pan_packets("lean", (12, 0))
+    assert [p.payload for p in packets] == [p.payload for p in lean]
+    assert [p.pts for p in packets] == [p.pts for p in lean] == [40 * i for i in range(6)]
+    assert [p.header_size for p in packets] == [p.header_size - 2 for p in lean] == [12] + [8] * 5
+    data = (DATA / "golden_terse.gvc").read_bytes()
+    assert all(data[p.offset : p.offset + 2] == bytes([0x22, 2]) for p in packets[1:] if not p.flags)
+    for p in packets:  # the payload check is the low half of the payload's CRC-32
+        check_at = p.offset + p.header_size - 4
+        assert int.from_bytes(data[check_at : check_at + 2], "little") == zlib.crc32(p.payload) & 0xFFFF
+    _check_golden_pan("terse", major=13, want_name="lean")

@@ -278,7 +278,7 @@ def test_format_7_deltas_drop_the_fixed_overhead_and_6x_layouts_still_decode(tin
 def test_motion_block_out_of_range_is_a_usage_error(tiny):
     with pytest.raises(UsageError, match="motion block"):
         FrameEncoder(tiny, 1, motion_block=256)
-    with pytest.raises(UsageError, match="5 to 12"):  # layouts before 5.0 are read, not written
+    with pytest.raises(UsageError, match="5 to 13"):  # layouts before 5.0 are read, not written
         FrameEncoder(tiny, 1, major=4)
     with pytest.raises(UsageError, match="0 to 63 latent pixels"):  # 12.0's block byte holds 6 bits of it
         FrameEncoder(tiny, 1, motion_block=64)

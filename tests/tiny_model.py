@@ -25,7 +25,8 @@ vidcodec.train.subpel vaegan-tiny DATA/photos tests/data/vaegan-tiny.subpel.safe
 VIDCODEC_MODEL_PATH=tests/data) on 256×192 windows at quality 2 (``python tests/tiny_model.py subpel``), and the
 format 11.0 one (a keyframe with a colour correction) likewise (``python tests/tiny_model.py colour``), and the
 format 12.0 one (packet headers with a packet byte and stepped pts, payloads without lengths) likewise but
-from a Matroska file (``python tests/tiny_model.py lean``). The format 6.0 GAN stream in feature space (the 8x8
+from a Matroska file (``python tests/tiny_model.py lean``), and the format 13.0 one (16-bit payload checks,
+deltas timed from the frame before) the same way (``python tests/tiny_model.py terse``). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """
@@ -173,7 +174,7 @@ if __name__ == "__main__":
         make_golden_pan(sys.argv[1])
     elif sys.argv[1:] in (["subpel"], ["colour"]):
         make_golden_pan(sys.argv[1], width=256, height=192, quality=2)
-    elif sys.argv[1:] == ["lean"]:
+    elif sys.argv[1:] in (["lean"], ["terse"]):
         make_golden_pan(sys.argv[1], width=256, height=192, quality=2, container="mkv")
     elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"], ["oriented"]):
         make_golden_pan(sys.argv[1], width=192, height=128)

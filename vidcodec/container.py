@@ -58,8 +58,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (12, 0)
-READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+FORMAT_VERSION: tuple[int, int] = (13, 0)
+READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 EXT_SAMPLE_ASPECT = 2  # header extension tag (9.1): u32 numerator, u32 denominator of the pixels' aspect ratio
 EXT_SUBPEL = 3  # header extension tag (10.0): the model's sub-pixel predictor table, by the first 8 bytes of its SHA-256
@@ -95,14 +95,20 @@ MIN_HEADER_SIZE = HEADER_FIXED_SIZE + 1 + _U16.size + 4
 PACKET_HEADER_SIZE = _PACKET.size + 4  # formats 1.x-6.x; 7.x packet headers are 15 to 28 bytes
 COMPACT_MAJOR = 7  # from this major on, packet headers carry pts and size as varints and a 16-bit CRC
 LEAN_MAJOR = 12  # from this major on, stream, type and flags share a byte and stream 0's pts may count frames
-# Packet header layouts: the 27-byte one (1.x-6.x), compact (7.x-11.x), lean (12.x on).
-FIXED, COMPACT, LEAN = 0, 1, 2
+TERSE_MAJOR = 13  # from this major on, a 16-bit payload check and stream-0 deltas timed from the frame before
+# Packet header layouts: the 27-byte one (1.x-6.x), compact (7.x-11.x), lean (12.x), terse (13.x on: the
+# lean one with the two changes above).
+FIXED, COMPACT, LEAN, TERSE = 0, 1, 2, 3
 MIN_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + 1 + 1 + 4 + 2
 MAX_COMPACT_HEADER_SIZE = len(PACKET_SYNC) + 3 + varint.max_bytes(varint.MAX_U64) + varint.max_bytes(varint.MAX_VALUE) + 4 + 2
 MIN_LEAN_HEADER_SIZE = MIN_COMPACT_HEADER_SIZE - 2
 MAX_LEAN_HEADER_SIZE = MAX_COMPACT_HEADER_SIZE + 1
 MIN_UNSYNCED_HEADER_SIZE = MIN_LEAN_HEADER_SIZE - len(PACKET_SYNC)  # 12.0 stream-0 deltas carry no sync
-_SMALLEST_HEADER = {FIXED: PACKET_HEADER_SIZE, COMPACT: MIN_COMPACT_HEADER_SIZE, LEAN: MIN_LEAN_HEADER_SIZE}
+MIN_TERSE_HEADER_SIZE = MIN_LEAN_HEADER_SIZE - 2
+MAX_TERSE_HEADER_SIZE = MAX_LEAN_HEADER_SIZE - 2
+_SMALLEST_HEADER = {FIXED: PACKET_HEADER_SIZE, COMPACT: MIN_COMPACT_HEADER_SIZE, LEAN: MIN_LEAN_HEADER_SIZE,
+                    TERSE: MIN_TERSE_HEADER_SIZE}
+_LARGEST_HEADER = {COMPACT: MAX_COMPACT_HEADER_SIZE, LEAN: MAX_LEAN_HEADER_SIZE, TERSE: MAX_TERSE_HEADER_SIZE}
 # The lean layout's packet byte: type (bits 0-1, 1..3), flags (bits 2-4), pts in steps (bit 5), stream
 # (bits 6-7); 0 is the escape to the stream, type and flags bytes of the compact layout.
 _LEAN_STEPPED = 0x20
@@ -555,8 +561,11 @@ class GvcReader:
         self.resync = resync
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
         self._packets = 0
-        self._layout: int | None = None  # the packet header layout (FIXED, COMPACT, LEAN); None: not known yet
+        self._layout: int | None = None  # the packet header layout (FIXED, COMPACT, LEAN, TERSE); None: not known yet
         self._step = 1  # stream 0's pts step (12.0 lean headers; pts_step)
+        # 13.0: stream 0's deltas are timed from the key or delta before them (from 0 before the first);
+        # None where that frame was lost (damage, a join mid-stream, a seek)
+        self._last_frame_pts: int | None = None
         try:
             self.seekable = _is_seekable(self._raw)
             self._base = self._raw.tell() if self.seekable else 0
@@ -578,6 +587,8 @@ class GvcReader:
         self._step = pts_step(self.header)
         self.header_size = self._in.pos
         self._await_key = self.joined_at is not None
+        if not self._await_key:
+            self._last_frame_pts = 0
         self._trailer: KeyframeIndex | None = None
         self._items = self._generate()
 
@@ -628,7 +639,7 @@ class GvcReader:
                 # The version is not known yet: either packet header layout may be the stream's, and a
                 # header of one layout can pass for the other's, so each is checked to the end
                 # without consuming anything.
-                for layout in (LEAN, COMPACT, FIXED):
+                for layout in (TERSE, LEAN, COMPACT, FIXED):
                     joined = self._parameters_here(layout)
                     if joined is not None:
                         self.joined_at = found
@@ -651,7 +662,7 @@ class GvcReader:
         if kind != PacketType.PARAMETERS or stream != 0 or size > MAX_HEADER_SIZE or not inp.fill(hsize + size):
             return None
         payload = bytes(inp.buf[hsize : hsize + size])
-        if zlib.crc32(payload) != payload_crc:
+        if _payload_check(payload, layout) != payload_crc:
             return None
         try:
             major, minor, header_size = _check_prefix(payload[: _PREFIX.size])
@@ -708,7 +719,7 @@ class GvcReader:
                 self._trailer = self._read_index()
                 return None
             synced = head == PACKET_SYNC
-            if synced or (self._layout == LEAN and _unsynced_byte(head[0])):  # 12.0: a stream-0 delta
+            if synced or (self._layout >= LEAN and _unsynced_byte(head[0])):  # 12.0 on: a stream-0 delta
                 packet = self._read_packet(self._layout, synced)
                 if packet is not None:
                     return packet
@@ -733,8 +744,9 @@ class GvcReader:
         else:
             # Never ask the source for more than this header can still need: a live reader (a pipe, a
             # followed file) must get a small packet without waiting for the next one.
-            need = _SMALLEST_HEADER[layout] if synced else MIN_UNSYNCED_HEADER_SIZE
-            most = MAX_LEAN_HEADER_SIZE if layout == LEAN else MAX_COMPACT_HEADER_SIZE
+            need = _SMALLEST_HEADER[layout] - (0 if synced else len(PACKET_SYNC))
+            most = _LARGEST_HEADER[layout]
+            check = _check_struct(layout)
             while True:
                 present = inp.fill(need)
                 head = bytes(inp.buf[:most])
@@ -749,20 +761,20 @@ class GvcReader:
                     continue
                 except CoderError:
                     raise _Damage(start, f"packet header at offset {start} has an invalid varint") from None
-                hsize = pos + 4 + 2
+                hsize = pos + check.size + 2
                 if not inp.fill(hsize):
                     raise self._truncated(start, "packet header", hsize)
                 head = bytes(inp.buf[:hsize])
                 break
-            pts, (payload_crc,) = varint.unzigzag(z), _U32.unpack_from(head, pos)
-            crc_ok = zlib.crc32(head[: pos + 4]) & 0xFFFF == _U16.unpack_from(head, pos + 4)[0]
+            pts, (payload_crc,) = varint.unzigzag(z), check.unpack_from(head, pos)
+            crc_ok = zlib.crc32(head[: pos + check.size]) & 0xFFFF == _U16.unpack_from(head, pos + check.size)[0]
         if not crc_ok:
             raise _Damage(start, f"packet header at offset {start} fails its CRC")
         if escaped and _fits_lean_byte(stream, kind, flags):
             raise _Damage(start, f"packet header at offset {start} escapes fields its packet byte holds")
-        if layout == LEAN and synced == (stream == 0 and kind == PacketType.DELTA and not escaped):
+        if layout >= LEAN and synced == (stream == 0 and kind == PacketType.DELTA and not escaped):
             raise _Damage(start, f"packet header at offset {start} {'has' if synced else 'lacks'} a sync marker "
-                          "(12.0: stream-0 delta packets have none, every other packet has one)")
+                          "(12.0 on: stream-0 delta packets have none, every other packet has one)")
         if stepped:
             if stream != 0 or kind == PacketType.PARAMETERS or self._step < 2:
                 raise _Damage(start, f"packet header at offset {start} counts its pts in steps the stream lacks")
@@ -785,7 +797,18 @@ class GvcReader:
             raise self._truncated(start, "packet", hsize + size)
         inp.skip(hsize)
         payload = inp.take(size)
-        if zlib.crc32(payload) != payload_crc:
+        if layout == TERSE and not synced:  # 13.0: a stream-0 delta is timed from the frame before it
+            if self._last_frame_pts is None and self._await_key:
+                return None  # joined mid-stream: skipped until the first keyframe anyway
+            if self._last_frame_pts is None:
+                raise _Damage(start, f"delta packet at offset {start} is timed from a frame this reader did not "
+                              "read (after damage, or joined mid-GOP)", resume=inp.pos)
+            pts += self._last_frame_pts
+            if not _I64_MIN <= pts <= _I64_MAX:
+                raise _Damage(start, f"packet header at offset {start} has a pts beyond 64 bits", resume=inp.pos)
+        if stream == 0 and kind in (PacketType.KEY, PacketType.DELTA):
+            self._last_frame_pts = pts  # the header is trusted (its CRC passed) even if the payload fails
+        if _payload_check(payload, layout) != payload_crc:
             raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos)
         if kind not in _PACKET_TYPES:
             logger.debug("skipping packet of reserved type %d at offset %d", kind, start)
@@ -815,6 +838,7 @@ class GvcReader:
         if damage.resume is not None:
             end = damage.resume
         else:
+            self._last_frame_pts = None  # frames were lost: the deltas up to the next keyframe cannot be timed
             found = self._scan(damage.offset + 1)
             end = found if found is not None else self._in.pos
         logger.warning(
@@ -847,7 +871,7 @@ class GvcReader:
         marker = bytes(inp.buf[: len(PACKET_SYNC)])
         if marker == PACKET_SYNC:
             # Before a join knows the version, either layout may be the stream's.
-            for layout in (LEAN, COMPACT, FIXED) if self._layout is None else (self._layout,):
+            for layout in (TERSE, LEAN, COMPACT, FIXED) if self._layout is None else (self._layout,):
                 try:
                     self._packet_header_here(layout)
                     return True
@@ -952,6 +976,7 @@ class GvcReader:
     def _reposition(self, offset: int) -> None:
         """Continue reading at a stream offset (seekable sources)."""
         self._raw.seek(self._base + offset)
+        self._last_frame_pts = None
         self._in = _Input(self._raw, offset)
         self._packets = 0
         self._items = self._generate()
@@ -973,22 +998,34 @@ def _packet_fields(head: bytes, layout: int, start: int, synced: bool = True) ->
     the pts varint starts, of a COMPACT or LEAN packet header (``varint.CutShort`` when ``head`` ends
     first); ``synced`` False: a LEAN header without its sync marker."""
     at = len(PACKET_SYNC) if synced else 0
-    if layout == LEAN and len(head) > at and head[at]:
+    if layout >= LEAN and len(head) > at and head[at]:
         byte = head[at]
         if not byte & 3:
             raise _Damage(start, f"packet header at offset {start} has packet byte {byte:#04x} (type 0 is the escape, "
                           "which has no other bits)")
         return byte >> 6, byte & 3, (byte >> 2) & 7, bool(byte & _LEAN_STEPPED), False, at + 1
-    if layout == LEAN:
+    if layout >= LEAN:
         at += 1  # the escape byte
     if len(head) < at + 3:
         raise varint.CutShort("packet header cut short")
-    return head[at], head[at + 1], head[at + 2], False, layout == LEAN, at + 3
+    return head[at], head[at + 1], head[at + 2], False, layout >= LEAN, at + 3
 
 
 def layout_of(major: int) -> int:
-    """The packet header layout of format major ``major``: FIXED, COMPACT or LEAN."""
+    """The packet header layout of format major ``major``: FIXED, COMPACT, LEAN or TERSE."""
+    if major >= TERSE_MAJOR:
+        return TERSE
     return LEAN if major >= LEAN_MAJOR else COMPACT if major >= COMPACT_MAJOR else FIXED
+
+
+def _check_struct(layout: int) -> struct.Struct:
+    """How a packet header of ``layout`` stores its payload check: a CRC-32, or its low 16 bits (13.0 on)."""
+    return _U16 if layout == TERSE else _U32
+
+
+def _payload_check(payload: bytes, layout: int) -> int:
+    """The payload check a packet header of ``layout`` stores for ``payload``."""
+    return zlib.crc32(payload) & (0xFFFF if layout == TERSE else 0xFFFFFFFF)
 
 
 def pts_step(header: StreamHeader) -> int:
@@ -1013,23 +1050,31 @@ def _lean_byte(stream_index: int, kind: int, flags: int, pts: int, step: int) ->
 
 
 def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: bytes, layout: int,
-                   step: int = 1) -> bytes:
+                   step: int = 1, last_frame_pts: int = 0) -> bytes:
     """The bytes before a packet's payload: sync, fields, payload CRC, header CRC; 27 bytes before
     format 7.0 (FIXED), 15 to 28 with its varints (COMPACT), 13 to 29 from 12.0 (LEAN; 9 to 22 for a
-    stream-0 delta, which has no sync marker; ``step``: the stream's :func:`pts_step`)."""
+    stream-0 delta, which has no sync marker; ``step``: the stream's :func:`pts_step`), 11 to 27 from
+    13.0 (TERSE: a 16-bit payload check, and a stream-0 delta, 7 to 20 bytes, codes its pts as the
+    difference from ``last_frame_pts``, the stream's key or delta before it)."""
     if layout == FIXED:
         head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
         return head + _U32.pack(zlib.crc32(head))
-    lean = _lean_byte(stream_index, kind, flags, pts, step) if layout == LEAN else None
+    if layout == TERSE and stream_index == 0 and kind == PacketType.DELTA and _fits_lean_byte(0, kind, flags):
+        # 13.0: a stream-0 delta's pts is coded as the difference from the stream's frame before it
+        pts -= last_frame_pts
+        if not _I64_MIN <= pts <= _I64_MAX:
+            raise UsageError("a delta packet's pts must be within 2**63 of the frame before it")
+    lean = _lean_byte(stream_index, kind, flags, pts, step) if layout >= LEAN else None
     if lean is not None:
         fields = bytes([lean[0]]) + varint.encode(varint.zigzag(lean[1]), varint.MAX_U64)
     else:  # the compact fields, after the escape byte in a lean header
-        fields = (b"\0" if layout == LEAN else b"") + bytes([stream_index, kind, flags]) + varint.encode(
+        fields = (b"\0" if layout >= LEAN else b"") + bytes([stream_index, kind, flags]) + varint.encode(
             varint.zigzag(pts), varint.MAX_U64)
     # 12.0: a stream-0 delta has no sync marker (a reader finds the stream again at the next key or
     # other packet, which a lost delta's GOP needs anyway)
     sync = b"" if lean is not None and _unsynced_byte(lean[0]) else PACKET_SYNC
-    head = b"".join([sync, fields, varint.encode(len(payload)), _U32.pack(zlib.crc32(payload))])
+    check = _check_struct(layout).pack(_payload_check(payload, layout))
+    head = b"".join([sync, fields, varint.encode(len(payload)), check])
     return head + _U16.pack(zlib.crc32(head) & 0xFFFF)
 
 
@@ -1049,6 +1094,7 @@ class GvcWriter:
         self._header_bytes = data
         self._layout = layout_of(header.version[0])
         self._step = pts_step(header)
+        self._last_frame_pts = 0  # the pts of stream 0's last key or delta (13.0 deltas count from it)
         self.repeat_header = repeat_header  # a PARAMETERS packet before every key packet (live streams)
         self._owned = isinstance(dest, (str, os.PathLike))
         self._out: BinaryIO = open(dest, "wb") if self._owned else dest  # noqa: SIM115 (closed by close())
@@ -1124,11 +1170,13 @@ class GvcWriter:
             self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes, self._layout),
                        self._header_bytes)
         offset = self._offset
-        self._emit(_packet_header(stream_index, ptype, flags, pts, data, self._layout, self._step), data)
+        self._emit(_packet_header(stream_index, ptype, flags, pts, data, self._layout, self._step,
+                                  self._last_frame_pts), data)
         if stream_index == 0 and ptype is PacketType.KEY:
             self._keys.append(IndexEntry(pts, offset))
         if stream_index == 0 and ptype in (PacketType.KEY, PacketType.DELTA):
             self._frames += 1
+            self._last_frame_pts = pts
         return offset
 
     def close(self) -> None:

@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 12  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 13  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see decode_symbols)
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
