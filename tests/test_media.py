@@ -541,3 +541,15 @@ def test_raw_options_on_a_container_file_are_refused_but_raw_files_read(tmp_path
     with src:
         got = [f.rgb for f in src]
     assert len(got) == 3 and np.array_equal(got[1], frames[1])
+
+
+def test_the_header_rate_is_the_nominal_one_when_the_average_is_within_a_thousandth_of_it():
+    from vidcodec.media import nominal_rate
+
+    ntsc = Fraction(30000, 1001)
+    # an MP4 of 30000/1001 fps whose durations average to this (data/videos/wannaworktogether.mp4)
+    assert nominal_rate(Fraction(243090000, 8111111), ntsc) == ntsc
+    assert nominal_rate(Fraction(25), Fraction(25)) == 25
+    assert nominal_rate(Fraction(24), Fraction(25)) == 24  # variable rate: the average, as before
+    assert nominal_rate(None, Fraction(25)) == 25 and nominal_rate(Fraction(25), None) == 25
+    assert nominal_rate(None, None) is None

@@ -562,7 +562,7 @@ class GvcReader:
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
         self._packets = 0
         self._layout: int | None = None  # the packet header layout (FIXED, COMPACT, LEAN, TERSE); None: not known yet
-        self._step = 1  # stream 0's pts step (12.0 lean headers; pts_step)
+        self._step = 1  # stream 0's pts step (12.0 on; pts_step)
         # 13.0: stream 0's deltas are timed from the key or delta before them (from 0 before the first);
         # None where that frame was lost (damage, a join mid-stream, a seek)
         self._last_frame_pts: int | None = None
@@ -995,8 +995,8 @@ def _unsynced_byte(byte: int) -> bool:
 
 def _packet_fields(head: bytes, layout: int, start: int, synced: bool = True) -> tuple[int, int, int, bool, bool, int]:
     """Stream, type, flags, whether the pts counts steps, whether the fields were escaped, and where
-    the pts varint starts, of a COMPACT or LEAN packet header (``varint.CutShort`` when ``head`` ends
-    first); ``synced`` False: a LEAN header without its sync marker."""
+    the pts varint starts, of a COMPACT, LEAN or TERSE packet header (``varint.CutShort`` when ``head``
+    ends first); ``synced`` False: a LEAN or TERSE header without its sync marker."""
     at = len(PACKET_SYNC) if synced else 0
     if layout >= LEAN and len(head) > at and head[at]:
         byte = head[at]
@@ -1029,7 +1029,7 @@ def _payload_check(payload: bytes, layout: int) -> int:
 
 
 def pts_step(header: StreamHeader) -> int:
-    """Stream 0's pts step in a 12.0 stream: the time-base units of one frame at the header's frame rate
+    """Stream 0's pts step in a 12.0 or later stream: the time-base units of one frame at the header's frame rate
     when that is a whole number of at least 2, else 1 (no step). A lean packet header may count its
     pts in steps (docs/FORMAT.md), so a 25 fps clip in a 1/12800 time base codes frame n as n, not 512n."""
     (tb_num, tb_den), (fr_num, fr_den) = header.time_base, header.frame_rate

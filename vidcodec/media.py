@@ -238,6 +238,17 @@ def _audio_track(path: str | BinaryIO, index: int) -> AudioTrack | None:
         return None
 
 
+def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:
+    """A video stream's frame rate as the header records it: the demuxer's average rate, unless the
+    rate it guesses from the stream's timing (FFmpeg's ``av_guess_frame_rate``, what ``ffmpeg`` gives
+    its outputs) is within 0.1 % of it. An MP4 of 30000/1001 fps often averages 243090000/8111111 from
+    its durations; the nominal rate keeps y4m headers readable and lets 12.0+ packet headers count
+    frames (a whole 3003 units a frame in a 1/90000 time base: `container.pts_step`)."""
+    if average and guessed and abs(guessed / average - 1) < Fraction(1, 1000):
+        return guessed
+    return average or guessed or None
+
+
 class VideoSource:
     """An opened video input: iterate it (once) for :class:`VideoFrame` records; close it when done.
 
@@ -258,7 +269,7 @@ class VideoSource:
         self._stream = stream = streams[0]
         stream.thread_type = "AUTO"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
-        self.frame_rate: Fraction | None = stream.average_rate or stream.guessed_rate or None
+        self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
         self.frame_count: int = stream.frames or 0
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
