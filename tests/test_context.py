@@ -505,3 +505,50 @@ def test_a_forked_child_encodes_deltas(tiny):
         if child.is_alive():
             child.kill()
     assert got == want
+
+
+def test_selector_groups_pick_each_channels_row_from_its_previous_selector():
+    assert [(row, list(ch)) for row, ch in context.selector_groups(None, 4)] == [(0, [0, 1, 2, 3])]
+    prev = np.array([0, 3, 0, 14, 2, 7])
+    groups = context.selector_groups(prev, 5)  # channels past the count are not coded
+    assert [(row, list(ch)) for row, ch in groups] == [(1, [0, 2]), (3, [4]), (4, [1]), (15, [3])]
+    table = context.SELECTOR_FREQS_AFTER
+    assert table.shape == (16, 15) and (table.sum(axis=1) == 1 << 16).all() and table.min() >= 1
+    # what the table says: a channel unchanged last time is likely unchanged, one that changed likely changes
+    assert table[1, 0] > table[0, 0] > table[4, 0] and table[4, 1:].sum() > table[1, 1:].sum()
+
+
+def test_13x_delta_selectors_are_coded_by_the_previous_deltas_and_decode_in_step(tiny):
+    # A region that keeps changing: from the second delta on, each channel's selector is coded with the
+    # row its previous selector picks; the decoder follows the encoder's selectors delta by delta.
+    rng = np.random.default_rng(12)
+    y, _ = _key_and_change(tiny, rng)
+    frames = [y]
+    for _ in range(5):
+        nxt = frames[-1].copy()
+        nxt[:, 2:9, 3:11] += (rng.normal(0, 5, (tiny.latent_channels, 7, 8)) / tiny.gains[2][:, None, None])
+        frames.append(nxt.astype(np.float32))
+    coded = {}
+    for major in (13, 12):
+        enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, major=major)
+        dec = FrameDecoder(tiny, y.shape, major=major)
+        coded[major] = []
+        for f in frames:
+            c = enc.encode_latent(f)
+            dec.decode_symbols(c.kind, c.payload)
+            np.testing.assert_array_equal(dec._prev, enc._prev)
+            if major == 13:
+                assert (dec._prev_selectors is None) == (c.kind == KEY)
+                if c.kind == DELTA:
+                    np.testing.assert_array_equal(dec._prev_selectors, enc._prev_selectors)
+                    assert dec._prev_selectors.any()
+            coded[major].append(c)
+        assert [c.kind for c in coded[major]] == [KEY] + [DELTA] * 5
+    # The changing channels change again: their selectors cost less than with 12.0's single table.
+    assert sum(len(c.payload) for c in coded[13][2:]) < sum(len(c.payload) for c in coded[12][2:])
+    old = FrameDecoder(tiny, y.shape, major=12)
+    try:
+        got = [old.decode_symbols(c.kind, c.payload)[0] for c in coded[13]]
+        assert not np.array_equal(got[-1], _decoded_symbols(tiny, y.shape, coded[13], major=13)[-1])
+    except CoderError:
+        pass

@@ -274,14 +274,17 @@ def test_golden_lean_stream_is_version_12_and_decodes_to_the_same_symbols_and_fr
     assert len(got) < len(want) or not np.array_equal(np.stack(got), want)
 
 
-def test_golden_terse_stream_is_version_13_with_12x_payloads_and_shorter_packet_headers(tiny_model_dir):
-    # The same pan as golden_lean (made the same way, `python tests/tiny_model.py terse`): 13.0 changed
-    # only packet headers, so the payloads are 12.0's byte for byte and decode to its symbols and frames.
-    # Each header is 2 bytes shorter (a 16-bit payload check), and a delta's pts varint holds its distance
-    # from the frame before in frames (zigzag 1 = 2), not its frame number.
+def test_golden_terse_stream_is_version_13_with_shorter_headers_and_selectors(tiny_model_dir):
+    # The same pan as golden_lean, made the same way (`python tests/tiny_model.py terse`), to the same
+    # symbols and frames. 13.0 packet headers are 2 bytes shorter (a 16-bit payload check) and a delta's
+    # pts varint holds its distance from the frame before in frames (zigzag 1 = 2), not its frame number;
+    # a delta's channel selectors are coded with the rows of context.SELECTOR_FREQS_AFTER that the
+    # previous delta's selectors pick: the key payload is 12.0's, the deltas' are shorter. Read as 12.0
+    # payloads (one selector table), the deltas give other symbols or fail.
     packets = _golden_pan_packets("terse", (13, 0))
     lean = _golden_pan_packets("lean", (12, 0))
-    assert [p.payload for p in packets] == [p.payload for p in lean]
+    assert packets[0].payload == lean[0].payload
+    assert all(len(p.payload) < len(q.payload) for p, q in zip(packets[1:], lean[1:], strict=True))
     assert [p.pts for p in packets] == [p.pts for p in lean] == [40 * i for i in range(6)]
     assert [p.header_size for p in packets] == [p.header_size - 2 for p in lean] == [12] + [8] * 5
     data = (DATA / "golden_terse.gvc").read_bytes()
@@ -290,3 +293,16 @@ def test_golden_terse_stream_is_version_13_with_12x_payloads_and_shorter_packet_
         check_at = p.offset + p.header_size - 4
         assert int.from_bytes(data[check_at : check_at + 2], "little") == zlib.crc32(p.payload) & 0xFFFF
     _check_golden_pan("terse", major=13, want_name="lean")
+    with container.GvcReader(DATA / "golden_terse.gvc") as r:
+        h = r.header
+    m = zoo.load(h.model_name, h.model_hash.hex())
+    old = FrameDecoder(m, h.latent_shape, major=12, predictor=m.subpel)
+    want = np.load(DATA / "golden_lean.npz")["symbols"]
+    got = []
+    try:
+        for p in packets:
+            got.append(old.decode_symbols("key" if p.kind == container.PacketType.KEY else "delta",
+                                          _colour_section(p, h)[1])[0])
+    except CoderError:
+        pass
+    assert len(got) < len(want) or not np.array_equal(np.stack(got), want)

@@ -26,7 +26,8 @@ VIDCODEC_MODEL_PATH=tests/data) on 256×192 windows at quality 2 (``python tests
 format 11.0 one (a keyframe with a colour correction) likewise (``python tests/tiny_model.py colour``), and the
 format 12.0 one (packet headers with a packet byte and stepped pts, payloads without lengths) likewise but
 from a Matroska file (``python tests/tiny_model.py lean``), and the format 13.0 one (16-bit payload checks,
-deltas timed from the frame before) the same way (``python tests/tiny_model.py terse``). The format 6.0 GAN stream in feature space (the 8x8
+deltas timed from the frame before, selectors coded by the previous delta's) the same way (``python
+tests/tiny_model.py terse``; its symbols and frames are golden_lean's, so its .npz is not kept). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """

@@ -94,6 +94,44 @@ SHIFTS = np.array([
 SELECTOR_FREQS = np.array([52081, 136, 518, 3327, 5882, 2930, 432, 67, 117, 7, 10, 3, 12, 2, 12], dtype=np.int64)
 SELECTOR_FREQS.setflags(write=False)
 
+# Format 13.0: a delta's selectors are coded with the row of this table that the same channel's
+# selector in the previous delta picks (row = that selector + 1; row 0 in the first delta after a
+# keyframe), channels grouped by row in increasing row order (see selector_groups). A channel unchanged
+# in the last delta is likely unchanged again, one that changed is likely to change by about as much.
+# Fitted once on every coded delta's selectors at every level of five training clips (30 frames,
+# vaegan-g, 57 304 selectors; runs/context-fit/fit_selectors.py): counts + 1/2, quantized to 2**16,
+# none zero. 0.81 bits a selector on those frames against SELECTOR_FREQS' 1.11; on the held-out clips
+# 1.03 against 1.47 (-30 %). Part of the format (docs/FORMAT.md).
+# fmt: off
+SELECTOR_FREQS_AFTER = np.array([
+    [57760, 15, 79, 616, 3211, 2546, 648, 237, 15, 174, 47, 15, 79, 47, 47],
+    [60238, 28, 25, 169, 1576, 2377, 985, 122, 10, 1, 1, 1, 1, 1, 1],
+    [23078, 923, 923, 2769, 19383, 6461, 4615, 923, 923, 923, 923, 923, 923, 923, 923],
+    [19703, 322, 2905, 12590, 12590, 13236, 1614, 322, 322, 322, 322, 322, 322, 322, 322],
+    [20893, 153, 1385, 13805, 15139, 11136, 2412, 51, 256, 51, 51, 51, 51, 51, 51],
+    [24245, 145, 706, 2893, 25261, 11024, 1151, 9, 48, 9, 9, 9, 9, 9, 9],
+    [22293, 23, 242, 2652, 10462, 26059, 3529, 133, 101, 7, 7, 7, 7, 7, 7],
+    [25931, 76, 383, 1816, 6934, 14407, 13844, 1612, 281, 76, 76, 25, 25, 25, 25],
+    [15314, 137, 137, 413, 689, 6760, 10623, 28848, 1793, 137, 137, 137, 137, 137, 137],
+    [12136, 809, 809, 809, 5663, 7281, 10518, 16994, 2427, 809, 809, 809, 4045, 809, 809],
+    [2427, 2427, 2427, 2427, 2427, 12141, 12136, 7281, 7281, 2427, 2427, 2427, 2427, 2427, 2427],
+    [6779, 2259, 2259, 2259, 2259, 2259, 6779, 2259, 2259, 2259, 15830, 11299, 2259, 2259, 2259],
+    [11566, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855],
+    [2849, 2849, 2849, 2849, 2849, 2849, 8548, 2849, 19951, 2849, 2849, 2849, 2849, 2849, 2849],
+    [3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 11566, 3855, 3855, 3855, 3855],
+    [3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 3855, 11566, 3855, 3855, 3855, 3855],
+], dtype=np.int64)
+# fmt: on
+SELECTOR_FREQS_AFTER.setflags(write=False)
+
+
+def selector_groups(previous: np.ndarray | None, channels: int) -> list[tuple[int, np.ndarray]]:
+    """(row of SELECTOR_FREQS_AFTER, the channels coded with it, in channel order) for a 13.0 delta's
+    ``channels`` selectors, in increasing row order: the rows are the previous delta's selectors + 1
+    (``previous`` None: the first delta after a keyframe, row 0 for all)."""
+    rows = np.zeros(channels, dtype=np.int64) if previous is None else np.asarray(previous[:channels]) + 1
+    return [(int(row), np.flatnonzero(rows == row)) for row in np.unique(rows)]
+
 
 # Format 8.0: a temporal context. A residual's table also moves with how much the same channel
 # changed around the same position in the previous delta (its 3×3 sum of |residual|, magnitudes

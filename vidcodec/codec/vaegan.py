@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
 KEY, DELTA = "key", "delta"
 FORMAT_MAJOR = 13  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see decode_symbols)
+SELECTOR_MAJOR = 13  # from this major on, a delta's selectors are coded by the channel's previous selector
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
@@ -257,6 +258,10 @@ class FrameEncoder:
         # byte and its level is the previous frame's; the vectors and the escapes delimit themselves and
         # the ANS bytes run to the end of the payload (no lengths).
         self.lean = major >= LEAN_MAJOR and coder == "ans"
+        # 13.0: a delta's selectors are coded with the table row the previous delta's selector of the
+        # channel picks (context.SELECTOR_FREQS_AFTER); None after a keyframe.
+        self.selector_context = major >= SELECTOR_MAJOR and coder == "ans"
+        self._prev_selectors: np.ndarray | None = None
         if self.lean and motion_block > LEAN_BLOCK_MAX:
             raise UsageError(f"format {major}.0 codes motion blocks of 0 to {LEAN_BLOCK_MAX} latent pixels, "
                              f"got {motion_block}")
@@ -304,6 +309,7 @@ class FrameEncoder:
                              f"not {len(self.residuals)}: pass major=6 for other tables")
         freqs = context.SELECTOR_FREQS if compact else np.ones(len(self.residuals))
         self._selector_bits = np.log2(freqs.sum() / freqs)  # bits of each delta selector value
+        self._selector_row_bits = np.log2((1 << 16) / context.SELECTOR_FREQS_AFTER)  # 13.0: by previous selector
 
     def set_level(self, level: int) -> None:
         """Code from the next keyframe on at ``level`` (a level only changes at keyframes)."""
@@ -407,6 +413,7 @@ class FrameEncoder:
                 return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
         self._prev = pred + d
+        self._prev_selectors = plan[2].copy()
         if self.temporal:
             self._temporal = context.temporal_offsets(d[: self.channels])
         return delta
@@ -553,9 +560,18 @@ class FrameEncoder:
         gain = (r * r - (r - flat) ** 2).sum(axis=1)
         costs = self._channel_costs(flat)[:, 1:]
         # A coded channel also pays for its selector: with format 7.0's selector table a zero costs a
-        # fraction of a bit and a coded one 4-8 bits.
-        bits = costs.min(axis=1) + self._selector_bits[1 + costs.argmin(axis=1)] - self._selector_bits[0]
+        # fraction of a bit and a coded one 4-8 bits; from 13.0 each channel's row of the table its last
+        # selector picks (a channel that changed in the last delta pays less to change again).
+        sel = self._selector_costs()
+        bits = costs.min(axis=1) + sel[np.arange(c), 1 + costs.argmin(axis=1)] - sel[:, 0]
         flat[(gain < self._lam() * self.channel_lambda * bits) & flat.any(axis=1)] = 0
+
+    def _selector_costs(self) -> np.ndarray:
+        """(C, rows) bits of each channel's selector values in the delta being coded."""
+        if not self.selector_context:
+            return np.broadcast_to(self._selector_bits, (self.channels, len(self._selector_bits)))
+        rows = 0 if self._prev_selectors is None else self._prev_selectors + 1
+        return self._selector_row_bits[np.broadcast_to(rows, (self.channels,))]
 
     def _channel_costs(self, flat: np.ndarray) -> np.ndarray:
         """(C, rows) bits of each channel's residuals with each delta table."""
@@ -597,6 +613,7 @@ class FrameEncoder:
 
     def _commit(self, key: EncodedFrame, symbols: np.ndarray) -> EncodedFrame:
         self._prev = symbols
+        self._prev_selectors = None
         if self.temporal:
             self._temporal = np.int32(context.N_CONTEXTS)  # t = 0: no delta before this one
         self._since_key = 1
@@ -685,7 +702,10 @@ class FrameEncoder:
         tables = self.residuals
         n_rows = len(tables)
         w = SymbolWriter(self.coder, compact=self.compact, lean=self.lean)
-        if self.compact:
+        if self.selector_context:
+            for row, channels in context.selector_groups(self._prev_selectors, self.channels):
+                w.put_freqs(context.SELECTOR_FREQS_AFTER[row], selectors[channels])
+        elif self.compact:
             w.put_freqs(context.SELECTOR_FREQS, selectors)
         else:
             w.put_uniform(n_rows, selectors)
@@ -741,6 +761,8 @@ class FrameDecoder:
         self.temporal = major >= 8  # residual contexts also from the previous delta's residuals
         self.oriented = major >= 9  # context-coded residuals oriented by their prediction's sign
         self.lean = major >= LEAN_MAJOR and coder == "ans"  # 12.0 payloads (see decode_symbols)
+        self.selector_context = major >= SELECTOR_MAJOR and coder == "ans"  # 13.0: context.SELECTOR_FREQS_AFTER
+        self._prev_selectors: np.ndarray | None = None  # the previous delta's selectors (None after a key)
         self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
         if predictor is not None and major < 10:
             raise UsageError("a learned sub-pixel predictor needs a format 10.0 stream")
@@ -775,6 +797,7 @@ class FrameDecoder:
         elif kind == KEY:
             state = self._decode_key(level, data[1:], bool(payload[0] >> 7) if self.lean else None)
             self._prev_residual = None
+            self._prev_selectors = None
         else:
             pred, rest, use_context = self._delta_head(level, data)
             residual = self._decode_ans(kind, level, rest, pred if use_context else None)
@@ -896,7 +919,12 @@ class FrameDecoder:
                 out[ch] = r.get(tables, ch, h * w)
             return out.reshape(full, h, w)
         tables = self.residuals
-        if self.compact:
+        if self.selector_context:
+            selectors = np.zeros(c, dtype=np.int64)
+            for row, channels in context.selector_groups(self._prev_selectors, c):
+                selectors[channels] = r.get_freqs(context.SELECTOR_FREQS_AFTER[row], len(channels))
+            self._prev_selectors = selectors
+        elif self.compact:
             selectors = r.get_freqs(context.SELECTOR_FREQS, c)
         else:
             selectors = r.get_uniform(len(tables), c)
