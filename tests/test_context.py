@@ -152,15 +152,24 @@ def test_temporal_contexts_follow_their_definition():
     assert (context.ALL_SHIFTS[: context.N_CONTEXTS] == context.SHIFTS).all()  # 3.x-7.x contexts unchanged
 
 
-def test_temporal_contexts_track_the_previous_delta_and_decode_in_step(tiny):
-    # A region that keeps changing: from the second delta on, its residuals see the previous ones.
-    rng = np.random.default_rng(11)
+def _changing_frames(tiny, rng, deltas: int, region: tuple[slice, slice], sigma: float) -> list[np.ndarray]:
+    """A keyframe's latent, then ``deltas`` latents in which ``region`` keeps changing (noise of
+    ``sigma`` symbols at level 2 added to the frame before)."""
     y, _ = _key_and_change(tiny, rng)
     frames = [y]
-    for _ in range(4):
+    rows, cols = region
+    for _ in range(deltas):
         nxt = frames[-1].copy()
-        nxt[:, 3:8, 4:10] += (rng.normal(0, 6, (tiny.latent_channels, 5, 6)) / tiny.gains[2][:, None, None])
+        shape = (tiny.latent_channels, rows.stop - rows.start, cols.stop - cols.start)
+        nxt[:, rows, cols] += rng.normal(0, sigma, shape) / tiny.gains[2][:, None, None]
         frames.append(nxt.astype(np.float32))
+    return frames
+
+
+def test_temporal_contexts_track_the_previous_delta_and_decode_in_step(tiny):
+    # A region that keeps changing: from the second delta on, its residuals see the previous ones.
+    frames = _changing_frames(tiny, np.random.default_rng(11), 4, (slice(3, 8), slice(4, 10)), 6)
+    y = frames[0]
     sizes = {}
     for major in (8, 7):
         enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, major=major)
@@ -521,13 +530,8 @@ def test_selector_groups_pick_each_channels_row_from_its_previous_selector():
 def test_13x_delta_selectors_are_coded_by_the_previous_deltas_and_decode_in_step(tiny):
     # A region that keeps changing: from the second delta on, each channel's selector is coded with the
     # row its previous selector picks; the decoder follows the encoder's selectors delta by delta.
-    rng = np.random.default_rng(12)
-    y, _ = _key_and_change(tiny, rng)
-    frames = [y]
-    for _ in range(5):
-        nxt = frames[-1].copy()
-        nxt[:, 2:9, 3:11] += (rng.normal(0, 5, (tiny.latent_channels, 7, 8)) / tiny.gains[2][:, None, None])
-        frames.append(nxt.astype(np.float32))
+    frames = _changing_frames(tiny, np.random.default_rng(12), 5, (slice(2, 9), slice(3, 11)), 5)
+    y = frames[0]
     coded = {}
     for major in (13, 12):
         enc = FrameEncoder(tiny, 2, gop=100, scene_cut=10.0, major=major)
