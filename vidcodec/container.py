@@ -1059,8 +1059,11 @@ def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: 
     if layout == FIXED:
         head = _PACKET.pack(PACKET_SYNC, stream_index, kind, flags, pts, len(payload), zlib.crc32(payload))
         return head + _U32.pack(zlib.crc32(head))
-    if layout == TERSE and stream_index == 0 and kind == PacketType.DELTA and _fits_lean_byte(0, kind, flags):
-        # 13.0: a stream-0 delta's pts is coded as the difference from the stream's frame before it
+    # 12.0: a stream-0 delta whose fields fit the packet byte has no sync marker (a reader finds the
+    # stream again at the next key or other packet, which a lost delta's GOP needs anyway); 13.0: its pts
+    # is coded as the difference from the stream's frame before it
+    unsynced = layout >= LEAN and stream_index == 0 and kind == PacketType.DELTA and _fits_lean_byte(0, kind, flags)
+    if unsynced and layout == TERSE:
         pts -= last_frame_pts
         if not _I64_MIN <= pts <= _I64_MAX:
             raise UsageError("a delta packet's pts must be within 2**63 of the frame before it")
@@ -1070,9 +1073,7 @@ def _packet_header(stream_index: int, kind: int, flags: int, pts: int, payload: 
     else:  # the compact fields, after the escape byte in a lean header
         fields = (b"\0" if layout >= LEAN else b"") + bytes([stream_index, kind, flags]) + varint.encode(
             varint.zigzag(pts), varint.MAX_U64)
-    # 12.0: a stream-0 delta has no sync marker (a reader finds the stream again at the next key or
-    # other packet, which a lost delta's GOP needs anyway)
-    sync = b"" if lean is not None and _unsynced_byte(lean[0]) else PACKET_SYNC
+    sync = b"" if unsynced else PACKET_SYNC
     check = _check_struct(layout).pack(_payload_check(payload, layout))
     head = b"".join([sync, fields, varint.encode(len(payload)), check])
     return head + _U16.pack(zlib.crc32(head) & 0xFFFF)

@@ -125,11 +125,17 @@ SELECTOR_FREQS_AFTER = np.array([
 SELECTOR_FREQS_AFTER.setflags(write=False)
 
 
+def selector_rows(previous: np.ndarray | None, channels: int) -> np.ndarray:
+    """The row of SELECTOR_FREQS_AFTER each of a 13.0 delta's ``channels`` selectors is coded with: the
+    channel's selector in the previous delta + 1 (``previous`` None: the first delta after a keyframe,
+    row 0 for all)."""
+    return np.zeros(channels, dtype=np.int64) if previous is None else np.asarray(previous[:channels]) + 1
+
+
 def selector_groups(previous: np.ndarray | None, channels: int) -> list[tuple[int, np.ndarray]]:
     """(row of SELECTOR_FREQS_AFTER, the channels coded with it, in channel order) for a 13.0 delta's
-    ``channels`` selectors, in increasing row order: the rows are the previous delta's selectors + 1
-    (``previous`` None: the first delta after a keyframe, row 0 for all)."""
-    rows = np.zeros(channels, dtype=np.int64) if previous is None else np.asarray(previous[:channels]) + 1
+    ``channels`` selectors, in increasing row order (rows: :func:`selector_rows`)."""
+    rows = selector_rows(previous, channels)
     return [(int(row), np.flatnonzero(rows == row)) for row in np.unique(rows)]
 
 

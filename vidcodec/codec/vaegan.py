@@ -570,8 +570,7 @@ class FrameEncoder:
         """(C, rows) bits of each channel's selector values in the delta being coded."""
         if not self.selector_context:
             return np.broadcast_to(self._selector_bits, (self.channels, len(self._selector_bits)))
-        rows = 0 if self._prev_selectors is None else self._prev_selectors + 1
-        return self._selector_row_bits[np.broadcast_to(rows, (self.channels,))]
+        return self._selector_row_bits[context.selector_rows(self._prev_selectors, self.channels)]
 
     def _channel_costs(self, flat: np.ndarray) -> np.ndarray:
         """(C, rows) bits of each channel's residuals with each delta table."""
