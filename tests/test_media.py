@@ -253,6 +253,8 @@ def test_stdin_seekable_file_is_opened_directly(tmp_path: Path) -> None:
     ("one.mp4", "libx264", None, False),  # one keyframe: the seek lands on frame 0
     ("k.y4m", "rawvideo", None, False),  # every frame a keyframe
     ("k.avi", "mpeg4", 4, False),
+    ("k.ts", "libx264", 5, False),
+    ("one.ts", "libx264", None, False),  # a short MPEG-TS: its seek (by bytes) lands at the end, no frame
     ("k.y4m", "rawvideo", None, True),  # pipes that are not spooled: decoded up to the start
     ("k.mkv", "libx264", 5, True),
 ])

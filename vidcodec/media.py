@@ -350,7 +350,9 @@ class VideoSource:
             else:
                 self._restart()
                 first = next(self._frames, None)
-                if first is not None and first.pts is not None and first.pts > target:  # an inexact index
+                # An inexact index: the seek landed after the start, or at the end of the file with no
+                # frame at all (MPEG-TS, whose seeks go by byte position, on short files)
+                if first is None or (first.pts is not None and first.pts > target):
                     log.debug("%s: the seek landed after the start; decoding from the beginning", self.name)
                     self._container.seek(0, backward=True, stream=self._stream)
                     self._restart()
