@@ -88,6 +88,22 @@ def tiny_stream(d: Path, frames: int, gop: int) -> dict:
             "keys": [i for i, p in enumerate(packets) if p.kind is container.PacketType.KEY]}
 
 
+def late_copy(src: Path, dst: Path, seconds: float) -> int:
+    """A copy of the .gvc ``src`` at ``dst`` whose packets are ``seconds`` later (a stream cut from a
+    film, or an MPEG-TS source's clock); returns the pts added."""
+    from fractions import Fraction
+
+    from vidcodec import container
+
+    with container.GvcReader(src) as r:
+        header, packets = r.header, list(r)
+    late = int(Fraction(seconds) / Fraction(*header.time_base))
+    with container.GvcWriter(dst, header) as w:
+        for p in packets:
+            w.write_packet(p.kind, p.pts + late, p.payload, p.stream_index, p.flags)
+    return late
+
+
 @pytest.fixture
 def clip(tmp_path) -> Path:
     """A 12-frame 64x48 testsrc2 clip in mp4."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import write_testsrc
+from conftest import late_copy, write_testsrc
 
 import vidcodec
 from vidcodec import play
@@ -92,6 +92,15 @@ def test_keys_quit_pause_toggle_and_seek(stream, monkeypatch):
     gui = FakeGui(keys={12: [left]})  # in the GOP starting at 1.0 s: back to the one at 0.5 s
     stats = _player(stream, gui, monkeypatch, show_info=False).run()
     assert stats.seeks == 1 and stats.shown == 12 + 15
+
+    # a stream whose clock starts at 10:00:00: the seeks and --start count from its first frame
+    late_copy(stream, stream.with_name("late.gvc"), 10 * 3600)
+    gui = FakeGui(keys={12: [left]})
+    stats = _player(stream.with_name("late.gvc"), gui, monkeypatch, show_info=False).run()
+    assert stats.seeks == 1 and stats.shown == 12 + 15
+    gui = FakeGui(keys={1: [right]})
+    stats = _player(stream.with_name("late.gvc"), gui, monkeypatch, show_info=False, start=0.5).run()
+    assert stats.seeks == 1 and stats.shown == 1 + 10  # from 0.5 s, then to the keyframe at 1.0 s
 
     gui = FakeGui(keys={1: [ord("o")]})
     p = _player(stream, gui, monkeypatch)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_stream
+from conftest import late_copy, tiny_stream
 
 from vidcodec import api, container
 from vidcodec.cli import main
@@ -184,6 +184,22 @@ def test_start_gives_the_frames_of_the_full_decode_from_that_time(stream, tmp_pa
     assert [f.pts for f in got] == [f.pts for f in ref]
     assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got, ref))
     assert [f.index for f in got] == list(range(len(ref)))
+
+
+@pytest.mark.parametrize("source", ["index", "scan", "pipe"])
+def test_start_counts_from_the_first_frame_of_a_stream_that_starts_late(stream, tmp_path, source):
+    # as ffmpeg's -ss and encode --start: a stream cut from a film at 10:00 (or from an MPEG-TS, whose
+    # clock starts at 1.4 s) has its first frame at time 0 for --start
+    path = tmp_path / "late.gvc"
+    late = late_copy(stream["path"], path, 10 * 3600)
+    src = {"index": lambda: path, "scan": lambda: _without_index({**stream, "data": path.read_bytes(),
+                                                                  "packets": list(container.GvcReader(path))},
+                                                                 tmp_path),
+           "pipe": lambda: _Pipe(path.read_bytes())}[source]()
+    got = list(api.frames(src, start=float(_time(stream, 5))))
+    ref = stream["frames"][5:]
+    assert [f.pts for f in got] == [f.pts + late for f in ref]
+    assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got, ref))
 
 
 def test_start_past_the_end_gives_no_frames(stream):

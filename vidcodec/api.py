@@ -685,6 +685,7 @@ def _decode_packets(
     m: zoo.CodecModel,
     *,
     start: Fraction | None = None,
+    origin: int | None = None,
     counts: _Counts | None = None,
     from_beginning: bool = True,
     audio: media.AudioTrack | None = None,
@@ -698,15 +699,19 @@ def _decode_packets(
     first one) with that packet's pts. Frames lost inside a damaged byte range leave no trace but a
     pts gap: when the header's frame rate is known the gap is filled with concealed repeats at that
     rate (at most MAX_GAP_FRAMES per gap); damage at the very first packet is filled from pts 0, and
-    damage at the end up to the frame count of the index (or header). Frames whose time is before
-    ``start`` (seconds) are decoded as needed but neither synthesized nor yielded. With ``audio`` (the
-    stream's audio track) the audio packets at or after ``start`` are yielded too, in stream order.
+    damage at the end up to the frame count of the index (or header). Frames less than ``start``
+    seconds after the first frame (at pts ``origin``; None: the first one met) are decoded as needed
+    but neither synthesized nor yielded. With ``audio`` (the stream's audio track) the audio packets
+    from the first frame yielded on are yielded too, in stream order.
     With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
     (:mod:`vidcodec.gopdecode`); the frames are the same.
     """
 
     def wanted_audio(pts: int) -> bool:
-        return start is None or pts * audio.time_base >= start
+        if start is None:
+            return True
+        # before the first frame is met (a pipe), audio counts from itself
+        return pts * audio.time_base >= start + (pts * audio.time_base if origin is None else origin * tb)
 
     hdr = reader.header
     counts = counts if counts is not None else _Counts()
@@ -723,8 +728,10 @@ def _decode_packets(
     started = start is None
 
     def wanted(pts: int) -> bool:
-        nonlocal started
-        started = started or pts * tb >= start
+        nonlocal started, origin
+        if origin is None:
+            origin = pts
+        started = started or (pts - origin) * tb >= start
         return started
 
     def emit(pts: int, key: bool, concealed: bool, size: int = 0) -> Iterator[_Pending]:
@@ -820,8 +827,9 @@ def frames(
 
     Damage does not stop decoding: lost frames are concealed (``DecodedFrame.concealed``; see
     ``_decode_packets``). A stream cut off inside a packet yields every complete frame, then raises
-    :class:`~vidcodec.errors.TruncatedStreamError`. ``start`` (seconds): begin at the first frame whose
-    time is at or after it, seeking to the keyframe before it in a seekable file (index, else a scan),
+    :class:`~vidcodec.errors.TruncatedStreamError`. ``start`` (seconds): begin at the first frame that
+    far or further after the stream's first frame (as ffmpeg's ``-ss`` and :func:`encode`'s
+    ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
     decoding and discarding on a pipe. ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"`` or ``"torch"``; the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
@@ -899,9 +907,12 @@ def open_pending(
     reader = stack.enter_context(container.GvcReader(source, resync=True))
     m = _stream_model(reader.header, backend)
     from_beginning = True
+    origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
     if start is not None and reader.seekable:
         tb = Fraction(*reader.header.time_base)
-        entry = reader.seek_to_keyframe(-(-start // tb))  # the last keyframe at or before the first frame
+        # the last keyframe at or before the first frame wanted
+        entry = reader.seek_to_keyframe(-(-start // tb), from_first=True)
+        origin = reader.first_key_pts
         from_beginning = entry.offset == reader.header_size
         log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
     track = audio_track(reader.header) if audio else None
@@ -915,8 +926,9 @@ def open_pending(
                      "side by side)", workers, reader.header.gop, gopdecode.MAX_RUN_FRAMES)
         else:
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
-    pending = pipeline.stage(_decode_packets(reader, m, start=start, counts=counts, from_beginning=from_beginning,
-                                             audio=track, runs=runs), name="vidcodec-parse")
+    pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
+                                             from_beginning=from_beginning, audio=track, runs=runs),
+                             name="vidcodec-parse")
     stack.enter_context(contextlib.closing(pending))
     return reader, m, pending, track
 

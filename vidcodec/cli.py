@@ -210,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     dec.add_argument("--no-audio", action="store_true", help="do not mux the stream's audio back (mp4/mkv/mov)")
     dec.add_argument("--start", type=_time, metavar="TIME",
-                     help="begin at the first frame at or after this time, in seconds or [HH:]MM:SS[.frac] "
-                     "(seeks to the keyframe before it)")
+                     help="begin at the first frame this long or more after the stream's first frame, in "
+                     "seconds or [HH:]MM:SS[.frac], as ffmpeg's -ss (seeks to the keyframe before it)")
     dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
     dec.add_argument("--pix-fmt", choices=PIX_FMTS,
                      help="the output's pixel format. Default: the source's, as the stream records it "
@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --to: the y4m's pixel format (default: the source's where the stream records it, "
                     "else yuv444p; yuv420p halves the bytes)")
     pl.add_argument("--start", type=_time, metavar="TIME",
-                    help="begin at this time, in seconds or [HH:]MM:SS[.frac] (seeks to the keyframe before)")
+                    help="begin this long after the stream's first frame, in seconds or [HH:]MM:SS[.frac] "
+                    "(seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_follow(pl)
     pl.add_argument("--no-info", action="store_true", help="start with the on-screen info line hidden (o toggles)")

@@ -560,6 +560,7 @@ class GvcReader:
             raise InputError(f"cannot open {os.fspath(source)}: {reason}; give a .gvc file") from None
         self.resync = resync
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
+        self.first_key_pts: int | None = None  # the first stream-0 key packet's pts, once seek_to_keyframe knows it
         self._packets = 0
         self._layout: int | None = None  # the packet header layout (FIXED, COMPACT, LEAN, TERSE); None: not known yet
         self._step = 1  # stream 0's pts step (12.0 on; pts_step)
@@ -942,8 +943,10 @@ class GvcReader:
             return None
         return KeyframeIndex(frame_count, entries)
 
-    def seek_to_keyframe(self, pts: int) -> IndexEntry:
-        """Position at the last stream-0 key packet with pts <= the given pts (the first one if none is).
+    def seek_to_keyframe(self, pts: int, *, from_first: bool = False) -> IndexEntry:
+        """Position at the last stream-0 key packet with pts <= the given pts (the first one if none is);
+        with ``from_first`` the pts counts from the first key packet's (as ffmpeg's ``-ss`` counts from
+        a file's start time). Sets :attr:`first_key_pts`.
 
         Uses the footer index when valid, else scans the whole stream. Seekable sources only.
         """
@@ -955,6 +958,9 @@ class GvcReader:
         entries = index.entries if index is not None else self._scan_keyframes()
         if not entries:
             raise FormatError("the stream has no key packets to seek to")
+        self.first_key_pts = min(e.pts for e in entries)
+        if from_first:
+            pts += self.first_key_pts
         before = [e for e in entries if e.pts <= pts]
         target = max(before, key=lambda e: e.pts) if before else min(entries, key=lambda e: e.pts)
         self._reposition(target.offset)

@@ -138,7 +138,12 @@ class Player:
             tb = Fraction(*hdr.time_base)
             step = float(Fraction(hdr.frame_rate[1], hdr.frame_rate[0])) if hdr.frame_rate[0] else 1 / 25
             index = reader.index() if self.seekable else None
-            keys = [e.pts * tb for e in index.entries] if index is not None else []
+            # --start and the seeks count from the stream's first frame (known after a seek, else the
+            # index's first keyframe, else the first frame met)
+            base = reader.first_key_pts
+            if base is None and index is not None and index.entries:
+                base = min(e.pts for e in index.entries)
+            keys = [(e.pts - base) * tb for e in index.entries] if index is not None and base is not None else []
             origin: tuple[float, float] | None = None  # (clock, stream time) pairing for pacing
             recent: deque[tuple[float, int]] = deque()  # (clock, bytes) of frames in the last second
             current = start or Fraction(0)
@@ -151,7 +156,9 @@ class Player:
                 api.synthesized(pending, m, hdr.width, hdr.height, skip=lambda p: behind and droppable(p))))
             for p, picture in pictures:
                 t = float(p.pts * tb)
-                current = p.pts * tb
+                if base is None:
+                    base = p.pts
+                current = (p.pts - base) * tb
                 now = self.clock()
                 if origin is None:
                     origin = (now, t)

@@ -24,6 +24,7 @@ most the order-0 gap (11 % on bikes, a byte a delta). Not worth a format change.
 import collections
 import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -118,7 +119,7 @@ def table_bits(value, probs):
     return -np.log2(probs[2 * K]) + float(elias.gamma_bits(np.array([abs(value) - K])).sum()) + 1
 
 
-train, held = (pickle.load(open(p, "rb")) for p in sys.argv[1:3])
+train, held = (pickle.loads(Path(p).read_bytes()) for p in sys.argv[1:3])
 for name, rows in (("train", train), ("held-out", held)):
     for clip in sorted({r[0] for r in rows}):
         sub = [r for r in rows if r[0] == clip]
