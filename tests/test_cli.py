@@ -671,3 +671,23 @@ def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys):
     code, _, _ = cli(capsys, "decode", gvc, tmp_path / "killed.y4m", "-q")
     assert code == (0 if r["truncated"] is None else 2)
     assert read_video(tmp_path / "killed.y4m")[0] == r["frames"]
+
+
+def test_an_input_that_ends_before_its_announced_frames_is_reported_and_the_header_tells_the_truth(
+        caplog, tmp_path, tiny_model_dir):
+    whole = write_testsrc(tmp_path / "whole.avi", frames=40, codec="mpeg4")  # AVI's header counts 40
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])  # a download broken off
+    out = tmp_path / "cut.gvc"
+    assert main(["encode", str(cut), str(out), "--model", "vaegan-tiny"]) == 0
+    err = caplog.text
+    caplog.clear()
+    frames = len(list(vidcodec.frames(out)))
+    assert 0 < frames < 30
+    assert f"ended after {frames} of the 40 frames its container announces" in err
+    with container.GvcReader(out) as r:
+        assert r.header.frame_count == frames  # not the 40 the input claimed
+    # the whole file: no warning
+    assert main(["encode", str(whole), str(tmp_path / "whole.gvc"), "--model", "vaegan-tiny"]) == 0
+    assert "ended after" not in caplog.text

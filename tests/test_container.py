@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import struct
@@ -204,8 +205,24 @@ def test_header_round_trip_preserves_every_field() -> None:
     assert decode_header(encode_header(header)) == header
     data, _ = write_stream(header=header)
     reader = GvcReader(io.BytesIO(data))
-    assert reader.header == header
+    # a writer that can seek puts the frames it wrote in place of a count it did not write
+    assert reader.header == dataclasses.replace(header, frame_count=len(PACKETS))
     assert reader.version == FORMAT_VERSION
+    assert GvcReader(io.BytesIO(write_stream(header=dataclasses.replace(header, frame_count=9))[0])).header == \
+        dataclasses.replace(header, frame_count=9)
+
+
+def test_a_seekable_writer_corrects_a_frame_count_it_did_not_write_and_a_pipe_cannot() -> None:
+    header = make_header(frame_count=20)  # e.g. a truncated input's metadata
+    data, _ = write_stream(header=header)
+    assert GvcReader(io.BytesIO(data)).header.frame_count == len(PACKETS)
+    sink = PipeSink()
+    with GvcWriter(sink, header) as writer:
+        for kind, pts, payload in PACKETS:
+            writer.write_packet(kind, pts, payload)
+    assert GvcReader(io.BytesIO(bytes(sink.data))).header.frame_count == 20
+    # unknown (0) stays unknown: the index has the count
+    assert GvcReader(io.BytesIO(write_stream()[0])).header.frame_count == 0
 
 
 def test_header_bytes_follow_the_documented_layout() -> None:

@@ -322,6 +322,12 @@ def encode(
                 levels[level + 1] = levels.get(level + 1, 0) + 1
                 bar.update(1)
             tally.audio_bytes += audio.write(source.take_audio(), tally)
+        # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
+        # only a larger shortfall is worth a warning.
+        announced = source.frame_count and min(source.frame_count, max_frames or source.frame_count)
+        if announced and tally.frames < announced - max(2, announced // 100):
+            log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
+                        "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
         size = writer.bytes_written
         if rate is not None:
             rate.finish()

@@ -14,7 +14,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -1111,6 +1111,8 @@ class GvcWriter:
         self._closed = False
         self._broken = False
         try:
+            # where the header goes, in an output that can seek back to it (close() sets its frame count)
+            self._start = self._out.tell() if _is_seekable(self._out) else None
             self._emit(data)
         except BaseException:
             self._closed = True
@@ -1200,9 +1202,27 @@ class GvcWriter:
                 footer = _FOOTER.pack(self._offset, len(self._keys))
                 footer += _U32.pack(zlib.crc32(footer)) + FOOTER_MAGIC
                 self._emit(head + _U32.pack(zlib.crc32(head)) + entries, footer)
+                if self._start is not None and self.header.frame_count not in (0, self._frames):
+                    self._set_frame_count()
         finally:
             if self._owned:
                 self._out.close()
+
+    def _set_frame_count(self) -> None:
+        """Rewrite the header (same size, its CRC with it) with the frames written where it announced
+        another count (from the input's metadata: a truncated input): a reader without the index
+        trusts the header's count. A count of 0 (unknown) stays; the index has the count."""
+        data = encode_header(replace(self.header, frame_count=self._frames))
+        if len(data) != len(self._header_bytes):  # the count is a fixed-width field: cannot happen
+            raise AssertionError("a header's size changed with its frame count")
+        try:
+            end = self._out.tell()
+            self._out.seek(self._start)
+            self._out.write(data)
+            self._out.seek(end)
+            self._out.flush()
+        except OSError as err:
+            logger.warning("could not write the frame count (%d) into the stream header: %s", self._frames, err)
 
 
 @dataclass
