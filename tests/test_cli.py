@@ -274,6 +274,15 @@ def test_encode_spools_mp4_from_a_stdin_pipe(env, media, tmp_path):
     assert out.read_bytes() == media["gvc"].read_bytes()  # same stream as from the path
 
 
+def test_encode_of_garbage_on_stdin_says_what_ffmpeg_found_in_plain_words(env, tmp_path):
+    garbage = np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    r = vidcodec_proc(env, "encode", "-", tmp_path / "g.gvc", *TINY, "-q", input=garbage, capture_output=True)
+    assert r.returncode == 2
+    err = r.stderr.decode()
+    assert "cannot open stdin as media: Invalid data found when processing input; pipe a video file" in err
+    assert "Errno" not in err and "'" not in err  # not FFmpeg's errno nor the pipe's file name ('3')
+
+
 def test_encode_writes_the_stream_to_stdout(env, media, tmp_path):
     out = tmp_path / "stdout.gvc"
     with out.open("wb") as f:

@@ -714,7 +714,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             container, spool = _open_stdin(stream_in)
             seekable = spool is not None or _seekable(stream_in)
         except av.FFmpegError as exc:
-            raise InputError(f"cannot open stdin as media: {exc}; pipe a video file into it") from exc
+            reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words, without its errno and file name
+            raise InputError(f"cannot open stdin as media: {reason}; pipe a video file into it") from exc
     else:
         path = Path(src)
         name = str(path)
