@@ -1066,3 +1066,16 @@ def test_a_late_joiner_checks_both_layouts_to_the_end_at_the_same_sync() -> None
     with GvcReader(Pipe(data[first - 5 :], chunk=1 << 20)) as r:
         assert r.joined_at == 5 and r.version == (6, 0)
         assert [(p.kind, p.pts) for p in r] == [(KEY, 117377), (DELTA, 117378)]
+
+
+@pytest.mark.parametrize("source", ["file", "pipe"])
+def test_a_stream_followed_by_another_is_read_to_its_end_with_a_warning(source, caplog) -> None:
+    data, _ = write_stream()
+    joined = data + data  # cat a.gvc b.gvc
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        packets = read_all(data)
+        assert "follows it" not in caplog.text  # a stream alone ends cleanly
+        packets = [(p.kind, p.pts, p.payload) for p in GvcReader(io.BytesIO(joined) if source == "file"
+                                                                  else Pipe(joined))]
+    assert packets == PACKETS
+    assert f"the stream ends at offset {len(data)}, but another stream follows it" in caplog.text

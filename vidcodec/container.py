@@ -718,6 +718,7 @@ class GvcReader:
                 return None
             if head == INDEX_MARKER:
                 self._trailer = self._read_index()
+                self._check_end()
                 return None
             synced = head == PACKET_SYNC
             if synced or (self._layout >= LEAN and _unsynced_byte(head[0])):  # 12.0 on: a stream-0 delta
@@ -833,6 +834,16 @@ class GvcReader:
         inp.skip(INDEX_HEADER_SIZE)
         entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(inp.take(total - INDEX_HEADER_SIZE)))
         return KeyframeIndex(frame_count, entries)
+
+    def _check_end(self) -> None:
+        """After the index: warn when more than the footer follows (e.g. ``cat a.gvc b.gvc``), which
+        the reader does not read."""
+        inp = self._in
+        if inp.fill(FOOTER_SIZE + 1):
+            after = inp.pos + FOOTER_SIZE
+            more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
+            logger.warning("the stream ends at offset %d, but %s follows it there (streams joined with cat?), "
+                           "which is not read; decode each .gvc on its own", after, more)
 
     def _recover(self, damage: _Damage) -> Damaged:
         """Skip past damage (to its known end, or by scanning for a valid record) and describe it."""
