@@ -25,11 +25,15 @@ Measured (20 frames; bytes a frame of the stream without copies; PSNR gain, mask
 | motion.mov q3 / q6 | 41 / 80 B | +0.36 / +0.52 dB, 37 / 87 B | +0.13 dB, 4 B (q3) | +0.08 dB, 1 B (q3) |
 | bikes q3 / q6 (held out, diagnosis only) | 84 / 325 B | +1.53 / +0.45 dB, 88 / 101 B | | |
 | vtest q3 / q6 (held out, diagnosis only) | 306 / 1454 B | +0.02 / +0.02 dB, 51 / 66 B | | |
+| Megamind 120-139 q3 / q5 (unseen, diagnosis only) | 200 / 688 B | +0.65 / +0.35 dB, 177 / 201 B | | |
 
 A dB is worth about a quarter of the rate on these curves. Fine blocks find real gains but their
 masks cost as much (bikes q3: +1.5 dB for twice the bytes); coarse blocks cost little and find
 little; on a fixed noisy camera (vtest) copying finds nothing, the noise being new every frame. Only
-wannaworktogether at 16² (+2.5 dB for 20 % more bytes) would pay clearly. Not built: it would need a
+wannaworktogether at 16² (+2.5 dB for 20 % more bytes) would pay clearly. Even on Megamind, whose
+slow sub-stride motion is where the latent deltas are weakest (docs/eval/unseen-opencv), the copies
+cover half the blocks for +0.35-0.65 dB at a mask that costs as much as the frame; the latent bits a
+copied block would no longer need (not modelled here) could not pay for that either. Not built: it would need a
 format change, the decoder's previous output frame in the loop (a frame-serial step after the
 synthesis), and a mask coded far more cheaply than this one to pay on most clips.
 """
