@@ -49,6 +49,12 @@ def test_bench_usage_errors(tmp_path, capsys):
         bench.bench(None, subpel="quarter")
 
 
+def test_bench_quality_out_of_range_says_the_levels_as_encode_does(tiny_model_dir):
+    for q in (0, 99):
+        with pytest.raises(UsageError, match=f"--quality must be between 1 and 3 \\(got {q}\\)"):
+            bench.bench(None, model="vaegan-tiny", quality=q, frames=2)
+
+
 def test_bench_stages_time_either_prediction(tiny_model_dir):
     from vidcodec.models import zoo
 

@@ -72,6 +72,13 @@ def test_train_gan_writes_a_run_resumes_and_is_reproducible(tmp_path):
 
     train(_tiny_cfg(run, final_steps=8), progress=False, resume=True)  # two more steps
     assert (run / "log.csv").read_text().splitlines()[-1].startswith("12,")
+    # the command line: a new run over this one is refused; --resume alone takes the run's settings
+    from vidcodec.cli import main as cli_main
+
+    assert cli_main(["train-gan", "--data", str(SAMPLE), "--out", str(run), "-q"]) == 2
+    assert cli_main(["train-gan", "--out", str(run), "--resume", "--final-steps", "10", "-q"]) == 0
+    assert (run / "log.csv").read_text().splitlines()[-1].startswith("14,")
+    assert GanTrainConfig.load(run / "config.toml") == _tiny_cfg(run, final_steps=10)
 
     out = export_generator(best, tmp_path / "w" / "pgan-t.safetensors")
     card = json.loads(out.with_suffix(".json").read_text())

@@ -273,8 +273,9 @@ def test_cli_follow_writes_every_frame(capsys, stream, tmp_path):
     assert out.read_bytes().count(b"FRAME\n") == FRAMES
 
 
-def test_follow_ends_after_the_timeout_when_the_writer_stops(stream, tmp_path):
-    """A writer that dies without closing: everything written is decoded, then the timeout ends it."""
+def test_follow_ends_after_the_timeout_when_the_writer_stops(stream, tmp_path, caplog):
+    """A writer that dies without closing: everything written is decoded, then the timeout ends it,
+    with a warning (it is not a stream that was closed)."""
     last = stream["packets"][7]
     path = tmp_path / "dead.gvc"
     path.write_bytes(stream["data"][: last.offset])
@@ -282,6 +283,11 @@ def test_follow_ends_after_the_timeout_when_the_writer_stops(stream, tmp_path):
     got = list(api.frames(path, follow=True, follow_timeout=0.3))
     assert 0.3 <= time.monotonic() - t0 < 3
     assert [f.pts for f in got] == [f.pts for f in stream["frames"][:7]]
+    assert "has not grown for 0.3 s and was not closed" in caplog.text
+    caplog.clear()
+    path.write_bytes(stream["data"])
+    assert len(list(api.frames(path, follow=True, follow_timeout=0.3))) == FRAMES
+    assert "not closed" not in caplog.text
 
 
 def test_followed_file_is_a_stream_that_reads_to_the_footer(stream, tmp_path):

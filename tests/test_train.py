@@ -21,7 +21,7 @@ from vidcodec.models.discriminator import PairDiscriminator
 from vidcodec.models.layers import FactorizedDensity, stacked_likelihood
 from vidcodec.models.vaegan import VAEGAN, VAEGANConfig
 from vidcodec.train import checkpoint, losses
-from vidcodec.train.config import TrainConfig
+from vidcodec.train.config import GanTrainConfig, TrainConfig
 from vidcodec.train.saliency import spectral_residual, weight_map
 from vidcodec.train.vaegan import init_from, train
 
@@ -142,6 +142,66 @@ def test_config_toml_round_trip_and_errors(tmp_path):
         TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[4]).check()
     with pytest.raises(UsageError, match="non-decreasing"):
         TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[8, 4]).check()
+
+
+def test_config_values_of_the_wrong_type_are_usage_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    for text, message in (('steps = "three"', "steps must be an integer, got 'three'"),
+                          ("lambdas = 5", "lambdas must be a list of numbers, got 5"),
+                          ("lr = true", "lr must be a number"), ("data = [1]", "data must be a list of strings")):
+        path.write_text(text + "\n")
+        with pytest.raises(UsageError, match=message):
+            TrainConfig.load(path)
+    path.write_text('data = "photos"\nlr = 1\n')  # one folder as a string, an integer learning rate
+    cfg = TrainConfig.load(path)
+    assert cfg.data == ["photos"] and cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    path.write_text('batch = "two"\n')
+    with pytest.raises(UsageError, match="batch must be an integer"):
+        GanTrainConfig.load(path)
+
+
+def test_resume_takes_the_runs_own_settings(data, tmp_path):
+    out = tmp_path / "own"
+    train(_cfg(data, out, "--steps", "2", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
+    import argparse
+
+    from vidcodec.train.cli_args import add_arguments
+    from vidcodec.train.vaegan import config_from_args
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg = config_from_args(p.parse_args(["--out", str(out), "--resume", "--steps", "3"]))  # no --config, no TINY
+    assert cfg.latent_channels == 8 and cfg.level_channels == [2, 4, 8] and cfg.steps == 3
+    train(cfg, progress=False)
+    assert json.loads((out / "last.json").read_text())["step"] == 3
+    # other architecture flags than the run's: a usage error naming its settings, not torch's mismatch
+    wide = config_from_args(p.parse_args(["--out", str(out), "--resume", "--steps", "4", "--latent-channels", "16",
+                                          "--level-channels", "2", "4", "16"]))
+    with pytest.raises(UsageError, match="does not fit this configuration.*last.toml"):
+        train(wide, progress=False)
+
+
+def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
+    with pytest.raises(UsageError, match="training data .*nowhere does not exist"):
+        train(_cfg(tmp_path / "nowhere", tmp_path / "o1"), progress=False)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("not an image")
+    with pytest.raises(UsageError, match="no readable images or videos in"):
+        train(_cfg(tmp_path / "notes", tmp_path / "o2"), progress=False)
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()  # no empty run folders left
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "x.png").write_bytes((data / "img0.png").read_bytes())
+    with pytest.raises(UsageError, match="1 training image.*held out for validation"):
+        train(_cfg(one, tmp_path / "o3"), progress=False)
+    (one / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    (one / "broken.mp4").write_bytes((data / "clip.mp4").read_bytes()[:300])
+    from vidcodec.train.data import load_pool
+
+    photos, frames, used = load_pool([one, data], set(), 4)
+    assert len(frames) == 4  # the good clip's
+    assert len(photos) == 7 and "broken.png" in caplog.text and "broken.mp4" in caplog.text
+    assert not any("broken" in u for u in used)
 
 
 def test_cli_train_flags_override_config_file(data, tmp_path, capsys):

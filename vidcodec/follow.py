@@ -9,6 +9,7 @@ seconds. :class:`~vidcodec.container.GvcReader` reads it as it reads a pipe.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import time
@@ -17,6 +18,7 @@ import zlib
 from .container import FOOTER_MAGIC, FOOTER_SIZE, INDEX_HEADER_SIZE
 from .errors import InputError, UsageError
 
+log = logging.getLogger("vidcodec")
 _FOOTER = struct.Struct("<QII")  # index offset, entry count, footer CRC (then the magic); docs/FORMAT.md
 _ENTRY_SIZE = 16
 
@@ -75,6 +77,9 @@ class FollowedFile(io.RawIOBase):
                 return 0
             if time.monotonic() - self._last_growth >= self.timeout:
                 self._finish("timeout")
+                log.warning("%s has not grown for %g s and was not closed (no index and footer): stopped "
+                            "following; its writer may have died, and what was read may be the stream's "
+                            "beginning only (a longer --follow-timeout waits longer)", self._f.name, self.timeout)
                 return 0
             time.sleep(self.poll)
 

@@ -6,8 +6,11 @@ Kept apart from the training code so that building the command line does not imp
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import asdict
+from pathlib import Path
 
+from ..errors import UsageError
 from .config import DEFAULT_EXCLUDE, DISTORTIONS, GanTrainConfig, TrainConfig
 
 
@@ -80,9 +83,20 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:
-    base = asdict(GanTrainConfig.load(a.config)) if a.config else {}
+    """A GanTrainConfig from ``--config`` (with ``--resume`` and no ``--config``: the run's own
+    ``config.toml``), overridden by the flags that were given. Refuses to start a new run over an
+    existing one."""
+    config = a.config
+    out = Path(a.out or GanTrainConfig().out)
+    if a.resume and not config and (out / "config.toml").exists():
+        config = out / "config.toml"
+        logging.getLogger("vidcodec").info("resuming with the settings of %s (flags given override them)", config)
+    base = asdict(GanTrainConfig.load(config)) if config else {}
     for name in GanTrainConfig.__dataclass_fields__:
         v = getattr(a, name, None)
         if v is not None:
             base[name] = v
-    return GanTrainConfig.from_dict(base).check()
+    cfg = GanTrainConfig.from_dict(base).check()
+    if not a.resume and Path(cfg.out, "last.safetensors").exists():
+        raise UsageError(f"{cfg.out} already holds a run: add --resume to continue it, or choose another --out")
+    return cfg

@@ -45,11 +45,14 @@ class TomlConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config"):
+        """The configuration of a dict of settings; unknown keys and values of the wrong type are a
+        UsageError (a list of strings may be given as one string)."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise UsageError(f"{where}: unknown setting(s) {', '.join(unknown)}")
-        return cls(**d)
+        defaults = asdict(cls())
+        return cls(**{k: _checked(k, v, defaults[k], where) for k, v in d.items()})
 
 
 @dataclass
@@ -178,6 +181,32 @@ class GanTrainConfig(TomlConfig):
     @property
     def total_steps(self) -> int:
         return self.steps_per_scale * (len(self.depths) - 1) + self.final_steps
+
+
+def _checked(name: str, value: object, default: object, where: str) -> object:
+    """``value`` of setting ``name`` if it has the type of the setting's ``default`` (an int for a
+    float, a string for a list of strings), else UsageError."""
+    def fits(v: object, d: object) -> bool:
+        if isinstance(d, bool):
+            return isinstance(v, bool)
+        if isinstance(d, int):
+            return isinstance(v, int) and not isinstance(v, bool)
+        if isinstance(d, float):
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+        return isinstance(v, type(d))
+
+    if isinstance(default, list):
+        item = {"lambdas": 0.0, "depths": 0, "level_channels": 0}.get(name, default[0] if default else "")
+        if isinstance(item, str) and isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(fits(v, item) for v in value):
+            return [float(v) for v in value] if isinstance(item, float) else value
+        kind = {str: "strings", int: "integers", float: "numbers"}[type(item)]
+        raise UsageError(f"{where}: {name} must be a list of {kind}, got {value!r}")
+    if fits(value, default):
+        return float(value) if isinstance(default, float) else value
+    kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[type(default)]
+    raise UsageError(f"{where}: {name} must be {kind}, got {value!r}")
 
 
 def _toml_value(v: object) -> str:

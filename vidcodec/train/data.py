@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
+from ..errors import UsageError
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".y4m", ".m4v"}
@@ -94,11 +99,31 @@ class CropSampler:
 
 
 def expand_sources(sources: list[Path]) -> list[Path]:
-    """Files named directly, and every file under the folders named (sorted per folder)."""
+    """Files named directly, and every file under the folders named (sorted per folder); a source
+    that does not exist is a UsageError."""
     files: list[Path] = []
     for src in sources:
+        if not src.exists():
+            raise UsageError(f"training data {src} does not exist")
         files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
     return files
+
+
+def readable(path: Path, read: Callable[[Path], T]) -> T | None:
+    """``read(path)``, or None with a warning when the file cannot be read (a damaged image or
+    video should not end a long training run)."""
+    import av
+
+    try:
+        return read(path)
+    except (ValueError, OSError, av.FFmpegError) as e:
+        log.warning("skipping %s: it cannot be read (%s)", path, e)
+        return None
+
+
+def no_media(sources: list[Path]) -> UsageError:
+    return UsageError(f"no readable images or videos in {', '.join(map(str, sources))}: give folders or files "
+                      f"of photos ({', '.join(sorted(IMAGE_EXTS))}) or videos ({', '.join(sorted(VIDEO_EXTS))})")
 
 
 def load_pool(
@@ -113,11 +138,19 @@ def load_pool(
             continue
         ext = f.suffix.lower()
         if ext in IMAGE_EXTS:
-            photos.append(load_image(f))
+            image = readable(f, load_image)
+            if image is None:
+                continue
+            photos.append(image)
         elif ext in VIDEO_EXTS:
-            frames.extend(sample_video_frames(f, frames_per_video))
+            sampled = readable(f, lambda p: sample_video_frames(p, frames_per_video))
+            if not sampled:
+                continue
+            frames.extend(sampled)
         else:
             continue
         used.append(str(f))
+    if not used:
+        raise no_media(sources)
     log.info("training pool: %d photos, %d video frames from %d files", len(photos), len(frames), len(used))
     return photos, frames, used

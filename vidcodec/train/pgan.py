@@ -39,7 +39,7 @@ from tqdm import tqdm
 from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from .config import GanTrainConfig
-from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image
+from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, no_media, readable
 from .losses import psnr, ssim
 
 log = logging.getLogger("vidcodec.train")
@@ -63,15 +63,17 @@ def load_frames(cfg: GanTrainConfig) -> tuple[list[np.ndarray], list[np.ndarray]
     """(training images, held-out video frames, files used), full size RGB uint8."""
     train, val, used = [], [], []
     sources = [Path(d) for d in cfg.data]
-    for src in sources:
-        if not src.exists():
-            raise UsageError(f"training data {src} does not exist")
     for f in expand_sources(sources):
         ext = f.suffix.lower()
         if ext in IMAGE_EXTS:
-            train.append(load_image(f))
+            image = readable(f, load_image)
+            if image is None:
+                continue
+            train.append(image)
         elif ext in VIDEO_EXTS:
-            frames = _video_frames(f, cfg.max_frames)
+            frames = readable(f, lambda p: _video_frames(p, cfg.max_frames))
+            if not frames:
+                continue
             cut = len(frames) - round(len(frames) * cfg.holdout)
             train.extend(frames[:cut])
             val.extend(frames[cut:])
@@ -79,7 +81,7 @@ def load_frames(cfg: GanTrainConfig) -> tuple[list[np.ndarray], list[np.ndarray]
             continue
         used.append(str(f))
     if not train:
-        raise UsageError(f"no images or videos found in {', '.join(cfg.data)}")
+        raise no_media(sources)
     return train, val, used
 
 

@@ -199,8 +199,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     rank, world, device = _setup_distributed(cfg)
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
     lambdas = list(cfg.lambdas)
     config = model_config(cfg)
     torch.manual_seed(cfg.seed)  # every rank starts from the same weights
@@ -226,7 +224,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     opt_d = (torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), **fused)
              if disc is not None else None)
     if last.exists():
-        meta = checkpoint.load(last, model, opt)
+        try:
+            meta = checkpoint.load(last, model, opt)
+        except RuntimeError as e:  # torch's size mismatches
+            raise UsageError(f"{last} does not fit this configuration's model ({str(e).splitlines()[0]}...): "
+                             f"resume with the run's own settings (--config {out / 'last.toml'})") from None
         if disc is not None and (out / "disc.safetensors").exists():
             checkpoint.load(out / "disc.safetensors", disc, opt_d)
         step, best = meta["step"], meta.get("best_val", math.inf)
@@ -241,10 +243,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     val_pool = held[:: cfg.val_every_nth]
     train_held = [p for i, p in enumerate(held) if i % cfg.val_every_nth]
     train_photos, train_frames = (train_held, frames) if photos else ([], train_held)
+    if not train_photos and not train_frames:
+        raise UsageError(f"{len(held)} training image(s): one in every {cfg.val_every_nth} is held out for validation, "
+                         "which leaves none to train on; give more images or videos")
     val = torch.from_numpy(CropSampler(val_pool, [], min(cfg.val_size, cfg.crop * 2), seed=12345)
                            .batch(cfg.val_crops)).to(device)
     sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed + 100_003 * rank + step)
     if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)  # once the data is known to be there
         (out / "sources.json").write_text(json.dumps({"files": used, "exclude": cfg.exclude}, indent=1))
         cfg.save(out / "config.toml")
 
@@ -430,8 +436,14 @@ def _check_ranks(model: VAEGAN, out: Path, rank: int, world: int) -> None:
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    """A TrainConfig from ``--config`` (if any) overridden by the flags that were given."""
-    cfg = TrainConfig.load(a.config) if a.config else TrainConfig()
+    """A TrainConfig from ``--config`` (with ``--resume`` and no ``--config``: the run's own
+    ``last.toml``), overridden by the flags that were given."""
+    config = a.config
+    run_config = Path(a.out or TrainConfig().out, "last.toml")
+    if a.resume and not config and run_config.exists():
+        config = run_config
+        log.info("resuming with the settings of %s (flags given override them)", run_config)
+    cfg = TrainConfig.load(config) if config else TrainConfig()
     d = vars(a)
     for f in asdict(cfg):
         if d.get(f) is not None:
