@@ -700,3 +700,18 @@ def test_an_input_that_ends_before_its_announced_frames_is_reported_and_the_head
     # the whole file: no warning
     assert main(["encode", str(whole), str(tmp_path / "whole.gvc"), "--model", "vaegan-tiny"]) == 0
     assert "ended after" not in caplog.text
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, tiny_model_dir):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3)
+    for argv in (["eval", str(clip), "--frames", "2", "--codecs", "vidcodec", "--out", str(afile)],
+                 ["eval", str(clip), "--frames", "2", "--codecs", "vidcodec", "--json", str(tmp_path / "no" / "x.json")],
+                 ["export", "--model", "vaegan-tiny", "--out", str(afile)],
+                 ["train", "--data", str(clip), "--out", str(afile)],
+                 ["train-gan", "--data", str(clip), "--out", str(afile)]):
+        capsys.readouterr()
+        assert main([*argv, "-q"]) == 2, argv
+        err = capsys.readouterr().err
+        assert ("is a file: give a folder" in err or "does not exist: create it" in err) and "Errno" not in err, err

@@ -125,6 +125,30 @@ def test_time_limit_stops_with_a_checkpoint_that_resumes(data, tmp_path):
         _cfg(data, tmp_path / "u", "--max-minutes", "-1").check()
 
 
+def test_an_interrupted_run_keeps_a_checkpoint_that_resumes(data, tmp_path, monkeypatch):
+    import vidcodec.train.vaegan as tv
+
+    out = tmp_path / "i"
+    fast = ("--adv-weight", "0", "--saliency-floor", "0", "--val-every", "1000")
+    calls = {"n": 0}
+    real = tv.bits_per_pixel
+
+    def interrupted(*a, **k):  # Ctrl-C during the 4th step
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(tv, "bits_per_pixel", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(data, out, "--steps", "50", *fast), progress=False)
+    meta = json.loads((out / "last.json").read_text())
+    assert meta["step"] == 3 and meta["interrupted"]
+    monkeypatch.setattr(tv, "bits_per_pixel", real)
+    train(_cfg(data, out, "--steps", "5", "--resume", *fast), progress=False)
+    assert json.loads((out / "last.json").read_text())["step"] == 5
+
+
 def test_config_toml_round_trip_and_errors(tmp_path):
     cfg = TrainConfig(data=["a b", 'c"d'], lambdas=[0.5, 2.0], level_channels=[3, 9], adv_weight=0.0)
     path = tmp_path / "c.toml"

@@ -6,8 +6,10 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -473,7 +475,7 @@ def format_probe(r: dict) -> str:
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
     for kind, st in r["packets"].items():
         if st.get("count"):
-            lines.append(f"  {kind:<10} " + ", ".join(f"{k} {v}" for k, v in st.items()))
+            lines.append(f"  {kind:<10} " + ", ".join(f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in st.items()))
     lines.append(f"keyframes at pts: {r['keyframe_pts'][:20]}{' ...' if len(r['keyframe_pts']) > 20 else ''}")
     if r.get("flagged_packets"):
         # format 11.0 mode 0: flag bit 0 is a colour correction (docs/FORMAT.md)
@@ -504,6 +506,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     clips = rd.expand_clips(a.clips)
     rd.check_codecs(a.codecs)  # before the first clip's minutes of work, not after
+    _check_outputs(out_dir=a.out, out_file=a.json)
     if a.mode == "gan":
         return _eval_gan(a, clips)
     if a.model is None:
@@ -536,6 +539,19 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.json:
         Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     return 0
+
+
+def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -> None:
+    """UsageError now, not after minutes of work, for an output folder that is a file or an output
+    file that is a folder or in a folder that does not exist."""
+    if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UsageError(f"{out_dir} is a file: give a folder (new or existing) for the outputs")
+    if out_file:
+        path = Path(out_file)
+        if path.is_dir():
+            raise UsageError(f"{out_file} is a folder: give a file name for the JSON")
+        if not path.parent.is_dir():
+            raise UsageError(f"{path.parent} does not exist: create it, or give another path for the JSON")
 
 
 def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
@@ -591,12 +607,33 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """While training: a SIGTERM (a job scheduler's stop, ``kill``) ends it as Ctrl-C does, with a
+    checkpoint."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding program's): leave its signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .train import vaegan  # torch loads here
 
-    best = vaegan.train(vaegan.config_from_args(a), progress=not a.quiet)
+    cfg = vaegan.config_from_args(a)
+    with _interrupt_on_sigterm():
+        best = vaegan.train(cfg, progress=not a.quiet)
     if not a.quiet:
-        print(f"best checkpoint: {best}", file=sys.stderr)
+        print(f"best checkpoint: {best}" if best.exists() else "no checkpoint written (no step was trained)",
+              file=sys.stderr)
     return 0
 
 
@@ -628,6 +665,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
             frames = [f.rgb for _, f in zip(range(a.frames), src)]
         if not frames:
             raise UsageError(f"{a.check} has no frames to check")
+    _check_outputs(out_dir=a.out)
     paths = runtime.export_onnx(m, Path(a.out)) if a.out else runtime.cached_export(m, refresh=True)
     report = runtime.check_export(m, paths, frames) if a.check else None
     if a.json:

@@ -56,6 +56,14 @@ class PlayStats:
     quit: bool = False  # the viewer quit (q, Esc, closed window) before the end
 
 
+def _first_sentence(e: Exception) -> str:
+    """OpenCV's reason without its path and code: "OpenCV(4.x) .../window.cpp:1255: error: (-2:Unspecified
+    error) The function is not implemented. Rebuild ..." gives "The function is not implemented."."""
+    text = " ".join(str(e).split())
+    reason = text.split("error) ", 1)[1] if "error) " in text else text
+    return reason.split(". ")[0].rstrip(".") + "."
+
+
 class CvWindow:
     """The window layer: the only place OpenCV's GUI is called."""
 
@@ -68,7 +76,7 @@ class CvWindow:
             raise UsageError(
                 "cannot open a window (no display, or an OpenCV without GUI support such as "
                 "opencv-python-headless): use --to out.y4m, or `vidcodec play FILE --to - | ffplay -`; "
-                f"for a window install opencv-python instead of opencv-python-headless ({str(e).strip()[:80]})"
+                f"for a window install opencv-python instead of opencv-python-headless (OpenCV: {_first_sentence(e)})"
             ) from None
 
     def show(self, rgb: np.ndarray) -> None:

@@ -106,6 +106,7 @@ class TrainConfig(TomlConfig):
         """Raise UsageError for settings that cannot work; return self."""
         if not self.data:
             raise UsageError("no training data: give folders or files of images and videos (--data)")
+        _check_out(self.out)
         if self.distortion not in DISTORTIONS:
             raise UsageError(f"--distortion must be one of {', '.join(DISTORTIONS)}")
         if self.level_channels and len(self.level_channels) != len(self.lambdas):
@@ -166,6 +167,7 @@ class GanTrainConfig(TomlConfig):
     def check(self) -> GanTrainConfig:
         if not self.data:
             raise UsageError("no training data: give images and/or videos of the generator's domain (--data)")
+        _check_out(self.out)
         if len(self.depths) < 2 or any(d < 1 for d in self.depths):
             raise UsageError("--depths needs at least two positive feature counts (4×4 and 8×8)")
         if self.steps_per_scale < 1 or self.final_steps < 1 or self.batch < 2:
@@ -181,6 +183,11 @@ class GanTrainConfig(TomlConfig):
     @property
     def total_steps(self) -> int:
         return self.steps_per_scale * (len(self.depths) - 1) + self.final_steps
+
+
+def _check_out(out: str) -> None:
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out {out} is a file: give a folder (new or existing) for the run")
 
 
 def _checked(name: str, value: object, default: object, where: str) -> object:

@@ -276,91 +276,103 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     batches = prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2))) if device.type == "cuda" else None
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
                disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
-    while step < cfg.steps:
-        if batches is not None:
-            # uint8 NHWC → float NCHW on the GPU: a quarter of the bytes to copy, and NHWC is channels-last.
-            x = next(batches).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        else:
-            x = torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
-        keep = full
-        if cfg.nested_dropout > 0 and config.level_channels:
-            trunc = torch.rand(cfg.batch, generator=gen) < cfg.nested_dropout
-            rand_k = (torch.rand(cfg.batch, generator=gen) * full.cpu().float()).long() + 1
-            keep = torch.where(trunc.to(device), rand_k.to(device), full)
-        weights = weight_map(x, cfg.saliency_floor) if cfg.saliency_floor > 0 else None
-        res = ddp_model(x, levels, keep)
-        bpp = bits_per_pixel(res.likelihoods, x.shape[2] * x.shape[3])
-        d = distortion(x, res.x_hat, cfg.distortion, cfg.ssim_weight, weights)
-        adv_on = disc is not None and step >= cfg.adv_start
-        latent = (res.symbols / model.gain(levels)).detach()
-        if adv_on:
-            disc.requires_grad_(False)
-            adv = g_loss(disc(res.x_hat, latent))
-            disc.requires_grad_(True)
-            loss = (bpp + lam * (d + cfg.adv_weight * adv)).mean()
-        else:
-            adv = torch.zeros((), device=device)
-            loss = (bpp + lam * d).mean()
-        opt.zero_grad(set_to_none=True)
-        if not _finite_everywhere(loss, world):  # skip on every rank together, or DDP's all-reduce hangs
-            skipped += 1
-            continue
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        if not torch.isfinite(gnorm):
-            skipped += 1
+    try:
+        while step < cfg.steps:
+            if batches is not None:
+                # uint8 NHWC → float NCHW on the GPU: a quarter of the bytes to copy, and NHWC is channels-last.
+                x = next(batches).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+            else:
+                x = torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
+            keep = full
+            if cfg.nested_dropout > 0 and config.level_channels:
+                trunc = torch.rand(cfg.batch, generator=gen) < cfg.nested_dropout
+                rand_k = (torch.rand(cfg.batch, generator=gen) * full.cpu().float()).long() + 1
+                keep = torch.where(trunc.to(device), rand_k.to(device), full)
+            weights = weight_map(x, cfg.saliency_floor) if cfg.saliency_floor > 0 else None
+            res = ddp_model(x, levels, keep)
+            bpp = bits_per_pixel(res.likelihoods, x.shape[2] * x.shape[3])
+            d = distortion(x, res.x_hat, cfg.distortion, cfg.ssim_weight, weights)
+            adv_on = disc is not None and step >= cfg.adv_start
+            latent = (res.symbols / model.gain(levels)).detach()
+            if adv_on:
+                disc.requires_grad_(False)
+                adv = g_loss(disc(res.x_hat, latent))
+                disc.requires_grad_(True)
+                loss = (bpp + lam * (d + cfg.adv_weight * adv)).mean()
+            else:
+                adv = torch.zeros((), device=device)
+                loss = (bpp + lam * d).mean()
             opt.zero_grad(set_to_none=True)
-            continue
-        opt.step()
-        ld = torch.zeros((), device=device)
-        if adv_on:
-            # Real and reconstructed pairs in one pass (half the discriminator's dispatches).
-            real, fake = ddp_disc(torch.cat([x, res.x_hat.detach()]), torch.cat([latent, latent])).chunk(2)
-            ld = d_loss(real, fake)
-            opt_d.zero_grad(set_to_none=True)
-            if _finite_everywhere(ld, world):
-                ld.backward()
-                torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.clip)
-                opt_d.step()
-        step += 1
-        # The time limit is checked at logging steps only, and all ranks stop at the same step.
-        final = step == cfg.steps or (step % cfg.log_every == 0 and _all_agree(time.time() >= deadline, world, device))
-        # Kept on the device until a logging step: one host sync per log line instead of six per step.
-        acc.append(torch.stack([loss.detach(), bpp.detach().mean(), d.detach().mean(),
-                                psnr(x, res.x_hat.detach()).mean(), adv.detach().mean(), ld.detach()]))
-        bar.update(1)
-        if step % cfg.log_every == 0 or final:
-            m = torch.stack(acc).double().mean(dim=0).tolist()
-            acc = []
-            bar.set_postfix(loss=f"{m[0]:.3f}", bpp=f"{m[1]:.3f}", psnr=f"{m[3]:.2f}")
-            if rank == 0:
-                with log_path.open("a") as f:
-                    f.write(f"{step},{time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{m[3]:.3f},"
-                            f"{m[4]:.5f},{m[5]:.5f},{skipped}\n")
-                if bar.disable:
-                    log.info("step %d loss %.4f bpp %.4f dist %.4f psnr %.2f (%.0f ms/step)", step, m[0], m[1],
-                             m[2], m[3], 1000 * (time.time() - t0) / max(1, step - start))
-        if rank == 0 and (step % cfg.val_every == 0 or final):
-            v = validate(model, val, lambdas, cfg)
-            bar.write(f"val step {step}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
-            _append_val(out / "val.csv", step, v)
+            if not _finite_everywhere(loss, world):  # skip on every rank together, or DDP's all-reduce hangs
+                skipped += 1
+                continue
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            if not torch.isfinite(gnorm):
+                skipped += 1
+                opt.zero_grad(set_to_none=True)
+                continue
+            opt.step()
+            ld = torch.zeros((), device=device)
+            if adv_on:
+                # Real and reconstructed pairs in one pass (half the discriminator's dispatches).
+                real, fake = ddp_disc(torch.cat([x, res.x_hat.detach()]), torch.cat([latent, latent])).chunk(2)
+                ld = d_loss(real, fake)
+                opt_d.zero_grad(set_to_none=True)
+                if _finite_everywhere(ld, world):
+                    ld.backward()
+                    torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.clip)
+                    opt_d.step()
+            step += 1
+            # The time limit is checked at logging steps only, and all ranks stop at the same step.
+            final = step == cfg.steps or (step % cfg.log_every == 0 and _all_agree(time.time() >= deadline, world, device))
+            # Kept on the device until a logging step: one host sync per log line instead of six per step.
+            acc.append(torch.stack([loss.detach(), bpp.detach().mean(), d.detach().mean(),
+                                    psnr(x, res.x_hat.detach()).mean(), adv.detach().mean(), ld.detach()]))
+            bar.update(1)
+            if step % cfg.log_every == 0 or final:
+                m = torch.stack(acc).double().mean(dim=0).tolist()
+                acc = []
+                bar.set_postfix(loss=f"{m[0]:.3f}", bpp=f"{m[1]:.3f}", psnr=f"{m[3]:.2f}")
+                if rank == 0:
+                    with log_path.open("a") as f:
+                        f.write(f"{step},{time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{m[3]:.3f},"
+                                f"{m[4]:.5f},{m[5]:.5f},{skipped}\n")
+                    if bar.disable:
+                        log.info("step %d loss %.4f bpp %.4f dist %.4f psnr %.2f (%.0f ms/step)", step, m[0], m[1],
+                                 m[2], m[3], 1000 * (time.time() - t0) / max(1, step - start))
+            if rank == 0 and (step % cfg.val_every == 0 or final):
+                v = validate(model, val, lambdas, cfg)
+                bar.write(f"val step {step}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
+                _append_val(out / "val.csv", step, v)
+                meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
+                        "val": v, "best_val": min(best, v["loss"]), "train": asdict(cfg)}
+                if math.isfinite(v["loss"]) and v["loss"] < best:
+                    best = v["loss"]
+                    checkpoint.save(out / "best.safetensors", model, meta)
+                    cfg.save(out / "best.toml")
+                checkpoint.save(last, model, meta, opt)
+                if disc is not None:
+                    checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
+                cfg.save(out / "last.toml")
+                plot.training_curves(out)
+            if final and step < cfg.steps:
+                if rank == 0:
+                    bar.write(f"stopped at step {step}: --max-minutes {cfg.max_minutes:g} reached "
+                              "(--resume continues from last.safetensors)")
+                break
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
+        if rank == 0 and step > start:
             meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
-                    "val": v, "best_val": min(best, v["loss"]), "train": asdict(cfg)}
-            if math.isfinite(v["loss"]) and v["loss"] < best:
-                best = v["loss"]
-                checkpoint.save(out / "best.safetensors", model, meta)
-                cfg.save(out / "best.toml")
+                    "best_val": best, "train": asdict(cfg), "interrupted": True}
             checkpoint.save(last, model, meta, opt)
             if disc is not None:
                 checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
             cfg.save(out / "last.toml")
-            plot.training_curves(out)
-        if final and step < cfg.steps:
-            if rank == 0:
-                bar.write(f"stopped at step {step}: --max-minutes {cfg.max_minutes:g} reached "
-                          "(--resume continues from last.safetensors)")
-            break
-    bar.close()
+            log.warning("interrupted at step %d: saved %s (--resume continues from it)", step, last)
+        raise
+    finally:
+        bar.close()
     _check_ranks(model, out, rank, world)
     return out / "best.safetensors"
 
