@@ -114,6 +114,14 @@ def test_skip_evaluates_the_frames_after_it(tmp_path, capsys):
     assert "--skip must be 0 or more" in capsys.readouterr().err
 
 
+def test_a_clip_shorter_than_frames_is_measured_on_what_it_has_and_says_so(tmp_path, caplog, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    pts = rd.evaluate_clip(clip, frames=5, codecs=["jpeg"])
+    assert {p.frames for p in pts} == {3} and "c.mp4 has 3 frames, fewer than --frames 5" in caplog.text
+    rows = rd.summarize(rd.evaluate_clip(clip, frames=3, codecs=["vidcodec"], model="vaegan-tiny"))
+    assert rows and not any("x264" in k for r in rows for k in r)  # no empty columns for a codec not run
+
+
 def test_expand_clips_and_cli_errors(tmp_path, capsys):
     (tmp_path / "a.mp4").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("x")

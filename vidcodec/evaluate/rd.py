@@ -230,6 +230,9 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
     codecs = list(codecs)
     check_codecs(codecs)
     ref, rate = read_frames(clip, frames, skip)
+    if len(ref) < frames:
+        log.warning("%s has %d frames%s, fewer than --frames %d: every codec is measured on those %d",
+                    clip.name, len(ref), f" after the {skip} skipped" if skip else "", frames, len(ref))
     qualities = list(qualities or api.quality_range(model))
     pts: list[RDPoint] = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-eval-") as d:
@@ -348,10 +351,11 @@ def summarize(points: list[RDPoint]) -> list[dict]:
             if p.clip == clip:
                 by.setdefault(p.codec, []).append(p)
         for p in by.get("vidcodec", []):
-            rows.append({"clip": clip, "what": p.setting, "bpp": p.bpp, "kbps": p.kbps, "psnr": p.psnr,
-                         "ms_ssim": p.ms_ssim,
-                         "x264-medium psnr": interpolate(by.get("x264-medium", []), p.bpp, "psnr"),
-                         "x264-medium ms_ssim": interpolate(by.get("x264-medium", []), p.bpp, "ms_ssim")})
+            row = {"clip": clip, "what": p.setting, "bpp": p.bpp, "kbps": p.kbps, "psnr": p.psnr, "ms_ssim": p.ms_ssim}
+            if "x264-medium" in by:  # the reference beside each level, when it was run
+                row["x264-medium psnr"] = interpolate(by["x264-medium"], p.bpp, "psnr")
+                row["x264-medium ms_ssim"] = interpolate(by["x264-medium"], p.bpp, "ms_ssim")
+            rows.append(row)
         for bpp in (0.1, 0.25):
             if "vidcodec-intra" not in by:
                 continue
