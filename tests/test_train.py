@@ -83,8 +83,10 @@ def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
         _cfg(data, out, "--steps", "5")
     train(_cfg(data, out, "--steps", "5", "--resume", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
     assert json.loads((out / "last.json").read_text())["step"] == 5
-    steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
-    assert steps == [1, 2, 3, 4, 5]
+    rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5]
+    times = [float(r[1]) for r in rows]
+    assert times == sorted(times)  # the resumed run's clock goes on from the first run's
 
 
 def test_a_checkpoint_resumes_into_the_fused_adam_of_gpu_training(tmp_path):

@@ -270,6 +270,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         log_path.write_text(LOG_COLUMNS)
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank + step)
     t0, start, skipped, acc = time.time(), step, 0, []
+    # log.csv's time column goes on from where a resumed run's log ends
+    before = _logged_seconds(log_path) if step and rank == 0 else 0.0
     deadline = t0 + 60 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels once
@@ -336,7 +338,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 bar.set_postfix(loss=f"{m[0]:.3f}", bpp=f"{m[1]:.3f}", psnr=f"{m[3]:.2f}")
                 if rank == 0:
                     with log_path.open("a") as f:
-                        f.write(f"{step},{time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{m[3]:.3f},"
+                        f.write(f"{step},{before + time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{m[3]:.3f},"
                                 f"{m[4]:.5f},{m[5]:.5f},{skipped}\n")
                     if bar.disable:
                         log.info("step %d loss %.4f bpp %.4f dist %.4f psnr %.2f (%.0f ms/step)", step, m[0], m[1],
@@ -417,6 +419,15 @@ def _all_agree(flag: bool, world: int, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def _logged_seconds(log_path: Path) -> float:
+    """The time column of a log's last row (0 without one)."""
+    try:
+        last = log_path.read_text().rstrip("\n").rsplit("\n", 1)[-1].split(",")
+        return float(last[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _append_val(path: Path, step: int, v: dict) -> None:
