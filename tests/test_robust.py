@@ -16,6 +16,7 @@ from conftest import late_copy, tiny_stream
 from vidcodec import api, container
 from vidcodec.cli import main
 from vidcodec.codec import colour
+from vidcodec.errors import InputError
 from vidcodec.follow import FollowedFile, ends_with_footer
 
 FRAMES = 12
@@ -288,6 +289,26 @@ def test_follow_ends_after_the_timeout_when_the_writer_stops(stream, tmp_path, c
     path.write_bytes(stream["data"])
     assert len(list(api.frames(path, follow=True, follow_timeout=0.3))) == FRAMES
     assert "not closed" not in caplog.text
+
+
+def test_follow_started_before_its_writer_waits_for_the_file(stream, tmp_path):
+    path = tmp_path / "soon.gvc"
+
+    def late() -> None:  # the encoder starts a moment after the player
+        time.sleep(0.3)
+        writer = _slow_writer(stream["data"], path, chunk=400)
+        writer.start()
+        writer.join(5)
+
+    starter = threading.Thread(target=late, daemon=True)
+    starter.start()
+    got = list(api.frames(path, follow=True, follow_timeout=5))
+    starter.join(5)
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"]]
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match="did not appear within --follow-timeout 0.2 s"):
+        list(api.frames(tmp_path / "never.gvc", follow=True, follow_timeout=0.2))
+    assert 0.2 <= time.monotonic() - t0 < 3
 
 
 def test_followed_file_is_a_stream_that_reads_to_the_footer(stream, tmp_path):

@@ -42,8 +42,15 @@ class FollowedFile(io.RawIOBase):
         super().__init__()
         if not 0 <= timeout < float("inf"):  # NaN too
             raise UsageError(f"--follow-timeout must be a number of seconds, 0 or more (got {timeout})")
+        # A follower started just before its writer: wait (up to the timeout) for the file to appear.
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(poll)
         try:
             self._f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        except FileNotFoundError:
+            raise InputError(f"{os.fspath(path)} did not appear within --follow-timeout {timeout:g} s; "
+                             "start the writer, or check the path") from None
         except OSError as err:
             raise InputError(f"cannot open {os.fspath(path)}: {err.strerror or err}; give a .gvc file") from None
         self.timeout = timeout
