@@ -105,6 +105,16 @@ def test_audio_the_container_cannot_hold_is_refused_before_decoding(tmp_path, ti
         assert cli_main(["decode", str(gvc), str(tmp_path / args[0]), *args[1:], "-q"]) == 0
 
 
+def test_mp3_audio_goes_into_mp4_and_mov(tmp_path, tiny_model_dir):
+    # its decoder is "mp3float": the codec's name decides, not the decoder's
+    clip = write_av_clip(tmp_path / "mp3.mkv", frames=6, codec="libmp3lame")
+    gvc = tmp_path / "m.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
+    for ext in (".mp4", ".mov"):
+        assert cli_main(["decode", str(gvc), str(tmp_path / f"o{ext}"), "-q"]) == 0
+        assert audio_packets(tmp_path / f"o{ext}") == audio_packets(clip)
+
+
 def _audio_end(path) -> float:
     with av.open(str(path)) as c:
         return max(float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.size)

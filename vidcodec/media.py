@@ -825,7 +825,8 @@ class _EncodedSink(VideoSink):
         template = None
         if audio is not None:
             template = audio.template()  # (each call opens the track's description with FFmpeg)
-            self._acodec = template.codec_context.name
+            # the codec's name, not its decoder's (MP3 is decoded by "mp3float")
+            self._acodec = template.codec_context.codec.canonical_name
             allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower())
             if allowed is not None and self._acodec not in allowed:
                 raise _audio_refused(path, self._acodec)
