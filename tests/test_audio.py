@@ -205,3 +205,16 @@ def test_encode_start_on_the_command_line(clip, tmp_path, tiny_model_dir, capsys
     assert "--start must not be negative" in capsys.readouterr().err
     assert cli_main(["encode", str(clip), str(tmp_path / "e.gvc"), "--model", "vaegan-tiny", "--start", "5"]) != 0
     assert "no video at or after --start 5 s" in capsys.readouterr().err
+
+
+def test_the_audio_description_in_repeated_headers_is_audio_not_video_bitrate(tmp_path, tiny_model_dir):
+    # a live stream repeats the header (with the audio track's description: kilobytes for PCM) before
+    # every keyframe; --bitrate holds the video, so the same video comes out with and without audio
+    clip = write_av_clip(tmp_path / "pcm.mkv", frames=20, codec="pcm_s16le")
+    runs = [vidcodec.encode(clip, tmp_path / f"{audio}.gvc", model="vaegan-tiny", bitrate=2, gop=5,
+                            repeat_header=True, audio=audio) for audio in (True, False)]
+    with_audio, without = runs
+    assert with_audio.audio_bytes > 4 * 4000  # the description, five times, and the packets
+    assert with_audio.qualities == without.qualities  # (the audio's description once starved the video)
+    # the same video; a parameters packet with the longer header spends a byte more on its size
+    assert 0 <= with_audio.video_bytes - without.video_bytes <= with_audio.keyframes

@@ -76,11 +76,12 @@ class EncodeStats:
     duration: float
     qualities: dict[int, int] = field(default_factory=dict)  # quality level → frames coded at it
     gops: list[tuple[int, int, int]] = field(default_factory=list)  # with --bitrate: (quality, frames, bits)
-    audio_bytes: int = 0  # of ``bytes``, the audio packets' (with their framing)
+    audio_bytes: int = 0  # of ``bytes``, the audio packets' (with their framing) and the headers' audio description
 
     @property
     def video_bytes(self) -> int:
-        """The stream's bytes less its audio packets (headers, index and video packets)."""
+        """The stream's bytes less its audio (packets and the headers' description of it): video
+        packets, the rest of the headers, the index."""
         return self.bytes - self.audio_bytes
 
     @property
@@ -312,11 +313,11 @@ def encode(
             total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
         ) as bar:
             audio = _AudioGate(writer, source)
+            tally.audio_bytes += _audio_description_bytes(header)  # the file header's
             for (pts, index), kind, payload, level, flags in coded_frames:
-                before = writer.bytes_written
-                writer.write_packet(_KIND_TO_TYPE[kind], pts, payload, flags=flags)
+                video = _write_video(writer, _KIND_TO_TYPE[kind], pts, payload, flags, tally)
                 if rate is not None:
-                    rate.update(8 * (writer.bytes_written - before))
+                    rate.update(8 * video)
                 tally.add(pts, kind == KEY)
                 tally.audio_bytes += audio.write(source.take_audio(index), tally)
                 levels[level + 1] = levels.get(level + 1, 0) + 1
@@ -434,9 +435,10 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
         total=total, unit="frame", desc="encode (gan)", disable=None if progress else True, leave=False
     ) as bar:
         audio = _AudioGate(writer, source)
+        tally.audio_bytes += _audio_description_bytes(header)
         for chunk, coded in batches:
             for frame, c in zip(chunk, coded):
-                writer.write_packet(_KIND_TO_TYPE[c.kind], frame.pts, c.payload)
+                _write_video(writer, _KIND_TO_TYPE[c.kind], frame.pts, c.payload, 0, tally)
                 tally.add(frame.pts, c.kind == KEY)
                 tally.audio_bytes += audio.write(source.take_audio(frame.index), tally)
                 if c.kind == KEY and not warned and m.domain_psnr and c.latent_psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
@@ -451,6 +453,25 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
                        time.perf_counter() - t0, tally.duration(source), {1: tally.frames},
                        audio_bytes=tally.audio_bytes)
+
+
+def _audio_description_bytes(header: container.StreamHeader) -> int:
+    """Bytes of a stream header (or of a parameters packet repeating it) that describe the audio
+    track: counted as audio, not against the video's --bitrate (a PCM track's description alone can
+    be kilobytes, repeated before every keyframe of a live stream)."""
+    data = header.extensions.get(container.EXT_AUDIO)
+    return 0 if data is None else len(data) + container.EXTENSION_HEADER_SIZE
+
+
+def _write_video(writer: container.GvcWriter, kind: container.PacketType, pts: int, payload: bytes, flags: int,
+                 tally: _Tally) -> int:
+    """Write a video packet; return its bytes, with those of the parameters packet written before it
+    (``repeat_header``) less their audio description, which ``tally`` counts as audio."""
+    before = writer.bytes_written
+    offset = writer.write_packet(kind, pts, payload, flags=flags)
+    audio = _audio_description_bytes(writer.header) if offset > before else 0
+    tally.audio_bytes += audio
+    return writer.bytes_written - before - audio
 
 
 def _chunks(items: Iterator, n: int) -> Iterator[list]:

@@ -85,6 +85,7 @@ _FIELDS = struct.Struct("<6IQI3H6B32s")  # fixed stream parameters, offsets 16..
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _EXTENSION = struct.Struct("<HI")  # tag, length
+EXTENSION_HEADER_SIZE = _EXTENSION.size
 _PACKET = struct.Struct("<4s3BqII")  # sync, stream, type, flags, pts, size, payload CRC (+ header CRC)
 _INDEX = struct.Struct("<4sIQI")  # marker, entry count, frame count, entries CRC (+ header CRC)
 _ENTRY = struct.Struct("<qQ")  # pts, offset
