@@ -231,6 +231,21 @@ def test_mode_and_model_must_agree(tiny_gan, clip, tmp_path):
         vidcodec.encode(clip, tmp_path / "e.gvc", mode="gan", model="pgan-tiny", latent_bits=1)
 
 
+def test_options_of_the_other_mode_are_refused_not_ignored(clip, tmp_path, capsys, tiny_model_dir):
+    for argv, message in ((["--mode", "gan", "--model", "pgan-tiny", "--quality", "2", "--no-colour"],
+                           "--quality, --no-colour: for --mode vaegan only"),
+                          (["--mode", "gan", "--model", "pgan-tiny", "--subpel", "bilinear", "--no-prefilter"],
+                           "--subpel, --no-prefilter: for --mode vaegan only"),
+                          (["--model", "vaegan-tiny", "--key-bits", "4", "--gan-layer", "z"],
+                           "--key-bits, --gan-layer: for --mode gan only"),
+                          (["--model", "vaegan-tiny", "--gop-batch", "2", "--coeffs", "3", "--search-iters", "2"],
+                           "--search-iters, --coeffs, --gop-batch: for --mode gan only")):
+        capsys.readouterr()
+        assert main(["encode", str(clip), str(tmp_path / "x.gvc"), *argv, "-q"]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.gvc").exists()
+
+
 def test_out_of_domain_warning(tmp_path, clip, caplog, monkeypatch):
     """The warning names the measured PSNR when keyframes fall far below the card's in-domain PSNR."""
     folder = tmp_path / "models"

@@ -211,6 +211,21 @@ def encode(
     if mode == "gan" and (bitrate is not None or refine):
         raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
                          "--key-bits and --gop)")
+    # Options of the other mode would be ignored without a word: refused instead.
+    if mode == "gan":
+        other = [flag for flag, given in (("--quality", quality is not None), ("--subpel", subpel != SUBPEL_MODES[0]),
+                                          ("--no-colour", not colour), ("--no-prefilter", not prefilter)) if given]
+        if other:
+            raise UsageError(f"{', '.join(other)}: for --mode vaegan only (--mode gan's rate is set by "
+                             "--latent-bits, --key-bits, --gan-layer and --coeffs)")
+    else:
+        other = [flag for flag, given in (("--search-iters", search_iters != DEFAULT_SEARCH_ITERS),
+                                          ("--key-bits", key_bits != DEFAULT_KEY_BITS),
+                                          ("--gan-layer", layer != parse_gan_layer(DEFAULT_GAN_LAYER)),
+                                          ("--coeffs", coeffs != DEFAULT_GAN_COEFFS), ("--gop-batch", gop_batch != 1))
+                 if given]
+        if other:
+            raise UsageError(f"{', '.join(other)}: for --mode gan only")
     if gop is not None and gop < 1:
         raise UsageError(f"--gop must be at least 1 (1 = every frame is a keyframe; got {gop})")
     if gop_batch < 1:

@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "joins, and a lost packet heals, at the next keyframe")
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
                      help="ans: uniform quantization, ANS with the model's integer tables; elias: the seed's "
-                     "method, QSGD stochastic quantization per channel + Elias-gamma codes")
+                     "method, QSGD stochastic quantization per channel + Elias-gamma codes (QSGD scales each "
+                     "channel by its norm, so a delta costs what a keyframe does: every frame comes out a "
+                     "keyframe)")
     enc.add_argument("--latent-bits", type=int, metavar="B",
                      help="QSGD bits (2..16; 4, 6 or 8 are usual) with --coder elias (default 4), and of the "
                      f"latent differences of --mode gan (default {DEFAULT_LATENT_BITS}; "
