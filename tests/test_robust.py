@@ -317,3 +317,14 @@ def test_followed_file_is_a_stream_that_reads_to_the_footer(stream, tmp_path):
     with FollowedFile(path, timeout=5) as f:
         assert not f.seekable() and ends_with_footer(f._f)
         assert f.read() == stream["data"] and f.reason == "closed"
+
+
+def test_a_script_that_ends_with_frames_half_read_exits_quietly(stream, tiny_model_dir):
+    # the generator is finalized at interpreter exit while its stages' threads are stopped
+    import subprocess
+    import sys
+
+    code = f"import vidcodec\ng = vidcodec.frames({str(stream['path'])!r})\nnext(g)\n"
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -682,7 +682,7 @@ def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, 
     repeats the previous picture, runs here, in order."""
     render = Renderer(m, width, height)
     index = 0
-    with contextlib.closing(synthesized(pending, m, width, height)) as pictures:
+    with pipeline.closing(synthesized(pending, m, width, height)) as pictures:
         for p, picture in pictures:
             if isinstance(p, media.AudioPacket):
                 yield p
@@ -904,7 +904,7 @@ def _frames(
             on_header(reader.header, track)
         # Threads: parsing + entropy decoding, the synthesis network (m.lanes frames at once), the consumer.
         hdr = reader.header
-        rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))
+        rendered = stack.enter_context(pipeline.closing(_render(pending, m, hdr.width, hdr.height)))
         yield from rendered
 
 
@@ -971,7 +971,7 @@ def open_pending(
     pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
                                              from_beginning=from_beginning, audio=track, runs=runs),
                              name="vidcodec-parse")
-    stack.enter_context(contextlib.closing(pending))
+    stack.enter_context(pipeline.closing(pending))
     return reader, m, pending, track
 
 
