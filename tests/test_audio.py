@@ -105,6 +105,17 @@ def test_audio_the_container_cannot_hold_is_refused_before_decoding(tmp_path, ti
         assert cli_main(["decode", str(gvc), str(tmp_path / args[0]), *args[1:], "-q"]) == 0
 
 
+def test_decoding_audio_to_y4m_says_the_audio_is_left_out(tmp_path, tiny_model_dir, caplog):
+    clip = write_av_clip(tmp_path / "a.mp4", frames=4)
+    vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", quality=2)
+    with caplog.at_level("INFO", logger="vidcodec"):
+        vidcodec.decode(tmp_path / "a.gvc", tmp_path / "a.y4m")
+        assert "audio is not written: y4m holds video only" in caplog.text
+        caplog.clear()
+        vidcodec.decode(tmp_path / "a.gvc", tmp_path / "b.y4m", audio=False)  # asked for none: no word
+        assert "audio is not written" not in caplog.text
+
+
 def test_mp3_audio_goes_into_mp4_and_mov(tmp_path, tiny_model_dir):
     # its decoder is "mp3float": the codec's name decides, not the decoder's
     clip = write_av_clip(tmp_path / "mp3.mkv", frames=6, codec="libmp3lame")

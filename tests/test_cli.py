@@ -28,7 +28,7 @@ import vidcodec
 from vidcodec import api, container
 from vidcodec.cli import main
 from vidcodec.codec.vaegan import FrameEncoder
-from vidcodec.errors import TruncatedStreamError
+from vidcodec.errors import TruncatedStreamError, UsageError
 
 TINY = ["--model", "vaegan-tiny", "--quality", "2"]
 FRAMES = 12  # frames of the clips below
@@ -715,3 +715,20 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(capsys, tmp_
         assert main([*argv, "-q"]) == 2, argv
         err = capsys.readouterr().err
         assert ("is a file: give a folder" in err or "does not exist: create it" in err) and "Errno" not in err, err
+
+
+def test_the_python_api_says_what_it_takes_instead_of_a_type_error(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2)
+    with pytest.raises(UsageError, match="encode reads a path, or '-' for stdin"):
+        vidcodec.encode(io.BytesIO(clip.read_bytes()), io.BytesIO())
+    stream = io.BytesIO()
+    vidcodec.encode(clip, stream, model="vaegan-tiny")  # a file object is fine as the output
+    with pytest.raises(UsageError, match="decode writes to a path"):
+        vidcodec.decode(io.BytesIO(stream.getvalue()), io.BytesIO())
+    with pytest.raises(UsageError, match=r"wrap them: io.BytesIO\(data\)"):
+        list(vidcodec.frames(stream.getvalue()))
+    assert len(list(vidcodec.frames(io.BytesIO(stream.getvalue())))) == 2
+    with pytest.raises(UsageError, match="got '3'"):
+        vidcodec.encode(clip, io.BytesIO(), model="vaegan-tiny", quality="3")
+    with pytest.raises(UsageError, match="--bufsize must be a positive number of kbit "):
+        vidcodec.encode(clip, io.BytesIO(), model="vaegan-tiny", bitrate=10, bufsize=0)

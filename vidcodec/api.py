@@ -199,6 +199,9 @@ def encode(
     A warning is logged when a keyframe is far outside the generator's domain.
     """
     zoo.check_backend(backend)
+    if not isinstance(src, (str, Path)):
+        raise UsageError(f"encode reads a path, or '-' for stdin (stdin= takes a binary file object), not a "
+                         f"{type(src).__name__}")
     if subpel not in SUBPEL_MODES:
         raise UsageError(f"--subpel must be one of {', '.join(SUBPEL_MODES)} (got {subpel!r})")
     if mode not in MODES:
@@ -236,9 +239,9 @@ def encode(
                          "--refine or --mode gan (use --gop-batch there)")
     if bitrate is not None and coder != "ans":
         raise UsageError("--bitrate works with the default coder (ans), not --coder elias")
-    for name, value in (("--bitrate", bitrate), ("--bufsize", bufsize)):
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise UsageError(f"{name} must be a positive number of kbit/s (got {value})")
+    for name, value, unit in (("--bitrate", bitrate, "kbit/s"), ("--bufsize", bufsize, "kbit")):
+        if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+            raise UsageError(f"{name} must be a positive number of {unit} (got {value!r})")
     if bitrate is not None and quality is not None:
         raise UsageError("give --quality or --bitrate, not both: with --bitrate the quality is chosen per GOP")
     if bufsize is not None and bitrate is None:
@@ -273,7 +276,7 @@ def encode(
         if bitrate is not None:
             quality = 1  # the rate controller chooses the level of every GOP, the first one included
         elif quality not in range(1, m.levels + 1):
-            raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
+            raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality!r})")
         rate = None
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
@@ -939,6 +942,9 @@ def open_pending(
     (:mod:`vidcodec.gopdecode`; VAE-GAN streams in files only, not pipes or ``follow``)."""
     zoo.check_backend(backend)
     check_workers(workers)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
+                         "(wrap them: io.BytesIO(data))")
     source = _stdin_if_dash(src)
     if follow:
         if not isinstance(src, (str, Path)) or str(src) == "-":
@@ -1039,6 +1045,9 @@ def decode(
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     first = _seconds(start)
+    if not isinstance(dst, (str, Path)):
+        raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m) or '-' for stdout, not a "
+                         f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
     t0 = time.perf_counter()
     n = 0
@@ -1054,6 +1063,9 @@ def decode(
 
         def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
             clock.append((Fraction(*hdr.time_base), _frame_step(hdr) or Fraction(0)))
+            if audio and not want_audio and container.EXT_AUDIO in hdr.extensions:
+                log.info("the stream's audio is not written: y4m holds video only (decode to .mp4, .mkv or .mov "
+                         "to keep it)")
             if track is not None:
                 held.append(media.HeldAudio(track.time_base))
             # after the model is found: a missing model must not leave an empty output file
