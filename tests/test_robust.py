@@ -325,6 +325,6 @@ def test_a_script_that_ends_with_frames_half_read_exits_quietly(stream, tiny_mod
     import sys
 
     code = f"import vidcodec\ng = vidcodec.frames({str(stream['path'])!r})\nnext(g)\n"
-    for _ in range(3):
+    for _ in range(5):  # the threads' state at exit varies from run to run
         r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
