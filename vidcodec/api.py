@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import io
@@ -20,6 +21,7 @@ import stat
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -881,8 +883,23 @@ def frames(
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`).
     """
-    yield from _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout,
+    decoding = _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout,
                        workers=workers)
+    _OPEN_DECODES.add(decoding)
+    yield from decoding
+
+
+# Decodes still open when the interpreter exits (a script that stopped reading frames() without
+# closing it) are closed before Python stops their threads: left to the interpreter's teardown,
+# native code still running in those threads could abort the process ("terminate called ...").
+_OPEN_DECODES: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_decodes() -> None:
+    for decoding in list(_OPEN_DECODES):
+        with contextlib.suppress(Exception):
+            decoding.close()
 
 
 def _frames(
