@@ -112,11 +112,15 @@ def expand_sources(sources: list[Path]) -> list[Path]:
 def readable(path: Path, read: Callable[[Path], T]) -> T | None:
     """``read(path)``, or None with a warning when the file cannot be read (a damaged image or
     video should not end a long training run)."""
-    import av
+    try:
+        import av
 
+        errors: tuple[type[BaseException], ...] = (ValueError, OSError, av.FFmpegError)
+    except ImportError:  # a machine without PyAV (the GPU training pack's frames are images)
+        errors = (ValueError, OSError)
     try:
         return read(path)
-    except (ValueError, OSError, av.FFmpegError) as e:
+    except errors as e:
         log.warning("skipping %s: it cannot be read (%s)", path, e)
         return None
 
