@@ -230,6 +230,22 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     assert not any("broken" in u for u in used)
 
 
+def test_data_loads_on_a_machine_without_pyav(data, tmp_path, monkeypatch, caplog):
+    # the GPU session's machine has no PyAV (its pack's video frames are images): reading, and
+    # skipping an unreadable image, must not import it
+    import sys
+
+    from vidcodec.train.data import readable
+
+    monkeypatch.setitem(sys.modules, "av", None)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    from vidcodec.train.data import load_image
+
+    assert readable(data / "img0.png", load_image).shape == (80, 96, 3)
+    assert readable(bad, load_image) is None and "skipping" in caplog.text
+
+
 def test_cli_train_flags_override_config_file(data, tmp_path, capsys):
     out = tmp_path / "cli"
     cfg = _cfg(data, out, "--steps", "2", "--adv-weight", "0")
