@@ -106,6 +106,15 @@ def test_cli_live_pipe_of_raw_frames_to_stdout_and_a_late_joiner(tmp_path, tiny_
     assert len(list(media.open_source(tmp_path / "j.y4m"))) == 6  # joined at the second keyframe
 
 
+def test_raw_input_that_ends_inside_a_frame_says_so(tmp_path, tiny_model_dir, caplog):
+    raw = media.RawFormat(64, 48, Fraction(25), "rgb24")
+    data = np.full((3, 48, 64, 3), 90, np.uint8).tobytes() + bytes(1000)  # 3 frames and part of a 4th
+    s = vidcodec.encode("-", tmp_path / "r.gvc", stdin=io.BytesIO(data), raw=raw, model="vaegan-tiny", quality=1)
+    assert s.frames == 3
+    assert "the input ends inside a frame (1000 bytes of it): that partial frame is dropped" in caplog.text
+    assert "avcodec_send_packet" not in caplog.text
+
+
 def test_raw_frames_in_the_api_and_their_errors(tmp_path, tiny_model_dir):
     raw = media.RawFormat(64, 48, Fraction(25), "rgb24")
     data = np.full((3, 48, 64, 3), 90, np.uint8).tobytes()

@@ -431,7 +431,12 @@ class VideoSource:
                 frames = packet.decode()
             except av.FFmpegError as exc:
                 failures += 1
-                log.warning("%s: skipping a packet that does not decode (pts %s): %s", self.name, packet.pts, exc)
+                if self._stream.codec_context.name == "rawvideo":  # frames of one size: a short one is the last
+                    log.warning("%s: the input ends inside a frame (%d bytes of it): that partial frame is "
+                                "dropped", self.name, packet.size)
+                else:
+                    log.warning("%s: skipping a packet that does not decode (pts %s): %s", self.name, packet.pts,
+                                exc)
                 if failures > MAX_CONSECUTIVE_DECODE_ERRORS:
                     raise InputError(f"{self.name}: too many decoding errors in a row; the file is corrupt "
                                      f"or its codec is unsupported ({exc})") from exc
