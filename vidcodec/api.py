@@ -118,6 +118,12 @@ class DecodedFrame:
     concealed: bool = False  # lost to damage: a repeat of the previous frame (mid-grey when none)
 
 
+def check_quality(quality: object, m: zoo.CodecModel) -> None:
+    """UsageError unless ``quality`` is one of the model's levels, 1 to L."""
+    if quality not in range(1, m.levels + 1):
+        raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality!r})")
+
+
 def _check_output(dst: str | Path, overwrite: bool) -> None:
     if str(dst) != "-":
         media.check_output_path(Path(dst), overwrite)
@@ -277,8 +283,8 @@ def encode(
             quality = m.default_quality
         if bitrate is not None:
             quality = 1  # the rate controller chooses the level of every GOP, the first one included
-        elif quality not in range(1, m.levels + 1):
-            raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality!r})")
+        else:
+            check_quality(quality, m)
         rate = None
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
@@ -345,7 +351,7 @@ def encode(
             tally.audio_bytes += audio.write(source.take_audio(), tally)
         # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
         # only a larger shortfall is worth a warning.
-        announced = source.frame_count and min(source.frame_count, max_frames or source.frame_count)
+        announced = _expected_frames(source, max_frames) if source.frame_count else None
         if announced and tally.frames < announced - max(2, announced // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
@@ -687,7 +693,7 @@ def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, 
     repeats the previous picture, runs here, in order."""
     render = Renderer(m, width, height)
     index = 0
-    with pipeline.closing(synthesized(pending, m, width, height)) as pictures:
+    with contextlib.closing(synthesized(pending, m, width, height)) as pictures:
         for p, picture in pictures:
             if isinstance(p, media.AudioPacket):
                 yield p
@@ -757,8 +763,9 @@ def _decode_packets(
     def wanted_audio(pts: int) -> bool:
         if start is None:
             return True
-        # before the first frame is met (a pipe), audio counts from itself
-        return pts * audio.time_base >= start + (pts * audio.time_base if origin is None else origin * tb)
+        if origin is None:  # before the first frame is met (a pipe): the audio is at its own time 0
+            return start <= 0
+        return pts * audio.time_base - origin * tb >= start
 
     hdr = reader.header
     counts = counts if counts is not None else _Counts()
@@ -891,7 +898,8 @@ def frames(
 
 # Decodes still open when the interpreter exits (a script that stopped reading frames() without
 # closing it) are closed before Python stops their threads: left to the interpreter's teardown,
-# native code still running in those threads could abort the process ("terminate called ...").
+# closing a stage still "running" in a stopped thread raised "generator already executing", and
+# native code still running there could abort the process ("terminate called ...").
 _OPEN_DECODES: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -924,7 +932,7 @@ def _frames(
             on_header(reader.header, track)
         # Threads: parsing + entropy decoding, the synthesis network (m.lanes frames at once), the consumer.
         hdr = reader.header
-        rendered = stack.enter_context(pipeline.closing(_render(pending, m, hdr.width, hdr.height)))
+        rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))
         yield from rendered
 
 
@@ -994,7 +1002,7 @@ def open_pending(
     pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
                                              from_beginning=from_beginning, audio=track, runs=runs),
                              name="vidcodec-parse")
-    stack.enter_context(pipeline.closing(pending))
+    stack.enter_context(contextlib.closing(pending))
     return reader, m, pending, track
 
 

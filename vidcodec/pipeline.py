@@ -19,7 +19,6 @@ from threads; :class:`ProcessWorkers` is the pool of worker processes that GOP-p
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import queue
 import sys
@@ -81,22 +80,6 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
     finally:
         stop.set()
         thread.join(timeout=5.0)
-
-
-@contextlib.contextmanager
-def closing(gen: Iterator[Any], _finalizing: Callable[[], bool] = sys.is_finalizing) -> Iterator[Iterator[Any]]:
-    """``contextlib.closing`` for a stage: at interpreter exit (a generator of frames left half read
-    when a script ends) a stage may still be running in a thread Python has stopped, and closing it
-    raises "generator already executing"; nothing is left to clean up then, so that is ignored.
-    (``sys.is_finalizing`` is bound when this is defined: by then the module's globals may be gone.)"""
-    try:
-        yield gen
-    finally:
-        try:
-            gen.close()
-        except ValueError:
-            if not _finalizing():
-                raise
 
 
 def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, depth: int = DEPTH,

@@ -166,8 +166,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     ref, rate, name = load_frames(clip, frames, size)
     m = zoo.load(model, backend=backend)
     quality = m.default_quality if quality is None else quality
-    if quality not in range(1, m.levels + 1):
-        raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality})")
+    api.check_quality(quality, m)
     h, w = ref[0].shape[:2]
     t_start = time.perf_counter()
     m.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))  # sessions made and warmed before timing
