@@ -82,21 +82,32 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=type(default), help=f"default {default}")
 
 
+def config_file(a: argparse.Namespace, default_out: str, run_file: str) -> str | Path | None:
+    """The settings file a run starts from: ``--config``, else with ``--resume`` the run's own
+    ``run_file`` in its folder (``--out``, else ``default_out``) when there is one."""
+    run_config = Path(a.out or default_out, run_file)
+    if a.resume and not a.config and run_config.exists():
+        logging.getLogger("vidcodec").info("resuming with the settings of %s (flags given override them)", run_config)
+        return run_config
+    return a.config
+
+
+def refuse_overwrite(a: argparse.Namespace, out: str) -> None:
+    """A new run (no ``--resume``) must not start over the one in ``out``."""
+    if not a.resume and Path(out, "last.safetensors").exists():
+        raise UsageError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
+
+
 def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:
     """A GanTrainConfig from ``--config`` (with ``--resume`` and no ``--config``: the run's own
     ``config.toml``), overridden by the flags that were given. Refuses to start a new run over an
     existing one."""
-    config = a.config
-    out = Path(a.out or GanTrainConfig().out)
-    if a.resume and not config and (out / "config.toml").exists():
-        config = out / "config.toml"
-        logging.getLogger("vidcodec").info("resuming with the settings of %s (flags given override them)", config)
+    config = config_file(a, GanTrainConfig().out, "config.toml")
     base = asdict(GanTrainConfig.load(config)) if config else {}
     for name in GanTrainConfig.__dataclass_fields__:
         v = getattr(a, name, None)
         if v is not None:
             base[name] = v
     cfg = GanTrainConfig.from_dict(base).check()
-    if not a.resume and Path(cfg.out, "last.safetensors").exists():
-        raise UsageError(f"{cfg.out} already holds a run: add --resume to continue it, or choose another --out")
+    refuse_overwrite(a, cfg.out)
     return cfg

@@ -41,7 +41,7 @@ from ..errors import UsageError
 from ..models.discriminator import PairDiscriminator
 from ..models.vaegan import VAEGAN, VAEGANConfig
 from . import checkpoint, plot
-from .cli_args import add_arguments
+from .cli_args import add_arguments, config_file, refuse_overwrite
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool
 from .losses import bits_per_pixel, d_loss, distortion, g_loss, psnr
@@ -278,6 +278,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     batches = prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2))) if device.type == "cuda" else None
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
                disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
+    def save_last(**extra) -> None:
+        """The resume point: weights and moments (and the discriminator's), with the run's settings."""
+        meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
+                "best_val": best, "train": asdict(cfg), **extra}
+        checkpoint.save(last, model, meta, opt)
+        if disc is not None:
+            checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
+        cfg.save(out / "last.toml")
+
     try:
         while step < cfg.steps:
             if batches is not None:
@@ -347,16 +356,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 v = validate(model, val, lambdas, cfg)
                 bar.write(f"val step {step}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
                 _append_val(out / "val.csv", step, v)
-                meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
-                        "val": v, "best_val": min(best, v["loss"]), "train": asdict(cfg)}
                 if math.isfinite(v["loss"]) and v["loss"] < best:
                     best = v["loss"]
+                    meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas,
+                            "distortion": cfg.distortion, "val": v, "best_val": best, "train": asdict(cfg)}
                     checkpoint.save(out / "best.safetensors", model, meta)
                     cfg.save(out / "best.toml")
-                checkpoint.save(last, model, meta, opt)
-                if disc is not None:
-                    checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
-                cfg.save(out / "last.toml")
+                save_last(val=v)
                 plot.training_curves(out)
             if final and step < cfg.steps:
                 if rank == 0:
@@ -365,12 +371,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 break
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
         if rank == 0 and step > start:
-            meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
-                    "best_val": best, "train": asdict(cfg), "interrupted": True}
-            checkpoint.save(last, model, meta, opt)
-            if disc is not None:
-                checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
-            cfg.save(out / "last.toml")
+            save_last(interrupted=True)
             log.warning("interrupted at step %d: saved %s (--resume continues from it)", step, last)
         raise
     finally:
@@ -461,18 +462,13 @@ def _check_ranks(model: VAEGAN, out: Path, rank: int, world: int) -> None:
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
     """A TrainConfig from ``--config`` (with ``--resume`` and no ``--config``: the run's own
     ``last.toml``), overridden by the flags that were given."""
-    config = a.config
-    run_config = Path(a.out or TrainConfig().out, "last.toml")
-    if a.resume and not config and run_config.exists():
-        config = run_config
-        log.info("resuming with the settings of %s (flags given override them)", run_config)
+    config = config_file(a, TrainConfig().out, "last.toml")
     cfg = TrainConfig.load(config) if config else TrainConfig()
     d = vars(a)
     for f in asdict(cfg):
         if d.get(f) is not None:
             setattr(cfg, f, d[f])
-    if not a.resume and Path(cfg.out, "last.safetensors").exists():
-        raise UsageError(f"{cfg.out} already holds a run: add --resume to continue it, or choose another --out")
+    refuse_overwrite(a, cfg.out)
     return cfg
 
 
