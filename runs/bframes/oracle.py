@@ -23,8 +23,6 @@ import copy
 
 import numpy as np
 
-AVG = "floor"
-
 from vidcodec.codec import motion
 from vidcodec.codec.vaegan import FrameEncoder, to_tensor
 from vidcodec.evaluate import metrics, rd
@@ -57,7 +55,7 @@ def code_with(enc, ys, pred, vectors, lam_scale):
     return cand[0], len(payload), pred + d
 
 
-def run(clip, frames, levels, b_lambda):
+def run(clip, frames, levels, b_lambda, avg="floor"):
     m = zoo.load("vaegan-g")
     ref, _ = rd.read_frames(clip, frames)
     h, w = ref[0].shape[:2]
@@ -94,7 +92,7 @@ def run(clip, frames, levels, b_lambda):
             pf, vf = moved(e, ys, dec[t - 1])
             pb, vb = moved(e, ys, dec[t + 1])
             tot = pf.astype(np.int64) + pb
-            pbi = tot // 2 if AVG == "floor" else np.sign(tot) * (np.abs(tot) // 2)  # trunc: toward zero
+            pbi = tot // 2 if avg == "floor" else np.sign(tot) * (np.abs(tot) // 2)  # trunc: toward zero
             cands = {"f": (pf, vf), "b": (pb, vb), "bi": (pbi.astype(pf.dtype), vf + vb)}
             # per-block choice by squared error of the coded channels
             k, B = e.channels, e.motion_block
@@ -143,5 +141,4 @@ if __name__ == "__main__":
     ap.add_argument("--avg", choices=["floor", "trunc"], default="floor",
                     help="how the bidirectional average of two integer predictions rounds")
     a = ap.parse_args()
-    AVG = a.avg
-    run(a.clip, a.frames, [lv - 1 for lv in a.levels], a.b_lambda)
+    run(a.clip, a.frames, [lv - 1 for lv in a.levels], a.b_lambda, a.avg)

@@ -278,11 +278,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     batches = prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2))) if device.type == "cuda" else None
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
                disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
+    def run_meta(**extra) -> dict:
+        """A checkpoint's metadata: the step, the model and the run's settings, the best validation loss."""
+        return {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
+                "best_val": best, "train": asdict(cfg), **extra}
+
     def save_last(**extra) -> None:
         """The resume point: weights and moments (and the discriminator's), with the run's settings."""
-        meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
-                "best_val": best, "train": asdict(cfg), **extra}
-        checkpoint.save(last, model, meta, opt)
+        checkpoint.save(last, model, run_meta(**extra), opt)
         if disc is not None:
             checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
         cfg.save(out / "last.toml")
@@ -358,9 +361,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 _append_val(out / "val.csv", step, v)
                 if math.isfinite(v["loss"]) and v["loss"] < best:
                     best = v["loss"]
-                    meta = {"step": step, "config": config.to_dict(), "lambdas": lambdas,
-                            "distortion": cfg.distortion, "val": v, "best_val": best, "train": asdict(cfg)}
-                    checkpoint.save(out / "best.safetensors", model, meta)
+                    checkpoint.save(out / "best.safetensors", model, run_meta(val=v))
                     cfg.save(out / "best.toml")
                 save_last(val=v)
                 plot.training_curves(out)
