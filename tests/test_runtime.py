@@ -433,3 +433,67 @@ def test_numpy_blas_runs_one_thread_even_when_numpy_came_first():
     env["OPENBLAS_NUM_THREADS"] = "2"  # the user's choice stands
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[2]"
+
+
+# ------------------------------------------------------------------------------------ the bf16 backend
+@pytest.fixture
+def torch_threads():
+    """Restores torch's thread count, which the bf16 backend sets to one on a CPU with lanes."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def _bf16_here() -> bool:
+    return zoo.torch_device().type == "cuda" or zoo.cpu_has_bf16()
+
+
+@pytest.mark.skipif(not _bf16_here(), reason="no native bfloat16 on this machine")
+def test_bf16_backend_decodes_any_stream_close_to_float32(tiny_model_dir, clip, tmp_path, torch_threads):
+    """The bf16 backend runs the transforms in bfloat16: the stream's symbols fix the latents, the pictures
+    differ from float32's by rounding only; its encoder writes streams that float32 decodes."""
+    import torch
+
+    key = tmp_path / "ort.gvc"
+    vidcodec.encode(clip, key, model="vaegan-tiny", quality=3, gop=4)
+    ref = np.stack([f.rgb for f in vidcodec.frames(key)])
+    m = _fresh("bf16")
+    assert m.lanes == runtime.default_lanes(())
+    pictures = np.stack([m.picture(y, 64, 48) for y in [m.analyze(to_tensor(f.rgb)) for f in vidcodec.frames(key)]])
+    assert pictures.shape == ref.shape
+    assert next(m._run_modules()[1].parameters()).dtype == torch.bfloat16
+    assert next(m.synthesis.parameters()).dtype == torch.float32  # the refiner's and training's modules
+    zoo._load.cache_clear()
+    try:
+        bf = np.stack([f.rgb for f in vidcodec.frames(key, backend="bf16")])
+        assert 40 < _psnr(bf, ref) < float("inf")  # rounded differently, not another picture
+        own = tmp_path / "bf16.gvc"
+        vidcodec.encode(clip, own, model="vaegan-tiny", quality=3, gop=4, backend="bf16")
+    finally:
+        zoo._load.cache_clear()
+    mine = np.stack([f.rgb for f in vidcodec.frames(own)])  # decoded by ONNX Runtime
+    src = np.stack([f.rgb for f in vidcodec.frames(key)])
+    assert len(mine) == len(src)
+    assert _psnr(mine, ref) > 30
+
+
+def test_bf16_is_refused_where_it_would_be_emulated(tiny_model_dir, clip, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: False)
+    monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "cpu")
+    zoo.torch_device.cache_clear()
+    zoo._load.cache_clear()
+    try:
+        out = tmp_path / "a.gvc"
+        assert main(["encode", str(clip), str(out), "--model", "vaegan-tiny", "--backend", "bf16", "-q"]) == 2
+        assert "AVX512-BF16 or AMX" in capsys.readouterr().err
+        assert not out.exists()
+    finally:
+        zoo.torch_device.cache_clear()
+        zoo._load.cache_clear()

