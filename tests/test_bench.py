@@ -11,6 +11,7 @@ from conftest import write_testsrc
 from vidcodec.cli import main as cli_main
 from vidcodec.errors import UsageError
 from vidcodec.evaluate import bench
+from vidcodec.models import zoo
 
 
 def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, capsys):
@@ -35,6 +36,8 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
         assert x["vidcodec_encode_ratio"] == pytest.approx(r["vidcodec"]["encode_fps"] / x["encode_fps"], rel=1e-2)
     assert r["peak_rss_mib"] > 10 and r["machine"]["cores"] >= 1 and r["machine"]["providers"]
     assert "vidcodec/x264" in bench.format_report(r)
+    assert r["machine"]["cpu_bf16"] == zoo.cpu_has_bf16()
+    assert ("CPU bfloat16 native" in bench.format_report(r)) == zoo.cpu_has_bf16()
 
 
 def test_bench_usage_errors(tmp_path, capsys):

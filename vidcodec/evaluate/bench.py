@@ -54,6 +54,7 @@ def machine() -> dict:
         "cpu": cpu, "cores": os.cpu_count(), "ort_threads": runtime.default_threads(),
         "ort_lanes": runtime.default_lanes(providers),
         "torch_threads": torch.get_num_threads(),
+        "cpu_bf16": zoo.cpu_has_bf16(),  # --backend bf16 runs natively on this CPU
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "onnxruntime": ort.__version__, "providers": providers,
         "allocator": "tcmalloc" if "tcmalloc" in preload else "jemalloc" if "jemalloc" in preload else "glibc malloc",
@@ -234,7 +235,7 @@ def format_report(r: dict) -> str:
     m = r["machine"]
     head = (f"machine: {m['cpu']}, {m['cores']} logical cores, ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads "
             f"{m['torch_threads']}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
-            f"allocator {m['allocator']}")
+            f"allocator {m['allocator']}, CPU bfloat16 {'native (--backend bf16)' if m.get('cpu_bf16') else 'no'}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
             f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, backend {r['backend']}; "
             f"start-up: sessions and first frame {r['startup_s']} s, "
