@@ -14,9 +14,10 @@ of the comparison.
 Measured (2026-12-04, 2-core AMD EPYC VM with AVX512-BF16, tcmalloc, shipped vaegan-g, 20 frames,
 ``python runs/bf16/bdrate.py 20 samples/bikes.mp4 samples/vtest.mp4 data/videos/diver.mov``):
 bf16 analysis against float32, PSNR / MS-SSIM BD-rate: bikes +0.86 / +0.28 %, vtest +0.07 / +0.04 %,
-diver -0.02 / +0.31 %; the latent's relative RMS error 0.6-0.9 %. bf16 synthesis of the float32
+diver -0.02 / +0.31 %; OpenCV's tree.avi (unseen) -0.13 / -0.27 %, carphone (a training clip)
++1.10 / +0.89 %; the latent's relative RMS error 0.6-0.9 %. bf16 synthesis of the float32
 streams: bikes 33.660 -> 33.645 dB (MS-SSIM 0.94256 -> 0.94230), vtest 26.655 -> 26.651, diver
-29.545 -> 29.540 (means over the 8 levels). Control (CONTROL=1, bikes and vtest): 0.00 / 0.00 %,
+29.545 -> 29.540, tree 23.554 -> 23.553, carphone 23.812 -> 23.807 (means over the 8 levels). Control (CONTROL=1, bikes and vtest): 0.00 / 0.00 %,
 latent error under 0.00005, the same pictures: the encoder's choices do not move with float32
 rounding, so the bf16 numbers are bf16's. Which layers matter (analysis on 6 frames of bikes, one
 layer in bfloat16 at a time): each adds 0.1-0.4 % of latent error and flips 0.004-0.025 % of
