@@ -479,9 +479,8 @@ def test_bf16_backend_decodes_any_stream_close_to_float32(tiny_model_dir, clip, 
     finally:
         zoo._load.cache_clear()
     mine = np.stack([f.rgb for f in vidcodec.frames(own)])  # decoded by ONNX Runtime
-    src = np.stack([f.rgb for f in vidcodec.frames(key)])
-    assert len(mine) == len(src)
-    assert _psnr(mine, ref) > 30
+    assert mine.shape == ref.shape
+    assert _psnr(mine, ref) > 30  # a few symbols may round the other way, the pictures stay close
 
 
 def test_bf16_is_refused_where_it_would_be_emulated(tiny_model_dir, clip, tmp_path, monkeypatch, capsys):
