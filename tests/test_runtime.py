@@ -25,6 +25,7 @@ from vidcodec import api, container, runtime
 from vidcodec.cli import main
 from vidcodec.codec.vaegan import FrameDecoder, to_tensor
 from vidcodec.errors import UsageError
+from vidcodec.evaluate.metrics import psnr
 from vidcodec.models import zoo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -446,11 +447,6 @@ def torch_threads():
     torch.set_num_threads(n)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def _bf16_here() -> bool:
     return zoo.torch_device().type == "cuda" or zoo.cpu_has_bf16()
 
@@ -473,14 +469,14 @@ def test_bf16_backend_decodes_any_stream_close_to_float32(tiny_model_dir, clip, 
     zoo._load.cache_clear()
     try:
         bf = np.stack([f.rgb for f in vidcodec.frames(key, backend="bf16")])
-        assert 40 < _psnr(bf, ref) < float("inf")  # rounded differently, not another picture
+        assert 40 < psnr(bf, ref) < float("inf")  # rounded differently, not another picture
         own = tmp_path / "bf16.gvc"
         vidcodec.encode(clip, own, model="vaegan-tiny", quality=3, gop=4, backend="bf16")
     finally:
         zoo._load.cache_clear()
     mine = np.stack([f.rgb for f in vidcodec.frames(own)])  # decoded by ONNX Runtime
     assert mine.shape == ref.shape
-    assert _psnr(mine, ref) > 30  # a few symbols may round the other way, the pictures stay close
+    assert psnr(mine, ref) > 30  # a few symbols may round the other way, the pictures stay close
 
 
 def test_bf16_is_refused_where_it_would_be_emulated(tiny_model_dir, clip, tmp_path, monkeypatch, capsys):

@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, expor
     from .vaegan import Analysis, Synthesis
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-BACKENDS = ("ort", "torch", "bf16")  # ONNX Runtime (default), the torch modules, or those in bfloat16
 BF16 = "bf16"
+BACKENDS = ("ort", "torch", BF16)  # ONNX Runtime (default), the torch modules, or those in bfloat16
 
 
 def search_path() -> list[Path]:
@@ -201,7 +201,11 @@ class CodecModel:
     def _input(self, a: np.ndarray) -> torch.Tensor:
         """An array as the running modules take it: on their device, channels-last, in their dtype."""
         t = _channels_last(a, torch_device())
-        return t.to(next(self._run_modules()[0].parameters()).dtype)
+        if self.backend != BF16:
+            return t
+        import torch
+
+        return t.to(torch.bfloat16)
 
     @property
     def analysis(self) -> Analysis:
