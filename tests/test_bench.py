@@ -38,6 +38,11 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
     assert "vidcodec/x264" in bench.format_report(r)
     assert r["machine"]["cpu_bf16"] == zoo.cpu_has_bf16()
     assert ("CPU bfloat16 native" in bench.format_report(r)) == zoo.cpu_has_bf16()
+    # the machine line names what runs the networks: ONNX Runtime's lanes here, torch's for the others
+    assert r["lanes"] == zoo.load("vaegan-tiny").lanes
+    assert "ORT threads" in bench.format_report(r)
+    torch_line = bench.format_report({**r, "backend": "torch", "lanes": 1}).splitlines()[0]
+    assert "ORT unused, torch threads" in torch_line and "in 1 lane(s)" in torch_line
 
 
 def test_bench_usage_errors(tmp_path, capsys):

@@ -195,7 +195,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     enc, dec = statistics.median(enc_fps), statistics.median(dec_fps)
     report = {
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
-        "backend": backend, "model": m.name, "quality": quality,
+        "backend": backend, "lanes": m.lanes, "model": m.name, "quality": quality,
         "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
         "workers": workers,
         "startup_s": round(startup, 4),  # a tiny model warm in the cache starts in under a millisecond
@@ -233,8 +233,11 @@ def _cli_decode_seconds(stream: Path, out: Path, backend: str) -> float:
 
 def format_report(r: dict) -> str:
     m = r["machine"]
-    head = (f"machine: {m['cpu']}, {m['cores']} logical cores, ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads "
-            f"{m['torch_threads']}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
+    if r.get("backend", "ort") == "ort":
+        nets = f"ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads {m['torch_threads']}"
+    else:  # the torch modules run the networks: their lanes, each call on torch's threads
+        nets = f"ORT unused, torch threads {m['torch_threads']} in {r.get('lanes', 1)} lane(s)"
+    head = (f"machine: {m['cpu']}, {m['cores']} logical cores, {nets}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}, CPU bfloat16 {'native (--backend bf16)' if m.get('cpu_bf16') else 'no'}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
             f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, backend {r['backend']}; "
