@@ -104,10 +104,13 @@ def test_a_checkpoint_resumes_into_the_fused_adam_of_gpu_training(tmp_path):
     step(plain)
     step(plain)
     checkpoint.save(tmp_path / "c.safetensors", m, {"step": 2}, plain)
-    fused = torch.optim.Adam(m.parameters(), lr=1e-3, fused=True)
+    m.to(memory_format=torch.channels_last)  # as training lays the convolutions out; the fused kernel wants
+    fused = torch.optim.Adam(m.parameters(), lr=1e-3, fused=True)  # moments with their parameter's strides
     checkpoint.load(tmp_path / "c.safetensors", m, fused)
     p = m.log_gain
     assert torch.equal(fused.state[p]["exp_avg_sq"], plain.state[p]["exp_avg_sq"])
+    conv = next(q for q in m.parameters() if q.dim() == 4)
+    assert fused.state[conv]["exp_avg"].stride() == conv.stride()
     before = p.detach().clone()
     step(fused)
     assert fused.state[p]["step"].item() == 3 and not torch.equal(p, before)

@@ -17,11 +17,12 @@ PY=${PYTHON:-python3}
 SITE=${SITE:-/tmp/site}
 $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
 export PYTHONPATH="$SITE:$(pwd)/runs/gpu-speed/avstub:$(pwd)"
-cmake -S . -B /tmp/vidcodec-build -G Ninja -DPython_EXECUTABLE="$(command -v $PY)" -DCMAKE_BUILD_TYPE=Release \
+[ -f /tmp/vidcodec-build/build.ninja ] || cmake -S . -B /tmp/vidcodec-build -G Ninja -DPython_EXECUTABLE="$(command -v $PY)" -DCMAKE_BUILD_TYPE=Release \
     > "$OUT/build.log" 2>&1
 cmake --build /tmp/vidcodec-build >> "$OUT/build.log" 2>&1
 cp /tmp/vidcodec-build/_native*.so vidcodec/
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true) > "$OUT/gpu.txt" 2>&1
 nproc >> "$OUT/gpu.txt"
-PYTHONUNBUFFERED=1 $PY runs/gpu-speed/speed.py runs/gpu-speed/bikes1080.gvc "$OUT/speed.json" \
-    --workers "${WORKERS:-1,4,8,15}" --backend "${BACKEND:-torch}" 2>&1 | tee "$OUT/speed.log"
+NAME=${NAME:-speed}  # the files it writes: $OUT/$NAME.json and $NAME.log
+PYTHONUNBUFFERED=1 $PY runs/gpu-speed/speed.py runs/gpu-speed/bikes1080.gvc "$OUT/$NAME.json" \
+    --workers "${WORKERS:-1,4,8,15}" --backend "${BACKEND:-torch}" 2>&1 | tee "$OUT/$NAME.log"

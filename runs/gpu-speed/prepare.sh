@@ -13,9 +13,9 @@ $PY - "$TMP/bikes1080.y4m" <<'PYEOF'
 import sys
 from fractions import Fraction
 from vidcodec.evaluate.bench import load_frames
-from vidcodec.evaluate.rd import _write_y4m_clip
+from vidcodec.evaluate.rd import write_y4m_clip
 frames, rate, _ = load_frames("samples/bikes.mp4", 240, (1920, 1080))
-_write_y4m_clip(frames, rate, sys.argv[1])
+write_y4m_clip(frames, rate, sys.argv[1])
 PYEOF
 $PY -m vidcodec encode "$TMP/bikes1080.y4m" runs/gpu-speed/bikes1080.gvc --gop 20 -y -q
 rm -rf "$TMP"

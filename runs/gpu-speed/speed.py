@@ -50,7 +50,7 @@ def encode(frames: list, m, quality: int, gop: int, workers: int) -> tuple[float
             for y in analysed:
                 size += len(enc.encode_latent(y).payload)
         else:
-            for _, _, payload, _ in chunks.code(((i, 0), y) for i, y in enumerate(analysed)):
+            for _, _, payload, *_ in chunks.code(((i, 0), y) for i, y in enumerate(analysed)):
                 size += len(payload)
     finally:
         if chunks is not None:

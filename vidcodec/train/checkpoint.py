@@ -43,10 +43,12 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
             if key.startswith("optim."):
                 name, field = key[6:].rsplit(".", 1)
                 p = params[name]
-                # Moments live beside their parameter (a CPU checkpoint resumes on a GPU); Adam keeps
-                # its step count on the CPU, fused Adam beside the parameter (as float32).
+                # Moments live beside their parameter, in its memory format (a CPU checkpoint resumes on
+                # a GPU; fused Adam refuses moments whose strides differ from a channels-last
+                # parameter's); Adam keeps its step count on the CPU, fused Adam beside the parameter
+                # (as float32).
                 if field != "step":
-                    value = value.to(p.device)
+                    value = torch.empty_like(p).copy_(value)
                 elif fused:
                     value = value.to(p.device, torch.float32)
                 optimizer.state[p][field] = value
