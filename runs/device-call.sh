@@ -2,9 +2,11 @@
 # The whole device session in one call (15 minutes of device time per session, the machine's start
 # and the transfers included, so one call of under 10 minutes, then give_back):
 #
-#   1. issue 4's 1080p rates: runs/gpu-speed/device.sh (C++ core built there, 1/4/8/15 GOP workers,
-#      torch on CUDA), at most SPEED_S seconds (default 200); then the same with --backend bf16 and
-#      1/15 workers, at most BF16_S seconds (default 90);
+#   1. issue 4's 1080p rates: runs/gpu-speed/device.sh (C++ core built there, torch on CUDA), at most
+#      SPEED_S seconds (default 300): 8 and 15 GOP workers on the stream 4 times over (960 frames: the
+#      rates of a long video, not of a pool filling and draining), the frames converted to floats on
+#      the CPU and on the GPU. (The 2026-12-04 call ran 1/4/8/15 workers on the 240 frames, and
+#      bf16, which decoded no faster: docs/eval/gpu-speed-h200.)
 #   2. issue 3: vaegan-g's training resumed (runs/vaegan-g/gpu/session.sh) for what is left of
 #      BUDGET_S seconds (default 540), less a minute for its start, last validation and tar.
 #
@@ -14,16 +16,14 @@
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl constriction==0.5.0
 # The call:
 #   run(command="sh runs/device-call.sh", carry=[".gpu", ".whl"], timeout_s=590)
-# Back (8 files, the most a call returns): speed.json, speed.log, speed-bf16.json, speed-bf16.log,
-# build.log, gpu.txt (-> docs/eval/gpu-speed/), run.tgz, train.log
+# Back: speed.json, speed.log, build.log, gpu.txt (-> docs/eval/gpu-speed/), run.tgz, train.log
 # (-> runs/vaegan-g/gpu/session.sh's header says what to do with them).
 set -u
 : "${OUT:?set OUT (the device machine sets it)}"
 T0=$(date +%s)
-timeout "${SPEED_S:-200}" sh runs/gpu-speed/device.sh
-echo "speed check (torch): rc $? after $(( $(date +%s) - T0 )) s"
-NAME=speed-bf16 BACKEND=bf16 WORKERS=1,15 timeout "${BF16_S:-90}" sh runs/gpu-speed/device.sh
-echo "speed check (bf16): rc $? after $(( $(date +%s) - T0 )) s"
+WORKERS=${WORKERS:-8,15} SPEED_ARGS=${SPEED_ARGS:---repeat 4 --analysis host,device} \
+    timeout "${SPEED_S:-300}" sh runs/gpu-speed/device.sh
+echo "speed check: rc $? after $(( $(date +%s) - T0 )) s"
 LEFT=$(( ${BUDGET_S:-540} - ($(date +%s) - T0) - 60 ))
 MIN=$(awk -v s="$LEFT" 'BEGIN { printf "%.2f", (s < 60 ? 1 : s / 60) }')
 echo "training for $MIN minutes"

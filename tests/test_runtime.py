@@ -396,6 +396,31 @@ def test_torch_backend_picture_matches_the_numpy_conversion(tiny_model_dir):
     assert np.array_equal(m.picture(y, 62, 46), to_rgb(m.synthesize(y), 62, 46))
 
 
+@pytest.mark.parametrize("backend", ["torch", "ort"])
+def test_analysis_of_bytes_matches_the_numpy_conversion(tiny_model_dir, backend):
+    """analyze_rgb (torch: the frame's bytes padded and scaled on the device) gives the latent of
+    analyze(to_tensor(...)), bit for bit, padding included."""
+    m = _fresh(backend)
+    for h, w in ((46, 62), (48, 64)):
+        f = _frame(h, w)
+        assert np.array_equal(m.analyze_rgb(f), m.analyze(to_tensor(f))[0])
+
+
+def test_encodes_without_a_colour_fitter_analyse_bytes_and_give_the_same_stream(tiny_model_dir, clip, tmp_path,
+                                                                                 monkeypatch):
+    """With no colour fitter (nor refiner) the encoder asks the model for latents of the frames' bytes;
+    the stream is the one the float frames give."""
+    calls = []
+    real = zoo.CodecModel.analyze_rgb
+    monkeypatch.setattr(zoo.CodecModel, "analyze_rgb", lambda self, rgb: calls.append(1) or real(self, rgb))
+    a, b = tmp_path / "a.gvc", tmp_path / "b.gvc"
+    vidcodec.encode(clip, a, model="vaegan-tiny", quality=2, max_frames=3, colour=False, backend="torch")
+    assert len(calls) == 3
+    monkeypatch.setattr(zoo.CodecModel, "analyze_rgb", lambda self, rgb: self.analyze(to_tensor(rgb))[0])
+    vidcodec.encode(clip, b, model="vaegan-tiny", quality=2, max_frames=3, colour=False, backend="torch")
+    assert a.read_bytes() == b.read_bytes()
+
+
 def test_torch_device_choice_and_override(monkeypatch):
     import torch
 

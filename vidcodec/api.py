@@ -328,8 +328,9 @@ def encode(
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
         if prefilter:
             frames_in = prefilter_mod.keyframes(frames_in, gop)
+        keep = chunks is None and (refiner is not None or fitter is not None)  # encode_latent's x
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
-                                     lambda f: _analyse(m, f), m.lanes, name="vidcodec-analysis")
+                                     lambda f: _analyse(m, f, keep), m.lanes, name="vidcodec-analysis")
         if repeat_header is None:
             repeat_header = _is_live(dst)
         if chunks is not None:
@@ -508,7 +509,12 @@ def _chunks(items: Iterator, n: int) -> Iterator[list]:
         yield chunk
 
 
-def _analyse(m: zoo.CodecModel, f: media.VideoFrame) -> tuple[media.VideoFrame, np.ndarray, np.ndarray]:
+def _analyse(m: zoo.CodecModel, f: media.VideoFrame, keep: bool = True,
+             ) -> tuple[media.VideoFrame, np.ndarray | None, np.ndarray]:
+    """The frame, the float frame the analysis took (``keep``: for a refiner or a colour fitter;
+    else None, and the torch backend converts the frame on its device), and its latent."""
+    if not keep:
+        return f, None, m.analyze_rgb(f.rgb)
     x = to_tensor(f.rgb, m.downscale)
     return f, x, m.analyze(x)[0]
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # One device call for issue 4's 1080p rates (about 5 minutes on the H200 machine): builds the C++
 # core there (its Python is 3.12), installs constriction from .whl, stands avstub/ in for PyAV,
-# and runs speed.py on runs/gpu-speed/bikes1080.gvc for 1, 4, 8 and 15 workers, torch on CUDA.
+# and runs speed.py on runs/gpu-speed/bikes1080.gvc for 1, 4, 8 and 15 workers (WORKERS), torch on
+# CUDA (BACKEND), with speed.py's other options in SPEED_ARGS (e.g. "--repeat 4 --analysis host,device").
 #
 # Here, before the call (the wheel is not committed; .whl is ignored):
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -25,4 +26,4 @@ cp /tmp/vidcodec-build/_native*.so vidcodec/
 nproc >> "$OUT/gpu.txt"
 NAME=${NAME:-speed}  # the files it writes: $OUT/$NAME.json and $NAME.log
 PYTHONUNBUFFERED=1 $PY runs/gpu-speed/speed.py runs/gpu-speed/bikes1080.gvc "$OUT/$NAME.json" \
-    --workers "${WORKERS:-1,4,8,15}" --backend "${BACKEND:-torch}" 2>&1 | tee "$OUT/$NAME.log"
+    --workers "${WORKERS:-1,4,8,15}" --backend "${BACKEND:-torch}" ${SPEED_ARGS:-} 2>&1 | tee "$OUT/$NAME.log"

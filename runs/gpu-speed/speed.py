@@ -1,13 +1,24 @@
 """Issue 4's 1080p rates on a GPU machine, with and without GOP-parallel workers.
 
     python runs/gpu-speed/speed.py STREAM.gvc OUT.json [--workers 1,8] [--backend torch] [--runs N]
+        [--repeat R] [--analysis host,device]
 
-STREAM is a 1080p stream made here (runs/gpu-speed/prepare.sh). Decode: ``api.frames`` (the
-decoder's whole pipeline to RGB frames, no file written) with each worker count, after one warm-up
-pass. Encode: the decoded frames go through the analysis network in ``m.lanes`` threads (as
-``vidcodec encode`` does) and the delta coder, in-process or in ``--workers`` processes a GOP at a
-time; only PyAV's demuxing and the container writing are left out (the GPU machine has no PyAV:
-see avstub/). Prints and writes frames per second for each, the machine, and per-stage timings.
+STREAM is a 1080p stream made here (runs/gpu-speed/prepare.sh). With ``--repeat R`` (default 1) the
+stream's packets are written R times over into one longer stream (each copy starts with a keyframe;
+timestamps go on) and its frames are encoded R times over: 240 frames in GOPs of 20 leave a GOP
+worker pool filling and draining for much of a run (the last chunk of 20 frames is coded alone at
+the end, about 2.4 s at 1080p), so longer input shows the rate a long video gets.
+
+Decode: ``api.frames`` (the decoder's whole pipeline to RGB frames, no file written) with each
+worker count, after one warm-up pass. Encode: the decoded frames go through the analysis network in
+``m.lanes`` threads (as ``vidcodec encode`` does) and the delta coder, in-process or in
+``--workers`` processes a GOP at a time; only PyAV's demuxing and the container writing are left
+out (the GPU machine has no PyAV: see avstub/). ``--analysis``: how frames reach the network,
+``host`` (``to_tensor`` on the CPU, floats uploaded: what the encoder does when a colour fitter
+needs the float frame) and/or ``device`` (``analyze_rgb``: the bytes uploaded and converted on the
+device, as encodes with ``--workers`` or ``--no-colour`` do). For each: frames per second (total,
+and steady: from the first frame out to the last), the first frame's latency, and the
+milliseconds per frame the main process spends in the network stage (analysis or picture).
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import vidcodec  # noqa: F401  (numpy's BLAS threads set before numpy loads)
 from vidcodec import api, container, gopencode, pipeline
@@ -25,37 +38,96 @@ from vidcodec.codec.vaegan import FrameEncoder, to_tensor
 from vidcodec.models import zoo
 
 
-def decode(path: str, workers: int, backend: str, keep: bool = False) -> tuple[float, list]:
-    t = time.perf_counter()
-    frames = []
-    n = 0
-    for f in api.frames(path, backend=backend, workers=workers):
-        n += 1
-        if keep:
-            frames.append(f.rgb)
-    return n / (time.perf_counter() - t), frames
+class Clock:
+    """Total and steady rates of one pass: ``tick()`` once per frame out."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.first = self.last = None
+        self.n = 0
+
+    def tick(self) -> None:
+        self.last = time.perf_counter()
+        if self.first is None:
+            self.first = self.last
+        self.n += 1
+
+    def result(self, stage_s: float) -> dict:
+        total = self.last - self.t0
+        steady = (self.n - 1) / (self.last - self.first) if self.n > 1 and self.last > self.first else 0.0
+        return {"fps": self.n / total, "steady_fps": steady, "first_s": self.first - self.t0,
+                "stage_ms": 1000 * stage_s / max(self.n, 1)}
 
 
-def encode(frames: list, m, quality: int, gop: int, workers: int) -> tuple[float, int]:
-    """Frames per second of analysis + delta coding as `vidcodec encode` pipelines them; bytes."""
+def repeated(src: str, dst: str, times: int) -> None:
+    """``src``'s packets ``times`` over into ``dst``, timestamps going on (each copy starts with a keyframe)."""
+    with container.GvcReader(src) as r:
+        hdr, packets = r.header, [p for p in r if p.stream_index == 0]
+    if packets[0].kind != container.PacketType.KEY:
+        raise SystemExit(f"{src} does not start with a keyframe")
+    span = packets[-1].pts - packets[0].pts + (packets[1].pts - packets[0].pts)
+    with container.GvcWriter(dst, hdr) as w:
+        for k in range(times):
+            for p in packets:
+                w.write_packet(p.kind, p.pts + k * span, bytes(p.payload), flags=p.flags)
+
+
+def decode(path: str, workers: int, m, keep: bool = False) -> tuple[dict, list]:
+    stage = [0.0]
+    real = m.picture
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            stage[0] += time.perf_counter() - t
+
+    m.picture = timed  # the loaded model is cached: api.frames uses this instance
+    clock, frames = Clock(), []
+    try:
+        for f in api.frames(path, backend=m.backend, workers=workers):
+            clock.tick()
+            if keep:
+                frames.append(f.rgb)
+    finally:
+        del m.picture
+    return clock.result(stage[0]), frames
+
+
+def encode(frames: list, m, quality: int, gop: int, workers: int, analysis: str) -> tuple[dict, int]:
+    """Rates of analysis + delta coding as `vidcodec encode` pipelines them; bytes."""
     make = lambda: FrameEncoder(m, quality - 1, gop=gop, predictor=m.subpel)
     chunks = gopencode.ChunkEncoder(make, gop, workers) if workers > 1 else None  # forks before threads
-    t = time.perf_counter()
-    analysed = pipeline.parallel(iter(frames), lambda f: m.analyze(to_tensor(f, m.downscale))[0], m.lanes,
-                                 name="speed-analysis")
+    stage = [0.0]
+
+    def analyse(f):
+        t = time.perf_counter()
+        y = m.analyze(to_tensor(f, m.downscale))[0] if analysis == "host" else m.analyze_rgb(f)
+        stage[0] += time.perf_counter() - t
+        return y
+
+    clock = Clock()
+    analysed = pipeline.parallel(iter(frames), analyse, m.lanes, name="speed-analysis")
     size = 0
     try:
         if chunks is None:
             enc = make()
             for y in analysed:
                 size += len(enc.encode_latent(y).payload)
+                clock.tick()
         else:
             for _, _, payload, *_ in chunks.code(((i, 0), y) for i, y in enumerate(analysed)):
                 size += len(payload)
+                clock.tick()
     finally:
         if chunks is not None:
             chunks.close()
-    return len(frames) / (time.perf_counter() - t), size
+    return clock.result(stage[0]), size
+
+
+def median(results: list[dict]) -> dict:
+    return {k: round(statistics.median(r[k] for r in results), 3) for k in results[0]}
 
 
 def main() -> None:
@@ -65,6 +137,8 @@ def main() -> None:
     ap.add_argument("--workers", default="1,8")
     ap.add_argument("--backend", default="torch")
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--analysis", default="host")
     a = ap.parse_args()
     workers = [int(w) for w in a.workers.split(",")]
     with container.GvcReader(a.stream) as r:
@@ -73,7 +147,7 @@ def main() -> None:
     report: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                 "lanes": m.lanes, "gpu": None},
                     "stream": {"width": hdr.width, "height": hdr.height, "gop": hdr.gop, "quality": hdr.quality,
-                               "model": m.name}, "decode_fps": {}, "encode_fps": {}}
+                               "model": m.name, "repeat": a.repeat}, "decode": {}, "encode": {}}
     try:
         import torch
 
@@ -82,17 +156,24 @@ def main() -> None:
     except ImportError:
         pass
     print(report["machine"], report["stream"], flush=True)
-    _, frames = decode(a.stream, 1, a.backend, keep=True)  # warm-up (sessions, kernels) and the frames
-    report["frames"] = len(frames)
-    for w in workers:
-        runs = [decode(a.stream, w, a.backend)[0] for _ in range(a.runs)]
-        report["decode_fps"][str(w)] = [round(v, 1) for v in runs]
-        print(f"decode, {w} worker(s): {statistics.median(runs):.1f} fps {runs}", flush=True)
-    for w in workers:
-        runs = [encode(frames, m, hdr.quality, hdr.gop, w) for _ in range(a.runs)]
-        report["encode_fps"][str(w)] = [round(v, 1) for v, _ in runs]
-        report.setdefault("encode_bytes", {})[str(w)] = runs[0][1]
-        print(f"encode, {w} worker(s): {statistics.median(v for v, _ in runs):.1f} fps", flush=True)
+    _, frames = decode(a.stream, 1, m, keep=True)  # warm-up (sessions, kernels) and the frames
+    report["frames"] = len(frames) * a.repeat
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = a.stream
+        if a.repeat > 1:
+            stream = str(Path(tmp) / "long.gvc")
+            repeated(a.stream, stream, a.repeat)
+        for w in workers:
+            res = median([decode(stream, w, m)[0] for _ in range(a.runs)])
+            report["decode"][str(w)] = res
+            print(f"decode, {w} worker(s): {res}", flush=True)
+    frames = frames * a.repeat
+    for kind in a.analysis.split(","):
+        for w in workers:
+            runs = [encode(frames, m, hdr.quality, hdr.gop, w, kind) for _ in range(a.runs)]
+            res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
+            report["encode"][f"{kind}/{w}"] = res
+            print(f"encode ({kind} analysis), {w} worker(s): {res}", flush=True)
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
 
