@@ -9,11 +9,15 @@ BD-rate (PSNR / MS-SSIM) of each lookahead in VALUES against 8, every level, gop
 -1.59 % (means -0.04 / -0.49 %). Within a percent either way on the held-out clips, for twice the
 latency at each keyframe (16 frames) and twice the frames held: 8 kept.
 """
-import sys, tempfile
+import sys
+import tempfile
 from pathlib import Path
+
 from vidcodec.codec import prefilter
 from vidcodec.evaluate import rd
-frames = int(sys.argv[1]); values = [int(v) for v in sys.argv[2].split(",")]
+
+frames = int(sys.argv[1])
+values = [int(v) for v in sys.argv[2].split(",")]
 for spec in sys.argv[3:]:
     clip, _, skip = spec.partition(":")
     ref, rate = rd.read_frames(Path(clip), frames, int(skip or 0))
@@ -22,10 +26,11 @@ for spec in sys.argv[3:]:
         prefilter.keyframes.__defaults__ = (la, prefilter.SIGMA)
         with tempfile.TemporaryDirectory() as d:
             curves[la] = list(rd.vidcodec_points(Path(clip), ref, rate, 250, Path(d), range(1, 9)))
-    prefilter.keyframes.__defaults__ = (prefilter.LOOKAHEAD, prefilter.SIGMA)
+    prefilter.keyframes.__defaults__ = (prefilter.LOOKAHEAD, prefilter.SIGMA)  # the shipped value again
     cells = []
     for v in values:
         ps = rd.bd_rate([(p.bpp, p.psnr) for p in curves[8]], [(p.bpp, p.psnr) for p in curves[v]])
-        ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[8]], [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[v]])
+        ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[8]],
+                        [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[v]])
         cells.append(f"{v}: {ps:+.2f} / {ms:+.2f} %")
     print(Path(clip).name, skip, "lookahead vs 8:", "; ".join(cells), flush=True)
