@@ -64,3 +64,31 @@ def test_encode_cli_workers_and_usage_errors(tmp_path, tiny_model_dir, capsys):
     assert "--workers" in capsys.readouterr().err
     with pytest.raises(UsageError, match="--gop-batch"):
         api.encode(clip, tmp_path / "g.gvc", mode="gan", model="pgan-tiny", workers=2)
+
+
+def _prediction_threads() -> int:
+    from vidcodec.codec import subpel
+
+    return subpel.predict_threads()
+
+
+def test_worker_processes_share_the_prediction_threads(monkeypatch):
+    """GOP workers split the learned prediction's threads among them instead of each taking the
+    one-process share (15 workers x 8 threads on 16 cores)."""
+    from vidcodec import gopdecode, gopencode
+    from vidcodec.codec import subpel
+
+    monkeypatch.delenv("VIDCODEC_SUBPEL_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert subpel.predict_threads() == 8
+    hdr = container.StreamHeader(width=32, height=32, time_base=(1, 25), model_name="vaegan-tiny",
+                                 model_hash=bytes(32), quality=1, latent_shape=(8, 2, 2), gop=10)
+    with gopencode.ChunkEncoder(lambda: None, 10, 4) as chunks:
+        assert chunks.pool.submit(_prediction_threads).result() == 2
+    monkeypatch.setattr(api, "_stream_model", lambda header, backend: None)
+    with gopdecode.RunDecoder(hdr, 15, "ort") as runs:
+        assert runs.pool.submit(_prediction_threads).result() == 1
+    assert subpel.predict_threads() == 8  # this process keeps its own
+    monkeypatch.setenv("VIDCODEC_SUBPEL_THREADS", "3")
+    with gopencode.ChunkEncoder(lambda: None, 10, 4) as chunks:
+        assert chunks.pool.submit(_prediction_threads).result() == 3  # the user's choice stands

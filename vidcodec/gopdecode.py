@@ -30,6 +30,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from . import container, pipeline
+from .codec import subpel
 from .errors import CoderError, UsageError
 
 MAX_RUN_FRAMES = 1000  # the longest GOP (header's gop) decoded in worker processes
@@ -37,11 +38,12 @@ MAX_RUN_FRAMES = 1000  # the longest GOP (header's gop) decoded in worker proces
 _decoder_args: tuple | None = None  # in a worker: (model, header) for fresh decoders
 
 
-def _init(header: container.StreamHeader, backend: str) -> None:
+def _init(header: container.StreamHeader, backend: str, workers: int) -> None:
     global _decoder_args
     from . import api
 
     _decoder_args = (api._stream_model(header, backend), header)
+    subpel.share_cores(workers)
 
 
 def _decode_run(packets: list[tuple[str, bytes]]) -> list[tuple[np.ndarray, int] | CoderError]:
@@ -76,7 +78,7 @@ class RunDecoder(pipeline.ProcessWorkers):
         if header.mode != container.Mode.VAEGAN:
             raise UsageError("--workers applies to VAE-GAN streams only (a GAN-mode stream decodes in-process)")
         self.header = header
-        super().__init__(workers, _init, (header, backend))
+        super().__init__(workers, _init, (header, backend, workers))
 
     def results(self, items: Iterator) -> Iterator[tuple[object, Future | None, int]]:
         """``(item, future, index)`` for every item of a :class:`container.GvcReader`, in order: for a

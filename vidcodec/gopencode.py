@@ -24,14 +24,16 @@ from concurrent.futures import Future
 import numpy as np
 
 from . import pipeline
+from .codec import subpel
 from .errors import UsageError
 
 _make_encoder: Callable | None = None  # in a worker: () -> a fresh FrameEncoder
 
 
-def _init(make: Callable) -> None:
+def _init(make: Callable, workers: int) -> None:
     global _make_encoder
     _make_encoder = make
+    subpel.share_cores(workers)
 
 
 def _code_chunk(first: int, latents: list[np.ndarray]) -> list[tuple[str, bytes, int, int]]:
@@ -55,7 +57,7 @@ class ChunkEncoder(pipeline.ProcessWorkers):
         if workers < 2:
             raise UsageError(f"a ChunkEncoder needs at least 2 workers (got {workers}); encode in-process instead")
         self.gop = gop
-        super().__init__(workers, _init, (make,), fork_only=True)
+        super().__init__(workers, _init, (make, workers), fork_only=True)
 
     def code(self, frames: Iterator[tuple[object, np.ndarray]]) -> Iterator[tuple[object, str, bytes, int, int]]:
         """``(tag, kind, payload, level, flags)`` for each ``(tag, latent)`` of ``frames``, in order; a

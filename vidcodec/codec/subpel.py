@@ -266,9 +266,13 @@ class Predictor:
         return out
 
 
+_sharing = 1  # processes coding GOPs side by side (see share_cores), this one among them
+
+
 def predict_threads() -> int:
     """Threads for the learned prediction's products: ``VIDCODEC_SUBPEL_THREADS``, else 1 on machines
-    of up to 4 cores (the codec's own stages fill them) and half the cores, at most 8, beyond."""
+    of up to 4 cores (the codec's own stages fill them) and half the cores, at most 8, beyond, shared
+    among the processes that :func:`share_cores` names."""
     env = os.environ.get("VIDCODEC_SUBPEL_THREADS")
     if env:
         try:
@@ -276,7 +280,15 @@ def predict_threads() -> int:
         except ValueError:
             raise UsageError(f"VIDCODEC_SUBPEL_THREADS={env!r} is not a number of threads") from None
     cores = os.cpu_count() or 1
-    return 1 if cores <= 4 else min(8, cores // 2)
+    return max(1, (1 if cores <= 4 else min(8, cores // 2)) // _sharing)
+
+
+def share_cores(processes: int) -> None:
+    """In one of ``processes`` GOP-parallel worker processes: the prediction's threads are shared
+    among them (15 workers of 8 threads each would crowd 16 cores; on the 2-core VM, 2 workers
+    decoded 1080p 15 % slower with 8 threads each than with 1)."""
+    global _sharing
+    _sharing = max(1, processes)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
