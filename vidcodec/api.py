@@ -172,8 +172,8 @@ def encode(
 
     ``gop``: a keyframe at least every ``gop`` frames (and at scene cuts); by default
     :data:`DEFAULT_GOP` (250, x264's), 1 s of frames with ``bitrate``, 32 with ``mode="gan"``.
-    ``backend`` runs the transforms with ONNX Runtime (``"ort"``) or torch (``"torch"``; ``"bf16"``: in
-    bfloat16).
+    ``backend`` runs the transforms with ONNX Runtime (``"ort"``; ``"int8"``: the analysis with 8-bit
+    convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16).
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
     average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
@@ -892,7 +892,7 @@ def frames(
     far or further after the stream's first frame (as ffmpeg's ``-ss`` and :func:`encode`'s
     ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
     decoding and discarding on a pipe. ``follow``: ``src`` is a path of a file still being written,
-    read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"`` or ``"bf16"``; the
+    read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"`` or ``"int8"``; the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`).
@@ -1065,7 +1065,7 @@ def decode(
     Every complete frame is written before an error about the stream is raised. Damaged stretches are
     concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds) and
     ``max_frames`` select the frames written, ``follow`` reads a file still being written (see
-    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime), ``"torch"`` or ``"bf16"``. ``workers`` > 1 decodes
+    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime), ``"torch"``, ``"bf16"`` or ``"int8"``. ``workers`` > 1 decodes
     the symbols of that many GOPs side by side in worker processes (same frames; for machines with
     cores to spare, see :mod:`vidcodec.gopdecode`). ``pix_fmt``: the output's pixel format, one of
     :data:`vidcodec.media.PIX_FMTS` (None: the source's where the stream records it, format 11.1, see

@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import UsageError
+
 if TYPE_CHECKING:
     from .models.zoo import CodecModel
 
@@ -436,14 +438,39 @@ class OrtTransforms:
         return self.run("synthesis", y)
 
 
-def load_transforms(model: CodecModel) -> OrtTransforms:
-    """Sessions for ``model`` from the ONNX cache (exported on first use; re-exported once if unusable)."""
-    paths = cached_export(model)
+def cached_int8_analysis(model: CodecModel, paths: dict[str, Path], *, refresh: bool = False) -> Path:
+    """The 8-bit analysis graph of ``model`` (:mod:`vidcodec.int8`) beside its float export ``paths``,
+    built there first if missing (its name carries the float graph's and the ranges' hashes)."""
+    from . import int8
+
+    ranges = int8.ranges_path(model.info.weights)
+    if not ranges.exists():
+        raise UsageError(int8.missing_ranges_message(model.name, ranges))
+    with _lock:
+        path = paths["analysis"].with_name(f"analysis-int8-{int8.cache_key(paths['analysis'], ranges)}.onnx")
+        if refresh or not path.exists():
+            log.debug("quantizing %s's analysis to 8 bits in %s", model.name, path)
+            int8.quantize(paths["analysis"], ranges, path)
+            for old in path.parent.glob("analysis-int8-*.onnx"):  # from other ranges or float graphs
+                if old != path:
+                    old.unlink(missing_ok=True)
+        return path
+
+
+def load_transforms(model: CodecModel, int8: bool = False) -> OrtTransforms:
+    """Sessions for ``model`` from the ONNX cache (exported on first use; re-exported once if
+    unusable); ``int8``: the analysis with 8-bit convolutions (:mod:`vidcodec.int8`)."""
+
+    def paths(refresh: bool = False) -> dict[str, Path]:
+        p = cached_export(model, refresh=refresh)
+        return {**p, "analysis": cached_int8_analysis(model, p, refresh=refresh)} if int8 else p
+
+    found = paths()
     try:
-        return OrtTransforms(paths)
+        return OrtTransforms(found)
     except Exception as e:  # noqa: BLE001 - e.g. a file damaged after its hash was checked
         log.debug("ONNX sessions for %s failed (%s); exporting again", model.name, e)
-        return OrtTransforms(cached_export(model, refresh=True))
+        return OrtTransforms(paths(refresh=True))
 
 
 # ---------------------------------------------------------------------------------------- checking

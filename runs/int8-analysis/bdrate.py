@@ -1,30 +1,31 @@
-"""BD-rate of the int8 analysis network (quantize.py's /tmp/a_q8.onnx) against fp32: every level,
-20 frames, the encoder otherwise unchanged. python runs/int8-analysis/bdrate.py CLIP...
+"""BD-rate of --backend int8 (the analysis with 8-bit convolutions, vidcodec/int8.py) against the
+float32 ONNX Runtime analysis, every level, gop 250: the same decoder, only the encoder's latents differ.
+
+    python runs/int8-analysis/bdrate.py FRAMES CLIP[:SKIP]...
 """
+
+import functools
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-
+from vidcodec import api
 from vidcodec.evaluate import rd
-from vidcodec.models import zoo
 
-so = ort.SessionOptions(); so.intra_op_num_threads = 1
-q8 = ort.InferenceSession("/tmp/a_q8.onnx", so, providers=["CPUExecutionProvider"])
-name = q8.get_inputs()[0].name
-orig = zoo.CodecModel.analyze
-def analyze_q8(self, x):
-    return np.concatenate([q8.run(None, {name: np.ascontiguousarray(x[i:i+1], dtype=np.float32)})[0] for i in range(len(x))])
-for clip in sys.argv[1:]:
-    ref, rate = rd.read_frames(Path(clip), 20)
+frames = int(sys.argv[1])
+encode = api.encode
+for spec in sys.argv[2:]:
+    clip, _, skip = spec.partition(":")
+    ref, rate = rd.read_frames(Path(clip), frames, int(skip or 0))
     curves = {}
-    for mode in ("fp32", "int8"):
-        zoo.CodecModel.analyze = analyze_q8 if mode == "int8" else orig
+    for backend in ("ort", "int8"):
+        api.encode = functools.partial(encode, backend=backend)
         with tempfile.TemporaryDirectory() as d:
-            curves[mode] = list(rd.vidcodec_points(Path(clip), ref, rate, 250, Path(d), range(1, 9)))
-    zoo.CodecModel.analyze = orig
-    psnr = rd.bd_rate([(p.bpp, p.psnr) for p in curves["fp32"]], [(p.bpp, p.psnr) for p in curves["int8"]])
-    ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves["fp32"]], [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves["int8"]])
-    print(Path(clip).name, f"int8 analysis against fp32, PSNR / MS-SSIM BD-rate: {psnr:+.2f} / {ms:+.2f} %", flush=True)
+            curves[backend] = list(rd.vidcodec_points(Path(clip), ref, rate, 250, Path(d), range(1, 9)))
+    api.encode = encode
+    a, b = curves["ort"], curves["int8"]
+    ps = rd.bd_rate([(p.bpp, p.psnr) for p in a], [(p.bpp, p.psnr) for p in b])
+    ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in a], [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in b])
+    print(f"{Path(clip).name}{':' + skip if skip else ''}: int8 against ort {ps:+.2f} / {ms:+.2f} % "
+          "(PSNR / MS-SSIM BD-rate); bpp, PSNR ort -> int8:",
+          ", ".join(f"{p.bpp:.4f} {p.psnr:.2f} -> {q.bpp:.4f} {q.psnr:.2f}" for p, q in zip(a, b)), flush=True)

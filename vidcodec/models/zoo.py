@@ -37,7 +37,10 @@ if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, expor
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 BF16 = "bf16"
-BACKENDS = ("ort", "torch", BF16)  # ONNX Runtime (default), the torch modules, or those in bfloat16
+INT8 = "int8"
+# ONNX Runtime (default), the torch modules, those in bfloat16, or ONNX Runtime with the analysis in 8 bits
+BACKENDS = ("ort", "torch", BF16, INT8)
+ORT_BACKENDS = ("ort", INT8)
 
 
 def search_path() -> list[Path]:
@@ -112,8 +115,8 @@ class CodecModel:
     """A loaded VAE-GAN model ready to code: transforms, gains and integer tables.
 
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``, exported to the ONNX cache on
-    first use, see :mod:`vidcodec.runtime`) or with the torch modules (``"torch"``, or ``"bf16"``: in
-    bfloat16). The integer symbols in a stream fix the decoded latent, so any backend decodes any stream.
+    first use, see :mod:`vidcodec.runtime`; ``"int8"``: the analysis with 8-bit convolutions, see
+    :mod:`vidcodec.int8`) or with the torch modules (``"torch"``, or ``"bf16"``: in bfloat16). The integer symbols in a stream fix the decoded latent, so any backend decodes any stream.
     """
 
     kind = "vaegan"
@@ -122,6 +125,10 @@ class CodecModel:
         check_backend(backend)
         if backend == BF16:
             check_bf16(torch_device())  # before any output is written
+        if backend == INT8 and not (ranges := _int8_ranges(info.weights)).exists():
+            from ..int8 import missing_ranges_message
+
+            raise UsageError(missing_ranges_message(info.name, ranges))
         self.info = info
         self.name = info.name
         self.sha256 = info.sha256
@@ -173,7 +180,7 @@ class CodecModel:
                 for prefix, module in zip(("analysis.", "synthesis."), modules):
                     module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
                                             for k, v in self._weights.items() if k.startswith(prefix)})
-                    if self.backend != "ort":
+                    if self.backend not in ORT_BACKENDS:
                         # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
                         # (640×360 synthesis, 2 threads: 27 ms against 40 ms), cuDNN's too; no value changes.
                         module.to(torch_device(), memory_format=torch.channels_last)
@@ -224,7 +231,7 @@ class CodecModel:
             if self._ort is None:
                 from .. import runtime
 
-                self._ort = runtime.load_transforms(self)
+                self._ort = runtime.load_transforms(self, int8=self.backend == INT8)
             return self._ort
 
     @property
@@ -232,7 +239,7 @@ class CodecModel:
         """How many frames the transforms run at once to advantage (ONNX Runtime's sessions per
         transform, see :func:`vidcodec.runtime.default_lanes`; as many for bf16 on a CPU, whose calls
         then run on one thread each; 1 for torch, which threads each call)."""
-        if self.backend == "ort":
+        if self.backend in ORT_BACKENDS:
             return self.ort.lanes
         if self.backend == BF16 and torch_device().type == "cpu":
             from .. import runtime
@@ -242,7 +249,7 @@ class CodecModel:
 
     def analyze(self, x: np.ndarray) -> np.ndarray:
         """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
-        if self.backend == "ort":
+        if self.backend in ORT_BACKENDS:
             return self.ort.analyze(x)
         import torch
 
@@ -254,7 +261,7 @@ class CodecModel:
         ``analyze(to_tensor(rgb, downscale))[0]``. With torch the bytes go to the device as they are
         and are padded and scaled there: on a GPU a quarter of the bytes cross, and the CPU does no
         per-pixel work (at 1080p the float conversion alone is 5-15 ms of a core)."""
-        if self.backend == "ort":
+        if self.backend in ORT_BACKENDS:
             from ..codec.vaegan import to_tensor  # the codec module imports this one
 
             return self.analyze(to_tensor(rgb, self.downscale))[0]
@@ -276,7 +283,7 @@ class CodecModel:
     def picture(self, y: np.ndarray, width: int, height: int, colour: Correction | None = None) -> np.ndarray:
         """One decoded latent (1,C,h,w) → H×W×3 uint8 picture of the frame's size; ``colour``: the
         stream's colour correction for it (format 11.0), applied after the synthesis."""
-        if self.backend != "ort":
+        if self.backend not in ORT_BACKENDS:
             # Clamp, scale, round (half to even, as np.rint) and crop where the synthesis ran: on a GPU
             # a quarter of the bytes cross to the host and the CPU does no per-pixel work.
             import torch
@@ -296,7 +303,7 @@ class CodecModel:
 
     def synthesize(self, y: np.ndarray) -> np.ndarray:
         """Latents (B,C,h,w) float32 → images (B,3,16h,16w) float32, clamped to [0,1]."""
-        if self.backend == "ort":
+        if self.backend in ORT_BACKENDS:
             out = self.ort.synthesize(y)
         else:
             import torch
@@ -352,6 +359,12 @@ def check_bf16(device: torch.device) -> None:
                      "GPU; this machine has neither (it would be slower than float32): use --backend ort")
 
 
+def _int8_ranges(weights: Path) -> Path:
+    from ..int8 import ranges_path
+
+    return ranges_path(weights)
+
+
 def check_backend(backend: str) -> str:
     """``backend`` if it is one of :data:`BACKENDS`, else a UsageError."""
     if backend not in BACKENDS:
@@ -375,7 +388,7 @@ def _load_gan(info: ModelInfo) -> GanModel:
 
 
 def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel | GanModel:
-    """Load an installed model by name (and hash) for a backend (``"ort"``, ``"torch"`` or ``"bf16"``);
+    """Load an installed model by name (and hash) for a backend (``"ort"``, ``"torch"``, ``"bf16"`` or ``"int8"``);
     cached per process.
 
     VAE-GAN models give a :class:`CodecModel`; GAN-mode models (``"kind": "pgan"`` in their card)

@@ -1,0 +1,117 @@
+"""--backend int8: the analysis with 8-bit convolutions from shipped activation ranges (vidcodec/int8.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from conftest import DATA
+
+import vidcodec
+from vidcodec import int8, runtime
+from vidcodec.cli import main
+from vidcodec.codec.vaegan import to_tensor
+from vidcodec.errors import UsageError
+from vidcodec.models import zoo
+
+
+@pytest.fixture
+def model_dir(tmp_path, monkeypatch) -> Path:
+    """A copy of the tiny model in a folder of its own (its ranges are written beside it)."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for suffix in (".json", ".safetensors", ".subpel.safetensors"):
+        shutil.copy(DATA / f"vaegan-tiny{suffix}", folder / f"vaegan-tiny{suffix}")
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(folder))
+    zoo._load.cache_clear()
+    yield folder
+    zoo._load.cache_clear()
+
+
+def _pictures(folder: Path, n: int = 5) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        # smooth random pictures: blurred noise, not flat, not white noise
+        img = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (0, 0), 3)
+        cv2.imwrite(str(folder / f"p{i}.png"), img)
+    return folder
+
+
+def test_int8_backend_without_ranges_says_how_to_make_them(model_dir):
+    with pytest.raises(UsageError, match=r"python -m vidcodec\.int8 vaegan-tiny"):
+        zoo.load("vaegan-tiny", backend="int8")
+
+
+def test_calibrated_int8_analysis_is_close_to_float_and_its_streams_decode(model_dir, tmp_path, clip, capsys):
+    assert int8.main(["vaegan-tiny", str(_pictures(tmp_path / "pics")), "--count", "4"]) == 0
+    ranges = model_dir / "vaegan-tiny.int8.json"
+    assert ranges.exists() and "4 pictures" in capsys.readouterr().out
+
+    q, f = zoo.load("vaegan-tiny", backend="int8"), zoo.load("vaegan-tiny", backend="ort")
+    q.ort  # noqa: B018 - the sessions, the 8-bit graph built for them
+    cached = list(Path(runtime.cached_export(f)["analysis"]).parent.glob("analysis-int8-*.onnx"))
+    assert len(cached) == 1
+    graph = onnx.load(str(cached[0]))
+    ops = {n.op_type for n in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    before = cached[0].stat().st_mtime_ns
+
+    rng = np.random.default_rng(1)
+    x = to_tensor(cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (0, 0), 2))
+    yq, yf = q.analyze(x), f.analyze(x)
+    assert yq.shape == yf.shape and not np.array_equal(yq, yf)  # quantized, really
+    assert np.abs(yq - yf).max() < 0.1 * np.abs(yf).max()
+    top = f.gains[-1][:, None, None]
+    assert (np.rint(yq[0] * top) == np.rint(yf[0] * top)).mean() > 0.8
+    # the synthesis is the float one: decoding does not change
+    assert np.array_equal(q.synthesize(yf), f.synthesize(yf))
+
+    a, b = tmp_path / "q.gvc", tmp_path / "f.gvc"
+    vidcodec.encode(clip, a, model="vaegan-tiny", quality=2, max_frames=4, backend="int8")
+    vidcodec.encode(clip, b, model="vaegan-tiny", quality=2, max_frames=4)
+    assert a.read_bytes() != b.read_bytes()
+    assert vidcodec.decode(a, tmp_path / "q.y4m").frames == 4
+    zoo._load.cache_clear()
+    assert main(["encode", str(clip), str(tmp_path / "c.gvc"), "--backend", "int8", "--frames", "2",
+                 "--model", "vaegan-tiny", "-q"]) == 0
+    assert cached[0].stat().st_mtime_ns == before  # built once, then taken from the cache
+
+
+def test_new_ranges_make_a_new_quantized_graph(model_dir, tmp_path):
+    pics = _pictures(tmp_path / "pics")
+    assert int8.main(["vaegan-tiny", str(pics), "--count", "2"]) == 0
+    zoo.load("vaegan-tiny", backend="int8").ort  # noqa: B018 - builds the graph
+    folder = Path(runtime.cached_export(zoo.load("vaegan-tiny"))["analysis"]).parent
+    first = list(folder.glob("analysis-int8-*.onnx"))
+    assert int8.main(["vaegan-tiny", str(pics), "--count", "5"]) == 0
+    zoo._load.cache_clear()
+    zoo.load("vaegan-tiny", backend="int8").ort  # noqa: B018
+    second = list(folder.glob("analysis-int8-*.onnx"))
+    assert len(first) == len(second) == 1 and first != second  # the old one is removed
+
+
+def test_calibration_errors(model_dir, tmp_path, capsys):
+    assert int8.main(["vaegan-tiny", str(tmp_path / "nowhere")]) == 2
+    assert "no such picture or folder" in capsys.readouterr().err
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    assert int8.main(["vaegan-tiny", str(tmp_path / "bad.png")]) == 2
+    assert "not a picture" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert int8.main(["vaegan-tiny", str(empty)]) == 2
+    assert "at least one picture" in capsys.readouterr().err
+
+
+def test_the_default_model_ships_percentile_ranges_for_every_convolution_input():
+    from onnxruntime.quantization.calibrate import CalibrationMethod, load_tensors_data
+
+    info = zoo.find(zoo.DEFAULT_MODEL)
+    data = load_tensors_data(int8.ranges_path(info.weights))
+    assert data.calibration_method == CalibrationMethod.Percentile
+    names = set(data.data)
+    assert any(n.endswith("Conv_output_0") for n in names) and len(names) >= 8
