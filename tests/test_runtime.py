@@ -278,17 +278,21 @@ def _decoded_symbols(path: Path) -> np.ndarray:
         return np.stack([dec.decode_symbols(kind[p.kind], api._colour_section(p, h)[1])[0] for p in r])
 
 
+# The float backends; int8 changes the encoder's latents on purpose and needs ranges (tests/test_int8.py)
+FLOAT_BACKENDS = [b for b in zoo.BACKENDS if b != zoo.INT8]
+
+
 def test_both_backends_decode_a_stream_to_nearly_the_same_frames(tiny_model_dir, clip, tmp_path):
     out = tmp_path / "a.gvc"
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4, backend="torch")
-    frames = {b: np.stack([f.rgb for f in vidcodec.frames(out, backend=b)]).astype(int) for b in zoo.BACKENDS}
+    frames = {b: np.stack([f.rgb for f in vidcodec.frames(out, backend=b)]).astype(int) for b in FLOAT_BACKENDS}
     diff = np.abs(frames["ort"] - frames["torch"])
     assert diff.max() <= 2 and diff.mean() < 0.1  # 8-bit levels; float rounding only
 
 
 def test_both_backends_encode_nearly_the_same_symbols(tiny_model_dir, clip, tmp_path, record_property):
     symbols = {}
-    for backend in zoo.BACKENDS:
+    for backend in FLOAT_BACKENDS:
         out = tmp_path / f"{backend}.gvc"
         vidcodec.encode(clip, out, model="vaegan-tiny", quality=3, gop=4, backend=backend)
         symbols[backend] = _decoded_symbols(out)
