@@ -31,6 +31,19 @@ def test_bd_rate_known_answers():
     assert ms_ssim_db(0.99) == pytest.approx(20.0)
 
 
+def test_bd_rate_pair_scores_psnr_and_ms_ssim_of_two_curves():
+    from vidcodec.evaluate.rd import RDPoint, bd_rate_pair
+
+    def curve(scale: float) -> list:
+        return [RDPoint(clip="c", codec="x", setting=str(q), frames=1, width=16, height=16, bytes=1, bpp=scale * b,
+                        kbps=1.0, ratio=1.0, psnr=p, psnr_y=p, ssim=0.9, ms_ssim=m)
+                for q, (b, p, m) in enumerate([(0.01, 28.0, 0.90), (0.02, 31.0, 0.95), (0.04, 34.0, 0.98), (0.08, 37.0, 0.99)])]
+
+    ps, ms = bd_rate_pair(curve(1.0), curve(1.1))  # every point 10 % more bits for the same quality
+    assert abs(ps - 10.0) < 1e-6 and abs(ms - 10.0) < 1e-6
+    assert bd_rate_pair(curve(1.0), curve(1.0)) == (0.0, 0.0)
+
+
 def test_bd_rate_over_a_given_span():
     ref = _curve()  # 30 .. 42 dB, 3 dB per doubling
     test = [(r, 30 + 4 * np.log2(r / 100)) for r, _ in ref]  # 30 .. 46 dB, 4 dB per doubling: gains grow with q

@@ -29,8 +29,6 @@ for spec in sys.argv[3:]:
     prefilter.keyframes.__defaults__ = (prefilter.LOOKAHEAD, prefilter.SIGMA)  # the shipped value again
     cells = []
     for v in values:
-        ps = rd.bd_rate([(p.bpp, p.psnr) for p in curves[8]], [(p.bpp, p.psnr) for p in curves[v]])
-        ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[8]],
-                        [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in curves[v]])
+        ps, ms = rd.bd_rate_pair(curves[8], curves[v])
         cells.append(f"{v}: {ps:+.2f} / {ms:+.2f} %")
     print(Path(clip).name, skip, "lookahead vs 8:", "; ".join(cells), flush=True)

@@ -24,8 +24,7 @@ for spec in sys.argv[2:]:
             curves[backend] = list(rd.vidcodec_points(Path(clip), ref, rate, 250, Path(d), range(1, 9)))
     api.encode = encode
     a, b = curves["ort"], curves["int8"]
-    ps = rd.bd_rate([(p.bpp, p.psnr) for p in a], [(p.bpp, p.psnr) for p in b])
-    ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in a], [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in b])
+    ps, ms = rd.bd_rate_pair(a, b)
     print(f"{Path(clip).name}{':' + skip if skip else ''}: int8 against ort {ps:+.2f} / {ms:+.2f} % "
           "(PSNR / MS-SSIM BD-rate); bpp, PSNR ort -> int8:",
           ", ".join(f"{p.bpp:.4f} {p.psnr:.2f} -> {q.bpp:.4f} {q.psnr:.2f}" for p, q in zip(a, b)), flush=True)

@@ -49,7 +49,6 @@ for spec in sys.argv[2:]:
             curves[name] = list(rd.vidcodec_points(Path(clip), ref, rate, 250, Path(d), range(1, 9)))
     m._subpel = old
     a, b = curves["2x2"], curves["3x3"]
-    ps = rd.bd_rate([(p.bpp, p.psnr) for p in a], [(p.bpp, p.psnr) for p in b])
-    ms = rd.bd_rate([(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in a], [(p.bpp, rd.ms_ssim_db(p.ms_ssim)) for p in b])
+    ps, ms = rd.bd_rate_pair(a, b)
     print(f"{Path(clip).name}{':' + skip if skip else ''} 3x3 against 2x2, PSNR / MS-SSIM BD-rate: {ps:+.2f} / {ms:+.2f} %",
           flush=True)

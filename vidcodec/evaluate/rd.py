@@ -335,6 +335,13 @@ def bd_rates(points: list[RDPoint], test: str = "vidcodec", references: Iterable
     return rows
 
 
+def bd_rate_pair(ref: list[RDPoint], test: list[RDPoint]) -> tuple[float | None, float | None]:
+    """BD-rates (%) of ``test`` against ``ref``, one codec's curves each: on PSNR and on MS-SSIM in dB
+    (what the A/B experiments under runs/ report)."""
+    return (bd_rate([(p.bpp, p.psnr) for p in ref], [(p.bpp, p.psnr) for p in test]),
+            bd_rate([(p.bpp, ms_ssim_db(p.ms_ssim)) for p in ref], [(p.bpp, ms_ssim_db(p.ms_ssim)) for p in test]))
+
+
 def all_bd_rates(points: list[RDPoint]) -> list[dict]:
     """vidcodec's BD-rates against every other codec, then vidcodec-intra's against the intra ones
     (:data:`INTRA_CODECS`): the table ``vidcodec eval`` prints and writes."""
