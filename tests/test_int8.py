@@ -84,7 +84,9 @@ def test_calibrated_int8_analysis_is_close_to_float_and_its_streams_decode(model
 
 def test_new_ranges_make_a_new_quantized_graph(model_dir, tmp_path):
     pics = _pictures(tmp_path / "pics")
+    assert int8.main(["vaegan-tiny", str(pics), "--count", "2", "--out", str(tmp_path / "a.json")]) == 0
     assert int8.main(["vaegan-tiny", str(pics), "--count", "2"]) == 0
+    assert (tmp_path / "a.json").read_bytes() == (model_dir / "vaegan-tiny.int8.json").read_bytes()  # reproducible
     zoo.load("vaegan-tiny", backend="int8").ort  # noqa: B018 - builds the graph
     folder = Path(runtime.cached_export(zoo.load("vaegan-tiny"))["analysis"]).parent
     first = list(folder.glob("analysis-int8-*.onnx"))

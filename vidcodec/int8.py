@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import os
 import sys
@@ -149,6 +150,8 @@ def calibrate(model, pictures: Sequence[np.ndarray], out: Path) -> Path:
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
                         calibration_cache_path=str(out))
+    # ONNX Runtime writes the tensors in set order: sorted, the same pictures give the same bytes
+    out.write_text(json.dumps(json.loads(out.read_text()), sort_keys=True))
     out.chmod(0o644)
     return out
 
