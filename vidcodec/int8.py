@@ -57,9 +57,14 @@ def ranges_path(weights: Path) -> Path:
     return weights.with_name(weights.stem + ".int8.json")
 
 
-def missing_ranges_message(name: str, path: Path) -> str:
-    return (f"--backend int8 needs the activation ranges of model {name} ({path} is missing): make them with "
-            f"`python -m vidcodec.int8 {name} FOLDER_OF_PICTURES`, or use --backend ort")
+def existing_ranges(name: str, weights: Path) -> Path:
+    """The activation ranges of model ``name`` (weights at ``weights``); a UsageError saying how to
+    make them when there are none."""
+    path = ranges_path(weights)
+    if not path.exists():
+        raise UsageError(f"--backend int8 needs the activation ranges of model {name} ({path} is missing): make "
+                         f"them with `python -m vidcodec.int8 {name} FOLDER_OF_PICTURES`, or use --backend ort")
+    return path
 
 
 def cache_key(float_analysis: Path, ranges: Path) -> str:
@@ -70,20 +75,27 @@ def cache_key(float_analysis: Path, ranges: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _quantize_static(float_analysis: Path, out: Path | str, reader, ranges: Path) -> None:
+    """ONNX Runtime's static quantization as this module does it (QDQ, weights int8 per channel,
+    activations uint8, convolutions only, percentile ranges): with a ``reader`` it measures the ranges
+    and writes them to ``ranges``; without one it reads them from there."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    with _quiet_root_logger():
+        quantize_static(str(float_analysis), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
+                        calibration_cache_path=str(ranges))
+
+
 def quantize(float_analysis: Path, ranges: Path, out: Path) -> Path:
     """Write the 8-bit analysis graph for ``float_analysis`` with the activation ``ranges`` to ``out``
     (atomically). Raises UsageError when this ONNX Runtime cannot build it from a calibration cache."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        with _quiet_root_logger():
-            quantize_static(str(float_analysis), tmp, None, quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
-                            calibration_cache_path=str(ranges))
+        _quantize_static(float_analysis, tmp, None, ranges)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except TypeError as e:  # an onnxruntime without calibration_cache_path (before 1.31)
@@ -108,17 +120,11 @@ def _pictures(paths: Iterable[Path]) -> list[Path]:
 
 
 def calibrate(model, pictures: Sequence[np.ndarray], out: Path) -> Path:
-    """Measure the analysis graph's activation ranges (min and max) on ``pictures`` (H×W×3 uint8 RGB,
+    """Measure the analysis graph's activation ranges (percentiles) on ``pictures`` (H×W×3 uint8 RGB,
     scaled to :data:`CALIBRATION_SIZE`) and write them to ``out`` in ONNX Runtime's calibration cache
     format. ``model``: a loaded VAE-GAN :class:`vidcodec.models.zoo.CodecModel`."""
     import cv2
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from onnxruntime.quantization import CalibrationDataReader
 
     from . import runtime
     from .codec.vaegan import to_tensor
@@ -145,11 +151,8 @@ def calibrate(model, pictures: Sequence[np.ndarray], out: Path) -> Path:
     if out.exists():
         out.unlink()  # quantize_static would read it instead of measuring
     # the ranges are the product, the graph is thrown away; the histogram collector prints its sizes
-    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger(), contextlib.redirect_stdout(io.StringIO()):
-        quantize_static(str(analysis), str(Path(tmp) / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
-                        calibration_cache_path=str(out))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        _quantize_static(analysis, Path(tmp) / "q.onnx", Reader(), out)
     # ONNX Runtime writes the tensors in set order: sorted, the same pictures give the same bytes
     out.write_text(json.dumps(json.loads(out.read_text()), sort_keys=True))
     out.chmod(0o644)

@@ -45,8 +45,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import UsageError
-
 if TYPE_CHECKING:
     from .models.zoo import CodecModel
 
@@ -443,9 +441,7 @@ def cached_int8_analysis(model: CodecModel, paths: dict[str, Path], *, refresh: 
     built there first if missing (its name carries the float graph's and the ranges' hashes)."""
     from . import int8
 
-    ranges = int8.ranges_path(model.info.weights)
-    if not ranges.exists():
-        raise UsageError(int8.missing_ranges_message(model.name, ranges))
+    ranges = int8.existing_ranges(model.name, model.info.weights)
     with _lock:
         path = paths["analysis"].with_name(f"analysis-int8-{int8.cache_key(paths['analysis'], ranges)}.onnx")
         if refresh or not path.exists():

@@ -233,7 +233,7 @@ def _cli_decode_seconds(stream: Path, out: Path, backend: str) -> float:
 
 def format_report(r: dict) -> str:
     m = r["machine"]
-    if r.get("backend", "ort") in ("ort", "int8"):
+    if r.get("backend", "ort") in zoo.ORT_BACKENDS:
         nets = f"ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads {m['torch_threads']}"
     else:  # the torch modules run the networks: their lanes, each call on torch's threads
         nets = f"ORT unused, torch threads {m['torch_threads']} in {r.get('lanes', 1)} lane(s)"

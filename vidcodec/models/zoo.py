@@ -116,7 +116,8 @@ class CodecModel:
 
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``, exported to the ONNX cache on
     first use, see :mod:`vidcodec.runtime`; ``"int8"``: the analysis with 8-bit convolutions, see
-    :mod:`vidcodec.int8`) or with the torch modules (``"torch"``, or ``"bf16"``: in bfloat16). The integer symbols in a stream fix the decoded latent, so any backend decodes any stream.
+    :mod:`vidcodec.int8`) or with the torch modules (``"torch"``, or ``"bf16"``: in bfloat16). The
+    integer symbols in a stream fix the decoded latent, so any backend decodes any stream.
     """
 
     kind = "vaegan"
@@ -125,10 +126,10 @@ class CodecModel:
         check_backend(backend)
         if backend == BF16:
             check_bf16(torch_device())  # before any output is written
-        if backend == INT8 and not (ranges := _int8_ranges(info.weights)).exists():
-            from ..int8 import missing_ranges_message
+        if backend == INT8:
+            from ..int8 import existing_ranges
 
-            raise UsageError(missing_ranges_message(info.name, ranges))
+            existing_ranges(info.name, info.weights)  # before any output is written
         self.info = info
         self.name = info.name
         self.sha256 = info.sha256
@@ -357,12 +358,6 @@ def check_bf16(device: torch.device) -> None:
         return
     raise UsageError("--backend bf16 needs a CPU with bfloat16 instructions (AVX512-BF16 or AMX) or a CUDA "
                      "GPU; this machine has neither (it would be slower than float32): use --backend ort")
-
-
-def _int8_ranges(weights: Path) -> Path:
-    from ..int8 import ranges_path
-
-    return ranges_path(weights)
 
 
 def check_backend(backend: str) -> str:
