@@ -11,7 +11,7 @@
 #      BUDGET_S seconds (default 540), less a minute for its start, last validation and tar.
 #
 # Here, before the call (both folders are ignored):
-#   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 80     # 17 MB
+#   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 70     # 13 MB (the 64 MiB: session.sh)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl constriction==0.5.0
 # The call:

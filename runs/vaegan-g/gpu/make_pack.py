@@ -8,7 +8,8 @@ twice). The held-out clips (bikes, vtest, diver) are left out as in every run.
 
     python runs/vaegan-g/gpu/make_pack.py data .gpu/data                       # vaegan-g's pack: JPEG 90, 43 MB
     python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp         # WebP 90, 28 MB
-    python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 85   # 21 MB (session.sh)
+    python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 85   # 21 MB
+    python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 70   # 13 MB (session.sh, 2026-12-04)
 
 The JPEG pack is the one vaegan-g was trained from, rebuilt byte for byte. The working tree grew
 past what leaves room for it, so later sessions carry the WebP pack (same images, same quality

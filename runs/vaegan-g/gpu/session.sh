@@ -4,15 +4,16 @@
 # A session with a GPU has 15 minutes of device time in all (the machine's start, the transfer and
 # the idle wait included), so this is one call, prepared and tested on the CPU beforehand:
 #
-#   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 80   # 17 MB
+#   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 70   # 13 MB
 #   device call:   run(command="sh runs/vaegan-g/gpu/session.sh 7", carry=[".gpu"], timeout_s=600)
-#   here, after:   mkdir -p runs/vaegan-h && tar xzf FILES_AT/run.tgz -C runs/vaegan-h
-#                  python -m vidcodec.train.package runs/vaegan-h/best.safetensors vidcodec/weights \
-#                      --name vaegan-h --default-quality 5
-#                  python -m vidcodec.evaluate.compare --models vaegan-g vaegan-h --clips \
-#                      DATA/videos/diver.mov samples/bikes.mp4 samples/vtest.mp4 --frames 30 --out docs/eval/h-vs-g
-#                  (ship it as the default only if it wins there; commit runs/vaegan-h/{last,disc}.safetensors
-#                  with git add -f as the next resume point, and retire vaegan-g's from the tree)
+#   here, after:   mkdir -p /tmp/run && tar xzf FILES_AT/run.tgz -C /tmp/run
+#                  python -m vidcodec.train.package /tmp/run/best.safetensors /tmp/wi \
+#                      --name vaegan-i --default-quality 5       (vaegan-h, the default, is this run's step 41100)
+#                  VIDCODEC_MODEL_PATH=/tmp/wi python -m vidcodec.train.subpel vaegan-i data/photos /tmp/wi/vaegan-i.subpel.safetensors
+#                  VIDCODEC_MODEL_PATH=/tmp/wi python -m vidcodec.evaluate.compare --models vaegan-h vaegan-i --clips \
+#                      DATA/videos/diver.mov samples/bikes.mp4 samples/vtest.mp4 --frames 30 --out docs/eval/i-vs-h
+#                  (copy last/disc checkpoints and logs into runs/vaegan-g as the next resume point, last.json's
+#                  paths rewritten; ship a new model only if it wins there, see docs/eval/vaegan-h)
 #
 # Validation crops come from the pack: WebP decodes them a little smoother than the JPEG pack of
 # vaegan-g's GPU run (the same weights score 0.7965 against 0.8084), so the first validation here
@@ -22,7 +23,9 @@
 #   echo $(( ($(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + $(du -sb .gpu | cut -f1)) / 1048576 )) MiB
 # (with the quality-90 pack, 28 MB: 61 MiB early on 2026-12-02, 63.7 MiB by its end, 0.3 MiB under the
 # limit; hence --quality 85, 21.1 MB; on 2026-12-03 the tree was 42.9 MiB and that pack left 0.9 MiB, so
-# --quality 80 above, 17.0 MB, 59.1 MiB in all; its validation crops differ again, see above) On the device the
+# --quality 80, 17.0 MB, 59.1 MiB in all; on 2026-12-04 vaegan-h's 5 MB made the tree 49.7 MiB, so --quality 70
+# above, 13.3 MB, 62.7 MiB in all with the constriction wheel of runs/device-call.sh; its validation crops
+# differ again, see above) On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
 # BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 5e-5) override.
