@@ -36,3 +36,26 @@ def test_models_on_the_path_come_before_the_shipped_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path))
     assert zoo.find("vaegan-n").weights.parent == tmp_path
     assert zoo.find("vaegan-n", shipped.sha256).weights.parent == tmp_path
+
+
+def test_every_shipped_card_names_its_own_weights_and_the_default_is_complete(monkeypatch):
+    """Streams name a model by name and SHA-256: each shipped card must agree with its file, and the
+    default must carry its sub-pixel table and int8 ranges (a release that shipped a model half
+    packaged, or edited weights without repackaging, fails here)."""
+    monkeypatch.delenv("VIDCODEC_MODEL_PATH", raising=False)
+    checked = 0
+    for weights in sorted(zoo.PACKAGE_WEIGHTS.glob("*.safetensors")):
+        card = weights.with_suffix(".json")
+        if not card.is_file():  # side files: sub-pixel tables
+            continue
+        meta, digest = json.loads(card.read_text()), zoo.file_sha256(weights)
+        assert meta.get("sha256", digest) == digest, card.name
+        if "@" in weights.stem:  # an earlier version kept by hash: NAME@<first 12 hex digits>
+            assert digest.startswith(weights.stem.split("@")[1]), weights.name
+        assert zoo.find(meta["name"], digest).weights == weights
+        checked += 1
+    assert checked >= 7
+    default = zoo.find(zoo.DEFAULT_MODEL)
+    assert default.weights.parent == zoo.PACKAGE_WEIGHTS
+    for side in (".subpel.safetensors", ".int8.json"):
+        assert (zoo.PACKAGE_WEIGHTS / f"{zoo.DEFAULT_MODEL}{side}").is_file(), side
