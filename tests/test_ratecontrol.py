@@ -158,6 +158,21 @@ def test_target_below_the_lowest_level_keeps_whole_gops_and_warns(caplog):
     assert len(caplog.records) == 1  # once, not per frame
 
 
+def test_target_above_the_top_level_warns_once_at_the_end(caplog):
+    # Level 7's GOPs cost about 210 kbit/s here: 1000 kbit/s is out of reach, 150 is not.
+    far = RateController(1000.0, fps=25, gop=32, levels=8)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        levels = _simulate(far, 6, motion=[0.05])
+    assert levels[-1] == 7
+    warned = [r.getMessage() for r in caplog.records if "above what the highest quality" in r.getMessage()]
+    assert len(warned) == 1 and "quality 8" in warned[0]
+    caplog.clear()
+    near = RateController(150.0, fps=25, gop=32, levels=8)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        _simulate(near, 6, motion=[0.15])
+    assert not [r for r in caplog.records if "highest quality" in r.getMessage()]
+
+
 def test_quality_runs_keep_time_order():
     from vidcodec.evaluate.rd import quality_runs
 

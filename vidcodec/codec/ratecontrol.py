@@ -34,7 +34,11 @@ of motion), the encoder starts a new GOP at once at a level the controller re-ch
 finishing the GOP at a rate the budget cannot carry. Not at the lowest level: a new GOP could not
 go lower, and its keyframe would only add bits (a target under what the lowest level needs made
 every frame a keyframe, 34x the target, before this rule); the GOPs then run their course at the
-lowest level and a warning says the target is out of reach.
+lowest level and a warning says the target is out of reach. At the other end, a target above
+what the highest level spends on the video cannot be reached either (vtest at 400 kbit/s: 378 with
+80 of its 100 frames at the top level): when most frames ran at the top level and the stream
+came out more than ``_SHORT_AT_TOP`` under its target, :meth:`finish` warns, so that a user asking
+for a rate knows the file is smaller than asked for because the ladder ends there.
 
 The first GOP's level rests on a guessed delta ratio (``_FIRST_BASE``), pessimistic on purpose.
 When, after a quarter of it, its deltas project it to under a third of its budget and a level
@@ -62,6 +66,7 @@ _FIRST_BASE = 0.08
 _GROWTH = 1.2  # growth of that ratio per level (measured: median 1.17)
 _EARLY_UP = 2  # the first GOP is cut short only when a level this much higher would fit
 _STEEP = 1.7  # the steepest growth per level measured (the spread was 0.8-1.7x)
+_SHORT_AT_TOP = 0.10  # finish() warns when a stream mostly at the top level ends this far under target
 
 
 @dataclass
@@ -179,8 +184,17 @@ class RateController:
         return self._fits_steeply(self._keys[up], up, run, budget)
 
     def finish(self) -> None:
-        """Close the last GOP (its size goes into ``history``)."""
+        """Close the last GOP (its size goes into ``history``); warn when the stream stayed well under
+        its target with most frames at the top level (the target is out of the ladder's reach)."""
         self._close_gop()
+        frames = sum(n for _, n, _ in self.history)
+        top = sum(n for lvl, n, _ in self.history if lvl == self.levels - 1)
+        if frames and 2 * top >= frames:
+            achieved = sum(b for _, _, b in self.history) / frames * self.fps / 1000.0
+            if achieved < (1.0 - _SHORT_AT_TOP) * self.kbps:
+                log.warning("--bitrate %g kbit/s is above what the highest quality spends on this video: "
+                            "it came out at %.0f kbit/s with %d of its %d frames at quality %d",
+                            self.kbps, achieved, top, frames, self.levels)
 
     def _close_gop(self) -> None:
         if self._gop_frames:
