@@ -22,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from .. import api, media
+from .. import api, figures, media
 from ..codec import DEFAULT_GOP, default_gop
 from ..errors import UsageError
 from ..models import zoo
@@ -445,7 +445,7 @@ def plot(points: list[RDPoint], path: Path) -> Path:
             ax.grid(True, which="both", alpha=0.3)
         row[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    figures.save_png(fig, path, dpi=90)
     plt.close(fig)
     return path
 

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from .. import figures
 from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from .config import GanTrainConfig
@@ -429,5 +430,5 @@ def _plot(out: Path) -> None:
         ax2.plot(*zip(*vs), "r.-", lw=0.8)
         ax2.set_ylabel("held-out PSNR via encoder (dB)", color="r")
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
+    figures.save_png(fig, out / "curves.png", dpi=100)
     plt.close(fig)

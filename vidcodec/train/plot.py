@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from .. import figures
+
 
 def _read(path: Path) -> dict[str, list[float]]:
     if not path.exists():
@@ -47,6 +49,6 @@ def training_curves(run: Path) -> Path | None:
     fig.suptitle(run.name)
     fig.tight_layout()
     out = run / "curves.png"
-    fig.savefig(out, dpi=80)
+    figures.save_png(fig, out, dpi=80)
     plt.close(fig)
     return out

@@ -24,8 +24,9 @@
 # (with the quality-90 pack, 28 MB: 61 MiB early on 2026-12-02, 63.7 MiB by its end, 0.3 MiB under the
 # limit; hence --quality 85, 21.1 MB; on 2026-12-03 the tree was 42.9 MiB and that pack left 0.9 MiB, so
 # --quality 80, 17.0 MB, 59.1 MiB in all; on 2026-12-04 vaegan-h's 5 MB made the tree 49.7 MiB, so --quality 70
-# above, 13.3 MB, 62.7 MiB in all with the constriction wheel of runs/device-call.sh; its validation crops
-# differ again, see above) On the device the
+# above, 13.3 MB, 63.3 MiB in all with the constriction wheel of runs/device-call.sh and the day's docs;
+# then the 53 tracked plots were saved in 256 colours (vidcodec/figures.py, 6.4 -> 2.2 MB): 59.3 MiB;
+# its validation crops differ again, see above) On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
 # BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 5e-5) override.
