@@ -193,8 +193,9 @@ class RateController:
             achieved = sum(b for _, _, b in self.history) / frames * self.fps / 1000.0
             if achieved < (1.0 - _SHORT_AT_TOP) * self.kbps:
                 log.warning("--bitrate %g kbit/s is above what the highest quality spends on this video: "
-                            "it came out at %.0f kbit/s with %d of its %d frames at quality %d",
-                            self.kbps, achieved, top, frames, self.levels)
+                            "%d of its %d frames are at quality %d, the top, and the stream came out more "
+                            "than %d %% under the target", self.kbps, top, frames, self.levels,
+                            round(100 * _SHORT_AT_TOP))
 
     def _close_gop(self) -> None:
         if self._gop_frames:
