@@ -67,11 +67,12 @@ def existing_ranges(name: str, weights: Path) -> Path:
     return path
 
 
-def cache_key(float_analysis: Path, ranges: Path) -> str:
-    """A name for the quantized graph: it changes with the float export, the ranges and this module's recipe."""
+def cache_key(float_sha256: str, ranges: Path) -> str:
+    """A name for the quantized graph: it changes with the float export (``float_sha256``, its file's
+    SHA-256 as the export's manifest records it), the ranges and this module's recipe."""
     h = hashlib.sha256(FORMAT_TAG)
-    for p in (float_analysis, ranges):
-        h.update(hashlib.sha256(p.read_bytes()).digest())
+    h.update(bytes.fromhex(float_sha256))
+    h.update(hashlib.sha256(ranges.read_bytes()).digest())
     return h.hexdigest()[:16]
 
 
@@ -132,9 +133,7 @@ def calibrate(model, pictures: Sequence[np.ndarray], out: Path) -> Path:
     if not pictures:
         raise UsageError("calibration needs at least one picture")
     analysis = runtime.cached_export(model)["analysis"]
-    import onnxruntime
-
-    name = onnxruntime.InferenceSession(str(analysis), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    name = runtime.ANALYSIS_IO[0]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

@@ -53,6 +53,7 @@ log = logging.getLogger("vidcodec")
 OPSET = 17
 EXPORT_VERSION = 1  # bump when the exported graphs change for the same weights: old caches are redone
 PARTS = ("analysis", "synthesis")
+ANALYSIS_IO = ("x", "y")  # the analysis graph's input and output names
 MANIFEST = "manifest.json"
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 ORT_LOG_ERRORS_ONLY = 3  # ONNX Runtime severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
@@ -126,7 +127,7 @@ def export_onnx(model: CodecModel, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     c = model.latent_channels
     specs = {
-        "analysis": (model.analysis, torch.zeros(1, 3, 64, 64), ("x", "y"),
+        "analysis": (model.analysis, torch.zeros(1, 3, 64, 64), ANALYSIS_IO,
                      {"x": {0: "batch", 2: "height", 3: "width"},
                       "y": {0: "batch", 2: "latent_height", 3: "latent_width"}}),
         "synthesis": (model.synthesis, torch.zeros(1, c, 4, 4), ("y", "x_hat"),
@@ -147,6 +148,12 @@ def export_onnx(model: CodecModel, out_dir: Path) -> dict[str, Path]:
 
 def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_file_hash(path: Path) -> str:
+    """The SHA-256 that the manifest beside an exported graph records for it (hex; the export was
+    verified against it when :func:`cached_export` returned its path)."""
+    return json.loads((path.parent / MANIFEST).read_text())["files"][path.name]
 
 
 def verified_export(folder: Path, sha256: str) -> dict[str, Path] | None:
@@ -443,7 +450,7 @@ def cached_int8_analysis(model: CodecModel, paths: dict[str, Path], *, refresh: 
 
     ranges = int8.existing_ranges(model.name, model.info.weights)
     with _lock:
-        path = paths["analysis"].with_name(f"analysis-int8-{int8.cache_key(paths['analysis'], ranges)}.onnx")
+        path = paths["analysis"].with_name(f"analysis-int8-{int8.cache_key(export_file_hash(paths['analysis']), ranges)}.onnx")
         if refresh or not path.exists():
             log.debug("quantizing %s's analysis to 8 bits in %s", model.name, path)
             int8.quantize(paths["analysis"], ranges, path)
