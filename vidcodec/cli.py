@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
-                     "(5 for the default vaegan-h; docs/MODELS.md gives each model's)")
+                     "(5 for the default vaegan-i; docs/MODELS.md gives each model's)")
     enc.add_argument("--bitrate", type=float, metavar="KBPS",
                      help="hold this average bitrate (kbit/s) instead of a fixed --quality: the level is "
                      "chosen per GOP")

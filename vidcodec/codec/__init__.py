@@ -1,7 +1,7 @@
 """Frame ↔ packet coding, one module per mode."""
 
 DEFAULT_QUALITY = 4  # used for models whose card names no default_quality
-DEFAULT_MODEL = "vaegan-h"
+DEFAULT_MODEL = "vaegan-i"
 DEFAULT_GAN_MODEL = "pgan-carphone"  # --mode gan
 # Keyframe interval when none is given: x264's default keyint, since a delta costs a fraction of a
 # keyframe (on training clips, gop 250 against 32 saved 3-49 % BD-rate); scene cuts still start a GOP.
