@@ -116,6 +116,34 @@ def test_a_checkpoint_resumes_into_the_fused_adam_of_gpu_training(tmp_path):
     assert fused.state[p]["step"].item() == 3 and not torch.equal(p, before)
 
 
+def test_a_compacted_checkpoint_keeps_its_weights_and_resumes_with_rounded_moments(tmp_path):
+    torch.manual_seed(0)
+    m = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=2))
+    x, levels = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    for _ in range(2):
+        opt.zero_grad()
+        res = m(x, levels)
+        (losses.bits_per_pixel(res.likelihoods, 32 * 32) + (x - res.x_hat).abs().mean()).mean().backward()
+        opt.step()
+    path = tmp_path / "c.safetensors"
+    checkpoint.save(path, m, {"step": 2}, opt)
+    meta = path.with_suffix(".json").read_text()
+    before, after = checkpoint.compact(path)
+    assert after < 0.8 * before and path.with_suffix(".json").read_text() == meta
+    m2 = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=2))
+    opt2 = torch.optim.Adam(m2.parameters(), lr=1e-3)
+    checkpoint.load(path, m2, opt2)
+    for (name, p), p2 in zip(m.named_parameters(), m2.parameters()):
+        assert torch.equal(p, p2), name  # weights exactly
+        for field in ("exp_avg", "exp_avg_sq"):
+            got, want = opt2.state[p2][field], opt.state[p][field]
+            assert got.dtype == torch.float32 and torch.allclose(got, want, rtol=1 / 128, atol=0), (name, field)
+        assert torch.equal(opt2.state[p2]["step"], opt.state[p]["step"])
+    checkpoint.main(["compact", str(path)])  # the CLI; compacting again changes nothing
+    assert path.stat().st_size == after
+
+
 def test_time_limit_stops_with_a_checkpoint_that_resumes(data, tmp_path):
     out = tmp_path / "t"
     fast = ("--adv-weight", "0", "--saliency-floor", "0", "--log-every", "2", "--val-every", "1000")

@@ -59,16 +59,3 @@ def test_every_shipped_card_names_its_own_weights_and_the_default_is_complete(mo
     assert default.weights.parent == zoo.PACKAGE_WEIGHTS
     for side in (".subpel.safetensors", ".int8.json"):
         assert (zoo.PACKAGE_WEIGHTS / f"{zoo.DEFAULT_MODEL}{side}").is_file(), side
-
-
-def test_a_retired_model_is_not_shipped_and_its_error_says_where_its_files_are(monkeypatch, tmp_path):
-    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path))  # empty: only the package's folder
-    for name, (prefix, commit) in zoo.RETIRED.items():
-        assert not any(m.name == name for m in zoo.installed()), name
-        with pytest.raises(ModelNotFoundError, match=rf"no longer shipped.*git show {commit}:vidcodec/weights/{name}"):
-            zoo.find(name, prefix + "0" * (64 - len(prefix)))
-        with pytest.raises(ModelNotFoundError, match="no longer shipped"):
-            zoo.find(name)
-    # another model's missing weights keep the general advice
-    with pytest.raises(ModelNotFoundError, match="Install the vidcodec version that ships it"):
-        zoo.find("vaegan-f", "f" * 64)

@@ -81,12 +81,6 @@ def installed() -> list[ModelInfo]:
     return found
 
 
-# Models no longer in the package (the tree a GPU call carries is capped at 64 MiB, and each model
-# with its sub-pixel table is 5 MB): name -> (weights SHA-256 prefix, the last commit that has them).
-# Their streams still decode once the files are put back (the error says how).
-RETIRED = {"vaegan-f": ("83c92ef358bb", "e9e5781")}
-
-
 @lru_cache(maxsize=64)
 def _hash_of(path: str, mtime_ns: int, size: int) -> str:
     return file_sha256(Path(path))
@@ -111,13 +105,6 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
         return min((m for m in matches if m.weights.parent == folder), key=lambda m: m.weights.stem != name)
     have = ", ".join(f"{m.name}@{m.sha256[:12]}" for m in models) or "none"
     wanted = f"{name}@{sha256[:12]}" if sha256 else name
-    retired = RETIRED.get(name)
-    if retired is not None and (sha256 is None or sha256.startswith(retired[0])):
-        raise ModelNotFoundError(
-            f"model {wanted} is no longer shipped (retired; installed: {have}). Its files are in the repository's "
-            f"history: `git show {retired[1]}:vidcodec/weights/{name}.safetensors > DIR/{name}.safetensors`, the "
-            f"same for {name}.json, then set VIDCODEC_MODEL_PATH=DIR."
-        )
     raise ModelNotFoundError(
         f"model {wanted} is not installed (installed: {have}). Install the vidcodec version that "
         f"ships it, or put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."

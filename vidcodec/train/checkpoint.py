@@ -1,7 +1,15 @@
-"""Training checkpoints as safetensors (never pickle) plus a JSON sidecar."""
+"""Training checkpoints as safetensors (never pickle) plus a JSON sidecar.
+
+A checkpoint kept in the repository as a run's resume point can be compacted (``python -m
+vidcodec.train.checkpoint compact PATH...``): its optimizer moments are stored in bfloat16, half their
+bytes, the weights untouched. :func:`load` reads either kind, giving the moments their parameter's
+dtype back; a run resumed from a compacted checkpoint goes on with moments rounded to bfloat16's 8
+significant bits (Adam's moments are running averages of noisy gradients: 0.4 % of relative error).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -53,3 +61,37 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | 
                     value = value.to(p.device, torch.float32)
                 optimizer.state[p][field] = value
     return json.loads(path.with_suffix(".json").read_text())
+
+
+COMPACT_FIELDS = ("exp_avg", "exp_avg_sq")  # Adam's moments; the step count stays as it is
+
+
+def compact(path: Path) -> tuple[int, int]:
+    """Rewrite ``path``'s optimizer moments in bfloat16 (in place, atomically); the weights and the JSON
+    sidecar are untouched. Returns the file's bytes before and after."""
+    tensors = load_file(str(path))
+    before = path.stat().st_size
+    for key, value in tensors.items():
+        if key.startswith("optim.") and key.rsplit(".", 1)[1] in COMPACT_FIELDS and value.is_floating_point():
+            tensors[key] = value.to(torch.bfloat16)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    return before, path.stat().st_size
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m vidcodec.train.checkpoint",
+                                description="Tools for training checkpoints.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compact", help="store a checkpoint's optimizer moments in bfloat16 (half their bytes), "
+                                       "e.g. a resume point committed to the repository")
+    c.add_argument("paths", type=Path, nargs="+", metavar="PATH", help=".safetensors checkpoints written by training")
+    a = p.parse_args(argv)
+    for path in a.paths:
+        before, after = compact(path)
+        print(f"{path}: {before} -> {after} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,4 @@
-"""Model-only GPU timings of vaegan-f's transforms at 1080p (torch, CUDA): fp32 and fp16, batch 1 and 8.
-
-(vaegan-f was retired from the package on 2026-12-04: to rerun this, put its files back as the error
-of `zoo.find("vaegan-f")` says, or load vaegan-i, which has the same architecture.)"""
+"""Model-only GPU timings of vaegan-f's transforms at 1080p (torch, CUDA): fp32 and fp16, batch 1 and 8."""
 import time
 
 import torch

@@ -10,7 +10,9 @@
 #   here, after:   mkdir -p /tmp/run && tar xzf FILES_AT/run.tgz -C /tmp/run
 #                  (copy last/disc checkpoints, log.csv, val.csv, ranks.json, curves.png into runs/vaegan-g as
 #                  the next resume point, last.json's "out" and data paths rewritten to runs/vaegan-g and data/,
-#                  train.log to runs/vaegan-g.gpuN.log; commit, so that the trial below can be packaged from it)
+#                  train.log to runs/vaegan-g.gpuN.log; python -m vidcodec.train.checkpoint compact
+#                  runs/vaegan-g/last.safetensors runs/vaegan-g/disc.safetensors (moments in bfloat16, 3.4 MB less);
+#                  commit, so that the trial below can be packaged from it)
 #                  python -m vidcodec.train.package runs/vaegan-g/last.safetensors /tmp/wj \
 #                      --name vaegan-j --default-quality 5       (vaegan-i, the default, is this run's step 52300)
 #                  VIDCODEC_MODEL_PATH=/tmp/wj python -m vidcodec.train.subpel vaegan-j data/photos /tmp/wj/vaegan-j.subpel.safetensors
@@ -35,8 +37,9 @@
 # --quality 80, 17.0 MB, 59.1 MiB in all; on 2026-12-04 vaegan-h's 5 MB made the tree 49.7 MiB, so --quality 70
 # above, 13.3 MB, 63.3 MiB in all with the constriction wheel of runs/device-call.sh and the day's docs;
 # then the 53 tracked plots were saved in 256 colours (vidcodec/figures.py, 6.4 -> 2.2 MB): 59.3 MiB;
-# its validation crops differ again, see above); later that day vaegan-i (+5.1 MB) came in and vaegan-f
-# (-2.6 MB) went out: 61 MiB with the pack and the wheel. On the device the
+# its validation crops differ again, see above); later that day vaegan-i came in (+5.1 MB) and the resume
+# point's optimizer moments went to bfloat16 (python -m vidcodec.train.checkpoint compact, -3.4 MB): 61.2 MiB
+# with the pack and the wheel. Compact the checkpoints brought back before committing them. On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
 # BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 1.5e-5 since 2026-12-04, 5e-5
