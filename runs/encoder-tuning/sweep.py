@@ -11,7 +11,11 @@ chosen (2026-12-02): ``... 6 1 key_rdoq_lambda 0 0.01,0.02,0.03,0.05 CLIPS`` (in
 ``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips. The dead zone re-checked
 with format 8.0 (2026-12-02): ``... 20 250 dead_zone 0.4 0.3,0.5`` on carphone, motion.mov,
 wannaworktogether, movie-hello: 0.3 -0.29/-0.58, +0.14/-0.25, +0.82/+0.33, -0.10/-0.09 %; 0.5
-+0.01/+0.64, -0.42/+0.12, +0.45/-0.73, -0.01/-0.01 % (PSNR / MS-SSIM): 0.4 kept. The per-channel
++0.01/+0.64, -0.42/+0.12, +0.45/-0.73, -0.01/-0.01 % (PSNR / MS-SSIM): 0.4 kept. Re-checked over
+100 frames with vaegan-i (2026-12-04, whether longer GOPs, where held-out clips lose more to
+x264, want a smaller dead zone: ``... 100 250 dead_zone 0.4 0.3``): carphone -0.78/-1.15, motion.mov
++0.72/+0.26, bigbuckbunny -0.76/-2.37, wannaworktogether +0.91/+0.32, movie-hello -0.30/-0.44 %
+(means -0.04 / -0.68 %, two clips of five worse): mixed as over 20 frames, 0.4 kept. The per-channel
 choice likewise, ``... 20 250 channel_lambda 0.2 0.15,0.3`` (also RDOQ's λ): 0.15 +0.32/-0.64,
 +1.50/+1.45, +1.17/-0.49, +0.17/+0.16 %; 0.3 +0.62/+2.40, -0.30/+0.14, -0.80/+2.23, -0.17/-0.13 %:
 0.2 kept.
