@@ -24,6 +24,12 @@ def _atomic_write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _atomic_save_file(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+
+
 def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.Optimizer | None = None) -> None:
     """Write ``path`` (.safetensors: weights, and optimizer moments if given) and ``path``.json (meta)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -34,9 +40,7 @@ def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.
                 for key, value in optimizer.state.get(p, {}).items():
                     tensors[f"optim.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
         meta = {**meta, "lr": optimizer.param_groups[0]["lr"]}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    _atomic_save_file(path, tensors)
     _atomic_write_json(path.with_suffix(".json"), meta)
 
 
@@ -74,9 +78,7 @@ def compact(path: Path) -> tuple[int, int]:
     for key, value in tensors.items():
         if key.startswith("optim.") and key.rsplit(".", 1)[1] in COMPACT_FIELDS and value.is_floating_point():
             tensors[key] = value.to(torch.bfloat16)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    _atomic_save_file(path, tensors)
     return before, path.stat().st_size
 
 
