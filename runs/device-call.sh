@@ -17,6 +17,8 @@
 # The call:
 #   run(command="sh runs/device-call.sh", carry=[".gpu", ".whl"], timeout_s=590)
 # Back: speed.json, speed.log, build.log, gpu.txt (-> docs/eval/gpu-speed/), run.tgz, train.log
+# Ran 2026-12-04 as `LR=5e-6 WORKERS=15 SPEED_S=240 BUDGET_S=540 sh runs/device-call.sh` (502 s, 548 s
+# held): speed check 122 s (docs/eval/gpu-speed-h200-steady), training 6 minutes (runs/vaegan-g.gpu7.log).
 # (-> runs/vaegan-g/gpu/session.sh's header says what to do with them).
 set -u
 : "${OUT:?set OUT (the device machine sets it)}"
