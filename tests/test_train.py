@@ -491,10 +491,40 @@ def test_pruning_the_last_hidden_layer_drops_the_channels_that_matter_least(data
                                  level_channels=[2, 4, 8], dec_last_channels=4))
     init_from(narrow, run / "last.safetensors", meta["lambdas"])
     assert narrow.synthesis.net[6].weight.shape == (4, 3, 5, 5)
-    wider = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=3,
-                                level_channels=[2, 4, 8], dec_last_channels=12))
+    other = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=6, levels=3,
+                                level_channels=[2, 4, 6]))
     with pytest.raises(UsageError, match="dec-last-channels"):
-        init_from(wider, run / "last.safetensors", meta["lambdas"])
+        init_from(other, run / "last.safetensors", meta["lambdas"])
+
+
+def test_widening_the_synthesis_keeps_its_function_and_the_new_channels_learn(data, tmp_path):
+    from vidcodec.train import checkpoint
+
+    run = tmp_path / "narrow"
+    train(_cfg(data, run, "--steps", "2", "--adv-weight", "0"), progress=False)
+    meta = json.loads((run / "last.json").read_text())
+    old = VAEGAN(VAEGANConfig.from_dict(meta["config"]))
+    checkpoint.load(run / "last.safetensors", old)
+    torch.manual_seed(0)
+    wide = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=12, latent_channels=8, levels=3,
+                               level_channels=[2, 4, 8], dec_last_channels=10))
+    init_from(wide, run / "last.safetensors", meta["lambdas"])
+    net = wide.synthesis.net
+    assert [net[i].out_channels for i in (0, 2, 4, 6)] == [12, 12, 10, 3]
+    assert net[1].gamma.shape == (12, 12, 1, 1) and net[5].beta.shape == (10,)
+    y = torch.randn(2, 8, 3, 4)
+    with torch.no_grad():
+        before, after = old.synthesis(y), wide.synthesis(y)
+    # only the couplings of the new channels in the inverse GDNs (1e-3 each) change anything
+    assert 0 < (before - after).abs().max() < 1e-2
+    # the weights the new channels feed start at zero and get gradients at once
+    wide.synthesis(y).square().mean().backward()
+    assert net[2].weight.grad[8:].abs().sum() > 0 and net[6].weight.grad[4:].abs().sum() > 0
+    # and through vidcodec train --init: the run trains and saves the wider transform
+    wider_run = tmp_path / "wide"
+    train(_cfg(data, wider_run, "--steps", "2", "--adv-weight", "0", "--init", str(run / "last.safetensors"),
+               "--dec-channels", "12", "--dec-last-channels", "10"), progress=False)
+    assert json.loads((wider_run / "last.json").read_text())["config"]["dec_channels"] == 12
 
 
 def test_prefetched_batches_do_not_depend_on_thread_timing():

@@ -106,13 +106,15 @@ def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
     checkpoint.load(path, old)
     old_last = old_cfg.dec_last_channels or old_cfg.dec_channels
     new_last = model.config.dec_last_channels or model.config.dec_channels
-    if (old_cfg.enc_channels, old_cfg.dec_channels, old_cfg.latent_channels) != (
-        model.config.enc_channels, model.config.dec_channels, model.config.latent_channels
-    ) or new_last > old_last:
+    if (old_cfg.enc_channels, old_cfg.latent_channels) != (model.config.enc_channels, model.config.latent_channels) \
+            or model.config.dec_channels < old_cfg.dec_channels:
         raise UsageError(f"--init {path}: its transforms have other channel counts than this configuration "
-                         "(only --dec-last-channels may be smaller than the initial model's)")
+                         "(the synthesis may be wider, --dec-channels and --dec-last-channels, and its last "
+                         "hidden layer narrower, --dec-last-channels; the rest must match)")
     if new_last < old_last:
         _prune_last_hidden(old.synthesis, new_last)
+    if model.config.dec_channels > old_cfg.dec_channels or new_last > old_last:
+        _widen_synthesis(old.synthesis, model.config.dec_channels, new_last)
     if model.config.level_channels and not old_cfg.level_channels:
         order = torch.argsort(_channel_entropy(old, old_cfg.levels - 1), descending=True)
         last = old.analysis.net[-1]
@@ -134,6 +136,50 @@ def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
         model.log_gain[i].copy_(old.log_gain[j] + 0.4 * (np.log(lam) - old_l[j]))
         model.densities[i].load_state_dict(old.densities[j].state_dict())
     return meta
+
+
+@torch.no_grad()
+def _widen_synthesis(synthesis: torch.nn.Module, width: int, last: int, scale: float = 0.1,
+                     coupling: float = 1e-3) -> None:
+    """Widen the synthesis's hidden layers to ``width`` (the first two) and ``last`` (the last), in place,
+    keeping its function (to within ``coupling``, see below): more capacity to fine-tune from a trained
+    model instead of from scratch.
+
+    A new channel's input weights are random, ``scale`` times the spread of the layer's trained ones
+    (zero bias), and the weights it feeds are zero, so the output does not change; those output
+    weights get gradients at once (the channel is not zero) and it learns from there. In the inverse
+    GDN the new channel has the initial ``beta`` and own ``gamma`` (as a fresh layer has) and its
+    couplings with the other channels are ``coupling``, not zero: the layer takes ``|gamma|``, whose
+    gradient at zero is zero, so a zero coupling would stay zero forever.
+    """
+    layers = synthesis.net
+    widths = [width, width, last]
+    for hidden, (up_i, gdn_i, down_i) in enumerate(((0, 1, 2), (2, 3, 4), (4, 5, 6))):
+        up, gdn, down = layers[up_i], layers[gdn_i], layers[down_i]
+        old, new = up.out_channels, widths[hidden]
+        if new < old:
+            raise ValueError(f"cannot widen hidden layer {hidden} from {old} to {new} channels")
+        if new == old:
+            continue
+        grown = torch.nn.ConvTranspose2d(up.in_channels, new, 5, stride=2, padding=2, output_padding=1)
+        grown.weight.zero_()
+        grown.weight[:, :old] = up.weight
+        grown.weight[:, old:] = torch.randn_like(grown.weight[:, old:]) * (scale * up.weight.std())
+        grown.bias.zero_()
+        grown.bias[:old] = up.bias
+        layers[up_i] = grown
+        beta = torch.ones(new)
+        beta[:old] = gdn.beta
+        gamma = torch.full((new, new, 1, 1), coupling)
+        gamma[:old, :old] = gdn.gamma
+        gamma[old:, old:] += torch.eye(new - old).view(new - old, new - old, 1, 1) * (0.1 - coupling)
+        gdn.beta = torch.nn.Parameter(beta)
+        gdn.gamma = torch.nn.Parameter(gamma)
+        fed = torch.nn.ConvTranspose2d(new, down.out_channels, 5, stride=2, padding=2, output_padding=1)
+        fed.weight.zero_()
+        fed.weight[:old] = down.weight
+        fed.bias.copy_(down.bias)
+        layers[down_i] = fed
 
 
 @torch.no_grad()

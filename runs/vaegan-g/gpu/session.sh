@@ -26,6 +26,14 @@
 # A lower rate (LR=5e-6) is the last cheap step; after that, capacity (a wider synthesis) or a
 # conditional model of the deltas is what the numbers ask for (README, "Where the gap is").
 #
+# 2026-12-04, later: 5e-6 tried (steps 55300 -> 66900, runs/vaegan-g.gpu7.log, gpu8.log): validation
+# 0.7560 -> 0.7542-0.7554, levelled off too. The next run is capacity: RUNDIR=runs/vaegan-w (its
+# config.toml: the synthesis's first two hidden layers 48 -> 64 channels, widened from vaegan-g's resume
+# point without changing its output, lr 3e-5) -- `RUNDIR=runs/vaegan-w sh runs/vaegan-g/gpu/session.sh 8`.
+# Its first call starts from runs/vaegan-g/last.safetensors (--init); bring run.tgz back into
+# runs/vaegan-w as above. Its checkpoint adds about 5.5 MB to the tree: make room first (the pack at
+# --quality 60, or vaegan-g's resume point removed from the tree, since it stays in git history).
+#
 # Validation crops come from the pack: WebP decodes them a little smoother than the JPEG pack of
 # vaegan-g's GPU run (the same weights score 0.7965 against 0.8084), so the first validation here
 # becomes the run's "best" and the losses are comparable within the run only.
@@ -53,10 +61,16 @@ set -eu
 MINUTES=${1:-7}
 : "${OUT:?set OUT (the device machine sets it)}"
 PACK=${VIDCODEC_PACK:-.gpu/data}
-RUN=$(mktemp -d)/vaegan-g
+RUNDIR=${RUNDIR:-runs/vaegan-g}  # the run to go on with (runs/vaegan-w: the wider synthesis, below)
+RUN=$(mktemp -d)/$(basename "$RUNDIR")
 PY=${PYTHON:-python3}
 [ -d "$PACK/photos" ] || { echo "no data pack at $PACK: carry .gpu (make_pack.py, above)"; exit 2; }
-cp -r runs/vaegan-g "$RUN"
+cp -r "$RUNDIR" "$RUN"
+# a run that has not started yet has only its config.toml (and an --init checkpoint in it)
+CONFIG=$RUNDIR/last.toml
+[ -f "$CONFIG" ] || CONFIG=$RUNDIR/config.toml
+# vaegan-g goes on at 1.5e-5 unless LR says otherwise; any other run at its config's rate
+[ "$RUNDIR" = runs/vaegan-g ] && LR=${LR:-1.5e-5}
 {
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
@@ -64,8 +78,8 @@ cp -r runs/vaegan-g "$RUN"
 } >"$OUT/train.log" 2>&1
 set +e
 PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" VIDCODEC_PACK="$PACK" PYTHONUNBUFFERED=1 $PY runs/vaegan-g/gpu/train_gpu.py \
-  --config runs/vaegan-g/last.toml --out "$RUN" --data "$PACK/photos" "$PACK/videos" --resume \
-  --device "${DEVICE:-cuda}" --batch "${BATCH:-64}" --crop "${CROP:-256}" --lr "${LR:-1.5e-5}" \
+  --config "$CONFIG" --out "$RUN" --data "$PACK/photos" "$PACK/videos" --resume \
+  --device "${DEVICE:-cuda}" --batch "${BATCH:-64}" --crop "${CROP:-256}" ${LR:+--lr "$LR"} \
   --max-minutes "$MINUTES" --val-every 500 --log-every 100 --threads 8 >>"$OUT/train.log" 2>&1
 rc=$?
 set -e
