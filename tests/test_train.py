@@ -497,11 +497,13 @@ def test_pruning_the_last_hidden_layer_drops_the_channels_that_matter_least(data
         init_from(other, run / "last.safetensors", meta["lambdas"])
 
 
-def test_widening_the_synthesis_keeps_its_function_and_the_new_channels_learn(data, tmp_path):
+def test_widening_the_synthesis_keeps_its_function_and_the_new_channels_learn(data, tmp_path, caplog):
+    import logging
+
     from vidcodec.train import checkpoint
 
     run = tmp_path / "narrow"
-    train(_cfg(data, run, "--steps", "2", "--adv-weight", "0"), progress=False)
+    train(_cfg(data, run, "--steps", "2"), progress=False)
     meta = json.loads((run / "last.json").read_text())
     old = VAEGAN(VAEGANConfig.from_dict(meta["config"]))
     checkpoint.load(run / "last.safetensors", old)
@@ -522,9 +524,18 @@ def test_widening_the_synthesis_keeps_its_function_and_the_new_channels_learn(da
     assert net[2].weight.grad[8:].abs().sum() > 0 and net[6].weight.grad[4:].abs().sum() > 0
     # and through vidcodec train --init: the run trains and saves the wider transform
     wider_run = tmp_path / "wide"
-    train(_cfg(data, wider_run, "--steps", "2", "--adv-weight", "0", "--init", str(run / "last.safetensors"),
-               "--dec-channels", "12", "--dec-last-channels", "10"), progress=False)
-    assert json.loads((wider_run / "last.json").read_text())["config"]["dec_channels"] == 12
+    with caplog.at_level(logging.INFO, logger="vidcodec.train"):
+        train(_cfg(data, wider_run, "--steps", "2", "--init", str(run / "last.safetensors"),
+                   "--dec-channels", "12", "--dec-last-channels", "10", "--warmup", "4"), progress=False)
+    # the initial run's discriminator comes along (the pairs it judges are of the same kind)
+    assert f"discriminator from {run / 'disc.safetensors'}" in caplog.text
+    wider_meta = json.loads((wider_run / "last.json").read_text())
+    assert wider_meta["config"]["dec_channels"] == 12
+    # --warmup 4: after 2 steps the learning rate has risen to half the configured one
+    assert wider_meta["lr"] == pytest.approx(0.5 * wider_meta["train"]["lr"])
+    # a fine-tuning run validates its initial weights first, as step 0
+    steps = [line.split(",")[0] for line in (wider_run / "val.csv").read_text().splitlines()[1:]]
+    assert steps == ["0", "2"]
 
 
 def test_prefetched_batches_do_not_depend_on_thread_timing():

@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nested-dropout", type=float,
                    help=f"probability of training a sample on a random channel prefix (default {d.nested_dropout})")
     g = p.add_argument_group("optimisation")
-    for name, typ in (("steps", int), ("batch", int), ("crop", int), ("lr", float), ("density-lr-scale", float),
+    for name, typ in (("steps", int), ("batch", int), ("crop", int), ("lr", float), ("warmup", int), ("density-lr-scale", float),
                       ("clip", float), ("seed", int), ("threads", int), ("frames-per-video", int),
                       ("val-every", int), ("val-crops", int), ("val-every-nth", int), ("log-every", int),
                       ("disc-lr", float), ("disc-channels", int)):

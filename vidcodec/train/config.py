@@ -86,6 +86,7 @@ class TrainConfig(TomlConfig):
     batch: int = 12
     crop: int = 128
     lr: float = 1e-4
+    warmup: int = 0  # the learning rate rises linearly over the run's first N steps (fine-tuning with fresh Adam moments)
     density_lr_scale: float = 10.0
     clip: float = 1.0
     seed: int = 0
@@ -125,8 +126,8 @@ class TrainConfig(TomlConfig):
             raise UsageError("--adv-weight must be >= 0 (0 disables the adversarial term)")
         if self.crop % 16 or self.val_size % 16:
             raise UsageError("--crop and --val-size must be multiples of 16")
-        if self.batch < 1 or self.steps < 0:
-            raise UsageError("--batch must be >= 1 and --steps >= 0")
+        if self.batch < 1 or self.steps < 0 or self.warmup < 0:
+            raise UsageError("--batch must be >= 1, --steps and --warmup >= 0")
         if self.max_minutes < 0:
             raise UsageError("--max-minutes must be >= 0 (0 = no time limit)")
         return self

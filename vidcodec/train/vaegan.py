@@ -257,6 +257,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if cfg.init and not (last.exists()):
         init_from(model, Path(cfg.init), lambdas)
         log.info("initialised from %s", cfg.init)
+        # and its run's discriminator, when it has one of this shape (the pairs it judges are the same
+        # kind; a fresh one would push the fine-tuned model at random until it had learnt something)
+        init_disc = Path(cfg.init).with_name("disc.safetensors")
+        if disc is not None and init_disc.exists():
+            try:
+                checkpoint.load(init_disc, disc)
+                log.info("discriminator from %s", init_disc)
+            except RuntimeError:  # torch's size mismatches: another --disc-channels
+                log.info("%s has another shape: the discriminator starts afresh", init_disc)
     model = model.to(device, memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     if disc is not None:
         disc = disc.to(device)
@@ -336,6 +345,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
         cfg.save(out / "last.toml")
 
+    if rank == 0 and cfg.init and step == 0:
+        # Fine-tuning starts from a model that already works: its validation is where the run stands at
+        # step 0 (and the best so far, so a run that only gets worse keeps the initial weights as best).
+        v = validate(model, val, lambdas, cfg)
+        bar.write(f"val step 0 (from {cfg.init}): loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
+        _append_val(out / "val.csv", step, v)
+        if math.isfinite(v["loss"]):
+            best = v["loss"]
+            checkpoint.save(out / "best.safetensors", model, run_meta(val=v))
+            cfg.save(out / "best.toml")
     try:
         while step < cfg.steps:
             if batches is not None:
@@ -372,6 +391,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 skipped += 1
                 opt.zero_grad(set_to_none=True)
                 continue
+            if step < cfg.warmup:  # step + 1 of warmup: a fresh optimizer's first moves kept small
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * group.get("lr_scale", 1.0) * (step + 1) / cfg.warmup
             opt.step()
             ld = torch.zeros((), device=device)
             if adv_on:
