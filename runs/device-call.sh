@@ -3,11 +3,15 @@
 # and the transfers included, so one call of under 10 minutes, then give_back):
 #
 #   1. issue 4's 1080p rates: runs/gpu-speed/device.sh (C++ core built there, torch on CUDA), at most
-#      SPEED_S seconds (default 300): 8 and 15 GOP workers on the stream 4 times over (960 frames: the
-#      rates of a long video, not of a pool filling and draining), the frames converted to floats on
-#      the CPU and on the GPU. (The 2026-12-04 call ran 1/4/8/15 workers on the 240 frames, and
-#      bf16, which decoded no faster: docs/eval/gpu-speed-h200.)
-#   2. issue 3: vaegan-g's training resumed (runs/vaegan-g/gpu/session.sh) for what is left of
+#      SPEED_S seconds (default 240): 15 GOP workers on the stream 4 times over (960 frames: the
+#      rates of a long video, not of a pool filling and draining), the encodes with the frames' bytes
+#      converted on the GPU, with the learned sub-pixel prediction and with bilinear (`--subpel
+#      bilinear`, about half the delta coder's CPU time at 1080p on the 2-core VM: 97 -> 51 ms a frame,
+#      for 12 % more bytes on 40 frames of bikes). The 2026-12-04 calls: 1/4/8/15 workers on the 240
+#      frames (docs/eval/gpu-speed-h200), then 15 workers on 960 (docs/eval/gpu-speed-h200-steady:
+#      decode 161.5 fps, encode 56.6).
+#   2. issue 3: a training run resumed (runs/vaegan-g/gpu/session.sh; RUNDIR, default runs/vaegan-w,
+#      the wider synthesis, whose first call starts from vaegan-g's resume point) for what is left of
 #      BUDGET_S seconds (default 540), less a minute for its start, last validation and tar.
 #
 # Here, before the call (both folders are ignored):
@@ -16,18 +20,19 @@
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl constriction==0.5.0
 # The call:
 #   run(command="sh runs/device-call.sh", carry=[".gpu", ".whl"], timeout_s=590)
-# Back: speed.json, speed.log, build.log, gpu.txt (-> docs/eval/gpu-speed/), run.tgz, train.log
-# Ran 2026-12-04 as `LR=5e-6 WORKERS=15 SPEED_S=240 BUDGET_S=540 sh runs/device-call.sh` (502 s, 548 s
-# held): speed check 122 s (docs/eval/gpu-speed-h200-steady), training 6 minutes (runs/vaegan-g.gpu7.log).
-# (-> runs/vaegan-g/gpu/session.sh's header says what to do with them).
+# Back: speed.json, speed.log, build.log, gpu.txt (-> docs/eval/gpu-speed-*/), run.tgz, train.log
+# (-> runs/vaegan-g/gpu/session.sh's header says what to do with them, into RUNDIR).
+# Ran 2026-12-04 as `LR=5e-6 WORKERS=15 SPEED_S=240 BUDGET_S=540 sh runs/device-call.sh` (then with
+# vaegan-g's run; 502 s, 548 s held): speed check 122 s (docs/eval/gpu-speed-h200-steady), training
+# 6 minutes (runs/vaegan-g.gpu7.log).
 set -u
 : "${OUT:?set OUT (the device machine sets it)}"
 T0=$(date +%s)
-WORKERS=${WORKERS:-8,15} SPEED_ARGS=${SPEED_ARGS:---repeat 4 --analysis host,device} \
-    timeout "${SPEED_S:-300}" sh runs/gpu-speed/device.sh
+WORKERS=${WORKERS:-15} SPEED_ARGS=${SPEED_ARGS:---repeat 4 --analysis device --subpel learned,bilinear} \
+    timeout "${SPEED_S:-240}" sh runs/gpu-speed/device.sh
 echo "speed check: rc $? after $(( $(date +%s) - T0 )) s"
 LEFT=$(( ${BUDGET_S:-540} - ($(date +%s) - T0) - 60 ))
 MIN=$(awk -v s="$LEFT" 'BEGIN { printf "%.2f", (s < 60 ? 1 : s / 60) }')
 echo "training for $MIN minutes"
-sh runs/vaegan-g/gpu/session.sh "$MIN"
+RUNDIR=${RUNDIR:-runs/vaegan-w} sh runs/vaegan-g/gpu/session.sh "$MIN"
 echo "training: rc $? after $(( $(date +%s) - T0 )) s in all"

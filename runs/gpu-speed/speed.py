@@ -1,7 +1,7 @@
 """Issue 4's 1080p rates on a GPU machine, with and without GOP-parallel workers.
 
     python runs/gpu-speed/speed.py STREAM.gvc OUT.json [--workers 1,8] [--backend torch] [--runs N]
-        [--repeat R] [--analysis host,device]
+        [--repeat R] [--analysis host,device] [--subpel learned,bilinear]
 
 STREAM is a 1080p stream made here (runs/gpu-speed/prepare.sh). With ``--repeat R`` (default 1) the
 stream's packets are written R times over into one longer stream (each copy starts with a keyframe;
@@ -95,9 +95,12 @@ def decode(path: str, workers: int, m, keep: bool = False) -> tuple[dict, list]:
     return clock.result(stage[0]), frames
 
 
-def encode(frames: list, m, quality: int, gop: int, workers: int, analysis: str) -> tuple[dict, int]:
-    """Rates of analysis + delta coding as `vidcodec encode` pipelines them; bytes."""
-    make = lambda: FrameEncoder(m, quality - 1, gop=gop, predictor=m.subpel)
+def encode(frames: list, m, quality: int, gop: int, workers: int, analysis: str,
+           subpel: str = "learned") -> tuple[dict, int]:
+    """Rates of analysis + delta coding as `vidcodec encode` pipelines them; bytes. ``subpel``:
+    the motion prediction, as `vidcodec encode --subpel` (bilinear: no learned predictor)."""
+    predictor = m.subpel if subpel == "learned" else None
+    make = lambda: FrameEncoder(m, quality - 1, gop=gop, predictor=predictor)
     chunks = gopencode.ChunkEncoder(make, gop, workers) if workers > 1 else None  # forks before threads
     stage = [0.0]
 
@@ -139,6 +142,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--analysis", default="host")
+    ap.add_argument("--subpel", default="learned", help="the encodes' motion prediction: learned, bilinear "
+                    "or both (learned,bilinear), as vidcodec encode --subpel")
     a = ap.parse_args()
     workers = [int(w) for w in a.workers.split(",")]
     with container.GvcReader(a.stream) as r:
@@ -168,12 +173,14 @@ def main() -> None:
             report["decode"][str(w)] = res
             print(f"decode, {w} worker(s): {res}", flush=True)
     frames = frames * a.repeat
-    for kind in a.analysis.split(","):
-        for w in workers:
-            runs = [encode(frames, m, hdr.quality, hdr.gop, w, kind) for _ in range(a.runs)]
-            res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
-            report["encode"][f"{kind}/{w}"] = res
-            print(f"encode ({kind} analysis), {w} worker(s): {res}", flush=True)
+    for sub in a.subpel.split(","):
+        for kind in a.analysis.split(","):
+            for w in workers:
+                runs = [encode(frames, m, hdr.quality, hdr.gop, w, kind, sub) for _ in range(a.runs)]
+                res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
+                key = f"{kind}/{w}" if sub == "learned" else f"{kind}/{w}/{sub}"
+                report["encode"][key] = res
+                print(f"encode ({kind} analysis, {sub} sub-pixel prediction), {w} worker(s): {res}", flush=True)
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
 
