@@ -31,8 +31,10 @@
 # config.toml: the synthesis's first two hidden layers 48 -> 64 channels, widened from vaegan-g's resume
 # point without changing its output, lr 3e-5) -- `RUNDIR=runs/vaegan-w sh runs/vaegan-g/gpu/session.sh 8`.
 # Its first call starts from runs/vaegan-g/last.safetensors (--init); bring run.tgz back into
-# runs/vaegan-w as above. Its checkpoint adds about 5.5 MB to the tree: make room first (the pack at
-# --quality 60, or vaegan-g's resume point removed from the tree, since it stays in git history).
+# runs/vaegan-w as above. Its checkpoints add about 7 MB (compacted) to a tree that carried 61 MiB of
+# 64 with the pack and the wheel on 2026-12-04: commit them in place of vaegan-g's resume point
+# (git rm runs/vaegan-g/last.safetensors runs/vaegan-g/disc.safetensors: vaegan-w has started from it,
+# and it stays in history at commit f65de55 for vaegan-j's trial and a rerun of vaegan-w from scratch).
 #
 # Validation crops come from the pack: WebP decodes them a little smoother than the JPEG pack of
 # vaegan-g's GPU run (the same weights score 0.7965 against 0.8084), so the first validation here
