@@ -39,7 +39,10 @@ def main() -> None:
     for spec in frames:
         clip, index = spec.rsplit(":", 1)
         x = frame(clip, int(index))
-        psnr = lambda y: -10 * torch.log10(((model.synthesis(y).clamp(0, 1) - x) ** 2).mean()).item()
+
+        def psnr(y: torch.Tensor, x: torch.Tensor = x) -> float:
+            return -10 * torch.log10(((model.synthesis(y).clamp(0, 1) - x) ** 2).mean()).item()
+
         with torch.no_grad():
             y0 = model.analysis(x)
             plain = psnr(y0)
