@@ -7,12 +7,10 @@
 #   here (once):   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 70   # 13 MB
 #   device call:   run(command="sh runs/vaegan-g/gpu/session.sh 8", carry=[".gpu"], timeout_s=590)
 #                  (2026-12-04: 8 minutes took 506 s of command and 551 s of device time with the start)
-#   here, after:   mkdir -p /tmp/run && tar xzf FILES_AT/run.tgz -C /tmp/run
-#                  (copy last/disc checkpoints, log.csv, val.csv, ranks.json, curves.png into runs/vaegan-g as
-#                  the next resume point, last.json's "out" and data paths rewritten to runs/vaegan-g and data/,
-#                  train.log to runs/vaegan-g.gpuN.log; python -m vidcodec.train.checkpoint compact
-#                  runs/vaegan-g/last.safetensors runs/vaegan-g/disc.safetensors (moments in bfloat16, 3.4 MB less);
-#                  commit, so that the trial below can be packaged from it)
+#   here, after:   python runs/vaegan-g/gpu/bring_back.py FILES_AT/run.tgz RUNDIR --log FILES_AT/train.log RUNDIR.gpuN.log
+#                  (last/disc checkpoints, log.csv, val.csv, ranks.json, curves.png into RUNDIR as the next
+#                  resume point, last.json's "out" and data paths rewritten, moments compacted to bfloat16;
+#                  git add -f RUNDIR/*.safetensors and commit, so that the trial below can be packaged from it)
 #                  python -m vidcodec.train.package runs/vaegan-g/last.safetensors /tmp/wj \
 #                      --name vaegan-j --default-quality 5       (vaegan-i, the default, is this run's step 52300)
 #                  VIDCODEC_MODEL_PATH=/tmp/wj python -m vidcodec.train.subpel vaegan-j data/photos /tmp/wj/vaegan-j.subpel.safetensors
