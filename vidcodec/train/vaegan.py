@@ -39,7 +39,8 @@ from tqdm import tqdm
 
 from ..errors import UsageError
 from ..models.discriminator import PairDiscriminator
-from ..models.vaegan import VAEGAN, VAEGANConfig
+from ..models.layers import GDN
+from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
 from . import checkpoint, plot
 from .cli_args import add_arguments, config_file, refuse_overwrite
 from .config import DEFAULT_LAMBDAS, TrainConfig
@@ -161,21 +162,21 @@ def _widen_synthesis(synthesis: torch.nn.Module, width: int, last: int, scale: f
             raise ValueError(f"cannot widen hidden layer {hidden} from {old} to {new} channels")
         if new == old:
             continue
-        grown = torch.nn.ConvTranspose2d(up.in_channels, new, 5, stride=2, padding=2, output_padding=1)
+        grown = _deconv(up.in_channels, new)
         grown.weight.zero_()
         grown.weight[:, :old] = up.weight
         grown.weight[:, old:] = torch.randn_like(grown.weight[:, old:]) * (scale * up.weight.std())
         grown.bias.zero_()
         grown.bias[:old] = up.bias
         layers[up_i] = grown
-        beta = torch.ones(new)
-        beta[:old] = gdn.beta
+        fresh = GDN(new - old, inverse=True)  # the new channels' own offsets and gains, as a new layer's
+        beta = torch.cat([gdn.beta, fresh.beta])
         gamma = torch.full((new, new, 1, 1), coupling)
         gamma[:old, :old] = gdn.gamma
-        gamma[old:, old:] += torch.eye(new - old).view(new - old, new - old, 1, 1) * (0.1 - coupling)
+        gamma[old:, old:] = fresh.gamma + coupling * (1 - torch.eye(new - old).view(new - old, new - old, 1, 1))
         gdn.beta = torch.nn.Parameter(beta)
         gdn.gamma = torch.nn.Parameter(gamma)
-        fed = torch.nn.ConvTranspose2d(new, down.out_channels, 5, stride=2, padding=2, output_padding=1)
+        fed = _deconv(new, down.out_channels)
         fed.weight.zero_()
         fed.weight[:old] = down.weight
         fed.bias.copy_(down.bias)
@@ -193,12 +194,12 @@ def _prune_last_hidden(synthesis: torch.nn.Module, keep: int) -> None:
     up, igdn, out = synthesis.net[4], synthesis.net[5], synthesis.net[6]
     score = out.weight.flatten(1).norm(dim=1) * igdn.beta.abs()
     idx = torch.sort(torch.argsort(score, descending=True)[:keep]).values
-    new_up = torch.nn.ConvTranspose2d(up.in_channels, keep, 5, stride=2, padding=2, output_padding=1)
+    new_up = _deconv(up.in_channels, keep)
     new_up.weight.copy_(up.weight[:, idx])
     new_up.bias.copy_(up.bias[idx])
     igdn.beta = torch.nn.Parameter(igdn.beta[idx].clone())
     igdn.gamma = torch.nn.Parameter(igdn.gamma[idx][:, idx].clone())
-    new_out = torch.nn.ConvTranspose2d(keep, 3, 5, stride=2, padding=2, output_padding=1)
+    new_out = _deconv(keep, 3)
     new_out.weight.copy_(out.weight[idx])
     new_out.bias.copy_(out.bias)
     synthesis.net[4], synthesis.net[6] = new_up, new_out
@@ -345,16 +346,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
         cfg.save(out / "last.toml")
 
-    if rank == 0 and cfg.init and step == 0:
-        # Fine-tuning starts from a model that already works: its validation is where the run stands at
-        # step 0 (and the best so far, so a run that only gets worse keeps the initial weights as best).
+    def validation(note: str = "") -> dict:
+        """Validate (on rank 0), log it and add it to val.csv; a new best becomes best.safetensors."""
+        nonlocal best
         v = validate(model, val, lambdas, cfg)
-        bar.write(f"val step 0 (from {cfg.init}): loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
+        bar.write(f"val step {step}{note}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
         _append_val(out / "val.csv", step, v)
-        if math.isfinite(v["loss"]):
+        if math.isfinite(v["loss"]) and v["loss"] < best:
             best = v["loss"]
             checkpoint.save(out / "best.safetensors", model, run_meta(val=v))
             cfg.save(out / "best.toml")
+        return v
+
+    if rank == 0 and cfg.init and step == 0:
+        # Fine-tuning starts from a model that already works: its validation is where the run stands at
+        # step 0 (and the best so far, so a run that only gets worse keeps the initial weights as best).
+        validation(f" (from {cfg.init})")
     try:
         while step < cfg.steps:
             if batches is not None:
@@ -424,13 +431,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                         log.info("step %d loss %.4f bpp %.4f dist %.4f psnr %.2f (%.0f ms/step)", step, m[0], m[1],
                                  m[2], m[3], 1000 * (time.time() - t0) / max(1, step - start))
             if rank == 0 and (step % cfg.val_every == 0 or final):
-                v = validate(model, val, lambdas, cfg)
-                bar.write(f"val step {step}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
-                _append_val(out / "val.csv", step, v)
-                if math.isfinite(v["loss"]) and v["loss"] < best:
-                    best = v["loss"]
-                    checkpoint.save(out / "best.safetensors", model, run_meta(val=v))
-                    cfg.save(out / "best.toml")
+                v = validation()
                 save_last(val=v)
                 plot.training_curves(out)
             if final and step < cfg.steps:

@@ -3,9 +3,9 @@
     python runs/vaegan-g/gpu/bring_back.py FILES_AT/run.tgz runs/vaegan-w [--log FILES_AT/train.log runs/vaegan-w.gpu1.log]
 
 Copies the resume point and the run's records out of run.tgz (last and disc checkpoints, log.csv,
-val.csv, ranks.json, curves.png, disc.json; last.toml and config.toml the first time, for a run that
-had only a config.toml), rewrites last.json's ``out`` and data paths from the device's to RUN and
-data/, and stores the Adam moments in bfloat16 (``vidcodec.train.checkpoint compact``). best.* stay
+val.csv, ranks.json, curves.png, disc.json; last.toml the first time, for a run that had only a
+config.toml), rewrites last.json's (and a new last.toml's) ``out`` and data paths from the device's to
+RUN and data/, and stores the Adam moments in bfloat16 (``vidcodec.train.checkpoint compact``). best.* stay
 behind: the run's best is in its val.csv, and a trial is packaged from last. Then commit (the
 checkpoints are git-ignored: `git add -f RUN/*.safetensors`), package a trial and compare it
 (runs/vaegan-g/gpu/session.sh's header).
@@ -42,7 +42,7 @@ def bring_back(tgz: Path, run: Path) -> list[str]:
     meta["train"]["data"] = [p.replace(".gpu/data", "data") for p in meta["train"]["data"]]
     (run / "last.json").write_text(json.dumps(meta, indent=2) + "\n")
     written.append("last.json")
-    if (run / "last.toml").exists():
+    if "last.toml" in written:  # the device's, brought back the first time
         toml = (run / "last.toml").read_text().splitlines()
         toml = [f'out = "{run}"' if line.startswith("out = ") else
                 line.replace(".gpu/data", "data") if line.startswith("data = ") else line for line in toml]
