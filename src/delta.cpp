@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <initializer_list>
 #include <cstdlib>
 #include <limits>
@@ -74,6 +75,58 @@ void delta_contexts(const int64_t *residuals, const int64_t *prediction, const i
             }
         }
         for (size_t i = 0; i < a.size(); ++i) before[i] += a[i];
+    }
+}
+
+void delta_residuals(const float *target, const int64_t *prediction, size_t k, size_t plane, double threshold,
+                     int64_t cap, int64_t *d, double *sq_r, double *sq_kept, int64_t *nonzero) {
+    const double hi = static_cast<double>(cap);
+    for (size_t c = 0; c < k; ++c) {
+        const float *t = target + c * plane;
+        const int64_t *p = prediction + c * plane;
+        int64_t *out = d + c * plane;
+        double all = 0.0, kept = 0.0;
+        int64_t count = 0;
+        for (size_t i = 0; i < plane; ++i) {
+            const double r = static_cast<double>(t[i]) - static_cast<double>(p[i]);
+            int64_t v = 0;
+            if (std::fabs(r) >= threshold) {  // false for NaN too: a NaN residual stays 0
+                v = static_cast<int64_t>(std::nearbyint(std::clamp(r, -hi, hi)));  // half to even
+                count += v != 0;
+            }
+            out[i] = v;
+            const double e = r - static_cast<double>(v);
+            all += r * r;
+            kept += e * e;
+        }
+        sq_r[c] = all;
+        sq_kept[c] = kept;
+        nonzero[c] = count;
+    }
+}
+
+void context_bits(const int64_t *values, const int32_t *contexts, size_t n, size_t count, const double *cost,
+                  size_t s, size_t n_contexts, int64_t window, double *out) {
+    const size_t bins = static_cast<size_t>(2 * window + 1), stride = n_contexts * bins;
+    std::vector<int64_t> hist(stride, 0);
+    std::vector<size_t> touched;
+    for (size_t i = 0; i < n; ++i) {
+        const int64_t *v = values + i * count;
+        const int32_t *c = contexts + i * count;
+        touched.clear();
+        for (size_t p = 0; p < count; ++p) {
+            const size_t key = static_cast<size_t>(c[p]) * bins + static_cast<size_t>(std::clamp(v[p], -window, window) + window);
+            if (hist[key]++ == 0) touched.push_back(key);
+        }
+        std::sort(touched.begin(), touched.end());  // a fixed order of the sums, whatever the values' order
+        double *row = out + i * s;
+        for (size_t j = 0; j < s; ++j) {
+            const double *table = cost + j * stride;
+            double bits = 0.0;
+            for (size_t key : touched) bits += static_cast<double>(hist[key]) * table[key];
+            row[j] = bits;
+        }
+        for (size_t key : touched) hist[key] = 0;
     }
 }
 

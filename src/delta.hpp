@@ -33,6 +33,21 @@ void delta_contexts(const int64_t *residuals, const int64_t *prediction, const i
 void histograms(const int64_t *values, const int32_t *contexts, size_t n, size_t count, size_t n_contexts,
                 int64_t span, int64_t *out);
 
+// A delta candidate's integer residuals (FrameEncoder._residuals before its per-channel choice): with
+// r = double(target) - double(prediction), d = round-half-even(clamp(r, -cap, cap)), and 0 where |r| <
+// threshold (the dead zone). Per channel of k x plane: sq_r = sum r^2 (the error if the channel stays
+// unchanged), sq_kept = sum (r - d)^2, nonzero = how many d are not 0. One pass instead of numpy's
+// eight over float64 temporaries (sums in another order than numpy's: an encoder choice).
+void delta_residuals(const float *target, const int64_t *prediction, size_t k, size_t plane, double threshold,
+                     int64_t cap, int64_t *d, double *sq_r, double *sq_kept, int64_t *nonzero);
+
+// Bits of n rows of `count` values each under every one of `s` selectors: out (n, s) with out[i][j] the
+// sum over the row's values v, clamped to [-window, window], of cost[j][context][v + window] (cost is
+// (s, n_contexts, 2 window + 1)); `contexts` (n, count) in [0, n_contexts). Each row's distinct
+// (context, value) pairs are counted first, so the work is count + pairs * s.
+void context_bits(const int64_t *values, const int32_t *contexts, size_t n, size_t count, const double *cost,
+                  size_t s, size_t n_contexts, int64_t window, double *out);
+
 // Block motion: `prev` (k, h, w) integers, vectors (rows, cols, 2) as (dx, dy) in 1/subpel latent pixels.
 // Edge samples extend past the borders (as numpy's edge padding within motion.MARGIN).
 void motion_predict(const int64_t *prev, size_t k, size_t h, size_t w, const int64_t *vectors, size_t block,

@@ -5,12 +5,14 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "delta.hpp"
@@ -166,6 +168,51 @@ nb::ndarray<nb::numpy, int64_t, nb::ndim<3>> search(const FloatPlanes &target, c
     return owned(out.release(), shape);
 }
 
+using Doubles = nb::ndarray<nb::numpy, double, nb::ndim<1>>;
+using Int64s = nb::ndarray<nb::numpy, int64_t, nb::ndim<1>>;
+
+std::tuple<nb::ndarray<nb::numpy, int64_t, nb::ndim<3>>, Doubles, Doubles, Int64s> residuals(
+    const FloatPlanes &target, const Int64Planes &prediction, double threshold, int64_t cap) {
+    for (size_t i = 0; i < 3; ++i)
+        if (target.shape(i) != prediction.shape(i)) throw std::invalid_argument("target and prediction differ in shape");
+    if (!(threshold >= 0.0) || cap < 0) throw std::invalid_argument("threshold and cap must be >= 0");
+    const size_t k = target.shape(0), h = target.shape(1), w = target.shape(2);
+    auto d = std::make_unique<std::vector<int64_t>>(k * h * w);
+    auto sq_r = std::make_unique<std::vector<double>>(k), sq_kept = std::make_unique<std::vector<double>>(k);
+    auto nonzero = std::make_unique<std::vector<int64_t>>(k);
+    {
+        nb::gil_scoped_release unlocked;
+        vidcodec::delta_residuals(target.data(), prediction.data(), k, h * w, threshold, cap, d->data(),
+                                  sq_r->data(), sq_kept->data(), nonzero->data());
+    }
+    const size_t planes[3] = {k, h, w}, channels[1] = {k};
+    return {owned(d.release(), planes), owned(sq_r.release(), channels), owned(sq_kept.release(), channels),
+            owned(nonzero.release(), channels)};
+}
+
+using CostTables = nb::ndarray<const double, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+
+nb::ndarray<nb::numpy, double, nb::ndim<2>> bits(const Int64Rows &values, const Int32Rows &contexts,
+                                                 const CostTables &cost) {
+    const size_t n = values.shape(0), count = values.shape(1);
+    const size_t s = cost.shape(0), n_contexts = cost.shape(1), bins = cost.shape(2);
+    if (contexts.shape(0) != n || contexts.shape(1) != count)
+        throw std::invalid_argument("values and contexts differ in shape");
+    if (bins % 2 == 0 || n_contexts == 0) throw std::invalid_argument("cost must be (selectors, contexts, 2 window + 1)");
+    const int32_t *ctx = contexts.data();
+    for (size_t i = 0; i < n * count; ++i)  // an index past the tables would read out of bounds
+        if (ctx[i] < 0 || static_cast<size_t>(ctx[i]) >= n_contexts)
+            throw std::invalid_argument("a context is outside [0, n_contexts)");
+    auto out = std::make_unique<std::vector<double>>(n * s);
+    {
+        nb::gil_scoped_release unlocked;
+        vidcodec::context_bits(values.data(), ctx, n, count, cost.data(), s, n_contexts,
+                               static_cast<int64_t>(bins / 2), out->data());
+    }
+    const size_t shape[2] = {n, s};
+    return owned(out.release(), shape);
+}
+
 using Rgb8 = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 using FloatLut = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
@@ -207,6 +254,13 @@ NB_MODULE(_native, m) {
           "neigh"_a, "n_pred"_a, "n_neigh"_a, "n_anchor"_a, "magnitude_cap"_a,
           "Context index (int32) of every residual of (K,h,w) int64 residuals, plus (K,h,w) int32 offsets if "
           "given (the temporal context); see vidcodec.codec.context.");
+    m.def("delta_residuals", &residuals, "target"_a, "prediction"_a, "threshold"_a, "cap"_a,
+          "(d, sq_r, sq_kept, nonzero): the (K,h,w) int64 residuals of float32 `target` against int64 "
+          "`prediction` (rounded half to even, clamped to +-cap, 0 where |r| < threshold) and per channel the "
+          "summed r^2, (r - d)^2 and count of non-zero d; see vidcodec.codec.vaegan.FrameEncoder._residuals.");
+    m.def("context_bits", &bits, "values"_a, "contexts"_a, "cost"_a,
+          "(n, S) float64 bits of (n, P) int64 values clamped to +-W with (n, P) int32 contexts under each of "
+          "the S selectors of `cost` (S, contexts, 2W + 1); see vidcodec.codec.vaegan._context_bits.");
     m.def("histograms", &histograms, "values"_a, "contexts"_a.none(), "n_contexts"_a, "span"_a,
           "(n, n_contexts, 2 span + 1) int64 counts of (n, P) int64 values clipped to [-span, span], per row "
           "and per context ((n, P) int32, or None for one).");

@@ -195,6 +195,54 @@ def _decoded_symbols(tiny, shape, coded, major=8):
     return [dec.decode_symbols(c.kind, c.payload)[0] for c in coded]
 
 
+def test_the_cores_context_bits_price_each_value_by_its_context_and_selector():
+    from vidcodec.codec.vaegan import _context_bits
+    from vidcodec.native import core
+
+    rng = np.random.default_rng(8)
+    window = 16
+    cost = rng.random((5, 7, 2 * window + 1)) * 20
+    # Values past the window (priced as its edge), repeats of (context, value) pairs, an empty row.
+    values = np.concatenate([rng.integers(-40, 41, (3, 300)), np.zeros((1, 300), np.int64)])
+    ctx = rng.integers(0, 7, (4, 300)).astype(np.int32)
+    want = np.array([[cost[s, ctx[i], np.clip(values[i], -window, window) + window].sum() for s in range(5)]
+                     for i in range(4)])
+    got = _context_bits(values, ctx, cost)
+    assert got.shape == (4, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # The sums run in a fixed order: the positions' order does not change a bit of the result.
+    order = rng.permutation(300)
+    np.testing.assert_array_equal(_context_bits(values[:, order], ctx[:, order], cost), got)
+    with pytest.raises(ValueError, match="outside"):  # an index past the tables is refused, not read
+        core.context_bits(values, np.full((4, 300), 7, dtype=np.int32), cost)
+    with pytest.raises(ValueError, match="shape"):
+        core.context_bits(values, ctx[:, :10], cost)
+
+
+def test_the_cores_delta_residuals_equal_the_numpy_definition():
+    from vidcodec.codec.vaegan import MAX_ESCAPE, residuals_numpy
+    from vidcodec.native import core
+
+    rng = np.random.default_rng(9)
+    pred = rng.integers(-50, 51, (6, 9, 11))
+    ys = (pred + rng.laplace(0, 1.5, pred.shape)).astype(np.float32)
+    ys.flat[:8] = pred.flat[:8] + np.array([0.5, 1.5, 2.5, -0.5, -1.5, 0.9, -0.9, 0.0], np.float32)  # ties: even
+    ys.flat[8] = 3e7  # past the cap: clamped
+    ys[2] = pred[2]  # a channel without a change
+    for threshold in (0.5, 0.9, 2.0):
+        d, sq_r, sq_kept, nonzero = core.delta_residuals(ys, pred, threshold, MAX_ESCAPE)
+        want = residuals_numpy(ys, pred, threshold)
+        np.testing.assert_array_equal(d, want[0])
+        np.testing.assert_allclose(sq_r, want[1], rtol=1e-12)
+        np.testing.assert_allclose(sq_kept, want[2], rtol=1e-12)
+        np.testing.assert_array_equal(nonzero, want[3])
+        assert nonzero[2] == 0 and sq_r[2] == 0
+    assert d.flat[8] == MAX_ESCAPE
+    np.testing.assert_array_equal(core.delta_residuals(ys, pred, 0.5, MAX_ESCAPE)[0].flat[:8], [0, 2, 2, 0, -2, 1, -1, 0])
+    with pytest.raises(ValueError, match="shape"):
+        core.delta_residuals(ys[:, :3], pred, 0.5, MAX_ESCAPE)
+
+
 def test_orientation_follows_the_prediction_bucket_of_each_context():
     # ORIENTED is "q > 0" (the prediction is not zero) for every context, spatial or temporal.
     for ctx in range(context.N_ALL_CONTEXTS):
@@ -207,6 +255,8 @@ def test_orientation_follows_the_prediction_bucket_of_each_context():
     ctx = context.contexts(d, pred)
     np.testing.assert_array_equal(context.ORIENTED[ctx], pred != 0)
     np.testing.assert_array_equal(context.orientation(pred), np.where(pred > 0, -1, 1))
+    np.testing.assert_array_equal(context.orient(d, pred), d * context.orientation(pred))
+    np.testing.assert_array_equal(context.orient(context.orient(d, pred), pred), d)  # its own inverse
     rows = context.rows(5, ctx, 15, oriented=True)
     np.testing.assert_array_equal(rows, context.rows(5, ctx, 15) + 15 * (pred != 0))
 

@@ -193,6 +193,12 @@ def orientation(prediction: np.ndarray) -> np.ndarray:
     return np.where(prediction > 0, -1, 1).astype(np.int64)
 
 
+def orient(values: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """``values · orientation(prediction)`` without the factor's array (its own self-inverse: it also
+    turns coded values back into residuals)."""
+    return np.where(prediction > 0, -values, values)
+
+
 def _lookup(edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, np.arange(edges[-1] + 1), side="right").astype(np.int32)
 
@@ -307,7 +313,7 @@ def code_channel(put: Callable[[int, np.ndarray], None], selector: int, residual
     two passes; ``put(row, values)`` writes. With the channel's ``prediction`` (format 9.0), the
     residuals are oriented and the rows of :func:`rows` with ``oriented``."""
     oriented = prediction is not None
-    values = residual * orientation(prediction) if oriented else residual
+    values = orient(residual, prediction) if oriented else residual
     _code_passes(put, lambda ctx: rows(selector, ctx, n_rows, oriented), values, context)
 
 
@@ -354,7 +360,7 @@ def decode_channel(get: Callable[[int, int], np.ndarray], selector: int, activit
         return N_ANCHOR + base * N_NEIGH + _bucket(NEIGH_EDGES, cross4(np.abs(out))) + temporal
 
     out = _decode_passes(get, lambda ctx: rows(selector, ctx, n_rows, oriented), base + temporal, second)
-    return out * orientation(prediction) if oriented else out
+    return orient(out, prediction) if oriented else out
 
 
 # --- Keyframes (format 4.0) -------------------------------------------------------------------

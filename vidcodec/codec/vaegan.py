@@ -135,16 +135,11 @@ def _delta_cost_matrix(tables: IntTables) -> np.ndarray:
 
 def _context_bits(values: np.ndarray, ctx: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """(n, S) bits of n channels' integer values (n, P), whose contexts are ``ctx`` (n, P), with each of
-    the S selectors of ``cost`` (S, contexts, 2·_WINDOW+1): one histogram per channel and context."""
-    n_contexts = cost.shape[1]
-    # Only the value range in use: residuals rarely pass ±16, and the cost tables span ±64.
-    span = int(min(_WINDOW, np.abs(values).max(initial=0)))
-    hist = _native.histograms(np.ascontiguousarray(values, dtype=np.int64),
-                              np.ascontiguousarray(ctx, dtype=np.int32), n_contexts, span)
-    used = hist.any(axis=(0, 2))  # contexts that occur in this frame
-    # One BLAS product over (context, value) pairs: 4x np.einsum's time at these sizes
-    h = hist[:, used].astype(np.float64).reshape(len(hist), -1)
-    return h @ cost[:, used, _WINDOW - span : _WINDOW + span + 1].reshape(len(cost), -1).T
+    the S selectors of ``cost`` (S, contexts, 2·_WINDOW+1), values past ±_WINDOW priced as ±_WINDOW.
+    The C++ core counts each channel's distinct (context, value) pairs and prices only those (a dense
+    histogram of every channel, context and value was most of a high-rate delta's time)."""
+    return _native.context_bits(np.ascontiguousarray(values, dtype=np.int64), np.ascontiguousarray(ctx, dtype=np.int32),
+                                cost)
 
 
 _WORKER: ThreadPoolExecutor | None = None
@@ -180,6 +175,19 @@ def _symbols(values: np.ndarray) -> np.ndarray:
     """Round to integer symbols (half to even), clamped to what a symbol section can carry (a residual
     between two clamped latents can reach twice the cap)."""
     return np.rint(np.clip(values, -MAX_ESCAPE, MAX_ESCAPE)).astype(np.int64)
+
+
+def residuals_numpy(ys: np.ndarray, pred: np.ndarray, threshold: float,
+                    cap: int = MAX_ESCAPE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What ``_native.delta_residuals`` computes, in numpy (the definition the tests hold it to): the
+    residuals ``d`` of float32 ``ys`` against integer ``pred`` (rounded half to even, clamped to ±cap,
+    0 where |ys − pred| < threshold), and per channel Σ r², Σ (r − d)² and the count of non-zero d."""
+    r = ys.astype(np.float64) - pred
+    d = np.rint(np.clip(r, -cap, cap)).astype(np.int64)
+    d[~(np.abs(r) >= threshold)] = 0
+    k = r.shape[0]
+    flat, e = r.reshape(k, -1), (r - d).reshape(k, -1)
+    return d, (flat * flat).sum(axis=1), (e * e).sum(axis=1), np.count_nonzero(d.reshape(k, -1), axis=1)
 
 
 @dataclass
@@ -301,9 +309,9 @@ class FrameEncoder:
         # What context-coded residuals are popped with: from 9.0 the oriented tables follow the others.
         self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
         self._coded_cost = _delta_cost_matrix(self._coded_tables)
-        self._context_cost = context.cost_tables(self._coded_cost, self.oriented)
+        self._context_cost = np.ascontiguousarray(context.cost_tables(self._coded_cost, self.oriented), np.float64)
         self._key_value_cost = _delta_cost_matrix(model.delta_tables)
-        self._key_context_cost = context.key_cost_tables(self._key_value_cost)
+        self._key_context_cost = np.ascontiguousarray(context.key_cost_tables(self._key_value_cost), np.float64)
         if compact and len(self.residuals) != len(context.SELECTOR_FREQS):
             raise UsageError(f"format 7.0 codes selectors of {len(context.SELECTOR_FREQS)} residual tables, "
                              f"not {len(self.residuals)}: pass major=6 for other tables")
@@ -426,10 +434,9 @@ class FrameEncoder:
         RDOQ and the plan after it were half of a delta's time with three candidates, and the
         ranking after RDOQ was the same in 175 of 177 deltas of diver, bikes and vtest (60 frames
         each, default level), the two others costing under 0.01 % of the frames' summed cost."""
-        residual = ys - pred
-        r = self._residuals(residual)
-        plan = self._delta_plan(r, pred)
-        cost = float(((residual - r) ** 2).sum()) + self._lam() * self.channel_lambda * (plan[0] + 8 * len(vectors))
+        r, error, nonzero = self._residuals(ys, pred)
+        plan = self._delta_plan(r, pred, nonzero)
+        cost = error + self._lam() * self.channel_lambda * (plan[0] + 8 * len(vectors))
         return cost, pred, r, plan, block, vectors
 
     def _lam(self) -> float:
@@ -493,24 +500,30 @@ class FrameEncoder:
     def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """Per channel, the bits of residual values −W..W under the residual table the delta plan
         picks for ``ys`` (C, 2W+1); channels the plan leaves unchanged get the table row 0."""
-        plan = self._delta_plan(self._residuals(ys - pred), pred)
+        d, _, nonzero = self._residuals(ys, pred)
+        plan = self._delta_plan(d, pred, nonzero)
         rows = np.maximum(plan[2].astype(np.int64) - 1, 0)
         costs = np.zeros((ys.shape[0], self._delta_cost.shape[1]), np.float32)
         costs[: len(rows)] = self._delta_cost[rows]
         return costs
 
-    def _residuals(self, residual: np.ndarray) -> np.ndarray:
-        """Integer residuals to send for a prediction's float residual (dead zone, channel choice)."""
-        d = _symbols(residual)
+    def _residuals(self, ys: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """Integer residuals to send for prediction ``pred`` of the scaled latent ``ys`` (dead zone,
+        channel choice), the squared error of ``ys`` they leave, and each channel's count of non-zero
+        residuals. The C++ core rounds and sums in one pass (:func:`residuals_numpy` is the definition)."""
         # A residual is sent only past 0.5 + dead_zone: small changes (noise, flicker) stay unsent.
         # Measured on training clips (40 frames, all levels): 0.4 saves 4-7 % BD-rate against 0.2,
         # 0.0 costs 30-46 %, 0.6 and more lose quality faster than they save bits. Re-checked with
         # format 8.0's temporal context (20 frames of four training clips, runs/encoder-tuning/
         # sweep.py): 0.3 and 0.5 within -0.6 ... +0.8 % of 0.4 on PSNR and MS-SSIM BD-rate.
-        d[np.abs(residual) < 0.5 + self.dead_zone] = 0
+        d, sq_r, sq_kept, nonzero = _native.delta_residuals(
+            np.ascontiguousarray(ys, dtype=np.float32), np.ascontiguousarray(pred, dtype=np.int64),
+            0.5 + self.dead_zone, MAX_ESCAPE)
         if self.channel_lambda > 0:
-            self._drop_channels(residual, d)
-        return d
+            dropped = self._drop_channels(d, sq_r - sq_kept, nonzero)
+            sq_kept[dropped] = sq_r[dropped]
+            nonzero[dropped] = 0
+        return d, float(sq_kept.sum()), nonzero
 
     def _rdoq(self, residual: np.ndarray, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray]) -> bool:
         """Rate-distortion choice of each sent residual (in place): one step toward zero when the squared
@@ -546,9 +559,10 @@ class FrameEncoder:
                 changed = True
         return changed
 
-    def _drop_channels(self, residual: np.ndarray, d: np.ndarray) -> None:
-        """Rate-distortion choice per channel (in place): a channel whose residuals lower the squared
-        error of the scaled latent by less than ``channel_lambda`` per bit they cost is left unchanged.
+    def _drop_channels(self, d: np.ndarray, gain: np.ndarray, nonzero: np.ndarray) -> np.ndarray:
+        """Rate-distortion choice per channel (in place; returns which channels it dropped): a channel
+        whose residuals ``d`` lower the squared error of the scaled latent by less (``gain``, per
+        channel) than ``channel_lambda`` per bit they cost is left unchanged.
         Measured on training clips (30 frames, all levels) against no choice: lambda 0.2 saves
         0-12 % PSNR and 3-19 % MS-SSIM BD-rate; 0.1 saves less, 0.4 loses on some clips. Re-checked with
         the format 5.0 residual tables (30 frames of motion.mov, wannaworktogether, carphone; PSNR
@@ -556,15 +570,17 @@ class FrameEncoder:
         −1.3 … +1.3 % of 0.4. Both kept. Re-checked with format 8.0 (20 frames of four training clips):
         0.15 −0.6 … +1.5 %, 0.3 −0.8 … +2.4 % against 0.2 (runs/encoder-tuning/sweep.py)."""
         c = self.channels
-        flat, r = d[:c].reshape(c, -1), residual[:c].reshape(c, -1)
-        gain = (r * r - (r - flat) ** 2).sum(axis=1)
+        flat = d[:c].reshape(c, -1)
         costs = self._channel_costs(flat)[:, 1:]
         # A coded channel also pays for its selector: with format 7.0's selector table a zero costs a
         # fraction of a bit and a coded one 4-8 bits; from 13.0 each channel's row of the table its last
         # selector picks (a channel that changed in the last delta pays less to change again).
         sel = self._selector_costs()
         bits = costs.min(axis=1) + sel[np.arange(c), 1 + costs.argmin(axis=1)] - sel[:, 0]
-        flat[(gain < self._lam() * self.channel_lambda * bits) & flat.any(axis=1)] = 0
+        dropped = np.zeros(d.shape[0], dtype=bool)
+        dropped[:c] = (gain[:c] < self._lam() * self.channel_lambda * bits) & (nonzero[:c] > 0)
+        flat[dropped[:c]] = 0
+        return dropped
 
     def _selector_costs(self) -> np.ndarray:
         """(C, rows) bits of each channel's selector values in the delta being coded."""
@@ -674,17 +690,19 @@ class FrameEncoder:
             return None
         return ctx.reshape(symbols.shape), selectors
 
-    def _delta_plan(self, d: np.ndarray, pred: np.ndarray) -> tuple[float, np.ndarray | None, np.ndarray]:
+    def _delta_plan(self, d: np.ndarray, pred: np.ndarray,
+                    nonzero: np.ndarray | None = None) -> tuple[float, np.ndarray | None, np.ndarray]:
         """How a delta's residuals are best coded: estimated bits of its residuals, their contexts if
-        they are context-coded (else None), and each channel's selector (0: unchanged)."""
+        they are context-coded (else None), and each channel's selector (0: unchanged); ``nonzero``:
+        each channel's count of non-zero residuals, if known."""
         c = self.channels
         flat = d[:c].reshape(c, -1)
-        coded = flat.any(axis=1)
+        coded = flat.any(axis=1) if nonzero is None else nonzero[:c] > 0
         plain = self._channel_costs(flat)[:, 1:]
         plain_bits = float(plain.min(axis=1)[coded].sum())
         if self.context_coding and coded.any():
             ctx = context.contexts(d[:c], pred[:c], self._temporal)
-            values = d[:c] * context.orientation(pred[:c]) if self.oriented else d[:c]
+            values = context.orient(d[:c], pred[:c]) if self.oriented else d[:c]
             ctx_bits, ctx_sel = self._context_costs(values, ctx, coded)
             if ctx_bits < plain_bits:
                 ctx_sel[~coded] = 0
