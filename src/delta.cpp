@@ -105,17 +105,22 @@ void delta_residuals(const float *target, const int64_t *prediction, size_t k, s
     }
 }
 
-void context_bits(const int64_t *values, const int32_t *contexts, size_t n, size_t count, const double *cost,
-                  size_t s, size_t n_contexts, int64_t window, double *out) {
+void context_bits(const int64_t *values, const int32_t *contexts, const int64_t *prediction, size_t count,
+                  const int64_t *rows, size_t m, const double *cost, size_t s, size_t n_contexts, int64_t window,
+                  double *out) {
     const size_t bins = static_cast<size_t>(2 * window + 1), stride = n_contexts * bins;
     std::vector<int64_t> hist(stride, 0);
     std::vector<size_t> touched;
-    for (size_t i = 0; i < n; ++i) {
-        const int64_t *v = values + i * count;
-        const int32_t *c = contexts + i * count;
+    for (size_t i = 0; i < m; ++i) {
+        const size_t at = static_cast<size_t>(rows[i]) * count;
+        const int64_t *v = values + at;
+        const int32_t *c = contexts + at;
+        const int64_t *p = prediction ? prediction + at : nullptr;
         touched.clear();
-        for (size_t p = 0; p < count; ++p) {
-            const size_t key = static_cast<size_t>(c[p]) * bins + static_cast<size_t>(std::clamp(v[p], -window, window) + window);
+        for (size_t q = 0; q < count; ++q) {
+            const int64_t value = p && p[q] > 0 ? -v[q] : v[q];
+            const size_t key =
+                static_cast<size_t>(c[q]) * bins + static_cast<size_t>(std::clamp(value, -window, window) + window);
             if (hist[key]++ == 0) touched.push_back(key);
         }
         std::sort(touched.begin(), touched.end());  // a fixed order of the sums, whatever the values' order

@@ -41,12 +41,15 @@ void histograms(const int64_t *values, const int32_t *contexts, size_t n, size_t
 void delta_residuals(const float *target, const int64_t *prediction, size_t k, size_t plane, double threshold,
                      int64_t cap, int64_t *d, double *sq_r, double *sq_kept, int64_t *nonzero);
 
-// Bits of n rows of `count` values each under every one of `s` selectors: out (n, s) with out[i][j] the
-// sum over the row's values v, clamped to [-window, window], of cost[j][context][v + window] (cost is
-// (s, n_contexts, 2 window + 1)); `contexts` (n, count) in [0, n_contexts). Each row's distinct
-// (context, value) pairs are counted first, so the work is count + pairs * s.
-void context_bits(const int64_t *values, const int32_t *contexts, size_t n, size_t count, const double *cost,
-                  size_t s, size_t n_contexts, int64_t window, double *out);
+// Bits of the rows `rows` (m indices into n rows of `count` values each) under every one of `s`
+// selectors: out (m, s) with out[i][j] the sum over row rows[i]'s values v, clamped to [-window,
+// window], of cost[j][context][v + window] (cost is (s, n_contexts, 2 window + 1)); `contexts` (n,
+// count) in [0, n_contexts). With `prediction` (n, count), each value is first oriented as format 9.0
+// codes it (-v where the prediction is > 0). Each row's distinct (context, value) pairs are counted
+// first, so the work is count + pairs * s, and the sums run in a fixed order.
+void context_bits(const int64_t *values, const int32_t *contexts, const int64_t *prediction, size_t count,
+                  const int64_t *rows, size_t m, const double *cost, size_t s, size_t n_contexts, int64_t window,
+                  double *out);
 
 // Block motion: `prev` (k, h, w) integers, vectors (rows, cols, 2) as (dx, dy) in 1/subpel latent pixels.
 // Edge samples extend past the borders (as numpy's edge padding within motion.MARGIN).

@@ -192,24 +192,32 @@ std::tuple<nb::ndarray<nb::numpy, int64_t, nb::ndim<3>>, Doubles, Doubles, Int64
 
 using CostTables = nb::ndarray<const double, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 
+using Int64List = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
 nb::ndarray<nb::numpy, double, nb::ndim<2>> bits(const Int64Rows &values, const Int32Rows &contexts,
-                                                 const CostTables &cost) {
-    const size_t n = values.shape(0), count = values.shape(1);
+                                                 const CostTables &cost, const Int64List &rows,
+                                                 const std::optional<Int64Rows> &prediction) {
+    const size_t n = values.shape(0), count = values.shape(1), m = rows.shape(0);
     const size_t s = cost.shape(0), n_contexts = cost.shape(1), bins = cost.shape(2);
-    if (contexts.shape(0) != n || contexts.shape(1) != count)
-        throw std::invalid_argument("values and contexts differ in shape");
+    if (contexts.shape(0) != n || contexts.shape(1) != count ||
+        (prediction && (prediction->shape(0) != n || prediction->shape(1) != count)))
+        throw std::invalid_argument("values, contexts and prediction differ in shape");
     if (bins % 2 == 0 || n_contexts == 0) throw std::invalid_argument("cost must be (selectors, contexts, 2 window + 1)");
+    const int64_t *row = rows.data();
+    for (size_t i = 0; i < m; ++i)
+        if (row[i] < 0 || static_cast<size_t>(row[i]) >= n) throw std::invalid_argument("a row index is outside [0, n)");
     const int32_t *ctx = contexts.data();
-    for (size_t i = 0; i < n * count; ++i)  // an index past the tables would read out of bounds
-        if (ctx[i] < 0 || static_cast<size_t>(ctx[i]) >= n_contexts)
-            throw std::invalid_argument("a context is outside [0, n_contexts)");
-    auto out = std::make_unique<std::vector<double>>(n * s);
+    for (size_t i = 0; i < m; ++i)  // an index past the tables would read out of bounds
+        for (size_t q = 0, at = static_cast<size_t>(row[i]) * count; q < count; ++q)
+            if (ctx[at + q] < 0 || static_cast<size_t>(ctx[at + q]) >= n_contexts)
+                throw std::invalid_argument("a context is outside [0, n_contexts)");
+    auto out = std::make_unique<std::vector<double>>(m * s);
     {
         nb::gil_scoped_release unlocked;
-        vidcodec::context_bits(values.data(), ctx, n, count, cost.data(), s, n_contexts,
-                               static_cast<int64_t>(bins / 2), out->data());
+        vidcodec::context_bits(values.data(), ctx, prediction ? prediction->data() : nullptr, count, row, m,
+                               cost.data(), s, n_contexts, static_cast<int64_t>(bins / 2), out->data());
     }
-    const size_t shape[2] = {n, s};
+    const size_t shape[2] = {m, s};
     return owned(out.release(), shape);
 }
 
@@ -258,9 +266,10 @@ NB_MODULE(_native, m) {
           "(d, sq_r, sq_kept, nonzero): the (K,h,w) int64 residuals of float32 `target` against int64 "
           "`prediction` (rounded half to even, clamped to +-cap, 0 where |r| < threshold) and per channel the "
           "summed r^2, (r - d)^2 and count of non-zero d; see vidcodec.codec.vaegan.FrameEncoder._residuals.");
-    m.def("context_bits", &bits, "values"_a, "contexts"_a, "cost"_a,
-          "(n, S) float64 bits of (n, P) int64 values clamped to +-W with (n, P) int32 contexts under each of "
-          "the S selectors of `cost` (S, contexts, 2W + 1); see vidcodec.codec.vaegan._context_bits.");
+    m.def("context_bits", &bits, "values"_a, "contexts"_a, "cost"_a, "rows"_a, "prediction"_a.none(),
+          "(m, S) float64 bits of the m `rows` of (n, P) int64 values (oriented by the (n, P) int64 prediction "
+          "if given: -v where it is > 0), clamped to +-W, with (n, P) int32 contexts under each of the S "
+          "selectors of `cost` (S, contexts, 2W + 1); see vidcodec.codec.vaegan._context_bits.");
     m.def("histograms", &histograms, "values"_a, "contexts"_a.none(), "n_contexts"_a, "span"_a,
           "(n, n_contexts, 2 span + 1) int64 counts of (n, P) int64 values clipped to [-span, span], per row "
           "and per context ((n, P) int32, or None for one).");

@@ -213,10 +213,18 @@ def test_the_cores_context_bits_price_each_value_by_its_context_and_selector():
     # The sums run in a fixed order: the positions' order does not change a bit of the result.
     order = rng.permutation(300)
     np.testing.assert_array_equal(_context_bits(values[:, order], ctx[:, order], cost), got)
+    # Some rows only, and values oriented by a prediction (format 9.0) first.
+    np.testing.assert_array_equal(_context_bits(values, ctx, cost, np.array([2, 0])), got[[2, 0]])
+    pred = rng.integers(-3, 4, values.shape)
+    np.testing.assert_array_equal(_context_bits(values, ctx, cost, prediction=pred),
+                                  _context_bits(context.orient(values, pred), ctx, cost))
+    rows = np.arange(4)
     with pytest.raises(ValueError, match="outside"):  # an index past the tables is refused, not read
-        core.context_bits(values, np.full((4, 300), 7, dtype=np.int32), cost)
+        core.context_bits(values, np.full((4, 300), 7, dtype=np.int32), cost, rows, None)
+    with pytest.raises(ValueError, match="outside"):
+        core.context_bits(values, ctx, cost, np.array([4]), None)
     with pytest.raises(ValueError, match="shape"):
-        core.context_bits(values, ctx[:, :10], cost)
+        core.context_bits(values, ctx[:, :10], cost, rows, None)
 
 
 def test_the_cores_delta_residuals_equal_the_numpy_definition():

@@ -133,13 +133,18 @@ def _delta_cost_matrix(tables: IntTables) -> np.ndarray:
     return cost
 
 
-def _context_bits(values: np.ndarray, ctx: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """(n, S) bits of n channels' integer values (n, P), whose contexts are ``ctx`` (n, P), with each of
-    the S selectors of ``cost`` (S, contexts, 2·_WINDOW+1), values past ±_WINDOW priced as ±_WINDOW.
-    The C++ core counts each channel's distinct (context, value) pairs and prices only those (a dense
-    histogram of every channel, context and value was most of a high-rate delta's time)."""
-    return _native.context_bits(np.ascontiguousarray(values, dtype=np.int64), np.ascontiguousarray(ctx, dtype=np.int32),
-                                cost)
+def _context_bits(values: np.ndarray, ctx: np.ndarray, cost: np.ndarray, rows: np.ndarray | None = None,
+                  prediction: np.ndarray | None = None) -> np.ndarray:
+    """(m, S) bits of the m channels ``rows`` (default: all) of integer values (n, P), whose contexts are
+    ``ctx`` (n, P), with each of the S selectors of ``cost`` (S, contexts, 2·_WINDOW+1), values past
+    ±_WINDOW priced as ±_WINDOW; with ``prediction`` (n, P), the values oriented by it first
+    (:func:`.context.orient`, format 9.0). The C++ core counts each channel's distinct (context,
+    value) pairs and prices only those (a dense histogram of every channel, context and value was
+    most of a high-rate delta's time)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    rows = np.arange(len(values)) if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
+    return _native.context_bits(values, np.ascontiguousarray(ctx, dtype=np.int32), cost, rows,
+                                None if prediction is None else np.ascontiguousarray(prediction, dtype=np.int64))
 
 
 _WORKER: ThreadPoolExecutor | None = None
@@ -434,8 +439,8 @@ class FrameEncoder:
         RDOQ and the plan after it were half of a delta's time with three candidates, and the
         ranking after RDOQ was the same in 175 of 177 deltas of diver, bikes and vtest (60 frames
         each, default level), the two others costing under 0.01 % of the frames' summed cost."""
-        r, error, nonzero = self._residuals(ys, pred)
-        plan = self._delta_plan(r, pred, nonzero)
+        r, error, nonzero, plain = self._residuals(ys, pred)
+        plan = self._delta_plan(r, pred, nonzero, plain)
         cost = error + self._lam() * self.channel_lambda * (plan[0] + 8 * len(vectors))
         return cost, pred, r, plan, block, vectors
 
@@ -500,17 +505,18 @@ class FrameEncoder:
     def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """Per channel, the bits of residual values −W..W under the residual table the delta plan
         picks for ``ys`` (C, 2W+1); channels the plan leaves unchanged get the table row 0."""
-        d, _, nonzero = self._residuals(ys, pred)
-        plan = self._delta_plan(d, pred, nonzero)
+        d, _, nonzero, plain = self._residuals(ys, pred)
+        plan = self._delta_plan(d, pred, nonzero, plain)
         rows = np.maximum(plan[2].astype(np.int64) - 1, 0)
         costs = np.zeros((ys.shape[0], self._delta_cost.shape[1]), np.float32)
         costs[: len(rows)] = self._delta_cost[rows]
         return costs
 
-    def _residuals(self, ys: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    def _residuals(self, ys: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
         """Integer residuals to send for prediction ``pred`` of the scaled latent ``ys`` (dead zone,
-        channel choice), the squared error of ``ys`` they leave, and each channel's count of non-zero
-        residuals. The C++ core rounds and sums in one pass (:func:`residuals_numpy` is the definition)."""
+        channel choice), the squared error of ``ys`` they leave, each channel's count of non-zero
+        residuals and the channel choice's (C, rows) bits of each channel with each table (None
+        without a channel choice; a dropped channel's row is what it cost before it was dropped). The C++ core rounds and sums in one pass (:func:`residuals_numpy` is the definition)."""
         # A residual is sent only past 0.5 + dead_zone: small changes (noise, flicker) stay unsent.
         # Measured on training clips (40 frames, all levels): 0.4 saves 4-7 % BD-rate against 0.2,
         # 0.0 costs 30-46 %, 0.6 and more lose quality faster than they save bits. Re-checked with
@@ -519,11 +525,12 @@ class FrameEncoder:
         d, sq_r, sq_kept, nonzero = _native.delta_residuals(
             np.ascontiguousarray(ys, dtype=np.float32), np.ascontiguousarray(pred, dtype=np.int64),
             0.5 + self.dead_zone, MAX_ESCAPE)
+        plain = None
         if self.channel_lambda > 0:
-            dropped = self._drop_channels(d, sq_r - sq_kept, nonzero)
+            dropped, plain = self._drop_channels(d, sq_r - sq_kept, nonzero)
             sq_kept[dropped] = sq_r[dropped]
             nonzero[dropped] = 0
-        return d, float(sq_kept.sum()), nonzero
+        return d, float(sq_kept.sum()), nonzero, plain
 
     def _rdoq(self, residual: np.ndarray, d: np.ndarray, plan: tuple[float, np.ndarray | None, np.ndarray]) -> bool:
         """Rate-distortion choice of each sent residual (in place): one step toward zero when the squared
@@ -559,8 +566,9 @@ class FrameEncoder:
                 changed = True
         return changed
 
-    def _drop_channels(self, d: np.ndarray, gain: np.ndarray, nonzero: np.ndarray) -> np.ndarray:
-        """Rate-distortion choice per channel (in place; returns which channels it dropped): a channel
+    def _drop_channels(self, d: np.ndarray, gain: np.ndarray, nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rate-distortion choice per channel (in place; returns which channels it dropped, and the
+        (channels, rows) bits of each channel's residuals with each delta table): a channel
         whose residuals ``d`` lower the squared error of the scaled latent by less (``gain``, per
         channel) than ``channel_lambda`` per bit they cost is left unchanged.
         Measured on training clips (30 frames, all levels) against no choice: lambda 0.2 saves
@@ -580,7 +588,7 @@ class FrameEncoder:
         dropped = np.zeros(d.shape[0], dtype=bool)
         dropped[:c] = (gain[:c] < self._lam() * self.channel_lambda * bits) & (nonzero[:c] > 0)
         flat[dropped[:c]] = 0
-        return dropped
+        return dropped, costs
 
     def _selector_costs(self) -> np.ndarray:
         """(C, rows) bits of each channel's selector values in the delta being coded."""
@@ -690,20 +698,21 @@ class FrameEncoder:
             return None
         return ctx.reshape(symbols.shape), selectors
 
-    def _delta_plan(self, d: np.ndarray, pred: np.ndarray,
-                    nonzero: np.ndarray | None = None) -> tuple[float, np.ndarray | None, np.ndarray]:
+    def _delta_plan(self, d: np.ndarray, pred: np.ndarray, nonzero: np.ndarray | None = None,
+                    plain: np.ndarray | None = None) -> tuple[float, np.ndarray | None, np.ndarray]:
         """How a delta's residuals are best coded: estimated bits of its residuals, their contexts if
         they are context-coded (else None), and each channel's selector (0: unchanged); ``nonzero``:
-        each channel's count of non-zero residuals, if known."""
+        each channel's count of non-zero residuals, and ``plain``: the (channels, rows) bits of each
+        channel with each delta table (of channels not all zero), if known."""
         c = self.channels
         flat = d[:c].reshape(c, -1)
         coded = flat.any(axis=1) if nonzero is None else nonzero[:c] > 0
-        plain = self._channel_costs(flat)[:, 1:]
+        if plain is None:
+            plain = self._channel_costs(flat)[:, 1:]
         plain_bits = float(plain.min(axis=1)[coded].sum())
         if self.context_coding and coded.any():
             ctx = context.contexts(d[:c], pred[:c], self._temporal)
-            values = context.orient(d[:c], pred[:c]) if self.oriented else d[:c]
-            ctx_bits, ctx_sel = self._context_costs(values, ctx, coded)
+            ctx_bits, ctx_sel = self._context_costs(d[:c], ctx, coded, pred[:c] if self.oriented else None)
             if ctx_bits < plain_bits:
                 ctx_sel[~coded] = 0
                 return ctx_bits, ctx, ctx_sel
@@ -741,12 +750,14 @@ class FrameEncoder:
             head += (varint.encode(len(vectors)) if self.compact else len(vectors).to_bytes(4, "little")) + vectors
         return head + bytes([ctx is not None]) + w.finish()
 
-    def _context_costs(self, d: np.ndarray, contexts: np.ndarray, coded: np.ndarray) -> tuple[float, np.ndarray]:
-        """Bits of the coded channels' residuals ``d`` (K,h,w) with context-adaptive tables, and each
-        channel's best selector."""
+    def _context_costs(self, d: np.ndarray, contexts: np.ndarray, coded: np.ndarray,
+                       pred: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Bits of the coded channels' residuals ``d`` (K,h,w) with context-adaptive tables (oriented by
+        their prediction ``pred`` if given, format 9.0), and each channel's best selector."""
         selectors = np.zeros(d.shape[0], dtype=np.int64)
-        n = int(coded.sum())
-        bits = _context_bits(d[coded].reshape(n, -1), contexts[coded].reshape(n, -1), self._context_cost)
+        k = d.shape[0]
+        bits = _context_bits(d.reshape(k, -1), contexts.reshape(k, -1), self._context_cost, np.flatnonzero(coded),
+                             None if pred is None else pred.reshape(k, -1))
         selectors[coded] = 1 + np.argmin(bits, axis=1)
         return float(bits.min(axis=1).sum()), selectors
 
