@@ -68,63 +68,12 @@ class Weighted(FrameEncoder):
         k = r.shape[0]
         sq_r = (w * r * r).reshape(k, -1).sum(axis=1)
         sq_kept = (w * (r - d) ** 2).reshape(k, -1).sum(axis=1)
-        nonzero = np.count_nonzero(d.reshape(k, -1), axis=1)
-        plain = None
-        if self.channel_lambda > 0:
-            dropped, plain = self._drop_channels(d, sq_r - sq_kept, nonzero)
-            sq_kept[dropped] = sq_r[dropped]
-            nonzero[dropped] = 0
-        return d, float(sq_kept.sum()), nonzero, plain
+        return self._choose_channels(d, sq_r, sq_kept, np.count_nonzero(d.reshape(k, -1), axis=1))
 
-    def _rdoq(self, residual, d, plan):
+    def _error_weights(self, channel, at):
         if self.w is None:
-            return super()._rdoq(residual, d, plan)
-        # RDOQ with the weights: scale the residuals' errors by w through a scaled λ per element is
-        # not what _rdoq takes, so weigh by scaling the residual and its choices (w·(a² − b²)).
-        _, ctx, selectors = plan
-        n_rows, cost = len(self.residuals), self._delta_cost
-        changed = False
-        from vidcodec.codec import context
-        for ch in np.flatnonzero(selectors):
-            q = d[ch]
-            at = np.flatnonzero(q)
-            if not at.size:
-                continue
-            sel = int(selectors[ch])
-            rows = context.rows(sel, ctx[ch].ravel()[at], n_rows) if ctx is not None else np.full(at.size, sel)
-            old = q.ravel()[at]
-            new = old - np.sign(old)
-            res = residual[ch].ravel()[at]
-            ww = self.w[ch].ravel()[at]
-            win = vaegan._WINDOW
-            bits_old = cost[rows, np.clip(old, -win, win) + win]
-            bits_new = cost[rows, np.clip(new, -win, win) + win]
-            gain = ww * ((res - new) ** 2 - (res - old) ** 2) + self._lam() * self.rdoq_lambda * (bits_new - bits_old)
-            take = gain < 0
-            if take.any():
-                q.reshape(-1)[at[take]] = new[take]
-                changed = True
-        return changed
-
-    def _key_rdoq(self, ys, symbols, level):
-        if self.w is None:
-            return super()._key_rdoq(ys, symbols, level)
-        saved = self.key_rdoq_lambda
-        k = self.model.level_channels[level]
-        plan = self._key_plan(symbols[:k], level) if saved > 0 and self.context_coding and self.coder == "ans" else None
-        if plan is None:
-            return symbols
-        from vidcodec.codec import context
-        ctx, selectors = plan
-        rows = context.key_rows(selectors[:, None, None], ctx, len(self.model.delta_tables))
-        v, x, cost, w = symbols[:k], ys[:k], self._key_value_cost, self.w[:k]
-        win = vaegan._WINDOW
-        new = v - np.sign(v)
-        bits_old = cost[rows, np.clip(v, -win, win) + win]
-        bits_new = cost[rows, np.clip(new, -win, win) + win]
-        take = (v != 0) & (w * ((x - new) ** 2 - (x - v) ** 2) + saved * (bits_new - bits_old) < 0)
-        v[take] = new[take]
-        return symbols
+            return 1.0
+        return self.w[:at] if channel is None else self.w[channel].ravel()[at]
 
 
 def curve(ref, ys, alpha):

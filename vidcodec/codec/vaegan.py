@@ -526,6 +526,12 @@ class FrameEncoder:
         d, sq_r, sq_kept, nonzero = _native.delta_residuals(
             np.ascontiguousarray(ys, dtype=np.float32), np.ascontiguousarray(pred, dtype=np.int64),
             0.5 + self.dead_zone, MAX_ESCAPE)
+        return self._choose_channels(d, sq_r, sq_kept, nonzero)
+
+    def _choose_channels(self, d: np.ndarray, sq_r: np.ndarray, sq_kept: np.ndarray,
+                         nonzero: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
+        """:meth:`_residuals` after the rounding: the channel choice on residuals ``d`` whose channels
+        leave the squared errors ``sq_kept`` (``sq_r`` unchanged) and have ``nonzero`` non-zero values."""
         plain = None
         if self.channel_lambda > 0:
             dropped, plain = self._drop_channels(d, sq_r - sq_kept, nonzero)
@@ -559,13 +565,20 @@ class FrameEncoder:
             res = residual[ch].ravel()[at]
             bits_old = cost[rows, np.clip(old, -_WINDOW, _WINDOW) + _WINDOW]
             bits_new = cost[rows, np.clip(new, -_WINDOW, _WINDOW) + _WINDOW]
-            gain = (res - new) ** 2 - (res - old) ** 2 + self._lam() * self.rdoq_lambda * (bits_new - bits_old)
+            added = self._error_weights(ch, at) * ((res - new) ** 2 - (res - old) ** 2)
+            gain = added + self._lam() * self.rdoq_lambda * (bits_new - bits_old)
             take = gain < 0
             if take.any():
                 flat = q.reshape(-1)
                 flat[at[take]] = new[take]
                 changed = True
         return changed
+
+    def _error_weights(self, channel: int | None, at: np.ndarray | int) -> float | np.ndarray:
+        """What the RDOQ choices weigh a squared error of the scaled latent by: 1 (a hook for encoder
+        experiments, e.g. runs/encoder-tuning/persistence.py). ``channel`` and the flat positions
+        ``at`` of a delta's residuals, or None and the channel count of a keyframe's symbols."""
+        return 1.0
 
     def _drop_channels(self, d: np.ndarray, gain: np.ndarray, nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rate-distortion choice per channel (in place; returns which channels it dropped, and the
@@ -683,7 +696,8 @@ class FrameEncoder:
         new = v - np.sign(v)
         bits_old = cost[rows, np.clip(v, -_WINDOW, _WINDOW) + _WINDOW]
         bits_new = cost[rows, np.clip(new, -_WINDOW, _WINDOW) + _WINDOW]
-        take = (v != 0) & ((x - new) ** 2 - (x - v) ** 2 + self.key_rdoq_lambda * (bits_new - bits_old) < 0)
+        added = self._error_weights(None, k) * ((x - new) ** 2 - (x - v) ** 2)
+        take = (v != 0) & (added + self.key_rdoq_lambda * (bits_new - bits_old) < 0)
         v[take] = new[take]
         return symbols
 
