@@ -5,7 +5,9 @@
 For each frame: PSNR of the synthesis of the unquantized latent (what the analysis gives), then of a
 latent optimised for that frame's squared error (300 Adam steps on the latent, the synthesis fixed).
 The second is what the synthesis can reach at all: if it is far above the first, the analysis is
-the limit; if close, the synthesis is.
+the limit; if close, the synthesis is. (runs/diagnostics/ceiling.py gives the shipped model's first
+number and its rounded top level, through the installed runtime; this one needs a training
+checkpoint, because the latent is optimised through torch.)
 """
 
 import itertools

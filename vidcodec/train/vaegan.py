@@ -290,8 +290,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         step, best = meta["step"], meta.get("best_val", math.inf)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
-    for group in opt.param_groups:
-        group["lr"] = cfg.lr * group.get("lr_scale", 1.0)
+    _set_lr(opt, cfg.lr)
 
     photos, frames, used = load_pool([Path(p) for p in cfg.data], set(cfg.exclude), cfg.frames_per_video)
     # Every n-th image (photos, else frames) is held out for model selection.
@@ -399,8 +398,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 opt.zero_grad(set_to_none=True)
                 continue
             if step < cfg.warmup:  # step + 1 of warmup: a fresh optimizer's first moves kept small
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr * group.get("lr_scale", 1.0) * (step + 1) / cfg.warmup
+                _set_lr(opt, cfg.lr, (step + 1) / cfg.warmup)
             opt.step()
             ld = torch.zeros((), device=device)
             if adv_on:
@@ -448,6 +446,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         bar.close()
     _check_ranks(model, out, rank, world)
     return out / "best.safetensors"
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float, factor: float = 1.0) -> None:
+    """Every parameter group's learning rate: ``lr`` times the group's ``lr_scale`` (the density models'
+    faster rate; 1 where it has none) times ``factor`` (the warm-up's)."""
+    for group in opt.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0) * factor
 
 
 def prefetched(sampler: CropSampler, batch: int, workers: int, depth: int = 2):
