@@ -262,7 +262,8 @@ def test_orientation_follows_the_prediction_bucket_of_each_context():
     pred = rng.integers(-12, 13, (4, 9, 11))
     ctx = context.contexts(d, pred)
     np.testing.assert_array_equal(context.ORIENTED[ctx], pred != 0)
-    np.testing.assert_array_equal(context.orient(d, pred), d * np.where(pred > 0, -1, 1))  # −sign(pred), or 1
+    np.testing.assert_array_equal(context.orientation(pred), np.where(pred > 0, -1, 1))
+    np.testing.assert_array_equal(context.orient(d, pred), d * context.orientation(pred))
     np.testing.assert_array_equal(context.orient(context.orient(d, pred), pred), d)  # its own inverse
     rows = context.rows(5, ctx, 15, oriented=True)
     np.testing.assert_array_equal(rows, context.rows(5, ctx, 15) + 15 * (pred != 0))

@@ -187,10 +187,17 @@ ORIENTED = _parts(np.arange(N_ALL_CONTEXTS) % N_CONTEXTS)[2] > 0  # q > 0, tempo
 ORIENTED.setflags(write=False)
 
 
+def orientation(prediction: np.ndarray) -> np.ndarray:
+    """The factor (−1 or 1, int64) that turns residuals into what format 9.0 codes: −sign(prediction)
+    where the prediction is not zero, 1 where it is (such positions are coded as they are). The
+    coder uses :func:`orient`; this stays for encoders of earlier commits run against this module
+    (runs/encoder-tuning/coder_ab.py's A/B)."""
+    return np.where(prediction > 0, -1, 1).astype(np.int64)
+
+
 def orient(values: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """What format 9.0 codes for residuals ``values``: each multiplied by −sign(prediction) where the
-    prediction is not zero, by 1 where it is (such positions are coded as they are); its own inverse,
-    so it also turns coded values back into residuals."""
+    """``values · orientation(prediction)`` without the factor's array (its own self-inverse: it also
+    turns coded values back into residuals)."""
     return np.where(prediction > 0, -values, values)
 
 
