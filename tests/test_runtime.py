@@ -250,6 +250,50 @@ def test_lanes_default_to_one_single_threaded_session_per_thread_on_cpu(monkeypa
     assert runtime.default_lanes([CPU], threads=2) == 1
 
 
+def test_lanes_are_cut_to_what_the_available_memory_holds(monkeypatch):
+    monkeypatch.delenv("VIDCODEC_LANES", raising=False)
+    uhd = runtime.LANE_BYTES_PER_PIXEL * 3840 * 2160  # one 4K frame in flight
+    assert runtime.frame_lanes(16, 3840, 2160, available=int(6 * uhd / runtime.MEMORY_SHARE)) == 6
+    assert runtime.frame_lanes(16, 3840, 2160, available=uhd) == 1  # never fewer than one
+    assert runtime.frame_lanes(2, 640, 368, available=int(64 * uhd / runtime.MEMORY_SHARE)) == 2  # never more
+    monkeypatch.setattr(runtime, "available_memory", lambda: None)
+    assert runtime.frame_lanes(16, 3840, 2160) == 16  # memory unknown: as they were
+    monkeypatch.setattr(runtime, "available_memory", lambda: uhd)
+    assert runtime.frame_lanes(16, 3840, 2160) == 1
+    monkeypatch.setenv("VIDCODEC_LANES", "16")
+    assert runtime.frame_lanes(16, 3840, 2160) == 16  # the user's setting stands
+
+
+def test_available_memory_reads_the_kernels_figure():
+    free = runtime.available_memory()
+    if Path("/proc/meminfo").exists():
+        assert free is not None and 0 < free < 1 << 50
+    else:
+        assert free is None
+
+
+def test_streams_coded_with_lanes_cut_for_memory_are_the_same(tiny_model_dir, clip, tmp_path, monkeypatch, caplog):
+    """Two lanes cut to one because the memory is short: logged, and the same bytes and pictures."""
+    monkeypatch.setenv("VIDCODEC_THREADS", "2")
+    monkeypatch.setenv("VIDCODEC_LANES", "2")
+    zoo._load.cache_clear()
+    m = zoo.load("vaegan-tiny")
+    monkeypatch.delenv("VIDCODEC_LANES")
+    out = {}
+    for short in (False, True):
+        if short:
+            monkeypatch.setattr(runtime, "available_memory", lambda: 1)
+        assert m.frame_lanes(64, 48) == (1 if short else 2)
+        path = tmp_path / f"{short}.gvc"
+        with caplog.at_level(logging.INFO, logger="vidcodec"):
+            vidcodec.encode(clip, path, model="vaegan-tiny", quality=3, gop=4)
+            out[short] = path.read_bytes(), np.stack([f.rgb for f in vidcodec.frames(path)])
+        assert ("instead of 2, for memory" in caplog.text) == short
+    zoo._load.cache_clear()
+    assert out[False][0] == out[True][0]
+    np.testing.assert_array_equal(out[False][1], out[True][1])
+
+
 def test_lanes_run_side_by_side_and_agree_with_one_session(tiny_torch, tmp_path):
     paths = runtime.export_onnx(tiny_torch, tmp_path)
     one = runtime.OrtTransforms(paths, providers=[CPU], threads=1, lanes=1)

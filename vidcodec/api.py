@@ -45,7 +45,7 @@ from .codec import (
 from .codec import colour as colour_mod
 from .codec import prefilter as prefilter_mod
 from .codec.ratecontrol import RateController
-from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
+from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, padded_size, to_tensor
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
 from .models import zoo
 
@@ -323,14 +323,15 @@ def encode(
                                     predictor=predictor)
 
             chunks = stack.enter_context(ChunkEncoder(make, gop, workers))  # closed after the writer
-        # Threads: demux, colour conversion + the analysis network (m.lanes frames at once), then
+        # Threads: demux, colour conversion + the analysis network (m.frame_lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
         if prefilter:
             frames_in = prefilter_mod.keyframes(frames_in, gop)
         keep = chunks is None and (refiner is not None or fitter is not None)  # encode_latent's x
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
-                                     lambda f: _analyse(m, f, keep), m.lanes, name="vidcodec-analysis")
+                                     lambda f: _analyse(m, f, keep),
+                                     m.frame_lanes(w * m.downscale, h * m.downscale), name="vidcodec-analysis")
         if repeat_header is None:
             repeat_header = _is_live(dst)
         if chunks is not None:
@@ -683,20 +684,21 @@ def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecMod
     """(item, picture) for each parsed item, in order: the synthesized picture of each frame that has
     a latent of its own, None for concealed frames, audio packets, and frames for which ``skip``
     (asked in a worker thread just before synthesis) says yes. Frames go through the network
-    ``m.lanes`` at a time, in worker threads (a frame's picture depends on its latent alone)."""
+    ``m.frame_lanes`` at a time, in worker threads (a frame's picture depends on its latent alone)."""
 
     def synthesize(p: _Pending | media.AudioPacket) -> tuple[_Pending | media.AudioPacket, np.ndarray | None]:
         wanted = isinstance(p, _Pending) and not p.concealed and not (skip is not None and skip(p))
         return p, (m.picture(p.latent, width, height, p.colour) if wanted else None)
 
-    return pipeline.parallel(pending, synthesize, m.lanes, name="vidcodec-synthesis")
+    lanes = m.frame_lanes(*padded_size(width, height, m.downscale))
+    return pipeline.parallel(pending, synthesize, lanes, name="vidcodec-synthesis")
 
 
 def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,
             height: int) -> Iterator[DecodedFrame | media.AudioPacket]:
     """DecodedFrames of the parsed frames (see :class:`Renderer`); audio packets pass through.
 
-    Frames are synthesized ahead, ``m.lanes`` at a time (:func:`synthesized`); concealment, which
+    Frames are synthesized ahead, ``m.frame_lanes`` at a time (:func:`synthesized`); concealment, which
     repeats the previous picture, runs here, in order."""
     render = Renderer(m, width, height)
     index = 0
@@ -937,7 +939,7 @@ def _frames(
                                                  workers=workers)
         if on_header is not None:
             on_header(reader.header, track)
-        # Threads: parsing + entropy decoding, the synthesis network (m.lanes frames at once), the consumer.
+        # Threads: parsing + entropy decoding, the synthesis network (m.frame_lanes frames at once), the consumer.
         hdr = reader.header
         rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))
         yield from rendered

@@ -367,6 +367,39 @@ def default_lanes(providers: Sequence[str], threads: int | None = None) -> int:
     return 1 if CUDA in providers else (threads or default_threads())
 
 
+# Working memory of one frame in flight through a transform, in bytes per pixel of the padded frame.
+# Measured on the 2-core VM (2026-12-04; 12 frames of 3840x2160 through the CLI, VIDCODEC_LANES 1,
+# 2, 4, peak RSS): each lane beyond the first added 2.0 GB to an encode (5.2 / 7.1 / 11.2 GB) and
+# 2.3 GB to a decode (3.6 / 6.6 / 10.6 GB), 240-280 bytes a pixel; the same bytes either way.
+LANE_BYTES_PER_PIXEL = 300
+MEMORY_SHARE = 0.5  # of the memory available when a stream starts, what its lanes may take
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel reports available for new work (``MemAvailable``), None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def frame_lanes(lanes: int, width: int, height: int, available: int | None = None) -> int:
+    """``lanes`` (see :func:`default_lanes`) cut to what ``MEMORY_SHARE`` of the available memory
+    (``available`` bytes, default :func:`available_memory`) holds at ``LANE_BYTES_PER_PIXEL`` for
+    frames of ``width`` × ``height``, at least 1. A 3840x2160 frame takes about 2.5 GB a lane, so on
+    a machine with many cores one lane per core would run out of memory; where the memory is unknown,
+    or ``$VIDCODEC_LANES`` sets the lanes, they stay as they are."""
+    if lanes <= 1 or os.environ.get("VIDCODEC_LANES", "").strip().isdigit():
+        return max(1, lanes)
+    free = available_memory() if available is None else available
+    if free is None:
+        return lanes
+    return max(1, min(lanes, int(MEMORY_SHARE * free) // (LANE_BYTES_PER_PIXEL * width * height)))
+
+
 class _Lanes:
     """Up to ``count`` ONNX Runtime sessions of one model file: the first made at once (a file ONNX
     Runtime cannot load fails there), the others when calls overlap. :meth:`session` lends a free

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, expor
     from ..codec.subpel import Predictor
     from .gan import GanModel
     from .vaegan import Analysis, Synthesis
+
+log = logging.getLogger("vidcodec")
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 BF16 = "bf16"
@@ -247,6 +250,17 @@ class CodecModel:
 
             return runtime.default_lanes(())
         return 1
+
+    def frame_lanes(self, width: int, height: int) -> int:
+        """:attr:`lanes` for frames of ``width`` × ``height``: as many as the memory holds
+        (:func:`vidcodec.runtime.frame_lanes`; logged when that is fewer)."""
+        from .. import runtime
+
+        lanes = runtime.frame_lanes(self.lanes, width, height)
+        if lanes < self.lanes:
+            log.info("%dx%d frames: %d frames at once through the networks instead of %d, for memory "
+                     "($VIDCODEC_LANES overrides)", width, height, lanes, self.lanes)
+        return lanes
 
     def analyze(self, x: np.ndarray) -> np.ndarray:
         """(B,3,H,W) float32 in [0,1], H and W multiples of 16 → latents (B,C,H/16,W/16) float32."""
