@@ -13,6 +13,7 @@ import vidcodec
 from vidcodec import api, container
 from vidcodec.cli import main
 from vidcodec.codec import colour
+from vidcodec.codec.vaegan import to_tensor
 from vidcodec.errors import CoderError
 from vidcodec.evaluate.metrics import psnr
 
@@ -216,3 +217,27 @@ def test_the_encoder_weighs_a_correction_against_its_stream_rate(tmp_path, tiny_
     monkeypatch.setattr(colour, "COST_FACTOR", 0.0)
     _, free = _encode(tmp_path, "free")
     assert [p.flags for p in _packets(free)[1]][::4] == [colour.FLAG, colour.FLAG]
+
+
+@pytest.mark.parametrize("size", [(32, 24), (641, 363), (1920, 1080)])
+def test_the_fitters_sample_of_the_bytes_is_its_sample_of_the_analysis_input(size):
+    """A worker-process encode samples the frames' bytes (vidcodec.api._chunk_coded), one encode the
+    float frame the analysis took: the same values, so the same fits."""
+    w, h = size
+    rgb = np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    fitter = colour.Fitter(lambda y: y, w, h)
+    assert fitter.stride == colour.sample_stride(w, h) == {32: 1, 641: 2, 1920: 7}[w]
+    got = fitter.sample_rgb(rgb)
+    np.testing.assert_array_equal(got, fitter.sample(to_tensor(rgb)))
+    assert got.dtype == np.float32 and got.shape == (3, -(-h // fitter.stride), -(-w // fitter.stride))
+    assert fitter.sample(got) is got  # a sample passes through
+
+
+def test_the_schedule_fits_keys_every_refresh_frames_and_on_drifts():
+    s = colour.Schedule(refresh=4)
+    grey, red = np.full(3, 0.5), np.array([0.6, 0.5, 0.5])
+    got = [s.due(True, grey)] + [s.due(False, grey) for _ in range(5)]
+    assert got == [True, False, False, False, True, False]
+    assert s.due(False, red)  # moved by 0.1 > MEAN_SHIFT, MIN_REFIT_GAP frames after the last fit
+    assert not s.due(False, grey)  # moved back, but only one frame after that fit
+    assert not any(colour.Schedule(refresh=0).due(False, m) for m in (grey, red))  # keys only

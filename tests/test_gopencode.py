@@ -13,6 +13,7 @@ from conftest import write_testsrc
 
 from vidcodec import api, container
 from vidcodec.cli import main
+from vidcodec.codec import colour
 from vidcodec.errors import UsageError
 from vidcodec.evaluate.rd import write_y4m_clip
 
@@ -22,16 +23,34 @@ def _keys(path) -> list[int]:
         return [i for i, p in enumerate(r) if p.kind is container.PacketType.KEY]
 
 
-def test_workers_give_the_sequential_stream_without_scene_cuts(tmp_path, tiny_model_dir):
+def _flags(path) -> list[int]:
+    with container.GvcReader(path) as r:
+        return [p.flags for p in r]
+
+
+@pytest.mark.parametrize("refresh", [12, 2])
+def test_workers_give_the_sequential_stream_without_scene_cuts(tmp_path, tiny_model_dir, monkeypatch, refresh):
+    """Colour corrections included: the workers send back the decoded latents the fitter here wants
+    (keyframes; with refresh 2 every other delta as well) and it fits them as one encode does."""
+    monkeypatch.setattr(colour, "COST_FACTOR", 0.0)  # the tiny model's packets are a few bytes: let them pay
+    monkeypatch.setattr(colour, "MIN_GAIN", -1.0)  # and (nearly) every fit send its correction
+    monkeypatch.setattr(api, "COLOUR_REFRESH", refresh)
     clip = write_testsrc(tmp_path / "c.mp4", frames=14)
     paths = {}
     for w in (1, 2, 3):
         paths[w] = tmp_path / f"w{w}.gvc"
-        # the workers fit no colour corrections (format 11.0): the sequential stream without them
-        s = api.encode(clip, paths[w], model="vaegan-tiny", quality=2, gop=4, workers=w, colour=w > 1)
+        s = api.encode(clip, paths[w], model="vaegan-tiny", quality=2, gop=4, workers=w)
         assert s.frames == 14
     assert _keys(paths[1]) == [0, 4, 8, 12]
+    flagged = [i for i, f in enumerate(_flags(paths[1])) if f & colour.FLAG]
+    # keyframes, and with refresh 2 refits of deltas 2 frames after them (those that fit the tiny
+    # model's near-flat pictures no worse than the correction in force)
+    assert {0, 4, 8, 12} <= set(flagged) <= ({0, 4, 8, 12} if refresh == 12 else {0, 2, 4, 6, 8, 10, 12})
+    assert (len(flagged) > 4) == (refresh == 2)
     assert paths[2].read_bytes() == paths[1].read_bytes() == paths[3].read_bytes()
+    plain = tmp_path / "plain.gvc"
+    api.encode(clip, plain, model="vaegan-tiny", quality=2, gop=4, workers=2, colour=False)
+    assert not any(f & colour.FLAG for f in _flags(plain))
 
 
 def test_after_a_scene_cut_keyframes_stay_on_the_chunk_grid(tmp_path, tiny_model_dir):

@@ -45,7 +45,7 @@ from .codec import (
 from .codec import colour as colour_mod
 from .codec import prefilter as prefilter_mod
 from .codec.ratecontrol import RateController
-from .codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, padded_size, to_tensor
+from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, padded_size, to_tensor
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
 from .models import zoo
 
@@ -188,8 +188,8 @@ def encode(
     camera pans).
     ``colour``: fit a colour correction on each keyframe and again every :data:`COLOUR_REFRESH`
     frames, which the decoder applies after the synthesis (format 11.0, :mod:`vidcodec.codec.colour`;
-    one more synthesis each time). Not with ``workers`` > 1: the worker processes have neither the
-    frames nor the synthesis, so those streams carry none.
+    one more synthesis each time). With ``workers`` > 1 they are fitted in this process on the
+    latents the workers send back: the same stream as one process codes.
     ``start`` (seconds): begin at the first frame that far after the input's first, as FFmpeg's input
     ``-ss`` does (the input seeks where it can; a pipe is decoded up to it): its timestamp becomes the
     input's first one, and audio that begins before it is dropped.
@@ -301,9 +301,9 @@ def encode(
         # (the header names its table); otherwise with quarter vectors and bilinear prediction.
         predictor = m.subpel if coder == "ans" and subpel == "learned" else None
         # Format 11.0 colour corrections: fitted on each keyframe and refitted every COLOUR_REFRESH frames
-        # (the worker processes of --workers have neither the frames nor the synthesis: none there).
+        # (with --workers, here on the latents the workers send back: vidcodec.gopencode).
         fitter = (colour_mod.Fitter(m.synthesize, source.width, source.height, refresh=COLOUR_REFRESH)
-                  if colour and workers == 1 else None)
+                  if colour else None)
         encoder = FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits, rate=rate,
                                refiner=refiner, predictor=predictor, colour=fitter)
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
@@ -322,7 +322,7 @@ def encode(
                 return FrameEncoder(m, quality - 1, coder=coder, gop=gop, latent_bits=latent_bits,
                                     predictor=predictor)
 
-            chunks = stack.enter_context(ChunkEncoder(make, gop, workers))  # closed after the writer
+            chunks = stack.enter_context(ChunkEncoder(make, gop, workers, COLOUR_REFRESH if fitter else None))
         # Threads: demux, colour conversion + the analysis network (m.frame_lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
@@ -335,7 +335,7 @@ def encode(
         if repeat_header is None:
             repeat_header = _is_live(dst)
         if chunks is not None:
-            coded_frames = chunks.code(((f.pts, f.index), y) for f, _, y in analysed)
+            coded_frames = _chunk_coded(chunks, analysed, encoder)
         else:
             coded_frames = (((f.pts, f.index), *_coded(encoder.encode_latent(y, x))) for f, x, y in analysed)
         with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
@@ -518,6 +518,31 @@ def _analyse(m: zoo.CodecModel, f: media.VideoFrame, keep: bool = True,
         return f, None, m.analyze_rgb(f.rgb)
     x = to_tensor(f.rgb, m.downscale)
     return f, x, m.analyze(x)[0]
+
+
+def _chunk_coded(chunks, analysed: Iterator[tuple[media.VideoFrame, np.ndarray | None, np.ndarray]],
+                 encoder: FrameEncoder) -> Iterator[tuple[tuple, str, bytes, int, int]]:
+    """((pts, index), kind, payload, level, flags) of each analysed frame, coded by the worker
+    processes of ``chunks`` (a :class:`vidcodec.gopencode.ChunkEncoder`); with the ``encoder``'s
+    colour fitter, the corrections are fitted here, on the samples of the frames kept until their
+    chunk comes back, as one encode fits them."""
+    fitter = encoder.colour
+
+    def frames() -> Iterator[tuple[tuple, np.ndarray, np.ndarray | None]]:
+        for f, _, y in analysed:
+            sample = fitter.sample_rgb(f.rgb) if fitter is not None else None
+            yield ((f.pts, f.index), sample), y, (colour_mod.source_mean(sample) if sample is not None else None)
+
+    for (tag, sample), kind, payload, level, flags, decoded in chunks.code(frames()):
+        if fitter is not None:
+            def latent(decoded=decoded) -> np.ndarray:
+                if decoded is None:
+                    raise AssertionError("a worker's colour schedule and the fitter's disagree")
+                return decoded
+
+            coded = encoder.corrected(EncodedFrame(kind, payload, level, flags), latent, sample)
+            kind, payload, level, flags = coded.kind, coded.payload, coded.level, coded.flags
+        yield tag, kind, payload, level, flags
 
 
 def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int | None:

@@ -10,9 +10,18 @@ frames either way, tested); with cuts, a sequential encoder counts the next ``go
 cut while a chunked one keeps its keyframes on multiples of ``gop``: a valid stream, the same for
 any number of workers.
 
+Colour corrections (format 11.0) are fitted in the main process, which has the synthesis and the
+frames: each frame goes to its worker with its source's mean colour, the worker runs the fitter's
+:class:`~vidcodec.codec.colour.Schedule` over the frames it codes and sends back the decoded latent
+of each frame the fitter will fit (keyframes, every ``refresh``-th delta, colour drifts), and the
+main process fits them in stream order on the frames' samples it kept
+(:meth:`~vidcodec.codec.vaegan.FrameEncoder.corrected`): the same corrections, so the same stream,
+as one encode.
+
 Memory grows with the chunks in flight (``workers + 1`` of them, their float latents): at 640×360
-about 90 MB per 250-frame chunk, at 1080p about 800 MB. Not with ``--bitrate`` (the rate
-controller's buffer runs across GOPs) nor ``--refine`` (its gradient steps need the frames).
+about 90 MB per 250-frame chunk, at 1080p about 800 MB (with colour corrections, the samples kept
+and the decoded latents sent back add about 10 %). Not with ``--bitrate`` (the rate controller's
+buffer runs across GOPs) nor ``--refine`` (its gradient steps need the frames).
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from concurrent.futures import Future
 import numpy as np
 
 from . import pipeline
-from .codec import subpel
+from .codec import colour, subpel
+from .codec.vaegan import KEY
 from .errors import UsageError
 
 _make_encoder: Callable | None = None  # in a worker: () -> a fresh FrameEncoder
@@ -36,14 +46,22 @@ def _init(make: Callable, workers: int) -> None:
     subpel.share_cores(workers)
 
 
-def _code_chunk(first: int, latents: list[np.ndarray]) -> list[tuple[str, bytes, int, int]]:
-    """In a worker: (kind, payload, level, flags) of each latent of a chunk, coded from a keyframe on."""
+def _code_chunk(first: int, latents: list[np.ndarray], means: list[np.ndarray] | None = None,
+                refresh: int = 0) -> list[tuple[str, bytes, int, int, np.ndarray | None]]:
+    """In a worker: (kind, payload, level, flags, decoded) of each latent of a chunk, coded from a
+    keyframe on. ``means``: the sources' mean colours, when the main process fits colour corrections
+    (every ``refresh`` frames, :class:`~vidcodec.codec.colour.Schedule`); ``decoded`` is then the
+    frame's decoded scaled latent (int32) where the fitter will fit it, else None."""
     encoder = _make_encoder()
     encoder._frame = first  # the frame count seeds the QSGD dither (coder elias), as in one encode
+    schedule = colour.Schedule(refresh) if means is not None else None
     out = []
-    for y in latents:
+    for i, y in enumerate(latents):
         coded = encoder.encode_latent(y)
-        out.append((coded.kind, coded.payload, coded.level, coded.flags))
+        decoded = None
+        if schedule is not None and schedule.due(coded.kind == KEY, means[i]):
+            decoded = encoder._prev.astype(np.int32)  # |values| <= 3 * 2**24 (entropy.MAX_ESCAPE)
+        out.append((coded.kind, coded.payload, coded.level, coded.flags, decoded))
     return out
 
 
@@ -53,34 +71,41 @@ class ChunkEncoder(pipeline.ProcessWorkers):
     ``make`` builds a fresh FrameEncoder in a worker; the workers inherit it by fork, all of them
     made here, before the caller's threads start (:class:`vidcodec.pipeline.ProcessWorkers`)."""
 
-    def __init__(self, make: Callable, gop: int, workers: int) -> None:
+    def __init__(self, make: Callable, gop: int, workers: int, colour_refresh: int | None = None) -> None:
         if workers < 2:
             raise UsageError(f"a ChunkEncoder needs at least 2 workers (got {workers}); encode in-process instead")
         self.gop = gop
+        self.colour_refresh = colour_refresh  # None: no colour corrections; else the fitter's refresh
         super().__init__(workers, _init, (make, workers), fork_only=True)
 
-    def code(self, frames: Iterator[tuple[object, np.ndarray]]) -> Iterator[tuple[object, str, bytes, int, int]]:
-        """``(tag, kind, payload, level, flags)`` for each ``(tag, latent)`` of ``frames``, in order; a
-        chunk's packets come once ``workers`` later chunks are submitted (or at the end)."""
+    def code(self, frames: Iterator[tuple[object, np.ndarray, np.ndarray | None]],
+             ) -> Iterator[tuple[object, str, bytes, int, int, np.ndarray | None]]:
+        """``(tag, kind, payload, level, flags, decoded)`` for each ``(tag, latent, mean)`` of ``frames``,
+        in order (``mean``: the source's mean colour, with ``colour_refresh``; ``decoded``: see
+        :func:`_code_chunk`); a chunk's packets come once ``workers`` later chunks are submitted (or
+        at the end). Tags stay in this process."""
         flight: deque[tuple[list, Future]] = deque()
         tags: list = []
         latents: list[np.ndarray] = []
+        means: list[np.ndarray] = []
         first = 0
 
         def submit() -> None:
-            nonlocal tags, latents, first
-            flight.append((tags, self.pool.submit(_code_chunk, first, latents)))
+            nonlocal tags, latents, means, first
+            colour_args = (means, self.colour_refresh) if self.colour_refresh is not None else ()
+            flight.append((tags, self.pool.submit(_code_chunk, first, latents, *colour_args)))
             first += len(latents)
-            tags, latents = [], []
+            tags, latents, means = [], [], []
 
-        def drain() -> Iterator[tuple[object, str, bytes, int, int]]:
+        def drain() -> Iterator[tuple[object, str, bytes, int, int, np.ndarray | None]]:
             chunk_tags, future = flight.popleft()
             for tag, coded in zip(chunk_tags, future.result(), strict=True):
                 yield tag, *coded
 
-        for tag, y in frames:
+        for tag, y, mean in frames:
             tags.append(tag)
             latents.append(y)
+            means.append(mean)
             if len(latents) == self.gop:
                 submit()
                 while len(flight) > self.workers:

@@ -120,7 +120,7 @@ def encode(frames: list, m, quality: int, gop: int, workers: int, analysis: str,
                 size += len(enc.encode_latent(y).payload)
                 clock.tick()
         else:
-            for _, _, payload, *_ in chunks.code(((i, 0), y) for i, y in enumerate(analysed)):
+            for _, _, payload, *_ in chunks.code(((i, 0), y, None) for i, y in enumerate(analysed)):
                 size += len(payload)
                 clock.tick()
     finally:

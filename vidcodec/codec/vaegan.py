@@ -49,6 +49,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -353,17 +354,27 @@ class FrameEncoder:
         a colour correction)."""
         coded = self._encode_latent(y, x)
         if self.colour is not None and x is not None:
-            def latent() -> np.ndarray:
-                return (self._prev.astype(np.float32) / self.model.gains[coded.level][:, None, None])[None]
-
-            # What a correction must save depends on the rate: the mean bits of the last frames.
-            self._bits.append(8 * len(coded.payload))
-            bits = sum(self._bits) / len(self._bits)
-            correction = (self.colour.key(latent(), x, bits) if coded.kind == KEY
-                          else self.colour.delta(latent, x, bits))
-            if correction is not None:
-                coded = EncodedFrame(coded.kind, correction.to_bytes() + coded.payload, coded.level, colour_mod.FLAG)
+            coded = self.corrected(coded, lambda: self._prev, x)
         return coded
+
+    def corrected(self, coded: EncodedFrame, decoded: Callable[[], np.ndarray], source: np.ndarray) -> EncodedFrame:
+        """``coded`` with the colour fitter's correction ahead of its payload when it sends one: the
+        fitter (``colour``) sees the frames in stream order, ``decoded()`` gives the frame's decoded
+        scaled latent (asked for only when a fit is due) and ``source`` is the frame as given to the
+        analysis, or the fitter's sample of it. :meth:`encode_latent` calls it; so does the main
+        process of a worker-process encode (:mod:`vidcodec.gopencode`) with the workers' latents."""
+
+        def latent() -> np.ndarray:
+            return (decoded().astype(np.float32) / self.model.gains[coded.level][:, None, None])[None]
+
+        # What a correction must save depends on the rate: the mean bits of the last frames.
+        self._bits.append(8 * len(coded.payload))
+        bits = sum(self._bits) / len(self._bits)
+        correction = (self.colour.key(latent(), source, bits) if coded.kind == KEY
+                      else self.colour.delta(latent, source, bits))
+        if correction is None:
+            return coded
+        return EncodedFrame(coded.kind, correction.to_bytes() + coded.payload, coded.level, coded.flags | colour_mod.FLAG)
 
     def _encode_latent(self, y: np.ndarray, x: np.ndarray | None) -> EncodedFrame:
         self._frame += 1
