@@ -45,7 +45,7 @@ from .codec import (
 from .codec import colour as colour_mod
 from .codec import prefilter as prefilter_mod
 from .codec.ratecontrol import RateController
-from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, padded_size, to_tensor
+from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, to_tensor
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
 from .models import zoo
 
@@ -331,7 +331,7 @@ def encode(
         keep = chunks is None and (refiner is not None or fitter is not None)  # encode_latent's x
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
                                      lambda f: _analyse(m, f, keep),
-                                     m.frame_lanes(w * m.downscale, h * m.downscale), name="vidcodec-analysis")
+                                     m.frame_lanes(source.width, source.height), name="vidcodec-analysis")
         if repeat_header is None:
             repeat_header = _is_live(dst)
         if chunks is not None:
@@ -715,7 +715,7 @@ def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecMod
         wanted = isinstance(p, _Pending) and not p.concealed and not (skip is not None and skip(p))
         return p, (m.picture(p.latent, width, height, p.colour) if wanted else None)
 
-    lanes = m.frame_lanes(*padded_size(width, height, m.downscale))
+    lanes = m.frame_lanes(width, height)
     return pipeline.parallel(pending, synthesize, lanes, name="vidcodec-synthesis")
 
 

@@ -367,7 +367,7 @@ def default_lanes(providers: Sequence[str], threads: int | None = None) -> int:
     return 1 if CUDA in providers else (threads or default_threads())
 
 
-# Working memory of one frame in flight through a transform, in bytes per pixel of the padded frame.
+# Working memory of one frame in flight through a transform, in bytes per pixel of the frame.
 # Measured on the 2-core VM (2026-12-04; 12 frames of 3840x2160 through the CLI, VIDCODEC_LANES 1,
 # 2, 4, peak RSS): each lane beyond the first added 2.0 GB to an encode (5.2 / 7.1 / 11.2 GB) and
 # 2.3 GB to a decode (3.6 / 6.6 / 10.6 GB), 240-280 bytes a pixel; the same bytes either way.

@@ -49,6 +49,10 @@ class GanModel:
     kind = KIND
     lanes = 1  # frames decoded at once: the generator runs in torch, which threads each call
 
+    def frame_lanes(self, width: int, height: int) -> int:
+        """Frames decoded at once at any size: :attr:`lanes` (as the VAE-GAN models' method)."""
+        return self.lanes
+
     def __init__(self, info, backend: str = "torch") -> None:
         self.info = info
         self.name = info.name
