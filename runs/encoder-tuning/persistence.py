@@ -27,11 +27,12 @@ import os
 import sys
 from pathlib import Path
 
+import latent_curve
 import numpy as np
 
 from vidcodec.codec import vaegan
-from vidcodec.codec.vaegan import FrameEncoder, to_rgb, to_tensor
-from vidcodec.evaluate import bdrate, metrics, rd
+from vidcodec.codec.vaegan import FrameEncoder, to_tensor
+from vidcodec.evaluate import bdrate, rd
 from vidcodec.models import zoo
 
 frames, alphas, lookahead, clips = int(sys.argv[1]), [float(a) for a in sys.argv[2].split(",")], int(sys.argv[3]), sys.argv[4:]
@@ -77,19 +78,8 @@ class Weighted(FrameEncoder):
 
 
 def curve(ref, ys, alpha):
-    points = []
-    for level in range(m.levels):
-        enc = Weighted(m, level, latents=ys, alpha=alpha, predictor=m.subpel)
-        size, psnr, msssim = 0, [], []
-        for frame, y in zip(ref, ys):
-            size += len(enc.encode_latent(y).payload)
-            lat = (enc._prev.astype(np.float32) / m.gains[enc.level][:, None, None])[None]
-            out = to_rgb(m.synthesize(lat), frame.shape[1], frame.shape[0])
-            psnr.append(metrics.psnr(frame, out))
-            msssim.append(metrics.ms_ssim_rgb(frame, out))
-        bpp = 8 * size / (len(ref) * ref[0].shape[0] * ref[0].shape[1])
-        points.append((bpp, float(np.mean(psnr)), float(np.mean(msssim))))
-    return points
+    return latent_curve.curve(m, lambda level: Weighted(m, level, latents=ys, alpha=alpha, predictor=m.subpel),
+                              ref, ys)
 
 
 for clip in clips:

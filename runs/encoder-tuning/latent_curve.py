@@ -1,0 +1,29 @@
+"""What the encoder experiments here share: a rate-distortion curve of an encoder coding a clip's
+latents frame by frame at every level, bytes the payloads' sizes, quality from the synthesis of the
+encoder's own decoded latent (what the decoder holds). Imported by the scripts beside it (run as
+``python runs/encoder-tuning/SCRIPT.py``, which puts this folder on the path)."""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from vidcodec.codec.vaegan import FrameEncoder, to_rgb
+from vidcodec.evaluate import metrics
+
+
+def curve(m, make: Callable[[int], FrameEncoder], ref: list[np.ndarray],
+          ys: list[np.ndarray]) -> list[tuple[float, float, float]]:
+    """(bpp, mean PSNR, mean MS-SSIM) at each level of model ``m``, ``make(level)`` giving the encoder."""
+    points = []
+    for level in range(m.levels):
+        enc = make(level)
+        size, psnr, msssim = 0, [], []
+        for frame, y in zip(ref, ys):
+            size += len(enc.encode_latent(y).payload)
+            lat = (enc._prev.astype(np.float32) / m.gains[enc.level][:, None, None])[None]
+            out = to_rgb(m.synthesize(lat), frame.shape[1], frame.shape[0])
+            psnr.append(metrics.psnr(frame, out))
+            msssim.append(metrics.ms_ssim_rgb(frame, out))
+        bpp = 8 * size / (len(ref) * ref[0].shape[0] * ref[0].shape[1])
+        points.append((bpp, float(np.mean(psnr)), float(np.mean(msssim))))
+    return points
