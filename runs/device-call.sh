@@ -7,7 +7,10 @@
 #      rates of a long video, not of a pool filling and draining), the encodes with the frames' bytes
 #      converted on the GPU, with the learned sub-pixel prediction and with bilinear (`--subpel
 #      bilinear`, about half the delta coder's CPU time at 1080p on the 2-core VM: 97 -> 51 ms a frame,
-#      for 12 % more bytes on 40 frames of bikes). The 2026-12-04 calls: 1/4/8/15 workers on the 240
+#      for 12 % more bytes on 40 frames of bikes; since session 37 the default is `--colour on,off`
+#      instead: the encodes with colour corrections, as `vidcodec encode --workers` now makes them,
+#      and without, as measured before; the bilinear runs are in docs/eval/gpu-speed-h200-steady).
+#      The 2026-12-04 calls: 1/4/8/15 workers on the 240
 #      frames (docs/eval/gpu-speed-h200), then 15 workers on 960 (docs/eval/gpu-speed-h200-steady:
 #      decode 161.5 fps, encode 56.6).
 #   2. issue 3: a training run resumed (runs/vaegan-g/gpu/session.sh; RUNDIR, default runs/vaegan-w,
@@ -28,7 +31,7 @@
 set -u
 : "${OUT:?set OUT (the device machine sets it)}"
 T0=$(date +%s)
-WORKERS=${WORKERS:-15} SPEED_ARGS=${SPEED_ARGS:---repeat 4 --analysis device --subpel learned,bilinear} \
+WORKERS=${WORKERS:-15} SPEED_ARGS=${SPEED_ARGS:---repeat 4 --analysis device --colour on,off} \
     timeout "${SPEED_S:-240}" sh runs/gpu-speed/device.sh
 echo "speed check: rc $? after $(( $(date +%s) - T0 )) s"
 LEFT=$(( ${BUDGET_S:-540} - ($(date +%s) - T0) - 60 ))

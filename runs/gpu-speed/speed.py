@@ -16,7 +16,8 @@ worker count, after one warm-up pass. Encode: the decoded frames go through the 
 out (the GPU machine has no PyAV: see avstub/). ``--analysis``: how frames reach the network,
 ``host`` (``to_tensor`` on the CPU, floats uploaded: what the encoder does when a colour fitter
 needs the float frame) and/or ``device`` (``analyze_rgb``: the bytes uploaded and converted on the
-device, as encodes with ``--workers`` or ``--no-colour`` do). For each: frames per second (total,
+device, as encodes with ``--workers`` or ``--no-colour`` do). ``--colour on,off``: with colour
+corrections (the default, as `vidcodec encode`; the 2026-12-04 GPU runs had none) and without. For each: frames per second (total,
 and steady: from the first frame out to the last), the first frame's latency, and the
 milliseconds per frame the main process spends in the network stage (analysis or picture).
 """
@@ -31,9 +32,11 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import vidcodec  # noqa: F401  (numpy's BLAS threads set before numpy loads)
 from vidcodec import api, container, gopencode, pipeline
+from vidcodec.codec import colour as colour_mod
 from vidcodec.codec.vaegan import FrameEncoder, to_tensor
 from vidcodec.models import zoo
 
@@ -96,31 +99,40 @@ def decode(path: str, workers: int, m, keep: bool = False) -> tuple[dict, list]:
 
 
 def encode(frames: list, m, quality: int, gop: int, workers: int, analysis: str,
-           subpel: str = "learned") -> tuple[dict, int]:
+           subpel: str = "learned", colour: bool = True) -> tuple[dict, int]:
     """Rates of analysis + delta coding as `vidcodec encode` pipelines them; bytes. ``subpel``:
-    the motion prediction, as `vidcodec encode --subpel` (bilinear: no learned predictor)."""
+    the motion prediction, as `vidcodec encode --subpel` (bilinear: no learned predictor);
+    ``colour``: with colour corrections, as `vidcodec encode` by default (in one process the
+    fitter takes the float frame, made on the CPU whatever ``analysis`` says; with workers they are
+    fitted in the main process on the latents the workers send back, as api._chunk_coded does)."""
     predictor = m.subpel if subpel == "learned" else None
     make = lambda: FrameEncoder(m, quality - 1, gop=gop, predictor=predictor)
-    chunks = gopencode.ChunkEncoder(make, gop, workers) if workers > 1 else None  # forks before threads
+    h, w = frames[0].shape[:2]
+    fitter = colour_mod.Fitter(m.synthesize, w, h, refresh=api.COLOUR_REFRESH) if colour else None
+    main_encoder = FrameEncoder(m, quality - 1, gop=gop, predictor=predictor, colour=fitter)
+    chunks = (gopencode.ChunkEncoder(make, gop, workers, api.COLOUR_REFRESH if colour else None)
+              if workers > 1 else None)  # forks before threads
     stage = [0.0]
+    keep = colour and chunks is None  # encode_latent's float frame, as `vidcodec encode` keeps it
 
-    def analyse(f):
+    def analyse(item):
+        i, f = item
         t = time.perf_counter()
-        y = m.analyze(to_tensor(f, m.downscale))[0] if analysis == "host" else m.analyze_rgb(f)
+        x = to_tensor(f, m.downscale) if analysis == "host" or keep else None
+        y = m.analyze(x)[0] if analysis == "host" else m.analyze_rgb(f)
         stage[0] += time.perf_counter() - t
-        return y
+        return SimpleNamespace(pts=i, index=i, rgb=f), x if keep else None, y
 
     clock = Clock()
-    analysed = pipeline.parallel(iter(frames), analyse, m.lanes, name="speed-analysis")
+    analysed = pipeline.parallel(enumerate(frames), analyse, m.lanes, name="speed-analysis")
     size = 0
     try:
         if chunks is None:
-            enc = make()
-            for y in analysed:
-                size += len(enc.encode_latent(y).payload)
+            for _, x, y in analysed:
+                size += len(main_encoder.encode_latent(y, x).payload)
                 clock.tick()
         else:
-            for _, _, payload, *_ in chunks.code(((i, 0), y, None) for i, y in enumerate(analysed)):
+            for _, _, payload, *_ in api._chunk_coded(chunks, analysed, main_encoder):
                 size += len(payload)
                 clock.tick()
     finally:
@@ -144,6 +156,8 @@ def main() -> None:
     ap.add_argument("--analysis", default="host")
     ap.add_argument("--subpel", default="learned", help="the encodes' motion prediction: learned, bilinear "
                     "or both (learned,bilinear), as vidcodec encode --subpel")
+    ap.add_argument("--colour", default="on", help="the encodes' colour corrections: on (as vidcodec encode by "
+                    "default), off (--no-colour) or both (on,off)")
     a = ap.parse_args()
     workers = [int(w) for w in a.workers.split(",")]
     with container.GvcReader(a.stream) as r:
@@ -173,14 +187,17 @@ def main() -> None:
             report["decode"][str(w)] = res
             print(f"decode, {w} worker(s): {res}", flush=True)
     frames = frames * a.repeat
-    for sub in a.subpel.split(","):
-        for kind in a.analysis.split(","):
-            for w in workers:
-                runs = [encode(frames, m, hdr.quality, hdr.gop, w, kind, sub) for _ in range(a.runs)]
-                res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
-                key = f"{kind}/{w}" if sub == "learned" else f"{kind}/{w}/{sub}"
-                report["encode"][key] = res
-                print(f"encode ({kind} analysis, {sub} sub-pixel prediction), {w} worker(s): {res}", flush=True)
+    for col in a.colour.split(","):
+        for sub in a.subpel.split(","):
+            for kind in a.analysis.split(","):
+                for w in workers:
+                    runs = [encode(frames, m, hdr.quality, hdr.gop, w, kind, sub, col == "on") for _ in range(a.runs)]
+                    res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
+                    key = (f"{kind}/{w}" + ("" if sub == "learned" else f"/{sub}")
+                           + ("" if col == "on" else "/no-colour"))
+                    report["encode"][key] = res
+                    print(f"encode ({kind} analysis, {sub} sub-pixel prediction, colour {col}), {w} worker(s): "
+                          f"{res}", flush=True)
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
 
