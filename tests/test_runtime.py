@@ -262,6 +262,8 @@ def test_lanes_are_cut_to_what_the_available_memory_holds(monkeypatch):
     assert runtime.frame_lanes(16, 3840, 2160) == 1
     monkeypatch.setenv("VIDCODEC_LANES", "16")
     assert runtime.frame_lanes(16, 3840, 2160) == 16  # the user's setting stands
+    monkeypatch.setenv("VIDCODEC_LANES", "0")  # not a setting (default_lanes ignores it too)
+    assert runtime.frame_lanes(16, 3840, 2160) == 1
 
 
 def test_available_memory_reads_the_kernels_figure():

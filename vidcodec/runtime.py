@@ -361,10 +361,13 @@ def default_lanes(providers: Sequence[str], threads: int | None = None) -> int:
     On this project's 2-core VM, two one-thread sessions each running a 640×360 synthesis at once
     gave 36 ms per frame, where one two-thread session took 55-60 ms per frame: a network's
     per-layer threads wait on each other, whole frames do not."""
+    return _env_lanes() or (1 if CUDA in providers else (threads or default_threads()))
+
+
+def _env_lanes() -> int | None:
+    """The lanes ``$VIDCODEC_LANES`` sets (a whole number above 0), else None."""
     value = os.environ.get("VIDCODEC_LANES", "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    return 1 if CUDA in providers else (threads or default_threads())
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 # Working memory of one frame in flight through a transform, in bytes per pixel of the frame.
@@ -392,7 +395,7 @@ def frame_lanes(lanes: int, width: int, height: int, available: int | None = Non
     frames of ``width`` × ``height``, at least 1. A 3840x2160 frame takes about 2.5 GB a lane, so on
     a machine with many cores one lane per core would run out of memory; where the memory is unknown,
     or ``$VIDCODEC_LANES`` sets the lanes, they stay as they are."""
-    if lanes <= 1 or os.environ.get("VIDCODEC_LANES", "").strip().isdigit():
+    if lanes <= 1 or _env_lanes() is not None:
         return max(1, lanes)
     free = available_memory() if available is None else available
     if free is None:

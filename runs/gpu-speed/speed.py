@@ -17,9 +17,10 @@ out (the GPU machine has no PyAV: see avstub/). ``--analysis``: how frames reach
 ``host`` (``to_tensor`` on the CPU, floats uploaded: what the encoder does when a colour fitter
 needs the float frame) and/or ``device`` (``analyze_rgb``: the bytes uploaded and converted on the
 device, as encodes with ``--workers`` or ``--no-colour`` do). ``--colour on,off``: with colour
-corrections (the default, as `vidcodec encode`; the 2026-12-04 GPU runs had none) and without. For each: frames per second (total,
-and steady: from the first frame out to the last), the first frame's latency, and the
-milliseconds per frame the main process spends in the network stage (analysis or picture).
+corrections (the default, as `vidcodec encode`; the 2026-12-04 GPU runs had none) and without.
+For each: frames per second (total, and steady: from the first frame out to the last), the first
+frame's latency, and the milliseconds per frame the main process spends in the network stage
+(analysis or picture).
 """
 
 from __future__ import annotations

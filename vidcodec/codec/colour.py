@@ -182,10 +182,14 @@ class Fitter:
     def __init__(self, synthesize: Callable[[np.ndarray], np.ndarray], width: int, height: int,
                  refresh: int = 0) -> None:
         self.synthesize, self.width, self.height = synthesize, width, height
-        self.refresh = refresh
         self.stride = sample_stride(width, height)
         self.schedule = Schedule(refresh)
         self.current: Correction | None = None  # the correction the decoder holds
+
+    @property
+    def refresh(self) -> int:
+        """Deltas between regular refits (0: keyframes only): the schedule's."""
+        return self.schedule.refresh
 
     def sample(self, x: np.ndarray) -> np.ndarray:
         """The grid's pixels (3,h,w) float32 of a frame (1,3,H',W') as given to the analysis (a sample

@@ -49,10 +49,6 @@ class GanModel:
     kind = KIND
     lanes = 1  # frames decoded at once: the generator runs in torch, which threads each call
 
-    def frame_lanes(self, width: int, height: int) -> int:
-        """Frames decoded at once at any size: :attr:`lanes` (as the VAE-GAN models' method)."""
-        return self.lanes
-
     def __init__(self, info, backend: str = "torch") -> None:
         self.info = info
         self.name = info.name
@@ -85,6 +81,10 @@ class GanModel:
         self.levels = 1
         self.default_quality = 1
         self.lock = threading.Lock()  # torch modules are shared between the threads of a pipeline
+
+    def frame_lanes(self, width: int, height: int) -> int:
+        """Frames decoded at once at any size: :attr:`lanes` (as the VAE-GAN models' method)."""
+        return self.lanes
 
     def squash(self, rgb: np.ndarray) -> torch.Tensor:
         """H×W×3 uint8 → (1,3,R,R) float32 in [0,1] on the model's device (area filter, aspect not kept)."""
