@@ -249,9 +249,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(13, 2)
+        + le(14, 2)
         + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 13.0, header size
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 14.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -291,8 +291,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "4763a9b4ce02f9432aeb8016dc69215228c4c274358689370fb5e157b35c7db1"  # format 13.0
+        "c6f9a0d0fd8ade449e2fa63557ad04329d0d90beafc0afae23ac17cf21b81a33"  # format 14.0
     )
+    # 14.0 changed mode 0 payloads only: kept at 13.0 the container gives 13.0's bytes.
+    v13, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(13, 0)))
+    assert hashlib.sha256(v13).hexdigest() == "4763a9b4ce02f9432aeb8016dc69215228c4c274358689370fb5e157b35c7db1"
     # 13.0 changed the packet headers: kept at 12.0 it gives 12.0's bytes.
     v12, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(12, 0)))
     assert hashlib.sha256(v12).hexdigest() == "651e643209102d4f26cb9e8ba613bdf94207c82b72a4bf74777c024e6cde37c2"
@@ -447,11 +450,11 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<HH", 14, 0) + data[12:]
+    future = data[:8] + struct.pack("<HH", 15, 0) + data[12:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 14\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
-              r"12\.x, 13\.x.*upgrade"
+        match=r"version 15\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
+              r"12\.x, 13\.x, 14\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -459,7 +462,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (13, 9)
+    assert reader.version == (14, 9)
     assert as_tuples(list(reader)) == PACKETS
 
 

@@ -278,10 +278,13 @@ def test_format_7_deltas_drop_the_fixed_overhead_and_6x_layouts_still_decode(tin
 def test_motion_block_out_of_range_is_a_usage_error(tiny):
     with pytest.raises(UsageError, match="motion block"):
         FrameEncoder(tiny, 1, motion_block=256)
-    with pytest.raises(UsageError, match="5 to 13"):  # layouts before 5.0 are read, not written
+    with pytest.raises(UsageError, match="5 to 14"):  # layouts before 5.0 are read, not written
         FrameEncoder(tiny, 1, major=4)
-    with pytest.raises(UsageError, match="0 to 63 latent pixels"):  # 12.0's block byte holds 6 bits of it
-        FrameEncoder(tiny, 1, motion_block=64)
+    with pytest.raises(UsageError, match="0 to 31 latent pixels"):  # 14.0's block byte holds 5 bits of it
+        FrameEncoder(tiny, 1, motion_block=32)
+    with pytest.raises(UsageError, match="0 to 63 latent pixels"):  # 12.0's 6 bits
+        FrameEncoder(tiny, 1, motion_block=64, major=13)
+    FrameEncoder(tiny, 1, motion_block=63, major=13)
     FrameEncoder(tiny, 1, motion_block=64, major=11)
 
 

@@ -458,16 +458,19 @@ def test_analysis_of_bytes_matches_the_numpy_conversion(tiny_model_dir, backend)
 
 def test_encodes_without_a_colour_fitter_analyse_bytes_and_give_the_same_stream(tiny_model_dir, clip, tmp_path,
                                                                                  monkeypatch):
-    """With no colour fitter (nor refiner) the encoder asks the model for latents of the frames' bytes;
-    the stream is the one the float frames give."""
+    """With no colour fitter, refiner nor learned predictor (whose fine deltas, format 14.0, weigh the
+    synthesized pictures against the frames) the encoder asks the model for latents of the frames'
+    bytes; the stream is the one the float frames give."""
     calls = []
     real = zoo.CodecModel.analyze_rgb
     monkeypatch.setattr(zoo.CodecModel, "analyze_rgb", lambda self, rgb: calls.append(1) or real(self, rgb))
     a, b = tmp_path / "a.gvc", tmp_path / "b.gvc"
-    vidcodec.encode(clip, a, model="vaegan-tiny", quality=2, max_frames=3, colour=False, backend="torch")
+    vidcodec.encode(clip, a, model="vaegan-tiny", quality=2, max_frames=3, colour=False, backend="torch",
+                    subpel="bilinear")
     assert len(calls) == 3
     monkeypatch.setattr(zoo.CodecModel, "analyze_rgb", lambda self, rgb: self.analyze(to_tensor(rgb))[0])
-    vidcodec.encode(clip, b, model="vaegan-tiny", quality=2, max_frames=3, colour=False, backend="torch")
+    vidcodec.encode(clip, b, model="vaegan-tiny", quality=2, max_frames=3, colour=False, backend="torch",
+                    subpel="bilinear")
     assert a.read_bytes() == b.read_bytes()
 
 

@@ -328,7 +328,9 @@ def encode(
         frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
         if prefilter:
             frames_in = prefilter_mod.keyframes(frames_in, gop)
-        keep = chunks is None and (refiner is not None or fitter is not None)  # encode_latent's x
+        # encode_latent's x: for --refine, the colour fits and (format 14.0, with the learned predictor)
+        # the choice of fine deltas, which weighs synthesized pictures against it
+        keep = chunks is None and (refiner is not None or fitter is not None or encoder.unit > 1)
         analysed = pipeline.parallel(pipeline.stage(frames_in, name="vidcodec-demux"),
                                      lambda f: _analyse(m, f, keep),
                                      m.frame_lanes(source.width, source.height), name="vidcodec-analysis")
@@ -359,6 +361,9 @@ def encode(
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
         size = writer.bytes_written
+        if encoder.unit > 1 and chunks is None:
+            log.debug("fine predictions (format 14.0): %d of the %d deltas weighed by their pictures",
+                      encoder.fine_choices[1], sum(encoder.fine_choices))
         if rate is not None:
             rate.finish()
     return EncodeStats(tally.frames, tally.keys, size, source.width, source.height, time.perf_counter() - t0,

@@ -177,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--workers", type=int, default=1, metavar="N",
                      help="entropy-code N GOPs side by side in worker processes (keyframes then stay on "
                      "multiples of --gop after scene cuts too; adds N GOPs of latency and their latents in "
-                     "memory; not with --bitrate or --refine; without scene cuts the stream is the one-process "
-                     "stream, colour corrections included). For many-core machines")
+                     "memory; not with --bitrate or --refine; the workers never keep a learned prediction's "
+                     "fraction, which one process chooses by synthesizing the pictures: a few per cent more bits "
+                     "on camera motion). For many-core machines")
     raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
     raw.add_argument("--fps", type=str, help="raw input frame rate (e.g. 25 or 30000/1001; default 25)")

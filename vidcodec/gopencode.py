@@ -5,8 +5,9 @@ The delta coder (motion search, candidates, contexts, ANS) is the encoder's CPU 
 ``workers`` > 1 the latents are cut into chunks of ``gop`` frames; each chunk goes to a worker
 process whose fresh :class:`~vidcodec.codec.vaegan.FrameEncoder` starts it with a keyframe (scene
 cuts inside a chunk still start a GOP of their own there), and the packets come back in stream
-order. A stream without scene cuts is the same as a sequential encode's (keyframes every ``gop``
-frames either way, tested); with cuts, a sequential encoder counts the next ``gop`` frames from the
+order. A stream without scene cuts is the same as a sequential encode's given the latents alone
+(keyframes every ``gop`` frames either way, tested): the workers have no synthesis, so they never
+choose format 14.0's fine deltas, which a one-process encode weighs by their pictures; with cuts, a sequential encoder counts the next ``gop`` frames from the
 cut while a chunked one keeps its keyframes on multiples of ``gop``: a valid stream, the same for
 any number of workers.
 
@@ -60,7 +61,7 @@ def _code_chunk(first: int, latents: list[np.ndarray], means: list[np.ndarray] |
         coded = encoder.encode_latent(y)
         decoded = None
         if schedule is not None and schedule.due(coded.kind == KEY, means[i]):
-            decoded = encoder._prev.astype(np.int32)  # |values| <= 3 * 2**24 (entropy.MAX_ESCAPE)
+            decoded = encoder._prev.astype(np.int32)  # |values| <= 16 * 3 * 2**24 (MAX_ESCAPE; 14.0: sixteenths)
         out.append((coded.kind, coded.payload, coded.level, coded.flags, decoded))
     return out
 

@@ -181,7 +181,7 @@ def whole_state_predict(prev, *a, **k):  # the bilinear candidate: whole symbols
 
 
 def curve(cls, ref, ys):
-    return latent_curve.curve(m, lambda level: cls(m, level, gop=10**6, predictor=m.subpel), ref, ys)
+    return latent_curve.curve(m, lambda level: cls(m, level, gop=10**6, predictor=m.subpel, major=13), ref, ys)
 
 
 if __name__ == "__main__":

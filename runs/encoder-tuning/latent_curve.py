@@ -20,7 +20,7 @@ def curve(m, make: Callable[[int], FrameEncoder], ref: list[np.ndarray],
         size, psnr, msssim = 0, [], []
         for frame, y in zip(ref, ys):
             size += len(enc.encode_latent(y).payload)
-            lat = (enc._prev.astype(np.float32) / m.gains[enc.level][:, None, None])[None]
+            lat = (enc._prev.astype(np.float32) / (enc.unit * m.gains[enc.level][:, None, None]))[None]
             out = to_rgb(m.synthesize(lat), frame.shape[1], frame.shape[0])
             psnr.append(metrics.psnr(frame, out))
             msssim.append(metrics.ms_ssim_rgb(frame, out))

@@ -72,10 +72,19 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 13  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 14  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see decode_symbols)
 SELECTOR_MAJOR = 13  # from this major on, a delta's selectors are coded by the channel's previous selector
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
+# 14.0, streams with a learned predictor: the decoder's state holds sixteenths of a symbol (UNIT), and
+# bit 5 of a delta's head (FINE_BIT; block sides 1..31) keeps the learned prediction's fraction.
+FINE_MAJOR, FINE_BIT, FINE_BLOCK_MAX, UNIT = 14, 0x20, 0x1F, 16
+# The encoder keeps a fine prediction where its picture, synthesized, costs less than the whole one's,
+# in squared error E and in structure E = 1 - SSIM alike (FrameEncoder._fine_or_whole):
+# (E_fine - E_whole) / E_whole + FINE_KAPPA * (bits_fine - bits_whole) / bits_whole < 0 (the slope of a
+# curve gaining ~1.5 dB PSNR per doubling of the rate, at the frame's own operating point).
+FINE_KAPPA = 0.25
+FINE_PERSIST = (1.0, 4.0)
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
 # eighth delta finest, the fourth between finer, the others coarser, as low-delay video coders do
@@ -183,6 +192,26 @@ def _symbols(values: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(values, -MAX_ESCAPE, MAX_ESCAPE)).astype(np.int64)
 
 
+def picture_errors(out: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """Mean squared error and 1 − SSIM (luma, 8×8 box windows) of a synthesized picture ``out``
+    against the frame ``x`` (both (1,3,H,W) float32 in [0,1]; compared over their common size):
+    what the encoder weighs fine deltas by (format 14.0)."""
+    import cv2
+
+    h, w = min(out.shape[2], x.shape[2]), min(out.shape[3], x.shape[3])
+    a, b = out[0, :, :h, :w], x[0, :, :h, :w]
+    mse = float(np.mean(np.square(a - b, dtype=np.float32)))
+    weights = np.array([0.299, 0.587, 0.114], np.float32)[:, None, None]
+    ya, yb = (a * weights).sum(axis=0), (b * weights).sum(axis=0)
+    box = (8, 8)
+    ma, mb = cv2.blur(ya, box), cv2.blur(yb, box)
+    va, vb = cv2.blur(ya * ya, box) - ma * ma, cv2.blur(yb * yb, box) - mb * mb
+    cov = cv2.blur(ya * yb, box) - ma * mb
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+    return mse + 1e-12, float(1.0 - ssim.mean()) + 1e-12
+
+
 def residuals_numpy(ys: np.ndarray, pred: np.ndarray, threshold: float,
                     cap: int = MAX_ESCAPE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What ``_native.delta_residuals`` computes, in numpy (the definition the tests hold it to): the
@@ -276,8 +305,9 @@ class FrameEncoder:
         # channel picks (context.SELECTOR_FREQS_AFTER); None after a keyframe.
         self.selector_context = major >= SELECTOR_MAJOR and coder == "ans"
         self._prev_selectors: np.ndarray | None = None
-        if self.lean and motion_block > LEAN_BLOCK_MAX:
-            raise UsageError(f"format {major}.0 codes motion blocks of 0 to {LEAN_BLOCK_MAX} latent pixels, "
+        block_max = FINE_BLOCK_MAX if major >= FINE_MAJOR else LEAN_BLOCK_MAX
+        if self.lean and motion_block > block_max:
+            raise UsageError(f"format {major}.0 codes motion blocks of 0 to {block_max} latent pixels, "
                              f"got {motion_block}")
         if self.lean and model.levels > 128:
             raise UsageError(f"format {major}.0 codes at most 128 quality levels; model {model.name} has "
@@ -288,6 +318,14 @@ class FrameEncoder:
         # Format 10.0: vectors in sixteenths with the model's learned predictor (the stream header names
         # its table); None: quarter vectors with bilinear prediction.
         self.predictor = predictor
+        # Format 14.0 with a learned predictor: the state (_prev) in sixteenths of a symbol, and deltas
+        # may keep the learned prediction's fraction (FINE_BIT), chosen by their pictures when
+        # encode_latent is given the frame (else never: the shipped whole-symbol prediction).
+        self.unit = UNIT if self.lean and major >= FINE_MAJOR and predictor is not None else 1
+        self.fine_kappa = FINE_KAPPA
+        self.fine_persist = FINE_PERSIST  # (squared error, structure)
+        self.fine_no_more_bits = False
+        self.fine_choices = [0, 0]  # deltas where the pictures chose: [whole, fine]
         if colour is not None and major < 11:
             raise UsageError("colour corrections need format 11.0")
         # Format 11.0: colour corrections of keyframes and the fitter's refits, fitted on the frame the
@@ -302,7 +340,7 @@ class FrameEncoder:
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
         self._temporal: np.ndarray | None = None
         self.set_level(level)
-        self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame
+        self._prev: np.ndarray | None = None  # decoded (scaled) latent of the previous frame, times unit
         self._since_key = 0
         self._bits: collections.deque[int] = collections.deque(maxlen=RECENT_FRAMES)  # payload bits, last frames
         self._frame = 0
@@ -365,7 +403,7 @@ class FrameEncoder:
         process of a worker-process encode (:mod:`vidcodec.gopencode`) with the workers' latents."""
 
         def latent() -> np.ndarray:
-            return (decoded().astype(np.float32) / self.model.gains[coded.level][:, None, None])[None]
+            return (decoded().astype(np.float32) / (self.unit * self.model.gains[coded.level][:, None, None]))[None]
 
         # What a correction must save depends on the rate: the mean bits of the last frames.
         self._bits.append(8 * len(coded.payload))
@@ -388,7 +426,7 @@ class FrameEncoder:
                 ys = self.refiner.refine(x, ys, self.level)
             else:
                 pred = self._prediction(ys)
-                ys = self.refiner.refine(x, ys, self.level, pred.astype(np.float32), self.dead_zone,
+                ys = self.refiner.refine(x, ys, self.level, (pred / self.unit).astype(np.float32), self.dead_zone,
                                          self._refine_costs(ys, pred))
         if self.coder == "elias":
             return self._encode_qsgd(ys)
@@ -408,23 +446,33 @@ class FrameEncoder:
             return job if job is not None else self._candidate(*args)
 
         weighed = [weigh(ys, self._prev, 0, b"")]  # in the order of preference among equal costs
+        fine = None
         try:
             quarters = self._search(ys)
             if quarters is not None and self.predictor is not None:
-                bilinear = motion.predict(self._prev, quarters, self.motion_block, channels=self.channels)
-                weighed.append(weigh(ys, bilinear, self.motion_block | subpel.BILINEAR,
+                bilinear = motion.predict(self._whole(self._prev), quarters, self.motion_block, channels=self.channels)
+                weighed.append(weigh(ys, bilinear * self.unit, self.motion_block | subpel.BILINEAR,
                                      motion.encode_vectors(quarters)))
             moved = self._moved(ys, quarters)
             if moved is not None:
-                weighed.append(self._candidate(ys, moved[0], self.motion_block, motion.encode_vectors(moved[1])))
+                vectors = motion.encode_vectors(moved[1])
+                weighed.append(self._candidate(ys, moved[0], self.motion_block, vectors))
+                if self.unit > 1 and x is not None:
+                    fine = self._candidate(ys, self.predictor.predict(self._prev, moved[1], self.motion_block,
+                                                                      self.level), self.motion_block | FINE_BIT,
+                                           vectors)
         except BaseException:
             # the worker is done with this frame's arrays; this error comes first
             futures.wait([w for w in weighed if isinstance(w, futures.Future)])
             raise
         results = [w.result() if isinstance(w, futures.Future) else w for w in weighed]
         best = min(results, key=lambda result: result[0])  # the first of equal costs, as a strict < keeps
-        pred, d, plan, block, vectors = self._rdoq_winner(ys, *best[1:])
-        delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors, pred), self.level)
+        winner = self._rdoq_winner(ys, *best[1:])
+        if fine is not None and fine[0] < min(r[0] for r in results[:-1]):
+            winner = self._fine_or_whole(ys, x, self._rdoq_winner(ys, *fine[1:]), winner)
+        pred, d, plan, block, vectors = winner
+        delta = EncodedFrame(DELTA, self._delta_payload(d, plan, block, vectors, self._split(ys, pred)[0]),
+                             self.level)
         # Scene cut or heavy motion: a keyframe is cheaper (and with rate control, a new GOP). The
         # keyframe is coded only when the delta comes near the threshold: a bound from the key
         # tables' bits decides the usual case (coding every frame's keyframe was a quarter of a
@@ -436,7 +484,7 @@ class FrameEncoder:
             if len(delta.payload) > self.scene_cut * len(key.payload):
                 return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
-        self._prev = pred + d
+        self._prev = pred + d * self.unit
         self._prev_selectors = plan[2].copy()
         if self.temporal:
             self._temporal = context.temporal_offsets(d[: self.channels])
@@ -450,10 +498,50 @@ class FrameEncoder:
         RDOQ and the plan after it were half of a delta's time with three candidates, and the
         ranking after RDOQ was the same in 175 of 177 deltas of diver, bikes and vtest (60 frames
         each, default level), the two others costing under 0.01 % of the frames' summed cost."""
-        r, error, nonzero, plain = self._residuals(ys, pred)
-        plan = self._delta_plan(r, pred, nonzero, plain)
+        whole, ys = self._split(ys, pred)
+        r, error, nonzero, plain = self._residuals(ys, whole)
+        plan = self._delta_plan(r, whole, nonzero, plain)
         cost = error + self._lam() * self.channel_lambda * (plan[0] + 8 * len(vectors))
         return cost, pred, r, plan, block, vectors
+
+    def _whole(self, state: np.ndarray) -> np.ndarray:
+        """Whole symbols of a state or prediction in units of 1/unit: rounded half up (format 14.0)."""
+        return state if self.unit == 1 else (state + self.unit // 2) // self.unit
+
+    def _split(self, ys: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A prediction in units of 1/unit as whole symbols (what residual contexts see) and ``ys``
+        less the prediction's fraction (what whole residuals are rounded against)."""
+        whole = self._whole(pred)
+        if self.unit == 1:
+            return whole, ys
+        frac = pred - whole * self.unit
+        if not frac.any():
+            return whole, ys
+        return whole, (ys - frac.astype(np.float32) / np.float32(self.unit)).astype(np.float32)
+
+    def _fine_or_whole(self, ys: np.ndarray, x: np.ndarray, fine: tuple, whole: tuple) -> tuple:
+        """Of two RDOQ'd deltas (:meth:`_rdoq_winner`), the fine prediction's or the best whole one's,
+        by their synthesized pictures against the frame ``x`` (see FINE_KAPPA): the latent's squared
+        error cannot choose (runs/encoder-tuning/frac_state.py: it prefers the fraction's smooth
+        errors where its pictures lose)."""
+        def bits(c: tuple) -> float:
+            return c[2][0] + 8 * len(c[4]) + 8
+
+        def errors(c: tuple) -> tuple[float, float]:
+            state = c[0] + c[1] * self.unit
+            lat = (state.astype(np.float32) / (self.unit * self.model.gains[self.level][:, None, None]))[None]
+            return picture_errors(self.model.synthesize(lat), x)
+
+        (mf, sf), (mw, sw) = errors(fine), errors(whole)
+        rate = self.fine_kappa * (bits(fine) - bits(whole)) / bits(whole)
+        pm, ps = self.fine_persist
+        # Both the squared error and the structure (1 - SSIM) must gain: on foliage the fraction's
+        # smoother pictures had less squared error and lost MS-SSIM (OpenCV's tree, 30 frames: +3.8 %).
+        take = pm * (mf - mw) / mw + rate < 0 and ps * (sf - sw) / sw + rate < 0
+        if self.fine_no_more_bits and bits(fine) > bits(whole):
+            take = False
+        self.fine_choices[take] += 1
+        return fine if take else whole
 
     def _lam(self) -> float:
         """The delta_lambdas factor of the delta being coded (the _since_key-th after its keyframe;
@@ -464,8 +552,9 @@ class FrameEncoder:
                      vectors: bytes) -> tuple:
         """The chosen candidate with RDOQ applied to its residuals (in place) and its plan redone if
         anything changed: (pred, residuals, plan, block, vectors)."""
-        if self.rdoq and self.coder == "ans" and self._rdoq(ys - pred, r, plan):
-            plan = self._delta_plan(r, pred)
+        whole, ys = self._split(ys, pred)
+        if self.rdoq and self.coder == "ans" and self._rdoq(ys - whole, r, plan):
+            plan = self._delta_plan(r, whole)
         return pred, r, plan, block, vectors
 
     def _key_table_bytes(self, symbols: np.ndarray) -> float:
@@ -493,7 +582,7 @@ class FrameEncoder:
         if not self.motion_block:
             return None
         k = self._search_channels
-        return motion.search(ys[:k], self._prev[:k], self.motion_block, self.motion_lambda)
+        return motion.search(ys[:k], self._whole(self._prev[:k]), self.motion_block, self.motion_lambda)
 
     @property
     def _search_channels(self) -> int:
@@ -510,14 +599,16 @@ class FrameEncoder:
         if self.predictor is None:
             return (motion.predict(self._prev, v, self.motion_block, channels=self.channels), v) if v.any() else None
         k = self._search_channels
-        v = self.predictor.refine(ys[:k], self._prev, v, self.motion_block, self.motion_lambda, self.level)
-        return (self.predictor.predict(self._prev, v, self.motion_block, self.level), v) if v.any() else None
+        prev = self._whole(self._prev)
+        v = self.predictor.refine(ys[:k], prev, v, self.motion_block, self.motion_lambda, self.level)
+        return (self.predictor.predict(prev, v, self.motion_block, self.level) * self.unit, v) if v.any() else None
 
     def _refine_costs(self, ys: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """Per channel, the bits of residual values −W..W under the residual table the delta plan
         picks for ``ys`` (C, 2W+1); channels the plan leaves unchanged get the table row 0."""
-        d, _, nonzero, plain = self._residuals(ys, pred)
-        plan = self._delta_plan(d, pred, nonzero, plain)
+        whole, ys = self._split(ys, pred)
+        d, _, nonzero, plain = self._residuals(ys, whole)
+        plan = self._delta_plan(d, whole, nonzero, plain)
         rows = np.maximum(plan[2].astype(np.int64) - 1, 0)
         costs = np.zeros((ys.shape[0], self._delta_cost.shape[1]), np.float32)
         costs[: len(rows)] = self._delta_cost[rows]
@@ -660,7 +751,7 @@ class FrameEncoder:
         return bytes([self.level, self.latent_bits]) + norms.astype("<f4").tobytes() + w.finish()
 
     def _commit(self, key: EncodedFrame, symbols: np.ndarray) -> EncodedFrame:
-        self._prev = symbols
+        self._prev = symbols * self.unit
         self._prev_selectors = None
         if self.temporal:
             self._temporal = np.int32(context.N_CONTEXTS)  # t = 0: no delta before this one
@@ -821,14 +912,19 @@ class FrameDecoder:
         if predictor is not None and major < 10:
             raise UsageError("a learned sub-pixel predictor needs a format 10.0 stream")
         self.predictor = predictor  # format 10.0 streams naming a predictor table: sixteenth vectors
-        self._prev: np.ndarray | None = None
+        # 14.0: a delta head's block side is bits 0-4, bit 5 the fine flag; with a predictor the state
+        # (what decode_symbols returns) is in sixteenths of a symbol.
+        self.fine = self.lean and major >= FINE_MAJOR
+        self.unit = UNIT if self.fine and predictor is not None else 1
+        self._prev: np.ndarray | None = None  # the decoded state (scaled latent times unit)
         self._prev_residual: np.ndarray | None = None  # the previous delta's residuals (None after a key)
         self._prev_level: int | None = None
 
     def decode_symbols(self, kind: str, payload: bytes) -> tuple[np.ndarray, int]:
-        """Scaled latent (C,h,w) and level of a packet (integers with ANS); deltas need a previous frame.
-        From format 12.0 (ANS) a key's first byte holds its level (bits 0-6) and context flag (bit 7),
-        and a delta's level is the previous frame's (see :meth:`_delta_head`)."""
+        """Scaled latent (C,h,w) times ``unit`` and level of a packet (integers with ANS); deltas need
+        a previous frame. From format 12.0 (ANS) a key's first byte holds its level (bits 0-6) and
+        context flag (bit 7), and a delta's level is the previous frame's (see :meth:`_delta_head`);
+        from 14.0 with a predictor the integers count sixteenths of a symbol (``unit`` 16)."""
         if len(payload) < 1:
             raise CoderError("empty payload")
         data = memoryview(payload)
@@ -850,12 +946,15 @@ class FrameDecoder:
                 state = self._prev + state
         elif kind == KEY:
             state = self._decode_key(level, data[1:], bool(payload[0] >> 7) if self.lean else None)
+            if self.unit > 1:
+                state = state * self.unit
             self._prev_residual = None
             self._prev_selectors = None
         else:
             pred, rest, use_context = self._delta_head(level, data)
-            residual = self._decode_ans(kind, level, rest, pred if use_context else None)
-            state = pred + residual
+            whole = pred if self.unit == 1 else (pred + self.unit // 2) // self.unit
+            residual = self._decode_ans(kind, level, rest, whole if use_context else None)
+            state = pred + residual if self.unit == 1 else pred + residual * self.unit
             self._prev_residual = residual
         self._prev = state
         self._prev_level = level
@@ -870,7 +969,13 @@ class FrameDecoder:
             if self.predictor is None and block & subpel.BILINEAR:
                 raise CoderError("delta head with the bilinear flag in a stream without a predictor table: "
                                  "the packet is damaged")
-            pred, rest = self._motion_prediction(level, block, data[1:])
+            fine = False
+            if self.fine:  # 14.0: bit 5 keeps the learned prediction's fraction
+                fine = bool(block & FINE_BIT)
+                block &= ~FINE_BIT
+                if fine and (self.predictor is None or block & subpel.BILINEAR or not block):
+                    raise CoderError("delta head with the fine flag but no learned prediction: the packet is damaged")
+            pred, rest = self._motion_prediction(level, block, data[1:], fine)
             return pred, rest, bool(data[0] & CONTEXT_BIT)
         pred, rest = self._prediction(level, data[1:])
         use_context = False
@@ -904,9 +1009,11 @@ class FrameDecoder:
             raise CoderError("delta payload too short for its motion block size: the packet is damaged")
         return self._motion_prediction(level, data[0], data[1:])
 
-    def _motion_prediction(self, level: int, block: int, data: memoryview) -> tuple[np.ndarray, memoryview]:
-        """The prediction of a delta whose block byte is ``block`` and whose motion section (if any)
-        starts ``data``, and the rest of ``data``."""
+    def _motion_prediction(self, level: int, block: int, data: memoryview,
+                           fine: bool = False) -> tuple[np.ndarray, memoryview]:
+        """The prediction (times ``unit``) of a delta whose block byte is ``block`` and whose motion
+        section (if any) starts ``data``, and the rest of ``data``; ``fine``: the learned prediction
+        from the state in sixteenths, its fraction kept (14.0)."""
         if block == 0:
             return self._prev, data
         if self.lean:  # 12.0: the codes delimit themselves
@@ -931,10 +1038,13 @@ class FrameDecoder:
             vectors, size = motion.decode_vectors_prefix(data, rows, cols, limit)
         else:
             vectors = motion.decode_vectors(data[start : start + size], rows, cols, limit)
+        prev = self._prev if self.unit == 1 or fine else (self._prev + self.unit // 2) // self.unit
         if bilinear:
-            pred = motion.predict(self._prev, vectors, block, channels=self.model.level_channels[level])
+            pred = motion.predict(prev, vectors, block, channels=self.model.level_channels[level])
         else:
-            pred = self.predictor.predict(self._prev, vectors, block, level)
+            pred = self.predictor.predict(prev, vectors, block, level)
+        if self.unit > 1 and not fine:
+            pred = pred * self.unit
         return pred, data[start + size :]
 
     def _decode_key(self, level: int, data: memoryview, use_context: bool | None = None) -> np.ndarray:
@@ -1007,5 +1117,6 @@ class FrameDecoder:
         return k + k * h * w
 
     def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
-        """Latent (1,C,h,w) float32 for the synthesis transform: the scaled latent divided by the gains."""
-        return (symbols.astype(np.float32) / self.model.gains[level][:, None, None])[None]
+        """Latent (1,C,h,w) float32 for the synthesis transform: the state (:meth:`decode_symbols`)
+        divided by ``unit`` and the gains."""
+        return (symbols.astype(np.float32) / (self.unit * self.model.gains[level][:, None, None]))[None]

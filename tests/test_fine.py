@@ -1,0 +1,137 @@
+"""Format 14.0: with a learned predictor the decoder's state counts sixteenths of a symbol, and a
+delta may keep its learned prediction's fraction (bit 5 of its head), which the encoder chooses by
+the synthesized pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+from vidcodec.codec import subpel
+from vidcodec.codec.vaegan import DELTA, FINE_BIT, KEY, FrameDecoder, FrameEncoder, picture_errors, to_tensor
+from vidcodec.errors import CoderError
+from vidcodec.models import zoo
+
+
+def _pan(model, frames: int = 6, w: int = 256, h: int = 192, step: int = 12) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(frame as the analysis takes it, its latent) of a window panning ``step`` pixels a frame across
+    a real picture: 3/4 of a latent pixel, where learned prediction has fractions."""
+    import av
+
+    with av.open(str(DATA.parents[1] / "samples" / "bikes.mp4")) as c:
+        big = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    out = []
+    for i in range(frames):
+        x = to_tensor(np.ascontiguousarray(big[100:100 + h, 200 + step * i:200 + step * i + w]))
+        out.append((x, model.analyze(x)[0]))
+    return out
+
+
+def _code(enc: FrameEncoder, dec: FrameDecoder, frames, with_pictures: bool = True) -> list:
+    """Code ``frames``, checking that the decoder holds the encoder's state after each; the payloads."""
+    payloads = []
+    for x, y in frames:
+        coded = enc.encode_latent(y, x if with_pictures else None)
+        state, level = dec.decode_symbols(coded.kind, coded.payload)
+        np.testing.assert_array_equal(state, enc._prev)
+        np.testing.assert_array_equal(dec.latent(state, level),
+                                      (enc._prev.astype(np.float32) / (16 * enc.model.gains[level][:, None, None]))[None])
+        payloads.append((coded.kind, coded.payload))
+    return payloads
+
+
+def test_fine_deltas_keep_encoder_and_decoder_in_step(tiny_model_dir, monkeypatch):
+    m = zoo.load("vaegan-tiny")
+    monkeypatch.setattr(FrameEncoder, "_fine_or_whole", lambda self, ys, x, fine, whole: fine)
+    enc = FrameEncoder(m, 1, gop=10, predictor=m.subpel)
+    frames = _pan(m)
+    dec = FrameDecoder(m, frames[0][1].shape, predictor=m.subpel)
+    assert enc.unit == dec.unit == 16
+    payloads = _code(enc, dec, frames)
+    fine = [p for kind, p in payloads if kind == DELTA and p[0] & FINE_BIT]
+    assert fine and all(not p[0] & subpel.BILINEAR and p[0] & 0x1F == enc.motion_block for p in fine)
+    assert np.any(enc._prev % 16)  # the state holds fractions
+    # The same bytes read as 13.0 payloads (bit 5 a part of the block side): other symbols or a failure.
+    old = FrameDecoder(m, frames[0][1].shape, major=13, predictor=m.subpel)
+    try:
+        states = [old.decode_symbols(kind, p)[0] for kind, p in payloads]
+        assert not np.array_equal(states[-1] * 16, enc._prev)
+    except CoderError:
+        pass
+
+
+def test_without_the_frames_the_encoder_keeps_whole_predictions(tiny_model_dir):
+    m = zoo.load("vaegan-tiny")
+    enc = FrameEncoder(m, 1, gop=10, predictor=m.subpel)
+    frames = _pan(m)
+    payloads = _code(enc, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames, with_pictures=False)
+    assert not any(kind == DELTA and p[0] & FINE_BIT for kind, p in payloads)
+    assert not np.any(enc._prev % 16) and enc.fine_choices == [0, 0]
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.25])
+def test_the_pictures_choose_between_fine_and_whole(tiny_model_dir, monkeypatch, kappa):
+    # Fine where p_e * dE/E + kappa * dbits/bits < 0 for both picture errors E (squared error, p_e
+    # = fine_persist[0]; 1 - SSIM, fine_persist[1]), dbits the candidates' estimated bits; with kappa 0:
+    # where both errors are the lower. Each choice, re-measured, says so; and picture_errors is what
+    # it says.
+    m = zoo.load("vaegan-tiny")
+    choose = FrameEncoder._fine_or_whole
+    seen = []
+
+    def error(self, candidate, x):
+        state = candidate[0] + candidate[1] * 16
+        out = m.synthesize((state.astype(np.float32) / (16 * m.gains[self.level][:, None, None]))[None])
+        mse, structure = picture_errors(out, x)
+        assert mse == pytest.approx(float(np.mean((out - x) ** 2)), rel=1e-4, abs=1e-9)
+        return mse, structure
+
+    def bits(candidate):
+        return candidate[2][0] + 8 * len(candidate[4]) + 8  # residuals, vectors, head byte
+
+    def spy(self, ys, x, fine, whole):
+        got = choose(self, ys, x, fine, whole)
+        (mf, sf), (mw, sw) = error(self, fine, x), error(self, whole, x)
+        rate = kappa * (bits(fine) - bits(whole)) / bits(whole)
+        pm, ps = self.fine_persist
+        seen.append((got is fine, pm * (mf - mw) / mw + rate < 0 and ps * (sf - sw) / sw + rate < 0))
+        return got
+
+    monkeypatch.setattr(FrameEncoder, "_fine_or_whole", spy)
+    enc = FrameEncoder(m, 1, gop=10, predictor=m.subpel)
+    enc.fine_kappa = kappa
+    frames = _pan(m, frames=8)
+    _code(enc, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames)
+    assert seen and all(took == rule for took, rule in seen)
+    assert any(took for took, _ in seen) and not all(took for took, _ in seen)  # both outcomes seen
+    assert sum(enc.fine_choices) == len(seen)
+
+
+def test_a_fine_flag_without_learned_prediction_is_damage(tiny_model_dir):
+    m = zoo.load("vaegan-tiny")
+    frames = _pan(m, frames=1)
+    key = FrameEncoder(m, 1, predictor=m.subpel).encode_latent(frames[0][1]).payload
+    for head in (FINE_BIT, FINE_BIT | subpel.BILINEAR | 2):  # no motion section; bilinear vectors
+        dec = FrameDecoder(m, frames[0][1].shape, predictor=m.subpel)
+        dec.decode_symbols(KEY, key)
+        with pytest.raises(CoderError, match="fine flag"):
+            dec.decode_symbols(DELTA, bytes([head, 0, 0, 0]))
+    plain = FrameDecoder(m, frames[0][1].shape)  # a 14.0 stream without a predictor table
+    plain.decode_symbols(KEY, key)
+    with pytest.raises(CoderError, match="fine flag"):
+        plain.decode_symbols(DELTA, bytes([FINE_BIT | 2, 0, 0, 0]))
+
+
+def test_picture_errors_are_mse_and_one_minus_ssim():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (1, 3, 32, 48)).astype(np.float32)
+    mse, structure = picture_errors(x, x)
+    assert mse < 1e-9 and structure < 1e-6
+    noisy = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1).astype(np.float32)
+    flat = np.full_like(x, 0.5)
+    m1, s1 = picture_errors(noisy, x)
+    _, s2 = picture_errors(flat, x)
+    assert m1 == pytest.approx(float(np.mean((noisy - x) ** 2)), rel=1e-5)
+    assert 0 < s1 < s2 <= 1.0 + 1e-6  # a flat picture has none of the structure
+    assert picture_errors(np.pad(x, ((0, 0), (0, 0), (0, 16), (0, 16))), x) == picture_errors(x, x)  # common size
