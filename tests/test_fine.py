@@ -72,10 +72,10 @@ def test_without_the_frames_the_encoder_keeps_whole_predictions(tiny_model_dir):
 
 @pytest.mark.parametrize("kappa", [0.0, 0.25])
 def test_the_pictures_choose_between_fine_and_whole(tiny_model_dir, monkeypatch, kappa):
-    # Fine where p_e * dE/E + kappa * dbits/bits < 0 for both picture errors E (squared error, p_e
-    # = fine_persist[0]; 1 - SSIM, fine_persist[1]), dbits the candidates' estimated bits; with kappa 0:
-    # where both errors are the lower. Each choice, re-measured, says so; and picture_errors is what
-    # it says.
+    # Fine where dE/E + kappa * dbits/R < 0 for both picture errors E (squared error, 1 - SSIM),
+    # dbits the candidates' estimated bits and R the mean bits a frame since the keyframe (at least
+    # the whole candidate's); with kappa 0: where both errors are the lower. Each choice, re-measured,
+    # says so; and picture_errors is what it says.
     m = zoo.load("vaegan-tiny")
     choose = FrameEncoder._fine_or_whole
     seen = []
@@ -93,9 +93,9 @@ def test_the_pictures_choose_between_fine_and_whole(tiny_model_dir, monkeypatch,
     def spy(self, ys, x, fine, whole):
         got = choose(self, ys, x, fine, whole)
         (mf, sf), (mw, sw) = error(self, fine, x), error(self, whole, x)
-        rate = kappa * (bits(fine) - bits(whole)) / bits(whole)
-        pm, ps = self.fine_persist
-        seen.append((got is fine, pm * (mf - mw) / mw + rate < 0 and ps * (sf - sw) / sw + rate < 0))
+        mean = max(self._gop_bits / self._since_key, bits(whole))
+        rate = kappa * (bits(fine) - bits(whole)) / mean
+        seen.append((got is fine, (mf - mw) / mw + rate < 0 and (sf - sw) / sw + rate < 0))
         return got
 
     monkeypatch.setattr(FrameEncoder, "_fine_or_whole", spy)

@@ -303,12 +303,12 @@ def test_golden_terse_stream_is_version_13_with_shorter_headers_and_selectors(ti
         _assert_misread_as(packets, r.header, major=12)
 
 
-def test_golden_fine_stream_is_version_14_with_fine_deltas(tiny_model_dir):
+def test_golden_fine_stream_is_version_14_with_a_fine_delta(tiny_model_dir):
     # The same pan as golden_terse, made the same way (`python tests/tiny_model.py fine`). With the
     # predictor table the state counts sixteenths of a symbol (the .npz holds them): the key and the
-    # deltas up to the first fine one are 13.0's bytes (the state is whole symbols times 16 until
-    # then); two deltas set the fine flag (bit 5 of the head byte, block side 8 in bits 0-4) and keep
-    # the learned prediction's fraction, so the state holds fractions after them. Read as 13.0
+    # deltas before the fine one are 13.0's bytes (the state is whole symbols times 16 until then);
+    # the last delta sets the fine flag (bit 5 of the head byte, block side 8 in bits 0-4) and keeps
+    # the learned prediction's fraction, so the state holds fractions after it. Read as 13.0
     # payloads (bit 5 a part of the block side), the stream gives other symbols or fails.
     packets = _golden_pan_packets("fine", (14, 0))
     terse = _golden_pan_packets("terse", (13, 0))
@@ -316,12 +316,12 @@ def test_golden_fine_stream_is_version_14_with_fine_deltas(tiny_model_dir):
         h = r.header
     heads = [_colour_section(p, h)[1][0] for p in packets[1:]]
     fine = [bool(b & 0x20) for b in heads]
-    assert fine == [False, False, True, False, True] and {b & 0x1F for b in heads} == {8}
+    assert fine == [False, False, False, False, True] and {b & 0x1F for b in heads} == {8}
     assert not any(b & 0x80 for b, f in zip(heads, fine, strict=True) if f)  # learned prediction only
-    assert [p.payload for p in packets[:3]] == [p.payload for p in terse[:3]]
+    assert [p.payload for p in packets[:5]] == [p.payload for p in terse[:5]]
     _check_golden_pan("fine", major=14)
     want = np.load(DATA / "golden_fine.npz")["symbols"]
-    assert not np.any(want[:3] % 16) and np.any(want[3] % 16)
+    assert not np.any(want[:5] % 16) and np.any(want[5] % 16)
     m = zoo.load(h.model_name, h.model_hash.hex())
     old = FrameDecoder(m, h.latent_shape, major=13, predictor=m.subpel)
     got = []

@@ -10,7 +10,23 @@ byte unless FLAG_BYTE=0). Costs an encoder one synthesis per candidate per delta
 
     python runs/encoder-tuning/frac_pick.py FRAMES CLIP[:SKIP]...
 
-Env as frac_state.py (FRAC, ZERO, MOVING, ...) plus LAMBDA_SCALE (default 1; 0 = lower MSE wins).
+Env as frac_state.py (FRAC, ZERO, MOVING, ...) plus LAMBDA_SCALE (default 1; 0 = lower MSE wins)
+and KAPPA (> 0: the relative rule format 14.0's encoder uses, dMSE/MSE + KAPPA dbits/bits < 0).
+Both encoders are format 13.0 ones (whole-symbol state), the fraction simulated as in frac_state.py.
+
+Measured 2026-12-04 (session 38; vaegan-i; 20 frames, every level, one keyframe, no prefilter nor
+colour corrections), PSNR / MS-SSIM BD-rate against whole symbols:
+- FLAG_BYTE=1 (a byte a delta), LAMBDA_SCALE=1: carphone +5.52 / +4.48 % (the byte is 18 % of its
+  lowest level's deltas), Megamind 120- -10.10 / -16.65 %; FLAG_BYTE=0: carphone +2.04 / +1.35 %.
+- FLAG_BYTE=0, LAMBDA_SCALE=0 / 0.5: carphone -2.08 / -0.57 and -3.29 / -2.61, tree -0.90 / +3.36
+  and -0.87 / +3.26, Megamind -4.92 / -7.07 and -9.62 / -15.15, cityCC0 -0.66 / -0.33 and
+  -5.01 / -3.05, bikes from 30 -4.49 / -2.66 and -8.41 / -5.51, vtest +0.78 / +0.52 and
+  +0.75 / +0.46, diver +0.09 / -0.59 and -1.92 / -1.08, motion.mov -1.14 / -0.37 and -1.41 / +1.23,
+  balle-jbart -4.44 / -6.36 and -2.48 / +3.29, cockatoo -4.02 / -4.56 and -6.85 / -7.85 %.
+- KAPPA=0.25: carphone -3.09 / -2.26, tree -0.45 / +3.57 %; KAPPA=0.15 alike.
+So the pictures keep most of the pans' gain and turn the local-motion losses of frac_state.py
+(carphone +15 %) into gains; tree's MS-SSIM loss stays (fixed in the built rule by also weighing
+1 - SSIM: fine_ab.py).
 """
 import os
 import sys

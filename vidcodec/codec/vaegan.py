@@ -81,10 +81,13 @@ CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit
 FINE_MAJOR, FINE_BIT, FINE_BLOCK_MAX, UNIT = 14, 0x20, 0x1F, 16
 # The encoder keeps a fine prediction where its picture, synthesized, costs less than the whole one's,
 # in squared error E and in structure E = 1 - SSIM alike (FrameEncoder._fine_or_whole):
-# (E_fine - E_whole) / E_whole + FINE_KAPPA * (bits_fine - bits_whole) / bits_whole < 0 (the slope of a
-# curve gaining ~1.5 dB PSNR per doubling of the rate, at the frame's own operating point).
+# (E_fine - E_whole) / E_whole + FINE_KAPPA * (bits_fine - bits_whole) / R < 0, with R the mean bits a
+# frame since the keyframe (the keyframe's included; at least bits_whole): the slope of a curve gaining
+# ~1.5 dB PSNR per doubling of the rate, at the stream's operating point. Against R the frame's own
+# bits, which made 13 bytes saved on a 16-byte delta worth a lasting 2 % MS-SSIM loss on a still scene
+# (OpenCV's tree), OpenCV's vtest +0.93 -> +0.25 %, tree +1.95 -> -0.16 %, Megamind -6.1 -> -7.5 %
+# MS-SSIM BD-rate (30 frames; runs/encoder-tuning/fine_ab.py).
 FINE_KAPPA = 0.25
-FINE_PERSIST = (1.0, 4.0)
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
 # eighth delta finest, the fourth between finer, the others coarser, as low-delay video coders do
@@ -323,8 +326,7 @@ class FrameEncoder:
         # encode_latent is given the frame (else never: the shipped whole-symbol prediction).
         self.unit = UNIT if self.lean and major >= FINE_MAJOR and predictor is not None else 1
         self.fine_kappa = FINE_KAPPA
-        self.fine_persist = FINE_PERSIST  # (squared error, structure)
-        self.fine_no_more_bits = False
+        self._gop_bits = 0  # payload bits since the last keyframe, the keyframe's included
         self.fine_choices = [0, 0]  # deltas where the pictures chose: [whole, fine]
         if colour is not None and major < 11:
             raise UsageError("colour corrections need format 11.0")
@@ -393,6 +395,7 @@ class FrameEncoder:
         coded = self._encode_latent(y, x)
         if self.colour is not None and x is not None:
             coded = self.corrected(coded, lambda: self._prev, x)
+        self._gop_bits = (0 if coded.kind == KEY else self._gop_bits) + 8 * len(coded.payload)
         return coded
 
     def corrected(self, coded: EncodedFrame, decoded: Callable[[], np.ndarray], source: np.ndarray) -> EncodedFrame:
@@ -533,13 +536,10 @@ class FrameEncoder:
             return picture_errors(self.model.synthesize(lat), x)
 
         (mf, sf), (mw, sw) = errors(fine), errors(whole)
-        rate = self.fine_kappa * (bits(fine) - bits(whole)) / bits(whole)
-        pm, ps = self.fine_persist
+        rate = self.fine_kappa * (bits(fine) - bits(whole)) / max(self._gop_bits / self._since_key, bits(whole))
         # Both the squared error and the structure (1 - SSIM) must gain: on foliage the fraction's
         # smoother pictures had less squared error and lost MS-SSIM (OpenCV's tree, 30 frames: +3.8 %).
-        take = pm * (mf - mw) / mw + rate < 0 and ps * (sf - sw) / sw + rate < 0
-        if self.fine_no_more_bits and bits(fine) > bits(whole):
-            take = False
+        take = (mf - mw) / mw + rate < 0 and (sf - sw) / sw + rate < 0
         self.fine_choices[take] += 1
         return fine if take else whole
 
