@@ -9,8 +9,17 @@ import pytest
 from conftest import DATA
 
 from vidcodec.codec import subpel
-from vidcodec.codec.vaegan import (DELTA, FINE_BIT, FINE_KAPPA, FINE_MARGIN, KEY, FrameDecoder, FrameEncoder,
-                                   picture_errors, to_tensor)
+from vidcodec.codec.vaegan import (
+    DELTA,
+    FINE_BIT,
+    FINE_KAPPA,
+    FINE_MARGIN,
+    KEY,
+    FrameDecoder,
+    FrameEncoder,
+    picture_errors,
+    to_tensor,
+)
 from vidcodec.errors import CoderError
 from vidcodec.models import zoo
 
@@ -103,7 +112,7 @@ def test_the_pictures_choose_between_fine_and_whole(tiny_model_dir, monkeypatch,
     monkeypatch.setattr(FrameEncoder, "_fine_or_whole", spy)
     enc = FrameEncoder(m, 1, gop=10, predictor=m.subpel)
     enc.fine_kappa = kappa
-    enc.fine_margin = 0.0 if kappa == 0 else FINE_MARGIN
+    enc.fine_margin = 0.0 if kappa == 0 else max(FINE_MARGIN, 0.02)
     frames = _pan(m, frames=8)
     _code(enc, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames)
     assert seen and all(took == rule for took, rule in seen)

@@ -152,15 +152,8 @@ def make_golden_pan(name: str, width: int = 128, height: int = 96, quality: int 
                     out.mux(p)
             for p in s.encode():
                 out.mux(p)
-        from vidcodec.codec import vaegan
-
-        # golden_fine: fine deltas without the encoder's margin (with it the tiny model's pan has none)
-        margin, vaegan.FINE_MARGIN = vaegan.FINE_MARGIN, 0.0 if name == "fine" else vaegan.FINE_MARGIN
-        try:
-            vidcodec.encode(clip, DATA / f"golden_{name}.gvc", model="vaegan-tiny", quality=quality, gop=6,
-                            overwrite=True)
-        finally:
-            vaegan.FINE_MARGIN = margin
+        vidcodec.encode(clip, DATA / f"golden_{name}.gvc", model="vaegan-tiny", quality=quality, gop=6,
+                        overwrite=True)
     symbols, colours = [], []
     with GvcReader(DATA / f"golden_{name}.gvc") as r:
         m = zoo.load("vaegan-tiny")

@@ -88,11 +88,14 @@ FINE_MAJOR, FINE_BIT, FINE_BLOCK_MAX, UNIT = 14, 0x20, 0x1F, 16
 # (OpenCV's tree), OpenCV's vtest +0.93 -> +0.25 %, tree +1.95 -> -0.16 %, Megamind -6.1 -> -7.5 %
 # MS-SSIM BD-rate (30 frames; runs/encoder-tuning/fine_ab.py).
 FINE_KAPPA = 0.25
-# ... and by more than this margin (a marginal gain on the frame is not worth it: a picture's error
-# lasts while the next deltas' residuals leave it; 30 frames, MS-SSIM BD-rate, margin 0 -> 0.02 ->
-# 0.05: OpenCV's vtest +0.28 -> -0.02 -> -0.02 %, bikes' pan -4.39 -> -4.03 -> -1.68 %, Megamind
-# -7.51 -> -5.83 -> -3.62 %).
-FINE_MARGIN = 0.02
+# ... and by more than this margin. A margin spares still scenes a marginal gain on the frame whose
+# error lasts (a picture's error stays while the next deltas' residuals leave it) but costs camera
+# motion more: 30 frames, MS-SSIM BD-rate, margin 0 -> 0.02 -> 0.05: OpenCV's vtest +0.28 -> -0.02 ->
+# -0.02 %, bikes' pan -4.39 -> -4.03 -> -1.68 %, Megamind -7.51 -> -5.83 -> -3.62 %; 100 frames,
+# PSNR / MS-SSIM, margin 0 -> 0.02: bikes -5.76 / -4.68 -> -4.15 / -3.33 %, vtest +1.46 / +1.30 ->
+# +0.52 / +0.44 %, diver -0.52 / -0.37 -> -0.07 / -0.06 %, Megamind (50) -3.95 / -7.16 -> -2.84 / -5.81 %
+# (docs/eval/fine). None: the mean gain is larger.
+FINE_MARGIN = 0.0
 # Per-delta factors of the encoder's rate-distortion lambdas, in a cycle from the keyframe (delta n
 # uses factor n mod len): a cascade such as (0.5, 1.3, 1.1, 1.3, 0.8, 1.3, 1.1, 1.3) codes every
 # eighth delta finest, the fourth between finer, the others coarser, as low-delay video coders do
