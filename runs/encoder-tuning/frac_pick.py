@@ -30,7 +30,6 @@ So the pictures keep most of the pans' gain and turn the local-motion losses of 
 """
 import os
 import sys
-from pathlib import Path
 from typing import ClassVar
 
 import frac_state
@@ -38,8 +37,8 @@ import latent_curve
 import numpy as np
 
 from vidcodec.codec import vaegan
-from vidcodec.codec.vaegan import FrameEncoder, to_rgb, to_tensor
-from vidcodec.evaluate import bdrate, rd
+from vidcodec.codec.vaegan import FrameEncoder, to_rgb
+from vidcodec.evaluate import bdrate
 
 m = frac_state.m
 LAMBDA_SCALE = float(os.environ.get("LAMBDA_SCALE", "1"))
@@ -126,10 +125,8 @@ def pick_curve(ref, ys, lams):
 if __name__ == "__main__":
     n = int(sys.argv[1])
     for spec in sys.argv[2:]:
-        clip, _, skip = spec.partition(":")
-        ref, _ = rd.read_frames(Path(clip), n, int(skip or 0))
-        ys = [m.analyze(to_tensor(f, m.downscale))[0] for f in ref]
-        base = latent_curve.curve(m, lambda level: FrameEncoder(m, level, gop=10**6, predictor=m.subpel, major=13), ref, ys)
+        name, ref, ys = latent_curve.clip_latents(m, spec, n)
+        base = frac_state.curve(FrameEncoder, ref, ys)
         lams = slopes(base, ref[0].shape[0] * ref[0].shape[1])
         FracPick.picks = [0, 0]
         vaegan.motion.predict = frac_state.whole_state_predict
@@ -140,7 +137,7 @@ if __name__ == "__main__":
         p = bdrate.bd_rate([(b, q) for b, q, _ in base], [(b, q) for b, q, _ in test])
         s = bdrate.bd_rate([(b, bdrate.ms_ssim_db(q)) for b, _, q in base],
                            [(b, bdrate.ms_ssim_db(q)) for b, _, q in test])
-        print(f"{Path(clip).name}:{skip or 0} {n} frames: fraction picked by pictures against whole symbols, "
+        print(f"{name} {n} frames: fraction picked by pictures against whole symbols, "
               f"PSNR / MS-SSIM BD-rate {p:+.2f} / {s:+.2f} % (picked whole {FracPick.picks[0]}, "
               f"fraction {FracPick.picks[1]} of the deltas that differed)", flush=True)
         for (b0, p0, s0), (b1, p1, s1) in zip(base, test):

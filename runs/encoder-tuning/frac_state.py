@@ -61,14 +61,13 @@ only where the block's vector is the frame's global one, or weighed by the synth
 """
 import os
 import sys
-from pathlib import Path
 
 import latent_curve
 import numpy as np
 
 from vidcodec.codec import motion, subpel, vaegan
-from vidcodec.codec.vaegan import FrameEncoder, to_tensor
-from vidcodec.evaluate import bdrate, rd
+from vidcodec.codec.vaegan import FrameEncoder
+from vidcodec.evaluate import bdrate
 from vidcodec.models import zoo
 
 m = zoo.load(zoo.DEFAULT_MODEL)
@@ -112,26 +111,26 @@ _orig_motion_predict = motion.predict
 
 
 class Frac(FrameEncoder):
-    def _whole(self) -> np.ndarray:
+    def _rounded_state(self) -> np.ndarray:
         return np.rint(self._prev).astype(np.int64)
 
     def _search(self, ys):
         if not self.motion_block:
             return None
         k = self._search_channels
-        return motion.search(ys[:k], self._whole()[:k], self.motion_block, self.motion_lambda)
+        return motion.search(ys[:k], self._rounded_state()[:k], self.motion_block, self.motion_lambda)
 
     def _moved(self, ys, v):
         if v is None:
             return None
         k = self._search_channels
-        v = self.predictor.refine(ys[:k], self._whole(), v, self.motion_block, self.motion_lambda, self.level)
+        v = self.predictor.refine(ys[:k], self._rounded_state(), v, self.motion_block, self.motion_lambda, self.level)
         if not v.any():
             return None
         pred = frac_predict(self.predictor, self._prev, v, self.motion_block, self.level)
         # the shipped prediction (whole symbols, the predictor's own rounding) from the state rounded
         self._frac_pred = pred
-        self._whole_pred = self.predictor.predict(self._whole(), v, self.motion_block, self.level)
+        self._whole_pred = self.predictor.predict(self._rounded_state(), v, self.motion_block, self.level)
         if MOVING and np.mean(v.reshape(-1, 2).any(axis=1)) < MOVING:  # the fraction only when most blocks move
             pred = self._whole_pred
         if GLOBAL:  # the fraction only when one vector moves most of the frame (a rule on the vectors)
@@ -187,9 +186,7 @@ def curve(cls, ref, ys):
 if __name__ == "__main__":
     frames = int(sys.argv[1])
     for spec in sys.argv[2:]:
-        clip, _, skip = spec.partition(":")
-        ref, _ = rd.read_frames(Path(clip), frames, int(skip or 0))
-        ys = [m.analyze(to_tensor(f, m.downscale))[0] for f in ref]
+        name, ref, ys = latent_curve.clip_latents(m, spec, frames)
         base = curve(FrameEncoder, ref, ys)
         vaegan.motion.predict = whole_state_predict
         try:
@@ -199,7 +196,7 @@ if __name__ == "__main__":
         p = bdrate.bd_rate([(b, q) for b, q, _ in base], [(b, q) for b, q, _ in test])
         s = bdrate.bd_rate([(b, bdrate.ms_ssim_db(q)) for b, _, q in base],
                            [(b, bdrate.ms_ssim_db(q)) for b, _, q in test])
-        print(f"{Path(clip).name}:{skip or 0} {frames} frames: fractional state against whole symbols, PSNR / MS-SSIM "
+        print(f"{name} {frames} frames: fractional state against whole symbols, PSNR / MS-SSIM "
               f"BD-rate {p:+.2f} / {s:+.2f} %", flush=True)
         for (b0, p0, s0), (b1, p1, s1) in zip(base, test):
             print(f"   {b0:.4f} bpp {p0:.2f} dB {s0:.4f} -> {b1:.4f} bpp {p1:.2f} dB {s1:.4f}", flush=True)

@@ -4,11 +4,20 @@ encoder's own decoded latent (what the decoder holds). Imported by the scripts b
 ``python runs/encoder-tuning/SCRIPT.py``, which puts this folder on the path)."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from vidcodec.codec.vaegan import FrameEncoder, to_rgb
-from vidcodec.evaluate import metrics
+from vidcodec.codec.vaegan import FrameEncoder, to_rgb, to_tensor
+from vidcodec.evaluate import metrics, rd
+
+
+def clip_latents(m, spec: str, frames: int) -> tuple[str, list[np.ndarray], list[np.ndarray]]:
+    """``CLIP[:SKIP]``'s name with its skip, its first ``frames`` RGB frames from SKIP on, and
+    their latents from model ``m``."""
+    clip, _, skip = spec.partition(":")
+    ref, _ = rd.read_frames(Path(clip), frames, int(skip or 0))
+    return f"{Path(clip).name}:{skip or 0}", ref, [m.analyze(to_tensor(f, m.downscale))[0] for f in ref]
 
 
 def curve(m, make: Callable[[int], FrameEncoder], ref: list[np.ndarray],
