@@ -78,7 +78,8 @@ SELECTOR_MAJOR = 13  # from this major on, a delta's selectors are coded by the 
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
 # 14.0, streams with a learned predictor: the decoder's state holds sixteenths of a symbol (UNIT), and
 # bit 5 of a delta's head (FINE_BIT; block sides 1..31) keeps the learned prediction's fraction.
-FINE_MAJOR, FINE_BIT, FINE_BLOCK_MAX, UNIT = 14, 0x20, 0x1F, 16
+FINE_MAJOR, FINE_BIT, FINE_BLOCK_MAX, UNIT_BITS = 14, 0x20, 0x1F, 4
+UNIT = 1 << UNIT_BITS
 # The encoder keeps a fine prediction where its picture, synthesized, costs less than the whole one's,
 # in squared error E and in structure E = 1 - SSIM alike (FrameEncoder._fine_or_whole):
 # (E_fine - E_whole) / E_whole + FINE_KAPPA * (bits_fine - bits_whole) / R < 0, with R the mean bits a
@@ -201,6 +202,18 @@ def _symbols(values: np.ndarray) -> np.ndarray:
     """Round to integer symbols (half to even), clamped to what a symbol section can carry (a residual
     between two clamped latents can reach twice the cap)."""
     return np.rint(np.clip(values, -MAX_ESCAPE, MAX_ESCAPE)).astype(np.int64)
+
+
+def whole_symbols(state: np.ndarray, unit: int) -> np.ndarray:
+    """Whole symbols of a state or prediction counted in 1/``unit`` (1 or UNIT): ⌊(v + 8) / 16⌋,
+    halves rounded up (format 14.0; an arithmetic shift, the floor division for negative values too)."""
+    return state if unit == 1 else (state + (UNIT >> 1)) >> UNIT_BITS
+
+
+def state_latent(state: np.ndarray, unit: int, gains: np.ndarray) -> np.ndarray:
+    """The synthesis transform's input (1,C,h,w) float32 for a decoded state counted in 1/``unit``
+    and the level's gains (C,): the state in float32 divided by unit · gains (format 14.0)."""
+    return (state.astype(np.float32) / (unit * gains[:, None, None]))[None]
 
 
 def picture_errors(out: np.ndarray, x: np.ndarray) -> tuple[float, float]:
@@ -336,6 +349,7 @@ class FrameEncoder:
         self.fine_kappa = FINE_KAPPA
         self.fine_margin = FINE_MARGIN
         self._gop_bits = 0  # payload bits since the last keyframe, the keyframe's included
+        self._whole_of: tuple[np.ndarray, np.ndarray] | None = None  # (_prev, its whole symbols)
         self.fine_choices = [0, 0]  # deltas where the pictures chose: [whole, fine]
         if colour is not None and major < 11:
             raise UsageError("colour corrections need format 11.0")
@@ -415,7 +429,7 @@ class FrameEncoder:
         process of a worker-process encode (:mod:`vidcodec.gopencode`) with the workers' latents."""
 
         def latent() -> np.ndarray:
-            return (decoded().astype(np.float32) / (self.unit * self.model.gains[coded.level][:, None, None]))[None]
+            return state_latent(decoded(), self.unit, self.model.gains[coded.level])
 
         # What a correction must save depends on the rate: the mean bits of the last frames.
         self._bits.append(8 * len(coded.payload))
@@ -462,7 +476,7 @@ class FrameEncoder:
         try:
             quarters = self._search(ys)
             if quarters is not None and self.predictor is not None:
-                bilinear = motion.predict(self._whole(self._prev), quarters, self.motion_block, channels=self.channels)
+                bilinear = motion.predict(self._prev_whole(), quarters, self.motion_block, channels=self.channels)
                 weighed.append(weigh(ys, bilinear * self.unit, self.motion_block | subpel.BILINEAR,
                                      motion.encode_vectors(quarters)))
             moved = self._moved(ys, quarters)
@@ -516,19 +530,24 @@ class FrameEncoder:
         cost = error + self._lam() * self.channel_lambda * (plan[0] + 8 * len(vectors))
         return cost, pred, r, plan, block, vectors
 
-    def _whole(self, state: np.ndarray) -> np.ndarray:
-        """Whole symbols of a state or prediction in units of 1/unit: rounded half up (format 14.0)."""
-        return state if self.unit == 1 else (state + self.unit // 2) // self.unit
+    def _prev_whole(self) -> np.ndarray:
+        """The state's whole symbols (:func:`whole_symbols`), computed once per state: the motion
+        search, the bilinear and the learned prediction all start from them."""
+        if self.unit == 1:
+            return self._prev
+        if self._whole_of is None or self._whole_of[0] is not self._prev:
+            self._whole_of = (self._prev, whole_symbols(self._prev, self.unit))
+        return self._whole_of[1]
 
     def _split(self, ys: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A prediction in units of 1/unit as whole symbols (what residual contexts see) and ``ys``
         less the prediction's fraction (what whole residuals are rounded against)."""
-        whole = self._whole(pred)
         if self.unit == 1:
-            return whole, ys
-        frac = pred - whole * self.unit
-        if not frac.any():
-            return whole, ys
+            return pred, ys
+        if not (pred & (self.unit - 1)).any():  # whole symbols times unit: an exact shift
+            return pred >> UNIT_BITS, ys
+        whole = whole_symbols(pred, self.unit)
+        frac = pred - (whole << UNIT_BITS)
         return whole, (ys - frac.astype(np.float32) / np.float32(self.unit)).astype(np.float32)
 
     def _fine_or_whole(self, ys: np.ndarray, x: np.ndarray, fine: tuple, whole: tuple) -> tuple:
@@ -541,8 +560,7 @@ class FrameEncoder:
 
         def errors(c: tuple) -> tuple[float, float]:
             state = c[0] + c[1] * self.unit
-            lat = (state.astype(np.float32) / (self.unit * self.model.gains[self.level][:, None, None]))[None]
-            return picture_errors(self.model.synthesize(lat), x)
+            return picture_errors(self.model.synthesize(state_latent(state, self.unit, self.model.gains[self.level])), x)
 
         (mf, sf), (mw, sw) = errors(fine), errors(whole)
         rate = self.fine_kappa * (bits(fine) - bits(whole)) / max(self._gop_bits / self._since_key, bits(whole))
@@ -591,7 +609,7 @@ class FrameEncoder:
         if not self.motion_block:
             return None
         k = self._search_channels
-        return motion.search(ys[:k], self._whole(self._prev[:k]), self.motion_block, self.motion_lambda)
+        return motion.search(ys[:k], self._prev_whole()[:k], self.motion_block, self.motion_lambda)
 
     @property
     def _search_channels(self) -> int:
@@ -608,7 +626,7 @@ class FrameEncoder:
         if self.predictor is None:
             return (motion.predict(self._prev, v, self.motion_block, channels=self.channels), v) if v.any() else None
         k = self._search_channels
-        prev = self._whole(self._prev)
+        prev = self._prev_whole()
         v = self.predictor.refine(ys[:k], prev, v, self.motion_block, self.motion_lambda, self.level)
         return (self.predictor.predict(prev, v, self.motion_block, self.level) * self.unit, v) if v.any() else None
 
@@ -961,8 +979,7 @@ class FrameDecoder:
             self._prev_selectors = None
         else:
             pred, rest, use_context = self._delta_head(level, data)
-            whole = pred if self.unit == 1 else (pred + self.unit // 2) // self.unit
-            residual = self._decode_ans(kind, level, rest, whole if use_context else None)
+            residual = self._decode_ans(kind, level, rest, whole_symbols(pred, self.unit) if use_context else None)
             state = pred + residual if self.unit == 1 else pred + residual * self.unit
             self._prev_residual = residual
         self._prev = state
@@ -1047,7 +1064,7 @@ class FrameDecoder:
             vectors, size = motion.decode_vectors_prefix(data, rows, cols, limit)
         else:
             vectors = motion.decode_vectors(data[start : start + size], rows, cols, limit)
-        prev = self._prev if self.unit == 1 or fine else (self._prev + self.unit // 2) // self.unit
+        prev = self._prev if fine else whole_symbols(self._prev, self.unit)
         if bilinear:
             pred = motion.predict(prev, vectors, block, channels=self.model.level_channels[level])
         else:
@@ -1128,4 +1145,4 @@ class FrameDecoder:
     def latent(self, symbols: np.ndarray, level: int) -> np.ndarray:
         """Latent (1,C,h,w) float32 for the synthesis transform: the state (:meth:`decode_symbols`)
         divided by ``unit`` and the gains."""
-        return (symbols.astype(np.float32) / (self.unit * self.model.gains[level][:, None, None]))[None]
+        return state_latent(symbols, self.unit, self.model.gains[level])
