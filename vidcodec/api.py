@@ -171,11 +171,11 @@ def encode(
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
     ``gop``: a keyframe at least every ``gop`` frames (and at scene cuts); by default
-    :data:`DEFAULT_GOP` (250, x264's), 1 s of frames with ``bitrate``, 32 with ``mode="gan"``.
+    :data:`DEFAULT_GOP` (250, x264's; with ``bitrate`` too), 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``; ``"int8"``: the analysis with 8-bit
     convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16).
-    ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP to hold that
-    average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
+    ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP and a
+    lambda factor steered per delta frame to hold that average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
     that a reader can join mid-stream; by default it does so when ``dst`` is a pipe or stdout.
     ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
@@ -289,7 +289,7 @@ def encode(
         rate = None
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
-            rate = RateController(bitrate, fps, gop, m.levels, bufsize)
+            rate = RateController(bitrate, fps, gop, m.levels, bufsize, frames=_expected_frames(source, max_frames))
         if refine < 0:
             raise UsageError(f"--refine must be >= 0 (got {refine})")
         refiner = None

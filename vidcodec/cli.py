@@ -26,7 +26,6 @@ from .codec import (
     DEFAULT_LATENT_BITS,
     DEFAULT_MODEL,
     DEFAULT_SEARCH_ITERS,
-    RATE_GOP_SECONDS,
     SUBPEL_MODES,
 )
 from .errors import UsageError, VidcodecError
@@ -129,13 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "(5 for the default vaegan-i; docs/MODELS.md gives each model's)")
     enc.add_argument("--bitrate", type=float, metavar="KBPS",
                      help="hold this average bitrate (kbit/s) instead of a fixed --quality: the level is "
-                     "chosen per GOP")
+                     "chosen at each keyframe, and each delta frame's rate-distortion trade-off is steered to "
+                     "pay the excess back (a keyframe at another level only when that cannot)")
     enc.add_argument("--bufsize", type=float, metavar="KBITS",
                      help="with --bitrate, the most the stream may run ahead of its budget before a GOP is cut "
-                     "short at a lower level (default: 2 s or 1.5 GOPs of the bitrate, whichever is larger)")
+                     "short at a lower level (default: 2 s of the bitrate, up to 3 s for GOPs of 1.3-2 s)")
     enc.add_argument("--gop", type=int, metavar="N",
                      help=f"a keyframe at least every N frames (and at scene cuts); 1 = intra only. Default "
-                     f"{DEFAULT_GOP} (as x264), {RATE_GOP_SECONDS:g} s of frames with --bitrate, "
+                     f"{DEFAULT_GOP} (as x264; with --bitrate too), "
                      f"{DEFAULT_GAN_GOP} with --mode gan. Live streams want ~2 s (e.g. 50 at 25 fps): a viewer "
                      "joins, and a lost packet heals, at the next keyframe")
     enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
     ev.add_argument("--gop", type=int, metavar="N",
                     help=f"keyframe interval of vidcodec and of x264/x265 (-g) alike (default {DEFAULT_GOP}; "
-                    f"with --bitrate the encoder's {RATE_GOP_SECONDS:g} s; --mode gan {DEFAULT_GAN_GOP})")
+                    f"--mode gan {DEFAULT_GAN_GOP})")
     ev.add_argument("--model", help=f"installed model to evaluate (default {DEFAULT_MODEL}; --mode gan: "
                     f"{DEFAULT_GAN_MODEL})")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(method or channels -> SSIM, PSNR, compression ratio)")
     ev.add_argument("--bitrate", nargs="+", type=float, metavar="KBPS",
                     help="instead of the RD sweep: encode each clip with --bitrate at each target and report the "
-                    "achieved rate, the spread of per-GOP rates and the quality")
+                    "achieved rate, the largest rate over 2 s, the quality, and x264 medium's one-pass "
+                    "average bitrate mode at the same target")
     ev.add_argument("--mode", choices=["vaegan", "gan"], default="vaegan",
                     help="gan: measure a GAN generator instead (--model, default " + DEFAULT_GAN_MODEL + "): the "
                     "seed's Table 1 layout (16-bit, lossy 8/6/4-bit latents, JPEG q=1: SSIM, PSNR, CR, seconds "

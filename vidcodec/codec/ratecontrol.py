@@ -1,17 +1,36 @@
-"""Average-bitrate control: the quality level is chosen per GOP to hit ``--bitrate``.
+"""Average-bitrate control: a level per GOP and a rate-distortion lambda factor per delta frame.
 
 A leaky-bucket model (like a VBV): every frame adds its real size in bits (container framing
 included) and drains the per-frame target ``kbps·1000 / fps``; ``fullness`` is how many bits the
-stream is ahead of its budget. A level can only change at a keyframe, so at each keyframe (a GOP
-start, a scene cut, or an emergency cut, below) the encoder measures the exact keyframe size
-``K[l]`` at every level (it codes the keyframe at each level: cheap next to the transforms) and the
-controller predicts the bits of the coming GOP at each level as
+stream is ahead of its budget. Two controls hold it near zero:
+
+* **the level**, which can only change at a keyframe: at each keyframe (a GOP start, a scene cut,
+  or a cut below) the encoder measures the exact keyframe size ``K[l]`` at every level (it codes
+  the keyframe at each level: cheap next to the transforms) and the controller picks the level
+  whose predicted GOP fits the budget (below);
+* **the lambda factor** ``lam`` of each delta (``FrameEncoder._lam``: it multiplies the lambdas of
+  the encoder's candidate choice, RDOQ and unchanged channels): after every frame it is set so that
+  the open GOP's deltas, at the bits they cost, pay the excess back over the rest of the GOP's
+  expected length (at least ``_HORIZON`` s): ``lam = (d₁ / wanted) ** (1 / _ALPHA)`` within
+  ``_LAM_RANGE``, ``d₁`` a running average of the GOP's delta bits brought back to ``lam = 1``, as a
+  delta's bits scale like ``lam ** −_ALPHA``. Measured (vaegan-i, 100 frames, levels 3/5/7, gop 250):
+  factor 2 → 0.57-0.76× the bits, 4 → 0.22-0.53×, 0.5 → 1.12-1.37×; against the fixed levels' curve
+  at the same rate, PSNR within −0.8 … +0.4 dB for factors 0.5-2 (bikes, a pan, loses at 2, vtest, a
+  still camera, gains at 2-4, diver within ±0.26 dB), so ``_LAM_RANGE`` = 0.4-2.5, a bit more than
+  the 2× between levels.
+
+Before the lambda factor (to format 14.0) the level was the only control and ``--bitrate`` used
+1-s GOPs so that it could change often; on a still camera those keyframes cost most of the stream
+(vtest, 100 frames: 1-s GOPs 183 % more bits for the same PSNR than gop 250 at fixed levels; diver
+9 %, bikes 3 %). With the factor, ``--bitrate`` keeps the default GOP (docs/eval/ratecontrol-long-gop).
+
+The controller predicts the bits of the coming GOP at each level as
 
     K[l] · (1 + delta_ratio · (run − 1))
 
 where ``run`` (frames between keyframes; scene cuts make it shorter than ``--gop``) is a
-running average and ``delta_ratio(l)`` (bits of a delta frame per bit of its GOP's keyframe)
-grows with the level: finer steps code more of each change. Measured with vaegan-g (40 frames
+running average, never more than the frames left when the input says how many it has, and
+``delta_ratio(l)`` (bits of a delta frame at ``lam = 1`` per bit of its GOP's keyframe) grows with the level: finer steps code more of each change. Measured with vaegan-g (40 frames
 of six corpus clips, every level) it grew by a median 1.17× per level (0.8–1.7×; diver: 0.054 at
 quality 1 to 0.52 at quality 8), so the controller models it as ``base · 1.2^l`` and keeps
 ``base`` as a running average of every delta's ratio divided by ``1.2^level``, whichever level
@@ -20,8 +39,8 @@ it was coded at. It picks the highest level whose prediction fits the GOP's budg
 instead of accumulating (or the next level up, when that leaves the stream nearer its budget
 and within half the buffer), and it climbs at most one level per GOP (it may drop any number):
 adjacent levels differ by about 2× in rate, and an optimistic guess two levels up overshot one
-GOP by 3× before this rule. While the stream is more than one GOP's budget behind it, it may
-climb two: content that turns cheap (a static scene after motion, a screen recording) otherwise
+GOP by 3× before this rule. While the stream is more than one GOP's budget (or a buffer) behind it, or
+after a GOP cut for running under its budget, it may climb two: content that turns cheap (a static scene after motion, a screen recording) otherwise
 took a GOP per level to use its budget (training clips, 150 frames at 100 kbit/s, video bits only:
 movie-hello 70 → 97 kbit/s, wannaworktogether 64 → 68 kbit/s). It climbs further still to any
 level whose GOP fits the budget even if the delta ratio grows by ``_STEEP`` = 1.7× a level above
@@ -44,6 +63,13 @@ The first GOP's level rests on a guessed delta ratio (``_FIRST_BASE``), pessimis
 When, after a quarter of it, its deltas project it to under a third of its budget and a level
 two up fits even with a steep growth, the encoder starts a new GOP there and then (one extra
 keyframe): movie-hello at 100 kbit/s (150 frames) 97 → 104 kbit/s and 29.3 → 29.8 dB.
+
+Long GOPs need the level to change between keyframes when the lambda factor cannot hold the rate:
+a GOP is cut (a keyframe at a level chosen anew, from what this GOP's deltas cost rather than the
+stream's average) when, at the largest factor, its deltas would leave the stream more than half a
+buffer over budget by the GOP's expected end (after half a second of it), or when, at the smallest
+factor, the stream has fallen more than half a buffer behind (after a second of it) and the next
+level up fits the rest of the GOP even with a steep growth. Neither cut shortens ``run``.
 """
 
 from __future__ import annotations
@@ -66,6 +92,10 @@ _FIRST_BASE = 0.08
 _GROWTH = 1.2  # growth of that ratio per level (measured: median 1.17)
 _EARLY_UP = 2  # the first GOP is cut short only when a level this much higher would fit
 _STEEP = 1.7  # the steepest growth per level measured (the spread was 0.8-1.7x)
+_ALPHA = 0.5  # a delta's bits scale as lam ** -_ALPHA (module docstring)
+_LAM_RANGE = (0.4, 2.5)  # the lambda factors the controller uses inside a GOP (module docstring)
+_TRACK = 0.1  # weight of a new delta in the open GOP's running delta bits
+_HORIZON = 1.0  # seconds: the shortest span over which an excess is paid back inside a GOP
 _SHORT_AT_TOP = 0.10  # finish() warns when a stream mostly at the top level ends this far under target
 
 
@@ -77,8 +107,10 @@ class RateController:
     fps: float
     gop: int
     levels: int
-    bufsize_kbits: float | None = None  # default: the larger of 2 s and 1.5 GOPs of the target rate
+    bufsize_kbits: float | None = None  # default: 2 s of the target rate (1.5 GOPs of GOPs of 1.33-2 s)
+    frames: int | None = None  # frames the stream is expected to have (None: unknown, e.g. a live pipe)
     fullness: float = field(default=0.0, init=False)  # bits above the budget so far
+    lam: float = field(default=1.0, init=False)  # factor of the next delta's rate-distortion lambdas
     level: int = field(default=0, init=False)  # the level chosen last (0-based)
     delta_base: float | None = field(default=None, init=False)  # delta_ratio(l) / _GROWTH**l; None: unmeasured
     history: list[tuple[int, int, float]] = field(default_factory=list, init=False)  # (level, frames, bits)
@@ -89,19 +121,24 @@ class RateController:
         if not self.fps > 0:
             raise UsageError("--bitrate needs the input's frame rate; this input has none")
         self.target = self.kbps * 1000.0 / self.fps  # bits per frame
-        default = max(2.0 * self.kbps, 1.5 * self.gop * self.target / 1000.0)
+        default = max(2.0 * self.kbps, 1.5 * min(self.gop, 2.0 * self.fps) * self.target / 1000.0)
         self.bufsize = 1000.0 * (self.bufsize_kbits or default)
         self.run = float(self.gop)  # expected frames per GOP
+        self._coded = 0  # frames coded so far
+        self._run_now = self.run  # expected frames of the open GOP
+        self._delta_now: float | None = None  # the open GOP's delta bits at lam 1, a running average
         self._keys: list[float] = []  # the last keyframe's bits at every level
-        self._restart = False  # the open GOP was cut short because the first guess was far too low
+        self._restart = False  # the open GOP was cut short because its level was far off the budget
+        self._under = False  # ... because it ran far under the budget
         self._unreachable = False  # warned that even the lowest level overflows the buffer
         self._gop_bits = 0.0
         self._gop_frames = 0
 
     def choose(self, key_bits: list[int]) -> int:
         """The level for a new GOP, given the exact keyframe size in bits at every level."""
+        under, self._under = self._under, False  # the GOP before was cut short for running under its budget
         self._close_gop()
-        run = max(1.0, self.run)
+        run = self._run_now = self._expected_run()
         budget = max(0.25 * run * self.target, run * self.target - 0.5 * self.fullness)
         predicted = [k * (1.0 + self.ratio(lvl) * (run - 1.0)) for lvl, k in enumerate(key_bits)]
         fitting = [lvl for lvl, bits in enumerate(predicted) if bits <= budget]
@@ -117,7 +154,7 @@ class RateController:
             # Climb one level per GOP (two while the stream is more than a full GOP's budget behind
             # it; the nominal GOP, since scene cuts shorten ``run``), or further while even a steep
             # growth of the delta ratio above the level it was measured at keeps the GOP in budget.
-            climb = 2 if self.fullness < -self.gop * self.target else 1
+            climb = 2 if under or self.fullness < -min(self.gop * self.target, self.bufsize) else 1
             cap = self.level + climb
             for lvl in range(cap + 1, self.levels):
                 if self._fits_steeply(key_bits[lvl], lvl, run, budget):
@@ -125,7 +162,17 @@ class RateController:
             best = min(best, cap)
         self.level = best
         self._keys = [float(k) for k in key_bits]
+        self.lam = 1.0
+        self._delta_now = None
         return self.level
+
+    def _expected_run(self) -> float:
+        """Frames the next GOP is expected to last: the running average of GOP lengths, or fewer when
+        the stream is known to end sooner."""
+        run = max(1.0, self.run)
+        if self.frames is not None and self.frames > self._coded:
+            run = min(run, float(self.frames - self._coded))
+        return run
 
     @property
     def _key_bits(self) -> float:
@@ -144,12 +191,30 @@ class RateController:
     def update(self, bits: int) -> None:
         """Account for one coded frame of ``bits`` bits (the first after :meth:`choose` is its keyframe)."""
         if self._gop_frames > 0 and self._key_bits > 0:
-            base = bits / self._key_bits / _GROWTH**self.level
+            at_one = bits * self.lam**_ALPHA  # what the delta would have cost at lam 1
+            base = at_one / self._key_bits / _GROWTH**self.level
             old = self.delta_base
             self.delta_base = base if old is None else old + _SMOOTH * (base - old)
+            now = self._delta_now
+            self._delta_now = at_one if now is None else now + _TRACK * (at_one - now)
         self.fullness += bits - self.target
         self._gop_bits += bits
         self._gop_frames += 1
+        self._coded += 1
+        self.lam = self._next_lam()
+
+    def _next_lam(self) -> float:
+        """The lambda factor for the next delta: the one whose predicted bits pay the excess back
+        over the rest of the GOP (at least ``_HORIZON`` seconds), within ``_LAM_RANGE``."""
+        lo, hi = _LAM_RANGE
+        expected = self._delta_now if self._delta_now is not None else self._key_bits * self.ratio(self.level)
+        remaining = max(_HORIZON * self.fps, self._run_now - self._gop_frames, 1.0)
+        wanted = self.target - self.fullness / remaining
+        if wanted <= 0:
+            return hi
+        if expected <= 0:
+            return lo
+        return min(hi, max(lo, (expected / wanted) ** (1.0 / _ALPHA)))
 
     def wants_new_gop(self) -> bool:
         """True when a new GOP should start now: the buffer has overflowed mid-GOP, or the first GOP,
@@ -163,19 +228,47 @@ class RateController:
                 self._unreachable = True
                 log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: "
                             "coding it at quality 1", self.kbps)
-        if self._first_gop_far_under():
+        if self._first_gop_far_under() or self._far_under():
+            self._restart = self._under = True
+        elif self._far_over():
             self._restart = True
-            return True
+        else:
+            return False
+        # The next level is chosen from what this GOP's deltas cost, not the average over the stream.
+        if self._delta_now is not None and self._key_bits > 0:
+            self.delta_base = self._delta_now / self._key_bits / _GROWTH**self.level
+        return True
         return False
+
+    def _far_over(self) -> bool:
+        """A GOP whose deltas, even at the largest lambda factor, would leave the stream more than
+        half a buffer over its budget by the GOP's expected end is cut short (after half a second of
+        it, so that the deltas are measured), and the next GOP takes a lower level."""
+        hi = _LAM_RANGE[1]
+        if self.level == 0 or self.lam < hi or self._gop_frames < max(4.0, 0.5 * self.fps) or self._delta_now is None:
+            return False
+        left = max(0.0, self._run_now - self._gop_frames)
+        return self.fullness + (self._delta_now * hi**-_ALPHA - self.target) * left > 0.5 * self.bufsize
+
+    def _far_under(self) -> bool:
+        """A GOP whose deltas run under budget even at the smallest lambda factor, with the stream
+        more than half a buffer behind its budget, is cut short (after at least a second of it) when
+        the next level up fits the rest of its expected length even with a steep delta growth."""
+        up = self.level + 1
+        if (up >= self.levels or self._gop_frames < max(4.0, self.fps) or self.lam > _LAM_RANGE[0]
+                or self.fullness > -0.5 * self.bufsize):
+            return False
+        run = max(1.0, self._run_now - self._gop_frames)
+        return self._fits_steeply(self._keys[up], up, run, run * self.target - 0.5 * self.fullness)
 
     def _first_gop_far_under(self) -> bool:
         """The first GOP's level rests on a guessed delta ratio. After a quarter of it (at least four
         frames), when its deltas so far project it to under a third of its budget and a level two
         up would fit that budget even with a steep growth of the measured ratio, it is cut short so
         the next GOP starts at the level the measurement supports."""
-        if self.history or self._gop_frames < max(4, self.gop // 4) or self.level + _EARLY_UP >= self.levels:
+        if self.history or self._gop_frames < max(4, self._run_now // 4) or self.level + _EARLY_UP >= self.levels:
             return False
-        run = max(1.0, self.run)
+        run = self._run_now
         deltas = (self._gop_bits - self._key_bits) / (self._gop_frames - 1)
         budget = run * self.target
         if self._key_bits + deltas * (run - 1.0) >= budget / 3.0:
@@ -200,7 +293,7 @@ class RateController:
     def _close_gop(self) -> None:
         if self._gop_frames:
             self.history.append((self.level, self._gop_frames, self._gop_bits))
-            if not self._restart:  # a restarted first GOP says nothing about the GOPs' length
+            if not self._restart:  # a GOP cut for its level says nothing about the GOPs' length
                 self.run += _SMOOTH * 3 * (min(self._gop_frames, self.gop) - self.run)
             self._restart = False
         self._gop_bits = 0.0

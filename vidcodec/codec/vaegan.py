@@ -572,8 +572,9 @@ class FrameEncoder:
 
     def _lam(self) -> float:
         """The delta_lambdas factor of the delta being coded (the _since_key-th after its keyframe;
-        _since_key moves only once the frame is coded)."""
-        return self.delta_lambdas[self._since_key % len(self.delta_lambdas)]
+        _since_key moves only once the frame is coded), times the rate controller's factor."""
+        factor = self.delta_lambdas[self._since_key % len(self.delta_lambdas)]
+        return factor * self.rate.lam if self.rate is not None else factor
 
     def _rdoq_winner(self, ys: np.ndarray, pred: np.ndarray, r: np.ndarray, plan: tuple, block: int,
                      vectors: bytes) -> tuple:

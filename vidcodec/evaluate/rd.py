@@ -22,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from .. import api, figures, media
+from .. import api, container, figures, media
 from ..codec import DEFAULT_GOP, default_gop
 from ..errors import UsageError
 from ..models import zoo
@@ -265,9 +265,11 @@ def quality_runs(gops: Iterable[tuple[int, int, int]]) -> str:
 
 
 def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int | None = None,
-                      model: str = zoo.DEFAULT_MODEL, skip: int = 0) -> list[dict]:
+                      model: str = zoo.DEFAULT_MODEL, skip: int = 0, x264: bool = True) -> list[dict]:
     """Encode ``frames`` frames of a clip, from frame ``skip`` on, with ``--bitrate`` at each target
-    (``gop``: the encoder's default for ``--bitrate`` when None): achieved rate, spread, quality."""
+    (``gop``: the encoder's default when None): achieved rate, the largest rate over any 2 s of video
+    packets, quality; with ``x264``, x264 medium's one-pass average bitrate mode (``-b:v``, same
+    keyframe interval) at the same target beside it, its rate from its file size."""
     ref, rate = read_frames(clip, frames, skip)
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
@@ -277,18 +279,36 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
             out = Path(d) / "rc.gvc"
             g = gop or default_gop(bitrate=kbps, fps=float(rate))
             s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps)
-            gop_kbps = [bits * float(rate) / n / 1000 for _, n, bits in s.gops if n >= g // 2]
             dec = [f.rgb for f in api.frames(out)]
             p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
-            rows.append({
+            row = {
                 "clip": clip.name, "frames": len(ref), "target kbps": kbps, "achieved kbps": p.kbps,
                 "error %": 100 * (p.kbps / kbps - 1),
-                "GOP kbps max/target": max(gop_kbps) / kbps if gop_kbps else None,
-                "GOP kbps min/target": min(gop_kbps) / kbps if gop_kbps else None,
-                "GOPs": len(s.gops), "qualities": quality_runs(s.gops),
+                "max 2 s kbps/target": _peak_rate(out, float(rate), 2.0) / kbps,
+                "keyframes": len(s.gops), "qualities": quality_runs(s.gops),
                 "psnr": p.psnr, "ms_ssim": p.ms_ssim,
-            })
+            }
+            if x264:
+                cropped = [even_crop(f) for f in ref]
+                path = Path(d) / "x264.mp4"
+                encode_reference(cropped, rate, "libx264", {"preset": "medium", "g": str(g), "b": f"{kbps:g}k"}, path)
+                q = score(clip.name, "x264-medium", f"b={kbps:g}k", cropped, decode_rgb(path), path.stat().st_size, rate)
+                row.update({"x264 kbps": q.kbps, "x264 psnr": q.psnr, "x264 ms_ssim": q.ms_ssim})
+            rows.append(row)
     return rows
+
+
+def _peak_rate(stream: Path, fps: float, seconds: float) -> float:
+    """The largest video rate (kbit/s, packet headers included) over any ``seconds`` of a .gvc stream's frames."""
+    sizes = []
+    with container.GvcReader(stream) as r:
+        for p in r:
+            if isinstance(p, container.Packet) and p.stream_index == 0 and p.kind in (container.PacketType.KEY,
+                                                                                    container.PacketType.DELTA):
+                sizes.append(8 * (len(p.payload) + p.header_size))
+    n = max(1, min(len(sizes), round(seconds * fps)))
+    window = max(sum(sizes[i:i + n]) for i in range(len(sizes) - n + 1)) if sizes else 0
+    return window / (n / fps) / 1000.0
 
 
 def interpolate(points: list[RDPoint], bpp: float, key: str = "psnr") -> float | None:
