@@ -53,6 +53,16 @@ MS-SSIM (dB) against the gop-250 curve interpolated at that rate. The run (about
       L7 f2.0: bpp 0.1091 (x0.71) psnr 33.17 vs curve 33.50 (-0.33) msssim-dB -0.25
       L7 f4.0: bpp 0.0586 (x0.38) psnr 31.11 vs curve 31.85 (-0.74) msssim-dB -0.65
       L7 f8.0: bpp 0.0355 (x0.23) psnr 29.54 vs curve 30.66 (-1.12) msssim-dB -0.78
+
+The optimum factor depends on the content, so a factor of 2 for fixed-quality encodes was not
+taken: ``python runs/encoder-tuning/sweep.py 100 250 delta_lambdas 1+ 2+ CLIP`` (every level, PSNR /
+MS-SSIM BD-rate of factor 2 against 1): carphone +8.20 / +12.17 %, tree (68 frames) −2.60 / −8.26 %,
+motion.mov −3.35 / −5.01 %, Megamind +20.50 / +6.95 %. Beside each, the ratio of a delta's bytes to
+the keyframe's at quality 5 (100 frames): vtest 0.033 (gains), motion.mov 0.058 (gains), tree
+0.073 (gains), carphone 0.078 (loses), bikes 0.243 and diver 0.247 (lose), Megamind 0.514 (loses),
+movie-hello 0.005 (not measured). Content whose frames inherit most of the keyframe wants coarser
+deltas (x264's macroblock-tree says the same of its keyframes), but the ratio separates tree from
+carphone by too thin a margin for a rule from eight clips.
 """
 import sys
 import tempfile

@@ -39,9 +39,9 @@ it was coded at. It picks the highest level whose prediction fits the GOP's budg
 instead of accumulating (or the next level up, when that leaves the stream nearer its budget
 and within half the buffer), and it climbs at most one level per GOP (it may drop any number):
 adjacent levels differ by about 2× in rate, and an optimistic guess two levels up overshot one
-GOP by 3× before this rule. While the stream is more than one GOP's budget (or a buffer) behind it, or
-after a GOP cut for running under its budget, it may climb two: content that turns cheap (a static scene after motion, a screen recording) otherwise
-took a GOP per level to use its budget (training clips, 150 frames at 100 kbit/s, video bits only:
+GOP by 3× before this rule. While the stream is more than one GOP's budget (or a buffer) behind
+it, it may climb two: content that turns cheap (a static scene after motion, a screen recording)
+otherwise took a GOP per level to use its budget (training clips, 150 frames at 100 kbit/s, video bits only:
 movie-hello 70 → 97 kbit/s, wannaworktogether 64 → 68 kbit/s). It climbs further still to any
 level whose GOP fits the budget even if the delta ratio grows by ``_STEEP`` = 1.7× a level above
 the level it was measured at (the steepest growth measured): wannaworktogether at 100 kbit/s
@@ -68,8 +68,9 @@ Long GOPs need the level to change between keyframes when the lambda factor cann
 a GOP is cut (a keyframe at a level chosen anew, from what this GOP's deltas cost rather than the
 stream's average) when, at the largest factor, its deltas would leave the stream more than half a
 buffer over budget by the GOP's expected end (after half a second of it), or when, at the smallest
-factor, the stream has fallen more than half a buffer behind (after a second of it) and the next
-level up fits the rest of the GOP even with a steep growth. Neither cut shortens ``run``.
+factor, it would leave the stream more than half a buffer under by then (after half a second
+of it) and the next level up fits the rest of the GOP even with a steep growth. Neither cut
+shortens ``run``.
 """
 
 from __future__ import annotations
@@ -129,14 +130,12 @@ class RateController:
         self._delta_now: float | None = None  # the open GOP's delta bits at lam 1, a running average
         self._keys: list[float] = []  # the last keyframe's bits at every level
         self._restart = False  # the open GOP was cut short because its level was far off the budget
-        self._under = False  # ... because it ran far under the budget
         self._unreachable = False  # warned that even the lowest level overflows the buffer
         self._gop_bits = 0.0
         self._gop_frames = 0
 
     def choose(self, key_bits: list[int]) -> int:
         """The level for a new GOP, given the exact keyframe size in bits at every level."""
-        under, self._under = self._under, False  # the GOP before was cut short for running under its budget
         self._close_gop()
         run = self._run_now = self._expected_run()
         budget = max(0.25 * run * self.target, run * self.target - 0.5 * self.fullness)
@@ -154,7 +153,7 @@ class RateController:
             # Climb one level per GOP (two while the stream is more than a full GOP's budget behind
             # it; the nominal GOP, since scene cuts shorten ``run``), or further while even a steep
             # growth of the delta ratio above the level it was measured at keeps the GOP in budget.
-            climb = 2 if under or self.fullness < -min(self.gop * self.target, self.bufsize) else 1
+            climb = 2 if self.fullness < -min(self.gop * self.target, self.bufsize) else 1
             cap = self.level + climb
             for lvl in range(cap + 1, self.levels):
                 if self._fits_steeply(key_bits[lvl], lvl, run, budget):
@@ -228,12 +227,9 @@ class RateController:
                 self._unreachable = True
                 log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: "
                             "coding it at quality 1", self.kbps)
-        if self._first_gop_far_under() or self._far_under():
-            self._restart = self._under = True
-        elif self._far_over():
-            self._restart = True
-        else:
+        if not (self._first_gop_far_under() or self._far_under() or self._far_over()):
             return False
+        self._restart = True
         # The next level is chosen from what this GOP's deltas cost, not the average over the stream.
         if self._delta_now is not None and self._key_bits > 0:
             self.delta_base = self._delta_now / self._key_bits / _GROWTH**self.level
@@ -251,14 +247,18 @@ class RateController:
         return self.fullness + (self._delta_now * hi**-_ALPHA - self.target) * left > 0.5 * self.bufsize
 
     def _far_under(self) -> bool:
-        """A GOP whose deltas run under budget even at the smallest lambda factor, with the stream
-        more than half a buffer behind its budget, is cut short (after at least a second of it) when
-        the next level up fits the rest of its expected length even with a steep delta growth."""
+        """A GOP whose deltas, even at the smallest lambda factor, would leave the stream more than
+        half a buffer under its budget by the GOP's expected end is cut short (after half a second of
+        it) when the next level up fits the rest of that length even with a steep delta growth."""
         up = self.level + 1
-        if (up >= self.levels or self._gop_frames < max(4.0, self.fps) or self.lam > _LAM_RANGE[0]
-                or self.fullness > -0.5 * self.bufsize):
+        lo = _LAM_RANGE[0]
+        if (up >= self.levels or self.lam > lo or self._gop_frames < max(4.0, 0.5 * self.fps)
+                or self._delta_now is None):
             return False
-        run = max(1.0, self._run_now - self._gop_frames)
+        left = max(0.0, self._run_now - self._gop_frames)
+        if self.fullness + (self._delta_now * lo**-_ALPHA - self.target) * left > -0.5 * self.bufsize:
+            return False
+        run = max(1.0, left)
         return self._fits_steeply(self._keys[up], up, run, run * self.target - 0.5 * self.fullness)
 
     def _first_gop_far_under(self) -> bool:
