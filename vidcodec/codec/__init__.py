@@ -33,7 +33,8 @@ def gan_latent_bits(layer: int | None) -> int:
 
 
 def default_gop(mode: str = "vaegan", bitrate: float | None = None, fps: float | None = None) -> int:
-    """The keyframe interval used when none is given, for a mode, a --bitrate and a frame rate."""
+    """The keyframe interval used when none is given, for a mode (``bitrate`` and ``fps`` no longer
+    change it: rate control keeps the default GOP; they stay for callers that pass them)."""
     if mode == "gan":
         return DEFAULT_GAN_GOP
     return DEFAULT_GOP

@@ -216,8 +216,9 @@ class RateController:
         return min(hi, max(lo, (expected / wanted) ** (1.0 / _ALPHA)))
 
     def wants_new_gop(self) -> bool:
-        """True when a new GOP should start now: the buffer has overflowed mid-GOP, or the first GOP,
-        whose level was a guess, runs far under its budget (see :meth:`_first_gop_far_under`)."""
+        """True when a new GOP should start now: the buffer has overflowed mid-GOP, the first GOP,
+        whose level was a guess, runs far under its budget (:meth:`_first_gop_far_under`), or the
+        lambda factor cannot hold the rate at this level (:meth:`_far_under`, :meth:`_far_over`)."""
         if self._gop_frames == 0:
             return False
         if self.fullness > self.bufsize:
@@ -234,7 +235,6 @@ class RateController:
         if self._delta_now is not None and self._key_bits > 0:
             self.delta_base = self._delta_now / self._key_bits / _GROWTH**self.level
         return True
-        return False
 
     def _far_over(self) -> bool:
         """A GOP whose deltas, even at the largest lambda factor, would leave the stream more than
