@@ -275,7 +275,7 @@ def encode(
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
                              f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")
         if gop is None:
-            gop = default_gop(mode, bitrate, float(source.frame_rate) if source.frame_rate else None)
+            gop = default_gop(mode)
         if mode == "gan":
             return _encode_gan(source, dst, m, t0, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
@@ -286,10 +286,11 @@ def encode(
             quality = 1  # the rate controller chooses the level of every GOP, the first one included
         else:
             check_quality(quality, m)
+        total = _expected_frames(source, max_frames)
         rate = None
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
-            rate = RateController(bitrate, fps, gop, m.levels, bufsize, frames=_expected_frames(source, max_frames))
+            rate = RateController(bitrate, fps, gop, m.levels, bufsize, frames=total)
         if refine < 0:
             raise UsageError(f"--refine must be >= 0 (got {refine})")
         refiner = None
@@ -311,7 +312,6 @@ def encode(
                          mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
         if predictor is not None:
             header.extensions[container.EXT_SUBPEL] = predictor.tag
-        total = _expected_frames(source, max_frames)
         tally = _Tally()
         levels: dict[int, int] = {}
         chunks = None
@@ -356,7 +356,7 @@ def encode(
             tally.audio_bytes += audio.write(source.take_audio(), tally)
         # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
         # only a larger shortfall is worth a warning.
-        announced = _expected_frames(source, max_frames) if source.frame_count else None
+        announced = total if source.frame_count else None
         if announced and tally.frames < announced - max(2, announced // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)

@@ -191,7 +191,7 @@ class RateController:
         """Account for one coded frame of ``bits`` bits (the first after :meth:`choose` is its keyframe)."""
         if self._gop_frames > 0 and self._key_bits > 0:
             at_one = bits * self.lam**_ALPHA  # what the delta would have cost at lam 1
-            base = at_one / self._key_bits / _GROWTH**self.level
+            base = self._as_base(at_one)
             old = self.delta_base
             self.delta_base = base if old is None else old + _SMOOTH * (base - old)
             now = self._delta_now
@@ -233,18 +233,30 @@ class RateController:
         self._restart = True
         # The next level is chosen from what this GOP's deltas cost, not the average over the stream.
         if self._delta_now is not None and self._key_bits > 0:
-            self.delta_base = self._delta_now / self._key_bits / _GROWTH**self.level
+            self.delta_base = self._as_base(self._delta_now)
         return True
+
+    def _as_base(self, at_one: float) -> float:
+        """A delta's bits at lam 1 as ``delta_base``: per bit of the open GOP's keyframe, per ``_GROWTH**level``."""
+        return at_one / self._key_bits / _GROWTH**self.level
+
+    def _end_fullness(self, lam: float) -> float | None:
+        """Where ``fullness`` would stand at the open GOP's expected end with its deltas at factor
+        ``lam``; None until half a second of the GOP (at least four frames) has measured them."""
+        if self._delta_now is None or self._gop_frames < max(4.0, 0.5 * self.fps):
+            return None
+        left = max(0.0, self._run_now - self._gop_frames)
+        return self.fullness + (self._delta_now * lam**-_ALPHA - self.target) * left
 
     def _far_over(self) -> bool:
         """A GOP whose deltas, even at the largest lambda factor, would leave the stream more than
         half a buffer over its budget by the GOP's expected end is cut short (after half a second of
         it, so that the deltas are measured), and the next GOP takes a lower level."""
         hi = _LAM_RANGE[1]
-        if self.level == 0 or self.lam < hi or self._gop_frames < max(4.0, 0.5 * self.fps) or self._delta_now is None:
+        if self.level == 0 or self.lam < hi:
             return False
-        left = max(0.0, self._run_now - self._gop_frames)
-        return self.fullness + (self._delta_now * hi**-_ALPHA - self.target) * left > 0.5 * self.bufsize
+        end = self._end_fullness(hi)
+        return end is not None and end > 0.5 * self.bufsize
 
     def _far_under(self) -> bool:
         """A GOP whose deltas, even at the smallest lambda factor, would leave the stream more than
@@ -252,13 +264,12 @@ class RateController:
         it) when the next level up fits the rest of that length even with a steep delta growth."""
         up = self.level + 1
         lo = _LAM_RANGE[0]
-        if (up >= self.levels or self.lam > lo or self._gop_frames < max(4.0, 0.5 * self.fps)
-                or self._delta_now is None):
+        if up >= self.levels or self.lam > lo:
             return False
-        left = max(0.0, self._run_now - self._gop_frames)
-        if self.fullness + (self._delta_now * lo**-_ALPHA - self.target) * left > -0.5 * self.bufsize:
+        end = self._end_fullness(lo)
+        if end is None or end > -0.5 * self.bufsize:
             return False
-        run = max(1.0, left)
+        run = max(1.0, self._run_now - self._gop_frames)
         return self._fits_steeply(self._keys[up], up, run, run * self.target - 0.5 * self.fullness)
 
     def _first_gop_far_under(self) -> bool:

@@ -271,13 +271,14 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
     packets, quality; with ``x264``, x264 medium's one-pass average bitrate mode (``-b:v``, same
     keyframe interval) at the same target beside it, its rate from its file size."""
     ref, rate = read_frames(clip, frames, skip)
+    cropped = [even_crop(f) for f in ref] if x264 else []
+    g = gop or default_gop()
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
         src = Path(d) / "ref.y4m"
         write_y4m_clip(ref, rate, src)
         for kbps in bitrates:
             out = Path(d) / "rc.gvc"
-            g = gop or default_gop(bitrate=kbps, fps=float(rate))
             s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps)
             dec = [f.rgb for f in api.frames(out)]
             p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
@@ -289,9 +290,9 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
                 "psnr": p.psnr, "ms_ssim": p.ms_ssim,
             }
             if x264:
-                cropped = [even_crop(f) for f in ref]
                 path = Path(d) / "x264.mp4"
-                encode_reference(cropped, rate, "libx264", {"preset": "medium", "g": str(g), "b": f"{kbps:g}k"}, path)
+                encoder, options = REFERENCES["x264-medium"]
+                encode_reference(cropped, rate, encoder, {**options, "g": str(g), "b": f"{kbps:g}k"}, path)
                 q = score(clip.name, "x264-medium", f"b={kbps:g}k", cropped, decode_rgb(path), path.stat().st_size, rate)
                 row.update({"x264 kbps": q.kbps, "x264 psnr": q.psnr, "x264 ms_ssim": q.ms_ssim})
             rows.append(row)
