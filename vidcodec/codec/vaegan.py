@@ -562,7 +562,18 @@ class FrameEncoder:
             state = c[0] + c[1] * self.unit
             return picture_errors(self.model.synthesize(state_latent(state, self.unit, self.model.gains[self.level])), x)
 
-        (mf, sf), (mw, sw) = errors(fine), errors(whole)
+        # The two pictures side by side, the fine one on the delta worker (ONNX Runtime's lanes run two
+        # calls at once and release the GIL): the frames' coding is the pipeline's one serial stage,
+        # and one synthesis after the other kept it waiting twice (351 frames of diver at 640x360
+        # through api.encode, two alternating rounds: 22.7 / 23.1 -> 20.5 / 21.0 s, the same bytes).
+        job = _submit(errors, fine)
+        try:
+            mw, sw = errors(whole)
+        except BaseException:
+            if job is not None:  # the worker is done with this frame's arrays; this error comes first
+                futures.wait([job])
+            raise
+        mf, sf = job.result() if job is not None else errors(fine)
         rate = self.fine_kappa * (bits(fine) - bits(whole)) / max(self._gop_bits / self._since_key, bits(whole))
         # Both the squared error and the structure (1 - SSIM) must gain: on foliage the fraction's
         # smoother pictures had less squared error and lost MS-SSIM (OpenCV's tree, 30 frames: +3.8 %).
