@@ -240,6 +240,24 @@ def test_stdin_pipe(tmp_path: Path, name: str, codec: str, spooled: bool) -> Non
     assert times == [Fraction(p, 25) for p in expected]
 
 
+@pytest.mark.parametrize(("name", "codec"), [
+    ("e.y4m", "rawvideo"),  # no count in the file: FFmpeg's duration counts its fixed-size frames
+    ("e.mkv", "libx264"),  # Matroska records a duration, no count
+    ("e.webm", "libvpx-vp9"),
+    ("e.mp4", "libx264"),  # a count: the estimate is the count
+])
+def test_frames_are_estimated_from_the_duration_when_the_container_has_no_count(
+        tmp_path: Path, name: str, codec: str) -> None:
+    write_clip(tmp_path / name, codec, "yuv420p", n=17)
+    source, frames = read_all(tmp_path / name)
+    assert len(frames) == 17 and source.estimated_frames == 17
+    assert source.frame_count in ((17,) if name.endswith(".mp4") else (0,))  # the header's count: never a guess
+    # what the progress bar and the rate controller are told
+    from vidcodec.api import _expected_frames
+
+    assert _expected_frames(source, None) == 17 and _expected_frames(source, 5) == 5
+
+
 def test_stdin_seekable_file_is_opened_directly(tmp_path: Path) -> None:
     write_clip(tmp_path / "f.mp4", "libx264", "yuv420p", n=3)
     with open(tmp_path / "f.mp4", "rb") as f:
@@ -279,6 +297,8 @@ def test_start_begins_at_the_first_frame_at_or_after_it(tmp_path: Path, name: st
     assert part[0].pts == whole[0].pts == source.start_pts
     if whole_source.frame_count:
         assert source.frame_count == whole_source.frame_count - first
+    if whole_source.estimated_frames and not pipe:
+        assert source.estimated_frames == whole_source.estimated_frames - first
 
 
 def test_start_past_the_end_or_negative_is_refused(tmp_path: Path) -> None:

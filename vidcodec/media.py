@@ -249,6 +249,22 @@ def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction
     return average or guessed or None
 
 
+def _frames_from_duration(stream: av.video.stream.VideoStream, container: av.container.InputContainer,
+                          rate: Fraction | None) -> int:
+    """Frames in ``stream`` by its duration (the stream's, else the container's) at ``rate``; 0 when
+    either is unknown. Exact for y4m (FFmpeg counts its fixed-size frames), within a frame or two
+    for Matroska and WebM, which record a duration and no count."""
+    if not rate:
+        return 0
+    if stream.duration and stream.time_base:
+        seconds = stream.duration * stream.time_base
+    elif container.duration and container.duration > 0:
+        seconds = Fraction(container.duration, av.time_base)
+    else:
+        return 0
+    return max(0, round(seconds * rate))
+
+
 class VideoSource:
     """An opened video input: iterate it (once) for :class:`VideoFrame` records; close it when done.
 
@@ -271,6 +287,10 @@ class VideoSource:
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
         self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
         self.frame_count: int = stream.frames or 0
+        # What the frame count would be from the stream's duration when the container gives no count
+        # (y4m, Matroska/WebM): an estimate for progress bars and rate control, never a promise
+        # (not the stream header's frame count, not the truncation warning). 0: unknown.
+        self.estimated_frames: int = self.frame_count or _frames_from_duration(stream, container, self.frame_rate)
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None
@@ -371,6 +391,8 @@ class VideoSource:
         skipped = shift * self.time_base * self.frame_rate if self.frame_rate else 0
         if self.frame_count:
             self.frame_count = max(1, self.frame_count - round(skipped))
+        if self.estimated_frames:
+            self.estimated_frames = max(1, self.estimated_frames - round(skipped))
         # Audio from the kept frame's time on, moved back by the same time (to the audio's tick).
         if self._audio_stream is not None:
             atb = self._audio_stream.time_base or Fraction(1, 90000)
