@@ -181,6 +181,45 @@ def test_gop_far_under_budget_at_the_smallest_lambda_is_cut_and_the_next_climbs(
     assert rc.run == 250  # the cut says nothing about how long GOPs are
 
 
+def _still_camera(rc: RateController, frames: int, keys: list[int], growth: float) -> list[int]:
+    """Drive ``rc`` over a vtest-like still camera (keyframes dear, deltas nearly free: 3 % of the
+    keyframe at quality 5, ``growth``× a level): the levels it chose, one per keyframe."""
+    chosen = []
+    for n in range(frames):
+        if n == 0 or rc.wants_new_gop():
+            chosen.append(rc.choose(keys))
+            rc.update(keys[rc.level])
+        else:
+            rc.update(int(keys[rc.level] * 0.03 * growth ** (rc.level - 4) * rc.lam**-0.5))
+    rc.finish()
+    return chosen
+
+
+def test_first_gop_cut_for_running_under_goes_straight_to_the_level_its_deltas_support():
+    # The first level rests on a pessimistic guess; when that GOP is cut for running far under, the
+    # next level is the one its measured deltas support, not one level up per cut (a keyframe each).
+    keys = [8 * k for k in (1100, 2349, 3659, 6625, 10836, 17164, 25461, 35177)]  # vtest's, in bits
+    rc = RateController(150.0, fps=10, gop=250, levels=8, frames=100)
+    chosen = _still_camera(rc, 100, keys, growth=1.2)
+    assert len(chosen) == 2 and chosen[1] >= chosen[0] + 2  # one cut, two levels or more at once
+    assert sum(b for _, _, b in rc.history) / 100 * 10 / 1000 == pytest.approx(150.0, rel=0.10)
+
+
+def test_later_gops_cut_for_running_under_still_climb_one_level():
+    # Past the first GOP the level rests on measurements, and a cut for running under climbs one
+    # level (the steep-growth rule aside), as every GOP does: jumping to what one GOP's deltas
+    # supported overshot on diver and Megamind and was cut back down (docs/eval/ratecontrol-known-length).
+    keys = [8 * k for k in (1100, 2349, 3659, 6625, 10836, 17164, 25461, 35177)]
+    first = RateController(150.0, fps=10, gop=250, levels=8, frames=100)
+    free = _still_camera(first, 100, keys, growth=1.2)
+    later = RateController(150.0, fps=10, gop=250, levels=8, frames=100)
+    later.level = free[0]
+    later.history.append((free[0], 1, later.target))  # a GOP before at that level: this one is not the first
+    held = _still_camera(later, 100, keys, growth=1.2)
+    assert held[0] == free[0] and len(held) > 2  # the same start; then a level per cut
+    assert held[1] == held[0] + 1 < free[1]
+
+
 def test_expected_gop_is_no_longer_than_the_frames_left():
     # A keyframe is paid for by the frames of its GOP: in a stream that ends after 20 frames a
     # large one cannot be (deltas measured nearly free).

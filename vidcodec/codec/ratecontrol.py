@@ -62,7 +62,15 @@ for a rate knows the file is smaller than asked for because the ladder ends ther
 The first GOP's level rests on a guessed delta ratio (``_FIRST_BASE``), pessimistic on purpose.
 When, after a quarter of it, its deltas project it to under a third of its budget and a level
 two up fits even with a steep growth, the encoder starts a new GOP there and then (one extra
-keyframe): movie-hello at 100 kbit/s (150 frames) 97 → 104 kbit/s and 29.3 → 29.8 dB.
+keyframe): movie-hello at 100 kbit/s (150 frames) 97 → 104 kbit/s and 29.3 → 29.8 dB. When the
+first GOP is cut for running under (by that rule or the one for long GOPs below), the next level is
+whichever its measured deltas support, not held to the one-level climb: the guess, not a
+measurement, had set the first level. A still camera then takes one cut instead of a cut a level
+(vtest at 150 kbit/s, 100 frames: quality 5 → 7 at frame 5, where it had gone 5 → 6 → 7 with
+keyframes at frames 5 and 10; +1.1 → −0.3 % of the target, 30.58 → 30.69 dB; movie-hello 2 → 8
+instead of 2 → 6 → 7, +1.3 → +5.7 %, 31.66 → 32.10 dB). Later GOPs keep the one-level climb: free
+climbs there overshot and were cut back down (diver at 400 kbit/s, Megamind at 100: one keyframe
+more each; docs/eval/ratecontrol-known-length).
 
 Long GOPs need the level to change between keyframes when the lambda factor cannot hold the rate:
 a GOP is cut (a keyframe at a level chosen anew, from what this GOP's deltas cost rather than the
@@ -130,6 +138,7 @@ class RateController:
         self._delta_now: float | None = None  # the open GOP's delta bits at lam 1, a running average
         self._keys: list[float] = []  # the last keyframe's bits at every level
         self._restart = False  # the open GOP was cut short because its level was far off the budget
+        self._cut_under = False  # ... because it ran far under (after the first GOP: the next level is free)
         self._unreachable = False  # warned that even the lowest level overflows the buffer
         self._gop_bits = 0.0
         self._gop_frames = 0
@@ -149,10 +158,11 @@ class RateController:
         up = best + 1
         if up < self.levels and abs(excess[up]) < abs(excess[best]) and excess[up] < 0.5 * self.bufsize:
             best = up
-        if self.history:
+        if self.history and not (self._cut_under and len(self.history) == 1):
             # Climb one level per GOP (two while the stream is more than a full GOP's budget behind
             # it; the nominal GOP, since scene cuts shorten ``run``), or further while even a steep
             # growth of the delta ratio above the level it was measured at keeps the GOP in budget.
+            # Not after the first GOP was cut for running under (module docstring).
             climb = 2 if self.fullness < -min(self.gop * self.target, self.bufsize) else 1
             cap = self.level + climb
             for lvl in range(cap + 1, self.levels):
@@ -160,6 +170,7 @@ class RateController:
                     cap = lvl
             best = min(best, cap)
         self.level = best
+        self._cut_under = False
         self._keys = [float(k) for k in key_bits]
         self.lam = 1.0
         self._delta_now = None
@@ -228,9 +239,11 @@ class RateController:
                 self._unreachable = True
                 log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: "
                             "coding it at quality 1", self.kbps)
-        if not (self._first_gop_far_under() or self._far_under() or self._far_over()):
+        under = self._first_gop_far_under() or self._far_under()
+        if not (under or self._far_over()):
             return False
         self._restart = True
+        self._cut_under = under
         # The next level is chosen from what this GOP's deltas cost, not the average over the stream.
         if self._delta_now is not None and self._key_bits > 0:
             self.delta_base = self._as_base(self._delta_now)
