@@ -553,7 +553,7 @@ def _chunk_coded(chunks, analysed: Iterator[tuple[media.VideoFrame, np.ndarray |
 def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int | None:
     """Frames an encode will code, for the progress bar and the rate controller (None when unknown):
     the container's count, or an estimate from its duration (:attr:`media.VideoSource.estimated_frames`)."""
-    total = source.frame_count or source.estimated_frames or None
+    total = source.estimated_frames or None  # the container's count where it has one
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     return total

@@ -133,7 +133,6 @@ class RateController:
         default = max(2.0 * self.kbps, 1.5 * min(self.gop, 2.0 * self.fps) * self.target / 1000.0)
         self.bufsize = 1000.0 * (self.bufsize_kbits or default)
         self.run = float(self.gop)  # expected frames per GOP
-        self._coded = 0  # frames coded so far
         self._run_now = self.run  # expected frames of the open GOP
         self._delta_now: float | None = None  # the open GOP's delta bits at lam 1, a running average
         self._keys: list[float] = []  # the last keyframe's bits at every level
@@ -176,6 +175,11 @@ class RateController:
         self._delta_now = None
         return self.level
 
+    @property
+    def _coded(self) -> int:
+        """Frames coded so far: the closed GOPs' and the open one's."""
+        return sum(n for _, n, _ in self.history) + self._gop_frames
+
     def _expected_run(self) -> float:
         """Frames the next GOP is expected to last: the running average of GOP lengths, or fewer when
         the stream is known to end sooner."""
@@ -210,7 +214,6 @@ class RateController:
         self.fullness += bits - self.target
         self._gop_bits += bits
         self._gop_frames += 1
-        self._coded += 1
         self.lam = self._next_lam()
 
     def _next_lam(self) -> float:
