@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, write_testsrc
 
+import vidcodec
 from vidcodec.codec import subpel
 from vidcodec.codec.vaegan import (
     DELTA,
@@ -20,7 +21,7 @@ from vidcodec.codec.vaegan import (
     picture_errors,
     to_tensor,
 )
-from vidcodec.errors import CoderError
+from vidcodec.errors import CoderError, UsageError
 from vidcodec.models import zoo
 
 
@@ -148,3 +149,42 @@ def test_picture_errors_are_mse_and_one_minus_ssim():
     assert m1 == pytest.approx(float(np.mean((noisy - x) ** 2)), rel=1e-5)
     assert 0 < s1 < s2 <= 1.0 + 1e-6  # a flat picture has none of the structure
     assert picture_errors(np.pad(x, ((0, 0), (0, 0), (0, 16), (0, 16))), x) == picture_errors(x, x)  # common size
+
+
+def test_the_fast_preset_codes_what_whole_choices_code_without_making_pictures(tiny_model_dir, monkeypatch):
+    m = zoo.load("vaegan-tiny")
+    frames = _pan(m)
+    decided = FrameEncoder(m, 1, gop=10, predictor=m.subpel)
+    weighed = []
+    monkeypatch.setattr(FrameEncoder, "_fine_or_whole", lambda self, ys, x, fine, whole: weighed.append(1) or whole)
+    whole = _code(decided, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames)
+    assert weighed  # the medium preset weighs this pan's deltas
+
+    def never(self, *args):
+        raise AssertionError("the fast preset weighed a fine delta")
+
+    monkeypatch.setattr(FrameEncoder, "_fine_or_whole", never)
+    monkeypatch.setattr(m, "synthesize", lambda y: never(None))
+    fast = FrameEncoder(m, 1, gop=10, predictor=m.subpel, fine=False)
+    payloads = _code(fast, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames)
+    assert payloads == whole and sum(kind == DELTA for kind, _ in payloads) == len(frames) - 1
+    assert not any(kind == DELTA and p[0] & FINE_BIT for kind, p in payloads) and fast.fine_choices == [0, 0]
+
+
+def test_preset_reaches_the_encoder_and_a_bad_one_is_a_usage_error(tiny_model_dir, tmp_path, monkeypatch):
+    clip = write_testsrc(tmp_path / "in.mp4", frames=3, size=(96, 64))
+    made = []
+    init = FrameEncoder.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self.fine)
+
+    monkeypatch.setattr(FrameEncoder, "__init__", spy)
+    for preset, fine in (("fast", False), ("medium", True)):
+        made.clear()
+        vidcodec.encode(clip, tmp_path / f"{preset}.gvc", model="vaegan-tiny", quality=2, preset=preset)
+        assert made == [fine]
+        assert len(list(vidcodec.frames(tmp_path / f"{preset}.gvc"))) == 3
+    with pytest.raises(UsageError, match="--preset"):
+        vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", preset="slow")

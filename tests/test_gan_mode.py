@@ -234,8 +234,9 @@ def test_mode_and_model_must_agree(tiny_gan, clip, tmp_path):
 def test_options_of_the_other_mode_are_refused_not_ignored(clip, tmp_path, capsys, tiny_model_dir):
     for argv, message in ((["--mode", "gan", "--model", "pgan-tiny", "--quality", "2", "--no-colour"],
                            "--quality, --no-colour: for --mode vaegan only"),
-                          (["--mode", "gan", "--model", "pgan-tiny", "--subpel", "bilinear", "--no-prefilter"],
-                           "--subpel, --no-prefilter: for --mode vaegan only"),
+                          (["--mode", "gan", "--model", "pgan-tiny", "--subpel", "bilinear", "--preset", "fast",
+                            "--no-prefilter"],
+                           "--subpel, --preset, --no-prefilter: for --mode vaegan only"),
                           (["--model", "vaegan-tiny", "--key-bits", "4", "--gan-layer", "z"],
                            "--key-bits, --gan-layer: for --mode gan only"),
                           (["--model", "vaegan-tiny", "--gop-batch", "2", "--coeffs", "3", "--search-iters", "2"],

@@ -287,6 +287,7 @@ class FrameEncoder:
         predictor: Predictor | None = None,
         colour: colour_mod.Fitter | None = None,
         delta_lambdas: tuple[float, ...] = DELTA_LAMBDAS,
+        fine: bool = True,
     ) -> None:
         if not 0 <= level < model.levels:
             raise UsageError(f"level {level} out of range 0..{model.levels - 1}")
@@ -361,6 +362,9 @@ class FrameEncoder:
         # The n-th delta after a keyframe weighs bits with channel_lambda and rdoq_lambda times
         # delta_lambdas[n % len(delta_lambdas)] (DELTA_LAMBDAS says why).
         self.delta_lambdas = tuple(float(f) for f in delta_lambdas)
+        # Format 14.0: weigh keeping the learned prediction's fraction (two syntheses a weighed delta,
+        # _fine_or_whole); False never keeps it (the `fast` preset: no pictures made while coding deltas).
+        self.fine = fine
         # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
         self._temporal: np.ndarray | None = None
@@ -483,7 +487,7 @@ class FrameEncoder:
             if moved is not None:
                 vectors = motion.encode_vectors(moved[1])
                 weighed.append(self._candidate(ys, moved[0], self.motion_block, vectors))
-                if self.unit > 1 and x is not None:
+                if self.unit > 1 and x is not None and self.fine:
                     fine = self._candidate(ys, self.predictor.predict(self._prev, moved[1], self.motion_block,
                                                                       self.level), self.motion_block | FINE_BIT,
                                            vectors)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .. import api, container
-from ..codec import DEFAULT_GOP, SUBPEL_MODES, colour
+from ..codec import DEFAULT_GOP, PRESETS, SUBPEL_MODES, colour
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
@@ -81,13 +81,14 @@ def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | No
 
 
 def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int,
-                subpel: str = "learned") -> dict:
+                subpel: str = "learned", preset: str = "medium") -> dict:
     """Per-stage milliseconds per frame for encoding and decoding, one frame at a time (``subpel``:
-    the delta prediction, as ``vidcodec encode --subpel``)."""
+    the delta prediction, as ``vidcodec encode --subpel``; ``preset``: as ``--preset``)."""
     h, w = frames[0].shape[:2]
     predictor = model.subpel if subpel == "learned" else None
     enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor,  # as `vidcodec encode` codes
-                       colour=colour.Fitter(model.synthesize, w, h, refresh=api.COLOUR_REFRESH))
+                       colour=colour.Fitter(model.synthesize, w, h, refresh=api.COLOUR_REFRESH),
+                       fine=preset != "fast")
     t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
                                                "container parse", "entropy decoding", "synthesis", "to rgb")}
     buf = io.BytesIO()
@@ -152,11 +153,11 @@ def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> t
 
 def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
           backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
-          runs: int = 3, subpel: str = "learned", workers: int = 1) -> dict:
+          runs: int = 3, subpel: str = "learned", workers: int = 1, preset: str = "medium") -> dict:
     """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``); ``subpel``: the
     delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``); ``workers``:
     GOPs coded side by side in worker processes in the end-to-end encode and decode, as
-    ``vidcodec encode/decode --workers``."""
+    ``vidcodec encode/decode --workers``; ``preset``: the encoder's, as ``vidcodec encode --preset``."""
     if frames < 2 or runs < 1:
         raise UsageError("--frames must be at least 2 and --runs at least 1")
     api.check_workers(workers)
@@ -164,6 +165,8 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         raise UsageError(f"--gop must be at least 1 (got {gop})")
     if subpel not in SUBPEL_MODES:
         raise UsageError(f"--subpel must be {' or '.join(SUBPEL_MODES)}, not {subpel!r}")
+    if preset not in PRESETS:
+        raise UsageError(f"--preset must be {' or '.join(PRESETS)}, not {preset!r}")
     ref, rate, name = load_frames(clip, frames, size)
     m = zoo.load(model, backend=backend)
     quality = m.default_quality if quality is None else quality
@@ -172,7 +175,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     t_start = time.perf_counter()
     m.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))  # sessions made and warmed before timing
     startup = time.perf_counter() - t_start
-    stages = stage_times(ref, m, quality, gop, subpel)
+    stages = stage_times(ref, m, quality, gop, subpel, preset)
     enc_fps, dec_fps, x264 = [], [], {"veryfast": ([], []), "medium": ([], [])}
     with tempfile.TemporaryDirectory(prefix="vidcodec-bench-") as d:
         tmp = Path(d)
@@ -180,12 +183,12 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         write_y4m_clip(ref, rate, src)
         for _ in range(runs):
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
-                           backend=backend, subpel=subpel, workers=workers)
+                           backend=backend, subpel=subpel, workers=workers, preset=preset)
             enc_fps.append(s.fps)
             ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend, workers=workers)
             dec_fps.append(ds.fps)
-            for preset, (e, dd) in x264.items():
-                a, b = _x264(ref, rate, preset, tmp)
+            for x264_preset, (e, dd) in x264.items():
+                a, b = _x264(ref, rate, x264_preset, tmp)
                 e.append(a)
                 dd.append(b)
         size_bytes = (tmp / "b.gvc").stat().st_size
@@ -197,7 +200,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
         "backend": backend, "lanes": m.lanes, "model": m.name, "quality": quality,
         "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
-        "workers": workers,
+        "workers": workers, "preset": preset,
         "startup_s": round(startup, 4),  # a tiny model warm in the cache starts in under a millisecond
         "cli_startup_s": round(cli_startup, 3),
         "stages": stages,
@@ -212,9 +215,9 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
                      "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
         "x264": {}, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    for preset, (e, dd) in x264.items():
+    for x264_preset, (e, dd) in x264.items():
         ef, df = statistics.median(e), statistics.median(dd)
-        report["x264"][preset] = {"encode_fps": round(ef, 2), "decode_fps": round(df, 2),
+        report["x264"][x264_preset] = {"encode_fps": round(ef, 2), "decode_fps": round(df, 2),
                                   "vidcodec_encode_ratio": round(enc / ef, 4),
                                   "vidcodec_decode_ratio": round(dec / df, 4)}
     return report
@@ -240,7 +243,7 @@ def format_report(r: dict) -> str:
     head = (f"machine: {m['cpu']}, {m['cores']} logical cores, {nets}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}, CPU bfloat16 {'native (--backend bf16)' if m.get('cpu_bf16') else 'no'}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
-            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, backend {r['backend']}; "
+            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, preset {r.get('preset', 'medium')}, backend {r['backend']}; "
             f"start-up: sessions and first frame {r['startup_s']} s, "
             f"'vidcodec decode' of one frame in a new process {r.get('cli_startup_s', '?')} s")
     lines = [head, clip, "", f"{'stage (one frame at a time)':<30} {'median ms':>10} {'p95 ms':>10}"]
