@@ -400,11 +400,17 @@ def test_out_of_range_quality_names_the_valid_range(capsys, media, tmp_path, qua
     assert not (tmp_path / "x.gvc").exists()
 
 
-def test_non_integer_quality_is_an_argparse_usage_error(capsys, media, tmp_path):
+@pytest.mark.parametrize(("args", "verb", "message"), [
+    (["--quality", "high"], "encode", "argument --quality: invalid int value: 'high'"),
+    (["--bogus"], "encode", "unrecognized arguments: --bogus"),  # the verb's error, not vidcodec's
+    (["--backend", "tf"], "encode", "argument --backend: invalid choice: 'tf'"),
+])
+def test_argument_errors_are_one_line_naming_the_verb(capsys, media, tmp_path, args, verb, message):
     with pytest.raises(SystemExit) as e:
-        main(["encode", str(media["clip"]), str(tmp_path / "x.gvc"), "--quality", "high"])
+        main([verb, str(media["clip"]), str(tmp_path / "x.gvc"), *args])
     assert e.value.code == 2
-    assert "--quality" in capsys.readouterr().err
+    (line,) = capsys.readouterr().err.splitlines()  # no usage block before it
+    assert line.startswith(f"vidcodec {verb}: error: {message}") and line.endswith(f"(see 'vidcodec {verb} --help')")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -534,6 +540,31 @@ def test_encode_refuses_to_overwrite_its_own_input(capsys, media, tmp_path):
     assert clip.read_bytes() == media["clip"].read_bytes()
 
 
+@pytest.mark.parametrize("name", ["same.mp4", "same.y4m"])
+def test_decode_and_play_refuse_to_overwrite_their_own_input(capsys, media, tmp_path, name):
+    """A .gvc given an output's name (or an output named as the stream) was replaced by its own
+    decode under -y: the stream lost, or read back while being written."""
+    stream = tmp_path / name
+    stream.write_bytes(media["gvc"].read_bytes())
+    code, _, err = cli(capsys, "decode", stream, stream, "-y")
+    assert_one_line_error(code, err, "decode", "also the input")
+    if name.endswith(".y4m"):
+        code, _, err = cli(capsys, "play", stream, "--to", stream, "-y")
+        assert_one_line_error(code, err, "play", "also the input")
+    assert stream.read_bytes() == media["gvc"].read_bytes()
+
+
+def test_encode_refuses_to_write_its_stream_to_a_terminal(capsys, media, monkeypatch):
+    class Terminal(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(Terminal()))
+    code = main(["encode", str(media["clip"]), "-", *TINY])
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, "encode", "refusing to write a .gvc stream to a terminal")
+
+
 # ----------------------------------------------------------------------------------------- stream errors
 
 
@@ -589,13 +620,17 @@ def test_decode_of_truncated_stream_writes_every_complete_frame_then_fails(capsy
 
 def test_info_reports_the_truncation(capsys, truncated):
     path, cut, complete = truncated
-    code, out, _ = cli(capsys, "info", path)
+    code, out, err = cli(capsys, "info", path)
     assert code == 1
     assert f"frames: {complete}," in out
     assert f"truncated: stream truncated at byte offset {cut}" in out
-    code, out, _ = cli(capsys, "info", path, "--json")
+    # and says so on stderr, as decode does (an exit code of 1 with a silent stderr told a script nothing)
+    assert err.strip().splitlines() == [f"vidcodec info: error: stream truncated at byte offset {cut}"
+                                        + out.split(f"byte offset {cut}", 1)[1].splitlines()[0]]
+    code, out, err = cli(capsys, "info", path, "--json")
     r = json.loads(out)
     assert code == 1 and r["frames"] == complete and r["truncated"]["offset"] == cut and not r["index_present"]
+    assert err.startswith("vidcodec info: error: stream truncated")
 
 
 def test_frames_api_yields_complete_frames_then_raises_on_truncation(truncated):

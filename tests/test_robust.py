@@ -107,6 +107,25 @@ def test_several_damaged_regions_in_one_stream(stream, tmp_path):
     assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got[last:], stream["frames"][last:]))
 
 
+def test_concealed_frames_are_counted_among_those_written(stream, tmp_path, capsys):
+    """--start and --frames select the frames written: damage outside them is not reported as
+    concealed output (the decode reads before --start and ahead of --frames)."""
+    lost = _next_key(stream, 0) + 1  # a delta after the second keyframe: concealed up to the third
+    path = _damaged(stream, tmp_path, [(lost, _payload_byte(stream, lost, 3))])
+    resume = _next_key(stream, lost)
+    assert resume > lost + 1
+    clean = api.decode(path, tmp_path / "a.y4m", max_frames=lost)  # the frames before the damage
+    assert (clean.frames, clean.concealed) == (lost, 0)
+    start = float((stream["frames"][resume].pts - stream["frames"][0].pts) * Fraction(*stream["header"].time_base))
+    after = api.decode(path, tmp_path / "b.y4m", start=start)  # from the keyframe after it
+    assert (after.frames, after.concealed) == (FRAMES - resume, 0)
+    some = api.decode(path, tmp_path / "c.y4m", max_frames=lost + 1)
+    assert (some.frames, some.concealed) == (lost + 1, 1)
+    assert main(["decode", str(path), str(tmp_path / "d.y4m"), "--frames", str(lost), "-q"]) == 0
+    assert main(["decode", str(path), str(tmp_path / "e.y4m"), "--frames", str(lost + 2), "-q", "-y"]) == 1
+    assert "2 of " in capsys.readouterr().err
+
+
 def test_stream_whose_first_keyframe_is_destroyed_starts_with_grey_frames(stream, tmp_path):
     path = _damaged(stream, tmp_path, [(0, _payload_byte(stream, 0, 0))])
     got = list(api.frames(path))

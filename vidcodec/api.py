@@ -275,6 +275,9 @@ def encode(
                              f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
         if str(dst) == "-":
             dst = sys.stdout.buffer
+    if not isinstance(dst, (str, Path)) and getattr(dst, "isatty", lambda: False)():
+        raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
+                         "`| vidcodec decode - out.y4m`) or give an output file")
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start))
@@ -1122,8 +1125,11 @@ def decode(
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
+    if isinstance(src, (str, Path)) and _same_file(src, dst):  # -y would truncate the stream being read
+        raise UsageError(f"{dst} is also the input; give a different output path")
     t0 = time.perf_counter()
     n = 0
+    concealed = 0  # concealed frames written (the decode reads past --frames and before --start)
     counts = _Counts()
     with contextlib.ExitStack() as stack:
         bar: list[tqdm] = []
@@ -1182,6 +1188,7 @@ def decode(
                     shift[1] = math.ceil(f.pts * clock[0][0] / held[0].time_base)
             sinks[0].write(f.rgb, f.pts - shift[0])
             n += 1
+            concealed += f.concealed
             bar[0].update(1)
             end = f.pts * clock[0][0] + clock[0][1]
             if held:
@@ -1198,4 +1205,4 @@ def decode(
         if str(dst) != "-" and Path(dst).exists():
             Path(dst).unlink()  # an empty file (or a lone y4m header) is not an output
         raise UsageError(f"--start {start} is past the end of the stream: no frame at or after it")
-    return DecodeStats(n, time.perf_counter() - t0, counts.concealed, counts.damaged)
+    return DecodeStats(n, time.perf_counter() - t0, concealed, counts.damaged)

@@ -13,6 +13,7 @@ import signal
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__, container
 from .codec import (
@@ -53,6 +54,14 @@ examples:
   vidcodec train --data photos/ videos/ --out runs/my   train your own model (see docs/MODELS.md)
   vidcodec bench clip.mp4 --size 640x360               speed per stage, fps, memory, x264 alongside
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the verb, as the commands' own errors
+    (argparse's default prints the whole usage block first, a screenful for encode)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -107,7 +116,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vidcodec`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vidcodec",
         description="vidcodec: a learned video codec. Encodes any video PyAV reads into a .gvc stream "
         "and decodes it back.",
@@ -512,6 +521,12 @@ def format_probe(r: dict) -> str:
 def _cmd_info(a: argparse.Namespace) -> int:
     report = container.probe(sys.stdin.buffer if a.input == "-" else a.input)
     print(json.dumps(report, indent=2, default=str) if a.json else format_probe(report))
+    # The report (stdout) says it too; stderr has the error lines, as decode's, for scripts and logs.
+    if report["damaged"]:
+        print(f"vidcodec info: error: {len(report['damaged'])} damaged region(s), the first at byte "
+              f"{report['damaged'][0]['offset']}", file=sys.stderr)
+    if report["truncated"]:
+        print(f"vidcodec info: error: {report['truncated']['message']}", file=sys.stderr)
     return 1 if report["truncated"] or report["damaged"] else 0
 
 
@@ -697,7 +712,11 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the verb's parser: `vidcodec encode ... --bogus` is encode's error, not vidcodec's
+        verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        verbs.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
