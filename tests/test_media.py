@@ -451,6 +451,26 @@ def test_y4m_round_trip(tmp_path: Path) -> None:
         assert err.max() <= 2 and err.mean() < 0.6
 
 
+def test_y4m_keeps_a_variable_rate_source_in_time(tmp_path: Path, caplog) -> None:
+    """y4m has one rate: frames go on its grid by pts, gaps repeat the frame before them and a frame
+    whose slot an earlier one took is dropped (FFmpeg's constant-rate output does the same)."""
+    ref = [pattern(t=i) for i in range(5)]
+    # at 25 fps in 1/1000 s: slots 0, 1, 4 (a gap of two), 4.4 -> 4 (taken: dropped), 5 (a 36 ms step: on time)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        write_frames(tmp_path / "v.y4m", ref, [0, 40, 160, 176, 196], time_base=Fraction(1, 1000),
+                     frame_rate=Fraction(25))
+    source, frames = read_all(tmp_path / "v.y4m")
+    assert len(frames) == 6
+    shown = [min(range(5), key=lambda i: np.abs(f.rgb.astype(np.int16) - ref[i]).mean()) for f in frames]
+    assert shown == [0, 1, 1, 1, 2, 4]
+    assert len([r for r in caplog.records if "variable frame rate" in r.getMessage()]) == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vidcodec"):  # an even 29.97 in a millisecond time base: as it is
+        write_frames(tmp_path / "e.y4m", ref, [round(i * 1001 / 30) for i in range(5)], time_base=Fraction(1, 1000),
+                     frame_rate=Fraction(30000, 1001))
+    assert len(read_all(tmp_path / "e.y4m")[1]) == 5 and not caplog.records
+
+
 def test_y4m_420_when_asked(tmp_path: Path) -> None:
     ref = [pattern(t=i) for i in range(2)]
     write_frames(tmp_path / "o.y4m", ref, [0, 1], time_base=Fraction(1, 25), frame_rate=Fraction(25),

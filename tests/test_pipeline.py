@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
 import pytest
 
-from vidcodec.pipeline import parallel, stage
+from vidcodec.pipeline import ProcessWorkers, parallel, stage
 
 
 def test_results_in_order_through_chained_stages():
@@ -119,3 +120,25 @@ def test_parallel_look_ahead_is_bounded_and_closing_stops_it():
     n = len(started)
     time.sleep(0.2)
     assert len(started) == n  # nothing runs after the consumer has gone
+
+
+def _ignores_sigint() -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def _nothing() -> None:
+    pass
+
+
+def test_interrupted_worker_processes_are_stopped_not_waited_for():
+    """Ctrl-C reaches the workers too: they leave it to the main process (a worker that raised
+    KeyboardInterrupt printed its own traceback and broke the pool), which stops them at once."""
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), ProcessWorkers(2, _nothing, ()) as workers:
+        assert workers.pool.submit(_ignores_sigint).result() is True
+        processes = list(workers.pool._processes.values())
+        workers.pool.submit(time.sleep, 60)
+        time.sleep(0.2)  # the sleep has started: shutting down would wait a minute for it
+        raise KeyboardInterrupt
+    assert all(p.exitcode == -signal.SIGKILL for p in processes)
+    assert time.perf_counter() - t0 < 30

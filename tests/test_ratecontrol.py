@@ -252,6 +252,21 @@ def test_target_below_the_lowest_level_keeps_whole_gops_and_warns(caplog):
     assert len(caplog.records) == 1  # once, not per frame
 
 
+def test_target_below_the_lowest_level_with_gop_1_warns_at_the_end(caplog):
+    # Every GOP one keyframe: no buffer overflow mid-GOP to cut it short (and warn) ever comes.
+    rc = RateController(5.0, fps=25, gop=1, levels=8, bufsize_kbits=2)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        levels = _simulate(rc, 50, motion=[0.05])
+    assert set(levels) == {0}
+    warned = [r.getMessage() for r in caplog.records if "below what the lowest quality needs" in r.getMessage()]
+    assert len(warned) == 1 and "it came out at 100 kbit/s" in warned[0]  # 4000 bits a frame at 25 fps
+    caplog.clear()
+    rc = RateController(1.0, fps=25, gop=32, levels=8, bufsize_kbits=2)  # warned mid-GOP: not again at the end
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        _simulate(rc, 4, motion=[0.05])
+    assert len(caplog.records) == 1
+
+
 def test_target_above_the_top_level_warns_once_at_the_end(caplog):
     # Level 7's GOPs cost about 210 kbit/s here: 1000 kbit/s is out of reach, 150 is not.
     far = RateController(1000.0, fps=25, gop=32, levels=8)

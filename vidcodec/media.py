@@ -951,9 +951,16 @@ class _EncodedSink(VideoSink):
                 raise VidcodecError(f"could not finish {self._path}: {exc}") from exc
 
 
+# A y4m output holds its time over gaps of at most this many seconds by repeating a frame.
+Y4M_MAX_REPEAT_S = 60
+
+
 class _Y4mSink(VideoSink):
     """YUV4MPEG2 (C444 or, with ``pix_fmt="yuv420p"``, C420jpeg; limited range) to a file or a pipe;
-    frame timing is the constant header rate."""
+    frame timing is the constant header rate. With a frame rate, frames are placed on its grid by
+    their pts, as FFmpeg's constant-rate outputs do: a frame whose slot an earlier one took is
+    dropped and a gap is filled by repeating the frame before it, so that a variable-rate source
+    plays at its own pace (a stream from a phone's camera; 20 frames over 3.84 s were 0.8 s of y4m)."""
 
     def __init__(self, out: BinaryIO, owned: bool, width: int, height: int, time_base: Fraction,
                  frame_rate: Fraction | None, matrix: int, color_range: int,
@@ -963,6 +970,13 @@ class _Y4mSink(VideoSink):
         self._owned = owned
         self._pix_fmt = pix_fmt or "yuv444p"
         rate = frame_rate or 1 / time_base
+        self._slot_of = (lambda pts: round(pts * time_base * frame_rate)) if frame_rate else None
+        self._origin: int | None = None  # the first frame's pts
+        self._next = 0  # the next slot of the grid
+        self._max_repeat = round(Y4M_MAX_REPEAT_S * rate)
+        self.repeated = self.dropped = 0
+        self._warned = False
+        self._last = b""  # the last frame written, as written
         sar = sample_aspect or Fraction(1)
         self._header: bytes | None = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
                                       f"Ip A{sar.numerator}:{sar.denominator} {_Y4M_CHROMA[self._pix_fmt]} XCOLORRANGE=LIMITED\n"
@@ -983,9 +997,31 @@ class _Y4mSink(VideoSink):
             raise SinkClosed("output pipe closed by its reader") from None
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
-        """Write one frame (pts is checked but y4m has no timestamps)."""
+        """Write one frame, on the frame rate's grid by its pts (y4m has no timestamps)."""
+        repeats = 0  # of the frame before
+        if self._slot_of is not None:
+            if self._origin is None:
+                self._origin = pts
+            slot = self._slot_of(pts - self._origin)
+            if slot < self._next:  # an earlier frame holds its slot
+                self.dropped += 1
+                self._warn_timing()
+                return
+            repeats = min(slot - self._next, self._max_repeat)  # a longer gap: the time is not held
+            self._next = slot + 1
+            if repeats:
+                self.repeated += repeats
+                self._warn_timing()
         planes = self._yuv(rgb, pts, self._pix_fmt).to_ndarray()  # the planes one after the other
-        self._send(b"FRAME\n" + planes.tobytes())
+        frame = b"FRAME\n" + planes.tobytes()
+        self._send(self._last * repeats + frame if repeats else frame)
+        self._last = frame
+
+    def _warn_timing(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("the stream's frames are not evenly spaced (a variable frame rate): y4m has one rate, so "
+                        "frames are repeated or dropped to keep their times; .mkv or .mp4 keep the timestamps")
 
     def close(self) -> None:
         """Write the header if no frame was, flush, and close the file if this sink opened it."""

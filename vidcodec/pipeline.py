@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -114,6 +115,16 @@ def _alive() -> bool:
     return True
 
 
+def _worker_start(initializer: Callable, *initargs: Any) -> None:
+    """A worker's first act: Ctrl-C, which reaches the whole process group, is the main process's to
+    handle (it stops the workers, reports the interrupt and exits 130; a worker that raised
+    KeyboardInterrupt too printed a traceback of its own and broke the pool under the main process),
+    and SIGTERM ends a worker at once (not the main process's handler, inherited by fork)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    initializer(*initargs)
+
+
 class ProcessWorkers:
     """Worker processes for work that holds the GIL (GOP-parallel coding), all made at once, here,
     by fork on Linux: the caller makes this before it starts its own threads
@@ -129,7 +140,8 @@ class ProcessWorkers:
             raise UsageError("--workers needs Linux (worker processes made by fork); leave it out to code in-process")
         context = multiprocessing.get_context("fork" if fork else "spawn")
         self.workers = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs)
+        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                        initargs=(initializer, *initargs))
         try:  # a pool that forks makes every worker with its first job: now, before the caller's threads
             for f in [self.pool.submit(_alive) for _ in range(workers)]:
                 f.result()
@@ -140,8 +152,14 @@ class ProcessWorkers:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc) -> None:
+        # Interrupted (Ctrl-C, SIGTERM): the running jobs are not waited for (a GOP can take seconds).
+        self.close(stop=kind is not None and not issubclass(kind, Exception))
 
-    def close(self) -> None:
+    def close(self, stop: bool = False) -> None:
+        """Cancel the jobs not started and wait for the running ones, or with ``stop`` end the workers."""
+        if stop:
+            processes = getattr(self.pool, "_processes", None) or {}  # the executor's own: no public way
+            for process in list(processes.values()):
+                process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)

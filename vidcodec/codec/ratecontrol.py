@@ -106,6 +106,7 @@ _LAM_RANGE = (0.4, 2.5)  # the lambda factors the controller uses inside a GOP (
 _TRACK = 0.1  # weight of a new delta in the open GOP's running delta bits
 _HORIZON = 1.0  # seconds: the shortest span over which an excess is paid back inside a GOP
 _SHORT_AT_TOP = 0.10  # finish() warns when a stream mostly at the top level ends this far under target
+_OVER_AT_BOTTOM = 0.10  # ... or mostly at the lowest level this far over it (no warning said so yet)
 
 
 @dataclass
@@ -305,17 +306,23 @@ class RateController:
 
     def finish(self) -> None:
         """Close the last GOP (its size goes into ``history``); warn when the stream stayed well under
-        its target with most frames at the top level (the target is out of the ladder's reach)."""
+        its target with most frames at the top level, or well over it with most at the lowest level
+        and no warning yet (the target is out of the ladder's reach: with ``--gop 1`` every GOP is
+        one keyframe, which no buffer overflow cuts short, so only the end can tell)."""
         self._close_gop()
         frames = sum(n for _, n, _ in self.history)
         top = sum(n for lvl, n, _ in self.history if lvl == self.levels - 1)
-        if frames and 2 * top >= frames:
-            achieved = sum(b for _, _, b in self.history) / frames * self.fps / 1000.0
-            if achieved < (1.0 - _SHORT_AT_TOP) * self.kbps:
-                log.warning("--bitrate %g kbit/s is above what the highest quality spends on this video: "
-                            "%d of its %d frames are at quality %d, the top, and the stream came out more "
-                            "than %d %% under the target", self.kbps, top, frames, self.levels,
-                            round(100 * _SHORT_AT_TOP))
+        bottom = sum(n for lvl, n, _ in self.history if lvl == 0)
+        achieved = sum(b for _, _, b in self.history) / frames * self.fps / 1000.0 if frames else 0.0
+        if frames and 2 * bottom >= frames and achieved > (1.0 + _OVER_AT_BOTTOM) * self.kbps and not self._unreachable:
+            self._unreachable = True
+            log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: it came out "
+                        "at %.0f kbit/s, coded at quality 1", self.kbps, achieved)
+        if frames and 2 * top >= frames and achieved < (1.0 - _SHORT_AT_TOP) * self.kbps:
+            log.warning("--bitrate %g kbit/s is above what the highest quality spends on this video: "
+                        "%d of its %d frames are at quality %d, the top, and the stream came out more "
+                        "than %d %% under the target", self.kbps, top, frames, self.levels,
+                        round(100 * _SHORT_AT_TOP))
 
     def _close_gop(self) -> None:
         if self._gop_frames:
