@@ -459,7 +459,7 @@ def test_y4m_keeps_a_variable_rate_source_in_time(tmp_path: Path, caplog) -> Non
     with caplog.at_level("WARNING", logger="vidcodec"):
         write_frames(tmp_path / "v.y4m", ref, [0, 40, 160, 176, 196], time_base=Fraction(1, 1000),
                      frame_rate=Fraction(25))
-    source, frames = read_all(tmp_path / "v.y4m")
+    _, frames = read_all(tmp_path / "v.y4m")
     assert len(frames) == 6
     shown = [min(range(5), key=lambda i: np.abs(f.rgb.astype(np.int16) - ref[i]).mean()) for f in frames]
     assert shown == [0, 1, 1, 1, 2, 4]

@@ -4,6 +4,7 @@ against the pictures' own choice.
 
     python runs/encoder-tuning/fine_proxy.py dump FRAMES OUT CLIP...   # one .npz per decision
     python runs/encoder-tuning/fine_proxy.py score OUT                 # the table below
+    python runs/encoder-tuning/fine_proxy.py repeats OUT               # reusing earlier decisions
 
 For each decision m = max((E_fine - E_whole) / E_whole + rate) over E = squared error and 1 - SSIM
 (FINE_KAPPA's rate term): the pictures keep fine where m < 0. A stand-in computes its own m; "agree"
@@ -17,6 +18,11 @@ Megamind, carphone, balle-jbart (unseen), tree, motion.mov: 395 decisions, 105 f
     the full pictures against the unquantized latent's picture instead of the frame: agree 94 %, lost 6.5 % (no cheaper)
     every other / every third band of 16 rows of the pictures: agree 89 / 86 %, lost 18 / 25 %
 None is both cheap and close: the choice depends on the synthesis's nonlinearity and on the frame.
+Reusing earlier decisions instead (`repeats`, the same dump): the last decision while the last K
+(2-4) agree, for the next 1 or 2 deltas, lost 0-105 % of a clip's gain, most on Megamind, carphone,
+balle-jbart and tree, whose fine deltas are isolated; a whole decision reused for the next delta
+when its margin exceeded 0.02 / 0.04 / 0.08 weighed 33 / 22 / 7 % fewer deltas and lost 18 / 9 / 0 %
+of the gain (summed over the clips).
 (The encoder's states differ between the two choices on 40-100 % of latent positions, so a
 synthesis of the differing tiles alone saves little either.)
 """
@@ -126,8 +132,45 @@ def score(out: str) -> None:
         print(f"{key:5s} agree {1 - wrong.mean():.1%} lost {np.abs(m[wrong]).sum() / gain:.1%}")
 
 
+def repeats(out: str) -> None:
+    import itertools
+
+    decisions = []
+    for f in sorted(glob.glob(f"{out}/*.npz")):
+        d = np.load(f)
+        m = max(float(d["mf"] - d["mw"]) / float(d["mw"]), float(d["sf"] - d["sw"]) / float(d["sw"])) + float(d["rate"])
+        decisions.append((str(d["clip"]), m))
+    for clip, group in itertools.groupby(decisions, key=lambda d: d[0]):
+        m = np.array([g[1] for g in group])
+        gain = -m[m < 0].sum() or 1.0
+        rows = []
+        for k, skip in ((2, 1), (2, 2), (3, 1), (3, 2), (4, 1), (4, 2)):
+            weighed, lost, history, left = 0, 0.0, [], 0
+            for value in m:
+                if left > 0 and len(history) >= k and len(set(history[-k:])) == 1:
+                    left -= 1
+                    lost += abs(value) if history[-1] != (value < 0) else 0.0
+                else:
+                    weighed += 1
+                    history.append(value < 0)
+                    left = skip
+            rows.append(f"K={k} next {skip}: {weighed}/{len(m)} weighed, lost {lost / gain:.0%}")
+        for limit in (0.02, 0.04, 0.08):
+            weighed, lost, last, reused = 0, 0.0, None, False
+            for value in m:
+                if last is not None and last > limit and not reused:
+                    lost += -value if value < 0 else 0.0
+                    reused = True
+                else:
+                    weighed, last, reused = weighed + 1, value, False
+            rows.append(f"margin>{limit}: {weighed}/{len(m)} weighed, lost {lost / gain:.0%}")
+        print(clip, "; ".join(rows))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "dump":
         dump(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
+    elif sys.argv[1] == "repeats":
+        repeats(sys.argv[2])
     else:
         score(sys.argv[2])
