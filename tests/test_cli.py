@@ -440,6 +440,27 @@ def test_start_past_the_end_or_not_a_number_is_a_usage_error(capsys, media, tmp_
         assert e.value.code == 2 and f"'{bad}' is not a time: give seconds (90, 1.5) or [HH:]MM:SS[.frac]" in err
     code, _, err = cli(capsys, "decode", media["gvc"], out, "--follow", "--follow-timeout", "nan")
     assert code == 2 and "--follow-timeout must be" in err
+    code, _, err = cli(capsys, "decode", media["gvc"], out, "--follow-timeout", "5")  # would do nothing
+    assert_one_line_error(code, err, "decode", "--follow-timeout is for --follow")
+
+
+def test_small_input_and_output_mistakes_are_named_as_they_are(capsys, media, tmp_path, monkeypatch, caplog):
+    empty = tmp_path / "empty.gvc"
+    empty.write_bytes(b"")
+    code, _, err = cli(capsys, "decode", empty, tmp_path / "o.y4m")
+    assert_one_line_error(code, err, "decode", "the stream is empty (0 bytes)")
+    a_file = tmp_path / "file.gvc"
+    a_file.write_bytes(b"x")
+    code, _, err = cli(capsys, "encode", media["clip"], a_file / "x.gvc", *TINY)
+    assert_one_line_error(code, err, "encode", f"{a_file} is not a directory")
+    monkeypatch.setenv("VIDCODEC_LANES", "two")
+    from vidcodec import runtime
+
+    monkeypatch.setattr(runtime, "_warned_env", set())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        assert runtime._env_lanes() is None and runtime._env_lanes() is None  # warned once
+    assert [r.getMessage() for r in caplog.records] == ["VIDCODEC_LANES='two' is not a whole number above 0: ignored"]
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -105,8 +105,17 @@ def _add_follow(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow", action="store_true",
                    help="the input is still being written: at its end wait for more until the writer closes it "
                    "(index and footer written) or it stops growing")
-    p.add_argument("--follow-timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--follow-timeout", type=float, metavar="SECONDS",
                    help="with --follow, finish after this long without growth (default 10)")
+
+
+def _follow_timeout(a: argparse.Namespace) -> float:
+    """--follow-timeout's seconds (10 when not given); refused without --follow, where it would do nothing."""
+    if a.follow_timeout is None:
+        return 10.0
+    if not a.follow:
+        raise UsageError("--follow-timeout is for --follow (reading a stream that is still being written)")
+    return a.follow_timeout
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -451,7 +460,7 @@ def _cmd_decode(a: argparse.Namespace) -> int:
     from . import api
 
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
-                   start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=a.follow_timeout,
+                   start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=_follow_timeout(a),
                    audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
@@ -472,7 +481,7 @@ def _cmd_play(a: argparse.Namespace) -> int:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     src = sys.stdin.buffer if a.input == "-" else a.input
     s = play.play(src, to=a.to, start=a.start, max_frames=a.frames, backend=a.backend, follow=a.follow,
-                  follow_timeout=a.follow_timeout, overwrite=a.overwrite, show_info=not a.no_info,
+                  follow_timeout=_follow_timeout(a), overwrite=a.overwrite, show_info=not a.no_info,
                   pix_fmt=a.pix_fmt)
     if not a.quiet:
         dropped = f", dropped {s.dropped} late frame(s) to keep real time" if s.dropped else ""

@@ -355,6 +355,8 @@ def _check_prefix(data: bytes) -> tuple[int, int, int]:
     """Check magic, version and header size in the first 16 bytes; return (major, minor, header size)."""
     if data[: len(FILE_MAGIC)] != FILE_MAGIC[: len(data)]:
         raise _bad_magic(data)
+    if not data:
+        raise TruncatedStreamError("the stream is empty (0 bytes): not a .gvc stream yet, or a failed write", 0)
     if len(data) < _PREFIX.size:
         raise TruncatedStreamError(
             f"stream truncated at byte offset {len(data)}: it ends inside the file header; 0 packets",

@@ -280,7 +280,8 @@ class VideoSource:
         self._spool = spool
         streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
         if not streams:
-            found = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+            found = ", ".join(sorted({"cover art" if s.type == "video" else s.type for s in container.streams}))
+            found = found or "no streams"
             raise InputError(f"{name} has no video stream (found: {found}); give a video file")
         self._stream = stream = streams[0]
         stream.thread_type = "AUTO"
@@ -1057,7 +1058,8 @@ def check_output_path(path: Path, overwrite: bool) -> None:
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give an output file name")
     if not path.parent.is_dir():
-        raise UsageError(f"cannot create {path}: directory {path.parent} does not exist")
+        what = "is not a directory" if path.parent.exists() else "does not exist"
+        raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass -y to overwrite")
 

@@ -325,10 +325,25 @@ def physical_cores() -> int:
 def default_threads() -> int:
     """Intra-op threads: ``$VIDCODEC_THREADS``, else ``$OMP_NUM_THREADS``, else the physical cores."""
     for var in ("VIDCODEC_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
+        value = _env_count(var, warn=var.startswith("VIDCODEC_"))  # OpenMP's own syntax is wider ("4,2")
+        if value is not None:
+            return value
     return physical_cores()
+
+
+_warned_env: set[str] = set()
+
+
+def _env_count(var: str, warn: bool = True) -> int | None:
+    """``$var`` as a whole number above 0, else None; a value that is set and is not one is
+    reported once (``warn``), not ignored without a word."""
+    value = os.environ.get(var, "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if value and warn and var not in _warned_env:
+        _warned_env.add(var)
+        log.warning("%s=%r is not a whole number above 0: ignored", var, value)
+    return None
 
 
 def session_options(threads: int | None = None):
@@ -366,8 +381,7 @@ def default_lanes(providers: Sequence[str], threads: int | None = None) -> int:
 
 def _env_lanes() -> int | None:
     """The lanes ``$VIDCODEC_LANES`` sets (a whole number above 0), else None."""
-    value = os.environ.get("VIDCODEC_LANES", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    return _env_count("VIDCODEC_LANES")
 
 
 # Working memory of one frame in flight through a transform, in bytes per pixel of the frame.
