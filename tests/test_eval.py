@@ -56,7 +56,8 @@ def test_bd_rate_over_a_given_span():
 def points(tmp_path_factory, tiny_model_dir):
     clip = write_testsrc(tmp_path_factory.mktemp("ev") / "clip.mp4", frames=4, size=(64, 48))
     return rd.evaluate_clip(clip, frames=4, gop=2, model="vaegan-tiny",
-                            codecs=["vidcodec", "vidcodec-intra", "x264-veryfast-zl", "x264-intra", "jpeg"])
+                            codecs=["vidcodec", "vidcodec-intra", "vidcodec-fast", "x264-veryfast-zl", "x264-intra",
+                                    "jpeg"])
 
 
 def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
@@ -64,6 +65,9 @@ def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
     for p in points:
         by.setdefault(p.codec, []).append(p)
     assert len(by["vidcodec"]) == 3 and len(by["vidcodec-intra"]) == 3  # the tiny model's 3 levels
+    assert [p.setting for p in by["vidcodec-fast"]] == [p.setting for p in by["vidcodec"]] == [
+        f"q={q} gop=2" for q in (1, 2, 3)]
+    assert any(r["reference"] == "vidcodec-fast" and r["test"] == "vidcodec" for r in rd.all_bd_rates(points))
     assert len(by["x264-veryfast-zl"]) == len(rd.CRFS) and len(by["jpeg"]) == len(rd.JPEG_QUALITIES)
     assert [p.setting for p in by["x264-intra"]] == [f"crf={c} gop=1" for c in rd.CRFS]  # not the eval's gop 2
     for p in points:
@@ -101,7 +105,7 @@ def test_report_files_and_tables(points, tmp_path):
     assert len(json.loads(paths["points_json"].read_text())) == len(points)
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = rd.bd_rates(points)
-    assert {r["reference"] for r in rows} == {"vidcodec-intra", "x264-veryfast-zl", "x264-intra", "jpeg"}
+    assert {r["reference"] for r in rows} == {"vidcodec-intra", "vidcodec-fast", "x264-veryfast-zl", "x264-intra", "jpeg"}
     assert all(r["bd_rate_psnr"] is None for r in rows)  # 3 vidcodec points: too few for a fit, not a guess
     intra = rd.all_bd_rates(points)[len(rows):]  # then vidcodec-intra against the intra codecs only
     assert [(r["test"], r["reference"]) for r in intra] == [("vidcodec-intra", "x264-intra"),

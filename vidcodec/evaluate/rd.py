@@ -42,7 +42,9 @@ REFERENCES = {
     # x264-medium's video points beside it, it shows whether a gap is in the keyframes or in the deltas.
     "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
-CODECS = ("vidcodec", "vidcodec-intra", *REFERENCES, "jpeg")
+# vidcodec-fast: `vidcodec encode --preset fast` (not in eval's default list: another full sweep of
+# levels; with it the table has vidcodec's BD-rate against it, what the default preset buys)
+CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
@@ -127,22 +129,23 @@ def write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> None
 
 def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int, tmp: Path,
                     qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL, *, refine: int = 0,
-                    seconds: list[float] | None = None) -> list[RDPoint]:
+                    seconds: list[float] | None = None, preset: str = "medium") -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
-    encoder's --refine steps; each encode's wall seconds are appended to ``seconds`` if given)."""
+    encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; each encode's
+    wall seconds are appended to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
         write_y4m_clip(ref, rate, src)
     m = zoo.load(model)
     points = []
     for q in qualities:
-        out = tmp / f"q{q}_g{gop}.gvc"
+        out = tmp / f"q{q}_g{gop}_{preset}.gvc"
         t0 = time.perf_counter()
-        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine)
+        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine, preset=preset)
         if seconds is not None:
             seconds.append(time.perf_counter() - t0)
         dec = [f.rgb for f in api.frames(out)]
-        name = "vidcodec" if gop > 1 else "vidcodec-intra"
+        name = ("vidcodec" if preset == "medium" else f"vidcodec-{preset}") if gop > 1 else "vidcodec-intra"
         points.append(score(clip.name, name, f"q={q}" + (f" gop={gop}" if gop > 1 else ""), ref, dec,
                             out.stat().st_size, rate, channels=m.level_channels[q - 1]))
     return points
@@ -243,6 +246,8 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
                 pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model)
             elif codec == "vidcodec-intra":
                 pts += vidcodec_points(clip, ref, rate, 1, tmp, qualities, model)
+            elif codec == "vidcodec-fast":
+                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, preset="fast")
             elif codec == "jpeg":
                 pts += jpeg_points(clip, ref, rate)
             elif available(codec):
