@@ -226,6 +226,8 @@ def piped(path: Path) -> subprocess.Popen:
     ("s.y4m", "rawvideo", False),
     ("s.mkv", "libx264", False),
     ("s.ts", "libx264", False),
+    ("s.nut", "libx264", False),  # read as it arrives, as every format FFmpeg demuxes front to back
+    ("s.flv", "libx264", False),
     ("s.mp4", "libx264", True),  # moov atom at the end: cannot be demuxed from a pipe
 ])
 def test_stdin_pipe(tmp_path: Path, name: str, codec: str, spooled: bool) -> None:

@@ -586,10 +586,20 @@ class _PrefixedReader:
         return self._rest.read(size)
 
 
+# The first bytes of formats FFmpeg demuxes front to back, without seeking: y4m, Matroska/WebM, NUT,
+# FLV, Ogg, GIF, JPEG (MJPEG), PNG, and elementary streams and MPEG program streams, which begin with
+# a start code (H.264, HEVC, MPEG-1/2 video, MPEG-PS). MPEG-TS is told by its sync bytes. Everything
+# else (MP4/MOV, whose index may come last; AVI) is spooled to a file first, so a live source should
+# come in one of these (until 2026-12-05 only y4m, Matroska and MPEG-TS were read live: NUT, FLV or a
+# raw H.264 pipe gave no output until the source ended).
+_STREAMABLE_MAGIC = (b"YUV4MPEG2", b"\x1a\x45\xdf\xa3", b"nut/multimedia container\x00", b"FLV\x01", b"OggS",
+                     b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"\x00\x00\x01", b"\x00\x00\x00\x01")
+
+
 def _is_streamable(head: bytes) -> bool:
-    """Whether the bytes start a format FFmpeg demuxes without seeking (y4m, Matroska/WebM, MPEG-TS)."""
+    """Whether the bytes start a format FFmpeg demuxes without seeking (:data:`_STREAMABLE_MAGIC`, MPEG-TS)."""
     mpegts = len(head) > 376 and head[0] == head[188] == head[376] == 0x47
-    return head.startswith((b"YUV4MPEG2", b"\x1a\x45\xdf\xa3")) or mpegts
+    return head.startswith(_STREAMABLE_MAGIC) or mpegts
 
 
 def _read_head(f: BinaryIO, size: int) -> bytes:
