@@ -738,6 +738,41 @@ def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys):
     assert read_video(tmp_path / "killed.y4m")[0] == r["frames"]
 
 
+def test_sigterm_ends_an_encode_as_ctrl_c_does_with_a_finished_stream(env, tmp_path):
+    """kill / a container's stop: the stream gets its index and footer, exit 143 with one line."""
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 256, (72, 64), dtype=np.uint8)
+    gvc = tmp_path / "stopped.gvc"
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY, "-q"], env=env,
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(_y4m([np.roll(base, i, axis=1) for i in range(40)], 64, 48))
+        proc.stdin.flush()  # and the pipe stays open: the encoder waits for more
+        deadline = time.monotonic() + 60
+        have = 0
+        while have < 3:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the encoder wrote no packets"
+            time.sleep(0.05)
+            try:
+                have = len(packets(gvc)) if gvc.exists() else 0
+            except container.FormatError:
+                have = 0
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stderr.close()
+    assert proc.returncode == 143 and err.strip().splitlines() == ["vidcodec encode: terminated"]
+    r = container.probe(gvc)
+    assert r["frames"] >= 3 and r["index_present"] and r["truncated"] is None
+    assert [f.index for f in api.frames(gvc)] == list(range(r["frames"]))
+
+
 def test_an_input_that_ends_before_its_announced_frames_is_reported_and_the_header_tells_the_truth(
         caplog, tmp_path, tiny_model_dir):
     whole = write_testsrc(tmp_path / "whole.avi", frames=40, codec="mpeg4")  # AVI's header counts 40

@@ -650,12 +650,18 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so that it is handled alike."""
+
+
 @contextlib.contextmanager
 def _interrupt_on_sigterm():
-    """While training: a SIGTERM (a job scheduler's stop, ``kill``) ends it as Ctrl-C does, with a
-    checkpoint."""
+    """A SIGTERM (``kill``, a job scheduler's or a container's stop) ends a command as Ctrl-C does:
+    outputs finished (an mp4 gets its index, a stream its packets so far), training checkpointed;
+    the exit code is then 143, Ctrl-C's 130. (Without it a decode to mkv stopped this way left an
+    empty file.)"""
     def stop(signum, frame):
-        raise KeyboardInterrupt
+        raise _Terminated
 
     try:
         previous = signal.signal(signal.SIGTERM, stop)
@@ -672,8 +678,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from .train import vaegan  # torch loads here
 
     cfg = vaegan.config_from_args(a)
-    with _interrupt_on_sigterm():
-        best = vaegan.train(cfg, progress=not a.quiet)
+    best = vaegan.train(cfg, progress=not a.quiet)
     if not a.quiet:
         print(f"best checkpoint: {best}" if best.exists() else "no checkpoint written (no step was trained)",
               file=sys.stderr)
@@ -733,7 +738,8 @@ def main(argv: list[str] | None = None) -> int:
                 "export": _cmd_export, "train": _cmd_train, "train-gan": _cmd_train_gan,
                 "bench": _cmd_bench, "play": _cmd_play}
     try:
-        code = handlers[args.command](args)
+        with _interrupt_on_sigterm():
+            code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
     except VidcodecError as e:
         if e.exit_code == 0:  # e.g. the reader of a pipe went away: a quiet, normal end
@@ -748,6 +754,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # e.g. disk full, permission denied: one line, no traceback
         print(f"vidcodec {args.command}: error: {e}", file=sys.stderr)
         code = 1
+    except _Terminated:
+        print(f"vidcodec {args.command}: terminated", file=sys.stderr)
+        code = 143
     except KeyboardInterrupt:
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
         code = 130
