@@ -794,6 +794,7 @@ def _decode_packets(
     from_beginning: bool = True,
     audio: media.AudioTrack | None = None,
     runs: gopdecode.RunDecoder | None = None,
+    check_end: bool = True,
 ) -> Iterator[_Pending | media.AudioPacket]:
     """Parse, entropy-decode and conceal: every frame of the stream yields a _Pending for :func:`_render`.
 
@@ -808,7 +809,9 @@ def _decode_packets(
     but neither synthesized nor yielded. With ``audio`` (the stream's audio track) the audio packets
     from the first frame yielded on are yielded too, in stream order.
     With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
-    (:mod:`vidcodec.gopdecode`); the frames are the same.
+    (:mod:`vidcodec.gopdecode`); the frames are the same. ``check_end``: warn when the stream ends
+    without the index its writer appends on closing (a writer killed or crashed: every complete frame
+    is there, but the stream may stop short of its source's end).
     """
 
     def wanted_audio(pts: int) -> bool:
@@ -908,6 +911,9 @@ def _decode_packets(
         expected = index.frame_count if index is not None else hdr.frame_count
         if expected > seen:
             yield from fill(None, expected - seen)
+    if check_end and not reader.closed_cleanly and seen:
+        log.warning("the stream ends without the index its writer appends on closing: the encoder was stopped, "
+                    "crashed or was cut off before the end (its %d complete frames are all here)", seen)
 
 
 def _colour_section(item: container.Packet, hdr: container.StreamHeader
@@ -1051,7 +1057,8 @@ def open_pending(
         else:
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
     pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
-                                             from_beginning=from_beginning, audio=track, runs=runs),
+                                             from_beginning=from_beginning, audio=track, runs=runs,
+                                             check_end=not follow),  # --follow says so itself
                              name="vidcodec-parse")
     stack.enter_context(contextlib.closing(pending))
     return reader, m, pending, track

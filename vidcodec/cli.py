@@ -520,7 +520,9 @@ def format_probe(r: dict) -> str:
         lines.append("flagged packets: " + ", ".join(
             f"{k} x{n}" + (" (colour correction)" if colour and k == "0x01" else "")
             for k, n in r["flagged_packets"].items()))
-    lines.append(f"index: {'present' if r['index_present'] else 'absent'}")
+    lines.append(f"index: {'present' if r['index_present'] else 'absent'}"
+                 + ("" if r["index_present"] or r["truncated"] or r["damaged"]
+                    else " (the writer did not close the stream: stopped, crashed or cut off?)"))
     if r["damaged"]:
         lines.append(f"damaged regions: {len(r['damaged'])} (first at byte {r['damaged'][0]['offset']})")
     if r["truncated"]:

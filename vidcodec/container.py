@@ -905,6 +905,13 @@ class GvcReader:
         with memoryview(inp.buf) as view:
             return zlib.crc32(view[INDEX_HEADER_SIZE:total]) == entries_crc
 
+    @property
+    def closed_cleanly(self) -> bool:
+        """After reading to the end: whether the stream ended with its keyframe index chunk, which a
+        writer appends when it closes (False: the writer was killed, crashed or cut off, or it had
+        more keyframes than an index holds, :data:`MAX_INDEX_ENTRIES`)."""
+        return self._trailer is not None
+
     def index(self) -> KeyframeIndex | None:
         """The keyframe index from the footer (seekable sources), else the one met while reading, else None."""
         if not self.seekable:
