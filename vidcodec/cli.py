@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(opencv-python, not -headless).",
     )
     pl.add_argument("input", help=".gvc path, or - for stdin")
-    pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout")
+    pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout, "
+                    "as 'vidcodec decode' does: as fast as it decodes, the player it feeds keeps the pace")
     pl.add_argument("--pix-fmt", choices=PIX_FMTS,
                     help="with --to: the y4m's pixel format (default: the source's where the stream records it, "
                     "else yuv444p; yuv420p halves the bytes)")
