@@ -81,6 +81,15 @@ def test_a_reader_joins_mid_stream_at_the_next_keyframe(live, tmp_path, cut_into
     assert not any(f.concealed for f in joined)
 
 
+def test_a_stream_joined_after_its_last_parameters_packet_is_named_as_such(live):
+    """Not 'bad magic ... did you mean encode': the bytes are .gvc packets, with no header to come."""
+    data, plain = live
+    last_params = [p.offset for p in _packets(data) if p.kind == container.PacketType.PARAMETERS][-1]
+    for tail in (data[last_params + 3:], plain.read_bytes()[40:]):  # a file's stream repeats no header
+        with pytest.raises(FormatError, match="joined mid-way, but no stream header .* follows"):
+            container.GvcReader(Pipe(tail))
+
+
 def test_garbage_is_still_not_a_gvc_stream():
     with pytest.raises(FormatError, match="not a .gvc"):
         container.GvcReader(io.BytesIO(b"\x00\x01 definitely not a stream" * 100))

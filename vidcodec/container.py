@@ -570,17 +570,24 @@ class GvcReader:
         # 13.0: stream 0's deltas are timed from the key or delta before them (from 0 before the first);
         # None where that frame was lost (damage, a join mid-stream, a seek)
         self._last_frame_pts: int | None = None
+        self._saw_packets = False  # a mid-stream join met packets (but perhaps no parameters packet)
         try:
             self.seekable = _is_seekable(self._raw)
             self._base = self._raw.tell() if self.seekable else 0
             self._in = _Input(self._raw)
             try:
                 self.version, self.header = self._read_header()
-            except FormatError:
+            except FormatError as err:
                 # Only a stream that does not start with the magic is joined mid-way; a .gvc file whose
                 # own header is damaged is reported as such.
                 starts_as_gvc = bytes(self._in.buf[: len(FILE_MAGIC)]) == FILE_MAGIC
                 joined = self._join() if join and not starts_as_gvc else None
+                if joined is None and self._saw_packets and str(err).startswith("not a .gvc file (bad magic)"):
+                    raise FormatError(
+                        "this looks like a .gvc stream joined mid-way, but no stream header (parameters "
+                        f"packet) follows within {JOIN_SCAN_LIMIT >> 20} MiB to start from: writers repeat it "
+                        "before every keyframe on pipes or with --repeat-header; read the stream from its "
+                        "start, or join it where one is still to come") from None
                 if joined is None:
                     raise
                 self.version, self.header = joined
@@ -885,6 +892,7 @@ class GvcReader:
         inp.fill(len(PACKET_SYNC))
         marker = bytes(inp.buf[: len(PACKET_SYNC)])
         if marker == PACKET_SYNC:
+            self._saw_packets = True  # for a join's error: a key packet's header may not validate out of context
             # Before a join knows the version, either layout may be the stream's.
             for layout in (TERSE, LEAN, COMPACT, FIXED) if self._layout is None else (self._layout,):
                 try:
