@@ -587,6 +587,19 @@ def test_raw_options_on_a_container_file_are_refused_but_raw_files_read(tmp_path
     assert len(got) == 3 and np.array_equal(got[1], frames[1])
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    ((320, 240, Fraction(25), "yuv42p"), "'yuv42p' is not a pixel format FFmpeg knows"),
+    ((320, 240, 0), "frame rate above 0"),
+    ((320, 0, 25), "width and height above 0"),
+])
+def test_a_raw_format_that_cannot_be_is_a_usage_error_naming_it(args, message, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=message):
+        RawFormat(*args)
+    (tmp_path / "f.rgb").write_bytes(bytes(64 * 48 * 3))
+    with pytest.raises(UsageError, match="RawFormat"):  # not an AttributeError from deep inside
+        open_source(tmp_path / "f.rgb", raw=(64, 48, 25))
+
+
 def test_the_header_rate_is_the_nominal_one_when_the_average_is_within_a_thousandth_of_it():
     from vidcodec.media import nominal_rate
 

@@ -1,6 +1,16 @@
 """vidcodec: a learned (VAE-GAN) video codec for streaming, with its own .gvc container.
 
-Public API: :func:`encode`, :func:`decode`, :func:`frames` (see :mod:`vidcodec.api`).
+Public API (loaded on first use; ``help(vidcodec.encode)`` and the others document each, see
+:mod:`vidcodec.api`)::
+
+    import vidcodec
+    vidcodec.encode("in.mp4", "out.gvc", quality=5)   # -> EncodeStats; bitrate=, preset="fast", ...
+    vidcodec.decode("out.gvc", "out.mp4")             # -> DecodeStats; .y4m, or "-" for stdout
+    for f in vidcodec.frames("out.gvc"):              # DecodedFrame: rgb (H x W x 3 uint8), pts, ...
+        ...
+
+Errors are :class:`vidcodec.errors.VidcodecError` subclasses (UsageError, InputError, FormatError,
+...) whose messages say what to do.
 """
 
 from __future__ import annotations

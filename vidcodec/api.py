@@ -275,6 +275,8 @@ def encode(
                              f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
         if str(dst) == "-":
             dst = sys.stdout.buffer
+    if isinstance(dst, io.TextIOBase):
+        raise UsageError("encode writes bytes: give a file opened in binary mode ('wb'), a path, or '-'")
     if not isinstance(dst, (str, Path)) and getattr(dst, "isatty", lambda: False)():
         raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
                          "`| vidcodec decode - out.y4m`) or give an output file")
@@ -941,16 +943,23 @@ def frames(
     :class:`~vidcodec.errors.TruncatedStreamError`. ``start`` (seconds): begin at the first frame that
     far or further after the stream's first frame (as ffmpeg's ``-ss`` and :func:`encode`'s
     ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
-    decoding and discarding on a pipe. ``follow``: ``src`` is a path of a file still being written,
+    decoding and discarding on a pipe; one past the last frame raises
+    :class:`~vidcodec.errors.UsageError` once the stream is read. ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"`` or ``"int8"``; the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`).
     """
-    decoding = _frames(src, start=_seconds(start), backend=backend, follow=follow, follow_timeout=follow_timeout,
+    first = _seconds(start)
+    decoding = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                        workers=workers)
     _OPEN_DECODES.add(decoding)
-    yield from decoding
+    yielded = 0
+    for frame in decoding:
+        yielded += 1
+        yield frame
+    if first is not None and not yielded:  # as decode() says it, not an empty loop without a word
+        raise UsageError(f"start {start} is past the end of the stream: no frame at or after it")
 
 
 # Decodes still open when the interpreter exits (a script that stopped reading frames() without

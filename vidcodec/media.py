@@ -688,6 +688,21 @@ class RawFormat:
     fps: Fraction
     pix_fmt: str = "yuv420p"
 
+    def __post_init__(self) -> None:
+        if not all(isinstance(v, int) and v > 0 for v in (self.width, self.height)):
+            raise UsageError(f"raw frames need a width and height above 0 (got {self.width}x{self.height})")
+        try:
+            fps = Fraction(self.fps)
+        except (TypeError, ValueError, ZeroDivisionError):
+            fps = Fraction(0)
+        if fps <= 0:
+            raise UsageError(f"raw frames need a frame rate above 0 (got {self.fps!r})")
+        try:
+            av.VideoFormat(self.pix_fmt)
+        except (ValueError, TypeError):
+            raise UsageError(f"{self.pix_fmt!r} is not a pixel format FFmpeg knows (e.g. yuv420p, yuv422p, "
+                             "yuv444p, nv12, rgb24, bgr24, gray; `ffmpeg -pix_fmts` lists them all)") from None
+
     def options(self) -> dict[str, str]:
         return {"video_size": f"{self.width}x{self.height}", "framerate": str(self.fps),
                 "pixel_format": self.pix_fmt}
@@ -740,6 +755,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     """
     spool = None
     seekable = str(src) != "-"
+    if raw is not None and not isinstance(raw, RawFormat):
+        raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
+                         f"pix_fmt), not a {type(raw).__name__}")
     if raw is not None and str(src) == "-":
         stream_in = stdin if stdin is not None else sys.stdin.buffer
         if stream_in.isatty():
