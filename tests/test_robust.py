@@ -126,6 +126,26 @@ def test_concealed_frames_are_counted_among_those_written(stream, tmp_path, caps
     assert "2 of " in capsys.readouterr().err
 
 
+def test_follow_on_a_named_pipe_reads_it_as_it_is(stream, tmp_path):
+    """A FIFO waits for its writer by itself: --follow reads it to the writer's end at once, not
+    waiting out --follow-timeout and warning that the stream was not closed."""
+    import os
+
+    fifo = tmp_path / "live.fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as f:
+            f.write(stream["data"])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    t0 = time.monotonic()
+    got = list(api.frames(fifo, follow=True, follow_timeout=30))
+    writer.join()
+    assert len(got) == FRAMES and time.monotonic() - t0 < 25
+
+
 def test_stream_whose_first_keyframe_is_destroyed_starts_with_grey_frames(stream, tmp_path):
     path = _damaged(stream, tmp_path, [(0, _payload_byte(stream, 0, 0))])
     got = list(api.frames(path))

@@ -130,6 +130,13 @@ def _check_output(dst: str | Path, overwrite: bool) -> None:
         media.check_output_path(Path(dst), overwrite)
 
 
+def _is_fifo(path: str | Path) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # not there (yet): --follow waits for it
+        return False
+
+
 def _same_file(a: str | Path, b: str | Path) -> bool:
     try:
         return str(a) != "-" and str(b) != "-" and Path(a).samefile(b)
@@ -1037,6 +1044,9 @@ def open_pending(
         raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
                          "(wrap them: io.BytesIO(data))")
     source = _stdin_if_dash(src)
+    if follow and isinstance(src, (str, Path)) and str(src) != "-" and _is_fifo(src):
+        log.info("%s is a named pipe, which waits for its writer by itself: read as it is, without --follow", src)
+        follow = False
     if follow:
         if not isinstance(src, (str, Path)) or str(src) == "-":
             raise UsageError("--follow needs a file path (a pipe already waits for its writer)")
