@@ -433,8 +433,6 @@ def test_start_past_the_end_or_not_a_number_is_a_usage_error(capsys, media, tmp_
     out = tmp_path / f"o{ext}"
     code, _, err = cli(capsys, "decode", media["gvc"], out, "--start", "100")
     assert code == 2 and "past the end of the stream" in err and not out.exists()
-    with pytest.raises(UsageError, match="start 100 is past the end of the stream"):  # the API too
-        list(vidcodec.frames(media["gvc"], start=100))
     for bad in ("nan", "inf", "1:75", "1:2:3:4", "x"):
         with pytest.raises(SystemExit) as e:
             cli(capsys, "decode", media["gvc"], out, "--start", bad)

@@ -242,8 +242,10 @@ def test_start_counts_from_the_first_frame_of_a_stream_that_starts_late(stream, 
     assert all(np.array_equal(g.rgb, r.rgb) for g, r in zip(got, ref))
 
 
-def test_start_past_the_end_gives_no_frames(stream):
-    assert list(api.frames(stream["path"], start=1000)) == []
+def test_start_past_the_end_gives_no_frames(stream, caplog):
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        assert list(api.frames(stream["path"], start=1000)) == []
+    assert "start 1000 is past the end of the stream" in caplog.text  # not without a word
 
 
 @pytest.mark.parametrize("indexed", [True, False])

@@ -950,8 +950,8 @@ def frames(
     :class:`~vidcodec.errors.TruncatedStreamError`. ``start`` (seconds): begin at the first frame that
     far or further after the stream's first frame (as ffmpeg's ``-ss`` and :func:`encode`'s
     ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
-    decoding and discarding on a pipe; one past the last frame raises
-    :class:`~vidcodec.errors.UsageError` once the stream is read. ``follow``: ``src`` is a path of a file still being written,
+    decoding and discarding on a pipe; one past the last frame yields nothing (and logs a
+    warning). ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"`` or ``"int8"``; the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
@@ -965,8 +965,8 @@ def frames(
     for frame in decoding:
         yielded += 1
         yield frame
-    if first is not None and not yielded:  # as decode() says it, not an empty loop without a word
-        raise UsageError(f"start {start} is past the end of the stream: no frame at or after it")
+    if first is not None and not yielded:  # an empty loop, but not without a word (decode() refuses it)
+        log.warning("start %s is past the end of the stream: no frame at or after it", start)
 
 
 # Decodes still open when the interpreter exits (a script that stopped reading frames() without
