@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from fractions import Fraction
@@ -763,4 +764,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
         code = 130
+    if code in (130, 143) and argv is None:  # the command itself, not a caller's main([...])
+        # The outputs are finished; a thread may still wait in a read of a live pipe, holding stdin's
+        # lock, and Python's shutdown would then abort ("could not acquire lock for <stdin> at
+        # interpreter shutdown", exit -6 instead of 130): leave without it.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
     return code

@@ -523,7 +523,12 @@ class VideoSource:
         return out
 
     def close(self) -> None:
-        """Close the container and delete the stdin spool file, if any."""
+        """Close the container and delete the stdin spool file, if any. Not while another thread is
+        inside the demuxing (an interrupt while it waits for a live pipe): that thread keeps the
+        container, and the process that is stopping leaves it to the end."""
+        if getattr(self._frames, "gi_running", False):
+            log.debug("%s: still being read by another thread; not closed", self.name)
+            return
         self._frames.close()
         self._container.close()
         if self._spool is not None:
