@@ -696,17 +696,15 @@ def test_encode_that_dies_midway_leaves_a_valid_stream_of_the_frames_before(caps
     assert read_video(tmp_path / "died.y4m")[0] == die_at - 1
 
 
-def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys, caplog):
-    # Feed y4m through a pipe and kill the encoder while it waits for more input: what it has written
-    # so far (flushed packet by packet) must decode.
+def _stop_a_live_encode(env, gvc: Path, sig: int) -> tuple[int, str]:
+    """Feed y4m to ``vidcodec encode - GVC`` through a pipe left open (the encoder then waits for more),
+    send ``sig`` once it has written 3 packets; its exit code and stderr."""
     rng = np.random.default_rng(1)
     base = rng.integers(0, 256, (72, 64), dtype=np.uint8)
-    frames = [np.roll(base, i, axis=1) for i in range(40)]
-    gvc = tmp_path / "killed.gvc"
     proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY, "-q"], env=env,
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        proc.stdin.write(_y4m(frames, 64, 48))
+        proc.stdin.write(_y4m([np.roll(base, i, axis=1) for i in range(40)], 64, 48))
         proc.stdin.flush()
         deadline = time.monotonic() + 60
         have = 0
@@ -718,15 +716,21 @@ def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys, caplo
                 have = len(packets(gvc)) if gvc.exists() else 0
             except container.FormatError:  # mid-write: a cut header or packet
                 have = 0
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        return proc.returncode, proc.stderr.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stdin.close()
         proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys, caplog):
+    # What the encoder has written before it is killed (flushed packet by packet) must decode.
+    gvc = tmp_path / "killed.gvc"
+    assert _stop_a_live_encode(env, gvc, signal.SIGKILL)[0] == -signal.SIGKILL
     r = container.probe(gvc)
     assert r["frames"] >= 3 and not r["index_present"] and r["damaged"] == []
     decoded = []
@@ -744,36 +748,15 @@ def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys, caplo
         assert "the writer did not close the stream" in cli(capsys, "info", gvc)[1]
 
 
-def test_sigterm_ends_an_encode_as_ctrl_c_does_with_a_finished_stream(env, tmp_path, caplog):
-    """kill / a container's stop: the stream gets its index and footer, exit 143 with one line."""
-    rng = np.random.default_rng(2)
-    base = rng.integers(0, 256, (72, 64), dtype=np.uint8)
+@pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGTERM, 143, "terminated"),
+                                                   (signal.SIGINT, 130, "interrupted")])
+def test_a_stopped_live_encode_finishes_its_stream(env, tmp_path, caplog, sig, code, said):
+    """kill / a container's stop, or Ctrl-C, while the encoder waits on its pipe: the stream gets its
+    index and footer, one line on stderr and exit 143 or 130 (the wait on stdin had aborted the
+    process at Python's shutdown, exit -6)."""
     gvc = tmp_path / "stopped.gvc"
-    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY, "-q"], env=env,
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        proc.stdin.write(_y4m([np.roll(base, i, axis=1) for i in range(40)], 64, 48))
-        proc.stdin.flush()  # and the pipe stays open: the encoder waits for more
-        deadline = time.monotonic() + 60
-        have = 0
-        while have < 3:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the encoder wrote no packets"
-            time.sleep(0.05)
-            try:
-                have = len(packets(gvc)) if gvc.exists() else 0
-            except container.FormatError:
-                have = 0
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        err = proc.stderr.read().decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdin.close()
-        proc.stderr.close()
-    assert proc.returncode == 143 and err.strip().splitlines() == ["vidcodec encode: terminated"]
+    returncode, err = _stop_a_live_encode(env, gvc, sig)
+    assert returncode == code and err.strip().splitlines() == [f"vidcodec encode: {said}"]
     r = container.probe(gvc)
     assert r["frames"] >= 3 and r["index_present"] and r["truncated"] is None
     with caplog.at_level("WARNING", logger="vidcodec"):
