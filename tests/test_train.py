@@ -201,6 +201,27 @@ def test_config_toml_round_trip_and_errors(tmp_path):
         TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[8, 4]).check()
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"crop": 0}, "--crop must be at least 1"), ({"crop": -16}, "--crop must be at least 1"),
+    ({"val_every": 0}, "--val-every must be at least 1"), ({"log_every": 0}, "--log-every must be at least 1"),
+    ({"frames_per_video": 0}, "--frames-per-video must be at least 1"), ({"threads": 0}, "--threads must be"),
+    ({"val_crops": 0}, "--val-crops must be"), ({"enc_channels": 0}, "--enc-channels must be"),
+    ({"lr": -1.0}, "--lr must be above 0"), ({"lambdas": [-1.0, 4.0]}, "--lambdas must be numbers above 0"),
+    ({"ssim_weight": 2.0}, "--ssim-weight is a mix in"),
+])
+def test_settings_that_cannot_train_are_usage_errors_before_the_run(setting, message):
+    """Not a ZeroDivisionError (or a silent run on a negative lambda) once the data is loaded."""
+    with pytest.raises(UsageError, match=message):
+        TrainConfig(**{"data": ["x"], "lambdas": [1.0, 4.0], "level_channels": [8, 16], **setting}).check()
+
+
+def test_gan_settings_that_cannot_train_are_usage_errors():
+    for setting, message in (({"latent": 0}, "--latent must be at least 1"), ({"lr": 0.0}, "--lr must be above 0"),
+                             ({"ema": 1.0}, "--ema must be in")):
+        with pytest.raises(UsageError, match=message):
+            GanTrainConfig(data=["x"], **setting).check()
+
+
 def test_config_values_of_the_wrong_type_are_usage_errors(tmp_path):
     path = tmp_path / "c.toml"
     for text, message in (('steps = "three"', "steps must be an integer, got 'three'"),

@@ -126,10 +126,20 @@ class TrainConfig(TomlConfig):
             raise UsageError("--adv-weight must be >= 0 (0 disables the adversarial term)")
         if self.crop % 16 or self.val_size % 16:
             raise UsageError("--crop and --val-size must be multiples of 16")
-        if self.batch < 1 or self.steps < 0 or self.warmup < 0:
-            raise UsageError("--batch must be >= 1, --steps and --warmup >= 0")
-        if self.max_minutes < 0:
-            raise UsageError("--max-minutes must be >= 0 (0 = no time limit)")
+        _at_least(1, crop=self.crop, val_size=self.val_size, batch=self.batch, enc_channels=self.enc_channels,
+                  dec_channels=self.dec_channels, latent_channels=self.latent_channels,
+                  disc_channels=self.disc_channels, threads=self.threads, frames_per_video=self.frames_per_video,
+                  val_every_nth=self.val_every_nth, val_crops=self.val_crops, val_every=self.val_every,
+                  log_every=self.log_every)
+        _at_least(0, steps=self.steps, warmup=self.warmup, adv_start=self.adv_start, max_minutes=self.max_minutes,
+                  clip=self.clip)
+        _above_0(lr=self.lr, disc_lr=self.disc_lr, density_lr_scale=self.density_lr_scale)
+        if not 0 <= self.ssim_weight <= 1:
+            raise UsageError(f"--ssim-weight is a mix in [0, 1] (got {self.ssim_weight:g})")
+        if not self.lambdas or any(not lam > 0 for lam in self.lambdas):
+            raise UsageError(f"--lambdas must be numbers above 0, one per quality level (got {self.lambdas})")
+        if self.level_channels and min(self.level_channels) < 1:
+            raise UsageError("--level-channels must be at least 1 each")
         return self
 
 @dataclass
@@ -175,6 +185,13 @@ class GanTrainConfig(TomlConfig):
             raise UsageError("--steps-per-scale and --final-steps must be >= 1, --batch >= 2")
         if not 0 <= self.fade < 1 or not 0 <= self.holdout < 1 or not 0 <= self.jitter < 0.5:
             raise UsageError("--fade and --holdout must be in [0, 1), --jitter in [0, 0.5)")
+        _at_least(1, latent=self.latent, max_frames=self.max_frames, threads=self.threads, log_every=self.log_every,
+                  val_every=self.val_every)
+        _at_least(0, gp_weight=self.gp_weight, drift=self.drift, rec_weight=self.rec_weight,
+                  cycle_weight=self.cycle_weight)
+        _above_0(lr=self.lr)
+        if not 0 <= self.ema < 1 or not 0 <= self.ssim_weight <= 1:
+            raise UsageError("--ema must be in [0, 1) and --ssim-weight in [0, 1]")
         return self
 
     @property
@@ -184,6 +201,19 @@ class GanTrainConfig(TomlConfig):
     @property
     def total_steps(self) -> int:
         return self.steps_per_scale * (len(self.depths) - 1) + self.final_steps
+
+
+def _at_least(low: float, **values: float) -> None:
+    """UsageError naming the first setting below ``low`` (as its option, --like-this)."""
+    for name, value in values.items():
+        if value < low:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {low:g} (got {value:g})")
+
+
+def _above_0(**values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be above 0 (got {value:g})")
 
 
 def _check_out(out: str) -> None:
