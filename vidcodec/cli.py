@@ -711,6 +711,9 @@ def _cmd_export(a: argparse.Namespace) -> int:
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     m = zoo.load(a.model, backend="torch")
+    if m.kind == "pgan":
+        raise UsageError(f"{a.model} is a GAN generator: export writes a VAE-GAN model's analysis and synthesis "
+                         "transforms (--mode gan searches its latents with torch)")
     frames = []
     if a.check:  # read the clip first: a bad clip must not leave an export behind
         with media.open_source(a.check) as src:
