@@ -238,7 +238,7 @@ def test_config_values_of_the_wrong_type_are_usage_errors(tmp_path):
         GanTrainConfig.load(path)
 
 
-def test_resume_takes_the_runs_own_settings(data, tmp_path):
+def test_resume_takes_the_runs_own_settings(data, tmp_path, caplog):
     out = tmp_path / "own"
     train(_cfg(data, out, "--steps", "2", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
     import argparse
@@ -252,6 +252,9 @@ def test_resume_takes_the_runs_own_settings(data, tmp_path):
     assert cfg.latent_channels == 8 and cfg.level_channels == [2, 4, 8] and cfg.steps == 3
     train(cfg, progress=False)
     assert json.loads((out / "last.json").read_text())["step"] == 3
+    with caplog.at_level("WARNING", logger="vidcodec"):  # at --steps already: said, not a silent exit 0
+        train(config_from_args(p.parse_args(["--out", str(out), "--resume", "--steps", "3"])), progress=False)
+    assert "at step 3 already and --steps is 3: nothing to train" in caplog.text
     # other architecture flags than the run's: a usage error naming its settings, not torch's mismatch
     wide = config_from_args(p.parse_args(["--out", str(out), "--resume", "--steps", "4", "--latent-channels", "16",
                                           "--level-channels", "2", "4", "16"]))

@@ -290,6 +290,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         step, best = meta["step"], meta.get("best_val", math.inf)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
+            if step >= cfg.steps:
+                log.warning("the run is at step %d already and --steps is %d: nothing to train (give a larger "
+                            "--steps to go on)", step, cfg.steps)
     _set_lr(opt, cfg.lr)
 
     photos, frames, used = load_pool([Path(p) for p in cfg.data], set(cfg.exclude), cfg.frames_per_video)
