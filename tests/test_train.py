@@ -283,6 +283,10 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     assert len(frames) == 4  # the good clip's
     assert len(photos) == 7 and "broken.png" in caplog.text and "broken.mp4" in caplog.text
     assert not any("broken" in u for u in used)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vidcodec"):  # a held-out name given as a file: said so
+        load_pool([data / "clip.mp4", data / "img0.png"], {"clip.mp4"}, 4)
+    assert "not training on clip.mp4: held out by --exclude" in caplog.text
 
 
 def test_data_loads_on_a_machine_without_pyav(data, tmp_path, monkeypatch, caplog):

@@ -137,8 +137,10 @@ def load_pool(
     photos: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     used: list[str] = []
+    held_out: list[str] = []
     for f in expand_sources(sources):
         if f.name in exclude:
+            held_out.append(f.name)
             continue
         ext = f.suffix.lower()
         if ext in IMAGE_EXTS:
@@ -154,6 +156,10 @@ def load_pool(
         else:
             continue
         used.append(str(f))
+    if held_out:  # the shipped samples and the held-out clip by default: said, not skipped without a word
+        named = any(src.is_file() and src.name in exclude for src in sources)  # given by name: a warning
+        log.log(logging.WARNING if named else logging.INFO, "not training on %s: held out by --exclude (give "
+                "--exclude with other names, or none, to train on them)", ", ".join(sorted(set(held_out))))
     if not used:
         raise no_media(sources)
     log.info("training pool: %d photos, %d video frames from %d files", len(photos), len(frames), len(used))
