@@ -331,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--search-iters", type=int, default=DEFAULT_SEARCH_ITERS, metavar="N", help="--mode gan: as for encode")
     ev.add_argument("--gan-layer", default=str(DEFAULT_GAN_LAYER), metavar="z|N", help="--mode gan: as for encode")
     ev.add_argument("--coeffs", type=int, default=DEFAULT_GAN_COEFFS, metavar="K", help="--mode gan: as for encode")
-    ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here")
+    ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here "
+                    "(with --bitrate: ratecontrol.csv)")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
     _add_common(ev)
 
