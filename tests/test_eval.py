@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -152,6 +153,13 @@ def test_expand_clips_and_cli_errors(tmp_path, capsys):
         rd.evaluate_clip(tmp_path / "a.mp4", codecs=["vp8"])
     assert cli_main(["eval", str(tmp_path / "a.mp4"), "--codecs", "x264"]) == 2
     assert "unknown codec(s) x264" in (err := capsys.readouterr().err) and "[1/1]" not in err
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if os.geteuid() != 0:  # root writes anywhere permissions say no; a file under a file fails for all
+        assert cli_main(["eval", str(tmp_path / "a.mp4"), "--json", str(locked / "p.json")]) == 2
+        assert "cannot write there" in capsys.readouterr().err
+    assert cli_main(["eval", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "notes.txt" / "o")]) == 2
+    assert "cannot write there" in (err := capsys.readouterr().err) and "[1/1]" not in err
 
 
 def test_compare_models_and_side_by_side(tmp_path, tiny_model_dir):

@@ -33,6 +33,7 @@ from .codec import (
 )
 from .errors import UsageError, VidcodecError
 from .models.zoo import BACKENDS
+from .outputs import writable_folder
 
 # media.PIX_FMTS, written out so that building the parser does not load PyAV (test_cli checks they agree)
 PIX_FMTS = ("yuv420p", "yuv444p")
@@ -594,12 +595,16 @@ def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -
     file that is a folder or in a folder that does not exist."""
     if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir} is a file: give a folder (new or existing) for the outputs")
+    if out_dir and writable_folder(out_dir) is None:  # the folder, or the nearest one above it that exists
+        raise UsageError(f"{out_dir}: cannot write there; give a folder you can write to")
     if out_file:
         path = Path(out_file)
         if path.is_dir():
             raise UsageError(f"{out_file} is a folder: give a file name for the JSON")
         if not path.parent.is_dir():
             raise UsageError(f"{path.parent} does not exist: create it, or give another path for the JSON")
+        if writable_folder(path.parent) is None or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"{out_file}: cannot write there; give a path you can write to")
 
 
 def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:

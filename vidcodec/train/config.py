@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import UsageError
+from ..outputs import writable_folder
 
 DISTORTIONS = ("ssim+l1", "ms-ssim+l1", "mse")
 DEFAULT_LAMBDAS = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
@@ -219,6 +220,8 @@ def _above_0(**values: float) -> None:
 def _check_out(out: str) -> None:
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"--out {out} is a file: give a folder (new or existing) for the run")
+    if writable_folder(out) is None:
+        raise UsageError(f"--out {out}: cannot write there; give a folder you can write to")
 
 
 def _checked(name: str, value: object, default: object, where: str) -> object:
