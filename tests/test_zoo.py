@@ -38,6 +38,16 @@ def test_models_on_the_path_come_before_the_shipped_ones(tmp_path, monkeypatch):
     assert zoo.find("vaegan-n", shipped.sha256).weights.parent == tmp_path
 
 
+def test_a_model_on_the_path_named_like_a_shipped_one_is_used_and_said(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path))
+    monkeypatch.setattr(zoo, "_warned", set())
+    mine = _install(tmp_path, "vaegan-n", "vaegan-n", b"retrained weights")
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        assert zoo.find("vaegan-n").sha256 == mine and zoo.find("vaegan-n").sha256 == mine
+    said = [r.getMessage() for r in caplog.records if "not the one vidcodec ships" in r.getMessage()]
+    assert len(said) == 1 and str(tmp_path) in said[0]  # once, naming the file used
+
+
 def test_every_shipped_card_names_its_own_weights_and_the_default_is_complete(monkeypatch):
     """Streams name a model by name and SHA-256: each shipped card must agree with its file, and the
     default must carry its sub-pixel table and int8 ranges (a release that shipped a model half

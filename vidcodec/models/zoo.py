@@ -105,13 +105,28 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
     matches = [m for m in models if m.name == name and (sha256 is None or m.sha256 == sha256)]
     if matches:
         folder = matches[0].weights.parent
-        return min((m for m in matches if m.weights.parent == folder), key=lambda m: m.weights.stem != name)
+        chosen = min((m for m in matches if m.weights.parent == folder), key=lambda m: m.weights.stem != name)
+        if sha256 is None and folder != PACKAGE_WEIGHTS:
+            shadowed = [m for m in matches if m.weights.parent == PACKAGE_WEIGHTS and m.weights.stem == name]
+            if shadowed and shadowed[0].sha256 != chosen.sha256:  # a user's model named like a shipped one
+                _warn_once(f"model {name}: using {chosen.weights} (VIDCODEC_MODEL_PATH), not the one vidcodec "
+                           f"ships; its streams decode only where that file is installed too")
+        return chosen
     have = ", ".join(f"{m.name}@{m.sha256[:12]}" for m in models) or "none"
     wanted = f"{name}@{sha256[:12]}" if sha256 else name
     raise ModelNotFoundError(
         f"model {wanted} is not installed (installed: {have}). Install the vidcodec version that "
         f"ships it, or put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."
     )
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
 
 class CodecModel:
