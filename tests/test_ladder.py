@@ -16,6 +16,8 @@ from vidcodec.train.cli_args import add_arguments
 from vidcodec.train.package import package
 from vidcodec.train.vaegan import config_from_args, train
 
+_BEST: list = []  # the ladder run's best checkpoint
+
 
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory):
@@ -32,6 +34,7 @@ def ladder(tmp_path_factory):
         "4", "8", "--steps", "2", "--batch", "3", "--crop", "32", "--val-crops", "1", "--threads", "1",
         "--frames-per-video", "4", "--val-every-nth", "4", "--adv-weight", "0"]))
     best = train(cfg, progress=False)
+    _BEST[:] = [best]
     package(best, tmp / "weights", default_quality=2)
     old = os.environ.get("VIDCODEC_MODEL_PATH")
     os.environ["VIDCODEC_MODEL_PATH"] = str(tmp / "weights")
@@ -42,9 +45,18 @@ def ladder(tmp_path_factory):
         os.environ["VIDCODEC_MODEL_PATH"] = old
 
 
-def test_model_card_carries_the_ladder_and_default(ladder):
+def test_model_card_carries_the_ladder_and_default(ladder, tmp_path, capsys):
     assert ladder.level_channels == [2, 4, 8]
     assert ladder.default_quality == 2
+    from vidcodec.errors import UsageError
+    from vidcodec.train.package import main
+
+    with pytest.raises(SystemExit) as e:  # one line and exit 2, not a traceback about nosuch.json
+        main([str(tmp_path / "nosuch.safetensors"), str(tmp_path / "w")])
+    assert e.value.code == 2 and "nosuch.safetensors does not exist" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="--default-quality must be in 1..3"):
+        package(_BEST[0], tmp_path / "w", default_quality=5)
+    assert not (tmp_path / "w").exists()  # nothing written
 
 
 @pytest.mark.parametrize("coder", ["ans", "elias"])

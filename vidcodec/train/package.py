@@ -18,6 +18,7 @@ import torch
 from safetensors.numpy import save_file
 
 from ..coding.tables import IntTables, from_pmfs, laplace_tables, to_tensors
+from ..errors import UsageError, VidcodecError
 from ..models.layers import FactorizedDensity
 from ..models.vaegan import VAEGAN, VAEGANConfig
 from ..models.zoo import file_sha256
@@ -54,11 +55,18 @@ def key_tables(density: FactorizedDensity) -> IntTables:
 
 def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | None = None,
             default_quality: int | None = None) -> Path:
-    """Write ``NAME.safetensors`` and ``NAME.json`` into ``out_dir``; return the weights path."""
+    """Write ``NAME.safetensors`` and ``NAME.json`` into ``out_dir``; return the weights path.
+    UsageError (nothing written) for a checkpoint that is not there or a default quality off its ladder."""
+    if not ckpt.exists() or not ckpt.with_suffix(".json").exists():
+        missing = ckpt if not ckpt.exists() else ckpt.with_suffix(".json")
+        raise UsageError(f"{missing} does not exist: give a checkpoint of a `vidcodec train` run (its "
+                         "best.safetensors, with best.json beside it)")
     meta = json.loads(ckpt.with_suffix(".json").read_text())
     config = VAEGANConfig.from_dict(meta["config"])
     if name:
         config.name = name
+    if default_quality is not None and not 1 <= default_quality <= config.levels:
+        raise UsageError(f"--default-quality must be in 1..{config.levels}, this model's levels (got {default_quality})")
     model = VAEGAN(config)
     checkpoint.load(ckpt, model)
     model.eval()
@@ -83,8 +91,6 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
         **(notes or {}),
     }
     if default_quality is not None:
-        if not 1 <= default_quality <= config.levels:
-            raise ValueError(f"default quality must be in 1..{config.levels}")
         card["default_quality"] = default_quality
     weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return weights
@@ -98,7 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name")
     p.add_argument("--default-quality", type=int, help="the level `vidcodec encode` uses without --quality")
     a = p.parse_args(argv)
-    print(package(a.checkpoint, a.out_dir, a.name, default_quality=a.default_quality))
+    try:
+        print(package(a.checkpoint, a.out_dir, a.name, default_quality=a.default_quality))
+    except VidcodecError as e:
+        p.exit(e.exit_code, f"{p.prog}: error: {e}\n")
 
 
 if __name__ == "__main__":
