@@ -140,7 +140,7 @@ def test_a_clip_shorter_than_frames_is_measured_on_what_it_has_and_says_so(tmp_p
     assert rows and not any("x264" in k for r in rows for k in r)  # no empty columns for a codec not run
 
 
-def test_expand_clips_and_cli_errors(tmp_path, capsys):
+def test_expand_clips_and_cli_errors(tmp_path, capsys, tiny_model_dir):
     (tmp_path / "a.mp4").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("x")
     assert rd.expand_clips([tmp_path]) == [tmp_path / "a.mp4"]
@@ -160,6 +160,8 @@ def test_expand_clips_and_cli_errors(tmp_path, capsys):
         assert "cannot write there" in capsys.readouterr().err
     assert cli_main(["eval", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "notes.txt" / "o")]) == 2
     assert "cannot write there" in (err := capsys.readouterr().err) and "[1/1]" not in err
+    assert cli_main(["eval", str(tmp_path / "a.mp4"), "--model", "vaegan-tiny", "--qualities", "2", "9"]) == 2
+    assert "--qualities 9: vaegan-tiny has levels 1 to 3" in (err := capsys.readouterr().err) and "[1/1]" not in err
 
 
 def test_compare_models_and_side_by_side(tmp_path, tiny_model_dir):

@@ -560,6 +560,14 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         return _eval_gan(a, clips)
     if a.model is None:
         a.model = DEFAULT_MODEL
+    if a.qualities or any(c.startswith("vidcodec") for c in a.codecs):  # the model and levels, checked now
+        from . import api
+
+        levels = api.quality_range(a.model)
+        bad = [q for q in a.qualities or [] if q not in levels]
+        if bad:
+            raise UsageError(f"--qualities {' '.join(map(str, bad))}: {a.model} has levels {levels.start} to "
+                             f"{levels.stop - 1}")
     if a.bitrate:
         rows = []
         for clip in clips:
