@@ -25,6 +25,7 @@ import heapq
 import io
 import logging
 import math
+import numbers
 import os
 import shutil
 import struct
@@ -694,7 +695,7 @@ class RawFormat:
     pix_fmt: str = "yuv420p"
 
     def __post_init__(self) -> None:
-        if not all(isinstance(v, int) and v > 0 for v in (self.width, self.height)):
+        if not all(isinstance(v, numbers.Integral) and v > 0 for v in (self.width, self.height)):
             raise UsageError(f"raw frames need a width and height above 0 (got {self.width}x{self.height})")
         try:
             fps = Fraction(self.fps)
