@@ -768,9 +768,9 @@ MAX_GAP_FRAMES = 10_000  # at most this many concealed frames fill one pts gap l
 
 @dataclass
 class _Counts:
-    """Running totals of a decode: concealed frames output, damaged regions met."""
+    """Running totals of a decode: damaged regions met (the concealed frames are counted where they are
+    written: the parser also meets frames before --start and past --frames)."""
 
-    concealed: int = 0
     damaged: int = 0
 
 
@@ -858,8 +858,6 @@ def _decode_packets(
             return
         if last_float is None and last_latent is not None:
             last_float = decoder.latent(*last_latent)
-        if concealed:
-            counts.concealed += 1
         yield _Pending(pts, key, concealed, last_float, size, correction)
 
     def fill(until: int | None, frames: int | None = None) -> Iterator[_Pending]:

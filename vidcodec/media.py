@@ -1009,8 +1009,7 @@ class _Y4mSink(VideoSink):
         self._origin: int | None = None  # the first frame's pts
         self._next = 0  # the next slot of the grid
         self._max_repeat = round(Y4M_MAX_REPEAT_S * rate)
-        self.repeated = self.dropped = 0
-        self._warned = False
+        self._warned = False  # about repeated or dropped frames
         self._last = b""  # the last frame written, as written
         sar = sample_aspect or Fraction(1)
         self._header: bytes | None = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
@@ -1039,13 +1038,11 @@ class _Y4mSink(VideoSink):
                 self._origin = pts
             slot = self._slot_of(pts - self._origin)
             if slot < self._next:  # an earlier frame holds its slot
-                self.dropped += 1
                 self._warn_timing()
                 return
             repeats = min(slot - self._next, self._max_repeat)  # a longer gap: the time is not held
             self._next = slot + 1
             if repeats:
-                self.repeated += repeats
                 self._warn_timing()
         planes = self._yuv(rgb, pts, self._pix_fmt).to_ndarray()  # the planes one after the other
         frame = b"FRAME\n" + planes.tobytes()
