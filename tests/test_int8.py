@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 from conftest import DATA
+from onnx import numpy_helper
 
 import vidcodec
 from vidcodec import int8, runtime
@@ -109,11 +111,49 @@ def test_calibration_errors(model_dir, tmp_path, capsys):
     assert "at least one picture" in capsys.readouterr().err
 
 
-def test_the_default_model_ships_percentile_ranges_for_every_convolution_input():
-    from onnxruntime.quantization.calibrate import CalibrationMethod, load_tensors_data
+def test_the_default_model_ships_percentile_ranges_and_equalizing_scales():
+    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorsData
 
     info = zoo.find(zoo.DEFAULT_MODEL)
-    data = load_tensors_data(int8.ranges_path(info.weights))
+    shipped = json.loads(int8.ranges_path(info.weights).read_text())
+    assert shipped["recipe"] == int8.RECIPE
+    data = TensorsData.from_dict(shipped["ranges"])
     assert data.calibration_method == CalibrationMethod.Percentile
     names = set(data.data)
     assert any(n.endswith("Conv_output_0") for n in names) and len(names) >= 8
+    assert data.data["x"].range_value == (0.0, 1.0)  # the frame's own 8-bit steps
+    assert len(shipped["scales"]) == 3 and all(1 <= v <= int8.MAX_SCALE for s in shipped["scales"].values() for v in s)
+
+
+def _channels(model, abs_node) -> int:
+    return len(next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == abs_node.input[0]))
+
+
+def test_prepared_graph_is_the_float_analysis(model_dir):
+    """The input's border and the equalizing scales change nothing in float32 (border pixels included)."""
+    import onnxruntime as ort
+
+    m = zoo.load("vaegan-tiny")
+    path = runtime.cached_export(m)["analysis"]
+    rng = np.random.default_rng(5)
+    x = to_tensor(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8))
+    model = int8.prepared(path)
+    scales = {div.output[0]: list(rng.uniform(1, int8.MAX_SCALE, _channels(model, g)))
+              for _, g, _, div in int8._stages(model.graph)}
+    assert len(scales) == 3
+    want = m.analyze(x)
+    for scaled in (int8.prepared(path), int8.prepared(path, scales)):
+        s = ort.InferenceSession(scaled.SerializeToString(), providers=["CPUExecutionProvider"])
+        got = s.run(None, {"x": x})[0]
+        assert np.allclose(got, want, atol=1e-4 * np.abs(want).max()), np.abs(got - want).max()
+    assert {n.op_type for n in model.graph.node} >= {"Pad"} and "Sub" not in {n.op_type for n in model.graph.node}
+
+
+def test_ranges_from_an_older_recipe_are_refused_with_what_to_do(model_dir, tmp_path):
+    pics = _pictures(tmp_path / "pics")
+    assert int8.main(["vaegan-tiny", str(pics), "--count", "2"]) == 0
+    path = model_dir / "vaegan-tiny.int8.json"
+    path.write_text(json.dumps(json.loads(path.read_text())["ranges"]))  # v1: the calibration cache alone
+    zoo._load.cache_clear()
+    with pytest.raises(UsageError, match=r"older vidcodec.*python -m vidcodec\.int8 vaegan-tiny"):
+        zoo.load("vaegan-tiny", backend="int8")
