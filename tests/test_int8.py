@@ -125,28 +125,57 @@ def test_the_default_model_ships_percentile_ranges_and_equalizing_scales():
     assert len(shipped["scales"]) == 3 and all(1 <= v <= int8.MAX_SCALE for s in shipped["scales"].values() for v in s)
 
 
-def _channels(model, abs_node) -> int:
-    return len(next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == abs_node.input[0]))
-
-
-def test_prepared_graph_is_the_float_analysis(model_dir):
-    """The input's border and the equalizing scales change nothing in float32 (border pixels included)."""
+def _outputs(model, names: list[str], x: np.ndarray) -> list[np.ndarray]:
     import onnxruntime as ort
 
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names if n != "y")
+    return ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"]).run(names, {"x": x})
+
+
+def test_prepared_graph_is_the_float_analysis(model_dir, tmp_path):
+    """The input's border and the equalizing scales change nothing in float32, border pixels included,
+    with γ not diagonal and the first convolution's padding lopsided; each GDN stage's output is
+    scaled by its scales, channel by channel."""
     m = zoo.load("vaegan-tiny")
-    path = runtime.cached_export(m)["analysis"]
+    graph = onnx.load(str(runtime.cached_export(m)["analysis"]))
     rng = np.random.default_rng(5)
+    inits = {i.name: i for i in graph.graph.initializer}
+    made = {o: n for n in graph.graph.node for o in n.output}
+    for div in (n for n in graph.graph.node if n.op_type == "Div"):
+        gamma = inits[made[made[div.input[1]].input[1]].input[0]]
+        g = numpy_helper.to_array(gamma)
+        gamma.CopyFrom(numpy_helper.from_array((g + rng.uniform(0, 0.05, g.shape)).astype(np.float32), gamma.name))
+    first = next(n for n in graph.graph.node if n.op_type == "Conv")
+    pads = next(a for a in first.attribute if a.name == "pads")
+    pads.ClearField("ints")
+    pads.ints.extend([1, 2, 3, 0])  # top, left, bottom, right
+    path = tmp_path / "float.onnx"
+    onnx.save(graph, str(path))
     x = to_tensor(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8))
-    model = int8.prepared(path)
-    scales = {div.output[0]: list(rng.uniform(1, int8.MAX_SCALE, _channels(model, g)))
-              for _, g, _, div in int8._stages(model.graph)}
-    assert len(scales) == 3
-    want = m.analyze(x)
-    for scaled in (int8.prepared(path), int8.prepared(path, scales)):
-        s = ort.InferenceSession(scaled.SerializeToString(), providers=["CPUExecutionProvider"])
-        got = s.run(None, {"x": x})[0]
-        assert np.allclose(got, want, atol=1e-4 * np.abs(want).max()), np.abs(got - want).max()
-    assert {n.op_type for n in model.graph.node} >= {"Pad"} and "Sub" not in {n.op_type for n in model.graph.node}
+    plain = int8.prepared(path)
+    stages = int8._stages(plain.graph)
+    assert len(stages) == 3
+    scales = {div.output[0]: list(rng.uniform(1, int8.MAX_SCALE, _channels(plain, g))) for _, g, _, div in stages}
+    divs = [div.output[0] for *_, div in stages]
+    want = _outputs(graph, ["y", *divs], x)
+    for model in (plain, int8.prepared(path, scales)):
+        got = _outputs(model, ["y", *divs], x)
+        assert np.allclose(got[0], want[0], atol=1e-4 * np.abs(want[0]).max()), np.abs(got[0] - want[0]).max()
+    for d, w, g in zip(divs, want[1:], got[1:]):
+        s = np.asarray(scales[d], np.float32)[None, :, None, None]
+        assert np.allclose(g, w * s, atol=1e-4 * np.abs(w * s).max())
+    ops = [n.op_type for n in plain.graph.node]
+    assert "Pad" in ops and "Sub" not in ops
+    with pytest.raises(UsageError, match="scales name stages"):
+        int8.prepared(path, {"nowhere": [1.0]})
+    with pytest.raises(UsageError, match="do not fit"):
+        int8.prepared(path, {d: [1.0] for d in divs})
+
+
+def _channels(model, abs_node) -> int:
+    return len(next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == abs_node.input[0]))
 
 
 def test_ranges_from_an_older_recipe_are_refused_with_what_to_do(model_dir, tmp_path):
@@ -155,5 +184,5 @@ def test_ranges_from_an_older_recipe_are_refused_with_what_to_do(model_dir, tmp_
     path = model_dir / "vaegan-tiny.int8.json"
     path.write_text(json.dumps(json.loads(path.read_text())["ranges"]))  # v1: the calibration cache alone
     zoo._load.cache_clear()
-    with pytest.raises(UsageError, match=r"older vidcodec.*python -m vidcodec\.int8 vaegan-tiny"):
+    with pytest.raises(UsageError, match=r"another vidcodec.*python -m vidcodec\.int8 vaegan-tiny"):
         zoo.load("vaegan-tiny", backend="int8")

@@ -6,7 +6,8 @@ which ONNX Runtime's CPU provider fuses into integer convolutions: weights per o
 changes to the float graph first, each exact in float32 (recipe v2, :func:`prepared`):
 
 - the input: ``x - 0.5`` becomes a border of 0.5 around ``x`` and a bias folded into the first
-  convolution, so that the 8-bit input is the frame's own 8-bit values (scale 1/255, no rounding);
+  convolution, so that the 8-bit input is the frame's own 8-bit values (scale 1/255, no rounding;
+  only the border's 0.5 becomes 128/255);
 - the channels: each GDN stage's channels are scaled up by up to :data:`MAX_SCALE` where their range
   is small, and the next convolution's weights scaled down by as much (cross-layer equalization, with
   GDN's γ divided to match), so that per-tensor 8-bit steps fit every channel;
@@ -50,6 +51,8 @@ RECIPE = "vidcodec-int8-v2"  # what NAME.int8.json holds (equalizing scales and 
 MAX_SCALE = 8.0  # the most a channel is scaled up by the equalization
 CHANNEL_PERCENTILE = 99.99  # of a channel's |values|: its range, for the equalization
 PADDED = "int8_x_bordered"  # the input with its border of 0.5, what the first convolution reads
+BIAS = "int8_first_bias"  # a zero bias given to a first convolution without one, to fold -0.5 · Σw into
+AGAIN = "make it again with `python -m vidcodec.int8 NAME FOLDER_OF_PICTURES`, or use --backend ort"
 
 
 @contextlib.contextmanager
@@ -133,11 +136,15 @@ def prepared(float_analysis: Path | str, scales: dict[str, list[float]] | None =
     first = next((n for n in g.node if sub is not None and n.op_type == "Conv" and n.input[0] == sub.output[0]), None)
     half = None if sub is None else consts.get(sub.input[1], inits.get(sub.input[1]))
     pads = None if first is None else next((a for a in first.attribute if a.name == "pads"), None)
-    if half is None or half.size != 1 or float(half) != 0.5 or pads is None or len(first.input) < 3:
-        raise UsageError(f"{float_analysis}: not an analysis graph this module knows (no x - 0.5 before a "
+    only = sub is not None and sum(sub.output[0] in n.input for n in g.node) == 1
+    if half is None or half.size != 1 or half.item() != 0.5 or pads is None or not only or first.input[1] not in inits:
+        raise UsageError(f"{float_analysis}: not an analysis graph this module knows (x - 0.5 read only by a "
                          "padded convolution); use --backend ort")
-    w, bias = inits[first.input[1]], inits[first.input[2]]
-    _replace(g, first, 2, inits, bias - 0.5 * w.sum(axis=(1, 2, 3)))
+    w = inits[first.input[1]]
+    if len(first.input) < 3:  # no bias: a zero one to fold into
+        inits[BIAS] = np.zeros(w.shape[0], np.float32)
+        first.input.append(BIAS)
+    _replace(g, first, 2, inits, inits[first.input[2]] - 0.5 * w.sum(axis=(1, 2, 3)))
     p = list(pads.ints)  # top, left, bottom, right
     pads.ClearField("ints")
     pads.ints.extend([0, 0, 0, 0])
@@ -148,11 +155,14 @@ def prepared(float_analysis: Path | str, scales: dict[str, list[float]] | None =
     g.node.remove(sub)
     g.node.insert(at, helper.make_node("Pad", [x, "int8_border", "int8_border_value"], [PADDED], mode="constant",
                                        name="int8_border"))
-    for conv, gamma, nxt, div in _stages(g) if scales else ():
-        s = scales.get(div.output[0])
-        if s is None:
-            continue
-        s = np.asarray(s, np.float32)
+    stages = _stages(g) if scales else []
+    if scales and sorted(scales) != sorted(div.output[0] for *_, div in stages):
+        raise UsageError(f"the channel scales name stages ({', '.join(sorted(scales))}) that {float_analysis} does "
+                         f"not have: {AGAIN}")
+    for conv, gamma, nxt, div in stages:
+        s = np.asarray(scales[div.output[0]], np.float32)
+        if s.shape != (inits[conv.input[1]].shape[0],) or not (s > 0).all():
+            raise UsageError(f"the channel scales of {div.output[0]} do not fit {float_analysis}: {AGAIN}")
         _scale(g, conv, 1, inits, s[:, None, None, None])
         if len(conv.input) > 2:
             _scale(g, conv, 2, inits, s)
@@ -209,21 +219,29 @@ def _quantize_static(model, out: Path | str, reader, ranges: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
         src = Path(tmp) / "prepared.onnx"
         onnx.save(model, str(src))
-        quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"], nodes_to_exclude=[last_convolution(model)],
-                        calibrate_method=CalibrationMethod.Percentile, calibration_cache_path=str(ranges))
+        args = {"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,
+                "weight_type": QuantType.QInt8, "op_types_to_quantize": ["Conv"],
+                "nodes_to_exclude": [last_convolution(model)], "calibrate_method": CalibrationMethod.Percentile}
+        try:
+            quantize_static(str(src), str(out), reader, calibration_cache_path=str(ranges), **args)
+        except TypeError as e:  # an onnxruntime without calibration_cache_path (before 1.31)
+            if "calibration_cache_path" not in str(e):
+                raise
+            raise UsageError(f"--backend int8 needs onnxruntime >= 1.31 (quantize_static's calibration_cache_path; "
+                             f"{e}); use --backend ort") from None
 
 
 def _read(ranges: Path, name: str = "NAME") -> dict:
-    """NAME.int8.json's content; a UsageError for a file an older recipe made."""
-    again = f"make it again with `python -m vidcodec.int8 {name} FOLDER_OF_PICTURES`, or use --backend ort"
+    """NAME.int8.json's content; a UsageError for a file another recipe made, or a damaged one."""
+    again = AGAIN.replace("NAME", name)
     try:
         data = json.loads(ranges.read_text())
     except (OSError, ValueError) as e:
         raise UsageError(f"{ranges}: unreadable ({e}); {again}") from None
     if not isinstance(data, dict) or data.get("recipe") != RECIPE:
-        raise UsageError(f"{ranges} was made by an older vidcodec (not {RECIPE}): {again}")
+        raise UsageError(f"{ranges} was made by another vidcodec (not recipe {RECIPE}): {again}")
+    if not isinstance(data.get("scales"), dict) or not isinstance(data.get("ranges"), dict):
+        raise UsageError(f"{ranges} lacks its channel scales or ranges: {again}")
     return data
 
 
@@ -236,15 +254,13 @@ def quantize(float_analysis: Path, ranges: Path, out: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
+        model = prepared(float_analysis, data["scales"])
         with tempfile.TemporaryDirectory() as d:
             cache = Path(d) / "ranges.json"
             cache.write_text(json.dumps(data["ranges"]))
-            _quantize_static(prepared(float_analysis, data["scales"]), tmp, None, cache)
+            _quantize_static(model, tmp, None, cache)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
-    except TypeError as e:  # an onnxruntime without calibration_cache_path (before 1.31)
-        raise UsageError(f"--backend int8 needs onnxruntime >= 1.31 (quantize_static's calibration_cache_path; "
-                         f"{e}); use --backend ort") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
