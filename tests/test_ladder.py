@@ -12,6 +12,7 @@ from conftest import write_testsrc
 import vidcodec
 from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_tensor
 from vidcodec.models import zoo
+from vidcodec.outputs import _umask
 from vidcodec.train.cli_args import add_arguments
 from vidcodec.train.package import package
 from vidcodec.train.vaegan import config_from_args, train
@@ -48,6 +49,7 @@ def ladder(tmp_path_factory):
 def test_model_card_carries_the_ladder_and_default(ladder, tmp_path, capsys):
     assert ladder.level_channels == [2, 4, 8]
     assert ladder.default_quality == 2
+    assert ladder.info.weights.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not safetensors' 0600
     from vidcodec.errors import UsageError
     from vidcodec.train.package import main
 

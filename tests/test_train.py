@@ -144,6 +144,19 @@ def test_a_compacted_checkpoint_keeps_its_weights_and_resumes_with_rounded_momen
     assert path.stat().st_size == after
 
 
+def test_checkpoints_get_the_usual_file_mode_not_safetensors_private_one(tmp_path):
+    """safetensors writes 0600; checkpoints are shared like any file the user makes (0666 less the umask)."""
+    old = os.umask(0o027)
+    try:
+        path = tmp_path / "c.safetensors"
+        checkpoint.save(path, torch.nn.Linear(2, 2), {"step": 1})
+        assert path.stat().st_mode & 0o777 == 0o640
+        checkpoint.compact(path)
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
 def test_time_limit_stops_with_a_checkpoint_that_resumes(data, tmp_path):
     out = tmp_path / "t"
     fast = ("--adv-weight", "0", "--saliency-floor", "0", "--log-every", "2", "--val-every", "1000")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -16,3 +17,20 @@ def writable_folder(folder: str | Path) -> Path | None:
             return existing
     except OSError:
         return None
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux's /proc; else the usual 022)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def usual_mode(path: str | Path) -> None:
+    """Give a file another library made private (safetensors writes 0600) the permissions of a
+    file made the usual way (0666 less the umask), so that weights and checkpoints can be shared."""
+    os.chmod(path, 0o666 & ~_umask())

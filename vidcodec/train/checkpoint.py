@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..outputs import usual_mode
+
 
 def _atomic_write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -27,6 +29,7 @@ def _atomic_write_json(path: Path, obj: dict) -> None:
 def _atomic_save_file(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
+    usual_mode(tmp)
     os.replace(tmp, path)
 
 

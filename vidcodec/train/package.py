@@ -22,6 +22,7 @@ from ..errors import UsageError, VidcodecError
 from ..models.layers import FactorizedDensity
 from ..models.vaegan import VAEGAN, VAEGANConfig
 from ..models.zoo import file_sha256
+from ..outputs import usual_mode
 from . import checkpoint
 
 # Temporal residual tables: row 0 is unused (a channel with selector 0 sends no symbols).
@@ -82,6 +83,7 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
     weights = out_dir / f"{config.name}.safetensors"
     tmp = weights.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"name": config.name})
+    usual_mode(tmp)
     os.replace(tmp, weights)
     card = {
         "name": config.name,

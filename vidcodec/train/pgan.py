@@ -39,6 +39,7 @@ from tqdm import tqdm
 from .. import figures
 from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
+from ..outputs import usual_mode
 from .config import GanTrainConfig
 from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, no_media, readable
 from .losses import psnr, ssim
@@ -249,6 +250,7 @@ def _save(path: Path, nets: _Nets, opts: tuple[torch.optim.Optimizer, ...] | Non
                         tensors[f"{oname}.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
+    usual_mode(tmp)
     os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -288,6 +290,7 @@ def export_generator(ckpt: Path, out: Path, which: str = "g") -> Path:
     keep.update({"encoder." + k[2:]: v for k, v in tensors.items() if k.startswith("e.")})
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(keep, str(out), metadata={"name": card["name"], "kind": "pgan"})
+    usual_mode(out)
     out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return out
 

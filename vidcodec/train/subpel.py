@@ -20,6 +20,7 @@ import numpy as np
 from ..codec import vaegan
 from ..codec.subpel import TENSOR
 from ..models import zoo
+from ..outputs import usual_mode
 
 CROP = 256
 PHASES = [(fx, fy) for fy in range(4) for fx in range(4) if (fx, fy) != (0, 0)]
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len({i for i, _, _ in data[(1, 0)]})} pictures used", flush=True)
     table = fit(data, model.latent_channels)
     save_file({TENSOR: table}, str(a.out))
+    usual_mode(a.out)
     for line in report(model, data, table):
         print(line, flush=True)
 
