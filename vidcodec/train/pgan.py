@@ -334,7 +334,9 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     if new_log:
         writer.writerow(["step", "time", "resolution", "alpha", "d_loss", "g_loss", "rec", "val_psnr"])
     best_path = out / "best.safetensors"
-    bar = tqdm(total=cfg.total_steps, initial=step, unit="step", desc="train-gan", disable=not progress)
+    # a bar on a terminal; redirected, one log line per --log-every steps instead of \r-separated bars
+    bar = tqdm(total=cfg.total_steps, initial=step, unit="step", desc="train-gan",
+               disable=None if progress else True, dynamic_ncols=True)
     t0 = time.time()
     sums = np.zeros(3)
     count = 0
@@ -392,6 +394,9 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
                 logf.flush()
                 bar.set_postfix(res=r, d=f"{m[0]:.3f}", g=f"{m[1]:.3f}", rec=f"{m[2]:.4f}",
                                 **({"val": f"{v:.2f}dB"} if not math.isnan(v) else {}))
+                if bar.disable and progress:
+                    log.info("step %d res %d d %.3f g %.3f rec %.4f%s", step, r, m[0], m[1], m[2],
+                             "" if math.isnan(v) else f" val {v:.2f} dB")
                 sums[:] = 0
                 count = 0
                 final = scales == len(cfg.depths) and alpha == 0
