@@ -108,6 +108,7 @@ def test_report_files_and_tables(points, tmp_path):
     rows = rd.bd_rates(points)
     assert {r["reference"] for r in rows} == {"vidcodec-intra", "vidcodec-fast", "x264-veryfast-zl", "x264-intra", "jpeg"}
     assert all(r["bd_rate_psnr"] is None for r in rows)  # 3 vidcodec points: too few for a fit, not a guess
+    assert rd.bd_note(rows) == rd.BD_MISSING and rd.bd_note([{"bd_rate_psnr": 1.0}]) is None  # "-" explained
     intra = rd.all_bd_rates(points)[len(rows):]  # then vidcodec-intra against the intra codecs only
     assert [(r["test"], r["reference"]) for r in intra] == [("vidcodec-intra", "x264-intra"),
                                                             ("vidcodec-intra", "jpeg")]

@@ -588,7 +588,10 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     else:
         print(rd.format_table(rd.summarize(points)))
         print()
-        print(rd.format_table(rd.all_bd_rates(points)))
+        bd = rd.all_bd_rates(points)
+        print(rd.format_table(bd))
+        if rd.bd_note(bd):
+            print(rd.bd_note(bd))
     if a.out:
         paths = rd.save_report(points, Path(a.out))
         if not a.quiet:

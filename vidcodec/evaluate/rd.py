@@ -361,6 +361,16 @@ def bd_rates(points: list[RDPoint], test: str = "vidcodec", references: Iterable
     return rows
 
 
+BD_MISSING = ("-: no BD-rate, as one of the two curves has fewer than 4 points or their qualities do not "
+              "overlap (more --qualities, or more frames, give more points)")
+
+
+def bd_note(rows: list[dict]) -> str | None:
+    """The footnote a BD-rate table needs when one of its cells is missing (None)."""
+    keys = ("bd_rate_psnr", "bd_rate_psnr_y", "bd_rate_ms_ssim")
+    return BD_MISSING if any(k in r and r[k] is None for r in rows for k in keys) else None
+
+
 def bd_rate_pair(ref: list[RDPoint], test: list[RDPoint]) -> tuple[float | None, float | None]:
     """BD-rates (%) of ``test`` against ``ref``, one codec's curves each: on PSNR and on MS-SSIM in dB
     (what the A/B experiments under runs/ report)."""
