@@ -99,8 +99,8 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
                    help="run the transforms with ONNX Runtime (exported once to a cache), torch, torch in "
                    "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; about 1.8x faster networks "
                    "than float32 on such a CPU, pictures within a few hundredths of a dB), or ONNX Runtime with "
-                   "the encoder's analysis in 8-bit convolutions (int8: about 2.3x faster analysis on the CPU for "
-                   "about 1-2 %% more bits at the same quality; decoding is as with ort)")
+                   "the encoder's analysis in 8-bit convolutions (int8: about 2x faster analysis on the CPU for "
+                   "about 1 %% more bits at the same quality; decoding is as with ort)")
 
 
 def _add_follow(p: argparse.ArgumentParser) -> None:
