@@ -186,3 +186,24 @@ def test_ranges_from_an_older_recipe_are_refused_with_what_to_do(model_dir, tmp_
     zoo._load.cache_clear()
     with pytest.raises(UsageError, match=r"another vidcodec.*python -m vidcodec\.int8 vaegan-tiny"):
         zoo.load("vaegan-tiny", backend="int8")
+
+
+def test_eval_measures_the_int8_analysis_against_the_float_one(model_dir, tmp_path, capsys):
+    from conftest import write_testsrc
+
+    from vidcodec.evaluate import rd
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    with pytest.raises(UsageError, match=r"python -m vidcodec\.int8 vaegan-tiny"):  # before any work
+        rd.evaluate_clip(clip, frames=3, codecs=["vidcodec", "vidcodec-int8"], model="vaegan-tiny")
+    assert main(["eval", str(clip), "--codecs", "vidcodec-int8", "--model", "vaegan-tiny", "-q"]) == 2
+    assert "python -m vidcodec.int8 vaegan-tiny" in capsys.readouterr().err
+    assert int8.main(["vaegan-tiny", str(_pictures(tmp_path / "pics")), "--count", "3"]) == 0
+    zoo._load.cache_clear()
+    points = rd.evaluate_clip(clip, frames=3, codecs=["vidcodec", "vidcodec-int8"], model="vaegan-tiny")
+    by = {}
+    for p in points:
+        by.setdefault(p.codec, []).append(p)
+    assert [p.setting for p in by["vidcodec-int8"]] == [p.setting for p in by["vidcodec"]]
+    assert [p.bytes for p in by["vidcodec-int8"]] != [p.bytes for p in by["vidcodec"]]  # other latents, really
+    assert [(r["test"], r["reference"]) for r in rd.bd_rates(points)] == [("vidcodec", "vidcodec-int8")]

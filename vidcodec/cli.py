@@ -313,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                     default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium",
                              "x264-intra", "jpeg"],
                     help="codecs to run (x264-intra: x264 medium with every frame a keyframe, for "
-                    "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast, against which the table "
-                    "gives vidcodec's BD-rate)")
+                    "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast, vidcodec-int8: with --backend "
+                    "int8, against which the table gives vidcodec's BD-rate)")
     ev.add_argument("--qualities", nargs="+", type=int, metavar="Q", help="vidcodec quality levels (default all)")
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "
@@ -554,7 +554,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.skip < 0:
         raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     clips = rd.expand_clips(a.clips)
-    rd.check_codecs(a.codecs)  # before the first clip's minutes of work, not after
+    rd.check_codecs(a.codecs, a.model or DEFAULT_MODEL)  # before the first clip's minutes of work, not after
     _check_outputs(out_dir=a.out, out_file=a.json)
     if a.mode == "gan":
         return _eval_gan(a, clips)

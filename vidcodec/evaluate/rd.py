@@ -42,9 +42,10 @@ REFERENCES = {
     # x264-medium's video points beside it, it shows whether a gap is in the keyframes or in the deltas.
     "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
-# vidcodec-fast: `vidcodec encode --preset fast` (not in eval's default list: another full sweep of
-# levels; with it the table has vidcodec's BD-rate against it, what the default preset buys)
-CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", *REFERENCES, "jpeg")
+# vidcodec-fast: `vidcodec encode --preset fast`, vidcodec-int8: `--backend int8` (not in eval's
+# default list: another full sweep of levels each; with one the table has vidcodec's BD-rate against
+# it, what the default preset buys or what the 8-bit analysis costs)
+CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
@@ -129,23 +130,27 @@ def write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> None
 
 def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int, tmp: Path,
                     qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL, *, refine: int = 0,
-                    seconds: list[float] | None = None, preset: str = "medium") -> list[RDPoint]:
+                    seconds: list[float] | None = None, preset: str = "medium",
+                    backend: str = "ort") -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
-    encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; each encode's
-    wall seconds are appended to ``seconds`` if given)."""
+    encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; ``backend``: its
+    --backend, "int8" named vidcodec-int8; each encode's wall seconds are appended to ``seconds`` if
+    given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
         write_y4m_clip(ref, rate, src)
     m = zoo.load(model)
     points = []
     for q in qualities:
-        out = tmp / f"q{q}_g{gop}_{preset}.gvc"
+        out = tmp / f"q{q}_g{gop}_{preset}_{backend}.gvc"
         t0 = time.perf_counter()
-        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine, preset=preset)
+        api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine, preset=preset,
+                   backend=backend)
         if seconds is not None:
             seconds.append(time.perf_counter() - t0)
         dec = [f.rgb for f in api.frames(out)]
-        name = ("vidcodec" if preset == "medium" else f"vidcodec-{preset}") if gop > 1 else "vidcodec-intra"
+        name = "vidcodec" + "".join(f"-{v}" for v in (preset, backend) if v not in ("medium", "ort"))
+        name = name if gop > 1 else "vidcodec-intra"
         points.append(score(clip.name, name, f"q={q}" + (f" gop={gop}" if gop > 1 else ""), ref, dec,
                             out.stat().st_size, rate, channels=m.level_channels[q - 1]))
     return points
@@ -219,11 +224,18 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
     return points
 
 
-def check_codecs(codecs: Iterable[str]) -> None:
-    """UsageError unless every name is one of :data:`CODECS`."""
+def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
+    """UsageError unless every name is one of :data:`CODECS` (and, for vidcodec-int8, ``model`` has
+    its 8-bit analysis's ranges)."""
+    codecs = list(codecs)
     unknown = [c for c in codecs if c not in CODECS]
     if unknown:
         raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+    if "vidcodec-int8" in codecs and model is not None:
+        from ..int8 import existing_ranges
+
+        info = zoo.find(model)
+        existing_ranges(info.name, info.weights)
 
 
 def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: Iterable[str] = CODECS,
@@ -231,7 +243,7 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
                   skip: int = 0) -> list[RDPoint]:
     """Every requested codec on ``frames`` frames of one clip, from frame ``skip`` on."""
     codecs = list(codecs)
-    check_codecs(codecs)
+    check_codecs(codecs, model)
     ref, rate = read_frames(clip, frames, skip)
     if len(ref) < frames:
         log.warning("%s has %d frames%s, fewer than --frames %d: every codec is measured on those %d",
@@ -248,6 +260,8 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
                 pts += vidcodec_points(clip, ref, rate, 1, tmp, qualities, model)
             elif codec == "vidcodec-fast":
                 pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, preset="fast")
+            elif codec == "vidcodec-int8":
+                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, backend="int8")
             elif codec == "jpeg":
                 pts += jpeg_points(clip, ref, rate)
             elif available(codec):
