@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -142,3 +144,15 @@ def test_interrupted_worker_processes_are_stopped_not_waited_for():
         raise KeyboardInterrupt
     assert all(p.exitcode == -signal.SIGKILL for p in processes)
     assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_nice_lowers_the_workers_priority_not_the_callers(workers):
+    def priority(_):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = priority(None)
+    assert list(parallel(range(4), priority, workers, nice=3)) == [min(19, mine + 3)] * 4
+    assert list(parallel(range(2), priority, workers)) == [mine] * 2  # by default, as the caller
+    assert priority(None) == mine

@@ -20,6 +20,7 @@ from threads; :class:`ProcessWorkers` is the pool of worker processes that GOP-p
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
 import sys
@@ -39,9 +40,22 @@ class _Failure:
         self.error = error
 
 
+def lower_priority(nice: int) -> None:
+    """Make the calling thread ``nice`` steps nicer (up to 19) on Linux, where a thread has its own
+    nice value; elsewhere nothing (setpriority would renice the whole process)."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:  # not allowed here (a sandbox): the thread keeps its priority
+        pass
+
+
 def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth: int = DEPTH,
-          name: str = "vidcodec-stage") -> Iterator[Any]:
-    """Iterate ``iterable`` in a worker thread (applying ``fn``), at most ``depth`` items ahead."""
+          name: str = "vidcodec-stage", nice: int = 0) -> Iterator[Any]:
+    """Iterate ``iterable`` in a worker thread (applying ``fn``), at most ``depth`` items ahead;
+    ``nice``: that thread's priority lowered by as much (:func:`lower_priority`)."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -55,6 +69,7 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
         return False
 
     def work() -> None:
+        lower_priority(nice)
         it = iter(iterable)
         try:
             for item in it:
@@ -84,16 +99,17 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
 
 
 def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, depth: int = DEPTH,
-             name: str = "vidcodec-parallel") -> Iterator[Any]:
+             name: str = "vidcodec-parallel", nice: int = 0) -> Iterator[Any]:
     """Like :func:`stage` with ``fn``, but ``fn`` runs on up to ``workers`` items at once in a pool
-    of threads; results come out in the order of ``iterable``, at most ``workers + depth`` items
-    ahead of the consumer. An error raised by ``fn`` is re-raised at its item's place."""
+    of threads (each ``nice`` steps nicer); results come out in the order of ``iterable``, at most
+    ``workers + depth`` items ahead of the consumer. An error raised by ``fn`` is re-raised at its
+    item's place."""
     if workers <= 1:
-        yield from stage(iterable, fn, depth, name)
+        yield from stage(iterable, fn, depth, name, nice)
         return
 
     def submitted() -> Iterator[Future]:
-        pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority, initargs=(nice,))
         try:
             for item in iterable:
                 yield pool.submit(fn, item)
