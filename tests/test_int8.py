@@ -75,7 +75,7 @@ def test_calibrated_int8_analysis_is_close_to_float_and_its_streams_decode(model
 
     a, b = tmp_path / "q.gvc", tmp_path / "f.gvc"
     vidcodec.encode(clip, a, model="vaegan-tiny", quality=2, max_frames=4, backend="int8")
-    vidcodec.encode(clip, b, model="vaegan-tiny", quality=2, max_frames=4)
+    vidcodec.encode(clip, b, model="vaegan-tiny", quality=2, max_frames=4, backend="ort")
     assert a.read_bytes() != b.read_bytes()
     assert vidcodec.decode(a, tmp_path / "q.y4m").frames == 4
     zoo._load.cache_clear()
@@ -200,10 +200,46 @@ def test_eval_measures_the_int8_analysis_against_the_float_one(model_dir, tmp_pa
     assert "python -m vidcodec.int8 vaegan-tiny" in capsys.readouterr().err
     assert int8.main(["vaegan-tiny", str(_pictures(tmp_path / "pics")), "--count", "3"]) == 0
     zoo._load.cache_clear()
-    points = rd.evaluate_clip(clip, frames=3, codecs=["vidcodec", "vidcodec-int8"], model="vaegan-tiny")
+    points = rd.evaluate_clip(clip, frames=3, codecs=["vidcodec-ort", "vidcodec-int8"], model="vaegan-tiny")
     by = {}
     for p in points:
         by.setdefault(p.codec, []).append(p)
-    assert [p.setting for p in by["vidcodec-int8"]] == [p.setting for p in by["vidcodec"]]
-    assert [p.bytes for p in by["vidcodec-int8"]] != [p.bytes for p in by["vidcodec"]]  # other latents, really
-    assert [(r["test"], r["reference"]) for r in rd.bd_rates(points)] == [("vidcodec", "vidcodec-int8")]
+    assert [p.setting for p in by["vidcodec-int8"]] == [p.setting for p in by["vidcodec-ort"]]
+    assert [p.bytes for p in by["vidcodec-int8"]] != [p.bytes for p in by["vidcodec-ort"]]  # other latents, really
+    rows = rd.bd_rates(points, "vidcodec-ort")
+    assert [(r["test"], r["reference"]) for r in rows] == [("vidcodec-ort", "vidcodec-int8")]
+
+
+def test_auto_encodes_in_8_bits_only_where_it_pays_and_decodes_as_ort(model_dir, tmp_path, clip, monkeypatch):
+    info = zoo.find("vaegan-tiny")
+    monkeypatch.setattr(runtime, "int8_pays", lambda: True)
+    assert zoo.resolve_backend("auto", info) == "ort"  # no ranges shipped: float32, no error
+    assert int8.main(["vaegan-tiny", str(_pictures(tmp_path / "pics")), "--count", "2"]) == 0
+    assert zoo.resolve_backend("auto", info) == "int8" and zoo.resolve_backend("torch", info) == "torch"
+    zoo._load.cache_clear()
+    paths = {b: tmp_path / f"{b}.gvc" for b in ("auto", "int8", "ort")}
+    for b, path in paths.items():
+        vidcodec.encode(clip, path, model="vaegan-tiny", quality=2, max_frames=3, **({} if b == "auto" else {"backend": b}))
+    assert paths["auto"].read_bytes() == paths["int8"].read_bytes() != paths["ort"].read_bytes()
+    assert main(["decode", str(paths["auto"]), str(tmp_path / "a.y4m"), "-q"]) == 0  # --backend auto: ort
+    monkeypatch.setattr(runtime, "int8_pays", lambda: False)
+    assert zoo.resolve_backend("auto", info) == "ort"  # a GPU, or a CPU without 8-bit dot products
+    vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", quality=2, max_frames=3)
+    assert (tmp_path / "x.gvc").read_bytes() == paths["ort"].read_bytes()
+
+
+def test_int8_pays_on_a_vnni_cpu_without_cuda(monkeypatch):
+    runtime.int8_pays.cache_clear()
+    try:
+        monkeypatch.setattr(runtime, "default_providers", lambda: ["CPUExecutionProvider"])
+        monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "avx512_vnni"})
+        assert runtime.int8_pays()
+        runtime.int8_pays.cache_clear()
+        monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "fma"})
+        assert not runtime.int8_pays()
+        runtime.int8_pays.cache_clear()
+        monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx_vnni"})
+        monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CUDA, "CPUExecutionProvider"])
+        assert not runtime.int8_pays()
+    finally:
+        runtime.int8_pays.cache_clear()

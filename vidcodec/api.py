@@ -157,7 +157,7 @@ def encode(
     progress: bool = False,
     max_frames: int | None = None,
     stdin: BinaryIO | None = None,
-    backend: str = "ort",
+    backend: str = "auto",
     bitrate: float | None = None,
     bufsize: float | None = None,
     repeat_header: bool | None = None,
@@ -182,7 +182,9 @@ def encode(
     ``gop``: a keyframe at least every ``gop`` frames (and at scene cuts); by default
     :data:`DEFAULT_GOP` (250, x264's; with ``bitrate`` too), 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``; ``"int8"``: the analysis with 8-bit
-    convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16).
+    convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16); the default
+    ``"auto"`` is ``"int8"`` where that pays (a CPU with 8-bit dot products, no CUDA, a model with int8
+    ranges: :func:`vidcodec.models.zoo.resolve_backend`), else ``"ort"``.
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP and a
     lambda factor steered per delta frame to hold that average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
@@ -696,8 +698,9 @@ def _subpel_path(m: zoo.CodecModel) -> str:
 
 
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
-    """The installed model a stream names (ModelNotFoundError if absent)."""
-    return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=backend)
+    """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
+    is ONNX Runtime (what ``int8`` decodes with too)."""
+    return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.AUTO else backend)
 
 
 @dataclass

@@ -95,8 +95,10 @@ def _time(text: str) -> Fraction:
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=list(BACKENDS), default="ort",
-                   help="run the transforms with ONNX Runtime (exported once to a cache), torch, torch in "
+    p.add_argument("--backend", choices=list(BACKENDS), default="auto",
+                   help="auto (the default): int8 to encode on a CPU with 8-bit dot products (AVX512-VNNI or "
+                   "AVX-VNNI) and no CUDA, when the model ships int8 ranges, else ort; decoding as ort. Or "
+                   "run the transforms with ONNX Runtime (ort: exported once to a cache, float32), torch, torch in "
                    "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; about 1.8x faster networks "
                    "than float32 on such a CPU, pictures within a few hundredths of a dB), or ONNX Runtime with "
                    "the encoder's analysis in 8-bit convolutions (int8: about 2x faster analysis on the CPU for "
@@ -313,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                     default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium",
                              "x264-intra", "jpeg"],
                     help="codecs to run (x264-intra: x264 medium with every frame a keyframe, for "
-                    "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast, vidcodec-int8: with --backend "
-                    "int8, against which the table gives vidcodec's BD-rate)")
+                    "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast, vidcodec-int8 and vidcodec-ort: "
+                    "with --backend int8 or ort, against which the table gives vidcodec's BD-rate)")
     ev.add_argument("--qualities", nargs="+", type=int, metavar="Q", help="vidcodec quality levels (default all)")
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "

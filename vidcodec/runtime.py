@@ -28,6 +28,7 @@ transforms differs, by about 1e-6.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -304,6 +305,26 @@ def cuda_loads() -> bool:
 def default_providers() -> list[str]:
     """The providers sessions use on this machine (see :func:`select_providers`)."""
     return select_providers(_ort().get_available_providers(), cuda_loads)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere or when unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.lru_cache(maxsize=1)
+def int8_pays() -> bool:
+    """Whether the encoder's 8-bit analysis is worth taking by default here: ONNX Runtime runs on
+    the CPU (no CUDA) and the CPU has 8-bit dot products (AVX512-VNNI or AVX-VNNI), without which
+    ONNX Runtime's integer convolutions gain less and may saturate."""
+    return CUDA not in default_providers() and bool(cpu_flags() & {"avx512_vnni", "avx_vnni"})
 
 
 def physical_cores() -> int:

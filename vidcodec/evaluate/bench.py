@@ -198,7 +198,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     enc, dec = statistics.median(enc_fps), statistics.median(dec_fps)
     report = {
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
-        "backend": backend, "lanes": m.lanes, "model": m.name, "quality": quality,
+        "backend": m.backend, "lanes": m.lanes, "model": m.name, "quality": quality,
         "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
         "workers": workers, "preset": preset,
         "startup_s": round(startup, 4),  # a tiny model warm in the cache starts in under a millisecond

@@ -42,10 +42,11 @@ REFERENCES = {
     # x264-medium's video points beside it, it shows whether a gap is in the keyframes or in the deltas.
     "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
-# vidcodec-fast: `vidcodec encode --preset fast`, vidcodec-int8: `--backend int8` (not in eval's
-# default list: another full sweep of levels each; with one the table has vidcodec's BD-rate against
-# it, what the default preset buys or what the 8-bit analysis costs)
-CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", *REFERENCES, "jpeg")
+# vidcodec-fast: `vidcodec encode --preset fast`; vidcodec-int8 and vidcodec-ort: `--backend int8`
+# and `--backend ort` (the default, auto, is one of them: zoo.resolve_backend). Not in eval's default
+# list: another full sweep of levels each; with one the table has vidcodec's BD-rate against it,
+# what the default preset buys or what the 8-bit analysis costs.
+CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
@@ -131,11 +132,11 @@ def write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> None
 def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int, tmp: Path,
                     qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL, *, refine: int = 0,
                     seconds: list[float] | None = None, preset: str = "medium",
-                    backend: str = "ort") -> list[RDPoint]:
+                    backend: str = "auto") -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
     encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; ``backend``: its
-    --backend, "int8" named vidcodec-int8; each encode's wall seconds are appended to ``seconds`` if
-    given)."""
+    --backend, "int8" named vidcodec-int8, "ort" vidcodec-ort; each encode's wall seconds are appended
+    to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
         write_y4m_clip(ref, rate, src)
@@ -149,7 +150,7 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
         if seconds is not None:
             seconds.append(time.perf_counter() - t0)
         dec = [f.rgb for f in api.frames(out)]
-        name = "vidcodec" + "".join(f"-{v}" for v in (preset, backend) if v not in ("medium", "ort"))
+        name = "vidcodec" + "".join(f"-{v}" for v in (preset, backend) if v not in ("medium", "auto"))
         name = name if gop > 1 else "vidcodec-intra"
         points.append(score(clip.name, name, f"q={q}" + (f" gop={gop}" if gop > 1 else ""), ref, dec,
                             out.stat().st_size, rate, channels=m.level_channels[q - 1]))
@@ -260,8 +261,8 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
                 pts += vidcodec_points(clip, ref, rate, 1, tmp, qualities, model)
             elif codec == "vidcodec-fast":
                 pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, preset="fast")
-            elif codec == "vidcodec-int8":
-                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, backend="int8")
+            elif codec in ("vidcodec-int8", "vidcodec-ort"):
+                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, backend=codec.split("-")[1])
             elif codec == "jpeg":
                 pts += jpeg_points(clip, ref, rate)
             elif available(codec):

@@ -41,8 +41,10 @@ log = logging.getLogger("vidcodec")
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 BF16 = "bf16"
 INT8 = "int8"
-# ONNX Runtime (default), the torch modules, those in bfloat16, or ONNX Runtime with the analysis in 8 bits
-BACKENDS = ("ort", "torch", BF16, INT8)
+AUTO = "auto"
+# auto (the default: int8 to encode where it pays, see resolve_backend; else ort), ONNX Runtime, the
+# torch modules, those in bfloat16, or ONNX Runtime with the analysis in 8 bits
+BACKENDS = (AUTO, "ort", "torch", BF16, INT8)
 ORT_BACKENDS = ("ort", INT8)
 
 
@@ -412,9 +414,32 @@ def _load_gan(info: ModelInfo) -> GanModel:
 
 
 def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel | GanModel:
-    """Load an installed model by name (and hash) for a backend (``"ort"``, ``"torch"``, ``"bf16"`` or ``"int8"``);
-    cached per process.
+    """Load an installed model by name (and hash) for a backend (``"ort"``, ``"torch"``, ``"bf16"``,
+    ``"int8"``, or ``"auto"``: see :func:`resolve_backend`); cached per process.
 
     VAE-GAN models give a :class:`CodecModel`; GAN-mode models (``"kind": "pgan"`` in their card)
     a :class:`vidcodec.models.gan.GanModel`, which always runs with torch."""
-    return _load(find(name, sha256), check_backend(backend))
+    info = find(name, sha256)
+    return _load(info, resolve_backend(check_backend(backend), info))
+
+
+def resolve_backend(backend: str, info: ModelInfo) -> str:
+    """``backend``, or for ``"auto"`` the one an encoder of model ``info`` is best served by: ``"int8"``
+    on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) and no CUDA, for a VAE-GAN model that
+    ships its int8 ranges (recipe v2: the same PSNR and ~0.5 % more bits at equal MS-SSIM over 100
+    frames of three held-out clips, for ~30 % more frames a second, docs/RESULTS.md), else ``"ort"``.
+    Decoding never needs it: ``int8`` decodes as ``ort`` does."""
+    if backend != AUTO:
+        return backend
+    from .. import runtime
+
+    if info.meta.get("kind") == GAN_KIND or not runtime.int8_pays():
+        return "ort"
+    from ..int8 import existing_ranges
+
+    try:
+        existing_ranges(info.name, info.weights)
+    except UsageError as e:
+        log.debug("%s: encoding in float32 (%s)", info.name, e)
+        return "ort"
+    return INT8
