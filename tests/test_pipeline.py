@@ -156,3 +156,29 @@ def test_nice_lowers_the_workers_priority_not_the_callers(workers):
     assert list(parallel(range(4), priority, workers, nice=3)) == [min(19, mine + 3)] * 4
     assert list(parallel(range(2), priority, workers)) == [mine] * 2  # by default, as the caller
     assert priority(None) == mine
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_nice_does_not_reach_the_thread_that_pulls_the_items():
+    """With one worker too: the items' source (a demuxer, with threads of its own) keeps its priority."""
+    def priority(_=None):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = priority()
+
+    def source():
+        for _ in range(3):
+            yield priority()
+
+    assert list(parallel(source(), lambda p: (p, priority()), 1, nice=2)) == [(mine, min(19, mine + 2))] * 3
+
+
+def test_the_encoder_runs_its_analysis_nicer(monkeypatch, tmp_path, clip, tiny_model_dir):
+    import vidcodec
+    from vidcodec import api, pipeline
+
+    asked = []
+    real = pipeline.lower_priority
+    monkeypatch.setattr(pipeline, "lower_priority", lambda nice: (asked.append(nice), real(nice)))
+    vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", max_frames=2)
+    assert api.ANALYSIS_NICE in asked

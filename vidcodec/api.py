@@ -959,7 +959,7 @@ def frames(
     ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
     decoding and discarding on a pipe; one past the last frame yields nothing (and logs a
     warning). ``follow``: ``src`` is a path of a file still being written,
-    read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"`` or ``"int8"``; the
+    read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` or ``"auto"`` (the last two decode as ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`).
@@ -1142,7 +1142,7 @@ def decode(
     Every complete frame is written before an error about the stream is raised. Damaged stretches are
     concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds) and
     ``max_frames`` select the frames written, ``follow`` reads a file still being written (see
-    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime), ``"torch"``, ``"bf16"`` or ``"int8"``. ``workers`` > 1 decodes
+    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime; ``"int8"`` and ``"auto"`` decode with it), ``"torch"`` or ``"bf16"``. ``workers`` > 1 decodes
     the symbols of that many GOPs side by side in worker processes (same frames; for machines with
     cores to spare, see :mod:`vidcodec.gopdecode`). ``pix_fmt``: the output's pixel format, one of
     :data:`vidcodec.media.PIX_FMTS` (None: the source's where the stream records it, format 11.1, see

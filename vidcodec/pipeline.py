@@ -104,9 +104,12 @@ def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, de
     of threads (each ``nice`` steps nicer); results come out in the order of ``iterable``, at most
     ``workers + depth`` items ahead of the consumer. An error raised by ``fn`` is re-raised at its
     item's place."""
-    if workers <= 1:
-        yield from stage(iterable, fn, depth, name, nice)
+    if workers <= 1 and nice <= 0:
+        yield from stage(iterable, fn, depth, name)
         return
+    # with ``nice``, always a pool: a stage's thread would also pull ``iterable`` (a demuxer, whose
+    # threads would inherit its priority)
+    workers = max(1, workers)
 
     def submitted() -> Iterator[Future]:
         pool = ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority, initargs=(nice,))

@@ -31,6 +31,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -319,12 +320,27 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+INT8_ORT = (1, 31)  # the first ONNX Runtime whose quantize_static builds a graph from a calibration cache
+
+
+def ort_version() -> tuple[int, ...]:
+    """ONNX Runtime's version as numbers (release part only)."""
+    nums = []
+    for part in _ort().__version__.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        nums.append(int(digits))
+    return tuple(nums)
+
+
 @functools.lru_cache(maxsize=1)
 def int8_pays() -> bool:
-    """Whether the encoder's 8-bit analysis is worth taking by default here: ONNX Runtime runs on
-    the CPU (no CUDA) and the CPU has 8-bit dot products (AVX512-VNNI or AVX-VNNI), without which
-    ONNX Runtime's integer convolutions gain less and may saturate."""
-    return CUDA not in default_providers() and bool(cpu_flags() & {"avx512_vnni", "avx_vnni"})
+    """Whether the encoder's 8-bit analysis is worth taking by default here: ONNX Runtime (at least
+    :data:`INT8_ORT`) runs on the CPU (no CUDA) and the CPU has 8-bit dot products (AVX512-VNNI or
+    AVX-VNNI), without which ONNX Runtime's integer convolutions gain less and may saturate."""
+    return (ort_version() >= INT8_ORT and CUDA not in default_providers()
+            and bool(cpu_flags() & {"avx512_vnni", "avx_vnni"}))
 
 
 def physical_cores() -> int:

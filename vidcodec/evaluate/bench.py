@@ -152,7 +152,7 @@ def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> t
 
 
 def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
-          backend: str = "ort", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
+          backend: str = "auto", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
           runs: int = 3, subpel: str = "learned", workers: int = 1, preset: str = "medium") -> dict:
     """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``); ``subpel``: the
     delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``); ``workers``:

@@ -393,10 +393,18 @@ def bd_rate_pair(ref: list[RDPoint], test: list[RDPoint]) -> tuple[float | None,
             bd_rate([(p.bpp, ms_ssim_db(p.ms_ssim)) for p in ref], [(p.bpp, ms_ssim_db(p.ms_ssim)) for p in test]))
 
 
+def main_codec(points: list[RDPoint]) -> str:
+    """The vidcodec variant the tables are about: ``vidcodec`` (the default encoder) when it was run,
+    else the first of vidcodec-ort, vidcodec-int8 and vidcodec-fast that was."""
+    run = {p.codec for p in points}
+    return next((c for c in ("vidcodec", "vidcodec-ort", "vidcodec-int8", "vidcodec-fast") if c in run), "vidcodec")
+
+
 def all_bd_rates(points: list[RDPoint]) -> list[dict]:
-    """vidcodec's BD-rates against every other codec, then vidcodec-intra's against the intra ones
-    (:data:`INTRA_CODECS`): the table ``vidcodec eval`` prints and writes."""
-    return bd_rates(points) + bd_rates(points, "vidcodec-intra", INTRA_CODECS)
+    """The main vidcodec variant's (:func:`main_codec`) BD-rates against every other codec, then
+    vidcodec-intra's against the intra ones (:data:`INTRA_CODECS`): the table ``vidcodec eval``
+    prints and writes."""
+    return bd_rates(points, main_codec(points)) + bd_rates(points, "vidcodec-intra", INTRA_CODECS)
 
 
 def summarize(points: list[RDPoint]) -> list[dict]:
@@ -408,8 +416,9 @@ def summarize(points: list[RDPoint]) -> list[dict]:
         for p in points:
             if p.clip == clip:
                 by.setdefault(p.codec, []).append(p)
-        for p in by.get("vidcodec", []):
-            row = {"clip": clip, "what": p.setting, "bpp": p.bpp, "kbps": p.kbps, "psnr": p.psnr, "ms_ssim": p.ms_ssim}
+        main = main_codec(points)
+        for p in by.get(main, []):
+            row = {"clip": clip, "what": p.setting if main == "vidcodec" else f"{main} {p.setting}", "bpp": p.bpp, "kbps": p.kbps, "psnr": p.psnr, "ms_ssim": p.ms_ssim}
             if "x264-medium" in by:  # the reference beside each level, when it was run
                 row["x264-medium psnr"] = interpolate(by["x264-medium"], p.bpp, "psnr")
                 row["x264-medium ms_ssim"] = interpolate(by["x264-medium"], p.bpp, "ms_ssim")

@@ -144,6 +144,8 @@ class CodecModel:
 
     def __init__(self, info: ModelInfo, backend: str = "ort") -> None:
         check_backend(backend)
+        self.auto = backend == AUTO  # int8 chosen for the machine: float32 if its graph cannot be built
+        backend = resolve_backend(backend, info)
         if backend == BF16:
             check_bf16(torch_device())  # before any output is written
         if backend == INT8:
@@ -252,7 +254,14 @@ class CodecModel:
             if self._ort is None:
                 from .. import runtime
 
-                self._ort = runtime.load_transforms(self, int8=self.backend == INT8)
+                try:
+                    self._ort = runtime.load_transforms(self, int8=self.backend == INT8)
+                except Exception as e:  # any failure to build the 8-bit graph: float32, as without auto
+                    if not (self.auto and self.backend == INT8):
+                        raise
+                    _warn_once(f"{self.name}: the 8-bit analysis could not be built ({e}); encoding in float32")
+                    self.backend = "ort"
+                    self._ort = runtime.load_transforms(self)
             return self._ort
 
     @property
@@ -419,8 +428,7 @@ def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "o
 
     VAE-GAN models give a :class:`CodecModel`; GAN-mode models (``"kind": "pgan"`` in their card)
     a :class:`vidcodec.models.gan.GanModel`, which always runs with torch."""
-    info = find(name, sha256)
-    return _load(info, resolve_backend(check_backend(backend), info))
+    return _load(find(name, sha256), check_backend(backend))
 
 
 def resolve_backend(backend: str, info: ModelInfo) -> str:
@@ -435,11 +443,14 @@ def resolve_backend(backend: str, info: ModelInfo) -> str:
 
     if info.meta.get("kind") == GAN_KIND or not runtime.int8_pays():
         return "ort"
-    from ..int8 import existing_ranges
+    from ..int8 import existing_ranges, ranges_path
 
     try:
         existing_ranges(info.name, info.weights)
     except UsageError as e:
-        log.debug("%s: encoding in float32 (%s)", info.name, e)
+        if ranges_path(info.weights).exists():  # there, but unusable: say so once, then float32
+            _warn_once(f"{e} (encoding in float32 meanwhile)")
+        else:
+            log.debug("%s: encoding in float32 (%s)", info.name, e)
         return "ort"
     return INT8
