@@ -285,13 +285,14 @@ def _channel_ranges(model, feed: list[dict]) -> dict[str, np.ndarray]:
     import onnx
     import onnxruntime as ort
 
+    from . import runtime
+
     names = [t for conv, _, _, div in _stages(model.graph) for t in (conv.output[0], div.output[0])]
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names)
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(probe.SerializeToString(), runtime.session_options(),
+                                   providers=["CPUExecutionProvider"])
     values: dict[str, list] = {n: [] for n in names}
     for item in feed:
         for n, v in zip(names, session.run(names, item)):

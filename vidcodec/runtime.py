@@ -308,16 +308,23 @@ def default_providers() -> list[str]:
     return select_providers(_ort().get_available_providers(), cuda_loads)
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags as Linux lists them (empty elsewhere or when unreadable)."""
+def cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` ("model name", "flags") in Linux's /proc/cpuinfo; None elsewhere,
+    when unreadable or absent."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == field:
+                    return value.strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere or when unreadable)."""
+    return set((cpuinfo("flags") or "").split())
 
 
 INT8_ORT = (1, 31)  # the first ONNX Runtime whose quantize_static builds a graph from a calibration cache

@@ -40,14 +40,7 @@ def machine() -> dict:
 
     from .. import runtime
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = runtime.cpuinfo("model name") or platform.processor() or platform.machine()
     preload = os.environ.get("LD_PRELOAD", "")
     providers = runtime.default_providers()
     return {

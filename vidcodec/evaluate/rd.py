@@ -46,6 +46,8 @@ REFERENCES = {
 # and `--backend ort` (the default, auto, is one of them: zoo.resolve_backend). Not in eval's default
 # list: another full sweep of levels each; with one the table has vidcodec's BD-rate against it,
 # what the default preset buys or what the 8-bit analysis costs.
+VARIANTS = {"vidcodec": {}, "vidcodec-ort": {"backend": "ort"}, "vidcodec-int8": {"backend": "int8"},
+            "vidcodec-fast": {"preset": "fast"}}  # encode's settings of each, in main_codec's order
 CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
@@ -255,14 +257,10 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
         tmp = Path(d)
         for codec in codecs:
             log.info("%s: %s", clip.name, codec)
-            if codec == "vidcodec":
-                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model)
+            if codec in VARIANTS:
+                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, **VARIANTS[codec])
             elif codec == "vidcodec-intra":
                 pts += vidcodec_points(clip, ref, rate, 1, tmp, qualities, model)
-            elif codec == "vidcodec-fast":
-                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, preset="fast")
-            elif codec in ("vidcodec-int8", "vidcodec-ort"):
-                pts += vidcodec_points(clip, ref, rate, gop, tmp, qualities, model, backend=codec.split("-")[1])
             elif codec == "jpeg":
                 pts += jpeg_points(clip, ref, rate)
             elif available(codec):
@@ -397,7 +395,7 @@ def main_codec(points: list[RDPoint]) -> str:
     """The vidcodec variant the tables are about: ``vidcodec`` (the default encoder) when it was run,
     else the first of vidcodec-ort, vidcodec-int8 and vidcodec-fast that was."""
     run = {p.codec for p in points}
-    return next((c for c in ("vidcodec", "vidcodec-ort", "vidcodec-int8", "vidcodec-fast") if c in run), "vidcodec")
+    return next((c for c in VARIANTS if c in run), "vidcodec")
 
 
 def all_bd_rates(points: list[RDPoint]) -> list[dict]:

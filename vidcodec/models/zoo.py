@@ -148,7 +148,7 @@ class CodecModel:
         backend = resolve_backend(backend, info)
         if backend == BF16:
             check_bf16(torch_device())  # before any output is written
-        if backend == INT8:
+        if backend == INT8 and not self.auto:  # auto checked them when it chose int8
             from ..int8 import existing_ranges
 
             existing_ranges(info.name, info.weights)  # before any output is written
