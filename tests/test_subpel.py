@@ -14,6 +14,7 @@ from conftest import DATA, write_testsrc
 import vidcodec
 from vidcodec import container
 from vidcodec.codec import motion, subpel
+from vidcodec.coding import elias
 from vidcodec.codec.subpel import Predictor
 from vidcodec.codec.vaegan import DELTA, FrameDecoder, FrameEncoder
 from vidcodec.errors import CoderError, ModelNotFoundError, UsageError
@@ -114,6 +115,71 @@ def test_refinement_searches_sixteenths_around_the_quarter_choice_and_finds_a_tr
     np.testing.assert_array_equal(got, truth)
     far = p.refine(target[:2], prev, np.array([[[-20, 20]]]), 8, 0.0, 1)
     assert np.abs(far - np.array([[[-80, 80]]])).max() <= 4  # only the 9x9 sixteenths around the guess
+
+
+def _refine_reference(p: Predictor, target: np.ndarray, prev: np.ndarray, quarters: np.ndarray, block: int,
+                      lam: float, level: int) -> np.ndarray:
+    """The refinement's definition, offset by offset in float64: each of the 81 sixteenth vectors
+    around a block's quarter choice predicts the block as the bilinear blend of the quarter positions
+    around it (the search maps on the first channels' taps, or the samples themselves at whole
+    positions), priced by squared error + lam * the vector codes' Elias-gamma bits against the median
+    predictor of the blocks chosen before it; the first best in raster order of the offsets wins."""
+    k, h, w = target.shape
+    kk = min(p.level_channels[level], prev.shape[0], subpel.REFINE_INPUTS)
+    maps = p._search_weights(level, k, kk).astype(np.float64)
+    m = subpel.MARGIN
+    padded = np.pad(np.clip(prev[:kk], -subpel.SAMPLE_CAP, subpel.SAMPLE_CAP).astype(np.float64), ((0, 0), (m, m), (m, m)),
+                    mode="edge")
+    out = np.zeros_like(quarters)
+    for r in range(quarters.shape[0]):
+        for col in range(quarters.shape[1]):
+            y, x = r * block, col * block
+            bh, bw = min(block, h - y), min(block, w - x)
+
+            def quarter(qx, qy):
+                ix, fx = divmod(qx, 4)
+                iy, fy = divmod(qy, 4)
+                y0, x0 = y + iy + m, x + ix + m
+                if fx == 0 and fy == 0:
+                    return padded[:k, y0:y0 + bh, x0:x0 + bw]
+                taps = np.concatenate([padded[:, y0 + b:y0 + b + bh, x0 + a:x0 + a + bw]
+                                       for b in (0, 1) for a in (0, 1)]).reshape(4 * kk, -1)
+                return (maps[fy, fx] @ taps).reshape(k, bh, bw)
+
+            best, choice = np.inf, None
+            px, py = (int(v) for v in motion._predictor(out, r, col))
+            for ddy in range(-4, 5):
+                for ddx in range(-4, 5):
+                    dx, dy = 4 * int(quarters[r, col, 0]) + ddx, 4 * int(quarters[r, col, 1]) + ddy
+                    if max(abs(dx), abs(dy)) > subpel.MAX_VECTOR:
+                        continue
+                    qx, rx = divmod(dx, 4)
+                    qy, ry = divmod(dy, 4)
+                    pred = sum(wt * quarter(qx + a, qy + b) for a, b, wt in subpel._corners(rx, ry)) / 16
+                    bits = sum(int(elias.gamma_bits(np.array([v]))[0]) for v in (dx - px, dy - py))
+                    cost = float(((target[:, y:y + bh, x:x + bw] - pred) ** 2).sum()) + lam * subpel.BITS_WEIGHT * bits
+                    if cost < best:
+                        best, choice = cost, (dx, dy)
+            out[r, col] = choice
+    return out
+
+
+@pytest.mark.parametrize("shape,block,lam", [((3, 21, 30), 8, 0.0), ((3, 21, 30), 8, 2.0), ((2, 16, 16), 4, 0.5)])
+def test_refinement_is_its_definition_block_by_block(shape, block, lam):
+    """The batched search (one gather and matmul per block row, Gram matrices) against the
+    offset-by-offset definition, edge blocks narrower and shorter than the rest included."""
+    c, h, w = shape
+    p = _predictor(c=c, seed=11)
+    rng = np.random.default_rng(12)
+    prev = rng.integers(-40, 40, (c, h, w))
+    rows, cols = -(-h // block), -(-w // block)
+    truth = rng.integers(-40, 40, (rows, cols, 2))
+    target = p.predict(prev, truth, block, 1).astype(np.float32) + rng.normal(0, 0.3, (c, h, w)).astype(np.float32)
+    quarters = np.round(truth / 4).astype(np.int64) + rng.integers(-1, 2, truth.shape)
+    quarters[0, 0] = (-64, 63)  # a guess at the range's edge: offsets past MAX_VECTOR are skipped
+    k = min(2, c)
+    got = p.refine(target[:k], prev, quarters, block, lam, 1)
+    np.testing.assert_array_equal(got, _refine_reference(p, target[:k], prev, quarters, block, lam, 1))
 
 
 def _moving(model: zoo.CodecModel, frames: int = 5, w: int = 128, h: int = 96, step: int = 5) -> list[np.ndarray]:
