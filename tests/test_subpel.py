@@ -14,9 +14,9 @@ from conftest import DATA, write_testsrc
 import vidcodec
 from vidcodec import container
 from vidcodec.codec import motion, subpel
-from vidcodec.coding import elias
 from vidcodec.codec.subpel import Predictor
 from vidcodec.codec.vaegan import DELTA, FrameDecoder, FrameEncoder
+from vidcodec.coding import elias
 from vidcodec.errors import CoderError, ModelNotFoundError, UsageError
 from vidcodec.models import zoo
 
@@ -136,7 +136,7 @@ def _refine_reference(p: Predictor, target: np.ndarray, prev: np.ndarray, quarte
             y, x = r * block, col * block
             bh, bw = min(block, h - y), min(block, w - x)
 
-            def quarter(qx, qy):
+            def quarter(qx, qy, y=y, x=x, bh=bh, bw=bw):
                 ix, fx = divmod(qx, 4)
                 iy, fy = divmod(qy, 4)
                 y0, x0 = y + iy + m, x + ix + m

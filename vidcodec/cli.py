@@ -414,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--frames", type=int, default=8, metavar="N", help="frames of the --check clip")
     ex.add_argument("--json", action="store_true", help="print the paths and the check report as JSON")
     _add_common(ex)
+    parser.verbs = sub.choices  # each verb's own parser, by name: main() reports stray arguments with it
     return parser
 
 
@@ -756,8 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the verb's parser: `vidcodec encode ... --bogus` is encode's error, not vidcodec's
-        verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        verbs.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.verbs[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
