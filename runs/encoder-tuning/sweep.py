@@ -8,7 +8,11 @@ its module (e.g. ``vidcodec.codec.colour.COST_FACTOR``: ``... 40 250 vidcodec.co
 the fade refits; ``vidcodec.api.COLOUR_REFRESH 12 6``; their numbers are in the constants'
 comments); each VALUE's streams are compared with BASE's (PSNR / MS-SSIM BD-rate, negative = fewer bits). How keyframe RDOQ's λ was
 chosen (2026-12-02): ``... 6 1 key_rdoq_lambda 0 0.01,0.02,0.03,0.05 CLIPS`` (intra) and
-``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips. The dead zone re-checked
+``... 20 250 key_rdoq_lambda 0 0.03,0.05 CLIPS`` (video) on training clips. Re-checked over 100 frames
+(2026-12-05, ``... 100 250 key_rdoq_lambda 0.03 0,0.015`` and ``0.05,0.08`` on carphone, motion.mov,
+wannaworktogether): 0 -0.12/+2.18, +0.66/+0.97, +0.06/+0.04 %; 0.015 +1.05/+1.95, -0.58/+1.01,
++0.03/+0.08 %; 0.05 +0.88/+0.31, -2.20/-1.66, +0.36/+0.90 %; 0.08 +1.77/+0.04, -1.48/-1.80,
+-0.05/+1.23 %: mixed, 0.03 kept. The dead zone re-checked
 with format 8.0 (2026-12-02): ``... 20 250 dead_zone 0.4 0.3,0.5`` on carphone, motion.mov,
 wannaworktogether, movie-hello: 0.3 -0.29/-0.58, +0.14/-0.25, +0.82/+0.33, -0.10/-0.09 %; 0.5
 +0.01/+0.64, -0.42/+0.12, +0.45/-0.73, -0.01/-0.01 % (PSNR / MS-SSIM): 0.4 kept. Re-checked over
