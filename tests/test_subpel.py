@@ -166,8 +166,9 @@ def _refine_reference(p: Predictor, target: np.ndarray, prev: np.ndarray, quarte
 
 @pytest.mark.parametrize("shape,block,lam", [((3, 21, 30), 8, 0.0), ((3, 21, 30), 8, 2.0), ((2, 16, 16), 4, 0.5)])
 def test_refinement_is_its_definition_block_by_block(shape, block, lam):
-    """The batched search (one gather and matmul per block row, Gram matrices) against the
-    offset-by-offset definition, edge blocks narrower and shorter than the rest included."""
+    """The search (per block: the 3x3 quarter positions' products once, the 81 offsets' errors from
+    their Gram matrix) against the offset-by-offset definition, edge blocks narrower and shorter than
+    the rest included."""
     c, h, w = shape
     p = _predictor(c=c, seed=11)
     rng = np.random.default_rng(12)
