@@ -17,6 +17,10 @@
 #      the wider synthesis, whose first call starts from vaegan-g's resume point) for what is left of
 #      BUDGET_S seconds (default 540), less a minute for its start, last validation and tar.
 #
+# To check the wave model of GOP-parallel encoding (runs/gpu-speed/speed.py's docstring: GOPs of
+# 16 fill 15 workers' waves on the 960 frames, about 70 fps end to end against 56.6 with GOPs of 20),
+# give SPEED_ARGS="--repeat 4 --analysis device --colour off --encode-gop 20,16" (2026-12-05, not run yet).
+#
 # Here, before the call (both folders are ignored):
 #   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 70     # 13 MB (the 64 MiB: session.sh)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -1,7 +1,7 @@
 """Issue 4's 1080p rates on a GPU machine, with and without GOP-parallel workers.
 
     python runs/gpu-speed/speed.py STREAM.gvc OUT.json [--workers 1,8] [--backend torch] [--runs N]
-        [--repeat R] [--analysis host,device] [--subpel learned,bilinear]
+        [--repeat R] [--analysis host,device] [--subpel learned,bilinear] [--encode-gop 20,16]
 
 STREAM is a 1080p stream made here (runs/gpu-speed/prepare.sh). With ``--repeat R`` (default 1) the
 stream's packets are written R times over into one longer stream (each copy starts with a keyframe;
@@ -18,6 +18,11 @@ out (the GPU machine has no PyAV: see avstub/). ``--analysis``: how frames reach
 needs the float frame) and/or ``device`` (``analyze_rgb``: the bytes uploaded and converted on the
 device, as encodes with ``--workers`` or ``--no-colour`` do). ``--colour on,off``: with colour
 corrections (the default, as `vidcodec encode`; the 2026-12-04 GPU runs had none) and without.
+``--encode-gop``: the encodes' keyframe intervals (default the stream's). GOP-parallel encoding runs in
+waves of one GOP per worker, so its end-to-end rate depends on how the GOPs fill the last wave: the
+2026-12-04 H200 run (960 frames, GOPs of 20, 15 workers at 0.213 s a frame each) took 4 waves
+(48 GOPs = 3.2 waves) = 17.0 s, which is exactly its 56.6 fps; GOPs of 16 (60 = 4 full waves) would
+take 13.6 s, about 70 fps, if that model holds (`--encode-gop 20,16` measures it).
 For each: frames per second (total, and steady: from the first frame out to the last), the first
 frame's latency, and the milliseconds per frame the main process spends in the network stage
 (analysis or picture).
@@ -159,6 +164,7 @@ def main() -> None:
                     "or both (learned,bilinear), as vidcodec encode --subpel")
     ap.add_argument("--colour", default="on", help="the encodes' colour corrections: on (as vidcodec encode by "
                     "default), off (--no-colour) or both (on,off)")
+    ap.add_argument("--encode-gop", help="the encodes' keyframe intervals, e.g. 20,16 (default: the stream's)")
     a = ap.parse_args()
     workers = [int(w) for w in a.workers.split(",")]
     with container.GvcReader(a.stream) as r:
@@ -188,17 +194,19 @@ def main() -> None:
             report["decode"][str(w)] = res
             print(f"decode, {w} worker(s): {res}", flush=True)
     frames = frames * a.repeat
-    for col in a.colour.split(","):
-        for sub in a.subpel.split(","):
-            for kind in a.analysis.split(","):
-                for w in workers:
-                    runs = [encode(frames, m, hdr.quality, hdr.gop, w, kind, sub, col == "on") for _ in range(a.runs)]
-                    res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
-                    key = (f"{kind}/{w}" + ("" if sub == "learned" else f"/{sub}")
-                           + ("" if col == "on" else "/no-colour"))
-                    report["encode"][key] = res
-                    print(f"encode ({kind} analysis, {sub} sub-pixel prediction, colour {col}), {w} worker(s): "
-                          f"{res}", flush=True)
+    gops = [int(g) for g in a.encode_gop.split(",")] if a.encode_gop else [hdr.gop]
+    for gop in gops:
+        for col in a.colour.split(","):
+            for sub in a.subpel.split(","):
+                for kind in a.analysis.split(","):
+                    for w in workers:
+                        runs = [encode(frames, m, hdr.quality, gop, w, kind, sub, col == "on") for _ in range(a.runs)]
+                        res = median([r for r, _ in runs]) | {"bytes": runs[0][1]}
+                        key = (f"{kind}/{w}" + ("" if sub == "learned" else f"/{sub}")
+                               + ("" if col == "on" else "/no-colour") + ("" if gop == hdr.gop else f"/gop{gop}"))
+                        report["encode"][key] = res
+                        print(f"encode ({kind} analysis, {sub} sub-pixel prediction, colour {col}, gop {gop}), "
+                              f"{w} worker(s): {res}", flush=True)
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
 
