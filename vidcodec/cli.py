@@ -593,8 +593,9 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         print()
         bd = rd.all_bd_rates(points)
         print(rd.format_table(bd))
-        if rd.bd_note(bd):
-            print(rd.bd_note(bd))
+        note = rd.bd_note(bd)
+        if note:
+            print(note)
     if a.out:
         paths = rd.save_report(points, Path(a.out))
         if not a.quiet:

@@ -409,12 +409,12 @@ def summarize(points: list[RDPoint]) -> list[dict]:
     """Per clip: each vidcodec level beside x264 medium at the same bpp, and intra vs JPEG and x264's
     intra at 0.1/0.25 bpp."""
     rows = []
+    main = main_codec(points)
     for clip in dict.fromkeys(p.clip for p in points):
         by: dict[str, list[RDPoint]] = {}
         for p in points:
             if p.clip == clip:
                 by.setdefault(p.codec, []).append(p)
-        main = main_codec(points)
         for p in by.get(main, []):
             row = {"clip": clip, "what": p.setting if main == "vidcodec" else f"{main} {p.setting}", "bpp": p.bpp, "kbps": p.kbps, "psnr": p.psnr, "ms_ssim": p.ms_ssim}
             if "x264-medium" in by:  # the reference beside each level, when it was run

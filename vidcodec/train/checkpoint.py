@@ -26,7 +26,9 @@ def _atomic_write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_save_file(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+def atomic_save_file(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write ``tensors`` to ``path`` through a temporary file beside it, with the usual file
+    permissions (:func:`vidcodec.outputs.usual_mode`)."""
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
     usual_mode(tmp)
@@ -43,7 +45,7 @@ def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.
                 for key, value in optimizer.state.get(p, {}).items():
                     tensors[f"optim.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
         meta = {**meta, "lr": optimizer.param_groups[0]["lr"]}
-    _atomic_save_file(path, tensors)
+    atomic_save_file(path, tensors)
     _atomic_write_json(path.with_suffix(".json"), meta)
 
 
@@ -81,7 +83,7 @@ def compact(path: Path) -> tuple[int, int]:
     for key, value in tensors.items():
         if key.startswith("optim.") and key.rsplit(".", 1)[1] in COMPACT_FIELDS and value.is_floating_point():
             tensors[key] = value.to(torch.bfloat16)
-    _atomic_save_file(path, tensors)
+    atomic_save_file(path, tensors)
     return before, path.stat().st_size
 
 

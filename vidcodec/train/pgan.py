@@ -24,7 +24,6 @@ import csv
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from .. import figures
 from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from ..outputs import usual_mode
+from .checkpoint import atomic_save_file
 from .config import GanTrainConfig
 from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, no_media, readable
 from .losses import psnr, ssim
@@ -248,10 +248,7 @@ def _save(path: Path, nets: _Nets, opts: tuple[torch.optim.Optimizer, ...] | Non
                 for p in group["params"]:
                     for key, value in opt.state.get(p, {}).items():
                         tensors[f"{oname}.{names[id(p)]}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    usual_mode(tmp)
-    os.replace(tmp, path)
+    atomic_save_file(path, tensors)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
