@@ -10,6 +10,7 @@ import pytest
 
 import vidcodec
 from vidcodec.codec.vaegan import DELTA, KEY, FrameDecoder, FrameEncoder, to_rgb, to_tensor
+from vidcodec.coding.tables import IntTables
 from vidcodec.errors import CoderError, UsageError
 from vidcodec.models import zoo
 
@@ -119,7 +120,7 @@ def test_scene_cut_choices_are_the_ones_exact_key_sizes_make(tiny, static_frames
              for a in (4, 16, 32, 64, 8, 96)]
     frames = static_frames[:4] + [other] * 2 + noisy
     lazy = _encode_frames(tiny, frames, gop=100, scene_cut=scene_cut)
-    monkeypatch.setattr(FrameEncoder, "_key_table_bytes", lambda self, symbols: 0.0)
+    monkeypatch.setattr(FrameEncoder, "_near_key_bound", lambda self, delta_bytes, symbols: True)
     exact = _encode_frames(tiny, frames, gop=100, scene_cut=scene_cut)
     assert [(c.kind, c.payload) for c in lazy] == [(c.kind, c.payload) for c in exact]
     assert KEY in [c.kind for c in lazy[1:]] and DELTA in [c.kind for c in lazy]
@@ -194,6 +195,27 @@ def test_to_rgb_rounds_half_to_even_and_matches_the_plain_formula():
     want = np.rint(x[0, :, :45, :70] * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
     assert out.shape == (45, 70, 3) and out.flags.c_contiguous
     np.testing.assert_array_equal(out, want)
+
+
+def test_key_table_floor_bounds_the_exact_bits_from_below(tiny):
+    # The scene-cut check's shortcut: the bound from non-zero counts never exceeds the exact bits (zeros
+    # alone reach it but for the hair it is lowered by), whatever mix of zeros, small values and escapes.
+    rng = np.random.default_rng(11)
+    for level in range(tiny.levels):
+        tables, k = tiny.key_tables[level], tiny.level_channels[level]
+        assert tables.floor_bits(np.zeros((k, 5, 6), np.int64)) == pytest.approx(
+            tables.row_bits(np.zeros((k, 5, 6), np.int64)), rel=1e-8)
+        for spread in (1, 3, 40):
+            symbols = rng.integers(-spread, spread + 1, (k, 5, 6)) * (rng.random((k, 5, 6)) < 0.4)
+            floor, exact = tables.floor_bits(symbols), tables.row_bits(symbols)
+            assert 0 < floor <= exact
+    # a table whose range leaves 0 out (0 takes the escape, which values out of range share) and one
+    # where 0 has a cheap column of its own
+    t = IntTables(np.array([1, -1], np.int32), np.array([3, 4], np.int32),
+                  np.array([[5000, 536, 60000, 0], [100, 200, 65000, 236]], np.int32))
+    for symbols in ([[0, 0, 1], [5, -3, -2]], [[2, 9, 0], [0, 0, 0]], [[1, 1, 1], [-1, 7, -8]]):
+        symbols = np.array(symbols)
+        assert t.floor_bits(symbols) <= t.row_bits(symbols)
 
 
 def test_key_table_bits_of_all_channels_at_once_match_the_tables_one_by_one(tiny):

@@ -564,7 +564,11 @@ def _chunk_coded(chunks, analysed: Iterator[tuple[media.VideoFrame, np.ndarray |
     def frames() -> Iterator[tuple[tuple, np.ndarray, np.ndarray | None]]:
         for f, _, y in analysed:
             sample = fitter.sample_rgb(f.rgb) if fitter is not None else None
-            yield ((f.pts, f.index), sample), y, (colour_mod.source_mean(sample) if sample is not None else None)
+            # the workers are sent the level's channels only (the others are not coded): at the
+            # default level 56 of 96, 1.8 instead of 3.1 MB a 1080p frame to pickle, pipe and keep
+            # in flight
+            yield (((f.pts, f.index), sample), y[: encoder.channels].copy(),
+                   colour_mod.source_mean(sample) if sample is not None else None)
 
     for (tag, sample), kind, payload, level, flags, decoded in chunks.code(frames()):
         if fitter is not None:

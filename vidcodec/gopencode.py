@@ -19,8 +19,9 @@ main process fits them in stream order on the frames' samples it kept
 (:meth:`~vidcodec.codec.vaegan.FrameEncoder.corrected`): the same corrections, so the same stream,
 as one encode.
 
-Memory grows with the chunks in flight (``workers + 1`` of them, their float latents): at 640×360
-about 90 MB per 250-frame chunk, at 1080p about 800 MB (with colour corrections, the samples kept
+Memory grows with the chunks in flight (``workers + 1`` of them, their float latents; only the
+level's channels are sent, 56 of 96 at the default level): at 640×360 about 52 MB per 250-frame
+chunk, at 1080p about 460 MB (with colour corrections, the samples kept
 and the decoded latents sent back add about 10 %). Not with ``--bitrate`` (the rate controller's
 buffer runs across GOPs) nor ``--refine`` (its gradient steps need the frames).
 """

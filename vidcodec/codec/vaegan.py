@@ -400,11 +400,14 @@ class FrameEncoder:
     def _scaled(self, y: np.ndarray, level: int) -> np.ndarray:
         """The latent scaled by the level's gains, channels past its ladder step zeroed (not coded), NaN
         set to 0 and values clamped to what a symbol section carries (a broken frame, not a broken
-        stream)."""
-        ys = y * self.model.gains[level][:, None, None]
-        ys[self.model.level_channels[level] :] = 0.0
-        np.nan_to_num(ys, copy=False, nan=0.0)
-        return np.clip(ys, -MAX_ESCAPE, MAX_ESCAPE, out=ys)
+        stream). ``y`` may hold only the level's channels (what GOP-parallel workers are sent)."""
+        k, gains = self.model.level_channels[level], self.model.gains[level]
+        ys = np.zeros((len(gains), *y.shape[1:]), np.result_type(y, gains))
+        coded = ys[:k]
+        np.multiply(y[:k], gains[:k, None, None], out=coded)
+        np.nan_to_num(coded, copy=False, nan=0.0)
+        np.clip(coded, -MAX_ESCAPE, MAX_ESCAPE, out=coded)
+        return ys
 
     def key_payloads(self, y: np.ndarray) -> list[tuple[bytes, np.ndarray]]:
         """Keyframe payload and symbols of one latent at every level (what a rate controller weighs)."""
@@ -508,7 +511,7 @@ class FrameEncoder:
         # tables' bits decides the usual case (coding every frame's keyframe was a quarter of a
         # delta frame's time). Context coding (6-16 %) and the key's RDOQ save far less than the
         # factor 2 of the bound, so the choice is the one the exact sizes make (tested).
-        if len(delta.payload) > 0.5 * self.scene_cut * self._key_table_bytes(symbols):
+        if self._near_key_bound(len(delta.payload), symbols):
             symbols = self._key_rdoq(ys, symbols, self.level)
             key = EncodedFrame(KEY, self._key_payload(symbols, self.level), self.level)
             if len(delta.payload) > self.scene_cut * len(key.payload):
@@ -548,11 +551,18 @@ class FrameEncoder:
         less the prediction's fraction (what whole residuals are rounded against)."""
         if self.unit == 1:
             return pred, ys
-        if not (pred & (self.unit - 1)).any():  # whole symbols times unit: an exact shift
-            return pred >> UNIT_BITS, ys
-        whole = whole_symbols(pred, self.unit)
-        frac = pred - (whole << UNIT_BITS)
-        return whole, (ys - frac.astype(np.float32) / np.float32(self.unit)).astype(np.float32)
+        # Worked out on the level's channels only: past them both are zero (not coded; at 1080p and
+        # the default level 40 of 96 channels)
+        k = self.channels
+        head, whole = pred[:k], np.zeros_like(pred)
+        if not (head & (self.unit - 1)).any():  # whole symbols times unit: an exact shift
+            np.right_shift(head, UNIT_BITS, out=whole[:k])
+            return whole, ys
+        whole[:k] = whole_symbols(head, self.unit)
+        frac = head - (whole[:k] << UNIT_BITS)
+        rest = np.zeros(ys.shape, np.float32)
+        rest[:k] = ys[:k] - frac.astype(np.float32) / np.float32(self.unit)
+        return whole, rest
 
     def _fine_or_whole(self, ys: np.ndarray, x: np.ndarray, fine: tuple, whole: tuple) -> tuple:
         """Of two RDOQ'd deltas (:meth:`_rdoq_winner`), the fine prediction's or the best whole one's,
@@ -599,6 +609,17 @@ class FrameEncoder:
         if self.rdoq and self.coder == "ans" and self._rdoq(ys - whole, r, plan):
             plan = self._delta_plan(r, whole)
         return pred, r, plan, block, vectors
+
+    def _near_key_bound(self, delta_bytes: int, symbols: np.ndarray) -> bool:
+        """Whether a delta of ``delta_bytes`` passes half the scene-cut share of the bytes ``symbols``
+        take as a keyframe with the key tables. A lower bound of those bytes from the count of
+        non-zero symbols alone (:meth:`IntTables.floor_bits`: within 2-22 % of them on bikes, vtest
+        and diver, 20 frames, levels 2, 5, 8) settles nearly every delta, so the exact count (a
+        1080p delta's 2.3 ms) is made only near the threshold: the same answer either way."""
+        floor = self.model.key_tables[self.level].floor_bits(symbols[: self.channels]) / 8
+        if delta_bytes <= 0.5 * self.scene_cut * floor:
+            return False
+        return delta_bytes > 0.5 * self.scene_cut * self._key_table_bytes(symbols)
 
     def _key_table_bytes(self, symbols: np.ndarray) -> float:
         """Bytes of ``symbols`` as a keyframe at the current level with the model's key tables."""
@@ -668,9 +689,13 @@ class FrameEncoder:
         # 0.0 costs 30-46 %, 0.6 and more lose quality faster than they save bits. Re-checked with
         # format 8.0's temporal context (20 frames of four training clips, runs/encoder-tuning/
         # sweep.py): 0.3 and 0.5 within -0.6 ... +0.8 % of 0.4 on PSNR and MS-SSIM BD-rate.
-        d, sq_r, sq_kept, nonzero = _native.delta_residuals(
-            np.ascontiguousarray(ys, dtype=np.float32), np.ascontiguousarray(pred, dtype=np.int64),
-            0.5 + self.dead_zone, MAX_ESCAPE)
+        # on the level's channels (past them ys and pred are zero, so are the residuals and their sums)
+        k = self.channels
+        head = _native.delta_residuals(np.ascontiguousarray(ys[:k], dtype=np.float32),
+                                       np.ascontiguousarray(pred[:k], dtype=np.int64), 0.5 + self.dead_zone, MAX_ESCAPE)
+        d, sq_r, sq_kept, nonzero = (np.zeros((len(ys), *a.shape[1:]), a.dtype) for a in head)
+        for full, part in zip((d, sq_r, sq_kept, nonzero), head):
+            full[:k] = part
         return self._choose_channels(d, sq_r, sq_kept, nonzero)
 
     def _choose_channels(self, d: np.ndarray, sq_r: np.ndarray, sq_kept: np.ndarray,

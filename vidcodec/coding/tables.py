@@ -58,6 +58,30 @@ class IntTables:
         idx = self._index(np.arange(n)[:, None], symbols.reshape(n, -1))
         return float(np.take_along_axis(self._costs[:n], idx, axis=1).sum())
 
+    @cached_property
+    def _floor_costs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per table: the bits of symbol 0 and the fewest bits any other symbol can take (escapes as
+        their marker only), what :meth:`floor_bits` counts."""
+        n = len(self)
+        rows = np.arange(n)
+        zero_col = self._index(rows, np.zeros(n, np.int64))
+        zero = self._costs[rows, zero_col]
+        others = np.where(np.arange(self._costs.shape[1])[None, :] < self.sizes[:, None], self._costs, np.inf)
+        others[rows, zero_col] = np.inf
+        # a value other than 0 takes another column, or 0's when that is the escape (0 out of range)
+        return zero, np.minimum(others.min(axis=1), zero)
+
+    def floor_bits(self, symbols: np.ndarray) -> float:
+        """A lower bound of :meth:`row_bits` (``symbols`` (n, ...), the i-th slice with table i) from
+        the count of non-zero symbols of each slice alone: every zero at its table's cost of 0, every
+        other symbol at the cheapest cost of a non-zero; a hair under, so that float rounding of the
+        two sums cannot lift it over the exact count."""
+        n = len(symbols)
+        flat = symbols.reshape(n, -1)
+        nonzero = np.count_nonzero(flat, axis=1)
+        zero, other = self._floor_costs
+        return float(((flat.shape[1] - nonzero) * zero[:n] + nonzero * other[:n]).sum()) * (1 - 1e-9)
+
     def bits(self, row: int, symbols: np.ndarray) -> float:
         """Exact cost in bits of coding ``symbols`` with table ``row``, escapes counted as their marker only."""
         idx = self._index(row, symbols)
