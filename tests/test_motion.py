@@ -70,6 +70,15 @@ def test_vectors_round_trip_through_their_elias_codes(shape):
     np.testing.assert_array_equal(motion.decode_vectors(data, *shape), vectors)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 1), (2, 2), (3, 6), (5, 3)])
+def test_the_encoders_predictors_at_once_are_the_raster_order_ones(shape):
+    # encode_vectors forms every block's median predictor at once; the decoder's is block by block
+    vectors = np.random.default_rng(sum(shape) + 3).integers(-64, 65, (*shape, 2))
+    want = np.stack([np.stack([motion._predictor(vectors, r, c) for c in range(shape[1])])
+                     for r in range(shape[0])])
+    np.testing.assert_array_equal(motion.predictors(vectors), want)
+
+
 def test_a_smooth_field_codes_in_about_two_bits_per_block():
     vectors = np.tile(np.array([5, -3]), (6, 10, 1))  # one global motion: predicted from neighbours
     assert len(motion.encode_vectors(vectors)) <= (2 * 60 + 16) // 8 + 1

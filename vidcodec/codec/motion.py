@@ -83,16 +83,23 @@ def predict(prev: np.ndarray, vectors: np.ndarray, block: int, channels: int | N
 def encode_vectors(vectors: np.ndarray) -> bytes:
     """(rows, cols, 2) vectors → Elias-gamma codes of their differences to the median predictors.
 
-    Predictors depend on decoded neighbours, so the decoder recovers vectors in raster order."""
-    rows, cols = vectors.shape[:2]
-    diffs = np.empty_like(vectors)
-    decoded = np.zeros_like(vectors)
-    for r in range(rows):
-        for c in range(cols):
-            pred = _predictor(decoded, r, c)
-            diffs[r, c] = vectors[r, c] - pred
-            decoded[r, c] = vectors[r, c]
-    return elias.encode(diffs.reshape(-1))
+    Predictors depend on decoded neighbours, so the decoder recovers vectors in raster order; the
+    encoder has them all and forms every block's :func:`_predictor` at once."""
+    return elias.encode((vectors - predictors(vectors)).reshape(-1))
+
+
+def predictors(vectors: np.ndarray) -> np.ndarray:
+    """Every block's :func:`_predictor` from the (rows, cols, 2) vectors around it, at once."""
+    pred = np.zeros_like(vectors)
+    pred[0, 1:] = vectors[0, :-1]
+    pred[1:, 0] = vectors[:-1, 0]
+    if vectors.shape[0] > 1 and vectors.shape[1] > 1:
+        left, top = vectors[1:, :-1], vectors[:-1, 1:]
+        corner = np.empty_like(top)  # top-right; top-left in the last column
+        corner[:, :-1] = vectors[:-1, 2:]
+        corner[:, -1] = vectors[:-1, -2]
+        pred[1:, 1:] = np.maximum(np.minimum(left, top), np.minimum(np.maximum(left, top), corner))
+    return pred
 
 
 def _predictor(decoded: np.ndarray, r: int, c: int) -> np.ndarray:
