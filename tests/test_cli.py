@@ -644,7 +644,7 @@ def test_decode_of_truncated_stream_writes_every_complete_frame_then_fails(capsy
 def test_info_reports_the_truncation(capsys, truncated):
     path, cut, complete = truncated
     code, out, err = cli(capsys, "info", path)
-    assert code == 1
+    assert code == 2  # as decode's exit for the same stream
     assert f"frames: {complete}," in out
     assert f"truncated: stream truncated at byte offset {cut}" in out
     # and says so on stderr, as decode does (an exit code of 1 with a silent stderr told a script nothing)
@@ -652,7 +652,7 @@ def test_info_reports_the_truncation(capsys, truncated):
                                         + out.split(f"byte offset {cut}", 1)[1].splitlines()[0]]
     code, out, err = cli(capsys, "info", path, "--json")
     r = json.loads(out)
-    assert code == 1 and r["frames"] == complete and r["truncated"]["offset"] == cut and not r["index_present"]
+    assert code == 2 and r["frames"] == complete and r["truncated"]["offset"] == cut and not r["index_present"]
     assert err.startswith("vidcodec info: error: stream truncated")
 
 

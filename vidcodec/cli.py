@@ -102,7 +102,7 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
                    "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; about 1.8x faster networks "
                    "than float32 on such a CPU, pictures within a few hundredths of a dB), or ONNX Runtime with "
                    "the encoder's analysis in 8-bit convolutions (int8: about 2x faster analysis on the CPU for "
-                   "about 1 %% more bits at the same quality; decoding is as with ort)")
+                   "0.5-1 %% more bits at the same quality; decoding is as with ort)")
 
 
 def _add_follow(p: argparse.ArgumentParser) -> None:
@@ -546,7 +546,8 @@ def _cmd_info(a: argparse.Namespace) -> int:
               f"{report['damaged'][0]['offset']}", file=sys.stderr)
     if report["truncated"]:
         print(f"vidcodec info: error: {report['truncated']['message']}", file=sys.stderr)
-    return 1 if report["truncated"] or report["damaged"] else 0
+    # as decode's: a truncated stream is an input error (2), damage a runtime failure (1)
+    return 2 if report["truncated"] else 1 if report["damaged"] else 0
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:

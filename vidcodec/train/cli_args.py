@@ -26,15 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors if it exists")
     g = p.add_argument_group("architecture")
-    g.add_argument("--enc-channels", type=int)
+    g.add_argument("--enc-channels", type=int, help=f"width of the analysis's hidden layers (default {d.enc_channels})")
     g.add_argument("--dec-channels", type=int,
                    help="width of the synthesis's first two hidden layers; with --init from a narrower model "
-                   "the new channels start without effect on the output (function-preserving widening)")
+                   f"the new channels start without effect on the output (function-preserving widening; "
+                   f"default {d.dec_channels})")
     g.add_argument("--dec-last-channels", type=int, metavar="N",
                    help="width of the synthesis's last hidden layer, at half the output resolution (0 = "
                    "--dec-channels); most of the decoding time is spent there. With --init from a wider "
                    "model, its least important channels are pruned; from a narrower one, widened as above")
-    g.add_argument("--latent-channels", type=int)
+    g.add_argument("--latent-channels", type=int,
+                   help=f"channels of the latent, the most the ladder can code (default {d.latent_channels})")
     g.add_argument("--lambdas", nargs="+", type=float,
                    help=f"rate-distortion trade-off of each quality level (default {d.lambdas})")
     g.add_argument("--level-channels", nargs="*", type=int,
