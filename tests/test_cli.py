@@ -641,6 +641,26 @@ def test_decode_of_truncated_stream_writes_every_complete_frame_then_fails(capsy
     assert read_video(out)[0] == complete  # and the output file is finished (mp4 trailer written)
 
 
+@pytest.mark.parametrize("ext", [".y4m", ".mp4"])
+def test_decode_of_a_stream_without_frames_fails_and_leaves_no_output(capsys, media, tmp_path, ext):
+    # a stream stopped before its first packet: no output file, and with -y no earlier one left behind
+    header_only = tmp_path / "empty.gvc"
+    header_only.write_bytes(media["gvc"].read_bytes()[:packets(media["gvc"])[0].offset])
+    out = tmp_path / f"out{ext}"
+    out.write_bytes(b"an earlier output")
+    code, _, err = cli(capsys, "decode", header_only, out, "-y")
+    assert_one_line_error(code, err, "decode", "holds no frames", "nothing written")
+    assert not out.exists()
+
+
+def test_encode_takes_any_frame_limit_and_refuses_ans_in_gan_mode(capsys, media, tmp_path):
+    out = tmp_path / "x.gvc"
+    code, _, _ = cli(capsys, "encode", media["clip"], out, *TINY, "--frames", 10**20)
+    assert code == 0 and container.probe(out)["frames"] == FRAMES  # "all of them", not a traceback
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "g.gvc", "--mode", "gan", "--coder", "ans")
+    assert_one_line_error(code, err, "encode", "--coder ans is for --mode vaegan")
+
+
 def test_info_reports_the_truncation(capsys, truncated):
     path, cut, complete = truncated
     code, out, err = cli(capsys, "info", path)
@@ -814,3 +834,35 @@ def test_the_python_api_says_what_it_takes_instead_of_a_type_error(tmp_path, tin
         vidcodec.encode(clip, io.BytesIO(), model="vaegan-tiny", quality="3")
     with pytest.raises(UsageError, match="--bufsize must be a positive number of kbit "):
         vidcodec.encode(clip, io.BytesIO(), model="vaegan-tiny", bitrate=10, bufsize=0)
+
+
+def test_ctrl_c_while_the_command_loads_is_an_interrupt_not_a_traceback(capsys, monkeypatch, media):
+    # during the CLI's own imports (the entry point catches it) ...
+    import importlib.abc
+
+    from vidcodec import _entry
+    from vidcodec import cli as cli_module
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "vidcodec.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "vidcodec.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert _entry.main() == 130
+    assert capsys.readouterr().err == "vidcodec: interrupted\n"
+    monkeypatch.undo()
+    # ... and inside a library's import, which some (onnxruntime) turn into an ImportError of theirs
+    def loading(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise ImportError("initialization failed") from e
+
+    monkeypatch.setattr(cli_module, "_cmd_info", loading)
+    assert cli_module.main(["info", str(media["gvc"])]) == 130
+    assert capsys.readouterr().err == "vidcodec info: interrupted\n"
+    monkeypatch.setattr(cli_module, "_cmd_info", lambda args: (_ for _ in ()).throw(ImportError("no such module")))
+    with pytest.raises(ImportError, match="no such module"):  # a real import failure stays one
+        cli_module.main(["info", str(media["gvc"])])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 # numpy's OpenBLAS would start a thread per core for each matrix product; the codec already runs
 # its stages in threads (two network lanes, the delta coder and its worker), and the learned
@@ -37,15 +36,21 @@ if "OPENBLAS_NUM_THREADS" not in os.environ:
         if mine:
             blas.select(filepath=mine).limit(limits=1)
 
-try:
-    __version__ = version("vidcodec")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
-
 __all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "__version__", "decode", "encode", "frames"]
 
 
 def __getattr__(name: str):
+    # The version is looked up on first use too (importlib.metadata is 30 ms of the command's
+    # start, before its entry point can turn a Ctrl-C into a quiet exit 130).
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("vidcodec")
+        except PackageNotFoundError:  # running from a source tree that was not installed
+            value = "0.0.0+source"
+        globals()["__version__"] = value
+        return value
     # The API pulls in torch and PyAV; import it on first use so that `vidcodec --version`,
     # the training code and the container tools start fast.
     if name in __all__:

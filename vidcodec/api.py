@@ -150,7 +150,7 @@ def encode(
     *,
     quality: int | None = None,
     gop: int | None = None,
-    coder: str = "ans",
+    coder: str | None = None,
     latent_bits: int | None = None,
     model: str | None = None,
     overwrite: bool = False,
@@ -236,6 +236,10 @@ def encode(
     layer = parse_gan_layer(gan_layer)
     if latent_bits is None:
         latent_bits = gan_latent_bits(layer) if mode == "gan" else 4
+    if mode == "gan" and coder == "ans":
+        raise UsageError("--mode gan codes its latents with Elias codes (QSGD): --coder ans is for --mode vaegan")
+    if coder is None:
+        coder = "ans"  # vaegan's default; the GAN mode always codes with Elias codes
     if mode == "gan" and (bitrate is not None or refine):
         raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
                          "--key-bits and --gop)")
@@ -274,6 +278,8 @@ def encode(
         raise UsageError("--bufsize is the rate control's buffer: it needs --bitrate")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
+    if max_frames is not None:
+        max_frames = min(max_frames, sys.maxsize)  # any more is "all of them" (islice's limit)
     start = _seconds(start)
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
@@ -487,7 +493,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
     else:  # frame by frame: every packet is written as soon as its frame is coded (live streams)
         def code(chunk: list[media.VideoFrame]) -> tuple[list[media.VideoFrame], list[gan.GanFrame]]:
             return chunk, [encoder.encode(chunk[0].rgb)]
-    batches = pipeline.stage(_chunks(pipeline.stage(frames_in, name="vidcodec-demux"), gop * gop_batch
+    batches = pipeline.stage(_chunks(pipeline.stage(frames_in, name="vidcodec-demux"), min(gop * gop_batch, sys.maxsize)
                                      if gop_batch > 1 else 1), code, name="vidcodec-search", depth=1)
     if repeat_header is None:
         repeat_header = _is_live(dst)
@@ -804,6 +810,18 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     if t < 0:
         raise UsageError(f"--start must not be negative (got {value})")
     return t
+
+
+def _start_text(value: float | Fraction | str | None) -> str:
+    """A --start value as a user typed it: seconds in decimal (the CLI hands over exact fractions)."""
+    return f"{float(value):g}" if isinstance(value, Fraction) else str(value)
+
+
+def _source_name(src: object) -> str:
+    """A stream's name for a message: its path, "stdin" for "-", else "the stream"."""
+    if isinstance(src, (str, Path)):
+        return "stdin" if str(src) == "-" else str(src)
+    return "the stream"
 
 
 def _decode_packets(
@@ -1238,8 +1256,13 @@ def decode(
                 break
         if end is not None and held:
             write_audio_upto(end)
-    if n == 0 and first is not None and not counts.damaged:
+    if n == 0 and not counts.damaged:
+        # An empty file (or a lone y4m header) is not an output, and with -y an earlier file of that
+        # name must not stay behind looking like one (mp4/mkv/mov are opened at the first frame).
         if str(dst) != "-" and Path(dst).exists():
-            Path(dst).unlink()  # an empty file (or a lone y4m header) is not an output
-        raise UsageError(f"--start {start} is past the end of the stream: no frame at or after it")
+            Path(dst).unlink()
+        if first is not None:
+            raise UsageError(f"--start {_start_text(start)} is past the end of the stream: no frame at or after it")
+        raise InputError(f"{_source_name(src)} holds no frames (a stream stopped before its first frame?): "
+                         f"nothing written")
     return DecodeStats(n, time.perf_counter() - t0, concealed, counts.damaged)

@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                      f"{DEFAULT_GOP} (as x264; with --bitrate too), "
                      f"{DEFAULT_GAN_GOP} with --mode gan. Live streams want ~2 s (e.g. 50 at 25 fps): a viewer "
                      "joins, and a lost packet heals, at the next keyframe")
-    enc.add_argument("--coder", choices=["ans", "elias"], default="ans",
-                     help="ans: uniform quantization, ANS with the model's integer tables; elias: the seed's "
+    enc.add_argument("--coder", choices=["ans", "elias"],
+                     help="ans (default): uniform quantization, ANS with the model's integer tables; elias: the seed's "
                      "method, QSGD stochastic quantization per channel + Elias-gamma codes (QSGD scales each "
                      "channel by its norm, so a delta costs what a keyframe does: every frame comes out a "
                      "keyframe)")
@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="drop the input's audio (by default its first audio stream is carried through untouched)")
     enc.add_argument("--repeat-header", action="store_true",
                      help="repeat the stream header before every keyframe so readers can join mid-stream "
-                     "(always on when writing to a pipe or stdout)")
+                     "(on by default when the output is a pipe, socket or terminal; stdout redirected to a "
+                     "file is a file)")
     enc.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     _add_backend(enc)
     _add_common(enc)
@@ -251,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=_time, metavar="TIME",
                      help="begin at the first frame this long or more after the stream's first frame, in "
                      "seconds or [HH:]MM:SS[.frac], as ffmpeg's -ss (seeks to the keyframe before it)")
-    dec.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
+    dec.add_argument("--frames", type=int, metavar="N",
+                     help="stop after N decoded frames (y4m holds one frame rate: for a variable-rate stream it "
+                     "repeats frames to keep the timing, so it can get more than N)")
     dec.add_argument("--pix-fmt", choices=PIX_FMTS,
                      help="the output's pixel format. Default: the source's, as the stream records it "
                      "(format 11.1: yuv420p for 4:2:0 sources of even size, yuv444p for 4:4:4 and RGB); "
@@ -422,7 +425,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
 
     out = sys.stdout.buffer if a.output == "-" else a.output
-    if a.latent_bits is not None and a.coder == "ans" and a.mode == "vaegan":
+    if a.latent_bits is not None and a.coder != "elias" and a.mode == "vaegan":
         raise UsageError("--latent-bits sets the QSGD bits of --coder elias or --mode gan; the default coder "
                          "quantizes by --quality")
     raw = None
@@ -754,6 +757,17 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0 if report is None or report["ok"] else 1
 
 
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``error`` or one of the exceptions it was raised from or during is a ``kind``."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
     parser = build_parser()
@@ -786,6 +800,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidcodec {args.command}: terminated", file=sys.stderr)
         code = 143
     except KeyboardInterrupt:
+        print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
+        code = 130
+    except ImportError as e:  # Ctrl-C while a verb's libraries load: some (onnxruntime) wrap it in theirs
+        if not _caused_by(e, KeyboardInterrupt):
+            raise
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
         code = 130
     if code in (130, 143) and argv is None:  # the command itself, not a caller's main([...])
