@@ -866,3 +866,17 @@ def test_ctrl_c_while_the_command_loads_is_an_interrupt_not_a_traceback(capsys, 
     monkeypatch.setattr(cli_module, "_cmd_info", lambda args: (_ for _ in ()).throw(ImportError("no such module")))
     with pytest.raises(ImportError, match="no such module"):  # a real import failure stays one
         cli_module.main(["info", str(media["gvc"])])
+
+
+@pytest.mark.parametrize("verb", ["decode", "info"])
+def test_a_gvc_input_of_dash_from_a_terminal_is_refused_not_awaited(capsys, monkeypatch, tmp_path, verb):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    extra = [tmp_path / "x.y4m"] if verb == "decode" else []
+    code, out, err = cli(capsys, verb, "-", *extra)
+    assert out == ""
+    assert_one_line_error(code, err, verb, "stdin is a terminal", "pipe a .gvc stream")
+    assert not (tmp_path / "x.y4m").exists()

@@ -1122,7 +1122,8 @@ def check_workers(workers: int) -> None:
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
-    return sys.stdin.buffer if isinstance(src, str) and src == "-" else src
+    """stdin's bytes for ``"-"`` (InputError when it is a terminal: nothing would ever come), else ``src``."""
+    return container.stdin_stream() if isinstance(src, str) and src == "-" else src
 
 
 @dataclass

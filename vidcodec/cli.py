@@ -490,7 +490,7 @@ def _cmd_play(a: argparse.Namespace) -> int:
         from .errors import UsageError
 
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
-    src = sys.stdin.buffer if a.input == "-" else a.input
+    src = container.stdin_stream() if a.input == "-" else a.input
     s = play.play(src, to=a.to, start=a.start, max_frames=a.frames, backend=a.backend, follow=a.follow,
                   follow_timeout=_follow_timeout(a), overwrite=a.overwrite, show_info=not a.no_info,
                   pix_fmt=a.pix_fmt)
@@ -541,7 +541,7 @@ def format_probe(r: dict) -> str:
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
-    report = container.probe(sys.stdin.buffer if a.input == "-" else a.input)
+    report = container.probe(container.stdin_stream() if a.input == "-" else a.input)
     print(json.dumps(report, indent=2, default=str) if a.json else format_probe(report))
     # The report (stdout) says it too; stderr has the error lines, as decode's, for scripts and logs.
     if report["damaged"]:

@@ -12,6 +12,7 @@ import enum
 import logging
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -1364,6 +1365,13 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "source_chroma": _chroma_name(source_chroma(header)),
         "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
     }
+
+
+def stdin_stream() -> BinaryIO:
+    """stdin's bytes, for a .gvc input of ``-``: an InputError, not a silent wait, when it is a terminal."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        raise InputError("stdin is a terminal; pipe a .gvc stream into it (e.g. `< out.gvc`) or give a path")
+    return sys.stdin.buffer
 
 
 def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
