@@ -25,6 +25,13 @@ def test_name_alone_finds_the_file_named_after_it_and_older_weights_by_hash(tmp_
     assert zoo.find("m", old).sha256 == old and zoo.find("m", new).sha256 == new
     with pytest.raises(ModelNotFoundError, match="m@"):
         zoo.find("m", "f" * 64)
+    # NAME@PREFIX, as the error lists them: a prefix of the hash picks the weights
+    assert zoo.find(f"m@{old[:12]}").sha256 == old and zoo.find(f"m@{new[:12].upper()}").sha256 == new
+    with pytest.raises(ModelNotFoundError, match=f"m@{'f' * 12} is not installed"):
+        zoo.find(f"m@{'f' * 12}")
+    if old[0] == new[0]:  # hashes sharing a prefix: ambiguous
+        with pytest.raises(ModelNotFoundError, match="give more of the hash"):
+            zoo.find(f"m@{old[0]}")
     (tmp_path / "m.json").unlink()
     assert zoo.find("m").sha256 == old  # without the canonical file, any weights of that name
 

@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="QSGD bits (2..16; 4, 6 or 8 are usual) with --coder elias (default 4), and of the "
                      f"latent differences of --mode gan (default {DEFAULT_LATENT_BITS}; "
                      f"{DEFAULT_FEATURE_BITS} for its feature-map corrections)")
-    enc.add_argument("--model", help=f"installed model name (default {DEFAULT_MODEL}; with --mode gan "
-                     f"{DEFAULT_GAN_MODEL})")
+    enc.add_argument("--model", help=f"installed model name, or NAME@HASH-PREFIX for one of several weights of "
+                     f"that name (default {DEFAULT_MODEL}; with --mode gan {DEFAULT_GAN_MODEL})")
     gan = enc.add_argument_group(
         "GAN mode", "--mode gan codes every frame as the latent (by default: an 8×8 feature map) of a "
         "generator, found by gradient descent (keyframes from the generator's encoder, other frames "

@@ -102,8 +102,16 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
     Folders are searched in :func:`search_path` order. Without a hash, within a folder the weights
     file named after the model (``NAME.safetensors``) wins over others of that name: earlier
     weights kept beside it so that their streams still decode (say ``NAME@HASH.safetensors``) are
-    found through the hash their streams carry."""
+    found through the hash their streams carry; ``NAME@PREFIX`` (as the error below lists them)
+    names one by a prefix of its hash."""
     models = installed()
+    if sha256 is None and "@" in name:
+        name, prefix = name.split("@", 1)
+        hashes = {m.sha256 for m in models if m.name == name and prefix and m.sha256.startswith(prefix.lower())}
+        if len(hashes) > 1:
+            raise ModelNotFoundError(f"model {name}@{prefix}: {len(hashes)} installed weights have hashes that start "
+                                     "so; give more of the hash")
+        sha256 = hashes.pop() if hashes else prefix or None
     matches = [m for m in models if m.name == name and (sha256 is None or m.sha256 == sha256)]
     if matches:
         folder = matches[0].weights.parent
