@@ -551,17 +551,23 @@ class FrameEncoder:
         less the prediction's fraction (what whole residuals are rounded against)."""
         if self.unit == 1:
             return pred, ys
-        # Worked out on the level's channels only: past them both are zero (not coded; at 1080p and
-        # the default level 40 of 96 channels)
+        # Worked out on the level's channels only: past them both are zero (not coded; 40 of the 96
+        # channels at the default level)
         k = self.channels
-        head, whole = pred[:k], np.zeros_like(pred)
+        head = pred[:k]
+        every = k == len(pred)
         if not (head & (self.unit - 1)).any():  # whole symbols times unit: an exact shift
+            if every:
+                return pred >> UNIT_BITS, ys
+            whole = np.zeros_like(pred)
             np.right_shift(head, UNIT_BITS, out=whole[:k])
             return whole, ys
-        whole[:k] = whole_symbols(head, self.unit)
-        frac = head - (whole[:k] << UNIT_BITS)
-        rest = np.zeros(ys.shape, np.float32)
-        rest[:k] = ys[:k] - frac.astype(np.float32) / np.float32(self.unit)
+        whole_head = whole_symbols(head, self.unit)
+        rest_head = ys[:k] - (head - (whole_head << UNIT_BITS)).astype(np.float32) / np.float32(self.unit)
+        if every:
+            return whole_head, rest_head.astype(np.float32, copy=False)
+        whole, rest = np.zeros_like(pred), np.zeros(ys.shape, np.float32)
+        whole[:k], rest[:k] = whole_head, rest_head
         return whole, rest
 
     def _fine_or_whole(self, ys: np.ndarray, x: np.ndarray, fine: tuple, whole: tuple) -> tuple:
@@ -693,6 +699,8 @@ class FrameEncoder:
         k = self.channels
         head = _native.delta_residuals(np.ascontiguousarray(ys[:k], dtype=np.float32),
                                        np.ascontiguousarray(pred[:k], dtype=np.int64), 0.5 + self.dead_zone, MAX_ESCAPE)
+        if k == len(ys):
+            return self._choose_channels(*head)
         d, sq_r, sq_kept, nonzero = (np.zeros((len(ys), *a.shape[1:]), a.dtype) for a in head)
         for full, part in zip((d, sq_r, sq_kept, nonzero), head):
             full[:k] = part
