@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -880,3 +881,22 @@ def test_a_gvc_input_of_dash_from_a_terminal_is_refused_not_awaited(capsys, monk
     assert out == ""
     assert_one_line_error(code, err, verb, "stdin is a terminal", "pipe a .gvc stream")
     assert not (tmp_path / "x.y4m").exists()
+
+
+def test_a_stop_ends_the_input_and_codes_every_frame_already_read(media, tmp_path):
+    # vidcodec encode's first Ctrl-C: the input ends where it is, and what was read is coded, the
+    # keyframe that waited for the prefilter's lookahead included (it was lost before)
+    class StopAfter(threading.Event):
+        def __init__(self, frames: int) -> None:
+            super().__init__()
+            self.left = frames
+
+        def is_set(self) -> bool:  # asked before each frame is read
+            self.left -= 1
+            return self.left < 0
+
+    out = tmp_path / "stopped.gvc"
+    s = api.encode(media["clip"], out, model="vaegan-tiny", quality=2, stop=StopAfter(5))
+    r = container.probe(out)
+    assert s.frames == r["frames"] == 5 and s.keyframes == 1 and r["index_present"]
+    assert [f.index for f in api.frames(out)] == list(range(5))

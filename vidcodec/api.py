@@ -20,9 +20,10 @@ import os
 import stat
 import struct
 import sys
+import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -176,6 +177,7 @@ def encode(
     colour: bool = True,
     prefilter: bool = True,
     start: float | Fraction | None = None,
+    stop: threading.Event | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -211,6 +213,9 @@ def encode(
     still pixels are averaged with the next frames' (:mod:`vidcodec.codec.prefilter`; holds
     :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe: latency that a live
     stream may rather not have).
+    ``stop``: once it is set, the input ends at the next frame boundary, as if it had ended there: the
+    frames already read are coded and written (a keyframe's prefilter lookahead included) and the
+    stream is finished; ``vidcodec encode`` sets it at the first Ctrl-C.
 
     ``mode="gan"`` codes each frame as the latent of a generator found by search
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
@@ -305,7 +310,7 @@ def encode(
         if gop is None:
             gop = default_gop(mode)
         if mode == "gan":
-            return _encode_gan(source, dst, m, t0, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
+            return _encode_gan(source, dst, m, t0, stop, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
                                progress=progress, repeat_header=repeat_header, gan_layer=layer, coeffs=coeffs)
         if quality is None:
@@ -353,7 +358,9 @@ def encode(
             chunks = stack.enter_context(ChunkEncoder(make, gop, workers, COLOUR_REFRESH if fitter else None))
         # Threads: demux, colour conversion + the analysis network (m.frame_lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
-        frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
+        frames_in = _until(source, stop)
+        if max_frames is not None:
+            frames_in = itertools.islice(frames_in, max_frames)
         if prefilter:
             frames_in = prefilter_mod.keyframes(frames_in, gop)
         # encode_latent's x: for --refine, the colour fits and (format 14.0, with the learned predictor)
@@ -475,7 +482,8 @@ def _extensions(source: media.VideoSource) -> dict[int, bytes]:
 DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the generator's in-domain PSNR
 
 
-def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, latent_bits: int, key_bits: int,
+def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Event | None, *, gop: int,
+                latent_bits: int, key_bits: int,
                 search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
                 repeat_header: bool | None, gan_layer: int | None, coeffs: int) -> EncodeStats:
     """The GAN-mode encode loop (see :func:`encode`)."""
@@ -486,7 +494,9 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, *, gop: int, laten
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
                      quality=1, latent_shape=encoder.state_shape, gop=gop)
     total = _expected_frames(source, max_frames)
-    frames_in = itertools.islice(source, max_frames) if max_frames is not None else source
+    frames_in = _until(source, stop)
+    if max_frames is not None:
+        frames_in = itertools.islice(frames_in, max_frames)
     if gop_batch > 1:  # whole GOPs searched side by side: packets come out a batch of GOPs at a time
         def code(chunk: list[media.VideoFrame]) -> tuple[list[media.VideoFrame], list[gan.GanFrame]]:
             return chunk, encoder.encode_gops([f.rgb for f in chunk])
@@ -540,6 +550,20 @@ def _write_video(writer: container.GvcWriter, kind: container.PacketType, pts: i
     audio = _audio_description_bytes(writer.header) if offset > before else 0
     tally.audio_bytes += audio
     return writer.bytes_written - before - audio
+
+
+def _until(frames: Iterable[media.VideoFrame], stop: threading.Event | None) -> Iterator[media.VideoFrame]:
+    """``frames`` until ``stop`` is set (checked before each frame is read; None: all of them)."""
+    if stop is None:
+        yield from frames
+        return
+    it = iter(frames)
+    while not stop.is_set():
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        yield frame
 
 
 def _chunks(items: Iterator, n: int) -> Iterator[list]:

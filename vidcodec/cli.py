@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn
@@ -447,14 +448,16 @@ def _cmd_encode(a: argparse.Namespace) -> int:
         if fps <= 0:
             raise UsageError(f"--fps must be a positive number or ratio (got {a.fps!r})")
         raw = RawFormat(w, h, fps, a.pix_fmt)
-    s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
-                   model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
-                   backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
-                   repeat_header=True if a.repeat_header else None, raw=raw,
-                   audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode, search_iters=a.search_iters,
-                   key_bits=a.key_bits, gop_batch=a.gop_batch, gan_layer=a.gan_layer, coeffs=a.coeffs,
-                   workers=a.workers, colour=not a.no_colour, preset=a.preset,
-                   prefilter=not a.no_prefilter, start=a.start)
+    stop = threading.Event()
+    with _finish_on_interrupt(stop):
+        s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
+                       model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
+                       backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
+                       repeat_header=True if a.repeat_header else None, raw=raw,
+                       audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode,
+                       search_iters=a.search_iters, key_bits=a.key_bits, gop_batch=a.gop_batch,
+                       gan_layer=a.gan_layer, coeffs=a.coeffs, workers=a.workers, colour=not a.no_colour,
+                       preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
@@ -464,7 +467,46 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                                          if s.audio_bytes else "")
         print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
               f"{s.bytes} bytes, {s.bpp:.4f} bpp, {rate}, {s.fps:.1f} fps", file=sys.stderr)
+    if stop.is_set():  # finished early by Ctrl-C: the stream is complete, the input was not
+        raise KeyboardInterrupt
     return 0
+
+
+# After a first Ctrl-C an encode finishes the frames it has read; if it has not within this many
+# seconds (an input that stalls mid-read), the interrupt takes effect as a second Ctrl-C does.
+FINISH_GRACE_S = 3.0
+
+
+@contextlib.contextmanager
+def _finish_on_interrupt(stop: threading.Event):
+    """The first Ctrl-C sets ``stop`` (the encode stops reading and codes and writes what it holds:
+    a keyframe waits for the prefilter's next frames, and a live stream would otherwise lose them, as
+    FFmpeg's first Ctrl-C does not); a second one, or :data:`FINISH_GRACE_S` seconds later, interrupts."""
+    timer: list[threading.Timer] = []
+
+    def first(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        logging.getLogger("vidcodec").info("interrupted: finishing the frames already read (Ctrl-C again "
+                                           "to stop at once)")
+        # a real signal to the main thread: it also wakes a wait on a lock (_thread.interrupt_main would not)
+        main = threading.main_thread().ident
+        timer.append(threading.Timer(FINISH_GRACE_S, signal.pthread_kill, (main, signal.SIGINT)))
+        timer[0].daemon = True
+        timer[0].start()
+
+    try:
+        previous = signal.signal(signal.SIGINT, first)
+    except ValueError:  # not the main thread (an embedding program's): leave its signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for t in timer:
+            t.cancel()
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cmd_decode(a: argparse.Namespace) -> int:
