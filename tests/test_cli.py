@@ -900,3 +900,19 @@ def test_a_stop_ends_the_input_and_codes_every_frame_already_read(media, tmp_pat
     r = container.probe(out)
     assert s.frames == r["frames"] == 5 and s.keyframes == 1 and r["index_present"]
     assert [f.index for f in api.frames(out)] == list(range(5))
+
+
+@pytest.mark.parametrize("where", ["footer", "index"])
+def test_a_damaged_index_or_footer_is_called_damage_not_an_unclosed_writer(capsys, caplog, media, tmp_path, where):
+    data = bytearray(media["gvc"].read_bytes())
+    data[-10 if where == "footer" else data.rfind(container.INDEX_MARKER) + 30] ^= 0xFF
+    gvc = tmp_path / f"bad-{where}.gvc"
+    gvc.write_bytes(bytes(data))
+    code, out, err = cli(capsys, "info", gvc)
+    assert code == 1 and "index: damaged (ignored" in out and "did not close" not in out
+    assert err.strip().splitlines()[-1].startswith("vidcodec info: error:")
+    assert cli(capsys, "info", gvc, "--json")[1].count('"index_damaged": true') == 1
+    caplog.clear()
+    code, _, _ = cli(capsys, "decode", gvc, tmp_path / "x.y4m", "-q")
+    assert code == 0 and read_video(tmp_path / "x.y4m")[0] == FRAMES  # every packet is whole
+    assert "stopped, crashed or was cut off" not in caplog.text

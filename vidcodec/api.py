@@ -973,7 +973,7 @@ def _decode_packets(
         expected = index.frame_count if index is not None else hdr.frame_count
         if expected > seen:
             yield from fill(None, expected - seen)
-    if check_end and not reader.closed_cleanly and seen:
+    if check_end and not reader.closed_cleanly and seen and not reader.index_damaged:
         log.warning("the stream ends without the index its writer appends on closing: the encoder was stopped, "
                     "crashed or was cut off before the end (its %d complete frames are all here)", seen)
 

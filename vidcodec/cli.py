@@ -572,9 +572,12 @@ def format_probe(r: dict) -> str:
         lines.append("flagged packets: " + ", ".join(
             f"{k} x{n}" + (" (colour correction)" if colour and k == "0x01" else "")
             for k, n in r["flagged_packets"].items()))
-    lines.append(f"index: {'present' if r['index_present'] else 'absent'}"
-                 + ("" if r["index_present"] or r["truncated"] or r["damaged"]
-                    else " (the writer did not close the stream: stopped, crashed or cut off?)"))
+    if r.get("index_damaged"):
+        lines.append("index: damaged (ignored: readers scan the stream instead)")
+    else:
+        lines.append(f"index: {'present' if r['index_present'] else 'absent'}"
+                     + ("" if r["index_present"] or r["truncated"] or r["damaged"]
+                        else " (the writer did not close the stream: stopped, crashed or cut off?)"))
     if r["damaged"]:
         lines.append(f"damaged regions: {len(r['damaged'])} (first at byte {r['damaged'][0]['offset']})")
     if r["truncated"]:
@@ -591,8 +594,11 @@ def _cmd_info(a: argparse.Namespace) -> int:
               f"{report['damaged'][0]['offset']}", file=sys.stderr)
     if report["truncated"]:
         print(f"vidcodec info: error: {report['truncated']['message']}", file=sys.stderr)
+    elif report["index_damaged"] and not report["damaged"]:
+        print("vidcodec info: error: the keyframe index or the footer is damaged (the packets are whole)",
+              file=sys.stderr)
     # as decode's: a truncated stream is an input error (2), damage a runtime failure (1)
-    return 2 if report["truncated"] else 1 if report["damaged"] else 0
+    return 2 if report["truncated"] else 1 if report["damaged"] or report["index_damaged"] else 0
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
@@ -707,8 +713,8 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise UsageError(f"--size must look like 640x360 (got {text!r})") from None
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise UsageError(f"--size must be between 16x16 and 8192x8192 (got {text})")
+    if not (1 <= w <= 16384 and 1 <= h <= 16384):  # the format's range (docs/FORMAT.md), as files get
+        raise UsageError(f"--size must be between 1x1 and 16384x16384 (got {text})")
     return w, h
 
 

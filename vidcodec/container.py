@@ -602,6 +602,9 @@ class GvcReader:
         if not self._await_key:
             self._last_frame_pts = 0
         self._trailer: KeyframeIndex | None = None
+        # the stream was closed (it has an index chunk or a footer) but they fail their checks: damage,
+        # not a writer that stopped early
+        self.index_damaged = False
         self._items = self._generate()
 
     def __enter__(self) -> Self:
@@ -834,13 +837,18 @@ class GvcReader:
         start = inp.pos
         if not inp.fill(INDEX_HEADER_SIZE):
             raise self._truncated(start, "keyframe index", INDEX_HEADER_SIZE)
-        count, frame_count, entries_crc = _index_header(bytes(inp.buf[:INDEX_HEADER_SIZE]), start)
+        try:
+            count, frame_count, entries_crc = _index_header(bytes(inp.buf[:INDEX_HEADER_SIZE]), start)
+        except _Damage:
+            self.index_damaged = True
+            raise
         total = INDEX_HEADER_SIZE + count * _ENTRY.size
         if not inp.fill(total):
             raise self._truncated(start, "keyframe index", total)
         with memoryview(inp.buf) as view:
             ok = zlib.crc32(view[INDEX_HEADER_SIZE:total]) == entries_crc
         if not ok:
+            self.index_damaged = True
             raise _Damage(start, f"keyframe index entries at offset {start} fail their CRC")
         inp.skip(INDEX_HEADER_SIZE)
         entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(inp.take(total - INDEX_HEADER_SIZE)))
@@ -939,12 +947,12 @@ class GvcReader:
             return None
         raw.seek(self._base + size - FOOTER_SIZE)
         footer = _read_exactly(raw, FOOTER_SIZE)
-        if (
-            len(footer) != FOOTER_SIZE
-            or footer[-len(FOOTER_MAGIC) :] != FOOTER_MAGIC
-            or (zlib.crc32(footer[: _FOOTER.size]) != _U32.unpack_from(footer, _FOOTER.size)[0])
-        ):
+        if len(footer) != FOOTER_SIZE or footer[-len(FOOTER_MAGIC) :] != FOOTER_MAGIC:
             logger.debug("no valid footer: stream not closed cleanly (or still being written)")
+            return None
+        if zlib.crc32(footer[: _FOOTER.size]) != _U32.unpack_from(footer, _FOOTER.size)[0]:
+            logger.warning("the footer fails its CRC; ignoring it and the keyframe index")
+            self.index_damaged = True
             return None
         offset, count = _FOOTER.unpack_from(footer)
         total = INDEX_HEADER_SIZE + count * _ENTRY.size
@@ -952,6 +960,7 @@ class GvcReader:
             logger.warning(
                 "footer points to an impossible index (offset %d, %d entries); ignoring it", offset, count
             )
+            self.index_damaged = True
             return None
         raw.seek(self._base + offset)
         chunk = _read_exactly(raw, total)
@@ -965,11 +974,13 @@ class GvcReader:
                 )
         except _Damage as damage:
             logger.warning("%s; ignoring the index", damage.message)
+            self.index_damaged = True
             return None
         entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(chunk[INDEX_HEADER_SIZE:]))
         smallest = _SMALLEST_HEADER[self._layout]
         if any(not self.header_size <= e.offset <= offset - smallest for e in entries):
             logger.warning("keyframe index points outside the packet area; ignoring it")
+            self.index_damaged = True
             return None
         return KeyframeIndex(frame_count, entries)
 
@@ -1406,6 +1417,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         except TruncatedStreamError as err:
             truncated = {"offset": err.offset, "message": str(err)}
         index = reader.index()
+        index_damaged = reader.index_damaged
         header = reader.header
         version = reader.version
         header_size = reader.header_size
@@ -1431,6 +1443,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "keyframe_pts": keyframe_pts,
         "flagged_packets": {f"0x{k:02x}": n for k, n in sorted(flagged.items())},
         "index_present": index is not None,
+        "index_damaged": index_damaged,
         "index_frame_count": index.frame_count if index is not None else None,
         "damaged": damaged,
         "truncated": truncated,

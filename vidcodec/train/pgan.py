@@ -297,13 +297,13 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     (the last one when there is no validation data)."""
     cfg.check()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, cfg.threads))
     device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     if cfg.device == "cuda" and device.type != "cuda":
         raise UsageError("--device cuda: no CUDA device is available")
     torch.manual_seed(cfg.seed)
     images, val, used = load_frames(cfg)
+    out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed start leaves no folder
     res = cfg.resolution
     sampler = FrameSampler(images, res, cfg.jitter, cfg.flip, cfg.seed)
     log.info("GAN training: %d frames for training, %d held out, %d×%d, %s", len(images), len(val), res, res, device)
