@@ -496,17 +496,12 @@ def _finish_on_interrupt(stop: threading.Event):
         timer[0].daemon = True
         timer[0].start()
 
-    try:
-        previous = signal.signal(signal.SIGINT, first)
-    except ValueError:  # not the main thread (an embedding program's): leave its signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for t in timer:
-            t.cancel()
-        signal.signal(signal.SIGINT, previous)
+    with _signal_handler(signal.SIGINT, first):
+        try:
+            yield
+        finally:
+            for t in timer:
+                t.cancel()
 
 
 def _cmd_decode(a: argparse.Namespace) -> int:
@@ -740,15 +735,23 @@ def _interrupt_on_sigterm():
     def stop(signum, frame):
         raise _Terminated
 
+    with _signal_handler(signal.SIGTERM, stop):
+        yield
+
+
+@contextlib.contextmanager
+def _signal_handler(signum: int, handler):
+    """``handler`` for ``signum`` inside the block, the one before it restored after; nothing changes
+    where signals cannot be set (not the main thread: an embedding program's, whose signals are its own)."""
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread (an embedding program's): leave its signals alone
+        previous = signal.signal(signum, handler)
+    except ValueError:
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
