@@ -554,6 +554,8 @@ def format_probe(r: dict) -> str:
     for k, v in h.items():
         if k == "extensions":  # payloads in hex are for --json; people get what they are and their size
             v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"
+        elif k == "pts_step" and v is None:
+            v = "none (pts in time-base units)"
         lines.append(f"  {k:<14} {v}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, bit rate: {_num(r['bit_rate'], '.0f')} bit/s")

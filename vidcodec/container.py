@@ -1360,7 +1360,7 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "height": header.height,
         "time_base": f"{header.time_base[0]}/{header.time_base[1]}",
         "frame_rate": f"{header.frame_rate[0]}/{header.frame_rate[1]}",
-        "pts_step": pts_step(header),
+        "pts_step": pts_step(header) if pts_step(header) > 1 else None,  # None: the stream has no step
         "frame_count": header.frame_count,
         "model_name": header.model_name,
         "model_hash": header.model_hash.hex(),

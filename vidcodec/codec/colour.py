@@ -14,7 +14,7 @@ drifts, and a decoder that skipped it would still decode every frame (only less 
 Measured before it was built (vaegan-g, 20 frames, every level, key-fitted matrix, BD-rate PSNR /
 MS-SSIM against no correction): bikes −8.9 / −3.1 %, vtest −5.2 / −1.1 %, diver −5.0 / 0.0 %.
 
-Layout (little-endian): ``M`` row-major then ``o``, 12 × i16 in units of 1/4096 (``o`` in units of
+Layout (little-endian): three rows ``M[r][0..2]``, ``o[r]`` (a 3 × 4 row-major i16 array) in units of 1/4096 (``o`` in units of
 full scale: 4096 = 255 in 8-bit terms).
 """
 
