@@ -69,6 +69,18 @@ def test_the_fitter_refits_deltas_every_refresh_frames_and_sends_what_pays():
     assert colour.Fitter(lambda y: pic[None], 32, 24).delta(latent, other) is None  # refresh 0: keys only
 
 
+def test_the_correction_bytes_are_the_layout_format_md_gives():
+    # docs/FORMAT.md: 3 rows of i16, one per output channel: M[r][0], M[r][1], M[r][2], then o[r], in
+    # units of 1/4096 (o: of full scale). Written here from that table, not from the code.
+    m = np.array([[4106, 1, -2], [3, 4091, 4], [-5, 6, 4096]])
+    o = np.array([100, -50, 7])
+    data = np.concatenate([m, o[:, None]], axis=1).astype("<i2").tobytes()
+    got_m, got_o = colour.Correction.from_bytes(data + b"frame payload").affine()
+    np.testing.assert_allclose(got_m, m / 4096, rtol=1e-6)
+    np.testing.assert_allclose(got_o, o / 4096, rtol=1e-6)
+    assert colour.Correction.from_bytes(data).to_bytes() == data
+
+
 def test_a_short_correction_is_a_coder_error():
     with pytest.raises(CoderError, match="colour correction"):
         colour.split(b"\x00" * (colour.SIZE - 1))
