@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -871,11 +872,11 @@ def test_ctrl_c_while_the_command_loads_is_an_interrupt_not_a_traceback(capsys, 
 
 @pytest.mark.parametrize("verb", ["decode", "info"])
 def test_a_gvc_input_of_dash_from_a_terminal_is_refused_not_awaited(capsys, monkeypatch, tmp_path, verb):
-    class Terminal(io.StringIO):
+    class Terminal(io.BytesIO):
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(Terminal()))
     extra = [tmp_path / "x.y4m"] if verb == "decode" else []
     code, out, err = cli(capsys, verb, "-", *extra)
     assert out == ""
@@ -916,3 +917,36 @@ def test_a_damaged_index_or_footer_is_called_damage_not_an_unclosed_writer(capsy
     code, _, _ = cli(capsys, "decode", gvc, tmp_path / "x.y4m", "-q")
     assert code == 0 and read_video(tmp_path / "x.y4m")[0] == FRAMES  # every packet is whole
     assert "stopped, crashed or was cut off" not in caplog.text
+
+
+@pytest.mark.parametrize(("kwargs", "said"), [
+    ({"coder": "elias", "latent_bits": 0}, "--latent-bits must be 2 to 16"),
+    ({"latent_bits": 6}, "sets the QSGD bits of --coder elias"),
+    ({"stop": True}, "stop must be a threading.Event"),
+    ({"quality": 2.0}, "quality must be a whole number"),
+    ({"coder": "huff"}, "coder must be 'ans' or 'elias'"),
+    ({"model": 3}, "model must be an installed model's name"),
+    ({"gop": "10"}, "gop must be a whole number"),
+])
+def test_a_bad_api_argument_is_a_usage_error_before_the_output_is_touched(media, tmp_path, kwargs, said):
+    out = tmp_path / "kept.gvc"
+    out.write_bytes(media["gvc"].read_bytes())
+    with pytest.raises(UsageError, match=re.escape(said)):
+        api.encode(media["clip"], out, overwrite=True, **{"model": "vaegan-tiny", **kwargs})
+    assert out.read_bytes() == media["gvc"].read_bytes()
+
+
+def test_api_arguments_take_numpy_numbers_and_refuse_what_cannot_be_read_or_written(media, tmp_path):
+    s = api.encode(media["clip"], tmp_path / "n.gvc", model="vaegan-tiny", quality=np.int64(2),
+                   max_frames=np.int32(4), start=np.float64(0.0))
+    assert s.frames == 4
+    for bad in (5, io.StringIO(), open(media["gvc"], "rb")):  # noqa: SIM115 - closed below
+        with pytest.raises(UsageError, match="binary file object open for writing|binary mode"):
+            api.encode(media["clip"], bad, model="vaegan-tiny")
+        if hasattr(bad, "close"):
+            bad.close()
+    with open(tmp_path / "a.gvc", "ab") as appending, pytest.raises(UsageError, match="appending"):
+        api.encode(media["clip"], appending, model="vaegan-tiny")
+    for bad in (3, None, io.StringIO("text")):
+        with pytest.raises(UsageError, match="read from a path or a binary file object"):
+            next(iter(api.frames(bad)))

@@ -39,6 +39,11 @@ if "OPENBLAS_NUM_THREADS" not in os.environ:
 __all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "__version__", "decode", "encode", "frames"]
 
 
+def __dir__() -> list[str]:
+    """The public API too (it loads on first use), for tab completion and dir()."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
     # The version is looked up on first use too (importlib.metadata is 30 ms of the command's
     # start, before its entry point can turn a Ctrl-C into a quiet exit 130).

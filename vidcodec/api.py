@@ -16,6 +16,9 @@ import io
 import itertools
 import logging
 import math
+import multiprocessing
+import numbers
+import operator
 import os
 import stat
 import struct
@@ -48,6 +51,7 @@ from .codec import colour as colour_mod
 from .codec import prefilter as prefilter_mod
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, to_tensor
+from .coding import qsgd
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
 from .models import zoo
 
@@ -121,9 +125,45 @@ class DecodedFrame:
 
 
 def check_quality(quality: object, m: zoo.CodecModel) -> None:
-    """UsageError unless ``quality`` is one of the model's levels, 1 to L."""
-    if quality not in range(1, m.levels + 1):
+    """UsageError unless ``quality`` is one of the model's levels, 1 to L (an int: 4.0 is not a level)."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in range(1, m.levels + 1):
         raise UsageError(f"--quality must be between 1 and {m.levels} (got {quality!r})")
+
+
+def _whole(name: str, value: object) -> int | None:
+    """``value`` as an int (numpy's integers too; None stays None); UsageError for anything else."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise UsageError(f"{name} must be a whole number (got {value!r})") from None
+
+
+def _std_stream(name: str) -> BinaryIO:
+    """sys.stdin's or sys.stdout's bytes for ``"-"``; UsageError where the program replaced them with
+    text-only objects (IDLE, a notebook) or has none (pythonw)."""
+    stream = getattr(getattr(sys, name), "buffer", None)
+    if stream is None:
+        raise UsageError(f"'-' means {name}, which is not a byte stream here (a notebook or an IDE?): give a "
+                         f"path or a file opened in binary mode")
+    return stream
+
+
+def _binary_output(dst: object) -> BinaryIO:
+    """``dst`` if it is a file object a stream can be written to; UsageError for anything else."""
+    if isinstance(dst, io.TextIOBase):
+        raise UsageError("encode writes bytes: give a file opened in binary mode ('wb'), a path, or '-'")
+    writable = getattr(dst, "writable", None)
+    if not callable(getattr(dst, "write", None)) or (callable(writable) and not writable()):
+        raise UsageError(f"encode writes to a path, '-' for stdout, or a binary file object open for writing "
+                         f"(got {type(dst).__name__})")
+    if "a" in str(getattr(dst, "mode", "")):
+        raise UsageError("the output file is opened for appending ('ab'): the writer seeks back to finish the "
+                         "header, which appending cannot; open it with 'wb'")
+    return dst  # type: ignore[return-value]
 
 
 def _check_output(dst: str | Path, overwrite: bool) -> None:
@@ -213,9 +253,16 @@ def encode(
     still pixels are averaged with the next frames' (:mod:`vidcodec.codec.prefilter`; holds
     :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe: latency that a live
     stream may rather not have).
-    ``stop``: once it is set, the input ends at the next frame boundary, as if it had ended there: the
-    frames already read are coded and written (a keyframe's prefilter lookahead included) and the
-    stream is finished; ``vidcodec encode`` sets it at the first Ctrl-C.
+    ``stop``: once it is set, the input ends before its next frame is read, as if it had ended there:
+    the frames already read are coded and written (a keyframe's prefilter lookahead included) and the
+    stream is finished; a read already waiting on a live pipe ends first (when the next frame comes or
+    the pipe closes). ``vidcodec encode`` sets it at the first Ctrl-C (and interrupts 3 s later).
+    ``workers`` > 1: GOPs entropy-coded side by side in that many worker processes (for machines with
+    cores to spare; not with ``bitrate``, ``refine`` or ``mode="gan"``): keyframes stay on multiples of
+    ``gop``, scene cuts included, and the workers never keep a learned prediction's fraction (format
+    14.0's fine deltas, which need the synthesis only this process has), so with ``preset="medium"``
+    the stream is a little larger than one process writes (the same with ``preset="fast"``, scene cuts
+    aside).
 
     ``mode="gan"`` codes each frame as the latent of a generator found by search
     (:mod:`vidcodec.codec.gan`; ``model`` defaults to the shipped generator): ``search_iters`` caps
@@ -230,6 +277,27 @@ def encode(
     if not isinstance(src, (str, Path)):
         raise UsageError(f"encode reads a path, or '-' for stdin (stdin= takes a binary file object), not a "
                          f"{type(src).__name__}")
+    # Every argument is checked before the output is opened: a bad one must not cost an existing file.
+    quality, gop, max_frames = _whole("quality", quality), _whole("gop", gop), _whole("max_frames", max_frames)
+    workers, refine, gop_batch = _whole("workers", workers), _whole("refine", refine), _whole("gop_batch", gop_batch)
+    latent_bits, key_bits = _whole("latent_bits", latent_bits), _whole("key_bits", key_bits)
+    search_iters, coeffs = _whole("search_iters", search_iters), _whole("coeffs", coeffs)
+    if coder not in (None, "ans", "elias"):
+        raise UsageError(f"coder must be 'ans' or 'elias' (got {coder!r})")
+    if model is not None and not isinstance(model, str):
+        raise UsageError(f"model must be an installed model's name (got {model!r})")
+    if isinstance(stdin, io.TextIOBase):
+        raise UsageError("stdin= takes a binary file object (sys.stdin.buffer, open(..., 'rb')), not text")
+    if str(src) == "-" and stdin is None:
+        stdin = _std_stream("stdin")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise UsageError(f"stop must be a threading.Event (got {type(stop).__name__})")
+    if latent_bits is not None:
+        if coder != "elias" and mode != "gan":
+            raise UsageError("--latent-bits sets the QSGD bits of --coder elias or --mode gan; the default coder "
+                             "quantizes by --quality")
+        if not qsgd.MIN_BITS <= latent_bits <= qsgd.MAX_BITS:
+            raise UsageError(f"--latent-bits must be {qsgd.MIN_BITS} to {qsgd.MAX_BITS} (got {latent_bits})")
     if subpel not in SUBPEL_MODES:
         raise UsageError(f"--subpel must be one of {', '.join(SUBPEL_MODES)} (got {subpel!r})")
     if preset not in PRESETS:
@@ -294,9 +362,8 @@ def encode(
             raise UsageError(f"encode writes a .gvc stream, not {Path(dst).suffix}; to make a "
                              f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
         if str(dst) == "-":
-            dst = sys.stdout.buffer
-    if isinstance(dst, io.TextIOBase):
-        raise UsageError("encode writes bytes: give a file opened in binary mode ('wb'), a path, or '-'")
+            dst = _std_stream("stdout")
+    dst = _binary_output(dst) if not isinstance(dst, (str, Path)) else dst
     if not isinstance(dst, (str, Path)) and getattr(dst, "isatty", lambda: False)():
         raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
                          "`| vidcodec decode - out.y4m`) or give an output file")
@@ -392,7 +459,7 @@ def encode(
             tally.audio_bytes += audio.write(source.take_audio(), tally)
         # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
         # only a larger shortfall is worth a warning.
-        announced = total if source.frame_count else None
+        announced = total if source.frame_count and not (stop is not None and stop.is_set()) else None
         if announced and tally.frames < announced - max(2, announced // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
@@ -828,8 +895,10 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     if value is None:
         return None
     try:
+        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
+            value = float(value)  # numpy's floats too: by their shortest repr, 0.3 is 3/10
         t = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
-    except (ValueError, OverflowError):  # nan, inf, or not a number
+    except (ValueError, OverflowError, TypeError):  # nan, inf, or not a number
         raise UsageError(f"--start must be a number of seconds (got {value})") from None
     if t < 0:
         raise UsageError(f"--start must not be negative (got {value})")
@@ -1140,9 +1209,13 @@ MAX_WORKERS = 64
 
 
 def check_workers(workers: int) -> None:
-    """UsageError unless ``workers`` is 1 (decode in-process) to MAX_WORKERS."""
-    if not 1 <= workers <= MAX_WORKERS:
-        raise UsageError(f"--workers must be 1 to {MAX_WORKERS} (got {workers})")
+    """UsageError unless ``workers`` is 1 (decode in-process) to MAX_WORKERS, and 1 in a process that
+    may not start others (a multiprocessing pool's worker)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be 1 to {MAX_WORKERS} (got {workers!r})")
+    if workers > 1 and multiprocessing.current_process().daemon:
+        raise UsageError("workers > 1 starts worker processes, which a daemonic process (a multiprocessing "
+                         "pool's worker) may not: use workers=1 there")
 
 
 def _stdin_if_dash(src: str | Path | BinaryIO) -> str | Path | BinaryIO:
@@ -1205,6 +1278,11 @@ def decode(
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
+    if str(dst) == "-":
+        if isinstance(stdout, io.TextIOBase):
+            raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")
+        if stdout is None:
+            stdout = _std_stream("stdout")
     if isinstance(src, (str, Path)) and _same_file(src, dst):  # -y would truncate the stream being read
         raise UsageError(f"{dst} is also the input; give a different output path")
     t0 = time.perf_counter()

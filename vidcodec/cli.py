@@ -426,9 +426,6 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
 
     out = sys.stdout.buffer if a.output == "-" else a.output
-    if a.latent_bits is not None and a.coder != "elias" and a.mode == "vaegan":
-        raise UsageError("--latent-bits sets the QSGD bits of --coder elias or --mode gan; the default coder "
-                         "quantizes by --quality")
     raw = None
     if a.size is None and (a.fps is not None or a.pix_fmt is not None):
         raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "

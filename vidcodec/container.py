@@ -9,6 +9,7 @@ at any point is a valid prefix.
 from __future__ import annotations
 
 import enum
+import io
 import logging
 import os
 import struct
@@ -557,6 +558,10 @@ class GvcReader:
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
                  join: bool = True) -> None:
         self._owned = isinstance(source, (str, os.PathLike))
+        if not self._owned and (isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None))
+                                or getattr(source, "closed", False)):
+            raise UsageError(f"a .gvc stream is read from a path or a binary file object open for reading (got "
+                             f"{'a closed file' if getattr(source, 'closed', False) else type(source).__name__})")
         try:
             self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
         except OSError as err:  # missing path, a directory, no permission: an input error, not a crash
@@ -1380,9 +1385,13 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
 
 def stdin_stream() -> BinaryIO:
     """stdin's bytes, for a .gvc input of ``-``: an InputError, not a silent wait, when it is a terminal."""
-    if sys.stdin is not None and sys.stdin.isatty():
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise UsageError("'-' means stdin, which is not a byte stream here (a notebook or an IDE?): give a path "
+                         "or a file opened in binary mode")
+    if stream.isatty():
         raise InputError("stdin is a terminal; pipe a .gvc stream into it (e.g. `< out.gvc`) or give a path")
-    return sys.stdin.buffer
+    return stream
 
 
 def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:

@@ -1092,7 +1092,7 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         what = "is not a directory" if path.parent.exists() else "does not exist"
         raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass -y to overwrite")
+        raise OutputExistsError(f"{path} exists; pass -y (overwrite=True) to overwrite")
 
 
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
@@ -1132,7 +1132,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         try:
             f = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - the sink owns and closes it
         except FileExistsError:
-            raise OutputExistsError(f"{path} exists; pass -y to overwrite") from None
+            raise OutputExistsError(f"{path} exists; pass -y (overwrite=True) to overwrite") from None
         return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
                         pix_fmt)
     if "libx264" not in av.codecs_available:
