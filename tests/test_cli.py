@@ -950,3 +950,12 @@ def test_api_arguments_take_numpy_numbers_and_refuse_what_cannot_be_read_or_writ
     for bad in (3, None, io.StringIO("text")):
         with pytest.raises(UsageError, match="read from a path or a binary file object"):
             next(iter(api.frames(bad)))
+
+
+def test_reading_a_file_object_not_rewound_says_so(media):
+    data = io.BytesIO(media["gvc"].read_bytes())
+    data.seek(0, io.SEEK_END)  # written to, not rewound
+    with pytest.raises(TruncatedStreamError, match=r"seek\(0\)"):
+        next(iter(api.frames(data)))
+    data.seek(0)
+    assert len(list(api.frames(data))) == FRAMES

@@ -1119,6 +1119,10 @@ def _frames(
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
     """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
     model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
+    if (isinstance(follow_timeout, bool) or not isinstance(follow_timeout, (int, float))
+            or not 0 <= follow_timeout < float("inf")):  # NaN too; follow.FollowedFile says the same
+        raise UsageError(f"--follow-timeout must be a number of seconds, 0 or more (got {follow_timeout!r})")
+    check_workers(workers)
     with contextlib.ExitStack() as stack:
         reader, m, pending, track = open_pending(stack, src, start=start, backend=backend, follow=follow,
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio,
@@ -1271,6 +1275,7 @@ def decode(
     zoo.check_backend(backend)
     check_workers(workers)
     media.check_pix_fmt(pix_fmt)
+    max_frames = _whole("max_frames", max_frames)
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     first = _seconds(start)

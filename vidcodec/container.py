@@ -353,6 +353,14 @@ def _bad_magic(data: bytes) -> FormatError:
     return FormatError(f"not a .gvc file (bad magic{hint}) — did you mean to `vidcodec encode` it?")
 
 
+def _position(raw: BinaryIO) -> int:
+    """Where a seekable file object stands (0 where it cannot tell)."""
+    try:
+        return raw.tell() if raw.seekable() else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 def _check_prefix(data: bytes) -> tuple[int, int, int]:
     """Check magic, version and header size in the first 16 bytes; return (major, minor, header size)."""
     if data[: len(FILE_MAGIC)] != FILE_MAGIC[: len(data)]:
@@ -636,6 +644,9 @@ class GvcReader:
     def _read_header(self) -> tuple[tuple[int, int], StreamHeader]:
         """Read and validate the file header, checking sizes before reading what they announce."""
         self._in.fill(_PREFIX.size)
+        if not self._in.buf and not self._owned and _position(self._raw):
+            raise TruncatedStreamError("the stream is empty (0 bytes) from where the file object stands, at "
+                                       f"byte {_position(self._raw)}: seek(0) after writing to it?", 0)
         major, minor, size = _check_prefix(bytes(self._in.buf[: _PREFIX.size]))
         if not self._in.fill(size):
             end = self._in.end
