@@ -66,6 +66,17 @@ def test_audio_rides_along_bit_exact(clip, tmp_path, tiny_model_dir):
         assert samples >= 48000 * 1.9  # 2 s of the tone come back
 
 
+def test_stdin_redirected_from_a_file_keeps_its_audio(clip, tmp_path, tiny_model_dir):
+    # `vidcodec encode - out.gvc < clip.mp4`: a seekable stdin, read where it stands, the audio from the
+    # file behind it (it was dropped as if stdin were a pipe)
+    gvc = tmp_path / "s.gvc"
+    with open(clip, "rb") as f:
+        vidcodec.encode("-", gvc, model="vaegan-tiny", quality=2, stdin=f)
+    with container.GvcReader(gvc) as r:
+        carried = [p.payload[4:] for p in r if p.stream_index == container.AUDIO_STREAM]
+    assert carried and carried == audio_packets(clip)[: len(carried)]
+
+
 def test_encode_stats_tell_video_from_audio(clip, tmp_path, tiny_model_dir, capsys):
     both = vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", quality=2, gop=4)
     video = vidcodec.encode(clip, tmp_path / "v.gvc", model="vaegan-tiny", quality=2, gop=4, audio=False)

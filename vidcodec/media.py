@@ -28,6 +28,7 @@ import math
 import numbers
 import os
 import shutil
+import stat
 import struct
 import sys
 import tempfile
@@ -621,6 +622,19 @@ def _read_head(f: BinaryIO, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _file_behind(stream: BinaryIO) -> str | None:
+    """The path of the regular file a file object reads (stdin redirected from a file), where the system
+    names it (Linux's /proc/self/fd): opened again, it reads from the start without moving ``stream``."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        path = os.path.realpath(f"/proc/self/fd/{fd}")
+        return path if os.path.isfile(path) and os.path.samefile(path, f"/proc/self/fd/{fd}") else None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO | None]:
     """Open stdin: directly if seekable or streamable, else after spooling it to a temporary file."""
     if stdin.isatty():
@@ -806,6 +820,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             audio_from = str(src)
         elif spool is not None:
             audio_from = _ReopenedSpool(spool)
+        elif (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, opened once more
+            audio_from = again
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
