@@ -949,7 +949,7 @@ def test_api_arguments_take_numpy_numbers_and_refuse_what_cannot_be_read_or_writ
         api.encode(media["clip"], appending, model="vaegan-tiny")
     for bad in (3, None, io.StringIO("text")):
         with pytest.raises(UsageError, match="read from a path or a binary file object"):
-            next(iter(api.frames(bad)))
+            api.frames(bad)  # at the call, before any frame is asked for
 
 
 def test_reading_a_file_object_not_rewound_says_so(media):

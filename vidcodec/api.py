@@ -1077,9 +1077,20 @@ def frames(
     read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` or ``"auto"`` (the last two decode as ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
-    the same frames; see :mod:`vidcodec.gopdecode`).
+    the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a
+    UsageError then), the stream when the first frame is asked for.
     """
     first = _seconds(start)
+    zoo.check_backend(backend)
+    _check_decode_args(follow_timeout, workers)
+    if not isinstance(src, (str, Path)):
+        container.check_source(src)
+    return _frames_of(src, first, start, backend, follow, follow_timeout, workers)
+
+
+def _frames_of(src: str | Path | BinaryIO, first: Fraction | None, start: object, backend: str, follow: bool,
+               follow_timeout: float, workers: int) -> Iterator[DecodedFrame]:
+    """:func:`frames`' generator, once its arguments are checked."""
     decoding = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                        workers=workers)
     _OPEN_DECODES.add(decoding)
@@ -1119,10 +1130,7 @@ def _frames(
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
     """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
     model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
-    if (isinstance(follow_timeout, bool) or not isinstance(follow_timeout, (int, float))
-            or not 0 <= follow_timeout < float("inf")):  # NaN too; follow.FollowedFile says the same
-        raise UsageError(f"--follow-timeout must be a number of seconds, 0 or more (got {follow_timeout!r})")
-    check_workers(workers)
+    _check_decode_args(follow_timeout, workers)
     with contextlib.ExitStack() as stack:
         reader, m, pending, track = open_pending(stack, src, start=start, backend=backend, follow=follow,
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio,
@@ -1133,6 +1141,14 @@ def _frames(
         hdr = reader.header
         rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))
         yield from rendered
+
+
+def _check_decode_args(follow_timeout: object, workers: object) -> None:
+    """UsageError unless ``follow_timeout`` is a number of seconds (0 or more) and ``workers`` valid."""
+    if (isinstance(follow_timeout, bool) or not isinstance(follow_timeout, (int, float))
+            or not 0 <= follow_timeout < float("inf")):  # NaN too; follow.FollowedFile says the same
+        raise UsageError(f"--follow-timeout must be a number of seconds, 0 or more (got {follow_timeout!r})")
+    check_workers(workers)
 
 
 def audio_track(hdr: container.StreamHeader) -> media.AudioTrack | None:
@@ -1166,9 +1182,6 @@ def open_pending(
     (:mod:`vidcodec.gopdecode`; VAE-GAN streams in files only, not pipes or ``follow``)."""
     zoo.check_backend(backend)
     check_workers(workers)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
-                         "(wrap them: io.BytesIO(data))")
     source = _stdin_if_dash(src)
     if follow and isinstance(src, (str, Path)) and str(src) != "-" and _is_fifo(src):
         log.info("%s is a named pipe, which waits for its writer by itself: read as it is, without --follow", src)

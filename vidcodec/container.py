@@ -566,10 +566,8 @@ class GvcReader:
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
                  join: bool = True) -> None:
         self._owned = isinstance(source, (str, os.PathLike))
-        if not self._owned and (isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None))
-                                or getattr(source, "closed", False)):
-            raise UsageError(f"a .gvc stream is read from a path or a binary file object open for reading (got "
-                             f"{'a closed file' if getattr(source, 'closed', False) else type(source).__name__})")
+        if not self._owned:
+            check_source(source)
         try:
             self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
         except OSError as err:  # missing path, a directory, no permission: an input error, not a crash
@@ -1392,6 +1390,16 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "source_chroma": _chroma_name(source_chroma(header)),
         "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
     }
+
+
+def check_source(source: object) -> None:
+    """UsageError unless ``source`` (not a path) is a binary file object open for reading."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
+                         "(wrap them: io.BytesIO(data))")
+    if isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None)) or getattr(source, "closed", False):
+        raise UsageError(f"a .gvc stream is read from a path or a binary file object open for reading (got "
+                         f"{'a closed file' if getattr(source, 'closed', False) else type(source).__name__})")
 
 
 def stdin_stream() -> BinaryIO:
