@@ -142,16 +142,6 @@ def _whole(name: str, value: object) -> int | None:
         raise UsageError(f"{name} must be a whole number (got {value!r})") from None
 
 
-def _std_stream(name: str) -> BinaryIO:
-    """sys.stdin's or sys.stdout's bytes for ``"-"``; UsageError where the program replaced them with
-    text-only objects (IDLE, a notebook) or has none (pythonw)."""
-    stream = getattr(getattr(sys, name), "buffer", None)
-    if stream is None:
-        raise UsageError(f"'-' means {name}, which is not a byte stream here (a notebook or an IDE?): give a "
-                         f"path or a file opened in binary mode")
-    return stream
-
-
 def _binary_output(dst: object) -> BinaryIO:
     """``dst`` if it is a file object a stream can be written to; UsageError for anything else."""
     if isinstance(dst, io.TextIOBase):
@@ -289,7 +279,7 @@ def encode(
     if isinstance(stdin, io.TextIOBase):
         raise UsageError("stdin= takes a binary file object (sys.stdin.buffer, open(..., 'rb')), not text")
     if str(src) == "-" and stdin is None:
-        stdin = _std_stream("stdin")
+        stdin = container.std_bytes("stdin")
     if stop is not None and not callable(getattr(stop, "is_set", None)):
         raise UsageError(f"stop must be a threading.Event (got {type(stop).__name__})")
     if latent_bits is not None:
@@ -362,7 +352,7 @@ def encode(
             raise UsageError(f"encode writes a .gvc stream, not {Path(dst).suffix}; to make a "
                              f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
         if str(dst) == "-":
-            dst = _std_stream("stdout")
+            dst = container.std_bytes("stdout")
     dst = _binary_output(dst) if not isinstance(dst, (str, Path)) else dst
     if not isinstance(dst, (str, Path)) and getattr(dst, "isatty", lambda: False)():
         raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
@@ -1129,8 +1119,8 @@ def _frames(
     workers: int = 1,
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
     """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
-    model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`)."""
-    _check_decode_args(follow_timeout, workers)
+    model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`).
+    Its callers (:func:`frames`, :func:`decode`) have checked the arguments."""
     with contextlib.ExitStack() as stack:
         reader, m, pending, track = open_pending(stack, src, start=start, backend=backend, follow=follow,
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio,
@@ -1286,7 +1276,7 @@ def decode(
     :func:`vidcodec.media.default_pix_fmt`; else y4m 4:4:4, H.264 4:2:0, or 4:4:4 for odd sizes).
     """
     zoo.check_backend(backend)
-    check_workers(workers)
+    _check_decode_args(follow_timeout, workers)
     media.check_pix_fmt(pix_fmt)
     max_frames = _whole("max_frames", max_frames)
     if max_frames is not None and max_frames < 1:
@@ -1300,7 +1290,7 @@ def decode(
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")
         if stdout is None:
-            stdout = _std_stream("stdout")
+            stdout = container.std_bytes("stdout")
     if isinstance(src, (str, Path)) and _same_file(src, dst):  # -y would truncate the stream being read
         raise UsageError(f"{dst} is also the input; give a different output path")
     t0 = time.perf_counter()

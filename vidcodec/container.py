@@ -642,9 +642,9 @@ class GvcReader:
     def _read_header(self) -> tuple[tuple[int, int], StreamHeader]:
         """Read and validate the file header, checking sizes before reading what they announce."""
         self._in.fill(_PREFIX.size)
-        if not self._in.buf and not self._owned and _position(self._raw):
+        if not self._in.buf and not self._owned and (at := _position(self._raw)):
             raise TruncatedStreamError("the stream is empty (0 bytes) from where the file object stands, at "
-                                       f"byte {_position(self._raw)}: seek(0) after writing to it?", 0)
+                                       f"byte {at}: seek(0) after writing to it?", 0)
         major, minor, size = _check_prefix(bytes(self._in.buf[: _PREFIX.size]))
         if not self._in.fill(size):
             end = self._in.end
@@ -1374,7 +1374,7 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "height": header.height,
         "time_base": f"{header.time_base[0]}/{header.time_base[1]}",
         "frame_rate": f"{header.frame_rate[0]}/{header.frame_rate[1]}",
-        "pts_step": pts_step(header) if pts_step(header) > 1 else None,  # None: the stream has no step
+        "pts_step": step if (step := pts_step(header)) > 1 else None,  # None: the stream has no step
         "frame_count": header.frame_count,
         "model_name": header.model_name,
         "model_hash": header.model_hash.hex(),
@@ -1402,12 +1402,19 @@ def check_source(source: object) -> None:
                          f"{'a closed file' if getattr(source, 'closed', False) else type(source).__name__})")
 
 
+def std_bytes(name: str) -> BinaryIO:
+    """sys.stdin's or sys.stdout's bytes (``name``) for ``-``; UsageError where the program replaced them
+    with text-only objects (IDLE, a notebook) or has none (pythonw)."""
+    stream = getattr(getattr(sys, name), "buffer", None)
+    if stream is None:
+        raise UsageError(f"'-' means {name}, which is not a byte stream here (a notebook or an IDE?): give a "
+                         "path or a file opened in binary mode")
+    return stream
+
+
 def stdin_stream() -> BinaryIO:
     """stdin's bytes, for a .gvc input of ``-``: an InputError, not a silent wait, when it is a terminal."""
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        raise UsageError("'-' means stdin, which is not a byte stream here (a notebook or an IDE?): give a path "
-                         "or a file opened in binary mode")
+    stream = std_bytes("stdin")
     if stream.isatty():
         raise InputError("stdin is a terminal; pipe a .gvc stream into it (e.g. `< out.gvc`) or give a path")
     return stream
