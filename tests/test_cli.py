@@ -208,6 +208,20 @@ def test_frames_option_stops_after_n_frames_and_header_says_so(capsys, media, tm
     assert r["frames"] == r["header"]["frame_count"] == 5
 
 
+def test_encode_reads_an_image_sequence_as_ffmpeg_does_at_the_fps_given(capsys, media, tmp_path):
+    with av.open(str(media["clip"])) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            f.to_image().save(tmp_path / f"img{i + 1:03d}.png")  # starts at 1, as cameras and ffmpeg -i x.mp4 %03d.png do
+    assert cli(capsys, "encode", tmp_path / "img%03d.png", tmp_path / "s.gvc", *TINY, "--fps", "30000/1001", "-q")[0] == 0
+    r = container.probe(tmp_path / "s.gvc")
+    assert r["frames"] == FRAMES and r["header"]["frame_rate"] in ("30000/1001", [30000, 1001], (30000, 1001))
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--fps", "30")
+    assert_one_line_error(code, err, "encode", "--fps", "image sequence")
+    code, _, err = cli(capsys, "encode", tmp_path / "img%04d.png", tmp_path / "x.gvc", *TINY)
+    assert_one_line_error(code, err, "encode", "no such file", "image sequence")
+    assert not (tmp_path / "x.gvc").exists()
+
+
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
     assert_one_line_error(code, err, "encode", "--frames")

@@ -610,3 +610,35 @@ def test_the_header_rate_is_the_nominal_one_when_the_average_is_within_a_thousan
     assert nominal_rate(Fraction(24), Fraction(25)) == 24  # variable rate: the average, as before
     assert nominal_rate(None, Fraction(25)) == 25 and nominal_rate(Fraction(25), None) == 25
     assert nominal_rate(None, None) is None
+
+
+def _write_images(folder: Path, name: str, numbers: list[int]) -> list[np.ndarray]:
+    folder.mkdir(exist_ok=True)
+    frames = []
+    for t, n in enumerate(numbers):
+        rgb = pattern(t=t)
+        av.VideoFrame.from_ndarray(rgb, format="rgb24").to_image().save(folder / (name % n))
+        frames.append(rgb)
+    return frames
+
+
+def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_path: Path) -> None:
+    from vidcodec.media import image_sequence
+
+    frames = _write_images(tmp_path / "s", "f%04d.png", [1000, 1001, 1002])  # FFmpeg alone starts at 0-4 only
+    (tmp_path / "s" / "f12.png").write_bytes(b"not of the sequence: %04d wants 4 digits or more")
+    assert image_sequence(tmp_path / "s" / "f%04d.png") == (tmp_path / "s" / "f%04d.png", 1000)
+    with open_source(tmp_path / "s" / "f%04d.png") as src:
+        got = list(src)
+        assert src.frame_rate == Fraction(25)
+    assert len(got) == 3 and all(np.array_equal(a.rgb, b) for a, b in zip(got, frames, strict=True))
+    with open_source(tmp_path / "s" / "f%04d.png", framerate=Fraction(30000, 1001)) as src:
+        assert src.frame_rate == Fraction(30000, 1001) and len(list(src)) == 3
+    _write_images(tmp_path / "p", "100%% f%d.png", [7, 8])  # %% is a percent sign
+    assert image_sequence(tmp_path / "p" / "100%% f%d.png") == (tmp_path / "p" / "100%% f%d.png", 7)
+    for name in ("f%04d.png", "g%d.png", "f%d%d.png", "f.png"):  # nothing it names, two numbers, no number
+        assert image_sequence(tmp_path / "q" / name) is None
+    with pytest.raises(InputError, match=r"no such file; check the path \(an image sequence's name has one %d"):
+        open_source(tmp_path / "s" / "g%04d.png")
+    with pytest.raises(UsageError, match="a frame rate is given only to raw frames .* or to an image sequence"):
+        open_source(tmp_path / "s" / "f1000.png", framerate=Fraction(30))

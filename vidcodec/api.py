@@ -208,6 +208,7 @@ def encode(
     prefilter: bool = True,
     start: float | Fraction | None = None,
     stop: threading.Event | None = None,
+    framerate: float | Fraction | str | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -222,6 +223,9 @@ def encode(
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
     that a reader can join mid-stream; by default it does so when ``dst`` is a pipe or stdout.
     ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
+    ``src`` may be an image sequence as FFmpeg names one (``"frames/%04d.png"``: one ``%d`` for the
+    number; it starts at the lowest number there), read at ``framerate`` frames a second (default 25;
+    refused for any other input).
     ``audio``: carry the input's first audio stream through untouched (its packets as stream 1).
     ``refine``: gradient steps on each frame's latent before quantizing (slower encode, fewer bits
     for the same quality; see :mod:`vidcodec.codec.refine`).
@@ -344,6 +348,7 @@ def encode(
     if max_frames is not None:
         max_frames = min(max_frames, sys.maxsize)  # any more is "all of them" (islice's limit)
     start = _seconds(start)
+    framerate = _rate(framerate)
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
         if _same_file(src, dst):  # overwriting would truncate the input while it is being read
@@ -359,7 +364,8 @@ def encode(
                          "`| vidcodec decode - out.y4m`) or give an output file")
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start))
+        source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
+                                                               framerate=framerate))
         m = zoo.load(model, backend=backend)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
@@ -893,6 +899,21 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     if t < 0:
         raise UsageError(f"--start must not be negative (got {value})")
     return t
+
+
+def _rate(value: float | Fraction | str | None) -> Fraction | None:
+    """An image sequence's frame rate as an exact fraction (``"30000/1001"``, 25, 23.976)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
+            value = float(value)
+        rate = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+    except (ValueError, OverflowError, TypeError, ZeroDivisionError):
+        rate = Fraction(0)
+    if not 0 < rate <= 1000:
+        raise UsageError(f"--fps must be a frame rate above 0 and up to 1000, as 25 or 30000/1001 (got {value!r})")
+    return rate
 
 
 def _start_text(value: float | Fraction | str | None) -> str:

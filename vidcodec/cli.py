@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Encode a video (any file PyAV opens, or - for stdin) into a .gvc stream.",
         formatter_class=_Defaults,
     )
-    enc.add_argument("input", help="input video path, or - for stdin")
+    enc.add_argument("input", help="input video path, - for stdin, or an image sequence (frame%%04d.png)")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "on camera motion). For many-core machines")
     raw = enc.add_argument_group("raw input (headerless frames, e.g. a live pipe)")
     raw.add_argument("--size", metavar="WxH", help="the input is raw frames of this size (rawvideo)")
-    raw.add_argument("--fps", type=str, help="raw input frame rate (e.g. 25 or 30000/1001; default 25)")
+    raw.add_argument("--fps", type=str, help="raw input frame rate (e.g. 25 or 30000/1001; default 25); also "
+                     "an image sequence's (input frame%%04d.png, as ffmpeg -framerate; default 25)")
     raw.add_argument("--pix-fmt", help="raw input pixel format (FFmpeg name: yuv420p, rgb24, ...; default yuv420p)")
     enc.add_argument("--refine", type=int, default=0, metavar="N",
                      help="take N gradient steps on each frame's latent (rate + distortion through the decoder) "
@@ -424,12 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
+    from .media import image_sequence
 
     out = sys.stdout.buffer if a.output == "-" else a.output
     raw = None
+    framerate = None
+    if a.size is None and a.fps is not None and image_sequence(a.input):
+        framerate, a.fps = a.fps, None  # an image sequence's rate, as ffmpeg's -framerate
     if a.size is None and (a.fps is not None or a.pix_fmt is not None):
         raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "
-                         "carries its own)")
+                         "carries its own; --fps also gives an image sequence's rate, e.g. frame%04d.png)")
     if a.size is not None:
         a.fps = "25" if a.fps is None else a.fps
         a.pix_fmt = a.pix_fmt or "yuv420p"
@@ -454,7 +459,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                        audio=not a.no_audio, refine=a.refine, subpel=a.subpel, mode=a.mode,
                        search_iters=a.search_iters, key_bits=a.key_bits, gop_batch=a.gop_batch,
                        gan_layer=a.gan_layer, coeffs=a.coeffs, workers=a.workers, colour=not a.no_colour,
-                       preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop)
+                       preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop,
+                       framerate=framerate)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())

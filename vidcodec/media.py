@@ -27,6 +27,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import shutil
 import stat
 import struct
@@ -763,11 +764,42 @@ def _refuse_container_as_raw(path: Path) -> None:
                          "and --pix-fmt (they describe headerless input; this file says what it holds)")
 
 
+_NUMBER = re.compile(r"%(0?)(\d*)d")  # printf's %d, %4d, %04d in an image sequence's name (FFmpeg's image2)
+IMAGE_RATE = Fraction(25)  # an image sequence's frame rate unless given (FFmpeg's -framerate default)
+
+
+def image_sequence(path: str | Path) -> tuple[Path, int] | None:
+    """``path`` as an image sequence, FFmpeg's image2 pattern (``frames/%04d.png``: one ``%d``, with an
+    optional width, stands for the frame number; ``%%`` for a %): (the pattern, the lowest number of
+    a file it names), or None when ``path`` names a file itself or no file matches. FFmpeg starts only
+    at numbers 0 to 4 unless told; this finds where the sequence starts."""
+    path = Path(path)
+    if str(path) == "-" or path.exists():
+        return None
+    parts = re.split(r"(%%|%0?\d*d)", path.name)
+    numbers = [p for p in parts if _NUMBER.fullmatch(p)]
+    if len(numbers) != 1:
+        return None
+    spec = _NUMBER.fullmatch(numbers[0])
+    digits = rf"\d{{{int(spec.group(2) or 1)},}}" if spec.group(1) else r"\d+"  # %04d: 0042 or 12345
+    named = re.compile("".join("%" if p == "%%" else f"({digits})" if _NUMBER.fullmatch(p) else re.escape(p)
+                               for p in parts))
+    try:
+        found = [int(m.group(1)) for entry in os.scandir(path.parent) if (m := named.fullmatch(entry.name))]
+    except OSError:
+        return None
+    return (path, min(found)) if found else None
+
+
 def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
-                audio: bool = False, start: float | Fraction | None = None) -> VideoSource:
+                audio: bool = False, start: float | Fraction | None = None,
+                framerate: Fraction | None = None) -> VideoSource:
     """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
 
     ``raw`` reads headerless frames of that size, rate and pixel format (a live pipe of raw frames).
+    A path with ``%d`` (``%04d``...) that names no file itself is an image sequence, as FFmpeg reads
+    it (:func:`image_sequence`), at ``framerate`` frames a second (default :data:`IMAGE_RATE`);
+    ``framerate`` is refused for other inputs (a file carries its own rate; raw frames, ``raw``'s).
     ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); a pipe that
     was not spooled cannot be re-read for the audio description, so its audio is dropped (logged).
     ``start`` (seconds): begin at the first frame that far after the first one, as FFmpeg's input
@@ -778,6 +810,10 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     if raw is not None and not isinstance(raw, RawFormat):
         raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
                          f"pix_fmt), not a {type(raw).__name__}")
+    sequence = image_sequence(src) if raw is None else None
+    if framerate is not None and sequence is None:
+        raise UsageError("a frame rate is given only to raw frames (with their size) or to an image sequence "
+                         "(a name with %d, e.g. frames/%04d.png); this input carries its own")
     if raw is not None and str(src) == "-":
         stream_in = stdin if stdin is not None else sys.stdin.buffer
         if stream_in.isatty():
@@ -792,11 +828,22 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         except av.FFmpegError as exc:
             reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words, without its errno and file name
             raise InputError(f"cannot open stdin as media: {reason}; pipe a video file into it") from exc
+    elif sequence is not None:
+        pattern, first = sequence
+        name = str(pattern)
+        rate = IMAGE_RATE if framerate is None else framerate
+        try:
+            container = av.open(name, format="image2", options={"framerate": str(rate), "start_number": str(first)})
+        except (av.FFmpegError, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise InputError(f"cannot read {pattern} as an image sequence: {reason}") from exc
     else:
         path = Path(src)
         name = str(path)
         if not path.exists():
-            raise InputError(f"{path}: no such file; check the path")
+            hint = (" (an image sequence's name has one %d, e.g. frame%04d.png, and a file it names must exist)"
+                    if "%" in path.name else "")
+            raise InputError(f"{path}: no such file; check the path{hint}")
         if path.is_dir():
             raise InputError(f"{path} is a directory; give a video file")
         if not os.access(path, os.R_OK):
