@@ -60,6 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       ("disc-lr", float), ("disc-channels", int)):
         g.add_argument(f"--{name}", type=typ, help=f"default {getattr(d, name.replace('-', '_'))}")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto (CUDA when available)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile each step's forward pass and losses: fused kernels, for GPUs, where a "
+                   "step of this small model is bound by the kernels it launches; costs a minute or so of "
+                   "compiling at the start, and falls back to eager if compiling fails (default off)")
     g.add_argument("--max-minutes", type=float, metavar="M",
                    help="stop after M minutes of wall-clock time, with a last validation and checkpoint "
                    "(for time-limited machines; --resume continues), 0 = no limit (default 0)")

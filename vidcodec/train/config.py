@@ -93,6 +93,7 @@ class TrainConfig(TomlConfig):
     seed: int = 0
     threads: int = 2
     device: str = "auto"  # auto | cpu | cuda
+    compile: bool = False  # torch.compile the step's forward and losses (fewer, fused kernels on a GPU)
     # data
     exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
     frames_per_video: int = 120

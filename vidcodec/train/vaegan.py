@@ -328,6 +328,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         log_path.write_text(LOG_COLUMNS)
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank + step)
     t0, start, skipped, acc = time.time(), step, 0, []
+    t_line, step_line = t0, step  # the last log line's time and step
     # log.csv's time column goes on from where a resumed run's log ends
     before = _logged_seconds(log_path) if step and rank == 0 else 0.0
     deadline = t0 + 60 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
@@ -360,36 +361,54 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             cfg.save(out / "best.toml")
         return v
 
+    def generator_terms(x: torch.Tensor, keep: torch.Tensor, adv_on: bool) -> tuple[torch.Tensor, ...]:
+        """One step's forward pass and losses: (loss, bpp, distortion, adversarial term, x_hat, latent)."""
+        weights = weight_map(x, cfg.saliency_floor) if cfg.saliency_floor > 0 else None
+        res = ddp_model(x, levels, keep)
+        bpp = bits_per_pixel(res.likelihoods, x.shape[2] * x.shape[3])
+        d = distortion(x, res.x_hat, cfg.distortion, cfg.ssim_weight, weights)
+        latent = (res.symbols / model.gain(levels)).detach()
+        if adv_on:
+            adv = g_loss(disc(res.x_hat, latent))
+            loss = (bpp + lam * (d + cfg.adv_weight * adv)).mean()
+        else:
+            adv = torch.zeros((), device=x.device)
+            loss = (bpp + lam * d).mean()
+        return loss, bpp, d, adv, res.x_hat, latent
+
+    def disc_terms(x: torch.Tensor, x_hat: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss: real and reconstructed pairs in one pass (half its dispatches)."""
+        real, fake = ddp_disc(torch.cat([x, x_hat]), torch.cat([latent, latent])).chunk(2)
+        return d_loss(real, fake)
+
+    def next_batch() -> torch.Tensor:
+        if batches is not None:
+            # uint8 NHWC → float NCHW on the GPU: a quarter of the bytes to copy, and NHWC is channels-last.
+            return next(batches).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        return torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
+
+    if cfg.compile and step < cfg.steps:
+        generator_terms, disc_terms = _compiled(generator_terms, disc_terms, model, disc, next_batch(),
+                                                full, cfg.adv_start == 0, rank)
+
     if rank == 0 and cfg.init and step == 0:
         # Fine-tuning starts from a model that already works: its validation is where the run stands at
         # step 0 (and the best so far, so a run that only gets worse keeps the initial weights as best).
         validation(f" (from {cfg.init})")
     try:
         while step < cfg.steps:
-            if batches is not None:
-                # uint8 NHWC → float NCHW on the GPU: a quarter of the bytes to copy, and NHWC is channels-last.
-                x = next(batches).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-            else:
-                x = torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
+            x = next_batch()
             keep = full
             if cfg.nested_dropout > 0 and config.level_channels:
                 trunc = torch.rand(cfg.batch, generator=gen) < cfg.nested_dropout
                 rand_k = (torch.rand(cfg.batch, generator=gen) * full.cpu().float()).long() + 1
                 keep = torch.where(trunc.to(device), rand_k.to(device), full)
-            weights = weight_map(x, cfg.saliency_floor) if cfg.saliency_floor > 0 else None
-            res = ddp_model(x, levels, keep)
-            bpp = bits_per_pixel(res.likelihoods, x.shape[2] * x.shape[3])
-            d = distortion(x, res.x_hat, cfg.distortion, cfg.ssim_weight, weights)
             adv_on = disc is not None and step >= cfg.adv_start
-            latent = (res.symbols / model.gain(levels)).detach()
             if adv_on:
                 disc.requires_grad_(False)
-                adv = g_loss(disc(res.x_hat, latent))
+            loss, bpp, d, adv, x_hat, latent = generator_terms(x, keep, adv_on)
+            if adv_on:
                 disc.requires_grad_(True)
-                loss = (bpp + lam * (d + cfg.adv_weight * adv)).mean()
-            else:
-                adv = torch.zeros((), device=device)
-                loss = (bpp + lam * d).mean()
             opt.zero_grad(set_to_none=True)
             if not _finite_everywhere(loss, world):  # skip on every rank together, or DDP's all-reduce hangs
                 skipped += 1
@@ -406,8 +425,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             ld = torch.zeros((), device=device)
             if adv_on:
                 # Real and reconstructed pairs in one pass (half the discriminator's dispatches).
-                real, fake = ddp_disc(torch.cat([x, res.x_hat.detach()]), torch.cat([latent, latent])).chunk(2)
-                ld = d_loss(real, fake)
+                ld = disc_terms(x, x_hat.detach(), latent)
                 opt_d.zero_grad(set_to_none=True)
                 if _finite_everywhere(ld, world):
                     ld.backward()
@@ -418,7 +436,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             final = step == cfg.steps or (step % cfg.log_every == 0 and _all_agree(time.time() >= deadline, world, device))
             # Kept on the device until a logging step: one host sync per log line instead of six per step.
             acc.append(torch.stack([loss.detach(), bpp.detach().mean(), d.detach().mean(),
-                                    psnr(x, res.x_hat.detach()).mean(), adv.detach().mean(), ld.detach()]))
+                                    psnr(x, x_hat.detach()).mean(), adv.detach().mean(), ld.detach()]))
             bar.update(1)
             if step % cfg.log_every == 0 or final:
                 m = torch.stack(acc).double().mean(dim=0).tolist()
@@ -429,8 +447,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                         f.write(f"{step},{before + time.time() - t0:.1f},{m[0]:.5f},{m[1]:.5f},{m[2]:.5f},{m[3]:.3f},"
                                 f"{m[4]:.5f},{m[5]:.5f},{skipped}\n")
                     if bar.disable:
+                        # since the last line (a compile's minute, or a validation, shows where it fell)
                         log.info("step %d loss %.4f bpp %.4f dist %.4f psnr %.2f (%.0f ms/step)", step, m[0], m[1],
-                                 m[2], m[3], 1000 * (time.time() - t0) / max(1, step - start))
+                                 m[2], m[3], 1000 * (time.time() - t_line) / max(1, step - step_line))
+                    t_line, step_line = time.time(), step
             if rank == 0 and (step % cfg.val_every == 0 or final):
                 v = validation()
                 save_last(val=v)
@@ -449,6 +469,37 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         bar.close()
     _check_ranks(model, out, rank, world)
     return out / "best.safetensors"
+
+
+def _compiled(generator_terms, disc_terms, model, disc, x, full, adv_on, rank) -> tuple:
+    """``--compile``: the two loss functions through torch.compile, tried once here on a batch (forward
+    and backward, gradients cleared after; compiling takes its time now, not inside the first logged
+    interval). If compiling fails, say so and return them as they were: the run goes on eagerly."""
+    t0 = time.time()
+    gen, dis = torch.compile(generator_terms), torch.compile(disc_terms)
+    try:
+        adv_on = disc is not None and adv_on
+        if disc is not None:
+            disc.requires_grad_(not adv_on)
+        loss, _, _, _, x_hat, latent = gen(x, full, adv_on)
+        if disc is not None:
+            disc.requires_grad_(True)
+        loss.backward()
+        if disc is not None:
+            dis(x, x_hat.detach(), latent).backward()
+    except Exception as e:  # noqa: BLE001 -- any failure of the compiler: train on without it
+        if disc is not None:
+            disc.requires_grad_(True)
+        log.warning("--compile: compiling failed (%s: %s); training on without it", type(e).__name__,
+                    str(e).splitlines()[0] if str(e) else "")
+        gen, dis = generator_terms, disc_terms
+    else:
+        if rank == 0:
+            log.info("--compile: the step compiled in %.0f s", time.time() - t0)
+    for module in (model, disc):
+        if module is not None:
+            module.zero_grad(set_to_none=True)
+    return gen, dis
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float, factor: float = 1.0) -> None:

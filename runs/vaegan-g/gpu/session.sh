@@ -50,8 +50,8 @@
 # with the pack and the wheel. Compact the checkpoints brought back before committing them. On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
-# BATCH (default 64 crops of 256², vaegan-g was trained with 32) and LR (default 1.5e-5 since 2026-12-04, 5e-5
-# before) override.
+# BATCH (default 64 crops of 256², vaegan-g was trained with 32), LR (default 1.5e-5 since 2026-12-04, 5e-5
+# before) and COMPILE (default 1; 0 trains eagerly) override.
 #
 # Test here on the CPU, with PyAV, constriction and pytorch-msssim hidden as on the device machine:
 #   mkdir -p /tmp/hide /tmp/out && echo 'import sys; sys.modules.update(dict.fromkeys(["av", "constriction",
@@ -71,6 +71,11 @@ CONFIG=$RUNDIR/last.toml
 [ -f "$CONFIG" ] || CONFIG=$RUNDIR/config.toml
 # vaegan-g goes on at 1.5e-5 unless LR says otherwise; any other run at its config's rate
 [ "$RUNDIR" = runs/vaegan-g ] && LR=${LR:-1.5e-5}
+# COMPILE=1 (the default): torch.compile the step (`vidcodec train --compile`, 2026-12-05, not yet run on
+# a GPU: eager steps there were bound by the kernels they launch, 43 ms at batch 64 x 256^2; the log's
+# ms/step after the compile line says what it gives; it falls back to eager if compiling fails)
+COMPILE_FLAG=--compile
+[ "${COMPILE:-1}" = 0 ] && COMPILE_FLAG=--no-compile
 {
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
@@ -80,7 +85,7 @@ set +e
 PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" VIDCODEC_PACK="$PACK" PYTHONUNBUFFERED=1 $PY runs/vaegan-g/gpu/train_gpu.py \
   --config "$CONFIG" --out "$RUN" --data "$PACK/photos" "$PACK/videos" --resume \
   --device "${DEVICE:-cuda}" --batch "${BATCH:-64}" --crop "${CROP:-256}" ${LR:+--lr "$LR"} \
-  --max-minutes "$MINUTES" --val-every 500 --log-every 100 --threads 8 >>"$OUT/train.log" 2>&1
+  --max-minutes "$MINUTES" --val-every 500 --log-every 100 --threads 8 $COMPILE_FLAG >>"$OUT/train.log" 2>&1
 rc=$?
 set -e
 tail -n 5 "$OUT/train.log"
