@@ -222,6 +222,26 @@ def test_encode_reads_an_image_sequence_as_ffmpeg_does_at_the_fps_given(capsys, 
     assert not (tmp_path / "x.gvc").exists()
 
 
+def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsys, media, tmp_path):
+    import cv2
+
+    out = tmp_path / "f"
+    out.mkdir()
+    assert cli(capsys, "decode", media["gvc"], out / "%03d.png", "-q")[0] == 0
+    frames = [f.rgb for f in vidcodec.frames(media["gvc"])]
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"{i:03d}.png" for i in range(1, len(frames) + 1)]
+    assert all(np.array_equal(cv2.imread(str(f))[..., ::-1], rgb) for f, rgb in zip(files, frames, strict=True))
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "%03d.png")  # exists: -y, as for any output
+    assert_one_line_error(code, err, "decode", "files of this sequence exist", "001.png", "-y")
+    assert cli(capsys, "decode", media["gvc"], out / "%03d.png", "-y", "-q", "--frames", "2")[0] == 0
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "%03d.png", "-y", "--pix-fmt", "yuv420p")
+    assert_one_line_error(code, err, "decode", "--pix-fmt is for video outputs")
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "one.png", "-y")
+    assert_one_line_error(code, err, "decode", "name an image sequence with a frame number", "one%04d.png")
+    assert not (out / "one.png").exists()
+
+
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
     assert_one_line_error(code, err, "encode", "--frames")

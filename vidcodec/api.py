@@ -1282,7 +1282,9 @@ def decode(
     workers: int = 1,
     pix_fmt: str | None = None,
 ) -> DecodeStats:
-    """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout.
+    """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout,
+    or to an image sequence named as FFmpeg names one (``"frames/%04d.png"``; .png, .bmp, .ppm, .tif):
+    one file a frame, numbered from 1, the decoded RGB exactly (``pix_fmt`` does not apply).
 
     Audio the stream carries is muxed back into mp4/mkv/mov untouched (``audio=False`` drops it; y4m
     cannot hold it).
@@ -1304,9 +1306,12 @@ def decode(
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     first = _seconds(start)
     if not isinstance(dst, (str, Path)):
-        raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m) or '-' for stdout, not a "
+        raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m, frames/%04d.png) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
+    images = media.image_output(dst)
+    if images and pix_fmt is not None:
+        raise UsageError(f"{Path(dst).suffix} frames are written as the decoder's RGB; --pix-fmt is for video outputs")
     if str(dst) == "-":
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")
@@ -1330,8 +1335,8 @@ def decode(
         def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
             clock.append((Fraction(*hdr.time_base), _frame_step(hdr) or Fraction(0)))
             if audio and not want_audio and container.EXT_AUDIO in hdr.extensions:
-                log.info("the stream's audio is not written: y4m holds video only (decode to .mp4, .mkv or .mov "
-                         "to keep it)")
+                log.info("the stream's audio is not written: %s holds video only (decode to .mp4, .mkv or .mov "
+                         "to keep it)", "an image sequence" if images else "y4m")
             if track is not None:
                 held.append(media.HeldAudio(track.time_base))
             # after the model is found: a missing model must not leave an empty output file
@@ -1340,14 +1345,15 @@ def decode(
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
                 audio=track, sample_aspect=container.sample_aspect(hdr),
-                pix_fmt=pix_fmt or media.default_pix_fmt(container.source_chroma(hdr), hdr.width, hdr.height),
+                pix_fmt=pix_fmt if images else (pix_fmt or media.default_pix_fmt(container.source_chroma(hdr),
+                                                                                 hdr.width, hdr.height)),
             )))
             total = max_frames if first is None else None
             total = min(filter(None, (total, hdr.frame_count)), default=None)
             bar.append(stack.enter_context(tqdm(total=total, unit="frame", desc="decode",
                                                 disable=None if progress else True, leave=False)))
 
-        want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m"
+        want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                           counts=counts, on_header=open_sink, audio=want_audio, workers=workers)
         stack.enter_context(contextlib.closing(decoded))

@@ -45,6 +45,7 @@ examples:
   vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, a keyframe every 64 frames
   vidcodec encode film.mkv part.gvc --start 1:00 --frames 250   ten seconds from 1:00 (at 25 fps)
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
+  vidcodec decode out.gvc frames/%04d.png              one PNG a frame, the decoded RGB exactly
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
   vidcodec decode out.gvc - --pix-fmt yuv420p | x264 --demuxer y4m -o re.264 -   4:2:0 y4m for other tools
   vidcodec decode out.gvc clip.mp4 --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
@@ -245,10 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     dec = sub.add_parser(
         "decode", help="decode a .gvc stream to a video file or y4m",
         description="Decode a .gvc stream. The output format follows the extension: .mp4/.mkv/.mov "
-        "(H.264, high quality) or .y4m; - writes y4m to stdout.",
+        "(H.264, high quality) or .y4m; - writes y4m to stdout; an image sequence (frames/%04d.png; "
+        ".png/.bmp/.ppm/.tif) gets one file a frame, numbered from 1, the decoded RGB exactly (lossless: "
+        "for comparing frames).",
     )
     dec.add_argument("input", help=".gvc path, or - for stdin")
-    dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, or - for y4m on stdout")
+    dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
+                     "or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     dec.add_argument("--no-audio", action="store_true", help="do not mux the stream's audio back (mp4/mkv/mov)")
     dec.add_argument("--start", type=_time, metavar="TIME",

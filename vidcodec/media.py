@@ -79,6 +79,8 @@ MAX_CONSECUTIVE_DECODE_ERRORS = 25
 X264_CRF = 14
 X264_PRESET = "medium"
 OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
+# Image-sequence outputs (frames/%04d.png): the decoder's RGB frames exactly, one file a frame
+IMAGE_EXTENSIONS = (".png", ".bmp", ".ppm", ".tif", ".tiff")
 PIX_FMTS = ("yuv420p", "yuv444p")  # what an output can be asked for (None: each sink's default)
 _Y4M_CHROMA = {"yuv444p": "C444", "yuv420p": "C420jpeg XYSCSS=420JPEG"}  # as FFmpeg writes them
 _STDIN_PEEK = 4096
@@ -892,14 +894,18 @@ class VideoSink(ABC):
         self._last_pts: int | None = None
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
 
-    def _yuv(self, rgb: np.ndarray, pts: int, pix_fmt: str) -> av.VideoFrame:
-        """Check the frame and its pts, and convert it to ``pix_fmt`` with this sink's matrix and range."""
+    def _check(self, rgb: np.ndarray, pts: int) -> None:
+        """Refuse a frame of another size or type, or a pts that does not increase."""
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
             raise UsageError(f"frame is {rgb.dtype} {rgb.shape}; this sink takes uint8 "
                              f"({self.height}, {self.width}, 3) RGB")
         if self._last_pts is not None and pts <= self._last_pts:
             raise UsageError(f"pts {pts} does not increase (previous {self._last_pts})")
         self._last_pts = pts
+
+    def _yuv(self, rgb: np.ndarray, pts: int, pix_fmt: str) -> av.VideoFrame:
+        """Check the frame and its pts, and convert it to ``pix_fmt`` with this sink's matrix and range."""
+        self._check(rgb, pts)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         return self._reformatter.reformat(frame, format=pix_fmt, dst_colorspace=_SWS_MATRIX[self.color_matrix],
                                           dst_color_range=ColorRange(self.color_range), interpolation=_SWS_FLAGS)
@@ -1134,6 +1140,39 @@ class _Y4mSink(VideoSink):
                 out.close()
 
 
+def image_output(path: str | Path) -> bool:
+    """Whether ``path`` names an image-sequence output: one ``%d`` (``%04d``...) in its name, ``%%`` for
+    a percent sign, and an image extension (:data:`IMAGE_EXTENSIONS`)."""
+    path = Path(path)
+    parts = re.split(r"(%%|%0?\d*d)", path.name)
+    return (str(path) != "-" and path.suffix.lower() in IMAGE_EXTENSIONS
+            and sum(bool(_NUMBER.fullmatch(p)) for p in parts) == 1
+            and "%" not in "".join(p for p in parts if p != "%%" and not _NUMBER.fullmatch(p)))
+
+
+class _ImageSink(VideoSink):
+    """One image file a frame (PNG, BMP, PPM or TIFF by the extension), numbered from 1 as FFmpeg's
+    image2 muxer numbers them: the decoded RGB exactly, no colour conversion (for comparing frames).
+    Images carry no time: each frame is written once, in order, whatever its pts."""
+
+    def __init__(self, pattern: Path, width: int, height: int, time_base: Fraction) -> None:
+        super().__init__(width, height, time_base, MATRIX_UNSPECIFIED, RANGE_FULL)
+        self._pattern = pattern
+        self._count = 0
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        import cv2  # opencv-python(-headless): only image outputs need it
+
+        self._check(rgb, pts)
+        self._count += 1
+        path = self._pattern.with_name(self._pattern.name % self._count)
+        if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
+            raise OSError(f"could not write {path}")
+
+    def close(self) -> None:
+        pass
+
+
 def _silence(out: BinaryIO) -> None:
     """Point ``out``'s descriptor at /dev/null so flushing it again (e.g. at exit) cannot fail."""
     try:
@@ -1156,6 +1195,10 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass -y (overwrite=True) to overwrite")
+    if image_output(path) and not overwrite and (found := image_sequence(path)) is not None:
+        first = path.with_name(path.name % found[1])
+        raise OutputExistsError(f"{path}: files of this sequence exist ({first}); pass -y (overwrite=True) to "
+                                "overwrite them")
 
 
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
@@ -1186,8 +1229,19 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
                         pix_fmt)
     path = Path(dst)
     ext = path.suffix.lower()
+    if image_output(path):
+        if pix_fmt is not None:
+            raise UsageError(f"{ext} frames are written as the decoder's RGB; --pix-fmt is for video outputs")
+        check_output_path(path, overwrite)
+        if not os.access(path.parent, os.W_OK):
+            raise UsageError(f"cannot write {path}: permission denied")
+        return _ImageSink(path, width, height, time_base)
+    if ext in IMAGE_EXTENSIONS:
+        raise UsageError(f"cannot write one {ext} file for a video; name an image sequence with a frame number, "
+                         f"e.g. {path.with_name(path.stem + '%04d' + path.suffix)}")
     if ext not in OUTPUT_EXTENSIONS:
-        raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, or - for y4m on stdout")
+        raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, an image sequence "
+                         "(frames/%04d.png), or - for y4m on stdout")
     check_output_path(path, overwrite)
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise UsageError(f"cannot write {path}: permission denied")
