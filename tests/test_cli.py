@@ -219,6 +219,10 @@ def test_encode_reads_an_image_sequence_as_ffmpeg_does_at_the_fps_given(capsys, 
     assert_one_line_error(code, err, "encode", "--fps", "image sequence")
     code, _, err = cli(capsys, "encode", tmp_path / "img%04d.png", tmp_path / "x.gvc", *TINY)
     assert_one_line_error(code, err, "encode", "no such file", "image sequence")
+    code, _, err = cli(capsys, "encode", tmp_path / "img%04d.png", tmp_path / "x.gvc", *TINY, "--fps", "30")
+    assert_one_line_error(code, err, "encode", "no such file", "image sequence")
+    code, _, err = cli(capsys, "encode", tmp_path / "img%03d.png", tmp_path / "x.gvc", *TINY, "--pix-fmt", "rgb24")
+    assert_one_line_error(code, err, "encode", "--pix-fmt describes raw input; an image sequence's files")
     assert not (tmp_path / "x.gvc").exists()
 
 
@@ -238,8 +242,10 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     code, _, err = cli(capsys, "decode", media["gvc"], out / "%03d.png", "-y", "--pix-fmt", "yuv420p")
     assert_one_line_error(code, err, "decode", "--pix-fmt is for video outputs")
     code, _, err = cli(capsys, "decode", media["gvc"], out / "one.png", "-y")
-    assert_one_line_error(code, err, "decode", "name an image sequence with a frame number", "one%04d.png")
+    assert_one_line_error(code, err, "decode", "name an image sequence with one frame number", "one%04d.png")
     assert not (out / "one.png").exists()
+    assert cli(capsys, "decode", media["gvc"], out / "%4d.bmp", "-q", "--frames", "1")[0] == 0
+    assert (out / "0001.bmp").exists()  # zero-padded, as FFmpeg writes %4d (and reads it back)
 
 
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):

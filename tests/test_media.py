@@ -613,17 +613,19 @@ def test_the_header_rate_is_the_nominal_one_when_the_average_is_within_a_thousan
 
 
 def _write_images(folder: Path, name: str, numbers: list[int]) -> list[np.ndarray]:
+    from vidcodec.media import frame_name
+
     folder.mkdir(exist_ok=True)
     frames = []
     for t, n in enumerate(numbers):
         rgb = pattern(t=t)
-        av.VideoFrame.from_ndarray(rgb, format="rgb24").to_image().save(folder / (name % n))
+        av.VideoFrame.from_ndarray(rgb, format="rgb24").to_image().save(frame_name(folder / name, n))
         frames.append(rgb)
     return frames
 
 
-def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_path: Path) -> None:
-    from vidcodec.media import image_sequence
+def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_path: Path, caplog) -> None:
+    from vidcodec.media import frame_name, frame_pattern, image_sequence
 
     frames = _write_images(tmp_path / "s", "f%04d.png", [1000, 1001, 1002])  # FFmpeg alone starts at 0-4 only
     (tmp_path / "s" / "f12.png").write_bytes(b"not of the sequence: %04d wants 4 digits or more")
@@ -634,11 +636,25 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
     assert len(got) == 3 and all(np.array_equal(a.rgb, b) for a, b in zip(got, frames, strict=True))
     with open_source(tmp_path / "s" / "f%04d.png", framerate=Fraction(30000, 1001)) as src:
         assert src.frame_rate == Fraction(30000, 1001) and len(list(src)) == 3
-    _write_images(tmp_path / "p", "100%% f%d.png", [7, 8])  # %% is a percent sign
-    assert image_sequence(tmp_path / "p" / "100%% f%d.png") == (tmp_path / "p" / "100%% f%d.png", 7)
-    for name in ("f%04d.png", "g%d.png", "f%d%d.png", "f.png"):  # nothing it names, two numbers, no number
-        assert image_sequence(tmp_path / "q" / name) is None
+    # %% is a percent sign; a % in a folder is the folder's own; %4d is zero-padded, as FFmpeg writes it
+    _write_images(tmp_path / "50% off", "100%% f%4d.png", [7, 8])
+    assert image_sequence(tmp_path / "50% off" / "100%% f%4d.png") == (tmp_path / "50% off" / "100%% f%4d.png", 7)
+    assert (tmp_path / "50% off" / "100% f0007.png").exists()
+    with open_source(tmp_path / "50% off" / "100%% f%4d.png") as src:
+        assert len(list(src)) == 2
+    assert frame_name(Path("a/b%%%03d.png"), 7) == Path("a/b%007.png")
+    # %d names unpadded numbers only, %04d four digits or more without a leading zero beyond them
+    assert image_sequence(tmp_path / "s" / "f%d.png") == (tmp_path / "s" / "f%d.png", 12)
+    assert image_sequence(tmp_path / "s" / "f%05d.png") is None
+    for name in ("f%04d.png", "g%d.png", "f%d%d.png", "f.png", "1%_f%04d.png", "f%04d.mp4"):
+        assert image_sequence(tmp_path / "q" / name) is None  # nothing it names, two numbers, no number, a stray %,
+    assert frame_pattern("seg%03d.mp4") is None              # not an image
     with pytest.raises(InputError, match=r"no such file; check the path \(an image sequence's name has one %d"):
         open_source(tmp_path / "s" / "g%04d.png")
     with pytest.raises(UsageError, match="a frame rate is given only to raw frames .* or to an image sequence"):
         open_source(tmp_path / "s" / "f1000.png", framerate=Fraction(30))
+    # a gap ends the sequence, as in FFmpeg, and says so
+    _write_images(tmp_path / "g", "%02d.png", [1, 2, 4, 5])
+    with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "g" / "%02d.png") as src:
+        assert len(list(src)) == 2
+    assert "frame 3 is missing, so the sequence ends at frame 2 (2 more files after the gap are not read" in caplog.text

@@ -215,6 +215,9 @@ def test_compile_runs_each_step_through_the_compiled_losses_and_falls_back_when_
     assert calls == ["generator_terms", "disc_terms"] * 4
     assert "--compile: the step compiled in" in caplog.text
     assert TrainConfig.load(tmp_path / "c" / "last.toml").compile
+    calls.clear()  # the adversarial term from step 2: both branches tried before the first step
+    train(_cfg(data, tmp_path / "a", "--steps", "3", "--compile", "--adv-start", "2"), progress=False)
+    assert calls == ["generator_terms"] * 2 + ["disc_terms"] + ["generator_terms"] * 2 + ["generator_terms", "disc_terms"]
 
     def failing(fn):
         def run(*a):

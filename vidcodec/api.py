@@ -906,13 +906,16 @@ def _rate(value: float | Fraction | str | None) -> Fraction | None:
     if value is None:
         return None
     try:
+        if isinstance(value, bool):
+            raise TypeError
         if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
             value = float(value)
         rate = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
     except (ValueError, OverflowError, TypeError, ZeroDivisionError):
         rate = Fraction(0)
     if not 0 < rate <= 1000:
-        raise UsageError(f"--fps must be a frame rate above 0 and up to 1000, as 25 or 30000/1001 (got {value!r})")
+        raise UsageError(f"the frame rate (--fps, framerate=) must be above 0 and up to 1000, as 25 or 30000/1001 "
+                         f"(got {value!r})")
     return rate
 
 

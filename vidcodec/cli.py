@@ -429,13 +429,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_encode(a: argparse.Namespace) -> int:
     from . import api  # torch and PyAV load here, not for --help or --version
-    from .media import image_sequence
+    from .media import frame_pattern
 
     out = sys.stdout.buffer if a.output == "-" else a.output
     raw = None
     framerate = None
-    if a.size is None and a.fps is not None and image_sequence(a.input):
+    if a.size is None and a.fps is not None and frame_pattern(a.input):
         framerate, a.fps = a.fps, None  # an image sequence's rate, as ffmpeg's -framerate
+    if a.size is None and a.pix_fmt is not None and frame_pattern(a.input):
+        raise UsageError("--pix-fmt describes raw input; an image sequence's files say what they hold")
     if a.size is None and (a.fps is not None or a.pix_fmt is not None):
         raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "
                          "carries its own; --fps also gives an image sequence's rate, e.g. frame%04d.png)")

@@ -766,31 +766,68 @@ def _refuse_container_as_raw(path: Path) -> None:
                          "and --pix-fmt (they describe headerless input; this file says what it holds)")
 
 
-_NUMBER = re.compile(r"%(0?)(\d*)d")  # printf's %d, %4d, %04d in an image sequence's name (FFmpeg's image2)
+_NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %4d, %04d: a frame number in an image sequence's name
 IMAGE_RATE = Fraction(25)  # an image sequence's frame rate unless given (FFmpeg's -framerate default)
+# What image sequences are read from (FFmpeg's image2 demuxer reads these and more)
+IMAGE_INPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm", ".tif", ".tiff", ".webp",
+                          ".tga", ".dpx", ".exr")
 
 
-def image_sequence(path: str | Path) -> tuple[Path, int] | None:
-    """``path`` as an image sequence, FFmpeg's image2 pattern (``frames/%04d.png``: one ``%d``, with an
-    optional width, stands for the frame number; ``%%`` for a %): (the pattern, the lowest number of
-    a file it names), or None when ``path`` names a file itself or no file matches. FFmpeg starts only
-    at numbers 0 to 4 unless told; this finds where the sequence starts."""
+def frame_pattern(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_EXTENSIONS) -> tuple[str, int] | None:
+    """An image sequence's name as FFmpeg's image2 spells it, checked: (the text around the number,
+    the number's width) when the file name (not its folder) holds exactly one ``%d`` (``%4d``,
+    ``%04d``: zero-padded to that width either way, as FFmpeg writes them), every other ``%`` is
+    ``%%``, and the extension is an image's; else None. The text has ``{}`` where the number goes."""
     path = Path(path)
-    if str(path) == "-" or path.exists():
+    if str(path) == "-" or path.suffix.lower() not in extensions:
         return None
     parts = re.split(r"(%%|%0?\d*d)", path.name)
     numbers = [p for p in parts if _NUMBER.fullmatch(p)]
-    if len(numbers) != 1:
+    rest = [p for p in parts if p != "%%" and not _NUMBER.fullmatch(p)]
+    if len(numbers) != 1 or any("%" in p or "{" in p or "}" in p for p in rest):
         return None
-    spec = _NUMBER.fullmatch(numbers[0])
-    digits = rf"\d{{{int(spec.group(2) or 1)},}}" if spec.group(1) else r"\d+"  # %04d: 0042 or 12345
-    named = re.compile("".join("%" if p == "%%" else f"({digits})" if _NUMBER.fullmatch(p) else re.escape(p)
-                               for p in parts))
+    width = int(_NUMBER.fullmatch(numbers[0]).group(1) or 0)
+    text = "".join("%" if p == "%%" else "{}" if _NUMBER.fullmatch(p) else p for p in parts)
+    return text, width
+
+
+def frame_name(path: Path, number: int) -> Path:
+    """The file of frame ``number`` of the image sequence ``path`` (a :func:`frame_pattern` name)."""
+    text, width = frame_pattern(path, (path.suffix.lower(),))
+    return path.with_name(text.format(f"{number:0{width}d}"))
+
+
+def image_sequence(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_EXTENSIONS,
+                   warn: bool = False) -> tuple[Path, int] | None:
+    """``path`` as an image sequence that is there: (the pattern, the lowest frame number of a file it
+    names exactly), or None when ``path`` names a file itself, is no :func:`frame_pattern` or names no
+    file. FFmpeg starts only at numbers 0 to 4 unless told; this finds where the sequence starts (and
+    with ``warn``, logs a gap in its numbers: what follows the gap is not read, as with FFmpeg)."""
+    path = Path(path)
+    spec = frame_pattern(path, extensions)
+    if spec is None or path.exists():
+        return None
+    text, width = spec
+    head, tail = text.split("{}")
+    named = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
     try:
-        found = [int(m.group(1)) for entry in os.scandir(path.parent) if (m := named.fullmatch(entry.name))]
+        found = sorted(int(m.group(1)) for entry in os.scandir(path.parent)
+                       if (m := named.fullmatch(entry.name)) and m.group(1) == f"{int(m.group(1)):0{width}d}")
     except OSError:
         return None
-    return (path, min(found)) if found else None
+    if not found:
+        return None
+    run = next((i for i, n in enumerate(found) if n != found[0] + i), len(found))
+    if run < len(found) and warn:
+        log.warning("%s: frame %d is missing, so the sequence ends at frame %d (%d more files after the gap are "
+                    "not read, as FFmpeg does)", path, found[0] + run, found[0] + run - 1, len(found) - run)
+    return path, found[0]
+
+
+def _ffmpeg_pattern(path: Path) -> str:
+    """``path`` as FFmpeg's image2 reads a pattern: a ``%`` in its folders doubled (only the file name
+    holds the number)."""
+    return str(Path(str(path.parent).replace("%", "%%")) / path.name)
 
 
 def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
@@ -812,8 +849,10 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     if raw is not None and not isinstance(raw, RawFormat):
         raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
                          f"pix_fmt), not a {type(raw).__name__}")
-    sequence = image_sequence(src) if raw is None else None
-    if framerate is not None and sequence is None:
+    sequence = image_sequence(src, warn=True) if raw is None else None
+    if framerate is not None and raw is not None:
+        raise UsageError("raw frames take their rate from their RawFormat; framerate is for image sequences")
+    if framerate is not None and sequence is None and frame_pattern(src) is None:
         raise UsageError("a frame rate is given only to raw frames (with their size) or to an image sequence "
                          "(a name with %d, e.g. frames/%04d.png); this input carries its own")
     if raw is not None and str(src) == "-":
@@ -835,7 +874,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         name = str(pattern)
         rate = IMAGE_RATE if framerate is None else framerate
         try:
-            container = av.open(name, format="image2", options={"framerate": str(rate), "start_number": str(first)})
+            container = av.open(_ffmpeg_pattern(pattern), format="image2",
+                                options={"framerate": str(rate), "start_number": str(first)})
         except (av.FFmpegError, OSError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"cannot read {pattern} as an image sequence: {reason}") from exc
@@ -843,8 +883,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         path = Path(src)
         name = str(path)
         if not path.exists():
-            hint = (" (an image sequence's name has one %d, e.g. frame%04d.png, and a file it names must exist)"
-                    if "%" in path.name else "")
+            hint = (" (an image sequence's name has one %d or %04d, %% for a percent sign, an image extension, "
+                    "and a file it names must exist)" if "%" in path.name else "")
             raise InputError(f"{path}: no such file; check the path{hint}")
         if path.is_dir():
             raise InputError(f"{path} is a directory; give a video file")
@@ -1141,13 +1181,9 @@ class _Y4mSink(VideoSink):
 
 
 def image_output(path: str | Path) -> bool:
-    """Whether ``path`` names an image-sequence output: one ``%d`` (``%04d``...) in its name, ``%%`` for
-    a percent sign, and an image extension (:data:`IMAGE_EXTENSIONS`)."""
-    path = Path(path)
-    parts = re.split(r"(%%|%0?\d*d)", path.name)
-    return (str(path) != "-" and path.suffix.lower() in IMAGE_EXTENSIONS
-            and sum(bool(_NUMBER.fullmatch(p)) for p in parts) == 1
-            and "%" not in "".join(p for p in parts if p != "%%" and not _NUMBER.fullmatch(p)))
+    """Whether ``path`` names an image-sequence output (:func:`frame_pattern` with an extension of
+    :data:`IMAGE_EXTENSIONS`)."""
+    return frame_pattern(path, IMAGE_EXTENSIONS) is not None
 
 
 class _ImageSink(VideoSink):
@@ -1165,7 +1201,7 @@ class _ImageSink(VideoSink):
 
         self._check(rgb, pts)
         self._count += 1
-        path = self._pattern.with_name(self._pattern.name % self._count)
+        path = frame_name(self._pattern, self._count)
         if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
             raise OSError(f"could not write {path}")
 
@@ -1195,8 +1231,8 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass -y (overwrite=True) to overwrite")
-    if image_output(path) and not overwrite and (found := image_sequence(path)) is not None:
-        first = path.with_name(path.name % found[1])
+    if image_output(path) and not overwrite and (found := image_sequence(path, IMAGE_EXTENSIONS)) is not None:
+        first = frame_name(path, found[1])
         raise OutputExistsError(f"{path}: files of this sequence exist ({first}); pass -y (overwrite=True) to "
                                 "overwrite them")
 
@@ -1237,8 +1273,9 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
             raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base)
     if ext in IMAGE_EXTENSIONS:
-        raise UsageError(f"cannot write one {ext} file for a video; name an image sequence with a frame number, "
-                         f"e.g. {path.with_name(path.stem + '%04d' + path.suffix)}")
+        example = path.with_name(path.stem + "%04d" + path.suffix) if "%" not in path.name else "frames/%04d.png"
+        raise UsageError(f"cannot write one {ext} file for a video; name an image sequence with one frame number "
+                         f"(%d, %04d; %% for a percent sign), e.g. {example}")
     if ext not in OUTPUT_EXTENSIONS:
         raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, an image sequence "
                          "(frames/%04d.png), or - for y4m on stdout")

@@ -388,8 +388,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         return torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
 
     if cfg.compile and step < cfg.steps:
-        generator_terms, disc_terms = _compiled(generator_terms, disc_terms, model, disc, next_batch(),
-                                                full, cfg.adv_start == 0, rank)
+        # both branches the run will take: without the adversarial term until --adv-start, with it after
+        branches = ([False] if disc is None else [False, True] if step < cfg.adv_start else [True])
+        generator_terms, disc_terms = _compiled(generator_terms, disc_terms, model, disc, next_batch(), full,
+                                                branches, rank)
+        t_line = time.time()  # the first log line's ms/step: steps, not the compiling
 
     if rank == 0 and cfg.init and step == 0:
         # Fine-tuning starts from a model that already works: its validation is where the run stands at
@@ -471,22 +474,24 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     return out / "best.safetensors"
 
 
-def _compiled(generator_terms, disc_terms, model, disc, x, full, adv_on, rank) -> tuple:
-    """``--compile``: the two loss functions through torch.compile, tried once here on a batch (forward
-    and backward, gradients cleared after; compiling takes its time now, not inside the first logged
-    interval). If compiling fails, say so and return them as they were: the run goes on eagerly."""
+def _compiled(generator_terms, disc_terms, model, disc, x, full, branches, rank) -> tuple:
+    """``--compile``: the two loss functions through torch.compile, tried here on a batch for each
+    ``branches`` value the run will use (adversarial term off, on; forward and backward, gradients
+    cleared after), so that compiling takes its time now, not inside the first logged interval, and a
+    failure is caught here. If compiling fails, say so and return them as they were: the run goes on
+    eagerly."""
     t0 = time.time()
     gen, dis = torch.compile(generator_terms), torch.compile(disc_terms)
     try:
-        adv_on = disc is not None and adv_on
-        if disc is not None:
-            disc.requires_grad_(not adv_on)
-        loss, _, _, _, x_hat, latent = gen(x, full, adv_on)
-        if disc is not None:
-            disc.requires_grad_(True)
-        loss.backward()
-        if disc is not None:
-            dis(x, x_hat.detach(), latent).backward()
+        for adv_on in branches:
+            if disc is not None:
+                disc.requires_grad_(not adv_on)
+            loss, _, _, _, x_hat, latent = gen(x, full, adv_on)
+            if disc is not None:
+                disc.requires_grad_(True)
+            loss.backward()
+            if adv_on:
+                dis(x, x_hat.detach(), latent).backward()
     except Exception as e:  # noqa: BLE001 -- any failure of the compiler: train on without it
         if disc is not None:
             disc.requires_grad_(True)
