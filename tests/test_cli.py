@@ -248,6 +248,14 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     assert (out / "0001.bmp").exists()  # zero-padded, as FFmpeg writes %4d (and reads it back)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+def test_a_full_disk_is_one_line_naming_the_output(capsys, media, tmp_path):
+    code, _, err = cli(capsys, "encode", media["clip"], "/dev/full", "-y", *TINY)
+    assert_one_line_error(code, err, "encode", "cannot write /dev/full: No space left on device", exit_code=1)
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "missing" / "x.y4m")
+    assert_one_line_error(code, err, "decode", "does not exist")
+
+
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
     assert_one_line_error(code, err, "encode", "--frames")

@@ -830,6 +830,20 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
+    """An OSError in words, as ffmpeg gives it: the file it concerns, then the system's reason; a write
+    that failed for lack of room (no file named) is the output's."""
+    import errno
+
+    reason = e.strerror or str(e)
+    if e.filename is not None:
+        return f"{e.filename}: {reason}"
+    out = getattr(args, "output", None) or getattr(args, "to", None)
+    if out not in (None, "-") and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO):
+        return f"cannot write {out}: {reason}"
+    return reason
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
     parser = build_parser()
@@ -856,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
         media._silence(sys.stdout)
         return 0
     except OSError as e:  # e.g. disk full, permission denied: one line, no traceback
-        print(f"vidcodec {args.command}: error: {e}", file=sys.stderr)
+        print(f"vidcodec {args.command}: error: {_os_error_text(e, args)}", file=sys.stderr)
         code = 1
     except _Terminated:
         print(f"vidcodec {args.command}: terminated", file=sys.stderr)
