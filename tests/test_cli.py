@@ -256,6 +256,31 @@ def test_a_full_disk_is_one_line_naming_the_output(capsys, media, tmp_path):
     assert_one_line_error(code, err, "decode", "does not exist")
 
 
+def test_encode_reads_a_url_as_ffmpeg_does_and_says_what_went_wrong(capsys, media, tmp_path):
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # not on the test's stderr
+            pass
+
+    handler = functools.partial(Quiet, directory=str(media["dir"]))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert cli(capsys, "encode", f"{base}/clip.y4m", tmp_path / "u.gvc", *TINY, "-q")[0] == 0
+        assert container.probe(tmp_path / "u.gvc")["frames"] == FRAMES
+        code, _, err = cli(capsys, "encode", f"{base}/none.y4m", tmp_path / "x.gvc", *TINY)
+        assert_one_line_error(code, err, "encode", f"cannot open {base}/none.y4m", "404", "check the address")
+    finally:
+        server.shutdown()
+        server.server_close()
+    code, _, err = cli(capsys, "encode", f"{base}/clip.y4m", tmp_path / "x.gvc", *TINY)  # nothing listens now
+    assert_one_line_error(code, err, "encode", f"cannot open {base}/clip.y4m", "check the address")
+    assert not (tmp_path / "x.gvc").exists()
+
+
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
     assert_one_line_error(code, err, "encode", "--frames")

@@ -658,3 +658,39 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
     with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "g" / "%02d.png") as src:
         assert len(list(src)) == 2
     assert "frame 3 is missing, so the sequence ends at frame 2 (2 more files after the gap are not read" in caplog.text
+
+
+def test_a_network_input_that_goes_quiet_ends_where_it_stopped(tmp_path: Path, monkeypatch, caplog) -> None:
+    import http.server
+    import threading
+    import time
+
+    import vidcodec.media as media_mod
+
+    frames = np.stack([pattern(t=t) for t in range(3)])
+    y4m = b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C444\n" + b"".join(
+        b"FRAME\n" + np.ascontiguousarray(np.moveaxis(f, -1, 0)).tobytes() for f in frames)  # planes as Y, U, V
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # three frames, then nothing while the connection stays open (a live sender gone quiet)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(y4m)
+            self.wfile.flush()
+            time.sleep(4)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(media_mod, "NETWORK_TIMEOUT_S", 1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="vidcodec"), \
+                open_source(f"http://127.0.0.1:{server.server_address[1]}/live.y4m") as src:
+            got = list(src)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(got) == 3
+    assert "nothing received for 1 s: the input ends here" in caplog.text

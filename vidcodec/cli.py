@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Encode a video (any file PyAV opens, or - for stdin) into a .gvc stream.",
         formatter_class=_Defaults,
     )
-    enc.add_argument("input", help="input video path, - for stdin, or an image sequence (frame%%04d.png)")
+    enc.add_argument("input", help="input video path, - for stdin, an image sequence (frame%%04d.png), or a URL "
+                     "FFmpeg reads (rtsp://, http://, udp://, srt://...; a live one that sends nothing for 15 s ends)")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "

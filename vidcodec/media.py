@@ -304,6 +304,7 @@ class VideoSource:
         self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
         self._frames_out = 0
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
+        self.network = is_url(name)  # a network input: a read that times out ends it
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
         self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
         self._audio_shift = 0  # ... and the others moved back by this much (the video's shift, in audio units)
@@ -446,6 +447,12 @@ class VideoSource:
         while True:
             try:
                 packet = next(packets, None)
+            except (av.ExitError, av.TimeoutError) as exc:
+                if not self.network:
+                    raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
+                # a live stream that stopped sending (its sender closed, or the network went quiet)
+                log.warning("%s: nothing received for %d s: the input ends here", self.name, NETWORK_TIMEOUT_S)
+                return
             except av.FFmpegError as exc:
                 raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
             if packet is None:
@@ -824,6 +831,18 @@ def image_sequence(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_E
     return path, found[0]
 
 
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")  # rtsp://, http://, udp://, srt://...: FFmpeg's protocols
+# URLs of files: read again for the audio's description, and seekable for --start; the others are
+# live (a second connection to a camera or a broadcast for the audio would be another stream)
+_FILE_SCHEMES = ("http", "https", "ftp", "sftp", "file")
+NETWORK_TIMEOUT_S = 15  # a network input that sends nothing this long ends (FFmpeg's rw_timeout)
+
+
+def is_url(src: object) -> bool:
+    """Whether ``src`` is a URL FFmpeg opens through one of its protocols (``rtsp://cam/stream``)."""
+    return isinstance(src, str) and _URL.match(src) is not None
+
+
 def _ffmpeg_pattern(path: Path) -> str:
     """``path`` as FFmpeg's image2 reads a pattern: a ``%`` in its folders doubled (only the file name
     holds the number)."""
@@ -869,6 +888,19 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         except av.FFmpegError as exc:
             reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words, without its errno and file name
             raise InputError(f"cannot open stdin as media: {reason}; pipe a video file into it") from exc
+    elif is_url(src):
+        name = str(src)
+        scheme = name.split("://", 1)[0].lower()
+        seekable = scheme in _FILE_SCHEMES
+        if raw is not None:
+            container = _open_raw(name, raw, name)
+        else:
+            try:
+                container = av.open(name, options={"rw_timeout": str(NETWORK_TIMEOUT_S * 1_000_000)},
+                                    timeout=NETWORK_TIMEOUT_S)
+            except (av.FFmpegError, OSError) as exc:
+                reason = getattr(exc, "strerror", None) or exc
+                raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
     elif sequence is not None:
         pattern, first = sequence
         name = str(pattern)
@@ -905,7 +937,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path} is a text file, not a video; give a video file")
     audio_from: str | BinaryIO | None = None
     if audio and raw is None and container.streams.audio:
-        if str(src) != "-":
+        if is_url(src) and not seekable:
+            log.warning("the audio of a live network input is not carried through; encoding video only")
+        elif str(src) != "-":
             audio_from = str(src)
         elif spool is not None:
             audio_from = _ReopenedSpool(spool)
