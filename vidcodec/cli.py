@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Defaults,
     )
     enc.add_argument("input", help="input video path, - for stdin, an image sequence (frame%%04d.png), or a URL "
-                     "FFmpeg reads (rtsp://, http://, udp://, srt://...; a live one that sends nothing for 15 s ends)")
+                     "FFmpeg reads (rtsp://, rtmp://, udp://, http://...; a live one that sends nothing for 15 s ends)")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
