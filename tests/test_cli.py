@@ -281,6 +281,32 @@ def test_encode_reads_a_url_as_ffmpeg_does_and_says_what_went_wrong(capsys, medi
     assert not (tmp_path / "x.gvc").exists()
 
 
+@pytest.mark.parametrize(("verb", "args", "says"), [
+    ("decode", ["http://cdn/x.gvc", "o.mp4"], "curl -s http://cdn/x.gvc | vidcodec decode -"),
+    ("info", ["udp://@:1234"], "nc or socat"),
+    ("eval", ["rtsp://cam/1"], "measures video files, not URLs; download rtsp://cam/1 first"),
+    ("bench", ["http://h/c.mkv"], "measures video files, not URLs"),
+])
+def test_verbs_that_read_files_say_what_to_do_with_a_url(capsys, verb, args, says):
+    code, _, err = cli(capsys, verb, *args)
+    assert_one_line_error(code, err, verb, says)
+
+
+def test_os_errors_read_as_ffmpeg_writes_them():
+    import argparse
+
+    from vidcodec.cli import _os_error_text
+
+    a = argparse.Namespace(output="out.gvc")
+    assert _os_error_text(PermissionError(13, "Permission denied", "in.mp4"), a) == "in.mp4: Permission denied"
+    assert _os_error_text(OSError(18, "Invalid cross-device link", "a", None, "b"), a) == \
+        "a -> b: Invalid cross-device link"
+    assert _os_error_text(OSError(28, "No space left on device"), a) == "cannot write out.gvc: No space left on device"
+    assert _os_error_text(OSError(5, "Input/output error"), a) == "Input/output error"  # not blamed on the output
+    err = av.InvalidDataError(1094995529, "Invalid data found when processing input", "avcodec_send_packet()")
+    assert _os_error_text(err, a) == "Invalid data found when processing input (avcodec_send_packet())"
+
+
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
     assert_one_line_error(code, err, "encode", "--frames")

@@ -6,6 +6,7 @@ import io
 import itertools
 import logging
 import os
+import struct
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -660,37 +661,97 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
     assert "frame 3 is missing, so the sequence ends at frame 2 (2 more files after the gap are not read" in caplog.text
 
 
-def test_a_network_input_that_goes_quiet_ends_where_it_stopped(tmp_path: Path, monkeypatch, caplog) -> None:
+def _serve(send) -> tuple[object, str]:
+    """An HTTP server on a free local port whose GET handler is ``send(handler)``; (server, base URL)."""
     import http.server
     import threading
-    import time
 
-    import vidcodec.media as media_mod
-
-    frames = np.stack([pattern(t=t) for t in range(3)])
-    y4m = b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C444\n" + b"".join(
-        b"FRAME\n" + np.ascontiguousarray(np.moveaxis(f, -1, 0)).tobytes() for f in frames)  # planes as Y, U, V
-
-    class Stalling(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # three frames, then nothing while the connection stays open (a live sender gone quiet)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(y4m)
-            self.wfile.flush()
-            time.sleep(4)
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            send(self)
 
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _y4m(frames: np.ndarray) -> bytes:
+    h, w = frames.shape[1:3]
+    return f"YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C444\n".encode() + b"".join(
+        b"FRAME\n" + np.ascontiguousarray(np.moveaxis(f, -1, 0)).tobytes() for f in frames)
+
+
+@pytest.mark.parametrize("ending", ["quiet", "reset"])
+def test_a_network_input_that_goes_quiet_or_drops_ends_where_it_stopped(tmp_path: Path, monkeypatch, caplog,
+                                                                         ending: str) -> None:
+    import socket
+    import time
+
+    import vidcodec.media as media_mod
+
+    data = _y4m(np.stack([pattern(t=t) for t in range(3)]))
+
+    def send(h) -> None:  # three frames, then nothing on an open connection, or a reset (a sender gone)
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(data)
+        h.wfile.flush()
+        if ending == "quiet":
+            time.sleep(3)
+        else:
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.connection.close()
+
+    server, base = _serve(send)
     monkeypatch.setattr(media_mod, "NETWORK_TIMEOUT_S", 1)
     try:
-        with caplog.at_level(logging.WARNING, logger="vidcodec"), \
-                open_source(f"http://127.0.0.1:{server.server_address[1]}/live.y4m") as src:
+        with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(f"{base}/live.y4m") as src:
             got = list(src)
     finally:
         server.shutdown()
         server.server_close()
     assert len(got) == 3
-    assert "nothing received for 1 s: the input ends here" in caplog.text
+    said = "nothing received for 1 s" if ending == "quiet" else "the input ends here"
+    assert said in caplog.text and "the input ends here" in caplog.text
+
+
+def test_a_live_stream_joined_between_keyframes_starts_at_the_next_one(tmp_path: Path, caplog) -> None:
+    write_clip(tmp_path / "live.ts", "libx264", "yuv420p", n=40, gop=20)
+    ts = (tmp_path / "live.ts").read_bytes()
+    joined = ts[188 * (len(ts) // 188 // 4):]  # a quarter in: inside the first GOP
+
+    def send(h) -> None:
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(joined)
+
+    server, base = _serve(send)
+    try:
+        with caplog.at_level(logging.INFO, logger="vidcodec"), open_source(f"{base}/live.ts") as src:
+            got = list(src)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 15 <= len(got) <= 25  # from the second keyframe (frame 20) on
+    assert "skipping a packet" not in caplog.text
+
+
+def test_stdin_that_must_be_spooled_to_a_full_disk_says_where_and_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    import errno as errno_mod
+
+    import vidcodec.media as media_mod
+
+    write_clip(tmp_path / "s.mp4", "libx264", "yuv420p")
+
+    def full(*args, **kwargs):
+        raise OSError(errno_mod.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(media_mod.shutil, "copyfileobj", full)
+    proc = piped(tmp_path / "s.mp4")
+    with proc, pytest.raises(InputError, match=r"cannot keep stdin in a temporary file in .*No space left on "
+                                               r"device; set TMPDIR to a folder with room"):
+        open_source("-", stdin=proc.stdout)

@@ -831,17 +831,34 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+def _refuse_urls(args: argparse.Namespace) -> None:
+    """A URL given to a verb that reads files: say so, and what to do (only encode opens URLs)."""
+    import re
+
+    given = [getattr(args, "input", None), getattr(args, "clip", None), *(getattr(args, "clips", None) or [])]
+    url = next((g for g in given if isinstance(g, str) and re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", g)), None)
+    if url is None or args.command == "encode":
+        return
+    if args.command in ("decode", "play", "info"):
+        fetch = f"curl -s {url}" if url.lower().startswith(("http", "ftp")) else "nc or socat receiving it"
+        raise UsageError(f"{args.command} reads a .gvc file or - (stdin), not a URL; pipe the stream in: "
+                         f"{fetch} | vidcodec {args.command} - ...")
+    raise UsageError(f"{args.command} measures video files, not URLs; download {url} first")
+
+
 def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
     """An OSError in words, as ffmpeg gives it: the file it concerns, then the system's reason; a write
     that failed for lack of room (no file named) is the output's."""
     import errno
 
     reason = e.strerror or str(e)
+    if type(e).__module__.split(".")[0] == "av":  # PyAV's: its filename is the FFmpeg call that failed
+        return f"{reason} ({e.filename})" if e.filename else reason
     if e.filename is not None:
-        return f"{e.filename}: {reason}"
+        return f"{e.filename} -> {e.filename2}: {reason}" if e.filename2 is not None else f"{e.filename}: {reason}"
     out = getattr(args, "output", None) or getattr(args, "to", None)
-    if out not in (None, "-") and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO):
-        return f"cannot write {out}: {reason}"
+    if out not in (None, "-") and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"cannot write {out}: {reason}"  # (the stdin spool's own failures say so themselves)
     return reason
 
 
@@ -858,6 +875,7 @@ def main(argv: list[str] | None = None) -> int:
                 "bench": _cmd_bench, "play": _cmd_play}
     try:
         with _interrupt_on_sigterm():
+            _refuse_urls(args)
             code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
     except VidcodecError as e:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import heapq
 import io
 import logging
@@ -33,8 +34,9 @@ import stat
 import struct
 import sys
 import tempfile
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -226,7 +228,7 @@ class HeldAudio:
 def _audio_track(path: str | BinaryIO, index: int) -> AudioTrack | None:
     """Describe audio stream ``index`` of a (re-openable) input, or None if it has no packets."""
     try:
-        with av.open(path) as inp:
+        with (_interruptible(lambda: av.open(path, timeout=NETWORK_TIMEOUT_S)) if is_url(path) else av.open(path)) as inp:
             stream = inp.streams.audio[index]
             first = next((p for p in inp.demux(stream) if p.size), None)
             if first is None:
@@ -444,17 +446,20 @@ class VideoSource:
         streams = [self._stream] + ([self._audio_stream] if self._audio_stream is not None else [])
         packets = self._container.demux(*streams)
         failures = 0
+        joining = False  # a network input's packets that do not decode before its first frame
         while True:
             try:
                 packet = next(packets, None)
-            except (av.ExitError, av.TimeoutError) as exc:
+            except av.FFmpegError as exc:
                 if not self.network:
                     raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
-                # a live stream that stopped sending (its sender closed, or the network went quiet)
-                log.warning("%s: nothing received for %d s: the input ends here", self.name, NETWORK_TIMEOUT_S)
+                # a live stream that stopped: its sender gone quiet, the connection dropped or closed
+                why = (f"nothing received for {NETWORK_TIMEOUT_S} s" if isinstance(exc, (av.ExitError, av.TimeoutError))
+                       else exc.strerror or str(exc))
+                if not self._frames_out:
+                    raise InputError(f"{self.name}: {why} before its first frame") from exc
+                log.warning("%s: %s: the input ends here", self.name, why)
                 return
-            except av.FFmpegError as exc:
-                raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
             if packet is None:
                 return
             if packet.stream is not self._stream:
@@ -465,6 +470,11 @@ class VideoSource:
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
+                if self.network and self._frames_out == 0:  # a live stream joined between its keyframes
+                    if not joining:
+                        log.info("%s: waiting for a keyframe (the stream was joined after its last one)", self.name)
+                    joining = True
+                    continue
                 failures += 1
                 if self._stream.codec_context.name == "rawvideo":  # frames of one size: a short one is the last
                     log.warning("%s: the input ends inside a frame (%d bytes of it): that partial frame is "
@@ -659,8 +669,14 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
         return av.open(_PrefixedReader(head, stdin)), None
     spool = tempfile.TemporaryFile(prefix="vidcodec-stdin-")  # noqa: SIM115 - VideoSource closes it
     try:
-        spool.write(head)
-        shutil.copyfileobj(stdin, spool, _SPOOL_CHUNK)
+        try:
+            spool.write(head)
+            shutil.copyfileobj(stdin, spool, _SPOOL_CHUNK)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            raise InputError(f"cannot keep stdin in a temporary file in {tempfile.gettempdir()} (this format is "
+                             f"read from a file): {exc.strerror}; set TMPDIR to a folder with room") from exc
         log.info("stdin is not a streamable format; spooled %.1f MB to a temporary file", spool.tell() / 1e6)
         spool.seek(0)
         return av.open(spool), spool
@@ -838,6 +854,27 @@ _FILE_SCHEMES = ("http", "https", "ftp", "sftp", "file")
 NETWORK_TIMEOUT_S = 15  # a network input that sends nothing this long ends (FFmpeg's rw_timeout)
 
 
+def _interruptible(opener: Callable[[], av.container.InputContainer]) -> av.container.InputContainer:
+    """``opener()`` in a thread that this one waits for, so that Ctrl-C stops the wait (FFmpeg's
+    network opens block without checking for it); the opening thread is left to finish on its own."""
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append((True, opener()))
+        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting thread
+            result.append((False, exc))
+
+    worker = threading.Thread(target=run, name="vidcodec-open", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
+
+
 def is_url(src: object) -> bool:
     """Whether ``src`` is a URL FFmpeg opens through one of its protocols (``rtsp://cam/stream``)."""
     return isinstance(src, str) and _URL.match(src) is not None
@@ -892,15 +929,15 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         name = str(src)
         scheme = name.split("://", 1)[0].lower()
         seekable = scheme in _FILE_SCHEMES
-        if raw is not None:
-            container = _open_raw(name, raw, name)
-        else:
-            try:
-                container = av.open(name, options={"rw_timeout": str(NETWORK_TIMEOUT_S * 1_000_000)},
-                                    timeout=NETWORK_TIMEOUT_S)
-            except (av.FFmpegError, OSError) as exc:
-                reason = getattr(exc, "strerror", None) or exc
-                raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
+        options = raw.options() if raw is not None else {}
+        try:
+            # As ffmpeg: a receiver may start before its sender (udp://@:1234) and waits for it; once
+            # open, a read that gets nothing for NETWORK_TIMEOUT_S ends the input. Ctrl-C works in both.
+            container = _interruptible(lambda: av.open(name, format="rawvideo" if raw is not None else None,
+                                                       options=options, timeout=(None, NETWORK_TIMEOUT_S)))
+        except (av.FFmpegError, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
     elif sequence is not None:
         pattern, first = sequence
         name = str(pattern)
