@@ -686,12 +686,9 @@ def _y4m(frames: np.ndarray) -> bytes:
 
 
 @pytest.mark.parametrize("ending", ["quiet", "reset"])
-def test_a_network_input_that_goes_quiet_or_drops_ends_where_it_stopped(tmp_path: Path, monkeypatch, caplog,
-                                                                         ending: str) -> None:
+def test_a_network_input_that_goes_quiet_or_drops_ends_where_it_stopped(tmp_path: Path, caplog, ending: str) -> None:
     import socket
     import time
-
-    import vidcodec.media as media_mod
 
     data = _y4m(np.stack([pattern(t=t) for t in range(3)]))
 
@@ -707,9 +704,8 @@ def test_a_network_input_that_goes_quiet_or_drops_ends_where_it_stopped(tmp_path
             h.connection.close()
 
     server, base = _serve(send)
-    monkeypatch.setattr(media_mod, "NETWORK_TIMEOUT_S", 1)
     try:
-        with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(f"{base}/live.y4m") as src:
+        with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(f"{base}/live.y4m", timeout=1) as src:
             got = list(src)
     finally:
         server.shutdown()
@@ -755,3 +751,12 @@ def test_stdin_that_must_be_spooled_to_a_full_disk_says_where_and_what_to_do(tmp
     with proc, pytest.raises(InputError, match=r"cannot keep stdin in a temporary file in .*No space left on "
                                                r"device; set TMPDIR to a folder with room"):
         open_source("-", stdin=proc.stdout)
+
+
+def test_a_network_timeout_is_for_urls_and_a_number_of_seconds(tmp_path: Path) -> None:
+    write_clip(tmp_path / "a.mkv", "ffv1", "yuv420p")
+    with pytest.raises(UsageError, match="a network timeout is for URL inputs"):
+        open_source(tmp_path / "a.mkv", timeout=5)
+    for bad in (-1, float("nan"), True, "5"):
+        with pytest.raises(UsageError, match="number of seconds >= 0"):
+            open_source("http://127.0.0.1:9/a.mkv", timeout=bad)

@@ -209,6 +209,7 @@ def encode(
     start: float | Fraction | None = None,
     stop: threading.Event | None = None,
     framerate: float | Fraction | str | None = None,
+    network_timeout: float | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -225,7 +226,10 @@ def encode(
     ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
     ``src`` may be an image sequence as FFmpeg names one (``"frames/%04d.png"``: one ``%d`` for the
     number; it starts at the lowest number there), read at ``framerate`` frames a second (default 25;
-    refused for any other input).
+    refused for any other input). ``src`` may also be a URL FFmpeg reads (``rtsp://``, ``udp://``,
+    ``http://``...): the encode waits for its sender, and once it has begun, a live input that sends
+    nothing for ``network_timeout`` seconds (default 15; 0: wait for ever) or drops its connection ends
+    there, its frames coded.
     ``audio``: carry the input's first audio stream through untouched (its packets as stream 1).
     ``refine``: gradient steps on each frame's latent before quantizing (slower encode, fewer bits
     for the same quality; see :mod:`vidcodec.codec.refine`).
@@ -365,7 +369,7 @@ def encode(
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
-                                                               framerate=framerate))
+                                                               framerate=framerate, timeout=network_timeout))
         m = zoo.load(model, backend=backend)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "

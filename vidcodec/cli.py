@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="begin at the first input frame this long after the first one, as ffmpeg -ss before "
                      "-i (seeks where the input can; audio that begins before it is dropped)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    enc.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="a URL input that sends nothing this long ends there, its frames coded (default 15; "
+                     "0 waits for ever, e.g. for a camera that sends only on motion)")
     enc.add_argument("--workers", type=int, default=1, metavar="N",
                      help="entropy-code N GOPs side by side in worker processes (keyframes then stay on "
                      "multiples of --gop after scene cuts too; adds N GOPs of latency and their latents in "
@@ -467,7 +470,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                        search_iters=a.search_iters, key_bits=a.key_bits, gop_batch=a.gop_batch,
                        gan_layer=a.gan_layer, coeffs=a.coeffs, workers=a.workers, colour=not a.no_colour,
                        preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop,
-                       framerate=framerate)
+                       framerate=framerate, network_timeout=a.timeout)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())

@@ -307,6 +307,7 @@ class VideoSource:
         self._frames_out = 0
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
         self.network = is_url(name)  # a network input: a read that times out ends it
+        self.read_timeout: float = NETWORK_TIMEOUT_S  # (open_source sets the one it opened with)
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
         self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
         self._audio_shift = 0  # ... and the others moved back by this much (the video's shift, in audio units)
@@ -454,7 +455,7 @@ class VideoSource:
                 if not self.network:
                     raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
                 # a live stream that stopped: its sender gone quiet, the connection dropped or closed
-                why = (f"nothing received for {NETWORK_TIMEOUT_S} s" if isinstance(exc, (av.ExitError, av.TimeoutError))
+                why = (f"nothing received for {self.read_timeout:g} s" if isinstance(exc, (av.ExitError, av.TimeoutError))
                        else exc.strerror or str(exc))
                 if not self._frames_out:
                     raise InputError(f"{self.name}: {why} before its first frame") from exc
@@ -888,13 +889,16 @@ def _ffmpeg_pattern(path: Path) -> str:
 
 def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
                 audio: bool = False, start: float | Fraction | None = None,
-                framerate: Fraction | None = None) -> VideoSource:
+                framerate: Fraction | None = None, timeout: float | None = None) -> VideoSource:
     """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
 
     ``raw`` reads headerless frames of that size, rate and pixel format (a live pipe of raw frames).
     A path with ``%d`` (``%04d``...) that names no file itself is an image sequence, as FFmpeg reads
     it (:func:`image_sequence`), at ``framerate`` frames a second (default :data:`IMAGE_RATE`);
     ``framerate`` is refused for other inputs (a file carries its own rate; raw frames, ``raw``'s).
+    A URL (``rtsp://``, ``udp://``, ``http://``...) is read through FFmpeg's protocols: the open waits
+    for the sender; then a read that gets nothing for ``timeout`` seconds (default
+    :data:`NETWORK_TIMEOUT_S`; 0: wait for ever) ends the input with the frames so far.
     ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); a pipe that
     was not spooled cannot be re-read for the audio description, so its audio is dropped (logged).
     ``start`` (seconds): begin at the first frame that far after the first one, as FFmpeg's input
@@ -905,6 +909,12 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     if raw is not None and not isinstance(raw, RawFormat):
         raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
                          f"pix_fmt), not a {type(raw).__name__}")
+    if timeout is not None and not is_url(src):
+        raise UsageError("a network timeout is for URL inputs (rtsp://, udp://, http://...); this input is not one")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                    and 0 <= timeout < math.inf):
+        raise UsageError(f"the network timeout must be a number of seconds >= 0 (0: wait for ever), got {timeout!r}")
+    read_timeout = NETWORK_TIMEOUT_S if timeout is None else timeout
     sequence = image_sequence(src, warn=True) if raw is None else None
     if framerate is not None and raw is not None:
         raise UsageError("raw frames take their rate from their RawFormat; framerate is for image sequences")
@@ -932,9 +942,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         options = raw.options() if raw is not None else {}
         try:
             # As ffmpeg: a receiver may start before its sender (udp://@:1234) and waits for it; once
-            # open, a read that gets nothing for NETWORK_TIMEOUT_S ends the input. Ctrl-C works in both.
+            # open, a read that gets nothing for read_timeout seconds ends the input. Ctrl-C works in both.
             container = _interruptible(lambda: av.open(name, format="rawvideo" if raw is not None else None,
-                                                       options=options, timeout=(None, NETWORK_TIMEOUT_S)))
+                                                       options=options, timeout=(None, read_timeout or None)))
         except (av.FFmpegError, OSError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
@@ -985,7 +995,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
-        return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable)
+        source = VideoSource(container, name, spool, audio_from, start=start, seekable=seekable)
+        source.read_timeout = read_timeout
+        return source
     except BaseException:
         container.close()
         if spool is not None:
