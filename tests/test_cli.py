@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -226,7 +227,7 @@ def test_encode_reads_an_image_sequence_as_ffmpeg_does_at_the_fps_given(capsys, 
     assert not (tmp_path / "x.gvc").exists()
 
 
-def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsys, media, tmp_path):
+def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsys, caplog, media, tmp_path):
     import cv2
 
     out = tmp_path / "f"
@@ -238,7 +239,9 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     assert all(np.array_equal(cv2.imread(str(f))[..., ::-1], rgb) for f, rgb in zip(files, frames, strict=True))
     code, _, err = cli(capsys, "decode", media["gvc"], out / "%03d.png")  # exists: -y, as for any output
     assert_one_line_error(code, err, "decode", "files of this sequence exist", "001.png", "-y")
-    assert cli(capsys, "decode", media["gvc"], out / "%03d.png", "-y", "-q", "--frames", "2")[0] == 0
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        assert cli(capsys, "decode", media["gvc"], out / "%03d.png", "-y", "--frames", "2", "-q")[0] == 0
+    assert "003.png and the files after it are from an earlier output: 2 frames were written" in caplog.text
     code, _, err = cli(capsys, "decode", media["gvc"], out / "%03d.png", "-y", "--pix-fmt", "yuv420p")
     assert_one_line_error(code, err, "decode", "--pix-fmt is for video outputs")
     code, _, err = cli(capsys, "decode", media["gvc"], out / "one.png", "-y")

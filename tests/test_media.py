@@ -755,8 +755,125 @@ def test_stdin_that_must_be_spooled_to_a_full_disk_says_where_and_what_to_do(tmp
 
 def test_a_network_timeout_is_for_urls_and_a_number_of_seconds(tmp_path: Path) -> None:
     write_clip(tmp_path / "a.mkv", "ffv1", "yuv420p")
-    with pytest.raises(UsageError, match="a network timeout is for URL inputs"):
+    with pytest.raises(UsageError, match=r"--timeout \(network_timeout=\) is for URL inputs"):
         open_source(tmp_path / "a.mkv", timeout=5)
     for bad in (-1, float("nan"), True, "5"):
         with pytest.raises(UsageError, match="number of seconds >= 0"):
             open_source("http://127.0.0.1:9/a.mkv", timeout=bad)
+
+
+def test_a_live_h264_stream_that_goes_quiet_gives_every_frame_and_a_file_cut_short_is_an_error(tmp_path: Path) -> None:
+    import time
+
+    write_clip(tmp_path / "live.ts", "libx264", "yuv420p", n=12)  # B-frames: the decoder holds the last ones
+    ts = (tmp_path / "live.ts").read_bytes()
+
+    def live(h) -> None:  # no length (a broadcast), then silence
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(ts)
+        h.wfile.flush()
+        time.sleep(3)
+
+    def cut(h) -> None:  # a file of known length whose transfer breaks off
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(ts)))
+        h.end_headers()
+        h.wfile.write(ts[: len(ts) // 2])
+        h.wfile.flush()
+
+    server, base = _serve(live)
+    try:
+        with open_source(f"{base}/live.ts", timeout=1) as src:
+            assert src.live and len(list(src)) == 12
+    finally:
+        server.shutdown()
+        server.server_close()
+    server, base = _serve(cut)
+    try:
+        with pytest.raises(InputError, match="file.ts: "), open_source(f"{base}/file.ts", timeout=1) as src:
+            assert not src.live
+            list(src)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_live_input_skips_what_does_not_decode_before_its_first_frame(tmp_path: Path, monkeypatch, caplog) -> None:
+    """What a stream joined between keyframes gives a decoder: packets that fail before the first frame
+    (more than the corrupt-file limit); a live input waits through them, a file does not."""
+    import time
+
+    from vidcodec.media import MAX_CONSECUTIVE_DECODE_ERRORS
+
+    failing = MAX_CONSECUTIVE_DECODE_ERRORS + 5
+    write_clip(tmp_path / "a.mkv", "ffv1", "yuv420p", n=40, gop=failing)  # a keyframe where the failing ones end
+    mkv = (tmp_path / "a.mkv").read_bytes()
+
+    class Failing:
+        def __init__(self, packet):
+            self.stream, self.size, self.pts, self.duration = packet.stream, packet.size, packet.pts, packet.duration
+
+        def decode(self):
+            raise av.InvalidDataError(1094995529, "Invalid data found when processing input", "avcodec_send_packet()")
+
+    class Joined:  # a container whose first packets fail to decode
+        def __init__(self, container):
+            self._c, self.seen = container, 0  # video packets demuxed so far, over every demux call
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+        def demux(self, *streams):
+            for packet in self._c.demux(*streams):
+                self.seen += packet.size > 0
+                yield Failing(packet) if packet.size and self.seen <= failing else packet
+
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: Joined(real_open(*a, **k)))
+
+    def live(h) -> None:  # no length: a broadcast
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(mkv)
+        h.wfile.flush()
+        time.sleep(2)
+
+    server, base = _serve(live)
+    try:
+        with caplog.at_level(logging.INFO, logger="vidcodec"), open_source(f"{base}/a.mkv", timeout=1) as src:
+            assert src.live and len(list(src)) == 40 - failing
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "waiting for a keyframe" in caplog.text and "skipping a packet" not in caplog.text
+    with pytest.raises(InputError, match="too many decoding errors"):
+        open_source(tmp_path / "a.mkv")
+
+
+def test_waiting_for_a_sender_ends_on_stop_and_closes_what_opens_late() -> None:
+    import threading
+
+    from vidcodec.errors import Stopped
+    from vidcodec.media import _interruptible
+
+    release, closed = threading.Event(), threading.Event()
+
+    class Container:
+        def close(self):
+            closed.set()
+
+    def opener():
+        release.wait(5)
+        return Container()
+
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    with pytest.raises(Stopped, match="udp://x: stopped while waiting for it to send"):
+        _interruptible(opener, "udp://x", stop)
+    assert Stopped.exit_code == 130
+    release.set()
+    assert closed.wait(5)  # the open that finished after the wait was given up is closed, not leaked
+    assert isinstance(_interruptible(lambda: Container(), "udp://y"), Container)
+    with pytest.raises(ValueError, match="bad"):
+        _interruptible(lambda: (_ for _ in ()).throw(ValueError("bad")), "udp://z")

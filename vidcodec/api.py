@@ -352,7 +352,7 @@ def encode(
     if max_frames is not None:
         max_frames = min(max_frames, sys.maxsize)  # any more is "all of them" (islice's limit)
     start = _seconds(start)
-    framerate = _rate(framerate)
+    framerate = frame_rate(framerate)
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
         if _same_file(src, dst):  # overwriting would truncate the input while it is being read
@@ -369,7 +369,8 @@ def encode(
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
-                                                               framerate=framerate, timeout=network_timeout))
+                                                               framerate=framerate, timeout=network_timeout,
+                                                               stop=stop))
         m = zoo.load(model, backend=backend)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
@@ -905,8 +906,9 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     return t
 
 
-def _rate(value: float | Fraction | str | None) -> Fraction | None:
-    """An image sequence's frame rate as an exact fraction (``"30000/1001"``, 25, 23.976)."""
+def frame_rate(value: float | Fraction | str | None) -> Fraction | None:
+    """A frame rate as given (``"30000/1001"``, 25, 23.976) as an exact fraction, checked (above 0, at
+    most 1000); None stays None. What ``--fps`` and ``framerate=`` take."""
     if value is None:
         return None
     try:
@@ -1316,9 +1318,7 @@ def decode(
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m, frames/%04d.png) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
-    images = media.image_output(dst)
-    if images and pix_fmt is not None:
-        raise UsageError(f"{Path(dst).suffix} frames are written as the decoder's RGB; --pix-fmt is for video outputs")
+    images = media.image_output(dst)  # (open_sink refuses a pix_fmt for them)
     if str(dst) == "-":
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")

@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         "decode", help="decode a .gvc stream to a video file or y4m",
         description="Decode a .gvc stream. The output format follows the extension: .mp4/.mkv/.mov "
         "(H.264, high quality) or .y4m; - writes y4m to stdout; an image sequence (frames/%04d.png; "
-        ".png/.bmp/.ppm/.tif) gets one file a frame, numbered from 1, the decoded RGB exactly (lossless: "
+        ".png/.bmp/.ppm/.tif/.tiff) gets one file a frame, numbered from 1, the decoded RGB exactly (lossless: "
         "for comparing frames).",
     )
     dec.add_argument("input", help=".gvc path, or - for stdin")
@@ -446,20 +446,11 @@ def _cmd_encode(a: argparse.Namespace) -> int:
         raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "
                          "carries its own; --fps also gives an image sequence's rate, e.g. frame%04d.png)")
     if a.size is not None:
-        a.fps = "25" if a.fps is None else a.fps
         a.pix_fmt = a.pix_fmt or "yuv420p"
-        from fractions import Fraction
-
         from .media import RawFormat
 
         w, h = _parse_size(a.size)
-        try:
-            fps = Fraction(a.fps)
-        except (ValueError, ZeroDivisionError):
-            fps = Fraction(0)
-        if fps <= 0:
-            raise UsageError(f"--fps must be a positive number or ratio (got {a.fps!r})")
-        raw = RawFormat(w, h, fps, a.pix_fmt)
+        raw = RawFormat(w, h, api.frame_rate("25" if a.fps is None else a.fps), a.pix_fmt)
     stop = threading.Event()
     with _finish_on_interrupt(stop):
         s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
@@ -836,10 +827,10 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 def _refuse_urls(args: argparse.Namespace) -> None:
     """A URL given to a verb that reads files: say so, and what to do (only encode opens URLs)."""
-    import re
+    from .urls import is_url
 
     given = [getattr(args, "input", None), getattr(args, "clip", None), *(getattr(args, "clips", None) or [])]
-    url = next((g for g in given if isinstance(g, str) and re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", g)), None)
+    url = next((g for g in given if is_url(g)), None)
     if url is None or args.command == "encode":
         return
     if args.command in ("decode", "play", "info"):
@@ -855,8 +846,8 @@ def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
     import errno
 
     reason = e.strerror or str(e)
-    if type(e).__module__.split(".")[0] == "av":  # PyAV's: its filename is the FFmpeg call that failed
-        return f"{reason} ({e.filename})" if e.filename else reason
+    if type(e).__module__.split(".")[0] == "av" and str(e.filename).endswith("()"):
+        return f"{reason} ({e.filename})"  # PyAV's "filename" is then the FFmpeg call that failed
     if e.filename is not None:
         return f"{e.filename} -> {e.filename2}: {reason}" if e.filename2 is not None else f"{e.filename}: {reason}"
     out = getattr(args, "output", None) or getattr(args, "to", None)

@@ -61,3 +61,10 @@ class CoderError(VidcodecError):
     """An entropy/Elias payload is malformed (garbage or truncated bits)."""
 
     exit_code = 2
+
+
+class Stopped(InputError):
+    """The caller's stop (the first Ctrl-C of ``vidcodec encode``) ended a wait for the input before it
+    sent anything."""
+
+    exit_code = 130

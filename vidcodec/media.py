@@ -35,6 +35,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -46,7 +47,8 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
-from .errors import InputError, OutputExistsError, UsageError, VidcodecError
+from .errors import InputError, OutputExistsError, Stopped, UsageError, VidcodecError
+from .urls import is_url
 
 if TYPE_CHECKING:
     from typing import Self
@@ -78,6 +80,7 @@ _MATRIX_ALIASES = {5: MATRIX_BT601, 10: MATRIX_BT2020}
 _SWS_FLAGS = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
 
 MAX_CONSECUTIVE_DECODE_ERRORS = 25
+NETWORK_TIMEOUT_S = 15  # a network input that sends nothing this long ends (--timeout)
 X264_CRF = 14
 X264_PRESET = "medium"
 OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
@@ -225,10 +228,12 @@ class HeldAudio:
             yield self._held.popleft()
 
 
-def _audio_track(path: str | BinaryIO, index: int) -> AudioTrack | None:
-    """Describe audio stream ``index`` of a (re-openable) input, or None if it has no packets."""
+def _audio_track(path: str | BinaryIO, index: int, timeout: float = NETWORK_TIMEOUT_S) -> AudioTrack | None:
+    """Describe audio stream ``index`` of a (re-openable) input, or None if it has no packets; a URL is
+    read with ``timeout`` (seconds; 0: none)."""
     try:
-        with (_interruptible(lambda: av.open(path, timeout=NETWORK_TIMEOUT_S)) if is_url(path) else av.open(path)) as inp:
+        with (_interruptible(lambda: av.open(path, timeout=timeout or None), str(path)) if is_url(path)
+              else av.open(path)) as inp:
             stream = inp.streams.audio[index]
             first = next((p for p in inp.demux(stream) if p.size), None)
             if first is None:
@@ -281,8 +286,12 @@ class VideoSource:
 
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
                  audio_from: str | BinaryIO | None = None, start: float | Fraction | None = None,
-                 seekable: bool = True) -> None:
+                 seekable: bool = True, read_timeout: float = 0) -> None:
         self.name = name
+        self.network = is_url(name)  # a network input: a read that times out or fails may end it
+        self.read_timeout = read_timeout  # (seconds) what open_source opened a URL with; 0: none
+        # a live one: a URL with no length (a camera, a broadcast; a file on a server has one)
+        self.live = self.network and (container.size or 0) <= 0
         self._container = container
         self._spool = spool
         streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
@@ -306,8 +315,6 @@ class VideoSource:
         self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
         self._frames_out = 0
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
-        self.network = is_url(name)  # a network input: a read that times out ends it
-        self.read_timeout: float = NETWORK_TIMEOUT_S  # (open_source sets the one it opened with)
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
         self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
         self._audio_shift = 0  # ... and the others moved back by this much (the video's shift, in audio units)
@@ -315,7 +322,7 @@ class VideoSource:
             a = container.streams.audio[0]
             self.audio = AudioInfo(a.codec_context.name, a.rate or 0, a.channels or 0, a.time_base)
             if audio_from is not None:
-                self.audio_track = _audio_track(audio_from, 0)
+                self.audio_track = _audio_track(audio_from, 0, read_timeout)
                 if self.audio_track is not None:
                     self._audio_stream = a
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
@@ -448,19 +455,31 @@ class VideoSource:
         packets = self._container.demux(*streams)
         failures = 0
         joining = False  # a network input's packets that do not decode before its first frame
+        last = time.monotonic()  # when the last packet came
         while True:
             try:
                 packet = next(packets, None)
             except av.FFmpegError as exc:
                 if not self.network:
                     raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
-                # a live stream that stopped: its sender gone quiet, the connection dropped or closed
-                why = (f"nothing received for {self.read_timeout:g} s" if isinstance(exc, (av.ExitError, av.TimeoutError))
-                       else exc.strerror or str(exc))
-                if not self._frames_out:
-                    raise InputError(f"{self.name}: {why} before its first frame") from exc
+                quiet = self.read_timeout and time.monotonic() - last >= self.read_timeout
+                why = (f"nothing received for {self.read_timeout:g} s"
+                       if quiet or isinstance(exc, (av.ExitError, av.TimeoutError)) else exc.strerror or str(exc))
+                if not self.live or not self._frames_out:  # a file on a server cut short, or nothing came
+                    raise InputError(f"{self.name}: {why}"
+                                     + (" before its first frame" if not self._frames_out else "")) from exc
+                # a live stream that stopped: its sender gone quiet, the connection dropped or closed;
+                # the decoder's held frames are the stream's last ones
                 log.warning("%s: %s: the input ends here", self.name, why)
+                try:
+                    held = self._stream.codec_context.decode(None)
+                except av.FFmpegError:
+                    held = []
+                for frame in held:
+                    self._frames_out += 1
+                    yield frame
                 return
+            last = time.monotonic()
             if packet is None:
                 return
             if packet.stream is not self._stream:
@@ -471,7 +490,7 @@ class VideoSource:
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
-                if self.network and self._frames_out == 0:  # a live stream joined between its keyframes
+                if self.live and self._frames_out == 0:  # a live stream joined between its keyframes
                     if not joining:
                         log.info("%s: waiting for a keyframe (the stream was joined after its last one)", self.name)
                     joining = True
@@ -848,37 +867,51 @@ def image_sequence(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_E
     return path, found[0]
 
 
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")  # rtsp://, http://, udp://, srt://...: FFmpeg's protocols
 # URLs of files: read again for the audio's description, and seekable for --start; the others are
 # live (a second connection to a camera or a broadcast for the audio would be another stream)
 _FILE_SCHEMES = ("http", "https", "ftp", "sftp", "file")
-NETWORK_TIMEOUT_S = 15  # a network input that sends nothing this long ends (FFmpeg's rw_timeout)
 
 
-def _interruptible(opener: Callable[[], av.container.InputContainer]) -> av.container.InputContainer:
-    """``opener()`` in a thread that this one waits for, so that Ctrl-C stops the wait (FFmpeg's
-    network opens block without checking for it); the opening thread is left to finish on its own."""
+def _interruptible(opener: Callable[[], av.container.InputContainer], name: str,
+                   stop: threading.Event | None = None) -> av.container.InputContainer:
+    """``opener()`` in a thread that this one waits for, so that Ctrl-C (KeyboardInterrupt here) or
+    ``stop`` ends the wait (FFmpeg's network opens block without checking for either; ``stop`` raises
+    :class:`Stopped`). An open given up on is left to finish on its own thread, which then closes
+    what it opened."""
+    lock = threading.Lock()
     result: list = []
+    abandoned = [False]
 
     def run() -> None:
         try:
-            result.append((True, opener()))
+            outcome = (True, opener())
         except BaseException as exc:  # noqa: BLE001 -- handed to the waiting thread
-            result.append((False, exc))
+            outcome = (False, exc)
+        with lock:
+            if not abandoned[0]:
+                result.append(outcome)
+                return
+        if outcome[0]:
+            outcome[1].close()
 
     worker = threading.Thread(target=run, name="vidcodec-open", daemon=True)
     worker.start()
-    while worker.is_alive():
-        worker.join(0.1)
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{name}: stopped while waiting for it to send")
+    except BaseException:
+        with lock:
+            abandoned[0] = True
+            late = result[:]
+        if late and late[0][0]:
+            late[0][1].close()
+        raise
     ok, value = result[0]
     if not ok:
         raise value
     return value
-
-
-def is_url(src: object) -> bool:
-    """Whether ``src`` is a URL FFmpeg opens through one of its protocols (``rtsp://cam/stream``)."""
-    return isinstance(src, str) and _URL.match(src) is not None
 
 
 def _ffmpeg_pattern(path: Path) -> str:
@@ -889,7 +922,8 @@ def _ffmpeg_pattern(path: Path) -> str:
 
 def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawFormat | None = None,
                 audio: bool = False, start: float | Fraction | None = None,
-                framerate: Fraction | None = None, timeout: float | None = None) -> VideoSource:
+                framerate: Fraction | None = None, timeout: float | None = None,
+                stop: threading.Event | None = None) -> VideoSource:
     """Open a video file, or stdin for ``"-"``, for decoding to RGB; raise InputError if it cannot be.
 
     ``raw`` reads headerless frames of that size, rate and pixel format (a live pipe of raw frames).
@@ -898,7 +932,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     ``framerate`` is refused for other inputs (a file carries its own rate; raw frames, ``raw``'s).
     A URL (``rtsp://``, ``udp://``, ``http://``...) is read through FFmpeg's protocols: the open waits
     for the sender; then a read that gets nothing for ``timeout`` seconds (default
-    :data:`NETWORK_TIMEOUT_S`; 0: wait for ever) ends the input with the frames so far.
+    :data:`NETWORK_TIMEOUT_S`; 0: wait for ever) ends a live input with the frames so far (a file on
+    a server cut short is an error, as a file is). ``stop`` (set from another thread) ends the wait
+    for a sender with :class:`Stopped`.
     ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); a pipe that
     was not spooled cannot be re-read for the audio description, so its audio is dropped (logged).
     ``start`` (seconds): begin at the first frame that far after the first one, as FFmpeg's input
@@ -910,7 +946,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
                          f"pix_fmt), not a {type(raw).__name__}")
     if timeout is not None and not is_url(src):
-        raise UsageError("a network timeout is for URL inputs (rtsp://, udp://, http://...); this input is not one")
+        raise UsageError("--timeout (network_timeout=) is for URL inputs (rtsp://, udp://, http://...); this "
+                         "input is not one")
     if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
                                     and 0 <= timeout < math.inf):
         raise UsageError(f"the network timeout must be a number of seconds >= 0 (0: wait for ever), got {timeout!r}")
@@ -944,7 +981,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             # As ffmpeg: a receiver may start before its sender (udp://@:1234) and waits for it; once
             # open, a read that gets nothing for read_timeout seconds ends the input. Ctrl-C works in both.
             container = _interruptible(lambda: av.open(name, format="rawvideo" if raw is not None else None,
-                                                       options=options, timeout=(None, read_timeout or None)))
+                                                       options=options, timeout=(None, read_timeout or None)),
+                                       name, stop)
         except (av.FFmpegError, OSError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
@@ -995,9 +1033,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
-        source = VideoSource(container, name, spool, audio_from, start=start, seekable=seekable)
-        source.read_timeout = read_timeout
-        return source
+        return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
+                           read_timeout=read_timeout if is_url(src) else 0)
     except BaseException:
         container.close()
         if spool is not None:
@@ -1289,7 +1326,11 @@ class _ImageSink(VideoSink):
             raise OSError(f"could not write {path}")
 
     def close(self) -> None:
-        pass
+        after = frame_name(self._pattern, self._count + 1)
+        if self._count and after.exists():
+            log.warning("%s and the files after it are from an earlier output: %d frames were written",
+                        after, self._count)
+            self._count = 0  # (said once)
 
 
 def _silence(out: BinaryIO) -> None:

@@ -38,7 +38,8 @@ $PY -m vidcodec.train.package "$RUNDIR/last.safetensors" "$TRIAL" --name "$NAME"
 VIDCODEC_MODEL_PATH=$TRIAL $PY -m vidcodec.train.subpel "$NAME" data/photos "$TRIAL/$NAME.subpel.safetensors"
 VIDCODEC_MODEL_PATH=$TRIAL $PY -m vidcodec.int8 "$NAME" data/photos --count 24 --skip-every 12
 CLIPS="samples/bikes.mp4 samples/vtest.mp4"
-[ -f data/videos/diver.mov ] && CLIPS="data/videos/diver.mov $CLIPS"
+if [ -f data/videos/diver.mov ]; then CLIPS="data/videos/diver.mov $CLIPS"
+else echo "warning: data/videos/diver.mov is missing: comparing on bikes and vtest only"; fi
 # shellcheck disable=SC2086
 VIDCODEC_MODEL_PATH=$TRIAL $PY -m vidcodec.evaluate.compare --models vaegan-i "$NAME" --clips $CLIPS \
     --frames "$FRAMES" --out "$RUNDIR/trial-$N"
