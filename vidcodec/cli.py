@@ -143,11 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     enc = sub.add_parser(
         "encode", help="encode a video into a .gvc stream",
-        description="Encode a video (any file PyAV opens, or - for stdin) into a .gvc stream.",
+        description="Encode a video (any file PyAV opens, - for stdin, an image sequence or a network URL) into a .gvc stream.",
         formatter_class=_Defaults,
     )
     enc.add_argument("input", help="input video path, - for stdin, an image sequence (frame%%04d.png), or a URL "
-                     "FFmpeg reads (rtsp://, rtmp://, udp://, http://...; a live one that sends nothing for 15 s ends)")
+                     "FFmpeg reads (rtsp://, rtmp://, udp://, http://...; a live one that sends nothing for --timeout ends)")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
