@@ -310,6 +310,25 @@ def test_os_errors_read_as_ffmpeg_writes_them():
     assert _os_error_text(err, a) == "Invalid data found when processing input (avcodec_send_packet())"
 
 
+def test_duration_codes_and_writes_that_long_as_ffmpeg_t(capsys, media, tmp_path):
+    # the clips run at 10 fps: 0.5 s are the frames at 0.0 ... 0.4 s
+    assert cli(capsys, "encode", media["clip"], tmp_path / "d.gvc", *TINY, "-t", "0.5", "-q")[0] == 0
+    r = container.probe(tmp_path / "d.gvc")
+    assert r["frames"] == r["header"]["frame_count"] == 5
+    assert cli(capsys, "encode", media["clip"], tmp_path / "s.gvc", *TINY, "--start", "0.3", "--duration",
+               "0:00.4", "-q")[0] == 0
+    assert container.probe(tmp_path / "s.gvc")["frames"] == 4  # 0.3 ... 0.6 s
+    assert cli(capsys, "decode", media["gvc"], tmp_path / "d.y4m", "-t", "0.35", "-q")[0] == 0
+    assert read_video(tmp_path / "d.y4m")[0] == 4
+    assert cli(capsys, "decode", media["gvc"], tmp_path / "e.y4m", "--start", "0.5", "-t", "100", "-q")[0] == 0
+    assert read_video(tmp_path / "e.y4m")[0] == FRAMES - 5
+    for verb, out in (("encode", "x.gvc"), ("decode", "x.y4m")):
+        src = media["clip"] if verb == "encode" else media["gvc"]
+        code, _, err = cli(capsys, verb, src, tmp_path / out, *(TINY if verb == "encode" else ()), "-t", "0")
+        assert_one_line_error(code, err, verb, "--duration (-t) must be a time above 0")
+        assert not (tmp_path / out).exists()
+
+
 def test_frames_option_below_1_is_refused(capsys, media, tmp_path):
     code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", 0)
     assert_one_line_error(code, err, "encode", "--frames")

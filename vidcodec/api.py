@@ -210,6 +210,7 @@ def encode(
     stop: threading.Event | None = None,
     framerate: float | Fraction | str | None = None,
     network_timeout: float | None = None,
+    duration: float | Fraction | None = None,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -246,7 +247,8 @@ def encode(
     latents the workers send back: the same stream as one process codes.
     ``start`` (seconds): begin at the first frame that far after the input's first, as FFmpeg's input
     ``-ss`` does (the input seeks where it can; a pipe is decoded up to it): its timestamp becomes the
-    input's first one, and audio that begins before it is dropped.
+    input's first one, and audio that begins before it is dropped. ``duration`` (seconds): code the
+    frames that begin less than this long after the first one coded, as FFmpeg's ``-t``.
     ``prefilter``: code each keyframe of the ``gop`` grid (VAE-GAN mode, ``gop`` > 1) from a copy whose
     still pixels are averaged with the next frames' (:mod:`vidcodec.codec.prefilter`; holds
     :data:`~vidcodec.codec.prefilter.LOOKAHEAD` frames back at each keyframe: latency that a live
@@ -352,6 +354,7 @@ def encode(
     if max_frames is not None:
         max_frames = min(max_frames, sys.maxsize)  # any more is "all of them" (islice's limit)
     start = _seconds(start)
+    duration = _duration(duration)
     framerate = frame_rate(framerate)
     if isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
@@ -380,14 +383,15 @@ def encode(
         if mode == "gan":
             return _encode_gan(source, dst, m, t0, stop, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
-                               progress=progress, repeat_header=repeat_header, gan_layer=layer, coeffs=coeffs)
+                               progress=progress, repeat_header=repeat_header, gan_layer=layer, coeffs=coeffs,
+                               duration=duration)
         if quality is None:
             quality = m.default_quality
         if bitrate is not None:
             quality = 1  # the rate controller chooses the level of every GOP, the first one included
         else:
             check_quality(quality, m)
-        total = _expected_frames(source, max_frames)
+        total = _expected_frames(source, max_frames, duration)
         rate = None
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
@@ -426,7 +430,7 @@ def encode(
             chunks = stack.enter_context(ChunkEncoder(make, gop, workers, COLOUR_REFRESH if fitter else None))
         # Threads: demux, colour conversion + the analysis network (m.frame_lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
-        frames_in = _until(source, stop)
+        frames_in = _within(_until(source, stop), duration, source.time_base)
         if max_frames is not None:
             frames_in = itertools.islice(frames_in, max_frames)
         if prefilter:
@@ -553,7 +557,8 @@ DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the g
 def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Event | None, *, gop: int,
                 latent_bits: int, key_bits: int,
                 search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
-                repeat_header: bool | None, gan_layer: int | None, coeffs: int) -> EncodeStats:
+                repeat_header: bool | None, gan_layer: int | None, coeffs: int,
+                duration: Fraction | None = None) -> EncodeStats:
     """The GAN-mode encode loop (see :func:`encode`)."""
     from .codec import gan
 
@@ -561,8 +566,8 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
                                   search_iters=search_iters, layer=gan_layer, coeffs=coeffs)
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
                      quality=1, latent_shape=encoder.state_shape, gop=gop)
-    total = _expected_frames(source, max_frames)
-    frames_in = _until(source, stop)
+    total = _expected_frames(source, max_frames, duration)
+    frames_in = _within(_until(source, stop), duration, source.time_base)
     if max_frames is not None:
         frames_in = itertools.islice(frames_in, max_frames)
     if gop_batch > 1:  # whole GOPs searched side by side: packets come out a batch of GOPs at a time
@@ -618,6 +623,34 @@ def _write_video(writer: container.GvcWriter, kind: container.PacketType, pts: i
     audio = _audio_description_bytes(writer.header) if offset > before else 0
     tally.audio_bytes += audio
     return writer.bytes_written - before - audio
+
+
+def _within(frames: Iterable[media.VideoFrame], duration: Fraction | None,
+            time_base: Fraction) -> Iterator[media.VideoFrame]:
+    """``frames`` that begin less than ``duration`` seconds after the first (None: all); the frame
+    after the last is read to know, as FFmpeg's ``-t`` does."""
+    if duration is None:
+        yield from frames
+        return
+    first = None
+    for frame in frames:
+        first = frame.pts if first is None else first
+        if (frame.pts - first) * time_base >= duration:
+            return
+        yield frame
+
+
+def _duration(value: float | Fraction | str | None) -> Fraction | None:
+    """A ``-t`` duration in seconds as an exact fraction, above 0 (None: no limit)."""
+    if value is None:
+        return None
+    try:
+        t = _seconds(value)
+    except UsageError:
+        t = None
+    if not t:
+        raise UsageError(f"--duration (-t) must be a time above 0, in seconds or [HH:]MM:SS[.frac] (got {value})")
+    return t
 
 
 def _until(frames: Iterable[media.VideoFrame], stop: threading.Event | None) -> Iterator[media.VideoFrame]:
@@ -680,10 +713,14 @@ def _chunk_coded(chunks, analysed: Iterator[tuple[media.VideoFrame, np.ndarray |
         yield tag, kind, payload, level, flags
 
 
-def _expected_frames(source: media.VideoSource, max_frames: int | None) -> int | None:
+def _expected_frames(source: media.VideoSource, max_frames: int | None,
+                     duration: Fraction | None = None) -> int | None:
     """Frames an encode will code, for the progress bar and the rate controller (None when unknown):
     the container's count, or an estimate from its duration (:attr:`media.VideoSource.estimated_frames`)."""
     total = source.estimated_frames or None  # the container's count where it has one
+    if duration is not None and source.frame_rate:
+        within = max(1, math.ceil(duration * source.frame_rate))
+        total = min(total or within, within)
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     return total
@@ -1287,6 +1324,7 @@ def decode(
     max_frames: int | None = None,
     follow: bool = False,
     follow_timeout: float = 10.0,
+    duration: float | Fraction | None = None,
     audio: bool = True,
     workers: int = 1,
     pix_fmt: str | None = None,
@@ -1299,8 +1337,9 @@ def decode(
     cannot hold it).
 
     Every complete frame is written before an error about the stream is raised. Damaged stretches are
-    concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds) and
-    ``max_frames`` select the frames written, ``follow`` reads a file still being written (see
+    concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds),
+    ``duration`` (seconds from the first frame written, as FFmpeg's ``-t``) and ``max_frames`` select
+    the frames written, ``follow`` reads a file still being written (see
     :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime; ``"int8"`` and ``"auto"`` decode with it), ``"torch"`` or ``"bf16"``. ``workers`` > 1 decodes
     the symbols of that many GOPs side by side in worker processes (same frames; for machines with
     cores to spare, see :mod:`vidcodec.gopdecode`). ``pix_fmt``: the output's pixel format, one of
@@ -1314,6 +1353,7 @@ def decode(
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {max_frames})")
     first = _seconds(start)
+    duration = _duration(duration)
     if not isinstance(dst, (str, Path)):
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m, frames/%04d.png) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
@@ -1376,12 +1416,17 @@ def decode(
                     sinks[0].write_audio(dataclasses.replace(ap, pts=ap.pts - shift[1]))
 
         end = None
+        origin = 0  # the first written frame's pts (set with it)
         for f in decoded:
             if isinstance(f, media.AudioPacket):
                 held[0].hold([f])
                 if end is not None:
                     write_audio_upto(end)
                 continue
+            if n == 0:
+                origin = f.pts  # the first frame written: --duration counts from it
+            elif duration is not None and (f.pts - origin) * clock[0][0] >= duration:
+                break  # (the audio up to the last frame's end came before this frame in the stream)
             if n == 0 and first is not None:
                 shift[0] = f.pts
                 if held:

@@ -43,7 +43,7 @@ EXAMPLES = """\
 examples:
   vidcodec encode samples/vtest.mp4 out.gvc            encode at the default quality
   vidcodec encode in.mkv out.gvc --quality 6 --gop 64  more bits, a keyframe every 64 frames
-  vidcodec encode film.mkv part.gvc --start 1:00 --frames 250   ten seconds from 1:00 (at 25 fps)
+  vidcodec encode film.mkv part.gvc --start 1:00 -t 10  ten seconds from 1:00
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc frames/%04d.png              one PNG a frame, the decoded RGB exactly
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="begin at the first input frame this long after the first one, as ffmpeg -ss before "
                      "-i (seeks where the input can; audio that begins before it is dropped)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    enc.add_argument("-t", "--duration", type=_time, metavar="TIME",
+                     help="code this long of the input (the frames that begin less than TIME after the first "
+                     "one coded), in seconds or [HH:]MM:SS[.frac], as ffmpeg -t")
     enc.add_argument("--timeout", type=float, metavar="SECONDS",
                      help="a URL input that sends nothing this long ends there, its frames coded (default 15; "
                      "0 waits for ever, e.g. for a camera that sends only on motion)")
@@ -262,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=_time, metavar="TIME",
                      help="begin at the first frame this long or more after the stream's first frame, in "
                      "seconds or [HH:]MM:SS[.frac], as ffmpeg's -ss (seeks to the keyframe before it)")
+    dec.add_argument("-t", "--duration", type=_time, metavar="TIME",
+                     help="write this long of the stream (the frames that begin less than TIME after the first "
+                     "one written), in seconds or [HH:]MM:SS[.frac], as ffmpeg -t")
     dec.add_argument("--frames", type=int, metavar="N",
                      help="stop after N decoded frames (y4m holds one frame rate: for a variable-rate stream it "
                      "repeats frames to keep the timing, so it can get more than N)")
@@ -461,7 +467,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                        search_iters=a.search_iters, key_bits=a.key_bits, gop_batch=a.gop_batch,
                        gan_layer=a.gan_layer, coeffs=a.coeffs, workers=a.workers, colour=not a.no_colour,
                        preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop,
-                       framerate=framerate, network_timeout=a.timeout)
+                       framerate=framerate, network_timeout=a.timeout, duration=a.duration)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
@@ -513,7 +519,7 @@ def _cmd_decode(a: argparse.Namespace) -> int:
 
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
                    start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=_follow_timeout(a),
-                   audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt)
+                   audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt, duration=a.duration)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
         print(f"decoded {s.frames} frames{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
