@@ -314,7 +314,9 @@ def test_duration_codes_and_writes_that_long_as_ffmpeg_t(capsys, media, tmp_path
     # the clips run at 10 fps: 0.5 s are the frames at 0.0 ... 0.4 s
     assert cli(capsys, "encode", media["clip"], tmp_path / "d.gvc", *TINY, "-t", "0.5", "-q")[0] == 0
     r = container.probe(tmp_path / "d.gvc")
-    assert r["frames"] == r["header"]["frame_count"] == 5
+    # the header says "unknown" rather than the container's 12 (a pipe's header is never rewritten;
+    # a decode of a damaged stream conceals up to the count it announces)
+    assert r["frames"] == 5 and r["header"]["frame_count"] == 0
     assert cli(capsys, "encode", media["clip"], tmp_path / "s.gvc", *TINY, "--start", "0.3", "--duration",
                "0:00.4", "-q")[0] == 0
     assert container.probe(tmp_path / "s.gvc")["frames"] == 4  # 0.3 ... 0.6 s

@@ -414,7 +414,8 @@ def encode(
                                refiner=refiner, predictor=predictor, colour=fitter, fine=preset != "fast")
         c, h, w = m.latent_channels, -(-source.height // m.downscale), -(-source.width // m.downscale)
         header = _header(source, m, max_frames=max_frames, coder=container.Coder[coder.upper()],
-                         mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop)
+                         mode=container.Mode.VAEGAN, quality=quality, latent_shape=(c, h, w), gop=gop,
+                         duration=duration)
         if predictor is not None:
             header.extensions[container.EXT_SUBPEL] = predictor.tag
         tally = _Tally()
@@ -464,7 +465,9 @@ def encode(
             tally.audio_bytes += audio.write(source.take_audio(), tally)
         # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
         # only a larger shortfall is worth a warning.
-        announced = total if source.frame_count and not (stop is not None and stop.is_set()) else None
+        # (with --duration, what the container announces is not what was asked for)
+        announced = (total if source.frame_count and duration is None and not (stop is not None and stop.is_set())
+                     else None)
         if announced and tally.frames < announced - max(2, announced // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
@@ -512,14 +515,18 @@ def parse_gan_layer(value: int | str | None) -> int | None:
 
 
 def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: container.Coder, mode: container.Mode,
-            quality: int, latent_shape: tuple[int, int, int], gop: int) -> container.StreamHeader:
-    """The stream header of an encode of ``source`` with model ``m``."""
+            quality: int, latent_shape: tuple[int, int, int], gop: int,
+            duration: Fraction | None = None) -> container.StreamHeader:
+    """The stream header of an encode of ``source`` with model ``m``; with a ``duration`` its frame count
+    is unknown (0) until the writer knows it: a count estimated from the rate could be wrong (variable
+    frame rates), and a pipe's header is not rewritten."""
+    count = min(source.frame_count, max_frames) if max_frames is not None else source.frame_count
     return container.StreamHeader(
         width=source.width,
         height=source.height,
         time_base=_ratio(source.time_base),
         frame_rate=_ratio(source.frame_rate) if source.frame_rate else (0, 0),
-        frame_count=min(source.frame_count, max_frames) if max_frames is not None else source.frame_count,
+        frame_count=0 if duration is not None else count,
         model_name=m.name,
         model_hash=bytes.fromhex(m.sha256),
         coder=coder,
@@ -565,7 +572,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
     encoder = gan.GanFrameEncoder(m, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                   search_iters=search_iters, layer=gan_layer, coeffs=coeffs)
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
-                     quality=1, latent_shape=encoder.state_shape, gop=gop)
+                     quality=1, latent_shape=encoder.state_shape, gop=gop, duration=duration)
     total = _expected_frames(source, max_frames, duration)
     frames_in = _within(_until(source, stop), duration, source.time_base)
     if max_frames is not None:
@@ -1396,7 +1403,9 @@ def decode(
                                                                                  hdr.width, hdr.height)),
             )))
             total = max_frames if first is None else None
-            total = min(filter(None, (total, hdr.frame_count)), default=None)
+            rate = _fraction(hdr.frame_rate)
+            within = math.ceil(duration * rate) if duration is not None and rate else None
+            total = min(filter(None, (total, within, hdr.frame_count)), default=None)
             bar.append(stack.enter_context(tqdm(total=total, unit="frame", desc="decode",
                                                 disable=None if progress else True, leave=False)))
 

@@ -286,12 +286,12 @@ class VideoSource:
 
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
                  audio_from: str | BinaryIO | None = None, start: float | Fraction | None = None,
-                 seekable: bool = True, read_timeout: float = 0) -> None:
+                 seekable: bool = True, read_timeout: float = 0, live: bool = False) -> None:
         self.name = name
         self.network = is_url(name)  # a network input: a read that times out or fails may end it
         self.read_timeout = read_timeout  # (seconds) what open_source opened a URL with; 0: none
-        # a live one: a URL with no length (a camera, a broadcast; a file on a server has one)
-        self.live = self.network and (container.size or 0) <= 0
+        # a live network input (a camera, a broadcast: open_source tells): its end is a quiet one
+        self.live = self.network and live
         self._container = container
         self._spool = spool
         streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
@@ -942,6 +942,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     """
     spool = None
     seekable = str(src) != "-"
+    live = False  # a live network input (set when a URL is opened)
     if raw is not None and not isinstance(raw, RawFormat):
         raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
                          f"pix_fmt), not a {type(raw).__name__}")
@@ -975,7 +976,6 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     elif is_url(src):
         name = str(src)
         scheme = name.split("://", 1)[0].lower()
-        seekable = scheme in _FILE_SCHEMES
         options = raw.options() if raw is not None else {}
         try:
             # As ffmpeg: a receiver may start before its sender (udp://@:1234) and waits for it; once
@@ -986,6 +986,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         except (av.FFmpegError, OSError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
+        # a file on a server has a length; a camera or a broadcast has none, a live HLS playlist no duration
+        live = (container.size or 0) <= 0 or (container.format.name == "hls" and container.duration is None)
+        seekable = scheme in _FILE_SCHEMES and not live
     elif sequence is not None:
         pattern, first = sequence
         name = str(pattern)
@@ -1022,7 +1025,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path} is a text file, not a video; give a video file")
     audio_from: str | BinaryIO | None = None
     if audio and raw is None and container.streams.audio:
-        if is_url(src) and not seekable:
+        if is_url(src) and live:
             log.warning("the audio of a live network input is not carried through; encoding video only")
         elif str(src) != "-":
             audio_from = str(src)
@@ -1034,7 +1037,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
         return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
-                           read_timeout=read_timeout if is_url(src) else 0)
+                           read_timeout=read_timeout if is_url(src) else 0, live=is_url(src) and live)
     except BaseException:
         container.close()
         if spool is not None:
