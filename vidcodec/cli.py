@@ -129,6 +129,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
 
+def _add_duration(p: argparse.ArgumentParser, what: str, done: str) -> None:
+    """``-t``/``--duration`` as ffmpeg's ``-t``, for encode and decode."""
+    p.add_argument("-t", "--duration", type=_time, metavar="TIME",
+                   help=f"{what} (the frames that begin less than TIME after the first one {done}), in seconds "
+                   "or [HH:]MM:SS[.frac], as ffmpeg -t")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vidcodec`` command."""
     parser = _Parser(
@@ -200,9 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="begin at the first input frame this long after the first one, as ffmpeg -ss before "
                      "-i (seeks where the input can; audio that begins before it is dropped)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
-    enc.add_argument("-t", "--duration", type=_time, metavar="TIME",
-                     help="code this long of the input (the frames that begin less than TIME after the first "
-                     "one coded), in seconds or [HH:]MM:SS[.frac], as ffmpeg -t")
+    _add_duration(enc, "code this long of the input", "coded")
     enc.add_argument("--timeout", type=float, metavar="SECONDS",
                      help="a URL input that sends nothing this long ends there, its frames coded (default 15; "
                      "0 waits for ever, e.g. for a camera that sends only on motion)")
@@ -265,9 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--start", type=_time, metavar="TIME",
                      help="begin at the first frame this long or more after the stream's first frame, in "
                      "seconds or [HH:]MM:SS[.frac], as ffmpeg's -ss (seeks to the keyframe before it)")
-    dec.add_argument("-t", "--duration", type=_time, metavar="TIME",
-                     help="write this long of the stream (the frames that begin less than TIME after the first "
-                     "one written), in seconds or [HH:]MM:SS[.frac], as ffmpeg -t")
+    _add_duration(dec, "write this long of the stream", "written")
     dec.add_argument("--frames", type=int, metavar="N",
                      help="stop after N decoded frames (y4m holds one frame rate: for a variable-rate stream it "
                      "repeats frames to keep the timing, so it can get more than N)")
