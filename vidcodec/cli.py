@@ -53,6 +53,8 @@ examples:
   vidcodec play out.gvc                                watch in a window (space, arrows, o, q)
   vidcodec play out.gvc --to - | ffplay -              no display: y4m to a player
   cat in.y4m | vidcodec encode - out.gvc               read from stdin
+  vidcodec encode rtsp://camera/stream live.gvc --gop 50   a network stream, until it stops sending
+  vidcodec encode frames/%04d.png out.gvc --fps 30     an image sequence
   vidcodec info out.gvc --json                         stream header and packet statistics
   vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
   vidcodec train --data photos/ videos/ --out runs/my   train your own model (see docs/MODELS.md)
