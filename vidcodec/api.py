@@ -652,10 +652,10 @@ def _duration(value: float | Fraction | str | None) -> Fraction | None:
     if value is None:
         return None
     try:
-        t = _seconds(value)
-    except UsageError:
+        t = _exact(value)
+    except (ValueError, OverflowError, TypeError):  # as _seconds refuses them
         t = None
-    if not t:
+    if not t or t < 0:
         raise UsageError(f"--duration (-t) must be a time above 0, in seconds or [HH:]MM:SS[.frac] (got {value})")
     return t
 
@@ -935,14 +935,20 @@ def _frame_step(hdr: container.StreamHeader) -> Fraction | None:
     return Fraction(rd * td, rn * tn) if rn and rd else None
 
 
+def _exact(value: float | Fraction | str) -> Fraction:
+    """``value`` as an exact fraction, floats (numpy's too) by their shortest repr: 0.3 is 3/10.
+    Raises what Fraction raises for what is not a finite number."""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
+        value = float(value)
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
 def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     """A time in seconds as an exact fraction (floats by their shortest repr: 0.3 is 3/10)."""
     if value is None:
         return None
     try:
-        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
-            value = float(value)  # numpy's floats too: by their shortest repr, 0.3 is 3/10
-        t = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+        t = _exact(value)
     except (ValueError, OverflowError, TypeError):  # nan, inf, or not a number
         raise UsageError(f"--start must be a number of seconds (got {value})") from None
     if t < 0:
@@ -958,9 +964,7 @@ def frame_rate(value: float | Fraction | str | None) -> Fraction | None:
     try:
         if isinstance(value, bool):
             raise TypeError
-        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
-            value = float(value)
-        rate = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+        rate = _exact(value)
     except (ValueError, OverflowError, TypeError, ZeroDivisionError):
         rate = Fraction(0)
     if not 0 < rate <= 1000:

@@ -290,8 +290,7 @@ class VideoSource:
         self.name = name
         self.network = is_url(name)  # a network input: a read that times out or fails may end it
         self.read_timeout = read_timeout  # (seconds) what open_source opened a URL with; 0: none
-        # a live network input (a camera, a broadcast: open_source tells): its end is a quiet one
-        self.live = self.network and live
+        self.live = live  # a live network input (a camera, a broadcast: open_source tells): ends quietly
         self._container = container
         self._spool = spool
         streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
@@ -914,6 +913,11 @@ def _interruptible(opener: Callable[[], av.container.InputContainer], name: str,
     return value
 
 
+def _reason(exc: BaseException) -> object:
+    """An open's failure in FFmpeg's words, without its errno and file name ("[Errno 1094995529] ...")."""
+    return getattr(exc, "strerror", None) or exc
+
+
 def _ffmpeg_pattern(path: Path) -> str:
     """``path`` as FFmpeg's image2 reads a pattern: a ``%`` in its folders doubled (only the file name
     holds the number)."""
@@ -971,8 +975,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             container, spool = _open_stdin(stream_in)
             seekable = spool is not None or _seekable(stream_in)
         except av.FFmpegError as exc:
-            reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words, without its errno and file name
-            raise InputError(f"cannot open stdin as media: {reason}; pipe a video file into it") from exc
+            raise InputError(f"cannot open stdin as media: {_reason(exc)}; pipe a video file into it") from exc
     elif is_url(src):
         name = str(src)
         scheme = name.split("://", 1)[0].lower()
@@ -984,8 +987,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
                                                        options=options, timeout=(None, read_timeout or None)),
                                        name, stop)
         except (av.FFmpegError, OSError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise InputError(f"cannot open {name}: {reason}; check the address and that it serves a video") from exc
+            raise InputError(f"cannot open {name}: {_reason(exc)}; check the address and that it serves a video") from exc
         # a file on a server has a length; a camera or a broadcast has none, a live HLS playlist no duration
         live = (container.size or 0) <= 0 or (container.format.name == "hls" and container.duration is None)
         seekable = scheme in _FILE_SCHEMES and not live
@@ -997,8 +999,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             container = av.open(_ffmpeg_pattern(pattern), format="image2",
                                 options={"framerate": str(rate), "start_number": str(first)})
         except (av.FFmpegError, OSError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise InputError(f"cannot read {pattern} as an image sequence: {reason}") from exc
+            raise InputError(f"cannot read {pattern} as an image sequence: {_reason(exc)}") from exc
     else:
         path = Path(src)
         name = str(path)
@@ -1018,14 +1019,13 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         try:
             container = _open_raw(str(path), raw, str(path)) if raw is not None else av.open(str(path))
         except (av.FFmpegError, OSError) as exc:
-            reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words without "[Errno 1094995529]"
-            raise InputError(f"cannot open {path} as media: {reason}; is it a video file?") from exc
+            raise InputError(f"cannot open {path} as media: {_reason(exc)}; is it a video file?") from exc
         if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video
             container.close()
             raise InputError(f"{path} is a text file, not a video; give a video file")
     audio_from: str | BinaryIO | None = None
     if audio and raw is None and container.streams.audio:
-        if is_url(src) and live:
+        if live:
             log.warning("the audio of a live network input is not carried through; encoding video only")
         elif str(src) != "-":
             audio_from = str(src)
@@ -1037,7 +1037,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
     try:
         return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
-                           read_timeout=read_timeout if is_url(src) else 0, live=is_url(src) and live)
+                           read_timeout=read_timeout if is_url(src) else 0, live=live)
     except BaseException:
         container.close()
         if spool is not None:
