@@ -188,3 +188,100 @@ def test_preset_reaches_the_encoder_and_a_bad_one_is_a_usage_error(tiny_model_di
         assert len(list(vidcodec.frames(tmp_path / f"{preset}.gvc"))) == 3
     with pytest.raises(UsageError, match="--preset"):
         vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", preset="slow")
+
+
+def test_the_models_judge_makes_the_pictures_from_a_fixed_weighed_delta(tiny_model_dir, monkeypatch):
+    # The first JUDGE_AFTER weighed deltas' pictures come from the synthesis, the judge being built from
+    # the JUDGE_START-th on, the later ones from the judge: where it switches depends on the frames
+    # alone, never on how fast the judge was built.
+    from vidcodec.codec import vaegan
+
+    monkeypatch.setattr(vaegan, "JUDGE_START", 2)
+    monkeypatch.setattr(vaegan, "JUDGE_AFTER", 2)
+    m = zoo.load("vaegan-tiny")
+    calls = []
+    monkeypatch.setattr(m, "prepare_judge", lambda: calls.append("prepare"))
+    synthesize = m.synthesize
+    monkeypatch.setattr(m, "judge", lambda y: calls.append("judge") or synthesize(y))
+    monkeypatch.setattr(m, "synthesize", lambda y: calls.append("synthesis") or synthesize(y))
+    enc = FrameEncoder(m, 1, gop=20, predictor=m.subpel)
+    frames = _pan(m, frames=8)
+    dec = FrameDecoder(m, frames[0][1].shape, predictor=m.subpel)
+    _code(enc, dec, frames[:1])
+    assert calls == []  # nothing weighed yet: a GOP worker is forked after its encoder is made
+    _code(enc, dec, frames[1:])
+    weighed = enc._weighed
+    assert weighed >= 3  # the tiny model's pan weighs its deltas
+    # two pictures a weighed delta: weighed deltas 1 and 2 by the synthesis, from the 3rd the judge
+    assert calls == ["synthesis"] * 2 + ["prepare"] + ["synthesis"] * 2 + ["judge"] * (2 * weighed - 4)
+
+
+def test_encoders_that_never_weigh_never_build_the_judge(tiny_model_dir, monkeypatch):
+    m = zoo.load("vaegan-tiny")
+    monkeypatch.setattr(m, "prepare_judge", lambda: pytest.fail("the judge was built"))
+    frames = _pan(m, frames=4)
+    for enc, x in ((FrameEncoder(m, 1, gop=20, predictor=m.subpel, fine=False), True),  # the fast preset
+                   (FrameEncoder(m, 1, gop=20), True),  # no learned predictor: no fractions to weigh
+                   (FrameEncoder(m, 1, gop=20, predictor=m.subpel), False)):  # no frames (GOP workers)
+        for frame, latent in frames:
+            enc.encode_latent(latent, frame if x else None)
+        assert enc._weighed == 0
+    # nor one that weighs fewer than JUDGE_START deltas (a still camera)
+    from vidcodec.codec import vaegan
+
+    monkeypatch.setattr(vaegan, "JUDGE_START", 100)
+    enc = FrameEncoder(m, 1, gop=20, predictor=m.subpel)
+    _code(enc, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames)
+    assert enc._weighed >= 1
+
+
+def test_the_judge_is_the_bfloat16_synthesis_only_for_onnx_runtime_on_a_bfloat16_cpu(tiny_model_dir, monkeypatch):
+    from vidcodec import runtime
+
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CPU])
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert zoo.judges_in_bf16("ort") and zoo.judges_in_bf16("int8")
+    assert not zoo.judges_in_bf16("torch") and not zoo.judges_in_bf16("bf16")  # those judge with their own synthesis
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    assert zoo.judges_in_bf16("ort")
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert not zoo.judges_in_bf16("ort")  # no bfloat16 instructions: emulated, slower than float32
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CUDA, runtime.CPU])
+    assert not zoo.judges_in_bf16("ort")  # ONNX Runtime on a GPU synthesizes faster itself
+    monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CPU])
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: False)
+    assert not zoo.judges_in_bf16("ort")  # the flags say so, oneDNN does not
+
+
+def test_the_judges_pictures_weigh_as_the_synthesis_does(tiny_model_dir):
+    m = zoo.load("vaegan-tiny", backend="ort")
+    (x, y), = _pan(m, frames=1, w=128, h=96)
+    state = np.rint(y * m.gains[1][:, None, None] * 16).astype(np.int64)
+    latent = (state.astype(np.float32) / (16 * m.gains[1][:, None, None]))[None]
+    judged, exact = m.judge(latent), m.synthesize(latent)
+    assert judged.shape == exact.shape and judged.dtype == np.float32
+    assert 0.0 <= judged.min() and judged.max() <= 1.0
+    if zoo.judges_in_bf16("ort"):  # bfloat16: 8 significant bits
+        assert np.abs(judged - exact).max() < 0.05
+        (mj, sj), (me, se) = picture_errors(judged, x), picture_errors(exact, x)
+        assert mj == pytest.approx(me, rel=0.02) and sj == pytest.approx(se, rel=0.02)
+    else:
+        np.testing.assert_array_equal(judged, exact)
+
+
+def test_a_judge_that_cannot_be_built_is_the_synthesis_with_a_warning(tiny_model_dir, monkeypatch, caplog):
+    m = zoo.load("vaegan-tiny", backend="ort")
+    monkeypatch.setattr(zoo, "judges_in_bf16", lambda backend: True)
+
+    def broken():
+        raise RuntimeError("no oneDNN here")
+
+    monkeypatch.setattr(m, "_bf16_synthesis", broken)
+    monkeypatch.setattr(m, "_judge", None)  # models are shared: as if none were built yet
+    monkeypatch.setattr(m, "_judge_thread", None)
+    latent = np.zeros((1, m.latent_channels, 2, 3), np.float32)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        np.testing.assert_array_equal(m.judge(latent), m.synthesize(latent))
+    assert any("no oneDNN here" in r.getMessage() and "float32" in r.getMessage() for r in caplog.records)

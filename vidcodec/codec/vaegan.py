@@ -106,6 +106,11 @@ FINE_MARGIN = 0.0
 # not on the held-out ones (50 frames, docs/eval/cascade: bikes -2.6 / -1.5 %, vtest +1.8 / +0.2 %,
 # diver +3.7 / +3.1 %). runs/encoder-tuning/sweep.py has the sweeps.
 DELTA_LAMBDAS = (1.0,)
+# The pictures of a stream's weighed deltas come from the model's synthesis until its judge
+# (CodecModel.judge: torch's import, about 1.2 s of a core, and 0.6 GB) is built from the JUDGE_START-th
+# weighed delta on, and from the judge after the JUDGE_AFTER-th: a clip that weighs seldom (a still
+# camera: vtest's 100 frames weigh 7) never pays for the import, 1.2 s of its 3.5 s encode.
+JUDGE_START, JUDGE_AFTER = 8, 16
 RECENT_FRAMES = 12  # frames over which the colour fitter's rate (bits per frame) is averaged
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
@@ -365,6 +370,7 @@ class FrameEncoder:
         # Format 14.0: weigh keeping the learned prediction's fraction (two syntheses a weighed delta,
         # _fine_or_whole); False never keeps it (the `fast` preset: no pictures made while coding deltas).
         self.fine = fine
+        self._weighed = 0  # deltas whose pictures were weighed (_fine_or_whole)
         # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
         self._temporal: np.ndarray | None = None
@@ -578,14 +584,20 @@ class FrameEncoder:
         def bits(c: tuple) -> float:
             return c[2][0] + 8 * len(c[4]) + 8
 
+        # The frame as planes: the analysis's input is often a channels-last view, over which the
+        # errors' per-channel arithmetic ran 3 times slower (8-9 against 3 ms a 640x368 picture).
+        x = np.ascontiguousarray(x)
+
+        synthesize = self._judging()
+
         def errors(c: tuple) -> tuple[float, float]:
             state = c[0] + c[1] * self.unit
-            return picture_errors(self.model.synthesize(state_latent(state, self.unit, self.model.gains[self.level])), x)
+            return picture_errors(synthesize(state_latent(state, self.unit, self.model.gains[self.level])), x)
 
-        # The two pictures side by side, the fine one on the delta worker (ONNX Runtime's lanes run two
-        # calls at once and release the GIL): the frames' coding is the pipeline's one serial stage,
-        # and one synthesis after the other kept it waiting twice (351 frames of diver at 640x360
-        # through api.encode, two alternating rounds: 22.7 / 23.1 -> 20.5 / 21.0 s, the same bytes).
+        # The two pictures side by side, the fine one on the delta worker (ONNX Runtime's lanes run two calls at once,
+        # torch's too, and both release the GIL): the frames' coding is the pipeline's one serial
+        # stage, and one synthesis after the other kept it waiting twice (351 frames of diver at
+        # 640x360 through api.encode, two alternating rounds: 22.7 / 23.1 -> 20.5 / 21.0 s, the same bytes).
         job = _submit(errors, fine)
         try:
             mw, sw = errors(whole)
@@ -600,6 +612,19 @@ class FrameEncoder:
         take = (mf - mw) / mw + rate < -self.fine_margin and (sf - sw) / sw + rate < -self.fine_margin
         self.fine_choices[take] += 1
         return fine if take else whole
+
+    def _judging(self) -> Callable[[np.ndarray], np.ndarray]:
+        """What synthesizes the pictures of the delta being weighed: after the first JUDGE_AFTER weighed
+        deltas, the model's judging synthesis (CodecModel.judge: in bfloat16 where the CPU runs it
+        natively, half the time of the float32 one; built on a thread from the JUDGE_START-th weighed
+        delta on, and waited for if not yet there), before it the model's synthesis. Not built at the
+        encoder's start: GOP workers, forked after it, never weigh, and a fork must not catch a
+        thread in torch's import. The switch depends on the frames alone, never on timing, so an
+        encoder writes the same bytes on every run."""
+        self._weighed += 1
+        if self._weighed == JUDGE_START:
+            self.model.prepare_judge()
+        return self.model.judge if self._weighed > JUDGE_AFTER else self.model.synthesize
 
     def _lam(self) -> float:
         """The delta_lambdas factor of the delta being coded (the _since_key-th after its keyframe;
