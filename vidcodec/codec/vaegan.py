@@ -594,10 +594,11 @@ class FrameEncoder:
             state = c[0] + c[1] * self.unit
             return picture_errors(synthesize(state_latent(state, self.unit, self.model.gains[self.level])), x)
 
-        # The two pictures side by side, the fine one on the delta worker (ONNX Runtime's lanes run two calls at once,
-        # torch's too, and both release the GIL): the frames' coding is the pipeline's one serial
-        # stage, and one synthesis after the other kept it waiting twice (351 frames of diver at
-        # 640x360 through api.encode, two alternating rounds: 22.7 / 23.1 -> 20.5 / 21.0 s, the same bytes).
+        # The two pictures side by side, the fine one on the delta worker (ONNX Runtime's lanes run two
+        # calls at once, torch's too, and both release the GIL): the frames' coding is the pipeline's
+        # one serial stage, and one synthesis after the other kept it waiting twice (351 frames of diver
+        # at 640x360 through api.encode, two alternating rounds: 22.7 / 23.1 -> 20.5 / 21.0 s, the same
+        # bytes). One call of both (a batch of 2) was no faster with the judge (bikes, 2026-12-05).
         job = _submit(errors, fine)
         try:
             mw, sw = errors(whole)

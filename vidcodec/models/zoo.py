@@ -366,7 +366,6 @@ class CodecModel:
                 out = _numpy(self._run_modules()[1](self._input(y)).float())
         return np.clip(out, 0.0, 1.0, out=out)
 
-
     def prepare_judge(self) -> None:
         """Start building :meth:`judge`'s synthesis on a thread (torch's import with it, about a second
         of a core), so that the encoder's first weighed delta seldom waits for it."""
