@@ -35,7 +35,6 @@ import numpy as np
 
 
 def dump(frames: int, out: str, clips: list[str]) -> None:
-    from vidcodec import api
     from vidcodec.codec import vaegan
 
     os.makedirs(out, exist_ok=True)
@@ -58,6 +57,14 @@ def dump(frames: int, out: str, clips: list[str]) -> None:
         return fine if take else whole
 
     vaegan.FrameEncoder._fine_or_whole = fine_or_whole
+    encode_each(clips, frames, clip_name, count)
+
+
+def encode_each(clips: list[str], frames: int, clip_name: list[str], count: list[int]) -> None:
+    """Encode the first ``frames`` of each clip with the defaults (to a file thrown away), naming the
+    clip in ``clip_name[0]`` meanwhile and printing the decisions dumped so far after each."""
+    from vidcodec import api
+
     for clip in clips:
         clip_name[0] = os.path.basename(clip)
         with tempfile.TemporaryDirectory() as tmp:
