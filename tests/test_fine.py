@@ -239,7 +239,7 @@ def test_the_judge_is_the_bfloat16_synthesis_only_for_onnx_runtime_on_a_bfloat16
     from vidcodec import runtime
 
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CPU])
+    monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CPU])  # whether or not torch sees CUDA
     monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
     assert zoo.judges_in_bf16("ort") and zoo.judges_in_bf16("int8")
     assert not zoo.judges_in_bf16("torch") and not zoo.judges_in_bf16("bf16")  # those judge with their own synthesis
@@ -260,15 +260,60 @@ def test_the_judges_pictures_weigh_as_the_synthesis_does(tiny_model_dir):
     (x, y), = _pan(m, frames=1, w=128, h=96)
     state = np.rint(y * m.gains[1][:, None, None] * 16).astype(np.int64)
     latent = (state.astype(np.float32) / (16 * m.gains[1][:, None, None]))[None]
-    judged, exact = m.judge(latent), m.synthesize(latent)
-    assert judged.shape == exact.shape and judged.dtype == np.float32
-    assert 0.0 <= judged.min() and judged.max() <= 1.0
-    if zoo.judges_in_bf16("ort"):  # bfloat16: 8 significant bits
-        assert np.abs(judged - exact).max() < 0.05
+    exact = m.synthesize(latent)
+    # the bfloat16 synthesis itself (emulated where the CPU lacks bfloat16: slower, the same values)
+    for judged in (m._bf16_synthesis()(latent), m.judge(latent)):
+        assert judged.shape == exact.shape and judged.dtype == np.float32
+        assert 0.0 <= judged.min() and judged.max() <= 1.0
+        assert np.abs(judged - exact).max() < 0.05  # bfloat16: 8 significant bits
         (mj, sj), (me, se) = picture_errors(judged, x), picture_errors(exact, x)
         assert mj == pytest.approx(me, rel=0.02) and sj == pytest.approx(se, rel=0.02)
-    else:
-        np.testing.assert_array_equal(judged, exact)
+    if not zoo.judges_in_bf16("ort"):
+        np.testing.assert_array_equal(m.judge(latent), exact)
+
+
+def test_an_encoder_writes_the_same_bytes_whether_or_not_the_judge_was_built(tiny_model_dir, monkeypatch):
+    from vidcodec.codec import vaegan
+
+    monkeypatch.setattr(vaegan, "JUDGE_START", 1)
+    monkeypatch.setattr(vaegan, "JUDGE_AFTER", 1)
+    m = zoo.load("vaegan-tiny", backend="ort")
+    monkeypatch.setattr(m, "_judge", None)  # models are shared: none built yet
+    monkeypatch.setattr(m, "_judge_thread", None)
+    frames = _pan(m, frames=6)
+    runs = []
+    for _ in range(2):  # the first builds the judge while it codes, the second finds it built
+        enc = FrameEncoder(m, 1, gop=20, predictor=m.subpel)
+        runs.append(_code(enc, FrameDecoder(m, frames[0][1].shape, predictor=m.subpel), frames))
+        assert enc._weighed >= 2  # the judge made the pictures of the later ones
+    assert runs[0] == runs[1]
+
+
+def test_a_fork_waits_for_a_judge_being_built(tiny_model_dir, monkeypatch):
+    import os
+    import threading
+    import time
+
+    m = zoo.load("vaegan-tiny", backend="ort")
+    monkeypatch.setattr(m, "_judge", None)
+    monkeypatch.setattr(m, "_judge_thread", None)
+    release = threading.Event()
+
+    def slow():
+        release.wait(5)
+        time.sleep(0.2)
+        m._judge = m.synthesize
+
+    monkeypatch.setattr(m, "_build_judge", slow)
+    m.prepare_judge()
+    thread = m._judge_thread
+    assert thread.is_alive() and not thread.daemon
+    release.set()
+    pid = os.fork()  # as a GOP-parallel pool forks its workers
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert not thread.is_alive()  # joined before the fork
 
 
 def test_a_judge_that_cannot_be_built_is_the_synthesis_with_a_warning(tiny_model_dir, monkeypatch, caplog):

@@ -368,10 +368,13 @@ class CodecModel:
 
     def prepare_judge(self) -> None:
         """Start building :meth:`judge`'s synthesis on a thread (torch's import with it, about a second
-        of a core), so that the encoder's first weighed delta seldom waits for it."""
+        of a core), so that the encoder's first weighed delta seldom waits for it. Not a daemon: the
+        interpreter's exit waits for it rather than stop it inside torch's import, and so does a fork
+        (:func:`_finish_judges`)."""
         with self._judge_lock:
             if self._judge_thread is None:
-                self._judge_thread = threading.Thread(target=self._build_judge, name="vidcodec-judge", daemon=True)
+                self._judge_thread = threading.Thread(target=self._build_judge, name="vidcodec-judge")
+                _JUDGES.append(self._judge_thread)
                 self._judge_thread.start()
 
     def judge(self, y: np.ndarray) -> np.ndarray:
@@ -418,16 +421,31 @@ class CodecModel:
 
 
 def judges_in_bf16(backend: str) -> bool:
-    """Whether :meth:`CodecModel.judge` runs the synthesis in bfloat16 for a model on ``backend``: an
-    ONNX Runtime backend without CUDA, on a CPU whose flags name bfloat16 instructions and whose
-    oneDNN uses them, with torch on the CPU (``$VIDCODEC_TORCH_DEVICE`` unset or cpu)."""
+    """Whether :meth:`CodecModel.judge` runs the synthesis in bfloat16 (on the CPU) for a model on
+    ``backend``: an ONNX Runtime backend without CUDA, on a CPU whose flags name bfloat16
+    instructions and whose oneDNN uses them (torch is imported only past the first two checks)."""
     from .. import runtime
 
     if backend not in ORT_BACKENDS or not runtime.cpu_flags() & {"avx512_bf16", "amx_bf16"}:
         return False
     if runtime.CUDA in runtime.default_providers():
         return False
-    return torch_device().type == "cpu" and cpu_has_bf16()
+    return cpu_has_bf16()
+
+
+# Judge threads started in this process (CodecModel.prepare_judge): a fork waits for them, so that no
+# child starts with a lock of torch's import (or the dynamic loader's) held by a thread it lacks.
+_JUDGES: list[threading.Thread] = []
+
+
+def _finish_judges() -> None:
+    for thread in _JUDGES:
+        if thread is not threading.current_thread():
+            thread.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_judges)
 
 
 @lru_cache(maxsize=1)
