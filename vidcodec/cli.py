@@ -32,7 +32,7 @@ from .codec import (
     PRESETS,
     SUBPEL_MODES,
 )
-from .errors import UsageError, VidcodecError
+from .errors import NO_ROOM, UsageError, VidcodecError
 from .models.zoo import BACKENDS
 from .outputs import writable_folder
 
@@ -854,15 +854,13 @@ def _refuse_urls(args: argparse.Namespace) -> None:
 def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
     """An OSError in words, as ffmpeg gives it: the file it concerns, then the system's reason; a write
     that failed for lack of room (no file named) is the output's."""
-    import errno
-
     reason = e.strerror or str(e)
     if type(e).__module__.split(".")[0] == "av" and str(e.filename).endswith("()"):
         return f"{reason} ({e.filename})"  # PyAV's "filename" is then the FFmpeg call that failed
     if e.filename is not None:
         return f"{e.filename} -> {e.filename2}: {reason}" if e.filename2 is not None else f"{e.filename}: {reason}"
     out = getattr(args, "output", None) or getattr(args, "to", None)
-    if out not in (None, "-") and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if out not in (None, "-") and e.errno in NO_ROOM:
         return f"cannot write {out}: {reason}"  # (the stdin spool's own failures say so themselves)
     return reason
 

@@ -6,6 +6,11 @@ errors, 1 for runtime failures.
 
 from __future__ import annotations
 
+import errno
+
+# What an OSError's errno says when a write found no room: the disk full, the quota used, the file too large
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
 
 class VidcodecError(Exception):
     """Base class of every error vidcodec raises on purpose."""

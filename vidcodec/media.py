@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import heapq
 import io
 import logging
@@ -47,7 +46,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
-from .errors import InputError, OutputExistsError, Stopped, UsageError, VidcodecError
+from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError
 from .urls import is_url
 
 if TYPE_CHECKING:
@@ -692,7 +691,7 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
             spool.write(head)
             shutil.copyfileobj(stdin, spool, _SPOOL_CHUNK)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            if exc.errno not in NO_ROOM:
                 raise
             raise InputError(f"cannot keep stdin in a temporary file in {tempfile.gettempdir()} (this format is "
                              f"read from a file): {exc.strerror}; set TMPDIR to a folder with room") from exc

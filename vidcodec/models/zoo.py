@@ -368,7 +368,7 @@ class CodecModel:
 
     def prepare_judge(self) -> None:
         """Start building :meth:`judge`'s synthesis on a thread (torch's import with it, about a second
-        of a core), so that the encoder's first weighed delta seldom waits for it. Not a daemon: the
+        of a core), so that the first delta it judges seldom waits for it. Not a daemon: the
         interpreter's exit waits for it rather than stop it inside torch's import, and so does a fork
         (:func:`_finish_judges`)."""
         with self._judge_lock:
