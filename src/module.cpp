@@ -17,6 +17,7 @@
 
 #include "delta.hpp"
 #include "elias.hpp"
+#include "picture.hpp"
 #include "prefilter.hpp"
 
 namespace nb = nanobind;
@@ -245,6 +246,40 @@ nb::ndarray<nb::numpy, uint8_t, nb::ndim<3>> denoise(const Rgb8 &frame, const st
     return owned(out.release(), shape);
 }
 
+using FloatPicture = nb::ndarray<const float, nb::ndim<3>, nb::device::cpu>;  // any strides
+using Reference = nb::ndarray<const float, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+
+vidcodec::Planes planes_of(const FloatPicture &p, size_t h, size_t w, const char *name) {
+    if (p.shape(0) != 3 || p.shape(1) < h || p.shape(2) < w)
+        throw std::invalid_argument(std::string(name) + " must be 3 x H x W with H >= h and W >= w");
+    if (p.stride(2) != 1) throw std::invalid_argument(std::string(name) + "'s rows must be contiguous");
+    return {p.data(), p.stride(0), p.stride(1)};
+}
+
+nb::ndarray<nb::numpy, float, nb::ndim<3>> reference(const FloatPicture &x, size_t h, size_t w) {
+    if (h == 0 || w == 0) throw std::invalid_argument("h and w must be positive");
+    const vidcodec::Planes planes = planes_of(x, h, w, "x");
+    auto out = std::make_unique<std::vector<float>>(3 * h * w);
+    {
+        nb::gil_scoped_release unlocked;  // `x` is kept alive by the caller
+        vidcodec::ssim_reference(planes, h, w, out->data());
+    }
+    const size_t shape[3] = {3, h, w};
+    return owned(out.release(), shape);
+}
+
+std::tuple<double, double> errors(const FloatPicture &picture, const FloatPicture &x, const Reference &ref) {
+    const size_t h = ref.shape(1), w = ref.shape(2);
+    if (ref.shape(0) != 3 || h == 0 || w == 0) throw std::invalid_argument("reference must be 3 x h x w");
+    const vidcodec::Planes a = planes_of(picture, h, w, "picture"), b = planes_of(x, h, w, "x");
+    std::pair<double, double> got;
+    {
+        nb::gil_scoped_release unlocked;  // the arrays are kept alive by the caller
+        got = vidcodec::picture_errors(a, b, ref.data(), h, w);
+    }
+    return {got.first, got.second};
+}
+
 }  // namespace
 
 NB_MODULE(_native, m) {
@@ -281,4 +316,10 @@ NB_MODULE(_native, m) {
     m.def("temporal_denoise", &denoise, "frame"_a, "others"_a, "weights"_a,
           "The prefilter's weighted temporal mean (H,W,3) uint8 of `frame` and `others`; see "
           "vidcodec.codec.prefilter.denoise.");
+    m.def("ssim_reference", &reference, "x"_a, "h"_a, "w"_a,
+          "(3, h, w) float32: the luma, 8x8 box mean and box variance of the top-left h x w of a (3, H, W) "
+          "float32 frame; see vidcodec.codec.vaegan.PictureJudge.");
+    m.def("picture_errors", &errors, "picture"_a, "x"_a, "reference"_a,
+          "(mean squared error, 1 - SSIM) of a (3, H, W) float32 picture against the frame `x` over the "
+          "reference's h x w (ssim_reference of `x`); see vidcodec.codec.vaegan.picture_errors.");
 }

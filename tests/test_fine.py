@@ -18,7 +18,9 @@ from vidcodec.codec.vaegan import (
     KEY,
     FrameDecoder,
     FrameEncoder,
+    PictureErrors,
     picture_errors,
+    picture_errors_numpy,
     to_tensor,
 )
 from vidcodec.errors import CoderError, UsageError
@@ -149,6 +151,49 @@ def test_picture_errors_are_mse_and_one_minus_ssim():
     assert m1 == pytest.approx(float(np.mean((noisy - x) ** 2)), rel=1e-5)
     assert 0 < s1 < s2 <= 1.0 + 1e-6  # a flat picture has none of the structure
     assert picture_errors(np.pad(x, ((0, 0), (0, 0), (0, 16), (0, 16))), x) == picture_errors(x, x)  # common size
+
+
+@pytest.mark.parametrize("h, w", [(368, 640), (33, 17), (3, 5), (1, 9), (9, 1), (8, 8)])
+def test_the_cores_picture_errors_are_the_numpy_definitions(h, w):
+    rng = np.random.default_rng(h * 1000 + w)
+    x = rng.uniform(0, 1, (1, 3, h, w)).astype(np.float32)
+    # a picture near the frame (small differences: the structure term near 0), one far from it
+    for noise in (0.01, 0.3):
+        out = np.clip(x + rng.normal(0, noise, x.shape), 0, 1).astype(np.float32)
+        mse, structure = picture_errors(out, x)
+        m0, s0 = picture_errors_numpy(out, x)
+        # (1 - SSIM near 0 keeps float32's absolute rounding of the mean SSIM, a few 1e-7)
+        assert mse == pytest.approx(m0, rel=1e-5) and structure == pytest.approx(s0, rel=1e-4, abs=5e-7)
+
+
+def test_picture_errors_take_views_other_types_and_a_larger_picture():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (1, 3, 48, 64)).astype(np.float32)
+    out = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+    against = PictureErrors(x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2))  # a channels-last view
+    want = picture_errors_numpy(out, x)
+    assert against(out) == pytest.approx(want, rel=1e-5)
+    assert against(out.astype(np.float64)) == pytest.approx(want, rel=1e-5)
+    assert against(np.asfortranarray(out)) == pytest.approx(want, rel=1e-5)
+    larger = np.pad(out, ((0, 0), (0, 0), (0, 16), (0, 16)), constant_values=1.0)
+    assert against(larger) == against(out)  # over the frame's size
+    smaller = out[:, :, :40, :56]
+    assert against(smaller) == pytest.approx(picture_errors_numpy(smaller, x), rel=1e-5)  # the common size
+
+
+def test_the_cores_picture_errors_refuse_what_they_cannot_read():
+    from vidcodec.native import core
+
+    x = np.zeros((3, 8, 8), np.float32)
+    ref = core.ssim_reference(x, 8, 8)
+    with pytest.raises(ValueError, match="3 x H x W"):
+        core.picture_errors(np.zeros((3, 4, 8), np.float32), x, ref)  # smaller than the reference
+    with pytest.raises(ValueError, match="contiguous"):
+        core.picture_errors(np.zeros((3, 8, 16), np.float32)[:, :, ::2], x, ref)
+    with pytest.raises(ValueError, match="positive"):
+        core.ssim_reference(x, 0, 8)
+    with pytest.raises(ValueError, match="3 x H x W"):
+        core.ssim_reference(np.zeros((1, 8, 8), np.float32), 8, 8)
 
 
 def test_the_fast_preset_codes_what_whole_choices_code_without_making_pictures(tiny_model_dir, monkeypatch):
@@ -330,3 +375,49 @@ def test_a_judge_that_cannot_be_built_is_the_synthesis_with_a_warning(tiny_model
     with caplog.at_level("WARNING", logger="vidcodec"):
         np.testing.assert_array_equal(m.judge(latent), m.synthesize(latent))
     assert any("no oneDNN here" in r.getMessage() and "float32" in r.getMessage() for r in caplog.records)
+
+
+def test_a_colour_fit_of_a_weighed_delta_takes_its_picture_instead_of_making_one(tiny_model_dir, monkeypatch):
+    from vidcodec.codec import colour
+
+    m = zoo.load("vaegan-tiny", backend="ort")
+    frames = _pan(m, frames=5)
+    made = []
+
+    def synthesize(y):
+        made.append(1)
+        return m.synthesize(y)
+
+    def run(reuse: bool) -> tuple[list, int, list]:
+        if not reuse:  # the fitter makes its own picture of every delta it fits
+            delta = colour.Fitter.delta
+            monkeypatch.setattr(colour.Fitter, "delta",
+                                lambda self, latent, source, bits=None, picture=None: delta(self, latent, source, bits))
+        fitter = colour.Fitter(synthesize, 256, 192, refresh=1)  # a fit on every delta
+        enc = FrameEncoder(m, 1, gop=10, predictor=m.subpel, colour=fitter)
+        fits, fitted = [], []
+        solve = colour.fit
+        monkeypatch.setattr(colour, "fit", lambda *a: fitted.append(solve(*a)) or fitted[-1])
+        fit = fitter._fit
+        fitter._fit = lambda *a: fits.append(len(a) > 3 and a[3] is not None) or fit(*a)
+        made.clear()
+        dec = FrameDecoder(m, frames[0][1].shape, predictor=m.subpel)
+        payloads = []
+        for x, y in frames:
+            coded = enc.encode_latent(y, x)
+            payload = colour.split(coded.payload)[1] if coded.flags & colour.FLAG else coded.payload
+            state, _ = dec.decode_symbols(coded.kind, payload)
+            np.testing.assert_array_equal(state, enc._prev)
+            payloads.append((coded.kind, coded.flags, coded.payload))
+        monkeypatch.undo()
+        return payloads, len(made), fits, [f.terms.tolist() for f in fitted]
+
+    weighed = []
+    real = FrameEncoder._fine_or_whole
+    monkeypatch.setattr(FrameEncoder, "_fine_or_whole", lambda self, *a: weighed.append(1) or real(self, *a))
+    reused, made_reusing, fits, terms = run(True)
+    assert weighed and sum(fits) == len(weighed) and len(fits) == len(frames)  # the key's fit makes its picture
+    plain, made_plain, _, plain_terms = run(False)
+    assert made_plain - made_reusing == len(weighed)
+    # before the judge, the delta's pictures are the synthesis's own: the same fits, the same bytes
+    assert terms == plain_terms and len(terms) == len(frames) and reused == plain

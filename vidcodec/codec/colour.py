@@ -214,13 +214,14 @@ class Fitter:
         return self._fit(latent, sample, frame_bits)
 
     def delta(self, latent: Callable[[], np.ndarray], source: np.ndarray,
-              frame_bits: float | None = None) -> Correction | None:
+              frame_bits: float | None = None, picture: np.ndarray | None = None) -> Correction | None:
         """A new correction for a delta frame, when one is due (:class:`Schedule`) and pays; else None.
-        ``latent()`` gives the frame's decoded latent (made only when a fit is due)."""
+        ``latent()`` gives the frame's decoded latent (made only when a fit is due); ``picture``, if
+        given, is its picture (1,3,H',W') as the encoder synthesized it already (then none is made)."""
         sample = self.sample(source)
         if not self.schedule.due(False, source_mean(sample)):
             return None
-        return self._fit(latent(), sample, frame_bits)
+        return self._fit(latent() if picture is None else None, sample, frame_bits, picture)
 
     def min_gain(self, frame_bits: float | None) -> float:
         """The fraction of a frame's squared error a new correction must save to be sent."""
@@ -228,9 +229,12 @@ class Fitter:
             return MIN_GAIN
         return max(MIN_GAIN, COST_FACTOR * 8 * SIZE / (max(self.refresh, 1) * frame_bits))
 
-    def _fit(self, latent: np.ndarray, sample: np.ndarray, frame_bits: float | None) -> Correction | None:
+    def _fit(self, latent: np.ndarray | None, sample: np.ndarray, frame_bits: float | None,
+             picture: np.ndarray | None = None) -> Correction | None:
         s = self.stride
-        picture = np.ascontiguousarray(self.synthesize(latent)[0, :, : self.height : s, : self.width : s])
+        if picture is None:
+            picture = self.synthesize(latent)
+        picture = np.ascontiguousarray(picture[0, :, : self.height : s, : self.width : s])
         source = sample.astype(np.float64)
         correction = fit(picture, source)
         before = squared_error(picture, source, self.current)
