@@ -318,7 +318,7 @@ NB_MODULE(_native, m) {
           "vidcodec.codec.prefilter.denoise.");
     m.def("ssim_reference", &reference, "x"_a, "h"_a, "w"_a,
           "(3, h, w) float32: the luma, 8x8 box mean and box variance of the top-left h x w of a (3, H, W) "
-          "float32 frame; see vidcodec.codec.vaegan.PictureJudge.");
+          "float32 frame; see vidcodec.codec.vaegan.PictureErrors.");
     m.def("picture_errors", &errors, "picture"_a, "x"_a, "reference"_a,
           "(mean squared error, 1 - SSIM) of a (3, H, W) float32 picture against the frame `x` over the "
           "reference's h x w (ssim_reference of `x`); see vidcodec.codec.vaegan.picture_errors.");

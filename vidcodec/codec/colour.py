@@ -168,7 +168,9 @@ class Fitter:
     keyframe's: against none), and, when the caller gives the stream's recent bits per frame, by
     :data:`COST_FACTOR` times its bits over those of the ``refresh`` frames it covers.
     ``refresh`` > 0: every ``refresh`` frames after a keyframe a delta is fitted too, and carries a
-    new correction when it pays (one more synthesis each time); see :class:`Schedule`.
+    new correction when it pays (one more synthesis each time, unless the caller gives the picture it
+    already made: the encoder's weighed deltas, whose picture may be its bfloat16 judge's, about 60 dB
+    from the synthesis's; see FrameEncoder._fine_or_whole); see :class:`Schedule`.
 
     The fit, its gain and the mean colour are measured on the pixels of a grid
     (:func:`sample_stride`; ``source`` arguments are the frame as given to the analysis,
