@@ -1,8 +1,9 @@
-// Encoder-side picture errors (vidcodec/codec/vaegan.py picture_errors specifies them in numpy): the
+// Encoder-side picture errors (vidcodec/codec/vaegan.py picture_errors_numpy specifies them in numpy): the
 // mean squared error and 1 - SSIM (luma, 8x8 box windows) of a synthesized picture against the frame,
 // in one pass over memory and without the GIL. The frame's own planes (its luma, box mean and box
 // variance) are worked out once per frame (ssim_reference) and shared by the pictures weighed against
-// it. float32 planes and sums as numpy's (and OpenCV's box filter), each row's terms summed in double.
+// it. float32 planes and sums as numpy's (and OpenCV's box filter); a row's terms are summed in eight float
+// lanes, the rows in double.
 #pragma once
 
 #include <cstddef>
