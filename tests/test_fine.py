@@ -388,7 +388,7 @@ def test_a_colour_fit_of_a_weighed_delta_takes_its_picture_instead_of_making_one
         made.append(1)
         return m.synthesize(y)
 
-    def run(reuse: bool) -> tuple[list, int, list]:
+    def run(reuse: bool) -> tuple[list, int, list, list]:
         if not reuse:  # the fitter makes its own picture of every delta it fits
             delta = colour.Fitter.delta
             monkeypatch.setattr(colour.Fitter, "delta",

@@ -245,8 +245,9 @@ def picture_errors_numpy(out: np.ndarray, x: np.ndarray) -> tuple[float, float]:
 class PictureErrors:
     """:func:`picture_errors_numpy` of pictures against one frame ``x`` (1,3,H,W) float32, the
     frame's own planes (luma, box mean and variance) worked out once: the C++ core's, in one pass
-    over a picture without the GIL (a 640x368 picture 1.3 ms, against 5.2 for the numpy definition
-    twice per weighed delta, 2026-12-05). Safe to call from two threads at once."""
+    over a picture without the GIL (at 640x368 the frame's planes 0.87 ms once and 1.3 ms a picture,
+    against 5.2 ms a picture for the numpy definition, 2026-12-05). Safe to call from two threads
+    at once."""
 
     def __init__(self, x: np.ndarray) -> None:
         # The planes contiguous: the analysis's input is often a channels-last view.
