@@ -84,6 +84,38 @@ def test_calibrated_int8_analysis_is_close_to_float_and_its_streams_decode(model
     assert cached[0].stat().st_mtime_ns == before  # built once, then taken from the cache
 
 
+def test_the_8bit_graphs_gdn_abs_is_a_leaky_relu_with_the_same_latents(model_dir, tmp_path):
+    import onnxruntime as ort
+
+    assert int8.main(["vaegan-tiny", str(_pictures(tmp_path / "pics")), "--count", "3"]) == 0
+    zoo.load("vaegan-tiny", backend="int8").ort  # noqa: B018 - builds the graph
+    folder = Path(runtime.cached_export(zoo.load("vaegan-tiny"))["analysis"]).parent
+    graph = onnx.load(str(next(folder.glob("analysis-int8-*.onnx"))))
+    made_by = {out: n.op_type for n in graph.graph.node for out in n.output}
+    leaky = [n for n in graph.graph.node if n.op_type == "LeakyRelu"]
+    assert leaky and all(made_by.get(n.input[0]) == "DequantizeLinear" for n in leaky)
+    assert all(a.f == -1.0 for n in leaky for a in n.attribute if a.name == "alpha")
+    # no |x| of an 8-bit tensor is left in float32 (the GDNs' |beta| of constants stays)
+    assert not [n for n in graph.graph.node if n.op_type == "Abs" and made_by.get(n.input[0]) == "DequantizeLinear"]
+    # the graph with Abs back computes the same latents
+    with_abs = onnx.load(str(next(folder.glob("analysis-int8-*.onnx"))))
+    for n in with_abs.graph.node:
+        if n.op_type == "LeakyRelu":
+            n.op_type = "Abs"
+            del n.attribute[:]
+    assert int8.abs_as_leaky_relu(with_abs) == len(leaky)  # and the rewrite finds them again
+    for n in with_abs.graph.node:
+        if n.op_type == "LeakyRelu":
+            n.op_type = "Abs"
+            del n.attribute[:]
+    x = to_tensor(cv2.GaussianBlur(np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8), (0, 0), 2))
+    runs = []
+    for model in (graph, with_abs):
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        runs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 def test_new_ranges_make_a_new_quantized_graph(model_dir, tmp_path):
     pics = _pictures(tmp_path / "pics")
     assert int8.main(["vaegan-tiny", str(pics), "--count", "2", "--out", str(tmp_path / "a.json")]) == 0
