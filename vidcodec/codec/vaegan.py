@@ -401,9 +401,9 @@ class FrameEncoder:
         # _fine_or_whole); False never keeps it (the `fast` preset: no pictures made while coding deltas).
         self.fine = fine
         self._weighed = 0  # deltas whose pictures were weighed (_fine_or_whole)
-        # The pictures of the last weighed delta: {id of a candidate: its picture} (_fine_or_whole),
-        # and the picture of the frame just coded when it was one of them (encode_latent)
-        self._pictures: dict[int, np.ndarray] = {}
+        # The candidate the last weighed delta chose, with its picture (_fine_or_whole), and the
+        # picture of the frame just coded when it is that candidate's (encode_latent's colour fit)
+        self._judged: tuple[tuple, np.ndarray] | None = None
         self._picture: np.ndarray | None = None
         # Format 8.0: the next delta's temporal context offsets (context.temporal_offsets of the last
         # delta's residuals; t = 0 everywhere after a keyframe); None without a temporal context.
@@ -462,7 +462,7 @@ class FrameEncoder:
         """Code one frame's latent (C,h,w) float32 from the analysis transform (``x``: the frame as
         given to the analysis, needed only with a refiner or a colour fitter: without it no frame gets
         a colour correction)."""
-        self._picture, self._pictures = None, {}
+        self._picture, self._judged = None, None
         coded = self._encode_latent(y, x)
         if self.colour is not None and x is not None:
             coded = self.corrected(coded, lambda: self._prev, x, self._picture)
@@ -561,7 +561,8 @@ class FrameEncoder:
             if len(delta.payload) > self.scene_cut * len(key.payload):
                 return self._rate_key(y) if self.rate is not None else self._commit(key, symbols)
         self._since_key += 1
-        self._picture = self._pictures.get(id(winner))
+        if self._judged is not None and self._judged[0] is winner:
+            self._picture = self._judged[1]
         self._prev = pred + d * self.unit
         self._prev_selectors = plan[2].copy()
         if self.temporal:
@@ -626,7 +627,7 @@ class FrameEncoder:
         against = PictureErrors(x)
         synthesize = self._judging()
 
-        pictures: dict[int, np.ndarray] = {}
+        pictures: dict[int, np.ndarray] = {}  # by the candidate's id
 
         def errors(c: tuple) -> tuple[float, float]:
             state = c[0] + c[1] * self.unit
@@ -657,7 +658,7 @@ class FrameEncoder:
         # synthesis's own. Fits on it (the first 150 frames of bikes and Megamind, 30 fits) saved the
         # same share of the frame's squared error to within 0.0006; two of the 30 sent no correction
         # where the exact picture's fit would have sent one saving 0.5 %, the least that is sent.
-        self._pictures = {id(chosen): pictures[id(chosen)]}
+        self._judged = (chosen, pictures[id(chosen)])
         return chosen
 
     def _judging(self) -> Callable[[np.ndarray], np.ndarray]:

@@ -404,13 +404,8 @@ class CodecModel:
         """The synthesis in bfloat16 on the CPU, channels-last, as a function of latents (B,C,h,w)."""
         import torch
 
-        from .vaegan import Synthesis
-
-        c = self.config
-        net = Synthesis(c.dec_channels, c.latent_channels, c.dec_last_channels).eval()
-        net.load_state_dict({k[len("synthesis."):]: torch.from_numpy(v) for k, v in self._weights.items()
-                             if k.startswith("synthesis.")})
-        net = net.to(torch.bfloat16, memory_format=torch.channels_last)
+        # a copy of the float32 module (built on first use), as the bf16 backend's own (_run_modules)
+        net = copy.deepcopy(self.synthesis).to(torch.bfloat16, memory_format=torch.channels_last)
 
         def run(y: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
