@@ -339,8 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
                     default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium",
                              "x264-intra", "jpeg"],
                     help="codecs to run (x264-intra: x264 medium with every frame a keyframe, for "
-                    "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast, vidcodec-int8 and vidcodec-ort: "
-                    "with --backend int8 or ort, against which the table gives vidcodec's BD-rate)")
+                    "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast; vidcodec-int8, vidcodec-ort and "
+                    "vidcodec-bf16: with --backend int8, ort or bf16; against these the table gives vidcodec's "
+                    "BD-rate)")
     ev.add_argument("--qualities", nargs="+", type=int, metavar="Q", help="vidcodec quality levels (default all)")
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "

@@ -42,13 +42,14 @@ REFERENCES = {
     # x264-medium's video points beside it, it shows whether a gap is in the keyframes or in the deltas.
     "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
-# vidcodec-fast: `vidcodec encode --preset fast`; vidcodec-int8 and vidcodec-ort: `--backend int8`
-# and `--backend ort` (the default, auto, is one of them: zoo.resolve_backend). Not in eval's default
+# vidcodec-fast: `vidcodec encode --preset fast`; vidcodec-int8, vidcodec-ort and vidcodec-bf16:
+# `--backend int8`, `ort` and `bf16` (the default, auto, is one of them: zoo.resolve_backend). Not in eval's default
 # list: another full sweep of levels each; with one the table has vidcodec's BD-rate against it,
 # what the default preset buys or what the 8-bit analysis costs.
 VARIANTS = {"vidcodec": {}, "vidcodec-ort": {"backend": "ort"}, "vidcodec-int8": {"backend": "int8"},
-            "vidcodec-fast": {"preset": "fast"}}  # encode's settings of each, in main_codec's order
-CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", *REFERENCES, "jpeg")
+            "vidcodec-bf16": {"backend": "bf16"}, "vidcodec-fast": {"preset": "fast"}}  # encode's settings of each, in main_codec's order
+CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", "vidcodec-bf16",
+          *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
 
@@ -137,7 +138,7 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
                     backend: str = "auto") -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
     encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; ``backend``: its
-    --backend, "int8" named vidcodec-int8, "ort" vidcodec-ort; each encode's wall seconds are appended
+    --backend, "int8" named vidcodec-int8, "ort" vidcodec-ort, "bf16" vidcodec-bf16; each encode's wall seconds are appended
     to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
@@ -229,7 +230,7 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
 
 def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
     """UsageError unless every name is one of :data:`CODECS` (and, for vidcodec-int8, ``model`` has
-    its 8-bit analysis's ranges)."""
+    its 8-bit analysis's ranges; for vidcodec-bf16, the machine runs bfloat16 natively)."""
     codecs = list(codecs)
     unknown = [c for c in codecs if c not in CODECS]
     if unknown:
@@ -239,6 +240,8 @@ def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
 
         info = zoo.find(model)
         existing_ranges(info.name, info.weights)
+    if "vidcodec-bf16" in codecs:
+        zoo.check_bf16(zoo.torch_device())
 
 
 def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: Iterable[str] = CODECS,
@@ -393,7 +396,7 @@ def bd_rate_pair(ref: list[RDPoint], test: list[RDPoint]) -> tuple[float | None,
 
 def main_codec(points: list[RDPoint]) -> str:
     """The vidcodec variant the tables are about: ``vidcodec`` (the default encoder) when it was run,
-    else the first of vidcodec-ort, vidcodec-int8 and vidcodec-fast that was."""
+    else the first of vidcodec-ort, vidcodec-int8, vidcodec-bf16 and vidcodec-fast that was."""
     run = {p.codec for p in points}
     return next((c for c in VARIANTS if c in run), "vidcodec")
 
