@@ -42,3 +42,17 @@ def test_refined_latent_has_lower_loss_and_round_trips(clip, tmp_path, tiny_mode
     assert s.frames == 12 and len(list(vidcodec.frames(tmp_path / "r.gvc"))) == 12
     with pytest.raises(UsageError):
         vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", quality=2, refine=-1)
+
+
+@pytest.mark.parametrize("backend", ["torch", "bf16"])
+def test_refining_after_the_torch_backends_analysis_has_gradients(clip, tiny_model_dir, backend):
+    # The torch backends analyze in inference mode; the modules built there first once had inference
+    # tensors as parameters, and the refiner's backward pass through the synthesis failed.
+    if backend == "bf16" and not zoo.cpu_has_bf16():
+        pytest.skip("no native bfloat16 on this CPU")
+    m = zoo.CodecModel(zoo.find("vaegan-tiny"), backend)  # a fresh model: its modules not built yet
+    with media.open_source(clip) as src:
+        x = to_tensor(next(iter(src)).rgb)
+    ys = m.analyze(x)[0] * m.gains[1][:, None, None]  # builds the modules, in inference mode
+    r = Refiner(m, 5)
+    assert r.loss(x, r.refine(x, ys, 1), 1) <= r.loss(x, ys, 1)

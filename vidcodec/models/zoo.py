@@ -211,15 +211,18 @@ class CodecModel:
                 from .vaegan import Analysis, Synthesis
 
                 c = self.config
-                modules = (Analysis(c.enc_channels, c.latent_channels).eval(),
-                           Synthesis(c.dec_channels, c.latent_channels, c.dec_last_channels).eval())
-                for prefix, module in zip(("analysis.", "synthesis."), modules):
-                    module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
-                                            for k, v in self._weights.items() if k.startswith(prefix)})
-                    if self.backend not in ORT_BACKENDS:
-                        # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
-                        # (640×360 synthesis, 2 threads: 27 ms against 40 ms), cuDNN's too; no value changes.
-                        module.to(torch_device(), memory_format=torch.channels_last)
+                # Built outside inference mode whoever asks first (analyze runs in it): parameters made
+                # in it are inference tensors, and the refiner's gradients through them would fail.
+                with torch.inference_mode(False):
+                    modules = (Analysis(c.enc_channels, c.latent_channels).eval(),
+                               Synthesis(c.dec_channels, c.latent_channels, c.dec_last_channels).eval())
+                    for prefix, module in zip(("analysis.", "synthesis."), modules):
+                        module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
+                                                for k, v in self._weights.items() if k.startswith(prefix)})
+                        if self.backend not in ORT_BACKENDS:
+                            # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
+                            # (640×360 synthesis, 2 threads: 27 ms against 40 ms), cuDNN's too; no value changes.
+                            module.to(torch_device(), memory_format=torch.channels_last)
                 self._modules = modules
             return self._modules
 
