@@ -13,6 +13,15 @@ import torch
 DATA = Path(__file__).parent / "data"
 
 
+def _real_bf16_pays():
+    from vidcodec import runtime
+
+    return runtime.bf16_pays
+
+
+REAL_BF16_PAYS = _real_bf16_pays()  # before the session fixture below replaces it
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache_and_threads(tmp_path_factory) -> None:
     """ONNX exports go to a temporary cache, never the home folder; ONNX Runtime and torch use one thread.
@@ -31,6 +40,20 @@ def _onnx_cache_and_threads(tmp_path_factory) -> None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _default_backend_the_same_on_every_cpu() -> None:
+    """``auto`` encodes in bfloat16 on a CPU with AMX (runtime.bf16_pays): in this process it does not,
+    from before any module's fixtures, so that tests comparing the default encoder's bytes or machine
+    line with ONNX Runtime's mean the same on every CPU. Tests of that choice set it themselves
+    (the real one: REAL_BF16_PAYS); ``vidcodec`` subprocesses whose bytes are compared with this
+    process's say ``--backend ort``."""
+    from vidcodec import runtime
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runtime, "bf16_pays", lambda: False)
+        yield
 
 
 @pytest.fixture(scope="session")

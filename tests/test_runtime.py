@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import REAL_BF16_PAYS
 
 import vidcodec
 from vidcodec import api, container, runtime
@@ -568,6 +569,60 @@ def test_bf16_is_refused_where_it_would_be_emulated(tiny_model_dir, clip, tmp_pa
         assert main(["encode", str(clip), str(out), "--model", "vaegan-tiny", "--backend", "bf16", "-q"]) == 2
         assert "AVX512-BF16 or AMX" in capsys.readouterr().err
         assert not out.exists()
+    finally:
+        zoo.torch_device.cache_clear()
+        zoo._load.cache_clear()
+
+
+def test_bf16_pays_on_an_amx_cpu_without_cuda(monkeypatch):
+    real = REAL_BF16_PAYS  # the suite pins runtime.bf16_pays to False; this test asks the real one
+    real.cache_clear()
+    try:
+        monkeypatch.setattr(runtime, "default_providers", lambda: [runtime.CPU])
+        monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+        assert real()
+        for flags, providers in (({"avx512f", "avx512_bf16"}, [runtime.CPU]),  # AVX512-BF16 alone (AMD Zen 4)
+                                 ({"avx2", "avx_vnni"}, [runtime.CPU]),
+                                 ({"amx_bf16"}, [runtime.CUDA, runtime.CPU])):  # a GPU runs the networks
+            real.cache_clear()
+            monkeypatch.setattr(runtime, "cpu_flags", lambda flags=flags: flags)
+            monkeypatch.setattr(runtime, "default_providers", lambda providers=providers: providers)
+            assert not real(), flags
+    finally:
+        real.cache_clear()
+
+
+def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_dir, clip, tmp_path, monkeypatch,
+                                                                    torch_threads):
+    info = zoo.find("vaegan-tiny")
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
+    monkeypatch.setattr(runtime, "int8_pays", lambda: True)
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
+    assert zoo.resolve_backend("auto", info) == "bf16"  # before int8, whose ranges the tiny model lacks anyway
+    assert zoo.resolve_backend("ort", info) == "ort" and zoo.resolve_backend("int8", info) == "int8"
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: False)  # the flags say so, oneDNN does not
+    assert zoo.resolve_backend("auto", info) == "ort"
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: False)
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
+    assert zoo.resolve_backend("auto", info) == "ort"
+    if not _bf16_here():
+        return
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
+    monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "cpu")
+    zoo.torch_device.cache_clear()
+    zoo._load.cache_clear()
+    try:
+        paths = {b: tmp_path / f"{b}.gvc" for b in ("auto", "bf16")}
+        for b, path in paths.items():
+            vidcodec.encode(clip, path, model="vaegan-tiny", quality=2, max_frames=3,
+                            **({} if b == "auto" else {"backend": b}))
+        assert paths["auto"].read_bytes() == paths["bf16"].read_bytes()
+        assert zoo.load("vaegan-tiny", backend="auto").backend == "bf16"
+        assert zoo.load("vaegan-tiny", backend="ort").backend == "ort"
+        # decoding with auto is ONNX Runtime's, whatever the encoder ran
+        a = np.stack([f.rgb for f in vidcodec.frames(paths["auto"])])
+        o = np.stack([f.rgb for f in vidcodec.frames(paths["auto"], backend="ort")])
+        np.testing.assert_array_equal(a, o)
     finally:
         zoo.torch_device.cache_clear()
         zoo._load.cache_clear()

@@ -218,8 +218,9 @@ def encode(
     :data:`DEFAULT_GOP` (250, x264's; with ``bitrate`` too), 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``; ``"int8"``: the analysis with 8-bit
     convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16); the default
-    ``"auto"`` is ``"int8"`` where that pays (a CPU with 8-bit dot products, no CUDA, a model with int8
-    ranges: :func:`vidcodec.models.zoo.resolve_backend`), else ``"ort"``.
+    ``"auto"`` is ``"bf16"`` on a CPU with AMX and no CUDA, else ``"int8"`` where that pays (a CPU with
+    8-bit dot products, a model with int8 ranges), else ``"ort"``
+    (:func:`vidcodec.models.zoo.resolve_backend`).
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP and a
     lambda factor steered per delta frame to hold that average rate, with a buffer of ``bufsize`` kbit (see :mod:`vidcodec.codec.ratecontrol`).
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so

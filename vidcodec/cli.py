@@ -100,11 +100,13 @@ def _time(text: str) -> Fraction:
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=list(BACKENDS), default="auto",
-                   help="auto (the default): int8 to encode on a CPU with 8-bit dot products (AVX512-VNNI or "
-                   "AVX-VNNI) and no CUDA, when the model ships int8 ranges, else ort; decoding as ort. Or "
+                   help="auto (the default): to encode, bf16 on a CPU with AMX (Intel Xeon from Sapphire Rapids "
+                   "on) and no CUDA, else int8 on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) when "
+                   "the model ships int8 ranges, else ort; decoding as ort. Or "
                    "run the transforms with ONNX Runtime (ort: exported once to a cache, float32), torch, torch in "
-                   "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; about 1.8x faster networks "
-                   "than float32 on such a CPU, pictures within a few hundredths of a dB), or ONNX Runtime with "
+                   "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; networks about 2x faster than "
+                   "float32 with AVX512-BF16, 3-4x with AMX, pictures within a few hundredths of a dB; imports "
+                   "torch, about 1.2 s), or ONNX Runtime with "
                    "the encoder's analysis in 8-bit convolutions (int8: about 2x faster analysis on the CPU for "
                    "0.5-1 %% more bits at the same quality; decoding is as with ort)")
 

@@ -43,7 +43,7 @@ PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 BF16 = "bf16"
 INT8 = "int8"
 AUTO = "auto"
-# auto (the default: int8 to encode where it pays, see resolve_backend; else ort), ONNX Runtime, the
+# auto (the default: bf16 or int8 to encode where they pay, see resolve_backend; else ort), ONNX Runtime, the
 # torch modules, those in bfloat16, or ONNX Runtime with the analysis in 8 bits
 BACKENDS = (AUTO, "ort", "torch", BF16, INT8)
 ORT_BACKENDS = ("ort", INT8)
@@ -524,16 +524,23 @@ def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "o
 
 
 def resolve_backend(backend: str, info: ModelInfo) -> str:
-    """``backend``, or for ``"auto"`` the one an encoder of model ``info`` is best served by: ``"int8"``
-    on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) and no CUDA, for a VAE-GAN model that
-    ships its int8 ranges (recipe v2: the same PSNR and ~0.5 % more bits at equal MS-SSIM over 100
-    frames of three held-out clips, for ~30 % more frames a second, docs/RESULTS.md), else ``"ort"``.
-    Decoding never needs it: ``int8`` decodes as ``ort`` does."""
+    """``backend``, or for ``"auto"`` the one an encoder of model ``info`` is best served by, for a
+    VAE-GAN model on a CPU without CUDA: ``"bf16"`` where the CPU has AMX for bfloat16 and oneDNN
+    uses it (:func:`vidcodec.runtime.bf16_pays`: both networks 3-4x faster than in ONNX Runtime, the
+    encode 1.1-1.6x, for about as many bits as the 8-bit analysis costs, docs/RESULTS.md); else
+    ``"int8"`` on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) for a model that ships its
+    int8 ranges (recipe v2: the same PSNR and ~0.5 % more bits at equal MS-SSIM over 100 frames of
+    three held-out clips, for ~30 % more frames a second); else ``"ort"``. Decoding never needs it:
+    ``auto`` decodes as ``ort`` does."""
     if backend != AUTO:
         return backend
     from .. import runtime
 
-    if info.meta.get("kind") == GAN_KIND or not runtime.int8_pays():
+    if info.meta.get("kind") == GAN_KIND:
+        return "ort"
+    if runtime.bf16_pays() and cpu_has_bf16():
+        return BF16
+    if not runtime.int8_pays():
         return "ort"
     from ..int8 import existing_ranges, ranges_path
 
