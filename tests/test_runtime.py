@@ -602,6 +602,12 @@ def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_di
     assert zoo.resolve_backend("ort", info) == "ort" and zoo.resolve_backend("int8", info) == "int8"
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: False)  # the flags say so, oneDNN does not
     assert zoo.resolve_backend("auto", info) == "ort"
+
+    def no_torch():
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(zoo, "cpu_has_bf16", no_torch)  # a broken torch: as without AMX, no error
+    assert zoo.resolve_backend("auto", info) == "ort"
     monkeypatch.setattr(runtime, "bf16_pays", lambda: False)
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
     assert zoo.resolve_backend("auto", info) == "ort"

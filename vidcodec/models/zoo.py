@@ -482,6 +482,16 @@ def cpu_has_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def _bf16_usable() -> bool:
+    """:func:`cpu_has_bf16`, False (logged) where torch cannot be imported or asked: ``auto`` then
+    encodes as it would without AMX."""
+    try:
+        return cpu_has_bf16()
+    except Exception as e:  # noqa: BLE001 - a broken torch install must not stop the ONNX Runtime encoder
+        log.debug("bfloat16 not used: torch could not tell whether oneDNN runs it (%s)", e)
+        return False
+
+
 def check_bf16(device: torch.device) -> None:
     """UsageError unless ``device`` runs bfloat16 convolutions natively: a CUDA GPU, or a CPU whose
     oneDNN has bfloat16 instructions (AVX512-BF16 or AMX); elsewhere they are emulated, slower
@@ -538,7 +548,7 @@ def resolve_backend(backend: str, info: ModelInfo) -> str:
 
     if info.meta.get("kind") == GAN_KIND:
         return "ort"
-    if runtime.bf16_pays() and cpu_has_bf16():
+    if runtime.bf16_pays() and _bf16_usable():
         return BF16
     if not runtime.int8_pays():
         return "ort"
