@@ -192,3 +192,23 @@ def test_compare_with_and_without_refinement_times_both(tmp_path, tiny_model_dir
     assert row["encode_time_ratio"] == pytest.approx(row["encode_s_per_frame"] / row["reference_s_per_frame"])
     with pytest.raises(UsageError, match="one model"):
         compare.compare(["vaegan-tiny", "vaegan-tiny"], [clip], frames=2, refine=2)
+
+
+def test_eval_runs_the_bfloat16_encoder_as_vidcodec_bf16_where_the_machine_has_it(tmp_path, tiny_model_dir,
+                                                                                  monkeypatch):
+    from vidcodec.models import zoo
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    if zoo.torch_device().type == "cuda" or zoo.cpu_has_bf16():
+        points = rd.evaluate_clip(clip, frames=3, codecs=["vidcodec-ort", "vidcodec-bf16"], model="vaegan-tiny",
+                                  qualities=[2])
+        assert sorted(p.codec for p in points) == ["vidcodec-bf16", "vidcodec-ort"]
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: False)
+    monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "cpu")
+    zoo.torch_device.cache_clear()
+    try:  # refused before any codec runs where bfloat16 would be emulated
+        with pytest.raises(UsageError, match="AVX512-BF16 or AMX"):
+            rd.check_codecs(["vidcodec", "vidcodec-bf16"], "vaegan-tiny")
+        assert cli_main(["eval", str(clip), "--codecs", "vidcodec-bf16", "--model", "vaegan-tiny", "-q"]) == 2
+    finally:
+        zoo.torch_device.cache_clear()

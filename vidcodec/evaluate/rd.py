@@ -43,11 +43,12 @@ REFERENCES = {
     "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
 # vidcodec-fast: `vidcodec encode --preset fast`; vidcodec-int8, vidcodec-ort and vidcodec-bf16:
-# `--backend int8`, `ort` and `bf16` (the default, auto, is one of them: zoo.resolve_backend). Not in eval's default
-# list: another full sweep of levels each; with one the table has vidcodec's BD-rate against it,
-# what the default preset buys or what the 8-bit analysis costs.
+# `--backend int8`, `ort` and `bf16` (the default, auto, is one of them: zoo.resolve_backend). Not in
+# eval's default list: another full sweep of levels each; with one the table has vidcodec's BD-rate
+# against it, what the default preset buys or what the 8-bit or bfloat16 networks cost.
 VARIANTS = {"vidcodec": {}, "vidcodec-ort": {"backend": "ort"}, "vidcodec-int8": {"backend": "int8"},
-            "vidcodec-bf16": {"backend": "bf16"}, "vidcodec-fast": {"preset": "fast"}}  # encode's settings of each, in main_codec's order
+            "vidcodec-bf16": {"backend": "bf16"},
+            "vidcodec-fast": {"preset": "fast"}}  # encode's settings of each, in main_codec's order
 CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", "vidcodec-bf16",
           *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
@@ -138,8 +139,8 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
                     backend: str = "auto") -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
     encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; ``backend``: its
-    --backend, "int8" named vidcodec-int8, "ort" vidcodec-ort, "bf16" vidcodec-bf16; each encode's wall seconds are appended
-    to ``seconds`` if given)."""
+    --backend, "int8" named vidcodec-int8, "ort" vidcodec-ort, "bf16" vidcodec-bf16; each encode's wall
+    seconds are appended to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
     if not src.exists():
         write_y4m_clip(ref, rate, src)
