@@ -10,16 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from vidcodec import runtime as _runtime
+
 DATA = Path(__file__).parent / "data"
 
 
-def _real_bf16_pays():
-    from vidcodec import runtime
-
-    return runtime.bf16_pays
-
-
-REAL_BF16_PAYS = _real_bf16_pays()  # before the session fixture below replaces it
+REAL_BF16_PAYS = _runtime.bf16_pays  # before the session fixture below replaces it
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,10 +45,8 @@ def _default_backend_the_same_on_every_cpu() -> None:
     line with ONNX Runtime's mean the same on every CPU. Tests of that choice set it themselves
     (the real one: REAL_BF16_PAYS); ``vidcodec`` subprocesses whose bytes are compared with this
     process's say ``--backend ort``."""
-    from vidcodec import runtime
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runtime, "bf16_pays", lambda: False)
+        mp.setattr(_runtime, "bf16_pays", lambda: False)
         yield
 
 

@@ -627,12 +627,10 @@ class FrameEncoder:
         against = PictureErrors(x)
         synthesize = self._judging()
 
-        pictures: dict[int, np.ndarray] = {}  # by the candidate's id
-
-        def errors(c: tuple) -> tuple[float, float]:
+        def errors(c: tuple) -> tuple[float, float, np.ndarray]:
             state = c[0] + c[1] * self.unit
-            pictures[id(c)] = picture = synthesize(state_latent(state, self.unit, self.model.gains[self.level]))
-            return against(picture)
+            picture = synthesize(state_latent(state, self.unit, self.model.gains[self.level]))
+            return *against(picture), picture
 
         # The two pictures side by side, the fine one on the delta worker (ONNX Runtime's lanes run two
         # calls at once, torch's too, and both release the GIL): the frames' coding is the pipeline's
@@ -641,25 +639,24 @@ class FrameEncoder:
         # bytes). One call of both (a batch of 2) was no faster with the judge (bikes, 2026-12-05).
         job = _submit(errors, fine)
         try:
-            mw, sw = errors(whole)
+            mw, sw, pw = errors(whole)
         except BaseException:
             if job is not None:  # the worker is done with this frame's arrays; this error comes first
                 futures.wait([job])
             raise
-        mf, sf = job.result() if job is not None else errors(fine)
+        mf, sf, pf = job.result() if job is not None else errors(fine)
         rate = self.fine_kappa * (bits(fine) - bits(whole)) / max(self._gop_bits / self._since_key, bits(whole))
         # Both the squared error and the structure (1 - SSIM) must gain: on foliage the fraction's
         # smoother pictures had less squared error and lost MS-SSIM (OpenCV's tree, 30 frames: +3.8 %).
         take = (mf - mw) / mw + rate < -self.fine_margin and (sf - sw) / sw + rate < -self.fine_margin
         self.fine_choices[take] += 1
-        chosen = fine if take else whole
-        # The chosen one's picture, for the frame's colour fit if one is due (encode_latent): the
+        # The chosen one with its picture, for the frame's colour fit if one is due (encode_latent): the
         # judge's, in bfloat16 after the first JUDGE_AFTER weighed deltas, about 60 dB from the
         # synthesis's own. Fits on it (the first 150 frames of bikes and Megamind, 30 fits) saved the
         # same share of the frame's squared error to within 0.0006; two of the 30 sent no correction
         # where the exact picture's fit would have sent one saving 0.5 %, the least that is sent.
-        self._judged = (chosen, pictures[id(chosen)])
-        return chosen
+        self._judged = (fine, pf) if take else (whole, pw)
+        return self._judged[0]
 
     def _judging(self) -> Callable[[np.ndarray], np.ndarray]:
         """What synthesizes the pictures of the delta being weighed: after the first JUDGE_AFTER weighed

@@ -537,7 +537,8 @@ def resolve_backend(backend: str, info: ModelInfo) -> str:
     """``backend``, or for ``"auto"`` the one an encoder of model ``info`` is best served by, for a
     VAE-GAN model on a CPU without CUDA: ``"bf16"`` where the CPU has AMX for bfloat16 and oneDNN
     uses it (:func:`vidcodec.runtime.bf16_pays`: both networks 3-4x faster than in ONNX Runtime, the
-    encode 1.1-1.6x, for about as many bits as the 8-bit analysis costs, docs/RESULTS.md); else
+    CLI encode 1.1-1.7x on eight of nine clips and 0.92x on a 100-frame one, which pays torch's
+    import; fewer bits at equal MS-SSIM than the 8-bit analysis, docs/eval/bf16-auto); else
     ``"int8"`` on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) for a model that ships its
     int8 ranges (recipe v2: the same PSNR and ~0.5 % more bits at equal MS-SSIM over 100 frames of
     three held-out clips, for ~30 % more frames a second); else ``"ort"``. Decoding never needs it:
