@@ -595,6 +595,7 @@ def test_bf16_pays_on_an_amx_cpu_without_cuda(monkeypatch):
 def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_dir, clip, tmp_path, monkeypatch,
                                                                     torch_threads):
     info = zoo.find("vaegan-tiny")
+    native = _bf16_here()  # asked before cpu_has_bf16 is replaced below
     monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
     monkeypatch.setattr(runtime, "int8_pays", lambda: True)
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
@@ -611,19 +612,35 @@ def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_di
     monkeypatch.setattr(runtime, "bf16_pays", lambda: False)
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
     assert zoo.resolve_backend("auto", info) == "ort"
-    if not _bf16_here():
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
+
+    def not_asked():
+        raise AssertionError("a short encode must not import torch to ask oneDNN")
+
+    monkeypatch.setattr(zoo, "cpu_has_bf16", not_asked)  # a short input never takes bf16, nor asks torch
+    assert zoo.resolve_backend("auto", info, short=True) == "ort"
+    assert zoo.resolve_backend("bf16", info, short=True) == "bf16"  # a backend asked for is kept
+    if not native:
         return
     monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
     monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", "cpu")
     zoo.torch_device.cache_clear()
     zoo._load.cache_clear()
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(zoo, "BF16_MIN_FRAMES", 3)  # so that the 12-frame clip is long and 2 frames short
     try:
-        paths = {b: tmp_path / f"{b}.gvc" for b in ("auto", "bf16")}
+        paths = {b: tmp_path / f"{b}.gvc" for b in ("auto", "bf16", "auto-short", "ort-short", "bf16-short")}
         for b, path in paths.items():
-            vidcodec.encode(clip, path, model="vaegan-tiny", quality=2, max_frames=3,
-                            **({} if b == "auto" else {"backend": b}))
+            vidcodec.encode(clip, path, model="vaegan-tiny", quality=2, max_frames=2 if "short" in b else 3,
+                            backend=b.split("-")[0])
         assert paths["auto"].read_bytes() == paths["bf16"].read_bytes()
+        # two frames would not repay torch's import: auto encodes them as without AMX (ort: no int8 ranges)
+        assert paths["auto-short"].read_bytes() == paths["ort-short"].read_bytes()
+        assert paths["auto-short"].read_bytes() != paths["bf16-short"].read_bytes()
         assert zoo.load("vaegan-tiny", backend="auto").backend == "bf16"
+        assert zoo.load("vaegan-tiny", backend="auto", frames=3).backend == "bf16"
+        assert zoo.load("vaegan-tiny", backend="auto", frames=2).backend == "ort"
+        assert zoo.load("vaegan-tiny", backend="bf16", frames=2).backend == "bf16"
         assert zoo.load("vaegan-tiny", backend="ort").backend == "ort"
         # decoding with auto is ONNX Runtime's, whatever the encoder ran
         a = np.stack([f.rgb for f in vidcodec.frames(paths["auto"])])

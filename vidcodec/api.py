@@ -218,7 +218,8 @@ def encode(
     :data:`DEFAULT_GOP` (250, x264's; with ``bitrate`` too), 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``; ``"int8"``: the analysis with 8-bit
     convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16); the default
-    ``"auto"`` is ``"bf16"`` on a CPU with AMX and no CUDA, else ``"int8"`` where that pays (a CPU with
+    ``"auto"`` is ``"bf16"`` on a CPU with AMX and no CUDA (unless the input is known to have fewer than
+    :data:`~vidcodec.models.zoo.BF16_MIN_FRAMES` frames, which would not repay torch's import), else ``"int8"`` where that pays (a CPU with
     8-bit dot products, a model with int8 ranges), else ``"ort"``
     (:func:`vidcodec.models.zoo.resolve_backend`).
     ``quality`` defaults to the model's own default level. ``bitrate`` (kbit/s) replaces the fixed ``quality`` by a level chosen per GOP and a
@@ -375,7 +376,8 @@ def encode(
         source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
                                                                framerate=framerate, timeout=network_timeout,
                                                                stop=stop))
-        m = zoo.load(model, backend=backend)
+        total = _expected_frames(source, max_frames, duration)
+        m = zoo.load(model, backend=backend, frames=total)  # auto: not bf16 for a few frames (its import)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
                              f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")
@@ -392,7 +394,6 @@ def encode(
             quality = 1  # the rate controller chooses the level of every GOP, the first one included
         else:
             check_quality(quality, m)
-        total = _expected_frames(source, max_frames, duration)
         rate = None
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0

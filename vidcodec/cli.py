@@ -101,7 +101,8 @@ def _time(text: str) -> Fraction:
 def _add_backend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=list(BACKENDS), default="auto",
                    help="auto (the default): to encode, bf16 on a CPU with AMX (Intel Xeon from Sapphire Rapids "
-                   "on) and no CUDA, else int8 on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) when "
+                   "on) and no CUDA, unless the input is known to have under 50 frames (torch's import would "
+                   "cost more than it saves), else int8 on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) when "
                    "the model ships int8 ranges, else ort; decoding as ort. Or "
                    "run the transforms with ONNX Runtime (ort: exported once to a cache, float32), torch, torch in "
                    "bfloat16 (bf16: on CPUs with AVX512-BF16 or AMX, or CUDA GPUs; networks about 2x faster than "

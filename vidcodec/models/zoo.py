@@ -47,6 +47,13 @@ AUTO = "auto"
 # torch modules, those in bfloat16, or ONNX Runtime with the analysis in 8 bits
 BACKENDS = (AUTO, "ort", "torch", BF16, INT8)
 ORT_BACKENDS = ("ort", INT8)
+# auto encodes an input known to be shorter than this in int8 or float32, never bf16: torch's import (1.3-2 s
+# of a core) is what bfloat16 costs before its first frame, and a short input of still frames never repays it
+# (session 49 on the AMX VM, CLI encode, 2 rounds: one frame 0.53-0.73 s against 1.85-2.74 s; 25 frames of
+# still clips 1.2-1.6 s against 2.3-3.2, of Big Buck Bunny 3.9-4.5 against 3.3 (int8's judge imports torch
+# too where the camera moves); 50 frames 2.2-2.5 against 2.7-4.1 still, 5.3-5.4 against 4.6-4.9 moving;
+# from 100 frames on bfloat16 is ahead or level on all three clips; docs/RESULTS.md).
+BF16_MIN_FRAMES = 50
 
 
 def search_path() -> list[Path]:
@@ -151,10 +158,10 @@ class CodecModel:
 
     kind = "vaegan"
 
-    def __init__(self, info: ModelInfo, backend: str = "ort") -> None:
+    def __init__(self, info: ModelInfo, backend: str = "ort", *, short: bool = False) -> None:
         check_backend(backend)
         self.auto = backend == AUTO  # int8 chosen for the machine: float32 if its graph cannot be built
-        backend = resolve_backend(backend, info)
+        backend = resolve_backend(backend, info, short=short)
         if backend == BF16:
             check_bf16(torch_device())  # before any output is written
         if backend == INT8 and not self.auto:  # auto checked them when it chose int8
@@ -510,11 +517,11 @@ def check_backend(backend: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _load(info: ModelInfo, backend: str) -> CodecModel | GanModel:
+def _load(info: ModelInfo, backend: str, short: bool = False) -> CodecModel | GanModel:
     check_kind(info.meta, info.name)
     if info.meta.get("kind") == GAN_KIND:
         return _load_gan(info)
-    return CodecModel(info, backend)
+    return CodecModel(info, backend, short=short)
 
 
 @lru_cache(maxsize=4)
@@ -524,16 +531,19 @@ def _load_gan(info: ModelInfo) -> GanModel:
     return GanModel(info)  # torch only: one instance serves every backend
 
 
-def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort") -> CodecModel | GanModel:
+def load(name: str = DEFAULT_MODEL, sha256: str | None = None, backend: str = "ort",
+         frames: int | None = None) -> CodecModel | GanModel:
     """Load an installed model by name (and hash) for a backend (``"ort"``, ``"torch"``, ``"bf16"``,
-    ``"int8"``, or ``"auto"``: see :func:`resolve_backend`); cached per process.
+    ``"int8"``, or ``"auto"``: see :func:`resolve_backend`, to which ``frames``, the frames an encode
+    will code where they are known, is passed); cached per process.
 
     VAE-GAN models give a :class:`CodecModel`; GAN-mode models (``"kind": "pgan"`` in their card)
     a :class:`vidcodec.models.gan.GanModel`, which always runs with torch."""
-    return _load(find(name, sha256), check_backend(backend))
+    short = check_backend(backend) == AUTO and frames is not None and frames < BF16_MIN_FRAMES
+    return _load(find(name, sha256), backend, short)
 
 
-def resolve_backend(backend: str, info: ModelInfo) -> str:
+def resolve_backend(backend: str, info: ModelInfo, *, short: bool = False) -> str:
     """``backend``, or for ``"auto"`` the one an encoder of model ``info`` is best served by, for a
     VAE-GAN model on a CPU without CUDA: ``"bf16"`` where the CPU has AMX for bfloat16 and oneDNN
     uses it (:func:`vidcodec.runtime.bf16_pays`: both networks 3-4x faster than in ONNX Runtime, the
@@ -541,15 +551,17 @@ def resolve_backend(backend: str, info: ModelInfo) -> str:
     import; fewer bits at equal MS-SSIM than the 8-bit analysis, docs/eval/bf16-auto); else
     ``"int8"`` on a CPU with 8-bit dot products (AVX512-VNNI or AVX-VNNI) for a model that ships its
     int8 ranges (recipe v2: the same PSNR and ~0.5 % more bits at equal MS-SSIM over 100 frames of
-    three held-out clips, for ~30 % more frames a second); else ``"ort"``. Decoding never needs it:
-    ``auto`` decodes as ``ort`` does."""
+    three held-out clips, for ~30 % more frames a second); else ``"ort"``. ``short``: the encode is
+    known to code fewer than :data:`BF16_MIN_FRAMES` frames, which never take bf16: they would not
+    repay torch's import (a one-frame encode starts in about 0.6 s instead of 2). Decoding
+    never needs it: ``auto`` decodes as ``ort`` does."""
     if backend != AUTO:
         return backend
     from .. import runtime
 
     if info.meta.get("kind") == GAN_KIND:
         return "ort"
-    if runtime.bf16_pays() and _bf16_usable():
+    if not short and runtime.bf16_pays() and _bf16_usable():
         return BF16
     if not runtime.int8_pays():
         return "ort"
