@@ -73,3 +73,9 @@ def test_bench_stages_time_either_prediction(tiny_model_dir):
     for subpel in ("learned", "bilinear"):
         t = bench.stage_times(frames, m, 2, 250, subpel)
         assert len(t) == 8 and t["entropy decoding"]["median_ms"] > 0
+
+
+def test_bench_refuses_frames_x264_cannot_take(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    with pytest.raises(UsageError, match="at least 2x2 pixels"):
+        bench.bench(clip, size=(1, 1), frames=2, runs=1, model="vaegan-tiny")

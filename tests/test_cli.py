@@ -191,6 +191,20 @@ def test_info_text_reports_frames_size_and_model(capsys, media):
     assert "truncated" not in out
 
 
+def test_info_text_says_unknown_values_as_ffprobe_does(capsys, media, tmp_path):
+    header_only = tmp_path / "h.gvc"  # no packets: no duration nor bit rate
+    header_only.write_bytes(media["gvc"].read_bytes()[:packets(media["gvc"])[0].offset])
+    _, out, _ = cli(capsys, "info", header_only)
+    assert "duration: N/A s, bit rate: N/A bit/s" in out and "None" not in out
+    elias = tmp_path / "e.gvc"  # --coder elias: no sub-pixel table named
+    assert cli(capsys, "encode", media["clip"], elias, *TINY, "--coder", "elias", "--frames", "2", "-q")[0] == 0
+    _, out, _ = cli(capsys, "info", elias)
+    assert re.search(r"subpel_table +none", out) and "None" not in out
+    report = container.probe(elias)
+    report["header"]["frame_count"] = 0
+    assert "frame_count    0 (not recorded" in __import__("vidcodec.cli").cli.format_probe(report)
+
+
 def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
     code, out, _ = cli(capsys, "info", media["gvc"], "--json")
     assert code == 0
@@ -249,6 +263,14 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     assert not (out / "one.png").exists()
     assert cli(capsys, "decode", media["gvc"], out / "%4d.bmp", "-q", "--frames", "1")[0] == 0
     assert (out / "0001.bmp").exists()  # zero-padded, as FFmpeg writes %4d (and reads it back)
+    # one picture, as `ffmpeg -ss T -i IN -frames:v 1 thumb.png`: --frames 1 (and --start to choose it)
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "thumb.png", "--frames", "1", "--start", "0.1")
+    assert code == 0 and "decoded 1 frame -> " in err
+    (third,) = [f.rgb for f, _ in zip(vidcodec.frames(media["gvc"], start=0.1), range(1))]
+    assert np.array_equal(cv2.imread(str(out / "thumb.png"))[..., ::-1], third)
+    assert not any(p.name.startswith("thumb") and p.name != "thumb.png" for p in out.iterdir())
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "%04d_%d.png", "-y")
+    assert_one_line_error(code, err, "decode", "an image sequence's name takes one frame number")
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
@@ -769,6 +791,52 @@ def test_decode_of_truncated_stream_writes_every_complete_frame_then_fails(capsy
 
 
 @pytest.mark.parametrize("ext", [".y4m", ".mp4"])
+def test_a_truncated_stream_says_which_frames_are_kept_or_leaves_no_output(capsys, caplog, media, tmp_path, ext):
+    data = media["gvc"].read_bytes()
+    first, fifth = packets(media["gvc"])[0], packets(media["gvc"])[5]
+    for cut, kept in ((first.offset + first.header_size + len(first.payload) // 2, 0),
+                      (fifth.offset + fifth.header_size + len(fifth.payload) // 2, 5)):
+        path, out = tmp_path / f"cut{cut}.gvc", tmp_path / f"cut{cut}{ext}"
+        path.write_bytes(data[:cut])
+        caplog.clear()
+        code, _, err = cli(capsys, "decode", path, out)  # not -q: the warning is said
+        assert code == 2 and f"truncated at byte offset {cut}" in err
+        if kept:
+            assert f"{out}: the {kept} frames decoded before the error below are kept" in caplog.text
+            assert read_video(out)[0] == kept
+        else:  # cut inside the first packet: no frame, no output (a y4m header alone is none)
+            assert "kept" not in caplog.text and not out.exists()
+
+
+def test_decode_progress_counts_the_frames_from_start_on(media, tmp_path, monkeypatch):
+    import vidcodec.api as api_mod
+
+    totals = []
+
+    class Bar:
+        def __init__(self, *, total=None, **kw):
+            totals.append(total)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            pass
+
+    monkeypatch.setattr(api_mod, "tqdm", Bar)
+    hdr = container.probe(media["gvc"])["header"]
+    rate = Fraction(*hdr["frame_rate"]) if isinstance(hdr["frame_rate"], list) else Fraction(hdr["frame_rate"])
+    start = float(3 / rate)  # the 4th frame on
+    s = vidcodec.decode(media["gvc"], tmp_path / "a.y4m", start=start)
+    vidcodec.decode(media["gvc"], tmp_path / "b.y4m", start=start, max_frames=2)
+    vidcodec.decode(media["gvc"], tmp_path / "c.y4m")
+    assert totals == [FRAMES - 3, 2, FRAMES] and s.frames == FRAMES - 3
+
+
+@pytest.mark.parametrize("ext", [".y4m", ".mp4"])
 def test_decode_of_a_stream_without_frames_fails_and_leaves_no_output(capsys, media, tmp_path, ext):
     # a stream stopped before its first packet: no output file, and with -y no earlier one left behind
     header_only = tmp_path / "empty.gvc"
@@ -778,6 +846,15 @@ def test_decode_of_a_stream_without_frames_fails_and_leaves_no_output(capsys, me
     code, _, err = cli(capsys, "decode", header_only, out, "-y")
     assert_one_line_error(code, err, "decode", "holds no frames", "nothing written")
     assert not out.exists()
+
+
+def test_elias_refuses_the_delta_options_it_would_ignore_and_v_names_the_backend(capsys, caplog, media, tmp_path):
+    for extra in (["--preset", "fast"], ["--subpel", "bilinear"]):
+        code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "e.gvc", *TINY, "--coder", "elias", *extra)
+        assert_one_line_error(code, err, "encode", "--coder elias codes every frame as a keyframe")
+    caplog.set_level(logging.INFO, logger="vidcodec")
+    assert cli(capsys, "encode", media["clip"], tmp_path / "v.gvc", *TINY, "--frames", "2", "-q")[0] == 0
+    assert "encoding with model vaegan-tiny" in caplog.text and "backend ort (auto)" in caplog.text
 
 
 def test_encode_takes_any_frame_limit_and_refuses_ans_in_gan_mode(capsys, media, tmp_path):

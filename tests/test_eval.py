@@ -212,3 +212,42 @@ def test_eval_runs_the_bfloat16_encoder_as_vidcodec_bf16_where_the_machine_has_i
         assert cli_main(["eval", str(clip), "--codecs", "vidcodec-bf16", "--model", "vaegan-tiny", "-q"]) == 2
     finally:
         zoo.torch_device.cache_clear()
+
+
+def test_every_clip_is_checked_before_the_first_is_measured(tmp_path, capsys, tiny_model_dir):
+    good = write_testsrc(tmp_path / "good.mp4", frames=2, size=(64, 48))
+    small = write_testsrc(tmp_path / "small.mp4", frames=2, size=(10, 16))
+    (tmp_path / "notes.mp4").write_text("not a video")
+    out = tmp_path / "ev"
+    for bad, says in ((small, "small.mp4 is 10x16: eval measures SSIM and MS-SSIM"),
+                      (tmp_path / "notes.mp4", "cannot open")):
+        assert cli_main(["eval", str(good), str(bad), "--codecs", "jpeg", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "[1/2]" not in err and not out.exists()  # no clip measured, nothing written
+    with pytest.raises(UsageError, match="at least 11x11"):
+        rd.check_clips([small])
+    rd.check_clips([good])
+
+
+def test_eval_refuses_options_its_measurement_would_ignore(tmp_path, capsys, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    for args, says in ((["--bitrate", "100", "--qualities", "2"], "--qualities: not with --bitrate"),
+                       (["--bitrate", "100", "--codecs", "jpeg"], "--codecs: not with --bitrate"),
+                       (["--bitrate", "100", "--table", "seed"], "--table seed: not with --bitrate"),
+                       (["--search-iters", "5"], "--search-iters: for --mode gan only"),
+                       (["--coeffs", "10"], "--coeffs: for --mode gan only"),
+                       (["--mode", "gan", "--codecs", "x264-medium"], "--codecs: not with --mode gan"),
+                       (["--mode", "gan", "--bitrate", "100"], "--bitrate: not with --mode gan")):
+        assert cli_main(["eval", str(clip), "--model", "vaegan-tiny", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert says in err and "[1/1]" not in err, (args, err)
+
+
+def test_eval_bitrate_writes_its_rows_to_json(tmp_path, capsys, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    path = tmp_path / "rc.json"
+    assert cli_main(["eval", str(clip), "--model", "vaegan-tiny", "--frames", "3", "--bitrate", "60", "--json",
+                     str(path), "-q"]) == 0
+    (row,) = json.loads(path.read_text())
+    assert row["target kbps"] == 60.0 and row["frames"] == 3 and row["achieved kbps"] > 0
+    assert "60" in capsys.readouterr().out  # the table is printed as before

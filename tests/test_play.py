@@ -143,3 +143,17 @@ def test_opencv_is_loaded_before_pyav():
     code = "import sys, vidcodec.play; m = list(sys.modules); print(m.index('cv2') < m.index('av'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_input_is_checked_before_the_window_is_opened(tmp_path, monkeypatch):
+    from vidcodec.errors import FormatError, InputError
+
+    def no_window(*a, **k):
+        raise AssertionError("the window was opened before the input was checked")
+
+    monkeypatch.setattr(cv2, "namedWindow", no_window)
+    with pytest.raises(InputError, match="missing.gvc"):
+        play.play(tmp_path / "missing.gvc")
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(32, 32))
+    with pytest.raises(FormatError, match="not a .gvc file"):
+        play.play(clip)

@@ -52,7 +52,7 @@ from .codec import prefilter as prefilter_mod
 from .codec.ratecontrol import RateController
 from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, to_tensor
 from .coding import qsgd
-from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError
+from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError, VidcodecError
 from .models import zoo
 
 if TYPE_CHECKING:  # torch loads only for GAN mode, --refine and the torch backend
@@ -311,6 +311,9 @@ def encode(
     layer = parse_gan_layer(gan_layer)
     if latent_bits is None:
         latent_bits = gan_latent_bits(layer) if mode == "gan" else 4
+    if coder == "elias" and (subpel != SUBPEL_MODES[0] or preset != PRESETS[0]):
+        raise UsageError("--subpel and --preset set how deltas are predicted and weighed: --coder elias codes every "
+                         "frame as a keyframe (QSGD), so they would change nothing")
     if mode == "gan" and coder == "ans":
         raise UsageError("--mode gan codes its latents with Elias codes (QSGD): --coder ans is for --mode vaegan")
     if coder is None:
@@ -378,6 +381,9 @@ def encode(
                                                                stop=stop))
         total = _expected_frames(source, max_frames, duration)
         m = zoo.load(model, backend=backend, frames=total)  # auto: not bf16 for a few frames (its import)
+        if m.kind != "pgan":
+            log.info("encoding with model %s (%s), backend %s%s", m.name, m.sha256[:12], m.backend,
+                     " (auto)" if backend == zoo.AUTO else "")
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
                              f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")
@@ -1371,7 +1377,10 @@ def decode(
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m, frames/%04d.png) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
-    images = media.image_output(dst)  # (open_sink refuses a pix_fmt for them)
+    # one picture (thumb.png with --frames 1), or an image sequence: the decoder's RGB, no pix_fmt, no audio
+    one_picture = (max_frames == 1 and str(dst) != "-" and Path(dst).suffix.lower() in media.IMAGE_EXTENSIONS
+                   and "%" not in Path(dst).name)
+    images = one_picture or media.image_output(dst)  # (open_sink refuses a pix_fmt for them)
     if str(dst) == "-":
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")
@@ -1386,6 +1395,18 @@ def decode(
     with contextlib.ExitStack() as stack:
         bar: list[tqdm] = []
         sinks: list[media.VideoSink] = []
+
+        def on_error(kind: type[BaseException] | None, err: BaseException | None, tb: object) -> bool:
+            # runs last, after the output is closed: a lone y4m header is not an output; frames are kept
+            if kind is not None and issubclass(kind, VidcodecError) and sinks and str(dst) != "-":
+                if n == 0 and Path(dst).exists():
+                    Path(dst).unlink()
+                elif n:
+                    log.warning("%s: the %d frame%s decoded before the error below %s kept", dst, n,
+                                "" if n == 1 else "s", "is" if n == 1 else "are")
+            return False
+
+        stack.push(on_error)
 
         clock: list[tuple[Fraction, Fraction]] = []  # the video's time base and frame step
         # Audio is held until the video written reaches its time, so that a decode cut by --frames
@@ -1407,11 +1428,14 @@ def decode(
                 audio=track, sample_aspect=container.sample_aspect(hdr),
                 pix_fmt=pix_fmt if images else (pix_fmt or media.default_pix_fmt(container.source_chroma(hdr),
                                                                                  hdr.width, hdr.height)),
+                one_frame=one_picture,
             )))
-            total = max_frames if first is None else None
             rate = _fraction(hdr.frame_rate)
             within = math.ceil(duration * rate) if duration is not None and rate else None
-            total = min(filter(None, (total, within, hdr.frame_count)), default=None)
+            left = hdr.frame_count  # the frames from --start on, where the stream's count and rate say
+            if first is not None:
+                left = max(hdr.frame_count - math.ceil(first * rate), 0) if hdr.frame_count and rate else None
+            total = min(filter(None, (max_frames, within, left)), default=None)
             bar.append(stack.enter_context(tqdm(total=total, unit="frame", desc="decode",
                                                 disable=None if progress else True, leave=False)))
 

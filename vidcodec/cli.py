@@ -36,6 +36,10 @@ from .errors import NO_ROOM, UsageError, VidcodecError
 from .models.zoo import BACKENDS
 from .outputs import writable_folder
 
+# What `vidcodec eval` measures by default (vidcodec.evaluate.rd.CODECS lists every one it knows)
+DEFAULT_EVAL_CODECS = ("vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium", "x264-intra",
+                       "jpeg")
+
 # media.PIX_FMTS, written out so that building the parser does not load PyAV (test_cli checks they agree)
 PIX_FMTS = ("yuv420p", "yuv444p")
 
@@ -159,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Defaults,
     )
     enc.add_argument("input", help="input video path, - for stdin, an image sequence (frame%%04d.png), or a URL "
-                     "FFmpeg reads (rtsp://, rtmp://, udp://, http://...; a live one that sends nothing for --timeout ends)")
+                     "FFmpeg reads (rtsp://, rtmp://, udp://, http://...; a live one that stops sending for --timeout ends)")
     enc.add_argument("output", help="output .gvc path, or - for stdout")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
@@ -214,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_duration(enc, "code this long of the input", "coded")
     enc.add_argument("--timeout", type=float, metavar="SECONDS",
-                     help="a URL input that sends nothing this long ends there, its frames coded (default 15; "
-                     "0 waits for ever, e.g. for a camera that sends only on motion)")
+                     help="a URL input that, once it has begun, sends nothing this long ends there, its frames "
+                     "coded (default 15; 0 waits for ever, e.g. for a camera that sends only on motion). The "
+                     "wait for a sender to begin is not limited (Ctrl-C ends it)")
     enc.add_argument("--workers", type=int, default=1, metavar="N",
                      help="entropy-code N GOPs side by side in worker processes (keyframes then stay on "
                      "multiples of --gop after scene cuts too; adds N GOPs of latency and their latents in "
@@ -265,11 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decode a .gvc stream. The output format follows the extension: .mp4/.mkv/.mov "
         "(H.264, high quality) or .y4m; - writes y4m to stdout; an image sequence (frames/%04d.png; "
         ".png/.bmp/.ppm/.tif/.tiff) gets one file a frame, numbered from 1, the decoded RGB exactly (lossless: "
-        "for comparing frames).",
+        "for comparing frames); with --frames 1 an image name without a number is one picture "
+        "(vidcodec decode in.gvc thumb.png --start 5 --frames 1).",
     )
     dec.add_argument("input", help=".gvc path, or - for stdin")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
-                     "or - for y4m on stdout")
+                     "one picture with --frames 1 (thumb.png), or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     dec.add_argument("--no-audio", action="store_true", help="do not mux the stream's audio back (mp4/mkv/mov)")
     dec.add_argument("--start", type=_time, metavar="TIME",
@@ -316,10 +322,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(pl)
     _add_common(pl)
 
-    info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)")
+    info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)",
+                          description="Print a .gvc stream's header fields, its packets' counts and sizes by "
+                          "kind, frames, duration and bit rate, its keyframes, and whether it is damaged (exit 1), "
+                          "cut off (exit 2) or unfinished (no index), as decode would find it, without decoding "
+                          "a frame. N/A: not "
+                          "known (e.g. a stream without packets).",
+                          epilog="examples:\n  vidcodec info out.gvc\n  vidcodec info out.gvc --json | jq .frames\n"
+                          "  cat out.gvc | vidcodec info -", formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("input", help=".gvc path, or - for stdin")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_common(info)
+    info.add_argument("-q", "--quiet", action="store_true", help="no log lines on stderr but errors (the report "
+                      "is on stdout)")
+    info.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     ev = sub.add_parser(
         "eval", help="rate-distortion against x264, x265 and JPEG on the same frames (BD-rate, plots)",
@@ -339,9 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help=f"installed model to evaluate (default {DEFAULT_MODEL}; --mode gan: "
                     f"{DEFAULT_GAN_MODEL})")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
-                    default=["vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium",
-                             "x264-intra", "jpeg"],
-                    help="codecs to run (x264-intra: x264 medium with every frame a keyframe, for "
+                    help="codecs to run (default: " + " ".join(DEFAULT_EVAL_CODECS) + "; x264-intra: x264 medium with every frame a keyframe, for "
                     "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast; vidcodec-int8, vidcodec-ort and "
                     "vidcodec-bf16: with --backend int8, ort or bf16; against these the table gives vidcodec's "
                     "BD-rate)")
@@ -531,7 +544,7 @@ def _cmd_decode(a: argparse.Namespace) -> int:
                    audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt, duration=a.duration)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
-        print(f"decoded {s.frames} frames{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
+        print(f"decoded {s.frames} frame{'' if s.frames == 1 else 's'}{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
     if s.concealed:
         print(f"vidcodec decode: error: the stream is damaged ({s.damaged} damaged region(s)): {s.concealed} of "
               f"{s.frames} frames were concealed by repeating the previous frame", file=sys.stderr)
@@ -561,7 +574,9 @@ def _cmd_play(a: argparse.Namespace) -> int:
 
 
 def _num(value: object, spec: str) -> str:
-    """A number as ffprobe prints it (fixed decimals), anything else (None: unknown) as given."""
+    """A number as ffprobe prints it (fixed decimals); None (unknown) as ffprobe's N/A."""
+    if value is None:
+        return "N/A"
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
@@ -575,6 +590,10 @@ def format_probe(r: dict) -> str:
             v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"
         elif k == "pts_step" and v is None:
             v = "none (pts in time-base units)"
+        elif k == "frame_count" and v == 0:
+            v = "0 (not recorded: the writer did not know it)"
+        elif v is None:
+            v = "none"
         lines.append(f"  {k:<14} {v}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
@@ -625,9 +644,13 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.skip < 0:
         raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     clips = rd.expand_clips(a.clips)
+    _check_eval_options(a)
+    if a.codecs is None:
+        a.codecs = list(DEFAULT_EVAL_CODECS)
     rd.check_codecs(a.codecs, a.model or DEFAULT_MODEL)  # before the first clip's minutes of work, not after
     _check_outputs(out_dir=a.out, out_file=a.json)
     if a.mode == "gan":
+        rd.check_clips(clips)
         return _eval_gan(a, clips)
     if a.model is None:
         a.model = DEFAULT_MODEL
@@ -639,6 +662,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         if bad:
             raise UsageError(f"--qualities {' '.join(map(str, bad))}: {a.model} has levels {levels.start} to "
                              f"{levels.stop - 1}")
+    rd.check_clips(clips)  # every clip opens and is large enough, before the first one is measured
     if a.bitrate:
         rows = []
         for clip in clips:
@@ -647,6 +671,8 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         if a.out:
             Path(a.out).mkdir(parents=True, exist_ok=True)
             rd.write_csv(rows, Path(a.out) / "ratecontrol.csv")
+        if a.json:
+            Path(a.json).write_text(json.dumps(rows, indent=1, default=str) + "\n")
         return 0
     points = []
     for i, clip in enumerate(clips):
@@ -671,6 +697,25 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.json:
         Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     return 0
+
+
+def _check_eval_options(a: argparse.Namespace) -> None:
+    """UsageError for eval options that the chosen measurement would ignore without a word."""
+    given = [flag for flag, on in (("--codecs", a.codecs is not None), ("--qualities", bool(a.qualities)),
+                                   ("--table seed", a.table == "seed")) if on]
+    gan_only = [flag for flag, on in (("--search-iters", a.search_iters != DEFAULT_SEARCH_ITERS),
+                                      ("--gan-layer", a.gan_layer != str(DEFAULT_GAN_LAYER)),
+                                      ("--coeffs", a.coeffs != DEFAULT_GAN_COEFFS)) if on]
+    if a.mode == "gan":
+        if given or a.bitrate:
+            raise UsageError(f"{', '.join(given + (['--bitrate'] if a.bitrate else []))}: not with --mode gan, "
+                             "which measures the seed's table (its rates are set by --gan-layer and --coeffs)")
+        return
+    if gan_only:
+        raise UsageError(f"{', '.join(gan_only)}: for --mode gan only")
+    if a.bitrate and given:
+        raise UsageError(f"{', '.join(given)}: not with --bitrate, which measures vidcodec's rate control "
+                         "against x264's one-pass average bitrate at each target")
 
 
 def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -> None:

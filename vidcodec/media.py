@@ -1313,21 +1313,26 @@ class _ImageSink(VideoSink):
     image2 muxer numbers them: the decoded RGB exactly, no colour conversion (for comparing frames).
     Images carry no time: each frame is written once, in order, whatever its pts."""
 
-    def __init__(self, pattern: Path, width: int, height: int, time_base: Fraction) -> None:
+    def __init__(self, pattern: Path, width: int, height: int, time_base: Fraction, single: bool = False) -> None:
         super().__init__(width, height, time_base, MATRIX_UNSPECIFIED, RANGE_FULL)
         self._pattern = pattern
+        self._single = single  # ``pattern`` is the one picture's file
         self._count = 0
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
         import cv2  # opencv-python(-headless): only image outputs need it
 
         self._check(rgb, pts)
+        if self._single and self._count:
+            raise UsageError(f"{self._pattern} holds one picture: a second frame has no file")
         self._count += 1
-        path = frame_name(self._pattern, self._count)
+        path = self._pattern if self._single else frame_name(self._pattern, self._count)
         if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
             raise OSError(f"could not write {path}")
 
     def close(self) -> None:
+        if self._single:
+            return
         after = frame_name(self._pattern, self._count + 1)
         if self._count and after.exists():
             log.warning("%s and the files after it are from an earlier output: %d frames were written",
@@ -1366,8 +1371,12 @@ def check_output_path(path: Path, overwrite: bool) -> None:
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
               overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None,
-              sample_aspect: Fraction | None = None, pix_fmt: str | None = None) -> VideoSink:
+              sample_aspect: Fraction | None = None, pix_fmt: str | None = None,
+              one_frame: bool = False) -> VideoSink:
     """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout).
+
+    ``one_frame``: the caller writes a single frame, so an image path that names no sequence
+    (``thumb.png``) is that picture, as ``ffmpeg -frames:v 1 thumb.png`` writes it.
 
     ``audio``: an audio track to mux alongside (mp4/mkv/mov; y4m has no audio and drops it).
     ``sample_aspect``: the pixels' aspect ratio, written to the output (None: square).
@@ -1398,10 +1407,18 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base)
+    if ext in IMAGE_EXTENSIONS and one_frame and "%" not in path.name:
+        check_output_path(path, overwrite)
+        if not os.access(path.parent, os.W_OK):
+            raise UsageError(f"cannot write {path}: permission denied")
+        return _ImageSink(path, width, height, time_base, single=True)
     if ext in IMAGE_EXTENSIONS:
-        example = path.with_name(path.stem + "%04d" + path.suffix) if "%" not in path.name else "frames/%04d.png"
+        if "%" in path.name:
+            raise UsageError(f"{path.name}: an image sequence's name takes one frame number (%d, %04d; %% for a "
+                             "percent sign), e.g. frames/%04d.png")
+        example = path.with_name(path.stem + "%04d" + path.suffix)
         raise UsageError(f"cannot write one {ext} file for a video; name an image sequence with one frame number "
-                         f"(%d, %04d; %% for a percent sign), e.g. {example}")
+                         f"(%d, %04d), e.g. {example}, or give --frames 1 for one picture (--start chooses it)")
     if ext not in OUTPUT_EXTENSIONS:
         raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, an image sequence "
                          "(frames/%04d.png), or - for y4m on stdout")

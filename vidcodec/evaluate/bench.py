@@ -161,6 +161,9 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     if preset not in PRESETS:
         raise UsageError(f"--preset must be {' or '.join(PRESETS)}, not {preset!r}")
     ref, rate, name = load_frames(clip, frames, size)
+    if min(ref[0].shape[:2]) < 2:  # x264 runs on the frames cut to even sizes: 2x2 at least
+        raise UsageError(f"bench times x264 beside vidcodec, which needs at least 2x2 pixels (the frames are "
+                         f"{ref[0].shape[1]}x{ref[0].shape[0]}): give --size 2x2 or more")
     m = zoo.load(model, backend=backend)
     quality = m.default_quality if quality is None else quality
     api.check_quality(quality, m)

@@ -95,6 +95,21 @@ def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+# The SSIM window (pytorch-msssim's and train.losses'): a frame needs at least this many pixels a side
+METRIC_MIN_SIDE = 11
+
+
+def check_clips(clips: Iterable[Path]) -> None:
+    """UsageError now, before the first clip's minutes of work, for a clip that does not open as a
+    video or is too small for the metrics (a side under :data:`METRIC_MIN_SIDE` pixels)."""
+    for clip in clips:
+        with media.open_source(clip) as src:  # InputError (exit 2) for what is not a video
+            w, h = src.width, src.height
+        if min(w, h) < METRIC_MIN_SIDE:
+            raise UsageError(f"{clip} is {w}x{h}: eval measures SSIM and MS-SSIM, whose {METRIC_MIN_SIDE}-pixel "
+                             f"window needs at least {METRIC_MIN_SIDE}x{METRIC_MIN_SIDE}")
+
+
 def read_frames(clip: Path, limit: int, skip: int = 0) -> tuple[list[np.ndarray], Fraction]:
     """RGB frames ``skip … skip+limit−1`` of a clip (the first ``limit`` by default) and its frame rate."""
     with media.open_source(clip) as src:
