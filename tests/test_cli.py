@@ -31,7 +31,7 @@ import vidcodec
 from vidcodec import api, container
 from vidcodec.cli import main
 from vidcodec.codec.vaegan import FrameEncoder
-from vidcodec.errors import TruncatedStreamError, UsageError
+from vidcodec.errors import InputError, TruncatedStreamError, UsageError
 
 TINY = ["--model", "vaegan-tiny", "--quality", "2"]
 FRAMES = 12  # frames of the clips below
@@ -349,7 +349,7 @@ def test_duration_codes_and_writes_that_long_as_ffmpeg_t(capsys, media, tmp_path
     for verb, out in (("encode", "x.gvc"), ("decode", "x.y4m")):
         src = media["clip"] if verb == "encode" else media["gvc"]
         code, _, err = cli(capsys, verb, src, tmp_path / out, *(TINY if verb == "encode" else ()), "-t", "0")
-        assert_one_line_error(code, err, verb, "--duration (-t) must be a time above 0")
+        assert_one_line_error(code, err, verb, "must be a time above 0")
         assert not (tmp_path / out).exists()
 
 
@@ -1154,6 +1154,59 @@ def test_api_arguments_take_numpy_numbers_and_refuse_what_cannot_be_read_or_writ
             api.frames(bad)  # at the call, before any frame is asked for
 
 
+def test_api_file_objects_paths_and_times_as_users_give_them(media, tmp_path):
+    from pathlib import PurePosixPath
+
+    tiny = {"model": "vaegan-tiny", "quality": 2}
+    closed = open(tmp_path / "c.gvc", "wb")  # noqa: SIM115
+    closed.close()
+    with open(tmp_path / "w.bin", "wb") as write_only:
+        for kw, said in (({"stdin": 3}, "stdin= takes a binary file object open for reading"),
+                         ({"stdin": str(media["clip"])}, "got str"),
+                         ({"stdin": write_only}, "open for writing only"),
+                         ({"stdin": closed}, "stdin= is a closed file")):
+            with pytest.raises(UsageError, match=re.escape(said)):
+                api.encode("-", io.BytesIO(), max_frames=2, **kw, **tiny)
+        with pytest.raises(UsageError, match="open for writing only"):
+            api.frames(write_only)
+    with pytest.raises(UsageError, match="cannot write to a closed file"):
+        api.encode(media["clip"], closed, **tiny)
+    for bad in (1, closed):
+        with pytest.raises(UsageError, match="stdout="):
+            api.decode(media["gvc"], "-", stdout=bad)
+    # any os.PathLike is a path, as the reader's own GvcReader takes it
+    buf = io.BytesIO()
+    assert api.encode(PurePosixPath(media["clip"]), buf, max_frames=3, **tiny).frames == 3
+    assert len(list(api.frames(PurePosixPath(media["gvc"])))) == FRAMES
+    # times as the CLI takes them, and numbers of any numeric type
+    assert api.encode(media["clip"], io.BytesIO(), start="0:00.3", duration="00:00:00.4", **tiny).frames == 4
+    assert api.encode(media["clip"], io.BytesIO(), bitrate=np.int32(300), max_frames=2, model="vaegan-tiny").frames == 2
+    for kw, said in (({"bitrate": True}, "--bitrate must be a positive number"), ({"start": True}, "--start")):
+        with pytest.raises(UsageError, match=re.escape(said)):
+            api.encode(media["clip"], io.BytesIO(), model="vaegan-tiny", **kw)
+
+
+def test_a_reused_file_object_is_cut_where_the_stream_ends(media, tmp_path):
+    old = os.urandom(50_000)
+    for out in (io.BytesIO(old), open(tmp_path / "old.bin", "w+b")):  # noqa: SIM115 - closed below
+        if not isinstance(out, io.BytesIO):
+            out.write(old)
+        out.seek(0)
+        s = api.encode(media["clip"], out, model="vaegan-tiny", quality=2, max_frames=4)
+        out.seek(0, io.SEEK_END)
+        assert out.tell() == s.bytes < len(old)
+        out.seek(0)
+        assert container.probe(out)["index_present"]
+        out.seek(0)
+        assert len(list(api.frames(out))) == 4
+        out.close()
+
+
+def test_a_start_past_any_file_is_an_input_error_not_a_traceback(media):
+    with pytest.raises(InputError, match="no video at or after --start"):
+        api.encode(media["clip"], io.BytesIO(), model="vaegan-tiny", start=1e15)
+
+
 def test_reading_a_file_object_not_rewound_says_so(media):
     data = io.BytesIO(media["gvc"].read_bytes())
     data.seek(0, io.SEEK_END)  # written to, not rewound
@@ -1161,3 +1214,12 @@ def test_reading_a_file_object_not_rewound_says_so(media):
         next(iter(api.frames(data)))
     data.seek(0)
     assert len(list(api.frames(data))) == FRAMES
+
+
+def test_importing_vidcodec_loads_neither_numpy_nor_torch_and_has_its_errors():
+    code = ("import sys, vidcodec; "
+            "assert vidcodec.errors.UsageError.__mro__[1] is vidcodec.VidcodecError; "
+            "assert 'numpy' not in sys.modules and 'torch' not in sys.modules and 'av' not in sys.modules, "
+            "sorted(m for m in sys.modules if m in ('numpy', 'torch', 'av'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr

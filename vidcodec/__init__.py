@@ -36,7 +36,11 @@ if "OPENBLAS_NUM_THREADS" not in os.environ:
         if mine:
             blas.select(filepath=mine).limit(limits=1)
 
-__all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "__version__", "decode", "encode", "frames"]
+from . import errors  # light (no numpy): `except vidcodec.errors.UsageError` works before any call
+from .errors import VidcodecError
+
+__all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "VidcodecError", "__version__", "decode", "encode", "errors",
+           "frames"]
 
 
 def __dir__() -> list[str]:

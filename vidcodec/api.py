@@ -54,6 +54,7 @@ from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, 
 from .coding import qsgd
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError, VidcodecError
 from .models import zoo
+from .timespec import FORMS, parse_time
 
 if TYPE_CHECKING:  # torch loads only for GAN mode, --refine and the torch backend
     from .codec import gan
@@ -142,13 +143,34 @@ def _whole(name: str, value: object) -> int | None:
         raise UsageError(f"{name} must be a whole number (got {value!r})") from None
 
 
-def _binary_output(dst: object) -> BinaryIO:
+def _as_path(value: object) -> object:
+    """An ``os.PathLike`` (a PurePath, or a library's own path type) as a Path; anything else as given."""
+    return Path(os.fspath(value)) if isinstance(value, os.PathLike) and not isinstance(value, Path) else value
+
+
+def _binary_input(stdin: object, name: str = "stdin=") -> BinaryIO:
+    """``stdin`` if it is a binary file object open for reading; UsageError for anything else."""
+    if isinstance(stdin, io.TextIOBase):
+        raise UsageError(f"{name} takes a binary file object (sys.stdin.buffer, open(..., 'rb')), not text")
+    readable = getattr(stdin, "readable", None)
+    if getattr(stdin, "closed", False):
+        raise UsageError(f"{name} is a closed file: give one open for reading")
+    if not callable(getattr(stdin, "read", None)) or (callable(readable) and not readable()):
+        raise UsageError(f"{name} takes a binary file object open for reading (sys.stdin.buffer, open(..., 'rb'), "
+                         f"io.BytesIO(data)); got {type(stdin).__name__}" + (" open for writing only"
+                                                                                if callable(readable) else ""))
+    return stdin  # type: ignore[return-value]
+
+
+def _binary_output(dst: object, verb: str = "encode") -> BinaryIO:
     """``dst`` if it is a file object a stream can be written to; UsageError for anything else."""
     if isinstance(dst, io.TextIOBase):
-        raise UsageError("encode writes bytes: give a file opened in binary mode ('wb'), a path, or '-'")
+        raise UsageError(f"{verb} writes bytes: give a file opened in binary mode ('wb'), a path, or '-'")
+    if getattr(dst, "closed", False):
+        raise UsageError(f"{verb} cannot write to a closed file: give one open for writing ('wb')")
     writable = getattr(dst, "writable", None)
     if not callable(getattr(dst, "write", None)) or (callable(writable) and not writable()):
-        raise UsageError(f"encode writes to a path, '-' for stdout, or a binary file object open for writing "
+        raise UsageError(f"{verb} writes to a path, '-' for stdout, or a binary file object open for writing "
                          f"(got {type(dst).__name__})")
     if "a" in str(getattr(dst, "mode", "")):
         raise UsageError("the output file is opened for appending ('ab'): the writer seeks back to finish the "
@@ -276,6 +298,7 @@ def encode(
     A warning is logged when a keyframe is far outside the generator's domain.
     """
     zoo.check_backend(backend)
+    src, dst = _as_path(src), _as_path(dst)
     if not isinstance(src, (str, Path)):
         raise UsageError(f"encode reads a path, or '-' for stdin (stdin= takes a binary file object), not a "
                          f"{type(src).__name__}")
@@ -288,8 +311,8 @@ def encode(
         raise UsageError(f"coder must be 'ans' or 'elias' (got {coder!r})")
     if model is not None and not isinstance(model, str):
         raise UsageError(f"model must be an installed model's name (got {model!r})")
-    if isinstance(stdin, io.TextIOBase):
-        raise UsageError("stdin= takes a binary file object (sys.stdin.buffer, open(..., 'rb')), not text")
+    if stdin is not None:
+        stdin = _binary_input(stdin)
     if str(src) == "-" and stdin is None:
         stdin = container.std_bytes("stdin")
     if stop is not None and not callable(getattr(stop, "is_set", None)):
@@ -348,8 +371,11 @@ def encode(
     if bitrate is not None and coder != "ans":
         raise UsageError("--bitrate works with the default coder (ans), not --coder elias")
     for name, value, unit in (("--bitrate", bitrate, "kbit/s"), ("--bufsize", bufsize, "kbit")):
-        if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                                      and value > 0 and math.isfinite(value)):
             raise UsageError(f"{name} must be a positive number of {unit} (got {value!r})")
+    bitrate = None if bitrate is None else float(bitrate)
+    bufsize = None if bufsize is None else float(bufsize)
     if bitrate is not None and quality is not None:
         raise UsageError("give --quality or --bitrate, not both: with --bitrate the quality is chosen per GOP")
     if bufsize is not None and bitrate is None:
@@ -664,7 +690,7 @@ def _duration(value: float | Fraction | str | None) -> Fraction | None:
     except (ValueError, OverflowError, TypeError):  # as _seconds refuses them
         t = None
     if not t or t < 0:
-        raise UsageError(f"--duration (-t) must be a time above 0, in seconds or [HH:]MM:SS[.frac] (got {value})")
+        raise UsageError(f"--duration (-t, duration=) must be a time above 0, {FORMS} (got {value!r})")
     return t
 
 
@@ -944,8 +970,13 @@ def _frame_step(hdr: container.StreamHeader) -> Fraction | None:
 
 
 def _exact(value: float | Fraction | str) -> Fraction:
-    """``value`` as an exact fraction, floats (numpy's too) by their shortest repr: 0.3 is 3/10.
-    Raises what Fraction raises for what is not a finite number."""
+    """``value`` as an exact fraction, floats (numpy's too) by their shortest repr: 0.3 is 3/10, a
+    string also as ``[HH:]MM:SS[.frac]`` (:func:`vidcodec.timespec.parse_time`). Raises what Fraction
+    raises for what is not a finite number (TypeError for a bool)."""
+    if isinstance(value, bool):
+        raise TypeError("a bool is not a time")
+    if isinstance(value, str) and ":" in value:
+        return parse_time(value.strip())
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
         value = float(value)
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
@@ -958,7 +989,7 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     try:
         t = _exact(value)
     except (ValueError, OverflowError, TypeError):  # nan, inf, or not a number
-        raise UsageError(f"--start must be a number of seconds (got {value})") from None
+        raise UsageError(f"--start (start=) must be {FORMS} (got {value!r})") from None
     if t < 0:
         raise UsageError(f"--start must not be negative (got {value})")
     return t
@@ -1159,6 +1190,7 @@ def frames(
     first = _seconds(start)
     zoo.check_backend(backend)
     _check_decode_args(follow_timeout, workers)
+    src = _as_path(src)
     if not isinstance(src, (str, Path)):
         container.check_source(src)
     return _frames_of(src, first, start, backend, follow, follow_timeout, workers)
@@ -1366,6 +1398,7 @@ def decode(
     :func:`vidcodec.media.default_pix_fmt`; else y4m 4:4:4, H.264 4:2:0, or 4:4:4 for odd sizes).
     """
     zoo.check_backend(backend)
+    src, dst = _as_path(src), _as_path(dst)
     _check_decode_args(follow_timeout, workers)
     media.check_pix_fmt(pix_fmt)
     max_frames = _whole("max_frames", max_frames)
@@ -1384,8 +1417,7 @@ def decode(
     if str(dst) == "-":
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")
-        if stdout is None:
-            stdout = container.std_bytes("stdout")
+        stdout = container.std_bytes("stdout") if stdout is None else _binary_output(stdout, "stdout=")
     if isinstance(src, (str, Path)) and _same_file(src, dst):  # -y would truncate the stream being read
         raise UsageError(f"{dst} is also the input; give a different output path")
     t0 = time.perf_counter()

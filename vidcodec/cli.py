@@ -35,6 +35,7 @@ from .codec import (
 from .errors import NO_ROOM, UsageError, VidcodecError
 from .models.zoo import BACKENDS
 from .outputs import writable_folder
+from .timespec import parse_time
 
 # What `vidcodec eval` measures by default (vidcodec.evaluate.rd.CODECS lists every one it knows)
 DEFAULT_EVAL_CODECS = ("vidcodec", "vidcodec-intra", "x264-medium", "x264-veryfast-zl", "x265-medium", "x264-intra",
@@ -84,22 +85,11 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _time(text: str) -> Fraction:
-    """A --start value: seconds (90, 1.5) or [HH:]MM:SS[.frac] (1:30, 00:01:30.5), as ffmpeg's -ss."""
-    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text)
-    parts = body.split(":")
+    """A --start or -t value: seconds (90, 1.5) or [HH:]MM:SS[.frac] (1:30, 00:01:30.5), as ffmpeg's -ss."""
     try:
-        if len(parts) > 3 or not all(parts) or any(not p.replace(".", "", 1).isdigit() for p in parts):
-            raise ValueError(text)
-        *whole, last = parts
-        if any("." in p for p in whole) or any(int(p) >= 60 for p in whole[1:]) or (whole and Fraction(last) >= 60):
-            raise ValueError(text)
-        value = Fraction(last)
-        for i, p in enumerate(reversed(whole), start=1):
-            value += int(p) * 60**i
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time: give seconds (90, 1.5) or [HH:]MM:SS[.frac] "
-                                         f"(1:30, 00:01:30.5)") from None
-    return sign * value
+        return parse_time(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:

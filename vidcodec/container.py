@@ -1259,9 +1259,20 @@ class GvcWriter:
                 self._emit(head + _U32.pack(zlib.crc32(head)) + entries, footer)
                 if self._start is not None and self.header.frame_count not in (0, self._frames):
                     self._set_frame_count()
+            if self._start is not None and not self._owned:
+                self._cut_what_follows()
         finally:
             if self._owned:
                 self._out.close()
+
+    def _cut_what_follows(self) -> None:
+        """End a seekable file object given open (an earlier, longer file reopened 'r+b', a reused
+        BytesIO) where the stream ends, as a path opened 'wb' does: the earlier bytes after it would
+        read as data joined to the stream."""
+        try:
+            self._out.truncate(self._out.tell())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation) as err:
+            logger.debug("the output was not cut at the stream's end: %s", err)
 
     def _set_frame_count(self) -> None:
         """Rewrite the header (same size, its CRC with it) with the frames written where it announced
@@ -1397,9 +1408,14 @@ def check_source(source: object) -> None:
     if isinstance(source, (bytes, bytearray, memoryview)):
         raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
                          "(wrap them: io.BytesIO(data))")
-    if isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None)) or getattr(source, "closed", False):
-        raise UsageError(f"a .gvc stream is read from a path or a binary file object open for reading (got "
-                         f"{'a closed file' if getattr(source, 'closed', False) else type(source).__name__})")
+    closed = bool(getattr(source, "closed", False))
+    readable = getattr(source, "readable", None)
+    if (isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None)) or closed
+            or (callable(readable) and not readable())):
+        got = "a closed file" if closed else ("a file open for writing only" if callable(readable) and not
+                                              isinstance(source, io.TextIOBase) and callable(getattr(source, "read", None))
+                                              else type(source).__name__)
+        raise UsageError(f"a .gvc stream is read from a path or a binary file object open for reading (got {got})")
 
 
 def std_bytes(name: str) -> BinaryIO:

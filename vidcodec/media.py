@@ -380,7 +380,7 @@ class VideoSource:
         if self._seekable:
             try:
                 self._container.seek(int(target), backward=True, any_frame=False, stream=self._stream)
-            except (av.FFmpegError, OSError, ValueError) as exc:
+            except (av.FFmpegError, OSError, ValueError, OverflowError) as exc:  # Overflow: a start past any file
                 log.debug("%s: cannot seek (%s); decoding up to the start", self.name, exc)
             else:
                 self._restart()

@@ -1,0 +1,28 @@
+"""Times as FFmpeg's options write them (``-ss``, ``-t``): seconds (90, 1.5) or ``[HH:]MM:SS[.frac]``
+(1:30, 00:01:30.5), parsed exactly; shared by the CLI and the Python API (one light module, so that
+the CLI's start-up does not import the codec)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+FORMS = "seconds (90, 1.5) or [HH:]MM:SS[.frac] (1:30, 00:01:30.5)"
+
+
+def parse_time(text: str) -> Fraction:
+    """``text`` as an exact number of seconds (a leading ``-`` negates it); ValueError naming
+    :data:`FORMS` for anything else."""
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text)
+    parts = body.split(":")
+    try:
+        if len(parts) > 3 or not all(parts) or any(not p.replace(".", "", 1).isdigit() for p in parts):
+            raise ValueError(text)
+        *whole, last = parts
+        if any("." in p for p in whole) or any(int(p) >= 60 for p in whole[1:]) or (whole and Fraction(last) >= 60):
+            raise ValueError(text)
+        value = Fraction(last)
+        for i, p in enumerate(reversed(whole), start=1):
+            value += int(p) * 60**i
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: give {FORMS}") from None
+    return sign * value
