@@ -396,6 +396,11 @@ def test_cli_export_writes_and_checks(tiny_model_dir, clip, tmp_path, capsys):
     assert code == 0, text
     assert f"analysis: {out / 'analysis.onnx'}" in text and "3 frames" in text and "ok (" in text
     assert runtime.verified_export(out, zoo.find("vaegan-tiny").sha256) is not None
+    before = (out / "analysis.onnx").stat().st_mtime_ns
+    assert main(["export", "--model", "vaegan-tiny", "--out", str(out)]) == 2  # there already: -y, as for any output
+    assert "already holds an export (analysis.onnx, synthesis.onnx, manifest.json); pass -y" in capsys.readouterr().err
+    assert (out / "analysis.onnx").stat().st_mtime_ns == before
+    assert main(["export", "--model", "vaegan-tiny", "--out", str(out), "-y"]) == 0
 
 
 def test_cli_export_fills_the_cache_and_reports_json(tiny_model_dir, cache, clip, capsys):
@@ -411,6 +416,7 @@ def test_cli_export_fills_the_cache_and_reports_json(tiny_model_dir, cache, clip
     (["--model", "vaegan-tiny", "--frames", "0", "--check", "x.mp4"], "--frames"),
     (["--model", "vaegan-tiny", "--check", "missing.mp4"], "no such file"),
     (["--model", "pgan-tiny"], "pgan-tiny is a GAN generator"),  # not an AttributeError
+    (["--model", "vaegan-tiny", "--frames", "3"], "give --check CLIP with it"),  # not ignored without a word
 ])
 def test_cli_export_input_errors_exit_2(tiny_model_dir, cache, tmp_path, capsys, args, message):
     assert main(["export", "--out", str(tmp_path / "o"), *args]) == 2

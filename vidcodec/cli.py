@@ -442,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", metavar="DIR", help="write analysis.onnx, synthesis.onnx and manifest.json here "
                     "instead of the cache")
     ex.add_argument("--check", metavar="CLIP", help="compare torch and ONNX Runtime on this video's first frames")
-    ex.add_argument("--frames", type=int, default=8, metavar="N", help="frames of the --check clip")
+    ex.add_argument("--frames", type=int, metavar="N", help="frames of the --check clip (default 8)")
+    ex.add_argument("-y", "--overwrite", action="store_true", help="replace an export already in --out")
     ex.add_argument("--json", action="store_true", help="print the paths and the check report as JSON")
     _add_common(ex)
     parser.verbs = sub.choices  # each verb's own parser, by name: main() reports stray arguments with it
@@ -840,8 +841,15 @@ def _cmd_export(a: argparse.Namespace) -> int:
     from . import media, runtime  # torch and ONNX load here
     from .models import zoo
 
+    if a.frames is not None and not a.check:
+        raise UsageError("--frames sets how many frames --check compares: give --check CLIP with it")
+    a.frames = 8 if a.frames is None else a.frames
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    if a.out and not a.overwrite:
+        there = [name for name in ("analysis.onnx", "synthesis.onnx", "manifest.json") if (Path(a.out) / name).exists()]
+        if there:
+            raise UsageError(f"{a.out} already holds an export ({', '.join(there)}); pass -y to replace it")
     m = zoo.load(a.model, backend="torch")
     if m.kind == "pgan":
         raise UsageError(f"{a.model} is a GAN generator: export writes a VAE-GAN model's analysis and synthesis "
