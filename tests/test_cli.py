@@ -1223,3 +1223,22 @@ def test_importing_vidcodec_loads_neither_numpy_nor_torch_and_has_its_errors():
             "sorted(m for m in sys.modules if m in ('numpy', 'torch', 'av'))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_ctrl_c_that_also_ends_the_reader_of_stdout_exits_130(monkeypatch, capsys, media):
+    import vidcodec.cli as cli_mod
+    from vidcodec import pipeline
+
+    def interrupted_then_broken_pipe(a):
+        cli_mod._stopping()  # what the first Ctrl-C (or SIGTERM) does
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli_mod, "_cmd_info", interrupted_then_broken_pipe)
+    assert main(["info", str(media["gvc"])]) == 130 and "interrupted" in capsys.readouterr().err
+    assert pipeline.JOIN_TIMEOUT_S == cli_mod.STOPPING_JOIN_S  # stuck readers are not waited for long
+
+    def broken_pipe(a):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli_mod, "_cmd_info", broken_pipe)  # `| head`: a quiet, normal end
+    assert main(["info", str(media["gvc"])]) == 0 and pipeline.JOIN_TIMEOUT_S == 5.0

@@ -12,7 +12,7 @@ import pytest
 from conftest import write_testsrc
 
 import vidcodec
-from vidcodec import container, media
+from vidcodec import api, container, media
 from vidcodec.errors import FormatError
 
 
@@ -134,3 +134,49 @@ def test_raw_frames_in_the_api_and_their_errors(tmp_path, tiny_model_dir):
     from vidcodec.cli import main as cli_main
 
     assert cli_main(["encode", "-", str(tmp_path / "x.gvc"), "--size", "64x48", "--fps", "0", "-q"]) == 2
+
+
+def test_a_pipes_bytes_reach_the_demuxer_as_they_arrive():
+    """The streamable-stdin reader hands over what the pipe holds (read1), not a full buffer: with
+    read(), a live Matroska pipe's first packet came 2 s later."""
+    import os
+    import threading
+
+    r, w = os.pipe()
+    with open(r, "rb") as pipe, open(w, "wb", buffering=0) as sender:
+        sender.write(b"x" * 100)  # far less than FFmpeg asks for, and the sender stays open
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.append(media._PrefixedReader(b"head", pipe).read(4)
+                                                            + media._PrefixedReader(b"", pipe).read(65536)))
+        reader.daemon = True
+        reader.start()
+        reader.join(5)
+        assert not reader.is_alive(), "the read waited for a full buffer"
+        assert got == [b"head" + b"x" * 100]
+
+
+def test_a_named_pipe_output_counts_as_live(tmp_path):
+    import os
+
+    fifo = tmp_path / "f.gvc"
+    os.mkfifo(fifo)
+    assert api._is_live(fifo) and api._is_live(str(fifo))
+    (tmp_path / "file.gvc").write_bytes(b"")
+    assert not api._is_live(tmp_path / "file.gvc") and not api._is_live(tmp_path / "new.gvc")
+
+
+def test_torch_is_imported_while_a_pipe_or_url_keeps_the_encoder_waiting(tiny_model_dir, tmp_path, monkeypatch):
+    from vidcodec.models import zoo
+
+    calls = []
+    monkeypatch.setattr(zoo, "warm_bf16", lambda: calls.append(1))
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3)
+    mkv = tmp_path / "c.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", str(mkv)], check=True)
+    kw = {"model": "vaegan-tiny", "quality": 2}
+    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), **kw)
+    assert calls == [1]
+    vidcodec.encode(clip, io.BytesIO(), **kw)  # a file: its length is known, nothing to wait for
+    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), max_frames=10, **kw)  # int8 anyway
+    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), backend="ort", **kw)
+    assert calls == [1]

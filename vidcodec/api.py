@@ -55,6 +55,7 @@ from .coding import qsgd
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError, VidcodecError
 from .models import zoo
 from .timespec import FORMS, parse_time
+from .urls import is_url
 
 if TYPE_CHECKING:  # torch loads only for GAN mode, --refine and the torch backend
     from .codec import gan
@@ -401,6 +402,9 @@ def encode(
         raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
                          "`| vidcodec decode - out.y4m`) or give an output file")
     t0 = time.perf_counter()
+    if (backend == zoo.AUTO and mode == "vaegan" and (str(src) == "-" or is_url(src))
+            and (max_frames is None or max_frames >= zoo.BF16_MIN_FRAMES)):
+        zoo.warm_bf16()  # a pipe or a live URL keeps the encoder waiting: import torch meanwhile
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
                                                                framerate=framerate, timeout=network_timeout,
@@ -795,9 +799,13 @@ def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> int:
 
 
 def _is_live(dst: str | Path | BinaryIO) -> bool:
-    """Whether ``dst`` is a pipe, socket or terminal (not a regular file or an in-memory buffer)."""
+    """Whether ``dst`` is a pipe, socket or terminal (not a regular file or an in-memory buffer), a
+    named pipe (FIFO) given by its path included."""
     if isinstance(dst, (str, Path)):
-        return False
+        try:
+            return stat.S_ISFIFO(os.stat(dst).st_mode) or stat.S_ISSOCK(os.stat(dst).st_mode)
+        except OSError:  # not there yet: a file this encode makes
+            return False
     try:
         return not stat.S_ISREG(os.fstat(dst.fileno()).st_mode)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):

@@ -498,6 +498,17 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 # After a first Ctrl-C an encode finishes the frames it has read; if it has not within this many
 # seconds (an input that stalls mid-read), the interrupt takes effect as a second Ctrl-C does.
 FINISH_GRACE_S = 3.0
+STOPPING_JOIN_S = 0.2  # a pipeline stage's wait for its thread once the command is asked to stop
+_INTERRUPTED = threading.Event()  # Ctrl-C or SIGTERM during this command
+
+
+def _stopping() -> None:
+    """The command was asked to stop (Ctrl-C, SIGTERM): remembered for the exit code, and the pipeline's
+    stages no longer wait long for threads that may be stuck in a read."""
+    _INTERRUPTED.set()
+    from . import pipeline
+
+    pipeline.JOIN_TIMEOUT_S = STOPPING_JOIN_S
 
 
 @contextlib.contextmanager
@@ -511,6 +522,7 @@ def _finish_on_interrupt(stop: threading.Event):
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
+        _stopping()
         logging.getLogger("vidcodec").info("interrupted: finishing the frames already read (Ctrl-C again "
                                            "to stop at once)")
         # a real signal to the main thread: it also wakes a wait on a lock (_thread.interrupt_main would not)
@@ -790,6 +802,7 @@ def _interrupt_on_sigterm():
     the exit code is then 143, Ctrl-C's 130. (Without it a decode to mkv stopped this way left an
     empty file.)"""
     def stop(signum, frame):
+        _stopping()
         raise _Terminated
 
     with _signal_handler(signal.SIGTERM, stop):
@@ -923,6 +936,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
                 "export": _cmd_export, "train": _cmd_train, "train-gan": _cmd_train_gan,
                 "bench": _cmd_bench, "play": _cmd_play}
+    _INTERRUPTED.clear()
+    if "vidcodec.pipeline" in sys.modules:  # an earlier main([...]) in this process may have shortened it
+        sys.modules["vidcodec.pipeline"].JOIN_TIMEOUT_S = 5.0
     try:
         with _interrupt_on_sigterm():
             _refuse_urls(args)
@@ -937,7 +953,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import media
 
         media._silence(sys.stdout)
-        return 0
+        if not _INTERRUPTED.is_set():
+            return 0
+        # a Ctrl-C to the whole pipeline also ended its reader: still an interrupted command
+        print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
+        code = 130
     except OSError as e:  # e.g. disk full, permission denied: one line, no traceback
         print(f"vidcodec {args.command}: error: {_os_error_text(e, args)}", file=sys.stderr)
         code = 1

@@ -32,6 +32,9 @@ from typing import Any, Self
 from .errors import UsageError
 
 DEPTH = 3  # items a stage may run ahead of its consumer
+# How long a closed stage waits for its thread to end; the CLI shortens it once Ctrl-C or SIGTERM has
+# asked to stop (a thread stuck reading a stalled pipe never ends: waiting 5 s made a Ctrl-C take 8)
+JOIN_TIMEOUT_S = 5.0
 _DONE = object()
 
 
@@ -95,7 +98,7 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
             yield item
     finally:
         stop.set()
-        thread.join(timeout=5.0)
+        thread.join(timeout=JOIN_TIMEOUT_S)
 
 
 def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, depth: int = DEPTH,

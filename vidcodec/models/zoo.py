@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -480,6 +481,30 @@ def _channels_last(x: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.contiguous().cpu().numpy()
+
+
+_WARMING: list[threading.Thread] = []
+
+
+def warm_bf16() -> None:
+    """Start importing torch on a thread where ``auto`` would encode in bfloat16 (:func:`vidcodec.runtime.
+    bf16_pays`), for an input that makes the encoder wait (a pipe, a live URL): the 1.2-2 s import
+    then overlaps that wait instead of delaying the first packet. Once per process; not a daemon (an
+    exit waits for it rather than stop it inside the import)."""
+    from .. import runtime
+
+    if _WARMING or "torch" in sys.modules or not runtime.bf16_pays():
+        return
+    thread = threading.Thread(target=_import_torch, name="vidcodec-torch-import")
+    _WARMING.append(thread)
+    thread.start()
+
+
+def _import_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - the encode's own import reports what is wrong
+        log.debug("torch could not be imported ahead of the encode: %s", e)
 
 
 def cpu_has_bf16() -> bool:
