@@ -699,7 +699,9 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
                 raise
             raise InputError(f"cannot keep stdin in a temporary file in {tempfile.gettempdir()} (this format is "
                              f"read from a file): {exc.strerror}; set TMPDIR to a folder with room") from exc
-        log.info("stdin is not a streamable format; spooled %.1f MB to a temporary file", spool.tell() / 1e6)
+        size = spool.tell()
+        log.info("stdin is not a streamable format; spooled %s to a temporary file",
+                 f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB")
         spool.seek(0)
         return av.open(spool), spool
     except BaseException:

@@ -241,8 +241,9 @@ class RateController:
                 return True
             if not self._unreachable:
                 self._unreachable = True
-                log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: "
-                            "coding it at quality 1", self.kbps)
+                log.warning("--bitrate %g kbit/s is below what the lowest quality needs here: quality 1 "
+                            "overruns the buffer (--bufsize), so the stream runs above the target until "
+                            "easier frames let it drain", self.kbps)
         under = self._first_gop_far_under() or self._far_under()
         if not (under or self._far_over()):
             return False
