@@ -1242,3 +1242,22 @@ def test_a_ctrl_c_that_also_ends_the_reader_of_stdout_exits_130(monkeypatch, cap
 
     monkeypatch.setattr(cli_mod, "_cmd_info", broken_pipe)  # `| head`: a quiet, normal end
     assert main(["info", str(media["gvc"])]) == 0 and pipeline.JOIN_TIMEOUT_S == 5.0
+
+
+def test_frames_is_a_context_manager_that_ends_its_decode(media):
+    def decoding() -> set[str]:
+        return {t.name for t in threading.enumerate() if t.name.startswith("vidcodec-") and t.is_alive()
+                and not t.name.startswith("vidcodec-delta")}
+
+    before = decoding()
+    with api.frames(media["gvc"]) as frames:
+        first = next(frames)
+        assert decoding() - before  # its stages run while it is open
+    assert first.rgb.shape == (48, 64, 3)
+    deadline = time.monotonic() + 5
+    while decoding() - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not decoding() - before
+    with pytest.raises(StopIteration):
+        next(frames)  # closed: nothing more
+    assert len(list(api.frames(media["gvc"]))) == FRAMES  # and a plain loop as before

@@ -1193,7 +1193,9 @@ def frames(
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a
-    UsageError then), the stream when the first frame is asked for.
+    UsageError then), the stream when the first frame is asked for. The iterator is also a context
+    manager: ``with vidcodec.frames(p) as frames:`` closes the decode (its threads, its file) at the
+    block's end, however the loop left it.
     """
     first = _seconds(start)
     zoo.check_backend(backend)
@@ -1201,7 +1203,31 @@ def frames(
     src = _as_path(src)
     if not isinstance(src, (str, Path)):
         container.check_source(src)
-    return _frames_of(src, first, start, backend, follow, follow_timeout, workers)
+    return FrameIterator(_frames_of(src, first, start, backend, follow, follow_timeout, workers))
+
+
+class FrameIterator(Iterator[DecodedFrame]):
+    """What :func:`frames` returns: an iterator of :class:`DecodedFrame` that is also a context
+    manager; :meth:`close` ends the decode early (as a generator's close does)."""
+
+    def __init__(self, frames: Iterator[DecodedFrame]) -> None:
+        self._frames = frames
+
+    def __iter__(self) -> FrameIterator:
+        return self
+
+    def __next__(self) -> DecodedFrame:
+        return next(self._frames)
+
+    def close(self) -> None:
+        """Stop decoding: the threads end and the stream is closed; later calls do nothing."""
+        self._frames.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> FrameIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _frames_of(src: str | Path | BinaryIO, first: Fraction | None, start: object, backend: str, follow: bool,
