@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 import numpy as np
 from tqdm import tqdm
@@ -1213,7 +1213,7 @@ class FrameIterator(Iterator[DecodedFrame]):
     def __init__(self, frames: Iterator[DecodedFrame]) -> None:
         self._frames = frames
 
-    def __iter__(self) -> FrameIterator:
+    def __iter__(self) -> Self:
         return self
 
     def __next__(self) -> DecodedFrame:
@@ -1223,7 +1223,7 @@ class FrameIterator(Iterator[DecodedFrame]):
         """Stop decoding: the threads end and the stream is closed; later calls do nothing."""
         self._frames.close()  # type: ignore[attr-defined]
 
-    def __enter__(self) -> FrameIterator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
