@@ -852,9 +852,10 @@ def test_elias_refuses_the_delta_options_it_would_ignore_and_v_names_the_backend
     for extra in (["--preset", "fast"], ["--subpel", "bilinear"]):
         code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "e.gvc", *TINY, "--coder", "elias", *extra)
         assert_one_line_error(code, err, "encode", "--coder elias codes every frame as a keyframe")
-    caplog.set_level(logging.INFO, logger="vidcodec")
-    assert cli(capsys, "encode", media["clip"], tmp_path / "v.gvc", *TINY, "--frames", "2", "-q")[0] == 0
-    assert "encoding with model vaegan-tiny" in caplog.text and "backend ort (auto)" in caplog.text
+    caplog.set_level(logging.DEBUG, logger="vidcodec")
+    assert cli(capsys, "encode", media["clip"], tmp_path / "v.gvc", *TINY, "--frames", "2", "-v")[0] == 0
+    (said,) = [r for r in caplog.records if "encoding with model vaegan-tiny" in r.getMessage()]
+    assert "backend ort (auto)" in said.getMessage() and said.levelno == logging.DEBUG  # -v only
 
 
 def test_encode_takes_any_frame_limit_and_refuses_ans_in_gan_mode(capsys, media, tmp_path):
@@ -1229,13 +1230,17 @@ def test_a_ctrl_c_that_also_ends_the_reader_of_stdout_exits_130(monkeypatch, cap
     import vidcodec.cli as cli_mod
     from vidcodec import pipeline
 
+    joins = []
+
     def interrupted_then_broken_pipe(a):
         cli_mod._stopping()  # what the first Ctrl-C (or SIGTERM) does
+        joins.append(pipeline.JOIN_TIMEOUT_S)
         raise BrokenPipeError
 
     monkeypatch.setattr(cli_mod, "_cmd_info", interrupted_then_broken_pipe)
     assert main(["info", str(media["gvc"])]) == 130 and "interrupted" in capsys.readouterr().err
-    assert pipeline.JOIN_TIMEOUT_S == cli_mod.STOPPING_JOIN_S  # stuck readers are not waited for long
+    assert joins == [cli_mod.STOPPING_JOIN_S]  # stuck readers were not waited for long
+    assert pipeline.JOIN_TIMEOUT_S == pipeline.DEFAULT_JOIN_TIMEOUT_S  # and the caller's process is as it was
 
     def broken_pipe(a):
         raise BrokenPipeError
@@ -1261,3 +1266,34 @@ def test_frames_is_a_context_manager_that_ends_its_decode(media):
     with pytest.raises(StopIteration):
         next(frames)  # closed: nothing more
     assert len(list(api.frames(media["gvc"]))) == FRAMES  # and a plain loop as before
+
+
+def test_review_regressions_stay_fixed(media, tmp_path, capsys):
+    """Behaviours a review of session 49's changes found broken, each kept working."""
+    # a reader that is io.RawIOBase (readable() False by default, no writable()) is a reader
+    class Raw(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readinto(self, b) -> int:
+            chunk = self._data.read(len(b))
+            b[: len(chunk)] = chunk
+            return len(chunk)
+
+    assert len(list(api.frames(Raw(media["gvc"].read_bytes())))) == FRAMES
+    # decode's y4m to stdout= may append (the y4m writer never seeks back)
+    with open(tmp_path / "a.y4m", "ab") as appending:
+        assert api.decode(media["gvc"], "-", stdout=appending, max_frames=2).frames == 2
+    assert read_video(tmp_path / "a.y4m")[0] == 2
+    # a frame rate "a:b" is not read as minutes:seconds
+    with pytest.raises(UsageError):
+        api.frame_rate("2:1")
+    # the time in a message as the user gave it
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "z.y4m", "-t", "0")
+    assert "(got 0)" in err and code == 2
+    # one picture takes no --pix-fmt (as an image sequence does not)
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "t.png", "--frames", "1", "--pix-fmt", "yuv420p")
+    assert_one_line_error(code, err, "decode", "--pix-fmt is for video outputs")
+    # a bytes path object is a path
+    (entry,) = [e for e in os.scandir(os.fsencode(media["gvc"].parent)) if e.name == os.fsencode(media["gvc"].name)]
+    assert len(list(api.frames(entry))) == FRAMES

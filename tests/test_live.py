@@ -174,9 +174,44 @@ def test_torch_is_imported_while_a_pipe_or_url_keeps_the_encoder_waiting(tiny_mo
     mkv = tmp_path / "c.mkv"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", str(mkv)], check=True)
     kw = {"model": "vaegan-tiny", "quality": 2}
-    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), **kw)
+
+    def late_pipe(**extra):  # a pipe whose sender starts 1 s after the encoder
+        import os
+        import threading
+        import time
+
+        r, w = os.pipe()
+
+        def send():
+            time.sleep(1.0)
+            with open(w, "wb") as sender:
+                sender.write(mkv.read_bytes())
+
+        sending = threading.Thread(target=send)
+        sending.start()
+        with open(r, "rb") as pipe:
+            vidcodec.encode("-", io.BytesIO(), stdin=pipe, **kw, **extra)
+        sending.join()
+
+    late_pipe()
     assert calls == [1]
+    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), **kw)  # its frames come at once
     vidcodec.encode(clip, io.BytesIO(), **kw)  # a file: its length is known, nothing to wait for
-    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), max_frames=10, **kw)  # int8 anyway
-    vidcodec.encode("-", io.BytesIO(), stdin=io.BytesIO(mkv.read_bytes()), backend="ort", **kw)
+    late_pipe(max_frames=10)  # int8 anyway
+    late_pipe(backend="ort")
     assert calls == [1]
+
+
+def test_the_stdin_reader_takes_custom_readers_as_they_are(tmp_path):
+    class Buffered(io.BufferedIOBase):  # read only: its inherited read1 raises
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            return self._data.read(n)
+
+    assert media._PrefixedReader(b"ab", Buffered(b"cdef")).read(2) == b"ab"
+    assert media._PrefixedReader(b"", Buffered(b"cdef")).read(10) == b"cdef"

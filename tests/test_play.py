@@ -157,3 +157,26 @@ def test_the_input_is_checked_before_the_window_is_opened(tmp_path, monkeypatch)
     clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(32, 32))
     with pytest.raises(FormatError, match="not a .gvc file"):
         play.play(clip)
+
+
+def test_a_named_pipe_or_a_followed_file_is_not_opened_before_the_player(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    fifo = tmp_path / "p.gvc"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (play._check_input(fifo), done.set()), daemon=True)
+    t.start()
+    t.join(3)
+    assert done.is_set(), "the check opened the named pipe (it would have read the stream's start)"
+
+    class WindowOpened(Exception):
+        pass
+
+    def window(*a, **k):
+        raise WindowOpened
+
+    monkeypatch.setattr(cv2, "namedWindow", window)
+    with pytest.raises(WindowOpened):  # --follow waits for a file that is not there yet: no InputError first
+        play.play(tmp_path / "later.gvc", follow=True)

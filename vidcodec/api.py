@@ -146,20 +146,19 @@ def _whole(name: str, value: object) -> int | None:
 
 def _as_path(value: object) -> object:
     """An ``os.PathLike`` (a PurePath, or a library's own path type) as a Path; anything else as given."""
-    return Path(os.fspath(value)) if isinstance(value, os.PathLike) and not isinstance(value, Path) else value
+    return Path(os.fsdecode(value)) if isinstance(value, os.PathLike) and not isinstance(value, Path) else value
 
 
 def _binary_input(stdin: object, name: str = "stdin=") -> BinaryIO:
     """``stdin`` if it is a binary file object open for reading; UsageError for anything else."""
     if isinstance(stdin, io.TextIOBase):
         raise UsageError(f"{name} takes a binary file object (sys.stdin.buffer, open(..., 'rb')), not text")
-    readable = getattr(stdin, "readable", None)
     if getattr(stdin, "closed", False):
         raise UsageError(f"{name} is a closed file: give one open for reading")
-    if not callable(getattr(stdin, "read", None)) or (callable(readable) and not readable()):
+    if not callable(getattr(stdin, "read", None)) or container.write_only(stdin):
         raise UsageError(f"{name} takes a binary file object open for reading (sys.stdin.buffer, open(..., 'rb'), "
-                         f"io.BytesIO(data)); got {type(stdin).__name__}" + (" open for writing only"
-                                                                                if callable(readable) else ""))
+                         f"io.BytesIO(data)); got {type(stdin).__name__}"
+                         + (" open for writing only" if container.write_only(stdin) else ""))
     return stdin  # type: ignore[return-value]
 
 
@@ -173,7 +172,7 @@ def _binary_output(dst: object, verb: str = "encode") -> BinaryIO:
     if not callable(getattr(dst, "write", None)) or (callable(writable) and not writable()):
         raise UsageError(f"{verb} writes to a path, '-' for stdout, or a binary file object open for writing "
                          f"(got {type(dst).__name__})")
-    if "a" in str(getattr(dst, "mode", "")):
+    if verb == "encode" and "a" in str(getattr(dst, "mode", "")):
         raise UsageError("the output file is opened for appending ('ab'): the writer seeks back to finish the "
                          "header, which appending cannot; open it with 'wb'")
     return dst  # type: ignore[return-value]
@@ -196,6 +195,10 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
         return str(a) != "-" and str(b) != "-" and Path(a).samefile(b)
     except OSError:  # one of them does not exist
         return False
+
+
+# How long an encode of a pipe or URL waits for its input before importing torch meanwhile (zoo.warm_bf16)
+WARM_AFTER_S = 0.3
 
 
 def encode(
@@ -402,17 +405,27 @@ def encode(
         raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
                          "`| vidcodec decode - out.y4m`) or give an output file")
     t0 = time.perf_counter()
-    if (backend == zoo.AUTO and mode == "vaegan" and (str(src) == "-" or is_url(src))
+    warm = None
+    if (backend == zoo.AUTO and mode == "vaegan" and (str(src) == "-" or is_url(src)) and duration is None
             and (max_frames is None or max_frames >= zoo.BF16_MIN_FRAMES)):
-        zoo.warm_bf16()  # a pipe or a live URL keeps the encoder waiting: import torch meanwhile
+        # A pipe or a live URL that keeps the encoder waiting for its first frame: torch's import for
+        # bfloat16 (auto's choice for an input of unknown length) goes on meanwhile; one whose frames
+        # come at once, or that fails, never starts it
+        warm = threading.Timer(WARM_AFTER_S, zoo.warm_bf16)
+        warm.daemon = True
+        warm.start()
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
-                                                               framerate=framerate, timeout=network_timeout,
-                                                               stop=stop))
+        try:
+            source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
+                                                                   framerate=framerate, timeout=network_timeout,
+                                                                   stop=stop))
+        finally:
+            if warm is not None:
+                warm.cancel()
         total = _expected_frames(source, max_frames, duration)
         m = zoo.load(model, backend=backend, frames=total)  # auto: not bf16 for a few frames (its import)
         if m.kind != "pgan":
-            log.info("encoding with model %s (%s), backend %s%s", m.name, m.sha256[:12], m.backend,
+            log.debug("encoding with model %s (%s), backend %s%s", m.name, m.sha256[:12], m.backend,
                      " (auto)" if backend == zoo.AUTO else "")
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
@@ -690,11 +703,11 @@ def _duration(value: float | Fraction | str | None) -> Fraction | None:
     if value is None:
         return None
     try:
-        t = _exact(value)
+        t = _time_value(value)
     except (ValueError, OverflowError, TypeError):  # as _seconds refuses them
         t = None
     if not t or t < 0:
-        raise UsageError(f"--duration (-t, duration=) must be a time above 0, {FORMS} (got {value!r})")
+        raise UsageError(f"--duration (-t, duration=) must be a time above 0, {FORMS} (got {_start_text(value)})")
     return t
 
 
@@ -978,16 +991,21 @@ def _frame_step(hdr: container.StreamHeader) -> Fraction | None:
 
 
 def _exact(value: float | Fraction | str) -> Fraction:
-    """``value`` as an exact fraction, floats (numpy's too) by their shortest repr: 0.3 is 3/10, a
-    string also as ``[HH:]MM:SS[.frac]`` (:func:`vidcodec.timespec.parse_time`). Raises what Fraction
-    raises for what is not a finite number (TypeError for a bool)."""
+    """``value`` as an exact fraction, floats (numpy's too) by their shortest repr: 0.3 is 3/10.
+    Raises what Fraction raises for what is not a finite number (TypeError for a bool)."""
     if isinstance(value, bool):
-        raise TypeError("a bool is not a time")
-    if isinstance(value, str) and ":" in value:
-        return parse_time(value.strip())
+        raise TypeError("a bool is not a number")
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
         value = float(value)
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _time_value(value: float | Fraction | str) -> Fraction:
+    """A time as :func:`_exact` reads a number, or a string as ``[HH:]MM:SS[.frac]`` too
+    (:func:`vidcodec.timespec.parse_time`; not for frame rates, whose "a:b" is a ratio)."""
+    if isinstance(value, str) and ":" in value:
+        return parse_time(value.strip())
+    return _exact(value)
 
 
 def _seconds(value: float | Fraction | str | None) -> Fraction | None:
@@ -995,11 +1013,11 @@ def _seconds(value: float | Fraction | str | None) -> Fraction | None:
     if value is None:
         return None
     try:
-        t = _exact(value)
+        t = _time_value(value)
     except (ValueError, OverflowError, TypeError):  # nan, inf, or not a number
-        raise UsageError(f"--start (start=) must be {FORMS} (got {value!r})") from None
+        raise UsageError(f"--start (start=) must be {FORMS} (got {_start_text(value)})") from None
     if t < 0:
-        raise UsageError(f"--start must not be negative (got {value})")
+        raise UsageError(f"--start must not be negative (got {_start_text(value)})")
     return t
 
 

@@ -937,8 +937,16 @@ def main(argv: list[str] | None = None) -> int:
                 "export": _cmd_export, "train": _cmd_train, "train-gan": _cmd_train_gan,
                 "bench": _cmd_bench, "play": _cmd_play}
     _INTERRUPTED.clear()
-    if "vidcodec.pipeline" in sys.modules:  # an earlier main([...]) in this process may have shortened it
-        sys.modules["vidcodec.pipeline"].JOIN_TIMEOUT_S = 5.0
+    try:
+        return _run(args, argv, handlers)
+    finally:  # a caller's main([...]) must not leave its process with short stage joins
+        if "vidcodec.pipeline" in sys.modules:
+            pipeline = sys.modules["vidcodec.pipeline"]
+            pipeline.JOIN_TIMEOUT_S = pipeline.DEFAULT_JOIN_TIMEOUT_S
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> int:
+    """The verb's handler with main()'s error handling (its exit code)."""
     try:
         with _interrupt_on_sigterm():
             _refuse_urls(args)

@@ -1409,13 +1409,22 @@ def check_source(source: object) -> None:
         raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
                          "(wrap them: io.BytesIO(data))")
     closed = bool(getattr(source, "closed", False))
-    readable = getattr(source, "readable", None)
-    if (isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None)) or closed
-            or (callable(readable) and not readable())):
-        got = "a closed file" if closed else ("a file open for writing only" if callable(readable) and not
-                                              isinstance(source, io.TextIOBase) and callable(getattr(source, "read", None))
-                                              else type(source).__name__)
+    if isinstance(source, io.TextIOBase) or not callable(getattr(source, "read", None)) or closed:
+        got = "a closed file" if closed else type(source).__name__
         raise UsageError(f"a .gvc stream is read from a path or a binary file object open for reading (got {got})")
+    if write_only(source):
+        raise UsageError("a .gvc stream is read from a path or a binary file object open for reading (got a "
+                         "file open for writing only)")
+
+
+def write_only(f: object) -> bool:
+    """Whether a file object says it is open for writing and not for reading (``open(p, 'wb')``); an
+    object whose ``readable()`` is False without saying it writes (io.RawIOBase's default) is not."""
+    readable, writable = getattr(f, "readable", None), getattr(f, "writable", None)
+    try:
+        return callable(readable) and callable(writable) and not readable() and bool(writable())
+    except (OSError, ValueError):
+        return False
 
 
 def std_bytes(name: str) -> BinaryIO:

@@ -631,8 +631,9 @@ class _PrefixedReader:
         if self._head:
             out, self._head = self._head[:size], self._head[size:]
             return out
-        read1 = getattr(self._rest, "read1", None)
-        return read1(size) if callable(read1) else self._rest.read(size)
+        if isinstance(self._rest, io.BufferedReader):  # (a custom reader's inherited read1 may only raise)
+            return self._rest.read1(size)
+        return self._rest.read(size)
 
 
 # The first bytes of formats FFmpeg demuxes front to back, without seeking: y4m, Matroska/WebM, NUT,
@@ -1414,6 +1415,8 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
             raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base)
     if ext in IMAGE_EXTENSIONS and one_frame and "%" not in path.name:
+        if pix_fmt is not None:
+            raise UsageError(f"a {ext} picture is written as the decoder's RGB; --pix-fmt is for video outputs")
         check_output_path(path, overwrite)
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"cannot write {path}: permission denied")

@@ -34,7 +34,8 @@ from .errors import UsageError
 DEPTH = 3  # items a stage may run ahead of its consumer
 # How long a closed stage waits for its thread to end; the CLI shortens it once Ctrl-C or SIGTERM has
 # asked to stop (a thread stuck reading a stalled pipe never ends: waiting 5 s made a Ctrl-C take 8)
-JOIN_TIMEOUT_S = 5.0
+DEFAULT_JOIN_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = DEFAULT_JOIN_TIMEOUT_S
 _DONE = object()
 
 

@@ -34,7 +34,7 @@ import cv2  # before PyAV, see above
 import numpy as np
 
 from . import api, container
-from .errors import InputError, UsageError
+from .errors import UsageError
 
 log = logging.getLogger("vidcodec")
 
@@ -264,8 +264,8 @@ def play(src: str | Path | BinaryIO, *, to: str | None = None, start: float | No
         s = api.decode(src, to, overwrite=overwrite, backend=backend, start=start, max_frames=max_frames,
                        follow=follow, follow_timeout=follow_timeout, pix_fmt=pix_fmt)
         return PlayStats(shown=s.frames, concealed=s.concealed)
-    if window is None and isinstance(src, (str, Path)) and str(src) != "-":
-        _check_input(src, follow)  # what is wrong with the input is said before what the window lacks
+    if window is None and not follow and isinstance(src, (str, Path)) and str(src) != "-":
+        _check_input(src)  # what is wrong with the input is said before what the window lacks
     title = f"vidcodec - {src if isinstance(src, (str, Path)) else 'stdin'}"
     win = window or CvWindow(title)
     try:
@@ -275,15 +275,11 @@ def play(src: str | Path | BinaryIO, *, to: str | None = None, start: float | No
         win.close()
 
 
-def _check_input(src: str | Path, follow: bool) -> None:
-    """InputError or FormatError for a path that cannot be opened or (unless ``follow``: it may still
-    be empty) does not start as a .gvc stream."""
-    if follow:
-        try:
-            with open(src, "rb"):
-                pass
-        except OSError as err:
-            raise InputError(f"cannot open {src}: {err.strerror or err}; give a .gvc file") from None
+def _check_input(src: str | Path) -> None:
+    """InputError or FormatError for a path that is not there or a regular file that does not start as
+    a .gvc stream (a named pipe is not read twice: the player reads it, and says what is wrong)."""
+    path = Path(src)
+    if path.exists() and not path.is_file():
         return
-    with container.GvcReader(src):
+    with container.GvcReader(path):
         pass

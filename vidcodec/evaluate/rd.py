@@ -160,12 +160,15 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
     if not src.exists():
         write_y4m_clip(ref, rate, src)
     m = zoo.load(model)
+    # auto as it encodes a long clip, whatever --frames says (it keeps int8 for a few frames: the
+    # "vidcodec" row must not change backend with the number of frames measured)
+    run = zoo.load(model, backend=backend).backend if backend == zoo.AUTO else backend
     points = []
     for q in qualities:
         out = tmp / f"q{q}_g{gop}_{preset}_{backend}.gvc"
         t0 = time.perf_counter()
         api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine, preset=preset,
-                   backend=backend)
+                   backend=run)
         if seconds is not None:
             seconds.append(time.perf_counter() - t0)
         dec = [f.rgb for f in api.frames(out)]
@@ -316,7 +319,8 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
         write_y4m_clip(ref, rate, src)
         for kbps in bitrates:
             out = Path(d) / "rc.gvc"
-            s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps)
+            s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps,
+                           backend=zoo.load(model, backend=zoo.AUTO).backend)  # as for a long clip
             dec = [f.rgb for f in api.frames(out)]
             p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
             row = {

@@ -490,13 +490,15 @@ def warm_bf16() -> None:
     """Start importing torch on a thread where ``auto`` would encode in bfloat16 (:func:`vidcodec.runtime.
     bf16_pays`), for an input that makes the encoder wait (a pipe, a live URL): the 1.2-2 s import
     then overlaps that wait instead of delaying the first packet. Once per process; not a daemon (an
-    exit waits for it rather than stop it inside the import)."""
+    exit waits for it rather than stop it inside the import), and a fork waits for it as for the
+    judges (:func:`_finish_judges`)."""
     from .. import runtime
 
     if _WARMING or "torch" in sys.modules or not runtime.bf16_pays():
         return
     thread = threading.Thread(target=_import_torch, name="vidcodec-torch-import")
     _WARMING.append(thread)
+    _JUDGES.append(thread)  # a fork waits for it (_finish_judges): a child must not inherit a half import
     thread.start()
 
 
