@@ -1224,6 +1224,7 @@ def test_importing_vidcodec_loads_neither_numpy_nor_torch_and_has_its_errors():
             "sorted(m for m in sys.modules if m in ('numpy', 'torch', 'av'))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
+    assert (Path(vidcodec.__file__).parent / "py.typed").exists()  # type checkers read the hints (PEP 561)
 
 
 def test_a_ctrl_c_that_also_ends_the_reader_of_stdout_exits_130(monkeypatch, capsys, media):
@@ -1259,6 +1260,7 @@ def test_frames_is_a_context_manager_that_ends_its_decode(media):
         first = next(frames)
         assert decoding() - before  # its stages run while it is open
     assert first.rgb.shape == (48, 64, 3)
+    assert repr(first).endswith("rgb=<48x64x3 uint8>)") and len(repr(first)) < 120  # not the pixels
     deadline = time.monotonic() + 5
     while decoding() - before and time.monotonic() < deadline:
         time.sleep(0.01)

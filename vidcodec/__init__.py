@@ -36,8 +36,13 @@ if "OPENBLAS_NUM_THREADS" not in os.environ:
         if mine:
             blas.select(filepath=mine).limit(limits=1)
 
+from typing import TYPE_CHECKING
+
 from . import errors  # light (no numpy): `except vidcodec.errors.UsageError` works before any call
 from .errors import VidcodecError
+
+if TYPE_CHECKING:  # what type checkers see of the API that __getattr__ loads on first use
+    from .api import DecodedFrame, DecodeStats, EncodeStats, decode, encode, frames
 
 __all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "VidcodecError", "__version__", "decode", "encode", "errors",
            "frames"]

@@ -125,6 +125,11 @@ class DecodedFrame:
     key: bool
     concealed: bool = False  # lost to damage: a repeat of the previous frame (mid-grey when none)
 
+    def __repr__(self) -> str:  # the picture's shape, not its pixels
+        shape = "x".join(map(str, self.rgb.shape))
+        return (f"DecodedFrame(index={self.index}, pts={self.pts}, key={self.key}, concealed={self.concealed}, "
+                f"rgb=<{shape} {self.rgb.dtype}>)")
+
 
 def check_quality(quality: object, m: zoo.CodecModel) -> None:
     """UsageError unless ``quality`` is one of the model's levels, 1 to L (an int: 4.0 is not a level)."""
