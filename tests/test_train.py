@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -638,3 +639,22 @@ def test_prefetched_batches_do_not_depend_on_thread_timing():
     broken.fork = lambda seed: broken
     with pytest.raises(OSError, match="disk gone"):
         next(prefetched(broken, 3, 2))
+
+
+def test_a_diverged_run_stops_with_an_error_instead_of_skipping_for_ever(data, tmp_path, monkeypatch):
+    from vidcodec.train import vaegan
+
+    monkeypatch.setattr(vaegan, "MAX_SKIPPED_IN_A_ROW", 5)
+    with pytest.raises(vaegan.TrainingDiverged, match="not finite for 5 steps in a row.*lower --lr"):
+        train(_cfg(data, tmp_path / "d", "--steps", "40", "--lr", "1e30"), progress=False)
+    for name, value in (("lr", math.inf), ("clip", math.nan), ("lambdas", [1.0, math.inf, 4.0])):
+        with pytest.raises(UsageError, match=f"--{name} must be a finite number"):
+            TrainConfig(data=["x"], **{name: value}).check()
+
+
+def test_config_files_that_are_not_toml_text_are_usage_errors(tmp_path):
+    (tmp_path / "photo.jpg").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(UsageError, match="is not text"):
+        TrainConfig.load(tmp_path / "photo.jpg")
+    with pytest.raises(UsageError, match="is a folder"):
+        TrainConfig.load(tmp_path)

@@ -6,6 +6,7 @@ a run can be repeated with ``vidcodec train --config runs/x/last.toml``.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -37,9 +38,13 @@ class TomlConfig:
     def load(cls, path: str | Path):
         """Read a TOML file; unknown keys are an error (a typo must not silently change nothing)."""
         try:
-            d = tomllib.loads(Path(path).read_text())
+            d = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UsageError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise UsageError(f"config file {path} is a folder: give the run's .toml file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"config file {path} is not text (a TOML file such as a run's last.toml)") from None
         except tomllib.TOMLDecodeError as e:
             raise UsageError(f"config file {path} is not valid TOML: {e}") from None
         return cls.from_dict(d, where=str(path))
@@ -107,6 +112,7 @@ class TrainConfig(TomlConfig):
 
     def check(self) -> TrainConfig:
         """Raise UsageError for settings that cannot work; return self."""
+        _finite(self)
         if not self.data:
             raise UsageError("no training data: give folders or files of images and videos (--data)")
         _check_out(self.out)
@@ -178,6 +184,7 @@ class GanTrainConfig(TomlConfig):
     val_every: int = 500
 
     def check(self) -> GanTrainConfig:
+        _finite(self)
         if not self.data:
             raise UsageError("no training data: give images and/or videos of the generator's domain (--data)")
         _check_out(self.out)
@@ -203,6 +210,16 @@ class GanTrainConfig(TomlConfig):
     @property
     def total_steps(self) -> int:
         return self.steps_per_scale * (len(self.depths) - 1) + self.final_steps
+
+
+def _finite(cfg: object) -> None:
+    """UsageError naming the first setting that is infinite or not a number (a run with one would
+    only ever skip its steps)."""
+    for f in fields(cfg):  # type: ignore[arg-type]
+        value = getattr(cfg, f.name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise UsageError(f"--{f.name.replace('_', '-')} must be a finite number (got {value})")
 
 
 def _at_least(low: float, **values: float) -> None:

@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..errors import UsageError
+from ..errors import UsageError, VidcodecError
 from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
@@ -51,6 +51,10 @@ from .saliency import weight_map
 log = logging.getLogger("vidcodec.train")
 
 LOG_COLUMNS = "step,time,loss,bpp,dist,psnr,adv_g,adv_d,skipped\n"
+# Steps skipped in a row (loss or gradient not finite) after which a run stops as diverged: a skipped
+# step changes nothing, so the next batch is the only thing that could help, and a run whose every
+# step is skipped never reached its next log line and hung without a word
+MAX_SKIPPED_IN_A_ROW = 50
 
 
 def model_config(cfg: TrainConfig) -> VAEGANConfig:
@@ -286,7 +290,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             raise UsageError(f"{last} does not fit this configuration's model ({str(e).splitlines()[0]}...): "
                              f"resume with the run's own settings (--config {out / 'last.toml'})") from None
         if disc is not None and (out / "disc.safetensors").exists():
-            checkpoint.load(out / "disc.safetensors", disc, opt_d)
+            try:
+                checkpoint.load(out / "disc.safetensors", disc, opt_d)
+            except RuntimeError as e:  # torch's size mismatches: another --disc-channels
+                raise UsageError(f"{out / 'disc.safetensors'} does not fit this configuration's discriminator "
+                                 f"({str(e).splitlines()[0]}...): resume with the run's own settings (--config "
+                                 f"{out / 'last.toml'})") from None
         step, best = meta["step"], meta.get("best_val", math.inf)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
@@ -328,6 +337,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         log_path.write_text(LOG_COLUMNS)
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank + step)
     t0, start, skipped, acc = time.time(), step, 0, []
+    streak = 0  # steps skipped in a row (a loss or gradient not finite)
     t_line, step_line = t0, step  # the last log line's time and step
     # log.csv's time column goes on from where a resumed run's log ends
     before = _logged_seconds(log_path) if step and rank == 0 else 0.0
@@ -415,13 +425,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             opt.zero_grad(set_to_none=True)
             if not _finite_everywhere(loss, world):  # skip on every rank together, or DDP's all-reduce hangs
                 skipped += 1
+                streak = _diverging(streak + 1, step, cfg)
                 continue
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             if not torch.isfinite(gnorm):
                 skipped += 1
                 opt.zero_grad(set_to_none=True)
+                streak = _diverging(streak + 1, step, cfg)
                 continue
+            streak = 0
             if step < cfg.warmup:  # step + 1 of warmup: a fresh optimizer's first moves kept small
                 _set_lr(opt, cfg.lr, (step + 1) / cfg.warmup)
             opt.step()
@@ -505,6 +518,19 @@ def _compiled(generator_terms, disc_terms, model, disc, x, full, branches, rank)
         if module is not None:
             module.zero_grad(set_to_none=True)
     return gen, dis
+
+
+class TrainingDiverged(VidcodecError):
+    """The loss or its gradient stayed infinite or NaN: the run cannot go on at these settings."""
+
+
+def _diverging(streak: int, step: int, cfg) -> int:
+    """``streak`` (steps skipped in a row), or TrainingDiverged once it reaches MAX_SKIPPED_IN_A_ROW."""
+    if streak >= MAX_SKIPPED_IN_A_ROW:
+        raise TrainingDiverged(f"the loss or its gradient was not finite for {streak} steps in a row at step {step}: "
+                               f"the run diverged. Resume from its last checkpoint (--resume) with a lower --lr "
+                               f"(now {cfg.lr:g}) or --clip (now {cfg.clip:g})")
+    return streak
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float, factor: float = 1.0) -> None:
