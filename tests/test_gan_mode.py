@@ -405,3 +405,24 @@ def test_worker_threads_run_torch_on_one_core_and_leave_the_main_thread_alone():
     t.join()
     worker_threads()  # in the main thread: no change
     assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_an_interrupted_train_gan_saves_where_it_stopped_and_resumes_there(tmp_path, monkeypatch):
+    from vidcodec.train import pgan
+
+    real, calls = pgan._schedule, []
+
+    def schedule(cfg, step):
+        calls.append(step)
+        if len(calls) == 6:  # Ctrl-C (or SIGTERM, which the CLI turns into one) during the 6th step
+            raise KeyboardInterrupt
+        return real(cfg, step)
+
+    monkeypatch.setattr(pgan, "_schedule", schedule)
+    run = tmp_path / "i"
+    with pytest.raises(KeyboardInterrupt):
+        train(_tiny_cfg(run, val_every=1000), progress=False)  # no checkpoint of its own before the end
+    assert json.loads((run / "last.json").read_text())["step"] == 5
+    monkeypatch.setattr(pgan, "_schedule", real)
+    train(_tiny_cfg(run, val_every=1000), progress=False, resume=True)
+    assert json.loads((run / "last.json").read_text())["step"] == 10

@@ -337,6 +337,7 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     t0 = time.time()
     sums = np.zeros(3)
     count = 0
+    first_step = step
     try:
         while step < cfg.total_steps:
             want, alpha = _schedule(cfg, step)
@@ -404,6 +405,13 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
                     _save(best_path, nets, None, meta)
                 if step % cfg.val_every == 0 or step == cfg.total_steps:
                     _save(last, nets, opts, meta)
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
+        if step > first_step:
+            meta = {"step": step, "scales": scales, "best": best,
+                    "card": model_card(cfg, nets, step, float("nan"), used)}
+            _save(last, nets, opts, meta)
+            log.warning("interrupted at step %d: saved %s (--resume continues from it)", step, last)
+        raise
     finally:
         bar.close()
         logf.close()
