@@ -426,3 +426,13 @@ def test_an_interrupted_train_gan_saves_where_it_stopped_and_resumes_there(tmp_p
     monkeypatch.setattr(pgan, "_schedule", real)
     train(_tiny_cfg(run, val_every=1000), progress=False, resume=True)
     assert json.loads((run / "last.json").read_text())["step"] == 10
+
+
+def test_train_gan_resume_with_other_networks_is_a_usage_error(tmp_path):
+    from vidcodec.errors import UsageError
+
+    run = tmp_path / "r"
+    train(_tiny_cfg(run), progress=False)
+    for kw in ({"latent": 16}, {"depths": [4, 8]}, {"rec_weight": 0.0}):
+        with pytest.raises(UsageError, match="does not fit this configuration's networks"):
+            train(_tiny_cfg(run, final_steps=8, **kw), progress=False, resume=True)

@@ -316,7 +316,11 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
         step, best, scales = meta["step"], meta.get("best", -math.inf), meta["scales"]
         nets = _build(cfg, scales, device)
         opts = _optimizers(nets, cfg.lr)
-        _load(last, nets, opts)
+        try:
+            _load(last, nets, opts)
+        except (KeyError, RuntimeError) as e:  # missing tensors (--rec-weight 0: no encoder), other sizes
+            raise UsageError(f"{last} does not fit this configuration's networks ({str(e).splitlines()[0][:120]}): "
+                             f"resume with the run's own settings (--resume alone takes {out / 'config.toml'})") from None
         sampler.rng = np.random.default_rng([cfg.seed, step])
         torch.manual_seed(cfg.seed + step)
         log.info("resumed at step %d (%d scales)", step, scales)
