@@ -160,10 +160,10 @@ def _binary_input(stdin: object, name: str = "stdin=") -> BinaryIO:
         raise UsageError(f"{name} takes a binary file object (sys.stdin.buffer, open(..., 'rb')), not text")
     if getattr(stdin, "closed", False):
         raise UsageError(f"{name} is a closed file: give one open for reading")
-    if not callable(getattr(stdin, "read", None)) or container.write_only(stdin):
+    write_only = container.write_only(stdin)
+    if not callable(getattr(stdin, "read", None)) or write_only:
         raise UsageError(f"{name} takes a binary file object open for reading (sys.stdin.buffer, open(..., 'rb'), "
-                         f"io.BytesIO(data)); got {type(stdin).__name__}"
-                         + (" open for writing only" if container.write_only(stdin) else ""))
+                         f"io.BytesIO(data)); got {type(stdin).__name__}" + (" open for writing only" if write_only else ""))
     return stdin  # type: ignore[return-value]
 
 
@@ -821,9 +821,10 @@ def _is_live(dst: str | Path | BinaryIO) -> bool:
     named pipe (FIFO) given by its path included."""
     if isinstance(dst, (str, Path)):
         try:
-            return stat.S_ISFIFO(os.stat(dst).st_mode) or stat.S_ISSOCK(os.stat(dst).st_mode)
+            mode = os.stat(dst).st_mode
         except OSError:  # not there yet: a file this encode makes
             return False
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
     try:
         return not stat.S_ISREG(os.fstat(dst.fileno()).st_mode)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -1468,8 +1469,7 @@ def decode(
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
     # one picture (thumb.png with --frames 1), or an image sequence: the decoder's RGB, no pix_fmt, no audio
-    one_picture = (max_frames == 1 and str(dst) != "-" and Path(dst).suffix.lower() in media.IMAGE_EXTENSIONS
-                   and "%" not in Path(dst).name)
+    one_picture = max_frames == 1 and media.picture_path(dst)
     images = one_picture or media.image_output(dst)  # (open_sink refuses a pix_fmt for them)
     if str(dst) == "-":
         if isinstance(stdout, io.TextIOBase):

@@ -1309,6 +1309,12 @@ class _Y4mSink(VideoSink):
                 out.close()
 
 
+def picture_path(path: str | Path) -> bool:
+    """Whether ``path`` names one image file (``thumb.png``: an image extension, no frame number), which
+    :func:`open_sink` writes a single frame to (``one_frame``)."""
+    return str(path) != "-" and Path(path).suffix.lower() in IMAGE_EXTENSIONS and "%" not in Path(path).name
+
+
 def image_output(path: str | Path) -> bool:
     """Whether ``path`` names an image-sequence output (:func:`frame_pattern` with an extension of
     :data:`IMAGE_EXTENSIONS`)."""
@@ -1414,7 +1420,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base)
-    if ext in IMAGE_EXTENSIONS and one_frame and "%" not in path.name:
+    if one_frame and picture_path(path):
         if pix_fmt is not None:
             raise UsageError(f"a {ext} picture is written as the decoder's RGB; --pix-fmt is for video outputs")
         check_output_path(path, overwrite)

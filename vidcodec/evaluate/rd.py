@@ -148,6 +148,12 @@ def write_y4m_clip(frames: list[np.ndarray], rate: Fraction, path: Path) -> None
             sink.write(f, i)
 
 
+def long_clip_backend(model: str) -> str:
+    """The backend ``auto`` encodes a long clip with here: eval's vidcodec rows use it whatever --frames
+    says (auto keeps int8 for a few frames, and a row must not change backend with the frames measured)."""
+    return zoo.load(model, backend=zoo.AUTO).backend
+
+
 def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int, tmp: Path,
                     qualities: Iterable[int], model: str = zoo.DEFAULT_MODEL, *, refine: int = 0,
                     seconds: list[float] | None = None, preset: str = "medium",
@@ -160,9 +166,7 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
     if not src.exists():
         write_y4m_clip(ref, rate, src)
     m = zoo.load(model)
-    # auto as it encodes a long clip, whatever --frames says (it keeps int8 for a few frames: the
-    # "vidcodec" row must not change backend with the number of frames measured)
-    run = zoo.load(model, backend=backend).backend if backend == zoo.AUTO else backend
+    run = long_clip_backend(model) if backend == zoo.AUTO else backend
     points = []
     for q in qualities:
         out = tmp / f"q{q}_g{gop}_{preset}_{backend}.gvc"
@@ -320,7 +324,7 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
         for kbps in bitrates:
             out = Path(d) / "rc.gvc"
             s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps,
-                           backend=zoo.load(model, backend=zoo.AUTO).backend)  # as for a long clip
+                           backend=long_clip_backend(model))
             dec = [f.rgb for f in api.frames(out)]
             p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
             row = {
