@@ -56,6 +56,12 @@ def test_model_card_carries_the_ladder_and_default(ladder, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # one line and exit 2, not a traceback about nosuch.json
         main([str(tmp_path / "nosuch.safetensors"), str(tmp_path / "w")])
     assert e.value.code == 2 and "nosuch.safetensors does not exist" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="is a packaged model"):  # a shipped model given back to package
+        package(ladder.info.weights, tmp_path / "w")
+    (tmp_path / "cut.safetensors").write_bytes(b"\0" * 16)
+    (tmp_path / "cut.json").write_text(_BEST[0].with_suffix(".json").read_text())
+    with pytest.raises(UsageError, match="cut.safetensors cannot be read as the model its .json describes"):
+        package(tmp_path / "cut.safetensors", tmp_path / "w")
     with pytest.raises(UsageError, match="--default-quality must be in 1..3"):
         package(_BEST[0], tmp_path / "w", default_quality=5)
     assert not (tmp_path / "w").exists()  # nothing written

@@ -17,6 +17,7 @@ import pytest
 import torch
 from conftest import write_testsrc
 
+import vidcodec
 from vidcodec.cli import main as cli_main
 from vidcodec.errors import UsageError
 from vidcodec.models.discriminator import PairDiscriminator
@@ -573,6 +574,23 @@ def test_pruning_the_last_hidden_layer_drops_the_channels_that_matter_least(data
                                 level_channels=[2, 4, 6]))
     with pytest.raises(UsageError, match="dec-last-channels"):
         init_from(other, run / "last.safetensors", meta["lambdas"])
+
+    # what else a user may give --init: each a usage error saying what it is, not a traceback
+    weights = Path(vidcodec.__file__).parent / "weights"
+    (tmp_path / "odd.safetensors").write_bytes(b"not safetensors")
+    (tmp_path / "odd.json").write_text(json.dumps(meta))  # a training sidecar beside a damaged file
+    (tmp_path / "cut.safetensors").write_bytes(b"")
+    (tmp_path / "cut.json").write_text('{"config": ')
+    for given, message in [(tmp_path / "none.safetensors", "does not exist"), (run, "is a folder.*last.safetensors"),
+                           (tmp_path / "cut.safetensors", "cut.json cannot be read"),
+                           (weights / "vaegan-g.safetensors", "packaged model"),
+                           (weights / "pgan-carphone.safetensors", "GAN-mode"),
+                           (tmp_path / "odd.safetensors", "not a VAE-GAN checkpoint this version can read")]:
+        with pytest.raises(UsageError, match=message):
+            init_from(narrow, given, meta["lambdas"])
+    (tmp_path / "odd.json").unlink()
+    with pytest.raises(UsageError, match="no odd.json beside it"):
+        init_from(narrow, tmp_path / "odd.safetensors", meta["lambdas"])
 
 
 def test_widening_the_synthesis_keeps_its_function_and_the_new_channels_learn(data, tmp_path, caplog):

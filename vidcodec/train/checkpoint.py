@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import UsageError
 from ..outputs import usual_mode
 
 
@@ -47,6 +48,36 @@ def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.
         meta = {**meta, "lr": optimizer.param_groups[0]["lr"]}
     atomic_save_file(path, tensors)
     _atomic_write_json(path.with_suffix(".json"), meta)
+
+
+def training_meta(path: Path, flag: str = "") -> dict:
+    """The JSON sidecar of a ``vidcodec train`` checkpoint (given as ``flag``, e.g. ``--init``), or a
+    UsageError that says what ``path`` is instead and what to give."""
+    given = f"{flag} {path}" if flag else str(path)
+    want = ("give a checkpoint of a `vidcodec train` run: its best.safetensors or last.safetensors, with the .json "
+            "of the same name beside it")
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.safetensors") if p.with_suffix(".json").exists())
+        raise UsageError(f"{given} is a folder: {want}" + (f" (it holds {', '.join(found)})" if found else ""))
+    if not path.exists():
+        raise UsageError(f"{given} does not exist: {want}")
+    sidecar = path.with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{given} has no {sidecar.name} beside it: {want}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"{given}: {sidecar} cannot be read ({e}): {want}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) or "step" not in meta:
+        if isinstance(meta, dict) and "sha256" in meta:
+            what = ("a packaged model (what encode and decode load), which keeps no entropy model to train on "
+                    "(docs/MODELS.md names the run checkpoint each shipped model was packaged from)")
+        elif isinstance(meta, dict) and ("scales" in meta or meta.get("kind") == "pgan"):
+            what = "a GAN-mode (train-gan) checkpoint"
+        else:
+            what = "not a training checkpoint"
+        raise UsageError(f"{given} is {what}: {want}")
+    return meta
 
 
 def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import save_file
 
 from ..coding.tables import IntTables, from_pmfs, laplace_tables, to_tensors
@@ -58,18 +59,20 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
             default_quality: int | None = None) -> Path:
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``out_dir``; return the weights path.
     UsageError (nothing written) for a checkpoint that is not there or a default quality off its ladder."""
-    if not ckpt.exists() or not ckpt.with_suffix(".json").exists():
-        missing = ckpt if not ckpt.exists() else ckpt.with_suffix(".json")
-        raise UsageError(f"{missing} does not exist: give a checkpoint of a `vidcodec train` run (its "
-                         "best.safetensors, with best.json beside it)")
-    meta = json.loads(ckpt.with_suffix(".json").read_text())
-    config = VAEGANConfig.from_dict(meta["config"])
+    meta = checkpoint.training_meta(ckpt)
+    try:
+        config = VAEGANConfig.from_dict(meta["config"])
+    except (TypeError, KeyError, ValueError) as e:
+        raise UsageError(f"{ckpt} is not a VAE-GAN checkpoint this version can read ({e})") from None
     if name:
         config.name = name
     if default_quality is not None and not 1 <= default_quality <= config.levels:
         raise UsageError(f"--default-quality must be in 1..{config.levels}, this model's levels (got {default_quality})")
     model = VAEGAN(config)
-    checkpoint.load(ckpt, model)
+    try:
+        checkpoint.load(ckpt, model)
+    except (RuntimeError, SafetensorError) as e:  # damaged, or weights of another shape than its config
+        raise UsageError(f"{ckpt} cannot be read as the model its .json describes ({str(e).splitlines()[0][:200]})") from None
     model.eval()
     tensors: dict[str, np.ndarray] = {}
     for prefix, module in (("analysis", model.analysis), ("synthesis", model.synthesis)):
