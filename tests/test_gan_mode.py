@@ -428,6 +428,36 @@ def test_an_interrupted_train_gan_saves_where_it_stopped_and_resumes_there(tmp_p
     assert json.loads((run / "last.json").read_text())["step"] == 10
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".y4m"])  # a frame count in the container, and none
+def test_train_gan_keeps_only_the_frames_it_samples_from_a_video(tmp_path, suffix):
+    import av
+    from conftest import write_testsrc
+
+    from vidcodec.train.pgan import _video_frames
+
+    clip = write_testsrc(tmp_path / f"c{suffix}", frames=9, codec="libx264" if suffix == ".mp4" else "rawvideo")
+    with av.open(str(clip)) as c:
+        every = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        assert (c.streams.video[0].frames > 0) == (suffix == ".mp4")
+    assert len(every) == 9
+    for cap, picked in [(3, [0, 4, 8]), (4, [0, 3, 5, 8]), (9, range(9)), (50, range(9))]:
+        got = _video_frames(clip, cap)
+        assert len(got) == len(picked) and all(np.array_equal(g, every[i]) for g, i in zip(got, picked))
+
+
+def test_train_gan_validates_at_every_val_every_and_resume_drops_unsaved_rows(tmp_path):
+    run = tmp_path / "v"
+    train(_tiny_cfg(run, log_every=3, val_every=4), progress=False)  # 10 steps
+    rows = [r.split(",") for r in (run / "log.csv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == [3, 4, 6, 8, 9, 10]  # a row at each validation too
+    assert [int(r[0]) for r in rows if r[-1]] == [4, 8, 10]  # validated at 4 and 8, not only at 12's multiples
+    # a crash after the save at step 10 left rows that were never saved: resuming drops them
+    text = (run / "log.csv").read_text()
+    (run / "log.csv").write_text(text + "11,9.9,8,0.0,0,0,0,\n12,9.9,8,0.0,0,0,0,\n")
+    train(_tiny_cfg(run, log_every=3, val_every=4, final_steps=9), progress=False, resume=True)  # to step 13
+    assert [int(r.split(",")[0]) for r in (run / "log.csv").read_text().splitlines()[1:]] == [3, 4, 6, 8, 9, 10, 12, 13]
+
+
 def test_train_gan_resume_with_other_networks_is_a_usage_error(tmp_path):
     from vidcodec.errors import UsageError
 

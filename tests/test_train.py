@@ -174,6 +174,20 @@ def test_time_limit_stops_with_a_checkpoint_that_resumes(data, tmp_path):
         _cfg(data, tmp_path / "u", "--max-minutes", "-1").check()
 
 
+def test_resume_drops_the_rows_logged_after_the_checkpoint(data, tmp_path):
+    out = tmp_path / "r"
+    fast = ("--adv-weight", "0", "--saliency-floor", "0", "--val-every", "2")
+    train(_cfg(data, out, "--steps", "2", *fast), progress=False)
+    # a crash after the save at step 2 left rows of steps 3 and 4 (one cut short) that were never saved
+    for name in ("log.csv", "val.csv"):
+        rows = (out / name).read_text().splitlines()
+        (out / name).write_text("\n".join([*rows, "3" + rows[-1][1:], "4" + rows[-1][1:], "5,0.1"]) + "\n")
+    train(_cfg(data, out, "--steps", "4", "--resume", *fast), progress=False)
+    steps = [int(r.split(",")[0]) for r in (out / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4]
+    assert [int(r.split(",")[0]) for r in (out / "val.csv").read_text().splitlines()[1:]] == [2, 4]
+
+
 def test_an_interrupted_run_keeps_a_checkpoint_that_resumes(data, tmp_path, monkeypatch):
     import vidcodec.train.vaegan as tv
 

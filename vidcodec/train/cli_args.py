@@ -70,6 +70,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exclude", nargs="*", help=f"file names to leave out of the data (default {DEFAULT_EXCLUDE})")
 
 
+# What each ``vidcodec train-gan`` flag does (its default is added to the help).
+GAN_HELP = {
+    "data": "images and/or videos of the generator's domain, files or folders (videos read with PyAV)",
+    "out": "run folder: last/best checkpoints, config.toml, log.csv, curves.png",
+    "name": "model name written into the checkpoints and the installed model",
+    "domain": "what the generator represents, written into the model card (e.g. 'talking head')",
+    "latent": "size of the latent the encoder searches per frame",
+    "depths": "feature counts per scale, 4x4 first; N counts give a 4*2^(N-1) pixel square",
+    "steps_per_scale": "steps at each scale before the last, its fade-in included",
+    "final_steps": "steps at the last scale, its fade-in included",
+    "fade": "fraction of each new scale's steps spent fading it in",
+    "batch": "frames per step",
+    "lr": "Adam's learning rate (betas 0, 0.99) for all networks",
+    "gp_weight": "WGAN-GP gradient penalty on the discriminator",
+    "drift": "penalty on the discriminator's squared scores of real frames",
+    "rec_weight": "weight of the encoder's reconstruction error, L1 + (1 - SSIM) of G(E(x)); 0: a plain PGAN, "
+                  "no encoder",
+    "cycle_weight": "weight of the latent cycle term E(G(z)) = z on random samples",
+    "ssim_weight": "share of (1 - SSIM) in the reconstruction error, the rest L1",
+    "ema": "decay of the generator's moving average (kept beside it; --install ships the generator itself)",
+    "holdout": "last fraction of every video's frames kept out of training, for validation (best.safetensors)",
+    "max_frames": "frames sampled per video, evenly spaced: only these are held in memory (W*H*3 bytes each)",
+    "flip": "random horizontal flips",
+    "jitter": "random crops of (1 - jitter ... 1) of each side before squashing",
+    "seed": "the same seed and settings give the same run",
+    "threads": "CPU threads for torch",
+    "device": "auto (CUDA when present), cpu or cuda",
+    "log_every": "steps between log.csv rows (and progress lines when stderr is not a terminal)",
+    "val_every": "steps between validations (PSNR of held-out frames through the encoder) and resume points",
+}
+
+
 def add_gan_arguments(p: argparse.ArgumentParser) -> None:
     """The ``vidcodec train-gan`` flags (every GanTrainConfig field; the flag overrides --config)."""
     d = GanTrainConfig()
@@ -81,13 +113,18 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
     for f in d.__dataclass_fields__.values():
         flag = "--" + f.name.replace("_", "-")
         default = getattr(d, f.name)
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        what = f"{GAN_HELP[f.name]} (default {shown})" if default not in ([], "") else GAN_HELP[f.name]
         if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=what)
         elif isinstance(default, list):
             typ = int if f.name == "depths" else str
-            p.add_argument(flag, nargs="+", type=typ, help=f"default {default}")
+            p.add_argument(flag, nargs="+", type=typ, metavar="N" if typ is int else "PATH", help=what)
+        elif f.name == "device":
+            p.add_argument(flag, choices=("auto", "cpu", "cuda"), help=what)
         else:
-            p.add_argument(flag, type=type(default), help=f"default {default}")
+            metavar = {int: "N", float: "X"}.get(type(default), {"out": "DIR"}.get(f.name, f.name.upper()))
+            p.add_argument(flag, type=type(default), metavar=metavar, help=what)
 
 
 def config_file(a: argparse.Namespace, default_out: str, run_file: str) -> str | Path | None:

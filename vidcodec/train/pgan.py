@@ -39,6 +39,7 @@ from .. import figures
 from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from ..outputs import usual_mode
+from . import runlog
 from .checkpoint import atomic_save_file
 from .config import GanTrainConfig
 from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, no_media, readable
@@ -50,14 +51,30 @@ log = logging.getLogger("vidcodec.train")
 # ------------------------------------------------------------------ data
 
 
+def _picks(total: int, cap: int) -> set[int]:
+    """The indices of the ``cap`` frames (all if fewer) spread evenly over ``total``."""
+    return set(range(total)) if total <= cap else set(np.linspace(0, total - 1, cap).round().astype(int).tolist())
+
+
 def _video_frames(path: Path, cap: int) -> list[np.ndarray]:
+    """At most ``cap`` RGB frames spread evenly over a video; only those are kept in memory (a
+    3-minute film is thousands of frames). The frame count comes from the container when it has
+    one; when decoding finds another count, the video is decoded again with the true one."""
     import av
 
-    with av.open(str(path)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    if len(frames) > cap:
-        idx = np.linspace(0, len(frames) - 1, cap).round().astype(int)
-        frames = [frames[i] for i in idx]
+    total = -1  # not known yet
+    for _ in range(2):
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            if total < 0:
+                total = stream.frames or 0
+            picks, frames, n = _picks(total, cap), [], 0
+            for n, f in enumerate(c.decode(stream), 1):
+                if n - 1 in picks:
+                    frames.append(f.to_ndarray(format="rgb24"))
+        if n == total:
+            break
+        total = n
     return frames
 
 
@@ -330,6 +347,8 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     cfg.save(out / "config.toml")
     log_path = out / "log.csv"
     new_log = not log_path.exists() or not resume
+    if not new_log:
+        runlog.keep_until(log_path, step)  # what an interrupted run logged after its last save
     logf = log_path.open("w" if new_log else "a", newline="")
     writer = csv.writer(logf)
     if new_log:
@@ -388,8 +407,9 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
             sums += (float(loss_d.detach()), float(loss_g.detach()), float(rec.detach()))
             count += 1
             bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.total_steps:
-                v = validate(nets, val, r) if step % cfg.val_every == 0 or step == cfg.total_steps else float("nan")
+            validating = step % cfg.val_every == 0 or step == cfg.total_steps
+            if step % cfg.log_every == 0 or validating:  # a row at every validation, whatever --log-every is
+                v = validate(nets, val, r) if validating else float("nan")
                 m = sums / max(1, count)
                 writer.writerow([step, round(time.time() - t0, 1), r, round(alpha, 3), *np.round(m, 5),
                                  "" if math.isnan(v) else round(v, 3)])
@@ -407,7 +427,7 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
                     best = v
                     meta["best"] = best
                     _save(best_path, nets, None, meta)
-                if step % cfg.val_every == 0 or step == cfg.total_steps:
+                if validating:
                     _save(last, nets, opts, meta)
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
         if step > first_step:

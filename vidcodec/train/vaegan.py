@@ -42,7 +42,7 @@ from ..errors import UsageError, VidcodecError
 from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
-from . import checkpoint, plot
+from . import checkpoint, plot, runlog
 from .cli_args import add_arguments, config_file, refuse_overwrite
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool
@@ -339,14 +339,17 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     lam = torch.tensor(lambdas, device=device)[levels]
     full = model.level_channels(levels)
     log_path = out / "log.csv"
-    if rank == 0 and not log_path.exists():
-        log_path.write_text(LOG_COLUMNS)
+    if rank == 0:
+        if not log_path.exists():
+            log_path.write_text(LOG_COLUMNS)
+        for path in (log_path, out / "val.csv"):  # what an interrupted run logged after its last save
+            runlog.keep_until(path, step)
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank + step)
     t0, start, skipped, acc = time.time(), step, 0, []
     streak = 0  # steps skipped in a row (a loss or gradient not finite)
     t_line, step_line = t0, step  # the last log line's time and step
     # log.csv's time column goes on from where a resumed run's log ends
-    before = _logged_seconds(log_path) if step and rank == 0 else 0.0
+    before = runlog.last_seconds(log_path) if step and rank == 0 else 0.0
     deadline = t0 + 60 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels once
@@ -586,15 +589,6 @@ def _all_agree(flag: bool, world: int, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
-
-
-def _logged_seconds(log_path: Path) -> float:
-    """The time column of a log's last row (0 without one)."""
-    try:
-        last = log_path.read_text().rstrip("\n").rsplit("\n", 1)[-1].split(",")
-        return float(last[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def _append_val(path: Path, step: int, v: dict) -> None:
