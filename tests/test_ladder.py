@@ -56,6 +56,8 @@ def test_model_card_carries_the_ladder_and_default(ladder, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # one line and exit 2, not a traceback about nosuch.json
         main([str(tmp_path / "nosuch.safetensors"), str(tmp_path / "w")])
     assert e.value.code == 2 and "nosuch.safetensors does not exist" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="cannot name a model"):  # not a file outside the models folder
+        package(_BEST[0], tmp_path / "w", name="../x")
     with pytest.raises(UsageError, match="is a packaged model"):  # a shipped model given back to package
         package(ladder.info.weights, tmp_path / "w")
     (tmp_path / "cut.safetensors").write_bytes(b"\0" * 16)

@@ -273,6 +273,8 @@ def test_config_toml_round_trip_and_errors(tmp_path):
     ({"val_crops": 0}, "--val-crops must be"), ({"enc_channels": 0}, "--enc-channels must be"),
     ({"lr": -1.0}, "--lr must be above 0"), ({"lambdas": [-1.0, 4.0]}, "--lambdas must be numbers above 0"),
     ({"ssim_weight": 2.0}, "--ssim-weight is a mix in"),
+    ({"name": "../x"}, "cannot name a model"), ({"name": "a@b"}, "cannot name a model"),
+    ({"name": ""}, "cannot name a model"), ({"name": "é" * 128}, "1..255 bytes"),
 ])
 def test_settings_that_cannot_train_are_usage_errors_before_the_run(setting, message):
     """Not a ZeroDivisionError (or a silent run on a negative lambda) once the data is loaded."""
@@ -282,6 +284,7 @@ def test_settings_that_cannot_train_are_usage_errors_before_the_run(setting, mes
 
 def test_gan_settings_that_cannot_train_are_usage_errors():
     for setting, message in (({"latent": 0}, "--latent must be at least 1"), ({"lr": 0.0}, "--lr must be above 0"),
+                             ({"name": "runs/x"}, "--name 'runs/x' cannot name a model"),
                              ({"ema": 1.0}, "--ema must be in")):
         with pytest.raises(UsageError, match=message):
             GanTrainConfig(data=["x"], **setting).check()
@@ -352,6 +355,13 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="vidcodec"):  # a held-out name given as a file: said so
         load_pool([data / "clip.mp4", data / "img0.png"], {"clip.mp4"}, 4)
     assert "not training on clip.mp4: held out by --exclude" in caplog.text
+    # a video of an extension not on the list: tried when named, skipped inside a folder
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "clip.vid").write_bytes((data / "clip.mp4").read_bytes())
+    (odd / "x.png").write_bytes((data / "img0.png").read_bytes())
+    assert [len(x) for x in load_pool([odd / "clip.vid"], set(), 4)] == [0, 4, 1]
+    assert [len(x) for x in load_pool([odd], set(), 4)] == [1, 0, 1]
 
 
 def test_data_loads_on_a_machine_without_pyav(data, tmp_path, monkeypatch, caplog):

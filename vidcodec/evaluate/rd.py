@@ -26,6 +26,7 @@ from .. import api, container, figures, media
 from ..codec import DEFAULT_GOP, default_gop
 from ..errors import UsageError
 from ..models import zoo
+from ..train.data import VIDEO_EXTS as video_extensions
 from . import metrics
 from .bdrate import bd_rate, ms_ssim_db
 
@@ -52,7 +53,7 @@ VARIANTS = {"vidcodec": {}, "vidcodec-ort": {"backend": "ort"}, "vidcodec-int8":
 CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", "vidcodec-bf16",
           *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
-VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".mpg", ".ts", ".gvc"}
+VIDEO_EXTS = {*video_extensions, ".gvc"}  # what a folder given to eval holds: videos and our streams
 
 
 @dataclass

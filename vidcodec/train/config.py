@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import UsageError
+from ..models.card import check_name
 from ..outputs import writable_folder
 
 DISTORTIONS = ("ssim+l1", "ms-ssim+l1", "mse")
@@ -116,6 +117,7 @@ class TrainConfig(TomlConfig):
         if not self.data:
             raise UsageError("no training data: give folders or files of images and videos (--data)")
         _check_out(self.out)
+        check_name(self.name)
         if self.distortion not in DISTORTIONS:
             raise UsageError(f"--distortion must be one of {', '.join(DISTORTIONS)}")
         if self.level_channels and len(self.level_channels) != len(self.lambdas):
@@ -188,6 +190,7 @@ class GanTrainConfig(TomlConfig):
         if not self.data:
             raise UsageError("no training data: give images and/or videos of the generator's domain (--data)")
         _check_out(self.out)
+        check_name(self.name)
         if len(self.depths) < 2 or any(d < 1 for d in self.depths):
             raise UsageError("--depths needs at least two positive feature counts (4×4 and 8×8)")
         if self.steps_per_scale < 1 or self.final_steps < 1 or self.batch < 2:

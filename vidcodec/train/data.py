@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".y4m", ".m4v"}
+VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".y4m", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
+              ".wmv", ".3gp", ".ogv", ".nut", ".mxf"}
 
 
 def load_image(path: Path, max_side: int = 1600) -> np.ndarray:
@@ -109,6 +110,15 @@ def expand_sources(sources: list[Path]) -> list[Path]:
     return files
 
 
+def kind_of(path: Path, named: set[Path]) -> str | None:
+    """"image" or "video" by the file's extension; a file named directly (in ``named``) whose extension
+    is neither is tried as a video (PyAV reads far more formats than the list); None: skip it."""
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    return "video" if ext in VIDEO_EXTS or path in named else None
+
+
 def readable(path: Path, read: Callable[[Path], T]) -> T | None:
     """``read(path)``, or None with a warning when the file cannot be read (a damaged image or
     video should not end a long training run)."""
@@ -142,13 +152,13 @@ def load_pool(
         if f.name in exclude:
             held_out.append(f.name)
             continue
-        ext = f.suffix.lower()
-        if ext in IMAGE_EXTS:
+        kind = kind_of(f, set(sources))
+        if kind == "image":
             image = readable(f, load_image)
             if image is None:
                 continue
             photos.append(image)
-        elif ext in VIDEO_EXTS:
+        elif kind == "video":
             sampled = readable(f, lambda p: sample_video_frames(p, frames_per_video))
             if not sampled:
                 continue

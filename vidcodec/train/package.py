@@ -20,6 +20,7 @@ from safetensors.numpy import save_file
 
 from ..coding.tables import IntTables, from_pmfs, laplace_tables, to_tensors
 from ..errors import UsageError, VidcodecError
+from ..models.card import check_name
 from ..models.layers import FactorizedDensity
 from ..models.vaegan import VAEGAN, VAEGANConfig
 from ..models.zoo import file_sha256
@@ -65,7 +66,7 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
     except (TypeError, KeyError, ValueError) as e:
         raise UsageError(f"{ckpt} is not a VAE-GAN checkpoint this version can read ({e})") from None
     if name:
-        config.name = name
+        config.name = check_name(name)
     if default_quality is not None and not 1 <= default_quality <= config.levels:
         raise UsageError(f"--default-quality must be in 1..{config.levels}, this model's levels (got {default_quality})")
     model = VAEGAN(config)

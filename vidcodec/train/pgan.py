@@ -42,7 +42,7 @@ from ..outputs import usual_mode
 from . import runlog
 from .checkpoint import atomic_save_file
 from .config import GanTrainConfig
-from .data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, no_media, readable
+from .data import expand_sources, kind_of, load_image, no_media, readable
 from .losses import psnr, ssim
 
 log = logging.getLogger("vidcodec.train")
@@ -83,13 +83,13 @@ def load_frames(cfg: GanTrainConfig) -> tuple[list[np.ndarray], list[np.ndarray]
     train, val, used = [], [], []
     sources = [Path(d) for d in cfg.data]
     for f in expand_sources(sources):
-        ext = f.suffix.lower()
-        if ext in IMAGE_EXTS:
+        kind = kind_of(f, set(sources))
+        if kind == "image":
             image = readable(f, load_image)
             if image is None:
                 continue
             train.append(image)
-        elif ext in VIDEO_EXTS:
+        elif kind == "video":
             frames = readable(f, lambda p: _video_frames(p, cfg.max_frames))
             if not frames:
                 continue
