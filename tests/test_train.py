@@ -384,8 +384,9 @@ def test_cli_train_flags_override_config_file(data, tmp_path, capsys):
     out = tmp_path / "cli"
     cfg = _cfg(data, out, "--steps", "2", "--adv-weight", "0")
     cfg.save(tmp_path / "base.toml")
-    assert cli_main(["train", "--config", str(tmp_path / "base.toml"), "--steps", "1", "-q"]) == 0
+    assert cli_main(["train", "--config", str(tmp_path / "base.toml"), "--steps", "1", "--val-every", "1", "-q"]) == 0
     assert TrainConfig.load(out / "last.toml").steps == 1
+    assert capsys.readouterr() == ("", "")  # -q: not even the validation line (it went to stdout)
     assert cli_main(["train", "--config", str(tmp_path / "base.toml"), "-q"]) == 2  # exists, no --resume
     assert "--resume" in capsys.readouterr().err
     assert cli_main(["train", "--out", str(tmp_path / "x"), "-q"]) == 2  # no data

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -356,6 +357,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     batches = prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2))) if device.type == "cuda" else None
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
                disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
+    def say(line: str) -> None:
+        """A line for the user on stderr: above the bar when there is one, else a log line (none with -q)."""
+        if bar.disable:
+            log.info("%s", line)
+        else:
+            bar.write(line, file=sys.stderr)
+
     def run_meta(**extra) -> dict:
         """A checkpoint's metadata: the step, the model and the run's settings, the best validation loss."""
         return {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
@@ -372,7 +380,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         """Validate (on rank 0), log it and add it to val.csv; a new best becomes best.safetensors."""
         nonlocal best
         v = validate(model, val, lambdas, cfg)
-        bar.write(f"val step {step}{note}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
+        say(f"val step {step}{note}: loss {v['loss']:.4f} bpp {v['bpp']} psnr {v['psnr']}")
         _append_val(out / "val.csv", step, v)
         if math.isfinite(v["loss"]) and v["loss"] < best:
             best = v["loss"]
@@ -482,7 +490,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 plot.training_curves(out)
             if final and step < cfg.steps:
                 if rank == 0:
-                    bar.write(f"stopped at step {step}: --max-minutes {cfg.max_minutes:g} reached "
+                    say(f"stopped at step {step}: --max-minutes {cfg.max_minutes:g} reached "
                               "(--resume continues from last.safetensors)")
                 break
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
