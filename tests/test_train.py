@@ -404,9 +404,12 @@ def test_ddp_two_processes_keep_identical_weights(data, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(_free_port()), "-m", "vidcodec", "train", "--data", str(data), "--out", str(out),
-           *TINY, "--steps", "3", "-q"]
+           *TINY, "--steps", "3"]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
+    # rank 0 speaks for both; DDP's buckets take the 1×1 kernels' gradients without a stride warning
+    assert r.stderr.count("training pool:") == 1 and r.stderr.count("best checkpoint:") == 1, r.stderr[-3000:]
+    assert "Grad strides do not match" not in r.stderr
     ranks = json.loads((out / "ranks.json").read_text())
     assert ranks["world_size"] == 2 and len(ranks["digests"]) == 2
     assert ranks["identical"] and ranks["digests"][0] == ranks["digests"][1]

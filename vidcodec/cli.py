@@ -828,6 +828,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from .train import vaegan  # torch loads here
 
     cfg = vaegan.config_from_args(a)
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun: rank 0 says it all (every rank reads the same data)
+        a.quiet = True
+        logging.getLogger("vidcodec").setLevel(logging.ERROR)
     best = vaegan.train(cfg, progress=not a.quiet)
     if not a.quiet:
         print(f"best checkpoint: {best}" if best.exists() else "no checkpoint written (no step was trained)",

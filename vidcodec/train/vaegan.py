@@ -279,6 +279,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             except RuntimeError:  # torch's size mismatches: another --disc-channels
                 log.info("%s has another shape: the discriminator starts afresh", init_disc)
     model = model.to(device, memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
+    if world > 1:  # 1×1 kernels (GDN's gamma) get their gradients in the plain layout: DDP's buckets want the same
+        for p in model.parameters():
+            if p.dim() == 4 and p.shape[2:] == (1, 1):
+                p.data = p.data.clone(memory_format=torch.contiguous_format)
     if disc is not None:
         disc = disc.to(device)
     # The densities and gains are few parameters that must track the transforms quickly.
