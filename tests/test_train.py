@@ -333,6 +333,10 @@ def test_resume_takes_the_runs_own_settings(data, tmp_path, caplog):
 def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     with pytest.raises(UsageError, match="training data .*nowhere does not exist"):
         train(_cfg(tmp_path / "nowhere", tmp_path / "o1"), progress=False)
+    from vidcodec.train.data import expand_sources
+
+    with pytest.raises(UsageError, match="nowhere does not exist \\(a relative path, taken from the current folder"):
+        expand_sources([Path("nowhere")])
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("not an image")
     with pytest.raises(UsageError, match="no readable images or videos in"):

@@ -105,7 +105,9 @@ def expand_sources(sources: list[Path]) -> list[Path]:
     files: list[Path] = []
     for src in sources:
         if not src.exists():
-            raise UsageError(f"training data {src} does not exist")
+            where = "" if src.is_absolute() else f" (a relative path, taken from the current folder {Path.cwd()}: a " \
+                "resumed run's settings keep --data as it was given, so resume from that folder or give --data)"
+            raise UsageError(f"training data {src} does not exist{where}")
         files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
     return files
 
