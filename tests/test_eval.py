@@ -251,3 +251,24 @@ def test_eval_bitrate_writes_its_rows_to_json(tmp_path, capsys, tiny_model_dir):
     (row,) = json.loads(path.read_text())
     assert row["target kbps"] == 60.0 and row["frames"] == 3 and row["achieved kbps"] > 0
     assert "60" in capsys.readouterr().out  # the table is printed as before
+
+
+def test_reference_codecs_are_measured_through_vidcodecs_own_colour_conversion(tmp_path):
+    """x264 sees and returns frames converted as vidcodec's outputs and inputs are (accurate swscale):
+    lossless x264 (qp 0) gives back exactly what a 4:2:0 y4m written and read by vidcodec does. The
+    default fast conversion capped an x264 clip near 43 dB RGB PSNR whatever its rate."""
+    from fractions import Fraction
+
+    from vidcodec import media
+
+    frames, rate = rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48)), 3)
+    x264 = tmp_path / "x.mp4"
+    rd.encode_reference(frames, rate, "libx264", {"qp": "0", "preset": "ultrafast"}, x264)
+    y4m = tmp_path / "x.y4m"
+    with media.open_sink(y4m, width=64, height=48, time_base=Fraction(1, 10), frame_rate=rate,
+                         pix_fmt="yuv420p") as sink:
+        for i, f in enumerate(frames):
+            sink.write(f, i)
+    through_x264, through_y4m = rd.decode_rgb(x264), rd.decode_rgb(y4m)
+    assert len(through_x264) == 3 and all(np.array_equal(a, b) for a, b in zip(through_x264, through_y4m))
+    assert rd.score("c", "x264", "qp=0", frames, through_x264, 1, rate).psnr_y > 40  # chroma: 4:2:0 of testsrc2

@@ -21,6 +21,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .. import api, container, figures, media
 from ..codec import DEFAULT_GOP, default_gop
@@ -201,23 +202,32 @@ def even_crop(frame: np.ndarray) -> np.ndarray:
 
 def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, options: dict[str, str],
                      path: Path) -> None:
-    """Encode RGB frames with a PyAV encoder (yuv420p, even-cropped) into ``path``."""
+    """Encode RGB frames with a PyAV encoder (yuv420p, even-cropped) into ``path``.
+
+    The frames go to YUV as vidcodec's own outputs do (:func:`media.rgb_to_yuv`: limited range, the
+    matrix readers assume for the height, accurate rounding and chroma, centred chroma), tagged so, and
+    :func:`decode_rgb` reads them back as the clip itself was read: the reference codec is measured
+    through the best conversion, not swscale's default fast one, which alone capped an x264 clip's
+    RGB PSNR near 43 dB (and cost 1.6 dB at crf 28, 4.5 dB at crf 20)."""
     h, w = even_crop(frames[0]).shape[:2]
+    matrix, color_range = media.resolve_color(media.MATRIX_UNSPECIFIED, media.RANGE_LIMITED, h)
+    reformatter = VideoReformatter()
     with av.open(str(path), "w") as out:
         s = out.add_stream(encoder, rate=rate)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = options
+        s.codec_context.colorspace, s.codec_context.color_range = matrix, color_range
+        s.options = media.center_chroma(encoder, options)
         for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(even_crop(f), "rgb24")):
+            for p in s.encode(media.rgb_to_yuv(reformatter, even_crop(f), "yuv420p", matrix, color_range)):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
 
 
 def decode_rgb(path: Path) -> list[np.ndarray]:
-    """Every video frame of a file as RGB."""
-    with av.open(str(path)) as inp:
-        return [fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)]
+    """Every video frame of a file as RGB, converted as any input clip is (:class:`media.VideoSource`)."""
+    with media.open_source(path) as src:
+        return [f.rgb for f in src]
 
 
 def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Path, codec: str,
