@@ -187,6 +187,22 @@ def test_gops_searched_side_by_side_match_one_at_a_time(tiny_gan, layer):
 
 
 @LAYERS
+def test_a_scene_cut_gets_a_keyframe_and_the_gops_stay_where_they_were(tiny_gan, layer):
+    # The tiny untrained generator fits no frame well (distortion 0.45-0.6 against pgan-carphone's 0.03-0.07
+    # on its domain): the cut to negatives raises it 1.4-1.7 times, a still camera's next frame 1.0-1.02
+    # times, so the test sets the threshold between them (the shipped model's cuts measure 15x).
+    frames = _frames(SAMPLE, 8)
+    cut = [*frames[:3], *(255 - f for f in frames[3:])]  # another scene from the 4th frame on
+    seq = gan.GanFrameEncoder(tiny_gan, gop=6, search_iters=6, layer=layer, scene_cut=1.25)
+    kinds = [seq.encode(f).kind for f in cut]
+    assert kinds == ["key", "delta", "delta", "key", "delta", "delta", "key", "delta"]
+    batched = gan.GanFrameEncoder(tiny_gan, gop=6, search_iters=6, layer=layer, scene_cut=1.25).encode_gops(cut)
+    assert [f.kind for f in batched] == kinds
+    calm = gan.GanFrameEncoder(tiny_gan, gop=6, search_iters=6, layer=layer, scene_cut=1.25)
+    assert [calm.encode(f).kind for f in frames] == ["key", *["delta"] * 5, "key", "delta"]
+
+
+@LAYERS
 def test_warm_start_is_used_by_the_encoder(tiny_gan, layer):
     """Delta frames start their search at the previous decoded state: lower start loss than a keyframe's."""
     frames = _frames(SAMPLE, 4)
