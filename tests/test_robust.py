@@ -369,3 +369,17 @@ def test_a_script_that_ends_with_frames_half_read_exits_quietly(stream, tiny_mod
     for _ in range(5):  # the threads' state at exit varies from run to run
         r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(("offset", "value"), [(16, 65), (56, 0xFFFF)])  # width 65; latent width 65535
+def test_a_header_whose_size_and_latent_disagree_is_refused_before_any_buffer(stream, tmp_path, offset, value):
+    """A CRC-valid header with one field wrong: a one-line error, not a traceback in the colour
+    conversion or gigabytes of buffers sized from the latent."""
+    from test_container import rewrite_header
+
+    from vidcodec.errors import CorruptPacketError
+
+    path = tmp_path / "bad.gvc"
+    path.write_bytes(rewrite_header(stream["data"], offset, "<I" if offset == 16 else "<H", value))
+    with pytest.raises(CorruptPacketError, match="the header is inconsistent: .* latent, the header says"):
+        list(api.frames(path))

@@ -54,6 +54,7 @@ from .codec.vaegan import DELTA, KEY, EncodedFrame, FrameDecoder, FrameEncoder, 
 from .coding import qsgd
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError, VidcodecError
 from .models import zoo
+from .models.card import DOWNSCALE
 from .timespec import FORMS, parse_time
 from .urls import is_url
 
@@ -877,6 +878,12 @@ def _frame_decoder(m: zoo.CodecModel | GanModel, hdr: container.StreamHeader) ->
     if m.kind != "vaegan":
         raise CorruptPacketError(f"VAE-GAN-mode stream names model {m.name}, which is a GAN generator: "
                                  f"the header is inconsistent")
+    stride = DOWNSCALE  # the analysis's: frames are padded up to its multiples
+    want = (-(-hdr.height // stride), -(-hdr.width // stride))
+    if tuple(hdr.latent_shape[1:]) != want:  # before any buffer is sized from either
+        raise CorruptPacketError(f"the header is inconsistent: {hdr.width}x{hdr.height} frames have a "
+                                 f"{want[0]}x{want[1]} latent, the header says {hdr.latent_shape[1]}x"
+                                 f"{hdr.latent_shape[2]}; the stream is damaged")
     return FrameDecoder(m, tuple(hdr.latent_shape), coder=hdr.coder.name.lower(), major=hdr.version[0],
                         predictor=_stream_predictor(m, hdr))
 

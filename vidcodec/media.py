@@ -1249,6 +1249,9 @@ class _EncodedSink(VideoSink):
 Y4M_MAX_REPEAT_S = 60
 
 
+_REPEATS_AT_ONCE = 16  # frames a y4m sink repeats per write where the stream has a gap
+
+
 class _Y4mSink(VideoSink):
     """YUV4MPEG2 (C444 or, with ``pix_fmt="yuv420p"``, C420jpeg; limited range) to a file or a pipe;
     frame timing is the constant header rate. With a frame rate, frames are placed on its grid by
@@ -1305,7 +1308,9 @@ class _Y4mSink(VideoSink):
                 self._warn_timing()
         planes = self._yuv(rgb, pts, self._pix_fmt).to_ndarray()  # the planes one after the other
         frame = b"FRAME\n" + planes.tobytes()
-        self._send(self._last * repeats + frame if repeats else frame)
+        for done in range(0, repeats, _REPEATS_AT_ONCE):  # a gap of a minute: not one buffer of it all
+            self._send(self._last * min(_REPEATS_AT_ONCE, repeats - done))
+        self._send(frame)
         self._last = frame
 
     def _warn_timing(self) -> None:
