@@ -383,3 +383,15 @@ def test_a_header_whose_size_and_latent_disagree_is_refused_before_any_buffer(st
     path.write_bytes(rewrite_header(stream["data"], offset, "<I" if offset == 16 else "<H", value))
     with pytest.raises(CorruptPacketError, match="the header is inconsistent: .* latent, the header says"):
         list(api.frames(path))
+
+
+def test_a_stream_of_which_no_frame_decodes_is_an_error_with_nothing_written(stream, tmp_path):
+    """Every packet header damaged: all skipped, no frame before them to repeat. Exit 2 and no output,
+    not 'decoded 0 frames' with exit 0 beside a y4m header."""
+    from vidcodec.errors import CorruptPacketError
+
+    path = _damaged(stream, tmp_path, [(i, _header_field(stream, i, "crc")) for i in range(len(stream["packets"]))])
+    out = tmp_path / "out.y4m"
+    with pytest.raises(CorruptPacketError, match="no frame in it could be decoded: nothing written"):
+        api.decode(path, out)
+    assert not out.exists()

@@ -1581,11 +1581,14 @@ def decode(
                 break
         if end is not None and held:
             write_audio_upto(end)
-    if n == 0 and not counts.damaged:
+    if n == 0:
         # An empty file (or a lone y4m header) is not an output, and with -y an earlier file of that
         # name must not stay behind looking like one (mp4/mkv/mov are opened at the first frame).
         if str(dst) != "-" and Path(dst).exists():
             Path(dst).unlink()
+        if counts.damaged:  # e.g. the first keyframe's packet header: skipped, and nothing before it to repeat
+            raise CorruptPacketError(f"{_source_name(src)} is damaged ({counts.damaged} damaged region(s) skipped) "
+                                     "and no frame in it could be decoded: nothing written")
         if first is not None:
             raise UsageError(f"--start {_start_text(start)} is past the end of the stream: no frame at or after it")
         raise InputError(f"{_source_name(src)} holds no frames (a stream stopped before its first frame?): "
