@@ -41,7 +41,7 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
     # the machine line names what runs the networks: ONNX Runtime's lanes here, torch's for the others
     assert r["lanes"] == zoo.load("vaegan-tiny").lanes
     assert "ORT threads" in bench.format_report(r)
-    torch_line = bench.format_report({**r, "backend": "torch", "lanes": 1}).splitlines()[0]
+    torch_line = bench.format_report({**r, "backend": "torch", "decode_backend": "torch", "lanes": 1}).splitlines()[0]
     assert "ORT unused, torch threads" in torch_line and "in 1 lane(s)" in torch_line
 
 
@@ -55,6 +55,19 @@ def test_bench_usage_errors(tmp_path, capsys):
         bench.bench(None, gop=0)
     with pytest.raises(UsageError, match="learned or bilinear"):
         bench.bench(None, subpel="quarter")
+    with pytest.raises(UsageError, match="pgan-carphone is a GAN generator"):  # not an AttributeError
+        bench.bench(None, frames=2, runs=1, model="pgan-carphone")
+
+
+def test_bench_times_the_backends_the_commands_would_take(tmp_path, tiny_model_dir):
+    """auto as encode resolves it for this many frames, and decoding's own (ort), each named."""
+    from vidcodec.models import zoo
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    r = bench.bench(clip, frames=3, runs=1, model="vaegan-tiny", quality=1)
+    assert r["backend"] == zoo.resolve_backend("auto", zoo.find("vaegan-tiny"), short=True)
+    assert r["decode_backend"] == "ort"
+    assert ("(decoding ort)" in bench.format_report(r)) == (r["backend"] != "ort")
 
 
 def test_bench_quality_out_of_range_says_the_levels_as_encode_does(tiny_model_dir):

@@ -144,7 +144,17 @@ def test_a_clip_shorter_than_frames_is_measured_on_what_it_has_and_says_so(tmp_p
 def test_expand_clips_and_cli_errors(tmp_path, capsys, tiny_model_dir):
     (tmp_path / "a.mp4").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "a.gvc").write_bytes(b"")  # a stream beside its source: not a clip to measure
     assert rd.expand_clips([tmp_path]) == [tmp_path / "a.mp4"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.mp4").write_bytes(b"")
+    with pytest.raises(UsageError, match="2 clips are named a.mp4"):  # their points would be pooled
+        rd.expand_clips([tmp_path, tmp_path / "other" / "a.mp4"])
+    with pytest.raises(UsageError, match="--codecs names jpeg more than once"):
+        rd.check_codecs(["jpeg", "x264-medium", "jpeg"])
+    for gop in ("0", "-5"):  # not 0 taken as the default, nor -5 given to x264
+        assert cli_main(["eval", str(tmp_path / "a.mp4"), "--gop", gop, "--codecs", "x264-medium", "-q"]) == 2
+        assert "--gop must be at least 1" in capsys.readouterr().err
     with pytest.raises(UsageError, match="no video files"):
         rd.expand_clips([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
     assert cli_main(["eval", str(tmp_path / "missing.mp4"), "-q"]) == 2

@@ -704,6 +704,8 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 def _check_eval_options(a: argparse.Namespace) -> None:
     """UsageError for eval options that the chosen measurement would ignore without a word."""
+    if a.gop is not None and a.gop < 1:  # not 0 taken as the default, or x264 given -g -5
+        raise UsageError(f"--gop must be at least 1 (1 = every frame a keyframe; got {a.gop})")
     given = [flag for flag, on in (("--codecs", a.codecs is not None), ("--qualities", bool(a.qualities)),
                                    ("--table seed", a.table == "seed")) if on]
     gan_only = [flag for flag, on in (("--search-iters", a.search_iters != DEFAULT_SEARCH_ITERS),

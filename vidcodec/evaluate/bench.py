@@ -28,6 +28,7 @@ from ..codec import DEFAULT_GOP, PRESETS, SUBPEL_MODES, colour
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
+from ..models.card import GAN_KIND
 from .rd import decode_rgb, encode_reference, read_frames, write_y4m_clip
 
 BUNDLED = Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4"
@@ -74,9 +75,10 @@ def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | No
 
 
 def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int,
-                subpel: str = "learned", preset: str = "medium") -> dict:
+                subpel: str = "learned", preset: str = "medium", decoder: zoo.CodecModel | None = None) -> dict:
     """Per-stage milliseconds per frame for encoding and decoding, one frame at a time (``subpel``:
-    the delta prediction, as ``vidcodec encode --subpel``; ``preset``: as ``--preset``)."""
+    the delta prediction, as ``vidcodec encode --subpel``; ``preset``: as ``--preset``; ``decoder``:
+    the same model loaded for the decoder's backend, when it differs from the encoder's)."""
     h, w = frames[0].shape[:2]
     predictor = model.subpel if subpel == "learned" else None
     enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor,  # as `vidcodec encode` codes
@@ -108,6 +110,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
                             ("container write", t3, t4)):
                 t[k].append(1000 * (b - a))
     buf.seek(0)
+    model = decoder or model
     dec = FrameDecoder(model, (c, lh, lw), predictor=predictor)
     reader = container.GvcReader(buf)
     correction = None
@@ -164,14 +167,24 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     if min(ref[0].shape[:2]) < 2:  # x264 runs on the frames cut to even sizes: 2x2 at least
         raise UsageError(f"bench times x264 beside vidcodec, which needs at least 2x2 pixels (the frames are "
                          f"{ref[0].shape[1]}x{ref[0].shape[0]}): give --size 2x2 or more")
+    info = zoo.find(model)
+    if info.meta.get("kind") == GAN_KIND:
+        raise UsageError(f"{info.name} is a GAN generator: bench times the default (VAE-GAN) codec; time the GAN "
+                         "mode with `vidcodec encode --mode gan` (its progress line gives frames a second)")
+    # auto as the commands resolve it: the encode knows this many frames are coming; decoding takes ort
+    backend, dec_backend = (zoo.resolve_backend(backend, info, short=len(ref) < zoo.BF16_MIN_FRAMES),
+                            "ort" if backend == zoo.AUTO else backend)
     m = zoo.load(model, backend=backend)
+    md = m if dec_backend == backend else zoo.load(model, backend=dec_backend)
     quality = m.default_quality if quality is None else quality
     api.check_quality(quality, m)
     h, w = ref[0].shape[:2]
     t_start = time.perf_counter()
     m.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))  # sessions made and warmed before timing
+    if md is not m:
+        md.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))
     startup = time.perf_counter() - t_start
-    stages = stage_times(ref, m, quality, gop, subpel, preset)
+    stages = stage_times(ref, m, quality, gop, subpel, preset, decoder=md)
     enc_fps, dec_fps, x264 = [], [], {"veryfast": ([], []), "medium": ([], [])}
     with tempfile.TemporaryDirectory(prefix="vidcodec-bench-") as d:
         tmp = Path(d)
@@ -181,7 +194,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
                            backend=backend, subpel=subpel, workers=workers, preset=preset)
             enc_fps.append(s.fps)
-            ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=backend, workers=workers)
+            ds = api.decode(tmp / "b.gvc", tmp / "out.y4m", overwrite=True, backend=dec_backend, workers=workers)
             dec_fps.append(ds.fps)
             for x264_preset, (e, dd) in x264.items():
                 a, b = _x264(ref, rate, x264_preset, tmp)
@@ -189,12 +202,12 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
                 dd.append(b)
         size_bytes = (tmp / "b.gvc").stat().st_size
         api.encode(src, tmp / "one.gvc", quality=quality, overwrite=True, model=model, max_frames=1)
-        cli_startup = statistics.median(_cli_decode_seconds(tmp / "one.gvc", tmp / "one.y4m", backend)
+        cli_startup = statistics.median(_cli_decode_seconds(tmp / "one.gvc", tmp / "one.y4m", dec_backend)
                                         for _ in range(runs))
     enc, dec = statistics.median(enc_fps), statistics.median(dec_fps)
     report = {
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
-        "backend": m.backend, "lanes": m.lanes, "model": m.name, "quality": quality,
+        "backend": m.backend, "decode_backend": md.backend, "lanes": m.lanes, "model": m.name, "quality": quality,
         "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
         "workers": workers, "preset": preset,
         "startup_s": round(startup, 4),  # a tiny model warm in the cache starts in under a millisecond
@@ -232,14 +245,15 @@ def _cli_decode_seconds(stream: Path, out: Path, backend: str) -> float:
 
 def format_report(r: dict) -> str:
     m = r["machine"]
-    if r.get("backend", "ort") in zoo.ORT_BACKENDS:
+    if r.get("backend", "ort") in zoo.ORT_BACKENDS or r.get("decode_backend", "ort") in zoo.ORT_BACKENDS:
         nets = f"ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads {m['torch_threads']}"
     else:  # the torch modules run the networks: their lanes, each call on torch's threads
         nets = f"ORT unused, torch threads {m['torch_threads']} in {r.get('lanes', 1)} lane(s)"
     head = (f"machine: {m['cpu']}, {m['cores']} logical cores, {nets}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}, CPU bfloat16 {'native (--backend bf16)' if m.get('cpu_bf16') else 'no'}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
-            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, preset {r.get('preset', 'medium')}, backend {r['backend']}; "
+            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, preset {r.get('preset', 'medium')}, backend {r['backend']}"
+            f"{'' if r.get('decode_backend', r['backend']) == r['backend'] else ' (decoding ' + r['decode_backend'] + ')'}; "
             f"start-up: sessions and first frame {r['startup_s']} s, "
             f"'vidcodec decode' of one frame in a new process {r.get('cli_startup_s', '?')} s")
     lines = [head, clip, "", f"{'stage (one frame at a time)':<30} {'median ms':>10} {'p95 ms':>10}"]

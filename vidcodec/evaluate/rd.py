@@ -54,7 +54,7 @@ VARIANTS = {"vidcodec": {}, "vidcodec-ort": {"backend": "ort"}, "vidcodec-int8":
 CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", "vidcodec-bf16",
           *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
-VIDEO_EXTS = {*video_extensions, ".gvc"}  # what a folder given to eval holds: videos and our streams
+VIDEO_EXTS = video_extensions  # the files of a folder given to eval that it measures (not .gvc streams)
 
 
 @dataclass
@@ -82,7 +82,8 @@ class RDPoint:
 
 
 def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
-    """Video files from files and folders (folders: their video files, sorted, not recursive)."""
+    """Video files from files and folders (folders: their video files, sorted, not recursive; .gvc
+    streams are not video to measure). UsageError for two clips of one file name."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -94,6 +95,13 @@ def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
             out.append(p)
         else:
             raise UsageError(f"{p} does not exist")
+    names: dict[str, list[Path]] = {}
+    for clip in out:
+        names.setdefault(clip.name, []).append(clip)
+    same = next((paths for paths in names.values() if len(paths) > 1), None)
+    if same is not None:  # the report keys a clip's points by its file name: they would be pooled
+        raise UsageError(f"{len(same)} clips are named {same[0].name} ({', '.join(map(str, same))}): the report names "
+                         "clips by file name, so give each once, under a name of its own (rename or link one)")
     return out
 
 
@@ -269,6 +277,9 @@ def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
     unknown = [c for c in codecs if c not in CODECS]
     if unknown:
         raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+    twice = sorted({c for c in codecs if codecs.count(c) > 1})
+    if twice:  # their points would be pooled into one curve
+        raise UsageError(f"--codecs names {', '.join(twice)} more than once")
     if "vidcodec-int8" in codecs and model is not None:
         from ..int8 import existing_ranges
 
