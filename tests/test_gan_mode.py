@@ -262,7 +262,14 @@ def test_options_of_the_other_mode_are_refused_not_ignored(clip, tmp_path, capsy
                           (["--model", "vaegan-tiny", "--key-bits", "4", "--gan-layer", "z"],
                            "--key-bits, --gan-layer: for --mode gan only"),
                           (["--model", "vaegan-tiny", "--gop-batch", "2", "--coeffs", "3", "--search-iters", "2"],
-                           "--search-iters, --coeffs, --gop-batch: for --mode gan only")):
+                           "--search-iters, --coeffs, --gop-batch: for --mode gan only"),
+                          # and what the GAN mode itself would ignore: no map to correct, no other backend
+                          (["--mode", "gan", "--model", "pgan-tiny", "--gan-layer", "z", "--coeffs", "9"],
+                           "--coeffs is the sparse correction of a --gan-layer feature map"),
+                          (["--mode", "gan", "--model", "pgan-tiny", "--backend", "int8"],
+                           "--backend int8: --mode gan runs its generator in torch"),
+                          (["--mode", "gan", "--model", "pgan-tiny", "--coeffs", "1000000"],
+                           "--coeffs 1000000: the 8x8 feature map has")):
         capsys.readouterr()
         assert main(["encode", str(clip), str(tmp_path / "x.gvc"), *argv, "-q"]) == 2
         assert message in capsys.readouterr().err
@@ -482,3 +489,9 @@ def test_train_gan_resume_with_other_networks_is_a_usage_error(tmp_path):
     for kw in ({"latent": 16}, {"depths": [4, 8]}, {"rec_weight": 0.0}):
         with pytest.raises(UsageError, match="does not fit this configuration's networks"):
             train(_tiny_cfg(run, final_steps=8, **kw), progress=False, resume=True)
+
+
+def test_decoding_a_gan_stream_with_another_backend_says_it_is_ignored(tmp_path, caplog, tiny_model_dir):
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        vidcodec.decode(DATA / "golden_gan.gvc", tmp_path / "o.y4m", backend="int8")
+    assert "--backend int8: a GAN-mode stream decodes with its generator in torch; ignored" in caplog.text

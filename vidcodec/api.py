@@ -353,7 +353,7 @@ def encode(
         coder = "ans"  # vaegan's default; the GAN mode always codes with Elias codes
     if mode == "gan" and (bitrate is not None or refine):
         raise UsageError("--mode gan takes neither --bitrate nor --refine (its rate is set by --latent-bits, "
-                         "--key-bits and --gop)")
+                         "--key-bits, --gan-layer, --coeffs and --gop)")
     # Options of the other mode would be ignored without a word: refused instead.
     if mode == "gan":
         other = [flag for flag, given in (("--quality", quality is not None), ("--subpel", subpel != SUBPEL_MODES[0]),
@@ -361,7 +361,12 @@ def encode(
                                           ("--no-colour", not colour), ("--no-prefilter", not prefilter)) if given]
         if other:
             raise UsageError(f"{', '.join(other)}: for --mode vaegan only (--mode gan's rate is set by "
-                             "--latent-bits, --key-bits, --gan-layer and --coeffs)")
+                             "--latent-bits, --key-bits, --gan-layer, --coeffs and --gop)")
+        if layer is None and coeffs != DEFAULT_GAN_COEFFS:  # the latent alone is coded: no feature map to correct
+            raise UsageError("--coeffs is the sparse correction of a --gan-layer feature map: not with --gan-layer z")
+        if backend not in (zoo.AUTO, "torch"):  # the generator is searched through torch: there is no other
+            raise UsageError(f"--backend {backend}: --mode gan runs its generator in torch (its search needs "
+                             "gradients); leave --backend out")
     else:
         other = [flag for flag, given in (("--search-iters", search_iters != DEFAULT_SEARCH_ITERS),
                                           ("--key-bits", key_bits != DEFAULT_KEY_BITS),
@@ -628,6 +633,9 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
 
     encoder = gan.GanFrameEncoder(m, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                   search_iters=search_iters, layer=gan_layer, coeffs=coeffs)
+    values = math.prod(encoder.state_shape)
+    if gan_layer is not None and coeffs != DEFAULT_GAN_COEFFS and coeffs > values:  # the default: all there is
+        raise UsageError(f"--coeffs {coeffs}: the {gan_layer}x{gan_layer} feature map has {values} values to correct")
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
                      quality=1, latent_shape=encoder.state_shape, gop=gop, duration=duration)
     total = _expected_frames(source, max_frames, duration)
@@ -913,7 +921,10 @@ def _subpel_path(m: zoo.CodecModel) -> str:
 
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
-    is ONNX Runtime (what ``int8`` decodes with too)."""
+    is ONNX Runtime (what ``int8`` decodes with too). A GAN-mode stream's generator runs in torch
+    whatever ``backend`` says (a warning when it names another)."""
+    if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
+        log.warning("%s", f"--backend {backend}: a GAN-mode stream decodes with its generator in torch; ignored")
     return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.AUTO else backend)
 
 
