@@ -395,3 +395,19 @@ def test_a_stream_of_which_no_frame_decodes_is_an_error_with_nothing_written(str
     with pytest.raises(CorruptPacketError, match="no frame in it could be decoded: nothing written"):
         api.decode(path, out)
     assert not out.exists()
+
+
+def test_a_repeated_keyframe_packet_is_skipped_not_decoded_twice(stream, tmp_path, caplog):
+    """Its pts (a key packet's is absolute; a delta's is coded from the packet before, so a repeated
+    delta reads as the next frame) does not come after the frame before: damage, skipped with a
+    warning, whatever the output (an mp4 sink refused the repeated pts, y4m said "variable frame rate")."""
+    p = stream["packets"][0]
+    end = p.offset + p.header_size + len(p.payload)
+    data = stream["data"]
+    path = tmp_path / "twice.gvc"
+    path.write_bytes(data[:end] + data[p.offset:end] + data[end:])
+    got = list(api.frames(path))
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"]]
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, stream["frames"]))
+    assert "not after the previous frame's" in caplog.text
+    api.decode(path, tmp_path / "twice.mkv")  # not "pts 0 does not increase"

@@ -1174,6 +1174,11 @@ def _decode_packets(
         if item.stream_index != 0 or item.kind not in _TYPE_TO_KIND:
             continue
         kind = _TYPE_TO_KIND[item.kind]
+        if last_pts is not None and item.pts <= last_pts:  # a packet repeated or out of order: not applied twice
+            log.warning("packet at offset %d has pts %d, not after the previous frame's %d: the stream is "
+                        "damaged (a packet repeated or out of order); skipped", item.offset, item.pts, last_pts)
+            counts.damaged += 1
+            continue
         if gap == "fill":
             yield from fill(item.pts)
         gap = None
