@@ -240,3 +240,26 @@ def test_the_audio_description_in_repeated_headers_is_audio_not_video_bitrate(tm
     assert with_audio.qualities == without.qualities  # (the audio's description once starved the video)
     # the same video; a parameters packet with the longer header spends a byte more on its size
     assert 0 <= with_audio.video_bytes - without.video_bytes <= with_audio.keyframes
+
+
+def test_audio_out_of_order_is_dropped_not_the_whole_output(clip, tmp_path, caplog):
+    """A damaged stream's audio packets out of order: the muxer refused them, and the output was
+    deleted with an error blaming the container; now they are dropped with one warning."""
+    from fractions import Fraction
+
+    from vidcodec import media
+
+    with media.open_source(clip, audio=True) as src:
+        frames = [f.rgb for f in src]
+        track, packets = src.audio_track, src.take_audio()
+    assert track is not None and len(packets) > 3
+    out = tmp_path / "x.mkv"
+    with caplog.at_level("WARNING", logger="vidcodec"), media.open_sink(
+            out, width=64, height=48, time_base=Fraction(1, 10), frame_rate=Fraction(10), audio=track) as sink:
+        sink.write(frames[0], 0)
+        for p in [packets[2], packets[0], packets[1], packets[3]]:  # two behind the first written
+            sink.write_audio(p)
+    assert caplog.text.count("does not come after the one before") == 1
+    assert audio_packets(out) == [packets[2].data, packets[3].data]
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames in (0, 1) and len(list(c.decode(video=0))) == 1

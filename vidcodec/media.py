@@ -20,7 +20,6 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 from __future__ import annotations
 
 import collections
-import contextlib
 import heapq
 import io
 import logging
@@ -1142,6 +1141,8 @@ class _EncodedSink(VideoSink):
         self._audio = audio
         self._astream = None
         self._acodec = ""
+        self._last_audio_pts: int | None = None
+        self._audio_dropped = False  # a packet out of order was (said once)
         template = None
         if audio is not None:
             template = audio.template()  # (each call opens the track's description with FFmpeg)
@@ -1203,6 +1204,13 @@ class _EncodedSink(VideoSink):
         """Mux one audio packet as it was in the input."""
         if self._container is None or self._astream is None:
             return
+        if self._last_audio_pts is not None and packet.pts <= self._last_audio_pts:
+            # a damaged stream's audio out of order: the muxer would refuse it (and the whole output with it)
+            log.log(logging.DEBUG if self._audio_dropped else logging.WARNING, "audio packet at pts %d does not "
+                    "come after the one before (%d): the stream is damaged; dropped (and any more such)",
+                    packet.pts, self._last_audio_pts)
+            self._audio_dropped = True
+            return
         p = av.Packet(packet.data)
         p.stream = self._astream
         p.pts = p.dts = packet.pts
@@ -1210,17 +1218,12 @@ class _EncodedSink(VideoSink):
         p.time_base = self._audio.time_base
         try:
             self._container.mux(p)
-        except av.FFmpegError as exc:
-            self._abandon()
-            raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
-
-    def _abandon(self) -> None:
-        """Close and delete an output that cannot be finished."""
-        container, self._container = self._container, None
-        if container is not None:
-            with contextlib.suppress(av.FFmpegError):
-                container.close()
-        self._path.unlink(missing_ok=True)
+        except av.FFmpegError as exc:  # the codec went in at the start: this packet is what the muxer refuses
+            log.warning("the audio could not be written on from pts %d (%s): the rest of the video is written "
+                        "without it", packet.pts, exc)
+            self._astream = None
+            return
+        self._last_audio_pts = packet.pts
 
     def _mux(self, container: av.container.OutputContainer, packets: list[av.Packet]) -> None:
         """Mux encoded packets, restoring their durations."""
