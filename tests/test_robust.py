@@ -411,3 +411,33 @@ def test_a_repeated_keyframe_packet_is_skipped_not_decoded_twice(stream, tmp_pat
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, stream["frames"]))
     assert "not after the previous frame's" in caplog.text
     api.decode(path, tmp_path / "twice.mkv")  # not "pts 0 does not increase"
+
+
+def _index_edited(data: bytes, edit) -> bytes:
+    """The stream with each footer-index entry (pts, offset) replaced by ``edit(pts, offset)``, its CRCs
+    recomputed: an index that passes its checks and does not describe the stream."""
+    import struct
+    import zlib
+
+    d = bytearray(data)
+    at = struct.unpack_from("<Q", d, len(d) - 20)[0]
+    n = struct.unpack_from("<I", d, at + 4)[0]
+    for i in range(n):
+        struct.pack_into("<qQ", d, at + 24 + 16 * i, *edit(*struct.unpack_from("<qQ", d, at + 24 + 16 * i)))
+    struct.pack_into("<I", d, at + 16, zlib.crc32(bytes(d[at + 24:at + 24 + 16 * n])))
+    struct.pack_into("<I", d, at + 20, zlib.crc32(bytes(d[at:at + 20])))
+    return bytes(d)
+
+
+@pytest.mark.parametrize("edit", [lambda p, o: (p, o + 3), lambda p, o: (p + 7 * 1024, o)], ids=["offset", "pts"])
+def test_a_seek_checks_the_index_against_the_stream(stream, tmp_path, edit, caplog):
+    """A CRC-valid index that is wrong: the seek finds no key packet where it says, and scans instead
+    (it decoded nothing, or said --start was past the end)."""
+    path = tmp_path / "idx.gvc"
+    path.write_bytes(_index_edited(stream["data"], edit))
+    tb = stream["header"].time_base
+    start = stream["frames"][5].pts * tb[0] / tb[1]
+    got = list(api.frames(path, start=start))
+    want = list(api.frames(stream["path"], start=start))
+    assert [f.pts for f in got] == [f.pts for f in want] and len(got) == FRAMES - 5
+    assert "the keyframe index does not match the stream" in caplog.text

@@ -1010,20 +1010,39 @@ class GvcReader:
                 "seek_to_keyframe needs a seekable source (a file, not a pipe); read sequentially"
             )
         index = self.index()
-        entries = index.entries if index is not None else self._scan_keyframes()
+        entries = index.entries if index is not None and index.entries else self._scan_keyframes()
+        target = self._seek_target(entries, pts, from_first)
+        if index is not None and entries is index.entries and not self._key_at(target):
+            # a CRC-valid index that does not describe this stream (readers must not depend on it)
+            logger.warning("the keyframe index does not match the stream (no key packet of pts %d at offset %d): "
+                           "scanning the stream for its keyframes", target.pts, target.offset)
+            target = self._seek_target(self._scan_keyframes(), pts, from_first)
+        self._reposition(target.offset)
+        return target
+
+    def _seek_target(self, entries: tuple[IndexEntry, ...], pts: int, from_first: bool) -> IndexEntry:
+        """The entry :meth:`seek_to_keyframe` goes to (and :attr:`first_key_pts` set from ``entries``)."""
         if not entries:
             raise FormatError("the stream has no key packets to seek to")
         self.first_key_pts = min(e.pts for e in entries)
         if from_first:
             pts += self.first_key_pts
         before = [e for e in entries if e.pts <= pts]
-        target = max(before, key=lambda e: e.pts) if before else min(entries, key=lambda e: e.pts)
-        self._reposition(target.offset)
-        return target
+        return max(before, key=lambda e: e.pts) if before else min(entries, key=lambda e: e.pts)
+
+    def _key_at(self, entry: IndexEntry) -> bool:
+        """Whether a stream-0 key packet of the entry's pts starts at its offset."""
+        self._reposition(entry.offset)
+        try:
+            item = next(self._items, None)
+        except FormatError:
+            return False
+        return (isinstance(item, Packet) and item.kind is PacketType.KEY and item.stream_index == 0
+                and item.pts == entry.pts and item.offset == entry.offset)
 
     def _scan_keyframes(self) -> tuple[IndexEntry, ...]:
         """Read the stream from the first packet and collect stream-0 key packets (no index available)."""
-        logger.info("no keyframe index; scanning the stream for key packets")
+        logger.info("scanning the stream for its key packets")
         self._reposition(self.header_size)
         keys = []
         try:
