@@ -282,3 +282,24 @@ def test_reference_codecs_are_measured_through_vidcodecs_own_colour_conversion(t
     through_x264, through_y4m = rd.decode_rgb(x264), rd.decode_rgb(y4m)
     assert len(through_x264) == 3 and all(np.array_equal(a, b) for a, b in zip(through_x264, through_y4m))
     assert rd.score("c", "x264", "qp=0", frames, through_x264, 1, rate).psnr_y > 40  # chroma: 4:2:0 of testsrc2
+
+
+def test_an_interrupted_eval_reports_the_clips_it_measured(tmp_path, capsys, monkeypatch):
+    from vidcodec.evaluate.rd import RDPoint
+
+    clips = [write_testsrc(tmp_path / f"{n}.mp4", frames=2, size=(32, 32)) for n in ("a", "b")]
+    calls = []
+
+    def measured(clip, **kw):
+        calls.append(clip.name)
+        if len(calls) == 2:  # Ctrl-C (or SIGTERM) in the second clip
+            raise KeyboardInterrupt
+        return [RDPoint(clip=clip.name, codec="jpeg", setting=f"q={q}", frames=2, width=32, height=32, bytes=q,
+                        bpp=0.1 * q, kbps=1.0, ratio=1.0, psnr=30.0 + q, psnr_y=30.0, ssim=0.9, ms_ssim=0.9)
+                for q in (1, 2)]
+
+    monkeypatch.setattr(rd, "evaluate_clip", measured)
+    out = tmp_path / "p.json"
+    assert cli_main(["eval", *map(str, clips), "--codecs", "jpeg", "--json", str(out)]) == 130
+    assert [p["clip"] for p in json.loads(out.read_text())] == ["a.mp4", "a.mp4"]
+    assert "reporting the 1 clip(s) measured before it" in capsys.readouterr().err

@@ -679,12 +679,28 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         if a.json:
             Path(a.json).write_text(json.dumps(rows, indent=1, default=str) + "\n")
         return 0
-    points = []
-    for i, clip in enumerate(clips):
-        if not a.quiet:
-            print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
-        points += rd.evaluate_clip(clip, frames=a.frames, gop=a.gop or DEFAULT_GOP, codecs=a.codecs, model=a.model,
-                                   qualities=a.qualities, skip=a.skip)
+    points, done = [], 0
+    try:
+        for i, clip in enumerate(clips):
+            if not a.quiet:
+                print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
+            points += rd.evaluate_clip(clip, frames=a.frames, gop=a.gop or DEFAULT_GOP, codecs=a.codecs,
+                                       model=a.model, qualities=a.qualities, skip=a.skip)
+            done += 1
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the clips measured so far are reported, then the interrupt
+        if not points:
+            raise
+        print(f"vidcodec eval: interrupted; reporting the {done} clip(s) measured before it", file=sys.stderr)
+        _eval_report(a, points)
+        raise
+    _eval_report(a, points)
+    return 0
+
+
+def _eval_report(a: argparse.Namespace, points: list) -> None:
+    """eval's tables on stdout and its files (--out, --json) for ``points``."""
+    from .evaluate import rd
+
     if a.table == "seed":
         print(rd.format_table(rd.seed_table(points)))
     else:
@@ -701,7 +717,6 @@ def _cmd_eval(a: argparse.Namespace) -> int:
             print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     if a.json:
         Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
-    return 0
 
 
 def _check_eval_options(a: argparse.Namespace) -> None:
