@@ -1,9 +1,21 @@
-"""x264 medium points through the OLD (swscale default) conversion, for the same frames as an eval run;
-BD-rates of that run's vidcodec points against them and against the run's own (accurate) x264 points."""
-import json, sys, tempfile
+"""x264 medium through the old (swscale's default, fast) colour conversion, on the frames of an eval run.
+
+    python runs/diagnostics/x264_conversion.py EVAL_OUT FRAMES CLIP...
+
+For each clip: the BD-rates (PSNR, MS-SSIM) of the run's vidcodec points against x264 medium
+encoded and read back as eval did before session 50, and against the run's own x264 points
+(accurate conversion), then each CRF's bits and quality both ways (docs/eval/x264-accurate-50).
+"""
+
+import json
+import sys
+import tempfile
 from pathlib import Path
-import av, numpy as np
+
+import av
+
 from vidcodec.evaluate import rd
+
 
 def old_enc(frames, rate, path, options):
     h, w = rd.even_crop(frames[0]).shape[:2]
