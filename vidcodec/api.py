@@ -924,7 +924,7 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.Code
     is ONNX Runtime (what ``int8`` decodes with too). A GAN-mode stream's generator runs in torch
     whatever ``backend`` says (a warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
-        log.warning("%s", f"--backend {backend}: a GAN-mode stream decodes with its generator in torch; ignored")
+        log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
     return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.AUTO else backend)
 
 
