@@ -633,9 +633,6 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
 
     encoder = gan.GanFrameEncoder(m, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                   search_iters=search_iters, layer=gan_layer, coeffs=coeffs)
-    values = math.prod(encoder.state_shape)
-    if gan_layer is not None and coeffs != DEFAULT_GAN_COEFFS and coeffs > values:  # the default: all there is
-        raise UsageError(f"--coeffs {coeffs}: the {gan_layer}x{gan_layer} feature map has {values} values to correct")
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
                      quality=1, latent_shape=encoder.state_shape, gop=gop, duration=duration)
     total = _expected_frames(source, max_frames, duration)

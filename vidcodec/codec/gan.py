@@ -188,6 +188,9 @@ class GanFrameEncoder:
                 raise UsageError(f"--gan-layer {layer}: {e}; use z or one of its scales") from None
         self.layer, self.coeffs, self.scene_cut = layer, coeffs, scene_cut
         self.state_shape = model.state_shape(layer)
+        values = math.prod(self.state_shape)
+        if layer is not None and coeffs != DEFAULT_GAN_COEFFS and coeffs > values:  # the default: all there is
+            raise UsageError(f"--coeffs {coeffs}: the {layer}x{layer} feature map has {values} values to correct")
         self.model, self.gop = model, gop
         self.latent_bits, self.key_bits = latent_bits, key_bits
         self.search_iters, self.distortion = search_iters, distortion

@@ -180,9 +180,10 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     api.check_quality(quality, m)
     h, w = ref[0].shape[:2]
     t_start = time.perf_counter()
-    m.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))  # sessions made and warmed before timing
+    y = m.analyze(to_tensor(ref[0], m.downscale))  # sessions made and warmed before timing
+    m.synthesize(y)
     if md is not m:
-        md.synthesize(m.analyze(to_tensor(ref[0], m.downscale)))
+        md.synthesize(y)
     startup = time.perf_counter() - t_start
     stages = stage_times(ref, m, quality, gop, subpel, preset, decoder=md)
     enc_fps, dec_fps, x264 = [], [], {"veryfast": ([], []), "medium": ([], [])}

@@ -27,7 +27,7 @@ from .. import api, container, figures, media
 from ..codec import DEFAULT_GOP, default_gop
 from ..errors import UsageError
 from ..models import zoo
-from ..train.data import VIDEO_EXTS as video_extensions
+from ..train.data import VIDEO_EXTS  # the files of a folder given to eval that it measures (not .gvc streams)
 from . import metrics
 from .bdrate import bd_rate, ms_ssim_db
 
@@ -54,7 +54,6 @@ VARIANTS = {"vidcodec": {}, "vidcodec-ort": {"backend": "ort"}, "vidcodec-int8":
 CODECS = ("vidcodec", "vidcodec-intra", "vidcodec-fast", "vidcodec-int8", "vidcodec-ort", "vidcodec-bf16",
           *REFERENCES, "jpeg")
 INTRA_CODECS = ("x264-intra", "jpeg")  # what vidcodec-intra's BD-rates are taken against
-VIDEO_EXTS = video_extensions  # the files of a folder given to eval that it measures (not .gvc streams)
 
 
 @dataclass

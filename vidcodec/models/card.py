@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..container import MAX_MODEL_NAME_BYTES  # a stream's header holds the name in this many bytes
 from ..errors import UsageError
 
 VAEGAN_KIND = "vaegan"
 GAN_KIND = "pgan"
 
 DOWNSCALE = 16  # total stride of the analysis transform
-MAX_NAME_BYTES = 255  # a stream's header holds the name in at most this many bytes (container.MAX_MODEL_NAME_BYTES)
 
 
 def check_name(name: str, flag: str = "--name") -> str:
     """``name`` if it can name a model: its files are NAME.safetensors and NAME.json in a models folder,
     a stream's header carries it, and ``NAME@HASH`` picks one of several weights of that name."""
     size = len(name.encode("utf-8", "surrogatepass"))
-    if not name.strip() or size > MAX_NAME_BYTES or name.startswith(".") or any(
+    if not name.strip() or size > MAX_MODEL_NAME_BYTES or name.startswith(".") or any(
             c in '/\\@:*?"<>|' or ord(c) < 32 for c in name):
-        raise UsageError(f"{flag} {name!r} cannot name a model: give 1..{MAX_NAME_BYTES} bytes, not starting with a "
+        raise UsageError(f"{flag} {name!r} cannot name a model: give 1..{MAX_MODEL_NAME_BYTES} bytes, not starting with a "
                          "dot, without control characters or any of / \\ @ : * ? \" < > | (it names the "
                          "NAME.safetensors and NAME.json files and is written into every stream), e.g. vaegan-talk")
     return name
