@@ -451,6 +451,35 @@ def test_an_interrupted_train_gan_saves_where_it_stopped_and_resumes_there(tmp_p
     assert json.loads((run / "last.json").read_text())["step"] == 10
 
 
+def test_train_gan_stopped_inside_a_step_and_resumed_is_the_whole_run(tmp_path, monkeypatch):
+    """A real SIGINT between the discriminator's update and the generator's: the step is finished and
+    saved, and the resumed run (its crops, z and penalty drawn by step number) ends bit for bit where
+    the run never stopped ends, across the growth to the second scale."""
+    import os
+    import signal
+
+    from vidcodec.train import pgan
+
+    train(_tiny_cfg(tmp_path / "whole", val_every=1000), progress=False)
+    real, calls = pgan.reconstruction_loss, []
+
+    def ctrl_c_in_the_third_step(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **k)
+
+    monkeypatch.setattr(pgan, "reconstruction_loss", ctrl_c_in_the_third_step)
+    run = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        train(_tiny_cfg(run, val_every=1000), progress=False)
+    assert json.loads((run / "last.json").read_text())["step"] == 3
+    monkeypatch.setattr(pgan, "reconstruction_loss", real)
+    train(_tiny_cfg(run, val_every=1000), progress=False, resume=True)
+    a, b = load_file(str(tmp_path / "whole" / "last.safetensors")), load_file(str(run / "last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".y4m"])  # a frame count in the container, and none
 def test_train_gan_keeps_only_the_frames_it_samples_from_a_video(tmp_path, suffix):
     import av

@@ -92,6 +92,86 @@ def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
     assert times == sorted(times)  # the resumed run's clock goes on from the first run's
 
 
+def test_a_resumed_run_is_the_run_that_was_not_stopped(data, tmp_path):
+    """Stopping after 2 steps and resuming to 5 gives the weights (and the discriminator's, and the
+    losses logged) of 5 steps in one go: every step's crops, dropout and noise come from its number."""
+    from safetensors.torch import load_file
+
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    train(_cfg(data, whole, "--steps", "5", "--nested-dropout", "0.5"), progress=False)
+    train(_cfg(data, halves, "--steps", "2", "--nested-dropout", "0.5"), progress=False)
+    train(_cfg(data, halves, "--steps", "5", "--nested-dropout", "0.5", "--resume"), progress=False)
+    for name in ("last.safetensors", "disc.safetensors"):
+        a, b = load_file(str(whole / name)), load_file(str(halves / name))
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert _digest(whole) == _digest(halves)
+
+    def losses(run):  # log.csv without its time column
+        return [r.split(",")[:1] + r.split(",")[2:] for r in (run / "log.csv").read_text().splitlines()[1:]]
+
+    assert losses(whole) == losses(halves) and len(losses(whole)) == 5
+    # and a run that was never stopped differs with another seed (the check can fail)
+    train(_cfg(data, tmp_path / "seed9", "--steps", "5", "--nested-dropout", "0.5", "--seed", "9"), progress=False)
+    assert _digest(tmp_path / "seed9") != _digest(whole)
+
+
+def test_ctrl_c_inside_a_step_stops_after_it_and_the_resumed_run_is_the_whole_run(data, tmp_path, monkeypatch):
+    """A real SIGINT while the discriminator takes its step (after the autoencoder has taken its own):
+    the run finishes that step, saves it, and resuming it ends where a run never stopped ends."""
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    import vidcodec.train.vaegan as tv
+
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    train(_cfg(data, whole, "--steps", "5"), progress=False)
+    real, calls = tv.d_loss, []
+
+    def ctrl_c_in_the_third_discriminator_step(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **k)
+
+    monkeypatch.setattr(tv, "d_loss", ctrl_c_in_the_third_discriminator_step)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(data, stopped, "--steps", "5"), progress=False)
+    assert signal.getsignal(signal.SIGINT) is before  # the run's handler is gone with it
+    meta = json.loads((stopped / "last.json").read_text())
+    assert meta["step"] == 3 and meta["interrupted"]  # the third step, whole
+    monkeypatch.setattr(tv, "d_loss", real)
+    train(_cfg(data, stopped, "--steps", "5", "--resume"), progress=False)
+    for name in ("last.safetensors", "disc.safetensors"):
+        a, b = load_file(str(whole / name)), load_file(str(stopped / name))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_a_second_ctrl_c_interrupts_at_once(data, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import vidcodec.train.vaegan as tv
+
+    real, calls = tv.d_loss, []
+
+    def ctrl_c_twice(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            pytest.fail("the second Ctrl-C did not interrupt")
+        return real(*a, **k)
+
+    monkeypatch.setattr(tv, "d_loss", ctrl_c_twice)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(data, tmp_path / "twice", "--steps", "5"), progress=False)
+    assert len(calls) == 2
+
+
 def test_a_checkpoint_resumes_into_the_fused_adam_of_gpu_training(tmp_path):
     torch.manual_seed(0)
     m = VAEGAN(VAEGANConfig(enc_channels=8, dec_channels=8, latent_channels=8, levels=2))
@@ -666,20 +746,25 @@ def test_widening_the_synthesis_keeps_its_function_and_the_new_channels_learn(da
     assert steps == ["0", "2"]
 
 
-def test_prefetched_batches_do_not_depend_on_thread_timing():
+def test_prefetched_batches_are_the_steps_own_whatever_the_threads():
     import itertools
 
     import torch
 
     from vidcodec.train.data import CropSampler
-    from vidcodec.train.vaegan import prefetched
+    from vidcodec.train.vaegan import prefetched, step_key
 
     imgs = [np.random.default_rng(i).integers(0, 255, (80, 100, 3), dtype=np.uint8) for i in range(4)]
-    runs = [[b.clone() for b in itertools.islice(prefetched(CropSampler(imgs, [], 32, seed=1), 3, workers), 6)]
-            for workers in (2, 2)]
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
-    assert runs[0][0].shape == (3, 32, 32, 3) and runs[0][0].dtype == torch.uint8
-    assert not torch.equal(runs[0][0], runs[0][1])  # the workers draw different crops
+    sampler = CropSampler(imgs, [], 32, seed=1)
+    # what the CPU path takes for steps 5..10 of rank 1 of a run seeded 7
+    steps = [torch.from_numpy(sampler.fork(step_key(7, 1, s)).crops(3)) for s in range(5, 11)]
+    for workers in (1, 2, 3):  # the same batches, in step order, from any number of threads
+        got = [b.clone() for b in itertools.islice(prefetched(sampler, 3, workers, (7, 1), start=5), 6)]
+        assert all(torch.equal(a, b) for a, b in zip(got, steps, strict=True)), workers
+    assert steps[0].shape == (3, 32, 32, 3) and steps[0].dtype == torch.uint8
+    assert not torch.equal(steps[0], steps[1])  # each step draws its own crops
+    other_rank = torch.from_numpy(sampler.fork(step_key(7, 0, 5)).crops(3))
+    assert not torch.equal(steps[0], other_rank)
 
     class Broken(CropSampler):
         def crops(self, n):
@@ -688,7 +773,7 @@ def test_prefetched_batches_do_not_depend_on_thread_timing():
     broken = Broken(imgs, [], 32, seed=1)
     broken.fork = lambda seed: broken
     with pytest.raises(OSError, match="disk gone"):
-        next(prefetched(broken, 3, 2))
+        next(prefetched(broken, 3, 2, (0, 0)))
 
 
 def test_a_diverged_run_stops_with_an_error_instead_of_skipping_for_ever(data, tmp_path, monkeypatch):

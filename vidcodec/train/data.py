@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -92,8 +92,9 @@ class CropSampler:
         """(n, 3, size, size) float32 in [0, 1]."""
         return np.ascontiguousarray(self.crops(n).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
-    def fork(self, seed: int) -> CropSampler:
-        """Another sampler over the same images (shared, not copied) with its own random stream."""
+    def fork(self, seed: int | Sequence[int]) -> CropSampler:
+        """Another sampler over the same images (shared, not copied) with its own random stream
+        (``seed``: an integer, or several, as numpy's ``default_rng`` takes them)."""
         other = object.__new__(CropSampler)
         other.pools, other.size, other.rng = self.pools, self.size, np.random.default_rng(seed)
         return other

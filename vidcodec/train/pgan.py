@@ -43,6 +43,7 @@ from . import runlog
 from .checkpoint import atomic_save_file
 from .config import GanTrainConfig
 from .data import expand_sources, kind_of, load_image, no_media, readable
+from .interrupts import Held
 from .losses import psnr, ssim
 
 log = logging.getLogger("vidcodec.train")
@@ -338,8 +339,6 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
         except (KeyError, RuntimeError) as e:  # missing tensors (--rec-weight 0: no encoder), other sizes
             raise UsageError(f"{last} does not fit this configuration's networks ({str(e).splitlines()[0][:120]}): "
                              f"resume with the run's own settings (--resume alone takes {out / 'config.toml'})") from None
-        sampler.rng = np.random.default_rng([cfg.seed, step])
-        torch.manual_seed(cfg.seed + step)
         log.info("resumed at step %d (%d scales)", step, scales)
     else:
         nets = _build(cfg, 1, device)
@@ -361,8 +360,14 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     sums = np.zeros(3)
     count = 0
     first_step = step
+    held = Held()  # a Ctrl-C or SIGTERM stops the run between two steps, not inside one
     try:
         while step < cfg.total_steps:
+            held.check()
+            # every random draw of a step (its crops, z, the penalty's mix, a new scale's weights) is
+            # seeded by the step's number: a resumed run takes the steps the whole run would have
+            sampler.rng = np.random.default_rng([cfg.seed, step])
+            torch.manual_seed(int(np.random.SeedSequence([cfg.seed, step]).generate_state(1, dtype=np.uint64)[0] >> 1))
             want, alpha = _schedule(cfg, step)
             while scales < want:
                 _grow(nets, cfg.depths[scales])
@@ -429,6 +434,7 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
                     _save(best_path, nets, None, meta)
                 if validating:
                     _save(last, nets, opts, meta)
+        held.check()
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
         if step > first_step:
             meta = {"step": step, "scales": scales, "best": best,
@@ -437,6 +443,7 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
             log.warning("interrupted at step %d: saved %s (--resume continues from it)", step, last)
         raise
     finally:
+        held.restore()
         bar.close()
         logf.close()
     _plot(out)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -47,6 +48,7 @@ from . import checkpoint, plot, runlog
 from .cli_args import add_arguments, config_file, refuse_overwrite
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool
+from .interrupts import Held
 from .losses import bits_per_pixel, d_loss, distortion, g_loss, psnr
 from .saliency import weight_map
 
@@ -262,8 +264,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)  # every rank starts from the same weights
     model = VAEGAN(config)
     disc = PairDiscriminator(config.latent_channels, cfg.disc_channels) if cfg.adv_weight > 0 else None
-    if rank:  # the other ranks draw their own quantization noise (rank 0 goes on with the seed's stream)
-        torch.manual_seed(cfg.seed + rank)
     step, best = 0, math.inf
     last = out / "last.safetensors"
     if cfg.init and not (last.exists()):
@@ -326,7 +326,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                          "which leaves none to train on; give more images or videos")
     val = torch.from_numpy(CropSampler(val_pool, [], min(cfg.val_size, cfg.crop * 2), seed=12345)
                            .batch(cfg.val_crops)).to(device)
-    sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed + 100_003 * rank + step)
+    sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)  # once the data is known to be there
         (out / "sources.json").write_text(json.dumps({"files": used, "exclude": cfg.exclude}, indent=1))
@@ -349,7 +349,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             log_path.write_text(LOG_COLUMNS)
         for path in (log_path, out / "val.csv"):  # what an interrupted run logged after its last save
             runlog.keep_until(path, step)
-    gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank + step)
+    gen = torch.Generator()
     t0, start, skipped, acc = time.time(), step, 0, []
     streak = 0  # steps skipped in a row (a loss or gradient not finite)
     t_line, step_line = t0, step  # the last log line's time and step
@@ -358,7 +358,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     deadline = t0 + 60 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels once
-    batches = prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2))) if device.type == "cuda" else None
+    batches = (prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2)), (cfg.seed, rank), step)
+               if device.type == "cuda" else None)
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
                disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
     def say(line: str) -> None:
@@ -412,16 +413,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         real, fake = ddp_disc(torch.cat([x, x_hat]), torch.cat([latent, latent])).chunk(2)
         return d_loss(real, fake)
 
+    pending: list[torch.Tensor] = []  # a step's batch taken early (--compile tries the step on it)
+
     def next_batch() -> torch.Tensor:
+        if pending:
+            return pending.pop()
         if batches is not None:
             # uint8 NHWC → float NCHW on the GPU: a quarter of the bytes to copy, and NHWC is channels-last.
             return next(batches).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        return torch.from_numpy(sampler.batch(cfg.batch)).to(device).contiguous(memory_format=torch.channels_last)
+        crops = sampler.fork(step_key(cfg.seed, rank, step)).batch(cfg.batch)
+        return torch.from_numpy(crops).to(device).contiguous(memory_format=torch.channels_last)
 
     if cfg.compile and step < cfg.steps:
         # both branches the run will take: without the adversarial term until --adv-start, with it after
         branches = ([False] if disc is None else [False, True] if step < cfg.adv_start else [True])
-        generator_terms, disc_terms = _compiled(generator_terms, disc_terms, model, disc, next_batch(), full,
+        pending.append(next_batch())
+        generator_terms, disc_terms = _compiled(generator_terms, disc_terms, model, disc, pending[0], full,
                                                 branches, rank)
         t_line = time.time()  # the first log line's ms/step: steps, not the compiling
 
@@ -429,8 +436,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         # Fine-tuning starts from a model that already works: its validation is where the run stands at
         # step 0 (and the best so far, so a run that only gets worse keeps the initial weights as best).
         validation(f" (from {cfg.init})")
+    held = Held()  # a Ctrl-C or SIGTERM stops the run between two steps, not inside one
     try:
         while step < cfg.steps:
+            held.check()
+            # Every random draw of a step (its crops, nested dropout, quantization noise) comes from
+            # the seed, the rank and the step's number: a resumed run takes the steps it would have
+            # taken, and each rank draws its own.
+            _seed_step(gen, cfg.seed, rank, step)
             x = next_batch()
             keep = full
             if cfg.nested_dropout > 0 and config.level_channels:
@@ -497,12 +510,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                     say(f"stopped at step {step}: --max-minutes {cfg.max_minutes:g} reached "
                               "(--resume continues from last.safetensors)")
                 break
+        held.check()
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
         if rank == 0 and step > start:
             save_last(interrupted=True)
             log.warning("interrupted at step %d: saved %s (--resume continues from it)", step, last)
         raise
     finally:
+        held.restore()
         bar.close()
     _check_ranks(model, out, rank, world)
     return out / "best.safetensors"
@@ -561,31 +576,47 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float, factor: float = 1.0) -> None:
         group["lr"] = lr * group.get("lr_scale", 1.0) * factor
 
 
-def prefetched(sampler: CropSampler, batch: int, workers: int, depth: int = 2):
-    """Batches of crops (pinned uint8 NHWC tensors) made ahead by ``workers`` threads.
+def step_key(seed: int, rank: int, step: int) -> tuple[int, int, int]:
+    """What a step's random draws are seeded with: the run's seed, the process's rank, the step."""
+    return (seed, rank, step)
+
+
+def _seed_step(gen: torch.Generator, seed: int, rank: int, step: int) -> None:
+    """Seed torch's generators for ``step``: ``gen`` (nested dropout's draws) and the global one
+    (the quantization noise), both from :func:`step_key`."""
+    a, b = np.random.SeedSequence(step_key(seed, rank, step)).generate_state(2, dtype=np.uint64) >> np.uint64(1)
+    torch.manual_seed(int(a))
+    gen.manual_seed(int(b))
+
+
+def prefetched(sampler: CropSampler, batch: int, workers: int, key: tuple[int, int], start: int = 0,
+               depth: int = 2):
+    """The crops of steps ``start``, ``start + 1``, … (pinned uint8 NHWC tensors), made ahead by
+    ``workers`` threads.
 
     For GPU training, where one thread cropping and resizing (~100 ms for 32 crops of 256²)
-    would leave the GPU idle most of the time. Worker i draws from its own fork of ``sampler``
-    (seed derived from the sampler's) and batches are taken from the workers in turn, so the
-    sequence of batches does not depend on thread timing: the same seed gives the same run."""
+    would leave the GPU idle most of the time. Step s's crops come from ``sampler`` forked with
+    ``(*key, s)`` (``key``: the run's seed and the rank, as :func:`step_key`), worker i makes the
+    steps ``start + i``, ``start + i + workers``, … and the batches are taken from the workers in
+    turn: the same crops as ``sampler.fork(step_key(seed, rank, s)).crops(batch)`` in the same
+    order, whatever the threads' timing or their number."""
     import queue
     import threading
 
-    seeds = sampler.rng.integers(2**63, size=workers)
     queues: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in range(workers)]
 
     pin = torch.cuda.is_available()
 
-    def work(src: CropSampler, q: queue.Queue) -> None:
+    def work(first: int, q: queue.Queue) -> None:
         try:
-            while True:
-                t = torch.from_numpy(src.crops(batch))
+            for s in itertools.count(first, workers):
+                t = torch.from_numpy(sampler.fork((*key, s)).crops(batch))
                 q.put(t.pin_memory() if pin else t)
         except Exception as e:  # noqa: BLE001 - handed to the training loop, which raises it
             q.put(e)
 
     for i, q in enumerate(queues):
-        threading.Thread(target=work, args=(sampler.fork(int(seeds[i])), q), name=f"crops{i}", daemon=True).start()
+        threading.Thread(target=work, args=(start + i, q), name=f"crops{i}", daemon=True).start()
     while True:
         for q in queues:
             item = q.get()
