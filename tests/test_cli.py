@@ -756,6 +756,25 @@ def test_stream_whose_model_hash_is_not_installed_names_the_model(capsys, media,
     assert code == 0 and json.loads(out)["header"]["model_hash"] == bytes(range(32)).hex()
 
 
+def test_a_model_name_with_control_characters_is_printed_escaped(capsys, media, tmp_path):
+    """A stream's model name is its writer's text: NUL, an escape sequence or a line break in it reach
+    the terminal escaped (info's text and decode's error; --json escapes by itself)."""
+    with container.GvcReader(media["gvc"]) as r:
+        header, pkts = r.header, list(r)
+    name = "evil\x00\x1b[2J\nname"
+    gvc = tmp_path / "odd-name.gvc"
+    with container.GvcWriter(gvc, dataclasses.replace(header, model_name=name)) as w:
+        for p in pkts:
+            w.write_packet(p.kind, p.pts, p.payload, flags=p.flags)
+    code, out, _ = cli(capsys, "info", gvc)
+    assert code == 0 and "\x1b" not in out and "\x00" not in out
+    assert "evil\\x00\\x1b[2J\\nname" in out
+    code, out, _ = cli(capsys, "info", gvc, "--json")
+    assert json.loads(out)["header"]["model_name"] == name
+    code, _, err = cli(capsys, "decode", gvc, tmp_path / "x.y4m", "-q")
+    assert_one_line_error(code, err, "decode", "model evil\\x00\\x1b[2J\\nname@", "not installed")
+
+
 @pytest.mark.parametrize("verb", ["decode", "info"])
 def test_unknown_major_version_names_the_supported_version(capsys, media, tmp_path, verb):
     data = bytearray(media["gvc"].read_bytes())

@@ -32,7 +32,7 @@ from .codec import (
     PRESETS,
     SUBPEL_MODES,
 )
-from .errors import NO_ROOM, UsageError, VidcodecError
+from .errors import NO_ROOM, UsageError, VidcodecError, shown
 from .models.zoo import BACKENDS
 from .outputs import writable_folder
 from .timespec import parse_time
@@ -602,6 +602,8 @@ def format_probe(r: dict) -> str:
             v = "0 (not recorded: the writer did not know it)"
         elif v is None:
             v = "none"
+        elif isinstance(v, str):  # the model's name, as the stream spells it
+            v = shown(v)
         lines.append(f"  {k:<14} {v}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, bit rate: {_num(r['bit_rate'], '.0f')} bit/s")

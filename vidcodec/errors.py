@@ -12,6 +12,14 @@ import errno
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def shown(text: str) -> str:
+    """``text`` (a name read from a stream or a file) safe to print on a terminal: characters that are
+    not printable (NUL, escape sequences, line breaks) as Python writes them in a string, ``\\x00``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class VidcodecError(Exception):
     """Base class of every error vidcodec raises on purpose."""
 

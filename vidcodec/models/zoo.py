@@ -27,7 +27,7 @@ from safetensors.numpy import load_file
 
 from ..codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from ..coding.tables import IntTables, from_tensors
-from ..errors import ModelNotFoundError, UsageError
+from ..errors import ModelNotFoundError, UsageError, shown
 from .card import DOWNSCALE, GAN_KIND, VAEGANConfig, check_kind
 
 if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, export, --refine, GAN mode
@@ -132,7 +132,7 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
                            f"ships; its streams decode only where that file is installed too")
         return chosen
     have = ", ".join(f"{m.name}@{m.sha256[:12]}" for m in models) or "none"
-    wanted = f"{name}@{sha256[:12]}" if sha256 else name
+    wanted = shown(f"{name}@{sha256[:12]}" if sha256 else name)
     raise ModelNotFoundError(
         f"model {wanted} is not installed (installed: {have}). Install the vidcodec version that "
         f"ships it, or put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."
