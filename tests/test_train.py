@@ -693,11 +693,14 @@ def test_pruning_the_last_hidden_layer_drops_the_channels_that_matter_least(data
     (tmp_path / "odd.json").write_text(json.dumps(meta))  # a training sidecar beside a damaged file
     (tmp_path / "cut.safetensors").write_bytes(b"")
     (tmp_path / "cut.json").write_text('{"config": ')
-    for given, message in [(tmp_path / "none.safetensors", "does not exist"), (run, "is a folder.*last.safetensors"),
+    (tmp_path / "alien.safetensors").write_bytes(b"")
+    (tmp_path / "alien.json").write_text(json.dumps({"config": {"latent_channels": "many"}, "step": 1}))  # another kind of run
+    for given, message in [(tmp_path / "alien.safetensors", "alien.safetensors is not a VAE-GAN checkpoint"),
+                           (tmp_path / "none.safetensors", "does not exist"), (run, "is a folder.*last.safetensors"),
                            (tmp_path / "cut.safetensors", "cut.json cannot be read"),
                            (weights / "vaegan-g.safetensors", "packaged model"),
                            (weights / "pgan-carphone.safetensors", "GAN-mode"),
-                           (tmp_path / "odd.safetensors", "not a VAE-GAN checkpoint this version can read")]:
+                           (tmp_path / "odd.safetensors", "--init .*odd.safetensors cannot be read as the model its .json")]:
         with pytest.raises(UsageError, match=message):
             init_from(narrow, given, meta["lambdas"])
     (tmp_path / "odd.json").unlink()

@@ -15,9 +15,11 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import UsageError
+from ..models.vaegan import VAEGAN, VAEGANConfig
 from ..outputs import usual_mode
 
 
@@ -78,6 +80,24 @@ def training_meta(path: Path, flag: str = "") -> dict:
             what = "not a training checkpoint"
         raise UsageError(f"{given} is {what}: {want}")
     return meta
+
+
+def load_vaegan(path: Path, flag: str = "") -> tuple[VAEGAN, dict]:
+    """The VAE-GAN a ``vidcodec train`` checkpoint holds, built as its .json describes it, and that
+    .json; a UsageError (given as ``flag``, e.g. ``--init``) for anything else or a damaged file."""
+    meta = training_meta(path, flag)
+    given = f"{flag} {path}" if flag else str(path)
+    try:
+        model = VAEGAN(VAEGANConfig.from_dict(meta["config"]))
+    except (TypeError, KeyError, ValueError) as e:  # another version's or another kind of run's settings
+        raise UsageError(f"{given} is not a VAE-GAN checkpoint this version can read ({e}): give a `vidcodec train` "
+                         "run's best.safetensors or last.safetensors") from None
+    try:
+        load(path, model)
+    except (RuntimeError, SafetensorError, OSError) as e:  # damaged, or weights of another shape than its config
+        raise UsageError(f"{given} cannot be read as the model its .json describes "
+                         f"({str(e).splitlines()[0][:200]})") from None
+    return model, meta
 
 
 def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:

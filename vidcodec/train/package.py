@@ -15,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from safetensors.numpy import save_file
 
 from ..coding.tables import IntTables, from_pmfs, laplace_tables, to_tensors
 from ..errors import UsageError, VidcodecError
 from ..models.card import check_name
 from ..models.layers import FactorizedDensity
-from ..models.vaegan import VAEGAN, VAEGANConfig
 from ..models.zoo import file_sha256
 from ..outputs import usual_mode
 from . import checkpoint
@@ -60,20 +58,14 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
             default_quality: int | None = None) -> Path:
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``out_dir``; return the weights path.
     UsageError (nothing written) for a checkpoint that is not there or a default quality off its ladder."""
-    meta = checkpoint.training_meta(ckpt)
-    try:
-        config = VAEGANConfig.from_dict(meta["config"])
-    except (TypeError, KeyError, ValueError) as e:
-        raise UsageError(f"{ckpt} is not a VAE-GAN checkpoint this version can read ({e})") from None
     if name:
-        config.name = check_name(name)
+        check_name(name)
+    model, meta = checkpoint.load_vaegan(ckpt)
+    config = model.config
+    if name:
+        config.name = name
     if default_quality is not None and not 1 <= default_quality <= config.levels:
         raise UsageError(f"--default-quality must be in 1..{config.levels}, this model's levels (got {default_quality})")
-    model = VAEGAN(config)
-    try:
-        checkpoint.load(ckpt, model)
-    except (RuntimeError, SafetensorError) as e:  # damaged, or weights of another shape than its config
-        raise UsageError(f"{ckpt} cannot be read as the model its .json describes ({str(e).splitlines()[0][:200]})") from None
     model.eval()
     tensors: dict[str, np.ndarray] = {}
     for prefix, module in (("analysis", model.analysis), ("synthesis", model.synthesis)):

@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors import SafetensorError
 from tqdm import tqdm
 
 from ..errors import UsageError, VidcodecError
@@ -109,15 +108,8 @@ def init_from(model: VAEGAN, path: Path, lambdas: list[float]) -> dict:
     first reordered by decreasing entropy at the old top level (the same network, relabelled), so
     that nested dropout starts from a sensible order.
     """
-    meta = checkpoint.training_meta(path, "--init")
-    try:
-        old_cfg = VAEGANConfig.from_dict(meta["config"])
-        old = VAEGAN(old_cfg)
-        checkpoint.load(path, old)
-    except (TypeError, KeyError, ValueError, RuntimeError, OSError, SafetensorError) as e:  # another run's kind; damaged
-        raise UsageError(f"--init {path} is not a VAE-GAN checkpoint this version can read "
-                         f"({str(e).splitlines()[0][:200]}): give a `vidcodec train` run's best.safetensors "
-                         "or last.safetensors") from None
+    old, meta = checkpoint.load_vaegan(path, "--init")
+    old_cfg = old.config
     old_last = old_cfg.dec_last_channels or old_cfg.dec_channels
     new_last = model.config.dec_last_channels or model.config.dec_channels
     if (old_cfg.enc_channels, old_cfg.latent_channels) != (model.config.enc_channels, model.config.latent_channels) \
