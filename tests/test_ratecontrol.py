@@ -282,6 +282,24 @@ def test_target_above_the_top_level_warns_once_at_the_end(caplog):
     assert not [r for r in caplog.records if "highest quality" in r.getMessage()]
 
 
+def test_a_stream_of_one_or_two_gops_far_off_target_says_why(caplog):
+    # One GOP at the first guess's level: nothing to correct it with, and the file 50+ % off
+    rc = RateController(150.0, fps=25, gop=32, levels=8)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        _simulate(rc, 1, motion=[0.01])
+    frames = sum(n for _, n, _ in rc.history)
+    achieved = sum(b for _, _, b in rc.history) / frames * 25 / 1000
+    assert abs(achieved / 150 - 1) > 0.1
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and f"{frames} frames made 1 GOP " in warned[0]
+    assert "more than 10 % under the target" in warned[0] and "shorter --gop" in warned[0]
+    caplog.clear()
+    held = RateController(150.0, fps=25, gop=32, levels=8)  # many GOPs: it converges, no warning
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        _simulate(held, 12, motion=[0.15])
+    assert not caplog.records
+
+
 def test_quality_runs_keep_time_order():
     from vidcodec.evaluate.rd import quality_runs
 

@@ -106,6 +106,8 @@ _LAM_RANGE = (0.4, 2.5)  # the lambda factors the controller uses inside a GOP (
 _TRACK = 0.1  # weight of a new delta in the open GOP's running delta bits
 _HORIZON = 1.0  # seconds: the shortest span over which an excess is paid back inside a GOP
 _SHORT_AT_TOP = 0.10  # finish() warns when a stream mostly at the top level ends this far under target
+_FEW_GOPS = 3  # finish() warns when a stream of fewer GOPs than this ends more than _OFF_TARGET off target
+_OFF_TARGET = 0.10
 _OVER_AT_BOTTOM = 0.10  # ... or mostly at the lowest level this far over it (no warning said so yet)
 
 
@@ -324,6 +326,15 @@ class RateController:
                         "%d of its %d frames are at quality %d, the top, and the stream came out more "
                         "than %d %% under the target", self.kbps, top, frames, self.levels,
                         round(100 * _SHORT_AT_TOP))
+        elif (frames and len(self.history) < _FEW_GOPS and not self._unreachable
+              and abs(achieved / self.kbps - 1.0) > _OFF_TARGET):
+            # neither end of the ladder: too few GOPs for the controller to correct its first guess
+            gops = len(self.history)
+            log.warning("--bitrate %g kbit/s: the stream came out more than %d %% %s the target; the quality "
+                        "is re-chosen at each keyframe, and these %d frames made %d GOP%s (over several GOPs "
+                        "the rate is held within %d %%: a shorter --gop gives it more)",
+                        self.kbps, round(100 * _OFF_TARGET), "under" if achieved < self.kbps else "over", frames,
+                        gops, "" if gops == 1 else "s", round(100 * _OFF_TARGET))
 
     def _close_gop(self) -> None:
         if self._gop_frames:
