@@ -756,6 +756,34 @@ def test_stream_whose_model_hash_is_not_installed_names_the_model(capsys, media,
     assert code == 0 and json.loads(out)["header"]["model_hash"] == bytes(range(32)).hex()
 
 
+def test_a_header_without_a_frame_count_takes_the_index_count(capsys, media, tmp_path, monkeypatch):
+    """A writer reading a pipe cannot put the count in the header; the index it ends with has it:
+    info says so, and decode's progress gets its total from it."""
+    from vidcodec import api
+
+    with container.GvcReader(media["gvc"]) as r:
+        header, pkts = r.header, list(r)
+    gvc = tmp_path / "uncounted.gvc"
+    with container.GvcWriter(gvc, dataclasses.replace(header, frame_count=0)) as w:
+        for p in pkts:
+            w.write_packet(p.kind, p.pts, p.payload, flags=p.flags)
+    frames = sum(p.kind in (container.PacketType.KEY, container.PacketType.DELTA) for p in pkts)
+    code, out, _ = cli(capsys, "info", gvc)
+    assert code == 0 and f"the index counts {frames})" in out
+    totals = []
+    real = api.tqdm
+
+    def recording(*a, **k):
+        totals.append(k.get("total"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(api, "tqdm", recording)
+    assert cli(capsys, "decode", gvc, tmp_path / "x.y4m")[0] == 0
+    assert totals == [frames]
+    with container.GvcReader(gvc) as r:  # what the reader itself says is left as it is
+        assert r.header.frame_count == 0 and api._with_frame_count(r, follow=False).frame_count == frames
+
+
 def test_a_model_name_with_control_characters_is_printed_escaped(capsys, media, tmp_path):
     """A stream's model name is its writer's text: NUL, an escape sequence or a line break in it reach
     the terminal escaped (info's text and decode's error; --json escapes by itself)."""

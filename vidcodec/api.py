@@ -1302,6 +1302,17 @@ def _close_open_decodes() -> None:
             decoding.close()
 
 
+def _with_frame_count(reader: container.GvcReader, follow: bool) -> container.StreamHeader:
+    """The stream's header, its frame count taken from the keyframe index where the header has none
+    (0: a writer that did not know it, as one reading a pipe), so that a decode's progress has a total."""
+    hdr = reader.header
+    if hdr.frame_count == 0 and reader.seekable and not follow:
+        index = reader.index()
+        if index is not None and index.frame_count:
+            return dataclasses.replace(hdr, frame_count=index.frame_count)
+    return hdr
+
+
 def _frames(
     src: str | Path | BinaryIO,
     *,
@@ -1322,7 +1333,7 @@ def _frames(
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio,
                                                  workers=workers)
         if on_header is not None:
-            on_header(reader.header, track)
+            on_header(_with_frame_count(reader, follow), track)
         # Threads: parsing + entropy decoding, the synthesis network (m.frame_lanes frames at once), the consumer.
         hdr = reader.header
         rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))

@@ -599,7 +599,8 @@ def format_probe(r: dict) -> str:
         elif k == "pts_step" and v is None:
             v = "none (pts in time-base units)"
         elif k == "frame_count" and v == 0:
-            v = "0 (not recorded: the writer did not know it)"
+            counted = r.get("index_frame_count")
+            v = ("0 (not recorded: the writer did not know it" + (f"; the index counts {counted})" if counted else ")"))
         elif v is None:
             v = "none"
         elif isinstance(v, str):  # the model's name, as the stream spells it
