@@ -756,6 +756,24 @@ def test_stream_whose_model_hash_is_not_installed_names_the_model(capsys, media,
     assert code == 0 and json.loads(out)["header"]["model_hash"] == bytes(range(32)).hex()
 
 
+@pytest.mark.parametrize("name", ["x.mp4", "x.mkv", "%04d.png", "still.png"])
+def test_an_output_the_system_refuses_is_one_line_naming_the_file(capfd, media, tmp_path, name):
+    """FFmpeg opens an mp4 at its first packet and OpenCV only returns False (after a warning of its
+    own on stderr): the error still names the file and the system's reason, on one line."""
+    folder = Path("/sys/kernel")  # exists; no one may create files in it, root included
+    try:
+        (folder / "vidcodec-probe").touch()
+    except OSError:
+        pass
+    else:
+        (folder / "vidcodec-probe").unlink()
+        pytest.skip("no folder here that refuses new files")
+    extra = ["--frames", "1"] if name == "still.png" else []
+    code = main(["decode", str(media["gvc"]), str(folder / name), "-q", *extra])
+    err = capfd.readouterr().err
+    assert_one_line_error(code, err, "decode", str(folder / name.replace("%04d", "0001")), exit_code=1)
+
+
 def test_a_header_without_a_frame_count_takes_the_index_count(capsys, media, tmp_path, monkeypatch):
     """A writer reading a pipe cannot put the count in the header; the index it ends with has it:
     info says so, and decode's progress gets its total from it."""

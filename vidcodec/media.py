@@ -1229,7 +1229,12 @@ class _EncodedSink(VideoSink):
         """Mux encoded packets, restoring their durations."""
         for packet in packets:
             packet.duration = self._durations.pop(packet.pts, 0)
-        container.mux(packets)
+        try:
+            container.mux(packets)
+        except OSError as e:  # FFmpeg opens the file at the first packet: its error names no file
+            if e.filename is not None or e.errno is None:
+                raise
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
 
     def close(self) -> None:
         """Flush the encoder and write the trailer (moov atom / cues) so the file is playable."""
@@ -1369,8 +1374,13 @@ class _ImageSink(VideoSink):
             raise UsageError(f"{self._pattern} holds one picture: a second frame has no file")
         self._count += 1
         path = self._pattern if self._single else frame_name(self._pattern, self._count)
-        if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
-            raise OSError(f"could not write {path}")
+        # encoded here and written by Python: a failed write is an OSError naming the file and the
+        # system's reason (cv2.imwrite only returns False, after a warning of its own on stderr)
+        ok, data = cv2.imencode(Path(path).suffix, np.ascontiguousarray(rgb[..., ::-1]))
+        if not ok:
+            raise VidcodecError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} picture as "
+                                f"{Path(path).suffix} for {path}")
+        Path(path).write_bytes(data.tobytes())
 
     def close(self) -> None:
         if self._single:
