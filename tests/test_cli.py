@@ -774,6 +774,28 @@ def test_an_output_the_system_refuses_is_one_line_naming_the_file(capfd, media, 
     assert_one_line_error(code, err, "decode", str(folder / name.replace("%04d", "0001")), exit_code=1)
 
 
+def test_progress_is_a_line_now_and_then_where_stderr_is_no_terminal(capsys, media, tmp_path, monkeypatch, caplog):
+    """2>log, nohup, CI: no bar (tqdm would draw none, or fill the log with carriage returns) but a
+    log line every LOG_EVERY_S seconds; -q: nothing."""
+    import logging
+
+    from vidcodec import progress
+
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)  # a line at every frame
+    with caplog.at_level(logging.INFO, logger="vidcodec"):
+        assert cli(capsys, "decode", media["gvc"], tmp_path / "x.y4m")[0] == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decode: ")]
+    assert lines and lines[-1].startswith(f"decode: {FRAMES} of {FRAMES} frames (100 %), ") and "fps" in lines[-1]
+    assert "\r" not in capsys.readouterr().err
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vidcodec"):
+        assert cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--frames", "3", "-q")[0] == 0
+    assert not [r for r in caplog.records if r.getMessage().startswith("encode: ")]
+    monkeypatch.setattr(progress, "_terminal", lambda: True)  # on a terminal: tqdm's bar
+    assert isinstance(progress.bar(5, "encode", True), progress.tqdm)
+    assert isinstance(progress.bar(5, "encode", True), progress.tqdm) and progress.bar(5, "x", False).disable
+
+
 def test_a_header_without_a_frame_count_takes_the_index_count(capsys, media, tmp_path, monkeypatch):
     """A writer reading a pipe cannot put the count in the header; the index it ends with has it:
     info says so, and decode's progress gets its total from it."""
@@ -789,13 +811,13 @@ def test_a_header_without_a_frame_count_takes_the_index_count(capsys, media, tmp
     code, out, _ = cli(capsys, "info", gvc)
     assert code == 0 and f"the index counts {frames})" in out
     totals = []
-    real = api.tqdm
+    real = api.progress_bar
 
-    def recording(*a, **k):
-        totals.append(k.get("total"))
-        return real(*a, **k)
+    def recording(total, desc, enabled):
+        totals.append(total)
+        return real(total, desc, enabled)
 
-    monkeypatch.setattr(api, "tqdm", recording)
+    monkeypatch.setattr(api, "progress_bar", recording)
     assert cli(capsys, "decode", gvc, tmp_path / "x.y4m")[0] == 0
     assert totals == [frames]
     with container.GvcReader(gvc) as r:  # what the reader itself says is left as it is
@@ -879,7 +901,7 @@ def test_decode_progress_counts_the_frames_from_start_on(media, tmp_path, monkey
     totals = []
 
     class Bar:
-        def __init__(self, *, total=None, **kw):
+        def __init__(self, total, desc, enabled):
             totals.append(total)
 
         def __enter__(self):
@@ -891,7 +913,7 @@ def test_decode_progress_counts_the_frames_from_start_on(media, tmp_path, monkey
         def update(self, n):
             pass
 
-    monkeypatch.setattr(api_mod, "tqdm", Bar)
+    monkeypatch.setattr(api_mod, "progress_bar", Bar)
     hdr = container.probe(media["gvc"])["header"]
     rate = Fraction(*hdr["frame_rate"]) if isinstance(hdr["frame_rate"], list) else Fraction(hdr["frame_rate"])
     start = float(3 / rate)  # the 4th frame on

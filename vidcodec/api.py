@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Self
 
 import numpy as np
-from tqdm import tqdm
 
 from . import container, gopdecode, media, pipeline
 from .codec import (
@@ -55,6 +54,7 @@ from .coding import qsgd
 from .errors import CoderError, CorruptPacketError, InputError, ModelNotFoundError, UsageError, VidcodecError
 from .models import zoo
 from .models.card import DOWNSCALE
+from .progress import bar as progress_bar
 from .timespec import FORMS, parse_time
 from .urls import is_url
 
@@ -511,9 +511,8 @@ def encode(
             coded_frames = _chunk_coded(chunks, analysed, encoder)
         else:
             coded_frames = (((f.pts, f.index), *_coded(encoder.encode_latent(y, x))) for f, x, y in analysed)
-        with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
-            total=total, unit="frame", desc="encode", disable=None if progress else True, leave=False
-        ) as bar:
+        with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, \
+                progress_bar(total, "encode", progress) as bar:
             audio = _AudioGate(writer, source)
             tally.audio_bytes += _audio_description_bytes(header)  # the file header's
             for (pts, index), kind, payload, level, flags in coded_frames:
@@ -651,9 +650,8 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
         repeat_header = _is_live(dst)
     tally = _Tally()
     warned = False
-    with contextlib.closing(batches), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, tqdm(
-        total=total, unit="frame", desc="encode (gan)", disable=None if progress else True, leave=False
-    ) as bar:
+    with contextlib.closing(batches), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, \
+            progress_bar(total, "encode (gan)", progress) as bar:
         audio = _AudioGate(writer, source)
         tally.audio_bytes += _audio_description_bytes(header)
         for chunk, coded in batches:
@@ -1513,7 +1511,7 @@ def decode(
     concealed = 0  # concealed frames written (the decode reads past --frames and before --start)
     counts = _Counts()
     with contextlib.ExitStack() as stack:
-        bar: list[tqdm] = []
+        bar: list = []  # the progress bar, once the header is read
         sinks: list[media.VideoSink] = []
 
         def on_error(kind: type[BaseException] | None, err: BaseException | None, tb: object) -> bool:
@@ -1556,8 +1554,7 @@ def decode(
             if first is not None:
                 left = max(hdr.frame_count - math.ceil(first * rate), 0) if hdr.frame_count and rate else None
             total = min(filter(None, (max_frames, within, left)), default=None)
-            bar.append(stack.enter_context(tqdm(total=total, unit="frame", desc="decode",
-                                                disable=None if progress else True, leave=False)))
+            bar.append(stack.enter_context(progress_bar(total, "decode", progress)))
 
         want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
