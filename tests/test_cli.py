@@ -195,7 +195,8 @@ def test_info_text_says_unknown_values_as_ffprobe_does(capsys, media, tmp_path):
     header_only = tmp_path / "h.gvc"  # no packets: no duration nor bit rate
     header_only.write_bytes(media["gvc"].read_bytes()[:packets(media["gvc"])[0].offset])
     _, out, _ = cli(capsys, "info", header_only)
-    assert "duration: N/A s, bit rate: N/A bit/s" in out and "None" not in out
+    size = header_only.stat().st_size
+    assert f"duration: N/A s, size: {size} bytes, bit rate: N/A bit/s" in out and "None" not in out
     elias = tmp_path / "e.gvc"  # --coder elias: no sub-pixel table named
     assert cli(capsys, "encode", media["clip"], elias, *TINY, "--coder", "elias", "--frames", "2", "-q")[0] == 0
     _, out, _ = cli(capsys, "info", elias)
@@ -214,6 +215,9 @@ def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
     assert r["header"]["model_name"] == "vaegan-tiny"
     assert r["header"]["quality"] == 2
     assert r["truncated"] is None and r["damaged"] == [] and r["index_present"]
+    # the whole file over the duration, as ffprobe's format bit rate (and encode's summary) count it
+    size = media["gvc"].stat().st_size
+    assert r["bytes"] == size and r["bit_rate"] == pytest.approx(8 * size / r["duration_seconds"])
 
 
 def test_frames_option_stops_after_n_frames_and_header_says_so(capsys, media, tmp_path):

@@ -607,7 +607,8 @@ def format_probe(r: dict) -> str:
             v = shown(v)
         lines.append(f"  {k:<14} {v}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
-                 f"duration: {_num(r['duration_seconds'], '.6f')} s, bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
+                 f"duration: {_num(r['duration_seconds'], '.6f')} s, size: {r['bytes']} bytes, "
+                 f"bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
     for kind, st in r["packets"].items():
         if st.get("count"):
             lines.append(f"  {kind:<10} " + ", ".join(f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in st.items()))

@@ -943,6 +943,16 @@ class GvcReader:
         more keyframes than an index holds, :data:`MAX_INDEX_ENTRIES`)."""
         return self._trailer is not None
 
+    def size(self) -> int | None:
+        """The source's bytes from the stream's start to its end (seekable sources), else None."""
+        if not self.seekable:
+            return None
+        saved = self._raw.tell()
+        try:
+            return self._raw.seek(0, os.SEEK_END) - self._base
+        finally:
+            self._raw.seek(saved)
+
     def index(self) -> KeyframeIndex | None:
         """The keyframe index from the footer (seekable sources), else the one met while reading, else None."""
         if not self.seekable:
@@ -1497,6 +1507,11 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
             truncated = {"offset": err.offset, "message": str(err)}
         index = reader.index()
         index_damaged = reader.index_damaged
+        # the whole stream's bytes, as ffprobe's format bit rate counts them: a file's size from the
+        # stream's start (header, packets, index, footer); read from a pipe, its header and packets
+        total_bytes = reader.size()
+        if total_bytes is None:
+            total_bytes = reader.header_size + packet_bytes
         header = reader.header
         version = reader.version
         header_size = reader.header_size
@@ -1518,7 +1533,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "first_pts": min(frame_pts) if frame_pts else None,
         "last_pts": max(frame_pts) if frame_pts else None,
         "duration_seconds": duration,
-        "bit_rate": packet_bytes * 8 / duration if duration else None,
+        "bytes": total_bytes,
+        "bit_rate": total_bytes * 8 / duration if duration else None,
         "keyframe_pts": keyframe_pts,
         "flagged_packets": {f"0x{k:02x}": n for k, n in sorted(flagged.items())},
         "index_present": index is not None,
