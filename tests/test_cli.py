@@ -800,6 +800,28 @@ def test_progress_is_a_line_now_and_then_where_stderr_is_no_terminal(capsys, med
     assert isinstance(progress.bar(5, "encode", True), progress.tqdm) and progress.bar(5, "x", False).disable
 
 
+def test_usage_messages_a_user_met(capsys, media, tmp_path):
+    """Each says what is wrong with what was given, and what to give."""
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "o")
+    assert_one_line_error(code, err, "decode", "o has no extension to tell the format; use one of", ".y4m")
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "o.xyz")
+    assert_one_line_error(code, err, "decode", "cannot write '.xyz' files; use one of")
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", "--gop", str(1 << 70))
+    assert_one_line_error(code, err, "encode", "--gop must be 1 to 4294967295 frames")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    code, _, err = cli(capsys, "info", tmp_path / "notes.txt")
+    assert_one_line_error(code, err, "info", "not a .gvc file", "to make one from a video, `vidcodec encode` it")
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "one.gvc", *TINY, "--frames", "1")
+    assert code == 0 and "encoded 1 frame (1 key)" in err
+
+
+def test_export_names_an_unknown_model_before_an_existing_export(capsys, tmp_path):
+    for name in ("analysis.onnx", "synthesis.onnx", "manifest.json"):
+        (tmp_path / name).write_text("")
+    code, _, err = cli(capsys, "export", "--out", tmp_path, "--model", "nosuch")
+    assert_one_line_error(code, err, "export", "nosuch", "not installed")
+
+
 def test_a_header_without_a_frame_count_takes_the_index_count(capsys, media, tmp_path, monkeypatch):
     """A writer reading a pipe cannot put the count in the header; the index it ends with has it:
     info says so, and decode's progress gets its total from it."""

@@ -476,7 +476,7 @@ def test_newer_minor_version_is_still_read() -> None:
 )
 def test_non_gvc_file_is_a_format_error_suggesting_encode(start: bytes, kind: str) -> None:
     with pytest.raises(
-        FormatError, match=rf"not a \.gvc file \(bad magic.*{kind}.*\) — did you mean to `vidcodec encode`"
+        FormatError, match=rf"not a \.gvc file \(bad magic.*{kind}.*\): this reads vidcodec streams; to make one from a video, `vidcodec encode` it"
     ):
         GvcReader(io.BytesIO(start))
 

@@ -328,6 +328,13 @@ def test_input_errors(tmp_path: Path, name: str, content: bytes | None, message:
         open_source(tmp_path / name)
 
 
+def test_a_device_is_not_called_empty():
+    """/dev/zero's size is 0 as any character device's: it is not an empty file, and what FFmpeg
+    makes of its bytes is the error."""
+    with pytest.raises(InputError, match="cannot open /dev/zero as media"):
+        open_source("/dev/zero")
+
+
 def test_a_gvc_stream_as_input_says_to_decode_it_first(tmp_path: Path) -> None:
     from vidcodec.container import FILE_MAGIC
 

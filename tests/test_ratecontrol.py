@@ -350,7 +350,7 @@ def test_default_keyframe_interval_depends_on_rate_control(tmp_path, tiny_model_
         with container.GvcReader(tmp_path / name) as r:
             assert r.header.gop == DEFAULT_GOP == 250
     assert default_gop("gan") == DEFAULT_GAN_GOP and default_gop(bitrate=100, fps=25) == DEFAULT_GOP
-    with pytest.raises(UsageError, match="--gop must be at least 1"):
+    with pytest.raises(UsageError, match="--gop must be 1 to 4294967295"):
         vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", gop=0)
 
 

@@ -439,6 +439,8 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="vidcodec"):  # a held-out name given as a file: said so
         load_pool([data / "clip.mp4", data / "img0.png"], {"clip.mp4"}, 4)
     assert "not training on clip.mp4: held out by --exclude" in caplog.text
+    with pytest.raises(UsageError, match=r"nothing to train on: every file given is held out by --exclude \(clip.mp4\)"):
+        load_pool([data / "clip.mp4"], {"clip.mp4"}, 4)  # not "no readable images or videos"
     # a video of an extension not on the list: tried when named, skipped inside a folder
     odd = tmp_path / "odd"
     odd.mkdir()

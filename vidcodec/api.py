@@ -375,8 +375,8 @@ def encode(
                  if given]
         if other:
             raise UsageError(f"{', '.join(other)}: for --mode gan only")
-    if gop is not None and gop < 1:
-        raise UsageError(f"--gop must be at least 1 (1 = every frame is a keyframe; got {gop})")
+    if gop is not None and not 1 <= gop <= container.MAX_GOP:
+        raise UsageError(f"--gop must be 1 to {container.MAX_GOP} frames (1 = every frame is a keyframe; got {gop})")
     if gop_batch < 1:
         raise UsageError(f"--gop-batch must be at least 1 (got {gop_batch})")
     check_workers(workers)

@@ -92,7 +92,13 @@ def _time(text: str) -> Fraction:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _add_backend(p: argparse.ArgumentParser) -> None:
+def _add_backend(p: argparse.ArgumentParser, decoding: bool = False) -> None:
+    if decoding:  # decode and play run the synthesis only
+        p.add_argument("--backend", choices=list(BACKENDS), default="auto",
+                       help="auto (the default), ort and int8: the synthesis in ONNX Runtime, float32 (int8 "
+                       "quantizes only an encoder's analysis); torch; bf16: torch in bfloat16 (CPUs with "
+                       "AVX512-BF16 or AMX, CUDA GPUs; imports torch, about 1.2 s)")
+        return
     p.add_argument("--backend", choices=list(BACKENDS), default="auto",
                    help="auto (the default): to encode, bf16 on a CPU with AMX (Intel Xeon from Sapphire Rapids "
                    "on) and no CUDA, unless the input is known to have under 50 frames (torch's import would "
@@ -285,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decode the symbols of N GOPs side by side in worker processes (same frames; for "
                      "machines with cores to spare: each GOP in flight holds its frames' symbols in memory)")
     _add_follow(dec)
-    _add_backend(dec)
+    _add_backend(dec, decoding=True)
     _add_common(dec)
 
     pl = sub.add_parser(
@@ -309,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_follow(pl)
     pl.add_argument("--no-info", action="store_true", help="start with the on-screen info line hidden (o toggles)")
     pl.add_argument("-y", "--overwrite", action="store_true", help="with --to, overwrite the output if it exists")
-    _add_backend(pl)
+    _add_backend(pl, decoding=True)
     _add_common(pl)
 
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)",
@@ -384,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     be.add_argument("clip", nargs="?", help="video file (default: the bundled samples/bikes.mp4)")
     be.add_argument("--size", metavar="WxH", help="resize the frames to this size first (e.g. 640x360)")
-    be.add_argument("--frames", type=int, default=100, help="frames to use")
+    be.add_argument("--frames", type=int, default=100, help="frames to use (at least 2: a keyframe and a delta)")
     be.add_argument("--runs", type=int, default=3, help="repetitions (medians are reported)")
     be.add_argument("--quality", type=int, help="quality level (default: the model's)")
     be.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")
@@ -493,7 +499,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                   f"({100 * (s.video_kbps / a.bitrate - 1):+.1f} %); frames per quality: {used}", file=sys.stderr)
         rate = f"{s.kbps:.1f} kbit/s" + (f" (video {s.video_kbps:.1f}, audio {s.kbps - s.video_kbps:.1f})"
                                          if s.audio_bytes else "")
-        print(f"encoded {s.frames} frames ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
+        print(f"encoded {s.frames} frame{'' if s.frames == 1 else 's'} ({s.keyframes} key) {s.width}x{s.height} -> {a.output}: "
               f"{s.bytes} bytes, {s.bpp:.4f} bpp, {rate}, {s.fps:.1f} fps", file=sys.stderr)
     if stop.is_set():  # finished early by Ctrl-C: the stream is complete, the input was not
         raise KeyboardInterrupt
@@ -729,7 +735,7 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
 def _check_eval_options(a: argparse.Namespace) -> None:
     """UsageError for eval options that the chosen measurement would ignore without a word."""
     if a.gop is not None and a.gop < 1:  # not 0 taken as the default, or x264 given -g -5
-        raise UsageError(f"--gop must be at least 1 (1 = every frame a keyframe; got {a.gop})")
+        raise UsageError(f"--gop must be 1 to {container.MAX_GOP} frames (1 = every frame a keyframe; got {a.gop})")
     given = [flag for flag, on in (("--codecs", a.codecs is not None), ("--qualities", bool(a.qualities)),
                                    ("--table seed", a.table == "seed")) if on]
     gan_only = [flag for flag, on in (("--search-iters", a.search_iters != DEFAULT_SEARCH_ITERS),
@@ -888,14 +894,14 @@ def _cmd_export(a: argparse.Namespace) -> int:
     a.frames = 8 if a.frames is None else a.frames
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    m = zoo.load(a.model, backend="torch")  # an unknown model is the first thing to say
+    if m.kind == "pgan":
+        raise UsageError(f"{a.model} is a GAN generator: export writes a VAE-GAN model's analysis and synthesis "
+                         "transforms (--mode gan searches its latents with torch)")
     if a.out and not a.overwrite:
         there = [name for name in ("analysis.onnx", "synthesis.onnx", "manifest.json") if (Path(a.out) / name).exists()]
         if there:
             raise UsageError(f"{a.out} already holds an export ({', '.join(there)}); pass -y to replace it")
-    m = zoo.load(a.model, backend="torch")
-    if m.kind == "pgan":
-        raise UsageError(f"{a.model} is a GAN generator: export writes a VAE-GAN model's analysis and synthesis "
-                         "transforms (--mode gan searches its latents with torch)")
     frames = []
     if a.check:  # read the clip first: a bad clip must not leave an export behind
         with media.open_source(a.check) as src:

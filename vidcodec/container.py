@@ -68,6 +68,7 @@ EXT_SUBPEL = 3  # header extension tag (10.0): the model's sub-pixel predictor t
 EXT_CHROMA = 4  # header extension tag (11.1): u8, u8 log2 of the source's horizontal, vertical chroma subsampling
 SUBPEL_ID_BYTES = 8
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
+MAX_GOP = (1 << 32) - 1  # the header's GOP field is a u32 (0: not given)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
 
 FILE_MAGIC = b"\x8aGVC\r\n\x1a\n"
@@ -264,7 +265,7 @@ class StreamHeader:
             )
         _check_int("frame_count", self.frame_count, 0, (1 << 64) - 1)
         _check_int("quality", self.quality, 0, 255)
-        _check_int("gop", self.gop, 0, _U32_MAX)
+        _check_int("gop", self.gop, 0, MAX_GOP)
         for i, part in enumerate(self.latent_shape):
             _check_int(f"latent_shape[{i}]", part, 1, 0xFFFF)
         if len(self.model_hash) != 32:
@@ -350,7 +351,8 @@ def _bad_magic(data: bytes) -> FormatError:
         ),
         "",
     )
-    return FormatError(f"not a .gvc file (bad magic{hint}) — did you mean to `vidcodec encode` it?")
+    return FormatError(f"not a .gvc file (bad magic{hint}): this reads vidcodec streams; to make one from a video, "
+                       "`vidcodec encode` it")
 
 
 def _position(raw: BinaryIO) -> int:

@@ -700,10 +700,11 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
             raise InputError(f"cannot keep stdin in a temporary file in {tempfile.gettempdir()} (this format is "
                              f"read from a file): {exc.strerror}; set TMPDIR to a folder with room") from exc
         size = spool.tell()
+        spool.seek(0)
+        opened = av.open(spool)  # said once FFmpeg has read it as media (not for data that is none)
         log.info("stdin is not a streamable format; spooled %s to a temporary file",
                  f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB")
-        spool.seek(0)
-        return av.open(spool), spool
+        return opened, spool
     except BaseException:
         spool.close()
         raise
@@ -1016,7 +1017,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path} is a directory; give a video file")
         if not os.access(path, os.R_OK):
             raise InputError(f"{path}: permission denied; check the file's permissions")
-        if path.stat().st_size == 0:
+        mode = path.stat()
+        if stat.S_ISREG(mode.st_mode) and mode.st_size == 0:
             raise InputError(f"{path} is empty; give a video file")
         if raw is not None:
             _refuse_container_as_raw(path)
@@ -1039,7 +1041,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         elif (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, opened once more
             audio_from = again
         else:
-            log.warning("the audio of a streamed stdin cannot be carried through; encoding video only")
+            log.warning("the audio of a streamed stdin cannot be carried through; encoding video only (give the "
+                        "file by name, or as `< file`, to keep it; --no-audio says you want none)")
     try:
         return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
                            read_timeout=read_timeout if is_url(src) else 0, live=live)
@@ -1474,8 +1477,9 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         raise UsageError(f"cannot write one {ext} file for a video; name an image sequence with one frame number "
                          f"(%d, %04d), e.g. {example}, or give --frames 1 for one picture (--start chooses it)")
     if ext not in OUTPUT_EXTENSIONS:
-        raise UsageError(f"cannot write '{ext or path.name}' files; use one of {supported}, an image sequence "
-                         "(frames/%04d.png), or - for y4m on stdout")
+        what = f"cannot write '{ext}' files" if ext else f"{path.name} has no extension to tell the format"
+        raise UsageError(f"{what}; use one of {supported}, an image sequence (frames/%04d.png), or - for y4m on "
+                         "stdout")
     check_output_path(path, overwrite)
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise UsageError(f"cannot write {path}: permission denied")

@@ -174,6 +174,9 @@ def load_pool(
         log.log(logging.WARNING if named else logging.INFO, "not training on %s: held out by --exclude (give "
                 "--exclude with other names, or none, to train on them)", ", ".join(sorted(set(held_out))))
     if not used:
+        if held_out:
+            raise UsageError(f"nothing to train on: every file given is held out by --exclude "
+                             f"({', '.join(sorted(set(held_out)))}); give other data, or --exclude with other names")
         raise no_media(sources)
     log.info("training pool: %d photos, %d video frames from %d files", len(photos), len(frames), len(used))
     return photos, frames, used
