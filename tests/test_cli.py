@@ -800,6 +800,34 @@ def test_progress_is_a_line_now_and_then_where_stderr_is_no_terminal(capsys, med
     assert isinstance(progress.bar(5, "encode", True), progress.tqdm) and progress.bar(5, "x", False).disable
 
 
+def test_info_describes_the_audio_track(capsys, tmp_path):
+    import av
+
+    clip = tmp_path / "av.mkv"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=44100)
+        a.layout = "stereo"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            out.mux(v.encode(frame.reformat(format="yuv420p")))
+        for i in range(20):
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 1024), np.float32), format="flt", layout="stereo")
+            samples.sample_rate, samples.pts = 44100, i * 1024
+            out.mux(a.encode(samples))
+        out.mux(v.encode(None))
+        out.mux(a.encode(None))
+    assert cli(capsys, "encode", clip, tmp_path / "av.gvc", *TINY, "-q")[0] == 0
+    code, out, _ = cli(capsys, "info", tmp_path / "av.gvc")
+    assert code == 0 and "audio: aac, 44100 Hz, stereo" in out and "audio track (" in out
+    code, out, _ = cli(capsys, "info", tmp_path / "av.gvc", "--json")
+    assert json.loads(out)["audio"] == {"codec": "aac", "sample_rate": 44100, "channels": 2, "layout": "stereo"}
+    assert cli(capsys, "encode", clip, tmp_path / "mute.gvc", *TINY, "--no-audio", "-q")[0] == 0
+    code, out, _ = cli(capsys, "info", tmp_path / "mute.gvc", "--json")
+    assert "audio" not in json.loads(out) and "audio:" not in cli(capsys, "info", tmp_path / "mute.gvc")[1]
+
+
 def test_usage_messages_a_user_met(capsys, media, tmp_path):
     """Each says what is wrong with what was given, and what to give."""
     code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "o")

@@ -598,7 +598,8 @@ def format_probe(r: dict) -> str:
     """Human-readable ``vidcodec info`` text of a :func:`vidcodec.container.probe` report."""
     h = r["header"]
     lines = [f"{r['format']} version {r['version']}, header {r['header_size']} bytes"]
-    names = {str(container.EXT_AUDIO): "audio track", str(container.EXT_SAMPLE_ASPECT): "sample aspect ratio"}
+    names = {str(container.EXT_AUDIO): "audio track", str(container.EXT_SAMPLE_ASPECT): "sample aspect ratio",
+             str(container.EXT_SUBPEL): "sub-pixel table", str(container.EXT_CHROMA): "source chroma"}
     for k, v in h.items():
         if k == "extensions":  # payloads in hex are for --json; people get what they are and their size
             v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"
@@ -612,6 +613,10 @@ def format_probe(r: dict) -> str:
         elif isinstance(v, str):  # the model's name, as the stream spells it
             v = shown(v)
         lines.append(f"  {k:<14} {v}")
+    if r.get("audio"):
+        au = r["audio"]
+        lines.append(f"audio: {au['error']}" if "error" in au else
+                     f"audio: {au['codec']}, {au['sample_rate']} Hz, {au['layout'] or str(au['channels']) + ' channels'}")
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, size: {r['bytes']} bytes, "
                  f"bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
@@ -638,8 +643,28 @@ def format_probe(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _audio_summary(report: dict) -> dict | None:
+    """What ffprobe says first of an audio stream (codec, sample rate, channels), from the audio
+    track's description in the header; None without one, {"error": ...} when it cannot be read."""
+    data = report["header"].get("extensions", {}).get(str(container.EXT_AUDIO))
+    if data is None:
+        return None
+    from . import media
+
+    try:
+        stream = media.AudioTrack.from_bytes(bytes.fromhex(data)).template()
+        ctx = stream.codec_context
+        return {"codec": ctx.name, "sample_rate": ctx.sample_rate, "channels": ctx.channels,
+                "layout": ctx.layout.name if ctx.layout is not None else None}
+    except (VidcodecError, ValueError, AttributeError) as e:
+        return {"error": str(e)}
+
+
 def _cmd_info(a: argparse.Namespace) -> int:
     report = container.probe(container.stdin_stream() if a.input == "-" else a.input)
+    audio = _audio_summary(report)
+    if audio is not None:
+        report["audio"] = audio
     print(json.dumps(report, indent=2, default=str) if a.json else format_probe(report))
     # The report (stdout) says it too; stderr has the error lines, as decode's, for scripts and logs.
     if report["damaged"]:
