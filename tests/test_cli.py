@@ -800,7 +800,7 @@ def test_progress_is_a_line_now_and_then_where_stderr_is_no_terminal(capsys, med
     assert isinstance(progress.bar(5, "encode", True), progress.tqdm) and progress.bar(5, "x", False).disable
 
 
-def test_info_describes_the_audio_track(capsys, tmp_path):
+def test_info_describes_the_audio_track(capsys, tmp_path, tiny_model_dir):
     import av
 
     clip = tmp_path / "av.mkv"
