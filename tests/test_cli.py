@@ -828,6 +828,48 @@ def test_info_describes_the_audio_track(capsys, tmp_path, tiny_model_dir):
     assert "audio" not in json.loads(out) and "audio:" not in cli(capsys, "info", tmp_path / "mute.gvc")[1]
 
 
+def test_colour_primaries_and_transfer_go_from_the_source_to_the_decoded_video(capsys, tmp_path, tiny_model_dir,
+                                                                                 caplog):
+    """A source tagged BT.709 primaries with the SMPTE 170M transfer: the stream says so (header
+    tag 5, format 14.1) and a decode to mp4 is tagged the same; an untagged source gets no entry."""
+    import av
+
+    clip = tmp_path / "tagged.mp4"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        ctx = v.codec_context
+        ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 6, 1, 1
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), format="rgb24")
+            out.mux(v.encode(frame.reformat(format="yuv420p")))
+        out.mux(v.encode(None))
+    gvc = tmp_path / "tagged.gvc"
+    assert cli(capsys, "encode", clip, gvc, *TINY, "-q")[0] == 0
+    with container.GvcReader(gvc) as r:
+        assert r.version == (14, 1) and container.colour_description(r.header) == (1, 6)
+    _code, out, _ = cli(capsys, "info", gvc, "--json")
+    hdr = json.loads(out)["header"]
+    assert (hdr["colour_primaries"], hdr["colour_transfer"], hdr["colour_matrix"]) == ("bt709", "smpte170m", "bt709")
+    assert cli(capsys, "decode", gvc, tmp_path / "back.mp4", "-q")[0] == 0
+    with av.open(str(tmp_path / "back.mp4")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.color_primaries, ctx.color_trc, ctx.colorspace) == (1, 6, 1)
+    plain = tmp_path / "plain.gvc"  # testsrc2 through libx264 says none of them
+    assert cli(capsys, "encode", write_testsrc(tmp_path / "plain.mp4", frames=2), plain, *TINY, "-q")[0] == 0
+    with container.GvcReader(plain) as r:
+        assert container.EXT_COLOUR not in r.header.extensions
+    # an entry a decoder cannot use only loses the tags, with a warning
+    with container.GvcReader(gvc) as r:
+        header = r.header
+    for bad in (b"\x02\x02", b"\x63\x01", b"\x01"):
+        with caplog.at_level("WARNING"):
+            odd = dataclasses.replace(header, extensions={**header.extensions, container.EXT_COLOUR: bad})
+            assert container.colour_description(odd) is None
+        assert "colour description entry is damaged" in caplog.text
+        caplog.clear()
+
+
 def test_usage_messages_a_user_met(capsys, media, tmp_path):
     """Each says what is wrong with what was given, and what to give."""
     code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "o")

@@ -250,8 +250,8 @@ def test_header_bytes_follow_the_documented_layout() -> None:
     body = (
         b"\x8aGVC\r\n\x1a\n"
         + le(14, 2)
-        + le(0, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 14.0, header size
+        + le(1, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 14.1, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -291,8 +291,11 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "c6f9a0d0fd8ade449e2fa63557ad04329d0d90beafc0afae23ac17cf21b81a33"  # format 14.0
+        "2aede7059ee14dd63aeece75a8a79fe0212e30bb2e695fcc86bcb2c601d98f6c"  # format 14.1
     )
+    # 14.1 changed only the version in these bytes: kept at 14.0 it gives 14.0's.
+    v14, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(14, 0)))
+    assert hashlib.sha256(v14).hexdigest() == "c6f9a0d0fd8ade449e2fa63557ad04329d0d90beafc0afae23ac17cf21b81a33"
     # 14.0 changed mode 0 payloads only: kept at 13.0 the container gives 13.0's bytes.
     v13, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(13, 0)))
     assert hashlib.sha256(v13).hexdigest() == "4763a9b4ce02f9432aeb8016dc69215228c4c274358689370fb5e157b35c7db1"

@@ -262,7 +262,7 @@ def test_stream_names_its_table_and_decodes_only_with_it(tiny_model_dir, tmp_pat
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2)
     hdr = container.probe(out)
     table = zoo.load("vaegan-tiny").subpel.sha256
-    assert hdr["version"] == "14.0" and hdr["header"]["subpel_table"] == table[:16]
+    assert hdr["version"] == "14.1" and hdr["header"]["subpel_table"] == table[:16]
     assert len(list(vidcodec.frames(out))) == 6
     # The same model without its table (or with another): a clear error, not wrong pictures.
     folder = tmp_path / "models"
@@ -301,7 +301,7 @@ def test_subpel_bilinear_writes_no_table_entry_and_a_bad_value_is_a_usage_error(
     out = tmp_path / "b.gvc"
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, subpel="bilinear")
     hdr = container.probe(out)
-    assert hdr["version"] == "14.0" and hdr["header"]["subpel_table"] is None
+    assert hdr["version"] == "14.1" and hdr["header"]["subpel_table"] is None
     assert len(list(vidcodec.frames(out))) == 4
     with pytest.raises(UsageError, match="--subpel"):
         vidcodec.encode(clip, tmp_path / "c.gvc", model="vaegan-tiny", subpel="cubic")

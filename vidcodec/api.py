@@ -604,11 +604,14 @@ def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: cont
 def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     """Header extensions of an encode: the audio track, the pixels' aspect ratio (when not square;
     a ratio past u16 terms is brought within them), the source's chroma subsampling (what a decode
-    writes by default)."""
+    writes by default), its colour primaries and transfer when it says both (what a decode tags)."""
     out = {}
     chroma = source.chroma_subsampling
     if chroma is not None:
         out[container.EXT_CHROMA] = bytes(chroma)
+    primaries, transfer = getattr(source, "color_primaries", 2), getattr(source, "color_trc", 2)
+    if primaries in container.PRIMARIES and transfer in container.TRANSFERS and (primaries, transfer) != (2, 2):
+        out[container.EXT_COLOUR] = bytes((primaries, transfer))  # one or both said (and known code points)
     if source.audio_track is not None:
         out[container.EXT_AUDIO] = source.audio_track.to_bytes()
     if source.sample_aspect is not None:
@@ -1546,7 +1549,7 @@ def decode(
                 audio=track, sample_aspect=container.sample_aspect(hdr),
                 pix_fmt=pix_fmt if images else (pix_fmt or media.default_pix_fmt(container.source_chroma(hdr),
                                                                                  hdr.width, hdr.height)),
-                one_frame=one_picture,
+                one_frame=one_picture, colour_description=container.colour_description(hdr),
             )))
             rate = _fraction(hdr.frame_rate)
             within = math.ceil(duration * rate) if duration is not None and rate else None

@@ -599,7 +599,8 @@ def format_probe(r: dict) -> str:
     h = r["header"]
     lines = [f"{r['format']} version {r['version']}, header {r['header_size']} bytes"]
     names = {str(container.EXT_AUDIO): "audio track", str(container.EXT_SAMPLE_ASPECT): "sample aspect ratio",
-             str(container.EXT_SUBPEL): "sub-pixel table", str(container.EXT_CHROMA): "source chroma"}
+             str(container.EXT_SUBPEL): "sub-pixel table", str(container.EXT_CHROMA): "source chroma",
+             str(container.EXT_COLOUR): "colour description"}
     for k, v in h.items():
         if k == "extensions":  # payloads in hex are for --json; people get what they are and their size
             v = ", ".join(f"{names.get(t, 'tag ' + t)} ({len(x) // 2} bytes)" for t, x in v.items()) or "none"

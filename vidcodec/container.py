@@ -51,6 +51,7 @@ __all__ = [
     "Packet",
     "PacketType",
     "StreamHeader",
+    "colour_description",
     "decode_header",
     "encode_header",
     "probe",
@@ -60,12 +61,20 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION: tuple[int, int] = (14, 0)
+FORMAT_VERSION: tuple[int, int] = (14, 1)
 READABLE_MAJOR_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
 EXT_AUDIO = 1  # header extension tag: the audio track carried as stream 1 (vidcodec.media.AudioTrack)
 EXT_SAMPLE_ASPECT = 2  # header extension tag (9.1): u32 numerator, u32 denominator of the pixels' aspect ratio
 EXT_SUBPEL = 3  # header extension tag (10.0): the model's sub-pixel predictor table, by the first 8 bytes of its SHA-256
 EXT_CHROMA = 4  # header extension tag (11.1): u8, u8 log2 of the source's horizontal, vertical chroma subsampling
+EXT_COLOUR = 5  # header extension tag (14.1): u8 colour primaries, u8 transfer characteristics (H.273 code points)
+# The H.273 (ISO/IEC 23091-2) code points a colour description may hold (2: unspecified, for one of the
+# two; a source that says neither gets no entry)
+PRIMARIES = {2: "unspecified", 1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
+             10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
+TRANSFERS = {2: "unspecified", 1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear", 9: "log100",
+             10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10",
+             15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
 SUBPEL_ID_BYTES = 8
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
 MAX_GOP = (1 << 32) - 1  # the header's GOP field is a u32 (0: not given)
@@ -1379,6 +1388,19 @@ def source_chroma(header: StreamHeader) -> tuple[int, int] | None:
     return None
 
 
+def colour_description(header: StreamHeader) -> tuple[int, int] | None:
+    """The source's colour primaries and transfer characteristics as H.273 code points (extension tag
+    5, 14.1), None when the stream does not say (older streams, sources that did not) or the entry is
+    not one (ignored with a warning: it only tags a decoder's output; the pictures are coded as RGB)."""
+    data = header.extensions.get(EXT_COLOUR)
+    if data is None:
+        return None
+    if len(data) == 2 and data[0] in PRIMARIES and data[1] in TRANSFERS and data != b"\x02\x02":
+        return data[0], data[1]
+    logger.warning("the stream's colour description entry is damaged or holds unknown values; ignoring it")
+    return None
+
+
 def subpel_table(header: StreamHeader) -> str | None:
     """The first 8 bytes (hex) of the SHA-256 of the sub-pixel predictor table that a format 10.0
     stream's motion vectors use (extension tag 3), None when its deltas predict bilinearly in quarters
@@ -1430,6 +1452,8 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
         "sample_aspect_ratio": "{0.numerator}:{0.denominator}".format(sample_aspect(header) or Fraction(1)),
         "subpel_table": _subpel_entry(header),
         "source_chroma": _chroma_name(source_chroma(header)),
+        "colour_primaries": PRIMARIES[c[0]] if (c := colour_description(header)) else None,
+        "colour_transfer": TRANSFERS[c[1]] if c else None,
         "extensions": {str(tag): data.hex() for tag, data in sorted(header.extensions.items())},
     }
 

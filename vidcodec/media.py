@@ -339,6 +339,10 @@ class VideoSource:
             _tag(first.colorspace, stream.codec_context.colorspace, MATRIX_UNSPECIFIED)
         )
         self.color_range: int = _tag(first.color_range, stream.codec_context.color_range, RANGE_UNSPECIFIED)
+        # Colour primaries and transfer (H.273 code points; 2 = unspecified): carried to the stream
+        # header (extension tag 5) for a decoder to tag its output with, as the matrix is
+        self.color_primaries: int = _tag(first.color_primaries, stream.codec_context.color_primaries, 2)
+        self.color_trc: int = _tag(first.color_trc, stream.codec_context.color_trc, 2)
         self._rotation = round(first.rotation / 90) % 4
         self._coded_size = (first.width, first.height)
         self.width, self.height = first.width, first.height
@@ -1138,7 +1142,8 @@ class _EncodedSink(VideoSink):
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
                  matrix: int, color_range: int, audio: AudioTrack | None = None,
-                 sample_aspect: Fraction | None = None, pix_fmt: str | None = None) -> None:
+                 sample_aspect: Fraction | None = None, pix_fmt: str | None = None,
+                 colour_description: tuple[int, int] | None = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._path = path
         self._audio = audio
@@ -1168,6 +1173,8 @@ class _EncodedSink(VideoSink):
             ctx.framerate = frame_rate or Fraction(0, 1)  # 0: variable, no rate written to the container
             ctx.colorspace = matrix
             ctx.color_range = color_range
+            if colour_description is not None:
+                ctx.color_primaries, ctx.color_trc = colour_description
             if sample_aspect is not None:
                 ctx.sample_aspect_ratio = sample_aspect
             if template is not None:
@@ -1427,7 +1434,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
               overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None,
               sample_aspect: Fraction | None = None, pix_fmt: str | None = None,
-              one_frame: bool = False) -> VideoSink:
+              one_frame: bool = False, colour_description: tuple[int, int] | None = None) -> VideoSink:
     """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout).
 
     ``one_frame``: the caller writes a single frame, so an image path that names no sequence
@@ -1436,6 +1443,8 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
     ``audio``: an audio track to mux alongside (mp4/mkv/mov; y4m has no audio and drops it).
     ``sample_aspect``: the pixels' aspect ratio, written to the output (None: square).
     ``pix_fmt``: one of :data:`PIX_FMTS` (None: y4m 4:4:4, H.264 4:2:0 or 4:4:4 for odd sides).
+    ``colour_description``: (primaries, transfer) H.273 code points to tag mp4/mkv/mov with (2: not
+    said); y4m and pictures cannot hold them.
     """
     if width <= 0 or height <= 0:
         raise UsageError(f"output size {width}x{height} is invalid; both sides must be positive")
@@ -1493,4 +1502,4 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
     if "libx264" not in av.codecs_available:
         raise UsageError(f"this PyAV build has no libx264 encoder, so it cannot write {ext}; write .y4m instead")
     return _EncodedSink(path, width, height, time_base, frame_rate, matrix, color_range, audio, sample_aspect,
-                        pix_fmt)
+                        pix_fmt, colour_description)
