@@ -32,6 +32,25 @@ def test_bd_rate_known_answers():
     assert ms_ssim_db(0.99) == pytest.approx(20.0)
 
 
+def test_bd_rate_needs_four_distinct_qualities_on_each_curve():
+    ref = [(100, 30), (200, 33), (400, 36), (800, 39)]
+    # four points but two quality values: no cubic through them, no BD-rate (it came out arbitrary)
+    assert bd_rate(ref, [(100, 30), (110, 30), (400, 36), (410, 36)]) is None
+    assert bd_rate(ref, [(90, 30), (180, 33), (360, 36), (720, 39)]) == pytest.approx(-10.0, abs=1e-6)
+
+
+def test_jpeg_points_use_optimised_huffman_tables(tmp_path):
+    """The same pixels as libjpeg's standard tables give, in fewer bytes."""
+    import cv2
+
+    frames = rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48)), 2)[0]
+    (p,) = rd.jpeg_points(tmp_path / "c.mp4", frames, 25, qualities=(20,))
+    plain = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 20])[1] for f in frames]
+    assert p.bytes < sum(len(b) for b in plain)
+    decoded = [cv2.cvtColor(cv2.imdecode(b, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for b in plain]
+    assert p.psnr == pytest.approx(rd.score("c", "jpeg", "", frames, decoded, 1, 25).psnr)
+
+
 def test_bd_rate_pair_scores_psnr_and_ms_ssim_of_two_curves():
     from vidcodec.evaluate.rd import RDPoint, bd_rate_pair
 
@@ -82,19 +101,41 @@ def test_evaluate_clip_measures_every_codec_from_file_sizes(points):
 
 
 def test_reference_codec_uses_vidcodecs_keyframe_interval(tmp_path):
-    import av
-
     frames = rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=12, size=(64, 48)), 12)[0]
+
+    def slices(path):  # (IDR slices, all slices, SEI messages) of an H.264 elementary stream
+        kinds = [k for k, _ in rd.nal_units(path.read_bytes())]
+        return kinds.count(5), kinds.count(5) + kinds.count(1), kinds.count(6)
+
     for gop, keys in ((4, 3), (250, 1)):
         pts = rd.reference_points(tmp_path / "c.mp4", frames, 25, tmp_path, "x264-veryfast-zl", crfs=(30,), gop=gop)
         assert pts[0].setting == f"crf=30 gop={gop}"
-        with av.open(str(tmp_path / "x264-veryfast-zl_30.mp4")) as f:
-            assert sum(p.is_keyframe for p in f.demux(video=0) if p.size) == keys
+        # one slice a frame (frame threads, as ffmpeg runs x264), no SEI text counted in the rate
+        assert slices(tmp_path / "x264-veryfast-zl_30.h264") == (keys, 12, 0)
         # x264-intra is x264 medium with every frame a keyframe, whatever the gop
         pts = rd.reference_points(tmp_path / "c.mp4", frames, 25, tmp_path, "x264-intra", crfs=(30,), gop=gop)
         assert pts[0].codec == "x264-intra" and pts[0].setting == "crf=30 gop=1"
-        with av.open(str(tmp_path / "x264-intra_30.mp4")) as f:
-            assert sum(p.is_keyframe for p in f.demux(video=0) if p.size) == 12
+        assert slices(tmp_path / "x264-intra_30.h264") == (12, 12, 0)
+        assert pts[0].bytes == (tmp_path / "x264-intra_30.h264").stat().st_size
+
+
+def test_reference_streams_are_counted_without_their_sei_text(tmp_path):
+    """x264 writes its version and settings as a 685-byte SEI message, x265 several kB: no decoded
+    pixel depends on them, so the rate leaves them out (the stream still decodes every frame)."""
+    frames = [rd.even_crop(f) for f in rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=6, size=(64, 48)), 6)[0]]
+    for codec in ("x264-medium", "x265-medium"):
+        if not rd.available(codec):
+            continue
+        encoder, options = rd.REFERENCES[codec]
+        path = tmp_path / f"r{rd.reference_suffix(encoder)}"
+        rd.encode_reference(frames, 25, encoder, {**options, "crf": "30"}, path)
+        hevc = encoder == "libx265"
+        kinds = {k for k, _ in rd.nal_units(path.read_bytes(), hevc)}
+        assert kinds.isdisjoint(rd.ELEMENTARY[encoder][1]) and kinds, (codec, kinds)
+        assert len(rd.decode_rgb(path)) == 6
+    stream = b"\x00\x00\x00\x01\x67AB\x00\x00\x01\x06text\x00\x00\x01\x65pic"
+    assert [k for k, _ in rd.nal_units(stream)] == [7, 6, 5]
+    assert rd.without_nal_units(stream, (6,)) == b"\x00\x00\x00\x01\x67AB\x00\x00\x01\x65pic"
 
 
 def test_report_files_and_tables(points, tmp_path):

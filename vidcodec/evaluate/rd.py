@@ -1,6 +1,9 @@
 """Rate–distortion of vidcodec against x264, x265 and per-frame JPEG on the same frames, in one run.
 
-Every rate is a real file size: the .gvc stream, the x264/x265 .mp4, the sum of the JPEG files.
+Every rate is a real file size: the .gvc stream (header, packets, index), the x264/x265 elementary
+stream (Annex B, parameter sets and start codes included; the encoders' informational SEI messages,
+their version and settings as text, left out, as the .gvc carries no such text), the sum of the
+JPEG files (optimised Huffman tables).
 Every codec sees the same decoded RGB frames (the first ``frames`` of the clip) and is scored on
 the same metrics: PSNR (RGB and BT.601 luma), SSIM, MS-SSIM, bits per pixel, kbit/s and the
 compression ratio against 24-bit RGB.
@@ -9,6 +12,7 @@ compression ratio against 24-bit RGB.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import tempfile
@@ -207,28 +211,70 @@ def even_crop(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[: h - h % 2, : w - w % 2])
 
 
+# A reference encoder's elementary stream format (FFmpeg's raw muxer) and its SEI NAL unit types
+ELEMENTARY = {"libx264": ("h264", (6,)), "libx265": ("hevc", (39, 40))}
+
+
+def reference_suffix(encoder: str) -> str:
+    """The file suffix :func:`encode_reference` writes for ``encoder`` (.h264, .hevc)."""
+    return "." + ELEMENTARY[encoder][0]
+
+
 def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, options: dict[str, str],
                      path: Path) -> None:
-    """Encode RGB frames with a PyAV encoder (yuv420p, even-cropped) into ``path``.
+    """Encode RGB frames with x264 or x265 (yuv420p, even-cropped) into ``path``, an elementary stream.
 
     The frames go to YUV as vidcodec's own outputs do (:func:`media.rgb_to_yuv`: limited range, the
     matrix readers assume for the height, accurate rounding and chroma, centred chroma), tagged so, and
     :func:`decode_rgb` reads them back as the clip itself was read: the reference codec is measured
     through the best conversion, not swscale's default fast one, which alone capped an x264 clip's
-    RGB PSNR near 43 dB (and cost 1.6 dB at crf 28, 4.5 dB at crf 20)."""
+    RGB PSNR near 43 dB (and cost 1.6 dB at crf 28, 4.5 dB at crf 20).
+
+    The encoder runs as the ffmpeg command line runs it: frame threads, their number the encoder's
+    own choice (PyAV's default asked for slice threads, which split each x264 frame into one slice
+    per thread: 5.5 % more bytes on two cores, 17 % with four slices, and a result that depended on
+    the machine). The stream is written as is, less its SEI messages (x264's is its version and
+    settings as 685 bytes of text, x265's 2-5 kB; none changes a decoded pixel), with no container
+    around it: the bytes a decoder needs."""
+    fmt, sei = ELEMENTARY[encoder]
     h, w = even_crop(frames[0]).shape[:2]
     matrix, color_range = media.resolve_color(media.MATRIX_UNSPECIFIED, media.RANGE_LIMITED, h)
     reformatter = VideoReformatter()
-    with av.open(str(path), "w") as out:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
         s = out.add_stream(encoder, rate=rate)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.codec_context.colorspace, s.codec_context.color_range = matrix, color_range
+        s.thread_type = "AUTO"  # ffmpeg's default: x264 then uses frame threads, not slices
         s.options = media.center_chroma(encoder, options)
         for f in frames:
             for p in s.encode(media.rgb_to_yuv(reformatter, even_crop(f), "yuv420p", matrix, color_range)):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
+    path.write_bytes(without_nal_units(buf.getvalue(), sei, hevc=fmt == "hevc"))
+
+
+def nal_units(stream: bytes, hevc: bool = False) -> list[tuple[int, bytes]]:
+    """An Annex B stream's NAL units as (type, bytes with their start code), in order."""
+    marks = []
+    at = stream.find(b"\x00\x00\x01")
+    while at >= 0:
+        marks.append((at - 1 if at > 0 and stream[at - 1] == 0 else at, at + 3))
+        at = stream.find(b"\x00\x00\x01", at + 3)
+    units = []
+    for i, (start, body) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else len(stream)
+        if body < end:
+            kind = (stream[body] >> 1) & 0x3F if hevc else stream[body] & 0x1F
+            units.append((kind, stream[start:end]))
+    return units
+
+
+def without_nal_units(stream: bytes, kinds: Iterable[int], hevc: bool = False) -> bytes:
+    """An Annex B stream less its NAL units of the given types."""
+    drop = set(kinds)
+    return b"".join(unit for kind, unit in nal_units(stream, hevc) if kind not in drop)
 
 
 def decode_rgb(path: Path) -> list[np.ndarray]:
@@ -241,13 +287,13 @@ def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Pat
                      crfs: tuple[int, ...] = CRFS, gop: int = DEFAULT_GOP) -> list[RDPoint]:
     """x264/x265 (yuv420p) at several CRFs, with the same keyframe interval as vidcodec (``-g``,
     unless the reference sets its own, as x264-intra does; their own scene-cut keyframes stay on, as
-    ours do); rate from the .mp4 file size."""
+    ours do); rate from the elementary stream's size (:func:`encode_reference`)."""
     encoder, options = REFERENCES[codec]
     options = {"g": str(gop), **options}
     cropped = [even_crop(f) for f in ref]
     points = []
     for crf in crfs:
-        path = tmp / f"{codec}_{crf}.mp4"
+        path = tmp / f"{codec}_{crf}{reference_suffix(encoder)}"
         encode_reference(cropped, rate, encoder, {**options, "crf": str(crf)}, path)
         dec = decode_rgb(path)
         points.append(score(clip.name, codec, f"crf={crf} gop={options['g']}", cropped, dec, path.stat().st_size,
@@ -257,12 +303,15 @@ def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Pat
 
 def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
                 qualities: tuple[int, ...] = JPEG_QUALITIES) -> list[RDPoint]:
-    """OpenCV JPEG per frame (4:2:0) at several qualities; rate from the sum of file sizes."""
+    """OpenCV JPEG per frame (4:2:0, libjpeg) at several qualities, with Huffman tables optimised for
+    each picture (lossless: the same pixels, the tables' header and codes 2x smaller at low rates
+    than the standard tables' 623 bytes a picture); rate from the sum of file sizes."""
     points = []
     for q in qualities:
         size, dec = 0, []
         for f in ref:
-            _, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
+            _, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
+                                  [cv2.IMWRITE_JPEG_QUALITY, q, cv2.IMWRITE_JPEG_OPTIMIZE, 1])
             size += len(buf)
             dec.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
         points.append(score(clip.name, "jpeg", f"q={q}", ref, dec, size, rate))
@@ -356,7 +405,7 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
                 "psnr": p.psnr, "ms_ssim": p.ms_ssim,
             }
             if x264:
-                path = Path(d) / "x264.mp4"
+                path = Path(d) / "x264.h264"
                 encoder, options = REFERENCES["x264-medium"]
                 encode_reference(cropped, rate, encoder, {**options, "g": str(g), "b": f"{kbps:g}k"}, path)
                 q = score(clip.name, "x264-medium", f"b={kbps:g}k", cropped, decode_rgb(path), path.stat().st_size, rate)
