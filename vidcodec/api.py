@@ -604,7 +604,7 @@ def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: cont
 def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     """Header extensions of an encode: the audio track, the pixels' aspect ratio (when not square;
     a ratio past u16 terms is brought within them), the source's chroma subsampling (what a decode
-    writes by default), its colour primaries and transfer when it says both (what a decode tags)."""
+    writes by default), its colour primaries and transfer when it says either (what a decode tags)."""
     out = {}
     chroma = source.chroma_subsampling
     if chroma is not None:
