@@ -116,6 +116,35 @@ def test_a_resumed_run_is_the_run_that_was_not_stopped(data, tmp_path):
     assert _digest(tmp_path / "seed9") != _digest(whole)
 
 
+def test_a_skipped_step_draws_a_new_batch_and_a_resume_goes_on_from_the_draws(data, tmp_path, monkeypatch):
+    """A step whose loss is not finite is taken again with the next batch (the same batch and noise
+    would fail again), and the checkpoint remembers how many were drawn."""
+    import vidcodec.train.vaegan as tv
+
+    keys, real_seed, real_finite = [], tv._seed_step, tv._finite_everywhere
+    calls = []
+
+    def recording(gen, seed, rank, draw):
+        keys.append(draw)
+        real_seed(gen, seed, rank, draw)
+
+    def first_fails(loss, world):
+        calls.append(1)
+        return len(calls) != 1 and real_finite(loss, world)
+
+    monkeypatch.setattr(tv, "_seed_step", recording)
+    monkeypatch.setattr(tv, "_finite_everywhere", first_fails)
+    out = tmp_path / "skip"
+    train(_cfg(data, out, "--steps", "3", "--adv-weight", "0"), progress=False)
+    assert keys == [0, 1, 2, 3]  # the skipped draw 0, then steps 0-2 on draws 1-3
+    meta = json.loads((out / "last.json").read_text())
+    assert (meta["step"], meta["draws"]) == (3, 4)
+    assert (out / "log.csv").read_text().splitlines()[-1].split(",")[-1] == "1"  # one step skipped
+    keys.clear()
+    train(_cfg(data, out, "--steps", "5", "--adv-weight", "0", "--resume"), progress=False)
+    assert keys == [4, 5]
+
+
 def test_ctrl_c_inside_a_step_stops_after_it_and_the_resumed_run_is_the_whole_run(data, tmp_path, monkeypatch):
     """A real SIGINT while the discriminator takes its step (after the autoencoder has taken its own):
     the run finishes that step, saves it, and resuming it ends where a run never stopped ends."""

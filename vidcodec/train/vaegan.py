@@ -257,6 +257,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     model = VAEGAN(config)
     disc = PairDiscriminator(config.latent_channels, cfg.disc_channels) if cfg.adv_weight > 0 else None
     step, best = 0, math.inf
+    draws = 0  # batches drawn: the steps taken plus those skipped (a step whose loss was not finite)
     last = out / "last.safetensors"
     if cfg.init and not (last.exists()):
         init_from(model, Path(cfg.init), lambdas)
@@ -300,6 +301,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                                  f"({str(e).splitlines()[0]}...): resume with the run's own settings (--config "
                                  f"{out / 'last.toml'})") from None
         step, best = meta["step"], meta.get("best_val", math.inf)
+        draws = meta.get("draws", step)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
             if step >= cfg.steps:
@@ -350,7 +352,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     deadline = t0 + 60 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels once
-    batches = (prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2)), (cfg.seed, rank), step)
+    batches = (prefetched(sampler, cfg.batch, max(2, min(8, (os.cpu_count() or 2) // 2)), (cfg.seed, rank), draws)
                if device.type == "cuda" else None)
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc="train",
                disable=None if (progress and rank == 0) else True, dynamic_ncols=True)
@@ -364,7 +366,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     def run_meta(**extra) -> dict:
         """A checkpoint's metadata: the step, the model and the run's settings, the best validation loss."""
         return {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
-                "best_val": best, "train": asdict(cfg), **extra}
+                "best_val": best, "draws": draws, "train": asdict(cfg), **extra}
 
     def save_last(**extra) -> None:
         """The resume point: weights and moments (and the discriminator's), with the run's settings."""
@@ -413,7 +415,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         if batches is not None:
             # uint8 NHWC → float NCHW on the GPU: a quarter of the bytes to copy, and NHWC is channels-last.
             return next(batches).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        crops = sampler.fork(step_key(cfg.seed, rank, step)).batch(cfg.batch)
+        crops = sampler.fork(step_key(cfg.seed, rank, draws)).batch(cfg.batch)
         return torch.from_numpy(crops).to(device).contiguous(memory_format=torch.channels_last)
 
     if cfg.compile and step < cfg.steps:
@@ -433,10 +435,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         while step < cfg.steps:
             held.check()
             # Every random draw of a step (its crops, nested dropout, quantization noise) comes from
-            # the seed, the rank and the step's number: a resumed run takes the steps it would have
-            # taken, and each rank draws its own.
-            _seed_step(gen, cfg.seed, rank, step)
+            # the seed, the rank and the number of batches drawn so far (the step's number, plus one
+            # for each step skipped, which then draws anew rather than retrying the same batch): a
+            # resumed run takes the steps it would have taken, and each rank draws its own.
+            _seed_step(gen, cfg.seed, rank, draws)
             x = next_batch()
+            draws += 1
             keep = full
             if cfg.nested_dropout > 0 and config.level_channels:
                 trunc = torch.rand(cfg.batch, generator=gen) < cfg.nested_dropout
@@ -568,15 +572,16 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float, factor: float = 1.0) -> None:
         group["lr"] = lr * group.get("lr_scale", 1.0) * factor
 
 
-def step_key(seed: int, rank: int, step: int) -> tuple[int, int, int]:
-    """What a step's random draws are seeded with: the run's seed, the process's rank, the step."""
-    return (seed, rank, step)
+def step_key(seed: int, rank: int, draw: int) -> tuple[int, int, int]:
+    """What a step's random draws are seeded with: the run's seed, the process's rank, and the number
+    of batches drawn before it (its step's number, plus the steps skipped before it)."""
+    return (seed, rank, draw)
 
 
-def _seed_step(gen: torch.Generator, seed: int, rank: int, step: int) -> None:
-    """Seed torch's generators for ``step``: ``gen`` (nested dropout's draws) and the global one
-    (the quantization noise), both from :func:`step_key`."""
-    a, b = np.random.SeedSequence(step_key(seed, rank, step)).generate_state(2, dtype=np.uint64) >> np.uint64(1)
+def _seed_step(gen: torch.Generator, seed: int, rank: int, draw: int) -> None:
+    """Seed torch's generators for the ``draw``-th batch: ``gen`` (nested dropout's draws) and the
+    global one (the quantization noise), both from :func:`step_key`."""
+    a, b = np.random.SeedSequence(step_key(seed, rank, draw)).generate_state(2, dtype=np.uint64) >> np.uint64(1)
     torch.manual_seed(int(a))
     gen.manual_seed(int(b))
 
