@@ -977,8 +977,8 @@ class GvcReader:
     def _footer_index(self) -> KeyframeIndex | None:
         """Locate the index through the footer and validate both; None if absent or invalid."""
         raw = self._raw
-        size = raw.seek(0, os.SEEK_END) - self._base
-        if size < self.header_size + INDEX_HEADER_SIZE + FOOTER_SIZE:
+        size = self.size()
+        if size is None or size < self.header_size + INDEX_HEADER_SIZE + FOOTER_SIZE:
             return None
         raw.seek(self._base + size - FOOTER_SIZE)
         footer = _read_exactly(raw, FOOTER_SIZE)

@@ -405,8 +405,8 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
                 "psnr": p.psnr, "ms_ssim": p.ms_ssim,
             }
             if x264:
-                path = Path(d) / "x264.h264"
                 encoder, options = REFERENCES["x264-medium"]
+                path = Path(d) / f"x264{reference_suffix(encoder)}"
                 encode_reference(cropped, rate, encoder, {**options, "g": str(g), "b": f"{kbps:g}k"}, path)
                 q = score(clip.name, "x264-medium", f"b={kbps:g}k", cropped, decode_rgb(path), path.stat().st_size, rate)
                 row.update({"x264 kbps": q.kbps, "x264 psnr": q.psnr, "x264 ms_ssim": q.ms_ssim})

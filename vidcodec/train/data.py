@@ -52,6 +52,12 @@ def sample_video_frames(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
+def seeds(key: Sequence[int], count: int) -> list[int]:
+    """``count`` seeds (non-negative, under 2**63, as torch.manual_seed takes them) drawn from ``key``
+    (e.g. a run's seed and a step's number): what a training step seeds its generators with."""
+    return [int(s) >> 1 for s in np.random.SeedSequence(list(key)).generate_state(count, dtype=np.uint64)]
+
+
 class CropSampler:
     """Random square crops with random down-scaling and horizontal flips, from an in-memory pool."""
 

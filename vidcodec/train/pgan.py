@@ -42,7 +42,7 @@ from ..outputs import usual_mode
 from . import runlog
 from .checkpoint import atomic_save_file
 from .config import GanTrainConfig
-from .data import expand_sources, kind_of, load_image, no_media, readable
+from .data import expand_sources, kind_of, load_image, no_media, readable, seeds
 from .interrupts import Held
 from .losses import psnr, ssim
 
@@ -367,7 +367,7 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
             # every random draw of a step (its crops, z, the penalty's mix, a new scale's weights) is
             # seeded by the step's number: a resumed run takes the steps the whole run would have
             sampler.rng = np.random.default_rng([cfg.seed, step])
-            torch.manual_seed(int(np.random.SeedSequence([cfg.seed, step]).generate_state(1, dtype=np.uint64)[0] >> 1))
+            torch.manual_seed(seeds((cfg.seed, step), 1)[0])
             want, alpha = _schedule(cfg, step)
             while scales < want:
                 _grow(nets, cfg.depths[scales])

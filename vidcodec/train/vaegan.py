@@ -46,7 +46,7 @@ from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
 from . import checkpoint, plot, runlog
 from .cli_args import add_arguments, config_file, refuse_overwrite
 from .config import DEFAULT_LAMBDAS, TrainConfig
-from .data import CropSampler, load_pool
+from .data import CropSampler, load_pool, seeds
 from .interrupts import Held
 from .losses import bits_per_pixel, d_loss, distortion, g_loss, psnr
 from .saliency import weight_map
@@ -581,9 +581,9 @@ def step_key(seed: int, rank: int, draw: int) -> tuple[int, int, int]:
 def _seed_step(gen: torch.Generator, seed: int, rank: int, draw: int) -> None:
     """Seed torch's generators for the ``draw``-th batch: ``gen`` (nested dropout's draws) and the
     global one (the quantization noise), both from :func:`step_key`."""
-    a, b = np.random.SeedSequence(step_key(seed, rank, draw)).generate_state(2, dtype=np.uint64) >> np.uint64(1)
-    torch.manual_seed(int(a))
-    gen.manual_seed(int(b))
+    a, b = seeds(step_key(seed, rank, draw), 2)
+    torch.manual_seed(a)
+    gen.manual_seed(b)
 
 
 def prefetched(sampler: CropSampler, batch: int, workers: int, key: tuple[int, int], start: int = 0,
