@@ -88,6 +88,22 @@ def write_testsrc(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48)
     return path
 
 
+def ctrl_c_at_call(real, n: int):
+    """``real`` wrapped to send this process a real SIGINT (Ctrl-C) when called the ``n``-th time,
+    then to go on as ``real``: an interrupt landing at a chosen point inside a training step."""
+    import signal
+
+    calls = []
+
+    def wrapped(*a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **k)
+
+    return wrapped
+
+
 def tiny_stream(d: Path, frames: int, gop: int) -> dict:
     """A ``frames``-frame testsrc clip in ``d`` coded with the tiny model (quality 2, a keyframe at
     least every ``gop`` frames): its path, bytes, packets, header, keyframe packet numbers and

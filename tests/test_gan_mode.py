@@ -455,21 +455,13 @@ def test_train_gan_stopped_inside_a_step_and_resumed_is_the_whole_run(tmp_path, 
     """A real SIGINT between the discriminator's update and the generator's: the step is finished and
     saved, and the resumed run (its crops, z and penalty drawn by step number) ends bit for bit where
     the run never stopped ends, across the growth to the second scale."""
-    import os
-    import signal
+    from conftest import ctrl_c_at_call
 
     from vidcodec.train import pgan
 
     train(_tiny_cfg(tmp_path / "whole", val_every=1000), progress=False)
-    real, calls = pgan.reconstruction_loss, []
-
-    def ctrl_c_in_the_third_step(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*a, **k)
-
-    monkeypatch.setattr(pgan, "reconstruction_loss", ctrl_c_in_the_third_step)
+    real = pgan.reconstruction_loss
+    monkeypatch.setattr(pgan, "reconstruction_loss", ctrl_c_at_call(real, 3))  # in the third step
     run = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt):
         train(_tiny_cfg(run, val_every=1000), progress=False)

@@ -148,24 +148,17 @@ def test_a_skipped_step_draws_a_new_batch_and_a_resume_goes_on_from_the_draws(da
 def test_ctrl_c_inside_a_step_stops_after_it_and_the_resumed_run_is_the_whole_run(data, tmp_path, monkeypatch):
     """A real SIGINT while the discriminator takes its step (after the autoencoder has taken its own):
     the run finishes that step, saves it, and resuming it ends where a run never stopped ends."""
-    import os
     import signal
 
+    from conftest import ctrl_c_at_call
     from safetensors.torch import load_file
 
     import vidcodec.train.vaegan as tv
 
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     train(_cfg(data, whole, "--steps", "5"), progress=False)
-    real, calls = tv.d_loss, []
-
-    def ctrl_c_in_the_third_discriminator_step(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*a, **k)
-
-    monkeypatch.setattr(tv, "d_loss", ctrl_c_in_the_third_discriminator_step)
+    real = tv.d_loss
+    monkeypatch.setattr(tv, "d_loss", ctrl_c_at_call(real, 3))  # in the third discriminator step
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(data, stopped, "--steps", "5"), progress=False)
