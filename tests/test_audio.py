@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import av
 import numpy as np
 import pytest
@@ -75,6 +77,21 @@ def test_stdin_redirected_from_a_file_keeps_its_audio(clip, tmp_path, tiny_model
     with container.GvcReader(gvc) as r:
         carried = [p.payload[4:] for p in r if p.stream_index == container.AUDIO_STREAM]
     assert carried and carried == audio_packets(clip)[: len(carried)]
+
+
+def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip, tmp_path, tiny_model_dir):
+    # stdin=io.BytesIO(...) (the README's call): seekable with no file behind it, so its audio had been
+    # dropped as a pipe's; and media that start past the object's position 0 (an MP4 whose index is at
+    # its end, which FFmpeg seeks to) could not be opened at all
+    ref = tmp_path / "ref.gvc"
+    vidcodec.encode(clip, ref, model="vaegan-tiny", quality=2)
+    for prefix in (b"", b"garbage"):
+        buf = io.BytesIO(prefix + clip.read_bytes())
+        buf.seek(len(prefix))
+        gvc = tmp_path / f"m{len(prefix)}.gvc"
+        stats = vidcodec.encode("-", gvc, model="vaegan-tiny", quality=2, stdin=buf)
+        assert stats.frames == 20 and stats.audio_bytes > 0
+        assert gvc.read_bytes() == ref.read_bytes()
 
 
 def test_encode_stats_tell_video_from_audio(clip, tmp_path, tiny_model_dir, capsys):

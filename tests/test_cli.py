@@ -800,6 +800,29 @@ def test_progress_is_a_line_now_and_then_where_stderr_is_no_terminal(capsys, med
     assert isinstance(progress.bar(5, "encode", True), progress.tqdm) and progress.bar(5, "x", False).disable
 
 
+def test_progress_asked_for_by_a_library_call_shows_without_logging_set_up(capsys, monkeypatch):
+    """vidcodec.encode(..., progress=True) in a notebook or a service (stderr no terminal, logging not
+    configured): the lines go to stderr, where INFO log lines would have been dropped."""
+    import logging
+
+    from vidcodec import progress
+
+    bare = logging.getLogger("vidcodec-test-bare")  # no handlers, none above: a fresh interpreter's
+    monkeypatch.setattr(bare, "propagate", False)
+    monkeypatch.setattr(bare, "handlers", [])
+    monkeypatch.setattr(progress, "log", bare)
+    lines = progress.LogLines(4, "encode", "frame", every=0.0)
+    lines.update()
+    assert capsys.readouterr().err.startswith("vidcodec: encode: 1 of 4 frames (25 %), ")
+    bare.addHandler(logging.NullHandler())  # logging set up, at WARNING: still shown, on stderr
+    bare.setLevel(logging.WARNING)
+    lines.update()
+    assert "encode: 2 of 4 frames" in capsys.readouterr().err
+    bare.setLevel(logging.INFO)  # set up to show INFO: the log has it, not stderr
+    lines.update()
+    assert capsys.readouterr().err == ""
+
+
 def test_info_describes_the_audio_track(capsys, tmp_path, tiny_model_dir):
     import av
 
@@ -1336,6 +1359,47 @@ def test_api_arguments_take_numpy_numbers_and_refuse_what_cannot_be_read_or_writ
     for bad in (3, None, io.StringIO("text")):
         with pytest.raises(UsageError, match="read from a path or a binary file object"):
             api.frames(bad)  # at the call, before any frame is asked for
+
+
+def test_api_writers_without_flush_are_written_and_one_that_takes_nothing_is_an_error(media, tmp_path):
+    class Collect:  # write() and nothing else: it had passed the check, then failed on flush()
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def write(self, b) -> int:
+            self.data += b
+            return len(b)
+
+    class TakesHalf(io.RawIOBase):  # a raw writer: 0 for a 1-byte view, which had been asked for ever
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:
+            return len(b) // 2
+
+    ref = api.encode(media["clip"], tmp_path / "r.gvc", model="vaegan-tiny", max_frames=3)
+    out = Collect()
+    assert api.encode(media["clip"], out, model="vaegan-tiny", max_frames=3).bytes == ref.bytes
+    assert bytes(out.data) == (tmp_path / "r.gvc").read_bytes()
+    with pytest.raises(OSError, match="took none of 1 bytes"):
+        api.encode(media["clip"], TakesHalf(), model="vaegan-tiny", max_frames=3)
+
+
+def test_api_arguments_that_would_be_ignored_are_refused_at_the_call(media, tmp_path):
+    with pytest.raises(UsageError, match="stdin= is read when the input is '-'"):
+        api.encode(media["clip"], tmp_path / "a.gvc", model="vaegan-tiny", stdin=io.BytesIO(b"x"))
+    with pytest.raises(UsageError, match="stdout= is written when the output is '-'"):
+        api.decode(media["gvc"], tmp_path / "a.y4m", stdout=io.BytesIO())
+    assert not (tmp_path / "a.gvc").exists() and not (tmp_path / "a.y4m").exists()
+    with pytest.raises(UsageError, match="follow= needs a file path"):
+        api.frames(io.BytesIO(media["gvc"].read_bytes()), follow=True)  # at the call, not at next()
+
+
+def test_decoded_frames_say_their_time_in_seconds(media):
+    got = list(api.frames(media["gvc"]))
+    assert [f.time for f in got] == pytest.approx([i / 10 for i in range(FRAMES)])  # the 10 fps clip
+    assert all(f.time == float(f.pts * f.time_base) for f in got) and "time=0.1," in repr(got[1])
+    assert next(iter(api.frames(media["gvc"], start=0.5))).time == pytest.approx(0.5)
 
 
 def test_api_file_objects_paths_and_times_as_users_give_them(media, tmp_path):

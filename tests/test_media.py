@@ -608,13 +608,14 @@ def test_a_raw_format_that_cannot_be_is_a_usage_error_naming_it(args, message, t
         open_source(tmp_path / "f.rgb", raw=(64, 48, 25))
 
 
-def test_the_header_rate_is_the_nominal_one_when_the_average_is_within_a_thousandth_of_it():
+def test_the_header_rate_is_the_nominal_one_when_the_average_is_within_a_hundredth_of_it():
     from vidcodec.media import nominal_rate
 
     ntsc = Fraction(30000, 1001)
     # an MP4 of 30000/1001 fps whose durations average to this (data/videos/wannaworktogether.mp4)
     assert nominal_rate(Fraction(243090000, 8111111), ntsc) == ntsc
     assert nominal_rate(Fraction(25), Fraction(25)) == 25
+    assert nominal_rate(Fraction(2500, 83), Fraction(30)) == 30  # an edit list trimmed a frame of 250
     assert nominal_rate(Fraction(24), Fraction(25)) == 24  # variable rate: the average, as before
     assert nominal_rate(None, Fraction(25)) == 25 and nominal_rate(Fraction(25), None) == 25
     assert nominal_rate(None, None) is None

@@ -125,11 +125,19 @@ class DecodedFrame:
     index: int  # position in the decoded output (0 = the first frame yielded)
     key: bool
     concealed: bool = False  # lost to damage: a repeat of the previous frame (mid-grey when none)
+    time_base: Fraction | None = None  # seconds per pts unit: the stream's (header) time base
+
+    @property
+    def time(self) -> float | None:
+        """The frame's timestamp in seconds (``pts × time_base``, as PyAV's ``frame.time``); the stream's
+        clock may start anywhere (an MPEG-TS source's at 1.4 s): ``start=`` counts from its first frame."""
+        return None if self.time_base is None else float(self.pts * self.time_base)
 
     def __repr__(self) -> str:  # the picture's shape, not its pixels
         shape = "x".join(map(str, self.rgb.shape))
-        return (f"DecodedFrame(index={self.index}, pts={self.pts}, key={self.key}, concealed={self.concealed}, "
-                f"rgb=<{shape} {self.rgb.dtype}>)")
+        time = "" if self.time is None else f", time={self.time:.6g}"
+        return (f"DecodedFrame(index={self.index}, pts={self.pts}{time}, key={self.key}, "
+                f"concealed={self.concealed}, rgb=<{shape} {self.rgb.dtype}>)")
 
 
 def check_quality(quality: object, m: zoo.CodecModel) -> None:
@@ -246,8 +254,17 @@ def encode(
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
+    Returns :class:`EncodeStats` (frames, bytes, bpp, kbps...). ``src="-"`` reads ``stdin`` (a binary
+    file object; default ``sys.stdin.buffer``), ``dst="-"`` writes ``sys.stdout.buffer``; a file object
+    as ``dst`` needs ``write()`` (``flush()`` and ``seek()`` are used where it has them). ``model``: an
+    installed model's name (default :data:`vidcodec.codec.DEFAULT_MODEL`); ``overwrite``: replace
+    an existing ``dst`` (else :class:`~vidcodec.errors.OutputExistsError`); ``max_frames``: code at
+    most that many frames; ``progress``: a bar on a terminal, else a line every 10 s (to the
+    ``vidcodec`` logger, or to stderr when logging is not set up to show INFO). ``coder``: ``"ans"``
+    (the default) or ``"elias"`` (the seed's QSGD + Elias-gamma, ``latent_bits`` bits a value).
+
     ``gop``: a keyframe at least every ``gop`` frames (and at scene cuts); by default
-    :data:`DEFAULT_GOP` (250, x264's; with ``bitrate`` too), 32 with ``mode="gan"``.
+    :data:`vidcodec.codec.DEFAULT_GOP` (250, x264's; with ``bitrate`` too), 32 with ``mode="gan"``.
     ``backend`` runs the transforms with ONNX Runtime (``"ort"``; ``"int8"``: the analysis with 8-bit
     convolutions, see :mod:`vidcodec.int8`) or torch (``"torch"``; ``"bf16"``: in bfloat16); the default
     ``"auto"`` is ``"bf16"`` on a CPU with AMX and no CUDA (unless the input is known to have fewer than
@@ -323,6 +340,9 @@ def encode(
         raise UsageError(f"model must be an installed model's name (got {model!r})")
     if stdin is not None:
         stdin = _binary_input(stdin)
+        if str(src) != "-":
+            raise UsageError(f"stdin= is read when the input is '-'; the input here is {src}: give '-' to read "
+                             f"stdin=, or leave stdin= out")
     if str(src) == "-" and stdin is None:
         stdin = container.std_bytes("stdin")
     if stop is not None and not callable(getattr(stop, "is_set", None)):
@@ -396,7 +416,7 @@ def encode(
     if bufsize is not None and bitrate is None:
         raise UsageError("--bufsize is the rate control's buffer: it needs --bitrate")
     if max_frames is not None and max_frames < 1:
-        raise UsageError(f"--frames must be at least 1 (got {max_frames})")
+        raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
     if max_frames is not None:
         max_frames = min(max_frames, sys.maxsize)  # any more is "all of them" (islice's limit)
     start = _seconds(start)
@@ -978,7 +998,7 @@ def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecMod
 
 
 def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,
-            height: int) -> Iterator[DecodedFrame | media.AudioPacket]:
+            height: int, time_base: Fraction | None = None) -> Iterator[DecodedFrame | media.AudioPacket]:
     """DecodedFrames of the parsed frames (see :class:`Renderer`); audio packets pass through.
 
     Frames are synthesized ahead, ``m.frame_lanes`` at a time (:func:`synthesized`); concealment, which
@@ -991,7 +1011,7 @@ def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, 
                 yield p
                 continue
             rgb = render(p, picture)
-            yield DecodedFrame(rgb.copy() if p.concealed else rgb, p.pts, index, p.key, p.concealed)
+            yield DecodedFrame(rgb.copy() if p.concealed else rgb, p.pts, index, p.key, p.concealed, time_base)
             index += 1
 
 
@@ -1234,7 +1254,8 @@ def frames(
     ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
     decoding and discarding on a pipe; one past the last frame yields nothing (and logs a
     warning). ``follow``: ``src`` is a path of a file still being written,
-    read to its end as :mod:`vidcodec.follow` describes. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` or ``"auto"`` (the last two decode as ``"ort"``); the
+    read to its end as :mod:`vidcodec.follow` describes: at its end the decode waits for more until
+    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` or ``"auto"`` (the last two decode as ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a
@@ -1248,6 +1269,8 @@ def frames(
     src = _as_path(src)
     if not isinstance(src, (str, Path)):
         container.check_source(src)
+    if follow and (not isinstance(src, (str, Path)) or str(src) == "-"):
+        raise UsageError("follow= needs a file path (a pipe or a file object is read as it arrives already)")
     return FrameIterator(_frames_of(src, first, start, backend, follow, follow_timeout, workers))
 
 
@@ -1337,7 +1360,8 @@ def _frames(
             on_header(_with_frame_count(reader, follow), track)
         # Threads: parsing + entropy decoding, the synthesis network (m.frame_lanes frames at once), the consumer.
         hdr = reader.header
-        rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height)))
+        rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height,
+                                                                  Fraction(*hdr.time_base))))
         yield from rendered
 
 
@@ -1474,6 +1498,11 @@ def decode(
     or to an image sequence named as FFmpeg names one (``"frames/%04d.png"``; .png, .bmp, .ppm, .tif):
     one file a frame, numbered from 1, the decoded RGB exactly (``pix_fmt`` does not apply).
 
+    Returns :class:`DecodeStats`. ``src``: a path, ``"-"`` for stdin, or a binary file object.
+    ``stdout``: where ``dst="-"`` writes (default ``sys.stdout.buffer``). ``overwrite``: replace an
+    existing ``dst``; ``progress``: as for :func:`encode`; ``follow_timeout``: with ``follow``, the
+    seconds a file may stop growing before the decode ends (see :func:`frames`).
+
     Audio the stream carries is muxed back into mp4/mkv/mov untouched (``audio=False`` drops it; y4m
     cannot hold it).
 
@@ -1493,7 +1522,7 @@ def decode(
     media.check_pix_fmt(pix_fmt)
     max_frames = _whole("max_frames", max_frames)
     if max_frames is not None and max_frames < 1:
-        raise UsageError(f"--frames must be at least 1 (got {max_frames})")
+        raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
     first = _seconds(start)
     duration = _duration(duration)
     if not isinstance(dst, (str, Path)):
@@ -1503,6 +1532,9 @@ def decode(
     # one picture (thumb.png with --frames 1), or an image sequence: the decoder's RGB, no pix_fmt, no audio
     one_picture = max_frames == 1 and media.picture_path(dst)
     images = one_picture or media.image_output(dst)  # (open_sink refuses a pix_fmt for them)
+    if str(dst) != "-" and stdout is not None:
+        raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}: give '-' to "
+                         f"write to stdout=, or leave stdout= out")
     if str(dst) == "-":
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")

@@ -9,6 +9,7 @@ at any point is a valid prefix.
 from __future__ import annotations
 
 import enum
+import errno
 import io
 import logging
 import os
@@ -1236,6 +1237,12 @@ class GvcWriter:
         """Bytes written so far (the offset the next packet will have)."""
         return self._offset
 
+    def _flush(self) -> None:
+        """Flush the output, if it buffers (a file object with no flush() writes as it is called)."""
+        flush = getattr(self._out, "flush", None)
+        if callable(flush):
+            flush()
+
     def _emit(self, *parts: bytes) -> None:
         """Write parts fully and flush; any failure marks the stream broken (no index is written after)."""
         try:
@@ -1245,9 +1252,12 @@ class GvcWriter:
                     written = self._out.write(view)
                     if written is None:  # file objects that report no count write everything
                         break
+                    if written <= 0:  # a raw writer that takes nothing would be asked for ever
+                        raise OSError(errno.EIO, f"the output took none of {len(view)} bytes (its write() "
+                                                 f"returned {written})")
                     view = view[written:]
                 self._offset += len(part)
-            self._out.flush()
+            self._flush()
         except BaseException:
             self._broken = True
             raise
@@ -1326,7 +1336,7 @@ class GvcWriter:
             self._out.seek(self._start)
             self._out.write(data)
             self._out.seek(end)
-            self._out.flush()
+            self._flush()
         except OSError as err:
             logger.warning("could not write the frame count (%d) into the stream header: %s", self._frames, err)
 

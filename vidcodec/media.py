@@ -251,10 +251,12 @@ def _audio_track(path: str | BinaryIO, index: int, timeout: float = NETWORK_TIME
 def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:
     """A video stream's frame rate as the header records it: the demuxer's average rate, unless the
     rate it guesses from the stream's timing (FFmpeg's ``av_guess_frame_rate``, what ``ffmpeg`` gives
-    its outputs) is within 0.1 % of it. An MP4 of 30000/1001 fps often averages 243090000/8111111 from
-    its durations; the nominal rate keeps y4m headers readable and lets 12.0+ packet headers count
-    frames (a whole 3003 units a frame in a 1/90000 time base: `container.pts_step`)."""
-    if average and guessed and abs(guessed / average - 1) < Fraction(1, 1000):
+    its outputs) is within 1 % of it. An MP4 of 30000/1001 fps often averages 243090000/8111111 from
+    its durations, and one whose edit list trims a frame of 250 averages 2500/83 at 30 fps (0.4 %
+    off); the nominal rate keeps y4m headers readable and right (ffmpeg writes 30:1 there) and lets
+    12.0+ packet headers count frames (a whole 3003 units a frame in a 1/90000 time base:
+    `container.pts_step`). A variable rate further from it keeps its average."""
+    if average and guessed and abs(guessed / average - 1) < Fraction(1, 100):
         return guessed
     return average or guessed or None
 
@@ -689,8 +691,10 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
     if not head:
         raise InputError("stdin is empty; pipe a video into it or give a path")
     if _seekable(stdin):
-        stdin.seek(-len(head), os.SEEK_CUR)
-        return av.open(stdin), None
+        start = stdin.seek(-len(head), os.SEEK_CUR)
+        # FFmpeg seeks to offsets from the media's start: one that starts further in is read through a
+        # reader that counts from there
+        return av.open(_Borrowed(stdin, start) if start else stdin), None
     if _is_streamable(head):
         return av.open(_PrefixedReader(head, stdin)), None
     spool = tempfile.TemporaryFile(prefix="vidcodec-stdin-")  # noqa: SIM115 - VideoSource closes it
@@ -744,6 +748,57 @@ class _ReopenedSpool(io.RawIOBase):
         if not self.closed:
             os.close(self._fd)
         super().close()
+
+
+class _Borrowed(io.RawIOBase):
+    """A second reader over a seekable file object that another reader (the video's demuxer) also
+    reads: its own position, counted from ``base``; each read puts the object's position back, so
+    the other reader, which runs only before or after it, never sees it move."""
+
+    def __init__(self, f: BinaryIO, base: int) -> None:
+        self._f, self._base, self._pos = f, base, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        keep = self._f.tell()
+        try:
+            self._f.seek(self._base + self._pos)
+            data = self._f.read(len(buf))
+        finally:
+            self._f.seek(keep)
+        n = len(data)
+        buf[:n] = data
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        else:
+            keep = self._f.tell()
+            try:
+                self._pos = self._f.seek(0, io.SEEK_END) - self._base + offset
+            finally:
+                self._f.seek(keep)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def _position(f: BinaryIO) -> int | None:
+    """``f``'s position if it can seek, else None."""
+    try:
+        return f.tell() if f.seekable() else None
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -954,7 +1009,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     ``start`` (seconds): begin at the first frame that far after the first one, as FFmpeg's input
     ``-ss`` does (a seek where the input allows it; a pipe is decoded up to it).
     """
-    spool = None
+    spool = base = None
     seekable = str(src) != "-"
     live = False  # a live network input (set when a URL is opened)
     if raw is not None and not isinstance(raw, RawFormat):
@@ -982,6 +1037,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         name = "<stdin>"
         try:
             stream_in = stdin if stdin is not None else sys.stdin.buffer
+            base = _position(stream_in)  # where a seekable stdin's media starts, for the audio's second reader
             container, spool = _open_stdin(stream_in)
             seekable = spool is not None or _seekable(stream_in)
         except av.FFmpegError as exc:
@@ -1044,6 +1100,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             audio_from = _ReopenedSpool(spool)
         elif (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, opened once more
             audio_from = again
+        elif seekable and base is not None:  # an in-memory or other seekable file object: read it twice
+            audio_from = _Borrowed(stream_in, base)
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only (give the "
                         "file by name, or as `< file`, to keep it; --no-audio says you want none)")

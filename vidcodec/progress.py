@@ -3,7 +3,8 @@
 tqdm draws its bar only where stderr is a terminal; redirected (``2>log``, ``nohup``, a CI job, a
 service) it would either stay silent until the end or fill the log with carriage returns. There
 :func:`bar` logs one line every :data:`LOG_EVERY_S` seconds instead (``vidcodec: encode: 250 of 900
-frames (28 %), 22.4 fps``), as the training commands do.
+frames (28 %), 22.4 fps``), as the training commands do; to stderr itself when logging is not set
+up to show it (a library call that asked for progress in a notebook or a service).
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ class LogLines:
             self.last = now
             done = f"{self.n} of {self.total} {self.unit}s ({100 * self.n / self.total:.0f} %)" if self.total \
                 else f"{self.n} {self.unit}s"
-            log.info("%s: %s, %.1f fps", self.desc, done, self.n / max(now - self.start, 1e-9))
+            line = f"{self.desc}: {done}, {self.n / max(now - self.start, 1e-9):.1f} fps"
+            if log.hasHandlers() and log.isEnabledFor(logging.INFO):
+                log.info("%s", line)
+            else:  # a library call that asked for progress, with logging not set up to show it
+                print(f"vidcodec: {line}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass
