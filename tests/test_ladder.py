@@ -69,6 +69,43 @@ def test_model_card_carries_the_ladder_and_default(ladder, tmp_path, capsys):
     assert not (tmp_path / "w").exists()  # nothing written
 
 
+def test_packaging_over_other_weights_keeps_them_and_a_run_folder_is_no_model_folder(ladder, tmp_path, capsys,
+                                                                                        monkeypatch):
+    import json
+
+    from vidcodec.errors import ModelNotFoundError, UsageError
+    from vidcodec.train.package import main
+
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / "tiny-ladder.safetensors").write_bytes(b"earlier weights")  # streams made with them name this hash
+    (w / "tiny-ladder.json").write_text(json.dumps({"name": "tiny-ladder"}))
+    earlier = zoo.file_sha256(w / "tiny-ladder.safetensors")
+    package(_BEST[0], w)
+    assert (w / f"tiny-ladder@{earlier[:12]}.safetensors").read_bytes() == b"earlier weights"
+    assert json.loads((w / f"tiny-ladder@{earlier[:12]}.json").read_text())["name"] == "tiny-ladder"
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(w))
+    assert zoo.find("tiny-ladder", earlier).weights.name == f"tiny-ladder@{earlier[:12]}.safetensors"
+    assert zoo.find("tiny-ladder").weights == w / "tiny-ladder.safetensors"
+    package(_BEST[0], w)  # the same weights again: nothing more kept
+    assert len(list(w.glob("*.safetensors"))) == 2
+    # outputs that are not folders: said, nothing made
+    with pytest.raises(UsageError, match="give the folder to write into"):
+        package(_BEST[0], tmp_path / "m.safetensors")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UsageError, match="is a file; give the folder"):
+        package(_BEST[0], tmp_path / "f")
+    with pytest.raises(SystemExit) as e:  # one line, not an OSError's traceback
+        main([str(_BEST[0]), "/proc/no/such"])
+    assert e.value.code == 1 and "cannot write the model into /proc/no/such" in capsys.readouterr().err
+    # a training run's folder on the path: its checkpoints are not models, and asking for one says so
+    run = _BEST[0].parent
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(run))
+    assert not [m for m in zoo.installed() if m.weights.parent == run]
+    with pytest.raises(ModelNotFoundError, match="best.safetensors is a training checkpoint, not a packaged model"):
+        zoo.find("best")
+
+
 @pytest.mark.parametrize("coder", ["ans", "elias"])
 @pytest.mark.parametrize("level", [0, 1, 2])
 def test_only_the_levels_prefix_is_coded(ladder, coder, level):

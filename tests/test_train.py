@@ -79,11 +79,42 @@ def test_same_seed_same_run_and_artifacts(data, tmp_path):
     assert meta["step"] == 4 and len(meta["val"]["bpp"]) == 3
 
 
+def test_a_batch_smaller_than_the_ladder_trains_every_level_in_turn(data, tmp_path):
+    # batch 2, three levels: sample i had trained level i for ever, the third level's gains and
+    # density never moved, and the package shipped them untrained
+    from safetensors.numpy import load_file
+
+    def gains(step: int) -> np.ndarray:
+        return next(v for k, v in load_file(tmp_path / f"s{step}.safetensors").items() if k.endswith("log_gain"))
+
+    out = tmp_path / "b"
+    flags = ("--batch", "2", "--adv-weight", "0", "--saliency-floor", "0")
+    for steps in (1, 3):
+        train(_cfg(data, out, "--steps", str(steps), *flags, *(["--resume"] if steps > 1 else [])), progress=False)
+        (tmp_path / f"s{steps}.safetensors").write_bytes((out / "last.safetensors").read_bytes())
+    first, later = gains(1), gains(3)
+    assert first.shape[0] == 3 and np.all(np.abs(later - first).max(axis=tuple(range(1, first.ndim))) > 0)
+
+
+def test_clip_0_trains_without_clipping(data, tmp_path):
+    from safetensors.numpy import load_file
+
+    out, flags = tmp_path / "c", ("--clip", "0", "--adv-weight", "0", "--saliency-floor", "0")
+    train(_cfg(data, out, "--steps", "1", *flags), progress=False)
+    first = load_file(out / "last.safetensors")
+    train(_cfg(data, out, "--steps", "3", "--resume", *flags), progress=False)
+    later = load_file(out / "last.safetensors")
+    moved = [k for k in first if k.startswith("model.") and not np.array_equal(first[k], later[k])]
+    assert len(moved) > len([k for k in first if k.startswith("model.")]) // 2  # gradients clipped to 0 froze all
+
+
 def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
     out = tmp_path / "r"
     train(_cfg(data, out, "--steps", "3", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
     with pytest.raises(UsageError, match="--resume"):
         _cfg(data, out, "--steps", "5")
+    with pytest.raises(UsageError, match="holds no run to resume"):  # had started a new run from step 0
+        _cfg(data, tmp_path / "typo", "--steps", "5", "--resume")
     train(_cfg(data, out, "--steps", "5", "--resume", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
     assert json.loads((out / "last.json").read_text())["step"] == 5
     rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
@@ -307,8 +338,8 @@ def test_an_interrupted_run_keeps_a_checkpoint_that_resumes(data, tmp_path, monk
     monkeypatch.setattr(tv, "bits_per_pixel", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(data, out, "--steps", "50", *fast), progress=False)
-    meta = json.loads((out / "last.json").read_text())
-    assert meta["step"] == 3 and meta["interrupted"]
+    meta = json.loads((out / "last.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert meta["step"] == 3 and meta["interrupted"] and meta["best_val"] is None  # no validation yet
     monkeypatch.setattr(tv, "bits_per_pixel", real)
     train(_cfg(data, out, "--steps", "5", "--resume", *fast), progress=False)
     assert json.loads((out / "last.json").read_text())["step"] == 5
@@ -366,6 +397,16 @@ def test_config_toml_round_trip_and_errors(tmp_path):
         TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[4]).check()
     with pytest.raises(UsageError, match="non-decreasing"):
         TrainConfig(data=["x"], lambdas=[1.0, 2.0], level_channels=[8, 4]).check()
+    # --latent-channels or --lambdas alone: the default ladder is what does not fit, and it says so
+    with pytest.raises(UsageError, match=r"at most --latent-channels \(8\): the ladder \[8, 12, .*no value"):
+        TrainConfig(data=["x"], latent_channels=8).check()
+    with pytest.raises(UsageError, match=r"\(2 lambdas\), the ladder \[8, .* has 8; give --level-channels"):
+        TrainConfig(data=["x"], lambdas=[1.0, 2.0]).check()
+    with pytest.raises(UsageError, match="--crop must be a multiple of 16 \\(got 60\\)"):
+        TrainConfig(data=["x"], crop=60).check()
+    with pytest.raises(UsageError, match="val_size \\(the config file's"):  # no --val-size flag to name
+        TrainConfig(data=["x"], val_size=60).check()
+    assert TrainConfig(data=["x"], clip=0.0).check().clip == 0  # 0: no clipping (it had frozen the weights)
 
 
 @pytest.mark.parametrize(("setting", "message"), [
@@ -451,11 +492,23 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
         train(_cfg(one, tmp_path / "o3"), progress=False)
     (one / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
     (one / "broken.mp4").write_bytes((data / "clip.mp4").read_bytes()[:300])
-    from vidcodec.train.data import load_pool
+    import av
 
+    from vidcodec.train.data import load_pool, readable
+
+    with av.open(str(one / "tone.mp4"), "w") as out:  # audio only: a video file with no video stream
+        a = out.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        for packet in (*a.encode(frame), *a.encode(None)):
+            out.mux(packet)
     photos, frames, used = load_pool([one, data], set(), 4)
     assert len(frames) == 4  # the good clip's
     assert len(photos) == 7 and "broken.png" in caplog.text and "broken.mp4" in caplog.text
+    assert "skipping" in caplog.text and "tone.mp4 has no video stream" in caplog.text  # not an IndexError
+    from vidcodec.train.pgan import _video_frames
+
+    assert readable(one / "tone.mp4", lambda p: _video_frames(p, 4)) is None  # train-gan's reader too
     assert not any("broken" in u for u in used)
     caplog.clear()
     with caplog.at_level("WARNING", logger="vidcodec"):  # a held-out name given as a file: said so

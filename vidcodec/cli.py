@@ -896,11 +896,24 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_install_folder(folder: Path) -> None:
+    """UsageError unless ``folder`` is, or can be made as, a writable folder (``--install``)."""
+    there = folder
+    while not there.exists() and there.parent != there:
+        there = there.parent
+    if not there.is_dir():
+        raise UsageError(f"--install {folder}: {there} is a file; give a folder to install the generator into")
+    if not os.access(there, os.W_OK | os.X_OK):
+        raise UsageError(f"--install {folder}: {there} is not writable; give a folder you can write to")
+
+
 def _cmd_train_gan(a: argparse.Namespace) -> int:
     from .train import pgan  # torch loads here
     from .train.cli_args import gan_config_from_args
 
     cfg = gan_config_from_args(a)
+    if a.install:  # said before the training, not after it
+        _check_install_folder(Path(a.install))
     best = pgan.train(cfg, progress=not a.quiet, resume=a.resume)
     if not a.quiet:
         print(f"best checkpoint: {best}", file=sys.stderr)

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -82,17 +82,32 @@ class ModelInfo:
     meta: dict = field(repr=False, compare=False, hash=False)
 
 
-def installed() -> list[ModelInfo]:
-    """Every model found on the search path (a name may appear with several hashes)."""
-    found = []
+def _is_checkpoint(meta: dict) -> bool:
+    """Whether a .json beside a .safetensors describes a training run's checkpoint (``last``, ``best``,
+    ``disc``: a step, no model name), which is not a model until it is packaged."""
+    return "step" in meta and "name" not in meta
+
+
+def _cards() -> Iterator[tuple[Path, dict]]:
+    """(weights file, its .json) for every weights file with a readable card on the search path."""
     for folder in search_path():
         for meta_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             weights = meta_path.with_suffix(".safetensors")
             if not weights.exists():
                 continue
-            meta = json.loads(meta_path.read_text())
-            found.append(ModelInfo(meta.get("name", meta_path.stem), _cached_hash(weights), weights, meta))
-    return found
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                _warn_once(f"{meta_path}: not a model card (unreadable JSON); skipped")
+                continue
+            if isinstance(meta, dict):
+                yield weights, meta
+
+
+def installed() -> list[ModelInfo]:
+    """Every model found on the search path (a name may appear with several hashes)."""
+    return [ModelInfo(meta.get("name", weights.stem), _cached_hash(weights), weights, meta)
+            for weights, meta in _cards() if not _is_checkpoint(meta)]
 
 
 @lru_cache(maxsize=64)
@@ -133,6 +148,11 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
         return chosen
     have = ", ".join(f"{m.name}@{m.sha256[:12]}" for m in models) or "none"
     wanted = shown(f"{name}@{sha256[:12]}" if sha256 else name)
+    run = [w for w, meta in _cards() if _is_checkpoint(meta) and w.stem == name]
+    if run:
+        raise ModelNotFoundError(
+            f"{run[0]} is a training checkpoint, not a packaged model: package it with `python -m "
+            f"vidcodec.train.package {run[0]} DIR --name NAME` and put DIR in VIDCODEC_MODEL_PATH")
     raise ModelNotFoundError(
         f"model {wanted} is not installed (installed: {have}). Install the vidcodec version that "
         f"ships it, or put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."

@@ -54,11 +54,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nested-dropout", type=float,
                    help=f"probability of training a sample on a random channel prefix (default {d.nested_dropout})")
     g = p.add_argument_group("optimisation")
-    for name, typ in (("steps", int), ("batch", int), ("crop", int), ("lr", float), ("warmup", int), ("density-lr-scale", float),
-                      ("clip", float), ("seed", int), ("threads", int), ("frames-per-video", int),
-                      ("val-every", int), ("val-crops", int), ("val-every-nth", int), ("log-every", int),
-                      ("disc-lr", float), ("disc-channels", int)):
-        g.add_argument(f"--{name}", type=typ, help=f"default {getattr(d, name.replace('-', '_'))}")
+    for name, typ, what in (
+            ("steps", int, "training steps in all (a resumed run goes on to this step)"),
+            ("batch", int, ("crops a step (per process under torchrun); sample i trains level i mod L, in turn "
+                            "when the batch is not a multiple of the L levels")),
+            ("crop", int, "side of the square training crops, a multiple of 16"),
+            ("lr", float, "the autoencoder's learning rate (Adam)"),
+            ("warmup", int, "steps over which the learning rate rises from 0 (a fresh optimizer's first moves)"),
+            ("density-lr-scale", float, "the entropy models' and gains' learning rate, as a multiple of --lr"),
+            ("clip", float, "clip each step's gradient to this norm (autoencoder and discriminator); 0 = no clipping"),
+            ("seed", int, "seed of every random draw: the same seed and data give the same run"),
+            ("threads", int, "torch threads (on a shared or 2-core CPU, 1 can be faster)"),
+            ("frames-per-video", int, "frames sampled from each video, spread over it"),
+            ("val-every", int, "validate (and save best.safetensors when it improves) every N steps"),
+            ("val-crops", int, "validation crops, from the held-out files"),
+            ("val-every-nth", int, "hold out every Nth file for validation"),
+            ("log-every", int, "a line in log.csv (and the log) every N steps"),
+            ("disc-lr", float, "the discriminator's learning rate"),
+            ("disc-channels", int, "the discriminator's width")):
+        g.add_argument(f"--{name}", type=typ, help=f"{what} (default {getattr(d, name.replace('-', '_'))})")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto (CUDA when available)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile each step's forward pass and losses: fused kernels, for GPUs, where a "
@@ -141,6 +155,10 @@ def refuse_overwrite(a: argparse.Namespace, out: str) -> None:
     """A new run (no ``--resume``) must not start over the one in ``out``."""
     if not a.resume and Path(out, "last.safetensors").exists():
         raise UsageError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
+    if a.resume and not Path(out, "last.safetensors").exists():
+        where = "" if Path(out).is_absolute() else f" (a relative --out is taken from the current folder, {Path.cwd()})"
+        raise UsageError(f"--resume: {out} holds no run to resume (no last.safetensors){where}; check --out, or "
+                         f"leave --resume out to start a new run")
 
 
 def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:

@@ -120,12 +120,16 @@ class TrainConfig(TomlConfig):
         check_name(self.name)
         if self.distortion not in DISTORTIONS:
             raise UsageError(f"--distortion must be one of {', '.join(DISTORTIONS)}")
+        ladder = f"the ladder {self.level_channels}"  # the default one, when the user gave none
+        fix = ("; give --level-channels with one count per level, or --level-channels with no value to code "
+               "every channel at every level")
         if self.level_channels and len(self.level_channels) != len(self.lambdas):
             raise UsageError(f"--level-channels needs one count per level ({len(self.lambdas)} lambdas), "
-                             f"got {len(self.level_channels)}")
+                             f"{ladder} has {len(self.level_channels)}{fix}")
         if self.level_channels and (max(self.level_channels) > self.latent_channels
                                     or self.level_channels != sorted(self.level_channels)):
-            raise UsageError("--level-channels must be non-decreasing and at most --latent-channels")
+            raise UsageError(f"--level-channels must be non-decreasing and at most --latent-channels "
+                             f"({self.latent_channels}): {ladder} is not{fix}")
         if self.dec_last_channels < 0:
             raise UsageError("--dec-last-channels must be >= 1 (or 0 for --dec-channels)")
         if not 0 <= self.nested_dropout <= 1:
@@ -134,8 +138,11 @@ class TrainConfig(TomlConfig):
             raise UsageError("--saliency-floor must be in [0, 1] (0 disables saliency weighting)")
         if self.adv_weight < 0:
             raise UsageError("--adv-weight must be >= 0 (0 disables the adversarial term)")
-        if self.crop % 16 or self.val_size % 16:
-            raise UsageError("--crop and --val-size must be multiples of 16")
+        if self.crop % 16:
+            raise UsageError(f"--crop must be a multiple of 16 (got {self.crop})")
+        if self.val_size % 16:
+            raise UsageError(f"val_size (the config file's validation crop side) must be a multiple of 16 "
+                             f"(got {self.val_size})")
         _at_least(1, crop=self.crop, val_size=self.val_size, batch=self.batch, enc_channels=self.enc_channels,
                   dec_channels=self.dec_channels, latent_channels=self.latent_channels,
                   disc_channels=self.disc_channels, threads=self.threads, frames_per_video=self.frames_per_video,

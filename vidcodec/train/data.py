@@ -37,7 +37,7 @@ def sample_video_frames(path: Path, count: int) -> list[np.ndarray]:
     import av
 
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container, path)
         total = stream.frames or 0
         if total <= 0:  # unknown: count by decoding once
             total = sum(1 for _ in container.decode(stream))
@@ -50,6 +50,14 @@ def sample_video_frames(path: Path, count: int) -> list[np.ndarray]:
             if len(frames) >= count:
                 break
     return frames
+
+
+def video_stream(container, path: Path):
+    """The container's first video stream; ValueError (a file the data loader skips, with a warning)
+    when it has none, as an audio-only .mp4 or .m4a."""
+    if not container.streams.video:
+        raise ValueError(f"{path.name} has no video stream")
+    return container.streams.video[0]
 
 
 def seeds(key: Sequence[int], count: int) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from ..models.layers import FactorizedDensity
 from ..models.zoo import file_sha256
 from ..outputs import usual_mode
 from . import checkpoint
+
+log = logging.getLogger("vidcodec")
 
 # Temporal residual tables: row 0 is unused (a channel with selector 0 sends no symbols).
 DELTA_SCALES = np.concatenate([[0.05], 0.05 * 2.0 ** (np.arange(1, 15) * 0.6)])
@@ -66,6 +69,11 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
         config.name = name
     if default_quality is not None and not 1 <= default_quality <= config.levels:
         raise UsageError(f"--default-quality must be in 1..{config.levels}, this model's levels (got {default_quality})")
+    if out_dir.suffix in (".safetensors", ".json"):
+        raise UsageError(f"{out_dir}: give the folder to write into; the files are named after the model "
+                         f"({config.name}.safetensors and .json; --name sets it)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file; give the folder to write the model into")
     model.eval()
     tensors: dict[str, np.ndarray] = {}
     for prefix, module in (("analysis", model.analysis), ("synthesis", model.synthesis)):
@@ -80,6 +88,7 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
     tmp = weights.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"name": config.name})
     usual_mode(tmp)
+    keep_earlier(weights, file_sha256(tmp))
     os.replace(tmp, weights)
     card = {
         "name": config.name,
@@ -94,6 +103,21 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
     return weights
 
 
+def keep_earlier(weights: Path, new_sha256: str) -> None:
+    """Other weights under the same name become ``NAME@HASH12`` (.safetensors and .json) beside it, as
+    the shipped models' earlier weights are kept: streams name their model by hash, and those made
+    with the earlier weights still decode."""
+    card = weights.with_suffix(".json")
+    if not weights.exists() or file_sha256(weights) == new_sha256:
+        return
+    old = file_sha256(weights)
+    kept = weights.with_name(f"{weights.stem}@{old[:12]}.safetensors")
+    os.replace(weights, kept)
+    if card.exists():
+        os.replace(card, kept.with_suffix(".json"))
+    log.warning("kept the earlier %s as %s, so that its streams still decode", weights.name, kept.name)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m vidcodec.train.package", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,10 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name")
     p.add_argument("--default-quality", type=int, help="the level `vidcodec encode` uses without --quality")
     a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         print(package(a.checkpoint, a.out_dir, a.name, default_quality=a.default_quality))
     except VidcodecError as e:
         p.exit(e.exit_code, f"{p.prog}: error: {e}\n")
+    except OSError as e:  # a folder that cannot be made or written
+        p.exit(1, f"{p.prog}: error: cannot write the model into {a.out_dir}: {e.strerror or e}\n")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import csv
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from ..outputs import usual_mode
 from . import runlog
 from .checkpoint import atomic_save_file
 from .config import GanTrainConfig
-from .data import expand_sources, kind_of, load_image, no_media, readable, seeds
+from .data import expand_sources, kind_of, load_image, no_media, readable, seeds, video_stream
 from .interrupts import Held
 from .losses import psnr, ssim
 
@@ -66,7 +67,7 @@ def _video_frames(path: Path, cap: int) -> list[np.ndarray]:
     total = -1  # not known yet
     for _ in range(2):
         with av.open(str(path)) as c:
-            stream = c.streams.video[0]
+            stream = video_stream(c, path)
             if total < 0:
                 total = stream.frames or 0
             picks, frames, n = _picks(total, cap), [], 0
@@ -303,9 +304,15 @@ def export_generator(ckpt: Path, out: Path, which: str = "g") -> Path:
     card = {**meta["card"], "generator": "moving average" if which == "ema" else "trained"}
     keep = {"generator." + k[len(which) + 1 :]: v for k, v in tensors.items() if k.startswith(which + ".")}
     keep.update({"encoder." + k[2:]: v for k, v in tensors.items() if k.startswith("e.")})
+    from ..models.zoo import file_sha256
+    from .package import keep_earlier
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(keep, str(out), metadata={"name": card["name"], "kind": "pgan"})
-    usual_mode(out)
+    tmp = out.with_suffix(".tmp")
+    save_file(keep, str(tmp), metadata={"name": card["name"], "kind": "pgan"})
+    usual_mode(tmp)
+    keep_earlier(out, file_sha256(tmp))  # another generator of this name: kept as NAME@HASH, its streams decode
+    os.replace(tmp, out)
     out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return out
 

@@ -1,6 +1,8 @@
 """Rate–distortion(–adversarial) training of the VAE-GAN at every quality level at once.
 
-Each batch mixes all levels (sample i trains level i mod L). The autoencoder minimises
+Each batch mixes the levels (sample i trains level (i + o) mod L, with o = 0 when the batch is a
+multiple of L; otherwise o moves on with every batch drawn, on every rank, so that a batch smaller
+than L still trains every level in turn). The autoencoder minimises
 
     bpp + λ[level] · (d_s(x, x̂) + β · adv(x̂, ŷ))
 
@@ -44,7 +46,7 @@ from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
 from . import checkpoint, plot, runlog
-from .cli_args import add_arguments, config_file, refuse_overwrite
+from .cli_args import config_file, refuse_overwrite
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool, seeds
 from .interrupts import Held
@@ -278,6 +280,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 p.data = p.data.clone(memory_format=torch.contiguous_format)
     if disc is not None:
         disc = disc.to(device)
+        if world > 1:  # its 1×1 convolutions (the head) get channels-last gradients from channels-last crops
+            for p in disc.parameters():
+                if p.dim() == 4 and p.shape[2:] == (1, 1):
+                    p.data = p.data.clone(memory_format=torch.channels_last)
     # The densities and gains are few parameters that must track the transforms quickly.
     fast = [p for n, p in model.named_parameters() if n.startswith(("densities.", "log_gain"))]
     slow = [p for n, p in model.named_parameters() if not n.startswith(("densities.", "log_gain"))]
@@ -300,7 +306,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 raise UsageError(f"{out / 'disc.safetensors'} does not fit this configuration's discriminator "
                                  f"({str(e).splitlines()[0]}...): resume with the run's own settings (--config "
                                  f"{out / 'last.toml'})") from None
-        step, best = meta["step"], meta.get("best_val", math.inf)
+        step, best = meta["step"], meta.get("best_val")
+        best = math.inf if best is None else best  # null: no validation yet (JSON has no infinity)
         draws = meta.get("draws", step)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
@@ -334,9 +341,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         if disc is not None:
             ddp_disc = DDP(disc)
 
-    levels = (torch.arange(cfg.batch) % len(lambdas)).to(device)
-    lam = torch.tensor(lambdas, device=device)[levels]
-    full = model.level_channels(levels)
+    lambda_of = torch.tensor(lambdas, device=device)
+
+    def batch_levels(drawn: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(levels, their λ, their channel counts) of a batch: every level in turn (module docstring)."""
+        offset = ((drawn * world + rank) * cfg.batch) % len(lambdas)
+        lv = ((torch.arange(cfg.batch) + offset) % len(lambdas)).to(device)
+        return lv, lambda_of[lv], model.level_channels(lv)
+
+    levels, lam, full = batch_levels(draws)
     log_path = out / "log.csv"
     if rank == 0:
         if not log_path.exists():
@@ -366,7 +379,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     def run_meta(**extra) -> dict:
         """A checkpoint's metadata: the step, the model and the run's settings, the best validation loss."""
         return {"step": step, "config": config.to_dict(), "lambdas": lambdas, "distortion": cfg.distortion,
-                "best_val": best, "draws": draws, "train": asdict(cfg), **extra}
+                "best_val": best if math.isfinite(best) else None, "draws": draws, "train": asdict(cfg), **extra}
 
     def save_last(**extra) -> None:
         """The resume point: weights and moments (and the discriminator's), with the run's settings."""
@@ -439,6 +452,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             # for each step skipped, which then draws anew rather than retrying the same batch): a
             # resumed run takes the steps it would have taken, and each rank draws its own.
             _seed_step(gen, cfg.seed, rank, draws)
+            if cfg.batch % len(lambdas):  # a batch that is not a multiple of the levels: the next ones
+                levels, lam, full = batch_levels(draws)
             x = next_batch()
             draws += 1
             keep = full
@@ -458,7 +473,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 streak = _diverging(streak + 1, step, cfg)
                 continue
             loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf)  # 0: no clipping
             if not torch.isfinite(gnorm):
                 skipped += 1
                 opt.zero_grad(set_to_none=True)
@@ -475,7 +490,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 opt_d.zero_grad(set_to_none=True)
                 if _finite_everywhere(ld, world):
                     ld.backward()
-                    torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.clip)
+                    torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.clip or math.inf)
                     opt_d.step()
             step += 1
             # The time limit is checked at logging steps only, and all ranks stop at the same step.
@@ -672,13 +687,12 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    p = argparse.ArgumentParser(prog="python -m vidcodec.train.vaegan", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    train(config_from_args(p.parse_args(argv)))
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vidcodec.train.vaegan ARGS``: ``vidcodec train ARGS`` (its errors, exit codes, Ctrl-C)."""
+    from ..cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

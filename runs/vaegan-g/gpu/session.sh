@@ -69,6 +69,9 @@ cp -r "$RUNDIR" "$RUN"
 # a run that has not started yet has only its config.toml (and an --init checkpoint in it)
 CONFIG=$RUNDIR/last.toml
 [ -f "$CONFIG" ] || CONFIG=$RUNDIR/config.toml
+# --resume where there is a resume point (since session 52 `--resume` with none is refused)
+RESUME_FLAG=
+[ -f "$RUNDIR/last.safetensors" ] && RESUME_FLAG=--resume
 # vaegan-g goes on at 1.5e-5 unless LR says otherwise; any other run at its config's rate
 [ "$RUNDIR" = runs/vaegan-g ] && LR=${LR:-1.5e-5}
 # COMPILE=1 (the default): torch.compile the step (`vidcodec train --compile`, 2026-12-05, not yet run on
@@ -83,7 +86,7 @@ COMPILE_FLAG=--compile
 } >"$OUT/train.log" 2>&1
 set +e
 PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" VIDCODEC_PACK="$PACK" PYTHONUNBUFFERED=1 $PY runs/vaegan-g/gpu/train_gpu.py \
-  --config "$CONFIG" --out "$RUN" --data "$PACK/photos" "$PACK/videos" --resume \
+  --config "$CONFIG" --out "$RUN" --data "$PACK/photos" "$PACK/videos" $RESUME_FLAG \
   --device "${DEVICE:-cuda}" --batch "${BATCH:-64}" --crop "${CROP:-256}" ${LR:+--lr "$LR"} \
   --max-minutes "$MINUTES" --val-every 500 --log-every 100 --threads 8 $COMPILE_FLAG >>"$OUT/train.log" 2>&1
 rc=$?
