@@ -273,6 +273,11 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     (third,) = [f.rgb for f, _ in zip(vidcodec.frames(media["gvc"], start=0.1), range(1))]
     assert np.array_equal(cv2.imread(str(out / "thumb.png"))[..., ::-1], third)
     assert not any(p.name.startswith("thumb") and p.name != "thumb.png" for p in out.iterdir())
+    # a stream of one frame (an encoded picture) goes to one picture without --frames 1, as with ffmpeg
+    assert cli(capsys, "encode", media["clip"], out / "one.gvc", "--frames", "1", *TINY)[0] == 0
+    code, _, err = cli(capsys, "decode", out / "one.gvc", out / "single.png")
+    assert code == 0 and "decoded 1 frame -> " in err
+    assert np.array_equal(cv2.imread(str(out / "single.png"))[..., ::-1], next(iter(vidcodec.frames(out / "one.gvc"))).rgb)
     code, _, err = cli(capsys, "decode", media["gvc"], out / "%04d_%d.png", "-y")
     assert_one_line_error(code, err, "decode", "an image sequence's name takes one frame number")
 

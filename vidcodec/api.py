@@ -1530,7 +1530,8 @@ def decode(
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
     _check_output(dst, overwrite)
     # one picture (thumb.png with --frames 1), or an image sequence: the decoder's RGB, no pix_fmt, no audio
-    one_picture = max_frames == 1 and media.picture_path(dst)
+    picture = media.picture_path(dst)  # thumb.png: one picture, with --frames 1 or of a one-frame stream
+    one_picture = max_frames == 1 and picture
     images = one_picture or media.image_output(dst)  # (open_sink refuses a pix_fmt for them)
     if str(dst) != "-" and stdout is not None:
         raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}: give '-' to "
@@ -1568,9 +1569,11 @@ def decode(
 
         def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
             clock.append((Fraction(*hdr.time_base), _frame_step(hdr) or Fraction(0)))
+            # a stream of one frame (by its header or index) to thumb.png needs no --frames 1, as with ffmpeg
+            single = bool(one_picture or (picture and first is None and hdr.frame_count == 1))
             if audio and not want_audio and container.EXT_AUDIO in hdr.extensions:
                 log.info("the stream's audio is not written: %s holds video only (decode to .mp4, .mkv or .mov "
-                         "to keep it)", "an image sequence" if images else "y4m")
+                         "to keep it)", "a picture" if picture else "an image sequence" if images else "y4m")
             if track is not None:
                 held.append(media.HeldAudio(track.time_base))
             # after the model is found: a missing model must not leave an empty output file
@@ -1579,9 +1582,9 @@ def decode(
                 frame_rate=_fraction(hdr.frame_rate), color_matrix=int(hdr.colour_matrix),
                 color_range=int(hdr.colour_range), overwrite=overwrite, stdout=stdout,
                 audio=track, sample_aspect=container.sample_aspect(hdr),
-                pix_fmt=pix_fmt if images else (pix_fmt or media.default_pix_fmt(container.source_chroma(hdr),
-                                                                                 hdr.width, hdr.height)),
-                one_frame=one_picture, colour_description=container.colour_description(hdr),
+                pix_fmt=pix_fmt if images or single else (pix_fmt or media.default_pix_fmt(
+                    container.source_chroma(hdr), hdr.width, hdr.height)),
+                one_frame=single, colour_description=container.colour_description(hdr),
             )))
             rate = _fraction(hdr.frame_rate)
             within = math.ceil(duration * rate) if duration is not None and rate else None
@@ -1591,7 +1594,7 @@ def decode(
             total = min(filter(None, (max_frames, within, left)), default=None)
             bar.append(stack.enter_context(progress_bar(total, "decode", progress)))
 
-        want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images
+        want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images and not picture
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                           counts=counts, on_header=open_sink, audio=want_audio, workers=workers)
         stack.enter_context(contextlib.closing(decoded))
