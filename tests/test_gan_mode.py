@@ -94,6 +94,34 @@ def test_train_gan_writes_a_run_resumes_and_is_reproducible(tmp_path):
     assert any(k.startswith("generator.") for k in keys) and any(k.startswith("encoder.") for k in keys)
 
 
+def test_train_gan_on_photos_alone_says_it_cannot_validate_and_install_keeps_earlier_weights(tmp_path, caplog,
+                                                                                             capsys):
+    import cv2
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(photos / f"p{i}.png"), rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    cfg = _tiny_cfg(tmp_path / "run", data=[str(photos)], steps_per_scale=2, final_steps=2)
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        first = train(cfg, progress=False)
+    assert first.name == "last.safetensors" and "no held-out frames" in caplog.text
+    w = tmp_path / "w" / "pgan-t.safetensors"
+    export_generator(first, w)
+    earlier = zoo.file_sha256(w)
+    train(_tiny_cfg(tmp_path / "run", data=[str(photos)], steps_per_scale=2, final_steps=4), progress=False,
+          resume=True)
+    export_generator(first, w)  # other weights under the same name: the earlier ones are kept by hash
+    assert zoo.file_sha256(w) != earlier
+    assert zoo.file_sha256(w.with_name(f"pgan-t@{earlier[:12]}.safetensors")) == earlier
+    assert json.loads(w.with_name(f"pgan-t@{earlier[:12]}.json").read_text())["name"] == "pgan-t"
+    (tmp_path / "afile").write_text("")  # --install into a file: said before any training, not after it
+    assert main(["train-gan", "--data", str(photos), "--out", str(tmp_path / "new"), "--install",
+                 str(tmp_path / "afile" / "sub"), "-q"]) == 2
+    assert not (tmp_path / "new").exists() and "afile is a file" in capsys.readouterr().err
+
+
 def test_train_gan_refuses_bad_settings(tmp_path):
     with pytest.raises(UsageError, match="no training data"):
         GanTrainConfig().check()

@@ -916,7 +916,8 @@ def _cmd_train_gan(a: argparse.Namespace) -> int:
         _check_install_folder(Path(a.install))
     best = pgan.train(cfg, progress=not a.quiet, resume=a.resume)
     if not a.quiet:
-        print(f"best checkpoint: {best}", file=sys.stderr)
+        print(f"{'best' if best.name.startswith('best') else 'last (no validation)'} checkpoint: {best}",
+              file=sys.stderr)
     if a.install:
         out = pgan.export_generator(best, Path(a.install) / f"{cfg.name}.safetensors")
         if not a.quiet:

@@ -332,6 +332,9 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     res = cfg.resolution
     sampler = FrameSampler(images, res, cfg.jitter, cfg.flip, cfg.seed)
     log.info("GAN training: %d frames for training, %d held out, %d×%d, %s", len(images), len(val), res, res, device)
+    if not val:
+        log.warning("no held-out frames (they are cut from videos; the data has none): no validation, and the "
+                    "last checkpoint is the one installed; add a video of the domain to --data to validate")
 
     last = out / "last.safetensors"
     step, best = 0, -math.inf
