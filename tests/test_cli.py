@@ -206,6 +206,18 @@ def test_info_text_says_unknown_values_as_ffprobe_does(capsys, media, tmp_path):
     assert "frame_count    0 (not recorded" in __import__("vidcodec.cli").cli.format_probe(report)
 
 
+def test_info_on_a_damaged_stream_counts_the_frames_decode_will_write(capsys, media, tmp_path):
+    data = bytearray(media["gvc"].read_bytes())
+    third = packets(media["gvc"])[2]
+    data[third.offset + 8: third.offset + 12] = b"\xff" * 4  # frames lost to damage
+    bad = tmp_path / "bad.gvc"
+    bad.write_bytes(bytes(data))
+    code, out, _ = cli(capsys, "info", bad)
+    found = re.search(rf"frames: (\d+) readable of {FRAMES} \(decode conceals the rest\)", out)
+    assert code != 0 and found and int(found[1]) < FRAMES
+    assert sum(1 for _ in vidcodec.frames(bad)) == FRAMES
+
+
 def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
     code, out, _ = cli(capsys, "info", media["gvc"], "--json")
     assert code == 0

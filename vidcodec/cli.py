@@ -618,7 +618,11 @@ def format_probe(r: dict) -> str:
         au = r["audio"]
         lines.append(f"audio: {au['error']}" if "error" in au else
                      f"audio: {au['codec']}, {au['sample_rate']} Hz, {au['layout'] or str(au['channels']) + ' channels'}")
-    lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {r['frames']}, "
+    frames = str(r["frames"])
+    expected = r.get("index_frame_count") or h.get("frame_count")
+    if r["damaged"] and expected and expected != r["frames"]:  # what decode makes of it: the others concealed
+        frames += f" readable of {expected} (decode conceals the rest)"
+    lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {frames}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, size: {r['bytes']} bytes, "
                  f"bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
     for kind, st in r["packets"].items():
