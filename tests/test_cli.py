@@ -277,6 +277,12 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     code, _, err = cli(capsys, "decode", media["gvc"], out / "one.png", "-y")
     assert_one_line_error(code, err, "decode", "name an image sequence with one frame number", "one%04d.png")
     assert not (out / "one.png").exists()
+    # `vidcodec decode out.gvc frames/%04d.png` in a fresh folder (--help's example): frames/ is made;
+    # a deeper missing path is more likely a typo
+    assert cli(capsys, "decode", media["gvc"], out / "made" / "%04d.png", "-q")[0] == 0
+    assert len(list((out / "made").glob("*.png"))) == FRAMES
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "no" / "such" / "%04d.png")
+    assert_one_line_error(code, err, "decode", "such does not exist")
     assert cli(capsys, "decode", media["gvc"], out / "%4d.bmp", "-q", "--frames", "1")[0] == 0
     assert (out / "0001.bmp").exists()  # zero-padded, as FFmpeg writes %4d (and reads it back)
     # one picture, as `ffmpeg -ss T -i IN -frames:v 1 thumb.png`: --frames 1 (and --start to choose it)

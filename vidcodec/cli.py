@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         "clip's first frames and reports latent and image errors and how many quantized symbols differ; "
         "the exit status is 1 if they are outside the marks it prints. The files' inputs and outputs "
         "(x: RGB in [0,1], sides multiples of 16 -> y: the unquantized latent -> x_hat, unclamped) are in "
-        "the README's Inference section.",
+        "docs/DESIGN.md, under Inference.",
         formatter_class=_Defaults,
     )
     ex.add_argument("--model", default=DEFAULT_MODEL, help="installed model name")

@@ -1473,11 +1473,17 @@ def _silence(out: BinaryIO) -> None:
         os.close(devnull)
 
 
+def _folder_to_make(path: Path) -> bool:
+    """Whether ``path`` is an image sequence (``frames/%04d.png``) whose own folder is missing in one that
+    exists: :func:`open_sink` makes it (a deeper missing path is more likely a typo, and is refused)."""
+    return image_output(path) and not path.parent.exists() and path.parent.parent.is_dir()
+
+
 def check_output_path(path: Path, overwrite: bool) -> None:
     """Refuse an output that is a directory, in a missing directory, or exists (unless ``overwrite``)."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give an output file name")
-    if not path.parent.is_dir():
+    if not path.parent.is_dir() and not _folder_to_make(path):
         what = "is not a directory" if path.parent.exists() else "does not exist"
         raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
@@ -1526,6 +1532,12 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if pix_fmt is not None:
             raise UsageError(f"{ext} frames are written as the decoder's RGB; --pix-fmt is for video outputs")
         check_output_path(path, overwrite)
+        if _folder_to_make(path):
+            try:
+                path.parent.mkdir()
+            except OSError as exc:
+                raise UsageError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+            log.info("created the folder %s", path.parent)
         if not os.access(path.parent, os.W_OK):
             raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base)
