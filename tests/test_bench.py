@@ -92,3 +92,6 @@ def test_bench_refuses_frames_x264_cannot_take(tmp_path, tiny_model_dir):
     clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
     with pytest.raises(UsageError, match="at least 2x2 pixels"):
         bench.bench(clip, size=(1, 1), frames=2, runs=1, model="vaegan-tiny")
+    one = write_testsrc(tmp_path / "one.mp4", frames=1, size=(64, 48))  # a still: not a delta to time
+    with pytest.raises(UsageError, match="has 1 frame: bench needs at least 2"):
+        bench.bench(one, frames=4, runs=1, model="vaegan-tiny")

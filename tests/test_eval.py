@@ -344,3 +344,64 @@ def test_an_interrupted_eval_reports_the_clips_it_measured(tmp_path, capsys, mon
     assert cli_main(["eval", *map(str, clips), "--codecs", "jpeg", "--json", str(out)]) == 130
     assert [p["clip"] for p in json.loads(out.read_text())] == ["a.mp4", "a.mp4"]
     assert "reporting the 1 clip(s) measured before it" in capsys.readouterr().err
+
+
+def test_a_frame_coded_exactly_caps_psnr_instead_of_making_the_clip_infinite():
+    from vidcodec.evaluate import metrics
+
+    black = np.zeros((16, 16, 3), np.uint8)
+    grey = np.full((16, 16, 3), 2, np.uint8)
+    assert metrics.psnr(black, black) == metrics.psnr_y(black, black) == metrics.MAX_PSNR
+    p = rd.score("c", "x264-medium", "crf=20", [black, grey], [black, black], 100, 10)
+    assert np.isfinite(p.psnr) and p.psnr == pytest.approx((100 + metrics.psnr(grey, black)) / 2)
+
+
+def test_a_clip_that_fails_later_keeps_the_clips_measured_before_it(tmp_path, capsys, monkeypatch):
+    from vidcodec.errors import InputError
+    from vidcodec.evaluate.rd import RDPoint
+
+    clips = [write_testsrc(tmp_path / f"{n}.mp4", frames=2, size=(32, 32)) for n in ("a", "b")]
+
+    def measured(clip, **kw):
+        if clip.name == "b.mp4":
+            raise InputError("b.mp4 has no video frames after the first 6")
+        return [RDPoint(clip=clip.name, codec="jpeg", setting=f"q={q}", frames=2, width=32, height=32, bytes=q,
+                        bpp=0.1 * q, kbps=1.0, ratio=1.0, psnr=30.0 + q, psnr_y=30.0, ssim=0.9, ms_ssim=0.9)
+                for q in (1, 2)]
+
+    monkeypatch.setattr(rd, "evaluate_clip", measured)
+    out, js = tmp_path / "ev", tmp_path / "p.json"
+    assert cli_main(["eval", *map(str, clips), "--codecs", "jpeg", "--out", str(out), "--json", str(js)]) == 2
+    err = capsys.readouterr().err
+    assert "b.mp4 cannot be measured (below); reporting the 1 clip(s) measured before it" in err
+    assert "no video frames after the first 6" in err
+    assert [p["clip"] for p in json.loads(js.read_text())] == ["a.mp4", "a.mp4"]
+    # the results of a jpeg-only run: each CSV with its own header, the points on stdout
+    assert (out / "bdrate.csv").read_text().startswith("clip,test,reference,bd_rate_psnr")
+    assert (out / "summary.csv").read_text().startswith("clip,what,bpp")
+    # an --out that holds results, or a --json that exists: refused before any work, unless -y
+    assert cli_main(["eval", str(clips[0]), "--codecs", "jpeg", "--out", str(out)]) == 2
+    assert "already holds results (points.csv" in capsys.readouterr().err
+    assert cli_main(["eval", str(clips[0]), "--codecs", "jpeg", "--json", str(js)]) == 2
+    assert cli_main(["eval", str(clips[0]), "--codecs", "jpeg", "--out", str(out), "--json", str(js), "-y"]) == 0
+    assert "q=1" in capsys.readouterr().out  # no vidcodec curve: the points are the table
+
+
+def test_eval_refuses_settings_that_would_merge_or_ignore_curves(tmp_path, capsys, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    for args, says in ((["--gop", "1", "--codecs", "vidcodec", "vidcodec-intra"], "--gop 1 makes vidcodec's curve"),
+                       (["--qualities", "2", "2", "3"], "--qualities names a level more than once"),
+                       (["--codecs", "jpeg", "--model", "nosuch"], "--model nosuch: none of --codecs"),
+                       (["--codecs", "jpeg", "--qualities", "2"], "--qualities: none of --codecs")):
+        assert cli_main(["eval", str(clip), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert says in err and "[1/1]" not in err, (args, err)
+
+
+def test_seed_table_goes_into_out_too(tmp_path, capsys, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    out = tmp_path / "s"
+    assert cli_main(["eval", str(clip), "--model", "vaegan-tiny", "--frames", "2", "--codecs", "vidcodec", "jpeg",
+                     "--table", "seed", "--out", str(out), "-q"]) == 0
+    rows = list(csv.DictReader((out / "seed_table.csv").open()))
+    assert rows and set(rows[0]) >= {"method", "SSIM", "PSNR", "CR"}

@@ -32,7 +32,7 @@ from .codec import (
     PRESETS,
     SUBPEL_MODES,
 )
-from .errors import NO_ROOM, UsageError, VidcodecError, shown
+from .errors import NO_ROOM, OutputExistsError, UsageError, VidcodecError, shown
 from .models.zoo import BACKENDS
 from .outputs import writable_folder
 from .timespec import parse_time
@@ -377,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", metavar="DIR", help="write points.csv/json, bdrate.csv, summary.csv and rd.png here "
                     "(with --bitrate: ratecontrol.csv)")
     ev.add_argument("--json", metavar="PATH", help="also write every measured point to this JSON file")
+    ev.add_argument("-y", "--overwrite", action="store_true",
+                    help="replace the results already in --out, or the --json file")
     _add_common(ev)
 
     be = sub.add_parser(
@@ -697,12 +699,19 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         a.codecs = list(DEFAULT_EVAL_CODECS)
     rd.check_codecs(a.codecs, a.model or DEFAULT_MODEL)  # before the first clip's minutes of work, not after
     _check_outputs(out_dir=a.out, out_file=a.json)
+    _refuse_earlier_results(a)
     if a.mode == "gan":
         rd.check_clips(clips)
         return _eval_gan(a, clips)
+    ours = any(c.startswith("vidcodec") for c in a.codecs)
+    if a.model is not None and not ours:
+        raise UsageError(f"--model {a.model}: none of --codecs ({' '.join(a.codecs)}) is vidcodec's, so no model "
+                         "is measured; add vidcodec to --codecs, or leave --model out")
+    if a.qualities and not ours:
+        raise UsageError("--qualities: none of --codecs is vidcodec's; add vidcodec to --codecs, or leave it out")
     if a.model is None:
         a.model = DEFAULT_MODEL
-    if a.qualities or any(c.startswith("vidcodec") for c in a.codecs):  # the model and levels, checked now
+    if a.qualities or ours:  # the model and levels, checked now
         from . import api
 
         levels = api.quality_range(a.model)
@@ -736,6 +745,13 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         print(f"vidcodec eval: interrupted; reporting the {done} clip(s) measured before it", file=sys.stderr)
         _eval_report(a, points)
         raise
+    except VidcodecError:  # a later clip that cannot be measured: the earlier ones' minutes are not lost
+        if not points:
+            raise
+        print(f"vidcodec eval: {clips[done]} cannot be measured (below); reporting the {done} clip(s) measured "
+              "before it", file=sys.stderr)
+        _eval_report(a, points)
+        raise
     _eval_report(a, points)
     return 0
 
@@ -745,9 +761,15 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
     from .evaluate import rd
 
     if a.table == "seed":
-        print(rd.format_table(rd.seed_table(points)))
+        seed = rd.seed_table(points)
+        print(rd.format_table(seed))
+        if a.out:
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            rd.write_csv(seed, Path(a.out) / "seed_table.csv")
     else:
-        print(rd.format_table(rd.summarize(points)))
+        summary = rd.summarize(points)
+        # without a vidcodec curve (x264 against x265, say) there is no summary: the points themselves
+        print(rd.format_table(summary or [p.as_dict() for p in points]))
         print()
         bd = rd.all_bd_rates(points)
         print(rd.format_table(bd))
@@ -778,9 +800,30 @@ def _check_eval_options(a: argparse.Namespace) -> None:
         return
     if gan_only:
         raise UsageError(f"{', '.join(gan_only)}: for --mode gan only")
+    if a.gop == 1 and a.codecs and "vidcodec" in a.codecs and "vidcodec-intra" in a.codecs:
+        raise UsageError("--gop 1 makes vidcodec's curve every-frame-a-keyframe, which is vidcodec-intra's: give "
+                         "one of the two codecs, or a --gop above 1")
+    if a.qualities and len(set(a.qualities)) < len(a.qualities):
+        raise UsageError(f"--qualities names a level more than once ({' '.join(map(str, a.qualities))})")
     if a.bitrate and given:
         raise UsageError(f"{', '.join(given)}: not with --bitrate, which measures vidcodec's rate control "
                          "against x264's one-pass average bitrate at each target")
+
+
+EVAL_FILES = ("points.csv", "points.json", "bdrate.csv", "summary.csv", "rd.png", "ratecontrol.csv",
+              "seed_table.csv")  # what eval writes into --out
+
+
+def _refuse_earlier_results(a: argparse.Namespace) -> None:
+    """OutputExistsError, before any work, for an --out that holds an earlier eval's results or a
+    --json file that exists, unless -y."""
+    if a.overwrite:
+        return
+    if a.out and (found := [n for n in EVAL_FILES if (Path(a.out) / n).exists()]):
+        raise OutputExistsError(f"{a.out} already holds results ({', '.join(found)}); pass -y to replace them, "
+                                "or give another --out")
+    if a.json and Path(a.json).exists():
+        raise OutputExistsError(f"{a.json} exists; pass -y to replace it, or give another --json")
 
 
 def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -> None:

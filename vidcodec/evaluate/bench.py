@@ -9,6 +9,7 @@ frames in the same process, so ratios are comparable on a noisy shared machine.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import platform
 import resource
@@ -30,6 +31,8 @@ from ..errors import UsageError
 from ..models import zoo
 from ..models.card import GAN_KIND
 from .rd import decode_rgb, encode_reference, read_frames, write_y4m_clip
+
+log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4"
 
@@ -165,6 +168,10 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     if preset not in PRESETS:
         raise UsageError(f"--preset must be {' or '.join(PRESETS)}, not {preset!r}")
     ref, rate, name = load_frames(clip, frames, size)
+    if len(ref) < 2:
+        raise UsageError(f"{name} has {len(ref)} frame: bench needs at least 2 (a keyframe and a delta)")
+    if len(ref) < frames:
+        log.warning("%s has %d frames, fewer than --frames %d: timed on those %d", name, len(ref), frames, len(ref))
     if min(ref[0].shape[:2]) < 2:  # x264 runs on the frames cut to even sizes: 2x2 at least
         raise UsageError(f"bench times x264 beside vidcodec, which needs at least 2x2 pixels (the frames are "
                          f"{ref[0].shape[1]}x{ref[0].shape[0]}): give --size 2x2 or more")
@@ -186,13 +193,15 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     if md is not m:
         md.synthesize(y)
     startup = time.perf_counter() - t_start
+    log.info("bench: each stage on its own, %d frames", len(ref))
     stages = stage_times(ref, m, quality, gop, subpel, preset, decoder=md)
     enc_fps, dec_fps, x264 = [], [], {"veryfast": ([], []), "medium": ([], [])}
     with tempfile.TemporaryDirectory(prefix="vidcodec-bench-") as d:
         tmp = Path(d)
         src = tmp / "src.y4m"
         write_y4m_clip(ref, rate, src)
-        for _ in range(runs):
+        for run in range(runs):
+            log.info("bench: run %d of %d: vidcodec encode and decode, x264 veryfast and medium", run + 1, runs)
             s = api.encode(src, tmp / "b.gvc", quality=quality, gop=gop, overwrite=True, model=model,
                            backend=backend, subpel=subpel, workers=workers, preset=preset)
             enc_fps.append(s.fps)

@@ -6,11 +6,17 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim, ssim
 
+MAX_PSNR = 100.0  # dB: a frame's PSNR is capped here (identical frames would make a clip's mean infinite)
+
+
+def _db(mse: float) -> float:
+    return MAX_PSNR if mse == 0 else min(float(10 * np.log10(255.0**2 / mse)), MAX_PSNR)
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images (inf when identical)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    """PSNR in dB between two uint8 images, at most :data:`MAX_PSNR` (a black frame that a codec
+    reproduces exactly had made the clip's mean PSNR, and with it its BD-rates, infinite)."""
+    return _db(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -20,9 +26,8 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of the BT.601 full-range luma of two RGB images (not a coded Y plane: the limited
-    range's 219 levels make that read about 1.3 dB higher for the same error)."""
-    mse = np.mean((luma(a) - luma(b)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    range's 219 levels make that read about 1.3 dB higher for the same error), at most :data:`MAX_PSNR`."""
+    return _db(np.mean((luma(a) - luma(b)) ** 2))
 
 
 def _t(img: np.ndarray) -> torch.Tensor:

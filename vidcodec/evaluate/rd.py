@@ -181,7 +181,9 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
     m = zoo.load(model)
     run = long_clip_backend(model) if backend == zoo.AUTO else backend
     points = []
-    for q in qualities:
+    qualities = list(qualities)
+    for i, q in enumerate(qualities):
+        log.info("%s: quality %d (%d of %d)", clip.name, q, i + 1, len(qualities))
         out = tmp / f"q{q}_g{gop}_{preset}_{backend}.gvc"
         t0 = time.perf_counter()
         api.encode(src, out, quality=q, gop=gop, overwrite=True, model=model, refine=refine, preset=preset,
@@ -347,7 +349,8 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
     if len(ref) < frames:
         log.warning("%s has %d frames%s, fewer than --frames %d: every codec is measured on those %d",
                     clip.name, len(ref), f" after the {skip} skipped" if skip else "", frames, len(ref))
-    qualities = list(qualities or api.quality_range(model))
+    ours = any(c.startswith("vidcodec") for c in codecs)
+    qualities = list(qualities or api.quality_range(model)) if ours else []  # (no model needed for the others)
     pts: list[RDPoint] = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-eval-") as d:
         tmp = Path(d)
@@ -567,8 +570,13 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in table)
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    cols = list(dict.fromkeys(k for r in rows for k in r)) or [f.name for f in fields(RDPoint)]
+BD_COLUMNS = ["clip", "test", "reference", "bd_rate_psnr", "bd_rate_psnr_y", "bd_rate_ms_ssim"]
+SUMMARY_COLUMNS = ["clip", "what", "bpp", "kbps", "psnr", "ms_ssim"]
+
+
+def write_csv(rows: list[dict], path: Path, columns: list[str] | None = None) -> None:
+    """``rows`` as CSV; ``columns`` is the header when there are no rows (default: a point's fields)."""
+    cols = list(dict.fromkeys(k for r in rows for k in r)) or columns or [f.name for f in fields(RDPoint)]
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
@@ -581,6 +589,7 @@ def plot(points: list[RDPoint], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     clips = list(dict.fromkeys(p.clip for p in points))
     fig, axes = plt.subplots(len(clips), 2, figsize=(11, 4 * len(clips)), squeeze=False)
@@ -594,6 +603,7 @@ def plot(points: list[RDPoint], path: Path) -> Path:
             row[1].plot([p.bpp for p in pts], [ms_ssim_db(p.ms_ssim) for p in pts], style, label=codec)
         for ax, ylabel in zip(row, ("PSNR RGB (dB)", "MS-SSIM (dB)")):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # 3×10⁻³ 4×10⁻³ ... collided
             ax.set_xlabel("bits per pixel (file size)")
             ax.set_ylabel(ylabel)
             ax.set_title(clip)
@@ -613,7 +623,7 @@ def save_report(points: list[RDPoint], out_dir: Path) -> dict[str, Path]:
              "plot": out_dir / "rd.png"}
     write_csv([p.as_dict() for p in points], paths["points_csv"])
     paths["points_json"].write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
-    write_csv(all_bd_rates(points), paths["bdrate_csv"])
-    write_csv(summarize(points), paths["summary_csv"])
+    write_csv(all_bd_rates(points), paths["bdrate_csv"], BD_COLUMNS)
+    write_csv(summarize(points), paths["summary_csv"], SUMMARY_COLUMNS)
     plot(points, paths["plot"])
     return paths
