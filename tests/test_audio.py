@@ -92,6 +92,13 @@ def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip,
         stats = vidcodec.encode("-", gvc, model="vaegan-tiny", quality=2, stdin=buf)
         assert stats.frames == 20 and stats.audio_bytes > 0
         assert gvc.read_bytes() == ref.read_bytes()
+    # a file read from further in (`{ head -c 7 >/dev/null; vidcodec encode - ...; } < file`): not reopened
+    # from its byte 0 for the audio, which is not media there
+    (tmp_path / "prefixed").write_bytes(b"garbage" + clip.read_bytes())
+    with open(tmp_path / "prefixed", "rb") as f:
+        f.seek(7)
+        vidcodec.encode("-", tmp_path / "f.gvc", model="vaegan-tiny", quality=2, stdin=f)
+    assert (tmp_path / "f.gvc").read_bytes() == ref.read_bytes()
 
 
 def test_encode_stats_tell_video_from_audio(clip, tmp_path, tiny_model_dir, capsys):

@@ -281,6 +281,8 @@ def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsy
     # a deeper missing path is more likely a typo
     assert cli(capsys, "decode", media["gvc"], out / "made" / "%04d.png", "-q")[0] == 0
     assert len(list((out / "made").glob("*.png"))) == FRAMES
+    code, _, err = cli(capsys, "decode", media["gvc"], out / "none" / "%04d.png", "--start", "100")
+    assert code == 2 and not (out / "none").exists()  # no frame written: the folder made for them goes again
     code, _, err = cli(capsys, "decode", media["gvc"], out / "no" / "such" / "%04d.png")
     assert_one_line_error(code, err, "decode", "such does not exist")
     assert cli(capsys, "decode", media["gvc"], out / "%4d.bmp", "-q", "--frames", "1")[0] == 0
@@ -1406,6 +1408,8 @@ def test_api_writers_without_flush_are_written_and_one_that_takes_nothing_is_an_
     assert bytes(out.data) == (tmp_path / "r.gvc").read_bytes()
     with pytest.raises(OSError, match="took none of 1 bytes"):
         api.encode(media["clip"], TakesHalf(), model="vaegan-tiny", max_frames=3)
+    y4m = Collect()  # decode's stdout= likewise: no isatty(), no flush()
+    assert api.decode(media["gvc"], "-", stdout=y4m, max_frames=2).frames == 2 and bytes(y4m.data[:9]) == b"YUV4MPEG2"
 
 
 def test_api_arguments_that_would_be_ignored_are_refused_at_the_call(media, tmp_path):

@@ -390,6 +390,7 @@ def test_a_clip_that_fails_later_keeps_the_clips_measured_before_it(tmp_path, ca
 def test_eval_refuses_settings_that_would_merge_or_ignore_curves(tmp_path, capsys, tiny_model_dir):
     clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
     for args, says in ((["--gop", "1", "--codecs", "vidcodec", "vidcodec-intra"], "--gop 1 makes vidcodec's curve"),
+                       (["--gop", "1"], "--gop 1 makes vidcodec's curve"),  # the default codecs have both
                        (["--qualities", "2", "2", "3"], "--qualities names a level more than once"),
                        (["--codecs", "jpeg", "--model", "nosuch"], "--model nosuch: none of --codecs"),
                        (["--codecs", "jpeg", "--qualities", "2"], "--qualities: none of --codecs")):

@@ -1550,8 +1550,14 @@ def decode(
         bar: list = []  # the progress bar, once the header is read
         sinks: list[media.VideoSink] = []
 
+        # an image sequence's folder that open_sink makes (frames/%04d.png): removed again if nothing comes
+        made = str(dst) != "-" and media.image_output(dst) and not Path(dst).parent.exists()
+
         def on_error(kind: type[BaseException] | None, err: BaseException | None, tb: object) -> bool:
             # runs last, after the output is closed: a lone y4m header is not an output; frames are kept
+            if kind is not None and made and n == 0 and Path(dst).parent.is_dir() \
+                    and not any(Path(dst).parent.iterdir()):
+                Path(dst).parent.rmdir()
             if kind is not None and issubclass(kind, VidcodecError) and sinks and str(dst) != "-":
                 if n == 0 and Path(dst).exists():
                     Path(dst).unlink()
@@ -1645,6 +1651,8 @@ def decode(
         # name must not stay behind looking like one (mp4/mkv/mov are opened at the first frame).
         if str(dst) != "-" and Path(dst).exists():
             Path(dst).unlink()
+        if made and Path(dst).parent.is_dir() and not any(Path(dst).parent.iterdir()):
+            Path(dst).parent.rmdir()
         if counts.damaged:  # e.g. the first keyframe's packet header: skipped, and nothing before it to repeat
             raise CorruptPacketError(f"{_source_name(src)} is damaged ({counts.damaged} damaged region(s) skipped) "
                                      "and no frame in it could be decoded: nothing written")

@@ -697,6 +697,9 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     _check_eval_options(a)
     if a.codecs is None:
         a.codecs = list(DEFAULT_EVAL_CODECS)
+    if a.mode != "gan" and a.gop == 1 and "vidcodec" in a.codecs and "vidcodec-intra" in a.codecs:
+        raise UsageError("--gop 1 makes vidcodec's curve every-frame-a-keyframe, which is vidcodec-intra's: give "
+                         "--codecs without one of the two, or a --gop above 1")
     rd.check_codecs(a.codecs, a.model or DEFAULT_MODEL)  # before the first clip's minutes of work, not after
     _check_outputs(out_dir=a.out, out_file=a.json)
     _refuse_earlier_results(a)
@@ -800,9 +803,6 @@ def _check_eval_options(a: argparse.Namespace) -> None:
         return
     if gan_only:
         raise UsageError(f"{', '.join(gan_only)}: for --mode gan only")
-    if a.gop == 1 and a.codecs and "vidcodec" in a.codecs and "vidcodec-intra" in a.codecs:
-        raise UsageError("--gop 1 makes vidcodec's curve every-frame-a-keyframe, which is vidcodec-intra's: give "
-                         "one of the two codecs, or a --gop above 1")
     if a.qualities and len(set(a.qualities)) < len(a.qualities):
         raise UsageError(f"--qualities names a level more than once ({' '.join(map(str, a.qualities))})")
     if a.bitrate and given:
@@ -811,7 +811,7 @@ def _check_eval_options(a: argparse.Namespace) -> None:
 
 
 EVAL_FILES = ("points.csv", "points.json", "bdrate.csv", "summary.csv", "rd.png", "ratecontrol.csv",
-              "seed_table.csv")  # what eval writes into --out
+              "seed_table.csv", "gan.json")  # what eval writes into --out
 
 
 def _refuse_earlier_results(a: argparse.Namespace) -> None:

@@ -670,6 +670,13 @@ def _read_head(f: BinaryIO, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _flush(out: BinaryIO) -> None:
+    """Flush ``out`` if it buffers (a file object with write() alone writes as it is called)."""
+    flush = getattr(out, "flush", None)
+    if callable(flush):
+        flush()
+
+
 def _file_behind(stream: BinaryIO) -> str | None:
     """The path of the regular file a file object reads (stdin redirected from a file), where the system
     names it (Linux's /proc/self/fd): opened again, it reads from the start without moving ``stream``."""
@@ -1098,9 +1105,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             audio_from = str(src)
         elif spool is not None:
             audio_from = _ReopenedSpool(spool)
-        elif (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, opened once more
+        elif not base and (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, reopened
             audio_from = again
-        elif seekable and base is not None:  # an in-memory or other seekable file object: read it twice
+        elif seekable and base is not None:  # in memory, or media starting further in: the same object, twice
             audio_from = _Borrowed(stream_in, base)
         else:
             log.warning("the audio of a streamed stdin cannot be carried through; encoding video only (give the "
@@ -1361,7 +1368,7 @@ class _Y4mSink(VideoSink):
         header, self._header = self._header or b"", None
         try:
             self._out.write(header + data)
-            self._out.flush()
+            _flush(self._out)
         except BrokenPipeError:
             log.info("output pipe closed by its reader; stopping")
             _silence(self._out)
@@ -1403,7 +1410,7 @@ class _Y4mSink(VideoSink):
         try:
             if self._header is not None:
                 out.write(self._header)
-            out.flush()
+            _flush(out)
         except BrokenPipeError:
             _silence(out)
         finally:
@@ -1521,7 +1528,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
     supported = ", ".join(OUTPUT_EXTENSIONS)
     if str(dst) == "-":
         out = stdout if stdout is not None else sys.stdout.buffer
-        if out.isatty():
+        if callable(getattr(out, "isatty", None)) and out.isatty():
             raise UsageError("refusing to write video to a terminal; pipe stdout (e.g. `| ffplay -`) "
                              "or give an output file")
         return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,

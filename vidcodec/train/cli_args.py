@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"(default {d.out})")
     p.add_argument("--name", help=f"model name written into the checkpoints (default {d.name})")
     p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors if it exists")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last.safetensors (refused when there is none)")
     g = p.add_argument_group("architecture")
     g.add_argument("--enc-channels", type=int, help=f"width of the analysis's hidden layers (default {d.enc_channels})")
     g.add_argument("--dec-channels", type=int,
@@ -120,7 +120,7 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
     """The ``vidcodec train-gan`` flags (every GanTrainConfig field; the flag overrides --config)."""
     d = GanTrainConfig()
     p.add_argument("--config", metavar="TOML", help="read settings from this file (flags given override it)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors if it exists")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last.safetensors (refused when there is none)")
     p.add_argument("--install", metavar="DIR",
                    help="after training, write the shipped generator (NAME.safetensors + NAME.json) to DIR; "
                    "put DIR in VIDCODEC_MODEL_PATH to encode with it")

@@ -64,7 +64,8 @@ def main() -> None:
         shutil.copyfile(*a.log)
         written.append(str(a.log[1]))
     meta = json.loads((a.run / "last.json").read_text())
-    print(f"{a.run}: step {meta['step']}, best validation {meta['best_val']:.4f}; wrote {', '.join(written)}")
+    best = "none yet" if meta.get("best_val") is None else f"{meta['best_val']:.4f}"  # null: not validated yet
+    print(f"{a.run}: step {meta['step']}, best validation {best}; wrote {', '.join(written)}")
 
 
 if __name__ == "__main__":

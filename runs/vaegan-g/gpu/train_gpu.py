@@ -22,4 +22,4 @@ def frames_from_pack(path: Path, count: int) -> list[np.ndarray]:
 data.sample_video_frames = frames_from_pack
 from vidcodec.train.vaegan import main
 
-main(sys.argv[1:])
+sys.exit(main(sys.argv[1:]))  # vidcodec train's exit status (2 usage, 1 failure, 130/143 stopped)
