@@ -1573,3 +1573,25 @@ def test_review_regressions_stay_fixed(media, tmp_path, capsys):
     # a bytes path object is a path
     (entry,) = [e for e in os.scandir(os.fsencode(media["gvc"].parent)) if e.name == os.fsencode(media["gvc"].name)]
     assert len(list(api.frames(entry))) == FRAMES
+
+
+def test_the_first_ctrl_c_of_an_encode_finishes_and_gan_mode_waits_for_the_second(monkeypatch):
+    """A GAN search takes about a second a frame (--gop-batch: GOPs at once), so the finishing of the
+    frames already read is not cut off after FINISH_GRACE_S there: only a second Ctrl-C stops it."""
+    import threading
+    import time
+
+    from vidcodec import cli as cli_mod
+
+    monkeypatch.setattr(cli_mod, "_stopping", lambda: None)  # the pipeline's join timeout stays as it is
+    for grace in (0.05, None):
+        stop, waited = threading.Event(), []
+        with pytest.raises(KeyboardInterrupt), cli_mod._finish_on_interrupt(stop, grace):
+            os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:  # the grace timer interrupts this wait, or nothing does
+                time.sleep(0.01)
+            waited.append(stop.is_set())  # still finishing after 0.5 s
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
+            time.sleep(0.5)
+        assert waited == ([] if grace else [True])

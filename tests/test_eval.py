@@ -406,3 +406,13 @@ def test_seed_table_goes_into_out_too(tmp_path, capsys, tiny_model_dir):
                      "--table", "seed", "--out", str(out), "-q"]) == 0
     rows = list(csv.DictReader((out / "seed_table.csv").open()))
     assert rows and set(rows[0]) >= {"method", "SSIM", "PSNR", "CR"}
+
+
+def test_eval_gan_refuses_what_it_would_find_out_only_after_its_encodes(tmp_path, capsys):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=3, size=(64, 48))
+    for args, says in ((["--model", "vaegan-i"], "vaegan-i is a VAE-GAN model: --mode gan measures a GAN generator"),
+                       (["--frames", "1"], "--frames must be at least 2"),
+                       (["--gan-layer", "z", "--coeffs", "100"], "not with --gan-layer z")):
+        assert cli_main(["eval", str(clip), "--mode", "gan", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert says in err and "[1/1]" not in err and "Traceback" not in err, (args, err)

@@ -484,7 +484,8 @@ def _cmd_encode(a: argparse.Namespace) -> int:
         w, h = _parse_size(a.size)
         raw = RawFormat(w, h, api.frame_rate("25" if a.fps is None else a.fps), a.pix_fmt)
     stop = threading.Event()
-    with _finish_on_interrupt(stop):
+    # GAN mode searches about a second a frame, and --gop-batch GOPs at once: more than the grace period
+    with _finish_on_interrupt(stop, None if a.mode == "gan" else FINISH_GRACE_S):
         s = api.encode(a.input, out, quality=a.quality, gop=a.gop, coder=a.coder, latent_bits=a.latent_bits,
                        model=a.model, overwrite=a.overwrite, progress=not a.quiet, max_frames=a.frames,
                        backend=a.backend, bitrate=a.bitrate, bufsize=a.bufsize,
@@ -525,10 +526,11 @@ def _stopping() -> None:
 
 
 @contextlib.contextmanager
-def _finish_on_interrupt(stop: threading.Event):
+def _finish_on_interrupt(stop: threading.Event, grace: float | None = FINISH_GRACE_S):
     """The first Ctrl-C sets ``stop`` (the encode stops reading and codes and writes what it holds:
     a keyframe waits for the prefilter's next frames, and a live stream would otherwise lose them, as
-    FFmpeg's first Ctrl-C does not); a second one, or :data:`FINISH_GRACE_S` seconds later, interrupts."""
+    FFmpeg's first Ctrl-C does not); a second one, or ``grace`` seconds later (None: only a second
+    one), interrupts."""
     timer: list[threading.Timer] = []
 
     def first(signum, frame):
@@ -538,9 +540,11 @@ def _finish_on_interrupt(stop: threading.Event):
         _stopping()
         logging.getLogger("vidcodec").info("interrupted: finishing the frames already read (Ctrl-C again "
                                            "to stop at once)")
+        if grace is None:
+            return
         # a real signal to the main thread: it also wakes a wait on a lock (_thread.interrupt_main would not)
         main = threading.main_thread().ident
-        timer.append(threading.Timer(FINISH_GRACE_S, signal.pthread_kill, (main, signal.SIGINT)))
+        timer.append(threading.Timer(grace, signal.pthread_kill, (main, signal.SIGINT)))
         timer[0].daemon = True
         timer[0].start()
 
@@ -797,6 +801,11 @@ def _check_eval_options(a: argparse.Namespace) -> None:
                                       ("--gan-layer", a.gan_layer != str(DEFAULT_GAN_LAYER)),
                                       ("--coeffs", a.coeffs != DEFAULT_GAN_COEFFS)) if on]
     if a.mode == "gan":
+        if a.gan_layer == "z" and a.coeffs != DEFAULT_GAN_COEFFS:
+            raise UsageError("--coeffs is the sparse correction of a --gan-layer feature map: not with --gan-layer z")
+        if a.frames < 2:  # said now, not after the seed table's encodes
+            raise UsageError(f"--mode gan measures a warm-started search from frame to frame: --frames must be at "
+                             f"least 2 (got {a.frames})")
         if given or a.bitrate:
             raise UsageError(f"{', '.join(given + (['--bitrate'] if a.bitrate else []))}: not with --mode gan, "
                              "which measures the seed's table (its rates are set by --gan-layer and --coeffs)")
@@ -845,8 +854,13 @@ def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -
 
 def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
     from .evaluate import gan, rd
+    from .models import zoo
 
     model = a.model or DEFAULT_GAN_MODEL
+    info = zoo.find(model)  # before any clip's minutes of search: the model is there and a generator
+    if info.meta.get("kind") != "pgan":
+        raise UsageError(f"model {info.name} is a VAE-GAN model: --mode gan measures a GAN generator (default "
+                         f"{DEFAULT_GAN_MODEL}); measure {info.name} with --mode vaegan")
     a.gop = a.gop or DEFAULT_GAN_GOP
     rows, studies, points = [], [], []
     for i, clip in enumerate(clips):

@@ -65,7 +65,8 @@ def seed_table_points(clip: Path, ref: list[np.ndarray], rate: Fraction, *, mode
             path = Path(d) / f"gan{i}.gvc"
             t0 = time.perf_counter()
             api.encode(src, path, mode="gan", model=model, gop=gop, latent_bits=db, key_bits=kb,
-                       search_iters=search_iters, overwrite=True, gan_layer=lay, coeffs=coeffs)
+                       search_iters=search_iters, overwrite=True, gan_layer=lay,
+                       coeffs=coeffs if lay is not None else DEFAULT_GAN_COEFFS)  # (z has no corrections)
             spf = (time.perf_counter() - t0) / len(ref)
             dec = [f.rgb for f in api.frames(path)]
             out.append((score(clip.name, "vidcodec-gan", name, ref, dec, path.stat().st_size, rate), spf))
