@@ -115,6 +115,27 @@ def test_resume_continues_and_refuses_to_overwrite(data, tmp_path):
         _cfg(data, out, "--steps", "5")
     with pytest.raises(UsageError, match="holds no run to resume"):  # had started a new run from step 0
         _cfg(data, tmp_path / "typo", "--steps", "5", "--resume")
+    # --config RUN/last.toml --resume from another folder: last.toml's relative out leads nowhere from
+    # there, and the run is the one beside the settings file
+    import argparse
+
+    from vidcodec.train.cli_args import add_arguments
+    from vidcodec.train.vaegan import config_from_args
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    here = os.getcwd()
+    try:
+        os.chdir(elsewhere)
+        moved = TrainConfig.load(out / "last.toml")
+        moved.out = "runs/r"  # as a run started from its repository's root records it
+        moved.save(out / "last.toml")
+        cfg = config_from_args(p.parse_args(["--config", str(out / "last.toml"), "--resume", "--steps", "4"]))
+        assert Path(cfg.out) == out
+    finally:
+        os.chdir(here)
     train(_cfg(data, out, "--steps", "5", "--resume", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
     assert json.loads((out / "last.json").read_text())["step"] == 5
     rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]

@@ -151,6 +151,20 @@ def config_file(a: argparse.Namespace, default_out: str, run_file: str) -> str |
     return a.config
 
 
+def resume_folder(a: argparse.Namespace, out: str) -> str:
+    """The run folder ``--resume`` continues: ``out``, unless ``--config`` names a run's own settings file
+    (``RUN/last.toml``, without ``--out``) whose relative ``out`` does not lead to that run from the
+    current folder; then the folder of ``--config``."""
+    if not (a.resume and a.config and not a.out):
+        return out
+    folder = Path(a.config).parent
+    if (folder / "last.safetensors").exists() and not Path(out, "last.safetensors").exists():
+        logging.getLogger("vidcodec").info("resuming the run in %s, the folder of --config (its out, %s, is taken "
+                                           "from the folder it was started in)", folder, out)
+        return str(folder)
+    return out
+
+
 def refuse_overwrite(a: argparse.Namespace, out: str) -> None:
     """A new run (no ``--resume``) must not start over the one in ``out``."""
     if not a.resume and Path(out, "last.safetensors").exists():
@@ -172,5 +186,6 @@ def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:
         if v is not None:
             base[name] = v
     cfg = GanTrainConfig.from_dict(base).check()
+    cfg.out = resume_folder(a, cfg.out)
     refuse_overwrite(a, cfg.out)
     return cfg

@@ -46,7 +46,7 @@ from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
 from . import checkpoint, plot, runlog
-from .cli_args import config_file, refuse_overwrite
+from .cli_args import config_file, refuse_overwrite, resume_folder
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool, seeds
 from .interrupts import Held
@@ -683,6 +683,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     for f in asdict(cfg):
         if d.get(f) is not None:
             setattr(cfg, f, d[f])
+    cfg.out = resume_folder(a, cfg.out)
     refuse_overwrite(a, cfg.out)
     return cfg
 
