@@ -885,3 +885,31 @@ def test_waiting_for_a_sender_ends_on_stop_and_closes_what_opens_late() -> None:
     assert isinstance(_interruptible(lambda: Container(), "udp://y"), Container)
     with pytest.raises(ValueError, match="bad"):
         _interruptible(lambda: (_ for _ in ()).throw(ValueError("bad")), "udp://z")
+
+
+def test_the_video_stream_marked_default_is_the_one_read(tmp_path):
+    """A Matroska file with its cover first (a one-frame MJPEG track, not default: Matroska has no
+    attached-picture flag for it) and the film second, marked default: the film, as ffmpeg maps it."""
+    from vidcodec.media import open_source
+
+    path = tmp_path / "coverfirst.mkv"
+    with av.open(str(path), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        film = out.add_stream("libx264", rate=10)
+        film.width, film.height, film.pix_fmt = 64, 48, "yuv420p"
+        cover.disposition, film.disposition = av.stream.Disposition(0), av.stream.Disposition.default
+        f = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
+        f.pts = 0
+        for p in (*cover.encode(f), *cover.encode(None)):
+            out.mux(p)
+        for i in range(5):
+            g = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            g.pts = i
+            for p in film.encode(g):
+                out.mux(p)
+        for p in film.encode(None):
+            out.mux(p)
+    with open_source(path) as src:
+        frames = [f.rgb for f in src]
+    assert len(frames) == 5 and frames[0].shape == (48, 64, 3)

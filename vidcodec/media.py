@@ -298,7 +298,10 @@ class VideoSource:
             found = ", ".join(sorted({"cover art" if s.type == "video" else s.type for s in container.streams}))
             found = found or "no streams"
             raise InputError(f"{name} has no video stream (found: {found}); give a video file")
-        self._stream = stream = streams[0]
+        # the first marked default, as players and ffmpeg take it (a Matroska file can hold its cover
+        # first, with no attached-picture flag: a one-frame MJPEG track), else the first
+        default = [s for s in streams if s.disposition & av.stream.Disposition.default]
+        self._stream = stream = (default or streams)[0]
         stream.thread_type = "AUTO"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
         self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
