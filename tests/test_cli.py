@@ -1220,6 +1220,23 @@ def test_a_stopped_live_encode_finishes_its_stream(env, tmp_path, caplog, sig, c
     assert "ends without the index" not in caplog.text  # closed: nothing to warn about
 
 
+def test_a_stream_copied_cut_is_not_called_truncated(caplog, tmp_path, tiny_model_dir):
+    """`ffmpeg -ss 1.3 -i in.mp4 -c copy cut.mp4`: the cut keeps the GOP before 1.3 s and an edit list
+    hides it; the container counts those frames, its duration does not."""
+    import subprocess
+
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"  # 4 s at 10 fps, one GOP
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "4",
+                    "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", str(whole)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "1.3", "-i", str(whole), "-c", "copy", str(cut)], check=True)
+    with av.open(str(cut)) as c:
+        shown = sum(1 for _ in c.decode(video=0))  # what ffmpeg's decoder gives
+        assert c.streams.video[0].frames == 40 and shown < 35
+    assert main(["encode", str(cut), str(tmp_path / "cut.gvc"), "--model", "vaegan-tiny"]) == 0
+    assert "ended after" not in caplog.text
+    assert len(list(vidcodec.frames(tmp_path / "cut.gvc"))) == shown
+
+
 def test_an_input_that_ends_before_its_announced_frames_is_reported_and_the_header_tells_the_truth(
         caplog, tmp_path, tiny_model_dir):
     whole = write_testsrc(tmp_path / "whole.avi", frames=40, codec="mpeg4")  # AVI's header counts 40

@@ -549,7 +549,9 @@ def encode(
         # (with --duration, what the container announces is not what was asked for)
         announced = (total if source.frame_count and duration is None and not (stop is not None and stop.is_set())
                      else None)
-        if announced and tally.frames < announced - max(2, announced // 100):
+        # (the edited length, where the duration says less: a stream-copied cut's edit list hides a GOP's start)
+        least = min(announced, source.announced_frames or announced) if announced else None
+        if least and tally.frames < least - max(2, least // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
         size = writer.bytes_written

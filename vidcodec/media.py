@@ -309,7 +309,12 @@ class VideoSource:
         # What the frame count would be from the stream's duration when the container gives no count
         # (y4m, Matroska/WebM): an estimate for progress bars and rate control, never a promise
         # (not the stream header's frame count, not the truncation warning). 0: unknown.
-        self.estimated_frames: int = self.frame_count or _frames_from_duration(stream, container, self.frame_rate)
+        by_duration = _frames_from_duration(stream, container, self.frame_rate)
+        self.estimated_frames: int = self.frame_count or by_duration
+        # The frames the container's count and its duration both allow: an edit list (a stream-copied
+        # cut) hides frames that the count includes and the duration does not. 0: unknown.
+        self.announced_frames: int = min(filter(None, (self.frame_count, by_duration)), default=0) \
+            if self.frame_count else 0
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None
