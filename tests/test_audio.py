@@ -287,3 +287,43 @@ def test_audio_out_of_order_is_dropped_not_the_whole_output(clip, tmp_path, capl
     assert audio_packets(out) == [packets[2].data, packets[3].data]
     with av.open(str(out)) as c:
         assert c.streams.video[0].frames in (0, 1) and len(list(c.decode(video=0))) == 1
+
+
+def _audio_seconds(path) -> float:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        last = [p for p in c.demux(s) if p.size][-1]
+        return float((last.pts + last.duration) * s.time_base)
+
+
+def test_audio_that_runs_past_the_last_frame_is_kept_as_ffmpeg_keeps_it(tmp_path, tiny_model_dir):
+    """A still picture and a song (one frame, then seconds of audio): the audio had been cut at the
+    frame's end, both by encode and by decode. Cut by --frames, it still ends with the last frame."""
+    clip = write_av_clip(tmp_path / "song.mp4", frames=10)  # 1 s of video and of tone ...
+    longer = tmp_path / "longer.mkv"
+    with av.open(str(clip)) as inp, av.open(str(longer), "w") as out:  # ... and 2 s more of the tone
+        v = out.add_stream_from_template(inp.streams.video[0])
+        a = out.add_stream_from_template(inp.streams.audio[0])
+        packets = [p for p in inp.demux() if p.size]
+        audio = [p for p in packets if p.stream.type == "audio"]
+        step = audio[1].pts - audio[0].pts
+        for p in packets:
+            p.stream = v if p.stream.type == "video" else a
+            out.mux(p)
+        for k in range(1, 3):
+            for p in audio:
+                q = av.Packet(bytes(p))
+                q.pts = q.dts = p.pts + k * (audio[-1].pts + step)
+                q.duration, q.time_base, q.stream = p.duration, p.time_base, a
+                out.mux(q)
+    src_seconds = _audio_seconds(longer)
+    assert src_seconds > 2.5
+    gvc = tmp_path / "l.gvc"
+    vidcodec.encode(longer, gvc, model="vaegan-tiny", quality=2)
+    vidcodec.decode(gvc, tmp_path / "l.mkv")
+    assert _audio_seconds(tmp_path / "l.mkv") == pytest.approx(src_seconds, abs=0.05)
+    vidcodec.decode(gvc, tmp_path / "five.mkv", max_frames=5)  # cut: the audio ends with the 5th frame
+    assert _audio_seconds(tmp_path / "five.mkv") < 0.65
+    vidcodec.encode(longer, tmp_path / "f.gvc", model="vaegan-tiny", quality=2, max_frames=5)
+    vidcodec.decode(tmp_path / "f.gvc", tmp_path / "f.mkv")
+    assert _audio_seconds(tmp_path / "f.mkv") < 0.65

@@ -543,7 +543,7 @@ def encode(
                 tally.audio_bytes += audio.write(source.take_audio(index), tally)
                 levels[level + 1] = levels.get(level + 1, 0) + 1
                 bar.update(1)
-            tally.audio_bytes += audio.write(source.take_audio(), tally)
+            tally.audio_bytes += audio.write(source.take_audio(), tally, rest=source.ended)
         # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
         # only a larger shortfall is worth a warning.
         # (with --duration, what the container announces is not what was asked for)
@@ -692,7 +692,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
                                 c.latent_psnr,
                                 m.resolution, m.resolution, m.domain_psnr)
                 bar.update(1)
-        tally.audio_bytes += audio.write(source.take_audio(), tally)
+        tally.audio_bytes += audio.write(source.take_audio(), tally, rest=source.ended)
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
                        time.perf_counter() - t0, tally.duration(source), {1: tally.frames},
                        audio_bytes=tally.audio_bytes)
@@ -820,7 +820,9 @@ def _expected_frames(source: media.VideoSource, max_frames: int | None,
 
 class _AudioGate:
     """The input's audio packets written as the video reaches their time (:class:`media.HeldAudio`);
-    after the last frame only those that start before the video ends are kept."""
+    after the last frame, all the rest when the input was read to its end (a song behind a still
+    picture, as ffmpeg keeps it), else (--frames, -t, Ctrl-C) only those that start before the
+    video ends."""
 
     def __init__(self, writer: container.GvcWriter, source: media.VideoSource) -> None:
         self.writer, self.source = writer, source
@@ -828,12 +830,13 @@ class _AudioGate:
         self._held = media.HeldAudio(track.time_base) if track is not None else None
         self._step = 1 / source.frame_rate if source.frame_rate else Fraction(0)
 
-    def write(self, packets: list[media.AudioPacket], tally: _Tally) -> int:
-        """Hold ``packets``, then write those the video written so far covers; the bytes written."""
+    def write(self, packets: list[media.AudioPacket], tally: _Tally, rest: bool = False) -> int:
+        """Hold ``packets``, then write those the video written so far covers (``rest``: all of them,
+        the input having ended); the bytes written."""
         if self._held is None or tally.last_pts is None:
             return 0
         self._held.hold(packets)
-        end = tally.last_pts * self.source.time_base + self._step
+        end = math.inf if rest else tally.last_pts * self.source.time_base + self._step
         return sum(_write_audio(self.writer, ap) for ap in self._held.upto(end))
 
 
@@ -1646,6 +1649,8 @@ def decode(
                         break
                     held[0].hold([g])
                 break
+        else:  # the stream's end, not --frames or --duration: its audio to the end, past the last frame
+            end = math.inf if end is not None else None
         if end is not None and held:
             write_audio_upto(end)
     if n == 0:

@@ -321,6 +321,7 @@ class VideoSource:
         # (video frames decoded before the packet was demuxed, packet): ties audio to demux order
         self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
         self._frames_out = 0
+        self.ended = False  # the input was read to its end (not stopped early: --frames, -t, Ctrl-C)
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
         self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
@@ -492,6 +493,7 @@ class VideoSource:
                 return
             last = time.monotonic()
             if packet is None:
+                self.ended = True
                 return
             if packet.stream is not self._stream:
                 if packet.size and packet.pts is not None and (self._audio_cut is None or packet.pts >= self._audio_cut):
