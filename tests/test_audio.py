@@ -13,9 +13,10 @@ from vidcodec import container
 from vidcodec.cli import main as cli_main
 
 
-def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac"):
-    """A clip with testsrc-like video and a 440 Hz tone (48 kHz stereo)."""
-    with av.open(str(path), "w") as out:
+def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac",
+                  options: dict | None = None):
+    """A clip with testsrc-like video and a 440 Hz tone (48 kHz stereo); ``options``: the muxer's."""
+    with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=rate)
         v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
         v.options = {"preset": "ultrafast", "crf": "20"}
@@ -327,3 +328,22 @@ def test_audio_that_runs_past_the_last_frame_is_kept_as_ffmpeg_keeps_it(tmp_path
     vidcodec.encode(longer, tmp_path / "f.gvc", model="vaegan-tiny", quality=2, max_frames=5)
     vidcodec.decode(tmp_path / "f.gvc", tmp_path / "f.mkv")
     assert _audio_seconds(tmp_path / "f.mkv") < 0.65
+
+
+def test_decoded_files_start_at_0_as_ffmpeg_outputs_do(tmp_path, tiny_model_dir):
+    """An MPEG-TS source's clock starts at about 1.4 s (or at hours): the .gvc keeps it, and decoding to
+    mkv/mp4 had kept it too (1.4 s of nothing before the first frame); now video and audio start
+    at 0 together, as ffmpeg's outputs do."""
+    ts = write_av_clip(tmp_path / "clip.ts", frames=10, options={"output_ts_offset": "3600"})  # an hour in
+    with av.open(str(ts)) as c:
+        assert c.streams.video[0].start_time * c.streams.video[0].time_base >= 3600
+    gvc = tmp_path / "ts.gvc"
+    vidcodec.encode(ts, gvc, model="vaegan-tiny", quality=2)
+    for ext in ("mkv", "mp4"):
+        out = tmp_path / f"o.{ext}"
+        vidcodec.decode(gvc, out)
+        with av.open(str(out)) as c:
+            v, a = c.streams.video[0], c.streams.audio[0]
+            first_video = next(f for f in c.decode(v)).time
+            first_audio = float(next(p for p in c.demux(a) if p.size).pts * a.time_base)
+        assert abs(first_video) < 0.1 and abs(first_audio) < 0.1, (ext, first_video, first_audio)  # (was 3600)

@@ -1615,9 +1615,8 @@ def decode(
 
         def write_audio_upto(video_end: Fraction) -> None:
             for ap in held[0].upto(video_end):
-                if first is None:
-                    sinks[0].write_audio(ap)  # as it came (an AAC stream's first packet may start before 0)
-                elif ap.pts >= shift[1]:
+                # moved with the video; without --start what begins before it (AAC's priming) stays before 0
+                if first is None or ap.pts >= shift[1]:
                     sinks[0].write_audio(dataclasses.replace(ap, pts=ap.pts - shift[1]))
 
         end = None
@@ -1632,7 +1631,9 @@ def decode(
                 origin = f.pts  # the first frame written: --duration counts from it
             elif duration is not None and (f.pts - origin) * clock[0][0] >= duration:
                 break  # (the audio up to the last frame's end came before this frame in the stream)
-            if n == 0 and first is not None:
+            if n == 0:
+                # the output's timeline starts at its first frame, as ffmpeg's outputs do (an MPEG-TS
+                # source's clock starts at 1.4 s, or at hours): video and audio move together
                 shift[0] = f.pts
                 if held:
                     shift[1] = math.ceil(f.pts * clock[0][0] / held[0].time_base)
