@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 
 import av
 import numpy as np
@@ -347,3 +348,9 @@ def test_decoded_files_start_at_0_as_ffmpeg_outputs_do(tmp_path, tiny_model_dir)
             first_video = next(f for f in c.decode(v)).time
             first_audio = float(next(p for p in c.demux(a) if p.size).pts * a.time_base)
         assert abs(first_video) < 0.1 and abs(first_audio) < 0.1, (ext, first_video, first_audio)  # (was 3600)
+        # the TS's AAC comes in ADTS framing: written raw, under the track's config (Matroska's muxer had
+        # built the config a second time into the track header: a file ffprobe called corrupt)
+        with av.open(str(out)) as c:
+            assert all(not (bytes(p)[0] == 0xFF and bytes(p)[1] & 0xF6 == 0xF0) for p in c.demux(audio=0) if p.size)
+        probe = subprocess.run(["ffprobe", "-v", "error", str(out)], capture_output=True, text=True, check=False)
+        assert probe.returncode == 0 and probe.stderr == "", probe.stderr

@@ -1224,6 +1224,7 @@ class _EncodedSink(VideoSink):
         self._audio = audio
         self._astream = None
         self._acodec = ""
+        self._adts = False  # AAC packets to strip of their ADTS header (set with the audio stream)
         self._last_audio_pts: int | None = None
         self._audio_dropped = False  # a packet out of order was (said once)
         template = None
@@ -1254,6 +1255,10 @@ class _EncodedSink(VideoSink):
                 ctx.sample_aspect_ratio = sample_aspect
             if template is not None:
                 self._astream = self._container.add_stream_from_template(template)
+                # AAC from an MPEG-TS source is stored in its ADTS framing, while the track's description
+                # carries the decoder config; Matroska's muxer then built the config a second time
+                # into the track header (a corrupt file, ffprobe: "exceeds containing master element")
+                self._adts = self._acodec == "aac" and bool(self._astream.codec_context.extradata)
         except BaseException as exc:
             self._container.close()
             path.unlink(missing_ok=True)
@@ -1285,8 +1290,19 @@ class _EncodedSink(VideoSink):
             self._durations[pts] = self._first_duration
         self._mux(self._container, self._stream.encode(frame))
 
+    @staticmethod
+    def _raw_aac(data: bytes) -> bytes:
+        """An AAC packet without its ADTS header (MPEG-TS framing) when it has one and holds one raw
+        frame, as FFmpeg's aac_adtstoasc gives it; else as it is."""
+        if len(data) < 9 or data[0] != 0xFF or data[1] & 0xF6 != 0xF0:
+            return data
+        size = ((data[3] & 0x03) << 11) | (data[4] << 3) | (data[5] >> 5)
+        if size != len(data) or data[6] & 0x03:  # several frames, or several raw blocks: left to the muxer
+            return data
+        return data[7 if data[1] & 0x01 else 9:]
+
     def write_audio(self, packet: AudioPacket) -> None:
-        """Mux one audio packet as it was in the input."""
+        """Mux one audio packet as it was in the input (AAC without its ADTS header)."""
         if self._container is None or self._astream is None:
             return
         if self._last_audio_pts is not None and packet.pts <= self._last_audio_pts:
@@ -1296,7 +1312,7 @@ class _EncodedSink(VideoSink):
                     packet.pts, self._last_audio_pts)
             self._audio_dropped = True
             return
-        p = av.Packet(packet.data)
+        p = av.Packet(self._raw_aac(packet.data) if self._adts else packet.data)
         p.stream = self._astream
         p.pts = p.dts = packet.pts
         p.duration = packet.duration
