@@ -887,9 +887,11 @@ def test_waiting_for_a_sender_ends_on_stop_and_closes_what_opens_late() -> None:
         _interruptible(lambda: (_ for _ in ()).throw(ValueError("bad")), "udp://z")
 
 
-def test_the_video_stream_marked_default_is_the_one_read(tmp_path):
+@pytest.mark.parametrize("marked", [True, False])
+def test_the_video_stream_marked_default_is_the_one_read(tmp_path, marked):
     """A Matroska file with its cover first (a one-frame MJPEG track, not default: Matroska has no
-    attached-picture flag for it) and the film second, marked default: the film, as ffmpeg maps it."""
+    attached-picture flag for it) and the film second, marked default: the film, as ffmpeg maps it;
+    with neither marked (an MPEG-TS marks none), the larger, as ffmpeg ranks them."""
     from vidcodec.media import open_source
 
     path = tmp_path / "coverfirst.mkv"
@@ -898,7 +900,8 @@ def test_the_video_stream_marked_default_is_the_one_read(tmp_path):
         cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
         film = out.add_stream("libx264", rate=10)
         film.width, film.height, film.pix_fmt = 64, 48, "yuv420p"
-        cover.disposition, film.disposition = av.stream.Disposition(0), av.stream.Disposition.default
+        cover.disposition = av.stream.Disposition(0)
+        film.disposition = av.stream.Disposition.default if marked else av.stream.Disposition(0)
         f = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
         f.pts = 0
         for p in (*cover.encode(f), *cover.encode(None)):

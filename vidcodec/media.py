@@ -298,10 +298,11 @@ class VideoSource:
             found = ", ".join(sorted({"cover art" if s.type == "video" else s.type for s in container.streams}))
             found = found or "no streams"
             raise InputError(f"{name} has no video stream (found: {found}); give a video file")
-        # the first marked default, as players and ffmpeg take it (a Matroska file can hold its cover
-        # first, with no attached-picture flag: a one-frame MJPEG track), else the first
-        default = [s for s in streams if s.disposition & av.stream.Disposition.default]
-        self._stream = stream = (default or streams)[0]
+        # as ffmpeg picks it: a stream marked default before one that is not (a Matroska file can hold its
+        # cover first with no attached-picture flag: a one-frame MJPEG track), then the largest (an
+        # MPEG-TS marks none), then the first
+        self._stream = stream = max(streams, key=lambda s: (bool(s.disposition & av.stream.Disposition.default),
+                                                            (s.width or 0) * (s.height or 0)))
         stream.thread_type = "AUTO"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
         self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
