@@ -122,7 +122,7 @@ def test_reference_codec_uses_vidcodecs_keyframe_interval(tmp_path):
 def test_reference_streams_are_counted_without_their_sei_text(tmp_path):
     """x264 writes its version and settings as a 685-byte SEI message, x265 several kB: no decoded
     pixel depends on them, so the rate leaves them out (the stream still decodes every frame)."""
-    frames = [rd.even_crop(f) for f in rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=6, size=(64, 48)), 6)[0]]
+    frames = rd.read_frames(write_testsrc(tmp_path / "c.mp4", frames=6, size=(64, 48)), 6)[0]
     for codec in ("x264-medium", "x265-medium"):
         if not rd.available(codec):
             continue
@@ -416,3 +416,15 @@ def test_eval_gan_refuses_what_it_would_find_out_only_after_its_encodes(tmp_path
         assert cli_main(["eval", str(clip), "--mode", "gan", *args]) == 2, args
         err = capsys.readouterr().err
         assert says in err and "[1/1]" not in err and "Traceback" not in err, (args, err)
+
+
+def test_an_odd_sized_clip_is_scored_on_the_same_pixels_for_every_codec(tmp_path):
+    """x264 takes even sizes: it had been given the clip cut to even and scored on one row and column
+    fewer than vidcodec; now it codes the clip padded to even, as `ffmpeg -vf pad` gives it, and is
+    scored on the clip's own pixels."""
+    clip = write_testsrc(tmp_path / "odd.mp4", frames=3, size=(63, 47))  # (4:4:4 H.264)
+    ref, rate = rd.read_frames(clip, 3)
+    assert ref[0].shape[:2] == (47, 63)
+    points = rd.reference_points(clip, ref, rate, tmp_path, "x264-medium", crfs=(20,))
+    assert (points[0].width, points[0].height) == (63, 47) and points[0].psnr_y > 35
+    assert rd.even_pad(ref[0]).shape[:2] == (48, 64) and rd.even_pad(rd.even_pad(ref[0])).shape[:2] == (48, 64)

@@ -172,7 +172,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         raise UsageError(f"{name} has {len(ref)} frame: bench needs at least 2 (a keyframe and a delta)")
     if len(ref) < frames:
         log.warning("%s has %d frames, fewer than --frames %d: timed on those %d", name, len(ref), frames, len(ref))
-    if min(ref[0].shape[:2]) < 2:  # x264 runs on the frames cut to even sizes: 2x2 at least
+    if min(ref[0].shape[:2]) < 2:  # a side of one pixel: not a picture to time x264 on
         raise UsageError(f"bench times x264 beside vidcodec, which needs at least 2x2 pixels (the frames are "
                          f"{ref[0].shape[1]}x{ref[0].shape[0]}): give --size 2x2 or more")
     info = zoo.find(model)

@@ -207,10 +207,24 @@ def available(codec: str) -> bool:
         return False
 
 
+def even_pad(frame: np.ndarray) -> np.ndarray:
+    """The frame grown to even width and height by repeating its last row and column (4:2:0 needs
+    them; ``ffmpeg -vf pad`` as a user gives x264 an odd-sized clip), contiguous."""
+    h, w = frame.shape[:2]
+    return np.ascontiguousarray(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"))
+
+
 def even_crop(frame: np.ndarray) -> np.ndarray:
-    """The frame cut to even width and height (4:2:0 needs them), contiguous."""
+    """The frame cut to even width and height, contiguous (what eval gave x264 before :func:`even_pad`;
+    runs/diagnostics/x264_conversion.py measures that way)."""
     h, w = frame.shape[:2]
     return np.ascontiguousarray(frame[: h - h % 2, : w - w % 2])
+
+
+def decode_rgb_cropped(path: Path, like: np.ndarray) -> list[np.ndarray]:
+    """:func:`decode_rgb`, each frame cut back to ``like``'s size (what :func:`even_pad` added)."""
+    h, w = like.shape[:2]
+    return [f[:h, :w] for f in decode_rgb(path)]
 
 
 # A reference encoder's elementary stream format (FFmpeg's raw muxer) and its SEI NAL unit types
@@ -224,7 +238,8 @@ def reference_suffix(encoder: str) -> str:
 
 def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, options: dict[str, str],
                      path: Path) -> None:
-    """Encode RGB frames with x264 or x265 (yuv420p, even-cropped) into ``path``, an elementary stream.
+    """Encode RGB frames with x264 or x265 (yuv420p; an odd size padded to even, :func:`even_pad`) into
+    ``path``, an elementary stream.
 
     The frames go to YUV as vidcodec's own outputs do (:func:`media.rgb_to_yuv`: limited range, the
     matrix readers assume for the height, accurate rounding and chroma, centred chroma), tagged so, and
@@ -239,7 +254,7 @@ def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, opt
     settings as 685 bytes of text, x265's 2-5 kB; none changes a decoded pixel), with no container
     around it: the bytes a decoder needs."""
     fmt, sei = ELEMENTARY[encoder]
-    h, w = even_crop(frames[0]).shape[:2]
+    h, w = even_pad(frames[0]).shape[:2]
     matrix, color_range = media.resolve_color(media.MATRIX_UNSPECIFIED, media.RANGE_LIMITED, h)
     reformatter = VideoReformatter()
     buf = io.BytesIO()
@@ -250,7 +265,7 @@ def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, opt
         s.thread_type = "AUTO"  # ffmpeg's default: x264 then uses frame threads, not slices
         s.options = media.center_chroma(encoder, options)
         for f in frames:
-            for p in s.encode(media.rgb_to_yuv(reformatter, even_crop(f), "yuv420p", matrix, color_range)):
+            for p in s.encode(media.rgb_to_yuv(reformatter, even_pad(f), "yuv420p", matrix, color_range)):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
@@ -292,13 +307,12 @@ def reference_points(clip: Path, ref: list[np.ndarray], rate: Fraction, tmp: Pat
     ours do); rate from the elementary stream's size (:func:`encode_reference`)."""
     encoder, options = REFERENCES[codec]
     options = {"g": str(gop), **options}
-    cropped = [even_crop(f) for f in ref]
     points = []
-    for crf in crfs:
+    for crf in crfs:  # (an odd-sized clip is coded padded to even and scored on its own pixels, as vidcodec's)
         path = tmp / f"{codec}_{crf}{reference_suffix(encoder)}"
-        encode_reference(cropped, rate, encoder, {**options, "crf": str(crf)}, path)
-        dec = decode_rgb(path)
-        points.append(score(clip.name, codec, f"crf={crf} gop={options['g']}", cropped, dec, path.stat().st_size,
+        encode_reference(ref, rate, encoder, {**options, "crf": str(crf)}, path)
+        dec = decode_rgb_cropped(path, ref[0])
+        points.append(score(clip.name, codec, f"crf={crf} gop={options['g']}", ref, dec, path.stat().st_size,
                             rate))
     return points
 
@@ -388,7 +402,6 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
     packets, quality; with ``x264``, x264 medium's one-pass average bitrate mode (``-b:v``, same
     keyframe interval) at the same target beside it, its rate from its file size."""
     ref, rate = read_frames(clip, frames, skip)
-    cropped = [even_crop(f) for f in ref] if x264 else []
     g = gop or default_gop()
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
@@ -410,8 +423,9 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
             if x264:
                 encoder, options = REFERENCES["x264-medium"]
                 path = Path(d) / f"x264{reference_suffix(encoder)}"
-                encode_reference(cropped, rate, encoder, {**options, "g": str(g), "b": f"{kbps:g}k"}, path)
-                q = score(clip.name, "x264-medium", f"b={kbps:g}k", cropped, decode_rgb(path), path.stat().st_size, rate)
+                encode_reference(ref, rate, encoder, {**options, "g": str(g), "b": f"{kbps:g}k"}, path)
+                q = score(clip.name, "x264-medium", f"b={kbps:g}k", ref, decode_rgb_cropped(path, ref[0]),
+                          path.stat().st_size, rate)
                 row.update({"x264 kbps": q.kbps, "x264 psnr": q.psnr, "x264 ms_ssim": q.ms_ssim})
             rows.append(row)
     return rows
