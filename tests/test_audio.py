@@ -94,6 +94,19 @@ def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip,
         stats = vidcodec.encode("-", gvc, model="vaegan-tiny", quality=2, stdin=buf)
         assert stats.frames == 20 and stats.audio_bytes > 0
         assert gvc.read_bytes() == ref.read_bytes()
+    class Pipe(io.RawIOBase):  # not seekable: an MP4 is spooled, and its audio read from the spool again
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf) -> int:
+            return self._data.readinto(buf)
+
+    vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, stdin=io.BufferedReader(Pipe(
+        clip.read_bytes())))
+    assert (tmp_path / "p.gvc").read_bytes() == ref.read_bytes()
     # a file read from further in (`{ head -c 7 >/dev/null; vidcodec encode - ...; } < file`): not reopened
     # from its byte 0 for the audio, which is not media there
     (tmp_path / "prefixed").write_bytes(b"garbage" + clip.read_bytes())

@@ -550,7 +550,7 @@ def encode(
         announced = (total if source.frame_count and duration is None and not (stop is not None and stop.is_set())
                      else None)
         # (the edited length, where the duration says less: a stream-copied cut's edit list hides a GOP's start)
-        least = min(announced, source.announced_frames or announced) if announced else None
+        least = min(announced, source.frames_by_duration or announced) if announced else None
         if least and tally.frames < least - max(2, least // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
@@ -1547,6 +1547,13 @@ def decode(
         stdout = container.std_bytes("stdout") if stdout is None else _binary_output(stdout, "stdout=")
     if isinstance(src, (str, Path)) and _same_file(src, dst):  # -y would truncate the stream being read
         raise UsageError(f"{dst} is also the input; give a different output path")
+    # an image sequence's folder that open_sink makes (frames/%04d.png): removed again if no frame comes
+    made = str(dst) != "-" and media.folder_to_make(Path(dst))
+
+    def drop_made_folder() -> None:
+        if made and Path(dst).parent.is_dir() and not any(Path(dst).parent.iterdir()):
+            Path(dst).parent.rmdir()
+
     t0 = time.perf_counter()
     n = 0
     concealed = 0  # concealed frames written (the decode reads past --frames and before --start)
@@ -1555,14 +1562,10 @@ def decode(
         bar: list = []  # the progress bar, once the header is read
         sinks: list[media.VideoSink] = []
 
-        # an image sequence's folder that open_sink makes (frames/%04d.png): removed again if nothing comes
-        made = str(dst) != "-" and media.image_output(dst) and not Path(dst).parent.exists()
-
         def on_error(kind: type[BaseException] | None, err: BaseException | None, tb: object) -> bool:
             # runs last, after the output is closed: a lone y4m header is not an output; frames are kept
-            if kind is not None and made and n == 0 and Path(dst).parent.is_dir() \
-                    and not any(Path(dst).parent.iterdir()):
-                Path(dst).parent.rmdir()
+            if kind is not None and n == 0:
+                drop_made_folder()
             if kind is not None and issubclass(kind, VidcodecError) and sinks and str(dst) != "-":
                 if n == 0 and Path(dst).exists():
                     Path(dst).unlink()
@@ -1659,8 +1662,7 @@ def decode(
         # name must not stay behind looking like one (mp4/mkv/mov are opened at the first frame).
         if str(dst) != "-" and Path(dst).exists():
             Path(dst).unlink()
-        if made and Path(dst).parent.is_dir() and not any(Path(dst).parent.iterdir()):
-            Path(dst).parent.rmdir()
+        drop_made_folder()
         if counts.damaged:  # e.g. the first keyframe's packet header: skipped, and nothing before it to repeat
             raise CorruptPacketError(f"{_source_name(src)} is damaged ({counts.damaged} damaged region(s) skipped) "
                                      "and no frame in it could be decoded: nothing written")

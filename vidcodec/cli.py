@@ -710,7 +710,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.mode == "gan":
         rd.check_clips(clips)
         return _eval_gan(a, clips)
-    ours = any(c.startswith("vidcodec") for c in a.codecs)
+    ours = rd.measures_vidcodec(a.codecs)
     if a.model is not None and not ours:
         raise UsageError(f"--model {a.model}: none of --codecs ({' '.join(a.codecs)}) is vidcodec's, so no model "
                          "is measured; add vidcodec to --codecs, or leave --model out")
@@ -959,12 +959,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 def _check_install_folder(folder: Path) -> None:
     """UsageError unless ``folder`` is, or can be made as, a writable folder (``--install``)."""
-    there = folder
-    while not there.exists() and there.parent != there:
-        there = there.parent
-    if not there.is_dir():
-        raise UsageError(f"--install {folder}: {there} is a file; give a folder to install the generator into")
-    if not os.access(there, os.W_OK | os.X_OK):
+    if writable_folder(folder) is None:
+        there = next(p for p in (folder, *folder.parents) if p.exists())
+        if not there.is_dir():
+            raise UsageError(f"--install {folder}: {there} is a file; give a folder to install the generator into")
         raise UsageError(f"--install {folder}: {there} is not writable; give a folder you can write to")
 
 

@@ -33,6 +33,7 @@ from .errors import (
     UsageError,
     VidcodecError,
 )
+from .outputs import flush
 
 if TYPE_CHECKING:
     from typing import Self
@@ -1237,12 +1238,6 @@ class GvcWriter:
         """Bytes written so far (the offset the next packet will have)."""
         return self._offset
 
-    def _flush(self) -> None:
-        """Flush the output, if it buffers (a file object with no flush() writes as it is called)."""
-        flush = getattr(self._out, "flush", None)
-        if callable(flush):
-            flush()
-
     def _emit(self, *parts: bytes) -> None:
         """Write parts fully and flush; any failure marks the stream broken (no index is written after)."""
         try:
@@ -1257,7 +1252,7 @@ class GvcWriter:
                                                  f"returned {written})")
                     view = view[written:]
                 self._offset += len(part)
-            self._flush()
+            flush(self._out)
         except BaseException:
             self._broken = True
             raise
@@ -1336,7 +1331,7 @@ class GvcWriter:
             self._out.seek(self._start)
             self._out.write(data)
             self._out.seek(end)
-            self._flush()
+            flush(self._out)
         except OSError as err:
             logger.warning("could not write the frame count (%d) into the stream header: %s", self._frames, err)
 

@@ -46,6 +46,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError
+from .outputs import flush
 from .urls import is_url
 
 if TYPE_CHECKING:
@@ -310,12 +311,10 @@ class VideoSource:
         # What the frame count would be from the stream's duration when the container gives no count
         # (y4m, Matroska/WebM): an estimate for progress bars and rate control, never a promise
         # (not the stream header's frame count, not the truncation warning). 0: unknown.
-        by_duration = _frames_from_duration(stream, container, self.frame_rate)
-        self.estimated_frames: int = self.frame_count or by_duration
-        # The frames the container's count and its duration both allow: an edit list (a stream-copied
-        # cut) hides frames that the count includes and the duration does not. 0: unknown.
-        self.announced_frames: int = min(filter(None, (self.frame_count, by_duration)), default=0) \
-            if self.frame_count else 0
+        # The frames the stream's duration makes (0: unknown): fewer than the container's count where an
+        # edit list (a stream-copied cut) hides frames the count includes
+        self.frames_by_duration: int = _frames_from_duration(stream, container, self.frame_rate)
+        self.estimated_frames: int = self.frame_count or self.frames_by_duration
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None
@@ -681,13 +680,6 @@ def _read_head(f: BinaryIO, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _flush(out: BinaryIO) -> None:
-    """Flush ``out`` if it buffers (a file object with write() alone writes as it is called)."""
-    flush = getattr(out, "flush", None)
-    if callable(flush):
-        flush()
-
-
 def _file_behind(stream: BinaryIO) -> str | None:
     """The path of the regular file a file object reads (stdin redirected from a file), where the system
     names it (Linux's /proc/self/fd): opened again, it reads from the start without moving ``stream``."""
@@ -736,41 +728,9 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
         raise
 
 
-class _ReopenedSpool(io.RawIOBase):
-    """A second, independent reader over a spool file (its own position)."""
-
-    def __init__(self, spool: BinaryIO) -> None:
-        self._fd = os.dup(spool.fileno())
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:
-        n = os.preadv(self._fd, [buf], self._pos)
-        self._pos += n
-        return n
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        end = os.fstat(self._fd).st_size
-        self._pos = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset, io.SEEK_END: end + offset}[whence]
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
 class _Borrowed(io.RawIOBase):
-    """A second reader over a seekable file object that another reader (the video's demuxer) also
-    reads: its own position, counted from ``base``; each read puts the object's position back, so
+    """A second reader over a seekable file object (stdin's spool, an in-memory stdin) that another
+    reader (the video's demuxer) also reads: its own position, counted from ``base``; each read puts the object's position back, so
     the other reader, which runs only before or after it, never sees it move."""
 
     def __init__(self, f: BinaryIO, base: int) -> None:
@@ -1115,7 +1075,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         elif str(src) != "-":
             audio_from = str(src)
         elif spool is not None:
-            audio_from = _ReopenedSpool(spool)
+            audio_from = _Borrowed(spool, 0)
         elif not base and (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, reopened
             audio_from = again
         elif seekable and base is not None:  # in memory, or media starting further in: the same object, twice
@@ -1395,7 +1355,7 @@ class _Y4mSink(VideoSink):
         header, self._header = self._header or b"", None
         try:
             self._out.write(header + data)
-            _flush(self._out)
+            flush(self._out)
         except BrokenPipeError:
             log.info("output pipe closed by its reader; stopping")
             _silence(self._out)
@@ -1437,7 +1397,7 @@ class _Y4mSink(VideoSink):
         try:
             if self._header is not None:
                 out.write(self._header)
-            _flush(out)
+            flush(out)
         except BrokenPipeError:
             _silence(out)
         finally:
@@ -1507,7 +1467,7 @@ def _silence(out: BinaryIO) -> None:
         os.close(devnull)
 
 
-def _folder_to_make(path: Path) -> bool:
+def folder_to_make(path: Path) -> bool:
     """Whether ``path`` is an image sequence (``frames/%04d.png``) whose own folder is missing in one that
     exists: :func:`open_sink` makes it (a deeper missing path is more likely a typo, and is refused)."""
     return image_output(path) and not path.parent.exists() and path.parent.parent.is_dir()
@@ -1517,7 +1477,7 @@ def check_output_path(path: Path, overwrite: bool) -> None:
     """Refuse an output that is a directory, in a missing directory, or exists (unless ``overwrite``)."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give an output file name")
-    if not path.parent.is_dir() and not _folder_to_make(path):
+    if not path.parent.is_dir() and not folder_to_make(path):
         what = "is not a directory" if path.parent.exists() else "does not exist"
         raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
@@ -1566,7 +1526,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if pix_fmt is not None:
             raise UsageError(f"{ext} frames are written as the decoder's RGB; --pix-fmt is for video outputs")
         check_output_path(path, overwrite)
-        if _folder_to_make(path):
+        if folder_to_make(path):
             try:
                 path.parent.mkdir()
             except OSError as exc:

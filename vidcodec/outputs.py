@@ -7,6 +7,13 @@ import tempfile
 from pathlib import Path
 
 
+def flush(out: object) -> None:
+    """Flush a file object if it buffers (one with write() alone writes as it is called)."""
+    method = getattr(out, "flush", None)
+    if callable(method):
+        method()
+
+
 def writable_folder(folder: str | Path) -> Path | None:
     """The folder, or the nearest existing one above it, if a file can be made there (tried: the
     permission bits do not tell, e.g. /sys as root); else None."""

@@ -334,6 +334,11 @@ def jpeg_points(clip: Path, ref: list[np.ndarray], rate: Fraction,
     return points
 
 
+def measures_vidcodec(codecs: Iterable[str]) -> bool:
+    """Whether any of ``codecs`` is one of vidcodec's (which need a model and its quality levels)."""
+    return any(c.startswith("vidcodec") for c in codecs)
+
+
 def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
     """UsageError unless every name is one of :data:`CODECS` (and, for vidcodec-int8, ``model`` has
     its 8-bit analysis's ranges; for vidcodec-bf16, the machine runs bfloat16 natively)."""
@@ -363,8 +368,7 @@ def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: 
     if len(ref) < frames:
         log.warning("%s has %d frames%s, fewer than --frames %d: every codec is measured on those %d",
                     clip.name, len(ref), f" after the {skip} skipped" if skip else "", frames, len(ref))
-    ours = any(c.startswith("vidcodec") for c in codecs)
-    qualities = list(qualities or api.quality_range(model)) if ours else []  # (no model needed for the others)
+    qualities = list(qualities or api.quality_range(model)) if measures_vidcodec(codecs) else []  # (no model needed for the others)
     pts: list[RDPoint] = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-eval-") as d:
         tmp = Path(d)

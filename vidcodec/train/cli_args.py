@@ -151,17 +151,17 @@ def config_file(a: argparse.Namespace, default_out: str, run_file: str) -> str |
     return a.config
 
 
-def resume_folder(a: argparse.Namespace, out: str) -> str:
-    """The run folder ``--resume`` continues: ``out``, unless ``--config`` names a run's own settings file
-    (``RUN/last.toml``, without ``--out``) whose relative ``out`` does not lead to that run from the
-    current folder; then the folder of ``--config``."""
-    if not (a.resume and a.config and not a.out):
-        return out
-    folder = Path(a.config).parent
-    if (folder / "last.safetensors").exists() and not Path(out, "last.safetensors").exists():
-        logging.getLogger("vidcodec").info("resuming the run in %s, the folder of --config (its out, %s, is taken "
-                                           "from the folder it was started in)", folder, out)
-        return str(folder)
+def run_folder(a: argparse.Namespace, out: str) -> str:
+    """The run's folder, checked (:func:`refuse_overwrite`): ``out``, unless ``--resume`` is given with a
+    ``--config`` naming a run's own settings file (``RUN/last.toml``, without ``--out``) whose relative
+    ``out`` does not lead to that run from the current folder; then the folder of ``--config``."""
+    if a.resume and a.config and not a.out:
+        folder = Path(a.config).parent
+        if (folder / "last.safetensors").exists() and not Path(out, "last.safetensors").exists():
+            logging.getLogger("vidcodec").info("resuming the run in %s, the folder of --config (its out, %s, is "
+                                               "taken from the folder it was started in)", folder, out)
+            out = str(folder)
+    refuse_overwrite(a, out)
     return out
 
 
@@ -186,6 +186,5 @@ def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:
         if v is not None:
             base[name] = v
     cfg = GanTrainConfig.from_dict(base).check()
-    cfg.out = resume_folder(a, cfg.out)
-    refuse_overwrite(a, cfg.out)
+    cfg.out = run_folder(a, cfg.out)
     return cfg

@@ -88,12 +88,13 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
     tmp = weights.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"name": config.name})
     usual_mode(tmp)
-    keep_earlier(weights, file_sha256(tmp))
+    sha256 = file_sha256(tmp)
+    keep_earlier(weights, sha256)
     os.replace(tmp, weights)
     card = {
         "name": config.name,
         "config": config.to_dict(),
-        "sha256": file_sha256(weights),
+        "sha256": sha256,
         "training": {k: meta[k] for k in ("step", "lambdas", "distortion", "val", "train") if k in meta},
         **(notes or {}),
     }
@@ -108,9 +109,9 @@ def keep_earlier(weights: Path, new_sha256: str) -> None:
     the shipped models' earlier weights are kept: streams name their model by hash, and those made
     with the earlier weights still decode."""
     card = weights.with_suffix(".json")
-    if not weights.exists() or file_sha256(weights) == new_sha256:
+    old = file_sha256(weights) if weights.exists() else new_sha256
+    if old == new_sha256:
         return
-    old = file_sha256(weights)
     kept = weights.with_name(f"{weights.stem}@{old[:12]}.safetensors")
     os.replace(weights, kept)
     if card.exists():

@@ -46,7 +46,7 @@ from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
 from . import checkpoint, plot, runlog
-from .cli_args import config_file, refuse_overwrite, resume_folder
+from .cli_args import config_file, run_folder
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool, seeds
 from .interrupts import Held
@@ -275,15 +275,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 log.info("%s has another shape: the discriminator starts afresh", init_disc)
     model = model.to(device, memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     if world > 1:  # 1×1 kernels (GDN's gamma) get their gradients in the plain layout: DDP's buckets want the same
-        for p in model.parameters():
-            if p.dim() == 4 and p.shape[2:] == (1, 1):
-                p.data = p.data.clone(memory_format=torch.contiguous_format)
+        _lay_out_1x1(model, torch.contiguous_format)
     if disc is not None:
         disc = disc.to(device)
         if world > 1:  # its 1×1 convolutions (the head) get channels-last gradients from channels-last crops
-            for p in disc.parameters():
-                if p.dim() == 4 and p.shape[2:] == (1, 1):
-                    p.data = p.data.clone(memory_format=torch.channels_last)
+            _lay_out_1x1(disc, torch.channels_last)
     # The densities and gains are few parameters that must track the transforms quickly.
     fast = [p for n, p in model.named_parameters() if n.startswith(("densities.", "log_gain"))]
     slow = [p for n, p in model.named_parameters() if not n.startswith(("densities.", "log_gain"))]
@@ -580,6 +576,14 @@ def _diverging(streak: int, step: int, cfg) -> int:
     return streak
 
 
+def _lay_out_1x1(module: torch.nn.Module, layout: torch.memory_format) -> None:
+    """Give ``module``'s 1×1 kernels the memory layout their gradients come in (DDP's buckets take a
+    parameter's layout, and warn and copy where a gradient has another)."""
+    for p in module.parameters():
+        if p.dim() == 4 and p.shape[2:] == (1, 1):
+            p.data = p.data.clone(memory_format=layout)
+
+
 def _set_lr(opt: torch.optim.Optimizer, lr: float, factor: float = 1.0) -> None:
     """Every parameter group's learning rate: ``lr`` times the group's ``lr_scale`` (the density models'
     faster rate; 1 where it has none) times ``factor`` (the warm-up's)."""
@@ -683,8 +687,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     for f in asdict(cfg):
         if d.get(f) is not None:
             setattr(cfg, f, d[f])
-    cfg.out = resume_folder(a, cfg.out)
-    refuse_overwrite(a, cfg.out)
+    cfg.out = run_folder(a, cfg.out)
     return cfg
 
 
