@@ -95,3 +95,20 @@ def test_bench_refuses_frames_x264_cannot_take(tmp_path, tiny_model_dir):
     one = write_testsrc(tmp_path / "one.mp4", frames=1, size=(64, 48))  # a still: not a delta to time
     with pytest.raises(UsageError, match="has 1 frame: bench needs at least 2"):
         bench.bench(one, frames=4, runs=1, model="vaegan-tiny")
+
+
+def test_the_bundled_sample_is_found_installed_or_in_a_checkout(tmp_path, monkeypatch):
+    """An installed package has it in vidcodec/samples/ (CMakeLists.txt installs it there; a wheel
+    without it failed `vidcodec bench` with no clip), a source checkout in samples/."""
+    installed, checkout = tmp_path / "pkg" / "bikes.mp4", tmp_path / "repo" / "bikes.mp4"
+    installed.parent.mkdir()
+    checkout.parent.mkdir()
+    monkeypatch.setattr(bench, "BUNDLED_PLACES", (installed, checkout))
+    with pytest.raises(UsageError, match="bundled sample is missing from this installation; give a clip"):
+        bench.load_frames(None, 2, None)
+    clip = write_testsrc(checkout, frames=2, size=(32, 32))
+    assert bench.bundled_sample() == clip
+    write_testsrc(installed, frames=3, size=(48, 32))
+    assert bench.bundled_sample() == installed
+    frames, _, name = bench.load_frames(None, 5, None)
+    assert (len(frames), frames[0].shape, name) == (3, (32, 48, 3), "bikes.mp4")

@@ -655,3 +655,22 @@ def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_di
     finally:
         zoo.torch_device.cache_clear()
         zoo._load.cache_clear()
+
+
+@pytest.mark.parametrize(("platform", "machine", "wanted"), [
+    ("linux", "x86_64", "onnxruntime-gpu"), ("win32", "AMD64", "onnxruntime-gpu"),
+    ("linux", "aarch64", "onnxruntime"), ("darwin", "arm64", "onnxruntime"), ("darwin", "x86_64", "onnxruntime"),
+    ("win32", "ARM64", "onnxruntime"),
+])
+def test_each_platform_installs_one_onnx_runtime_that_exists_there(platform, machine, wanted):
+    """onnxruntime-gpu has wheels for x86-64 Linux and Windows only: a hard requirement made pip fail
+    on macOS and ARM Linux. Exactly one of the two builds (the same module) applies on each."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = {"sys_platform": platform, "platform_machine": machine}
+    applying = [r.name for r in map(Requirement, deps) if r.name.startswith("onnxruntime")
+                and (r.marker is None or r.marker.evaluate(env))]
+    assert applying == [wanted]

@@ -16,7 +16,7 @@ COLOURS = 256
 
 def save_png(fig, path: str | Path, dpi: int) -> Path:
     """Write ``fig`` (a matplotlib figure) to ``path`` as a palette PNG of at most :data:`COLOURS` colours."""
-    from PIL import Image  # matplotlib's own dependency
+    from PIL import Image
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")

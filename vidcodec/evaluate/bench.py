@@ -34,7 +34,15 @@ from .rd import decode_rgb, encode_reference, read_frames, write_y4m_clip
 
 log = logging.getLogger(__name__)
 
-BUNDLED = Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4"
+# The sample measured when no clip is given: in an installed package vidcodec/samples/ (CMakeLists.txt
+# installs it there), in a source checkout the repository's samples/.
+BUNDLED_PLACES = (Path(__file__).resolve().parents[1] / "samples" / "bikes.mp4",
+                  Path(__file__).resolve().parents[2] / "samples" / "bikes.mp4")
+
+
+def bundled_sample() -> Path:
+    """The bundled sample clip's path: the first of BUNDLED_PLACES that exists, else the first."""
+    return next((p for p in BUNDLED_PLACES if p.exists()), BUNDLED_PLACES[0])
 
 
 def machine() -> dict:
@@ -66,10 +74,10 @@ def _stats(ms: list[float]) -> dict:
 def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | None) -> tuple[list[np.ndarray], Fraction,
                                                                                                str]:
     """Frames of ``clip`` (default: the bundled sample), resized to ``size`` (W, H) if given."""
-    path = Path(clip) if clip else BUNDLED
+    path = Path(clip) if clip else bundled_sample()
     if not path.exists():
-        raise UsageError(f"{path} does not exist" + ("" if clip else ": give a clip (the bundled sample is only "
-                                                                      "in a source checkout)"))
+        raise UsageError(f"{path} does not exist" + ("" if clip else ": the bundled sample is missing from this "
+                                                                      "installation; give a clip"))
     ref, rate = read_frames(path, frames)
     if size:
         w, h = size
