@@ -112,3 +112,11 @@ def test_the_bundled_sample_is_found_installed_or_in_a_checkout(tmp_path, monkey
     assert bench.bundled_sample() == installed
     frames, _, name = bench.load_frames(None, 5, None)
     assert (len(frames), frames[0].shape, name) == (3, (32, 48, 3), "bikes.mp4")
+
+
+@pytest.mark.parametrize(("platform", "maxrss", "mib"), [("linux", 2048, 2.0), ("darwin", 3 << 20, 3.0)])
+def test_peak_memory_is_mib_on_linux_and_macos(monkeypatch, platform, maxrss, mib):
+    """ru_maxrss is KiB on Linux and bytes on macOS: a Mac's report was 1024 times too large."""
+    monkeypatch.setattr(bench.sys, "platform", platform)
+    monkeypatch.setattr(bench.resource, "getrusage", lambda who: type("R", (), {"ru_maxrss": maxrss})())
+    assert bench.peak_rss_mib() == mib

@@ -67,6 +67,12 @@ def machine() -> dict:
     }
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (getrusage's ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
+
+
 def _stats(ms: list[float]) -> dict:
     return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2)}
 
@@ -241,7 +247,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         },
         "vidcodec": {"encode_fps": round(enc, 2), "decode_fps": round(dec, 2),
                      "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
-        "x264": {}, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "x264": {}, "peak_rss_mib": round(peak_rss_mib(), 1),
     }
     for x264_preset, (e, dd) in x264.items():
         ef, df = statistics.median(e), statistics.median(dd)
