@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -895,7 +896,7 @@ def test_colour_primaries_and_transfer_go_from_the_source_to_the_decoded_video(c
     gvc = tmp_path / "tagged.gvc"
     assert cli(capsys, "encode", clip, gvc, *TINY, "-q")[0] == 0
     with container.GvcReader(gvc) as r:
-        assert r.version == (14, 1) and container.colour_description(r.header) == (1, 6)
+        assert r.version == container.FORMAT_VERSION and container.colour_description(r.header) == (1, 6)
     _code, out, _ = cli(capsys, "info", gvc, "--json")
     hdr = json.loads(out)["header"]
     assert (hdr["colour_primaries"], hdr["colour_transfer"], hdr["colour_matrix"]) == ("bt709", "smpte170m", "bt709")
@@ -1531,7 +1532,7 @@ def test_a_ctrl_c_that_also_ends_the_reader_of_stdout_exits_130(monkeypatch, cap
 
     monkeypatch.setattr(cli_mod, "_cmd_info", interrupted_then_broken_pipe)
     assert main(["info", str(media["gvc"])]) == 130 and "interrupted" in capsys.readouterr().err
-    assert joins == [cli_mod.STOPPING_JOIN_S]  # stuck readers were not waited for long
+    assert joins == [pipeline.STOPPING_JOIN_S]  # stuck readers were not waited for long
     assert pipeline.JOIN_TIMEOUT_S == pipeline.DEFAULT_JOIN_TIMEOUT_S  # and the caller's process is as it was
 
     def broken_pipe(a):
@@ -1612,3 +1613,35 @@ def test_the_first_ctrl_c_of_an_encode_finishes_and_gan_mode_waits_for_the_secon
             os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
             time.sleep(0.5)
         assert waited == ([] if grace else [True])
+
+
+@pytest.mark.parametrize("verb", ["decode", "play"])
+def test_ctrl_c_while_following_a_stream_that_stopped_growing_exits_130_at_once(env, tmp_path, media, verb):
+    """`decode --follow` / `play --follow` of a stream whose writer has gone quiet, to a file, then
+    Ctrl-C: a traceback ("generator already executing", after a 5 s wait) and exit 1; now one line,
+    130, without waiting, and the frames read are all in the output."""
+    whole = media["gvc"].read_bytes()
+    cut = tmp_path / "growing.gvc"  # every packet, no index or footer: a writer still at work
+    cut.write_bytes(whole[: struct.unpack_from("<Q", whole, len(whole) - 20)[0]])  # up to the footer's index offset
+    out = tmp_path / "out.y4m"
+    args = ["decode", str(cut), str(out)] if verb == "decode" else ["play", str(cut), "--to", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", *args, "--follow", "--follow-timeout", "60", "-q"],
+                            env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_bytes().count(b"FRAME\n") == len(packets(media["gvc"]))):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "nothing decoded"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        t = time.monotonic()
+        proc.wait(timeout=30)
+        took = time.monotonic() - t
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == 130 and err.strip().splitlines() == [f"vidcodec {verb}: interrupted"], err
+    assert took < 3.0  # not the stage's 5-s join of a thread stuck waiting for the file to grow

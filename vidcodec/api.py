@@ -1445,7 +1445,7 @@ def open_pending(
                                              from_beginning=from_beginning, audio=track, runs=runs,
                                              check_end=not follow),  # --follow says so itself
                              name="vidcodec-parse")
-    stack.enter_context(contextlib.closing(pending))
+    stack.enter_context(pipeline.closing(pending))
     return reader, m, pending, track
 
 

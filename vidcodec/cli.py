@@ -512,7 +512,6 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 # After a first Ctrl-C an encode finishes the frames it has read; if it has not within this many
 # seconds (an input that stalls mid-read), the interrupt takes effect as a second Ctrl-C does.
 FINISH_GRACE_S = 3.0
-STOPPING_JOIN_S = 0.2  # a pipeline stage's wait for its thread once the command is asked to stop
 _INTERRUPTED = threading.Event()  # Ctrl-C or SIGTERM during this command
 
 
@@ -522,7 +521,7 @@ def _stopping() -> None:
     _INTERRUPTED.set()
     from . import pipeline
 
-    pipeline.JOIN_TIMEOUT_S = STOPPING_JOIN_S
+    pipeline.JOIN_TIMEOUT_S = pipeline.STOPPING_JOIN_S  # stages no longer wait long for their threads
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from threads; :class:`ProcessWorkers` is the pool of worker processes that GOP-p
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -36,6 +37,20 @@ DEPTH = 3  # items a stage may run ahead of its consumer
 # asked to stop (a thread stuck reading a stalled pipe never ends: waiting 5 s made a Ctrl-C take 8)
 DEFAULT_JOIN_TIMEOUT_S = 5.0
 JOIN_TIMEOUT_S = DEFAULT_JOIN_TIMEOUT_S
+STOPPING_JOIN_S = 0.2  # the wait for a stage's thread once Ctrl-C unwinds through it
+
+
+@contextlib.contextmanager
+def closing(gen: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """contextlib.closing for a generator that another thread may be running when the block ends
+    (a stage's generator that a later stage's thread iterates, stuck in a read when Ctrl-C came):
+    closing it there raised "generator already executing" over the KeyboardInterrupt. A generator
+    running elsewhere is left to that thread, which closes it (:func:`stage`) when it ends."""
+    try:
+        yield gen
+    finally:
+        if not getattr(gen, "gi_running", False):
+            gen.close()
 _DONE = object()
 
 
@@ -99,7 +114,10 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
             yield item
     finally:
         stop.set()
-        thread.join(timeout=JOIN_TIMEOUT_S)
+        # Ctrl-C unwinding through here: the thread may be stuck in a read (a followed file that is
+        # not growing), so wait for it no longer than a command that was asked to stop does.
+        interrupted = sys.exc_info()[0] is KeyboardInterrupt
+        thread.join(timeout=min(JOIN_TIMEOUT_S, STOPPING_JOIN_S) if interrupted else JOIN_TIMEOUT_S)
 
 
 def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, depth: int = DEPTH,
