@@ -168,6 +168,26 @@ def test_elias_mode_decoder_tracks_the_encoders_qsgd_latent_exactly(tiny, static
     assert coded[0].kind == KEY
 
 
+def test_an_elias_payload_with_another_value_count_or_bytes_after_its_levels_is_damage(tiny, static_frames):
+    """n_values must be K.h.w (a forged count was unpacked, up to 8 values a byte of the section) and the
+    levels end the payload (bytes after them were ignored): both are damage, found by an independent
+    reader written from docs/FORMAT.md."""
+    import struct
+
+    coded = _encode_frames(tiny, static_frames[:1], coder="elias", latent_bits=4, gop=4)[0]
+    payload = coded.payload
+    k = tiny.level_channels[payload[0]]
+    at = 2 + 4 * k  # n_values
+    n = struct.unpack_from("<I", payload, at)[0]
+    dec = FrameDecoder(tiny, coded.state.shape, coder="elias")
+    np.testing.assert_array_equal(dec.decode_symbols(KEY, payload)[0], coded.state)
+    more = payload[:at] + struct.pack("<I", n + 8) + payload[at + 4:]
+    for bad, said in ((more, f"counts {n + 8} values where its level codes {n}"),
+                      (payload + b"\x00", "bytes after an Elias payload's levels")):
+        with pytest.raises(CoderError, match=said):
+            FrameDecoder(tiny, coded.state.shape, coder="elias").decode_symbols(KEY, bad)
+
+
 def test_elias_mode_is_reproducible_and_close_to_ans(tiny_model_dir, clip, tmp_path):
     decoded, digests = {}, set()
     for name, coder in (("ans", "ans"), ("elias", "elias"), ("elias2", "elias")):

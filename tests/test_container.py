@@ -249,9 +249,9 @@ def test_header_bytes_follow_the_documented_layout() -> None:
 
     body = (
         b"\x8aGVC\r\n\x1a\n"
-        + le(14, 2)
-        + le(1, 2)
-        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 14.1, header size
+        + le(15, 2)
+        + le(0, 2)
+        + le(96 + 1 + 2 + 8 + 4, 4)  # magic, 15.0, header size
         + le(32, 4)
         + le(16, 4)
         + le(1, 4)
@@ -291,8 +291,12 @@ def test_identical_input_gives_identical_bytes() -> None:
     second, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}))
     assert first == second
     assert hashlib.sha256(first).hexdigest() == (
-        "2aede7059ee14dd63aeece75a8a79fe0212e30bb2e695fcc86bcb2c601d98f6c"  # format 14.1
+        "60b9818c33fb74ef2c30643eddd209b3b6a3ba355179dbe77c2126c3fd66f6f9"  # format 15.0
     )
+    # 15.0 changed mode 0 payloads only (the learned predictor's gains): kept at 14.1 the container
+    # gives 14.1's bytes.
+    v141, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(14, 1)))
+    assert hashlib.sha256(v141).hexdigest() == "2aede7059ee14dd63aeece75a8a79fe0212e30bb2e695fcc86bcb2c601d98f6c"
     # 14.1 changed only the version in these bytes: kept at 14.0 it gives 14.0's.
     v14, _ = write_stream(packets, make_header(model_hash=bytes(32), extensions={1: b"a", 2: b"b"}, version=(14, 0)))
     assert hashlib.sha256(v14).hexdigest() == "c6f9a0d0fd8ade449e2fa63557ad04329d0d90beafc0afae23ac17cf21b81a33"
@@ -453,11 +457,11 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<HH", 15, 0) + data[12:]
+    future = data[:8] + struct.pack("<HH", 16, 0) + data[12:]
     with pytest.raises(
         UnsupportedVersionError,
-        match=r"version 15\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
-              r"12\.x, 13\.x, 14\.x.*upgrade"
+        match=r"version 16\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
+              r"12\.x, 13\.x, 14\.x, 15\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
 
@@ -465,7 +469,7 @@ def test_unknown_major_version_names_the_supported_one() -> None:
 def test_newer_minor_version_is_still_read() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(rewrite_header(data, 10, "<H", 9)))
-    assert reader.version == (14, 9)
+    assert reader.version == (FORMAT_VERSION[0], 9)
     assert as_tuples(list(reader)) == PACKETS
 
 

@@ -49,7 +49,7 @@ def _packets(data: bytes) -> list[container.Packet]:
 def test_parameters_packet_precedes_every_keyframe_and_decoders_skip_it(live, tmp_path):
     data, plain = live
     with container.GvcReader(io.BytesIO(data)) as r:
-        assert r.version == container.FORMAT_VERSION == (14, 1)
+        assert r.version == container.FORMAT_VERSION == (15, 0)
         kinds = [p.kind for p in r]
     assert kinds == [3, 1, 2, 2, 2] * 3
     with container.GvcReader(io.BytesIO(data)) as r:

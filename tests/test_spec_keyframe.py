@@ -263,7 +263,7 @@ def reference(header: dict, decoders: dict) -> FrameDecoder:
 def key_packets(path: Path) -> list[tuple[dict, dict, Tables]]:
     buf = path.read_bytes()
     header = read_header(buf)
-    assert 13 <= header["version"][0] <= 14 and header["mode"] == 0 and header["coder"] == 0
+    assert 13 <= header["version"][0] <= 15 and header["mode"] == 0 and header["coder"] == 0
     tables = Tables(header["model_name"], header["model_hash"])
     keys = [(p, header, tables) for p in read_packets(buf, header)[0] if p["stream"] == 0 and p["kind"] == 1]
     assert keys, f"{path.name} has no key packet"

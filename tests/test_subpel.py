@@ -24,8 +24,8 @@ from vidcodec.models import zoo
 def _predictor(c: int = 3, levels: int = 2, seed: int = 0) -> Predictor:
     rng = np.random.default_rng(seed)
     phases = (rng.normal(0, 0.4, (4, 4, c, 4 * c))).astype(np.float32)
-    gains = rng.uniform(0.5, 8, (levels, c)).astype(np.float32)
-    return Predictor(phases, gains, [max(1, c - 1), c][:levels], "0" * 64)
+    log_gain = np.log(rng.uniform(0.5, 8, (levels, c))).astype(np.float32)
+    return Predictor(phases, log_gain, [max(1, c - 1), c][:levels], "0" * 64)
 
 
 def _reference(p: Predictor, prev: np.ndarray, dx: int, dy: int, level: int) -> np.ndarray:
@@ -93,15 +93,41 @@ def test_blocks_use_their_own_vectors_and_huge_samples_are_clipped():
 
 def test_the_shipped_tables_integer_weights_are_pinned():
     # The decoder derives each level's integer weights from the float32 table with IEEE float64
-    # operations: a change here changes every format 10.0 stream's prediction.
+    # operations: a change here changes every format 10.0 stream's prediction. From 15.0 the gains
+    # they start from are exact (subpel.format_gains); 10.0-14.x streams keep numpy's float32 exp.
     m = zoo.load("vaegan-g")
-    assert m.subpel is not None
+    assert m.subpel is not None and m.subpel.exact
     assert m.subpel.sha256 == hashlib.sha256(subpel.table_path(m.info.weights).read_bytes()).hexdigest()
-    digest = hashlib.sha256(m.subpel.weights(4).astype("<i8").tobytes()).hexdigest()
-    assert digest == WEIGHTS_LEVEL4_SHA256
+    for major, pinned in ((15, WEIGHTS_LEVEL4_SHA256), (14, WEIGHTS_LEVEL4_SHA256_14), (10, WEIGHTS_LEVEL4_SHA256_14)):
+        digest = hashlib.sha256(m.subpel.for_major(major).weights(4).astype("<i8").tobytes()).hexdigest()
+        assert digest == pinned, major
 
 
-WEIGHTS_LEVEL4_SHA256 = "5e66e3fd66e5c29d65e9a518d94cd20b100e7733494d966dd9f2191127d86049"
+WEIGHTS_LEVEL4_SHA256 = "9f15436c6fcf4f906c3c1ce59971ba0b728dfc91920e8ca9cbec99c931e149ef"
+WEIGHTS_LEVEL4_SHA256_14 = "5e66e3fd66e5c29d65e9a518d94cd20b100e7733494d966dd9f2191127d86049"
+
+
+def test_format_gains_are_exp_rounded_to_binary64_then_binary32_on_every_machine():
+    """numpy's float32 exp is not correctly rounded and differs between its SIMD paths (296 of
+    vaegan-i's 768 gains by an ulp between x86-64's AVX2 path and its baseline), so two machines
+    derived different integer weights; 15.0's gains are defined without it."""
+    import decimal
+    import math
+
+    log_gain = zoo.load("vaegan-i").log_gain
+    exact = subpel.format_gains(log_gain)
+    fine = decimal.Context(prec=80)
+    for v, g in zip(log_gain.ravel()[::7], exact.ravel()[::7], strict=True):
+        assert g == np.float32(float(fine.exp(decimal.Decimal(float(v)))))
+        assert g == np.float32(math.exp(float(v)))  # glibc's binary64 exp agrees here
+    legacy = subpel.legacy_gains(log_gain)
+    assert 0 < int((legacy != exact).sum()) and np.all(np.abs(legacy.view(np.int32) - exact.view(np.int32)) <= 2)
+    # and a stream's decoder and encoder take the weights of the stream's major
+    m = zoo.load("vaegan-i")
+    assert FrameDecoder(m, (96, 4, 4), major=14, predictor=m.subpel).predictor.exact is False
+    assert FrameDecoder(m, (96, 4, 4), predictor=m.subpel).predictor.exact is True
+    assert FrameEncoder(m, 4, predictor=m.subpel, major=14).predictor is m.subpel.for_major(14)
+    assert not np.array_equal(m.subpel.weights(4), m.subpel.for_major(14).weights(4))
 
 
 def test_refinement_searches_sixteenths_around_the_quarter_choice_and_finds_a_true_shift():
@@ -262,7 +288,7 @@ def test_stream_names_its_table_and_decodes_only_with_it(tiny_model_dir, tmp_pat
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2)
     hdr = container.probe(out)
     table = zoo.load("vaegan-tiny").subpel.sha256
-    assert hdr["version"] == "14.1" and hdr["header"]["subpel_table"] == table[:16]
+    assert hdr["version"] == "15.0" and hdr["header"]["subpel_table"] == table[:16]
     assert len(list(vidcodec.frames(out))) == 6
     # The same model without its table (or with another): a clear error, not wrong pictures.
     folder = tmp_path / "models"
@@ -301,7 +327,7 @@ def test_subpel_bilinear_writes_no_table_entry_and_a_bad_value_is_a_usage_error(
     out = tmp_path / "b.gvc"
     vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, subpel="bilinear")
     hdr = container.probe(out)
-    assert hdr["version"] == "14.1" and hdr["header"]["subpel_table"] is None
+    assert hdr["version"] == "15.0" and hdr["header"]["subpel_table"] is None
     assert len(list(vidcodec.frames(out))) == 4
     with pytest.raises(UsageError, match="--subpel"):
         vidcodec.encode(clip, tmp_path / "c.gvc", model="vaegan-tiny", subpel="cubic")
@@ -330,3 +356,17 @@ def test_a_forked_child_gets_pools_of_its_own():
     assert subpel._pool(2).submit(int, 3).result() == 3  # the parent's pool, with its threads
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as ex:
         assert ex.submit(_pool_runs_a_job).result(timeout=60) == 7
+
+
+def test_a_large_state_is_predicted_by_the_weights_of_its_streams_format(tiny_model_dir):
+    """Where the two gain definitions give other integer weights, a large state's prediction differs:
+    a 15.0 decoder must use the exact gains, a 14.x decoder numpy's (as its streams were made)."""
+    m = zoo.load("vaegan-tiny")
+    rng = np.random.default_rng(0)
+    prev = np.zeros((m.latent_channels, 6, 8), np.int64)
+    prev[: m.level_channels[1]] = rng.integers(-32768, 32768, (m.level_channels[1], 6, 8))
+    vectors = rng.integers(-20, 21, (2, 2, 2))
+    new, old = (FrameDecoder(m, prev.shape, major=major, predictor=m.subpel).predictor for major in (15, 14))
+    exact, legacy = new.predict(prev, vectors, 4, 1), old.predict(prev, vectors, 4, 1)
+    assert not np.array_equal(exact, legacy)
+    assert new.exact and not old.exact

@@ -29,7 +29,9 @@ from a Matroska file (``python tests/tiny_model.py lean``), and the format 13.0 
 deltas timed from the frame before, selectors coded by the previous delta's) the same way (``python
 tests/tiny_model.py terse``; its symbols and frames are golden_lean's, so its .npz is not kept), and the
 format 14.0 one (deltas keeping the learned prediction's fraction, the state in sixteenths) the same way
-(``python tests/tiny_model.py fine``). The format 6.0 GAN stream in feature space (the 8x8
+(``python tests/tiny_model.py fine``), and the format 15.0 one (the learned predictor's integer weights
+from exactly rounded gains) the same way (``python tests/tiny_model.py exact``; its payloads, symbols and
+frames are golden_fine's, so its .npz is not kept). The format 6.0 GAN stream in feature space (the 8x8
 feature map of ``pgan-tiny``) with :func:`make_golden_gan_features` (``python tests/tiny_model.py
 gan-features``).
 """
@@ -177,7 +179,7 @@ if __name__ == "__main__":
         make_golden_pan(sys.argv[1])
     elif sys.argv[1:] in (["subpel"], ["colour"]):
         make_golden_pan(sys.argv[1], width=256, height=192, quality=2)
-    elif sys.argv[1:] in (["lean"], ["terse"], ["fine"]):
+    elif sys.argv[1:] in (["lean"], ["terse"], ["fine"], ["exact"]):
         make_golden_pan(sys.argv[1], width=256, height=192, quality=2, container="mkv")
     elif sys.argv[1:] in (["keycontext"], ["residual"], ["compact"], ["temporal"], ["oriented"]):
         make_golden_pan(sys.argv[1], width=192, height=128)

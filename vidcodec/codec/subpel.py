@@ -15,7 +15,13 @@ Prediction (exact integer arithmetic, the same on every machine):
   ``W_p[i, t·K + j] = clip(rint(g[i] · A_p[i, t·C + j] / g[j] · 2^16), ±2^24)`` for outputs
   i < K, taps t = 0..3 (the samples at (y, x), (y, x+1), (y+1, x), (y+1, x+1)) and inputs j < K;
   A_p is the table's float32 map, and g[i]·A (a float32 × float32 product) is exact in float64, the
-  division and ``rint`` (half to even) are IEEE float64 operations, so W_p is the same everywhere.
+  division and ``rint`` (half to even) are IEEE float64 operations, so W_p is the same everywhere
+  once g is. From format 15.0 g is :func:`format_gains`: exp(log_gain) rounded to binary64, then
+  to binary32, computed exactly. Streams of 10.0-14.x used numpy's float32 ``exp``, which is not
+  correctly rounded and differs between its SIMD paths (x86-64's AVX2/AVX-512 path and its
+  baseline disagree in 296 of vaegan-i's 768 gains, by an ulp), so a machine whose numpy takes
+  another path derived other weights in rare places; :meth:`Predictor.for_major` keeps those
+  streams' weights as they were made (on x86-64 with AVX2 or AVX-512).
 * Samples are the previous symbols clipped to ±2^15, with edge samples past the borders.
 * A quarter position (qx, qy) = (ix·4 + fx, iy·4 + fy) predicts ``Q = W_(fx,fy) · taps(y+iy, x+ix)``,
   and for fx = fy = 0 ``Q = 2^16 · sample(y+iy, x+ix)``.
@@ -33,6 +39,7 @@ change: it refines the quarter vectors of :func:`motion.search` over the 9×9 si
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import os
 import threading
@@ -61,23 +68,48 @@ SUFFIX = ".subpel.safetensors"  # a model's table lies beside its weights: NAME.
 TENSOR = "phases"  # (4, 4, C, 4C) float32, [fy, fx]; [0, 0] unused (zeros)
 
 
+EXACT_GAINS_MAJOR = 15  # from this major on, W is derived from format_gains (numpy's float32 exp before)
+
+
+def format_gains(log_gain: np.ndarray) -> np.ndarray:
+    """The gains the integer weights are derived from (format 15.0): each exp(log_gain), log_gain a
+    float32, rounded to the nearest binary64 and then to the nearest binary32 (ties to even), with
+    the exponential from Python's decimal module to 40 digits, so that every machine gets the same
+    float32 values (numpy's float32 exp is neither correctly rounded nor the same on every CPU)."""
+    context = decimal.Context(prec=40, rounding=decimal.ROUND_HALF_EVEN)
+    flat = [np.float32(float(context.exp(decimal.Decimal(float(v))))) for v in np.asarray(log_gain, np.float32).ravel()]
+    return np.array(flat, np.float32).reshape(np.shape(log_gain))
+
+
+def legacy_gains(log_gain: np.ndarray) -> np.ndarray:
+    """The gains streams of 10.0-14.x derived their weights from: numpy's float32 exp, as the
+    encoder computed it (x86-64 with AVX2 or AVX-512 gives these; other SIMD paths may differ)."""
+    return np.exp(np.asarray(log_gain, np.float32)).astype(np.float32)
+
+
 def table_path(weights: Path) -> Path:
     """Where the predictor table of the weights file ``weights`` lies."""
     return weights.with_name(weights.name.removesuffix(".safetensors") + SUFFIX)
 
 
 class Predictor:
-    """A model's predictor table with the integer weights of each level (derived on first use)."""
+    """A model's predictor table with the integer weights of each level (derived on first use) from
+    the model's ``log_gain`` (levels, C): with :func:`format_gains` (``exact``, format 15.0 on) or
+    :func:`legacy_gains` (10.0-14.x streams; :meth:`for_major` gives the one a stream needs)."""
 
-    def __init__(self, phases: np.ndarray, gains: np.ndarray, level_channels: list[int], sha256: str) -> None:
-        c = gains.shape[1]
+    def __init__(self, phases: np.ndarray, log_gain: np.ndarray, level_channels: list[int], sha256: str,
+                 exact: bool = True) -> None:
+        c = log_gain.shape[1]
         if phases.shape != (4, 4, c, 4 * c) or phases.dtype != np.float32:
             raise ModelNotFoundError(f"predictor table has shape {phases.shape} {phases.dtype}, expected "
                                      f"(4, 4, {c}, {4 * c}) float32 for a model of {c} latent channels")
         if not np.isfinite(phases).all():
             raise ModelNotFoundError("predictor table holds non-finite values: the file is damaged")
         self.phases = phases
-        self.gains = gains.astype(np.float32)
+        self.log_gain = np.asarray(log_gain, np.float32)
+        self.exact = exact
+        self.gains = format_gains(self.log_gain) if exact else legacy_gains(self.log_gain)
+        self._other: Predictor | None = None  # the same table with the other gains (for_major)
         self.level_channels = list(level_channels)
         self.sha256 = sha256
         self._levels: dict[int, np.ndarray] = {}
@@ -86,8 +118,18 @@ class Predictor:
         self._plans: dict[tuple[int, int, int, int, int], tuple] = {}
         self._lock = threading.Lock()
 
+    def for_major(self, major: int) -> Predictor:
+        """This table with the gains a stream of format ``major`` derives its weights from."""
+        if self.exact == (major >= EXACT_GAINS_MAJOR):
+            return self
+        with self._lock:
+            if self._other is None:
+                self._other = Predictor(self.phases, self.log_gain, self.level_channels, self.sha256, not self.exact)
+                self._other._other = self
+            return self._other
+
     @classmethod
-    def load(cls, path: Path, gains: np.ndarray, level_channels: list[int]) -> Predictor:
+    def load(cls, path: Path, log_gain: np.ndarray, level_channels: list[int]) -> Predictor:
         from safetensors.numpy import load as load_bytes
 
         data = path.read_bytes()
@@ -95,7 +137,7 @@ class Predictor:
             phases = load_bytes(data)[TENSOR]
         except Exception as e:  # a damaged or foreign file
             raise ModelNotFoundError(f"{path} is not a predictor table ({e})") from e
-        return cls(phases, gains, level_channels, hashlib.sha256(data).hexdigest())
+        return cls(phases, log_gain, level_channels, hashlib.sha256(data).hexdigest())
 
     @property
     def tag(self) -> bytes:

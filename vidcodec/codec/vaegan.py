@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import collections
 import os
+import struct
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -72,7 +73,7 @@ if TYPE_CHECKING:  # torch: only an encoder with --refine imports it
     from .refine import Refiner
 
 KEY, DELTA = "key", "delta"
-FORMAT_MAJOR = 14  # the payload layouts this module writes (container.FORMAT_VERSION[0])
+FORMAT_MAJOR = 15  # the payload layouts this module writes (container.FORMAT_VERSION[0])
 LEAN_MAJOR = 12  # from this major on, mode 0 ANS payloads carry no delta level, no lengths (see decode_symbols)
 SELECTOR_MAJOR = 13  # from this major on, a delta's selectors are coded by the channel's previous selector
 CONTEXT_BIT, LEAN_BLOCK_MAX = 0x40, 0x3F  # 12.0 delta head: bit 7 bilinear, bit 6 context, block side 1..63
@@ -376,8 +377,9 @@ class FrameEncoder:
             raise UsageError(f"a learned sub-pixel predictor needs format 10.0, the ans coder and motion blocks of "
                              f"1 to {subpel.BILINEAR - 1} latent pixels")
         # Format 10.0: vectors in sixteenths with the model's learned predictor (the stream header names
-        # its table); None: quarter vectors with bilinear prediction.
-        self.predictor = predictor
+        # its table; its integer weights from the gains of format ``major``); None: quarter vectors
+        # with bilinear prediction.
+        self.predictor = predictor.for_major(major) if predictor is not None else None
         # Format 14.0 with a learned predictor: the state (_prev) in sixteenths of a symbol, and deltas
         # may keep the learned prediction's fraction (FINE_BIT), chosen by their pictures when
         # encode_latent is given the frame (else never: the shipped whole-symbol prediction).
@@ -1057,7 +1059,8 @@ class FrameDecoder:
         self._coded_tables = signed_residual_tables() if self.oriented else self.residuals
         if predictor is not None and major < 10:
             raise UsageError("a learned sub-pixel predictor needs a format 10.0 stream")
-        self.predictor = predictor  # format 10.0 streams naming a predictor table: sixteenth vectors
+        # format 10.0 streams naming a predictor table: sixteenth vectors (weights from the stream's gains)
+        self.predictor = predictor.for_major(major) if predictor is not None else None
         # 14.0: a delta head's block side is bits 0-4, bit 5 the fine flag; with a predictor the state
         # (what decode_symbols returns) is in sixteenths of a symbol.
         self.fine = self.lean and major >= FINE_MAJOR
@@ -1139,7 +1142,17 @@ class FrameDecoder:
         if not qsgd.MIN_BITS <= bits <= qsgd.MAX_BITS:
             raise CoderError(f"invalid QSGD bit depth {bits}: the packet is damaged")
         norms = np.frombuffer(payload, dtype="<f4", count=c, offset=2)
-        q = SymbolReader(memoryview(payload)[2 + 4 * c :], "elias").get(None, 0, c * h * w)
+        section = memoryview(payload)[2 + 4 * c :]
+        # n_values must be K.h.w (checked before anything is decoded: a forged count up to 8 x the
+        # section's bytes would have made the decoder unpack that many values), and the levels end the
+        # payload, as the writer leaves them
+        if len(section) >= 4 and struct.unpack_from("<I", section)[0] != c * h * w:
+            raise CoderError(f"Elias payload counts {struct.unpack_from('<I', section)[0]} values where its level "
+                             f"codes {c * h * w}: the packet is damaged")
+        reader = SymbolReader(section, "elias")
+        q = reader.get(None, 0, c * h * w)
+        if reader.consumed != len(section):
+            raise CoderError("bytes after an Elias payload's levels: the packet is damaged")
         out = np.zeros((full, h * w), dtype=np.float32)
         out[:c] = qsgd.dequantize_rows(norms, q.reshape(c, h * w), bits)
         return out.reshape(full, h, w)

@@ -201,7 +201,10 @@ class CodecModel:
         self._modules: tuple[Analysis, Synthesis] | None = None
         self._bf16: tuple[Analysis, Synthesis] | None = None  # bfloat16 copies for the bf16 backend
         self._modules_lock = threading.Lock()
-        self.gains = np.exp(tensors["log_gain"].astype(np.float32)).astype(np.float32)  # (levels, C)
+        self.log_gain = tensors["log_gain"].astype(np.float32)  # (levels, C)
+        # the quantization steps' inverses, for the float paths (scaling, dequantization); the learned
+        # predictor's integer weights come from the log-gains themselves (subpel.format_gains)
+        self.gains = np.exp(self.log_gain).astype(np.float32)
         self.key_tables: list[IntTables] = [from_tensors(f"key.{i}", tensors) for i in range(c.levels)]
         self.delta_tables: IntTables = from_tensors("delta", tensors)
         self.levels = c.levels
@@ -227,7 +230,7 @@ class CodecModel:
                 from ..codec.subpel import Predictor, table_path
 
                 path = table_path(self.info.weights)
-                self._subpel = Predictor.load(path, self.gains, self.level_channels) if path.exists() else None
+                self._subpel = Predictor.load(path, self.log_gain, self.level_channels) if path.exists() else None
             return self._subpel
 
     def _torch_modules(self) -> tuple[Analysis, Synthesis]:
