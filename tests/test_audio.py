@@ -367,3 +367,25 @@ def test_decoded_files_start_at_0_as_ffmpeg_outputs_do(tmp_path, tiny_model_dir)
             assert all(not (bytes(p)[0] == 0xFF and bytes(p)[1] & 0xF6 == 0xF0) for p in c.demux(audio=0) if p.size)
         probe = subprocess.run(["ffprobe", "-v", "error", str(out)], capture_output=True, text=True, check=False)
         assert probe.returncode == 0 and probe.stderr == "", probe.stderr
+
+
+def test_a_damaged_audio_packet_loses_its_sound_only(clip, tmp_path, tiny_model_dir, caplog):
+    """An audio packet whose payload fails its CRC (its header intact) concealed every video frame up to
+    the next keyframe, as a lost video packet must; no frame is lost with it. A damaged video delta
+    still conceals its GOP's rest."""
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=10)
+    with container.GvcReader(gvc) as r:
+        packets = list(r)
+    data = bytearray(gvc.read_bytes())
+    audio = next(p for p in packets[3:] if p.stream_index == container.AUDIO_STREAM)
+    delta = next(p for p in packets[3:] if p.stream_index == 0 and p.kind == container.PacketType.DELTA)
+    for packet, lost in ((audio, False), (delta, True)):
+        bad = bytearray(data)
+        bad[packet.offset + packet.header_size + 1] ^= 0xFF  # inside the payload: its CRC fails, the header's not
+        path = tmp_path / "bad.gvc"
+        path.write_bytes(bytes(bad))
+        frames = list(vidcodec.frames(path))
+        assert len(frames) == 20 and any(f.concealed for f in frames) == lost
+        assert "fails its CRC" in caplog.text
+        caplog.clear()

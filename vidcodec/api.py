@@ -1184,6 +1184,8 @@ def _decode_packets(
     for item, run, index in items:
         if isinstance(item, container.Damaged):
             counts.damaged += 1
+            if item.stream is not None and item.stream != 0:
+                continue  # one packet of another stream (audio), its header intact: no frame was lost
             need_key = True
             if gap is None:
                 at_start = from_beginning and item.offset == reader.header_size

@@ -315,11 +315,14 @@ class Packet:
 
 @dataclass(frozen=True)
 class Damaged:
-    """A damaged stretch a resyncing reader skipped: where it starts, how many bytes, and why."""
+    """A damaged stretch a resyncing reader skipped: where it starts, how many bytes, and why; ``stream``:
+    the stream index of the one packet it was, when its header passed its CRC and only its payload
+    failed (None where the damage is not known to be one packet: frames of stream 0 may be lost in it)."""
 
     offset: int
     size: int
     reason: str
+    stream: int | None = None
 
 
 @dataclass(frozen=True)
@@ -341,11 +344,12 @@ class KeyframeIndex:
 class _Damage(Exception):
     """Internal: a record failed validation at offset; resume is where parsing may go on, if known."""
 
-    def __init__(self, offset: int, message: str, resume: int | None = None) -> None:
+    def __init__(self, offset: int, message: str, resume: int | None = None, stream: int | None = None) -> None:
         super().__init__(message)
         self.offset = offset
         self.message = message
         self.resume = resume
+        self.stream = stream  # the packet's stream when only its payload failed (its header is trusted)
 
 
 def _bad_magic(data: bytes) -> FormatError:
@@ -852,7 +856,8 @@ class GvcReader:
         if stream == 0 and kind in (PacketType.KEY, PacketType.DELTA):
             self._last_frame_pts = pts  # the header is trusted (its CRC passed) even if the payload fails
         if _payload_check(payload, layout) != payload_crc:
-            raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos)
+            raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos,
+                          stream=stream)
         if kind not in _PACKET_TYPES:
             logger.debug("skipping packet of reserved type %d at offset %d", kind, start)
             return None
@@ -902,7 +907,7 @@ class GvcReader:
         logger.warning(
             "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
         )
-        return Damaged(damage.offset, end - damage.offset, damage.message)
+        return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream)
 
     def _scan(self, start: int) -> int | None:
         """Move forward byte by byte from start to the next record whose header validates; None at EOF."""
