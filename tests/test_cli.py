@@ -1645,3 +1645,44 @@ def test_ctrl_c_while_following_a_stream_that_stopped_growing_exits_130_at_once(
         proc.stderr.close()
     assert proc.returncode == 130 and err.strip().splitlines() == [f"vidcodec {verb}: interrupted"], err
     assert took < 3.0  # not the stage's 5-s join of a thread stuck waiting for the file to grow
+
+
+@pytest.mark.parametrize(("verb", "unbuffered"), [("decode", True), ("play", True), ("decode", False)])
+def test_ctrl_c_while_the_pipe_is_full_leaves_whole_frames_on_stdout(env, tmp_path, verb, unbuffered):
+    """y4m to a pipe whose reader has not read yet: with PYTHONUNBUFFERED=1 (as Docker images of Python
+    set it) stdout is a raw FileIO, whose write of the frame that filled the pipe returned what went
+    through when Ctrl-C came, and the rest was dropped: the reader got half a frame. Now the frame is
+    finished first, then one line and 130."""
+    env = {**env, "PYTHONUNBUFFERED": "1"} if unbuffered else env
+    long = tmp_path / "long.gvc"  # frames of 461 kB as y4m: the first one's write fills the pipe (64 KiB) several times
+    api.encode(write_testsrc(tmp_path / "big.mp4", frames=4, size=(640, 480)), long, model="vaegan-tiny", quality=2)
+    args = ["decode", str(long), "-"] if verb == "decode" else ["play", str(long), "--to", "-"]
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", *args, "-q"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not _blocked_writing(proc.pid):  # in the write of a frame the pipe has no room for
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    head, _, body = out.partition(b"\n")
+    frame = len(b"FRAME\n") + (640 * 480 * 3 // 2 if b" C420" in head else 640 * 480 * 3)  # the source's 4:2:0
+    assert proc.returncode == 130 and err.decode().strip().splitlines() == [f"vidcodec {verb}: interrupted"]
+    assert head.startswith(b"YUV4MPEG2 W640 H480") and body and len(body) % frame == 0 and len(body) // frame < 4
+
+
+def _blocked_writing(pid: int) -> bool:
+    """Whether a thread of process ``pid`` sleeps in a write to a pipe (Linux's /proc)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            wchan = (task / "wchan").read_text()  # pipe_write, anon_pipe_write, pipe_wait_writable
+            if "pipe" in wchan and "writ" in wchan:
+                return True
+        except OSError:
+            continue
+    return False

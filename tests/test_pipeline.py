@@ -182,3 +182,47 @@ def test_the_encoder_runs_its_analysis_nicer(monkeypatch, tmp_path, clip, tiny_m
     monkeypatch.setattr(pipeline, "lower_priority", lambda nice: (asked.append(nice), real(nice)))
     vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", max_frames=2)
     assert api.ANALYSIS_NICE in asked
+
+
+def test_write_all_writes_what_a_raw_writer_took_only_part_of():
+    """stdout as an unbuffered FileIO takes part of a frame when a signal interrupts a write to a pipe;
+    the y4m sink dropped the rest (a reader got half a frame)."""
+    from vidcodec.outputs import write_all
+
+    class Halves:
+        def __init__(self):
+            self.got = bytearray()
+
+        def write(self, data):
+            n = max(1, len(data) // 2)
+            self.got += bytes(data[:n])
+            return n
+
+    out = Halves()
+    write_all(out, bytes(range(256)) * 37)
+    assert bytes(out.got) == bytes(range(256)) * 37
+
+    class Stuck:
+        def write(self, data):
+            return 0
+
+    with pytest.raises(OSError, match="took none of 5 bytes"):
+        write_all(Stuck(), b"12345")
+
+
+def test_a_ctrl_c_inside_a_whole_write_takes_effect_after_it_and_a_second_at_once():
+    import os
+    import signal
+
+    from vidcodec.outputs import whole
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), whole():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the block ran on")
+    assert done == ["the block ran on"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt), whole():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("not reached")
+    assert done == ["the block ran on"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler

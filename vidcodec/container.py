@@ -9,7 +9,6 @@ at any point is a valid prefix.
 from __future__ import annotations
 
 import enum
-import errno
 import io
 import logging
 import os
@@ -33,7 +32,7 @@ from .errors import (
     UsageError,
     VidcodecError,
 )
-from .outputs import flush
+from .outputs import flush, write_all
 
 if TYPE_CHECKING:
     from typing import Self
@@ -1247,15 +1246,7 @@ class GvcWriter:
         """Write parts fully and flush; any failure marks the stream broken (no index is written after)."""
         try:
             for part in parts:
-                view = memoryview(part)
-                while view:
-                    written = self._out.write(view)
-                    if written is None:  # file objects that report no count write everything
-                        break
-                    if written <= 0:  # a raw writer that takes nothing would be asked for ever
-                        raise OSError(errno.EIO, f"the output took none of {len(view)} bytes (its write() "
-                                                 f"returned {written})")
-                    view = view[written:]
+                write_all(self._out, part)
                 self._offset += len(part)
             flush(self._out)
         except BaseException:

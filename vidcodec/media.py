@@ -46,7 +46,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError
-from .outputs import flush
+from .outputs import flush, whole, write_all
 from .urls import is_url
 
 if TYPE_CHECKING:
@@ -1354,8 +1354,9 @@ class _Y4mSink(VideoSink):
             raise UsageError("write() after close()")
         header, self._header = self._header or b"", None
         try:
-            self._out.write(header + data)
-            flush(self._out)
+            with whole():  # Ctrl-C: this frame is finished first, a second one stops at once
+                write_all(self._out, header + data)
+                flush(self._out)
         except BrokenPipeError:
             log.info("output pipe closed by its reader; stopping")
             _silence(self._out)
