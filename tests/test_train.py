@@ -894,3 +894,38 @@ def test_config_files_that_are_not_toml_text_are_usage_errors(tmp_path):
         TrainConfig.load(tmp_path / "photo.jpg")
     with pytest.raises(UsageError, match="is a folder"):
         TrainConfig.load(tmp_path)
+
+
+def test_the_closing_line_names_the_last_checkpoint_when_there_is_no_best(tmp_path):
+    """A resumed run whose folder has no best.safetensors (every committed run's) trained, wrote
+    last.safetensors and said "no checkpoint written (no step was trained)"."""
+    from vidcodec.cli import _train_outcome
+
+    best = tmp_path / "best.safetensors"
+    assert _train_outcome(best) == "no checkpoint written (no step was trained)"
+    (tmp_path / "last.safetensors").write_bytes(b"x")
+    assert _train_outcome(best).startswith(f"last checkpoint: {tmp_path / 'last.safetensors'} (no best.safetensors")
+    best.write_bytes(b"x")
+    assert _train_outcome(best) == f"best checkpoint: {best}"
+
+
+def test_safetensors_metadata_is_written_in_the_callers_order(tmp_path):
+    """safetensors writes metadata entries in a hash map's order: a generator's file (two entries) had
+    one of two SHA-256s from run to run, and streams name their model by that hash."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    from vidcodec.train.checkpoint import metadata_in_order
+
+    tensors = {"w": torch.zeros(3)}
+    digests = set()
+    for i in range(12):
+        path = tmp_path / f"{i}.safetensors"
+        save_file(tensors, str(path), metadata={"name": "pgan-x", "kind": "pgan"})
+        metadata_in_order(path, {"name": "pgan-x", "kind": "pgan"})
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+        assert b'"__metadata__":{"name":"pgan-x","kind":"pgan"}' in path.read_bytes()
+    assert len(digests) == 1
+    with pytest.raises(ValueError, match="is not"):
+        metadata_in_order(tmp_path / "0.safetensors", {"name": "other", "kind": "pgan"})

@@ -951,9 +951,20 @@ def _cmd_train(a: argparse.Namespace) -> int:
         logging.getLogger("vidcodec").setLevel(logging.ERROR)
     best = vaegan.train(cfg, progress=not a.quiet)
     if not a.quiet:
-        print(f"best checkpoint: {best}" if best.exists() else "no checkpoint written (no step was trained)",
-              file=sys.stderr)
+        print(_train_outcome(best), file=sys.stderr)
     return 0
+
+
+def _train_outcome(best: Path) -> str:
+    """What a finished `vidcodec train` left in its folder: the best checkpoint, else the last one (a
+    resumed run whose folder has no best.safetensors trained and saved, but had said it wrote nothing)."""
+    if best.exists():
+        return f"best checkpoint: {best}"
+    last = best.with_name("last.safetensors")
+    if last.exists():
+        return (f"last checkpoint: {last} (no best.safetensors: no validation ran, or none improved on the run's "
+                "best; `vidcodec package` takes either)")
+    return "no checkpoint written (no step was trained)"
 
 
 def _check_install_folder(folder: Path) -> None:

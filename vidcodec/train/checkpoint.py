@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 from pathlib import Path
 
 import torch
@@ -27,6 +28,27 @@ def _atomic_write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+def metadata_in_order(path: Path, metadata: dict[str, str]) -> None:
+    """Put the ``__metadata__`` entries of the safetensors file at ``path`` in ``metadata``'s order.
+    safetensors (0.8) writes them in a hash map's order, which varies from run to run, so a file
+    with two entries (a GAN generator's "name" and "kind") got one of two hashes, and streams name
+    their model by its file's hash. Only the entries' order changes, never their bytes' count."""
+    with open(path, "r+b") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = f.read(size)
+        found = json.loads(header).get("__metadata__") or {}
+        if found != metadata:
+            raise ValueError(f"{path}'s metadata {found} is not {metadata}")
+        if list(found) == list(metadata):
+            return
+        was, want = (json.dumps(m, separators=(",", ":"), ensure_ascii=False).encode() for m in (found, metadata))
+        at = header.find(b'"__metadata__":' + was)
+        if at < 0 or header.count(was) != 1:
+            raise ValueError(f"{path}'s metadata is not where safetensors writes it")
+        f.seek(8 + at + len(b'"__metadata__":'))
+        f.write(want)
 
 
 def atomic_save_file(path: Path, tensors: dict[str, torch.Tensor]) -> None:

@@ -41,7 +41,7 @@ from ..errors import UsageError
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from ..outputs import usual_mode
 from . import runlog
-from .checkpoint import atomic_save_file
+from .checkpoint import atomic_save_file, metadata_in_order
 from .config import GanTrainConfig
 from .data import expand_sources, kind_of, load_image, no_media, readable, seeds, video_stream
 from .interrupts import Held
@@ -309,7 +309,9 @@ def export_generator(ckpt: Path, out: Path, which: str = "g") -> Path:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    save_file(keep, str(tmp), metadata={"name": card["name"], "kind": "pgan"})
+    metadata = {"name": card["name"], "kind": "pgan"}
+    save_file(keep, str(tmp), metadata=metadata)
+    metadata_in_order(tmp, metadata)  # the same bytes, so the same hash, on every run
     usual_mode(tmp)
     keep_earlier(out, file_sha256(tmp))  # another generator of this name: kept as NAME@HASH, its streams decode
     os.replace(tmp, out)
