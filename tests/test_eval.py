@@ -231,6 +231,19 @@ def test_compare_models_and_side_by_side(tmp_path, tiny_model_dir):
     assert img.shape == (32 + 22, 2 * 32, 3)
 
 
+def test_compare_says_a_missing_clip_or_model_in_one_line(tmp_path, tiny_model_dir, capsys):
+    """MODELS.md's comparison commands with a clip not there gave an InputError traceback."""
+    from vidcodec.evaluate import compare
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    for models, clips, said in ((["vaegan-tiny"], [tmp_path / "diver.mov"], "no such file"),
+                                (["vaegan-none"], [clip], "model vaegan-none is not installed")):
+        with pytest.raises(SystemExit) as e:
+            compare.main(["--models", *models, "--clips", *map(str, clips), "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_compare_with_and_without_refinement_times_both(tmp_path, tiny_model_dir):
     from vidcodec.evaluate import compare
 

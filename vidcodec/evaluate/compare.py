@@ -20,10 +20,10 @@ import numpy as np
 
 from .. import api
 from ..codec import DEFAULT_GOP
-from ..errors import UsageError
+from ..errors import UsageError, VidcodecError
 from ..models import zoo
 from .bdrate import bd_rate, ms_ssim_db
-from .rd import RDPoint, evaluate_clip, format_table, read_frames, vidcodec_points, write_csv
+from .rd import RDPoint, check_clips, evaluate_clip, format_table, read_frames, vidcodec_points, write_csv
 
 
 def compare(models: list[str], clips: list[Path], frames: int, gop: int = DEFAULT_GOP,
@@ -120,8 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--refine", type=int, default=0, metavar="N",
                    help="compare the one model of --models with and without --refine N")
     a = p.parse_args(argv)
-    a.out.mkdir(parents=True, exist_ok=True)
-    points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities, a.refine)
+    try:  # a clip or model that is not there: one line and exit 2, as vidcodec's commands say it
+        check_clips(a.clips)
+        for name in a.models:
+            zoo.load(name)
+        a.out.mkdir(parents=True, exist_ok=True)
+        points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities, a.refine)
+    except VidcodecError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
     (a.out / "points.json").write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     write_csv(rows, a.out / "bdrate.csv")
     print(format_table([{k: v for k, v in p.as_dict().items() if k in ("clip", "codec", "setting", "bpp", "psnr",
