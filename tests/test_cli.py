@@ -214,9 +214,10 @@ def test_info_on_a_damaged_stream_counts_the_frames_decode_will_write(capsys, me
     bad = tmp_path / "bad.gvc"
     bad.write_bytes(bytes(data))
     code, out, _ = cli(capsys, "info", bad)
-    found = re.search(rf"frames: (\d+) readable of {FRAMES} \(decode conceals the rest\)", out)
+    found = re.search(rf"frames: (\d+) decodable of {FRAMES} \(decode conceals the rest\)", out)
     assert code != 0 and found and int(found[1]) < FRAMES
-    assert sum(1 for _ in vidcodec.frames(bad)) == FRAMES
+    frames = list(vidcodec.frames(bad))
+    assert len(frames) == FRAMES and sum(not f.concealed for f in frames) == int(found[1])  # decode's own count
 
 
 def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
@@ -1686,3 +1687,34 @@ def _blocked_writing(pid: int) -> bool:
         except OSError:
             continue
     return False
+
+
+def test_info_of_two_streams_joined_reports_the_first_as_decode_reads_it(capsys, media, tmp_path):
+    """`cat a.gvc b.gvc`: decode reads the first stream and exits 0; info said the index or footer was
+    damaged and exited 1, with the size and bit rate of both."""
+    whole = media["gvc"].read_bytes()
+    joined = tmp_path / "joined.gvc"
+    joined.write_bytes(whole + whole)
+    code, out, err = cli(capsys, "info", joined)
+    assert code == 0 and f"size: {len(whole)} bytes" in out
+    assert err.strip().splitlines()[-1] == (f"vidcodec info: warning: the stream ends at byte {len(whole)} and other "
+                                            "data follows (streams joined with cat?); this reports the first stream, "
+                                            "which decode reads")
+    assert cli(capsys, "decode", joined, tmp_path / "x.y4m", "-q")[0] == 0
+
+
+def test_info_from_a_pipe_counts_the_bytes_a_file_would(media, monkeypatch):
+    """From stdin the index and footer were left out of the size and the bit rate."""
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            return self.data.readinto(b)
+
+    want = container.probe(media["gvc"])
+    got = container.probe(io.BufferedReader(Pipe(media["gvc"].read_bytes())))
+    assert got["bytes"] == want["bytes"] == media["gvc"].stat().st_size and got["bit_rate"] == want["bit_rate"]

@@ -624,9 +624,10 @@ def format_probe(r: dict) -> str:
         lines.append(f"audio: {au['error']}" if "error" in au else
                      f"audio: {au['codec']}, {au['sample_rate']} Hz, {au['layout'] or str(au['channels']) + ' channels'}")
     frames = str(r["frames"])
-    expected = r.get("index_frame_count") or h.get("frame_count")
-    if r["damaged"] and expected and expected != r["frames"]:  # what decode makes of it: the others concealed
-        frames += f" readable of {expected} (decode conceals the rest)"
+    expected = max(r.get("index_frame_count") or h.get("frame_count") or 0, r["frames"])
+    decodable = r.get("decodable_frames", r["frames"])
+    if _frame_damage(r) and expected != decodable:  # what decode makes of it: the others concealed
+        frames = f"{decodable} decodable of {expected} (decode conceals the rest)"
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {frames}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, size: {r['bytes']} bytes, "
                  f"bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
@@ -677,16 +678,31 @@ def _cmd_info(a: argparse.Namespace) -> int:
         report["audio"] = audio
     print(json.dumps(report, indent=2, default=str) if a.json else format_probe(report))
     # The report (stdout) says it too; stderr has the error lines, as decode's, for scripts and logs.
-    if report["damaged"]:
-        print(f"vidcodec info: error: {len(report['damaged'])} damaged region(s), the first at byte "
-              f"{report['damaged'][0]['offset']}", file=sys.stderr)
+    damage = _frame_damage(report)
+    if damage:
+        print(f"vidcodec info: error: {len(damage)} damaged region(s), the first at byte "
+              f"{damage[0]['offset']}", file=sys.stderr)
     if report["truncated"]:
         print(f"vidcodec info: error: {report['truncated']['message']}", file=sys.stderr)
-    elif report["index_damaged"] and not report["damaged"]:
+    elif report["trailing_at"] is not None and not report["damaged"]:
+        # a whole stream, then more (`cat a.gvc b.gvc`): decode reads the first stream and exits 0
+        print(f"vidcodec info: warning: the stream ends at byte {report['trailing_at']} and other data follows "
+              "(streams joined with cat?); this reports the first stream, which decode reads", file=sys.stderr)
+    elif report["index_damaged"] and not damage:
         print("vidcodec info: error: the keyframe index or the footer is damaged (the packets are whole)",
               file=sys.stderr)
-    # as decode's: a truncated stream is an input error (2), damage a runtime failure (1)
-    return 2 if report["truncated"] else 1 if report["damaged"] or report["index_damaged"] else 0
+    # as decode's: a truncated stream is an input error (2), damage a runtime failure (1); a stream
+    # followed by other data is not damaged
+    if report["truncated"]:
+        return 2
+    if report["trailing_at"] is not None and not report["damaged"]:
+        return 0
+    return 1 if report["damaged"] or report["index_damaged"] else 0
+
+
+def _frame_damage(report: dict) -> list[dict]:
+    """The damaged regions of a probe report that can take frames with them (not the keyframe index)."""
+    return [d for d in report["damaged"] if not d.get("index")]
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:

@@ -78,6 +78,7 @@ TRANSFERS = {2: "unspecified", 1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte
              15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
 SUBPEL_ID_BYTES = 8
 AUDIO_STREAM = 1  # stream index of audio packets (type key; payload: u32 duration + the packet's bytes)
+INDEX_DAMAGE = -1  # Damaged.stream of a damaged keyframe index chunk: no packet, so no frame, was lost in it
 MAX_GOP = (1 << 32) - 1  # the header's GOP field is a u32 (0: not given)
 JOIN_SCAN_LIMIT = 64 << 20  # a reader joining mid-stream looks this far for a parameters packet
 
@@ -316,7 +317,8 @@ class Packet:
 class Damaged:
     """A damaged stretch a resyncing reader skipped: where it starts, how many bytes, and why; ``stream``:
     the stream index of the one packet it was, when its header passed its CRC and only its payload
-    failed (None where the damage is not known to be one packet: frames of stream 0 may be lost in it)."""
+    failed, or :data:`INDEX_DAMAGE` for the keyframe index chunk (None where the damage is not known to
+    be one packet: frames of stream 0 may be lost in it)."""
 
     offset: int
     size: int
@@ -632,6 +634,7 @@ class GvcReader:
         # the stream was closed (it has an index chunk or a footer) but they fail their checks: damage,
         # not a writer that stopped early
         self.index_damaged = False
+        self.trailing_at: int | None = None  # where bytes follow the stream's footer (`cat a.gvc b.gvc`), if they do
         self._items = self._generate()
 
     def __enter__(self) -> Self:
@@ -870,8 +873,9 @@ class GvcReader:
             raise self._truncated(start, "keyframe index", INDEX_HEADER_SIZE)
         try:
             count, frame_count, entries_crc = _index_header(bytes(inp.buf[:INDEX_HEADER_SIZE]), start)
-        except _Damage:
+        except _Damage as damage:
             self.index_damaged = True
+            damage.stream = INDEX_DAMAGE
             raise
         total = INDEX_HEADER_SIZE + count * _ENTRY.size
         if not inp.fill(total):
@@ -880,7 +884,7 @@ class GvcReader:
             ok = zlib.crc32(view[INDEX_HEADER_SIZE:total]) == entries_crc
         if not ok:
             self.index_damaged = True
-            raise _Damage(start, f"keyframe index entries at offset {start} fail their CRC")
+            raise _Damage(start, f"keyframe index entries at offset {start} fail their CRC", stream=INDEX_DAMAGE)
         inp.skip(INDEX_HEADER_SIZE)
         entries = tuple(IndexEntry(p, o) for p, o in _ENTRY.iter_unpack(inp.take(total - INDEX_HEADER_SIZE)))
         return KeyframeIndex(frame_count, entries)
@@ -889,8 +893,10 @@ class GvcReader:
         """After the index: warn when more than the footer follows (e.g. ``cat a.gvc b.gvc``), which
         the reader does not read."""
         inp = self._in
+        self.trailing_at = None
         if inp.fill(FOOTER_SIZE + 1):
             after = inp.pos + FOOTER_SIZE
+            self.trailing_at = after
             more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
             logger.warning("the stream ends at offset %d, but %s follows it there (streams joined with cat?), "
                            "which is not read; decode each .gvc on its own", after, more)
@@ -959,6 +965,12 @@ class GvcReader:
         writer appends when it closes (False: the writer was killed, crashed or cut off, or it had
         more keyframes than an index holds, :data:`MAX_INDEX_ENTRIES`)."""
         return self._trailer is not None
+
+    @property
+    def bytes_seen(self) -> int:
+        """The bytes read from the source so far, those buffered included (a pipe read to its end: all of
+        them, the index and footer too)."""
+        return self._in.end
 
     def size(self) -> int | None:
         """The source's bytes from the stream's start to its end (seekable sources), else None."""
@@ -1516,16 +1528,22 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         damaged: list[dict[str, Any]] = []
         truncated = None
         packet_bytes = 0
+        decodable = 0  # frames decode gives without concealing: not a delta after lost stream-0 data
+        need_key = False
         try:
             for item in reader:
                 if isinstance(item, Damaged):
-                    damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason})
+                    index = item.stream == INDEX_DAMAGE
+                    damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason, "index": index})
+                    need_key = need_key or item.stream is None or item.stream == 0
                     continue
                 sizes["audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower()].add(len(item.payload))
                 streams[item.stream_index] = streams.get(item.stream_index, 0) + 1
                 packet_bytes += item.header_size + len(item.payload)
                 if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
                     frame_pts.append(item.pts)
+                    need_key = need_key and item.kind is not PacketType.KEY
+                    decodable += not need_key
                     if item.flags:
                         flagged[item.flags] = flagged.get(item.flags, 0) + 1
                     if item.kind is PacketType.KEY:
@@ -1534,11 +1552,14 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
             truncated = {"offset": err.offset, "message": str(err)}
         index = reader.index()
         index_damaged = reader.index_damaged
+        trailing_at = reader.trailing_at
         # the whole stream's bytes, as ffprobe's format bit rate counts them: a file's size from the
-        # stream's start (header, packets, index, footer); read from a pipe, its header and packets
+        # stream's start (header, packets, index, footer); read from a pipe, every byte it gave
         total_bytes = reader.size()
-        if total_bytes is None:
-            total_bytes = reader.header_size + packet_bytes
+        if total_bytes is None:  # a pipe, read to its end
+            total_bytes = reader.bytes_seen
+        if reader.trailing_at is not None:  # other data after the stream: not the stream's
+            total_bytes = reader.trailing_at
         header = reader.header
         version = reader.version
         header_size = reader.header_size
@@ -1557,6 +1578,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "packets": {kind: stats.as_dict() for kind, stats in sizes.items()},
         "streams": streams,
         "frames": len(frame_pts),
+        "decodable_frames": decodable,
         "first_pts": min(frame_pts) if frame_pts else None,
         "last_pts": max(frame_pts) if frame_pts else None,
         "duration_seconds": duration,
@@ -1566,6 +1588,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "flagged_packets": {f"0x{k:02x}": n for k, n in sorted(flagged.items())},
         "index_present": index is not None,
         "index_damaged": index_damaged,
+        "trailing_at": trailing_at,
         "index_frame_count": index.frame_count if index is not None else None,
         "damaged": damaged,
         "truncated": truncated,
