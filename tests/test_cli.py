@@ -1718,3 +1718,14 @@ def test_info_from_a_pipe_counts_the_bytes_a_file_would(media, monkeypatch):
     want = container.probe(media["gvc"])
     got = container.probe(io.BufferedReader(Pipe(media["gvc"].read_bytes())))
     assert got["bytes"] == want["bytes"] == media["gvc"].stat().st_size and got["bit_rate"] == want["bit_rate"]
+
+
+def test_info_of_a_file_cut_inside_its_footer_does_not_blame_the_writer(capsys, media, tmp_path):
+    """Cut 5 bytes before its end, a stream has its whole index and a broken footer: info said the
+    writer did not close it, where the writer had (and a cut one byte earlier, inside the index, is
+    a truncation)."""
+    cut = tmp_path / "cut.gvc"
+    cut.write_bytes(media["gvc"].read_bytes()[:-5])
+    code, out, _ = cli(capsys, "info", cut)
+    assert code == 0 and "did not close" not in out
+    assert "index: read at the stream's end, but the footer after it is missing or cut off" in out

@@ -643,6 +643,9 @@ def format_probe(r: dict) -> str:
             for k, n in r["flagged_packets"].items()))
     if r.get("index_damaged"):
         lines.append("index: damaged (ignored: readers scan the stream instead)")
+    elif r.get("index_read") and not r["index_present"]:  # the index whole, the footer after it not
+        lines.append("index: read at the stream's end, but the footer after it is missing or cut off (the file was "
+                     "cut short after the writer closed it; every packet is whole, and seeking scans)")
     else:
         lines.append(f"index: {'present' if r['index_present'] else 'absent'}"
                      + ("" if r["index_present"] or r["truncated"] or r["damaged"]

@@ -1553,6 +1553,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         index = reader.index()
         index_damaged = reader.index_damaged
         trailing_at = reader.trailing_at
+        closed_cleanly = reader.closed_cleanly
         # the whole stream's bytes, as ffprobe's format bit rate counts them: a file's size from the
         # stream's start (header, packets, index, footer); read from a pipe, every byte it gave
         total_bytes = reader.size()
@@ -1587,6 +1588,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "keyframe_pts": keyframe_pts,
         "flagged_packets": {f"0x{k:02x}": n for k, n in sorted(flagged.items())},
         "index_present": index is not None,
+        # the index chunk was read at the stream's end, after the last packet (the writer closed it)
+        "index_read": closed_cleanly,
         "index_damaged": index_damaged,
         "trailing_at": trailing_at,
         "index_frame_count": index.frame_count if index is not None else None,
