@@ -530,7 +530,7 @@ def test_y4m_to_stdout_file_object() -> None:
 def test_existing_output_is_refused_unless_overwrite(tmp_path: Path) -> None:
     for name in ("x.mp4", "x.y4m"):
         (tmp_path / name).write_bytes(b"keep")
-        with pytest.raises(OutputExistsError, match=r"exists; pass -y \(overwrite=True\) to overwrite"):
+        with pytest.raises(OutputExistsError, match=r"exists; use -y to overwrite it \(overwrite=True from Python\)"):
             write_frames(tmp_path / name, [pattern()], [0])
         assert (tmp_path / name).read_bytes() == b"keep"
         write_frames(tmp_path / name, [pattern()], [0], overwrite=True)

@@ -417,6 +417,7 @@ def test_cli_export_fills_the_cache_and_reports_json(tiny_model_dir, cache, clip
     (["--model", "vaegan-tiny", "--check", "missing.mp4"], "no such file"),
     (["--model", "pgan-tiny"], "pgan-tiny is a GAN generator"),  # not an AttributeError
     (["--model", "vaegan-tiny", "--frames", "3"], "give --check CLIP with it"),  # not ignored without a word
+    (["--model", "vaegan-tiny", "--out", ""], "--out is empty"),  # it filled the cache instead
 ])
 def test_cli_export_input_errors_exit_2(tiny_model_dir, cache, tmp_path, capsys, args, message):
     assert main(["export", "--out", str(tmp_path / "o"), *args]) == 2

@@ -1231,7 +1231,8 @@ def _decode_packets(
             yield from fill(None, expected - seen)
     if check_end and not reader.closed_cleanly and seen and not reader.index_damaged:
         log.warning("the stream ends without the index its writer appends on closing: the encoder was stopped, "
-                    "crashed or was cut off before the end (its %d complete frames are all here)", seen)
+                    "crashed or was cut off before the end (its %d complete frames are all here), or it is still "
+                    "writing (--follow waits for the rest)", seen)
 
 
 def _colour_section(item: container.Packet, hdr: container.StreamHeader

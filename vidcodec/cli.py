@@ -1019,6 +1019,8 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
     if a.frames is not None and not a.check:
         raise UsageError("--frames sets how many frames --check compares: give --check CLIP with it")
+    if a.out is not None and not str(a.out).strip():  # `--out ""` (an unset shell variable): not the cache
+        raise UsageError("--out is empty: give the folder to write the export to, or leave --out out to fill the cache")
     a.frames = 8 if a.frames is None else a.frames
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")

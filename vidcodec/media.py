@@ -1482,11 +1482,11 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         what = "is not a directory" if path.parent.exists() else "does not exist"
         raise UsageError(f"cannot create {path}: {path.parent} {what}")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass -y (overwrite=True) to overwrite")
+        raise OutputExistsError(f"{path} exists; use -y to overwrite it (overwrite=True from Python)")
     if image_output(path) and not overwrite and (found := image_sequence(path, IMAGE_EXTENSIONS)) is not None:
         first = frame_name(path, found[1])
-        raise OutputExistsError(f"{path}: files of this sequence exist ({first}); pass -y (overwrite=True) to "
-                                "overwrite them")
+        raise OutputExistsError(f"{path}: files of this sequence exist ({first}); use -y to overwrite them "
+                                "(overwrite=True from Python)")
 
 
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
@@ -1561,7 +1561,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         try:
             f = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - the sink owns and closes it
         except FileExistsError:
-            raise OutputExistsError(f"{path} exists; pass -y (overwrite=True) to overwrite") from None
+            raise OutputExistsError(f"{path} exists; use -y to overwrite it (overwrite=True from Python)") from None
         return _Y4mSink(f, True, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
                         pix_fmt)
     if "libx264" not in av.codecs_available:
