@@ -79,6 +79,10 @@ def test_a_reader_joins_mid_stream_at_the_next_keyframe(live, tmp_path, cut_into
     assert [f.pts for f in joined] == [f.pts for f in full[first_key:]]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(joined, full[first_key:]))
     assert not any(f.concealed for f in joined)
+    # info's header is the parameters packet it joined at, not the bytes skipped before it too
+    r = container.probe(Pipe(tail))
+    params = next(p for p in _packets(data) if p.kind == container.PacketType.PARAMETERS and p.offset >= cut)
+    assert (r["joined_at"], r["header_size"]) == (params.offset - cut, params.header_size + len(params.payload))
 
 
 def test_a_stream_joined_after_its_last_parameters_packet_is_named_as_such(live):

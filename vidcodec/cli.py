@@ -602,7 +602,9 @@ def _num(value: object, spec: str) -> str:
 def format_probe(r: dict) -> str:
     """Human-readable ``vidcodec info`` text of a :func:`vidcodec.container.probe` report."""
     h = r["header"]
-    lines = [f"{r['format']} version {r['version']}, header {r['header_size']} bytes"]
+    joined = (f" (a parameters packet's: the stream was joined at byte {r['joined_at']})"
+              if r.get("joined_at") is not None else "")
+    lines = [f"{r['format']} version {r['version']}, header {r['header_size']} bytes{joined}"]
     names = {str(container.EXT_AUDIO): "audio track", str(container.EXT_SAMPLE_ASPECT): "sample aspect ratio",
              str(container.EXT_SUBPEL): "sub-pixel table", str(container.EXT_CHROMA): "source chroma",
              str(container.EXT_COLOUR): "colour description"}

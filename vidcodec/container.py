@@ -1563,7 +1563,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
             total_bytes = reader.trailing_at
         header = reader.header
         version = reader.version
-        header_size = reader.header_size
+        joined_at = reader.joined_at  # joined mid-stream: the header is a parameters packet's, read there
+        header_size = reader.header_size - (joined_at or 0)
     duration = None
     if frame_pts:
         duration = (max(frame_pts) - min(frame_pts)) * header.time_base[0] / header.time_base[1]
@@ -1573,6 +1574,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "format": "gvc",
         "version": f"{version[0]}.{version[1]}",
         "header_size": header_size,
+        "joined_at": joined_at,
         "header": _header_dict(header),
         "packet_count": sum(streams.values()),
         "packet_bytes": packet_bytes,
