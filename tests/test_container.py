@@ -1089,3 +1089,19 @@ def test_a_stream_followed_by_another_is_read_to_its_end_with_a_warning(source, 
                                                                   else Pipe(joined))]
     assert packets == PACKETS
     assert f"the stream ends at offset {len(data)}, but another stream follows it" in caplog.text
+
+
+def test_damage_met_again_after_a_seek_is_reported_once(tmp_path, tiny_model_dir, caplog):
+    """A seek without a usable index scans the stream for its key packets, then reads it: each damaged
+    stretch was reported twice."""
+    import vidcodec
+    from conftest import write_testsrc
+
+    gvc = tmp_path / "s.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=12, size=(64, 48), rate=10), gvc, model="vaegan-tiny",
+                    quality=2, gop=4)
+    data = bytearray(gvc.read_bytes())
+    data[data.rfind(container.INDEX_MARKER) + 5] ^= 0xFF  # the index header's CRC fails
+    gvc.write_bytes(bytes(data))
+    assert len(list(vidcodec.frames(gvc, start=0.5))) == 7
+    assert caplog.text.count("skipped") == 1

@@ -635,6 +635,7 @@ class GvcReader:
         # not a writer that stopped early
         self.index_damaged = False
         self.trailing_at: int | None = None  # where bytes follow the stream's footer (`cat a.gvc b.gvc`), if they do
+        self._warned: set[int] = set()  # offsets of damage already reported (a seek re-reads the stream)
         self._items = self._generate()
 
     def __enter__(self) -> Self:
@@ -909,9 +910,11 @@ class GvcReader:
             self._last_frame_pts = None  # frames were lost: the deltas up to the next keyframe cannot be timed
             found = self._scan(damage.offset + 1)
             end = found if found is not None else self._in.pos
-        logger.warning(
-            "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
-        )
+        if damage.offset not in self._warned:  # a seek's scan read it already: said once
+            self._warned.add(damage.offset)
+            logger.warning(
+                "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
+            )
         return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream)
 
     def _scan(self, start: int) -> int | None:
