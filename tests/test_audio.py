@@ -389,3 +389,21 @@ def test_a_damaged_audio_packet_loses_its_sound_only(clip, tmp_path, tiny_model_
         assert len(frames) == 20 and any(f.concealed for f in frames) == lost
         assert "fails its CRC" in caplog.text
         caplog.clear()
+
+
+def test_a_damaged_audio_packet_in_a_cut_stream_adds_no_frames(clip, tmp_path, tiny_model_dir):
+    """A stream cut after its 12th frame (its writer killed) whose audio has one damaged packet: the
+    damage started the end's fill up to the header's 20 frames (8 invented, concealed, exit 1)."""
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=10)
+    with container.GvcReader(gvc) as r:
+        packets = list(r)
+    video = [p for p in packets if p.stream_index == 0]
+    cut_at = video[12].offset
+    audio = next(p for p in packets[3:] if p.stream_index == container.AUDIO_STREAM and p.offset < cut_at)
+    data = bytearray(gvc.read_bytes()[:cut_at])
+    data[audio.offset + audio.header_size + 1] ^= 0xFF
+    bad = tmp_path / "cut.gvc"
+    bad.write_bytes(bytes(data))
+    frames = list(vidcodec.frames(bad))
+    assert len(frames) == 12 and not any(f.concealed for f in frames)

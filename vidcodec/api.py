@@ -1144,6 +1144,7 @@ def _decode_packets(
     last_float: np.ndarray | None = None  # its latent for synthesis, computed once when first needed
     last_pts: int | None = None
     need_key = False  # after damage: deltas are dropped until a key packet
+    frames_lost = False  # damage where stream-0 frames may have been (not one audio packet, not the index)
     gap: str | None = None  # damage since the last frame: "fill" its pts gap at the frame rate, or "skip"
     seen = 0  # stream-0 frames accounted for (decoded, concealed or filled)
     started = start is None
@@ -1185,7 +1186,8 @@ def _decode_packets(
         if isinstance(item, container.Damaged):
             counts.damaged += 1
             if item.stream is not None and item.stream != 0:
-                continue  # one packet of another stream (audio), its header intact: no frame was lost
+                continue  # one packet of another stream (audio) or the index: no frame was lost
+            frames_lost = True
             need_key = True
             if gap is None:
                 at_start = from_beginning and item.offset == reader.header_size
@@ -1224,7 +1226,7 @@ def _decode_packets(
         need_key = False
         correction = colour_mod.in_force(correction, found, kind == KEY)
         yield from emit(item.pts, kind == KEY, False, len(item.payload))
-    if from_beginning and counts.damaged and last_pts is not None:
+    if from_beginning and frames_lost and last_pts is not None:  # frames lost in damage at the end too
         index = reader.index()
         expected = index.frame_count if index is not None else hdr.frame_count
         if expected > seen:
