@@ -1094,8 +1094,9 @@ def test_a_stream_followed_by_another_is_read_to_its_end_with_a_warning(source, 
 def test_damage_met_again_after_a_seek_is_reported_once(tmp_path, tiny_model_dir, caplog):
     """A seek without a usable index scans the stream for its key packets, then reads it: each damaged
     stretch was reported twice."""
-    import vidcodec
     from conftest import write_testsrc
+
+    import vidcodec
 
     gvc = tmp_path / "s.gvc"
     vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=12, size=(64, 48), rate=10), gvc, model="vaegan-tiny",

@@ -226,3 +226,29 @@ def test_a_ctrl_c_inside_a_whole_write_takes_effect_after_it_and_a_second_at_onc
         os.kill(os.getpid(), signal.SIGINT)
         done.append("not reached")
     assert done == ["the block ran on"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_write_all_waits_for_a_non_blocking_pipe_instead_of_dropping_the_rest():
+    """A raw file in non-blocking mode returns None when the pipe is full: that was read as 'wrote
+    everything' and the rest of the frame dropped."""
+    import os
+    import threading
+
+    from vidcodec.outputs import write_all
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    data = bytes(range(256)) * 1000  # 256 kB: four pipes' worth
+    got = bytearray()
+
+    def drain():
+        with open(r, "rb", buffering=0) as f:
+            while chunk := f.read(65536):
+                got.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with open(w, "wb", buffering=0) as out:
+        write_all(out, data)
+    reader.join(timeout=30)
+    assert bytes(got) == data

@@ -944,7 +944,14 @@ def _interrupt_on_sigterm():
         _stopping()
         raise _Terminated
 
-    with _signal_handler(signal.SIGTERM, stop):
+    def interrupt(signum, frame):  # Ctrl-C as Python's own handler, and stages stop waiting long for threads
+        _stopping()
+        raise KeyboardInterrupt
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_signal_handler(signal.SIGTERM, stop))
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            stack.enter_context(_signal_handler(signal.SIGINT, interrupt))
         yield
 
 

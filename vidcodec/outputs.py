@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
+import select
 import signal
 import tempfile
 import threading
@@ -21,39 +23,60 @@ def flush(out: object) -> None:
 
 @contextlib.contextmanager
 def whole() -> Iterator[None]:
-    """A Ctrl-C inside the block takes effect when the block ends, so that a write of a frame to a pipe
-    is not cut in the middle (a y4m reader would get half a frame: the interrupted write had sent its
-    first 64 KiB); a second Ctrl-C takes effect at once (a reader that has stopped reading). Only in
-    the main thread, and only where Ctrl-C raises KeyboardInterrupt (Python's own handler)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    """A Ctrl-C or SIGTERM inside the block takes effect when the block ends, so that a write of a frame
+    to a pipe is not cut in the middle (a y4m reader would get half a frame: the interrupted write had
+    sent its first 64 KiB); a second one takes effect at once (a reader that has stopped reading).
+    The handler in force (Python's KeyboardInterrupt, the CLI's, the default action) is what then runs.
+    Only in the main thread; signals that are ignored stay ignored."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous: dict[int, object] = {}
     pending: list[int] = []
+
+    def act(signum: int) -> None:
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, None)
+        else:  # SIG_DFL: the default action (SIGTERM ends the process), as if the signal came now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
     def later(signum, frame) -> None:
         if pending:
-            raise KeyboardInterrupt
+            act(signum)
         pending.append(signum)
 
-    signal.signal(signal.SIGINT, later)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is signal.SIG_IGN or handler is None or (handler is signal.SIG_DFL and signum == signal.SIGINT):
+            continue
+        previous[signum] = handler
+        signal.signal(signum, later)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
     if pending:
-        raise KeyboardInterrupt
+        act(pending[0])
 
 
 def write_all(out: object, data: bytes | bytearray | memoryview) -> None:
     """Write all of ``data`` to ``out``: a raw file object (stdout as an unbuffered FileIO) may take part
     of it (a write to a pipe that a signal interrupts returns what went through), so the rest is
-    written again; a writer that takes nothing is an OSError (asked again, it would spin for ever)."""
+    written again, and a raw one in non-blocking mode may take none (None: it would block), so it is
+    waited for; a writer that reports taking 0 bytes is an OSError (asked again, it would spin for
+    ever), and one that reports no count (not a raw file) is taken to have written everything."""
     view = memoryview(data)
     while view:
         written = out.write(view)  # type: ignore[attr-defined]
-        if written is None:  # file objects that report no count write everything
-            return
+        if written is None:
+            if not isinstance(out, io.RawIOBase):  # file objects that report no count write everything
+                return
+            # a raw file in non-blocking mode (a pipe someone set O_NONBLOCK on) took nothing: wait
+            select.select([], [out.fileno()], [])
+            continue
         if written <= 0:
             raise OSError(errno.EIO, f"the output took none of {len(view)} bytes (its write() returned {written})")
         view = view[written:]

@@ -49,8 +49,9 @@ def closing(gen: Iterator[Any]) -> Iterator[Iterator[Any]]:
     try:
         yield gen
     finally:
-        if not getattr(gen, "gi_running", False):
-            gen.close()
+        with contextlib.suppress(ValueError):  # "generator already executing": it started since the check
+            if not getattr(gen, "gi_running", False):
+                gen.close()
 _DONE = object()
 
 
@@ -116,7 +117,8 @@ def stage(iterable: Iterable[Any], fn: Callable[[Any], Any] | None = None, depth
         stop.set()
         # Ctrl-C unwinding through here: the thread may be stuck in a read (a followed file that is
         # not growing), so wait for it no longer than a command that was asked to stop does.
-        interrupted = sys.exc_info()[0] is KeyboardInterrupt
+        error = sys.exc_info()[0]
+        interrupted = error is not None and issubclass(error, KeyboardInterrupt)  # the CLI's SIGTERM's too
         thread.join(timeout=min(JOIN_TIMEOUT_S, STOPPING_JOIN_S) if interrupted else JOIN_TIMEOUT_S)
 
 
