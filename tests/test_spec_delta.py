@@ -99,12 +99,13 @@ RESIDUAL, ORIENTED = format_tables("residual"), format_tables("oriented")
 R = len(RESIDUAL)
 
 
-def gains(log_gain: np.ndarray, exact: bool) -> np.ndarray:
+def gains(log_gain: np.ndarray, exact: bool, pinned: np.ndarray | None = None) -> np.ndarray:
     """A level's float32 gains g: exactly exp(log_gain) rounded to binary64, then to binary32 (Decimal's
     exp to 60 digits, far more than the two roundings need; float() and np.float32 round to nearest
-    even), or, for 10.0-14.x, numpy's float32 exp."""
+    even), or, for 10.0-14.x, the values the model ships as NAME.gains14.npy (``pinned``), else
+    numpy's float32 exp."""
     if not exact:
-        return np.exp(np.asarray(log_gain, np.float32))
+        return pinned if pinned is not None else np.exp(np.asarray(log_gain, np.float32))
     ctx = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
     return np.array([np.float32(float(ctx.exp(decimal.Decimal(float(v))))) for v in log_gain], np.float32)
 
@@ -350,6 +351,8 @@ class DeltaDecoder:
         self.shape = (header["channels"], header["latent_h"], header["latent_w"])
         path = model_file(header)
         self.log_gain = load_file(str(path))["log_gain"]
+        gains14 = path.with_name(f"{header['model_name']}.gains14.npy")  # 10.0-14.x: the gains as shipped
+        self.gains14 = np.load(gains14) if gains14.exists() else None
         self.phases = None  # header tag 3: the predictor table's SHA-256, first 8 bytes
         if 3 in header["extensions"]:
             table = path.with_name(f"{header['model_name']}.subpel.safetensors")
@@ -361,7 +364,8 @@ class DeltaDecoder:
 
     def weights(self, level: int) -> np.ndarray:
         K = self.tables.level_channels[level]
-        return integer_weights(self.phases, gains(self.log_gain[level], self.exact), K)
+        pinned = self.gains14[level] if self.gains14 is not None else None
+        return integer_weights(self.phases, gains(self.log_gain[level], self.exact, pinned), K)
 
     def packet(self, kind: int, payload: bytes, flags: int) -> np.ndarray:
         """The state after a key (kind 1) or delta (kind 2): sixteenths with tag 3, whole symbols without."""

@@ -370,3 +370,32 @@ def test_a_large_state_is_predicted_by_the_weights_of_its_streams_format(tiny_mo
     exact, legacy = new.predict(prev, vectors, 4, 1), old.predict(prev, vectors, 4, 1)
     assert not np.array_equal(exact, legacy)
     assert new.exact and not old.exact
+
+
+def test_the_models_whose_streams_used_numpy_gains_ship_them(tiny_model_dir):
+    """A 14.x stream's weights came from numpy's float32 exp on the encoder's x86-64 (AVX2 or
+    AVX-512); on another CPU numpy's exp differs (its baseline path: 295 of vaegan-i's 768 gains), so
+    the models ship those values (NAME.gains14.npy) and a 14.x decoder takes them."""
+    for name in ("vaegan-g", "vaegan-h", "vaegan-i", "vaegan-tiny"):
+        m = zoo.load(name)
+        pinned = np.load(subpel.legacy_path(m.info.weights))
+        assert pinned.dtype == np.float32 and pinned.shape == m.log_gain.shape
+        exact = subpel.format_gains(m.log_gain)
+        assert np.all(np.abs(pinned.view(np.int32) - exact.view(np.int32)) <= 2)
+        assert m.subpel.for_major(14).gains is m.subpel.pinned and np.array_equal(m.subpel.for_major(14).gains, pinned)
+
+
+def test_package_keeps_an_earlier_models_side_files_with_its_weights(tmp_path):
+    """`package` over weights of the same name moved them to NAME@HASH12 but left their predictor
+    table, int8 ranges and 14.x gains under NAME: the earlier model's streams could not decode."""
+    from vidcodec.train.package import keep_earlier
+
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(b"old weights")
+    for side in (subpel.table_path, subpel.legacy_path):
+        side(weights).write_bytes(b"side")
+    (tmp_path / "m.int8.json").write_text("{}")
+    keep_earlier(weights, "0" * 64)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    old = hashlib.sha256(b"old weights").hexdigest()[:12]
+    assert kept == sorted(f"m@{old}{s}" for s in (".safetensors", ".subpel.safetensors", ".gains14.npy", ".int8.json"))

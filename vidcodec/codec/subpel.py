@@ -81,10 +81,26 @@ def format_gains(log_gain: np.ndarray) -> np.ndarray:
     return np.array(flat, np.float32).reshape(np.shape(log_gain))
 
 
-def legacy_gains(log_gain: np.ndarray) -> np.ndarray:
-    """The gains streams of 10.0-14.x derived their weights from: numpy's float32 exp, as the
-    encoder computed it (x86-64 with AVX2 or AVX-512 gives these; other SIMD paths may differ)."""
+def legacy_gains(log_gain: np.ndarray, pinned: np.ndarray | None = None) -> np.ndarray:
+    """The gains streams of 10.0-14.x derived their weights from: numpy's float32 exp as the encoder
+    computed it, on x86-64 with AVX2 or AVX-512. ``pinned``: those values as the model ships them
+    (``NAME.gains14.npy``, :data:`LEGACY_SUFFIX`), so that another CPU (whose numpy takes another SIMD
+    path: 295 of vaegan-i's 768 gains differ on x86-64's baseline) reads those streams as they were
+    made; without it, this machine's numpy exp."""
+    if pinned is not None:
+        if pinned.shape != np.shape(log_gain) or pinned.dtype != np.float32:
+            raise ModelNotFoundError(f"the pinned 14.x gains have shape {pinned.shape} {pinned.dtype}, expected "
+                                     f"{np.shape(log_gain)} float32: the file is damaged")
+        return pinned
     return np.exp(np.asarray(log_gain, np.float32)).astype(np.float32)
+
+
+LEGACY_SUFFIX = ".gains14.npy"  # beside the weights: the 10.0-14.x gains of a model whose streams used them
+
+
+def legacy_path(weights: Path) -> Path:
+    """Where the pinned 10.0-14.x gains of the weights file ``weights`` lie."""
+    return weights.with_name(weights.name.removesuffix(".safetensors") + LEGACY_SUFFIX)
 
 
 def table_path(weights: Path) -> Path:
@@ -98,7 +114,7 @@ class Predictor:
     :func:`legacy_gains` (10.0-14.x streams; :meth:`for_major` gives the one a stream needs)."""
 
     def __init__(self, phases: np.ndarray, log_gain: np.ndarray, level_channels: list[int], sha256: str,
-                 exact: bool = True) -> None:
+                 exact: bool = True, pinned: np.ndarray | None = None) -> None:
         c = log_gain.shape[1]
         if phases.shape != (4, 4, c, 4 * c) or phases.dtype != np.float32:
             raise ModelNotFoundError(f"predictor table has shape {phases.shape} {phases.dtype}, expected "
@@ -108,7 +124,8 @@ class Predictor:
         self.phases = phases
         self.log_gain = np.asarray(log_gain, np.float32)
         self.exact = exact
-        self.gains = format_gains(self.log_gain) if exact else legacy_gains(self.log_gain)
+        self.pinned = pinned  # the model's pinned 10.0-14.x gains, if it ships them
+        self.gains = format_gains(self.log_gain) if exact else legacy_gains(self.log_gain, pinned)
         self._other: Predictor | None = None  # the same table with the other gains (for_major)
         self.level_channels = list(level_channels)
         self.sha256 = sha256
@@ -124,12 +141,15 @@ class Predictor:
             return self
         with self._lock:
             if self._other is None:
-                self._other = Predictor(self.phases, self.log_gain, self.level_channels, self.sha256, not self.exact)
+                self._other = Predictor(self.phases, self.log_gain, self.level_channels, self.sha256, not self.exact,
+                                        self.pinned)
                 self._other._other = self
             return self._other
 
     @classmethod
-    def load(cls, path: Path, log_gain: np.ndarray, level_channels: list[int]) -> Predictor:
+    def load(cls, path: Path, log_gain: np.ndarray, level_channels: list[int], pinned: Path | None = None
+             ) -> Predictor:
+        """The table at ``path``; ``pinned``: the model's pinned 10.0-14.x gains file, read if it exists."""
         from safetensors.numpy import load as load_bytes
 
         data = path.read_bytes()
@@ -137,7 +157,8 @@ class Predictor:
             phases = load_bytes(data)[TENSOR]
         except Exception as e:  # a damaged or foreign file
             raise ModelNotFoundError(f"{path} is not a predictor table ({e})") from e
-        return cls(phases, log_gain, level_channels, hashlib.sha256(data).hexdigest())
+        gains14 = np.load(pinned, allow_pickle=False) if pinned is not None and pinned.exists() else None
+        return cls(phases, log_gain, level_channels, hashlib.sha256(data).hexdigest(), pinned=gains14)
 
     @property
     def tag(self) -> bytes:

@@ -227,10 +227,11 @@ class CodecModel:
         weights (``NAME.subpel.safetensors``, see :mod:`vidcodec.codec.subpel`); None without one."""
         with self._subpel_lock:
             if self._subpel is False:
-                from ..codec.subpel import Predictor, table_path
+                from ..codec.subpel import Predictor, legacy_path, table_path
 
                 path = table_path(self.info.weights)
-                self._subpel = Predictor.load(path, self.log_gain, self.level_channels) if path.exists() else None
+                self._subpel = (Predictor.load(path, self.log_gain, self.level_channels, legacy_path(self.info.weights))
+                                if path.exists() else None)
             return self._subpel
 
     def _torch_modules(self) -> tuple[Analysis, Synthesis]:

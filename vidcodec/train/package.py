@@ -116,6 +116,14 @@ def keep_earlier(weights: Path, new_sha256: str) -> None:
     os.replace(weights, kept)
     if card.exists():
         os.replace(card, kept.with_suffix(".json"))
+    # its side files belong to those weights (a predictor table is fitted on a model's latent; its
+    # streams name it), and a new model gets its own
+    from ..codec.subpel import legacy_path, table_path
+    from ..int8 import ranges_path
+
+    for side in (table_path, ranges_path, legacy_path):
+        if side(weights).exists():
+            os.replace(side(weights), side(kept))
     log.warning("kept the earlier %s as %s, so that its streams still decode", weights.name, kept.name)
 
 
