@@ -389,6 +389,9 @@ def test_a_damaged_audio_packet_loses_its_sound_only(clip, tmp_path, tiny_model_
         assert len(frames) == 20 and any(f.concealed for f in frames) == lost
         assert "fails its CRC" in caplog.text
         caplog.clear()
+        r = container.probe(path)  # info: damage either way (exit 1), the frames decode gives
+        assert [d["stream"] for d in r["damaged"]] == [packet.stream_index]
+        assert (r["decodable_frames"] < 20) == lost
 
 
 def test_a_damaged_audio_packet_in_a_cut_stream_adds_no_frames(clip, tmp_path, tiny_model_dir):

@@ -320,10 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)",
                           description="Print a .gvc stream's header fields, its packets' counts and sizes by "
-                          "kind, frames, duration and bit rate, its keyframes, and whether it is damaged (exit 1), "
-                          "cut off (exit 2) or unfinished (no index), as decode would find it, without decoding "
-                          "a frame. N/A: not "
-                          "known (e.g. a stream without packets).",
+                          "kind, frames, duration and bit rate, its keyframes, the frames decode would give, and "
+                          "whether it is damaged anywhere (exit 1; decode exits 1 only where that loses frames, "
+                          "not for a damaged audio packet or keyframe index), cut off (exit 2) or unfinished (no "
+                          "index), without decoding a frame. N/A: not known (e.g. a stream without packets).",
                           epilog="examples:\n  vidcodec info out.gvc\n  vidcodec info out.gvc --json | jq .frames\n"
                           "  cat out.gvc | vidcodec info -", formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("input", help=".gvc path, or - for stdin")
@@ -683,10 +683,11 @@ def _cmd_info(a: argparse.Namespace) -> int:
         report["audio"] = audio
     print(json.dumps(report, indent=2, default=str) if a.json else format_probe(report))
     # The report (stdout) says it too; stderr has the error lines, as decode's, for scripts and logs.
-    damage = _frame_damage(report)
+    damage = [d for d in report["damaged"] if not d.get("index")]  # packets' (the index has its line below)
     if damage:
+        lost = "" if _frame_damage(report) else " (no frame is lost: decode conceals none)"
         print(f"vidcodec info: error: {len(damage)} damaged region(s), the first at byte "
-              f"{damage[0]['offset']}", file=sys.stderr)
+              f"{damage[0]['offset']}{lost}", file=sys.stderr)
     if report["truncated"]:
         print(f"vidcodec info: error: {report['truncated']['message']}", file=sys.stderr)
     elif report["trailing_at"] is not None and not report["damaged"]:
@@ -696,8 +697,8 @@ def _cmd_info(a: argparse.Namespace) -> int:
     elif report["index_damaged"] and not damage:
         print("vidcodec info: error: the keyframe index or the footer is damaged (the packets are whole)",
               file=sys.stderr)
-    # as decode's: a truncated stream is an input error (2), damage a runtime failure (1); a stream
-    # followed by other data is not damaged
+    # a truncated stream is an input error (2), as for decode; damage anywhere (1), where decode fails
+    # only for damage that loses frames; a whole stream followed by other data is not damaged
     if report["truncated"]:
         return 2
     if report["trailing_at"] is not None and not report["damaged"]:
@@ -706,8 +707,9 @@ def _cmd_info(a: argparse.Namespace) -> int:
 
 
 def _frame_damage(report: dict) -> list[dict]:
-    """The damaged regions of a probe report that can take frames with them (not the keyframe index)."""
-    return [d for d in report["damaged"] if not d.get("index")]
+    """The damaged regions of a probe report that can take frames with them: not the keyframe index,
+    not one audio packet whose header was whole."""
+    return [d for d in report["damaged"] if not d.get("index") and d.get("stream") in (None, 0)]
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:

@@ -1537,7 +1537,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
             for item in reader:
                 if isinstance(item, Damaged):
                     index = item.stream == INDEX_DAMAGE
-                    damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason, "index": index})
+                    damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason, "index": index,
+                                    "stream": None if index else item.stream})
                     need_key = need_key or item.stream is None or item.stream == 0
                     continue
                 sizes["audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower()].add(len(item.payload))
