@@ -182,7 +182,7 @@ def test_an_elias_payload_with_another_value_count_or_bytes_after_its_levels_is_
     dec = FrameDecoder(tiny, coded.state.shape, coder="elias")
     np.testing.assert_array_equal(dec.decode_symbols(KEY, payload)[0], coded.state)
     more = payload[:at] + struct.pack("<I", n + 8) + payload[at + 4:]
-    for bad, said in ((more, f"counts {n + 8} values where its level codes {n}"),
+    for bad, said in ((more, f"counts {n + 8} values where its level codes K.h.w = {n}"),
                       (payload + b"\x00", "bytes after an Elias payload's levels")):
         with pytest.raises(CoderError, match=said):
             FrameDecoder(tiny, coded.state.shape, coder="elias").decode_symbols(KEY, bad)

@@ -83,6 +83,7 @@ def test_a_reader_joins_mid_stream_at_the_next_keyframe(live, tmp_path, cut_into
     r = container.probe(Pipe(tail))
     params = next(p for p in _packets(data) if p.kind == container.PacketType.PARAMETERS and p.offset >= cut)
     assert (r["joined_at"], r["header_size"]) == (params.offset - cut, params.header_size + len(params.payload))
+    assert r["bytes"] == len(tail) - r["joined_at"]  # the stream from there, not the bytes skipped before it
 
 
 def test_a_stream_joined_after_its_last_parameters_packet_is_named_as_such(live):

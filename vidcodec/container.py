@@ -986,8 +986,10 @@ class GvcReader:
             self._raw.seek(saved)
 
     def index(self) -> KeyframeIndex | None:
-        """The keyframe index from the footer (seekable sources), else the one met while reading, else None."""
-        if not self.seekable:
+        """The keyframe index from the footer (seekable sources), else the one met while reading, else None.
+        A stream that other data follows (``cat a.gvc b.gvc``, found by reading to its index) has its
+        index where it was read: the file's last bytes are not its footer."""
+        if not self.seekable or (self._trailer is not None and self.trailing_at is not None):
             return self._trailer
         saved = self._raw.tell()
         try:
@@ -1565,6 +1567,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
             total_bytes = reader.bytes_seen
         if reader.trailing_at is not None:  # other data after the stream: not the stream's
             total_bytes = reader.trailing_at
+        total_bytes -= reader.joined_at or 0  # joined mid-way: from the parameters packet read
         header = reader.header
         version = reader.version
         joined_at = reader.joined_at  # joined mid-stream: the header is a parameters packet's, read there

@@ -1148,7 +1148,7 @@ class FrameDecoder:
         # payload, as the writer leaves them
         if len(section) >= 4 and struct.unpack_from("<I", section)[0] != c * h * w:
             raise CoderError(f"Elias payload counts {struct.unpack_from('<I', section)[0]} values where its level "
-                             f"codes {c * h * w}: the packet is damaged")
+                             f"codes K.h.w = {c * h * w}: the packet is damaged")
         reader = SymbolReader(section, "elias")
         q = reader.get(None, 0, c * h * w)
         if reader.consumed != len(section):

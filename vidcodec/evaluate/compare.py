@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> None:
         check_clips(a.clips)
         for name in a.models:
             zoo.load(name)
-        a.out.mkdir(parents=True, exist_ok=True)
-        points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities, a.refine)
     except VidcodecError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
+    a.out.mkdir(parents=True, exist_ok=True)
+    points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities, a.refine)
     (a.out / "points.json").write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     write_csv(rows, a.out / "bdrate.csv")
     print(format_table([{k: v for k, v in p.as_dict().items() if k in ("clip", "codec", "setting", "bpp", "psnr",
