@@ -1707,15 +1707,7 @@ def test_info_of_two_streams_joined_reports_the_first_as_decode_reads_it(capsys,
 
 def test_info_from_a_pipe_counts_the_bytes_a_file_would(media, monkeypatch):
     """From stdin the index and footer were left out of the size and the bit rate."""
-    class Pipe(io.RawIOBase):
-        def __init__(self, data: bytes) -> None:
-            self.data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, b) -> int:
-            return self.data.readinto(b)
+    from test_live import Pipe  # a non-seekable source
 
     want = container.probe(media["gvc"])
     got = container.probe(io.BufferedReader(Pipe(media["gvc"].read_bytes())))
