@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="export a model's transforms to ONNX, optionally checked against torch",
         description="Export the analysis and synthesis transforms of an installed model to ONNX (opset 17, "
         "dynamic batch, height and width). Without --out this fills the cache that encode and decode "
-        "use ($VIDCODEC_CACHE, default ~/.cache/vidcodec). --check runs torch and ONNX Runtime on a "
+        "use ($VIDCODEC_CACHE, default $XDG_CACHE_HOME/vidcodec, else ~/.cache/vidcodec). --check runs torch and ONNX Runtime on a "
         "clip's first frames and reports latent and image errors and how many quantized symbols differ; "
         "the exit status is 1 if they are outside the marks it prints. The files' inputs and outputs "
         "(x: RGB in [0,1], sides multiples of 16 -> y: the unquantized latent -> x_hat, unclamped) are in "
