@@ -117,6 +117,16 @@ def test_the_bundled_sample_is_found_installed_or_in_a_checkout(tmp_path, monkey
 @pytest.mark.parametrize(("platform", "maxrss", "mib"), [("linux", 2048, 2.0), ("darwin", 3 << 20, 3.0)])
 def test_peak_memory_is_mib_on_linux_and_macos(monkeypatch, platform, maxrss, mib):
     """ru_maxrss is KiB on Linux and bytes on macOS: a Mac's report was 1024 times too large."""
+    import resource
+
     monkeypatch.setattr(bench.sys, "platform", platform)
-    monkeypatch.setattr(bench.resource, "getrusage", lambda who: type("R", (), {"ru_maxrss": maxrss})())
+    monkeypatch.setattr(resource, "getrusage", lambda who: type("R", (), {"ru_maxrss": maxrss})())
     assert bench.peak_rss_mib() == mib
+
+
+def test_peak_memory_is_none_where_there_is_no_getrusage(monkeypatch):
+    """Windows has no resource module: bench's import failed there (onnxruntime-gpu installs on Windows)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "resource", None)  # import resource raises ImportError
+    assert bench.peak_rss_mib() is None

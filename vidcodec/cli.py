@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupte
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import json
@@ -541,9 +542,12 @@ def _finish_on_interrupt(stop: threading.Event, grace: float | None = FINISH_GRA
                                            "to stop at once)")
         if grace is None:
             return
-        # a real signal to the main thread: it also wakes a wait on a lock (_thread.interrupt_main would not)
+        # a real signal to the main thread: it also wakes a wait on a lock (_thread.interrupt_main would not;
+        # it is the fallback where there are no POSIX threads' signals, on Windows)
         main = threading.main_thread().ident
-        timer.append(threading.Timer(grace, signal.pthread_kill, (main, signal.SIGINT)))
+        kill = getattr(signal, "pthread_kill", None)
+        timer.append(threading.Timer(grace, kill, (main, signal.SIGINT)) if kill is not None
+                     else threading.Timer(grace, _thread.interrupt_main))
         timer[0].daemon = True
         timer[0].start()
 

@@ -12,7 +12,6 @@ import io
 import logging
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -67,8 +66,13 @@ def machine() -> dict:
     }
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory in MiB (getrusage's ru_maxrss is KiB on Linux, bytes on macOS)."""
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory in MiB (getrusage's ru_maxrss is KiB on Linux, bytes on
+    macOS); None where there is no getrusage (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
 
@@ -247,7 +251,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         },
         "vidcodec": {"encode_fps": round(enc, 2), "decode_fps": round(dec, 2),
                      "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
-        "x264": {}, "peak_rss_mib": round(peak_rss_mib(), 1),
+        "x264": {}, "peak_rss_mib": None if (peak := peak_rss_mib()) is None else round(peak, 1),
     }
     for x264_preset, (e, dd) in x264.items():
         ef, df = statistics.median(e), statistics.median(dd)
@@ -294,5 +298,6 @@ def format_report(r: dict) -> str:
     for preset, x in r["x264"].items():
         lines.append(f"x264 {preset:<9} encode {x['encode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_encode_ratio']:.3f}), "
                      f"decode {x['decode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_decode_ratio']:.3f})")
-    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB")
+    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB" if r["peak_rss_mib"] is not None
+                 else "peak memory (RSS): not known on this system")
     return "\n".join(lines)
