@@ -599,14 +599,15 @@ def test_bf16_pays_on_an_amx_cpu_without_cuda(monkeypatch):
         real.cache_clear()
 
 
-def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_dir, clip, tmp_path, monkeypatch,
-                                                                    torch_threads):
+def test_auto_encodes_and_decodes_in_bfloat16_where_it_pays(tiny_model_dir, clip, tmp_path, monkeypatch,
+                                                             torch_threads):
     info = zoo.find("vaegan-tiny")
     native = _bf16_here()  # asked before cpu_has_bf16 is replaced below
     monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
     monkeypatch.setattr(runtime, "int8_pays", lambda: True)
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
     assert zoo.resolve_backend("auto", info) == "bf16"  # before int8, whose ranges the tiny model lacks anyway
+    assert zoo.resolve_backend("auto", info, decode=True) == "bf16"
     assert zoo.resolve_backend("ort", info) == "ort" and zoo.resolve_backend("int8", info) == "int8"
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: False)  # the flags say so, oneDNN does not
     assert zoo.resolve_backend("auto", info) == "ort"
@@ -619,6 +620,8 @@ def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_di
     monkeypatch.setattr(runtime, "bf16_pays", lambda: False)
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
     assert zoo.resolve_backend("auto", info) == "ort"
+    monkeypatch.setattr(runtime, "int8_pays", lambda: True)
+    assert zoo.resolve_backend("auto", info, decode=True) == "ort"  # the 8-bit analysis is the encoder's only
     monkeypatch.setattr(runtime, "bf16_pays", lambda: True)
 
     def not_asked():
@@ -649,10 +652,15 @@ def test_auto_encodes_in_bfloat16_where_it_pays_and_decodes_as_ort(tiny_model_di
         assert zoo.load("vaegan-tiny", backend="auto", frames=2).backend == "ort"
         assert zoo.load("vaegan-tiny", backend="bf16", frames=2).backend == "bf16"
         assert zoo.load("vaegan-tiny", backend="ort").backend == "ort"
-        # decoding with auto is ONNX Runtime's, whatever the encoder ran
-        a = np.stack([f.rgb for f in vidcodec.frames(paths["auto"])])
-        o = np.stack([f.rgb for f in vidcodec.frames(paths["auto"], backend="ort")])
-        np.testing.assert_array_equal(a, o)
+        # decoding with auto: bfloat16 for a stream not known to be short, ONNX Runtime for one that is;
+        # the API's default is ONNX Runtime
+        def rgb(path, backend):
+            return np.stack([f.rgb for f in vidcodec.frames(path, backend=backend)])
+
+        np.testing.assert_array_equal(rgb(paths["auto"], "auto"), rgb(paths["auto"], "bf16"))
+        np.testing.assert_array_equal(rgb(paths["auto-short"], "auto"), rgb(paths["auto-short"], "ort"))
+        np.testing.assert_array_equal(np.stack([f.rgb for f in vidcodec.frames(paths["auto"])]),
+                                      rgb(paths["auto"], "ort"))
     finally:
         zoo.torch_device.cache_clear()
         zoo._load.cache_clear()

@@ -944,11 +944,17 @@ def _subpel_path(m: zoo.CodecModel) -> str:
 
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
-    is ONNX Runtime (what ``int8`` decodes with too). A GAN-mode stream's generator runs in torch
-    whatever ``backend`` says (a warning when it names another)."""
+    is bfloat16 on a CPU with AMX and no CUDA for a stream not known to be shorter than
+    :data:`zoo.BF16_MIN_FRAMES` frames (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
+    decodes with too). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
+    warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
         log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
-    return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.AUTO else backend)
+    if backend == zoo.AUTO:
+        info = zoo.find(hdr.model_name, hdr.model_hash.hex())
+        short = 0 < hdr.frame_count < zoo.BF16_MIN_FRAMES  # 0: not known (a pipe, a live stream): long
+        backend = zoo.resolve_backend(backend, info, short=short, decode=True)
+    return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
 
 
 @dataclass
@@ -1265,7 +1271,7 @@ def frames(
     decoding and discarding on a pipe; one past the last frame yields nothing (and logs a
     warning). ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes: at its end the decode waits for more until
-    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` or ``"auto"`` (the last two decode as ``"ort"``); the
+    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to have under 50 frames, else ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a
@@ -1520,7 +1526,7 @@ def decode(
     concealed (``DecodeStats.concealed`` frames repeat the previous one). ``start`` (seconds),
     ``duration`` (seconds from the first frame written, as FFmpeg's ``-t``) and ``max_frames`` select
     the frames written, ``follow`` reads a file still being written (see
-    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime; ``"int8"`` and ``"auto"`` decode with it), ``"torch"`` or ``"bf16"``. ``workers`` > 1 decodes
+    :func:`frames`). ``backend``: ``"ort"`` (ONNX Runtime; ``"int8"`` decodes with it), ``"torch"``, ``"bf16"`` or ``"auto"`` (as :func:`frames` says). ``workers`` > 1 decodes
     the symbols of that many GOPs side by side in worker processes (same frames; for machines with
     cores to spare, see :mod:`vidcodec.gopdecode`). ``pix_fmt``: the output's pixel format, one of
     :data:`vidcodec.media.PIX_FMTS` (None: the source's where the stream records it, format 11.1, see

@@ -32,6 +32,7 @@ import numpy as np
 from . import container, pipeline
 from .codec import subpel
 from .errors import CoderError, UsageError
+from .models import zoo
 
 MAX_RUN_FRAMES = 1000  # the longest GOP (header's gop) decoded in worker processes
 
@@ -42,7 +43,9 @@ def _init(header: container.StreamHeader, backend: str, workers: int) -> None:
     global _decoder_args
     from . import api
 
-    _decoder_args = (api._stream_model(header, backend), header)
+    # a worker entropy-decodes only: its symbols are every backend's, and it needs neither a network nor
+    # torch (``auto`` may synthesize in bfloat16 in the main process)
+    _decoder_args = (api._stream_model(header, "ort" if backend in (zoo.AUTO, zoo.BF16, zoo.INT8) else backend), header)
     subpel.share_cores(workers)
 
 
