@@ -638,6 +638,7 @@ def test_auto_encodes_and_decodes_in_bfloat16_where_it_pays(tiny_model_dir, clip
     zoo._load.cache_clear()
     monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(zoo, "BF16_MIN_FRAMES", 3)  # so that the 12-frame clip is long and 2 frames short
+    monkeypatch.setattr(zoo, "BF16_MIN_DECODE_PIXELS", 3 * 64 * 48)  # and likewise for decoding
     try:
         paths = {b: tmp_path / f"{b}.gvc" for b in ("auto", "bf16", "auto-short", "ort-short", "bf16-short")}
         for b, path in paths.items():

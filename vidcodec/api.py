@@ -944,15 +944,16 @@ def _subpel_path(m: zoo.CodecModel) -> str:
 
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
-    is bfloat16 on a CPU with AMX and no CUDA for a stream not known to be shorter than
-    :data:`zoo.BF16_MIN_FRAMES` frames (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
+    is bfloat16 on a CPU with AMX and no CUDA for a stream not known to hold fewer than
+    :data:`zoo.BF16_MIN_DECODE_PIXELS` pixels (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
     decodes with too). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
     warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
         log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
     if backend == zoo.AUTO:
         info = zoo.find(hdr.model_name, hdr.model_hash.hex())
-        short = 0 < hdr.frame_count < zoo.BF16_MIN_FRAMES  # 0: not known (a pipe, a live stream): long
+        # 0 frames: not known (a pipe, a live stream): long
+        short = 0 < hdr.frame_count * hdr.width * hdr.height < zoo.BF16_MIN_DECODE_PIXELS
         backend = zoo.resolve_backend(backend, info, short=short, decode=True)
     return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
 
@@ -1271,7 +1272,7 @@ def frames(
     decoding and discarding on a pipe; one past the last frame yields nothing (and logs a
     warning). ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes: at its end the decode waits for more until
-    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to have under 50 frames, else ``"ort"``); the
+    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to hold under 40 million pixels, about 175 frames at 640x360, else ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a
