@@ -1432,7 +1432,8 @@ def open_pending(
 
         source = stack.enter_context(FollowedFile(src, timeout=follow_timeout))
     reader = stack.enter_context(container.GvcReader(source, resync=True))
-    m = _stream_model(reader.header, backend)
+    # the frame count auto weighs: the index's where the header has none (a stream written from a pipe)
+    m = _stream_model(_with_frame_count(reader, follow), backend)
     from_beginning = True
     origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
     if start is not None and reader.seekable:
