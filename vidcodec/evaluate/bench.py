@@ -197,9 +197,13 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
     if info.meta.get("kind") == GAN_KIND:
         raise UsageError(f"{info.name} is a GAN generator: bench times the default (VAE-GAN) codec; time the GAN "
                          "mode with `vidcodec encode --mode gan` (its progress line gives frames a second)")
-    # auto as the commands resolve it: the encode knows this many frames are coming; decoding takes ort
+    # auto as the commands resolve it: the encode knows this many frames are coming, the decode this many
+    # pixels
+    h0, w0 = ref[0].shape[:2]
+    short_decode = len(ref) * h0 * w0 < zoo.BF16_MIN_DECODE_PIXELS
     backend, dec_backend = (zoo.resolve_backend(backend, info, short=len(ref) < zoo.BF16_MIN_FRAMES),
-                            "ort" if backend == zoo.AUTO else backend)
+                            zoo.resolve_backend(backend, info, short=short_decode, decode=True)
+                            if backend == zoo.AUTO else backend)
     m = zoo.load(model, backend=backend)
     md = m if dec_backend == backend else zoo.load(model, backend=dec_backend)
     quality = m.default_quality if quality is None else quality
