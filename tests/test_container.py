@@ -1106,3 +1106,14 @@ def test_damage_met_again_after_a_seek_is_reported_once(tmp_path, tiny_model_dir
     gvc.write_bytes(bytes(data))
     assert len(list(vidcodec.frames(gvc, start=0.5))) == 7
     assert caplog.text.count("skipped") == 1
+
+
+def test_a_damaged_footer_is_reported_once_however_often_the_index_is_asked_for(tmp_path, caplog):
+    data, _ = write_stream()
+    bad = bytearray(data)
+    bad[-8] ^= 0xFF  # the footer's CRC fails
+    path = tmp_path / "f.gvc"
+    path.write_bytes(bytes(bad))
+    with GvcReader(path, resync=True) as r:
+        assert r.index() is None and r.index() is None
+    assert caplog.text.count("footer fails its CRC") == 1

@@ -252,3 +252,18 @@ def test_write_all_waits_for_a_non_blocking_pipe_instead_of_dropping_the_rest():
         write_all(out, data)
     reader.join(timeout=30)
     assert bytes(got) == data
+
+
+def test_a_ctrl_c_held_in_a_whole_write_that_then_fails_still_interrupts():
+    """Ctrl-C to a whole pipeline (`vidcodec decode x - | reader`): the writer held it, the reader died, the
+    write failed with EPIPE, and the held Ctrl-C was dropped: exit 0 instead of 130."""
+    import os
+    import signal
+
+    from vidcodec.outputs import whole
+
+    with pytest.raises(KeyboardInterrupt) as e, whole():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise BrokenPipeError
+    assert isinstance(e.value.__context__, BrokenPipeError)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -703,3 +703,37 @@ def test_auto_decoding_weighs_the_index_frame_count_of_a_stream_written_from_a_p
     assert len(list(vidcodec.frames(gvc, backend="auto"))) == 5 and seen[-1] is True  # 5 frames: short
     monkeypatch.setattr(zoo, "BF16_MIN_DECODE_PIXELS", 5 * 64 * 48)
     assert len(list(vidcodec.frames(gvc, backend="auto"))) == 5 and seen[-1] is False
+
+
+def test_auto_decoding_weighs_the_frames_a_decode_will_make(tiny_model_dir, clip, tmp_path, monkeypatch, caplog):
+    """A thumbnail (--frames 1), a --start near the end or a -t of a long stream paid torch's import
+    for a frame or two; and a bfloat16 model that cannot be set up (a CUDA device asked for, none
+    there) failed a decode that ONNX Runtime could do."""
+    from fractions import Fraction
+
+    gvc = tmp_path / "c.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)  # 12 frames at 10 fps
+    hdr = container.probe(gvc)
+    with container.GvcReader(gvc) as r:
+        h = r.header
+    assert hdr["header"]["frame_count"] == 12
+    assert api._frames_wanted(h, None, None, None) == 12
+    assert api._frames_wanted(h, None, 1, None) == 1
+    assert api._frames_wanted(h, Fraction(2, 5), None, None) == 8  # from 0.4 s on: 12 - 4
+    assert api._frames_wanted(h, None, None, Fraction(1, 5)) == 2
+    import dataclasses
+
+    assert api._frames_wanted(dataclasses.replace(h, frame_count=0), None, None, None) is None  # not known: long
+    assert api._frames_wanted(dataclasses.replace(h, frame_count=0), None, 3, None) == 3
+    monkeypatch.setattr(zoo, "resolve_backend", lambda backend, info, **k: "bf16" if backend == "auto" else backend)
+    real_load = zoo.load
+
+    def load(name, sha256=None, backend="ort", frames=None):
+        if backend == "bf16":
+            raise UsageError("--backend bf16: torch sees no CUDA device")
+        return real_load(name, sha256, backend=backend, frames=frames)
+
+    monkeypatch.setattr(zoo, "load", load)
+    assert api._stream_model(h, "auto", 12).backend == "ort" and "decoding with ONNX Runtime" in caplog.text
+    with pytest.raises(UsageError, match="no CUDA device"):
+        api._stream_model(h, "bf16", 12)  # asked for by name: the error stands

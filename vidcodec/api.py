@@ -942,7 +942,7 @@ def _subpel_path(m: zoo.CodecModel) -> str:
     return str(table_path(m.info.weights))
 
 
-def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.CodecModel:
+def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int | None = None) -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
     is bfloat16 on a CPU with AMX and no CUDA for a stream not known to hold fewer than
     :data:`zoo.BF16_MIN_DECODE_PIXELS` pixels (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
@@ -950,12 +950,19 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort") -> zoo.Code
     warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
         log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
-    if backend == zoo.AUTO:
-        info = zoo.find(hdr.model_name, hdr.model_hash.hex())
-        # 0 frames: not known (a pipe, a live stream): long
-        short = 0 < hdr.frame_count * hdr.width * hdr.height < zoo.BF16_MIN_DECODE_PIXELS
-        backend = zoo.resolve_backend(backend, info, short=short, decode=True)
-    return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
+    if backend != zoo.AUTO:
+        return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
+    info = zoo.find(hdr.model_name, hdr.model_hash.hex())
+    # ``frames``: the frames to synthesize, where known (None: a pipe, a live stream: long)
+    short = frames is not None and frames * hdr.width * hdr.height < zoo.BF16_MIN_DECODE_PIXELS
+    resolved = zoo.resolve_backend(backend, info, short=short, decode=True)
+    try:
+        return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=resolved)
+    except (UsageError, ImportError, RuntimeError, OSError) as e:  # auto's choice, not the user's: say, go on
+        if resolved == "ort":
+            raise
+        log.warning("decoding with ONNX Runtime: the %s synthesis could not be set up (%s)", resolved, e)
+        return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort")
 
 
 @dataclass
@@ -1365,6 +1372,8 @@ def _frames(
     on_header: Callable[[container.StreamHeader, media.AudioTrack | None], None] | None = None,
     audio: bool = False,
     workers: int = 1,
+    max_frames: int | None = None,
+    duration: Fraction | None = None,
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
     """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
     model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`).
@@ -1372,7 +1381,7 @@ def _frames(
     with contextlib.ExitStack() as stack:
         reader, m, pending, track = open_pending(stack, src, start=start, backend=backend, follow=follow,
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio,
-                                                 workers=workers)
+                                                 workers=workers, max_frames=max_frames, duration=duration)
         if on_header is not None:
             on_header(_with_frame_count(reader, follow), track)
         # Threads: parsing + entropy decoding, the synthesis network (m.frame_lanes frames at once), the consumer.
@@ -1380,6 +1389,19 @@ def _frames(
         rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height,
                                                                   Fraction(*hdr.time_base))))
         yield from rendered
+
+
+def _frames_wanted(hdr: container.StreamHeader, start: Fraction | None, max_frames: int | None,
+                   duration: Fraction | None) -> int | None:
+    """How many frames a decode will synthesize, as far as it is known before it begins (None: not
+    known, a pipe's or live stream's): the stream's count (the index's where the header has none)
+    from ``start`` on, at most ``max_frames`` and ``duration`` of them. What ``auto`` weighs."""
+    rate = _fraction(hdr.frame_rate)
+    known = [n for n in (max_frames, math.ceil(duration * rate) if duration is not None and rate else None)
+             if n is not None]
+    if hdr.frame_count:
+        known.append(max(hdr.frame_count - (math.ceil(start * rate) if start and rate else 0), 0))
+    return min(known) if known else None
 
 
 def _check_decode_args(follow_timeout: object, workers: object) -> None:
@@ -1413,6 +1435,8 @@ def open_pending(
     counts: _Counts | None = None,
     audio: bool = False,
     workers: int = 1,
+    max_frames: int | None = None,
+    duration: Fraction | None = None,
 ) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending | media.AudioPacket], media.AudioTrack | None]:
     """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model, the
     parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize, and
@@ -1432,8 +1456,8 @@ def open_pending(
 
         source = stack.enter_context(FollowedFile(src, timeout=follow_timeout))
     reader = stack.enter_context(container.GvcReader(source, resync=True))
-    # the frame count auto weighs: the index's where the header has none (a stream written from a pipe)
-    m = _stream_model(_with_frame_count(reader, follow), backend)
+    m = _stream_model(reader.header, backend, _frames_wanted(_with_frame_count(reader, follow), start, max_frames,
+                                                            duration))
     from_beginning = True
     origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
     if start is not None and reader.seekable:
@@ -1623,7 +1647,8 @@ def decode(
 
         want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images and not picture
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
-                          counts=counts, on_header=open_sink, audio=want_audio, workers=workers)
+                          counts=counts, on_header=open_sink, audio=want_audio, workers=workers,
+                          max_frames=max_frames, duration=duration)
         stack.enter_context(contextlib.closing(decoded))
         # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives (audio
         # that begins before that frame is left out).

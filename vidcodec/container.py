@@ -601,6 +601,8 @@ class GvcReader:
         # None where that frame was lost (damage, a join mid-stream, a seek)
         self._last_frame_pts: int | None = None
         self._saw_packets = False  # a mid-stream join met packets (but perhaps no parameters packet)
+        self._warned: set[int] = set()  # offsets of damage already reported (a seek re-reads the stream)
+        self._footer_seen: tuple[int | None, KeyframeIndex | None] | None = None  # (size, index) from the footer
         try:
             self.seekable = _is_seekable(self._raw)
             self._base = self._raw.tell() if self.seekable else 0
@@ -635,7 +637,6 @@ class GvcReader:
         # not a writer that stopped early
         self.index_damaged = False
         self.trailing_at: int | None = None  # where bytes follow the stream's footer (`cat a.gvc b.gvc`), if they do
-        self._warned: set[int] = set()  # offsets of damage already reported (a seek re-reads the stream)
         self._items = self._generate()
 
     def __enter__(self) -> Self:
@@ -991,11 +992,16 @@ class GvcReader:
         index where it was read: the file's last bytes are not its footer."""
         if not self.seekable or (self._trailer is not None and self.trailing_at is not None):
             return self._trailer
+        size = self.size()
+        if self._footer_seen is not None and self._footer_seen[0] == size:  # read (and warned about) once
+            return self._footer_seen[1]
         saved = self._raw.tell()
         try:
-            return self._footer_index()
+            index = self._footer_index()
         finally:
             self._raw.seek(saved)
+        self._footer_seen = (size, index)  # for a file of this size: one that grows is read again
+        return index
 
     def _footer_index(self) -> KeyframeIndex | None:
         """Locate the index through the footer and validate both; None if absent or invalid."""

@@ -6,10 +6,10 @@ import contextlib
 import errno
 import io
 import os
-import select
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,9 +43,11 @@ def whole() -> Iterator[None]:
             os.kill(os.getpid(), signum)
 
     def later(signum, frame) -> None:
-        if pending:
+        if pending:  # the second: at once
+            pending.clear()
             act(signum)
-        pending.append(signum)
+        else:
+            pending.append(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         handler = signal.getsignal(signum)
@@ -58,8 +60,10 @@ def whole() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
-    if pending:
-        act(pending[0])
+        # also when the block failed: a Ctrl-C to a whole pipeline ends its reader too, and the write
+        # then fails (EPIPE), but the command was still interrupted (130, not a quiet 0)
+        if pending:
+            act(pending.pop())
 
 
 def write_all(out: object, data: bytes | bytearray | memoryview) -> None:
@@ -74,8 +78,9 @@ def write_all(out: object, data: bytes | bytearray | memoryview) -> None:
         if written is None:
             if not isinstance(out, io.RawIOBase):  # file objects that report no count write everything
                 return
-            # a raw file in non-blocking mode (a pipe someone set O_NONBLOCK on) took nothing: wait
-            select.select([], [out.fileno()], [])
+            # a raw file in non-blocking mode (a pipe someone set O_NONBLOCK on) took nothing: wait a
+            # moment (select would not take a pipe on Windows, nor a descriptor past 1023)
+            time.sleep(0.002)
             continue
         if written <= 0:
             raise OSError(errno.EIO, f"the output took none of {len(view)} bytes (its write() returned {written})")

@@ -139,8 +139,10 @@ class Player:
     def _play_from(self, start: Fraction | None) -> Fraction | None:
         """Play until the end, a quit (None) or a seek (the new start time)."""
         with contextlib.ExitStack() as stack:
+            left = None if self.max_frames is None else max(self.max_frames - self.stats.shown, 1)
             reader, m, pending, _ = api.open_pending(stack, self.src, start=start, backend=self.backend,
-                                                     follow=self.follow, follow_timeout=self.follow_timeout)
+                                                     follow=self.follow, follow_timeout=self.follow_timeout,
+                                                     max_frames=left)
             hdr = reader.header
             render = api.Renderer(m, hdr.width, hdr.height)
             tb = Fraction(*hdr.time_base)

@@ -91,6 +91,10 @@ def legacy_gains(log_gain: np.ndarray, pinned: np.ndarray | None = None) -> np.n
         if pinned.shape != np.shape(log_gain) or pinned.dtype != np.float32:
             raise ModelNotFoundError(f"the pinned 14.x gains have shape {pinned.shape} {pinned.dtype}, expected "
                                      f"{np.shape(log_gain)} float32: the file is damaged")
+        # numpy's SIMD paths differ from the exact value by an ulp or two: more is another model's file
+        if np.any(np.abs(pinned.view(np.int32).astype(np.int64) - format_gains(log_gain).view(np.int32)) > 4):
+            raise ModelNotFoundError("the pinned 14.x gains (NAME.gains14.npy) are not this model's: the file "
+                                     "beside its weights belongs to other weights")
         return pinned
     return np.exp(np.asarray(log_gain, np.float32)).astype(np.float32)
 

@@ -55,9 +55,9 @@ ORT_BACKENDS = ("ort", INT8)
 # too where the camera moves); 50 frames 2.2-2.5 against 2.7-4.1 still, 5.3-5.4 against 4.6-4.9 moving;
 # from 100 frames on bfloat16 is ahead or level on all three clips; docs/RESULTS.md).
 BF16_MIN_FRAMES = 50
-# ``auto`` decodes in bfloat16 only a stream of at least this many pixels (frames × width × height,
-# from its header; not known: a live stream, taken as long): torch's import (1.2 s) is repaid by the
-# faster synthesis only over enough of them. Through the CLI at 640x360 (2026-12-06, nine clips,
+# ``auto`` decodes in bfloat16 only at least this many pixels (frames × width × height; the frames the
+# decode will make: the header's or index's count from --start on, at most --frames or -t; not known,
+# a live stream: many): torch's import (1.2 s) is repaid by the faster synthesis only over enough. Through the CLI at 640x360 (2026-12-06, nine clips,
 # docs/eval/cli-speed-session53): 100 and 132 frames decoded 47.6 / 53.6 fps in bfloat16 against 56.0
 # / 56.8 in ONNX Runtime, 190-300 frames 8-26 % faster (59.6-87.5 against 54.9-72.3 fps); 60 frames of
 # 1920x1080 2.8x as fast. 40 Mpx: about 175 frames at 640x360, 20 at 1080p.
