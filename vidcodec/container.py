@@ -32,7 +32,7 @@ from .errors import (
     UsageError,
     VidcodecError,
 )
-from .outputs import flush, write_all
+from .outputs import flush, whole, write_all
 
 if TYPE_CHECKING:
     from typing import Self
@@ -896,7 +896,10 @@ class GvcReader:
         the reader does not read."""
         inp = self._in
         self.trailing_at = None
-        if inp.fill(FOOTER_SIZE + 1):
+        # The footer (written with the index) is read; past it, a pipe's bytes only where they have come
+        # already: a writer that keeps its pipe open after a whole stream would hold the reader here
+        inp.fill(FOOTER_SIZE)
+        if len(inp.buf) > FOOTER_SIZE or (self.seekable and inp.fill(FOOTER_SIZE + 1)):
             after = inp.pos + FOOTER_SIZE
             self.trailing_at = after
             more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
@@ -1266,15 +1269,18 @@ class GvcWriter:
         return self._offset
 
     def _emit(self, *parts: bytes) -> None:
-        """Write parts fully and flush; any failure marks the stream broken (no index is written after)."""
-        try:
-            for part in parts:
-                write_all(self._out, part)
-                self._offset += len(part)
-            flush(self._out)
-        except BaseException:
-            self._broken = True
-            raise
+        """Write parts fully and flush; any failure marks the stream broken (no index is written after).
+        A signal is held until the parts are written (:func:`vidcodec.outputs.whole`): a SIGTERM in the
+        middle of a packet to a slow reader had left a cut packet and no index."""
+        with whole():  # outside the try: the held signal, raised once the packet is out, breaks nothing
+            try:
+                for part in parts:
+                    write_all(self._out, part)
+                    self._offset += len(part)
+                flush(self._out)
+            except BaseException:
+                self._broken = True
+                raise
 
     def write_packet(
         self, kind: PacketType | int, pts: int, payload: bytes, stream_index: int = 0, flags: int = 0

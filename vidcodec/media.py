@@ -1249,7 +1249,8 @@ class _EncodedSink(VideoSink):
             self._durations[pts] = pts - previous
         else:
             self._durations[pts] = self._first_duration
-        self._mux(self._container, self._stream.encode(frame))
+        with whole():  # a signal between the encoder's packets and the muxer lost a frame mid-stream
+            self._mux(self._container, self._stream.encode(frame))
 
     @staticmethod
     def _raw_aac(data: bytes) -> bytes:
