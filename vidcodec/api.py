@@ -954,8 +954,7 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int
         return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
     info = zoo.find(hdr.model_name, hdr.model_hash.hex())
     # ``frames``: the frames to synthesize, where known (None: a pipe, a live stream: long)
-    short = frames is not None and frames * hdr.width * hdr.height < zoo.BF16_MIN_DECODE_PIXELS
-    resolved = zoo.resolve_backend(backend, info, short=short, decode=True)
+    resolved = zoo.resolve_backend(backend, info, short=zoo.short_decode(frames, hdr.width, hdr.height), decode=True)
     try:
         return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=resolved)
     except (UsageError, ImportError, RuntimeError, OSError) as e:  # auto's choice, not the user's: say, go on
@@ -1199,7 +1198,7 @@ def _decode_packets(
     for item, run, index in items:
         if isinstance(item, container.Damaged):
             counts.damaged += 1
-            if item.stream is not None and item.stream != 0:
+            if not item.loses_frames:
                 continue  # one packet of another stream (audio) or the index: no frame was lost
             frames_lost = True
             need_key = True
@@ -1399,8 +1398,8 @@ def _frames_wanted(hdr: container.StreamHeader, start: Fraction | None, max_fram
     rate = _fraction(hdr.frame_rate)
     known = [n for n in (max_frames, math.ceil(duration * rate) if duration is not None and rate else None)
              if n is not None]
-    if hdr.frame_count:
-        known.append(max(hdr.frame_count - (math.ceil(start * rate) if start and rate else 0), 0))
+    if hdr.frame_count and (start is None or rate):  # a start time counts in frames only with a rate
+        known.append(max(hdr.frame_count - (math.ceil(start * rate) if start is not None else 0), 0))
     return min(known) if known else None
 
 
@@ -1637,12 +1636,7 @@ def decode(
                     container.source_chroma(hdr), hdr.width, hdr.height)),
                 one_frame=single, colour_description=container.colour_description(hdr),
             )))
-            rate = _fraction(hdr.frame_rate)
-            within = math.ceil(duration * rate) if duration is not None and rate else None
-            left = hdr.frame_count  # the frames from --start on, where the stream's count and rate say
-            if first is not None:
-                left = max(hdr.frame_count - math.ceil(first * rate), 0) if hdr.frame_count and rate else None
-            total = min(filter(None, (max_frames, within, left)), default=None)
+            total = _frames_wanted(hdr, first, max_frames, duration) or None  # 0: a bar without a total
             bar.append(stack.enter_context(progress_bar(total, "decode", progress)))
 
         want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images and not picture

@@ -325,6 +325,11 @@ class Damaged:
     reason: str
     stream: int | None = None
 
+    @property
+    def loses_frames(self) -> bool:
+        """Whether stream-0 frames may be lost in it (not one packet of another stream, not the index)."""
+        return self.stream is None or self.stream == 0
+
 
 @dataclass(frozen=True)
 class IndexEntry:
@@ -1553,7 +1558,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
                     index = item.stream == INDEX_DAMAGE
                     damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason, "index": index,
                                     "stream": None if index else item.stream})
-                    need_key = need_key or item.stream is None or item.stream == 0
+                    need_key = need_key or item.loses_frames
                     continue
                 sizes["audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower()].add(len(item.payload))
                 streams[item.stream_index] = streams.get(item.stream_index, 0) + 1

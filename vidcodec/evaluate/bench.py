@@ -199,8 +199,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
                          "mode with `vidcodec encode --mode gan` (its progress line gives frames a second)")
     # auto as the commands resolve it: the encode knows this many frames are coming, the decode this many
     # pixels
-    h0, w0 = ref[0].shape[:2]
-    short_decode = len(ref) * h0 * w0 < zoo.BF16_MIN_DECODE_PIXELS
+    short_decode = zoo.short_decode(len(ref), ref[0].shape[1], ref[0].shape[0])
     backend, dec_backend = (zoo.resolve_backend(backend, info, short=len(ref) < zoo.BF16_MIN_FRAMES),
                             zoo.resolve_backend(backend, info, short=short_decode, decode=True)
                             if backend == zoo.AUTO else backend)

@@ -64,6 +64,12 @@ BF16_MIN_FRAMES = 50
 BF16_MIN_DECODE_PIXELS = 40_000_000
 
 
+def short_decode(frames: int | None, width: int, height: int) -> bool:
+    """Whether a decode of ``frames`` frames of ``width`` × ``height`` (None: not known) is too short to
+    repay torch's import (:data:`BF16_MIN_DECODE_PIXELS`): ``resolve_backend``'s ``short`` for decoding."""
+    return frames is not None and frames * width * height < BF16_MIN_DECODE_PIXELS
+
+
 def search_path() -> list[Path]:
     """Weights folders searched for models, highest priority first."""
     extra = [Path(p) for p in os.environ.get("VIDCODEC_MODEL_PATH", "").split(os.pathsep) if p]
