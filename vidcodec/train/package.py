@@ -105,7 +105,8 @@ def package(ckpt: Path, out_dir: Path, name: str | None = None, notes: dict | No
 
 
 def keep_earlier(weights: Path, new_sha256: str) -> None:
-    """Other weights under the same name become ``NAME@HASH12`` (.safetensors and .json) beside it, as
+    """Other weights under the same name become ``NAME@HASH12`` (.safetensors, .json and their side files:
+    predictor table, int8 ranges, 14.x gains) beside it, as
     the shipped models' earlier weights are kept: streams name their model by hash, and those made
     with the earlier weights still decode."""
     card = weights.with_suffix(".json")
