@@ -29,6 +29,12 @@
 #   run(command="sh runs/device-call.sh", carry=[".gpu", ".whl"], timeout_s=590)
 # Back: speed.json, speed.log, build.log, gpu.txt (-> docs/eval/gpu-speed-*/), run.tgz, train.log
 # (-> runs/vaegan-g/gpu/session.sh's header says what to do with them, into RUNDIR).
+# Dry run on the 2-core VM, 2026-12-06 (session 54, to check sessions 43-53 broke nothing on the way):
+#   PYTHON=venv/bin/python SITE=/tmp/site OUT=/tmp/o WORKERS=1 SPEED_S=200 BUDGET_S=420 DEVICE=cpu BATCH=4 \
+#       CROP=64 COMPILE=0 sh runs/device-call.sh      (a cp311 constriction wheel in .whl; PyAV stood in by avstub)
+# the speed check built the core and ran until its timeout (1080p on 2 cores), training started vaegan-w
+# from vaegan-g's resume point (--init) and ran 600 steps, run.tgz came back, and
+# `sh runs/vaegan-w/trial.sh /tmp/o 3` brought it back, packaged it and compared it (bdrate.csv written).
 # Ran 2026-12-04 as `LR=5e-6 WORKERS=15 SPEED_S=240 BUDGET_S=540 sh runs/device-call.sh` (then with
 # vaegan-g's run; 502 s, 548 s held): speed check 122 s (docs/eval/gpu-speed-h200-steady), training
 # 6 minutes (runs/vaegan-g.gpu7.log).

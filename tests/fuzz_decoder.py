@@ -190,10 +190,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="save failing inputs here")
     p.add_argument("--synthesize", action="store_true", help="also run the synthesis network on every frame")
     p.add_argument("--max-seconds", type=float, default=5.0)
+    p.add_argument("--max-rss-mib", type=float, default=2048.0, help="peak memory growth that counts as a failure")
     a = p.parse_args()
     import json
 
-    r = fuzz(a.inputs, a.seed, a.out, a.synthesize, a.max_seconds)
+    r = fuzz(a.inputs, a.seed, a.out, a.synthesize, a.max_seconds, a.max_rss_mib)
     print(json.dumps(r, indent=1))
     sys.exit(1 if r["failed"] else 0)
 
