@@ -39,6 +39,21 @@ def _onnx_cache_and_threads(tmp_path_factory) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_raises() -> None:
+    """Tests send this process a real SIGINT and expect KeyboardInterrupt; a job a shell started in the
+    background (`pytest &`, nohup) begins with SIGINT ignored, where Python installs no handler and the
+    signal did nothing (test_container's signal test failed there): Python's own handler, as in a terminal."""
+    import signal
+
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _default_backend_the_same_on_every_cpu() -> None:
     """``auto`` encodes in bfloat16 on a CPU with AMX (runtime.bf16_pays): in this process it does not,
     from before any module's fixtures, so that tests comparing the default encoder's bytes or machine
