@@ -52,8 +52,9 @@ def _as_int64(values: npt.ArrayLike) -> np.ndarray:
 
 
 def gamma_bits(values: npt.ArrayLike) -> np.ndarray:
-    """Length in bits of each value's gamma code (``2N + 1``, as above), for |values| < 2**52 (the
-    encoders' cost estimates for motion vectors; exact there, where float64 holds ``n``)."""
+    """Length in bits of each value's gamma code (``2N + 1``, as above): the encoders' cost estimates for
+    motion vectors. Exact for |values| < 2**47; past that float64's log2 rounds up just below a power of
+    two (2**48 - 1 counts 99 bits for its 97)."""
     v = np.asarray(values, dtype=np.int64)
     n = np.where(v >= 0, 2 * v + 1, -2 * v)
     return 2 * np.floor(np.log2(n)).astype(np.int64) + 1

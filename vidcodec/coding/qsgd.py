@@ -258,7 +258,14 @@ def unpack_sparse(data: bytes | bytearray | memoryview, count: int) -> tuple[np.
         if body:
             raise CoderError("sparse QSGD packet without levels has trailing bytes: the data is damaged")
         return norm32, np.zeros(count, dtype=np.int64)
-    values = _signed_to_natural(elias.decode(body, 2 * n, _KIND_NAMES[code]))
+    raw = elias.decode(body, 2 * n, _KIND_NAMES[code])
+    # Any int64 is a valid Elias code: values past what a gap or level code can be are refused before the
+    # mapping to naturals, which wraps in int64 from |v| = 2**62 on (a forged gap of INT64_MIN became -1,
+    # a level at the vector's last position; 2**62 an IndexError).
+    limit = max(count, 2 << MAX_BITS)
+    if raw.min() < -limit or raw.max() > limit:
+        raise CoderError("sparse QSGD packet holds a gap or level out of range: the data is damaged")
+    values = _signed_to_natural(raw)
     gaps, codes = values[:n], values[n:]
     if gaps.max() >= count or codes.max() >= 2 * ((1 << MAX_BITS) - 1):
         raise CoderError("sparse QSGD packet holds a gap or level out of range: the data is damaged")
