@@ -241,6 +241,29 @@ def test_burst_of_motion_cuts_the_gop_short_and_lowers_the_level():
     assert max(burst[2:]) < min(calm[2:])
 
 
+def test_a_keyframe_that_alone_overflows_the_buffer_is_not_followed_by_another_at_once():
+    # A still camera at 100 kbit/s (deltas 1 % of their keyframe), then a scene cut to a picture whose
+    # keyframes cost 4x as much at every level: the cut's keyframe takes the buffer past bufsize by
+    # itself. A second keyframe at the next frame only added bits (quality 2 then 1: 2.39 buffers over);
+    # the deltas pay it back instead, as they can here.
+    rc = RateController(100.0, fps=25, gop=250, levels=8)
+    keys = [int(16 * rc.target * 1.4**level) for level in range(8)]
+    keyframes = []
+    for n in range(400):
+        if n == 300:
+            keys = [4 * k for k in keys]
+        if n in (0, 300) or rc._gop_frames >= rc.gop or rc.wants_new_gop():
+            level = rc.choose(keys)
+            rc.update(keys[level])
+            keyframes.append((n, rc.fullness))
+        else:
+            rc.update(int(0.01 * keys[rc.level] * rc.lam**-0.5))
+    cut = [f for n, f in keyframes if n == 300]
+    assert cut and cut[0] > rc.bufsize  # the case: the keyframe alone overflowed
+    assert [n for n, _ in keyframes if n > 300] == []
+    assert rc.fullness < cut[0] - 0.25 * rc.bufsize  # the deltas drain it
+
+
 def test_target_below_the_lowest_level_keeps_whole_gops_and_warns(caplog):
     # Even level 0's keyframes alone cost 3x the target: cutting GOPs short could only add keyframes.
     rc = RateController(1.0, fps=25, gop=32, levels=8, bufsize_kbits=2)

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "pay the excess back (a keyframe at another level only when that cannot)")
     enc.add_argument("--bufsize", type=float, metavar="KBITS",
                      help="with --bitrate, the most the stream may run ahead of its budget before a GOP is cut "
-                     "short at a lower level (default: 2 s of the bitrate, up to 3 s for GOPs of 1.3-2 s)")
+                     "short at a lower level (default: 2 s of the bitrate; 1.5 GOPs for GOPs of 1.3-2 s, 3 s for longer ones)")
     enc.add_argument("--gop", type=int, metavar="N",
                      help=f"a keyframe at least every N frames (and at scene cuts); 1 = intra only. Default "
                      f"{DEFAULT_GOP} (as x264; with --bitrate too), "

@@ -50,8 +50,11 @@ kbit/s and 29.5 → 30.5 dB; movie-hello 97 kbit/s at 29.3 instead of 28.9 dB.
 
 The buffer is bounded: when the excess passes ``bufsize`` in the middle of a GOP (a sudden burst
 of motion), the encoder starts a new GOP at once at a level the controller re-chooses, instead of
-finishing the GOP at a rate the budget cannot carry. Not at the lowest level: a new GOP could not
-go lower, and its keyframe would only add bits (a target under what the lowest level needs made
+finishing the GOP at a rate the budget cannot carry. Not where the GOP's keyframe alone overflowed
+the buffer (a scene cut far more detailed than the frames before it): a second keyframe at once only
+added bits (the next frame was a keyframe again, two or three in a row); such a GOP's deltas run at
+the largest lambda factor and the far-over rule below cuts it once they are measured. Not at the
+lowest level: a new GOP could not go lower, and its keyframe would only add bits (a target under what the lowest level needs made
 every frame a keyframe, 34x the target, before this rule); the GOPs then run their course at the
 lowest level and a warning says the target is out of reach. At the other end, a target above
 what the highest level spends on the video cannot be reached either (vtest at 400 kbit/s: 378 with
@@ -119,7 +122,7 @@ class RateController:
     fps: float
     gop: int
     levels: int
-    bufsize_kbits: float | None = None  # default: 2 s of the target rate (1.5 GOPs of GOPs of 1.33-2 s)
+    bufsize_kbits: float | None = None  # default: 2 s of the target rate, 1.5 GOPs for GOPs of 1.33-2 s, 3 s past
     frames: int | None = None  # frames the stream is expected to have (None: unknown, e.g. a live pipe)
     fullness: float = field(default=0.0, init=False)  # bits above the budget so far
     lam: float = field(default=1.0, init=False)  # factor of the next delta's rate-distortion lambdas
@@ -142,6 +145,7 @@ class RateController:
         self._restart = False  # the open GOP was cut short because its level was far off the budget
         self._cut_under = False  # ... because it ran far under (after the first GOP: the next level is free)
         self._unreachable = False  # warned that even the lowest level overflows the buffer
+        self._key_overflowed = False  # the open GOP's keyframe alone took the buffer past bufsize
         self._gop_bits = 0.0
         self._gop_frames = 0
 
@@ -215,6 +219,8 @@ class RateController:
             now = self._delta_now
             self._delta_now = at_one if now is None else now + _TRACK * (at_one - now)
         self.fullness += bits - self.target
+        if self._gop_frames == 0:
+            self._key_overflowed = self.fullness > self.bufsize
         self._gop_bits += bits
         self._gop_frames += 1
         self.lam = self._next_lam()
@@ -238,7 +244,7 @@ class RateController:
         lambda factor cannot hold the rate at this level (:meth:`_far_under`, :meth:`_far_over`)."""
         if self._gop_frames == 0:
             return False
-        if self.fullness > self.bufsize:
+        if self.fullness > self.bufsize and not (self.level > 0 and self._key_overflowed):
             if self.level > 0:
                 return True
             if not self._unreachable:
