@@ -52,11 +52,12 @@ The buffer is bounded: when the excess passes ``bufsize`` in the middle of a GOP
 of motion), the encoder starts a new GOP at once at a level the controller re-chooses, instead of
 finishing the GOP at a rate the budget cannot carry. Not where the GOP's keyframe alone overflowed
 the buffer (a scene cut far more detailed than the frames before it): a second keyframe at once only
-added bits (the next frame was a keyframe again, two or three in a row); such a GOP's deltas run at
+added bits (with ``--bufsize 40`` at 80 kbit/s, runs of 7-12 keyframes at two scene cuts, 25.2 dB
+where the deltas paying it back give 30.4, docs/RESULTS.md session 54); such a GOP's deltas run at
 the largest lambda factor and the far-over rule below cuts it once they are measured. Not at the
-lowest level: a new GOP could not go lower, and its keyframe would only add bits (a target under what the lowest level needs made
-every frame a keyframe, 34x the target, before this rule); the GOPs then run their course at the
-lowest level and a warning says the target is out of reach. At the other end, a target above
+lowest level: a new GOP could not go lower, and its keyframe would only add bits (a target under
+what the lowest level needs made every frame a keyframe, 34x the target, before this rule); the
+GOPs then run their course at the lowest level and a warning says the target is out of reach. At the other end, a target above
 what the highest level spends on the video cannot be reached either (vtest at 400 kbit/s: 378 with
 80 of its 100 frames at the top level): when most frames ran at the top level and the stream
 came out more than ``_SHORT_AT_TOP`` under its target, :meth:`finish` warns, so that a user asking
