@@ -206,14 +206,19 @@ def test_finish_warns_when_mostly_at_the_lowest_level_more_than_ten_percent_over
 # --- motion -------------------------------------------------------------------------------------
 
 
-def test_default_search_reaches_two_latent_pixels():
-    # The encoder calls search() with its default radius: 2 latent pixels of integer shifts, then the
-    # half and quarter refinements (docstring). A pan of 2 latent pixels (8 quarters) is found.
+def _smooth_symbols() -> np.ndarray:
+    """A smooth 6 x 24 x 32 integer latent (random values, box-filtered three times): a search finds shifts in it."""
     rng = np.random.default_rng(7)
     base = rng.normal(0, 1, (6, 24, 32))
     for _ in range(3):
         base = (base + np.roll(base, 1, 1) + np.roll(base, 1, 2) + np.roll(base, (1, 1), (1, 2))) / 4
-    prev = np.rint(12 * base).astype(np.int64)
+    return np.rint(12 * base).astype(np.int64)
+
+
+def test_default_search_reaches_two_latent_pixels():
+    # The encoder calls search() with its default radius: 2 latent pixels of integer shifts, then the
+    # half and quarter refinements (docstring). A pan of 2 latent pixels (8 quarters) is found.
+    prev = _smooth_symbols()
     target = motion.shift(prev, 8, -8).astype(np.float32)
     vectors = motion.search(target, prev, 4, lam=1.0)
     inner = vectors[2:-2, 2:-2].reshape(-1, 2)  # blocks whose samples stay inside the latent
@@ -223,11 +228,7 @@ def test_default_search_reaches_two_latent_pixels():
 def test_search_radius_zero_refines_around_the_zero_vector_only():
     # search()'s range is 0..16 latent pixels: with radius 0 no integer shift is tried, only the half
     # and quarter refinements around (0, 0), which reach 3 quarters.
-    rng = np.random.default_rng(7)
-    base = rng.normal(0, 1, (6, 24, 32))
-    for _ in range(3):
-        base = (base + np.roll(base, 1, 1) + np.roll(base, 1, 2) + np.roll(base, (1, 1), (1, 2))) / 4
-    prev = np.rint(12 * base).astype(np.int64)
+    prev = _smooth_symbols()
     near = motion.search(motion.shift(prev, 3, -2).astype(np.float32), prev, 4, lam=1.0, radius=0)
     assert (near[1:-1, 1:-1].reshape(-1, 2) == (3, -2)).all()
     far = motion.search(motion.shift(prev, 8, -8).astype(np.float32), prev, 4, lam=1.0, radius=0)
