@@ -25,6 +25,7 @@ GPU); rank 0 validates and writes, and every rank's final weights are compared a
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import itertools
 import json
@@ -249,6 +250,18 @@ def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume) as ``cfg`` says; return the path of the best checkpoint."""
+    try:
+        return _train(cfg, progress)
+    finally:
+        # The DistributedDataParallel wrappers sit in reference cycles and hold the process group:
+        # left to the collection at interpreter exit, gloo's threads were torn down during
+        # finalization and a rank could abort ("terminate called without an active exception",
+        # SIGABRT) after the run had finished: test_train.py::test_ddp_two_processes_keep_identical_weights with two
+        # CPU-bound processes beside it failed 4 times in 16 runs, 0 in 16 with this collection.
+        gc.collect()
+
+
+def _train(cfg: TrainConfig, progress: bool) -> Path:
     cfg.check()
     rank, world, device = _setup_distributed(cfg)
     torch.set_num_threads(cfg.threads)
