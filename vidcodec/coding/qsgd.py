@@ -218,7 +218,11 @@ def _natural_to_signed(n: np.ndarray) -> np.ndarray:
 
 
 def _signed_to_natural(v: np.ndarray) -> np.ndarray:
-    return np.where(v >= 0, 2 * v, -2 * v - 1)
+    """The inverse of :func:`_natural_to_signed` (2v, or -2v - 1 below 0) as uint64, exact for every int64: any
+    int64 is a valid Elias code, and in int64 a forged value from |v| = 2**62 on wrapped past the range checks
+    (a gap of INT64_MIN became -1, a level at the vector's last position)."""
+    doubled = v.astype(np.uint64) << 1
+    return np.where(v >= 0, doubled, ~doubled)
 
 
 def pack_sparse(norm: float, q: npt.ArrayLike, kind: str = "gamma") -> bytes:
@@ -258,17 +262,11 @@ def unpack_sparse(data: bytes | bytearray | memoryview, count: int) -> tuple[np.
         if body:
             raise CoderError("sparse QSGD packet without levels has trailing bytes: the data is damaged")
         return norm32, np.zeros(count, dtype=np.int64)
-    raw = elias.decode(body, 2 * n, _KIND_NAMES[code])
-    # Any int64 is a valid Elias code: values past what a gap or level code can be are refused before the
-    # mapping to naturals, which wraps in int64 from |v| = 2**62 on (a forged gap of INT64_MIN became -1,
-    # a level at the vector's last position; 2**62 an IndexError).
-    limit = max(count, 2 << MAX_BITS)
-    if raw.min() < -limit or raw.max() > limit:
-        raise CoderError("sparse QSGD packet holds a gap or level out of range: the data is damaged")
-    values = _signed_to_natural(raw)
+    values = _signed_to_natural(elias.decode(body, 2 * n, _KIND_NAMES[code]))
     gaps, codes = values[:n], values[n:]
     if gaps.max() >= count or codes.max() >= 2 * ((1 << MAX_BITS) - 1):
         raise CoderError("sparse QSGD packet holds a gap or level out of range: the data is damaged")
+    gaps, codes = gaps.astype(np.int64), codes.astype(np.int64)  # in range: int64 for the signed levels
     pos = np.cumsum(gaps + 1) - 1
     if pos[-1] >= count:
         raise CoderError(f"sparse QSGD packet places a level past the vector's {count} values: the data is damaged")
