@@ -57,11 +57,12 @@ where the deltas paying it back give 30.4, docs/RESULTS.md session 54); such a G
 the largest lambda factor and the far-over rule below cuts it once they are measured. Not at the
 lowest level: a new GOP could not go lower, and its keyframe would only add bits (a target under
 what the lowest level needs made every frame a keyframe, 34x the target, before this rule); the
-GOPs then run their course at the lowest level and a warning says the target is out of reach. At the other end, a target above
-what the highest level spends on the video cannot be reached either (vtest at 400 kbit/s: 378 with
-80 of its 100 frames at the top level): when most frames ran at the top level and the stream
-came out more than ``_SHORT_AT_TOP`` under its target, :meth:`finish` warns, so that a user asking
-for a rate knows the file is smaller than asked for because the ladder ends there.
+GOPs then run their course at the lowest level and a warning says the target is out of reach. At
+the other end, a target above what the highest level spends on the video cannot be reached either
+(vtest at 400 kbit/s: 378 with 80 of its 100 frames at the top level): when most frames ran at the
+top level and the stream came out more than ``_SHORT_AT_TOP`` under its target, :meth:`finish`
+warns, so that a user asking for a rate knows the file is smaller than asked for because the ladder
+ends there.
 
 The first GOP's level rests on a guessed delta ratio (``_FIRST_BASE``), pessimistic on purpose.
 When, after a quarter of it, its deltas project it to under a third of its budget and a level
@@ -245,10 +246,11 @@ class RateController:
         lambda factor cannot hold the rate at this level (:meth:`_far_under`, :meth:`_far_over`)."""
         if self._gop_frames == 0:
             return False
-        if self.fullness > self.bufsize and not (self.level > 0 and self._key_overflowed):
+        if self.fullness > self.bufsize:
             if self.level > 0:
-                return True
-            if not self._unreachable:
+                if not self._key_overflowed:  # a keyframe alone over it: its deltas pay it back (docstring)
+                    return True
+            elif not self._unreachable:
                 self._unreachable = True
                 log.warning("--bitrate %g kbit/s is below what the lowest quality needs here: quality 1 "
                             "overruns the buffer (--bufsize), so the stream runs above the target until "
