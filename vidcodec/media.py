@@ -20,6 +20,7 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 from __future__ import annotations
 
 import collections
+import functools
 import heapq
 import io
 import logging
@@ -1115,6 +1116,43 @@ def center_chroma(encoder: str, options: dict[str, str]) -> dict[str, str]:
     return {**options, key: f"{params}:chromaloc=1" if params else "chromaloc=1"}
 
 
+# What x264 checks before it uses its AVX-512 functions (F, CD, BW, DQ, VL; Linux lists them only where the
+# OS saves the registers too, as x264's own test asks).
+X264_AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
+
+
+@functools.cache
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (none where there is no such file), read once."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            line = next((ln for ln in f if ln.startswith("flags")), "")
+    except OSError:
+        line = ""
+    return frozenset(line.partition(":")[2].split())
+
+
+def steady_x264(encoder: str, options: dict[str, str], flags: frozenset[str] | None = None) -> dict[str, str]:
+    """``options`` for an encoder, plus, for libx264 on a CPU with AVX-512, its functions up to AVX2 only.
+
+    With its AVX-512 functions, the x264 that PyAV ships (core 165) gives different streams for the same
+    frames from run to run wherever its macroblock tree is on (x264's default): its output depends on
+    whatever the memory it was given held before. Measured on a 2-core AVX-512 VM, 2026-12-06 (crf 14,
+    preset medium, 20-100 frames of a real clip, the heap filled with random bytes to different depths
+    before each run): 176×144, 320×240, 426×240, 480×270, 854×480 and 960×540 gave 2-4 different
+    files in 4 runs (176×144 at one thread too, its rows' padding filled or not), and the same file
+    each time with ``asm=AVX2`` (or ``mbtree=0``); 352×288, 640×360, 1280×720 and 1920×1080 did not
+    vary. AVX2 and SSE4.2 give the same stream; AVX-512 on fresh memory another. So a decode to .mp4
+    and eval's x264 references are the same bytes from run to run. ``flags``: the CPU's (default
+    :func:`cpu_flags`; where they cannot be read x264 is left as it is). ``vidcodec bench`` times x264
+    as it runs by default and does not use this.
+    """
+    if encoder != "libx264" or not X264_AVX512_FLAGS <= (cpu_flags() if flags is None else flags):
+        return dict(options)
+    params = options.get("x264-params")
+    return {**options, "x264-params": f"{params}:asm=AVX2" if params else "asm=AVX2"}
+
+
 class VideoSink(ABC):
     """An output for RGB frames; use as a context manager so the file is finished even on Ctrl-C."""
 
@@ -1201,8 +1239,8 @@ class _EncodedSink(VideoSink):
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
         self._container: av.container.OutputContainer | None = av.open(str(path), "w")
         try:
-            stream = self._container.add_stream("libx264", options=center_chroma(
-                "libx264", {"crf": str(X264_CRF), "preset": X264_PRESET}))
+            stream = self._container.add_stream("libx264", options=steady_x264("libx264", center_chroma(
+                "libx264", {"crf": str(X264_CRF), "preset": X264_PRESET})))
             stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
             stream.time_base = time_base
             ctx = stream.codec_context

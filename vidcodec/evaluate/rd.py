@@ -263,7 +263,7 @@ def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, opt
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.codec_context.colorspace, s.codec_context.color_range = matrix, color_range
         s.thread_type = "AUTO"  # ffmpeg's default: x264 then uses frame threads, not slices
-        s.options = media.center_chroma(encoder, options)
+        s.options = media.steady_x264(encoder, media.center_chroma(encoder, options))
         for f in frames:
             for p in s.encode(media.rgb_to_yuv(reformatter, even_pad(f), "yuv420p", matrix, color_range)):
                 out.mux(p)
