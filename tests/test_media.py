@@ -1021,3 +1021,15 @@ def test_x264_keeps_to_avx2_where_the_cpu_has_avx512(tmp_path: Path) -> None:
     assert cpu_flags(str(tmp_path / "absent")) == frozenset()
     options = {"preset": "medium"}
     assert steady_x264("libx264", options, flags) is not options and options == {"preset": "medium"}
+
+
+def test_bench_times_x264_with_all_its_simd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidcodec.evaluate import bench, rd
+
+    seen = []
+    real = rd.media.steady_x264
+    monkeypatch.setattr(rd.media, "steady_x264", lambda e, o, flags=None: seen.append(o) or real(e, o, flags))
+    bench._x264(_bikes(3, 64, 48), Fraction(25), "veryfast", tmp_path)
+    assert seen == []  # timed as x264 runs by default
+    rd.encode_reference(_bikes(3, 64, 48), Fraction(25), "libx264", {"crf": "30"}, tmp_path / "r.h264")
+    assert len(seen) == 1  # references for quality kept steady

@@ -1145,7 +1145,7 @@ def steady_x264(encoder: str, options: dict[str, str], flags: frozenset[str] | N
     vary. AVX2 and SSE4.2 give the same stream; AVX-512 on fresh memory another. So a decode to .mp4
     and eval's x264 references are the same bytes from run to run. ``flags``: the CPU's (default
     :func:`cpu_flags`; where they cannot be read x264 is left as it is). ``vidcodec bench`` times x264
-    as it runs by default and does not use this.
+    as it runs by default, without this.
     """
     if encoder != "libx264" or not X264_AVX512_FLAGS <= (cpu_flags() if flags is None else flags):
         return dict(options)

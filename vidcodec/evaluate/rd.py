@@ -237,7 +237,7 @@ def reference_suffix(encoder: str) -> str:
 
 
 def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, options: dict[str, str],
-                     path: Path) -> None:
+                     path: Path, steady: bool = True) -> None:
     """Encode RGB frames with x264 or x265 (yuv420p; an odd size padded to even, :func:`even_pad`) into
     ``path``, an elementary stream.
 
@@ -252,7 +252,9 @@ def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, opt
     per thread: 5.5 % more bytes on two cores, 17 % with four slices, and a result that depended on
     the machine). The stream is written as is, less its SEI messages (x264's is its version and
     settings as 685 bytes of text, x265's 2-5 kB; none changes a decoded pixel), with no container
-    around it: the bytes a decoder needs."""
+    around it: the bytes a decoder needs. ``steady``: x264 kept to the SIMD functions whose streams do
+    not vary from run to run (:func:`media.steady_x264`); False runs it as it runs by default (for
+    timing it)."""
     fmt, sei = ELEMENTARY[encoder]
     h, w = even_pad(frames[0]).shape[:2]
     matrix, color_range = media.resolve_color(media.MATRIX_UNSPECIFIED, media.RANGE_LIMITED, h)
@@ -263,7 +265,8 @@ def encode_reference(frames: list[np.ndarray], rate: Fraction, encoder: str, opt
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.codec_context.colorspace, s.codec_context.color_range = matrix, color_range
         s.thread_type = "AUTO"  # ffmpeg's default: x264 then uses frame threads, not slices
-        s.options = media.steady_x264(encoder, media.center_chroma(encoder, options))
+        chosen = media.center_chroma(encoder, options)
+        s.options = media.steady_x264(encoder, chosen) if steady else chosen
         for f in frames:
             for p in s.encode(media.rgb_to_yuv(reformatter, even_pad(f), "yuv420p", matrix, color_range)):
                 out.mux(p)
