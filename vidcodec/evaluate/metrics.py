@@ -46,4 +46,5 @@ def ms_ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
         return float(ms_ssim(_t(a), _t(b), data_range=255.0))
     from ..train.losses import ms_ssim as ms_ssim_scales
 
-    return float(ms_ssim_scales(_t(a) / 255.0, _t(b) / 255.0)[0])
+    # one channel a sample: each channel's MS-SSIM, then their mean, as pytorch-msssim (and ssim_rgb) pool them
+    return float(ms_ssim_scales(_t(a).transpose(0, 1) / 255.0, _t(b).transpose(0, 1) / 255.0).mean())
