@@ -393,7 +393,7 @@ def _env_count(var: str, warn: bool = True) -> int | None:
     """``$var`` as a whole number above 0, else None; a value that is set and is not one is
     reported once (``warn``), not ignored without a word."""
     value = os.environ.get(var, "").strip()
-    if value.isdigit() and int(value) > 0:
+    if value.isdecimal() and int(value) > 0:  # not isdigit: "²" is a digit that int() refuses
         return int(value)
     if value and warn and var not in _warned_env:
         _warned_env.add(var)
