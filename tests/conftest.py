@@ -165,3 +165,11 @@ def static_frames() -> list[np.ndarray]:
     base = rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
     return [np.clip(base.astype(int) + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
             for _ in range(10)]
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty ONNX cache for one test (VIDCODEC_CACHE)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("VIDCODEC_CACHE", str(folder))
+    return folder

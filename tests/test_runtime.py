@@ -33,14 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CUDA, CPU, TRT = "CUDAExecutionProvider", "CPUExecutionProvider", "TensorrtExecutionProvider"
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    """A fresh, empty ONNX cache for one test."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("VIDCODEC_CACHE", str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny_torch(tiny_model_dir) -> zoo.CodecModel:
     return zoo.load("vaegan-tiny", backend="torch")

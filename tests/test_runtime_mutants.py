@@ -30,13 +30,6 @@ from vidcodec.models import zoo
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("VIDCODEC_CACHE", str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir) -> zoo.CodecModel:
     return zoo.CodecModel(zoo.find("vaegan-tiny"), "torch")
