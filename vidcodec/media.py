@@ -37,6 +37,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -1122,17 +1123,13 @@ X264_AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "a
 
 
 @functools.cache
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them (none where there is no such file), read once."""
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as f:
-            line = next((ln for ln in f if ln.startswith("flags")), "")
-    except OSError:
-        line = ""
-    return frozenset(line.partition(":")[2].split())
+def _cpu_flags() -> frozenset[str]:
+    from .runtime import cpu_flags
+
+    return frozenset(cpu_flags())
 
 
-def steady_x264(encoder: str, options: dict[str, str], flags: frozenset[str] | None = None) -> dict[str, str]:
+def steady_x264(encoder: str, options: dict[str, str], flags: AbstractSet[str] | None = None) -> dict[str, str]:
     """``options`` for an encoder, plus, for libx264 on a CPU with AVX-512, its functions up to AVX2 only.
 
     With its AVX-512 functions, the x264 that PyAV ships (core 165) gives different streams for the same
@@ -1144,10 +1141,10 @@ def steady_x264(encoder: str, options: dict[str, str], flags: frozenset[str] | N
     each time with ``asm=AVX2`` (or ``mbtree=0``); 352×288, 640×360, 1280×720 and 1920×1080 did not
     vary. AVX2 and SSE4.2 give the same stream; AVX-512 on fresh memory another. So a decode to .mp4
     and eval's x264 references are the same bytes from run to run. ``flags``: the CPU's (default
-    :func:`cpu_flags`; where they cannot be read x264 is left as it is). ``vidcodec bench`` times x264
+    :func:`runtime.cpu_flags`; where they cannot be read x264 is left as it is). ``vidcodec bench`` times x264
     as it runs by default, without this.
     """
-    if encoder != "libx264" or not X264_AVX512_FLAGS <= (cpu_flags() if flags is None else flags):
+    if encoder != "libx264" or not X264_AVX512_FLAGS <= (_cpu_flags() if flags is None else flags):
         return dict(options)
     params = options.get("x264-params")
     return {**options, "x264-params": f"{params}:asm=AVX2" if params else "asm=AVX2"}
