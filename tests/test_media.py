@@ -8,6 +8,7 @@ import logging
 import os
 import struct
 import subprocess
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -975,32 +976,41 @@ def _after_scraps(size: int, count: int) -> None:
 SCRAPS = ((1, 0), (1 << 10, 1 << 14), (1 << 16, 1 << 9), (1 << 10, 1 << 16))
 
 
+def _after_each_heap_state(write: Callable[[], Path]) -> set[bytes]:
+    """The distinct files ``write`` makes, run once after each of the :data:`SCRAPS` heap states."""
+    outputs = set()
+    for size, count in SCRAPS:
+        _after_scraps(size, count)
+        outputs.add(write().read_bytes())
+    return outputs
+
+
 def test_an_mp4_output_is_the_same_bytes_whatever_the_memory_held(tmp_path: Path) -> None:
     # x264's AVX-512 functions (PyAV's x264, core 165) made a different stream from the same frames
     # each time, depending on freed memory: 4 files from these 4 runs on an AVX-512 machine
     frames = _bikes(40, 320, 240)
-    outputs = set()
-    for size, count in SCRAPS:
-        _after_scraps(size, count)
+
+    def write() -> Path:
         path = tmp_path / "out.mp4"
         with open_sink(path, width=320, height=240, time_base=Fraction(1, 25), frame_rate=Fraction(25),
                        overwrite=True) as sink:
             for i, f in enumerate(frames):
                 sink.write(f, i)
-        outputs.add(path.read_bytes())
-    assert len(outputs) == 1
+        return path
+
+    assert len(_after_each_heap_state(write)) == 1
 
 
 def test_eval_x264_references_are_the_same_bytes_whatever_the_memory_held(tmp_path: Path) -> None:
     from vidcodec.evaluate.rd import encode_reference
 
     frames = _bikes(40, 320, 240)
-    outputs = set()
-    for size, count in SCRAPS:
-        _after_scraps(size, count)
+
+    def write() -> Path:
         encode_reference(frames, Fraction(25), "libx264", {"preset": "medium", "crf": "30"}, tmp_path / "r.h264")
-        outputs.add((tmp_path / "r.h264").read_bytes())
-    assert len(outputs) == 1
+        return tmp_path / "r.h264"
+
+    assert len(_after_each_heap_state(write)) == 1
 
 
 AVX512 = "fpu sse2 avx avx2 avx512f avx512cd avx512bw avx512dq avx512vl"

@@ -20,7 +20,6 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 from __future__ import annotations
 
 import collections
-import functools
 import heapq
 import io
 import logging
@@ -1122,13 +1121,6 @@ def center_chroma(encoder: str, options: dict[str, str]) -> dict[str, str]:
 X264_AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
 
 
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    from .runtime import cpu_flags
-
-    return frozenset(cpu_flags())
-
-
 def steady_x264(encoder: str, options: dict[str, str], flags: AbstractSet[str] | None = None) -> dict[str, str]:
     """``options`` for an encoder, plus, for libx264 on a CPU with AVX-512, its functions up to AVX2 only.
 
@@ -1144,7 +1136,11 @@ def steady_x264(encoder: str, options: dict[str, str], flags: AbstractSet[str] |
     :func:`runtime.cpu_flags`; where they cannot be read x264 is left as it is). ``vidcodec bench`` times x264
     as it runs by default, without this.
     """
-    if encoder != "libx264" or not X264_AVX512_FLAGS <= (_cpu_flags() if flags is None else flags):
+    if flags is None:
+        from .runtime import cpu_flags
+
+        flags = cpu_flags()
+    if encoder != "libx264" or not X264_AVX512_FLAGS <= flags:
         return dict(options)
     params = options.get("x264-params")
     return {**options, "x264-params": f"{params}:asm=AVX2" if params else "asm=AVX2"}
