@@ -43,9 +43,10 @@ from .errors import VidcodecError
 
 if TYPE_CHECKING:  # what type checkers see of the API that __getattr__ loads on first use
     from .api import DecodedFrame, DecodeStats, EncodeStats, decode, encode, frames
+    from .streamcopy import RemuxStats, remux
 
-__all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "VidcodecError", "__version__", "decode", "encode", "errors",
-           "frames"]
+__all__ = ["DecodeStats", "DecodedFrame", "EncodeStats", "RemuxStats", "VidcodecError", "__version__", "decode", "encode",
+           "errors", "frames", "remux"]
 
 
 def __dir__() -> list[str]:
@@ -67,6 +68,10 @@ def __getattr__(name: str):
         return value
     # The API pulls in torch and PyAV; import it on first use so that `vidcodec --version`,
     # the training code and the container tools start fast.
+    if name in ("remux", "RemuxStats"):
+        from . import streamcopy
+
+        return getattr(streamcopy, name)
     if name in __all__:
         from . import api
 

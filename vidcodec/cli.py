@@ -62,6 +62,7 @@ examples:
   vidcodec encode rtsp://camera/stream live.gvc --gop 50   a network stream, until it stops sending
   vidcodec encode frames/%04d.png out.gvc --fps 30     an image sequence
   vidcodec info out.gvc --json                         stream header and packet statistics
+  vidcodec remux out.gvc part.gvc --start 10 -t 5      cut at keyframes without re-coding (also joins)
   vidcodec export --check samples/vtest.mp4            ONNX export, checked against torch
   vidcodec train --data photos/ videos/ --out runs/my   train your own model (see docs/MODELS.md)
   vidcodec bench clip.mp4 --size 640x360               speed per stage, fps, memory, x264 alongside
@@ -322,6 +323,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(pl, decoding=True)
     _add_common(pl)
 
+    rm = sub.add_parser(
+        "remux", help="copy .gvc streams into a new one without re-coding: cut at keyframes, join, repair",
+        description="Copy the packets of a .gvc stream into a new one, byte for byte (as ffmpeg -c copy): "
+        "--start/-t/--frames cut a stretch out at keyframes (the output begins at the last keyframe at or "
+        "before --start); several inputs are joined end to end when a decoder reads them alike (same size, "
+        "model, coder, format version; the same audio codec parameters), each one's timestamps moved to "
+        "follow the one before; a stream whose encoder was killed (cut off, no keyframe index) or that is "
+        "damaged is rewritten whole and indexed, its deltas after damage dropped up to the next keyframe. "
+        "Exit 1 when damage dropped frames (the output is written); a cut-off input is not an error.",
+        epilog="examples:\n  vidcodec remux film.gvc part.gvc --start 1:00 -t 30   thirty seconds from the "
+        "keyframe at or before 1:00\n  vidcodec remux a.gvc b.gvc c.gvc all.gvc              join three "
+        "streams\n  vidcodec remux killed.gvc fixed.gvc                   index a stream whose encoder was "
+        "killed\n  cat live.gvc | vidcodec remux - part.gvc --frames 250  from a pipe",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rm.add_argument("inputs", nargs="+", metavar="INPUT", help=".gvc paths, joined in this order (- for stdin, "
+                    "once)")
+    rm.add_argument("output", help="the new .gvc path, or - for stdout")
+    rm.add_argument("--start", type=_time, metavar="TIME",
+                    help="begin at the last keyframe at or before this long after the first frame, in seconds or "
+                    "[HH:]MM:SS[.frac] (with several inputs, of the joined timeline)")
+    _add_duration(rm, "copy this long", "written")
+    rm.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    rm.add_argument("--no-audio", action="store_true", help="leave the audio out")
+    rm.add_argument("--repeat-header", action="store_true",
+                    help="repeat the stream header before every keyframe (on by default when the output is a "
+                    "pipe, socket or terminal, as encode does)")
+    rm.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    _add_common(rm)
+
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)",
                           description="Print a .gvc stream's header fields, its packets' counts and sizes by "
                           "kind, frames, duration and bit rate, its keyframes, the frames decode would give, and "
@@ -574,6 +605,24 @@ def _cmd_decode(a: argparse.Namespace) -> int:
     if s.concealed:
         print(f"vidcodec decode: error: the stream is damaged ({s.damaged} damaged region(s)): {s.concealed} of "
               f"{s.frames} frames were concealed by repeating the previous frame", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_remux(a: argparse.Namespace) -> int:
+    from .streamcopy import remux
+
+    s = remux(a.inputs, a.output, start=a.start, duration=a.duration, max_frames=a.frames,
+                    audio=not a.no_audio, overwrite=a.overwrite, repeat_header=a.repeat_header or None,
+                    progress=not a.quiet)
+    if not a.quiet:
+        audio = f", {s.audio_packets} audio packet{'' if s.audio_packets == 1 else 's'}" if s.audio_packets else ""
+        began = f", from {s.start:.3f} s" if s.start else ""
+        print(f"remuxed {s.frames} frame{'' if s.frames == 1 else 's'} ({s.keyframes} key){audio}{began} -> "
+              f"{a.output} ({s.bytes} bytes)", file=sys.stderr)
+    if s.dropped:
+        print(f"vidcodec remux: error: the input is damaged ({s.damaged} damaged region(s)): {s.dropped} delta "
+              "frame(s) after the damage were left out, up to the next keyframe", file=sys.stderr)
         return 1
     return 0
 
@@ -1083,11 +1132,12 @@ def _refuse_urls(args: argparse.Namespace) -> None:
     """A URL given to a verb that reads files: say so, and what to do (only encode opens URLs)."""
     from .urls import is_url
 
-    given = [getattr(args, "input", None), getattr(args, "clip", None), *(getattr(args, "clips", None) or [])]
+    given = [getattr(args, "input", None), getattr(args, "clip", None), *(getattr(args, "clips", None) or []),
+             *(getattr(args, "inputs", None) or [])]
     url = next((g for g in given if is_url(g)), None)
     if url is None or args.command == "encode":
         return
-    if args.command in ("decode", "play", "info"):
+    if args.command in ("decode", "play", "info", "remux"):
         fetch = f"curl -s {url}" if url.lower().startswith(("http", "ftp")) else "nc or socat receiving it"
         raise UsageError(f"{args.command} reads a .gvc file or - (stdin), not a URL; pipe the stream in: "
                          f"{fetch} | vidcodec {args.command} - ...")
@@ -1118,7 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
                 "export": _cmd_export, "train": _cmd_train, "train-gan": _cmd_train_gan,
-                "bench": _cmd_bench, "play": _cmd_play}
+                "bench": _cmd_bench, "play": _cmd_play, "remux": _cmd_remux}
     _INTERRUPTED.clear()
     try:
         return _run(args, argv, handlers)

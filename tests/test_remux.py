@@ -1,0 +1,260 @@
+"""``vidcodec remux``: stream copy (cut at keyframes, join, repair) without re-coding a frame."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA, tiny_stream, write_testsrc
+from test_audio import write_av_clip
+
+import vidcodec
+from vidcodec import container
+from vidcodec.cli import main as cli_main
+from vidcodec.container import PacketType
+from vidcodec.errors import InputError, OutputExistsError, UsageError
+from vidcodec.streamcopy import remux
+
+FRAMES, GOP = 20, 5
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory, tiny_model_dir):
+    return tiny_stream(tmp_path_factory.mktemp("remux"), FRAMES, GOP)
+
+
+class Pipe(io.RawIOBase):
+    """A binary source that cannot seek (a pipe)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._data.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _read(data_or_path) -> tuple[container.StreamHeader, list[container.Packet], container.GvcReader]:
+    src = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
+    with container.GvcReader(src) as r:
+        packets = list(r)
+        r.index()  # read while the source is open (a path's is closed after)
+    return r.header, packets, r
+
+
+def _video(packets):
+    return [p for p in packets if p.stream_index == 0 and p.kind in (PacketType.KEY, PacketType.DELTA)]
+
+
+@pytest.mark.parametrize("golden", sorted(p.name for p in DATA.glob("golden*.gvc")))
+def test_a_whole_clean_stream_comes_back_byte_for_byte(golden):
+    # every format version the golden files hold: the header, each packet layout, the index and footer
+    data = (DATA / golden).read_bytes()
+    out = io.BytesIO()
+    s = remux(DATA / golden, out)
+    assert out.getvalue() == data
+    assert s.frames == len(_video(_read(data)[1])) and s.dropped == s.damaged == s.truncated == 0
+
+
+def test_a_cut_starts_at_the_keyframe_before_and_decodes_to_the_same_pictures(stream, tmp_path):
+    packets = _video(stream["packets"])
+    keys = [i for i, p in enumerate(packets) if p.kind is PacketType.KEY]
+    assert len(keys) >= 3
+    tb = Fraction(*stream["header"].time_base)
+    k = keys[1]
+    # asked for a frame two after the second keyframe: the copy begins at that keyframe
+    asked = (packets[k + 2].pts - packets[0].pts) * tb
+    out = tmp_path / "cut.gvc"
+    s = remux(stream["path"], out, start=asked, max_frames=6)
+    assert (s.frames, s.keyframes) == (6, 2 if keys[2] - k < 6 else 1)
+    assert Fraction(s.start).limit_denominator(1000) == (packets[k].pts - packets[0].pts) * tb
+    header, got, r = _read(out)
+    assert r.closed_cleanly and header.frame_count == 6
+    assert [(p.kind, p.pts, p.payload, p.flags) for p in _video(got)] == \
+        [(p.kind, p.pts, p.payload, p.flags) for p in packets[k:k + 6]]
+    frames = list(vidcodec.frames(out))
+    for f, want in zip(frames, stream["frames"][k:k + 6], strict=True):
+        assert f.pts == want.pts and np.array_equal(f.rgb, want.rgb)
+
+
+def test_duration_counts_from_the_first_frame_written(stream, tmp_path):
+    tb = Fraction(*stream["header"].time_base)
+    packets = _video(stream["packets"])
+    step = (packets[1].pts - packets[0].pts) * tb
+    out = io.BytesIO()
+    s = remux(stream["path"], out, duration=7 * step)
+    assert s.frames == 7
+    out2 = io.BytesIO()
+    assert remux(stream["path"], out2, duration=7 * step + step / 2).frames == 8
+
+
+def test_a_pipe_gives_the_same_stream_as_a_file(stream):
+    # the file seeks through its index to the keyframe; the pipe is read and the GOP before the start held
+    tb = Fraction(*stream["header"].time_base)
+    packets = _video(stream["packets"])
+    asked = (packets[13].pts - packets[0].pts) * tb
+    a, b = io.BytesIO(), io.BytesIO()
+    remux(stream["path"], a, start=asked, duration=3 * asked / 13)
+    remux("-", b, start=asked, duration=3 * asked / 13, stdin=Pipe(stream["data"]))
+    assert a.getvalue() == b.getvalue() and len(_video(_read(a.getvalue())[1])) > 0
+
+
+def test_a_killed_encode_is_rewritten_whole_and_indexed(stream, tmp_path):
+    data = stream["data"]
+    packets = _video(stream["packets"])
+    cut = packets[14].offset + 5  # inside the 15th frame's packet: no index, no footer
+    killed = tmp_path / "killed.gvc"
+    killed.write_bytes(data[:cut])
+    fixed = tmp_path / "fixed.gvc"
+    assert cli_main(["remux", str(killed), str(fixed), "-q"]) == 0
+    header, got, r = _read(fixed)
+    assert r.closed_cleanly and header.frame_count == 14
+    assert [p.payload for p in _video(got)] == [p.payload for p in packets[:14]]
+    assert [e.pts for e in r._trailer.entries] == [p.pts for p in packets[:14] if p.kind is PacketType.KEY]
+    s = remux(killed, io.BytesIO())
+    assert (s.frames, s.truncated) == (14, 1)
+
+
+def test_deltas_after_damage_are_left_out_up_to_the_next_keyframe(stream, tmp_path, capsys):
+    packets = _video(stream["packets"])
+    keys = [i for i, p in enumerate(packets) if p.kind is PacketType.KEY]
+    d = keys[1] + 1  # a delta after the second keyframe
+    assert packets[d].kind is PacketType.DELTA
+    data = bytearray(stream["data"])
+    data[packets[d].offset + packets[d].header_size] ^= 0xFF  # its payload fails its CRC
+    bad = tmp_path / "bad.gvc"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "out.gvc"
+    assert cli_main(["remux", str(bad), str(out)]) == 1
+    assert "damaged" in capsys.readouterr().err
+    lost = keys[2] - d
+    _, got, r = _read(out)
+    assert r.closed_cleanly
+    assert [p.pts for p in _video(got)] == [p.pts for i, p in enumerate(packets) if not d <= i < keys[2]]
+    s = remux(bad, io.BytesIO())
+    assert (s.dropped, s.damaged, s.frames) == (lost - 1, 1, FRAMES - lost)
+    assert all(not f.concealed for f in vidcodec.frames(out))
+
+
+def _second_stream(d: Path) -> Path:
+    clip = write_testsrc(d / "m.mp4", frames=7, pattern="mandelbrot")
+    path = d / "m.gvc"
+    vidcodec.encode(clip, path, model="vaegan-tiny", quality=2, gop=GOP)
+    return path
+
+
+def test_streams_are_joined_end_to_end(stream, tmp_path):
+    other = _second_stream(tmp_path)
+    out = tmp_path / "joined.gvc"
+    s = remux([stream["path"], other], out)
+    assert (s.frames, s.truncated) == (FRAMES + 7, 0)
+    header, got, r = _read(out)
+    first = _video(stream["packets"])
+    second = _video(_read(other)[1])
+    video = _video(got)
+    step = first[1].pts - first[0].pts
+    assert [p.pts for p in video] == [p.pts for p in first] + [first[-1].pts + step + p.pts - second[0].pts
+                                                             for p in second]
+    assert [p.payload for p in video] == [p.payload for p in first + second]
+    assert r.closed_cleanly and header.frame_count == FRAMES + 7
+    decoded = list(vidcodec.frames(out))
+    alone = list(vidcodec.frames(other))
+    for f, want in zip(decoded[FRAMES:], alone, strict=True):
+        assert np.array_equal(f.rgb, want.rgb)
+    # the joined timeline is cut as one stream
+    tb = Fraction(*header.time_base)
+    part = remux([stream["path"], other], io.BytesIO(), start=(FRAMES + 1) * step * tb)
+    assert part.frames == 7 and part.keyframes >= 1
+
+
+def test_streams_a_decoder_reads_differently_are_not_joined(stream, tmp_path):
+    clip = write_testsrc(tmp_path / "big.mp4", frames=3, size=(80, 48))
+    big = tmp_path / "big.gvc"
+    vidcodec.encode(clip, big, model="vaegan-tiny", quality=2)
+    with pytest.raises(InputError, match=r"it differs: width 80 \(not 64\)"):
+        remux([stream["path"], big], tmp_path / "x.gvc")
+    assert not (tmp_path / "x.gvc").exists()
+    # a pipe's header is only known at its turn: the output begun is removed again
+    with pytest.raises(InputError, match="width 80"):
+        remux([stream["path"], "-"], tmp_path / "x.gvc", stdin=Pipe(big.read_bytes()))
+    assert not (tmp_path / "x.gvc").exists()
+
+
+def test_audio_is_cut_and_joined_with_its_video(tmp_path, tiny_model_dir):
+    clip = write_av_clip(tmp_path / "av.mp4", frames=20)
+    gvc = tmp_path / "av.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=5)
+    header, packets, _ = _read(gvc)
+    audio = [p for p in packets if p.stream_index == container.AUDIO_STREAM]
+    a_tb = vidcodec.media.AudioTrack.from_bytes(header.extensions[container.EXT_AUDIO]).time_base
+    out = tmp_path / "cut.gvc"
+    s = remux(gvc, out, start=1)  # the keyframe at 1 s (frame 10 of 10 fps)
+    got = _read(out)[1]
+    kept = [p for p in got if p.stream_index == container.AUDIO_STREAM]
+    assert s.audio_packets == len(kept) > 0 and s.start == 1.0
+    assert all(p.pts * a_tb >= Fraction(9, 10) for p in kept)  # none from long before the cut
+    assert [p.payload for p in kept] == [p.payload for p in audio if p.offset > _video(packets)[10].offset]
+    joined = tmp_path / "joined.gvc"
+    remux([gvc, gvc], joined)
+    _, both, _ = _read(joined)
+    second = [p for p in both if p.stream_index == container.AUDIO_STREAM][len(audio):]
+    shift = second[0].pts - audio[0].pts
+    assert [p.pts - shift for p in second] == [p.pts for p in audio]
+    assert abs(shift * a_tb - 2) < Fraction(1, 100)  # 20 frames at 10 fps later
+    none = tmp_path / "none.gvc"
+    remux(gvc, none, audio=False)
+    h, p, _ = _read(none)
+    assert container.EXT_AUDIO not in h.extensions and all(q.stream_index == 0 for q in p)
+    with pytest.raises(InputError, match="--no-audio"):
+        remux([gvc, none], tmp_path / "mixed.gvc")
+
+
+def test_the_header_is_repeated_before_keyframes_when_asked_and_never_copied_twice(stream):
+    out = io.BytesIO()
+    remux(stream["path"], out, repeat_header=True)
+    _, packets, _ = _read(out.getvalue())
+    again = io.BytesIO()
+    remux(io.BytesIO(out.getvalue()), again, repeat_header=True)
+    assert again.getvalue() == out.getvalue()
+    kinds = [p.kind for p in packets if p.stream_index == 0]
+    assert kinds.count(PacketType.PARAMETERS) == kinds.count(PacketType.KEY)
+    assert all(kinds[i + 1] is PacketType.KEY for i, k in enumerate(kinds) if k is PacketType.PARAMETERS)
+    plain = io.BytesIO()
+    remux(io.BytesIO(out.getvalue()), plain)
+    assert plain.getvalue() == stream["data"]
+
+
+def test_usage_errors(stream, tmp_path, capsys):
+    out = tmp_path / "o.gvc"
+    with pytest.raises(UsageError, match="past the end"):
+        remux(stream["path"], out, start=3600)
+    assert not out.exists()
+    out.write_bytes(b"x")
+    with pytest.raises(OutputExistsError):
+        remux(stream["path"], out)
+    assert cli_main(["remux", str(stream["path"]), str(out), "-q"]) == 2
+    assert "exists" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="also an input"):
+        remux(stream["path"], stream["path"], overwrite=True)
+    with pytest.raises(UsageError, match="at least 1"):
+        remux(stream["path"], io.BytesIO(), max_frames=0)
+    assert cli_main(["remux", "-", "-", str(out), "-y"]) == 2
+    assert "stdin" in capsys.readouterr().err
+    empty = tmp_path / "e.gvc"
+    with container.GvcWriter(empty, stream["header"]):
+        pass
+    with pytest.raises(InputError, match="no frames"):
+        remux(empty, io.BytesIO())
+
+
+def test_cli_writes_to_stdout(stream, tmp_path, capsysbinary):
+    assert cli_main(["remux", str(stream["path"]), "-", "--frames", "3", "-q"]) == 0
+    data = capsysbinary.readouterr().out
+    assert len(_video(_read(data)[1])) == 3
