@@ -192,6 +192,26 @@ def test_info_text_reports_frames_size_and_model(capsys, media):
     assert "truncated" not in out
 
 
+def test_info_packets_lists_every_packet_as_the_reader_reads_it(capsys, media):
+    with container.GvcReader(media["gvc"]) as r:
+        packets, tb = list(r), Fraction(*r.header.time_base)
+    code, out, _ = cli(capsys, "info", media["gvc"], "--json", "--packets")
+    rows = json.loads(out)["packet_list"]
+    assert code == 0 and len(rows) == len(packets) == FRAMES
+    for row, p in zip(rows, packets, strict=True):
+        assert (row["stream"], row["type"], row["pts"], row["size"], row["offset"], row["flags"]) == \
+            (p.stream_index, p.kind.name.lower(), p.pts, len(p.payload), p.offset, p.flags)
+        assert row["bytes"] == p.header_size + len(p.payload)
+        assert row["time"] == pytest.approx(float((p.pts - packets[0].pts) * tb))
+    assert sum(row["bytes"] for row in rows) == json.loads(out)["packet_bytes"]
+    code, text, _ = cli(capsys, "info", media["gvc"], "--packets")
+    table = text.splitlines()[-FRAMES:]
+    assert text.splitlines()[-FRAMES - 1].split() == ["stream", "type", "pts", "time", "size", "bytes", "offset",
+                                                      "flags"]
+    assert [line.split()[:3] for line in table] == [["0", p.kind.name.lower(), str(p.pts)] for p in packets]
+    assert "packet_list" not in json.loads(cli(capsys, "info", media["gvc"], "--json")[1])
+
+
 def test_info_text_says_unknown_values_as_ffprobe_does(capsys, media, tmp_path):
     header_only = tmp_path / "h.gvc"  # no packets: no duration nor bit rate
     header_only.write_bytes(media["gvc"].read_bytes()[:packets(media["gvc"])[0].offset])
@@ -1701,7 +1721,8 @@ def test_info_of_two_streams_joined_reports_the_first_as_decode_reads_it(capsys,
     assert code == 0 and f"size: {len(whole)} bytes" in out and "index: present" in out  # as from a pipe
     assert err.strip().splitlines()[-1] == (f"vidcodec info: warning: the stream ends at byte {len(whole)} and other "
                                             "data follows (streams joined with cat?); this reports the first stream, "
-                                            "which decode reads")
+                                            "which decode reads (vidcodec remux joins streams: vidcodec remux a.gvc "
+                                            "b.gvc ab.gvc)")
     assert cli(capsys, "decode", joined, tmp_path / "x.y4m", "-q")[0] == 0
 
 

@@ -194,6 +194,10 @@ def test_audio_is_cut_and_joined_with_its_video(tmp_path, tiny_model_dir):
     header, packets, _ = _read(gvc)
     audio = [p for p in packets if p.stream_index == container.AUDIO_STREAM]
     a_tb = vidcodec.media.AudioTrack.from_bytes(header.extensions[container.EXT_AUDIO]).time_base
+    rows = container.probe(gvc, packets=True)["packet_list"]  # (info --packets): audio timed by its own clock
+    v_tb, first = Fraction(*header.time_base), _video(packets)[0].pts
+    assert [(r["type"], r["time"]) for r in rows if r["stream"] == 1] == \
+        [("audio", pytest.approx(float(p.pts * a_tb - first * v_tb))) for p in audio]
     out = tmp_path / "cut.gvc"
     s = remux(gvc, out, start=1)  # the keyframe at 1 s (frame 10 of 10 fps)
     got = _read(out)[1]

@@ -360,9 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "not for a damaged audio packet or keyframe index), cut off (exit 2) or unfinished (no "
                           "index), without decoding a frame. N/A: not known (e.g. a stream without packets).",
                           epilog="examples:\n  vidcodec info out.gvc\n  vidcodec info out.gvc --json | jq .frames\n"
+                          "  vidcodec info out.gvc --packets | awk '$2 == \"key\"'   the keyframes' sizes and times\n"
                           "  cat out.gvc | vidcodec info -", formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("input", help=".gvc path, or - for stdin")
     info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--packets", action="store_true",
+                      help="also list every packet, as ffprobe -show_packets: stream (0 video, 1 audio), type, pts, "
+                      "time in seconds from the first frame, payload size, bytes with its header, byte offset, flags")
     info.add_argument("-q", "--quiet", action="store_true", help="no log lines on stderr but errors (the report "
                       "is on stdout)")
     info.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -712,6 +716,10 @@ def format_probe(r: dict) -> str:
         lines.append(f"damaged regions: {len(r['damaged'])} (first at byte {r['damaged'][0]['offset']})")
     if r["truncated"]:
         lines.append(f"truncated: {r['truncated']['message']}")
+    if "packet_list" in r:
+        lines.append(f"{'stream':>6} {'type':<10} {'pts':>12} {'time':>12} {'size':>8} {'bytes':>8} {'offset':>12} flags")
+        lines.extend(f"{p['stream']:>6} {p['type']:<10} {p['pts']:>12} {p['time']:>12.6f} {p['size']:>8} "
+                     f"{p['bytes']:>8} {p['offset']:>12} 0x{p['flags']:02x}" for p in r["packet_list"])
     return "\n".join(lines)
 
 
@@ -733,7 +741,7 @@ def _audio_summary(report: dict) -> dict | None:
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
-    report = container.probe(container.stdin_stream() if a.input == "-" else a.input)
+    report = container.probe(container.stdin_stream() if a.input == "-" else a.input, packets=a.packets)
     audio = _audio_summary(report)
     if audio is not None:
         report["audio"] = audio
@@ -749,7 +757,8 @@ def _cmd_info(a: argparse.Namespace) -> int:
     elif report["trailing_at"] is not None and not report["damaged"]:
         # a whole stream, then more (`cat a.gvc b.gvc`): decode reads the first stream and exits 0
         print(f"vidcodec info: warning: the stream ends at byte {report['trailing_at']} and other data follows "
-              "(streams joined with cat?); this reports the first stream, which decode reads", file=sys.stderr)
+              "(streams joined with cat?); this reports the first stream, which decode reads (vidcodec remux "
+              "joins streams: vidcodec remux a.gvc b.gvc ab.gvc)", file=sys.stderr)
     elif report["index_damaged"] and not damage:
         print("vidcodec info: error: the keyframe index or the footer is damaged (the packets are whole)",
               file=sys.stderr)

@@ -909,7 +909,8 @@ class GvcReader:
             self.trailing_at = after
             more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
             logger.warning("the stream ends at offset %d, but %s follows it there (streams joined with cat?), "
-                           "which is not read; decode each .gvc on its own", after, more)
+                           "which is not read; decode each .gvc on its own, or join them with vidcodec remux a.gvc b.gvc ab.gvc",
+                           after, more)
 
     def _recover(self, damage: _Damage) -> Damaged:
         """Skip past damage (to its known end, or by scanning for a valid record) and describe it."""
@@ -1535,8 +1536,10 @@ def stdin_stream() -> BinaryIO:
     return stream
 
 
-def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
+def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False) -> dict[str, Any]:
     """Summarise a stream for `vidcodec info`: header and packet statistics; damage/truncation are reported.
+    ``packets``: also list every packet (``packet_list``: stream, type, pts, time in seconds from the first
+    frame, payload size, bytes with its header, offset, flags), as ``ffprobe -show_packets``.
 
     Raises only if the file header itself is unreadable (not a .gvc file, unsupported version, ...).
     """
@@ -1550,6 +1553,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         damaged: list[dict[str, Any]] = []
         truncated = None
         packet_bytes = 0
+        listed: list[dict[str, Any]] = []
         decodable = 0  # frames decode gives without concealing: not a delta after lost stream-0 data
         need_key = False
         try:
@@ -1563,6 +1567,11 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
                 sizes["audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower()].add(len(item.payload))
                 streams[item.stream_index] = streams.get(item.stream_index, 0) + 1
                 packet_bytes += item.header_size + len(item.payload)
+                if packets:
+                    listed.append({"stream": item.stream_index, "pts": item.pts,
+                                   "type": "audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower(),
+                                   "size": len(item.payload), "bytes": item.header_size + len(item.payload),
+                                   "offset": item.offset, "flags": item.flags})
                 if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
                     frame_pts.append(item.pts)
                     need_key = need_key and item.kind is not PacketType.KEY
@@ -1594,7 +1603,12 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         duration = (max(frame_pts) - min(frame_pts)) * header.time_base[0] / header.time_base[1]
         if header.frame_rate[0]:
             duration += header.frame_rate[1] / header.frame_rate[0]
-    return {
+    origin = min(frame_pts) if frame_pts else 0
+    for row in listed:  # seconds from the first frame, in the stream's time base (audio: the track's)
+        tb = audio_tb if row["stream"] == AUDIO_STREAM and (audio_tb := _audio_time_base(header)) else \
+            Fraction(*header.time_base)
+        row["time"] = float(row["pts"] * tb - origin * Fraction(*header.time_base))
+    report = {
         "format": "gvc",
         "version": f"{version[0]}.{version[1]}",
         "header_size": header_size,
@@ -1622,3 +1636,15 @@ def probe(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:
         "damaged": damaged,
         "truncated": truncated,
     }
+    if packets:
+        report["packet_list"] = listed
+    return report
+
+
+def _audio_time_base(header: StreamHeader) -> Fraction | None:
+    """The time base of the audio track's pts (tag 1's first fields), None without one or when damaged."""
+    data = header.extensions.get(EXT_AUDIO)
+    if data is None or len(data) < 12:
+        return None
+    num, den = struct.unpack_from("<II", data)
+    return Fraction(num, den) if num and den else None
