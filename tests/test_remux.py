@@ -262,3 +262,54 @@ def test_cli_writes_to_stdout(stream, tmp_path, capsysbinary):
     assert cli_main(["remux", str(stream["path"]), "-", "--frames", "3", "-q"]) == 0
     data = capsysbinary.readouterr().out
     assert len(_video(_read(data)[1])) == 3
+
+
+def test_segments_start_at_keyframes_decode_alone_and_join_back_to_the_stream(tmp_path, tiny_model_dir):
+    clip = write_av_clip(tmp_path / "av.mp4", frames=30)
+    gvc = tmp_path / "av.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
+    header, packets, _ = _read(gvc)
+    video = _video(packets)
+    tb = Fraction(*header.time_base)
+    s = remux(gvc, tmp_path / "seg%02d.gvc", segment_time="0.7")
+    names = [Path(n).name for n in s.segments]
+    assert names == [f"seg{i:02d}.gvc" for i in range(len(names))] and len(names) >= 3
+    assert s.bytes == sum((tmp_path / n).stat().st_size for n in names)
+    # each segment: a whole stream starting at a keyframe, the next one at the first keyframe 0.7 s or more on
+    starts, pictures = [], []
+    for n in names:
+        h, got, r = _read(tmp_path / n)
+        seg = _video(got)
+        assert seg[0].kind is PacketType.KEY and r.closed_cleanly and h.frame_count == len(seg)
+        starts.append(seg[0].pts)
+        pictures += [f.rgb for f in vidcodec.frames(tmp_path / n)]
+    keys = [p.pts for p in video if p.kind is PacketType.KEY]
+    want = [keys[0]]
+    for k in keys:
+        if (k - want[-1]) * tb >= Fraction(7, 10):
+            want.append(k)
+    assert starts == want
+    whole = [f.rgb for f in vidcodec.frames(gvc)]
+    assert len(pictures) == len(whole) and all(np.array_equal(a, b) for a, b in zip(pictures, whole, strict=True))
+    back = tmp_path / "back.gvc"
+    remux([tmp_path / n for n in names], back)
+    assert back.read_bytes() == gvc.read_bytes()  # audio included
+    # from a pipe, the same files
+    piped = tmp_path / "p"
+    piped.mkdir()
+    remux("-", piped / "seg%02d.gvc", segment_time="0.7", stdin=Pipe(gvc.read_bytes()))
+    assert [(piped / n).read_bytes() for n in names] == [(tmp_path / n).read_bytes() for n in names]
+
+
+def test_segment_usage_errors(stream, tmp_path):
+    for dst in (tmp_path / "plain.gvc", "-", io.BytesIO(), tmp_path / "seg%03d.mp4"):
+        with pytest.raises(UsageError, match="seg%03d.gvc"):
+            remux(stream["path"], dst, segment_time=1)
+    with pytest.raises(UsageError, match="above 0"):
+        remux(stream["path"], tmp_path / "s%d.gvc", segment_time=0)
+    (tmp_path / "s1.gvc").write_bytes(b"x")
+    with pytest.raises(OutputExistsError):
+        remux(stream["path"], tmp_path / "s%d.gvc", segment_time="0.5")
+    assert (tmp_path / "s0.gvc").exists() and (tmp_path / "s1.gvc").read_bytes() == b"x"
+    s = remux(stream["path"], tmp_path / "s%d.gvc", segment_time="0.5", overwrite=True)
+    assert len(s.segments) == 4  # 20 frames at 10 fps, a keyframe every 5

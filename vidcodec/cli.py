@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  vidcodec remux film.gvc part.gvc --start 1:00 -t 30   thirty seconds from the "
         "keyframe at or before 1:00\n  vidcodec remux a.gvc b.gvc c.gvc all.gvc              join three "
         "streams\n  vidcodec remux killed.gvc fixed.gvc                   index a stream whose encoder was "
-        "killed\n  cat live.gvc | vidcodec remux - part.gvc --frames 250  from a pipe",
+        "killed\n  cat live.gvc | vidcodec remux - part.gvc --frames 250  from a pipe\n"
+        "  vidcodec remux film.gvc seg%03d.gvc --segment-time 10  ten-second files, each starting at a keyframe",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rm.add_argument("inputs", nargs="+", metavar="INPUT", help=".gvc paths, joined in this order (- for stdin, "
@@ -346,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "[HH:]MM:SS[.frac] (with several inputs, of the joined timeline)")
     _add_duration(rm, "copy this long", "written")
     rm.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    rm.add_argument("--segment-time", type=_time, metavar="TIME",
+                    help="split the output into files of about TIME each, every one a whole stream beginning at a "
+                    "keyframe (the first keyframe TIME or more after a segment's start begins the next), named by "
+                    "the output's number as ffmpeg's segment muxer: seg%%03d.gvc gives seg000.gvc, seg001.gvc, ...; "
+                    "from a pipe too (vidcodec encode rtsp://... - | vidcodec remux - seg%%05d.gvc --segment-time 10)")
     rm.add_argument("--no-audio", action="store_true", help="leave the audio out")
     rm.add_argument("--repeat-header", action="store_true",
                     help="repeat the stream header before every keyframe (on by default when the output is a "
@@ -617,13 +623,15 @@ def _cmd_remux(a: argparse.Namespace) -> int:
     from .streamcopy import remux
 
     s = remux(a.inputs, a.output, start=a.start, duration=a.duration, max_frames=a.frames,
-                    audio=not a.no_audio, overwrite=a.overwrite, repeat_header=a.repeat_header or None,
-                    progress=not a.quiet)
+              segment_time=a.segment_time, audio=not a.no_audio, overwrite=a.overwrite,
+              repeat_header=a.repeat_header or None, progress=not a.quiet)
     if not a.quiet:
         audio = f", {s.audio_packets} audio packet{'' if s.audio_packets == 1 else 's'}" if s.audio_packets else ""
         began = f", from {s.start:.3f} s" if s.start else ""
+        out = a.output if not s.segments else (f"{len(s.segments)} segment{'' if len(s.segments) == 1 else 's'}, "
+                                               f"{s.segments[0]} to {s.segments[-1]}")
         print(f"remuxed {s.frames} frame{'' if s.frames == 1 else 's'} ({s.keyframes} key){audio}{began} -> "
-              f"{a.output} ({s.bytes} bytes)", file=sys.stderr)
+              f"{out} ({s.bytes} bytes)", file=sys.stderr)
     if s.dropped:
         print(f"vidcodec remux: error: the input is damaged ({s.damaged} damaged region(s)): {s.dropped} delta "
               "frame(s) after the damage were left out, up to the next keyframe", file=sys.stderr)

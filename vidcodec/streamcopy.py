@@ -35,7 +35,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
-from . import api, container
+from . import api, container, media
 from .container import GvcReader, GvcWriter, Packet, PacketType, StreamHeader
 from .errors import InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
@@ -51,7 +51,8 @@ class RemuxStats:
     """What a remux wrote: ``frames`` (``keyframes`` of them), ``audio_packets``, the output's ``bytes``;
     ``start``: where the output begins, in seconds from the (first) input's first frame; ``dropped``: delta
     packets left out after damage; ``damaged``: damaged stretches skipped; ``truncated``: inputs that ended
-    inside a packet (an encode that was killed; their complete packets were copied)."""
+    inside a packet (an encode that was killed; their complete packets were copied); ``segments``: the files
+    written with ``segment_time``."""
 
     frames: int
     keyframes: int
@@ -62,6 +63,7 @@ class RemuxStats:
     dropped: int = 0
     damaged: int = 0
     truncated: int = 0
+    segments: list[str] = dataclasses.field(default_factory=list)
 
 
 def remux(
@@ -71,6 +73,7 @@ def remux(
     start: float | Fraction | str | None = None,
     duration: float | Fraction | str | None = None,
     max_frames: int | None = None,
+    segment_time: float | Fraction | str | None = None,
     audio: bool = True,
     overwrite: bool = False,
     repeat_header: bool | None = None,
@@ -84,9 +87,13 @@ def remux(
     object, or a list of them (joined in that order). ``dst``: a path, ``"-"`` for stdout (``stdout=``), or
     a binary file object. ``start`` (seconds or ``"[HH:]MM:SS[.frac]"``, from the first frame),
     ``duration`` and ``max_frames`` select a stretch; ``audio=False`` leaves the audio out;
-    ``repeat_header`` as for :func:`vidcodec.encode`. Raises :class:`~vidcodec.errors.UsageError` when
-    nothing falls in the stretch asked and :class:`~vidcodec.errors.InputError` for streams that cannot
-    be joined; a damaged or cut-off input is copied as far as it can be (``RemuxStats``).
+    ``repeat_header`` as for :func:`vidcodec.encode`. ``segment_time`` (seconds) splits the output into
+    files of about that length, each a whole stream of its own that begins at a keyframe (the first
+    keyframe at least that long after the segment's first frame starts the next), named by ``dst``'s
+    number (``seg%03d.gvc``: seg000.gvc, seg001.gvc, ..., from 0 as ffmpeg's segment muxer);
+    ``RemuxStats.segments`` lists them. Raises :class:`~vidcodec.errors.UsageError` when nothing falls
+    in the stretch asked and :class:`~vidcodec.errors.InputError` for streams that cannot be joined; a
+    damaged or cut-off input is copied as far as it can be (``RemuxStats``).
     """
     srcs = [api._as_path(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])]
     if not srcs:
@@ -99,10 +106,12 @@ def remux(
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
     dst = api._as_path(dst)
+    every = _segment_time(segment_time, dst)
     if isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
-        api._check_output(dst, overwrite)
+        if every is None:
+            api._check_output(dst, overwrite)
         for s in srcs:
             if isinstance(s, (str, Path)) and api._same_file(s, dst):
                 raise UsageError(f"{dst} is also an input; give a different output path")
@@ -111,11 +120,11 @@ def remux(
     t0 = time.perf_counter()
     copier = _Copier(first, length, max_frames, audio)
     if len(srcs) > 1:  # streams that cannot be joined are refused before anything is written
-        for i, src in enumerate(srcs):
+        for src in srcs:
             if isinstance(src, (str, Path)) and str(src) != "-":
                 with GvcReader(src) as reader:
                     copier.check(reader.header, _source_name(src))
-    writer: GvcWriter | None = None
+    output = _Output(dst, every, overwrite, repeat_header, stdout, srcs)
     try:
         with progress_bar(None, "remux", progress) as bar:
             for i, src in enumerate(srcs):
@@ -126,15 +135,7 @@ def remux(
                 with GvcReader(source, resync=True) as reader:
                     copier.begin(reader, _source_name(src), joined=i > 0)
                     for packet in copier.packets(reader):
-                        if writer is None:
-                            out = dst
-                            if str(dst) == "-":
-                                out = container.std_bytes("stdout") if stdout is None else api._binary_output(
-                                    stdout, "stdout=")
-                            live = api._is_live(out) if repeat_header is None else repeat_header
-                            writer = GvcWriter(out, copier.out_header(_seekable(out)), repeat_header=live)
-                        writer.write_packet(packet.kind, packet.pts, packet.payload, packet.stream_index,
-                                            packet.flags)
+                        output.write(packet, copier)
                         if packet.stream_index == 0:
                             bar.update(1)
                         elif packet.stream_index == container.AUDIO_STREAM:
@@ -142,24 +143,87 @@ def remux(
                 if copier.done:
                     break
     except VidcodecError:
-        if writer is not None:  # an input that cannot follow, or is not a stream: no half-joined output
-            writer.close()
-            if isinstance(dst, (str, Path)) and str(dst) != "-":
-                Path(dst).unlink(missing_ok=True)
+        output.close(remove=True)  # an input that cannot follow, or is not a stream: no half-joined output
         raise
     except BaseException:
-        if writer is not None:
-            writer.close()  # what was copied stays readable (as an interrupted encode's output)
+        output.close()  # what was copied stays readable (as an interrupted encode's output)
         raise
-    if writer is None:
+    if not output.files and output.writer is None:
         if copier.frames_seen == 0:
             raise InputError(f"{_source_name(srcs[0])} holds no frames: nothing written")
         raise UsageError(f"--start {api._start_text(start)} is past the end of the input "
                          f"({float(copier.end_seen):g} s): no frame at or after it")
-    writer.close()
+    output.close()
     c = copier
-    return RemuxStats(c.frames, c.keys, c.audio_packets, writer.bytes_written, float(c.began or 0),
-                      time.perf_counter() - t0, c.dropped, c.damaged, c.truncated)
+    return RemuxStats(c.frames, c.keys, c.audio_packets, output.bytes, float(c.began or 0),
+                      time.perf_counter() - t0, c.dropped, c.damaged, c.truncated,
+                      [str(f) for f in output.files] if every is not None else [])
+
+
+def _segment_time(value: object, dst: object) -> Fraction | None:
+    """``segment_time`` in seconds (None: one output), checked with the output's name."""
+    if value is None:
+        return None
+    try:
+        every = api._duration(value)
+    except UsageError:
+        raise UsageError(f"--segment-time must be a time above 0, in seconds or [HH:]MM:SS[.frac] (got "
+                         f"{api._start_text(value)})") from None
+    if not isinstance(dst, (str, Path)) or str(dst) == "-" or media.frame_pattern(dst, (".gvc",)) is None:
+        raise UsageError("--segment-time writes one .gvc file a segment: give the output a number as ffmpeg's "
+                         "segment muxer takes one, e.g. seg%03d.gvc (seg000.gvc, seg001.gvc, ...)")
+    return every
+
+
+class _Output:
+    """Where the packets go: one writer, opened at the first packet, or one a segment (``every`` seconds)."""
+
+    def __init__(self, dst, every: Fraction | None, overwrite: bool, repeat_header: bool | None,
+                 stdout: BinaryIO | None, srcs: list) -> None:
+        self.dst, self.every, self.overwrite, self.repeat_header = dst, every, overwrite, repeat_header
+        self.stdout, self.srcs = stdout, srcs
+        self.writer: GvcWriter | None = None
+        self.files: list[Path] = []  # the segments written (with ``every``), the open one last
+        self.bytes = 0  # in the writers closed
+        self.began = 0  # the open segment's first frame's pts
+
+    def write(self, packet: Packet, copier: _Copier) -> None:
+        if (self.writer is not None and self.every is not None and packet.stream_index == 0
+                and packet.kind is PacketType.KEY and (packet.pts - self.began) * copier.tb >= self.every):
+            self._finish()
+        if self.writer is None:
+            self._open(copier)
+            self.began = packet.pts
+        self.writer.write_packet(packet.kind, packet.pts, packet.payload, packet.stream_index, packet.flags)
+
+    def _open(self, copier: _Copier) -> None:
+        out = self.dst
+        if self.every is not None:
+            out = media.frame_name(Path(self.dst), len(self.files))
+            api._check_output(out, self.overwrite)
+            if any(isinstance(s, (str, Path)) and api._same_file(s, out) for s in self.srcs):
+                raise UsageError(f"{out} is also an input; give the segments another name")
+            self.files.append(out)
+        elif str(out) == "-":
+            out = container.std_bytes("stdout") if self.stdout is None else api._binary_output(self.stdout, "stdout=")
+        live = api._is_live(out) if self.repeat_header is None else self.repeat_header
+        self.writer = GvcWriter(out, copier.out_header(_seekable(out)), repeat_header=live)
+        if self.every is not None:
+            log.debug("segment %s", out)
+
+    def _finish(self) -> None:
+        self.writer.close()
+        self.bytes += self.writer.bytes_written
+        self.writer = None
+
+    def close(self, remove: bool = False) -> None:
+        """Finish the open writer (``remove``: and delete the file it wrote, a path's)."""
+        if self.writer is None:
+            return
+        self._finish()
+        path = self.files[-1] if self.files else self.dst
+        if remove and isinstance(path, (str, Path)) and str(path) != "-":
+            Path(path).unlink(missing_ok=True)
 
 
 def _source_name(src: object) -> str:
