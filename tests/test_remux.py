@@ -313,3 +313,25 @@ def test_segment_usage_errors(stream, tmp_path):
     assert (tmp_path / "s0.gvc").exists() and (tmp_path / "s1.gvc").read_bytes() == b"x"
     s = remux(stream["path"], tmp_path / "s%d.gvc", segment_time="0.5", overwrite=True)
     assert len(s.segments) == 4  # 20 frames at 10 fps, a keyframe every 5
+
+
+def test_streams_joined_with_cat_are_read_one_after_the_other(tmp_path, tiny_model_dir, caplog):
+    clip = write_av_clip(tmp_path / "av.mp4", frames=30)
+    gvc = tmp_path / "av.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
+    s = remux(gvc, tmp_path / "seg%02d.gvc", segment_time="0.9")
+    catted = b"".join(Path(n).read_bytes() for n in s.segments)
+    (tmp_path / "cat.gvc").write_bytes(catted + b"not a stream")
+    for src, stdin in ((tmp_path / "cat.gvc", None), ("-", Pipe(catted + b"not a stream"))):
+        out = io.BytesIO()
+        caplog.clear()
+        got = remux(src, out, stdin=stdin)
+        assert out.getvalue() == gvc.read_bytes() and got.frames == 30
+        assert f"what follows its stream {len(s.segments)} is not a .gvc stream" in caplog.text
+    # and cut there as one stream (the seek goes through the first stream's index only)
+    tb = Fraction(*_read(gvc)[0].time_base)
+    part = io.BytesIO()
+    remux(tmp_path / "cat.gvc", part, start=Fraction(25, 10))
+    video = _video(_read(part.getvalue())[1])
+    assert video[0].kind is PacketType.KEY and (video[0].pts - _video(_read(gvc)[1])[0].pts) * tb <= Fraction(25, 10)
+    assert len(video) == 30 - [p.pts for p in _video(_read(gvc)[1])].index(video[0].pts)

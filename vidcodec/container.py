@@ -577,6 +577,26 @@ class _Input:
         self.pos += n
 
 
+class _Chained(io.RawIOBase):
+    """A pipe's bytes after a stream's footer: those a reader had buffered, then the pipe's own."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        super().__init__()
+        self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        chunk = self._raw.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
 class GvcReader:
     """Read a .gvc stream from a path or binary file object (pipes included); iterate to get packets.
 
@@ -584,10 +604,13 @@ class GvcReader:
     index. A stream cut inside a record raises ``TruncatedStreamError`` after every complete packet was
     yielded. A damaged record raises ``CorruptPacketError``; with ``resync=True`` a ``Damaged`` record is
     yielded in its place instead and reading continues at the next packet whose header CRC validates.
+    Bytes after the stream's footer (``cat a.gvc b.gvc``) are not read: :attr:`trailing_at` says where
+    they begin, with a warning unless ``chained`` (the caller reads them as a stream of their own).
     """
 
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
-                 join: bool = True) -> None:
+                 join: bool = True, chained: bool = False) -> None:
+        self.chained = chained  # the caller reads what follows the stream (`cat a.gvc b.gvc`) itself: no warning
         self._owned = isinstance(source, (str, os.PathLike))
         if not self._owned:
             check_source(source)
@@ -908,6 +931,9 @@ class GvcReader:
             after = inp.pos + FOOTER_SIZE
             self.trailing_at = after
             more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
+            if self.chained:
+                logger.debug("the stream ends at offset %d and %s follows", after, more)
+                return
             logger.warning("the stream ends at offset %d, but %s follows it there (streams joined with cat?), "
                            "which is not read; decode each .gvc on its own, or join them with vidcodec remux a.gvc b.gvc ab.gvc",
                            after, more)
@@ -971,6 +997,25 @@ class GvcReader:
             return False
         with memoryview(inp.buf) as view:
             return zlib.crc32(view[INDEX_HEADER_SIZE:total]) == entries_crc
+
+    def following(self) -> BinaryIO | None:
+        """After reading to the end: what follows the stream's footer (``cat a.gvc b.gvc``), as a binary file
+        object to read the next stream from, or None when nothing does or the stream did not end with
+        its index and footer. A file's is the file, positioned there, and the caller closes it (this
+        reader no longer will); a pipe's gives the bytes this reader took past the footer, then the
+        rest of the pipe (it waits for the pipe's next byte, or its end, to know)."""
+        if self._trailer is None:
+            return None
+        if self.seekable:
+            if self.trailing_at is None:
+                return None
+            self._raw.seek(self._base + self.trailing_at)
+            self._owned = False
+            return self._raw
+        inp = self._in
+        if not inp.fill(FOOTER_SIZE + 1):
+            return None
+        return _Chained(bytes(inp.buf[FOOTER_SIZE:]), self._raw)
 
     @property
     def closed_cleanly(self) -> bool:

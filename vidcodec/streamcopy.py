@@ -14,6 +14,8 @@ The rules (docs/FORMAT.md's, applied without decoding a frame):
 * After damage the deltas up to the next keyframe are dropped (they could only decode wrong), as are damaged
   audio packets; damaged bytes and a damaged index are skipped. An input that ends inside a packet (cut
   off) keeps every complete packet before it: that is the repair of a killed encode, and not an error.
+* The streams of one input made with ``cat a.gvc b.gvc`` (a file or a pipe) are read one after the other,
+  as if they had been given one by one.
 * Streams are joined when they share every field a decoder reads (size, model, coder, mode, time base,
   format version, the header extensions; the audio track's codec parameters): each one's timestamps move
   so that its first frame follows the previous stream's last frame by one frame (by the frame rate, else by
@@ -24,6 +26,7 @@ The rules (docs/FORMAT.md's, applied without decoding a frame):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -127,19 +130,24 @@ def remux(
     output = _Output(dst, every, overwrite, repeat_header, stdout, srcs)
     try:
         with progress_bar(None, "remux", progress) as bar:
-            for i, src in enumerate(srcs):
+            joined = False
+            for src in srcs:
                 source = (api._binary_input(stdin) if stdin is not None else api._stdin_if_dash(src)) \
                     if isinstance(src, str) and src == "-" else src
                 if not isinstance(source, (str, Path)):
                     api._binary_input(source, "an input")
-                with GvcReader(source, resync=True) as reader:
-                    copier.begin(reader, _source_name(src), joined=i > 0)
-                    for packet in copier.packets(reader):
-                        output.write(packet, copier)
-                        if packet.stream_index == 0:
-                            bar.update(1)
-                        elif packet.stream_index == container.AUDIO_STREAM:
-                            copier.audio_packets += 1
+                with contextlib.closing(_streams(source, _source_name(src))) as streams:
+                    for reader, name in streams:
+                        copier.begin(reader, name, joined=joined)
+                        joined = True
+                        for packet in copier.packets(reader):
+                            output.write(packet, copier)
+                            if packet.stream_index == 0:
+                                bar.update(1)
+                            elif packet.stream_index == container.AUDIO_STREAM:
+                                copier.audio_packets += 1
+                        if copier.done:
+                            break
                 if copier.done:
                     break
     except VidcodecError:
@@ -224,6 +232,32 @@ class _Output:
         path = self.files[-1] if self.files else self.dst
         if remove and isinstance(path, (str, Path)) and str(path) != "-":
             Path(path).unlink(missing_ok=True)
+
+
+def _streams(source, name: str) -> Iterator[tuple[GvcReader, str]]:
+    """The streams of one input: its own, then each whole stream that follows its footer (``cat a.gvc b.gvc``,
+    from a file or a pipe). Each reader is closed when the next is asked for; closing the generator
+    closes the last one and the file the readers of a path shared."""
+    reader = GvcReader(source, resync=True, chained=True)
+    files: list[BinaryIO] = []
+    try:
+        yield reader, name
+        n = 1
+        while (following := reader.following()) is not None:
+            if isinstance(source, (str, Path)) and following not in files:
+                files.append(following)  # the path's file, handed over by its first reader
+            reader.close()
+            try:
+                reader = GvcReader(following, resync=True, join=False, chained=True)
+            except VidcodecError as err:
+                log.warning("%s: what follows its stream %d is not a .gvc stream (%s): not copied", name, n, err)
+                return
+            n += 1
+            yield reader, f"{name} (stream {n})"
+    finally:
+        reader.close()
+        for f in files:
+            f.close()
 
 
 def _source_name(src: object) -> str:
