@@ -345,7 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--start", type=_time, metavar="TIME",
                     help="begin at the last keyframe at or before this long after the first frame, in seconds or "
                     "[HH:]MM:SS[.frac] (with several inputs, of the joined timeline)")
-    _add_duration(rm, "copy this long", "written")
+    rm.add_argument("-t", "--duration", type=_time, metavar="TIME",
+                    help="copy this long: the frames that begin less than TIME after --start (without it, after the "
+                    "first frame), from the keyframe at or before --start on, in seconds or [HH:]MM:SS[.frac], as "
+                    "ffmpeg -ss -t -c copy")
     rm.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     rm.add_argument("--segment-time", type=_time, metavar="TIME",
                     help="split the output into files of about TIME each, every one a whole stream beginning at a "
@@ -632,9 +635,10 @@ def _cmd_remux(a: argparse.Namespace) -> int:
                                                f"{s.segments[0]} to {s.segments[-1]}")
         print(f"remuxed {s.frames} frame{'' if s.frames == 1 else 's'} ({s.keyframes} key){audio}{began} -> "
               f"{out} ({s.bytes} bytes)", file=sys.stderr)
-    if s.dropped:
-        print(f"vidcodec remux: error: the input is damaged ({s.damaged} damaged region(s)): {s.dropped} delta "
-              "frame(s) after the damage were left out, up to the next keyframe", file=sys.stderr)
+    if s.dropped or s.damaged:
+        print(f"vidcodec remux: error: the input is damaged where it was copied ({s.damaged} damaged region(s) "
+              f"whose frames are lost; {s.dropped} delta frame(s) after damage left out, up to the next keyframe); "
+              "the output holds the frames that decode", file=sys.stderr)
         return 1
     return 0
 

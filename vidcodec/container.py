@@ -1364,6 +1364,11 @@ class GvcWriter:
             self._last_frame_pts = pts
         return offset
 
+    def revise(self, *, gop: int) -> None:
+        """Change the header's keyframe interval after the header was written (a remux that met a stream
+        with a longer one): rewritten in place at close where the output can seek back to it."""
+        self.header = replace(self.header, gop=gop)
+
     def close(self) -> None:
         """Append the keyframe index and footer (unless a write failed), flush; idempotent."""
         if self._closed:
@@ -1378,7 +1383,7 @@ class GvcWriter:
                 footer = _FOOTER.pack(self._offset, len(self._keys))
                 footer += _U32.pack(zlib.crc32(footer)) + FOOTER_MAGIC
                 self._emit(head + _U32.pack(zlib.crc32(head)) + entries, footer)
-                if self._start is not None and self.header.frame_count not in (0, self._frames):
+                if self._start is not None:
                     self._set_frame_count()
             if self._start is not None and not self._owned:
                 self._cut_what_follows()
@@ -1397,9 +1402,12 @@ class GvcWriter:
 
     def _set_frame_count(self) -> None:
         """Rewrite the header (same size, its CRC with it) with the frames written where it announced
-        another count (from the input's metadata: a truncated input): a reader without the index
-        trusts the header's count. A count of 0 (unknown) stays; the index has the count."""
-        data = encode_header(replace(self.header, frame_count=self._frames))
+        another count (from the input's metadata: a truncated input), and with the gop :meth:`revise` set: a
+        reader without the index trusts the header's count. A count of 0 (unknown) stays; the index has
+        the count."""
+        data = encode_header(replace(self.header, frame_count=self._frames if self.header.frame_count else 0))
+        if data == self._header_bytes:
+            return
         if len(data) != len(self._header_bytes):  # the count is a fixed-width field: cannot happen
             raise AssertionError("a header's size changed with its frame count")
         try:

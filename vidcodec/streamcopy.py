@@ -9,11 +9,16 @@ and a whole clean stream remuxed on its own gives the same bytes back.
 The rules (docs/FORMAT.md's, applied without decoding a frame):
 
 * A cut begins at the last keyframe at or before ``start`` (a delta needs the frames before it back to
-  its keyframe), so the output can begin a little before the time asked; ``duration`` counts from the
-  output's first frame, as decode's ``-t`` does, and frames that begin that long after it or later are left out.
+  its keyframe), so the output can begin a little before the time asked; ``duration`` counts from
+  ``start`` (from the first frame without it), as ``ffmpeg -ss S -t D -c copy`` does: frames that begin
+  that long after it or later are left out.
 * After damage the deltas up to the next keyframe are dropped (they could only decode wrong), as are damaged
-  audio packets; damaged bytes and a damaged index are skipped. An input that ends inside a packet (cut
-  off) keeps every complete packet before it: that is the repair of a killed encode, and not an error.
+  audio packets; damaged bytes and a damaged index are skipped. ``RemuxStats.damaged`` and ``.dropped``
+  count what was lost where the copy was asked for (the CLI then exits 1). An input that ends inside a packet
+  (cut off) keeps every complete packet before it: that is the repair of a killed encode, and not an
+  error; frames after it that go back in time (an encode restarted into the same file) are moved to follow.
+* Joined audio only goes forward: a joined stream's audio packets that would begin before the last one
+  written (an audio track that outlasts its video) are left out.
 * The streams of one input made with ``cat a.gvc b.gvc`` (a file or a pipe) are read one after the other,
   as if they had been given one by one.
 * Streams are joined when they share every field a decoder reads (size, model, coder, mode, time base,
@@ -29,8 +34,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import io
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,10 +51,17 @@ from .container import GvcReader, GvcWriter, Packet, PacketType, StreamHeader
 from .errors import InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
 
+try:
+    import fcntl  # POSIX: whether stdout was opened for appending
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None
+
 log = logging.getLogger("vidcodec")
 
 # the header fields that may differ between streams joined end to end (informative, or the writer's own)
 _INFORMATIVE = {"frame_count": 0, "quality": 0, "gop": 0}
+_TAGS = {container.EXT_SAMPLE_ASPECT: "sample aspect ratio", container.EXT_SUBPEL: "sub-pixel table",
+         container.EXT_CHROMA: "source chroma", container.EXT_COLOUR: "colour description"}
 
 
 @dataclass
@@ -113,11 +128,12 @@ def remux(
     if isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
+        for s in srcs:
+            if _same_file(s, dst, stdin):
+                raise UsageError(f"{dst} is also an input{' (stdin)' if not isinstance(s, Path) else ''}; "
+                                 "give a different output path")
         if every is None:
             api._check_output(dst, overwrite)
-        for s in srcs:
-            if isinstance(s, (str, Path)) and api._same_file(s, dst):
-                raise UsageError(f"{dst} is also an input; give a different output path")
     else:
         api._binary_output(dst, "remux")
     t0 = time.perf_counter()
@@ -191,11 +207,13 @@ class _Output:
         self.dst, self.every, self.overwrite, self.repeat_header = dst, every, overwrite, repeat_header
         self.stdout, self.srcs = stdout, srcs
         self.writer: GvcWriter | None = None
+        self.copier: _Copier | None = None
         self.files: list[Path] = []  # the segments written (with ``every``), the open one last
         self.bytes = 0  # in the writers closed
         self.began = 0  # the open segment's first frame's pts
 
     def write(self, packet: Packet, copier: _Copier) -> None:
+        self.copier = copier
         if (self.writer is not None and self.every is not None and packet.stream_index == 0
                 and packet.kind is PacketType.KEY and (packet.pts - self.began) * copier.tb >= self.every):
             self._finish()
@@ -220,6 +238,8 @@ class _Output:
             log.debug("segment %s", out)
 
     def _finish(self) -> None:
+        if self.writer.header.gop != self.copier.gop:  # a stream found after the header was out (cat, stdin)
+            self.writer.revise(gop=self.copier.gop)
         self.writer.close()
         self.bytes += self.writer.bytes_written
         self.writer = None
@@ -276,8 +296,31 @@ def _shown(name: str, value: object) -> str:
 
 
 def _seekable(out: object) -> bool:
-    """Whether the writer can go back to the header (then it corrects the frame count there at close)."""
-    return isinstance(out, (str, Path)) or container._is_seekable(out)  # type: ignore[arg-type]
+    """Whether the writer can go back to the header (then it corrects the frame count there at close): a
+    path, or a seekable file object not opened for appending (``>> f.gvc``: writes land at the end)."""
+    if isinstance(out, (str, Path)):
+        return True
+    try:
+        if fcntl is not None and fcntl.fcntl(out.fileno(), fcntl.F_GETFL) & os.O_APPEND:
+            return False
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return container._is_seekable(out)  # type: ignore[arg-type]
+
+
+def _same_file(src: object, dst: str | Path, stdin: BinaryIO | None) -> bool:
+    """Whether the input ``src`` (a path, "-" for stdin, or a file object) is the file ``dst`` names: a
+    remux would then cut its input short as it writes (``vidcodec remux - x.gvc -y < x.gvc``)."""
+    if str(dst) == "-":
+        return False
+    if isinstance(src, Path) or (isinstance(src, str) and src != "-"):
+        return api._same_file(src, dst)
+    f = (stdin if stdin is not None else sys.stdin) if isinstance(src, str) else src
+    try:
+        a, b = os.fstat(f.fileno()), os.stat(dst)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _joinable(a: StreamHeader, b: StreamHeader) -> StreamHeader:
@@ -303,31 +346,39 @@ def _audio_params(header: StreamHeader) -> tuple | None:
 
 
 class _Copier:
-    """The selection and the timestamp moves of a remux, fed one input after the other."""
+    """The selection and the timestamp moves of a remux, fed one input (stream) after the other."""
 
     def __init__(self, start: Fraction | None, length: Fraction | None, max_frames: int | None, audio: bool):
         self.start, self.length, self.max_frames, self.audio = start, length, max_frames, audio
         self.header: StreamHeader | None = None  # the first input's
+        self.gops: set[int] = set()  # the keyframe intervals of the streams checked
         self.frames = self.keys = self.audio_packets = self.dropped = self.damaged = self.truncated = 0
+        self.audio_dropped = self.retimed = 0
         self.frames_seen = 0
         self.done = False
         self.began: Fraction | None = None  # seconds from the first input's first frame to the output's first
+        self.until: Fraction | None = None  # where the output ends (seconds from that first frame; -t)
         self.end_seen = Fraction(0)  # seconds from the first frame to the last frame read (for an error)
         self.origin: int | None = None  # the first input's first frame's pts (in the joined timeline)
         self.shift = 0  # added to this input's video pts
         self.audio_shift = 0  # added to this input's audio pts
-        self.next_pts: int | None = None  # where the next input's first frame goes (pts)
+        self.next_pts: int | None = None  # where a joined input's first frame goes (pts): set by its first frame
+        self.lead: list[Packet] = []  # a joined input's audio before its first frame (its move not known yet)
         self.last_pts: int | None = None  # the last frame read (joined timeline)
+        self.last_audio: int | None = None  # the last audio packet's pts written (joined timeline)
         self.spacing: int | None = None  # the last two frames' distance (pts)
         self.out_first: int | None = None  # the output's first frame's pts
         self.pending: list[Packet] = []  # from the last keyframe, while before start
         self.wait_key = False  # after damage: deltas are dropped up to the next keyframe
+        self.unplaced_damage = False  # damage met before the output began: counted if the next frame is wanted
         self.first_name = ""
+        self.name = ""
 
     # ---- the inputs
 
     def check(self, h: StreamHeader, name: str) -> None:
         """InputError unless a stream of header ``h`` can follow the first input's (the first sets the rules)."""
+        self.gops.add(h.gop)
         if self.header is None:
             self.header, self.first_name = h, name
             self.tb = Fraction(*h.time_base)
@@ -342,7 +393,9 @@ class _Copier:
                     for f in dataclasses.fields(StreamHeader)
                     if f.name not in _INFORMATIVE and f.name != "extensions" and getattr(first, f.name) != getattr(h, f.name)]
             if not diff:
-                diff = ["its header extensions"]
+                tags = sorted(t for t in set(h.extensions) | set(first.extensions) if t != container.EXT_AUDIO
+                              and h.extensions.get(t) != first.extensions.get(t))
+                diff = ["header extension " + ", ".join(f"{t} ({_TAGS.get(t, 'unknown')})" for t in tags)]
             raise InputError(f"{name} cannot follow {self.first_name}, it differs: {'; '.join(diff)} "
                              "(streams are joined only when a decoder reads them alike; decode and re-encode "
                              "to join others)")
@@ -368,29 +421,48 @@ class _Copier:
             return
         self.check(h, name)
         self.next_pts = None if self.last_pts is None else self.last_pts + self._frame_pts()
-        self.shift = 0
-        self.audio_shift = 0
+        self.lead = []
         self.wait_key = False
 
+    @property
+    def gop(self) -> int:
+        """The output's keyframe interval: the largest of the streams', 0 (not fixed) if one says so."""
+        return 0 if 0 in self.gops else max(self.gops, default=0)
+
     def _frame_pts(self) -> int:
-        """One frame's duration in pts units: by the frame rate, else the last two frames' spacing, else 1."""
+        """One frame's duration in pts units: by the frame rate, else the last two frames' spacing, else
+        1/25 s (a stream of one frame with no frame rate)."""
         if self.step:
             return max(1, round(self.step))
-        return self.spacing or 1
+        return self.spacing or max(1, round(Fraction(1, 25) / self.tb))
+
+    def _move(self, pts: int) -> None:
+        """Move this input's timeline (and its audio's) by ``pts`` more."""
+        self.shift += pts
+        self.audio_shift = math.floor(self.shift * self.tb / self.audio_ref[0]) if self.has_audio else 0
 
     def packets(self, reader: GvcReader) -> Iterator[Packet]:
         """The packets of this input to write, timestamps moved, in order."""
         try:
             for item in reader:
                 if isinstance(item, container.Damaged):
-                    if item.stream != container.INDEX_DAMAGE:
-                        self.damaged += 1
                     if item.loses_frames:
                         self.wait_key = True
+                        if self.out_first is not None:
+                            self.damaged += 1
+                        else:
+                            self.unplaced_damage = True
                     continue
-                if self.done:
-                    return
-                yield from self._take(item)
+                for p in self._take(item):
+                    if p.stream_index == container.AUDIO_STREAM:
+                        if self.last_audio is not None and p.pts <= self.last_audio:
+                            if not self.audio_dropped:
+                                log.warning("%s: its audio begins before the audio before it ends: the audio "
+                                            "packets that would go back in time are left out", self.name)
+                            self.audio_dropped += 1
+                            continue
+                        self.last_audio = p.pts
+                    yield p
                 if self.done:
                     return
         except TruncatedStreamError as err:
@@ -401,33 +473,52 @@ class _Copier:
         if p.kind is PacketType.PARAMETERS:
             return
         if p.stream_index != 0:
-            if p.stream_index == container.AUDIO_STREAM and not self.has_audio:
+            if p.stream_index != container.AUDIO_STREAM:
+                yield from self._other(p)
+            elif not self.has_audio:
                 return
-            p = dataclasses.replace(p, pts=p.pts + self.audio_shift)
-            if self.pending:
-                self.pending.append(p)
-            elif self.out_first is not None:
-                yield p
+            elif self.next_pts is not None:  # a joined input's audio before its first frame
+                self.lead.append(p)
+            else:
+                yield from self._other(dataclasses.replace(p, pts=p.pts + self.audio_shift))
             return
-        if self.next_pts is not None:  # the first frame of a joined input: move its timeline
-            self.shift = self.next_pts - p.pts
-            self.audio_shift = 0
-            if self.has_audio:
-                a_tb = self.audio_ref[0]
-                self.audio_shift = math.floor(self.shift * self.tb / a_tb)
+        if self.next_pts is not None:  # the first frame of a joined input: its timeline follows the last
+            self.shift = 0
+            self._move(self.next_pts - p.pts)
             self.next_pts = None
+            lead, self.lead = self.lead, []
+            for q in lead:
+                yield from self._other(dataclasses.replace(q, pts=q.pts + self.audio_shift))
         p = dataclasses.replace(p, pts=p.pts + self.shift)
+        if self.last_pts is not None and p.pts <= self.last_pts:
+            if p.kind is not PacketType.KEY:  # a delta back in time: not this stream's order (damage)
+                self._drop(p)
+                self.wait_key = True
+                return
+            # another stream's packets after a cut-off one (an encode restarted into the same file): moved
+            # to follow, as a joined input's
+            move = self.last_pts + self._frame_pts() - p.pts
+            log.warning("%s: the frames from byte %d go back in time (another stream's, after a cut-off one?): "
+                        "moved to follow the frames before them", self.name, p.offset)
+            self.retimed += 1
+            self._move(move)
+            p = dataclasses.replace(p, pts=p.pts + move)
         if self.origin is None:
             self.origin = p.pts
-        if self.last_pts is not None and p.pts > self.last_pts:
+        if self.last_pts is not None:
             self.spacing = p.pts - self.last_pts
         self.last_pts = p.pts
         self.frames_seen += 1
-        self.end_seen = max(self.end_seen, (p.pts - self.origin) * self.tb)
+        t = (p.pts - self.origin) * self.tb
+        self.end_seen = max(self.end_seen, t)
+        if self.unplaced_damage and self.out_first is None:  # damage before the output began
+            self.unplaced_damage = False
+            if self.start is None or t >= self.start:  # (frames asked for may have been lost in it)
+                self.damaged += 1
         if p.kind is PacketType.KEY:
             self.wait_key = False
         elif self.wait_key:
-            self.dropped += 1
+            self._drop(p)
             return
         if self.out_first is None:  # before the start: hold the GOP from its keyframe
             if p.kind is PacketType.KEY:
@@ -436,11 +527,13 @@ class _Copier:
                 self.pending.append(p)
             else:
                 return
-            if self.start is not None and (p.pts - self.origin) * self.tb < self.start:
+            if self.start is not None and t < self.start:
                 return
             held, self.pending = self.pending, []
             self.out_first = held[0].pts
             self.began = (held[0].pts - self.origin) * self.tb
+            if self.length is not None:  # -t counts from --start (as ffmpeg's -ss -t), else the first frame
+                self.until = (self.start if self.start is not None else self.began) + self.length
             for q in held:
                 if q.stream_index == 0:
                     if self._ends_before(q):
@@ -453,10 +546,22 @@ class _Copier:
         self._count(p)
         yield p
 
+    def _other(self, p: Packet) -> Iterator[Packet]:
+        """A packet of another stream (audio): held with the GOP before the start, else written."""
+        if self.pending:
+            self.pending.append(p)
+        elif self.out_first is not None:
+            yield p
+
+    def _drop(self, p: Packet) -> None:
+        """Leave out a delta that cannot decode (after damage); counted where it was wanted."""
+        if self.out_first is not None or self.start is None or (p.pts - self.origin) * self.tb >= self.start:
+            self.dropped += 1
+
     def _ends_before(self, p: Packet) -> bool:
         """Whether frame ``p`` is past the stretch asked (then nothing more is copied)."""
         if (self.max_frames is not None and self.frames >= self.max_frames) or (
-                self.length is not None and (p.pts - self.out_first) * self.tb >= self.length):
+                self.until is not None and (p.pts - self.origin) * self.tb >= self.until):
             self.done = True
         return self.done
 
@@ -465,9 +570,9 @@ class _Copier:
         self.keys += p.kind is PacketType.KEY
 
     def out_header(self, seekable: bool) -> StreamHeader:
-        """The first input's header for the output, without the audio tag when the audio is left out. Its
-        frame count is set at close where the output can seek back to it (1 until then, which the writer
-        replaces unless it is right), unknown (0) where it cannot, and stays unknown where the input's was."""
+        """The first input's header for the output, without the audio tag when the audio is left out, with
+        the largest keyframe interval of the streams joined. Its frame count is set at close where the
+        output can seek back to it (1 until then), and unknown (0) where it cannot."""
         h = self.header
         ext = h.extensions if self.has_audio else {k: v for k, v in h.extensions.items() if k != container.EXT_AUDIO}
-        return dataclasses.replace(h, frame_count=1 if seekable and h.frame_count else 0, extensions=ext)
+        return dataclasses.replace(h, frame_count=1 if seekable else 0, extensions=ext, gop=self.gop)
