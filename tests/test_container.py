@@ -599,7 +599,9 @@ def test_payload_bit_flip_raises_corrupt_packet() -> None:
 def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
     data, offsets = write_stream()
     items = read_all(flip_bit(data, offsets[3] + header_sizes(data)[3] + 2, 7), resync=True)
-    assert items[3] == Damaged(offsets[3], offsets[4] - offsets[3], items[3].reason, 0)  # type: ignore[union-attr]
+    # the damaged packet's stream and pts: its header passed its CRC
+    assert items[3] == Damaged(offsets[3], offsets[4] - offsets[3], items[3].reason, 0,  # type: ignore[union-attr]
+                               PACKETS[3][1])
     assert as_tuples(items) == PACKETS[:3] + PACKETS[4:]
 
 

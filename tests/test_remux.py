@@ -16,7 +16,7 @@ import vidcodec
 from vidcodec import container
 from vidcodec.cli import main as cli_main
 from vidcodec.container import PacketType
-from vidcodec.errors import InputError, OutputExistsError, UsageError
+from vidcodec.errors import CorruptPacketError, InputError, OutputExistsError, UsageError
 from vidcodec.streamcopy import remux
 
 FRAMES, GOP = 20, 5
@@ -394,21 +394,50 @@ def test_damage_before_the_start_is_not_the_copys_and_lost_frames_fail_it(stream
     assert cli_main(["remux", str(bad), str(tmp_path / "all.gvc"), "-q", "-y"]) == 1
 
 
-def test_a_stream_appended_after_a_cut_off_one_is_moved_to_follow_it(stream, tmp_path, capsys):
+def test_a_stream_appended_after_a_cut_off_one_is_found_and_moved_to_follow_it(stream, tmp_path, caplog):
     packets = _video(stream["packets"])
-    killed = stream["data"][: packets[7].offset + 3]
-    kc = tmp_path / "kc.gvc"
-    kc.write_bytes(killed + stream["data"])  # an encode restarted into the same file
-    out = tmp_path / "o.gvc"
-    assert cli_main(["remux", str(kc), str(out), "-q"]) == 1  # damaged (the cut), but every frame kept
-    got = _video(_read(out)[1])
-    pts = [p.pts for p in got]
-    assert pts == sorted(set(pts)) and len(got) == 7 + FRAMES
     step = packets[1].pts - packets[0].pts
-    assert pts[7] == pts[6] + step and [p.payload for p in got] == [p.payload for p in packets[:7] + packets]
-    decoded = list(vidcodec.frames(out))
-    assert not any(f.concealed for f in decoded)
-    assert all(np.array_equal(f.rgb, w.rgb) for f, w in zip(decoded[7:], stream["frames"], strict=True))
+    k = [i for i, p in enumerate(packets) if p.kind is PacketType.KEY][1]
+    for n, cut in ((7, packets[7].offset + 3),  # cut in a packet header, or in a keyframe's payload
+                   (k, packets[k].offset + packets[k].header_size + len(packets[k].payload) // 2)):
+        kc = tmp_path / "kc.gvc"
+        kc.write_bytes(stream["data"][:cut] + stream["data"])  # an encode restarted into the same file
+        out = tmp_path / "o.gvc"
+        caplog.clear()
+        assert cli_main(["remux", str(kc), str(out), "-q", "-y"]) == 0  # a killed encode's repair, as alone
+        assert "cut off at byte" in caplog.text
+        got = _video(_read(out)[1])
+        pts = [p.pts for p in got]
+        assert len(got) == n + FRAMES and pts[n] == pts[n - 1] + step and pts == sorted(set(pts))
+        assert [p.payload for p in got] == [p.payload for p in packets[:n] + packets]
+        decoded = list(vidcodec.frames(out))
+        assert not any(f.concealed for f in decoded)
+        assert all(np.array_equal(f.rgb, w.rgb) for f, w in zip(decoded[n:], stream["frames"], strict=True))
+        # a file and a pipe of the same bytes: the same copy, cut the same way
+        for start in ("1.2", "2"):
+            a, b = io.BytesIO(), io.BytesIO()
+            sa = remux(kc, a, start=start)
+            sb = remux("-", b, start=start, stdin=Pipe(kc.read_bytes()))
+            assert a.getvalue() == b.getvalue() and (sa.frames, sa.start) == (sb.frames, sb.start)
+
+
+def test_a_stream_of_another_kind_after_a_cut_off_one_is_refused(stream, tmp_path):
+    clip = write_testsrc(tmp_path / "big.mp4", frames=3, size=(80, 48))
+    big = tmp_path / "big.gvc"
+    vidcodec.encode(clip, big, model="vaegan-tiny", quality=2)
+    packets = _video(stream["packets"])
+    mixed = tmp_path / "mixed.gvc"
+    mixed.write_bytes(stream["data"][: packets[7].offset + 9] + big.read_bytes())
+    for src, stdin in ((mixed, None), ("-", Pipe(mixed.read_bytes()))):
+        with pytest.raises(InputError, match="width 80"):
+            remux(src, tmp_path / "x.gvc", stdin=stdin)
+        assert not (tmp_path / "x.gvc").exists()
+    # and after a whole stream whose index is damaged (the footer's bytes then read as damage)
+    data = bytearray(stream["data"])
+    data[-30] ^= 0x01
+    mixed.write_bytes(bytes(data) + big.read_bytes())
+    with pytest.raises(InputError, match="width 80"):
+        remux(mixed, tmp_path / "x.gvc")
 
 
 def test_reading_stdin_from_the_output_is_refused(stream, tmp_path):
@@ -418,7 +447,13 @@ def test_reading_stdin_from_the_output_is_refused(stream, tmp_path):
         remux("-", victim, overwrite=True, stdin=f)
     with open(victim, "rb") as f, pytest.raises(UsageError, match="also an input"):
         remux(f, victim, overwrite=True)
-    assert victim.read_bytes() == stream["data"]
+    with open(victim, "rb") as f, open(victim, "ab") as out, pytest.raises(UsageError, match="also an input"):
+        remux(victim, "-", stdout=out)  # remux x.gvc - >> x.gvc would read its own output for ever
+    segs = tmp_path / "s%d.gvc"
+    remux(stream["path"], segs, segment_time="0.5")
+    with open(tmp_path / "s0.gvc", "rb") as f, pytest.raises(UsageError, match="also an input"):
+        remux("-", segs, segment_time="0.5", overwrite=True, stdin=f)
+    assert victim.read_bytes() == stream["data"] and (tmp_path / "s0.gvc").stat().st_size > 0
     with pytest.raises(UsageError, match="also an input"):  # before "exists": the message that helps
         remux([stream["path"], stream["path"]], stream["path"])
 
@@ -468,3 +503,99 @@ def test_stdout_opened_for_appending_leaves_the_frame_count_unknown(stream, tmp_
     assert _read(f)[0].frame_count == 0 and len(_video(_read(f)[1])) == 3
     with open(tmp_path / "w.gvc", "wb") as out:
         assert streamcopy._seekable(out)
+
+
+def _damaged(stream, tmp_path, index: int, where: str = "payload") -> Path:
+    """The stream with one byte of video packet ``index``'s payload (or header) flipped."""
+    p = _video(stream["packets"])[index]
+    data = bytearray(stream["data"])
+    data[p.offset + (p.header_size if where == "payload" else 2)] ^= 0xFF
+    path = tmp_path / f"d{index}{where}.gvc"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_time_counts_from_a_damaged_first_keyframe_and_damage_past_the_stretch_is_not_the_copys(stream, tmp_path):
+    packets = _video(stream["packets"])
+    tb = Fraction(*stream["header"].time_base)
+    k = [i for i, p in enumerate(packets) if p.kind is PacketType.KEY][1]
+    bad = _damaged(stream, tmp_path, 0)  # the first keyframe's payload: its GOP cannot decode
+    for src, stdin in ((bad, None), ("-", Pipe(bad.read_bytes()))):
+        s = remux(src, io.BytesIO(), start="0.05", stdin=stdin)
+        assert Fraction(s.start).limit_denominator(1000) == (packets[k].pts - packets[0].pts) * tb  # not from 0.4
+        assert s.dropped == k - 1 and s.damaged == 0  # the deltas after 0.05 were asked for; the key was not
+    bad = _damaged(stream, tmp_path, k)  # the keyframe just after five frames asked for
+    length = (packets[k].pts - packets[0].pts) * tb
+    for kw in ({"duration": length}, {"max_frames": k}):
+        s = remux(bad, io.BytesIO(), **kw)
+        assert (s.frames, s.damaged, s.dropped) == (k, 0, 0)
+    s = remux(bad, io.BytesIO())
+    assert (s.damaged, s.dropped) == (1, [i for i, p in enumerate(packets) if p.kind is PacketType.KEY][2] - k - 1)
+    # a stream whose only keyframes are damaged: an error about the damage, not about --start
+    only = tmp_path / "only.gvc"
+    only.write_bytes(_damaged(stream, tmp_path, 0).read_bytes()[: packets[k].offset])
+    with pytest.raises(CorruptPacketError, match="damaged"):
+        remux(only, tmp_path / "o.gvc")
+    assert cli_main(["remux", str(only), str(tmp_path / "o.gvc"), "-q"]) == 2 and not (tmp_path / "o.gvc").exists()
+
+
+def test_damage_between_streams_joined_with_cat_fails_the_copy(stream, tmp_path):
+    data = stream["data"]
+    bad = bytearray(data)
+    bad[20] ^= 0xFF  # the second stream's file header
+    cat = tmp_path / "cat.gvc"
+    cat.write_bytes(data + bytes(bad) + data)
+    for src, stdin in ((cat, None), ("-", Pipe(cat.read_bytes()))):
+        s = remux(src, io.BytesIO(), stdin=stdin)
+        assert s.frames == FRAMES and s.damaged == 1
+
+
+def test_timestamps_that_go_on_are_kept_when_joining(stream, tmp_path):
+    # a stream with a gap (a GOP missing): split, then joined again, gives its bytes back
+    packets = stream["packets"]
+    keys = [i for i, p in enumerate(packets) if p.kind is PacketType.KEY]
+    gap = tmp_path / "gap.gvc"
+    with container.GvcWriter(gap, stream["header"]) as w:
+        for p in packets[: keys[1]] + packets[keys[2]:]:
+            w.write_packet(p.kind, p.pts, p.payload, p.stream_index, p.flags)
+    s = remux(gap, tmp_path / "g%d.gvc", segment_time="0.3")
+    back = io.BytesIO()
+    remux([Path(n) for n in s.segments], back)
+    assert len(s.segments) >= 2 and back.getvalue() == gap.read_bytes()
+
+
+def test_audio_before_the_first_frame_is_kept_unless_cut(stream, tmp_path):
+    h = dataclasses.replace(stream["header"], extensions={**stream["header"].extensions, container.EXT_AUDIO:
+                                                         _av_header(tmp_path).extensions[container.EXT_AUDIO]})
+    first = tmp_path / "afirst.gvc"
+    audio = _audio_of(tmp_path)
+    with container.GvcWriter(first, h) as w:
+        w.write_packet(PacketType.KEY, -1024, audio[0].payload, container.AUDIO_STREAM)
+        for p in stream["packets"]:
+            w.write_packet(p.kind, p.pts, p.payload, p.stream_index, p.flags)
+    out = io.BytesIO()
+    s = remux(first, out)
+    assert out.getvalue() == first.read_bytes() and s.audio_packets == 1
+
+
+def _av_stream(tmp_path: Path) -> Path:
+    path = tmp_path / "avsrc.gvc"
+    if not path.exists():
+        vidcodec.encode(write_av_clip(tmp_path / "avsrc.mp4", frames=5), path, model="vaegan-tiny", quality=2)
+    return path
+
+
+def _av_header(tmp_path: Path) -> container.StreamHeader:
+    return _read(_av_stream(tmp_path))[0]
+
+
+def _audio_of(tmp_path: Path) -> list[container.Packet]:
+    return [p for p in _read(_av_stream(tmp_path))[1] if p.stream_index == container.AUDIO_STREAM]
+
+
+def test_a_short_stretch_after_start_copies_the_keyframes_frames_up_to_it(stream):
+    tb = Fraction(*stream["header"].time_base)
+    packets = _video(stream["packets"])
+    start = (packets[4].pts - packets[0].pts) * tb + Fraction(1, 20)  # 0.45 s, in a GOP that began at 0
+    s = remux(stream["path"], io.BytesIO(), start=start, duration="0.01")
+    assert s.frames == 5 and s.start == 0.0

@@ -328,10 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy the packets of a .gvc stream into a new one, byte for byte (as ffmpeg -c copy): "
         "--start/-t/--frames cut a stretch out at keyframes (the output begins at the last keyframe at or "
         "before --start); several inputs are joined end to end when a decoder reads them alike (same size, "
-        "model, coder, format version; the same audio codec parameters), each one's timestamps moved to "
-        "follow the one before; a stream whose encoder was killed (cut off, no keyframe index) or that is "
-        "damaged is rewritten whole and indexed, its deltas after damage dropped up to the next keyframe. "
-        "Exit 1 when damage dropped frames (the output is written); a cut-off input is not an error.",
+        "model, coder, format version; the same audio codec parameters), each one's timestamps kept where "
+        "they go on from the one before (segments of one recording) and else moved to follow it, and so are "
+        "the streams of a file or pipe made with cat; a stream whose encoder was killed (cut off, no keyframe "
+        "index) or that is damaged is rewritten whole and indexed, its deltas after damage dropped up to the "
+        "next keyframe. Exit 1 when frames of the stretch asked for are lost to damage (the output is "
+        "written); a cut-off input is not an error.",
         epilog="examples:\n  vidcodec remux film.gvc part.gvc --start 1:00 -t 30   thirty seconds from the "
         "keyframe at or before 1:00\n  vidcodec remux a.gvc b.gvc c.gvc all.gvc              join three "
         "streams\n  vidcodec remux killed.gvc fixed.gvc                   index a stream whose encoder was "

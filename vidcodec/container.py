@@ -324,6 +324,7 @@ class Damaged:
     size: int
     reason: str
     stream: int | None = None
+    pts: int | None = None  # the damaged packet's, where its header passed its CRC (only its payload failed)
 
     @property
     def loses_frames(self) -> bool:
@@ -350,12 +351,18 @@ class KeyframeIndex:
 class _Damage(Exception):
     """Internal: a record failed validation at offset; resume is where parsing may go on, if known."""
 
-    def __init__(self, offset: int, message: str, resume: int | None = None, stream: int | None = None) -> None:
+    def __init__(self, offset: int, message: str, resume: int | None = None, stream: int | None = None,
+                 pts: int | None = None) -> None:
         super().__init__(message)
         self.offset = offset
         self.message = message
         self.resume = resume
         self.stream = stream  # the packet's stream when only its payload failed (its header is trusted)
+        self.pts = pts  # and its pts
+
+
+class _NextStream(Exception):
+    """Internal (chained readers): another stream's file header begins inside this one (cut off there)."""
 
 
 def _bad_magic(data: bytes) -> FormatError:
@@ -611,6 +618,8 @@ class GvcReader:
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
                  join: bool = True, chained: bool = False) -> None:
         self.chained = chained  # the caller reads what follows the stream (`cat a.gvc b.gvc`) itself: no warning
+        self.cut_by_stream: int | None = None  # chained: the offset where another stream's header cut this one off
+        self._following_skip = FOOTER_SIZE  # bytes from trailing_at's buffer position to the next stream
         self._owned = isinstance(source, (str, os.PathLike))
         if not self._owned:
             check_source(source)
@@ -767,13 +776,22 @@ class GvcReader:
         while True:
             try:
                 packet = self._next_record()
+            except _NextStream as cut:
+                self._stream_cut(cut.args[0])
+                return
             except _Damage as damage:
                 if not self.resync:
                     raise CorruptPacketError(
                         f"{damage.message}; {self._packets} good packet(s) before it "
                         "(read with resync to skip damaged packets)"
                     ) from None
-                yield self._recover(damage)
+                if self.chained and damage.resume is None and self._stream_at(damage.offset):
+                    self._stream_cut(damage.offset)
+                    return
+                damaged = self._recover(damage)
+                if damaged is None:  # (chained) the scan found another stream's header: this one was cut off
+                    return
+                yield damaged
                 continue
             if packet is None:
                 return
@@ -888,8 +906,15 @@ class GvcReader:
         if stream == 0 and kind in (PacketType.KEY, PacketType.DELTA):
             self._last_frame_pts = pts  # the header is trusted (its CRC passed) even if the payload fails
         if _payload_check(payload, layout) != payload_crc:
+            if self.chained and (j := payload.find(FILE_MAGIC)) >= 0:  # an encode restarted into the file?
+                back = payload[j:]
+                inp.buf[0:0] = back  # read again, as the next stream's first bytes
+                inp.pos -= len(back)
+                if self._stream_here():
+                    raise _NextStream(start)
+                inp.skip(len(back))
             raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos,
-                          stream=stream)
+                          stream=stream, pts=pts if stream == 0 else None)
         if kind not in _PACKET_TYPES:
             logger.debug("skipping packet of reserved type %d at offset %d", kind, start)
             return None
@@ -938,27 +963,64 @@ class GvcReader:
                            "which is not read; decode each .gvc on its own, or join them with vidcodec remux a.gvc b.gvc ab.gvc",
                            after, more)
 
-    def _recover(self, damage: _Damage) -> Damaged:
-        """Skip past damage (to its known end, or by scanning for a valid record) and describe it."""
+    def _recover(self, damage: _Damage) -> Damaged | None:
+        """Skip past damage (to its known end, or by scanning for a valid record) and describe it; None
+        (chained readers) where the scan found another stream's file header: this one was cut off there."""
         if damage.resume is not None:
             end = damage.resume
         else:
             self._last_frame_pts = None  # frames were lost: the deltas up to the next keyframe cannot be timed
             found = self._scan(damage.offset + 1)
             end = found if found is not None else self._in.pos
+            if found is not None and self.chained and self._stream_here():
+                self._stream_cut(damage.offset, found)
+                return None
         if damage.offset not in self._warned:  # a seek's scan read it already: said once
             self._warned.add(damage.offset)
             logger.warning(
                 "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
             )
-        return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream)
+        return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream, damage.pts)
+
+    def _stream_here(self) -> bool:
+        """Whether a valid file header (another stream's) starts at the current position (not consumed)."""
+        inp = self._in
+        if not inp.fill(_PREFIX.size) or bytes(inp.buf[: len(FILE_MAGIC)]) != FILE_MAGIC:
+            return False
+        try:
+            _, _, size = _check_prefix(bytes(inp.buf[: _PREFIX.size]))
+            return inp.fill(size) and decode_header(bytes(inp.buf[:size])) is not None
+        except VidcodecError:
+            return False
+
+    def _stream_at(self, offset: int) -> bool:
+        """Whether another stream's valid file header starts at ``offset`` (the current position or after)."""
+        inp = self._in
+        if offset != inp.pos:
+            return False
+        return self._stream_here()
+
+    def _stream_cut(self, cut: int, at: int | None = None) -> None:
+        """End this stream: it was cut off at ``cut`` by another stream whose header is at ``at`` (the
+        current position; default: ``cut``), read on by :meth:`following`."""
+        self.cut_by_stream = cut
+        self.trailing_at = self._in.pos if at is None else at
+        self._following_skip = 0
+        logger.debug("the stream is cut off at offset %d; another stream begins at %d", cut, self.trailing_at)
 
     def _scan(self, start: int) -> int | None:
-        """Move forward byte by byte from start to the next record whose header validates; None at EOF."""
+        """Move forward byte by byte from start to the next record whose header validates; None at EOF.
+        A chained reader also stops at another stream's valid file header."""
         inp = self._in
         inp.skip(start - inp.pos)
         while True:
             i = inp.buf.find(_MARKER_PREFIX)
+            if self.chained and 0 <= (m := inp.buf.find(FILE_MAGIC[:4])) and (i < 0 or m < i):
+                inp.skip(m)
+                if self._stream_here():
+                    return inp.pos
+                inp.skip(1)
+                continue
             if i < 0:
                 if inp.eof:
                     inp.skip(len(inp.buf))
@@ -1001,10 +1063,11 @@ class GvcReader:
     def following(self) -> BinaryIO | None:
         """After reading to the end: what follows the stream's footer (``cat a.gvc b.gvc``), as a binary file
         object to read the next stream from, or None when nothing does or the stream did not end with
-        its index and footer. A file's is the file, positioned there, and the caller closes it (this
+        its index and footer (or, read ``chained``, where another stream's file header cut it off: an
+        encode restarted into the file; :attr:`cut_by_stream`). A file's is the file, positioned there, and the caller closes it (this
         reader no longer will); a pipe's gives the bytes this reader took past the footer, then the
         rest of the pipe (it waits for the pipe's next byte, or its end, to know)."""
-        if self._trailer is None:
+        if self._trailer is None and self.cut_by_stream is None:
             return None
         if self.seekable:
             if self.trailing_at is None:
@@ -1013,9 +1076,9 @@ class GvcReader:
             self._owned = False
             return self._raw
         inp = self._in
-        if not inp.fill(FOOTER_SIZE + 1):
+        if not inp.fill(self._following_skip + 1):
             return None
-        return _Chained(bytes(inp.buf[FOOTER_SIZE:]), self._raw)
+        return _Chained(bytes(inp.buf[self._following_skip:]), self._raw)
 
     @property
     def closed_cleanly(self) -> bool:

@@ -16,15 +16,17 @@ The rules (docs/FORMAT.md's, applied without decoding a frame):
   audio packets; damaged bytes and a damaged index are skipped. ``RemuxStats.damaged`` and ``.dropped``
   count what was lost where the copy was asked for (the CLI then exits 1). An input that ends inside a packet
   (cut off) keeps every complete packet before it: that is the repair of a killed encode, and not an
-  error; frames after it that go back in time (an encode restarted into the same file) are moved to follow.
+  error; a stream whose file header cuts it off (an encode restarted into the same file) is read on from
+  there as a joined stream (its header checked). Frames that go back in time are dropped as damage.
 * Joined audio only goes forward: a joined stream's audio packets that would begin before the last one
   written (an audio track that outlasts its video) are left out.
 * The streams of one input made with ``cat a.gvc b.gvc`` (a file or a pipe) are read one after the other,
   as if they had been given one by one.
 * Streams are joined when they share every field a decoder reads (size, model, coder, mode, time base,
-  format version, the header extensions; the audio track's codec parameters): each one's timestamps move
-  so that its first frame follows the previous stream's last frame by one frame (by the frame rate, else by
-  the last frame's spacing), its audio with it.
+  format version, the header extensions; the audio track's codec parameters): each one's timestamps are
+  kept where its first frame comes after the last one before it (segments of one recording, a gap
+  included), else moved so that its first frame follows that last frame by one frame (by the frame rate,
+  else the last frames' spacing, else 1/25 s), its audio with it.
 * Parameters packets are not copied; like encode, the writer repeats the header before every keyframe when
   the output is a pipe, a socket or a terminal (``repeat_header``).
 """
@@ -38,6 +40,7 @@ import io
 import logging
 import math
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -48,7 +51,7 @@ from typing import BinaryIO
 
 from . import api, container, media
 from .container import GvcReader, GvcWriter, Packet, PacketType, StreamHeader
-from .errors import InputError, TruncatedStreamError, UsageError, VidcodecError
+from .errors import CorruptPacketError, InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
 
 try:
@@ -128,14 +131,12 @@ def remux(
     if isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
-        for s in srcs:
-            if _same_file(s, dst, stdin):
-                raise UsageError(f"{dst} is also an input{' (stdin)' if not isinstance(s, Path) else ''}; "
-                                 "give a different output path")
+        _not_an_input(srcs, dst, stdin, stdout)
         if every is None:
             api._check_output(dst, overwrite)
     else:
         api._binary_output(dst, "remux")
+        _not_an_input(srcs, dst, stdin, stdout)
     t0 = time.perf_counter()
     copier = _Copier(first, length, max_frames, audio)
     if len(srcs) > 1:  # streams that cannot be joined are refused before anything is written
@@ -143,7 +144,7 @@ def remux(
             if isinstance(src, (str, Path)) and str(src) != "-":
                 with GvcReader(src) as reader:
                     copier.check(reader.header, _source_name(src))
-    output = _Output(dst, every, overwrite, repeat_header, stdout, srcs)
+    output = _Output(dst, every, overwrite, repeat_header, stdout, srcs, stdin)
     try:
         with progress_bar(None, "remux", progress) as bar:
             joined = False
@@ -152,7 +153,7 @@ def remux(
                     if isinstance(src, str) and src == "-" else src
                 if not isinstance(source, (str, Path)):
                     api._binary_input(source, "an input")
-                with contextlib.closing(_streams(source, _source_name(src))) as streams:
+                with contextlib.closing(_streams(source, _source_name(src), copier)) as streams:
                     for reader, name in streams:
                         copier.begin(reader, name, joined=joined)
                         joined = True
@@ -173,8 +174,11 @@ def remux(
         output.close()  # what was copied stays readable (as an interrupted encode's output)
         raise
     if not output.files and output.writer is None:
-        if copier.frames_seen == 0:
+        if copier.frames_seen == 0 and not (copier.damaged or copier.dropped):
             raise InputError(f"{_source_name(srcs[0])} holds no frames: nothing written")
+        if first is None or copier.damaged or copier.dropped or copier.end_seen >= first:
+            raise CorruptPacketError(f"{_source_name(srcs[0])} is damaged where it was to be copied: no frame of "
+                                     "it decodes (nothing written)")
         raise UsageError(f"--start {api._start_text(start)} is past the end of the input "
                          f"({float(copier.end_seen):g} s): no frame at or after it")
     output.close()
@@ -203,9 +207,9 @@ class _Output:
     """Where the packets go: one writer, opened at the first packet, or one a segment (``every`` seconds)."""
 
     def __init__(self, dst, every: Fraction | None, overwrite: bool, repeat_header: bool | None,
-                 stdout: BinaryIO | None, srcs: list) -> None:
+                 stdout: BinaryIO | None, srcs: list, stdin: BinaryIO | None) -> None:
         self.dst, self.every, self.overwrite, self.repeat_header = dst, every, overwrite, repeat_header
-        self.stdout, self.srcs = stdout, srcs
+        self.stdout, self.srcs, self.stdin = stdout, srcs, stdin
         self.writer: GvcWriter | None = None
         self.copier: _Copier | None = None
         self.files: list[Path] = []  # the segments written (with ``every``), the open one last
@@ -226,9 +230,9 @@ class _Output:
         out = self.dst
         if self.every is not None:
             out = media.frame_name(Path(self.dst), len(self.files))
-            api._check_output(out, self.overwrite)
-            if any(isinstance(s, (str, Path)) and api._same_file(s, out) for s in self.srcs):
+            if any(_same_file(s, out, self.stdin) for s in self.srcs):
                 raise UsageError(f"{out} is also an input; give the segments another name")
+            api._check_output(out, self.overwrite)
             self.files.append(out)
         elif str(out) == "-":
             out = container.std_bytes("stdout") if self.stdout is None else api._binary_output(self.stdout, "stdout=")
@@ -254,16 +258,19 @@ class _Output:
             Path(path).unlink(missing_ok=True)
 
 
-def _streams(source, name: str) -> Iterator[tuple[GvcReader, str]]:
+def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, str]]:
     """The streams of one input: its own, then each whole stream that follows its footer (``cat a.gvc b.gvc``,
-    from a file or a pipe). Each reader is closed when the next is asked for; closing the generator
-    closes the last one and the file the readers of a path shared."""
+    from a file or a pipe), or that cut it off (an encode restarted into the same file). Each reader is
+    closed when the next is asked for; closing the generator closes the last one and the file the
+    readers of a path shared."""
     reader = GvcReader(source, resync=True, chained=True)
     files: list[BinaryIO] = []
     try:
         yield reader, name
         n = 1
-        while (following := reader.following()) is not None:
+        while not copier.done and (following := reader.following()) is not None:
+            if reader.cut_by_stream is not None:
+                copier.cut_off(f"{name} (stream {n})" if n > 1 else name, reader.cut_by_stream)
             if isinstance(source, (str, Path)) and following not in files:
                 files.append(following)  # the path's file, handed over by its first reader
             reader.close()
@@ -271,6 +278,7 @@ def _streams(source, name: str) -> Iterator[tuple[GvcReader, str]]:
                 reader = GvcReader(following, resync=True, join=False, chained=True)
             except VidcodecError as err:
                 log.warning("%s: what follows its stream %d is not a .gvc stream (%s): not copied", name, n, err)
+                copier.lost()
                 return
             n += 1
             yield reader, f"{name} (stream {n})"
@@ -278,6 +286,18 @@ def _streams(source, name: str) -> Iterator[tuple[GvcReader, str]]:
         reader.close()
         for f in files:
             f.close()
+
+
+def _not_an_input(srcs: list, dst: object, stdin: BinaryIO | None, stdout: BinaryIO | None) -> None:
+    """UsageError when the output (a path, stdout for "-", or a file object) is one of the inputs' files: the
+    copy would cut its input short or read its own output (``vidcodec remux - x.gvc -y < x.gvc``)."""
+    out = dst
+    if str(dst) == "-":
+        out = stdout if stdout is not None else sys.stdout
+    for src in srcs:
+        if _same_file(src, out, stdin):
+            raise UsageError(f"the output ({'stdout' if str(dst) == '-' else dst}) is also an input"
+                             f"{' (stdin)' if isinstance(src, str) and src == '-' else ''}; give a different output")
 
 
 def _source_name(src: object) -> str:
@@ -308,19 +328,22 @@ def _seekable(out: object) -> bool:
     return container._is_seekable(out)  # type: ignore[arg-type]
 
 
-def _same_file(src: object, dst: str | Path, stdin: BinaryIO | None) -> bool:
-    """Whether the input ``src`` (a path, "-" for stdin, or a file object) is the file ``dst`` names: a
-    remux would then cut its input short as it writes (``vidcodec remux - x.gvc -y < x.gvc``)."""
-    if str(dst) == "-":
+def _same_file(src: object, dst: object, stdin: BinaryIO | None) -> bool:
+    """Whether the input ``src`` (a path, "-" for stdin, or a file object) and the output ``dst`` (a path
+    or a file object) are one file."""
+    def ident(f: object) -> tuple[int, int] | None:
+        try:
+            st = os.stat(f) if isinstance(f, (str, Path)) else os.fstat(f.fileno())  # type: ignore[attr-defined]
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+        return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+    if isinstance(src, str) and src == "-":
+        src = stdin if stdin is not None else sys.stdin
+    if isinstance(dst, str) and dst == "-":
         return False
-    if isinstance(src, Path) or (isinstance(src, str) and src != "-"):
-        return api._same_file(src, dst)
-    f = (stdin if stdin is not None else sys.stdin) if isinstance(src, str) else src
-    try:
-        a, b = os.fstat(f.fileno()), os.stat(dst)
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    a, b = ident(src), ident(dst)
+    return a is not None and a == b
 
 
 def _joinable(a: StreamHeader, b: StreamHeader) -> StreamHeader:
@@ -353,7 +376,7 @@ class _Copier:
         self.header: StreamHeader | None = None  # the first input's
         self.gops: set[int] = set()  # the keyframe intervals of the streams checked
         self.frames = self.keys = self.audio_packets = self.dropped = self.damaged = self.truncated = 0
-        self.audio_dropped = self.retimed = 0
+        self.audio_dropped = 0
         self.frames_seen = 0
         self.done = False
         self.began: Fraction | None = None  # seconds from the first input's first frame to the output's first
@@ -362,8 +385,9 @@ class _Copier:
         self.origin: int | None = None  # the first input's first frame's pts (in the joined timeline)
         self.shift = 0  # added to this input's video pts
         self.audio_shift = 0  # added to this input's audio pts
-        self.next_pts: int | None = None  # where a joined input's first frame goes (pts): set by its first frame
+        self.placing = False  # a joined input whose first frame (which places its timeline) is still to come
         self.lead: list[Packet] = []  # a joined input's audio before its first frame (its move not known yet)
+        self.preroll: list[Packet] = []  # audio before the first frame (kept when there is no --start)
         self.last_pts: int | None = None  # the last frame read (joined timeline)
         self.last_audio: int | None = None  # the last audio packet's pts written (joined timeline)
         self.spacing: int | None = None  # the last two frames' distance (pts)
@@ -405,24 +429,29 @@ class _Copier:
                              "parameters differ): remux with --no-audio to join the video alone")
 
     def begin(self, reader: GvcReader, name: str, joined: bool) -> None:
-        """Take the next input: check it can follow the first, and set its timestamp moves."""
+        """Take the next input (stream): check it can follow the first; a joined one's timeline is placed
+        by its first frame."""
         h = reader.header
         self.name = name
         if not joined:
             self.header = None
-            self.check(h, name)
-            if self.start and reader.seekable:  # straight to the keyframe before it, through the index
-                target = math.floor(self.start / self.tb)
-                try:
-                    reader.seek_to_keyframe(target, from_first=True)
-                    self.origin = reader.first_key_pts
-                except container.FormatError:
-                    pass  # no keyframe anywhere: read from the start, which finds nothing to copy
-            return
         self.check(h, name)
-        self.next_pts = None if self.last_pts is None else self.last_pts + self._frame_pts()
-        self.lead = []
-        self.wait_key = False
+        if joined:
+            self.placing = True
+            self.lead = []
+            self.wait_key = False
+
+    def cut_off(self, name: str, offset: int) -> None:
+        """The stream just read was cut off at ``offset`` by another stream's header (a restarted encode)."""
+        self.truncated += 1
+        log.warning("%s is cut off at byte %d, where another stream begins (an encode restarted into the same "
+                    "file?): its complete packets are copied, then that stream's", name, offset)
+
+    def lost(self) -> None:
+        """Bytes that are no stream follow one: frames may be lost there, if the copy had not ended."""
+        if not self.done:
+            self.unplaced_damage = True
+            self._settle_damage(None)
 
     @property
     def gop(self) -> int:
@@ -436,38 +465,67 @@ class _Copier:
             return max(1, round(self.step))
         return self.spacing or max(1, round(Fraction(1, 25) / self.tb))
 
-    def _move(self, pts: int) -> None:
-        """Move this input's timeline (and its audio's) by ``pts`` more."""
-        self.shift += pts
-        self.audio_shift = math.floor(self.shift * self.tb / self.audio_ref[0]) if self.has_audio else 0
+    def _time(self, pts: int) -> Fraction:
+        """Seconds from the first input's first frame to ``pts`` (joined timeline)."""
+        if self.origin is None:
+            self.origin = pts
+        return (pts - self.origin) * self.tb
+
+    def _past_end(self, t: Fraction) -> bool:
+        """Whether a frame at ``t`` is past the stretch asked (then nothing more is copied)."""
+        if (self.max_frames is not None and self.frames >= self.max_frames) or (
+                self.until is not None and t >= self.until):
+            self.done = True
+        return self.done
 
     def packets(self, reader: GvcReader) -> Iterator[Packet]:
         """The packets of this input to write, timestamps moved, in order."""
         try:
             for item in reader:
                 if isinstance(item, container.Damaged):
-                    if item.loses_frames:
-                        self.wait_key = True
-                        if self.out_first is not None:
-                            self.damaged += 1
-                        else:
-                            self.unplaced_damage = True
-                    continue
-                for p in self._take(item):
-                    if p.stream_index == container.AUDIO_STREAM:
-                        if self.last_audio is not None and p.pts <= self.last_audio:
-                            if not self.audio_dropped:
-                                log.warning("%s: its audio begins before the audio before it ends: the audio "
-                                            "packets that would go back in time are left out", self.name)
-                            self.audio_dropped += 1
-                            continue
-                        self.last_audio = p.pts
-                    yield p
+                    self._damage(item)
+                else:
+                    for p in self._take(item):
+                        if p.stream_index == container.AUDIO_STREAM:
+                            if self.last_audio is not None and p.pts <= self.last_audio:
+                                if not self.audio_dropped:
+                                    log.warning("%s: its audio begins before the audio before it ends: the audio "
+                                                "packets that would go back in time are left out", self.name)
+                                self.audio_dropped += 1
+                                continue
+                            self.last_audio = p.pts
+                        yield p
                 if self.done:
                     return
         except TruncatedStreamError as err:
             self.truncated += 1
             log.warning("%s is cut off (%s): its complete packets are copied", self.name, err)
+        if self.unplaced_damage:  # damage at the very end: frames after the last one read may be lost
+            self._settle_damage(None)
+
+    def _damage(self, d: container.Damaged) -> None:
+        """A damaged stretch: deltas wait for the next keyframe; it counts where frames asked for are lost."""
+        if not d.loses_frames:  # one audio packet, or the index: no frame lost
+            return
+        self.wait_key = True
+        if d.pts is not None and not self.placing:  # one packet whose header is whole: its frame is known
+            t = self._time(d.pts + self.shift)
+            if not self._past_end(t) and (self.start is None or t >= self.start):
+                self.damaged += 1
+            return
+        self.unplaced_damage = True  # frames between the frame before and the next one read
+
+    def _settle_damage(self, t: Fraction | None) -> None:
+        """Count damage met since the last frame read, now that the next frame (at ``t``; None: none came) is
+        read: its lost frames lay before ``t``, so they were asked for if ``t`` is past the start."""
+        self.unplaced_damage = False
+        if self.done:
+            return
+        if t is not None and self.start is not None and t <= self.start:
+            return
+        if self.out_first is None and t is None and self.start is not None and self.end_seen < self.start:
+            return  # all before the start, as far as is known
+        self.damaged += 1
 
     def _take(self, p: Packet) -> Iterator[Packet]:
         if p.kind is PacketType.PARAMETERS:
@@ -477,93 +535,92 @@ class _Copier:
                 yield from self._other(p)
             elif not self.has_audio:
                 return
-            elif self.next_pts is not None:  # a joined input's audio before its first frame
+            elif self.placing:  # a joined input's audio before its first frame: moved with it
                 self.lead.append(p)
             else:
                 yield from self._other(dataclasses.replace(p, pts=p.pts + self.audio_shift))
             return
-        if self.next_pts is not None:  # the first frame of a joined input: its timeline follows the last
-            self.shift = 0
-            self._move(self.next_pts - p.pts)
-            self.next_pts = None
+        if self.placing:  # the first frame of a joined input: its timeline follows the last
+            self.placing = False
+            step = self._frame_pts()
+            # timestamps that already go on from the last frame (segments of one recording) stay as they are
+            self.shift = 0 if self.last_pts is None or p.pts > self.last_pts else self.last_pts + step - p.pts
+            self.audio_shift = math.floor(self.shift * self.tb / self.audio_ref[0]) if self.has_audio else 0
             lead, self.lead = self.lead, []
             for q in lead:
                 yield from self._other(dataclasses.replace(q, pts=q.pts + self.audio_shift))
         p = dataclasses.replace(p, pts=p.pts + self.shift)
+        t = self._time(p.pts)
         if self.last_pts is not None and p.pts <= self.last_pts:
-            if p.kind is not PacketType.KEY:  # a delta back in time: not this stream's order (damage)
-                self._drop(p)
-                self.wait_key = True
-                return
-            # another stream's packets after a cut-off one (an encode restarted into the same file): moved
-            # to follow, as a joined input's
-            move = self.last_pts + self._frame_pts() - p.pts
-            log.warning("%s: the frames from byte %d go back in time (another stream's, after a cut-off one?): "
-                        "moved to follow the frames before them", self.name, p.offset)
-            self.retimed += 1
-            self._move(move)
-            p = dataclasses.replace(p, pts=p.pts + move)
-        if self.origin is None:
-            self.origin = p.pts
+            # not this timeline's order: packets of another stream whose header was lost in damage
+            self.wait_key = True
+            self._drop(t)
+            return
         if self.last_pts is not None:
             self.spacing = p.pts - self.last_pts
         self.last_pts = p.pts
         self.frames_seen += 1
-        t = (p.pts - self.origin) * self.tb
         self.end_seen = max(self.end_seen, t)
-        if self.unplaced_damage and self.out_first is None:  # damage before the output began
-            self.unplaced_damage = False
-            if self.start is None or t >= self.start:  # (frames asked for may have been lost in it)
-                self.damaged += 1
+        if self.unplaced_damage:
+            self._settle_damage(t)
+        if self.done:
+            return
         if p.kind is PacketType.KEY:
             self.wait_key = False
         elif self.wait_key:
-            self._drop(p)
+            self._drop(t)
             return
         if self.out_first is None:  # before the start: hold the GOP from its keyframe
-            if p.kind is PacketType.KEY:
-                self.pending = [p]
-            elif self.pending:
-                self.pending.append(p)
+            if p.kind is PacketType.KEY and self.pending and self.start is not None and t > self.start:
+                yield from self._begin()  # the GOP before this keyframe holds the start: the copy begins there
+                if self.done:
+                    return
             else:
+                if p.kind is PacketType.KEY:
+                    self.pending = [p]
+                elif self.pending:
+                    self.pending.append(p)
+                else:
+                    return
+                if self.start is None or t >= self.start:
+                    yield from self._begin()
                 return
-            if self.start is not None and t < self.start:
-                return
-            held, self.pending = self.pending, []
-            self.out_first = held[0].pts
-            self.began = (held[0].pts - self.origin) * self.tb
-            if self.length is not None:  # -t counts from --start (as ffmpeg's -ss -t), else the first frame
-                self.until = (self.start if self.start is not None else self.began) + self.length
-            for q in held:
-                if q.stream_index == 0:
-                    if self._ends_before(q):
-                        return
-                    self._count(q)
-                yield q
-            return
-        if self._ends_before(p):
+        if self._past_end(t):
             return
         self._count(p)
         yield p
 
+    def _begin(self) -> Iterator[Packet]:
+        """The copy begins: the GOP held from its keyframe (and audio before the first frame), up to the end."""
+        held, self.pending, self.preroll = self.preroll + self.pending, [], []
+        first = next(q for q in held if q.stream_index == 0)
+        self.out_first = first.pts
+        self.began = self._time(first.pts)
+        if self.length is not None:  # -t counts from --start (as ffmpeg's -ss -t), else the first frame
+            self.until = (self.start if self.start is not None else self.began) + self.length
+        for q in held:
+            if q.stream_index == 0:
+                if self._past_end(self._time(q.pts)):
+                    return
+                self._count(q)
+            yield q
+
     def _other(self, p: Packet) -> Iterator[Packet]:
-        """A packet of another stream (audio): held with the GOP before the start, else written."""
+        """A packet of another stream (audio): held with the GOP before the start, kept before the first
+        frame when the copy starts there (no --start), else written."""
         if self.pending:
             self.pending.append(p)
         elif self.out_first is not None:
             yield p
+        elif self.start is None and self.frames_seen == 0:  # before the first frame: part of the copy
+            self.preroll.append(p)
 
-    def _drop(self, p: Packet) -> None:
-        """Leave out a delta that cannot decode (after damage); counted where it was wanted."""
-        if self.out_first is not None or self.start is None or (p.pts - self.origin) * self.tb >= self.start:
+    def _drop(self, t: Fraction) -> None:
+        """Leave out a delta that cannot decode (after damage); counted where it was asked for."""
+        if self._past_end(t):
+            return
+        if self.out_first is not None or self.start is None or t >= self.start:
             self.dropped += 1
-
-    def _ends_before(self, p: Packet) -> bool:
-        """Whether frame ``p`` is past the stretch asked (then nothing more is copied)."""
-        if (self.max_frames is not None and self.frames >= self.max_frames) or (
-                self.until is not None and (p.pts - self.origin) * self.tb >= self.until):
-            self.done = True
-        return self.done
 
     def _count(self, p: Packet) -> None:
         self.frames += 1
