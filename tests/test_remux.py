@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import DATA, tiny_stream, write_testsrc
 from test_audio import write_av_clip
+from test_live import Pipe  # a non-seekable source
 
 import vidcodec
 from vidcodec import container
@@ -25,21 +26,6 @@ FRAMES, GOP = 20, 5
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory, tiny_model_dir):
     return tiny_stream(tmp_path_factory.mktemp("remux"), FRAMES, GOP)
-
-
-class Pipe(io.RawIOBase):
-    """A binary source that cannot seek (a pipe)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        chunk = self._data.read(len(b))
-        b[: len(chunk)] = chunk
-        return len(chunk)
 
 
 def _read(data_or_path) -> tuple[container.StreamHeader, list[container.Packet], container.GvcReader]:
