@@ -19,6 +19,7 @@ from vidcodec.container import (
     FORMAT_VERSION,
     MAX_PAYLOAD_SIZE,
     PACKET_HEADER_SIZE,
+    PACKET_SYNC,
     Coder,
     ColourMatrix,
     ColourRange,
@@ -1172,3 +1173,22 @@ def test_a_signal_in_the_middle_of_a_packet_lets_the_packet_and_the_index_be_wri
     with GvcReader(io.BytesIO(out.getvalue())) as r:
         got = list(r)
         assert r.closed_cleanly and got  # every packet whole, and the index
+
+
+@pytest.mark.parametrize("byte", [13, 40])  # the header's size field; a field its CRC covers
+def test_a_damaged_file_header_is_reported_not_joined_past_at_a_parameters_packet(byte: int) -> None:
+    # a stream with its header repeated before every keyframe (live): its own header damaged is an error
+    # about the header, as for any .gvc file, not a join at the next parameters packet (frames lost, exit 0)
+    out = io.BytesIO()
+    with GvcWriter(out, make_header(), repeat_header=True) as writer:
+        for kind, pts, payload in PACKETS:
+            writer.write_packet(kind, pts, payload)
+    data = bytearray(out.getvalue())
+    data[byte] ^= 0x01
+    with pytest.raises(FormatError):
+        GvcReader(io.BytesIO(bytes(data)), resync=True)
+    # a stream joined mid-way (not starting with the magic) is still joined there
+    mid = out.getvalue()
+    cut = mid.index(PACKET_SYNC, 200)
+    r = GvcReader(io.BytesIO(mid[cut - 3:]), resync=True)
+    assert r.joined_at is not None and [p.pts for p in r if isinstance(p, Packet)][0] == PACKETS[4][1]

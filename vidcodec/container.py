@@ -618,6 +618,7 @@ class GvcReader:
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
                  join: bool = True, chained: bool = False) -> None:
         self.chained = chained  # the caller reads what follows the stream (`cat a.gvc b.gvc`) itself: no warning
+        self._starts_as_gvc = False  # the source's first bytes are the magic (a damaged header is not joined past)
         self.cut_by_stream: int | None = None  # chained: the offset where another stream's header cut this one off
         self._following_skip = FOOTER_SIZE  # bytes from trailing_at's buffer position to the next stream
         self._owned = isinstance(source, (str, os.PathLike))
@@ -649,8 +650,7 @@ class GvcReader:
             except FormatError as err:
                 # Only a stream that does not start with the magic is joined mid-way; a .gvc file whose
                 # own header is damaged is reported as such.
-                starts_as_gvc = bytes(self._in.buf[: len(FILE_MAGIC)]) == FILE_MAGIC
-                joined = self._join() if join and not starts_as_gvc else None
+                joined = self._join() if join and not self._starts_as_gvc else None
                 if joined is None and self._saw_packets and str(err).startswith("not a .gvc file (bad magic)"):
                     raise FormatError(
                         "this looks like a .gvc stream joined mid-way, but no stream header (parameters "
@@ -703,6 +703,7 @@ class GvcReader:
         if not self._in.buf and not self._owned and (at := _position(self._raw)):
             raise TruncatedStreamError("the stream is empty (0 bytes) from where the file object stands, at "
                                        f"byte {at}: seek(0) after writing to it?", 0)
+        self._starts_as_gvc = bytes(self._in.buf[: len(FILE_MAGIC)]) == FILE_MAGIC  # (before any is consumed)
         major, minor, size = _check_prefix(bytes(self._in.buf[: _PREFIX.size]))
         if not self._in.fill(size):
             end = self._in.end
