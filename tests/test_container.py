@@ -1191,4 +1191,4 @@ def test_a_damaged_file_header_is_reported_not_joined_past_at_a_parameters_packe
     mid = out.getvalue()
     cut = mid.index(PACKET_SYNC, 200)
     r = GvcReader(io.BytesIO(mid[cut - 3:]), resync=True)
-    assert r.joined_at is not None and [p.pts for p in r if isinstance(p, Packet)][0] == PACKETS[4][1]
+    assert r.joined_at is not None and next(p.pts for p in r if isinstance(p, Packet)) == PACKETS[4][1]

@@ -327,7 +327,8 @@ def test_streams_joined_with_cat_are_read_one_after_the_other(tmp_path, tiny_mod
         caplog.clear()
         got = remux(src, out, stdin=stdin)
         assert out.getvalue() == gvc.read_bytes() and got.frames == 30
-        assert f"what follows its stream {len(s.segments)} is not a .gvc stream" in caplog.text
+        assert f"12 byte(s) after its stream {len(s.segments)} are no .gvc stream" in caplog.text
+        assert got.damaged == 1  # (what those bytes held is not known)
     # and cut there as one stream (the seek goes through the first stream's index only)
     tb = Fraction(*_read(gvc)[0].time_base)
     part = io.BytesIO()
@@ -525,15 +526,19 @@ def test_time_counts_from_a_damaged_first_keyframe_and_damage_past_the_stretch_i
     assert cli_main(["remux", str(only), str(tmp_path / "o.gvc"), "-q"]) == 2 and not (tmp_path / "o.gvc").exists()
 
 
-def test_damage_between_streams_joined_with_cat_fails_the_copy(stream, tmp_path):
+def test_damage_between_streams_joined_with_cat_fails_the_copy_and_the_next_stream_is_found(stream, tmp_path):
     data = stream["data"]
     bad = bytearray(data)
-    bad[20] ^= 0xFF  # the second stream's file header
+    bad[20] ^= 0xFF  # the second stream's file header: that stream is lost, the third is read on
     cat = tmp_path / "cat.gvc"
     cat.write_bytes(data + bytes(bad) + data)
+    outs = []
     for src, stdin in ((cat, None), ("-", Pipe(cat.read_bytes()))):
-        s = remux(src, io.BytesIO(), stdin=stdin)
-        assert s.frames == FRAMES and s.damaged == 1
+        out = io.BytesIO()
+        s = remux(src, out, stdin=stdin)
+        assert s.frames == 2 * FRAMES and s.damaged == 1
+        outs.append(out.getvalue())
+    assert outs[0] == outs[1]
 
 
 def test_timestamps_that_go_on_are_kept_when_joining(stream, tmp_path):
@@ -585,3 +590,24 @@ def test_a_short_stretch_after_start_copies_the_keyframes_frames_up_to_it(stream
     start = (packets[4].pts - packets[0].pts) * tb + Fraction(1, 20)  # 0.45 s, in a GOP that began at 0
     s = remux(stream["path"], io.BytesIO(), start=start, duration="0.01")
     assert s.frames == 5 and s.start == 0.0
+
+
+def test_a_file_with_a_stream_restarted_after_any_cut_keeps_every_complete_frame(tmp_path, tiny_model_dir):
+    # an encode killed anywhere after its header and started again into the same file (with its header
+    # repeated before keyframes, as on a pipe, or not): every complete frame of the first, all of the second
+    clip = write_testsrc(tmp_path / "c.mp4", frames=6)
+    second = tmp_path / "b.gvc"
+    vidcodec.encode(clip, second, model="vaegan-tiny", quality=2, gop=3)
+    b = second.read_bytes()
+    for repeat in (False, True):
+        first = tmp_path / "a.gvc"
+        vidcodec.encode(clip, first, model="vaegan-tiny", quality=2, gop=3, repeat_header=repeat, overwrite=True)
+        a = first.read_bytes()
+        _, packets, r = _read(a)
+        ends = [p.offset + p.header_size + len(p.payload) for p in _video(packets)]
+        # (not a cut exactly where a parameters packet's payload begins: the restarted stream's header, the
+        # same bytes, then completes that packet, which reads whole; its frames are then dropped as damage)
+        ambiguous = {p.offset + p.header_size for p in packets if p.kind is PacketType.PARAMETERS}
+        for cut in sorted(set(range(r.header_size, len(a), 3)) - ambiguous):
+            s = remux(io.BytesIO(a[:cut] + b), io.BytesIO())
+            assert (s.frames, s.damaged, s.dropped) == (sum(e <= cut for e in ends) + 6, 0, 0), (repeat, cut)

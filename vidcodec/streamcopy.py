@@ -17,7 +17,10 @@ The rules (docs/FORMAT.md's, applied without decoding a frame):
   count what was lost where the copy was asked for (the CLI then exits 1). An input that ends inside a packet
   (cut off) keeps every complete packet before it: that is the repair of a killed encode, and not an
   error; a stream whose file header cuts it off (an encode restarted into the same file) is read on from
-  there as a joined stream (its header checked). Frames that go back in time are dropped as damage.
+  there as a joined stream (its header checked). A file is split into its streams first (a valid file
+  header that no intact packet holds begins one), so it is found wherever the cut is; from a pipe only
+  where its header lies inside the bytes of the packet cut off (a pipe's bytes are not kept). Frames
+  that go back in time are dropped as damage.
 * Joined audio only goes forward: a joined stream's audio packets that would begin before the last one
   written (an audio track that outlasts its video) are left out.
 * The streams of one input made with ``cat a.gvc b.gvc`` (a file or a pipe) are read one after the other,
@@ -50,7 +53,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import api, container, media
-from .container import GvcReader, GvcWriter, Packet, PacketType, StreamHeader
+from .container import FILE_MAGIC, GvcReader, GvcWriter, Packet, PacketType, StreamHeader
 from .errors import CorruptPacketError, InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
 
@@ -259,32 +262,210 @@ class _Output:
 
 
 def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, str]]:
-    """The streams of one input: its own, then each whole stream that follows its footer (``cat a.gvc b.gvc``,
-    from a file or a pipe), or that cut it off (an encode restarted into the same file). Each reader is
-    closed when the next is asked for; closing the generator closes the last one and the file the
-    readers of a path shared."""
+    """The streams of one input: its own, then each whole stream that follows its footer (``cat a.gvc b.gvc``),
+    or that cut it off (an encode restarted into the same file). A file is split where its streams begin
+    (:func:`_pieces`); a pipe's are found as they come (the reader's ``chained`` mode: after a footer, or
+    a header inside the bytes of a packet cut off). Each reader is closed when the next is asked for;
+    closing the generator closes the last one and the files it opened."""
+    if isinstance(source, (str, Path)) or _seekable_input(source):
+        yield from _file_streams(source, name, copier)
+        return
     reader = GvcReader(source, resync=True, chained=True)
-    files: list[BinaryIO] = []
     try:
         yield reader, name
         n = 1
         while not copier.done and (following := reader.following()) is not None:
             if reader.cut_by_stream is not None:
                 copier.cut_off(f"{name} (stream {n})" if n > 1 else name, reader.cut_by_stream)
-            if isinstance(source, (str, Path)) and following not in files:
-                files.append(following)  # the path's file, handed over by its first reader
             reader.close()
-            try:
-                reader = GvcReader(following, resync=True, join=False, chained=True)
-            except VidcodecError as err:
-                log.warning("%s: what follows its stream %d is not a .gvc stream (%s): not copied", name, n, err)
+            nxt, skipped = _next_header(following)
+            if skipped:
+                log.warning("%s: %d byte(s) after its stream %d are no .gvc stream: skipped", name, skipped, n)
                 copier.lost()
+            if nxt is None:
                 return
+            reader = GvcReader(nxt, resync=True, join=False, chained=True)
             n += 1
             yield reader, f"{name} (stream {n})"
     finally:
         reader.close()
-        for f in files:
+
+
+def _next_header(f: BinaryIO) -> tuple[BinaryIO | None, int]:
+    """The next valid file header in a pipe's bytes: a file object reading from it on, and how many bytes
+    before it were skipped (None at the pipe's end)."""
+    buf, skipped = b"", 0
+    while True:
+        i = buf.find(FILE_MAGIC)
+        if i < 0:
+            keep = len(FILE_MAGIC) - 1
+            skipped += max(0, len(buf) - keep)
+            buf = buf[-keep:] if len(buf) > keep else buf
+        else:
+            skipped += i
+            buf = buf[i:]
+            while len(buf) < 16 and (more := f.read(1 << 16)):
+                buf += more
+            try:
+                size = container._check_prefix(buf[:16])[2]
+                while len(buf) < size and (more := f.read(1 << 16)):
+                    buf += more
+                container.decode_header(buf[:size])
+                return container._Chained(buf, f), skipped
+            except VidcodecError:
+                buf, skipped = buf[1:], skipped + 1
+                continue
+        more = f.read(1 << 16)
+        if not more:
+            return None, skipped + len(buf)
+        buf += more
+
+
+def _seekable_input(f: object) -> bool:
+    try:
+        return bool(f.seekable())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class _Slice(io.RawIOBase):
+    """Bytes ``start`` to ``end`` (None: the end) of a seekable file, read as a file of their own."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int | None) -> None:
+        super().__init__()
+        self._f, self._start, self._end, self._pos = f, start, end, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def _size(self) -> int:
+        end = self._f.seek(0, os.SEEK_END) if self._end is None else self._end
+        return end - self._start
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size()}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, b) -> int:
+        n = len(b) if self._end is None else max(0, min(len(b), self._end - self._start - self._pos))
+        self._f.seek(self._start + self._pos)
+        data = self._f.read(n)
+        b[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _headers(f: BinaryIO, start: int) -> list[int]:
+    """The offsets after ``start`` where a valid file header (magic, prefix, CRC) begins in the file."""
+    found, at, keep = [], start + 1, len(FILE_MAGIC) - 1
+    while True:
+        f.seek(at)
+        chunk = f.read(1 << 20)
+        i = chunk.find(FILE_MAGIC)
+        while i >= 0:
+            f.seek(at + i)
+            try:
+                prefix = f.read(16)
+                size = container._check_prefix(prefix)[2]
+                container.decode_header(prefix + f.read(size - 16))
+                found.append(at + i)
+            except VidcodecError:
+                pass
+            i = chunk.find(FILE_MAGIC, i + 1)
+        if len(chunk) < (1 << 20):
+            return found
+        at += len(chunk) - keep
+
+
+def _boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[int | None, str]:
+    """Where the stream that begins at ``start`` ends because another begins (a header of ``later``):
+    inside a stretch the reader finds damaged or cut off, or after its index (``cat``); and how: "cut"
+    (cut off there), "gap" (it had ended, and bytes that are no stream came between), "ended". (None, _)
+    where none of them does. Read quietly: the copy reads the stream again and reports its damage."""
+    with _quiet():
+        return _find_boundary(f, start, later, join)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    logger = logging.getLogger("vidcodec.container")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _find_boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[int | None, str]:
+    last_end = start
+    try:
+        with GvcReader(_Slice(f, start, None), resync=True, join=join) as reader:
+            for item in reader:
+                if isinstance(item, container.Damaged):
+                    lo, hi = start + item.offset, start + item.offset + item.size
+                    hit = next((c for c in later if lo <= c < hi), None)
+                    if hit is not None:
+                        return hit, "cut"
+                    last_end = hi
+                else:
+                    last_end = start + item.offset + item.header_size + len(item.payload)
+            if reader.trailing_at is not None:  # the stream's index was read: what follows is not it
+                index_end = start + reader.trailing_at - container.FOOTER_SIZE
+                hit = next((c for c in later if c >= index_end), None)
+                # (a footer cut short by the next stream's header is no loss: the index was whole)
+                return hit, "ended" if hit is None or hit <= index_end + container.FOOTER_SIZE else "gap"
+            return None, "ended"
+    except TruncatedStreamError:
+        return next((c for c in later if c >= last_end), None), "cut"
+    except VidcodecError:
+        return None, "ended"
+
+
+def _file_streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, str]]:
+    """The streams of a file (a path, or a seekable file object from where it stands), each read within its
+    own bytes: a header that no intact packet holds (a parameters packet's is) begins the next."""
+    f = open(source, "rb") if isinstance(source, (str, Path)) else source  # noqa: SIM115 (closed below)
+    reader = None
+    try:
+        start = f.tell()
+        later = _headers(f, start)
+        n = 0
+        while True:
+            # the first stream may begin mid-way (a live stream joined): read from its next parameters packet
+            end, how = _boundary(f, start, [c for c in later if c > start], n == 0) if later else (None, "ended")
+            reader = GvcReader(_Slice(f, start, end), resync=True, join=n == 0, chained=True)
+            n += 1
+            yield reader, name if n == 1 else f"{name} (stream {n})"
+            reader.close()
+            if end is None and reader.trailing_at is not None and not copier.done:
+                log.warning("%s: %d byte(s) after its stream %d are no .gvc stream: skipped", name,
+                            _Slice(f, start, None).seek(0, os.SEEK_END) - reader.trailing_at, n)
+                copier.lost()
+            if end is None or copier.done:
+                return
+            if how == "cut":
+                copier.cut_off(name if n == 1 else f"{name} (stream {n})", end)
+            elif how == "gap":
+                log.warning("%s: bytes after its stream %d are no .gvc stream, up to byte %d: skipped", name, n, end)
+                copier.lost()
+            start = end
+    except VidcodecError as err:
+        if n == 0:
+            raise
+        log.warning("%s: what follows its stream %d is not a .gvc stream (%s): not copied", name, n, err)
+        copier.lost()
+    finally:
+        if reader is not None:
+            reader.close()
+        if f is not source:
             f.close()
 
 
