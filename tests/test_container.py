@@ -602,8 +602,22 @@ def test_payload_bit_flip_with_resync_reports_damage_and_reads_on() -> None:
     items = read_all(flip_bit(data, offsets[3] + header_sizes(data)[3] + 2, 7), resync=True)
     # the damaged packet's stream and pts: its header passed its CRC
     assert items[3] == Damaged(offsets[3], offsets[4] - offsets[3], items[3].reason, 0,  # type: ignore[union-attr]
-                               PACKETS[3][1])
+                               PACKETS[3][1], PACKETS[3][0])
+    assert items[3].loses_frames  # type: ignore[union-attr]
     assert as_tuples(items) == PACKETS[:3] + PACKETS[4:]
+
+
+def test_a_damaged_parameters_packet_loses_no_frame() -> None:
+    out = io.BytesIO()
+    with GvcWriter(out, make_header(), repeat_header=True) as writer:
+        offsets = [writer.write_packet(kind, pts, payload) for kind, pts, payload in PACKETS]
+    data = bytearray(out.getvalue())
+    params = [p for p in GvcReader(io.BytesIO(bytes(data))) if p.kind is PacketType.PARAMETERS]
+    data[params[1].offset + params[1].header_size + 30] ^= 0x01  # in its payload: the header it repeats
+    items = read_all(bytes(data), resync=True)
+    damaged = [i for i in items if isinstance(i, Damaged)]
+    assert len(damaged) == 1 and damaged[0].kind == PacketType.PARAMETERS and not damaged[0].loses_frames
+    assert [p.offset for p in items if isinstance(p, Packet) and p.kind is not PacketType.PARAMETERS] == offsets
 
 
 @pytest.mark.parametrize("bit", [0, 6])

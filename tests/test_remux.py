@@ -310,7 +310,8 @@ def test_segment_usage_errors(stream, tmp_path):
     (tmp_path / "s1.gvc").write_bytes(b"x")
     with pytest.raises(OutputExistsError):
         remux(stream["path"], tmp_path / "s%d.gvc", segment_time="0.5")
-    assert (tmp_path / "s0.gvc").exists() and (tmp_path / "s1.gvc").read_bytes() == b"x"
+    # a copy that fails leaves none of its segments (and the file in the way as it was)
+    assert not (tmp_path / "s0.gvc").exists() and (tmp_path / "s1.gvc").read_bytes() == b"x"
     s = remux(stream["path"], tmp_path / "s%d.gvc", segment_time="0.5", overwrite=True)
     assert len(s.segments) == 4  # 20 frames at 10 fps, a keyframe every 5
 
@@ -611,3 +612,39 @@ def test_a_file_with_a_stream_restarted_after_any_cut_keeps_every_complete_frame
         for cut in sorted(set(range(r.header_size, len(a), 3)) - ambiguous):
             s = remux(io.BytesIO(a[:cut] + b), io.BytesIO())
             assert (s.frames, s.damaged, s.dropped) == (sum(e <= cut for e in ends) + 6, 0, 0), (repeat, cut)
+
+
+def test_a_join_that_fails_leaves_no_segment(stream, tmp_path):
+    clip = write_testsrc(tmp_path / "big.mp4", frames=3, size=(80, 48))
+    big = tmp_path / "big.gvc"
+    vidcodec.encode(clip, big, model="vaegan-tiny", quality=2)
+    cat = tmp_path / "cat.gvc"
+    cat.write_bytes(stream["data"] + big.read_bytes())  # the second stream is found as the first is copied
+    with pytest.raises(InputError, match="width 80"):
+        remux(cat, tmp_path / "seg%03d.gvc", segment_time="0.5")
+    assert not list(tmp_path.glob("seg*.gvc"))
+
+
+def test_damage_only_after_the_stretch_or_the_frames_read_is_not_the_copys(stream, tmp_path):
+    packets = _video(stream["packets"])
+    tb = Fraction(*stream["header"].time_base)
+    keys = [i for i, p in enumerate(packets) if p.kind is PacketType.KEY]
+    k = keys[1]
+    bad = _damaged(stream, tmp_path, k, where="header")  # the header of the keyframe after five frames
+    length = (packets[k].pts - packets[0].pts) * tb
+    for kw in ({"duration": length}, {"max_frames": k}, {"start": "0.2", "duration": length - Fraction(2, 10)}):
+        s = remux(bad, io.BytesIO(), **kw)
+        assert (s.damaged, s.dropped) == (0, 0), kw
+    s = remux(bad, io.BytesIO())
+    assert s.damaged == 1
+    # the index's marker damaged: every frame the header counts was read, nothing is lost
+    data = bytearray(stream["data"])
+    data[data.rindex(container.INDEX_MARKER)] ^= 0xFF
+    (tmp_path / "i.gvc").write_bytes(bytes(data))
+    s = remux(tmp_path / "i.gvc", io.BytesIO())
+    assert (s.frames, s.damaged) == (FRAMES, 0)
+    # the first keyframe's header damaged: --start still counts from it (the index says where it was)
+    first = _damaged(stream, tmp_path, 0, where="header")
+    s = remux(first, io.BytesIO(), start=1)
+    want = [p.pts for p in packets if (p.pts - packets[0].pts) * tb >= 1]
+    assert s.start == 1.0 and s.frames == len(want)

@@ -325,11 +325,13 @@ class Damaged:
     reason: str
     stream: int | None = None
     pts: int | None = None  # the damaged packet's, where its header passed its CRC (only its payload failed)
+    kind: int | None = None  # and its type
 
     @property
     def loses_frames(self) -> bool:
-        """Whether stream-0 frames may be lost in it (not one packet of another stream, not the index)."""
-        return self.stream is None or self.stream == 0
+        """Whether stream-0 frames may be lost in it (not one packet of another stream, not the index, not a
+        parameters packet: a repeated stream header)."""
+        return self.stream is None or (self.stream == 0 and self.kind != PacketType.PARAMETERS)
 
 
 @dataclass(frozen=True)
@@ -352,13 +354,14 @@ class _Damage(Exception):
     """Internal: a record failed validation at offset; resume is where parsing may go on, if known."""
 
     def __init__(self, offset: int, message: str, resume: int | None = None, stream: int | None = None,
-                 pts: int | None = None) -> None:
+                 pts: int | None = None, kind: int | None = None) -> None:
         super().__init__(message)
         self.offset = offset
         self.message = message
         self.resume = resume
         self.stream = stream  # the packet's stream when only its payload failed (its header is trusted)
         self.pts = pts  # and its pts
+        self.kind = kind  # and its type
 
 
 class _NextStream(Exception):
@@ -915,7 +918,7 @@ class GvcReader:
                     raise _NextStream(start)
                 inp.skip(len(back))
             raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos,
-                          stream=stream, pts=pts if stream == 0 else None)
+                          stream=stream, pts=pts if stream == 0 else None, kind=kind)
         if kind not in _PACKET_TYPES:
             logger.debug("skipping packet of reserved type %d at offset %d", kind, start)
             return None
@@ -981,7 +984,7 @@ class GvcReader:
             logger.warning(
                 "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
             )
-        return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream, damage.pts)
+        return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream, damage.pts, damage.kind)
 
     def _stream_here(self) -> bool:
         """Whether a valid file header (another stream's) starts at the current position (not consumed)."""

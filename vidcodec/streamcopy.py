@@ -179,7 +179,7 @@ def remux(
     if not output.files and output.writer is None:
         if copier.frames_seen == 0 and not (copier.damaged or copier.dropped):
             raise InputError(f"{_source_name(srcs[0])} holds no frames: nothing written")
-        if first is None or copier.damaged or copier.dropped or copier.end_seen >= first:
+        if first is None or copier.damaged or copier.dropped or copier.trailing_damage or copier.end_seen >= first:
             raise CorruptPacketError(f"{_source_name(srcs[0])} is damaged where it was to be copied: no frame of "
                                      "it decodes (nothing written)")
         raise UsageError(f"--start {api._start_text(start)} is past the end of the input "
@@ -214,6 +214,7 @@ class _Output:
         self.dst, self.every, self.overwrite, self.repeat_header = dst, every, overwrite, repeat_header
         self.stdout, self.srcs, self.stdin = stdout, srcs, stdin
         self.writer: GvcWriter | None = None
+        self.opened = False
         self.copier: _Copier | None = None
         self.files: list[Path] = []  # the segments written (with ``every``), the open one last
         self.bytes = 0  # in the writers closed
@@ -241,6 +242,7 @@ class _Output:
             out = container.std_bytes("stdout") if self.stdout is None else api._binary_output(self.stdout, "stdout=")
         live = api._is_live(out) if self.repeat_header is None else self.repeat_header
         self.writer = GvcWriter(out, copier.out_header(_seekable(out)), repeat_header=live)
+        self.opened = True
         if self.every is not None:
             log.debug("segment %s", out)
 
@@ -253,12 +255,12 @@ class _Output:
 
     def close(self, remove: bool = False) -> None:
         """Finish the open writer (``remove``: and delete the file it wrote, a path's)."""
-        if self.writer is None:
-            return
-        self._finish()
-        path = self.files[-1] if self.files else self.dst
-        if remove and isinstance(path, (str, Path)) and str(path) != "-":
-            Path(path).unlink(missing_ok=True)
+        if self.writer is not None:
+            self._finish()
+        if remove:  # every file this copy wrote (all its segments)
+            for path in self.files or ([self.dst] if self.opened else []):
+                if isinstance(path, (str, Path)) and str(path) != "-":
+                    Path(path).unlink(missing_ok=True)
 
 
 def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, str]]:
@@ -576,6 +578,9 @@ class _Copier:
         self.pending: list[Packet] = []  # from the last keyframe, while before start
         self.wait_key = False  # after damage: deltas are dropped up to the next keyframe
         self.unplaced_damage = False  # damage met before the output began: counted if the next frame is wanted
+        self.trailing_damage = False  # damage after the last frame read, with nothing copied (an error's cause)
+        self.stream_frames = 0  # frames read of the stream now read
+        self.stream_header: StreamHeader | None = None
         self.first_name = ""
         self.name = ""
 
@@ -614,8 +619,15 @@ class _Copier:
         by its first frame."""
         h = reader.header
         self.name = name
+        self.stream_frames = 0
+        self.stream_header = h
         if not joined:
             self.header = None
+            if reader.seekable:  # time counts from the first keyframe, by the index where it is whole (as decode)
+                with _quiet():
+                    index = reader.index()
+                if index is not None and index.entries:
+                    self.origin = min(e.pts for e in index.entries)
         self.check(h, name)
         if joined:
             self.placing = True
@@ -682,7 +694,10 @@ class _Copier:
             self.truncated += 1
             log.warning("%s is cut off (%s): its complete packets are copied", self.name, err)
         if self.unplaced_damage:  # damage at the very end: frames after the last one read may be lost
-            self._settle_damage(None)
+            if self.stream_header.frame_count and self.stream_frames >= self.stream_header.frame_count:
+                self.unplaced_damage = False  # (the stream's header counts no more frames than were read)
+            else:
+                self._settle_damage(None)
 
     def _damage(self, d: container.Damaged) -> None:
         """A damaged stretch: deltas wait for the next keyframe; it counts where frames asked for are lost."""
@@ -704,8 +719,14 @@ class _Copier:
             return
         if t is not None and self.start is not None and t <= self.start:
             return
+        if self.max_frames is not None and self.frames >= self.max_frames:
+            return  # every frame asked for was copied before it
+        if self.until is not None and self.last_pts is not None and self.origin is not None and \
+                self._time(self.last_pts) + self._frame_pts() * self.tb >= self.until:
+            return  # the frame before it was the last one asked for
         if self.out_first is None and t is None and self.start is not None and self.end_seen < self.start:
-            return  # all before the start, as far as is known
+            self.trailing_damage = True  # all after the last frame read: the frames asked for may be in it
+            return
         self.damaged += 1
 
     def _take(self, p: Packet) -> Iterator[Packet]:
@@ -737,13 +758,14 @@ class _Copier:
             self.wait_key = True
             self._drop(t)
             return
+        if self.unplaced_damage:
+            self._settle_damage(t)
         if self.last_pts is not None:
             self.spacing = p.pts - self.last_pts
         self.last_pts = p.pts
         self.frames_seen += 1
+        self.stream_frames += 1
         self.end_seen = max(self.end_seen, t)
-        if self.unplaced_damage:
-            self._settle_damage(t)
         if self.done:
             return
         if p.kind is PacketType.KEY:
