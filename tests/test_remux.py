@@ -648,3 +648,11 @@ def test_damage_only_after_the_stretch_or_the_frames_read_is_not_the_copys(strea
     s = remux(first, io.BytesIO(), start=1)
     want = [p.pts for p in packets if (p.pts - packets[0].pts) * tb >= 1]
     assert s.start == 1.0 and s.frames == len(want)
+
+
+def test_cli_options_may_stand_between_the_inputs_and_the_output(stream, tmp_path):
+    out = tmp_path / "o%d.gvc"
+    assert cli_main(["remux", str(stream["path"]), str(stream["path"]), "--segment-time", "1", str(out), "-q"]) == 0
+    assert len(list(tmp_path.glob("o*.gvc"))) == 4  # 4 s joined, a keyframe every 0.5 s
+    assert cli_main(["remux", str(stream["path"]), "--frames", "3", str(tmp_path / "p.gvc"), "-q"]) == 0
+    assert len(_video(_read(tmp_path / "p.gvc")[1])) == 3

@@ -1185,6 +1185,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "remux" and not any(e.startswith("-") and e != "-" for e in extra):
+        # `remux a.gvc b.gvc --segment-time 10 seg%03d.gvc`: argparse ends the inputs at the option
+        args.inputs, args.output, extra = [*args.inputs, args.output, *extra[:-1]], extra[-1], []
     if extra:  # named by the verb's parser: `vidcodec encode ... --bogus` is encode's error, not vidcodec's
         parser.verbs[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
