@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -656,3 +657,54 @@ def test_cli_options_may_stand_between_the_inputs_and_the_output(stream, tmp_pat
     assert len(list(tmp_path.glob("o*.gvc"))) == 4  # 4 s joined, a keyframe every 0.5 s
     assert cli_main(["remux", str(stream["path"]), "--frames", "3", str(tmp_path / "p.gvc"), "-q"]) == 0
     assert len(_video(_read(tmp_path / "p.gvc")[1])) == 3
+
+
+def test_inputs_that_are_pipes_by_name_missing_or_many_streams(stream, tmp_path):
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(stream["data"]))
+    writer.start()
+    out = io.BytesIO()
+    assert remux(fifo, out).frames == FRAMES  # a named pipe (or /dev/stdin, <(...)) is read as it comes
+    writer.join()
+    assert out.getvalue() == stream["data"]
+    with pytest.raises(InputError, match="cannot open"):
+        remux(tmp_path / "missing.gvc", io.BytesIO())
+    assert cli_main(["remux", str(tmp_path / "missing.gvc"), str(tmp_path / "o.gvc"), "-q"]) == 2
+    # hundreds of streams one after another from a pipe (each read must not wrap all those before it)
+    s = remux(stream["path"], tmp_path / "s%d.gvc", segment_time="0.5")
+    many = b"".join(Path(n).read_bytes() for n in s.segments) * 80
+    got = remux("-", io.BytesIO(), stdin=Pipe(many))
+    assert got.frames == 80 * FRAMES and got.damaged == 0
+
+
+def test_a_file_that_starts_mid_way_is_read_on_into_the_streams_after_it(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=12)
+    live = tmp_path / "live.gvc"
+    vidcodec.encode(clip, live, model="vaegan-tiny", quality=2, gop=4, repeat_header=True)
+    whole = tmp_path / "whole.gvc"
+    vidcodec.encode(clip, whole, model="vaegan-tiny", quality=2, gop=4)
+    data = live.read_bytes()
+    params = [p for p in _read(data)[1] if p.kind is PacketType.PARAMETERS]
+    joined = data[params[1].offset - 5:] + whole.read_bytes()  # joined before its second parameters packet
+    (tmp_path / "j.gvc").write_bytes(joined)
+    for src, stdin in ((tmp_path / "j.gvc", None), ("-", Pipe(joined))):
+        s = remux(src, io.BytesIO(), stdin=stdin)
+        assert (s.frames, s.damaged) == (8 + 12, 0)
+
+
+def test_a_damaged_repeated_header_is_no_new_stream_and_loses_no_frame(tmp_path, tiny_model_dir):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=12)
+    live = tmp_path / "live.gvc"
+    vidcodec.encode(clip, live, model="vaegan-tiny", quality=2, gop=4, repeat_header=True)
+    data = bytearray(live.read_bytes())
+    params = [p for p in _read(bytes(data))[1] if p.kind is PacketType.PARAMETERS]
+    for flip in (params[1].offset + 5, params[1].offset + params[1].header_size + 50):  # its header, its payload
+        bad = bytearray(data)
+        bad[flip] ^= 0xFF
+        (tmp_path / "b.gvc").write_bytes(bytes(bad))
+        for src, stdin in ((tmp_path / "b.gvc", None), ("-", Pipe(bytes(bad)))):
+            s = remux(src, io.BytesIO(), stdin=stdin)
+            assert (s.frames, s.damaged, s.dropped, s.truncated) == (12, 0, 0, 0), (flip, src)

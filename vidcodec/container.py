@@ -588,10 +588,13 @@ class _Input:
 
 
 class _Chained(io.RawIOBase):
-    """A pipe's bytes after a stream's footer: those a reader had buffered, then the pipe's own."""
+    """A pipe's bytes after a stream's footer: those a reader had buffered, then the pipe's own (a chain of
+    them is one: hundreds of streams one after another must not nest hundreds of reads)."""
 
     def __init__(self, head: bytes, raw: BinaryIO) -> None:
         super().__init__()
+        if isinstance(raw, _Chained):
+            head, raw = head + raw._head, raw._raw
         self._head, self._raw = head, raw
 
     def readable(self) -> bool:
@@ -602,9 +605,15 @@ class _Chained(io.RawIOBase):
             n = min(len(b), len(self._head))
             b[:n], self._head = self._head[:n], self._head[n:]
             return n
-        chunk = self._raw.read(len(b))
+        chunk = read_some(self._raw, len(b))
         b[: len(chunk)] = chunk
         return len(chunk)
+
+
+def read_some(f: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes of ``f``, what has come (a buffered pipe's read(n) would wait for all ``n``)."""
+    read1 = getattr(f, "read1", None)
+    return read1(n) if callable(read1) else f.read(n)
 
 
 class GvcReader:
@@ -615,12 +624,14 @@ class GvcReader:
     yielded. A damaged record raises ``CorruptPacketError``; with ``resync=True`` a ``Damaged`` record is
     yielded in its place instead and reading continues at the next packet whose header CRC validates.
     Bytes after the stream's footer (``cat a.gvc b.gvc``) are not read: :attr:`trailing_at` says where
-    they begin, with a warning unless ``chained`` (the caller reads them as a stream of their own).
+    they begin, with a warning unless ``chained`` (the caller reads them as a stream of their own) or
+    ``trailing_ok``.
     """
 
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, *, resync: bool = False,
-                 join: bool = True, chained: bool = False) -> None:
+                 join: bool = True, chained: bool = False, trailing_ok: bool = False) -> None:
         self.chained = chained  # the caller reads what follows the stream (`cat a.gvc b.gvc`) itself: no warning
+        self.trailing_ok = trailing_ok or chained  # bytes after the footer are the caller's: no warning
         self._starts_as_gvc = False  # the source's first bytes are the magic (a damaged header is not joined past)
         self.cut_by_stream: int | None = None  # chained: the offset where another stream's header cut this one off
         self._following_skip = FOOTER_SIZE  # bytes from trailing_at's buffer position to the next stream
@@ -960,7 +971,7 @@ class GvcReader:
             after = inp.pos + FOOTER_SIZE
             self.trailing_at = after
             more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
-            if self.chained:
+            if self.trailing_ok:
                 logger.debug("the stream ends at offset %d and %s follows", after, more)
                 return
             logger.warning("the stream ends at offset %d, but %s follows it there (streams joined with cat?), "
@@ -1029,7 +1040,7 @@ class GvcReader:
                 if inp.eof:
                     inp.skip(len(inp.buf))
                     return None
-                inp.skip(max(0, len(inp.buf) - (len(_MARKER_PREFIX) - 1)))
+                inp.skip(max(0, len(inp.buf) - (max(len(_MARKER_PREFIX), 4 if self.chained else 0) - 1)))
                 inp.fill(len(inp.buf) + _SCAN_CHUNK)
                 continue
             inp.skip(i)
@@ -1090,6 +1101,11 @@ class GvcReader:
         writer appends when it closes (False: the writer was killed, crashed or cut off, or it had
         more keyframes than an index holds, :data:`MAX_INDEX_ENTRIES`)."""
         return self._trailer is not None
+
+    @property
+    def position(self) -> int:
+        """The stream offset of the next byte to read (after a clean end: where the index chunk ended)."""
+        return self._in.pos
 
     @property
     def bytes_seen(self) -> int:

@@ -36,6 +36,7 @@ The rules (docs/FORMAT.md's, applied without decoding a frame):
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import enum
@@ -269,6 +270,15 @@ def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, st
     (:func:`_pieces`); a pipe's are found as they come (the reader's ``chained`` mode: after a footer, or
     a header inside the bytes of a packet cut off). Each reader is closed when the next is asked for;
     closing the generator closes the last one and the files it opened."""
+    if isinstance(source, (str, Path)):
+        try:
+            regular = stat.S_ISREG(os.stat(source).st_mode)
+        except OSError as err:
+            raise InputError(f"cannot open {source}: {err.strerror or err}; give a .gvc file") from None
+        if not regular:  # a named pipe, /dev/stdin, <(...): read as it comes
+            with open(source, "rb") as f:
+                yield from _streams(f, name, copier)
+            return
     if isinstance(source, (str, Path)) or _seekable_input(source):
         yield from _file_streams(source, name, copier)
         return
@@ -306,18 +316,18 @@ def _next_header(f: BinaryIO) -> tuple[BinaryIO | None, int]:
         else:
             skipped += i
             buf = buf[i:]
-            while len(buf) < 16 and (more := f.read(1 << 16)):
+            while len(buf) < 16 and (more := container.read_some(f, 1 << 16)):
                 buf += more
             try:
                 size = container._check_prefix(buf[:16])[2]
-                while len(buf) < size and (more := f.read(1 << 16)):
+                while len(buf) < size and (more := container.read_some(f, 1 << 16)):
                     buf += more
                 container.decode_header(buf[:size])
                 return container._Chained(buf, f), skipped
             except VidcodecError:
                 buf, skipped = buf[1:], skipped + 1
                 continue
-        more = f.read(1 << 16)
+        more = container.read_some(f, 1 << 16)
         if not more:
             return None, skipped + len(buf)
         buf += more
@@ -407,34 +417,63 @@ def _quiet() -> Iterator[None]:
 
 
 def _find_boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[int | None, str]:
-    last_end = start
+    own = None  # this stream's header bytes: a repeated one (a parameters packet's) inside damage is no new stream
     try:
-        with GvcReader(_Slice(f, start, None), resync=True, join=join) as reader:
+        f.seek(start)
+        prefix = f.read(16)
+        own = prefix + f.read(container._check_prefix(prefix)[2] - 16)
+    except VidcodecError:
+        pass
+    last_end, last_pts, maybe = start, None, None
+    try:
+        with GvcReader(_Slice(f, start, None), resync=True, join=join, trailing_ok=True) as reader:
             for item in reader:
                 if isinstance(item, container.Damaged):
                     lo, hi = start + item.offset, start + item.offset + item.size
-                    hit = next((c for c in later if lo <= c < hi), None)
+                    lo_i = bisect.bisect_left(later, lo)
+                    hit = later[lo_i] if lo_i < len(later) and later[lo_i] < hi else None
                     if hit is not None:
-                        return hit, "cut"
+                        if own is None or _header_at(f, hit) != own:
+                            return hit, "cut"
+                        maybe = maybe or hit  # decided by the next frame: back in time, a restarted stream
                     last_end = hi
-                else:
-                    last_end = start + item.offset + item.header_size + len(item.payload)
-            if reader.trailing_at is not None:  # the stream's index was read: what follows is not it
-                index_end = start + reader.trailing_at - container.FOOTER_SIZE
-                hit = next((c for c in later if c >= index_end), None)
+                    continue
+                last_end = start + item.offset + item.header_size + len(item.payload)
+                if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
+                    if maybe is not None and (last_pts is None or item.pts <= last_pts):
+                        return maybe, "cut"
+                    maybe, last_pts = None, item.pts
+            if maybe is not None:
+                return maybe, "cut"
+            if reader.closed_cleanly:  # the stream's index was read: what follows is not it
+                index_end = start + (reader.trailing_at - container.FOOTER_SIZE if reader.trailing_at is not None
+                                     else reader.position)
+                k = bisect.bisect_left(later, index_end)
+                hit = later[k] if k < len(later) else None
                 # (a footer cut short by the next stream's header is no loss: the index was whole)
                 return hit, "ended" if hit is None or hit <= index_end + container.FOOTER_SIZE else "gap"
             return None, "ended"
     except TruncatedStreamError:
-        return next((c for c in later if c >= last_end), None), "cut"
+        k = bisect.bisect_left(later, last_end)
+        return (later[k] if k < len(later) else maybe), "cut"
     except VidcodecError:
         return None, "ended"
+
+
+def _header_at(f: BinaryIO, at: int) -> bytes | None:
+    """The file header's bytes at ``at`` (a valid one, as :func:`_headers` found)."""
+    f.seek(at)
+    prefix = f.read(16)
+    return prefix + f.read(container._check_prefix(prefix)[2] - 16)
 
 
 def _file_streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, str]]:
     """The streams of a file (a path, or a seekable file object from where it stands), each read within its
     own bytes: a header that no intact packet holds (a parameters packet's is) begins the next."""
-    f = open(source, "rb") if isinstance(source, (str, Path)) else source  # noqa: SIM115 (closed below)
+    try:
+        f = open(source, "rb") if isinstance(source, (str, Path)) else source  # noqa: SIM115 (closed below)
+    except OSError as err:
+        raise InputError(f"cannot open {source}: {err.strerror or err}; give a .gvc file") from None
     reader = None
     try:
         start = f.tell()
@@ -442,14 +481,15 @@ def _file_streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReade
         n = 0
         while True:
             # the first stream may begin mid-way (a live stream joined): read from its next parameters packet
-            end, how = _boundary(f, start, [c for c in later if c > start], n == 0) if later else (None, "ended")
-            reader = GvcReader(_Slice(f, start, end), resync=True, join=n == 0, chained=True)
+            after = later[bisect.bisect_right(later, start):]
+            end, how = _boundary(f, start, after, n == 0) if after else (None, "ended")
+            reader = GvcReader(_Slice(f, start, end), resync=True, join=n == 0, trailing_ok=True)
             n += 1
             yield reader, name if n == 1 else f"{name} (stream {n})"
             reader.close()
-            if end is None and reader.trailing_at is not None and not copier.done:
-                log.warning("%s: %d byte(s) after its stream %d are no .gvc stream: skipped", name,
-                            _Slice(f, start, None).seek(0, os.SEEK_END) - reader.trailing_at, n)
+            left = _Slice(f, start, None).seek(0, os.SEEK_END) - reader.position - container.FOOTER_SIZE
+            if end is None and reader.closed_cleanly and left > 0 and not copier.done:
+                log.warning("%s: %d byte(s) after its stream %d are no .gvc stream: skipped", name, left, n)
                 copier.lost()
             if end is None or copier.done:
                 return
@@ -579,6 +619,7 @@ class _Copier:
         self.wait_key = False  # after damage: deltas are dropped up to the next keyframe
         self.unplaced_damage = False  # damage met before the output began: counted if the next frame is wanted
         self.trailing_damage = False  # damage after the last frame read, with nothing copied (an error's cause)
+        self.cut: tuple | None = None  # the stream before was cut off by the one now read: (name, offset, header)
         self.stream_frames = 0  # frames read of the stream now read
         self.stream_header: StreamHeader | None = None
         self.first_name = ""
@@ -635,7 +676,17 @@ class _Copier:
             self.wait_key = False
 
     def cut_off(self, name: str, offset: int) -> None:
-        """The stream just read was cut off at ``offset`` by another stream's header (a restarted encode)."""
+        """The stream just read was cut off at ``offset`` by another stream's header (a restarted encode):
+        said when the next stream's first frame shows it is not this stream's own header repeated (the
+        same header, and its frames go on)."""
+        self.cut = (name, offset, self.stream_header)
+
+    def _cut_said(self, p: Packet) -> None:
+        name, offset, before = self.cut
+        self.cut = None
+        if before is not None and before == self.stream_header and self.last_pts is not None and \
+                p.pts > self.last_pts:
+            return  # a parameters packet's header, found inside damage: the same stream goes on
         self.truncated += 1
         log.warning("%s is cut off at byte %d, where another stream begins (an encode restarted into the same "
                     "file?): its complete packets are copied, then that stream's", name, offset)
@@ -711,12 +762,14 @@ class _Copier:
             return
         self.unplaced_damage = True  # frames between the frame before and the next one read
 
-    def _settle_damage(self, t: Fraction | None) -> None:
+    def _settle_damage(self, t: Fraction | None, pts: int | None = None) -> None:
         """Count damage met since the last frame read, now that the next frame (at ``t``; None: none came) is
         read: its lost frames lay before ``t``, so they were asked for if ``t`` is past the start."""
         self.unplaced_damage = False
         if self.done:
             return
+        if pts is not None and self.step and self.last_pts is not None and pts - self.last_pts <= self.step:
+            return  # the next frame is the one after the last by the frame rate: none was lost (a parameters packet)
         if t is not None and self.start is not None and t <= self.start:
             return
         if self.max_frames is not None and self.frames >= self.max_frames:
@@ -743,6 +796,8 @@ class _Copier:
                 yield from self._other(dataclasses.replace(p, pts=p.pts + self.audio_shift))
             return
         if self.placing:  # the first frame of a joined input: its timeline follows the last
+            if self.cut is not None:
+                self._cut_said(p)
             self.placing = False
             step = self._frame_pts()
             # timestamps that already go on from the last frame (segments of one recording) stay as they are
@@ -759,7 +814,7 @@ class _Copier:
             self._drop(t)
             return
         if self.unplaced_damage:
-            self._settle_damage(t)
+            self._settle_damage(t, p.pts)
         if self.last_pts is not None:
             self.spacing = p.pts - self.last_pts
         self.last_pts = p.pts
