@@ -36,7 +36,6 @@ import contextlib
 import hashlib
 import io
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .progress import quieted
 
 CALIBRATION_SIZE = (384, 256)  # width, height: pictures are scaled to this to measure the ranges
 # Ranges: ONNX Runtime's percentile calibration (99.999 % of each activation's histogram), which on
@@ -58,19 +58,6 @@ CHANNEL_PERCENTILE = 99.99  # of a channel's |values|: its range, for the equali
 PADDED = "int8_x_bordered"  # the input with its border of 0.5, what the first convolution reads
 BIAS = "int8_first_bias"  # a zero bias given to a first convolution without one, to fold -0.5 · Σw into
 AGAIN = "make it again with `python -m vidcodec.int8 NAME FOLDER_OF_PICTURES`, or use --backend ort"
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """ONNX Runtime's quantization tools warn on the root logger (pre-processing advice, GDN's computed
-    biases): nothing a user can act on."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def ranges_path(weights: Path) -> Path:
@@ -221,7 +208,7 @@ def _quantize_static(model, out: Path | str, reader, ranges: Path) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
+    with tempfile.TemporaryDirectory() as tmp, quieted(None):  # ORT's quantization tools' advice (root logger)
         src = Path(tmp) / "prepared.onnx"
         onnx.save(model, str(src))
         args = {"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,

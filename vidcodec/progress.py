@@ -9,9 +9,11 @@ up to show it (a library call that asked for progress in a notebook or a service
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Self
 
 from tqdm import tqdm
@@ -66,3 +68,16 @@ def _terminal() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):  # replaced by an object without it, or closed
         return False
+
+
+@contextlib.contextmanager
+def quieted(name: str | None, level: int = logging.ERROR) -> Iterator[None]:
+    """Log records of logger ``name`` (None: the root) under ``level`` are dropped while in the block: a
+    second pass over what a first reports, a library's advice nobody can act on."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

@@ -57,6 +57,7 @@ from . import api, container, media
 from .container import FILE_MAGIC, GvcReader, GvcWriter, Packet, PacketType, StreamHeader
 from .errors import CorruptPacketError, InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
+from .progress import quieted
 
 try:
     import fcntl  # POSIX: whether stdout was opened for appending
@@ -401,19 +402,8 @@ def _boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[in
     inside a stretch the reader finds damaged or cut off, or after its index (``cat``); and how: "cut"
     (cut off there), "gap" (it had ended, and bytes that are no stream came between), "ended". (None, _)
     where none of them does. Read quietly: the copy reads the stream again and reports its damage."""
-    with _quiet():
+    with quieted("vidcodec.container", logging.CRITICAL):
         return _find_boundary(f, start, later, join)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    logger = logging.getLogger("vidcodec.container")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _find_boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[int | None, str]:
@@ -665,7 +655,7 @@ class _Copier:
         if not joined:
             self.header = None
             if reader.seekable:  # time counts from the first keyframe, by the index where it is whole (as decode)
-                with _quiet():
+                with quieted("vidcodec.container", logging.CRITICAL):
                     index = reader.index()
                 if index is not None and index.entries:
                     self.origin = min(e.pts for e in index.entries)
