@@ -838,11 +838,13 @@ def _refuse_container_as_raw(path: Path) -> None:
     """Raise UsageError when ``path`` is a video container, which raw options would read as garbage.
 
     Raw frames have no header, so FFmpeg does not recognise them; a file it opens with a video
-    stream (mp4, mov, y4m, ...) was given raw options by mistake.
+    stream of a known size (mp4, mov, y4m, ...) was given raw options by mistake. (FFmpeg's image2
+    takes a ``.raw`` or ``.y`` name for one raw picture of no size: that is raw frames.)
     """
     try:
         with av.open(str(path)) as probe:
-            fmt, video = probe.format.name, probe.streams.video
+            fmt = probe.format.name
+            video = [s for s in probe.streams.video if s.codec_context.width and s.codec_context.height]
             described = (f"{video[0].codec_context.width}x{video[0].codec_context.height} "
                          f"{video[0].codec_context.name}") if video else ""
     except (av.FFmpegError, OSError, UnicodeDecodeError):
