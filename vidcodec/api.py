@@ -1129,10 +1129,12 @@ def _decode_packets(
     undecodable packet yields a concealed repeat of the last output frame (mid-grey before the
     first one) with that packet's pts. Frames lost inside a damaged byte range leave no trace but a
     pts gap: when the header's frame rate is known the gap is filled with concealed repeats at that
-    rate (at most MAX_GAP_FRAMES per gap); damage at the very first packet is filled from pts 0, and
-    damage at the end up to the frame count of the index (or header). Frames less than ``start``
-    seconds after the first frame (at pts ``origin``; None: the first one met) are decoded as needed
-    but neither synthesized nor yielded. With ``audio`` (the stream's audio track) the audio packets
+    rate (at most MAX_GAP_FRAMES per gap); damage before the first frame is filled from pts 0 when the
+    stream is read from its start (``from_beginning``: not after a seek, not a pipe joined mid-way), and
+    damage at the end up to the frame count of the index (or header), after a seek counting the frames
+    before the keyframe sought at the frame rate. Frames less than ``start`` seconds after the first
+    frame (at pts ``origin``; None: the first one met) are decoded as needed but neither synthesized
+    nor yielded. With ``audio`` (the stream's audio track) the audio packets
     from the first frame yielded on are yielded too, in stream order.
     With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
     (:mod:`vidcodec.gopdecode`); the frames are the same. ``check_end``: warn when the stream ends
@@ -1148,6 +1150,7 @@ def _decode_packets(
         return pts * audio.time_base - origin * tb >= start
 
     hdr = reader.header
+    sought = origin  # after a seek, the stream's first frame (the frames before the seek are not read)
     counts = counts if counts is not None else _Counts()
     decoder = _frame_decoder(m, hdr)
     tb = Fraction(*hdr.time_base)
@@ -1160,6 +1163,7 @@ def _decode_packets(
     frames_lost = False  # damage where stream-0 frames may have been (not one audio packet, not the index)
     gap: str | None = None  # damage since the last frame: "fill" its pts gap at the frame rate, or "skip"
     seen = 0  # stream-0 frames accounted for (decoded, concealed or filled)
+    first_pts: int | None = None  # the first of them (after a seek: at or after the keyframe sought)
     started = start is None
 
     def wanted(pts: int) -> bool:
@@ -1170,8 +1174,9 @@ def _decode_packets(
         return started
 
     def emit(pts: int, key: bool, concealed: bool, size: int = 0) -> Iterator[_Pending]:
-        nonlocal last_pts, seen, last_float
+        nonlocal last_pts, seen, last_float, first_pts
         last_pts, seen = pts, seen + 1
+        first_pts = pts if first_pts is None else first_pts
         if not wanted(pts):
             return
         if last_float is None and last_latent is not None:
@@ -1203,8 +1208,9 @@ def _decode_packets(
             frames_lost = True
             need_key = True
             if gap is None:
-                at_start = from_beginning and item.offset == reader.header_size
-                gap = "fill" if last_pts is not None or at_start else "skip"
+                # before the first frame of a stream read from its start (after its header, and any
+                # parameters or audio packets before the first keyframe): the frames lost count from pts 0
+                gap = "fill" if last_pts is not None or from_beginning else "skip"
             continue
         if item.stream_index == container.AUDIO_STREAM and audio:
             if len(item.payload) >= 4 and wanted_audio(item.pts):
@@ -1239,11 +1245,14 @@ def _decode_packets(
         need_key = False
         correction = colour_mod.in_force(correction, found, kind == KEY)
         yield from emit(item.pts, kind == KEY, False, len(item.payload))
-    if from_beginning and frames_lost and last_pts is not None:  # frames lost in damage at the end too
+    # frames lost in damage at the end too; after a seek, the frames before the keyframe sought count at
+    # the frame rate, as a decode from the beginning fills them (a pipe's, which reads them, gets the same)
+    if frames_lost and last_pts is not None and (from_beginning or (step is not None and sought is not None)):
         index = reader.index()
         expected = index.frame_count if index is not None else hdr.frame_count
-        if expected > seen:
-            yield from fill(None, expected - seen)
+        before = 0 if from_beginning else round((first_pts - sought) / step)
+        if expected > seen + before:
+            yield from fill(None, expected - seen - before)
     if check_end and not reader.closed_cleanly and seen and not reader.index_damaged:
         log.warning("the stream ends without the index its writer appends on closing: the encoder was stopped, "
                     "crashed or was cut off before the end (its %d complete frames are all here), or it is still "
@@ -1457,7 +1466,7 @@ def open_pending(
     reader = stack.enter_context(container.GvcReader(source, resync=True))
     m = _stream_model(reader.header, backend, _frames_wanted(_with_frame_count(reader, follow), start, max_frames,
                                                             duration))
-    from_beginning = True
+    from_beginning = reader.joined_at is None  # a pipe joined mid-way: what came before it is unknown
     origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
     if start is not None and reader.seekable:
         tb = Fraction(*reader.header.time_base)
@@ -1676,7 +1685,7 @@ def decode(
             n += 1
             concealed += f.concealed
             bar[0].update(1)
-            end = f.pts * clock[0][0] + clock[0][1]
+            end = (f.pts + clock[0][1]) * clock[0][0]  # the frame's end in seconds (the step is in pts units)
             if held:
                 write_audio_upto(end)
             if max_frames is not None and n >= max_frames:
