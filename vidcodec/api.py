@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, BinaryIO, Self
 
 import numpy as np
 
-from . import container, gopdecode, media, pipeline
+from . import container, gopdecode, media, network, pipeline
 from .codec import (
     DEFAULT_GAN_COEFFS,
     DEFAULT_GAN_LAYER,
@@ -422,7 +422,14 @@ def encode(
     start = _seconds(start)
     duration = _duration(duration)
     framerate = frame_rate(framerate)
-    if isinstance(dst, (str, Path)):
+    send_to = None  # a tcp:// or udp:// output, opened once the input is
+    if isinstance(dst, str) and network.is_network_url(dst):
+        network.parse(dst, "out")  # a malformed URL is the caller's error, before anything is opened
+        if repeat_header is False:
+            raise UsageError(f"{dst}: a network output repeats the stream header before every keyframe, so "
+                             "that receivers join there: leave repeat_header out")
+        send_to, dst, repeat_header = dst, None, True
+    elif isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
         if _same_file(src, dst):  # overwriting would truncate the input while it is being read
             raise UsageError(f"{dst} is also the input; give a different output path")
@@ -431,7 +438,7 @@ def encode(
                              f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
         if str(dst) == "-":
             dst = container.std_bytes("stdout")
-    dst = _binary_output(dst) if not isinstance(dst, (str, Path)) else dst
+    dst = _binary_output(dst) if not isinstance(dst, (str, Path)) and send_to is None else dst
     if not isinstance(dst, (str, Path)) and getattr(dst, "isatty", lambda: False)():
         raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
                          "`| vidcodec decode - out.y4m`) or give an output file")
@@ -453,6 +460,8 @@ def encode(
         finally:
             if warm is not None:
                 warm.cancel()
+        if send_to is not None:  # a listening one waits here for its first receiver
+            dst = stack.enter_context(network.open_output(send_to, stop=stop))
         total = _expected_frames(source, max_frames, duration)
         m = zoo.load(model, backend=backend, frames=total)  # auto: not bf16 for a few frames (its import)
         if m.kind != "pgan":
@@ -1454,7 +1463,11 @@ def open_pending(
     zoo.check_backend(backend)
     check_workers(workers)
     source = _stdin_if_dash(src)
-    if follow and isinstance(src, (str, Path)) and str(src) != "-" and _is_fifo(src):
+    if isinstance(src, str) and network.is_network_url(src):  # tcp:// or udp:// (vidcodec.network)
+        if follow:
+            raise UsageError("follow= is for a file still being written; a network input is read as it arrives")
+        source = stack.enter_context(network.opened_input(src))
+    elif follow and isinstance(src, (str, Path)) and str(src) != "-" and _is_fifo(src):
         log.info("%s is a named pipe, which waits for its writer by itself: read as it is, without --follow", src)
         follow = False
     if follow:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn
@@ -125,6 +126,17 @@ def _add_follow(p: argparse.ArgumentParser) -> None:
                    help="with --follow, finish after this long without growth (default 10)")
 
 
+NET_INPUT = ("tcp://HOST:PORT (a sender serving with ?listen), tcp://@:PORT?listen (wait for one), "
+             "udp://@:PORT (datagrams sent to this machine; udp://@GROUP:PORT joins a multicast group)")
+
+
+def _add_net_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="a tcp:// or udp:// input that, once it has begun, sends nothing this long ends there "
+                   "(default 15; 0 waits for ever). The wait for a sender to begin is not limited (Ctrl-C ends "
+                   "it); a stream that is closed (TCP), or whose last datagram holds its end (UDP), ends at once")
+
+
 def _follow_timeout(a: argparse.Namespace) -> float:
     """--follow-timeout's seconds (10 when not given); refused without --follow, where it would do nothing."""
     if a.follow_timeout is None:
@@ -165,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enc.add_argument("input", help="input video path, - for stdin, an image sequence (frame%%04d.png), or a URL "
                      "FFmpeg reads (rtsp://, rtmp://, udp://, http://...; a live one that stops sending for --timeout ends)")
-    enc.add_argument("output", help="output .gvc path, or - for stdout")
+    enc.add_argument("output", help="output .gvc path, - for stdout, or a network URL: tcp://HOST:PORT (a "
+                     "receiver listening there), tcp://@:PORT?listen (serve: wait for a first receiver, then send "
+                     "to every one that connects, each from the next keyframe), udp://HOST:PORT (datagrams; "
+                     "?pkt_size=N (default 1472), ?ttl=N for a multicast group, ?broadcast=1)")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
                      "(5 for the default vaegan-i; docs/MODELS.md gives each model's)")
@@ -274,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for comparing frames); with --frames 1 an image name without a number is one picture "
         "(vidcodec decode in.gvc thumb.png --start 5 --frames 1).",
     )
-    dec.add_argument("input", help=".gvc path, or - for stdin")
+    dec.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
                      "one picture with --frames 1 (thumb.png), or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
@@ -296,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decode the symbols of N GOPs side by side in worker processes (same frames; for "
                      "machines with cores to spare: each GOP in flight holds its frames' symbols in memory)")
     _add_follow(dec)
+    _add_net_timeout(dec)
     _add_backend(dec, decoding=True)
     _add_common(dec)
 
@@ -307,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(`vidcodec play x.gvc --to - | ffplay -`). The window needs OpenCV with GUI support "
         "(opencv-python, not -headless).",
     )
-    pl.add_argument("input", help=".gvc path, or - for stdin")
+    pl.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
     pl.add_argument("--to", metavar="OUT", help="no window: write y4m to this .y4m path, or - for stdout, "
                     "as 'vidcodec decode' does: as fast as it decodes, the player it feeds keeps the pace")
     pl.add_argument("--pix-fmt", choices=PIX_FMTS,
@@ -318,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(seeks to the keyframe before)")
     pl.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_follow(pl)
+    _add_net_timeout(pl)
     pl.add_argument("--no-info", action="store_true", help="start with the on-screen info line hidden (o toggles)")
     pl.add_argument("-y", "--overwrite", action="store_true", help="with --to, overwrite the output if it exists")
     _add_backend(pl, decoding=True)
@@ -342,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rm.add_argument("inputs", nargs="+", metavar="INPUT", help=".gvc paths, joined in this order (- for stdin, "
-                    "once)")
+                    "or a network URL, once: " + NET_INPUT + "; e.g. record a live stream)")
     rm.add_argument("output", help="the new .gvc path, or - for stdout")
     rm.add_argument("--start", type=_time, metavar="TIME",
                     help="begin at the last keyframe at or before this long after the first frame, in seconds or "
@@ -362,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="repeat the stream header before every keyframe (on by default when the output is a "
                     "pipe, socket or terminal, as encode does)")
     rm.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    _add_net_timeout(rm)
     _add_common(rm)
 
     info = sub.add_parser("info", help="show a .gvc stream's header and packet statistics (like ffprobe)",
@@ -373,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog="examples:\n  vidcodec info out.gvc\n  vidcodec info out.gvc --json | jq .frames\n"
                           "  vidcodec info out.gvc --packets | awk '$2 == \"key\"'   the keyframes' sizes and times\n"
                           "  cat out.gvc | vidcodec info -", formatter_class=argparse.RawDescriptionHelpFormatter)
-    info.add_argument("input", help=".gvc path, or - for stdin")
+    info.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
+    _add_net_timeout(info)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--packets", action="store_true",
                       help="also list every packet, as ffprobe -show_packets: stream (0 video, 1 audio), type, pts, "
@@ -1157,14 +1176,55 @@ def _refuse_urls(args: argparse.Namespace) -> None:
 
     given = [getattr(args, "input", None), getattr(args, "clip", None), *(getattr(args, "clips", None) or []),
              *(getattr(args, "inputs", None) or [])]
+    from .network import is_network_url
+
     url = next((g for g in given if is_url(g)), None)
+    if args.command in ("decode", "play", "remux") and is_network_url(out := getattr(args, "output", None)
+                                                                      or getattr(args, "to", None)):
+        what = ("a .gvc stream: `vidcodec remux IN - | ...`, or encode straight to the URL" if args.command == "remux"
+                else "y4m: `vidcodec decode IN - | ...` pipes it")
+        raise UsageError(f"{args.command} writes files or - (stdout), not {out}; only encode sends to tcp:// and "
+                         f"udp:// URLs ({what})")
     if url is None or args.command == "encode":
         return
     if args.command in ("decode", "play", "info", "remux"):
+        if is_network_url(url):
+            return  # opened by _network_inputs
         fetch = f"curl -s {url}" if url.lower().startswith(("http", "ftp")) else "nc or socat receiving it"
-        raise UsageError(f"{args.command} reads a .gvc file or - (stdin), not a URL; pipe the stream in: "
-                         f"{fetch} | vidcodec {args.command} - ...")
+        raise UsageError(f"{args.command} reads a .gvc file, - (stdin), tcp:// or udp://, not {url.split(':', 1)[0]}"
+                         f"://; pipe the stream in: {fetch} | vidcodec {args.command} - ...")
     raise UsageError(f"{args.command} measures video files, not URLs; download {url} first")
+
+
+@contextlib.contextmanager
+def _network_inputs(args: argparse.Namespace) -> Iterator[None]:
+    """tcp:// and udp:// inputs of decode, play, info and remux opened (a listening one waits for its
+    sender here) and given to the verb as the byte streams they are; closed at the end. --timeout is
+    refused where no input is a network one."""
+    timeout = getattr(args, "timeout", None)
+    if args.command not in ("decode", "play", "info", "remux"):
+        yield
+        return
+    from .network import DEFAULT_TIMEOUT_S, is_network_url, opened_input
+
+    names = ["input"] if hasattr(args, "input") else []
+    urls = [g for g in ([args.input] if names else args.inputs) if is_network_url(g)]
+    if not urls:
+        if timeout is not None:
+            raise UsageError("--timeout is for tcp:// and udp:// inputs (a file's end is its end; --follow has "
+                             "--follow-timeout)")
+        yield
+        return
+    if len(urls) > 1 or (not names and "-" in args.inputs):
+        raise UsageError("one input at a time can be a network stream or stdin; give the others as paths")
+    if getattr(args, "follow", False):
+        raise UsageError("--follow is for a file still being written; a network input is read as it arrives")
+    with opened_input(urls[0], timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout) as stream:
+        if names:
+            args.input = stream
+        else:
+            args.inputs = [stream if g == urls[0] else g for g in args.inputs]
+        yield
 
 
 def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
@@ -1209,7 +1269,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
     try:
         with _interrupt_on_sigterm():
             _refuse_urls(args)
-            code = handlers[args.command](args)
+            with _network_inputs(args):
+                code = handlers[args.command](args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
     except VidcodecError as e:
         if e.exit_code == 0:  # e.g. the reader of a pipe went away: a quiet, normal end

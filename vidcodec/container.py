@@ -1434,7 +1434,11 @@ class GvcWriter:
         if len(data) > MAX_PAYLOAD_SIZE:
             raise UsageError(f"payload of {len(data)} bytes exceeds the format's cap of {MAX_PAYLOAD_SIZE}")
         if self.repeat_header and stream_index == 0 and ptype is PacketType.KEY:
-            # Late joiners find the stream parameters right before every keyframe.
+            # Late joiners find the stream parameters right before every keyframe: an output that
+            # serves several receivers (vidcodec.network's tcp://...?listen) begins new ones there
+            join_point = getattr(self._out, "join_point", None)
+            if callable(join_point):
+                join_point()
             self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes, self._layout),
                        self._header_bytes)
         offset = self._offset

@@ -81,3 +81,7 @@ class Stopped(InputError):
     sent anything."""
 
     exit_code = 130
+
+
+class NetworkError(VidcodecError):
+    """A ``tcp://`` or ``udp://`` peer cannot be reached or listened for, or went away mid-stream."""

@@ -1,0 +1,517 @@
+"""A .gvc stream over TCP and UDP (vidcodec/network.py): URLs, byte identity through each transport,
+receivers that join late, stall or leave, lost datagrams, ends, and the CLI's errors."""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec import api, cli, container, network
+from vidcodec.errors import NetworkError, Stopped, UsageError
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_all(sock: socket.socket, out: bytearray) -> None:
+    while chunk := sock.recv(1 << 16):
+        out += chunk
+
+
+def reader_thread(port: int) -> tuple[threading.Thread, bytearray, socket.socket]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    got = bytearray()
+    t = threading.Thread(target=read_all, args=(sock, got), daemon=True)
+    t.start()
+    return t, got, sock
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, tiny_model_dir):
+    """A 12-frame tiny-model stream with a parameters packet before each of its 3 keyframes, its bytes
+    as a file would hold them, its packets and its decoded frames."""
+    d = tmp_path_factory.mktemp("net")
+    clip = write_testsrc(d / "c.mp4", frames=12, size=(64, 48), rate=10)
+    out = io.BytesIO()
+    vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, gop=4, repeat_header=True)
+    data = out.getvalue()
+    with container.GvcReader(io.BytesIO(data)) as r:
+        header, packets = r.header, list(r)
+    frames = [f.rgb for f in vidcodec.frames(io.BytesIO(data))]
+    return {"clip": clip, "data": data, "header": header, "packets": packets, "frames": frames}
+
+
+def rewrite(live: dict, out, before=None) -> None:
+    """The live stream's packets written again through GvcWriter to ``out``; ``before(i)`` runs before
+    packet i is written (the header's parameters packets come back by repeat_header)."""
+    with container.GvcWriter(out, live["header"], repeat_header=True) as w:
+        for i, p in enumerate(x for x in live["packets"] if x.kind is not container.PacketType.PARAMETERS):
+            if before is not None:
+                before(i)
+            w.write_packet(p.kind, p.pts, p.payload, p.stream_index, p.flags)
+
+
+def parameters_offsets(data: bytes) -> list[int]:
+    with container.GvcReader(io.BytesIO(data)) as r:
+        return [p.offset for p in r if p.kind is container.PacketType.PARAMETERS]
+
+
+# ------------------------------------------------------------------------------------------------ URLs
+
+
+@pytest.mark.parametrize(("url", "direction", "want"), [
+    ("tcp://example.org:5000", "out", ("tcp", "example.org", 5000, False)),
+    ("tcp://@:5000?listen", "out", ("tcp", "", 5000, True)),
+    ("tcp://0.0.0.0:5000?listen=1", "in", ("tcp", "0.0.0.0", 5000, True)),
+    ("tcp://127.0.0.1:5000?listen=0", "in", ("tcp", "127.0.0.1", 5000, False)),
+    ("TCP://[::1]:5000", "in", ("tcp", "::1", 5000, False)),
+    ("udp://@:1234", "in", ("udp", "", 1234, False)),
+    ("udp://:1234", "in", ("udp", "", 1234, False)),
+    ("udp://@239.1.1.1:1234", "in", ("udp", "239.1.1.1", 1234, False)),
+    ("udp://239.1.1.1:1234?ttl=4&pkt_size=1316", "out", ("udp", "239.1.1.1", 1234, False)),
+    ("tcp://@:0?listen", "out", ("tcp", "", 0, True)),
+    ("udp://@:0", "in", ("udp", "", 0, False)),
+])
+def test_urls_parse_as_ffmpeg_writes_them(url, direction, want):
+    ep = network.parse(url, direction)
+    assert (ep.scheme, ep.host, ep.port, ep.listen) == want
+
+
+@pytest.mark.parametrize(("url", "direction", "says"), [
+    ("tcp://127.0.0.1", "out", "no port"),
+    ("tcp://127.0.0.1:99999", "out", "out of range"),
+    ("tcp://127.0.0.1:5000/x", "out", "no path"),
+    ("tcp://@:5000", "out", "no host to send to"),
+    ("tcp://:5000", "in", "no host to connect to"),
+    ("tcp://127.0.0.1:0", "out", "port 0 only listens"),
+    ("tcp://h:5000?pkt_size=1000", "out", "unknown option 'pkt_size'"),
+    ("udp://h:5000?listen", "out", "unknown option 'listen'"),
+    ("udp://@:5000?ttl=2", "in", "udp takes none"),
+    ("udp://@:5000", "out", "no host to send to"),
+    ("udp://user@h:5000", "out", "no user name"),
+    ("http://h:5000", "out", "tcp:// and udp:// only"),
+])
+def test_bad_urls_say_what_is_wrong(url, direction, says):
+    with pytest.raises(UsageError, match=says):
+        network.parse(url, direction)
+
+
+@pytest.mark.parametrize(("query", "says"), [("pkt_size=63", "pkt_size must be"), ("pkt_size=65508", "pkt_size"),
+                                             ("pkt_size=x", "pkt_size"), ("ttl=0", "ttl must be"),
+                                             ("ttl=256", "ttl must be"), ("broadcast=2", "broadcast must be")])
+def test_udp_options_are_checked(query, says):
+    with pytest.raises(UsageError, match=says):
+        network.open_output(f"udp://239.1.1.1:{free_port(socket.SOCK_DGRAM)}?{query}")
+
+
+def test_ttl_is_for_multicast_groups():
+    with pytest.raises(UsageError, match="ttl is for multicast"):
+        network.open_output("udp://127.0.0.1:5000?ttl=3")
+
+
+def test_is_network_url():
+    assert network.is_network_url("tcp://h:1") and network.is_network_url("UDP://@:1")
+    assert not network.is_network_url("rtsp://h/s") and not network.is_network_url("tcp.gvc")
+    assert not network.is_network_url(b"tcp://h:1") and not network.is_network_url(None)
+
+
+# ------------------------------------------------------------------------------------------------- TCP
+
+
+def test_tcp_server_sends_the_file_bytes_and_a_late_receiver_joins_at_a_parameters_packet(live):
+    port = free_port()
+    ref = io.BytesIO()
+    rewrite(live, ref)
+    data = ref.getvalue()
+    assert data[:len(live["data"]) - 64] == live["data"][:len(data) - 64]  # the same packets as the encode's
+    joins = parameters_offsets(data)
+    assert len(joins) == 3
+    server = network.TcpServer(network.parse(f"tcp://127.0.0.1:{port}?listen", "out"), wait=False)
+    first = reader_thread(port)
+    server.wait_for_receiver()
+    late: list = []
+
+    def before(i):  # the second receiver connects after the first GOP's key and a delta were written
+        if i == 2:
+            late.append(reader_thread(port))
+
+    rewrite(live, server, before)
+    server.close()
+    for t, _, sock in (first, late[0]):
+        t.join(20)
+        sock.close()
+    assert bytes(first[1]) == data
+    assert bytes(late[0][1]) == data[joins[1]:]  # from the second keyframe's parameters packet
+    assert server.served == 2
+    frames = [f.rgb for f in vidcodec.frames(io.BytesIO(bytes(late[0][1])))]
+    assert len(frames) == 8 and all(np.array_equal(a, b) for a, b in zip(frames, live["frames"][4:], strict=True))
+
+
+def test_a_receiver_that_leaves_is_dropped_and_the_others_go_on(live, caplog):
+    port = free_port()
+    ref = io.BytesIO()
+    rewrite(live, ref)
+    server = network.TcpServer(network.parse(f"tcp://127.0.0.1:{port}?listen", "out"), wait=False)
+    stay = reader_thread(port)
+    leave = socket.create_connection(("127.0.0.1", port))
+    leave.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+    server.wait_for_receiver()
+
+    def before(i):
+        if i == 1:
+            server.flush()
+            leave.close()
+            time.sleep(0.05)
+
+    with caplog.at_level(logging.INFO, "vidcodec"):
+        rewrite(live, server, before)
+        # a write to a connection reset by its peer fails on the first or second send
+        server.write(b"")
+        server.close()
+    stay[0].join(20)
+    assert bytes(stay[1]) == ref.getvalue()
+    assert any("left" in r.message for r in caplog.records)
+
+
+def test_a_receiver_that_takes_nothing_is_moved_on_without_holding_the_writer(live, caplog):
+    port = free_port()
+    server = network.TcpServer(network.parse(f"tcp://127.0.0.1:{port}?listen", "out"), wait=False,
+                               stall=0.3, backlog=64 << 10)
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", port))
+    healthy = reader_thread(port)
+    server.wait_for_receiver()
+    header = live["header"]
+    blob = bytes(range(256)) * 1024  # 256 kB packets: the stuck receiver's buffers fill at once
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING, "vidcodec"):
+        with container.GvcWriter(server, header, repeat_header=True) as w:
+            for i in range(40):
+                kind = container.PacketType.KEY if i % 10 == 0 else container.PacketType.DELTA
+                w.write_packet(kind, i * 1024, blob)
+        server.close()
+    elapsed = time.monotonic() - t0
+    healthy[0].join(20)
+    stuck.close()
+    assert len(healthy[1]) > 40 * len(blob)  # every packet, whole
+    with container.GvcReader(io.BytesIO(bytes(healthy[1]))) as r:
+        assert sum(1 for p in r if p.kind is not container.PacketType.PARAMETERS) == 40
+    warned = [r for r in caplog.records if "took nothing" in r.message]
+    assert warned  # moved on to the next keyframe, at least once
+    assert elapsed < 0.3 * 40  # not a stall's wait for every packet: it skips to the next keyframe
+
+
+def test_tcp_sender_waits_for_the_receiver_and_says_when_it_is_gone(live):
+    with pytest.raises(NetworkError, match="nothing listens at"):
+        network.open_output(f"tcp://127.0.0.1:{free_port()}")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    out = network.open_output(f"tcp://127.0.0.1:{port}")
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()
+    listener.close()
+    time.sleep(0.05)
+    with pytest.raises(NetworkError, match="closed the connection"):
+        for _ in range(100):
+            out.write(b"x" * 65536)
+    out.close()
+
+
+def test_a_stop_ends_the_wait_for_a_first_receiver():
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(Stopped, match="waiting for a receiver"):
+        network.open_output(f"tcp://127.0.0.1:{free_port()}?listen", stop=stop)
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_port_in_use_is_named():
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(NetworkError, match=f"port {port} is in use"):
+            network.TcpServer(network.parse(f"tcp://127.0.0.1:{port}?listen", "out"), wait=False)
+
+
+def test_tcp_input_connects_or_listens_and_ends_when_the_sender_closes(live):
+    data = live["data"]
+    with pytest.raises(NetworkError, match="nothing serves at"):
+        network.open_input(f"tcp://127.0.0.1:{free_port()}")
+    # connect to a server
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve():
+        conn, _ = server.accept()
+        conn.sendall(data)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    with network.opened_input(f"tcp://127.0.0.1:{port}") as stream:
+        assert stream.read() == data
+        assert stream.raw.ended_by == "closed" and stream.name == f"tcp://127.0.0.1:{port}"
+    server.close()
+    # listen for a sender
+    port = free_port()
+
+    def send():
+        for _ in range(100):
+            try:
+                s = socket.create_connection(("127.0.0.1", port))
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.02)
+        s.sendall(data[:1000])
+        time.sleep(0.1)
+        s.sendall(data[1000:])
+        s.close()
+
+    threading.Thread(target=send, daemon=True).start()
+    with network.opened_input(f"tcp://127.0.0.1:{port}?listen") as stream:
+        assert stream.read() == data
+
+
+def test_a_silent_sender_ends_the_input_after_the_timeout(live, caplog):
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    hold = threading.Event()
+
+    def serve():
+        conn, _ = server.accept()
+        conn.sendall(live["data"][:500])
+        hold.wait(10)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING, "vidcodec"), network.opened_input(f"tcp://127.0.0.1:{port}",
+                                                                            timeout=0.3) as stream:
+        assert stream.read() == live["data"][:500]
+        assert stream.raw.ended_by == "timeout"
+    assert time.monotonic() - t0 < 5
+    assert any("nothing received for 0.3 s" in r.message for r in caplog.records)
+    hold.set()
+    server.close()
+    with pytest.raises(UsageError, match="--timeout must be"):
+        network.open_input("udp://@:0", timeout=-1)
+
+
+# ------------------------------------------------------------------------------------------------- UDP
+
+
+def test_udp_datagrams_never_span_two_packets_and_the_receiver_ends_at_the_footer(live):
+    rx = network.open_input("udp://127.0.0.1:0")
+    port = rx.raw.port
+    out = network.open_output(f"udp://127.0.0.1:{port}?pkt_size=64")
+    rewrite(live, out)
+    out.close()
+    sizes = []
+    got = bytearray()
+    while chunk := rx.raw.read(1 << 17):  # one datagram a read, its number taken off
+        sizes.append(len(chunk))
+        got += chunk
+    rx.close()
+    assert bytes(got) == live["data"]
+    assert rx.raw.ended_by == "footer" and rx.raw.lost == 0
+    assert max(sizes) == 64 - network.SEQ.size and out.datagrams == len(sizes)
+    # every packet begins a datagram: the datagrams' starts include every packet's offset
+    starts = set(np.cumsum([0, *sizes[:-1]]).tolist())
+    with container.GvcReader(io.BytesIO(bytes(got))) as r:
+        offsets = [p.offset for p in r]
+    assert set(offsets) <= starts
+
+
+class Lossy:
+    """A UDP socket that drops the datagrams whose numbers (from 0) are in ``drop``."""
+
+    def __init__(self, sock, drop):
+        self.sock, self.drop, self.n, self.sent = sock, drop, 0, []
+
+    def sendto(self, data, addr):
+        if self.n not in self.drop:
+            self.sock.sendto(data, addr)
+        self.sent.append(data)
+        self.n += 1
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("pkt_size", [64, 1472])
+def test_a_lost_datagram_is_damage_even_where_it_held_whole_packets(live, pkt_size):
+    """The stream has no packet counter: without the datagrams' numbers a delta lost whole (one small
+    packet, one datagram) went unnoticed, and the frames after it decoded on the wrong picture, one
+    frame early."""
+    rx = network.open_input("udp://127.0.0.1:0", timeout=2)
+    out = network.open_output(f"udp://127.0.0.1:{rx.raw.port}?pkt_size={pkt_size}")
+    deltas = [p for p in live["packets"] if p.kind is container.PacketType.DELTA]
+    lost = deltas[1]  # frame 2: its datagram (the delta's header and payload, whole) is lost
+    starts = []
+
+    def before(i):
+        starts.append(out.datagrams)
+
+    out._sock = Lossy(out._sock, drop=set())
+    rewrite(live, out, before)
+    out.close()
+    index = [p for p in live["packets"] if p.kind is not container.PacketType.PARAMETERS].index(lost)
+    drop = {starts[index]}
+    assert starts[index + 1] - starts[index] == 1  # the delta is one datagram, alone
+    rx.close()
+    rx = network.open_input("udp://127.0.0.1:0", timeout=2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for n, d in enumerate(out._sock.sent):
+            if n not in drop:
+                tx.sendto(d, ("127.0.0.1", rx.raw.port))
+    frames = list(vidcodec.frames(rx))
+    assert rx.raw.lost == 1 and rx.raw.ended_by == "footer"
+    rx.close()
+    assert len(frames) == 12
+    assert [f.concealed for f in frames] == [False, False, True, True] + [False] * 8
+    assert all(np.array_equal(f.rgb, g) for f, g in zip(frames[:2] + frames[4:], live["frames"][:2] + live["frames"][4:],
+                                                            strict=True))
+
+
+def test_late_and_restarted_datagrams(live):
+    rx = network.open_input("udp://127.0.0.1:0", timeout=0.5)
+    port = rx.raw.port
+    seq = network.SEQ.pack
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for n, payload in [(65534, b"ab"), (65535, b"cd"), (0, b"ef"), (65535, b"XX"), (3, b"gh"),
+                           (1000, b"ij"), (1001, b"kl")]:
+            tx.sendto(seq(n) + payload, ("127.0.0.1", port))
+    got = rx.read()
+    rx.close()
+    # 65535 again: late (dropped); 3 after 0: two lost; 1000 after 3: ahead, 996 lost
+    assert got == b"abcdef" + network.LOSS_MARK + b"gh" + network.LOSS_MARK + b"ijkl"
+    assert rx.raw.lost == 2 + 996 and rx.raw.late == 1
+    rx = network.open_input("udp://127.0.0.1:0", timeout=0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for n, payload in [(5000, b"ab"), (100, b"cd"), (101, b"ef")]:  # far behind: a new sender
+            tx.sendto(seq(n) + payload, ("127.0.0.1", rx.raw.port))
+    assert rx.read() == b"ab" + network.LOSS_MARK + b"cdef"
+    rx.close()
+
+
+def test_udp_receiver_joins_mid_stream(live):
+    rx = network.open_input("udp://127.0.0.1:0", timeout=2)
+    joins = parameters_offsets(live["data"])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        data = live["data"][joins[1] - 100:]  # the tail of a delta, then the second keyframe on
+        for n, i in enumerate(range(0, len(data), 1000)):
+            tx.sendto(network.SEQ.pack(n + 7) + data[i:i + 1000], ("127.0.0.1", rx.raw.port))
+    frames = [f.rgb for f in vidcodec.frames(rx)]
+    rx.close()
+    assert len(frames) == 8 and all(np.array_equal(a, b) for a, b in zip(frames, live["frames"][4:], strict=True))
+
+
+# ------------------------------------------------------------------------------------- encode and the CLI
+
+
+def test_encode_serves_and_decode_receives_the_same_frames(live, tmp_path):
+    port = free_port()
+    done: list = []
+
+    def encode():
+        done.append(vidcodec.encode(live["clip"], f"tcp://127.0.0.1:{port}?listen", model="vaegan-tiny",
+                                    quality=2, gop=4))
+
+    t = threading.Thread(target=encode, daemon=True)
+    t.start()
+    for _ in range(200):  # the encoder listens once its input is open
+        try:
+            frames = [f.rgb for f in vidcodec.frames(f"tcp://127.0.0.1:{port}")]
+            break
+        except NetworkError:
+            time.sleep(0.05)
+    t.join(60)
+    assert done and done[0].frames == 12 and done[0].bytes == len(live["data"])
+    assert len(frames) == 12 and all(np.array_equal(a, b) for a, b in zip(frames, live["frames"], strict=True))
+    with pytest.raises(UsageError, match="repeats the stream header"):
+        vidcodec.encode(live["clip"], "udp://127.0.0.1:9", model="vaegan-tiny", repeat_header=False)
+
+
+def test_cli_encodes_to_udp_and_remux_records_it(live, tmp_path, capsys):
+    port = free_port(socket.SOCK_DGRAM)
+    rec = tmp_path / "rec.gvc"
+    code: list = []
+    t = threading.Thread(target=lambda: code.append(cli.main(["remux", f"udp://127.0.0.1:{port}", str(rec),
+                                                               "--timeout", "5", "-q"])), daemon=True)
+    t.start()
+    time.sleep(0.5)  # the receiver binds its port
+    assert cli.main(["encode", str(live["clip"]), f"udp://127.0.0.1:{port}", "--model", "vaegan-tiny",
+                     "--quality", "2", "--gop", "4", "-q"]) == 0
+    t.join(30)
+    assert code == [0]
+    assert [f.rgb.tobytes() for f in vidcodec.frames(rec)] == [f.tobytes() for f in live["frames"]]
+    with container.GvcReader(rec) as r:
+        assert r.index() is not None and len(r.index().entries) == 3
+
+
+def test_cli_decode_and_info_read_a_listening_input(live, tmp_path, capsys):
+    for verb in ("decode", "info"):
+        port = free_port()
+
+        def send():
+            out = None
+            for _ in range(200):
+                try:
+                    out = network.open_output(f"tcp://127.0.0.1:{port}")
+                    break
+                except NetworkError:
+                    time.sleep(0.02)
+            rewrite(live, out)
+            out.close()
+
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        args = [verb, f"tcp://127.0.0.1:{port}?listen"] + ([str(tmp_path / "o.y4m"), "-q"] if verb == "decode"
+                                                              else ["--json"])
+        assert cli.main(args) == 0
+        t.join(20)
+    assert (tmp_path / "o.y4m").stat().st_size > 12 * 64 * 48 * 3 // 2
+    assert '"frames": 12' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["decode", "a.gvc", "tcp://h:5000"], "decode writes files or - .stdout., not tcp://h:5000"),
+    (["remux", "a.gvc", "udp://h:5000"], "remux writes files or -"),
+    (["play", "a.gvc", "--to", "udp://h:5000"], "play writes files"),
+    (["info", "a.gvc", "--timeout", "3"], "--timeout is for tcp:// and udp:// inputs"),
+    (["decode", "http://h/a.gvc", "o.y4m"], "not http://; pipe the stream in: curl"),
+    (["remux", "udp://@:5000", "tcp://h:1?listen", "o.gvc"], "one input at a time"),
+    (["remux", "udp://@:5000", "-", "o.gvc"], "one input at a time"),
+    (["decode", "tcp://h:5000", "o.y4m", "--follow"], "--follow is for a file"),
+    (["decode", "tcp://:5000", "o.y4m"], "no host to connect to"),
+])
+def test_cli_refuses_what_the_network_cannot_do(argv, says, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert __import__("re").search(says, err), err
+
+
+def test_cli_connection_refused_is_exit_1_with_what_to_do(live, capsys):
+    port = free_port()
+    assert cli.main(["decode", f"tcp://127.0.0.1:{port}", "-", "-q"]) == 1
+    assert "start the sender first" in capsys.readouterr().err
+    assert cli.main(["encode", str(live["clip"]), f"tcp://127.0.0.1:{port}", "--model", "vaegan-tiny", "-q"]) == 1
+    assert "start the receiver first" in capsys.readouterr().err
+
+
+def test_api_frames_refuses_follow_on_a_url():
+    with pytest.raises(UsageError, match="follow= is for a file"):
+        list(api.frames("tcp://127.0.0.1:9", follow=True))

@@ -1,0 +1,710 @@
+"""A .gvc stream over the network, as ffmpeg's ``tcp://`` and ``udp://`` protocols carry MPEG-TS.
+
+Outputs (``vidcodec encode IN URL``):
+
+- ``tcp://HOST:PORT``: connect to a receiver listening there (``vidcodec play tcp://@:PORT?listen``);
+  the encode waits for it as for a pipe, and stops with an error if it goes away.
+- ``tcp://HOST:PORT?listen``: serve. Wait for a first receiver, then send the stream to it and to every
+  receiver that connects later, each from the next keyframe on (its parameters packet, which a network
+  output always carries). A receiver that takes nothing for :data:`STALL_S` seconds while more than
+  :data:`BACKLOG` bytes wait for it is moved on to the next keyframe; one that leaves is dropped; the
+  encode goes on until its input ends. ``@`` or nothing for HOST listens on every address.
+- ``udp://HOST:PORT``: datagrams of at most ``pkt_size`` bytes (default 1472, an Ethernet frame's
+  payload) to a unicast, broadcast (``?broadcast=1``) or multicast (``?ttl=N``, default 1) address;
+  a packet never shares a datagram with the next, so a lost datagram loses what the decoder then
+  conceals, as for any damage, and the parameters packets let receivers join at any keyframe.
+
+Inputs (``vidcodec decode|play|info|remux URL ...``):
+
+- ``tcp://HOST:PORT``: connect to a sender that serves (``encode ... tcp://@:PORT?listen``).
+- ``tcp://HOST:PORT?listen``: wait for one sender to connect (``encode ... tcp://HOST:PORT``).
+- ``udp://@:PORT`` (or ``udp://:PORT``): receive what is sent to PORT on every address;
+  ``udp://@GROUP:PORT`` joins a multicast group; ``udp://ADDR:PORT`` receives on that local address.
+
+An input ends when its sender closes the connection (TCP), after a datagram that ends a stream (its
+footer, UDP), or when nothing has come for ``timeout`` seconds once something has (the wait for a
+first byte is not limited; Ctrl-C ends it). Port 0 (listening inputs and outputs) takes a free port,
+which the log names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import ipaddress
+import logging
+import os
+import select
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from .container import _FOOTER, FOOTER_MAGIC, FOOTER_SIZE
+from .errors import NetworkError, Stopped, UsageError
+
+log = logging.getLogger("vidcodec")
+
+SCHEMES = ("tcp", "udp")
+PKT_SIZE = 1472  # UDP payload of a 1500-byte Ethernet frame (ffmpeg's udp default)
+MAX_PKT_SIZE = 65507  # the most one IPv4 UDP datagram carries
+STALL_S = 2.0  # a receiver of a listening output that takes nothing this long is moved on
+BACKLOG = 1 << 20  # bytes a listening output holds for a receiver before it waits for it
+CONNECT_TIMEOUT_S = 10.0
+_POLL_S = 0.25  # waits are cut into slices this long, so that Ctrl-C and SIGTERM are seen
+_RCVBUF = 4 << 20  # a UDP receiver's buffer: a keyframe's burst of datagrams fits
+_SEND = getattr(socket, "MSG_NOSIGNAL", 0)  # a peer gone is an EPIPE error, never a SIGPIPE
+
+_OPTIONS = {("tcp", "out"): {"listen"}, ("tcp", "in"): {"listen"},
+            ("udp", "out"): {"pkt_size", "ttl", "broadcast"}, ("udp", "in"): set()}
+
+
+def is_network_url(value: object) -> bool:
+    """Whether ``value`` is a ``tcp://`` or ``udp://`` URL, which vidcodec opens itself."""
+    return isinstance(value, str) and value.split("://", 1)[0].lower() in SCHEMES and "://" in value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed ``tcp://`` or ``udp://`` URL."""
+
+    url: str
+    scheme: str
+    host: str  # "" for every address ("@" or nothing in the URL)
+    port: int
+    listen: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+
+    def option(self, name: str, default: int, low: int, high: int) -> int:
+        """An integer option from the URL's query, checked to be within [low, high]."""
+        text = self.options.get(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise UsageError(f"{self.url}: {name} must be a whole number from {low} to {high} (got {text!r})")
+        return value
+
+
+def parse(url: str, direction: str) -> Endpoint:
+    """Parse ``url`` for an output (``direction="out"``) or an input (``"in"``); UsageError naming what
+    is wrong with it and what the URL should look like."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise UsageError(f"{url}: {err}; a network URL is tcp://HOST:PORT or udp://HOST:PORT") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise UsageError(f"{url}: vidcodec sends and receives .gvc streams over tcp:// and udp:// only")
+    if port is None:
+        raise UsageError(f"{url}: no port; give one, e.g. {scheme}://{parts.hostname or '@'}:5000")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise UsageError(f"{url}: a {scheme} URL has no path; give {scheme}://HOST:PORT[?options]")
+    host = parts.hostname or ""
+    if host in ("@", "*"):
+        host = ""
+    if parts.username not in (None, "") or parts.password is not None:
+        raise UsageError(f"{url}: a {scheme} URL takes no user name; give {scheme}://HOST:PORT")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    options = {k: v[-1] for k, v in query.items()}
+    known = _OPTIONS[(scheme, direction)]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        what = "an output" if direction == "out" else "an input"
+        raise UsageError(f"{url}: unknown option {unknown[0]!r} for {what}; "
+                         + (f"{scheme} takes {', '.join(sorted(known))}" if known else f"{scheme} takes none"))
+    listen = False
+    if "listen" in options:
+        listen = options.pop("listen").lower() not in ("0", "false", "no")
+    ep = Endpoint(url, scheme, host, port, listen, options)
+    if port == 0 and not (listen or (scheme == "udp" and direction == "in")):
+        raise UsageError(f"{url}: port 0 only listens (it takes a free port); give the port to "
+                         f"{'send' if direction == 'out' else 'connect'} to")
+    if not host and not listen and not (scheme == "udp" and direction == "in"):
+        raise UsageError(f"{url}: no host to {'send' if direction == 'out' else 'connect'} to; give one "
+                         f"({scheme}://192.168.1.20:{port}), or add ?listen to wait for the other side"
+                         if scheme == "tcp" else f"{url}: no host to send to; give one (udp://192.168.1.20:{port}, "
+                         f"a multicast group such as udp://239.1.1.1:{port})")
+    return ep
+
+
+def _addresses(ep: Endpoint, *, passive: bool) -> list[tuple]:
+    """getaddrinfo's answers for ``ep`` (``passive``: to bind; every address where its host is empty)."""
+    kind = socket.SOCK_STREAM if ep.scheme == "tcp" else socket.SOCK_DGRAM
+    try:
+        return socket.getaddrinfo(ep.host or None, ep.port, socket.AF_UNSPEC, kind, 0,
+                                  socket.AI_PASSIVE if passive else 0)
+    except socket.gaierror as err:
+        raise NetworkError(f"{ep.url}: cannot resolve {ep.host!r} ({err.strerror or err}); check the host name") from None
+
+
+def _bound(ep: Endpoint, kind: int) -> socket.socket:
+    """A socket of ``kind`` bound to ``ep``'s address and port (every address for an empty host; IPv4
+    first, as most senders use it)."""
+    infos = sorted(_addresses(ep, passive=True), key=lambda i: i[0] != socket.AF_INET)
+    error: OSError | None = None
+    for family, _, proto, _, addr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if kind == socket.SOCK_DGRAM and _multicast(ep.host):
+                addr = ("", ep.port) if family == socket.AF_INET else ("::", ep.port)  # a group: bind its port
+            sock.bind(addr)
+            return sock
+        except OSError as err:
+            sock.close()
+            error = err
+    assert error is not None
+    if error.errno == errno.EADDRINUSE:
+        raise NetworkError(f"{ep.url}: port {ep.port} is in use by another program (or another vidcodec); "
+                           "choose another port") from None
+    if error.errno == errno.EADDRNOTAVAIL:
+        raise NetworkError(f"{ep.url}: {ep.host} is not an address of this machine; to listen on every "
+                           f"address, give {ep.scheme}://@:{ep.port}") from None
+    if error.errno == errno.EACCES:
+        raise NetworkError(f"{ep.url}: ports below 1024 need administrator rights; choose a port from 1024 on") from None
+    raise NetworkError(f"{ep.url}: cannot listen there: {error.strerror or error}") from None
+
+
+def _multicast(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_multicast
+    except ValueError:
+        return False
+
+
+def _where(sock: socket.socket, ep: Endpoint) -> str:
+    """The URL a bound socket listens at, with the port it was given (port 0 takes a free one)."""
+    port = sock.getsockname()[1]
+    shown = ep.host or "@"
+    return f"{ep.scheme}://{shown if ':' not in shown else '[' + shown + ']'}:{port}"
+
+
+def _wait_readable(sock: socket.socket, seconds: float | None) -> bool:
+    """Wait until ``sock`` can be read (True) or ``seconds`` pass (False; None waits for ever), in short
+    slices so that a signal (Ctrl-C, SIGTERM) is acted on."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while True:
+        left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+        if left <= 0:
+            return False
+        readable, _, _ = select.select([sock], [], [], left)
+        if readable:
+            return True
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+class _Output(io.RawIOBase):
+    """What an output URL gives GvcWriter: a writable, non-seekable byte stream."""
+
+    live = True  # GvcWriter repeats the stream header before every keyframe for it
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return False
+
+
+class TcpSender(_Output):
+    """``tcp://HOST:PORT``: one connection to a listening receiver; writes wait for it as for a pipe."""
+
+    def __init__(self, ep: Endpoint) -> None:
+        super().__init__()
+        self.endpoint = ep
+        error: OSError | None = None
+        for family, kind, proto, _, addr in _addresses(ep, passive=False):
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                sock.connect(addr)
+                break
+            except OSError as err:
+                sock.close()
+                error = err
+        else:
+            assert error is not None
+            if isinstance(error, ConnectionRefusedError):
+                raise NetworkError(f"nothing listens at {ep.url}: start the receiver first (`vidcodec play "
+                                   f"tcp://@:{ep.port}?listen` there), or serve with {ep.url}?listen and "
+                                   f"connect the receiver to this machine") from None
+            if isinstance(error, TimeoutError):
+                raise NetworkError(f"{ep.url} did not answer within {CONNECT_TIMEOUT_S:g} s: check the host "
+                                   "and that a firewall lets the port through") from None
+            raise NetworkError(f"cannot connect to {ep.url}: {error.strerror or error}") from None
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each packet out as it is written
+        self._sock = sock
+        log.info("sending to %s", ep.url)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            return self._sock.send(data, _SEND)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            raise NetworkError(f"the receiver at {self.endpoint.url} closed the connection; the stream "
+                               "ends there") from None
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+            self._sock.close()
+        super().close()
+
+
+class _Receiver:
+    """One receiver connected to a listening output."""
+
+    def __init__(self, sock: socket.socket, addr: tuple, joined: bool) -> None:
+        self.sock = sock
+        self.name = f"{addr[0]}:{addr[1]}" if sock.family == socket.AF_INET else f"[{addr[0]}]:{addr[1]}"
+        self.pending = bytearray()
+        self.joined = joined  # False: waiting for the next join point (a parameters packet)
+        self.sent = 0  # bytes it took
+        self.cut = False  # moved on after it took part of the stream: a loss mark goes before the join
+        self.progress = time.monotonic()  # when it last took bytes (or had none waiting)
+
+
+class TcpServer(_Output):
+    """``tcp://HOST:PORT?listen``: a live server; see the module's description."""
+
+    def __init__(self, ep: Endpoint, *, wait: bool = True, stall: float = STALL_S, backlog: int = BACKLOG,
+                 stop: threading.Event | None = None) -> None:
+        super().__init__()
+        self.endpoint = ep
+        self.stall = stall
+        self.backlog = backlog
+        self._listener = _bound(ep, socket.SOCK_STREAM)
+        self._listener.listen(16)
+        self._listener.setblocking(False)
+        self.port: int = self._listener.getsockname()[1]
+        self.url = _where(self._listener, ep)
+        self._receivers: list[_Receiver] = []
+        self._written = 0
+        self.served = 0  # receivers connected so far
+        if wait:
+            try:
+                self.wait_for_receiver(stop)
+            except BaseException:
+                self._listener.close()
+                raise
+
+    def wait_for_receiver(self, stop: threading.Event | None = None) -> None:
+        """Wait (without limit) until a receiver connects; Stopped when ``stop`` is set first (the
+        encode's first Ctrl-C)."""
+        if self._receivers:
+            return
+        log.info("waiting for a receiver at %s (`vidcodec play tcp://THIS-HOST:%d` there)", self.url, self.port)
+        while not self._receivers:
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{self.url}: stopped while waiting for a receiver")
+            _wait_readable(self._listener, _POLL_S)
+            self._accept()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # e.g. ECONNABORTED: a receiver that left before it was taken
+                log.debug("accept failed: %s", err)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            receiver = _Receiver(sock, addr, joined=self._written == 0)
+            self._receivers.append(receiver)
+            self.served += 1
+            log.info("receiver %s connected%s", receiver.name,
+                     "" if receiver.joined else "; it joins at the next keyframe")
+
+    def join_point(self) -> None:
+        """Called by GvcWriter before a parameters packet: receivers waiting for one begin here."""
+        self._accept()
+        for r in self._receivers:
+            if not r.joined:
+                r.joined = True
+                r.progress = time.monotonic()
+                if r.cut:  # what it missed is damage to its reader, even if it took whole packets only
+                    r.pending += LOSS_MARK
+                    r.cut = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._accept()
+        now = time.monotonic()
+        for r in self._receivers:
+            if r.joined:
+                if not r.pending:
+                    r.progress = now
+                r.pending += data
+        self._written += len(data)
+        self._send()
+        self._hold(lambda r: len(r.pending) > self.backlog)
+        return len(data)
+
+    def flush(self) -> None:
+        self._send()
+
+    def _send(self) -> None:
+        for r in list(self._receivers):
+            while r.pending:
+                try:
+                    sent = r.sock.send(r.pending, _SEND)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as err:  # reset, broken pipe: it left
+                    self._drop(r, f"left ({err.strerror or err})")
+                    break
+                del r.pending[:sent]
+                r.sent += sent
+                r.progress = time.monotonic()
+
+    def _drop(self, r: _Receiver, why: str) -> None:
+        log.info("receiver %s %s", r.name, why)
+        with contextlib.suppress(ValueError):
+            self._receivers.remove(r)
+        r.sock.close()
+
+    def _hold(self, behind: Callable[[_Receiver], bool]) -> None:
+        """Wait while a receiver is ``behind``, sending as it takes; one that has taken nothing for
+        ``stall`` seconds is moved on to the next keyframe."""
+        while True:
+            late = [r for r in self._receivers if r.pending and behind(r)]
+            now = time.monotonic()
+            for r in late:
+                if now - r.progress >= self.stall:
+                    log.warning("receiver %s took nothing for %g s: it skips to the next keyframe", r.name,
+                                self.stall)
+                    r.pending.clear()
+                    r.joined = False
+                    r.cut = r.sent > 0
+            late = [r for r in late if r.joined]
+            if not late:
+                return
+            with contextlib.suppress(InterruptedError):
+                select.select([], [r.sock for r in late], [], min(_POLL_S, self.stall))
+            self._send()
+
+    def close(self) -> None:
+        """Send what each receiver still waits for (moving on from one that takes nothing for
+        ``stall`` seconds), then end every connection."""
+        if self.closed:
+            return
+        try:
+            self._send()
+            self._hold(lambda r: True)
+        finally:
+            for r in self._receivers:
+                with contextlib.suppress(OSError):
+                    r.sock.shutdown(socket.SHUT_WR)
+                r.sock.close()
+            self._receivers.clear()
+            self._listener.close()
+            super().close()
+
+
+SEQ = struct.Struct("<H")  # a UDP datagram's sequence number, before its share of the stream
+LOSS_MARK = b"\x04"  # a byte no packet header can begin with (type bits 0, not the escape): damage
+_LATE = 64  # a datagram this many or fewer behind the next expected is late (dropped); more: a new sender
+
+
+class UdpSender(_Output):
+    """``udp://HOST:PORT``: datagrams of at most ``pkt_size`` bytes, each a 16-bit sequence number
+    (:data:`SEQ`, counting on from a random start) and the next bytes of the stream; a flush (after
+    every packet) sends the rest, so no datagram holds the end of one packet and the start of the next.
+    The numbers tell a receiver where datagrams were lost, which a whole packet lost at its bounds would
+    not (the stream has no packet counter): see docs/FORMAT.md, "Sending a stream over UDP"."""
+
+    def __init__(self, ep: Endpoint) -> None:
+        super().__init__()
+        self.endpoint = ep
+        self.pkt_size = ep.option("pkt_size", PKT_SIZE, 64, MAX_PKT_SIZE)
+        self._payload = self.pkt_size - SEQ.size
+        self._seq = int.from_bytes(os.urandom(2), "little")
+        infos = _addresses(ep, passive=False)
+        family, kind, proto, _, addr = min(infos, key=lambda i: i[0] != socket.AF_INET)
+        self._sock = socket.socket(family, kind, proto)
+        self._addr = addr
+        if ep.option("broadcast", 0, 0, 1):
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if _multicast(ep.host):
+            ttl = ep.option("ttl", 1, 1, 255)
+            if family == socket.AF_INET:
+                self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+            else:
+                self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        elif "ttl" in ep.options:
+            raise UsageError(f"{ep.url}: ttl is for multicast groups (224.0.0.0 to 239.255.255.255)")
+        self._buffer = bytearray()
+        self.datagrams = 0
+        log.info("sending to %s in datagrams of at most %d bytes", ep.url, self.pkt_size)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._buffer += data
+        while len(self._buffer) >= self._payload:
+            self._datagram(self._payload)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._datagram(len(self._buffer))
+
+    def _datagram(self, size: int) -> None:
+        try:
+            self._sock.sendto(SEQ.pack(self._seq) + self._buffer[:size], self._addr)
+        except OSError as err:
+            if err.errno == errno.EACCES:
+                raise NetworkError(f"{self.endpoint.url}: sending to a broadcast address needs "
+                                   "?broadcast=1") from None
+            if err.errno not in (errno.ECONNREFUSED, errno.ENOBUFS):  # no receiver yet; a full queue: lost
+                raise NetworkError(f"cannot send to {self.endpoint.url}: {err.strerror or err}") from None
+        self.datagrams += 1
+        self._seq = (self._seq + 1) & 0xFFFF
+        del self._buffer[:size]
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self.flush()
+            finally:
+                self._sock.close()
+        super().close()
+
+
+def open_output(url: str, *, stop: threading.Event | None = None) -> _Output:
+    """The output a ``tcp://`` or ``udp://`` URL names, opened (a listening one has its first receiver:
+    ``stop``, when set, ends that wait with :class:`~vidcodec.errors.Stopped`); close it to end the
+    stream (receivers then see its end)."""
+    ep = parse(url, "out")
+    if ep.scheme == "udp":
+        return UdpSender(ep)
+    return TcpServer(ep, stop=stop) if ep.listen else TcpSender(ep)
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+
+
+class _Input(io.RawIOBase):
+    """A network input as a readable, non-seekable raw stream; see the module's description for its end."""
+
+    def __init__(self, ep: Endpoint, timeout: float) -> None:
+        super().__init__()
+        if not 0 <= timeout < float("inf"):
+            raise UsageError(f"--timeout must be a number of seconds, 0 (wait for ever) or more (got {timeout})")
+        self.endpoint = ep
+        self.timeout = timeout
+        self.received = 0  # bytes
+        self.ended_by: str | None = None  # "closed", "footer", "timeout"
+
+    @property
+    def name(self) -> str:
+        """The URL, for messages."""
+        return self.endpoint.url
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def _silent_too_long(self) -> None:
+        self.ended_by = "timeout"
+        log.warning("%s: nothing received for %g s: taken as the stream's end (--timeout)", self.endpoint.url,
+                    self.timeout)
+
+
+class TcpInput(_Input):
+    """``tcp://HOST:PORT`` (connect to a serving sender) or ``tcp://HOST:PORT?listen`` (wait for one)."""
+
+    def __init__(self, ep: Endpoint, timeout: float) -> None:
+        super().__init__(ep, timeout)
+        if ep.listen:
+            listener = _bound(ep, socket.SOCK_STREAM)
+            try:
+                listener.listen(1)
+                self.port = listener.getsockname()[1]
+                log.info("waiting for a sender at %s (`vidcodec encode IN tcp://THIS-HOST:%d` there)",
+                         _where(listener, ep), self.port)
+                _wait_readable(listener, None)
+                sock, addr = listener.accept()
+                log.info("sender %s connected", addr[0])
+            finally:
+                listener.close()
+        else:
+            try:
+                sock = socket.create_connection((ep.host, ep.port), timeout=CONNECT_TIMEOUT_S)
+            except ConnectionRefusedError:
+                raise NetworkError(f"nothing serves at {ep.url}: start the sender first (`vidcodec encode IN "
+                                   f"tcp://@:{ep.port}?listen` there), or wait for it here with "
+                                   f"{ep.url}?listen") from None
+            except TimeoutError:
+                raise NetworkError(f"{ep.url} did not answer within {CONNECT_TIMEOUT_S:g} s: check the host "
+                                   "and that a firewall lets the port through") from None
+            except socket.gaierror as err:
+                raise NetworkError(f"{ep.url}: cannot resolve {ep.host!r} ({err.strerror or err}); check the "
+                                   "host name") from None
+            except OSError as err:
+                raise NetworkError(f"cannot connect to {ep.url}: {err.strerror or err}") from None
+        sock.setblocking(False)
+        self._sock = sock
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.ended_by is not None:
+            return 0
+        while True:
+            try:
+                n = self._sock.recv_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                if not _wait_readable(self._sock, (self.timeout or None) if self.received else None):
+                    self._silent_too_long()
+                    return 0
+                continue
+            except (ConnectionResetError, ConnectionAbortedError):
+                log.warning("%s: the sender reset the connection", self.endpoint.url)
+                n = 0
+            if n == 0:
+                self.ended_by = self.ended_by or "closed"
+                return 0
+            self.received += n
+            return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.close()
+        super().close()
+
+
+def ends_stream(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` ends with a .gvc footer that passes its CRC (a closed stream's last bytes)."""
+    if len(data) < FOOTER_SIZE:
+        return False
+    tail = bytes(data[-FOOTER_SIZE:])
+    if tail[-len(FOOTER_MAGIC):] != FOOTER_MAGIC:
+        return False
+    return zlib.crc32(tail[: _FOOTER.size]) == struct.unpack_from("<I", tail, _FOOTER.size)[0]
+
+
+class UdpInput(_Input):
+    """``udp://@:PORT``, ``udp://@GROUP:PORT`` (multicast) or ``udp://ADDR:PORT``: the datagrams of a
+    :class:`UdpSender`, in the order they come. Where their sequence numbers say some were lost, a
+    :data:`LOSS_MARK` byte stands in for them: damage the reader sees even where the datagrams lost
+    held whole packets, and the decoder conceals up to the next keyframe. A datagram that comes after
+    a later one is dropped (late, or a duplicate); one far behind begins a new sender's stream."""
+
+    def __init__(self, ep: Endpoint, timeout: float) -> None:
+        super().__init__(ep, timeout)
+        sock = _bound(ep, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+        if _multicast(ep.host):
+            group = ipaddress.ip_address(ep.host)
+            try:
+                if group.version == 4:
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                                    group.packed + socket.inet_aton("0.0.0.0"))
+                else:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, group.packed + struct.pack("@I", 0))
+            except OSError as err:
+                sock.close()
+                raise NetworkError(f"{ep.url}: cannot join the multicast group: {err.strerror or err}") from None
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._datagram = b""
+        self._at = 0
+        self._last = False  # the datagram held ends the stream (its footer)
+        self._expect: int | None = None  # the next sequence number
+        self.lost = 0  # datagrams missing where the numbers skipped
+        self.late = 0  # datagrams dropped as late or repeated
+        log.info("receiving at %s", _where(sock, ep))
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._at == len(self._datagram):
+            if self._last or self.ended_by is not None:
+                self.ended_by = self.ended_by or "footer"
+                return 0
+            while True:
+                try:
+                    data = self._sock.recv(MAX_PKT_SIZE + 1)
+                except (BlockingIOError, InterruptedError):
+                    if not _wait_readable(self._sock, (self.timeout or None) if self.received else None):
+                        self._silent_too_long()
+                        return 0
+                    continue
+                except OSError as err:  # ECONNREFUSED from an earlier send's ICMP, on some systems
+                    log.debug("recv: %s", err)
+                    continue
+                if len(data) > SEQ.size:
+                    data = self._in_order(data)
+                    if data:
+                        break
+            self._datagram, self._at = data, 0
+            self.received += len(data)
+            self._last = ends_stream(data)
+        n = min(len(buffer), len(self._datagram) - self._at)
+        buffer[:n] = self._datagram[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _in_order(self, datagram: bytes) -> bytes:
+        """A datagram's share of the stream, after a loss mark where datagrams are missing before it;
+        empty for one that is late."""
+        (seq,) = SEQ.unpack_from(datagram)
+        data = datagram[SEQ.size:]
+        if self._expect is None or seq == self._expect:
+            self._expect = (seq + 1) & 0xFFFF
+            return data
+        ahead = (seq - self._expect) & 0xFFFF
+        behind = (self._expect - seq) & 0xFFFF
+        if behind <= _LATE:
+            self.late += 1
+            log.debug("%s: datagram %d came late (expected %d): dropped", self.endpoint.url, seq, self._expect)
+            return b""
+        if ahead < 0x8000:
+            self.lost += ahead
+            log.info("%s: %d datagram(s) lost", self.endpoint.url, ahead)
+        else:
+            log.info("%s: the datagrams' numbers started again (a new sender?)", self.endpoint.url)
+        self._expect = (seq + 1) & 0xFFFF
+        return LOSS_MARK + data
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.close()
+        super().close()
+
+
+DEFAULT_TIMEOUT_S = 15.0
+
+
+def open_input(url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> io.BufferedReader:
+    """A ``tcp://`` or ``udp://`` input as a buffered binary stream (read it with any vidcodec reader:
+    ``vidcodec.frames(open_input(url))``); ``timeout``: seconds without data, once data came, that end
+    it (0: never). A listening input waits here for its sender."""
+    ep = parse(url, "in")
+    raw = UdpInput(ep, timeout) if ep.scheme == "udp" else TcpInput(ep, timeout)
+    return io.BufferedReader(raw, buffer_size=1 << 16)
+
+
+@contextlib.contextmanager
+def opened_input(url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[io.BufferedReader]:
+    """:func:`open_input` as a context manager that closes it."""
+    stream = open_input(url, timeout=timeout)
+    try:
+        yield stream
+    finally:
+        stream.close()
