@@ -61,6 +61,8 @@ examples:
   vidcodec play out.gvc --to - | ffplay -              no display: y4m to a player
   cat in.y4m | vidcodec encode - out.gvc               read from stdin
   vidcodec encode rtsp://camera/stream live.gvc --gop 50   a network stream, until it stops sending
+  vidcodec encode rtsp://camera/stream "tcp://@:9000?listen" --gop 50   serve it live to receivers ...
+  vidcodec play tcp://encoder-host:9000                ... each joins at the next keyframe (also udp://)
   vidcodec encode frames/%04d.png out.gvc --fps 30     an image sequence
   vidcodec info out.gvc --json                         stream header and packet statistics
   vidcodec remux out.gvc part.gvc --start 10 -t 5      cut at keyframes without re-coding (also joins)
