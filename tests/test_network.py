@@ -487,9 +487,9 @@ def test_cli_decode_and_info_read_a_listening_input(live, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "says"), [
-    (["decode", "a.gvc", "tcp://h:5000"], "decode writes files or - .stdout., not tcp://h:5000"),
-    (["remux", "a.gvc", "udp://h:5000"], "remux writes files or -"),
-    (["play", "a.gvc", "--to", "udp://h:5000"], "play writes files"),
+    (["decode", "a.gvc", "tcp://h:5000"], "decode writes pictures to files or - .stdout., not tcp://h:5000"),
+    (["remux", "a.gvc", "x.gvc", "--re", "--segment-time", "2"], "--segment-time writes"),
+    (["play", "a.gvc", "--to", "udp://h:5000"], "play writes pictures"),
     (["info", "a.gvc", "--timeout", "3"], "--timeout is for tcp:// and udp:// inputs"),
     (["decode", "http://h/a.gvc", "o.y4m"], "not http://; pipe the stream in: curl"),
     (["remux", "udp://@:5000", "tcp://h:1?listen", "o.gvc"], "one input at a time"),
@@ -515,3 +515,40 @@ def test_cli_connection_refused_is_exit_1_with_what_to_do(live, capsys):
 def test_api_frames_refuses_follow_on_a_url():
     with pytest.raises(UsageError, match="follow= is for a file"):
         list(api.frames("tcp://127.0.0.1:9", follow=True))
+
+
+def test_remux_serves_a_stored_stream_at_its_own_pace(live, tmp_path):
+    """``remux IN URL --re``: ffmpeg's -re; 12 frames at 10 fps go out over 1.1 s, and a receiver gets the
+    stream's frames."""
+    stored = tmp_path / "s.gvc"
+    stored.write_bytes(live["data"])
+    port = free_port()
+    stats: list = []
+    t0 = time.monotonic()
+    t = threading.Thread(target=lambda: stats.append(vidcodec.remux(stored, f"tcp://127.0.0.1:{port}?listen",
+                                                                    realtime=True)), daemon=True)
+    t.start()
+    for _ in range(200):
+        try:
+            frames = [f.rgb for f in vidcodec.frames(f"tcp://127.0.0.1:{port}")]
+            break
+        except NetworkError:
+            time.sleep(0.02)
+    t.join(20)
+    assert time.monotonic() - t0 >= 1.1
+    assert stats[0].frames == 12 and stats[0].keyframes == 3
+    assert all(np.array_equal(a, b) for a, b in zip(frames, live["frames"], strict=True)) and len(frames) == 12
+    # without --re, over UDP, as fast as it sends; the receiver ends at the footer
+    rx = network.open_input("udp://127.0.0.1:0", timeout=2)
+    assert cli.main(["remux", str(stored), f"udp://127.0.0.1:{rx.raw.port}", "-q"]) == 0
+    got = rx.read()
+    rx.close()
+    with container.GvcReader(io.BytesIO(got)) as r:  # the same packets (the header's frame count is 0: not known
+        same = [(p.kind, p.pts, p.payload) for p in r if p.kind is not container.PacketType.PARAMETERS]
+        assert same == [(p.kind, p.pts, p.payload) for p in live["packets"]
+                        if p.kind is not container.PacketType.PARAMETERS]
+        assert r.header.frame_count == 0  # when the header went out)
+    with pytest.raises(UsageError, match="repeats the stream header"):
+        vidcodec.remux(stored, "udp://127.0.0.1:9", repeat_header=False)
+    with pytest.raises(UsageError, match="realtime must be"):
+        vidcodec.remux(stored, tmp_path / "x.gvc", realtime=1)

@@ -362,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rm.add_argument("inputs", nargs="+", metavar="INPUT", help=".gvc paths, joined in this order (- for stdin, "
                     "or a network URL, once: " + NET_INPUT + "; e.g. record a live stream)")
-    rm.add_argument("output", help="the new .gvc path, or - for stdout")
+    rm.add_argument("output", help="the new .gvc path, - for stdout, or a network URL as encode's output takes "
+                    "(tcp://HOST:PORT, tcp://@:PORT?listen, udp://HOST:PORT; with --re a stored stream is served "
+                    "live at its own pace)")
     rm.add_argument("--start", type=_time, metavar="TIME",
                     help="begin at the last keyframe at or before this long after the first frame, in seconds or "
                     "[HH:]MM:SS[.frac] (with several inputs, of the joined timeline)")
@@ -376,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "keyframe (the first keyframe TIME or more after a segment's start begins the next), named by "
                     "the output's number as ffmpeg's segment muxer: seg%%03d.gvc gives seg000.gvc, seg001.gvc, ...; "
                     "from a pipe too (vidcodec encode rtsp://... - | vidcodec remux - seg%%05d.gvc --segment-time 10)")
+    rm.add_argument("--re", "--realtime", dest="realtime", action="store_true",
+                    help="send the frames at their own pace, as ffmpeg's -re: each one when its time has come, "
+                    "counted from the first (a stored stream served to receivers as if live; without it a network "
+                    "output gets the whole stream as fast as the receivers take it, and UDP as fast as it sends)")
     rm.add_argument("--no-audio", action="store_true", help="leave the audio out")
     rm.add_argument("--repeat-header", action="store_true",
                     help="repeat the stream header before every keyframe (on by default when the output is a "
@@ -650,7 +656,7 @@ def _cmd_remux(a: argparse.Namespace) -> int:
 
     s = remux(a.inputs, a.output, start=a.start, duration=a.duration, max_frames=a.frames,
               segment_time=a.segment_time, audio=not a.no_audio, overwrite=a.overwrite,
-              repeat_header=a.repeat_header or None, progress=not a.quiet)
+              repeat_header=a.repeat_header or None, progress=not a.quiet, realtime=a.realtime)
     if not a.quiet:
         audio = f", {s.audio_packets} audio packet{'' if s.audio_packets == 1 else 's'}" if s.audio_packets else ""
         began = f", from {s.start:.3f} s" if s.start else ""
@@ -1181,12 +1187,10 @@ def _refuse_urls(args: argparse.Namespace) -> None:
     from .network import is_network_url
 
     url = next((g for g in given if is_url(g)), None)
-    if args.command in ("decode", "play", "remux") and is_network_url(out := getattr(args, "output", None)
-                                                                      or getattr(args, "to", None)):
-        what = ("a .gvc stream: `vidcodec remux IN - | ...`, or encode straight to the URL" if args.command == "remux"
-                else "y4m: `vidcodec decode IN - | ...` pipes it")
-        raise UsageError(f"{args.command} writes files or - (stdout), not {out}; only encode sends to tcp:// and "
-                         f"udp:// URLs ({what})")
+    if args.command in ("decode", "play") and is_network_url(out := getattr(args, "output", None)
+                                                             or getattr(args, "to", None)):
+        raise UsageError(f"{args.command} writes pictures to files or - (stdout), not {out}; a .gvc stream goes "
+                         "over the network: `vidcodec remux IN.gvc URL --re` or `vidcodec encode IN URL`")
     if url is None or args.command == "encode":
         return
     if args.command in ("decode", "play", "info", "remux"):

@@ -53,7 +53,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
-from . import api, container, media
+from . import api, container, media, network
 from .container import FILE_MAGIC, GvcReader, GvcWriter, Packet, PacketType, StreamHeader
 from .errors import CorruptPacketError, InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
@@ -106,6 +106,7 @@ def remux(
     progress: bool = False,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
+    realtime: bool = False,
 ) -> RemuxStats:
     """Copy the packets of one .gvc stream, or of several joined end to end, into a new one (module docstring).
 
@@ -133,7 +134,15 @@ def remux(
         raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
     dst = api._as_path(dst)
     every = _segment_time(segment_time, dst)
-    if isinstance(dst, (str, Path)):
+    if not isinstance(realtime, bool):
+        raise UsageError(f"realtime must be True or False (got {realtime!r})")
+    if isinstance(dst, str) and network.is_network_url(dst):
+        network.parse(dst, "out")
+        if repeat_header is False:
+            raise UsageError(f"{dst}: a network output repeats the stream header before every keyframe, so "
+                             "that receivers join there: leave repeat_header out")
+        repeat_header = True
+    elif isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
         _not_an_input(srcs, dst, stdin, stdout)
@@ -149,7 +158,7 @@ def remux(
             if isinstance(src, (str, Path)) and str(src) != "-":
                 with GvcReader(src) as reader:
                     copier.check(reader.header, _source_name(src))
-    output = _Output(dst, every, overwrite, repeat_header, stdout, srcs, stdin)
+    output = _Output(dst, every, overwrite, repeat_header, stdout, srcs, stdin, realtime)
     try:
         with progress_bar(None, "remux", progress) as bar:
             joined = False
@@ -212,8 +221,11 @@ class _Output:
     """Where the packets go: one writer, opened at the first packet, or one a segment (``every`` seconds)."""
 
     def __init__(self, dst, every: Fraction | None, overwrite: bool, repeat_header: bool | None,
-                 stdout: BinaryIO | None, srcs: list, stdin: BinaryIO | None) -> None:
+                 stdout: BinaryIO | None, srcs: list, stdin: BinaryIO | None, realtime: bool = False) -> None:
         self.dst, self.every, self.overwrite, self.repeat_header = dst, every, overwrite, repeat_header
+        self.realtime = realtime
+        self.clock: tuple[float, int] | None = None  # with realtime: (wall time, pts) of the first frame out
+        self.sink: network._Output | None = None  # a tcp:// or udp:// output, open
         self.stdout, self.srcs, self.stdin = stdout, srcs, stdin
         self.writer: GvcWriter | None = None
         self.opened = False
@@ -230,11 +242,28 @@ class _Output:
         if self.writer is None:
             self._open(copier)
             self.began = packet.pts
+        if self.realtime and packet.stream_index == 0 and packet.kind in (PacketType.KEY, PacketType.DELTA):
+            self._pace(packet.pts, copier.tb)
         self.writer.write_packet(packet.kind, packet.pts, packet.payload, packet.stream_index, packet.flags)
+
+    def _pace(self, pts: int, tb: Fraction) -> None:
+        """Wait until a frame's time has come, counted from the first frame out (ffmpeg's -re): a stored
+        stream sent to receivers as live at its own pace."""
+        if self.clock is None:
+            self.clock = (time.monotonic(), pts)
+            return
+        due = self.clock[0] + float((pts - self.clock[1]) * tb)
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def _open(self, copier: _Copier) -> None:
         out = self.dst
-        if self.every is not None:
+        if isinstance(out, str) and network.is_network_url(out):
+            if self.sink is None:  # a listening one waits here for its first receiver
+                self.sink = network.open_output(out)
+            out = self.sink
+        elif self.every is not None:
             out = media.frame_name(Path(self.dst), len(self.files))
             if any(_same_file(s, out, self.stdin) for s in self.srcs):
                 raise UsageError(f"{out} is also an input; give the segments another name")
@@ -257,11 +286,15 @@ class _Output:
 
     def close(self, remove: bool = False) -> None:
         """Finish the open writer (``remove``: and delete the file it wrote, a path's)."""
-        if self.writer is not None:
-            self._finish()
+        try:
+            if self.writer is not None:
+                self._finish()
+        finally:
+            if self.sink is not None:
+                self.sink.close()
         if remove:  # every file this copy wrote (all its segments)
             for path in self.files or ([self.dst] if self.opened else []):
-                if isinstance(path, (str, Path)) and str(path) != "-":
+                if isinstance(path, (str, Path)) and str(path) != "-" and not network.is_network_url(path):
                     Path(path).unlink(missing_ok=True)
 
 
