@@ -552,3 +552,19 @@ def test_remux_serves_a_stored_stream_at_its_own_pace(live, tmp_path):
         vidcodec.remux(stored, "udp://127.0.0.1:9", repeat_header=False)
     with pytest.raises(UsageError, match="realtime must be"):
         vidcodec.remux(stored, tmp_path / "x.gvc", realtime=1)
+
+
+def test_udp_queue_holds_a_burst_and_drops_what_overflows_it_as_damage():
+    raw = network.UdpInput(network.parse("udp://127.0.0.1:0", "in"), timeout=0.5, fifo=10 * 100 + 5)
+    rx = io.BufferedReader(raw)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for n in range(30):  # 30 datagrams of 100 bytes at once, nobody reading: 10 fit the queue
+            tx.sendto(network.SEQ.pack(n) + bytes([n]) * 98, ("127.0.0.1", raw.port))
+        time.sleep(0.3)
+        tx.sendto(network.SEQ.pack(30) + b"end", ("127.0.0.1", raw.port))
+        time.sleep(0.2)
+    got = rx.read()
+    rx.close()
+    assert raw.overruns == 20
+    assert got == b"".join(bytes([n]) * 98 for n in range(10)) + network.LOSS_MARK + b"end"
+    assert raw.lost == 20 and raw.ended_by == "timeout"

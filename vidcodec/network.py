@@ -29,6 +29,7 @@ which the log names.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import io
@@ -57,7 +58,8 @@ STALL_S = 2.0  # a receiver of a listening output that takes nothing this long i
 BACKLOG = 1 << 20  # bytes a listening output holds for a receiver before it waits for it
 CONNECT_TIMEOUT_S = 10.0
 _POLL_S = 0.25  # waits are cut into slices this long, so that Ctrl-C and SIGTERM are seen
-_RCVBUF = 4 << 20  # a UDP receiver's buffer: a keyframe's burst of datagrams fits
+_RCVBUF = 4 << 20  # a UDP receiver's socket buffer, where the system allows that much
+FIFO_BYTES = 32 << 20  # a UDP receiver's queue: seconds of a stream at any usual rate
 _SEND = getattr(socket, "MSG_NOSIGNAL", 0)  # a peer gone is an EPIPE error, never a SIGPIPE
 
 _OPTIONS = {("tcp", "out"): {"listen"}, ("tcp", "in"): {"listen"},
@@ -603,9 +605,14 @@ class UdpInput(_Input):
     :class:`UdpSender`, in the order they come. Where their sequence numbers say some were lost, a
     :data:`LOSS_MARK` byte stands in for them: damage the reader sees even where the datagrams lost
     held whole packets, and the decoder conceals up to the next keyframe. A datagram that comes after
-    a later one is dropped (late, or a duplicate); one far behind begins a new sender's stream."""
+    a later one is dropped (late, or a duplicate); one far behind begins a new sender's stream.
 
-    def __init__(self, ep: Endpoint, timeout: float) -> None:
+    A thread takes the datagrams off the socket as they come into a queue of up to ``fifo`` bytes (as
+    ffmpeg's udp input has its circular buffer): a keyframe's burst, or a decoder that falls behind for
+    a while, no longer overflows the system's socket buffer; datagrams that would overflow the queue
+    are dropped (``overruns``; damage, as any loss)."""
+
+    def __init__(self, ep: Endpoint, timeout: float, fifo: int = FIFO_BYTES) -> None:
         super().__init__(ep, timeout)
         sock = _bound(ep, socket.SOCK_DGRAM)
         with contextlib.suppress(OSError):
@@ -630,7 +637,53 @@ class UdpInput(_Input):
         self._expect: int | None = None  # the next sequence number
         self.lost = 0  # datagrams missing where the numbers skipped
         self.late = 0  # datagrams dropped as late or repeated
+        self.overruns = 0  # datagrams dropped because the queue was full
+        self.fifo = fifo
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queued = 0  # bytes in the queue
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="vidcodec-udp", daemon=True)
+        self._thread.start()
         log.info("receiving at %s", _where(sock, ep))
+
+    def _drain(self) -> None:
+        """The receiving thread: datagrams off the socket into the queue, until close()."""
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(MAX_PKT_SIZE + 1)
+            except (BlockingIOError, InterruptedError):
+                with contextlib.suppress(OSError, ValueError):
+                    select.select([self._sock], [], [], _POLL_S)
+                continue
+            except OSError as err:  # ECONNREFUSED from an earlier send's ICMP on some systems; closed
+                if self._stop.is_set():
+                    return
+                log.debug("recv: %s", err)
+                continue
+            if len(data) <= SEQ.size:
+                continue
+            with self._ready:
+                if self._queued + len(data) > self.fifo:
+                    self.overruns += 1
+                    continue
+                self._queue.append(data)
+                self._queued += len(data)
+                self._ready.notify()
+
+    def _next(self) -> bytes | None:
+        """The next datagram from the queue; None once nothing came for the timeout (after a first one)."""
+        wait = (self.timeout or None) if self.received else None
+        deadline = None if wait is None else time.monotonic() + wait
+        with self._ready:
+            while not self._queue:
+                left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+                if left <= 0:
+                    return None
+                self._ready.wait(left)
+            data = self._queue.popleft()
+            self._queued -= len(data)
+            return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._at == len(self._datagram):
@@ -638,20 +691,13 @@ class UdpInput(_Input):
                 self.ended_by = self.ended_by or "footer"
                 return 0
             while True:
-                try:
-                    data = self._sock.recv(MAX_PKT_SIZE + 1)
-                except (BlockingIOError, InterruptedError):
-                    if not _wait_readable(self._sock, (self.timeout or None) if self.received else None):
-                        self._silent_too_long()
-                        return 0
-                    continue
-                except OSError as err:  # ECONNREFUSED from an earlier send's ICMP, on some systems
-                    log.debug("recv: %s", err)
-                    continue
-                if len(data) > SEQ.size:
-                    data = self._in_order(data)
-                    if data:
-                        break
+                data = self._next()
+                if data is None:
+                    self._silent_too_long()
+                    return 0
+                data = self._in_order(data)
+                if data:
+                    break
             self._datagram, self._at = data, 0
             self.received += len(data)
             self._last = ends_stream(data)
@@ -684,7 +730,12 @@ class UdpInput(_Input):
 
     def close(self) -> None:
         if not self.closed:
+            self._stop.set()
+            self._thread.join()
             self._sock.close()
+            if self.overruns:
+                log.warning("%s: %d datagram(s) dropped: the decoder fell more than %d MiB behind the sender",
+                            self.endpoint.url, self.overruns, self.fifo >> 20)
         super().close()
 
 
