@@ -359,7 +359,7 @@ def test_encode_reads_a_url_as_ffmpeg_does_and_says_what_went_wrong(capsys, medi
 
 @pytest.mark.parametrize(("verb", "args", "says"), [
     ("decode", ["http://cdn/x.gvc", "o.mp4"], "curl -s http://cdn/x.gvc | vidcodec decode -"),
-    ("info", ["udp://@:1234"], "nc or socat"),
+    ("info", ["rtmp://h/live"], "nc or socat"),
     ("eval", ["rtsp://cam/1"], "measures video files, not URLs; download rtsp://cam/1 first"),
     ("bench", ["http://h/c.mkv"], "measures video files, not URLs"),
 ])
