@@ -568,3 +568,19 @@ def test_udp_queue_holds_a_burst_and_drops_what_overflows_it_as_damage():
     assert raw.overruns == 20
     assert got == b"".join(bytes([n]) * 98 for n in range(10)) + network.LOSS_MARK + b"end"
     assert raw.lost == 20 and raw.ended_by == "timeout"
+
+
+def test_encode_realtime_reads_at_the_inputs_pace_and_writes_the_same_stream(live):
+    out = io.BytesIO()
+    t0 = time.monotonic()
+    vidcodec.encode(live["clip"], out, model="vaegan-tiny", quality=2, gop=4, repeat_header=True, realtime=True)
+    assert time.monotonic() - t0 >= 1.1  # 12 frames at 10 fps: the last one 1.1 s after the first
+    assert out.getvalue() == live["data"]
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    t0 = time.monotonic()
+    stats = vidcodec.encode(live["clip"], io.BytesIO(), model="vaegan-tiny", quality=2, gop=4, realtime=True,
+                            stop=stop)
+    assert time.monotonic() - t0 < 1.0 and 1 <= stats.frames < 12  # a stop ends the paced read early
+    with pytest.raises(UsageError, match="realtime must be"):
+        vidcodec.encode(live["clip"], io.BytesIO(), realtime="yes")

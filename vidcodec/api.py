@@ -251,6 +251,7 @@ def encode(
     framerate: float | Fraction | str | None = None,
     network_timeout: float | None = None,
     duration: float | Fraction | None = None,
+    realtime: bool = False,
 ) -> EncodeStats:
     """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
 
@@ -323,8 +324,14 @@ def encode(
     streams); ``N`` its N × N feature map, each frame a sparse correction of at most ``coeffs``
     values (keyframes 3×) on the previous one (format 6.0; better pictures, more bytes).
     A warning is logged when a keyframe is far outside the generator's domain.
+
+    ``dst`` may also be a ``tcp://`` or ``udp://`` URL (:mod:`vidcodec.network`; the stream header is
+    then repeated before every keyframe). ``realtime``: read the input at its own pace, each frame when
+    its time has come counted from the first (ffmpeg's ``-re``: a file served to receivers as if live).
     """
     zoo.check_backend(backend)
+    if not isinstance(realtime, bool):
+        raise UsageError(f"realtime must be True or False (got {realtime!r})")
     src, dst = _as_path(src), _as_path(dst)
     if not isinstance(src, (str, Path)):
         raise UsageError(f"encode reads a path, or '-' for stdin (stdin= takes a binary file object), not a "
@@ -476,7 +483,7 @@ def encode(
             return _encode_gan(source, dst, m, t0, stop, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
                                progress=progress, repeat_header=repeat_header, gan_layer=layer, coeffs=coeffs,
-                               duration=duration)
+                               duration=duration, realtime=realtime)
         if quality is None:
             quality = m.default_quality
         if bitrate is not None:
@@ -522,7 +529,8 @@ def encode(
             chunks = stack.enter_context(ChunkEncoder(make, gop, workers, COLOUR_REFRESH if fitter else None))
         # Threads: demux, colour conversion + the analysis network (m.frame_lanes frames at once), then
         # coding and writing here (or, with workers, in worker processes a GOP at a time).
-        frames_in = _within(_until(source, stop), duration, source.time_base)
+        frames_in = _within(_until(source, stop, source.time_base if realtime else None), duration,
+                            source.time_base)
         if max_frames is not None:
             frames_in = itertools.islice(frames_in, max_frames)
         if prefilter:
@@ -660,7 +668,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
                 latent_bits: int, key_bits: int,
                 search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
                 repeat_header: bool | None, gan_layer: int | None, coeffs: int,
-                duration: Fraction | None = None) -> EncodeStats:
+                duration: Fraction | None = None, realtime: bool = False) -> EncodeStats:
     """The GAN-mode encode loop (see :func:`encode`)."""
     from .codec import gan
 
@@ -669,7 +677,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
     header = _header(source, m, max_frames=max_frames, coder=container.Coder.ELIAS, mode=container.Mode.GAN,
                      quality=1, latent_shape=encoder.state_shape, gop=gop, duration=duration)
     total = _expected_frames(source, max_frames, duration)
-    frames_in = _within(_until(source, stop), duration, source.time_base)
+    frames_in = _within(_until(source, stop, source.time_base if realtime else None), duration, source.time_base)
     if max_frames is not None:
         frames_in = itertools.islice(frames_in, max_frames)
     if gop_batch > 1:  # whole GOPs searched side by side: packets come out a batch of GOPs at a time
@@ -754,17 +762,27 @@ def _duration(value: float | Fraction | str | None) -> Fraction | None:
     return t
 
 
-def _until(frames: Iterable[media.VideoFrame], stop: threading.Event | None) -> Iterator[media.VideoFrame]:
-    """``frames`` until ``stop`` is set (checked before each frame is read; None: all of them)."""
-    if stop is None:
+def _until(frames: Iterable[media.VideoFrame], stop: threading.Event | None,
+           pace: Fraction | None = None) -> Iterator[media.VideoFrame]:
+    """``frames`` until ``stop`` is set (checked before each frame is read; None: all of them); with
+    ``pace`` (the frames' time base), each one when its time has come, counted from the first (as
+    ffmpeg's ``-re``; a wait ends early when ``stop`` is set)."""
+    if stop is None and pace is None:
         yield from frames
         return
     it = iter(frames)
-    while not stop.is_set():
+    clock = None  # (wall time, pts) of the first frame
+    while stop is None or not stop.is_set():
         try:
             frame = next(it)
         except StopIteration:
             return
+        if pace is not None:
+            if clock is None:
+                clock = (time.monotonic(), frame.pts)
+            due = clock[0] + float((frame.pts - clock[1]) * pace)
+            while (wait := due - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
+                time.sleep(min(wait, 0.1))
         yield frame
 
 

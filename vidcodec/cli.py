@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "-i (seeks where the input can; audio that begins before it is dropped)")
     enc.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     _add_duration(enc, "code this long of the input", "coded")
+    enc.add_argument("--re", "--realtime", dest="realtime", action="store_true",
+                     help="read the input at its own pace, each frame when its time has come (ffmpeg's -re): a "
+                     "file served to receivers as if it were live (a live input keeps its pace without it)")
     enc.add_argument("--timeout", type=float, metavar="SECONDS",
                      help="a URL input that, once it has begun, sends nothing this long ends there, its frames "
                      "coded (default 15; 0 waits for ever, e.g. for a camera that sends only on motion). The "
@@ -571,7 +574,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                        search_iters=a.search_iters, key_bits=a.key_bits, gop_batch=a.gop_batch,
                        gan_layer=a.gan_layer, coeffs=a.coeffs, workers=a.workers, colour=not a.no_colour,
                        preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop,
-                       framerate=framerate, network_timeout=a.timeout, duration=a.duration)
+                       framerate=framerate, network_timeout=a.timeout, duration=a.duration, realtime=a.realtime)
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
