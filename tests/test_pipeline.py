@@ -267,3 +267,30 @@ def test_a_ctrl_c_held_in_a_whole_write_that_then_fails_still_interrupts():
         raise BrokenPipeError
     assert isinstance(e.value.__context__, BrokenPipeError)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_in_a_whole_write_delivers_both_to_a_handler_that_counts_them():
+    """The CLI's encode handler sets ``stop`` at a first Ctrl-C and raises at a second. Held by a write
+    stuck on a receiver that stopped reading, the first was dropped when the second came: the handler
+    saw one (stop set, the write still stuck) and a third Ctrl-C was needed."""
+    import os
+    import signal
+
+    from vidcodec.outputs import whole
+
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), whole():
+            os.kill(os.getpid(), signal.SIGINT)
+            assert seen == []  # held
+            os.kill(os.getpid(), signal.SIGINT)
+        assert seen == [signal.SIGINT, signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -55,6 +55,8 @@ SCHEMES = ("tcp", "udp")
 PKT_SIZE = 1472  # UDP payload of a 1500-byte Ethernet frame (ffmpeg's udp default)
 MAX_PKT_SIZE = 65507  # the most one IPv4 UDP datagram carries
 STALL_S = 2.0  # a receiver of a listening output that takes nothing this long is moved on
+DROP_S = 30.0  # one moved on that still takes nothing this long is dropped
+PROBE_S = 0.05  # how long a first receiver is watched for closing at once (a probe, not a viewer)
 BACKLOG = 1 << 20  # bytes a listening output holds for a receiver before it waits for it
 CONNECT_TIMEOUT_S = 10.0
 _POLL_S = 0.25  # waits are cut into slices this long, so that Ctrl-C and SIGTERM are seen
@@ -126,7 +128,10 @@ def parse(url: str, direction: str) -> Endpoint:
                          + (f"{scheme} takes {', '.join(sorted(known))}" if known else f"{scheme} takes none"))
     listen = False
     if "listen" in options:
-        listen = options.pop("listen").lower() not in ("0", "false", "no")
+        value = options.pop("listen").lower()
+        if value not in ("", "1", "0", "true", "false", "yes", "no"):
+            raise UsageError(f"{url}: listen is 1 (or nothing) to listen, 0 not to (got {value!r})")
+        listen = value in ("", "1", "true", "yes")
     ep = Endpoint(url, scheme, host, port, listen, options)
     if port == 0 and not (listen or (scheme == "udp" and direction == "in")):
         raise UsageError(f"{url}: port 0 only listens (it takes a free port); give the port to "
@@ -150,15 +155,29 @@ def _addresses(ep: Endpoint, *, passive: bool) -> list[tuple]:
 
 
 def _bound(ep: Endpoint, kind: int) -> socket.socket:
-    """A socket of ``kind`` bound to ``ep``'s address and port (every address for an empty host; IPv4
-    first, as most senders use it)."""
-    infos = sorted(_addresses(ep, passive=True), key=lambda i: i[0] != socket.AF_INET)
+    """A socket of ``kind`` bound to ``ep``'s address and port: for an empty host every address, IPv6
+    and IPv4 (one dual-stack socket where the system has IPv6, else IPv4's); else the host's (IPv4
+    first, as most senders use it). Only a TCP listener and a multicast receiver share their port
+    (SO_REUSEADDR: a server restarted at once, several receivers of one group); two receivers of one
+    unicast UDP port would split the datagrams between them, so the second is refused."""
+    group = kind == socket.SOCK_DGRAM and _multicast(ep.host)
+    if not ep.host and socket.has_ipv6:
+        infos = [(socket.AF_INET6, kind, 0, "", ("::", ep.port)), (socket.AF_INET, kind, 0, "", ("0.0.0.0", ep.port))]
+    else:
+        infos = sorted(_addresses(ep, passive=True), key=lambda i: i[0] != socket.AF_INET)
     error: OSError | None = None
     for family, _, proto, _, addr in infos:
-        sock = socket.socket(family, kind, proto)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if kind == socket.SOCK_DGRAM and _multicast(ep.host):
+            sock = socket.socket(family, kind, proto)
+        except OSError as err:  # no IPv6 on this system
+            error = err
+            continue
+        try:
+            if kind == socket.SOCK_STREAM or group:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and not ep.host:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 senders too
+            if group:
                 addr = ("", ep.port) if family == socket.AF_INET else ("::", ep.port)  # a group: bind its port
             sock.bind(addr)
             return sock
@@ -185,10 +204,14 @@ def _multicast(host: str) -> bool:
 
 
 def _where(sock: socket.socket, ep: Endpoint) -> str:
-    """The URL a bound socket listens at, with the port it was given (port 0 takes a free one)."""
+    """The URL a bound socket listens at, with the port it was given (port 0 takes a free one, which is
+    then logged as a warning: ``-q`` must not hide the one thing the other side needs)."""
     port = sock.getsockname()[1]
     shown = ep.host or "@"
-    return f"{ep.scheme}://{shown if ':' not in shown else '[' + shown + ']'}:{port}"
+    url = f"{ep.scheme}://{shown if ':' not in shown else '[' + shown + ']'}:{port}"
+    if ep.port == 0:
+        log.warning("%s: listening at %s (port %d, chosen by the system)", ep.url, url, port)
+    return url
 
 
 def _wait_readable(sock: socket.socket, seconds: float | None) -> bool:
@@ -285,11 +308,16 @@ class TcpServer(_Output):
     """``tcp://HOST:PORT?listen``: a live server; see the module's description."""
 
     def __init__(self, ep: Endpoint, *, wait: bool = True, stall: float = STALL_S, backlog: int = BACKLOG,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, lazy: bool = False) -> None:
+        """``wait``: wait for a first receiver now; ``lazy``: at the first write instead (an encode has
+        checked its model and settings by then, so a receiver never connects to a stream that fails
+        before its first byte); ``stop`` ends either wait."""
         super().__init__()
         self.endpoint = ep
         self.stall = stall
         self.backlog = backlog
+        self._stop = stop
+        self._lazy = lazy
         self._listener = _bound(ep, socket.SOCK_STREAM)
         self._listener.listen(16)
         self._listener.setblocking(False)
@@ -298,7 +326,7 @@ class TcpServer(_Output):
         self._receivers: list[_Receiver] = []
         self._written = 0
         self.served = 0  # receivers connected so far
-        if wait:
+        if wait and not lazy:
             try:
                 self.wait_for_receiver(stop)
             except BaseException:
@@ -306,16 +334,40 @@ class TcpServer(_Output):
                 raise
 
     def wait_for_receiver(self, stop: threading.Event | None = None) -> None:
-        """Wait (without limit) until a receiver connects; Stopped when ``stop`` is set first (the
-        encode's first Ctrl-C)."""
+        """Wait (without limit) until a receiver connects and stays connected (a probe that connects and
+        closes at once, as `nc -z` or a health check does, is not one); Stopped when ``stop`` is set
+        first (the encode's first Ctrl-C)."""
+        self._lazy = False
+        self._accept()
+        self._prune(PROBE_S)
         if self._receivers:
             return
         log.info("waiting for a receiver at %s (`vidcodec play tcp://THIS-HOST:%d` there)", self.url, self.port)
         while not self._receivers:
             if stop is not None and stop.is_set():
                 raise Stopped(f"{self.url}: stopped while waiting for a receiver")
-            _wait_readable(self._listener, _POLL_S)
-            self._accept()
+            if _wait_readable(self._listener, _POLL_S):
+                self._accept()
+                self._prune(PROBE_S)
+
+    def _prune(self, wait: float = 0.0) -> None:
+        """Drop the receivers not taking the stream yet (waiting for a keyframe, or for the first byte)
+        that have closed their connection, watching them for up to ``wait`` seconds."""
+        idle = [r for r in self._receivers if not r.pending and (not r.joined or self._written == 0)]
+        if not idle:
+            return
+        with contextlib.suppress(InterruptedError, ValueError, OSError):
+            readable, _, _ = select.select([r.sock for r in idle], [], [], wait)
+            for r in idle:
+                if r.sock in readable:
+                    try:
+                        gone = r.sock.recv(1, socket.MSG_PEEK) == b""
+                    except (BlockingIOError, InterruptedError):
+                        gone = False
+                    except OSError:
+                        gone = True
+                    if gone:
+                        self._drop(r, "left before it was sent anything")
 
     def _accept(self) -> None:
         while True:
@@ -335,18 +387,35 @@ class TcpServer(_Output):
                      "" if receiver.joined else "; it joins at the next keyframe")
 
     def join_point(self) -> None:
-        """Called by GvcWriter before a parameters packet: receivers waiting for one begin here."""
+        """Called by GvcWriter before a parameters packet: receivers waiting for one begin here, but for
+        one moved on that still takes nothing (its connection's buffer still full): it waits for a later
+        one without holding anybody, and is dropped after :data:`DROP_S` seconds of that."""
         self._accept()
-        for r in self._receivers:
-            if not r.joined:
-                r.joined = True
-                r.progress = time.monotonic()
-                if r.cut:  # what it missed is damage to its reader, even if it took whole packets only
-                    r.pending += LOSS_MARK
-                    r.cut = False
+        self._prune()
+        cut = [r for r in self._receivers if not r.joined and r.cut]
+        writable: list = []
+        if cut:
+            with contextlib.suppress(InterruptedError, ValueError, OSError):
+                _, writable, _ = select.select([], [r.sock for r in cut], [], 0)
+        now = time.monotonic()
+        for r in list(self._receivers):
+            if r.joined:
+                continue
+            if r.cut and r.sock not in writable:
+                if now - r.progress >= DROP_S:
+                    self._drop(r, f"took nothing for {DROP_S:g} s: dropped")
+                continue
+            r.joined = True
+            r.progress = now
+            if r.cut:  # what it missed is damage to its reader, even if it took whole packets only
+                r.pending += LOSS_MARK
+                r.cut = False
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._lazy:
+            self.wait_for_receiver(self._stop)
         self._accept()
+        self._prune()
         now = time.monotonic()
         for r in self._receivers:
             if r.joined:
@@ -419,14 +488,15 @@ class TcpServer(_Output):
             super().close()
 
 
-SEQ = struct.Struct("<H")  # a UDP datagram's sequence number, before its share of the stream
+SEQ = struct.Struct("<HH")  # a UDP datagram's sender and sequence number, before its share of the stream
 LOSS_MARK = b"\x04"  # a byte no packet header can begin with (type bits 0, not the escape): damage
 _LATE = 64  # a datagram this many or fewer behind the next expected is late (dropped); more: a new sender
 
 
 class UdpSender(_Output):
-    """``udp://HOST:PORT``: datagrams of at most ``pkt_size`` bytes, each a 16-bit sequence number
-    (:data:`SEQ`, counting on from a random start) and the next bytes of the stream; a flush (after
+    """``udp://HOST:PORT``: datagrams of at most ``pkt_size`` bytes, each a 16-bit sender number (random,
+    one a sender) and a 16-bit sequence number (:data:`SEQ`, counting on from a random start), then the
+    next bytes of the stream; a flush (after
     every packet) sends the rest, so no datagram holds the end of one packet and the start of the next.
     The numbers tell a receiver where datagrams were lost, which a whole packet lost at its bounds would
     not (the stream has no packet counter): see docs/FORMAT.md, "Sending a stream over UDP"."""
@@ -436,6 +506,7 @@ class UdpSender(_Output):
         self.endpoint = ep
         self.pkt_size = ep.option("pkt_size", PKT_SIZE, 64, MAX_PKT_SIZE)
         self._payload = self.pkt_size - SEQ.size
+        self._sender = int.from_bytes(os.urandom(2), "little")
         self._seq = int.from_bytes(os.urandom(2), "little")
         infos = _addresses(ep, passive=False)
         family, kind, proto, _, addr = min(infos, key=lambda i: i[0] != socket.AF_INET)
@@ -467,7 +538,7 @@ class UdpSender(_Output):
 
     def _datagram(self, size: int) -> None:
         try:
-            self._sock.sendto(SEQ.pack(self._seq) + self._buffer[:size], self._addr)
+            self._sock.sendto(SEQ.pack(self._sender, self._seq) + self._buffer[:size], self._addr)
         except OSError as err:
             if err.errno == errno.EACCES:
                 raise NetworkError(f"{self.endpoint.url}: sending to a broadcast address needs "
@@ -488,13 +559,13 @@ class UdpSender(_Output):
 
 
 def open_output(url: str, *, stop: threading.Event | None = None) -> _Output:
-    """The output a ``tcp://`` or ``udp://`` URL names, opened (a listening one has its first receiver:
-    ``stop``, when set, ends that wait with :class:`~vidcodec.errors.Stopped`); close it to end the
-    stream (receivers then see its end)."""
+    """The output a ``tcp://`` or ``udp://`` URL names, opened (a listening one waits for its first
+    receiver at its first write; ``stop``, when set, ends that wait with
+    :class:`~vidcodec.errors.Stopped`); close it to end the stream (receivers then see its end)."""
     ep = parse(url, "out")
     if ep.scheme == "udp":
         return UdpSender(ep)
-    return TcpServer(ep, stop=stop) if ep.listen else TcpSender(ep)
+    return TcpServer(ep, stop=stop, lazy=True) if ep.listen else TcpSender(ep)
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -510,7 +581,7 @@ class _Input(io.RawIOBase):
         self.endpoint = ep
         self.timeout = timeout
         self.received = 0  # bytes
-        self.ended_by: str | None = None  # "closed", "footer", "timeout"
+        self.ended_by: str | None = None  # "closed", "footer", "timeout", "new sender"
 
     @property
     def name(self) -> str:
@@ -605,7 +676,8 @@ class UdpInput(_Input):
     :class:`UdpSender`, in the order they come. Where their sequence numbers say some were lost, a
     :data:`LOSS_MARK` byte stands in for them: damage the reader sees even where the datagrams lost
     held whole packets, and the decoder conceals up to the next keyframe. A datagram that comes after
-    a later one is dropped (late, or a duplicate); one far behind begins a new sender's stream.
+    a later one is dropped (late, or a duplicate); one far behind begins anew, after a loss mark; one
+    from another sender (its number differs: an encoder started again) ends the input.
 
     A thread takes the datagrams off the socket as they come into a queue of up to ``fifo`` bytes (as
     ffmpeg's udp input has its circular buffer): a keyframe's burst, or a decoder that falls behind for
@@ -634,7 +706,9 @@ class UdpInput(_Input):
         self._datagram = b""
         self._at = 0
         self._last = False  # the datagram held ends the stream (its footer)
+        self._tail = b""  # the last FOOTER_SIZE bytes received
         self._expect: int | None = None  # the next sequence number
+        self._sender: int | None = None  # the sender number of the datagrams taken
         self.lost = 0  # datagrams missing where the numbers skipped
         self.late = 0  # datagrams dropped as late or repeated
         self.overruns = 0  # datagrams dropped because the queue was full
@@ -654,7 +728,7 @@ class UdpInput(_Input):
                 data = self._sock.recv(MAX_PKT_SIZE + 1)
             except (BlockingIOError, InterruptedError):
                 with contextlib.suppress(OSError, ValueError):
-                    select.select([self._sock], [], [], _POLL_S)
+                    select.select([self._sock], [], [], 0.05)  # short: close() waits for this thread
                 continue
             except OSError as err:  # ECONNREFUSED from an earlier send's ICMP on some systems; closed
                 if self._stop.is_set():
@@ -696,11 +770,15 @@ class UdpInput(_Input):
                     self._silent_too_long()
                     return 0
                 data = self._in_order(data)
+                if self.ended_by is not None:
+                    return 0
                 if data:
                     break
             self._datagram, self._at = data, 0
             self.received += len(data)
-            self._last = ends_stream(data)
+            # the footer may begin in the datagram before (the index and footer are cut at pkt_size too)
+            self._tail = (self._tail + data)[-FOOTER_SIZE:]
+            self._last = ends_stream(self._tail)
         n = min(len(buffer), len(self._datagram) - self._at)
         buffer[:n] = self._datagram[self._at:self._at + n]
         self._at += n
@@ -709,8 +787,16 @@ class UdpInput(_Input):
     def _in_order(self, datagram: bytes) -> bytes:
         """A datagram's share of the stream, after a loss mark where datagrams are missing before it;
         empty for one that is late."""
-        (seq,) = SEQ.unpack_from(datagram)
+        sender, seq = SEQ.unpack_from(datagram)
         data = datagram[SEQ.size:]
+        if self._sender is not None and sender != self._sender:
+            # a sender started again (or another one): its stream is a new one, with its own header and a
+            # timeline from 0, which a decoder would read as the old one's frames out of order
+            log.warning("%s: datagrams from another sender (an encoder started again?): the stream received "
+                        "ends here; receive again for the new one", self.endpoint.url)
+            self.ended_by = "new sender"
+            return b""
+        self._sender = sender
         if self._expect is None or seq == self._expect:
             self._expect = (seq + 1) & 0xFFFF
             return data
@@ -724,7 +810,7 @@ class UdpInput(_Input):
             self.lost += ahead
             log.info("%s: %d datagram(s) lost", self.endpoint.url, ahead)
         else:
-            log.info("%s: the datagrams' numbers started again (a new sender?)", self.endpoint.url)
+            log.info("%s: the datagrams' numbers went back by %d: taken as a new start", self.endpoint.url, behind)
         self._expect = (seq + 1) & 0xFFFF
         return LOSS_MARK + data
 

@@ -25,7 +25,8 @@ def flush(out: object) -> None:
 def whole() -> Iterator[None]:
     """A Ctrl-C or SIGTERM inside the block takes effect when the block ends, so that a write of a frame
     to a pipe is not cut in the middle (a y4m reader would get half a frame: the interrupted write had
-    sent its first 64 KiB); a second one takes effect at once (a reader that has stopped reading).
+    sent its first 64 KiB); a second one takes effect at once (a reader that has stopped reading),
+    the held one first.
     The handler in force (Python's KeyboardInterrupt, the CLI's, the default action) is what then runs.
     Only in the main thread; signals that are ignored stay ignored."""
     if threading.current_thread() is not threading.main_thread():
@@ -43,8 +44,10 @@ def whole() -> Iterator[None]:
             os.kill(os.getpid(), signum)
 
     def later(signum, frame) -> None:
-        if pending:  # the second: at once
-            pending.clear()
+        if pending:  # the second: at once, after the one held, so that the handler sees both (the CLI's
+            # encode handler finishes the stream at a first Ctrl-C and interrupts at a second: acting on
+            # this one alone had left a write stuck on a reader that stopped reading for a third)
+            act(pending.pop())
             act(signum)
         else:
             pending.append(signum)

@@ -125,8 +125,8 @@ def remux(
     srcs = [api._as_path(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])]
     if not srcs:
         raise UsageError("remux needs at least one input stream")
-    if sum(1 for s in srcs if not isinstance(s, (str, Path)) or str(s) == "-") > 1:
-        raise UsageError("only one input can be stdin or a file object; give the others as paths")
+    if sum(1 for s in srcs if not isinstance(s, (str, Path)) or str(s) == "-" or network.is_network_url(s)) > 1:
+        raise UsageError("only one input can be stdin, a network URL or a file object; give the others as paths")
     first = api._seconds(start)
     length = api._duration(duration)
     max_frames = api._whole("max_frames", max_frames)
@@ -155,7 +155,7 @@ def remux(
     copier = _Copier(first, length, max_frames, audio)
     if len(srcs) > 1:  # streams that cannot be joined are refused before anything is written
         for src in srcs:
-            if isinstance(src, (str, Path)) and str(src) != "-":
+            if isinstance(src, (str, Path)) and str(src) != "-" and not network.is_network_url(src):
                 with GvcReader(src) as reader:
                     copier.check(reader.header, _source_name(src))
     output = _Output(dst, every, overwrite, repeat_header, stdout, srcs, stdin, realtime)
@@ -165,9 +165,13 @@ def remux(
             for src in srcs:
                 source = (api._binary_input(stdin) if stdin is not None else api._stdin_if_dash(src)) \
                     if isinstance(src, str) and src == "-" else src
+                if isinstance(source, str) and network.is_network_url(source):  # closed with the streams
+                    source = network.open_input(source)
                 if not isinstance(source, (str, Path)):
                     api._binary_input(source, "an input")
-                with contextlib.closing(_streams(source, _source_name(src), copier)) as streams:
+                with contextlib.closing(source) if src is not source and isinstance(src, str) and src != "-" \
+                        else contextlib.nullcontext(), \
+                        contextlib.closing(_streams(source, _source_name(src), copier)) as streams:
                     for reader, name in streams:
                         copier.begin(reader, name, joined=joined)
                         joined = True
@@ -211,6 +215,9 @@ def _segment_time(value: object, dst: object) -> Fraction | None:
     except UsageError:
         raise UsageError(f"--segment-time must be a time above 0, in seconds or [HH:]MM:SS[.frac] (got "
                          f"{api._start_text(value)})") from None
+    if network.is_network_url(dst):
+        raise UsageError("--segment-time writes .gvc files; a network output is one stream (record it with "
+                         "`vidcodec remux URL seg%03d.gvc --segment-time T` on the receiving side)")
     if not isinstance(dst, (str, Path)) or str(dst) == "-" or media.frame_pattern(dst, (".gvc",)) is None:
         raise UsageError("--segment-time writes one .gvc file a segment: give the output a number as ffmpeg's "
                          "segment muxer takes one, e.g. seg%03d.gvc (seg000.gvc, seg001.gvc, ...)")
