@@ -14,6 +14,7 @@ stream received whole, and their mean PSNR against it.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 import socket
@@ -46,6 +47,9 @@ def main() -> int:
     ap.add_argument("stream")
     ap.add_argument("--loss", type=float, nargs="+", default=[0, 0.001, 0.01, 0.05])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--no-numbers", action="store_true",
+                    help="control: the datagrams' bytes joined without their numbers (as a bare UDP byte stream "
+                    "would give them), decoded from memory: what a loss does where nothing marks it")
     a = ap.parse_args()
     with container.GvcReader(a.stream) as r:
         header, packets = r.header, [p for p in r if p.kind is not container.PacketType.PARAMETERS]
@@ -59,11 +63,14 @@ def main() -> int:
     for loss in a.loss:
         for seed in range(a.seeds if loss else 1):
             rng = random.Random(seed)
-            rx = network.open_input("udp://127.0.0.1:0", timeout=1)
             kept = [d for d in datagrams if rng.random() >= loss]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-                for d in kept:
-                    tx.sendto(d, ("127.0.0.1", rx.raw.port))
+            if a.no_numbers:
+                rx = io.BytesIO(b"".join(d[network.SEQ.size:] for d in kept))
+            else:
+                rx = network.open_input("udp://127.0.0.1:0", timeout=1)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+                    for d in kept:
+                        tx.sendto(d, ("127.0.0.1", rx.raw.port))
             frames, error = [], None
             try:
                 for f in vidcodec.frames(rx):
