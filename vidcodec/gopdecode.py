@@ -11,7 +11,8 @@ that a sequential decoder would have raised at that packet. The caller
 (:func:`vidcodec.api._decode_packets`) keeps its concealment rules: it asks for a result only
 where it would have decoded the packet, so the frames are the ones a sequential decode gives.
 
-A run ends before the next keyframe or a damaged stretch; one that starts with a delta (a stream
+A run ends before the next keyframe or a damaged stretch that may lose frames (not before a
+damaged packet of another stream, which the caller skips); one that starts with a delta (a stream
 read from its middle, or after damage) is decoded by a fresh decoder, as a sequential decoder
 would with no reference (a CoderError). Memory grows with the runs in flight: ``workers + 1`` GOPs
 of symbols (int16 where they fit, else int32) in the caller, and a run's in each busy worker; at
@@ -123,8 +124,11 @@ class RunDecoder(pipeline.ProcessWorkers):
             for item in items:
                 damaged = isinstance(item, container.Damaged)
                 video = not damaged and item.stream_index == 0 and item.kind in _TYPE_TO_KIND
-                if damaged or (video and item.kind == container.PacketType.KEY):
-                    submit()  # a run ends before damage and before a keyframe
+                if (damaged and item.loses_frames) or (video and item.kind == container.PacketType.KEY):
+                    # a run ends before a keyframe and before damage that may lose frames, not before a
+                    # damaged packet of another stream (audio) or the index: a decode in one process goes
+                    # on decoding the GOP's deltas after it, so the run's decoder must too
+                    submit()
                 entry = [item, None, _UNSUBMITTED if video else -1]
                 ahead.append(entry)
                 if video:
