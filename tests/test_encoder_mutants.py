@@ -9,18 +9,22 @@ ending at its first undecodable packet, and the stages' closing and waiting rule
 from __future__ import annotations
 
 import dataclasses
+import os
 import struct
 import sys
+import threading
+import time
 from fractions import Fraction
 
 import numpy as np
 import pytest
 from conftest import tiny_stream, write_testsrc
 
-from vidcodec import api, container, gopdecode, gopencode
+from vidcodec import api, container, gopdecode, gopencode, pipeline
 from vidcodec.codec import colour
 from vidcodec.codec.vaegan import DELTA, KEY, EncodedFrame
 from vidcodec.errors import CoderError, UsageError
+from vidcodec.models import zoo
 
 # ------------------------------------------------------------------------------------------ gopencode
 
@@ -305,3 +309,375 @@ def test_results_come_once_workers_later_runs_are_submitted(stream):
         at = [len(pulled) for _ in runs.results(read())]
     # run k comes out when the keyframe of run k + 3 is read, that is once runs k + 1 and k + 2 are submitted
     assert at == [13] * 4 + [17] * 4 + [21] * 4 + [24] * 12
+
+
+def test_a_reader_error_comes_after_the_packets_read_before_it_each_in_its_run(stream):
+    """The reader stops (a stream cut off inside a packet): every packet read before it comes out first,
+    the run being read submitted too (its packets decode in a worker, from its keyframe), then the error."""
+    from vidcodec.errors import TruncatedStreamError
+
+    def read():
+        yield from stream["packets"][:7]
+        raise TruncatedStreamError("cut off")
+
+    got = []
+    with gopdecode.RunDecoder(stream["header"], 2) as runs:
+        with pytest.raises(TruncatedStreamError):
+            for entry in runs.results(read()):
+                got.append(entry)  # noqa: PERF402 - the entries before the error are the point
+        assert [g[0] for g in got] == stream["packets"][:7]
+        assert [g[2] for g in got] == [0, 1, 2, 3, 0, 1, 2]
+        assert got[4][1] is got[6][1] is not got[0][1] and got[6][1] is not None
+        symbols, _ = gopdecode.result(got[6][1], 2)  # frame 6, decoded from its run's keyframe
+    decoder = api._frame_decoder(zoo.load("vaegan-tiny"), stream["header"])
+    for p in stream["packets"][4:7]:
+        want, _ = decoder.decode_symbols("key" if p.kind is container.PacketType.KEY else "delta",
+                                         api._colour_section(p, stream["header"])[1])
+    assert np.array_equal(symbols, want)
+
+
+def test_a_packet_of_another_stream_is_not_held_back(stream):
+    """Only video packets wait for their run: an audio packet at the head of the queue comes out at
+    once, not after the runs behind it (which would hold every later packet until the end)."""
+    audio = dataclasses.replace(stream["packets"][1], stream_index=container.AUDIO_STREAM)
+    items = [audio, *stream["packets"]]
+    pulled = []
+
+    def read():
+        for item in items:
+            pulled.append(item)
+            yield item
+
+    with gopdecode.RunDecoder(stream["header"], 2) as runs:
+        out = runs.results(read())
+        assert next(out)[0] is audio and len(pulled) == 1
+        assert len(list(out)) == FRAMES
+
+
+# ------------------------------------------------------------------------------------------- pipeline
+
+
+def _in_a_thread(fn):
+    """fn() run in a fresh thread (nice values are per thread on Linux), its result returned."""
+    box = []
+    t = threading.Thread(target=lambda: box.append(fn()))
+    t.start()
+    t.join(10)
+    return box[0]
+
+
+def _priority() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def test_closing_closes_an_idle_generator_and_leaves_a_running_one():
+    """pipeline.closing closes the generator at the block's end (its finally runs there, not at garbage
+    collection), and anything else with a close(); a generator another thread is running is left to
+    it (closing it there raised "generator already executing")."""
+    closed = threading.Event()
+    gen = _endless(closed)
+    next(gen)
+    with pipeline.closing(gen) as g:
+        assert g is gen
+    assert closed.is_set()
+
+    class Closable:
+        shut = False
+
+        def close(self):
+            self.shut = True
+
+    with pipeline.closing(Closable()) as c:
+        pass
+    assert c.shut
+
+    inside = threading.Event()
+    release = threading.Event()
+
+    def held():
+        inside.set()
+        release.wait(10)
+        yield 1
+
+    running = held()
+    t = threading.Thread(target=next, args=(running,))
+    t.start()
+    assert inside.wait(10)
+    with pipeline.closing(running):
+        pass  # no "generator already executing"
+    release.set()
+    t.join(10)
+
+
+def _endless(closed: threading.Event):
+    try:
+        yield from range(10**9)
+    finally:
+        closed.set()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_lower_priority_only_lowers_up_to_19_and_only_on_linux(monkeypatch):
+    """Nicer by ``nice`` steps, at most 19; 0 or less does nothing (no raising a thread's priority, even
+    where allowed); off Linux nothing (setpriority would renice the whole process)."""
+    mine = _in_a_thread(_priority)
+
+    def after(nice):
+        return _in_a_thread(lambda: (pipeline.lower_priority(nice), _priority())[1])
+
+    assert after(1) == min(19, mine + 1)
+    assert after(40) == 19
+    assert after(0) == mine and after(-3) == mine
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert after(3) == mine
+
+
+def test_a_stage_thread_is_a_named_daemon_and_ends_cleanly_on_a_source_without_close(monkeypatch):
+    """The default thread name (what a profiler or a hung process's stack dump shows), a daemon thread;
+    a source with no close() (a range, a list) is simply left, the thread raising nothing as it ends."""
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    names = []
+    assert list(pipeline.stage(range(2), lambda x: names.append(threading.current_thread().name))) == [None] * 2
+    assert names == ["vidcodec-stage"] * 2
+    assert errors == []
+    # a daemon: one stuck reading a stalled pipe does not keep the process from exiting
+    assert list(pipeline.stage(range(1), lambda x: threading.current_thread().daemon)) == [True]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_stage_runs_its_thread_nicer_when_asked():
+    mine = _priority()
+    assert list(pipeline.stage(range(3), lambda _: _priority(), nice=2)) == [min(19, mine + 2)] * 3
+
+
+def test_a_slow_consumer_gets_every_item():
+    """The worker waits for room in a full queue as long as it takes (in short waits that watch for a
+    close), dropping nothing."""
+    got = []
+    for x in pipeline.stage(range(4), depth=1):
+        got.append(x)
+        time.sleep(0.15)  # longer than one of the worker's waits
+    assert got == list(range(4))
+
+
+def test_a_stage_waiting_on_a_full_queue_does_not_spin():
+    """A worker a queue ahead of its consumer sleeps until there is room (or the close it watches for),
+    instead of burning a core the networks and the coder need."""
+    it = pipeline.stage(range(100), depth=1)
+    next(it)
+    time.sleep(0.05)  # the worker has filled the queue
+    t0 = time.process_time()
+    time.sleep(0.4)
+    used = time.process_time() - t0
+    it.close()
+    assert used < 0.2
+
+
+def test_closing_a_stage_closes_its_source_in_the_worker():
+    """The worker thread closes the iterable it pulls (a demuxer: its file) when the consumer stops,
+    not leaving it to garbage collection (here the test holds a reference), and closing the consumer
+    waits for it."""
+    closed = threading.Event()
+    source = _endless(closed)
+    it = pipeline.stage(source)
+    for i in it:
+        if i == 3:
+            break
+    it.close()
+    assert closed.is_set()
+
+
+def _stuck(release: threading.Event):
+    """One item, then a read that does not return until ``release`` (a followed file not growing)."""
+    yield 0
+    release.wait(10)
+    yield 1
+
+
+def test_a_closed_stage_waits_for_its_thread_but_a_ctrl_c_only_briefly(monkeypatch):
+    """Closing a stage waits up to JOIN_TIMEOUT_S for its thread (to end after closing its source); a
+    Ctrl-C unwinding through the stage waits no longer than STOPPING_JOIN_S (a thread stuck in a read
+    made a Ctrl-C take seconds)."""
+    import signal
+
+    monkeypatch.setattr(pipeline, "JOIN_TIMEOUT_S", 0.6)
+    monkeypatch.setattr(pipeline, "STOPPING_JOIN_S", 0.05)
+    release = threading.Event()
+    try:
+        it = pipeline.stage(_stuck(release))
+        assert next(it) == 0
+        time.sleep(0.05)
+        t0 = time.perf_counter()
+        it.close()
+        assert time.perf_counter() - t0 >= 0.5
+        it = pipeline.stage(_stuck(release))
+        assert next(it) == 0
+        timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        t0 = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            next(it)  # waiting for the stuck thread's next item
+        assert time.perf_counter() - t0 < 0.45
+        timer.join()
+    finally:
+        release.set()
+
+
+def test_parallel_threads_are_named():
+    """The pool's threads and the one pulling the items carry the parallel's name (a stack dump of a hung
+    encode tells the analysis from the demuxer)."""
+    pullers = []
+
+    def items():
+        for i in range(6):
+            pullers.append(threading.current_thread().name)
+            yield i
+
+    names = set(pipeline.parallel(items(), lambda _: threading.current_thread().name, 2))
+    assert names and all(n.startswith("vidcodec-parallel") for n in names)
+    assert set(pullers) == {"vidcodec-parallel"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_parallel_with_nice_uses_a_pool_of_at_least_one_thread_one_item_at_a_time():
+    """Any ``nice`` above 0 runs ``fn`` in a pool whose threads are that much nicer, with one worker (or
+    fewer, taken as one) one item at a time."""
+    mine = _priority()
+    running, most = [], []
+    lock = threading.Lock()
+
+    def fn(_):
+        with lock:
+            running.append(1)
+            most.append(len(running))
+        time.sleep(0.01)
+        with lock:
+            running.pop()
+        return _priority()
+
+    for workers in (1, 0):
+        most.clear()
+        assert list(pipeline.parallel(range(4), fn, workers, nice=1)) == [min(19, mine + 1)] * 4
+        assert max(most) == 1
+
+
+def test_parallel_look_ahead_is_workers_plus_depth():
+    """With one worker and depth 1 (a pool: ``nice``), at most 1 + 1 items are started ahead of the one
+    the consumer holds."""
+    started = []
+    it = pipeline.parallel(range(50), started.append, 1, depth=1, nice=1)
+    next(it)
+    time.sleep(0.3)
+    assert len(started) <= 3
+    it.close()
+
+
+def test_closing_parallel_drops_what_has_not_started_and_waits_for_the_rest():
+    started, finished = [], []
+
+    def slow(x):
+        started.append(x)
+        time.sleep(0.1)
+        finished.append(x)
+        return x
+
+    it = pipeline.parallel(range(100), slow, workers=2, depth=2)
+    assert next(it) == 0
+    it.close()
+    assert sorted(finished) == sorted(started)  # the running ones were waited for
+    n = len(started)
+    time.sleep(0.4)
+    assert len(started) == n  # the queued ones were cancelled
+
+
+def test_parallel_leaves_no_threads_behind():
+    assert list(pipeline.parallel(range(5), abs, 2, name="vidcodec-leak-test")) == list(range(5))
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("vidcodec-leak-test") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a parallel() pool's threads outlived it"
+        time.sleep(0.02)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _sigterm_is_default() -> bool:
+    import signal
+
+    return signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def _fail() -> None:
+    raise RuntimeError("initializer failed")
+
+
+def test_process_workers_are_made_at_once_and_end_on_sigterm():
+    """Every worker is forked when the pool is made (before the caller's threads start), and a SIGTERM
+    ends a worker at once instead of running the handler the main process had (inherited by fork)."""
+    import signal
+
+    old = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        with pipeline.ProcessWorkers(2, _nothing, ()) as workers:
+            processes = list(workers.pool._processes.values())
+            assert len(processes) == 2 and all(p.is_alive() for p in processes)
+            assert all(workers.pool.submit(_sigterm_is_default).result() for _ in range(2))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_process_workers_fork_on_linux_and_spawn_elsewhere(monkeypatch):
+    """Elsewhere (macOS, whose system libraries are not fork-safe) spawn, unless the caller needs fork
+    (``fork_only``: a UsageError up front)."""
+    import multiprocessing
+
+    asked = []
+    real = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: (asked.append(method), real("fork"))[1])
+    with pipeline.ProcessWorkers(2, _nothing, ()):
+        pass
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pipeline.ProcessWorkers(2, _nothing, ()):
+        pass
+    assert asked == ["fork", "spawn"]
+    with pytest.raises(UsageError, match="needs Linux"):
+        pipeline.ProcessWorkers(2, _nothing, (), fork_only=True)
+    assert asked == ["fork", "spawn"]
+
+
+def test_a_failing_worker_initializer_is_raised_by_the_constructor():
+    from concurrent.futures.process import BrokenProcessPool
+
+    with pytest.raises(BrokenProcessPool):
+        pipeline.ProcessWorkers(2, _fail, ())
+
+
+def test_an_error_in_the_block_waits_for_the_running_jobs():
+    """Only an interrupt (Ctrl-C, SIGTERM: not an Exception) stops the workers at once; an ordinary error
+    leaving the block cancels the jobs not started and lets the running ones finish."""
+    with pytest.raises(ValueError), pipeline.ProcessWorkers(2, _nothing, ()) as workers:
+        processes = list(workers.pool._processes.values())
+        running = [workers.pool.submit(time.sleep, 0.3) for _ in range(2)]
+        time.sleep(0.1)
+        raise ValueError
+    assert all(f.done() and not f.cancelled() and f.exception() is None for f in running)
+    assert all(p.exitcode == 0 for p in processes)
+
+
+def test_close_by_default_lets_the_running_jobs_finish():
+    workers = pipeline.ProcessWorkers(2, _nothing, ())
+    running = workers.pool.submit(time.sleep, 0.3)
+    time.sleep(0.1)
+    workers.close()
+    assert running.done() and running.exception() is None
+    workers.close(stop=True)  # again, interrupted: the pool is already shut down (no processes left)
+
+
+def test_close_cancels_the_jobs_not_started():
+    workers = pipeline.ProcessWorkers(2, _nothing, ())
+    jobs = [workers.pool.submit(time.sleep, 0.2) for _ in range(8)]
+    time.sleep(0.05)
+    workers.close()
+    assert sum(f.cancelled() for f in jobs) >= 3  # 2 running, at most a few already queued to the workers
