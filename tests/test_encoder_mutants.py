@@ -4,6 +4,14 @@ test_gopencode.py, test_gopdecode.py and test_pipeline.py. Each test names what 
 count a chunk's worker starts from (the QSGD dither of --coder elias), the decoded latents sent back
 only where the colour fitter wants them, the chunks in flight, the workers' refusals, a run's results
 ending at its first undecodable packet, and the stages' closing and waiting rules.
+
+Survivors left on purpose: tuning constants (DEPTH, the join timeouts, the put poll, MAX_RUN_FRAMES),
+and mutants that change nothing observable: _code_chunk's unused ``refresh`` default, zip's strict=
+(one result per latent), an empty last chunk submitted, a sentinel -2 -> -3, closing() trying to close
+a running generator (its ValueError is suppressed anyway), lower_priority's 0 / 20 edges (no-ops or
+clamped by Linux), put()'s return False -> None, shutdown's default wait=True, pools and generators
+that CPython's reference counting closes at once, _alive's unused result, and the cleanup of a pool
+already broken by a failing initializer.
 """
 
 from __future__ import annotations
