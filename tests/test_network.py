@@ -414,11 +414,29 @@ def test_late_and_restarted_datagrams(live):
     # its numbers happen to be just behind the old one's
     rx = network.open_input("udp://127.0.0.1:0", timeout=5)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        for n, sender, payload in [(10, 1, b"ab"), (11, 1, b"cd"), (8, 2, b"ef"), (9, 2, b"gh")]:
-            tx.sendto(seq(n, sender) + payload, ("127.0.0.1", rx.raw.port))
+        for n in range(10, 15):
+            tx.sendto(seq(n, 1) + b"a", ("127.0.0.1", rx.raw.port))
+        for n in range(8, 8 + network._RESTART + 2):
+            tx.sendto(seq(n, 2) + b"b", ("127.0.0.1", rx.raw.port))
     t0 = time.monotonic()
-    assert rx.read() == b"abcd" and rx.raw.ended_by == "new sender" and time.monotonic() - t0 < 4
+    assert rx.read() == b"aaaaa" and rx.raw.ended_by == "new sender" and time.monotonic() - t0 < 4
     rx.close()
+    # a stray datagram (another address) in the middle is dropped; one before the stream gives way to it
+    rx = network.open_input("udp://127.0.0.1:0", timeout=0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
+        stray.sendto(b"hello world", ("127.0.0.1", rx.raw.port))
+        time.sleep(0.05)
+        for n in range(20):
+            tx.sendto(seq(n, 3) + bytes([65 + n]), ("127.0.0.1", rx.raw.port))
+            if n == 10:
+                time.sleep(0.05)
+                stray.sendto(seq(n + 1, 3) + b"?", ("127.0.0.1", rx.raw.port))  # even with a fitting number
+                time.sleep(0.05)
+    got = rx.read()
+    rx.close()
+    assert got == b"o world" + network.LOSS_MARK + bytes(range(65, 85))  # ("hell": its 4 bytes of numbers)
+    assert rx.raw.foreign == 1 and rx.raw.ended_by == "timeout"
 
 
 def test_udp_receiver_joins_mid_stream(live):
@@ -665,24 +683,58 @@ def test_a_listening_encode_checks_its_settings_before_waiting_for_a_receiver(li
     assert time.monotonic() - t0 < 20
 
 
-def test_a_probe_that_connects_and_closes_is_no_first_receiver(live):
+RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER on, 0 s: close() resets the connection
+
+
+def test_a_half_closed_receiver_is_served_and_one_that_sends_bytes_gets_the_whole_stream(live):
+    """A receiver that closes its sending side (`nc HOST PORT < /dev/null`) still reads: it had been
+    dropped as a probe. One that sends bytes gets the whole stream (its unread bytes had made the
+    server's close a reset, cutting the end)."""
     port = free_port()
     server = network.TcpServer(network.parse(f"tcp://127.0.0.1:{port}?listen", "out"), wait=False, lazy=True)
-    socket.create_connection(("127.0.0.1", port)).close()  # `nc -z`: a health check
-    time.sleep(0.1)
-    viewer: list = []
-
-    def later():
-        time.sleep(0.5)
-        viewer.append(reader_thread(port))
-
-    threading.Thread(target=later, daemon=True).start()
-    t0 = time.monotonic()
-    rewrite(live, server)  # waits at its first write for a receiver that stays
+    half = reader_thread(port)
+    half[2].shutdown(socket.SHUT_WR)
+    chatty = reader_thread(port)
+    chatty[2].sendall(b"GET / HTTP/1.0\r\n\r\n" * 100)
+    time.sleep(0.1)  # both wait in the listener's queue with their ends of file and bytes
+    rewrite(live, server)
     server.close()
-    assert time.monotonic() - t0 >= 0.4
-    viewer[0][0].join(20)
-    assert bytes(viewer[0][1]) == live["data"][:len(viewer[0][1])] and len(viewer[0][1]) > len(live["data"]) - 64
+    half[0].join(20)
+    chatty[0].join(20)
+    assert bytes(half[1]) == live["data"] and bytes(chatty[1]) == live["data"]
+
+
+def test_one_ctrl_c_ends_the_wait_for_a_first_receiver(live):
+    """The lazy wait happens before the header's write, whose signal-holding had made it take two."""
+    import signal
+
+    server = network.TcpServer(network.parse(f"tcp://127.0.0.1:{free_port()}?listen", "out"), wait=False, lazy=True)
+    threading.Timer(0.3, lambda: __import__("os").kill(__import__("os").getpid(), signal.SIGINT)).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        container.GvcWriter(server, live["header"], repeat_header=True)
+    assert time.monotonic() - t0 < 5
+    server.close()
+
+
+def test_a_listening_input_waits_past_a_probe(live):
+    port = free_port()
+
+    def send():
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()  # the probe
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.02)
+        time.sleep(0.2)
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(live["data"])
+        s.close()
+
+    threading.Thread(target=send, daemon=True).start()
+    with network.opened_input(f"tcp://127.0.0.1:{port}?listen") as stream:
+        assert stream.read() == live["data"]
 
 
 def test_receivers_that_leave_before_their_keyframe_are_let_go_at_once(live):
@@ -695,7 +747,9 @@ def test_receivers_that_leave_before_their_keyframe_are_let_go_at_once(live):
     def before(i):
         if i == 1:
             for _ in range(5):
-                socket.create_connection(("127.0.0.1", port)).close()
+                s = socket.create_connection(("127.0.0.1", port))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RST)
+                s.close()
             time.sleep(0.1)
         if i == 2:
             counts.append(len(server._receivers))
@@ -703,7 +757,7 @@ def test_receivers_that_leave_before_their_keyframe_are_let_go_at_once(live):
     rewrite(live, server, before)
     server.close()
     keep[0].join(20)
-    assert counts == [1]  # the five were dropped at the next write, not kept until the keyframe
+    assert counts == [1]  # the five that reset were dropped at the next write, not kept until the keyframe
 
 
 def test_port_0_says_which_port_even_when_quiet(caplog):

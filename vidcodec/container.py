@@ -1374,6 +1374,9 @@ class GvcWriter:
         try:
             # where the header goes, in an output that can seek back to it (close() sets its frame count)
             self._start = self._out.tell() if _is_seekable(self._out) else None
+            begin = getattr(self._out, "gvc_begin", None)  # a network server waits for a receiver: not
+            if callable(begin):  # inside _emit's signal-holding write, so that one Ctrl-C ends the wait
+                begin()
             self._emit(data)
         except BaseException:
             self._closed = True

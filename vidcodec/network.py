@@ -177,8 +177,12 @@ def _bound(ep: Endpoint, kind: int) -> socket.socket:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and not ep.host:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 senders too
-            if group:
-                addr = ("", ep.port) if family == socket.AF_INET else ("::", ep.port)  # a group: bind its port
+            if group:  # bound to the group's address, it gets that group's datagrams only (not another
+                try:  # group's on the same port, nor unicast ones), as ffmpeg binds it; where the system
+                    sock.bind(addr)  # refuses that (Windows), its port
+                except OSError:
+                    sock.bind(("", ep.port) if family == socket.AF_INET else ("::", ep.port))
+                return sock
             sock.bind(addr)
             return sock
         except OSError as err:
@@ -291,12 +295,30 @@ class TcpSender(_Output):
         super().close()
 
 
+def _discard(sock: socket.socket) -> None:
+    """Read and drop what a receiver sent (it has nothing to say; bytes left unread make the final close
+    a reset, which throws away the end of the stream it had not read yet)."""
+    for _ in range(64):
+        if not sock.recv(65536):
+            return
+
+
+def _end(sock: socket.socket) -> None:
+    """Close a receiver's connection after the last byte, cleanly: what it sent is read first."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+    with contextlib.suppress(OSError):
+        _discard(sock)
+    sock.close()
+
+
 class _Receiver:
     """One receiver connected to a listening output."""
 
     def __init__(self, sock: socket.socket, addr: tuple, joined: bool) -> None:
         self.sock = sock
-        self.name = f"{addr[0]}:{addr[1]}" if sock.family == socket.AF_INET else f"[{addr[0]}]:{addr[1]}"
+        host = addr[0].removeprefix("::ffff:")  # an IPv4 peer of a dual-stack socket
+        self.name = f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
         self.pending = bytearray()
         self.joined = joined  # False: waiting for the next join point (a parameters packet)
         self.sent = 0  # bytes it took
@@ -352,7 +374,9 @@ class TcpServer(_Output):
 
     def _prune(self, wait: float = 0.0) -> None:
         """Drop the receivers not taking the stream yet (waiting for a keyframe, or for the first byte)
-        that have closed their connection, watching them for up to ``wait`` seconds."""
+        whose connection was reset, watching them for up to ``wait`` seconds. One that closed its
+        sending side (an end of file: `nc HOST PORT < /dev/null`, a probe's close) may still read,
+        and is only known to be gone when a send to it fails."""
         idle = [r for r in self._receivers if not r.pending and (not r.joined or self._written == 0)]
         if not idle:
             return
@@ -361,10 +385,11 @@ class TcpServer(_Output):
             for r in idle:
                 if r.sock in readable:
                     try:
-                        gone = r.sock.recv(1, socket.MSG_PEEK) == b""
+                        _discard(r.sock)
+                        gone = False
                     except (BlockingIOError, InterruptedError):
                         gone = False
-                    except OSError:
+                    except OSError:  # reset
                         gone = True
                     if gone:
                         self._drop(r, "left before it was sent anything")
@@ -385,6 +410,12 @@ class TcpServer(_Output):
             self.served += 1
             log.info("receiver %s connected%s", receiver.name,
                      "" if receiver.joined else "; it joins at the next keyframe")
+
+    def gvc_begin(self) -> None:
+        """Called by GvcWriter before it writes the stream header, outside its signal-holding write: a
+        lazy server waits for its first receiver here, so one Ctrl-C or SIGTERM ends the wait."""
+        if self._lazy:
+            self.wait_for_receiver(self._stop)
 
     def join_point(self) -> None:
         """Called by GvcWriter before a parameters packet: receivers waiting for one begin here, but for
@@ -448,7 +479,7 @@ class TcpServer(_Output):
         log.info("receiver %s %s", r.name, why)
         with contextlib.suppress(ValueError):
             self._receivers.remove(r)
-        r.sock.close()
+        _end(r.sock)
 
     def _hold(self, behind: Callable[[_Receiver], bool]) -> None:
         """Wait while a receiver is ``behind``, sending as it takes; one that has taken nothing for
@@ -480,9 +511,7 @@ class TcpServer(_Output):
             self._hold(lambda r: True)
         finally:
             for r in self._receivers:
-                with contextlib.suppress(OSError):
-                    r.sock.shutdown(socket.SHUT_WR)
-                r.sock.close()
+                _end(r.sock)
             self._receivers.clear()
             self._listener.close()
             super().close()
@@ -490,7 +519,9 @@ class TcpServer(_Output):
 
 SEQ = struct.Struct("<HH")  # a UDP datagram's sender and sequence number, before its share of the stream
 LOSS_MARK = b"\x04"  # a byte no packet header can begin with (type bits 0, not the escape): damage
-_LATE = 64  # a datagram this many or fewer behind the next expected is late (dropped); more: a new sender
+_LATE = 64  # a datagram this many or fewer behind the next expected is late (dropped); more: a new start
+_SETTLED = 4  # a UDP receiver follows its first sender once it has taken this many datagrams from it
+_RESTART = 8  # another sender's datagrams in a row, none of the followed one's between: a new stream
 
 
 class UdpSender(_Output):
@@ -612,9 +643,21 @@ class TcpInput(_Input):
                 self.port = listener.getsockname()[1]
                 log.info("waiting for a sender at %s (`vidcodec encode IN tcp://THIS-HOST:%d` there)",
                          _where(listener, ep), self.port)
-                _wait_readable(listener, None)
-                sock, addr = listener.accept()
-                log.info("sender %s connected", addr[0])
+                while True:
+                    _wait_readable(listener, None)
+                    sock, addr = listener.accept()
+                    # a probe (a health check) connects and closes without a byte: wait for a sender
+                    readable, _, _ = select.select([sock], [], [], PROBE_S)
+                    try:
+                        closed = bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+                    except OSError:
+                        closed = True
+                    if not closed:
+                        break
+                    log.info("%s connected and closed without sending: still waiting for a sender",
+                             addr[0].removeprefix("::ffff:"))
+                    sock.close()
+                log.info("sender %s connected", addr[0].removeprefix("::ffff:"))
             finally:
                 listener.close()
         else:
@@ -708,7 +751,10 @@ class UdpInput(_Input):
         self._last = False  # the datagram held ends the stream (its footer)
         self._tail = b""  # the last FOOTER_SIZE bytes received
         self._expect: int | None = None  # the next sequence number
-        self._sender: int | None = None  # the sender number of the datagrams taken
+        self._source: tuple | None = None  # (address, sender number) of the sender followed
+        self._taken = 0  # datagrams taken from it
+        self._rival: tuple | None = None  # (another sender, its datagrams in a row)
+        self.foreign = 0  # datagrams dropped as another sender's
         self.lost = 0  # datagrams missing where the numbers skipped
         self.late = 0  # datagrams dropped as late or repeated
         self.overruns = 0  # datagrams dropped because the queue was full
@@ -725,7 +771,7 @@ class UdpInput(_Input):
         """The receiving thread: datagrams off the socket into the queue, until close()."""
         while not self._stop.is_set():
             try:
-                data = self._sock.recv(MAX_PKT_SIZE + 1)
+                data, addr = self._sock.recvfrom(MAX_PKT_SIZE + 1)
             except (BlockingIOError, InterruptedError):
                 with contextlib.suppress(OSError, ValueError):
                     select.select([self._sock], [], [], 0.05)  # short: close() waits for this thread
@@ -741,11 +787,11 @@ class UdpInput(_Input):
                 if self._queued + len(data) > self.fifo:
                     self.overruns += 1
                     continue
-                self._queue.append(data)
+                self._queue.append((addr[:2], data))
                 self._queued += len(data)
                 self._ready.notify()
 
-    def _next(self) -> bytes | None:
+    def _next(self) -> tuple[tuple, bytes] | None:
         """The next datagram from the queue; None once nothing came for the timeout (after a first one)."""
         wait = (self.timeout or None) if self.received else None
         deadline = None if wait is None else time.monotonic() + wait
@@ -755,9 +801,9 @@ class UdpInput(_Input):
                 if left <= 0:
                     return None
                 self._ready.wait(left)
-            data = self._queue.popleft()
+            addr, data = self._queue.popleft()
             self._queued -= len(data)
-            return data
+            return addr, data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._at == len(self._datagram):
@@ -765,11 +811,11 @@ class UdpInput(_Input):
                 self.ended_by = self.ended_by or "footer"
                 return 0
             while True:
-                data = self._next()
-                if data is None:
+                got = self._next()
+                if got is None:
                     self._silent_too_long()
                     return 0
-                data = self._in_order(data)
+                data = self._in_order(*got)
                 if self.ended_by is not None:
                     return 0
                 if data:
@@ -784,19 +830,38 @@ class UdpInput(_Input):
         self._at += n
         return n
 
-    def _in_order(self, datagram: bytes) -> bytes:
+    def _in_order(self, addr: tuple, datagram: bytes) -> bytes:
         """A datagram's share of the stream, after a loss mark where datagrams are missing before it;
-        empty for one that is late."""
+        empty for one that is late or from another sender (its address or sender number differs). The
+        first sender is followed; another one replaces it while the first has given fewer than
+        :data:`_SETTLED` datagrams (a stray datagram, or the tail of a sender that stopped), and ends
+        the input once it has sent :data:`_RESTART` in a row with none of the first's between (an
+        encoder started again: a new stream, whose timeline from 0 a decoder would read as the first
+        one's frames out of order); a few stray ones are dropped."""
         sender, seq = SEQ.unpack_from(datagram)
         data = datagram[SEQ.size:]
-        if self._sender is not None and sender != self._sender:
-            # a sender started again (or another one): its stream is a new one, with its own header and a
-            # timeline from 0, which a decoder would read as the old one's frames out of order
-            log.warning("%s: datagrams from another sender (an encoder started again?): the stream received "
-                        "ends here; receive again for the new one", self.endpoint.url)
-            self.ended_by = "new sender"
-            return b""
-        self._sender = sender
+        source = (addr, sender)
+        if self._source is not None and source != self._source:
+            if self._taken < _SETTLED:
+                log.info("%s: following the datagrams of %s:%d instead of the few from %s:%d", self.endpoint.url,
+                         *addr, *self._source[0])
+                self._source, self._expect, self._taken = source, None, 0
+                data = LOSS_MARK + data if self.received else data
+            else:
+                self._rival = (source, self._rival[1] + 1 if self._rival and self._rival[0] == source else 1)
+                if self._rival[1] >= _RESTART:
+                    log.warning("%s: datagrams from another sender (an encoder started again?): the stream "
+                                "received ends here; receive again for the new one", self.endpoint.url)
+                    self.ended_by = "new sender"
+                else:
+                    self.foreign += 1
+                    if self.foreign == 1:
+                        log.warning("%s: datagrams from %s:%d, not the sender followed: dropped",
+                                    self.endpoint.url, *addr)
+                return b""
+        self._source = source
+        self._rival = None
+        self._taken += 1
         if self._expect is None or seq == self._expect:
             self._expect = (seq + 1) & 0xFFFF
             return data
