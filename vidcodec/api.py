@@ -1148,6 +1148,7 @@ def _decode_packets(
     audio: media.AudioTrack | None = None,
     runs: gopdecode.RunDecoder | None = None,
     check_end: bool = True,
+    networked: bool = False,
 ) -> Iterator[_Pending | media.AudioPacket]:
     """Parse, entropy-decode and conceal: every frame of the stream yields a _Pending for :func:`_render`.
 
@@ -1281,9 +1282,14 @@ def _decode_packets(
         if expected > seen + before:
             yield from fill(None, expected - seen - before)
     if check_end and not reader.closed_cleanly and seen and not reader.index_damaged:
-        log.warning("the stream ends without the index its writer appends on closing: the encoder was stopped, "
-                    "crashed or was cut off before the end (its %d complete frames are all here), or it is still "
-                    "writing (--follow waits for the rest)", seen)
+        if networked:
+            log.warning("the stream ends without the index its writer appends on closing: the sender stopped, "
+                        "started again or was cut off before the end (its %d complete frames received are all "
+                        "here)", seen)
+        else:
+            log.warning("the stream ends without the index its writer appends on closing: the encoder was "
+                        "stopped, crashed or was cut off before the end (its %d complete frames are all here), or "
+                        "it is still writing (--follow waits for the rest)", seen)
 
 
 def _colour_section(item: container.Packet, hdr: container.StreamHeader
@@ -1519,7 +1525,8 @@ def open_pending(
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
     pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
                                              from_beginning=from_beginning, audio=track, runs=runs,
-                                             check_end=not follow),  # --follow says so itself
+                                             check_end=not follow,  # --follow says so itself
+                                             networked=isinstance(getattr(source, "raw", None), network._Input)),
                              name="vidcodec-parse")
     stack.enter_context(pipeline.closing(pending))
     return reader, m, pending, track
