@@ -22,6 +22,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -302,19 +303,24 @@ def test_runs_end_before_keyframes_and_frame_losing_damage_only(stream):
         gopdecode.result(got[12][1], 0)  # frame 8, a keyframe: decodes
 
 
-def test_results_come_once_workers_later_runs_are_submitted(stream):
-    """The read-ahead is ``workers`` runs: a run's packets are handed out once ``workers`` later runs
-    have been submitted (with a run still being read, or at the end, not before nor after)."""
-    items = stream["packets"] * 2  # six runs of four (results() reads kinds, not times)
-    pulled = []
+def counted(items: list) -> tuple[list, Iterator]:
+    """``items`` as a generator, and the list of those it has handed out so far."""
+    pulled: list = []
 
     def read():
         for item in items:
             pulled.append(item)
             yield item
 
+    return pulled, read()
+
+
+def test_results_come_once_workers_later_runs_are_submitted(stream):
+    """The read-ahead is ``workers`` runs: a run's packets are handed out once ``workers`` later runs
+    have been submitted (with a run still being read, or at the end, not before nor after)."""
+    pulled, read = counted(stream["packets"] * 2)  # six runs of four (results() reads kinds, not times)
     with gopdecode.RunDecoder(stream["header"], 2) as runs:
-        at = [len(pulled) for _ in runs.results(read())]
+        at = [len(pulled) for _ in runs.results(read)]
     # run k comes out when the keyframe of run k + 3 is read, that is once runs k + 1 and k + 2 are submitted
     assert at == [13] * 4 + [17] * 4 + [21] * 4 + [24] * 12
 
@@ -348,16 +354,9 @@ def test_a_packet_of_another_stream_is_not_held_back(stream):
     """Only video packets wait for their run: an audio packet at the head of the queue comes out at
     once, not after the runs behind it (which would hold every later packet until the end)."""
     audio = dataclasses.replace(stream["packets"][1], stream_index=container.AUDIO_STREAM)
-    items = [audio, *stream["packets"]]
-    pulled = []
-
-    def read():
-        for item in items:
-            pulled.append(item)
-            yield item
-
+    pulled, read = counted([audio, *stream["packets"]])
     with gopdecode.RunDecoder(stream["header"], 2) as runs:
-        out = runs.results(read())
+        out = runs.results(read)
         assert next(out)[0] is audio and len(pulled) == 1
         assert len(list(out)) == FRAMES
 
