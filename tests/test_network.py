@@ -463,8 +463,10 @@ def test_encode_serves_and_decode_receives_the_same_frames(live, tmp_path):
                                     quality=2, gop=4))
 
     t = threading.Thread(target=encode, daemon=True)
+    t0 = time.perf_counter()
     t.start()
-    for _ in range(200):  # the encoder listens once its input is open
+    time.sleep(2.5)  # the encoder waits for its first receiver
+    for _ in range(200):  # it listens once its input is open
         try:
             frames = [f.rgb for f in vidcodec.frames(f"tcp://127.0.0.1:{port}")]
             break
@@ -472,6 +474,8 @@ def test_encode_serves_and_decode_receives_the_same_frames(live, tmp_path):
             time.sleep(0.05)
     t.join(60)
     assert done and done[0].frames == 12 and done[0].bytes == len(live["data"])
+    # the summary's time (and fps) is the encoder's, less the wait for a receiver
+    assert done[0].seconds < time.perf_counter() - t0 - 1.0
     assert len(frames) == 12 and all(np.array_equal(a, b) for a, b in zip(frames, live["frames"], strict=True))
     with pytest.raises(UsageError, match="repeats the stream header"):
         vidcodec.encode(live["clip"], "udp://127.0.0.1:9", model="vaegan-tiny", repeat_header=False)

@@ -577,7 +577,7 @@ def encode(
                       encoder.fine_choices[1], sum(encoder.fine_choices))
         if rate is not None:
             rate.finish()
-    return EncodeStats(tally.frames, tally.keys, size, source.width, source.height, time.perf_counter() - t0,
+    return EncodeStats(tally.frames, tally.keys, size, source.width, source.height, _coding_time(t0, dst),
                        tally.duration(source), dict(sorted(levels.items())),
                        [(lv + 1, n, int(b)) for lv, n, b in rate.history] if rate else [], tally.audio_bytes)
 
@@ -711,7 +711,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
                 bar.update(1)
         tally.audio_bytes += audio.write(source.take_audio(), tally, rest=source.ended)
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
-                       time.perf_counter() - t0, tally.duration(source), {1: tally.frames},
+                       _coding_time(t0, dst), tally.duration(source), {1: tally.frames},
                        audio_bytes=tally.audio_bytes)
 
 
@@ -732,6 +732,12 @@ def _write_video(writer: container.GvcWriter, kind: container.PacketType, pts: i
     audio = _audio_description_bytes(writer.header) if offset > before else 0
     tally.audio_bytes += audio
     return writer.bytes_written - before - audio
+
+
+def _coding_time(t0: float, dst: object) -> float:
+    """Seconds since ``t0`` but the time a listening network output waited for its first receiver (the
+    summary's fps is the encoder's, not the audience's)."""
+    return time.perf_counter() - t0 - getattr(dst, "waited", 0.0)
 
 
 def _within(frames: Iterable[media.VideoFrame], duration: Fraction | None,

@@ -348,6 +348,7 @@ class TcpServer(_Output):
         self._receivers: list[_Receiver] = []
         self._written = 0
         self.served = 0  # receivers connected so far
+        self.waited = 0.0  # seconds spent waiting for a first receiver
         if wait and not lazy:
             try:
                 self.wait_for_receiver(stop)
@@ -365,12 +366,16 @@ class TcpServer(_Output):
         if self._receivers:
             return
         log.info("waiting for a receiver at %s (`vidcodec play tcp://THIS-HOST:%d` there)", self.url, self.port)
-        while not self._receivers:
-            if stop is not None and stop.is_set():
-                raise Stopped(f"{self.url}: stopped while waiting for a receiver")
-            if _wait_readable(self._listener, _POLL_S):
-                self._accept()
-                self._prune(PROBE_S)
+        t0 = time.perf_counter()
+        try:
+            while not self._receivers:
+                if stop is not None and stop.is_set():
+                    raise Stopped(f"{self.url}: stopped while waiting for a receiver")
+                if _wait_readable(self._listener, _POLL_S):
+                    self._accept()
+                    self._prune(PROBE_S)
+        finally:
+            self.waited += time.perf_counter() - t0
 
     def _prune(self, wait: float = 0.0) -> None:
         """Drop the receivers not taking the stream yet (waiting for a keyframe, or for the first byte)
