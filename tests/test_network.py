@@ -265,7 +265,7 @@ def test_tcp_input_connects_or_listens_and_ends_when_the_sender_closes(live):
         conn.close()
 
     threading.Thread(target=serve, daemon=True).start()
-    with network.opened_input(f"tcp://127.0.0.1:{port}") as stream:
+    with network.open_input(f"tcp://127.0.0.1:{port}") as stream:
         assert stream.read() == data
         assert stream.raw.ended_by == "closed" and stream.name == f"tcp://127.0.0.1:{port}"
     server.close()
@@ -285,7 +285,7 @@ def test_tcp_input_connects_or_listens_and_ends_when_the_sender_closes(live):
         s.close()
 
     threading.Thread(target=send, daemon=True).start()
-    with network.opened_input(f"tcp://127.0.0.1:{port}?listen") as stream:
+    with network.open_input(f"tcp://127.0.0.1:{port}?listen") as stream:
         assert stream.read() == data
 
 
@@ -302,7 +302,7 @@ def test_a_silent_sender_ends_the_input_after_the_timeout(live, caplog):
 
     threading.Thread(target=serve, daemon=True).start()
     t0 = time.monotonic()
-    with caplog.at_level(logging.WARNING, "vidcodec"), network.opened_input(f"tcp://127.0.0.1:{port}",
+    with caplog.at_level(logging.WARNING, "vidcodec"), network.open_input(f"tcp://127.0.0.1:{port}",
                                                                             timeout=0.3) as stream:
         assert stream.read() == live["data"][:500]
         assert stream.raw.ended_by == "timeout"
@@ -737,7 +737,7 @@ def test_a_listening_input_waits_past_a_probe(live):
         s.close()
 
     threading.Thread(target=send, daemon=True).start()
-    with network.opened_input(f"tcp://127.0.0.1:{port}?listen") as stream:
+    with network.open_input(f"tcp://127.0.0.1:{port}?listen") as stream:
         assert stream.read() == live["data"]
 
 

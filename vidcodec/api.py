@@ -431,10 +431,7 @@ def encode(
     framerate = frame_rate(framerate)
     send_to = None  # a tcp:// or udp:// output, opened once the input is
     if isinstance(dst, str) and network.is_network_url(dst):
-        network.parse(dst, "out")  # a malformed URL is the caller's error, before anything is opened
-        if repeat_header is False:
-            raise UsageError(f"{dst}: a network output repeats the stream header before every keyframe, so "
-                             "that receivers join there: leave repeat_header out")
+        network.check_output(dst, repeat_header)  # the caller's error, before anything is opened
         send_to, dst, repeat_header = dst, None, True
     elif isinstance(dst, (str, Path)):
         _check_output(dst, overwrite)
@@ -772,23 +769,19 @@ def _until(frames: Iterable[media.VideoFrame], stop: threading.Event | None,
            pace: Fraction | None = None) -> Iterator[media.VideoFrame]:
     """``frames`` until ``stop`` is set (checked before each frame is read; None: all of them); with
     ``pace`` (the frames' time base), each one when its time has come, counted from the first (as
-    ffmpeg's ``-re``; a wait ends early when ``stop`` is set)."""
+    ffmpeg's ``-re``: :class:`vidcodec.network.Pacer`; a wait ends early when ``stop`` is set)."""
     if stop is None and pace is None:
         yield from frames
         return
     it = iter(frames)
-    clock = None  # (wall time, pts) of the first frame
+    pacer = network.Pacer(pace, stop) if pace is not None else None
     while stop is None or not stop.is_set():
         try:
             frame = next(it)
         except StopIteration:
             return
-        if pace is not None:
-            if clock is None:
-                clock = (time.monotonic(), frame.pts)
-            due = clock[0] + float((frame.pts - clock[1]) * pace)
-            while (wait := due - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
-                time.sleep(min(wait, 0.1))
+        if pacer is not None:
+            pacer.wait(frame.pts)
         yield frame
 
 
@@ -1496,7 +1489,7 @@ def open_pending(
     if isinstance(src, str) and network.is_network_url(src):  # tcp:// or udp:// (vidcodec.network)
         if follow:
             raise UsageError("follow= is for a file still being written; a network input is read as it arrives")
-        source = stack.enter_context(network.opened_input(src))
+        source = stack.enter_context(network.open_input(src))
     elif follow and isinstance(src, (str, Path)) and str(src) != "-" and _is_fifo(src):
         log.info("%s is a named pipe, which waits for its writer by itself: read as it is, without --follow", src)
         follow = False

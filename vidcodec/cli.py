@@ -1214,7 +1214,7 @@ def _network_inputs(args: argparse.Namespace) -> Iterator[None]:
     if args.command not in ("decode", "play", "info", "remux"):
         yield
         return
-    from .network import DEFAULT_TIMEOUT_S, is_network_url, opened_input
+    from .network import DEFAULT_TIMEOUT_S, is_network_url, open_input
 
     names = ["input"] if hasattr(args, "input") else []
     urls = [g for g in ([args.input] if names else args.inputs) if is_network_url(g)]
@@ -1228,7 +1228,7 @@ def _network_inputs(args: argparse.Namespace) -> Iterator[None]:
         raise UsageError("one input at a time can be a network stream or stdin; give the others as paths")
     if getattr(args, "follow", False):
         raise UsageError("--follow is for a file still being written; a network input is read as it arrives")
-    with opened_input(urls[0], timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout) as stream:
+    with open_input(urls[0], timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout) as stream:
         if names:
             args.input = stream
         else:

@@ -42,8 +42,9 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from urllib.parse import parse_qs, urlsplit
 
 from .container import _FOOTER, FOOTER_MAGIC, FOOTER_SIZE
@@ -144,6 +145,35 @@ def parse(url: str, direction: str) -> Endpoint:
     return ep
 
 
+def check_output(url: str, repeat_header: bool | None) -> None:
+    """UsageError for an output URL :func:`open_output` would refuse, or for ``repeat_header=False``
+    (a network output repeats the stream header before every keyframe, where its receivers join):
+    checked by encode and remux before anything is opened."""
+    parse(url, "out")
+    if repeat_header is False:
+        raise UsageError(f"{url}: a network output repeats the stream header before every keyframe, so that "
+                         "receivers join there: leave repeat_header out")
+
+
+class Pacer:
+    """ffmpeg's ``-re``: :meth:`wait` returns when a timestamp's time has come, counted from the first
+    one it was given, so that stored frames go out at their own pace, as a live source's would. A
+    wait ends early once ``stop`` is set."""
+
+    def __init__(self, time_base: Fraction, stop: threading.Event | None = None) -> None:
+        self.time_base = time_base
+        self.stop = stop
+        self._clock: tuple[float, int] | None = None  # (wall time, pts) of the first timestamp
+
+    def wait(self, pts: int) -> None:
+        if self._clock is None:
+            self._clock = (time.monotonic(), pts)
+            return
+        due = self._clock[0] + float((pts - self._clock[1]) * self.time_base)
+        while (left := due - time.monotonic()) > 0 and not (self.stop is not None and self.stop.is_set()):
+            time.sleep(min(left, 0.1))
+
+
 def _addresses(ep: Endpoint, *, passive: bool) -> list[tuple]:
     """getaddrinfo's answers for ``ep`` (``passive``: to bind; every address where its host is empty)."""
     kind = socket.SOCK_STREAM if ep.scheme == "tcp" else socket.SOCK_DGRAM
@@ -198,6 +228,23 @@ def _bound(ep: Endpoint, kind: int) -> socket.socket:
     if error.errno == errno.EACCES:
         raise NetworkError(f"{ep.url}: ports below 1024 need administrator rights; choose a port from 1024 on") from None
     raise NetworkError(f"{ep.url}: cannot listen there: {error.strerror or error}") from None
+
+
+def _connect(ep: Endpoint, refused: str) -> socket.socket:
+    """A TCP connection to ``ep`` (each of its host's addresses in turn), or a NetworkError that says
+    what went wrong: ``refused`` where nothing listens there."""
+    try:
+        return socket.create_connection((ep.host, ep.port), timeout=CONNECT_TIMEOUT_S)
+    except ConnectionRefusedError:
+        raise NetworkError(refused) from None
+    except TimeoutError:
+        raise NetworkError(f"{ep.url} did not answer within {CONNECT_TIMEOUT_S:g} s: check the host and that a "
+                           "firewall lets the port through") from None
+    except socket.gaierror as err:
+        raise NetworkError(f"{ep.url}: cannot resolve {ep.host!r} ({err.strerror or err}); check the host "
+                           "name") from None
+    except OSError as err:
+        raise NetworkError(f"cannot connect to {ep.url}: {err.strerror or err}") from None
 
 
 def _multicast(host: str) -> bool:
@@ -255,26 +302,9 @@ class TcpSender(_Output):
     def __init__(self, ep: Endpoint) -> None:
         super().__init__()
         self.endpoint = ep
-        error: OSError | None = None
-        for family, kind, proto, _, addr in _addresses(ep, passive=False):
-            sock = socket.socket(family, kind, proto)
-            sock.settimeout(CONNECT_TIMEOUT_S)
-            try:
-                sock.connect(addr)
-                break
-            except OSError as err:
-                sock.close()
-                error = err
-        else:
-            assert error is not None
-            if isinstance(error, ConnectionRefusedError):
-                raise NetworkError(f"nothing listens at {ep.url}: start the receiver first (`vidcodec play "
-                                   f"tcp://@:{ep.port}?listen` there), or serve with {ep.url}?listen and "
-                                   f"connect the receiver to this machine") from None
-            if isinstance(error, TimeoutError):
-                raise NetworkError(f"{ep.url} did not answer within {CONNECT_TIMEOUT_S:g} s: check the host "
-                                   "and that a firewall lets the port through") from None
-            raise NetworkError(f"cannot connect to {ep.url}: {error.strerror or error}") from None
+        sock = _connect(ep, f"nothing listens at {ep.url}: start the receiver first (`vidcodec play "
+                            f"tcp://@:{ep.port}?listen` there), or serve with {ep.url}?listen and connect the "
+                            "receiver to this machine")
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each packet out as it is written
         self._sock = sock
@@ -666,20 +696,8 @@ class TcpInput(_Input):
             finally:
                 listener.close()
         else:
-            try:
-                sock = socket.create_connection((ep.host, ep.port), timeout=CONNECT_TIMEOUT_S)
-            except ConnectionRefusedError:
-                raise NetworkError(f"nothing serves at {ep.url}: start the sender first (`vidcodec encode IN "
-                                   f"tcp://@:{ep.port}?listen` there), or wait for it here with "
-                                   f"{ep.url}?listen") from None
-            except TimeoutError:
-                raise NetworkError(f"{ep.url} did not answer within {CONNECT_TIMEOUT_S:g} s: check the host "
-                                   "and that a firewall lets the port through") from None
-            except socket.gaierror as err:
-                raise NetworkError(f"{ep.url}: cannot resolve {ep.host!r} ({err.strerror or err}); check the "
-                                   "host name") from None
-            except OSError as err:
-                raise NetworkError(f"cannot connect to {ep.url}: {err.strerror or err}") from None
+            sock = _connect(ep, f"nothing serves at {ep.url}: start the sender first (`vidcodec encode IN "
+                                f"tcp://@:{ep.port}?listen` there), or wait for it here with {ep.url}?listen")
         sock.setblocking(False)
         self._sock = sock
 
@@ -901,17 +919,8 @@ DEFAULT_TIMEOUT_S = 15.0
 def open_input(url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> io.BufferedReader:
     """A ``tcp://`` or ``udp://`` input as a buffered binary stream (read it with any vidcodec reader:
     ``vidcodec.frames(open_input(url))``); ``timeout``: seconds without data, once data came, that end
-    it (0: never). A listening input waits here for its sender."""
+    it (0: never). A listening input waits here for its sender. Close it (``with open_input(url) as f:``)."""
     ep = parse(url, "in")
     raw = UdpInput(ep, timeout) if ep.scheme == "udp" else TcpInput(ep, timeout)
     return io.BufferedReader(raw, buffer_size=1 << 16)
 
-
-@contextlib.contextmanager
-def opened_input(url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[io.BufferedReader]:
-    """:func:`open_input` as a context manager that closes it."""
-    stream = open_input(url, timeout=timeout)
-    try:
-        yield stream
-    finally:
-        stream.close()

@@ -137,10 +137,7 @@ def remux(
     if not isinstance(realtime, bool):
         raise UsageError(f"realtime must be True or False (got {realtime!r})")
     if isinstance(dst, str) and network.is_network_url(dst):
-        network.parse(dst, "out")
-        if repeat_header is False:
-            raise UsageError(f"{dst}: a network output repeats the stream header before every keyframe, so "
-                             "that receivers join there: leave repeat_header out")
+        network.check_output(dst, repeat_header)
         repeat_header = True
     elif isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
@@ -231,7 +228,7 @@ class _Output:
                  stdout: BinaryIO | None, srcs: list, stdin: BinaryIO | None, realtime: bool = False) -> None:
         self.dst, self.every, self.overwrite, self.repeat_header = dst, every, overwrite, repeat_header
         self.realtime = realtime
-        self.clock: tuple[float, int] | None = None  # with realtime: (wall time, pts) of the first frame out
+        self.pacer: network.Pacer | None = None  # with realtime: each frame out when its time has come
         self.sink: network._Output | None = None  # a tcp:// or udp:// output, open
         self.stdout, self.srcs, self.stdin = stdout, srcs, stdin
         self.writer: GvcWriter | None = None
@@ -250,19 +247,10 @@ class _Output:
             self._open(copier)
             self.began = packet.pts
         if self.realtime and packet.stream_index == 0 and packet.kind in (PacketType.KEY, PacketType.DELTA):
-            self._pace(packet.pts, copier.tb)
+            # ffmpeg's -re: a stored stream sent as live, each frame when its time has come
+            self.pacer = self.pacer or network.Pacer(copier.tb)
+            self.pacer.wait(packet.pts)
         self.writer.write_packet(packet.kind, packet.pts, packet.payload, packet.stream_index, packet.flags)
-
-    def _pace(self, pts: int, tb: Fraction) -> None:
-        """Wait until a frame's time has come, counted from the first frame out (ffmpeg's -re): a stored
-        stream sent to receivers as live at its own pace."""
-        if self.clock is None:
-            self.clock = (time.monotonic(), pts)
-            return
-        due = self.clock[0] + float((pts - self.clock[1]) * tb)
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
 
     def _open(self, copier: _Copier) -> None:
         out = self.dst
@@ -448,12 +436,8 @@ def _boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[in
 
 def _find_boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tuple[int | None, str]:
     own = None  # this stream's header bytes: a repeated one (a parameters packet's) inside damage is no new stream
-    try:
-        f.seek(start)
-        prefix = f.read(16)
-        own = prefix + f.read(container._check_prefix(prefix)[2] - 16)
-    except VidcodecError:
-        pass
+    with contextlib.suppress(VidcodecError):
+        own = _header_at(f, start)
     last_end, last_pts, maybe = start, None, None
     try:
         with GvcReader(_Slice(f, start, None), resync=True, join=join, trailing_ok=True) as reader:
@@ -491,7 +475,7 @@ def _find_boundary(f: BinaryIO, start: int, later: list[int], join: bool) -> tup
 
 
 def _header_at(f: BinaryIO, at: int) -> bytes | None:
-    """The file header's bytes at ``at`` (a valid one, as :func:`_headers` found)."""
+    """The file header's bytes at ``at`` (FormatError where none begins there)."""
     f.seek(at)
     prefix = f.read(16)
     return prefix + f.read(container._check_prefix(prefix)[2] - 16)
