@@ -413,6 +413,49 @@ def test_a_repeated_keyframe_packet_is_skipped_not_decoded_twice(stream, tmp_pat
     api.decode(path, tmp_path / "twice.mkv")  # not "pts 0 does not increase"
 
 
+def _end(p) -> int:
+    return p.offset + p.header_size + len(p.payload)
+
+
+@pytest.mark.parametrize("at, concealed", [(5, [6, 7]), (7, [])], ids=["mid-gop", "before-a-keyframe"])
+def test_an_earlier_gop_inside_the_stream_conceals_the_frames_after_it_to_the_next_keyframe(stream, tmp_path, at,
+                                                                                         concealed, caplog):
+    """The first GOP's key and delta packets again after frame ``at`` (a stream restarted inside a file):
+    skipped as damage; the deltas after them were coded against them and are timed from them, so they
+    cannot be placed. Once they decoded on the wrong picture or were dropped unreported (frames lost,
+    decode exit 0); now the frames up to the next keyframe are concealed and counted, the rest exact."""
+    packets, data = stream["packets"], stream["data"]
+    assert [p.kind == container.PacketType.KEY for p in packets[:9]] == [i % GOP == 0 for i in range(9)]
+    earlier = data[packets[0].offset:_end(packets[1])]
+    cut = _end(packets[at])
+    path = tmp_path / "restarted.gvc"
+    path.write_bytes(data[:cut] + earlier + data[cut:])
+    got = list(api.frames(path))
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"]]
+    assert [i for i, f in enumerate(got) if f.concealed] == concealed
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, stream["frames"]) if not a.concealed)
+    assert "not after the previous frame's" in caplog.text
+    s = api.decode(path, tmp_path / "restarted.y4m")
+    assert (s.frames, s.concealed) == (FRAMES, len(concealed))
+    assert s.damaged >= 2
+
+
+def test_a_delta_repeated_after_a_later_one_is_caught_at_the_next_keyframe(stream, tmp_path):
+    """Delta 1 again after delta 2: a delta's pts counts from the frame before it, so it reads as frame 3
+    and delta 3 as frame 4, both decoded on the wrong picture (nothing in the stream tells). The keyframe
+    of frame 4 then comes at a pts already taken: out of order, skipped, and the deltas after it concealed
+    up to the next keyframe (they were once decoded on the wrong picture too, unreported, exit 0)."""
+    packets, data = stream["packets"], stream["data"]
+    cut = _end(packets[2])
+    path = tmp_path / "reordered.gvc"
+    path.write_bytes(data[:cut] + data[packets[1].offset:_end(packets[1])] + data[cut:])
+    got = list(api.frames(path))
+    assert [f.pts for f in got] == [f.pts for f in stream["frames"]]
+    assert [i for i, f in enumerate(got) if f.concealed] == [5, 6, 7]
+    exact = [i for i, (a, b) in enumerate(zip(got, stream["frames"])) if np.array_equal(a.rgb, b.rgb)]
+    assert exact == [0, 1, 2, 8, 9, 10, 11]
+
+
 def _index_edited(data: bytes, edit) -> bytes:
     """The stream with each footer-index entry (pts, offset) replaced by ``edit(pts, offset)``, its CRCs
     recomputed: an index that passes its checks and does not describe the stream."""

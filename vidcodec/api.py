@@ -1186,6 +1186,8 @@ def _decode_packets(
     correction: colour_mod.Correction | None = None  # the colour correction in force (format 11.0)
     last_float: np.ndarray | None = None  # its latent for synthesis, computed once when first needed
     last_pts: int | None = None
+    last_payload: bytes | memoryview | None = None  # the last stream-0 frame's packet's (a repeat of it is harmless)
+    behind = False  # packets are being skipped for pts not after the last frame's (said once per run of them)
     need_key = False  # after damage: deltas are dropped until a key packet
     frames_lost = False  # damage where stream-0 frames may have been (not one audio packet, not the index)
     gap: str | None = None  # damage since the last frame: "fill" its pts gap at the frame rate, or "skip"
@@ -1248,10 +1250,22 @@ def _decode_packets(
             continue
         kind = _TYPE_TO_KIND[item.kind]
         if last_pts is not None and item.pts <= last_pts:  # a packet repeated or out of order: not applied twice
-            log.warning("packet at offset %d has pts %d, not after the previous frame's %d: the stream is "
-                        "damaged (a packet repeated or out of order); skipped", item.offset, item.pts, last_pts)
             counts.damaged += 1
+            if item.pts == last_pts and item.payload == last_payload:
+                log.warning("packet at offset %d has pts %d, not after the previous frame's: it repeats that frame's "
+                            "packet (the stream is damaged); skipped", item.offset, item.pts)
+                continue
+            # Not the frame before it again (a stream restarted inside this one, packets out of order): the
+            # deltas after it were coded against it, and their pts count from it, so they cannot be placed
+            # either. They are dropped up to the next keyframe, and the frames missing before it concealed.
+            (log.debug if behind else log.warning)(
+                "packet at offset %d has pts %d, not after the previous frame's %d: the stream is damaged (packets "
+                "out of order, or a stream restarted inside it); skipped, and the frames up to the next keyframe "
+                "concealed", item.offset, item.pts, last_pts)
+            need_key = frames_lost = behind = True
+            gap = gap or "fill"
             continue
+        last_payload, behind = item.payload, False
         if gap == "fill":
             yield from fill(item.pts)
         gap = None

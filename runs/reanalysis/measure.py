@@ -112,7 +112,7 @@ class Reanalyse(FrameEncoder):
     def _candidate(self, ys, pred, block, vectors):
         got = super()._candidate(ys, pred, block, vectors)
         if block == 0 and vectors == b"" and self._cands:
-            for _, (mode, p) in self._cands.items():
+            for _mode, p in self._cands.values():
                 alt = super()._candidate(ys, p, 0, b"\0" * VECTOR_BYTES)
                 alt = (alt[0], alt[1], alt[2], alt[3], 0, b"")  # the vector counted in encode_latent
                 if alt[0] < got[0]:
