@@ -86,6 +86,23 @@ def test_a_reader_joins_mid_stream_at_the_next_keyframe(live, tmp_path, cut_into
     assert r["bytes"] == len(tail) - r["joined_at"]  # the stream from there, not the bytes skipped before it
 
 
+def test_a_late_joiners_progress_has_no_total_from_the_whole_stream(live, tmp_path, monkeypatch, capsys):
+    """The header's frame count is the whole stream's: a receiver that joined at frame 4 of 12 once read
+    "8 of 12 frames" at its end. Joined mid-way, the count is unknown; from the start it is the header's."""
+    from vidcodec import progress
+
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)  # a progress line at every frame
+    monkeypatch.setattr(progress, "_terminal", lambda: False)
+    data, _ = live
+    offsets = [p.offset for p in _packets(data)]
+    vidcodec.decode(Pipe(data[offsets[5]:]), tmp_path / "late.y4m", progress=True)
+    late = capsys.readouterr().err
+    vidcodec.decode(Pipe(data), tmp_path / "all.y4m", progress=True)
+    whole = capsys.readouterr().err
+    assert "decode: 8 frames," in late and " of 12 " not in late
+    assert "decode: 12 of 12 frames" in whole
+
+
 def test_a_stream_joined_after_its_last_parameters_packet_is_named_as_such(live):
     """Not 'bad magic ... did you mean encode': the bytes are .gvc packets, with no header to come."""
     data, plain = live

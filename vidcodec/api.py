@@ -1406,8 +1406,12 @@ def _close_open_decodes() -> None:
 
 def _with_frame_count(reader: container.GvcReader, follow: bool) -> container.StreamHeader:
     """The stream's header, its frame count taken from the keyframe index where the header has none
-    (0: a writer that did not know it, as one reading a pipe), so that a decode's progress has a total."""
+    (0: a writer that did not know it, as one reading a pipe), so that a decode's progress has a total;
+    0 for a stream joined mid-way (a late receiver of a live one): how many of its frames are left is
+    not known, and a total of all of them would read "34 of 100" at its end."""
     hdr = reader.header
+    if reader.joined_at is not None:
+        return dataclasses.replace(hdr, frame_count=0) if hdr.frame_count else hdr
     if hdr.frame_count == 0 and reader.seekable and not follow:
         index = reader.index()
         if index is not None and index.frame_count:
