@@ -708,3 +708,24 @@ def test_a_damaged_repeated_header_is_no_new_stream_and_loses_no_frame(tmp_path,
         for src, stdin in ((tmp_path / "b.gvc", None), ("-", Pipe(bytes(bad)))):
             s = remux(src, io.BytesIO(), stdin=stdin)
             assert (s.frames, s.damaged, s.dropped, s.truncated) == (12, 0, 0, 0), (flip, src)
+
+
+def test_a_key_packet_twice_is_left_out_alone_and_a_stream_restarted_inside_loses_its_gop(stream, tmp_path):
+    """A key packet right after itself (the same pts and payload) loses nothing: the copy is the stream's
+    bytes again (its deltas were once left out up to the next keyframe). The first GOP again after frame
+    6 is another matter: the deltas after it are left out to the next keyframe, as decode conceals them."""
+    data, packets = stream["data"], stream["packets"]
+    key = packets[0]
+    end = key.offset + key.header_size + len(key.payload)
+    twice = tmp_path / "twice.gvc"
+    twice.write_bytes(data[:end] + data[key.offset:end] + data[end:])
+    out = io.BytesIO()
+    s = remux(twice, out)
+    assert (s.frames, s.dropped, s.damaged) == (FRAMES, 0, 0)
+    assert out.getvalue() == data
+    earlier = data[packets[0].offset:packets[1].offset + packets[1].header_size + len(packets[1].payload)]
+    cut = packets[6].offset + packets[6].header_size + len(packets[6].payload)
+    restarted = tmp_path / "restarted.gvc"
+    restarted.write_bytes(data[:cut] + earlier + data[cut:])
+    s = remux(restarted, io.BytesIO())
+    assert (s.frames, s.dropped) == (FRAMES - 3, 2 + 3)  # frames 7-9 left out, with the two packets again

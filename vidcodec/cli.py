@@ -669,7 +669,8 @@ def _cmd_remux(a: argparse.Namespace) -> int:
               f"{out} ({s.bytes} bytes)", file=sys.stderr)
     if s.dropped or s.damaged:
         print(f"vidcodec remux: error: the input is damaged where it was copied ({s.damaged} damaged region(s) "
-              f"whose frames are lost; {s.dropped} delta frame(s) after damage left out, up to the next keyframe); "
+              f"whose frames are lost; {s.dropped} packet(s) left out that cannot decode: deltas after damage, up to the "
+              "next keyframe, and packets out of order); "
               "the output holds the frames that decode", file=sys.stderr)
         return 1
     return 0

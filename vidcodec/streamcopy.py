@@ -626,6 +626,7 @@ class _Copier:
         self.lead: list[Packet] = []  # a joined input's audio before its first frame (its move not known yet)
         self.preroll: list[Packet] = []  # audio before the first frame (kept when there is no --start)
         self.last_pts: int | None = None  # the last frame read (joined timeline)
+        self.last_payload: bytes | None = None  # its packet's (a repeat of it right after it is left out alone)
         self.last_audio: int | None = None  # the last audio packet's pts written (joined timeline)
         self.spacing: int | None = None  # the last two frames' distance (pts)
         self.out_first: int | None = None  # the output's first frame's pts
@@ -823,6 +824,9 @@ class _Copier:
         p = dataclasses.replace(p, pts=p.pts + self.shift)
         t = self._time(p.pts)
         if self.last_pts is not None and p.pts <= self.last_pts:
+            if p.pts == self.last_pts and p.payload == self.last_payload:  # a key packet twice: nothing lost
+                log.warning("packet at offset %d repeats the frame before it (pts %d): left out", p.offset, p.pts)
+                return
             # not this timeline's order: packets of another stream whose header was lost in damage
             self.wait_key = True
             self._drop(t)
@@ -831,7 +835,7 @@ class _Copier:
             self._settle_damage(t, p.pts)
         if self.last_pts is not None:
             self.spacing = p.pts - self.last_pts
-        self.last_pts = p.pts
+        self.last_pts, self.last_payload = p.pts, p.payload
         self.frames_seen += 1
         self.stream_frames += 1
         self.end_seen = max(self.end_seen, t)
