@@ -240,6 +240,33 @@ def test_info_on_a_damaged_stream_counts_the_frames_decode_will_write(capsys, me
     assert len(frames) == FRAMES and sum(not f.concealed for f in frames) == int(found[1])  # decode's own count
 
 
+def test_info_frames_and_duration_report_what_they_read_of_a_stream_that_goes_on(capsys, media):
+    """--frames N / -t TIME: a live stream's report without waiting for its end. The writer below sends
+    four frames and keeps its end open: info of three returns (it once waited for the end), with the
+    bytes and bit rate of what it read, and says that it stopped (no "writer did not close" claim)."""
+    data = media["gvc"].read_bytes()
+    ps = packets(media["gvc"])
+    read, write = os.pipe()
+    os.write(write, data[:ps[4].offset])  # the header and four whole frames
+    try:
+        with os.fdopen(read, "rb", buffering=0) as src:
+            r = container.probe(src, max_frames=3)
+    finally:
+        os.close(write)
+    assert (r["frames"], r["stopped"], r["index_present"]) == (3, True, False)
+    assert r["bytes"] == ps[3].offset  # the header and the three packets
+    assert r["bit_rate"] == pytest.approx(8 * r["bytes"] / r["duration_seconds"])
+    code, out, err = cli(capsys, "info", media["gvc"], "-t", "0.25")
+    with container.GvcReader(media["gvc"]) as reader:
+        rate = Fraction(*reader.header.frame_rate)
+    want = -(-Fraction(1, 4) * rate // 1)  # the frames that begin less than 0.25 s after the first
+    assert code == 0 and err == "" and f"frames: {want}," in out
+    assert "read: stopped there, as asked" in out and "did not close" not in out
+    code, out, _ = cli(capsys, "info", media["gvc"], "--frames", FRAMES + 5)  # more than it has: all of it
+    assert code == 0 and f"frames: {FRAMES}," in out and "index: present" in out
+    assert cli(capsys, "info", media["gvc"], "--frames", "0")[0] == 2
+
+
 def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
     code, out, _ = cli(capsys, "info", media["gvc"], "--json")
     assert code == 0

@@ -401,9 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "index), without decoding a frame. N/A: not known (e.g. a stream without packets).",
                           epilog="examples:\n  vidcodec info out.gvc\n  vidcodec info out.gvc --json | jq .frames\n"
                           "  vidcodec info out.gvc --packets | awk '$2 == \"key\"'   the keyframes' sizes and times\n"
-                          "  cat out.gvc | vidcodec info -", formatter_class=argparse.RawDescriptionHelpFormatter)
+                          "  cat out.gvc | vidcodec info -\n"
+                          "  vidcodec info udp://@:9000 -t 5                     five seconds of a live stream",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
     _add_net_timeout(info)
+    info.add_argument("--frames", type=int, metavar="N",
+                      help="read only the first N frames (a live stream: report after N frames, not at its end)")
+    info.add_argument("-t", "--duration", type=_time, metavar="TIME",
+                      help="read only this long of the stream (the frames that begin less than TIME after the "
+                      "first one), in seconds or [HH:]MM:SS[.frac], as ffprobe -read_intervals %%+TIME")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--packets", action="store_true",
                       help="also list every packet, as ffprobe -show_packets: stream (0 video, 1 audio), type, pts, "
@@ -748,7 +755,9 @@ def format_probe(r: dict) -> str:
         lines.append("flagged packets: " + ", ".join(
             f"{k} x{n}" + (" (colour correction)" if colour and k == "0x01" else "")
             for k, n in r["flagged_packets"].items()))
-    if r.get("index_damaged"):
+    if r.get("stopped"):
+        lines.append("read: stopped there, as asked (--frames or -t); the rest of the stream and its index not read")
+    elif r.get("index_damaged"):
         lines.append("index: damaged (ignored: readers scan the stream instead)")
     elif r.get("index_read") and not r["index_present"]:  # the index whole, the footer after it not
         lines.append("index: read at the stream's end, but the footer after it is missing or cut off (the file was "
@@ -786,7 +795,12 @@ def _audio_summary(report: dict) -> dict | None:
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
-    report = container.probe(container.stdin_stream() if a.input == "-" else a.input, packets=a.packets)
+    if a.frames is not None and a.frames < 1:
+        raise UsageError(f"--frames must be at least 1 (got {a.frames})")
+    if a.duration is not None and a.duration <= 0:
+        raise UsageError(f"-t must be more than 0 seconds (got {float(a.duration)})")
+    report = container.probe(container.stdin_stream() if a.input == "-" else a.input, packets=a.packets,
+                             max_frames=a.frames, duration=a.duration)
     audio = _audio_summary(report)
     if audio is not None:
         report["audio"] = audio

@@ -1679,10 +1679,15 @@ def stdin_stream() -> BinaryIO:
     return stream
 
 
-def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False) -> dict[str, Any]:
+def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, max_frames: int | None = None,
+          duration: Fraction | None = None) -> dict[str, Any]:
     """Summarise a stream for `vidcodec info`: header and packet statistics; damage/truncation are reported.
     ``packets``: also list every packet (``packet_list``: stream, type, pts, time in seconds from the first
     frame, payload size, bytes with its header, offset, flags), as ``ffprobe -show_packets``.
+    ``max_frames``, ``duration`` (seconds): read no further than that many frames, or than the frames that
+    begin less than ``duration`` after the first (a live stream's report without waiting for its end);
+    ``stopped`` says whether the reading stopped there, and the report is then of what was read (its
+    bytes, its bit rate), the keyframe index left unread.
 
     Raises only if the file header itself is unreadable (not a .gvc file, unsupported version, ...).
     """
@@ -1699,8 +1704,16 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False) -
         listed: list[dict[str, Any]] = []
         decodable = 0  # frames decode gives without concealing: not a delta after lost stream-0 data
         need_key = False
+        stopped = False  # at max_frames or duration, with the stream read no further
+        tb = Fraction(*reader.header.time_base)
         try:
             for item in reader:
+                if (max_frames is not None or duration is not None) and not isinstance(item, Damaged) and \
+                        item.stream_index == 0 and item.kind is not PacketType.PARAMETERS and (
+                        (max_frames is not None and len(frame_pts) >= max_frames)
+                        or (duration is not None and frame_pts and (item.pts - frame_pts[0]) * tb >= duration)):
+                    stopped = True
+                    break
                 if isinstance(item, Damaged):
                     index = item.stream == INDEX_DAMAGE
                     damaged.append({"offset": item.offset, "size": item.size, "reason": item.reason, "index": index,
@@ -1725,7 +1738,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False) -
                         keyframe_pts.append(item.pts)
         except TruncatedStreamError as err:
             truncated = {"offset": err.offset, "message": str(err)}
-        index = reader.index()
+        index = None if stopped else reader.index()
         index_damaged = reader.index_damaged
         trailing_at = reader.trailing_at
         closed_cleanly = reader.closed_cleanly
@@ -1737,6 +1750,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False) -
         if reader.trailing_at is not None:  # other data after the stream: not the stream's
             total_bytes = reader.trailing_at
         total_bytes -= reader.joined_at or 0  # joined mid-way: from the parameters packet read
+        if stopped:  # what was read: the header and the packets (not a file's size, nor bytes read ahead)
+            total_bytes = reader.header_size - (reader.joined_at or 0) + packet_bytes
         header = reader.header
         version = reader.version
         joined_at = reader.joined_at  # joined mid-stream: the header is a parameters packet's, read there
@@ -1778,6 +1793,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False) -
         "index_frame_count": index.frame_count if index is not None else None,
         "damaged": damaged,
         "truncated": truncated,
+        "stopped": stopped,
     }
     if packets:
         report["packet_list"] = listed
