@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import socket
 import threading
 import time
@@ -110,7 +111,9 @@ def test_bad_urls_say_what_is_wrong(url, direction, says):
 
 @pytest.mark.parametrize(("query", "says"), [("pkt_size=63", "pkt_size must be"), ("pkt_size=65508", "pkt_size"),
                                              ("pkt_size=x", "pkt_size"), ("ttl=0", "ttl must be"),
-                                             ("ttl=256", "ttl must be"), ("broadcast=2", "broadcast must be")])
+                                             ("ttl=256", "ttl must be"), ("broadcast=2", "broadcast must be"),
+                                             ("bitrate=999", "bitrate must be"), ("bitrate=5X", "bitrate"),
+                                             ("burst_bits=9000", "give \\?bitrate= too")])
 def test_udp_options_are_checked(query, says):
     with pytest.raises(UsageError, match=says):
         network.open_output(f"udp://239.1.1.1:{free_port(socket.SOCK_DGRAM)}?{query}")
@@ -337,6 +340,34 @@ def test_udp_datagrams_never_span_two_packets_and_the_receiver_ends_at_the_foote
     with container.GvcReader(io.BytesIO(bytes(got))) as r:
         offsets = [p.offset for p in r]
     assert set(offsets) <= starts
+
+
+def test_udp_bitrate_paces_a_burst_and_sends_the_same_datagrams():
+    """?bitrate= (with k/M suffixes, as ffmpeg's): a 60 kB burst at 2 Mbit/s takes about 0.24 s, at
+    least the time its bits need less the burst allowed at once, and is the same datagrams in the same
+    order as unpaced (where it once left all at once, which a small socket buffer or a switch drops)."""
+    data = os.urandom(60_000)
+    got = {}
+    for query in ("", "?bitrate=2M&burst_bits=12k"):
+        rx = network.open_input("udp://127.0.0.1:0")
+        out = network.open_output(f"udp://127.0.0.1:{rx.raw.port}{query}")
+        t = time.monotonic()
+        out.write(data)
+        out.flush()
+        took = time.monotonic() - t
+        out.close()
+        rx.raw.timeout = 0.5  # no footer in these bytes: the input ends when they stop coming
+        chunks = []
+        while chunk := rx.raw.read(1 << 17):
+            chunks.append(chunk)
+        rx.close()
+        got[query] = (chunks, took, out)
+    chunks, took, out = got["?bitrate=2M&burst_bits=12k"]
+    assert (out.bitrate, out.burst_bits) == (2_000_000, 12_000)
+    assert chunks == got[""][0] and b"".join(chunks) == data
+    bits = 8 * (len(data) + network.SEQ.size * out.datagrams)
+    assert took >= (bits - out.burst_bits) / out.bitrate * 0.95 and out.waited > 0
+    assert got[""][1] < took / 4  # the unpaced burst: all at once
 
 
 class Lossy:

@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("output", help="output .gvc path, - for stdout, or a network URL: tcp://HOST:PORT (a "
                      "receiver listening there), tcp://@:PORT?listen (serve: wait for a first receiver, then send "
                      "to every one that connects, each from the next keyframe), udp://HOST:PORT (datagrams; "
-                     "?pkt_size=N (default 1472), ?ttl=N for a multicast group, ?broadcast=1)")
+                     "?pkt_size=N (default 1472), ?ttl=N for a multicast group, ?broadcast=1, ?bitrate=N "
+                     "(e.g. 5M) paces the datagrams: keyframes are not sent in one burst)")
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
                      "(5 for the default vaegan-i; docs/MODELS.md gives each model's)")

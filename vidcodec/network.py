@@ -66,7 +66,8 @@ FIFO_BYTES = 32 << 20  # a UDP receiver's queue: seconds of a stream at any usua
 _SEND = getattr(socket, "MSG_NOSIGNAL", 0)  # a peer gone is an EPIPE error, never a SIGPIPE
 
 _OPTIONS = {("tcp", "out"): {"listen"}, ("tcp", "in"): {"listen"},
-            ("udp", "out"): {"pkt_size", "ttl", "broadcast"}, ("udp", "in"): set()}
+            ("udp", "out"): {"pkt_size", "ttl", "broadcast", "bitrate", "burst_bits"}, ("udp", "in"): set()}
+MAX_BITRATE = 100_000_000_000  # ?bitrate= at most (100 Gbit/s)
 
 
 def is_network_url(value: object) -> bool:
@@ -85,13 +86,16 @@ class Endpoint:
     listen: bool = False
     options: dict[str, str] = field(default_factory=dict)
 
-    def option(self, name: str, default: int, low: int, high: int) -> int:
-        """An integer option from the URL's query, checked to be within [low, high]."""
+    def option(self, name: str, default: int, low: int, high: int, suffixes: bool = False) -> int:
+        """An integer option from the URL's query, checked to be within [low, high] (``suffixes``: k, M or
+        G may follow it, as 5M for 5000000, as ffmpeg's bit rates)."""
         text = self.options.get(name)
         if text is None:
             return default
+        scale = {"k": 10**3, "K": 10**3, "m": 10**6, "M": 10**6, "g": 10**9, "G": 10**9}.get(text[-1:], 1) \
+            if suffixes else 1
         try:
-            value = int(text)
+            value = int(text[:-1] if scale > 1 else text) * scale
         except ValueError:
             value = None
         if value is None or not low <= value <= high:
@@ -565,12 +569,24 @@ class UdpSender(_Output):
     next bytes of the stream; a flush (after
     every packet) sends the rest, so no datagram holds the end of one packet and the start of the next.
     The numbers tell a receiver where datagrams were lost, which a whole packet lost at its bounds would
-    not (the stream has no packet counter): see docs/FORMAT.md, "Sending a stream over UDP"."""
+    not (the stream has no packet counter): see docs/FORMAT.md, "Sending a stream over UDP".
+
+    ``?bitrate=N`` (bits a second, as ffmpeg's udp output) paces the datagrams: a keyframe's burst
+    goes out at that rate instead of all at once, which a receiver's socket buffer or a switch may not
+    hold; up to ``?burst_bits=`` bits (default one datagram) go out at once. The writes wait for the
+    pace, so the rate must stay above the stream's own (a stream that needs more falls behind)."""
 
     def __init__(self, ep: Endpoint) -> None:
         super().__init__()
         self.endpoint = ep
         self.pkt_size = ep.option("pkt_size", PKT_SIZE, 64, MAX_PKT_SIZE)
+        self.bitrate = ep.option("bitrate", 0, 1000, MAX_BITRATE, suffixes=True) if "bitrate" in ep.options else 0
+        if "burst_bits" in ep.options and not self.bitrate:
+            raise UsageError(f"{ep.url}: burst_bits is for a paced output: give ?bitrate= too")
+        self.burst_bits = ep.option("burst_bits", 8 * self.pkt_size, 8, MAX_BITRATE, suffixes=True)
+        self._credit = float(self.burst_bits)  # bits that may go out now (a token bucket)
+        self._credit_at = time.monotonic()
+        self.waited = 0.0  # seconds the pacing held the writes
         self._payload = self.pkt_size - SEQ.size
         self._sender = int.from_bytes(os.urandom(2), "little")
         self._seq = int.from_bytes(os.urandom(2), "little")
@@ -602,7 +618,24 @@ class UdpSender(_Output):
         if self._buffer:
             self._datagram(len(self._buffer))
 
+    def _pace(self, bits: int) -> None:
+        """Wait until ``bits`` more may go out at ``bitrate`` (none without one)."""
+        if not self.bitrate:
+            return
+        cap = max(self.burst_bits, bits)  # a datagram larger than the burst still goes, at the pace
+        now = time.monotonic()
+        self._credit = min(cap, self._credit + (now - self._credit_at) * self.bitrate)
+        self._credit_at = now
+        if self._credit < bits:
+            time.sleep((bits - self._credit) / self.bitrate)
+            later = time.monotonic()
+            self.waited += later - now
+            self._credit = min(cap, self._credit + (later - now) * self.bitrate)
+            self._credit_at = later
+        self._credit -= bits
+
     def _datagram(self, size: int) -> None:
+        self._pace(8 * (size + SEQ.size))
         try:
             self._sock.sendto(SEQ.pack(self._sender, self._seq) + self._buffer[:size], self._addr)
         except OSError as err:
