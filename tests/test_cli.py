@@ -587,6 +587,18 @@ def test_errors_in_a_real_process_exit_2_with_one_line_and_no_traceback(env, tmp
 # ------------------------------------------------------------------------------------------ input errors
 
 
+def test_encode_says_a_missing_input_before_an_existing_output_and_a_media_name_before_both(capsys, tmp_path,
+                                                                                            tiny_model_dir):
+    """As ffmpeg checks its inputs first: a missing input was once reported only after -y was added for an
+    output that exists. A .mp4 output name (a .gvc would not play there) comes first of all."""
+    (tmp_path / "keep.gvc").write_bytes(b"keep")
+    code, _, err = cli(capsys, "encode", tmp_path / "missing.mp4", tmp_path / "keep.gvc", *TINY)
+    assert_one_line_error(code, err, "encode", "missing.mp4", "no such file")
+    code, _, err = cli(capsys, "encode", tmp_path / "missing.mp4", tmp_path / "out.webm", *TINY)
+    assert_one_line_error(code, err, "encode", "not .webm", "vidcodec decode")
+    assert (tmp_path / "keep.gvc").read_bytes() == b"keep"
+
+
 @pytest.mark.parametrize("verb", VERBS)
 def test_missing_input_path_is_an_input_error(capsys, tmp_path, tiny_model_dir, verb):
     missing = tmp_path / "missing.file"

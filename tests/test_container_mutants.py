@@ -301,6 +301,40 @@ def test_the_index_of_a_stream_that_another_follows_is_the_one_read_at_its_end()
     assert info["bytes"] == len(data) and info["trailing_at"] == len(data)
 
 
+def test_a_pipe_of_two_streams_says_so_and_one_kept_open_after_its_stream_does_not_hold_the_reader() -> None:
+    """`cat a.gvc b.gvc | vidcodec decode -`: the second stream's bytes come after the first's footer, not
+    always by then in the reader's buffer; it once said nothing from a pipe (a file was warned about). A
+    writer that keeps its pipe open after a whole stream is waited for TRAILING_WAIT_S at most."""
+    import os
+    import time
+
+    data, _ = write_stream()
+    for tail, keep_open in ((data, False), (b"", True)):
+        r, w = os.pipe()
+
+        def write(tail=tail, w=w, keep_open=keep_open) -> None:
+            os.write(w, data)
+            time.sleep(0.05)  # the footer read before the rest comes
+            os.write(w, tail)
+            if keep_open:
+                time.sleep(2)
+            os.close(w)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            with os.fdopen(r, "rb") as src:
+                t = time.monotonic()
+                reader = GvcReader(src)
+                assert as_tuples(list(reader)) == PACKETS
+                took = time.monotonic() - t
+                assert reader.trailing_at == (len(data) if tail else None)
+        finally:
+            writer.join()
+        if keep_open:
+            assert took < 1.5
+
+
 def test_the_index_is_the_same_however_often_it_is_asked_for() -> None:
     data, _ = write_stream()
     reader = GvcReader(io.BytesIO(data))

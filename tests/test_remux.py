@@ -248,6 +248,10 @@ def test_usage_errors(stream, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     with pytest.raises(UsageError, match="also an input"):
         remux(stream["path"], stream["path"], overwrite=True)
+    for name in ("x.mp4", "x.MKV", "x.ts", "frames%04d.png"):  # as ffmpeg -c copy out.mp4 would: refused, nothing made
+        with pytest.raises(UsageError, match=r"into a \.gvc stream, not .*vidcodec decode"):
+            remux(stream["path"], tmp_path / name)
+        assert not (tmp_path / name).exists()
     with pytest.raises(UsageError, match="at least 1"):
         remux(stream["path"], io.BytesIO(), max_frames=0)
     assert cli_main(["remux", "-", "-", str(out), "-y"]) == 2

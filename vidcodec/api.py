@@ -434,12 +434,13 @@ def encode(
         network.check_output(dst, repeat_header)  # the caller's error, before anything is opened
         send_to, dst, repeat_header = dst, None, True
     elif isinstance(dst, (str, Path)):
-        _check_output(dst, overwrite)
         if _same_file(src, dst):  # overwriting would truncate the input while it is being read
             raise UsageError(f"{dst} is also the input; give a different output path")
-        if Path(dst).suffix.lower() in media.OUTPUT_EXTENSIONS:
+        if Path(dst).suffix.lower() in media.NOT_GVC_EXTENSIONS:
             raise UsageError(f"encode writes a .gvc stream, not {Path(dst).suffix}; to make a "
                              f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
+        media.check_input_first(src)  # a missing input is said before an output that exists
+        _check_output(dst, overwrite)
         if str(dst) == "-":
             dst = container.std_bytes("stdout")
     dst = _binary_output(dst) if not isinstance(dst, (str, Path)) and send_to is None else dst

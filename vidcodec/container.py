@@ -12,6 +12,7 @@ import enum
 import io
 import logging
 import os
+import select
 import struct
 import sys
 import zlib
@@ -131,6 +132,7 @@ INDEX_HEADER_SIZE = _INDEX.size + 4
 FOOTER_SIZE = _FOOTER.size + 4 + len(FOOTER_MAGIC)
 
 _READ_CHUNK = 1 << 20
+TRAILING_WAIT_S = 0.2  # how long a pipe is watched after a stream's footer for more bytes (another stream)
 _SCAN_CHUNK = 4096
 _U32_MAX = (1 << 32) - 1
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -610,6 +612,17 @@ class _Chained(io.RawIOBase):
         return len(chunk)
 
 
+def _readable(f: BinaryIO, seconds: float) -> bool:
+    """Whether a file object with a descriptor (a pipe) can be read without waiting, bytes or its end
+    there, waiting up to ``seconds`` for that; False for one without a descriptor."""
+    try:
+        fd = f.fileno()
+        ready, _, _ = select.select([fd], [], [], seconds)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return bool(ready)
+
+
 def read_some(f: BinaryIO, n: int) -> bytes:
     """Up to ``n`` bytes of ``f``, what has come (a buffered pipe's read(n) would wait for all ``n``)."""
     read1 = getattr(f, "read1", None)
@@ -965,8 +978,15 @@ class GvcReader:
         inp = self._in
         self.trailing_at = None
         # The footer (written with the index) is read; past it, a pipe's bytes only where they have come
-        # already: a writer that keeps its pipe open after a whole stream would hold the reader here
+        # already, or come within TRAILING_WAIT_S (`cat a.gvc b.gvc |`: the second stream's bytes or the
+        # pipe's end): a writer that keeps its pipe open after a whole stream must not hold the reader here
         inp.fill(FOOTER_SIZE)
+        if not self.seekable and len(inp.buf) <= FOOTER_SIZE and not inp.eof and _readable(inp.raw, TRAILING_WAIT_S):
+            chunk = read_some(inp.raw, _READ_CHUNK)
+            if chunk:
+                inp.buf += chunk
+            else:
+                inp.eof = True
         if len(inp.buf) > FOOTER_SIZE or (self.seekable and inp.fill(FOOTER_SIZE + 1)):
             after = inp.pos + FOOTER_SIZE
             self.trailing_at = after

@@ -859,6 +859,29 @@ IMAGE_RATE = Fraction(25)  # an image sequence's frame rate unless given (FFmpeg
 # What image sequences are read from (FFmpeg's image2 demuxer reads these and more)
 IMAGE_INPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm", ".tif", ".tiff", ".webp",
                           ".tga", ".dpx", ".exr")
+# Names of other media files: a .gvc written under one of them would not play there (encode and remux refuse)
+NOT_GVC_EXTENSIONS = (*OUTPUT_EXTENSIONS, *IMAGE_INPUT_EXTENSIONS, ".avi", ".webm", ".ts", ".mpg", ".mpeg", ".flv",
+                      ".gif", ".264", ".h264", ".265", ".hevc", ".m4v", ".nut", ".ogv")
+
+
+def check_input_file(path: Path) -> None:
+    """InputError unless ``path`` names a file that can be read (what a video file path must pass)."""
+    if not path.exists():
+        hint = (" (an image sequence's name has one %d or %04d, %% for a percent sign, an image extension, "
+                "and a file it names must exist)" if "%" in path.name else "")
+        raise InputError(f"{path}: no such file; check the path{hint}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied; check the file's permissions")
+
+
+def check_input_first(src: object) -> None:
+    """The input checks that need nothing opened, made before an output is looked at (as ffmpeg checks its
+    inputs before it asks about an output): a file path that does not exist or cannot be read."""
+    if not isinstance(src, (str, Path)) or str(src) == "-" or is_url(src) or image_sequence(src) is not None:
+        return
+    check_input_file(Path(src))
 
 
 def frame_pattern(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_EXTENSIONS) -> tuple[str, int] | None:
@@ -1050,14 +1073,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     else:
         path = Path(src)
         name = str(path)
-        if not path.exists():
-            hint = (" (an image sequence's name has one %d or %04d, %% for a percent sign, an image extension, "
-                    "and a file it names must exist)" if "%" in path.name else "")
-            raise InputError(f"{path}: no such file; check the path{hint}")
-        if path.is_dir():
-            raise InputError(f"{path} is a directory; give a video file")
-        if not os.access(path, os.R_OK):
-            raise InputError(f"{path}: permission denied; check the file's permissions")
+        check_input_file(path)
         mode = path.stat()
         if stat.S_ISREG(mode.st_mode) and mode.st_size == 0:
             raise InputError(f"{path} is empty; give a video file")

@@ -142,6 +142,11 @@ def remux(
     elif isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
+        suffix = Path(dst).suffix.lower()
+        if suffix in media.NOT_GVC_EXTENSIONS:
+            raise UsageError(f"remux copies .gvc streams into a .gvc stream, not {Path(dst).suffix} (as ffmpeg "
+                             f"-c copy keeps the codec); to make a {Path(dst).suffix} file, use `vidcodec decode "
+                             f"STREAM.gvc {dst}`")
         _not_an_input(srcs, dst, stdin, stdout)
         if every is None:
             api._check_output(dst, overwrite)
