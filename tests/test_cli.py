@@ -267,6 +267,20 @@ def test_info_frames_and_duration_report_what_they_read_of_a_stream_that_goes_on
     assert cli(capsys, "info", media["gvc"], "--frames", "0")[0] == 2
 
 
+def test_info_of_a_stream_cut_at_a_packets_end_says_how_many_frames_its_header_announced(capsys, media, tmp_path):
+    """An encoder killed between two packets leaves whole packets and no index: info once said only "index:
+    absent" and nothing on stderr; now the frames line and a warning give the header's count (exit 0, as
+    decode's: a stream still being written looks the same)."""
+    ps = packets(media["gvc"])
+    cut = tmp_path / "killed.gvc"
+    cut.write_bytes(media["gvc"].read_bytes()[:ps[5].offset])
+    code, out, err = cli(capsys, "info", cut)
+    assert code == 0 and f"frames: 5 (of the {FRAMES} its header announces)" in out
+    assert f"after 5 of the {FRAMES} frames its header announces" in err and "vidcodec remux" in err
+    code, out, err = cli(capsys, "info", media["gvc"])
+    assert "announces" not in out + err
+
+
 def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):
     code, out, _ = cli(capsys, "info", media["gvc"], "--json")
     assert code == 0

@@ -733,3 +733,24 @@ def test_a_key_packet_twice_is_left_out_alone_and_a_stream_restarted_inside_lose
     restarted.write_bytes(data[:cut] + earlier + data[cut:])
     s = remux(restarted, io.BytesIO())
     assert (s.frames, s.dropped) == (FRAMES - 3, 2 + 3)  # frames 7-9 left out, with the two packets again
+
+
+def test_a_stream_cut_at_a_packets_end_is_warned_about_unless_another_stream_cut_it(stream, tmp_path, caplog):
+    """No index and no truncated packet (an encoder killed between two packets): the README promises a
+    warning, and none came. Where another stream's header follows (an encode restarted), the cut is said
+    instead, once."""
+    data, packets = stream["data"], stream["packets"]
+    killed = tmp_path / "killed.gvc"
+    killed.write_bytes(data[:packets[7].offset])
+    s = remux(killed, tmp_path / "fixed.gvc")
+    assert (s.frames, s.truncated) == (7, 0)
+    assert f"its 7 complete frames (of the {FRAMES} its header announces) are copied, and indexed" in caplog.text
+    caplog.clear()
+    restarted = tmp_path / "restarted.gvc"
+    restarted.write_bytes(data[:packets[7].offset] + data)
+    s = remux(restarted, tmp_path / "joined.gvc")
+    assert s.frames == 7 + FRAMES
+    assert "cut off at byte" in caplog.text and "ends without the index" not in caplog.text
+    caplog.clear()
+    remux(stream["path"], tmp_path / "whole.gvc")
+    assert "index" not in caplog.text

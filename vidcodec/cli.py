@@ -743,6 +743,8 @@ def format_probe(r: dict) -> str:
     decodable = r.get("decodable_frames", r["frames"])
     if _frame_damage(r) and expected != decodable:  # what decode makes of it: the others concealed
         frames = f"{decodable} decodable of {expected} (decode conceals the rest)"
+    elif _short(r):
+        frames = f"{r['frames']} (of the {h['frame_count']} its header announces)"
     lines.append(f"packets: {r['packet_count']} ({r['packet_bytes']} bytes), frames: {frames}, "
                  f"duration: {_num(r['duration_seconds'], '.6f')} s, size: {r['bytes']} bytes, "
                  f"bit rate: {_num(r['bit_rate'], '.0f')} bit/s")
@@ -822,6 +824,11 @@ def _cmd_info(a: argparse.Namespace) -> int:
     elif report["index_damaged"] and not damage:
         print("vidcodec info: error: the keyframe index or the footer is damaged (the packets are whole)",
               file=sys.stderr)
+    elif _short(report):
+        print(f"vidcodec info: warning: the stream ends without its index after {report['frames']} of the "
+              f"{report['header']['frame_count']} frames its header announces: its encoder was stopped, killed or "
+              "cut off at a packet's end, or is still writing (vidcodec remux IN OUT indexes what is there)",
+              file=sys.stderr)
     # a truncated stream is an input error (2), as for decode; damage anywhere (1), where decode fails
     # only for damage that loses frames; a whole stream followed by other data is not damaged
     if report["truncated"]:
@@ -829,6 +836,13 @@ def _cmd_info(a: argparse.Namespace) -> int:
     if report["trailing_at"] is not None and not report["damaged"]:
         return 0
     return 1 if report["damaged"] or report["index_damaged"] else 0
+
+
+def _short(report: dict) -> bool:
+    """Whether a probe report's stream ends, unindexed and whole, before the frames its header announces."""
+    return (not report["index_present"] and not report.get("index_read") and not report.get("stopped")
+            and not report["truncated"] and not report["damaged"] and report["trailing_at"] is None
+            and report["frames"] < (report["header"].get("frame_count") or 0))
 
 
 def _frame_damage(report: dict) -> list[dict]:

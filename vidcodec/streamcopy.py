@@ -193,6 +193,7 @@ def remux(
     except BaseException:
         output.close()  # what was copied stays readable (as an interrupted encode's output)
         raise
+    copier.say_unindexed()
     if not output.files and output.writer is None:
         if copier.frames_seen == 0 and not (copier.damaged or copier.dropped):
             raise InputError(f"{_source_name(srcs[0])} holds no frames: nothing written")
@@ -641,6 +642,7 @@ class _Copier:
         self.trailing_damage = False  # damage after the last frame read, with nothing copied (an error's cause)
         self.cut: tuple | None = None  # the stream before was cut off by the one now read: (name, offset, header)
         self.stream_frames = 0  # frames read of the stream now read
+        self.unindexed: tuple[str, int, int] | None = None  # the last stream ended without its index: said later
         self.stream_header: StreamHeader | None = None
         self.first_name = ""
         self.name = ""
@@ -700,6 +702,7 @@ class _Copier:
         said when the next stream's first frame shows it is not this stream's own header repeated (the
         same header, and its frames go on)."""
         self.cut = (name, offset, self.stream_header)
+        self.unindexed = None  # the cut is what is said about it
 
     def _cut_said(self, p: Packet) -> None:
         name, offset, before = self.cut
@@ -742,8 +745,18 @@ class _Copier:
             self.done = True
         return self.done
 
+    def say_unindexed(self) -> None:
+        """Warn about the last stream read if it ended without its index (and no other stream cut it off)."""
+        if self.unindexed is not None:
+            name, frames, announced = self.unindexed
+            self.unindexed = None
+            log.warning("%s ends without the index its writer appends on closing (an encoder stopped, killed or "
+                        "cut off at a packet's end): its %d complete frames%s are copied, and indexed", name, frames,
+                        f" (of the {announced} its header announces)" if announced > frames else "")
+
     def packets(self, reader: GvcReader) -> Iterator[Packet]:
         """The packets of this input to write, timestamps moved, in order."""
+        self.say_unindexed()
         try:
             for item in reader:
                 if isinstance(item, container.Damaged):
@@ -764,6 +777,10 @@ class _Copier:
         except TruncatedStreamError as err:
             self.truncated += 1
             log.warning("%s is cut off (%s): its complete packets are copied", self.name, err)
+        else:
+            if not self.done and not reader.closed_cleanly and reader.trailing_at is None and self.stream_frames:
+                # said once the next stream shows it was not cut off by it (cut_off says that instead)
+                self.unindexed = (self.name, self.stream_frames, reader.header.frame_count)
         if self.unplaced_damage:  # damage at the very end: frames after the last one read may be lost
             if self.stream_header.frame_count and self.stream_frames >= self.stream_header.frame_count:
                 self.unplaced_damage = False  # (the stream's header counts no more frames than were read)
