@@ -583,12 +583,46 @@ def test_encode_into_a_pipe_closed_early_exits_0_quietly(env, media):
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
     assert "error" not in r.stderr.lower()
+    # the header's 10 bytes are read long before the frames are coded: said, as decode says it (once silent)
+    assert "output pipe closed by its reader" in r.stderr
 
 
 def test_info_into_a_pipe_closed_early_exits_0_quietly(env, media):
     r = _shell_pipe_status(env, ["info", media["gvc"], "--json"], "true")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
+    """-i, -vframes (argparse once read it as -v with an argument), -b:v and -g: the error names what to
+    type instead; a bitrate takes ffmpeg's k and M suffixes."""
+    def parse_error(*args: str) -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main(list(args))
+        assert e.value.code == 2
+        return capsys.readouterr().err
+
+    err = parse_error("encode", "-i", "in.mp4", "out.gvc")
+    assert "-i -> give the input without -i" in err
+    err = parse_error("encode", "in.mp4", "out.gvc", "-vframes", "5", "-b:v", "500k", "-g", "50")
+    assert "-vframes -> --frames N" in err and "-b:v -> --bitrate" in err and "-g -> --gop N" in err
+    assert err.count("\n") == 1
+    from vidcodec.cli import _kbits
+
+    assert _kbits("500") == _kbits("500k") == _kbits("0.5M") == 500.0
+    assert "not a number of kbit" in parse_error("encode", "in.mp4", "out.gvc", "--bitrate", "5x")
+
+
+def test_pipe_names_are_stdin_and_stdout(capsys, media, tmp_path, monkeypatch):
+    """ffmpeg's pipe:0 / pipe:1 once made a file named pipe:1, or were not found."""
+    monkeypatch.chdir(tmp_path)
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(media["gvc"].read_bytes())))
+    assert main(["decode", "pipe:0", "pipe:1", "-q"]) == 0
+    sys.stdout.flush()
+    assert out.getvalue().startswith(b"YUV4MPEG2 ") and not list(tmp_path.iterdir())
 
 
 def test_errors_in_a_real_process_exit_2_with_one_line_and_no_traceback(env, tmp_path):

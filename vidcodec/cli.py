@@ -72,12 +72,31 @@ examples:
 """
 
 
+# ffmpeg's options that people type out of habit, and what vidcodec takes instead (said when parsing fails)
+FFMPEG_HABITS = {
+    "-i": "give the input without -i (vidcodec encode IN OUT)", "-ss": "--start TIME",
+    "-to": "-t TIME (a duration)", "-vframes": "--frames N", "-frames:v": "--frames N",
+    "-b:v": "--bitrate KBPS (e.g. 500)", "-crf": "--quality 1..8", "-g": "--gop N", "-an": "--no-audio",
+    "-r": "--fps FPS (for raw frames and image sequences)", "-s": "--size WxH (for raw frames)",
+    "-pix_fmt": "--pix-fmt", "-c:v": "nothing: vidcodec has one codec (remux copies streams: ffmpeg's -c copy)",
+    "-vcodec": "nothing: vidcodec has one codec", "-c": "vidcodec remux to copy streams (ffmpeg's -c copy)",
+    "-f": "nothing: the output's name says its format (.gvc; decode: .mp4/.mkv/.mov/.y4m, - for y4m)",
+    "-vf": "nothing: vidcodec applies no filters", "-loglevel": "-q or -v", "-hide_banner": "nothing",
+    "-nostdin": "nothing", "-n": "nothing: an existing output is never overwritten without -y",
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the verb, as the commands' own errors
-    (argparse's default prints the whole usage block first, a screenful for encode)."""
+    (argparse's default prints the whole usage block first, a screenful for encode), with what to type
+    instead of the ffmpeg options among ``argv`` (:data:`FFMPEG_HABITS`)."""
+
+    argv: list[str] = []
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        habits = [f"{arg} -> {FFMPEG_HABITS[arg]}" for arg in dict.fromkeys(_Parser.argv) if arg in FFMPEG_HABITS]
+        hint = f"; ffmpeg's options are not vidcodec's: {'; '.join(habits)}" if habits else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
 
 
 class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -87,6 +106,16 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
         if action.default in (None, False) or "default" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
+
+
+def _kbits(text: str) -> float:
+    """A --bitrate or --bufsize value in kbit: a number (kbit), or with ffmpeg's suffixes k (kbit) and M
+    (Mbit): 500, 500k and 0.5M are the same."""
+    scale = {"k": 1.0, "K": 1.0, "m": 1000.0, "M": 1000.0}.get(text[-1:], None)
+    try:
+        return float(text[:-1]) * scale if scale is not None else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of kbit (e.g. 500, 500k or 1.5M)") from None
 
 
 def _time(text: str) -> Fraction:
@@ -187,11 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--quality", type=int,
                      help="quality level, 1 (fewest bits) to the model's highest; default: the model's default "
                      "(5 for the default vaegan-i; docs/MODELS.md gives each model's)")
-    enc.add_argument("--bitrate", type=float, metavar="KBPS",
-                     help="hold this average bitrate (kbit/s) instead of a fixed --quality: the level is "
+    enc.add_argument("--bitrate", type=_kbits, metavar="KBPS",
+                     help="hold this average bitrate (kbit/s; 500, 500k and 0.5M are the same) instead of a fixed "
+                     "--quality: the level is "
                      "chosen at each keyframe, and each delta frame's rate-distortion trade-off is steered to "
                      "pay the excess back (a keyframe at another level only when that cannot)")
-    enc.add_argument("--bufsize", type=float, metavar="KBITS",
+    enc.add_argument("--bufsize", type=_kbits, metavar="KBITS",
                      help="with --bitrate, the most the stream may run ahead of its budget before a GOP is cut "
                      "short at a lower level (default: 2 s of the bitrate; 1.5 GOPs for GOPs of 1.3-2 s, 3 s for longer ones)")
     enc.add_argument("--gop", type=int, metavar="N",
@@ -449,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--table", choices=["rd", "seed"], default="rd",
                     help="rd: levels vs x264, intra vs JPEG and BD-rates; seed: the seed paper's layout "
                     "(method or channels -> SSIM, PSNR, compression ratio)")
-    ev.add_argument("--bitrate", nargs="+", type=float, metavar="KBPS",
+    ev.add_argument("--bitrate", nargs="+", type=_kbits, metavar="KBPS",
                     help="instead of the RD sweep: encode each clip with --bitrate at each target and report the "
                     "achieved rate, the largest rate over 2 s, the quality, and x264 medium's one-pass "
                     "average bitrate mode at the same target")
@@ -1283,12 +1313,14 @@ def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
     parser = build_parser()
+    _Parser.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args, extra = parser.parse_known_args(argv)
     if extra and args.command == "remux" and not any(e.startswith("-") and e != "-" for e in extra):
         # `remux a.gvc b.gvc --segment-time 10 seg%03d.gvc`: argparse ends the inputs at the option
         args.inputs, args.output, extra = [*args.inputs, args.output, *extra[:-1]], extra[-1], []
     if extra:  # named by the verb's parser: `vidcodec encode ... --bogus` is encode's error, not vidcodec's
         parser.verbs[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    _pipe_names(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
     handlers = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "eval": _cmd_eval,
@@ -1301,6 +1333,16 @@ def main(argv: list[str] | None = None) -> int:
         if "vidcodec.pipeline" in sys.modules:
             pipeline = sys.modules["vidcodec.pipeline"]
             pipeline.JOIN_TIMEOUT_S = pipeline.DEFAULT_JOIN_TIMEOUT_S
+
+
+def _pipe_names(args: argparse.Namespace) -> None:
+    """ffmpeg's names of stdin and stdout, ``pipe:0``/``pipe:`` as an input and ``pipe:1``/``pipe:`` as an
+    output, are ``-`` (a file named so is ``./pipe:1``)."""
+    for name, ok in (("input", ("pipe:", "pipe:0")), ("output", ("pipe:", "pipe:1")), ("to", ("pipe:", "pipe:1"))):
+        if getattr(args, name, None) in ok:
+            setattr(args, name, "-")
+    if getattr(args, "inputs", None):
+        args.inputs = ["-" if i in ("pipe:", "pipe:0") else i for i in args.inputs]
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> int:
@@ -1321,6 +1363,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
 
         media._silence(sys.stdout)
         if not _INTERRUPTED.is_set():
+            logging.getLogger("vidcodec").info("output pipe closed by its reader; stopping")  # as decode says
             return 0
         # a Ctrl-C to the whole pipeline also ended its reader: still an interrupted command
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
