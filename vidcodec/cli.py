@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 from . import __version__, container
 from .codec import (
@@ -91,7 +91,7 @@ class _Parser(argparse.ArgumentParser):
     (argparse's default prints the whole usage block first, a screenful for encode), with what to type
     instead of the ffmpeg options among ``argv`` (:data:`FFMPEG_HABITS`)."""
 
-    argv: list[str] = []
+    argv: ClassVar[list[str]] = []
 
     def error(self, message: str) -> NoReturn:
         habits = [f"{arg} -> {FFMPEG_HABITS[arg]}" for arg in dict.fromkeys(_Parser.argv) if arg in FFMPEG_HABITS]
