@@ -484,3 +484,22 @@ def test_a_seek_checks_the_index_against_the_stream(stream, tmp_path, edit, capl
     want = list(api.frames(stream["path"], start=start))
     assert [f.pts for f in got] == [f.pts for f in want] and len(got) == FRAMES - 5
     assert "the keyframe index does not match the stream" in caplog.text
+
+
+def test_a_decode_to_y4m_counts_the_pictures_its_one_frame_rate_made(stream, tmp_path):
+    """Frames 6 and 7 left out by remux (after an earlier GOP found inside the stream): 10 frames decode,
+    and y4m, of one rate, repeats frame 5 twice to keep their times; the summary said "10 frames" of a
+    y4m that holds 12."""
+    from vidcodec.streamcopy import remux
+
+    packets, data = stream["packets"], stream["data"]
+    cut = _end(packets[5])
+    restarted = tmp_path / "restarted.gvc"
+    restarted.write_bytes(data[:cut] + data[packets[0].offset:_end(packets[1])] + data[cut:])
+    gap = tmp_path / "gap.gvc"
+    assert remux(restarted, gap).frames == FRAMES - 2
+    s = api.decode(gap, tmp_path / "gap.y4m")
+    assert (s.frames, s.pictures) == (FRAMES - 2, FRAMES)
+    assert (tmp_path / "gap.y4m").read_bytes().count(b"FRAME\n") == FRAMES
+    assert api.decode(stream["path"], tmp_path / "all.y4m").pictures == FRAMES
+    assert api.decode(gap, tmp_path / "gap.mkv").pictures is None

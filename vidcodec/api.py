@@ -1576,6 +1576,7 @@ class DecodeStats:
     seconds: float
     concealed: int = 0
     damaged: int = 0  # damaged byte ranges skipped plus packets that did not decode
+    pictures: int | None = None  # y4m: the pictures written on its one frame rate (frames repeated or dropped)
 
     @property
     def fps(self) -> float:
@@ -1767,4 +1768,5 @@ def decode(
             raise UsageError(f"--start {_start_text(start)} is past the end of the stream: no frame at or after it")
         raise InputError(f"{_source_name(src)} holds no frames (a stream stopped before its first frame?): "
                          f"nothing written")
-    return DecodeStats(n, time.perf_counter() - t0, concealed, counts.damaged)
+    return DecodeStats(n, time.perf_counter() - t0, concealed, counts.damaged,
+                       getattr(sinks[0], "pictures", None) if sinks else None)

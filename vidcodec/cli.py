@@ -684,7 +684,10 @@ def _cmd_decode(a: argparse.Namespace) -> int:
                    audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt, duration=a.duration)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
-        print(f"decoded {s.frames} frame{'' if s.frames == 1 else 's'}{concealed} -> {a.output} ({s.fps:.1f} fps)", file=sys.stderr)
+        grid = (f", {s.pictures} pictures on the y4m's one frame rate" if s.pictures is not None
+                and s.pictures != s.frames else "")
+        print(f"decoded {s.frames} frame{'' if s.frames == 1 else 's'}{concealed}{grid} -> {a.output} "
+              f"({s.fps:.1f} fps)", file=sys.stderr)
     if s.concealed:
         print(f"vidcodec decode: error: the stream is damaged ({s.damaged} damaged region(s)): {s.concealed} of "
               f"{s.frames} frames were concealed by repeating the previous frame", file=sys.stderr)

@@ -1393,6 +1393,7 @@ class _Y4mSink(VideoSink):
         self._max_repeat = round(Y4M_MAX_REPEAT_S * rate)
         self._warned = False  # about repeated or dropped frames
         self._last = b""  # the last frame written, as written
+        self.pictures = 0  # FRAME records written: frames given, but for those dropped or repeated on the grid
         sar = sample_aspect or Fraction(1)
         self._header: bytes | None = (f"YUV4MPEG2 W{width} H{height} F{rate.numerator}:{rate.denominator} "
                                       f"Ip A{sar.numerator}:{sar.denominator} {_Y4M_CHROMA[self._pix_fmt]} XCOLORRANGE=LIMITED\n"
@@ -1433,6 +1434,7 @@ class _Y4mSink(VideoSink):
             self._send(self._last * min(_REPEATS_AT_ONCE, repeats - done))
         self._send(frame)
         self._last = frame
+        self.pictures += repeats + 1
 
     def _warn_timing(self) -> None:
         if not self._warned:
