@@ -149,7 +149,7 @@ def test_audio_the_container_cannot_hold_is_refused_before_decoding(tmp_path, ti
     gvc = tmp_path / "p.gvc"
     vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
     assert cli_main(["decode", str(gvc), str(tmp_path / "o.mp4")]) == 2
-    assert "pcm_s16le audio cannot go into .mp4: decode to .mkv, or with --no-audio" in capsys.readouterr().err
+    assert "pcm_s16le audio cannot go into .mp4: decode to .mkv or .mov, or with --no-audio" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
     for args in (["o.mkv"], ["o.mov"], ["o.mp4", "--no-audio"]):
         assert cli_main(["decode", str(gvc), str(tmp_path / args[0]), *args[1:], "-q"]) == 0

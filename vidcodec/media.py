@@ -1045,7 +1045,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             container, spool = _open_stdin(stream_in)
             seekable = spool is not None or _seekable(stream_in)
         except av.FFmpegError as exc:
-            raise InputError(f"cannot open stdin as media: {_reason(exc)}; pipe a video file into it") from exc
+            raise InputError(f"cannot open stdin as media: {_reason(exc)}; pipe a video file into it (raw "
+                             "frames need their --size WxH, --pix-fmt and --fps)") from exc
     elif is_url(src):
         name = str(src)
         scheme = name.split("://", 1)[0].lower()
@@ -1219,7 +1220,9 @@ AUDIO_IN_CONTAINER = {
 
 def _audio_refused(path: Path, codec: str, detail: str = "") -> UsageError:
     detail = f" {detail}" if detail else ""
-    return UsageError(f"{codec} audio cannot go into {path.suffix}{detail}: decode to .mkv, or with --no-audio")
+    also = [ext for ext, codecs in AUDIO_IN_CONTAINER.items() if codec in codecs and ext != path.suffix.lower()]
+    return UsageError(f"{codec} audio cannot go into {path.suffix}{detail}: decode to .mkv"
+                      f"{''.join(f' or {ext}' for ext in also)}, or with --no-audio")
 
 
 class _EncodedSink(VideoSink):
