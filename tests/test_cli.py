@@ -1831,3 +1831,13 @@ def test_info_of_a_file_cut_inside_its_footer_does_not_blame_the_writer(capsys, 
     code, out, _ = cli(capsys, "info", cut)
     assert code == 0 and "did not close" not in out
     assert "index: read at the stream's end, but the footer after it is missing or cut off" in out
+
+
+def test_cli_errors_name_options_not_the_python_apis_keywords(capsys, media, tmp_path):
+    """The library's errors name both ("max_frames (--frames)", "(overwrite=True from Python)"); the
+    command line says its own."""
+    code, _, err = cli(capsys, "encode", media["clip"], tmp_path / "x.gvc", *TINY, "--frames", "0")
+    assert code == 2 and "--frames must be at least 1" in err and "max_frames" not in err
+    (tmp_path / "old.y4m").write_bytes(b"keep")
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "old.y4m")
+    assert code == 2 and err.rstrip().endswith("exists; use -y to overwrite it") and "Python" not in err

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -1338,6 +1339,14 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.JOIN_TIMEOUT_S = pipeline.DEFAULT_JOIN_TIMEOUT_S
 
 
+def _cli_text(message: str) -> str:
+    """A library error's message as the command line says it: without the Python API's names that it
+    gives beside the options' ("max_frames (--frames)" is --frames, "(overwrite=True from Python)" goes)."""
+    message = re.sub(r"\b[a-z]+_[a-z_]+ \((--[a-z-]+)\)", r"\1", message)  # a keyword's name, then its option
+    message = re.sub(r" \((?:[a-z_]+=|overwrite=True from Python)\)", "", message)  # "(network_timeout=)"
+    return re.sub(r"\(([^()]*?), [a-z_]+=\)", r"(\1)", message)  # "(-t, duration=)"
+
+
 def _pipe_names(args: argparse.Namespace) -> None:
     """ffmpeg's names of stdin and stdout, ``pipe:0``/``pipe:`` as an input and ``pipe:1``/``pipe:`` as an
     output, are ``-`` (a file named so is ``./pipe:1``)."""
@@ -1359,7 +1368,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
     except VidcodecError as e:
         if e.exit_code == 0:  # e.g. the reader of a pipe went away: a quiet, normal end
             return 0
-        print(f"vidcodec {args.command}: error: {e}", file=sys.stderr)
+        print(f"vidcodec {args.command}: error: {_cli_text(str(e))}", file=sys.stderr)
         code = e.exit_code
     except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as decode does
         from . import media
