@@ -240,7 +240,12 @@ def test_info_on_a_damaged_stream_counts_the_frames_decode_will_write(capsys, me
     assert len(frames) == FRAMES and sum(not f.concealed for f in frames) == int(found[1])  # decode's own count
 
 
-def test_info_frames_and_duration_report_what_they_read_of_a_stream_that_goes_on(capsys, media):
+def bytes_path(data: bytes, path: Path) -> Path:
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_info_frames_and_duration_report_what_they_read_of_a_stream_that_goes_on(capsys, media, tmp_path):
     """--frames N / -t TIME: a live stream's report without waiting for its end. The writer below sends
     four frames and keeps its end open: info of three returns (it once waited for the end), with the
     bytes and bit rate of what it read, and says that it stopped (no "writer did not close" claim)."""
@@ -262,6 +267,11 @@ def test_info_frames_and_duration_report_what_they_read_of_a_stream_that_goes_on
     want = -(-Fraction(1, 4) * rate // 1)  # the frames that begin less than 0.25 s after the first
     assert code == 0 and err == "" and f"frames: {want}," in out
     assert "read: stopped there, as asked" in out and "did not close" not in out
+    bad = bytearray(media["gvc"].read_bytes())  # damage in the stretch read: "of" the frames found there
+    bad[ps[2].offset + ps[2].header_size] ^= 0xFF  # a payload: its CRC fails, the packets after it read
+    code, out, _ = cli(capsys, "info", bytes_path(bad, tmp_path / "bad.gvc"),
+                       "--frames", "4")
+    assert "frames: 2 decodable of 4 (decode conceals the rest)" in out and "read: stopped there" in out, out
     code, out, _ = cli(capsys, "info", media["gvc"], "--frames", FRAMES + 5)  # more than it has: all of it
     assert code == 0 and f"frames: {FRAMES}," in out and "index: present" in out
     assert cli(capsys, "info", media["gvc"], "--frames", "0")[0] == 2
@@ -279,6 +289,10 @@ def test_info_of_a_stream_cut_at_a_packets_end_says_how_many_frames_its_header_a
     assert f"after 5 of the {FRAMES} frames its header announces" in err and "vidcodec remux" in err
     code, out, err = cli(capsys, "info", media["gvc"])
     assert "announces" not in out + err
+    # a late joiner's header counts the frames before it joined: no comparison with them
+    report = container.probe(cut)
+    report["joined_at"] = 100
+    assert "announces" not in __import__("vidcodec.cli").cli.format_probe(report)
 
 
 def test_info_json_parses_and_reports_frames_size_and_model(capsys, media):

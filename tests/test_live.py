@@ -101,6 +101,12 @@ def test_a_late_joiners_progress_has_no_total_from_the_whole_stream(live, tmp_pa
     whole = capsys.readouterr().err
     assert "decode: 8 frames," in late and " of 12 " not in late
     assert "decode: 12 of 12 frames" in whole
+    # only the total: a one-frame stream joined at its parameters packet still makes one picture unasked
+    clip = write_testsrc(tmp_path / "one.mp4", frames=1, size=(64, 48), rate=10)
+    one = io.BytesIO()
+    vidcodec.encode(clip, one, model="vaegan-tiny", quality=2, repeat_header=True)
+    joined = one.getvalue()[_packets(one.getvalue())[0].offset:]
+    assert vidcodec.decode(Pipe(joined), tmp_path / "thumb.png").frames == 1
 
 
 def test_a_stream_joined_after_its_last_parameters_packet_is_named_as_such(live):

@@ -370,6 +370,33 @@ def test_udp_bitrate_paces_a_burst_and_sends_the_same_datagrams():
     assert got[""][1] < took / 4  # the unpaced burst: all at once
 
 
+def test_a_paced_udp_output_closes_at_once_and_once():
+    """?bitrate=1000 paces a datagram over 12 s: close() (a Ctrl-C's too) sends the rest unpaced; a close
+    interrupted inside its flush still leaves the output closed (the finalizer's close once paced again,
+    then failed on the closed socket). ?bitrate= takes ffmpeg's 1.5M; a lowercase m (milli) is refused."""
+    rx = network.open_input("udp://127.0.0.1:0")
+    out = network.open_output(f"udp://127.0.0.1:{rx.raw.port}?bitrate=1000&burst_bits=8")
+    out.write(b"x" * 100)
+    t = time.monotonic()
+    out.close()
+    assert time.monotonic() - t < 1.0 and out.closed
+    rx.close()
+    out = network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}?bitrate=1000")
+    out.write(b"x" * 100)
+
+    def interrupted(size):
+        raise KeyboardInterrupt
+
+    out._datagram = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        out.close()
+    assert out.closed
+    out.close()  # nothing more: no pacing, no error
+    assert network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}?bitrate=1.5M").bitrate == 1_500_000
+    with pytest.raises(UsageError, match="bitrate must be"):
+        network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}?bitrate=5m")
+
+
 class Lossy:
     """A UDP socket that drops the datagrams whose numbers (from 0) are in ``drop``."""
 

@@ -411,6 +411,9 @@ def test_a_repeated_keyframe_packet_is_skipped_not_decoded_twice(stream, tmp_pat
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, stream["frames"]))
     assert "not after the previous frame's" in caplog.text
     api.decode(path, tmp_path / "twice.mkv")  # not "pts 0 does not increase"
+    r = container.probe(path)  # damage, but no frame lost
+    assert (r["frames"], r["decodable_frames"]) == (FRAMES, FRAMES)
+    assert [d["reason"] for d in r["damaged"] if not d["index"]] == ["a packet repeated"]
 
 
 def _end(p) -> int:
@@ -438,6 +441,10 @@ def test_an_earlier_gop_inside_the_stream_conceals_the_frames_after_it_to_the_ne
     s = api.decode(path, tmp_path / "restarted.y4m")
     assert (s.frames, s.concealed) == (FRAMES, len(concealed))
     assert s.damaged >= 2
+    # info counts what decode gives (it once saw FRAMES + 2 whole frames and no damage)
+    r = container.probe(path)
+    assert r["decodable_frames"] == FRAMES - len(concealed) and r["frames"] <= FRAMES
+    assert [d["reason"] for d in r["damaged"] if not d["index"]][:2] == ["a packet out of order"] * 2
 
 
 def test_a_delta_repeated_after_a_later_one_is_caught_at_the_next_keyframe(stream, tmp_path):

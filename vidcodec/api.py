@@ -1407,12 +1407,8 @@ def _close_open_decodes() -> None:
 
 def _with_frame_count(reader: container.GvcReader, follow: bool) -> container.StreamHeader:
     """The stream's header, its frame count taken from the keyframe index where the header has none
-    (0: a writer that did not know it, as one reading a pipe), so that a decode's progress has a total;
-    0 for a stream joined mid-way (a late receiver of a live one): how many of its frames are left is
-    not known, and a total of all of them would read "34 of 100" at its end."""
+    (0: a writer that did not know it, as one reading a pipe), so that a decode's progress has a total."""
     hdr = reader.header
-    if reader.joined_at is not None:
-        return dataclasses.replace(hdr, frame_count=0) if hdr.frame_count else hdr
     if hdr.frame_count == 0 and reader.seekable and not follow:
         index = reader.index()
         if index is not None and index.frame_count:
@@ -1428,13 +1424,13 @@ def _frames(
     follow: bool,
     follow_timeout: float,
     counts: _Counts | None = None,
-    on_header: Callable[[container.StreamHeader, media.AudioTrack | None], None] | None = None,
+    on_header: Callable[[container.StreamHeader, media.AudioTrack | None, bool], None] | None = None,
     audio: bool = False,
     workers: int = 1,
     max_frames: int | None = None,
     duration: Fraction | None = None,
 ) -> Iterator[DecodedFrame | media.AudioPacket]:
-    """frames(), with totals kept in ``counts`` and ``on_header(header, audio track)`` called once the
+    """frames(), with totals kept in ``counts`` and ``on_header(header, audio track, joined mid-way)`` called once the
     model is loaded; ``audio`` also yields the stream's audio packets (:class:`vidcodec.media.AudioPacket`).
     Its callers (:func:`frames`, :func:`decode`) have checked the arguments."""
     with contextlib.ExitStack() as stack:
@@ -1442,7 +1438,7 @@ def _frames(
                                                  follow_timeout=follow_timeout, counts=counts, audio=audio,
                                                  workers=workers, max_frames=max_frames, duration=duration)
         if on_header is not None:
-            on_header(_with_frame_count(reader, follow), track)
+            on_header(_with_frame_count(reader, follow), track, reader.joined_at is not None)
         # Threads: parsing + entropy decoding, the synthesis network (m.frame_lanes frames at once), the consumer.
         hdr = reader.header
         rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height,
@@ -1683,7 +1679,7 @@ def decode(
         # ends its audio with its last frame (what was demuxed ahead of it is dropped).
         held: list[media.HeldAudio] = []  # one, with audio
 
-        def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None) -> None:
+        def open_sink(hdr: container.StreamHeader, track: media.AudioTrack | None, joined: bool) -> None:
             clock.append((Fraction(*hdr.time_base), _frame_step(hdr) or Fraction(0)))
             # a stream of one frame (by its header or index) to thumb.png needs no --frames 1, as with ffmpeg
             single = bool(one_picture or (picture and first is None and hdr.frame_count == 1))
@@ -1702,7 +1698,10 @@ def decode(
                     container.source_chroma(hdr), hdr.width, hdr.height)),
                 one_frame=single, colour_description=container.colour_description(hdr),
             )))
-            total = _frames_wanted(hdr, first, max_frames, duration) or None  # 0: a bar without a total
+            # 0: a bar without a total; so for a stream joined mid-way (a late receiver of a live one), whose
+            # header counts all of its frames (a total of them read "8 of 12 frames" at its end)
+            total = _frames_wanted(dataclasses.replace(hdr, frame_count=0) if joined else hdr, first, max_frames,
+                                   duration) or None
             bar.append(stack.enter_context(progress_bar(total, "decode", progress)))
 
         want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images and not picture

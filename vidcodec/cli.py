@@ -110,11 +110,12 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _kbits(text: str) -> float:
-    """A --bitrate or --bufsize value in kbit: a number (kbit), or with ffmpeg's suffixes k (kbit) and M
-    (Mbit): 500, 500k and 0.5M are the same."""
-    scale = {"k": 1.0, "K": 1.0, "m": 1000.0, "M": 1000.0}.get(text[-1:], None)
+    """A --bitrate or --bufsize value in kbit: a number (kbit), or with ffmpeg's suffixes k, M or G
+    (network.si_number, bits): 500, 500k and 0.5M are the same."""
+    from .network import si_number
+
     try:
-        return float(text[:-1]) * scale if scale is not None else float(text)
+        return si_number(text) / 1e3 if text[-1:] in ("k", "K", "M", "G") else float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of kbit (e.g. 500, 500k or 1.5M)") from None
 
@@ -773,7 +774,9 @@ def format_probe(r: dict) -> str:
         lines.append(f"audio: {au['error']}" if "error" in au else
                      f"audio: {au['codec']}, {au['sample_rate']} Hz, {au['layout'] or str(au['channels']) + ' channels'}")
     frames = str(r["frames"])
-    expected = max(r.get("index_frame_count") or h.get("frame_count") or 0, r["frames"])
+    # (read only in part, --frames or -t: of the frames found there)
+    expected = r["frames"] if r.get("stopped") else max(r.get("index_frame_count") or h.get("frame_count") or 0,
+                                                         r["frames"])
     decodable = r.get("decodable_frames", r["frames"])
     if _frame_damage(r) and expected != decodable:  # what decode makes of it: the others concealed
         frames = f"{decodable} decodable of {expected} (decode conceals the rest)"
@@ -876,13 +879,14 @@ def _short(report: dict) -> bool:
     """Whether a probe report's stream ends, unindexed and whole, before the frames its header announces."""
     return (not report["index_present"] and not report.get("index_read") and not report.get("stopped")
             and not report["truncated"] and not report["damaged"] and report["trailing_at"] is None
+            and report.get("joined_at") is None  # a late joiner's header counts the frames before it joined
             and report["frames"] < (report["header"].get("frame_count") or 0))
 
 
 def _frame_damage(report: dict) -> list[dict]:
     """The damaged regions of a probe report that can take frames with them: not the keyframe index,
     not one audio packet whose header was whole."""
-    return [d for d in report["damaged"] if not d.get("index") and d.get("stream") in (None, 0)]
+    return [d for d in report["damaged"] if not d.get("index") and d.get("stream") in (None, 0) and not d.get("repeat")]
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:

@@ -1725,6 +1725,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
         decodable = 0  # frames decode gives without concealing: not a delta after lost stream-0 data
         need_key = False
         stopped = False  # at max_frames or duration, with the stream read no further
+        last: tuple[int, bytes] | None = None  # the last frame's pts and payload
         tb = Fraction(*reader.header.time_base)
         try:
             for item in reader:
@@ -1749,6 +1750,16 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
                                    "size": len(item.payload), "bytes": item.header_size + len(item.payload),
                                    "offset": item.offset, "flags": item.flags})
                 if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
+                    if last is not None and item.pts <= last[0]:
+                        # skipped by decode (api._decode_packets): a repeat of the frame before loses nothing;
+                        # any other (out of order, a stream restarted inside this one) the deltas after it
+                        repeat = item.pts == last[0] and item.payload == last[1]
+                        damaged.append({"offset": item.offset, "size": item.header_size + len(item.payload),
+                                        "reason": "a packet repeated" if repeat else "a packet out of order",
+                                        "index": False, "stream": 0, "repeat": repeat})
+                        need_key = need_key or not repeat
+                        continue
+                    last = (item.pts, item.payload)
                     frame_pts.append(item.pts)
                     need_key = need_key and item.kind is not PacketType.KEY
                     decodable += not need_key

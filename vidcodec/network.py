@@ -35,6 +35,7 @@ import errno
 import io
 import ipaddress
 import logging
+import math
 import os
 import select
 import socket
@@ -70,6 +71,13 @@ _OPTIONS = {("tcp", "out"): {"listen"}, ("tcp", "in"): {"listen"},
 MAX_BITRATE = 100_000_000_000  # ?bitrate= at most (100 Gbit/s)
 
 
+def si_number(text: str) -> float:
+    """A number with ffmpeg's SI suffix for bit rates, k or K (10**3), M (10**6) or G (10**9): 500k,
+    1.5M. ValueError for anything else (a lowercase m is milli to ffmpeg: refused, not read as mega)."""
+    scale = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:])
+    return float(text[:-1]) * scale if scale is not None else float(text)
+
+
 def is_network_url(value: object) -> bool:
     """Whether ``value`` is a ``tcp://`` or ``udp://`` URL, which vidcodec opens itself."""
     return isinstance(value, str) and value.split("://", 1)[0].lower() in SCHEMES and "://" in value
@@ -87,15 +95,14 @@ class Endpoint:
     options: dict[str, str] = field(default_factory=dict)
 
     def option(self, name: str, default: int, low: int, high: int, suffixes: bool = False) -> int:
-        """An integer option from the URL's query, checked to be within [low, high] (``suffixes``: k, M or
-        G may follow it, as 5M for 5000000, as ffmpeg's bit rates)."""
+        """An integer option from the URL's query, checked to be within [low, high] (``suffixes``: a number
+        with k, M or G after it, as 1.5M for 1500000, as ffmpeg's bit rates: :func:`si_number`)."""
         text = self.options.get(name)
         if text is None:
             return default
-        scale = {"k": 10**3, "K": 10**3, "m": 10**6, "M": 10**6, "g": 10**9, "G": 10**9}.get(text[-1:], 1) \
-            if suffixes else 1
         try:
-            value = int(text[:-1] if scale > 1 else text) * scale
+            number = si_number(text) if suffixes else int(text)
+            value = round(number) if math.isfinite(number) and abs(number) < 1e18 else None
         except ValueError:
             value = None
         if value is None or not low <= value <= high:
@@ -587,6 +594,7 @@ class UdpSender(_Output):
         self._credit = float(self.burst_bits)  # bits that may go out now (a token bucket)
         self._credit_at = time.monotonic()
         self.waited = 0.0  # seconds the pacing held the writes
+        self._unpaced = False  # closing: the rest goes at once
         self._payload = self.pkt_size - SEQ.size
         self._sender = int.from_bytes(os.urandom(2), "little")
         self._seq = int.from_bytes(os.urandom(2), "little")
@@ -619,8 +627,8 @@ class UdpSender(_Output):
             self._datagram(len(self._buffer))
 
     def _pace(self, bits: int) -> None:
-        """Wait until ``bits`` more may go out at ``bitrate`` (none without one)."""
-        if not self.bitrate:
+        """Wait until ``bits`` more may go out at ``bitrate`` (none without one, or once closing)."""
+        if not self.bitrate or self._unpaced:
             return
         cap = max(self.burst_bits, bits)  # a datagram larger than the burst still goes, at the pace
         now = time.monotonic()
@@ -649,12 +657,16 @@ class UdpSender(_Output):
         del self._buffer[:size]
 
     def close(self) -> None:
-        if not self.closed:
-            try:
-                self.flush()
-            finally:
-                self._sock.close()
-        super().close()
+        if self.closed:
+            return
+        try:
+            # the rest, less than a datagram, unpaced: a close while interrupted (Ctrl-C) must not wait
+            # out the pace (a datagram at ?bitrate=1000 is 12 s)
+            self._unpaced = True
+            self.flush()
+        finally:
+            self._sock.close()
+            super().close()  # closed even when the flush failed: a second close (the finalizer's) does nothing
 
 
 def open_output(url: str, *, stop: threading.Event | None = None) -> _Output:

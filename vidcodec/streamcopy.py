@@ -642,6 +642,7 @@ class _Copier:
         self.trailing_damage = False  # damage after the last frame read, with nothing copied (an error's cause)
         self.cut: tuple | None = None  # the stream before was cut off by the one now read: (name, offset, header)
         self.stream_frames = 0  # frames read of the stream now read
+        self.stream_first = 0  # frames copied before it
         self.unindexed: tuple[str, int, int] | None = None  # the last stream ended without its index: said later
         self.stream_header: StreamHeader | None = None
         self.first_name = ""
@@ -683,6 +684,7 @@ class _Copier:
         h = reader.header
         self.name = name
         self.stream_frames = 0
+        self.stream_first = self.frames  # the copy's frames before this stream's
         self.stream_header = h
         if not joined:
             self.header = None
@@ -751,8 +753,8 @@ class _Copier:
             name, frames, announced = self.unindexed
             self.unindexed = None
             log.warning("%s ends without the index its writer appends on closing (an encoder stopped, killed or "
-                        "cut off at a packet's end): its %d complete frames%s are copied, and indexed", name, frames,
-                        f" (of the {announced} its header announces)" if announced > frames else "")
+                        "cut off at a packet's end): %d frames%s are copied from it, and indexed", name, frames,
+                        f" (its header announces {announced})" if announced > frames else "")
 
     def packets(self, reader: GvcReader) -> Iterator[Packet]:
         """The packets of this input to write, timestamps moved, in order."""
@@ -778,9 +780,11 @@ class _Copier:
             self.truncated += 1
             log.warning("%s is cut off (%s): its complete packets are copied", self.name, err)
         else:
-            if not self.done and not reader.closed_cleanly and reader.trailing_at is None and self.stream_frames:
-                # said once the next stream shows it was not cut off by it (cut_off says that instead)
-                self.unindexed = (self.name, self.stream_frames, reader.header.frame_count)
+            copied = self.frames - self.stream_first
+            if not self.done and not reader.closed_cleanly and reader.trailing_at is None and copied:
+                # said once the next stream shows it was not cut off by it (cut_off says that instead); a
+                # stream joined mid-way (a late receiver) has a header that counts the frames before it
+                self.unindexed = (self.name, copied, 0 if reader.joined_at is not None else reader.header.frame_count)
         if self.unplaced_damage:  # damage at the very end: frames after the last one read may be lost
             if self.stream_header.frame_count and self.stream_frames >= self.stream_header.frame_count:
                 self.unplaced_damage = False  # (the stream's header counts no more frames than were read)
