@@ -119,15 +119,15 @@ def ctrl_c_at_call(real, n: int):
     return wrapped
 
 
-def tiny_stream(d: Path, frames: int, gop: int) -> dict:
-    """A ``frames``-frame testsrc clip in ``d`` coded with the tiny model (quality 2, a keyframe at
+def tiny_stream(d: Path, frames: int, gop: int, size: tuple[int, int] = (64, 48), quality: int = 2) -> dict:
+    """A ``frames``-frame testsrc clip in ``d`` (``size``) coded with the tiny model (``quality``, a keyframe at
     least every ``gop`` frames): its path, bytes, packets, header, keyframe packet numbers and
     decoded frames."""
     from vidcodec import api, container
 
-    clip = write_testsrc(d / "clip.mp4", frames=frames)
+    clip = write_testsrc(d / "clip.mp4", frames=frames, size=size)
     path = d / "clip.gvc"
-    api.encode(clip, path, model="vaegan-tiny", quality=2, gop=gop)
+    api.encode(clip, path, model="vaegan-tiny", quality=quality, gop=gop)
     with container.GvcReader(path) as r:
         packets = list(r)
         header = r.header

@@ -120,10 +120,17 @@ class RunDecoder(pipeline.ProcessWorkers):
                     del remaining[future]
             return item, future, j
 
+        last_pts: int | None = None  # the last video packet's a decode applies: later ones only
         try:
             for item in items:
                 damaged = isinstance(item, container.Damaged)
                 video = not damaged and item.stream_index == 0 and item.kind in _TYPE_TO_KIND
+                if video and last_pts is not None and item.pts <= last_pts:
+                    # repeated or out of order: the decode skips it (api._decode_packets), so its run must not
+                    # apply it either (a delta repeated with an absolute pts was applied twice here)
+                    video = False
+                elif video:
+                    last_pts = item.pts
                 if (damaged and item.loses_frames) or (video and item.kind == container.PacketType.KEY):
                     # a run ends before a keyframe and before damage that may lose frames, not before a
                     # damaged packet of another stream (audio) or the index: a decode in one process goes
