@@ -318,7 +318,9 @@ def counted(items: list) -> tuple[list, Iterator]:
 def test_results_come_once_workers_later_runs_are_submitted(stream):
     """The read-ahead is ``workers`` runs: a run's packets are handed out once ``workers`` later runs
     have been submitted (with a run still being read, or at the end, not before nor after)."""
-    pulled, read = counted(stream["packets"] * 2)  # six runs of four (results() reads kinds, not times)
+    later = stream["packets"][-1].pts + 1  # the copy after the stream (a packet not after the last is not in a run)
+    again = [dataclasses.replace(p, pts=p.pts + later) for p in stream["packets"]]
+    pulled, read = counted(stream["packets"] + again)  # six runs of four
     with gopdecode.RunDecoder(stream["header"], 2) as runs:
         at = [len(pulled) for _ in runs.results(read)]
     # run k comes out when the keyframe of run k + 3 is read, that is once runs k + 1 and k + 2 are submitted
