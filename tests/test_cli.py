@@ -334,6 +334,21 @@ def test_encode_reads_an_image_sequence_as_ffmpeg_does_at_the_fps_given(capsys, 
     assert not (tmp_path / "x.gvc").exists()
 
 
+def test_decode_writes_jpeg_and_webp_thumbnails_and_sequences(capsys, media, tmp_path):
+    """ffmpeg's habit `ffmpeg -ss 5 -i in -frames:v 1 thumb.jpg`: once "cannot write '.jpg' files". Lossy at
+    quality 95: close to the decoded frame, not equal to it."""
+    import cv2
+
+    frames = [f.rgb for f in vidcodec.frames(media["gvc"])]
+    assert cli(capsys, "decode", media["gvc"], tmp_path / "thumb.jpg", "--frames", "1", "-q")[0] == 0
+    assert cli(capsys, "decode", media["gvc"], tmp_path / "t%02d.webp", "--frames", "3", "-q")[0] == 0
+    thumb = cv2.imread(str(tmp_path / "thumb.jpg"))[..., ::-1]
+    assert (tmp_path / "thumb.jpg").read_bytes()[:2] == b"\xff\xd8" and thumb.shape == frames[0].shape
+    assert 30 < 10 * np.log10(255**2 / np.mean((thumb.astype(float) - frames[0]) ** 2))
+    assert sorted(p.name for p in tmp_path.glob("t*.webp")) == ["t01.webp", "t02.webp", "t03.webp"]
+    assert (tmp_path / "t01.webp").read_bytes()[8:12] == b"WEBP"
+
+
 def test_decode_to_an_image_sequence_writes_the_decoded_rgb_exactly_from_1(capsys, caplog, media, tmp_path):
     import cv2
 

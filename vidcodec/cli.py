@@ -324,8 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decode a .gvc stream. The output format follows the extension: .mp4/.mkv/.mov "
         "(H.264, high quality) or .y4m; - writes y4m to stdout; an image sequence (frames/%04d.png; "
         ".png/.bmp/.ppm/.tif/.tiff) gets one file a frame, numbered from 1, the decoded RGB exactly (lossless: "
-        "for comparing frames); with --frames 1 an image name without a number is one picture "
-        "(vidcodec decode in.gvc thumb.png --start 5 --frames 1).",
+        "for comparing frames; .jpg/.webp at quality 95, for thumbnails); with --frames 1 an image name "
+        "without a number is one picture (vidcodec decode in.gvc thumb.jpg --start 5 --frames 1).",
     )
     dec.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "

@@ -85,7 +85,8 @@ X264_CRF = 14
 X264_PRESET = "medium"
 OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
 # Image-sequence outputs (frames/%04d.png): the decoder's RGB frames exactly, one file a frame
-IMAGE_EXTENSIONS = (".png", ".bmp", ".ppm", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".bmp", ".ppm", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+LOSSY_IMAGE_QUALITY = 95  # JPEG and WebP outputs (thumbnails): the others are the decoded RGB exactly
 PIX_FMTS = ("yuv420p", "yuv444p")  # what an output can be asked for (None: each sink's default)
 _Y4M_CHROMA = {"yuv444p": "C444", "yuv420p": "C420jpeg XYSCSS=420JPEG"}  # as FFmpeg writes them
 _STDIN_PEEK = 4096
@@ -1474,9 +1475,10 @@ def image_output(path: str | Path) -> bool:
 
 
 class _ImageSink(VideoSink):
-    """One image file a frame (PNG, BMP, PPM or TIFF by the extension), numbered from 1 as FFmpeg's
-    image2 muxer numbers them: the decoded RGB exactly, no colour conversion (for comparing frames).
-    Images carry no time: each frame is written once, in order, whatever its pts."""
+    """One image file a frame (PNG, BMP, PPM or TIFF by the extension: the decoded RGB exactly, no colour
+    conversion, for comparing frames; JPEG or WebP at :data:`LOSSY_IMAGE_QUALITY`, for thumbnails),
+    numbered from 1 as FFmpeg's image2 muxer numbers them. Images carry no time: each frame is written
+    once, in order, whatever its pts."""
 
     def __init__(self, pattern: Path, width: int, height: int, time_base: Fraction, single: bool = False) -> None:
         super().__init__(width, height, time_base, MATRIX_UNSPECIFIED, RANGE_FULL)
@@ -1494,7 +1496,10 @@ class _ImageSink(VideoSink):
         path = self._pattern if self._single else frame_name(self._pattern, self._count)
         # encoded here and written by Python: a failed write is an OSError naming the file and the
         # system's reason (cv2.imwrite only returns False, after a warning of its own on stderr)
-        ok, data = cv2.imencode(Path(path).suffix, np.ascontiguousarray(rgb[..., ::-1]))
+        suffix = Path(path).suffix.lower()
+        params = ([cv2.IMWRITE_JPEG_QUALITY, LOSSY_IMAGE_QUALITY] if suffix in (".jpg", ".jpeg") else
+                  [cv2.IMWRITE_WEBP_QUALITY, LOSSY_IMAGE_QUALITY] if suffix == ".webp" else [])
+        ok, data = cv2.imencode(suffix, np.ascontiguousarray(rgb[..., ::-1]), params)
         if not ok:
             raise VidcodecError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} picture as "
                                 f"{Path(path).suffix} for {path}")
