@@ -12,6 +12,7 @@ import pytest
 import vidcodec
 from vidcodec import container
 from vidcodec.cli import main as cli_main
+from vidcodec.errors import UsageError
 
 
 def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac",
@@ -68,6 +69,35 @@ def test_audio_rides_along_bit_exact(clip, tmp_path, tiny_model_dir):
         with av.open(str(out)) as c:
             samples = sum(f.samples for f in c.decode(audio=0))
         assert samples >= 48000 * 1.9  # 2 s of the tone come back
+
+
+def test_stdout_in_nut_carries_the_frames_uncompressed_and_the_audio(clip, tmp_path, tiny_model_dir):
+    """`vidcodec decode in.gvc -f nut - | ffplay -`: a player with the sound (y4m has none). The frames are
+    the y4m's (same pixel format, uncompressed), the audio packets the stream's, on the same clock as the
+    mkv a file decode writes; --format is refused for a file, whose name gives the format."""
+    gvc = tmp_path / "a.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
+    out, y4m = io.BytesIO(), io.BytesIO()
+    assert vidcodec.decode(gvc, "-", stdout=out, stdout_format="nut").frames == 20
+    vidcodec.decode(gvc, "-", stdout=y4m)
+    out.seek(0)
+    with av.open(out, format="nut") as c:
+        assert c.streams.video[0].codec_context.name == "rawvideo"
+        video = [bytes(f.to_ndarray()) for f in c.decode(video=0)]
+    out.seek(0)
+    with av.open(out, format="nut") as c:
+        packets = [p for p in c.demux(audio=0) if p.size]
+        audio, first_audio = [bytes(p) for p in packets], float(packets[0].pts * packets[0].time_base)
+    y4m_frames = y4m.getvalue().split(b"FRAME\n")[1:]
+    assert len(video) == 20 and video == y4m_frames
+    with container.GvcReader(gvc) as r:
+        assert audio == [p.payload[4:] for p in r if p.stream_index == container.AUDIO_STREAM]
+    vidcodec.decode(gvc, tmp_path / "o.mkv")
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        p = next(p for p in c.demux(audio=0) if p.size)
+        assert abs(first_audio - float(p.pts * p.time_base)) < 0.002
+    with pytest.raises(UsageError, match="is for stdout"):
+        vidcodec.decode(gvc, tmp_path / "x.mkv", stdout_format="nut")
 
 
 def test_stdin_redirected_from_a_file_keeps_its_audio(clip, tmp_path, tiny_model_dir):

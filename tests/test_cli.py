@@ -607,6 +607,13 @@ def test_decode_into_a_pipe_closed_early_exits_0_quietly(env, media):
     assert "error" not in r.stderr.lower()
 
 
+def test_decode_in_nut_into_a_pipe_closed_early_exits_0_quietly(env, media):
+    r = _shell_pipe_status(env, ["decode", media["gvc"], "-f", "nut", "-"], "head -c 100")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    assert "error" not in r.stderr.lower() and "output pipe closed by its reader" in r.stderr
+
+
 def test_encode_into_a_pipe_closed_early_exits_0_quietly(env, media):
     r = _shell_pipe_status(env, ["encode", media["clip"], "-", *TINY], "head -c 10")
     assert r.returncode == 0, r.stderr

@@ -1596,8 +1596,10 @@ def decode(
     audio: bool = True,
     workers: int = 1,
     pix_fmt: str | None = None,
+    stdout_format: str = "y4m",
 ) -> DecodeStats:
-    """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout,
+    """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout
+    (``stdout_format="nut"``: NUT, the frames uncompressed and the stream's audio, for a player with sound),
     or to an image sequence named as FFmpeg names one (``"frames/%04d.png"``; .png, .bmp, .ppm, .tif):
     one file a frame, numbered from 1, the decoded RGB exactly (``pix_fmt`` does not apply).
 
@@ -1623,6 +1625,10 @@ def decode(
     src, dst = _as_path(src), _as_path(dst)
     _check_decode_args(follow_timeout, workers)
     media.check_pix_fmt(pix_fmt)
+    if stdout_format not in media.STDOUT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(media.STDOUT_FORMATS)} (got {stdout_format!r})")
+    if stdout_format != "y4m" and str(dst) != "-":
+        raise UsageError(f"--format {stdout_format} is for stdout ('-'); a file's name gives its format: {dst}")
     max_frames = _whole("max_frames", max_frames)
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
@@ -1685,7 +1691,8 @@ def decode(
             single = bool(one_picture or (picture and first is None and hdr.frame_count == 1))
             if audio and not want_audio and container.EXT_AUDIO in hdr.extensions:
                 log.info("the stream's audio is not written: %s holds video only (decode to .mp4, .mkv or .mov "
-                         "to keep it)", "a picture" if picture else "an image sequence" if images else "y4m")
+                         "to keep it%s)", "a picture" if picture else "an image sequence" if images else "y4m",
+                         ", or to - with --format nut for a player" if str(dst) == "-" else "")
             if track is not None:
                 held.append(media.HeldAudio(track.time_base))
             # after the model is found: a missing model must not leave an empty output file
@@ -1696,7 +1703,7 @@ def decode(
                 audio=track, sample_aspect=container.sample_aspect(hdr),
                 pix_fmt=pix_fmt if images or single else (pix_fmt or media.default_pix_fmt(
                     container.source_chroma(hdr), hdr.width, hdr.height)),
-                one_frame=single, colour_description=container.colour_description(hdr),
+                one_frame=single, colour_description=container.colour_description(hdr), stdout_format=stdout_format,
             )))
             # 0: a bar without a total; so for a stream joined mid-way (a late receiver of a live one), whose
             # header counts all of its frames (a total of them read "8 of 12 frames" at its end)
@@ -1704,7 +1711,8 @@ def decode(
                                    duration) or None
             bar.append(stack.enter_context(progress_bar(total, "decode", progress)))
 
-        want_audio = audio and str(dst) != "-" and Path(dst).suffix.lower() != ".y4m" and not images and not picture
+        want_audio = audio and (stdout_format == "nut" if str(dst) == "-" else
+                                Path(dst).suffix.lower() != ".y4m" and not images and not picture)
         decoded = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
                           counts=counts, on_header=open_sink, audio=want_audio, workers=workers,
                           max_frames=max_frames, duration=duration)

@@ -55,6 +55,7 @@ examples:
   vidcodec decode out.gvc out.mp4                      decode to H.264 (mp4/mkv/mov) or .y4m
   vidcodec decode out.gvc frames/%04d.png              one PNG a frame, the decoded RGB exactly
   vidcodec decode out.gvc - | ffplay -                 y4m to a player through a pipe
+  vidcodec decode out.gvc -f nut - | ffplay -          ... with the sound (NUT: raw video and the audio)
   vidcodec decode out.gvc - --pix-fmt yuv420p | x264 --demuxer y4m -o re.264 -   4:2:0 y4m for other tools
   vidcodec decode out.gvc clip.mp4 --start 60 --frames 250   ten seconds from 1:00 (at 25 fps)
   vidcodec decode --follow live.gvc - | ffplay -       play a stream that is still being written
@@ -81,7 +82,7 @@ FFMPEG_HABITS = {
     "-r": "--fps FPS (for raw frames and image sequences)", "-s": "--size WxH (for raw frames)",
     "-pix_fmt": "--pix-fmt", "-c:v": "nothing: vidcodec has one codec (remux copies streams: ffmpeg's -c copy)",
     "-vcodec": "nothing: vidcodec has one codec", "-c": "vidcodec remux to copy streams (ffmpeg's -c copy)",
-    "-f": "nothing: the output's name says its format (.gvc; decode: .mp4/.mkv/.mov/.y4m, - for y4m)",
+    "-f": "decode's --format nut for stdout; otherwise the output's name says its format",
     "-vf": "nothing: vidcodec applies no filters", "-loglevel": "-q or -v", "-hide_banner": "nothing",
     "-nostdin": "nothing", "-n": "nothing: an existing output is never overwritten without -y",
 }
@@ -328,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
         "without a number is one picture (vidcodec decode in.gvc thumb.jpg --start 5 --frames 1).",
     )
     dec.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
+    dec.add_argument("-f", "--format", choices=["y4m", "nut"], default="y4m",
+                     help="what - (stdout) carries: y4m (video only), or nut: the frames uncompressed and the "
+                     "stream's audio, for a player with sound (vidcodec decode in.gvc -f nut - | ffplay -)")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
                      "one picture with --frames 1 (thumb.png), or - for y4m on stdout")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
@@ -683,7 +687,8 @@ def _cmd_decode(a: argparse.Namespace) -> int:
 
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
                    start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=_follow_timeout(a),
-                   audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt, duration=a.duration)
+                   audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt, duration=a.duration,
+                   stdout_format=a.format)
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
         grid = (f", {s.pictures} pictures on the y4m's one frame rate" if s.pictures is not None

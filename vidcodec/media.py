@@ -20,6 +20,7 @@ Decoding errors: a packet that fails to decode is logged and skipped (like ffmpe
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import io
 import logging
@@ -85,6 +86,7 @@ X264_CRF = 14
 X264_PRESET = "medium"
 OUTPUT_EXTENSIONS = (".mkv", ".mov", ".mp4", ".y4m")
 # Image-sequence outputs (frames/%04d.png): the decoder's RGB frames exactly, one file a frame
+STDOUT_FORMATS = ("y4m", "nut")  # what "-" writes: y4m (video only), or NUT (uncompressed video and the audio)
 IMAGE_EXTENSIONS = (".png", ".bmp", ".ppm", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
 LOSSY_IMAGE_QUALITY = 95  # JPEG and WebP outputs (thumbnails): the others are the decoded RGB exactly
 PIX_FMTS = ("yuv420p", "yuv444p")  # what an output can be asked for (None: each sink's default)
@@ -1227,14 +1229,17 @@ def _audio_refused(path: Path, codec: str, detail: str = "") -> UsageError:
 
 
 class _EncodedSink(VideoSink):
-    """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts."""
+    """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts; or, with ``raw``, uncompressed video in
+    NUT on a pipe (``path`` a binary file object), its audio beside it: what a player reads from stdin
+    with the sound, as ``ffmpeg -f nut -c:v rawvideo -`` gives it."""
 
-    def __init__(self, path: Path, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
-                 matrix: int, color_range: int, audio: AudioTrack | None = None,
+    def __init__(self, path: Path | BinaryIO, width: int, height: int, time_base: Fraction,
+                 frame_rate: Fraction | None, matrix: int, color_range: int, audio: AudioTrack | None = None,
                  sample_aspect: Fraction | None = None, pix_fmt: str | None = None,
-                 colour_description: tuple[int, int] | None = None) -> None:
+                 colour_description: tuple[int, int] | None = None, raw: bool = False) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._path = path
+        self._raw = raw
         self._audio = audio
         self._astream = None
         self._acodec = ""
@@ -1246,16 +1251,18 @@ class _EncodedSink(VideoSink):
             template = audio.template()  # (each call opens the track's description with FFmpeg)
             # the codec's name, not its decoder's (MP3 is decoded by "mp3float")
             self._acodec = template.codec_context.codec.canonical_name
-            allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower())
+            allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower()) if isinstance(path, Path) else None
             if allowed is not None and self._acodec not in allowed:
                 raise _audio_refused(path, self._acodec)
         self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
-        if self._pix_fmt == "yuv444p" and pix_fmt is None:
+        if self._pix_fmt == "yuv444p" and pix_fmt is None and not raw:
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
-        self._container: av.container.OutputContainer | None = av.open(str(path), "w")
+        self._container: av.container.OutputContainer | None = (
+            av.open(path, "w", format="nut") if raw else av.open(str(path), "w"))
         try:
-            stream = self._container.add_stream("libx264", options=steady_x264("libx264", center_chroma(
-                "libx264", {"crf": str(X264_CRF), "preset": X264_PRESET})))
+            stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
+                "libx264", options=steady_x264("libx264", center_chroma(
+                    "libx264", {"crf": str(X264_CRF), "preset": X264_PRESET}))))
             stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
             stream.time_base = time_base
             ctx = stream.codec_context
@@ -1275,7 +1282,8 @@ class _EncodedSink(VideoSink):
                 self._adts = self._acodec == "aac" and bool(self._astream.codec_context.extradata)
         except BaseException as exc:
             self._container.close()
-            path.unlink(missing_ok=True)
+            if isinstance(path, Path):
+                path.unlink(missing_ok=True)
             if audio is not None and isinstance(exc, av.FFmpegError):
                 raise _audio_refused(path, self._acodec, f"({exc})") from exc
             raise
@@ -1304,6 +1312,16 @@ class _EncodedSink(VideoSink):
             self._durations[pts] = self._first_duration
         with whole():  # a signal between the encoder's packets and the muxer lost a frame mid-stream
             self._mux(self._container, self._stream.encode(frame))
+
+    def _closed_pipe(self) -> SinkClosed:
+        """The reader of the pipe went away: said, stdout silenced, the container let go."""
+        log.info("output pipe closed by its reader; stopping")
+        _silence(self._path)
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.close()
+        return SinkClosed("output pipe closed by its reader")
 
     @staticmethod
     def _raw_aac(data: bytes) -> bytes:
@@ -1334,6 +1352,8 @@ class _EncodedSink(VideoSink):
         p.time_base = self._audio.time_base
         try:
             self._container.mux(p)
+        except BrokenPipeError:
+            raise self._closed_pipe() from None
         except av.FFmpegError as exc:  # the codec went in at the start: this packet is what the muxer refuses
             log.warning("the audio could not be written on from pts %d (%s): the rest of the video is written "
                         "without it", packet.pts, exc)
@@ -1347,8 +1367,12 @@ class _EncodedSink(VideoSink):
             packet.duration = self._durations.pop(packet.pts, 0)
         try:
             container.mux(packets)
+        except BrokenPipeError:
+            if isinstance(self._path, Path):
+                raise
+            raise self._closed_pipe() from None
         except OSError as e:  # FFmpeg opens the file at the first packet: its error names no file
-            if e.filename is not None or e.errno is None:
+            if e.filename is not None or e.errno is None or not isinstance(self._path, Path):
                 raise
             raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
 
@@ -1359,10 +1383,18 @@ class _EncodedSink(VideoSink):
             return
         try:
             self._mux(container, self._stream.encode(None))
+        except SinkClosed:
+            return
         finally:
             try:
                 container.close()
+            except BrokenPipeError:
+                if isinstance(self._path, Path):
+                    raise
+                _silence(self._path)
             except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
+                if not isinstance(self._path, Path):
+                    raise VidcodecError(f"could not finish the stream on stdout: {exc}") from exc
                 self._path.unlink(missing_ok=True)
                 if self._astream is not None:
                     raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
@@ -1553,8 +1585,10 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
               overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None,
               sample_aspect: Fraction | None = None, pix_fmt: str | None = None,
-              one_frame: bool = False, colour_description: tuple[int, int] | None = None) -> VideoSink:
-    """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout).
+              one_frame: bool = False, colour_description: tuple[int, int] | None = None,
+              stdout_format: str = "y4m") -> VideoSink:
+    """Open an output for RGB frames, its kind chosen by extension (``-`` is y4m on stdout, or with
+    ``stdout_format="nut"`` uncompressed video and the audio in NUT, for a player with sound).
 
     ``one_frame``: the caller writes a single frame, so an image path that names no sequence
     (``thumb.png``) is that picture, as ``ffmpeg -frames:v 1 thumb.png`` writes it.
@@ -1579,6 +1613,11 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if callable(getattr(out, "isatty", None)) and out.isatty():
             raise UsageError("refusing to write video to a terminal; pipe stdout (e.g. `| ffplay -`) "
                              "or give an output file")
+        if stdout_format not in STDOUT_FORMATS:
+            raise UsageError(f"stdout takes {' or '.join(STDOUT_FORMATS)}, not {stdout_format!r}")
+        if stdout_format == "nut":
+            return _EncodedSink(out, width, height, time_base, frame_rate, matrix, color_range, audio, sample_aspect,
+                                pix_fmt, colour_description, raw=True)
         return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
                         pix_fmt)
     path = Path(dst)
