@@ -98,6 +98,63 @@ def test_stdout_in_nut_carries_the_frames_uncompressed_and_the_audio(clip, tmp_p
         assert abs(first_audio - float(p.pts * p.time_base)) < 0.002
     with pytest.raises(UsageError, match="is for stdout"):
         vidcodec.decode(gvc, tmp_path / "x.mkv", stdout_format="nut")
+    with pytest.raises(UsageError, match="is for stdout"):  # y4m given explicitly is not a file's format either
+        vidcodec.decode(gvc, tmp_path / "x.mkv", stdout_format="y4m")
+
+
+def test_nut_on_stdout_is_untagged_as_y4m_and_refuses_audio_it_cannot_hold(tmp_path, tiny_model_dir):
+    """NUT cannot say a matrix or range: its frames are the y4m's (what players assume for the height),
+    not the stream's BT.709 full range ones (players showed wrong colours). ALAC, which NUT cannot hold,
+    is a one-line error, not a traceback."""
+    clip = tmp_path / "tagged.mp4"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuvj420p"
+        v.codec_context.colorspace, v.codec_context.color_range = 1, 2  # BT.709, full range
+        for i in range(4):
+            img = np.zeros((48, 64, 3), np.uint8)
+            img[:, :, i % 3] = 200
+            img[:, : 8 * (i + 1), 1] = 90
+            for p in v.encode(av.VideoFrame.from_ndarray(img, "rgb24")):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    gvc = tmp_path / "tagged.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
+    with container.GvcReader(gvc) as r:
+        assert (int(r.header.colour_matrix), int(r.header.colour_range)) != (0, 0)
+    nut, y4m = io.BytesIO(), io.BytesIO()
+    vidcodec.decode(gvc, "-", stdout=nut, stdout_format="nut")
+    vidcodec.decode(gvc, "-", stdout=y4m)
+    nut.seek(0)
+    with av.open(nut, format="nut") as c:
+        frames = [bytes(f.to_ndarray()) for f in c.decode(video=0)]
+    assert frames == y4m.getvalue().split(b"FRAME\n")[1:]
+    alac = write_av_clip(tmp_path / "alac.mkv", frames=5, codec="alac")
+    vidcodec.encode(alac, tmp_path / "alac.gvc", model="vaegan-tiny", quality=2)
+    with pytest.raises(UsageError, match="alac audio cannot go into NUT.*--no-audio"):
+        vidcodec.decode(tmp_path / "alac.gvc", "-", stdout=io.BytesIO(), stdout_format="nut")
+    assert vidcodec.decode(tmp_path / "alac.gvc", "-", stdout=io.BytesIO(), stdout_format="nut", audio=False).frames == 5
+
+
+def test_a_signal_raised_inside_ffmpegs_write_is_held_and_raised_after_it():
+    """PyAV prints and drops a KeyboardInterrupt raised in its write callback (a second Ctrl-C, the CLI's
+    SIGTERM), and the decode ran on to exit 0; the NUT sink's writer holds it for after FFmpeg's call."""
+    from vidcodec.media import _WholeWrites
+
+    class Interrupted(io.BytesIO):
+        def write(self, data):
+            raise KeyboardInterrupt
+
+    w = _WholeWrites(Interrupted())
+    assert w.write(b"abc") == 3 and w.write(b"more") == 4  # nothing raised inside the callback
+    with pytest.raises(KeyboardInterrupt):
+        w.reraise()
+    out = io.BytesIO()
+    ok = _WholeWrites(out)
+    ok.write(b"abc")
+    ok.reraise()
+    assert out.getvalue() == b"abc"
 
 
 def test_stdin_redirected_from_a_file_keeps_its_audio(clip, tmp_path, tiny_model_dir):

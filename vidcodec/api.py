@@ -1596,10 +1596,11 @@ def decode(
     audio: bool = True,
     workers: int = 1,
     pix_fmt: str | None = None,
-    stdout_format: str = "y4m",
+    stdout_format: str | None = None,
 ) -> DecodeStats:
     """Decode a .gvc stream to mp4/mkv/mov (x264) or y4m by ``dst``'s extension, ``"-"`` = y4m on stdout
-    (``stdout_format="nut"``: NUT, the frames uncompressed and the stream's audio, for a player with sound),
+    (``stdout_format="nut"``: NUT, the frames uncompressed and the stream's audio, for a player with sound;
+    ``"y4m"`` or None: y4m),
     or to an image sequence named as FFmpeg names one (``"frames/%04d.png"``; .png, .bmp, .ppm, .tif):
     one file a frame, numbered from 1, the decoded RGB exactly (``pix_fmt`` does not apply).
 
@@ -1625,10 +1626,11 @@ def decode(
     src, dst = _as_path(src), _as_path(dst)
     _check_decode_args(follow_timeout, workers)
     media.check_pix_fmt(pix_fmt)
-    if stdout_format not in media.STDOUT_FORMATS:
+    if stdout_format is not None and stdout_format not in media.STDOUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(media.STDOUT_FORMATS)} (got {stdout_format!r})")
-    if stdout_format != "y4m" and str(dst) != "-":
+    if stdout_format is not None and str(dst) != "-":
         raise UsageError(f"--format {stdout_format} is for stdout ('-'); a file's name gives its format: {dst}")
+    stdout_format = stdout_format or "y4m"
     max_frames = _whole("max_frames", max_frames)
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")

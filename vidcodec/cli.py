@@ -329,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
         "without a number is one picture (vidcodec decode in.gvc thumb.jpg --start 5 --frames 1).",
     )
     dec.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
-    dec.add_argument("-f", "--format", choices=["y4m", "nut"], default="y4m",
-                     help="what - (stdout) carries: y4m (video only), or nut: the frames uncompressed and the "
+    dec.add_argument("-f", "--format", choices=["y4m", "nut"],
+                     help="what - (stdout) carries: y4m (video only; the default), or nut: the frames uncompressed and the "
                      "stream's audio, for a player with sound (vidcodec decode in.gvc -f nut - | ffplay -)")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
                      "one picture with --frames 1 (thumb.png), or - for y4m on stdout")
@@ -688,7 +688,7 @@ def _cmd_decode(a: argparse.Namespace) -> int:
     s = api.decode(a.input, a.output, overwrite=a.overwrite, progress=not a.quiet, backend=a.backend,
                    start=a.start, max_frames=a.frames, follow=a.follow, follow_timeout=_follow_timeout(a),
                    audio=not a.no_audio, workers=a.workers, pix_fmt=a.pix_fmt, duration=a.duration,
-                   stdout_format=a.format)
+                   stdout_format=a.format)  # None: y4m on stdout
     if not a.quiet:
         concealed = f", {s.concealed} concealed" if s.concealed else ""
         grid = (f", {s.pictures} pictures on the y4m's one frame rate" if s.pictures is not None

@@ -1228,6 +1228,40 @@ def _audio_refused(path: Path, codec: str, detail: str = "") -> UsageError:
                       f"{''.join(f' or {ext}' for ext in also)}, or with --no-audio")
 
 
+class _WholeWrites:
+    """A binary output whose every write goes out whole (:func:`vidcodec.outputs.write_all`): FFmpeg's
+    muxer, writing through PyAV, takes a raw stdout's short write (a signal, a non-blocking pipe) for a
+    whole one and never writes the rest."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.held: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.held is not None:  # stopping: the muxer's further writes go nowhere
+            return len(data)
+        try:
+            write_all(self.out, data)
+        except Exception:
+            raise  # PyAV raises it again once FFmpeg's call returns (a closed pipe's BrokenPipeError)
+        except BaseException as exc:  # noqa: BLE001 - held and raised again, by reraise()
+            # a signal's handler (a second Ctrl-C, the CLI's SIGTERM) raised here, inside FFmpeg's call:
+            # PyAV would print and drop it, and the decode ran on; raised by reraise() after the call
+            self.held = exc
+        return len(data)
+
+    def reraise(self) -> None:
+        """Raise what a write held (see write)."""
+        if self.held is not None:
+            raise self.held
+
+    def flush(self) -> None:
+        flush(self.out)
+
+    def fileno(self) -> int:
+        return self.out.fileno()
+
+
 class _EncodedSink(VideoSink):
     """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts; or, with ``raw``, uncompressed video in
     NUT on a pipe (``path`` a binary file object), its audio beside it: what a player reads from stdin
@@ -1257,8 +1291,12 @@ class _EncodedSink(VideoSink):
         self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
         if self._pix_fmt == "yuv444p" and pix_fmt is None and not raw:
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
+        # NUT on a pipe: each packet written as it comes (they come in time order), not held in the muxer's
+        # interleaving queue until the other stream has one (a frame held until the audio catches up, up
+        # to 10 s of raw frames, a --follow decode's newest frame held back)
         self._container: av.container.OutputContainer | None = (
-            av.open(path, "w", format="nut") if raw else av.open(str(path), "w"))
+            av.open(path, "w", format="nut", options={"max_interleave_delta": "1"}) if raw
+            else av.open(str(path), "w"))
         try:
             stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
                 "libx264", options=steady_x264("libx264", center_chroma(
@@ -1284,6 +1322,9 @@ class _EncodedSink(VideoSink):
             self._container.close()
             if isinstance(path, Path):
                 path.unlink(missing_ok=True)
+            if audio is not None and raw and isinstance(exc, (av.FFmpegError, ValueError)):
+                raise UsageError(f"{self._acodec} audio cannot go into NUT ({exc}): decode to .mkv, or to - with "
+                                 "--no-audio") from exc
             if audio is not None and isinstance(exc, av.FFmpegError):
                 raise _audio_refused(path, self._acodec, f"({exc})") from exc
             raise
@@ -1313,10 +1354,15 @@ class _EncodedSink(VideoSink):
         with whole():  # a signal between the encoder's packets and the muxer lost a frame mid-stream
             self._mux(self._container, self._stream.encode(frame))
 
+    def _reraise(self) -> None:
+        """A signal's exception held by a pipe's writes during FFmpeg's call (_WholeWrites), raised now."""
+        if isinstance(self._path, _WholeWrites):
+            self._path.reraise()
+
     def _closed_pipe(self) -> SinkClosed:
         """The reader of the pipe went away: said, stdout silenced, the container let go."""
         log.info("output pipe closed by its reader; stopping")
-        _silence(self._path)
+        _silence(getattr(self._path, "out", self._path))
         container, self._container = self._container, None
         if container is not None:
             with contextlib.suppress(Exception):
@@ -1351,7 +1397,9 @@ class _EncodedSink(VideoSink):
         p.duration = packet.duration
         p.time_base = self._audio.time_base
         try:
-            self._container.mux(p)
+            with whole():  # the muxer may write a video frame held for this packet: not to be cut by Ctrl-C
+                self._container.mux(p)
+                self._reraise()
         except BrokenPipeError:
             raise self._closed_pipe() from None
         except av.FFmpegError as exc:  # the codec went in at the start: this packet is what the muxer refuses
@@ -1375,6 +1423,7 @@ class _EncodedSink(VideoSink):
             if e.filename is not None or e.errno is None or not isinstance(self._path, Path):
                 raise
             raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
+        self._reraise()
 
     def close(self) -> None:
         """Flush the encoder and write the trailer (moov atom / cues) so the file is playable."""
@@ -1382,16 +1431,19 @@ class _EncodedSink(VideoSink):
         if container is None:
             return
         try:
-            self._mux(container, self._stream.encode(None))
+            with whole():
+                self._mux(container, self._stream.encode(None))
         except SinkClosed:
             return
         finally:
             try:
-                container.close()
+                with whole():  # the trailer, and any frames still queued
+                    container.close()
+                    self._reraise()
             except BrokenPipeError:
                 if isinstance(self._path, Path):
                     raise
-                _silence(self._path)
+                _silence(getattr(self._path, "out", self._path))
             except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
                 if not isinstance(self._path, Path):
                     raise VidcodecError(f"could not finish the stream on stdout: {exc}") from exc
@@ -1616,8 +1668,9 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if stdout_format not in STDOUT_FORMATS:
             raise UsageError(f"stdout takes {' or '.join(STDOUT_FORMATS)}, not {stdout_format!r}")
         if stdout_format == "nut":
-            return _EncodedSink(out, width, height, time_base, frame_rate, matrix, color_range, audio, sample_aspect,
-                                pix_fmt, colour_description, raw=True)
+            # untagged in NUT, as y4m: what players assume for the height (not the stream's own matrix)
+            return _EncodedSink(_WholeWrites(out), width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED,
+                                audio, sample_aspect, pix_fmt, None, raw=True)
         return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
                         pix_fmt)
     path = Path(dst)
