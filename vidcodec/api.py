@@ -436,9 +436,7 @@ def encode(
     elif isinstance(dst, (str, Path)):
         if _same_file(src, dst):  # overwriting would truncate the input while it is being read
             raise UsageError(f"{dst} is also the input; give a different output path")
-        if Path(dst).suffix.lower() in media.NOT_GVC_EXTENSIONS:
-            raise UsageError(f"encode writes a .gvc stream, not {Path(dst).suffix}; to make a "
-                             f"{Path(dst).suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
+        media.refuse_media_name(dst, "encode writes a .gvc stream")
         media.check_input_first(src)  # a missing input is said before an output that exists
         _check_output(dst, overwrite)
         if str(dst) == "-":
@@ -1250,9 +1248,10 @@ def _decode_packets(
         if item.stream_index != 0 or item.kind not in _TYPE_TO_KIND:
             continue
         kind = _TYPE_TO_KIND[item.kind]
-        if last_pts is not None and item.pts <= last_pts:  # a packet repeated or out of order: not applied twice
+        order = container.frame_order(item.pts, item.payload, last_pts, last_payload)
+        if order != "next":  # a packet repeated or out of order: not applied twice
             counts.damaged += 1
-            if item.pts == last_pts and item.payload == last_payload:
+            if order == "repeat":
                 log.warning("packet at offset %d has pts %d, not after the previous frame's: it repeats that frame's "
                             "packet (the stream is damaged); skipped", item.offset, item.pts)
                 continue

@@ -612,6 +612,18 @@ class _Chained(io.RawIOBase):
         return len(chunk)
 
 
+def frame_order(pts: int, payload: bytes | memoryview, last_pts: int | None,
+                last_payload: bytes | memoryview | None) -> str:
+    """Where a stream-0 key or delta packet stands against the last frame a reader took (docs/FORMAT.md:
+    stream-0 pts increase): "next" (its pts is after it), "repeat" (that frame's packet again, the same pts
+    and payload: harmless) or "behind" (packets out of order, a stream restarted inside this one: the
+    deltas after it were coded against it and cannot be placed). Decode, info, remux and the GOP workers
+    skip what is not "next"."""
+    if last_pts is None or pts > last_pts:
+        return "next"
+    return "repeat" if pts == last_pts and payload == last_payload else "behind"
+
+
 def _readable(f: BinaryIO, seconds: float) -> bool:
     """Whether a file object with a descriptor (a pipe) can be read without waiting, bytes or its end
     there, waiting up to ``seconds`` for that; False for one without a descriptor."""
@@ -1725,14 +1737,15 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
         decodable = 0  # frames decode gives without concealing: not a delta after lost stream-0 data
         need_key = False
         stopped = False  # at max_frames or duration, with the stream read no further
-        last: tuple[int, bytes] | None = None  # the last frame's pts and payload
+        last_pts: int | None = None  # the last frame's (frame_order)
+        last_payload: bytes | None = None
         tb = Fraction(*reader.header.time_base)
         try:
             for item in reader:
-                if (max_frames is not None or duration is not None) and not isinstance(item, Damaged) and \
-                        item.stream_index == 0 and item.kind is not PacketType.PARAMETERS and (
-                        (max_frames is not None and len(frame_pts) >= max_frames)
-                        or (duration is not None and frame_pts and (item.pts - frame_pts[0]) * tb >= duration)):
+                frame = not isinstance(item, Damaged) and item.stream_index == 0 and \
+                    item.kind is not PacketType.PARAMETERS
+                if frame and ((max_frames is not None and len(frame_pts) >= max_frames) or (
+                        duration is not None and frame_pts and (item.pts - frame_pts[0]) * tb >= duration)):
                     stopped = True
                     break
                 if isinstance(item, Damaged):
@@ -1749,17 +1762,18 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
                                    "type": "audio" if item.stream_index == AUDIO_STREAM else item.kind.name.lower(),
                                    "size": len(item.payload), "bytes": item.header_size + len(item.payload),
                                    "offset": item.offset, "flags": item.flags})
-                if item.stream_index == 0 and item.kind is not PacketType.PARAMETERS:
-                    if last is not None and item.pts <= last[0]:
+                if frame:
+                    order = frame_order(item.pts, item.payload, last_pts, last_payload)
+                    if order != "next":
                         # skipped by decode (api._decode_packets): a repeat of the frame before loses nothing;
                         # any other (out of order, a stream restarted inside this one) the deltas after it
-                        repeat = item.pts == last[0] and item.payload == last[1]
+                        repeat = order == "repeat"
                         damaged.append({"offset": item.offset, "size": item.header_size + len(item.payload),
                                         "reason": "a packet repeated" if repeat else "a packet out of order",
                                         "index": False, "stream": 0, "repeat": repeat})
                         need_key = need_key or not repeat
                         continue
-                    last = (item.pts, item.payload)
+                    last_pts, last_payload = item.pts, item.payload
                     frame_pts.append(item.pts)
                     need_key = need_key and item.kind is not PacketType.KEY
                     decodable += not need_key

@@ -125,7 +125,7 @@ class RunDecoder(pipeline.ProcessWorkers):
             for item in items:
                 damaged = isinstance(item, container.Damaged)
                 video = not damaged and item.stream_index == 0 and item.kind in _TYPE_TO_KIND
-                if video and last_pts is not None and item.pts <= last_pts:
+                if video and container.frame_order(item.pts, item.payload, last_pts, None) != "next":
                     # repeated or out of order: the decode skips it (api._decode_packets), so its run must not
                     # apply it either (a delta repeated with an absolute pts was applied twice here)
                     video = False

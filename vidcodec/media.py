@@ -867,6 +867,14 @@ NOT_GVC_EXTENSIONS = (*OUTPUT_EXTENSIONS, *IMAGE_INPUT_EXTENSIONS, ".avi", ".web
                       ".gif", ".264", ".h264", ".265", ".hevc", ".m4v", ".nut", ".ogv")
 
 
+def refuse_media_name(dst: str | Path, what: str, note: str = "") -> None:
+    """UsageError where the output of a .gvc stream (``what`` writes it) has another media file's name
+    (out.mp4): it would not play there. ``note`` follows the name refused."""
+    suffix = Path(dst).suffix
+    if suffix.lower() in NOT_GVC_EXTENSIONS:
+        raise UsageError(f"{what}, not {suffix}{note}; to make a {suffix} file, use `vidcodec decode STREAM.gvc {dst}`")
+
+
 def check_input_file(path: Path) -> None:
     """InputError unless ``path`` names a file that can be read (what a video file path must pass)."""
     if not path.exists():

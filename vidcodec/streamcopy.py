@@ -142,11 +142,7 @@ def remux(
     elif isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
-        suffix = Path(dst).suffix.lower()
-        if suffix in media.NOT_GVC_EXTENSIONS:
-            raise UsageError(f"remux copies .gvc streams into a .gvc stream, not {Path(dst).suffix} (as ffmpeg "
-                             f"-c copy keeps the codec); to make a {Path(dst).suffix} file, use `vidcodec decode "
-                             f"STREAM.gvc {dst}`")
+        media.refuse_media_name(dst, "remux copies .gvc streams into a .gvc stream", " (as ffmpeg -c copy keeps the codec)")
         _not_an_input(srcs, dst, stdin, stdout)
         if every is None:
             api._check_output(dst, overwrite)
@@ -849,8 +845,9 @@ class _Copier:
                 yield from self._other(dataclasses.replace(q, pts=q.pts + self.audio_shift))
         p = dataclasses.replace(p, pts=p.pts + self.shift)
         t = self._time(p.pts)
-        if self.last_pts is not None and p.pts <= self.last_pts:
-            if p.pts == self.last_pts and p.payload == self.last_payload:  # a key packet twice: nothing lost
+        order = container.frame_order(p.pts, p.payload, self.last_pts, self.last_payload)
+        if order != "next":
+            if order == "repeat":  # a key packet twice: nothing lost
                 log.warning("packet at offset %d repeats the frame before it (pts %d): left out", p.offset, p.pts)
                 return
             # not this timeline's order: packets of another stream whose header was lost in damage
