@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, BinaryIO, Self
 
 import numpy as np
 
-from . import container, gopdecode, media, network, pipeline
+from . import arrays, container, gopdecode, media, network, pipeline
 from .codec import (
     DEFAULT_GAN_COEFFS,
     DEFAULT_GAN_LAYER,
@@ -216,7 +216,7 @@ WARM_AFTER_S = 0.3
 
 
 def encode(
-    src: str | Path,
+    src: str | Path | Iterable[np.ndarray],
     dst: str | Path | BinaryIO,
     *,
     quality: int | None = None,
@@ -253,7 +253,8 @@ def encode(
     duration: float | Fraction | None = None,
     realtime: bool = False,
 ) -> EncodeStats:
-    """Encode a video file (or ``"-"`` for stdin) into a .gvc stream at ``dst`` (path, ``"-"`` or file object).
+    """Encode a video file (or ``"-"`` for stdin, or frames given as arrays) into a .gvc stream at ``dst``
+    (path, ``"-"`` or file object).
 
     Returns :class:`EncodeStats` (frames, bytes, bpp, kbps...). ``src="-"`` reads ``stdin`` (a binary
     file object; default ``sys.stdin.buffer``), ``dst="-"`` writes ``sys.stdout.buffer``; a file object
@@ -277,9 +278,13 @@ def encode(
     ``repeat_header`` writes the stream header again (a parameters packet) before every keyframe so
     that a reader can join mid-stream; by default it does so when ``dst`` is a pipe or stdout.
     ``raw`` describes headerless input frames (size, rate, pixel format), e.g. a live pipe.
+    ``src`` may be frames as arrays (:mod:`vidcodec.arrays`): an iterable (a list, a generator) of H×W×3
+    uint8 RGB arrays (or H×W grey, H×W×4 with its alpha dropped, PIL images, :class:`DecodedFrame`), or
+    one N×H×W×3 array, timed at ``framerate`` frames a second (default 25); the first frame sets the
+    size. A generator is read as the encode goes (``stop`` ends it as it ends a live input).
     ``src`` may be an image sequence as FFmpeg names one (``"frames/%04d.png"``: one ``%d`` for the
     number; it starts at the lowest number there), read at ``framerate`` frames a second (default 25;
-    refused for any other input). ``src`` may also be a URL FFmpeg reads (``rtsp://``, ``udp://``,
+    refused for inputs that carry their own rate). ``src`` may also be a URL FFmpeg reads (``rtsp://``, ``udp://``,
     ``http://``...): the encode waits for its sender, and once it has begun, a live input that sends
     nothing for ``network_timeout`` seconds (default 15; 0: wait for ever) or drops its connection ends
     there, its frames coded.
@@ -333,9 +338,16 @@ def encode(
     if not isinstance(realtime, bool):
         raise UsageError(f"realtime must be True or False (got {realtime!r})")
     src, dst = _as_path(src), _as_path(dst)
-    if not isinstance(src, (str, Path)):
-        raise UsageError(f"encode reads a path, or '-' for stdin (stdin= takes a binary file object), not a "
-                         f"{type(src).__name__}")
+    given_frames = arrays.is_frames(src)
+    if not isinstance(src, (str, Path)) and not given_frames:
+        raise UsageError(f"encode reads a path, '-' for stdin (stdin= takes a binary file object), or frames as "
+                         f"arrays, not a {type(src).__name__}")
+    if given_frames:
+        refused = [name for name, given in (("stdin=", stdin is not None), ("raw=", raw is not None),
+                                            ("network_timeout=", network_timeout is not None)) if given]
+        if refused:
+            raise UsageError(f"{', '.join(refused)}: for an input read from stdin, a pipe or a URL; frames given "
+                             "as arrays take framerate= (and start=) only")
     # Every argument is checked before the output is opened: a bad one must not cost an existing file.
     quality, gop, max_frames = _whole("quality", quality), _whole("gop", gop), _whole("max_frames", max_frames)
     workers, refine, gop_batch = _whole("workers", workers), _whole("refine", refine), _whole("gop_batch", gop_batch)
@@ -350,7 +362,7 @@ def encode(
         if str(src) != "-":
             raise UsageError(f"stdin= is read when the input is '-'; the input here is {src}: give '-' to read "
                              f"stdin=, or leave stdin= out")
-    if str(src) == "-" and stdin is None:
+    if not given_frames and str(src) == "-" and stdin is None:
         stdin = container.std_bytes("stdin")
     if stop is not None and not callable(getattr(stop, "is_set", None)):
         raise UsageError(f"stop must be a threading.Event (got {type(stop).__name__})")
@@ -434,10 +446,11 @@ def encode(
         network.check_output(dst, repeat_header)  # the caller's error, before anything is opened
         send_to, dst, repeat_header = dst, None, True
     elif isinstance(dst, (str, Path)):
-        if _same_file(src, dst):  # overwriting would truncate the input while it is being read
+        if not given_frames and _same_file(src, dst):  # overwriting would truncate the input while it is being read
             raise UsageError(f"{dst} is also the input; give a different output path")
         media.refuse_media_name(dst, "encode writes a .gvc stream")
-        media.check_input_first(src)  # a missing input is said before an output that exists
+        if not given_frames:
+            media.check_input_first(src)  # a missing input is said before an output that exists
         _check_output(dst, overwrite)
         if str(dst) == "-":
             dst = container.std_bytes("stdout")
@@ -447,7 +460,8 @@ def encode(
                          "`| vidcodec decode - out.y4m`) or give an output file")
     t0 = time.perf_counter()
     warm = None
-    if (backend == zoo.AUTO and mode == "vaegan" and (str(src) == "-" or is_url(src)) and duration is None
+    if (backend == zoo.AUTO and mode == "vaegan" and not given_frames and (str(src) == "-" or is_url(src))
+            and duration is None
             and (max_frames is None or max_frames >= zoo.BF16_MIN_FRAMES)):
         # A pipe or a live URL that keeps the encoder waiting for its first frame: torch's import for
         # bfloat16 (auto's choice for an input of unknown length) goes on meanwhile; one whose frames
@@ -457,9 +471,10 @@ def encode(
         warm.start()
     with contextlib.ExitStack() as stack:
         try:
-            source = stack.enter_context(media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start,
-                                                                   framerate=framerate, timeout=network_timeout,
-                                                                   stop=stop))
+            source = stack.enter_context(
+                arrays.ArraySource(src, framerate, start) if given_frames
+                else media.open_source(src, stdin=stdin, raw=raw, audio=audio, start=start, framerate=framerate,
+                                       timeout=network_timeout, stop=stop))
         finally:
             if warm is not None:
                 warm.cancel()
