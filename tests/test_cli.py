@@ -1419,7 +1419,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(capsys, tmp_
 
 def test_the_python_api_says_what_it_takes_instead_of_a_type_error(tmp_path, tiny_model_dir):
     clip = write_testsrc(tmp_path / "c.mp4", frames=2)
-    with pytest.raises(UsageError, match="encode reads a path, or '-' for stdin"):
+    with pytest.raises(UsageError, match="encode reads a path, '-' for stdin .*or frames as arrays, not a BytesIO"):
         vidcodec.encode(io.BytesIO(clip.read_bytes()), io.BytesIO())
     stream = io.BytesIO()
     vidcodec.encode(clip, stream, model="vaegan-tiny")  # a file object is fine as the output
