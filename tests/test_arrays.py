@@ -163,3 +163,21 @@ def test_is_frames_tells_arrays_from_paths_and_files(tmp_path):
         assert not arrays.is_frames(src)
     with open(__file__, "rb") as f:
         assert not arrays.is_frames(f)
+
+
+def test_frames_takes_max_frames_and_duration_as_decode_does(tmp_path, tiny_model_dir, caplog):
+    encode(clip_frames(6), tmp_path / "a.gvc", framerate=10)
+    every = list(api.frames(tmp_path / "a.gvc"))
+    got = list(api.frames(tmp_path / "a.gvc", max_frames=2))
+    assert [f.pts for f in got] == [f.pts for f in every[:2]]
+    assert np.array_equal(got[1].rgb, every[1].rgb)
+    # -t 0.25 from the first frame yielded: frames at 0.1, 0.2 and 0.3 s from start=0.1 on → 3 of them
+    got = list(api.frames(tmp_path / "a.gvc", start=0.1, duration=0.25))
+    assert [f.time for f in got] == pytest.approx([0.1, 0.2, 0.3])
+    assert len(list(api.frames(tmp_path / "a.gvc", max_frames=100))) == 6
+    with api.frames(tmp_path / "a.gvc", max_frames=1) as it:
+        assert len(list(it)) == 1
+    for bad, message in (({"max_frames": 0}, r"max_frames \(--frames\) must be at least 1"),
+                         ({"max_frames": 1.5}, "max_frames"), ({"duration": 0}, "must be a time above 0")):
+        with pytest.raises(UsageError, match=message):
+            api.frames(tmp_path / "a.gvc", **bad)

@@ -1337,6 +1337,8 @@ def frames(
     follow: bool = False,
     follow_timeout: float = 10.0,
     workers: int = 1,
+    max_frames: int | None = None,
+    duration: float | Fraction | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode a .gvc stream (path, ``"-"`` for stdin, or file object) frame by frame.
 
@@ -1346,7 +1348,9 @@ def frames(
     far or further after the stream's first frame (as ffmpeg's ``-ss`` and :func:`encode`'s
     ``start`` count), seeking to the keyframe before it in a seekable file (index, else a scan),
     decoding and discarding on a pipe; one past the last frame yields nothing (and logs a
-    warning). ``follow``: ``src`` is a path of a file still being written,
+    warning). ``max_frames``: at most that many frames; ``duration`` (seconds): the frames that begin
+    less than that long after the first one yielded (as :func:`decode`'s, FFmpeg's ``-t``).
+    ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes: at its end the decode waits for more until
     the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to hold under 40 million pixels, about 175 frames at 640x360, else ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
@@ -1359,12 +1363,22 @@ def frames(
     first = _seconds(start)
     zoo.check_backend(backend)
     _check_decode_args(follow_timeout, workers)
+    max_frames, duration = _max_frames(max_frames), _duration(duration)
     src = _as_path(src)
     if not isinstance(src, (str, Path)):
         container.check_source(src)
     if follow and (not isinstance(src, (str, Path)) or str(src) == "-"):
         raise UsageError("follow= needs a file path (a pipe or a file object is read as it arrives already)")
-    return FrameIterator(_frames_of(src, first, start, backend, follow, follow_timeout, workers))
+    return FrameIterator(_frames_of(src, first, start, backend, follow, follow_timeout, workers, max_frames,
+                                    duration))
+
+
+def _max_frames(value: object) -> int | None:
+    """A ``max_frames`` (``--frames``) checked: a whole number, at least 1 (None: no limit)."""
+    value = _whole("max_frames", value)
+    if value is not None and value < 1:
+        raise UsageError(f"max_frames (--frames) must be at least 1 (got {value})")
+    return value
 
 
 class FrameIterator(Iterator[DecodedFrame]):
@@ -1392,15 +1406,24 @@ class FrameIterator(Iterator[DecodedFrame]):
 
 
 def _frames_of(src: str | Path | BinaryIO, first: Fraction | None, start: object, backend: str, follow: bool,
-               follow_timeout: float, workers: int) -> Iterator[DecodedFrame]:
+               follow_timeout: float, workers: int, max_frames: int | None = None,
+               duration: Fraction | None = None) -> Iterator[DecodedFrame]:
     """:func:`frames`' generator, once its arguments are checked."""
     decoding = _frames(src, start=first, backend=backend, follow=follow, follow_timeout=follow_timeout,
-                       workers=workers)
+                       workers=workers, max_frames=max_frames, duration=duration)
     _OPEN_DECODES.add(decoding)
-    yielded = 0
-    for frame in decoding:
-        yielded += 1
-        yield frame
+    yielded, origin = 0, None
+    try:
+        for frame in decoding:
+            origin = frame.pts if origin is None else origin
+            if duration is not None and (frame.pts - origin) * frame.time_base >= duration:
+                return
+            yielded += 1
+            yield frame
+            if max_frames is not None and yielded >= max_frames:
+                return
+    finally:
+        decoding.close()  # the decode's threads end now, not when the generator is collected
     if first is not None and not yielded:  # an empty loop, but not without a word (decode() refuses it)
         log.warning("start %s is past the end of the stream: no frame at or after it", start)
 
@@ -1645,9 +1668,7 @@ def decode(
     if stdout_format is not None and str(dst) != "-":
         raise UsageError(f"--format {stdout_format} is for stdout ('-'); a file's name gives its format: {dst}")
     stdout_format = stdout_format or "y4m"
-    max_frames = _whole("max_frames", max_frames)
-    if max_frames is not None and max_frames < 1:
-        raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
+    max_frames = _max_frames(max_frames)
     first = _seconds(start)
     duration = _duration(duration)
     if not isinstance(dst, (str, Path)):
