@@ -544,3 +544,51 @@ def test_decoding_a_gan_stream_with_another_backend_says_it_is_ignored(tmp_path,
     with caplog.at_level(logging.WARNING, logger="vidcodec"):
         vidcodec.decode(DATA / "golden_gan.gvc", tmp_path / "o.y4m", backend="int8")
     assert "--backend int8: a GAN-mode stream decodes with its generator in torch; ignored" in caplog.text
+
+
+def test_train_gan_stopped_with_ctrl_c_still_installs_with_install(tmp_path, monkeypatch, capsys):
+    """train-gan has no --steps: Ctrl-C is how a phase ends, and --install must not be lost with it."""
+    from conftest import ctrl_c_at_call
+
+    from vidcodec.cli import main as cli_main
+    from vidcodec.train import pgan
+
+    monkeypatch.setattr(pgan, "reconstruction_loss", ctrl_c_at_call(pgan.reconstruction_loss, 3))
+    run, w = tmp_path / "run", tmp_path / "w"
+    cfg = _tiny_cfg(run)
+    cfg.save(tmp_path / "tiny.toml")
+    assert cli_main(["train-gan", "--config", str(tmp_path / "tiny.toml"), "--install", str(w), "-q"]) == 130
+    assert (w / "pgan-t.safetensors").exists() and (w / "pgan-t.json").exists()
+    assert f"interrupted: installed {run / 'last.safetensors'} as {w / 'pgan-t.safetensors'}" in capsys.readouterr().err
+
+
+def test_train_gan_resume_says_what_is_missing(tmp_path, capsys):
+    from vidcodec.cli import main as cli_main
+
+    assert cli_main(["train-gan", "--out", str(tmp_path / "none"), "--resume", "-q"]) == 2
+    assert "holds no run to resume (no last.safetensors)" in capsys.readouterr().err  # not "no training data"
+    vaegan_run = tmp_path / "v"
+    vaegan_run.mkdir()
+    for name in ("last.safetensors", "last.toml"):
+        (vaegan_run / name).write_text("")
+    assert cli_main(["train-gan", "--out", str(vaegan_run), "--resume", "-q"]) == 2
+    assert f"{vaegan_run} is a `vidcodec train` run (last.toml): resume it with vidcodec train --out" in \
+        capsys.readouterr().err
+
+
+def test_train_gan_damaged_resume_point_is_an_error_not_a_traceback(tmp_path):
+    run = tmp_path / "run"
+    train(_tiny_cfg(run, final_steps=2, steps_per_scale=2), progress=False)
+    data = (run / "last.safetensors").read_bytes()
+    (run / "last.safetensors").write_bytes(data[:1000])
+    with pytest.raises(UsageError, match=r"last.safetensors cannot be read .*the resume point is damaged"):
+        train(_tiny_cfg(run, final_steps=4, steps_per_scale=2), progress=False, resume=True)
+    (run / "last.json").write_text("{")
+    with pytest.raises(UsageError, match=r"last.json cannot be read"):
+        train(_tiny_cfg(run, final_steps=4, steps_per_scale=2), progress=False, resume=True)
+
+
+def test_train_gan_without_validation_says_why(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        train(_tiny_cfg(tmp_path / "run", holdout=0.0, final_steps=2, steps_per_scale=2), progress=False)
+    assert "no held-out frames (--holdout is 0)" in caplog.text and "give --holdout above 0" in caplog.text

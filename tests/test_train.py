@@ -490,7 +490,7 @@ def test_resume_takes_the_runs_own_settings(data, tmp_path, caplog):
     # other architecture flags than the run's: a usage error naming its settings, not torch's mismatch
     wide = config_from_args(p.parse_args(["--out", str(out), "--resume", "--steps", "4", "--latent-channels", "16",
                                           "--level-channels", "2", "4", "16"]))
-    with pytest.raises(UsageError, match="does not fit this configuration.*last.toml"):
+    with pytest.raises(UsageError, match=r"does not fit the model these settings build \(--latent-channels 16 \(the run.s: 8\).*last.toml"):
         train(wide, progress=False)
 
 
@@ -929,3 +929,100 @@ def test_safetensors_metadata_is_written_in_the_callers_order(tmp_path):
     assert len(digests) == 1
     with pytest.raises(ValueError, match="is not"):
         metadata_in_order(tmp_path / "0.safetensors", {"name": "other", "kind": "pgan"})
+
+
+# ------------------------------------------------------------------ from a user's trial (2026-12-07)
+
+
+def _args(*argv: str):
+    import argparse
+
+    from vidcodec.train.cli_args import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+def test_resuming_a_copied_run_trains_the_copy_not_the_run_it_was_copied_from(data, tmp_path, caplog):
+    import shutil
+
+    from vidcodec.train.vaegan import config_from_args
+
+    train(_cfg(data, tmp_path / "a", "--steps", "2", "--adv-weight", "0"), progress=False)
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    with caplog.at_level(logging.INFO, logger="vidcodec"):
+        cfg = config_from_args(_args("--config", str(tmp_path / "copy" / "last.toml"), "--resume", "--steps", "3"))
+    assert Path(cfg.out) == tmp_path / "copy"  # its last.toml's out names "a"
+    assert f"resuming the run in {tmp_path / 'copy'}, the folder of --config (its out names {tmp_path / 'a'}" \
+        in caplog.text
+    # the run's own config resumes the run itself, without a word about folders
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vidcodec"):
+        cfg = config_from_args(_args("--config", str(tmp_path / "a" / "last.toml"), "--resume"))
+    assert Path(cfg.out) == tmp_path / "a" and "the folder of --config" not in caplog.text
+
+
+def test_resume_of_a_folder_without_the_runs_settings_says_so(data, tmp_path):
+    from vidcodec.train.vaegan import config_from_args
+
+    gan_run = tmp_path / "gan"
+    gan_run.mkdir()
+    (gan_run / "last.safetensors").write_text("")
+    (gan_run / "config.toml").write_text("")
+    with pytest.raises(UsageError, match=r"is a `vidcodec train-gan` run \(config.toml\): resume it with vidcodec "
+                                         r"train-gan --out"):
+        config_from_args(_args("--out", str(gan_run), "--resume"))
+    (gan_run / "config.toml").unlink()
+    with pytest.raises(UsageError, match=r"has last.safetensors but not its settings \(last.toml\)"):
+        config_from_args(_args("--out", str(gan_run), "--resume"))
+    # with the data given as flags, the settings are the flags'
+    assert config_from_args(_args("--out", str(gan_run), "--resume", "--data", str(data))).data == [str(data)]
+
+
+def test_a_resume_that_changes_the_model_names_the_setting_and_a_damaged_one_says_so(data, tmp_path):
+    out = tmp_path / "r"
+    train(_cfg(data, out, "--steps", "2", "--adv-weight", "0"), progress=False)
+    with pytest.raises(UsageError, match=r"does not fit the model these settings build \(--enc-channels 16 \(the "
+                                         r"run's: 8\)\): leave those settings out"):
+        train(_cfg(data, out, "--steps", "3", "--resume", "--adv-weight", "0", "--enc-channels", "16"), progress=False)
+    (out / "last.safetensors").write_bytes((out / "last.safetensors").read_bytes()[:500])
+    with pytest.raises(UsageError, match=r"last.safetensors \(or its .json\) cannot be read .*damaged"):
+        train(_cfg(data, out, "--steps", "3", "--resume", "--adv-weight", "0"), progress=False)
+
+
+def test_a_time_limit_is_the_sessions_not_carried_into_the_runs_settings(data, tmp_path):
+    out = tmp_path / "t"
+    train(_cfg(data, out, "--steps", "2", "--adv-weight", "0", "--max-minutes", "30"), progress=False)
+    assert TrainConfig.load(out / "last.toml").max_minutes == 0  # a resume from it is not stopped by this one's
+    assert TrainConfig.load(out / "last.toml").steps == 2
+
+
+def test_exclude_takes_names_stems_and_paths_and_warns_of_one_that_matches_nothing(data, caplog):
+    from vidcodec.train.data import excluded_by, load_pool
+
+    clip = data / "clip.mp4"
+    for entry in ("clip.mp4", "clip", str(clip), os.path.relpath(clip)):
+        assert excluded_by(clip, {entry}) == entry
+    assert excluded_by(clip, {"img0.png", "other/clip.mp4", "clip.mkv"}) is None
+    with caplog.at_level(logging.INFO, logger="vidcodec"):
+        _, frames, used = load_pool([data], {str(clip), "nothere.mp4", "bikes.mp4"}, 4)
+    assert not frames and str(clip) not in used and len(used) == 6
+    assert "--exclude nothere.mp4: no file of the data matches" in caplog.text  # the defaults are not named
+    assert "bikes.mp4:" not in caplog.text
+
+
+def test_ranks_stop_together_when_any_of_them_is_interrupted(monkeypatch):
+    from vidcodec.train import vaegan as tv
+    from vidcodec.train.interrupts import Held
+
+    held = Held()
+    try:
+        monkeypatch.setattr(tv, "_all_agree", lambda flag, world, device: True)  # another rank holds a Ctrl-C
+        with pytest.raises(KeyboardInterrupt):
+            tv._check_together(held, 2, torch.device("cpu"))
+        monkeypatch.setattr(tv, "_all_agree", lambda flag, world, device: flag)
+        tv._check_together(held, 2, torch.device("cpu"))  # none does: the step goes on
+        tv._check_together(held, 1, torch.device("cpu"))
+    finally:
+        held.restore()

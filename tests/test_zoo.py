@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -76,3 +77,19 @@ def test_every_shipped_card_names_its_own_weights_and_the_default_is_complete(mo
     assert default.weights.parent == zoo.PACKAGE_WEIGHTS
     for side in (".subpel.safetensors", ".int8.json"):
         assert (zoo.PACKAGE_WEIGHTS / f"{zoo.DEFAULT_MODEL}{side}").is_file(), side
+
+
+def test_a_damaged_weights_file_and_a_path_given_as_a_model_are_errors_that_say_so(tmp_path, monkeypatch,
+                                                                                    tiny_model_dir):
+    from vidcodec.errors import InputError
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_model_dir / f"vaegan-tiny{suffix}", tmp_path / f"vaegan-tiny{suffix}")
+    (tmp_path / "vaegan-tiny.safetensors").write_bytes((tmp_path / "vaegan-tiny.safetensors").read_bytes()[:300])
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", os.pathsep.join([str(tmp_path), os.environ["VIDCODEC_MODEL_PATH"]]))
+    with pytest.raises(InputError, match=r"model vaegan-tiny: its weights .* cannot be read .*damaged or cut short"):
+        zoo.load("vaegan-tiny")
+    with pytest.raises(ModelNotFoundError, match="--model takes an installed model's name, not a path"):
+        zoo.find("my-weights/mine.safetensors")
+    with pytest.raises(ModelNotFoundError, match="your own: put its .safetensors and .json in a folder"):
+        zoo.find("mine")

@@ -1195,7 +1195,17 @@ def _cmd_train_gan(a: argparse.Namespace) -> int:
     cfg = gan_config_from_args(a)
     if a.install:  # said before the training, not after it
         _check_install_folder(Path(a.install))
-    best = pgan.train(cfg, progress=not a.quiet, resume=a.resume)
+    try:
+        best = pgan.train(cfg, progress=not a.quiet, resume=a.resume)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a train-gan phase is stopped (it has no --steps): --install still installs what
+        # the run has, its best checkpoint (the last one without validation)
+        run = Path(cfg.out)
+        kept = run / "best.safetensors" if (run / "best.safetensors").exists() else run / "last.safetensors"
+        if a.install and kept.exists():
+            out = pgan.export_generator(kept, Path(a.install) / f"{cfg.name}.safetensors")
+            print(f"interrupted: installed {kept} as {out} (+ {out.with_suffix('.json').name})", file=sys.stderr)
+        raise
     if not a.quiet:
         print(f"{'best' if best.name.startswith('best') else 'last (no validation)'} checkpoint: {best}",
               file=sys.stderr)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from . import zoo
 from .card import GAN_KIND as KIND
 from .pgan import Encoder, Generator, PGANConfig
 
@@ -56,7 +57,7 @@ class GanModel:
         self.backend = backend  # decoding always runs the generator with torch
         meta = info.meta
         self.config = PGANConfig.from_dict(meta["config"])
-        tensors = load_file(str(info.weights))
+        tensors = zoo.read_weights(info, load_file)
         prefixed = any(k.startswith("generator.") for k in tensors)
         g_state = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")} \
             if prefixed else dict(tensors)

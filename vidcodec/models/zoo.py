@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from ..codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from ..coding.tables import IntTables, from_tensors
-from ..errors import ModelNotFoundError, UsageError, shown
+from ..errors import InputError, ModelNotFoundError, UsageError, shown
 from .card import DOWNSCALE, GAN_KIND, VAEGANConfig, check_kind
 
 if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, export, --refine, GAN mode
@@ -123,6 +124,17 @@ def installed() -> list[ModelInfo]:
             for weights, meta in _cards() if not _is_checkpoint(meta)]
 
 
+def read_weights(info: ModelInfo, load: Callable[[str], dict]) -> dict:
+    """``load(path)`` of a model's weights file; an InputError that says so when the file is damaged
+    (cut short, overwritten), instead of the safetensors reader's own error."""
+    try:
+        return load(str(info.weights))
+    except (SafetensorError, OSError) as e:
+        raise InputError(f"model {info.name}: its weights ({info.weights}) cannot be read ({str(e).splitlines()[0][:160]}): "
+                         "the file is damaged or cut short; reinstall vidcodec for a shipped model, or package "
+                         "your own again (python -m vidcodec.train.package)") from None
+
+
 @lru_cache(maxsize=64)
 def _hash_of(path: str, mtime_ns: int, size: int) -> str:
     return file_sha256(Path(path))
@@ -166,9 +178,14 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
         raise ModelNotFoundError(
             f"{run[0]} is a training checkpoint, not a packaged model: package it with `python -m "
             f"vidcodec.train.package {run[0]} DIR --name NAME` and put DIR in VIDCODEC_MODEL_PATH")
+    if sha256 is None and (name.endswith((".safetensors", ".json")) or "/" in name or os.sep in name):
+        raise ModelNotFoundError(
+            f"--model takes an installed model's name, not a path ({wanted}): put the folder that holds "
+            f"NAME.safetensors and NAME.json (what `python -m vidcodec.train.package` writes) in "
+            f"VIDCODEC_MODEL_PATH and give NAME (installed: {have})")
     raise ModelNotFoundError(
-        f"model {wanted} is not installed (installed: {have}). Install the vidcodec version that "
-        f"ships it, or put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."
+        f"model {wanted} is not installed (installed: {have}). A stream's model: install the vidcodec version "
+        f"that ships it; your own: put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."
     )
 
 
@@ -207,7 +224,7 @@ class CodecModel:
         self.sha256 = info.sha256
         self.backend = backend
         self.config = VAEGANConfig.from_dict(info.meta["config"])
-        tensors = load_file(str(info.weights))
+        tensors = read_weights(info, load_file)
         c = self.config
         # The transforms' weights wait as arrays: the torch modules are built on first use.
         self._weights = {k: v for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}

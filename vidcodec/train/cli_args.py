@@ -151,18 +151,40 @@ def config_file(a: argparse.Namespace, default_out: str, run_file: str) -> str |
     return a.config
 
 
-def run_folder(a: argparse.Namespace, out: str) -> str:
+# Each trainer's settings file in its run folder, and the command that resumes such a run.
+RUN_FILES = {"last.toml": "train", "config.toml": "train-gan"}
+
+
+def run_folder(a: argparse.Namespace, out: str, run_file: str = "last.toml") -> str:
     """The run's folder, checked (:func:`refuse_overwrite`): ``out``, unless ``--resume`` is given with a
-    ``--config`` naming a run's own settings file (``RUN/last.toml``, without ``--out``) whose relative
-    ``out`` does not lead to that run from the current folder; then the folder of ``--config``."""
+    ``--config`` naming a run's own settings file (``RUN/last.toml``, without ``--out``): then the folder
+    of ``--config``, whatever its ``out`` says (the folder a copied run was copied from, or a relative
+    path from the folder it was started in). A ``--resume`` without ``--config`` or ``--data`` needs the
+    run's ``run_file`` (else the settings would be the defaults: no data)."""
     if a.resume and a.config and not a.out:
         folder = Path(a.config).parent
-        if (folder / "last.safetensors").exists() and not Path(out, "last.safetensors").exists():
-            logging.getLogger("vidcodec").info("resuming the run in %s, the folder of --config (its out, %s, is "
-                                               "taken from the folder it was started in)", folder, out)
+        if (folder / "last.safetensors").exists() and not _same_folder(folder, Path(out)):
+            logging.getLogger("vidcodec").info("resuming the run in %s, the folder of --config (its out names %s: "
+                                               "the folder it was started from, or the run it was copied from, "
+                                               "which is left as it is)", folder, out)
             out = str(folder)
     refuse_overwrite(a, out)
+    if a.resume and not a.config and not getattr(a, "data", None) and not Path(out, run_file).exists():
+        other = next(f for f in RUN_FILES if f != run_file)
+        if Path(out, other).exists():
+            raise UsageError(f"{out} is a `vidcodec {RUN_FILES[other]}` run ({other}): resume it with "
+                             f"vidcodec {RUN_FILES[other]} --out {out} --resume")
+        raise UsageError(f"--resume: {out} has last.safetensors but not its settings ({run_file}); give them with "
+                         f"--config FILE (a copy of the run's {run_file}), or as flags (--data ... and the rest)")
     return out
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """Whether two paths name the same folder (False when either does not exist)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def refuse_overwrite(a: argparse.Namespace, out: str) -> None:
@@ -185,6 +207,6 @@ def gan_config_from_args(a: argparse.Namespace) -> GanTrainConfig:
         v = getattr(a, name, None)
         if v is not None:
             base[name] = v
-    cfg = GanTrainConfig.from_dict(base).check()
-    cfg.out = run_folder(a, cfg.out)
-    return cfg
+    cfg = GanTrainConfig.from_dict(base)
+    cfg.out = run_folder(a, cfg.out, "config.toml")  # before check(): a run that is not there is the error to say
+    return cfg.check()

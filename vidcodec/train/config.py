@@ -25,10 +25,17 @@ DEFAULT_EXCLUDE = ["bikes.mp4", "vtest.avi", "diver.mov"]
 class TomlConfig:
     """Flat dataclass configurations written to and read from TOML (unknown keys are refused)."""
 
+    # Settings of one session, not of the run: a run's saved settings hold their defaults, so that a
+    # resume from them (--resume, --config RUN/last.toml) is not stopped by an earlier trial's time limit.
+    SESSION_ONLY: tuple[str, ...] = ()
+
     def to_toml(self) -> str:
-        """The configuration as TOML text (flat table of strings, numbers, booleans and lists)."""
+        """The configuration as TOML text (flat table of strings, numbers, booleans and lists); the
+        :attr:`SESSION_ONLY` settings at their defaults."""
         lines = [f"# vidcodec training configuration (vidcodec {self.COMMAND} --config THIS_FILE)"]
+        defaults = type(self)()
         for k, v in asdict(self).items():
+            v = getattr(defaults, k) if k in self.SESSION_ONLY else v
             lines.append(f"{k} = {_toml_value(v)}")
         return "\n".join(lines) + "\n"
 
@@ -110,6 +117,7 @@ class TrainConfig(TomlConfig):
     val_every: int = 500
     log_every: int = 50
     max_minutes: float = 0.0  # stop (validated and saved) after this much wall-clock time; 0 = no limit
+    SESSION_ONLY = ("max_minutes",)  # a time limit is this session's (the machine's), not the run's
 
     def check(self) -> TrainConfig:
         """Raise UsageError for settings that cannot work; return self."""

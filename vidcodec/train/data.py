@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -11,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
+from .config import DEFAULT_EXCLUDE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,17 +159,36 @@ def no_media(sources: list[Path]) -> UsageError:
                       f"of photos ({', '.join(sorted(IMAGE_EXTS))}) or videos ({', '.join(sorted(VIDEO_EXTS))})")
 
 
+def excluded_by(f: Path, exclude: set[str]) -> str | None:
+    """The ``exclude`` entry that leaves ``f`` out: its name (``clip.mp4``), its name without the
+    extension (``clip``), or a path to it (``data/videos/clip.mp4``); None when none does."""
+    for entry in (f.name, f.stem):
+        if entry in exclude:
+            return entry
+    for entry in exclude:
+        if ("/" in entry or os.sep in entry) and Path(entry).exists():
+            try:
+                if Path(entry).samefile(f):
+                    return entry
+            except OSError:
+                continue
+    return None
+
+
 def load_pool(
     sources: list[Path], exclude: set[str], frames_per_video: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Photos and sampled video frames from files or folders, skipping names in ``exclude``."""
+    """Photos and sampled video frames from files or folders, skipping those ``exclude`` names (by file
+    name, name without its extension, or path: :func:`excluded_by`)."""
     photos: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     used: list[str] = []
     held_out: list[str] = []
+    matched: set[str] = set()
     for f in expand_sources(sources):
-        if f.name in exclude:
+        if entry := excluded_by(f, exclude):
             held_out.append(f.name)
+            matched.add(entry)
             continue
         kind = kind_of(f, set(sources))
         if kind == "image":
@@ -183,8 +204,12 @@ def load_pool(
         else:
             continue
         used.append(str(f))
+    unmatched = sorted(exclude - matched - set(DEFAULT_EXCLUDE))
+    if unmatched:  # a clip meant to stay out of training would otherwise be trained on without a word
+        log.warning("--exclude %s: no file of the data matches (an entry is a file name, e.g. clip.mp4, a name "
+                    "without its extension, or a path)", " ".join(unmatched))
     if held_out:  # the shipped samples and the held-out clip by default: said, not skipped without a word
-        named = any(src.is_file() and src.name in exclude for src in sources)  # given by name: a warning
+        named = any(src.is_file() and excluded_by(src, exclude) for src in sources)  # given by name: a warning
         log.log(logging.WARNING if named else logging.INFO, "not training on %s: held out by --exclude (give "
                 "--exclude with other names, or none, to train on them)", ", ".join(sorted(set(held_out))))
     if not used:

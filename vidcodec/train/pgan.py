@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -335,15 +336,21 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
     sampler = FrameSampler(images, res, cfg.jitter, cfg.flip, cfg.seed)
     log.info("GAN training: %d frames for training, %d held out, %d×%d, %s", len(images), len(val), res, res, device)
     if not val:
-        log.warning("no held-out frames (they are cut from videos; the data has none): no validation, and the "
-                    "last checkpoint is the one installed; add a video of the domain to --data to validate")
+        why, fix = (("--holdout is 0", "give --holdout above 0") if not cfg.holdout else
+                    ("they are cut from videos; the data has none", "add a video of the domain to --data"))
+        log.warning("no held-out frames (%s): no validation, and the last checkpoint is the one installed; %s to "
+                    "validate", why, fix)
 
     last = out / "last.safetensors"
     step, best = 0, -math.inf
     scales = 1
     if resume and last.exists():
-        meta = json.loads(last.with_suffix(".json").read_text())
-        step, best, scales = meta["step"], meta.get("best", -math.inf), meta["scales"]
+        try:
+            meta = json.loads(last.with_suffix(".json").read_text())
+            step, best, scales = meta["step"], meta.get("best", -math.inf), meta["scales"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"{last.with_suffix('.json')} cannot be read ({e}): the resume point is damaged; "
+                             "restore the run folder from a copy, or start a new run") from None
         nets = _build(cfg, scales, device)
         opts = _optimizers(nets, cfg.lr)
         try:
@@ -351,7 +358,10 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
         except (KeyError, RuntimeError) as e:  # missing tensors (--rec-weight 0: no encoder), other sizes
             raise UsageError(f"{last} does not fit this configuration's networks ({str(e).splitlines()[0][:120]}): "
                              f"resume with the run's own settings (--resume alone takes {out / 'config.toml'})") from None
-        log.info("resumed at step %d (%d scales)", step, scales)
+        except (SafetensorError, OSError, ValueError) as e:  # a damaged file
+            raise UsageError(f"{last} cannot be read ({str(e).splitlines()[0][:160]}): the resume point is damaged; "
+                             "restore the run folder from a copy, or start a new run") from None
+        log.info("resumed %s at step %d (%d scales)", out, step, scales)
     else:
         nets = _build(cfg, 1, device)
         opts = _optimizers(nets, cfg.lr)

@@ -47,6 +47,7 @@ from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
 from . import checkpoint, plot, runlog
+from .checkpoint import SafetensorError
 from .cli_args import config_file, run_folder
 from .config import DEFAULT_LAMBDAS, TrainConfig
 from .data import CropSampler, load_pool, seeds
@@ -67,6 +68,28 @@ def model_config(cfg: TrainConfig) -> VAEGANConfig:
     return VAEGANConfig(name=cfg.name, enc_channels=cfg.enc_channels, dec_channels=cfg.dec_channels,
                         dec_last_channels=cfg.dec_last_channels or None, latent_channels=cfg.latent_channels, levels=len(cfg.lambdas),
                         level_channels=list(cfg.level_channels) or None)
+
+
+# The model's settings (VAEGANConfig's fields) as the flags that set them
+MODEL_FLAGS = {"enc_channels": "--enc-channels", "dec_channels": "--dec-channels",
+               "dec_last_channels": "--dec-last-channels", "latent_channels": "--latent-channels",
+               "levels": "--lambdas (their count)", "level_channels": "--level-channels"}
+
+
+def model_changes(cfg: TrainConfig, ckpt: Path) -> list[str]:
+    """The model settings of ``cfg`` that differ from those checkpoint ``ckpt`` was trained with, as
+    "--flag NEW (the run's: OLD)"; empty when its .json cannot tell."""
+    try:
+        saved = json.loads(ckpt.with_suffix(".json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    now = asdict(model_config(cfg))
+    return [f"{flag} {_flag_value(now[k])} (the run's: {_flag_value(saved.get(k))})"
+            for k, flag in MODEL_FLAGS.items() if k in saved and saved[k] != now[k]]
+
+
+def _flag_value(v: object) -> str:
+    return " ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
 
 
 @torch.no_grad()
@@ -306,15 +329,25 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         try:
             meta = checkpoint.load(last, model, opt)
         except RuntimeError as e:  # torch's size mismatches
-            raise UsageError(f"{last} does not fit this configuration's model ({str(e).splitlines()[0]}...): "
-                             f"resume with the run's own settings (--config {out / 'last.toml'})") from None
+            changes = model_changes(cfg, last)
+            raise UsageError(f"{last} does not fit the model these settings build ("
+                             + (", ".join(changes) if changes else str(e).splitlines()[0][:160])
+                             + f"): leave {'those settings' if changes else 'the model settings'} out to resume the "
+                             f"run as it was (its own are in {out / 'last.toml'})") from None
+        except (SafetensorError, OSError, ValueError, KeyError) as e:  # a damaged file (JSON: ValueError)
+            raise UsageError(f"{last} (or its .json) cannot be read ({str(e).splitlines()[0][:160]}): the resume point "
+                             f"is damaged; restore the run folder from a copy, or start a new run (--init "
+                             f"{out / 'best.safetensors'} where that one reads)") from None
         if disc is not None and (out / "disc.safetensors").exists():
             try:
                 checkpoint.load(out / "disc.safetensors", disc, opt_d)
             except RuntimeError as e:  # torch's size mismatches: another --disc-channels
                 raise UsageError(f"{out / 'disc.safetensors'} does not fit this configuration's discriminator "
-                                 f"({str(e).splitlines()[0]}...): resume with the run's own settings (--config "
-                                 f"{out / 'last.toml'})") from None
+                                 f"({str(e).splitlines()[0]}...): resume with the run's own --disc-channels (its "
+                                 f"settings are in {out / 'last.toml'})") from None
+            except (SafetensorError, OSError, ValueError, KeyError) as e:  # a damaged file
+                raise UsageError(f"{out / 'disc.safetensors'} cannot be read ({str(e).splitlines()[0][:160]}): delete "
+                                 "it to resume with a fresh discriminator") from None
         step, best = meta["step"], meta.get("best_val")
         best = math.inf if best is None else best  # null: no validation yet (JSON has no infinity)
         draws = meta.get("draws", step)
@@ -455,7 +488,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     held = Held()  # a Ctrl-C or SIGTERM stops the run between two steps, not inside one
     try:
         while step < cfg.steps:
-            held.check()
+            _check_together(held, world, device)
             # Every random draw of a step (its crops, nested dropout, quantization noise) comes from
             # the seed, the rank and the number of batches drawn so far (the step's number, plus one
             # for each step skipped, which then draws anew rather than retrying the same batch): a
@@ -530,7 +563,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                     say(f"stopped at step {step}: --max-minutes {cfg.max_minutes:g} reached "
                               "(--resume continues from last.safetensors)")
                 break
-        held.check()
+        _check_together(held, world, device)
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the command line): keep what was trained
         if rank == 0 and step > start:
             save_last(interrupted=True)
@@ -652,6 +685,15 @@ def prefetched(sampler: CropSampler, batch: int, workers: int, key: tuple[int, i
             if isinstance(item, Exception):
                 raise item
             yield item
+
+
+def _check_together(held: Held, world: int, device: torch.device) -> None:
+    """:meth:`Held.check` between two steps, on every rank at once under torchrun: when any rank holds
+    an interrupt, all raise KeyboardInterrupt here (Ctrl-C reaches the ranks at different moments;
+    one that stopped alone left the others in an all-reduce with a closed peer, a traceback)."""
+    if world > 1 and _all_agree(held.held is not None, world, device) and held.held is None:
+        raise KeyboardInterrupt
+    held.check()
 
 
 def _all_agree(flag: bool, world: int, device: torch.device) -> bool:
