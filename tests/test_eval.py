@@ -441,3 +441,25 @@ def test_an_odd_sized_clip_is_scored_on_the_same_pixels_for_every_codec(tmp_path
     points = rd.reference_points(clip, ref, rate, tmp_path, "x264-medium", crfs=(20,))
     assert (points[0].width, points[0].height) == (63, 47) and points[0].psnr_y > 35
     assert rd.even_pad(ref[0]).shape[:2] == (48, 64) and rd.even_pad(rd.even_pad(ref[0])).shape[:2] == (48, 64)
+
+
+def test_eval_options_before_the_clip_leave_the_clip_a_clip(tmp_path, monkeypatch):
+    """`vidcodec eval --codecs vidcodec x264-medium clip.mp4`, options first as in ffmpeg: argparse took the
+    clip as a codec ("CLIP|DIR is required"), and `--qualities 3 5 clip.mp4` as a quality."""
+    from vidcodec.cli import _clips_last, build_parser
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "vidcodec").mkdir()  # a folder named like a codec stays a codec
+    (tmp_path / "clips").mkdir()
+    for argv, clips, codecs, qualities in (
+        (["eval", "--codecs", "vidcodec", "x264-medium", "clip.mp4"], ["clip.mp4"], ["vidcodec", "x264-medium"], None),
+        (["eval", "--qualities", "3", "5", "clips", "--codecs", "jpeg", "clip.mp4"], ["clips", "clip.mp4"], ["jpeg"],
+         [3, 5]),
+        (["eval", "-v", "clip.mp4", "--codecs", "vidcodec"], ["clip.mp4"], ["vidcodec"], None),
+    ):
+        a = build_parser().parse_args(_clips_last(argv))
+        assert ([*a.clips, *a.more_clips], a.codecs, a.qualities) == (clips, codecs, qualities), argv
+    assert _clips_last(["encode", "--bitrate", "500", "clip.mp4", "o.gvc"]) == \
+        ["encode", "--bitrate", "500", "clip.mp4", "o.gvc"]
+    assert _clips_last(["eval", "--codecs", "nosuch.mp4"]) == ["eval", "--codecs", "nosuch.mp4"]  # said as a codec

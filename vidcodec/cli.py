@@ -469,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(on limited-range video that reads about 1.3 dB higher).",
         formatter_class=_Defaults,
     )
-    ev.add_argument("clips", nargs="+", metavar="CLIP|DIR", help="video files, or folders of them")
+    ev.add_argument("clips", nargs="*", metavar="CLIP|DIR", help="video files, or folders of them")
+    # where _clips_last puts a clip given after a list option's values (`--codecs vidcodec jpeg clip.mp4`)
+    ev.add_argument("--clip", dest="more_clips", action="append", default=[], help=argparse.SUPPRESS)
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
     ev.add_argument("--gop", type=int, metavar="N",
                     help=f"keyframe interval of vidcodec and of x264/x265 (-g) alike (default {DEFAULT_GOP}; "
@@ -1333,16 +1335,44 @@ def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
     return reason
 
 
+# eval's options that take several values, and what their values look like (a codec's name, a number)
+EVAL_LISTS = {"--codecs": re.compile(r"(vidcodec|x264|x265|jpeg)[\w-]*"), "--qualities": re.compile(r"[\d.]+"),
+              "--bitrate": re.compile(r"[\d.]+[kKMG]?")}
+
+
+def _clips_last(argv: list[str]) -> list[str]:
+    """``vidcodec eval --codecs vidcodec x264-medium clip.mp4``, options first as in ffmpeg: argparse takes
+    every word after a list option as its value, the clip too ("CLIP|DIR is required"). A value of
+    eval's list options that is not one (:data:`EVAL_LISTS`) and names a file or folder that exists is
+    moved to the end, among the clips."""
+    verb = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if verb is None or argv[verb] != "eval":
+        return argv
+    kept, clips, pattern = argv[:verb + 1], [], None
+    for a in argv[verb + 1:]:
+        if a.startswith("-") and a != "-":
+            pattern = EVAL_LISTS.get(a)
+        elif pattern is not None and not pattern.fullmatch(a) and os.path.exists(a):
+            clips += ["--clip", a]  # (eval's hidden option: the clips are its positionals and these)
+            continue
+        kept.append(a)
+    return kept + clips
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the process status)."""
     parser = build_parser()
     _Parser.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_clips_last(list(_Parser.argv)))
     if extra and args.command == "remux" and not any(e.startswith("-") and e != "-" for e in extra):
         # `remux a.gvc b.gvc --segment-time 10 seg%03d.gvc`: argparse ends the inputs at the option
         args.inputs, args.output, extra = [*args.inputs, args.output, *extra[:-1]], extra[-1], []
     if extra:  # named by the verb's parser: `vidcodec encode ... --bogus` is encode's error, not vidcodec's
         parser.verbs[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "eval":
+        args.clips = [*args.clips, *args.more_clips]
+        if not args.clips:
+            parser.verbs["eval"].error("the following arguments are required: CLIP|DIR")
     _pipe_names(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
                         format="vidcodec: %(message)s", stream=sys.stderr)
