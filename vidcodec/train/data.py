@@ -217,5 +217,5 @@ def load_pool(
             raise UsageError(f"nothing to train on: every file given is held out by --exclude "
                              f"({', '.join(sorted(set(held_out)))}); give other data, or --exclude with other names")
         raise no_media(sources)
-    log.info("training pool: %d photos, %d video frames from %d files", len(photos), len(frames), len(used))
+    log.info("data: %d photos, %d video frames from %d files", len(photos), len(frames), len(used))
     return photos, frames, used

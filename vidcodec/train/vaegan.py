@@ -371,6 +371,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                            .batch(cfg.val_crops)).to(device)
     sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed)
     if rank == 0:
+        log.info("training on %d photos and %d video frames; %d %s held out for validation", len(train_photos),
+                 len(train_frames), len(val_pool), "photos" if photos else "video frames")
         out.mkdir(parents=True, exist_ok=True)  # once the data is known to be there
         (out / "sources.json").write_text(json.dumps({"files": used, "exclude": cfg.exclude}, indent=1))
         cfg.save(out / "config.toml")
