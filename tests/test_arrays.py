@@ -181,3 +181,65 @@ def test_frames_takes_max_frames_and_duration_as_decode_does(tmp_path, tiny_mode
                          ({"max_frames": 1.5}, "max_frames"), ({"duration": 0}, "must be a time above 0")):
         with pytest.raises(UsageError, match=message):
             api.frames(tmp_path / "a.gvc", **bad)
+
+
+def test_one_picture_given_as_the_frames_is_refused_not_coded_row_by_row(tmp_path, tiny_model_dir):
+    frame = clip_frames(1)[0]
+    for src in (frame, frame[:, :, 0], np.zeros((2, 2, 2, 2, 3), np.uint8)):
+        with pytest.raises(UsageError, match="give \\[frame\\]|give N×H×W×3"):
+            encode(src, tmp_path / "x.gvc")
+    # N×H×W grey frames, and H×W×1 frames, are grey frames
+    grey = np.stack([f[:, :, 1] for f in clip_frames(3)])
+    encode(grey, tmp_path / "g.gvc")
+    encode([g[:, :, None] for g in grey], tmp_path / "g1.gvc")
+    assert (tmp_path / "g1.gvc").read_bytes() == (tmp_path / "g.gvc").read_bytes()
+
+
+def test_pil_images_of_other_modes_are_converted_to_rgb():
+    Image = pytest.importorskip("PIL.Image")
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    for mode in ("P", "CMYK", "YCbCr", "HSV", "RGBA", "L"):
+        got = arrays.to_rgb(Image.fromarray(red).convert(mode), 0)[0, 0]
+        want = [76, 76, 76] if mode == "L" else [255, 0, 0]
+        assert np.abs(got.astype(int) - want).max() <= 2, (mode, got)
+
+
+def test_a_start_at_the_end_says_so_and_a_first_frame_refused_closes_the_generator(tmp_path, tiny_model_dir):
+    for start in (0.55, 0.6):
+        with pytest.raises(InputError, match="past the last of its 6 frames"):
+            encode(clip_frames(6), tmp_path / "x.gvc", framerate=10, start=start)
+    closed = []
+
+    def bad():
+        try:
+            yield np.zeros((4, 4), np.float32)
+        finally:
+            closed.append(True)
+
+    with pytest.raises(InputError, match="float32"):
+        encode(bad(), tmp_path / "x.gvc")
+    assert closed == [True]
+
+
+def test_ctrl_c_while_a_generator_waits_for_its_next_frame_is_a_keyboard_interrupt(tmp_path, tiny_model_dir):
+    """The generator runs in the demuxing thread: closing it from the main thread while it waits there
+    raised ValueError('generator already executing') in place of the KeyboardInterrupt."""
+    import os
+    import signal
+    import time
+
+    frame = clip_frames(1)[0]
+
+    def camera():
+        for _ in range(100):
+            yield frame
+            time.sleep(0.3)
+
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            encode(camera(), tmp_path / "cam.gvc")
+    finally:
+        timer.cancel()

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -969,11 +970,10 @@ def test_resume_of_a_folder_without_the_runs_settings_says_so(data, tmp_path):
     gan_run = tmp_path / "gan"
     gan_run.mkdir()
     (gan_run / "last.safetensors").write_text("")
-    (gan_run / "config.toml").write_text("")
-    with pytest.raises(UsageError, match=r"is a `vidcodec train-gan` run \(config.toml\): resume it with vidcodec "
-                                         r"train-gan --out"):
+    GanTrainConfig(data=["x"]).save(gan_run / "config.toml")
+    with pytest.raises(UsageError, match=r"is a `vidcodec train-gan` run: resume it with vidcodec train-gan --out"):
         config_from_args(_args("--out", str(gan_run), "--resume"))
-    (gan_run / "config.toml").unlink()
+    TrainConfig(data=["x"]).save(gan_run / "config.toml")  # a train run's config.toml, its last.toml lost
     with pytest.raises(UsageError, match=r"has last.safetensors but not its settings \(last.toml\)"):
         config_from_args(_args("--out", str(gan_run), "--resume"))
     # with the data given as flags, the settings are the flags'
@@ -986,7 +986,11 @@ def test_a_resume_that_changes_the_model_names_the_setting_and_a_damaged_one_say
     with pytest.raises(UsageError, match=r"does not fit the model these settings build \(--enc-channels 16 \(the "
                                          r"run's: 8\)\): leave those settings out"):
         train(_cfg(data, out, "--steps", "3", "--resume", "--adv-weight", "0", "--enc-channels", "16"), progress=False)
-    (out / "last.safetensors").write_bytes((out / "last.safetensors").read_bytes()[:500])
+    good = (out / "last.safetensors").read_bytes()
+    (out / "last.json").write_text("{}")  # parses, but says nothing
+    with pytest.raises(UsageError, match=r"cannot be read \(no step in its .json\).*in another --out"):
+        train(_cfg(data, out, "--steps", "3", "--resume", "--adv-weight", "0"), progress=False)
+    (out / "last.safetensors").write_bytes(good[:500])
     with pytest.raises(UsageError, match=r"last.safetensors \(or its .json\) cannot be read .*damaged"):
         train(_cfg(data, out, "--steps", "3", "--resume", "--adv-weight", "0"), progress=False)
 
@@ -1006,10 +1010,10 @@ def test_exclude_takes_names_stems_and_paths_and_warns_of_one_that_matches_nothi
         assert excluded_by(clip, {entry}) == entry
     assert excluded_by(clip, {"img0.png", "other/clip.mp4", "clip.mkv"}) is None
     with caplog.at_level(logging.INFO, logger="vidcodec"):
-        _, frames, used = load_pool([data], {str(clip), "nothere.mp4", "bikes.mp4"}, 4)
+        _, frames, used = load_pool([data], {str(clip), "clip", "nothere.mp4", "bikes.mp4"}, 4)
     assert not frames and str(clip) not in used and len(used) == 6
     assert "--exclude nothere.mp4: no file of the data matches" in caplog.text  # the defaults are not named
-    assert "bikes.mp4:" not in caplog.text
+    assert "bikes.mp4:" not in caplog.text and f"{clip}:" not in caplog.text  # two entries naming one file
 
 
 def test_ranks_stop_together_when_any_of_them_is_interrupted(monkeypatch):
@@ -1024,5 +1028,15 @@ def test_ranks_stop_together_when_any_of_them_is_interrupted(monkeypatch):
         monkeypatch.setattr(tv, "_all_agree", lambda flag, world, device: flag)
         tv._check_together(held, 2, torch.device("cpu"))  # none does: the step goes on
         tv._check_together(held, 1, torch.device("cpu"))
+
+        def late(flag, world, device):  # this rank's Ctrl-C lands as the all-reduce returns "nobody"
+            held.held = (signal.SIGINT, None)
+            return flag
+
+        monkeypatch.setattr(tv, "_all_agree", late)
+        tv._check_together(held, 2, torch.device("cpu"))  # not raised alone: the others go on to the next step
+        monkeypatch.setattr(tv, "_all_agree", lambda flag, world, device: flag)
+        with pytest.raises(KeyboardInterrupt):
+            tv._check_together(held, 2, torch.device("cpu"))  # there, all of them stop
     finally:
         held.restore()

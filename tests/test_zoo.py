@@ -91,5 +91,9 @@ def test_a_damaged_weights_file_and_a_path_given_as_a_model_are_errors_that_say_
         zoo.load("vaegan-tiny")
     with pytest.raises(ModelNotFoundError, match="--model takes an installed model's name, not a path"):
         zoo.find("my-weights/mine.safetensors")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.json").write_text(json.dumps({"step": 10, "config": {}}))
+    with pytest.raises(ModelNotFoundError, match=r"is a training checkpoint, not a packaged model: package it"):
+        zoo.find(str(tmp_path / "run" / "best.safetensors"))
     with pytest.raises(ModelNotFoundError, match="your own: put its .safetensors and .json in a folder"):
         zoo.find("mine")

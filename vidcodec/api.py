@@ -343,6 +343,7 @@ def encode(
         raise UsageError(f"encode reads a path, '-' for stdin (stdin= takes a binary file object), or frames as "
                          f"arrays, not a {type(src).__name__}")
     if given_frames:
+        arrays.check_frames(src)
         refused = [name for name, given in (("stdin=", stdin is not None), ("raw=", raw is not None),
                                             ("network_timeout=", network_timeout is not None)) if given]
         if refused:

@@ -29,6 +29,16 @@ NAME = "<arrays>"  # how messages name the input
 _END = object()  # next()'s default: the frames have ended (None may be a frame, a wrong one)
 
 
+def check_frames(src: object) -> None:
+    """UsageError for one array that is a single frame, not frames (iterating it would give its rows)."""
+    if isinstance(src, np.ndarray) and (src.ndim == 2 or (src.ndim == 3 and src.shape[2] in (3, 4))):
+        raise UsageError(f"the frames are one {'×'.join(map(str, src.shape))} array, a single picture: give "
+                         "[frame] for a stream of one frame, or an N×H×W×3 array (or a list) of frames")
+    if isinstance(src, np.ndarray) and src.ndim not in (3, 4):
+        raise UsageError(f"the frames are one array of shape {src.shape}: give N×H×W×3 (or N×H×W grey), "
+                         "or a list of H×W×3 frames")
+
+
 def is_frames(src: object) -> bool:
     """Whether ``src`` is frames given as arrays (an array, or an iterable that is not a path, text,
     bytes or a file object) rather than something :func:`vidcodec.media.open_source` opens."""
@@ -56,6 +66,8 @@ def _hint(a: np.ndarray) -> str:
 def to_rgb(item: object, index: int) -> np.ndarray:
     """Frame ``index`` as a contiguous H×W×3 uint8 RGB array; InputError when it cannot be one."""
     item = getattr(item, "rgb", item)  # DecodedFrame, media.VideoFrame
+    if getattr(item, "mode", None) not in (None, "RGB", "RGBA", "L") and callable(getattr(item, "convert", None)):
+        item = item.convert("RGB")  # a PIL image with a palette (GIF frames), CMYK, YCbCr...: its colours
     if hasattr(item, "detach") and hasattr(item, "cpu"):  # a torch tensor: its layout and range are a guess
         raise InputError(f"frame {index} is a torch tensor: give H×W×3 uint8 RGB numpy arrays, e.g. "
                          "(t.permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy() for a "
@@ -71,6 +83,8 @@ def to_rgb(item: object, index: int) -> np.ndarray:
     if a.ndim == 3 and a.shape[0] in (3, 4) and a.shape[2] not in (3, 4):
         raise InputError(f"frame {index} has shape {a.shape}, channels first: give H×W×3 "
                          f"(channels last), e.g. a.transpose(1, 2, 0)")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     elif a.ndim == 3 and a.shape[2] == 4:
@@ -122,15 +136,20 @@ class ArraySource:
         self.estimated_frames = self.frame_count
         self.ended = False
         self._items = iter(frames)
-        for index in range(skip):
-            if next(self._items, _END) is _END:
-                raise InputError(f"{name}: start= {float(start):g} s is past the last of its {index} frames")
-        self._index = skip
-        first = next(self._items, _END)
-        if first is _END:
-            self.ended = True
-            raise InputError(f"{name}: no frames were given")
-        self._first: np.ndarray | None = to_rgb(first, skip)
+        try:
+            for index in range(skip):
+                if next(self._items, _END) is _END:
+                    raise InputError(f"{name}: start= {float(start):g} s is past the last of its {index} frames")
+            self._index = skip
+            first = next(self._items, _END)
+            if first is _END:
+                self.ended = True
+                raise InputError(f"{name}: start= {float(start):g} s is past the last of its {skip} frames" if skip
+                                 else f"{name}: no frames were given")
+            self._first: np.ndarray | None = to_rgb(first, skip)
+        except BaseException:
+            self.close()  # a generator's clean-up (a camera released) runs now
+            raise
         self.height, self.width = self._first.shape[:2]
         self._warned = False
 
@@ -156,7 +175,12 @@ class ArraySource:
         return []
 
     def close(self) -> None:
-        """Close the frames' generator, if they came from one (its ``finally`` runs now)."""
+        """Close the frames' generator, if they came from one (its ``finally`` runs now); not while the
+        demuxing thread is inside it (a Ctrl-C while a camera loop waits for its next frame: a
+        generator cannot be closed from another thread while it runs; it is left to that thread)."""
+        if getattr(self._items, "gi_running", False):
+            log.debug("%s: still being read by another thread; not closed", self.name)
+            return
         close = getattr(self._items, "close", None)
         if close is not None:
             close()

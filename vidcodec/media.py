@@ -1041,8 +1041,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     if framerate is not None and raw is not None:
         raise UsageError("raw frames take their rate from their RawFormat; framerate is for image sequences")
     if framerate is not None and sequence is None and frame_pattern(src) is None:
-        raise UsageError("a frame rate is given only to raw frames (with their size) or to an image sequence "
-                         "(a name with %d, e.g. frames/%04d.png); this input carries its own")
+        raise UsageError("a frame rate is given only to raw frames (with their size), to an image sequence "
+                         "(a name with %d, e.g. frames/%04d.png) or to frames given as arrays (the Python API); this "
+                         "input carries its own")
     if raw is not None and str(src) == "-":
         stream_in = stdin if stdin is not None else sys.stdin.buffer
         if stream_in.isatty():

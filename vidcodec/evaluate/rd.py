@@ -348,7 +348,9 @@ def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
     codecs = list(codecs)
     unknown = [c for c in codecs if c not in CODECS]
     if unknown:
-        raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+        named = [u for u in unknown if "." in u or "/" in u]  # a clip after --codecs that does not exist
+        hint = f" ({', '.join(named)}: a clip? no such file or folder)" if named else ""
+        raise UsageError(f"unknown codec(s) {', '.join(unknown)}: choose from {', '.join(CODECS)}{hint}")
     twice = sorted({c for c in codecs if codecs.count(c) > 1})
     if twice:  # their points would be pooled into one curve
         raise UsageError(f"--codecs names {', '.join(twice)} more than once")

@@ -179,6 +179,15 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
             f"{run[0]} is a training checkpoint, not a packaged model: package it with `python -m "
             f"vidcodec.train.package {run[0]} DIR --name NAME` and put DIR in VIDCODEC_MODEL_PATH")
     if sha256 is None and (name.endswith((".safetensors", ".json")) or "/" in name or os.sep in name):
+        meta_path = Path(name).with_suffix(".json")
+        try:
+            checkpoint = _is_checkpoint(json.loads(meta_path.read_text()))
+        except (OSError, ValueError, AttributeError, TypeError):
+            checkpoint = False
+        if checkpoint:
+            raise ModelNotFoundError(
+                f"{wanted} is a training checkpoint, not a packaged model: package it with `python -m "
+                f"vidcodec.train.package {name} DIR --name NAME`, put DIR in VIDCODEC_MODEL_PATH and give --model NAME")
         raise ModelNotFoundError(
             f"--model takes an installed model's name, not a path ({wanted}): put the folder that holds "
             f"NAME.safetensors and NAME.json (what `python -m vidcodec.train.package` writes) in "

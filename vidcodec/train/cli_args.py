@@ -145,6 +145,8 @@ def config_file(a: argparse.Namespace, default_out: str, run_file: str) -> str |
     """The settings file a run starts from: ``--config``, else with ``--resume`` the run's own
     ``run_file`` in its folder (``--out``, else ``default_out``) when there is one."""
     run_config = Path(a.out or default_out, run_file)
+    if a.resume and not a.config:
+        _refuse_other_kind(run_config.parent, RUN_FILES[run_file])
     if a.resume and not a.config and run_config.exists():
         logging.getLogger("vidcodec").info("resuming with the settings of %s (flags given override them)", run_config)
         return run_config
@@ -170,13 +172,30 @@ def run_folder(a: argparse.Namespace, out: str, run_file: str = "last.toml") -> 
             out = str(folder)
     refuse_overwrite(a, out)
     if a.resume and not a.config and not getattr(a, "data", None) and not Path(out, run_file).exists():
-        other = next(f for f in RUN_FILES if f != run_file)
-        if Path(out, other).exists():
-            raise UsageError(f"{out} is a `vidcodec {RUN_FILES[other]}` run ({other}): resume it with "
-                             f"vidcodec {RUN_FILES[other]} --out {out} --resume")
         raise UsageError(f"--resume: {out} has last.safetensors but not its settings ({run_file}); give them with "
                          f"--config FILE (a copy of the run's {run_file}), or as flags (--data ... and the rest)")
     return out
+
+
+def run_kind(folder: Path) -> str | None:
+    """Which trainer made the run in ``folder`` ("train" or "train-gan"; None: neither can tell): only
+    ``vidcodec train`` writes last.toml; both write config.toml, whose first line names the command."""
+    if (folder / "last.toml").exists():
+        return "train"
+    try:
+        with (folder / "config.toml").open(encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return None
+    return next((cmd for cmd in ("train-gan", "train") if f"(vidcodec {cmd} --config" in first), None)
+
+
+def _refuse_other_kind(folder: Path, command: str) -> None:
+    """A --resume of ``folder`` by ``command`` when the other trainer made the run there: said, with
+    the command that resumes it (its settings would be refused key by key, or be no settings at all)."""
+    kind = run_kind(folder)
+    if kind is not None and kind != command and (folder / "last.safetensors").exists():
+        raise UsageError(f"{folder} is a `vidcodec {kind}` run: resume it with vidcodec {kind} --out {folder} --resume")
 
 
 def _same_folder(a: Path, b: Path) -> bool:

@@ -186,9 +186,9 @@ def load_pool(
     held_out: list[str] = []
     matched: set[str] = set()
     for f in expand_sources(sources):
-        if entry := excluded_by(f, exclude):
+        if excluded_by(f, exclude):
             held_out.append(f.name)
-            matched.add(entry)
+            matched.update(e for e in exclude if excluded_by(f, {e}))  # every entry that names it
             continue
         kind = kind_of(f, set(sources))
         if kind == "image":

@@ -334,10 +334,10 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                              + (", ".join(changes) if changes else str(e).splitlines()[0][:160])
                              + f"): leave {'those settings' if changes else 'the model settings'} out to resume the "
                              f"run as it was (its own are in {out / 'last.toml'})") from None
-        except (SafetensorError, OSError, ValueError, KeyError) as e:  # a damaged file (JSON: ValueError)
-            raise UsageError(f"{last} (or its .json) cannot be read ({str(e).splitlines()[0][:160]}): the resume point "
-                             f"is damaged; restore the run folder from a copy, or start a new run (--init "
-                             f"{out / 'best.safetensors'} where that one reads)") from None
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:  # a damaged file (JSON: ValueError)
+            raise _damaged(last, e, out) from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+            raise _damaged(last, ValueError("no step in its .json"), out)
         if disc is not None and (out / "disc.safetensors").exists():
             try:
                 checkpoint.load(out / "disc.safetensors", disc, opt_d)
@@ -689,11 +689,23 @@ def prefetched(sampler: CropSampler, batch: int, workers: int, key: tuple[int, i
             yield item
 
 
+def _damaged(last: Path, e: Exception, out: Path) -> UsageError:
+    """The error for a resume point that cannot be read."""
+    return UsageError(f"{last} (or its .json) cannot be read ({str(e).splitlines()[0][:160] or type(e).__name__}): "
+                      f"the resume point is damaged; restore the run folder from a copy, or start a new run in "
+                      f"another --out (with --init {out / 'best.safetensors'} if that one reads)")
+
+
 def _check_together(held: Held, world: int, device: torch.device) -> None:
     """:meth:`Held.check` between two steps, on every rank at once under torchrun: when any rank holds
     an interrupt, all raise KeyboardInterrupt here (Ctrl-C reaches the ranks at different moments;
     one that stopped alone left the others in an all-reduce with a closed peer, a traceback)."""
-    if world > 1 and _all_agree(held.held is not None, world, device) and held.held is None:
+    if world == 1:
+        held.check()
+        return
+    if not _all_agree(held.held is not None, world, device):
+        return  # one that comes after the agreement (the handler runs as the all-reduce returns) waits a step
+    if held.held is None:
         raise KeyboardInterrupt
     held.check()
 
