@@ -661,7 +661,7 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
     assert frame_pattern("seg%03d.mp4") is None              # not an image
     with pytest.raises(InputError, match=r"no such file; check the path \(an image sequence's name has one %d"):
         open_source(tmp_path / "s" / "g%04d.png")
-    with pytest.raises(UsageError, match="a frame rate is given only to raw frames .* or to an image sequence"):
+    with pytest.raises(UsageError, match="a frame rate is given only to raw frames .*, to an image sequence .* or to frames given as arrays"):
         open_source(tmp_path / "s" / "f1000.png", framerate=Fraction(30))
     # a gap ends the sequence, as in FFmpeg, and says so
     _write_images(tmp_path / "g", "%02d.png", [1, 2, 4, 5])
