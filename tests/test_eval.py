@@ -463,3 +463,17 @@ def test_eval_options_before_the_clip_leave_the_clip_a_clip(tmp_path, monkeypatc
     assert _clips_last(["encode", "--bitrate", "500", "clip.mp4", "o.gvc"]) == \
         ["encode", "--bitrate", "500", "clip.mp4", "o.gvc"]
     assert _clips_last(["eval", "--codecs", "nosuch.mp4"]) == ["eval", "--codecs", "nosuch.mp4"]  # said as a codec
+
+
+def test_eval_size_measures_every_codec_on_the_scaled_frames(tmp_path, capsys):
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(96, 64))
+    out = tmp_path / "p.json"
+    assert cli_main(["eval", str(clip), "--codecs", "jpeg", "x264-medium", "--frames", "2", "--size", "48x32",
+                     "--json", str(out), "-q"]) == 0
+    points = json.loads(out.read_text())
+    points = points["points"] if isinstance(points, dict) else points
+    assert points and all((p["width"], p["height"]) == (48, 32) for p in points)
+    frames, _ = rd.read_frames(clip, 2, size=(48, 32))
+    assert frames[0].shape == (32, 48, 3) and frames[0].flags["C_CONTIGUOUS"]
+    assert cli_main(["eval", str(clip), "--codecs", "jpeg", "--size", "8x8"]) == 2
+    assert "needs at least" in capsys.readouterr().err

@@ -473,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     # where _clips_last puts a clip given after a list option's values (`--codecs vidcodec jpeg clip.mp4`)
     ev.add_argument("--clip", dest="more_clips", action="append", default=[], help=argparse.SUPPRESS)
     ev.add_argument("--frames", type=int, default=50, help="frames per clip")
+    ev.add_argument("--size", metavar="WxH", help="scale the frames to this size first (e.g. 640x360), as bench "
+                    "--size: every codec is measured on the scaled frames")
     ev.add_argument("--gop", type=int, metavar="N",
                     help=f"keyframe interval of vidcodec and of x264/x265 (-g) alike (default {DEFAULT_GOP}; "
                     f"--mode gan {DEFAULT_GAN_GOP})")
@@ -903,6 +905,10 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     if a.skip < 0:
         raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
+    size = _parse_size(a.size)
+    if size and min(size) < rd.METRIC_MIN_SIDE:
+        raise UsageError(f"--size {a.size}: eval measures SSIM and MS-SSIM, whose {rd.METRIC_MIN_SIDE}-pixel window "
+                         f"needs at least {rd.METRIC_MIN_SIDE}x{rd.METRIC_MIN_SIDE}")
     clips = rd.expand_clips(a.clips)
     _check_eval_options(a)
     if a.codecs is None:
@@ -936,7 +942,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.bitrate:
         rows = []
         for clip in clips:
-            rows += rd.rate_control_rows(clip, a.bitrate, a.frames, a.gop, a.model, a.skip)
+            rows += rd.rate_control_rows(clip, a.bitrate, a.frames, a.gop, a.model, a.skip, size=size)
         print(rd.format_table(rows))
         if a.out:
             Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -950,7 +956,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
             if not a.quiet:
                 print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
             points += rd.evaluate_clip(clip, frames=a.frames, gop=a.gop or DEFAULT_GOP, codecs=a.codecs,
-                                       model=a.model, qualities=a.qualities, skip=a.skip)
+                                       model=a.model, qualities=a.qualities, skip=a.skip, size=size)
             done += 1
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the clips measured so far are reported, then the interrupt
         if not points:
@@ -1072,7 +1078,7 @@ def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
     for i, clip in enumerate(clips):
         if not a.quiet:
             print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
-        ref, rate = rd.read_frames(clip, a.frames, a.skip)
+        ref, rate = rd.read_frames(clip, a.frames, a.skip, _parse_size(a.size))
         measured = gan.seed_table_points(clip, ref, rate, model=model, gop=a.gop, search_iters=a.search_iters,
                                          gan_layer=a.gan_layer, coeffs=a.coeffs)
         rows += gan.seed_table(measured)

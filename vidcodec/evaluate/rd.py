@@ -123,13 +123,18 @@ def check_clips(clips: Iterable[Path]) -> None:
                              f"window needs at least {METRIC_MIN_SIDE}x{METRIC_MIN_SIDE}")
 
 
-def read_frames(clip: Path, limit: int, skip: int = 0) -> tuple[list[np.ndarray], Fraction]:
-    """RGB frames ``skip … skip+limit−1`` of a clip (the first ``limit`` by default) and its frame rate."""
+def read_frames(clip: Path, limit: int, skip: int = 0,
+                size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], Fraction]:
+    """RGB frames ``skip … skip+limit−1`` of a clip (the first ``limit`` by default) and its frame rate;
+    with ``size`` (W, H), each scaled to it first (area interpolation, as ``bench --size``): every codec
+    is then measured on the scaled frames."""
     with media.open_source(clip) as src:
         rate = src.frame_rate or Fraction(25)
         frames = [f.rgb for i, f in zip(range(skip + limit), src) if i >= skip]
     if not frames:
         raise UsageError(f"{clip} has no video frames" + (f" after the first {skip}" if skip else ""))
+    if size is not None and size != (frames[0].shape[1], frames[0].shape[0]):
+        frames = [np.ascontiguousarray(cv2.resize(f, size, interpolation=cv2.INTER_AREA)) for f in frames]
     return frames, rate
 
 
@@ -365,11 +370,12 @@ def check_codecs(codecs: Iterable[str], model: str | None = None) -> None:
 
 def evaluate_clip(clip: Path, frames: int = 50, gop: int = DEFAULT_GOP, codecs: Iterable[str] = CODECS,
                   model: str = zoo.DEFAULT_MODEL, qualities: Iterable[int] | None = None,
-                  skip: int = 0) -> list[RDPoint]:
-    """Every requested codec on ``frames`` frames of one clip, from frame ``skip`` on."""
+                  skip: int = 0, size: tuple[int, int] | None = None) -> list[RDPoint]:
+    """Every requested codec on ``frames`` frames of one clip, from frame ``skip`` on (scaled to
+    ``size``, W × H, when given)."""
     codecs = list(codecs)
     check_codecs(codecs, model)
-    ref, rate = read_frames(clip, frames, skip)
+    ref, rate = read_frames(clip, frames, skip, size)
     if len(ref) < frames:
         log.warning("%s has %d frames%s, fewer than --frames %d: every codec is measured on those %d",
                     clip.name, len(ref), f" after the {skip} skipped" if skip else "", frames, len(ref))
@@ -405,12 +411,14 @@ def quality_runs(gops: Iterable[tuple[int, int, int]]) -> str:
 
 
 def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: int | None = None,
-                      model: str = zoo.DEFAULT_MODEL, skip: int = 0, x264: bool = True) -> list[dict]:
+                      model: str = zoo.DEFAULT_MODEL, skip: int = 0, x264: bool = True,
+                      size: tuple[int, int] | None = None) -> list[dict]:
     """Encode ``frames`` frames of a clip, from frame ``skip`` on, with ``--bitrate`` at each target
     (``gop``: the encoder's default when None): achieved rate, the largest rate over any 2 s of video
     packets, quality; with ``x264``, x264 medium's one-pass average bitrate mode (``-b:v``, same
-    keyframe interval) at the same target beside it, its rate from its file size."""
-    ref, rate = read_frames(clip, frames, skip)
+    keyframe interval) at the same target beside it, its rate from its file size. ``size``: as for
+    :func:`evaluate_clip`."""
+    ref, rate = read_frames(clip, frames, skip, size)
     g = gop or default_gop()
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidcodec-rc-") as d:
