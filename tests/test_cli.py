@@ -644,6 +644,8 @@ def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
     err = parse_error("encode", "in.mp4", "out.gvc", "-vframes", "5", "-b:v", "500k", "-g", "50")
     assert "-vframes -> --frames N" in err and "-b:v -> --bitrate" in err and "-g -> --gop N" in err
     assert err.count("\n") == 1
+    err = parse_error("encode", "in.mp4", "out.gvc", "-vframes", "5")  # alone: not "-v ... ignored explicit argument"
+    assert "ignored explicit argument" not in err and "unrecognized arguments: -vframes; " in err
     from vidcodec.cli import _kbits
 
     assert _kbits("500") == _kbits("500k") == _kbits("0.5M") == 500.0

@@ -845,3 +845,15 @@ def test_remux_reads_a_url_in_python_too(live, tmp_path):
         vidcodec.remux(["udp://@:1", "tcp://h:2"], tmp_path / "x.gvc")
     with pytest.raises(UsageError, match="a network output is one stream"):
         vidcodec.remux(tmp_path / "r.gvc", "udp://h:5000", segment_time=2)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:19060/x.gvc", "srt://host:9000", "rtp://239.0.0.1:5004"])
+def test_outputs_of_protocols_vidcodec_does_not_send_over_are_refused_as_such(tmp_path, url, clip):
+    from vidcodec import api, streamcopy
+
+    with pytest.raises(UsageError, match=rf"encode writes a .gvc stream to a path, - \(stdout\), tcp:// or udp://, "
+                                         rf"not {url.split(':')[0]}://"):
+        api.encode(clip, url)
+    with pytest.raises(UsageError, match="remux writes a .gvc stream to a path"):
+        streamcopy.remux([clip], url)
+    assert not (tmp_path / "http:").exists()

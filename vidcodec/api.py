@@ -443,6 +443,7 @@ def encode(
     duration = _duration(duration)
     framerate = frame_rate(framerate)
     send_to = None  # a tcp:// or udp:// output, opened once the input is
+    network.refuse_other_url(dst, "encode")
     if isinstance(dst, str) and network.is_network_url(dst):
         network.check_output(dst, repeat_header)  # the caller's error, before anything is opened
         send_to, dst, repeat_header = dst, None, True

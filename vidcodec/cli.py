@@ -98,6 +98,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         habits = [f"{arg} -> {FFMPEG_HABITS[arg]}" for arg in dict.fromkeys(_Parser.argv) if arg in FFMPEG_HABITS]
         hint = f"; ffmpeg's options are not vidcodec's: {'; '.join(habits)}" if habits else ""
+        if habits and "ignored explicit argument" in message:  # -vframes read as -v with "frames": only noise
+            message = "unrecognized arguments: " + " ".join(a for a in dict.fromkeys(_Parser.argv) if a in FFMPEG_HABITS)
         self.exit(2, f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
 
 

@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .container import _FOOTER, FOOTER_MAGIC, FOOTER_SIZE
 from .errors import NetworkError, Stopped, UsageError
+from .urls import is_url
 
 log = logging.getLogger("vidcodec")
 
@@ -164,6 +165,15 @@ def check_output(url: str, repeat_header: bool | None) -> None:
     if repeat_header is False:
         raise UsageError(f"{url}: a network output repeats the stream header before every keyframe, so that "
                          "receivers join there: leave repeat_header out")
+
+
+def refuse_other_url(dst: object, verb: str) -> None:
+    """UsageError for an output URL of a protocol vidcodec does not send over (http://, srt://, rtp://...):
+    said as such, where it would otherwise be taken for a file path ("http:/host does not exist")."""
+    if isinstance(dst, str) and is_url(dst) and not is_network_url(dst):
+        raise UsageError(f"{verb} writes a .gvc stream to a path, - (stdout), tcp:// or udp://, not "
+                         f"{dst.split(':', 1)[0]}://; serve a written file over HTTP, or pipe it: "
+                         f"`vidcodec {verb} ... - | ...`")
 
 
 class Pacer:

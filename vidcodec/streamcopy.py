@@ -136,6 +136,7 @@ def remux(
     every = _segment_time(segment_time, dst)
     if not isinstance(realtime, bool):
         raise UsageError(f"realtime must be True or False (got {realtime!r})")
+    network.refuse_other_url(dst, "remux")
     if isinstance(dst, str) and network.is_network_url(dst):
         network.check_output(dst, repeat_header)
         repeat_header = True
