@@ -435,8 +435,7 @@ def encode(
         raise UsageError("give --quality or --bitrate, not both: with --bitrate the quality is chosen per GOP")
     if bufsize is not None and bitrate is None:
         raise UsageError("--bufsize is the rate control's buffer: it needs --bitrate")
-    if max_frames is not None and max_frames < 1:
-        raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
+    max_frames = _max_frames(max_frames)
     if max_frames is not None:
         max_frames = min(max_frames, sys.maxsize)  # any more is "all of them" (islice's limit)
     start = _seconds(start)

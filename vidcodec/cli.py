@@ -908,9 +908,8 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     if a.skip < 0:
         raise UsageError(f"--skip must be 0 or more frames (got {a.skip})")
     size = _parse_size(a.size)
-    if size and min(size) < rd.METRIC_MIN_SIDE:
-        raise UsageError(f"--size {a.size}: eval measures SSIM and MS-SSIM, whose {rd.METRIC_MIN_SIDE}-pixel window "
-                         f"needs at least {rd.METRIC_MIN_SIDE}x{rd.METRIC_MIN_SIDE}")
+    if size:
+        rd.check_metric_size(f"--size {a.size}", *size)
     clips = rd.expand_clips(a.clips)
     _check_eval_options(a)
     if a.codecs is None:
@@ -923,7 +922,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     _refuse_earlier_results(a)
     if a.mode == "gan":
         rd.check_clips(clips)
-        return _eval_gan(a, clips)
+        return _eval_gan(a, clips, size)
     ours = rd.measures_vidcodec(a.codecs)
     if a.model is not None and not ours:
         raise UsageError(f"--model {a.model}: none of --codecs ({' '.join(a.codecs)}) is vidcodec's, so no model "
@@ -1066,7 +1065,7 @@ def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -
             raise UsageError(f"{out_file}: cannot write there; give a path you can write to")
 
 
-def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
+def _eval_gan(a: argparse.Namespace, clips: list[Path], size: tuple[int, int] | None) -> int:
     from .evaluate import gan, rd
     from .models import zoo
 
@@ -1080,7 +1079,7 @@ def _eval_gan(a: argparse.Namespace, clips: list[Path]) -> int:
     for i, clip in enumerate(clips):
         if not a.quiet:
             print(f"[{i + 1}/{len(clips)}] {clip}", file=sys.stderr)
-        ref, rate = rd.read_frames(clip, a.frames, a.skip, _parse_size(a.size))
+        ref, rate = rd.read_frames(clip, a.frames, a.skip, size)
         measured = gan.seed_table_points(clip, ref, rate, model=model, gop=a.gop, search_iters=a.search_iters,
                                          gan_layer=a.gan_layer, coeffs=a.coeffs)
         rows += gan.seed_table(measured)

@@ -12,6 +12,13 @@ import errno
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def first_line(e: BaseException, limit: int | None = 160) -> str:
+    """The first line of an exception's message, cut to ``limit`` characters (None: whole), for one-line
+    errors that quote a library's (torch's size mismatches run to pages); its type's name when empty."""
+    lines = str(e).splitlines()
+    return (lines[0][:limit] if lines else "") or type(e).__name__
+
+
 def shown(text: str) -> str:
     """``text`` (a name read from a stream or a file) safe to print on a terminal: characters that are
     not printable (NUL, escape sequences, line breaks) as Python writes them in a string, ``\\x00``."""

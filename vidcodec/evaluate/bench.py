@@ -20,7 +20,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .. import api, container
@@ -88,10 +87,7 @@ def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | No
     if not path.exists():
         raise UsageError(f"{path} does not exist" + ("" if clip else ": the bundled sample is missing from this "
                                                                       "installation; give a clip"))
-    ref, rate = read_frames(path, frames)
-    if size:
-        w, h = size
-        ref = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in ref]
+    ref, rate = read_frames(path, frames, size=size)
     return ref, rate, path.name
 
 

@@ -118,9 +118,14 @@ def check_clips(clips: Iterable[Path]) -> None:
     for clip in clips:
         with media.open_source(clip) as src:  # InputError (exit 2) for what is not a video
             w, h = src.width, src.height
-        if min(w, h) < METRIC_MIN_SIDE:
-            raise UsageError(f"{clip} is {w}x{h}: eval measures SSIM and MS-SSIM, whose {METRIC_MIN_SIDE}-pixel "
-                             f"window needs at least {METRIC_MIN_SIDE}x{METRIC_MIN_SIDE}")
+        check_metric_size(f"{clip} is {w}x{h}", w, h)
+
+
+def check_metric_size(what: str, w: int, h: int) -> None:
+    """UsageError (``what`` first) for frames too small for the metrics' window (:data:`METRIC_MIN_SIDE`)."""
+    if min(w, h) < METRIC_MIN_SIDE:
+        raise UsageError(f"{what}: eval measures SSIM and MS-SSIM, whose {METRIC_MIN_SIDE}-pixel window needs at "
+                         f"least {METRIC_MIN_SIDE}x{METRIC_MIN_SIDE}")
 
 
 def read_frames(clip: Path, limit: int, skip: int = 0,

@@ -28,7 +28,7 @@ from safetensors.numpy import load_file
 
 from ..codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from ..coding.tables import IntTables, from_tensors
-from ..errors import InputError, ModelNotFoundError, UsageError, shown
+from ..errors import InputError, ModelNotFoundError, UsageError, first_line, shown
 from .card import DOWNSCALE, GAN_KIND, VAEGANConfig, check_kind
 
 if TYPE_CHECKING:  # torch loads only where torch runs: the torch backend, export, --refine, GAN mode
@@ -130,7 +130,7 @@ def read_weights(info: ModelInfo, load: Callable[[str], dict]) -> dict:
     try:
         return load(str(info.weights))
     except (SafetensorError, OSError) as e:
-        raise InputError(f"model {info.name}: its weights ({info.weights}) cannot be read ({str(e).splitlines()[0][:160]}): "
+        raise InputError(f"model {info.name}: its weights ({info.weights}) cannot be read ({first_line(e)}): "
                          "the file is damaged or cut short; reinstall vidcodec for a shipped model, or package "
                          "your own again (python -m vidcodec.train.package)") from None
 

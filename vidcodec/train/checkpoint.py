@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..models.vaegan import VAEGAN, VAEGANConfig
 from ..outputs import usual_mode
 
@@ -118,8 +118,15 @@ def load_vaegan(path: Path, flag: str = "") -> tuple[VAEGAN, dict]:
         load(path, model)
     except (RuntimeError, SafetensorError, OSError) as e:  # damaged, or weights of another shape than its config
         raise UsageError(f"{given} cannot be read as the model its .json describes "
-                         f"({str(e).splitlines()[0][:200]})") from None
+                         f"({first_line(e, 200)})") from None
     return model, meta
+
+
+def damaged_resume(what: str | Path, e: BaseException, out: Path) -> UsageError:
+    """The error for a run's resume point (``what``: its checkpoint or .json) that cannot be read."""
+    return UsageError(f"{what} cannot be read ({first_line(e)}): the resume point is damaged; restore the run "
+                      f"folder from a copy, or start a new run in another --out (with --init "
+                      f"{out / 'best.safetensors'} if that one reads)")
 
 
 def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import UsageError
-from .config import DEFAULT_EXCLUDE, DISTORTIONS, GanTrainConfig, TrainConfig
+from .config import DEFAULT_EXCLUDE, DISTORTIONS, GanTrainConfig, TrainConfig, header
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -187,7 +187,7 @@ def run_kind(folder: Path) -> str | None:
             first = f.readline()
     except OSError:
         return None
-    return next((cmd for cmd in ("train-gan", "train") if f"(vidcodec {cmd} --config" in first), None)
+    return next((cmd for cmd in ("train-gan", "train") if first.rstrip("\n") == header(cmd)), None)
 
 
 def _refuse_other_kind(folder: Path, command: str) -> None:

@@ -22,6 +22,11 @@ DEFAULT_LEVEL_CHANNELS = [8, 12, 24, 40, 56, 72, 88, 96]
 DEFAULT_EXCLUDE = ["bikes.mp4", "vtest.avi", "diver.mov"]
 
 
+def header(command: str) -> str:
+    """The first line of a settings file written for ``vidcodec COMMAND`` (it names the trainer)."""
+    return f"# vidcodec training configuration (vidcodec {command} --config THIS_FILE)"
+
+
 class TomlConfig:
     """Flat dataclass configurations written to and read from TOML (unknown keys are refused)."""
 
@@ -32,7 +37,7 @@ class TomlConfig:
     def to_toml(self) -> str:
         """The configuration as TOML text (flat table of strings, numbers, booleans and lists); the
         :attr:`SESSION_ONLY` settings at their defaults."""
-        lines = [f"# vidcodec training configuration (vidcodec {self.COMMAND} --config THIS_FILE)"]
+        lines = [header(self.COMMAND)]
         defaults = type(self)()
         for k, v in asdict(self).items():
             v = getattr(defaults, k) if k in self.SESSION_ONLY else v

@@ -159,20 +159,22 @@ def no_media(sources: list[Path]) -> UsageError:
                       f"of photos ({', '.join(sorted(IMAGE_EXTS))}) or videos ({', '.join(sorted(VIDEO_EXTS))})")
 
 
+def names(entry: str, f: Path) -> bool:
+    """Whether an ``--exclude`` entry names ``f``: its name (``clip.mp4``), its name without the
+    extension (``clip``), or a path to it (``data/videos/clip.mp4``)."""
+    if entry in (f.name, f.stem):
+        return True
+    if "/" not in entry and os.sep not in entry:
+        return False
+    try:
+        return Path(entry).samefile(f)
+    except OSError:  # no such file
+        return False
+
+
 def excluded_by(f: Path, exclude: set[str]) -> str | None:
-    """The ``exclude`` entry that leaves ``f`` out: its name (``clip.mp4``), its name without the
-    extension (``clip``), or a path to it (``data/videos/clip.mp4``); None when none does."""
-    for entry in (f.name, f.stem):
-        if entry in exclude:
-            return entry
-    for entry in exclude:
-        if ("/" in entry or os.sep in entry) and Path(entry).exists():
-            try:
-                if Path(entry).samefile(f):
-                    return entry
-            except OSError:
-                continue
-    return None
+    """An ``exclude`` entry that leaves ``f`` out (:func:`names`); None when none does."""
+    return next((entry for entry in exclude if names(entry, f)), None)
 
 
 def load_pool(
@@ -186,9 +188,9 @@ def load_pool(
     held_out: list[str] = []
     matched: set[str] = set()
     for f in expand_sources(sources):
-        if excluded_by(f, exclude):
+        if hits := {entry for entry in exclude if names(entry, f)}:
             held_out.append(f.name)
-            matched.update(e for e in exclude if excluded_by(f, {e}))  # every entry that names it
+            matched |= hits  # every entry that names it
             continue
         kind = kind_of(f, set(sources))
         if kind == "image":

@@ -38,11 +38,11 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .. import figures
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..models.pgan import Discriminator, Encoder, Generator, PGANConfig, pixel_norm
 from ..outputs import usual_mode
 from . import runlog
-from .checkpoint import atomic_save_file, metadata_in_order
+from .checkpoint import atomic_save_file, damaged_resume, metadata_in_order
 from .config import GanTrainConfig
 from .data import expand_sources, kind_of, load_image, no_media, readable, seeds, video_stream
 from .interrupts import Held
@@ -349,18 +349,16 @@ def train(cfg: GanTrainConfig, progress: bool = True, resume: bool = False) -> P
             meta = json.loads(last.with_suffix(".json").read_text())
             step, best, scales = meta["step"], meta.get("best", -math.inf), meta["scales"]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UsageError(f"{last.with_suffix('.json')} cannot be read ({e}): the resume point is damaged; "
-                             "restore the run folder from a copy, or start a new run") from None
+            raise damaged_resume(last.with_suffix(".json"), e, out) from None
         nets = _build(cfg, scales, device)
         opts = _optimizers(nets, cfg.lr)
         try:
             _load(last, nets, opts)
         except (KeyError, RuntimeError) as e:  # missing tensors (--rec-weight 0: no encoder), other sizes
-            raise UsageError(f"{last} does not fit this configuration's networks ({str(e).splitlines()[0][:120]}): "
+            raise UsageError(f"{last} does not fit this configuration's networks ({first_line(e, 120)}): "
                              f"resume with the run's own settings (--resume alone takes {out / 'config.toml'})") from None
         except (SafetensorError, OSError, ValueError) as e:  # a damaged file
-            raise UsageError(f"{last} cannot be read ({str(e).splitlines()[0][:160]}): the resume point is damaged; "
-                             "restore the run folder from a copy, or start a new run") from None
+            raise damaged_resume(last, e, out) from None
         log.info("resumed %s at step %d (%d scales)", out, step, scales)
     else:
         nets = _build(cfg, 1, device)

@@ -42,7 +42,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..errors import UsageError, VidcodecError
+from ..errors import UsageError, VidcodecError, first_line
 from ..models.discriminator import PairDiscriminator
 from ..models.layers import GDN
 from ..models.vaegan import VAEGAN, VAEGANConfig, _deconv
@@ -331,22 +331,22 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         except RuntimeError as e:  # torch's size mismatches
             changes = model_changes(cfg, last)
             raise UsageError(f"{last} does not fit the model these settings build ("
-                             + (", ".join(changes) if changes else str(e).splitlines()[0][:160])
+                             + (", ".join(changes) if changes else first_line(e))
                              + f"): leave {'those settings' if changes else 'the model settings'} out to resume the "
                              f"run as it was (its own are in {out / 'last.toml'})") from None
         except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:  # a damaged file (JSON: ValueError)
-            raise _damaged(last, e, out) from None
+            raise checkpoint.damaged_resume(f"{last} (or its .json)", e, out) from None
         if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
-            raise _damaged(last, ValueError("no step in its .json"), out)
+            raise checkpoint.damaged_resume(f"{last} (or its .json)", ValueError("no step in its .json"), out)
         if disc is not None and (out / "disc.safetensors").exists():
             try:
                 checkpoint.load(out / "disc.safetensors", disc, opt_d)
             except RuntimeError as e:  # torch's size mismatches: another --disc-channels
                 raise UsageError(f"{out / 'disc.safetensors'} does not fit this configuration's discriminator "
-                                 f"({str(e).splitlines()[0]}...): resume with the run's own --disc-channels (its "
+                                 f"({first_line(e, None)}...): resume with the run's own --disc-channels (its "
                                  f"settings are in {out / 'last.toml'})") from None
             except (SafetensorError, OSError, ValueError, KeyError) as e:  # a damaged file
-                raise UsageError(f"{out / 'disc.safetensors'} cannot be read ({str(e).splitlines()[0][:160]}): delete "
+                raise UsageError(f"{out / 'disc.safetensors'} cannot be read ({first_line(e)}): delete "
                                  "it to resume with a fresh discriminator") from None
         step, best = meta["step"], meta.get("best_val")
         best = math.inf if best is None else best  # null: no validation yet (JSON has no infinity)
@@ -687,13 +687,6 @@ def prefetched(sampler: CropSampler, batch: int, workers: int, key: tuple[int, i
             if isinstance(item, Exception):
                 raise item
             yield item
-
-
-def _damaged(last: Path, e: Exception, out: Path) -> UsageError:
-    """The error for a resume point that cannot be read."""
-    return UsageError(f"{last} (or its .json) cannot be read ({str(e).splitlines()[0][:160] or type(e).__name__}): "
-                      f"the resume point is damaged; restore the run folder from a copy, or start a new run in "
-                      f"another --out (with --init {out / 'best.safetensors'} if that one reads)")
 
 
 def _check_together(held: Held, world: int, device: torch.device) -> None:
