@@ -16,6 +16,7 @@ DATA = Path(__file__).parent / "data"
 
 
 REAL_BF16_PAYS = _runtime.bf16_pays  # before the session fixture below replaces it
+REAL_JUDGE_PAYS = _runtime.judge_pays  # likewise
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -62,6 +63,18 @@ def _default_backend_the_same_on_every_cpu() -> None:
     process's say ``--backend ort``."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_runtime, "bf16_pays", lambda: False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _default_preset_the_same_on_every_cpu() -> None:
+    """``--preset auto`` is medium where a GPU or an AMX CPU makes its pictures cheaply, else fast
+    (codec.resolve_preset): in this process it is medium everywhere, so that tests of the default
+    encoder's bytes mean the same on every CPU. Tests of that choice set runtime.judge_pays themselves
+    (the real one: REAL_JUDGE_PAYS); ``vidcodec`` subprocesses whose bytes are compared with this
+    process's say ``--preset medium``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_runtime, "judge_pays", lambda: True)
         yield
 
 

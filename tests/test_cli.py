@@ -1233,7 +1233,7 @@ def test_elias_refuses_the_delta_options_it_would_ignore_and_v_names_the_backend
     caplog.set_level(logging.DEBUG, logger="vidcodec")
     assert cli(capsys, "encode", media["clip"], tmp_path / "v.gvc", *TINY, "--frames", "2", "-v")[0] == 0
     (said,) = [r for r in caplog.records if "encoding with model vaegan-tiny" in r.getMessage()]
-    assert "backend ort (auto)" in said.getMessage() and said.levelno == logging.DEBUG  # -v only
+    assert "backend ort (auto), preset medium (auto)" in said.getMessage() and said.levelno == logging.DEBUG  # -v only
 
 
 def test_encode_takes_any_frame_limit_and_refuses_ans_in_gan_mode(capsys, media, tmp_path):

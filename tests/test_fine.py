@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DATA, write_testsrc
+from conftest import DATA, REAL_JUDGE_PAYS, write_testsrc
 
 import vidcodec
-from vidcodec.codec import subpel
+from vidcodec import runtime
+from vidcodec.codec import resolve_preset, subpel
 from vidcodec.codec.vaegan import (
     DELTA,
     FINE_BIT,
@@ -226,11 +227,16 @@ def test_preset_reaches_the_encoder_and_a_bad_one_is_a_usage_error(tiny_model_di
         made.append(self.fine)
 
     monkeypatch.setattr(FrameEncoder, "__init__", spy)
-    for preset, fine in (("fast", False), ("medium", True)):
+    # auto (the default) is medium where the pictures are cheap (runtime.judge_pays), else fast; the
+    # named presets are what they say on any machine
+    for preset, cheap, fine in (("fast", True, False), ("medium", False, True), ("auto", True, True),
+                                ("auto", False, False), (None, False, False), (None, True, True)):
         made.clear()
-        vidcodec.encode(clip, tmp_path / f"{preset}.gvc", model="vaegan-tiny", quality=2, preset=preset)
+        monkeypatch.setattr(runtime, "judge_pays", lambda cheap=cheap: cheap)
+        out = tmp_path / f"{preset}-{cheap}.gvc"
+        vidcodec.encode(clip, out, model="vaegan-tiny", quality=2, **({} if preset is None else {"preset": preset}))
         assert made == [fine]
-        assert len(list(vidcodec.frames(tmp_path / f"{preset}.gvc"))) == 3
+        assert len(list(vidcodec.frames(out))) == 3
     with pytest.raises(UsageError, match="--preset"):
         vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", preset="slow")
 
@@ -421,3 +427,14 @@ def test_a_colour_fit_of_a_weighed_delta_takes_its_picture_instead_of_making_one
     assert made_plain - made_reusing == len(weighed)
     # before the judge, the delta's pictures are the synthesis's own: the same fits, the same bytes
     assert terms == plain_terms and len(terms) == len(frames) and reused == plain
+
+
+def test_the_auto_preset_is_medium_where_a_gpu_or_amx_makes_the_pictures(monkeypatch):
+    for providers, amx, pays in (([runtime.CUDA, "CPUExecutionProvider"], False, True),
+                                 (["CPUExecutionProvider"], True, True), (["CPUExecutionProvider"], False, False)):
+        monkeypatch.setattr(runtime, "default_providers", lambda providers=providers: providers)
+        monkeypatch.setattr(runtime, "bf16_pays", lambda amx=amx: amx)
+        assert REAL_JUDGE_PAYS() is pays
+        monkeypatch.setattr(runtime, "judge_pays", REAL_JUDGE_PAYS)
+        assert resolve_preset("auto") == ("medium" if pays else "fast")
+        assert [resolve_preset(p) for p in ("medium", "fast")] == ["medium", "fast"]

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import arrays, container, gopdecode, media, network, pipeline
 from .codec import (
+    AUTO_PRESET,
     DEFAULT_GAN_COEFFS,
     DEFAULT_GAN_LAYER,
     DEFAULT_GAN_MODEL,
@@ -45,6 +46,7 @@ from .codec import (
     SUBPEL_MODES,
     default_gop,
     gan_latent_bits,
+    resolve_preset,
 )
 from .codec import colour as colour_mod
 from .codec import prefilter as prefilter_mod
@@ -243,7 +245,7 @@ def encode(
     coeffs: int = DEFAULT_GAN_COEFFS,
     subpel: str = "learned",
     workers: int = 1,
-    preset: str = "medium",
+    preset: str = AUTO_PRESET,
     colour: bool = True,
     prefilter: bool = True,
     start: float | Fraction | None = None,
@@ -295,9 +297,11 @@ def encode(
     where it has one (format 10.0, :mod:`vidcodec.codec.subpel`), ``"bilinear"`` with quarter
     vectors and bilinear interpolation only (less encoding and decoding time, more bits where the
     camera pans).
-    ``preset``: ``"medium"`` (the default) or ``"fast"``, which never weighs keeping the learned
-    prediction's fraction (format 14.0's fine deltas, chosen by synthesizing two pictures): about a
-    third less CPU time for a few per cent more bits where the camera moves (:data:`PRESETS`).
+    ``preset``: ``"auto"`` (the default: :func:`~vidcodec.codec.resolve_preset`, ``"medium"`` where a
+    GPU or a CPU with AMX makes its pictures cheaply, else ``"fast"``), ``"medium"``, or ``"fast"``,
+    which never weighs keeping the learned prediction's fraction (format 14.0's fine deltas, chosen by
+    synthesizing two pictures): a third to a half less CPU time where the camera moves, for a few
+    per cent more bits there (:data:`PRESETS`).
     ``colour``: fit a colour correction on each keyframe and again every :data:`COLOUR_REFRESH`
     frames, which the decoder applies after the synthesis (format 11.0, :mod:`vidcodec.codec.colour`;
     one more synthesis each time). With ``workers`` > 1 they are fitted in this process on the
@@ -484,8 +488,9 @@ def encode(
         total = _expected_frames(source, max_frames, duration)
         m = zoo.load(model, backend=backend, frames=total)  # auto: not bf16 for a few frames (its import)
         if m.kind != "pgan":
-            log.debug("encoding with model %s (%s), backend %s%s", m.name, m.sha256[:12], m.backend,
-                     " (auto)" if backend == zoo.AUTO else "")
+            chosen, preset = preset, resolve_preset(preset)
+            log.debug("encoding with model %s (%s), backend %s%s, preset %s%s", m.name, m.sha256[:12], m.backend,
+                      " (auto)" if backend == zoo.AUTO else "", preset, " (auto)" if chosen == AUTO_PRESET else "")
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
                              f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")

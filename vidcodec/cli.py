@@ -298,10 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "to the pixel; default) or bilinear (quarter-latent-pixel vectors, bilinear: faster to "
                      "encode and decode, more bits where the camera pans)")
     enc.add_argument("--preset", choices=PRESETS, default=PRESETS[0],
-                     help="speed against bits, as x264's presets: medium (default) weighs each moving delta "
-                     "by synthesizing its picture twice, with and without the learned prediction's fraction "
+                     help="speed against bits, as x264's presets: medium weighs each moving delta by "
+                     "synthesizing its picture twice, with and without the learned prediction's fraction "
                      "(format 14.0); fast never keeps the fraction and makes no pictures while coding deltas: "
-                     "about a third less CPU time, a few per cent more bits where the camera moves. The "
+                     "a third to a half less CPU time, a few per cent more bits where the camera moves; auto "
+                     "(default): medium where a GPU or a CPU with AMX makes those pictures cheaply, else fast, "
+                     "so that a 2-core machine encodes 640x360 in real time (-v names the one chosen). The "
                      "decoder's work is the same")
     enc.add_argument("--no-prefilter", action="store_true",
                      help="code keyframes from the source as it is: by default each keyframe on the --gop grid "
@@ -483,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help=f"installed model to evaluate (default {DEFAULT_MODEL}; --mode gan: "
                     f"{DEFAULT_GAN_MODEL})")
     ev.add_argument("--codecs", nargs="+", metavar="CODEC",
-                    help="codecs to run (default: " + " ".join(DEFAULT_EVAL_CODECS) + "; x264-intra: x264 medium with every frame a keyframe, for "
+                    help="codecs to run (default: " + " ".join(DEFAULT_EVAL_CODECS) + "; vidcodec: encode with --preset "
+                    "medium on every machine; x264-intra: x264 medium with every frame a keyframe, for "
                     "vidcodec-intra; vidcodec-fast: vidcodec with --preset fast; vidcodec-int8, vidcodec-ort and "
                     "vidcodec-bf16: with --backend int8, ort or bf16; against these the table gives vidcodec's "
                     "BD-rate)")
@@ -530,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--subpel", choices=SUBPEL_MODES, default=SUBPEL_MODES[0],
                     help="delta prediction to time, as 'vidcodec encode --subpel'")
     be.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help="encoder preset to time, as "
-                    "'vidcodec encode --preset'")
+                    "'vidcodec encode --preset' (default auto: the one encode chooses here, named in the report)")
     be.add_argument("--gop", type=int, default=DEFAULT_GOP, help="keyframe interval of the encodes")
     be.add_argument("--workers", type=int, default=1, metavar="N",
                     help="end-to-end encode and decode with N GOPs side by side in worker processes, as "

@@ -361,6 +361,17 @@ def bf16_pays() -> bool:
     return CUDA not in default_providers() and "amx_bf16" in cpu_flags()
 
 
+def judge_pays() -> bool:
+    """Whether the encoder's ``auto`` preset is ``medium`` here (:func:`vidcodec.codec.resolve_preset`):
+    whether the two pictures that weigh each moving delta (``FrameEncoder._fine_or_whole``) are cheap
+    enough for a 2-core machine to encode 640x360 in real time with them. They are on a CUDA GPU and
+    on a CPU with AMX (bfloat16, :func:`bf16_pays`: 17 ms a 640x368 picture on one thread, and the
+    networks 3x as fast as elsewhere); with AVX512-BF16 alone (the AMD EPYC VM, 2026-12-07) a picture
+    took 20 ms on one thread and the analysis 30 ms, and medium's two pictures a delta doubled the
+    encoder's CPU time (bikes: 14.8 -> 29.1 s of CPU for 250 frames)."""
+    return CUDA in default_providers() or bf16_pays()
+
+
 def physical_cores() -> int:
     """Physical cores this process may run on (logical CPUs where the topology is unknown)."""
     try:

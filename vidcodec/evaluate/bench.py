@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import api, container
-from ..codec import DEFAULT_GOP, PRESETS, SUBPEL_MODES, colour
+from ..codec import AUTO_PRESET, DEFAULT_GOP, PRESETS, SUBPEL_MODES, colour, resolve_preset
 from ..codec.vaegan import FrameDecoder, FrameEncoder, to_rgb, to_tensor
 from ..errors import UsageError
 from ..models import zoo
@@ -92,7 +92,7 @@ def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | No
 
 
 def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, gop: int,
-                subpel: str = "learned", preset: str = "medium", decoder: zoo.CodecModel | None = None) -> dict:
+                subpel: str = "learned", preset: str = AUTO_PRESET, decoder: zoo.CodecModel | None = None) -> dict:
     """Per-stage milliseconds per frame for encoding and decoding, one frame at a time (``subpel``:
     the delta prediction, as ``vidcodec encode --subpel``; ``preset``: as ``--preset``; ``decoder``:
     the same model loaded for the decoder's backend, when it differs from the encoder's)."""
@@ -100,7 +100,7 @@ def stage_times(frames: list[np.ndarray], model: zoo.CodecModel, quality: int, g
     predictor = model.subpel if subpel == "learned" else None
     enc = FrameEncoder(model, quality - 1, gop=gop, predictor=predictor,  # as `vidcodec encode` codes
                        colour=colour.Fitter(model.synthesize, w, h, refresh=api.COLOUR_REFRESH),
-                       fine=preset != "fast")
+                       fine=resolve_preset(preset) != "fast")
     t: dict[str, list[float]] = {k: [] for k in ("convert", "analysis", "entropy coding", "container write",
                                                "container parse", "entropy decoding", "synthesis", "to rgb")}
     buf = io.BytesIO()
@@ -168,11 +168,12 @@ def _x264(frames: list[np.ndarray], rate: Fraction, preset: str, tmp: Path) -> t
 
 def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, frames: int = 100,
           backend: str = "auto", model: str = zoo.DEFAULT_MODEL, quality: int | None = None, gop: int = DEFAULT_GOP,
-          runs: int = 3, subpel: str = "learned", workers: int = 1, preset: str = "medium") -> dict:
+          runs: int = 3, subpel: str = "learned", workers: int = 1, preset: str = AUTO_PRESET) -> dict:
     """Everything ``vidcodec bench`` prints, as a dict (medians over ``runs``); ``subpel``: the
     delta prediction (``"learned"`` or ``"bilinear"``, as ``vidcodec encode --subpel``); ``workers``:
     GOPs coded side by side in worker processes in the end-to-end encode and decode, as
-    ``vidcodec encode/decode --workers``; ``preset``: the encoder's, as ``vidcodec encode --preset``."""
+    ``vidcodec encode/decode --workers``; ``preset``: the encoder's, as ``vidcodec encode --preset``
+    (``"auto"``: the one it resolves to here, named in the report)."""
     if frames < 2 or runs < 1:
         raise UsageError("--frames must be at least 2 and --runs at least 1")
     api.check_workers(workers)
@@ -182,6 +183,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         raise UsageError(f"--subpel must be {' or '.join(SUBPEL_MODES)}, not {subpel!r}")
     if preset not in PRESETS:
         raise UsageError(f"--preset must be {' or '.join(PRESETS)}, not {preset!r}")
+    preset = resolve_preset(preset)
     ref, rate, name = load_frames(clip, frames, size)
     if len(ref) < 2:
         raise UsageError(f"{name} has {len(ref)} frame: bench needs at least 2 (a keyframe and a delta)")

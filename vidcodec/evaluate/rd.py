@@ -48,6 +48,8 @@ REFERENCES = {
     # x264-medium's video points beside it, it shows whether a gap is in the keyframes or in the deltas.
     "x264-intra": ("libx264", {"preset": "medium", "g": "1"}),
 }
+# vidcodec: `vidcodec encode --preset medium` on every machine (encode's default, auto, is fast on a
+# CPU without AMX or GPU: codec.resolve_preset), so that its rates do not depend on where eval ran;
 # vidcodec-fast: `vidcodec encode --preset fast`; vidcodec-int8, vidcodec-ort and vidcodec-bf16:
 # `--backend int8`, `ort` and `bf16` (the default, auto, is one of them: zoo.resolve_backend). Not in
 # eval's default list: another full sweep of levels each; with one the table has vidcodec's BD-rate
@@ -182,7 +184,8 @@ def vidcodec_points(clip: Path, ref: list[np.ndarray], rate: Fraction, gop: int,
                     seconds: list[float] | None = None, preset: str = "medium",
                     backend: str = "auto") -> list[RDPoint]:
     """vidcodec at each quality, from a lossless y4m copy of the reference frames (``refine``: the
-    encoder's --refine steps; ``preset``: its --preset, "fast" named vidcodec-fast; ``backend``: its
+    encoder's --refine steps; ``preset``: its --preset (medium by default on every machine, where
+    encode's default is the machine's), "fast" named vidcodec-fast; ``backend``: its
     --backend, "int8" named vidcodec-int8, "ort" vidcodec-ort, "bf16" vidcodec-bf16; each encode's wall
     seconds are appended to ``seconds`` if given)."""
     src = tmp / "ref.y4m"
