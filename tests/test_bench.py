@@ -36,7 +36,7 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
         assert x["vidcodec_encode_ratio"] == pytest.approx(r["vidcodec"]["encode_fps"] / x["encode_fps"], rel=1e-2)
     assert r["peak_rss_mib"] > 10 and r["machine"]["cores"] >= 1 and r["machine"]["providers"]
     # the preset timed is the one encode chose (auto: medium in the tests, conftest), named in the report
-    assert r["preset"] == "medium" and "preset medium" in bench.format_report(r)
+    assert r["preset"] == "medium" and r["preset_auto"] and "preset medium (auto)" in bench.format_report(r)
     assert "vidcodec/x264" in bench.format_report(r)
     assert r["machine"]["cpu_bf16"] == zoo.cpu_has_bf16()
     assert ("CPU bfloat16 native" in bench.format_report(r)) == zoo.cpu_has_bf16()

@@ -183,7 +183,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         raise UsageError(f"--subpel must be {' or '.join(SUBPEL_MODES)}, not {subpel!r}")
     if preset not in PRESETS:
         raise UsageError(f"--preset must be {' or '.join(PRESETS)}, not {preset!r}")
-    preset = resolve_preset(preset)
+    asked, preset = preset, resolve_preset(preset)
     ref, rate, name = load_frames(clip, frames, size)
     if len(ref) < 2:
         raise UsageError(f"{name} has {len(ref)} frame: bench needs at least 2 (a keyframe and a delta)")
@@ -240,7 +240,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         "machine": machine(), "clip": name, "width": w, "height": h, "frames": len(ref), "runs": runs,
         "backend": m.backend, "decode_backend": md.backend, "lanes": m.lanes, "model": m.name, "quality": quality,
         "subpel": subpel if m.subpel is not None else "bilinear (the model has no table)", "gop": gop,
-        "workers": workers, "preset": preset,
+        "workers": workers, "preset": preset, "preset_auto": asked == AUTO_PRESET,
         "startup_s": round(startup, 4),  # a tiny model warm in the cache starts in under a millisecond
         "cli_startup_s": round(cli_startup, 3),
         "stages": stages,
@@ -283,7 +283,7 @@ def format_report(r: dict) -> str:
     head = (f"machine: {m['cpu']}, {m['cores']} logical cores, {nets}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}, CPU bfloat16 {'native (--backend bf16)' if m.get('cpu_bf16') else 'no'}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
-            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, preset {r.get('preset', 'medium')}, backend {r['backend']}"
+            f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, preset {r.get('preset', 'medium')}{' (auto)' if r.get('preset_auto') else ''}, backend {r['backend']}"
             f"{'' if r.get('decode_backend', r['backend']) == r['backend'] else ' (decoding ' + r['decode_backend'] + ')'}; "
             f"start-up: sessions and first frame {r['startup_s']} s, "
             f"'vidcodec decode' of one frame in a new process {r.get('cli_startup_s', '?')} s")
