@@ -536,9 +536,10 @@ def test_encode_reads_y4m_from_a_stdin_pipe(env, media, tmp_path):
 
 def test_encode_spools_mp4_from_a_stdin_pipe(env, media, tmp_path):
     out = tmp_path / "stdin.gvc"
-    # --backend ort: the default encodes in bfloat16 on a CPU with AMX, which this process does not
-    r = vidcodec_proc(env, "encode", "-", out, *TINY, "--backend", "ort", "-q", input=media["clip"].read_bytes(),
-                      capture_output=True)
+    # --backend ort, --preset medium: on a CPU with AMX the default encodes in bfloat16, and on one without
+    # with the fast preset; this process does neither (conftest)
+    r = vidcodec_proc(env, "encode", "-", out, *TINY, "--backend", "ort", "--preset", "medium", "-q",
+                      input=media["clip"].read_bytes(), capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
     assert out.read_bytes() == media["gvc"].read_bytes()  # same stream as from the path
 
@@ -555,7 +556,7 @@ def test_encode_of_garbage_on_stdin_says_what_ffmpeg_found_in_plain_words(env, t
 def test_encode_writes_the_stream_to_stdout(env, media, tmp_path):
     out = tmp_path / "stdout.gvc"
     with out.open("wb") as f:
-        r = vidcodec_proc(env, "encode", media["clip"], "-", *TINY, "--backend", "ort", "-q", stdout=f,
+        r = vidcodec_proc(env, "encode", media["clip"], "-", *TINY, "--backend", "ort", "--preset", "medium", "-q", stdout=f,
                           stderr=subprocess.PIPE)  # ort: as the media fixture's stream in this process
     assert r.returncode == 0, r.stderr.decode()
     assert r.stderr == b""
@@ -1234,6 +1235,12 @@ def test_elias_refuses_the_delta_options_it_would_ignore_and_v_names_the_backend
     assert cli(capsys, "encode", media["clip"], tmp_path / "v.gvc", *TINY, "--frames", "2", "-v")[0] == 0
     (said,) = [r for r in caplog.records if "encoding with model vaegan-tiny" in r.getMessage()]
     assert "backend ort (auto), preset medium (auto)" in said.getMessage() and said.levelno == logging.DEBUG  # -v only
+    # medium, the default before auto, is still taken where a preset changes nothing; elias names none
+    caplog.clear()
+    assert cli(capsys, "encode", media["clip"], tmp_path / "m.gvc", *TINY, "--coder", "elias", "--preset", "medium",
+               "--frames", "2", "-v")[0] == 0
+    (said,) = [r for r in caplog.records if "encoding with model vaegan-tiny" in r.getMessage()]
+    assert "preset" not in said.getMessage()
 
 
 def test_encode_takes_any_frame_limit_and_refuses_ans_in_gan_mode(capsys, media, tmp_path):

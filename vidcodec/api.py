@@ -388,7 +388,9 @@ def encode(
     layer = parse_gan_layer(gan_layer)
     if latent_bits is None:
         latent_bits = gan_latent_bits(layer) if mode == "gan" else 4
-    if coder == "elias" and (subpel != SUBPEL_MODES[0] or preset != PRESETS[0]):
+    # medium, the default until auto (2026-12-07), stays accepted where a preset changes nothing
+    named_preset = preset not in (AUTO_PRESET, "medium")
+    if coder == "elias" and (subpel != SUBPEL_MODES[0] or named_preset):
         raise UsageError("--subpel and --preset set how deltas are predicted and weighed: --coder elias codes every "
                          "frame as a keyframe (QSGD), so they would change nothing")
     if mode == "gan" and coder == "ans":
@@ -401,7 +403,7 @@ def encode(
     # Options of the other mode would be ignored without a word: refused instead.
     if mode == "gan":
         other = [flag for flag, given in (("--quality", quality is not None), ("--subpel", subpel != SUBPEL_MODES[0]),
-                                          ("--preset", preset != PRESETS[0]),
+                                          ("--preset", named_preset),
                                           ("--no-colour", not colour), ("--no-prefilter", not prefilter)) if given]
         if other:
             raise UsageError(f"{', '.join(other)}: for --mode vaegan only (--mode gan's rate is set by "
@@ -489,8 +491,9 @@ def encode(
         m = zoo.load(model, backend=backend, frames=total)  # auto: not bf16 for a few frames (its import)
         if m.kind != "pgan":
             chosen, preset = preset, resolve_preset(preset)
-            log.debug("encoding with model %s (%s), backend %s%s, preset %s%s", m.name, m.sha256[:12], m.backend,
-                      " (auto)" if backend == zoo.AUTO else "", preset, " (auto)" if chosen == AUTO_PRESET else "")
+            weighs = "" if coder == "elias" else f", preset {preset}{' (auto)' if chosen == AUTO_PRESET else ''}"
+            log.debug("encoding with model %s (%s), backend %s%s%s", m.name, m.sha256[:12], m.backend,
+                      " (auto)" if backend == zoo.AUTO else "", weighs)
         if (m.kind == "pgan") != (mode == "gan"):
             raise UsageError(f"model {m.name} is a {'GAN generator' if m.kind == 'pgan' else 'VAE-GAN model'}: "
                              f"use it with --mode {'gan' if m.kind == 'pgan' else 'vaegan'}")

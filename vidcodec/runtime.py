@@ -367,8 +367,9 @@ def judge_pays() -> bool:
     enough for a 2-core machine to encode 640x360 in real time with them. They are on a CUDA GPU and
     on a CPU with AMX (bfloat16, :func:`bf16_pays`: 17 ms a 640x368 picture on one thread, and the
     networks 3x as fast as elsewhere); with AVX512-BF16 alone (the AMD EPYC VM, 2026-12-07) a picture
-    took 20 ms on one thread and the analysis 30 ms, and medium's two pictures a delta doubled the
-    encoder's CPU time (bikes: 14.8 -> 29.1 s of CPU for 250 frames)."""
+    took 21 ms on one thread and the analysis 30 ms, and medium's two pictures a delta made the
+    encode take 1.85x the CPU time of fast (bikes, 250 frames at 640x360: 25.7 and 29.2 s of CPU
+    against 14.0 and 15.8)."""
     return CUDA in default_providers() or bf16_pays()
 
 

@@ -7,7 +7,8 @@
 # venv and the exported ONNX cache. Prints clip, which, frames, seconds, fps, bytes. Session 47 timed
 # its nine clips against 5c65ef6 this way (docs/RESULTS.md). fps counts the clip's frames: cut
 # clips with ffmpeg, not with --frames. Run with
-# LD_PRELOAD=libtcmalloc_minimal.so.4 as every benchmark here.
+# LD_PRELOAD=libtcmalloc_minimal.so.4 as every benchmark here. Against a commit before 6665b72 (2026-12-07)
+# on a CPU without AMX or GPU, pass `-- --preset medium`: the default preset became auto, fast there.
 set -e
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 COMMIT=$1; ROUNDS=$2; shift 2

@@ -12,7 +12,7 @@ DEFAULT_GAN_MODEL = "pgan-carphone"  # --mode gan
 DEFAULT_GOP = 250
 # encode --subpel: format 10.0 motion prediction of delta frames, the default first
 SUBPEL_MODES = ("learned", "bilinear")
-# encode --preset, the default first: "medium" codes as every measurement here was made; "fast" never
+# encode --preset, the default (auto) first: "medium" codes as every measurement here was made; "fast" never
 # weighs keeping the learned prediction's fraction (format 14.0's fine deltas: two syntheses a
 # weighed delta, a third of diver's and nearly all of bikes' deltas). Measured 2026-12-05 on 200
 # frames of diver at 640x360 through the CLI (2-core VM, tcmalloc): 24.9 -> 16.5 s of CPU.

@@ -435,7 +435,7 @@ def rate_control_rows(clip: Path, bitrates: Iterable[float], frames: int, gop: i
         for kbps in bitrates:
             out = Path(d) / "rc.gvc"
             s = api.encode(src, out, gop=g, overwrite=True, model=model, bitrate=kbps,
-                           backend=long_clip_backend(model))
+                           backend=long_clip_backend(model), preset="medium")  # as vidcodec_points
             dec = [f.rgb for f in api.frames(out)]
             p = score(clip.name, "vidcodec", f"bitrate={kbps:g}", ref, dec, out.stat().st_size, rate)
             row = {
