@@ -17,6 +17,7 @@ DATA = Path(__file__).parent / "data"
 
 REAL_BF16_PAYS = _runtime.bf16_pays  # before the session fixture below replaces it
 REAL_JUDGE_PAYS = _runtime.judge_pays  # likewise
+REAL_BF16_DECODE_PAYS = _runtime.bf16_decode_pays
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,6 +64,7 @@ def _default_backend_the_same_on_every_cpu() -> None:
     process's say ``--backend ort``."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_runtime, "bf16_pays", lambda: False)
+        mp.setattr(_runtime, "bf16_decode_pays", lambda: False)  # nor decodes in it on AVX512-BF16 alone
         yield
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import REAL_BF16_PAYS
+from conftest import REAL_BF16_DECODE_PAYS, REAL_BF16_PAYS
 
 import vidcodec
 from vidcodec import api, container, runtime
@@ -589,6 +589,38 @@ def test_bf16_pays_on_an_amx_cpu_without_cuda(monkeypatch):
             assert not real(), flags
     finally:
         real.cache_clear()
+
+
+def test_bf16_decode_pays_with_avx512_bf16_alone_and_from_more_pixels(tiny_model_dir, monkeypatch):
+    real = REAL_BF16_DECODE_PAYS  # the suite pins it to False; this test asks the real one
+    try:
+        for flags, providers, pays in (({"avx512f", "avx512_bf16"}, [runtime.CPU], True),  # AMD Zen 4
+                                       ({"amx_bf16", "avx512_bf16"}, [runtime.CPU], True),
+                                       ({"avx2", "avx_vnni"}, [runtime.CPU], False),
+                                       ({"avx512_bf16"}, [runtime.CUDA, runtime.CPU], False)):
+            real.cache_clear()
+            monkeypatch.setattr(runtime, "cpu_flags", lambda flags=flags: flags)
+            monkeypatch.setattr(runtime, "default_providers", lambda providers=providers: providers)
+            assert real() is pays, flags
+    finally:
+        real.cache_clear()
+    info = zoo.find("vaegan-tiny")
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "int8_pays", lambda: False)
+    monkeypatch.setattr(runtime, "bf16_decode_pays", lambda: True)  # AVX512-BF16, no AMX: bf16_pays False
+    # a long decode takes bfloat16, an encode does not; "long" counts more pixels than with AMX
+    assert zoo.resolve_backend("auto", info, decode=True) == "bf16"
+    assert zoo.resolve_backend("auto", info) == "ort"
+    assert zoo.resolve_backend("auto", info, short=True, decode=True) == "ort"
+    n = zoo.BF16_MIN_DECODE_PIXELS_AVX512 // (640 * 360)
+    assert zoo.short_decode(n, 640, 360) and not zoo.short_decode(n + 1, 640, 360)
+    assert not zoo.short_decode(None, 640, 360)  # a live stream: long
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: True)  # with AMX, from fewer
+    n = zoo.BF16_MIN_DECODE_PIXELS // (640 * 360)
+    assert zoo.short_decode(n, 640, 360) and not zoo.short_decode(n + 1, 640, 360)
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: False)
+    monkeypatch.setattr(runtime, "bf16_decode_pays", lambda: False)
+    assert zoo.resolve_backend("auto", info, decode=True) == "ort"
 
 
 def test_auto_encodes_and_decodes_in_bfloat16_where_it_pays(tiny_model_dir, clip, tmp_path, monkeypatch,

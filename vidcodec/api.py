@@ -994,7 +994,8 @@ def _subpel_path(m: zoo.CodecModel) -> str:
 def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int | None = None) -> zoo.CodecModel:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
     is bfloat16 on a CPU with AMX and no CUDA for a stream not known to hold fewer than
-    :data:`zoo.BF16_MIN_DECODE_PIXELS` pixels (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
+    :data:`zoo.BF16_MIN_DECODE_PIXELS` pixels, or with AVX512-BF16 alone and fewer than
+    :data:`zoo.BF16_MIN_DECODE_PIXELS_AVX512` (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
     decodes with too). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
     warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):

@@ -63,12 +63,21 @@ BF16_MIN_FRAMES = 50
 # / 56.8 in ONNX Runtime, 190-300 frames 8-26 % faster (59.6-87.5 against 54.9-72.3 fps); 60 frames of
 # 1920x1080 2.8x as fast. 40 Mpx: about 175 frames at 640x360, 20 at 1080p.
 BF16_MIN_DECODE_PIXELS = 40_000_000
+# ... and this many on a CPU whose bfloat16 runs on AVX512-BF16 alone (no AMX: the synthesis 2x as fast
+# as ONNX Runtime's, not 4x): on the AMD EPYC VM (2026-12-07, CLI, 2 rounds each) 600 frames of 480x352
+# (101 Mpx) decoded 1.16-1.21x as fast, 1200 (203 Mpx) 1.31x, 60 of 1920x1080 (124 Mpx) 1.41-1.59x;
+# 250-300 frames of 640x360 (58-69 Mpx) 0.87-1.10x (three clips, medians of 3 rounds; runtime.bf16_decode_pays).
+BF16_MIN_DECODE_PIXELS_AVX512 = 100_000_000
 
 
 def short_decode(frames: int | None, width: int, height: int) -> bool:
     """Whether a decode of ``frames`` frames of ``width`` × ``height`` (None: not known) is too short to
-    repay torch's import (:data:`BF16_MIN_DECODE_PIXELS`): ``resolve_backend``'s ``short`` for decoding."""
-    return frames is not None and frames * width * height < BF16_MIN_DECODE_PIXELS
+    repay torch's import (:data:`BF16_MIN_DECODE_PIXELS` on a CPU with AMX, else
+    :data:`BF16_MIN_DECODE_PIXELS_AVX512`): ``resolve_backend``'s ``short`` for decoding."""
+    from .. import runtime
+
+    least = BF16_MIN_DECODE_PIXELS if runtime.bf16_pays() else BF16_MIN_DECODE_PIXELS_AVX512
+    return frames is not None and frames * width * height < least
 
 
 def search_path() -> list[Path]:
@@ -646,14 +655,16 @@ def resolve_backend(backend: str, info: ModelInfo, *, short: bool = False, decod
     repay torch's import (a one-frame encode starts in about 0.6 s instead of 2). ``decode``: the
     backend a decoder is best served by, ``"bf16"`` on the same terms (the synthesis 2.8x as fast at
     1920x1080 and 1.4x at 640x272 through the CLI on this AMX VM, 0.003-0.03 dB lower PSNR, the
-    pictures 52 dB from float32's), else ``"ort"`` (the 8-bit analysis is the encoder's only)."""
+    pictures 52 dB from float32's) and also on a CPU with AVX512-BF16 but no AMX
+    (:func:`vidcodec.runtime.bf16_decode_pays`; ``short`` then from a higher count of pixels,
+    :func:`short_decode`), else ``"ort"`` (the 8-bit analysis is the encoder's only)."""
     if backend != AUTO:
         return backend
     from .. import runtime
 
     if info.meta.get("kind") == GAN_KIND:
         return "ort"
-    if not short and runtime.bf16_pays() and _bf16_usable():
+    if not short and (runtime.bf16_pays() or (decode and runtime.bf16_decode_pays())) and _bf16_usable():
         return BF16
     if decode or not runtime.int8_pays():
         return "ort"
