@@ -723,9 +723,11 @@ def test_auto_decoding_weighs_the_index_frame_count_of_a_stream_written_from_a_p
     real = zoo.resolve_backend
     monkeypatch.setattr(zoo, "resolve_backend",
                         lambda *a, **k: (k.get("decode") and seen.append(k.get("short"))) or real(*a, **k))
-    monkeypatch.setattr(zoo, "BF16_MIN_DECODE_PIXELS", 6 * 64 * 48)
+    for least in ("BF16_MIN_DECODE_PIXELS", "BF16_MIN_DECODE_PIXELS_AVX512"):  # with AMX or without
+        monkeypatch.setattr(zoo, least, 6 * 64 * 48)
     assert len(list(vidcodec.frames(gvc, backend="auto"))) == 5 and seen[-1] is True  # 5 frames: short
-    monkeypatch.setattr(zoo, "BF16_MIN_DECODE_PIXELS", 5 * 64 * 48)
+    for least in ("BF16_MIN_DECODE_PIXELS", "BF16_MIN_DECODE_PIXELS_AVX512"):
+        monkeypatch.setattr(zoo, least, 5 * 64 * 48)
     assert len(list(vidcodec.frames(gvc, backend="auto"))) == 5 and seen[-1] is False
 
 
