@@ -1362,7 +1362,7 @@ def frames(
     less than that long after the first one yielded (as :func:`decode`'s, FFmpeg's ``-t``).
     ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes: at its end the decode waits for more until
-    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to hold under 40 million pixels, about 175 frames at 640x360, else ``"ort"``); the
+    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to hold under 40 million pixels, about 175 frames at 640x360, or on one with AVX512-BF16 alone under 100 million, about 430 frames; else ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a

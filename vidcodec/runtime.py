@@ -367,7 +367,7 @@ def bf16_decode_pays() -> bool:
     more) is worth running in bfloat16 here: no CUDA, and a CPU with bfloat16 instructions, AMX or
     AVX512-BF16 alone. On the AMD EPYC VM without AMX (2026-12-07) a 640x368 synthesis took 21 ms
     of a core in bfloat16 against 42 in ONNX Runtime, and the CLI decoded 1200 frames of 480x352
-    1.31x as fast (55.6 / 61.9 against 42.6 / 47.1 fps), 600 frames 1.18x, 60 frames of 1920x1080
+    1.31x as fast (55.6 / 61.9 against 42.6 / 47.1 fps), 600 frames 1.16-1.21x, 60 frames of 1920x1080
     1.5x; 250-300 frames of 640x360 no faster (torch's import)."""
     return CUDA not in default_providers() and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
