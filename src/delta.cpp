@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 namespace vidcodec {
@@ -320,6 +321,74 @@ void motion_search(const float *target, const int64_t *prev, size_t k, size_t h,
             }
     }
     for (size_t b = 0; b < n_blocks; ++b) vectors[2 * b] = bx[b], vectors[2 * b + 1] = by[b];
+}
+
+}  // namespace vidcodec
+
+namespace vidcodec {
+
+void delta_channel_pass(bool second, const int64_t *activity, const int64_t *prediction, const int32_t *temporal,
+                        int32_t temporal_scalar, const int64_t *decoded, size_t h, size_t w, int64_t selector,
+                        int64_t n_rows, bool oriented, const ContextTables &t, const int64_t *shifts,
+                        const uint8_t *oriented_ctx, size_t n_all, std::vector<int64_t> &order,
+                        std::vector<std::pair<int64_t, int64_t>> &groups) {
+    const uint64_t act_cap = static_cast<uint64_t>(t.act_cap), pred_cap = static_cast<uint64_t>(t.pred_cap),
+                   neigh_cap = static_cast<uint64_t>(t.neigh_cap);
+    const uint64_t no_cap = std::numeric_limits<uint64_t>::max();
+    const size_t n_table_rows = static_cast<size_t>(2 * n_rows);
+    std::vector<int64_t> rows, at;
+    rows.reserve(h * w / 2 + 1);
+    at.reserve(h * w / 2 + 1);
+    std::vector<int64_t> counts(n_table_rows, 0);
+    for (size_t y = 0; y < h; ++y) {
+        for (size_t x = (y + (second ? 1 : 0)) & 1; x < w; x += 2) {
+            const size_t p = y * w + x;
+            const uint64_t act = std::min(static_cast<uint64_t>(activity[p]), act_cap);
+            int64_t ctx = int64_t{t.act_lut[act]} * t.n_pred + t.pred_lut[capped_magnitude(prediction[p], pred_cap)];
+            if (second) {  // the four edge neighbours, all anchors (zero outside)
+                uint64_t n = 0;
+                if (y > 0) n += capped_magnitude(decoded[p - w], no_cap);
+                if (y + 1 < h) n += capped_magnitude(decoded[p + w], no_cap);
+                if (x > 0) n += capped_magnitude(decoded[p - 1], no_cap);
+                if (x + 1 < w) n += capped_magnitude(decoded[p + 1], no_cap);
+                ctx = t.n_anchor + ctx * t.n_neigh + t.neigh_lut[std::min(n, neigh_cap)];
+            }
+            ctx += temporal ? temporal[p] : temporal_scalar;
+            if (ctx < 0 || static_cast<size_t>(ctx) >= n_all) throw std::out_of_range("context index out of range");
+            int64_t row = std::clamp(selector + shifts[ctx], int64_t{1}, n_rows - 1);
+            if (oriented && oriented_ctx[ctx]) row += n_rows;
+            rows.push_back(row);
+            at.push_back(static_cast<int64_t>(p));
+            ++counts[static_cast<size_t>(row)];
+        }
+    }
+    // A counting sort by row, stable: raster order within each row.
+    std::vector<int64_t> start(n_table_rows, 0);
+    int64_t sum = 0;
+    groups.clear();
+    for (size_t r = 0; r < n_table_rows; ++r) {
+        start[r] = sum;
+        sum += counts[r];
+        if (counts[r]) groups.emplace_back(static_cast<int64_t>(r), counts[r]);
+    }
+    order.assign(at.size(), 0);
+    for (size_t i = 0; i < at.size(); ++i) order[static_cast<size_t>(start[static_cast<size_t>(rows[i])]++)] = at[i];
+}
+
+void delta_channel_finish(int64_t *values, const int64_t *prediction, bool oriented, int64_t *activity, size_t h,
+                          size_t w) {
+    const uint64_t no_cap = std::numeric_limits<uint64_t>::max();
+    if (oriented)
+        for (size_t p = 0; p < h * w; ++p)
+            if (prediction[p] > 0) values[p] = -values[p];
+    // activity += box3(|values|): each magnitude to its 3x3 neighbourhood
+    for (size_t y = 0; y < h; ++y)
+        for (size_t x = 0; x < w; ++x) {
+            const int64_t m = static_cast<int64_t>(capped_magnitude(values[y * w + x], no_cap));
+            if (!m) continue;
+            for (size_t yy = y ? y - 1 : 0; yy <= std::min(y + 1, h - 1); ++yy)
+                for (size_t xx = x ? x - 1 : 0; xx <= std::min(x + 1, w - 1); ++xx) activity[yy * w + xx] += m;
+        }
 }
 
 }  // namespace vidcodec

@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace vidcodec {
 
@@ -61,5 +63,30 @@ void motion_predict(const int64_t *prev, size_t k, size_t h, size_t w, const int
 // (k, h, w) against the bilinear (unrounded) prediction plus lam times the vector's Elias-gamma bits.
 void motion_search(const float *target, const int64_t *prev, size_t k, size_t h, size_t w, size_t block,
                    double lam, int64_t radius, int64_t subpel, int64_t max_vector, int64_t *vectors);
+
+}  // namespace vidcodec
+
+namespace vidcodec {
+
+// The decoder's plan for one pass of one channel's context-coded residuals (context.decode_channel,
+// formats 3.0-9.0): the pass's positions (x + y even for the first pass, odd for the second) in coding
+// order, by table row and in raster order within a row, into `order`, and each row in use, in
+// increasing order, with its count into `groups`. The context of a position: the 3x3 `activity` sum
+// of the earlier channels' |residuals| and |prediction| bucketed; in the second pass also the four
+// anchor neighbours' |values| in `decoded` (the first pass's, others zero); plus `temporal` (h x w,
+// format 8.0's offsets) or else `temporal_scalar`. Its row: selector + shifts[context], clamped to
+// 1..n_rows-1, plus n_rows where `oriented` and oriented_ctx[context] (format 9.0). Throws
+// std::out_of_range for a context past n_all.
+void delta_channel_pass(bool second, const int64_t *activity, const int64_t *prediction, const int32_t *temporal,
+                        int32_t temporal_scalar, const int64_t *decoded, size_t h, size_t w, int64_t selector,
+                        int64_t n_rows, bool oriented, const ContextTables &t, const int64_t *shifts,
+                        const uint8_t *oriented_ctx, size_t n_all, std::vector<int64_t> &order,
+                        std::vector<std::pair<int64_t, int64_t>> &groups);
+
+// After a channel's two passes: its values turned back into residuals where `oriented` (-v where the
+// prediction is > 0, format 9.0), in place, and the 3x3 sums of their magnitudes (zero outside) added
+// to `activity` (h x w), the next channel's context.
+void delta_channel_finish(int64_t *values, const int64_t *prediction, bool oriented, int64_t *activity, size_t h,
+                          size_t w);
 
 }  // namespace vidcodec

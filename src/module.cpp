@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -98,6 +99,47 @@ nb::ndarray<nb::numpy, int32_t, nb::ndim<3>> contexts(const Int64Planes &residua
     }
     const size_t shape[3] = {k, h, w};
     return owned(out.release(), shape);
+}
+
+using Int64Plane = nb::ndarray<const int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Int64PlaneOut = nb::ndarray<int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Int32Plane = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Int64Lut = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using BoolLut = nb::ndarray<const bool, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+std::tuple<Int64Output, std::vector<std::pair<int64_t, int64_t>>> channel_pass(
+    bool second, const Int64Plane &activity, const Int64Plane &prediction, const std::optional<Int32Plane> &temporal,
+    int32_t temporal_scalar, const Int64Plane &decoded, int64_t selector, int64_t n_rows, bool oriented,
+    const Int32Lut &act, const Int32Lut &pred, const Int32Lut &neigh, int32_t n_pred, int32_t n_neigh,
+    int32_t n_anchor, const Int64Lut &shifts, const BoolLut &oriented_ctx) {
+    const size_t h = activity.shape(0), w = activity.shape(1);
+    for (const auto *plane : {&prediction, &decoded})
+        if (plane->shape(0) != h || plane->shape(1) != w) throw std::invalid_argument("planes differ in shape");
+    if (temporal && (temporal->shape(0) != h || temporal->shape(1) != w))
+        throw std::invalid_argument("temporal offsets differ in shape");
+    if (shifts.shape(0) != oriented_ctx.shape(0)) throw std::invalid_argument("shifts and oriented differ in length");
+    if (n_rows < 2) throw std::invalid_argument("n_rows must be at least 2");
+    check_lut(act, "act");
+    check_lut(pred, "pred");
+    check_lut(neigh, "neigh");
+    const vidcodec::ContextTables t{act.data(), static_cast<int64_t>(act.shape(0)) - 1, pred.data(),
+                                    static_cast<int64_t>(pred.shape(0)) - 1, neigh.data(),
+                                    static_cast<int64_t>(neigh.shape(0)) - 1, n_pred, n_neigh, n_anchor, 0};
+    auto order = std::make_unique<std::vector<int64_t>>();
+    std::vector<std::pair<int64_t, int64_t>> groups;
+    vidcodec::delta_channel_pass(second, activity.data(), prediction.data(), temporal ? temporal->data() : nullptr,
+                                 temporal_scalar, decoded.data(), h, w, selector, n_rows, oriented, t, shifts.data(),
+                                 reinterpret_cast<const uint8_t *>(oriented_ctx.data()), shifts.shape(0), *order,
+                                 groups);
+    const size_t shape[1] = {order->size()};
+    return {owned(order.release(), shape), std::move(groups)};
+}
+
+void channel_finish(Int64PlaneOut values, const Int64Plane &prediction, bool oriented, Int64PlaneOut activity) {
+    const size_t h = values.shape(0), w = values.shape(1);
+    if (prediction.shape(0) != h || prediction.shape(1) != w || activity.shape(0) != h || activity.shape(1) != w)
+        throw std::invalid_argument("planes differ in shape");
+    vidcodec::delta_channel_finish(values.data(), prediction.data(), oriented, activity.data(), h, w);
 }
 
 using Int64Rows = nb::ndarray<const int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
@@ -297,6 +339,14 @@ NB_MODULE(_native, m) {
           "neigh"_a, "n_pred"_a, "n_neigh"_a, "n_anchor"_a, "magnitude_cap"_a,
           "Context index (int32) of every residual of (K,h,w) int64 residuals, plus (K,h,w) int32 offsets if "
           "given (the temporal context); see vidcodec.codec.context.");
+    m.def("delta_channel_pass", &channel_pass, "second"_a, "activity"_a, "prediction"_a, "temporal"_a.none(),
+          "temporal_scalar"_a, "decoded"_a, "selector"_a, "n_rows"_a, "oriented"_a, "act"_a, "pred"_a, "neigh"_a,
+          "n_pred"_a, "n_neigh"_a, "n_anchor"_a, "shifts"_a, "oriented_contexts"_a,
+          "(order, groups): one pass of a channel's residuals in coding order (flat int64 positions) and the "
+          "(row, count) of each table row in use; see vidcodec.codec.context.decode_channel.");
+    m.def("delta_channel_finish", &channel_finish, "values"_a, "prediction"_a, "oriented"_a, "activity"_a,
+          "Turn a channel's decoded (h,w) int64 values back into residuals (oriented) in place and add the 3x3 "
+          "sums of their magnitudes to the (h,w) int64 activity; see vidcodec.codec.context.decode_channel.");
     m.def("delta_residuals", &residuals, "target"_a, "prediction"_a, "threshold"_a, "cap"_a,
           "(d, sq_r, sq_kept, nonzero): the (K,h,w) int64 residuals of float32 `target` against int64 "
           "`prediction` (rounded half to even, clamped to +-cap, 0 where |r| < threshold) and per channel the "

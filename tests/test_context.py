@@ -92,6 +92,60 @@ def test_the_decoders_contexts_equal_the_encoders():
     assert not queue
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 1, 6), (2, 5, 1), (5, 2, 2), (7, 9, 11), (12, 23, 40)])
+@pytest.mark.parametrize("temporal", ["none", "scalar", "plane"])
+@pytest.mark.parametrize("oriented", [False, True])
+def test_the_decoders_channels_in_the_core_read_what_the_numpy_definition_reads(shape, temporal, oriented):
+    """decode_channel_into (the C++ core's passes) asks for the same rows and counts in the same order as
+    decode_channel (the numpy definition), places the values alike and leaves the same activity, with
+    huge magnitudes, zeros and both signs among the values, the predictions and the earlier channels."""
+    rng = np.random.default_rng(sum(shape) + 7 * oriented + len(temporal))
+    k, h, w = shape
+    n_rows = 15
+    values = rng.laplace(0, 3, shape).round().astype(np.int64)
+    values[rng.random(shape) < 0.02] = 1_000_000
+    values[rng.random(shape) < 0.3] = 0
+    values[rng.random(shape) < 0.02] = -1_000_000
+    pred = rng.laplace(0, 6, shape).round().astype(np.int64) * rng.choice([-1, 1], shape)
+    previous = np.roll(values, 1, axis=-1)
+    selectors = rng.integers(1, n_rows, k)
+
+    def reader(log: list):
+        def get(row: int, count: int) -> np.ndarray:
+            assert 1 <= row < (2 * n_rows if oriented else n_rows)
+            log.append((row, count))
+            return rng_values.integers(-9, 10, count) * (1 + (row % 3) * 40_000)
+        return get
+
+    def offsets(ch: int):
+        if temporal == "none":
+            return None
+        return np.int32(context.N_CONTEXTS) if temporal == "scalar" else context.temporal_offsets(previous[ch])
+
+    logs, outs, activities = [], [], []
+    for into in (False, True):
+        rng_values = np.random.default_rng(99)
+        log: list = []
+        get = reader(log)
+        activity = np.zeros((h, w), dtype=np.int64)
+        activity += context.box3(np.abs(values[0]))  # an earlier channel's residuals
+        out = np.zeros(shape, dtype=np.int64)
+        for ch in range(k):
+            if into:
+                context.decode_channel_into(out[ch], get, int(selectors[ch]), activity, pred[ch], n_rows,
+                                            offsets(ch), oriented)
+            else:
+                out[ch] = context.decode_channel(get, int(selectors[ch]), activity, pred[ch], n_rows, offsets(ch),
+                                                 oriented)
+                activity += context.box3(np.abs(out[ch]))
+        logs.append(log)
+        outs.append(out)
+        activities.append(activity)
+    assert logs[0] == logs[1] and len(logs[0]) >= 2 * k - 1
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(activities[0], activities[1])
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 1), (3, 1, 6), (2, 5, 1), (7, 9, 11), (96, 4, 5)])
 def test_the_cores_contexts_equal_the_numpy_definition(shape):
     rng = np.random.default_rng(sum(shape))

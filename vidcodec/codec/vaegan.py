@@ -1258,13 +1258,16 @@ class FrameDecoder:
         coded = self._coded_tables
         activity = np.zeros((h, w), dtype=np.int64)
         prev = self._prev_residual
+
+        def get(row: int, count: int) -> np.ndarray:
+            return r.get(coded, row, count)
+
         for ch in np.flatnonzero(selectors):
             temporal = None
             if self.temporal:  # after a keyframe t = 0 everywhere
                 temporal = np.int32(context.N_CONTEXTS) if prev is None else context.temporal_offsets(prev[ch])
-            out[ch] = context.decode_channel(lambda row, count: r.get(coded, row, count), int(selectors[ch]),
-                                             activity, pred[ch], len(tables), temporal, self.oriented)
-            activity += context.box3(np.abs(out[ch]))
+            context.decode_channel_into(out[ch], get, int(selectors[ch]), activity, pred[ch], len(tables), temporal,
+                                        self.oriented)
         return out
 
     def _most_symbols(self, level: int) -> int:
