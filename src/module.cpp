@@ -344,7 +344,9 @@ NB_MODULE(_native, m) {
           "n_pred"_a, "n_neigh"_a, "n_anchor"_a, "shifts"_a, "oriented_contexts"_a,
           "(order, groups): one pass of a channel's residuals in coding order (flat int64 positions) and the "
           "(row, count) of each table row in use; see vidcodec.codec.context.decode_channel.");
-    m.def("delta_channel_finish", &channel_finish, "values"_a, "prediction"_a, "oriented"_a, "activity"_a,
+    // noconvert: the arrays written to must be the caller's own, never a converted copy
+    m.def("delta_channel_finish", &channel_finish, "values"_a.noconvert(), "prediction"_a, "oriented"_a,
+          "activity"_a.noconvert(),
           "Turn a channel's decoded (h,w) int64 values back into residuals (oriented) in place and add the 3x3 "
           "sums of their magnitudes to the (h,w) int64 activity; see vidcodec.codec.context.decode_channel.");
     m.def("delta_residuals", &residuals, "target"_a, "prediction"_a, "threshold"_a, "cap"_a,

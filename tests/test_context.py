@@ -668,3 +668,25 @@ def test_13x_delta_selectors_are_coded_by_the_previous_deltas_and_decode_in_step
         assert not np.array_equal(got[-1], _decoded_symbols(tiny, y.shape, coded[13], major=13)[-1])
     except CoderError:
         pass
+
+
+def test_decode_channel_into_refuses_arrays_it_could_not_write_in_place():
+    h, w = 3, 4
+    good = np.zeros((h, w), dtype=np.int64)
+    pred = np.zeros((h, w), dtype=np.int64)
+
+    def get(row: int, count: int) -> np.ndarray:
+        return np.ones(count, dtype=np.int64)
+
+    for out, activity in ((np.zeros((h, 2 * w), dtype=np.int64)[:, ::2], good.copy()),  # a strided view
+                          (np.zeros((h, w), dtype=np.int32), good.copy()),
+                          (good.copy(), np.zeros((h, w), dtype=np.int64, order="F").T.copy().T)):
+        with pytest.raises(ValueError, match="C-contiguous int64"):
+            context.decode_channel_into(out, get, 3, activity, pred, 15)
+    # a plain int and a broadcastable row for the temporal offsets, as decode_channel takes them
+    want = context.decode_channel(get, 3, good, pred, 15, np.int32(context.N_CONTEXTS))
+    for temporal in (context.N_CONTEXTS, np.full((1, w), context.N_CONTEXTS, np.int32)):
+        out, activity = np.zeros((h, w), dtype=np.int64), good.copy()
+        context.decode_channel_into(out, get, 3, activity, pred, 15, temporal)
+        np.testing.assert_array_equal(out, want)
+        np.testing.assert_array_equal(activity, context.box3(np.abs(want)))

@@ -355,9 +355,16 @@ def decode_channel_into(out: np.ndarray, get: Callable[[int, int], np.ndarray], 
     residuals' magnitudes to ``activity`` ((h,w) int64, C-contiguous: the next channel's), with each
     pass's contexts, rows and coding order worked out by the C++ core (``_native.delta_channel_pass``:
     at 640x360 the numpy definition's 4 ms a frame of per-call work, half a delta's entropy decoding)."""
+    for name, a in (("out", out), ("activity", activity)):  # written in place: no copy may stand in
+        if a.dtype != np.int64 or not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(f"{name} must be a writable C-contiguous int64 array")
     prediction = np.ascontiguousarray(prediction, dtype=np.int64)
-    plane = None if temporal is None or temporal.ndim == 0 else np.ascontiguousarray(temporal, dtype=np.int32)
+    temporal = None if temporal is None else np.asarray(temporal)
+    plane = (None if temporal is None or temporal.ndim == 0
+             else np.ascontiguousarray(np.broadcast_to(temporal, out.shape), dtype=np.int32))
     scalar = 0 if temporal is None or plane is not None else int(temporal)
+    # Within the format's range (escapes up to MAX_ESCAPE) the core and decode_channel agree exactly
+    # (tested); values near 2**62, which no stream can give, overflow numpy's sums and not the core's.
     out[...] = 0
     flat = out.reshape(-1)
     for second in (False, True):
