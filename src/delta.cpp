@@ -323,9 +323,6 @@ void motion_search(const float *target, const int64_t *prev, size_t k, size_t h,
     for (size_t b = 0; b < n_blocks; ++b) vectors[2 * b] = bx[b], vectors[2 * b + 1] = by[b];
 }
 
-}  // namespace vidcodec
-
-namespace vidcodec {
 
 void delta_channel_pass(bool second, const int64_t *activity, const int64_t *prediction, const int32_t *temporal,
                         int32_t temporal_scalar, const int64_t *decoded, size_t h, size_t w, int64_t selector,

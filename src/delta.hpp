@@ -64,9 +64,6 @@ void motion_predict(const int64_t *prev, size_t k, size_t h, size_t w, const int
 void motion_search(const float *target, const int64_t *prev, size_t k, size_t h, size_t w, size_t block,
                    double lam, int64_t radius, int64_t subpel, int64_t max_vector, int64_t *vectors);
 
-}  // namespace vidcodec
-
-namespace vidcodec {
 
 // The decoder's plan for one pass of one channel's context-coded residuals (context.decode_channel,
 // formats 3.0-9.0): the pass's positions (x + y even for the first pass, odd for the second) in coding

@@ -371,6 +371,7 @@ def bf16_decode_pays() -> bool:
     1.5x; 250-300 frames of 640x360 no faster (torch's import)."""
     return CUDA not in default_providers() and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
+
 def judge_pays() -> bool:
     """Whether the encoder's ``auto`` preset is ``medium`` here (:func:`vidcodec.codec.resolve_preset`):
     whether the two pictures that weigh each moving delta (``FrameEncoder._fine_or_whole``) are cheap

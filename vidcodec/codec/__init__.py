@@ -19,21 +19,6 @@ SUBPEL_MODES = ("learned", "bilinear")
 # "auto" (the default) is one of them for the machine: see resolve_preset.
 PRESETS = ("auto", "medium", "fast")
 AUTO_PRESET = PRESETS[0]
-
-
-def resolve_preset(preset: str) -> str:
-    """``preset``, or for ``"auto"`` the one this machine encodes in real time with, as WebRTC's
-    encoders choose their speed by the machine: ``"medium"`` where the pictures that weigh its fine
-    deltas are cheap (:func:`vidcodec.runtime.judge_pays`: a CUDA GPU, or a CPU with AMX), else
-    ``"fast"``. On the 2-core AMD EPYC VM without AMX (2026-12-07, 640x360 through the CLI, nine
-    clips) medium encoded at 12.4-27.2 fps, five clips under 20, where fast encoded at 24.7-36.6;
-    the AMX VM encodes them at 30.2-66.6 fps in medium. Every machine decodes every stream alike:
-    the preset is the encoder's alone."""
-    if preset != AUTO_PRESET:
-        return preset
-    from .. import runtime
-
-    return "medium" if runtime.judge_pays() else "fast"
 DEFAULT_GAN_GOP = 32  # --mode gan: the interval its results in docs/MODELS.md were measured with
 # --mode gan (vidcodec.codec.gan): QSGD bits of delta and keyframe latents, search iterations per delta frame
 DEFAULT_LATENT_BITS = 6
@@ -60,3 +45,18 @@ def default_gop(mode: str = "vaegan", bitrate: float | None = None, fps: float |
     if mode == "gan":
         return DEFAULT_GAN_GOP
     return DEFAULT_GOP
+
+
+def resolve_preset(preset: str) -> str:
+    """``preset``, or for ``"auto"`` the one this machine encodes in real time with, as WebRTC's
+    encoders choose their speed by the machine: ``"medium"`` where the pictures that weigh its fine
+    deltas are cheap (:func:`vidcodec.runtime.judge_pays`: a CUDA GPU, or a CPU with AMX), else
+    ``"fast"``. On the 2-core AMD EPYC VM without AMX (2026-12-07, 640x360 through the CLI, nine
+    clips) medium encoded at 12.4-27.2 fps, five clips under 20, where fast encoded at 24.7-36.6;
+    the AMX VM encodes them at 30.2-66.6 fps in medium. Every machine decodes every stream alike:
+    the preset is the encoder's alone."""
+    if preset != AUTO_PRESET:
+        return preset
+    from .. import runtime
+
+    return "medium" if runtime.judge_pays() else "fast"
