@@ -991,19 +991,28 @@ def _subpel_path(m: zoo.CodecModel) -> str:
     return str(table_path(m.info.weights))
 
 
-def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int | None = None) -> zoo.CodecModel:
+def _stream_model(hdr: container.StreamHeader, backend: str = "ort",
+                  frames: int | None = None) -> zoo.CodecModel | zoo.Handover:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
     is bfloat16 on a CPU with AMX and no CUDA for a stream not known to hold fewer than
     :data:`zoo.BF16_MIN_DECODE_PIXELS` pixels, or with AVX512-BF16 alone and fewer than
     :data:`zoo.BF16_MIN_DECODE_PIXELS_AVX512` (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
-    decodes with too). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
+    decodes with too); a stream of unknown length (``frames`` None: a pipe, a live stream) where auto
+    would take bfloat16 gets a :class:`zoo.Handover`, ONNX Runtime's model handing over to bfloat16
+    once the stream is long. A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
     warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
         log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
     if backend != zoo.AUTO:
         return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
     info = zoo.find(hdr.model_name, hdr.model_hash.hex())
-    # ``frames``: the frames to synthesize, where known (None: a pipe, a live stream: long)
+    if frames is None and (pixels := zoo.decode_handover_pixels(info)) is not None:
+        # not known (a pipe, a live stream): ONNX Runtime first, bfloat16 once the stream is long
+        handover = zoo.Handover(zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort"), pixels)
+        log.debug("decoding with model %s, backend ort (auto), bf16 from %d pixels on (the stream's length "
+                  "is not known)", hdr.model_name, handover.switch_at)
+        return handover
+    # ``frames``: the frames to synthesize, where known
     resolved = zoo.resolve_backend(backend, info, short=zoo.short_decode(frames, hdr.width, hdr.height), decode=True)
     try:
         return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=resolved)
@@ -1055,14 +1064,22 @@ def synthesized(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecMod
     """(item, picture) for each parsed item, in order: the synthesized picture of each frame that has
     a latent of its own, None for concealed frames, audio packets, and frames for which ``skip``
     (asked in a worker thread just before synthesis) says yes. Frames go through the network
-    ``m.frame_lanes`` at a time, in worker threads (a frame's picture depends on its latent alone)."""
+    ``m.frame_lanes`` at a time, in worker threads (a frame's picture depends on its latent alone).
+    ``m`` may be a :class:`zoo.Handover`, whose ONNX Runtime model hands over to bfloat16 part way."""
+    pick = m.picker(width, height) if isinstance(m, zoo.Handover) else None
 
-    def synthesize(p: _Pending | media.AudioPacket) -> tuple[_Pending | media.AudioPacket, np.ndarray | None]:
+    def chosen() -> Iterator[tuple[_Pending | media.AudioPacket, zoo.CodecModel]]:
+        for p in pending:  # in stream order: which model synthesizes a frame depends on the stream alone
+            yield p, (pick() if pick is not None and isinstance(p, _Pending) else m)
+
+    def synthesize(item: tuple[_Pending | media.AudioPacket, zoo.CodecModel],
+                   ) -> tuple[_Pending | media.AudioPacket, np.ndarray | None]:
+        p, model = item
         wanted = isinstance(p, _Pending) and not p.concealed and not (skip is not None and skip(p))
-        return p, (m.picture(p.latent, width, height, p.colour) if wanted else None)
+        return p, (model.picture(p.latent, width, height, p.colour) if wanted else None)
 
     lanes = m.frame_lanes(width, height)
-    return pipeline.parallel(pending, synthesize, lanes, name="vidcodec-synthesis")
+    return pipeline.parallel(chosen(), synthesize, lanes, name="vidcodec-synthesis")
 
 
 def _render(pending: Iterator[_Pending | media.AudioPacket], m: zoo.CodecModel, width: int,

@@ -138,7 +138,9 @@ def _add_backend(p: argparse.ArgumentParser, decoding: bool = False) -> None:
                        "the frames to decode are not known to hold under 40 million pixels, about 175 frames at "
                        "640x360 or 20 at 1080p, which repay torch's import (1.1-1.5x as fast at 640x360, 2.8x at 1080p on an "
                        "AMX Xeon, pictures within a few hundredths of a dB); likewise on a CPU with AVX512-BF16 but "
-                       "no AMX from 100 million pixels (1.2-1.6x as fast on an AMD EPYC); else as ort; ort and int8: the "
+                       "no AMX from 100 million pixels (1.2-1.6x as fast on an AMD EPYC); a stream of unknown length (a pipe, a "
+                       "live stream) starts in ort, its first pictures not waiting for torch, and goes on in bf16 from the "
+                       "frame where half those pixels have been decoded; else as ort; ort and int8: the "
                        "synthesis in ONNX Runtime, float32 (int8 quantizes only an encoder's analysis); torch; "
                        "bf16: torch in bfloat16 (CPUs with AVX512-BF16 or AMX, CUDA GPUs; imports torch, about 1.2 s)")
         return

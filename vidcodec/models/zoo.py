@@ -80,6 +80,82 @@ def short_decode(frames: int | None, width: int, height: int) -> bool:
     return frames is not None and frames * width * height < least
 
 
+def decode_handover_pixels(info: ModelInfo) -> int | None:
+    """For a decode whose length is not known (a pipe, a live stream) with ``auto``: the pixels after
+    which bfloat16 repays torch's import here (:func:`short_decode`'s threshold), where ``auto`` takes
+    bfloat16 for long decodes (:func:`resolve_backend`; whether oneDNN runs it is asked only when it is
+    loaded, on :class:`Handover`'s thread); None where it never does (ONNX Runtime throughout)."""
+    from .. import runtime
+
+    if info.meta.get("kind") == GAN_KIND or not (runtime.bf16_pays() or runtime.bf16_decode_pays()):
+        return None
+    return BF16_MIN_DECODE_PIXELS if runtime.bf16_pays() else BF16_MIN_DECODE_PIXELS_AVX512
+
+
+class Handover:
+    """A decode's model when its length is not known (a pipe, a live stream) and ``auto`` takes bfloat16
+    for long decodes: ONNX Runtime's model (``first``, which also parses the stream: its tables are every
+    backend's) synthesizes the first frames at once, without waiting for torch's import (1.2-2 s of a
+    core, which delayed a 12-frame pipe's decode from 0.5 to 2.8 s on the AMD EPYC VM); a thread loads
+    the bfloat16 model once the frames decoded reach ``pixels`` / 4 (about where the faster synthesis
+    has repaid the import: the ski-rental rule), and it synthesizes from the frame at which they reach
+    ``pixels`` / 2 on, waited for there if its loading has not finished. That frame depends on the
+    stream alone, so a decode makes the same pictures on every run. If bfloat16 cannot be set up here,
+    ONNX Runtime goes on (logged).
+
+    Everything but :meth:`picker` is ``first``'s (the parser, :class:`vidcodec.api.Renderer`'s
+    concealment)."""
+
+    def __init__(self, first: CodecModel, pixels: int) -> None:
+        self.first = first
+        self.load_at, self.switch_at = pixels // 4, pixels // 2
+        self._later: CodecModel | None = None
+        self._thread: threading.Thread | None = None
+        self._started = False
+
+    def __getattr__(self, name: str):
+        return getattr(self.first, name)
+
+    def picker(self, width: int, height: int) -> Callable[[], CodecModel]:
+        """A function to call once per frame of a decode of ``width`` × ``height`` frames, in stream
+        order (concealed frames too): the model that synthesizes that frame."""
+        frames = 0
+
+        def pick() -> CodecModel:
+            nonlocal frames
+            frames += 1
+            done = frames * width * height
+            if done >= self.load_at:
+                self._start(width, height)
+            if done < self.switch_at:
+                return self.first
+            if self._thread is not None:  # the switch's frame: wait for the load once
+                self._thread.join()
+                self._thread = None
+            return self._later or self.first
+
+        return pick
+
+    def _start(self, width: int, height: int) -> None:
+        if not self._started:
+            self._started = True
+            self._thread = threading.Thread(target=self._load, args=(width, height), name="vidcodec-bf16-load")
+            _JUDGES.append(self._thread)  # a fork waits for it (_finish_judges): no half import in a child
+            self._thread.start()
+
+    def _load(self, width: int, height: int) -> None:
+        try:
+            later = load(self.first.name, self.first.sha256, backend=BF16)
+            # torch's import, the modules and oneDNN's set-up for this size, off the decode's path
+            later.picture(np.zeros((1, later.latent_channels, -(-height // DOWNSCALE), -(-width // DOWNSCALE)),
+                                   np.float32), width, height)
+        except (UsageError, ImportError, RuntimeError, OSError) as e:
+            log.info("decoding on with ONNX Runtime: the bfloat16 synthesis could not be set up (%s)", e)
+            return
+        log.debug("bfloat16 synthesis loaded; it takes over at %d pixels", self.switch_at)
+        self._later = later
+
+
 def search_path() -> list[Path]:
     """Weights folders searched for models, highest priority first."""
     extra = [Path(p) for p in os.environ.get("VIDCODEC_MODEL_PATH", "").split(os.pathsep) if p]
