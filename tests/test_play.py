@@ -180,3 +180,25 @@ def test_a_named_pipe_or_a_followed_file_is_not_opened_before_the_player(tmp_pat
     monkeypatch.setattr(cv2, "namedWindow", window)
     with pytest.raises(WindowOpened):  # --follow waits for a file that is not there yet: no InputError first
         play.play(tmp_path / "later.gvc", follow=True)
+
+
+def test_auto_plays_a_long_file_from_onnx_runtime_without_waiting_for_torch(stream, monkeypatch):
+    """A player's first picture waited for torch's import where auto decodes a long file in bfloat16;
+    it now starts in ONNX Runtime and hands over (zoo.Handover), as a pipe's decode does. A file too
+    short for bfloat16 plays in ONNX Runtime throughout, as it decodes."""
+    from vidcodec import api, runtime
+    from vidcodec.models import zoo
+
+    monkeypatch.setattr(runtime, "bf16_decode_pays", lambda: True)
+    monkeypatch.setattr(zoo, "cpu_has_bf16", lambda: True)
+    models = []
+    real = api.Renderer.__init__
+    monkeypatch.setattr(api.Renderer, "__init__", lambda self, m, w, h: models.append(m) or real(self, m, w, h))
+    monkeypatch.setattr(zoo.Handover, "_load", lambda self, w, h: None)  # bfloat16 "cannot be set up": ort on
+    for least, handed in ((20 * 64 * 48, True), (21 * 64 * 48, False)):  # the stream's 20 frames: long, short
+        monkeypatch.setattr(zoo, "BF16_MIN_DECODE_PIXELS_AVX512", least)
+        gui = FakeGui()
+        assert _player(stream, gui, monkeypatch, backend="auto").run().shown == 20
+        assert isinstance(models[-1], zoo.Handover) is handed
+        if not handed:
+            assert models[-1].backend == "ort"

@@ -991,29 +991,31 @@ def _subpel_path(m: zoo.CodecModel) -> str:
     return str(table_path(m.info.weights))
 
 
-def _stream_model(hdr: container.StreamHeader, backend: str = "ort",
-                  frames: int | None = None) -> zoo.CodecModel | zoo.Handover:
+def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int | None = None,
+                  soon: bool = False) -> zoo.CodecModel | zoo.Handover:
     """The installed model a stream names (ModelNotFoundError if absent), to decode with: ``"auto"``
     is bfloat16 on a CPU with AMX and no CUDA for a stream not known to hold fewer than
     :data:`zoo.BF16_MIN_DECODE_PIXELS` pixels, or with AVX512-BF16 alone and fewer than
     :data:`zoo.BF16_MIN_DECODE_PIXELS_AVX512` (:func:`zoo.resolve_backend`), else ONNX Runtime (what ``int8``
     decodes with too); a stream of unknown length (``frames`` None: a pipe, a live stream) where auto
     would take bfloat16 gets a :class:`zoo.Handover`, ONNX Runtime's model handing over to bfloat16
-    once the stream is long. A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
+    once the stream is long, and so does a long one with ``soon`` (a player's, whose first picture
+    should not wait for torch's import). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
     warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
         log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
     if backend != zoo.AUTO:
         return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort" if backend == zoo.INT8 else backend)
     info = zoo.find(hdr.model_name, hdr.model_hash.hex())
-    if frames is None and (pixels := zoo.decode_handover_pixels(info)) is not None:
-        # not known (a pipe, a live stream): ONNX Runtime first, bfloat16 once the stream is long
+    short = zoo.short_decode(frames, hdr.width, hdr.height)
+    if (frames is None or (soon and not short)) and (pixels := zoo.decode_handover_pixels(info)) is not None:
+        # not known (a pipe, a live stream), or a player's: ONNX Runtime first, bfloat16 once the stream is long
         handover = zoo.Handover(zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort"), pixels)
-        log.debug("decoding with model %s, backend ort (auto), bf16 from %d pixels on (the stream's length "
-                  "is not known)", hdr.model_name, handover.switch_at)
+        log.debug("decoding with model %s, backend ort (auto), bf16 from %d pixels on (%s)", hdr.model_name,
+                  handover.switch_at, "the stream's length is not known" if frames is None else "a player's")
         return handover
     # ``frames``: the frames to synthesize, where known
-    resolved = zoo.resolve_backend(backend, info, short=zoo.short_decode(frames, hdr.width, hdr.height), decode=True)
+    resolved = zoo.resolve_backend(backend, info, short=short, decode=True)
     try:
         return zoo.load(hdr.model_name, hdr.model_hash.hex(), backend=resolved)
     except (UsageError, ImportError, RuntimeError, OSError) as e:  # auto's choice, not the user's: say, go on
@@ -1556,12 +1558,15 @@ def open_pending(
     workers: int = 1,
     max_frames: int | None = None,
     duration: Fraction | None = None,
+    soon: bool = False,
 ) -> tuple[container.GvcReader, zoo.CodecModel, Iterator[_Pending | media.AudioPacket], media.AudioTrack | None]:
     """Open a stream (seeking to the keyframe before ``start``) and return its reader, its model, the
     parsed, entropy-decoded frames (a pipeline stage, closed by ``stack``), ready to synthesize, and
     with ``audio`` the stream's audio track (whose packets are then among the parsed items).
     ``workers`` > 1: the symbols of that many GOPs at a time are decoded in worker processes
-    (:mod:`vidcodec.gopdecode`; VAE-GAN streams in files only, not pipes or ``follow``)."""
+    (:mod:`vidcodec.gopdecode`; VAE-GAN streams in files only, not pipes or ``follow``). ``soon``: the
+    first picture is wanted at once (a player), so a long stream that ``auto`` would decode in bfloat16
+    starts in ONNX Runtime as one of unknown length does (:class:`zoo.Handover`)."""
     zoo.check_backend(backend)
     check_workers(workers)
     source = _stdin_if_dash(src)
@@ -1580,7 +1585,7 @@ def open_pending(
         source = stack.enter_context(FollowedFile(src, timeout=follow_timeout))
     reader = stack.enter_context(container.GvcReader(source, resync=True))
     m = _stream_model(reader.header, backend, _frames_wanted(_with_frame_count(reader, follow), start, max_frames,
-                                                            duration))
+                                                            duration), soon=soon)
     from_beginning = reader.joined_at is None  # a pipe joined mid-way: what came before it is unknown
     origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
     if start is not None and reader.seekable:

@@ -142,7 +142,7 @@ class Player:
             left = None if self.max_frames is None else max(self.max_frames - self.stats.shown, 1)
             reader, m, pending, _ = api.open_pending(stack, self.src, start=start, backend=self.backend,
                                                      follow=self.follow, follow_timeout=self.follow_timeout,
-                                                     max_frames=left)
+                                                     max_frames=left, soon=True)
             hdr = reader.header
             render = api.Renderer(m, hdr.width, hdr.height)
             tb = Fraction(*hdr.time_base)
