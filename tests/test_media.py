@@ -1039,3 +1039,32 @@ def test_bench_times_x264_with_all_its_simd(tmp_path: Path, monkeypatch: pytest.
     assert seen == []  # timed as x264 runs by default
     rd.encode_reference(_bikes(3, 64, 48), Fraction(25), "libx264", {"crf": "30"}, tmp_path / "r.h264")
     assert len(seen) == 1  # references for quality kept steady
+
+
+def test_the_header_records_the_finest_grid_of_a_variable_rate(tmp_path: Path, tiny_model_dir) -> None:
+    """An MP4 whose frames run at 30 fps with a gap of one frame in nine averages 27.7 fps; its header
+    recorded that average, and a y4m decode, which puts frames on the header's one rate, dropped real
+    frames (3 of 45 in the report). The header now records the guessed rate (30), as FFmpeg's
+    constant-rate outputs use it: every frame is kept, the gaps repeat a frame. The average stays the
+    source's ``frame_rate``, which the rate controller and frame estimates count with."""
+    import vidcodec
+    from vidcodec import container
+    from vidcodec.media import grid_rate, nominal_rate
+
+    assert grid_rate(Fraction(1350, 49), Fraction(30)) == 30
+    assert grid_rate(Fraction(24), Fraction(25)) == 25 and nominal_rate(Fraction(24), Fraction(25)) == 24
+    assert grid_rate(Fraction(25), Fraction(24)) == 25  # a guessed rate under the average: not finer
+    assert grid_rate(Fraction(243090000, 8111111), Fraction(30000, 1001)) == Fraction(30000, 1001)
+    assert grid_rate(None, Fraction(25)) == 25 and grid_rate(Fraction(25), None) == 25
+    assert grid_rate(None, None) is None
+    pts = [n + n // 9 for n in range(20)]  # 0..8, 10..18, 20, 21: two gaps
+    write_clip(tmp_path / "vfr.mp4", "libx264", "yuv444p", pts=pts, time_base=Fraction(1, 30))
+    with open_source(tmp_path / "vfr.mp4") as source:
+        assert source.grid_rate == 30 and source.frame_rate < Fraction(29)  # the average: 20 frames in 22 slots
+    vidcodec.encode(tmp_path / "vfr.mp4", tmp_path / "vfr.gvc", model="vaegan-tiny", quality=2)
+    assert container.probe(tmp_path / "vfr.gvc")["header"]["frame_rate"] == "30/1"
+    vidcodec.decode(tmp_path / "vfr.gvc", tmp_path / "vfr.y4m")
+    _, frames = read_all(tmp_path / "vfr.y4m")
+    assert len(frames) == pts[-1] + 1  # 22 pictures on the 30 fps grid
+    repeats = [i for i in range(1, len(frames)) if np.array_equal(frames[i].rgb, frames[i - 1].rgb)]
+    assert repeats == [9, 19]  # each gap repeats the frame before it; the 20 frames are all there

@@ -645,7 +645,7 @@ def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: cont
         width=source.width,
         height=source.height,
         time_base=_ratio(source.time_base),
-        frame_rate=_ratio(source.frame_rate) if source.frame_rate else (0, 0),
+        frame_rate=_ratio(source.grid_rate) if source.grid_rate else (0, 0),
         frame_count=0 if duration is not None else count,
         model_name=m.name,
         model_hash=bytes.fromhex(m.sha256),

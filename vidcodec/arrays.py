@@ -126,6 +126,7 @@ class ArraySource:
                  start: Fraction | None = None, name: str = NAME) -> None:
         self.name = name
         self.frame_rate: Fraction = IMAGE_RATE if framerate is None else Fraction(framerate)
+        self.grid_rate: Fraction = self.frame_rate  # what the header records (media.VideoSource's)
         self.time_base = 1 / self.frame_rate
         skip = 0 if not start else int(-(-start * self.frame_rate // 1))  # frames before `start` s
         try:

@@ -266,6 +266,21 @@ def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction
     return average or guessed or None
 
 
+def grid_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:
+    """The frame rate a stream's header records: :func:`nominal_rate`, except that a variable rate whose
+    guessed rate is higher than its average records the guessed one, the finest grid its timestamps
+    fall on (FFmpeg's ``r_frame_rate``, bounded as ``av_guess_frame_rate`` bounds it): the rate FFmpeg
+    gives its constant-rate outputs. A y4m decode puts frames on the header's grid, and an MP4 whose
+    frames run at 30 fps with a gap of one frame in ten averages 27.55: on that grid 3 frames of 45 were
+    dropped, on 30's every frame is kept (as ``ffmpeg -i in.mp4 out.y4m`` keeps them), and frames on a
+    whole grid count their pts in steps. The average stays what an encode counts with (the rate
+    controller's bits a frame, frame estimates)."""
+    nominal = nominal_rate(average, guessed)
+    if nominal and guessed and guessed > nominal:
+        return guessed
+    return nominal
+
+
 def _frames_from_duration(stream: av.video.stream.VideoStream, container: av.container.InputContainer,
                           rate: Fraction | None) -> int:
     """Frames in ``stream`` by its duration (the stream's, else the container's) at ``rate``; 0 when
@@ -311,6 +326,7 @@ class VideoSource:
         stream.thread_type = "AUTO"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
         self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
+        self.grid_rate: Fraction | None = grid_rate(stream.average_rate, stream.guessed_rate)  # the header's
         self.frame_count: int = stream.frames or 0
         # What the frame count would be from the stream's duration when the container gives no count
         # (y4m, Matroska/WebM): an estimate for progress bars and rate control, never a promise
