@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from vidcodec import container
 from vidcodec.container import (
     FORMAT_VERSION,
+    MAX_HEADER_SIZE,
     MAX_PAYLOAD_SIZE,
     PACKET_HEADER_SIZE,
     PACKET_SYNC,
@@ -458,13 +459,25 @@ def test_header_crc_mismatch_is_a_format_error() -> None:
 
 def test_unknown_major_version_names_the_supported_one() -> None:
     data, _ = write_stream()
-    future = data[:8] + struct.pack("<HH", 16, 0) + data[12:]
+    future = rewrite_header(rewrite_header(data, 8, "<H", 16), 10, "<H", 0)  # a newer writer's: its CRC holds
     with pytest.raises(
         UnsupportedVersionError,
         match=r"version 16\.0.*reads only format version 1\.x, 2\.x, 3\.x, 4\.x, 5\.x, 6\.x, 7\.x, 8\.x, 9\.x, 10\.x, 11\.x, "
               r"12\.x, 13\.x, 14\.x, 15\.x.*upgrade"
     ):
         GvcReader(io.BytesIO(future))
+
+
+def test_a_damaged_version_field_is_damage_not_a_newer_format() -> None:
+    """A bit flipped in the version field told the user to upgrade vidcodec: the header's CRC says it is
+    damage. A newer format whose header is out of today's size range is still named as such."""
+    data, _ = write_stream()
+    with pytest.raises(FormatError, match=r"header CRC mismatch.*header damaged; its version field reads 240\.0") as e:
+        GvcReader(io.BytesIO(data[:8] + bytes([data[8] ^ 0xFF]) + data[9:]))
+    assert not isinstance(e.value, UnsupportedVersionError)
+    oversized = data[:8] + struct.pack("<HHI", 16, 0, MAX_HEADER_SIZE + 1) + data[16:]
+    with pytest.raises(UnsupportedVersionError, match=r"version 16\.0"):
+        GvcReader(io.BytesIO(oversized))
 
 
 def test_newer_minor_version_is_still_read() -> None:

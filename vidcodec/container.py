@@ -396,8 +396,11 @@ def _position(raw: BinaryIO) -> int:
         return 0
 
 
-def _check_prefix(data: bytes) -> tuple[int, int, int]:
-    """Check magic, version and header size in the first 16 bytes; return (major, minor, header size)."""
+def _check_prefix(data: bytes, version: bool = True) -> tuple[int, int, int]:
+    """Check magic, version and header size in the first 16 bytes; return (major, minor, header size).
+    ``version`` False: an unreadable version is left to :func:`decode_header`, which checks the header's
+    CRC first (a damaged version field is damage, not a newer format), unless the size is out of range
+    too (a newer format's header may be larger)."""
     if data[: len(FILE_MAGIC)] != FILE_MAGIC[: len(data)]:
         raise _bad_magic(data)
     if not data:
@@ -408,17 +411,22 @@ def _check_prefix(data: bytes) -> tuple[int, int, int]:
             len(data),
         )
     _, major, minor, size = _PREFIX.unpack_from(data)
-    if major not in READABLE_MAJOR_VERSIONS:
-        readable = ", ".join(f"{m}.x" for m in READABLE_MAJOR_VERSIONS)
-        raise UnsupportedVersionError(
-            f"this stream uses .gvc format version {major}.{minor}, but this vidcodec reads only format "
-            f"version {readable}; upgrade vidcodec (pip install -U vidcodec) to read it"
-        )
-    if not MIN_HEADER_SIZE <= size <= MAX_HEADER_SIZE:
+    sized = MIN_HEADER_SIZE <= size <= MAX_HEADER_SIZE
+    if major not in READABLE_MAJOR_VERSIONS and (version or not sized):
+        raise _version_error(major, minor)
+    if not sized:
         raise FormatError(
             f"file header size {size} is outside [{MIN_HEADER_SIZE}, {MAX_HEADER_SIZE}]: damaged"
         )
     return major, minor, size
+
+
+def _version_error(major: int, minor: int) -> UnsupportedVersionError:
+    readable = ", ".join(f"{m}.x" for m in READABLE_MAJOR_VERSIONS)
+    return UnsupportedVersionError(
+        f"this stream uses .gvc format version {major}.{minor}, but this vidcodec reads only format "
+        f"version {readable}; upgrade vidcodec (pip install -U vidcodec) to read it"
+    )
 
 
 def encode_header(header: StreamHeader) -> bytes:
@@ -458,16 +466,20 @@ def encode_header(header: StreamHeader) -> bytes:
 
 def decode_header(data: bytes) -> StreamHeader:
     """Parse and validate complete file-header bytes (FormatError/UnsupportedVersionError if invalid)."""
-    major, minor, size = _check_prefix(data[: _PREFIX.size])
+    major, minor, size = _check_prefix(data[: _PREFIX.size], version=False)
     if len(data) != size:
         raise FormatError(f"file header declares {size} bytes but {len(data)} were given")
     end = size - 4
     (stored,) = _U32.unpack_from(data, end)
     computed = zlib.crc32(data[:end])
     if stored != computed:
+        version = "" if major in READABLE_MAJOR_VERSIONS else (
+            f"; its version field reads {major}.{minor}, which this vidcodec does not read: likely part of the damage")
         raise FormatError(
-            f"file header CRC mismatch (stored {stored:08x}, computed {computed:08x}): header damaged"
+            f"file header CRC mismatch (stored {stored:08x}, computed {computed:08x}): header damaged{version}"
         )
+    if major not in READABLE_MAJOR_VERSIONS:
+        raise _version_error(major, minor)
     fields = _FIELDS.unpack_from(data, _PREFIX.size)
     name_len = fields[-2]
     pos = HEADER_FIXED_SIZE + name_len
@@ -743,7 +755,7 @@ class GvcReader:
             raise TruncatedStreamError("the stream is empty (0 bytes) from where the file object stands, at "
                                        f"byte {at}: seek(0) after writing to it?", 0)
         self._starts_as_gvc = bytes(self._in.buf[: len(FILE_MAGIC)]) == FILE_MAGIC  # (before any is consumed)
-        major, minor, size = _check_prefix(bytes(self._in.buf[: _PREFIX.size]))
+        major, minor, size = _check_prefix(bytes(self._in.buf[: _PREFIX.size]), version=False)
         if not self._in.fill(size):
             end = self._in.end
             raise TruncatedStreamError(
