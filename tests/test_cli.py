@@ -740,8 +740,9 @@ def test_argument_errors_are_one_line_naming_the_verb(capsys, media, tmp_path, a
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--fps", "30"], "give --size WxH too"),
-    (["--pix-fmt", "rgb24"], "give --size WxH too"),
+    (["--fps", "30"], "not raw frames: drop --fps (it describes headerless input"),  # not "give --size" (then refused)
+    (["--pix-fmt", "rgb24"], "not raw frames: drop --pix-fmt (it describes"),
+    (["--fps", "30", "--pix-fmt", "rgb24"], "not raw frames: drop --fps and --pix-fmt (they describe"),
     (["--bufsize", "100"], "it needs --bitrate"),
     (["--bitrate", "100", "--quality", "3"], "not both"),
     (["--bitrate", "inf"], "--bitrate must be a positive number"),
@@ -1886,3 +1887,8 @@ def test_cli_errors_name_options_not_the_python_apis_keywords(capsys, media, tmp
     (tmp_path / "old.y4m").write_bytes(b"keep")
     code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "old.y4m")
     assert code == 2 and err.rstrip().endswith("exists; use -y to overwrite it") and "Python" not in err
+
+
+def test_raw_options_without_size_on_a_missing_input_ask_for_size(capsys, tmp_path):
+    code, _, err = cli(capsys, "encode", tmp_path / "frames.yuv", tmp_path / "x.gvc", "--fps", "30")
+    assert code == 2 and "give --size WxH too" in err

@@ -612,6 +612,13 @@ def _cmd_encode(a: argparse.Namespace) -> int:
     if a.size is None and a.pix_fmt is not None and frame_pattern(a.input):
         raise UsageError("--pix-fmt describes raw input; an image sequence's files say what they hold")
     if a.size is None and (a.fps is not None or a.pix_fmt is not None):
+        if a.input != "-" and Path(a.input).is_file():  # a container: say so, not "give --size" (then refused)
+            from .media import refuse_container_as_raw
+
+            given = " and ".join(o for o, v in (("--fps", a.fps), ("--pix-fmt", a.pix_fmt)) if v is not None)
+            refuse_container_as_raw(Path(a.input), given, "; --fps also gives an image sequence's rate, e.g. "
+                                    "frame%04d.png; to change a video's rate, convert it first: ffmpeg -i IN -r 50 OUT"
+                                    if a.fps is not None else "")
         raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "
                          "carries its own; --fps also gives an image sequence's rate, e.g. frame%04d.png)")
     if a.size is not None:

@@ -853,8 +853,9 @@ def _refuse_gvc(path: Path) -> None:
                              f"(vidcodec decode {path} out.y4m) and encode that")
 
 
-def _refuse_container_as_raw(path: Path) -> None:
-    """Raise UsageError when ``path`` is a video container, which raw options would read as garbage.
+def refuse_container_as_raw(path: Path, given: str = "--size, --fps and --pix-fmt", hint: str = "") -> None:
+    """Raise UsageError when ``path`` is a video container, which raw options (``given``, named in the
+    message, with ``hint`` after it) would read as garbage.
 
     Raw frames have no header, so FFmpeg does not recognise them; a file it opens with a video
     stream of a known size (mp4, mov, y4m, ...) was given raw options by mistake. (FFmpeg's image2
@@ -869,8 +870,9 @@ def _refuse_container_as_raw(path: Path) -> None:
     except (av.FFmpegError, OSError, UnicodeDecodeError):
         return
     if video:
-        raise UsageError(f"{path} is a {fmt} file with {described} video, not raw frames: drop --size, --fps "
-                         "and --pix-fmt (they describe headerless input; this file says what it holds)")
+        they = "they describe" if " and " in given else "it describes"
+        raise UsageError(f"{path} is a {fmt} file with {described} video, not raw frames: drop {given} "
+                         f"({they} headerless input; this file says what it holds{hint})")
 
 
 _NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %4d, %04d: a frame number in an image sequence's name
@@ -1107,7 +1109,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         if stat.S_ISREG(mode.st_mode) and mode.st_size == 0:
             raise InputError(f"{path} is empty; give a video file")
         if raw is not None:
-            _refuse_container_as_raw(path)
+            refuse_container_as_raw(path)
         _refuse_gvc(path)
         try:
             container = _open_raw(str(path), raw, str(path)) if raw is not None else av.open(str(path))
