@@ -571,6 +571,30 @@ def test_decode_writes_y4m_to_a_stdout_pipe(env, media):
     assert read_video(r.stdout)[:3] == (FRAMES, 64, 48)
 
 
+def test_decode_to_dev_null_decodes_every_frame_and_writes_nothing(capsys, media, monkeypatch, tmp_path):
+    """ffmpeg's `-f null -`, the usual way to time or check a decoder: `null has no extension` before.
+    No -y is needed for the null device; --format is taken; stdout gets nothing."""
+    import os
+
+    from vidcodec import media as media_mod
+
+    written = []
+    real = media_mod._Y4mSink.write
+
+    def write(self, *a, **k):
+        written.append(self)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(media_mod._Y4mSink, "write", write)
+    code, out, err = cli(capsys, "decode", media["gvc"], os.devnull)
+    assert code == 0 and out == "" and f"decoded {FRAMES} frames -> {os.devnull}" in err
+    assert len(written) == FRAMES
+    code, out, err = cli(capsys, "decode", media["gvc"], "-f", "nut", os.devnull, "-q")
+    assert code == 0 and out == "" and err == ""
+    code, _, err = cli(capsys, "decode", media["gvc"], "-f", "nut", tmp_path / "x.mkv")
+    assert code == 2 and f"is for stdout ('-') and {os.devnull}" in err
+
+
 def test_pix_fmt_choices_are_the_sinks():
     from vidcodec import cli, media
 
@@ -651,6 +675,34 @@ def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
 
     assert _kbits("500") == _kbits("500k") == _kbits("0.5M") == 500.0
     assert "not a number of kbit" in parse_error("encode", "in.mp4", "out.gvc", "--bitrate", "5x")
+
+
+@pytest.mark.parametrize(("args", "wanted", "not_wanted"), [
+    # each verb's own meaning: decode and remux have no --quality, info's input is not "IN OUT"
+    (["decode", "x.gvc", "o.mp4", "-crf", "18"], "-crf -> nothing: a stream is decoded as it was coded", "-crf -> --quality"),
+    (["decode", "x.gvc", "o.mp4", "-r", "30"], "-r -> nothing: the stream's timestamps are kept", "--fps"),
+    (["decode", "-i", "x.gvc", "o.mp4"], "(vidcodec decode IN OUT)", "vidcodec encode IN OUT"),
+    (["remux", "a.gvc", "b.gvc", "-b:v", "100k"], "-b:v -> nothing: remux copies the packets", "--bitrate"),
+    (["info", "-i", "x.gvc"], "(vidcodec info IN)", "IN OUT"),
+    (["info", "x.gvc", "-show_packets"], "-show_packets -> --packets", None),
+    (["info", "x.gvc", "-of", "json"], "-of -> --json", None),
+    # options argparse read as a short one with the rest glued on: no noise about the rest
+    (["encode", "in.mp4", "o.gvc", "-threads", "2"], "unrecognized arguments: -threads; ", "'hreads'"),
+    (["encode", "in.mp4", "o.gvc", "-tune", "zerolatency"], "-tune -> nothing (live streams: --gop 50)", "'une'"),
+    (["encode", "in.mp4", "o.gvc", "-q:v", "3"], "-q:v -> --quality 1..8", "ignored explicit"),
+    (["encode", "in.mp4", "o.gvc", "-vn"], "-vn -> nothing", "ignored explicit"),
+    (["encode", "in.mp4", "o.gvc", "-v", "error"], "-v error -> -q (quiet) or -v", None),
+    (["encode", "in.mp4", "o.gvc", "-preset", "fast", "-re"], "-preset -> --preset auto|medium|fast; -re -> --re", None),
+    (["encode", "-framerate", "30", "f%04d.png", "o.gvc"], "-framerate -> --fps FPS", None),
+    (["decode", "x.gvc", "-", "-crf", "3", "-f", "nut"], "-crf -> nothing", "-f -> "),  # decode has -f itself
+])
+def test_ffmpeg_habits_are_named_for_the_verb_used(capsys, args, wanted, not_wanted):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and wanted in err, err
+    assert not_wanted is None or not_wanted not in err, err
 
 
 def test_pipe_names_are_stdin_and_stdout(capsys, media, tmp_path, monkeypatch):

@@ -1693,12 +1693,18 @@ def decode(
     """
     zoo.check_backend(backend)
     src, dst = _as_path(src), _as_path(dst)
+    # the null device (ffmpeg's `-f null -`): a decode timed or checked, its pictures written as to stdout and
+    # dropped; no -y needed, a --format taken
+    null = isinstance(dst, (str, Path)) and str(dst) == os.devnull and stdout is None
+    if null:
+        dst = "-"
     _check_decode_args(follow_timeout, workers)
     media.check_pix_fmt(pix_fmt)
     if stdout_format is not None and stdout_format not in media.STDOUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(media.STDOUT_FORMATS)} (got {stdout_format!r})")
     if stdout_format is not None and str(dst) != "-":
-        raise UsageError(f"--format {stdout_format} is for stdout ('-'); a file's name gives its format: {dst}")
+        raise UsageError(f"--format {stdout_format} is for stdout ('-') and {os.devnull}; a file's name gives its "
+                         f"format: {dst}")
     stdout_format = stdout_format or "y4m"
     max_frames = _max_frames(max_frames)
     first = _seconds(start)
@@ -1714,7 +1720,7 @@ def decode(
     if str(dst) != "-" and stdout is not None:
         raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}: give '-' to "
                          f"write to stdout=, or leave stdout= out")
-    if str(dst) == "-":
+    if str(dst) == "-" and not null:
         if isinstance(stdout, io.TextIOBase):
             raise UsageError("stdout= takes a binary file object (sys.stdout.buffer, open(..., 'wb')), not text")
         stdout = container.std_bytes("stdout") if stdout is None else _binary_output(stdout, "stdout=")
@@ -1732,6 +1738,8 @@ def decode(
     concealed = 0  # concealed frames written (the decode reads past --frames and before --start)
     counts = _Counts()
     with contextlib.ExitStack() as stack:
+        if null:
+            stdout = stack.enter_context(open(os.devnull, "wb"))
         bar: list = []  # the progress bar, once the header is read
         sinks: list[media.VideoSink] = []
 

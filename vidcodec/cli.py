@@ -85,7 +85,53 @@ FFMPEG_HABITS = {
     "-f": "decode's --format nut for stdout; otherwise the output's name says its format",
     "-vf": "nothing: vidcodec applies no filters", "-loglevel": "-q or -v", "-hide_banner": "nothing",
     "-nostdin": "nothing", "-n": "nothing: an existing output is never overwritten without -y",
+    "-preset": "--preset auto|medium|fast", "-re": "--re", "-bufsize": "--bufsize KBITS (with --bitrate)",
+    "-maxrate": "--bitrate KBPS with --bufsize KBITS", "-q:v": "--quality 1..8", "-qscale:v": "--quality 1..8",
+    "-framerate": "--fps FPS (an image sequence's rate)", "-tune": "nothing (live streams: --gop 50)",
+    "-threads": "nothing: vidcodec sizes its threads to the machine", "-vn": "nothing: vidcodec codes the video",
+    "-map": "nothing: vidcodec codes the input's main video stream and its first audio stream",
+    "-y": "-y (after the verb: vidcodec encode -y IN OUT)",
 }
+# What the options of FFMPEG_HABITS (which is encode's) mean to the other verbs; None: not there.
+_NOT_WHEN_DECODING = "nothing: a stream is decoded as it was coded (choose at encode: vidcodec encode {})"
+_VERB_HABITS: dict[str, dict[str, str | None]] = {
+    "decode": {
+        "-i": "give the input without -i (vidcodec decode IN OUT)",
+        "-crf": _NOT_WHEN_DECODING.format("--quality"), "-q:v": _NOT_WHEN_DECODING.format("--quality"),
+        "-qscale:v": _NOT_WHEN_DECODING.format("--quality"), "-b:v": _NOT_WHEN_DECODING.format("--bitrate"),
+        "-g": _NOT_WHEN_DECODING.format("--gop"), "-preset": _NOT_WHEN_DECODING.format("--preset"),
+        "-r": "nothing: the stream's timestamps are kept (y4m: its frame rate)",
+        "-framerate": "nothing: the stream's timestamps are kept", "-s": "nothing: frames come out at the "
+        "stream's size (scale them afterwards: ... | ffmpeg -i - -s WxH OUT)",
+        "-pix_fmt": "--pix-fmt yuv420p|yuv444p", "-re": "vidcodec play (paced by the timestamps)",
+        "-bufsize": None, "-maxrate": None, "-tune": None,
+        "-f": "-f/--format y4m|nut for stdout or /dev/null; a file's name says its format (ffmpeg's "
+        "-f null -: decode to /dev/null)",
+    },
+    "remux": {
+        "-i": "give the input without -i (vidcodec remux IN OUT)",
+        "-crf": "nothing: remux copies the packets (re-encode to change the quality)",
+        "-b:v": "nothing: remux copies the packets (re-encode to change the rate)",
+        "-q:v": "nothing: remux copies the packets", "-qscale:v": "nothing: remux copies the packets",
+        "-g": "nothing: remux copies the packets", "-preset": "nothing: remux copies the packets",
+        "-c:v": "nothing: remux always copies (ffmpeg's -c copy)", "-c": "nothing: remux always copies",
+        "-r": None, "-s": None, "-pix_fmt": None, "-framerate": None, "-bufsize": None, "-maxrate": None,
+    },
+    "info": {
+        "-i": "give the stream without -i (vidcodec info IN)", "-show_packets": "--packets",
+        "-show_frames": "--packets", "-of": "--json", "-print_format": "--json", "-show_streams": "nothing: "
+        "info prints the header and the packet statistics", "-show_format": "nothing: info prints them",
+        "-select_streams": "nothing: info describes the whole stream",
+    },
+}
+_VERB_HABITS["play"] = {**_VERB_HABITS["decode"], "-i": "give the input without -i (vidcodec play IN)",
+                        "-re": "nothing: play paces frames by their timestamps"}
+
+
+def _habits(verb: str, known: set[str]) -> dict[str, str]:
+    """What to type instead of each ffmpeg option for ``verb`` (an option the verb has is not listed)."""
+    table = {**FFMPEG_HABITS, **_VERB_HABITS.get(verb, {})}
+    return {k: v for k, v in table.items() if v is not None and k not in known}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,10 +142,18 @@ class _Parser(argparse.ArgumentParser):
     argv: ClassVar[list[str]] = []
 
     def error(self, message: str) -> NoReturn:
-        habits = [f"{arg} -> {FFMPEG_HABITS[arg]}" for arg in dict.fromkeys(_Parser.argv) if arg in FFMPEG_HABITS]
+        table = _habits(self.prog.split()[-1], set(self._option_string_actions))
+        used = [arg for arg in dict.fromkeys(_Parser.argv) if arg in table]
+        habits = [f"{arg} -> {table[arg]}" for arg in used]
+        if "-v" in _Parser.argv:  # ffmpeg's -v LEVEL: vidcodec's -v takes none
+            level = _Parser.argv[_Parser.argv.index("-v") + 1:][:1]
+            if level and level[0] in ("quiet", "panic", "fatal", "error", "warning", "info", "verbose", "debug"):
+                habits.append(f"-v {level[0]} -> -q (quiet) or -v (more detail)")
         hint = f"; ffmpeg's options are not vidcodec's: {'; '.join(habits)}" if habits else ""
-        if habits and "ignored explicit argument" in message:  # -vframes read as -v with "frames": only noise
-            message = "unrecognized arguments: " + " ".join(a for a in dict.fromkeys(_Parser.argv) if a in FFMPEG_HABITS)
+        # an ffmpeg option read as a short one with its rest glued on (-vframes as -v "frames", -threads
+        # as -t "hreads", -q:v as -q ":v"): argparse's complaint about the rest is only noise
+        if used and ("ignored explicit argument" in message or any(f"'{a[2:]}'" in message for a in used)):
+            message = "unrecognized arguments: " + " ".join(used)
         self.exit(2, f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
 
 
@@ -338,10 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dec.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
     dec.add_argument("-f", "--format", choices=["y4m", "nut"],
-                     help="what - (stdout) carries: y4m (video only; the default), or nut: the frames uncompressed and the "
+                     help="what - (stdout) or /dev/null carries: y4m (video only; the default), or nut: the frames uncompressed and the "
                      "stream's audio, for a player with sound (vidcodec decode in.gvc -f nut - | ffplay -)")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
-                     "one picture with --frames 1 (thumb.png), or - for y4m on stdout")
+                     "one picture with --frames 1 (thumb.png), - for y4m on stdout, or /dev/null to decode "
+                     "and drop the pictures (to time or check a decode, as ffmpeg's -f null -)")
     dec.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     dec.add_argument("--no-audio", action="store_true", help="do not mux the stream's audio back (mp4/mkv/mov)")
     dec.add_argument("--start", type=_time, metavar="TIME",
