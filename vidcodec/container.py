@@ -399,8 +399,8 @@ def _position(raw: BinaryIO) -> int:
 def _check_prefix(data: bytes, version: bool = True) -> tuple[int, int, int]:
     """Check magic, version and header size in the first 16 bytes; return (major, minor, header size).
     ``version`` False: an unreadable version is left to :func:`decode_header`, which checks the header's
-    CRC first (a damaged version field is damage, not a newer format), unless the size is out of range
-    too (a newer format's header may be larger)."""
+    CRC first (a version field that fails it may be damage rather than a newer format, and the error
+    says both), unless the size is out of range too (a newer format's header may be larger)."""
     if data[: len(FILE_MAGIC)] != FILE_MAGIC[: len(data)]:
         raise _bad_magic(data)
     if not data:
@@ -421,11 +421,14 @@ def _check_prefix(data: bytes, version: bool = True) -> tuple[int, int, int]:
     return major, minor, size
 
 
+def _readable_versions() -> str:
+    return ", ".join(f"{m}.x" for m in READABLE_MAJOR_VERSIONS)
+
+
 def _version_error(major: int, minor: int) -> UnsupportedVersionError:
-    readable = ", ".join(f"{m}.x" for m in READABLE_MAJOR_VERSIONS)
     return UnsupportedVersionError(
         f"this stream uses .gvc format version {major}.{minor}, but this vidcodec reads only format "
-        f"version {readable}; upgrade vidcodec (pip install -U vidcodec) to read it"
+        f"version {_readable_versions()}; upgrade vidcodec (pip install -U vidcodec) to read it"
     )
 
 
@@ -473,10 +476,13 @@ def decode_header(data: bytes) -> StreamHeader:
     (stored,) = _U32.unpack_from(data, end)
     computed = zlib.crc32(data[:end])
     if stored != computed:
-        version = "" if major in READABLE_MAJOR_VERSIONS else (
-            f"; its version field reads {major}.{minor}, which this vidcodec does not read: likely part of the damage")
+        if major not in READABLE_MAJOR_VERSIONS:  # a damaged version field, or a newer header checked otherwise
+            raise UnsupportedVersionError(
+                f"the file header names .gvc format version {major}.{minor}, which this vidcodec does not read "
+                f"(it reads {_readable_versions()}), and fails the header CRC of the versions it reads: the header is "
+                f"damaged, or a newer vidcodec wrote it (pip install -U vidcodec)")
         raise FormatError(
-            f"file header CRC mismatch (stored {stored:08x}, computed {computed:08x}): header damaged{version}"
+            f"file header CRC mismatch (stored {stored:08x}, computed {computed:08x}): header damaged"
         )
     if major not in READABLE_MAJOR_VERSIONS:
         raise _version_error(major, minor)
