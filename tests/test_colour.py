@@ -63,9 +63,9 @@ def test_the_fitter_refits_deltas_every_refresh_frames_and_sends_what_pays():
     assert [fitter.delta(latent, first) for _ in range(6)] == [None] * 6 and len(calls) == 2
     other = (0.6 * pic[[1, 2, 0]] + 0.3)[None]  # the scene's colours change: its mean colour moves
     got = [fitter.delta(latent, other) for _ in range(3)]
-    # refitted MIN_REFIT_GAP frames after the last fit, before the refresh is due
-    assert colour.MIN_REFIT_GAP == 2 and got[0] is None and got[1] is not None and got[2] is None
-    assert fitter.current is got[1] and len(calls) == 3
+    # refitted at once (MIN_REFIT_GAP 1: a fade's every frame), before the refresh is due; then nothing moves
+    assert colour.MIN_REFIT_GAP == 1 and got[0] is not None and got[1] is None and got[2] is None
+    assert fitter.current is got[0] and len(calls) == 3
     assert colour.Fitter(lambda y: pic[None], 32, 24).delta(latent, other) is None  # refresh 0: keys only
 
 
@@ -251,5 +251,6 @@ def test_the_schedule_fits_keys_every_refresh_frames_and_on_drifts():
     got = [s.due(True, grey)] + [s.due(False, grey) for _ in range(5)]
     assert got == [True, False, False, False, True, False]
     assert s.due(False, red)  # moved by 0.1 > MEAN_SHIFT, MIN_REFIT_GAP frames after the last fit
-    assert not s.due(False, grey)  # moved back, but only one frame after that fit
+    assert s.due(False, grey)  # moved back: refitted on the next frame (a fade's every frame)
+    assert not s.due(False, grey)  # not moved since
     assert not any(colour.Schedule(refresh=0).due(False, m) for m in (grey, red))  # keys only

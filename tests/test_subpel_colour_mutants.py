@@ -296,8 +296,8 @@ def test_a_fit_is_drawn_toward_the_identity():
 
 
 def test_the_schedule_refits_on_a_drift_of_more_than_3_percent_either_way():
-    # docs/FORMAT.md: from 2 frames after the last fit, whenever the source's mean colour has moved by
-    # more than 3 % of full scale in R, G or B (brighter or darker)
+    # docs/FORMAT.md: from the frame after the last fit on, whenever the source's mean colour has moved
+    # by more than 3 % of full scale in R, G or B (brighter or darker)
     base = np.array([0.5, 0.5, 0.5])
     for channel in range(3):
         for sign in (1, -1):
@@ -307,7 +307,7 @@ def test_the_schedule_refits_on_a_drift_of_more_than_3_percent_either_way():
                 mean = base.copy()
                 mean[channel] += sign * moved
                 got = [s.due(False, mean) for _ in range(3)]
-                assert got == [False, due, False], (channel, sign, moved)
+                assert got == [due, False, False], (channel, sign, moved)
     assert not any(colour.Schedule().due(False, base + d) for d in (0.0, 0.5, -0.5))  # default: keys only
     s = colour.Schedule()
     assert s.due(True, base) and s.refresh == 0
