@@ -695,6 +695,12 @@ def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
     (["encode", "in.mp4", "o.gvc", "-preset", "fast", "-re"], "-preset -> --preset auto|medium|fast; -re -> --re", None),
     (["encode", "-framerate", "30", "f%04d.png", "o.gvc"], "-framerate -> --fps FPS", None),
     (["decode", "x.gvc", "-", "-crf", "3", "-f", "nut"], "-crf -> nothing", "-f -> "),  # decode has -f itself
+    (["decode", "x.gvc", "o.y4m", "-vframes", "10"], "unrecognized arguments: -vframes; ", "'rames'"),  # -v -f 'rames'
+    (["decode", "x.gvc", "o.y4m", "-vf", "scale=320:180"], "unrecognized arguments: -vf; ", "invalid choice"),
+    (["decode", "x.gvc", "-", "-f", "null"], "-f null -> decode to /dev/null", None),
+    (["play", "x.gvc", "-f", "null"], "-f -> nothing: play shows a window", "/dev/null"),
+    (["info", "x.gvc", "-f", "json"], "machine-readable output: --json", "--format"),
+    (["info", "x.gvc", "-ss", "3"], "unrecognized arguments: -ss 3 (see", "--start"),  # info has no --start
 ])
 def test_ffmpeg_habits_are_named_for_the_verb_used(capsys, args, wanted, not_wanted):
     capsys.readouterr()

@@ -478,6 +478,9 @@ def test_a_damaged_version_field_is_named_as_damage_or_a_newer_format() -> None:
         GvcReader(io.BytesIO(data[:8] + bytes([data[8] ^ 0xFF]) + data[9:]))
     with pytest.raises(FormatError, match=r"header CRC mismatch .*: header damaged$"):  # a known version: damage
         GvcReader(io.BytesIO(data[:10] + bytes([data[10] ^ 0x01]) + data[11:]))  # the minor version
+    with pytest.raises(FormatError, match=r"header CRC mismatch .*: header damaged$") as e:  # 0.x: never newer
+        GvcReader(io.BytesIO(data[:8] + b"\x00\x00" + data[10:]))
+    assert not isinstance(e.value, UnsupportedVersionError)
     oversized = data[:8] + struct.pack("<HHI", 16, 0, MAX_HEADER_SIZE + 1) + data[16:]
     with pytest.raises(UnsupportedVersionError, match=r"version 16\.0"):
         GvcReader(io.BytesIO(oversized))

@@ -1000,7 +1000,7 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int
     decodes with too); a stream of unknown length (``frames`` None: a pipe, a live stream) where auto
     would take bfloat16 gets a :class:`zoo.Handover`, ONNX Runtime's model handing over to bfloat16
     once the stream is long, and so does a long one with ``soon`` (a player's, whose first picture
-    should not wait for torch's import). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
+    should not wait for torch's import; nor does any later one: bfloat16 takes over when it is ready). A GAN-mode stream's generator runs in torch whatever ``backend`` says (a
     warning when it names another)."""
     if hdr.mode == container.Mode.GAN and backend not in (zoo.AUTO, "ort", "torch"):
         log.warning("--backend %s: a GAN-mode stream decodes with its generator in torch; ignored", backend)
@@ -1010,7 +1010,7 @@ def _stream_model(hdr: container.StreamHeader, backend: str = "ort", frames: int
     short = zoo.short_decode(frames, hdr.width, hdr.height)
     if (frames is None or (soon and not short)) and (pixels := zoo.decode_handover_pixels(info)) is not None:
         # not known (a pipe, a live stream), or a player's: ONNX Runtime first, bfloat16 once the stream is long
-        handover = zoo.Handover(zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort"), pixels)
+        handover = zoo.Handover(zoo.load(hdr.model_name, hdr.model_hash.hex(), backend="ort"), pixels, wait=not soon)
         log.debug("decoding with model %s, backend ort (auto), bf16 from %d pixels on (%s)", hdr.model_name,
                   handover.switch_at, "the stream's length is not known" if frames is None else "a player's")
         return handover
@@ -1381,7 +1381,7 @@ def frames(
     less than that long after the first one yielded (as :func:`decode`'s, FFmpeg's ``-t``).
     ``follow``: ``src`` is a path of a file still being written,
     read to its end as :mod:`vidcodec.follow` describes: at its end the decode waits for more until
-    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream not known to hold under 40 million pixels, about 175 frames at 640x360, or on one with AVX512-BF16 alone under 100 million, about 430 frames; else ``"ort"``); the
+    the writer closes the stream or it has not grown for ``follow_timeout`` seconds. ``backend``: ``"ort"``, ``"torch"``, ``"bf16"``, ``"int8"`` (decodes as ``"ort"``) or ``"auto"`` (``"bf16"`` on a CPU with AMX and no CUDA for a stream known to hold 40 million pixels or more, about 175 frames at 640x360, or on one with AVX512-BF16 alone 100 million, about 430 frames; a stream of unknown length, a pipe's, starts in ``"ort"`` there and goes on in ``"bf16"`` from the frame where three quarters of those pixels have been decoded; else ``"ort"``); the
     stream's symbols are the same for both, the frames differ by float rounding only. ``workers``
     > 1: the symbols of that many GOPs are decoded side by side in worker processes (files only;
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a

@@ -90,8 +90,9 @@ FFMPEG_HABITS = {
     "-framerate": "--fps FPS (an image sequence's rate)", "-tune": "nothing (live streams: --gop 50)",
     "-threads": "nothing: vidcodec sizes its threads to the machine", "-vn": "nothing: vidcodec codes the video",
     "-map": "nothing: vidcodec codes the input's main video stream and its first audio stream",
-    "-y": "-y (after the verb: vidcodec encode -y IN OUT)",
 }
+# ... those that mean the same to every verb (info's table starts from these alone)
+_GENERIC_HABITS = {k: FFMPEG_HABITS[k] for k in ("-loglevel", "-hide_banner", "-nostdin", "-threads")}
 # What the options of FFMPEG_HABITS (which is encode's) mean to the other verbs; None: not there.
 _NOT_WHEN_DECODING = "nothing: a stream is decoded as it was coded (choose at encode: vidcodec encode {})"
 _VERB_HABITS: dict[str, dict[str, str | None]] = {
@@ -122,15 +123,18 @@ _VERB_HABITS: dict[str, dict[str, str | None]] = {
         "-show_frames": "--packets", "-of": "--json", "-print_format": "--json", "-show_streams": "nothing: "
         "info prints the header and the packet statistics", "-show_format": "nothing: info prints them",
         "-select_streams": "nothing: info describes the whole stream",
+        "-f": "nothing: info reads .gvc streams (machine-readable output: --json)",
     },
 }
 _VERB_HABITS["play"] = {**_VERB_HABITS["decode"], "-i": "give the input without -i (vidcodec play IN)",
-                        "-re": "nothing: play paces frames by their timestamps"}
+                        "-re": "nothing: play paces frames by their timestamps",
+                        "-f": "nothing: play shows a window (--to OUT.y4m, or --to - for stdout, writes y4m)"}
 
 
 def _habits(verb: str, known: set[str]) -> dict[str, str]:
-    """What to type instead of each ffmpeg option for ``verb`` (an option the verb has is not listed)."""
-    table = {**FFMPEG_HABITS, **_VERB_HABITS.get(verb, {})}
+    """What to type instead of each ffmpeg option for ``verb`` (an option the verb has is not listed):
+    encode's table with the verb's own meanings over it; info's from the generic ones alone."""
+    table = {**(_GENERIC_HABITS if verb == "info" else FFMPEG_HABITS), **_VERB_HABITS.get(verb, {})}
     return {k: v for k, v in table.items() if v is not None and k not in known}
 
 
@@ -149,10 +153,16 @@ class _Parser(argparse.ArgumentParser):
             level = _Parser.argv[_Parser.argv.index("-v") + 1:][:1]
             if level and level[0] in ("quiet", "panic", "fatal", "error", "warning", "info", "verbose", "debug"):
                 habits.append(f"-v {level[0]} -> -q (quiet) or -v (more detail)")
+        if "argument -f/--format: invalid choice: 'null'" in message:  # ffmpeg's -f null -
+            habits.append(f"-f null -> decode to {os.devnull} (vidcodec decode IN {os.devnull})")
         hint = f"; ffmpeg's options are not vidcodec's: {'; '.join(habits)}" if habits else ""
-        # an ffmpeg option read as a short one with its rest glued on (-vframes as -v "frames", -threads
-        # as -t "hreads", -q:v as -q ":v"): argparse's complaint about the rest is only noise
-        if used and ("ignored explicit argument" in message or any(f"'{a[2:]}'" in message for a in used)):
+        # an ffmpeg option read as short ones with the rest glued on (-vframes as -v -f "rames", -threads
+        # as -t "hreads", -q:v as -q ":v", -vf as -v -f taking the next word): argparse's complaint about
+        # the rest, or about the short option it found in it, is only noise
+        short = re.match(r"argument -(\w)[/ :]", message)
+        if used and ("ignored explicit argument" in message
+                     or any(f"'{a[k:]}'" in message for a in used for k in range(2, len(a)))
+                     or (short is not None and any(short.group(1) in a[1:] for a in used))):
             message = "unrecognized arguments: " + " ".join(used)
         self.exit(2, f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
 
@@ -194,7 +204,7 @@ def _add_backend(p: argparse.ArgumentParser, decoding: bool = False) -> None:
                        "AMX Xeon, pictures within a few hundredths of a dB); likewise on a CPU with AVX512-BF16 but "
                        "no AMX from 100 million pixels (1.2-1.6x as fast on an AMD EPYC); a stream of unknown length (a pipe, a "
                        "live stream) starts in ort, its first pictures not waiting for torch, and goes on in bf16 from the "
-                       "frame where half those pixels have been decoded; else as ort; ort and int8: the "
+                       "frame where three quarters of those pixels have been decoded; else as ort; ort and int8: the "
                        "synthesis in ONNX Runtime, float32 (int8 quantizes only an encoder's analysis); torch; "
                        "bf16: torch in bfloat16 (CPUs with AVX512-BF16 or AMX, CUDA GPUs; imports torch, about 1.2 s)")
         return
@@ -672,7 +682,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
 
             given = " and ".join(o for o, v in (("--fps", a.fps), ("--pix-fmt", a.pix_fmt)) if v is not None)
             refuse_container_as_raw(Path(a.input), given, "; --fps also gives an image sequence's rate, e.g. "
-                                    "frame%04d.png; to change a video's rate, convert it first: ffmpeg -i IN -r 50 OUT"
+                                    f"frame%04d.png; to change a video's rate, convert it first: ffmpeg -i IN -r {a.fps} OUT"
                                     if a.fps is not None else "")
         raise UsageError("--fps and --pix-fmt describe raw input: give --size WxH too (a container file "
                          "carries its own; --fps also gives an image sequence's rate, e.g. frame%04d.png)")

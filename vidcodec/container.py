@@ -476,7 +476,7 @@ def decode_header(data: bytes) -> StreamHeader:
     (stored,) = _U32.unpack_from(data, end)
     computed = zlib.crc32(data[:end])
     if stored != computed:
-        if major not in READABLE_MAJOR_VERSIONS:  # a damaged version field, or a newer header checked otherwise
+        if major > max(READABLE_MAJOR_VERSIONS):  # a damaged version field, or a newer header checked otherwise
             raise UnsupportedVersionError(
                 f"the file header names .gvc format version {major}.{minor}, which this vidcodec does not read "
                 f"(it reads {_readable_versions()}), and fails the header CRC of the versions it reads: the header is "

@@ -96,24 +96,32 @@ class Handover:
     """A decode's model when its length is not known (a pipe, a live stream) and ``auto`` takes bfloat16
     for long decodes: ONNX Runtime's model (``first``, which also parses the stream: its tables are every
     backend's) synthesizes the first frames at once, without waiting for torch's import (1.2-2 s of a
-    core, which delayed a 12-frame pipe's decode from 0.5 to 2.8 s on the AMD EPYC VM); a thread loads
-    the bfloat16 model once the frames decoded reach ``pixels`` / 4 (about where the faster synthesis
-    has repaid the import: the ski-rental rule), and it synthesizes from the frame at which they reach
-    ``pixels`` / 2 on, waited for there if its loading has not finished. That frame depends on the
-    stream alone, so a decode makes the same pictures on every run. If bfloat16 cannot be set up here,
-    ONNX Runtime goes on (logged).
+    core: a 12-frame 640x360 pipe decoded in 2.5-3.0 s when bfloat16 was set up first, 0.9-1.1 s so, on
+    the AMD EPYC VM); a thread loads the bfloat16 model once the frames decoded reach ``pixels`` / 2,
+    and it synthesizes from the frame at which they reach 3/4 ``pixels`` on, waited for there if its
+    loading has not finished. ``pixels`` is where bfloat16 from the start repays the import; up to
+    about half of it bfloat16 was measured to gain nothing, and a stream that ends between the load
+    and the switch pays the import for nothing (150 frames of 640x360 from a pipe, 34.5 Mpx, loaded
+    from a quarter: 5.5-5.7 s against 4.0-4.1 in ONNX Runtime), so the load waits that long; a stream
+    of 1200 frames of 480x352 loses about 4 % against bfloat16 from the start. That frame depends on the stream alone, so a decode makes the same pictures on every run.
+    ``wait`` False (a player, whose pictures are shown, not kept): never waited for; bfloat16 takes over
+    from the first frame after it is loaded, and the load starts at once where torch is imported
+    already (after a seek). If bfloat16 cannot be set up here, ONNX Runtime goes on (logged).
 
     Everything but :meth:`picker` is ``first``'s (the parser, :class:`vidcodec.api.Renderer`'s
     concealment)."""
 
-    def __init__(self, first: CodecModel, pixels: int) -> None:
+    def __init__(self, first: CodecModel, pixels: int, *, wait: bool = True) -> None:
         self.first = first
-        self.load_at, self.switch_at = pixels // 4, pixels // 2
+        self.load_at, self.switch_at = pixels // 2, pixels * 3 // 4
+        self.wait = wait
         self._later: CodecModel | None = None
         self._thread: threading.Thread | None = None
         self._started = False
 
     def __getattr__(self, name: str):
+        if name.startswith("__") or name == "first":  # copy, pickle, and a half-made instance: no recursion
+            raise AttributeError(name)
         return getattr(self.first, name)
 
     def picker(self, width: int, height: int) -> Callable[[], CodecModel]:
@@ -125,8 +133,10 @@ class Handover:
             nonlocal frames
             frames += 1
             done = frames * width * height
-            if done >= self.load_at:
+            if done >= self.load_at or (not self.wait and "torch" in sys.modules):
                 self._start(width, height)
+            if not self.wait:
+                return self._later or self.first
             if done < self.switch_at:
                 return self.first
             if self._thread is not None:  # the switch's frame: wait for the load once
@@ -139,21 +149,29 @@ class Handover:
     def _start(self, width: int, height: int) -> None:
         if not self._started:
             self._started = True
-            self._thread = threading.Thread(target=self._load, args=(width, height), name="vidcodec-bf16-load")
-            _JUDGES.append(self._thread)  # a fork waits for it (_finish_judges): no half import in a child
+            # Not a daemon (the feeder thread that starts it is one): an exit waits for it rather than
+            # stop it inside torch's import or oneDNN's set-up, as for the judges; a fork waits for it too
+            self._thread = threading.Thread(target=self._load, args=(width, height), name="vidcodec-bf16-load",
+                                            daemon=False)
+            _JUDGES[:] = [t for t in _JUDGES if t.is_alive()]  # (one per decode: finished ones dropped)
+            _JUDGES.append(self._thread)
             self._thread.start()
 
     def _load(self, width: int, height: int) -> None:
         try:
-            later = load(self.first.name, self.first.sha256, backend=BF16)
+            with _HANDOVER_LOADS:  # one at a time: two decodes (a player's seek) build one cached model
+                later = load(self.first.name, self.first.sha256, backend=BF16)
             # torch's import, the modules and oneDNN's set-up for this size, off the decode's path
             later.picture(np.zeros((1, later.latent_channels, -(-height // DOWNSCALE), -(-width // DOWNSCALE)),
                                    np.float32), width, height)
-        except (UsageError, ImportError, RuntimeError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - an optional speed-up: whatever stops it, ONNX Runtime goes on
             log.info("decoding on with ONNX Runtime: the bfloat16 synthesis could not be set up (%s)", e)
             return
         log.debug("bfloat16 synthesis loaded; it takes over at %d pixels", self.switch_at)
         self._later = later
+
+
+_HANDOVER_LOADS = threading.Lock()
 
 
 def search_path() -> list[Path]:
