@@ -1950,3 +1950,13 @@ def test_cli_errors_name_options_not_the_python_apis_keywords(capsys, media, tmp
 def test_raw_options_without_size_on_a_missing_input_ask_for_size(capsys, tmp_path):
     code, _, err = cli(capsys, "encode", tmp_path / "frames.yuv", tmp_path / "x.gvc", "--fps", "30")
     assert code == 2 and "give --size WxH too" in err
+
+
+def test_an_output_format_never_written_is_said_before_a_missing_folder(capsys, media, tmp_path):
+    """frames/%03d.gif in a missing folder said the folder did not exist: made, the .gif would still be
+    refused. What cannot be written at all is said first; a writable kind in a missing folder says so."""
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "newdir" / "%03d.gif")
+    assert code == 2 and "cannot write '.gif' files" in err and "does not exist" not in err
+    code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "newdir" / "x.mp4")
+    assert code == 2 and "newdir does not exist" in err
+    assert not (tmp_path / "newdir").exists()

@@ -1712,6 +1712,8 @@ def decode(
     if not isinstance(dst, (str, Path)):
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m, frames/%04d.png) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
+    if str(dst) != "-":
+        media.check_output_kind(Path(dst))  # what cannot be written at all, before where (a missing folder)
     _check_output(dst, overwrite)
     # one picture (thumb.png with --frames 1), or an image sequence: the decoder's RGB, no pix_fmt, no audio
     picture = media.picture_path(dst)  # thumb.png: one picture, with --frames 1 or of a one-frame stream

@@ -1660,6 +1660,17 @@ def check_output_path(path: Path, overwrite: bool) -> None:
                                 "(overwrite=True from Python)")
 
 
+def check_output_kind(path: Path) -> None:
+    """UsageError for a decode output whose name says no format written here (a video file, an image
+    sequence or picture): said before anything about its folder (frames/%03d.gif in a missing folder)."""
+    ext = path.suffix.lower()
+    if ext in OUTPUT_EXTENSIONS or ext in IMAGE_EXTENSIONS or image_output(path):
+        return
+    what = f"cannot write '{ext}' files" if ext else f"{path.name} has no extension to tell the format"
+    raise UsageError(f"{what}; use one of {', '.join(OUTPUT_EXTENSIONS)}, an image sequence (frames/%04d.png), "
+                     f"or - for y4m on stdout")
+
+
 def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, frame_rate: Fraction | None,
               color_matrix: int = MATRIX_UNSPECIFIED, color_range: int = RANGE_UNSPECIFIED,
               overwrite: bool = False, stdout: BinaryIO | None = None, audio: AudioTrack | None = None,
@@ -1686,7 +1697,6 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
     matrix, color_range = resolve_color(color_matrix, color_range, height)
     # y4m cannot name a matrix: write what readers assume for untagged video of this height.
     y4m_matrix, _ = resolve_color(MATRIX_UNSPECIFIED, RANGE_LIMITED, height)
-    supported = ", ".join(OUTPUT_EXTENSIONS)
     if str(dst) == "-":
         out = stdout if stdout is not None else sys.stdout.buffer
         if callable(getattr(out, "isatty", None)) and out.isatty():
@@ -1729,10 +1739,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         example = path.with_name(path.stem + "%04d" + path.suffix)
         raise UsageError(f"cannot write one {ext} file for a video; name an image sequence with one frame number "
                          f"(%d, %04d), e.g. {example}, or give --frames 1 for one picture (--start chooses it)")
-    if ext not in OUTPUT_EXTENSIONS:
-        what = f"cannot write '{ext}' files" if ext else f"{path.name} has no extension to tell the format"
-        raise UsageError(f"{what}; use one of {supported}, an image sequence (frames/%04d.png), or - for y4m on "
-                         "stdout")
+    check_output_kind(path)
     check_output_path(path, overwrite)
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise UsageError(f"cannot write {path}: permission denied")
