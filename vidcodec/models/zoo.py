@@ -70,14 +70,18 @@ BF16_MIN_DECODE_PIXELS = 40_000_000
 BF16_MIN_DECODE_PIXELS_AVX512 = 100_000_000
 
 
-def short_decode(frames: int | None, width: int, height: int) -> bool:
-    """Whether a decode of ``frames`` frames of ``width`` × ``height`` (None: not known) is too short to
-    repay torch's import (:data:`BF16_MIN_DECODE_PIXELS` on a CPU with AMX, else
-    :data:`BF16_MIN_DECODE_PIXELS_AVX512`): ``resolve_backend``'s ``short`` for decoding."""
+def _bf16_decode_pixels() -> int:
+    """The pixels a decode must make to repay torch's import here: :data:`BF16_MIN_DECODE_PIXELS` on a
+    CPU with AMX, else :data:`BF16_MIN_DECODE_PIXELS_AVX512`."""
     from .. import runtime
 
-    least = BF16_MIN_DECODE_PIXELS if runtime.bf16_pays() else BF16_MIN_DECODE_PIXELS_AVX512
-    return frames is not None and frames * width * height < least
+    return BF16_MIN_DECODE_PIXELS if runtime.bf16_pays() else BF16_MIN_DECODE_PIXELS_AVX512
+
+
+def short_decode(frames: int | None, width: int, height: int) -> bool:
+    """Whether a decode of ``frames`` frames of ``width`` × ``height`` (None: not known) is too short to
+    repay torch's import (:func:`_bf16_decode_pixels`): ``resolve_backend``'s ``short`` for decoding."""
+    return frames is not None and frames * width * height < _bf16_decode_pixels()
 
 
 def decode_handover_pixels(info: ModelInfo) -> int | None:
@@ -89,7 +93,7 @@ def decode_handover_pixels(info: ModelInfo) -> int | None:
 
     if info.meta.get("kind") == GAN_KIND or not (runtime.bf16_pays() or runtime.bf16_decode_pays()):
         return None
-    return BF16_MIN_DECODE_PIXELS if runtime.bf16_pays() else BF16_MIN_DECODE_PIXELS_AVX512
+    return _bf16_decode_pixels()
 
 
 class Handover:
@@ -102,9 +106,10 @@ class Handover:
     loading has not finished. ``pixels`` is where bfloat16 from the start repays the import; up to
     about half of it bfloat16 was measured to gain nothing, and a stream that ends between the load
     and the switch pays the import for nothing (150 frames of 640x360 from a pipe, 34.5 Mpx, loaded
-    from a quarter: 5.5-5.7 s against 4.0-4.1 in ONNX Runtime), so the load waits that long; a stream
-    of 1200 frames of 480x352 loses about 4 % against bfloat16 from the start. That frame depends on the stream alone, so a decode makes the same pictures on every run.
-    ``wait`` False (a player, whose pictures are shown, not kept): never waited for; bfloat16 takes over
+    from a quarter: 5.5-5.7 s against 4.0-4.1 in ONNX Runtime), so the load waits that long; 1200
+    frames of 480x352 took 17.2-17.8 s against 14.5-17.2 with bfloat16 from the start and 19.8-22.0 in
+    ONNX Runtime. The switch's frame
+    depends on the stream alone, so a decode makes the same pictures on every run. ``wait`` False (a player, whose pictures are shown, not kept): never waited for; bfloat16 takes over
     from the first frame after it is loaded, and the load starts at once where torch is imported
     already (after a seek). If bfloat16 cannot be set up here, ONNX Runtime goes on (logged).
 
