@@ -350,6 +350,38 @@ def test_real_encode_holds_the_rate_and_decodes(tmp_path, tiny_model_dir):
     assert sum(n for _, n, _ in s.gops) == 64
     frames = list(vidcodec.frames(tmp_path / "rc.gvc"))
     assert len(frames) == 64 and not any(f.concealed for f in frames)
+    # `vidcodec info` reads each GOP's quality from its key payload (the header's field says 1)
+    from vidcodec import container
+    from vidcodec.cli import format_probe
+    from vidcodec.codec.vaegan import key_level
+
+    report = container.probe(tmp_path / "rc.gvc", key_level=key_level)
+    assert report["header"]["quality"] == 1
+    assert report["keyframe_qualities"] == [q for q, _, _ in s.gops]
+    assert f"quality        1 (informative; each GOP's, in order: {', '.join(str(q) for q, _, _ in s.gops)})" \
+        in format_probe(report)
+    fixed = container.probe(tmp_path / "q3.gvc", key_level=key_level)
+    assert set(fixed["keyframe_qualities"]) == {3}
+    assert "  quality        3\n" in format_probe(fixed)
+    assert container.probe(tmp_path / "q3.gvc")["keyframe_qualities"] == []  # no codec given: not read
+
+
+def test_key_level_reads_past_a_colour_correction_and_the_context_flag():
+    from types import SimpleNamespace
+
+    from vidcodec.codec import colour
+    from vidcodec.codec.vaegan import key_level
+
+    ans, elias, gan = (SimpleNamespace(mode=0, coder=0), SimpleNamespace(mode=0, coder=1),
+                       SimpleNamespace(mode=1, coder=0))
+    body = bytes([0x80 | 5, 1, 2])  # 12.0 on (ANS): level 5 with the context flag set
+    assert key_level(ans, (15, 0), body, 0) == 5
+    assert key_level(ans, (15, 0), b"\xee" * colour.SIZE + body, colour.FLAG) == 5
+    assert key_level(ans, (10, 0), b"\xee" * colour.SIZE + body, colour.FLAG) == 0xEE  # no corrections before 11.0
+    assert key_level(ans, (11, 0), bytes([5, 1, 2]), 0) == 5  # before 12.0 the flag has its own byte
+    assert key_level(elias, (15, 0), bytes([6, 4]), 0) == 6
+    assert key_level(ans, (15, 0), b"\xee" * colour.SIZE, colour.FLAG) is None  # cut short
+    assert key_level(gan, (15, 0), body, 0) is None
 
 
 def test_cli_bitrate_errors(clip, tmp_path, tiny_model_dir, capsys):

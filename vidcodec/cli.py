@@ -858,6 +858,9 @@ def format_probe(r: dict) -> str:
             v = "none"
         elif isinstance(v, str):  # the model's name, as the stream spells it
             v = shown(v)
+        elif k == "quality" and (used := r.get("keyframe_qualities")) and set(used) != {v}:
+            # informative only (each key payload's level decodes; --bitrate writes 1): what each GOP got
+            v = f"{v} (informative; each GOP's, in order: {', '.join(map(str, used[:20]))}{' ...' if len(used) > 20 else ''})"
         lines.append(f"  {k:<14} {v}")
     if r.get("audio"):
         au = r["audio"]
@@ -929,8 +932,10 @@ def _cmd_info(a: argparse.Namespace) -> int:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     if a.duration is not None and a.duration <= 0:
         raise UsageError(f"-t must be more than 0 seconds (got {float(a.duration)})")
+    from .codec.vaegan import key_level
+
     report = container.probe(container.stdin_stream() if a.input == "-" else a.input, packets=a.packets,
-                             max_frames=a.frames, duration=a.duration)
+                             max_frames=a.frames, duration=a.duration, key_level=key_level)
     audio = _audio_summary(report)
     if audio is not None:
         report["audio"] = audio

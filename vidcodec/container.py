@@ -16,7 +16,7 @@ import select
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from types import TracebackType
@@ -1730,7 +1730,8 @@ def stdin_stream() -> BinaryIO:
 
 
 def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, max_frames: int | None = None,
-          duration: Fraction | None = None) -> dict[str, Any]:
+          duration: Fraction | None = None,
+          key_level: Callable[[StreamHeader, tuple[int, int], bytes, int], int | None] | None = None) -> dict[str, Any]:
     """Summarise a stream for `vidcodec info`: header and packet statistics; damage/truncation are reported.
     ``packets``: also list every packet (``packet_list``: stream, type, pts, time in seconds from the first
     frame, payload size, bytes with its header, offset, flags), as ``ffprobe -show_packets``.
@@ -1738,6 +1739,8 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
     begin less than ``duration`` after the first (a live stream's report without waiting for its end);
     ``stopped`` says whether the reading stopped there, and the report is then of what was read (its
     bytes, its bit rate), the keyframe index left unread.
+    ``key_level(header, version, payload, flags)``: the level a key packet was coded at (the codec's
+    reading of its payload; None: not known), listed as ``keyframe_qualities`` (level + 1, in stream order).
 
     Raises only if the file header itself is unreadable (not a .gvc file, unsupported version, ...).
     """
@@ -1747,6 +1750,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
         streams: dict[int, int] = {}
         frame_pts: list[int] = []
         keyframe_pts: list[int] = []
+        key_qualities: list[int] = []
         flagged: dict[int, int] = {}  # video packets (stream 0) per flags value other than 0
         damaged: list[dict[str, Any]] = []
         truncated = None
@@ -1799,6 +1803,10 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
                         flagged[item.flags] = flagged.get(item.flags, 0) + 1
                     if item.kind is PacketType.KEY:
                         keyframe_pts.append(item.pts)
+                        level = key_level(reader.header, reader.version, item.payload, item.flags) \
+                            if key_level is not None else None
+                        if level is not None:
+                            key_qualities.append(level + 1)
         except TruncatedStreamError as err:
             truncated = {"offset": err.offset, "message": str(err)}
         index = None if stopped else reader.index()
@@ -1847,6 +1855,7 @@ def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, m
         "bytes": total_bytes,
         "bit_rate": total_bytes * 8 / duration if duration else None,
         "keyframe_pts": keyframe_pts,
+        "keyframe_qualities": key_qualities,  # what each GOP was coded at (--bitrate chooses per GOP)
         "flagged_packets": {f"0x{k:02x}": n for k, n in sorted(flagged.items())},
         "index_present": index is not None,
         # the index chunk was read at the stream's end, after the last packet (the writer closed it)

@@ -116,6 +116,19 @@ RECENT_FRAMES = 12  # frames over which the colour fitter's rate (bits per frame
 _WINDOW = 64  # residual range over which delta-table costs are tabulated
 
 
+def key_level(header, version: tuple[int, int], payload: bytes | memoryview, flags: int) -> int | None:
+    """The level a key packet's payload was coded at (``vidcodec info``; :func:`..container.probe`'s
+    ``key_level``): its first byte, after a colour correction (11.0 on, flag bit 0), less the context
+    flag (12.0 on, ANS). None for other modes and for a payload too short to hold it."""
+    if int(header.mode) != 0:  # container.Mode.VAEGAN (this module does not import the container)
+        return None
+    start = colour_mod.SIZE if flags & colour_mod.FLAG and version[0] >= 11 else 0
+    if len(payload) <= start:
+        return None
+    lean = version[0] >= LEAN_MAJOR and int(header.coder) == 0  # container.Coder.ANS
+    return payload[start] & 0x7F if lean else payload[start]
+
+
 def padded_size(width: int, height: int, multiple: int = 16) -> tuple[int, int]:
     """Width and height rounded up to the network's stride."""
     return -(-width // multiple) * multiple, -(-height // multiple) * multiple
