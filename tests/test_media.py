@@ -121,6 +121,34 @@ def test_vfr_and_nonzero_start_pts_survive(tmp_path: Path) -> None:
     assert [f.pts for f in frames] == pts
 
 
+def _mjpeg_with_packet_pts(path: Path, pts: list[int]) -> None:
+    """An intra-only clip whose decoder returns frames in packet order with these pts (ms), late ones too."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuvj420p"
+        stream.time_base = Fraction(1, 1000)
+        for i, p in enumerate(pts):
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(pattern(t=i), format="rgb24")):
+                pkt.pts, pkt.dts, pkt.time_base = p, 40 * (i - 20), Fraction(1, 1000)  # dts: increasing, <= pts
+                out.mux(pkt)
+
+
+def test_a_late_frame_is_dropped_and_the_frames_after_it_keep_their_times(tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    # a damaged broadcast: frames 160-320 lost, the one at 160 returned after 360's
+    _mjpeg_with_packet_pts(tmp_path / "late.mkv", [0, 40, 80, 120, 360, 160, 400, 440])
+    with caplog.at_level(logging.WARNING):
+        _, frames = read_all(tmp_path / "late.mkv")
+    assert [f.pts for f in frames] == [0, 40, 80, 120, 360, 400, 440]  # before: 360, 400 (the late one), 440, 480
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7]  # the demuxed frame's (what take_audio counts)
+    assert "dropping it, as ffmpeg does" in caplog.text
+    # a clock that goes back by more than LATE_FRAME_S (streams joined end to end): every frame kept,
+    # the second run following on one frame apart
+    _mjpeg_with_packet_pts(tmp_path / "joined.mkv", [1000, 1040, 1080, 1120, 0, 40, 80])
+    _, frames = read_all(tmp_path / "joined.mkv")
+    assert [f.pts for f in frames] == [1000, 1040, 1080, 1120, 1160, 1200, 1240]
+
+
 def test_missing_pts_are_synthesized(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "raw.h264"), "w", format="h264") as out:  # raw H.264 has no timestamps
         stream = out.add_stream("libx264", rate=25)

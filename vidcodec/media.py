@@ -355,6 +355,7 @@ class VideoSource:
                     self._audio_stream = a
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
         self._last_pts: int | None = None
+        self._last_source_pts: int | None = None  # the latest pts the source gave (_late)
         self._warned: set[str] = set()
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
         self._frames = self._demuxed()
@@ -462,7 +463,7 @@ class VideoSource:
         self._frames.close()
         self._frames = self._demuxed()
         self._audio_queue.clear()
-        self._last_pts = None
+        self._last_pts = self._last_source_pts = None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
         """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
@@ -547,6 +548,8 @@ class VideoSource:
     def _pts(self, frame: av.VideoFrame) -> int:
         """The frame's pts; previous + one frame when missing or not increasing."""
         pts = frame.pts
+        if pts is not None:
+            self._last_source_pts = pts if self._last_source_pts is None else max(pts, self._last_source_pts)
         if self._last_pts is None:
             pts = pts if pts is not None else (self._stream.start_time or 0)
         elif pts is None or pts <= self._last_pts:
@@ -585,7 +588,24 @@ class VideoSource:
         first, self._first = self._first, None
         yield VideoFrame(self._rgb(first), self.start_pts, 0)
         for index, frame in enumerate(self._frames, start=1):
+            if self._late(frame):
+                continue
             yield VideoFrame(self._rgb(frame), self._pts(frame) - self._shift, index)
+
+    def _late(self, frame: av.VideoFrame) -> bool:
+        """Whether ``frame`` comes before a frame already given (a damaged stream's decoder can return
+        one late): dropped, as ffmpeg drops it. Given the next frame's time, every frame after it would
+        be a frame late (each one's own time taken by the one before). A repeated pts is not late: a
+        source that repeats (or lacks) timestamps keeps its frames, one frame apart (_pts); nor is one
+        more than LATE_FRAME_S behind, where the clock went back rather than a frame came late."""
+        if frame.pts is None or self._last_source_pts is None or frame.pts >= self._last_source_pts:
+            return False
+        if (self._last_source_pts - frame.pts) * self.time_base > LATE_FRAME_S:
+            self._last_source_pts = frame.pts  # the clock went back (streams joined end to end): a new
+            return False                        # timeline, its frames following on one frame apart (_pts)
+        self._warn_once("late", "%s: a frame at pts %d comes after one at %d (out of order: a damaged "
+                        "input?); dropping it, as ffmpeg does", self.name, frame.pts, self._last_source_pts)
+        return True
 
     def take_audio(self, upto: int | None = None) -> list[AudioPacket]:
         """The audio packets demuxed since the last call, in order; with ``upto``, only those demuxed
@@ -615,6 +635,10 @@ class VideoSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+# A frame this many seconds or less before the latest one is dropped as late (VideoSource._late); further
+# back, the source's clock went back (streams joined end to end) and the frames follow on one frame apart.
+LATE_FRAME_S = 1
 
 _HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}  # FFmpeg's AVColorTransferCharacteristic
 AVI_REORDER_DEPTH = 16  # frames a decoder may hold back to reorder (H.264 needs at most 16)
