@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -454,6 +455,34 @@ def test_decoded_files_start_at_0_as_ffmpeg_outputs_do(tmp_path, tiny_model_dir)
             assert all(not (bytes(p)[0] == 0xFF and bytes(p)[1] & 0xF6 == 0xF0) for p in c.demux(audio=0) if p.size)
         probe = subprocess.run(["ffprobe", "-v", "error", str(out)], capture_output=True, text=True, check=False)
         assert probe.returncode == 0 and probe.stderr == "", probe.stderr
+
+
+def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_path, tiny_model_dir):
+    """A capture whose sound starts half a second before its picture: MP4 and MOV had hidden that half
+    second (an edit list from the first frame on); the output now starts at the audio, as ffmpeg's."""
+    clip = write_av_clip(tmp_path / "av.mp4", frames=20)
+    late = tmp_path / "late.mkv"
+    with av.open(str(clip)) as inp, av.open(str(late), "w") as out:  # the video moved 0.5 s later
+        v = out.add_stream_from_template(inp.streams.video[0])
+        a = out.add_stream_from_template(inp.streams.audio[0])
+        for p in [p for p in inp.demux() if p.size]:
+            if p.stream.type == "video":
+                shift = round(Fraction(1, 2) / p.time_base)
+                p.pts, p.dts = p.pts + shift, p.dts + shift
+            p.stream = v if p.stream.type == "video" else a
+            out.mux(p)
+    src_seconds = _audio_seconds(late)
+    gvc = tmp_path / "late.gvc"
+    vidcodec.encode(late, gvc, model="vaegan-tiny", quality=2)
+    for ext in ("mp4", "mov", "mkv"):
+        out = tmp_path / f"o.{ext}"
+        vidcodec.decode(gvc, out)
+        with av.open(str(out)) as c:
+            first_video = next(c.decode(video=0)).time
+        with av.open(str(out)) as c:
+            sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+        assert first_video == pytest.approx(0.5, abs=0.03), ext
+        assert sound == pytest.approx(src_seconds, abs=0.05), ext  # (mp4, mov: 0.5 s short)
 
 
 def test_a_damaged_audio_packet_loses_its_sound_only(clip, tmp_path, tiny_model_dir, caplog):

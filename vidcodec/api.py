@@ -1113,6 +1113,35 @@ class _Counts:
     damaged: int = 0
 
 
+# A decode to MP4 or MOV starts at the audio where it leads the first frame by this much or more (seconds):
+# less is an encoder's priming (AAC's 1024-2112 samples, 0.26 s at 8 kHz), which those files hide.
+LEADING_AUDIO_S = Fraction(3, 10)
+
+
+def _audio_before_first_frame(decoded: Iterator[DecodedFrame | media.AudioPacket], held: list[media.HeldAudio],
+                              clock: list[tuple[Fraction, Fraction]]) -> Iterator[DecodedFrame | media.AudioPacket]:
+    """``decoded`` with the audio packets that follow its first frame in the stream but start before it
+    moved ahead of it (an encoder writes a stream's leading audio after its first frame), so that the
+    decode knows, at its first frame, where the audio begins."""
+    for item in decoded:
+        if isinstance(item, media.AudioPacket):
+            yield item
+            continue
+        after = None
+        for nxt in decoded:
+            if isinstance(nxt, media.AudioPacket) and held and \
+                    nxt.pts * held[0].time_base < item.pts * clock[0][0]:
+                yield nxt
+                continue
+            after = nxt
+            break
+        yield item
+        if after is not None:
+            yield after
+        yield from decoded
+        return
+
+
 def _frame_step(hdr: container.StreamHeader) -> Fraction | None:
     """One frame's duration in pts units from the header's frame rate (None when unknown)."""
     (rn, rd), (tn, td) = hdr.frame_rate, hdr.time_base
@@ -1796,6 +1825,11 @@ def decode(
                           counts=counts, on_header=open_sink, audio=want_audio, workers=workers,
                           max_frames=max_frames, duration=duration)
         stack.enter_context(contextlib.closing(decoded))
+        # MP4 and MOV hide audio before the first frame (an edit list starting at it): where the audio
+        # leads by LEADING_AUDIO_S or more, the output starts at the audio instead, as ffmpeg's does
+        lead_in = want_audio and first is None and str(dst) != "-" and Path(dst).suffix.lower() in (".mp4", ".mov")
+        if lead_in:
+            decoded = _audio_before_first_frame(decoded, held, clock)
         # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives (audio
         # that begins before that frame is left out).
         shift = [0, 0]  # pts subtracted from the video, and from the audio
@@ -1824,6 +1858,10 @@ def decode(
                 shift[0] = f.pts
                 if held:
                     shift[1] = math.ceil(f.pts * clock[0][0] / held[0].time_base)
+                    if lead_in and (early := held[0].earliest()) is not None and \
+                            f.pts * clock[0][0] - early * held[0].time_base >= LEADING_AUDIO_S:
+                        shift[1] = early
+                        shift[0] = f.pts - math.floor((f.pts * clock[0][0] - early * held[0].time_base) / clock[0][0])
             sinks[0].write(f.rgb, f.pts - shift[0])
             n += 1
             concealed += f.concealed

@@ -225,6 +225,10 @@ class HeldAudio:
     def hold(self, packets: Iterable[AudioPacket]) -> None:
         self._held.extend(packets)
 
+    def earliest(self) -> int | None:
+        """The smallest pts held (None: none held)."""
+        return min((ap.pts for ap in self._held), default=None)
+
     def upto(self, video_end: Fraction) -> Iterator[AudioPacket]:
         """Release, in order, the held packets that start before ``video_end`` (seconds)."""
         while self._held and self._held[0].pts * self.time_base < video_end:
