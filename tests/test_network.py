@@ -317,6 +317,35 @@ def test_a_silent_sender_ends_the_input_after_the_timeout(live, caplog):
         network.open_input("udp://@:0", timeout=-1)
 
 
+@pytest.mark.parametrize("scheme", ["tcp", "udp"])
+def test_leaving_a_decode_ends_its_wait_for_a_silent_sender(live, scheme):
+    """With --timeout 0 a decode waits for ever for a sender that went silent; Ctrl-C (here: leaving the
+    `with` early) had to wait too, as the parsing thread held the input's lock in that wait."""
+    port = free_port(socket.SOCK_DGRAM if scheme == "udp" else socket.SOCK_STREAM)
+    hold = threading.Event()
+
+    def send():  # three packets, then silence with the connection open
+        try:
+            with network.open_output(f"{scheme}://127.0.0.1:{port}") as out:
+                rewrite(live, out, before=lambda i: i == 3 and hold.wait(20))
+        except NetworkError:  # TCP: the receiver has gone (what this test does)
+            pass
+
+    url = f"tcp://127.0.0.1:{port}?listen" if scheme == "tcp" else f"udp://@:{port}"
+    sender = threading.Timer(0.5, send)
+    sender.start()
+    stream = network.open_input(url, timeout=0)
+    t0 = None
+    with vidcodec.frames(stream) as frames:
+        next(frames)
+        t0 = time.monotonic()
+    stream.close()
+    assert time.monotonic() - t0 < 2  # (waited: 5 s for the decode's threads, then until hold, 20 s)
+    assert stream.closed and stream.raw.ended_by == "stopped"
+    hold.set()
+    sender.join()
+
+
 # ------------------------------------------------------------------------------------------------- UDP
 
 

@@ -1367,7 +1367,8 @@ def _decode_packets(
         before = 0 if from_beginning else round((first_pts - sought) / step)
         if expected > seen + before:
             yield from fill(None, expected - seen - before)
-    if check_end and not reader.closed_cleanly and seen and not reader.index_damaged:
+    stopped = getattr(getattr(reader.source, "raw", None), "ended_by", None) == "stopped"  # by our side
+    if check_end and not reader.closed_cleanly and seen and not reader.index_damaged and not stopped:
         if networked:
             log.warning("the stream ends without the index its writer appends on closing: the sender stopped, "
                         "started again or was cut off before the end (its %d complete frames received are all "
@@ -1538,7 +1539,10 @@ def _frames(
         hdr = reader.header
         rendered = stack.enter_context(contextlib.closing(_render(pending, m, hdr.width, hdr.height,
                                                                   Fraction(*hdr.time_base))))
-        yield from rendered
+        stop_network_input_first(stack, reader)
+        # not `yield from`, which would close `rendered` before the stack's first callback
+        for item in rendered:  # noqa: UP028
+            yield item
 
 
 def _frames_wanted(hdr: container.StreamHeader, start: Fraction | None, max_frames: int | None,
@@ -1572,6 +1576,16 @@ def audio_track(hdr: container.StreamHeader) -> media.AudioTrack | None:
     except InputError as e:
         log.warning("%s; decoding video only", e)
         return None
+
+
+def stop_network_input_first(stack: contextlib.ExitStack, reader: container.GvcReader) -> None:
+    """Where ``reader`` reads a network input, end its wait for data first when ``stack`` exits (enter
+    this after the stages that consume the parsed frames): their threads, waiting on the parsing
+    thread, which waits for a silent sender, would otherwise each be waited for up to
+    :data:`pipeline.JOIN_TIMEOUT_S`, and the input's close for as long as the sender stays silent."""
+    raw = getattr(reader.source, "raw", None)
+    if isinstance(raw, network._Input):
+        stack.callback(raw.abort)
 
 
 def open_pending(
@@ -1635,10 +1649,11 @@ def open_pending(
                      "side by side)", workers, reader.header.gop, gopdecode.MAX_RUN_FRAMES)
         else:
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
+    networked = isinstance(getattr(source, "raw", None), network._Input)
     pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
                                              from_beginning=from_beginning, audio=track, runs=runs,
                                              check_end=not follow,  # --follow says so itself
-                                             networked=isinstance(getattr(source, "raw", None), network._Input)),
+                                             networked=networked),
                              name="vidcodec-parse")
     stack.enter_context(pipeline.closing(pending))
     return reader, m, pending, track

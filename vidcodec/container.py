@@ -1173,6 +1173,11 @@ class GvcReader:
         finally:
             self._raw.seek(saved)
 
+    @property
+    def source(self) -> BinaryIO:
+        """The byte stream read (for a path, the file opened here)."""
+        return self._raw
+
     def index(self) -> KeyframeIndex | None:
         """The keyframe index from the footer (seekable sources), else the one met while reading, else None.
         A stream that other data follows (``cat a.gvc b.gvc``, found by reading to its index) has its

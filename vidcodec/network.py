@@ -286,11 +286,13 @@ def _where(sock: socket.socket, ep: Endpoint) -> str:
     return url
 
 
-def _wait_readable(sock: socket.socket, seconds: float | None) -> bool:
+def _wait_readable(sock: socket.socket, seconds: float | None, stop: threading.Event | None = None) -> bool:
     """Wait until ``sock`` can be read (True) or ``seconds`` pass (False; None waits for ever), in short
-    slices so that a signal (Ctrl-C, SIGTERM) is acted on."""
+    slices so that a signal (Ctrl-C, SIGTERM) is acted on, and ``stop`` (set by another thread: False)."""
     deadline = None if seconds is None else time.monotonic() + seconds
     while True:
+        if stop is not None and stop.is_set():
+            return False
         left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
         if left <= 0:
             return False
@@ -702,7 +704,14 @@ class _Input(io.RawIOBase):
         self.endpoint = ep
         self.timeout = timeout
         self.received = 0  # bytes
-        self.ended_by: str | None = None  # "closed", "footer", "timeout", "new sender"
+        self.ended_by: str | None = None  # "closed", "footer", "timeout", "new sender", "stopped"
+        self._abort = threading.Event()
+
+    def abort(self) -> None:
+        """End the input as seen by a read waiting for data in another thread (which then returns
+        at once, the end of the stream), so that closing it need not wait for the sender: a
+        decode's parsing thread holds the buffered reader's lock while it waits."""
+        self._abort.set()
 
     @property
     def name(self) -> str:
@@ -763,8 +772,11 @@ class TcpInput(_Input):
             try:
                 n = self._sock.recv_into(buffer)
             except (BlockingIOError, InterruptedError):
-                if not _wait_readable(self._sock, (self.timeout or None) if self.received else None):
-                    self._silent_too_long()
+                if not _wait_readable(self._sock, (self.timeout or None) if self.received else None, self._abort):
+                    if self._abort.is_set():
+                        self.ended_by = self.ended_by or "stopped"
+                    else:
+                        self._silent_too_long()
                     return 0
                 continue
             except (ConnectionResetError, ConnectionAbortedError):
@@ -875,6 +887,8 @@ class UdpInput(_Input):
         deadline = None if wait is None else time.monotonic() + wait
         with self._ready:
             while not self._queue:
+                if self._abort.is_set():
+                    return None
                 left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
                 if left <= 0:
                     return None
@@ -891,7 +905,10 @@ class UdpInput(_Input):
             while True:
                 got = self._next()
                 if got is None:
-                    self._silent_too_long()
+                    if self._abort.is_set():
+                        self.ended_by = self.ended_by or "stopped"
+                    else:
+                        self._silent_too_long()
                     return 0
                 data = self._in_order(*got)
                 if self.ended_by is not None:
@@ -977,5 +994,15 @@ def open_input(url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> io.BufferedRe
     it (0: never). A listening input waits here for its sender. Close it (``with open_input(url) as f:``)."""
     ep = parse(url, "in")
     raw = UdpInput(ep, timeout) if ep.scheme == "udp" else TcpInput(ep, timeout)
-    return io.BufferedReader(raw, buffer_size=1 << 16)
+    return _Reader(raw, buffer_size=1 << 16)
+
+
+class _Reader(io.BufferedReader):
+    """open_input's stream: closing it first ends a read waiting in another thread (:meth:`_Input.abort`),
+    which holds the reader's lock, so that a Ctrl-C or a ``with`` left early need not wait for the sender."""
+
+    def close(self) -> None:
+        if isinstance(self.raw, _Input):
+            self.raw.abort()
+        super().close()
 

@@ -164,6 +164,7 @@ class Player:
 
             pictures = stack.enter_context(contextlib.closing(
                 api.synthesized(pending, m, hdr.width, hdr.height, skip=lambda p: behind and droppable(p))))
+            api.stop_network_input_first(stack, reader)
             for p, picture in pictures:
                 t = float(p.pts * tb)
                 if base is None:
