@@ -3,6 +3,7 @@ receivers that join late, stall or leave, lost datagrams, ends, and the CLI's er
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -608,6 +609,35 @@ def test_cli_decode_and_info_read_a_listening_input(live, tmp_path, capsys):
         t.join(20)
     assert (tmp_path / "o.y4m").stat().st_size > 12 * 64 * 48 * 3 // 2
     assert '"frames": 12' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("verb", "out", "says"), [
+    ("decode", "exists.y4m", "exists; use -y"),
+    ("decode", "out.avi", "cannot write '.avi' files"),
+    ("decode", "missing/x.mkv", "does not exist"),
+    ("remux", "exists.gvc", "exists; use -y"),
+    ("play", "exists.y4m", "exists; use -y"),
+])
+def test_a_listening_input_waits_only_once_the_output_is_checked(verb, out, says, tmp_path, capsys):
+    """These had waited for a sender, and failed once it had connected (the sender then failed too)."""
+    (tmp_path / "exists.y4m").touch()
+    (tmp_path / "exists.gvc").touch()
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}?listen"
+    argv = [verb, url, "--to", str(tmp_path / out)] if verb == "play" else [verb, url, str(tmp_path / out)]
+
+    def unblock() -> None:  # should the receiver wait after all, a sender of one byte ends the test
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"x")
+
+    late = threading.Timer(8, unblock)
+    late.start()
+    t0 = time.monotonic()
+    try:
+        assert cli.main(argv) == 2
+    finally:
+        late.cancel()
+    assert time.monotonic() - t0 < 5 and says in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "says"), [

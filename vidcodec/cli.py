@@ -1404,12 +1404,31 @@ def _network_inputs(args: argparse.Namespace) -> Iterator[None]:
         raise UsageError("one input at a time can be a network stream or stdin; give the others as paths")
     if getattr(args, "follow", False):
         raise UsageError("--follow is for a file still being written; a network input is read as it arrives")
+    _check_output_before_waiting(args)
     with open_input(urls[0], timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout) as stream:
         if names:
             args.input = stream
         else:
             args.inputs = [stream if g == urls[0] else g for g in args.inputs]
         yield
+
+
+def _check_output_before_waiting(args: argparse.Namespace) -> None:
+    """What is wrong with the output file of decode, remux or play --to (it exists without -y, a kind
+    never written, a missing folder), said before a listening input waits for its sender: else the
+    receiver waits, and fails once the sender has connected (the verb checks it again, as from Python)."""
+    from .network import is_network_url
+
+    out = getattr(args, "to", None) if args.command == "play" else getattr(args, "output", None)
+    if not isinstance(out, str) or out in ("-", os.devnull) or is_network_url(out):
+        return
+    if args.command == "remux" and "%" in out:  # segments: each one's name is checked as it is made
+        return
+    from . import media
+
+    if args.command == "decode":
+        media.check_output_kind(Path(out))
+    media.check_output_path(Path(out), args.overwrite)
 
 
 def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
