@@ -699,6 +699,27 @@ def test_a_file_that_starts_mid_way_is_read_on_into_the_streams_after_it(tmp_pat
         assert (s.frames, s.damaged) == (8 + 12, 0)
 
 
+def test_a_repeated_header_keeps_its_frame_count_through_a_remux(tmp_path, tiny_model_dir):
+    """Remuxed with --repeat-header to a file, each parameters packet had said 1 frame (the placeholder of
+    the header rewritten at close): a reader joining there took the stream for one frame."""
+    clip = write_testsrc(tmp_path / "c.mp4", frames=12)
+    live = tmp_path / "live.gvc"
+    vidcodec.encode(clip, live, model="vaegan-tiny", quality=2, gop=4, repeat_header=True)
+    again = tmp_path / "again.gvc"
+    remux(live, again, repeat_header=True)
+    assert again.read_bytes() == live.read_bytes()  # a clean stream comes back byte for byte
+
+    def counts(path):
+        params = [p for p in _read(path.read_bytes())[1] if p.kind is PacketType.PARAMETERS]
+        return [container.decode_header(bytes(p.payload)).frame_count for p in params]
+
+    assert counts(again) == [12, 12, 12]
+    cut = tmp_path / "cut.gvc"
+    remux(live, cut, repeat_header=True, max_frames=6)
+    assert counts(cut) == [0, 0]  # not known when the header is written: unknown, not a wrong count
+    assert sum(1 for _ in vidcodec.frames(cut)) == 6
+
+
 def test_a_damaged_repeated_header_is_no_new_stream_and_loses_no_frame(tmp_path, tiny_model_dir):
     clip = write_testsrc(tmp_path / "c.mp4", frames=12)
     live = tmp_path / "live.gvc"

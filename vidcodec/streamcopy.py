@@ -270,7 +270,9 @@ class _Output:
         elif str(out) == "-":
             out = container.std_bytes("stdout") if self.stdout is None else api._binary_output(self.stdout, "stdout=")
         live = api._is_live(out) if self.repeat_header is None else self.repeat_header
-        self.writer = GvcWriter(out, copier.out_header(_seekable(out)), repeat_header=live)
+        self.writer = GvcWriter(out, copier.out_header(_seekable(out), repeat=live,
+                                                       whole=len(self.srcs) == 1 and self.every is None),
+                                repeat_header=live)
         self.opened = True
         if self.every is not None:
             log.debug("segment %s", out)
@@ -926,10 +928,18 @@ class _Copier:
         self.frames += 1
         self.keys += p.kind is PacketType.KEY
 
-    def out_header(self, seekable: bool) -> StreamHeader:
+    def out_header(self, seekable: bool, repeat: bool = False, whole: bool = False) -> StreamHeader:
         """The first input's header for the output, without the audio tag when the audio is left out, with
         the largest keyframe interval of the streams joined. Its frame count is set at close where the
-        output can seek back to it (1 until then), and unknown (0) where it cannot."""
+        output can seek back to it (1 until then), and unknown (0) where it cannot. With the header
+        repeated in parameters packets (``repeat``), which keep the count they are written with: the
+        input's count where the copy is of all of one stream (``whole``, and no range: a clean stream
+        comes back byte for byte), else unknown (0), which a reader joining there takes as such."""
         h = self.header
         ext = h.extensions if self.has_audio else {k: v for k, v in h.extensions.items() if k != container.EXT_AUDIO}
-        return dataclasses.replace(h, frame_count=1 if seekable else 0, extensions=ext, gop=self.gop)
+        if repeat:
+            uncut = whole and self.start is None and self.length is None and self.max_frames is None
+            count = h.frame_count if uncut else 0
+        else:
+            count = 1 if seekable else 0
+        return dataclasses.replace(h, frame_count=count, extensions=ext, gop=self.gop)
