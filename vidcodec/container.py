@@ -12,6 +12,7 @@ import enum
 import io
 import logging
 import os
+import re
 import select
 import struct
 import sys
@@ -685,7 +686,11 @@ class GvcReader:
             self._raw: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115 (closed by close())
         except OSError as err:  # missing path, a directory, no permission: an input error, not a crash
             reason = err.strerror or err
-            raise InputError(f"cannot open {os.fspath(source)}: {reason}; give a .gvc file") from None
+            name = os.fspath(source)
+            typo = re.match(r"(?i)(tcp|udp):/?(?!/)", str(name)) if not os.path.exists(name) else None
+            hint = f"; did you mean {typo.group(1).lower()}://{str(name)[typo.end():]}?" if typo and "://" not in str(
+                name) else "; give a .gvc file"
+            raise InputError(f"cannot open {name}: {reason}{hint}") from None
         self.resync = resync
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet
         self.first_key_pts: int | None = None  # the first stream-0 key packet's pts, once seek_to_keyframe knows it

@@ -118,6 +118,8 @@ def parse(url: str, direction: str) -> Endpoint:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
+        if "could not be cast" in str(err):  # urllib's "Port could not be cast to integer value as 'abc'"
+            err = ValueError("the port must be a number from 0 to 65535")
         raise UsageError(f"{url}: {err}; a network URL is tcp://HOST:PORT or udp://HOST:PORT") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
