@@ -1417,6 +1417,25 @@ def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys, caplo
         assert "the writer did not close the stream" in cli(capsys, "info", gvc)[1]
 
 
+def test_a_stream_without_its_index_read_from_a_seek_does_not_count_the_frames_before_it(tmp_path, caplog,
+                                                                                           tiny_model_dir):
+    """Said after a seek (play's arrow keys, --start), "its 18 complete frames are all here" counted the
+    frames read from the seek on, of a 73-frame stream."""
+    clip = write_testsrc(tmp_path / "c.mp4", frames=24, size=(64, 48), rate=10)
+    whole = tmp_path / "w.gvc"
+    api.encode(clip, whole, model="vaegan-tiny", quality=2, gop=8)
+    with container.GvcReader(whole) as r:
+        last = list(r)[-1]
+    cut = tmp_path / "cut.gvc"  # every packet whole, the index and footer gone: an encoder killed there
+    cut.write_bytes(whole.read_bytes()[: last.offset + last.header_size + len(last.payload)])
+    caplog.clear()
+    assert len(list(api.frames(cut))) == 24
+    assert "its 24 complete frames are all here" in caplog.text
+    caplog.clear()
+    assert len(list(api.frames(cut, start=1.7))) == 24 - 17
+    assert "its complete frames are all there" in caplog.text and "its 7 complete" not in caplog.text
+
+
 @pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGTERM, 143, "terminated"),
                                                    (signal.SIGINT, 130, "interrupted")])
 def test_a_stopped_live_encode_finishes_its_stream(env, tmp_path, caplog, sig, code, said):
