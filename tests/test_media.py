@@ -135,18 +135,22 @@ def _mjpeg_with_packet_pts(path: Path, pts: list[int]) -> None:
 
 def test_a_late_frame_is_dropped_and_the_frames_after_it_keep_their_times(tmp_path: Path,
                                                                           caplog: pytest.LogCaptureFixture) -> None:
-    # a damaged broadcast: frames 160-320 lost, the one at 160 returned after 360's
-    _mjpeg_with_packet_pts(tmp_path / "late.mkv", [0, 40, 80, 120, 360, 160, 400, 440])
+    # a damaged broadcast: the frames from 160 to 480 lost, but for two returned late, after later ones
+    _mjpeg_with_packet_pts(tmp_path / "late.mkv", [0, 40, 80, 120, 520, 160, 560, 600, 240, 640])
     with caplog.at_level(logging.WARNING):
         _, frames = read_all(tmp_path / "late.mkv")
-    assert [f.pts for f in frames] == [0, 40, 80, 120, 360, 400, 440]  # before: 360, 400 (the late one), 440, 480
-    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7]  # the demuxed frame's (what take_audio counts)
+    # before: 160 took 560's time, and every frame after it was a frame late (600, 640, 680, 720, 760)
+    assert [f.pts for f in frames] == [0, 40, 80, 120, 520, 560, 600, 640]
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7, 9]  # the demuxed frame's (what take_audio counts)
     assert "dropping it, as ffmpeg does" in caplog.text
-    # a clock that goes back by more than LATE_FRAME_S (streams joined end to end): every frame kept,
-    # the second run following on one frame apart
-    _mjpeg_with_packet_pts(tmp_path / "joined.mkv", [1000, 1040, 1080, 1120, 0, 40, 80])
-    _, frames = read_all(tmp_path / "joined.mkv")
-    assert [f.pts for f in frames] == [1000, 1040, 1080, 1120, 1160, 1200, 1240]
+    # not a gap: decode-order times of B-frames (a broken muxer), a clock that goes back (streams joined
+    # end to end, by more or less than LATE_FRAME_S): every frame kept, one frame after the last
+    for name, pts, want in [("bframes", [0, 120, 80, 160, 40, 200], [0, 120, 160, 200, 240, 280]),
+                            ("joined", [1000, 1040, 1080, 1120, 0, 40, 80], [1000, 1040, 1080, 1120, 1160, 1200, 1240]),
+                            ("short", [200, 240, 280, 320, 200, 240], [200, 240, 280, 320, 360, 400])]:
+        _mjpeg_with_packet_pts(tmp_path / f"{name}.mkv", pts)
+        _, frames = read_all(tmp_path / f"{name}.mkv")
+        assert [f.pts for f in frames] == want, name
 
 
 def test_missing_pts_are_synthesized(tmp_path: Path) -> None:

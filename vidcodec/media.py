@@ -360,6 +360,7 @@ class VideoSource:
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
         self._last_pts: int | None = None
         self._last_source_pts: int | None = None  # the latest pts the source gave (_late)
+        self._gap: tuple[int, int] | None = None  # the last jump ahead of the source's pts (_late)
         self._warned: set[str] = set()
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
         self._frames = self._demuxed()
@@ -467,7 +468,7 @@ class VideoSource:
         self._frames.close()
         self._frames = self._demuxed()
         self._audio_queue.clear()
-        self._last_pts = self._last_source_pts = None
+        self._last_pts = self._last_source_pts = self._gap = None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
         """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
@@ -553,7 +554,11 @@ class VideoSource:
         """The frame's pts; previous + one frame when missing or not increasing."""
         pts = frame.pts
         if pts is not None:
-            self._last_source_pts = pts if self._last_source_pts is None else max(pts, self._last_source_pts)
+            latest = self._last_source_pts
+            if latest is None or pts > latest:
+                if latest is not None and pts - latest > LATE_GAP_FRAMES * self._pts_step:
+                    self._gap = (latest, pts)
+                self._last_source_pts = pts
         if self._last_pts is None:
             pts = pts if pts is not None else (self._stream.start_time or 0)
         elif pts is None or pts <= self._last_pts:
@@ -597,18 +602,22 @@ class VideoSource:
             yield VideoFrame(self._rgb(frame), self._pts(frame) - self._shift, index)
 
     def _late(self, frame: av.VideoFrame) -> bool:
-        """Whether ``frame`` comes before a frame already given (a damaged stream's decoder can return
-        one late): dropped, as ffmpeg drops it. Given the next frame's time, every frame after it would
-        be a frame late (each one's own time taken by the one before). A repeated pts is not late: a
-        source that repeats (or lacks) timestamps keeps its frames, one frame apart (_pts); nor is one
-        more than LATE_FRAME_S behind, where the clock went back rather than a frame came late."""
-        if frame.pts is None or self._last_source_pts is None or frame.pts >= self._last_source_pts:
+        """Whether ``frame`` is a stray that a damaged stream's decoder returns late: the source's times
+        jumped ahead (frames lost) by more than LATE_GAP_FRAMES and this one falls in that gap, at most
+        LATE_FRAME_S behind the latest (a TS at 25 fps: 1.80, 2.20, 1.84, 2.24 s). Dropped, as ffmpeg's output drops it: given the next frame's time,
+        every frame after it would be a frame late. Other frames that do not increase keep the old rule
+        (_pts: one frame after the last): a repeated or missing pts, a muxer that stored decode-order
+        times (B-frames: 0, 2, 3, 4, 1), streams joined end to end (the clock restarts)."""
+        latest, gap = self._last_source_pts, self._gap
+        if frame.pts is None or latest is None or frame.pts >= latest:
             return False
-        if (self._last_source_pts - frame.pts) * self.time_base > LATE_FRAME_S:
-            self._last_source_pts = frame.pts  # the clock went back (streams joined end to end): a new
-            return False                        # timeline, its frames following on one frame apart (_pts)
-        self._warn_once("late", "%s: a frame at pts %d comes after one at %d (out of order: a damaged "
-                        "input?); dropping it, as ffmpeg does", self.name, frame.pts, self._last_source_pts)
+        if (latest - frame.pts) * self.time_base > LATE_FRAME_S:
+            self._last_source_pts, self._gap = frame.pts, None  # the clock went back: a new timeline
+            return False
+        if gap is None or not gap[0] < frame.pts < gap[1]:
+            return False
+        self._warn_once("late", "%s: a frame at pts %d comes after one at %d, in the gap before it (a damaged "
+                        "input?); dropping it, as ffmpeg does", self.name, frame.pts, latest)
         return True
 
     def take_audio(self, upto: int | None = None) -> list[AudioPacket]:
@@ -640,9 +649,12 @@ class VideoSource:
         self.close()
 
 
-# A frame this many seconds or less before the latest one is dropped as late (VideoSource._late); further
+# A stray frame this many seconds or less before the latest one is dropped as late (VideoSource._late); further
 # back, the source's clock went back (streams joined end to end) and the frames follow on one frame apart.
 LATE_FRAME_S = 1
+# ... and only where the frame before it jumped ahead by more than this many frames: a muxer that stored
+# decode-order times with B-frames makes smaller jumps (x264's pyramid of 3: 0, 3, 2, 4, 1).
+LATE_GAP_FRAMES = 8
 
 _HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}  # FFmpeg's AVColorTransferCharacteristic
 AVI_REORDER_DEPTH = 16  # frames a decoder may hold back to reorder (H.264 needs at most 16)
