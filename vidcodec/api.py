@@ -1584,7 +1584,8 @@ def stop_network_input_first(stack: contextlib.ExitStack, reader: container.GvcR
     """Where ``reader`` reads a network input, end its wait for data first when ``stack`` exits (enter
     this after the stages that consume the parsed frames): their threads, waiting on the parsing
     thread, which waits for a silent sender, would otherwise each be waited for up to
-    :data:`pipeline.JOIN_TIMEOUT_S`, and the input's close for as long as the sender stays silent."""
+    :data:`pipeline.JOIN_TIMEOUT_S`, and the input's close for as long as the sender stays silent. Once
+    the parsing has stopped, :func:`open_pending` leaves the input readable again, as it was."""
     raw = getattr(reader.source, "raw", None)
     if isinstance(raw, network._Input):
         stack.callback(raw.abort)
@@ -1652,6 +1653,8 @@ def open_pending(
         else:
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
     networked = isinstance(getattr(source, "raw", None), network._Input)
+    if networked:  # after the parsing stage has closed (below): an abort (stop_network_input_first) undone
+        stack.callback(source.raw.resume)
     pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
                                              from_beginning=from_beginning, audio=track, runs=runs,
                                              check_end=not follow,  # --follow says so itself

@@ -715,6 +715,13 @@ class _Input(io.RawIOBase):
         decode's parsing thread holds the buffered reader's lock while it waits."""
         self._abort.set()
 
+    def resume(self) -> None:
+        """Undo :meth:`abort` once the read it ended is over: the input is the caller's, who may read on
+        (another ``frames()`` of it joins at its next parameters packet)."""
+        self._abort.clear()
+        if self.ended_by == "stopped":
+            self.ended_by = None
+
     @property
     def name(self) -> str:
         """The URL, for messages."""
