@@ -717,7 +717,12 @@ def test_a_repeated_header_keeps_its_frame_count_through_a_remux(tmp_path, tiny_
     cut = tmp_path / "cut.gvc"
     remux(live, cut, repeat_header=True, max_frames=6)
     assert counts(cut) == [0, 0]  # not known when the header is written: unknown, not a wrong count
+    assert _read(cut.read_bytes())[0].frame_count == 6  # the file's own header: set at close
     assert sum(1 for _ in vidcodec.frames(cut)) == 6
+    twice = tmp_path / "twice.gvc"  # one input holding two streams: 24 frames, not the first header's 12
+    twice.write_bytes(live.read_bytes() * 2)
+    remux(twice, tmp_path / "both.gvc", repeat_header=True)
+    assert set(counts(tmp_path / "both.gvc")) == {0} and _read((tmp_path / "both.gvc").read_bytes())[0].frame_count == 24
 
 
 def test_a_damaged_repeated_header_is_no_new_stream_and_loses_no_frame(tmp_path, tiny_model_dir):

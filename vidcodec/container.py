@@ -1416,10 +1416,14 @@ class GvcWriter:
     """
 
     def __init__(self, dest: str | os.PathLike[str] | BinaryIO, header: StreamHeader, *,
-                 repeat_header: bool = False) -> None:
+                 repeat_header: bool = False, parameters_frame_count: int | None = None) -> None:
         data = encode_header(header)
         self.header = header
         self._header_bytes = data
+        # what the parameters packets carry (repeat_header): the header, with this frame count if given
+        # (a seekable output's header holds a placeholder that close() rewrites; repeated ones stay)
+        self._parameters_bytes = data if parameters_frame_count is None else encode_header(
+            replace(header, frame_count=parameters_frame_count))
         self._layout = layout_of(header.version[0])
         self._step = pts_step(header)
         self._last_frame_pts = 0  # the pts of stream 0's last key or delta (13.0 deltas count from it)
@@ -1502,8 +1506,8 @@ class GvcWriter:
             join_point = getattr(self._out, "join_point", None)
             if callable(join_point):
                 join_point()
-            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._header_bytes, self._layout),
-                       self._header_bytes)
+            self._emit(_packet_header(0, PacketType.PARAMETERS, 0, pts, self._parameters_bytes, self._layout),
+                       self._parameters_bytes)
         offset = self._offset
         self._emit(_packet_header(stream_index, ptype, flags, pts, data, self._layout, self._step,
                                   self._last_frame_pts), data)

@@ -270,9 +270,12 @@ class _Output:
         elif str(out) == "-":
             out = container.std_bytes("stdout") if self.stdout is None else api._binary_output(self.stdout, "stdout=")
         live = api._is_live(out) if self.repeat_header is None else self.repeat_header
-        self.writer = GvcWriter(out, copier.out_header(_seekable(out), repeat=live,
-                                                       whole=len(self.srcs) == 1 and self.every is None),
-                                repeat_header=live)
+        seekable = _seekable(out)
+        count = copier.repeated_count(whole=len(self.srcs) == 1 and self.every is None) if live else None
+        header = copier.out_header(seekable)
+        if live and not seekable:  # nothing rewritten at close: the count the parameters packets have
+            header = dataclasses.replace(header, frame_count=count)
+        self.writer = GvcWriter(out, header, repeat_header=live, parameters_frame_count=count)
         self.opened = True
         if self.every is not None:
             log.debug("segment %s", out)
@@ -502,6 +505,8 @@ def _file_streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReade
             # the first stream may begin mid-way (a live stream joined): read from its next parameters packet
             after = later[bisect.bisect_right(later, start):]
             end, how = _boundary(f, start, after, n == 0) if after else (None, "ended")
+            if n == 0:
+                copier.single = end is None  # one stream, all of the file
             reader = GvcReader(_Slice(f, start, end), resync=True, join=n == 0, trailing_ok=True)
             n += 1
             yield reader, name if n == 1 else f"{name} (stream {n})"
@@ -615,6 +620,8 @@ class _Copier:
 
     def __init__(self, start: Fraction | None, length: Fraction | None, max_frames: int | None, audio: bool):
         self.start, self.length, self.max_frames, self.audio = start, length, max_frames, audio
+        self.single = False  # the input is one stream, all of its file (_file_streams; a pipe's: not known)
+        self.indexed_count: int | None = None  # the first stream's frame count by its index (begin)
         self.header: StreamHeader | None = None  # the first input's
         self.gops: set[int] = set()  # the keyframe intervals of the streams checked
         self.frames = self.keys = self.audio_packets = self.dropped = self.damaged = self.truncated = 0
@@ -687,11 +694,13 @@ class _Copier:
         self.stream_header = h
         if not joined:
             self.header = None
+            self.indexed_count = None
             if reader.seekable:  # time counts from the first keyframe, by the index where it is whole (as decode)
                 with quieted("vidcodec.container", logging.CRITICAL):
                     index = reader.index()
                 if index is not None and index.entries:
                     self.origin = min(e.pts for e in index.entries)
+                    self.indexed_count = index.frame_count
         self.check(h, name)
         if joined:
             self.placing = True
@@ -928,18 +937,18 @@ class _Copier:
         self.frames += 1
         self.keys += p.kind is PacketType.KEY
 
-    def out_header(self, seekable: bool, repeat: bool = False, whole: bool = False) -> StreamHeader:
+    def out_header(self, seekable: bool) -> StreamHeader:
         """The first input's header for the output, without the audio tag when the audio is left out, with
         the largest keyframe interval of the streams joined. Its frame count is set at close where the
-        output can seek back to it (1 until then), and unknown (0) where it cannot. With the header
-        repeated in parameters packets (``repeat``), which keep the count they are written with: the
-        input's count where the copy is of all of one stream (``whole``, and no range: a clean stream
-        comes back byte for byte), else unknown (0), which a reader joining there takes as such."""
+        output can seek back to it (1 until then), and unknown (0) where it cannot."""
         h = self.header
         ext = h.extensions if self.has_audio else {k: v for k, v in h.extensions.items() if k != container.EXT_AUDIO}
-        if repeat:
-            uncut = whole and self.start is None and self.length is None and self.max_frames is None
-            count = h.frame_count if uncut else 0
-        else:
-            count = 1 if seekable else 0
-        return dataclasses.replace(h, frame_count=count, extensions=ext, gop=self.gop)
+        return dataclasses.replace(h, frame_count=1 if seekable else 0, extensions=ext, gop=self.gop)
+
+    def repeated_count(self, whole: bool) -> int:
+        """The frame count of the headers repeated in parameters packets, which are never rewritten: the
+        input's where the copy is all of one stream that is all of its file (``whole``: one input, no
+        segments; no range; its index confirms the count), so that a clean stream comes back byte for
+        byte; else unknown (0), which a reader joining there takes as such."""
+        uncut = whole and self.single and self.start is None and self.length is None and self.max_frames is None
+        return self.header.frame_count if uncut and self.indexed_count == self.header.frame_count else 0
