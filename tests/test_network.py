@@ -114,8 +114,10 @@ def test_bad_urls_say_what_is_wrong(url, direction, says):
 
 @pytest.mark.parametrize(("typed", "meant"), [("tcp:/h:5000", "tcp://h:5000"), ("UDP:h:5000", "udp://h:5000")])
 def test_a_url_short_of_its_slashes_is_named_as_the_url_it_was_meant_to_be(typed, meant, capsys, tmp_path):
-    assert cli.main(["decode", typed, str(tmp_path / "o.y4m")]) == 2
-    assert f"No such file or directory; did you mean {meant}?" in capsys.readouterr().err
+    for argv in (["decode", typed, str(tmp_path / "o.y4m")], ["remux", typed, str(tmp_path / "o.gvc")],
+                 ["info", typed]):
+        assert cli.main(argv) == 2
+        assert f"No such file or directory; did you mean {meant}?" in capsys.readouterr().err, argv[0]
 
 
 @pytest.mark.parametrize(("query", "says"), [("pkt_size=63", "pkt_size must be"), ("pkt_size=65508", "pkt_size"),
@@ -627,7 +629,9 @@ def test_cli_decode_and_info_read_a_listening_input(live, tmp_path, capsys):
     ("decode", "out.avi", "cannot write '.avi' files"),
     ("decode", "missing/x.mkv", "does not exist"),
     ("remux", "exists.gvc", "exists; use -y"),
+    ("remux", "out.mp4", "remux copies .gvc streams"),
     ("play", "exists.y4m", "exists; use -y"),
+    ("play", "out.avi", "--to writes y4m"),
 ])
 def test_a_listening_input_waits_only_once_the_output_is_checked(verb, out, says, tmp_path, capsys):
     """These had waited for a sender, and failed once it had connected (the sender then failed too)."""

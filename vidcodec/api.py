@@ -1370,8 +1370,8 @@ def _decode_packets(
     stopped = getattr(getattr(reader.source, "raw", None), "ended_by", None) == "stopped"  # by our side
     if check_end and not reader.closed_cleanly and seen and not reader.index_damaged and not stopped:
         # (the frames read: the stream's own where the reading began at its start, not after a seek)
-        kept = (f"its {seen} complete frames received are all here" if networked else
-                f"its {seen} complete frames are all here") if from_beginning else "its complete frames are all there"
+        kept = (f"its {seen} complete frames received are all here" if networked else  # (joined mid-way too)
+                f"its {seen} complete frames are all here" if from_beginning else "its complete frames are all there")
         if networked:
             log.warning("the stream ends without the index its writer appends on closing: the sender stopped, "
                         "started again or was cut off before the end (%s)", kept)

@@ -1428,6 +1428,14 @@ def _check_output_before_waiting(args: argparse.Namespace) -> None:
 
     if args.command == "decode":
         media.check_output_kind(Path(out))
+    elif args.command == "remux":
+        from .streamcopy import check_output_name
+
+        check_output_name(out)
+    else:
+        from .play import check_to
+
+        check_to(out)
     media.check_output_path(Path(out), args.overwrite)
 
 

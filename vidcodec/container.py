@@ -12,7 +12,6 @@ import enum
 import io
 import logging
 import os
-import re
 import select
 import struct
 import sys
@@ -35,6 +34,7 @@ from .errors import (
     VidcodecError,
 )
 from .outputs import flush, whole, write_all
+from .urls import missing_file_hint
 
 if TYPE_CHECKING:
     from typing import Self
@@ -687,9 +687,7 @@ class GvcReader:
         except OSError as err:  # missing path, a directory, no permission: an input error, not a crash
             reason = err.strerror or err
             name = os.fspath(source)
-            typo = re.match(r"(?i)(tcp|udp):/?(?!/)", str(name)) if not os.path.exists(name) else None
-            hint = f"; did you mean {typo.group(1).lower()}://{str(name)[typo.end():]}?" if typo and "://" not in str(
-                name) else "; give a .gvc file"
+            hint = "; give a .gvc file" if os.path.exists(name) else missing_file_hint(name)
             raise InputError(f"cannot open {name}: {reason}{hint}") from None
         self.resync = resync
         self.joined_at: int | None = None  # where a mid-stream join found its parameters packet

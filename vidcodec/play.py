@@ -262,8 +262,7 @@ def play(src: str | Path | BinaryIO, *, to: str | None = None, start: float | No
     if pix_fmt is not None and to is None:
         raise UsageError("--pix-fmt sets the y4m that --to writes; the window shows RGB")
     if to is not None:
-        if to != "-" and Path(to).suffix.lower() != ".y4m":
-            raise UsageError(f"--to writes y4m: give a .y4m path or - (got {to})")
+        check_to(to)
         s = api.decode(src, to, overwrite=overwrite, backend=backend, start=start, max_frames=max_frames,
                        follow=follow, follow_timeout=follow_timeout, pix_fmt=pix_fmt)
         return PlayStats(shown=s.frames, concealed=s.concealed)
@@ -276,6 +275,12 @@ def play(src: str | Path | BinaryIO, *, to: str | None = None, start: float | No
                       follow_timeout=follow_timeout, show_info=show_info).run()
     finally:
         win.close()
+
+
+def check_to(to: str | Path) -> None:
+    """UsageError unless ``--to`` names a y4m file or - (stdout)."""
+    if str(to) != "-" and Path(to).suffix.lower() != ".y4m":
+        raise UsageError(f"--to writes y4m: give a .y4m path or - (got {to})")
 
 
 def _check_input(src: str | Path) -> None:

@@ -58,6 +58,7 @@ from .container import FILE_MAGIC, GvcReader, GvcWriter, Packet, PacketType, Str
 from .errors import CorruptPacketError, InputError, TruncatedStreamError, UsageError, VidcodecError
 from .progress import bar as progress_bar
 from .progress import quieted
+from .urls import missing_file_hint
 
 try:
     import fcntl  # POSIX: whether stdout was opened for appending
@@ -143,7 +144,7 @@ def remux(
     elif isinstance(dst, (str, Path)):
         if str(dst) != "-" and stdout is not None:
             raise UsageError(f"stdout= is written when the output is '-'; the output here is {dst}")
-        media.refuse_media_name(dst, "remux copies .gvc streams into a .gvc stream", " (as ffmpeg -c copy keeps the codec)")
+        check_output_name(dst)
         _not_an_input(srcs, dst, stdin, stdout)
         if every is None:
             api._check_output(dst, overwrite)
@@ -301,6 +302,11 @@ class _Output:
                     Path(path).unlink(missing_ok=True)
 
 
+def check_output_name(dst: str | Path) -> None:
+    """UsageError for an output named as a media file (out.mp4): remux writes .gvc streams."""
+    media.refuse_media_name(dst, "remux copies .gvc streams into a .gvc stream", " (as ffmpeg -c copy keeps the codec)")
+
+
 def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, str]]:
     """The streams of one input: its own, then each whole stream that follows its footer (``cat a.gvc b.gvc``),
     or that cut it off (an encode restarted into the same file). A file is split where its streams begin
@@ -311,7 +317,7 @@ def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, st
         try:
             regular = stat.S_ISREG(os.stat(source).st_mode)
         except OSError as err:
-            raise InputError(f"cannot open {source}: {err.strerror or err}; give a .gvc file") from None
+            raise InputError(f"cannot open {source}: {err.strerror or err}{missing_file_hint(source)}") from None
         if not regular:  # a named pipe, /dev/stdin, <(...): read as it comes
             with open(source, "rb") as f:
                 yield from _streams(f, name, copier)
