@@ -632,6 +632,8 @@ def test_cli_decode_and_info_read_a_listening_input(live, tmp_path, capsys):
     ("remux", "out.mp4", "remux copies .gvc streams"),
     ("play", "exists.y4m", "exists; use -y"),
     ("play", "out.avi", "--to writes y4m"),
+    ("play", os.devnull, "--to writes y4m"),
+    ("remux", "seg%03d.mp4", "remux copies .gvc streams"),
 ])
 def test_a_listening_input_waits_only_once_the_output_is_checked(verb, out, says, tmp_path, capsys):
     """These had waited for a sender, and failed once it had connected (the sender then failed too)."""

@@ -725,6 +725,33 @@ def test_a_repeated_header_keeps_its_frame_count_through_a_remux(tmp_path, tiny_
     assert set(counts(tmp_path / "both.gvc")) == {0} and _read((tmp_path / "both.gvc").read_bytes())[0].frame_count == 24
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_output_gets_the_frame_count_it_cannot_have_rewritten(tmp_path, tiny_model_dir):
+    """A path that is a named pipe (or /dev/stdout, >(...)) cannot seek back: its header had announced the
+    placeholder 1 frame, and a decode of what came through wrote one picture and failed at the second."""
+    import threading
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=12)
+    whole = tmp_path / "whole.gvc"
+    vidcodec.encode(clip, whole, model="vaegan-tiny", quality=2, gop=4)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = bytearray()
+
+    def drain():
+        with open(fifo, "rb") as f:
+            got.extend(f.read())
+
+    t = threading.Thread(target=drain)
+    t.start()
+    remux(whole, str(fifo), overwrite=True)
+    t.join(20)
+    header, packets, _ = _read(bytes(got))
+    assert header.frame_count == 12  # (was 1)
+    params = [p for p in packets if p.kind is PacketType.PARAMETERS]  # a pipe's output is live: repeated
+    assert params and all(container.decode_header(bytes(p.payload)).frame_count == 12 for p in params)
+
+
 def test_a_damaged_repeated_header_is_no_new_stream_and_loses_no_frame(tmp_path, tiny_model_dir):
     clip = write_testsrc(tmp_path / "c.mp4", frames=12)
     live = tmp_path / "live.gvc"

@@ -1580,12 +1580,23 @@ def audio_track(hdr: container.StreamHeader) -> media.AudioTrack | None:
         return None
 
 
+def _resuming(parsed: Iterator[_Pending | media.AudioPacket], raw: network._Input,
+              ) -> Iterator[_Pending | media.AudioPacket]:
+    """``parsed``, the network input made readable again (an abort of :func:`stop_network_input_first`
+    undone) once the parsing has stopped, in the parsing thread itself: the input is the caller's, who
+    may read on (another ``frames()`` of it joins at its next keyframe)."""
+    try:
+        yield from parsed
+    finally:
+        raw.resume()
+
+
 def stop_network_input_first(stack: contextlib.ExitStack, reader: container.GvcReader) -> None:
     """Where ``reader`` reads a network input, end its wait for data first when ``stack`` exits (enter
     this after the stages that consume the parsed frames): their threads, waiting on the parsing
     thread, which waits for a silent sender, would otherwise each be waited for up to
     :data:`pipeline.JOIN_TIMEOUT_S`, and the input's close for as long as the sender stays silent. Once
-    the parsing has stopped, :func:`open_pending` leaves the input readable again, as it was."""
+    the parsing has stopped, it leaves the input readable again, as it was (:func:`_resuming`)."""
     raw = getattr(reader.source, "raw", None)
     if isinstance(raw, network._Input):
         stack.callback(raw.abort)
@@ -1653,13 +1664,10 @@ def open_pending(
         else:
             runs = stack.enter_context(gopdecode.RunDecoder(reader.header, workers, backend))
     networked = isinstance(getattr(source, "raw", None), network._Input)
-    if networked:  # after the parsing stage has closed (below): an abort (stop_network_input_first) undone
-        stack.callback(source.raw.resume)
-    pending = pipeline.stage(_decode_packets(reader, m, start=start, origin=origin, counts=counts,
-                                             from_beginning=from_beginning, audio=track, runs=runs,
-                                             check_end=not follow,  # --follow says so itself
-                                             networked=networked),
-                             name="vidcodec-parse")
+    parsed = _decode_packets(reader, m, start=start, origin=origin, counts=counts, from_beginning=from_beginning,
+                             audio=track, runs=runs, check_end=not follow,  # --follow says so itself
+                             networked=networked)
+    pending = pipeline.stage(_resuming(parsed, source.raw) if networked else parsed, name="vidcodec-parse")
     stack.enter_context(pipeline.closing(pending))
     return reader, m, pending, track
 

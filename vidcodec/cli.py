@@ -1420,18 +1420,20 @@ def _check_output_before_waiting(args: argparse.Namespace) -> None:
     from .network import is_network_url
 
     out = getattr(args, "to", None) if args.command == "play" else getattr(args, "output", None)
-    if not isinstance(out, str) or out in ("-", os.devnull) or is_network_url(out):
-        return
-    if args.command == "remux" and "%" in out:  # segments: each one's name is checked as it is made
+    if not isinstance(out, str) or out == "-" or is_network_url(out):
         return
     from . import media
 
     if args.command == "decode":
+        if out == os.devnull:
+            return
         media.check_output_kind(Path(out))
     elif args.command == "remux":
         from .streamcopy import check_output_name
 
         check_output_name(out)
+        if "%" in out:  # segments: each one's file is checked as it is made
+            return
     else:
         from .play import check_to
 

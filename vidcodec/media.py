@@ -436,6 +436,8 @@ class VideoSource:
                     pts = self._pts(first)
         while first is not None and pts < target:
             first = next(self._frames, None)
+            while first is not None and self._late(first):  # a stray is never the first frame kept
+                first = next(self._frames, None)
             if first is not None:
                 pts = self._pts(first)
         if first is None:

@@ -571,8 +571,11 @@ def _shown(name: str, value: object) -> str:
 def _seekable(out: object) -> bool:
     """Whether the writer can go back to the header (then it corrects the frame count there at close): a
     path, or a seekable file object not opened for appending (``>> f.gvc``: writes land at the end)."""
-    if isinstance(out, (str, Path)):
-        return True
+    if isinstance(out, (str, Path)):  # a file made or replaced; not a named pipe or a device (/dev/stdout)
+        try:
+            return stat.S_ISREG(os.stat(out).st_mode)
+        except OSError:
+            return True
     try:
         if fcntl is not None and fcntl.fcntl(out.fileno(), fcntl.F_GETFL) & os.O_APPEND:
             return False
