@@ -1367,7 +1367,7 @@ def _decode_packets(
         before = 0 if from_beginning else round((first_pts - sought) / step)
         if expected > seen + before:
             yield from fill(None, expected - seen - before)
-    stopped = getattr(getattr(reader.source, "raw", None), "ended_by", None) == "stopped"  # by our side
+    stopped = networked and reader.source.raw.ended_by == "stopped"  # by our side (stop_network_input_first)
     if check_end and not reader.closed_cleanly and seen and not reader.index_damaged and not stopped:
         # (the frames read: the stream's own where the reading began at its start, not after a seek)
         kept = (f"its {seen} complete frames received are all here" if networked else  # (joined mid-way too)

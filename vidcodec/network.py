@@ -733,7 +733,11 @@ class _Input(io.RawIOBase):
     def seekable(self) -> bool:
         return False
 
-    def _silent_too_long(self) -> None:
+    def _wait_ended(self) -> None:
+        """A wait for data came back empty: stopped by :meth:`abort`, or nothing came for the timeout."""
+        if self._abort.is_set():
+            self.ended_by = self.ended_by or "stopped"
+            return
         self.ended_by = "timeout"
         log.warning("%s: nothing received for %g s: taken as the stream's end (--timeout)", self.endpoint.url,
                     self.timeout)
@@ -782,10 +786,7 @@ class TcpInput(_Input):
                 n = self._sock.recv_into(buffer)
             except (BlockingIOError, InterruptedError):
                 if not _wait_readable(self._sock, (self.timeout or None) if self.received else None, self._abort):
-                    if self._abort.is_set():
-                        self.ended_by = self.ended_by or "stopped"
-                    else:
-                        self._silent_too_long()
+                    self._wait_ended()
                     return 0
                 continue
             except (ConnectionResetError, ConnectionAbortedError):
@@ -914,10 +915,7 @@ class UdpInput(_Input):
             while True:
                 got = self._next()
                 if got is None:
-                    if self._abort.is_set():
-                        self.ended_by = self.ended_by or "stopped"
-                    else:
-                        self._silent_too_long()
+                    self._wait_ended()
                     return 0
                 data = self._in_order(*got)
                 if self.ended_by is not None:
