@@ -199,6 +199,14 @@ def _check_output(dst: str | Path, overwrite: bool) -> None:
         media.check_output_path(Path(dst), overwrite)
 
 
+def check_decode_output(dst: str | Path, overwrite: bool) -> None:
+    """UsageError (OutputExistsError) for a decode's output path: a kind never written, said before where
+    (a missing folder), or an existing file without ``overwrite``; nothing for '-' (stdout)."""
+    if str(dst) != "-":
+        media.check_output_kind(Path(dst))
+    _check_output(dst, overwrite)
+
+
 def _is_fifo(path: str | Path) -> bool:
     try:
         return stat.S_ISFIFO(os.stat(path).st_mode)
@@ -1769,9 +1777,7 @@ def decode(
     if not isinstance(dst, (str, Path)):
         raise UsageError(f"decode writes to a path (.mp4, .mkv, .mov, .y4m, frames/%04d.png) or '-' for stdout, not a "
                          f"{type(dst).__name__}; for frames in memory use vidcodec.frames()")
-    if str(dst) != "-":
-        media.check_output_kind(Path(dst))  # what cannot be written at all, before where (a missing folder)
-    _check_output(dst, overwrite)
+    check_decode_output(dst, overwrite)
     # one picture (thumb.png with --frames 1), or an image sequence: the decoder's RGB, no pix_fmt, no audio
     picture = media.picture_path(dst)  # thumb.png: one picture, with --frames 1 or of a one-frame stream
     one_picture = max_frames == 1 and picture

@@ -1422,23 +1422,21 @@ def _check_output_before_waiting(args: argparse.Namespace) -> None:
     out = getattr(args, "to", None) if args.command == "play" else getattr(args, "output", None)
     if not isinstance(out, str) or out == "-" or is_network_url(out):
         return
-    from . import media
+    from . import api
 
-    if args.command == "decode":
-        if out == os.devnull:
-            return
-        media.check_output_kind(Path(out))
-    elif args.command == "remux":
+    if args.command == "remux":  # as remux checks it
         from .streamcopy import check_output_name
 
         check_output_name(out)
-        if "%" in out:  # segments: each one's file is checked as it is made
-            return
-    else:
+        if "%" not in out:  # segments: each one's file is checked as it is made
+            api._check_output(out, args.overwrite)
+        return
+    if args.command == "play":  # --to: a y4m, which play then decodes to
         from .play import check_to
 
         check_to(out)
-    media.check_output_path(Path(out), args.overwrite)
+    if out != os.devnull:  # (decode drops the pictures there)
+        api.check_decode_output(out, args.overwrite)
 
 
 def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
