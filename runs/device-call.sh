@@ -25,8 +25,11 @@
 #   python runs/vaegan-g/gpu/make_pack.py data .gpu/data --format webp --quality 70     # 13 MB (the 64 MiB: session.sh)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl constriction==0.5.0
+#   sh runs/device-slim.sh .gpu .whl      # docs/eval, docs/ablation out of the tree: 65.6 -> 57.2 MiB
 # The call:
 #   run(command="sh runs/device-call.sh", carry=[".gpu", ".whl"], timeout_s=590)
+# Then `sh runs/device-slim.sh --restore` (the call refuses a tree of more than 64 MiB with the
+# carried paths; without the slimming the 2026-12-07 tree was over it).
 # Back: speed.json, speed.log, build.log, gpu.txt (-> docs/eval/gpu-speed-*/), run.tgz, train.log
 # (-> runs/vaegan-g/gpu/session.sh's header says what to do with them, into RUNDIR).
 # Dry run on the 2-core VM, 2026-12-06 (session 54, to check sessions 43-53 broke nothing on the way):

@@ -47,7 +47,8 @@
 # then the 53 tracked plots were saved in 256 colours (vidcodec/figures.py, 6.4 -> 2.2 MB): 59.3 MiB;
 # its validation crops differ again, see above); later that day vaegan-i came in (+5.1 MB) and the resume
 # point's optimizer moments went to bfloat16 (python -m vidcodec.train.checkpoint compact, -3.4 MB): 61.2 MiB
-# with the pack and the wheel. Compact the checkpoints brought back before committing them. On the device the
+# with the pack and the wheel; on 2026-12-07 65.6 MiB with them (docs/eval had grown): runs/device-slim.sh
+# takes docs/eval and docs/ablation out of the working tree for the call (57.2 MiB) and checks the size. Compact the checkpoints brought back before committing them. On the device the
 # run continues from runs/vaegan-g/last.safetensors in a copy (the tracked files are not touched);
 # it writes $OUT/run.tgz (last, best and disc checkpoints, configs, logs) and $OUT/train.log.
 # BATCH (default 64 crops of 256², vaegan-g was trained with 32), LR (default 1.5e-5 since 2026-12-04, 5e-5
