@@ -701,6 +701,8 @@ def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
     (["play", "x.gvc", "-f", "null"], "-f -> nothing: play shows a window", "/dev/null"),
     (["info", "x.gvc", "-f", "json"], "machine-readable output: --json", "--format"),
     (["info", "x.gvc", "-ss", "3"], "unrecognized arguments: -ss 3 (see", "--start"),  # info has no --start
+    (["encode", "-f", "rawvideo", "-i", "-", "o.gvc"], "-f -> nothing: the input's format is found", "decode's"),
+    (["remux", "x.gvc", "o.gvc", "-f", "gvc"], "-f -> nothing: remux reads and writes .gvc", "raw frames"),
 ])
 def test_ffmpeg_habits_are_named_for_the_verb_used(capsys, args, wanted, not_wanted):
     capsys.readouterr()
@@ -1979,3 +1981,81 @@ def test_an_output_format_never_written_is_said_before_a_missing_folder(capsys, 
     code, _, err = cli(capsys, "decode", media["gvc"], tmp_path / "newdir" / "x.mp4")
     assert code == 2 and "newdir does not exist" in err
     assert not (tmp_path / "newdir").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["encode", "in.mp4", "o.gvc", "--fr", "2"],  # was --frames
+    ["encode", "in.mp4", "o.gvc", "--ref", "1"],  # was --refine: a 0.1 fps encode, silently
+    ["encode", "in.mp4", "o.gvc", "--time", "5"],  # was --timeout, which then said "is for URL inputs"
+    ["decode", "x.gvc", "o.y4m", "--frame", "2"],
+])
+def test_abbreviated_options_are_not_taken_for_others(capsys, args):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"unrecognized arguments: {args[3]}" in err, err
+
+
+def test_export_refuses_stdout_as_its_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--model", "vaegan-tiny", "--out", "-"]) == 2
+    assert "names a folder" in capsys.readouterr().err
+    assert not (tmp_path / "-").exists()
+
+
+def test_unwritable_outputs_are_usage_errors_for_every_verb(capsys, media, tmp_path, monkeypatch):
+    """encode and remux said a bare OSError with exit 1 where decode said 'permission denied' with 2."""
+    import vidcodec.media as vmedia
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(vmedia.os, "access", lambda p, mode, *a, **k: (
+        False if mode == os.W_OK and Path(p) == locked else real(p, mode, *a, **k)))
+    cases = [["encode", media["clip"], locked / "o.gvc"], ["remux", media["gvc"], locked / "r.gvc"],
+             ["remux", media["gvc"], locked / "s%03d.gvc", "--segment-time", "1"],
+             ["decode", media["gvc"], locked / "o.y4m"], ["decode", media["gvc"], locked / "f%03d.png"],
+             ["decode", media["gvc"], locked / "new" / "f%03d.png"]]  # the folder it would make, in locked
+    for args in cases:
+        capsys.readouterr()
+        assert main([str(a) for a in args] + ["-q"]) == 2, args
+        err = capsys.readouterr().err
+        assert "permission denied" in err and err.count("\n") == 1, (args, err)
+    assert not any(locked.iterdir())
+
+
+def test_remux_of_a_folder_says_so(capsys, tmp_path):
+    assert main(["remux", str(tmp_path), str(tmp_path / "r.gvc")]) == 2
+    err = capsys.readouterr().err
+    assert "Is a directory; give a .gvc file" in err, err
+
+
+def test_remux_refuses_a_terminal_stdout(capsys, media, monkeypatch):
+    class Tty(io.BytesIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(tty))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert main(["remux", str(media["gvc"]), "-"]) == 2
+    assert "refusing to write a .gvc stream to a terminal" in capsys.readouterr().err
+    assert tty.getvalue() == b""
+
+
+def test_small_usage_messages(capsys, media, tmp_path):
+    """An empty output name (an unset shell variable) was taken as '.', 'a directory'; a non-.gvc input's
+    error did not name it; eval and bench took - for a missing file."""
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    for args, wanted in [(["encode", media["clip"], ""], "the output name is empty"),
+                         (["decode", media["gvc"], ""], "the output name is empty"),
+                         (["remux", media["gvc"], ""], "the output name is empty"),
+                         (["decode", text, tmp_path / "o.y4m"], f"{text}: not a .gvc file"),
+                         (["info", text], f"{text}: not a .gvc file"),
+                         (["eval", "-"], "not - (stdin)"), (["bench", "-"], "not - (stdin)"),
+                         (["info", media["gvc"], "-t", "-1"], "--duration (-t) must be a time above 0")]:
+        capsys.readouterr()
+        assert main([str(a) for a in args]) == 2, args
+        err = capsys.readouterr().err
+        assert wanted in err and err.count("\n") == 1, (args, err)

@@ -194,7 +194,13 @@ def _binary_output(dst: object, verb: str = "encode") -> BinaryIO:
     return dst  # type: ignore[return-value]
 
 
+def _check_named(dst: str | Path) -> None:
+    if isinstance(dst, str) and not dst.strip():  # an unset shell variable: Path("") would be "."
+        raise UsageError("the output name is empty: give a file name, or - for stdout")
+
+
 def _check_output(dst: str | Path, overwrite: bool) -> None:
+    _check_named(dst)
     if str(dst) != "-":
         media.check_output_path(Path(dst), overwrite)
 
@@ -202,6 +208,7 @@ def _check_output(dst: str | Path, overwrite: bool) -> None:
 def check_decode_output(dst: str | Path, overwrite: bool) -> None:
     """UsageError (OutputExistsError) for a decode's output path: a kind never written, said before where
     (a missing folder), or an existing file without ``overwrite``; nothing for '-' (stdout)."""
+    _check_named(dst)
     if str(dst) != "-":
         media.check_output_kind(Path(dst))
     _check_output(dst, overwrite)

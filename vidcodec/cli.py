@@ -82,7 +82,8 @@ FFMPEG_HABITS = {
     "-r": "--fps FPS (for raw frames and image sequences)", "-s": "--size WxH (for raw frames)",
     "-pix_fmt": "--pix-fmt", "-c:v": "nothing: vidcodec has one codec (remux copies streams: ffmpeg's -c copy)",
     "-vcodec": "nothing: vidcodec has one codec", "-c": "vidcodec remux to copy streams (ffmpeg's -c copy)",
-    "-f": "decode's --format nut for stdout; otherwise the output's name says its format",
+    "-f": "nothing: the input's format is found by reading it (raw frames: --size WxH, --pix-fmt, --fps); "
+    "the output is .gvc",
     "-vf": "nothing: vidcodec applies no filters", "-loglevel": "-q or -v", "-hide_banner": "nothing",
     "-nostdin": "nothing", "-n": "nothing: an existing output is never overwritten without -y",
     "-preset": "--preset auto|medium|fast", "-re": "--re", "-bufsize": "--bufsize KBITS (with --bitrate)",
@@ -117,6 +118,7 @@ _VERB_HABITS: dict[str, dict[str, str | None]] = {
         "-g": "nothing: remux copies the packets", "-preset": "nothing: remux copies the packets",
         "-c:v": "nothing: remux always copies (ffmpeg's -c copy)", "-c": "nothing: remux always copies",
         "-r": None, "-s": None, "-pix_fmt": None, "-framerate": None, "-bufsize": None, "-maxrate": None,
+        "-f": "nothing: remux reads and writes .gvc streams",
     },
     "info": {
         "-i": "give the stream without -i (vidcodec info IN)", "-show_packets": "--packets",
@@ -144,6 +146,12 @@ class _Parser(argparse.ArgumentParser):
     instead of the ffmpeg options among ``argv`` (:data:`FFMPEG_HABITS`)."""
 
     argv: ClassVar[list[str]] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        # no abbreviations: --time would be --timeout, --fr --frames and --ref --refine (a 0.1 fps encode),
+        # silently; a codec's options are typed out, as ffmpeg's are
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         table = _habits(self.prog.split()[-1], set(self._option_string_actions))
@@ -931,7 +939,7 @@ def _cmd_info(a: argparse.Namespace) -> int:
     if a.frames is not None and a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")
     if a.duration is not None and a.duration <= 0:
-        raise UsageError(f"-t must be more than 0 seconds (got {float(a.duration)})")
+        raise UsageError(f"--duration (-t) must be a time above 0 (got {float(a.duration):g})")
     from .codec.vaegan import key_level
 
     report = container.probe(container.stdin_stream() if a.input == "-" else a.input, packets=a.packets,
@@ -1064,12 +1072,14 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
     """eval's tables on stdout and its files (--out, --json) for ``points``."""
     from .evaluate import rd
 
+    written: list[Path] = []
     if a.table == "seed":
         seed = rd.seed_table(points)
         print(rd.format_table(seed))
         if a.out:
             Path(a.out).mkdir(parents=True, exist_ok=True)
             rd.write_csv(seed, Path(a.out) / "seed_table.csv")
+            written.append(Path(a.out) / "seed_table.csv")
     else:
         summary = rd.summarize(points)
         # without a vidcodec curve (x264 against x265, say) there is no summary: the points themselves
@@ -1083,7 +1093,7 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
     if a.out:
         paths = rd.save_report(points, Path(a.out))
         if not a.quiet:
-            print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+            print("wrote " + ", ".join(str(p) for p in [*paths.values(), *written]), file=sys.stderr)
     if a.json:
         Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
 
@@ -1317,6 +1327,9 @@ def _cmd_export(a: argparse.Namespace) -> int:
         raise UsageError("--frames sets how many frames --check compares: give --check CLIP with it")
     if a.out is not None and not str(a.out).strip():  # `--out ""` (an unset shell variable): not the cache
         raise UsageError("--out is empty: give the folder to write the export to, or leave --out out to fill the cache")
+    if a.out == "-":
+        raise UsageError("--out names a folder for the three files of an export (analysis.onnx, synthesis.onnx, "
+                         "manifest.json), not stdout: give a folder, e.g. --out export/")
     a.frames = 8 if a.frames is None else a.frames
     if a.frames < 1:
         raise UsageError(f"--frames must be at least 1 (got {a.frames})")

@@ -718,6 +718,8 @@ class GvcReader:
                         "before every keyframe on pipes or with --repeat-header; read the stream from its "
                         "start, or join it where one is still to come") from None
                 if joined is None:
+                    if self._owned and str(err).startswith("not a .gvc file"):  # name the file, as other errors do
+                        raise FormatError(f"{os.fspath(source)}: {err}") from None
                     raise
                 self.version, self.header = joined
         except BaseException:

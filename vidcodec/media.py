@@ -1700,6 +1700,11 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         first = frame_name(path, found[1])
         raise OutputExistsError(f"{path}: files of this sequence exist ({first}); use -y to overwrite them "
                                 "(overwrite=True from Python)")
+    # where the file will be written: itself, its folder, or the folder its missing folder goes in
+    target = path if path.exists() else path.parent.parent if folder_to_make(path) else path.parent
+    if not os.access(target, os.W_OK):
+        raise UsageError(f"cannot write {path}: permission denied"
+                         + (f" (in {target})" if target != path and target != path.parent else ""))
 
 
 def check_output_kind(path: Path) -> None:
@@ -1764,15 +1769,11 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
             except OSError as exc:
                 raise UsageError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
             log.info("created the folder %s", path.parent)
-        if not os.access(path.parent, os.W_OK):
-            raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base)
     if one_frame and picture_path(path):
         if pix_fmt is not None:
             raise UsageError(f"a {ext} picture is written as the decoder's RGB; --pix-fmt is for video outputs")
         check_output_path(path, overwrite)
-        if not os.access(path.parent, os.W_OK):
-            raise UsageError(f"cannot write {path}: permission denied")
         return _ImageSink(path, width, height, time_base, single=True)
     if ext in IMAGE_EXTENSIONS:
         if "%" in path.name:
@@ -1783,8 +1784,6 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
                          f"(%d, %04d), e.g. {example}, or give --frames 1 for one picture (--start chooses it)")
     check_output_kind(path)
     check_output_path(path, overwrite)
-    if not os.access(path if path.exists() else path.parent, os.W_OK):
-        raise UsageError(f"cannot write {path}: permission denied")
     if ext == ".y4m":
         try:
             f = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - the sink owns and closes it

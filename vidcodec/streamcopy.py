@@ -148,6 +148,9 @@ def remux(
         _not_an_input(srcs, dst, stdin, stdout)
         if every is None:
             api._check_output(dst, overwrite)
+        if str(dst) == "-" and getattr(stdout if stdout is not None else sys.stdout, "isatty", lambda: False)():
+            raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
+                             "`| vidcodec decode - out.y4m`) or give an output file")
     else:
         api._binary_output(dst, "remux")
         _not_an_input(srcs, dst, stdin, stdout)
@@ -315,9 +318,12 @@ def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, st
     closing the generator closes the last one and the files it opened."""
     if isinstance(source, (str, Path)):
         try:
-            regular = stat.S_ISREG(os.stat(source).st_mode)
+            mode = os.stat(source).st_mode
         except OSError as err:
             raise InputError(f"cannot open {source}: {err.strerror or err}{missing_file_hint(source)}") from None
+        if stat.S_ISDIR(mode):
+            raise InputError(f"cannot open {source}: Is a directory; give a .gvc file")
+        regular = stat.S_ISREG(mode)
         if not regular:  # a named pipe, /dev/stdin, <(...): read as it comes
             with open(source, "rb") as f:
                 yield from _streams(f, name, copier)

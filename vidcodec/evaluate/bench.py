@@ -83,6 +83,8 @@ def _stats(ms: list[float]) -> dict:
 def load_frames(clip: str | Path | None, frames: int, size: tuple[int, int] | None) -> tuple[list[np.ndarray], Fraction,
                                                                                                str]:
     """Frames of ``clip`` (default: the bundled sample), resized to ``size`` (W, H) if given."""
+    if str(clip) == "-":
+        raise UsageError("bench reads its clip several times: give a file, not - (stdin)")
     path = Path(clip) if clip else bundled_sample()
     if not path.exists():
         raise UsageError(f"{path} does not exist" + ("" if clip else ": the bundled sample is missing from this "

@@ -98,6 +98,8 @@ def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
             out += found
         elif p.exists():
             out.append(p)
+        elif str(p) == "-":
+            raise UsageError("eval reads each clip once a codec: give files or folders, not - (stdin)")
         else:
             raise UsageError(f"{p} does not exist")
     names: dict[str, list[Path]] = {}

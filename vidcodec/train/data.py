@@ -150,7 +150,8 @@ def readable(path: Path, read: Callable[[Path], T]) -> T | None:
     try:
         return read(path)
     except errors as e:
-        log.warning("skipping %s: it cannot be read (%s)", path, e)
+        # an OSError's (FFmpeg's) own words, without its errno and the path said already
+        log.warning("skipping %s: it cannot be read (%s)", path, getattr(e, "strerror", None) or e)
         return None
 
 
