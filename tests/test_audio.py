@@ -457,20 +457,26 @@ def test_decoded_files_start_at_0_as_ffmpeg_outputs_do(tmp_path, tiny_model_dir)
         assert probe.returncode == 0 and probe.stderr == "", probe.stderr
 
 
-def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_path, tiny_model_dir):
-    """A capture whose sound starts half a second before its picture: MP4 and MOV had hidden that half
-    second (an edit list from the first frame on); the output now starts at the audio, as ffmpeg's."""
-    clip = write_av_clip(tmp_path / "av.mp4", frames=20)
-    late = tmp_path / "late.mkv"
-    with av.open(str(clip)) as inp, av.open(str(late), "w") as out:  # the video moved 0.5 s later
+def _video_later(clip, dst, seconds: Fraction):
+    """``clip``'s packets into ``dst`` (Matroska) with the video moved ``seconds`` later."""
+    with av.open(str(clip)) as inp, av.open(str(dst), "w") as out:
         v = out.add_stream_from_template(inp.streams.video[0])
         a = out.add_stream_from_template(inp.streams.audio[0])
         for p in [p for p in inp.demux() if p.size]:
             if p.stream.type == "video":
-                shift = round(Fraction(1, 2) / p.time_base)
+                shift = round(seconds / p.time_base)
                 p.pts, p.dts = p.pts + shift, p.dts + shift
             p.stream = v if p.stream.type == "video" else a
             out.mux(p)
+    return dst
+
+
+@pytest.mark.parametrize("lead", [Fraction(1, 2), Fraction(3, 20)])
+def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_path, tiny_model_dir, lead):
+    """A capture whose sound starts half a second before its picture: MP4 and MOV had hidden that half
+    second (an edit list from the first frame on); the output now starts at the audio, as ffmpeg's.
+    A lead of 0.15 s (seven AAC packets at 48 kHz) was still taken for an encoder's priming and hidden."""
+    late = _video_later(write_av_clip(tmp_path / "av.mp4", frames=20), tmp_path / "late.mkv", lead)
     src_seconds = _audio_seconds(late)
     gvc = tmp_path / "late.gvc"
     vidcodec.encode(late, gvc, model="vaegan-tiny", quality=2)
@@ -481,8 +487,56 @@ def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_pat
             first_video = next(c.decode(video=0)).time
         with av.open(str(out)) as c:
             sound = sum(f.samples for f in c.decode(audio=0)) / 48000
-        assert first_video == pytest.approx(0.5, abs=0.03), ext
-        assert sound == pytest.approx(src_seconds, abs=0.05), ext  # (mp4, mov: 0.5 s short)
+        assert first_video == pytest.approx(float(lead), abs=0.03), ext
+        assert sound == pytest.approx(src_seconds, abs=0.05), ext  # (mp4, mov: the lead short)
+
+
+def test_encode_start_0_drops_the_leading_audio_as_decode_start_0_does(tmp_path, tiny_model_dir):
+    """--start counts from the first frame: 0 begins there, and the audio before it is left out; encode
+    had taken 0 for no start and kept half a second of sound before the first picture."""
+    late = _video_later(write_av_clip(tmp_path / "av.mp4", frames=20), tmp_path / "late.mkv", Fraction(1, 2))
+    gvc = tmp_path / "s0.gvc"
+    vidcodec.encode(late, gvc, model="vaegan-tiny", quality=2, start=0)
+    vidcodec.decode(gvc, tmp_path / "s0.mkv")
+    with av.open(str(tmp_path / "s0.mkv")) as c:
+        first_video = next(c.decode(video=0)).time
+    with av.open(str(tmp_path / "s0.mkv")) as c:
+        first_audio = next(c.decode(audio=0)).time
+    assert first_video == pytest.approx(0, abs=0.03) and first_audio > -0.03, (first_video, first_audio)
+
+
+def test_audio_an_edit_list_cuts_is_not_heard(tmp_path, tiny_model_dir):
+    """A clip cut with `ffmpeg -ss 1.25 -c copy` keeps its audio from before the cut, flagged discard (the
+    edit list's): encode had kept all of it, and decode to MP4 took it for leading sound, a second and a
+    quarter of it before the first picture. Now only the two packets before the cut stay, to warm the
+    decoder up, hidden as AAC's priming is; the sound is what ffmpeg decodes from the cut clip."""
+    clip = write_av_clip(tmp_path / "av.mp4", frames=30)
+    cut = tmp_path / "cut.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "1.25", "-i", str(clip), "-c", "copy", str(cut)], check=True)
+    with av.open(str(cut)) as c:
+        flagged = sum(p.is_discard for p in c.demux(audio=0) if p.size)
+    assert flagged > 10  # the premise: the cut's audio is there, flagged
+    with av.open(str(cut)) as c:
+        heard = sum(f.samples for f in c.decode(audio=0)) / 48000  # FFmpeg's decoder skips what is flagged
+    gvc = tmp_path / "cut.gvc"
+    vidcodec.encode(cut, gvc, model="vaegan-tiny", quality=2)
+    for ext in ("mp4", "mkv"):
+        out = tmp_path / f"o.{ext}"
+        vidcodec.decode(gvc, out)
+        with av.open(str(out)) as c:
+            first_video = next(c.decode(video=0)).time
+        with av.open(str(out)) as c:
+            sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+        assert first_video == pytest.approx(0, abs=0.08), ext  # (was 1.25 in mp4)
+        assert sound == pytest.approx(heard, abs=0.07), (ext, sound, heard)  # (was 1.25 s more)
+
+
+def test_a_matroska_decode_gives_the_same_bytes_on_every_run(clip, tmp_path, tiny_model_dir):
+    gvc = tmp_path / "c.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
+    vidcodec.decode(gvc, tmp_path / "a.mkv")
+    vidcodec.decode(gvc, tmp_path / "b.mkv")
+    assert (tmp_path / "a.mkv").read_bytes() == (tmp_path / "b.mkv").read_bytes()  # (a random segment UID)
 
 
 def test_a_damaged_audio_packet_loses_its_sound_only(clip, tmp_path, tiny_model_dir, caplog):

@@ -225,9 +225,9 @@ class HeldAudio:
     def hold(self, packets: Iterable[AudioPacket]) -> None:
         self._held.extend(packets)
 
-    def earliest(self) -> int | None:
-        """The smallest pts held (None: none held)."""
-        return min((ap.pts for ap in self._held), default=None)
+    def earliest(self) -> AudioPacket | None:
+        """The held packet of the smallest pts (None: none held)."""
+        return min(self._held, key=lambda ap: ap.pts, default=None)
 
     def upto(self, video_end: Fraction) -> Iterator[AudioPacket]:
         """Release, in order, the held packets that start before ``video_end`` (seconds)."""
@@ -344,6 +344,11 @@ class VideoSource:
         self._audio_stream = None
         # (video frames decoded before the packet was demuxed, packet): ties audio to demux order
         self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
+        # Audio packets the demuxer flags discard (an edit list's cut: decoded to warm the decoder up, never
+        # heard) before the first it does not: the last KEPT_DISCARDED_AUDIO of them are kept for that warm-up
+        # (AAC's priming), the rest dropped, as they would be heard as leading audio
+        self._discarded: collections.deque[tuple[int, AudioPacket]] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
+        self._audio_presented = False  # a packet not flagged discard has come
         self._frames_out = 0
         self.ended = False  # the input was read to its end (not stopped early: --frames, -t, Ctrl-C)
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
@@ -403,7 +408,7 @@ class VideoSource:
         if first.interlaced_frame:
             log.warning("%s is interlaced: it is coded as progressive frames (combing on motion); "
                         "deinterlace it first for better pictures (e.g. ffmpeg -vf bwdif)", name)
-        if start:
+        if start is not None:  # 0 too: the first frame, and the audio that begins before it dropped (as decode's)
             self._start_at(Fraction(start))
 
     def _start_at(self, start: Fraction) -> None:
@@ -417,7 +422,7 @@ class VideoSource:
         target = self.start_pts + start / self.time_base  # in pts units (a fraction)
         first, origin = self._first, self.start_pts
         pts = origin  # the first frame's, already read
-        if self._seekable:
+        if self._seekable and target > origin:
             try:
                 self._container.seek(int(target), backward=True, any_frame=False, stream=self._stream)
             except (av.FFmpegError, OSError, ValueError, OverflowError) as exc:  # Overflow: a start past any file
@@ -470,6 +475,8 @@ class VideoSource:
         self._frames.close()
         self._frames = self._demuxed()
         self._audio_queue.clear()
+        self._discarded.clear()
+        self._audio_presented = False
         self._last_pts = self._last_source_pts = self._gap = None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
@@ -525,8 +532,20 @@ class VideoSource:
                 return
             if packet.stream is not self._stream:
                 if packet.size and packet.pts is not None and (self._audio_cut is None or packet.pts >= self._audio_cut):
-                    self._audio_queue.append((self._frames_out, AudioPacket(
-                        bytes(packet), packet.pts - self._audio_shift, packet.duration or 0)))
+                    item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
+                                                          packet.duration or 0))
+                    if not self._audio_presented:
+                        if packet.is_discard:
+                            if len(self._discarded) == self._discarded.maxlen and "discard" not in self._warned:
+                                self._warned.add("discard")
+                                log.info("%s: leaving out the audio its edit list cuts (before the last %d "
+                                         "packets ahead of its start)", self.name, KEPT_DISCARDED_AUDIO)
+                            self._discarded.append(item)
+                            continue
+                        self._audio_presented = True
+                        self._audio_queue.extend(self._discarded)
+                        self._discarded.clear()
+                    self._audio_queue.append(item)
                 continue
             try:
                 frames = packet.decode()
@@ -657,6 +676,11 @@ LATE_FRAME_S = 1
 # ... and only where the frame before it jumped ahead by more than this many frames: a muxer that stored
 # decode-order times with B-frames makes smaller jumps (x264's pyramid of 3: 0, 3, 2, 4, 1).
 LATE_GAP_FRAMES = 8
+
+# Audio packets flagged discard ahead of the first one that is not, kept for the decoder's warm-up: AAC's
+# priming is 1024 to 2112 samples, one or two 1024-sample packets wholly before the start (the packet
+# the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_PACKETS)
+KEPT_DISCARDED_AUDIO = 2
 
 _HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}  # FFmpeg's AVColorTransferCharacteristic
 AVI_REORDER_DEPTH = 16  # frames a decoder may hold back to reorder (H.264 needs at most 16)
@@ -1365,7 +1389,8 @@ class _EncodedSink(VideoSink):
         # to 10 s of raw frames, a --follow decode's newest frame held back)
         self._container: av.container.OutputContainer | None = (
             av.open(path, "w", format="nut", options={"max_interleave_delta": "1"}) if raw
-            else av.open(str(path), "w"))
+            # Matroska: no random segment UID or muxing date, so a decode gives the same bytes on every run
+            else av.open(str(path), "w", options={"fflags": "+bitexact"} if str(path).lower().endswith(".mkv") else None))
         try:
             stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
                 "libx264", options=steady_x264("libx264", center_chroma(
