@@ -9,8 +9,8 @@
 #   run(command="sh runs/device-call.sh", carry=[".gpu", ".whl"], timeout_s=590)
 #   sh runs/device-slim.sh --restore      # git checkout of the two folders
 #
-# It refuses when those folders have changes git would not restore, and fails (exit 1) when what
-# travels is still over LIMIT_MIB (default 63: a margin for the tool's own count).
+# It refuses when those folders have changes git would not restore, and fails (exit 1, the folders
+# put back) when what travels is still over LIMIT_MIB (default 63: a margin for the tool's own count).
 set -eu
 cd "$(dirname "$0")/.."
 SLIM="docs/eval docs/ablation"
@@ -25,8 +25,9 @@ if [ -n "$(git status --porcelain -- $SLIM | grep -v '^ D' || true)" ]; then
     echo "device-slim: $SLIM have changes that are not committed; commit them first" >&2
     exit 2
 fi
+# the tracked files only (git restores them; ignored files there stay, and do not travel)
 # shellcheck disable=SC2086
-rm -rf $SLIM
+git ls-files -z -- $SLIM | xargs -0 rm -f
 tree=$( { git ls-files -z; git ls-files -z -o --exclude-standard; } \
         | xargs -0 sh -c 'for f; do [ -f "$f" ] && [ ! -L "$f" ] && stat -c %s "$f"; done; :' _ \
         | awk '{ s += $1 } END { print s + 0 }')
@@ -38,4 +39,4 @@ done
 awk -v t="$tree" -v c="$carried" -v lim="${LIMIT_MIB:-63}" 'BEGIN {
     m = (t + c) / 1048576
     printf "travels: tree %.1f MiB + carried %.1f MiB = %.1f MiB (limit %s)\n", t / 1048576, c / 1048576, m, lim
-    exit (m > lim) }'
+    exit (m > lim) }' || { git checkout -- $SLIM; echo "device-slim: still over the limit; $SLIM restored" >&2; exit 1; }

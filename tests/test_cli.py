@@ -652,6 +652,7 @@ def test_info_into_a_pipe_closed_early_exits_0_quietly(env, media):
     r = _shell_pipe_status(env, ["info", media["gvc"], "--json"], "true")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    assert r.stderr == ""  # `| head` asked for no more: nothing to say, as ffprobe (it said the pipe closed)
 
 
 def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
@@ -2041,6 +2042,11 @@ def test_remux_refuses_a_terminal_stdout(capsys, media, monkeypatch):
     assert main(["remux", str(media["gvc"]), "-"]) == 2
     assert "refusing to write a .gvc stream to a terminal" in capsys.readouterr().err
     assert tty.getvalue() == b""
+    from vidcodec import streamcopy
+
+    with pytest.raises(UsageError, match="to a terminal"):  # a terminal given as a file object
+        streamcopy.remux(media["gvc"], tty)
+    assert tty.getvalue() == b""
 
 
 def test_small_usage_messages(capsys, media, tmp_path):
@@ -2053,6 +2059,7 @@ def test_small_usage_messages(capsys, media, tmp_path):
                          (["remux", media["gvc"], ""], "the output name is empty"),
                          (["decode", text, tmp_path / "o.y4m"], f"{text}: not a .gvc file"),
                          (["info", text], f"{text}: not a .gvc file"),
+                         (["remux", text, tmp_path / "r.gvc"], f"{text}: not a .gvc file"),
                          (["eval", "-"], "not - (stdin)"), (["bench", "-"], "not - (stdin)"),
                          (["info", media["gvc"], "-t", "-1"], "--duration (-t) must be a time above 0")]:
         capsys.readouterr()

@@ -384,6 +384,15 @@ def test_feature_space_payloads_are_sparse_and_damage_is_caught(tiny_gan):
     dec.decode_symbols("key", key.payload)
     with pytest.raises(CoderError):
         dec.decode_symbols("delta", deltas[0].payload[:-1] + b"\xff\xff")
+    # a correction's norm forged to 3e38, its CRCs made good: finite, but the generator's float32 turns it
+    # into NaN (a black picture, numpy's cast warning, exit 0); now damage, concealed as a failed CRC is
+    forged = deltas[0].payload[:2] + struct.pack("<f", 3e38) + deltas[0].payload[6:]
+    assert np.isfinite(gan.unpack_correction(forged, enc.state_shape)).all()
+    dec.decode_symbols("key", key.payload)
+    with pytest.raises(CoderError, match="out of range"):
+        dec.decode_symbols("delta", forged)
+    dec.decode_symbols("key", key.payload)
+    dec.decode_symbols("delta", deltas[0].payload)  # (the real one passes)
 
 
 def test_feature_space_is_closer_than_latent_space_at_the_same_search(tiny_gan):
@@ -594,3 +603,14 @@ def test_train_gan_without_validation_says_why(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="vidcodec"):
         train(_tiny_cfg(tmp_path / "run", holdout=0.0, final_steps=2, steps_per_scale=2), progress=False)
     assert "no held-out frames (--holdout is 0)" in caplog.text and "give --holdout above 0" in caplog.text
+
+
+def test_gan_layer_and_model_names_are_taken_exactly(tiny_gan):
+    """gan_layer=8.5 had become 8 (other whole-number arguments are refused), and NAME@ with no hash
+    had quietly been NAME."""
+    for bad in (8.5, True, "8.5"):
+        with pytest.raises(UsageError, match="--gan-layer"):
+            parse_gan_layer(bad)
+    assert parse_gan_layer(np.int64(8)) == 8
+    with pytest.raises(vidcodec.errors.ModelNotFoundError, match="start of a hash"):
+        zoo.load("pgan-tiny@")

@@ -268,16 +268,17 @@ def _audio_per_frame(path: Path, start: Fraction | None, ahead: bool = False) ->
 
 
 def test_a_start_keeps_the_audio_from_its_time_on_with_the_same_frames_as_without_it(tmp_path: Path) -> None:
-    """_start_at: audio packets that begin before the start are dropped (one that begins at it is kept),
-    the others move back by as much as the video; take_audio(upto) counts frames from the kept one, so
+    """_start_at: audio packets that begin before the start are dropped (one that begins at it is kept)
+    but for the last one or two, which warm a decoder up (at most KEPT_DISCARDED_AUDIO_S long: one of
+    these 0.1 s packets), the others move back by as much as the video; take_audio(upto) counts frames from the kept one, so
     each kept frame brings the audio it brought without the start (the file alone decides it)."""
     _clip(tmp_path / "av.mkv", "ffv1", list(range(25)), audio_seconds=1)  # audio packets every 0.1 s
     whole_pts, whole_audio = _audio_per_frame(tmp_path / "av.mkv", None)
     pts, audio = _audio_per_frame(tmp_path / "av.mkv", Fraction(1, 5))  # frame 5, with audio at 0.2 s
     k, shift = 5, 200  # (ms: Matroska's time base, the audio's too)
     assert pts == [p - shift for p in whole_pts[k:]]
-    assert audio[0][:1] == [0]  # the packet that begins at the start
-    before = [p - shift for a in whole_audio[: k + 1] for p in a if p >= shift]
+    assert audio[0][:2] == [-100, 0]  # the warm-up packet, and the packet that begins at the start
+    before = [p - shift for a in whole_audio[: k + 1] for p in a if p >= shift - 100]
     assert audio == [before] + [[p - shift for p in a] for a in whole_audio[k + 1:]]
     # the same when the frames were all read before the audio was asked for
     assert _audio_per_frame(tmp_path / "av.mkv", None, ahead=True) == (whole_pts, whole_audio)

@@ -195,7 +195,7 @@ def _binary_output(dst: object, verb: str = "encode") -> BinaryIO:
 
 
 def _check_named(dst: str | Path) -> None:
-    if isinstance(dst, str) and not dst.strip():  # an unset shell variable: Path("") would be "."
+    if isinstance(dst, str) and not dst:  # an unset shell variable: Path("") would be "."
         raise UsageError("the output name is empty: give a file name, or - for stdout")
 
 
@@ -640,8 +640,10 @@ def parse_gan_layer(value: int | str | None) -> int | None:
     """``"z"`` (or None) → None; ``"8"`` or 8 → 8 (UsageError otherwise)."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "z"):
         return None
-    try:
-        n = int(value)
+    try:  # a whole number: 8.5 had become 8
+        n = int(value) if isinstance(value, str) else operator.index(value)  # type: ignore[arg-type]
+        if isinstance(value, bool):
+            raise TypeError
     except (TypeError, ValueError):
         raise UsageError(f"--gan-layer must be z or a feature-map size such as 8 (got {value!r})") from None
     if n < 4 or n & (n - 1):

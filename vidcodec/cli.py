@@ -82,8 +82,7 @@ FFMPEG_HABITS = {
     "-r": "--fps FPS (for raw frames and image sequences)", "-s": "--size WxH (for raw frames)",
     "-pix_fmt": "--pix-fmt", "-c:v": "nothing: vidcodec has one codec (remux copies streams: ffmpeg's -c copy)",
     "-vcodec": "nothing: vidcodec has one codec", "-c": "vidcodec remux to copy streams (ffmpeg's -c copy)",
-    "-f": "nothing: the input's format is found by reading it (raw frames: --size WxH, --pix-fmt, --fps); "
-    "the output is .gvc",
+    "-f": "nothing: a file's format is found by reading it, an output's by its name",
     "-vf": "nothing: vidcodec applies no filters", "-loglevel": "-q or -v", "-hide_banner": "nothing",
     "-nostdin": "nothing", "-n": "nothing: an existing output is never overwritten without -y",
     "-preset": "--preset auto|medium|fast", "-re": "--re", "-bufsize": "--bufsize KBITS (with --bitrate)",
@@ -97,6 +96,10 @@ _GENERIC_HABITS = {k: FFMPEG_HABITS[k] for k in ("-loglevel", "-hide_banner", "-
 # What the options of FFMPEG_HABITS (which is encode's) mean to the other verbs; None: not there.
 _NOT_WHEN_DECODING = "nothing: a stream is decoded as it was coded (choose at encode: vidcodec encode {})"
 _VERB_HABITS: dict[str, dict[str, str | None]] = {
+    "encode": {
+        "-f": "nothing: the input's format is found by reading it (raw frames: --size WxH, --pix-fmt, --fps); "
+        "the output is .gvc",
+    },
     "decode": {
         "-i": "give the input without -i (vidcodec decode IN OUT)",
         "-crf": _NOT_WHEN_DECODING.format("--quality"), "-q:v": _NOT_WHEN_DECODING.format("--quality"),
@@ -1555,7 +1558,10 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
 
         media._silence(sys.stdout)
         if not _INTERRUPTED.is_set():
-            logging.getLogger("vidcodec").info("output pipe closed by its reader; stopping")  # as decode says
+            # a stream cut short is said (as decode says it); text cut short by `| head` is what its reader
+            # asked for, said only with -v (ffprobe says nothing)
+            logging.getLogger("vidcodec").log(logging.INFO if args.command in ("encode", "remux") else logging.DEBUG,
+                                              "output pipe closed by its reader; stopping")
             return 0
         # a Ctrl-C to the whole pipeline also ended its reader: still an interrupted command
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)

@@ -344,11 +344,12 @@ class VideoSource:
         self._audio_stream = None
         # (video frames decoded before the packet was demuxed, packet): ties audio to demux order
         self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
-        # Audio packets the demuxer flags discard (an edit list's cut: decoded to warm the decoder up, never
-        # heard) before the first it does not: the last KEPT_DISCARDED_AUDIO of them are kept for that warm-up
-        # (AAC's priming), the rest dropped, as they would be heard as leading audio
-        self._discarded: collections.deque[tuple[int, AudioPacket]] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
-        self._audio_presented = False  # a packet not flagged discard has come
+        # Audio packets not to be heard that come before the first that is: flagged discard by the demuxer
+        # (an edit list's cut, decoded only to warm the decoder up) or before a --start. The last of them
+        # are kept for that warm-up (_warm_up: AAC's priming), the rest dropped, as a decode would take them
+        # for sound that starts before the picture
+        self._unheard: collections.deque[tuple[int, AudioPacket]] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
+        self._audio_presented = False  # a packet to be heard has come
         self._frames_out = 0
         self.ended = False  # the input was read to its end (not stopped early: --frames, -t, Ctrl-C)
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
@@ -460,9 +461,14 @@ class VideoSource:
             atb = self._audio_stream.time_base or Fraction(1, 90000)
             self._audio_cut = math.ceil(pts * self.time_base / atb)
             self._audio_shift = round(shift * self.time_base / atb)
-            kept = [(0, ap) for _, ap in self._audio_queue if ap.pts >= self._audio_cut]
+            # what was demuxed up to the kept frame, sorted again: before the cut (the last of it kept to warm
+            # the decoder up) or after it
+            queued = [*self._unheard, *self._audio_queue] if not self._audio_presented else [*self._audio_queue]
             self._audio_queue.clear()
-            self._audio_queue.extend((tag, replace(ap, pts=ap.pts - self._audio_shift)) for tag, ap in kept)
+            self._unheard.clear()
+            self._audio_presented = False
+            for _, ap in queued:
+                self._queue_audio((0, replace(ap, pts=ap.pts - self._audio_shift)), ap.pts < self._audio_cut, atb)
         self._frames_out = 1  # the kept frame is the first one out (take_audio counts from it)
 
     def _demuxed(self) -> Iterator[av.VideoFrame]:
@@ -475,7 +481,7 @@ class VideoSource:
         self._frames.close()
         self._frames = self._demuxed()
         self._audio_queue.clear()
-        self._discarded.clear()
+        self._unheard.clear()
         self._audio_presented = False
         self._last_pts = self._last_source_pts = self._gap = None
 
@@ -531,21 +537,13 @@ class VideoSource:
                 self.ended = True
                 return
             if packet.stream is not self._stream:
-                if packet.size and packet.pts is not None and (self._audio_cut is None or packet.pts >= self._audio_cut):
+                if packet.size and packet.pts is not None:
+                    before_cut = self._audio_cut is not None and packet.pts < self._audio_cut
+                    if before_cut and self._audio_presented:
+                        continue  # (late, out of order)
                     item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
                                                           packet.duration or 0))
-                    if not self._audio_presented:
-                        if packet.is_discard:
-                            if len(self._discarded) == self._discarded.maxlen and "discard" not in self._warned:
-                                self._warned.add("discard")
-                                log.info("%s: leaving out the audio its edit list cuts (before the last %d "
-                                         "packets ahead of its start)", self.name, KEPT_DISCARDED_AUDIO)
-                            self._discarded.append(item)
-                            continue
-                        self._audio_presented = True
-                        self._audio_queue.extend(self._discarded)
-                        self._discarded.clear()
-                    self._audio_queue.append(item)
+                    self._queue_audio(item, before_cut or packet.is_discard, packet.time_base)
                 continue
             try:
                 frames = packet.decode()
@@ -570,6 +568,23 @@ class VideoSource:
             for frame in frames:
                 self._frames_out += 1
                 yield frame
+
+    def _queue_audio(self, item: tuple[int, AudioPacket], unheard: bool, time_base: Fraction | None) -> None:
+        """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the
+        first to be heard is held, and only the last of those go ahead of it (:func:`_warm_up`)."""
+        if self._audio_presented:
+            self._audio_queue.append(item)
+        elif unheard:
+            if len(self._unheard) == self._unheard.maxlen and "unheard" not in self._warned:
+                self._warned.add("unheard")
+                log.debug("%s: leaving out the audio before its start (an edit list's cut or --start) but for "
+                         "the last packets, which warm a player's decoder up", self.name)
+            self._unheard.append(item)
+        else:
+            self._audio_presented = True
+            self._audio_queue.extend(_warm_up(self._unheard, time_base or Fraction(1, 90000)))
+            self._unheard.clear()
+            self._audio_queue.append(item)
 
     def _pts(self, frame: av.VideoFrame) -> int:
         """The frame's pts; previous + one frame when missing or not increasing."""
@@ -681,6 +696,22 @@ LATE_GAP_FRAMES = 8
 # priming is 1024 to 2112 samples, one or two 1024-sample packets wholly before the start (the packet
 # the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_PACKETS)
 KEPT_DISCARDED_AUDIO = 2
+# ... and at most this long together (seconds): with the packet the start falls in they stay under a decode's
+# thresholds for leading sound (api.LEADING_AUDIO_S, three packets) at any rate (8 kHz AAC: one packet)
+KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
+
+
+def _warm_up(unheard: Iterable[tuple[int, AudioPacket]], time_base: Fraction) -> list[tuple[int, AudioPacket]]:
+    """The last of the packets that come before the first to be heard: at most KEPT_DISCARDED_AUDIO of
+    them, together at most KEPT_DISCARDED_AUDIO_S long (a packet of unknown duration is not kept)."""
+    kept: list[tuple[int, AudioPacket]] = []
+    total = Fraction(0)
+    for item in reversed(list(unheard)):
+        total += item[1].duration * time_base
+        if len(kept) == KEPT_DISCARDED_AUDIO or item[1].duration <= 0 or total > KEPT_DISCARDED_AUDIO_S:
+            break
+        kept.append(item)
+    return kept[::-1]
 
 _HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}  # FFmpeg's AVColorTransferCharacteristic
 AVI_REORDER_DEPTH = 16  # frames a decoder may hold back to reorder (H.264 needs at most 16)

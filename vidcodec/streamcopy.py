@@ -55,7 +55,14 @@ from typing import BinaryIO
 
 from . import api, container, media, network
 from .container import FILE_MAGIC, GvcReader, GvcWriter, Packet, PacketType, StreamHeader
-from .errors import CorruptPacketError, InputError, TruncatedStreamError, UsageError, VidcodecError
+from .errors import (
+    CorruptPacketError,
+    FormatError,
+    InputError,
+    TruncatedStreamError,
+    UsageError,
+    VidcodecError,
+)
 from .progress import bar as progress_bar
 from .progress import quieted
 from .urls import missing_file_hint
@@ -154,6 +161,8 @@ def remux(
     else:
         api._binary_output(dst, "remux")
         _not_an_input(srcs, dst, stdin, stdout)
+        if getattr(dst, "isatty", lambda: False)():
+            raise UsageError("refusing to write a .gvc stream to a terminal; give a file or a pipe")
     t0 = time.perf_counter()
     copier = _Copier(first, length, max_frames, audio)
     if len(srcs) > 1:  # streams that cannot be joined are refused before anything is written
@@ -537,6 +546,8 @@ def _file_streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReade
             start = end
     except VidcodecError as err:
         if n == 0:
+            if isinstance(err, FormatError) and str(err).startswith("not a .gvc file"):  # named, as decode's
+                raise FormatError(f"{name}: {err}") from None
             raise
         log.warning("%s: what follows its stream %d is not a .gvc stream (%s): not copied", name, n, err)
         copier.lost()

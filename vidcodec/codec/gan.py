@@ -77,6 +77,10 @@ KEY_COEFFS_FACTOR = 3  # feature space: a keyframe's correction may change this 
 CUT_RATIO = 3.0
 _LENGTH = struct.Struct("<I")
 FEATURES_MAJOR = 6  # the format version that introduced feature-space streams
+# A feature-space state whose magnitude passes this is damage (a correction's norm forged or flipped with its
+# CRC intact): coded streams stay under 6 (pgan-carphone, 70 streams of every size and layer), pixel-normed
+# features under the square root of their channels, and the generator's float32 overflows from about 1e19
+STATE_LIMIT = 1e4
 
 
 @dataclass
@@ -380,6 +384,9 @@ class GanFrameDecoder:
             state = (self._prev + unpack_correction(data, self.shape)).astype(np.float32)
         if not np.isfinite(state).all():
             raise CoderError("GAN latent is not finite: the packet is damaged")
+        if self.layer is not None and np.abs(state).max(initial=0) > STATE_LIMIT:
+            # finite, but past what the generator's float32 arithmetic survives (pixel norm squares it)
+            raise CoderError(f"GAN feature map out of range (beyond ±{STATE_LIMIT:g}): the packet is damaged")
         self._prev = state
         return state, 0
 

@@ -264,6 +264,9 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
     models = installed()
     if sha256 is None and "@" in name:
         name, prefix = name.split("@", 1)
+        if not prefix:  # NAME@ with nothing after had quietly been NAME
+            raise ModelNotFoundError(f"model {name}@: give the start of a hash after @ (vidcodec info shows a "
+                                     f"stream's), or the name alone")
         hashes = {m.sha256 for m in models if m.name == name and prefix and m.sha256.startswith(prefix.lower())}
         if len(hashes) > 1:
             raise ModelNotFoundError(f"model {name}@{prefix}: {len(hashes)} installed weights have hashes that start "
