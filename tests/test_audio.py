@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import vidcodec
-from vidcodec import container
+from vidcodec import container, media
 from vidcodec.cli import main as cli_main
 from vidcodec.container import AUDIO_STREAM, GvcReader
 from vidcodec.errors import UsageError
@@ -329,8 +329,8 @@ def test_start_drops_the_audio_before_it_and_keeps_sync(clip, tmp_path, tiny_mod
         stream = c.streams.audio[0]
         tb = stream.time_base
         original = [(p.pts, bytes(p)) for p in c.demux(stream) if p.size]
-    first = next(i for i, (pts, _) in enumerate(original) if pts * tb >= 1)
-    kept = original[first - 2:]  # with the two packets before the start, which warm the decoder up
+    first = next(i for i, (pts, _) in enumerate(original) if (pts + 1024) * tb > 1)  # (the start falls in it)
+    kept = original[first - 2:]  # with the two packets before it, which warm the decoder up
     with container.GvcReader(gvc) as r:
         video = [p.pts for p in r if p.stream_index != container.AUDIO_STREAM]
     with container.GvcReader(gvc) as r:
@@ -340,7 +340,7 @@ def test_start_drops_the_audio_before_it_and_keeps_sync(clip, tmp_path, tiny_mod
     assert len(carried) >= len(kept) - 2
     # the audio moved back by the same second as the video
     assert [pts for pts, _ in carried] == [pts - round(1 / tb) for pts, _ in kept[: len(carried)]]
-    assert sum(pts < 0 for pts, _ in carried) == 2
+    assert sum(pts < 0 for pts, _ in carried) == 3  # the two and the one the start falls in
     out = tmp_path / "o.mp4"
     assert vidcodec.decode(gvc, out).frames == 10
     with av.open(str(out)) as c:
@@ -474,11 +474,10 @@ def _video_later(clip, dst, seconds: Fraction):
     return dst
 
 
-@pytest.mark.parametrize("lead", [Fraction(1, 2), Fraction(3, 20)])
-def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_path, tiny_model_dir, lead):
+def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_path, tiny_model_dir):
     """A capture whose sound starts half a second before its picture: MP4 and MOV had hidden that half
-    second (an edit list from the first frame on); the output now starts at the audio, as ffmpeg's.
-    A lead of 0.15 s (seven AAC packets at 48 kHz) was still taken for an encoder's priming and hidden."""
+    second (an edit list from the first frame on); the output now starts at the audio, as ffmpeg's."""
+    lead = Fraction(1, 2)
     late = _video_later(write_av_clip(tmp_path / "av.mp4", frames=20), tmp_path / "late.mkv", lead)
     src_seconds = _audio_seconds(late)
     gvc = tmp_path / "late.gvc"
@@ -548,7 +547,8 @@ def test_a_start_keeps_the_audio_packets_that_warm_the_decoder_up(tmp_path, tiny
     clip = write_av_clip(tmp_path / "av.mp4", frames=30)
     with av.open(str(clip)) as c:
         reference = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
-    for start, before in ((0, 1), (1, 2)):  # the source's one priming packet; two of the sound before 1 s
+    # the source's one priming packet; two of the sound before 1 s, and the one 1 s falls in
+    for start, before in ((0, 1), (1, 3)):
         gvc = tmp_path / f"s{start}.gvc"
         vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, start=start)
         with GvcReader(gvc) as r:
@@ -611,3 +611,16 @@ def test_a_damaged_audio_packet_in_a_cut_stream_adds_no_frames(clip, tmp_path, t
     bad.write_bytes(bytes(data))
     frames = list(vidcodec.frames(bad))
     assert len(frames) == 12 and not any(f.concealed for f in frames)
+
+
+def test_the_packets_kept_to_warm_a_decoder_up():
+    """At most two, at most 0.15 s together, the last ones; a packet of unknown duration ends them."""
+    def items(*durations):
+        return [(0, media.AudioPacket(b"", i, d)) for i, d in enumerate(durations)]
+
+    tb = Fraction(1, 48000)
+    assert [ap.pts for _, ap in media._warm_up(items(1024, 1024, 1024), tb)] == [1, 2]
+    assert [ap.pts for _, ap in media._warm_up(items(1024, 1024), Fraction(1, 8000))] == [1]  # 2 x 0.128 s > 0.15
+    assert media._warm_up(items(1024, 0), tb) == []
+    assert [ap.pts for _, ap in media._warm_up(items(0, 1024), tb)] == [1]
+    assert media._warm_up(items(9600), tb) == []  # one of 0.2 s

@@ -1130,11 +1130,10 @@ class _Counts:
     damaged: int = 0
 
 
-# A decode to MP4 or MOV starts at the audio where it leads the first frame by this much or more (seconds),
-# or by this many of its packets' durations: less is an encoder's priming (AAC's 1024-2112 samples, 0.26 s
-# at 8 kHz, just over two 1024-sample packets at any rate; media.KEPT_DISCARDED_AUDIO), which those files hide.
+# A decode to MP4 or MOV starts at the audio where it leads the first frame by this much or more (seconds):
+# less is an encoder's priming (AAC's 1024-2112 samples, 0.26 s at 8 kHz) or the packets an encode keeps
+# ahead of its start to warm a decoder up (media.KEPT_DISCARDED_AUDIO_S), which those files hide.
 LEADING_AUDIO_S = Fraction(3, 10)
-LEADING_AUDIO_PACKETS = 3
 
 
 def _audio_before_first_frame(decoded: Iterator[DecodedFrame | media.AudioPacket], held: list[media.HeldAudio],
@@ -1903,12 +1902,10 @@ def decode(
                 shift[0] = f.pts
                 if held:
                     shift[1] = math.ceil(f.pts * clock[0][0] / held[0].time_base)
-                    early = held[0].earliest() if lead_in else None
-                    lead = f.pts * clock[0][0] - early.pts * held[0].time_base if early is not None else 0
-                    if early is not None and (lead >= LEADING_AUDIO_S or (
-                            early.duration > 0 and lead >= LEADING_AUDIO_PACKETS * early.duration * held[0].time_base)):
-                        shift[1] = early.pts
-                        shift[0] = f.pts - math.floor(lead / clock[0][0])
+                    if lead_in and (early := held[0].earliest()) is not None and \
+                            f.pts * clock[0][0] - early * held[0].time_base >= LEADING_AUDIO_S:
+                        shift[1] = early
+                        shift[0] = f.pts - math.floor((f.pts * clock[0][0] - early * held[0].time_base) / clock[0][0])
             sinks[0].write(f.rgb, f.pts - shift[0])
             n += 1
             concealed += f.concealed

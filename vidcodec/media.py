@@ -225,9 +225,9 @@ class HeldAudio:
     def hold(self, packets: Iterable[AudioPacket]) -> None:
         self._held.extend(packets)
 
-    def earliest(self) -> AudioPacket | None:
-        """The held packet of the smallest pts (None: none held)."""
-        return min(self._held, key=lambda ap: ap.pts, default=None)
+    def earliest(self) -> int | None:
+        """The smallest pts held (None: none held)."""
+        return min((ap.pts for ap in self._held), default=None)
 
     def upto(self, video_end: Fraction) -> Iterator[AudioPacket]:
         """Release, in order, the held packets that start before ``video_end`` (seconds)."""
@@ -468,7 +468,8 @@ class VideoSource:
             self._unheard.clear()
             self._audio_presented = False
             for _, ap in queued:
-                self._queue_audio((0, replace(ap, pts=ap.pts - self._audio_shift)), ap.pts < self._audio_cut, atb)
+                self._queue_audio((0, replace(ap, pts=ap.pts - self._audio_shift)),
+                                  ap.pts + max(ap.duration, 1) <= self._audio_cut, atb)
         self._frames_out = 1  # the kept frame is the first one out (take_audio counts from it)
 
     def _demuxed(self) -> Iterator[av.VideoFrame]:
@@ -538,7 +539,8 @@ class VideoSource:
                 return
             if packet.stream is not self._stream:
                 if packet.size and packet.pts is not None:
-                    before_cut = self._audio_cut is not None and packet.pts < self._audio_cut
+                    # wholly before a --start (the packet the start falls in is heard, from the start on)
+                    before_cut = self._audio_cut is not None and packet.pts + max(packet.duration or 0, 1) <= self._audio_cut
                     if before_cut and self._audio_presented:
                         continue  # (late, out of order)
                     item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
@@ -694,10 +696,10 @@ LATE_GAP_FRAMES = 8
 
 # Audio packets flagged discard ahead of the first one that is not, kept for the decoder's warm-up: AAC's
 # priming is 1024 to 2112 samples, one or two 1024-sample packets wholly before the start (the packet
-# the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_PACKETS)
+# the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_S)
 KEPT_DISCARDED_AUDIO = 2
-# ... and at most this long together (seconds): with the packet the start falls in they stay under a decode's
-# thresholds for leading sound (api.LEADING_AUDIO_S, three packets) at any rate (8 kHz AAC: one packet)
+# ... and at most this long together (seconds): with the packet the start falls in they stay under the lead
+# a decode takes for sound that starts before the picture (api.LEADING_AUDIO_S) at any rate (8 kHz AAC: one)
 KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
 
 
