@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -624,3 +625,43 @@ def test_the_packets_kept_to_warm_a_decoder_up():
     assert media._warm_up(items(1024, 0), tb) == []
     assert [ap.pts for _, ap in media._warm_up(items(0, 1024), tb)] == [1]
     assert media._warm_up(items(9600), tb) == []  # one of 0.2 s
+
+
+def _joined_ts(tmp_path, second_offset: int) -> Path:
+    """Two MPEG-TS clips (2 s, video and AAC) joined with cat: the first at 1000 s on the TS clock, the
+    second at ``second_offset`` s."""
+    parts = []
+    for i, offset in enumerate((1000, second_offset)):
+        part = tmp_path / f"part{i}.ts"
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2",
+                        "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:v", "libx264", "-g", "25",
+                        "-c:a", "aac", "-output_ts_offset", str(offset), "-f", "mpegts", str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    return joined
+
+
+@pytest.mark.parametrize("second", [10, 5000])  # back (FFmpeg's wrap correction makes it 26 h ahead); an hour on
+def test_mpeg_ts_files_joined_with_cat_go_on_from_where_they_were(tmp_path, tiny_model_dir, caplog, second):
+    """The second file's clock had been kept: 94455 s of stream (a still frame for a minute, then the rest,
+    in y4m; a traceback in mp4), or an hour's hole. As ffmpeg does, timestamps that jump by more than
+    10 s in a format that allows it (MPEG-TS, PS, FLV) go on from where they were, audio with them."""
+    gvc = tmp_path / "j.gvc"
+    vidcodec.encode(_joined_ts(tmp_path, second), gvc, model="vaegan-tiny", quality=2)
+    assert "timestamps jump by" in caplog.text
+    out = tmp_path / "j.mp4"
+    assert vidcodec.decode(gvc, out).frames == 100
+    with av.open(str(out)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert times == pytest.approx([i / 25 for i in range(100)], abs=1e-3)
+    assert _audio_seconds(out) == pytest.approx(4.0, abs=0.1)
+
+
+def test_a_jump_of_hours_that_mp4_cannot_hold_is_an_error_not_a_traceback(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(media, "JUMP_S", 10**9)  # the jump kept, as a stream made before the mending has it
+    gvc = tmp_path / "j.gvc"
+    vidcodec.encode(_joined_ts(tmp_path, 60000), gvc, model="vaegan-tiny", quality=2, audio=False)
+    with pytest.raises(vidcodec.errors.VidcodecError, match=r"\.mkv or \.y4m output holds them"):
+        vidcodec.decode(gvc, tmp_path / "j.mp4")
+    assert vidcodec.decode(gvc, tmp_path / "j.mkv").frames == 100

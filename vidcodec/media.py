@@ -368,6 +368,9 @@ class VideoSource:
         self._last_source_pts: int | None = None  # the latest pts the source gave (_late)
         self._gap: tuple[int, int] | None = None  # the last jump ahead of the source's pts (_late)
         self._warned: set[str] = set()
+        # MPEG-TS, PS, FLV: timestamps that jump (files joined with cat, a capture's clock reset) are mended
+        self._jumps = (TimestampJumps(self.name, {stream.index: 1 / self.frame_rate if self.frame_rate else 0})
+                       if container.format.flags & av.format.Flags.ts_discont.value else None)
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
         self._frames = self._demuxed()
         first = next(self._frames, None)
@@ -484,6 +487,8 @@ class VideoSource:
         self._audio_queue.clear()
         self._unheard.clear()
         self._audio_presented = False
+        if self._jumps is not None:
+            self._jumps = self._jumps.restarted()
         self._last_pts = self._last_source_pts = self._gap = None
 
     def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
@@ -537,6 +542,8 @@ class VideoSource:
             if packet is None:
                 self.ended = True
                 return
+            if self._jumps is not None:
+                self._jumps.mend(packet)
             if packet.stream is not self._stream:
                 if packet.size and packet.pts is not None:
                     # wholly before a --start (the packet the start falls in is heard, from the start on)
@@ -686,6 +693,64 @@ class VideoSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+class TimestampJumps:
+    """FFmpeg's mending of timestamp discontinuities in the formats that allow them (``AVFMT_TS_DISCONT``:
+    MPEG-TS, MPEG-PS, FLV), as the ``ffmpeg`` command does it: a packet whose dts is more than
+    :data:`JUMP_S` from where its stream was due (or goes back by more than a tenth of a second) moves,
+    with every packet of every stream after it, so that the stream goes on from there. Two TS files joined
+    with ``cat`` had kept the second one's clock: a jump back (which FFmpeg's 33-bit wrap correction
+    makes 26 hours ahead) or of an hour ahead, a still frame for a minute then a hole in the output."""
+
+    def __init__(self, name: str, steps: dict[int, Fraction]) -> None:
+        self.name = name
+        self.steps = steps  # a video stream's frame duration (seconds), for packets that carry none
+        self.offset = Fraction(0)  # seconds added to every timestamp since the last jump
+        self.due: dict[int, Fraction] = {}  # each stream's next dts (seconds, mended)
+        self.latest: dict[int, Fraction] = {}  # each stream's last dts
+        self.last: Fraction | None = None  # the last dts of any stream
+        self.jumps = 0
+
+    def restarted(self) -> TimestampJumps:
+        """The state for reading again after a seek (nothing known; the jumps already met are not)."""
+        return TimestampJumps(self.name, self.steps)
+
+    def mend(self, packet: av.Packet) -> None:
+        tb = packet.time_base
+        if not tb:
+            return
+        if self.offset:
+            move = round(self.offset / tb)
+            packet.pts = None if packet.pts is None else packet.pts + move
+            packet.dts = None if packet.dts is None else packet.dts + move
+        if packet.dts is None:
+            return
+        dts, index = packet.dts * tb, packet.stream.index
+        due = self.due.get(index)
+        jump = None
+        if due is not None:
+            if abs(dts - due) > JUMP_S or dts + Fraction(1, 10) < self.latest[index]:
+                jump = dts - due
+        elif self.last is not None and abs(dts - self.last) > JUMP_S:  # a stream's first packet
+            jump = dts - self.last
+        if jump is not None:
+            move = round(jump / tb)
+            self.offset -= move * tb
+            packet.dts -= move
+            packet.pts = None if packet.pts is None else packet.pts - move
+            dts = packet.dts * tb
+            self.jumps += 1
+            (log.warning if self.jumps == 1 else log.info)(
+                "%s: its timestamps jump by %.3f s (a discontinuity: files joined, a clock reset); it goes on "
+                "from where it was, as ffmpeg does", self.name, float(jump))
+        self.due[index] = dts + (packet.duration * tb if packet.duration else self.steps.get(index, 0))
+        self.latest[index] = dts
+        self.last = dts
+
+
+# A jump of a discontinuous format's timestamps by more than this (seconds) is mended (ffmpeg's
+# -dts_delta_threshold)
+JUMP_S = 10
 
 # A stray frame this many seconds or less before the latest one is dropped as late (VideoSource._late); further
 # back, the source's clock went back (streams joined end to end) and the frames follow on one frame apart.
@@ -1550,6 +1615,11 @@ class _EncodedSink(VideoSink):
             if e.filename is not None or e.errno is None or not isinstance(self._path, Path):
                 raise
             raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
+        except av.FFmpegError as e:  # e.g. MP4's 32-bit durations: a gap of 13 hours at 1/90000 s
+            gaps = [p.pts for p in packets if p.pts is not None]
+            raise VidcodecError(f"{self._path}: the muxer refuses the frame at pts {gaps[0] if gaps else '?'} "
+                                f"({e.strerror or e}); where the stream's timestamps jump by hours, .mkv or .y4m "
+                                "output holds them") from None
         self._reraise()
 
     def close(self) -> None:
