@@ -1106,3 +1106,26 @@ def test_the_header_records_the_finest_grid_of_a_variable_rate(tmp_path: Path, t
     assert len(frames) == pts[-1] + 1  # 22 pictures on the 30 fps grid
     repeats = [i for i in range(1, len(frames)) if np.array_equal(frames[i].rgb, frames[i - 1].rgb)]
     assert repeats == [9, 19]  # each gap repeats the frame before it; the 20 frames are all there
+
+
+def test_which_of_several_video_streams_is_coded_is_said(tmp_path, caplog):
+    path = tmp_path / "two.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10:duration=0.3",
+                    "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.3", "-map", "0", "-map", "1",
+                    "-c:v", "ffv1", str(path)], check=True)
+    with caplog.at_level(logging.INFO, logger="vidcodec"), open_source(path) as src:
+        assert (src.width, src.height) == (32, 24)  # the one marked default, as ffmpeg picks
+    assert "has 2 video streams; coding stream 0 (32x24)" in caplog.text
+
+
+def test_an_animated_webp_is_said_to_be_one_ffmpeg_cannot_read(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "anim.webp"
+    frames = [Image.new("RGB", (32, 24), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    with Image.open(path) as im:
+        if getattr(im, "n_frames", 1) < 3:
+            pytest.skip("this Pillow writes no animated WebP")
+    with pytest.raises(InputError, match="animated WebP"):
+        open_source(path)

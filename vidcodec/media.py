@@ -327,6 +327,9 @@ class VideoSource:
         # MPEG-TS marks none), then the first
         self._stream = stream = max(streams, key=lambda s: (bool(s.disposition & av.stream.Disposition.default),
                                                             (s.width or 0) * (s.height or 0)))
+        if len(streams) > 1:  # said, as ffmpeg's "Stream #0:1 -> #0:0" says it
+            log.info("%s has %d video streams; coding stream %d (%dx%d)", name, len(streams), stream.index,
+                     stream.width or 0, stream.height or 0)
         stream.thread_type = "AUTO"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
         self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
@@ -375,6 +378,9 @@ class VideoSource:
         self._frames = self._demuxed()
         first = next(self._frames, None)
         if first is None:
+            if stream.codec_context.name == "webp":  # FFmpeg's WebP decoder reads still pictures only
+                raise InputError(f"{name}: FFmpeg decodes no frame of this WebP: an animated WebP is not read by "
+                                 "FFmpeg; convert it first (e.g. to a GIF or PNG frames with Pillow or ImageMagick)")
             raise InputError(f"{name}: the video stream has no decodable frames; is the file complete?")
         self._first: av.VideoFrame | None = first
         fmt = first.format
