@@ -2066,3 +2066,46 @@ def test_small_usage_messages(capsys, media, tmp_path):
         assert main([str(a) for a in args]) == 2, args
         err = capsys.readouterr().err
         assert wanted in err and err.count("\n") == 1, (args, err)
+
+
+def test_a_program_that_leaves_a_decode_of_a_quiet_stdin_pipe_exits_cleanly(env, media):
+    """vidcodec.frames("-") left (sys.exit from the loop) while the pipe's writer is quiet: CPython's
+    shutdown had aborted the process (SIGABRT, "could not acquire lock ... at interpreter shutdown": the
+    parsing thread held sys.stdin.buffer's lock in its read), after the 5 s a stage waits for its thread."""
+    with container.GvcReader(media["gvc"]) as r:  # its first six frames, then nothing for a while
+        sixth = [p for p in r if p.stream_index == 0][5]
+    head = media["gvc"].read_bytes()[:sixth.offset + sixth.header_size + len(sixth.payload)]
+    script = ("import sys, time, vidcodec\n"
+              "for i, f in enumerate(vidcodec.frames('-')):\n"
+              "    if i == 3:\n"
+              "        time.sleep(0.5)  # the parsing thread has read all there is, and waits for more\n"
+              "        sys.exit(3)\n")
+    p = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        p.stdin.write(head)
+        p.stdin.flush()
+        t0 = time.monotonic()
+        rc = p.wait(timeout=30)
+        took = time.monotonic() - t0
+        err = p.stderr.read().decode()
+    finally:
+        p.stdin.close()
+        p.kill()
+    assert rc == 3 and "Fatal Python error" not in err, (rc, err)
+    assert took < 4, took  # (5 s of waiting for the parsing thread before)
+
+
+def test_a_decode_in_a_thread_the_main_thread_left_finishes(env, media, tmp_path):
+    """A non-daemon thread's decode or encode when the main thread had ended: 'cannot schedule new
+    futures after interpreter shutdown' from the thread pools, and a truncated output."""
+    script = ("import sys, threading, time, vidcodec\n"
+              "def work():\n"
+              "    s = vidcodec.decode(sys.argv[1], sys.argv[2], overwrite=True)\n"
+              "    e = vidcodec.encode(sys.argv[3], sys.argv[4], overwrite=True, model='vaegan-tiny', quality=2)\n"
+              "    print('done', s.frames, e.frames, flush=True)\n"
+              "vidcodec.frames(sys.argv[1])  # (imports made here)\n"
+              "threading.Thread(target=work).start()\n"
+              "time.sleep(0.05)\n")
+    r = subprocess.run([sys.executable, "-c", script, str(media["gvc"]), str(tmp_path / "o.y4m"), str(media["clip"]),
+                        str(tmp_path / "o.gvc")], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0 and f"done {FRAMES} {FRAMES}" in r.stdout, r.stderr

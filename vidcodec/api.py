@@ -1437,7 +1437,10 @@ def frames(
     the same frames; see :mod:`vidcodec.gopdecode`). The arguments are checked at the call (a
     UsageError then), the stream when the first frame is asked for. The iterator is also a context
     manager: ``with vidcodec.frames(p) as frames:`` closes the decode (its threads, its file) at the
-    block's end, however the loop left it.
+    block's end, however the loop left it. A decode of a network URL or of ``"-"`` on a pipe stops its
+    wait for data when it is closed; one of a file object of your own (a pipe whose writer has gone
+    quiet) cannot be woken: the close waits up to 5 s for its reading thread, which then stays in its
+    read until the writer sends more or closes.
     """
     first = _seconds(start)
     zoo.check_backend(backend)
@@ -1618,6 +1621,8 @@ def stop_network_input_first(stack: contextlib.ExitStack, reader: container.GvcR
     raw = getattr(reader.source, "raw", None)
     if isinstance(raw, network._Input):
         stack.callback(raw.abort)
+    elif isinstance(reader.source, container.PipeOnStdin):  # ended for good (a later "-" reads on from the fd)
+        stack.callback(reader.source.abort)
 
 
 def open_pending(

@@ -15,6 +15,7 @@ import os
 import select
 import struct
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from .errors import (
     CorruptPacketError,
     FormatError,
     InputError,
+    Stopped,
     TruncatedStreamError,
     UnsupportedVersionError,
     UsageError,
@@ -1736,11 +1738,69 @@ def std_bytes(name: str) -> BinaryIO:
 
 
 def stdin_stream() -> BinaryIO:
-    """stdin's bytes, for a .gvc input of ``-``: an InputError, not a silent wait, when it is a terminal."""
+    """stdin's bytes, for a .gvc input of ``-``: an InputError, not a silent wait, when it is a terminal.
+    A pipe is read through its file descriptor (:class:`PipeOnStdin`)."""
     stream = std_bytes("stdin")
     if stream.isatty():
         raise InputError("stdin is a terminal; pipe a .gvc stream into it (e.g. `< out.gvc`) or give a path")
+    if isinstance(stream, io.BufferedReader) and os.name == "posix" and not _is_seekable(stream):
+        try:
+            stream.fileno()
+        except (OSError, ValueError):
+            return stream
+        return PipeOnStdin(stream)  # type: ignore[return-value]
     return stream
+
+
+class PipeOnStdin:
+    """A pipe on stdin read below ``sys.stdin.buffer``, from the file descriptor, once the bytes that
+    BufferedReader holds are taken: the decode's parsing thread, waiting for a writer that has gone
+    quiet, then holds none of its lock. A program that left such a decode (``vidcodec.frames("-")``)
+    and exited had been killed by CPython's shutdown, which takes that lock ("Fatal Python error:
+    _enter_buffered_busy: could not acquire lock ... at interpreter shutdown", SIGABRT)."""
+
+    closed = False
+
+    def __init__(self, buffered: io.BufferedReader) -> None:
+        self._buffered = buffered
+        self._fd = buffered.fileno()
+        self._head: bytes | None = None  # what the BufferedReader held (None: not taken yet)
+        self._aborted = threading.Event()
+        self.name = getattr(buffered, "name", "<stdin>")
+
+    def abort(self) -> None:
+        """End a wait for data (the decode reading it was left): the read raises Stopped."""
+        self._aborted.set()
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:  # wait for data (or the end) without any lock, and stop waiting when aborted
+            while not select.select([self._fd], [], [], 0.1)[0]:
+                if self._aborted.is_set():
+                    raise Stopped("stdin: stopped while waiting for it to send")
+        if self._head is None:
+            # peek returns at once: what is buffered, or one read of what has come (bytes buffered while
+            # the pipe was quiet waited for its next write or its end)
+            self._head = self._buffered.peek(1)
+            self._buffered.read(len(self._head))
+        if self._head:
+            out, self._head = (self._head, b"") if size < 0 else (self._head[:size], self._head[size:])
+            return out
+        return os.read(self._fd, size if size >= 0 else 1 << 20)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:  # stdin stays open for the program
+        pass
 
 
 def probe(source: str | os.PathLike[str] | BinaryIO, *, packets: bool = False, max_frames: int | None = None,

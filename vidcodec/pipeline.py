@@ -139,7 +139,11 @@ def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, de
         pool = ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority, initargs=(nice,))
         try:
             for item in iterable:
-                yield pool.submit(fn, item)
+                try:
+                    future = pool.submit(fn, item)
+                except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown": a call in a
+                    future = _run_here(fn, item)  # thread the main thread left running goes on without the pool
+                yield future
         except GeneratorExit:  # the consumer stopped: drop what has not started, wait for the rest
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -152,6 +156,16 @@ def parallel(iterable: Iterable[Any], fn: Callable[[Any], Any], workers: int, de
             yield future.result()
     finally:
         futures.close()
+
+
+def _run_here(fn: Callable[[Any], Any], item: Any) -> Future:
+    """``fn(item)`` run now, in this thread, as a finished Future."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(item))
+    except Exception as e:  # noqa: BLE001 - re-raised at its item's place, as the pool's would be
+        future.set_exception(e)
+    return future
 
 
 def _alive() -> bool:

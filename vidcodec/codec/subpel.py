@@ -240,7 +240,11 @@ class Predictor:
             for job in moving:
                 one(job)
         else:  # blocks write disjoint regions; numpy's products release the GIL
-            list(_pool(n).map(one, moving))
+            try:
+                jobs = _pool(n).map(one, moving)
+            except RuntimeError:  # no new pool threads: the interpreter is shutting down (a caller's thread)
+                jobs = map(one, moving)
+            list(jobs)
         return out
 
     def _combined(self, level: int, mx: int, my: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
