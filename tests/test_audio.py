@@ -627,11 +627,11 @@ def test_the_packets_kept_to_warm_a_decoder_up():
     assert media._warm_up(items(9600), tb) == []  # one of 0.2 s
 
 
-def _joined_ts(tmp_path, second_offset: int) -> Path:
-    """Two MPEG-TS clips (2 s, video and AAC) joined with cat: the first at 1000 s on the TS clock, the
-    second at ``second_offset`` s."""
+def _joined_ts(tmp_path, *offsets: int) -> Path:
+    """MPEG-TS clips (2 s, video and AAC) joined with cat: the first at 1000 s on the TS clock, the others
+    at ``offsets`` s."""
     parts = []
-    for i, offset in enumerate((1000, second_offset)):
+    for i, offset in enumerate((1000, *offsets)):
         part = tmp_path / f"part{i}.ts"
         subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2",
                         "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:v", "libx264", "-g", "25",
@@ -662,6 +662,34 @@ def test_a_jump_of_hours_that_mp4_cannot_hold_is_an_error_not_a_traceback(tmp_pa
     monkeypatch.setattr(media, "JUMP_S", 10**9)  # the jump kept, as a stream made before the mending has it
     gvc = tmp_path / "j.gvc"
     vidcodec.encode(_joined_ts(tmp_path, 60000), gvc, model="vaegan-tiny", quality=2, audio=False)
-    with pytest.raises(vidcodec.errors.VidcodecError, match=r"\.mkv or \.y4m output holds them"):
+    with pytest.raises(vidcodec.errors.VidcodecError, match=r"decoded to \.mkv or \.y4m"):
         vidcodec.decode(gvc, tmp_path / "j.mp4")
     assert vidcodec.decode(gvc, tmp_path / "j.mkv").frames == 100
+
+
+def test_a_gap_in_one_stream_of_a_ts_is_not_taken_for_a_jump_of_its_clock(tmp_path, tiny_model_dir):
+    """A video that pauses for 15 s while its sound goes on (or an audio dropout) is not a discontinuity:
+    a first version of the mending moved every stream by the gap, and the rest of the picture came 15 s
+    early against its sound."""
+    ts = tmp_path / "pause.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=3",
+                    "-f", "lavfi", "-i", "sine=duration=18:sample_rate=44100",
+                    "-vf", "setpts=PTS+if(gte(N\\,25)\\,15/TB\\,0)", "-fps_mode", "passthrough", "-c:v", "libx264",
+                    "-bf", "0", "-g", "25", "-c:a", "aac", "-f", "mpegts", str(ts)], check=True)
+    gvc = tmp_path / "p.gvc"
+    vidcodec.encode(ts, gvc, model="vaegan-tiny", quality=2)
+    out = tmp_path / "p.mkv"
+    vidcodec.decode(gvc, out)
+    with av.open(str(out)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert times[25] - times[24] == pytest.approx(15.04, abs=0.01)  # the pause kept
+    assert _audio_seconds(out) == pytest.approx(18, abs=0.1)
+
+
+def test_a_start_in_ts_files_joined_with_cat(tmp_path, tiny_model_dir):
+    """The seek lands on the clock of the part it finds (a part's own), the start is on the mended one:
+    with three parts, no frame was found at or after it ('the video is shorter')."""
+    joined = _joined_ts(tmp_path, 990, 1010)  # back 12 s, then on 18 s
+    for start, frames in ((3, 75), (5, 25)):
+        s = vidcodec.encode(joined, tmp_path / "s.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True)
+        assert s.frames == frames, start

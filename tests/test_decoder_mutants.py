@@ -252,7 +252,7 @@ def test_gan_a_feature_map_that_overflows_float32_is_damage(tiny_gan):
     big = struct.pack("<B", bits) + qsgd.pack_sparse(F32_MAX, q)
     dec = _gan_decoder(tiny_gan, h)
     dec.decode_symbols(*packets[0])
-    state, _ = dec.decode_symbols("delta", big)
-    assert np.isfinite(state).all()
-    with pytest.raises(CoderError, match="not finite"):
+    # one is finite, but far past what the generator's float32 survives (gan.STATE_LIMIT): damage already
+    # (two had been needed, their sum not finite)
+    with pytest.raises(CoderError, match="out of range"):
         dec.decode_symbols("delta", big)

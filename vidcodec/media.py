@@ -353,6 +353,7 @@ class VideoSource:
         # for sound that starts before the picture
         self._unheard: collections.deque[tuple[int, AudioPacket]] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
         self._audio_presented = False  # a packet to be heard has come
+        self._last_audio_in: int | None = None  # the pts of the last audio packet queued (after the warm-up)
         self._frames_out = 0
         self.ended = False  # the input was read to its end (not stopped early: --frames, -t, Ctrl-C)
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
@@ -432,12 +433,14 @@ class VideoSource:
         target = self.start_pts + start / self.time_base  # in pts units (a fraction)
         first, origin = self._first, self.start_pts
         pts = origin  # the first frame's, already read
+        sought = False
         if self._seekable and target > origin:
             try:
                 self._container.seek(int(target), backward=True, any_frame=False, stream=self._stream)
             except (av.FFmpegError, OSError, ValueError, OverflowError) as exc:  # Overflow: a start past any file
                 log.debug("%s: cannot seek (%s); decoding up to the start", self.name, exc)
             else:
+                sought = True
                 self._restart()
                 first = next(self._frames, None)
                 # An inexact index: the seek landed after the start, or at the end of the file with no
@@ -449,12 +452,25 @@ class VideoSource:
                     first = next(self._frames, None)
                 if first is not None:
                     pts = self._pts(first)
-        while first is not None and pts < target:
-            first = next(self._frames, None)
-            while first is not None and self._late(first):  # a stray is never the first frame kept
+
+        def up_to_target(first: av.VideoFrame | None, pts: int) -> tuple[av.VideoFrame | None, int]:
+            while first is not None and pts < target:
                 first = next(self._frames, None)
-            if first is not None:
-                pts = self._pts(first)
+                while first is not None and self._late(first):  # a stray is never the first frame kept
+                    first = next(self._frames, None)
+                if first is not None:
+                    pts = self._pts(first)
+            return first, pts
+
+        first, pts = up_to_target(first, pts)
+        if first is None and sought and self._jumps is not None:
+            # files joined (MPEG-TS): the start is on the mended clock, which the part the seek landed
+            # in does not know
+            log.debug("%s: no frame at the start after the seek; decoding from the beginning", self.name)
+            self._container.seek(0, backward=True, stream=self._stream)
+            self._restart()
+            first = next(self._frames, None)
+            first, pts = up_to_target(first, self._pts(first) if first is not None else pts)
         if first is None:
             raise InputError(f"{self.name}: no video at or after --start {float(start):g} s (the video is "
                              f"shorter); give an earlier start")
@@ -476,6 +492,7 @@ class VideoSource:
             self._audio_queue.clear()
             self._unheard.clear()
             self._audio_presented = False
+            self._last_audio_in = None
             for _, ap in queued:
                 self._queue_audio((0, replace(ap, pts=ap.pts - self._audio_shift)),
                                   ap.pts + max(ap.duration, 1) <= self._audio_cut, atb)
@@ -493,6 +510,7 @@ class VideoSource:
         self._audio_queue.clear()
         self._unheard.clear()
         self._audio_presented = False
+        self._last_audio_in = None
         if self._jumps is not None:
             self._jumps = self._jumps.restarted()
         self._last_pts = self._last_source_pts = self._gap = None
@@ -588,6 +606,15 @@ class VideoSource:
         """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the
         first to be heard is held, and only the last of those go ahead of it (:func:`_warm_up`)."""
         if self._audio_presented:
+            if self._last_audio_in is not None and item[1].pts <= self._last_audio_in:
+                # a join's overlap (the next file's sound starts a little before its picture), or damage:
+                # a muxer refuses it, and a decode took it for a damaged stream
+                if "audio order" not in self._warned:
+                    self._warned.add("audio order")
+                    log.info("%s: audio that does not come after the audio before it is left out (at pts %d)",
+                             self.name, item[1].pts)
+                return
+            self._last_audio_in = item[1].pts
             self._audio_queue.append(item)
         elif unheard:
             if len(self._unheard) == self._unheard.maxlen and "unheard" not in self._warned:
@@ -599,6 +626,7 @@ class VideoSource:
             self._audio_presented = True
             self._audio_queue.extend(_warm_up(self._unheard, time_base or Fraction(1, 90000)))
             self._unheard.clear()
+            self._last_audio_in = item[1].pts
             self._audio_queue.append(item)
 
     def _pts(self, frame: av.VideoFrame) -> int:
@@ -702,24 +730,27 @@ class VideoSource:
 
 class TimestampJumps:
     """FFmpeg's mending of timestamp discontinuities in the formats that allow them (``AVFMT_TS_DISCONT``:
-    MPEG-TS, MPEG-PS, FLV), as the ``ffmpeg`` command does it: a packet whose dts is more than
-    :data:`JUMP_S` from where its stream was due (or goes back by more than a tenth of a second) moves,
-    with every packet of every stream after it, so that the stream goes on from there. Two TS files joined
-    with ``cat`` had kept the second one's clock: a jump back (which FFmpeg's 33-bit wrap correction
-    makes 26 hours ahead) or of an hour ahead, a still frame for a minute then a hole in the output."""
+    MPEG-TS, MPEG-PS, HLS, live FLV), as the ``ffmpeg`` command does it, but only where the clock of the
+    whole input jumps: a packet whose dts is more than :data:`JUMP_S` past every stream's latest, or more
+    than a tenth of a second before every stream's latest, moves, with every packet of every stream
+    after it, so that its stream goes on from where it was due. Two TS files joined with ``cat`` had kept
+    the second one's clock: a jump back (which FFmpeg's 33-bit wrap correction makes 26 hours ahead) or
+    of an hour ahead, a still frame for a minute then a hole in the output. A gap in one stream alone (a
+    video that pauses while its sound goes on, an audio dropout) is not a jump of the clock and stays
+    (ffmpeg's own mending takes it for one, and loses the sync); in a file of one stream it cannot be told
+    from one, and is mended as ffmpeg does."""
 
-    def __init__(self, name: str, steps: dict[int, Fraction]) -> None:
+    def __init__(self, name: str, steps: dict[int, Fraction], jumps: int = 0) -> None:
         self.name = name
         self.steps = steps  # a video stream's frame duration (seconds), for packets that carry none
         self.offset = Fraction(0)  # seconds added to every timestamp since the last jump
         self.due: dict[int, Fraction] = {}  # each stream's next dts (seconds, mended)
         self.latest: dict[int, Fraction] = {}  # each stream's last dts
-        self.last: Fraction | None = None  # the last dts of any stream
-        self.jumps = 0
+        self.jumps = jumps  # mended so far (said once)
 
     def restarted(self) -> TimestampJumps:
         """The state for reading again after a seek (nothing known; the jumps already met are not)."""
-        return TimestampJumps(self.name, self.steps)
+        return TimestampJumps(self.name, self.steps, self.jumps)
 
     def mend(self, packet: av.Packet) -> None:
         tb = packet.time_base
@@ -733,13 +764,9 @@ class TimestampJumps:
             return
         dts, index = packet.dts * tb, packet.stream.index
         due = self.due.get(index)
-        jump = None
-        if due is not None:
-            if abs(dts - due) > JUMP_S or dts + Fraction(1, 10) < self.latest[index]:
-                jump = dts - due
-        elif self.last is not None and abs(dts - self.last) > JUMP_S:  # a stream's first packet
-            jump = dts - self.last
-        if jump is not None:
+        if due is not None and (dts > max(self.latest.values()) + JUMP_S
+                                or dts + Fraction(1, 10) < min(self.latest.values())):
+            jump = dts - due
             move = round(jump / tb)
             self.offset -= move * tb
             packet.dts -= move
@@ -751,7 +778,6 @@ class TimestampJumps:
                 "from where it was, as ffmpeg does", self.name, float(jump))
         self.due[index] = dts + (packet.duration * tb if packet.duration else self.steps.get(index, 0))
         self.latest[index] = dts
-        self.last = dts
 
 
 # A jump of a discontinuous format's timestamps by more than this (seconds) is mended (ffmpeg's
@@ -1622,10 +1648,9 @@ class _EncodedSink(VideoSink):
                 raise
             raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
         except av.FFmpegError as e:  # e.g. MP4's 32-bit durations: a gap of 13 hours at 1/90000 s
-            gaps = [p.pts for p in packets if p.pts is not None]
-            raise VidcodecError(f"{self._path}: the muxer refuses the frame at pts {gaps[0] if gaps else '?'} "
-                                f"({e.strerror or e}); where the stream's timestamps jump by hours, .mkv or .y4m "
-                                "output holds them") from None
+            raise VidcodecError(f"{self._path}: the muxer refuses a frame ({e.strerror or e}); a stream whose "
+                                "timestamps jump by hours (an MP4 holds up to 13 h between two frames at "
+                                "1/90000 s) can be decoded to .mkv or .y4m") from e
         self._reraise()
 
     def close(self) -> None:
