@@ -461,6 +461,16 @@ def test_decoded_files_start_at_0_as_ffmpeg_outputs_do(tmp_path, tiny_model_dir)
         assert probe.returncode == 0 and probe.stderr == "", probe.stderr
 
 
+def _decoded_start_and_sound(gvc, out) -> tuple[float, float]:
+    """Decode ``gvc`` to ``out``: its first picture's time and its seconds of sound (48 kHz)."""
+    vidcodec.decode(gvc, out)
+    with av.open(str(out)) as c:
+        first_video = next(c.decode(video=0)).time
+    with av.open(str(out)) as c:
+        sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+    return first_video, sound
+
+
 def _video_later(clip, dst, seconds: Fraction):
     """``clip``'s packets into ``dst`` (Matroska) with the video moved ``seconds`` later."""
     with av.open(str(clip)) as inp, av.open(str(dst), "w") as out:
@@ -484,12 +494,7 @@ def test_audio_that_starts_before_the_first_frame_is_kept_in_mp4_and_mov(tmp_pat
     gvc = tmp_path / "late.gvc"
     vidcodec.encode(late, gvc, model="vaegan-tiny", quality=2)
     for ext in ("mp4", "mov", "mkv"):
-        out = tmp_path / f"o.{ext}"
-        vidcodec.decode(gvc, out)
-        with av.open(str(out)) as c:
-            first_video = next(c.decode(video=0)).time
-        with av.open(str(out)) as c:
-            sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+        first_video, sound = _decoded_start_and_sound(gvc, tmp_path / f"o.{ext}")
         assert first_video == pytest.approx(float(lead), abs=0.03), ext
         assert sound == pytest.approx(src_seconds, abs=0.05), ext  # (mp4, mov: the lead short)
 
@@ -531,12 +536,7 @@ def test_audio_an_edit_list_cuts_is_not_heard(tmp_path, tiny_model_dir):
     # the warm-up and the packet the cut falls in (was 60)
     assert sum(p.pts < 0 for p in packets if p.stream_index == AUDIO_STREAM) == 3
     for ext, slack in (("mp4", 0.01), ("mov", 0.01), ("mkv", 0.07)):  # (Matroska cannot hide the warm-up)
-        out = tmp_path / f"o.{ext}"
-        vidcodec.decode(gvc, out)
-        with av.open(str(out)) as c:
-            first_video = next(c.decode(video=0)).time
-        with av.open(str(out)) as c:
-            sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+        first_video, sound = _decoded_start_and_sound(gvc, tmp_path / f"o.{ext}")
         assert first_video == pytest.approx(0, abs=slack), ext  # (was 1.25 in mp4)
         assert sound == pytest.approx(heard, abs=slack + 0.03), (ext, sound, heard)  # (was 1.25 s more)
 
