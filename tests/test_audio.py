@@ -654,8 +654,12 @@ def test_mpeg_ts_files_joined_with_cat_go_on_from_where_they_were(tmp_path, tiny
     assert vidcodec.decode(gvc, out).frames == 100
     with av.open(str(out)) as c:
         times = [f.time for f in c.decode(video=0)]
-    assert times == pytest.approx([i / 25 for i in range(100)], abs=1e-3)
-    assert _audio_seconds(out) == pytest.approx(4.0, abs=0.1)
+    steps = np.diff(times)
+    assert np.delete(steps, 49) == pytest.approx(0.04, abs=1e-3)  # each part at its rate
+    # the second part after everything of the first (its sound ends a little after its last picture, and
+    # the second's starts a little before its first): a tenth of a second held, no hour
+    assert 0.04 <= steps[49] < 0.15
+    assert _audio_seconds(out) == pytest.approx(4.1, abs=0.1)
 
 
 def test_a_jump_of_hours_that_mp4_cannot_hold_is_an_error_not_a_traceback(tmp_path, tiny_model_dir, monkeypatch):
@@ -690,6 +694,40 @@ def test_a_start_in_ts_files_joined_with_cat(tmp_path, tiny_model_dir):
     """The seek lands on the clock of the part it finds (a part's own), the start is on the mended one:
     with three parts, no frame was found at or after it ('the video is shorter')."""
     joined = _joined_ts(tmp_path, 990, 1010)  # back 12 s, then on 18 s
-    for start, frames in ((3, 75), (5, 25)):
+    vidcodec.encode(joined, tmp_path / "all.gvc", model="vaegan-tiny", quality=2)
+    vidcodec.decode(tmp_path / "all.gvc", tmp_path / "all.mkv")
+    with av.open(str(tmp_path / "all.mkv")) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == 150
+    for start in (3, 5):
         s = vidcodec.encode(joined, tmp_path / "s.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True)
-        assert s.frames == frames, start
+        assert s.frames == sum(t - times[0] >= start - 1e-6 for t in times) > 20, start
+
+
+def test_a_joined_part_whose_sound_starts_before_its_picture_keeps_its_sync(tmp_path, tiny_model_dir):
+    """The demuxer hands a stream's last packets of one part over after the next part's first packets of
+    another stream: taken for the new part's, they pushed the first part's last pictures 4 s on, and the
+    second part's picture came after them, its sound 3.45 s early."""
+    (tmp_path / "a").mkdir()
+    first = _joined_ts(tmp_path / "a")  # one part: 2 s at 1000 s
+    late = tmp_path / "late.ts"  # its picture half a second after its sound, its clock back at 1.4 s
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2.5",
+                    "-itsoffset", "0.5", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2",
+                    "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-bf", "0", "-g", "25", "-c:a", "aac",
+                    "-f", "mpegts", str(late)], check=True)
+    joined = tmp_path / "j.ts"
+    joined.write_bytes(first.read_bytes() + late.read_bytes())
+    gvc = tmp_path / "j.gvc"
+    vidcodec.encode(joined, gvc, model="vaegan-tiny", quality=2)
+    with GvcReader(gvc) as r:
+        packets = list(r)
+    video = [p.pts for p in packets if p.stream_index == 0]
+    audio = [p.pts for p in packets if p.stream_index == AUDIO_STREAM]
+    tb = Fraction(1, 90000)  # (both, from the TS)
+    assert len(video) == 100 and (np.diff(video) > 0).all()
+    # the second part's first picture half a second after its first sound, as in its file
+    with av.open(str(late)) as c:
+        n = sum(1 for p in c.demux(audio=0) if p.size)
+    second_sound = audio[-n]  # (its file's audio, all of it kept)
+    assert (video[50] - second_sound) * tb == pytest.approx(0.5, abs=0.05)
+    assert (video[50] - video[49]) * tb == pytest.approx(0.54, abs=0.08)  # (was 4 s)

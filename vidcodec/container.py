@@ -1772,16 +1772,30 @@ class PipeOnStdin:
         """End a wait for data (the decode reading it was left): the read raises Stopped."""
         self._aborted.set()
 
+    def _take_buffered(self) -> bytes:
+        """What the BufferedReader holds (a program may have peeked), without waiting for the pipe."""
+        try:
+            blocking = os.get_blocking(self._fd)
+            os.set_blocking(self._fd, False)
+        except OSError:
+            blocking = None
+        try:
+            head = self._buffered.peek(1) or b""  # what is buffered, else what the pipe has now (or nothing)
+        except BlockingIOError:
+            head = b""
+        finally:
+            if blocking is not None:
+                os.set_blocking(self._fd, blocking)
+        self._buffered.read(len(head))
+        return head
+
     def read(self, size: int = -1) -> bytes:
+        if self._head is None:
+            self._head = self._take_buffered()
         if not self._head:  # wait for data (or the end) without any lock, and stop waiting when aborted
             while not select.select([self._fd], [], [], 0.1)[0]:
                 if self._aborted.is_set():
                     raise Stopped("stdin: stopped while waiting for it to send")
-        if self._head is None:
-            # peek returns at once: what is buffered, or one read of what has come (bytes buffered while
-            # the pipe was quiet waited for its next write or its end)
-            self._head = self._buffered.peek(1)
-            self._buffered.read(len(self._head))
         if self._head:
             out, self._head = (self._head, b"") if size < 0 else (self._head[:size], self._head[size:])
             return out

@@ -463,9 +463,9 @@ class VideoSource:
             return first, pts
 
         first, pts = up_to_target(first, pts)
-        if first is None and sought and self._jumps is not None:
+        if first is None and sought and self._jumps is not None and self._jumps.jumps:
             # files joined (MPEG-TS): the start is on the mended clock, which the part the seek landed
-            # in does not know
+            # in does not know (an input that has shown no jump is not read again for a start past its end)
             log.debug("%s: no frame at the start after the seek; decoding from the beginning", self.name)
             self._container.seek(0, backward=True, stream=self._stream)
             self._restart()
@@ -743,7 +743,9 @@ class TimestampJumps:
     def __init__(self, name: str, steps: dict[int, Fraction], jumps: int = 0) -> None:
         self.name = name
         self.steps = steps  # a video stream's frame duration (seconds), for packets that carry none
-        self.offset = Fraction(0)  # seconds added to every timestamp since the last jump
+        # seconds added to the timestamps of each part met so far (the latest last): a demuxer hands over
+        # a stream's last packets of one part after the next part's first packets of another stream
+        self.offsets = [Fraction(0)]
         self.due: dict[int, Fraction] = {}  # each stream's next dts (seconds, mended)
         self.latest: dict[int, Fraction] = {}  # each stream's last dts
         self.jumps = jumps  # mended so far (said once)
@@ -752,37 +754,53 @@ class TimestampJumps:
         """The state for reading again after a seek (nothing known; the jumps already met are not)."""
         return TimestampJumps(self.name, self.steps, self.jumps)
 
+    def _fits(self, dts: Fraction, index: int) -> bool:
+        """Whether ``dts`` (mended) goes on from where its stream was: not back, and at most JUMP_S on."""
+        return dts + Fraction(1, 10) >= self.latest[index] and dts - self.due[index] <= JUMP_S
+
     def mend(self, packet: av.Packet) -> None:
         tb = packet.time_base
-        if not tb:
+        if not tb or packet.dts is None:
+            if tb and self.offsets[-1] and packet.pts is not None:
+                packet.pts += round(self.offsets[-1] / tb)
             return
-        if self.offset:
-            move = round(self.offset / tb)
+        raw, index = packet.dts * tb, packet.stream.index
+        offset = self.offsets[-1]
+        if index in self.due:
+            # the part it belongs to: the latest, unless it goes on from its stream's last packet only on an
+            # earlier part's clock (a stream's last packets of a part come after the next part's first
+            # packets of another stream), or the whole clock jumps here
+            due = self.due[index]
+            late = [o for o in self.offsets[:-1] if self._fits(raw + o, index) and raw + o - due <= STRAGGLER_S]
+            if late and not (self._fits(raw + offset, index) and raw + offset - due <= STRAGGLER_S):
+                offset = min(late, key=lambda o: abs(raw + o - due))  # a packet of an earlier part, handed late
+            elif not self._fits(raw + offset, index) and (
+                    raw + offset > max(self.latest.values()) + JUMP_S or \
+                    raw + offset + Fraction(1, 10) < min(self.latest.values())):
+                # the whole input's clock jumped: the new part goes on after everything of the last one
+                end = max(self.due.values())
+                offset = end - raw
+                self.offsets.append(offset)
+                self.jumps += 1
+                (log.warning if self.jumps == 1 else log.info)(
+                    "%s: its timestamps jump by %.3f s (a discontinuity: files joined, a clock reset); it goes "
+                    "on from where it was, as ffmpeg does", self.name, float(raw + self.offsets[-2] - end))
+        if offset:
+            move = round(offset / tb)
+            packet.dts += move
             packet.pts = None if packet.pts is None else packet.pts + move
-            packet.dts = None if packet.dts is None else packet.dts + move
-        if packet.dts is None:
-            return
-        dts, index = packet.dts * tb, packet.stream.index
-        due = self.due.get(index)
-        if due is not None and (dts > max(self.latest.values()) + JUMP_S
-                                or dts + Fraction(1, 10) < min(self.latest.values())):
-            jump = dts - due
-            move = round(jump / tb)
-            self.offset -= move * tb
-            packet.dts -= move
-            packet.pts = None if packet.pts is None else packet.pts - move
-            dts = packet.dts * tb
-            self.jumps += 1
-            (log.warning if self.jumps == 1 else log.info)(
-                "%s: its timestamps jump by %.3f s (a discontinuity: files joined, a clock reset); it goes on "
-                "from where it was, as ffmpeg does", self.name, float(jump))
-        self.due[index] = dts + (packet.duration * tb if packet.duration else self.steps.get(index, 0))
-        self.latest[index] = dts
+        dts = packet.dts * tb
+        self.due[index] = max(self.due.get(index, dts), dts + (packet.duration * tb if packet.duration
+                                                              else self.steps.get(index, 0)))
+        self.latest[index] = max(self.latest.get(index, dts), dts)
 
 
 # A jump of a discontinuous format's timestamps by more than this (seconds) is mended (ffmpeg's
 # -dts_delta_threshold)
 JUMP_S = 10
+# ... and a packet after a jump that goes on from its stream's last one on the clock before it, within
+# this (seconds), is one of that part's, which the demuxer handed over late
+STRAGGLER_S = 1
 
 # A stray frame this many seconds or less before the latest one is dropped as late (VideoSource._late); further
 # back, the source's clock went back (streams joined end to end) and the frames follow on one frame apart.
