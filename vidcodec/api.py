@@ -194,6 +194,13 @@ def _binary_output(dst: object, verb: str = "encode") -> BinaryIO:
     return dst  # type: ignore[return-value]
 
 
+def refuse_terminal(out: object) -> None:
+    """UsageError where a .gvc stream's output (a file object; paths and URLs are not) is a terminal."""
+    if not isinstance(out, (str, Path)) and getattr(out, "isatty", lambda: False)():
+        raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
+                         "`| vidcodec decode - out.y4m`) or give an output file")
+
+
 def _check_named(dst: str | Path) -> None:
     if isinstance(dst, str) and not dst:  # an unset shell variable: Path("") would be "."
         raise UsageError("the output name is empty: give a file name, or - for stdout")
@@ -211,7 +218,7 @@ def check_decode_output(dst: str | Path, overwrite: bool) -> None:
     _check_named(dst)
     if str(dst) != "-":
         media.check_output_kind(Path(dst))
-    _check_output(dst, overwrite)
+        media.check_output_path(Path(dst), overwrite)
 
 
 def _is_fifo(path: str | Path) -> bool:
@@ -477,9 +484,7 @@ def encode(
         if str(dst) == "-":
             dst = container.std_bytes("stdout")
     dst = _binary_output(dst) if not isinstance(dst, (str, Path)) and send_to is None else dst
-    if not isinstance(dst, (str, Path)) and getattr(dst, "isatty", lambda: False)():
-        raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
-                         "`| vidcodec decode - out.y4m`) or give an output file")
+    refuse_terminal(dst)
     t0 = time.perf_counter()
     warm = None
     if (backend == zoo.AUTO and mode == "vaegan" and not given_frames and (str(src) == "-" or is_url(src))
@@ -1613,11 +1618,11 @@ def _resuming(parsed: Iterator[_Pending | media.AudioPacket], raw: network._Inpu
 
 
 def stop_network_input_first(stack: contextlib.ExitStack, reader: container.GvcReader) -> None:
-    """Where ``reader`` reads a network input, end its wait for data first when ``stack`` exits (enter
-    this after the stages that consume the parsed frames): their threads, waiting on the parsing
-    thread, which waits for a silent sender, would otherwise each be waited for up to
+    """Where ``reader`` reads a network input or a pipe on stdin, end its wait for data first when
+    ``stack`` exits (enter this after the stages that consume the parsed frames): their threads, waiting
+    on the parsing thread, which waits for a silent sender, would otherwise each be waited for up to
     :data:`pipeline.JOIN_TIMEOUT_S`, and the input's close for as long as the sender stays silent. Once
-    the parsing has stopped, it leaves the input readable again, as it was (:func:`_resuming`)."""
+    the parsing has stopped, a network input is readable again, as it was (:func:`_resuming`)."""
     raw = getattr(reader.source, "raw", None)
     if isinstance(raw, network._Input):
         stack.callback(raw.abort)

@@ -372,7 +372,8 @@ class VideoSource:
         self._last_source_pts: int | None = None  # the latest pts the source gave (_late)
         self._gap: tuple[int, int] | None = None  # the last jump ahead of the source's pts (_late)
         self._warned: set[str] = set()
-        # MPEG-TS, PS, FLV: timestamps that jump (files joined with cat, a capture's clock reset) are mended
+        # MPEG-TS, PS, HLS, live FLV: timestamps that jump (files joined with cat, a capture's clock reset) are
+        # mended
         self._jumps = (TimestampJumps(self.name, {stream.index: 1 / self.frame_rate if self.frame_rate else 0})
                        if container.format.flags & av.format.Flags.ts_discont.value else None)
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
@@ -495,7 +496,7 @@ class VideoSource:
             self._last_audio_in = None
             for _, ap in queued:
                 self._queue_audio((0, replace(ap, pts=ap.pts - self._audio_shift)),
-                                  ap.pts + max(ap.duration, 1) <= self._audio_cut, atb)
+                                  self._before_cut(ap.pts, ap.duration), atb)
         self._frames_out = 1  # the kept frame is the first one out (take_audio counts from it)
 
     def _demuxed(self) -> Iterator[av.VideoFrame]:
@@ -570,8 +571,7 @@ class VideoSource:
                 self._jumps.mend(packet)
             if packet.stream is not self._stream:
                 if packet.size and packet.pts is not None:
-                    # wholly before a --start (the packet the start falls in is heard, from the start on)
-                    before_cut = self._audio_cut is not None and packet.pts + max(packet.duration or 0, 1) <= self._audio_cut
+                    before_cut = self._before_cut(packet.pts, packet.duration or 0)
                     if before_cut and self._audio_presented:
                         continue  # (late, out of order)
                     item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
@@ -601,6 +601,11 @@ class VideoSource:
             for frame in frames:
                 self._frames_out += 1
                 yield frame
+
+    def _before_cut(self, pts: int, duration: int) -> bool:
+        """Whether an audio packet (its source pts, duration) ends by a --start's cut: wholly before it (the
+        packet the start falls in is heard, from the start on)."""
+        return self._audio_cut is not None and pts + max(duration, 1) <= self._audio_cut
 
     def _queue_audio(self, item: tuple[int, AudioPacket], unheard: bool, time_base: Fraction | None) -> None:
         """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the

@@ -155,14 +155,12 @@ def remux(
         _not_an_input(srcs, dst, stdin, stdout)
         if every is None:
             api._check_output(dst, overwrite)
-        if str(dst) == "-" and getattr(stdout if stdout is not None else sys.stdout, "isatty", lambda: False)():
-            raise UsageError("refusing to write a .gvc stream to a terminal; pipe stdout (e.g. "
-                             "`| vidcodec decode - out.y4m`) or give an output file")
+        if str(dst) == "-":
+            api.refuse_terminal(stdout if stdout is not None else sys.stdout)
     else:
         api._binary_output(dst, "remux")
         _not_an_input(srcs, dst, stdin, stdout)
-        if getattr(dst, "isatty", lambda: False)():
-            raise UsageError("refusing to write a .gvc stream to a terminal; give a file or a pipe")
+        api.refuse_terminal(dst)
     t0 = time.perf_counter()
     copier = _Copier(first, length, max_frames, audio)
     if len(srcs) > 1:  # streams that cannot be joined are refused before anything is written
