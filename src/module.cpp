@@ -326,6 +326,9 @@ std::tuple<double, double> errors(const FloatPicture &picture, const FloatPictur
 
 NB_MODULE(_native, m) {
     m.doc() = "Elias-gamma/delta coding of int64 arrays (zigzag-mapped, MSB-first, zero-padded).";
+#ifdef VIDCODEC_SOURCES_SHA256
+    m.attr("SOURCES_SHA256") = VIDCODEC_SOURCES_SHA256;  // what vidcodec/native.py checks a source tree's src/ against
+#endif
 
     // Malformed bitstreams raise this ValueError subclass.
     nb::exception<vidcodec::EliasDecodeError>(m, "EliasDecodeError", PyExc_ValueError);

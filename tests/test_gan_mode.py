@@ -511,19 +511,21 @@ def test_train_gan_stopped_inside_a_step_and_resumed_is_the_whole_run(tmp_path, 
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".y4m"])  # a frame count in the container, and none
-def test_train_gan_keeps_only_the_frames_it_samples_from_a_video(tmp_path, suffix):
+def test_training_keeps_only_the_frames_it_samples_from_a_video(tmp_path, suffix):
     import av
     from conftest import write_testsrc
 
-    from vidcodec.train.pgan import _video_frames
+    from vidcodec.train.data import sample_video_frames
 
     clip = write_testsrc(tmp_path / f"c{suffix}", frames=9, codec="libx264" if suffix == ".mp4" else "rawvideo")
     with av.open(str(clip)) as c:
         every = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         assert (c.streams.video[0].frames > 0) == (suffix == ".mp4")
     assert len(every) == 9
-    for cap, picked in [(3, [0, 4, 8]), (4, [0, 3, 5, 8]), (9, range(9)), (50, range(9))]:
-        got = _video_frames(clip, cap)
+    # spread over the whole clip, also with under twice as many frames as asked for (train's sampler
+    # took every ⌊9/5⌋-th frame up to 5: frames 0-4 of 9)
+    for cap, picked in [(3, [0, 4, 8]), (4, [0, 3, 5, 8]), (5, [0, 2, 4, 6, 8]), (9, range(9)), (50, range(9))]:
+        got = sample_video_frames(clip, cap)
         assert len(got) == len(picked) and all(np.array_equal(g, every[i]) for g, i in zip(got, picked))
 
 

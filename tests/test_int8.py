@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -47,6 +49,29 @@ def _pictures(folder: Path, n: int = 5) -> Path:
 def test_int8_backend_without_ranges_says_how_to_make_them(model_dir):
     with pytest.raises(UsageError, match=r"python -m vidcodec\.int8 vaegan-tiny"):
         zoo.load("vaegan-tiny", backend="int8")
+
+
+def test_a_read_only_cache_without_the_8bit_graph_builds_it_in_the_users_folder(model_dir, tmp_path, monkeypatch,
+                                                                               caplog):
+    # a cache filled by another user (the float export only) and read-only: the 8-bit graph had failed
+    # to build there on every run, and the encoder fell back to float32 (other bytes, its speed lost)
+    assert int8.main(["vaegan-tiny", str(_pictures(tmp_path / "pics")), "--count", "2"]) == 0
+    f = zoo.load("vaegan-tiny", backend="ort")
+    paths = runtime.cached_export(f)
+    folder = paths["analysis"].parent
+    writable = runtime._writable
+    monkeypatch.setattr(runtime, "_writable", lambda p: Path(p) != folder and writable(p))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        built = runtime.cached_int8_analysis(f, paths)
+    assert "cannot write the ONNX cache" in caplog.text
+    assert built.is_relative_to(tmp_path / "tmp") and built.exists()
+    assert not list(folder.glob("analysis-int8-*.onnx"))
+    caplog.clear()
+    assert runtime.cached_int8_analysis(f, paths) == built  # found there the next time
+    q = zoo.load("vaegan-tiny", backend="int8")
+    assert q.backend == "int8" and q.ort is not None
 
 
 def test_calibrated_int8_analysis_is_close_to_float_and_its_streams_decode(model_dir, tmp_path, clip, capsys):

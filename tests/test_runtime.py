@@ -158,6 +158,28 @@ def test_damaged_cache_is_exported_again(tiny_model_dir, cache, monkeypatch, dam
     assert runtime.verified_export(folder, model.sha256) is not None
 
 
+def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
+    for name in ("VIDCODEC_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert runtime.cache_root() == tmp_path / ".cache" / "vidcodec"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert runtime.cache_root() == tmp_path / "xdg" / "vidcodec"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relcache")  # relative: ignored, as the XDG specification says
+    assert runtime.cache_root() == tmp_path / ".cache" / "vidcodec"
+    monkeypatch.setenv("VIDCODEC_CACHE", str(tmp_path / "mine"))
+    assert runtime.cache_root() == tmp_path / "mine"
+    monkeypatch.delenv("VIDCODEC_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "")  # empty: not the root folder (Path.home() gives /)
+    root = runtime.cache_root()
+    assert root.is_absolute() and root != Path("/.cache/vidcodec")
+    if sys.platform != "win32":
+        import pwd
+
+        assert root == Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "vidcodec"
+
+
 def test_unwritable_cache_falls_back_to_a_temporary_folder_with_a_warning(tiny_model_dir, tmp_path, monkeypatch,
                                                                          caplog):
     blocker = tmp_path / "a-file"

@@ -169,6 +169,22 @@ def test_a_resumed_run_is_the_run_that_was_not_stopped(data, tmp_path):
     assert _digest(tmp_path / "seed9") != _digest(whole)
 
 
+def test_a_run_resumed_between_log_lines_logs_the_rows_of_the_run_that_was_not_stopped(data, tmp_path):
+    # a log line averages the steps since the one before; after a resume it had averaged those since the
+    # resume only (1.11739 against 1.11231), and the skipped column had started from 0 again
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    train(_cfg(data, whole, "--steps", "6", "--log-every", "3", "--val-every", "4"), progress=False)
+    train(_cfg(data, halves, "--steps", "2", "--log-every", "3", "--val-every", "4"), progress=False)
+    assert len(json.loads((halves / "last.json").read_text())["pending"]) == 2  # steps 1 and 2, on to step 3's row
+    train(_cfg(data, halves, "--steps", "6", "--log-every", "3", "--val-every", "4", "--resume"), progress=False)
+
+    def rows(run):  # log.csv without its time column
+        return [r.split(",")[:1] + r.split(",")[2:] for r in (run / "log.csv").read_text().splitlines()[1:]]
+
+    assert [r[0] for r in rows(whole)] == ["3", "6"] and [r[0] for r in rows(halves)] == ["2", "3", "6"]
+    assert rows(halves)[1:] == rows(whole)
+
+
 def test_a_skipped_step_draws_a_new_batch_and_a_resume_goes_on_from_the_draws(data, tmp_path, monkeypatch):
     """A step whose loss is not finite is taken again with the next batch (the same batch and noise
     would fail again), and the checkpoint remembers how many were drawn."""
@@ -471,6 +487,23 @@ def test_config_values_of_the_wrong_type_are_usage_errors(tmp_path):
         GanTrainConfig.load(path)
 
 
+@pytest.mark.parametrize("cls", [TrainConfig, GanTrainConfig])
+@pytest.mark.parametrize("settings, message", [
+    ({"seed": -1}, r"--seed must be a whole number from 0 to 2\*\*63 - 1 \(got -1\)"),  # numpy's traceback
+    ({"seed": 2**63}, r"--seed must be a whole number"),
+    ({"device": "tpu"}, r"--device must be one of auto, cpu, cuda \(got 'tpu'\)"),  # had trained on the CPU
+])
+def test_seeds_and_devices_that_cannot_work_are_usage_errors(tmp_path, cls, settings, message):
+    with pytest.raises(UsageError, match=message):
+        cls(data=["d"], out=str(tmp_path / "o"), **settings).check()
+    cls(data=["d"], out=str(tmp_path / "o"), seed=2**63 - 1, device="cpu").check()
+
+
+def test_a_zero_validation_crop_names_the_config_key(tmp_path):
+    with pytest.raises(UsageError, match=r"^val_size \(the config file's validation crop side\) must be a positive"):
+        TrainConfig(data=["d"], out=str(tmp_path / "o"), val_size=0).check()
+
+
 def test_resume_takes_the_runs_own_settings(data, tmp_path, caplog):
     out = tmp_path / "own"
     train(_cfg(data, out, "--steps", "2", "--adv-weight", "0", "--saliency-floor", "0"), progress=False)
@@ -495,6 +528,23 @@ def test_resume_takes_the_runs_own_settings(data, tmp_path, caplog):
         train(wide, progress=False)
 
 
+def test_a_run_written_inside_its_data_folder_does_not_train_on_its_own_files(data, tmp_path):
+    import shutil
+
+    from vidcodec.train.data import expand_sources, load_pool
+
+    d = tmp_path / "d"
+    shutil.copytree(data, d)
+    run = d / "run"
+    train(_cfg(d, run, "--steps", "2"), progress=False)  # writes curves.png (and checkpoints) into d/run
+    assert (run / "curves.png").exists()
+    assert not any(f.is_relative_to(run) for f in expand_sources([d], run))
+    photos, _, used = load_pool([d], set(), 4, run)
+    assert len(photos) == 6 and not any("curves" in u for u in used)  # on resuming it had been 7
+    assert any(f.is_relative_to(run) for f in expand_sources([d]))  # the folder as it is
+    assert expand_sources([run / "curves.png"], run) == [run / "curves.png"]  # named on purpose: read
+
+
 def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     with pytest.raises(UsageError, match="training data .*nowhere does not exist"):
         train(_cfg(tmp_path / "nowhere", tmp_path / "o1"), progress=False)
@@ -516,7 +566,7 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     (one / "broken.mp4").write_bytes((data / "clip.mp4").read_bytes()[:300])
     import av
 
-    from vidcodec.train.data import load_pool, readable
+    from vidcodec.train.data import load_pool, readable, sample_video_frames
 
     with av.open(str(one / "tone.mp4"), "w") as out:  # audio only: a video file with no video stream
         a = out.add_stream("aac", rate=8000)
@@ -528,9 +578,7 @@ def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):
     assert len(frames) == 4  # the good clip's
     assert len(photos) == 7 and "broken.png" in caplog.text and "broken.mp4" in caplog.text
     assert "skipping" in caplog.text and "tone.mp4 has no video stream" in caplog.text  # not an IndexError
-    from vidcodec.train.pgan import _video_frames
-
-    assert readable(one / "tone.mp4", lambda p: _video_frames(p, 4)) is None  # train-gan's reader too
+    assert readable(one / "tone.mp4", lambda p: sample_video_frames(p, 4)) is None  # train-gan's reader too
     assert not any("broken" in u for u in used)
     caplog.clear()
     with caplog.at_level("WARNING", logger="vidcodec"):  # a held-out name given as a file: said so
@@ -1040,3 +1088,16 @@ def test_ranks_stop_together_when_any_of_them_is_interrupted(monkeypatch):
             tv._check_together(held, 2, torch.device("cpu"))  # there, all of them stop
     finally:
         held.restore()
+
+
+def test_pictures_far_smaller_than_the_crop_are_said(caplog):
+    from vidcodec.train.data import CropSampler
+
+    small, big = np.zeros((12, 20, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        CropSampler([small, big, small], [], 32, seed=0, warn_small=True).crop()
+        assert "2 of the training pictures are under half the crop side (32 pixels)" in caplog.text
+        caplog.clear()
+        CropSampler([big, np.zeros((16, 40, 3), np.uint8)], [], 32, seed=0, warn_small=True)
+        CropSampler([small], [], 32, seed=0)  # the validation crops: not said twice
+    assert caplog.text == ""

@@ -97,3 +97,45 @@ def test_a_damaged_weights_file_and_a_path_given_as_a_model_are_errors_that_say_
         zoo.find(str(tmp_path / "run" / "best.safetensors"))
     with pytest.raises(ModelNotFoundError, match="your own: put its .safetensors and .json in a folder"):
         zoo.find("mine")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda card: card["config"].update(dec_channels=card["config"]["dec_channels"] * 2),
+     r"its synthesis weights do not fit the widths its card gives"),
+    (lambda card: card["config"].update(latent_channels=card["config"]["latent_channels"] * 2),
+     r"its card says 3 levels of 16 channels, its weights hold log-gains of shape \(3, 8\)"),
+    (lambda card: card.pop("config"), r"its card has no usable config"),
+])
+def test_a_card_that_does_not_describe_its_weights_is_an_error_that_says_so(tmp_path, monkeypatch, tiny_model_dir,
+                                                                            edit, message):
+    # an edited card, or one copied from another model: torch's size mismatch or a KeyError had come out
+    # as a traceback (the stream's hash covers the weights file alone)
+    from vidcodec.errors import InputError
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_model_dir / f"vaegan-tiny{suffix}", tmp_path / f"vaegan-tiny{suffix}")
+    card = json.loads((tmp_path / "vaegan-tiny.json").read_text())
+    edit(card)
+    (tmp_path / "vaegan-tiny.json").write_text(json.dumps(card))
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(tmp_path))
+    zoo._load.cache_clear()
+    try:
+        with pytest.raises(InputError, match=message + r".*vaegan-tiny.json does not describe its weights"):
+            zoo.load("vaegan-tiny", backend="torch")._torch_modules()
+    finally:
+        zoo._load.cache_clear()
+
+
+def test_a_training_run_on_the_model_path_is_named_as_not_yet_packaged(tmp_path, monkeypatch):
+    # VIDCODEC_MODEL_PATH given the run's folder: "put its .safetensors and .json in a folder named in
+    # VIDCODEC_MODEL_PATH" had been advice the user had followed
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.safetensors").write_bytes(b"")
+    (run / "best.json").write_text(json.dumps({"step": 10, "config": {"name": "mine"}}))
+    monkeypatch.setenv("VIDCODEC_MODEL_PATH", str(run))
+    with pytest.raises(ModelNotFoundError, match=r"model mine is not installed: .*best.safetensors is a training "
+                                                 r"checkpoint of it.*vidcodec.train.package"):
+        zoo.find("mine")
+    with pytest.raises(ModelNotFoundError, match=r"model other is not installed \(installed:"):
+        zoo.find("other")

@@ -1281,7 +1281,7 @@ def _train_outcome(best: Path) -> str:
     last = best.with_name("last.safetensors")
     if last.exists():
         return (f"last checkpoint: {last} (no best.safetensors: no validation ran, or none improved on the run's "
-                "best; `vidcodec package` takes either)")
+                "best; `python -m vidcodec.train.package` takes either)")
     return "no checkpoint written (no step was trained)"
 
 

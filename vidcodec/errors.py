@@ -90,5 +90,10 @@ class Stopped(InputError):
     exit_code = 130
 
 
+class BuildError(VidcodecError, ImportError):
+    """The package's C++ core (``vidcodec._native``) is not built, or was built from other sources than
+    the checkout holds."""
+
+
 class NetworkError(VidcodecError):
     """A ``tcp://`` or ``udp://`` peer cannot be reached or listened for, or went away mid-stream."""

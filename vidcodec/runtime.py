@@ -176,12 +176,27 @@ def verified_export(folder: Path, sha256: str) -> dict[str, Path] | None:
 
 
 def cache_root() -> Path:
-    """``$VIDCODEC_CACHE``, else ``$XDG_CACHE_HOME/vidcodec``, else ``~/.cache/vidcodec``."""
+    """``$VIDCODEC_CACHE``, else ``$XDG_CACHE_HOME/vidcodec`` (an absolute path: the XDG specification
+    has relative ones ignored), else ``~/.cache/vidcodec``."""
     if os.environ.get("VIDCODEC_CACHE"):
         return Path(os.environ["VIDCODEC_CACHE"])
-    if os.environ.get("XDG_CACHE_HOME"):
+    if os.path.isabs(os.environ.get("XDG_CACHE_HOME", "")):
         return Path(os.environ["XDG_CACHE_HOME"]) / "vidcodec"
-    return Path.home() / ".cache" / "vidcodec"
+    return _home() / ".cache" / "vidcodec"
+
+
+def _home() -> Path:
+    """``$HOME`` when it is an absolute path, else the user's home from the password database (an empty
+    HOME is not the root folder, as ``Path.home()`` takes it)."""
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(home):
+        return Path(home)
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):  # Windows; a user the database does not know
+        return Path.home()
 
 
 def onnx_cache_dir(sha256: str) -> Path:
@@ -579,6 +594,12 @@ def cached_int8_analysis(model: CodecModel, paths: dict[str, Path], *, refresh: 
     ranges = int8.existing_ranges(model.name, model.info.weights)
     with _lock:
         path = paths["analysis"].with_name(f"analysis-int8-{int8.cache_key(export_file_hash(paths['analysis']), ranges)}.onnx")
+        if (refresh or not path.exists()) and not _writable(path.parent):
+            # a shared, read-only cache filled without it: built in the user's own folder, as exports are
+            fallback = _fallback_root() / "onnx" / model.sha256 / path.name
+            log.warning("cannot write the ONNX cache %s; using %s instead (set VIDCODEC_CACHE to a "
+                        "writable folder to keep it)", path.parent, fallback.parent)
+            path = fallback
         if refresh or not path.exists():
             log.debug("quantizing %s's analysis to 8 bits in %s", model.name, path)
             int8.quantize(paths["analysis"], ranges, path)

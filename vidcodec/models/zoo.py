@@ -303,10 +303,25 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
             f"--model takes an installed model's name, not a path ({wanted}): put the folder that holds "
             f"NAME.safetensors and NAME.json (what `python -m vidcodec.train.package` writes) in "
             f"VIDCODEC_MODEL_PATH and give NAME (installed: {have})")
+    runs = [w for w, meta in _cards() if _is_checkpoint(meta) and isinstance(meta.get("config"), dict)
+            and meta["config"].get("name") == name]
+    if runs:  # VIDCODEC_MODEL_PATH names the training run's folder: what is there is not a model yet
+        raise ModelNotFoundError(
+            f"model {wanted} is not installed: {runs[0]} is a training checkpoint of it, not a packaged model: "
+            f"package it with `python -m vidcodec.train.package {runs[0]} DIR`, put DIR in VIDCODEC_MODEL_PATH "
+            f"and give --model {wanted}")
     raise ModelNotFoundError(
         f"model {wanted} is not installed (installed: {have}). A stream's model: install the vidcodec version "
         f"that ships it; your own: put its .safetensors and .json in a folder named in VIDCODEC_MODEL_PATH."
     )
+
+
+def card_mismatch(info: ModelInfo, what: str) -> InputError:
+    """The error for a model whose card (NAME.json) does not describe its weights (edited, or copied from
+    another model)."""
+    return InputError(f"model {info.name}: {what}; its card {info.weights.with_suffix('.json')} does not "
+                      "describe its weights file: reinstall vidcodec for a shipped model, or package your own "
+                      "again (python -m vidcodec.train.package)")
 
 
 _warned: set[str] = set()
@@ -343,9 +358,16 @@ class CodecModel:
         self.name = info.name
         self.sha256 = info.sha256
         self.backend = backend
-        self.config = VAEGANConfig.from_dict(info.meta["config"])
+        try:
+            self.config = VAEGANConfig.from_dict(info.meta["config"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise card_mismatch(info, f"its card has no usable config ({first_line(e)})") from None
         tensors = read_weights(info, load_file)
         c = self.config
+        gains = tensors.get("log_gain")
+        if gains is None or gains.shape != (c.levels, c.latent_channels):
+            raise card_mismatch(info, f"its card says {c.levels} levels of {c.latent_channels} channels, its weights "
+                                f"hold log-gains of shape {None if gains is None else tuple(gains.shape)}")
         # The transforms' weights wait as arrays: the torch modules are built on first use.
         self._weights = {k: v for k, v in tensors.items() if k.startswith(("analysis.", "synthesis."))}
         self._modules: tuple[Analysis, Synthesis] | None = None
@@ -399,8 +421,12 @@ class CodecModel:
                     modules = (Analysis(c.enc_channels, c.latent_channels).eval(),
                                Synthesis(c.dec_channels, c.latent_channels, c.dec_last_channels).eval())
                     for prefix, module in zip(("analysis.", "synthesis."), modules):
-                        module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
-                                                for k, v in self._weights.items() if k.startswith(prefix)})
+                        try:
+                            module.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
+                                                    for k, v in self._weights.items() if k.startswith(prefix)})
+                        except RuntimeError as e:  # torch's "size mismatch for ...": the card's widths are not the weights'
+                            raise card_mismatch(self.info, f"its {prefix[:-1]} weights do not fit the widths its "
+                                                f"card gives ({first_line(e, 160)})") from None
                         if self.backend not in ORT_BACKENDS:
                             # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
                             # (640×360 synthesis, 2 threads: 27 ms against 40 ms), cuDNN's too; no value changes.

@@ -153,10 +153,10 @@ class TrainConfig(TomlConfig):
             raise UsageError("--adv-weight must be >= 0 (0 disables the adversarial term)")
         if self.crop % 16:
             raise UsageError(f"--crop must be a multiple of 16 (got {self.crop})")
-        if self.val_size % 16:
-            raise UsageError(f"val_size (the config file's validation crop side) must be a multiple of 16 "
+        if self.val_size < 16 or self.val_size % 16:
+            raise UsageError(f"val_size (the config file's validation crop side) must be a positive multiple of 16 "
                              f"(got {self.val_size})")
-        _at_least(1, crop=self.crop, val_size=self.val_size, batch=self.batch, enc_channels=self.enc_channels,
+        _at_least(1, crop=self.crop, batch=self.batch, enc_channels=self.enc_channels,
                   dec_channels=self.dec_channels, latent_channels=self.latent_channels,
                   disc_channels=self.disc_channels, threads=self.threads, frames_per_video=self.frames_per_video,
                   val_every_nth=self.val_every_nth, val_crops=self.val_crops, val_every=self.val_every,
@@ -170,6 +170,7 @@ class TrainConfig(TomlConfig):
             raise UsageError(f"--lambdas must be numbers above 0, one per quality level (got {self.lambdas})")
         if self.level_channels and min(self.level_channels) < 1:
             raise UsageError("--level-channels must be at least 1 each")
+        _check_seed_and_device(self)
         return self
 
 @dataclass
@@ -224,6 +225,7 @@ class GanTrainConfig(TomlConfig):
         _above_0(lr=self.lr)
         if not 0 <= self.ema < 1 or not 0 <= self.ssim_weight <= 1:
             raise UsageError("--ema must be in [0, 1) and --ssim-weight in [0, 1]")
+        _check_seed_and_device(self)
         return self
 
     @property
@@ -233,6 +235,18 @@ class GanTrainConfig(TomlConfig):
     @property
     def total_steps(self) -> int:
         return self.steps_per_scale * (len(self.depths) - 1) + self.final_steps
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check_seed_and_device(cfg: TrainConfig | GanTrainConfig) -> None:
+    """UsageError for a seed numpy and torch cannot take, or a device that is not one of DEVICES (a
+    config file's "tpu" had trained on the CPU without a word, and was written into the run's config)."""
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**63:
+        raise UsageError(f"--seed must be a whole number from 0 to 2**63 - 1 (got {cfg.seed})")
+    if cfg.device not in DEVICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
 
 
 def _finite(cfg: object) -> None:

@@ -34,23 +34,34 @@ def load_image(path: Path, max_side: int = 1600) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def picks(total: int, count: int) -> set[int]:
+    """The indices of ``count`` frames (all if fewer) spread evenly over ``total``, first and last
+    included."""
+    return set(range(total)) if total <= count else set(np.linspace(0, total - 1, count).round().astype(int).tolist())
+
+
 def sample_video_frames(path: Path, count: int) -> list[np.ndarray]:
-    """About ``count`` RGB frames spread evenly over a video (decoded with PyAV)."""
+    """At most ``count`` RGB frames spread evenly over a video (decoded with PyAV); only those are kept
+    in memory (a 3-minute film is thousands of frames). The frame count comes from the container when
+    it has one; when decoding finds another count, the video is decoded again with the true one.
+    (Until 2026-12-07 the VAE-GAN's data took every ⌊total/count⌋-th frame up to ``count``: the
+    first half alone of a clip with under twice as many frames.)"""
     import av
 
-    with av.open(str(path)) as container:
-        stream = video_stream(container, path)
-        total = stream.frames or 0
-        if total <= 0:  # unknown: count by decoding once
-            total = sum(1 for _ in container.decode(stream))
-            container.seek(0)
-        step = max(1, total // count)
-        frames = []
-        for i, frame in enumerate(container.decode(stream)):
-            if i % step == 0:
-                frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) >= count:
-                break
+    total = -1  # not known yet
+    frames: list[np.ndarray] = []
+    for _ in range(2):
+        with av.open(str(path)) as c:
+            stream = video_stream(c, path)
+            if total < 0:
+                total = stream.frames or 0
+            chosen, frames, n = picks(total, count), [], 0
+            for n, f in enumerate(c.decode(stream), 1):
+                if n - 1 in chosen:
+                    frames.append(f.to_ndarray(format="rgb24"))
+        if n == total:
+            break
+        total = n
     return frames
 
 
@@ -71,10 +82,15 @@ def seeds(key: Sequence[int], count: int) -> list[int]:
 class CropSampler:
     """Random square crops with random down-scaling and horizontal flips, from an in-memory pool."""
 
-    def __init__(self, photos: list[np.ndarray], frames: list[np.ndarray], size: int, seed: int) -> None:
+    def __init__(self, photos: list[np.ndarray], frames: list[np.ndarray], size: int, seed: int, *,
+                 warn_small: bool = False) -> None:
         if not photos and not frames:
             raise ValueError("no training images: give folders with photos or videos")
         self.pools = [p for p in (photos, frames) if p]
+        tiny = sum(min(img.shape[:2]) * 2 < size for pool in self.pools for img in pool) if warn_small else 0
+        if tiny:  # blown up more than 2x, they teach the model flat, blurred patches
+            log.warning("%d of the training pictures are under half the crop side (%d pixels): they are enlarged "
+                        "to it; give larger pictures or a smaller --crop", tiny, size)
         self.size = size
         self.rng = np.random.default_rng(seed)
 
@@ -116,16 +132,25 @@ class CropSampler:
         return other
 
 
-def expand_sources(sources: list[Path]) -> list[Path]:
-    """Files named directly, and every file under the folders named (sorted per folder); a source
-    that does not exist is a UsageError."""
+def expand_sources(sources: list[Path], run: Path | None = None) -> list[Path]:
+    """Files named directly, and every file under the folders named (sorted per folder) but those in the
+    training run's own folder ``run`` (its plot, or a packaged model, would become training data on
+    resuming when the run is written inside a data folder); a source that does not exist is a UsageError."""
+    own = run.resolve() if run is not None else None
     files: list[Path] = []
     for src in sources:
         if not src.exists():
             where = "" if src.is_absolute() else f" (a relative path, taken from the current folder {Path.cwd()}: a " \
                 "resumed run's settings keep --data as it was given, so resume from that folder or give --data)"
             raise UsageError(f"training data {src} does not exist{where}")
-        files.extend(sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])
+        if not src.is_dir():
+            files.append(src)
+            continue
+        found = sorted(p for p in src.rglob("*") if p.is_file())
+        kept = [p for p in found if own is None or not p.resolve().is_relative_to(own)]
+        if len(kept) < len(found):
+            log.info("not reading the run's own folder %s as training data", run)
+        files.extend(kept)
     return files
 
 
@@ -179,16 +204,16 @@ def excluded_by(f: Path, exclude: set[str]) -> str | None:
 
 
 def load_pool(
-    sources: list[Path], exclude: set[str], frames_per_video: int
+    sources: list[Path], exclude: set[str], frames_per_video: int, run: Path | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Photos and sampled video frames from files or folders, skipping those ``exclude`` names (by file
-    name, name without its extension, or path: :func:`excluded_by`)."""
+    name, name without its extension, or path: :func:`excluded_by`) and the run's own folder ``run``."""
     photos: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     used: list[str] = []
     held_out: list[str] = []
     matched: set[str] = set()
-    for f in expand_sources(sources):
+    for f in expand_sources(sources, run):
         if hits := {entry for entry in exclude if names(entry, f)}:
             held_out.append(f.name)
             matched |= hits  # every entry that names it

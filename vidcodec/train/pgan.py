@@ -44,7 +44,7 @@ from ..outputs import usual_mode
 from . import runlog
 from .checkpoint import atomic_save_file, damaged_resume, metadata_in_order
 from .config import GanTrainConfig
-from .data import expand_sources, kind_of, load_image, no_media, readable, seeds, video_stream
+from .data import expand_sources, kind_of, load_image, no_media, readable, sample_video_frames, seeds
 from .interrupts import Held
 from .losses import psnr, ssim
 
@@ -54,38 +54,11 @@ log = logging.getLogger("vidcodec.train")
 # ------------------------------------------------------------------ data
 
 
-def _picks(total: int, cap: int) -> set[int]:
-    """The indices of the ``cap`` frames (all if fewer) spread evenly over ``total``."""
-    return set(range(total)) if total <= cap else set(np.linspace(0, total - 1, cap).round().astype(int).tolist())
-
-
-def _video_frames(path: Path, cap: int) -> list[np.ndarray]:
-    """At most ``cap`` RGB frames spread evenly over a video; only those are kept in memory (a
-    3-minute film is thousands of frames). The frame count comes from the container when it has
-    one; when decoding finds another count, the video is decoded again with the true one."""
-    import av
-
-    total = -1  # not known yet
-    for _ in range(2):
-        with av.open(str(path)) as c:
-            stream = video_stream(c, path)
-            if total < 0:
-                total = stream.frames or 0
-            picks, frames, n = _picks(total, cap), [], 0
-            for n, f in enumerate(c.decode(stream), 1):
-                if n - 1 in picks:
-                    frames.append(f.to_ndarray(format="rgb24"))
-        if n == total:
-            break
-        total = n
-    return frames
-
-
 def load_frames(cfg: GanTrainConfig) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """(training images, held-out video frames, files used), full size RGB uint8."""
     train, val, used = [], [], []
     sources = [Path(d) for d in cfg.data]
-    for f in expand_sources(sources):
+    for f in expand_sources(sources, Path(cfg.out)):
         kind = kind_of(f, set(sources))
         if kind == "image":
             image = readable(f, load_image)
@@ -93,7 +66,7 @@ def load_frames(cfg: GanTrainConfig) -> tuple[list[np.ndarray], list[np.ndarray]
                 continue
             train.append(image)
         elif kind == "video":
-            frames = readable(f, lambda p: _video_frames(p, cfg.max_frames))
+            frames = readable(f, lambda p: sample_video_frames(p, cfg.max_frames))
             if not frames:
                 continue
             cut = len(frames) - round(len(frames) * cfg.holdout)

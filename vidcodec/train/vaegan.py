@@ -295,6 +295,10 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     model = VAEGAN(config)
     disc = PairDiscriminator(config.latent_channels, cfg.disc_channels) if cfg.adv_weight > 0 else None
     step, best = 0, math.inf
+    # the steps since the last log line and the steps skipped so far, kept with the resume point so that
+    # a resumed run logs the rows the run never stopped would have
+    pending: list[list[float]] = []
+    skipped_before = 0
     draws = 0  # batches drawn: the steps taken plus those skipped (a step whose loss was not finite)
     last = out / "last.safetensors"
     if cfg.init and not (last.exists()):
@@ -351,6 +355,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         step, best = meta["step"], meta.get("best_val")
         best = math.inf if best is None else best  # null: no validation yet (JSON has no infinity)
         draws = meta.get("draws", step)
+        pending, skipped_before = meta.get("pending") or [], meta.get("skipped", 0)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
             if step >= cfg.steps:
@@ -358,7 +363,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                             "--steps to go on)", step, cfg.steps)
     _set_lr(opt, cfg.lr)
 
-    photos, frames, used = load_pool([Path(p) for p in cfg.data], set(cfg.exclude), cfg.frames_per_video)
+    photos, frames, used = load_pool([Path(p) for p in cfg.data], set(cfg.exclude), cfg.frames_per_video,
+                                     Path(cfg.out))
     # Every n-th image (photos, else frames) is held out for model selection.
     held = photos if photos else frames
     val_pool = held[:: cfg.val_every_nth]
@@ -369,7 +375,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                          "which leaves none to train on; give more images or videos")
     val = torch.from_numpy(CropSampler(val_pool, [], min(cfg.val_size, cfg.crop * 2), seed=12345)
                            .batch(cfg.val_crops)).to(device)
-    sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed)
+    sampler = CropSampler(train_photos, train_frames, cfg.crop, seed=cfg.seed, warn_small=True)
     if rank == 0:
         log.info("training on %d photos and %d video frames; %d %s held out for validation", len(train_photos),
                  len(train_frames), len(val_pool), "photos" if photos else "video frames")
@@ -401,7 +407,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         for path in (log_path, out / "val.csv"):  # what an interrupted run logged after its last save
             runlog.keep_until(path, step)
     gen = torch.Generator()
-    t0, start, skipped, acc = time.time(), step, 0, []
+    t0, start, skipped = time.time(), step, skipped_before
+    acc = [torch.tensor(row, dtype=torch.float32, device=device) for row in pending]
     streak = 0  # steps skipped in a row (a loss or gradient not finite)
     t_line, step_line = t0, step  # the last log line's time and step
     # log.csv's time column goes on from where a resumed run's log ends
@@ -427,7 +434,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
 
     def save_last(**extra) -> None:
         """The resume point: weights and moments (and the discriminator's), with the run's settings."""
-        checkpoint.save(last, model, run_meta(**extra), opt)
+        rows = torch.stack(acc).tolist() if acc else []
+        checkpoint.save(last, model, run_meta(pending=rows, skipped=skipped, **extra), opt)
         if disc is not None:
             checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
         cfg.save(out / "last.toml")
@@ -545,7 +553,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
             bar.update(1)
             if step % cfg.log_every == 0 or final:
                 m = torch.stack(acc).double().mean(dim=0).tolist()
-                acc = []
+                if step % cfg.log_every == 0:  # a run's last row (not on the grid) leaves them for a resume
+                    acc = []
                 bar.set_postfix(loss=f"{m[0]:.3f}", bpp=f"{m[1]:.3f}", psnr=f"{m[3]:.2f}")
                 if rank == 0:
                     with log_path.open("a") as f:
