@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -132,3 +135,25 @@ def test_peak_memory_is_none_where_there_is_no_getrusage(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "resource", None)  # import resource raises ImportError
     assert bench.peak_rss_mib() is None
+
+
+def test_the_allocator_is_the_one_loaded_not_the_one_named():
+    # a mistyped LD_PRELOAD (ld.so: "cannot be preloaded ... ignored") had been reported as tcmalloc
+    assert bench.allocator("7f00-7f10 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5\n") == "tcmalloc"
+    assert bench.allocator("7f00-7f10 r-xp 0 08:01 1 /usr/lib/libjemalloc.so.2\n") == "jemalloc"
+    assert bench.allocator("7f00-7f10 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n") == "glibc malloc"
+    if sys.platform.startswith("linux"):
+        code = "from vidcodec.evaluate import bench; print(bench.allocator())"
+        env = {**os.environ, "LD_PRELOAD": "libtcmalloc_minimal.so.99"}
+        r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert r.stdout.strip() == "glibc malloc", r.stderr
+
+
+def test_cores_are_those_this_process_may_use(monkeypatch):
+    # taskset -c 0 (a container's cpuset): "2 logical cores" with one usable
+    if hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert bench.usable_cores() == 1
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert bench.usable_cores() == (os.cpu_count() or 1)

@@ -398,6 +398,13 @@ def test_a_clip_that_fails_later_keeps_the_clips_measured_before_it(tmp_path, ca
     assert cli_main(["eval", str(clips[0]), "--codecs", "jpeg", "--json", str(js)]) == 2
     assert cli_main(["eval", str(clips[0]), "--codecs", "jpeg", "--out", str(out), "--json", str(js), "-y"]) == 0
     assert "q=1" in capsys.readouterr().out  # no vidcodec curve: the points are the table
+    # -y replaces the earlier run's files: a --table seed run leaves no points.csv of the run before
+    (out / "notes.txt").write_text("mine")
+    (out / "ratecontrol.csv").write_text("from a --bitrate run")
+    (out / "gan.json").write_text("{}")
+    assert cli_main(["eval", str(clips[0]), "--codecs", "jpeg", "--out", str(out), "--table", "seed", "-y"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bdrate.csv", "notes.txt", "points.csv", "points.json", "rd.png", "seed_table.csv", "summary.csv"]
 
 
 def test_eval_refuses_settings_that_would_merge_or_ignore_curves(tmp_path, capsys, tiny_model_dir):

@@ -1129,3 +1129,17 @@ def test_an_animated_webp_is_said_to_be_one_ffmpeg_cannot_read(tmp_path):
             pytest.skip("this Pillow writes no animated WebP")
     with pytest.raises(InputError, match="animated WebP"):
         open_source(path)
+
+
+def test_timed_rate_is_the_announced_one_unless_the_frames_say_otherwise():
+    from fractions import Fraction
+
+    from vidcodec import media
+
+    tb = Fraction(1, 1000)
+    assert media.timed_rate([0, 40, 80, 120], tb, Fraction(25)) == 25
+    assert media.timed_rate([0, 40, 81, 120], tb, Fraction(25)) == 25  # jitter within 1 %
+    assert media.timed_rate([0, 80, 160, 240], tb, Fraction(25)) == Fraction(25, 2)  # a VFR Matroska file's
+    assert media.timed_rate([0, 33, 67, 100], tb, None) == 30
+    assert media.timed_rate([0], tb, Fraction(25)) == 25 and media.timed_rate([], tb, None) is None
+    assert media.timed_rate([5, 5], tb, Fraction(30)) == 30

@@ -40,9 +40,21 @@ def test_changed_sources_ask_for_a_build(tmp_path):
     assert issubclass(BuildError, VidcodecError) and issubclass(BuildError, ImportError)
 
 
-def test_other_files_do_not_count(tmp_path):
-    (tmp_path / "a.cpp").write_text("int a;\n")
-    before = native.sources_sha256(tmp_path)
-    (tmp_path / "notes.txt").write_text("x")
-    (tmp_path / "a.cpp.orig").write_text("x")
-    assert native.sources_sha256(tmp_path) == before
+def test_other_files_do_not_count_but_the_build_file_does(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.cpp").write_text("int a;\n")
+    before = native.sources_sha256(src)
+    (src / "notes.txt").write_text("x")
+    (src / "a.cpp.orig").write_text("x")
+    (src / ".#a.cpp").symlink_to("user@host.1:1")  # an editor's lock file: a dangling link
+    (src / ".a.cpp.swp").write_text("x")
+    assert native.sources_sha256(src) == before
+    (tmp_path / "CMakeLists.txt").write_text("project(x)\n")  # the build's flags count
+    assert native.sources_sha256(src) != before
+
+
+def test_a_build_from_before_the_check_is_named_so():
+    with pytest.raises(BuildError, match="built by an earlier version of the build"):
+        native.check_sources(None, native.REPO / "src") if (native.REPO / "src").is_dir() else \
+            (_ for _ in ()).throw(BuildError("built by an earlier version of the build"))

@@ -366,6 +366,53 @@ def test_real_encode_holds_the_rate_and_decodes(tmp_path, tiny_model_dir):
     assert container.probe(tmp_path / "q3.gvc")["keyframe_qualities"] == []  # no codec given: not read
 
 
+def test_frames_slower_than_the_announced_rate_count_by_their_own_times(caplog):
+    # a variable-rate Matroska file announces its DefaultDuration's 25 fps where frames come at 12.5:
+    # counted at 25, the stream came out at half its target
+    half = RateController(100.0, fps=25, gop=250, levels=8)
+    half.choose([4000] * 8)
+    with caplog.at_level("INFO", logger="vidcodec"):
+        for i in range(30):
+            half.update(2000, seconds=i / 12.5)
+    assert half.fps == pytest.approx(12.5) and half.target == pytest.approx(8000)
+    assert "the frames come at 12.5 fps on average, not the 25" in caplog.text
+    steady = RateController(100.0, fps=25, gop=250, levels=8)  # frames on their announced grid: untouched
+    steady.choose([4000] * 8)
+    for i in range(30):
+        steady.update(2000, seconds=i * 0.04 + (0.003 if i % 2 else 0.0))
+    assert steady.fps == 25 and steady.target == 4000
+
+
+def test_the_files_own_bytes_count_against_the_target():
+    rc = RateController(100.0, fps=25, gop=250, levels=8)
+    rc.spend(1200)
+    assert rc.fullness == 1200
+
+
+def test_real_encode_of_a_variable_rate_matroska_file_holds_its_rate(tmp_path, tiny_model_dir):
+    import av
+
+    src = write_testsrc(tmp_path / "c.mp4", frames=64, size=(96, 64), rate=25)
+    vfr = tmp_path / "vfr.mkv"  # every other frame, at its own time: 12.5 fps in a file that says 25
+    with av.open(str(src)) as i, av.open(str(vfr), "w") as o:
+        s = o.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.codec_context.time_base = s.time_base = __import__("fractions").Fraction(1, 1000)
+        for n, f in enumerate(i.decode(video=0)):
+            if n % 2 == 0:
+                f.pts, f.time_base = n * 40, s.time_base
+                for p in s.encode(f):
+                    o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    low, high = (vidcodec.encode(vfr, tmp_path / f"q{q}.gvc", model="vaegan-tiny", quality=q, gop=4).video_kbps
+                 for q in (1, 3))
+    target = (low * high) ** 0.5
+    stats = vidcodec.encode(vfr, tmp_path / "rc.gvc", model="vaegan-tiny", gop=4, bitrate=target)
+    assert stats.frames == 32
+    assert stats.video_kbps == pytest.approx(target, rel=0.15)  # it had been about half of it
+
+
 def test_key_level_reads_past_a_colour_correction_and_the_context_flag():
     from types import SimpleNamespace
 

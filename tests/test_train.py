@@ -175,7 +175,7 @@ def test_a_run_resumed_between_log_lines_logs_the_rows_of_the_run_that_was_not_s
     whole, halves = tmp_path / "whole", tmp_path / "halves"
     train(_cfg(data, whole, "--steps", "6", "--log-every", "3", "--val-every", "4"), progress=False)
     train(_cfg(data, halves, "--steps", "2", "--log-every", "3", "--val-every", "4"), progress=False)
-    assert len(json.loads((halves / "last.json").read_text())["pending"]) == 2  # steps 1 and 2, on to step 3's row
+    assert len(json.loads((halves / "last.json").read_text())["unlogged"]) == 2  # steps 1 and 2, on to step 3's row
     train(_cfg(data, halves, "--steps", "6", "--log-every", "3", "--val-every", "4", "--resume"), progress=False)
 
     def rows(run):  # log.csv without its time column
@@ -543,6 +543,12 @@ def test_a_run_written_inside_its_data_folder_does_not_train_on_its_own_files(da
     assert len(photos) == 6 and not any("curves" in u for u in used)  # on resuming it had been 7
     assert any(f.is_relative_to(run) for f in expand_sources([d]))  # the folder as it is
     assert expand_sources([run / "curves.png"], run) == [run / "curves.png"]  # named on purpose: read
+    assert expand_sources([run], run)  # the run's own folder given as data: read as given
+    inner = run / "frames"
+    inner.mkdir()
+    (inner / "a.png").write_bytes(b"")
+    assert expand_sources([inner], run) == [inner / "a.png"]  # data inside the run's folder
+    assert expand_sources([inner], tmp_path) == [inner / "a.png"]  # a run folder above the data (--out .)
 
 
 def test_missing_empty_unreadable_or_too_little_data(data, tmp_path, caplog):

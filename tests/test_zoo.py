@@ -139,3 +139,8 @@ def test_a_training_run_on_the_model_path_is_named_as_not_yet_packaged(tmp_path,
         zoo.find("mine")
     with pytest.raises(ModelNotFoundError, match=r"model other is not installed \(installed:"):
         zoo.find("other")
+    # a stream's model (its hash): that checkpoint is other weights, not the stream's
+    with pytest.raises(ModelNotFoundError, match=r"model mine@abababababab is not installed \(installed:"):
+        zoo.find("mine", "ab" * 32)
+    with pytest.raises(ModelNotFoundError, match=r"model mine@abab is not installed \(installed:"):
+        zoo.find("mine@abab")

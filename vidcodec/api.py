@@ -592,10 +592,14 @@ def encode(
                 progress_bar(total, "encode", progress) as bar:
             audio = _AudioGate(writer, source)
             tally.audio_bytes += _audio_description_bytes(header)  # the file header's
+            if rate is not None:  # the file's own bytes count against the target, as the summary counts them
+                rate.spend(8 * (writer.bytes_written - _audio_description_bytes(header)
+                                + container.INDEX_HEADER_SIZE + container.FOOTER_SIZE))
             for (pts, index), kind, payload, level, flags in coded_frames:
                 video = _write_video(writer, _KIND_TO_TYPE[kind], pts, payload, flags, tally)
-                if rate is not None:
-                    rate.update(8 * video)
+                if rate is not None:  # (a keyframe's index entry with it) at the frame's time
+                    rate.update(8 * (video + (container.INDEX_ENTRY_SIZE if kind == KEY else 0)),
+                                float(pts * source.time_base))
                 tally.add(pts, kind == KEY)
                 tally.audio_bytes += audio.write(source.take_audio(index), tally)
                 levels[level + 1] = levels.get(level + 1, 0) + 1

@@ -1041,8 +1041,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
             rows += rd.rate_control_rows(clip, a.bitrate, a.frames, a.gop, a.model, a.skip, size=size)
         print(rd.format_table(rows))
         if a.out:
-            Path(a.out).mkdir(parents=True, exist_ok=True)
-            rd.write_csv(rows, Path(a.out) / "ratecontrol.csv")
+            rd.write_csv(rows, _results_folder(a) / "ratecontrol.csv")
         if a.json:
             Path(a.json).write_text(json.dumps(rows, indent=1, default=str) + "\n")
         return 0
@@ -1076,13 +1075,13 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
     from .evaluate import rd
 
     written: list[Path] = []
+    out = _results_folder(a) if a.out else None
     if a.table == "seed":
         seed = rd.seed_table(points)
         print(rd.format_table(seed))
-        if a.out:
-            Path(a.out).mkdir(parents=True, exist_ok=True)
-            rd.write_csv(seed, Path(a.out) / "seed_table.csv")
-            written.append(Path(a.out) / "seed_table.csv")
+        if out:
+            rd.write_csv(seed, out / "seed_table.csv")
+            written.append(out / "seed_table.csv")
     else:
         summary = rd.summarize(points)
         # without a vidcodec curve (x264 against x265, say) there is no summary: the points themselves
@@ -1093,8 +1092,8 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
         note = rd.bd_note(bd)
         if note:
             print(note)
-    if a.out:
-        paths = rd.save_report(points, Path(a.out))
+    if out:
+        paths = rd.save_report(points, out)
         if not a.quiet:
             print("wrote " + ", ".join(str(p) for p in [*paths.values(), *written]), file=sys.stderr)
     if a.json:
@@ -1145,6 +1144,16 @@ def _refuse_earlier_results(a: argparse.Namespace) -> None:
         raise OutputExistsError(f"{a.json} exists; pass -y to replace it, or give another --json")
 
 
+def _results_folder(a: argparse.Namespace) -> Path:
+    """eval's --out, made if need be, without an earlier run's results (-y replaces them; left there, a
+    --bitrate run's ratecontrol.csv sat beside an older run's points and plot as if one run's)."""
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in EVAL_FILES:
+        (out / name).unlink(missing_ok=True)
+    return out
+
+
 def _check_outputs(*, out_dir: str | None = None, out_file: str | None = None) -> None:
     """UsageError now, not after minutes of work, for an output folder that is a file or an output
     file that is a folder or in a folder that does not exist."""
@@ -1186,8 +1195,7 @@ def _eval_gan(a: argparse.Namespace, clips: list[Path], size: tuple[int, int] | 
     print()
     print(rd.format_table([{k: v for k, v in s.items() if k not in ("cap", "tol_db")} for s in studies]))
     if a.out:
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = _results_folder(a)
         rd.write_csv(rows, out / "seed_table.csv")
         (out / "gan.json").write_text(json.dumps({"model": model, "skip": a.skip, "frames": a.frames, "gop": a.gop,
                                                   "search_iters": a.search_iters, "gan_layer": a.gan_layer,

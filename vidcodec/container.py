@@ -132,6 +132,7 @@ _LARGEST_HEADER = {COMPACT: MAX_COMPACT_HEADER_SIZE, LEAN: MAX_LEAN_HEADER_SIZE,
 # (bits 6-7); 0 is the escape to the stream, type and flags bytes of the compact layout.
 _LEAN_STEPPED = 0x20
 INDEX_HEADER_SIZE = _INDEX.size + 4
+INDEX_ENTRY_SIZE = _ENTRY.size  # one per key packet of stream 0
 FOOTER_SIZE = _FOOTER.size + 4 + len(FOOTER_MAGIC)
 
 _READ_CHUNK = 1 << 20

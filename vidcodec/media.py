@@ -270,6 +270,18 @@ def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction
     return average or guessed or None
 
 
+def timed_rate(pts: list[int], time_base: Fraction, announced: Fraction | None) -> Fraction | None:
+    """The rate frames at ``pts`` (in ``time_base``) come at: ``announced`` unless their average rate is
+    more than 1 % off it (a variable-rate Matroska file announces its DefaultDuration's rate, say 25,
+    where its frames come at 12.5); then that average (to a denominator of at most 1001·1000)."""
+    if len(pts) < 2 or pts[-1] <= pts[0]:
+        return announced
+    average = Fraction(len(pts) - 1) / ((pts[-1] - pts[0]) * time_base)
+    if announced and abs(average / announced - 1) <= Fraction(1, 100):
+        return announced
+    return average.limit_denominator(1001 * 1000)
+
+
 def grid_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:
     """The frame rate a stream's header records: :func:`nominal_rate`, except that a variable rate whose
     guessed rate is higher than its average records the guessed one, the finest grid its timestamps

@@ -17,10 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def sources_sha256(src: Path) -> str:
-    """The digest CMakeLists.txt computes: each ``*.cpp`` and ``*.hpp`` of ``src`` in name order, a line
-    ``NAME SHA256`` each, and the SHA-256 of those lines."""
-    files = sorted(p for p in src.iterdir() if p.suffix in (".cpp", ".hpp"))
-    lines = "".join(f"{p.name} {hashlib.sha256(p.read_bytes()).hexdigest()}\n" for p in files)
+    """The digest CMakeLists.txt computes: a line ``NAME SHA256`` for the CMakeLists.txt beside ``src``
+    (when there is one), then for each ``*.cpp`` and ``*.hpp`` file of ``src`` in name order (not those
+    whose name starts with a dot: an editor's lock or backup files), and the SHA-256 of those lines."""
+    files = sorted((p for p in src.iterdir() if p.suffix in (".cpp", ".hpp") and not p.name.startswith(".")
+                    and p.is_file()), key=lambda p: p.name)
+    build = src.parent / "CMakeLists.txt"
+    lines = "".join(f"{p.name} {hashlib.sha256(p.read_bytes()).hexdigest()}\n"
+                    for p in ([build] if build.is_file() else []) + files)
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -48,9 +52,10 @@ def check_sources(built: str | None, src: Path | None) -> None:
     """BuildError when a checkout's core (its recorded digest ``built``; None: built before builds
     recorded one) was built from other sources than ``src`` (None: an installed package) holds."""
     if src is not None and built != sources_sha256(src):
-        raise BuildError(
-            f"vidcodec's C++ core was built from other sources than {src} holds now (a git pull or an edit "
-            "since the last build): build it again with `pip install -e .` from the repository root")
+        why = ("by an earlier version of the build, which did not record its sources" if built is None else
+               f"from other sources than {src} holds now (a git pull or an edit since the last build)")
+        raise BuildError(f"vidcodec's C++ core was built {why}: build it again with `pip install -e .` from the "
+                         "repository root")
 
 
 check_sources(getattr(core, "SOURCES_SHA256", None), _source_tree())

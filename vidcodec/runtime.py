@@ -188,6 +188,8 @@ def cache_root() -> Path:
 def _home() -> Path:
     """``$HOME`` when it is an absolute path, else the user's home from the password database (an empty
     HOME is not the root folder, as ``Path.home()`` takes it)."""
+    if os.name != "posix":  # Windows: USERPROFILE, as Path.home() takes it
+        return Path.home()
     home = os.environ.get("HOME", "")
     if os.path.isabs(home):
         return Path(home)

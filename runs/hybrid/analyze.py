@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def bd_linear(ref, test, f, n=200):
 
 def main():
     for path in sys.argv[1:]:
-        r = json.load(open(path))
+        r = json.loads(Path(path).read_text())
         x264, base, hyb = r["x264"], r["base"], r["hybrid"]
         print(f"\n## {r['clip']} ({r['frames']} frames {r['size'][0]}x{r['size'][1]}); src yuv420 round trip "
               f"{r['src_roundtrip']['psnr']:.2f} dB RGB")
@@ -96,7 +97,7 @@ def main():
                   f"hull {fmt(bd_h)}; piecewise-linear: envelope {fmt(lin_p)}, base {fmt(lin_base)}; "
                   f"best envelope point vs x264 at equal quality {fmt(min(local) if local else None)} (best with a residual {fmt(min(localh) if localh else None)}); per-q hybrid curves " + ", ".join(f"q{q} {fmt(v)}" for q, v in per_q.items()))
             print(f"  pareto envelope ({name}): " + "; ".join(
-                f"{'q%d' % p['q']}{'' if p['crf'] is None else '+crf%d' % p['crf']} {p['bytes']}B {f(p):.2f}"
+                f"q{p['q']}{'' if p['crf'] is None else '+crf' + str(p['crf'])} {p['bytes']}B {f(p):.2f}"
                 f" (x264 at same quality: {fmt(None if rate_at(x264, f, f(p)) is None else 100 * (p['bytes'] / rate_at(x264, f, f(p)) - 1))})"
                 for p in env_p))
         # rate split at matched quality

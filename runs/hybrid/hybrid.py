@@ -24,8 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from pytorch_msssim import ms_ssim
 from av.video.reformatter import ColorRange, VideoReformatter
+from pytorch_msssim import ms_ssim
 
 from vidcodec import api, media
 from vidcodec.evaluate import metrics, rd

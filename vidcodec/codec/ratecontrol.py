@@ -150,6 +150,9 @@ class RateController:
         self._key_overflowed = False  # the open GOP's keyframe alone took the buffer past bufsize
         self._gop_bits = 0.0
         self._gop_frames = 0
+        self.nominal_fps = self.fps
+        self._first_seconds: float | None = None  # the first frame's time (update's seconds)
+        self._timed = 0  # frames that came with a time
 
     def choose(self, key_bits: list[int]) -> int:
         """The level for a new GOP, given the exact keyframe size in bits at every level."""
@@ -211,8 +214,34 @@ class RateController:
         """Expected delta bits per keyframe bit at ``level`` (see the module docstring)."""
         return (_FIRST_BASE if self.delta_base is None else self.delta_base) * _GROWTH**level
 
-    def update(self, bits: int) -> None:
-        """Account for one coded frame of ``bits`` bits (the first after :meth:`choose` is its keyframe)."""
+    def spend(self, bits: float) -> None:
+        """Account for ``bits`` the stream carries outside its frames (the file's header, index and footer)."""
+        self.fullness += bits
+
+    def _clock(self, seconds: float) -> None:
+        """Follow the frames' times: when their average rate, after a second and five frames, is more than
+        1 % off the rate the input announced (a variable-rate Matroska or WebM file announces its
+        DefaultDuration's, say 25 where frames come at 12.5: the stream came out at half its target),
+        the bits a frame and everything counted in frames go by the frames' own rate from then on."""
+        if self._first_seconds is None:
+            self._first_seconds = seconds
+        self._timed += 1
+        span = seconds - self._first_seconds
+        if self._timed < 5 or span < 1.0:
+            return
+        measured = (self._timed - 1) / span
+        if abs(measured / self.nominal_fps - 1.0) > 0.01 or self.fps != self.nominal_fps:
+            if self.fps == self.nominal_fps:
+                log.info("--bitrate: the frames come at %.3g fps on average, not the %.3g the input announces: "
+                         "counting with their own rate", measured, self.nominal_fps)
+            self.fps = measured
+            self.target = self.kbps * 1000.0 / measured
+
+    def update(self, bits: int, seconds: float | None = None) -> None:
+        """Account for one coded frame of ``bits`` bits (the first after :meth:`choose` is its keyframe),
+        presented at ``seconds`` when known (:meth:`_clock`)."""
+        if seconds is not None:
+            self._clock(seconds)
         if self._gop_frames > 0 and self._key_bits > 0:
             at_one = bits * self.lam**_ALPHA  # what the delta would have cost at lam 1
             base = self._as_base(at_one)

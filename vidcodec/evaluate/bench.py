@@ -51,28 +51,49 @@ def machine() -> dict:
     from .. import runtime
 
     cpu = runtime.cpuinfo("model name") or platform.processor() or platform.machine()
-    preload = os.environ.get("LD_PRELOAD", "")
     providers = runtime.default_providers()
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "ort_threads": runtime.default_threads(),
+        "cpu": cpu, "cores": usable_cores(), "ort_threads": runtime.default_threads(),
         "ort_lanes": runtime.default_lanes(providers),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": zoo.cpu_has_bf16(),  # --backend bf16 runs natively on this CPU
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "onnxruntime": ort.__version__, "providers": providers,
-        "allocator": "tcmalloc" if "tcmalloc" in preload else "jemalloc" if "jemalloc" in preload else "glibc malloc",
+        "allocator": allocator(),
         "python": platform.python_version(),
     }
 
 
-def peak_rss_mib() -> float | None:
+def usable_cores() -> int:
+    """The logical cores this process may run on (its affinity mask: taskset, a container's cpuset),
+    not all the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def allocator(maps: str | None = None) -> str:
+    """The malloc this process runs with: tcmalloc or jemalloc when loaded (Linux's /proc/self/maps,
+    ``maps``; a preload the loader ignored, e.g. a mistyped name, is not counted), else glibc's; where
+    there is no /proc, what LD_PRELOAD names."""
+    if maps is None:
+        try:
+            maps = Path("/proc/self/maps").read_text()
+        except OSError:
+            maps = os.environ.get("LD_PRELOAD", "")
+    return "tcmalloc" if "libtcmalloc" in maps else "jemalloc" if "libjemalloc" in maps else "glibc malloc"
+
+
+def peak_rss_mib(children: bool = False) -> float | None:
     """This process's peak resident memory in MiB (getrusage's ru_maxrss is KiB on Linux, bytes on
-    macOS); None where there is no getrusage (Windows)."""
+    macOS), or with ``children`` the largest of its finished child processes' (``--workers``, the
+    command-line start-up run); None where there is no getrusage (Windows)."""
     try:
         import resource
     except ImportError:
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
 
 
@@ -256,6 +277,7 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         "vidcodec": {"encode_fps": round(enc, 2), "decode_fps": round(dec, 2),
                      "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
         "x264": {}, "peak_rss_mib": None if (peak := peak_rss_mib()) is None else round(peak, 1),
+        "peak_rss_children_mib": None if (peak := peak_rss_mib(children=True)) is None else round(peak, 1),
     }
     for x264_preset, (e, dd) in x264.items():
         ef, df = statistics.median(e), statistics.median(dd)
@@ -302,6 +324,8 @@ def format_report(r: dict) -> str:
     for preset, x in r["x264"].items():
         lines.append(f"x264 {preset:<9} encode {x['encode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_encode_ratio']:.3f}), "
                      f"decode {x['decode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_decode_ratio']:.3f})")
-    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB" if r["peak_rss_mib"] is not None
-                 else "peak memory (RSS): not known on this system")
+    kids = r.get("peak_rss_children_mib")
+    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB" + (f" (the largest worker or child process: {kids} MiB)"
+                                                                  if kids else "")
+                 if r["peak_rss_mib"] is not None else "peak memory (RSS): not known on this system")
     return "\n".join(lines)

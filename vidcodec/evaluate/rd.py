@@ -138,8 +138,11 @@ def read_frames(clip: Path, limit: int, skip: int = 0,
     with ``size`` (W, H), each scaled to it first (area interpolation, as ``bench --size``): every codec
     is then measured on the scaled frames."""
     with media.open_source(clip) as src:
-        rate = src.frame_rate or Fraction(25)
-        frames = [f.rgb for i, f in zip(range(skip + limit), src) if i >= skip]
+        kept = [f for i, f in zip(range(skip + limit), src) if i >= skip]
+        # the frames' own rate where it is not the announced one (a variable-rate Matroska file): the
+        # kbps column, x264's rate and the peak over 2 s had gone by the announced one
+        rate = media.timed_rate([f.pts for f in kept], src.time_base, src.frame_rate) or Fraction(25)
+        frames = [f.rgb for f in kept]
     if not frames:
         raise UsageError(f"{clip} has no video frames" + (f" after the first {skip}" if skip else ""))
     if size is not None and size != (frames[0].shape[1], frames[0].shape[0]):

@@ -303,8 +303,9 @@ def find(name: str, sha256: str | None = None) -> ModelInfo:
             f"--model takes an installed model's name, not a path ({wanted}): put the folder that holds "
             f"NAME.safetensors and NAME.json (what `python -m vidcodec.train.package` writes) in "
             f"VIDCODEC_MODEL_PATH and give NAME (installed: {have})")
-    runs = [w for w, meta in _cards() if _is_checkpoint(meta) and isinstance(meta.get("config"), dict)
-            and meta["config"].get("name") == name]
+    # (not for a stream's model, named with its hash: a checkpoint of that name is other weights)
+    runs = [w for w, meta in _cards() if sha256 is None and _is_checkpoint(meta)
+            and isinstance(meta.get("config"), dict) and meta["config"].get("name") == name]
     if runs:  # VIDCODEC_MODEL_PATH names the training run's folder: what is there is not a model yet
         raise ModelNotFoundError(
             f"model {wanted} is not installed: {runs[0]} is a training checkpoint of it, not a packaged model: "

@@ -147,7 +147,9 @@ def expand_sources(sources: list[Path], run: Path | None = None) -> list[Path]:
             files.append(src)
             continue
         found = sorted(p for p in src.rglob("*") if p.is_file())
-        kept = [p for p in found if own is None or not p.resolve().is_relative_to(own)]
+        # (data given inside the run's folder, or a run folder above the data, is read as given)
+        skip = own is not None and own != src.resolve() and own.is_relative_to(src.resolve())
+        kept = [p for p in found if not (skip and p.resolve().is_relative_to(own))]
         if len(kept) < len(found):
             log.info("not reading the run's own folder %s as training data", run)
         files.extend(kept)

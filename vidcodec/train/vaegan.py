@@ -297,7 +297,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     step, best = 0, math.inf
     # the steps since the last log line and the steps skipped so far, kept with the resume point so that
     # a resumed run logs the rows the run never stopped would have
-    pending: list[list[float]] = []
+    unlogged: list[list[float | None]] = []
     skipped_before = 0
     draws = 0  # batches drawn: the steps taken plus those skipped (a step whose loss was not finite)
     last = out / "last.safetensors"
@@ -355,7 +355,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         step, best = meta["step"], meta.get("best_val")
         best = math.inf if best is None else best  # null: no validation yet (JSON has no infinity)
         draws = meta.get("draws", step)
-        pending, skipped_before = meta.get("pending") or [], meta.get("skipped", 0)
+        unlogged, skipped_before = meta.get("unlogged") or [], meta.get("skipped", 0)
         if rank == 0:
             log.info("resumed from %s at step %d (best val %.4f)", last, step, best)
             if step >= cfg.steps:
@@ -408,7 +408,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
             runlog.keep_until(path, step)
     gen = torch.Generator()
     t0, start, skipped = time.time(), step, skipped_before
-    acc = [torch.tensor(row, dtype=torch.float32, device=device) for row in pending]
+    acc = [torch.tensor([math.nan if v is None else v for v in row], dtype=torch.float32, device=device)
+           for row in unlogged]
     streak = 0  # steps skipped in a row (a loss or gradient not finite)
     t_line, step_line = t0, step  # the last log line's time and step
     # log.csv's time column goes on from where a resumed run's log ends
@@ -434,8 +435,9 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
 
     def save_last(**extra) -> None:
         """The resume point: weights and moments (and the discriminator's), with the run's settings."""
-        rows = torch.stack(acc).tolist() if acc else []
-        checkpoint.save(last, model, run_meta(pending=rows, skipped=skipped, **extra), opt)
+        # (a step's discriminator loss may be NaN: null in JSON, as the best loss's infinity)
+        rows = [[v if math.isfinite(v) else None for v in row] for row in torch.stack(acc).tolist()] if acc else []
+        checkpoint.save(last, model, run_meta(unlogged=rows, skipped=skipped, **extra), opt)
         if disc is not None:
             checkpoint.save(out / "disc.safetensors", disc, {"step": step}, opt_d)
         cfg.save(out / "last.toml")

@@ -2,7 +2,8 @@
 
 The GPU machine has no PyAV and a call carries at most 64 MiB (working tree and pack together), so
 the training pool is written as still images: every photo as the loader sees it (at most 1600 px
-on its long side), and the same 120 frames per training video that ``vidcodec train`` samples,
+on its long side), and the same 120 frames per training video that ``vidcodec train`` sampled until
+2026-12-07 (below),
 bigbuckbunny (720p, 132 frames) thinned to every second frame (``train_gpu.py`` uses each of those
 twice). The held-out clips (bikes, vtest, diver) are left out as in every run.
 
@@ -22,7 +23,30 @@ from pathlib import Path
 import cv2
 
 from vidcodec.train.config import DEFAULT_EXCLUDE
-from vidcodec.train.data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, sample_video_frames
+from vidcodec.train.data import IMAGE_EXTS, VIDEO_EXTS, expand_sources, load_image, video_stream
+
+
+def sample_video_frames(path: Path, count: int) -> list:
+    """The frames vaegan-g's runs trained on (and vaegan-w goes on from): every ⌊total/count⌋-th frame
+    up to ``count``, as ``vidcodec train`` sampled until 2026-12-07 (it now spreads them over the whole
+    clip, docs/MODELS.md); kept here so that the pack stays the one those runs saw."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = video_stream(container, path)
+        total = stream.frames or 0
+        if total <= 0:  # unknown: count by decoding once
+            total = sum(1 for _ in container.decode(stream))
+            container.seek(0)
+        step = max(1, total // count)
+        frames = []
+        for i, frame in enumerate(container.decode(stream)):
+            if i % step == 0:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) >= count:
+                break
+    return frames
+
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("src", type=Path, help="the fetched corpus (its photos/ and videos/)")
