@@ -1137,9 +1137,13 @@ def test_timed_rate_is_the_announced_one_unless_the_frames_say_otherwise():
     from vidcodec import media
 
     tb = Fraction(1, 1000)
-    assert media.timed_rate([0, 40, 80, 120], tb, Fraction(25)) == 25
-    assert media.timed_rate([0, 40, 81, 120], tb, Fraction(25)) == 25  # jitter within 1 %
-    assert media.timed_rate([0, 80, 160, 240], tb, Fraction(25)) == Fraction(25, 2)  # a VFR Matroska file's
-    assert media.timed_rate([0, 33, 67, 100], tb, None) == 30
+    assert media.timed_rate([0, 40, 80, 120, 160], tb, Fraction(25)) == 25
+    assert media.timed_rate([0, 40, 81, 120, 160], tb, Fraction(25)) == 25  # jitter within 1 %
+    assert media.timed_rate([0, 80, 160, 240, 320], tb, Fraction(25)) == Fraction(25, 2)  # a VFR Matroska file's
+    assert media.timed_rate([0, 33, 67, 100, 133], tb, None) == Fraction(4, Fraction(133, 1000))
+    # a pause is not the pace (a joined file's gap, a stalled live input): 3 s after the tenth frame
+    assert media.timed_rate([40 * i + (3000 if i >= 10 else 0) for i in range(30)], tb, Fraction(25)) == 25
+    # 2 or 3 frames of 60 fps in milliseconds: too few to tell (1000/17 fps)
+    assert media.timed_rate([0, 17, 33], tb, Fraction(60)) == 60
     assert media.timed_rate([0], tb, Fraction(25)) == 25 and media.timed_rate([], tb, None) is None
-    assert media.timed_rate([5, 5], tb, Fraction(30)) == 30
+    assert media.timed_rate([5, 5, 5, 5, 5], tb, Fraction(30)) == 30

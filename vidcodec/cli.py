@@ -1138,8 +1138,8 @@ def _refuse_earlier_results(a: argparse.Namespace) -> None:
     if a.overwrite:
         return
     if a.out and (found := [n for n in EVAL_FILES if (Path(a.out) / n).exists()]):
-        raise OutputExistsError(f"{a.out} already holds results ({', '.join(found)}); pass -y to replace them, "
-                                "or give another --out")
+        raise OutputExistsError(f"{a.out} already holds results ({', '.join(found)}); pass -y to replace them "
+                                "(all of them: a run writes only its own), or give another --out")
     if a.json and Path(a.json).exists():
         raise OutputExistsError(f"{a.json} exists; pass -y to replace it, or give another --json")
 

@@ -23,6 +23,7 @@ import collections
 import contextlib
 import heapq
 import io
+import itertools
 import logging
 import math
 import numbers
@@ -49,6 +50,7 @@ from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoRef
 
 from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError
 from .outputs import flush, whole, write_all
+from .timespec import steady_rate
 from .urls import is_url
 
 if TYPE_CHECKING:
@@ -271,15 +273,16 @@ def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction
 
 
 def timed_rate(pts: list[int], time_base: Fraction, announced: Fraction | None) -> Fraction | None:
-    """The rate frames at ``pts`` (in ``time_base``) come at: ``announced`` unless their average rate is
-    more than 1 % off it (a variable-rate Matroska file announces its DefaultDuration's rate, say 25,
-    where its frames come at 12.5); then that average (to a denominator of at most 1001·1000)."""
-    if len(pts) < 2 or pts[-1] <= pts[0]:
+    """The rate frames at ``pts`` (in ``time_base``) come at: ``announced`` unless the pace of five or
+    more frames (:func:`timespec.steady_rate`: pauses left out) is more than 1 % off it (a variable-rate
+    Matroska file announces its DefaultDuration's rate, say 25, where its frames come at 12.5); then
+    that pace (to a denominator of at most 1001·1000)."""
+    if len(pts) < 5:  # (2 or 3 frames of 60 fps in Matroska's milliseconds: 1000/17 fps)
         return announced
-    average = Fraction(len(pts) - 1) / ((pts[-1] - pts[0]) * time_base)
-    if announced and abs(average / announced - 1) <= Fraction(1, 100):
+    pace = steady_rate([(b - a) * time_base for a, b in itertools.pairwise(pts)])
+    if pace is None or (announced and abs(pace / announced - 1) <= Fraction(1, 100)):
         return announced
-    return average.limit_denominator(1001 * 1000)
+    return Fraction(pace).limit_denominator(1001 * 1000)
 
 
 def grid_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:

@@ -4,6 +4,7 @@ the CLI's start-up does not import the codec)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 
 FORMS = "seconds (90, 1.5) or [HH:]MM:SS[.frac] (1:30, 00:01:30.5)"
@@ -26,3 +27,15 @@ def parse_time(text: str) -> Fraction:
     except ValueError:
         raise ValueError(f"{text!r} is not a time: give {FORMS}") from None
     return sign * value
+
+
+def steady_rate(intervals: Sequence[float | Fraction]) -> float | Fraction | None:
+    """Frames per second from the intervals between frames' times (seconds, as floats or exactly as
+    fractions), pauses left out: an interval over 4 times the median is a stall of a live input or the
+    gap of a joined file, not the pace of the frames. None without a positive interval."""
+    positive = sorted(i for i in intervals if i > 0)
+    if not positive:
+        return None
+    median = positive[len(positive) // 2]
+    kept = [i for i in positive if i <= 4 * median]
+    return len(kept) / sum(kept) if isinstance(kept[0], float) else Fraction(len(kept)) / sum(kept)

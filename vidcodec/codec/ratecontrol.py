@@ -89,9 +89,11 @@ shortens ``run``.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..timespec import steady_rate
 
 log = logging.getLogger("vidcodec")
 
@@ -111,6 +113,7 @@ _LAM_RANGE = (0.4, 2.5)  # the lambda factors the controller uses inside a GOP (
 _TRACK = 0.1  # weight of a new delta in the open GOP's running delta bits
 _HORIZON = 1.0  # seconds: the shortest span over which an excess is paid back inside a GOP
 _SHORT_AT_TOP = 0.10  # finish() warns when a stream mostly at the top level ends this far under target
+_PACE_WINDOW = 64  # frames whose intervals tell the pace of a stream whose frames do not keep the announced rate
 _FEW_GOPS = 3  # finish() warns when a stream of fewer GOPs than this ends more than _OFF_TARGET off target
 _OFF_TARGET = 0.10
 _OVER_AT_BOTTOM = 0.10  # ... or mostly at the lowest level this far over it (no warning said so yet)
@@ -151,8 +154,9 @@ class RateController:
         self._gop_bits = 0.0
         self._gop_frames = 0
         self.nominal_fps = self.fps
-        self._first_seconds: float | None = None  # the first frame's time (update's seconds)
-        self._timed = 0  # frames that came with a time
+        self._last_seconds: float | None = None  # the last frame's time (update's seconds)
+        self._intervals: deque[float] = deque(maxlen=_PACE_WINDOW)  # between the last frames' times
+        self._spent = 0.0  # bits outside the frames (spend)
 
     def choose(self, key_bits: list[int]) -> int:
         """The level for a new GOP, given the exact keyframe size in bits at every level."""
@@ -217,25 +221,29 @@ class RateController:
     def spend(self, bits: float) -> None:
         """Account for ``bits`` the stream carries outside its frames (the file's header, index and footer)."""
         self.fullness += bits
+        self._spent += bits
 
     def _clock(self, seconds: float) -> None:
-        """Follow the frames' times: when their average rate, after a second and five frames, is more than
-        1 % off the rate the input announced (a variable-rate Matroska or WebM file announces its
-        DefaultDuration's, say 25 where frames come at 12.5: the stream came out at half its target),
-        the bits a frame and everything counted in frames go by the frames' own rate from then on."""
-        if self._first_seconds is None:
-            self._first_seconds = seconds
-        self._timed += 1
-        span = seconds - self._first_seconds
-        if self._timed < 5 or span < 1.0:
+        """Follow the frames' times: when their pace over the last frames (at least five and a second of
+        them; :func:`timespec.steady_rate`, pauses left out) is more than 1 % off the rate the input
+        announced (a variable-rate Matroska or WebM file announces its DefaultDuration's, say 25 where
+        frames come at 12.5: the stream came out at half its target), the bits a frame and everything
+        counted in frames go by that pace, until it comes back to the announced rate. A pause (a stall,
+        the gap of a joined file) is no pace: counted as one, it had given every later frame a larger
+        budget, bursts at 2-4 times the target after an 8 s gap."""
+        if self._last_seconds is not None:
+            self._intervals.append(seconds - self._last_seconds)
+        self._last_seconds = seconds
+        if len(self._intervals) < 5 or sum(self._intervals) < 1.0:
             return
-        measured = (self._timed - 1) / span
-        if abs(measured / self.nominal_fps - 1.0) > 0.01 or self.fps != self.nominal_fps:
+        pace = steady_rate(self._intervals)
+        fps = self.nominal_fps if pace is None or abs(pace / self.nominal_fps - 1.0) <= 0.01 else float(pace)
+        if fps != self.fps:
             if self.fps == self.nominal_fps:
-                log.info("--bitrate: the frames come at %.3g fps on average, not the %.3g the input announces: "
-                         "counting with their own rate", measured, self.nominal_fps)
-            self.fps = measured
-            self.target = self.kbps * 1000.0 / measured
+                log.info("--bitrate: the frames come at %.3g fps, not the %.3g the input announces: counting "
+                         "with their own rate", fps, self.nominal_fps)
+            self.fps = fps
+            self.target = self.kbps * 1000.0 / fps
 
     def update(self, bits: int, seconds: float | None = None) -> None:
         """Account for one coded frame of ``bits`` bits (the first after :meth:`choose` is its keyframe),
@@ -354,7 +362,8 @@ class RateController:
         frames = sum(n for _, n, _ in self.history)
         top = sum(n for lvl, n, _ in self.history if lvl == self.levels - 1)
         bottom = sum(n for lvl, n, _ in self.history if lvl == 0)
-        achieved = sum(b for _, _, b in self.history) / frames * self.fps / 1000.0 if frames else 0.0
+        # the file's own bytes too (spend), as the command's summary counts them
+        achieved = (sum(b for _, _, b in self.history) + self._spent) / frames * self.fps / 1000.0 if frames else 0.0
         if frames and 2 * bottom >= frames and achieved > (1.0 + _OVER_AT_BOTTOM) * self.kbps and not self._unreachable:
             self._unreachable = True
             log.warning("--bitrate %g kbit/s is below what the lowest quality needs for this video: it came out "

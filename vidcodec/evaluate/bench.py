@@ -85,15 +85,14 @@ def allocator(maps: str | None = None) -> str:
     return "tcmalloc" if "libtcmalloc" in maps else "jemalloc" if "libjemalloc" in maps else "glibc malloc"
 
 
-def peak_rss_mib(children: bool = False) -> float | None:
+def peak_rss_mib() -> float | None:
     """This process's peak resident memory in MiB (getrusage's ru_maxrss is KiB on Linux, bytes on
-    macOS), or with ``children`` the largest of its finished child processes' (``--workers``, the
-    command-line start-up run); None where there is no getrusage (Windows)."""
+    macOS; not that of ``--workers``' processes); None where there is no getrusage (Windows)."""
     try:
         import resource
     except ImportError:
         return None
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
 
 
@@ -277,7 +276,6 @@ def bench(clip: str | Path | None = None, size: tuple[int, int] | None = None, f
         "vidcodec": {"encode_fps": round(enc, 2), "decode_fps": round(dec, 2),
                      "bpp": round(8 * size_bytes / (len(ref) * w * h), 4)},
         "x264": {}, "peak_rss_mib": None if (peak := peak_rss_mib()) is None else round(peak, 1),
-        "peak_rss_children_mib": None if (peak := peak_rss_mib(children=True)) is None else round(peak, 1),
     }
     for x264_preset, (e, dd) in x264.items():
         ef, df = statistics.median(e), statistics.median(dd)
@@ -324,8 +322,6 @@ def format_report(r: dict) -> str:
     for preset, x in r["x264"].items():
         lines.append(f"x264 {preset:<9} encode {x['encode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_encode_ratio']:.3f}), "
                      f"decode {x['decode_fps']:7.1f} fps (vidcodec/x264 {x['vidcodec_decode_ratio']:.3f})")
-    kids = r.get("peak_rss_children_mib")
-    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB" + (f" (the largest worker or child process: {kids} MiB)"
-                                                                  if kids else "")
-                 if r["peak_rss_mib"] is not None else "peak memory (RSS): not known on this system")
+    lines.append(f"peak memory (RSS): {r['peak_rss_mib']} MiB" if r["peak_rss_mib"] is not None
+                 else "peak memory (RSS): not known on this system")
     return "\n".join(lines)
