@@ -1548,9 +1548,29 @@ def _pipe_names(args: argparse.Namespace) -> None:
         args.inputs = ["-" if i in ("pipe:", "pipe:0") else i for i in args.inputs]
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` says that memory ran out: Python's MemoryError (numpy's _ArrayMemoryError), ONNX
+    Runtime's std::bad_alloc, torch's allocator."""
+    text = str(e)
+    return isinstance(e, MemoryError) or any(w in text for w in ("bad_alloc", "can't allocate memory",
+                                                                "Failed to allocate memory"))
+
+
+def _closed_stdout(args: argparse.Namespace) -> None:
+    """A command started with stdout closed (``>&-``: cron jobs, daemons) writes its text to nowhere, as
+    ffmpeg does (it had ended in a traceback after its work was done); UsageError for one whose output
+    is ``-``."""
+    if sys.stdout is not None:
+        return
+    if "-" in (getattr(args, "output", None), getattr(args, "to", None)):
+        raise UsageError("stdout is closed (>&-): give an output file, or run with stdout open for the pipe")
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
+
+
 def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> int:
     """The verb's handler with main()'s error handling (its exit code)."""
     try:
+        _closed_stdout(args)
         with _interrupt_on_sigterm():
             _refuse_urls(args)
             with _network_inputs(args):
@@ -1588,6 +1608,13 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
             raise
         print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
         code = 130
+    except Exception as e:  # out of memory (numpy's, ONNX Runtime's, torch's words): one line
+        if not _out_of_memory(e):
+            raise
+        logging.getLogger("vidcodec").debug("out of memory: %s", e)
+        print(f"vidcodec {args.command}: error: out of memory: the pictures need more memory than this process may use (ulimit -v, a container's limit); free some, code "
+              "fewer frames at once (VIDCODEC_LANES=1), or give smaller pictures", file=sys.stderr)
+        code = 1
     if code in (130, 143) and argv is None:  # the command itself, not a caller's main([...])
         # The outputs are finished; a thread may still wait in a read of a live pipe, holding stdin's
         # lock, and Python's shutdown would then abort ("could not acquire lock for <stdin> at

@@ -242,7 +242,7 @@ def _audio_track(path: str | BinaryIO, index: int, timeout: float = NETWORK_TIME
     read with ``timeout`` (seconds; 0: none)."""
     try:
         with (_interruptible(lambda: av.open(path, timeout=timeout or None), str(path)) if is_url(path)
-              else av.open(path)) as inp:
+              else av.open(ffmpeg_name(path) if isinstance(path, (str, os.PathLike)) else path)) as inp:
             stream = inp.streams.audio[index]
             first = next((p for p in inp.demux(stream) if p.size), None)
             if first is None:
@@ -1070,6 +1070,14 @@ class RawFormat:
                 "pixel_format": self.pix_fmt}
 
 
+def ffmpeg_name(path: str | os.PathLike[str]) -> str:
+    """A local file's name as FFmpeg must be given it: ``file:`` before a name with a colon before its
+    first ``/`` (``12:30.mp4``, ``./clip:1.mkv`` as Path writes it), which FFmpeg takes for a protocol
+    (ffmpeg itself opens ``./12:30.mp4``; Python's paths drop the ``./``)."""
+    name = os.fspath(path)
+    return f"file:{name}" if os.name != "nt" and ":" in name.split("/", 1)[0] else name
+
+
 def _open_raw(target: str | BinaryIO, raw: RawFormat, name: str) -> av.container.InputContainer:
     try:
         return av.open(target, format="rawvideo", options=raw.options())
@@ -1096,7 +1104,7 @@ def refuse_container_as_raw(path: Path, given: str = "--size, --fps and --pix-fm
     takes a ``.raw`` or ``.y`` name for one raw picture of no size: that is raw frames.)
     """
     try:
-        with av.open(str(path)) as probe:
+        with av.open(ffmpeg_name(path)) as probe:
             fmt = probe.format.name
             video = [s for s in probe.streams.video if s.codec_context.width and s.codec_context.height]
             described = (f"{video[0].codec_context.width}x{video[0].codec_context.height} "
@@ -1344,9 +1352,11 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path} is empty; give a video file")
         if raw is not None:
             refuse_container_as_raw(path)
-        _refuse_gvc(path)
+        if stat.S_ISREG(mode.st_mode):  # a FIFO, /dev/stdin or <(...) would lose what a look at it reads
+            _refuse_gvc(path)
         try:
-            container = _open_raw(str(path), raw, str(path)) if raw is not None else av.open(str(path))
+            container = (_open_raw(ffmpeg_name(path), raw, str(path)) if raw is not None
+                         else av.open(ffmpeg_name(path)))
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open {path} as media: {_reason(exc)}; is it a video file?") from exc
         if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video
@@ -1556,9 +1566,11 @@ class _EncodedSink(VideoSink):
         # interleaving queue until the other stream has one (a frame held until the audio catches up, up
         # to 10 s of raw frames, a --follow decode's newest frame held back)
         self._container: av.container.OutputContainer | None = (
-            av.open(path, "w", format="nut", options={"max_interleave_delta": "1"}) if raw
+            av.open(ffmpeg_name(path) if isinstance(path, (str, os.PathLike)) else path, "w", format="nut",
+                    options={"max_interleave_delta": "1"}) if raw
             # Matroska: no random segment UID or muxing date, so a decode gives the same bytes on every run
-            else av.open(str(path), "w", options={"fflags": "+bitexact"} if str(path).lower().endswith(".mkv") else None))
+            else av.open(ffmpeg_name(path), "w",
+                         options={"fflags": "+bitexact"} if str(path).lower().endswith(".mkv") else None))
         try:
             stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
                 "libx264", options=steady_x264("libx264", center_chroma(

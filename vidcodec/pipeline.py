@@ -203,7 +203,8 @@ class ProcessWorkers:
             for f in [self.pool.submit(_alive) for _ in range(workers)]:
                 f.result()
         except BaseException:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            # (the workers made so far wait for jobs: not ended, the interpreter's exit joined them for ever)
+            self.close(stop=True)
             raise
 
     def __enter__(self) -> Self:

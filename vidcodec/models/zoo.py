@@ -667,6 +667,8 @@ def torch_device() -> torch.device:
         device = torch.device(name)
     except RuntimeError as e:
         raise UsageError(f"VIDCODEC_TORCH_DEVICE={name!r} is not a torch device ({e}): use cpu or cuda[:N]") from e
+    if device.type not in ("cpu", "cuda"):  # mps, xpu, meta...: torch parses them, and fails later
+        raise UsageError(f"VIDCODEC_TORCH_DEVICE={name}: vidcodec runs its networks on cpu or cuda[:N] only")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"VIDCODEC_TORCH_DEVICE={name}: torch sees no CUDA device here; use cpu")

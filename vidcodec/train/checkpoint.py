@@ -55,7 +55,11 @@ def atomic_save_file(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Write ``tensors`` to ``path`` through a temporary file beside it, with the usual file
     permissions (:func:`vidcodec.outputs.usual_mode`)."""
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
+    try:
+        save_file(tensors, str(tmp))
+    except SafetensorError as e:  # safetensors' own error for what is an OSError (a full disk): said as one
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}: {first_line(e)}") from None
     usual_mode(tmp)
     os.replace(tmp, path)
 

@@ -254,14 +254,24 @@ def _params_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def _launcher_int(var: str, default: int) -> int:
+    """``$var`` as torchrun sets it (a whole number), ``default`` when unset; a UsageError for anything
+    else (a traceback of int() before)."""
+    value = os.environ.get(var)
+    if value is None:
+        return default
+    if not value.strip().isdecimal():
+        raise UsageError(f"{var}={value!r}: torchrun sets it to a whole number; unset it to train in one process")
+    return int(value)
+
+
 def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    world, rank = _launcher_int("WORLD_SIZE", 1), _launcher_int("RANK", 0)
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
     if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
+        local = _launcher_int("LOCAL_RANK", 0)
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
     else:

@@ -1,0 +1,168 @@
+"""Unusual environments a real codec meets: inputs that are FIFOs or names with a colon, a closed
+stdout, memory and descriptor limits, odd environment variables, outputs named like folders."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import write_testsrc
+
+import vidcodec
+from vidcodec import runtime
+from vidcodec.cli import _out_of_memory
+from vidcodec.cli import main as cli_main
+from vidcodec.errors import UsageError
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="FIFOs, rlimits and /proc: Linux")
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@linux
+def test_a_fifo_is_read_as_its_stream_not_sniffed_first(tmp_path, tiny_model_dir):
+    # `vidcodec encode <(ffmpeg ... -f yuv4mpegpipe -)`, /dev/stdin, a mkfifo: the look for a .gvc
+    # stream's magic read the y4m header away ("Invalid data found when processing input")
+    y4m = tmp_path / "c.y4m"
+    write_testsrc(y4m, frames=4, size=(64, 48), codec="rawvideo")
+    fifo = tmp_path / "in"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(y4m.read_bytes()))
+    writer.start()
+    try:
+        s = vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny", quality=1)
+    finally:
+        writer.join(30)
+    assert s.frames == 4
+
+
+def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):
+    # ffmpeg opens ./12:30.mp4; Path drops the ./ and FFmpeg took "12" for a protocol
+    monkeypatch.chdir(tmp_path)
+    write_testsrc(Path("c.mp4"), frames=3, size=(64, 48)).rename("12:30.mp4")
+    assert vidcodec.encode("./12:30.mp4", "a:b.gvc", model="vaegan-tiny", quality=1).frames == 3
+    assert vidcodec.decode("a:b.gvc", "./1:2.mkv").frames == 3
+    assert vidcodec.decode("a:b.gvc", "1:2.y4m").frames == 3
+    from vidcodec.media import ffmpeg_name
+
+    assert ffmpeg_name("12:30.mp4") == "file:12:30.mp4" and ffmpeg_name("/a/12:30.mp4") == "/a/12:30.mp4"
+    assert ffmpeg_name("sub/1:2.mkv") == "sub/1:2.mkv" and ffmpeg_name(Path("clip.mp4")) == "clip.mp4"
+
+
+@linux
+def test_a_closed_stdout_is_nowhere_for_text_and_an_error_for_a_pipe(tmp_path, tiny_model_dir):
+    # `>&-` (cron, daemons): the summary's flush had been a traceback, exit 1, after the work was done
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    run = [sys.executable, "-m", "vidcodec"]
+    r = subprocess.run([*run, "encode", str(clip), str(tmp_path / "o.gvc"), "--model", "vaegan-tiny"], check=False,
+                       capture_output=False, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1),
+                       env=_env(), timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and (tmp_path / "o.gvc").exists()
+    r = subprocess.run([*run, "info", str(tmp_path / "o.gvc")], check=False, stderr=subprocess.PIPE, text=True,
+                       preexec_fn=lambda: os.close(1), env=_env(), timeout=300)
+    assert r.returncode == 0 and r.stderr == ""
+    r = subprocess.run([*run, "encode", str(clip), "-", "--model", "vaegan-tiny"], check=False,
+                       stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1), env=_env(), timeout=300)
+    assert r.returncode == 2 and "stdout is closed (>&-): give an output file" in r.stderr
+
+
+@linux
+def test_workers_that_fail_to_start_do_not_hang_the_exit(tmp_path, tiny_model_dir):
+    # few descriptors (ulimit -n 15): "Too many open files", then the exit joined the started workers for ever
+    clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (15, 15))
+
+    r = subprocess.run([sys.executable, "-m", "vidcodec", "encode", str(clip), str(tmp_path / "o.gvc"), "--model",
+                        "vaegan-tiny", "--workers", "2", "--gop", "2"], check=False, capture_output=True, text=True,
+                       preexec_fn=few_descriptors, env=_env(), timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_running_out_of_memory_is_one_line(capsys, monkeypatch, tmp_path):
+    assert _out_of_memory(MemoryError()) and not _out_of_memory(RuntimeError("shape mismatch"))
+    assert _out_of_memory(RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : ... std::bad_alloc"))
+    assert _out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
+    from vidcodec import cli
+
+    def starved(args):
+        raise MemoryError("Unable to allocate 12.5 GiB")
+
+    monkeypatch.setattr(cli, "_cmd_info", starved)
+    gvc = tmp_path / "x.gvc"
+    gvc.write_bytes(b"")
+    assert cli_main(["info", str(gvc)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vidcodec info: error: out of memory:") and err.count("\n") == 1
+
+
+def test_thread_counts_from_the_environment_are_capped(monkeypatch):
+    # VIDCODEC_THREADS=100000 made 32000 threads and 17 GB; 3e9 overflowed ONNX Runtime's int
+    monkeypatch.setattr(runtime, "_warned_env", set())
+    monkeypatch.setenv("VIDCODEC_THREADS", "100000")
+    most = runtime.MAX_THREADS_PER_CPU * (os.cpu_count() or 1)
+    assert runtime.default_threads() == most
+    monkeypatch.setenv("VIDCODEC_THREADS", "3000000000")
+    assert runtime.default_threads() == most
+    monkeypatch.setenv("VIDCODEC_THREADS", "1")
+    assert runtime.default_threads() == 1
+
+
+@pytest.mark.parametrize("name", ["mps", "xpu", "meta"])
+def test_a_torch_device_vidcodec_cannot_use_is_a_usage_error(monkeypatch, name):
+    from vidcodec.models import zoo
+
+    monkeypatch.setenv("VIDCODEC_TORCH_DEVICE", name)
+    zoo.torch_device.cache_clear()  # (read once a process)
+    try:
+        with pytest.raises(UsageError, match=rf"VIDCODEC_TORCH_DEVICE={name}: vidcodec runs its networks on cpu or cuda"):
+            zoo.torch_device()
+    finally:
+        monkeypatch.delenv("VIDCODEC_TORCH_DEVICE")
+        zoo.torch_device.cache_clear()
+
+
+def test_torchrun_variables_that_are_not_numbers_are_usage_errors(monkeypatch):
+    from vidcodec.train.vaegan import _launcher_int
+
+    monkeypatch.setenv("WORLD_SIZE", "abc")
+    with pytest.raises(UsageError, match=r"WORLD_SIZE='abc': torchrun sets it to a whole number"):
+        _launcher_int("WORLD_SIZE", 1)
+    monkeypatch.delenv("WORLD_SIZE")
+    assert _launcher_int("WORLD_SIZE", 1) == 1
+    monkeypatch.setenv("RANK", "3")
+    assert _launcher_int("RANK", 0) == 3
+
+
+def test_a_checkpoint_on_a_full_disk_is_an_os_error_naming_it(tmp_path, monkeypatch):
+    import torch
+    from safetensors import SafetensorError
+
+    from vidcodec.train import checkpoint
+
+    def full(*a, **k):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    with pytest.raises(OSError, match=r"cannot write .*last.safetensors: Error while serializing"):
+        checkpoint.atomic_save_file(tmp_path / "last.safetensors", {"a": torch.zeros(1)})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verb", ["decode", "remux"])
+def test_an_output_named_like_a_folder_is_refused(tmp_path, tiny_model_dir, capsys, verb):
+    # Path() drops the slash: `decode x.gvc out.mp4/` had written a file out.mp4
+    clip = write_testsrc(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    vidcodec.encode(clip, tmp_path / "x.gvc", model="vaegan-tiny", quality=1)
+    out = f"{tmp_path}/{'out.mp4' if verb == 'decode' else 'out.gvc'}/"
+    assert cli_main([verb, str(tmp_path / "x.gvc"), out]) == 2
+    assert "ends with a slash, as a folder does" in capsys.readouterr().err
+    assert not Path(out).exists()
