@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import write_testsrc
 
+from vidcodec import runtime
 from vidcodec.cli import main as cli_main
 from vidcodec.errors import UsageError
 from vidcodec.evaluate import bench
@@ -154,6 +155,6 @@ def test_cores_are_those_this_process_may_use(monkeypatch):
     # taskset -c 0 (a container's cpuset): "2 logical cores" with one usable
     if hasattr(os, "sched_getaffinity"):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-        assert bench.usable_cores() == 1
+        assert runtime.usable_cpus() == 1
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
-    assert bench.usable_cores() == (os.cpu_count() or 1)
+    assert runtime.usable_cpus() == (os.cpu_count() or 1)

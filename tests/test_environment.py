@@ -43,6 +43,55 @@ def test_a_fifo_is_read_as_its_stream_not_sniffed_first(tmp_path, tiny_model_dir
     assert s.frames == 4
 
 
+@linux
+@pytest.mark.parametrize("kind", ["mkv with sound", "raw frames"])
+def test_a_fifo_with_sound_or_of_raw_frames_keeps_every_frame(tmp_path, tiny_model_dir, caplog, kind):
+    # the sound's second open of the pipe took the video's bytes (9 of 40 frames, exit 0) or hung on a
+    # named FIFO; raw frames lost theirs to the look for a container
+    import av
+    import numpy as np
+
+    src = tmp_path / ("c.mkv" if kind == "mkv with sound" else "c.yuv")
+    frames = 6
+    if kind == "mkv with sound":
+        with av.open(str(src), "w") as out:
+            v, a = out.add_stream("libx264", rate=10), out.add_stream("aac", rate=8000)
+            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+            for i in range(frames):
+                f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+                f.pts = i
+                for p in v.encode(f):
+                    out.mux(p)
+            for i in range(5):
+                af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                af.sample_rate, af.pts = 8000, 1024 * i
+                for p in a.encode(af):
+                    out.mux(p)
+            for p in (*v.encode(), *a.encode()):
+                out.mux(p)
+        raw = None
+    else:
+        src.write_bytes(np.random.default_rng(0).integers(0, 256, frames * 64 * 48 * 3 // 2, np.uint8).tobytes())
+        from vidcodec.media import RawFormat
+
+        raw = RawFormat(64, 48, 10, "yuv420p")
+    fifo = tmp_path / "in"
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "wb") as w:
+            w.write(src.read_bytes())
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        s = vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny", quality=1, raw=raw)
+    writer.join(30)
+    assert s.frames == frames
+    if kind == "mkv with sound":
+        assert "(a pipe) cannot be carried through: it can be read only once" in caplog.text
+
+
 def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):
     # ffmpeg opens ./12:30.mp4; Path drops the ./ and FFmpeg took "12" for a protocol
     monkeypatch.chdir(tmp_path)
@@ -54,6 +103,12 @@ def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_mo
 
     assert ffmpeg_name("12:30.mp4") == "file:12:30.mp4" and ffmpeg_name("/a/12:30.mp4") == "/a/12:30.mp4"
     assert ffmpeg_name("sub/1:2.mkv") == "sub/1:2.mkv" and ffmpeg_name(Path("clip.mp4")) == "clip.mp4"
+    # an image sequence, and a training run's video reader
+    vidcodec.decode("a:b.gvc", "1:2_%03d.png")
+    assert vidcodec.encode("1:2_%03d.png", "seq.gvc", model="vaegan-tiny", quality=1).frames == 3
+    from vidcodec.train.data import sample_video_frames
+
+    assert len(sample_video_frames(Path("12:30.mp4"), 2)) == 2
 
 
 @linux
@@ -71,6 +126,12 @@ def test_a_closed_stdout_is_nowhere_for_text_and_an_error_for_a_pipe(tmp_path, t
     r = subprocess.run([*run, "encode", str(clip), "-", "--model", "vaegan-tiny"], check=False,
                        stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1), env=_env(), timeout=300)
     assert r.returncode == 2 and "stdout is closed (>&-): give an output file" in r.stderr
+    # a caller's second main([...]) in that process: "-" is still refused (it had gone to /dev/null)
+    code = ("import sys; from vidcodec.cli import main; a = main(['info', sys.argv[1]]); "
+            "b = main(['encode', sys.argv[2], '-', '--model', 'vaegan-tiny']); sys.stderr.write(f'{a} {b}')")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "o.gvc"), str(clip)], check=False,
+                       stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1), env=_env(), timeout=300)
+    assert r.stderr.endswith("0 2") and "stdout is closed" in r.stderr
 
 
 @linux
@@ -91,6 +152,8 @@ def test_running_out_of_memory_is_one_line(capsys, monkeypatch, tmp_path):
     assert _out_of_memory(MemoryError()) and not _out_of_memory(RuntimeError("shape mismatch"))
     assert _out_of_memory(RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : ... std::bad_alloc"))
     assert _out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
+    assert _out_of_memory(type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert _out_of_memory(RuntimeError("[ONNXRuntimeError] : 1 : FAIL : CUDA failure 2: out of memory ; GPU=0"))
     from vidcodec import cli
 
     def starved(args):
@@ -108,7 +171,7 @@ def test_thread_counts_from_the_environment_are_capped(monkeypatch):
     # VIDCODEC_THREADS=100000 made 32000 threads and 17 GB; 3e9 overflowed ONNX Runtime's int
     monkeypatch.setattr(runtime, "_warned_env", set())
     monkeypatch.setenv("VIDCODEC_THREADS", "100000")
-    most = runtime.MAX_THREADS_PER_CPU * (os.cpu_count() or 1)
+    most = runtime.MAX_THREADS_PER_CPU * runtime.usable_cpus()
     assert runtime.default_threads() == most
     monkeypatch.setenv("VIDCODEC_THREADS", "3000000000")
     assert runtime.default_threads() == most

@@ -1552,19 +1552,25 @@ def _out_of_memory(e: BaseException) -> bool:
     """Whether ``e`` says that memory ran out: Python's MemoryError (numpy's _ArrayMemoryError), ONNX
     Runtime's std::bad_alloc, torch's allocator."""
     text = str(e)
-    return isinstance(e, MemoryError) or any(w in text for w in ("bad_alloc", "can't allocate memory",
-                                                                "Failed to allocate memory"))
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or any(
+        w in text for w in ("std::bad_alloc", "can't allocate memory", "Failed to allocate memory",
+                            "CUDA out of memory", "CUDA failure 2: out of memory"))
 
 
 def _closed_stdout(args: argparse.Namespace) -> None:
     """A command started with stdout closed (``>&-``: cron jobs, daemons) writes its text to nowhere, as
     ffmpeg does (it had ended in a traceback after its work was done); UsageError for one whose output
     is ``-``."""
-    if sys.stdout is not None:
+    global _NOWHERE
+    if sys.stdout is not None and sys.stdout is not _NOWHERE:
         return
     if "-" in (getattr(args, "output", None), getattr(args, "to", None)):
         raise UsageError("stdout is closed (>&-): give an output file, or run with stdout open for the pipe")
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
+    if sys.stdout is None:
+        sys.stdout = _NOWHERE = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
+
+
+_NOWHERE: object = None  # what a closed stdout was replaced with (a later main([...]) still refuses "-")
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> int:
@@ -1611,9 +1617,10 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
     except Exception as e:  # out of memory (numpy's, ONNX Runtime's, torch's words): one line
         if not _out_of_memory(e):
             raise
-        logging.getLogger("vidcodec").debug("out of memory: %s", e)
-        print(f"vidcodec {args.command}: error: out of memory: the pictures need more memory than this process may use (ulimit -v, a container's limit); free some, code "
-              "fewer frames at once (VIDCODEC_LANES=1), or give smaller pictures", file=sys.stderr)
+        logging.getLogger("vidcodec").debug("out of memory", exc_info=e)  # -v: where
+        lanes = " or code fewer frames at once (VIDCODEC_LANES=1)" if args.command in ("encode", "decode", "play") else ""
+        print(f"vidcodec {args.command}: error: out of memory: this needs more than the process may use (ulimit -v, a "
+              f"container's or the GPU's limit); free some, give smaller pictures{lanes}", file=sys.stderr)
         code = 1
     if code in (130, 143) and argv is None:  # the command itself, not a caller's main([...])
         # The outputs are finished; a thread may still wait in a read of a live pipe, holding stdin's

@@ -1286,6 +1286,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     """
     spool = base = None
     seekable = str(src) != "-"
+    piped = False  # a local input that is not a regular file (a FIFO, /dev/stdin, <(...))
     live = False  # a live network input (set when a URL is opened)
     if raw is not None and not isinstance(raw, RawFormat):
         raise UsageError(f"raw describes headerless frames as vidcodec.media.RawFormat(width, height, fps, "
@@ -1339,7 +1340,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         name = str(pattern)
         rate = IMAGE_RATE if framerate is None else framerate
         try:
-            container = av.open(_ffmpeg_pattern(pattern), format="image2",
+            container = av.open(ffmpeg_name(_ffmpeg_pattern(pattern)), format="image2",
                                 options={"framerate": str(rate), "start_number": str(first)})
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot read {pattern} as an image sequence: {_reason(exc)}") from exc
@@ -1350,9 +1351,11 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         mode = path.stat()
         if stat.S_ISREG(mode.st_mode) and mode.st_size == 0:
             raise InputError(f"{path} is empty; give a video file")
-        if raw is not None:
+        # a FIFO, /dev/stdin or <(...): read once, in order (a look at it, or a second reader, takes its bytes)
+        piped = not stat.S_ISREG(mode.st_mode)
+        if raw is not None and not piped:
             refuse_container_as_raw(path)
-        if stat.S_ISREG(mode.st_mode):  # a FIFO, /dev/stdin or <(...) would lose what a look at it reads
+        if not piped:
             _refuse_gvc(path)
         try:
             container = (_open_raw(ffmpeg_name(path), raw, str(path)) if raw is not None
@@ -1366,6 +1369,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     if audio and raw is None and container.streams.audio:
         if live:
             log.warning("the audio of a live network input is not carried through; encoding video only")
+        elif piped:  # opened a second time for its audio, the pipe had given the video's bytes to it, or hung
+            log.warning("the audio of %s (a pipe) cannot be carried through: it can be read only once; encoding "
+                        "video only (give the file by name to keep it; --no-audio says you want none)", src)
         elif str(src) != "-":
             audio_from = str(src)
         elif spool is not None:

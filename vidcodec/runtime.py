@@ -427,7 +427,15 @@ def default_threads() -> int:
 
 
 _warned_env: set[str] = set()
-MAX_THREADS_PER_CPU = 4  # a thread or lane count from the environment is capped at this many a logical core
+MAX_THREADS_PER_CPU = 4  # a thread or lane count from the environment is capped at this many a usable core
+
+
+def usable_cpus() -> int:
+    """The logical cores this process may run on (its affinity: taskset, a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _env_count(var: str, warn: bool = True) -> int | None:
@@ -435,11 +443,11 @@ def _env_count(var: str, warn: bool = True) -> int | None:
     reported once (``warn``), not ignored without a word."""
     value = os.environ.get(var, "").strip()
     if value.isdecimal() and int(value) > 0:  # not isdigit: "²" is a digit that int() refuses
-        most = MAX_THREADS_PER_CPU * (os.cpu_count() or 1)
+        most = MAX_THREADS_PER_CPU * usable_cpus()
         if int(value) > most:  # 100000 made 32000 threads and 17 GB; 3e9 overflowed ONNX Runtime's int
             if var not in _warned_env:
                 _warned_env.add(var)
-                log.warning("%s=%s is more than %d threads a logical core: taking %d", var, value,
+                log.warning("%s=%s is more than %d a logical core this process may use: taking %d", var, value,
                             MAX_THREADS_PER_CPU, most)
             return most
         return int(value)

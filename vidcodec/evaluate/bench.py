@@ -53,7 +53,7 @@ def machine() -> dict:
     cpu = runtime.cpuinfo("model name") or platform.processor() or platform.machine()
     providers = runtime.default_providers()
     return {
-        "cpu": cpu, "cores": usable_cores(), "ort_threads": runtime.default_threads(),
+        "cpu": cpu, "cores": runtime.usable_cpus(), "ort_threads": runtime.default_threads(),
         "ort_lanes": runtime.default_lanes(providers),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": zoo.cpu_has_bf16(),  # --backend bf16 runs natively on this CPU
@@ -62,15 +62,6 @@ def machine() -> dict:
         "allocator": allocator(),
         "python": platform.python_version(),
     }
-
-
-def usable_cores() -> int:
-    """The logical cores this process may run on (its affinity mask: taskset, a container's cpuset),
-    not all the machine has."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def allocator(maps: str | None = None) -> str:

@@ -48,10 +48,12 @@ def sample_video_frames(path: Path, count: int) -> list[np.ndarray]:
     first half alone of a clip with under twice as many frames.)"""
     import av
 
+    from ..media import ffmpeg_name
+
     total = -1  # not known yet
     frames: list[np.ndarray] = []
     for _ in range(2):
-        with av.open(str(path)) as c:
+        with av.open(ffmpeg_name(path)) as c:
             stream = video_stream(c, path)
             if total < 0:
                 total = stream.frames or 0
