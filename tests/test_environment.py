@@ -3,6 +3,8 @@ stdout, memory and descriptor limits, odd environment variables, outputs named l
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import os
 import resource
 import subprocess
@@ -22,6 +24,17 @@ from vidcodec.errors import UsageError
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="FIFOs, rlimits and /proc: Linux")
 
 
+@contextlib.contextmanager
+def _deadline(seconds: int = 120):
+    """A pipe test that regresses into a blocked open() ends the test run with the stacks printed,
+    instead of hanging CI."""
+    faulthandler.dump_traceback_later(seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 def _env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -34,12 +47,11 @@ def test_a_fifo_is_read_as_its_stream_not_sniffed_first(tmp_path, tiny_model_dir
     write_testsrc(y4m, frames=4, size=(64, 48), codec="rawvideo")
     fifo = tmp_path / "in"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes(y4m.read_bytes()))
+    writer = threading.Thread(target=lambda: fifo.write_bytes(y4m.read_bytes()), daemon=True)
     writer.start()
-    try:
+    with _deadline():
         s = vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny", quality=1)
-    finally:
-        writer.join(30)
+    writer.join(30)
     assert s.frames == 4
 
 
@@ -84,7 +96,7 @@ def test_a_fifo_with_sound_or_of_raw_frames_keeps_every_frame(tmp_path, tiny_mod
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    with caplog.at_level("WARNING", logger="vidcodec"):
+    with caplog.at_level("WARNING", logger="vidcodec"), _deadline():
         s = vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny", quality=1, raw=raw)
     writer.join(30)
     assert s.frames == frames

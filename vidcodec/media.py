@@ -1352,10 +1352,10 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         if stat.S_ISREG(mode.st_mode) and mode.st_size == 0:
             raise InputError(f"{path} is empty; give a video file")
         # a FIFO, /dev/stdin or <(...): read once, in order (a look at it, or a second reader, takes its bytes)
-        piped = not stat.S_ISREG(mode.st_mode)
+        piped = stat.S_ISFIFO(mode.st_mode) or stat.S_ISCHR(mode.st_mode) or stat.S_ISSOCK(mode.st_mode)
         if raw is not None and not piped:
             refuse_container_as_raw(path)
-        if not piped:
+        if stat.S_ISREG(mode.st_mode):
             _refuse_gvc(path)
         try:
             container = (_open_raw(ffmpeg_name(path), raw, str(path)) if raw is not None
