@@ -204,13 +204,9 @@ def refuse_terminal(out: object) -> None:
 def _check_named(dst: str | Path) -> None:
     if isinstance(dst, str) and not dst:  # an unset shell variable: Path("") would be "."
         raise UsageError("the output name is empty: give a file name, or - for stdout")
-    if isinstance(dst, str) and dst.endswith(("/", os.sep)) and not _is_url_name(dst):
+    if isinstance(dst, str) and dst.endswith(("/", os.sep)) and not is_url(dst):
         # Path() drops the slash: `decode x.gvc out.mp4/` had written a file out.mp4
         raise UsageError(f"{dst} ends with a slash, as a folder does: give an output file name")
-
-
-def _is_url_name(name: str) -> bool:
-    return "://" in name
 
 
 def _check_output(dst: str | Path, overwrite: bool) -> None:

@@ -242,7 +242,7 @@ def _audio_track(path: str | BinaryIO, index: int, timeout: float = NETWORK_TIME
     read with ``timeout`` (seconds; 0: none)."""
     try:
         with (_interruptible(lambda: av.open(path, timeout=timeout or None), str(path)) if is_url(path)
-              else av.open(ffmpeg_name(path) if isinstance(path, (str, os.PathLike)) else path)) as inp:
+              else av.open(ffmpeg_name(path))) as inp:
             stream = inp.streams.audio[index]
             first = next((p for p in inp.demux(stream) if p.size), None)
             if first is None:
@@ -1070,10 +1070,12 @@ class RawFormat:
                 "pixel_format": self.pix_fmt}
 
 
-def ffmpeg_name(path: str | os.PathLike[str]) -> str:
+def ffmpeg_name(path: str | os.PathLike[str] | BinaryIO) -> str | BinaryIO:
     """A local file's name as FFmpeg must be given it: ``file:`` before a name with a colon before its
     first ``/`` (``12:30.mp4``, ``./clip:1.mkv`` as Path writes it), which FFmpeg takes for a protocol
-    (ffmpeg itself opens ``./12:30.mp4``; Python's paths drop the ``./``)."""
+    (ffmpeg itself opens ``./12:30.mp4``; Python's paths drop the ``./``). A file object as it is."""
+    if not isinstance(path, (str, os.PathLike)):
+        return path
     name = os.fspath(path)
     return f"file:{name}" if os.name != "nt" and ":" in name.split("/", 1)[0] else name
 
@@ -1572,8 +1574,7 @@ class _EncodedSink(VideoSink):
         # interleaving queue until the other stream has one (a frame held until the audio catches up, up
         # to 10 s of raw frames, a --follow decode's newest frame held back)
         self._container: av.container.OutputContainer | None = (
-            av.open(ffmpeg_name(path) if isinstance(path, (str, os.PathLike)) else path, "w", format="nut",
-                    options={"max_interleave_delta": "1"}) if raw
+            av.open(ffmpeg_name(path), "w", format="nut", options={"max_interleave_delta": "1"}) if raw
             # Matroska: no random segment UID or muxing date, so a decode gives the same bytes on every run
             else av.open(ffmpeg_name(path), "w",
                          options={"fflags": "+bitexact"} if str(path).lower().endswith(".mkv") else None))

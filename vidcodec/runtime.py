@@ -229,17 +229,25 @@ def _fallback_root() -> Path:
     return base
 
 
+def _writable_or_fallback(folder: Path, sha256: str) -> Path:
+    """``folder`` (a model's folder of the ONNX cache) when it can be written, else the same folder
+    under :func:`_fallback_root`, with a warning."""
+    if _writable(folder):
+        return folder
+    fallback = _fallback_root() / "onnx" / sha256
+    log.warning("cannot write the ONNX cache %s; using %s instead (set VIDCODEC_CACHE to a "
+                "writable folder to keep it)", folder, fallback)
+    return fallback
+
+
 def cached_export(model: CodecModel, *, refresh: bool = False) -> dict[str, Path]:
     """The model's ONNX files from the cache, exported there first if missing, stale or damaged."""
     with _lock:
         folder = onnx_cache_dir(model.sha256)
         if not refresh and (paths := verified_export(folder, model.sha256)):
             return paths
-        if not _writable(folder):
-            fallback = _fallback_root() / "onnx" / model.sha256
-            log.warning("cannot write the ONNX cache %s; using %s instead (set VIDCODEC_CACHE to a "
-                        "writable folder to keep it)", folder, fallback)
-            folder = fallback
+        if (own := _writable_or_fallback(folder, model.sha256)) != folder:
+            folder = own
             if not refresh and (paths := verified_export(folder, model.sha256)):
                 return paths
         log.debug("exporting %s (%s) to ONNX in %s", model.name, model.sha256[:12], folder)
@@ -403,10 +411,7 @@ def judge_pays() -> bool:
 
 def physical_cores() -> int:
     """Physical cores this process may run on (logical CPUs where the topology is unknown)."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = list(range(os.cpu_count() or 1))
+    cpus = _usable_cpu_ids()
     cores = set()
     for cpu in cpus:
         topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
@@ -430,12 +435,17 @@ _warned_env: set[str] = set()
 MAX_THREADS_PER_CPU = 4  # a thread or lane count from the environment is capped at this many a usable core
 
 
-def usable_cpus() -> int:
-    """The logical cores this process may run on (its affinity: taskset, a container's cpuset)."""
+def _usable_cpu_ids() -> list[int]:
+    """The logical CPUs this process may run on (its affinity: taskset, a container's cpuset), in order."""
     try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS, Windows
-        return os.cpu_count() or 1
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def usable_cpus() -> int:
+    """How many logical cores this process may run on (:func:`_usable_cpu_ids`)."""
+    return len(_usable_cpu_ids())
 
 
 def _env_count(var: str, warn: bool = True) -> int | None:
@@ -612,12 +622,9 @@ def cached_int8_analysis(model: CodecModel, paths: dict[str, Path], *, refresh: 
     ranges = int8.existing_ranges(model.name, model.info.weights)
     with _lock:
         path = paths["analysis"].with_name(f"analysis-int8-{int8.cache_key(export_file_hash(paths['analysis']), ranges)}.onnx")
-        if (refresh or not path.exists()) and not _writable(path.parent):
+        if refresh or not path.exists():
             # a shared, read-only cache filled without it: built in the user's own folder, as exports are
-            fallback = _fallback_root() / "onnx" / model.sha256 / path.name
-            log.warning("cannot write the ONNX cache %s; using %s instead (set VIDCODEC_CACHE to a "
-                        "writable folder to keep it)", path.parent, fallback.parent)
-            path = fallback
+            path = _writable_or_fallback(path.parent, model.sha256) / path.name
         if refresh or not path.exists():
             log.debug("quantizing %s's analysis to 8 bits in %s", model.name, path)
             int8.quantize(paths["analysis"], ranges, path)

@@ -38,4 +38,4 @@ def steady_rate(intervals: Sequence[float | Fraction]) -> float | Fraction | Non
         return None
     median = positive[len(positive) // 2]
     kept = [i for i in positive if i <= 4 * median]
-    return len(kept) / sum(kept) if isinstance(kept[0], float) else Fraction(len(kept)) / sum(kept)
+    return len(kept) / sum(kept)  # (an int over Fractions stays exact)
