@@ -206,6 +206,72 @@ def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip,
     assert (tmp_path / "f.gvc").read_bytes() == ref.read_bytes()
 
 
+class _Stream(io.RawIOBase):
+    """A non-seekable stdin (a pipe): read once, front to back."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        return self._data.readinto(buf)
+
+
+@pytest.mark.parametrize("fmt", ["matroska", "mpegts", "nut"])
+def test_a_streamed_stdin_keeps_its_audio(tmp_path, tiny_model_dir, fmt):
+    # `ffmpeg ... -f mpegts - | vidcodec encode - out.gvc`: read as it arrives, the audio had been dropped
+    # (its description needed a second pass); it is now described from its first packet, and the stream
+    # is the one the same file given by name makes, byte for byte, with --start too (a seek there, a
+    # decode up to it here)
+    clip = write_av_clip(tmp_path / "av.mp4", frames=25)
+    src = tmp_path / "av.media"
+    with av.open(str(clip)) as inp, av.open(str(src), "w", format=fmt) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for p in inp.demux():
+            if p.dts is not None:
+                p.stream = streams[p.stream.index]
+                out.mux(p)
+    for start in (None, 1.2):
+        named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True)
+        piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True,
+                                stdin=io.BufferedReader(_Stream(src.read_bytes())))
+        assert piped.audio_bytes > 0 and piped.frames == named.frames == (25 if start is None else 13)
+        assert (tmp_path / "p.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
+
+
+def test_audio_that_a_pipe_brings_too_late_is_left_out_and_said(tmp_path, tiny_model_dir, caplog):
+    # an input read once waits AUDIO_WAIT_S of video for its first audio packet, the frames read ahead
+    # kept; sound that starts later than that is not carried (said); by name it is
+    clip = write_av_clip(tmp_path / "av.mkv", frames=40)
+    late = tmp_path / "late.mkv"
+    with av.open(str(clip)) as inp, av.open(str(late), "w") as out:
+        v = out.add_stream_from_template(inp.streams.video[0])
+        a = out.add_stream_from_template(inp.streams.audio[0])
+        shift = round(Fraction(3) / inp.streams.audio[0].time_base)  # the sound starts 3 s in
+        for p in inp.demux():
+            if p.dts is None:
+                continue
+            if p.stream.type == "audio":
+                if p.pts is None or p.pts * p.time_base >= 1:
+                    continue
+                p.pts, p.dts = p.pts + shift, p.dts + shift
+            p.stream = v if p.stream.type == "video" else a
+            out.mux(p)
+    assert vidcodec.encode(late, tmp_path / "n.gvc", model="vaegan-tiny", quality=2).audio_bytes > 0
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        s = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2,
+                            stdin=io.BufferedReader(_Stream(late.read_bytes())))
+    assert s.frames == 40 and s.audio_bytes == 0
+    assert "no audio packet came within 2 s of the first frame; encoding video only" in caplog.text
+    def video_pts(gvc):
+        with container.GvcReader(gvc) as r:
+            return container.EXT_AUDIO in r.header.extensions, [p.pts for p in r if p.stream_index == 0]
+
+    assert video_pts(tmp_path / "p.gvc") == (False, video_pts(tmp_path / "n.gvc")[1])
+
+
 def test_encode_stats_tell_video_from_audio(clip, tmp_path, tiny_model_dir, capsys):
     both = vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", quality=2, gop=4)
     video = vidcodec.encode(clip, tmp_path / "v.gvc", model="vaegan-tiny", quality=2, gop=4, audio=False)

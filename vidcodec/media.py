@@ -245,18 +245,22 @@ def _audio_track(path: str | BinaryIO, index: int, timeout: float = NETWORK_TIME
               else av.open(ffmpeg_name(path))) as inp:
             stream = inp.streams.audio[index]
             first = next((p for p in inp.demux(stream) if p.size), None)
-            if first is None:
-                return None
-            buf = io.BytesIO()
-            # bitexact: no random segment UID or muxing date, so the same input gives the same stream bytes.
-            with av.open(buf, "w", format="matroska", options={"fflags": "+bitexact"}) as out:
-                tmpl = out.add_stream_from_template(stream)
-                first.stream = tmpl
-                out.mux(first)
-            return AudioTrack(stream.time_base or Fraction(1, 90000), buf.getvalue())
+            return None if first is None else _describe_audio(stream, first)
     except (av.FFmpegError, OSError, ValueError) as exc:
         log.warning("cannot carry the audio of this input (%s); encoding video only", exc)
         return None
+
+
+def _describe_audio(stream: av.audio.stream.AudioStream, first: av.Packet) -> AudioTrack:
+    """The description of an audio stream, from its first packet (which this muxes: it is not to be used
+    again): FFmpeg's Matroska header for it (its codec, rate, layout, extradata) and that packet."""
+    buf = io.BytesIO()
+    # bitexact: no random segment UID or muxing date, so the same input gives the same stream bytes.
+    with av.open(buf, "w", format="matroska", options={"fflags": "+bitexact"}) as out:
+        tmpl = out.add_stream_from_template(stream)
+        first.stream = tmpl
+        out.mux(first)
+    return AudioTrack(stream.time_base or Fraction(1, 90000), buf.getvalue())
 
 
 def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:
@@ -320,12 +324,16 @@ class VideoSource:
     """An opened video input: iterate it (once) for :class:`VideoFrame` records; close it when done.
 
     With an audio stream, ``audio_track`` describes it and the compressed audio packets met while
-    demuxing collect in a queue that :meth:`take_audio` empties (thread-safe).
+    demuxing collect in a queue that :meth:`take_audio` empties (thread-safe). The description is read
+    from ``audio_from`` (the input opened a second time); with ``audio_inline`` (an input that can be
+    read only once), from the first audio packet the demuxing meets, frames being read ahead of the
+    first for up to :data:`AUDIO_WAIT_S` until it comes.
     """
 
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
                  audio_from: str | BinaryIO | None = None, start: float | Fraction | None = None,
-                 seekable: bool = True, read_timeout: float = 0, live: bool = False) -> None:
+                 seekable: bool = True, read_timeout: float = 0, live: bool = False,
+                 audio_inline: bool = False) -> None:
         self.name = name
         self.network = is_url(name)  # a network input: a read that times out or fails may end it
         self.read_timeout = read_timeout  # (seconds) what open_source opened a URL with; 0: none
@@ -382,6 +390,10 @@ class VideoSource:
                 self.audio_track = _audio_track(audio_from, 0, read_timeout)
                 if self.audio_track is not None:
                     self._audio_stream = a
+            elif audio_inline:
+                self._audio_stream = a  # demuxed with the video; described by its first packet (_describe)
+        self._describing = self._audio_stream is not None and self.audio_track is None
+        self._ahead: list[av.VideoFrame] = []  # frames read after the first, waiting for the audio's description
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
         self._last_pts: int | None = None
         self._last_source_pts: int | None = None  # the latest pts the source gave (_late)
@@ -437,6 +449,38 @@ class VideoSource:
                         "deinterlace it first for better pictures (e.g. ffmpeg -vf bwdif)", name)
         if start is not None:  # 0 too: the first frame, and the audio that begins before it dropped (as decode's)
             self._start_at(Fraction(start))
+        if self._audio_stream is not None and self.audio_track is None:
+            self._wait_for_audio()
+
+    def _wait_for_audio(self) -> None:
+        """Read frames ahead of the first (kept for :meth:`__iter__`) until the audio's first packet has
+        described it, for at most :data:`AUDIO_WAIT_S` of video and :data:`AUDIO_WAIT_FRAMES` frames; no
+        packet by then (or a description that fails): video only, said. Audio met later is left out."""
+        first = self._first
+        limit = (first.pts if first is not None and first.pts is not None else 0) + AUDIO_WAIT_S / self.time_base
+        while self.audio_track is None and self._describing and len(self._ahead) < AUDIO_WAIT_FRAMES:
+            frame = next(self._frames, None)
+            if frame is None:
+                break
+            self._ahead.append(frame)
+            if frame.pts is not None and frame.pts >= limit:
+                break
+        if self.audio_track is None and self._describing:
+            log.warning("%s: no audio packet came within %g s of the first frame; encoding video only", self.name,
+                        AUDIO_WAIT_S)
+        self._describing = False
+        if self.audio_track is None:
+            self._audio_stream = None
+            self._audio_queue.clear()
+            self._unheard.clear()
+
+    def _describe(self, packet: av.Packet) -> None:
+        """Describe the audio from its first packet (an input read once: :data:`audio_inline`)."""
+        self._describing = False
+        try:
+            self.audio_track = _describe_audio(packet.stream, packet)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            log.warning("cannot carry the audio of %s (%s); encoding video only", self.name, exc)
 
     def _start_at(self, start: Fraction) -> None:
         """Begin at the first frame ``start`` seconds or more after the first frame (as FFmpeg's input
@@ -585,13 +629,19 @@ class VideoSource:
             if self._jumps is not None:
                 self._jumps.mend(packet)
             if packet.stream is not self._stream:
+                if self._audio_stream is None:  # (an input read once whose audio was not described)
+                    continue
                 if packet.size and packet.pts is not None:
                     before_cut = self._before_cut(packet.pts, packet.duration or 0)
                     if before_cut and self._audio_presented:
                         continue  # (late, out of order)
                     item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
                                                           packet.duration or 0))
-                    self._queue_audio(item, before_cut or packet.is_discard, packet.time_base)
+                    discard, time_base = packet.is_discard, packet.time_base
+                    if self._describing:
+                        self._describe(packet)  # (muxes the packet: read from it first)
+                    if self.audio_track is not None:
+                        self._queue_audio(item, before_cut or discard, time_base)
                 continue
             try:
                 frames = packet.decode()
@@ -695,7 +745,8 @@ class VideoSource:
             raise UsageError(f"{self.name}: a VideoSource can only be iterated once")
         first, self._first = self._first, None
         yield VideoFrame(self._rgb(first), self.start_pts, 0)
-        for index, frame in enumerate(self._frames, start=1):
+        ahead, self._ahead = self._ahead, []
+        for index, frame in enumerate(itertools.chain(ahead, self._frames), start=1):
             if self._late(frame):
                 continue
             yield VideoFrame(self._rgb(frame), self._pts(frame) - self._shift, index)
@@ -833,6 +884,12 @@ LATE_GAP_FRAMES = 8
 # priming is 1024 to 2112 samples, one or two 1024-sample packets wholly before the start (the packet
 # the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_S)
 KEPT_DISCARDED_AUDIO = 2
+# An input read once (a pipe, a streamed stdin, a live URL) has its audio described from the first
+# audio packet its demuxing meets; frames are read ahead of the first for at most this long (seconds of
+# the video's time) and this many, waiting for it (the muxers interleave the two streams much closer: ffmpeg's
+# MPEG-TS within 0.7 s, Matroska and NUT by their timestamps)
+AUDIO_WAIT_S = 2
+AUDIO_WAIT_FRAMES = 60
 # ... and at most this long together (seconds): with the packet the start falls in they stay under the lead
 # a decode takes for sound that starts before the picture (api.LEADING_AUDIO_S) at any rate (8 kHz AAC: one)
 KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
@@ -1281,8 +1338,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     :data:`NETWORK_TIMEOUT_S`; 0: wait for ever) ends a live input with the frames so far (a file on
     a server cut short is an error, as a file is). ``stop`` (set from another thread) ends the wait
     for a sender with :class:`Stopped`.
-    ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); a pipe that
-    was not spooled cannot be re-read for the audio description, so its audio is dropped (logged).
+    ``audio`` also collects the first audio stream's packets (see :class:`VideoSource`); an input
+    that can be read only once (a pipe, a streamed stdin, a live URL) has its audio described from its
+    first audio packet as the demuxing meets it.
     ``start`` (seconds): begin at the first frame that far after the first one, as FFmpeg's input
     ``-ss`` does (a seek where the input allows it; a pipe is decoded up to it).
     """
@@ -1368,12 +1426,12 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             container.close()
             raise InputError(f"{path} is a text file, not a video; give a video file")
     audio_from: str | BinaryIO | None = None
+    inline = False  # an input read once: its audio described from the packets as they come (VideoSource)
     if audio and raw is None and container.streams.audio:
-        if live:
-            log.warning("the audio of a live network input is not carried through; encoding video only")
-        elif piped:  # opened a second time for its audio, the pipe had given the video's bytes to it, or hung
-            log.warning("the audio of %s (a pipe) cannot be carried through: it can be read only once; encoding "
-                        "video only (give the file by name to keep it; --no-audio says you want none)", src)
+        # a live URL or a pipe opened a second time for its audio gives other bytes (the pipe's video bytes,
+        # or a hang on a named FIFO)
+        if live or piped:
+            inline = True
         elif str(src) != "-":
             audio_from = str(src)
         elif spool is not None:
@@ -1382,12 +1440,11 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             audio_from = again
         elif seekable and base is not None:  # in memory, or media starting further in: the same object, twice
             audio_from = _Borrowed(stream_in, base)
-        else:
-            log.warning("the audio of a streamed stdin cannot be carried through; encoding video only (give the "
-                        "file by name, or as `< file`, to keep it; --no-audio says you want none)")
+        else:  # a streamed stdin
+            inline = True
     try:
         return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
-                           read_timeout=read_timeout if is_url(src) else 0, live=live)
+                           read_timeout=read_timeout if is_url(src) else 0, live=live, audio_inline=inline)
     except BaseException:
         container.close()
         if spool is not None:
