@@ -106,6 +106,52 @@ def test_a_fifo_with_sound_or_of_raw_frames_keeps_every_frame(tmp_path, tiny_mod
         assert (tmp_path / "o.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes() and by_name.audio_bytes
 
 
+def _fed_fifo(tmp_path: Path, data: bytes) -> tuple[Path, threading.Thread]:
+    fifo = tmp_path / "in"
+    os.mkfifo(fifo)
+
+    def feed():
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as w:
+            w.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return fifo, writer
+
+
+@linux
+def test_a_fifo_or_stdin_holding_a_gvc_stream_is_told_to_decode_it_and_an_mp4_is_spooled(tmp_path, tiny_model_dir):
+    # `vidcodec encode - o.gvc < x.gvc`, `<(cat x.gvc)`: FFmpeg's "Invalid data found" had been all it said
+    import io
+
+    from vidcodec.errors import InputError
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=40, size=(160, 120))  # its index at its end
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=1)
+    with _deadline():
+        fifo, writer = _fed_fifo(tmp_path, gvc.read_bytes())
+        with pytest.raises(InputError, match=r"in is a vidcodec stream already; to re-encode it, decode it first"):
+            vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny")
+        writer.join(30)
+        for stdin in (open(gvc, "rb"), io.BytesIO(gvc.read_bytes())):
+            with stdin, pytest.raises(InputError, match=r"^stdin is a vidcodec stream already.*decode - out\.y4m"):
+                vidcodec.encode("-", tmp_path / "o.gvc", model="vaegan-tiny", stdin=stdin)
+        fifo.unlink()
+        fifo, writer = _fed_fifo(tmp_path, b"")
+        with pytest.raises(InputError, match="in is empty"):
+            vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny")
+        writer.join(30)
+        # an MP4 whose index comes last, as stdin's, is kept in a temporary file and read from there: the same
+        # stream as by name
+        fifo.unlink()
+        fifo, writer = _fed_fifo(tmp_path, clip.read_bytes())
+        s = vidcodec.encode(fifo, tmp_path / "f.gvc", model="vaegan-tiny", quality=1)
+        writer.join(30)
+    vidcodec.encode(clip, tmp_path / "n.gvc", model="vaegan-tiny", quality=1)
+    assert s.frames == 40 and (tmp_path / "f.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
+
+
 def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):
     # ffmpeg opens ./12:30.mp4; Path drops the ./ and FFmpeg took "12" for a protocol
     monkeypatch.chdir(tmp_path)

@@ -1004,13 +1004,17 @@ def _file_behind(stream: BinaryIO) -> str | None:
         return None
 
 
-def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO | None]:
-    """Open stdin: directly if seekable or streamable, else after spooling it to a temporary file."""
+def _open_stdin(stdin: BinaryIO, name: str = "-") -> tuple[av.container.InputContainer, BinaryIO | None]:
+    """Open stdin (or the named pipe ``name``, opened as ``stdin``): directly if seekable or streamable,
+    else after spooling it to a temporary file (returned, for the caller to close after the container)."""
+    what = "stdin" if name == "-" else name
     if stdin.isatty():
         raise InputError("stdin is a terminal; pipe a video into it (e.g. `< clip.mp4`) or give a path")
     head = _read_head(stdin, _STDIN_PEEK)
     if not head:
-        raise InputError("stdin is empty; pipe a video into it or give a path")
+        raise InputError(f"{what} is empty; pipe a video into it or give a path" if name == "-" else
+                         f"{what} is empty (its writer closed it without writing); give a video")
+    _refuse_gvc_head(head, name)
     if _seekable(stdin):
         start = stdin.seek(-len(head), os.SEEK_CUR)
         # FFmpeg seeks to offsets from the media's start: one that starts further in is read through a
@@ -1026,17 +1030,34 @@ def _open_stdin(stdin: BinaryIO) -> tuple[av.container.InputContainer, BinaryIO 
         except OSError as exc:
             if exc.errno not in NO_ROOM:
                 raise
-            raise InputError(f"cannot keep stdin in a temporary file in {tempfile.gettempdir()} (this format is "
+            raise InputError(f"cannot keep {what} in a temporary file in {tempfile.gettempdir()} (this format is "
                              f"read from a file): {exc.strerror}; set TMPDIR to a folder with room") from exc
         size = spool.tell()
         spool.seek(0)
         opened = av.open(spool)  # said once FFmpeg has read it as media (not for data that is none)
-        log.info("stdin is not a streamable format; spooled %s to a temporary file",
+        log.info("%s is not a streamable format; spooled %s to a temporary file", what,
                  f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB")
         return opened, spool
     except BaseException:
         spool.close()
         raise
+
+
+def _open_fifo(path: Path) -> tuple[av.container.InputContainer, BinaryIO]:
+    """Open a named pipe (a FIFO, ``<(...)``, ``/dev/stdin`` of a pipe) as a piped stdin is opened
+    (:func:`_open_stdin`: its first bytes looked at, a .gvc stream refused with what to do, a format
+    FFmpeg reads only from a file spooled to one): the container and what the caller closes after it
+    (the pipe, or the spool)."""
+    f = path.open("rb")
+    try:
+        container, spool = _open_stdin(f, str(path))
+    except BaseException:
+        f.close()
+        raise
+    if spool is None:
+        return container, f
+    f.close()  # (read to its end)
+    return container, spool
 
 
 class _Borrowed(io.RawIOBase):
@@ -1146,12 +1167,18 @@ def _open_raw(target: str | BinaryIO, raw: RawFormat, name: str) -> av.container
 
 def _refuse_gvc(path: Path) -> None:
     """A .gvc stream given as a video input: say what to do with it."""
+    with path.open("rb") as f:
+        _refuse_gvc_head(f.read(16), str(path))
+
+
+def _refuse_gvc_head(head: bytes, name: str) -> None:
+    """Raise InputError when an input's first bytes ``head`` are a .gvc stream's (a file, or stdin: ``-``)."""
     from .container import FILE_MAGIC  # (container imports this module)
 
-    with path.open("rb") as f:
-        if f.read(len(FILE_MAGIC)) == FILE_MAGIC:
-            raise InputError(f"{path} is a vidcodec stream already; to re-encode it, decode it first "
-                             f"(vidcodec decode {path} out.y4m) and encode that")
+    if head.startswith(FILE_MAGIC):
+        what, example = ("stdin", "- out.y4m") if name == "-" else (name, f"{name} out.y4m")
+        raise InputError(f"{what} is a vidcodec stream already; to re-encode it, decode it first "
+                         f"(vidcodec decode {example}) and encode that")
 
 
 def refuse_container_as_raw(path: Path, given: str = "--size, --fps and --pix-fmt", hint: str = "") -> None:
@@ -1418,12 +1445,18 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         if stat.S_ISREG(mode.st_mode):
             _refuse_gvc(path)
         try:
-            container = (_open_raw(ffmpeg_name(path), raw, str(path)) if raw is not None
-                         else av.open(ffmpeg_name(path)))
+            if raw is not None:
+                container = _open_raw(ffmpeg_name(path), raw, str(path))
+            elif stat.S_ISFIFO(mode.st_mode):  # read once: its first bytes looked at, then given to FFmpeg
+                container, spool = _open_fifo(path)
+            else:
+                container = av.open(ffmpeg_name(path))
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open {path} as media: {_reason(exc)}; is it a video file?") from exc
         if container.format.name == "tty":  # FFmpeg renders .txt/.ans files as ANSI-art video
             container.close()
+            if spool is not None:
+                spool.close()
             raise InputError(f"{path} is a text file, not a video; give a video file")
     audio_from: str | BinaryIO | None = None
     inline = False  # an input read once: its audio described from the packets as they come (VideoSource)
