@@ -134,7 +134,7 @@ def test_a_fifo_or_stdin_holding_a_gvc_stream_is_told_to_decode_it_and_an_mp4_is
         with pytest.raises(InputError, match=r"in is a vidcodec stream already; to re-encode it, decode it first"):
             vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny")
         writer.join(30)
-        for stdin in (open(gvc, "rb"), io.BytesIO(gvc.read_bytes())):
+        for stdin in (open(gvc, "rb"), io.BytesIO(gvc.read_bytes())):  # noqa: SIM115 - closed by the with below
             with stdin, pytest.raises(InputError, match=r"^stdin is a vidcodec stream already.*decode - out\.y4m"):
                 vidcodec.encode("-", tmp_path / "o.gvc", model="vaegan-tiny", stdin=stdin)
         fifo.unlink()
