@@ -186,6 +186,11 @@ def test_prediction_threads_follow_the_documented_rule(monkeypatch):
     for env, want in (("3", 3), ("1", 1), ("0", 1), ("-2", 1)):
         monkeypatch.setenv("VIDCODEC_SUBPEL_THREADS", env)
         assert subpel.predict_threads() == want, env
+    from vidcodec import runtime
+
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: 2)
+    monkeypatch.setenv("VIDCODEC_SUBPEL_THREADS", "100000")  # capped as the other thread counts are
+    assert subpel.predict_threads() == 2 * runtime.MAX_THREADS_PER_CPU
     monkeypatch.setenv("VIDCODEC_SUBPEL_THREADS", "many")
     with pytest.raises(UsageError, match="VIDCODEC_SUBPEL_THREADS"):
         subpel.predict_threads()

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import runtime
 from ..coding import elias
 from ..errors import ModelNotFoundError, UsageError
 
@@ -373,9 +374,15 @@ def predict_threads() -> int:
     env = os.environ.get("VIDCODEC_SUBPEL_THREADS")
     if env:
         try:
-            return max(1, int(env))
+            wanted = max(1, int(env))
         except ValueError:
             raise UsageError(f"VIDCODEC_SUBPEL_THREADS={env!r} is not a number of threads") from None
+        most = runtime.MAX_THREADS_PER_CPU * runtime.usable_cpus()  # as the other thread counts are capped
+        if wanted > most and "VIDCODEC_SUBPEL_THREADS" not in runtime._warned_env:
+            runtime._warned_env.add("VIDCODEC_SUBPEL_THREADS")
+            runtime.log.warning("VIDCODEC_SUBPEL_THREADS=%s is more than %d a logical core this process may use: "
+                                "taking %d", env, runtime.MAX_THREADS_PER_CPU, most)
+        return min(wanted, most)
     cores = os.cpu_count() or 1
     return max(1, (1 if cores <= 4 else min(8, cores // 2)) // _sharing)
 
