@@ -152,6 +152,28 @@ def test_a_fifo_or_stdin_holding_a_gvc_stream_is_told_to_decode_it_and_an_mp4_is
     assert s.frames == 40 and (tmp_path / "f.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
 
 
+@linux
+@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+def test_a_decode_to_a_named_pipe_in_mp4_writes_fragments(tmp_path, tiny_model_dir, ext):
+    # MP4 writes its index last, where a pipe cannot go back to: the muxer's refusal had been blamed on
+    # timestamps ("a stream whose timestamps jump by hours"), exit 1
+    import av
+
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=7), gvc, model="vaegan-tiny", quality=1)
+    fifo = tmp_path / ("out" + ext)
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    with _deadline():
+        assert vidcodec.decode(gvc, fifo, overwrite=True).frames == 7
+        reader.join(30)
+    (tmp_path / ("got" + ext)).write_bytes(got[0])
+    with av.open(str(tmp_path / ("got" + ext))) as c:
+        assert len(list(c.decode(video=0))) == 7
+
+
 def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):
     # ffmpeg opens ./12:30.mp4; Path drops the ./ and FFmpeg took "12" for a protocol
     monkeypatch.chdir(tmp_path)

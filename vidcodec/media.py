@@ -1631,6 +1631,15 @@ class _WholeWrites:
         return self.out.fileno()
 
 
+def _is_pipe(path: Path) -> bool:
+    """Whether ``path`` is a named pipe or a socket (not a regular file, or one not made yet)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 class _EncodedSink(VideoSink):
     """H.264 (libx264) in mp4/mkv/mov, keeping every frame's pts; or, with ``raw``, uncompressed video in
     NUT on a pipe (``path`` a binary file object), its audio beside it: what a player reads from stdin
@@ -1663,11 +1672,18 @@ class _EncodedSink(VideoSink):
         # NUT on a pipe: each packet written as it comes (they come in time order), not held in the muxer's
         # interleaving queue until the other stream has one (a frame held until the audio catches up, up
         # to 10 s of raw frames, a --follow decode's newest frame held back)
+        options = None
+        if str(path).lower().endswith(".mkv"):
+            # Matroska: no random segment UID or muxing date, so a decode gives the same bytes on every run
+            options = {"fflags": "+bitexact"}
+        elif isinstance(path, Path) and str(path).lower().endswith((".mp4", ".mov")) and _is_pipe(path):
+            # MP4 and MOV write their index last, where a pipe cannot go back to: fragments, each with its
+            # own index, as ``ffmpeg -movflags frag_keyframe+empty_moov`` writes them to a pipe
+            log.info("%s is a pipe: writing fragmented %s", path, path.suffix.lstrip(".").upper())
+            options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
         self._container: av.container.OutputContainer | None = (
             av.open(ffmpeg_name(path), "w", format="nut", options={"max_interleave_delta": "1"}) if raw
-            # Matroska: no random segment UID or muxing date, so a decode gives the same bytes on every run
-            else av.open(ffmpeg_name(path), "w",
-                         options={"fflags": "+bitexact"} if str(path).lower().endswith(".mkv") else None))
+            else av.open(ffmpeg_name(path), "w", options=options))
         try:
             stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
                 "libx264", options=steady_x264("libx264", center_chroma(
