@@ -655,6 +655,21 @@ def test_info_into_a_pipe_closed_early_exits_0_quietly(env, media):
     assert r.stderr == ""  # `| head` asked for no more: nothing to say, as ffprobe (it said the pipe closed)
 
 
+def test_a_file_name_starting_with_a_dash_is_named_with_how_to_give_it(tmp_path, monkeypatch, capsys):
+    # `encode -x.mp4 o.gvc` had said "the following arguments are required: output", and `decode x.gvc
+    # -y.mkv` "argument -y/--overwrite: ignored explicit argument '.mkv'", neither naming the file
+    monkeypatch.chdir(tmp_path)
+    Path("-x.mp4").write_bytes(b"")
+    for args, name in ((["encode", "-x.mp4", "o.gvc"], "-x.mp4"), (["decode", "x.gvc", "-y.mkv"], "-y.mkv")):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"{name} is a file name read as options: give it as ./{name}" in err, err
+    with pytest.raises(SystemExit):
+        main(["encode", "in.mp4", "o.gvc", "-vframes", "5"])  # an option, not a file: no such hint
+    assert "file name" not in capsys.readouterr().err
+
+
 def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):
     """-i, -vframes (argparse once read it as -v with an argument), -b:v and -g: the error names what to
     type instead; a bitrate takes ffmpeg's k and M suffixes."""

@@ -143,6 +143,11 @@ def _habits(verb: str, known: set[str]) -> dict[str, str]:
     return {k: v for k, v in table.items() if v is not None and k not in known}
 
 
+# Suffixes that make an argument starting with a dash a file's name (_Parser.error's hint)
+_MEDIA_SUFFIXES = frozenset((".gvc", ".mp4", ".mkv", ".mov", ".webm", ".avi", ".y4m", ".nut", ".ts", ".flv",
+                             ".yuv", ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"))
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the verb, as the commands' own errors
     (argparse's default prints the whole usage block first, a screenful for encode), with what to type
@@ -167,6 +172,14 @@ class _Parser(argparse.ArgumentParser):
         if "argument -f/--format: invalid choice: 'null'" in message:  # ffmpeg's -f null -
             habits.append(f"-f null -> decode to {os.devnull} (vidcodec decode IN {os.devnull})")
         hint = f"; ffmpeg's options are not vidcodec's: {'; '.join(habits)}" if habits else ""
+        # a file whose name starts with a dash is read as options (`encode -x.mp4 o.gvc`: "output required";
+        # `decode x.gvc -y.mkv`: "-y: ignored explicit argument"): one that exists, or is named as a video's
+        dashed = [a for a in dict.fromkeys(_Parser.argv) if a.startswith("-") and a not in ("-", "--")
+                  and a not in self._option_string_actions
+                  and (os.path.lexists(a) or Path(a).suffix.lower() in _MEDIA_SUFFIXES)]
+        if dashed:
+            hint += (f"; {', '.join(dashed)} {'is a file name' if len(dashed) == 1 else 'are file names'} read "
+                     f"as options: give {'it' if len(dashed) == 1 else 'them'} as ./{dashed[0]}")
         # an ffmpeg option read as short ones with the rest glued on (-vframes as -v -f "rames", -threads
         # as -t "hreads", -q:v as -q ":v", -vf as -v -f taking the next word): argparse's complaint about
         # the rest, or about the short option it found in it, is only noise
