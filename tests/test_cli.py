@@ -1470,6 +1470,24 @@ def test_a_stopped_live_encode_finishes_its_stream(env, tmp_path, caplog, sig, c
     assert "ends without the index" not in caplog.text  # closed: nothing to warn about
 
 
+def test_the_readmes_filter_pipe_scales_and_keeps_the_sound(tmp_path, env):
+    """README: vidcodec applies no filters; `ffmpeg -i in.mp4 -vf scale=-2:720 -c:v rawvideo -c:a copy -f nut
+    - | vidcodec encode - out.gvc` scales, and the sound comes through the pipe (it had been dropped)."""
+    import subprocess
+
+    from test_audio import write_av_clip
+
+    clip = write_av_clip(tmp_path / "in.mp4", frames=10, size=(96, 64))
+    out = tmp_path / "out.gvc"
+    r = subprocess.run(f"ffmpeg -v error -i {clip} -vf scale=-2:32 -c:v rawvideo -c:a copy -f nut - | "
+                       f"{sys.executable} -m vidcodec encode - {out} {' '.join(TINY)}", shell=True, env=env,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    with container.GvcReader(out) as g:
+        assert (g.header.width, g.header.height) == (48, 32)
+        assert sum(p.stream_index == 1 for p in g) > 5  # the audio's packets
+
+
 def test_a_stream_copied_cut_is_not_called_truncated(caplog, tmp_path, tiny_model_dir):
     """`ffmpeg -ss 1.3 -i in.mp4 -c copy cut.mp4`: the cut keeps the GOP before 1.3 s and an edit list
     hides it; the container counts those frames, its duration does not."""

@@ -79,11 +79,12 @@ FFMPEG_HABITS = {
     "-i": "give the input without -i (vidcodec encode IN OUT)", "-ss": "--start TIME",
     "-to": "-t TIME (a duration)", "-vframes": "--frames N", "-frames:v": "--frames N",
     "-b:v": "--bitrate KBPS (e.g. 500)", "-crf": "--quality 1..8", "-g": "--gop N", "-an": "--no-audio",
-    "-r": "--fps FPS (for raw frames and image sequences)", "-s": "--size WxH (for raw frames)",
+    "-r": "--fps FPS (for raw frames and image sequences)", "-s": "--size WxH (for raw frames; to scale a video, see -vf)",
     "-pix_fmt": "--pix-fmt", "-c:v": "nothing: vidcodec has one codec (remux copies streams: ffmpeg's -c copy)",
     "-vcodec": "nothing: vidcodec has one codec", "-c": "vidcodec remux to copy streams (ffmpeg's -c copy)",
     "-f": "nothing: a file's format is found by reading it, an output's by its name",
-    "-vf": "nothing: vidcodec applies no filters", "-loglevel": "-q or -v", "-hide_banner": "nothing",
+    "-vf": "nothing: vidcodec applies no filters; filter with ffmpeg into a pipe, the sound kept: ffmpeg -i IN "
+    "-vf scale=-2:720 -c:v rawvideo -c:a copy -f nut - | vidcodec encode - OUT", "-loglevel": "-q or -v", "-hide_banner": "nothing",
     "-nostdin": "nothing", "-n": "nothing: an existing output is never overwritten without -y",
     "-preset": "--preset auto|medium|fast", "-re": "--re", "-bufsize": "--bufsize KBITS (with --bitrate)",
     "-maxrate": "--bitrate KBPS with --bufsize KBITS", "-q:v": "--quality 1..8", "-qscale:v": "--quality 1..8",
@@ -109,6 +110,8 @@ _VERB_HABITS: dict[str, dict[str, str | None]] = {
         "-framerate": "nothing: the stream's timestamps are kept", "-s": "nothing: frames come out at the "
         "stream's size (scale them afterwards: ... | ffmpeg -i - -s WxH OUT)",
         "-pix_fmt": "--pix-fmt yuv420p|yuv444p", "-re": "vidcodec play (paced by the timestamps)",
+        "-vf": "nothing: vidcodec applies no filters; filter the decoded frames with ffmpeg, the sound kept: vidcodec decode IN -f nut - "
+        "| ffmpeg -i - -vf scale=-2:720 OUT",
         "-bufsize": None, "-maxrate": None, "-tune": None,
         "-f": "-f/--format y4m|nut for stdout or /dev/null; a file's name says its format (ffmpeg's "
         "-f null -: decode to /dev/null)",
@@ -119,6 +122,7 @@ _VERB_HABITS: dict[str, dict[str, str | None]] = {
         "-b:v": "nothing: remux copies the packets (re-encode to change the rate)",
         "-q:v": "nothing: remux copies the packets", "-qscale:v": "nothing: remux copies the packets",
         "-g": "nothing: remux copies the packets", "-preset": "nothing: remux copies the packets",
+        "-vf": "nothing: remux copies the packets (decode, filter and encode to change the pictures)",
         "-c:v": "nothing: remux always copies (ffmpeg's -c copy)", "-c": "nothing: remux always copies",
         "-r": None, "-s": None, "-pix_fmt": None, "-framerate": None, "-bufsize": None, "-maxrate": None,
         "-f": "nothing: remux reads and writes .gvc streams",
