@@ -174,6 +174,34 @@ def test_a_decode_to_a_named_pipe_in_mp4_writes_fragments(tmp_path, tiny_model_d
         assert len(list(c.decode(video=0))) == 7
 
 
+@linux
+def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(tmp_path, tiny_model_dir):
+    # a full disk (here the file-size limit, EFBIG, one of the same errors) at the MP4/MKV trailer had been
+    # "aac audio cannot go into .mkv (No space left on device)", exit 2, after "the frames decoded before
+    # the error below are kept" of a file it had removed; a y4m or a picture cut short was left behind
+    import signal
+
+    from test_audio import write_av_clip
+
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(write_av_clip(tmp_path / "c.mp4", frames=6, size=(96, 64)), gvc, model="vaegan-tiny", quality=1)
+
+    def small_files(limit: int):
+        def limited():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), not the process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        return limited
+
+    for name, limit in (("o.mkv", 4000), ("o.mp4", 4000), ("o.y4m", 4000), ("f%03d.png", 100)):
+        r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(gvc), str(tmp_path / name), "-q"],
+                           check=False, stderr=subprocess.PIPE, text=True, preexec_fn=small_files(limit),
+                           env=_env(), timeout=300)
+        assert r.returncode == 1 and "File too large" in r.stderr and "audio" not in r.stderr, (name, r.stderr)
+        assert "kept" not in r.stderr and "Traceback" not in r.stderr
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "f0"))], name
+
+
 def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):
     # ffmpeg opens ./12:30.mp4; Path drops the ./ and FFmpeg took "12" for a protocol
     monkeypatch.chdir(tmp_path)

@@ -1839,10 +1839,10 @@ def decode(
             # runs last, after the output is closed: a lone y4m header is not an output; frames are kept
             if kind is not None and n == 0:
                 drop_made_folder()
-            if kind is not None and issubclass(kind, VidcodecError) and sinks and str(dst) != "-":
+            if kind is not None and issubclass(kind, (VidcodecError, OSError)) and sinks and str(dst) != "-":
                 if n == 0 and Path(dst).exists():
                     Path(dst).unlink()
-                elif n:
+                elif n and (Path(dst).exists() or media.image_output(Path(dst))):  # (not an output removed)
                     log.warning("%s: the %d frame%s decoded before the error below %s kept", dst, n,
                                 "" if n == 1 else "s", "is" if n == 1 else "are")
             return False

@@ -1835,6 +1835,12 @@ class _EncodedSink(VideoSink):
                 if isinstance(self._path, Path):
                     raise
                 _silence(getattr(self._path, "out", self._path))
+            except OSError as exc:  # the trailer not written (a full disk): the output is not playable
+                if not isinstance(self._path, Path) or exc.errno is None:
+                    raise
+                self._path.unlink(missing_ok=True)
+                # (FFmpeg's error names no file, and had been taken for the audio's refusal by the muxer)
+                raise OSError(exc.errno, os.strerror(exc.errno), str(self._path)) from exc
             except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
                 if not isinstance(self._path, Path):
                     raise VidcodecError(f"could not finish the stream on stdout: {exc}") from exc
@@ -1978,7 +1984,11 @@ class _ImageSink(VideoSink):
         if not ok:
             raise VidcodecError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} picture as "
                                 f"{Path(path).suffix} for {path}")
-        Path(path).write_bytes(data.tobytes())
+        try:
+            Path(path).write_bytes(data.tobytes())
+        except OSError:  # (a full disk): no picture cut short left behind, looking like a frame
+            Path(path).unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         if self._single:
