@@ -402,6 +402,16 @@ def test_a_full_disk_is_one_line_naming_the_output(capsys, media, tmp_path):
     assert_one_line_error(code, err, "decode", "does not exist")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+def test_a_report_to_a_full_disk_says_where_it_went(env, media):
+    # `vidcodec info x.gvc --packets > report.txt` on a full disk had said only "No space left on device"
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "vidcodec", "info", str(media["gvc"]), "--packets"], env=env,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert r.returncode == 1
+    assert r.stderr == "vidcodec info: error: cannot write the report to stdout: No space left on device\n"
+
+
 def test_encode_reads_a_url_as_ffmpeg_does_and_says_what_went_wrong(capsys, media, tmp_path):
     import functools
     import http.server
