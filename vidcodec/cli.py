@@ -1622,6 +1622,12 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
     except OSError as e:  # e.g. disk full, permission denied: one line, no traceback
         print(f"vidcodec {args.command}: error: {_os_error_text(e, args)}", file=sys.stderr)
         code = 1
+        try:  # what stdout still holds (a report to a full disk): not flushed again at exit, a second error
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            from . import media
+
+            media._silence(sys.stdout)
     except _Terminated:
         print(f"vidcodec {args.command}: terminated", file=sys.stderr)
         code = 143
