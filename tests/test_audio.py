@@ -241,7 +241,7 @@ def test_a_streamed_stdin_keeps_its_audio(tmp_path, tiny_model_dir, fmt):
         assert (tmp_path / "p.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
 
 
-def test_audio_that_a_pipe_brings_too_late_is_left_out_and_said(tmp_path, tiny_model_dir, caplog):
+def test_audio_that_a_pipe_brings_too_late_is_left_out_and_said(tmp_path, tiny_model_dir, caplog, monkeypatch):
     # an input read once waits AUDIO_WAIT_S of video for its first audio packet, the frames read ahead
     # kept; sound that starts later than that is not carried (said); by name it is
     clip = write_av_clip(tmp_path / "av.mkv", frames=40)
@@ -264,7 +264,16 @@ def test_audio_that_a_pipe_brings_too_late_is_left_out_and_said(tmp_path, tiny_m
         s = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2,
                             stdin=io.BufferedReader(_Stream(late.read_bytes())))
     assert s.frames == 40 and s.audio_bytes == 0
-    assert "no audio packet came within 2 s of the first frame; encoding video only" in caplog.text
+    assert "no audio packet came with the first 21 frames (2.00 s;" in caplog.text
+    assert "encoding video only" in caplog.text
+    # large pictures are waited for fewer frames (memory): at most AUDIO_WAIT_PIXELS of them
+    caplog.clear()
+    monkeypatch.setattr(media, "AUDIO_WAIT_PIXELS", 64 * 48 * 5)
+    with caplog.at_level("WARNING", logger="vidcodec"):
+        s = vidcodec.encode("-", tmp_path / "q.gvc", model="vaegan-tiny", quality=2,
+                            stdin=io.BufferedReader(_Stream(late.read_bytes())))
+    assert s.frames == 40 and "no audio packet came with the first 6 frames (0.50 s;" in caplog.text
+    assert (tmp_path / "q.gvc").read_bytes() == (tmp_path / "p.gvc").read_bytes()
     def video_pts(gvc):
         with container.GvcReader(gvc) as r:
             return container.EXT_AUDIO in r.header.extensions, [p.pts for p in r if p.stream_index == 0]

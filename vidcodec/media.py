@@ -454,11 +454,13 @@ class VideoSource:
 
     def _wait_for_audio(self) -> None:
         """Read frames ahead of the first (kept for :meth:`__iter__`) until the audio's first packet has
-        described it, for at most :data:`AUDIO_WAIT_S` of video and :data:`AUDIO_WAIT_FRAMES` frames; no
-        packet by then (or a description that fails): video only, said. Audio met later is left out."""
+        described it, for at most :data:`AUDIO_WAIT_S` of video, :data:`AUDIO_WAIT_FRAMES` frames and
+        :data:`AUDIO_WAIT_PIXELS` pixels of them; no packet by then (or a description that fails): video
+        only, said. Audio met later is left out."""
         first = self._first
         limit = (first.pts if first is not None and first.pts is not None else 0) + AUDIO_WAIT_S / self.time_base
-        while self.audio_track is None and self._describing and len(self._ahead) < AUDIO_WAIT_FRAMES:
+        most = min(AUDIO_WAIT_FRAMES, max(1, AUDIO_WAIT_PIXELS // max(1, self.width * self.height)))
+        while self.audio_track is None and self._describing and len(self._ahead) < most:
             frame = next(self._frames, None)
             if frame is None:
                 break
@@ -466,8 +468,11 @@ class VideoSource:
             if frame.pts is not None and frame.pts >= limit:
                 break
         if self.audio_track is None and self._describing:
-            log.warning("%s: no audio packet came within %g s of the first frame; encoding video only", self.name,
-                        AUDIO_WAIT_S)
+            span = (self._ahead[-1].pts - first.pts) * self.time_base if (
+                first is not None and self._ahead and first.pts is not None and self._ahead[-1].pts is not None) else 0
+            log.warning("%s: no audio packet came with the first %d frames (%.2f s; read once, the input's audio is "
+                        "described by its first packet); encoding video only", self.name, len(self._ahead) + 1,
+                        float(span))
         self._describing = False
         if self.audio_track is None:
             self._audio_stream = None
@@ -890,6 +895,8 @@ KEPT_DISCARDED_AUDIO = 2
 # MPEG-TS within 0.7 s, Matroska and NUT by their timestamps)
 AUDIO_WAIT_S = 2
 AUDIO_WAIT_FRAMES = 60
+# ... and at most this many pixels of them (decoded, 1.5 bytes a pixel in 4:2:0): 18 frames of 4K
+AUDIO_WAIT_PIXELS = 150_000_000
 # ... and at most this long together (seconds): with the packet the start falls in they stay under the lead
 # a decode takes for sound that starts before the picture (api.LEADING_AUDIO_S) at any rate (8 kHz AAC: one)
 KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
