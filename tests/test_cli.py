@@ -678,6 +678,12 @@ def test_a_file_name_starting_with_a_dash_is_named_with_how_to_give_it(tmp_path,
     with pytest.raises(SystemExit):
         main(["encode", "in.mp4", "o.gvc", "-vframes", "5"])  # an option, not a file: no such hint
     assert "file name" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # after --, a name is a name (the error is another's)
+        main(["encode", "--bogus", "--", "-x.mp4", "o.gvc"])
+    assert "file name" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["encode", "-x.mp4", "-y.gvc"])
+    assert "-x.mp4, -y.gvc are file names read as options: give them as ./-x.mp4, ./-y.gvc" in capsys.readouterr().err
 
 
 def test_ffmpeg_habits_get_vidcodecs_own_option_named(capsys):

@@ -131,7 +131,8 @@ def test_a_fifo_or_stdin_holding_a_gvc_stream_is_told_to_decode_it_and_an_mp4_is
     vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=1)
     with _deadline():
         fifo, writer = _fed_fifo(tmp_path, gvc.read_bytes())
-        with pytest.raises(InputError, match=r"in is a vidcodec stream already; to re-encode it, decode it first"):
+        with pytest.raises(InputError, match=r"in \(a pipe\) is a vidcodec stream already; to re-encode it, decode "
+                           r"it first \(vidcodec decode IN out\.y4m\)"):
             vidcodec.encode(fifo, tmp_path / "o.gvc", model="vaegan-tiny")
         writer.join(30)
         for stdin in (open(gvc, "rb"), io.BytesIO(gvc.read_bytes())):  # noqa: SIM115 - closed by the with below
@@ -200,6 +201,77 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
         assert r.returncode == 1 and "File too large" in r.stderr and "audio" not in r.stderr, (name, r.stderr)
         assert "kept" not in r.stderr and "Traceback" not in r.stderr
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "f0"))], name
+
+
+@linux
+def test_a_named_pipe_is_read_as_stdin_is_start_and_sound_included(tmp_path, tiny_model_dir, caplog):
+    # a FIFO had been taken for a seekable file: --start sought in it (exit 0 with no output in NUT, other
+    # frames in MPEG-TS and FLV); one spooled (an MP4 whose index comes last) described its sound from the
+    # first 2 s, where the spool can be read again as stdin's is; random bytes were spooled to a full disk
+    import av
+
+    from test_audio import _audio_from, write_av_clip
+
+    clip = write_av_clip(tmp_path / "c.mp4", frames=30)
+    for fmt, start in (("nut", 1), ("mpegts", 1.3)):
+        src = tmp_path / f"c.{fmt}"
+        with av.open(str(clip)) as inp, av.open(str(src), "w", format=fmt) as out:
+            streams = {st.index: out.add_stream_from_template(st) for st in inp.streams}
+            for pk in inp.demux():
+                if pk.dts is not None:
+                    pk.stream = streams[pk.stream.index]
+                    out.mux(pk)
+        with _deadline():
+            fifo, writer = _fed_fifo(tmp_path, src.read_bytes())
+            piped = vidcodec.encode(fifo, tmp_path / "f.gvc", model="vaegan-tiny", quality=1, start=start,
+                                    overwrite=True)
+            writer.join(30)
+            fifo.unlink()
+        named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=1, start=start, overwrite=True)
+        assert piped.frames == named.frames and piped.audio_bytes == named.audio_bytes > 0, fmt
+        assert (tmp_path / "f.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes(), fmt
+    late = _audio_from(write_av_clip(tmp_path / "l.mkv", frames=40), tmp_path / "late.mkv", 3)
+    (tmp_path / "late.mp4").write_bytes(b"")
+    with av.open(str(late)) as inp, av.open(str(tmp_path / "late.mp4"), "w") as out:  # (its index last)
+        streams = {st.index: out.add_stream_from_template(st) for st in inp.streams}
+        for pk in inp.demux():
+            if pk.dts is not None:
+                pk.stream = streams[pk.stream.index]
+                out.mux(pk)
+    with _deadline():
+        fifo, writer = _fed_fifo(tmp_path, (tmp_path / "late.mp4").read_bytes())
+        piped = vidcodec.encode(fifo, tmp_path / "f.gvc", model="vaegan-tiny", quality=1, overwrite=True)
+        writer.join(30)
+        fifo.unlink()
+        named = vidcodec.encode(tmp_path / "late.mp4", tmp_path / "n.gvc", model="vaegan-tiny", quality=1,
+                                overwrite=True)
+        assert piped.audio_bytes == named.audio_bytes > 0
+        assert (tmp_path / "f.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
+        fifo, writer = _fed_fifo(tmp_path, os.urandom(1 << 20) * 8)
+        with caplog.at_level("INFO", logger="vidcodec"), pytest.raises(vidcodec.errors.InputError, match="cannot open"):
+            vidcodec.encode(fifo, tmp_path / "g.gvc", model="vaegan-tiny")
+        assert "spooled" not in caplog.text
+        fifo.unlink()  # (its writer ends with a broken pipe)
+
+
+def test_a_start_whose_seek_lands_at_the_end_is_not_the_inputs_end(tmp_path, tiny_model_dir):
+    # MPEG-TS seeks by bytes: on a short file the seek for --start can land at its end; read again from its
+    # start, the input was still marked ended, and -t then wrote all the rest of its sound after the video
+    import subprocess
+
+    ts = tmp_path / "c.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=4", "-f",
+                    "lavfi", "-i", "sine=frequency=440:duration=4", "-c:v", "libx264", "-g", "100", "-c:a", "aac",
+                    "-f", "mpegts", str(ts)], check=True)
+    import io
+
+    from test_audio import _Stream
+
+    named = vidcodec.encode(ts, tmp_path / "n.gvc", model="vaegan-tiny", quality=1, start=0.5, duration=1)
+    piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=1, start=0.5, duration=1,
+                            stdin=io.BufferedReader(_Stream(ts.read_bytes())))
+    assert named.frames == piped.frames == 25 and named.audio_bytes == piped.audio_bytes
+    assert (tmp_path / "n.gvc").read_bytes() == (tmp_path / "p.gvc").read_bytes()
 
 
 def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):

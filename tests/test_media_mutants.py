@@ -459,14 +459,23 @@ def test_take_audio_upto_a_frame_includes_what_came_before_that_frame(tmp_path: 
 # ---------------------------------------------------------------- stdin
 
 
-def test_streamable_heads_and_mpeg_ts_by_three_sync_bytes() -> None:
+def test_only_mp4_mov_not_in_fragments_and_avi_are_spooled() -> None:
+    def box(kind: bytes, size: int = 16) -> bytes:
+        return size.to_bytes(4, "big") + kind + bytes(size - 8)
+
+    assert media._needs_a_file(box(b"ftyp", 24) + box(b"mdat", 40))  # its index after its media
+    assert media._needs_a_file(box(b"ftyp", 24) + box(b"moov", 5000))  # (cannot tell yet: the file)
+    assert media._needs_a_file(box(b"ftyp", 24) + box(b"free") + b"\x00\x00")  # (cut inside a box header)
+    assert media._needs_a_file(b"\x00\x00\x00\x01mdat" + bytes(8))  # (a 64-bit size cut short)
+    assert media._needs_a_file(b"RIFF\x00\x10\x00\x00AVI LIST")
+    assert not media._needs_a_file(box(b"ftyp", 24) + box(b"moov", 700) + box(b"moof", 100))  # fragments
+    assert not media._needs_a_file(box(b"styp") + box(b"sidx", 44) + box(b"moof", 100))  # CMAF
+    assert not media._needs_a_file(b"\x00\x00\x00\x01free" + (24).to_bytes(8, "big") + bytes(8) + box(b"moof"))
     ts = bytearray(377)
     ts[0] = ts[188] = ts[376] = 0x47
-    assert media._is_streamable(bytes(ts))
-    assert not media._is_streamable(bytes(ts[:376]))  # (no third sync byte yet: not a crash either)
-    assert not media._is_streamable(b"\x47" + bytes(375))
-    assert media._is_streamable(b"YUV4MPEG2 W2 H2")
-    assert not media._is_streamable(b"\x00\x00\x00\x18ftypmp42")  # MP4: spooled
+    for head in (bytes(ts), bytes(ts[101:]), b"YUV4MPEG2 W2 H2", b"\x1a\x45\xdf\xa3", b"\x00\x00\x00\x01\x09\x10",
+                 bytes(range(256)) * 16, b""):  # streamed: random bytes are FFmpeg's to refuse, not the disk's
+        assert not media._needs_a_file(head), head[:16]
 
 
 class _Trickle(io.RawIOBase):

@@ -178,12 +178,14 @@ class _Parser(argparse.ArgumentParser):
         hint = f"; ffmpeg's options are not vidcodec's: {'; '.join(habits)}" if habits else ""
         # a file whose name starts with a dash is read as options (`encode -x.mp4 o.gvc`: "output required";
         # `decode x.gvc -y.mkv`: "-y: ignored explicit argument"): one that exists, or is named as a video's
-        dashed = [a for a in dict.fromkeys(_Parser.argv) if a.startswith("-") and a not in ("-", "--")
+        argv = _Parser.argv[:_Parser.argv.index("--")] if "--" in _Parser.argv else _Parser.argv  # (after: names)
+        dashed = [a for a in dict.fromkeys(argv) if a.startswith("-") and a != "-"
                   and a not in self._option_string_actions
                   and (os.path.lexists(a) or Path(a).suffix.lower() in _MEDIA_SUFFIXES)]
         if dashed:
             hint += (f"; {', '.join(dashed)} {'is a file name' if len(dashed) == 1 else 'are file names'} read "
-                     f"as options: give {'it' if len(dashed) == 1 else 'them'} as ./{dashed[0]}")
+                     f"as options: give {'it' if len(dashed) == 1 else 'them'} as "
+                     f"{', '.join('./' + a for a in dashed)}")
         # an ffmpeg option read as short ones with the rest glued on (-vframes as -v -f "rames", -threads
         # as -t "hreads", -q:v as -q ":v", -vf as -v -f taking the next word): argparse's complaint about
         # the rest, or about the short option it found in it, is only noise

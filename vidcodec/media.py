@@ -326,8 +326,8 @@ class VideoSource:
     With an audio stream, ``audio_track`` describes it and the compressed audio packets met while
     demuxing collect in a queue that :meth:`take_audio` empties (thread-safe). The description is read
     from ``audio_from`` (the input opened a second time); with ``audio_inline`` (an input that can be
-    read only once), from the first audio packet the demuxing meets, frames being read ahead of the
-    first for up to :data:`AUDIO_WAIT_S` until it comes.
+    read only once), from the first audio packet the demuxing meets, the packets before it held for
+    it (:data:`AUDIO_WAIT_S`, :data:`AUDIO_WAIT_BYTES`).
     """
 
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
@@ -391,9 +391,8 @@ class VideoSource:
                 if self.audio_track is not None:
                     self._audio_stream = a
             elif audio_inline:
-                self._audio_stream = a  # demuxed with the video; described by its first packet (_describe)
+                self._audio_stream = a  # demuxed with the video; described by its first packet (_held_for_audio)
         self._describing = self._audio_stream is not None and self.audio_track is None
-        self._ahead: list[av.VideoFrame] = []  # frames read after the first, waiting for the audio's description
         self._pts_step = max(1, round(1 / (self.frame_rate * self.time_base))) if self.frame_rate else 1
         self._last_pts: int | None = None
         self._last_source_pts: int | None = None  # the latest pts the source gave (_late)
@@ -449,41 +448,57 @@ class VideoSource:
                         "deinterlace it first for better pictures (e.g. ffmpeg -vf bwdif)", name)
         if start is not None:  # 0 too: the first frame, and the audio that begins before it dropped (as decode's)
             self._start_at(Fraction(start))
-        if self._audio_stream is not None and self.audio_track is None:
-            self._wait_for_audio()
 
-    def _wait_for_audio(self) -> None:
-        """Read frames ahead of the first (kept for :meth:`__iter__`) until the audio's first packet has
-        described it, for at most :data:`AUDIO_WAIT_S` of video, :data:`AUDIO_WAIT_FRAMES` frames and
-        :data:`AUDIO_WAIT_PIXELS` pixels of them; no packet by then (or a description that fails): video
-        only, said. Audio met later is left out."""
-        first = self._first
-        limit = (first.pts if first is not None and first.pts is not None else 0) + AUDIO_WAIT_S / self.time_base
-        most = min(AUDIO_WAIT_FRAMES, max(1, AUDIO_WAIT_PIXELS // max(1, self.width * self.height)))
-        while self.audio_track is None and self._describing and len(self._ahead) < most:
-            frame = next(self._frames, None)
-            if frame is None:
-                break
-            self._ahead.append(frame)
-            if frame.pts is not None and frame.pts >= limit:
-                break
-        if self.audio_track is None and self._describing:
-            span = (self._ahead[-1].pts - first.pts) * self.time_base if (
-                first is not None and self._ahead and first.pts is not None and self._ahead[-1].pts is not None) else 0
-            log.warning("%s: no audio packet came with the first %d frames (%.2f s; read once, the input's audio is "
-                        "described by its first packet); encoding video only", self.name, len(self._ahead) + 1,
-                        float(span))
+    def _held_for_audio(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """``packets``, the audio described from its first packet before any is handed on (an input read
+        once: ``audio_inline``): the packets before it are read and held, for at most :data:`AUDIO_WAIT_S`
+        of video and :data:`AUDIO_WAIT_BYTES` of its packets; none by then: video only, said (none at all
+        in the whole input: said by nothing, as a file's audio stream without packets). A read error while
+        holding comes after the packets held."""
+        held: list[av.Packet] = []
+        size, first, error = 0, None, None
+        gave_up = ""
+        try:
+            for packet in packets:
+                held.append(packet)
+                if packet.stream is not self._stream:
+                    if packet.size and packet.pts is not None:
+                        self._describe(packet)
+                        break
+                    continue
+                size += packet.size
+                at = packet.pts if packet.pts is not None else packet.dts
+                if at is not None and packet.time_base:
+                    first = at if first is None else first
+                    if (at - first) * packet.time_base >= AUDIO_WAIT_S:
+                        gave_up = f"{float((at - first) * packet.time_base):.2f} s"
+                        break
+                if size > AUDIO_WAIT_BYTES:
+                    gave_up = f"{size >> 20} MB"
+                    break
+        except (av.FFmpegError, OSError) as exc:  # (the demuxing loop says what it means, after these packets)
+            error = exc
         self._describing = False
         if self.audio_track is None:
+            if gave_up:
+                log.warning("%s: no audio packet came within the first %s of video (read once, the input's "
+                            "audio is described by its first packet); encoding video only", self.name, gave_up)
             self._audio_stream = None
-            self._audio_queue.clear()
-            self._unheard.clear()
+        yield from held
+        if error is not None:
+            raise error
+        yield from packets
 
     def _describe(self, packet: av.Packet) -> None:
-        """Describe the audio from its first packet (an input read once: :data:`audio_inline`)."""
-        self._describing = False
+        """Describe the audio from its first packet (an input read once: :data:`audio_inline`), through a
+        copy of it: the packet itself goes on to the demuxing loop."""
+        copy = av.Packet(bytes(packet))
+        copy.pts, copy.dts, copy.duration, copy.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+        copy.is_keyframe = packet.is_keyframe
+        for side in packet.iter_sidedata():
+            copy.set_sidedata(side)
         try:
-            self.audio_track = _describe_audio(packet.stream, packet)
+            self.audio_track = _describe_audio(packet.stream, copy)
         except (av.FFmpegError, OSError, ValueError) as exc:
             log.warning("cannot carry the audio of %s (%s); encoding video only", self.name, exc)
 
@@ -512,8 +527,7 @@ class VideoSource:
                 # frame at all (MPEG-TS, whose seeks go by byte position, on short files)
                 if first is None or (first.pts is not None and first.pts > target):
                     log.debug("%s: the seek landed after the start; decoding from the beginning", self.name)
-                    self._container.seek(0, backward=True, stream=self._stream)
-                    self._restart()
+                    self._rewind()
                     first = next(self._frames, None)
                 if first is not None:
                     pts = self._pts(first)
@@ -532,8 +546,7 @@ class VideoSource:
             # files joined (MPEG-TS): the start is on the mended clock, which the part the seek landed
             # in does not know (an input that has shown no jump is not read again for a start past its end)
             log.debug("%s: no frame at the start after the seek; decoding from the beginning", self.name)
-            self._container.seek(0, backward=True, stream=self._stream)
-            self._restart()
+            self._rewind()
             first = next(self._frames, None)
             first, pts = up_to_target(first, self._pts(first) if first is not None else pts)
         if first is None:
@@ -568,8 +581,18 @@ class VideoSource:
         frames = self._decoded()
         return _display_order_pts(frames) if self._container.format.name == "avi" else frames
 
+    def _rewind(self) -> None:
+        """Back to the input's start (a seek that went wrong), or InputError where it cannot go back."""
+        try:
+            self._container.seek(0, backward=True, stream=self._stream)
+        except (av.FFmpegError, OSError, ValueError) as exc:  # (OSError: av's BrokenPipeError, not stdout's)
+            raise InputError(f"{self.name}: cannot go back to its start after a seek that missed --start "
+                             f"({_reason(exc)}); give the input as a file, or cut it with ffmpeg first") from None
+        self._restart()
+
     def _restart(self) -> None:
-        """After a seek: a fresh demuxing generator, no queued audio, no pts history."""
+        """After a seek: a fresh demuxing generator, no queued audio, no pts history, not at its end."""
+        self.ended = False
         self._frames.close()
         self._frames = self._demuxed()
         self._audio_queue.clear()
@@ -601,6 +624,8 @@ class VideoSource:
         """Decoded PyAV frames; undecodable packets are logged and skipped."""
         streams = [self._stream] + ([self._audio_stream] if self._audio_stream is not None else [])
         packets = self._container.demux(*streams)
+        if self._describing:
+            packets = self._held_for_audio(packets)
         failures = 0
         joining = False  # a network input's packets that do not decode before its first frame
         last = time.monotonic()  # when the last packet came
@@ -642,11 +667,7 @@ class VideoSource:
                         continue  # (late, out of order)
                     item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
                                                           packet.duration or 0))
-                    discard, time_base = packet.is_discard, packet.time_base
-                    if self._describing:
-                        self._describe(packet)  # (muxes the packet: read from it first)
-                    if self.audio_track is not None:
-                        self._queue_audio(item, before_cut or discard, time_base)
+                    self._queue_audio(item, before_cut or packet.is_discard, packet.time_base)
                 continue
             try:
                 frames = packet.decode()
@@ -750,8 +771,7 @@ class VideoSource:
             raise UsageError(f"{self.name}: a VideoSource can only be iterated once")
         first, self._first = self._first, None
         yield VideoFrame(self._rgb(first), self.start_pts, 0)
-        ahead, self._ahead = self._ahead, []
-        for index, frame in enumerate(itertools.chain(ahead, self._frames), start=1):
+        for index, frame in enumerate(self._frames, start=1):
             if self._late(frame):
                 continue
             yield VideoFrame(self._rgb(frame), self._pts(frame) - self._shift, index)
@@ -890,13 +910,14 @@ LATE_GAP_FRAMES = 8
 # the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_S)
 KEPT_DISCARDED_AUDIO = 2
 # An input read once (a pipe, a streamed stdin, a live URL) has its audio described from the first
-# audio packet its demuxing meets; frames are read ahead of the first for at most this long (seconds of
-# the video's time) and this many, waiting for it (the muxers interleave the two streams much closer: ffmpeg's
-# MPEG-TS within 0.7 s, Matroska and NUT by their timestamps)
+# audio packet its demuxing meets; the packets before it are held (not decoded), for at most this long
+# (seconds of the video's time from its first packet; the muxers interleave the two streams much closer:
+# ffmpeg's MPEG-TS within 0.7 s, Matroska and NUT by their timestamps) ...
 AUDIO_WAIT_S = 2
-AUDIO_WAIT_FRAMES = 60
-# ... and at most this many pixels of them (decoded, 1.5 bytes a pixel in 4:2:0): 18 frames of 4K
-AUDIO_WAIT_PIXELS = 150_000_000
+# ... and this many bytes of video packets (2 s of raw 1080p at 30 fps in NUT is 190 MB): decided by the
+# input's bytes alone, in the order the demuxer gives them, so the same input gives the same stream on
+# every machine
+AUDIO_WAIT_BYTES = 256 << 20
 # ... and at most this long together (seconds): with the packet the start falls in they stay under the lead
 # a decode takes for sound that starts before the picture (api.LEADING_AUDIO_S) at any rate (8 kHz AAC: one)
 KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
@@ -969,20 +990,40 @@ class _PrefixedReader:
         return self._rest.read(size)
 
 
-# The first bytes of formats FFmpeg demuxes front to back, without seeking: y4m, Matroska/WebM, NUT,
-# FLV, Ogg, GIF, JPEG (MJPEG), PNG, and elementary streams and MPEG program streams, which begin with
-# a start code (H.264, HEVC, MPEG-1/2 video, MPEG-PS). MPEG-TS is told by its sync bytes. Everything
-# else (MP4/MOV, whose index may come last; AVI) is spooled to a file first, so a live source should
-# come in one of these (until 2026-12-05 only y4m, Matroska and MPEG-TS were read live: NUT, FLV or a
-# raw H.264 pipe gave no output until the source ended).
-_STREAMABLE_MAGIC = (b"YUV4MPEG2", b"\x1a\x45\xdf\xa3", b"nut/multimedia container\x00", b"FLV\x01", b"OggS",
-                     b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"\x00\x00\x01", b"\x00\x00\x00\x01")
+# Formats FFmpeg reads only from a file, as it seeks in them: MP4/MOV/3GP (ISO base media), whose index
+# (moov) may come last, unless in fragments (each with its own index: a live fMP4, CMAF); and AVI, whose
+# index comes last. A pipe in one of them is spooled to a temporary file first; anything else goes to
+# FFmpeg as it comes (y4m, Matroska/WebM, NUT, MPEG-TS, FLV, Ogg, elementary streams...), so a live
+# source should come in one of those. (Until 2026-12-07 everything but y4m, Matroska/WebM, NUT, FLV, Ogg,
+# GIF, JPEG, PNG, start codes and MPEG-TS beginning on its sync byte was spooled: a fragmented MP4 gave no
+# output until its source ended, and random bytes filled the disk.)
+_ISO_BOXES = frozenset((b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid",
+                        b"sidx", b"prft", b"meta", b"pdin", b"emsg"))
 
 
-def _is_streamable(head: bytes) -> bool:
-    """Whether the bytes start a format FFmpeg demuxes without seeking (:data:`_STREAMABLE_MAGIC`, MPEG-TS)."""
-    mpegts = len(head) > 376 and head[0] == head[188] == head[376] == 0x47
-    return head.startswith(_STREAMABLE_MAGIC) or mpegts
+def _needs_a_file(head: bytes) -> bool:
+    """Whether the first bytes of a pipe start a format FFmpeg reads only from a file (see above): AVI, or
+    ISO base media whose top-level boxes in ``head`` reach no ``moof`` (fragment) before an ``mdat`` or
+    the end of ``head`` (where it cannot be told, the file is the safe side)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return True
+    pos = 0
+    while pos + 8 <= len(head):
+        size, kind = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
+        if kind not in _ISO_BOXES:
+            return pos > 0  # not ISO base media at all; or a box it does not know: the safe side
+        if kind == b"moof":
+            return False
+        if kind == b"mdat" or size == 0:  # (0: the box runs to the end of the file)
+            return True
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > len(head):
+                return True
+            size = int.from_bytes(head[pos + 8:pos + 16], "big")
+        if size < 8:
+            return True
+        pos += size
+    return pos > 0
 
 
 def _read_head(f: BinaryIO, size: int) -> bytes:
@@ -1027,7 +1068,7 @@ def _open_stdin(stdin: BinaryIO, name: str = "-") -> tuple[av.container.InputCon
         # FFmpeg seeks to offsets from the media's start: one that starts further in is read through a
         # reader that counts from there
         return av.open(_Borrowed(stdin, start) if start else stdin), None
-    if _is_streamable(head):
+    if not _needs_a_file(head):
         return av.open(_PrefixedReader(head, stdin)), None
     spool = tempfile.TemporaryFile(prefix="vidcodec-stdin-")  # noqa: SIM115 - VideoSource closes it
     try:
@@ -1042,7 +1083,7 @@ def _open_stdin(stdin: BinaryIO, name: str = "-") -> tuple[av.container.InputCon
         size = spool.tell()
         spool.seek(0)
         opened = av.open(spool)  # said once FFmpeg has read it as media (not for data that is none)
-        log.info("%s is not a streamable format; spooled %s to a temporary file", what,
+        log.info("%s is in a format read from a file (MP4/MOV, AVI); spooled %s to a temporary file", what,
                  f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB")
         return opened, spool
     except BaseException:
@@ -1050,11 +1091,11 @@ def _open_stdin(stdin: BinaryIO, name: str = "-") -> tuple[av.container.InputCon
         raise
 
 
-def _open_fifo(path: Path) -> tuple[av.container.InputContainer, BinaryIO]:
+def _open_fifo(path: Path) -> tuple[av.container.InputContainer, BinaryIO, bool]:
     """Open a named pipe (a FIFO, ``<(...)``, ``/dev/stdin`` of a pipe) as a piped stdin is opened
     (:func:`_open_stdin`: its first bytes looked at, a .gvc stream refused with what to do, a format
-    FFmpeg reads only from a file spooled to one): the container and what the caller closes after it
-    (the pipe, or the spool)."""
+    FFmpeg reads only from a file spooled to one): the container, what the caller closes after it (the
+    pipe, or the spool), and whether that is the spool (a file, which seeks)."""
     f = path.open("rb")
     try:
         container, spool = _open_stdin(f, str(path))
@@ -1062,9 +1103,9 @@ def _open_fifo(path: Path) -> tuple[av.container.InputContainer, BinaryIO]:
         f.close()
         raise
     if spool is None:
-        return container, f
+        return container, f, False
     f.close()  # (read to its end)
-    return container, spool
+    return container, spool, True
 
 
 class _Borrowed(io.RawIOBase):
@@ -1183,7 +1224,9 @@ def _refuse_gvc_head(head: bytes, name: str) -> None:
     from .container import FILE_MAGIC  # (container imports this module)
 
     if head.startswith(FILE_MAGIC):
-        what, example = ("stdin", "- out.y4m") if name == "-" else (name, f"{name} out.y4m")
+        # (a named pipe has given its bytes away: the command for what fed it)
+        what, example = (("stdin", "- out.y4m") if name == "-" else (name, f"{name} out.y4m") if os.path.isfile(name)
+                         else (f"{name} (a pipe)", "IN out.y4m"))
         raise InputError(f"{what} is a vidcodec stream already; to re-encode it, decode it first "
                          f"(vidcodec decode {example}) and encode that")
 
@@ -1447,6 +1490,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             raise InputError(f"{path} is empty; give a video file")
         # a FIFO, /dev/stdin or <(...): read once, in order (a look at it, or a second reader, takes its bytes)
         piped = stat.S_ISFIFO(mode.st_mode) or stat.S_ISCHR(mode.st_mode) or stat.S_ISSOCK(mode.st_mode)
+        seekable = not piped
         if raw is not None and not piped:
             refuse_container_as_raw(path)
         if stat.S_ISREG(mode.st_mode):
@@ -1455,7 +1499,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             if raw is not None:
                 container = _open_raw(ffmpeg_name(path), raw, str(path))
             elif stat.S_ISFIFO(mode.st_mode):  # read once: its first bytes looked at, then given to FFmpeg
-                container, spool = _open_fifo(path)
+                container, spool, spooled = _open_fifo(path)
+                seekable, piped = spooled, not spooled  # (a spool seeks: a --start, the audio's second reader)
             else:
                 container = av.open(ffmpeg_name(path))
         except (av.FFmpegError, OSError) as exc:
@@ -1472,10 +1517,10 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
         # or a hang on a named FIFO)
         if live or piped:
             inline = True
+        elif spool is not None:  # stdin or a named pipe kept in a temporary file: read there a second time
+            audio_from = _Borrowed(spool, 0)
         elif str(src) != "-":
             audio_from = str(src)
-        elif spool is not None:
-            audio_from = _Borrowed(spool, 0)
         elif not base and (again := _file_behind(stream_in)) is not None:  # `< clip.mp4`: the file, reopened
             audio_from = again
         elif seekable and base is not None:  # in memory, or media starting further in: the same object, twice

@@ -448,19 +448,26 @@ def usable_cpus() -> int:
     return len(_usable_cpu_ids())
 
 
+def capped_count(var: str, value: int) -> int:
+    """A thread or lane count ``value`` that ``$var`` asks for, capped at :data:`MAX_THREADS_PER_CPU` a
+    logical core this process may use (said once): 100000 made 32000 threads and 17 GB, and 3e9
+    overflowed ONNX Runtime's int."""
+    most = MAX_THREADS_PER_CPU * usable_cpus()
+    if value <= most:
+        return value
+    if var not in _warned_env:
+        _warned_env.add(var)
+        log.warning("%s=%s is more than %d a logical core this process may use: taking %d", var, value,
+                    MAX_THREADS_PER_CPU, most)
+    return most
+
+
 def _env_count(var: str, warn: bool = True) -> int | None:
     """``$var`` as a whole number above 0, else None; a value that is set and is not one is
     reported once (``warn``), not ignored without a word."""
     value = os.environ.get(var, "").strip()
     if value.isdecimal() and int(value) > 0:  # not isdigit: "²" is a digit that int() refuses
-        most = MAX_THREADS_PER_CPU * usable_cpus()
-        if int(value) > most:  # 100000 made 32000 threads and 17 GB; 3e9 overflowed ONNX Runtime's int
-            if var not in _warned_env:
-                _warned_env.add(var)
-                log.warning("%s=%s is more than %d a logical core this process may use: taking %d", var, value,
-                            MAX_THREADS_PER_CPU, most)
-            return most
-        return int(value)
+        return capped_count(var, int(value))
     if value and warn and var not in _warned_env:
         _warned_env.add(var)
         log.warning("%s=%r is not a whole number above 0: ignored", var, value)

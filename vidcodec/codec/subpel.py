@@ -368,21 +368,17 @@ _sharing = 1  # processes coding GOPs side by side (see share_cores), this one a
 
 
 def predict_threads() -> int:
-    """Threads for the learned prediction's products: ``VIDCODEC_SUBPEL_THREADS``, else 1 on machines
-    of up to 4 cores (the codec's own stages fill them) and half the cores, at most 8, beyond, shared
-    among the processes that :func:`share_cores` names."""
+    """Threads for the learned prediction's products: ``VIDCODEC_SUBPEL_THREADS`` (what each GOP worker
+    takes; at most 4 a usable core, :func:`runtime.capped_count`), else 1 on machines of up to 4 cores
+    (the codec's own stages fill them) and half the cores, at most 8, beyond, shared among the
+    processes that :func:`share_cores` names."""
     env = os.environ.get("VIDCODEC_SUBPEL_THREADS")
     if env:
         try:
             wanted = max(1, int(env))
         except ValueError:
             raise UsageError(f"VIDCODEC_SUBPEL_THREADS={env!r} is not a number of threads") from None
-        most = runtime.MAX_THREADS_PER_CPU * runtime.usable_cpus()  # as the other thread counts are capped
-        if wanted > most and "VIDCODEC_SUBPEL_THREADS" not in runtime._warned_env:
-            runtime._warned_env.add("VIDCODEC_SUBPEL_THREADS")
-            runtime.log.warning("VIDCODEC_SUBPEL_THREADS=%s is more than %d a logical core this process may use: "
-                                "taking %d", env, runtime.MAX_THREADS_PER_CPU, most)
-        return min(wanted, most)
+        return runtime.capped_count("VIDCODEC_SUBPEL_THREADS", wanted)  # as the other thread counts are
     cores = os.cpu_count() or 1
     return max(1, (1 if cores <= 4 else min(8, cores // 2)) // _sharing)
 
