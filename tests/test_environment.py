@@ -209,7 +209,6 @@ def test_a_named_pipe_is_read_as_stdin_is_start_and_sound_included(tmp_path, tin
     # frames in MPEG-TS and FLV); one spooled (an MP4 whose index comes last) described its sound from the
     # first 2 s, where the spool can be read again as stdin's is; random bytes were spooled to a full disk
     import av
-
     from test_audio import _audio_from, write_av_clip
 
     clip = write_av_clip(tmp_path / "c.mp4", frames=30)
