@@ -28,7 +28,7 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="FIFOs, 
 def _deadline(seconds: int = 120):
     """A pipe test that regresses into a blocked open() ends the test run with the stacks printed,
     instead of hanging CI."""
-    faulthandler.dump_traceback_later(seconds, exit=True)
+    faulthandler.dump_traceback_later(seconds, exit=True, file=sys.__stderr__)  # (not capsys's, which has no fd)
     try:
         yield
     finally:
@@ -176,6 +176,30 @@ def test_a_decode_to_a_named_pipe_in_mp4_writes_fragments(tmp_path, tiny_model_d
 
 
 @linux
+@linux
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".y4m"])
+def test_a_decode_to_a_named_pipe_stops_when_its_reader_goes(tmp_path, tiny_model_dir, capsys, caplog, ext):
+    # FFmpeg's own writes to a FIFO whose reader had gone failed without a word: the decode ran on to the
+    # stream's end and said it had written every frame (mp4, mkv); y4m stopped but said its frames were kept
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=100, size=(320, 240)), gvc, model="vaegan-tiny",
+                    quality=1, gop=10)  # (outputs well over a pipe's 64 kB buffer)
+    fifo = tmp_path / ("out" + ext)
+    os.mkfifo(fifo)
+
+    def read_a_little():
+        with open(fifo, "rb") as r:
+            r.read(3000)
+
+    reader = threading.Thread(target=read_a_little, daemon=True)
+    reader.start()
+    with _deadline(), caplog.at_level("INFO", logger="vidcodec"):
+        assert cli_main(["decode", str(gvc), str(fifo), "-y"]) == 0
+        reader.join(30)
+    err = capsys.readouterr().err + caplog.text
+    assert "output pipe closed by its reader; stopping" in err and "kept" not in err and "decoded 100" not in err
+
+
 def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(tmp_path, tiny_model_dir):
     # a full disk (here the file-size limit, EFBIG, one of the same errors) at the MP4/MKV trailer had been
     # "aac audio cannot go into .mkv (No space left on device)", exit 2, after "the frames decoded before

@@ -1839,6 +1839,8 @@ def decode(
             # runs last, after the output is closed: a lone y4m header is not an output; frames are kept
             if kind is not None and n == 0:
                 drop_made_folder()
+            if isinstance(err, VidcodecError) and err.exit_code == 0:  # (a pipe's reader gone: a quiet end)
+                return False
             if kind is not None and issubclass(kind, (VidcodecError, OSError)) and sinks and str(dst) != "-":
                 if n == 0 and Path(dst).exists():
                     Path(dst).unlink()

@@ -1635,6 +1635,8 @@ class VideoSink(ABC):
 
 # Audio codecs each output container holds (FFmpeg's muxers; Matroska takes any). A stream whose
 # audio is not listed is refused before decoding rather than failing at the trailer.
+# FFmpeg's muxer for each video output (a named pipe's is written through Python, and named)
+_MUXERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 AUDIO_IN_CONTAINER = {
     ".mp4": {"aac", "mp3", "mp2", "opus", "flac", "alac", "ac3", "eac3"},
     ".mov": {"aac", "mp3", "mp2", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
@@ -1702,22 +1704,34 @@ class _EncodedSink(VideoSink):
                  sample_aspect: Fraction | None = None, pix_fmt: str | None = None,
                  colour_description: tuple[int, int] | None = None, raw: bool = False) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
-        self._path = path
-        self._raw = raw
-        self._audio = audio
-        self._astream = None
+        self._owned: BinaryIO | None = None  # a named pipe's file, opened here (closed after the container)
+        named = path if isinstance(path, Path) else None  # the output's name (None: stdout)
+        muxer = None
         self._acodec = ""
-        self._adts = False  # AAC packets to strip of their ADTS header (set with the audio stream)
-        self._last_audio_pts: int | None = None
-        self._audio_dropped = False  # a packet out of order was (said once)
         template = None
         if audio is not None:
             template = audio.template()  # (each call opens the track's description with FFmpeg)
             # the codec's name, not its decoder's (MP3 is decoded by "mp3float")
             self._acodec = template.codec_context.codec.canonical_name
-            allowed = AUDIO_IN_CONTAINER.get(path.suffix.lower()) if isinstance(path, Path) else None
+            allowed = AUDIO_IN_CONTAINER.get(named.suffix.lower()) if named is not None else None
             if allowed is not None and self._acodec not in allowed:
-                raise _audio_refused(path, self._acodec)
+                raise _audio_refused(named, self._acodec)
+        if named is not None and not raw and _is_pipe(named):
+            # a named pipe is written through Python: its reader's going away is then a BrokenPipeError
+            # (FFmpeg's own writes to it failed without a word, and the decode ran on to its end)
+            muxer = _MUXERS[named.suffix.lower()]
+            self._owned = open(named, "wb")  # noqa: SIM115 - closed by close() (waits for a reader, as FFmpeg's open)
+            path = _WholeWrites(self._owned)
+            log.info("%s is a pipe%s", named, ": writing fragmented " + named.suffix.lstrip(".").upper()
+                     if muxer != "matroska" else "")
+        self._named = named
+        self._path = path
+        self._raw = raw
+        self._audio = audio
+        self._astream = None
+        self._adts = False  # AAC packets to strip of their ADTS header (set with the audio stream)
+        self._last_audio_pts: int | None = None
+        self._audio_dropped = False  # a packet out of order was (said once)
         self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
         if self._pix_fmt == "yuv444p" and pix_fmt is None and not raw:
             log.info("%dx%d has an odd side; writing H.264 4:4:4 (High 4:4:4 profile)", width, height)
@@ -1725,17 +1739,21 @@ class _EncodedSink(VideoSink):
         # interleaving queue until the other stream has one (a frame held until the audio catches up, up
         # to 10 s of raw frames, a --follow decode's newest frame held back)
         options = None
-        if str(path).lower().endswith(".mkv"):
+        if str(path).lower().endswith(".mkv") or muxer == "matroska":
             # Matroska: no random segment UID or muxing date, so a decode gives the same bytes on every run
             options = {"fflags": "+bitexact"}
-        elif isinstance(path, Path) and str(path).lower().endswith((".mp4", ".mov")) and _is_pipe(path):
+        elif muxer is not None:
             # MP4 and MOV write their index last, where a pipe cannot go back to: fragments, each with its
-            # own index, as ``ffmpeg -movflags frag_keyframe+empty_moov`` writes them to a pipe
-            log.info("%s is a pipe: writing fragmented %s", path, path.suffix.lstrip(".").upper())
-            options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
-        self._container: av.container.OutputContainer | None = (
-            av.open(ffmpeg_name(path), "w", format="nut", options={"max_interleave_delta": "1"}) if raw
-            else av.open(ffmpeg_name(path), "w", options=options))
+            # own index, as ``ffmpeg -movflags frag_keyframe+empty_moov`` writes them to a pipe, and at
+            # least one a second (a reader, a player, gets the pictures as they come, not a GOP at a time)
+            options = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+        try:
+            self._container: av.container.OutputContainer | None = (
+                av.open(ffmpeg_name(path), "w", format="nut", options={"max_interleave_delta": "1"}) if raw
+                else av.open(ffmpeg_name(path), "w", format=muxer, options=options))
+        except BaseException:
+            self._close_owned()
+            raise
         try:
             stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
                 "libx264", options=steady_x264("libx264", center_chroma(
@@ -1759,13 +1777,14 @@ class _EncodedSink(VideoSink):
                 self._adts = self._acodec == "aac" and bool(self._astream.codec_context.extradata)
         except BaseException as exc:
             self._container.close()
+            self._close_owned()
             if isinstance(path, Path):
                 path.unlink(missing_ok=True)
             if audio is not None and raw and isinstance(exc, (av.FFmpegError, ValueError)):
                 raise UsageError(f"{self._acodec} audio cannot go into NUT ({exc}): decode to .mkv, or to - with "
                                  "--no-audio") from exc
-            if audio is not None and isinstance(exc, av.FFmpegError):
-                raise _audio_refused(path, self._acodec, f"({exc})") from exc
+            if audio is not None and isinstance(exc, av.FFmpegError) and named is not None:
+                raise _audio_refused(named, self._acodec, f"({exc})") from exc
             raise
         self._stream = stream
         # libx264 drops frame durations, and mp4 cuts a last frame of duration 0 from its edit list: keep
@@ -1872,6 +1891,7 @@ class _EncodedSink(VideoSink):
         """Flush the encoder and write the trailer (moov atom / cues) so the file is playable."""
         container, self._container = self._container, None
         if container is None:
+            self._close_owned()
             return
         try:
             with whole():
@@ -1879,27 +1899,51 @@ class _EncodedSink(VideoSink):
         except SinkClosed:
             return
         finally:
+            self._finish(container)
+
+    def _close_owned(self) -> None:
+        """Close the named pipe's file this sink opened (a reader gone: nothing to say)."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
             try:
-                with whole():  # the trailer, and any frames still queued
-                    container.close()
-                    self._reraise()
+                owned.close()
             except BrokenPipeError:
-                if isinstance(self._path, Path):
-                    raise
-                _silence(getattr(self._path, "out", self._path))
-            except OSError as exc:  # the trailer not written (a full disk): the output is not playable
-                if not isinstance(self._path, Path) or exc.errno is None:
-                    raise
-                self._path.unlink(missing_ok=True)
-                # (FFmpeg's error names no file, and had been taken for the audio's refusal by the muxer)
-                raise OSError(exc.errno, os.strerror(exc.errno), str(self._path)) from exc
-            except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
-                if not isinstance(self._path, Path):
-                    raise VidcodecError(f"could not finish the stream on stdout: {exc}") from exc
-                self._path.unlink(missing_ok=True)
-                if self._astream is not None:
-                    raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
-                raise VidcodecError(f"could not finish {self._path}: {exc}") from exc
+                _silence(owned)
+                with contextlib.suppress(OSError):
+                    owned.close()
+
+    def _finish(self, container: av.container.OutputContainer) -> None:
+        """Write the trailer and close the container (then a named pipe's file)."""
+        try:
+            self._trailer(container)
+        finally:
+            self._close_owned()
+
+    def _trailer(self, container: av.container.OutputContainer) -> None:
+        """Write the trailer (moov, cues) and close the container: an output that cannot be finished is
+        not left behind, and its error says why."""
+        try:
+            with whole():  # the trailer, and any frames still queued
+                container.close()
+                self._reraise()
+        except BrokenPipeError:
+            if isinstance(self._path, Path):
+                raise
+            log.info("output pipe closed by its reader before the stream's end was written")
+            _silence(getattr(self._path, "out", self._path))
+        except OSError as exc:  # the trailer not written (a full disk): the output is not playable
+            if not isinstance(self._path, Path) or exc.errno is None:
+                raise
+            self._path.unlink(missing_ok=True)
+            # (FFmpeg's error names no file, and had been taken for the audio's refusal by the muxer)
+            raise OSError(exc.errno, os.strerror(exc.errno), str(self._path)) from exc
+        except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
+            if not isinstance(self._path, Path):
+                raise VidcodecError(f"could not finish the stream on {self._named or 'stdout'}: {exc}") from exc
+            self._path.unlink(missing_ok=True)
+            if self._astream is not None:
+                raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
+            raise VidcodecError(f"could not finish {self._path}: {exc}") from exc
 
 
 # A y4m output holds its time over gaps of at most this many seconds by repeating a frame.
