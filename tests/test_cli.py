@@ -2103,6 +2103,8 @@ def test_small_usage_messages(capsys, media, tmp_path):
     error did not name it; eval and bench took - for a missing file."""
     text = tmp_path / "notes.txt"
     text.write_text("hello\n")
+    if hasattr(os, "mkfifo"):  # (a pipe is read once: eval's second read of it had waited for ever)
+        os.mkfifo(tmp_path / "fifo")
     for args, wanted in [(["encode", media["clip"], ""], "the output name is empty"),
                          (["decode", media["gvc"], ""], "the output name is empty"),
                          (["remux", media["gvc"], ""], "the output name is empty"),
@@ -2110,6 +2112,7 @@ def test_small_usage_messages(capsys, media, tmp_path):
                          (["info", text], f"{text}: not a .gvc file"),
                          (["remux", text, tmp_path / "r.gvc"], f"{text}: not a .gvc file"),
                          (["eval", "-"], "not - (stdin)"), (["bench", "-"], "not - (stdin)"),
+                         *([(["eval", tmp_path / "fifo"], "(a pipe or device)")] if hasattr(os, "mkfifo") else []),
                          (["info", media["gvc"], "-t", "-1"], "--duration (-t) must be a time above 0")]:
         capsys.readouterr()
         assert main([str(a) for a in args]) == 2, args

@@ -96,10 +96,12 @@ def expand_clips(paths: Iterable[str | Path]) -> list[Path]:
             if not found:
                 raise UsageError(f"{p} holds no video files")
             out += found
-        elif p.exists():
+        elif p.is_file():
             out.append(p)
         elif str(p) == "-":
             raise UsageError("eval reads each clip once a codec: give files or folders, not - (stdin)")
+        elif p.exists():  # a FIFO, <(...): read once, the second read had waited for ever
+            raise UsageError(f"eval reads each clip once a codec: give files or folders, not {p} (a pipe or device)")
         else:
             raise UsageError(f"{p} does not exist")
     names: dict[str, list[Path]] = {}
