@@ -248,12 +248,12 @@ def _audio_from(clip: Path, out: Path, start: float, rate: int | None = None) ->
         a = o.add_stream_from_template(inp.streams.audio[0])
         shift = round(Fraction(start) / inp.streams.audio[0].time_base)
         for p in inp.demux():
-            if p.dts is None:
+            if not p.size:  # (the demuxer's end-of-stream packets)
                 continue
             if p.stream.type == "audio":
                 if p.pts is None or p.pts * p.time_base >= 1:
                     continue
-                p.pts, p.dts = p.pts + shift, p.dts + shift
+                p.pts, p.dts = p.pts + shift, None if p.dts is None else p.dts + shift
             p.stream = v if p.stream.type == "video" else a
             o.mux(p)
     return out
@@ -297,6 +297,40 @@ def test_audio_a_pipe_brings_within_its_wait_is_kept_at_any_frame_rate(tmp_path,
                             stdin=io.BufferedReader(_Stream(src.read_bytes())))
     assert piped.audio_bytes == named.audio_bytes > 0
     assert (tmp_path / "p.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
+
+
+def test_pipes_keep_the_sound_that_b_frames_fragments_or_its_absence_had_lost(tmp_path, tiny_model_dir, caplog):
+    # found by review: the wait counted the video's pts, which B-frames put ahead of the audio beside it
+    # (sound at 1.9 s dropped); a fragmented MP4 read in order gives a fragment's video before its audio
+    # (a fragment is a GOP: the sound was dropped); an audio stream with no packets in an input that ends
+    # while waiting was a traceback (StopIteration)
+    import subprocess
+
+    bframes = tmp_path / "b.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=4", "-f",
+                    "lavfi", "-i", "sine=frequency=440:duration=4", "-c:v", "libx264", "-bf", "3", "-g", "100",
+                    "-c:a", "aac", str(bframes)], check=True)
+    late = _audio_from(bframes, tmp_path / "late.mkv", 1.95)  # (its video pts up to 2.08 s by then)
+    frag = tmp_path / "frag.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(bframes), "-c", "copy", "-movflags", "frag_keyframe+empty_moov",
+                    str(frag)], check=True)
+    silent = tmp_path / "silent.mkv"  # an audio stream, no audio packet
+    with av.open(str(bframes)) as inp, av.open(str(silent), "w") as out:
+        v = out.add_stream_from_template(inp.streams.video[0])
+        out.add_stream_from_template(inp.streams.audio[0])
+        for pk in inp.demux(video=0):
+            if pk.size and pk.pts * pk.time_base < 1:
+                pk.stream = v
+                out.mux(pk)
+    for src, identical in ((late, True), (frag, False), (silent, True)):
+        named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=1, overwrite=True)
+        with caplog.at_level("WARNING", logger="vidcodec"):
+            piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=1, overwrite=True,
+                                    stdin=io.BufferedReader(_Stream(src.read_bytes())))
+        assert piped.frames == named.frames and piped.audio_bytes == named.audio_bytes, src.name
+        assert (named.audio_bytes > 0) == (src is not silent) and "audio" not in caplog.text, src.name
+        # (a fragmented MP4 read in order interleaves its sound by fragments: other packet order, same packets)
+        assert ((tmp_path / "p.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()) == identical, src.name
 
 
 def test_encode_stats_tell_video_from_audio(clip, tmp_path, tiny_model_dir, capsys):

@@ -198,6 +198,19 @@ def test_a_decode_to_a_named_pipe_stops_when_its_reader_goes(tmp_path, tiny_mode
         reader.join(30)
     err = capsys.readouterr().err + caplog.text
     assert "output pipe closed by its reader; stopping" in err and "kept" not in err and "decoded 100" not in err
+    # a decode that fails before its first frame leaves the pipe (its reader's), as it removes a file it made
+    from vidcodec import container
+
+    with container.GvcReader(gvc) as r:
+        header = r.header_size
+    cut = tmp_path / "cut.gvc"
+    cut.write_bytes(gvc.read_bytes()[:header + 30])  # (its header, then the first packet cut off)
+    reader = threading.Thread(target=read_a_little, daemon=True)
+    reader.start()
+    with _deadline():
+        assert cli_main(["decode", str(cut), str(fifo), "-y"]) != 0
+        reader.join(30)
+    assert fifo.exists()
 
 
 def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(tmp_path, tiny_model_dir):

@@ -1842,7 +1842,7 @@ def decode(
             if isinstance(err, VidcodecError) and err.exit_code == 0:  # (a pipe's reader gone: a quiet end)
                 return False
             if kind is not None and issubclass(kind, (VidcodecError, OSError)) and sinks and str(dst) != "-":
-                if n == 0 and Path(dst).exists():
+                if n == 0 and Path(dst).is_file():  # (a named pipe stays: its reader's)
                     Path(dst).unlink()
                 elif n and (Path(dst).exists() or media.image_output(Path(dst))):  # (not an output removed)
                     log.warning("%s: the %d frame%s decoded before the error below %s kept", dst, n,
@@ -1945,7 +1945,7 @@ def decode(
     if n == 0:
         # An empty file (or a lone y4m header) is not an output, and with -y an earlier file of that
         # name must not stay behind looking like one (mp4/mkv/mov are opened at the first frame).
-        if str(dst) != "-" and Path(dst).exists():
+        if str(dst) != "-" and Path(dst).is_file():  # (a named pipe stays: its reader's)
             Path(dst).unlink()
         drop_made_folder()
         if counts.damaged:  # e.g. the first keyframe's packet header: skipped, and nothing before it to repeat

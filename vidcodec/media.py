@@ -363,7 +363,9 @@ class VideoSource:
         # (not the stream header's frame count, not the truncation warning). 0: unknown.
         # The frames the stream's duration makes (0: unknown): fewer than the container's count where an
         # edit list (a stream-copied cut) hides frames the count includes
-        self.frames_by_duration: int = _frames_from_duration(stream, container, self.frame_rate)
+        # (not a fragmented MP4 read as it comes: its duration is its first fragment's)
+        self.frames_by_duration: int = (0 if not seekable and container.format.name.startswith("mov")
+                                        else _frames_from_duration(stream, container, self.frame_rate))
         self.estimated_frames: int = self.frame_count or self.frames_by_duration
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
@@ -452,32 +454,40 @@ class VideoSource:
     def _held_for_audio(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
         """``packets``, the audio described from its first packet before any is handed on (an input read
         once: ``audio_inline``): the packets before it are read and held, for at most :data:`AUDIO_WAIT_S`
-        of video and :data:`AUDIO_WAIT_BYTES` of its packets; none by then: video only, said (none at all
+        (:data:`AUDIO_WAIT_FRAGMENT_S` in MP4) of video in decoding order and :data:`AUDIO_WAIT_BYTES` of
+        its packets; none by then: video only, said (none at all
         in the whole input: said by nothing, as a file's audio stream without packets). A read error while
         holding comes after the packets held."""
         held: list[av.Packet] = []
         size, first, error = 0, None, None
         gave_up = ""
+        ended = True  # the input ran out while holding (the loop below is not broken off)
+        # a fragmented MP4 read in order gives a fragment's video, then its audio: a fragment is a GOP
+        wait = AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
         try:
             for packet in packets:
                 held.append(packet)
                 if packet.stream is not self._stream:
                     if packet.size and packet.pts is not None:
                         self._describe(packet)
+                        ended = False
                         break
                     continue
                 size += packet.size
-                at = packet.pts if packet.pts is not None else packet.dts
+                # decoding order (dts): with B-frames a packet's pts runs ahead of the audio beside it
+                at = packet.dts if packet.dts is not None else packet.pts
                 if at is not None and packet.time_base:
                     first = at if first is None else first
-                    if (at - first) * packet.time_base >= AUDIO_WAIT_S:
+                    if (at - first) * packet.time_base >= wait:
                         gave_up = f"{float((at - first) * packet.time_base):.2f} s"
+                        ended = False
                         break
                 if size > AUDIO_WAIT_BYTES:
                     gave_up = f"{size >> 20} MB"
+                    ended = False
                     break
         except (av.FFmpegError, OSError) as exc:  # (the demuxing loop says what it means, after these packets)
-            error = exc
+            error, ended = exc, False
         self._describing = False
         if self.audio_track is None:
             if gave_up:
@@ -487,7 +497,8 @@ class VideoSource:
         yield from held
         if error is not None:
             raise error
-        yield from packets
+        if not ended:  # (a generator run to its end raises StopIteration when iterated again)
+            yield from packets
 
     def _describe(self, packet: av.Packet) -> None:
         """Describe the audio from its first packet (an input read once: :data:`audio_inline`), through a
@@ -914,6 +925,9 @@ KEPT_DISCARDED_AUDIO = 2
 # (seconds of the video's time from its first packet; the muxers interleave the two streams much closer:
 # ffmpeg's MPEG-TS within 0.7 s, Matroska and NUT by their timestamps) ...
 AUDIO_WAIT_S = 2
+# ... but a fragmented MP4 (the only MP4 read as it comes) gives each fragment's video, then its audio, and
+# ffmpeg makes a fragment of each GOP (x264's 250 frames: 10 s at 25 fps): there, this long
+AUDIO_WAIT_FRAGMENT_S = 30
 # ... and this many bytes of video packets (2 s of raw 1080p at 30 fps in NUT is 190 MB): decided by the
 # input's bytes alone, in the order the demuxer gives them, so the same input gives the same stream on
 # every machine
@@ -1720,10 +1734,11 @@ class _EncodedSink(VideoSink):
             # a named pipe is written through Python: its reader's going away is then a BrokenPipeError
             # (FFmpeg's own writes to it failed without a word, and the decode ran on to its end)
             muxer = _MUXERS[named.suffix.lower()]
-            self._owned = open(named, "wb")  # noqa: SIM115 - closed by close() (waits for a reader, as FFmpeg's open)
+            # unbuffered: nothing left to flush into a stalled pipe at close (a signal then waited for a third)
+            self._owned = open(named, "wb", buffering=0)  # noqa: SIM115 - closed by close() (waits for a reader)
             path = _WholeWrites(self._owned)
-            log.info("%s is a pipe%s", named, ": writing fragmented " + named.suffix.lstrip(".").upper()
-                     if muxer != "matroska" else "")
+            log.info("%s is a pipe: writing %s", named, "Matroska" if muxer == "matroska"
+                     else "fragmented " + named.suffix.lstrip(".").upper())
         self._named = named
         self._path = path
         self._raw = raw
