@@ -310,6 +310,34 @@ def test_a_start_whose_seek_lands_at_the_end_is_not_the_inputs_end(tmp_path, tin
     assert (tmp_path / "n.gvc").read_bytes() == (tmp_path / "p.gvc").read_bytes()
 
 
+@linux
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_pipe_that_stalls_while_ffmpeg_probes_it_can_be_stopped(tmp_path, tiny_model_dir, sig):
+    # the signal's exception was raised inside PyAV's read of the pipe: printed ("Exception ignored in
+    # pyio_read_gil") and dropped, and FFmpeg read again, for ever; only SIGKILL ended it
+    import signal
+    import time
+
+    from test_audio import _audio_from, write_av_clip
+
+    # probing waits for the audio, which the part sent does not reach
+    late = _audio_from(write_av_clip(tmp_path / "c.mkv", frames=150, size=(160, 120)), tmp_path / "late.mkv", 10)
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(tmp_path / "o.gvc"),
+                             "--model", "vaegan-tiny"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        proc.stdin.write(late.read_bytes()[:len(late.read_bytes()) // 5])  # 3 s, then nothing (the pipe held open)
+        proc.stdin.flush()
+        time.sleep(3)  # (the import, then FFmpeg's probing waits on the pipe)
+        proc.send_signal(getattr(signal, sig))
+        code = proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    err = proc.stderr.read().decode()
+    assert code == {"SIGINT": 130, "SIGTERM": 143}[sig], err
+    assert "Exception ignored" not in err and "Traceback" not in err
+
+
 def test_a_local_name_with_a_colon_is_not_taken_for_a_protocol(tmp_path, tiny_model_dir, monkeypatch):
     # ffmpeg opens ./12:30.mp4; Path drops the ./ and FFmpeg took "12" for a protocol
     monkeypatch.chdir(tmp_path)

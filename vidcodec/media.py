@@ -643,7 +643,10 @@ class VideoSource:
         while True:
             try:
                 packet = next(packets, None)
+                if packet is None:
+                    _reraise_held(self._container)  # (a signal, not the input's end)
             except av.FFmpegError as exc:
+                _reraise_held(self._container)
                 if not self.network:
                     raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
                 quiet = self.read_timeout and time.monotonic() - last >= self.read_timeout
@@ -990,6 +993,7 @@ class _PrefixedReader:
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = head
         self._rest = rest
+        self.held: BaseException | None = None  # a signal's exception met inside FFmpeg's read (see read)
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes: those already there (``read1``), so that a live pipe's packets reach the
@@ -999,9 +1003,45 @@ class _PrefixedReader:
         if self._head:
             out, self._head = self._head[:size], self._head[size:]
             return out
-        if isinstance(self._rest, io.BufferedReader):  # (a custom reader's inherited read1 may only raise)
-            return self._rest.read1(size)
-        return self._rest.read(size)
+        if self.held is not None:
+            return b""
+        try:
+            if isinstance(self._rest, io.BufferedReader):  # (a custom reader's inherited read1 may only raise)
+                return self._rest.read1(size)
+            return self._rest.read(size)
+        except Exception:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - held, and raised again by reraise()
+            # Ctrl-C or the CLI's SIGTERM while a stalled pipe is read inside FFmpeg's call (its probing, the
+            # first frames): PyAV printed and dropped it, and FFmpeg read again, for ever. Held, the input
+            # ends here, and whoever called FFmpeg raises it (reraise)
+            self.held = exc
+            return b""
+
+    def reraise(self) -> None:
+        """Raise the signal's exception a read held (see read)."""
+        if self.held is not None:
+            raise self.held
+
+
+def _reraise_held(container: av.container.InputContainer | None) -> None:
+    """Raise the signal's exception that the reader of ``container`` (a :class:`_PrefixedReader`) held."""
+    reader = getattr(getattr(container, "file", None), "file", None)
+    if isinstance(reader, _PrefixedReader):
+        reader.reraise()
+
+
+def _open_read_once(reader: _PrefixedReader) -> av.container.InputContainer:
+    """``av.open`` of a pipe's reader; a signal met in its reads is raised (not FFmpeg's error)."""
+    try:
+        container = av.open(reader)
+    except av.FFmpegError:
+        reader.reraise()
+        raise
+    if reader.held is not None:
+        container.close()
+        reader.reraise()
+    return container
 
 
 # Formats FFmpeg reads only from a file, as it seeks in them: MP4/MOV/3GP (ISO base media), whose index
@@ -1083,7 +1123,7 @@ def _open_stdin(stdin: BinaryIO, name: str = "-") -> tuple[av.container.InputCon
         # reader that counts from there
         return av.open(_Borrowed(stdin, start) if start else stdin), None
     if not _needs_a_file(head):
-        return av.open(_PrefixedReader(head, stdin)), None
+        return _open_read_once(_PrefixedReader(head, stdin)), None
     spool = tempfile.TemporaryFile(prefix="vidcodec-stdin-")  # noqa: SIM115 - VideoSource closes it
     try:
         try:
