@@ -160,6 +160,30 @@ def test_a_signal_raised_inside_ffmpegs_write_is_held_and_raised_after_it():
     assert out.getvalue() == b"abc"
 
 
+class _Stream(io.RawIOBase):
+    """A non-seekable stdin (a pipe): read once, front to back."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        return self._data.readinto(buf)
+
+
+def remuxed(src: Path, dst: Path, fmt: str | None = None) -> Path:
+    """``src``'s streams copied into ``dst`` (in format ``fmt``, else by its name), as ``ffmpeg -c copy``."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt) as out:
+        streams = {st.index: out.add_stream_from_template(st) for st in inp.streams}
+        for pk in inp.demux():
+            if pk.size:
+                pk.stream = streams[pk.stream.index]
+                out.mux(pk)
+    return dst
+
+
 def test_stdin_redirected_from_a_file_keeps_its_audio(clip, tmp_path, tiny_model_dir):
     # `vidcodec encode - out.gvc < clip.mp4`: a seekable stdin, read where it stands, the audio from the
     # file behind it (it was dropped as if stdin were a pipe)
@@ -184,17 +208,8 @@ def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip,
         stats = vidcodec.encode("-", gvc, model="vaegan-tiny", quality=2, stdin=buf)
         assert stats.frames == 20 and stats.audio_bytes > 0
         assert gvc.read_bytes() == ref.read_bytes()
-    class Pipe(io.RawIOBase):  # not seekable: an MP4 is spooled, and its audio read from the spool again
-        def __init__(self, data: bytes) -> None:
-            self._data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buf) -> int:
-            return self._data.readinto(buf)
-
-    vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, stdin=io.BufferedReader(Pipe(
+    # not seekable: an MP4 is spooled, and its audio read from the spool again
+    vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, stdin=io.BufferedReader(_Stream(
         clip.read_bytes())))
     assert (tmp_path / "p.gvc").read_bytes() == ref.read_bytes()
     # a file read from further in (`{ head -c 7 >/dev/null; vidcodec encode - ...; } < file`): not reopened
@@ -206,33 +221,13 @@ def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip,
     assert (tmp_path / "f.gvc").read_bytes() == ref.read_bytes()
 
 
-class _Stream(io.RawIOBase):
-    """A non-seekable stdin (a pipe): read once, front to back."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:
-        return self._data.readinto(buf)
-
-
 @pytest.mark.parametrize("fmt", ["matroska", "mpegts", "nut"])
 def test_a_streamed_stdin_keeps_its_audio(tmp_path, tiny_model_dir, fmt):
     # `ffmpeg ... -f mpegts - | vidcodec encode - out.gvc`: read as it arrives, the audio had been dropped
     # (its description needed a second pass); it is now described from its first packet, and the stream
     # is the one the same file given by name makes, byte for byte, with --start too (a seek there, a
     # decode up to it here)
-    clip = write_av_clip(tmp_path / "av.mp4", frames=25)
-    src = tmp_path / "av.media"
-    with av.open(str(clip)) as inp, av.open(str(src), "w", format=fmt) as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
-        for p in inp.demux():
-            if p.dts is not None:
-                p.stream = streams[p.stream.index]
-                out.mux(p)
+    src = remuxed(write_av_clip(tmp_path / "av.mp4", frames=25), tmp_path / "av.media", fmt)
     for start in (None, 1.2):
         named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True)
         piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True,

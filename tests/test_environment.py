@@ -245,18 +245,11 @@ def test_a_named_pipe_is_read_as_stdin_is_start_and_sound_included(tmp_path, tin
     # a FIFO had been taken for a seekable file: --start sought in it (exit 0 with no output in NUT, other
     # frames in MPEG-TS and FLV); one spooled (an MP4 whose index comes last) described its sound from the
     # first 2 s, where the spool can be read again as stdin's is; random bytes were spooled to a full disk
-    import av
-    from test_audio import _audio_from, write_av_clip
+    from test_audio import _audio_from, remuxed, write_av_clip
 
     clip = write_av_clip(tmp_path / "c.mp4", frames=30)
     for fmt, start in (("nut", 1), ("mpegts", 1.3)):
-        src = tmp_path / f"c.{fmt}"
-        with av.open(str(clip)) as inp, av.open(str(src), "w", format=fmt) as out:
-            streams = {st.index: out.add_stream_from_template(st) for st in inp.streams}
-            for pk in inp.demux():
-                if pk.dts is not None:
-                    pk.stream = streams[pk.stream.index]
-                    out.mux(pk)
+        src = remuxed(clip, tmp_path / f"c.{fmt}", fmt)
         with _deadline():
             fifo, writer = _fed_fifo(tmp_path, src.read_bytes())
             piped = vidcodec.encode(fifo, tmp_path / "f.gvc", model="vaegan-tiny", quality=1, start=start,
@@ -267,13 +260,7 @@ def test_a_named_pipe_is_read_as_stdin_is_start_and_sound_included(tmp_path, tin
         assert piped.frames == named.frames and piped.audio_bytes == named.audio_bytes > 0, fmt
         assert (tmp_path / "f.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes(), fmt
     late = _audio_from(write_av_clip(tmp_path / "l.mkv", frames=40), tmp_path / "late.mkv", 3)
-    (tmp_path / "late.mp4").write_bytes(b"")
-    with av.open(str(late)) as inp, av.open(str(tmp_path / "late.mp4"), "w") as out:  # (its index last)
-        streams = {st.index: out.add_stream_from_template(st) for st in inp.streams}
-        for pk in inp.demux():
-            if pk.dts is not None:
-                pk.stream = streams[pk.stream.index]
-                out.mux(pk)
+    remuxed(late, tmp_path / "late.mp4")  # (its index last)
     with _deadline():
         fifo, writer = _fed_fifo(tmp_path, (tmp_path / "late.mp4").read_bytes())
         piped = vidcodec.encode(fifo, tmp_path / "f.gvc", model="vaegan-tiny", quality=1, overwrite=True)
