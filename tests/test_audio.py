@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from test_live import Pipe  # a non-seekable stdin (a pipe): read once, front to back
 
 import vidcodec
 from vidcodec import container, media
@@ -160,19 +161,6 @@ def test_a_signal_raised_inside_ffmpegs_write_is_held_and_raised_after_it():
     assert out.getvalue() == b"abc"
 
 
-class _Stream(io.RawIOBase):
-    """A non-seekable stdin (a pipe): read once, front to back."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:
-        return self._data.readinto(buf)
-
-
 def remuxed(src: Path, dst: Path, fmt: str | None = None) -> Path:
     """``src``'s streams copied into ``dst`` (in format ``fmt``, else by its name), as ``ffmpeg -c copy``."""
     with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt) as out:
@@ -209,7 +197,7 @@ def test_an_in_memory_stdin_keeps_its_audio_also_when_it_starts_further_in(clip,
         assert stats.frames == 20 and stats.audio_bytes > 0
         assert gvc.read_bytes() == ref.read_bytes()
     # not seekable: an MP4 is spooled, and its audio read from the spool again
-    vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, stdin=io.BufferedReader(_Stream(
+    vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, stdin=io.BufferedReader(Pipe(
         clip.read_bytes())))
     assert (tmp_path / "p.gvc").read_bytes() == ref.read_bytes()
     # a file read from further in (`{ head -c 7 >/dev/null; vidcodec encode - ...; } < file`): not reopened
@@ -231,7 +219,7 @@ def test_a_streamed_stdin_keeps_its_audio(tmp_path, tiny_model_dir, fmt):
     for start in (None, 1.2):
         named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True)
         piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2, start=start, overwrite=True,
-                                stdin=io.BufferedReader(_Stream(src.read_bytes())))
+                                stdin=io.BufferedReader(Pipe(src.read_bytes())))
         assert piped.audio_bytes > 0 and piped.frames == named.frames == (25 if start is None else 13)
         assert (tmp_path / "p.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
 
@@ -261,7 +249,7 @@ def test_audio_that_a_pipe_brings_too_late_is_left_out_and_said(tmp_path, tiny_m
     assert vidcodec.encode(late, tmp_path / "n.gvc", model="vaegan-tiny", quality=2).audio_bytes > 0
     with caplog.at_level("WARNING", logger="vidcodec"):
         s = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=2,
-                            stdin=io.BufferedReader(_Stream(late.read_bytes())))
+                            stdin=io.BufferedReader(Pipe(late.read_bytes())))
     assert s.frames == 40 and s.audio_bytes == 0
     assert "no audio packet came within the first 2.00 s of video" in caplog.text
     assert "encoding video only" in caplog.text
@@ -277,7 +265,7 @@ def test_audio_that_a_pipe_brings_too_late_is_left_out_and_said(tmp_path, tiny_m
     monkeypatch.setattr(media, "AUDIO_WAIT_BYTES", 1000)
     with caplog.at_level("WARNING", logger="vidcodec"):
         s = vidcodec.encode("-", tmp_path / "q.gvc", model="vaegan-tiny", quality=2,
-                            stdin=io.BufferedReader(_Stream(late.read_bytes())))
+                            stdin=io.BufferedReader(Pipe(late.read_bytes())))
     assert s.frames == 40 and "no audio packet came within the first 0 MB of video" in caplog.text
     assert (tmp_path / "q.gvc").read_bytes() == (tmp_path / "p.gvc").read_bytes()
 
@@ -289,7 +277,7 @@ def test_audio_a_pipe_brings_within_its_wait_is_kept_at_any_frame_rate(tmp_path,
     src = _audio_from(clip, tmp_path / "late.mkv", 1.5)
     named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=1)
     piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=1,
-                            stdin=io.BufferedReader(_Stream(src.read_bytes())))
+                            stdin=io.BufferedReader(Pipe(src.read_bytes())))
     assert piped.audio_bytes == named.audio_bytes > 0
     assert (tmp_path / "p.gvc").read_bytes() == (tmp_path / "n.gvc").read_bytes()
 
@@ -321,7 +309,7 @@ def test_pipes_keep_the_sound_that_b_frames_fragments_or_its_absence_had_lost(tm
         named = vidcodec.encode(src, tmp_path / "n.gvc", model="vaegan-tiny", quality=1, overwrite=True)
         with caplog.at_level("WARNING", logger="vidcodec"):
             piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=1, overwrite=True,
-                                    stdin=io.BufferedReader(_Stream(src.read_bytes())))
+                                    stdin=io.BufferedReader(Pipe(src.read_bytes())))
         assert piped.frames == named.frames and piped.audio_bytes == named.audio_bytes, src.name
         assert (named.audio_bytes > 0) == (src is not silent) and "audio" not in caplog.text, src.name
         # (a fragmented MP4 read in order interleaves its sound by fragments: other packet order, same packets)

@@ -288,11 +288,11 @@ def test_a_start_whose_seek_lands_at_the_end_is_not_the_inputs_end(tmp_path, tin
                     "-f", "mpegts", str(ts)], check=True)
     import io
 
-    from test_audio import _Stream
+    from test_live import Pipe
 
     named = vidcodec.encode(ts, tmp_path / "n.gvc", model="vaegan-tiny", quality=1, start=0.5, duration=1)
     piped = vidcodec.encode("-", tmp_path / "p.gvc", model="vaegan-tiny", quality=1, start=0.5, duration=1,
-                            stdin=io.BufferedReader(_Stream(ts.read_bytes())))
+                            stdin=io.BufferedReader(Pipe(ts.read_bytes())))
     assert named.frames == piped.frames == 25 and named.audio_bytes == piped.audio_bytes
     assert (tmp_path / "n.gvc").read_bytes() == (tmp_path / "p.gvc").read_bytes()
 

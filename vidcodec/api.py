@@ -930,11 +930,7 @@ def _is_live(dst: str | Path | BinaryIO) -> bool:
     """Whether ``dst`` is a pipe, socket or terminal (not a regular file or an in-memory buffer), a
     named pipe (FIFO) given by its path included."""
     if isinstance(dst, (str, Path)):
-        try:
-            mode = os.stat(dst).st_mode
-        except OSError:  # not there yet: a file this encode makes
-            return False
-        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        return media.is_named_pipe(dst)  # (not there yet: a file this encode makes)
     try:
         return not stat.S_ISREG(os.fstat(dst.fileno()).st_mode)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):

@@ -455,13 +455,12 @@ class VideoSource:
         """``packets``, the audio described from its first packet before any is handed on (an input read
         once: ``audio_inline``): the packets before it are read and held, for at most :data:`AUDIO_WAIT_S`
         (:data:`AUDIO_WAIT_FRAGMENT_S` in MP4) of video in decoding order and :data:`AUDIO_WAIT_BYTES` of
-        its packets; none by then: video only, said (none at all
-        in the whole input: said by nothing, as a file's audio stream without packets). A read error while
-        holding comes after the packets held."""
+        its packets; none by then: video only, said (none at all in the whole input: said by nothing, as
+        a file's audio stream without packets). A read error while holding comes after the packets held."""
         held: list[av.Packet] = []
         size, first, error = 0, None, None
         gave_up = ""
-        ended = True  # the input ran out while holding (the loop below is not broken off)
+        ended = False  # the input ran out while holding
         # a fragmented MP4 read in order gives a fragment's video, then its audio: a fragment is a GOP
         wait = AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
         try:
@@ -470,7 +469,6 @@ class VideoSource:
                 if packet.stream is not self._stream:
                     if packet.size and packet.pts is not None:
                         self._describe(packet)
-                        ended = False
                         break
                     continue
                 size += packet.size
@@ -480,14 +478,14 @@ class VideoSource:
                     first = at if first is None else first
                     if (at - first) * packet.time_base >= wait:
                         gave_up = f"{float((at - first) * packet.time_base):.2f} s"
-                        ended = False
                         break
                 if size > AUDIO_WAIT_BYTES:
                     gave_up = f"{size >> 20} MB"
-                    ended = False
                     break
+            else:
+                ended = True
         except (av.FFmpegError, OSError) as exc:  # (the demuxing loop says what it means, after these packets)
-            error, ended = exc, False
+            error = exc
         self._describing = False
         if self.audio_track is None:
             if gave_up:
@@ -923,6 +921,9 @@ LATE_GAP_FRAMES = 8
 # priming is 1024 to 2112 samples, one or two 1024-sample packets wholly before the start (the packet
 # the start falls in is not flagged); a decode to MP4 or MOV hides them (api.LEADING_AUDIO_S)
 KEPT_DISCARDED_AUDIO = 2
+# ... and at most this long together (seconds): with the packet the start falls in they stay under the lead
+# a decode takes for sound that starts before the picture (api.LEADING_AUDIO_S) at any rate (8 kHz AAC: one)
+KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
 # An input read once (a pipe, a streamed stdin, a live URL) has its audio described from the first
 # audio packet its demuxing meets; the packets before it are held (not decoded), for at most this long
 # (seconds of the video's time from its first packet; the muxers interleave the two streams much closer:
@@ -935,9 +936,6 @@ AUDIO_WAIT_FRAGMENT_S = 30
 # input's bytes alone, in the order the demuxer gives them, so the same input gives the same stream on
 # every machine
 AUDIO_WAIT_BYTES = 256 << 20
-# ... and at most this long together (seconds): with the packet the start falls in they stay under the lead
-# a decode takes for sound that starts before the picture (api.LEADING_AUDIO_S) at any rate (8 kHz AAC: one)
-KEPT_DISCARDED_AUDIO_S = Fraction(3, 20)
 
 
 def _warm_up(unheard: Iterable[tuple[int, AudioPacket]], time_base: Fraction) -> list[tuple[int, AudioPacket]]:
@@ -1687,10 +1685,10 @@ class VideoSink(ABC):
         self.close()
 
 
-# Audio codecs each output container holds (FFmpeg's muxers; Matroska takes any). A stream whose
-# audio is not listed is refused before decoding rather than failing at the trailer.
 # FFmpeg's muxer for each video output (a named pipe's is written through Python, and named)
 _MUXERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+# Audio codecs each output container holds (FFmpeg's muxers; Matroska takes any). A stream whose
+# audio is not listed is refused before decoding rather than failing at the trailer.
 AUDIO_IN_CONTAINER = {
     ".mp4": {"aac", "mp3", "mp2", "opus", "flac", "alac", "ac3", "eac3"},
     ".mov": {"aac", "mp3", "mp2", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
@@ -1739,10 +1737,10 @@ class _WholeWrites:
         return self.out.fileno()
 
 
-def _is_pipe(path: Path) -> bool:
-    """Whether ``path`` is a named pipe or a socket (not a regular file, or one not made yet)."""
+def is_named_pipe(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a named pipe (FIFO) or a socket (not a regular file, or one not made yet)."""
     try:
-        mode = path.stat().st_mode
+        mode = os.stat(path).st_mode
     except OSError:
         return False
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
@@ -1770,7 +1768,7 @@ class _EncodedSink(VideoSink):
             allowed = AUDIO_IN_CONTAINER.get(named.suffix.lower()) if named is not None else None
             if allowed is not None and self._acodec not in allowed:
                 raise _audio_refused(named, self._acodec)
-        if named is not None and not raw and _is_pipe(named):
+        if named is not None and not raw and is_named_pipe(named):
             # a named pipe is written through Python: its reader's going away is then a BrokenPipeError
             # (FFmpeg's own writes to it failed without a word, and the decode ran on to its end)
             muxer = _MUXERS[named.suffix.lower()]
