@@ -20,12 +20,13 @@ from vidcodec.errors import UsageError
 
 
 def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac",
-                  options: dict | None = None):
-    """A clip with testsrc-like video and a 440 Hz tone (48 kHz stereo); ``options``: the muxer's."""
+                  options: dict | None = None, bframes: int = 0):
+    """A clip with testsrc-like video (H.264, with ``bframes`` B-frames) and a 440 Hz tone (48 kHz stereo);
+    ``options``: the muxer's."""
     with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=rate)
         v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
-        v.options = {"preset": "ultrafast", "crf": "20"}
+        v.options = {"preset": "ultrafast", "crf": "20", "x264-params": f"bframes={bframes}"}
         a = out.add_stream(codec, rate=48000)
         a.layout = "stereo"
         t = 0
@@ -394,6 +395,37 @@ def test_frames_cut_the_audio_with_the_video(clip, tmp_path, tiny_model_dir):
     assert _audio_end(tmp_path / "f.mkv") >= 1.95  # a whole decode keeps all of it
 
 
+_OPEN = media.VideoSource.__init__
+
+
+def _decoder_threads(monkeypatch, threads: int) -> None:
+    """Inputs opened from now on decode their video with this many threads (0: FFmpeg's choice)."""
+    def opened(self, container, *args, **kwargs):
+        for stream in container.streams.video:
+            stream.codec_context.thread_count = threads
+        _OPEN(self, container, *args, **kwargs)
+
+    monkeypatch.setattr(media.VideoSource, "__init__", opened)
+
+
+def test_the_interleaving_is_the_files_whatever_the_decoders_threads(tmp_path, tiny_model_dir, monkeypatch):
+    """A decoder's threads hold its frames back by as many packets (B-frames by more): the audio written
+    beside each frame, and the audio that goes with an encode cut short (--frames), do not follow them."""
+    clip = write_av_clip(tmp_path / "b.mkv", frames=30, rate=25, bframes=3)
+    made = {}
+    for threads in (1, 4):
+        _decoder_threads(monkeypatch, threads)
+        for frames in (None, 11):
+            gvc = tmp_path / f"t{threads}-{frames}.gvc"
+            vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=8, max_frames=frames)
+            made[threads, frames] = gvc.read_bytes()
+    assert made[1, None] == made[4, None] and made[1, 11] == made[4, 11]
+    with GvcReader(tmp_path / "t1-11.gvc") as r:  # cut after frame 11: its audio reaches 0.44 s
+        audio = [p for p in r if p.stream_index == AUDIO_STREAM]
+    end = audio[-1].pts + int.from_bytes(audio[-1].payload[:4], "little")
+    assert audio[-1].pts < 440 <= end  # (1/1000 s)
+
+
 def test_seek_keeps_audio_from_the_start_time(clip, tmp_path, tiny_model_dir):
     gvc = tmp_path / "a.gvc"
     vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)
@@ -727,13 +759,13 @@ def test_a_damaged_audio_packet_in_a_cut_stream_adds_no_frames(clip, tmp_path, t
 def test_the_packets_kept_to_warm_a_decoder_up():
     """At most two, at most 0.15 s together, the last ones; a packet of unknown duration ends them."""
     def items(*durations):
-        return [(0, media.AudioPacket(b"", i, d)) for i, d in enumerate(durations)]
+        return [media.AudioPacket(b"", i, d) for i, d in enumerate(durations)]
 
     tb = Fraction(1, 48000)
-    assert [ap.pts for _, ap in media._warm_up(items(1024, 1024, 1024), tb)] == [1, 2]
-    assert [ap.pts for _, ap in media._warm_up(items(1024, 1024), Fraction(1, 8000))] == [1]  # 2 x 0.128 s > 0.15
+    assert [ap.pts for ap in media._warm_up(items(1024, 1024, 1024), tb)] == [1, 2]
+    assert [ap.pts for ap in media._warm_up(items(1024, 1024), Fraction(1, 8000))] == [1]  # 2 x 0.128 s > 0.15
     assert media._warm_up(items(1024, 0), tb) == []
-    assert [ap.pts for _, ap in media._warm_up(items(0, 1024), tb)] == [1]
+    assert [ap.pts for ap in media._warm_up(items(0, 1024), tb)] == [1]
     assert media._warm_up(items(9600), tb) == []  # one of 0.2 s
 
 

@@ -254,35 +254,34 @@ def test_raw_frames_named_raw_are_read_as_raw_frames(tmp_path: Path, name: str) 
         open_source(tmp_path / "p.png", raw=media.RawFormat(32, 16, Fraction(25), "rgb24"))
 
 
-def _audio_per_frame(path: Path, start: Fraction | None, ahead: bool = False) -> tuple[list[int], list[list[int]]]:
-    """Each frame's pts, and the pts of the audio packets take_audio(index) hands out with it: taken
-    as each frame comes, or (``ahead``) once every frame was read, as a demuxing thread runs ahead."""
+def _audio_of(path: Path, start: Fraction | None, ahead: bool = False) -> tuple[list[int], list[int]]:
+    """Each frame's pts, and the pts of the audio packets take_audio hands out: taken as each frame
+    comes, or (``ahead``) once every frame was read, as a demuxing thread runs ahead."""
     with open_source(path, audio=True, start=start) as source:
         frames = list(source) if ahead else source
         pts, audio = [], []
         for frame in frames:
             pts.append(frame.pts)
-            audio.append([p.pts for p in source.take_audio(frame.index)])
-        audio[-1] += [p.pts for p in source.take_audio()]
+            audio += [p.pts for p in source.take_audio()]
+        audio += [p.pts for p in source.take_audio()]
     return pts, audio
 
 
 def test_a_start_keeps_the_audio_from_its_time_on_with_the_same_frames_as_without_it(tmp_path: Path) -> None:
     """_start_at: audio packets that begin before the start are dropped (one that begins at it is kept)
     but for the last one or two, which warm a decoder up (at most KEPT_DISCARDED_AUDIO_S long: one of
-    these 0.1 s packets), the others move back by as much as the video; take_audio(upto) counts frames from the kept one, so
-    each kept frame brings the audio it brought without the start (the file alone decides it)."""
+    these 0.1 s packets), the others move back by as much as the video, however far the demuxing ran
+    ahead of the frames taken."""
     _clip(tmp_path / "av.mkv", "ffv1", list(range(25)), audio_seconds=1)  # audio packets every 0.1 s
-    whole_pts, whole_audio = _audio_per_frame(tmp_path / "av.mkv", None)
-    pts, audio = _audio_per_frame(tmp_path / "av.mkv", Fraction(1, 5))  # frame 5, with audio at 0.2 s
+    whole_pts, whole_audio = _audio_of(tmp_path / "av.mkv", None)
+    assert whole_audio == list(range(0, 1000, 100))
+    pts, audio = _audio_of(tmp_path / "av.mkv", Fraction(1, 5))  # frame 5, with audio at 0.2 s
     k, shift = 5, 200  # (ms: Matroska's time base, the audio's too)
     assert pts == [p - shift for p in whole_pts[k:]]
-    assert audio[0][:2] == [-100, 0]  # the warm-up packet, and the packet that begins at the start
-    before = [p - shift for a in whole_audio[: k + 1] for p in a if p >= shift - 100]
-    assert audio == [before] + [[p - shift for p in a] for a in whole_audio[k + 1:]]
+    assert audio == [p - shift for p in whole_audio if p >= shift - 100]  # -100: the warm-up packet
     # the same when the frames were all read before the audio was asked for
-    assert _audio_per_frame(tmp_path / "av.mkv", None, ahead=True) == (whole_pts, whole_audio)
-    assert _audio_per_frame(tmp_path / "av.mkv", Fraction(1, 5), ahead=True) == (pts, audio)
+    assert _audio_of(tmp_path / "av.mkv", None, ahead=True) == (whole_pts, whole_audio)
+    assert _audio_of(tmp_path / "av.mkv", Fraction(1, 5), ahead=True) == (pts, audio)
 
 
 def test_a_source_is_iterated_once(tmp_path: Path) -> None:
@@ -442,18 +441,6 @@ def test_held_audio_is_released_when_the_video_reaches_its_start_not_at_it() -> 
     assert [p.pts for p in held.upto(Fraction(1, 5))] == [0, 100]
     assert [p.pts for p in held.upto(Fraction(1, 5))] == []
     assert [p.pts for p in held.upto(Fraction(201, 1000))] == [200]
-
-
-def test_take_audio_upto_a_frame_includes_what_came_before_that_frame(tmp_path: Path) -> None:
-    """take_audio(upto): the packets demuxed before video frame ``upto`` was decoded: with every frame
-    read first, frame 0's call hands out the packets that came before frame 0 (here the packet at 0)."""
-    _clip(tmp_path / "av.mkv", "ffv1", list(range(5)), audio_seconds=0.3)
-    with open_source(tmp_path / "av.mkv", audio=True) as source:
-        frames = list(source)
-        first = source.take_audio(0)
-        assert len(frames) == 5 and [p.pts for p in first][:1] == [0]
-        rest = source.take_audio()
-    assert sorted(p.pts for p in first + rest) == [0, 100, 200]
 
 
 # ---------------------------------------------------------------- stdin

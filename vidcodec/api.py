@@ -604,10 +604,10 @@ def encode(
                     rate.update(8 * (video + (container.INDEX_ENTRY_SIZE if kind == KEY else 0)),
                                 float(pts * source.time_base))
                 tally.add(pts, kind == KEY)
-                tally.audio_bytes += audio.write(source.take_audio(index), tally)
+                tally.audio_bytes += audio.write(source.take_audio(), tally)
                 levels[level + 1] = levels.get(level + 1, 0) + 1
                 bar.update(1)
-            tally.audio_bytes += audio.write(source.take_audio(), tally, rest=source.ended)
+            tally.audio_bytes += audio.finish(tally, stop)
         # A container's count may include a frame or two that its edit list hides (motion.mov, movie-hello):
         # only a larger shortfall is worth a warning.
         # (with --duration, what the container announces is not what was asked for)
@@ -749,7 +749,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
             for frame, c in zip(chunk, coded):
                 _write_video(writer, _KIND_TO_TYPE[c.kind], frame.pts, c.payload, 0, tally)
                 tally.add(frame.pts, c.kind == KEY)
-                tally.audio_bytes += audio.write(source.take_audio(frame.index), tally)
+                tally.audio_bytes += audio.write(source.take_audio(), tally)
                 if c.kind == KEY and not warned and m.domain_psnr and c.latent_psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
                     warned = True
                     log.warning("frame %d looks far outside the domain of generator %s (%s): its latent reaches "
@@ -758,7 +758,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
                                 c.latent_psnr,
                                 m.resolution, m.resolution, m.domain_psnr)
                 bar.update(1)
-        tally.audio_bytes += audio.write(source.take_audio(), tally, rest=source.ended)
+        tally.audio_bytes += audio.finish(tally, stop)
     return EncodeStats(tally.frames, tally.keys, writer.bytes_written, source.width, source.height,
                        _coding_time(t0, dst), tally.duration(source), {1: tally.frames},
                        audio_bytes=tally.audio_bytes)
@@ -914,8 +914,21 @@ class _AudioGate:
         if self._held is None or tally.last_pts is None:
             return 0
         self._held.hold(packets)
-        end = math.inf if rest else tally.last_pts * self.source.time_base + self._step
+        end = math.inf if rest else self._video_end(tally)
         return sum(_write_audio(self.writer, ap) for ap in self._held.upto(end))
+
+    def _video_end(self, tally: _Tally) -> Fraction:
+        return tally.last_pts * self.source.time_base + self._step
+
+    def finish(self, tally: _Tally, stop: threading.Event | None) -> int:
+        """After the last frame: the rest of the audio (all of it when the input was read to its end);
+        the bytes written. Stopped early by --frames or -t, the input is first read on for the audio
+        that starts before the video's end (:meth:`media.VideoSource.read_audio_to`), so that that
+        audio does not depend on how far the demuxing had run ahead of the last frame."""
+        ended = self.source.ended
+        if self._held is not None and tally.last_pts is not None and not ended and not (stop and stop.is_set()):
+            self.source.read_audio_to(self._video_end(tally))
+        return self.write(self.source.take_audio(), tally, rest=ended)
 
 
 def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> int:

@@ -171,9 +171,12 @@ class ArraySource:
             yield VideoFrame(rgb, pts, pts)
         self.ended = True
 
-    def take_audio(self, upto: int | None = None) -> list:
+    def take_audio(self) -> list:
         """No audio comes with arrays."""
         return []
+
+    def read_audio_to(self, video_end: object) -> None:
+        """No audio comes with arrays."""
 
     def close(self) -> None:
         """Close the frames' generator, if they came from one (its ``finally`` runs now); not while the

@@ -370,16 +370,17 @@ class VideoSource:
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None
-        # (video frames decoded before the packet was demuxed, packet): ties audio to demux order
-        self._audio_queue: collections.deque[tuple[int, AudioPacket]] = collections.deque()
+        self._audio_queue: collections.deque[AudioPacket] = collections.deque()  # (take_audio)
         # Audio packets not to be heard that come before the first that is: flagged discard by the demuxer
         # (an edit list's cut, decoded only to warm the decoder up) or before a --start. The last of them
         # are kept for that warm-up (_warm_up: AAC's priming), the rest dropped, as a decode would take them
         # for sound that starts before the picture
-        self._unheard: collections.deque[tuple[int, AudioPacket]] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
+        self._unheard: collections.deque[AudioPacket] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
         self._audio_presented = False  # a packet to be heard has come
         self._last_audio_in: int | None = None  # the pts of the last audio packet queued (after the warm-up)
         self._frames_out = 0
+        # read_audio_to: the audio pts (on the output's clock) up to which the demuxing reads on (None: not)
+        self._drain_to: int | None = None
         self.ended = False  # the input was read to its end (not stopped early: --frames, -t, Ctrl-C)
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
@@ -580,10 +581,10 @@ class VideoSource:
             self._unheard.clear()
             self._audio_presented = False
             self._last_audio_in = None
-            for _, ap in queued:
-                self._queue_audio((0, replace(ap, pts=ap.pts - self._audio_shift)),
+            for ap in queued:
+                self._queue_audio(replace(ap, pts=ap.pts - self._audio_shift),
                                   self._before_cut(ap.pts, ap.duration), atb)
-        self._frames_out = 1  # the kept frame is the first one out (take_audio counts from it)
+        self._frames_out = 1  # the kept frame is the first one out (the live checks count from it)
 
     def _demuxed(self) -> Iterator[av.VideoFrame]:
         """The decoded frames from the container's position on (AVI's put in display order)."""
@@ -638,6 +639,7 @@ class VideoSource:
         failures = 0
         joining = False  # a network input's packets that do not decode before its first frame
         last = time.monotonic()  # when the last packet came
+        drained = 0  # read_audio_to: the video packets read past the last frame
         while True:
             try:
                 packet = next(packets, None)
@@ -677,9 +679,15 @@ class VideoSource:
                     before_cut = self._before_cut(packet.pts, packet.duration or 0)
                     if before_cut and self._audio_presented:
                         continue  # (late, out of order)
-                    item = (self._frames_out, AudioPacket(bytes(packet), packet.pts - self._audio_shift,
-                                                          packet.duration or 0))
-                    self._queue_audio(item, before_cut or packet.is_discard, packet.time_base)
+                    ap = AudioPacket(bytes(packet), packet.pts - self._audio_shift, packet.duration or 0)
+                    self._queue_audio(ap, before_cut or packet.is_discard, packet.time_base)
+                    if self._drain_to is not None and ap.pts >= self._drain_to:
+                        return
+                continue
+            if self._drain_to is not None:  # (read_audio_to: the video is not wanted)
+                drained += 1
+                if drained > AUDIO_WAIT_S * (self.frame_rate or 60):
+                    return
                 continue
             try:
                 frames = packet.decode()
@@ -710,19 +718,19 @@ class VideoSource:
         packet the start falls in is heard, from the start on)."""
         return self._audio_cut is not None and pts + max(duration, 1) <= self._audio_cut
 
-    def _queue_audio(self, item: tuple[int, AudioPacket], unheard: bool, time_base: Fraction | None) -> None:
+    def _queue_audio(self, item: AudioPacket, unheard: bool, time_base: Fraction | None) -> None:
         """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the
         first to be heard is held, and only the last of those go ahead of it (:func:`_warm_up`)."""
         if self._audio_presented:
-            if self._last_audio_in is not None and item[1].pts <= self._last_audio_in:
+            if self._last_audio_in is not None and item.pts <= self._last_audio_in:
                 # a join's overlap (the next file's sound starts a little before its picture), or damage:
                 # a muxer refuses it, and a decode took it for a damaged stream
                 if "audio order" not in self._warned:
                     self._warned.add("audio order")
                     log.info("%s: audio that does not come after the audio before it is left out (at pts %d)",
-                             self.name, item[1].pts)
+                             self.name, item.pts)
                 return
-            self._last_audio_in = item[1].pts
+            self._last_audio_in = item.pts
             self._audio_queue.append(item)
         elif unheard:
             if len(self._unheard) == self._unheard.maxlen and "unheard" not in self._warned:
@@ -734,7 +742,7 @@ class VideoSource:
             self._audio_presented = True
             self._audio_queue.extend(_warm_up(self._unheard, time_base or Fraction(1, 90000)))
             self._unheard.clear()
-            self._last_audio_in = item[1].pts
+            self._last_audio_in = item.pts
             self._audio_queue.append(item)
 
     def _pts(self, frame: av.VideoFrame) -> int:
@@ -807,15 +815,41 @@ class VideoSource:
                         "input?); dropping it, as ffmpeg does", self.name, frame.pts, latest)
         return True
 
-    def take_audio(self, upto: int | None = None) -> list[AudioPacket]:
-        """The audio packets demuxed since the last call, in order; with ``upto``, only those demuxed
-        before video frame ``upto`` was decoded. The demuxing thread runs ahead by however much the
-        scheduler lets it; ``upto`` makes what is returned depend on the file alone, so the same
-        input always interleaves audio and video the same way (identical output bytes)."""
+    def take_audio(self) -> list[AudioPacket]:
+        """The audio packets demuxed since the last call, in order. The demuxing thread runs ahead of the
+        frames written by however much the scheduler lets it, so this may hand out audio well past the
+        last frame: the writer holds each packet until the video it has written reaches the packet's
+        start (:class:`HeldAudio`), and the interleaving is then the file's alone as long as the
+        demuxing is ahead of the writer (it is, but for an input that comes slower than it is coded: a
+        live one); after the last frame of an input cut short, :meth:`read_audio_to`."""
         out = []
-        while self._audio_queue and (upto is None or self._audio_queue[0][0] <= upto):
-            out.append(self._audio_queue.popleft()[1])
+        while self._audio_queue:
+            out.append(self._audio_queue.popleft())
         return out
+
+    def read_audio_to(self, video_end: Fraction) -> None:
+        """After the last frame wanted (--frames, -t): read on, without decoding the video, until an
+        audio packet that starts at ``video_end`` (seconds on the output's clock) or later has been
+        demuxed, for at most :data:`AUDIO_WAIT_S` of video (its packets at the frame rate), or to the
+        input's end. The audio beside the last frames then
+        does not depend on how far the demuxing had run ahead when they came out (the decoder's threads
+        hold frames back by as many packets). Not for a live network input, nor once the input ended;
+        a read that fails ends it (the video is all there)."""
+        if (self._audio_stream is None or self.ended or self.live or getattr(self._frames, "gi_running", False)
+                or self._first is not None):
+            return
+        atb = self._audio_stream.time_base or Fraction(1, 90000)
+        self._drain_to = math.ceil(video_end / atb)
+        if self._last_audio_in is not None and self._last_audio_in >= self._drain_to:
+            self._drain_to = None
+            return
+        try:
+            for _ in self._frames:
+                pass
+        except (InputError, av.FFmpegError, OSError) as exc:
+            log.debug("%s: reading on for the audio: %s", self.name, exc)
+        finally:
+            self._drain_to = None
 
     def close(self) -> None:
         """Close the container and delete the stdin spool file, if any. Not while another thread is
@@ -938,14 +972,14 @@ AUDIO_WAIT_FRAGMENT_S = 30
 AUDIO_WAIT_BYTES = 256 << 20
 
 
-def _warm_up(unheard: Iterable[tuple[int, AudioPacket]], time_base: Fraction) -> list[tuple[int, AudioPacket]]:
+def _warm_up(unheard: Iterable[AudioPacket], time_base: Fraction) -> list[AudioPacket]:
     """The last of the packets that come before the first to be heard: at most KEPT_DISCARDED_AUDIO of
     them, together at most KEPT_DISCARDED_AUDIO_S long (a packet of unknown duration is not kept)."""
-    kept: list[tuple[int, AudioPacket]] = []
+    kept: list[AudioPacket] = []
     total = Fraction(0)
     for item in reversed(list(unheard)):
-        total += item[1].duration * time_base
-        if len(kept) == KEPT_DISCARDED_AUDIO or item[1].duration <= 0 or total > KEPT_DISCARDED_AUDIO_S:
+        total += item.duration * time_base
+        if len(kept) == KEPT_DISCARDED_AUDIO or item.duration <= 0 or total > KEPT_DISCARDED_AUDIO_S:
             break
         kept.append(item)
     return kept[::-1]
