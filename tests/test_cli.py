@@ -1430,6 +1430,38 @@ def _stop_a_live_encode(env, gvc: Path, sig: int) -> tuple[int, str]:
         proc.stderr.close()
 
 
+@pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGTERM, 143, "terminated"),
+                                                   (signal.SIGINT, 130, "interrupted")])
+def test_an_encode_stopped_before_its_first_frame_leaves_no_lone_header(env, tmp_path, sig, code, said):
+    """Stopped while the keyframe waits for the prefilter's next frames (3 of 8 came): the .gvc it had
+    opened holds its header alone; that had stayed, and a first Ctrl-C printed "encoded 0 frames ...
+    1472.0000 bpp". Now it is removed, and the one line says why."""
+    gvc = tmp_path / "early.gvc"
+    rng = np.random.default_rng(2)
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY], env=env,
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(_y4m([rng.integers(0, 256, (72, 64), dtype=np.uint8) for _ in range(3)], 64, 48))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not (gvc.exists() and gvc.stat().st_size):  # the header is written: the model is loaded
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stderr.close()
+    assert proc.returncode == code and not gvc.exists(), err
+    assert err.strip().splitlines()[-1] == f"vidcodec encode: {said} before the first frame: nothing encoded"
+    assert "encoded 0 frames" not in err
+
+
 def test_sigkilled_encode_leaves_a_decodable_prefix(env, tmp_path, capsys, caplog):
     # What the encoder has written before it is killed (flushed packet by packet) must decode.
     gvc = tmp_path / "killed.gvc"
@@ -1902,7 +1934,7 @@ def test_the_first_ctrl_c_of_an_encode_finishes_and_gan_mode_waits_for_the_secon
 def test_ctrl_c_while_following_a_stream_that_stopped_growing_exits_130_at_once(env, tmp_path, media, verb):
     """`decode --follow` / `play --follow` of a stream whose writer has gone quiet, to a file, then
     Ctrl-C: a traceback ("generator already executing", after a 5 s wait) and exit 1; now one line,
-    130, without waiting, and the frames read are all in the output."""
+    130, without waiting, and the frames read are all in the output, which that line names."""
     whole = media["gvc"].read_bytes()
     cut = tmp_path / "growing.gvc"  # every packet, no index or footer: a writer still at work
     cut.write_bytes(whole[: struct.unpack_from("<Q", whole, len(whole) - 20)[0]])  # up to the footer's index offset
@@ -1926,7 +1958,9 @@ def test_ctrl_c_while_following_a_stream_that_stopped_growing_exits_130_at_once(
             proc.kill()
             proc.wait()
         proc.stderr.close()
-    assert proc.returncode == 130 and err.strip().splitlines() == [f"vidcodec {verb}: interrupted"], err
+    n = len(packets(media["gvc"]))  # what it kept is said on its one line
+    assert proc.returncode == 130 and err.strip().splitlines() == [
+        f"vidcodec {verb}: interrupted ({n} frames decoded before it, in {out})"], err
     assert took < 3.0  # not the stage's 5-s join of a thread stuck waiting for the file to grow
 
 

@@ -489,6 +489,7 @@ def encode(
     dst = _binary_output(dst) if not isinstance(dst, (str, Path)) and send_to is None else dst
     refuse_terminal(dst)
     t0 = time.perf_counter()
+    writers: list[container.GvcWriter] = []  # the output's, once opened
     warm = None
     if (backend == zoo.AUTO and mode == "vaegan" and not given_frames and (str(src) == "-" or is_url(src))
             and duration is None
@@ -500,6 +501,7 @@ def encode(
         warm.daemon = True
         warm.start()
     with contextlib.ExitStack() as stack:
+        stack.push(lambda kind, err, tb: _drop_frameless(dst, writers, err, stop))
         try:
             source = stack.enter_context(
                 arrays.ArraySource(src, framerate, start) if given_frames
@@ -523,7 +525,7 @@ def encode(
         if gop is None:
             gop = default_gop(mode)
         if mode == "gan":
-            return _encode_gan(source, dst, m, t0, stop, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
+            return _encode_gan(source, dst, m, t0, stop, writers, gop=gop, latent_bits=latent_bits, key_bits=key_bits,
                                search_iters=search_iters, gop_batch=gop_batch, max_frames=max_frames,
                                progress=progress, repeat_header=repeat_header, gan_layer=layer, coeffs=coeffs,
                                duration=duration, realtime=realtime)
@@ -591,7 +593,7 @@ def encode(
             coded_frames = _chunk_coded(chunks, analysed, encoder)
         else:
             coded_frames = (((f.pts, f.index), *_coded(encoder.encode_latent(y, x))) for f, x, y in analysed)
-        with contextlib.closing(analysed), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, \
+        with contextlib.closing(analysed), _writer(dst, header, repeat_header, writers) as writer, \
                 progress_bar(total, "encode", progress) as bar:
             audio = _AudioGate(writer, source)
             tally.audio_bytes += _audio_description_bytes(header)  # the file header's
@@ -713,7 +715,8 @@ def _extensions(source: media.VideoSource) -> dict[int, bytes]:
 DOMAIN_MARGIN_DB = 6.0  # GAN mode: warn when a keyframe is this far below the generator's in-domain PSNR
 
 
-def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Event | None, *, gop: int,
+def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Event | None,
+                writers: list[container.GvcWriter], *, gop: int,
                 latent_bits: int, key_bits: int,
                 search_iters: int, gop_batch: int, max_frames: int | None, progress: bool,
                 repeat_header: bool | None, gan_layer: int | None, coeffs: int,
@@ -741,7 +744,7 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
         repeat_header = _is_live(dst)
     tally = _Tally()
     warned = False
-    with contextlib.closing(batches), container.GvcWriter(dst, header, repeat_header=repeat_header) as writer, \
+    with contextlib.closing(batches), _writer(dst, header, repeat_header, writers) as writer, \
             progress_bar(total, "encode (gan)", progress) as bar:
         audio = _AudioGate(writer, source)
         tally.audio_bytes += _audio_description_bytes(header)
@@ -929,6 +932,27 @@ class _AudioGate:
         if self._held is not None and tally.last_pts is not None and not ended and not (stop and stop.is_set()):
             self.source.read_audio_to(self._video_end(tally))
         return self.write(self.source.take_audio(), tally, rest=ended)
+
+
+def _writer(dst: str | Path | BinaryIO, header: container.StreamHeader, repeat_header: bool,
+            writers: list[container.GvcWriter]) -> container.GvcWriter:
+    """The encode's output stream, kept in ``writers`` (:func:`_drop_frameless`)."""
+    writers.append(container.GvcWriter(dst, header, repeat_header=repeat_header))
+    return writers[-1]
+
+
+def _drop_frameless(dst: str | Path | BinaryIO | None, writers: list[container.GvcWriter],
+                    err: BaseException | None, stop: threading.Event | None) -> bool:
+    """After an encode that wrote no frame (interrupted before its first, its first Ctrl-C included, or
+    failed there): its output file, a lone header, is removed (not a named pipe: its reader's), and an
+    interrupt says so. Returns False (an exception goes on)."""
+    if not writers or writers[0].frames_written or (err is None and not (stop is not None and stop.is_set())):
+        return False
+    if isinstance(dst, (str, Path)) and str(dst) != "-" and Path(dst).is_file():
+        Path(dst).unlink()
+    if isinstance(err, KeyboardInterrupt):
+        err.add_note("before the first frame: nothing encoded")
+    return False
 
 
 def _write_audio(writer: container.GvcWriter, ap: media.AudioPacket) -> int:
@@ -1856,6 +1880,13 @@ def decode(
                 elif n and (Path(dst).exists() or media.image_output(Path(dst))):  # (not an output removed)
                     log.warning("%s: the %d frame%s decoded before the error below %s kept", dst, n,
                                 "" if n == 1 else "s", "is" if n == 1 else "are")
+            elif isinstance(err, KeyboardInterrupt) and str(dst) != "-" and not media.is_named_pipe(dst):
+                # Ctrl-C, SIGTERM (also --follow's usual end): said on the interrupt's one line
+                if n == 0 and sinks and Path(dst).is_file():  # a lone y4m header
+                    Path(dst).unlink()
+                    err.add_note("before the first frame: nothing decoded")
+                elif n and (Path(dst).is_file() or media.image_output(Path(dst))):
+                    err.add_note(f"({n} frame{'' if n == 1 else 's'} decoded before it, in {dst})")
             return False
 
         stack.push(on_error)

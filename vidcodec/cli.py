@@ -734,6 +734,10 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                        gan_layer=a.gan_layer, coeffs=a.coeffs, workers=a.workers, colour=not a.no_colour,
                        preset=a.preset, prefilter=not a.no_prefilter, start=a.start, stop=stop,
                        framerate=framerate, network_timeout=a.timeout, duration=a.duration, realtime=a.realtime)
+    if stop.is_set() and not s.frames:  # (its output removed: api._drop_frameless)
+        interrupt = KeyboardInterrupt()
+        interrupt.add_note("before the first frame: nothing encoded")
+        raise interrupt
     if not a.quiet:
         if a.bitrate is not None:
             used = ", ".join(f"q{q}: {n}" for q, n in s.qualities.items())
@@ -1247,6 +1251,11 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def _notes(interrupt: BaseException) -> str:
+    """What the library added to an interrupt (``add_note``: what it kept or removed), for its one line."""
+    return "".join(f" {note}" for note in getattr(interrupt, "__notes__", ()))
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so that it is handled alike."""
 
@@ -1630,11 +1639,11 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
             from . import media
 
             media._silence(sys.stdout)
-    except _Terminated:
-        print(f"vidcodec {args.command}: terminated", file=sys.stderr)
+    except _Terminated as e:
+        print(f"vidcodec {args.command}: terminated{_notes(e)}", file=sys.stderr)
         code = 143
-    except KeyboardInterrupt:
-        print(f"vidcodec {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"vidcodec {args.command}: interrupted{_notes(e)}", file=sys.stderr)
         code = 130
     except ImportError as e:  # Ctrl-C while a verb's libraries load: some (onnxruntime) wrap it in theirs
         if not _caused_by(e, KeyboardInterrupt):

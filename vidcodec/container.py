@@ -1472,6 +1472,11 @@ class GvcWriter:
         """Bytes written so far (the offset the next packet will have)."""
         return self._offset
 
+    @property
+    def frames_written(self) -> int:
+        """Video frames (key and delta packets) written so far."""
+        return self._frames
+
     def _emit(self, *parts: bytes) -> None:
         """Write parts fully and flush; any failure marks the stream broken (no index is written after).
         A signal is held until the parts are written (:func:`vidcodec.outputs.whole`): a SIGTERM in the
