@@ -1964,6 +1964,38 @@ def test_ctrl_c_while_following_a_stream_that_stopped_growing_exits_130_at_once(
     assert took < 3.0  # not the stage's 5-s join of a thread stuck waiting for the file to grow
 
 
+def test_a_hang_up_finishes_an_mp4_output(env, tmp_path, media):
+    """SIGHUP (the terminal or ssh session went away) while `decode --follow` waits for a growing
+    stream: its default had killed the process, leaving an .mp4 without its index that no player
+    opens; now it ends as SIGTERM does: the file finished, one line, exit 129."""
+    gvc = tmp_path / "long.gvc"  # more frames than x264's lookahead in the sink: the .mp4 is written to
+    api.encode(write_testsrc(tmp_path / "c.mp4", frames=60), gvc, model="vaegan-tiny", quality=2)
+    whole = gvc.read_bytes()
+    cut = tmp_path / "growing.gvc"  # every packet, no index or footer: a writer still at work
+    cut.write_bytes(whole[: struct.unpack_from("<Q", whole, len(whole) - 20)[0]])
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "decode", str(cut), str(out), "--follow",
+                             "--follow-timeout", "60", "-q"], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.stat().st_size):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+            time.sleep(0.05)
+        time.sleep(1.0)  # (the tiny stream's other frames)
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(timeout=30)
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    said = re.fullmatch(rf"vidcodec decode: hung up \((\d+) frames? decoded before it, in {re.escape(str(out))}\)",
+                        err.strip())
+    assert proc.returncode == 129 and said, err
+    assert read_video(out)[0] == int(said[1]) > 0
+
+
 @pytest.mark.parametrize(("verb", "unbuffered", "sig"), [("decode", True, signal.SIGINT), ("play", True, signal.SIGINT),
                                                   ("decode", False, signal.SIGINT), ("decode", True, signal.SIGTERM)])
 def test_ctrl_c_while_the_pipe_is_full_leaves_whole_frames_on_stdout(env, tmp_path, verb, unbuffered, sig):

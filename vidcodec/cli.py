@@ -1,6 +1,7 @@
 """The ``vidcodec`` command: thin shells over :mod:`vidcodec.api`.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted.
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error, 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM), 129 hung up (SIGHUP).
 """
 
 from __future__ import annotations
@@ -1259,16 +1260,25 @@ def _notes(interrupt: BaseException) -> str:
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so that it is handled alike."""
 
+    signum, said = signal.SIGTERM, "terminated"
+
+
+class _HungUp(_Terminated):
+    """SIGHUP (the terminal or the ssh connection that ran the command went away), handled as SIGTERM."""
+
+    signum, said = getattr(signal, "SIGHUP", 1), "hung up"
+
 
 @contextlib.contextmanager
 def _interrupt_on_sigterm():
     """A SIGTERM (``kill``, a job scheduler's or a container's stop) ends a command as Ctrl-C does:
     outputs finished (an mp4 gets its index, a stream its packets so far), training checkpointed;
     the exit code is then 143, Ctrl-C's 130. (Without it a decode to mkv stopped this way left an
-    empty file.)"""
+    empty file.) A SIGHUP likewise, exit 129 (its default had killed the process: an mp4 without its
+    index, which players refuse), unless it is ignored (``nohup``: the command goes on)."""
     def stop(signum, frame):
         _stopping()
-        raise _Terminated
+        raise _HungUp if signum == signal.SIGHUP else _Terminated
 
     def interrupt(signum, frame):  # Ctrl-C as Python's own handler, and stages stop waiting long for threads
         _stopping()
@@ -1276,6 +1286,8 @@ def _interrupt_on_sigterm():
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_signal_handler(signal.SIGTERM, stop))
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            stack.enter_context(_signal_handler(signal.SIGHUP, stop))
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             stack.enter_context(_signal_handler(signal.SIGINT, interrupt))
         yield
@@ -1640,8 +1652,9 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
 
             media._silence(sys.stdout)
     except _Terminated as e:
-        print(f"vidcodec {args.command}: terminated{_notes(e)}", file=sys.stderr)
-        code = 143
+        with contextlib.suppress(OSError, ValueError):  # (a hang-up's terminal may be gone)
+            print(f"vidcodec {args.command}: {e.said}{_notes(e)}", file=sys.stderr)
+        code = 128 + e.signum
     except KeyboardInterrupt as e:
         print(f"vidcodec {args.command}: interrupted{_notes(e)}", file=sys.stderr)
         code = 130
@@ -1658,7 +1671,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
         print(f"vidcodec {args.command}: error: out of memory: this needs more than the process may use (ulimit -v, a "
               f"container's or the GPU's limit); free some, give smaller pictures{lanes}", file=sys.stderr)
         code = 1
-    if code in (130, 143) and argv is None:  # the command itself, not a caller's main([...])
+    if code in (129, 130, 143) and argv is None:  # the command itself, not a caller's main([...])
         # The outputs are finished; a thread may still wait in a read of a live pipe, holding stdin's
         # lock, and Python's shutdown would then abort ("could not acquire lock for <stdin> at
         # interpreter shutdown", exit -6 instead of 130): leave without it.
