@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,13 +23,13 @@ from vidcodec.errors import UsageError
 
 
 def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac",
-                  options: dict | None = None, bframes: int = 0):
-    """A clip with testsrc-like video (H.264, with ``bframes`` B-frames) and a 440 Hz tone (48 kHz stereo);
-    ``options``: the muxer's."""
+                  options: dict | None = None, bframes: int = 0, gop: int = 250, audio_frames: int | None = None):
+    """A clip with testsrc-like video (H.264, with ``bframes`` B-frames, a keyframe every ``gop``) and a
+    440 Hz tone (48 kHz stereo) beside its first ``audio_frames`` frames (all); ``options``: the muxer's."""
     with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=rate)
         v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
-        v.options = {"preset": "ultrafast", "crf": "20", "x264-params": f"bframes={bframes}"}
+        v.options = {"preset": "ultrafast", "crf": "20", "x264-params": f"bframes={bframes}:keyint={gop}"}
         a = out.add_stream(codec, rate=48000)
         a.layout = "stereo"
         t = 0
@@ -34,6 +37,8 @@ def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: 
             img = np.full((size[1], size[0], 3), (i * 12) % 256, np.uint8)
             for p in v.encode(av.VideoFrame.from_ndarray(img, "rgb24")):
                 out.mux(p)
+            if audio_frames is not None and i >= audio_frames:
+                continue
             n = 48000 // rate
             tone = (0.2 * np.sin(2 * np.pi * 440 * (t + np.arange(n)) / 48000)).astype(np.float32)
             frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
@@ -408,22 +413,62 @@ def _decoder_threads(monkeypatch, threads: int) -> None:
     monkeypatch.setattr(media.VideoSource, "__init__", opened)
 
 
-def test_the_interleaving_is_the_files_whatever_the_decoders_threads(tmp_path, tiny_model_dir, monkeypatch):
-    """A decoder's threads hold its frames back by as many packets (B-frames by more): the audio written
-    beside each frame, and the audio that goes with an encode cut short (--frames), do not follow them."""
-    clip = write_av_clip(tmp_path / "b.mkv", frames=30, rate=25, bframes=3)
+@pytest.mark.parametrize(("name", "options"), [("b.mkv", None), ("b.ts", None),
+                                               ("f.mp4", {"movflags": "frag_keyframe+empty_moov"})])
+def test_the_interleaving_is_the_files_whatever_the_decoders_threads(tmp_path, tiny_model_dir, monkeypatch, name,
+                                                                     options):
+    """A decoder's threads hold its frames back by as many packets (B-frames by more), and the demuxing
+    runs ahead of the coding by as much as the machine lets it: neither decides where the audio goes
+    beside the frames, nor what goes with an encode cut short (--frames). MPEG-TS stores audio a few
+    frames after its video; a fragmented MP4 a whole fragment (a GOP) after."""
+    clip = write_av_clip(tmp_path / name, frames=40, rate=25, bframes=3, gop=12, options=options)
     made = {}
-    for threads in (1, 4):
+    for threads, slow in ((1, False), (4, False), (2, True)):
         _decoder_threads(monkeypatch, threads)
-        for frames in (None, 11):
+        if slow:  # the demuxing behind the coding: frames that come slower than they are coded
+            rgb = media.VideoSource._rgb
+            monkeypatch.setattr(media.VideoSource, "_rgb", lambda self, f, rgb=rgb: time.sleep(0.02) or rgb(self, f))
+        for frames in (None, 17):
             gvc = tmp_path / f"t{threads}-{frames}.gvc"
             vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=8, max_frames=frames)
             made[threads, frames] = gvc.read_bytes()
-    assert made[1, None] == made[4, None] and made[1, 11] == made[4, 11]
-    with GvcReader(tmp_path / "t1-11.gvc") as r:  # cut after frame 11: its audio reaches 0.44 s
-        audio = [p for p in r if p.stream_index == AUDIO_STREAM]
-    end = audio[-1].pts + int.from_bytes(audio[-1].payload[:4], "little")
-    assert audio[-1].pts < 440 <= end  # (1/1000 s)
+    for frames in (None, 17):
+        assert made[1, frames] == made[4, frames] == made[2, frames], frames
+    with GvcReader(tmp_path / "t1-17.gvc") as r:  # cut after frame 17: its audio reaches the video's end
+        packets = list(r)
+        atb, vtb = _audio_time_base(r), Fraction(*r.header.time_base)
+    audio = [p for p in packets if p.stream_index == AUDIO_STREAM]
+    video_end = max(p.pts for p in packets if p.stream_index == 0) * vtb + Fraction(1, 25)
+    end = (audio[-1].pts + int.from_bytes(audio[-1].payload[:4], "little")) * atb
+    assert audio[-1].pts * atb < video_end <= end
+
+
+def _audio_time_base(reader: GvcReader) -> Fraction:
+    return container._audio_time_base(reader.header)
+
+
+def test_a_cut_encode_from_a_pipe_its_writer_holds_open_does_not_wait_for_it(tmp_path, tiny_model_dir):
+    """--frames from a pipe whose audio ended before the cut: the encode reads on past its last frame for
+    the audio beside it, and had waited there for as long as the pipe's writer kept it open."""
+    clip = write_av_clip(tmp_path / "a.mkv", frames=40, rate=25, audio_frames=5)
+    env = {**os.environ, "VIDCODEC_MODEL_PATH": str(tiny_model_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(tmp_path / "o.gvc"), "--model",
+                             "vaegan-tiny", "--frames", "20", "-q"], env=env, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(clip.read_bytes())
+        proc.stdin.flush()  # and left open
+        code = proc.wait(timeout=60)
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stderr.close()
+    assert code == 0 and not err, err
+    with GvcReader(tmp_path / "o.gvc") as r:
+        assert sum(p.stream_index == 0 for p in r) == 20
 
 
 def test_seek_keeps_audio_from_the_start_time(clip, tmp_path, tiny_model_dir):
@@ -759,13 +804,13 @@ def test_a_damaged_audio_packet_in_a_cut_stream_adds_no_frames(clip, tmp_path, t
 def test_the_packets_kept_to_warm_a_decoder_up():
     """At most two, at most 0.15 s together, the last ones; a packet of unknown duration ends them."""
     def items(*durations):
-        return [media.AudioPacket(b"", i, d) for i, d in enumerate(durations)]
+        return [(0, media.AudioPacket(b"", i, d)) for i, d in enumerate(durations)]
 
     tb = Fraction(1, 48000)
-    assert [ap.pts for ap in media._warm_up(items(1024, 1024, 1024), tb)] == [1, 2]
-    assert [ap.pts for ap in media._warm_up(items(1024, 1024), Fraction(1, 8000))] == [1]  # 2 x 0.128 s > 0.15
+    assert [ap.pts for _, ap in media._warm_up(items(1024, 1024, 1024), tb)] == [1, 2]
+    assert [ap.pts for _, ap in media._warm_up(items(1024, 1024), Fraction(1, 8000))] == [1]  # 2 x 0.128 s > 0.15
     assert media._warm_up(items(1024, 0), tb) == []
-    assert [ap.pts for ap in media._warm_up(items(0, 1024), tb)] == [1]
+    assert [ap.pts for _, ap in media._warm_up(items(0, 1024), tb)] == [1]
     assert media._warm_up(items(9600), tb) == []  # one of 0.2 s
 
 

@@ -141,7 +141,7 @@ def test_a_late_frame_is_dropped_and_the_frames_after_it_keep_their_times(tmp_pa
         _, frames = read_all(tmp_path / "late.mkv")
     # before: 160 took 560's time, and every frame after it was a frame late (600, 640, 680, 720, 760)
     assert [f.pts for f in frames] == [0, 40, 80, 120, 520, 560, 600, 640]
-    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7, 9]  # the demuxed frame's (what take_audio counts)
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7, 9]  # the demuxed frame's (take_audio(before=) is given it)
     assert "dropping it, as ffmpeg does" in caplog.text
     class Piped(io.BytesIO):  # read as it comes (a seek would forget the jump)
         def seekable(self) -> bool:
@@ -860,6 +860,7 @@ def test_a_live_input_skips_what_does_not_decode_before_its_first_frame(tmp_path
     class Failing:
         def __init__(self, packet):
             self.stream, self.size, self.pts, self.duration = packet.stream, packet.size, packet.pts, packet.duration
+            self.dts = packet.dts
 
         def decode(self):
             raise av.InvalidDataError(1094995529, "Invalid data found when processing input", "avcodec_send_packet()")

@@ -601,12 +601,12 @@ def encode(
                 rate.spend(8 * (writer.bytes_written - _audio_description_bytes(header)
                                 + container.INDEX_HEADER_SIZE + container.FOOTER_SIZE))
             for (pts, index), kind, payload, level, flags in coded_frames:
+                tally.audio_bytes += audio.write(source.take_audio(before=index), tally)
                 video = _write_video(writer, _KIND_TO_TYPE[kind], pts, payload, flags, tally)
                 if rate is not None:  # (a keyframe's index entry with it) at the frame's time
                     rate.update(8 * (video + (container.INDEX_ENTRY_SIZE if kind == KEY else 0)),
                                 float(pts * source.time_base))
                 tally.add(pts, kind == KEY)
-                tally.audio_bytes += audio.write(source.take_audio(), tally)
                 levels[level + 1] = levels.get(level + 1, 0) + 1
                 bar.update(1)
             tally.audio_bytes += audio.finish(tally, stop)
@@ -750,9 +750,9 @@ def _encode_gan(source: media.VideoSource, dst, m, t0: float, stop: threading.Ev
         tally.audio_bytes += _audio_description_bytes(header)
         for chunk, coded in batches:
             for frame, c in zip(chunk, coded):
+                tally.audio_bytes += audio.write(source.take_audio(before=frame.index), tally)
                 _write_video(writer, _KIND_TO_TYPE[c.kind], frame.pts, c.payload, 0, tally)
                 tally.add(frame.pts, c.kind == KEY)
-                tally.audio_bytes += audio.write(source.take_audio(), tally)
                 if c.kind == KEY and not warned and m.domain_psnr and c.latent_psnr < m.domain_psnr - DOMAIN_MARGIN_DB:
                     warned = True
                     log.warning("frame %d looks far outside the domain of generator %s (%s): its latent reaches "
@@ -900,10 +900,11 @@ def _expected_frames(source: media.VideoSource, max_frames: int | None,
 
 
 class _AudioGate:
-    """The input's audio packets written as the video reaches their time (:class:`media.HeldAudio`);
-    after the last frame, all the rest when the input was read to its end (a song behind a still
-    picture, as ffmpeg keeps it), else (--frames, -t, Ctrl-C) only those that start before the
-    video ends."""
+    """The input's audio packets written as the video reaches their time (:class:`media.HeldAudio`):
+    before each frame is written, those that the video written so far reaches among the packets that
+    come before that frame in the input (:meth:`media.VideoSource.take_audio`); after the last frame,
+    all the rest when the input was read to its end (a song behind a still picture, as ffmpeg keeps
+    it), else (--frames, -t, Ctrl-C) only those that start before the video ends."""
 
     def __init__(self, writer: container.GvcWriter, source: media.VideoSource) -> None:
         self.writer, self.source = writer, source
@@ -914,9 +915,11 @@ class _AudioGate:
     def write(self, packets: list[media.AudioPacket], tally: _Tally, rest: bool = False) -> int:
         """Hold ``packets``, then write those the video written so far covers (``rest``: all of them,
         the input having ended); the bytes written."""
-        if self._held is None or tally.last_pts is None:
+        if self._held is None:
             return 0
         self._held.hold(packets)
+        if tally.last_pts is None:
+            return 0
         end = math.inf if rest else self._video_end(tally)
         return sum(_write_audio(self.writer, ap) for ap in self._held.upto(end))
 
@@ -930,7 +933,7 @@ class _AudioGate:
         audio does not depend on how far the demuxing had run ahead of the last frame."""
         ended = self.source.ended
         if self._held is not None and tally.last_pts is not None and not ended and not (stop and stop.is_set()):
-            self.source.read_audio_to(self._video_end(tally))
+            self.source.read_audio_to(self._video_end(tally), stop)
         return self.write(self.source.take_audio(), tally, rest=ended)
 
 

@@ -171,11 +171,11 @@ class ArraySource:
             yield VideoFrame(rgb, pts, pts)
         self.ended = True
 
-    def take_audio(self) -> list:
+    def take_audio(self, before: int | None = None) -> list:
         """No audio comes with arrays."""
         return []
 
-    def read_audio_to(self, video_end: object) -> None:
+    def read_audio_to(self, video_end: object, stop: object = None) -> None:
         """No audio comes with arrays."""
 
     def close(self) -> None:

@@ -370,18 +370,27 @@ class VideoSource:
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None
-        self._audio_queue: collections.deque[AudioPacket] = collections.deque()  # (take_audio)
+        # (where it was demuxed: the decoding time of the video packet before it, None: none; packet)
+        self._audio_queue: collections.deque[tuple[int | None, AudioPacket]] = collections.deque()
         # Audio packets not to be heard that come before the first that is: flagged discard by the demuxer
         # (an edit list's cut, decoded only to warm the decoder up) or before a --start. The last of them
         # are kept for that warm-up (_warm_up: AAC's priming), the rest dropped, as a decode would take them
         # for sound that starts before the picture
-        self._unheard: collections.deque[AudioPacket] = collections.deque(maxlen=KEPT_DISCARDED_AUDIO)
+        self._unheard: collections.deque[tuple[int | None, AudioPacket]] = collections.deque(
+            maxlen=KEPT_DISCARDED_AUDIO)
         self._audio_presented = False  # a packet to be heard has come
         self._last_audio_in: int | None = None  # the pts of the last audio packet queued (after the warm-up)
         self._frames_out = 0
-        # read_audio_to: the audio pts (on the output's clock) up to which the demuxing reads on (None: not)
+        self._video_dts: int | None = None  # the decoding time of the last video packet demuxed
+        # (index, decoding time FFmpeg gives it) of the frames handed out, with audio to go beside them
+        self._marks: collections.deque[tuple[int, int | None]] = collections.deque()
+        self._mark: int | None = None  # the latest of those times that take_audio has reached
+        # read_audio_to: the audio pts (on the output's clock) up to which the demuxing reads on (None: not),
+        # and the most video packets it reads for it
         self._drain_to: int | None = None
-        self.ended = False  # the input was read to its end (not stopped early: --frames, -t, Ctrl-C)
+        self._drain_packets = 0
+        # the input was read to its end (not stopped early: --frames, -t, Ctrl-C; read_audio_to may reach it)
+        self.ended = False
         self._seekable = seekable  # False: a pipe (a --start decodes up to it)
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
         self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
@@ -581,8 +590,8 @@ class VideoSource:
             self._unheard.clear()
             self._audio_presented = False
             self._last_audio_in = None
-            for ap in queued:
-                self._queue_audio(replace(ap, pts=ap.pts - self._audio_shift),
+            for at, ap in queued:
+                self._queue_audio((at, replace(ap, pts=ap.pts - self._audio_shift)),
                                   self._before_cut(ap.pts, ap.duration), atb)
         self._frames_out = 1  # the kept frame is the first one out (the live checks count from it)
 
@@ -609,6 +618,7 @@ class VideoSource:
         self._unheard.clear()
         self._audio_presented = False
         self._last_audio_in = None
+        self._video_dts = None
         if self._jumps is not None:
             self._jumps = self._jumps.restarted()
         self._last_pts = self._last_source_pts = self._gap = None
@@ -639,7 +649,7 @@ class VideoSource:
         failures = 0
         joining = False  # a network input's packets that do not decode before its first frame
         last = time.monotonic()  # when the last packet came
-        drained = 0  # read_audio_to: the video packets read past the last frame
+        drained = drained_bytes = 0  # read_audio_to: the video packets (and their bytes) read past the last frame
         while True:
             try:
                 packet = next(packets, None)
@@ -680,13 +690,16 @@ class VideoSource:
                     if before_cut and self._audio_presented:
                         continue  # (late, out of order)
                     ap = AudioPacket(bytes(packet), packet.pts - self._audio_shift, packet.duration or 0)
-                    self._queue_audio(ap, before_cut or packet.is_discard, packet.time_base)
+                    self._queue_audio((self._video_dts, ap), before_cut or packet.is_discard, packet.time_base)
                     if self._drain_to is not None and ap.pts >= self._drain_to:
                         return
                 continue
+            if packet.size and packet.dts is not None:
+                self._video_dts = packet.dts
             if self._drain_to is not None:  # (read_audio_to: the video is not wanted)
                 drained += 1
-                if drained > AUDIO_WAIT_S * (self.frame_rate or 60):
+                drained_bytes += packet.size
+                if drained > self._drain_packets or drained_bytes > AUDIO_WAIT_BYTES:
                     return
                 continue
             try:
@@ -718,19 +731,19 @@ class VideoSource:
         packet the start falls in is heard, from the start on)."""
         return self._audio_cut is not None and pts + max(duration, 1) <= self._audio_cut
 
-    def _queue_audio(self, item: AudioPacket, unheard: bool, time_base: Fraction | None) -> None:
+    def _queue_audio(self, item: tuple[int | None, AudioPacket], unheard: bool, time_base: Fraction | None) -> None:
         """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the
         first to be heard is held, and only the last of those go ahead of it (:func:`_warm_up`)."""
         if self._audio_presented:
-            if self._last_audio_in is not None and item.pts <= self._last_audio_in:
+            if self._last_audio_in is not None and item[1].pts <= self._last_audio_in:
                 # a join's overlap (the next file's sound starts a little before its picture), or damage:
                 # a muxer refuses it, and a decode took it for a damaged stream
                 if "audio order" not in self._warned:
                     self._warned.add("audio order")
                     log.info("%s: audio that does not come after the audio before it is left out (at pts %d)",
-                             self.name, item.pts)
+                             self.name, item[1].pts)
                 return
-            self._last_audio_in = item.pts
+            self._last_audio_in = item[1].pts
             self._audio_queue.append(item)
         elif unheard:
             if len(self._unheard) == self._unheard.maxlen and "unheard" not in self._warned:
@@ -742,7 +755,7 @@ class VideoSource:
             self._audio_presented = True
             self._audio_queue.extend(_warm_up(self._unheard, time_base or Fraction(1, 90000)))
             self._unheard.clear()
-            self._last_audio_in = item.pts
+            self._last_audio_in = item[1].pts
             self._audio_queue.append(item)
 
     def _pts(self, frame: av.VideoFrame) -> int:
@@ -790,10 +803,15 @@ class VideoSource:
         if self._first is None:
             raise UsageError(f"{self.name}: a VideoSource can only be iterated once")
         first, self._first = self._first, None
+        marking = self._audio_stream is not None  # (take_audio)
+        if marking:
+            self._marks.append((0, first.dts))
         yield VideoFrame(self._rgb(first), self.start_pts, 0)
         for index, frame in enumerate(self._frames, start=1):
             if self._late(frame):
                 continue
+            if marking:
+                self._marks.append((index, frame.dts))
             yield VideoFrame(self._rgb(frame), self._pts(frame) - self._shift, index)
 
     def _late(self, frame: av.VideoFrame) -> bool:
@@ -815,41 +833,71 @@ class VideoSource:
                         "input?); dropping it, as ffmpeg does", self.name, frame.pts, latest)
         return True
 
-    def take_audio(self) -> list[AudioPacket]:
-        """The audio packets demuxed since the last call, in order. The demuxing thread runs ahead of the
-        frames written by however much the scheduler lets it, so this may hand out audio well past the
-        last frame: the writer holds each packet until the video it has written reaches the packet's
-        start (:class:`HeldAudio`), and the interleaving is then the file's alone as long as the
-        demuxing is ahead of the writer (it is, but for an input that comes slower than it is coded: a
-        live one); after the last frame of an input cut short, :meth:`read_audio_to`."""
+    def take_audio(self, before: int | None = None) -> list[AudioPacket]:
+        """The audio packets demuxed since the last call, in order; with ``before`` (the index of a frame
+        this source has handed out), only those that come before that frame's place in the file: before
+        the video packet whose decoding time FFmpeg gives the frame (``pkt_dts``; the same frames get
+        the same times whatever the decoder's threads, which hold frames back by as many packets). Those
+        have all been demuxed by the time the frame is handed out, however far the demuxing ran ahead,
+        so the same input always gives the same packets here: the writer, which holds each until the
+        video it has written reaches its start (:class:`HeldAudio`), then interleaves audio and video
+        the same way on every machine. A frame without that time goes by the last one's; an input
+        whose packets carry none hands out all it has (that depends on the demuxing's pace)."""
+        if before is not None:
+            while self._marks and self._marks[0][0] <= before:
+                dts = self._marks.popleft()[1]
+                if dts is not None:
+                    self._mark = dts
         out = []
         while self._audio_queue:
-            out.append(self._audio_queue.popleft())
+            at, packet = self._audio_queue[0]
+            if before is not None and at is not None and self._mark is not None and at >= self._mark:
+                break
+            out.append(packet)
+            self._audio_queue.popleft()
         return out
 
-    def read_audio_to(self, video_end: Fraction) -> None:
+    def read_audio_to(self, video_end: Fraction, stop: threading.Event | None = None) -> None:
         """After the last frame wanted (--frames, -t): read on, without decoding the video, until an
         audio packet that starts at ``video_end`` (seconds on the output's clock) or later has been
-        demuxed, for at most :data:`AUDIO_WAIT_S` of video (its packets at the frame rate), or to the
-        input's end. The audio beside the last frames then
-        does not depend on how far the demuxing had run ahead when they came out (the decoder's threads
-        hold frames back by as many packets). Not for a live network input, nor once the input ended;
-        a read that fails ends it (the video is all there)."""
+        demuxed, for at most as much video as an input read once waits for its first audio packet
+        (:data:`AUDIO_WAIT_S`, :data:`AUDIO_WAIT_FRAGMENT_S` in MP4, in packets at the frame rate;
+        :data:`AUDIO_WAIT_BYTES`), or to the input's end. The audio that goes with the last frames then
+        does not depend on how far the demuxing had run ahead when they came out. Not for a live network
+        input, nor once the input ended; a read that fails ends it (the video is all there). A pipe is
+        waited for at most :data:`AUDIO_TAIL_WAIT_S` (its writer may keep it open without writing), or
+        until ``stop`` is set; what came by then goes."""
         if (self._audio_stream is None or self.ended or self.live or getattr(self._frames, "gi_running", False)
                 or self._first is not None):
             return
         atb = self._audio_stream.time_base or Fraction(1, 90000)
-        self._drain_to = math.ceil(video_end / atb)
-        if self._last_audio_in is not None and self._last_audio_in >= self._drain_to:
-            self._drain_to = None
+        end = math.ceil(video_end / atb)
+        if self._last_audio_in is not None and self._last_audio_in >= end:
             return
-        try:
-            for _ in self._frames:
-                pass
-        except (InputError, av.FFmpegError, OSError) as exc:
-            log.debug("%s: reading on for the audio: %s", self.name, exc)
-        finally:
-            self._drain_to = None
+        wait = AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
+        self._drain_packets = math.ceil(wait * (self.frame_rate or 60))
+        self._drain_to = end
+
+        def drain() -> None:
+            try:
+                for _ in self._frames:
+                    pass
+            except (InputError, av.FFmpegError, OSError) as exc:
+                log.debug("%s: reading on for the audio: %s", self.name, exc)
+            finally:
+                self._drain_to = None
+
+        if self._seekable:
+            drain()
+            return
+        reader = threading.Thread(target=drain, name=_TAIL_READER, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + AUDIO_TAIL_WAIT_S
+        while reader.is_alive() and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+            reader.join(0.05)
+        if reader.is_alive():  # (it stops at the limits above, or when the pipe ends)
+            log.debug("%s: the audio after the last frame did not come within %g s; going on without the rest",
+                      self.name, AUDIO_TAIL_WAIT_S)
 
     def close(self) -> None:
         """Close the container and delete the stdin spool file, if any. Not while another thread is
@@ -970,16 +1018,27 @@ AUDIO_WAIT_FRAGMENT_S = 30
 # input's bytes alone, in the order the demuxer gives them, so the same input gives the same stream on
 # every machine
 AUDIO_WAIT_BYTES = 256 << 20
+# A pipe read on after the last frame of a cut encode for the audio beside it (read_audio_to): its writer
+# may hold it open without writing (a live source, `(cat f; sleep 60) |`)
+AUDIO_TAIL_WAIT_S = 1.0
+_TAIL_READER = "vidcodec-audio-tail"  # that read's thread, left waiting where the pipe's writer stalls
 
 
-def _warm_up(unheard: Iterable[AudioPacket], time_base: Fraction) -> list[AudioPacket]:
+def reader_left() -> bool:
+    """Whether a read of a pipe is still waiting in a thread of its own (:meth:`VideoSource.read_audio_to`
+    gave up on it): Python's shutdown would wait for the lock it holds on stdin, then abort."""
+    return any(t.name == _TAIL_READER and t.is_alive() for t in threading.enumerate())
+
+
+def _warm_up(unheard: Iterable[tuple[int | None, AudioPacket]],
+             time_base: Fraction) -> list[tuple[int | None, AudioPacket]]:
     """The last of the packets that come before the first to be heard: at most KEPT_DISCARDED_AUDIO of
     them, together at most KEPT_DISCARDED_AUDIO_S long (a packet of unknown duration is not kept)."""
-    kept: list[AudioPacket] = []
+    kept: list[tuple[int | None, AudioPacket]] = []
     total = Fraction(0)
     for item in reversed(list(unheard)):
-        total += item.duration * time_base
-        if len(kept) == KEPT_DISCARDED_AUDIO or item.duration <= 0 or total > KEPT_DISCARDED_AUDIO_S:
+        total += item[1].duration * time_base
+        if len(kept) == KEPT_DISCARDED_AUDIO or item[1].duration <= 0 or total > KEPT_DISCARDED_AUDIO_S:
             break
         kept.append(item)
     return kept[::-1]
