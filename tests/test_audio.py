@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import reaped
 from test_live import Pipe  # a non-seekable stdin (a pipe): read once, front to back
 
 import vidcodec
@@ -452,20 +453,13 @@ def test_a_cut_encode_from_a_pipe_its_writer_holds_open_does_not_wait_for_it(tmp
     the audio beside it, and had waited there for as long as the pipe's writer kept it open."""
     clip = write_av_clip(tmp_path / "a.mkv", frames=40, rate=25, audio_frames=5)
     env = {**os.environ, "VIDCODEC_MODEL_PATH": str(tiny_model_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(tmp_path / "o.gvc"), "--model",
-                             "vaegan-tiny", "--frames", "20", "-q"], env=env, stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(tmp_path / "o.gvc"),
+                                  "--model", "vaegan-tiny", "--frames", "20", "-q"], env=env,
+                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE)) as proc:
         proc.stdin.write(clip.read_bytes())
         proc.stdin.flush()  # and left open
         code = proc.wait(timeout=60)
         err = proc.stderr.read().decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdin.close()
-        proc.stderr.close()
     assert code == 0 and not err, err
     with GvcReader(tmp_path / "o.gvc") as r:
         assert sum(p.stream_index == 0 for p in r) == 20

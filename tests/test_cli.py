@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import write_testsrc
+from conftest import reaped, write_testsrc
 
 import vidcodec
 from vidcodec import api, container
@@ -1438,9 +1438,8 @@ def test_an_encode_stopped_before_its_first_frame_leaves_no_lone_header(env, tmp
     1472.0000 bpp". Now it is removed, and the one line says why."""
     gvc = tmp_path / "early.gvc"
     rng = np.random.default_rng(2)
-    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY], env=env,
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-m", "vidcodec", "encode", "-", str(gvc), *TINY], env=env,
+                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE)) as proc:
         proc.stdin.write(_y4m([rng.integers(0, 256, (72, 64), dtype=np.uint8) for _ in range(3)], 64, 48))
         proc.stdin.flush()
         deadline = time.monotonic() + 60
@@ -1451,12 +1450,6 @@ def test_an_encode_stopped_before_its_first_frame_leaves_no_lone_header(env, tmp
         proc.send_signal(sig)
         proc.wait(timeout=60)
         err = proc.stderr.read().decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdin.close()
-        proc.stderr.close()
     assert proc.returncode == code and not gvc.exists(), err
     assert err.strip().splitlines()[-1] == f"vidcodec encode: {said} before the first frame: nothing encoded"
     assert "encoded 0 frames" not in err
@@ -1974,9 +1967,8 @@ def test_a_hang_up_finishes_an_mp4_output(env, tmp_path, media):
     cut = tmp_path / "growing.gvc"  # every packet, no index or footer: a writer still at work
     cut.write_bytes(whole[: struct.unpack_from("<Q", whole, len(whole) - 20)[0]])
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vidcodec", "decode", str(cut), str(out), "--follow",
-                             "--follow-timeout", "60", "-q"], env=env, stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-m", "vidcodec", "decode", str(cut), str(out), "--follow",
+                                  "--follow-timeout", "60", "-q"], env=env, stderr=subprocess.PIPE)) as proc:
         deadline = time.monotonic() + 60
         while not (out.exists() and out.stat().st_size):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
@@ -1985,11 +1977,6 @@ def test_a_hang_up_finishes_an_mp4_output(env, tmp_path, media):
         proc.send_signal(signal.SIGHUP)
         proc.wait(timeout=30)
         err = proc.stderr.read().decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
     said = re.fullmatch(rf"vidcodec decode: hung up \((\d+) frames? decoded before it, in {re.escape(str(out))}\)",
                         err.strip())
     assert proc.returncode == 129 and said, err
