@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import dataclasses
 import io
@@ -1286,6 +1287,7 @@ def _decode_packets(
     runs: gopdecode.RunDecoder | None = None,
     check_end: bool = True,
     networked: bool = False,
+    video_from: int | None = None,
 ) -> Iterator[_Pending | media.AudioPacket]:
     """Parse, entropy-decode and conceal: every frame of the stream yields a _Pending for :func:`_render`.
 
@@ -1301,18 +1303,23 @@ def _decode_packets(
     frame (at pts ``origin``; None: the first one met) are decoded as needed but neither synthesized
     nor yielded. With ``audio`` (the stream's audio track) the audio packets
     from the first frame yielded on are yielded too, in stream order.
-    With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
+    With ``video_from`` (a keyframe's pts) the stream-0 packets before it are left out: read only for
+    the audio among them. With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
     (:mod:`vidcodec.gopdecode`); the frames are the same. ``check_end``: warn when the stream ends
     without the index its writer appends on closing (a writer killed or crashed: every complete frame
     is there, but the stream may stop short of its source's end).
     """
 
-    def wanted_audio(pts: int) -> bool:
+    def wanted_audio(pts: int, duration: int) -> bool:  # (a packet that ends after the start is heard from it)
         if start is None:
             return True
         if origin is None:  # before the first frame is met (a pipe): the audio is at its own time 0
             return start <= 0
-        return pts * audio.time_base - origin * tb >= start
+        return (pts + max(duration, 1)) * audio.time_base - origin * tb > start
+
+    # (start) the last audio packets that end by it: they go ahead of the first one heard, to warm a
+    # player's decoder up (an AAC decoder's first packet after a cut decodes wrong), as encode --start keeps them
+    warm_up: collections.deque[media.AudioPacket] = collections.deque(maxlen=media.KEPT_DISCARDED_AUDIO)
 
     hdr = reader.header
     sought = origin  # after a seek, the stream's first frame (the frames before the seek are not read)
@@ -1366,7 +1373,8 @@ def _decode_packets(
                 break
             yield from emit(pts, False, True)
 
-    items = ((item, None, -1) for item in reader) if runs is None else runs.results(iter(reader))
+    read = reader if video_from is None else _video_from(reader, video_from)
+    items = ((item, None, -1) for item in read) if runs is None else runs.results(iter(read))
     for item, run, index in items:
         if isinstance(item, container.Damaged):
             counts.damaged += 1
@@ -1380,9 +1388,16 @@ def _decode_packets(
                 gap = "fill" if last_pts is not None or from_beginning else "skip"
             continue
         if item.stream_index == container.AUDIO_STREAM and audio:
-            if len(item.payload) >= 4 and wanted_audio(item.pts):
+            if len(item.payload) >= 4:
                 (duration,) = struct.unpack_from("<I", item.payload)
-                yield media.AudioPacket(item.payload[4:], item.pts, duration)
+                packet = media.AudioPacket(item.payload[4:], item.pts, duration)
+                if wanted_audio(item.pts, duration):
+                    yield from warm_up
+                    warm_up.clear()
+                    yield packet
+                elif origin is not None and ((item.pts + duration) * audio.time_base - origin * tb
+                                             > start - media.KEPT_DISCARDED_AUDIO_S):
+                    warm_up.append(packet)  # (just before the start: not a packet from further back)
             continue
         if item.stream_index != 0 or item.kind not in _TYPE_TO_KIND:
             continue
@@ -1716,6 +1731,7 @@ def open_pending(
                                                             duration), soon=soon)
     from_beginning = reader.joined_at is None  # a pipe joined mid-way: what came before it is unknown
     origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
+    video_from = None  # (a seek for --start read from an earlier keyframe for the audio) where the video begins
     if start is not None and reader.seekable:
         tb = Fraction(*reader.header.time_base)
         # the last keyframe at or before the first frame wanted
@@ -1723,6 +1739,11 @@ def open_pending(
         origin = reader.first_key_pts
         from_beginning = entry.offset == reader.header_size
         log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
+        if audio and not from_beginning and (entry.pts - origin) * tb > start - AUDIO_BEFORE_START_S:
+            # the audio that goes just before the first frame (the packet the start falls in, the warm-up
+            # before it) may be stored before this keyframe: read from the one before, its video left out
+            earlier = reader.seek_to_keyframe(entry.pts - 1)
+            video_from = entry.pts if earlier.pts < entry.pts else None
     track = audio_track(reader.header) if audio else None
     runs = None
     if workers > 1:
@@ -1737,13 +1758,29 @@ def open_pending(
     networked = isinstance(getattr(source, "raw", None), network._Input)
     parsed = _decode_packets(reader, m, start=start, origin=origin, counts=counts, from_beginning=from_beginning,
                              audio=track, runs=runs, check_end=not follow,  # --follow says so itself
-                             networked=networked)
+                             networked=networked, video_from=video_from)
     pending = pipeline.stage(_resuming(parsed, source.raw) if networked else parsed, name="vidcodec-parse")
     stack.enter_context(pipeline.closing(pending))
     return reader, m, pending, track
 
 
 MAX_WORKERS = 64
+# A decode from --start reads the audio stored up to this long before the keyframe it starts from (the
+# packet the start falls in and the warm-up before it, media.KEPT_DISCARDED_AUDIO_S)
+AUDIO_BEFORE_START_S = Fraction(1, 4)
+
+
+def _video_from(reader: Iterable[container.Packet | container.Damaged],
+                pts: int) -> Iterator[container.Packet | container.Damaged]:
+    """``reader``'s items without its stream-0 packets (nor damage) before the first stream-0 packet at
+    ``pts`` or later: read for the audio among them only."""
+    before = True
+    for item in reader:
+        if before:
+            if isinstance(item, container.Damaged) or (item.stream_index == 0 and item.pts < pts):
+                continue
+            before = item.stream_index != 0
+        yield item
 
 
 def check_workers(workers: int) -> None:
@@ -1936,15 +1973,22 @@ def decode(
         lead_in = want_audio and first is None and str(dst) != "-" and Path(dst).suffix.lower() in (".mp4", ".mov")
         if lead_in:
             decoded = _audio_before_first_frame(decoded, held, clock)
-        # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives (audio
-        # that begins before that frame is left out).
+        # With --start the output's timeline starts at its first frame, as ffmpeg's -ss gives: audio
+        # that ends by that frame is left out, but for the last packet or two (media._warm_up: an AAC
+        # decoder's first packet after a cut decodes wrong, 23 ms); the packet the frame falls in is kept.
         shift = [0, 0]  # pts subtracted from the video, and from the audio
+        before_start: list[tuple[None, media.AudioPacket]] = []  # (--start) audio that ends by the first frame
 
         def write_audio_upto(video_end: Fraction) -> None:
             for ap in held[0].upto(video_end):
                 # moved with the video; without --start what begins before it (AAC's priming) stays before 0
-                if first is None or ap.pts >= shift[1]:
-                    sinks[0].write_audio(dataclasses.replace(ap, pts=ap.pts - shift[1]))
+                if first is not None and ap.pts + max(ap.duration, 1) <= shift[1]:
+                    before_start[:] = [*before_start[1 - media.KEPT_DISCARDED_AUDIO:], (None, ap)]
+                    continue
+                for _, warm in media._warm_up(before_start, held[0].time_base):
+                    sinks[0].write_audio(dataclasses.replace(warm, pts=warm.pts - shift[1]))
+                before_start.clear()
+                sinks[0].write_audio(dataclasses.replace(ap, pts=ap.pts - shift[1]))
 
         end = None
         origin = 0  # the first written frame's pts (set with it)
