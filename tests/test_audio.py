@@ -465,6 +465,27 @@ def test_a_cut_encode_from_a_pipe_its_writer_holds_open_does_not_wait_for_it(tmp
         assert sum(p.stream_index == 0 for p in r) == 20
 
 
+def test_a_cut_encode_through_the_api_from_a_pipe_held_open_leaves_no_reader_behind(tmp_path, tiny_model_dir):
+    """The same through vidcodec.encode(stdin=...): the wait for the audio after the last frame ends by
+    itself (a first version left a thread reading the pipe, whose lock on it aborted Python at exit)."""
+    import threading
+
+    clip = write_av_clip(tmp_path / "a.mkv", frames=40, rate=25, audio_frames=5).read_bytes()
+    r, w = os.pipe()
+    feeder = threading.Thread(target=lambda: os.write(w, clip), daemon=True)  # (more than a pipe holds)
+    feeder.start()
+    try:
+        with os.fdopen(r, "rb") as pipe:
+            t = time.monotonic()
+            stats = vidcodec.encode("-", tmp_path / "o.gvc", stdin=pipe, model="vaegan-tiny", max_frames=20)
+            took = time.monotonic() - t
+            left = [t.name for t in threading.enumerate() if "demux" in t.name or "audio" in t.name]
+    finally:
+        feeder.join(10)
+        os.close(w)
+    assert stats.frames == 20 and took < 30 and not left, (took, left)
+
+
 def test_seek_keeps_audio_from_the_start_time(clip, tmp_path, tiny_model_dir):
     gvc = tmp_path / "a.gvc"
     vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2, gop=4)

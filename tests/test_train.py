@@ -1070,6 +1070,26 @@ def test_exclude_takes_names_stems_and_paths_and_warns_of_one_that_matches_nothi
     assert "bikes.mp4:" not in caplog.text and f"{clip}:" not in caplog.text  # two entries naming one file
 
 
+def test_a_hang_up_is_held_until_the_step_ends_as_sigterm_is():
+    """The CLI handles SIGHUP as SIGTERM: training holds it between steps as it holds that (review: it
+    had checkpointed half a step)."""
+    from vidcodec.train.interrupts import Held
+
+    def cli_handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGHUP, cli_handler)
+    held = Held()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)  # mid-step: held
+        assert held.held is not None and held.held[0] == signal.SIGHUP
+        with pytest.raises(KeyboardInterrupt):
+            held.check()  # between steps: delivered
+    finally:
+        held.restore()
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_ranks_stop_together_when_any_of_them_is_interrupted(monkeypatch):
     from vidcodec.train import vaegan as tv
     from vidcodec.train.interrupts import Held

@@ -934,7 +934,7 @@ class _AudioGate:
         audio does not depend on how far the demuxing had run ahead of the last frame."""
         ended = self.source.ended
         if self._held is not None and tally.last_pts is not None and not ended and not (stop and stop.is_set()):
-            self.source.read_audio_to(self._video_end(tally), stop)
+            self.source.read_audio_to(self._video_end(tally))
         return self.write(self.source.take_audio(), tally, rest=ended)
 
 

@@ -175,7 +175,7 @@ class ArraySource:
         """No audio comes with arrays."""
         return []
 
-    def read_audio_to(self, video_end: object, stop: object = None) -> None:
+    def read_audio_to(self, video_end: object) -> None:
         """No audio comes with arrays."""
 
     def close(self) -> None:

@@ -1671,12 +1671,10 @@ def _run(args: argparse.Namespace, argv: list[str] | None, handlers: dict) -> in
         print(f"vidcodec {args.command}: error: out of memory: this needs more than the process may use (ulimit -v, a "
               f"container's or the GPU's limit); free some, give smaller pictures{lanes}", file=sys.stderr)
         code = 1
-    media = sys.modules.get("vidcodec.media")
-    if (code in (129, 130, 143) or (media is not None and media.reader_left())) and argv is None:
-        # (the command itself, not a caller's main([...])) The outputs are finished; a thread may still
-        # wait in a read of a live pipe (stopped, or one left after a cut encode's last frame:
-        # media.VideoSource.read_audio_to), holding stdin's lock, and Python's shutdown would then abort
-        # ("could not acquire lock for <stdin> at interpreter shutdown", exit -6): leave without it.
+    if code in (129, 130, 143) and argv is None:  # the command itself, not a caller's main([...])
+        # The outputs are finished; a thread may still wait in a read of a live pipe, holding stdin's
+        # lock, and Python's shutdown would then abort ("could not acquire lock for <stdin> at
+        # interpreter shutdown", exit -6 instead of 130): leave without it.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -1758,6 +1758,26 @@ def stdin_stream() -> BinaryIO:
     return stream
 
 
+def take_buffered(buffered: io.BufferedReader, fd: int) -> bytes:
+    """What a BufferedReader on the pipe ``fd`` holds, else what the pipe has now (or nothing), taken
+    out of it without waiting: the pipe can then be read from ``fd`` below it (and waited for with
+    ``select``) without losing a byte."""
+    try:
+        blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+    except OSError:
+        blocking = None
+    try:
+        head = buffered.peek(1) or b""
+    except BlockingIOError:
+        head = b""
+    finally:
+        if blocking is not None:
+            os.set_blocking(fd, blocking)
+    buffered.read(len(head))
+    return head
+
+
 class PipeOnStdin:
     """A pipe on stdin read below ``sys.stdin.buffer``, from the file descriptor, once the bytes that
     BufferedReader holds are taken: the decode's parsing thread, waiting for a writer that has gone
@@ -1780,20 +1800,7 @@ class PipeOnStdin:
 
     def _take_buffered(self) -> bytes:
         """What the BufferedReader holds (a program may have peeked), without waiting for the pipe."""
-        try:
-            blocking = os.get_blocking(self._fd)
-            os.set_blocking(self._fd, False)
-        except OSError:
-            blocking = None
-        try:
-            head = self._buffered.peek(1) or b""  # what is buffered, else what the pipe has now (or nothing)
-        except BlockingIOError:
-            head = b""
-        finally:
-            if blocking is not None:
-                os.set_blocking(self._fd, blocking)
-        self._buffered.read(len(head))
-        return head
+        return take_buffered(self._buffered, self._fd)
 
     def read(self, size: int = -1) -> bytes:
         if self._head is None:

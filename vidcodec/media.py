@@ -29,6 +29,7 @@ import math
 import numbers
 import os
 import re
+import select
 import shutil
 import stat
 import struct
@@ -48,6 +49,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
+from .container import take_buffered
 from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError
 from .outputs import flush, whole, write_all
 from .timespec import steady_rate
@@ -857,7 +859,7 @@ class VideoSource:
             self._audio_queue.popleft()
         return out
 
-    def read_audio_to(self, video_end: Fraction, stop: threading.Event | None = None) -> None:
+    def read_audio_to(self, video_end: Fraction) -> None:
         """After the last frame wanted (--frames, -t): read on, without decoding the video, until an
         audio packet that starts at ``video_end`` (seconds on the output's clock) or later has been
         demuxed, for at most as much video as an input read once waits for its first audio packet
@@ -865,8 +867,8 @@ class VideoSource:
         :data:`AUDIO_WAIT_BYTES`), or to the input's end. The audio that goes with the last frames then
         does not depend on how far the demuxing had run ahead when they came out. Not for a live network
         input, nor once the input ended; a read that fails ends it (the video is all there). A pipe is
-        waited for at most :data:`AUDIO_TAIL_WAIT_S` (its writer may keep it open without writing), or
-        until ``stop`` is set; what came by then goes."""
+        waited for at most :data:`AUDIO_TAIL_WAIT_S` in all (its writer may keep it open without
+        writing); what came by then goes."""
         if (self._audio_stream is None or self.ended or self.live or getattr(self._frames, "gi_running", False)
                 or self._first is not None):
             return
@@ -877,27 +879,18 @@ class VideoSource:
         wait = AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
         self._drain_packets = math.ceil(wait * (self.frame_rate or 60))
         self._drain_to = end
-
-        def drain() -> None:
-            try:
-                for _ in self._frames:
-                    pass
-            except (InputError, av.FFmpegError, OSError) as exc:
-                log.debug("%s: reading on for the audio: %s", self.name, exc)
-            finally:
-                self._drain_to = None
-
-        if self._seekable:
-            drain()
-            return
-        reader = threading.Thread(target=drain, name=_TAIL_READER, daemon=True)
-        reader.start()
-        deadline = time.monotonic() + AUDIO_TAIL_WAIT_S
-        while reader.is_alive() and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
-            reader.join(0.05)
-        if reader.is_alive():  # (it stops at the limits above, or when the pipe ends)
-            log.debug("%s: the audio after the last frame did not come within %g s; going on without the rest",
-                      self.name, AUDIO_TAIL_WAIT_S)
+        reader = getattr(getattr(self._container, "file", None), "file", None)
+        if isinstance(reader, _PrefixedReader):  # a pipe: its writer may hold it open without writing
+            reader.deadline = time.monotonic() + AUDIO_TAIL_WAIT_S
+        try:
+            for _ in self._frames:
+                pass
+        except (InputError, av.FFmpegError, OSError) as exc:
+            log.debug("%s: reading on for the audio: %s", self.name, exc)
+        finally:
+            self._drain_to = None
+            if isinstance(reader, _PrefixedReader):
+                reader.deadline = None
 
     def close(self) -> None:
         """Close the container and delete the stdin spool file, if any. Not while another thread is
@@ -1021,13 +1014,6 @@ AUDIO_WAIT_BYTES = 256 << 20
 # A pipe read on after the last frame of a cut encode for the audio beside it (read_audio_to): its writer
 # may hold it open without writing (a live source, `(cat f; sleep 60) |`)
 AUDIO_TAIL_WAIT_S = 1.0
-_TAIL_READER = "vidcodec-audio-tail"  # that read's thread, left waiting where the pipe's writer stalls
-
-
-def reader_left() -> bool:
-    """Whether a read of a pipe is still waiting in a thread of its own (:meth:`VideoSource.read_audio_to`
-    gave up on it): Python's shutdown would wait for the lock it holds on stdin, then abort."""
-    return any(t.name == _TAIL_READER and t.is_alive() for t in threading.enumerate())
 
 
 def _warm_up(unheard: Iterable[tuple[int | None, AudioPacket]],
@@ -1085,6 +1071,9 @@ class _PrefixedReader:
         self._head = head
         self._rest = rest
         self.held: BaseException | None = None  # a signal's exception met inside FFmpeg's read (see read)
+        # (time.monotonic) a read that would wait past this ends the input (read_by); None: reads wait
+        self.deadline: float | None = None
+        self._fd: int | None = None  # read_by: the pipe's descriptor, read below its BufferedReader
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes: those already there (``read1``), so that a live pipe's packets reach the
@@ -1096,6 +1085,8 @@ class _PrefixedReader:
             return out
         if self.held is not None:
             return b""
+        if self.deadline is not None and self._fd_below() is not None:
+            return self._read_by(size)
         try:
             if isinstance(self._rest, io.BufferedReader):  # (a custom reader's inherited read1 may only raise)
                 return self._rest.read1(size)
@@ -1108,6 +1099,29 @@ class _PrefixedReader:
             # ends here, and whoever called FFmpeg raises it (reraise)
             self.held = exc
             return b""
+
+    def _fd_below(self) -> int | None:
+        """The pipe's file descriptor, once what its BufferedReader holds is taken (into ``_head``); None
+        for a reader without one (in memory: it never waits)."""
+        if self._fd is None:
+            try:
+                fd = self._rest.fileno()
+            except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+                return None
+            if isinstance(self._rest, io.BufferedReader):
+                self._head += take_buffered(self._rest, fd)
+            self._fd = fd
+        return self._fd
+
+    def _read_by(self, size: int) -> bytes:
+        """Up to ``size`` bytes from the pipe if they come by :attr:`deadline`, else none (its end, to
+        FFmpeg); from the descriptor (what its BufferedReader held came first), holding no lock."""
+        if self._head:
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        if not select.select([self._fd], [], [], max(0.0, self.deadline - time.monotonic()))[0]:
+            return b""
+        return os.read(self._fd, size)
 
     def reraise(self) -> None:
         """Raise the signal's exception a read held (see read)."""

@@ -21,9 +21,13 @@ def flush(out: object) -> None:
         method()
 
 
+# what whole() holds (SIGHUP where the system has it: a closed terminal, which the CLI handles as SIGTERM)
+HELD_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
 @contextlib.contextmanager
 def whole() -> Iterator[None]:
-    """A Ctrl-C or SIGTERM inside the block takes effect when the block ends, so that a write of a frame
+    """A Ctrl-C, SIGTERM or SIGHUP inside the block takes effect when the block ends, so that a write of a frame
     to a pipe is not cut in the middle (a y4m reader would get half a frame: the interrupted write had
     sent its first 64 KiB); a second one takes effect at once (a reader that has stopped reading),
     the held one first.
@@ -52,7 +56,7 @@ def whole() -> Iterator[None]:
         else:
             pending.append(signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in HELD_SIGNALS:
         handler = signal.getsignal(signum)
         if handler is signal.SIG_IGN or handler is None or (handler is signal.SIG_DFL and signum == signal.SIGINT):
             continue

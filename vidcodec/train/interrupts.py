@@ -1,10 +1,10 @@
-"""Ctrl-C and SIGTERM held until a training step ends.
+"""Ctrl-C, SIGTERM and SIGHUP held until a training step ends.
 
 A training step updates several things one after another (the autoencoder, then the discriminator;
 train-gan's discriminator, then its generator and their average). An interrupt that landed between
 two of them would leave a checkpoint holding half a step under the number of the step before, and
 the resumed run would take that step again on weights it had already moved. :class:`Held` takes
-the first Ctrl-C or SIGTERM of a run and raises it where the loop calls :meth:`Held.check`, between
+the first Ctrl-C, SIGTERM or SIGHUP of a run and raises it where the loop calls :meth:`Held.check`, between
 steps; a second one interrupts at once, as before.
 """
 
@@ -17,7 +17,7 @@ from types import FrameType
 
 log = logging.getLogger("vidcodec.train")
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
 class Held:
