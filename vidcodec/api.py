@@ -1301,8 +1301,9 @@ def _decode_packets(
     damage at the end up to the frame count of the index (or header), after a seek counting the frames
     before the keyframe sought at the frame rate. Frames less than ``start`` seconds after the first
     frame (at pts ``origin``; None: the first one met) are decoded as needed but neither synthesized
-    nor yielded. With ``audio`` (the stream's audio track) the audio packets
-    from the first frame yielded on are yielded too, in stream order.
+    nor yielded. With ``audio`` (the stream's audio track) its packets are yielded too, in stream order:
+    with ``start``, those that end after it, the last one or two that end within
+    KEPT_DISCARDED_AUDIO_S before it first (they warm a player's decoder up).
     With ``video_from`` (a keyframe's pts) the stream-0 packets before it are left out: read only for
     the audio among them. With ``runs`` the packets' symbols come from worker processes, several GOPs at a time
     (:mod:`vidcodec.gopdecode`); the frames are the same. ``check_end``: warn when the stream ends
@@ -1739,9 +1740,11 @@ def open_pending(
         origin = reader.first_key_pts
         from_beginning = entry.offset == reader.header_size
         log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
-        if audio and not from_beginning and (entry.pts - origin) * tb > start - AUDIO_BEFORE_START_S:
+        if (audio and audio_track(reader.header) is not None and not from_beginning and reader.index() is not None
+                and (entry.pts - origin) * tb > start - AUDIO_BEFORE_START_S):
             # the audio that goes just before the first frame (the packet the start falls in, the warm-up
             # before it) may be stored before this keyframe: read from the one before, its video left out
+            # (not in a stream without its index, which each seek scans whole)
             earlier = reader.seek_to_keyframe(entry.pts - 1)
             video_from = entry.pts if earlier.pts < entry.pts else None
     track = audio_track(reader.header) if audio else None

@@ -1085,9 +1085,9 @@ class _PrefixedReader:
             return out
         if self.held is not None:
             return b""
-        if self.deadline is not None and self._fd_below() is not None:
-            return self._read_by(size)
         try:
+            if self.deadline is not None and self._fd_below() is not None:
+                return self._read_by(size)
             if isinstance(self._rest, io.BufferedReader):  # (a custom reader's inherited read1 may only raise)
                 return self._rest.read1(size)
             return self._rest.read(size)
@@ -1102,11 +1102,14 @@ class _PrefixedReader:
 
     def _fd_below(self) -> int | None:
         """The pipe's file descriptor, once what its BufferedReader holds is taken (into ``_head``); None
-        for a reader without one (in memory: it never waits)."""
+        for any other reader (one in memory never waits; a decompressor's or an HTTP response's
+        descriptor is not the bytes it gives) and where the system cannot wait on one (no ``poll``)."""
         if self._fd is None:
+            if type(self._rest) not in (io.BufferedReader, io.FileIO) or not hasattr(select, "poll"):
+                return None
             try:
                 fd = self._rest.fileno()
-            except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            except (OSError, ValueError, io.UnsupportedOperation):
                 return None
             if isinstance(self._rest, io.BufferedReader):
                 self._head += take_buffered(self._rest, fd)
@@ -1119,7 +1122,9 @@ class _PrefixedReader:
         if self._head:
             out, self._head = self._head[:size], self._head[size:]
             return out
-        if not select.select([self._fd], [], [], max(0.0, self.deadline - time.monotonic()))[0]:
+        waiting = select.poll()  # (not select(): no descriptor above 1023)
+        waiting.register(self._fd, select.POLLIN)
+        if not waiting.poll(max(0, round(1000 * (self.deadline - time.monotonic())))):
             return b""
         return os.read(self._fd, size)
 
