@@ -105,8 +105,8 @@ def read_video(path: Path | bytes) -> tuple[int, int, int, list[Fraction]]:
     src = io.BytesIO(path) if isinstance(path, bytes) else str(path)
     with av.open(src, format="yuv4mpegpipe" if isinstance(path, bytes) else None) as c:
         s = c.streams.video[0]
-        frames = list(c.decode(s))
-    return len(frames), frames[0].width, frames[0].height, [f.pts * s.time_base for f in frames]
+        frames, time_base = list(c.decode(s)), s.time_base  # (PyAV 18.1.1: a closed container's streams raise)
+    return len(frames), frames[0].width, frames[0].height, [f.pts * time_base for f in frames]
 
 
 def packets(path: Path) -> list[container.Packet]:
