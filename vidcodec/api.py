@@ -945,6 +945,9 @@ def _writer(dst: str | Path | BinaryIO, header: container.StreamHeader, repeat_h
     return writers[-1]
 
 
+NOTHING_ENCODED = "before the first frame: nothing encoded"  # an interrupt's note (_drop_frameless)
+
+
 def _drop_frameless(dst: str | Path | BinaryIO | None, writers: list[container.GvcWriter],
                     err: BaseException | None, stop: threading.Event | None) -> bool:
     """After an encode that wrote no frame (interrupted before its first, its first Ctrl-C included, or
@@ -955,7 +958,7 @@ def _drop_frameless(dst: str | Path | BinaryIO | None, writers: list[container.G
     if isinstance(dst, (str, Path)) and str(dst) != "-" and Path(dst).is_file():
         Path(dst).unlink()
     if isinstance(err, KeyboardInterrupt):
-        err.add_note("before the first frame: nothing encoded")
+        err.add_note(NOTHING_ENCODED)
     return False
 
 
@@ -1311,12 +1314,10 @@ def _decode_packets(
     is there, but the stream may stop short of its source's end).
     """
 
-    def wanted_audio(pts: int, duration: int) -> bool:  # (a packet that ends after the start is heard from it)
-        if start is None:
-            return True
-        if origin is None:  # before the first frame is met (a pipe): the audio is at its own time 0
-            return start <= 0
-        return (pts + max(duration, 1)) * audio.time_base - origin * tb > start
+    def audio_end(pts: int, duration: int) -> Fraction | None:
+        """Where an audio packet ends, in seconds from the first frame; None before that frame is met (a
+        pipe: the audio is at its own time 0)."""
+        return None if origin is None else (pts + max(duration, 1)) * audio.time_base - origin * tb
 
     # (start) the last audio packets that end by it: they go ahead of the first one heard, to warm a
     # player's decoder up (an AAC decoder's first packet after a cut decodes wrong), as encode --start keeps them
@@ -1392,12 +1393,12 @@ def _decode_packets(
             if len(item.payload) >= 4:
                 (duration,) = struct.unpack_from("<I", item.payload)
                 packet = media.AudioPacket(item.payload[4:], item.pts, duration)
-                if wanted_audio(item.pts, duration):
+                end = audio_end(item.pts, duration) if start is not None else None
+                if start is None or (start <= 0 if end is None else end > start):  # heard (from the start on)
                     yield from warm_up
                     warm_up.clear()
                     yield packet
-                elif origin is not None and ((item.pts + duration) * audio.time_base - origin * tb
-                                             > start - media.KEPT_DISCARDED_AUDIO_S):
+                elif end is not None and end > start - media.KEPT_DISCARDED_AUDIO_S:
                     warm_up.append(packet)  # (just before the start: not a packet from further back)
             continue
         if item.stream_index != 0 or item.kind not in _TYPE_TO_KIND:
@@ -1980,13 +1981,15 @@ def decode(
         # that ends by that frame is left out, but for the last packet or two (media._warm_up: an AAC
         # decoder's first packet after a cut decodes wrong, 23 ms); the packet the frame falls in is kept.
         shift = [0, 0]  # pts subtracted from the video, and from the audio
-        before_start: list[tuple[None, media.AudioPacket]] = []  # (--start) audio that ends by the first frame
+        # (--start) the last audio packets that end by the first frame
+        before_start: collections.deque[tuple[None, media.AudioPacket]] = collections.deque(
+            maxlen=media.KEPT_DISCARDED_AUDIO)
 
         def write_audio_upto(video_end: Fraction) -> None:
             for ap in held[0].upto(video_end):
                 # moved with the video; without --start what begins before it (AAC's priming) stays before 0
                 if first is not None and ap.pts + max(ap.duration, 1) <= shift[1]:
-                    before_start[:] = [*before_start[1 - media.KEPT_DISCARDED_AUDIO:], (None, ap)]
+                    before_start.append((None, ap))
                     continue
                 for _, warm in media._warm_up(before_start, held[0].time_base):
                     sinks[0].write_audio(dataclasses.replace(warm, pts=warm.pts - shift[1]))

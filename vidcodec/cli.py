@@ -737,7 +737,7 @@ def _cmd_encode(a: argparse.Namespace) -> int:
                        framerate=framerate, network_timeout=a.timeout, duration=a.duration, realtime=a.realtime)
     if stop.is_set() and not s.frames:  # (its output removed: api._drop_frameless)
         interrupt = KeyboardInterrupt()
-        interrupt.add_note("before the first frame: nothing encoded")
+        interrupt.add_note(api.NOTHING_ENCODED)
         raise interrupt
     if not a.quiet:
         if a.bitrate is not None:

@@ -473,8 +473,7 @@ class VideoSource:
         size, first, error = 0, None, None
         gave_up = ""
         ended = False  # the input ran out while holding
-        # a fragmented MP4 read in order gives a fragment's video, then its audio: a fragment is a GOP
-        wait = AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
+        wait = self._audio_wait_s()
         try:
             for packet in packets:
                 held.append(packet)
@@ -509,6 +508,11 @@ class VideoSource:
             raise error
         if not ended:  # (a generator run to its end raises StopIteration when iterated again)
             yield from packets
+
+    def _audio_wait_s(self) -> int:
+        """How far into the video (seconds, in decoding order) its audio may be stored: a fragmented MP4
+        read in order gives a fragment's video, then its audio, and a fragment is a GOP."""
+        return AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
 
     def _describe(self, packet: av.Packet) -> None:
         """Describe the audio from its first packet (an input read once: :data:`audio_inline`), through a
@@ -876,11 +880,10 @@ class VideoSource:
         end = math.ceil(video_end / atb)
         if self._last_audio_in is not None and self._last_audio_in >= end:
             return
-        wait = AUDIO_WAIT_FRAGMENT_S if self._container.format.name.startswith("mov") else AUDIO_WAIT_S
-        self._drain_packets = math.ceil(wait * (self.frame_rate or 60))
+        self._drain_packets = math.ceil(self._audio_wait_s() * (self.frame_rate or 60))
         self._drain_to = end
-        reader = getattr(getattr(self._container, "file", None), "file", None)
-        if isinstance(reader, _PrefixedReader):  # a pipe: its writer may hold it open without writing
+        reader = _read_once_reader(self._container)
+        if reader is not None:  # a pipe: its writer may hold it open without writing
             reader.deadline = time.monotonic() + AUDIO_TAIL_WAIT_S
         try:
             for _ in self._frames:
@@ -889,7 +892,7 @@ class VideoSource:
             log.debug("%s: reading on for the audio: %s", self.name, exc)
         finally:
             self._drain_to = None
-            if isinstance(reader, _PrefixedReader):
+            if reader is not None:
                 reader.deadline = None
 
     def close(self) -> None:
@@ -1080,13 +1083,14 @@ class _PrefixedReader:
         demuxer as they arrive instead of once FFmpeg's whole buffer is filled (a Matroska pipe's first
         packet 3.15 -> 1.12 s, MPEG-TS 1.78 -> 0.98 s, NUT 2.20 -> 1.00 s; the median delay behind the
         source 1.72 -> 0.84, 1.02 -> 0.23, 1.03 -> 0.14 s, 2026-12-05)."""
-        if self._head:
-            out, self._head = self._head[:size], self._head[size:]
-            return out
-        if self.held is not None:
-            return b""
         try:
-            if self.deadline is not None and self._fd_below() is not None:
+            below = self.deadline is not None and self._fd_below() is not None  # (what it holds joins the head)
+            if self._head:
+                out, self._head = self._head[:size], self._head[size:]
+                return out
+            if self.held is not None:
+                return b""
+            if below:
                 return self._read_by(size)
             if isinstance(self._rest, io.BufferedReader):  # (a custom reader's inherited read1 may only raise)
                 return self._rest.read1(size)
@@ -1118,10 +1122,7 @@ class _PrefixedReader:
 
     def _read_by(self, size: int) -> bytes:
         """Up to ``size`` bytes from the pipe if they come by :attr:`deadline`, else none (its end, to
-        FFmpeg); from the descriptor (what its BufferedReader held came first), holding no lock."""
-        if self._head:
-            out, self._head = self._head[:size], self._head[size:]
-            return out
+        FFmpeg); from the descriptor (what its BufferedReader held went first, as the head), holding no lock."""
         waiting = select.poll()  # (not select(): no descriptor above 1023)
         waiting.register(self._fd, select.POLLIN)
         if not waiting.poll(max(0, round(1000 * (self.deadline - time.monotonic())))):
@@ -1134,10 +1135,16 @@ class _PrefixedReader:
             raise self.held
 
 
+def _read_once_reader(container: av.container.InputContainer | None) -> _PrefixedReader | None:
+    """The :class:`_PrefixedReader` that ``container`` reads (a pipe read once), else None."""
+    reader = getattr(getattr(container, "file", None), "file", None)
+    return reader if isinstance(reader, _PrefixedReader) else None
+
+
 def _reraise_held(container: av.container.InputContainer | None) -> None:
     """Raise the signal's exception that the reader of ``container`` (a :class:`_PrefixedReader`) held."""
-    reader = getattr(getattr(container, "file", None), "file", None)
-    if isinstance(reader, _PrefixedReader):
+    reader = _read_once_reader(container)
+    if reader is not None:
         reader.reraise()
 
 

@@ -15,9 +15,11 @@ import signal
 import threading
 from types import FrameType
 
+from ..outputs import HELD_SIGNALS
+
 log = logging.getLogger("vidcodec.train")
 
-SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+SIGNALS = HELD_SIGNALS  # those a write of a packet or frame holds too
 
 
 class Held:
