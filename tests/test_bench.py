@@ -49,6 +49,10 @@ def test_bench_reports_stages_rates_memory_and_x264(tmp_path, tiny_model_dir, ca
     assert "ORT threads" in bench.format_report(r)
     torch_line = bench.format_report({**r, "backend": "torch", "decode_backend": "torch", "lanes": 1}).splitlines()[0]
     assert "ORT unused, torch threads" in torch_line and "in 1 lane(s)" in torch_line
+    assert r["machine"]["cpu_quota"] == runtime.cgroup_cpus()  # a container's quota is named when there is one
+    quota_line = bench.format_report({**r, "machine": {**r["machine"], "cpu_quota": 3}}).splitlines()[0]
+    assert "(a cgroup quota of 3 CPUs)" in quota_line
+    assert "quota" not in bench.format_report({**r, "machine": {**r["machine"], "cpu_quota": None}}).splitlines()[0]
 
 
 def test_bench_usage_errors(tmp_path, capsys):

@@ -98,7 +98,7 @@ def test_worker_processes_share_the_prediction_threads(monkeypatch):
     from vidcodec.codec import subpel
 
     monkeypatch.delenv("VIDCODEC_SUBPEL_THREADS", raising=False)
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setattr("vidcodec.runtime.usable_cpus", lambda: 16)
     assert subpel.predict_threads() == 8
     hdr = container.StreamHeader(width=32, height=32, time_base=(1, 25), model_name="vaegan-tiny",
                                  model_hash=bytes(32), quality=1, latent_shape=(8, 2, 2), gop=10)

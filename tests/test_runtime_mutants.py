@@ -673,3 +673,88 @@ def test_the_export_script_passes_on_the_commands_exit_status(tiny_model_dir, tm
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 2 and "not installed" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+V2_CONTAINER = "0::/\n"
+V1_DOCKER = "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n"
+
+
+@pytest.mark.parametrize("cgroup, files, cpus", [
+    (V2_CONTAINER, {"/sys/fs/cgroup/cpu.max": "150000 100000\n"}, 2),  # docker --cpus 1.5: rounded up
+    (V2_CONTAINER, {"/sys/fs/cgroup/cpu.max": "max 100000\n"}, None),  # no quota
+    (V2_CONTAINER, {"/sys/fs/cgroup/cpu.max": "0 100000\n"}, None),
+    ("0::/a/b\n", {"/sys/fs/cgroup/a/b/cpu.max": "max 100000\n", "/sys/fs/cgroup/a/cpu.max": "300000 100000\n",
+                   "/sys/fs/cgroup/cpu.max": "800000 100000\n"}, 3),  # a parent's quota holds; the smallest
+    ("0::/outside/view\n", {"/sys/fs/cgroup/cpu.max": "100000 100000\n"}, 1),  # no cgroup namespace
+    (V1_DOCKER, {"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "50000\n", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n"}, 1),
+    (V1_DOCKER, {"/sys/fs/cgroup/cpu/docker/abc/cpu.cfs_quota_us": "400000\n",
+                 "/sys/fs/cgroup/cpu/docker/abc/cpu.cfs_period_us": "100000\n"}, 4),
+    (V1_DOCKER, {"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n"}, None),
+    (V1_DOCKER, {"/sys/fs/cgroup/memory/cpu.cfs_quota_us": "100000\n",  # another controller's hierarchy
+                 "/sys/fs/cgroup/memory/cpu.cfs_period_us": "100000\n"}, None),
+    (V2_CONTAINER, {"/sys/fs/cgroup/cpu.max": "many 100000\n"}, None),
+    (None, {"/sys/fs/cgroup/cpu.max": "100000 100000\n"}, None),  # no /proc/self/cgroup (not Linux)
+])
+def test_a_cgroups_cpu_quota_bounds_the_threads(monkeypatch, cgroup, files, cpus):
+    # In a container limited to a few CPUs of a big machine, the affinity still shows every core
+    topo = "/sys/devices/system/cpu/cpu{}/topology/{}"
+    _SysPath.files = {**files, **({} if cgroup is None else {"/proc/self/cgroup": cgroup}),
+                      **{topo.format(c, f): f"{c}\n" for c in range(8) for f in ("physical_package_id", "core_id")}}
+    monkeypatch.setattr(runtime, "Path", _SysPath)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    for var in ("VIDCODEC_THREADS", "OMP_NUM_THREADS", "VIDCODEC_SUBPEL_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert runtime.cgroup_cpus() == cpus
+    assert runtime.usable_cpus() == runtime.physical_cores() == runtime.default_threads() == (cpus or 8)
+    from vidcodec.codec import subpel
+
+    assert subpel.predict_threads() == (1 if (cpus or 8) <= 4 else 4)
+
+
+@pytest.mark.parametrize("cgroup, files, free", [
+    (V2_CONTAINER, {"/sys/fs/cgroup/memory.max": "1073741824\n", "/sys/fs/cgroup/memory.current": "536870912\n",
+                    "/sys/fs/cgroup/memory.stat": "anon 1\ninactive_file 268435456\nactive_file 9\n"}, 768 << 20),
+    (V2_CONTAINER, {"/sys/fs/cgroup/memory.max": "1073741824\n", "/sys/fs/cgroup/memory.current": "2147483648\n"}, 0),
+    (V2_CONTAINER, {"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/memory.current": "1\n"}, None),
+    ("0::/a\n", {"/sys/fs/cgroup/a/memory.max": "4294967296\n", "/sys/fs/cgroup/a/memory.current": "0\n",
+                 "/sys/fs/cgroup/memory.max": "1073741824\n", "/sys/fs/cgroup/memory.current": "0\n"}, 1 << 30),
+    (V1_DOCKER, {"/sys/fs/cgroup/memory/memory.limit_in_bytes": "2147483648\n",
+                 "/sys/fs/cgroup/memory/memory.usage_in_bytes": "1073741824\n",
+                 "/sys/fs/cgroup/memory/memory.stat": "cache 5\ntotal_inactive_file 536870912\n"}, 1536 << 20),
+    (V1_DOCKER, {"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
+                 "/sys/fs/cgroup/memory/memory.usage_in_bytes": "1073741824\n"}, None),
+    (V2_CONTAINER, {"/sys/fs/cgroup/memory.max": "1073741824\n"}, None),  # no usage: not read as a limit
+])
+def test_a_cgroups_memory_limit_bounds_the_lanes(monkeypatch, cgroup, files, free):
+    meminfo = "MemTotal:       64000000 kB\nMemAvailable:   60000000 kB\n"
+    _SysPath.files = {**files, "/proc/self/cgroup": cgroup, "/proc/meminfo": meminfo}
+    monkeypatch.setattr(runtime, "Path", _SysPath)
+    monkeypatch.delenv("VIDCODEC_LANES", raising=False)
+    assert runtime.cgroup_available_memory() == free
+    assert runtime.available_memory() == (60000000 * 1024 if free is None else free)
+    # 16 lanes of 1920x1080 want 10 GB: the machine's 60 GB hold them, what the container may take may not
+    want = 16 if free is None else max(1, int(runtime.MEMORY_SHARE * free) // (runtime.LANE_BYTES_PER_PIXEL * 1920 * 1080))
+    assert runtime.frame_lanes(16, 1920, 1080) == min(16, want)
+    del _SysPath.files["/proc/meminfo"]
+    assert runtime.available_memory() == free  # the cgroup's figure alone
+
+
+def test_torch_threads_are_cut_to_the_codecs_never_raised(monkeypatch):
+    import torch
+
+    threads = {"n": 8}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads["n"])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.update(n=n))
+    monkeypatch.setattr(runtime, "default_threads", lambda: 2)
+    runtime.cap_torch_threads()
+    assert threads["n"] == 2
+    threads["n"] = 1  # the caller's own smaller setting
+    runtime.cap_torch_threads()
+    assert threads["n"] == 1
+
+
+def test_this_machines_cgroup_reads_without_error():
+    cpus, free = runtime.cgroup_cpus(), runtime.cgroup_available_memory()
+    assert cpus is None or cpus >= 1
+    assert free is None or free >= 0
+    assert 1 <= runtime.usable_cpus() <= (os.cpu_count() or 1)

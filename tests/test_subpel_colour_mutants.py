@@ -172,11 +172,11 @@ def test_the_refinements_median_predictor_is_the_formats():
 def test_prediction_threads_follow_the_documented_rule(monkeypatch):
     monkeypatch.setattr(subpel, "_sharing", 1)
     monkeypatch.delenv("VIDCODEC_SUBPEL_THREADS", raising=False)
-    for cores, want in ((None, 1), (1, 1), (2, 1), (4, 1), (5, 2), (6, 3), (9, 4), (16, 8), (64, 8)):
-        monkeypatch.setattr(subpel.os, "cpu_count", lambda cores=cores: cores)
+    for cores, want in ((1, 1), (2, 1), (4, 1), (5, 2), (6, 3), (9, 4), (16, 8), (64, 8)):
+        monkeypatch.setattr(subpel.runtime, "usable_cpus", lambda cores=cores: cores)
         got = subpel.predict_threads()
         assert got == want and type(got) is int, cores
-    monkeypatch.setattr(subpel.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(subpel.runtime, "usable_cpus", lambda: 16)
     subpel.share_cores(3)  # three GOP workers share the 8
     assert subpel.predict_threads() == 2
     subpel.share_cores(16)

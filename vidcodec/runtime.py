@@ -410,7 +410,8 @@ def judge_pays() -> bool:
 
 
 def physical_cores() -> int:
-    """Physical cores this process may run on (logical CPUs where the topology is unknown)."""
+    """Physical cores this process may run on (logical CPUs where the topology is unknown), at most
+    the CPUs its cgroup's quota gives it (:func:`cgroup_cpus`)."""
     cpus = _usable_cpu_ids()
     cores = set()
     for cpu in cpus:
@@ -418,8 +419,94 @@ def physical_cores() -> int:
         try:
             cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
         except OSError:
-            return max(1, len(cpus))
-    return max(1, len(cores))
+            cores = set(cpus)
+            break
+    return max(1, min(len(cores), cgroup_cpus() or len(cores)))
+
+
+CGROUP_MOUNT = "/sys/fs/cgroup"
+_NO_LIMIT = 1 << 60  # cgroup v1 writes "no memory limit" as a page-rounded 2**63 - 1
+
+
+def _cgroup_dirs(controller: str) -> list[Path]:
+    """The folders whose ``controller`` ("cpu", "memory") limits hold for this process: its cgroup
+    and each one above it, in cgroup v2 (``0::/path`` in /proc/self/cgroup, mounted at
+    :data:`CGROUP_MOUNT`) and in v1 (a hierarchy per controller, at ``CGROUP_MOUNT/<controller>``).
+    In a container without its own cgroup namespace the path names folders outside its view: those
+    are not there, and the mount's root, the container's own cgroup, is read in any case."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    dirs: list[Path] = []
+    for line in lines:
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        hierarchy, controllers, path = fields
+        if hierarchy == "0" and controllers == "":
+            mount = CGROUP_MOUNT
+        elif controller in controllers.split(","):
+            mount = f"{CGROUP_MOUNT}/{controller}"
+        else:
+            continue
+        parts = [p for p in path.split("/") if p]
+        dirs += [Path("/".join([mount, *parts[:n]])) for n in range(len(parts), -1, -1)]
+    return dirs
+
+
+def _cgroup_read(folder: Path, name: str) -> str | None:
+    try:
+        return (folder / name).read_text().strip()
+    except (OSError, ValueError):
+        return None
+
+
+def cgroup_cpus() -> int | None:
+    """The CPUs this process's cgroup quota gives it, rounded up (a container's ``--cpus 1.5``: 2;
+    the smallest quota of its cgroup and those above it), None without a quota. The affinity
+    (:func:`usable_cpus`) does not show a quota: in a container limited to 2 CPUs of a 64-core
+    machine, threads for 64 cores would each run a thirty-second of the time."""
+    best: float | None = None
+    for folder in _cgroup_dirs("cpu"):
+        v2 = _cgroup_read(folder, "cpu.max")  # "max 100000" or "150000 100000"
+        if v2 is not None:
+            quota, _, period = v2.partition(" ")
+        else:
+            quota, period = _cgroup_read(folder, "cpu.cfs_quota_us") or "", _cgroup_read(folder, "cpu.cfs_period_us") or ""
+        try:
+            cpus = int(quota) / int(period)
+        except (ValueError, ZeroDivisionError):  # "max", "-1" (no quota), nothing there
+            continue
+        if cpus > 0:
+            best = cpus if best is None else min(best, cpus)
+    return None if best is None else max(1, -int(-best // 1))
+
+
+def cgroup_available_memory() -> int | None:
+    """Bytes this process's cgroup may still take before its memory limit (the smallest of its
+    cgroup's and those above it: limit less usage, page cache that can be dropped not counted as
+    used), None without a limit. /proc/meminfo shows the machine's memory, not a container's limit,
+    whose overrun the kernel answers by killing the process."""
+    best: int | None = None
+    for folder in _cgroup_dirs("memory"):
+        for limit_file, usage_file, cache_key in (("memory.max", "memory.current", "inactive_file"),
+                                                  ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")):
+            try:
+                limit = int(_cgroup_read(folder, limit_file) or "")  # "max": no limit
+                usage = int(_cgroup_read(folder, usage_file) or "")
+            except ValueError:
+                continue
+            if limit >= _NO_LIMIT:
+                continue
+            cache = 0
+            for line in (_cgroup_read(folder, "memory.stat") or "").splitlines():
+                key, _, value = line.partition(" ")
+                if key == cache_key and value.isdecimal():
+                    cache = int(value)
+            free = max(0, limit - max(0, usage - cache))
+            best = free if best is None else min(best, free)
+    return best
 
 
 def default_threads() -> int:
@@ -444,8 +531,10 @@ def _usable_cpu_ids() -> list[int]:
 
 
 def usable_cpus() -> int:
-    """How many logical cores this process may run on (:func:`_usable_cpu_ids`)."""
-    return len(_usable_cpu_ids())
+    """How many logical cores this process may run on (:func:`_usable_cpu_ids`), at most what its
+    cgroup's quota gives it (:func:`cgroup_cpus`)."""
+    cpus = len(_usable_cpu_ids())
+    return max(1, min(cpus, cgroup_cpus() or cpus))
 
 
 def capped_count(var: str, value: int) -> int:
@@ -497,6 +586,17 @@ def session_options(threads: int | None = None):
 # ----------------------------------------------------------------------------------------- running
 
 
+def cap_torch_threads() -> None:
+    """torch's intra-op threads cut to :func:`default_threads` where torch took more: torch counts
+    the machine's cores, blind to a cgroup's CPU quota and to ``$VIDCODEC_THREADS``. Never raised
+    (a caller's own smaller setting stays)."""
+    import torch
+
+    threads = default_threads()
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+
+
 def default_lanes(providers: Sequence[str], threads: int | None = None) -> int:
     """Sessions of a transform that run frames side by side: ``$VIDCODEC_LANES``, else on CPU one
     single-threaded session per thread (:func:`default_threads`), else (CUDA) one.
@@ -521,14 +621,18 @@ MEMORY_SHARE = 0.5  # of the memory available when a stream starts, what its lan
 
 
 def available_memory() -> int | None:
-    """Bytes the kernel reports available for new work (``MemAvailable``), None where unknown."""
+    """Bytes the kernel reports available for new work (``MemAvailable``), or fewer where this
+    process's cgroup limit leaves fewer (:func:`cgroup_available_memory`); None where neither is known."""
+    machine = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+                machine = int(line.split()[1]) * 1024
+                break
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        pass
+    known = [m for m in (machine, cgroup_available_memory()) if m is not None]
+    return min(known) if known else None
 
 
 def frame_lanes(lanes: int, width: int, height: int, available: int | None = None) -> int:

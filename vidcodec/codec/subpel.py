@@ -379,7 +379,7 @@ def predict_threads() -> int:
         except ValueError:
             raise UsageError(f"VIDCODEC_SUBPEL_THREADS={env!r} is not a number of threads") from None
         return runtime.capped_count("VIDCODEC_SUBPEL_THREADS", wanted)  # as the other thread counts are
-    cores = os.cpu_count() or 1
+    cores = runtime.usable_cpus()  # its affinity and cgroup quota, not the machine's count
     return max(1, (1 if cores <= 4 else min(8, cores // 2)) // _sharing)
 
 

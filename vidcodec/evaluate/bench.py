@@ -53,7 +53,8 @@ def machine() -> dict:
     cpu = runtime.cpuinfo("model name") or platform.processor() or platform.machine()
     providers = runtime.default_providers()
     return {
-        "cpu": cpu, "cores": runtime.usable_cpus(), "ort_threads": runtime.default_threads(),
+        "cpu": cpu, "cores": runtime.usable_cpus(), "cpu_quota": runtime.cgroup_cpus(),
+        "ort_threads": runtime.default_threads(),
         "ort_lanes": runtime.default_lanes(providers),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": zoo.cpu_has_bf16(),  # --backend bf16 runs natively on this CPU
@@ -293,7 +294,8 @@ def format_report(r: dict) -> str:
         nets = f"ORT threads {m['ort_threads']} in {m.get('ort_lanes', 1)} lane(s), torch threads {m['torch_threads']}"
     else:  # the torch modules run the networks: their lanes, each call on torch's threads
         nets = f"ORT unused, torch threads {m['torch_threads']} in {r.get('lanes', 1)} lane(s)"
-    head = (f"machine: {m['cpu']}, {m['cores']} logical cores, {nets}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
+    quota = f" (a cgroup quota of {m['cpu_quota']} CPUs)" if m.get("cpu_quota") else ""
+    head = (f"machine: {m['cpu']}, {m['cores']} logical cores{quota}, {nets}, GPU {m['gpu'] or 'none'}, providers {', '.join(m['providers'])}, "
             f"allocator {m['allocator']}, CPU bfloat16 {'native (--backend bf16)' if m.get('cpu_bf16') else 'no'}")
     clip = (f"clip: {r['clip']} {r['width']}x{r['height']}, {r['frames']} frames, {r['runs']} run(s); model "
             f"{r['model']} q{r['quality']}, {r.get('subpel', 'learned')} prediction, preset {r.get('preset', 'medium')}{' (auto)' if r.get('preset_auto') else ''}, backend {r['backend']}"

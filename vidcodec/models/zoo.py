@@ -432,6 +432,10 @@ class CodecModel:
                             # oneDNN's convolutions run about 1.5x faster on channels-last tensors on x86
                             # (640×360 synthesis, 2 threads: 27 ms against 40 ms), cuDNN's too; no value changes.
                             module.to(torch_device(), memory_format=torch.channels_last)
+                if torch_device().type == "cpu":
+                    from .. import runtime
+
+                    runtime.cap_torch_threads()
                 self._modules = modules
             return self._modules
 
