@@ -1089,6 +1089,54 @@ def test_progress_asked_for_by_a_library_call_shows_without_logging_set_up(capsy
     assert capsys.readouterr().err == ""
 
 
+def test_quieted_drops_only_its_own_threads_records_and_leaves_the_level(caplog):
+    """Two remuxes in two threads quieted the container's logger by setting its level: the second
+    restored the first's CRITICAL, and the container's warnings were gone for good; int8's quieting of
+    the root logger dropped an application's warnings from its other threads."""
+    import logging
+    import threading
+
+    from vidcodec.progress import quieted
+
+    name = "vidcodec.container"
+    logger, app = logging.getLogger(name), logging.getLogger("vidcodec-test-app")
+    before = logger.level
+    inside, go_on = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with quieted(name, logging.CRITICAL):
+            inside.set()
+            go_on.wait(10)
+            logger.warning("quieted in the other thread")
+
+    caplog.set_level(logging.INFO)
+    t = threading.Thread(target=other)
+    with quieted(name, logging.CRITICAL):  # opened before the other's, closed while it is open
+        t.start()
+        assert inside.wait(10)
+        logger.warning("quieted here")
+    logger.warning("this thread's, after its block")
+    with quieted(None):  # the root: a module's own logging.warning(), and no other thread's record
+        logging.warning("root, quieted")  # noqa: LOG015 - what ONNX Runtime's quantizer does
+        logging.error("root, an error: kept")  # noqa: LOG015
+        app.warning("the application's own logger")  # it inherits the root's level, which stays
+        done = threading.Thread(target=lambda: (logging.warning("root, from another thread"),  # noqa: LOG015
+                                                    app.info("app info")))
+        done.start()
+        done.join()
+    go_on.set()
+    t.join()
+    logger.warning("after both")
+    assert logger.level == before
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["this thread's, after its block", "root, an error: kept", "the application's own logger",
+                    "root, from another thread", "app info", "after both"], said
+    with quieted(name, logging.WARNING), quieted(name, logging.ERROR):  # nested: the stricter holds
+        logger.warning("nested")
+        logger.error("nested error")
+    assert [r.getMessage() for r in caplog.records][-1] == "nested error"
+
+
 def test_info_describes_the_audio_track(capsys, tmp_path, tiny_model_dir):
     import av
 
@@ -1591,6 +1639,18 @@ def test_the_python_api_says_what_it_takes_instead_of_a_type_error(tmp_path, tin
         vidcodec.decode(io.BytesIO(stream.getvalue()), io.BytesIO())
     with pytest.raises(UsageError, match=r"wrap them: io.BytesIO\(data\)"):
         list(vidcodec.frames(stream.getvalue()))
+    for call in (lambda p: list(vidcodec.frames(p)), lambda p: vidcodec.decode(p, tmp_path / "d.y4m")):
+        with pytest.raises(UsageError, match=r"path as a str or a Path \(os.fsdecode\(\) .*not bytes \(b'/tmp/x.gvc'\)"):
+            call(b"/tmp/x.gvc")  # a path as bytes is not a stream's bytes
+    for flags in ({"overwrite": "no"}, {"progress": 1}, {"realtime": "yes"}):  # "no" is true: it replaced a file
+        with pytest.raises(UsageError, match=f"{next(iter(flags))} must be True or False"):
+            vidcodec.encode(clip, tmp_path / "kept.gvc", model="vaegan-tiny", **flags)
+        assert not (tmp_path / "kept.gvc").exists()
+    with pytest.raises(UsageError, match="overwrite must be True or False"):
+        vidcodec.decode(io.BytesIO(stream.getvalue()), tmp_path / "d.y4m", overwrite="no")
+    with pytest.raises(UsageError, match="progress must be True or False"):
+        vidcodec.remux(io.BytesIO(stream.getvalue()), tmp_path / "r.gvc", progress="no")
+    vidcodec.decode(io.BytesIO(stream.getvalue()), tmp_path / "d.y4m", overwrite=np.bool_(True))  # numpy's bool
     assert len(list(vidcodec.frames(io.BytesIO(stream.getvalue())))) == 2
     with pytest.raises(UsageError, match="got '3'"):
         vidcodec.encode(clip, io.BytesIO(), model="vaegan-tiny", quality="3")

@@ -161,6 +161,13 @@ def _whole(name: str, value: object) -> int | None:
         raise UsageError(f"{name} must be a whole number (got {value!r})") from None
 
 
+def check_flags(**flags: object) -> None:
+    """Yes-or-no arguments must be bools (numpy's too): ``overwrite="no"`` is true, and replaced a file."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise UsageError(f"{name} must be True or False (got {value!r})")
+
+
 def _as_path(value: object) -> object:
     """An ``os.PathLike`` (a PurePath, or a library's own path type) as a Path; anything else as given."""
     return Path(os.fsdecode(value)) if isinstance(value, os.PathLike) and not isinstance(value, Path) else value
@@ -365,8 +372,7 @@ def encode(
     its time has come counted from the first (ffmpeg's ``-re``: a file served to receivers as if live).
     """
     zoo.check_backend(backend)
-    if not isinstance(realtime, bool):
-        raise UsageError(f"realtime must be True or False (got {realtime!r})")
+    check_flags(realtime=realtime, overwrite=overwrite, progress=progress)
     src, dst = _as_path(src), _as_path(dst)
     given_frames = arrays.is_frames(src)
     if not isinstance(src, (str, Path)) and not given_frames:
@@ -1223,7 +1229,9 @@ def _exact(value: float | Fraction | str) -> Fraction:
     Raises what Fraction raises for what is not a finite number (TypeError for a bool)."""
     if isinstance(value, bool):
         raise TypeError("a bool is not a number")
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
+    if isinstance(value, numbers.Integral):  # numpy's too: Fraction(np.int64(30)) keeps numpy's numerator
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
         value = float(value)
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
@@ -1875,6 +1883,7 @@ def decode(
         raise UsageError(f"--format {stdout_format} is for stdout ('-') and {os.devnull}; a file's name gives its "
                          f"format: {dst}")
     stdout_format = stdout_format or "y4m"
+    check_flags(overwrite=overwrite, progress=progress)
     max_frames = _max_frames(max_frames)
     first = _seconds(start)
     duration = _duration(duration)

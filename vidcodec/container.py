@@ -1712,6 +1712,9 @@ def _header_dict(header: StreamHeader) -> dict[str, Any]:
 def check_source(source: object) -> None:
     """UsageError unless ``source`` (not a path) is a binary file object open for reading."""
     if isinstance(source, (bytes, bytearray, memoryview)):
+        if bytes(source[:len(FILE_MAGIC)]) != FILE_MAGIC:  # b"/tmp/x.gvc": a path as bytes, not a stream
+            raise UsageError(f"give a .gvc path as a str or a Path (os.fsdecode() turns bytes into one), '-' for "
+                             f"stdin, or a binary file object, not bytes ({bytes(source[:40])!r})")
         raise UsageError("give a .gvc path, '-' for stdin, or a binary file object, not the stream's bytes "
                          "(wrap them: io.BytesIO(data))")
     closed = bool(getattr(source, "closed", False))

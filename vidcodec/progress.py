@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Self
@@ -70,14 +71,42 @@ def _terminal() -> bool:
         return False
 
 
+class _QuietThreads(logging.Filter):
+    """A logger's filter that drops the records under a level that threads in :func:`quieted` blocks
+    log there (each thread its own blocks, the strictest level of those it is in)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels: dict[int, list[int]] = {}  # thread ident -> the levels of the blocks it is in
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        levels = self.levels.get(record.thread or 0)
+        return not levels or record.levelno >= max(levels)
+
+
+_QUIET: dict[str | None, _QuietThreads] = {}
+_QUIET_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def quieted(name: str | None, level: int = logging.ERROR) -> Iterator[None]:
-    """Log records of logger ``name`` (None: the root) under ``level`` are dropped while in the block: a
-    second pass over what a first reports, a library's advice nobody can act on."""
-    logger = logging.getLogger(name)
-    before = logger.level
-    logger.setLevel(level)
+    """Log records under ``level`` that this thread logs on logger ``name`` (None: the root; a module's
+    own logging.warning() goes there) are dropped while in the block: a second pass over what a first
+    reports, a library's advice nobody can act on. Only this thread's, and the logger's level stays
+    as it is: setting it (as this did) dropped every thread's records, an application's own in
+    loggers that inherit the root's level, and two blocks at once in two threads could leave the
+    level set for good (a remux's: the container's warnings were silent for the rest of the process)."""
+    with _QUIET_LOCK:
+        quiet = _QUIET.get(name)
+        if quiet is None:
+            quiet = _QUIET[name] = _QuietThreads()
+            logging.getLogger(name).addFilter(quiet)
+        levels = quiet.levels.setdefault(threading.get_ident(), [])
+        levels.append(level)
     try:
         yield
     finally:
-        logger.setLevel(before)
+        with _QUIET_LOCK:
+            levels.pop()
+            if not levels:
+                del quiet.levels[threading.get_ident()]

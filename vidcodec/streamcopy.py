@@ -142,8 +142,7 @@ def remux(
         raise UsageError(f"max_frames (--frames) must be at least 1 (got {max_frames})")
     dst = api._as_path(dst)
     every = _segment_time(segment_time, dst)
-    if not isinstance(realtime, bool):
-        raise UsageError(f"realtime must be True or False (got {realtime!r})")
+    api.check_flags(realtime=realtime, overwrite=overwrite, progress=progress)
     network.refuse_other_url(dst, "remux")
     if isinstance(dst, str) and network.is_network_url(dst):
         network.check_output(dst, repeat_header)
