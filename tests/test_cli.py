@@ -573,6 +573,34 @@ def test_encode_writes_the_stream_to_stdout(env, media, tmp_path):
     assert out.read_bytes() == media["gvc"].read_bytes()
 
 
+def test_a_raw_h264_stream_keeps_its_rate_through_encode_and_decode(capsys, tmp_path, tiny_model_dir):
+    """A raw .h264 (no timestamps) of 29.97 fps was timed at the raw demuxer's default 25 fps; the H.264
+    that decode writes said its fine time base as its rate in its SPS (30000 fps once copied out raw)."""
+    import av
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=6, rate=Fraction(30000, 1001))
+    raw = tmp_path / "c.h264"
+
+    def copy_out(src: Path, dst: Path) -> None:  # ffmpeg -i src -c copy -f h264 dst
+        with av.open(str(src)) as i, av.open(str(dst), "w", format="h264") as o:
+            s = o.add_stream_from_template(i.streams.video[0])
+            for p in i.demux(i.streams.video[0]):
+                if p.size:
+                    p.stream = s
+                    o.mux(p)
+
+    copy_out(clip, raw)
+    assert cli(capsys, "encode", raw, tmp_path / "c.gvc", "--model", "vaegan-tiny", "-q")[0] == 0
+    assert cli(capsys, "decode", tmp_path / "c.gvc", tmp_path / "d.mp4", "-q")[0] == 0
+    with av.open(str(tmp_path / "d.mp4")) as c:
+        v = c.streams.video[0]
+        assert v.guessed_rate == Fraction(30000, 1001)
+        assert [f.time for f in c.decode(v)] == pytest.approx([i * 1001 / 30000 for i in range(6)], abs=1e-4)
+    copy_out(tmp_path / "d.mp4", tmp_path / "d.h264")
+    with av.open(str(tmp_path / "d.h264")) as c:  # the SPS's timing: 29.97 fps
+        assert c.streams.video[0].guessed_rate == Fraction(30000, 1001)
+
+
 def test_decode_writes_y4m_to_a_stdout_pipe(env, media):
     r = vidcodec_proc(env, "decode", media["gvc"], "-", "-q", capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
@@ -1612,6 +1640,21 @@ def test_an_input_that_ends_before_its_announced_frames_is_reported_and_the_head
     # the whole file: no warning
     assert main(["encode", str(whole), str(tmp_path / "whole.gvc"), "--model", "vaegan-tiny"]) == 0
     assert "ended after" not in caplog.text
+    # nor for an AVI that dropped frames: its header counts the empty chunks in their place
+    dropped = tmp_path / "dropped.avi"
+    with av.open(str(dropped), "w") as o:
+        s = o.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in [i for i in range(40) if i % 10 < 6]:  # 24 frames over 40 frames' time
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 6, np.uint8), format="rgb24")
+            f.pts = i
+            o.mux(s.encode(f.reformat(format="yuv420p")))
+        o.mux(s.encode(None))
+    with av.open(str(dropped)) as c:
+        assert c.streams.video[0].frames > 30  # (the empty chunks)
+    assert main(["encode", str(dropped), str(tmp_path / "dropped.gvc"), "--model", "vaegan-tiny"]) == 0
+    assert "ended after" not in caplog.text
+    assert len(list(vidcodec.frames(tmp_path / "dropped.gvc"))) == 24
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, tiny_model_dir):

@@ -159,9 +159,10 @@ def test_a_late_frame_is_dropped_and_the_frames_after_it_keep_their_times(tmp_pa
         assert [f.pts for f in frames] == want, name
 
 
-def test_missing_pts_are_synthesized(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rate", [Fraction(25), Fraction(30000, 1001), Fraction(50)])
+def test_missing_pts_are_synthesized_at_the_streams_own_rate(tmp_path: Path, rate: Fraction) -> None:
     with av.open(str(tmp_path / "raw.h264"), "w", format="h264") as out:  # raw H.264 has no timestamps
-        stream = out.add_stream("libx264", rate=25)
+        stream = out.add_stream("libx264", rate=rate)
         stream.width, stream.height = W, H
         for i in range(4):
             frame = av.VideoFrame.from_ndarray(pattern(t=i), format="rgb24")
@@ -169,6 +170,8 @@ def test_missing_pts_are_synthesized(tmp_path: Path) -> None:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     source, frames = read_all(tmp_path / "raw.h264")
+    # the rate its timing info gives, as ffmpeg times it: not the raw demuxer's default of 25
+    assert source.frame_rate == source.grid_rate == rate
     step = round(1 / (source.frame_rate * source.time_base))
     assert [f.pts for f in frames] == [0, step, 2 * step, 3 * step]
 

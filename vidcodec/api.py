@@ -624,7 +624,10 @@ def encode(
                      else None)
         # (the edited length, where the duration says less: a stream-copied cut's edit list hides a GOP's start)
         least = min(announced, source.frames_by_duration or announced) if announced else None
-        if least and tally.frames < least - max(2, least // 100):
+        # (frames the time from the first to the end of the last holds: an AVI's count includes the
+        # frames it dropped, empty chunks, so a variable rate there has fewer frames but reaches its end)
+        spanned = round(tally.duration(source) * source.frame_rate) if source.frame_rate else tally.frames
+        if least and max(tally.frames, spanned) < least - max(2, least // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
         size = writer.bytes_written

@@ -265,6 +265,9 @@ def _describe_audio(stream: av.audio.stream.AudioStream, first: av.Packet) -> Au
     return AudioTrack(stream.time_base or Fraction(1, 90000), buf.getvalue())
 
 
+AVFMT_NOTIMESTAMPS = 0x0080  # libavformat's flag of a format whose packets carry no timestamps (raw H.264)
+
+
 def nominal_rate(average: Fraction | None, guessed: Fraction | None) -> Fraction | None:
     """A video stream's frame rate as the header records it: the demuxer's average rate, unless the
     rate it guesses from the stream's timing (FFmpeg's ``av_guess_frame_rate``, what ``ffmpeg`` gives
@@ -357,8 +360,14 @@ class VideoSource:
                      stream.width or 0, stream.height or 0)
         stream.thread_type = "AUTO"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
-        self.frame_rate: Fraction | None = nominal_rate(stream.average_rate, stream.guessed_rate)
-        self.grid_rate: Fraction | None = grid_rate(stream.average_rate, stream.guessed_rate)  # the header's
+        average = stream.average_rate
+        if int(getattr(container.format, "flags", 0) or 0) & AVFMT_NOTIMESTAMPS and stream.guessed_rate:
+            # a raw H.264/HEVC/MPEG-2 stream: its frames have no timestamps, and its "average" is the
+            # demuxer's -framerate default (25), not the stream's; the rate its timing info gives is
+            # what its frames are timed at, as ffmpeg times them (a 29.97 fps .h264 was coded at 25)
+            average = stream.guessed_rate
+        self.frame_rate: Fraction | None = nominal_rate(average, stream.guessed_rate)
+        self.grid_rate: Fraction | None = grid_rate(average, stream.guessed_rate)  # the header's
         self.frame_count: int = stream.frames or 0
         # What the frame count would be from the stream's duration when the container gives no count
         # (y4m, Matroska/WebM): an estimate for progress bars and rate control, never a promise
@@ -1927,9 +1936,14 @@ class _EncodedSink(VideoSink):
             self._close_owned()
             raise
         try:
+            x264 = center_chroma("libx264", {"crf": str(X264_CRF), "preset": X264_PRESET})
+            if frame_rate:
+                # the SPS's timing is the frame rate, as ffmpeg's own transcode writes it, not the fine
+                # time base (1/30000 said 30000 fps: the stream copied out as .h264 played at that);
+                # the timestamps stay as they are
+                x264["x264-params"] += ":force-cfr=1"
             stream = (self._container.add_stream("rawvideo") if raw else self._container.add_stream(
-                "libx264", options=steady_x264("libx264", center_chroma(
-                    "libx264", {"crf": str(X264_CRF), "preset": X264_PRESET}))))
+                "libx264", options=steady_x264("libx264", x264)))
             stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
             stream.time_base = time_base
             ctx = stream.codec_context
