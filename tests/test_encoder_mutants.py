@@ -41,7 +41,7 @@ from vidcodec.models import zoo
 class _Recorder:
     """A stand-in for a worker's fresh FrameEncoder: a keyframe, then deltas; each payload holds the
     frame count it was coded at (``_frame``, the QSGD dither's seed) and the latent's first value, and
-    its decoded latent (``_prev``) is the latent plus one."""
+    its decoded latent (``_prev``) is the latent plus one, in integers."""
 
     def __init__(self) -> None:
         self._frame = 0
@@ -53,7 +53,7 @@ class _Recorder:
         self._coded += 1
         payload = struct.pack("<ii", self._frame, int(y.flat[0]))
         self._frame += 1
-        self._prev = y + 1
+        self._prev = (y + 1).astype(np.int64)  # an integer state, as the ANS coder's (Elias's is float)
         return EncodedFrame(kind, payload, 2, 0)
 
 
