@@ -43,6 +43,14 @@ def _onnx_cache_and_threads(tmp_path_factory) -> None:
             os.environ[k] = v
 
 
+@pytest.fixture(autouse=True)
+def _cgroup_read_fresh() -> None:
+    """The CPU quota read afresh in each test (the runtime keeps a read for seconds; tests make up cgroups)."""
+    _runtime.forget_cgroup_cpus()
+    yield
+    _runtime.forget_cgroup_cpus()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _ctrl_c_raises() -> None:
     """Tests send this process a real SIGINT and expect KeyboardInterrupt; a job a shell started in the

@@ -47,7 +47,7 @@ def test_frames_as_arrays_code_as_the_same_frames_in_a_raw_file(tmp_path, tiny_m
     assert head.frame_count == 6 and packets(tmp_path / "gen.gvc")[0].frame_count == 0
     assert got == packets(tmp_path / "gen.gvc")[1]
     assert (tmp_path / "stack.gvc").read_bytes() == (tmp_path / "list.gvc").read_bytes()
-    for rate in (np.int64(10), np.uint8(10), np.float32(10)):  # numpy's numbers, as a computed rate is
+    for rate in (np.int64(10), np.uint8(10), np.float32(10), Fraction(np.int64(20), np.int64(2))):  # numpy's numbers
         encode(frames, tmp_path / "np.gvc", framerate=rate, overwrite=True)
         assert (tmp_path / "np.gvc").read_bytes() == (tmp_path / "list.gvc").read_bytes(), type(rate)
     assert head.frame_rate == (10, 1) and head.width == W and head.height == H

@@ -1163,6 +1163,11 @@ def test_quieted_drops_only_its_own_threads_records_and_leaves_the_level(caplog)
         logger.warning("nested")
         logger.error("nested error")
     assert [r.getMessage() for r in caplog.records][-1] == "nested error"
+    caplog.clear()
+    with pytest.MonkeyPatch.context() as mp, quieted(name, logging.CRITICAL):
+        mp.setattr(logging, "logThreads", False)  # records without their thread: still this thread's
+        logger.warning("without logThreads")
+    assert not caplog.records
 
 
 def test_info_describes_the_audio_track(capsys, tmp_path, tiny_model_dir):
@@ -1655,6 +1660,24 @@ def test_an_input_that_ends_before_its_announced_frames_is_reported_and_the_head
     assert main(["encode", str(dropped), str(tmp_path / "dropped.gvc"), "--model", "vaegan-tiny"]) == 0
     assert "ended after" not in caplog.text
     assert len(list(vidcodec.frames(tmp_path / "dropped.gvc"))) == 24
+    # but a variable-rate MP4 cut in a burst of frames near its end is a cut one (its count is of real
+    # frames): 10 frames 2 s apart, then 40 at 60 fps; cut after 20 of those, its time nearly all there
+    burst = tmp_path / "burst.mp4"
+    with av.open(str(burst), "w", options={"movflags": "faststart"}) as o:  # (the index first, as phones write)
+        s = o.add_stream("libx264", rate=60)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 60)
+        s.options = {"preset": "ultrafast", "bframes": "0"}
+        for pts in [i * 120 for i in range(10)] + [1200 + i for i in range(40)]:
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), pts % 200, np.uint8), format="rgb24")
+            f.pts, f.time_base = pts, Fraction(1, 60)
+            o.mux(s.encode(f.reformat(format="yuv420p")))
+        o.mux(s.encode(None))
+    with av.open(str(burst)) as c:
+        offsets = [p.pos for p in c.demux(video=0) if p.size]
+    (tmp_path / "cut_burst.mp4").write_bytes(burst.read_bytes()[:offsets[30]])
+    assert main(["encode", str(tmp_path / "cut_burst.mp4"), str(tmp_path / "b.gvc"), "--model", "vaegan-tiny"]) == 0
+    assert "ended after 30 of the 50 frames its container announces" in caplog.text
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, tiny_model_dir):

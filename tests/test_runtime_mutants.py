@@ -753,6 +753,36 @@ def test_torch_threads_are_cut_to_the_codecs_never_raised(monkeypatch):
     assert threads["n"] == 1
 
 
+def test_a_cgroup_name_that_is_not_utf8_reads_as_no_limit(monkeypatch):
+    class Unreadable(_SysPath):
+        def read_text(self):
+            if self == "/proc/self/cgroup":
+                raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+            return super().read_text()
+
+    _SysPath.files = {"/sys/fs/cgroup/cpu.max": "100000 100000\n"}
+    monkeypatch.setattr(runtime, "Path", Unreadable)
+    assert runtime.cgroup_cpus() is None and runtime.cgroup_available_memory() is None
+    assert runtime.usable_cpus() >= 1
+
+
+def test_the_cpu_quota_is_read_once_a_while(monkeypatch):
+    # the learned prediction asks for its threads each frame: the files are read once in CGROUP_CPUS_TTL_S
+    _SysPath.files = {"/proc/self/cgroup": V2_CONTAINER, "/sys/fs/cgroup/cpu.max": "200000 100000\n"}
+    monkeypatch.setattr(runtime, "Path", _SysPath)
+    clock = [100.0]
+    monkeypatch.setattr(runtime.time, "monotonic", lambda: clock[0])
+    assert runtime.cgroup_cpus() == 2
+    _SysPath.files["/sys/fs/cgroup/cpu.max"] = "300000 100000\n"
+    clock[0] += runtime.CGROUP_CPUS_TTL_S / 2
+    assert runtime.cgroup_cpus() == 2  # the read stands
+    clock[0] += runtime.CGROUP_CPUS_TTL_S
+    assert runtime.cgroup_cpus() == 3  # read again
+    _SysPath.files["/sys/fs/cgroup/cpu.max"] = "max 100000\n"
+    runtime.forget_cgroup_cpus()
+    assert runtime.cgroup_cpus() is None
+
+
 def test_this_machines_cgroup_reads_without_error():
     cpus, free = runtime.cgroup_cpus(), runtime.cgroup_available_memory()
     assert cpus is None or cpus >= 1

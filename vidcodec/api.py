@@ -624,9 +624,11 @@ def encode(
                      else None)
         # (the edited length, where the duration says less: a stream-copied cut's edit list hides a GOP's start)
         least = min(announced, source.frames_by_duration or announced) if announced else None
-        # (frames the time from the first to the end of the last holds: an AVI's count includes the
-        # frames it dropped, empty chunks, so a variable rate there has fewer frames but reaches its end)
-        spanned = round(tally.duration(source) * source.frame_rate) if source.frame_rate else tally.frames
+        # (in an AVI, the frames the time from the first to the end of the last holds: its count includes
+        # the frames it dropped, empty chunks, so a variable rate there has fewer frames but reaches its end;
+        # not elsewhere, where a variable rate cut in a burst of frames can still reach near its end)
+        spanned = (round(tally.duration(source) * source.frame_rate)
+                   if source.frame_rate and getattr(source, "counts_dropped_frames", False) else tally.frames)
         if least and max(tally.frames, spanned) < least - max(2, least // 100):
             log.warning("%s ended after %d of the %d frames its container announces (a truncated or damaged "
                         "file?); the stream holds the %d", source.name, tally.frames, announced, tally.frames)
@@ -1234,7 +1236,9 @@ def _exact(value: float | Fraction | str) -> Fraction:
         raise TypeError("a bool is not a number")
     if isinstance(value, numbers.Integral):  # numpy's too: Fraction(np.int64(30)) keeps numpy's numerator
         value = int(value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, numbers.Rational):
+    elif isinstance(value, numbers.Rational):  # Fraction(np.int64(30000), np.int64(1001)) too
+        value = Fraction(int(value.numerator), int(value.denominator))
+    elif isinstance(value, numbers.Real):
         value = float(value)
     return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 

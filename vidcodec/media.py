@@ -378,6 +378,9 @@ class VideoSource:
         self.frames_by_duration: int = (0 if not seekable and container.format.name.startswith("mov")
                                         else _frames_from_duration(stream, container, self.frame_rate))
         self.estimated_frames: int = self.frame_count or self.frames_by_duration
+        # AVI's count includes the frames it dropped (empty chunks in their place, a variable rate): fewer
+        # frames than it announces is no sign of a cut there when they reach its end
+        self.counts_dropped_frames: bool = container.format.name == "avi"
         self.audio: AudioInfo | None = None
         self.audio_track: AudioTrack | None = None
         self._audio_stream = None

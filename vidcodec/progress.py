@@ -80,7 +80,8 @@ class _QuietThreads(logging.Filter):
         self.levels: dict[int, list[int]] = {}  # thread ident -> the levels of the blocks it is in
 
     def filter(self, record: logging.LogRecord) -> bool:
-        levels = self.levels.get(record.thread or 0)
+        # (a logger's filters run in the thread that logs; record.thread is None with logThreads off)
+        levels = self.levels.get(threading.get_ident())
         return not levels or record.levelno >= max(levels)
 
 

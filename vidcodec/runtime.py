@@ -39,6 +39,7 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -436,7 +437,7 @@ def _cgroup_dirs(controller: str) -> list[Path]:
     are not there, and the mount's root, the container's own cgroup, is read in any case."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
+    except (OSError, ValueError):  # (UnicodeDecodeError: a cgroup named in bytes that are not UTF-8)
         return []
     dirs: list[Path] = []
     for line in lines:
@@ -462,11 +463,30 @@ def _cgroup_read(folder: Path, name: str) -> str | None:
         return None
 
 
+CGROUP_CPUS_TTL_S = 5.0  # how long a read of the CPU quota stands (the learned prediction asks each frame)
+_cgroup_cpus_read: list[tuple[float, int | None]] = []  # (when, what): the last read
+
+
+def forget_cgroup_cpus() -> None:
+    """Read the CPU quota again at the next ask (tests that make up their cgroup files)."""
+    _cgroup_cpus_read.clear()
+
+
 def cgroup_cpus() -> int | None:
     """The CPUs this process's cgroup quota gives it, rounded up (a container's ``--cpus 1.5``: 2;
     the smallest quota of its cgroup and those above it), None without a quota. The affinity
     (:func:`usable_cpus`) does not show a quota: in a container limited to 2 CPUs of a 64-core
-    machine, threads for 64 cores would each run a thirty-second of the time."""
+    machine, threads for 64 cores would each run a thirty-second of the time. A read stands for
+    :data:`CGROUP_CPUS_TTL_S` (it costs about 0.1 ms, and the learned prediction asks once a frame)."""
+    now = time.monotonic()
+    if _cgroup_cpus_read and now - _cgroup_cpus_read[0][0] < CGROUP_CPUS_TTL_S:
+        return _cgroup_cpus_read[0][1]
+    cpus = _read_cgroup_cpus()
+    _cgroup_cpus_read[:] = [(now, cpus)]
+    return cpus
+
+
+def _read_cgroup_cpus() -> int | None:
     best: float | None = None
     for folder in _cgroup_dirs("cpu"):
         v2 = _cgroup_read(folder, "cpu.max")  # "max 100000" or "150000 100000"
