@@ -236,11 +236,45 @@ def test_odd_size_input(tmp_path: Path) -> None:
     assert psnr(frames[1].rgb, ref[1]) > 40
 
 
-def test_display_rotation_is_applied(tmp_path: Path) -> None:
-    ref = write_clip(tmp_path / "rot.mp4", "libx264", "yuv420p", n=1, rotation=90)
+@pytest.mark.parametrize("rotation", [90, 180, -90])
+def test_display_rotation_is_applied(tmp_path: Path, rotation: int) -> None:
+    ref = write_clip(tmp_path / "rot.mp4", "libx264", "yuv420p", n=1, rotation=rotation)
     source, frames = read_all(tmp_path / "rot.mp4")
-    assert (source.width, source.height) == (H, W)
-    assert psnr(frames[0].rgb, np.rot90(ref[0])) > 30  # counter-clockwise, as players show it
+    assert (source.width, source.height) == ((W, H) if rotation == 180 else (H, W))
+    assert psnr(frames[0].rgb, np.rot90(ref[0], rotation // 90)) > 30  # counter-clockwise, as players show it
+
+
+def test_transparency_that_is_dropped_is_said_opacity_is_not(tmp_path: Path, caplog) -> None:
+    from PIL import Image
+
+    rgba = np.dstack([pattern(), np.full((H, W), 255, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "opaque.png")
+    rgba[:8, :8, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        _, frames = read_all(tmp_path / "opaque.png")
+        assert not caplog.records
+        _, clear = read_all(tmp_path / "clear.png")
+    assert "has transparent pixels (rgba)" in caplog.text and "alpha channel is dropped" in caplog.text
+    assert np.array_equal(frames[0].rgb, clear[0].rgb)  # the colours under it, as before
+
+
+def test_every_exif_orientation_is_put_upright_as_pil_puts_it(tmp_path: Path) -> None:
+    """The mirrored ones (2, 4, 5, 7) too: PyAV's frame.rotation is the display matrix's angle alone,
+    and a photo mirrored left to right (EXIF 2) came out upside down."""
+    from PIL import Image, ImageOps
+
+    picture = Image.fromarray(pattern(h=48, w=64))
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.jpg"
+        picture.save(path, exif=exif, quality=95)
+        upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+        source, frames = read_all(path)
+        assert frames[0].rgb.shape == upright.shape, orientation
+        assert (source.height, source.width) == upright.shape[:2]
+        assert psnr(frames[0].rgb, upright) > 35, orientation
 
 
 def test_audio_is_described(tmp_path: Path) -> None:
@@ -676,7 +710,7 @@ def _write_images(folder: Path, name: str, numbers: list[int]) -> list[np.ndarra
 
 
 def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_path: Path, caplog) -> None:
-    from vidcodec.media import frame_name, frame_pattern, image_sequence
+    from vidcodec.media import frame_name, frame_pattern, image_sequence, sequence_length
 
     frames = _write_images(tmp_path / "s", "f%04d.png", [1000, 1001, 1002])  # FFmpeg alone starts at 0-4 only
     (tmp_path / "s" / "f12.png").write_bytes(b"not of the sequence: %04d wants 4 digits or more")
@@ -709,6 +743,18 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
     with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "g" / "%02d.png") as src:
         assert len(list(src)) == 2
     assert "frame 3 is missing, so the sequence ends at frame 2 (2 more files after the gap are not read" in caplog.text
+    # a picture named with %d itself is that picture (FFmpeg's image2 took it for a pattern: shot0.png)
+    (tmp_path / "lit").mkdir()
+    for name, value in (("shot%d.png", 200), ("shot0.png", 20)):
+        av.VideoFrame.from_ndarray(np.full((H, W, 3), value, np.uint8), format="rgb24").to_image().save(
+            tmp_path / "lit" / name)
+    with open_source(tmp_path / "lit" / "shot%d.png") as src:
+        assert [int(f.rgb.mean()) for f in src] == [200]
+    # FFmpeg's reader looks for the last file by doubling its step: 1-3 and 5-6 made it find 5 and fail on 4
+    _write_images(tmp_path / "h", "%04d.png", [1, 2, 3, 5, 6])
+    with open_source(tmp_path / "h" / "%04d.png") as src:
+        assert len(list(src)) == 3 and src.ended
+    assert sequence_length(tmp_path / "h" / "%04d.png") == 3 and sequence_length(tmp_path / "q" / "%04d.png") == 0
 
 
 def _serve(send) -> tuple[object, str]:

@@ -265,6 +265,36 @@ def _describe_audio(stream: av.audio.stream.AudioStream, first: av.Packet) -> Au
     return AudioTrack(stream.time_base or Fraction(1, 90000), buf.getvalue())
 
 
+def _transparent(frame: av.VideoFrame) -> bool:
+    """Whether a frame with an alpha channel has a pixel that is not opaque (an RGBA screenshot is
+    opaque all over: said nothing)."""
+    try:
+        rgba = frame.reformat(format="rgba").to_ndarray()
+    except (av.FFmpegError, ValueError):
+        return False
+    return bool((rgba[..., 3] < 255).any())
+
+
+def display_orientation(frame: av.VideoFrame) -> tuple[bool, bool, bool]:
+    """(transpose, flip rows, flip columns), in that order, that put a decoded picture upright as its
+    display matrix asks (FFmpeg's: ``x' = a·x + c·y``, ``y' = b·x + d·y``), as ffmpeg's autorotate and
+    PIL's ``exif_transpose`` do: quarter turns and mirrors (the eight EXIF orientations; an angle
+    between them goes to the nearest quarter turn). PyAV's ``frame.rotation`` gives the angle alone,
+    which took a mirrored photo (EXIF 2, 4, 5, 7) for a turned one: upside down."""
+    try:
+        data = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+        m = np.frombuffer(bytes(data), dtype="<i4") if data is not None else None
+    except (AttributeError, ValueError, TypeError):
+        m = None
+    if m is None or m.size < 5:
+        quarter = round(getattr(frame, "rotation", 0) / 90) % 4  # counter-clockwise quarter turns
+        return ((False, False, False), (True, True, False), (False, True, True), (True, False, True))[quarter]
+    a, b, c, d = (int(v) for v in (m[0], m[1], m[3], m[4]))
+    if abs(a) + abs(d) >= abs(b) + abs(c):  # x' = ±x, y' = ±y
+        return False, d < 0, a < 0
+    return True, b < 0, c < 0  # x' = ±y, y' = ±x: the transpose, then its flips
+
+
 AVFMT_NOTIMESTAMPS = 0x0080  # libavformat's flag of a format whose packets carry no timestamps (raw H.264)
 
 
@@ -338,8 +368,11 @@ class VideoSource:
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
                  audio_from: str | BinaryIO | None = None, start: float | Fraction | None = None,
                  seekable: bool = True, read_timeout: float = 0, live: bool = False,
-                 audio_inline: bool = False) -> None:
+                 audio_inline: bool = False, packet_limit: int | None = None) -> None:
         self.name = name
+        # (an image sequence: its pictures up to the first gap in their numbers, one a packet; FFmpeg's
+        # image2 reader knows only where to start)
+        self._packet_limit = packet_limit
         self.network = is_url(name)  # a network input: a read that times out or fails may end it
         self.read_timeout = read_timeout  # (seconds) what open_source opened a URL with; 0: none
         self.live = live  # a live network input (a camera, a broadcast: open_source tells): ends quietly
@@ -449,7 +482,10 @@ class VideoSource:
         # header (extension tag 5) for a decoder to tag its output with, as the matrix is
         self.color_primaries: int = _tag(first.color_primaries, stream.codec_context.color_primaries, 2)
         self.color_trc: int = _tag(first.color_trc, stream.codec_context.color_trc, 2)
-        self._rotation = round(first.rotation / 90) % 4
+        # (transpose, flip rows, flip columns): upright as its display matrix says (a phone's rotation,
+        # an EXIF orientation, mirrors included)
+        self._orient = display_orientation(first)
+        self._rotation = 1 if self._orient[0] else 0  # (odd: a quarter turn, width and height swap)
         self._coded_size = (first.width, first.height)
         self.width, self.height = first.width, first.height
         # Sample (pixel) aspect ratio, None for square pixels: anamorphic video (a 720×576 16:9 DVD
@@ -469,6 +505,10 @@ class VideoSource:
             log.warning("%s is HDR (%s): vidcodec codes 8-bit SDR and does not tone-map, so it will look "
                         "washed out; tone-map it to SDR first (e.g. ffmpeg's zscale + tonemap)", name,
                         _HDR_TRANSFERS[transfer])
+        if any(c.is_alpha for c in fmt.components) and _transparent(first):
+            log.warning("%s has transparent pixels (%s): vidcodec codes RGB only, so the alpha channel is dropped "
+                        "and the colours under it show; flatten it onto a background first (e.g. ffmpeg's "
+                        "-filter_complex with overlay on a color source)", name, fmt.name)
         if first.interlaced_frame:
             log.warning("%s is interlaced: it is coded as progressive frames (combing on motion); "
                         "deinterlace it first for better pictures (e.g. ffmpeg -vf bwdif)", name)
@@ -668,7 +708,14 @@ class VideoSource:
         joining = False  # a network input's packets that do not decode before its first frame
         last = time.monotonic()  # when the last packet came
         drained = drained_bytes = 0  # read_audio_to: the video packets (and their bytes) read past the last frame
+        read = 0  # video packets read (packet_limit)
         while True:
+            if self._packet_limit is not None and read >= self._packet_limit:
+                for frame in self._stream.codec_context.decode(None):  # the decoder's held frames
+                    self._frames_out += 1
+                    yield frame
+                self.ended = True
+                return
             try:
                 packet = next(packets, None)
                 if packet is None:
@@ -712,6 +759,8 @@ class VideoSource:
                     if self._drain_to is not None and ap.pts >= self._drain_to:
                         return
                 continue
+            if packet.size:
+                read += 1
             if packet.size and packet.dts is not None:
                 self._video_dts = packet.dts
             if self._drain_to is not None:  # (read_audio_to: the video is not wanted)
@@ -812,8 +861,13 @@ class VideoSource:
             self._warn_once("size", "%s: frame size changes mid-stream; scaling to %dx%d", self.name, w, h)
         rgb = self._reformatter.reformat(frame, width=w, height=h, interpolation=_SWS_FLAGS,
                                          **self._reformat_args).to_ndarray()
-        if self._rotation:
-            rgb = np.rot90(rgb, self._rotation)
+        transpose, flip_rows, flip_columns = self._orient
+        if transpose:
+            rgb = rgb.transpose(1, 0, 2)
+        if flip_rows:
+            rgb = rgb[::-1]
+        if flip_columns:
+            rgb = rgb[:, ::-1]
         return np.ascontiguousarray(rgb)
 
     def __iter__(self) -> Iterator[VideoFrame]:
@@ -1505,6 +1559,27 @@ def image_sequence(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_E
     file. FFmpeg starts only at numbers 0 to 4 unless told; this finds where the sequence starts (and
     with ``warn``, logs a gap in its numbers: what follows the gap is not read, as with FFmpeg)."""
     path = Path(path)
+    found = _sequence_numbers(path, extensions)
+    if not found:
+        return None
+    run = _run_length(found)
+    if run < len(found) and warn:
+        log.warning("%s: frame %d is missing, so the sequence ends at frame %d (%d more files after the gap are "
+                    "not read, as FFmpeg does)", path, found[0] + run, found[0] + run - 1, len(found) - run)
+    return path, found[0]
+
+
+def sequence_length(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_EXTENSIONS) -> int:
+    """How many files an image sequence's pattern names from its lowest number up to its first gap
+    (0: none); FFmpeg's image2 reader, told where to start but not where to stop, looks past a gap for
+    the last file by doubling its step, and failed on the missing one (1-3 and 5-6: it found 5)."""
+    found = _sequence_numbers(Path(path), extensions)
+    return _run_length(found) if found else 0
+
+
+def _sequence_numbers(path: Path, extensions: tuple[str, ...]) -> list[int] | None:
+    """The frame numbers, sorted, of the files that the pattern ``path`` names exactly (None: no
+    pattern, a file of that very name, or a folder that cannot be read)."""
     spec = frame_pattern(path, extensions)
     if spec is None or path.exists():
         return None
@@ -1512,17 +1587,15 @@ def image_sequence(path: str | Path, extensions: tuple[str, ...] = IMAGE_INPUT_E
     head, tail = text.split("{}")
     named = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
     try:
-        found = sorted(int(m.group(1)) for entry in os.scandir(path.parent)
-                       if (m := named.fullmatch(entry.name)) and m.group(1) == f"{int(m.group(1)):0{width}d}")
+        return sorted(int(m.group(1)) for entry in os.scandir(path.parent)
+                      if (m := named.fullmatch(entry.name)) and m.group(1) == f"{int(m.group(1)):0{width}d}")
     except OSError:
         return None
-    if not found:
-        return None
-    run = next((i for i, n in enumerate(found) if n != found[0] + i), len(found))
-    if run < len(found) and warn:
-        log.warning("%s: frame %d is missing, so the sequence ends at frame %d (%d more files after the gap are "
-                    "not read, as FFmpeg does)", path, found[0] + run, found[0] + run - 1, len(found) - run)
-    return path, found[0]
+
+
+def _run_length(found: list[int]) -> int:
+    """How many of the sorted numbers ``found`` follow on from the first without a gap."""
+    return next((i for i, n in enumerate(found) if n != found[0] + i), len(found))
 
 
 # URLs of files: read again for the audio's description, and seekable for --start; the others are
@@ -1605,6 +1678,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     ``-ss`` does (a seek where the input allows it; a pipe is decoded up to it).
     """
     spool = base = None
+    packet_limit = None  # (an image sequence's pictures up to its first gap)
     seekable = str(src) != "-"
     piped = False  # a local input that is not a regular file (a FIFO, /dev/stdin, <(...))
     live = False  # a live network input (set when a URL is opened)
@@ -1664,6 +1738,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
                                 options={"framerate": str(rate), "start_number": str(first)})
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot read {pattern} as an image sequence: {_reason(exc)}") from exc
+        packet_limit = sequence_length(pattern) or None  # (one picture a packet) up to the first gap
     else:
         path = Path(src)
         name = str(path)
@@ -1684,6 +1759,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             elif stat.S_ISFIFO(mode.st_mode):  # read once: its first bytes looked at, then given to FFmpeg
                 container, spool, spooled = _open_fifo(path)
                 seekable, piped = spooled, not spooled  # (a spool seeks: a --start, the audio's second reader)
+            elif frame_pattern(path) is not None:  # a picture named "shot%d.png" itself: that file, not shot0.png
+                container = av.open(ffmpeg_name(path), format="image2", options={"pattern_type": "none"})
             else:
                 container = av.open(ffmpeg_name(path))
         except (av.FFmpegError, OSError) as exc:
@@ -1712,7 +1789,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             inline = True
     try:
         return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
-                           read_timeout=read_timeout if is_url(src) else 0, live=live, audio_inline=inline)
+                           read_timeout=read_timeout if is_url(src) else 0, live=live, audio_inline=inline,
+                           packet_limit=packet_limit)
     except BaseException:
         container.close()
         if spool is not None:
