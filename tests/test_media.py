@@ -257,6 +257,12 @@ def test_transparency_that_is_dropped_is_said_opacity_is_not(tmp_path: Path, cap
         _, clear = read_all(tmp_path / "clear.png")
     assert "has transparent pixels (rgba)" in caplog.text and "alpha channel is dropped" in caplog.text
     assert np.array_equal(frames[0].rgb, clear[0].rgb)  # the colours under it, as before
+    palette = Image.fromarray(pattern()).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    palette.save(tmp_path / "trns.png", transparency=0)  # a palette PNG with a transparent colour (tRNS)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        read_all(tmp_path / "trns.png")
+    assert "has transparent pixels (pal8)" in caplog.text
 
 
 def test_every_exif_orientation_is_put_upright_as_pil_puts_it(tmp_path: Path) -> None:
@@ -750,10 +756,27 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
             tmp_path / "lit" / name)
     with open_source(tmp_path / "lit" / "shot%d.png") as src:
         assert [int(f.rgb.mean()) for f in src] == [200]
+    for folder, value in (("take%d", 200), ("take0", 20)):  # FFmpeg expands a folder's %d too
+        (tmp_path / "lit" / folder).mkdir()
+        av.VideoFrame.from_ndarray(np.full((H, W, 3), value, np.uint8), format="rgb24").to_image().save(
+            tmp_path / "lit" / folder / "pic.png")
+    with open_source(tmp_path / "lit" / "take%d" / "pic.png") as src:
+        assert [int(f.rgb.mean()) for f in src] == [200]
     # FFmpeg's reader looks for the last file by doubling its step: 1-3 and 5-6 made it find 5 and fail on 4
     _write_images(tmp_path / "h", "%04d.png", [1, 2, 3, 5, 6])
     with open_source(tmp_path / "h" / "%04d.png") as src:
-        assert len(list(src)) == 3 and src.ended
+        assert src.estimated_frames == 3 and len(list(src)) == 3 and src.ended
+    for start, kept in ((Fraction(1, 25), 2), (Fraction(2, 25), 1)):  # a --start seeks: the gap still ends it
+        with open_source(tmp_path / "h" / "%04d.png", start=start) as src:
+            assert len(list(src)) == kept, start
+    with pytest.raises(InputError, match="no video at or after --start .*ends at its first gap"):
+        open_source(tmp_path / "h" / "%04d.png", start=Fraction(4, 25))
+    # a picture that does not decode before the gap: said and skipped, not a traceback from the decoder's flush
+    _write_images(tmp_path / "k", "%04d.png", [1, 2, 3, 5])
+    (tmp_path / "k" / "0002.png").write_bytes((tmp_path / "k" / "0002.png").read_bytes()[:60])
+    with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "k" / "%04d.png") as src:
+        assert len(list(src)) >= 1
+    assert "does not decode" in caplog.text
     assert sequence_length(tmp_path / "h" / "%04d.png") == 3 and sequence_length(tmp_path / "q" / "%04d.png") == 0
 
 

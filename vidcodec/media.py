@@ -411,6 +411,9 @@ class VideoSource:
         self.frames_by_duration: int = (0 if not seekable and container.format.name.startswith("mov")
                                         else _frames_from_duration(stream, container, self.frame_rate))
         self.estimated_frames: int = self.frame_count or self.frames_by_duration
+        if packet_limit is not None:  # (image2 counts the files past a gap it found)
+            self.frame_count = min(self.frame_count, packet_limit) if self.frame_count else 0
+            self.estimated_frames = min(self.estimated_frames or packet_limit, packet_limit)
         # AVI's count includes the frames it dropped (empty chunks in their place, a variable rate): fewer
         # frames than it announces is no sign of a cut there when they reach its end
         self.counts_dropped_frames: bool = container.format.name == "avi"
@@ -505,7 +508,7 @@ class VideoSource:
             log.warning("%s is HDR (%s): vidcodec codes 8-bit SDR and does not tone-map, so it will look "
                         "washed out; tone-map it to SDR first (e.g. ffmpeg's zscale + tonemap)", name,
                         _HDR_TRANSFERS[transfer])
-        if any(c.is_alpha for c in fmt.components) and _transparent(first):
+        if (fmt.has_palette or any(c.is_alpha for c in fmt.components)) and _transparent(first):
             log.warning("%s has transparent pixels (%s): vidcodec codes RGB only, so the alpha channel is dropped "
                         "and the colours under it show; flatten it onto a background first (e.g. ffmpeg's "
                         "-filter_complex with overlay on a color source)", name, fmt.name)
@@ -588,6 +591,9 @@ class VideoSource:
         if start < 0:
             raise UsageError(f"--start must be 0 or more seconds, got {float(start):g}")
         target = self.start_pts + start / self.time_base  # in pts units (a fraction)
+        if self._packet_limit is not None and target - self.start_pts >= self._packet_limit:  # past a gap
+            raise InputError(f"{self.name}: no video at or after --start {float(start):g} s (the sequence ends at "
+                             f"its first gap, picture {self._packet_limit} of it); give an earlier start")
         first, origin = self._first, self.start_pts
         pts = origin  # the first frame's, already read
         sought = False
@@ -708,10 +714,15 @@ class VideoSource:
         joining = False  # a network input's packets that do not decode before its first frame
         last = time.monotonic()  # when the last packet came
         drained = drained_bytes = 0  # read_audio_to: the video packets (and their bytes) read past the last frame
-        read = 0  # video packets read (packet_limit)
+        last_picture = None  # (packet_limit) the number, from 0, of the last picture read
         while True:
-            if self._packet_limit is not None and read >= self._packet_limit:
-                for frame in self._stream.codec_context.decode(None):  # the decoder's held frames
+            if self._packet_limit is not None and last_picture is not None and last_picture + 1 >= self._packet_limit:
+                try:  # the decoder's held frames (a picture that does not decode says so only here)
+                    held = self._stream.codec_context.decode(None)
+                except av.FFmpegError as exc:
+                    log.warning("%s: skipping a picture that does not decode: %s", self.name, exc)
+                    held = []
+                for frame in held:
                     self._frames_out += 1
                     yield frame
                 self.ended = True
@@ -759,8 +770,11 @@ class VideoSource:
                     if self._drain_to is not None and ap.pts >= self._drain_to:
                         return
                 continue
-            if packet.size:
-                read += 1
+            if packet.size and self._packet_limit is not None:
+                if packet.pts is not None and packet.pts >= self._packet_limit:  # (a seek past the gap)
+                    last_picture = packet.pts
+                    continue
+                last_picture = packet.pts if packet.pts is not None else (last_picture or 0) + 1
             if packet.size and packet.dts is not None:
                 self._video_dts = packet.dts
             if self._drain_to is not None:  # (read_audio_to: the video is not wanted)
@@ -1759,7 +1773,8 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             elif stat.S_ISFIFO(mode.st_mode):  # read once: its first bytes looked at, then given to FFmpeg
                 container, spool, spooled = _open_fifo(path)
                 seekable, piped = spooled, not spooled  # (a spool seeks: a --start, the audio's second reader)
-            elif frame_pattern(path) is not None:  # a picture named "shot%d.png" itself: that file, not shot0.png
+            elif "%" in str(path) and path.suffix.lower() in IMAGE_INPUT_EXTENSIONS:
+                # a picture named "shot%d.png" (or in a folder "take%d") itself: that file, not shot0.png
                 container = av.open(ffmpeg_name(path), format="image2", options={"pattern_type": "none"})
             else:
                 container = av.open(ffmpeg_name(path))
