@@ -1741,6 +1741,14 @@ def test_ctrl_c_while_the_command_loads_is_an_interrupt_not_a_traceback(capsys, 
     assert _entry.main() == 130
     assert capsys.readouterr().err == "vidcodec: interrupted\n"
     monkeypatch.undo()
+    # ... while it builds its parser (which imports the training options' module) ...
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "build_parser", interrupted)
+    assert _entry.main() == 130
+    assert capsys.readouterr().err == "vidcodec: interrupted\n"
+    monkeypatch.undo()
     # ... and inside a library's import, which some (onnxruntime) turn into an ImportError of theirs
     def loading(args):
         try:
@@ -2107,6 +2115,29 @@ def test_a_hang_up_finishes_an_mp4_output(env, tmp_path, media):
                         err.strip())
     assert proc.returncode == 129 and said, err
     assert read_video(out)[0] == int(said[1]) > 0
+
+
+def test_an_interrupt_during_an_h264_write_counts_the_frame_the_file_holds(tmp_path, tiny_model_dir, monkeypatch):
+    """A signal held while the encoder and muxer take a frame is raised after them: the frame is in the
+    .mp4, and the interrupt's line said one frame fewer than the file held."""
+    gvc = tmp_path / "s.gvc"
+    from vidcodec import media as media_mod
+
+    api.encode(write_testsrc(tmp_path / "c.mp4", frames=12), gvc, model="vaegan-tiny", quality=2)
+    real, calls = media_mod._EncodedSink.write, [0]
+
+    def write(self, rgb, pts):
+        real(self, rgb, pts)
+        calls[0] += 1
+        if calls[0] == 5:
+            raise KeyboardInterrupt  # as whole() raises a signal it held during the write
+
+    monkeypatch.setattr(media_mod._EncodedSink, "write", write)
+    out = tmp_path / "o.mp4"
+    with pytest.raises(KeyboardInterrupt) as caught:
+        api.decode(gvc, out)
+    assert caught.value.__notes__ == [f"(5 frames decoded before it, in {out})"]
+    assert read_video(out)[0] == 5
 
 
 @pytest.mark.parametrize(("verb", "unbuffered", "sig"), [("decode", True, signal.SIGINT), ("play", True, signal.SIGINT),

@@ -1946,7 +1946,9 @@ def decode(
                     Path(dst).unlink()
                     err.add_note("before the first frame: nothing decoded")
                 elif n and (Path(dst).is_file() or media.image_output(Path(dst))):
-                    err.add_note(f"({n} frame{'' if n == 1 else 's'} decoded before it, in {dst})")
+                    # (an H.264 output's encoder took the frame the signal came during: the file holds it)
+                    kept = max(n, getattr(sinks[0], "frames_in", 0)) if sinks else n
+                    err.add_note(f"({kept} frame{'' if kept == 1 else 's'} decoded before it, in {dst})")
             return False
 
         stack.push(on_error)
@@ -1960,7 +1962,7 @@ def decode(
             clock.append((Fraction(*hdr.time_base), _frame_step(hdr) or Fraction(0)))
             # a stream of one frame (by its header or index) to thumb.png needs no --frames 1, as with ffmpeg
             single = bool(one_picture or (picture and first is None and hdr.frame_count == 1))
-            if audio and not want_audio and container.EXT_AUDIO in hdr.extensions:
+            if audio and not want_audio and not null and container.EXT_AUDIO in hdr.extensions:
                 log.info("the stream's audio is not written: %s holds video only (decode to .mp4, .mkv or .mov "
                          "to keep it%s)", "a picture" if picture else "an image sequence" if images else "y4m",
                          ", or to - with --format nut for a player" if str(dst) == "-" else "")

@@ -2072,6 +2072,7 @@ class _EncodedSink(VideoSink):
         # libx264 drops frame durations, and mp4 cuts a last frame of duration 0 from its edit list: keep
         # each frame's duration (the interval before it, the frame rate's for the first) to put on packets.
         self._durations: dict[int, int] = {}
+        self.frames_in = 0  # frames the encoder has taken (a decode interrupted says how many the file holds)
         self._first_duration = max(1, round(1 / ((frame_rate or Fraction(25)) * time_base)))
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
@@ -2093,6 +2094,7 @@ class _EncodedSink(VideoSink):
             self._durations[pts] = self._first_duration
         with whole():  # a signal between the encoder's packets and the muxer lost a frame mid-stream
             self._mux(self._container, self._stream.encode(frame))
+            self.frames_in += 1  # (in the file once it closes: a signal held here comes after it)
 
     def _reraise(self) -> None:
         """A signal's exception held by a pipe's writes during FFmpeg's call (_WholeWrites), raised now."""
