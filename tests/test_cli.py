@@ -2138,6 +2138,10 @@ def test_an_interrupt_during_an_h264_write_counts_the_frame_the_file_holds(tmp_p
         api.decode(gvc, out)
     assert caught.value.__notes__ == [f"(5 frames decoded before it, in {out})"]
     assert read_video(out)[0] == 5
+    calls[0] = 4  # during the first frame: the file holds it, and is kept
+    with pytest.raises(KeyboardInterrupt) as caught:
+        api.decode(gvc, out, overwrite=True)
+    assert caught.value.__notes__ == [f"(1 frame decoded before it, in {out})"] and read_video(out)[0] == 1
 
 
 @pytest.mark.parametrize(("verb", "unbuffered", "sig"), [("decode", True, signal.SIGINT), ("play", True, signal.SIGINT),

@@ -1942,12 +1942,12 @@ def decode(
                                 "" if n == 1 else "s", "is" if n == 1 else "are")
             elif isinstance(err, KeyboardInterrupt) and str(dst) != "-" and not media.is_named_pipe(dst):
                 # Ctrl-C, SIGTERM (also --follow's usual end): said on the interrupt's one line
-                if n == 0 and sinks and Path(dst).is_file():  # a lone y4m header
+                # (an H.264 output's encoder took the frame the signal came during: the file holds it)
+                kept = max(n, getattr(sinks[0], "frames_in", 0)) if sinks else n
+                if kept == 0 and sinks and Path(dst).is_file():  # a lone y4m header
                     Path(dst).unlink()
                     err.add_note("before the first frame: nothing decoded")
-                elif n and (Path(dst).is_file() or media.image_output(Path(dst))):
-                    # (an H.264 output's encoder took the frame the signal came during: the file holds it)
-                    kept = max(n, getattr(sinks[0], "frames_in", 0)) if sinks else n
+                elif kept and (Path(dst).is_file() or media.image_output(Path(dst))):
                     err.add_note(f"({kept} frame{'' if kept == 1 else 's'} decoded before it, in {dst})")
             return False
 

@@ -391,7 +391,10 @@ class VideoSource:
         if len(streams) > 1:  # said, as ffmpeg's "Stream #0:1 -> #0:0" says it
             log.info("%s has %d video streams; coding stream %d (%dx%d)", name, len(streams), stream.index,
                      stream.width or 0, stream.height or 0)
-        stream.thread_type = "AUTO"
+        # (an image sequence: a picture at a time, without frame threads, so that one that does not decode
+        # is skipped where it comes; held in the threads, it failed the final flush, and PyAV's flush then
+        # dropped the good pictures held with it)
+        stream.thread_type = "AUTO" if packet_limit is None else "SLICE"
         self.time_base: Fraction = stream.time_base or Fraction(1, 90000)
         average = stream.average_rate
         if int(getattr(container.format, "flags", 0) or 0) & AVFMT_NOTIMESTAMPS and stream.guessed_rate:
@@ -717,12 +720,7 @@ class VideoSource:
         last_picture = None  # (packet_limit) the number, from 0, of the last picture read
         while True:
             if self._packet_limit is not None and last_picture is not None and last_picture + 1 >= self._packet_limit:
-                try:  # the decoder's held frames (a picture that does not decode says so only here)
-                    held = self._stream.codec_context.decode(None)
-                except av.FFmpegError as exc:
-                    log.warning("%s: skipping a picture that does not decode: %s", self.name, exc)
-                    held = []
-                for frame in held:
+                for frame in self._drained():  # the decoder's held frames
                     self._frames_out += 1
                     yield frame
                 self.ended = True
@@ -806,6 +804,14 @@ class VideoSource:
             for frame in frames:
                 self._frames_out += 1
                 yield frame
+
+    def _drained(self) -> Iterator[av.VideoFrame]:
+        """The frames the decoder still holds at the input's end (none for an image sequence, decoded
+        without frame threads: see ``__init__``); one that does not decode is said, not raised."""
+        try:
+            yield from self._stream.codec_context.decode(None)
+        except av.FFmpegError as exc:
+            log.warning("%s: skipping a picture that does not decode: %s", self.name, exc)
 
     def _before_cut(self, pts: int, duration: int) -> bool:
         """Whether an audio packet (its source pts, duration) ends by a --start's cut: wholly before it (the
@@ -1773,8 +1779,9 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             elif stat.S_ISFIFO(mode.st_mode):  # read once: its first bytes looked at, then given to FFmpeg
                 container, spool, spooled = _open_fifo(path)
                 seekable, piped = spooled, not spooled  # (a spool seeks: a --start, the audio's second reader)
-            elif "%" in str(path) and path.suffix.lower() in IMAGE_INPUT_EXTENSIONS:
+            elif re.search(r"%\d*d", str(path)) and path.suffix.lower() in IMAGE_INPUT_EXTENSIONS:
                 # a picture named "shot%d.png" (or in a folder "take%d") itself: that file, not shot0.png
+                # (only there: image2 takes the decoder from the name, not the bytes, and reads one APNG frame)
                 container = av.open(ffmpeg_name(path), format="image2", options={"pattern_type": "none"})
             else:
                 container = av.open(ffmpeg_name(path))
