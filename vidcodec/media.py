@@ -491,14 +491,13 @@ class VideoSource:
         # (transpose, flip rows, flip columns): upright as its display matrix says (a phone's rotation,
         # an EXIF orientation, mirrors included)
         self._orient = display_orientation(first)
-        self._rotation = 1 if self._orient[0] else 0  # (odd: a quarter turn, width and height swap)
         self._coded_size = (first.width, first.height)
         self.width, self.height = first.width, first.height
         # Sample (pixel) aspect ratio, None for square pixels: anamorphic video (a 720×576 16:9 DVD
         # picture has 64:45) keeps its display shape. Rotating a quarter turn turns it over.
         sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
         self.sample_aspect: Fraction | None = Fraction(sar) if sar and sar > 0 and sar != 1 else None
-        if self._rotation % 2:
+        if self._orient[0]:  # a quarter turn (the transpose): width and height swap
             self.width, self.height = self.height, self.width
             if self.sample_aspect is not None:
                 self.sample_aspect = 1 / self.sample_aspect
@@ -1779,7 +1778,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
             elif stat.S_ISFIFO(mode.st_mode):  # read once: its first bytes looked at, then given to FFmpeg
                 container, spool, spooled = _open_fifo(path)
                 seekable, piped = spooled, not spooled  # (a spool seeks: a --start, the audio's second reader)
-            elif re.search(r"%\d*d", str(path)) and path.suffix.lower() in IMAGE_INPUT_EXTENSIONS:
+            elif _NUMBER.search(str(path)) and path.suffix.lower() in IMAGE_INPUT_EXTENSIONS:
                 # a picture named "shot%d.png" (or in a folder "take%d") itself: that file, not shot0.png
                 # (only there: image2 takes the decoder from the name, not the bytes, and reads one APNG frame)
                 container = av.open(ffmpeg_name(path), format="image2", options={"pattern_type": "none"})
