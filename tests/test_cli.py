@@ -1821,6 +1821,12 @@ def test_a_damaged_index_or_footer_is_called_damage_not_an_unclosed_writer(capsy
     ({"coder": "huff"}, "coder must be 'ans' or 'elias'"),
     ({"model": 3}, "model must be an installed model's name"),
     ({"gop": "10"}, "gop must be a whole number"),
+    ({"refine": None}, "refine must be a whole number (got None"),  # options whose default is a number
+    ({"refine": -1}, "--refine must be >= 0"),
+    ({"mode": "gan", "gop_batch": None}, "gop_batch must be a whole number (got None"),
+    ({"mode": "gan", "key_bits": None}, "key_bits must be a whole number (got None"),
+    ({"mode": "gan", "search_iters": None}, "search_iters must be a whole number (got None"),
+    ({"mode": "gan", "coeffs": None}, "coeffs must be a whole number (got None"),
 ])
 def test_a_bad_api_argument_is_a_usage_error_before_the_output_is_touched(media, tmp_path, kwargs, said):
     out = tmp_path / "kept.gvc"

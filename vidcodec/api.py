@@ -161,6 +161,15 @@ def _whole(name: str, value: object) -> int | None:
         raise UsageError(f"{name} must be a whole number (got {value!r})") from None
 
 
+def _count(name: str, value: object) -> int:
+    """``_whole`` for an option that has no "not given" (its default is a number): None is refused too."""
+    if value is None:
+        raise UsageError(f"{name} must be a whole number (got None; leave it out for its default)")
+    whole = _whole(name, value)
+    assert whole is not None
+    return whole
+
+
 def check_flags(**flags: object) -> None:
     """Yes-or-no arguments must be bools (numpy's too): ``overwrite="no"`` is true, and replaced a file."""
     for name, value in flags.items():
@@ -387,9 +396,9 @@ def encode(
                              "as arrays take framerate= (and start=) only")
     # Every argument is checked before the output is opened: a bad one must not cost an existing file.
     quality, gop, max_frames = _whole("quality", quality), _whole("gop", gop), _whole("max_frames", max_frames)
-    workers, refine, gop_batch = _whole("workers", workers), _whole("refine", refine), _whole("gop_batch", gop_batch)
-    latent_bits, key_bits = _whole("latent_bits", latent_bits), _whole("key_bits", key_bits)
-    search_iters, coeffs = _whole("search_iters", search_iters), _whole("coeffs", coeffs)
+    workers, refine, gop_batch = _whole("workers", workers), _count("refine", refine), _count("gop_batch", gop_batch)
+    latent_bits, key_bits = _whole("latent_bits", latent_bits), _count("key_bits", key_bits)
+    search_iters, coeffs = _count("search_iters", search_iters), _count("coeffs", coeffs)
     if coder not in (None, "ans", "elias"):
         raise UsageError(f"coder must be 'ans' or 'elias' (got {coder!r})")
     if model is not None and not isinstance(model, str):
@@ -457,6 +466,8 @@ def encode(
         raise UsageError(f"--gop must be 1 to {container.MAX_GOP} frames (1 = every frame is a keyframe; got {gop})")
     if gop_batch < 1:
         raise UsageError(f"--gop-batch must be at least 1 (got {gop_batch})")
+    if refine < 0:
+        raise UsageError(f"--refine must be >= 0 (got {refine})")
     check_workers(workers)
     if workers > 1 and (bitrate is not None or refine or mode == "gan"):
         raise UsageError("--workers codes GOPs side by side: not with --bitrate (its buffer runs across GOPs), "
@@ -546,8 +557,6 @@ def encode(
         if bitrate is not None:
             fps = float(source.frame_rate) if source.frame_rate else 0.0
             rate = RateController(bitrate, fps, gop, m.levels, bufsize, frames=total)
-        if refine < 0:
-            raise UsageError(f"--refine must be >= 0 (got {refine})")
         refiner = None
         if refine:
             from .codec.refine import Refiner
