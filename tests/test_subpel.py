@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
 
 import numpy as np
@@ -399,3 +400,44 @@ def test_package_keeps_an_earlier_models_side_files_with_its_weights(tmp_path):
     kept = sorted(p.name for p in tmp_path.iterdir())
     old = hashlib.sha256(b"old weights").hexdigest()[:12]
     assert kept == sorted(f"m@{old}{s}" for s in (".safetensors", ".subpel.safetensors", ".gains14.npy", ".int8.json"))
+
+
+def test_fitting_a_table_gives_one_the_model_loads_that_beats_no_motion_on_held_out_pictures(
+        tiny_model_dir, tmp_path, capsys):
+    # python -m vidcodec.train.subpel, on real frames (the sample clip's, 768x576): pictures 0 and 4
+    # are held out, the other six fit the table
+    import av
+
+    from vidcodec.train import subpel as fit_subpel
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    with av.open(str(DATA.parents[1] / "samples" / "vtest.mp4")) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i % 7 == 0:
+                frame.to_image().save(pictures / f"{i:03d}.png")
+            if i >= 7 * 7:
+                break
+    (pictures / "small.png").write_bytes((pictures / "000.png").read_bytes()[:0])  # unreadable: skipped
+    out = tmp_path / "t.subpel.safetensors"
+    fit_subpel.main(["vaegan-tiny", str(pictures), str(out)])
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "8 of 9 pictures used"
+    m = zoo.load("vaegan-tiny")
+    p = Predictor.load(out, m.log_gain, m.level_channels)
+    assert p.phases.shape == (4, 4, m.latent_channels, 4 * m.latent_channels) and not p.phases[0, 0].any()
+    errors = [[float(v) for v in re.findall(r"none ([\d.]+) bilinear ([\d.]+) learned ([\d.]+)", line)[k]]
+              for line in said[1:] for k in range(4)]
+    assert len(errors) == 4 * len(said[1:]) >= 4
+    assert all(learned < none for none, _, learned in errors), said
+
+
+def test_fitting_a_table_from_too_few_usable_pictures_says_what_it_needs(tiny_model_dir, tmp_path):
+    from PIL import Image
+
+    from vidcodec.train import subpel as fit_subpel
+
+    Image.new("RGB", (200, 200)).save(tmp_path / "a.png")  # under 296 pixels a side
+    with pytest.raises(SystemExit, match="needs pictures of at least 296x296 pixels"):
+        fit_subpel.main(["vaegan-tiny", str(tmp_path), str(tmp_path / "t.safetensors")])
+    assert not (tmp_path / "t.safetensors").exists()

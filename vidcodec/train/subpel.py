@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     model = zoo.load(a.model)
     pictures = sorted(q for q in a.pictures.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
     data = samples(model, pictures)
-    print(f"{len({i for i, _, _ in data[(1, 0)]})} pictures used", flush=True)
+    used = {i for i, _, _ in data[(1, 0)]}
+    print(f"{len(used)} of {len(pictures)} pictures used", flush=True)
+    if not any(i % 4 for i in used) or not any(i % 4 == 0 for i in used):
+        raise SystemExit(f"error: {a.pictures}: the fit needs pictures of at least {CROP + 40}x{CROP + 40} pixels "
+                         "that OpenCV reads, at least two of them (every fourth is held out to report on)")
     table = fit(data, model.latent_channels)
     save_file({TENSOR: table}, str(a.out))
     usual_mode(a.out)
