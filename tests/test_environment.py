@@ -216,13 +216,17 @@ def test_a_decode_to_a_named_pipe_stops_when_its_reader_goes(tmp_path, tiny_mode
 def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(tmp_path, tiny_model_dir):
     # a full disk (here the file-size limit, EFBIG, one of the same errors) at the MP4/MKV trailer had been
     # "aac audio cannot go into .mkv (No space left on device)", exit 2, after "the frames decoded before
-    # the error below are kept" of a file it had removed; a y4m or a picture cut short was left behind
+    # the error below are kept" of a file it had removed; a y4m or a picture cut short was left behind; at
+    # the first packet, the audio that leads the video (where FFmpeg writes the header), the file had been
+    # "the audio could not be written on" before the error
     import signal
 
     from test_audio import write_av_clip
 
-    gvc = tmp_path / "x.gvc"
+    gvc, leading = tmp_path / "x.gvc", tmp_path / "lead.gvc"
     vidcodec.encode(write_av_clip(tmp_path / "c.mp4", frames=6, size=(96, 64)), gvc, model="vaegan-tiny", quality=1)
+    vidcodec.encode(write_av_clip(tmp_path / "b.mkv", frames=6, size=(96, 64), bframes=2), leading,  # video from
+                    model="vaegan-tiny", quality=1)  # its first B frame's delay, the sound from 0
 
     def small_files(limit: int):
         def limited():
@@ -231,8 +235,9 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
 
         return limited
 
-    for name, limit in (("o.mkv", 4000), ("o.mp4", 4000), ("o.y4m", 4000), ("f%03d.png", 100)):
-        r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(gvc), str(tmp_path / name), "-q"],
+    for stream, name, limit in ((gvc, "o.mkv", 4000), (gvc, "o.mp4", 4000), (gvc, "o.y4m", 4000),
+                                (gvc, "f%03d.png", 100), (leading, "o.mkv", 1), (leading, "o.mp4", 1)):
+        r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(stream), str(tmp_path / name), "-q"],
                            check=False, stderr=subprocess.PIPE, text=True, preexec_fn=small_files(limit),
                            env=_env(), timeout=300)
         assert r.returncode == 1 and "File too large" in r.stderr and "audio" not in r.stderr, (name, r.stderr)

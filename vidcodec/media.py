@@ -43,7 +43,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import av
 import numpy as np
@@ -1987,6 +1987,7 @@ class _EncodedSink(VideoSink):
                  colour_description: tuple[int, int] | None = None, raw: bool = False) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._owned: BinaryIO | None = None  # a named pipe's file, opened here (closed after the container)
+        self._write_failed = False  # the muxer failed to write the file: nothing more goes into it
         named = path if isinstance(path, Path) else None  # the output's name (None: stdout)
         muxer = None
         self._acodec = ""
@@ -2151,11 +2152,22 @@ class _EncodedSink(VideoSink):
         except BrokenPipeError:
             raise self._closed_pipe() from None
         except av.FFmpegError as exc:  # the codec went in at the start: this packet is what the muxer refuses
+            if isinstance(exc, OSError):  # not the packet: the file, which FFmpeg opens at the first packet
+                self._file_error(exc)  # (audio where it leads the video), or a full disk
             log.warning("the audio could not be written on from pts %d (%s): the rest of the video is written "
                         "without it", packet.pts, exc)
             self._astream = None
             return
         self._last_audio_pts = packet.pts
+
+    def _file_error(self, e: OSError) -> NoReturn:
+        """Raise a muxer's OSError naming the output file (FFmpeg opens it at the first packet: its error
+        names no file). The container is not muxed into again: after a failed first write (its header)
+        FFmpeg's MP4 muxer crashed the process at the next packet."""
+        self._write_failed = True
+        if e.filename is not None or e.errno is None or not isinstance(self._path, Path):
+            raise e
+        raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
 
     def _mux(self, container: av.container.OutputContainer, packets: list[av.Packet]) -> None:
         """Mux encoded packets, restoring their durations."""
@@ -2167,10 +2179,8 @@ class _EncodedSink(VideoSink):
             if isinstance(self._path, Path):
                 raise
             raise self._closed_pipe() from None
-        except OSError as e:  # FFmpeg opens the file at the first packet: its error names no file
-            if e.filename is not None or e.errno is None or not isinstance(self._path, Path):
-                raise
-            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
+        except OSError as e:
+            self._file_error(e)
         except av.FFmpegError as e:  # e.g. MP4's 32-bit durations: a gap of 13 hours at 1/90000 s
             raise VidcodecError(f"{self._path}: the muxer refuses a frame ({e.strerror or e}); a stream whose "
                                 "timestamps jump by hours (an MP4 holds up to 13 h between two frames at "
@@ -2184,8 +2194,9 @@ class _EncodedSink(VideoSink):
             self._close_owned()
             return
         try:
-            with whole():
-                self._mux(container, self._stream.encode(None))
+            if not self._write_failed:
+                with whole():
+                    self._mux(container, self._stream.encode(None))
         except SinkClosed:
             return
         finally:
@@ -2216,6 +2227,8 @@ class _EncodedSink(VideoSink):
             with whole():  # the trailer, and any frames still queued
                 container.close()
                 self._reraise()
+            if self._write_failed and isinstance(self._path, Path):  # its error on its way: not a file to play
+                self._path.unlink(missing_ok=True)
         except BrokenPipeError:
             if isinstance(self._path, Path):
                 raise
