@@ -218,7 +218,8 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
     # "aac audio cannot go into .mkv (No space left on device)", exit 2, after "the frames decoded before
     # the error below are kept" of a file it had removed; a y4m or a picture cut short was left behind; at
     # the first packet, the audio that leads the video (where FFmpeg writes the header), the file had been
-    # "the audio could not be written on" before the error
+    # "the audio could not be written on" before the error, and the encoder's flush into an MP4 whose
+    # header had failed crashed the process (SIGSEGV)
     import signal
 
     from test_audio import write_av_clip
@@ -227,6 +228,8 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
     vidcodec.encode(write_av_clip(tmp_path / "c.mp4", frames=6, size=(96, 64)), gvc, model="vaegan-tiny", quality=1)
     vidcodec.encode(write_av_clip(tmp_path / "b.mkv", frames=6, size=(96, 64), bframes=2), leading,  # video from
                     model="vaegan-tiny", quality=1)  # its first B frame's delay, the sound from 0
+    silent = tmp_path / "silent.gvc"
+    vidcodec.encode(tmp_path / "c.mp4", silent, model="vaegan-tiny", quality=1, audio=False)
 
     def small_files(limit: int):
         def limited():
@@ -236,7 +239,8 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
         return limited
 
     for stream, name, limit in ((gvc, "o.mkv", 4000), (gvc, "o.mp4", 4000), (gvc, "o.y4m", 4000),
-                                (gvc, "f%03d.png", 100), (leading, "o.mkv", 1), (leading, "o.mp4", 1)):
+                                (gvc, "f%03d.png", 100), (leading, "o.mkv", 1), (leading, "o.mp4", 1),
+                                (gvc, "o.mp4", 1), (silent, "o.mp4", 1)):  # (a crash; a 1-byte o.mp4 left)
         r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(stream), str(tmp_path / name), "-q"],
                            check=False, stderr=subprocess.PIPE, text=True, preexec_fn=small_files(limit),
                            env=_env(), timeout=300)
