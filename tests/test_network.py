@@ -4,6 +4,7 @@ receivers that join late, stall or leave, lost datagrams, ends, and the CLI's er
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -438,6 +439,28 @@ def test_a_paced_udp_output_closes_at_once_and_once():
     assert network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}?bitrate=1.5M").bitrate == 1_500_000
     with pytest.raises(UsageError, match="bitrate must be"):
         network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}?bitrate=5m")
+
+
+def test_a_send_refused_at_close_is_the_error_said_not_the_closed_sockets():
+    # a broadcast address without ?broadcast=1 (EACCES): io's close() flushed the bytes once more, into the
+    # socket closed by then, and "Bad file descriptor" replaced the error that says what to do
+    class Refusing:
+        def __init__(self, sock):
+            self.sock, self.open = sock, True
+
+        def sendto(self, data, addr):
+            raise OSError(errno.EACCES if self.open else errno.EBADF, "refused")
+
+        def close(self):
+            self.open = False
+            self.sock.close()
+
+    out = network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}")
+    out._sock = Refusing(out._sock)
+    out.write(b"x" * 100)
+    with pytest.raises(NetworkError, match=r"sending to a broadcast address needs \?broadcast=1"):
+        out.close()
+    assert out.closed
 
 
 class Lossy:

@@ -679,7 +679,8 @@ class UdpSender(_Output):
             self._unpaced = True
             self.flush()
         finally:
-            self._sock.close()
+            self._buffer.clear()  # what the flush could not send: io's close() flushes once more, into the
+            self._sock.close()  # closed socket (its "Bad file descriptor" had replaced the flush's error)
             super().close()  # closed even when the flush failed: a second close (the finalizer's) does nothing
 
 
