@@ -245,6 +245,27 @@ def test_ranges_from_an_older_recipe_are_refused_with_what_to_do(model_dir, tmp_
         zoo.load("vaegan-tiny", backend="int8")
 
 
+@pytest.mark.parametrize("damage", ["scales", "a range"])
+def test_ranges_damaged_past_the_recipe_check_are_refused_with_what_to_do(model_dir, tmp_path, damage):
+    # a file with the recipe and both tables that do not fit the graph had failed inside ONNX Runtime's
+    # quantization with a traceback (KeyError 'calibration_method'; "Quantization parameters are not
+    # specified"), and auto had fallen back to float32 saying only ('calibration_method')
+    pics = _pictures(tmp_path / "pics")
+    assert int8.main(["vaegan-tiny", str(pics), "--count", "2"]) == 0
+    path = model_dir / "vaegan-tiny.int8.json"
+    data = json.loads(path.read_text())
+    if damage == "scales":
+        data["scales"], data["ranges"] = {}, {}
+    else:
+        del data["ranges"]["data"][next(iter(data["ranges"]["data"]))]
+    path.write_text(json.dumps(data))
+    zoo._load.cache_clear()
+    m = zoo.load("vaegan-tiny", backend="int8")
+    with pytest.raises(UsageError, match=r"vaegan-tiny\.int8\.json: its scales or ranges do not fit the model.*"
+                                         r"python -m vidcodec\.int8 vaegan-tiny"):
+        m.analyze(to_tensor(np.zeros((64, 64, 3), np.uint8)))
+
+
 def test_eval_measures_the_int8_analysis_against_the_float_one(model_dir, tmp_path, capsys):
     from conftest import write_testsrc
 

@@ -241,16 +241,21 @@ def quantize(float_analysis: Path, ranges: Path, out: Path) -> Path:
     """Write the 8-bit analysis graph for ``float_analysis`` with the scales and activation ranges
     ``ranges`` (NAME.int8.json) to ``out`` (atomically). Raises UsageError when this ONNX Runtime
     cannot build it from a calibration cache."""
-    data = _read(ranges)
+    name = ranges.name.removesuffix(".int8.json")
+    data = _read(ranges, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        model = prepared(float_analysis, data["scales"])
-        with tempfile.TemporaryDirectory() as d:
-            cache = Path(d) / "ranges.json"
-            cache.write_text(json.dumps(data["ranges"]))
-            _quantize_static(model, tmp, None, cache)
+        try:
+            model = prepared(float_analysis, data["scales"])
+            with tempfile.TemporaryDirectory() as d:
+                cache = Path(d) / "ranges.json"
+                cache.write_text(json.dumps(data["ranges"]))
+                _quantize_static(model, tmp, None, cache)
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:  # damaged, or edited by hand
+            raise UsageError(f"{ranges}: its scales or ranges do not fit the model ({type(e).__name__}: {e}); "
+                             f"{AGAIN.replace('NAME', name)}") from None
         import onnx
 
         graph = onnx.load(tmp)
