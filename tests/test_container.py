@@ -276,6 +276,20 @@ def test_header_bytes_follow_the_documented_layout() -> None:
     assert encode_header(header) == body + le(zlib.crc32(body), 4)
 
 
+@pytest.mark.parametrize(("given", "stored"), [
+    (Fraction(64, 45), Fraction(64, 45)), (Fraction(70000), Fraction(65535)), (Fraction(1, 70000), Fraction(1, 65535)),
+    (Fraction(196607, 3), Fraction(65535)), (Fraction(131069, 2), Fraction(65535)),
+    (Fraction(100003, 100000), Fraction(100003, 100000).limit_denominator(65535)),
+    (Fraction(100000, 100003), Fraction(100000, 100003).limit_denominator(65535))])
+def test_a_sample_aspect_past_the_formats_terms_is_stored_as_the_nearest_that_fits(given, stored) -> None:
+    # (70000:1 had been stored as 35000:1, 196607/3 as 49151:1, by halving both terms)
+    from vidcodec.api import sample_aspect_terms
+
+    got = sample_aspect_terms(given)
+    assert got == stored and 0 < got.numerator <= 65535 and 0 < got.denominator <= 65535
+    assert abs(got / given - 1) < 1e-4 or not Fraction(1, 65535) < given < 65535
+
+
 def test_sample_aspect_entry_is_read_and_a_damaged_one_ignored(caplog) -> None:
     from vidcodec.container import EXT_SAMPLE_ASPECT, sample_aspect
 

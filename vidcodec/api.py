@@ -712,6 +712,13 @@ def _header(source: media.VideoSource, m, *, max_frames: int | None, coder: cont
     )
 
 
+def sample_aspect_terms(sar: Fraction) -> Fraction:
+    """The nearest ratio of terms 1 ... 65535 (the format's) to ``sar`` (halving both terms of 70000:1 had
+    made it 35000:1)."""
+    sar = min(max(sar, Fraction(1, 65535)), Fraction(65535))
+    return sar.limit_denominator(65535) if sar <= 1 else 1 / (1 / sar).limit_denominator(65535)
+
+
 def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     """Header extensions of an encode: the audio track, the pixels' aspect ratio (when not square;
     a ratio past u16 terms is brought within them), the source's chroma subsampling (what a decode
@@ -726,9 +733,7 @@ def _extensions(source: media.VideoSource) -> dict[int, bytes]:
     if source.audio_track is not None:
         out[container.EXT_AUDIO] = source.audio_track.to_bytes()
     if source.sample_aspect is not None:
-        sar = source.sample_aspect.limit_denominator(65535)
-        while sar.numerator > 65535:
-            sar = Fraction(sar.numerator // 2, max(1, sar.denominator // 2))
+        sar = sample_aspect_terms(source.sample_aspect)
         out[container.EXT_SAMPLE_ASPECT] = struct.pack("<II", sar.numerator, sar.denominator)
     return out
 
