@@ -398,7 +398,7 @@ def test_a_stream_appended_after_a_cut_off_one_is_found_and_moved_to_follow_it(s
         out = tmp_path / "o.gvc"
         caplog.clear()
         assert cli_main(["remux", str(kc), str(out), "-q", "-y"]) == 0  # a killed encode's repair, as alone
-        assert "cut off at byte" in caplog.text
+        assert f"cut off at byte {cut}," in caplog.text and caplog.text.count("is cut off") == 1  # (a file's: twice)
         got = _video(_read(out)[1])
         pts = [p.pts for p in got]
         assert len(got) == n + FRAMES and pts[n] == pts[n - 1] + step and pts == sorted(set(pts))
@@ -412,6 +412,10 @@ def test_a_stream_appended_after_a_cut_off_one_is_found_and_moved_to_follow_it(s
             sa = remux(kc, a, start=start)
             sb = remux("-", b, start=start, stdin=Pipe(kc.read_bytes()))
             assert a.getvalue() == b.getvalue() and (sa.frames, sa.start) == (sb.frames, sb.start)
+            assert sa.truncated == sb.truncated == 1  # one cut (a file's had been counted twice)
+        caplog.clear()
+        remux("-", io.BytesIO(), stdin=Pipe(kc.read_bytes()))
+        assert f"cut off at byte {cut}," in caplog.text  # where the stream begins (a pipe's: its cut packet's start)
 
 
 def test_a_stream_of_another_kind_after_a_cut_off_one_is_refused(stream, tmp_path):

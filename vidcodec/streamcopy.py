@@ -200,6 +200,7 @@ def remux(
     except BaseException:
         output.close()  # what was copied stays readable (as an interrupted encode's output)
         raise
+    copier.say_held()
     copier.say_unindexed()
     if not output.files and output.writer is None:
         if copier.frames_seen == 0 and not (copier.damaged or copier.dropped):
@@ -342,8 +343,9 @@ def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, st
         yield reader, name
         n = 1
         while not copier.done and (following := reader.following()) is not None:
-            if reader.cut_by_stream is not None:
-                copier.cut_off(f"{name} (stream {n})" if n > 1 else name, reader.cut_by_stream)
+            if reader.cut_by_stream is not None:  # said at the byte where the other stream begins, as a file's
+                copier.cut_off(f"{name} (stream {n})" if n > 1 else name,
+                               reader.cut_by_stream if reader.trailing_at is None else reader.trailing_at)
             reader.close()
             nxt, skipped = _next_header(following)
             if skipped:
@@ -526,6 +528,7 @@ def _file_streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReade
             if n == 0:
                 copier.single = end is None  # one stream, all of the file
             reader = GvcReader(_Slice(f, start, end), resync=True, join=n == 0, trailing_ok=True)
+            copier.cut_ahead = how == "cut"
             n += 1
             yield reader, name if n == 1 else f"{name} (stream {n})"
             reader.close()
@@ -670,6 +673,8 @@ class _Copier:
         self.unplaced_damage = False  # damage met before the output began: counted if the next frame is wanted
         self.trailing_damage = False  # damage after the last frame read, with nothing copied (an error's cause)
         self.cut: tuple | None = None  # the stream before was cut off by the one now read: (name, offset, header)
+        self.cut_ahead = False  # the stream now read ends where another's header begins (a file's: its bytes end)
+        self.held: str | None = None  # its truncation, said with the cut (or alone where it is no cut)
         self.stream_frames = 0  # frames read of the stream now read
         self.stream_first = 0  # frames copied before it
         self.unindexed: tuple[str, int, int] | None = None  # the last stream ended without its index: said later
@@ -742,7 +747,9 @@ class _Copier:
         self.cut = None
         if before is not None and before == self.stream_header and self.last_pts is not None and \
                 p.pts > self.last_pts:
-            return  # a parameters packet's header, found inside damage: the same stream goes on
+            self.say_held()  # a parameters packet's header, found inside damage: the same stream goes on
+            return
+        self.held = None  # (the cut is what cut it short: said once, counted once)
         self.truncated += 1
         log.warning("%s is cut off at byte %d, where another stream begins (an encode restarted into the same "
                     "file?): its complete packets are copied, then that stream's", name, offset)
@@ -778,6 +785,13 @@ class _Copier:
             self.done = True
         return self.done
 
+    def say_held(self) -> None:
+        """Say a truncation held for the cut that no stream turned out to make."""
+        if self.held is not None:
+            self.truncated += 1
+            log.warning("%s", self.held)
+            self.held = None
+
     def say_unindexed(self) -> None:
         """Warn about the last stream read if it ended without its index (and no other stream cut it off)."""
         if self.unindexed is not None:
@@ -808,8 +822,13 @@ class _Copier:
                 if self.done:
                     return
         except TruncatedStreamError as err:
-            self.truncated += 1
-            log.warning("%s is cut off (%s): its complete packets are copied", self.name, err)
+            said = f"{self.name} is cut off ({err}): its complete packets are copied"
+            if self.cut_ahead:  # by the next stream's header, most likely: said with the cut (_cut_said)
+                self.say_held()
+                self.held = said
+            else:
+                self.truncated += 1
+                log.warning("%s", said)
         else:
             copied = self.frames - self.stream_first
             if not self.done and not reader.closed_cleanly and reader.trailing_at is None and copied:
