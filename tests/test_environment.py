@@ -249,6 +249,24 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "f0"))], name
 
 
+def test_a_segment_that_runs_out_of_room_is_named(tmp_path, tiny_model_dir):
+    # the error had named the pattern ("cannot write seg%02d.gvc: File too large"), not the file
+    import signal
+
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=12), gvc, model="vaegan-tiny", quality=1, gop=4)
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (gvc.stat().st_size // 2, gvc.stat().st_size // 2))
+
+    r = subprocess.run([sys.executable, "-m", "vidcodec", "remux", str(gvc), str(tmp_path / "seg%02d.gvc"),
+                        "--segment-time", "0.1", "-q"], check=False, stderr=subprocess.PIPE, text=True,
+                       preexec_fn=limited, env=_env(), timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"{tmp_path / 'seg00.gvc'}: File too large" in r.stderr, r.stderr
+
+
 @linux
 def test_a_named_pipe_is_read_as_stdin_is_start_and_sound_included(tmp_path, tiny_model_dir, caplog):
     # a FIFO had been taken for a seekable file: --start sought in it (exit 0 with no output in NUT, other

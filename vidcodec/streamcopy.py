@@ -258,13 +258,26 @@ class _Output:
                 and packet.kind is PacketType.KEY and (packet.pts - self.began) * copier.tb >= self.every):
             self._finish()
         if self.writer is None:
-            self._open(copier)
+            with self._named():
+                self._open(copier)
             self.began = packet.pts
         if self.realtime and packet.stream_index == 0 and packet.kind in (PacketType.KEY, PacketType.DELTA):
             # ffmpeg's -re: a stored stream sent as live, each frame when its time has come
             self.pacer = self.pacer or network.Pacer(copier.tb)
             self.pacer.wait(packet.pts)
-        self.writer.write_packet(packet.kind, packet.pts, packet.payload, packet.stream_index, packet.flags)
+        with self._named():
+            self.writer.write_packet(packet.kind, packet.pts, packet.payload, packet.stream_index, packet.flags)
+
+    @contextlib.contextmanager
+    def _named(self) -> Iterator[None]:
+        """A write's OSError that names no file (a full disk) names the segment's: the error would name
+        the output's pattern (seg%03d.gvc) where one of its files (seg007.gvc) could not be written."""
+        try:
+            yield
+        except OSError as e:
+            if e.filename is not None or e.errno is None or self.every is None or not self.files:
+                raise
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self.files[-1])) from e
 
     def _open(self, copier: _Copier) -> None:
         out = self.dst
@@ -294,7 +307,8 @@ class _Output:
     def _finish(self) -> None:
         if self.writer.header.gop != self.copier.gop:  # a stream found after the header was out (cat, stdin)
             self.writer.revise(gop=self.copier.gop)
-        self.writer.close()
+        with self._named():
+            self.writer.close()
         self.bytes += self.writer.bytes_written
         self.writer = None
 
