@@ -249,6 +249,42 @@ def test_a_decode_that_runs_out_of_room_says_so_and_leaves_no_unplayable_output(
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "f0"))], name
 
 
+INTERRUPTED_TRAILER = """
+import contextlib, os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+from vidcodec import media
+from vidcodec.cli import main
+real = media.whole
+@contextlib.contextmanager
+def whole():  # Ctrl-C while the trailer is written: held to the end of its block
+    with real():
+        try:
+            yield
+        finally:
+            if sys._getframe(2).f_code.co_name == "_trailer":
+                os.kill(os.getpid(), signal.SIGINT)
+media.whole = whole
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("limit", [1, 3000, 10**9])
+def test_an_interrupt_while_a_failed_output_is_closed_leaves_no_unplayable_file(tmp_path, tiny_model_dir, limit):
+    # the file had been left (1 byte; 3000 bytes of an MP4 without its moov) with "(N frames decoded
+    # before it, in o.mp4)"; with room, the finished file stays and is said
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=40, size=(96, 64)), gvc, model="vaegan-tiny", quality=1)
+    out = tmp_path / "o.mp4"
+    r = subprocess.run([sys.executable, "-c", INTERRUPTED_TRAILER, str(limit), "decode", str(gvc), str(out), "-y"],
+                       check=False, stderr=subprocess.PIPE, text=True, env=_env(), timeout=300)
+    assert r.returncode == 130 and "Traceback" not in r.stderr, r.stderr
+    if limit == 10**9:
+        assert "40 frames decoded before it, in" in r.stderr and out.stat().st_size > 3000
+    else:
+        assert not out.exists() and "decoded before it" not in r.stderr, r.stderr
+
+
 def test_a_segment_that_runs_out_of_room_is_named(tmp_path, tiny_model_dir):
     # the error had named the pattern ("cannot write seg%02d.gvc: File too large"), not the file
     import signal

@@ -2223,12 +2223,16 @@ class _EncodedSink(VideoSink):
     def _trailer(self, container: av.container.OutputContainer) -> None:
         """Write the trailer (moov, cues) and close the container: an output that cannot be finished is
         not left behind, and its error says why."""
+        finished = False
         try:
-            with whole():  # the trailer, and any frames still queued
-                container.close()
-                self._reraise()
-            if self._write_failed and isinstance(self._path, Path):  # its error on its way: not a file to play
-                self._path.unlink(missing_ok=True)
+            try:
+                with whole():  # the trailer, and any frames still queued
+                    container.close()
+                    finished = not self._write_failed  # (a write failed before: its error on its way)
+                    self._reraise()
+            finally:  # a file not finished is not one to play, whatever comes (a signal held during the trailer)
+                if not finished and isinstance(self._path, Path):
+                    self._path.unlink(missing_ok=True)
         except BrokenPipeError:
             if isinstance(self._path, Path):
                 raise
