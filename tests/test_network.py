@@ -441,6 +441,34 @@ def test_a_paced_udp_output_closes_at_once_and_once():
         network.open_output(f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}?bitrate=5m")
 
 
+def test_what_an_interrupted_paced_write_left_goes_out_in_datagrams_of_at_most_pkt_size():
+    # a Ctrl-C inside a paced write leaves more than a datagram's payload: close() had sent it as one
+    # datagram (17 068 bytes against a pkt_size of 1472; "Message too long" past 64 KiB)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.5)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    out = network.open_output(f"udp://127.0.0.1:{rx.getsockname()[1]}?bitrate=100000000")
+    paced, calls = out._pace, []
+
+    def pace(bits):
+        calls.append(bits)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        paced(bits)
+
+    out._pace = pace
+    with pytest.raises(KeyboardInterrupt):
+        out.write(b"x" * 20000)
+    out.close()
+    sizes = []
+    with contextlib.suppress(socket.timeout):
+        while True:
+            sizes.append(len(rx.recv(1 << 17)))
+    rx.close()
+    assert max(sizes) <= out.pkt_size and sum(sizes) == 20000 + len(sizes) * network.SEQ.size, sizes
+
+
 def test_a_send_refused_at_close_is_the_error_said_not_the_closed_sockets():
     # a broadcast address without ?broadcast=1 (EACCES): io's close() flushed the bytes once more, into the
     # socket closed by then, and "Bad file descriptor" replaced the error that says what to do

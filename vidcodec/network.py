@@ -637,8 +637,8 @@ class UdpSender(_Output):
         return len(data)
 
     def flush(self) -> None:
-        if self._buffer:
-            self._datagram(len(self._buffer))
+        while self._buffer:  # (more than a datagram's payload only after a write interrupted mid-way)
+            self._datagram(min(len(self._buffer), self._payload))
 
     def _pace(self, bits: int) -> None:
         """Wait until ``bits`` more may go out at ``bitrate`` (none without one, or once closing)."""
