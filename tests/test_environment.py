@@ -285,6 +285,50 @@ def test_an_interrupt_while_a_failed_output_is_closed_leaves_no_unplayable_file(
         assert not out.exists() and "decoded before it" not in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("limit", [1, 500])
+def test_a_gvc_whose_header_cannot_be_written_is_not_left_behind(tmp_path, tiny_model_dir, limit):
+    # close() after the failed header write flushed the same bytes again and failed again, before the
+    # file was handed to what removes it: a 1-byte or 500-byte o.gvc (or seg000.gvc) stayed
+    import signal
+
+    from test_audio import write_av_clip
+
+    clip = write_av_clip(tmp_path / "c.mp4", frames=6, size=(96, 64))
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=1)
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    for argv, out in ((["encode", str(clip), "--model", "vaegan-tiny"], "o.gvc"), (["remux", str(gvc)], "o.gvc"),
+                      (["remux", str(gvc), "--segment-time", "0.1"], "seg%03d.gvc")):
+        r = subprocess.run([sys.executable, "-m", "vidcodec", *argv, str(tmp_path / out), "-q"], check=False,
+                           stderr=subprocess.PIPE, text=True, preexec_fn=limited, env=_env(), timeout=300)
+        assert r.returncode == 1 and "File too large" in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "seg"))], (argv, r.stderr)
+
+
+def test_a_full_disk_under_a_nut_on_stdout_is_said_as_that(tmp_path, tiny_model_dir):
+    # the error had been "could not finish the stream on stdout: [Errno 1447131472] Error in PyAV
+    # callback: '<none>'" (the pipe's own EFBIG, sticky in FFmpeg's I/O, surfaced at the trailer)
+    import signal
+
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=30, size=(96, 64)), gvc, model="vaegan-tiny", quality=1)
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    with open(tmp_path / "o.nut", "wb") as f:
+        r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(gvc), "-f", "nut", "-", "-q"],
+                           check=False, stdout=f, stderr=subprocess.PIPE, text=True, preexec_fn=limited,
+                           env=_env(), timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().endswith("stdout: File too large"), r.stderr
+
+
 def test_a_segment_that_runs_out_of_room_is_named(tmp_path, tiny_model_dir):
     # the error had named the pattern ("cannot write seg%02d.gvc: File too large"), not the file
     import signal

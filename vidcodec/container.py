@@ -8,11 +8,13 @@ at any point is a valid prefix.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import io
 import logging
 import os
 import select
+import stat
 import struct
 import sys
 import threading
@@ -1448,7 +1450,13 @@ class GvcWriter:
         except BaseException:
             self._closed = True
             if self._owned:
-                self._out.close()
+                try:  # (close() flushes the header's bytes again, and fails again)
+                    with contextlib.suppress(OSError):
+                        self._out.close()
+                finally:  # a header cut short is no stream: not left behind (a named pipe, a device stay)
+                    with contextlib.suppress(OSError):
+                        if stat.S_ISREG(os.stat(dest).st_mode):
+                            os.unlink(dest)
             raise
 
     def __enter__(self) -> Self:

@@ -2246,6 +2246,9 @@ class _EncodedSink(VideoSink):
             raise OSError(exc.errno, os.strerror(exc.errno), str(self._path)) from exc
         except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
             if not isinstance(self._path, Path):
+                cause = exc.__context__  # PyAV's callback error: the pipe's own write failed (a full disk)
+                if isinstance(cause, OSError) and not isinstance(cause, av.FFmpegError) and cause.errno:
+                    raise OSError(cause.errno, cause.strerror, str(self._named or "stdout")) from cause
                 raise VidcodecError(f"could not finish the stream on {self._named or 'stdout'}: {exc}") from exc
             self._path.unlink(missing_ok=True)
             if self._astream is not None:
