@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -416,6 +417,30 @@ def test_a_stream_appended_after_a_cut_off_one_is_found_and_moved_to_follow_it(s
         caplog.clear()
         remux("-", io.BytesIO(), stdin=Pipe(kc.read_bytes()))
         assert f"cut off at byte {cut}," in caplog.text  # where the stream begins (a pipe's: its cut packet's start)
+
+
+@pytest.mark.parametrize("case", ["then a header alone", "cut again", "a header alone, then a whole one"])
+def test_cuts_in_a_row_are_each_said_once_at_the_same_byte_from_a_file_and_a_pipe(stream, tmp_path, caplog, case):
+    # a stream that only had its header (an encode restarted and killed at once) had left the cut before
+    # it unsaid from a pipe (truncated 0) and said as a plain truncation from a file; a pipe named a
+    # later stream's cut by its offset within that stream (427 for 750)
+    data, packets = stream["data"], _video(stream["packets"])
+    first = stream["packets"][0].offset  # the header's size
+    cut = packets[7].offset + 3
+    blob, cuts = {"then a header alone": (data[:cut] + data[:first], [cut]),
+                  "cut again": (data[:cut] + data[:packets[12].offset + 5] + data, [cut, cut + packets[12].offset + 5]),
+                  "a header alone, then a whole one": (data[:cut] + data[:first] + data, [cut, cut + first])}[case]
+    path = tmp_path / "cuts.gvc"
+    path.write_bytes(blob)
+    said, stats = [], []
+    for src, kw in ((path, {}), ("-", {"stdin": Pipe(blob)})):
+        caplog.clear()
+        out = io.BytesIO()
+        s = remux(src, out, **kw)
+        stats.append((s.frames, s.truncated, s.damaged, out.getvalue()))
+        said.append([int(m) for m in re.findall(r"is cut off at byte (\d+), where another stream begins", caplog.text)])
+        assert caplog.text.count("is cut off") == len(cuts), caplog.text
+    assert said == [cuts, cuts] and stats[0] == stats[1] and stats[0][1] == len(cuts)
 
 
 def test_a_stream_of_another_kind_after_a_cut_off_one_is_refused(stream, tmp_path):

@@ -200,7 +200,7 @@ def remux(
     except BaseException:
         output.close()  # what was copied stays readable (as an interrupted encode's output)
         raise
-    copier.say_held()
+    copier.say_pending()
     copier.say_unindexed()
     if not output.files and output.writer is None:
         if copier.frames_seen == 0 and not (copier.damaged or copier.dropped):
@@ -356,12 +356,15 @@ def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, st
     try:
         yield reader, name
         n = 1
+        base = 0  # where the stream now read begins in the pipe's bytes (its reader counts from there)
         while not copier.done and (following := reader.following()) is not None:
             if reader.cut_by_stream is not None:  # said at the byte where the other stream begins, as a file's
                 copier.cut_off(f"{name} (stream {n})" if n > 1 else name,
-                               reader.cut_by_stream if reader.trailing_at is None else reader.trailing_at)
+                               base + (reader.cut_by_stream if reader.trailing_at is None else reader.trailing_at))
+            base += reader.trailing_at or 0
             reader.close()
             nxt, skipped = _next_header(following)
+            base += skipped
             if skipped:
                 log.warning("%s: %d byte(s) after its stream %d are no .gvc stream: skipped", name, skipped, n)
                 copier.lost()
@@ -686,7 +689,8 @@ class _Copier:
         self.wait_key = False  # after damage: deltas are dropped up to the next keyframe
         self.unplaced_damage = False  # damage met before the output began: counted if the next frame is wanted
         self.trailing_damage = False  # damage after the last frame read, with nothing copied (an error's cause)
-        self.cut: tuple | None = None  # the stream before was cut off by the one now read: (name, offset, header)
+        # the stream before was cut off by the one now read: (name, offset, header, its truncation held)
+        self.cut: tuple | None = None
         self.cut_ahead = False  # the stream now read ends where another's header begins (a file's: its bytes end)
         self.held: str | None = None  # its truncation, said with the cut (or alone where it is no cut)
         self.stream_frames = 0  # frames read of the stream now read
@@ -753,20 +757,36 @@ class _Copier:
         """The stream just read was cut off at ``offset`` by another stream's header (a restarted encode):
         said when the next stream's first frame shows it is not this stream's own header repeated (the
         same header, and its frames go on)."""
-        self.cut = (name, offset, self.stream_header)
+        if self.cut is not None:  # a cut before this one that no frame came to show
+            self._say_cut(*self.cut[:2])
+        self.cut = (name, offset, self.stream_header, self.held)  # with the truncation it made, if held
+        self.held = None
         self.unindexed = None  # the cut is what is said about it
 
     def _cut_said(self, p: Packet) -> None:
-        name, offset, before = self.cut
+        name, offset, before, held = self.cut
         self.cut = None
         if before is not None and before == self.stream_header and self.last_pts is not None and \
                 p.pts > self.last_pts:
-            self.say_held()  # a parameters packet's header, found inside damage: the same stream goes on
+            if held is not None:  # a parameters packet's header, found inside damage: the same stream goes on,
+                self.truncated += 1  # the stream before it cut short there
+                log.warning("%s", held)
             return
-        self.held = None  # (the cut is what cut it short: said once, counted once)
+        self._say_cut(name, offset)  # (what cut it short: said once, counted once)
+
+    def _say_cut(self, name: str, offset: int) -> None:
         self.truncated += 1
         log.warning("%s is cut off at byte %d, where another stream begins (an encode restarted into the same "
                     "file?): its complete packets are copied, then that stream's", name, offset)
+
+    def say_pending(self) -> None:
+        """Say a cut that no frame of the stream after it came to show (it had none), or a truncation held
+        for a cut that no stream turned out to make."""
+        if self.cut is not None:
+            name, offset = self.cut[:2]
+            self.cut = None
+            self._say_cut(name, offset)
+        self.say_held()
 
     def lost(self) -> None:
         """Bytes that are no stream follow one: frames may be lost there, if the copy had not ended."""
