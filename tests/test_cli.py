@@ -1823,6 +1823,7 @@ def test_a_damaged_index_or_footer_is_called_damage_not_an_unclosed_writer(capsy
     ({"gop": "10"}, "gop must be a whole number"),
     ({"refine": None}, "refine must be a whole number (got None"),  # options whose default is a number
     ({"refine": -1}, "--refine must be >= 0"),
+    ({"refine": -1, "src": "missing.mp4"}, "--refine must be >= 0"),  # before the input is opened
     ({"mode": "gan", "gop_batch": None}, "gop_batch must be a whole number (got None"),
     ({"mode": "gan", "key_bits": None}, "key_bits must be a whole number (got None"),
     ({"mode": "gan", "search_iters": None}, "search_iters must be a whole number (got None"),
@@ -1832,7 +1833,8 @@ def test_a_bad_api_argument_is_a_usage_error_before_the_output_is_touched(media,
     out = tmp_path / "kept.gvc"
     out.write_bytes(media["gvc"].read_bytes())
     with pytest.raises(UsageError, match=re.escape(said)):
-        api.encode(media["clip"], out, overwrite=True, **{"model": "vaegan-tiny", **kwargs})
+        api.encode(kwargs.get("src", media["clip"]), out, overwrite=True,
+                   **{"model": "vaegan-tiny", **{k: v for k, v in kwargs.items() if k != "src"}})
     assert out.read_bytes() == media["gvc"].read_bytes()
 
 

@@ -440,4 +440,8 @@ def test_fitting_a_table_from_too_few_usable_pictures_says_what_it_needs(tiny_mo
     Image.new("RGB", (200, 200)).save(tmp_path / "a.png")  # under 296 pixels a side
     with pytest.raises(SystemExit, match="needs pictures of at least 296x296 pixels"):
         fit_subpel.main(["vaegan-tiny", str(tmp_path), str(tmp_path / "t.safetensors")])
+    Image.new("RGB", (320, 320)).save(tmp_path / "b.png")
+    Image.new("RGB", (320, 320)).save(tmp_path / "c.png")  # two large enough, neither held out (a.png is)
+    with pytest.raises(SystemExit, match=r"both held out \(the 1st, 5th, 9th... in name order\) and not .* 2 are"):
+        fit_subpel.main(["vaegan-tiny", str(tmp_path), str(tmp_path / "t.safetensors")])
     assert not (tmp_path / "t.safetensors").exists()
