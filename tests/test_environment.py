@@ -4,6 +4,7 @@ stdout, memory and descriptor limits, odd environment variables, outputs named l
 from __future__ import annotations
 
 import contextlib
+import errno
 import faulthandler
 import os
 import resource
@@ -327,6 +328,29 @@ def test_a_full_disk_under_a_nut_on_stdout_is_said_as_that(tmp_path, tiny_model_
                            env=_env(), timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().endswith("stdout: File too large"), r.stderr
+
+
+def test_a_report_that_runs_out_of_room_leaves_the_old_one_and_names_the_file(tmp_path):
+    # eval's points.json, bdrate.csv, summary.csv and --json had been left truncated (0 or 4096 bytes) and
+    # the error named no file ("No space left on device")
+    report = tmp_path / "points.json"
+    report.write_text("old\n")
+    script = ("import resource, signal, sys\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+              "from vidcodec.outputs import write_file\n"
+              "try:\n"
+              "    write_file(sys.argv[1], 'x' * 10000)\n"
+              "except OSError as e:\n"
+              "    print(e.errno, e.filename)\n")
+    r = subprocess.run([sys.executable, "-c", script, str(report)], check=True, stdout=subprocess.PIPE, text=True,
+                       env=_env(), timeout=120)
+    assert r.stdout.split() == [str(errno.EFBIG), str(report)]
+    assert report.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["points.json"]
+    from vidcodec.outputs import _umask, write_file
+
+    write_file(report, "new\n")
+    assert report.read_text() == "new\n" and report.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
 def test_a_segment_that_runs_out_of_room_is_named(tmp_path, tiny_model_dir):

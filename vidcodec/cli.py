@@ -38,7 +38,7 @@ from .codec import (
 )
 from .errors import NO_ROOM, OutputExistsError, UsageError, VidcodecError, shown
 from .models.zoo import BACKENDS
-from .outputs import writable_folder
+from .outputs import writable_folder, write_file
 from .timespec import parse_time
 
 # What `vidcodec eval` measures by default (vidcodec.evaluate.rd.CODECS lists every one it knows)
@@ -1067,7 +1067,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
         if a.out:
             rd.write_csv(rows, _results_folder(a) / "ratecontrol.csv")
         if a.json:
-            Path(a.json).write_text(json.dumps(rows, indent=1, default=str) + "\n")
+            write_file(a.json, json.dumps(rows, indent=1, default=str) + "\n")
         return 0
     points, done = [], 0
     try:
@@ -1121,7 +1121,7 @@ def _eval_report(a: argparse.Namespace, points: list) -> None:
         if not a.quiet:
             print("wrote " + ", ".join(str(p) for p in [*paths.values(), *written]), file=sys.stderr)
     if a.json:
-        Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+        write_file(a.json, json.dumps([p.as_dict() for p in points], indent=1) + "\n")
 
 
 def _check_eval_options(a: argparse.Namespace) -> None:
@@ -1221,12 +1221,12 @@ def _eval_gan(a: argparse.Namespace, clips: list[Path], size: tuple[int, int] | 
     if a.out:
         out = _results_folder(a)
         rd.write_csv(rows, out / "seed_table.csv")
-        (out / "gan.json").write_text(json.dumps({"model": model, "skip": a.skip, "frames": a.frames, "gop": a.gop,
+        write_file(out / "gan.json", json.dumps({"model": model, "skip": a.skip, "frames": a.frames, "gop": a.gop,
                                                   "search_iters": a.search_iters, "gan_layer": a.gan_layer,
                                                   "coeffs": a.coeffs, "table": rows,
                                                   "warm_start": studies}, indent=1) + "\n")
     if a.json:
-        Path(a.json).write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+        write_file(a.json, json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     return 0
 
 

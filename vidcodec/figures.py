@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from .outputs import write_file
+
 COLOURS = 256
 
 
@@ -32,7 +34,9 @@ def compact(image, path: str | Path) -> None:
     rgb = image.convert("RGBA")
     flat = Image.new("RGB", rgb.size, "white")
     flat.paste(rgb, mask=rgb.getchannel("A"))
-    flat.quantize(COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    buf = io.BytesIO()
+    flat.quantize(COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(buf, "PNG", optimize=True)
+    write_file(path, buf.getvalue())  # whole or not at all (a full disk)
 
 
 if __name__ == "__main__":  # python -m vidcodec.figures PNG...: recompress saved plots in place

@@ -121,3 +121,23 @@ def usual_mode(path: str | Path) -> None:
     """Give a file another library made private (safetensors writes 0600) the permissions of a
     file made the usual way (0666 less the umask), so that weights and checkpoints can be shared."""
     os.chmod(path, 0o666 & ~_umask())
+
+
+def write_file(path: str | Path, data: bytes | str) -> Path:
+    """Write a result (a report, a table, a plot) whole or not at all: through a temporary file beside
+    it and a rename, with the usual permissions. A full disk leaves no truncated file (the one there
+    before, if any, stays) and its error names the file: ``OSError(errno, reason, path)``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        usual_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
+        raise
+    return path

@@ -22,6 +22,7 @@ from .. import api
 from ..codec import DEFAULT_GOP
 from ..errors import UsageError, VidcodecError
 from ..models import zoo
+from ..outputs import write_file
 from .bdrate import bd_rate, ms_ssim_db
 from .rd import RDPoint, check_clips, evaluate_clip, format_table, read_frames, vidcodec_points, write_csv
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         p.exit(2, f"{p.prog}: error: {e}\n")
     a.out.mkdir(parents=True, exist_ok=True)
     points, rows = compare(a.models, a.clips, a.frames, a.gop, a.qualities, a.refine)
-    (a.out / "points.json").write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+    write_file(a.out / "points.json", json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     write_csv(rows, a.out / "bdrate.csv")
     print(format_table([{k: v for k, v in p.as_dict().items() if k in ("clip", "codec", "setting", "bpp", "psnr",
                                                                        "ms_ssim")} for p in points]))

@@ -31,6 +31,7 @@ from .. import api, container, figures, media
 from ..codec import DEFAULT_GOP, default_gop
 from ..errors import UsageError
 from ..models import zoo
+from ..outputs import write_file
 from ..train.data import VIDEO_EXTS  # the files of a folder given to eval that it measures (not .gvc streams)
 from . import metrics
 from .bdrate import bd_rate, ms_ssim_db
@@ -623,10 +624,11 @@ SUMMARY_COLUMNS = ["clip", "what", "bpp", "kbps", "psnr", "ms_ssim"]
 def write_csv(rows: list[dict], path: Path, columns: list[str] | None = None) -> None:
     """``rows`` as CSV; ``columns`` is the header when there are no rows (default: a point's fields)."""
     cols = list(dict.fromkeys(k for r in rows for k in r)) or columns or [f.name for f in fields(RDPoint)]
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    write_file(path, text.getvalue())  # whole or not at all (a full disk)
 
 
 def plot(points: list[RDPoint], path: Path) -> Path:
@@ -668,7 +670,7 @@ def save_report(points: list[RDPoint], out_dir: Path) -> dict[str, Path]:
              "bdrate_csv": out_dir / "bdrate.csv", "summary_csv": out_dir / "summary.csv",
              "plot": out_dir / "rd.png"}
     write_csv([p.as_dict() for p in points], paths["points_csv"])
-    paths["points_json"].write_text(json.dumps([p.as_dict() for p in points], indent=1) + "\n")
+    write_file(paths["points_json"], json.dumps([p.as_dict() for p in points], indent=1) + "\n")
     write_csv(all_bd_rates(points), paths["bdrate_csv"], BD_COLUMNS)
     write_csv(summarize(points), paths["summary_csv"], SUMMARY_COLUMNS)
     plot(points, paths["plot"])
