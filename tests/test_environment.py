@@ -351,6 +351,14 @@ def test_a_report_that_runs_out_of_room_leaves_the_old_one_and_names_the_file(tm
 
     write_file(report, "new\n")
     assert report.read_text() == "new\n" and report.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    link = tmp_path / "link.json"
+    link.symlink_to(report)
+    write_file(link, "linked\n")  # written through: the link stays (/dev/stdout's file is the shell's)
+    assert link.is_symlink() and report.read_text() == "linked\n"
+    to_stdout = "from vidcodec.outputs import write_file; write_file('/dev/stdout', 'to stdout')"
+    r = subprocess.run([sys.executable, "-c", to_stdout], check=True, stdout=subprocess.PIPE, text=True, env=_env(),
+                       timeout=120)
+    assert r.stdout == "to stdout" and Path("/dev/stdout").is_symlink()
 
 
 def test_a_segment_that_runs_out_of_room_is_named(tmp_path, tiny_model_dir):

@@ -128,6 +128,10 @@ def write_file(path: str | Path, data: bytes | str) -> Path:
     it and a rename, with the usual permissions. A full disk leaves no truncated file (the one there
     before, if any, stays) and its error names the file: ``OSError(errno, reason, path)``."""
     path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):  # a link (/dev/stdout: the shell's file,
+        with open(path, "wb") as f:  # which the rest of the output goes to), a named pipe: written through
+            f.write(data.encode() if isinstance(data, str) else data)
+        return path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
