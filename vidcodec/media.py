@@ -204,8 +204,8 @@ class AudioTrack:
         """An FFmpeg audio stream with these parameters, to add to an output with add_stream_from_template."""
         try:
             return av.open(io.BytesIO(self.params)).streams.audio[0]
-        except (av.FFmpegError, IndexError) as exc:
-            raise InputError(f"the stream's audio description cannot be read: {exc}") from exc
+        except (av.FFmpegError, IndexError) as exc:  # damaged, or a codec this FFmpeg lacks
+            raise InputError(f"the stream's audio description cannot be read ({_reason(exc)})") from exc
 
 
 @dataclass(frozen=True)

@@ -651,7 +651,10 @@ def _audio_params(header: StreamHeader) -> tuple | None:
     if data is None:
         return None
     track = media.AudioTrack.from_bytes(data)
-    s = track.template()
+    try:
+        s = track.template()
+    except InputError:  # a codec this FFmpeg lacks: the packets are copied all the same, and streams join
+        return (track.time_base, bytes(track.params))  # when their descriptions are the same bytes
     cc = s.codec_context
     layout = getattr(getattr(cc, "layout", None), "name", None)
     fmt = getattr(getattr(cc, "format", None), "name", None)
