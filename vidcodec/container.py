@@ -665,6 +665,18 @@ def read_some(f: BinaryIO, n: int) -> bytes:
     return read1(n) if callable(read1) else f.read(n)
 
 
+def _magic_at(payload: bytes) -> list[int]:
+    """Where another stream's file header may begin inside a packet whose payload failed its check (the
+    bytes after its first): its first file magic, and a start of the magic that the packet's end cuts
+    (the packet's claimed length ran into the header: the skip to its end had swallowed the header)."""
+    found = [j] if (j := payload.find(FILE_MAGIC)) >= 0 else []
+    for k in range(len(FILE_MAGIC) - 1, 0, -1):
+        if len(payload) - k > (found[0] if found else -1) and payload.endswith(FILE_MAGIC[:k]):
+            found.append(len(payload) - k)
+            break
+    return found
+
+
 class GvcReader:
     """Read a .gvc stream from a path or binary file object (pipes included); iterate to get packets.
 
@@ -884,6 +896,8 @@ class GvcReader:
                 self._check_end()
                 return None
             synced = head == PACKET_SYNC
+            if self.chained and head == FILE_MAGIC[:len(head)] and self._stream_here():  # an encode restarted
+                raise _NextStream(start)  # into the file, at a packet's end (its magic read as a delta's byte)
             if synced or (self._layout >= LEAN and _unsynced_byte(head[0])):  # 12.0 on: a stream-0 delta
                 packet = self._read_packet(self._layout, synced)
                 if packet is not None:
@@ -960,6 +974,7 @@ class GvcReader:
         stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout, synced)
         if not inp.fill(hsize + size):
             raise self._truncated(start, "packet", hsize + size)
+        record = bytes(inp.buf[:hsize + size]) if self.chained else b""  # (a cut may begin in its header)
         inp.skip(hsize)
         payload = inp.take(size)
         if layout == TERSE and not synced:  # 13.0: a stream-0 delta is timed from the frame before it
@@ -974,8 +989,8 @@ class GvcReader:
         if stream == 0 and kind in (PacketType.KEY, PacketType.DELTA):
             self._last_frame_pts = pts  # the header is trusted (its CRC passed) even if the payload fails
         if _payload_check(payload, layout) != payload_crc:
-            if self.chained and (j := payload.find(FILE_MAGIC)) >= 0:  # an encode restarted into the file?
-                back = payload[j:]
+            for j in _magic_at(record[1:]) if self.chained else ():  # an encode restarted into the file?
+                back = record[1 + j:]
                 inp.buf[0:0] = back  # read again, as the next stream's first bytes
                 inp.pos -= len(back)
                 if self._stream_here():
