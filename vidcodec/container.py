@@ -974,7 +974,7 @@ class GvcReader:
         stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout, synced)
         if not inp.fill(hsize + size):
             raise self._truncated(start, "packet", hsize + size)
-        record = bytes(inp.buf[:hsize + size]) if self.chained else b""  # (a cut may begin in its header)
+        head = bytes(inp.buf[:hsize]) if self.chained else b""  # (a cut may begin in the header)
         inp.skip(hsize)
         payload = inp.take(size)
         if layout == TERSE and not synced:  # 13.0: a stream-0 delta is timed from the frame before it
@@ -989,6 +989,7 @@ class GvcReader:
         if stream == 0 and kind in (PacketType.KEY, PacketType.DELTA):
             self._last_frame_pts = pts  # the header is trusted (its CRC passed) even if the payload fails
         if _payload_check(payload, layout) != payload_crc:
+            record = head + payload
             for j in _magic_at(record[1:]) if self.chained else ():  # an encode restarted into the file?
                 back = record[1 + j:]
                 inp.buf[0:0] = back  # read again, as the next stream's first bytes
