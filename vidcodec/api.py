@@ -1689,12 +1689,10 @@ def audio_track(hdr: container.StreamHeader) -> media.AudioTrack | None:
     if data is None:
         return None
     try:
-        track = media.AudioTrack.from_bytes(data)
-        track.template()  # what a decode's output will be given: a codec this FFmpeg lacks fails here
+        return media.AudioTrack.from_bytes(data)
     except InputError as e:
         log.warning("%s; decoding video only", e)
         return None
-    return track
 
 
 def _resuming(parsed: Iterator[_Pending | media.AudioPacket], raw: network._Input,

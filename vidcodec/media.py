@@ -1993,7 +1993,12 @@ class _EncodedSink(VideoSink):
         self._acodec = ""
         template = None
         if audio is not None:
-            template = audio.template()  # (each call opens the track's description with FFmpeg)
+            try:
+                template = audio.template()  # (each call opens the track's description with FFmpeg)
+            except InputError as e:  # a codec this FFmpeg was built without: the pictures all the same
+                log.warning("%s; decoding video only", e)
+                audio = None
+        if audio is not None:
             # the codec's name, not its decoder's (MP3 is decoded by "mp3float")
             self._acodec = template.codec_context.codec.canonical_name
             allowed = AUDIO_IN_CONTAINER.get(named.suffix.lower()) if named is not None else None
