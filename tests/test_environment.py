@@ -310,7 +310,8 @@ def test_a_gvc_whose_header_cannot_be_written_is_not_left_behind(tmp_path, tiny_
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "seg"))], (argv, r.stderr)
 
 
-def test_a_full_disk_under_a_nut_on_stdout_is_said_as_that(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize(("fmt", "room"), [("nut", 100_000), ("nut", -1), ("y4m", 20_000)])
+def test_a_full_disk_under_stdout_is_said_as_that(tmp_path, tiny_model_dir, fmt, room):
     # the error had been "could not finish the stream on stdout: [Errno 1447131472] Error in PyAV
     # callback: '<none>'" (the pipe's own EFBIG, sticky in FFmpeg's I/O, surfaced at the trailer)
     import signal
@@ -318,12 +319,16 @@ def test_a_full_disk_under_a_nut_on_stdout_is_said_as_that(tmp_path, tiny_model_
     gvc = tmp_path / "x.gvc"
     vidcodec.encode(write_testsrc(tmp_path / "c.mp4", frames=30, size=(96, 64)), gvc, model="vaegan-tiny", quality=1)
 
+    if room < 0:  # one byte short of the whole output: the trailer's write fails
+        room = len(subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(gvc), "-f", fmt, "-", "-q"],
+                                  check=True, stdout=subprocess.PIPE, env=_env(), timeout=300).stdout) - 1
+
     def limited():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
 
-    with open(tmp_path / "o.nut", "wb") as f:
-        r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(gvc), "-f", "nut", "-", "-q"],
+    with open(tmp_path / "o.out", "wb") as f:
+        r = subprocess.run([sys.executable, "-m", "vidcodec", "decode", str(gvc), "-f", fmt, "-", "-q"],
                            check=False, stdout=f, stderr=subprocess.PIPE, text=True, preexec_fn=limited,
                            env=_env(), timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
@@ -349,8 +354,14 @@ def test_a_report_that_runs_out_of_room_leaves_the_old_one_and_names_the_file(tm
     assert report.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["points.json"]
     from vidcodec.outputs import _umask, write_file
 
-    write_file(report, "new\n")
-    assert report.read_text() == "new\n" and report.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    report.chmod(0o600)
+    write_file(report, "new\n")  # its permissions kept; a new file gets the usual ones
+    assert report.read_text() == "new\n" and report.stat().st_mode & 0o777 == 0o600
+    assert write_file(tmp_path / "fresh.csv", "a\n").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    with pytest.raises(FileNotFoundError) as e:  # named as given, not by its temporary file
+        write_file(tmp_path / "nope" / "a.json", "x")
+    assert e.value.filename == str(tmp_path / "nope" / "a.json")
+    (tmp_path / "fresh.csv").unlink()
     link = tmp_path / "link.json"
     link.symlink_to(report)
     write_file(link, "linked\n")  # written through: the link stays (/dev/stdout's file is the shell's)

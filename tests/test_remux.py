@@ -435,6 +435,32 @@ def test_a_restarted_stream_is_found_wherever_the_cut_falls_in_a_packet(stream):
     assert not wrong
 
 
+def test_a_restart_inside_a_parameters_packet_or_past_a_pipes_end_is_found(stream):
+    # a parameters packet's payload begins with its stream's own header: only that first magic was tried
+    # (121 of 147 cut points of one such packet lost the restart from a pipe); and where the packet cut
+    # claimed more bytes than the pipe had left, it was a plain truncation before any look for a header
+    out = io.BytesIO()
+    remux(io.BytesIO(stream["data"]), out, repeat_header=True)
+    data = out.getvalue()
+    packets = _read(data)[1]
+    frames = _video(packets)
+    par = [p for p in packets if p.kind is PacketType.PARAMETERS][1]
+    largest = max(frames[1:], key=lambda p: len(p.payload))
+    cuts = [*range(par.offset + par.header_size + 1, par.offset + par.header_size + len(par.payload)),
+            largest.offset + largest.header_size + 3]
+    wrong = []
+    for cut in cuts:
+        for tail in (data, data[:frames[0].offset]):  # the stream again, or its header alone
+            blob = data[:cut] + tail
+            whole = sum(p.offset + p.header_size + len(p.payload) <= cut for p in frames)
+            want = whole + (FRAMES if tail is data else 0)
+            a, b = io.BytesIO(), io.BytesIO()
+            sa, sb = remux(io.BytesIO(blob), a), remux("-", b, stdin=Pipe(blob))
+            if a.getvalue() != b.getvalue() or {(sa.frames, sa.truncated), (sb.frames, sb.truncated)} != {(want, 1)}:
+                wrong.append((cut, len(tail), want, sa.frames, sb.frames))
+    assert not wrong
+
+
 @pytest.mark.parametrize("case", ["then a header alone", "cut again", "a header alone, then a whole one"])
 def test_cuts_in_a_row_are_each_said_once_at_the_same_byte_from_a_file_and_a_pipe(stream, tmp_path, caplog, case):
     # a stream that only had its header (an encode restarted and killed at once) had left the cut before

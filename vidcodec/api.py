@@ -1763,6 +1763,7 @@ def open_pending(
     from_beginning = reader.joined_at is None  # a pipe joined mid-way: what came before it is unknown
     origin = None  # the first frame's pts, which --start counts from (a pipe's: the first one read)
     video_from = None  # (a seek for --start read from an earlier keyframe for the audio) where the video begins
+    track = audio_track(reader.header) if audio else None  # (read once: a damaged one is said once)
     if start is not None and reader.seekable:
         tb = Fraction(*reader.header.time_base)
         # the last keyframe at or before the first frame wanted
@@ -1770,14 +1771,13 @@ def open_pending(
         origin = reader.first_key_pts
         from_beginning = entry.offset == reader.header_size
         log.debug("seeking to the keyframe at pts %d (offset %d)", entry.pts, entry.offset)
-        if (audio and audio_track(reader.header) is not None and not from_beginning and reader.index() is not None
+        if (track is not None and not from_beginning and reader.index() is not None
                 and (entry.pts - origin) * tb > start - AUDIO_BEFORE_START_S):
             # the audio that goes just before the first frame (the packet the start falls in, the warm-up
             # before it) may be stored before this keyframe: read from the one before, its video left out
             # (not in a stream without its index, which each seek scans whole)
             earlier = reader.seek_to_keyframe(entry.pts - 1)
             video_from = entry.pts if earlier.pts < entry.pts else None
-    track = audio_track(reader.header) if audio else None
     runs = None
     if workers > 1:
         if follow or not reader.seekable or reader.header.mode != container.Mode.VAEGAN:

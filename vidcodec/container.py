@@ -669,9 +669,12 @@ def _magic_at(payload: bytes) -> list[int]:
     """Where another stream's file header may begin inside a packet whose payload failed its check (the
     bytes after its first): its first file magic, and a start of the magic that the packet's end cuts
     (the packet's claimed length ran into the header: the skip to its end had swallowed the header)."""
-    found = [j] if (j := payload.find(FILE_MAGIC)) >= 0 else []
+    found, j = [], payload.find(FILE_MAGIC)
+    while j >= 0:  # every one (a parameters packet's payload begins with its stream's own header)
+        found.append(j)
+        j = payload.find(FILE_MAGIC, j + 1)
     for k in range(len(FILE_MAGIC) - 1, 0, -1):
-        if len(payload) - k > (found[0] if found else -1) and payload.endswith(FILE_MAGIC[:k]):
+        if len(payload) - k > (found[-1] if found else -1) and payload.endswith(FILE_MAGIC[:k]):
             found.append(len(payload) - k)
             break
     return found
@@ -973,6 +976,14 @@ class GvcReader:
         start = inp.pos
         stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout, synced)
         if not inp.fill(hsize + size):
+            if self.chained:  # cut short by another stream's header? (the packet claims more than the rest)
+                held = bytes(inp.buf)
+                for j in _magic_at(held[1:]):
+                    inp.skip(1 + j)
+                    if self._stream_here():
+                        raise _NextStream(start)
+                    inp.buf[0:0] = held[:1 + j]  # not one: read as it was
+                    inp.pos -= 1 + j
             raise self._truncated(start, "packet", hsize + size)
         head = bytes(inp.buf[:hsize]) if self.chained else b""  # (a cut may begin in the header)
         inp.skip(hsize)

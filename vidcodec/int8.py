@@ -234,6 +234,10 @@ def _read(ranges: Path, name: str = "NAME") -> dict:
         raise UsageError(f"{ranges} was made by another vidcodec (not recipe {RECIPE}): {again}")
     if not isinstance(data.get("scales"), dict) or not isinstance(data.get("ranges"), dict):
         raise UsageError(f"{ranges} lacks its channel scales or ranges: {again}")
+    tensors = data["ranges"].get("data")
+    if not isinstance(tensors, dict) or not all(isinstance(t, dict) for t in tensors.values()) or not all(
+            isinstance(v, list) for v in data["scales"].values()):
+        raise UsageError(f"{ranges} is damaged (its scales or ranges are not tables of numbers): {again}")
     return data
 
 

@@ -2244,8 +2244,12 @@ class _EncodedSink(VideoSink):
             log.info("output pipe closed by its reader before the stream's end was written")
             _silence(getattr(self._path, "out", self._path))
         except OSError as exc:  # the trailer not written (a full disk): the output is not playable
-            if not isinstance(self._path, Path) or exc.errno is None:
+            if exc.errno is None:
                 raise
+            if not isinstance(self._path, Path):  # a pipe's: named as the output it is
+                if exc.filename is not None:
+                    raise
+                raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(self._named or "stdout")) from exc
             self._path.unlink(missing_ok=True)
             # (FFmpeg's error names no file, and had been taken for the audio's refusal by the muxer)
             raise OSError(exc.errno, os.strerror(exc.errno), str(self._path)) from exc

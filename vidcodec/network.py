@@ -674,7 +674,8 @@ class UdpSender(_Output):
         if self.closed:
             return
         try:
-            # the rest, less than a datagram, unpaced: a close while interrupted (Ctrl-C) must not wait
+            # the rest (less than a datagram, but after a write interrupted mid-way), unpaced: a close while
+            # interrupted (Ctrl-C) must not wait
             # out the pace (a datagram at ?bitrate=1000 is 12 s)
             self._unpaced = True
             self.flush()

@@ -125,23 +125,42 @@ def usual_mode(path: str | Path) -> None:
 
 def write_file(path: str | Path, data: bytes | str) -> Path:
     """Write a result (a report, a table, a plot) whole or not at all: through a temporary file beside
-    it and a rename, with the usual permissions. A full disk leaves no truncated file (the one there
-    before, if any, stays) and its error names the file: ``OSError(errno, reason, path)``."""
+    it and a rename. A full disk leaves no truncated file (the one there before, if any, stays) and its
+    error names the file: ``OSError(errno, reason, path)``. A file there before keeps its permissions
+    (a new one gets the usual ones); a link, a named pipe or /dev/stdout is written through, and so is a
+    file in a folder where no other file can be made."""
     path = Path(path)
-    if path.is_symlink() or (path.exists() and not path.is_file()):  # a link (/dev/stdout: the shell's file,
-        with open(path, "wb") as f:  # which the rest of the output goes to), a named pipe: written through
-            f.write(data.encode() if isinstance(data, str) else data)
-        return path
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    raw = data.encode() if isinstance(data, str) else data
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        usual_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
-            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
-        raise
+        if path.is_symlink() or (path.exists() and not path.is_file()):  # a link (/dev/stdout: the shell's
+            with open(path, "wb") as f:  # file, which the rest of the output goes to), a named pipe
+                f.write(raw)
+            return path
+        mode = path.stat().st_mode & 0o7777 if path.exists() else None
+        if mode is not None and not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except PermissionError:
+            if mode is None:
+                raise
+            with open(path, "wb") as f:  # a folder of others' (the file is writable, the folder is not)
+                f.write(raw)
+            return path
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+            if mode is None:
+                usual_mode(tmp)
+            else:
+                os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as e:
+        if e.errno is None or e.filename == str(path):
+            raise
+        raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
     return path

@@ -361,7 +361,8 @@ def _streams(source, name: str, copier: _Copier) -> Iterator[tuple[GvcReader, st
             if reader.cut_by_stream is not None:  # said at the byte where the other stream begins, as a file's
                 copier.cut_off(f"{name} (stream {n})" if n > 1 else name,
                                base + (reader.cut_by_stream if reader.trailing_at is None else reader.trailing_at))
-            base += reader.trailing_at or 0
+            # where the next bytes begin: after the footer (trailing_at is None where they came late)
+            base += reader.trailing_at if reader.trailing_at is not None else reader.position + container.FOOTER_SIZE
             reader.close()
             nxt, skipped = _next_header(following)
             base += skipped
