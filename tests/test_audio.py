@@ -535,13 +535,15 @@ def test_damaged_audio_description_decodes_video_only(clip, tmp_path, tiny_model
         packets = list(r)
     bad = tmp_path / "bad.gvc"
     hdr.extensions[container.EXT_AUDIO] = description
+    late = round(Fraction(1, 2) / Fraction(*hdr.time_base))  # the video half a second after the sound
     with container.GvcWriter(bad, hdr) as w:
-        for p in packets:
-            w.write_packet(p.kind, p.pts, p.payload, stream_index=p.stream_index, flags=p.flags)
+        for p in sorted(packets, key=lambda p: p.pts + (late if p.stream_index == 0 else 0)):
+            w.write_packet(p.kind, p.pts + (late if p.stream_index == 0 else 0), p.payload,
+                           stream_index=p.stream_index, flags=p.flags)
     s = vidcodec.decode(bad, tmp_path / "v.mp4")
     assert s.frames == 20 and caplog.text.count(said) == 1
-    with av.open(str(tmp_path / "v.mp4")) as c:
-        assert not c.streams.audio
+    with av.open(str(tmp_path / "v.mp4")) as c:  # no sound: nothing for the video to follow (it had been
+        assert not c.streams.audio and next(c.decode(video=0)).time == 0  # put half a second in)
     if len(description) > 12:  # remux copies the sound it cannot read, and joins two such streams
         r = vidcodec.remux([bad, bad], tmp_path / "r.gvc")
         assert r.frames == 40 and r.audio_packets > 0

@@ -1980,8 +1980,6 @@ def decode(
                 log.info("the stream's audio is not written: %s holds video only (decode to .mp4, .mkv or .mov "
                          "to keep it%s)", "a picture" if picture else "an image sequence" if images else "y4m",
                          ", or to - with --format nut for a player" if str(dst) == "-" else "")
-            if track is not None:
-                held.append(media.HeldAudio(track.time_base))
             # after the model is found: a missing model must not leave an empty output file
             sinks.append(stack.enter_context(media.open_sink(
                 dst, width=hdr.width, height=hdr.height, time_base=Fraction(*hdr.time_base),
@@ -1992,6 +1990,8 @@ def decode(
                     container.source_chroma(hdr), hdr.width, hdr.height)),
                 one_frame=single, colour_description=container.colour_description(hdr), stdout_format=stdout_format,
             )))
+            if track is not None and not getattr(sinks[-1], "audio_unreadable", False):  # (no sound to lead the
+                held.append(media.HeldAudio(track.time_base))  # video where the output could not take it)
             # 0: a bar without a total; so for a stream joined mid-way (a late receiver of a live one), whose
             # header counts all of its frames (a total of them read "8 of 12 frames" at its end)
             total = _frames_wanted(dataclasses.replace(hdr, frame_count=0) if joined else hdr, first, max_frames,
@@ -2032,9 +2032,10 @@ def decode(
         origin = 0  # the first written frame's pts (set with it)
         for f in decoded:
             if isinstance(f, media.AudioPacket):
-                held[0].hold([f])
-                if end is not None:
-                    write_audio_upto(end)
+                if held:  # (none where the output could not take the sound)
+                    held[0].hold([f])
+                    if end is not None:
+                        write_audio_upto(end)
                 continue
             if n == 0:
                 origin = f.pts  # the first frame written: --duration counts from it

@@ -1514,8 +1514,6 @@ def _os_error_text(e: OSError, args: argparse.Namespace) -> str:
     out = getattr(args, "output", None) or getattr(args, "to", None)
     if out not in (None, "-") and e.errno in NO_ROOM:
         return f"cannot write {out}: {reason}"  # (the stdin spool's own failures say so themselves)
-    if out == "-" and e.errno in NO_ROOM:  # `vidcodec decode x.gvc - > file` on a full disk
-        return f"stdout: {reason}"
     if e.errno in NO_ROOM and args.command == "info":  # its report, on stdout (`> report.json`)
         return f"cannot write the report to stdout: {reason}"
     return reason

@@ -665,6 +665,17 @@ def read_some(f: BinaryIO, n: int) -> bytes:
     return read1(n) if callable(read1) else f.read(n)
 
 
+def _header_in(data: bytes, at: int) -> bool | None:
+    """Whether a valid file header begins at ``data[at]``; None where ``data`` ends before that can be told."""
+    if len(data) - at < _PREFIX.size:
+        return None if FILE_MAGIC.startswith(data[at:at + len(FILE_MAGIC)]) else False
+    try:
+        size = _check_prefix(data[at:at + _PREFIX.size])[2]
+        return None if len(data) - at < size else decode_header(data[at:at + size]) is not None
+    except VidcodecError:
+        return False
+
+
 def _magic_at(payload: bytes) -> list[int]:
     """Where another stream's file header may begin inside a packet whose payload failed its check (the
     bytes after its first): its first file magic, and a start of the magic that the packet's end cuts
@@ -979,6 +990,8 @@ class GvcReader:
             if self.chained:  # cut short by another stream's header? (the packet claims more than the rest)
                 held = bytes(inp.buf)
                 for j in _magic_at(held[1:]):
+                    if _header_in(held, 1 + j) is False:
+                        continue
                     inp.skip(1 + j)
                     if self._stream_here():
                         raise _NextStream(start)
@@ -1002,6 +1015,8 @@ class GvcReader:
         if _payload_check(payload, layout) != payload_crc:
             record = head + payload
             for j in _magic_at(record[1:]) if self.chained else ():  # an encode restarted into the file?
+                if _header_in(record, 1 + j) is False:  # (told from the bytes held: a payload of many
+                    continue  # magics costs no copy of the buffer each)
                 back = record[1 + j:]
                 inp.buf[0:0] = back  # read again, as the next stream's first bytes
                 inp.pos -= len(back)

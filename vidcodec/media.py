@@ -1874,6 +1874,8 @@ def steady_x264(encoder: str, options: dict[str, str], flags: AbstractSet[str] |
 class VideoSink(ABC):
     """An output for RGB frames; use as a context manager so the file is finished even on Ctrl-C."""
 
+    audio_unreadable = False  # the stream's sound was given, but its description is not one FFmpeg reads
+
     def __init__(self, width: int, height: int, time_base: Fraction, matrix: int, color_range: int) -> None:
         self.width = width
         self.height = height
@@ -1998,6 +2000,7 @@ class _EncodedSink(VideoSink):
             except InputError as e:  # a codec this FFmpeg was built without: the pictures all the same
                 log.warning("%s; decoding video only", e)
                 audio = None
+                self.audio_unreadable = True
         if audio is not None:
             # the codec's name, not its decoder's (MP3 is decoded by "mp3float")
             self._acodec = template.codec_context.codec.canonical_name

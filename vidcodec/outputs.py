@@ -138,7 +138,7 @@ def write_file(path: str | Path, data: bytes | str) -> Path:
             return path
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
         if mode is not None and not os.access(path, os.W_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            open(path, "r+b").close()  # its own error (a read-only file, or file system)
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         except PermissionError:
