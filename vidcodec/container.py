@@ -677,9 +677,9 @@ def _header_in(data: bytes, at: int) -> bool | None:
 
 
 def _magic_at(payload: bytes) -> list[int]:
-    """Where another stream's file header may begin inside a packet whose payload failed its check (the
-    bytes after its first): its first file magic, and a start of the magic that the packet's end cuts
-    (the packet's claimed length ran into the header: the skip to its end had swallowed the header)."""
+    """Where another stream's file header may begin inside a packet's bytes (after its first) that failed
+    its check: every file magic, and a start of the magic that the packet's end cuts (the packet's
+    claimed length ran into the header: the skip to its end had swallowed the header)."""
     found, j = [], payload.find(FILE_MAGIC)
     while j >= 0:  # every one (a parameters packet's payload begins with its stream's own header)
         found.append(j)
@@ -988,15 +988,10 @@ class GvcReader:
         stream, kind, flags, pts, size, payload_crc, hsize = self._packet_header_here(layout, synced)
         if not inp.fill(hsize + size):
             if self.chained:  # cut short by another stream's header? (the packet claims more than the rest)
-                held = bytes(inp.buf)
-                for j in _magic_at(held[1:]):
-                    if _header_in(held, 1 + j) is False:
-                        continue
-                    inp.skip(1 + j)
-                    if self._stream_here():
-                        raise _NextStream(start)
-                    inp.buf[0:0] = held[:1 + j]  # not one: read as it was
-                    inp.pos -= 1 + j
+                held = inp.take(len(inp.buf))
+                self._restart_in(held, start)
+                inp.buf[0:0] = held  # not one: read as it was
+                inp.pos -= len(held)
             raise self._truncated(start, "packet", hsize + size)
         head = bytes(inp.buf[:hsize]) if self.chained else b""  # (a cut may begin in the header)
         inp.skip(hsize)
@@ -1013,16 +1008,8 @@ class GvcReader:
         if stream == 0 and kind in (PacketType.KEY, PacketType.DELTA):
             self._last_frame_pts = pts  # the header is trusted (its CRC passed) even if the payload fails
         if _payload_check(payload, layout) != payload_crc:
-            record = head + payload
-            for j in _magic_at(record[1:]) if self.chained else ():  # an encode restarted into the file?
-                if _header_in(record, 1 + j) is False:  # (told from the bytes held: a payload of many
-                    continue  # magics costs no copy of the buffer each)
-                back = record[1 + j:]
-                inp.buf[0:0] = back  # read again, as the next stream's first bytes
-                inp.pos -= len(back)
-                if self._stream_here():
-                    raise _NextStream(start)
-                inp.skip(len(back))
+            if self.chained:
+                self._restart_in(head + payload, start)
             raise _Damage(start, f"payload of the packet at offset {start} fails its CRC", resume=inp.pos,
                           stream=stream, pts=pts if stream == 0 else None, kind=kind)
         if kind not in _PACKET_TYPES:
@@ -1098,6 +1085,21 @@ class GvcReader:
                 "%s; skipped %d byte(s), resuming at offset %d", damage.message, end - damage.offset, end
             )
         return Damaged(damage.offset, end - damage.offset, damage.message, damage.stream, damage.pts, damage.kind)
+
+    def _restart_in(self, record: bytes, start: int) -> None:
+        """Raise :class:`_NextStream` where another stream's valid file header begins inside ``record``,
+        the bytes of the packet at ``start`` just read off the buffer (after its first): an encode
+        restarted into the file, its header taken for the end of the packet it cut."""
+        inp = self._in
+        for j in _magic_at(record[1:]):
+            if _header_in(record, 1 + j) is False:  # (told from the bytes held: a payload of many magics
+                continue  # costs no copy of the buffer each)
+            back = record[1 + j:]
+            inp.buf[0:0] = back  # read again, as the next stream's first bytes
+            inp.pos -= len(back)
+            if self._stream_here():
+                raise _NextStream(start)
+            inp.skip(len(back))
 
     def _stream_here(self) -> bool:
         """Whether a valid file header (another stream's) starts at the current position (not consumed)."""

@@ -7,9 +7,16 @@ errors, 1 for runtime failures.
 from __future__ import annotations
 
 import errno
+import os
 
 # What an OSError's errno says when a write found no room: the disk full, the quota used, the file too large
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def naming(e: OSError, name: object) -> OSError:
+    """``e`` (a system error that names no file: a full disk met by FFmpeg or by a buffered write) as
+    the same error naming ``name``, the file (or "stdout") it was writing; raise it ``from e``."""
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), str(name))
 
 
 def first_line(e: BaseException, limit: int | None = 160) -> str:

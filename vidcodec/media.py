@@ -50,7 +50,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation, VideoReformatter
 
 from .container import take_buffered
-from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError
+from .errors import NO_ROOM, InputError, OutputExistsError, Stopped, UsageError, VidcodecError, naming
 from .outputs import flush, whole, write_all
 from .timespec import steady_rate
 from .urls import is_url
@@ -2175,7 +2175,7 @@ class _EncodedSink(VideoSink):
         self._write_failed = True
         if e.filename is not None or e.errno is None or not isinstance(self._path, Path):
             raise e
-        raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self._path)) from e
+        raise naming(e, self._path) from e
 
     def _mux(self, container: av.container.OutputContainer, packets: list[av.Packet]) -> None:
         """Mux encoded packets, restoring their durations."""
@@ -2238,7 +2238,8 @@ class _EncodedSink(VideoSink):
                     container.close()
                     finished = not self._write_failed  # (a write failed before: its error on its way)
                     self._reraise()
-            finally:  # a file not finished is not one to play, whatever comes (a signal held during the trailer)
+            finally:  # a file not finished is not one to play, whatever comes (a signal held during the
+                # trailer, the errors below)
                 if not finished and isinstance(self._path, Path):
                     self._path.unlink(missing_ok=True)
         except BrokenPipeError:
@@ -2252,17 +2253,15 @@ class _EncodedSink(VideoSink):
             if not isinstance(self._path, Path):  # a pipe's: named as the output it is
                 if exc.filename is not None:
                     raise
-                raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(self._named or "stdout")) from exc
-            self._path.unlink(missing_ok=True)
+                raise naming(exc, self._named or "stdout") from exc
             # (FFmpeg's error names no file, and had been taken for the audio's refusal by the muxer)
             raise OSError(exc.errno, os.strerror(exc.errno), str(self._path)) from exc
         except av.FFmpegError as exc:  # the trailer: the output is not playable, do not leave it
             if not isinstance(self._path, Path):
                 cause = exc.__context__  # PyAV's callback error: the pipe's own write failed (a full disk)
                 if isinstance(cause, OSError) and not isinstance(cause, av.FFmpegError) and cause.errno:
-                    raise OSError(cause.errno, cause.strerror, str(self._named or "stdout")) from cause
+                    raise naming(cause, self._named or "stdout") from cause
                 raise VidcodecError(f"could not finish the stream on {self._named or 'stdout'}: {exc}") from exc
-            self._path.unlink(missing_ok=True)
             if self._astream is not None:
                 raise _audio_refused(self._path, self._acodec, f"({exc})") from exc
             raise VidcodecError(f"could not finish {self._path}: {exc}") from exc

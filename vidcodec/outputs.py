@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import naming
+
 
 def flush(out: object) -> None:
     """Flush a file object if it buffers (one with write() alone writes as it is called)."""
@@ -162,5 +164,5 @@ def write_file(path: str | Path, data: bytes | str) -> Path:
     except OSError as e:
         if e.errno is None or e.filename == str(path):
             raise
-        raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
+        raise naming(e, path) from e
     return path

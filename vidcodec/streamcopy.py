@@ -62,6 +62,7 @@ from .errors import (
     TruncatedStreamError,
     UsageError,
     VidcodecError,
+    naming,
 )
 from .progress import bar as progress_bar
 from .progress import quieted
@@ -277,7 +278,7 @@ class _Output:
         except OSError as e:
             if e.filename is not None or e.errno is None or self.every is None or not self.files:
                 raise
-            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(self.files[-1])) from e
+            raise naming(e, self.files[-1]) from e
 
     def _open(self, copier: _Copier) -> None:
         out = self.dst
@@ -761,8 +762,7 @@ class _Copier:
         """The stream just read was cut off at ``offset`` by another stream's header (a restarted encode):
         said when the next stream's first frame shows it is not this stream's own header repeated (the
         same header, and its frames go on)."""
-        if self.cut is not None:  # a cut before this one that no frame came to show
-            self._say_cut(*self.cut[:2])
+        self._say_pending_cut()  # a cut before this one that no frame came to show
         self.cut = (name, offset, self.stream_header, self.held)  # with the truncation it made, if held
         self.held = None
         self.unindexed = None  # the cut is what is said about it
@@ -773,23 +773,29 @@ class _Copier:
         if before is not None and before == self.stream_header and self.last_pts is not None and \
                 p.pts > self.last_pts:
             if held is not None:  # a parameters packet's header, found inside damage: the same stream goes on,
-                self.truncated += 1  # the stream before it cut short there
-                log.warning("%s", held)
+                self._say_truncation(held)  # the stream before it cut short there
             return
         self._say_cut(name, offset)  # (what cut it short: said once, counted once)
 
     def _say_cut(self, name: str, offset: int) -> None:
-        self.truncated += 1
-        log.warning("%s is cut off at byte %d, where another stream begins (an encode restarted into the same "
-                    "file?): its complete packets are copied, then that stream's", name, offset)
+        self._say_truncation(f"{name} is cut off at byte {offset}, where another stream begins (an encode "
+                             "restarted into the same file?): its complete packets are copied, then that stream's")
 
-    def say_pending(self) -> None:
-        """Say a cut that no frame of the stream after it came to show (it had none), or a truncation held
-        for a cut that no stream turned out to make."""
+    def _say_truncation(self, said: str) -> None:
+        self.truncated += 1
+        log.warning("%s", said)
+
+    def _say_pending_cut(self) -> None:
+        """Say a cut that no frame of the stream after it came to show (it had none)."""
         if self.cut is not None:
             name, offset = self.cut[:2]
             self.cut = None
             self._say_cut(name, offset)
+
+    def say_pending(self) -> None:
+        """Say a cut that no frame came to show, or a truncation held for a cut that no stream turned out
+        to make."""
+        self._say_pending_cut()
         self.say_held()
 
     def lost(self) -> None:
@@ -826,8 +832,7 @@ class _Copier:
     def say_held(self) -> None:
         """Say a truncation held for the cut that no stream turned out to make."""
         if self.held is not None:
-            self.truncated += 1
-            log.warning("%s", self.held)
+            self._say_truncation(self.held)
             self.held = None
 
     def say_unindexed(self) -> None:
@@ -865,8 +870,7 @@ class _Copier:
                 self.say_held()
                 self.held = said
             else:
-                self.truncated += 1
-                log.warning("%s", said)
+                self._say_truncation(said)
         else:
             copied = self.frames - self.stream_first
             if not self.done and not reader.closed_cleanly and reader.trailing_at is None and copied:
