@@ -310,7 +310,7 @@ def test_a_gvc_whose_header_cannot_be_written_is_not_left_behind(tmp_path, tiny_
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", "seg"))], (argv, r.stderr)
 
 
-@pytest.mark.parametrize(("fmt", "room"), [("nut", 100_000), ("nut", -1)])
+@pytest.mark.parametrize(("fmt", "room"), [("nut", 100_000), ("nut", -1), ("y4m", 100_000), ("y4m", -1)])
 def test_a_full_disk_under_stdout_is_said_as_that(tmp_path, tiny_model_dir, fmt, room):
     # the error had been "could not finish the stream on stdout: [Errno 1447131472] Error in PyAV
     # callback: '<none>'" (the pipe's own EFBIG, sticky in FFmpeg's I/O, surfaced at the trailer)
@@ -333,6 +333,44 @@ def test_a_full_disk_under_stdout_is_said_as_that(tmp_path, tiny_model_dir, fmt,
                            env=_env(), timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().endswith("stdout: File too large"), r.stderr
+
+
+def test_a_gvc_stream_that_runs_out_of_room_names_stdout_or_keeps_its_frames(tmp_path, tiny_model_dir):
+    # encode and remux to - on a full disk had said only "File too large"; to a file they kept the cut-off
+    # stream without a word (decode says how many frames it keeps), with a second "could not finish" line
+    import signal
+
+    from vidcodec.errors import TruncatedStreamError
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=30, size=(96, 64))
+    gvc = tmp_path / "x.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=1)
+
+    room = gvc.stat().st_size // 2
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+
+    for verb, args in (("encode", [str(clip), "--model", "vaegan-tiny", "--quality", "1"]), ("remux", [str(gvc)])):
+        with open(tmp_path / "o.out", "wb") as f:
+            r = subprocess.run([sys.executable, "-m", "vidcodec", verb, *args, "-", "-q"], check=False, stdout=f,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=limited, env=_env(), timeout=300)
+        assert r.returncode == 1 and r.stderr == f"vidcodec {verb}: error: stdout: File too large\n", r.stderr
+        out = tmp_path / f"{verb}.gvc"
+        r = subprocess.run([sys.executable, "-m", "vidcodec", verb, *args, str(out)], check=False,
+                           stderr=subprocess.PIPE, text=True, preexec_fn=limited, env=_env(), timeout=300)
+        lines = r.stderr.splitlines()
+        assert r.returncode == 1 and len(lines) == 2, r.stderr
+        assert lines[1] == f"vidcodec {verb}: error: cannot write {out}: File too large", r.stderr
+        said = int(lines[0].split(" the ")[1].split()[0])
+        assert lines[0] == (f"vidcodec: {out}: the {said} frames {'encoded' if verb == 'encode' else 'copied'} "
+                            "before the error below are kept"), r.stderr
+        decoded = 0
+        with pytest.raises(TruncatedStreamError):
+            for _ in vidcodec.frames(out):
+                decoded += 1
+        assert 0 < said == decoded < 30
 
 
 def test_a_report_that_runs_out_of_room_leaves_the_old_one_and_names_the_file(tmp_path):

@@ -977,8 +977,16 @@ def _drop_frameless(dst: str | Path | BinaryIO | None, writers: list[container.G
                     err: BaseException | None, stop: threading.Event | None) -> bool:
     """After an encode that wrote no frame (interrupted before its first, its first Ctrl-C included, or
     failed there): its output file, a lone header, is removed (not a named pipe: its reader's), and an
-    interrupt says so. Returns False (an exception goes on)."""
-    if not writers or writers[0].frames_written or (err is None and not (stop is not None and stop.is_set())):
+    interrupt says so. One that failed after writing frames to a file (a full disk) says that they are
+    kept, as decode does. Returns False (an exception goes on)."""
+    if not writers or (err is None and not (stop is not None and stop.is_set())):
+        return False
+    if writers[0].frames_written:
+        kept = writers[0].frames_written
+        if (isinstance(err, (VidcodecError, OSError)) and isinstance(dst, (str, Path)) and str(dst) != "-"
+                and Path(dst).is_file()):
+            log.warning("%s: the %d frame%s encoded before the error below %s kept", dst, kept,
+                        "" if kept == 1 else "s", "is" if kept == 1 else "are")
         return False
     if isinstance(dst, (str, Path)) and str(dst) != "-" and Path(dst).is_file():
         Path(dst).unlink()

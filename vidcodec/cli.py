@@ -218,6 +218,15 @@ def _kbits(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of kbit (e.g. 500, 500k or 1.5M)") from None
 
 
+def _stdout_format(value: str) -> str:
+    """decode's -f: y4m or nut, under ffmpeg's names too (yuv4mpegpipe); ffmpeg's -f null is /dev/null."""
+    name = value.lower()
+    if name == "null":
+        raise argparse.ArgumentTypeError("ffmpeg's -f null - is an output of /dev/null here: "
+                                         "vidcodec decode IN /dev/null decodes and drops the pictures")
+    return {"yuv4mpegpipe": "y4m"}.get(name, name)
+
+
 def _time(text: str) -> Fraction:
     """A --start or -t value: seconds (90, 1.5) or [HH:]MM:SS[.frac] (1:30, 00:01:30.5), as ffmpeg's -ss."""
     try:
@@ -432,8 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
         "without a number is one picture (vidcodec decode in.gvc thumb.jpg --start 5 --frames 1).",
     )
     dec.add_argument("input", help=".gvc path, - for stdin, or a network URL: " + NET_INPUT)
-    dec.add_argument("-f", "--format", choices=["y4m", "nut"],
-                     help="what - (stdout) or /dev/null carries: y4m (video only; the default), or nut: the frames uncompressed and the "
+    dec.add_argument("-f", "--format", choices=["y4m", "nut"], type=_stdout_format,
+                     help="what - (stdout) or /dev/null carries: y4m (video only; the default; ffmpeg's yuv4mpegpipe), or nut: the frames uncompressed and the "
                      "stream's audio, for a player with sound (vidcodec decode in.gvc -f nut - | ffplay -)")
     dec.add_argument("output", help="output .mp4/.mkv/.mov/.y4m path, an image sequence (frames/%%04d.png), "
                      "one picture with --frames 1 (thumb.png), - for y4m on stdout, or /dev/null to decode "

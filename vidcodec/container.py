@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .coding import varint
 from .errors import (
+    NO_ROOM,
     CoderError,
     CorruptPacketError,
     FormatError,
@@ -36,6 +37,7 @@ from .errors import (
     UnsupportedVersionError,
     UsageError,
     VidcodecError,
+    naming,
 )
 from .outputs import flush, whole, write_all
 from .urls import missing_file_hint
@@ -1479,6 +1481,8 @@ class GvcWriter:
         self.repeat_header = repeat_header  # a PARAMETERS packet before every key packet (live streams)
         self._owned = isinstance(dest, (str, os.PathLike))
         self._out: BinaryIO = open(dest, "wb") if self._owned else dest  # noqa: SIM115 (closed by close())
+        # what a full disk's error names where nothing else would (a path's is named by its caller)
+        self._name = "stdout" if dest is getattr(sys.stdout, "buffer", None) else None
         self._offset = 0
         self._keys: list[IndexEntry] = []
         self._frames = 0
@@ -1539,6 +1543,11 @@ class GvcWriter:
                     write_all(self._out, part)
                     self._offset += len(part)
                 flush(self._out)
+            except OSError as e:
+                self._broken = True
+                if self._name is None or e.filename is not None or e.errno not in NO_ROOM:
+                    raise
+                raise naming(e, self._name) from e
             except BaseException:
                 self._broken = True
                 raise
@@ -1603,7 +1612,11 @@ class GvcWriter:
                 self._cut_what_follows()
         finally:
             if self._owned:
-                self._out.close()
+                if self._broken:  # closing flushes the bytes of the write that failed: it fails again, told once
+                    with contextlib.suppress(OSError):
+                        self._out.close()
+                else:
+                    self._out.close()
 
     def _cut_what_follows(self) -> None:
         """End a seekable file object given open (an earlier, longer file reopened 'r+b', a reused

@@ -2283,10 +2283,11 @@ class _Y4mSink(VideoSink):
 
     def __init__(self, out: BinaryIO, owned: bool, width: int, height: int, time_base: Fraction,
                  frame_rate: Fraction | None, matrix: int, color_range: int,
-                 sample_aspect: Fraction | None = None, pix_fmt: str | None = None) -> None:
+                 sample_aspect: Fraction | None = None, pix_fmt: str | None = None, name: object = None) -> None:
         super().__init__(width, height, time_base, matrix, color_range)
         self._out: BinaryIO | None = out
         self._owned = owned
+        self._name = name  # what a full disk's error names: the file, or "stdout"
         self._pix_fmt = pix_fmt or "yuv444p"
         rate = frame_rate or 1 / time_base
         self._slot_of = (lambda pts: round(pts * time_base * frame_rate)) if frame_rate else None
@@ -2315,6 +2316,10 @@ class _Y4mSink(VideoSink):
             _silence(self._out)
             self._out = None
             raise SinkClosed("output pipe closed by its reader") from None
+        except OSError as e:
+            if e.filename is not None or e.errno not in NO_ROOM or self._name is None:
+                raise
+            raise naming(e, self._name) from e
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
         """Write one frame, on the frame rate's grid by its pts (y4m has no timestamps)."""
@@ -2505,7 +2510,7 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
             return _EncodedSink(_WholeWrites(out), width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED,
                                 audio, sample_aspect, pix_fmt, None, raw=True)
         return _Y4mSink(out, False, width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED, sample_aspect,
-                        pix_fmt)
+                        pix_fmt, name="stdout")
     path = Path(dst)
     ext = path.suffix.lower()
     if image_output(path):

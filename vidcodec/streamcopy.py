@@ -198,8 +198,16 @@ def remux(
     except VidcodecError:
         output.close(remove=True)  # an input that cannot follow, or is not a stream: no half-joined output
         raise
-    except BaseException:
-        output.close()  # what was copied stays readable (as an interrupted encode's output)
+    except BaseException as err:
+        kept = output.writer.frames_written if output.writer is not None else 0
+        try:
+            output.close()  # what was copied stays readable (as an interrupted encode's output)
+        finally:
+            path = output.files[-1] if output.files else output.dst
+            if kept and isinstance(err, OSError) and isinstance(path, (str, Path)) and Path(path).is_file():
+                # (a full disk: said as encode and decode say it)
+                log.warning("%s: the %d frame%s copied before the error below %s kept", path, kept,
+                            "" if kept == 1 else "s", "is" if kept == 1 else "are")
         raise
     copier.say_pending()
     copier.say_unindexed()
