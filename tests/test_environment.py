@@ -373,6 +373,27 @@ def test_a_gvc_stream_that_runs_out_of_room_names_stdout_or_keeps_its_frames(tmp
         assert 0 < said == decoded < 30
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="--workers forks on Linux only")
+def test_workers_that_cannot_make_their_locks_say_so(tmp_path, tiny_model_dir):
+    # a file-size limit of 0 (or a full or missing /dev/shm) fails multiprocessing's locks: the error
+    # had been a bare "vidcodec encode: error: File too large" on a stream to stdout
+    import signal
+
+    clip = write_testsrc(tmp_path / "c.mp4", frames=4, size=(64, 48))
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    r = subprocess.run([sys.executable, "-m", "vidcodec", "encode", str(clip), "-", "--model", "vaegan-tiny",
+                        "--workers", "2", "--gop", "2"], check=False, capture_output=True,
+                       text=True, preexec_fn=limited, env=_env(), timeout=300)
+    assert r.returncode == 1 and r.stdout == "", r.stderr
+    assert r.stderr == ("vidcodec encode: error: --workers 2: the worker processes' shared locks could not be made "
+                        "(File too large; on Linux they are files in /dev/shm): give /dev/shm room, or leave "
+                        "--workers out to code in this process\n"), r.stderr
+
+
 def test_a_report_that_runs_out_of_room_leaves_the_old_one_and_names_the_file(tmp_path):
     # eval's points.json, bdrate.csv, summary.csv and --json had been left truncated (0 or 4096 bytes) and
     # the error named no file ("No space left on device")

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Self
 
-from .errors import UsageError
+from .errors import UsageError, VidcodecError
 
 DEPTH = 3  # items a stage may run ahead of its consumer
 # How long a closed stage waits for its thread to end; the CLI shortens it once Ctrl-C or SIGTERM has
@@ -197,8 +197,13 @@ class ProcessWorkers:
             raise UsageError("--workers needs Linux (worker processes made by fork); leave it out to code in-process")
         context = multiprocessing.get_context("fork" if fork else "spawn")
         self.workers = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
-                                        initargs=(initializer, *initargs))
+        try:
+            self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                            initargs=(initializer, *initargs))
+        except OSError as e:  # its queues' locks are files in /dev/shm: full, missing (some containers)
+            raise VidcodecError(f"--workers {workers}: the worker processes' shared locks could not be made "
+                                f"({e.strerror or e}; on Linux they are files in /dev/shm): give /dev/shm room, "
+                                "or leave --workers out to code in this process") from e
         try:  # a pool that forks makes every worker with its first job: now, before the caller's threads
             for f in [self.pool.submit(_alive) for _ in range(workers)]:
                 f.result()
