@@ -435,6 +435,23 @@ def test_a_restarted_stream_is_found_wherever_the_cut_falls_in_a_packet(stream):
     assert not wrong
 
 
+def test_a_stream_that_cuts_the_footer_short_is_joined_from_a_pipe_as_from_a_file(stream, caplog):
+    # an encode restarted into the file within its last FOOTER_SIZE bytes (the index whole, the footer
+    # cut): from a pipe the footer's read took the next header's first bytes, and the stream after it
+    # was skipped as "no .gvc stream"; decode said the stream ended FOOTER_SIZE bytes on, with "data" after
+    data = stream["data"]
+    for cut in range(1, container.FOOTER_SIZE + 1):
+        blob = data[:-cut] + data
+        a, b = io.BytesIO(), io.BytesIO()
+        sa, sb = remux(io.BytesIO(blob), a), remux("-", b, stdin=Pipe(blob))
+        assert a.getvalue() == b.getvalue() and (sa.frames, sb.frames, sa.damaged, sb.damaged) == (2 * FRAMES,) * 2 + (0, 0)
+        for source in (io.BytesIO(blob), Pipe(blob)):
+            caplog.clear()
+            with container.GvcReader(source) as reader:
+                assert len(_video(list(reader))) == FRAMES and reader.trailing_at == len(data) - cut
+            assert f"ends at offset {len(data) - cut}, but another stream follows it there" in caplog.text
+
+
 def test_a_restart_inside_a_parameters_packet_or_past_a_pipes_end_is_found(stream):
     # a parameters packet's payload begins with its stream's own header: only that first magic was tried
     # (121 of 147 cut points of one such packet lost the restart from a pipe); and where the packet cut

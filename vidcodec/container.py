@@ -1058,16 +1058,34 @@ class GvcReader:
                 inp.buf += chunk
             else:
                 inp.eof = True
-        if len(inp.buf) > FOOTER_SIZE or (self.seekable and inp.fill(FOOTER_SIZE + 1)):
-            after = inp.pos + FOOTER_SIZE
+        cut = self._footer_cut()
+        if cut is not None or len(inp.buf) > FOOTER_SIZE or (self.seekable and inp.fill(FOOTER_SIZE + 1)):
+            end = FOOTER_SIZE if cut is None else cut
+            self._following_skip = end
+            after = inp.pos + end
             self.trailing_at = after
-            more = "another stream" if bytes(inp.buf[FOOTER_SIZE:FOOTER_SIZE + 1]) == FILE_MAGIC[:1] else "data"
+            more = "another stream" if cut is not None or bytes(inp.buf[end:end + 1]) == FILE_MAGIC[:1] else "data"
             if self.trailing_ok:
                 logger.debug("the stream ends at offset %d and %s follows", after, more)
                 return
             logger.warning("the stream ends at offset %d, but %s follows it there (streams joined with cat?), "
                            "which is not read; decode each .gvc on its own, or join them with vidcodec remux a.gvc b.gvc ab.gvc",
                            after, more)
+
+    def _footer_cut(self) -> int | None:
+        """Where another stream's valid file header begins inside the footer's bytes (after the index),
+        a footer cut short by it (an encode restarted into the file at its very end); None where the
+        footer ends with its magic, or no stream begins there."""
+        inp = self._in
+        footer = bytes(inp.buf[:FOOTER_SIZE])
+        if len(footer) == FOOTER_SIZE and footer.endswith(FOOTER_MAGIC):
+            return None
+        for j in _magic_at(footer):
+            while (valid := _header_in(bytes(inp.buf), j)) is None and inp.fill(len(inp.buf) + 1):
+                pass
+            if valid:
+                return j
+        return None
 
     def _recover(self, damage: _Damage) -> Damaged | None:
         """Skip past damage (to its known end, or by scanning for a valid record) and describe it; None
