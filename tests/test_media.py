@@ -283,6 +283,30 @@ def test_every_exif_orientation_is_put_upright_as_pil_puts_it(tmp_path: Path) ->
         assert psnr(frames[0].rgb, upright) > 35, orientation
 
 
+def test_a_png_with_an_icc_profile_reads_in_a_process_that_lives_on(tmp_path: Path) -> None:
+    """A PNG's iCCP chunk (FFmpeg names the profile in its side data's metadata, which PyAV frees twice
+    once wrapped) crashed the process (SIGSEGV) when its display matrix was looked for: a screenshot or
+    an exported picture, by itself or in a sequence. Read in a child process, so a crash fails this test
+    alone."""
+    import sys
+
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    picture = pattern(h=48, w=64)
+    for name in ("icc.png", "seq1.png", "seq2.png"):
+        Image.fromarray(picture).save(tmp_path / name, icc_profile=profile)
+    script = ("import sys; from vidcodec import media\n"
+              "for path in sys.argv[1:]:\n"
+              "    with media.open_source(path) as s:\n"
+              "        print(len([f.rgb for f in s]))\n")
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "icc.png"), str(tmp_path / "seq%d.png")],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0 and r.stdout.split() == ["1", "2"], (r.returncode, r.stderr)
+    _, frames = read_all(tmp_path / "icc.png")
+    assert psnr(frames[0].rgb, picture) > 40
+
+
 def test_audio_is_described(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "av.mkv"), "w") as out:
         video = out.add_stream("ffv1", rate=25)

@@ -275,17 +275,26 @@ def _transparent(frame: av.VideoFrame) -> bool:
     return bool((rgba[..., 3] < 255).any())
 
 
-def display_orientation(frame: av.VideoFrame) -> tuple[bool, bool, bool]:
+# Decoders whose frames' side data carries metadata (a PNG's ICC profile names itself), which PyAV
+# (18.1 at least) frees twice once it has wrapped it: the process crashed (SIGSEGV) on such a PNG.
+_SIDE_DATA_WITH_METADATA = frozenset({"png", "apng"})
+
+
+def display_orientation(frame: av.VideoFrame, codec: str = "") -> tuple[bool, bool, bool]:
     """(transpose, flip rows, flip columns), in that order, that put a decoded picture upright as its
     display matrix asks (FFmpeg's: ``x' = a·x + c·y``, ``y' = b·x + d·y``), as ffmpeg's autorotate and
     PIL's ``exif_transpose`` do: quarter turns and mirrors (the eight EXIF orientations; an angle
     between them goes to the nearest quarter turn). PyAV's ``frame.rotation`` gives the angle alone,
-    which took a mirrored photo (EXIF 2, 4, 5, 7) for a turned one: upside down."""
-    try:
-        data = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
-        m = np.frombuffer(bytes(data), dtype="<i4") if data is not None else None
-    except (AttributeError, ValueError, TypeError):
-        m = None
+    which took a mirrored photo (EXIF 2, 4, 5, 7) for a turned one: upside down. For frames of the
+    decoder ``codec`` where PyAV cannot read the side data safely (:data:`_SIDE_DATA_WITH_METADATA`),
+    the angle is what there is."""
+    m = None
+    if codec not in _SIDE_DATA_WITH_METADATA:
+        try:
+            data = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+            m = np.frombuffer(bytes(data), dtype="<i4") if data is not None else None
+        except (AttributeError, ValueError, TypeError):
+            m = None
     if m is None or m.size < 5:
         quarter = round(getattr(frame, "rotation", 0) / 90) % 4  # counter-clockwise quarter turns
         return ((False, False, False), (True, True, False), (False, True, True), (True, False, True))[quarter]
@@ -490,7 +499,7 @@ class VideoSource:
         self.color_trc: int = _tag(first.color_trc, stream.codec_context.color_trc, 2)
         # (transpose, flip rows, flip columns): upright as its display matrix says (a phone's rotation,
         # an EXIF orientation, mirrors included)
-        self._orient = display_orientation(first)
+        self._orient = display_orientation(first, stream.codec_context.name)
         self._coded_size = (first.width, first.height)
         self.width, self.height = first.width, first.height
         # Sample (pixel) aspect ratio, None for square pixels: anamorphic video (a 720×576 16:9 DVD
