@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -80,6 +81,23 @@ def test_audio_rides_along_bit_exact(clip, tmp_path, tiny_model_dir):
         with av.open(str(out)) as c:
             samples = sum(f.samples for f in c.decode(audio=0))
         assert samples >= 48000 * 1.9  # 2 s of the tone come back
+
+
+def test_audio_in_a_codec_ffmpeg_does_not_know_is_left_out_with_a_warning(tmp_path, tiny_model_dir, caplog):
+    # (a Matroska codec ID no FFmpeg decoder has, or a damaged MP4's): no codec context, and the encode
+    # failed with an AttributeError traceback, --no-audio too
+    data = write_av_clip(tmp_path / "av.mkv", frames=10).read_bytes()
+    at = data.index(b"A_AAC")
+    (tmp_path / "odd.mkv").write_bytes(data[:at] + b"A_ZZZ" + data[at + 5:])
+    for audio in (True, False):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="vidcodec"):
+            s = vidcodec.encode(tmp_path / "odd.mkv", tmp_path / "odd.gvc", model="vaegan-tiny", audio=audio,
+                                overwrite=True)
+        with GvcReader(tmp_path / "odd.gvc") as reader:
+            assert s.frames == 10 and not [p for p in reader if p.stream_index == AUDIO_STREAM]
+        said = "its audio is in a codec this FFmpeg does not know: coding the video without it"
+        assert (said in caplog.text) == audio, caplog.text
 
 
 def test_stdout_in_nut_carries_the_frames_uncompressed_and_the_audio(clip, tmp_path, tiny_model_dir):

@@ -457,8 +457,11 @@ class VideoSource:
         self._shift = 0  # with a start time: subtracted from every pts (the kept frame's from the first's)
         self._audio_cut: int | None = None  # with a start time: audio packets before this pts are dropped
         self._audio_shift = 0  # ... and the others moved back by this much (the video's shift, in audio units)
-        if container.streams.audio:
-            a = container.streams.audio[0]
+        a = container.streams.audio[0] if container.streams.audio else None
+        if a is not None and a.codec_context is None:  # a codec this FFmpeg does not know (no decoder at all)
+            if audio_from is not None or audio_inline:
+                log.warning("%s: its audio is in a codec this FFmpeg does not know: coding the video without it", name)
+        elif a is not None:
             self.audio = AudioInfo(a.codec_context.name, a.rate or 0, a.channels or 0, a.time_base)
             if audio_from is not None:
                 self.audio_track = _audio_track(audio_from, 0, read_timeout)
