@@ -634,17 +634,15 @@ def test_decode_to_dev_null_decodes_every_frame_and_writes_nothing(capsys, media
 
 
 def test_decode_takes_ffmpegs_names_for_its_stdout_formats(capsys, media, tmp_path):
-    # `-f yuv4mpegpipe` (ffmpeg's name for y4m) had been "invalid choice"; `-f null` says what does that here
+    # `-f yuv4mpegpipe` (ffmpeg's name for y4m) had been "invalid choice"
     code, _, err = cli(capsys, "decode", media["gvc"], "-f", "yuv4mpegpipe", tmp_path / "x.y4m")
     assert code == 2 and f"is for stdout ('-') and {os.devnull}" in err  # taken as y4m: a file's name says it
     code, out, err = cli(capsys, "decode", media["gvc"], "-f", "YUV4MPEGPIPE", os.devnull, "-q")
     assert code == 0 and out == "" and err == ""
-    for fmt, wanted in (("null", "ffmpeg's -f null - is an output of /dev/null here: vidcodec decode IN /dev/null"),
-                        ("mp4", "invalid choice: 'mp4'")):
-        with pytest.raises(SystemExit) as e:
-            main(["decode", str(media["gvc"]), "-f", fmt, "-"])
-        err = capsys.readouterr().err
-        assert e.value.code == 2 and err.count("\n") == 1 and wanted in err, err
+    with pytest.raises(SystemExit) as e:
+        main(["decode", str(media["gvc"]), "-f", "mp4", "-"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "invalid choice: 'mp4'" in err, err
 
 
 def test_pix_fmt_choices_are_the_sinks():

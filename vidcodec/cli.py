@@ -219,11 +219,9 @@ def _kbits(text: str) -> float:
 
 
 def _stdout_format(value: str) -> str:
-    """decode's -f: y4m or nut, under ffmpeg's names too (yuv4mpegpipe); ffmpeg's -f null is /dev/null."""
+    """decode's -f: y4m or nut, under ffmpeg's name for y4m too (yuv4mpegpipe; ffmpeg's -f null is
+    named by the habits' table)."""
     name = value.lower()
-    if name == "null":
-        raise argparse.ArgumentTypeError("ffmpeg's -f null - is an output of /dev/null here: "
-                                         "vidcodec decode IN /dev/null decodes and drops the pictures")
     return {"yuv4mpegpipe": "y4m"}.get(name, name)
 
 
