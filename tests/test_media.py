@@ -283,6 +283,32 @@ def test_every_exif_orientation_is_put_upright_as_pil_puts_it(tmp_path: Path) ->
         assert psnr(frames[0].rgb, upright) > 35, orientation
 
 
+def test_a_file_cut_inside_its_last_frame_keeps_every_frame_before_it(tmp_path: Path, caplog) -> None:
+    """The cut packet (FFmpeg flags it corrupt) failed in the frame threads at the final flush, where PyAV
+    drops the pictures the threads still hold: as many good frames as threads were lost, unsaid."""
+    with av.open(str(tmp_path / "a.mp4"), "w", options={"movflags": "+faststart"}) as out:  # its index first
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"keyint": "10", "bframes": "2"}
+        for i in range(40):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(pattern(t=i), format="rgb24")))
+        out.mux(stream.encode(None))
+    data = (tmp_path / "a.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[:len(data) * 3 // 4])
+    with av.open(str(tmp_path / "cut.mp4")) as c:  # every picture the cut file has, without frame threads
+        c.streams.video[0].thread_type = "NONE"
+        whole = 0
+        for p in c.demux(video=0):
+            if p.size and not p.is_corrupt:
+                whole += len(p.decode())
+        whole += len(c.streams.video[0].codec_context.decode(None))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        _, frames = read_all(tmp_path / "cut.mp4")
+    assert len(frames) == whole > 10
+    assert "the input ends inside a frame" in caplog.text and "that partial frame is dropped" in caplog.text
+
+
 def test_a_png_with_an_icc_profile_reads_in_a_process_that_lives_on(tmp_path: Path) -> None:
     """A PNG's iCCP chunk (FFmpeg names the profile in its side data's metadata, which PyAV frees twice
     once wrapped) crashed the process (SIGSEGV) when its display matrix was looked for: a screenshot or
@@ -964,7 +990,7 @@ def test_a_live_input_skips_what_does_not_decode_before_its_first_frame(tmp_path
     class Failing:
         def __init__(self, packet):
             self.stream, self.size, self.pts, self.duration = packet.stream, packet.size, packet.pts, packet.duration
-            self.dts = packet.dts
+            self.dts, self.is_corrupt = packet.dts, packet.is_corrupt
 
         def decode(self):
             raise av.InvalidDataError(1094995529, "Invalid data found when processing input", "avcodec_send_packet()")

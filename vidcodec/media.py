@@ -532,6 +532,27 @@ class VideoSource:
         if start is not None:  # 0 too: the first frame, and the audio that begins before it dropped (as decode's)
             self._start_at(Fraction(start))
 
+    def _cut_tail_dropped(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """``packets`` without a video packet that the input's end cut short (FFmpeg flags it corrupt, and
+        only flush packets follow it), said. Decoded, its error came out of the frame threads at the
+        flush, where PyAV then drops the pictures they still held: the last good frames of a cut file
+        (as many as the decoder's threads) were lost without a word."""
+        held = None
+        for packet in packets:
+            if held is not None:
+                if not packet.size:  # the end: the held packet was the last data
+                    log.warning("%s: the input ends inside a frame (%d bytes of it): that partial frame is dropped",
+                                self.name, held.size)
+                else:
+                    yield held
+                held = None
+            if packet.size and packet.is_corrupt and packet.stream is self._stream:
+                held = packet
+                continue
+            yield packet
+        if held is not None:  # (a demuxer that gives no flush packets)
+            yield held
+
     def _held_for_audio(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
         """``packets``, the audio described from its first packet before any is handed on (an input read
         once: ``audio_inline``): the packets before it are read and held, for at most :data:`AUDIO_WAIT_S`
@@ -721,7 +742,7 @@ class VideoSource:
     def _decoded(self) -> Iterator[av.VideoFrame]:
         """Decoded PyAV frames; undecodable packets are logged and skipped."""
         streams = [self._stream] + ([self._audio_stream] if self._audio_stream is not None else [])
-        packets = self._container.demux(*streams)
+        packets = self._cut_tail_dropped(self._container.demux(*streams))
         if self._describing:
             packets = self._held_for_audio(packets)
         failures = 0
