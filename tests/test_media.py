@@ -1029,6 +1029,39 @@ def test_a_live_input_skips_what_does_not_decode_before_its_first_frame(tmp_path
         open_source(tmp_path / "a.mkv")
 
 
+@pytest.mark.parametrize("stop_at", [0, 12])
+def test_a_file_whose_demuxing_fails_midway_keeps_the_frames_before_it(tmp_path: Path, monkeypatch, caplog,
+                                                                        stop_at: int) -> None:
+    """Damage that stops FFmpeg's demuxer (an MP4 sample size past what it can allocate: ENOMEM) after
+    frames came failed the whole encode (exit 2, nothing written) where ffmpeg keeps those frames;
+    before the first frame it is the error it was."""
+    write_clip(tmp_path / "a.mkv", "ffv1", "yuv420p", n=30)
+
+    class Damaged:  # a container whose demuxing fails after stop_at video packets
+        def __init__(self, container):
+            self._c = container
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+        def demux(self, *streams):
+            for seen, packet in enumerate(p for p in self._c.demux(*streams) if p.size):
+                if seen == stop_at:
+                    raise av.MemoryError(12, "Cannot allocate memory")
+                yield packet
+
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: Damaged(real_open(*a, **k)))
+    if stop_at == 0:
+        with pytest.raises(InputError, match="a.mkv: cannot read the file past this point"):
+            read_all(tmp_path / "a.mkv")
+        return
+    with caplog.at_level(logging.WARNING, logger="vidcodec"):
+        source, frames = read_all(tmp_path / "a.mkv")
+    assert len(frames) == stop_at and source.ended
+    assert "a.mkv: cannot read the file past this point (Cannot allocate memory): the input ends here" in caplog.text
+
+
 def test_waiting_for_a_sender_ends_on_stop_and_closes_what_opens_late() -> None:
     import threading
 

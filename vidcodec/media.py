@@ -764,16 +764,23 @@ class VideoSource:
             except av.FFmpegError as exc:
                 _reraise_held(self._container)
                 if not self.network:
-                    raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
-                quiet = self.read_timeout and time.monotonic() - last >= self.read_timeout
-                why = (f"nothing received for {self.read_timeout:g} s"
-                       if quiet or isinstance(exc, (av.ExitError, av.TimeoutError)) else exc.strerror or str(exc))
-                if not self.live or not self._frames_out:  # a file on a server cut short, or nothing came
-                    raise InputError(f"{self.name}: {why}"
-                                     + (" before its first frame" if not self._frames_out else "")) from exc
-                # a live stream that stopped: its sender gone quiet, the connection dropped or closed;
-                # the decoder's held frames are the stream's last ones
-                log.warning("%s: %s: the input ends here", self.name, why)
+                    if not self._frames_out:
+                        raise InputError(f"{self.name}: cannot read the file past this point: {exc}") from exc
+                    # damage that stops the demuxer after frames came (ffmpeg keeps them too): the frames
+                    # before it are the input's, as a truncated file's are (its count is said by the caller)
+                    log.warning("%s: cannot read the file past this point (%s): the input ends here", self.name,
+                                exc.strerror or exc)
+                    self.ended = True  # (nothing more can be read: no audio either)
+                else:
+                    quiet = self.read_timeout and time.monotonic() - last >= self.read_timeout
+                    why = (f"nothing received for {self.read_timeout:g} s"
+                           if quiet or isinstance(exc, (av.ExitError, av.TimeoutError)) else exc.strerror or str(exc))
+                    if not self.live or not self._frames_out:  # a file on a server cut short, or nothing came
+                        raise InputError(f"{self.name}: {why}"
+                                         + (" before its first frame" if not self._frames_out else "")) from exc
+                    # a live stream that stopped: its sender gone quiet, the connection dropped or closed;
+                    # the decoder's held frames are the stream's last ones
+                    log.warning("%s: %s: the input ends here", self.name, why)
                 try:
                     held = self._stream.codec_context.decode(None)
                 except av.FFmpegError:
