@@ -799,6 +799,18 @@ def test_an_image_sequence_reads_as_ffmpeg_names_it_from_its_first_number(tmp_pa
     with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "g" / "%02d.png") as src:
         assert len(list(src)) == 2
     assert "frame 3 is missing, so the sequence ends at frame 2 (2 more files after the gap are not read" in caplog.text
+    # so does an empty file, where FFmpeg's reader stops as if at the end (it had ended the sequence unsaid)
+    _write_images(tmp_path / "e", "%02d.png", [1, 2, 3, 4, 5])
+    for empty, read, said in ((3, 2, "the 2 files after it are not read"), (5, 4, "05.png, its last file, is empty")):
+        (tmp_path / "e" / f"{empty:02d}.png").write_bytes(b"")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "e" / "%02d.png") as src:
+            assert len(list(src)) == read
+        assert f"{tmp_path / 'e' / f'{empty:02d}.png'}" in caplog.text and said in caplog.text, caplog.text
+        _write_images(tmp_path / "e", "%02d.png", [empty])
+    with caplog.at_level(logging.WARNING, logger="vidcodec"), open_source(tmp_path / "e" / "%02d.png") as src:
+        caplog.clear()
+        assert len(list(src)) == 5 and "is empty" not in caplog.text
     # a picture named with %d itself is that picture (FFmpeg's image2 took it for a pattern: shot0.png)
     (tmp_path / "lit").mkdir()
     for name, value in (("shot%d.png", 200), ("shot0.png", 20)):

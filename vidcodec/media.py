@@ -377,8 +377,9 @@ class VideoSource:
     def __init__(self, container: av.container.InputContainer, name: str, spool: BinaryIO | None,
                  audio_from: str | BinaryIO | None = None, start: float | Fraction | None = None,
                  seekable: bool = True, read_timeout: float = 0, live: bool = False,
-                 audio_inline: bool = False, packet_limit: int | None = None) -> None:
+                 audio_inline: bool = False, packet_limit: int | None = None, sequence_first: int = 0) -> None:
         self.name = name
+        self._sequence_first = sequence_first  # (an image sequence) the number of its first picture's file
         # (an image sequence: its pictures up to the first gap in their numbers, one a packet; FFmpeg's
         # image2 reader knows only where to start)
         self._packet_limit = packet_limit
@@ -792,6 +793,8 @@ class VideoSource:
             last = time.monotonic()
             if packet is None:
                 self.ended = True
+                if self._packet_limit is not None and (last_picture is None or last_picture + 1 < self._packet_limit):
+                    self._say_sequence_cut(0 if last_picture is None else last_picture + 1)
                 return
             if self._jumps is not None:
                 self._jumps.mend(packet)
@@ -843,6 +846,23 @@ class VideoSource:
             for frame in frames:
                 self._frames_out += 1
                 yield frame
+
+    def _say_sequence_cut(self, picture: int) -> None:
+        """An image sequence whose reading FFmpeg ended at ``picture`` (from 0) before its last file: the
+        file there is empty, or its first bytes could not be read (image2 takes that for the end)."""
+        number = self._sequence_first + picture
+        try:
+            name = str(frame_name(Path(self.name), number))
+        except (UsageError, ValueError, TypeError):
+            name = f"frame {number}"
+        after = self._packet_limit - picture - 1 if self._packet_limit is not None else 0
+        if not after:
+            log.warning("%s: %s, its last file, is empty or cannot be read: the sequence ends before it", self.name,
+                        name)
+            return
+        log.warning("%s: %s is empty or cannot be read: the sequence ends before it, and the %d file%s after it "
+                    "%s not read (as FFmpeg does; replace or remove it to read them)", self.name, name, after,
+                    "" if after == 1 else "s", "is" if after == 1 else "are")
 
     def _drained(self) -> Iterator[av.VideoFrame]:
         """The frames the decoder still holds at the input's end (none for an image sequence, decoded
@@ -1851,7 +1871,7 @@ def open_source(src: str | Path, *, stdin: BinaryIO | None = None, raw: RawForma
     try:
         return VideoSource(container, name, spool, audio_from, start=start, seekable=seekable,
                            read_timeout=read_timeout if is_url(src) else 0, live=live, audio_inline=inline,
-                           packet_limit=packet_limit)
+                           packet_limit=packet_limit, sequence_first=sequence[1] if sequence is not None else 0)
     except BaseException:
         container.close()
         if spool is not None:
