@@ -309,6 +309,55 @@ def test_a_file_cut_inside_its_last_frame_keeps_every_frame_before_it(tmp_path: 
     assert "the input ends inside a frame" in caplog.text and "that partial frame is dropped" in caplog.text
 
 
+def test_a_colour_range_that_changes_midstream_is_converted_by_each_parts_own(tmp_path: Path) -> None:
+    """Full-range H.264 joined after limited-range H.264 (FFmpeg's decoder gives yuv420p either way, the
+    range on the frames): the conversion had been the first frame's, and the full-range part came out
+    oversaturated and clipped (29.7 dB against ffmpeg)."""
+    colour = np.zeros((H, W, 3), np.uint8)
+    colour[:] = (48, 96, 192)
+    parts = []
+    for full in (False, True):
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="h264") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+            # each part's range written (colormatrix makes x264 write the range flag, 0 too): an untagged
+            # part's frames held for output when the next SPS comes are tagged by it (FFmpeg's decoder)
+            stream.options = {"x264-params": "colormatrix=smpte170m"}
+            if full:
+                stream.codec_context.color_range = ColorRange.JPEG
+            for _ in range(5):
+                frame = av.VideoFrame.from_ndarray(colour, format="rgb24").reformat(
+                    format="yuv420p", dst_colorspace=Colorspace.ITU601,
+                    dst_color_range=ColorRange.JPEG if full else ColorRange.MPEG)
+                if full:
+                    frame.color_range = ColorRange.JPEG
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        parts.append(buf.getvalue())
+    (tmp_path / "ab.h264").write_bytes(parts[0] + parts[1])
+    _, frames = read_all(tmp_path / "ab.h264")
+    assert len(frames) == 10
+    for f in frames:
+        assert np.abs(f.rgb[H // 2, W // 2].astype(int) - colour[0, 0]).max() <= 3, (f.index, f.rgb[H // 2, W // 2])
+
+
+def test_nut_on_stdout_says_it_cannot_carry_a_sample_aspect_ratio_that_y4m_carries(caplog) -> None:
+    """NUT keeps a stream's aspect ratio, which PyAV gives no way to set: an anamorphic stream piped to ffplay
+    played squeezed without a word."""
+    for fmt, sar in (("nut", Fraction(4, 3)), ("nut", None), ("y4m", Fraction(4, 3))):
+        out = io.BytesIO()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="vidcodec"), open_sink(
+                "-", width=W, height=H, time_base=Fraction(1, 25), frame_rate=Fraction(25), stdout=out,
+                stdout_format=fmt, sample_aspect=sar) as sink:
+            sink.write(pattern(), 0)
+        said = "NUT on stdout cannot carry the stream's sample aspect ratio (4:3)" in caplog.text
+        assert said == (fmt == "nut" and sar is not None), (fmt, sar, caplog.text)
+        if fmt == "y4m":
+            assert out.getvalue().split(b"\n")[0].split()[5] == b"A4:3"
+
+
 def test_a_png_with_an_icc_profile_reads_in_a_process_that_lives_on(tmp_path: Path) -> None:
     """A PNG's iCCP chunk (FFmpeg names the profile in its side data's metadata, which PyAV frees twice
     once wrapped) crashed the process (SIGSEGV) when its display matrix was looked for: a screenshot or

@@ -516,6 +516,9 @@ class VideoSource:
                 self.sample_aspect = 1 / self.sample_aspect
         self.start_pts: int = self._pts(first)
         self._reformat_args = self._color_args(fmt)
+        # the tags the conversion follows (matrix, range), from each frame that has its own: a stream whose
+        # range or matrix changes (full-range H.264 joined to limited) is converted by each part's own
+        self._converting = (self.color_matrix, self.color_range)
         if max(c.bits for c in fmt.components) > 8:
             log.info("%s is %s (more than 8 bits); converting to 8-bit RGB", name, fmt.name)
         transfer = _tag(first.color_trc, stream.codec_context.color_trc, 2)
@@ -723,21 +726,23 @@ class VideoSource:
             self._jumps = self._jumps.restarted()
         self._last_pts = self._last_source_pts = self._gap = None
 
-    def _color_args(self, fmt: av.video.format.VideoFormat) -> dict[str, object]:
-        """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB."""
+    def _color_args(self, fmt: av.video.format.VideoFormat, tags: tuple[int, int] | None = None) -> dict[str, object]:
+        """Keyword arguments for ``reformat`` that convert this source's frames to full-range RGB (``tags``:
+        the (matrix, range) to follow, the first frame's by default)."""
         args: dict[str, object] = {"format": "rgb24", "dst_color_range": ColorRange.JPEG}
         if fmt.is_rgb or fmt.has_palette:
             return args
-        color_range = self.color_range
+        tagged_matrix, tagged_range = tags if tags is not None else (self.color_matrix, self.color_range)
+        color_range = tagged_range
         if color_range == RANGE_UNSPECIFIED and fmt.name.startswith("yuvj"):
             color_range = RANGE_FULL
-        matrix, color_range = resolve_color(self.color_matrix, color_range, self._coded_size[1])
+        matrix, color_range = resolve_color(tagged_matrix, color_range, self._coded_size[1])
         args["src_color_range"] = ColorRange(color_range)
         if len(fmt.components) >= 3:
             args["src_colorspace"] = _SWS_MATRIX[matrix]
-        if (matrix, color_range) != (self.color_matrix, self.color_range):
+        if (matrix, color_range) != (tagged_matrix, tagged_range):
             log.debug("%s: converting with matrix %d, range %d (tagged %d, %d)", self.name, matrix,
-                      color_range, self.color_matrix, self.color_range)
+                      color_range, tagged_matrix, tagged_range)
         return args
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
@@ -931,10 +936,20 @@ class VideoSource:
 
     def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame as contiguous H×W×3 uint8 RGB, upright, at the size of the first frame."""
-        if frame.format.name != self.pix_fmt:
-            self._warn_once("format", "%s: pixel format changes to %s mid-stream", self.name, frame.format.name)
-            self._reformat_args = self._color_args(frame.format)
+        # a frame's own tags, where it has them, else those followed so far (a tag that comes and goes
+        # is not a change)
+        matrix = normalize_matrix(frame.colorspace if frame.colorspace is not None else MATRIX_UNSPECIFIED)
+        tags = (matrix if matrix != MATRIX_UNSPECIFIED else self._converting[0],
+                _tag(frame.color_range, self._converting[1], RANGE_UNSPECIFIED))
+        if frame.format.name != self.pix_fmt or tags != self._converting:
+            if frame.format.name != self.pix_fmt:
+                self._warn_once("format", "%s: pixel format changes to %s mid-stream", self.name, frame.format.name)
+            else:
+                log.debug("%s: the colour tags change mid-stream (matrix %d, range %d): converting by them",
+                          self.name, *tags)
+            self._reformat_args = self._color_args(frame.format, tags)
             self.pix_fmt = frame.format.name
+            self._converting = tags
         w, h = self._coded_size
         if (frame.width, frame.height) != (w, h):
             self._warn_once("size", "%s: frame size changes mid-stream; scaling to %dx%d", self.name, w, h)
@@ -2566,6 +2581,11 @@ def open_sink(dst: str | Path, *, width: int, height: int, time_base: Fraction, 
         if stdout_format not in STDOUT_FORMATS:
             raise UsageError(f"stdout takes {' or '.join(STDOUT_FORMATS)}, not {stdout_format!r}")
         if stdout_format == "nut":
+            if sample_aspect is not None and sample_aspect != 1:  # (NUT keeps a stream's, which PyAV cannot set)
+                log.warning("NUT on stdout cannot carry the stream's sample aspect ratio (%d:%d) from here: a player "
+                            "shows the picture squeezed; give it the ratio (ffplay -vf setsar=%d/%d), or write y4m "
+                            "(-f y4m), which carries it", sample_aspect.numerator, sample_aspect.denominator,
+                            sample_aspect.numerator, sample_aspect.denominator)
             # untagged in NUT, as y4m: what players assume for the height (not the stream's own matrix)
             return _EncodedSink(_WholeWrites(out), width, height, time_base, frame_rate, y4m_matrix, RANGE_LIMITED,
                                 audio, sample_aspect, pix_fmt, None, raw=True)
