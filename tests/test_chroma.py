@@ -39,10 +39,19 @@ def write_frames(path, pix_fmt: str, codec: str = "ffv1", size=(64, 48), n: int 
     ("yuv422p", (1, 0), "4:2:2"),
     ("yuv444p", (0, 0), "4:4:4"),
     ("bgr0", (0, 0), "4:4:4"),  # RGB: full chroma
+    ("pal8", (0, 0), "4:4:4"),  # a colour a pixel (a GIF, a PNG of 256 colours): had been none, and 4:2:0 out
     ("gray", None, None),  # no chroma to keep: no entry
 ])
 def test_the_header_records_the_sources_chroma(tmp_path, tiny_model_dir, pix_fmt, chroma, name):
-    src = write_frames(tmp_path / "s.mkv", pix_fmt)
+    if pix_fmt == "pal8":  # PNG frames of 256 colours
+        from PIL import Image
+
+        rng = np.random.default_rng(1)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).convert("P").save(tmp_path / f"p{i}.png")
+        src = tmp_path / "p%d.png"
+    else:
+        src = write_frames(tmp_path / "s.mkv", pix_fmt)
     gvc = tmp_path / "s.gvc"
     vidcodec.encode(src, gvc, model="vaegan-tiny", quality=2)
     with container.GvcReader(gvc) as r:

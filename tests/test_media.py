@@ -265,17 +265,19 @@ def test_transparency_that_is_dropped_is_said_opacity_is_not(tmp_path: Path, cap
     assert "has transparent pixels (pal8)" in caplog.text
 
 
-def test_every_exif_orientation_is_put_upright_as_pil_puts_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_every_exif_orientation_is_put_upright_as_pil_puts_it(tmp_path: Path, ext: str) -> None:
     """The mirrored ones (2, 4, 5, 7) too: PyAV's frame.rotation is the display matrix's angle alone,
-    and a photo mirrored left to right (EXIF 2) came out upside down."""
+    and a photo mirrored left to right (EXIF 2) came out upside down. (A PNG's too: the fix of the ICC
+    crash had taken every PNG's angle alone.)"""
     from PIL import Image, ImageOps
 
     picture = Image.fromarray(pattern(h=48, w=64))
     for orientation in range(1, 9):
         exif = Image.Exif()
         exif[0x0112] = orientation
-        path = tmp_path / f"o{orientation}.jpg"
-        picture.save(path, exif=exif, quality=95)
+        path = tmp_path / f"o{orientation}{ext}"
+        picture.save(path, exif=exif, **({"quality": 95} if ext == ".jpg" else {}))
         upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
         source, frames = read_all(path)
         assert frames[0].rgb.shape == upright.shape, orientation

@@ -123,10 +123,13 @@ def check_pix_fmt(pix_fmt: str | None, width: int | None = None, height: int | N
 
 def _chroma_shifts(pix_fmt: str) -> tuple[int, int] | None:
     """log2 of a pixel format's horizontal and vertical chroma subsampling: (1, 1) for 4:2:0, (0, 0)
-    for 4:4:4 and RGB; None for grey, palette and other one-plane formats."""
+    for 4:4:4, RGB and palette (a colour per pixel: a GIF or a PNG of 256 colours); None for grey and
+    other one-plane formats."""
     fmt = av.VideoFormat(pix_fmt, 64, 64)
     comps = fmt.components
-    if fmt.has_palette or len(comps) < 3:
+    if fmt.has_palette:
+        return 0, 0
+    if len(comps) < 3:
         return None
     shifts = ((64 // max(1, comps[1].width)).bit_length() - 1, (64 // max(1, comps[1].height)).bit_length() - 1)
     return shifts if max(shifts) <= 2 else None
@@ -275,21 +278,27 @@ def _transparent(frame: av.VideoFrame) -> bool:
     return bool((rgba[..., 3] < 255).any())
 
 
-# Decoders whose frames' side data carries metadata (a PNG's ICC profile names itself), which PyAV
-# (18.1 at least) frees twice once it has wrapped it: the process crashed (SIGSEGV) on such a PNG.
+# Decoders whose frames' side data can carry metadata (the ICC profile of a PNG with an iCCP chunk names
+# itself), which PyAV (18.1 at least) frees twice once it has wrapped it: the process crashed (SIGSEGV)
 _SIDE_DATA_WITH_METADATA = frozenset({"png", "apng"})
 
 
-def display_orientation(frame: av.VideoFrame, codec: str = "") -> tuple[bool, bool, bool]:
+def names_its_icc_profile(packet: bytes) -> bool:
+    """Whether a PNG's bytes hold an iCCP chunk (before its image data), whose decoded frame carries side
+    data that PyAV cannot read safely (:data:`_SIDE_DATA_WITH_METADATA`)."""
+    end = packet.find(b"IDAT")
+    return b"iCCP" in (packet if end < 0 else packet[:end])
+
+
+def display_orientation(frame: av.VideoFrame, safe: bool = True) -> tuple[bool, bool, bool]:
     """(transpose, flip rows, flip columns), in that order, that put a decoded picture upright as its
     display matrix asks (FFmpeg's: ``x' = a·x + c·y``, ``y' = b·x + d·y``), as ffmpeg's autorotate and
     PIL's ``exif_transpose`` do: quarter turns and mirrors (the eight EXIF orientations; an angle
     between them goes to the nearest quarter turn). PyAV's ``frame.rotation`` gives the angle alone,
-    which took a mirrored photo (EXIF 2, 4, 5, 7) for a turned one: upside down. For frames of the
-    decoder ``codec`` where PyAV cannot read the side data safely (:data:`_SIDE_DATA_WITH_METADATA`),
-    the angle is what there is."""
+    which took a mirrored photo (EXIF 2, 4, 5, 7) for a turned one: upside down. Where the frame's side
+    data is not ``safe`` to read (:func:`names_its_icc_profile`), the angle is what there is."""
     m = None
-    if codec not in _SIDE_DATA_WITH_METADATA:
+    if safe:
         try:
             data = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
             m = np.frombuffer(bytes(data), dtype="<i4") if data is not None else None
@@ -481,6 +490,7 @@ class VideoSource:
         self._jumps = (TimestampJumps(self.name, {stream.index: 1 / self.frame_rate if self.frame_rate else 0})
                        if container.format.flags & av.format.Flags.ts_discont.value else None)
         self._reformatter = VideoReformatter()  # one scaler context for the stream, not one per frame
+        self._icc_named = False  # a picture before the first frame named its ICC profile (a PNG's iCCP)
         self._frames = self._demuxed()
         first = next(self._frames, None)
         if first is None:
@@ -503,7 +513,7 @@ class VideoSource:
         self.color_trc: int = _tag(first.color_trc, stream.codec_context.color_trc, 2)
         # (transpose, flip rows, flip columns): upright as its display matrix says (a phone's rotation,
         # an EXIF orientation, mirrors included)
-        self._orient = display_orientation(first, stream.codec_context.name)
+        self._orient = display_orientation(first, safe=not self._icc_named)
         self._coded_size = (first.width, first.height)
         self.width, self.height = first.width, first.height
         # Sample (pixel) aspect ratio, None for square pixels: anamorphic video (a 720×576 16:9 DVD
@@ -828,6 +838,9 @@ class VideoSource:
                 if drained > self._drain_packets or drained_bytes > AUDIO_WAIT_BYTES:
                     return
                 continue
+            if (not self._frames_out and packet.size and self._stream.codec_context.name in _SIDE_DATA_WITH_METADATA
+                    and names_its_icc_profile(bytes(packet))):
+                self._icc_named = True
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
