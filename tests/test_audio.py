@@ -100,6 +100,47 @@ def test_audio_in_a_codec_ffmpeg_does_not_know_is_left_out_with_a_warning(tmp_pa
         assert (said in caplog.text) == audio, caplog.text
 
 
+def test_damage_read_past_a_frames_limit_changes_no_byte(tmp_path, tiny_model_dir, monkeypatch):
+    # the decoder reading ahead of --frames' last frame met damage that stops the demuxer: the input was
+    # taken for ended, and all the audio queued (past the video's end too) was written
+    clip = write_av_clip(tmp_path / "av.mkv", frames=40, rate=25)
+    clean = tmp_path / "clean.gvc"
+    vidcodec.encode(clip, clean, model="vaegan-tiny", max_frames=10)
+    real_open = av.open
+
+    class Damaged:  # a container whose demuxing fails at its 12th video packet
+        def __init__(self, container):
+            self._c = container
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._c.close()
+
+        def demux(self, *streams):
+            seen = 0
+            for packet in self._c.demux(*streams):
+                if packet.size and packet.stream.type == "video":
+                    seen += 1
+                    if seen == 12:
+                        raise av.InvalidDataError(1094995529, "Invalid data found when processing input")
+                yield packet
+
+    monkeypatch.setattr(av, "open", lambda *a, **k: Damaged(real_open(*a, **k)))
+    vidcodec.encode(clip, tmp_path / "d.gvc", model="vaegan-tiny", max_frames=10)
+    with GvcReader(clean) as a, GvcReader(tmp_path / "d.gvc") as b:
+        want, got = list(a), list(b)
+    # the same frames, and the same audio: none past the video's end (where the decoder read no further
+    # ahead than the last frame, as on one core, the damage cuts the audio's reading on: then less)
+    assert [p.payload for p in got if p.stream_index == 0] == [p.payload for p in want if p.stream_index == 0]
+    audio = [p.payload for p in got if p.stream_index == AUDIO_STREAM]
+    assert audio == [p.payload for p in want if p.stream_index == AUDIO_STREAM][:len(audio)] and audio
+
+
 def test_stdout_in_nut_carries_the_frames_uncompressed_and_the_audio(clip, tmp_path, tiny_model_dir):
     """`vidcodec decode in.gvc -f nut - | ffplay -`: a player with the sound (y4m has none). The frames are
     the y4m's (same pixel format, uncompressed), the audio packets the stream's, on the same clock as the

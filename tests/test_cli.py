@@ -412,6 +412,24 @@ def test_a_report_to_a_full_disk_says_where_it_went(env, media):
     assert r.stderr == "vidcodec info: error: cannot write the report to stdout: No space left on device\n"
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_a_stream_to_a_full_stdout_names_stdout(env, media, tmp_path, unbuffered):
+    # (> /dev/full): NUT said a bare "No space left on device" where a frame reached stdout before the
+    # trailer (PYTHONUNBUFFERED=1, or frames larger than the buffer); it named stdout at the trailer
+    big = tmp_path / "big.gvc"
+    vidcodec.encode(write_testsrc(tmp_path / "big.mp4", frames=3, size=(160, 120)), big, model="vaegan-tiny")
+    env = {**env, "PYTHONUNBUFFERED": "1"} if unbuffered else env
+    for argv in (["decode", big, "-f", "nut", "-"], ["decode", media["gvc"], "-f", "nut", "-"],
+                 ["decode", media["gvc"], "-f", "y4m", "-"],
+                 ["remux", media["gvc"], "-"], ["encode", media["clip"], "-", *TINY]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "vidcodec", *map(str, argv), "-q"], env=env, stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+        assert r.returncode == 1 and r.stderr == f"vidcodec {argv[0]}: error: stdout: No space left on device\n", (
+            argv, r.stderr)
+
+
 def test_encode_reads_a_url_as_ffmpeg_does_and_says_what_went_wrong(capsys, media, tmp_path):
     import functools
     import http.server
