@@ -375,6 +375,7 @@ def test_a_png_with_an_icc_profile_reads_in_a_process_that_lives_on(tmp_path: Pa
     an exported picture, by itself or in a sequence. Read in a child process, so a crash fails this test
     alone."""
     import sys
+    import zlib
 
     from PIL import Image, ImageCms
 
@@ -382,13 +383,22 @@ def test_a_png_with_an_icc_profile_reads_in_a_process_that_lives_on(tmp_path: Pa
     picture = pattern(h=48, w=64)
     for name in ("icc.png", "seq1.png", "seq2.png"):
         Image.fromarray(picture).save(tmp_path / name, icc_profile=profile)
+    # a text chunk holding the bytes "IDAT" ahead of the iCCP chunk (a search for IDAT stopped there)
+    data = (tmp_path / "icc.png").read_bytes()
+    text = b"tEXt" + b"Comment\0holds IDAT"
+    chunk = len(text[4:]).to_bytes(4, "big") + text + zlib.crc32(text).to_bytes(4, "big")
+    (tmp_path / "text.png").write_bytes(data[:33] + chunk + data[33:])  # after the signature and IHDR
+    # an animated PNG: its header chunks, iCCP among them, are the stream's extradata, not a packet's
+    frames = [Image.fromarray(pattern(h=48, w=64, t=t)) for t in range(3)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:], icc_profile=profile)
     script = ("import sys; from vidcodec import media\n"
               "for path in sys.argv[1:]:\n"
               "    with media.open_source(path) as s:\n"
               "        print(len([f.rgb for f in s]))\n")
-    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "icc.png"), str(tmp_path / "seq%d.png")],
+    r = subprocess.run([sys.executable, "-c", script, *(str(tmp_path / n) for n in ("icc.png", "seq%d.png", "text.png",
+                                                                                     "anim.png"))],
                        capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 0 and r.stdout.split() == ["1", "2"], (r.returncode, r.stderr)
+    assert r.returncode == 0 and r.stdout.split() == ["1", "2", "1", "3"], (r.returncode, r.stderr)
     _, frames = read_all(tmp_path / "icc.png")
     assert psnr(frames[0].rgb, picture) > 40
 

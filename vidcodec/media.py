@@ -289,11 +289,24 @@ _CUT_PACKET_FAILS = frozenset({"h264", "hevc", "libdav1d", "av1", "libaom-av1"})
 _SIDE_DATA_WITH_METADATA = frozenset({"png", "apng"})
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def names_its_icc_profile(packet: bytes) -> bool:
-    """Whether a PNG's bytes hold an iCCP chunk (before its image data), whose decoded frame carries side
-    data that PyAV cannot read safely (:data:`_SIDE_DATA_WITH_METADATA`)."""
-    end = packet.find(b"IDAT")
-    return b"iCCP" in (packet if end < 0 else packet[:end])
+    """Whether a PNG's bytes hold an iCCP chunk before its image data (its chunks walked by their lengths:
+    a text chunk may hold the bytes "IDAT"), whose decoded frame carries side data that PyAV cannot read
+    safely (:data:`_SIDE_DATA_WITH_METADATA`). Bytes that are no PNG file: whether "iCCP" is anywhere."""
+    if not packet.startswith(_PNG_SIGNATURE):
+        return b"iCCP" in packet
+    at = len(_PNG_SIGNATURE)
+    while at + 8 <= len(packet):
+        length, kind = int.from_bytes(packet[at:at + 4], "big"), packet[at + 4:at + 8]
+        if kind == b"iCCP":
+            return True
+        if kind == b"IDAT":
+            return False
+        at += 12 + length
+    return False
 
 
 def display_orientation(frame: av.VideoFrame, safe: bool = True) -> tuple[bool, bool, bool]:
@@ -854,9 +867,10 @@ class VideoSource:
                 if drained > self._drain_packets or drained_bytes > AUDIO_WAIT_BYTES:
                     return
                 continue
-            if (not self._frames_out and packet.size and self._stream.codec_context.name in _SIDE_DATA_WITH_METADATA
-                    and names_its_icc_profile(bytes(packet))):
-                self._icc_named = True
+            if not self._frames_out and packet.size and self._stream.codec_context.name in _SIDE_DATA_WITH_METADATA:
+                # (an APNG's header chunks, its iCCP among them, are the stream's extradata)
+                self._icc_named = self._icc_named or names_its_icc_profile(bytes(packet)) or (
+                    self._stream.codec_context.name == "apng")
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
