@@ -141,6 +141,31 @@ def test_damage_read_past_a_frames_limit_changes_no_byte(tmp_path, tiny_model_di
     assert audio == [p.payload for p in want if p.stream_index == AUDIO_STREAM][:len(audio)] and audio
 
 
+def test_nut_on_stdout_keeps_audio_that_leads_the_first_frame(tmp_path, tiny_model_dir):
+    # an MPEG-TS source's audio starts a little before its first frame and is stored after it: NUT, which
+    # takes no timestamp below 0, refused that packet, and all the audio was lost ("could not be written on")
+    src = tmp_path / "a.gvc"
+    vidcodec.encode(write_av_clip(tmp_path / "a.ts", frames=20, rate=25), src, model="vaegan-tiny", quality=2)
+    with container.GvcReader(src) as r:
+        header, packets = r.header, list(r)
+    video = [p for p in packets if p.stream_index == 0]
+    audio = [p.pts for p in packets if p.stream_index == container.AUDIO_STREAM]
+    leading = [p for p in packets if p.stream_index == container.AUDIO_STREAM and p.pts < video[0].pts]
+    assert leading  # (what makes the case: AAC's priming before the first frame)
+    # the audio stored after the first five frames, as ffmpeg's MPEG-TS muxer delays it (a .gvc keeps the order)
+    first = video[:5]
+    gvc = tmp_path / "late.gvc"
+    with container.GvcWriter(gvc, header) as w:
+        for p in first + [p for p in packets if not any(p is q for q in first)]:
+            w.write_packet(p.kind, p.pts, p.payload, p.stream_index, p.flags)
+    out = io.BytesIO()
+    vidcodec.decode(gvc, "-", stdout=out, stdout_format="nut")
+    out.seek(0)
+    with av.open(out, format="nut") as c:
+        written = [p for p in c.demux(audio=0) if p.size]
+    assert len(written) >= len(audio) - 1 and all(p.pts >= 0 for p in written)
+
+
 def test_stdout_in_nut_carries_the_frames_uncompressed_and_the_audio(clip, tmp_path, tiny_model_dir):
     """`vidcodec decode in.gvc -f nut - | ffplay -`: a player with the sound (y4m has none). The frames are
     the y4m's (same pixel format, uncompressed), the audio packets the stream's, on the same clock as the

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import heapq
 import io
 import itertools
@@ -2280,6 +2281,12 @@ class _EncodedSink(VideoSink):
         except av.FFmpegError as exc:  # the codec went in at the start: this packet is what the muxer refuses
             if isinstance(exc, OSError):  # not the packet: the file, which FFmpeg opens at the first packet
                 self._file_error(exc)  # (audio where it leads the video), or a full disk
+            if self._raw and packet.pts < 0 and exc.errno == errno.EINVAL:
+                # NUT takes no timestamp below 0 once its first packets have set the shift: audio that leads
+                # the first frame but comes after frames in the stream (an MPEG-TS or Ogg source's priming)
+                # was refused, and all the audio after it lost with it
+                log.debug("audio packet at pts %d starts before the first frame: not in the NUT output", packet.pts)
+                return
             log.warning("the audio could not be written on from pts %d (%s): the rest of the video is written "
                         "without it", packet.pts, exc)
             self._astream = None
