@@ -446,6 +446,37 @@ def test_audio_the_container_cannot_hold_is_refused_before_decoding(tmp_path, ti
         assert cli_main(["decode", str(gvc), str(tmp_path / args[0]), *args[1:], "-q"]) == 0
 
 
+def test_mp3_below_16_khz_is_refused_for_mp4_before_decoding(tmp_path, tiny_model_dir, capsys):
+    # FFmpeg's MP4 muxer refuses MP3 at MPEG-2.5's rates at the first packet: the decode had said the audio
+    # was dropped, the frames kept and a muxer refusing "timestamps that jump by hours", and left 0 bytes
+    clip = tmp_path / "mp3.mkv"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("libmp3lame", rate=8000)
+        a.layout = "mono"
+        for i in range(6):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), "rgb24")):
+                out.mux(p)
+            tone = (0.2 * np.sin(np.arange(800) / 3)).astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 8000, 800 * i
+            for p in a.encode(frame):
+                out.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                out.mux(p)
+    gvc = tmp_path / "m.gvc"
+    vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
+    capsys.readouterr()
+    assert cli_main(["decode", str(gvc), str(tmp_path / "o.mp4")]) == 2
+    assert ("mp3 audio cannot go into .mp4 at 8000 Hz (below MP4's 16 kHz for MP3): decode to .mkv or .mov, or "
+            "with --no-audio") in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
+    for args in (["o.mov"], ["o.mp4", "--no-audio"]):
+        assert cli_main(["decode", str(gvc), str(tmp_path / args[0]), *args[1:], "-q"]) == 0
+
+
 def test_decoding_audio_to_y4m_says_the_audio_is_left_out(tmp_path, tiny_model_dir, caplog):
     clip = write_av_clip(tmp_path / "a.mp4", frames=4)
     vidcodec.encode(clip, tmp_path / "a.gvc", model="vaegan-tiny", quality=2)

@@ -2126,6 +2126,10 @@ class _EncodedSink(VideoSink):
             allowed = AUDIO_IN_CONTAINER.get(named.suffix.lower()) if named is not None else None
             if allowed is not None and self._acodec not in allowed:
                 raise _audio_refused(named, self._acodec)
+            rate = template.codec_context.sample_rate or 0
+            if named is not None and named.suffix.lower() == ".mp4" and self._acodec == "mp3" and 0 < rate < 16000:
+                # FFmpeg's MP4 muxer refuses it at the first packet ("not standard"): the output was left empty
+                raise _audio_refused(named, self._acodec, f"at {rate} Hz (below MP4's 16 kHz for MP3)")
         if named is not None and not raw and is_named_pipe(named):
             # a named pipe is written through Python: its reader's going away is then a BrokenPipeError
             # (FFmpeg's own writes to it failed without a word, and the decode ran on to its end)
