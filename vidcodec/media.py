@@ -472,6 +472,7 @@ class VideoSource:
             maxlen=KEPT_DISCARDED_AUDIO)
         self._audio_presented = False  # a packet to be heard has come
         self._last_audio_in: int | None = None  # the pts of the last audio packet queued (after the warm-up)
+        self._last_audio_data = b""  # ... and its bytes
         self._frames_out = 0
         self._video_dts: int | None = None  # the decoding time of the last video packet demuxed
         # (index, decoding time FFmpeg gives it) of the frames handed out, with audio to go beside them
@@ -930,15 +931,18 @@ class VideoSource:
         """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the
         first to be heard is held, and only the last of those go ahead of it (:func:`_warm_up`)."""
         if self._audio_presented:
-            if self._last_audio_in is not None and item[1].pts <= self._last_audio_in:
+            if self._last_audio_in is not None and (item[1].pts < self._last_audio_in or (
+                    item[1].pts == self._last_audio_in and item[1].data == self._last_audio_data)):
                 # a join's overlap (the next file's sound starts a little before its picture), or damage:
-                # a muxer refuses it, and a decode took it for a damaged stream
+                # a muxer refuses it, and a decode took it for a damaged stream. (A packet at the same time
+                # as the one before is kept: TrueHD's last 0.83 ms, and Matroska's 1 ms times repeat, one
+                # packet in six; one the same as the one before is a repeat, and is not.)
                 if "audio order" not in self._warned:
                     self._warned.add("audio order")
                     log.info("%s: audio that does not come after the audio before it is left out (at pts %d)",
                              self.name, item[1].pts)
                 return
-            self._last_audio_in = item[1].pts
+            self._last_audio_in, self._last_audio_data = item[1].pts, item[1].data
             self._audio_queue.append(item)
         elif unheard:
             if len(self._unheard) == self._unheard.maxlen and "unheard" not in self._warned:
@@ -950,7 +954,7 @@ class VideoSource:
             self._audio_presented = True
             self._audio_queue.extend(_warm_up(self._unheard, time_base or Fraction(1, 90000)))
             self._unheard.clear()
-            self._last_audio_in = item[1].pts
+            self._last_audio_in, self._last_audio_data = item[1].pts, item[1].data
             self._audio_queue.append(item)
 
     def _pts(self, frame: av.VideoFrame) -> int:
@@ -2146,6 +2150,9 @@ class _EncodedSink(VideoSink):
         self._astream = None
         self._adts = False  # AAC packets to strip of their ADTS header (set with the audio stream)
         self._last_audio_pts: int | None = None
+        self._last_audio_data = b""
+        # MP4 and MOV take no two audio packets at one time (their decoding times must increase)
+        self._strict_audio = not raw and named is not None and named.suffix.lower() in (".mp4", ".mov")
         self._audio_dropped = False  # a packet out of order was (said once)
         self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
         if self._pix_fmt == "yuv444p" and pix_fmt is None and not raw:
@@ -2264,8 +2271,10 @@ class _EncodedSink(VideoSink):
         """Mux one audio packet as it was in the input (AAC without its ADTS header)."""
         if self._container is None or self._astream is None:
             return
-        if self._last_audio_pts is not None and packet.pts <= self._last_audio_pts:
-            # a damaged stream's audio out of order: the muxer would refuse it (and the whole output with it)
+        if self._last_audio_pts is not None and (packet.pts < self._last_audio_pts or (
+                packet.pts == self._last_audio_pts and (self._strict_audio or packet.data == self._last_audio_data))):
+            # a damaged stream's audio out of order: the muxer would refuse it (and the whole output with it);
+            # at the time of the one before, Matroska and NUT take it (TrueHD's packets, 0.83 ms in 1 ms times)
             log.log(logging.DEBUG if self._audio_dropped else logging.WARNING, "audio packet at pts %d does not "
                     "come after the one before (%d): the stream is damaged; dropped (and any more such)",
                     packet.pts, self._last_audio_pts)
@@ -2295,7 +2304,7 @@ class _EncodedSink(VideoSink):
                         "without it", packet.pts, exc)
             self._astream = None
             return
-        self._last_audio_pts = packet.pts
+        self._last_audio_pts, self._last_audio_data = packet.pts, packet.data
 
     def _file_error(self, e: OSError) -> NoReturn:
         """Raise a muxer's OSError naming the output file (FFmpeg opens it at the first packet: its error

@@ -696,6 +696,7 @@ class _Copier:
         self.last_pts: int | None = None  # the last frame read (joined timeline)
         self.last_payload: bytes | None = None  # its packet's (a repeat of it right after it is left out alone)
         self.last_audio: int | None = None  # the last audio packet's pts written (joined timeline)
+        self.last_audio_payload = b""  # ... and its payload
         self.spacing: int | None = None  # the last two frames' distance (pts)
         self.out_first: int | None = None  # the output's first frame's pts
         self.pending: list[Packet] = []  # from the last keyframe, while before start
@@ -862,13 +863,16 @@ class _Copier:
                 else:
                     for p in self._take(item):
                         if p.stream_index == container.AUDIO_STREAM:
-                            if self.last_audio is not None and p.pts <= self.last_audio:
+                            # (at the time of the one before it is kept: TrueHD's 0.83 ms packets in 1 ms
+                            # times; the same packet again is a repeat)
+                            if self.last_audio is not None and (p.pts < self.last_audio or (
+                                    p.pts == self.last_audio and p.payload == self.last_audio_payload)):
                                 if not self.audio_dropped:
                                     log.warning("%s: its audio begins before the audio before it ends: the audio "
                                                 "packets that would go back in time are left out", self.name)
                                 self.audio_dropped += 1
                                 continue
-                            self.last_audio = p.pts
+                            self.last_audio, self.last_audio_payload = p.pts, p.payload
                         yield p
                 if self.done:
                     return
