@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
 import subprocess
@@ -475,8 +476,25 @@ def test_audio_packets_at_the_time_of_the_one_before_are_kept_where_the_containe
             assert len([p for p in r if p.stream_index == AUDIO_STREAM]) == len(want), stream
         vidcodec.decode(stream, tmp_path / "o.mkv", overwrite=True)
         assert audio_packets(tmp_path / "o.mkv") == want
-    vidcodec.decode(gvc, tmp_path / "o.mp4")  # (MP4 takes no two at one time: those are left out, said)
+    vidcodec.decode(gvc, tmp_path / "o.mp4")  # (MP4 and NUT take no two at one time: those are left out, said)
     assert len(audio_packets(tmp_path / "o.mp4")) == len(want) - len(want) // 6
+    out = io.BytesIO()
+    vidcodec.decode(gvc, "-", stdout=out, stdout_format="nut")
+    out.seek(0)
+    with av.open(out, format="nut") as c:  # (all of the audio after the first had been refused with it)
+        assert len([p for p in c.demux(audio=0) if p.size]) == len(want) - len(want) // 6
+
+
+def test_a_joined_streams_audio_at_the_last_ones_time_overlaps_it(tmp_path, tiny_model_dir):
+    # two clips of the same settings joined: the second's first audio packet, moved, lands at the time of the
+    # first's last one; kept as a packet "at the time of the one before", it played the second's sound late
+    clips = [write_av_clip(tmp_path / f"{n}.mkv", frames=16, rate=25) for n in "ab"]
+    for clip in clips:
+        vidcodec.encode(clip, clip.with_suffix(".gvc"), model="vaegan-tiny", quality=2)
+    remux([c.with_suffix(".gvc") for c in clips], tmp_path / "ab.gvc")
+    with GvcReader(tmp_path / "ab.gvc") as r:
+        audio = [p.pts for p in r if p.stream_index == AUDIO_STREAM]
+    assert all(b > a for a, b in itertools.pairwise(audio)), audio
 
 
 def test_mp3_below_16_khz_is_refused_for_mp4_before_decoding(tmp_path, tiny_model_dir, capsys):

@@ -2151,8 +2151,9 @@ class _EncodedSink(VideoSink):
         self._adts = False  # AAC packets to strip of their ADTS header (set with the audio stream)
         self._last_audio_pts: int | None = None
         self._last_audio_data = b""
-        # MP4 and MOV take no two audio packets at one time (their decoding times must increase)
-        self._strict_audio = not raw and named is not None and named.suffix.lower() in (".mp4", ".mov")
+        # MP4, MOV and NUT take no two audio packets at one time (their decoding times must increase; Matroska's
+        # need not)
+        self._strict_audio = raw or (named is not None and named.suffix.lower() in (".mp4", ".mov"))
         self._audio_dropped = False  # a packet out of order was (said once)
         self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
         if self._pix_fmt == "yuv444p" and pix_fmt is None and not raw:
@@ -2274,7 +2275,7 @@ class _EncodedSink(VideoSink):
         if self._last_audio_pts is not None and (packet.pts < self._last_audio_pts or (
                 packet.pts == self._last_audio_pts and (self._strict_audio or packet.data == self._last_audio_data))):
             # a damaged stream's audio out of order: the muxer would refuse it (and the whole output with it);
-            # at the time of the one before, Matroska and NUT take it (TrueHD's packets, 0.83 ms in 1 ms times)
+            # at the time of the one before, Matroska takes it (TrueHD's packets, 0.83 ms in 1 ms times)
             log.log(logging.DEBUG if self._audio_dropped else logging.WARNING, "audio packet at pts %d does not "
                     "come after the one before (%d): the stream is damaged; dropped (and any more such)",
                     packet.pts, self._last_audio_pts)

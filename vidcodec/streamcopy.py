@@ -856,6 +856,7 @@ class _Copier:
     def packets(self, reader: GvcReader) -> Iterator[Packet]:
         """The packets of this input to write, timestamps moved, in order."""
         self.say_unindexed()
+        own = False  # an audio packet of this stream was written (its first at the last one's time overlaps it)
         try:
             for item in reader:
                 if isinstance(item, container.Damaged):
@@ -863,16 +864,17 @@ class _Copier:
                 else:
                     for p in self._take(item):
                         if p.stream_index == container.AUDIO_STREAM:
-                            # (at the time of the one before it is kept: TrueHD's 0.83 ms packets in 1 ms
-                            # times; the same packet again is a repeat)
+                            # (at the time of the one before in the same stream it is kept: TrueHD's 0.83 ms
+                            # packets in 1 ms times; the same packet again is a repeat; a joined stream's
+                            # first at the time of the last one written overlaps it)
                             if self.last_audio is not None and (p.pts < self.last_audio or (
-                                    p.pts == self.last_audio and p.payload == self.last_audio_payload)):
+                                    p.pts == self.last_audio and (not own or p.payload == self.last_audio_payload))):
                                 if not self.audio_dropped:
                                     log.warning("%s: its audio begins before the audio before it ends: the audio "
                                                 "packets that would go back in time are left out", self.name)
                                 self.audio_dropped += 1
                                 continue
-                            self.last_audio, self.last_audio_payload = p.pts, p.payload
+                            self.last_audio, self.last_audio_payload, own = p.pts, p.payload, True
                         yield p
                 if self.done:
                     return
