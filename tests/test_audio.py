@@ -27,14 +27,16 @@ from vidcodec.streamcopy import remux
 
 
 def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: str = "aac",
-                  options: dict | None = None, bframes: int = 0, gop: int = 250, audio_frames: int | None = None):
+                  options: dict | None = None, bframes: int = 0, gop: int = 250, audio_frames: int | None = None,
+                  sample_rate: int = 48000):
     """A clip with testsrc-like video (H.264, with ``bframes`` B-frames, a keyframe every ``gop``) and a
-    440 Hz tone (48 kHz stereo) beside its first ``audio_frames`` frames (all); ``options``: the muxer's."""
+    440 Hz tone (``sample_rate``, stereo) beside its first ``audio_frames`` frames (all); ``options``: the
+    muxer's."""
     with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=rate)
         v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
         v.options = {"preset": "ultrafast", "crf": "20", "x264-params": f"bframes={bframes}:keyint={gop}"}
-        a = out.add_stream(codec, rate=48000)
+        a = out.add_stream(codec, rate=sample_rate)
         a.layout = "stereo"
         t = 0
         for i in range(frames):
@@ -43,10 +45,10 @@ def write_av_clip(path, frames: int = 20, rate: int = 10, size=(64, 48), codec: 
                 out.mux(p)
             if audio_frames is not None and i >= audio_frames:
                 continue
-            n = 48000 // rate
-            tone = (0.2 * np.sin(2 * np.pi * 440 * (t + np.arange(n)) / 48000)).astype(np.float32)
+            n = sample_rate // rate
+            tone = (0.2 * np.sin(2 * np.pi * 440 * (t + np.arange(n)) / sample_rate)).astype(np.float32)
             frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts = 48000, t
+            frame.sample_rate, frame.pts = sample_rate, t
             t += n
             for p in a.encode(frame):
                 out.mux(p)
@@ -500,23 +502,7 @@ def test_a_joined_streams_audio_at_the_last_ones_time_overlaps_it(tmp_path, tiny
 def test_mp3_below_16_khz_is_refused_for_mp4_before_decoding(tmp_path, tiny_model_dir, capsys):
     # FFmpeg's MP4 muxer refuses MP3 at MPEG-2.5's rates at the first packet: the decode had said the audio
     # was dropped, the frames kept and a muxer refusing "timestamps that jump by hours", and left 0 bytes
-    clip = tmp_path / "mp3.mkv"
-    with av.open(str(clip), "w") as out:
-        v = out.add_stream("libx264", rate=10)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = out.add_stream("libmp3lame", rate=8000)
-        a.layout = "mono"
-        for i in range(6):
-            for p in v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), "rgb24")):
-                out.mux(p)
-            tone = (0.2 * np.sin(np.arange(800) / 3)).astype(np.float32)[None]
-            frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 8000, 800 * i
-            for p in a.encode(frame):
-                out.mux(p)
-        for s in (v, a):
-            for p in s.encode():
-                out.mux(p)
+    clip = write_av_clip(tmp_path / "mp3.mkv", frames=6, codec="libmp3lame", sample_rate=8000)
     gvc = tmp_path / "m.gvc"
     vidcodec.encode(clip, gvc, model="vaegan-tiny", quality=2)
     capsys.readouterr()
