@@ -1230,18 +1230,14 @@ AUDIO_TAIL_WAIT_S = 1.0
 def _warm_up(unheard: Iterable[tuple[int | None, AudioPacket]],
              time_base: Fraction) -> list[tuple[int | None, AudioPacket]]:
     """The last of the packets that come before the first to be heard: at most KEPT_DISCARDED_AUDIO of
-    them, together at most KEPT_DISCARDED_AUDIO_S long. Of packets of unknown duration (ALAC and
-    WavPack in Matroska) the last alone, the one a start may fall in (it had been left out: the sound
-    began up to a packet late, and a short cut had none)."""
+    them, together at most KEPT_DISCARDED_AUDIO_S long (a packet of unknown duration is not kept)."""
     kept: list[tuple[int | None, AudioPacket]] = []
     total = Fraction(0)
     for item in reversed(list(unheard)):
         total += item[1].duration * time_base
-        if len(kept) == KEPT_DISCARDED_AUDIO or (item[1].duration <= 0 and kept) or total > KEPT_DISCARDED_AUDIO_S:
+        if len(kept) == KEPT_DISCARDED_AUDIO or item[1].duration <= 0 or total > KEPT_DISCARDED_AUDIO_S:
             break
         kept.append(item)
-        if item[1].duration <= 0:
-            break
     return kept[::-1]
 
 _HDR_TRANSFERS = {16: "PQ, SMPTE ST 2084", 18: "HLG, ARIB STD-B67"}  # FFmpeg's AVColorTransferCharacteristic
