@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO, Self
 
 import numpy as np
 
-from . import arrays, container, gopdecode, media, network, pipeline
+from . import arrays, container, gopdecode, media, network, outputs, pipeline
 from .codec import (
     AUTO_PRESET,
     DEFAULT_GAN_COEFFS,
@@ -985,8 +985,7 @@ def _drop_frameless(dst: str | Path | BinaryIO | None, writers: list[container.G
         kept = writers[0].frames_written
         if (isinstance(err, (VidcodecError, OSError)) and isinstance(dst, (str, Path)) and str(dst) != "-"
                 and Path(dst).is_file()):
-            log.warning("%s: the %d frame%s encoded before the error below %s kept", dst, kept,
-                        "" if kept == 1 else "s", "is" if kept == 1 else "are")
+            outputs.say_kept(dst, kept, "encoded")
         return False
     if isinstance(dst, (str, Path)) and str(dst) != "-" and Path(dst).is_file():
         Path(dst).unlink()
@@ -1960,8 +1959,7 @@ def decode(
                 if n == 0 and Path(dst).is_file():  # (a named pipe stays: its reader's)
                     Path(dst).unlink()
                 elif n and (Path(dst).exists() or media.image_output(Path(dst))):  # (not an output removed)
-                    log.warning("%s: the %d frame%s decoded before the error below %s kept", dst, n,
-                                "" if n == 1 else "s", "is" if n == 1 else "are")
+                    outputs.say_kept(dst, n, "decoded")
             elif isinstance(err, KeyboardInterrupt) and str(dst) != "-" and not media.is_named_pipe(dst):
                 # Ctrl-C, SIGTERM (also --follow's usual end): said on the interrupt's one line
                 # (an H.264 output's encoder took the frame the signal came during: the file holds it)

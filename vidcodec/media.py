@@ -221,6 +221,15 @@ class AudioPacket:
     duration: int
 
 
+def audio_goes_back(pts: int, data: bytes, last_pts: int | None, last_data: bytes, strict: bool = False) -> bool:
+    """Whether an audio packet (``pts``, ``data``) cannot follow the last one kept (``last_pts``,
+    ``last_data``; None: none yet): it starts before it (a join's overlap, damage: a muxer refuses it), or
+    at its time where ``strict`` (MP4, MOV and NUT, whose decoding times must increase; a joined stream's
+    first packet, which overlaps the last one) or with its bytes (a repeat). At the same time with other
+    bytes it follows: TrueHD's 0.83 ms packets in Matroska's 1 ms times share one time in six."""
+    return last_pts is not None and (pts < last_pts or (pts == last_pts and (strict or data == last_data)))
+
+
 class HeldAudio:
     """Audio packets held back until the video written reaches their start: encode and decode write
     a packet once a frame whose span covers its start is out, so output cut after a frame (--frames)
@@ -931,12 +940,9 @@ class VideoSource:
         """Queue an audio packet; one ``unheard`` (flagged discard, or before a --start) that comes before the
         first to be heard is held, and only the last of those go ahead of it (:func:`_warm_up`)."""
         if self._audio_presented:
-            if self._last_audio_in is not None and (item[1].pts < self._last_audio_in or (
-                    item[1].pts == self._last_audio_in and item[1].data == self._last_audio_data)):
+            if audio_goes_back(item[1].pts, item[1].data, self._last_audio_in, self._last_audio_data):
                 # a join's overlap (the next file's sound starts a little before its picture), or damage:
-                # a muxer refuses it, and a decode took it for a damaged stream. (A packet at the same time
-                # as the one before is kept: TrueHD's last 0.83 ms, and Matroska's 1 ms times repeat, one
-                # packet in six; one the same as the one before is a repeat, and is not.)
+                # a muxer refuses it, and a decode took it for a damaged stream
                 if "audio order" not in self._warned:
                     self._warned.add("audio order")
                     log.info("%s: audio that does not come after the audio before it is left out (at pts %d)",
@@ -2151,8 +2157,7 @@ class _EncodedSink(VideoSink):
         self._adts = False  # AAC packets to strip of their ADTS header (set with the audio stream)
         self._last_audio_pts: int | None = None
         self._last_audio_data = b""
-        # MP4, MOV and NUT take no two audio packets at one time (their decoding times must increase; Matroska's
-        # need not)
+        # MP4, MOV and NUT take no two audio packets at one time (audio_goes_back)
         self._strict_audio = raw or (named is not None and named.suffix.lower() in (".mp4", ".mov"))
         self._audio_dropped = False  # a packet out of order was (said once)
         self._pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
@@ -2272,10 +2277,8 @@ class _EncodedSink(VideoSink):
         """Mux one audio packet as it was in the input (AAC without its ADTS header)."""
         if self._container is None or self._astream is None:
             return
-        if self._last_audio_pts is not None and (packet.pts < self._last_audio_pts or (
-                packet.pts == self._last_audio_pts and (self._strict_audio or packet.data == self._last_audio_data))):
-            # a damaged stream's audio out of order: the muxer would refuse it (and the whole output with it);
-            # at the time of the one before, Matroska takes it (TrueHD's packets, 0.83 ms in 1 ms times)
+        if audio_goes_back(packet.pts, packet.data, self._last_audio_pts, self._last_audio_data, self._strict_audio):
+            # a damaged stream's audio out of order: the muxer would refuse it (and the whole output with it)
             log.log(logging.DEBUG if self._audio_dropped else logging.WARNING, "audio packet at pts %d does not "
                     "come after the one before (%d): the stream is damaged; dropped (and any more such)",
                     packet.pts, self._last_audio_pts)

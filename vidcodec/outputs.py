@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import logging
 import os
 import signal
 import tempfile
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import naming
+
+log = logging.getLogger("vidcodec")
 
 
 def flush(out: object) -> None:
@@ -166,3 +169,10 @@ def write_file(path: str | Path, data: bytes | str) -> Path:
             raise
         raise naming(e, path) from e
     return path
+
+
+def say_kept(path: object, frames: int, done: str) -> None:
+    """Say that an output an error stopped keeps the ``frames`` frames ``done`` (encoded, decoded, copied)
+    before it: said before the error itself, as ffmpeg's output stays."""
+    log.warning("%s: the %d frame%s %s before the error below %s kept", path, frames, "" if frames == 1 else "s",
+                done, "is" if frames == 1 else "are")

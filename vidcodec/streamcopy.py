@@ -53,7 +53,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
-from . import api, container, media, network
+from . import api, container, media, network, outputs
 from .container import FILE_MAGIC, GvcReader, GvcWriter, Packet, PacketType, StreamHeader
 from .errors import (
     CorruptPacketError,
@@ -206,8 +206,7 @@ def remux(
             path = output.files[-1] if output.files else output.dst
             if kept and isinstance(err, OSError) and isinstance(path, (str, Path)) and Path(path).is_file():
                 # (a full disk: said as encode and decode say it)
-                log.warning("%s: the %d frame%s copied before the error below %s kept", path, kept,
-                            "" if kept == 1 else "s", "is" if kept == 1 else "are")
+                outputs.say_kept(path, kept, "copied")
         raise
     copier.say_pending()
     copier.say_unindexed()
@@ -864,11 +863,8 @@ class _Copier:
                 else:
                     for p in self._take(item):
                         if p.stream_index == container.AUDIO_STREAM:
-                            # (at the time of the one before in the same stream it is kept: TrueHD's 0.83 ms
-                            # packets in 1 ms times; the same packet again is a repeat; a joined stream's
-                            # first at the time of the last one written overlaps it)
-                            if self.last_audio is not None and (p.pts < self.last_audio or (
-                                    p.pts == self.last_audio and (not own or p.payload == self.last_audio_payload))):
+                            if media.audio_goes_back(p.pts, p.payload, self.last_audio, self.last_audio_payload,
+                                                     strict=not own):  # (a joined stream's first: an overlap)
                                 if not self.audio_dropped:
                                     log.warning("%s: its audio begins before the audio before it ends: the audio "
                                                 "packets that would go back in time are left out", self.name)
